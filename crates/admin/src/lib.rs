@@ -1,0 +1,1 @@
+//! The administration API under /admin/v1 and its command-line client.

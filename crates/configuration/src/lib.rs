@@ -1,0 +1,1 @@
+//! Configuration file: TOML parsed, validated and typed once, every error reported together.

@@ -1,0 +1,40 @@
+//! Audit events: one per administrative change, access decision, policy action, seat or key change.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{EntityId, UnixMillis};
+
+/// Whether the audited action happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Denied,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// Who did what, to what, in which entity, with which result. `detail` is a JSON object in text form
+/// and never holds secrets or personal-data values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: UnixMillis,
+    /// The acting principal: `key_…` id, or `system` for Fabrique's own actions.
+    pub actor: String,
+    /// Dotted action name, e.g. `entity.create`, `key.revoke`.
+    pub action: String,
+    pub entity_id: Option<EntityId>,
+    /// The id of the object acted upon.
+    pub target: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}

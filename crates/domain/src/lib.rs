@@ -1,0 +1,31 @@
+//! Fabrique's domain model (see DESIGN.md, "Domain"): who may call, what serves them, at what level.
+//!
+//! Plain data and the rules that need no I/O. Storage, HTTP and configuration files live above this
+//! crate; nothing here knows about them.
+
+pub mod audit;
+pub mod classification;
+pub mod ids;
+pub mod key;
+pub mod principal;
+pub mod serving;
+pub mod usage;
+
+pub use classification::{Classification, ClassificationLadder};
+pub use ids::{EntityId, KeyId, ServiceAccountId, UserId};
+pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret};
+pub use principal::{Entity, Role, RoleGrant, ServiceAccount, Status, User};
+pub use serving::{EndpointKind, Hosting, ModelKind};
+pub use usage::{Operation, UsageRecord};
+pub use audit::{AuditEvent, Outcome};
+
+/// Milliseconds since the Unix epoch: the one time representation in records and storage.
+pub type UnixMillis = i64;
+
+/// The current time in Unix milliseconds.
+pub fn now_millis() -> UnixMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

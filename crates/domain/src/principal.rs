@@ -1,0 +1,105 @@
+//! Entities and the principals inside them: users and service accounts, and the roles they hold.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{EntityId, ServiceAccountId, UnixMillis, UserId};
+
+/// Lifecycle of an entity, a user or a service account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Suspended,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "active" => Some(Status::Active),
+            "suspended" => Some(Status::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A subsidiary or business unit of the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entity {
+    pub id: EntityId,
+    pub slug: String,
+    pub name: String,
+    pub status: Status,
+    pub created_at: UnixMillis,
+}
+
+/// A person from the corporate directory. Always belongs to one entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub entity_id: EntityId,
+    pub user_name: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub external_id: Option<String>,
+    pub status: Status,
+    pub created_at: UnixMillis,
+}
+
+/// An application's identity. Belongs to an entity, except group-level accounts such as the bootstrap
+/// administrator, which belong to the group itself (`entity_id: None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccount {
+    pub id: ServiceAccountId,
+    pub entity_id: Option<EntityId>,
+    pub name: String,
+    pub status: Status,
+    pub created_at: UnixMillis,
+}
+
+/// The roles of DESIGN.md; a closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    GroupAdmin,
+    EntityAdmin,
+    Auditor,
+    FactoryEngineer,
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::GroupAdmin => "group_admin",
+            Role::EntityAdmin => "entity_admin",
+            Role::Auditor => "auditor",
+            Role::FactoryEngineer => "factory_engineer",
+            Role::User => "user",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "group_admin" => Some(Role::GroupAdmin),
+            "entity_admin" => Some(Role::EntityAdmin),
+            "auditor" => Some(Role::Auditor),
+            "factory_engineer" => Some(Role::FactoryEngineer),
+            "user" => Some(Role::User),
+            _ => None,
+        }
+    }
+}
+
+/// A role held by a principal, scoped to one entity or (when `entity_id` is `None`) to the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RoleGrant {
+    pub role: Role,
+    pub entity_id: Option<EntityId>,
+}

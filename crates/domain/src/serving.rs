@@ -1,0 +1,76 @@
+//! What serves requests: kinds of endpoints, where they are hosted, kinds of models.
+
+use serde::{Deserialize, Serialize};
+
+/// Where an endpoint runs; recorded with every request for sovereignty reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hosting {
+    OnPremises,
+    SovereignCloud,
+    EuCloud,
+    NonEuCloud,
+}
+
+impl Hosting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hosting::OnPremises => "on_premises",
+            Hosting::SovereignCloud => "sovereign_cloud",
+            Hosting::EuCloud => "eu_cloud",
+            Hosting::NonEuCloud => "non_eu_cloud",
+        }
+    }
+}
+
+/// The server software behind an endpoint. All speak the OpenAI-compatible protocol; the kind decides
+/// which request fields must be adapted before sending (see `upstream::adapt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointKind {
+    /// Any OpenAI-compatible server not listed below.
+    Openai,
+    Vllm,
+    Tgi,
+    MistralRs,
+    LlamaCpp,
+    Ollama,
+    /// The managed Mistral API (`api.mistral.ai` or a private deployment of it).
+    Mistral,
+    /// Fabrique's own GPU-backend simulator (`fabrique sim`).
+    Simulator,
+}
+
+impl EndpointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::Openai => "openai",
+            EndpointKind::Vllm => "vllm",
+            EndpointKind::Tgi => "tgi",
+            EndpointKind::MistralRs => "mistral_rs",
+            EndpointKind::LlamaCpp => "llama_cpp",
+            EndpointKind::Ollama => "ollama",
+            EndpointKind::Mistral => "mistral",
+            EndpointKind::Simulator => "simulator",
+        }
+    }
+}
+
+/// What a model does, which decides the API routes it answers on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    Chat,
+    Embeddings,
+    Fim,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Chat => "chat",
+            ModelKind::Embeddings => "embeddings",
+            ModelKind::Fim => "fim",
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Endpoint selection: least outstanding requests (weighted), passive and active health, circuit breaking.

@@ -1,0 +1,1 @@
+//! The GPU-backend simulator: an OpenAI-compatible server with realistic queueing, timing and faults.

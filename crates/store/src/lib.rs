@@ -1,0 +1,1 @@
+//! Durable state on SQLite (embedded default) or PostgreSQL, one schema in both dialects.

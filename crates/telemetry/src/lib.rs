@@ -1,0 +1,1 @@
+//! Prometheus metrics and structured logging shared by every surface.

@@ -1,0 +1,1 @@
+//! HTTP to GPU backends: pooled keep-alive connections, per-kind request adaptation.

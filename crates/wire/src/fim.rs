@@ -1,0 +1,20 @@
+//! `POST /v1/fim/completions`, Mistral's fill-in-the-middle API (Codestral).
+//! Its response has the shape of a chat completion.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::StreamOptions;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FimRequest {
+    pub model: String,
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+}
