@@ -10,6 +10,7 @@ pub mod embeddings;
 pub mod error;
 pub mod fim;
 pub mod models;
+pub mod object;
 pub mod sse;
 
 pub use error::{ErrorBody, ErrorDetail, ErrorType};
