@@ -1,1 +1,179 @@
-//! Endpoint selection: least outstanding requests (weighted), passive and active health, circuit breaking.
+//! Endpoint selection and health: which endpoint gets the next attempt.
+//!
+//! Every endpoint has an in-memory state: outstanding requests and a circuit breaker fed by passive
+//! observations (each attempt's outcome) and active health checks. Selection picks, among the
+//! candidates the caller passes (a model's endpoints, already filtered for clearance), a healthy one
+//! with the fewest outstanding requests per unit of weight. Nothing here does I/O or holds a lock
+//! for longer than a few field updates.
+
+mod circuit;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+pub use circuit::{Circuit, CircuitState};
+
+/// What routing needs to know about one endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointSpec {
+    pub name: String,
+    pub weight: u32,
+    pub capacity: u32,
+}
+
+/// When to open and when to probe a circuit.
+#[derive(Debug, Clone, Copy)]
+pub struct CircuitPolicy {
+    /// Consecutive failures that open the circuit.
+    pub failures: u32,
+    /// How long an open circuit refuses traffic before letting one probe through.
+    pub open_for: Duration,
+}
+
+/// The live state of every endpoint, indexed like the configuration's endpoint list.
+#[derive(Debug)]
+pub struct Endpoints {
+    states: Vec<EndpointState>,
+    policy: CircuitPolicy,
+}
+
+#[derive(Debug)]
+struct EndpointState {
+    spec: EndpointSpec,
+    outstanding: AtomicU32,
+    circuit: Mutex<Circuit>,
+}
+
+/// A reservation of one request slot on an endpoint; releases it when dropped.
+#[derive(Debug)]
+pub struct Lease {
+    endpoints: Arc<Endpoints>,
+    index: usize,
+    /// Set when this lease is the half-open probe of a circuit, so its outcome decides the circuit.
+    probe: bool,
+}
+
+/// A snapshot of one endpoint, for metrics and the admin surfaces.
+#[derive(Debug, Clone)]
+pub struct EndpointStatus {
+    pub name: String,
+    pub outstanding: u32,
+    pub state: CircuitState,
+}
+
+impl Endpoints {
+    pub fn new(specs: Vec<EndpointSpec>, policy: CircuitPolicy) -> Arc<Self> {
+        let states = specs
+            .into_iter()
+            .map(|spec| EndpointState { spec, outstanding: AtomicU32::new(0), circuit: Mutex::new(Circuit::default()) })
+            .collect();
+        Arc::new(Endpoints { states, policy })
+    }
+
+    /// Picks the least-loaded available endpoint among `candidates`, skipping those in `tried`.
+    ///
+    /// Load is outstanding requests divided by weight; ties go to the earlier candidate so a
+    /// configuration's order is a stable preference. An open circuit is skipped until its open
+    /// period ends; then exactly one request is let through as a probe.
+    pub fn pick(self: &Arc<Self>, candidates: &[usize], tried: &[usize]) -> Option<Lease> {
+        let now = Instant::now();
+        let mut best: Option<(usize, u64)> = None;
+        for &index in candidates {
+            if tried.contains(&index) {
+                continue;
+            }
+            let Some(state) = self.states.get(index) else { continue };
+            if !state.circuit.lock().admits(now) {
+                continue;
+            }
+            // Compare outstanding/weight without division: scaled by a common factor.
+            let load = u64::from(state.outstanding.load(Ordering::Relaxed)) * 1_000_000 / u64::from(state.spec.weight.max(1));
+            if best.is_none_or(|(_, b)| load < b) {
+                best = Some((index, load));
+            }
+        }
+        let (index, _) = best?;
+        let state = &self.states[index];
+        let probe = {
+            let mut circuit = state.circuit.lock();
+            if !circuit.admits(now) {
+                // Another request took the probe slot between the scan and now.
+                return None;
+            }
+            circuit.begin(now)
+        };
+        state.outstanding.fetch_add(1, Ordering::Relaxed);
+        Some(Lease { endpoints: Arc::clone(self), index, probe })
+    }
+
+    /// Records an observation from outside a request (active health checks).
+    pub fn observe_health(&self, index: usize, healthy: bool) {
+        if let Some(state) = self.states.get(index) {
+            let mut circuit = state.circuit.lock();
+            if healthy {
+                circuit.health_check_passed();
+            } else {
+                circuit.record_failure(Instant::now(), self.policy, false);
+            }
+        }
+    }
+
+    pub fn status(&self) -> Vec<EndpointStatus> {
+        let now = Instant::now();
+        self.states
+            .iter()
+            .map(|s| EndpointStatus {
+                name: s.spec.name.clone(),
+                outstanding: s.outstanding.load(Ordering::Relaxed),
+                state: s.circuit.lock().state(now),
+            })
+            .collect()
+    }
+
+    pub fn name(&self, index: usize) -> &str {
+        self.states.get(index).map(|s| s.spec.name.as_str()).unwrap_or("unknown")
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+}
+
+impl Lease {
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The attempt succeeded (the backend answered in time with a non-retryable status).
+    pub fn succeeded(&self) {
+        let state = &self.endpoints.states[self.index];
+        state.circuit.lock().record_success();
+    }
+
+    /// The attempt failed in a way that says the endpoint is unwell (connect error, timeout, 5xx).
+    pub fn failed(&self) {
+        let state = &self.endpoints.states[self.index];
+        state.circuit.lock().record_failure(Instant::now(), self.endpoints.policy, self.probe);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let state = &self.endpoints.states[self.index];
+        state.outstanding.fetch_sub(1, Ordering::Relaxed);
+        if self.probe {
+            // A probe that ended without a verdict (caller went away) frees the probe slot.
+            state.circuit.lock().probe_abandoned();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
