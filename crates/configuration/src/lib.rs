@@ -1,1 +1,366 @@
 //! Configuration file: TOML parsed, validated and typed once, every error reported together.
+//!
+//! Fabrique reads one TOML file (`fabrique serve --config fabrique.toml`). This crate turns it into a
+//! [`Config`] of plain typed values, or into [`ConfigErrors`] listing *every* problem found, one per
+//! line, as `<file>: <key path>: <message>`. Nothing above this crate parses configuration text, and
+//! nothing here does I/O beyond reading the file and the environment variables it names. Reload goes
+//! through the same [`Config::from_toml`] as startup.
+//!
+//! # The file
+//!
+//! Every section is optional; with no file at all Fabrique runs [`Config::embedded_default`]. Unknown
+//! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
+//! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
+//! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`]).
+//!
+//! ```toml
+//! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
+//!
+//! [server]
+//! listen = "127.0.0.1:8080"
+//! data_dir = "./fabrique-data"
+//! # database_url = "postgres://fabrique@db/fabrique"
+//! max_body_bytes = 4194304
+//! request_timeout_secs = 600
+//!
+//! [routing]
+//! max_attempts = 3
+//! deadline_ms = 30000
+//! first_byte_timeout_ms = 15000
+//! connect_timeout_ms = 2000
+//! circuit_failures = 5
+//! circuit_open_ms = 10000
+//! health_check_interval_ms = 5000
+//!
+//! [simulator]
+//! embedded = true
+//! ttft_ms = 20
+//! tokens_per_second = 200.0
+//! capacity = 16
+//!
+//! [[endpoints]]
+//! name = "gpu-paris-1"
+//! kind = "vllm"
+//! url = "http://10.1.2.3:8000/v1"
+//! api_key_env = "GPU_PARIS_KEY"
+//! hosting = "on_premises"
+//! clearance = "secret"
+//! pool = "default"
+//! capacity = 64
+//! weight = 1
+//! health_path = "/health"
+//!
+//! [[models]]
+//! name = "mistral-large"
+//! kind = "chat"
+//! endpoints = ["gpu-paris-1"]
+//! upstream_name = "mistralai/Mistral-Large-Instruct-2411"
+//! fallbacks = ["mistral-small"]
+//! input_price_per_million = 2.0
+//! output_price_per_million = 6.0
+//! context_length = 131072
+//!
+//! [[entities]]
+//! slug = "retail-bank"
+//! name = "Banque de détail"
+//! models = ["mistral-large"]
+//! ```
+//!
+//! ## Built-in endpoints and models
+//! A file without any `[[endpoints]]` gets the built-in endpoint `simulator` (the embedded simulator,
+//! which then needs `simulator.embedded = true`). A file without any `[[models]]` gets the built-in
+//! models `mistral-small`, `mistral-large` (falling back to `mistral-small`), `mistral-embed` and
+//! `codestral`, all served by the endpoint named `simulator`: either the built-in one or one the file
+//! declares. So a file with only a `[server]` section still gives a working system.
+//!
+//! ## Top-level keys
+//! - `classifications`: the data classification levels, lowest first. Default
+//!   `["public", "internal", "confidential", "secret"]`. Names follow the endpoint-name rule
+//!   (`[a-z0-9][a-z0-9_-]*`), are unique, and there are between 1 and 256 of them.
+//!
+//! ## How errors are found
+//! The file is first read as TOML: a syntax error, or an unknown top-level key, stops everything and
+//! is reported with its line and column (toml stops at the first such error). Then each section and
+//! each `[[…]]` item is read on its own, so a wrong type, unknown key or missing key is reported for
+//! every item that has one (the first per item), with its key path. Finally every rule (names,
+//! references, ranges, URLs, credentials…) is checked on everything that could be read, and all
+//! violations are reported.
+
+mod defaults;
+mod error;
+mod raw;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelKind};
+
+pub use error::{ConfigError, ConfigErrors};
+
+/// The whole configuration, validated: every name is unique, every reference resolved to an index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub routing: RoutingConfig,
+    pub simulator: SimulatorConfig,
+    /// Key `classifications`: the ordered data levels, lowest first.
+    pub classifications: ClassificationLadder,
+    /// `[[endpoints]]`, in file order (or the built-in `simulator` endpoint).
+    pub endpoints: Vec<EndpointConfig>,
+    /// `[[models]]`, in file order (or the built-in models).
+    pub models: Vec<ModelConfig>,
+    /// `[[entities]]`, in file order.
+    pub entities: Vec<EntitySeed>,
+}
+
+/// Section `[server]`: how Fabrique listens and where it keeps its data.
+#[derive(Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Key `listen`: the socket address to serve on, as `ip:port` (`[::1]:8080` for IPv6; host names
+    /// are not accepted). Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Key `data_dir`: the directory for local state; the SQLite database lives here unless
+    /// `database_url` says otherwise. Default `./fabrique-data`. Must not be empty.
+    pub data_dir: PathBuf,
+    /// Key `database_url`: optional; a `postgres://`, `postgresql://` or `sqlite:` URL. Default: a
+    /// SQLite file under `data_dir`.
+    pub database_url: Option<String>,
+    /// Key `max_body_bytes`: the largest request body accepted, in bytes, at least 1. Default 4 MiB
+    /// (4194304).
+    pub max_body_bytes: usize,
+    /// Key `request_timeout_secs`: the total time one inference request may take, streaming included,
+    /// in seconds, at least 1. Default 600.
+    pub request_timeout: Duration,
+}
+
+/// Section `[routing]`: how a request finds a backend, retries and avoids failing ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingConfig {
+    /// Key `max_attempts`: how many endpoints are tried for one request, counting the endpoints of
+    /// fallback models too; 1 to 10. Default 3.
+    pub max_attempts: u32,
+    /// Key `deadline_ms`: the total time allowed to get the first byte from some backend, across all
+    /// attempts, in milliseconds, at least 1. Default 30000.
+    pub deadline: Duration,
+    /// Key `first_byte_timeout_ms`: per attempt, the time allowed until response headers, in
+    /// milliseconds, at least 1. Default 15000.
+    pub first_byte_timeout: Duration,
+    /// Key `connect_timeout_ms`: per attempt, the time allowed to open the connection, in
+    /// milliseconds, at least 1. Default 2000.
+    pub connect_timeout: Duration,
+    /// Key `circuit_failures`: consecutive failures that open an endpoint's circuit, at least 1.
+    /// Default 5.
+    pub circuit_failures: u32,
+    /// Key `circuit_open_ms`: how long a circuit stays open before one half-open probe request, in
+    /// milliseconds, at least 1. Default 10000.
+    pub circuit_open: Duration,
+    /// Key `health_check_interval_ms`: the period of active health checks, in milliseconds; `0`
+    /// disables them (`None`). Default 5000.
+    pub health_check_interval: Option<Duration>,
+}
+
+/// Section `[simulator]`: Fabrique's in-process GPU-backend simulator, for trials and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatorConfig {
+    /// Key `embedded`: start the simulator in-process; endpoints of kind `simulator` without a `url`
+    /// are served by it. Default `true`.
+    pub embedded: bool,
+    /// Key `ttft_ms`: simulated time to first token, in milliseconds. Default 20.
+    pub ttft: Duration,
+    /// Key `tokens_per_second`: simulated decoding speed per sequence; finite and above 0.
+    /// Default 200.0.
+    pub tokens_per_second: f64,
+    /// Key `capacity`: sequences the simulated GPU decodes at once, at least 1. Default 16. Also the
+    /// capacity of the built-in `simulator` endpoint.
+    pub capacity: usize,
+}
+
+/// One `[[endpoints]]` item: an inference server speaking the OpenAI-compatible protocol.
+#[derive(Clone, PartialEq)]
+pub struct EndpointConfig {
+    /// Key `name`: required, unique, `[a-z0-9][a-z0-9_-]*`. Appears in metrics, usage and audit.
+    pub name: String,
+    /// Key `kind`: required; `openai`, `vllm`, `tgi`, `mistral_rs`, `llama_cpp`, `ollama`, `mistral`
+    /// or `simulator`.
+    pub kind: EndpointKind,
+    /// Key `url`: the base URL including the `/v1` prefix (e.g. `http://10.1.2.3:8000/v1`), `http` or
+    /// `https`; a trailing `/` is removed. Required, except for kind `simulator` when
+    /// `simulator.embedded = true`: then an absent `url` (`None`) means the embedded simulator.
+    pub url: Option<String>,
+    /// Key `api_key_env`: optional, the *name* of an environment variable holding the bearer
+    /// credential sent to the endpoint (never the credential itself, which does not belong in a file).
+    /// The variable must be set when the configuration is loaded. Here: the resolved value, which
+    /// `Debug` redacts.
+    pub credential: Option<String>,
+    /// Key `hosting`: required; `on_premises`, `sovereign_cloud`, `eu_cloud` or `non_eu_cloud`.
+    pub hosting: Hosting,
+    /// Key `clearance`: required; the highest classification level (one of `classifications`) this
+    /// endpoint may receive.
+    pub clearance: Classification,
+    /// Key `pool`: the GPU pool the endpoint belongs to, `[a-z0-9][a-z0-9_-]*`. Default `default`.
+    pub pool: String,
+    /// Key `capacity`: concurrent sequences the endpoint serves, at least 1. Default 32.
+    pub capacity: u32,
+    /// Key `weight`: relative share of traffic for load balancing, at least 1. Default 1.
+    pub weight: u32,
+    /// Key `health_path`: optional, a path starting with `/`, relative to the URL's origin (not to the
+    /// `/v1` prefix). Default `/health` for `vllm`, `tgi`, `mistral_rs`, `llama_cpp` and `simulator`;
+    /// none otherwise, meaning health is checked with `GET {url}/models`.
+    pub health_path: Option<String>,
+}
+
+/// One `[[models]]` item: a public model name and what serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// Key `name`: required, unique; the public name callers put in `model`. No whitespace.
+    pub name: String,
+    /// Key `kind`: required; `chat`, `embeddings` or `fim` (fill-in-the-middle).
+    pub kind: ModelKind,
+    /// Key `endpoints`: required, at least one endpoint name, each declared, none twice. Here:
+    /// indexes into [`Config::endpoints`].
+    pub endpoints: Vec<usize>,
+    /// Key `upstream_name`: the name the backends know the model by. Default: `name`.
+    pub upstream_name: String,
+    /// Key `fallbacks`: optional model names tried in order when every endpoint of this model failed.
+    /// Each must be declared, of the same kind, not this model, and fallbacks must not form a cycle.
+    /// Here: indexes into [`Config::models`].
+    pub fallbacks: Vec<usize>,
+    /// Keys `input_price_per_million` and `output_price_per_million`.
+    pub price: Price,
+    /// Key `context_length`: optional, the model's context window in tokens, at least 1.
+    pub context_length: Option<u32>,
+}
+
+/// A model's internal price, derived from the GPU cost, in the group's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Price {
+    /// Key `input_price_per_million`: price per million input tokens, a finite number ≥ 0, default 0.
+    /// Here: in millionths of the currency unit, rounded (2.0 → 2_000_000).
+    pub input_micros_per_million: u64,
+    /// Key `output_price_per_million`: the same for output tokens.
+    pub output_micros_per_million: u64,
+}
+
+/// One `[[entities]]` item: an entity created at start when no entity has this slug yet. Existing
+/// entities are never modified from the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntitySeed {
+    /// Key `slug`: required, unique, `[a-z0-9][a-z0-9-]*`.
+    pub slug: String,
+    /// Key `name`: required, the display name; not blank.
+    pub name: String,
+    /// Key `models`: optional, the models this entity may use, each declared. Default (`None`): all.
+    pub models: Option<Vec<String>>,
+}
+
+impl Config {
+    /// Parses and validates configuration text. `source` names it in error messages (usually the file
+    /// name); `env` looks up the variables named by `api_key_env` (pass `&|name| std::env::var(name).ok()`
+    /// for the process environment).
+    pub fn from_toml(
+        text: &str,
+        source: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut errors = error::Collector::new(source);
+        let Some(raw) = raw::read(text, &mut errors) else {
+            return Err(errors.into_errors());
+        };
+        let config = validate::build(raw, env, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors.into_errors())
+        }
+    }
+
+    /// Reads and validates the file at `path`, resolving credentials from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let source = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml(&text, &source, &|name| std::env::var(name).ok()),
+            Err(error) => {
+                let mut errors = error::Collector::new(&source);
+                errors.push("", format!("cannot read the configuration file: {error}"));
+                Err(errors.into_errors())
+            }
+        }
+    }
+
+    /// What `fabrique serve` runs with no file: the embedded simulator as the only endpoint, serving
+    /// the built-in models; no entities. Identical to parsing an empty file.
+    pub fn embedded_default() -> Config {
+        defaults::embedded_default()
+    }
+
+    /// The model callers name `name`, with its index in [`Config::models`].
+    pub fn model(&self, name: &str) -> Option<(usize, &ModelConfig)> {
+        self.models
+            .iter()
+            .enumerate()
+            .find(|(_, model)| model.name == name)
+    }
+
+    /// The endpoint named `name`, with its index in [`Config::endpoints`].
+    pub fn endpoint(&self, name: &str) -> Option<(usize, &EndpointConfig)> {
+        self.endpoints
+            .iter()
+            .enumerate()
+            .find(|(_, endpoint)| endpoint.name == name)
+    }
+}
+
+impl fmt::Debug for EndpointConfig {
+    /// Written by hand so that the credential never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .field("hosting", &self.hosting)
+            .field("clearance", &self.clearance)
+            .field("pool", &self.pool)
+            .field("capacity", &self.capacity)
+            .field("weight", &self.weight)
+            .field("health_path", &self.health_path)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    /// Written by hand so that a password in `database_url` never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_user_info),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://<redacted>@host/db`.
+fn redact_user_info(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}

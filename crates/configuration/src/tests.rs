@@ -1,0 +1,48 @@
+//! Unit tests of what the fixture-driven integration tests cannot see: redaction in `Debug`.
+
+use crate::Config;
+
+#[test]
+fn debug_of_an_endpoint_does_not_show_its_credential() {
+    let text = r#"
+        [[endpoints]]
+        name = "gpu-paris-1"
+        kind = "vllm"
+        url = "http://10.1.2.3:8000/v1"
+        api_key_env = "GPU_PARIS_KEY"
+        hosting = "on_premises"
+        clearance = "secret"
+
+        [[models]]
+        name = "mistral-large"
+        kind = "chat"
+        endpoints = ["gpu-paris-1"]
+    "#;
+    let secret = "sk-very-secret-value";
+    let env = |name: &str| (name == "GPU_PARIS_KEY").then(|| secret.to_owned());
+    let config = match Config::from_toml(text, "test.toml", &env) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let endpoint = &config.endpoints[0];
+    assert_eq!(endpoint.credential.as_deref(), Some(secret));
+    let debug = format!("{endpoint:?} {endpoint:#?} {config:?}");
+    assert!(!debug.contains(secret), "{debug}");
+    assert!(debug.contains("<redacted>"), "{debug}");
+}
+
+#[test]
+fn debug_of_the_server_does_not_show_a_database_password() {
+    let text = "[server]\ndatabase_url = \"postgres://fabrique:hunter2@db/fabrique\"\n";
+    let config = Config::from_toml(text, "test.toml", &|_| None).expect("valid");
+    let debug = format!("{:?}", config.server);
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(
+        debug.contains("postgres://<redacted>@db/fabrique"),
+        "{debug}"
+    );
+    assert_eq!(
+        config.server.database_url.as_deref(),
+        Some("postgres://fabrique:hunter2@db/fabrique")
+    );
+}
