@@ -1,1 +1,182 @@
 //! In-memory index of API keys to principals: the hot path's authentication, no database on the request path.
+//!
+//! The [`Directory`] is loaded once from the store at start and then kept current by whoever
+//! changes keys (the admin API inserts new keys and revokes old ones here as well as in the
+//! store). Authenticating is one SHA-256 of the presented secret and one hash-map lookup under a
+//! read lock; nothing on that path allocates beyond the hash or waits on I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use domain::{
+    EntityId, KeyHash, KeyId, KeyOwner, Role, RoleGrant, ServiceAccountId, Status, UserId,
+};
+use parking_lot::RwLock;
+use store::{Credential, Store, StoreError};
+
+/// Who a request acts as, as established by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: KeyId,
+    pub owner: KeyOwner,
+    /// The owner's entity; `None` for group-level service accounts.
+    pub entity_id: Option<EntityId>,
+    pub entity_slug: Option<Arc<str>>,
+    pub roles: Vec<RoleGrant>,
+}
+
+impl Principal {
+    /// The principal a stored credential stands for.
+    pub fn from_credential(credential: &Credential) -> Principal {
+        Principal {
+            key_id: credential.key.id,
+            owner: credential.key.owner,
+            entity_id: credential.key.entity_id,
+            entity_slug: credential.entity_slug.as_deref().map(Arc::from),
+            roles: credential.roles.clone(),
+        }
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        match self.owner {
+            KeyOwner::User(id) => Some(id),
+            KeyOwner::ServiceAccount(_) => None,
+        }
+    }
+
+    pub fn service_account_id(&self) -> Option<ServiceAccountId> {
+        match self.owner {
+            KeyOwner::ServiceAccount(id) => Some(id),
+            KeyOwner::User(_) => None,
+        }
+    }
+
+    /// Holds `group_admin` for the whole group (not merely for one entity).
+    pub fn is_group_admin(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|g| g.role == Role::GroupAdmin && g.entity_id.is_none())
+    }
+
+    /// Holds `role` over `entity`: a grant scoped to that entity, or a group-wide grant (which
+    /// covers every entity). With `entity: None` only a group-wide grant qualifies.
+    pub fn has_role(&self, role: Role, entity: Option<EntityId>) -> bool {
+        self.roles
+            .iter()
+            .any(|g| g.role == role && (g.entity_id.is_none() || g.entity_id == entity))
+    }
+}
+
+/// The live key index. `Send + Sync`; share it as `Arc<Directory>`.
+#[derive(Default)]
+pub struct Directory {
+    index: RwLock<Index>,
+}
+
+/// Both maps under one lock so that an insert or a revocation is seen whole.
+#[derive(Default)]
+struct Index {
+    by_hash: HashMap<KeyHash, Arc<Principal>>,
+    hash_by_key: HashMap<KeyId, KeyHash>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("keys", &self.len())
+            .finish()
+    }
+}
+
+impl Directory {
+    pub fn new() -> Self {
+        Directory::default()
+    }
+
+    /// Every live key of the store, except those whose owner or entity is suspended.
+    pub async fn load(store: &Store) -> Result<Self, StoreError> {
+        let credentials = store.load_credentials().await?;
+        let directory = Directory::new();
+        let mut skipped = 0usize;
+        {
+            let mut index = directory.index.write();
+            index.by_hash.reserve(credentials.len());
+            index.hash_by_key.reserve(credentials.len());
+            // Entity slugs are shared between the principals of one entity rather than copied.
+            let mut slugs: HashMap<&str, Arc<str>> = HashMap::new();
+            for credential in &credentials {
+                if !is_usable(credential) {
+                    skipped += 1;
+                    continue;
+                }
+                let mut principal = Principal::from_credential(credential);
+                principal.entity_slug = credential
+                    .entity_slug
+                    .as_deref()
+                    .map(|slug| slugs.entry(slug).or_insert_with(|| Arc::from(slug)).clone());
+                index.insert(credential.key.hash, principal);
+            }
+        }
+        tracing::info!(keys = directory.len(), skipped, "key directory loaded");
+        Ok(directory)
+    }
+
+    /// The principal of the key whose secret is `presented`, if that key is live.
+    pub fn authenticate(&self, presented: &str) -> Option<Arc<Principal>> {
+        let hash = KeyHash::of(presented);
+        self.index.read().by_hash.get(&hash).cloned()
+    }
+
+    /// Adds (or replaces) the key with this hash.
+    pub fn insert(&self, hash: KeyHash, principal: Principal) {
+        self.index.write().insert(hash, principal);
+    }
+
+    /// Forgets the key; the very next [`Directory::authenticate`] with it fails. `false` when the
+    /// key was not in the index.
+    pub fn revoke(&self, key_id: KeyId) -> bool {
+        let mut index = self.index.write();
+        match index.hash_by_key.remove(&key_id) {
+            Some(hash) => index.by_hash.remove(&hash).is_some(),
+            None => false,
+        }
+    }
+
+    /// The number of live keys.
+    pub fn len(&self) -> usize {
+        self.index.read().by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Index {
+    /// Keeps the two maps inverse of each other: a key id re-inserted under a new hash loses its
+    /// old hash, and a hash taken over by another key id unlinks that id.
+    fn insert(&mut self, hash: KeyHash, principal: Principal) {
+        let key_id = principal.key_id;
+        match self.hash_by_key.insert(key_id, hash) {
+            Some(previous) if previous != hash => {
+                self.by_hash.remove(&previous);
+            }
+            _ => {}
+        }
+        match self.by_hash.insert(hash, Arc::new(principal)) {
+            Some(replaced) if replaced.key_id != key_id => {
+                self.hash_by_key.remove(&replaced.key_id);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether a stored credential may authenticate: its owner and its entity are active.
+fn is_usable(credential: &Credential) -> bool {
+    credential.owner_status == Status::Active
+        && credential.entity_status.is_none_or(|s| s == Status::Active)
+}
+
+#[cfg(test)]
+mod tests;

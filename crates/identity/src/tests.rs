@@ -1,0 +1,184 @@
+//! The directory's contract: live keys authenticate, revoked and unknown ones never do.
+
+use domain::{ApiKey, AuditEvent, KeySecret, Outcome, now_millis};
+
+use super::*;
+
+fn principal(owner: KeyOwner, roles: Vec<RoleGrant>) -> Principal {
+    Principal {
+        key_id: KeyId::generate(),
+        owner,
+        entity_id: None,
+        entity_slug: None,
+        roles,
+    }
+}
+
+fn audit() -> AuditEvent {
+    AuditEvent {
+        at: now_millis(),
+        actor: "system".into(),
+        action: "test".into(),
+        entity_id: None,
+        target: String::new(),
+        outcome: Outcome::Success,
+        detail: "{}".into(),
+    }
+}
+
+#[test]
+fn a_live_key_authenticates_and_a_revoked_one_fails_at_once() {
+    let directory = Directory::new();
+    let secret = KeySecret::generate();
+    let user = principal(KeyOwner::User(UserId::generate()), vec![]);
+    let key_id = user.key_id;
+    directory.insert(secret.hash(), user.clone());
+    assert_eq!(directory.len(), 1);
+    assert_eq!(
+        directory.authenticate(secret.expose()).as_deref(),
+        Some(&user)
+    );
+    assert!(directory.authenticate("fabk_wrong").is_none());
+    assert!(directory.authenticate("").is_none());
+
+    assert!(directory.revoke(key_id));
+    assert!(directory.authenticate(secret.expose()).is_none());
+    assert!(
+        !directory.revoke(key_id),
+        "revoking twice reports the key unknown"
+    );
+    assert!(directory.is_empty());
+}
+
+#[test]
+fn reinserting_a_key_under_a_new_hash_retires_the_old_hash() {
+    let directory = Directory::new();
+    let (old, new) = (KeySecret::generate(), KeySecret::generate());
+    let p = principal(KeyOwner::User(UserId::generate()), vec![]);
+    directory.insert(old.hash(), p.clone());
+    directory.insert(new.hash(), p.clone());
+    assert!(directory.authenticate(old.expose()).is_none());
+    assert!(directory.authenticate(new.expose()).is_some());
+    assert_eq!(directory.len(), 1);
+    assert!(directory.revoke(p.key_id));
+    assert!(directory.is_empty());
+}
+
+#[test]
+fn roles_answer_group_and_entity_questions() {
+    let acme = EntityId::generate();
+    let other = EntityId::generate();
+    let admin = principal(
+        KeyOwner::ServiceAccount(ServiceAccountId::generate()),
+        vec![RoleGrant {
+            role: Role::GroupAdmin,
+            entity_id: None,
+        }],
+    );
+    assert!(admin.is_group_admin());
+    assert!(
+        admin.has_role(Role::GroupAdmin, Some(acme)),
+        "group-wide grants cover every entity"
+    );
+    assert!(admin.service_account_id().is_some() && admin.user_id().is_none());
+
+    let entity_admin = principal(
+        KeyOwner::User(UserId::generate()),
+        vec![RoleGrant {
+            role: Role::EntityAdmin,
+            entity_id: Some(acme),
+        }],
+    );
+    assert!(!entity_admin.is_group_admin());
+    assert!(entity_admin.has_role(Role::EntityAdmin, Some(acme)));
+    assert!(!entity_admin.has_role(Role::EntityAdmin, Some(other)));
+    assert!(!entity_admin.has_role(Role::EntityAdmin, None));
+    assert!(entity_admin.user_id().is_some());
+}
+
+#[test]
+fn suspended_owners_and_entities_are_not_usable() {
+    let secret = KeySecret::generate();
+    let credential = Credential {
+        key: ApiKey {
+            id: KeyId::generate(),
+            owner: KeyOwner::User(UserId::generate()),
+            entity_id: Some(EntityId::generate()),
+            hash: secret.hash(),
+            display_prefix: secret.display_prefix(),
+            created_at: now_millis(),
+            revoked_at: None,
+        },
+        entity_slug: Some("acme".into()),
+        owner_status: Status::Active,
+        entity_status: Some(Status::Active),
+        roles: vec![],
+    };
+    assert!(is_usable(&credential));
+    assert!(!is_usable(&Credential {
+        owner_status: Status::Suspended,
+        ..credential.clone()
+    }));
+    assert!(!is_usable(&Credential {
+        entity_status: Some(Status::Suspended),
+        ..credential.clone()
+    }));
+    assert!(is_usable(&Credential {
+        entity_status: None,
+        entity_slug: None,
+        ..credential
+    }));
+}
+
+#[tokio::test]
+async fn load_builds_the_index_from_the_store() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    let account = store
+        .service_account_get_or_create(Some(acme.id), "ci", &audit())
+        .await
+        .unwrap();
+    let grant = RoleGrant {
+        role: Role::User,
+        entity_id: Some(acme.id),
+    };
+    store
+        .grant_role(KeyOwner::ServiceAccount(account.id), grant, &audit())
+        .await
+        .unwrap();
+    let (live, revoked) = (KeySecret::generate(), KeySecret::generate());
+    let mut ids = Vec::new();
+    for secret in [&live, &revoked] {
+        let key = ApiKey {
+            id: KeyId::generate(),
+            owner: KeyOwner::ServiceAccount(account.id),
+            entity_id: Some(acme.id),
+            hash: secret.hash(),
+            display_prefix: secret.display_prefix(),
+            created_at: now_millis(),
+            revoked_at: None,
+        };
+        store.create_key(&key, &audit()).await.unwrap();
+        ids.push(key.id);
+    }
+    store
+        .revoke_key(ids[1], now_millis(), &audit())
+        .await
+        .unwrap();
+
+    let directory = Directory::load(&store).await.unwrap();
+    assert_eq!(directory.len(), 1);
+    let principal = directory.authenticate(live.expose()).unwrap();
+    assert_eq!(principal.key_id, ids[0]);
+    assert_eq!(principal.entity_id, Some(acme.id));
+    assert_eq!(principal.entity_slug.as_deref(), Some("acme"));
+    assert_eq!(principal.roles, vec![grant]);
+    assert!(directory.authenticate(revoked.expose()).is_none());
+}
+
+#[test]
+fn the_directory_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Directory>();
+    assert_send_sync::<Arc<Principal>>();
+}

@@ -1,0 +1,149 @@
+//! Opening a store: reading the URL, preparing SQLite's file and settings, running migrations.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::{Executor, any::install_default_drivers};
+
+use crate::{Backend, Store, StoreError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Settings applied to every SQLite connection. `synchronous=NORMAL` in WAL mode keeps every
+/// committed transaction across a process crash; see the crate documentation for power loss.
+/// The busy timeout makes concurrent writers wait for each other instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON;";
+
+/// The name of the SQLite file inside a data directory.
+pub const SQLITE_FILE_NAME: &str = "fabrique.db";
+
+impl Store {
+    /// Connects to `url` and brings the schema up to date.
+    ///
+    /// Accepted: `sqlite:///abs/path/fabrique.db` (file and parent directory created when
+    /// missing), `sqlite::memory:` (private to this store), `postgres://…` / `postgresql://…`
+    /// (query parameters such as `options=-c search_path=…` pass through to the driver).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let target = Target::parse(url)?;
+        let pool = match &target {
+            Target::SqliteFile { url, path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                sqlite_pool_options()
+                    .max_connections(8)
+                    .connect(url)
+                    .await?
+            }
+            // Through `Any` every new connection re-reads the URL and would open a new, empty
+            // in-memory database; one connection that never expires keeps the data in one place.
+            Target::SqliteMemory { url } => {
+                sqlite_pool_options()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect(url)
+                    .await?
+            }
+            Target::Postgres { url } => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?
+            }
+        };
+        let backend = target.backend();
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        tracing::debug!(?backend, "store connected and migrated");
+        Ok(Store { pool, backend })
+    }
+
+    /// The embedded default: SQLite at `data_dir/fabrique.db`, created when missing.
+    pub async fn open_in_dir(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(SQLITE_FILE_NAME);
+        let text = path
+            .to_str()
+            .ok_or_else(|| StoreError::InvalidUrl(path.display().to_string()))?;
+        if text.contains(['?', '#']) {
+            return Err(StoreError::InvalidUrl(text.to_owned()));
+        }
+        Store::connect(&format!("sqlite://{text}")).await
+    }
+}
+
+fn sqlite_pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+}
+
+/// A parsed database URL.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    SqliteFile { url: String, path: PathBuf },
+    SqliteMemory { url: String },
+    Postgres { url: String },
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres {
+                url: url.to_owned(),
+            });
+        }
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::InvalidUrl(url.to_owned()))?;
+        let (location, query) = match rest.split_once('?') {
+            Some((location, query)) => (location, Some(query)),
+            None => (rest, None),
+        };
+        if location.is_empty() {
+            return Err(StoreError::InvalidUrl(url.to_owned()));
+        }
+        if location == ":memory:" || query.is_some_and(|q| q.contains("mode=memory")) {
+            return Ok(Target::SqliteMemory {
+                url: url.to_owned(),
+            });
+        }
+        // `mode=rwc` makes the driver create the file; an explicit mode is respected.
+        let url = match query {
+            Some(q) if q.contains("mode=") => url.to_owned(),
+            Some(_) => format!("{url}&mode=rwc"),
+            None => format!("{url}?mode=rwc"),
+        };
+        Ok(Target::SqliteFile {
+            url,
+            path: PathBuf::from(location),
+        })
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Target::SqliteFile { .. } | Target::SqliteMemory { .. } => Backend::Sqlite,
+            Target::Postgres { .. } => Backend::Postgres,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,43 @@
+//! URL parsing: which backend, which file, which settings are added.
+
+use super::*;
+
+#[test]
+fn sqlite_urls_are_recognised_and_made_creatable() {
+    assert_eq!(
+        Target::parse("sqlite:///var/lib/fabrique/fabrique.db").ok(),
+        Some(Target::SqliteFile {
+            url: "sqlite:///var/lib/fabrique/fabrique.db?mode=rwc".into(),
+            path: PathBuf::from("/var/lib/fabrique/fabrique.db"),
+        })
+    );
+    assert_eq!(
+        Target::parse("sqlite:///tmp/x.db?mode=ro").ok(),
+        Some(Target::SqliteFile {
+            url: "sqlite:///tmp/x.db?mode=ro".into(),
+            path: PathBuf::from("/tmp/x.db")
+        })
+    );
+    assert_eq!(
+        Target::parse("sqlite::memory:").ok(),
+        Some(Target::SqliteMemory {
+            url: "sqlite::memory:".into()
+        })
+    );
+}
+
+#[test]
+fn postgres_and_unknown_urls() {
+    assert_eq!(
+        Target::parse("postgres://u@h/db").map(|t| t.backend()).ok(),
+        Some(Backend::Postgres)
+    );
+    assert!(matches!(
+        Target::parse("mysql://h/db"),
+        Err(StoreError::InvalidUrl(_))
+    ));
+    assert!(matches!(
+        Target::parse("sqlite://"),
+        Err(StoreError::InvalidUrl(_))
+    ));
+}

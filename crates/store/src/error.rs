@@ -1,0 +1,53 @@
+//! The store's errors: what callers can act on (conflict, not found) kept apart from failures.
+
+/// Everything a [`crate::Store`] operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken, e.g. a duplicate entity slug. The message names the value.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something the operation refers to does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "invalid database URL `{0}`: expected sqlite:///path/to/file.db, sqlite::memory: or postgres://…"
+    )]
+    InvalidUrl(String),
+    /// A stored value does not decode (an unknown role, a malformed id…): the database was edited
+    /// by hand or by a newer version.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// A value to store does not fit the column (a counter above `i64::MAX`).
+    #[error("value out of range: {0}")]
+    OutOfRange(String),
+    /// Creating the database file or its directory failed.
+    #[error("cannot create the database file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        StoreError::Database(err)
+    }
+}
+
+impl StoreError {
+    /// Turns a unique-constraint violation into [`StoreError::Conflict`] with `message`, and a
+    /// foreign-key violation into [`StoreError::NotFound`]; other errors pass through.
+    pub(crate) fn from_write(err: sqlx::Error, conflict: impl FnOnce() -> String) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return StoreError::Conflict(conflict()),
+                sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    return StoreError::NotFound(format!("referenced row does not exist: {db}"));
+                }
+                _ => {}
+            }
+        }
+        StoreError::Database(err)
+    }
+}

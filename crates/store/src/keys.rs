@@ -1,0 +1,215 @@
+//! API keys: only hashes are stored. Also the bulk load that builds the in-memory key index.
+
+use std::collections::HashMap;
+
+use domain::{ApiKey, AuditEvent, EntityId, KeyHash, KeyId, RoleGrant, Status, UnixMillis};
+use sqlx::any::AnyRow;
+
+use crate::audit::insert_audit;
+use crate::codec::{
+    int, opt_int, opt_parsed, opt_status, opt_text, owner, owner_columns, parsed, role_grant, text,
+};
+use crate::{Store, StoreError};
+
+/// A live key with everything authentication needs, as loaded at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub key: ApiKey,
+    pub entity_slug: Option<String>,
+    pub owner_status: Status,
+    pub entity_status: Option<Status>,
+    pub roles: Vec<RoleGrant>,
+}
+
+/// A key as listed to administrators: the stored key and its optional label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyListing {
+    pub key: ApiKey,
+    pub name: Option<String>,
+}
+
+const KEY_COLUMNS: &str =
+    "id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at";
+
+impl Store {
+    /// Stores `key` (its hash, never a secret). The audit target is the key id.
+    /// [`StoreError::Conflict`] when a key with the same hash or id exists.
+    pub async fn create_key(&self, key: &ApiKey, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.create_named_key(key, None, audit).await
+    }
+
+    /// [`Store::create_key`] with a label chosen by the administrator.
+    pub async fn create_named_key(
+        &self,
+        key: &ApiKey,
+        name: Option<&str>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (owner_kind, owner_id) = owner_columns(key.owner);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(key.id.to_string())
+        .bind(owner_kind)
+        .bind(owner_id)
+        .bind(key.entity_id.map(|e| e.to_string()))
+        .bind(name.map(str::to_owned))
+        .bind(key.hash.to_hex())
+        .bind(key.display_prefix.as_str())
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, || format!("key {} already exists", key.id)))?;
+        let event = AuditEvent {
+            target: key.id.to_string(),
+            entity_id: audit.entity_id.or(key.entity_id),
+            ..audit.clone()
+        };
+        insert_audit(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the key revoked at `at`. `false` (and nothing audited) when the key is unknown or
+    /// already revoked.
+    pub async fn revoke_key(
+        &self,
+        id: KeyId,
+        at: UnixMillis,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_audit(
+            &mut tx,
+            &AuditEvent {
+                target: id.to_string(),
+                ..audit.clone()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// One key, revoked or not.
+    pub async fn key(&self, id: KeyId) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_row).transpose()
+    }
+
+    /// Keys of one entity, or all keys, revoked ones included, oldest first.
+    pub async fn list_keys(&self, entity: Option<EntityId>) -> Result<Vec<ApiKey>, StoreError> {
+        Ok(self
+            .list_named_keys(entity)
+            .await?
+            .into_iter()
+            .map(|listing| listing.key)
+            .collect())
+    }
+
+    /// [`Store::list_keys`] with each key's label.
+    pub async fn list_named_keys(
+        &self,
+        entity: Option<EntityId>,
+    ) -> Result<Vec<KeyListing>, StoreError> {
+        let rows = match entity {
+            Some(entity) => sqlx::query(&format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE entity_id = $1 ORDER BY created_at, id"
+            ))
+            .bind(entity.to_string())
+            .fetch_all(&self.pool)
+            .await?,
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(KeyListing {
+                    key: key_row(row)?,
+                    name: opt_text(row, "name")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every non-revoked key with its owner's status, its entity and its owner's roles: two
+    /// queries whatever the number of keys, joined in memory. Keys whose owner row is missing are
+    /// skipped with a warning (the owner reference is polymorphic, so no foreign key guards it).
+    pub async fn load_credentials(&self) -> Result<Vec<Credential>, StoreError> {
+        let mut roles: HashMap<(String, String), Vec<RoleGrant>> = HashMap::new();
+        let grant_rows =
+            sqlx::query("SELECT principal_kind, principal_id, role, entity_id FROM role_grants")
+                .fetch_all(&self.pool)
+                .await?;
+        for row in &grant_rows {
+            let principal = (text(row, "principal_kind")?, text(row, "principal_id")?);
+            roles.entry(principal).or_default().push(role_grant(row)?);
+        }
+        drop(grant_rows);
+
+        let rows = sqlx::query(
+            "SELECT k.id, k.owner_kind, k.owner_id, k.entity_id, k.name, k.hash, k.display_prefix, k.created_at, \
+                    k.revoked_at, e.slug AS entity_slug, e.status AS entity_status, \
+                    COALESCE(u.status, s.status) AS owner_status \
+             FROM api_keys k \
+             LEFT JOIN entities e ON e.id = k.entity_id \
+             LEFT JOIN users u ON k.owner_kind = 'user' AND u.id = k.owner_id \
+             LEFT JOIN service_accounts s ON k.owner_kind = 'service_account' AND s.id = k.owner_id \
+             WHERE k.revoked_at IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut credentials = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key = key_row(row)?;
+            let Some(owner_status) = opt_status(row, "owner_status")? else {
+                tracing::warn!(key_id = %key.id, "skipping key whose owner does not exist");
+                continue;
+            };
+            let principal = (text(row, "owner_kind")?, text(row, "owner_id")?);
+            credentials.push(Credential {
+                entity_slug: opt_text(row, "entity_slug")?,
+                entity_status: opt_status(row, "entity_status")?,
+                owner_status,
+                roles: roles.get(&principal).cloned().unwrap_or_default(),
+                key,
+            });
+        }
+        Ok(credentials)
+    }
+}
+
+fn key_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
+    let hash = text(row, "hash")?;
+    Ok(ApiKey {
+        id: parsed(row, "id")?,
+        owner: owner(&text(row, "owner_kind")?, &text(row, "owner_id")?)?,
+        entity_id: opt_parsed(row, "entity_id")?,
+        hash: KeyHash::from_hex(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("api key hash `{hash}`")))?,
+        display_prefix: text(row, "display_prefix")?,
+        created_at: int(row, "created_at")?,
+        revoked_at: opt_int(row, "revoked_at")?,
+    })
+}

@@ -1,0 +1,344 @@
+//! Entities and the principals inside them: users, service accounts and their role grants.
+
+use domain::{
+    AuditEvent, Entity, EntityId, KeyOwner, RoleGrant, ServiceAccount, ServiceAccountId, Status,
+    User, UserId, now_millis,
+};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use crate::audit::insert_audit;
+use crate::codec::{int, opt_parsed, opt_text, owner_columns, parsed, role_grant, status, text};
+use crate::{Store, StoreError};
+
+/// What it takes to create a user; the store assigns the id, status (active) and creation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub entity_id: EntityId,
+    pub user_name: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub external_id: Option<String>,
+}
+
+const ENTITY_COLUMNS: &str = "id, slug, name, status, created_at";
+const USER_COLUMNS: &str =
+    "id, entity_id, user_name, email, display_name, external_id, status, created_at";
+const SERVICE_ACCOUNT_COLUMNS: &str = "id, entity_id, name, status, created_at";
+
+impl Store {
+    /// Creates an active entity. The audit event's target becomes the new id and its entity the
+    /// new entity. [`StoreError::Conflict`] when the slug is taken.
+    pub async fn create_entity(
+        &self,
+        slug: &str,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> Result<Entity, StoreError> {
+        let entity = Entity {
+            id: EntityId::generate(),
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            status: Status::Active,
+            created_at: now_millis(),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO entities (id, slug, name, status, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(entity.id.to_string())
+        .bind(entity.slug.as_str())
+        .bind(entity.name.as_str())
+        .bind(entity.status.as_str())
+        .bind(entity.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            StoreError::from_write(e, || format!("entity slug `{slug}` already exists"))
+        })?;
+        insert_audit(
+            &mut tx,
+            &targeted(audit, entity.id.to_string(), Some(entity.id)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(entity)
+    }
+
+    /// Every entity, by slug.
+    pub async fn list_entities(&self) -> Result<Vec<Entity>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTITY_COLUMNS} FROM entities ORDER BY slug"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entity_row).collect()
+    }
+
+    pub async fn entity_by_slug(&self, slug: &str) -> Result<Option<Entity>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTITY_COLUMNS} FROM entities WHERE slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(entity_row).transpose()
+    }
+
+    pub async fn entity(&self, id: EntityId) -> Result<Option<Entity>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTITY_COLUMNS} FROM entities WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(entity_row).transpose()
+    }
+
+    /// Creates an active user. [`StoreError::Conflict`] when the user name is taken,
+    /// [`StoreError::NotFound`] when the entity does not exist.
+    pub async fn create_user(&self, new: &NewUser, audit: &AuditEvent) -> Result<User, StoreError> {
+        let user = User {
+            id: UserId::generate(),
+            entity_id: new.entity_id,
+            user_name: new.user_name.clone(),
+            email: new.email.clone(),
+            display_name: new.display_name.clone(),
+            external_id: new.external_id.clone(),
+            status: Status::Active,
+            created_at: now_millis(),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, entity_id, user_name, email, display_name, external_id, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(user.id.to_string())
+        .bind(user.entity_id.to_string())
+        .bind(user.user_name.as_str())
+        .bind(user.email.as_str())
+        .bind(user.display_name.clone())
+        .bind(user.external_id.clone())
+        .bind(user.status.as_str())
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, || format!("user name `{}` already exists", new.user_name)))?;
+        insert_audit(
+            &mut tx,
+            &targeted(audit, user.id.to_string(), Some(user.entity_id)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    /// Users of one entity, or of all, by user name.
+    pub async fn list_users(&self, entity: Option<EntityId>) -> Result<Vec<User>, StoreError> {
+        let rows = match entity {
+            Some(entity) => {
+                sqlx::query(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE entity_id = $1 ORDER BY user_name"
+                ))
+                .bind(entity.to_string())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {USER_COLUMNS} FROM users ORDER BY user_name"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(user_row).collect()
+    }
+
+    /// The service account `name` of `entity_id` (or of the group when `None`), created when
+    /// missing. The audit event is written only when the account is created.
+    pub async fn service_account_get_or_create(
+        &self,
+        entity_id: Option<EntityId>,
+        name: &str,
+        audit: &AuditEvent,
+    ) -> Result<ServiceAccount, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(existing) = find_service_account(&mut tx, entity_id, name).await? {
+            return Ok(existing);
+        }
+        let account = ServiceAccount {
+            id: ServiceAccountId::generate(),
+            entity_id,
+            name: name.to_owned(),
+            status: Status::Active,
+            created_at: now_millis(),
+        };
+        // ON CONFLICT: a concurrent creator may have won since the lookup; then we return theirs.
+        let inserted = sqlx::query(
+            "INSERT INTO service_accounts (id, entity_id, name, status, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(account.id.to_string())
+        .bind(entity_id.map(|id| id.to_string()))
+        .bind(name)
+        .bind(account.status.as_str())
+        .bind(account.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, || format!("service account `{name}` already exists")))?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            let mut conn = self.pool.acquire().await?;
+            return find_service_account(&mut conn, entity_id, name)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("service account `{name}`")));
+        }
+        insert_audit(&mut tx, &targeted(audit, account.id.to_string(), entity_id)).await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    pub async fn service_account(
+        &self,
+        id: ServiceAccountId,
+    ) -> Result<Option<ServiceAccount>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(service_account_row).transpose()
+    }
+
+    /// Grants `grant` to `owner`; granting a role already held changes nothing (and is still
+    /// audited, as the request was made). The audit target is the owner's id.
+    pub async fn grant_role(
+        &self,
+        owner: KeyOwner,
+        grant: RoleGrant,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (kind, id) = owner_columns(owner);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO role_grants (principal_kind, principal_id, role, entity_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(kind)
+        .bind(id.as_str())
+        .bind(grant.role.as_str())
+        .bind(grant.entity_id.map(|e| e.to_string()))
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, || format!("role already granted to {id}")))?;
+        let entity = audit.entity_id.or(grant.entity_id);
+        insert_audit(&mut tx, &targeted(audit, id, entity)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The roles `owner` holds.
+    pub async fn roles(&self, owner: KeyOwner) -> Result<Vec<RoleGrant>, StoreError> {
+        let (kind, id) = owner_columns(owner);
+        let rows = sqlx::query(
+            "SELECT role, entity_id FROM role_grants WHERE principal_kind = $1 AND principal_id = $2 \
+             ORDER BY role, entity_id",
+        )
+        .bind(kind)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(role_grant).collect()
+    }
+
+    /// Whether any principal holds `group_admin` for the whole group: the bootstrap's question.
+    pub async fn has_group_admin(&self) -> Result<bool, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM role_grants WHERE role = $1 AND entity_id IS NULL",
+        )
+        .bind(domain::Role::GroupAdmin.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count > 0)
+    }
+}
+
+/// The caller's event with the target (and, when the caller left it empty, the entity) filled in.
+fn targeted(audit: &AuditEvent, target: String, entity_id: Option<EntityId>) -> AuditEvent {
+    AuditEvent {
+        target,
+        entity_id: audit.entity_id.or(entity_id),
+        ..audit.clone()
+    }
+}
+
+async fn find_service_account(
+    conn: &mut AnyConnection,
+    entity_id: Option<EntityId>,
+    name: &str,
+) -> Result<Option<ServiceAccount>, StoreError> {
+    let row = match entity_id {
+        Some(entity) => {
+            sqlx::query(&format!(
+                "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE entity_id = $1 AND name = $2"
+            ))
+            .bind(entity.to_string())
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {SERVICE_ACCOUNT_COLUMNS} FROM service_accounts WHERE entity_id IS NULL AND name = $1"
+            ))
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    row.as_ref().map(service_account_row).transpose()
+}
+
+fn entity_row(row: &AnyRow) -> Result<Entity, StoreError> {
+    Ok(Entity {
+        id: parsed(row, "id")?,
+        slug: text(row, "slug")?,
+        name: text(row, "name")?,
+        status: status(row, "status")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+fn user_row(row: &AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: parsed(row, "id")?,
+        entity_id: parsed(row, "entity_id")?,
+        user_name: text(row, "user_name")?,
+        email: text(row, "email")?,
+        display_name: opt_text(row, "display_name")?,
+        external_id: opt_text(row, "external_id")?,
+        status: status(row, "status")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+fn service_account_row(row: &AnyRow) -> Result<ServiceAccount, StoreError> {
+    Ok(ServiceAccount {
+        id: parsed(row, "id")?,
+        entity_id: opt_parsed(row, "entity_id")?,
+        name: text(row, "name")?,
+        status: status(row, "status")?,
+        created_at: int(row, "created_at")?,
+    })
+}

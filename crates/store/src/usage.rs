@@ -1,0 +1,146 @@
+//! Usage records: written in batches off the request path, one transaction and a few multi-row
+//! INSERTs per batch.
+
+use std::fmt::Write;
+
+use domain::{Operation, UsageRecord};
+use sqlx::Arguments;
+use sqlx::any::{AnyArguments, AnyRow};
+
+use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, unsigned};
+use crate::{Store, StoreError};
+
+const USAGE_COLUMNS: [&str; 18] = [
+    "request_id",
+    "started_at",
+    "entity_id",
+    "user_id",
+    "service_account_id",
+    "key_id",
+    "operation",
+    "model",
+    "endpoint",
+    "stream",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_micros",
+    "ttft_ms",
+    "duration_ms",
+    "status",
+    "error_code",
+    "attempts",
+];
+
+/// Rows per INSERT statement: 500 × 18 = 9,000 parameters, under SQLite's limit of 32,766 and
+/// PostgreSQL's of 65,535.
+const ROWS_PER_STATEMENT: usize = 500;
+
+impl Store {
+    /// Inserts `records` atomically: all or none.
+    pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let (sql, arguments) = usage_insert(chunk)?;
+            // Not cached as a prepared statement: the text varies with the batch size.
+            sqlx::query_with(&sql, arguments)
+                .persistent(false)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest `limit` records, newest first.
+    pub async fn list_usage(&self, limit: u32) -> Result<Vec<UsageRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM usage_records ORDER BY started_at DESC, seq DESC LIMIT $1",
+            USAGE_COLUMNS.join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(usage_row).collect()
+    }
+}
+
+/// One multi-row INSERT with `$n` placeholders for `records`.
+fn usage_insert(records: &[UsageRecord]) -> Result<(String, AnyArguments<'_>), StoreError> {
+    let mut sql = format!(
+        "INSERT INTO usage_records ({}) VALUES ",
+        USAGE_COLUMNS.join(", ")
+    );
+    let mut arguments = AnyArguments::default();
+    let mut placeholder = 0usize;
+    for (index, record) in records.iter().enumerate() {
+        sql.push_str(if index == 0 { "(" } else { ", (" });
+        for column in 0..USAGE_COLUMNS.len() {
+            placeholder += 1;
+            let separator = if column == 0 { "" } else { ", " };
+            // Writing to a String cannot fail.
+            let _ = write!(sql, "{separator}${placeholder}");
+        }
+        sql.push(')');
+        bind_usage(&mut arguments, record)?;
+    }
+    Ok((sql, arguments))
+}
+
+fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Result<(), StoreError> {
+    let add = |result: Result<(), sqlx::error::BoxDynError>| {
+        result.map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))
+    };
+    add(arguments.add(r.request_id.as_str()))?;
+    add(arguments.add(r.started_at))?;
+    add(arguments.add(r.entity_id.map(|id| id.to_string())))?;
+    add(arguments.add(r.user_id.map(|id| id.to_string())))?;
+    add(arguments.add(r.service_account_id.map(|id| id.to_string())))?;
+    add(arguments.add(r.key_id.map(|id| id.to_string())))?;
+    add(arguments.add(r.operation.as_str()))?;
+    add(arguments.add(r.model.as_str()))?;
+    add(arguments.add(r.endpoint.as_deref()))?;
+    add(arguments.add(i64::from(r.stream)))?;
+    add(arguments.add(to_bigint("prompt_tokens", r.prompt_tokens)?))?;
+    add(arguments.add(to_bigint("completion_tokens", r.completion_tokens)?))?;
+    add(arguments.add(to_bigint("cost_micros", r.cost_micros)?))?;
+    add(arguments.add(r.ttft_ms.map(i64::from)))?;
+    add(arguments.add(i64::from(r.duration_ms)))?;
+    add(arguments.add(i64::from(r.status)))?;
+    add(arguments.add(r.error_code.as_deref()))?;
+    add(arguments.add(i64::from(r.attempts)))?;
+    Ok(())
+}
+
+fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
+    let operation = text(row, "operation")?;
+    let stream = int(row, "stream")?;
+    Ok(UsageRecord {
+        request_id: text(row, "request_id")?,
+        started_at: int(row, "started_at")?,
+        entity_id: opt_parsed(row, "entity_id")?,
+        user_id: opt_parsed(row, "user_id")?,
+        service_account_id: opt_parsed(row, "service_account_id")?,
+        key_id: opt_parsed(row, "key_id")?,
+        operation: Operation::parse(&operation)
+            .ok_or_else(|| StoreError::Corrupt(format!("operation = `{operation}`")))?,
+        model: text(row, "model")?,
+        endpoint: opt_text(row, "endpoint")?,
+        stream: match stream {
+            0 => false,
+            1 => true,
+            other => return Err(StoreError::Corrupt(format!("stream = {other}"))),
+        },
+        prompt_tokens: unsigned(row, "prompt_tokens")?,
+        completion_tokens: unsigned(row, "completion_tokens")?,
+        cost_micros: unsigned(row, "cost_micros")?,
+        ttft_ms: opt_unsigned(row, "ttft_ms")?,
+        duration_ms: unsigned(row, "duration_ms")?,
+        status: unsigned(row, "status")?,
+        error_code: opt_text(row, "error_code")?,
+        attempts: unsigned(row, "attempts")?,
+    })
+}

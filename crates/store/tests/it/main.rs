@@ -1,0 +1,634 @@
+//! The store's behaviour, each written once and run against SQLite (always) and PostgreSQL (when
+//! `FABRIQUE_TEST_POSTGRES_URL` is set; CI sets it, so there it is never skipped).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "the behaviours below are test bodies, called from generated #[tokio::test]s; they fail by panicking"
+)]
+
+mod harness;
+
+use domain::{
+    ApiKey, AuditEvent, EntityId, KeyId, KeyOwner, KeySecret, Operation, Outcome, Role, RoleGrant,
+    ServiceAccountId, Status, UsageRecord, UserId, now_millis,
+};
+use store::{Backend, NewUser, Store, StoreError};
+
+use harness::both_backends;
+
+both_backends! {
+    entities_are_created_once_per_slug_and_audited,
+    users_belong_to_an_existing_entity_and_have_unique_names,
+    service_accounts_are_created_once,
+    role_grants_are_a_set,
+    keys_are_created_listed_and_revoked,
+    credentials_join_keys_with_owners_entities_and_roles,
+    usage_round_trips_exactly_in_large_batches,
+    audit_round_trips_exactly_in_sequence,
+}
+
+fn audit(action: &str) -> AuditEvent {
+    AuditEvent {
+        at: now_millis(),
+        actor: "key_test".into(),
+        action: action.into(),
+        entity_id: None,
+        target: String::new(),
+        outcome: Outcome::Success,
+        detail: r#"{"why":"test"}"#.into(),
+    }
+}
+
+async fn entities_are_created_once_per_slug_and_audited(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme Corp", &audit("entity.create"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (acme.slug.as_str(), acme.name.as_str(), acme.status),
+        ("acme", "Acme Corp", Status::Active)
+    );
+    let err = store
+        .create_entity("acme", "Other", &audit("entity.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("acme")),
+        "{err:?}"
+    );
+    store
+        .create_entity("beta", "Beta", &audit("entity.create"))
+        .await
+        .unwrap();
+
+    let slugs: Vec<_> = store
+        .list_entities()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.slug)
+        .collect();
+    assert_eq!(slugs, ["acme", "beta"]);
+    assert_eq!(
+        store.entity_by_slug("acme").await.unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(store.entity(acme.id).await.unwrap(), Some(acme.clone()));
+    assert_eq!(store.entity_by_slug("nope").await.unwrap(), None);
+
+    // The failed duplicate left no audit event: change and event share one transaction.
+    let events = store.list_audit(10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    let (_, first) = &events[1];
+    assert_eq!(first.target, acme.id.to_string());
+    assert_eq!(first.entity_id, Some(acme.id));
+    assert_eq!(first.action, "entity.create");
+}
+
+async fn users_belong_to_an_existing_entity_and_have_unique_names(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let beta = store
+        .create_entity("beta", "Beta", &audit("entity.create"))
+        .await
+        .unwrap();
+    let new = |entity_id, user_name: &str| NewUser {
+        entity_id,
+        user_name: user_name.into(),
+        email: format!("{user_name}@example.com"),
+        display_name: Some("Ada L.".into()),
+        external_id: None,
+    };
+    let ada = store
+        .create_user(&new(acme.id, "ada"), &audit("user.create"))
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(&new(beta.id, "bob"), &audit("user.create"))
+        .await
+        .unwrap();
+    assert_eq!(store.user(ada.id).await.unwrap(), Some(ada.clone()));
+    assert_eq!(store.user(UserId::generate()).await.unwrap(), None);
+    assert_eq!(
+        store.list_users(Some(acme.id)).await.unwrap(),
+        vec![ada.clone()]
+    );
+    assert_eq!(
+        store.list_users(None).await.unwrap(),
+        vec![ada.clone(), bob]
+    );
+
+    let err = store
+        .create_user(&new(beta.id, "ada"), &audit("user.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("ada")),
+        "{err:?}"
+    );
+    let err = store
+        .create_user(&new(EntityId::generate(), "eve"), &audit("user.create"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+
+    let (_, event) = &store.list_audit(10).await.unwrap()[1];
+    assert_eq!(
+        (event.action.as_str(), event.target.clone()),
+        ("user.create", ada.id.to_string())
+    );
+    assert_eq!(event.entity_id, Some(acme.id));
+}
+
+async fn service_accounts_are_created_once(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let first = store
+        .service_account_get_or_create(Some(acme.id), "ci", &audit("sa.create"))
+        .await
+        .unwrap();
+    let again = store
+        .service_account_get_or_create(Some(acme.id), "ci", &audit("sa.create"))
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(first.entity_id, Some(acme.id));
+
+    // Group-level accounts (no entity) are unique by name too, despite NULL entity ids.
+    let group = store
+        .service_account_get_or_create(None, "ci", &audit("sa.create"))
+        .await
+        .unwrap();
+    assert_ne!(group.id, first.id);
+    assert_eq!(
+        store
+            .service_account_get_or_create(None, "ci", &audit("sa.create"))
+            .await
+            .unwrap(),
+        group
+    );
+    assert_eq!(store.service_account(group.id).await.unwrap(), Some(group));
+    assert_eq!(
+        store
+            .service_account(ServiceAccountId::generate())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let created = store
+        .list_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.action == "sa.create")
+        .count();
+    assert_eq!(created, 2, "only creations are audited");
+}
+
+async fn role_grants_are_a_set(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let account = store
+        .service_account_get_or_create(None, "root", &audit("sa.create"))
+        .await
+        .unwrap();
+    let owner = KeyOwner::ServiceAccount(account.id);
+    assert!(!store.has_group_admin().await.unwrap());
+
+    let scoped = RoleGrant {
+        role: Role::EntityAdmin,
+        entity_id: Some(acme.id),
+    };
+    store
+        .grant_role(owner, scoped, &audit("role.grant"))
+        .await
+        .unwrap();
+    assert!(
+        !store.has_group_admin().await.unwrap(),
+        "an entity-scoped role is not group admin"
+    );
+    let group_admin = RoleGrant {
+        role: Role::GroupAdmin,
+        entity_id: None,
+    };
+    store
+        .grant_role(owner, group_admin, &audit("role.grant"))
+        .await
+        .unwrap();
+    store
+        .grant_role(owner, group_admin, &audit("role.grant"))
+        .await
+        .unwrap();
+    assert!(store.has_group_admin().await.unwrap());
+
+    let mut roles = store.roles(owner).await.unwrap();
+    roles.sort_by_key(|g| g.role.as_str());
+    assert_eq!(
+        roles,
+        vec![scoped, group_admin],
+        "sorted: entity_admin, group_admin"
+    );
+    assert!(
+        store
+            .roles(KeyOwner::User(UserId::generate()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn new_key(owner: KeyOwner, entity_id: Option<EntityId>) -> (KeySecret, ApiKey) {
+    let secret = KeySecret::generate();
+    let key = ApiKey {
+        id: KeyId::generate(),
+        owner,
+        entity_id,
+        hash: secret.hash(),
+        display_prefix: secret.display_prefix(),
+        created_at: now_millis(),
+        revoked_at: None,
+    };
+    (secret, key)
+}
+
+async fn keys_are_created_listed_and_revoked(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let ada = store
+        .create_user(
+            &NewUser {
+                entity_id: acme.id,
+                user_name: "ada".into(),
+                email: "ada@example.com".into(),
+                display_name: None,
+                external_id: Some("ext-1".into()),
+            },
+            &audit("user.create"),
+        )
+        .await
+        .unwrap();
+    let root = store
+        .service_account_get_or_create(None, "root", &audit("sa.create"))
+        .await
+        .unwrap();
+    let (_, user_key) = new_key(KeyOwner::User(ada.id), Some(acme.id));
+    let (_, root_key) = new_key(KeyOwner::ServiceAccount(root.id), None);
+    store
+        .create_named_key(&user_key, Some("laptop"), &audit("key.create"))
+        .await
+        .unwrap();
+    store
+        .create_key(&root_key, &audit("key.create"))
+        .await
+        .unwrap();
+
+    let duplicate = ApiKey {
+        id: KeyId::generate(),
+        ..user_key.clone()
+    };
+    let err = store
+        .create_key(&duplicate, &audit("key.create"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "same hash twice: {err:?}"
+    );
+
+    assert_eq!(
+        store.key(user_key.id).await.unwrap(),
+        Some(user_key.clone())
+    );
+    assert_eq!(
+        store.list_keys(Some(acme.id)).await.unwrap(),
+        vec![user_key.clone()]
+    );
+    assert_eq!(store.list_keys(None).await.unwrap().len(), 2);
+    let named = store.list_named_keys(Some(acme.id)).await.unwrap();
+    assert_eq!(named[0].name.as_deref(), Some("laptop"));
+
+    let at = now_millis();
+    assert!(
+        store
+            .revoke_key(user_key.id, at, &audit("key.revoke"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_key(user_key.id, at + 5, &audit("key.revoke"))
+            .await
+            .unwrap(),
+        "already revoked"
+    );
+    assert!(
+        !store
+            .revoke_key(KeyId::generate(), at, &audit("key.revoke"))
+            .await
+            .unwrap(),
+        "unknown"
+    );
+    assert_eq!(
+        store
+            .key(user_key.id)
+            .await
+            .unwrap()
+            .and_then(|k| k.revoked_at),
+        Some(at)
+    );
+
+    let revocations: Vec<_> = store
+        .list_audit(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.action == "key.revoke")
+        .collect();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].1.target, user_key.id.to_string());
+    let creations: Vec<_> = store
+        .list_audit(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.action == "key.create")
+        .collect();
+    assert_eq!(creations.len(), 2, "the refused duplicate is not audited");
+}
+
+async fn credentials_join_keys_with_owners_entities_and_roles(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let ada = store
+        .create_user(
+            &NewUser {
+                entity_id: acme.id,
+                user_name: "ada".into(),
+                email: "ada@example.com".into(),
+                display_name: None,
+                external_id: None,
+            },
+            &audit("user.create"),
+        )
+        .await
+        .unwrap();
+    let ci = store
+        .service_account_get_or_create(Some(acme.id), "ci", &audit("sa.create"))
+        .await
+        .unwrap();
+    let root = store
+        .service_account_get_or_create(None, "root", &audit("sa.create"))
+        .await
+        .unwrap();
+    let admin = RoleGrant {
+        role: Role::GroupAdmin,
+        entity_id: None,
+    };
+    store
+        .grant_role(
+            KeyOwner::ServiceAccount(root.id),
+            admin,
+            &audit("role.grant"),
+        )
+        .await
+        .unwrap();
+    let user_role = RoleGrant {
+        role: Role::User,
+        entity_id: Some(acme.id),
+    };
+    store
+        .grant_role(KeyOwner::User(ada.id), user_role, &audit("role.grant"))
+        .await
+        .unwrap();
+
+    let (_, ada_key) = new_key(KeyOwner::User(ada.id), Some(acme.id));
+    let (_, ci_key) = new_key(KeyOwner::ServiceAccount(ci.id), Some(acme.id));
+    let (_, root_key) = new_key(KeyOwner::ServiceAccount(root.id), None);
+    let (_, revoked) = new_key(KeyOwner::User(ada.id), Some(acme.id));
+    for key in [&ada_key, &ci_key, &root_key, &revoked] {
+        store.create_key(key, &audit("key.create")).await.unwrap();
+    }
+    store
+        .revoke_key(revoked.id, now_millis(), &audit("key.revoke"))
+        .await
+        .unwrap();
+
+    let mut credentials = store.load_credentials().await.unwrap();
+    credentials.sort_by_key(|c| c.key.id);
+    assert_eq!(credentials.len(), 3, "revoked keys are not loaded");
+    let ada_credential = &credentials[0];
+    assert_eq!(ada_credential.key, ada_key);
+    assert_eq!(ada_credential.entity_slug.as_deref(), Some("acme"));
+    assert_eq!(ada_credential.entity_status, Some(Status::Active));
+    assert_eq!(ada_credential.owner_status, Status::Active);
+    assert_eq!(ada_credential.roles, vec![user_role]);
+    assert_eq!(credentials[1].key, ci_key);
+    assert!(credentials[1].roles.is_empty());
+    let root_credential = &credentials[2];
+    assert_eq!(root_credential.key, root_key);
+    assert_eq!(
+        (
+            root_credential.entity_slug.clone(),
+            root_credential.entity_status
+        ),
+        (None, None)
+    );
+    assert_eq!(root_credential.roles, vec![admin]);
+}
+
+fn usage(index: u64, started_at: i64) -> UsageRecord {
+    UsageRecord {
+        request_id: format!("req-{index}"),
+        started_at,
+        entity_id: index.is_multiple_of(2).then(EntityId::generate),
+        user_id: index.is_multiple_of(3).then(UserId::generate),
+        service_account_id: (index % 3 == 1).then(ServiceAccountId::generate),
+        key_id: Some(KeyId::generate()),
+        operation: [Operation::Chat, Operation::Embeddings, Operation::Fim][(index % 3) as usize],
+        model: "mistral-small".into(),
+        endpoint: (!index.is_multiple_of(5)).then(|| "gpu-a".to_owned()),
+        stream: index % 2 == 1,
+        prompt_tokens: index * 7,
+        completion_tokens: index * 3,
+        cost_micros: index * 1_000,
+        ttft_ms: (!index.is_multiple_of(4)).then_some(index as u32),
+        duration_ms: u32::MAX - index as u32,
+        status: if index.is_multiple_of(7) { 502 } else { 200 },
+        error_code: index
+            .is_multiple_of(7)
+            .then(|| "upstream_unavailable".to_owned()),
+        attempts: (index % 3) as u32 + 1,
+    }
+}
+
+async fn usage_round_trips_exactly_in_large_batches(store: &Store) {
+    let base = now_millis();
+    // 1,200 records cross the per-statement row limit, so the batch is several INSERTs.
+    let records: Vec<_> = (0..1_200).map(|i| usage(i, base + i as i64)).collect();
+    store.insert_usage(&records).await.unwrap();
+    store.insert_usage(&[]).await.unwrap();
+    let extreme = UsageRecord {
+        prompt_tokens: i64::MAX as u64,
+        completion_tokens: 0,
+        cost_micros: i64::MAX as u64,
+        ttft_ms: Some(u32::MAX),
+        status: u16::MAX,
+        attempts: u32::MAX,
+        ..usage(99_999, base + 10_000)
+    };
+    store
+        .insert_usage(std::slice::from_ref(&extreme))
+        .await
+        .unwrap();
+
+    let newest = store.list_usage(3).await.unwrap();
+    assert_eq!(
+        newest,
+        vec![extreme, records[1_199].clone(), records[1_198].clone()]
+    );
+    let all = store.list_usage(5_000).await.unwrap();
+    assert_eq!(all.len(), 1_201);
+    let mut expected = records.clone();
+    expected.reverse();
+    assert_eq!(&all[1..], &expected[..]);
+
+    let too_big = UsageRecord {
+        cost_micros: u64::MAX,
+        ..usage(1, base)
+    };
+    let err = store
+        .insert_usage(&[usage(2, base), too_big])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OutOfRange(_)), "{err:?}");
+    assert_eq!(
+        store.list_usage(5_000).await.unwrap().len(),
+        1_201,
+        "a refused batch writes nothing"
+    );
+}
+
+async fn audit_round_trips_exactly_in_sequence(store: &Store) {
+    let events: Vec<_> = (0..5)
+        .map(|i| AuditEvent {
+            at: 1_700_000_000_000 + i,
+            actor: if i % 2 == 0 {
+                "system".into()
+            } else {
+                format!("key_{i}")
+            },
+            action: "key.revoke".into(),
+            entity_id: (i % 2 == 1).then(EntityId::generate),
+            target: format!("target-{i}"),
+            outcome: [Outcome::Success, Outcome::Denied, Outcome::Failure][i as usize % 3],
+            detail: format!(r#"{{"n":{i},"text":"é ✓ \"quoted\""}}"#),
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for event in &events {
+        seqs.push(store.append_audit(event).await.unwrap());
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let listed = store.list_audit(3).await.unwrap();
+    let expected: Vec<_> = seqs
+        .iter()
+        .copied()
+        .zip(events.iter().cloned())
+        .rev()
+        .take(3)
+        .collect();
+    assert_eq!(listed, expected);
+}
+
+// SQLite-only behaviour: files, directories, memory.
+
+#[tokio::test]
+async fn sqlite_file_is_created_with_its_directory_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("nested").join("data");
+    let store = Store::open_in_dir(&data_dir).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(data_dir.join("fabrique.db").exists());
+    // WAL mode is recorded in the file itself, so a plain connection sees it.
+    let url = format!("sqlite://{}", data_dir.join("fabrique.db").display());
+    let mut plain = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut plain)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+
+    let reopened = Store::open_in_dir(&data_dir).await.unwrap();
+    assert_eq!(reopened.list_entities().await.unwrap().len(), 1);
+    assert_eq!(reopened.list_audit(10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_keeps_its_data_across_operations() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    assert!(store.entity_by_slug("acme").await.unwrap().is_some());
+    let other = Store::connect("sqlite::memory:").await.unwrap();
+    assert!(
+        other.list_entities().await.unwrap().is_empty(),
+        "each in-memory store is private"
+    );
+}
+
+#[tokio::test]
+async fn unknown_urls_are_refused() {
+    let err = Store::connect("mysql://localhost/x").await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl(_)), "{err:?}");
+}
+
+/// Measures the start-up load of 100,000 keys (run with `--ignored --nocapture`); performance is
+/// reported, not asserted.
+#[tokio::test]
+#[ignore = "slow: a measurement, not a check"]
+async fn load_100k_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in_dir(dir.path()).await.unwrap();
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let account = store
+        .service_account_get_or_create(Some(acme.id), "bulk", &audit("sa.create"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..100_000 {
+        let (_, key) = new_key(KeyOwner::ServiceAccount(account.id), Some(acme.id));
+        store.create_key(&key, &audit("key.create")).await.unwrap();
+    }
+    println!("created 100,000 keys one by one in {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let credentials = store.load_credentials().await.unwrap();
+    println!(
+        "loaded {} credentials in {:?}",
+        credentials.len(),
+        started.elapsed()
+    );
+    assert_eq!(credentials.len(), 100_000);
+}
