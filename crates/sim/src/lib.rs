@@ -1,1 +1,216 @@
 //! The GPU-backend simulator: an OpenAI-compatible server with realistic queueing, timing and faults.
+//!
+//! It stands in for a vLLM-like inference server wherever a real GPU is not wanted: as the
+//! `fabrique sim` subcommand, as the default backend of a fresh install (embedded in-process), and as
+//! the upstream of the gateway's tests and benchmarks. It serves
+//!
+//! - `POST /v1/chat/completions`, plain and streamed (with `stream_options.include_usage`);
+//! - `POST /v1/fim/completions`, Mistral's fill-in-the-middle, shaped like a chat completion;
+//! - `POST /v1/embeddings`, deterministic unit vectors, as float arrays or base64 little-endian f32;
+//! - `GET /v1/models` (and `/v1/models/{id}`), `GET /health`.
+//!
+//! Every request for any model name is served, the name echoed back. At most `capacity` sequences
+//! decode at once and the rest wait in FIFO order; each waits `ttft` after getting its slot, then
+//! emits tokens at `tokens_per_second`. Completions are deterministic text starting with
+//! `[simulated]`, and `usage` always matches what was emitted; see `text` for how tokens are
+//! counted. Faults (errors, stalls, cut streams) are injected at the rates `Faults` gives and can be
+//! changed while running. Nothing here panics on any input: every bad request is a 400 in OpenAI's
+//! error shape.
+//!
+//! Reading order: `config` (what can be tuned), `Simulator` below (the routes), then one module per
+//! route (`chat`, `fim`, `embeddings`, `models`), the shared `completion` engine, and `server`.
+
+mod capacity;
+mod chat;
+mod completion;
+mod config;
+mod embeddings;
+mod error;
+mod faults;
+mod fim;
+mod models;
+mod server;
+mod stats;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Faults, MAX_CHOICES, MAX_COMPLETION_TOKENS, MAX_EMBEDDING_DIMENSIONS, SimConfig};
+pub use server::{RunningSim, serve, spawn};
+pub use stats::SimStats;
+pub use text::{SIMULATED_MARK, approximate_tokens};
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use serde::de::DeserializeOwned;
+
+use crate::capacity::Slots;
+use crate::error::SimError;
+use crate::stats::{Counters, bump};
+
+/// A simulated backend. Cheap to clone: every clone shares the same slots, counters and faults.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SimConfig,
+    /// The faults in force; `config.faults` is only their initial value.
+    faults: Mutex<Faults>,
+    slots: Slots,
+    counters: Arc<Counters>,
+    /// Makes injected errors alternate between 500 and 503.
+    error_alternation: AtomicU64,
+    /// The `created` time of the model cards: when this simulator started, in Unix seconds.
+    started_at: u64,
+}
+
+/// Request bodies larger than this are refused. Generous, because benchmarks send long prompts and
+/// large embedding batches, and a real engine accepts them too.
+const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Self {
+        let counters = Arc::new(Counters::default());
+        let slots = Slots::new(config.capacity, Arc::clone(&counters));
+        let faults = Mutex::new(config.faults);
+        Simulator {
+            inner: Arc::new(Inner {
+                config,
+                faults,
+                slots,
+                counters,
+                error_alternation: AtomicU64::new(0),
+                started_at: unix_seconds(),
+            }),
+        }
+    }
+
+    /// Every route of the simulator, ready to serve (see `serve` for a server with TCP_NODELAY).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/chat/completions", post(chat::handle))
+            .route("/v1/fim/completions", post(fim::handle))
+            .route("/v1/embeddings", post(embeddings::handle))
+            .route("/v1/models", get(models::list))
+            .route("/v1/models/{*id}", get(models::one))
+            .route("/health", get(models::health))
+            .fallback(models::not_found)
+            .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+            .with_state(self.clone())
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SimStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Replaces the faults in force; requests already past their entry keep the fate they drew.
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .inner
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        *self
+            .inner
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The configuration this simulator was built with (its `faults` are the initial ones).
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.inner.slots
+    }
+
+    pub(crate) fn started_at(&self) -> u64 {
+        self.inner.started_at
+    }
+
+    /// The entry of every inference request: count it on its route, note its credential, and play
+    /// out the fault it draws, if any.
+    pub(crate) async fn admit(
+        &self,
+        route: &AtomicU64,
+        headers: &HeaderMap,
+    ) -> Result<(), SimError> {
+        self.note(route, headers);
+        let faults = self.faults();
+        let entry = faults::on_entry(&faults, self.counters(), &self.inner.error_alternation);
+        faults::apply(entry, &faults).await
+    }
+
+    /// Counts a request on its route and notes its credential.
+    pub(crate) fn note(&self, route: &AtomicU64, headers: &HeaderMap) {
+        bump(route);
+        self.counters()
+            .record_authorization(headers.get(AUTHORIZATION));
+    }
+
+    /// Turns a handler's outcome into the HTTP answer, counting refusals.
+    pub(crate) fn answer(&self, outcome: Result<Response, SimError>) -> Response {
+        match outcome {
+            Ok(response) => response,
+            Err(error) => {
+                if matches!(error, SimError::InvalidRequest { .. }) {
+                    bump(&self.counters().rejected);
+                }
+                error.into_response()
+            }
+        }
+    }
+}
+
+/// Reads a JSON request body into `T`, or says why not in a 400.
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, SimError> {
+    let bytes = read_body(body)?;
+    serde_json::from_slice(&bytes).map_err(invalid_json)
+}
+
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, SimError> {
+    body.map_err(|rejection| {
+        SimError::invalid(
+            format!("could not read the request body: {rejection}"),
+            None,
+        )
+    })
+}
+
+pub(crate) fn invalid_json(error: serde_json::Error) -> SimError {
+    SimError::invalid(format!("invalid request body: {error}"), None)
+}
+
+/// Now, in Unix seconds, for `created` fields.
+pub(crate) fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}

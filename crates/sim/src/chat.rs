@@ -1,0 +1,90 @@
+//! `POST /v1/chat/completions`: read the request, remember it for the tests, plan the completion.
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+use wire::chat::ChatCompletionRequest;
+
+use crate::completion::{self, Plan, completion_length};
+use crate::config::MAX_CHOICES;
+use crate::error::SimError;
+use crate::text::{SeedBuilder, message_tokens};
+use crate::{Simulator, invalid_json, read_body};
+
+pub(crate) async fn handle(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let outcome = chat(&sim, &headers, body).await;
+    sim.answer(outcome)
+}
+
+async fn chat(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, SimError> {
+    sim.admit(&sim.counters().chat_requests, headers).await?;
+    let bytes = read_body(body)?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(invalid_json)?;
+    let request = ChatCompletionRequest::deserialize(&value);
+    // Mistral's clients name the seed `random_seed`; it decides the text like OpenAI's `seed`.
+    let random_seed = value.get("random_seed").and_then(Value::as_i64);
+    // Kept even when the typed view fails, so a test can see what a rejected request carried.
+    sim.counters().record_chat_request(value);
+    let request = request.map_err(invalid_json)?;
+    let plan = plan(sim, request, random_seed)?;
+    completion::respond(sim, plan).await
+}
+
+fn plan(
+    sim: &Simulator,
+    request: ChatCompletionRequest,
+    random_seed: Option<i64>,
+) -> Result<Plan, SimError> {
+    if request.messages.is_empty() {
+        return Err(SimError::invalid(
+            "messages must not be empty",
+            Some("messages"),
+        ));
+    }
+    let choices = request.n.unwrap_or(1);
+    if choices == 0 || choices > MAX_CHOICES {
+        return Err(SimError::invalid(
+            format!("n must be between 1 and {MAX_CHOICES}, not {choices}"),
+            Some("n"),
+        ));
+    }
+    let (tokens, finish_reason) = completion_length(
+        request.max_completion_tokens.or(request.max_tokens),
+        sim.config().max_tokens_default,
+    )?;
+    let mut seed = SeedBuilder::default();
+    seed.field(b"chat").field(request.model.as_bytes());
+    let mut prompt_tokens = 0_u64;
+    for message in &request.messages {
+        let text = message.text();
+        prompt_tokens = prompt_tokens.saturating_add(message_tokens(&text));
+        seed.field(message.role.as_bytes()).field(text.as_bytes());
+    }
+    for chosen in [request.seed, random_seed].into_iter().flatten() {
+        seed.field(&chosen.to_le_bytes());
+    }
+    Ok(Plan {
+        model: request.model,
+        seed: seed.finish(),
+        choices,
+        tokens,
+        finish_reason,
+        prompt_tokens,
+        stream: request.stream.unwrap_or(false),
+        include_usage: request
+            .stream_options
+            .is_some_and(|options| options.include_usage),
+    })
+}

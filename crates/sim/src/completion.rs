@@ -1,0 +1,378 @@
+//! The completion engine shared by chat and FIM: wait for a decoding slot, pace the tokens, and
+//! answer either one JSON body or an SSE stream, with `usage` that matches what was emitted.
+
+use std::io;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use tokio::time::Instant;
+use wire::Usage;
+use wire::chat::{
+    AssistantMessage, ChatChoice, ChatCompletion, ChatCompletionChunk, ChunkChoice, Delta,
+};
+
+use crate::capacity::Slot;
+use crate::config::MAX_COMPLETION_TOKENS;
+use crate::error::{SimError, json_response};
+use crate::faults::{EVENTS_BEFORE_DISCONNECT, happens};
+use crate::stats::bump;
+use crate::text::Words;
+use crate::{Simulator, unix_seconds};
+
+/// What one completion request will produce, decided before any waiting.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// The model name as requested, echoed back.
+    pub(crate) model: String,
+    /// Decides the text; see `text`.
+    pub(crate) seed: u64,
+    pub(crate) choices: u32,
+    /// Tokens per choice.
+    pub(crate) tokens: u64,
+    pub(crate) finish_reason: &'static str,
+    pub(crate) prompt_tokens: u64,
+    pub(crate) stream: bool,
+    pub(crate) include_usage: bool,
+}
+
+impl Plan {
+    fn usage(&self) -> Usage {
+        Usage::new(
+            self.prompt_tokens,
+            self.tokens.saturating_mul(u64::from(self.choices)),
+        )
+    }
+}
+
+/// The completion length: the request's limit (then `finish_reason` is `length`, since the simulator
+/// always writes up to it), or the configured default (then it is `stop`, a natural end).
+pub(crate) fn completion_length(
+    requested: Option<u64>,
+    default: u64,
+) -> Result<(u64, &'static str), SimError> {
+    match requested {
+        Some(0) => Err(SimError::invalid(
+            "max_tokens must be at least 1",
+            Some("max_tokens"),
+        )),
+        Some(tokens) if tokens > MAX_COMPLETION_TOKENS => Err(SimError::invalid(
+            format!(
+                "max_tokens is {tokens}, more than this backend's limit of {MAX_COMPLETION_TOKENS}"
+            ),
+            Some("max_tokens"),
+        )),
+        Some(tokens) => Ok((tokens, "length")),
+        None => Ok((default.clamp(1, MAX_COMPLETION_TOKENS), "stop")),
+    }
+}
+
+/// Produces the completion: a stream if asked, else the whole body once the last token is due.
+pub(crate) async fn respond(sim: &Simulator, plan: Plan) -> Result<Response, SimError> {
+    if plan.stream {
+        let disconnect = happens(sim.faults().disconnect_rate);
+        return Ok(stream(sim.clone(), plan, disconnect));
+    }
+    let slot = sim.slots().acquire(sequences(&plan)).await?;
+    let last_token_due = sim.config().token_due(plan.tokens.saturating_sub(1));
+    if !last_token_due.is_zero() {
+        tokio::time::sleep(last_token_due).await;
+    }
+    drop(slot);
+    let usage = plan.usage();
+    let choices = (0..plan.choices)
+        .map(|index| ChatChoice {
+            index,
+            message: AssistantMessage {
+                role: "assistant".to_owned(),
+                content: Some(Words::new(plan.seed, index).text(plan.tokens)),
+            },
+            finish_reason: Some(plan.finish_reason.to_owned()),
+        })
+        .collect();
+    let completion = ChatCompletion {
+        id: completion_id(),
+        object: "chat.completion".to_owned(),
+        created: unix_seconds(),
+        model: plan.model,
+        choices,
+        usage: Some(usage),
+    };
+    let body = serde_json::to_vec(&completion).map_err(SimError::Serialize)?;
+    sim.counters()
+        .complete(usage.prompt_tokens, usage.completion_tokens);
+    Ok(json_response(StatusCode::OK, body))
+}
+
+fn sequences(plan: &Plan) -> usize {
+    usize::try_from(plan.choices).unwrap_or(usize::MAX)
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-sim-{:016x}", rand::random::<u64>())
+}
+
+/// The most tokens (per choice) written into one body frame. Tokens still go out one SSE event
+/// each; batching them into one frame only saves syscalls when decoding outruns the reader.
+const TOKENS_PER_FRAME: u64 = 64;
+
+/// A streamed completion: the slot is taken when the body is first polled, so headers go out at once
+/// and queueing shows up, as on vLLM, as time to the first chunk.
+fn stream(sim: Simulator, plan: Plan, disconnect: bool) -> Response {
+    let state = StreamState::new(sim, plan, disconnect);
+    let body = Body::from_stream(futures_util::stream::unfold(state, StreamState::step));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Queued,
+    Decoding,
+    Done,
+}
+
+#[derive(Debug)]
+struct StreamState {
+    sim: Simulator,
+    plan: Plan,
+    id: String,
+    created: u64,
+    /// Per choice, the bytes every content event starts with, up to the content string's opening
+    /// quote: built once so each token costs only a copy.
+    content_prefixes: Vec<Vec<u8>>,
+    words: Vec<Words>,
+    phase: Phase,
+    slot: Option<Slot>,
+    /// When the slot was granted: token `k` is due at `granted + config.token_due(k)`.
+    granted: Option<Instant>,
+    next_token: u64,
+    events_sent: u32,
+    disconnect: bool,
+}
+
+/// What closes a content event after the token text.
+const CONTENT_SUFFIX: &[u8] = b"\"},\"finish_reason\":null}]}\n\n";
+
+impl StreamState {
+    fn new(sim: Simulator, plan: Plan, disconnect: bool) -> Self {
+        let id = completion_id();
+        let created = unix_seconds();
+        // Escaping the model name through serde keeps the hand-built events valid JSON.
+        let model = serde_json::to_string(&plan.model).unwrap_or_else(|_| "\"\"".to_owned());
+        let content_prefixes = (0..plan.choices)
+            .map(|index| {
+                format!(
+                    "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\
+                     \"model\":{model},\"choices\":[{{\"index\":{index},\"delta\":{{\"content\":\""
+                )
+                .into_bytes()
+            })
+            .collect();
+        let words = (0..plan.choices)
+            .map(|index| Words::new(plan.seed, index))
+            .collect();
+        StreamState {
+            sim,
+            plan,
+            id,
+            created,
+            content_prefixes,
+            words,
+            phase: Phase::Queued,
+            slot: None,
+            granted: None,
+            next_token: 0,
+            events_sent: 0,
+            disconnect,
+        }
+    }
+
+    /// Produces the next body frame, waiting as long as the simulated GPU would.
+    async fn step(mut self) -> Option<(Result<Bytes, io::Error>, Self)> {
+        match self.phase {
+            Phase::Done => None,
+            Phase::Queued => {
+                let frame = self.start().await;
+                Some((frame, self))
+            }
+            Phase::Decoding => {
+                let frame = self.decode().await;
+                Some((frame, self))
+            }
+        }
+    }
+
+    /// Waits for a slot and the prefill, then announces the assistant's role.
+    async fn start(&mut self) -> Result<Bytes, io::Error> {
+        let slot = match self.sim.slots().acquire(sequences(&self.plan)).await {
+            Ok(slot) => slot,
+            Err(closed) => {
+                self.phase = Phase::Done;
+                return Err(io::Error::other(closed));
+            }
+        };
+        self.slot = Some(slot);
+        // Without any delay configured the clock is never read: benchmarks run this path.
+        let config = self.sim.config();
+        let ttft = config.token_due(0);
+        if !ttft.is_zero() || config.token_interval().is_some() {
+            let granted = Instant::now();
+            self.granted = Some(granted);
+            if !ttft.is_zero() {
+                tokio::time::sleep_until(deadline(granted, ttft)).await;
+            }
+        }
+        self.phase = Phase::Decoding;
+        let mut frame = Vec::new();
+        for index in 0..self.plan.choices {
+            let delta = Delta {
+                role: Some("assistant".to_owned()),
+                content: Some(String::new()),
+            };
+            self.write_chunk(
+                &mut frame,
+                vec![ChunkChoice {
+                    index,
+                    delta,
+                    finish_reason: None,
+                }],
+                None,
+            );
+        }
+        Ok(Bytes::from(frame))
+    }
+
+    /// Emits the tokens that are due, or the end of the stream, or the injected disconnect.
+    async fn decode(&mut self) -> Result<Bytes, io::Error> {
+        if self.disconnect
+            && (self.events_sent >= EVENTS_BEFORE_DISCONNECT || self.next_token >= self.plan.tokens)
+        {
+            bump(&self.sim.counters().disconnects_injected);
+            self.finish();
+            // Pending once, so hyper flushes the chunks already written before the connection dies;
+            // otherwise, with no delay configured, the client would never see a byte of them.
+            tokio::task::yield_now().await;
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "simulated disconnect",
+            ));
+        }
+        if self.next_token >= self.plan.tokens {
+            return Ok(self.end());
+        }
+        let batch = self.wait_for_tokens().await;
+        let choices = self.words.len();
+        let mut frame = Vec::with_capacity(
+            usize::try_from(batch)
+                .unwrap_or(1)
+                .saturating_mul(choices)
+                .saturating_mul(
+                    self.content_prefixes.first().map_or(0, Vec::len) + CONTENT_SUFFIX.len() + 16,
+                ),
+        );
+        for _ in 0..batch {
+            for (prefix, words) in self.content_prefixes.iter().zip(self.words.iter_mut()) {
+                frame.extend_from_slice(prefix);
+                words.next_piece(&mut frame);
+                frame.extend_from_slice(CONTENT_SUFFIX);
+                self.events_sent = self.events_sent.saturating_add(1);
+            }
+        }
+        self.next_token += batch;
+        Ok(Bytes::from(frame))
+    }
+
+    /// Sleeps until the next token is due and says how many are due by then (at least one).
+    async fn wait_for_tokens(&mut self) -> u64 {
+        let remaining = self.plan.tokens - self.next_token;
+        // A stream chosen for a disconnect goes one token at a time, so it is cut mid-way.
+        let most = if self.disconnect {
+            1
+        } else {
+            remaining.min(TOKENS_PER_FRAME)
+        };
+        let (Some(granted), Some(_)) = (self.granted, self.sim.config().token_interval()) else {
+            return most;
+        };
+        let config = self.sim.config();
+        let due = deadline(granted, config.token_due(self.next_token));
+        if due > Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
+        let now = Instant::now();
+        let mut batch = 1;
+        while batch < most && deadline(granted, config.token_due(self.next_token + batch)) <= now {
+            batch += 1;
+        }
+        batch
+    }
+
+    /// The final chunks, the usage chunk if asked for, and `[DONE]`.
+    fn end(&mut self) -> Bytes {
+        let mut frame = Vec::new();
+        for index in 0..self.plan.choices {
+            let finish_reason = Some(self.plan.finish_reason.to_owned());
+            let choice = ChunkChoice {
+                index,
+                delta: Delta::default(),
+                finish_reason,
+            };
+            self.write_chunk(&mut frame, vec![choice], None);
+        }
+        let usage = self.plan.usage();
+        if self.plan.include_usage {
+            self.write_chunk(&mut frame, Vec::new(), Some(usage));
+        }
+        frame.extend_from_slice(wire::sse::DONE);
+        self.sim
+            .counters()
+            .complete(usage.prompt_tokens, usage.completion_tokens);
+        self.finish();
+        Bytes::from(frame)
+    }
+
+    /// Frees the slot at once (not when the body is dropped) and ends the stream.
+    fn finish(&mut self) {
+        self.slot = None;
+        self.phase = Phase::Done;
+    }
+
+    fn write_chunk(
+        &mut self,
+        frame: &mut Vec<u8>,
+        choices: Vec<ChunkChoice>,
+        usage: Option<Usage>,
+    ) {
+        let chunk = ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
+            created: self.created,
+            model: self.plan.model.clone(),
+            choices,
+            usage,
+        };
+        // A chunk of plain strings and numbers always serializes; were it ever not to, the event is
+        // skipped rather than sent broken.
+        if let Ok(json) = serde_json::to_vec(&chunk) {
+            frame.extend_from_slice(&wire::sse::event(&json));
+            self.events_sent = self.events_sent.saturating_add(1);
+        }
+    }
+}
+
+/// `start + offset`, saturating far in the future instead of overflowing.
+fn deadline(start: Instant, offset: std::time::Duration) -> Instant {
+    const FAR: std::time::Duration = std::time::Duration::from_secs(86_400 * 365 * 30);
+    start
+        .checked_add(offset)
+        .or_else(|| start.checked_add(FAR))
+        .unwrap_or(start)
+}
