@@ -1,1 +1,286 @@
-//! The inference API: the request path from accept to meter, as one module per stage.
+//! The inference API: `/v1/chat/completions`, `/v1/embeddings`, `/v1/fim/completions`, `/v1/models`,
+//! plus `/healthz`, `/readyz` and `/metrics`.
+//!
+//! One request flows through the stages of DESIGN.md in the order of [`serve`], one module per stage.
+//! Stages not yet built (license, classify, admit, schedule) will slot in at the marked places. The
+//! request path reads only in-memory state; usage leaves it through a channel.
+
+mod accept;
+mod authenticate;
+mod error;
+mod health;
+mod meter;
+mod models;
+pub mod relay;
+mod route;
+mod state;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use domain::{ModelKind, Operation, now_millis};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use identity::Principal;
+
+pub use error::{GatewayError, json_error};
+pub use health::spawn_health_checks;
+pub use state::{Gateway, ModelRoute};
+
+use crate::meter::Finished;
+use crate::relay::RelayStream;
+use crate::route::Outgoing;
+
+/// The inference routes and the operational endpoints.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/fim/completions", post(fim))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{id}", get(models::retrieve))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(gateway)
+}
+
+async fn chat(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    handle(gateway, Operation::Chat, request).await
+}
+
+async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    handle(gateway, Operation::Embeddings, request).await
+}
+
+async fn fim(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    handle(gateway, Operation::Fim, request).await
+}
+
+/// What the stages learned so far, so a failure at any stage is metered with what is known.
+struct Trace {
+    started: Instant,
+    started_at: i64,
+    request_id: HeaderValue,
+    principal: Option<Arc<Principal>>,
+    requested_model: String,
+    model: Option<usize>,
+    endpoint: Option<usize>,
+    stream: bool,
+    attempts: u32,
+}
+
+impl Trace {
+    fn finished(&self, operation: Operation, status: u16, error_code: Option<&'static str>) -> Finished<'_> {
+        Finished {
+            request_id: self.request_id.to_str().unwrap_or(""),
+            started: self.started,
+            started_at: self.started_at,
+            principal: self.principal.as_deref(),
+            operation,
+            model: self.model,
+            requested_model: &self.requested_model,
+            endpoint: self.endpoint,
+            stream: self.stream,
+            usage: None,
+            first_byte: None,
+            status,
+            error_code,
+            attempts: self.attempts,
+        }
+    }
+}
+
+async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut trace = Trace {
+        started: Instant::now(),
+        started_at: now_millis(),
+        request_id: request_id(&parts.headers),
+        principal: None,
+        requested_model: String::new(),
+        model: None,
+        endpoint: None,
+        stream: false,
+        attempts: 0,
+    };
+    let mut response = match serve(&gateway, operation, &parts.headers, body, &mut trace).await {
+        Ok(response) => response,
+        Err(error) => {
+            if error.status().is_server_error() {
+                tracing::warn!(request_id = ?trace.request_id, %error, "request failed");
+            }
+            meter::record(&gateway, trace.finished(operation, error.status().as_u16(), Some(error.code())));
+            error.into_response()
+        }
+    };
+    response.headers_mut().insert("x-request-id", trace.request_id);
+    response
+}
+
+/// The request path, stage by stage.
+async fn serve(
+    gateway: &Arc<Gateway>,
+    operation: Operation,
+    headers: &HeaderMap,
+    body: Body,
+    trace: &mut Trace,
+) -> Result<Response, GatewayError> {
+    // 2. Authenticate first: an unknown caller gets 401 without costing a body read and parse.
+    let principal = authenticate::authenticate(&gateway.directory, headers)?;
+    trace.principal = Some(Arc::clone(&principal));
+
+    // 1. Accept: size limit, JSON, the fields the gateway reads.
+    let bytes = accept::read_body(body, gateway.config.server.max_body_bytes).await?;
+    let object = accept::parse(&bytes)?;
+    let request = accept::inspect(operation, &object)?;
+    trace.requested_model.push_str(&request.model);
+    trace.stream = request.stream;
+    let (stream, include_usage) = (request.stream, request.include_usage);
+
+    // 3. License (seats) — identity's seat check slots in here.
+    // 4. Resolve and 5. authorize: the model exists, serves this operation, and the entity may use it.
+    let model = resolve(gateway, operation, &request.model, &principal)?;
+    trace.model = Some(model);
+    drop(request);
+
+    // 6. Classify and inspect, 7. admit, 8. schedule — slot in here.
+
+    // 9. Route.
+    let outgoing = Outgoing {
+        object,
+        operation,
+        stream,
+        include_usage,
+        request_id: &trace.request_id,
+    };
+    let routed = route::route(gateway, model, outgoing, trace.started).await;
+    let routed = routed.inspect_err(|e| {
+        if let GatewayError::UpstreamFailed { attempts, .. } | GatewayError::UpstreamTimeout { attempts, .. } = e {
+            trace.attempts = *attempts;
+        }
+    })?;
+    trace.model = Some(routed.model);
+    trace.endpoint = Some(routed.lease.index());
+    trace.attempts = routed.attempts;
+
+    // 10. Relay, then 11. meter.
+    let (parts, upstream_body) = routed.response.into_parts();
+    let rename = gateway.models[routed.model].rename.clone();
+    if !parts.status.is_success() {
+        // The backend refused the request itself (4xx): the caller sees its answer.
+        let (bytes, _) = relay::read_whole(upstream_body, None).await?;
+        meter::record(gateway, trace.finished(operation, parts.status.as_u16(), Some("upstream_rejected")));
+        return Ok(json_response(parts.status, bytes));
+    }
+    if stream {
+        let gateway = Arc::clone(gateway);
+        let lease = routed.lease;
+        let trace = std::mem::replace(trace, trace.detach());
+        let stream = RelayStream::new(upstream_body, routed.injected_usage_request, rename, move |outcome| {
+            let mut finished = trace.finished(operation, 200, outcome.error_code);
+            finished.usage = outcome.usage;
+            finished.first_byte = outcome.first_byte;
+            meter::record(&gateway, finished);
+            drop(lease);
+        });
+        let mut response = Response::new(Body::from_stream(stream));
+        let h = response.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(response);
+    }
+    let first_byte = Instant::now();
+    let read = relay::read_whole(upstream_body, rename.as_ref());
+    let (bytes, usage) = tokio::time::timeout(gateway.config.server.request_timeout, read)
+        .await
+        .map_err(|_| GatewayError::UpstreamTimeout { model: gateway.models[routed.model].name.clone(), attempts: routed.attempts })??;
+    let mut finished = trace.finished(operation, 200, None);
+    finished.usage = usage;
+    finished.first_byte = Some(first_byte);
+    meter::record(gateway, finished);
+    drop(routed.lease);
+    Ok(json_response(StatusCode::OK, bytes))
+}
+
+impl Trace {
+    /// A copy that keeps the request id (for the response header) once the original moved into a stream.
+    fn detach(&self) -> Trace {
+        Trace {
+            started: self.started,
+            started_at: self.started_at,
+            request_id: self.request_id.clone(),
+            principal: None,
+            requested_model: String::new(),
+            model: None,
+            endpoint: None,
+            stream: self.stream,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// Finds the model, checks that it serves this operation and that the caller's entity may use it.
+fn resolve(gateway: &Gateway, operation: Operation, name: &str, principal: &Principal) -> Result<usize, GatewayError> {
+    let not_found = || GatewayError::ModelNotFound { model: name.to_owned() };
+    let &index = gateway.model_index.get(name).ok_or_else(not_found)?;
+    if !gateway.access.allows(principal.entity_slug.as_deref(), index) {
+        return Err(not_found());
+    }
+    let model = &gateway.models[index];
+    let (expected, route) = match operation {
+        Operation::Chat => (ModelKind::Chat, "/v1/chat/completions"),
+        Operation::Embeddings => (ModelKind::Embeddings, "/v1/embeddings"),
+        Operation::Fim => (ModelKind::Fim, "/v1/fim/completions"),
+    };
+    if model.kind != expected {
+        return Err(GatewayError::WrongModelKind { model: name.to_owned(), kind: model.kind.as_str(), route });
+    }
+    Ok(index)
+}
+
+/// The caller's `x-request-id` when it is reasonable, a fresh one otherwise.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()))
+        .cloned()
+        .unwrap_or_else(|| {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            HeaderValue::try_from(id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        })
+}
+
+fn json_response(status: StatusCode, bytes: bytes::Bytes) -> Response {
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready once the state is built; reports each endpoint's circuit so operators see what is down.
+async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
+    let endpoints: Vec<_> = gateway
+        .health
+        .status()
+        .into_iter()
+        .map(|s| serde_json::json!({"name": s.name, "state": s.state.as_str(), "outstanding": s.outstanding}))
+        .collect();
+    axum::Json(serde_json::json!({"status": "ready", "endpoints": endpoints})).into_response()
+}
+
+async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+    let mut response = gateway.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

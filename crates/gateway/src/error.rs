@@ -1,0 +1,119 @@
+//! The gateway's errors, each knowing its HTTP status, OpenAI error type and code. They become
+//! OpenAI-style JSON only here, at the edge.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use wire::{ErrorBody, ErrorType};
+
+/// Everything that can end an inference request early. Messages say which stage failed and why.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("request body is not valid JSON: {detail}")]
+    MalformedJson { detail: String },
+    #[error("invalid request: {message}")]
+    InvalidField { param: &'static str, message: String },
+    #[error("missing API key: send `Authorization: Bearer <key>`")]
+    MissingKey,
+    #[error("invalid API key")]
+    InvalidKey,
+    #[error("the model `{model}` does not exist or you do not have access to it")]
+    ModelNotFound { model: String },
+    #[error("the model `{model}` is a {kind} model and cannot serve {route}")]
+    WrongModelKind { model: String, kind: &'static str, route: &'static str },
+    #[error("route stage: no endpoint serving `{model}` is available (all circuits open)")]
+    NoEndpointAvailable { model: String },
+    #[error("route stage: every endpoint tried for `{model}` failed ({attempts} attempts); last error: {last}")]
+    UpstreamFailed { model: String, attempts: u32, last: String },
+    #[error("route stage: no endpoint serving `{model}` answered in time ({attempts} attempts)")]
+    UpstreamTimeout { model: String, attempts: u32 },
+    #[error("route stage: endpoints serving `{model}` are rate limiting; retry later")]
+    UpstreamRateLimited { model: String, retry_after: Option<HeaderValue> },
+    #[error("relay stage: the backend's response could not be read: {0}")]
+    UpstreamBody(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::BodyRead(_) | GatewayError::MalformedJson { .. } | GatewayError::InvalidField { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::WrongModelKind { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
+            GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
+            GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::UpstreamFailed { .. } | GatewayError::UpstreamBody(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::BodyTooLarge { .. } => "request_too_large",
+            GatewayError::BodyRead(_) => "body_unreadable",
+            GatewayError::MalformedJson { .. } => "invalid_json",
+            GatewayError::InvalidField { .. } => "invalid_value",
+            GatewayError::MissingKey => "missing_api_key",
+            GatewayError::InvalidKey => "invalid_api_key",
+            GatewayError::ModelNotFound { .. } => "model_not_found",
+            GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
+            GatewayError::NoEndpointAvailable { .. } => "no_endpoint_available",
+            GatewayError::UpstreamFailed { .. } => "upstream_error",
+            GatewayError::UpstreamTimeout { .. } => "upstream_timeout",
+            GatewayError::UpstreamRateLimited { .. } => "upstream_rate_limited",
+            GatewayError::UpstreamBody(_) => "upstream_body_error",
+        }
+    }
+
+    fn error_type(&self) -> ErrorType {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => ErrorType::Authentication,
+            StatusCode::FORBIDDEN => ErrorType::Permission,
+            StatusCode::NOT_FOUND => ErrorType::NotFound,
+            StatusCode::TOO_MANY_REQUESTS => ErrorType::RateLimit,
+            s if s.is_server_error() => ErrorType::Upstream,
+            _ => ErrorType::InvalidRequest,
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::InvalidField { param, .. } => Some(param),
+            GatewayError::ModelNotFound { .. } | GatewayError::WrongModelKind { .. } => Some("model"),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let body = ErrorBody::new(self.error_type(), self.code(), self.to_string());
+        match self.param() {
+            Some(param) => body.with_param(param),
+            None => body,
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), self.body().to_json()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let GatewayError::UpstreamRateLimited { retry_after: Some(value), .. } = &self {
+            headers.insert(header::RETRY_AFTER, value.clone());
+        }
+        response
+    }
+}
+
+/// An OpenAI-style JSON error response for the routes outside the inference pipeline.
+pub fn json_error(status: StatusCode, kind: ErrorType, code: &str, message: impl Into<String>) -> Response {
+    let mut response = (status, ErrorBody::new(kind, code, message).to_json()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

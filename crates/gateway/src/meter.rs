@@ -1,0 +1,99 @@
+//! Stage 11, meter: one usage record per request, handed to the batch writer, and the metrics.
+
+use std::time::Instant;
+
+use domain::{Operation, UsageRecord, UnixMillis};
+use identity::Principal;
+use wire::Usage;
+
+use crate::state::Gateway;
+
+/// What is known of a request when it ends, successfully or not.
+#[derive(Debug)]
+pub struct Finished<'a> {
+    pub request_id: &'a str,
+    pub started: Instant,
+    pub started_at: UnixMillis,
+    pub principal: Option<&'a Principal>,
+    pub operation: Operation,
+    /// Index of the model that answered (or was asked for), if it resolved.
+    pub model: Option<usize>,
+    /// The name the caller sent, for requests whose model did not resolve.
+    pub requested_model: &'a str,
+    pub endpoint: Option<usize>,
+    pub stream: bool,
+    pub usage: Option<Usage>,
+    pub first_byte: Option<Instant>,
+    pub status: u16,
+    pub error_code: Option<&'static str>,
+    pub attempts: u32,
+}
+
+/// Records the request: metrics always, a usage record once the caller is known.
+pub fn record(gateway: &Gateway, finished: Finished<'_>) {
+    let model_route = finished.model.and_then(|i| gateway.models.get(i));
+    let model_name = model_route.map(|m| m.name.as_str()).unwrap_or(finished.requested_model);
+    let usage = finished.usage.unwrap_or_default();
+    let duration = finished.started.elapsed();
+    gateway.metrics.request(finished.operation.as_str(), if model_route.is_some() { model_name } else { "unknown" }, finished.status);
+    if let Some(metrics) = finished.model.and_then(|i| gateway.metrics.model(i)) {
+        metrics.input_tokens.inc_by(usage.prompt_tokens);
+        metrics.output_tokens.inc_by(usage.completion_tokens);
+        if finished.error_code.is_none() {
+            metrics.duration.observe(duration.as_secs_f64());
+            if let Some(first) = finished.first_byte {
+                metrics.time_to_first_token.observe((first - finished.started).as_secs_f64());
+            }
+        }
+    }
+    // Requests that were never authenticated have no one to charge; metrics count them.
+    let Some(principal) = finished.principal else { return };
+    let cost_micros = model_route.map_or(0, |m| {
+        cost(usage.prompt_tokens, m.input_micros_per_million) + cost(usage.completion_tokens, m.output_micros_per_million)
+    });
+    let record = UsageRecord {
+        request_id: finished.request_id.to_owned(),
+        started_at: finished.started_at,
+        entity_id: principal.entity_id,
+        user_id: principal.user_id(),
+        service_account_id: principal.service_account_id(),
+        key_id: Some(principal.key_id),
+        operation: finished.operation,
+        model: model_name.to_owned(),
+        endpoint: finished.endpoint.and_then(|i| gateway.endpoints.get(i)).map(|e| e.name.clone()),
+        stream: finished.stream,
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        cost_micros,
+        ttft_ms: finished.first_byte.map(|t| millis(t - finished.started)),
+        duration_ms: millis(duration),
+        status: finished.status,
+        error_code: finished.error_code.map(str::to_owned),
+        attempts: finished.attempts,
+    };
+    if !gateway.usage.record(record) {
+        gateway.metrics.usage_records_dropped.inc();
+        tracing::error!(request_id = finished.request_id, "usage record dropped: writer queue full");
+    }
+}
+
+/// Cost in micro-units for `tokens` at `micros_per_million`, rounded half up, in integers only.
+fn cost(tokens: u64, micros_per_million: u64) -> u64 {
+    ((u128::from(tokens) * u128::from(micros_per_million) + 500_000) / 1_000_000) as u64
+}
+
+fn millis(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cost_is_integer_and_rounded() {
+        // 1,500 tokens at 2.00 per million (2,000,000 micros) = 3,000 micros.
+        assert_eq!(super::cost(1_500, 2_000_000), 3_000);
+        assert_eq!(super::cost(1, 400_000), 0);
+        assert_eq!(super::cost(2, 400_000), 1);
+        assert_eq!(super::cost(0, 9_000_000), 0);
+    }
+}

@@ -1,0 +1,53 @@
+//! `GET /v1/models` and `GET /v1/models/{id}`: the models this caller may use.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use identity::Principal;
+use wire::models::{ModelCard, ModelList};
+
+use crate::authenticate::authenticate;
+use crate::error::GatewayError;
+use crate::state::{Gateway, ModelRoute};
+
+pub async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let principal = match authenticate(&gateway.directory, &headers) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let cards = visible(&gateway, &principal).map(|(_, m)| card(m)).collect();
+    Json(ModelList::new(cards)).into_response()
+}
+
+pub async fn retrieve(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let principal = match authenticate(&gateway.directory, &headers) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    match visible(&gateway, &principal).find(|(_, m)| m.name == id) {
+        Some((_, model)) => Json(card(model)).into_response(),
+        None => GatewayError::ModelNotFound { model: id }.into_response(),
+    }
+}
+
+fn visible<'a>(gateway: &'a Gateway, principal: &'a Principal) -> impl Iterator<Item = (usize, &'a ModelRoute)> {
+    gateway
+        .models
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| gateway.access.allows(principal.entity_slug.as_deref(), *i))
+}
+
+fn card(model: &ModelRoute) -> ModelCard {
+    ModelCard {
+        id: model.name.clone(),
+        object: "model".to_owned(),
+        created: 0,
+        owned_by: if model.simulated { "fabrique-simulator".to_owned() } else { "fabrique".to_owned() },
+        kind: Some(model.kind.as_str().to_owned()),
+        simulated: Some(model.simulated),
+    }
+}

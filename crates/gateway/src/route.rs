@@ -1,0 +1,155 @@
+//! Stage 9, route: send the request to an endpoint of the model, failing over to another endpoint and
+//! then to the model's fallbacks while nothing has reached the caller yet.
+//!
+//! An attempt fails over on a connection error, on no response headers before the per-attempt
+//! timeout, or on a 5xx or 429 status. A 4xx other than 429 is the caller's problem and is returned
+//! as the backend gave it. The number of attempts and the total time are bounded.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use domain::EndpointKind;
+use http::{HeaderValue, StatusCode};
+use hyper::body::Incoming;
+use routing::Lease;
+use upstream::UpstreamError;
+use wire::object::RawObject;
+
+use crate::error::GatewayError;
+use crate::state::Gateway;
+
+/// A backend response with headers received, and what led to it.
+#[derive(Debug)]
+pub struct Routed {
+    pub response: http::Response<Incoming>,
+    /// Holds the endpoint's outstanding-request slot until the relay finishes.
+    pub lease: Lease,
+    /// The model that answered: the requested one or a fallback.
+    pub model: usize,
+    pub attempts: u32,
+    /// The usage chunk was requested by the gateway, not the caller, and must be dropped.
+    pub injected_usage_request: bool,
+}
+
+/// The path under the API prefix for each operation.
+pub fn path_of(operation: domain::Operation) -> &'static str {
+    match operation {
+        domain::Operation::Chat => "/chat/completions",
+        domain::Operation::Embeddings => "/embeddings",
+        domain::Operation::Fim => "/fim/completions",
+    }
+}
+
+/// A caller's request, parsed, plus what routing needs to rebuild its body for each attempt.
+pub struct Outgoing<'a> {
+    pub object: RawObject<'a>,
+    pub operation: domain::Operation,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub request_id: &'a HeaderValue,
+}
+
+/// Why the last attempt failed, to choose the caller's error once every attempt has.
+enum LastFailure {
+    None,
+    Timeout,
+    RateLimited(Option<HeaderValue>),
+    Other(String),
+}
+
+/// Tries the model's endpoints, then its fallbacks, until one answers.
+pub async fn route(gateway: &Gateway, model: usize, outgoing: Outgoing<'_>, started: Instant) -> Result<Routed, GatewayError> {
+    let routing = &gateway.config.routing;
+    let deadline = started + routing.deadline;
+    let mut attempts = 0u32;
+    let mut last = LastFailure::None;
+    let mut body_cache: Option<(usize, EndpointKind, Bytes, bool)> = None;
+    let chain = std::iter::once(model).chain(gateway.models[model].fallbacks.iter().copied());
+
+    'models: for candidate_model in chain {
+        let route = &gateway.models[candidate_model];
+        let mut tried: Vec<usize> = Vec::with_capacity(route.endpoints.len());
+        while attempts < routing.max_attempts {
+            let Some(lease) = gateway.health.pick(&route.endpoints, &tried) else { continue 'models };
+            let endpoint = &gateway.endpoints[lease.index()];
+            tried.push(lease.index());
+            attempts += 1;
+
+            let (body, injected) = match &body_cache {
+                Some((m, k, body, injected)) if *m == candidate_model && *k == endpoint.kind => (body.clone(), *injected),
+                _ => {
+                    let (body, injected) = build_body(&outgoing, &route.upstream_name, endpoint.kind)?;
+                    body_cache = Some((candidate_model, endpoint.kind, body.clone(), injected));
+                    (body, injected)
+                }
+            };
+
+            let now = Instant::now();
+            if now >= deadline {
+                last = LastFailure::Timeout;
+                break 'models;
+            }
+            let timeout = routing.first_byte_timeout.min(deadline - now);
+            let path = path_of(outgoing.operation);
+            match gateway.client.post_json(&endpoint.target, path, body, outgoing.request_id, timeout).await {
+                Ok(response) if is_retryable(response.status()) => {
+                    let status = response.status();
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        // Busy, not broken: try elsewhere but leave the circuit alone.
+                        last = LastFailure::RateLimited(response.headers().get(http::header::RETRY_AFTER).cloned());
+                    } else {
+                        lease.failed();
+                        last = LastFailure::Other(format!("endpoint `{}` answered {status}", endpoint.name));
+                    }
+                    gateway.metrics.backend_error(&endpoint.name, if status.as_u16() == 429 { "rate_limited" } else { "status_5xx" });
+                    tracing::warn!(endpoint = %endpoint.name, %status, attempts, "attempt failed, failing over");
+                }
+                Ok(response) => {
+                    lease.succeeded();
+                    return Ok(Routed { response, lease, model: candidate_model, attempts, injected_usage_request: injected });
+                }
+                Err(error) => {
+                    lease.failed();
+                    let reason = match &error {
+                        UpstreamError::Timeout(_) => "timeout",
+                        UpstreamError::Connect(_) => "connect",
+                        UpstreamError::Request(_) | UpstreamError::InvalidUrl(_) => "request",
+                    };
+                    gateway.metrics.backend_error(&endpoint.name, reason);
+                    tracing::warn!(endpoint = %endpoint.name, %error, attempts, "attempt failed, failing over");
+                    last = match error {
+                        UpstreamError::Timeout(_) => LastFailure::Timeout,
+                        other => LastFailure::Other(format!("endpoint `{}`: {other}", endpoint.name)),
+                    };
+                }
+            }
+        }
+        break;
+    }
+
+    let model_name = gateway.models[model].name.clone();
+    Err(match last {
+        LastFailure::None => GatewayError::NoEndpointAvailable { model: model_name },
+        LastFailure::Timeout => GatewayError::UpstreamTimeout { model: model_name, attempts },
+        LastFailure::RateLimited(retry_after) => GatewayError::UpstreamRateLimited { model: model_name, retry_after },
+        LastFailure::Other(last) => GatewayError::UpstreamFailed { model: model_name, attempts, last },
+    })
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// The body for one attempt: the backend's model name, usage requested on streams, the kind's
+/// adaptations. Returns whether the gateway added the usage request itself.
+fn build_body(outgoing: &Outgoing<'_>, upstream_name: &str, kind: EndpointKind) -> Result<(Bytes, bool), GatewayError> {
+    let mut object = outgoing.object.clone();
+    let internal = |e: serde_json::Error| GatewayError::UpstreamBody(e.to_string());
+    object.set_str("model", upstream_name).map_err(internal)?;
+    let inject = outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
+    if inject {
+        object.set_raw("stream_options", r#"{"include_usage":true}"#.to_owned()).map_err(internal)?;
+    }
+    upstream::adapt_request(kind, &mut object);
+    Ok((Bytes::from(object.to_vec()), inject))
+}

@@ -1,0 +1,142 @@
+//! The gateway's shared state, built once from the configuration: everything the request path reads
+//! is here, in memory.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use configuration::Config;
+use domain::{EndpointKind, ModelKind};
+use identity::Directory;
+use routing::{CircuitPolicy, EndpointSpec, Endpoints};
+use telemetry::Metrics;
+use upstream::{EndpointTarget, UpstreamClient, UpstreamError};
+use usage::UsageSink;
+
+/// One configured model, ready for the request path.
+#[derive(Debug)]
+pub struct ModelRoute {
+    pub name: String,
+    pub kind: ModelKind,
+    /// The model's name as its backends know it.
+    pub upstream_name: String,
+    /// How to put the public name back into responses, when the backends use another one.
+    pub rename: Option<crate::relay::ModelRename>,
+    pub endpoints: Vec<usize>,
+    pub fallbacks: Vec<usize>,
+    pub input_micros_per_million: u64,
+    pub output_micros_per_million: u64,
+    /// Every endpoint is the GPU-backend simulator.
+    pub simulated: bool,
+}
+
+/// One configured endpoint, ready to be called.
+#[derive(Debug)]
+pub struct EndpointRoute {
+    pub name: String,
+    pub kind: EndpointKind,
+    pub target: EndpointTarget,
+    /// Path of the active health check: at the origin, or `None` to use `GET {url}/models`.
+    pub health_path: Option<String>,
+}
+
+/// Which models each entity may use; entities not listed may use every model.
+#[derive(Debug, Default)]
+pub struct ModelAccess {
+    by_entity: HashMap<String, HashSet<usize>>,
+}
+
+impl ModelAccess {
+    pub fn allows(&self, entity_slug: Option<&str>, model: usize) -> bool {
+        match entity_slug.and_then(|slug| self.by_entity.get(slug)) {
+            Some(allowed) => allowed.contains(&model),
+            None => true,
+        }
+    }
+}
+
+/// Everything the inference routes share.
+#[derive(Debug)]
+pub struct Gateway {
+    pub config: Arc<Config>,
+    pub models: Vec<ModelRoute>,
+    pub model_index: HashMap<String, usize>,
+    pub endpoints: Vec<EndpointRoute>,
+    pub health: Arc<Endpoints>,
+    pub client: UpstreamClient,
+    pub directory: Arc<Directory>,
+    pub usage: UsageSink,
+    pub metrics: Arc<Metrics>,
+    pub access: ModelAccess,
+}
+
+impl Gateway {
+    /// Builds the state. Every endpoint must have a URL by now (the binary fills in the embedded
+    /// simulator's address before calling this).
+    pub fn new(
+        config: Arc<Config>,
+        directory: Arc<Directory>,
+        usage: UsageSink,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, UpstreamError> {
+        let endpoints = config
+            .endpoints
+            .iter()
+            .map(|e| {
+                let url = e.url.as_deref().ok_or_else(|| UpstreamError::InvalidUrl(format!("endpoint `{}` has no URL", e.name)))?;
+                Ok(EndpointRoute {
+                    name: e.name.clone(),
+                    kind: e.kind,
+                    target: EndpointTarget::new(url, e.credential.as_deref())?,
+                    health_path: e.health_path.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, UpstreamError>>()?;
+        let models: Vec<ModelRoute> = config
+            .models
+            .iter()
+            .map(|m| ModelRoute {
+                name: m.name.clone(),
+                kind: m.kind,
+                upstream_name: m.upstream_name.clone(),
+                rename: crate::relay::ModelRename::new(&m.upstream_name, &m.name),
+                endpoints: m.endpoints.clone(),
+                fallbacks: m.fallbacks.clone(),
+                input_micros_per_million: m.price.input_micros_per_million,
+                output_micros_per_million: m.price.output_micros_per_million,
+                simulated: m.endpoints.iter().all(|&i| config.endpoints.get(i).is_some_and(|e| e.kind == EndpointKind::Simulator)),
+            })
+            .collect();
+        let model_index = models.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+        let health = Endpoints::new(
+            config
+                .endpoints
+                .iter()
+                .map(|e| EndpointSpec { name: e.name.clone(), weight: e.weight, capacity: e.capacity })
+                .collect(),
+            CircuitPolicy { failures: config.routing.circuit_failures, open_for: config.routing.circuit_open },
+        );
+        let access = ModelAccess {
+            by_entity: config
+                .entities
+                .iter()
+                .filter_map(|seed| {
+                    let allowed = seed.models.as_ref()?;
+                    let indexes = allowed.iter().filter_map(|name| config.model(name).map(|(i, _)| i)).collect();
+                    Some((seed.slug.clone(), indexes))
+                })
+                .collect(),
+        };
+        Ok(Arc::new(Gateway {
+            client: UpstreamClient::new(config.routing.connect_timeout),
+            config,
+            models,
+            model_index,
+            endpoints,
+            health,
+            directory,
+            usage,
+            metrics,
+            access,
+        }))
+    }
+}
