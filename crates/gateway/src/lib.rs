@@ -224,6 +224,15 @@ impl Trace {
     }
 }
 
+/// The metrics' route label of a model kind: the operation it serves.
+pub fn route_of(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Chat => Operation::Chat.as_str(),
+        ModelKind::Embeddings => Operation::Embeddings.as_str(),
+        ModelKind::Fim => Operation::Fim.as_str(),
+    }
+}
+
 /// Finds the model, checks that it serves this operation and that the caller's entity may use it.
 fn resolve(gateway: &Gateway, operation: Operation, name: &str, principal: &Principal) -> Result<usize, GatewayError> {
     let not_found = || GatewayError::ModelNotFound { model: name.to_owned() };

@@ -35,8 +35,14 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
     let model_name = model_route.map(|m| m.name.as_str()).unwrap_or(finished.requested_model);
     let usage = finished.usage.unwrap_or_default();
     let duration = finished.started.elapsed();
-    gateway.metrics.request(finished.operation.as_str(), if model_route.is_some() { model_name } else { "unknown" }, finished.status);
-    if let Some(metrics) = finished.model.and_then(|i| gateway.metrics.model(i)) {
+    let model_metrics = finished.model.and_then(|i| gateway.metrics.model(i));
+    match model_metrics {
+        Some(metrics) if finished.status == 200 => {
+            metrics.ok_requests.inc();
+        }
+        _ => gateway.metrics.request(finished.operation.as_str(), if model_route.is_some() { model_name } else { "unknown" }, finished.status),
+    }
+    if let Some(metrics) = model_metrics {
         metrics.input_tokens.inc_by(usage.prompt_tokens);
         metrics.output_tokens.inc_by(usage.completion_tokens);
         if finished.error_code.is_none() {

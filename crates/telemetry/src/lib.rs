@@ -48,6 +48,8 @@ struct BackendErrorLabels {
 /// Pre-created handles for one model's success path.
 #[derive(Debug, Clone)]
 pub struct ModelMetrics {
+    /// Requests answered 200 on the model's own route.
+    pub ok_requests: Counter,
     pub input_tokens: Counter,
     pub output_tokens: Counter,
     pub duration: Histogram,
@@ -66,8 +68,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every family; `models` and `endpoints` are the configured names, in order.
-    pub fn new(models: &[String], endpoints: &[String]) -> Self {
+    /// Registers every family; `models` are the configured models' names with the route each
+    /// serves, and `endpoints` the endpoints' names, in configuration order.
+    pub fn new(models: &[(String, &'static str)], endpoints: &[String]) -> Self {
         let mut registry = Registry::with_prefix("fabrique");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("requests", "Inference requests by route, model and HTTP status", requests.clone());
@@ -86,12 +89,14 @@ impl Metrics {
 
         // Each `get_or_create` guard holds the family's lock: take the handles one statement at a time.
         let mut model_metrics = Vec::with_capacity(models.len());
-        for name in models {
+        for (name, route) in models {
+            let labels = RequestLabels { route: (*route).to_owned(), model: name.clone(), status: "200".to_owned() };
+            let ok_requests = requests.get_or_create(&labels).clone();
             let input_tokens = tokens.get_or_create(&TokenLabels { model: name.clone(), direction: "input".into() }).clone();
             let output_tokens = tokens.get_or_create(&TokenLabels { model: name.clone(), direction: "output".into() }).clone();
             let duration = duration.get_or_create(&ModelLabels { model: name.clone() }).clone();
             let time_to_first_token = ttft.get_or_create(&ModelLabels { model: name.clone() }).clone();
-            model_metrics.push(ModelMetrics { input_tokens, output_tokens, duration, time_to_first_token });
+            model_metrics.push(ModelMetrics { ok_requests, input_tokens, output_tokens, duration, time_to_first_token });
         }
         for endpoint in endpoints {
             endpoint_up.get_or_create(&EndpointLabels { endpoint: endpoint.clone() }).set(1);
@@ -104,7 +109,8 @@ impl Metrics {
         self.models.get(index)
     }
 
-    /// Counts one finished request.
+    /// Counts one finished request. Successful requests of a configured model are counted with
+    /// [`ModelMetrics::ok_requests`] instead, which allocates nothing.
     pub fn request(&self, route: &'static str, model: &str, status: u16) {
         let labels = RequestLabels { route: route.to_owned(), model: model.to_owned(), status: status.to_string() };
         self.requests.get_or_create(&labels).inc();
@@ -148,15 +154,17 @@ mod tests {
 
     #[test]
     fn renders_requests_tokens_and_endpoint_health() {
-        let metrics = Metrics::new(&["mistral-small".into()], &["gpu-1".into()]);
-        metrics.request("chat", "mistral-small", 200);
+        let metrics = Metrics::new(&[("mistral-small".into(), "chat")], &["gpu-1".into()]);
         let model = metrics.model(0).unwrap();
+        model.ok_requests.inc();
+        metrics.request("chat", "mistral-small", 429);
         model.input_tokens.inc_by(12);
         model.duration.observe(0.02);
         metrics.backend_error("gpu-1", "connect");
         metrics.set_endpoint_up("gpu-1", false);
         let text = metrics.render();
         assert!(text.contains(r#"fabrique_requests_total{route="chat",model="mistral-small",status="200"} 1"#), "{text}");
+        assert!(text.contains(r#"fabrique_requests_total{route="chat",model="mistral-small",status="429"} 1"#), "{text}");
         assert!(text.contains(r#"fabrique_tokens_total{model="mistral-small",direction="input"} 12"#), "{text}");
         assert!(text.contains(r#"fabrique_endpoint_up{endpoint="gpu-1"} 0"#), "{text}");
         assert!(text.contains("fabrique_backend_errors_total"), "{text}");
