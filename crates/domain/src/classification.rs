@@ -16,7 +16,11 @@ pub struct ClassificationLadder {
 
 impl Default for ClassificationLadder {
     fn default() -> Self {
-        ClassificationLadder::new(["public", "internal", "confidential", "secret"].map(String::from).to_vec())
+        ClassificationLadder::new(
+            ["public", "internal", "confidential", "secret"]
+                .map(String::from)
+                .to_vec(),
+        )
     }
 }
 
@@ -27,11 +31,17 @@ impl ClassificationLadder {
     }
 
     pub fn parse(&self, name: &str) -> Option<Classification> {
-        self.names.iter().position(|n| n == name).map(|i| Classification(i as u8))
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| Classification(i as u8))
     }
 
     pub fn name(&self, level: Classification) -> &str {
-        self.names.get(level.0 as usize).map(String::as_str).unwrap_or("unknown")
+        self.names
+            .get(level.0 as usize)
+            .map(String::as_str)
+            .unwrap_or("unknown")
     }
 
     pub fn lowest(&self) -> Classification {

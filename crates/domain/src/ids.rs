@@ -48,7 +48,11 @@ macro_rules! typed_id {
                 s.strip_prefix($prefix)
                     .and_then(|rest| Uuid::parse_str(rest).ok())
                     .map($name)
-                    .ok_or_else(|| InvalidId { value: s.to_owned(), what: $what, prefix: $prefix })
+                    .ok_or_else(|| InvalidId {
+                        value: s.to_owned(),
+                        what: $what,
+                        prefix: $prefix,
+                    })
             }
         }
 

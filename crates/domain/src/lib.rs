@@ -11,13 +11,13 @@ pub mod principal;
 pub mod serving;
 pub mod usage;
 
+pub use audit::{AuditEvent, Outcome};
 pub use classification::{Classification, ClassificationLadder};
 pub use ids::{EntityId, KeyId, ServiceAccountId, UserId};
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, Status, User};
 pub use serving::{EndpointKind, Hosting, ModelKind};
 pub use usage::{Operation, UsageRecord};
-pub use audit::{AuditEvent, Outcome};
 
 /// Milliseconds since the Unix epoch: the one time representation in records and storage.
 pub type UnixMillis = i64;

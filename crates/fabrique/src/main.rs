@@ -1,1 +1,197 @@
-fn main() {}
+//! `fabrique`: the one binary. `serve` runs the platform, `sim` a simulated GPU backend, `admin` the
+//! administration client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use fabrique::server::{self, ServeOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fabrique",
+    version,
+    about = "Sovereign AI platform: gateway, identity, governance"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform (inference API, admin API). With no configuration: SQLite under the data
+    /// directory and an in-process simulated GPU backend.
+    Serve(ServeArgs),
+    /// Run the GPU-backend simulator: an OpenAI-compatible server with realistic timing and faults.
+    Sim(SimArgs),
+    /// Administer a running server through its admin API.
+    Admin(admin::AdminCli),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "FABRIQUE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080, or the file's `server.listen`].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the embedded SQLite database.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: `postgres://user@host/db`.
+    #[arg(long, env = "FABRIQUE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    listen: SocketAddr,
+    /// Time to first token (prefill), in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    ttft_ms: u64,
+    /// Decode speed of one sequence; 0 decodes instantly.
+    #[arg(long, default_value_t = 200.0)]
+    tokens_per_second: f64,
+    /// Sequences decoding at once; the rest wait in FIFO order.
+    #[arg(long, default_value_t = 8)]
+    capacity: usize,
+    /// Dimension of embedding vectors.
+    #[arg(long, default_value_t = 1024)]
+    embedding_dimensions: usize,
+    /// Completion length when a request sets no `max_tokens`.
+    #[arg(long, default_value_t = 32)]
+    max_tokens_default: u64,
+    /// Model ids listed by `/v1/models` (comma-separated); any requested name is served.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sim-chat,sim-embed,sim-fim"
+    )]
+    models: Vec<String>,
+    /// Share of requests answered 500 or 503, from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Share of requests that stall without answering, from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    stall_rate: f64,
+    /// How long a stall lasts, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    stall_ms: u64,
+    /// Share of streams cut off in the middle, from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    disconnect_rate: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Sim(args) => simulate(args).await,
+            Command::Admin(args) => admin::run_cli(args)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init_logging(matches!(args.log_format, LogFormat::Json));
+    let options = ServeOptions {
+        config: args.config,
+        listen: args.listen,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        admin_key: std::env::var("FABRIQUE_ADMIN_KEY")
+            .ok()
+            .filter(|k| !k.is_empty()),
+    };
+    let config = server::load_config(&options)?;
+    let running = server::start(config, options.admin_key).await?;
+    eprintln!("fabrique listening on http://{}", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests and flushing usage");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn simulate(args: SimArgs) -> anyhow::Result<()> {
+    telemetry::init_logging(false);
+    let config = sim::SimConfig {
+        ttft: Duration::from_millis(args.ttft_ms),
+        tokens_per_second: args.tokens_per_second,
+        capacity: args.capacity,
+        embedding_dimensions: args.embedding_dimensions,
+        models: args.models,
+        max_tokens_default: args.max_tokens_default,
+        faults: sim::Faults {
+            error_rate: args.error_rate,
+            stall_rate: args.stall_rate,
+            stall: Duration::from_millis(args.stall_ms),
+            disconnect_rate: args.disconnect_rate,
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    eprintln!(
+        "fabrique sim (simulated GPU backend) listening on http://{}/v1",
+        listener.local_addr()?
+    );
+    tokio::select! {
+        served = sim::serve(listener, sim::Simulator::new(config)) => served?,
+        () = shutdown_signal() => {}
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -26,61 +26,95 @@ pub struct InferenceRequest<'a> {
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge { limit }),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
         Err(error) => Err(GatewayError::BodyRead(error.to_string())),
     }
 }
 
 /// Parses the body into its top-level fields.
 pub fn parse(bytes: &[u8]) -> Result<RawObject<'_>, GatewayError> {
-    RawObject::parse(bytes).map_err(|e| GatewayError::MalformedJson { detail: e.to_string() })
+    RawObject::parse(bytes).map_err(|e| GatewayError::MalformedJson {
+        detail: e.to_string(),
+    })
 }
 
 /// Checks the fields the operation needs and reads the ones the gateway acts on.
-pub fn inspect<'a>(operation: Operation, object: &'a RawObject<'a>) -> Result<InferenceRequest<'a>, GatewayError> {
-    let model: Cow<'a, str> = field(object, "model")?
-        .ok_or(GatewayError::InvalidField { param: "model", message: "`model` is required".into() })?;
+pub fn inspect<'a>(
+    operation: Operation,
+    object: &'a RawObject<'a>,
+) -> Result<InferenceRequest<'a>, GatewayError> {
+    let model: Cow<'a, str> = field(object, "model")?.ok_or(GatewayError::InvalidField {
+        param: "model",
+        message: "`model` is required".into(),
+    })?;
     if model.is_empty() {
-        return Err(GatewayError::InvalidField { param: "model", message: "`model` must not be empty".into() });
+        return Err(GatewayError::InvalidField {
+            param: "model",
+            message: "`model` must not be empty".into(),
+        });
     }
     match operation {
         Operation::Chat => require_non_empty_array(object, "messages")?,
         Operation::Embeddings => {
             if object.get("input").is_none_or(|raw| raw.get() == "null") {
-                return Err(GatewayError::InvalidField { param: "input", message: "`input` is required".into() });
+                return Err(GatewayError::InvalidField {
+                    param: "input",
+                    message: "`input` is required".into(),
+                });
             }
         }
         Operation::Fim => {
-            let _: Cow<'a, str> = field(object, "prompt")?
-                .ok_or(GatewayError::InvalidField { param: "prompt", message: "`prompt` is required".into() })?;
+            let _: Cow<'a, str> = field(object, "prompt")?.ok_or(GatewayError::InvalidField {
+                param: "prompt",
+                message: "`prompt` is required".into(),
+            })?;
         }
     }
     let stream = match operation {
         Operation::Embeddings => false,
         Operation::Chat | Operation::Fim => field::<bool>(object, "stream")?.unwrap_or(false),
     };
-    let include_usage = field::<StreamOptions>(object, "stream_options")?.is_some_and(|o| o.include_usage);
-    Ok(InferenceRequest { model, stream, include_usage })
-}
-
-/// Reads one typed field, naming it in the error when its type is wrong.
-fn field<'a, T: Deserialize<'a>>(object: &'a RawObject<'a>, name: &'static str) -> Result<Option<T>, GatewayError> {
-    object.get_as::<T>(name).map_err(|e| GatewayError::InvalidField {
-        param: name,
-        message: format!("`{name}` has the wrong type: {e}"),
+    let include_usage =
+        field::<StreamOptions>(object, "stream_options")?.is_some_and(|o| o.include_usage);
+    Ok(InferenceRequest {
+        model,
+        stream,
+        include_usage,
     })
 }
 
+/// Reads one typed field, naming it in the error when its type is wrong.
+fn field<'a, T: Deserialize<'a>>(
+    object: &'a RawObject<'a>,
+    name: &'static str,
+) -> Result<Option<T>, GatewayError> {
+    object
+        .get_as::<T>(name)
+        .map_err(|e| GatewayError::InvalidField {
+            param: name,
+            message: format!("`{name}` has the wrong type: {e}"),
+        })
+}
+
 fn require_non_empty_array(object: &RawObject<'_>, name: &'static str) -> Result<(), GatewayError> {
-    let raw = object
-        .get(name)
-        .ok_or_else(|| GatewayError::InvalidField { param: name, message: format!("`{name}` is required") })?;
+    let raw = object.get(name).ok_or_else(|| GatewayError::InvalidField {
+        param: name,
+        message: format!("`{name}` is required"),
+    })?;
     let text = raw.get().trim_start();
     if !text.starts_with('[') {
-        return Err(GatewayError::InvalidField { param: name, message: format!("`{name}` must be an array") });
+        return Err(GatewayError::InvalidField {
+            param: name,
+            message: format!("`{name}` must be an array"),
+        });
     }
     if text[1..].trim_start().starts_with(']') {
-        return Err(GatewayError::InvalidField { param: name, message: format!("`{name}` must not be empty") });
+        return Err(GatewayError::InvalidField {
+            param: name,
+            message: format!("`{name}` must not be empty"),
+        });
     }
     Ok(())
 }
@@ -91,27 +125,68 @@ mod tests {
 
     fn check(op: Operation, body: &str) -> Result<(String, bool, bool), String> {
         let object = parse(body.as_bytes()).map_err(|e| e.to_string())?;
-        inspect(op, &object).map(|r| (r.model.into_owned(), r.stream, r.include_usage)).map_err(|e| e.to_string())
+        inspect(op, &object)
+            .map(|r| (r.model.into_owned(), r.stream, r.include_usage))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn reads_model_stream_and_usage_request() {
-        let got = check(Operation::Chat, r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#);
+        let got = check(
+            Operation::Chat,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#,
+        );
         assert_eq!(got, Ok(("m".into(), true, true)));
     }
 
     #[test]
     fn names_what_is_wrong() {
         let cases = [
-            (Operation::Chat, r#"{"messages":[{}]}"#, "`model` is required"),
-            (Operation::Chat, r#"{"model":"m"}"#, "`messages` is required"),
-            (Operation::Chat, r#"{"model":"m","messages":[]}"#, "`messages` must not be empty"),
-            (Operation::Chat, r#"{"model":"m","messages":"hi"}"#, "`messages` must be an array"),
-            (Operation::Chat, r#"{"model":"m","messages":[{}],"stream":"yes"}"#, "`stream` has the wrong type"),
-            (Operation::Chat, r#"{"model":7,"messages":[{}]}"#, "`model` has the wrong type"),
-            (Operation::Embeddings, r#"{"model":"m"}"#, "`input` is required"),
-            (Operation::Fim, r#"{"model":"m","suffix":"x"}"#, "`prompt` is required"),
-            (Operation::Chat, r#"{"model":"m", "messages": [}"#, "not valid JSON"),
+            (
+                Operation::Chat,
+                r#"{"messages":[{}]}"#,
+                "`model` is required",
+            ),
+            (
+                Operation::Chat,
+                r#"{"model":"m"}"#,
+                "`messages` is required",
+            ),
+            (
+                Operation::Chat,
+                r#"{"model":"m","messages":[]}"#,
+                "`messages` must not be empty",
+            ),
+            (
+                Operation::Chat,
+                r#"{"model":"m","messages":"hi"}"#,
+                "`messages` must be an array",
+            ),
+            (
+                Operation::Chat,
+                r#"{"model":"m","messages":[{}],"stream":"yes"}"#,
+                "`stream` has the wrong type",
+            ),
+            (
+                Operation::Chat,
+                r#"{"model":7,"messages":[{}]}"#,
+                "`model` has the wrong type",
+            ),
+            (
+                Operation::Embeddings,
+                r#"{"model":"m"}"#,
+                "`input` is required",
+            ),
+            (
+                Operation::Fim,
+                r#"{"model":"m","suffix":"x"}"#,
+                "`prompt` is required",
+            ),
+            (
+                Operation::Chat,
+                r#"{"model":"m", "messages": [}"#,
+                "not valid JSON",
+            ),
             (Operation::Chat, r#"[1]"#, "not valid JSON"),
         ];
         for (op, body, expected) in cases {
@@ -122,7 +197,11 @@ mod tests {
 
     #[test]
     fn malformed_json_says_where() {
-        let err = check(Operation::Chat, "{\n\"model\": \"m\",\n\"messages\": [,]\n}").unwrap_err();
+        let err = check(
+            Operation::Chat,
+            "{\n\"model\": \"m\",\n\"messages\": [,]\n}",
+        )
+        .unwrap_err();
         assert!(err.contains("line 3"), "{err}");
     }
 }

@@ -10,17 +10,29 @@ use crate::error::GatewayError;
 
 /// The principal of the request's `Authorization: Bearer` key (`x-api-key` is accepted too, as some
 /// clients send it).
-pub fn authenticate(directory: &Directory, headers: &HeaderMap) -> Result<Arc<Principal>, GatewayError> {
+pub fn authenticate(
+    directory: &Directory,
+    headers: &HeaderMap,
+) -> Result<Arc<Principal>, GatewayError> {
     let presented = bearer(headers).ok_or(GatewayError::MissingKey)?;
-    directory.authenticate(presented).ok_or(GatewayError::InvalidKey)
+    directory
+        .authenticate(presented)
+        .ok_or(GatewayError::InvalidKey)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.trim().split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|t| !t.is_empty());
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|t| !t.is_empty())
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -15,7 +15,10 @@ pub enum GatewayError {
     #[error("request body is not valid JSON: {detail}")]
     MalformedJson { detail: String },
     #[error("invalid request: {message}")]
-    InvalidField { param: &'static str, message: String },
+    InvalidField {
+        param: &'static str,
+        message: String,
+    },
     #[error("missing API key: send `Authorization: Bearer <key>`")]
     MissingKey,
     #[error("invalid API key")]
@@ -23,15 +26,28 @@ pub enum GatewayError {
     #[error("the model `{model}` does not exist or you do not have access to it")]
     ModelNotFound { model: String },
     #[error("the model `{model}` is a {kind} model and cannot serve {route}")]
-    WrongModelKind { model: String, kind: &'static str, route: &'static str },
+    WrongModelKind {
+        model: String,
+        kind: &'static str,
+        route: &'static str,
+    },
     #[error("route stage: no endpoint serving `{model}` is available (all circuits open)")]
     NoEndpointAvailable { model: String },
-    #[error("route stage: every endpoint tried for `{model}` failed ({attempts} attempts); last error: {last}")]
-    UpstreamFailed { model: String, attempts: u32, last: String },
+    #[error(
+        "route stage: every endpoint tried for `{model}` failed ({attempts} attempts); last error: {last}"
+    )]
+    UpstreamFailed {
+        model: String,
+        attempts: u32,
+        last: String,
+    },
     #[error("route stage: no endpoint serving `{model}` answered in time ({attempts} attempts)")]
     UpstreamTimeout { model: String, attempts: u32 },
     #[error("route stage: endpoints serving `{model}` are rate limiting; retry later")]
-    UpstreamRateLimited { model: String, retry_after: Option<HeaderValue> },
+    UpstreamRateLimited {
+        model: String,
+        retry_after: Option<HeaderValue>,
+    },
     #[error("relay stage: the backend's response could not be read: {0}")]
     UpstreamBody(String),
 }
@@ -40,14 +56,16 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::BodyRead(_) | GatewayError::MalformedJson { .. } | GatewayError::InvalidField { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            GatewayError::BodyRead(_)
+            | GatewayError::MalformedJson { .. }
+            | GatewayError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             GatewayError::WrongModelKind { .. } => StatusCode::BAD_REQUEST,
             GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
             GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            GatewayError::UpstreamFailed { .. } | GatewayError::UpstreamBody(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamFailed { .. } | GatewayError::UpstreamBody(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -85,7 +103,9 @@ impl GatewayError {
     fn param(&self) -> Option<&'static str> {
         match self {
             GatewayError::InvalidField { param, .. } => Some(param),
-            GatewayError::ModelNotFound { .. } | GatewayError::WrongModelKind { .. } => Some("model"),
+            GatewayError::ModelNotFound { .. } | GatewayError::WrongModelKind { .. } => {
+                Some("model")
+            }
             _ => None,
         }
     }
@@ -103,8 +123,15 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), self.body().to_json()).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let GatewayError::UpstreamRateLimited { retry_after: Some(value), .. } = &self {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let GatewayError::UpstreamRateLimited {
+            retry_after: Some(value),
+            ..
+        } = &self
+        {
             headers.insert(header::RETRY_AFTER, value.clone());
         }
         response
@@ -112,8 +139,16 @@ impl IntoResponse for GatewayError {
 }
 
 /// An OpenAI-style JSON error response for the routes outside the inference pipeline.
-pub fn json_error(status: StatusCode, kind: ErrorType, code: &str, message: impl Into<String>) -> Response {
+pub fn json_error(
+    status: StatusCode,
+    kind: ErrorType,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
     let mut response = (status, ErrorBody::new(kind, code, message).to_json()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

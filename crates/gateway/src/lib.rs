@@ -75,7 +75,12 @@ struct Trace {
 }
 
 impl Trace {
-    fn finished(&self, operation: Operation, status: u16, error_code: Option<&'static str>) -> Finished<'_> {
+    fn finished(
+        &self,
+        operation: Operation,
+        status: u16,
+        error_code: Option<&'static str>,
+    ) -> Finished<'_> {
         Finished {
             request_id: self.request_id.to_str().unwrap_or(""),
             started: self.started,
@@ -114,11 +119,16 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
             if error.status().is_server_error() {
                 tracing::warn!(request_id = ?trace.request_id, %error, "request failed");
             }
-            meter::record(&gateway, trace.finished(operation, error.status().as_u16(), Some(error.code())));
+            meter::record(
+                &gateway,
+                trace.finished(operation, error.status().as_u16(), Some(error.code())),
+            );
             error.into_response()
         }
     };
-    response.headers_mut().insert("x-request-id", trace.request_id);
+    response
+        .headers_mut()
+        .insert("x-request-id", trace.request_id);
     response
 }
 
@@ -160,7 +170,9 @@ async fn serve(
     };
     let routed = route::route(gateway, model, outgoing, trace.started).await;
     let routed = routed.inspect_err(|e| {
-        if let GatewayError::UpstreamFailed { attempts, .. } | GatewayError::UpstreamTimeout { attempts, .. } = e {
+        if let GatewayError::UpstreamFailed { attempts, .. }
+        | GatewayError::UpstreamTimeout { attempts, .. } = e
+        {
             trace.attempts = *attempts;
         }
     })?;
@@ -174,23 +186,34 @@ async fn serve(
     if !parts.status.is_success() {
         // The backend refused the request itself (4xx): the caller sees its answer.
         let (bytes, _) = relay::read_whole(upstream_body, None).await?;
-        meter::record(gateway, trace.finished(operation, parts.status.as_u16(), Some("upstream_rejected")));
+        meter::record(
+            gateway,
+            trace.finished(operation, parts.status.as_u16(), Some("upstream_rejected")),
+        );
         return Ok(json_response(parts.status, bytes));
     }
     if stream {
         let gateway = Arc::clone(gateway);
         let lease = routed.lease;
         let trace = std::mem::replace(trace, trace.detach());
-        let stream = RelayStream::new(upstream_body, routed.injected_usage_request, rename, move |outcome| {
-            let mut finished = trace.finished(operation, 200, outcome.error_code);
-            finished.usage = outcome.usage;
-            finished.first_byte = outcome.first_byte;
-            meter::record(&gateway, finished);
-            drop(lease);
-        });
+        let stream = RelayStream::new(
+            upstream_body,
+            routed.injected_usage_request,
+            rename,
+            move |outcome| {
+                let mut finished = trace.finished(operation, 200, outcome.error_code);
+                finished.usage = outcome.usage;
+                finished.first_byte = outcome.first_byte;
+                meter::record(&gateway, finished);
+                drop(lease);
+            },
+        );
         let mut response = Response::new(Body::from_stream(stream));
         let h = response.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return Ok(response);
     }
@@ -198,7 +221,10 @@ async fn serve(
     let read = relay::read_whole(upstream_body, rename.as_ref());
     let (bytes, usage) = tokio::time::timeout(gateway.config.server.request_timeout, read)
         .await
-        .map_err(|_| GatewayError::UpstreamTimeout { model: gateway.models[routed.model].name.clone(), attempts: routed.attempts })??;
+        .map_err(|_| GatewayError::UpstreamTimeout {
+            model: gateway.models[routed.model].name.clone(),
+            attempts: routed.attempts,
+        })??;
     let mut finished = trace.finished(operation, 200, None);
     finished.usage = usage;
     finished.first_byte = Some(first_byte);
@@ -234,10 +260,20 @@ pub fn route_of(kind: ModelKind) -> &'static str {
 }
 
 /// Finds the model, checks that it serves this operation and that the caller's entity may use it.
-fn resolve(gateway: &Gateway, operation: Operation, name: &str, principal: &Principal) -> Result<usize, GatewayError> {
-    let not_found = || GatewayError::ModelNotFound { model: name.to_owned() };
+fn resolve(
+    gateway: &Gateway,
+    operation: Operation,
+    name: &str,
+    principal: &Principal,
+) -> Result<usize, GatewayError> {
+    let not_found = || GatewayError::ModelNotFound {
+        model: name.to_owned(),
+    };
     let &index = gateway.model_index.get(name).ok_or_else(not_found)?;
-    if !gateway.access.allows(principal.entity_slug.as_deref(), index) {
+    if !gateway
+        .access
+        .allows(principal.entity_slug.as_deref(), index)
+    {
         return Err(not_found());
     }
     let model = &gateway.models[index];
@@ -247,7 +283,11 @@ fn resolve(gateway: &Gateway, operation: Operation, name: &str, principal: &Prin
         Operation::Fim => (ModelKind::Fim, "/v1/fim/completions"),
     };
     if model.kind != expected {
-        return Err(GatewayError::WrongModelKind { model: name.to_owned(), kind: model.kind.as_str(), route });
+        return Err(GatewayError::WrongModelKind {
+            model: name.to_owned(),
+            kind: model.kind.as_str(),
+            route,
+        });
     }
     Ok(index)
 }
@@ -256,7 +296,9 @@ fn resolve(gateway: &Gateway, operation: Operation, name: &str, principal: &Prin
 fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers
         .get("x-request-id")
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic()))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+        })
         .cloned()
         .unwrap_or_else(|| {
             let id = uuid::Uuid::now_v7().simple().to_string();
@@ -266,7 +308,10 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
 
 fn json_response(status: StatusCode, bytes: bytes::Bytes) -> Response {
     let mut response = (status, bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use domain::{Operation, UsageRecord, UnixMillis};
+use domain::{Operation, UnixMillis, UsageRecord};
 use identity::Principal;
 use wire::Usage;
 
@@ -32,7 +32,9 @@ pub struct Finished<'a> {
 /// Records the request: metrics always, a usage record once the caller is known.
 pub fn record(gateway: &Gateway, finished: Finished<'_>) {
     let model_route = finished.model.and_then(|i| gateway.models.get(i));
-    let model_name = model_route.map(|m| m.name.as_str()).unwrap_or(finished.requested_model);
+    let model_name = model_route
+        .map(|m| m.name.as_str())
+        .unwrap_or(finished.requested_model);
     let usage = finished.usage.unwrap_or_default();
     let duration = finished.started.elapsed();
     let model_metrics = finished.model.and_then(|i| gateway.metrics.model(i));
@@ -40,7 +42,15 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         Some(metrics) if finished.status == 200 => {
             metrics.ok_requests.inc();
         }
-        _ => gateway.metrics.request(finished.operation.as_str(), if model_route.is_some() { model_name } else { "unknown" }, finished.status),
+        _ => gateway.metrics.request(
+            finished.operation.as_str(),
+            if model_route.is_some() {
+                model_name
+            } else {
+                "unknown"
+            },
+            finished.status,
+        ),
     }
     if let Some(metrics) = model_metrics {
         metrics.input_tokens.inc_by(usage.prompt_tokens);
@@ -48,14 +58,19 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         if finished.error_code.is_none() {
             metrics.duration.observe(duration.as_secs_f64());
             if let Some(first) = finished.first_byte {
-                metrics.time_to_first_token.observe((first - finished.started).as_secs_f64());
+                metrics
+                    .time_to_first_token
+                    .observe((first - finished.started).as_secs_f64());
             }
         }
     }
     // Requests that were never authenticated have no one to charge; metrics count them.
-    let Some(principal) = finished.principal else { return };
+    let Some(principal) = finished.principal else {
+        return;
+    };
     let cost_micros = model_route.map_or(0, |m| {
-        cost(usage.prompt_tokens, m.input_micros_per_million) + cost(usage.completion_tokens, m.output_micros_per_million)
+        cost(usage.prompt_tokens, m.input_micros_per_million)
+            + cost(usage.completion_tokens, m.output_micros_per_million)
     });
     let record = UsageRecord {
         request_id: finished.request_id.to_owned(),
@@ -66,7 +81,10 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         key_id: Some(principal.key_id),
         operation: finished.operation,
         model: model_name.to_owned(),
-        endpoint: finished.endpoint.and_then(|i| gateway.endpoints.get(i)).map(|e| e.name.clone()),
+        endpoint: finished
+            .endpoint
+            .and_then(|i| gateway.endpoints.get(i))
+            .map(|e| e.name.clone()),
         stream: finished.stream,
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
@@ -79,7 +97,10 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
     };
     if !gateway.usage.record(record) {
         gateway.metrics.usage_records_dropped.inc();
-        tracing::error!(request_id = finished.request_id, "usage record dropped: writer queue full");
+        tracing::error!(
+            request_id = finished.request_id,
+            "usage record dropped: writer queue full"
+        );
     }
 }
 

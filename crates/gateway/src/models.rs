@@ -18,11 +18,17 @@ pub async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Re
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let cards = visible(&gateway, &principal).map(|(_, m)| card(m)).collect();
+    let cards = visible(&gateway, &principal)
+        .map(|(_, m)| card(m))
+        .collect();
     Json(ModelList::new(cards)).into_response()
 }
 
-pub async fn retrieve(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn retrieve(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let principal = match authenticate(&gateway.directory, &headers) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -33,7 +39,10 @@ pub async fn retrieve(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, P
     }
 }
 
-fn visible<'a>(gateway: &'a Gateway, principal: &'a Principal) -> impl Iterator<Item = (usize, &'a ModelRoute)> {
+fn visible<'a>(
+    gateway: &'a Gateway,
+    principal: &'a Principal,
+) -> impl Iterator<Item = (usize, &'a ModelRoute)> {
     gateway
         .models
         .iter()
@@ -46,7 +55,11 @@ fn card(model: &ModelRoute) -> ModelCard {
         id: model.name.clone(),
         object: "model".to_owned(),
         created: 0,
-        owned_by: if model.simulated { "fabrique-simulator".to_owned() } else { "fabrique".to_owned() },
+        owned_by: if model.simulated {
+            "fabrique-simulator".to_owned()
+        } else {
+            "fabrique".to_owned()
+        },
         kind: Some(model.kind.as_str().to_owned()),
         simulated: Some(model.simulated),
     }

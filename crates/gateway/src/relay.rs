@@ -36,7 +36,10 @@ impl ModelRename {
         let (from, to) = (quoted(upstream), quoted(public));
         Some(ModelRename {
             // Compact (most servers) and Python's default `json.dumps` spacing.
-            patterns: [format!("\"model\":{from}").into_bytes(), format!("\"model\": {from}").into_bytes()],
+            patterns: [
+                format!("\"model\":{from}").into_bytes(),
+                format!("\"model\": {from}").into_bytes(),
+            ],
             replacement: format!("\"model\":{to}").into_bytes(),
         })
     }
@@ -69,10 +72,19 @@ struct UsageChunk {
 }
 
 /// Reads a whole non-streaming answer; returns the body to send and the usage it reports.
-pub async fn read_whole(body: Incoming, rename: Option<&ModelRename>) -> Result<(Bytes, Option<Usage>), GatewayError> {
+pub async fn read_whole(
+    body: Incoming,
+    rename: Option<&ModelRename>,
+) -> Result<(Bytes, Option<Usage>), GatewayError> {
     use http_body_util::BodyExt;
-    let bytes = body.collect().await.map_err(|e| GatewayError::UpstreamBody(e.to_string()))?.to_bytes();
-    let usage = serde_json::from_slice::<UsageOnly>(&bytes).ok().and_then(|u| u.usage);
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| GatewayError::UpstreamBody(e.to_string()))?
+        .to_bytes();
+    let usage = serde_json::from_slice::<UsageOnly>(&bytes)
+        .ok()
+        .and_then(|u| u.usage);
     let bytes = match rename.and_then(|r| r.apply(&bytes)) {
         Some(renamed) => Bytes::from(renamed),
         None => bytes,
@@ -104,7 +116,12 @@ pub struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
 }
 
 impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
-    pub fn new(upstream: Incoming, drop_usage_chunk: bool, rename: Option<ModelRename>, on_end: F) -> Self {
+    pub fn new(
+        upstream: Incoming,
+        drop_usage_chunk: bool,
+        rename: Option<ModelRename>,
+        on_end: F,
+    ) -> Self {
         RelayStream {
             upstream,
             pending: BytesMut::new(),
@@ -121,7 +138,11 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
     fn end(&mut self, error_code: Option<&'static str>) {
         self.finished = true;
         if let Some(on_end) = self.on_end.take() {
-            on_end(StreamOutcome { usage: self.usage, first_byte: self.first_byte, error_code });
+            on_end(StreamOutcome {
+                usage: self.usage,
+                first_byte: self.first_byte,
+                error_code,
+            });
         }
     }
 
@@ -129,7 +150,8 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
     fn complete_events(&mut self) -> Option<Bytes> {
         let boundary = last_event_end(&self.pending)?;
         let chunk = self.pending.split_to(boundary).freeze();
-        let needs_look = memmem::find(&chunk, b"\"usage\"").is_some() || memmem::find(&chunk, b"[DONE]").is_some();
+        let needs_look = memmem::find(&chunk, b"\"usage\"").is_some()
+            || memmem::find(&chunk, b"[DONE]").is_some();
         if !needs_look && self.rename.is_none() {
             return Some(chunk);
         }
@@ -148,7 +170,9 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
     }
 
     fn inspect(&mut self, event: &[u8]) -> EventAction {
-        let Some(data) = wire::sse::data_of(event) else { return EventAction::Forward };
+        let Some(data) = wire::sse::data_of(event) else {
+            return EventAction::Forward;
+        };
         if data.as_slice() == b"[DONE]" {
             self.saw_done = true;
             return EventAction::Forward;
@@ -157,10 +181,17 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             return EventAction::Forward;
         }
         match serde_json::from_slice::<UsageChunk>(&data) {
-            Ok(UsageChunk { usage: Some(usage), choices }) => {
+            Ok(UsageChunk {
+                usage: Some(usage),
+                choices,
+            }) => {
                 self.usage = Some(usage);
                 let usage_only = choices.is_none_or(|c| c.is_empty());
-                if self.drop_usage_chunk && usage_only { EventAction::Drop } else { EventAction::Forward }
+                if self.drop_usage_chunk && usage_only {
+                    EventAction::Drop
+                } else {
+                    EventAction::Forward
+                }
             }
             _ => EventAction::Forward,
         }
@@ -201,7 +232,9 @@ impl<F: FnOnce(StreamOutcome) + Send + Unpin + 'static> Stream for RelayStream<F
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     if this.first_byte.is_none() {
                         this.first_byte = Some(Instant::now());
                     }
@@ -246,8 +279,14 @@ mod tests {
     #[test]
     fn rename_rewrites_compact_and_spaced_forms() {
         let r = ModelRename::new("org/Model-7B", "mistral-small").unwrap();
-        assert_eq!(r.apply(br#"{"id":"x","model":"org/Model-7B"}"#).unwrap(), br#"{"id":"x","model":"mistral-small"}"#);
-        assert_eq!(r.apply(br#"{"model": "org/Model-7B"}"#).unwrap(), br#"{"model":"mistral-small"}"#);
+        assert_eq!(
+            r.apply(br#"{"id":"x","model":"org/Model-7B"}"#).unwrap(),
+            br#"{"id":"x","model":"mistral-small"}"#
+        );
+        assert_eq!(
+            r.apply(br#"{"model": "org/Model-7B"}"#).unwrap(),
+            br#"{"model":"mistral-small"}"#
+        );
         assert!(r.apply(br#"{"model":"other"}"#).is_none());
         assert!(ModelRename::new("same", "same").is_none());
     }

@@ -58,7 +58,12 @@ enum LastFailure {
 }
 
 /// Tries the model's endpoints, then its fallbacks, until one answers.
-pub async fn route(gateway: &Gateway, model: usize, outgoing: Outgoing<'_>, started: Instant) -> Result<Routed, GatewayError> {
+pub async fn route(
+    gateway: &Gateway,
+    model: usize,
+    outgoing: Outgoing<'_>,
+    started: Instant,
+) -> Result<Routed, GatewayError> {
     let routing = &gateway.config.routing;
     let deadline = started + routing.deadline;
     let mut attempts = 0u32;
@@ -70,15 +75,20 @@ pub async fn route(gateway: &Gateway, model: usize, outgoing: Outgoing<'_>, star
         let route = &gateway.models[candidate_model];
         let mut tried: Vec<usize> = Vec::with_capacity(route.endpoints.len());
         while attempts < routing.max_attempts {
-            let Some(lease) = gateway.health.pick(&route.endpoints, &tried) else { continue 'models };
+            let Some(lease) = gateway.health.pick(&route.endpoints, &tried) else {
+                continue 'models;
+            };
             let endpoint = &gateway.endpoints[lease.index()];
             tried.push(lease.index());
             attempts += 1;
 
             let (body, injected) = match &body_cache {
-                Some((m, k, body, injected)) if *m == candidate_model && *k == endpoint.kind => (body.clone(), *injected),
+                Some((m, k, body, injected)) if *m == candidate_model && *k == endpoint.kind => {
+                    (body.clone(), *injected)
+                }
                 _ => {
-                    let (body, injected) = build_body(&outgoing, &route.upstream_name, endpoint.kind)?;
+                    let (body, injected) =
+                        build_body(&outgoing, &route.upstream_name, endpoint.kind)?;
                     body_cache = Some((candidate_model, endpoint.kind, body.clone(), injected));
                     (body, injected)
                 }
@@ -91,22 +101,44 @@ pub async fn route(gateway: &Gateway, model: usize, outgoing: Outgoing<'_>, star
             }
             let timeout = routing.first_byte_timeout.min(deadline - now);
             let path = path_of(outgoing.operation);
-            match gateway.client.post_json(&endpoint.target, path, body, outgoing.request_id, timeout).await {
+            match gateway
+                .client
+                .post_json(&endpoint.target, path, body, outgoing.request_id, timeout)
+                .await
+            {
                 Ok(response) if is_retryable(response.status()) => {
                     let status = response.status();
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         // Busy, not broken: try elsewhere but leave the circuit alone.
-                        last = LastFailure::RateLimited(response.headers().get(http::header::RETRY_AFTER).cloned());
+                        last = LastFailure::RateLimited(
+                            response.headers().get(http::header::RETRY_AFTER).cloned(),
+                        );
                     } else {
                         lease.failed();
-                        last = LastFailure::Other(format!("endpoint `{}` answered {status}", endpoint.name));
+                        last = LastFailure::Other(format!(
+                            "endpoint `{}` answered {status}",
+                            endpoint.name
+                        ));
                     }
-                    gateway.metrics.backend_error(&endpoint.name, if status.as_u16() == 429 { "rate_limited" } else { "status_5xx" });
+                    gateway.metrics.backend_error(
+                        &endpoint.name,
+                        if status.as_u16() == 429 {
+                            "rate_limited"
+                        } else {
+                            "status_5xx"
+                        },
+                    );
                     tracing::warn!(endpoint = %endpoint.name, %status, attempts, "attempt failed, failing over");
                 }
                 Ok(response) => {
                     lease.succeeded();
-                    return Ok(Routed { response, lease, model: candidate_model, attempts, injected_usage_request: injected });
+                    return Ok(Routed {
+                        response,
+                        lease,
+                        model: candidate_model,
+                        attempts,
+                        injected_usage_request: injected,
+                    });
                 }
                 Err(error) => {
                     lease.failed();
@@ -119,7 +151,9 @@ pub async fn route(gateway: &Gateway, model: usize, outgoing: Outgoing<'_>, star
                     tracing::warn!(endpoint = %endpoint.name, %error, attempts, "attempt failed, failing over");
                     last = match error {
                         UpstreamError::Timeout(_) => LastFailure::Timeout,
-                        other => LastFailure::Other(format!("endpoint `{}`: {other}", endpoint.name)),
+                        other => {
+                            LastFailure::Other(format!("endpoint `{}`: {other}", endpoint.name))
+                        }
                     };
                 }
             }
@@ -130,9 +164,19 @@ pub async fn route(gateway: &Gateway, model: usize, outgoing: Outgoing<'_>, star
     let model_name = gateway.models[model].name.clone();
     Err(match last {
         LastFailure::None => GatewayError::NoEndpointAvailable { model: model_name },
-        LastFailure::Timeout => GatewayError::UpstreamTimeout { model: model_name, attempts },
-        LastFailure::RateLimited(retry_after) => GatewayError::UpstreamRateLimited { model: model_name, retry_after },
-        LastFailure::Other(last) => GatewayError::UpstreamFailed { model: model_name, attempts, last },
+        LastFailure::Timeout => GatewayError::UpstreamTimeout {
+            model: model_name,
+            attempts,
+        },
+        LastFailure::RateLimited(retry_after) => GatewayError::UpstreamRateLimited {
+            model: model_name,
+            retry_after,
+        },
+        LastFailure::Other(last) => GatewayError::UpstreamFailed {
+            model: model_name,
+            attempts,
+            last,
+        },
     })
 }
 
@@ -142,13 +186,20 @@ fn is_retryable(status: StatusCode) -> bool {
 
 /// The body for one attempt: the backend's model name, usage requested on streams, the kind's
 /// adaptations. Returns whether the gateway added the usage request itself.
-fn build_body(outgoing: &Outgoing<'_>, upstream_name: &str, kind: EndpointKind) -> Result<(Bytes, bool), GatewayError> {
+fn build_body(
+    outgoing: &Outgoing<'_>,
+    upstream_name: &str,
+    kind: EndpointKind,
+) -> Result<(Bytes, bool), GatewayError> {
     let mut object = outgoing.object.clone();
     let internal = |e: serde_json::Error| GatewayError::UpstreamBody(e.to_string());
     object.set_str("model", upstream_name).map_err(internal)?;
-    let inject = outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
+    let inject =
+        outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
     if inject {
-        object.set_raw("stream_options", r#"{"include_usage":true}"#.to_owned()).map_err(internal)?;
+        object
+            .set_raw("stream_options", r#"{"include_usage":true}"#.to_owned())
+            .map_err(internal)?;
     }
     upstream::adapt_request(kind, &mut object);
     Ok((Bytes::from(object.to_vec()), inject))

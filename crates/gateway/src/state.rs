@@ -82,7 +82,9 @@ impl Gateway {
             .endpoints
             .iter()
             .map(|e| {
-                let url = e.url.as_deref().ok_or_else(|| UpstreamError::InvalidUrl(format!("endpoint `{}` has no URL", e.name)))?;
+                let url = e.url.as_deref().ok_or_else(|| {
+                    UpstreamError::InvalidUrl(format!("endpoint `{}` has no URL", e.name))
+                })?;
                 Ok(EndpointRoute {
                     name: e.name.clone(),
                     kind: e.kind,
@@ -103,17 +105,33 @@ impl Gateway {
                 fallbacks: m.fallbacks.clone(),
                 input_micros_per_million: m.price.input_micros_per_million,
                 output_micros_per_million: m.price.output_micros_per_million,
-                simulated: m.endpoints.iter().all(|&i| config.endpoints.get(i).is_some_and(|e| e.kind == EndpointKind::Simulator)),
+                simulated: m.endpoints.iter().all(|&i| {
+                    config
+                        .endpoints
+                        .get(i)
+                        .is_some_and(|e| e.kind == EndpointKind::Simulator)
+                }),
             })
             .collect();
-        let model_index = models.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+        let model_index = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
         let health = Endpoints::new(
             config
                 .endpoints
                 .iter()
-                .map(|e| EndpointSpec { name: e.name.clone(), weight: e.weight, capacity: e.capacity })
+                .map(|e| EndpointSpec {
+                    name: e.name.clone(),
+                    weight: e.weight,
+                    capacity: e.capacity,
+                })
                 .collect(),
-            CircuitPolicy { failures: config.routing.circuit_failures, open_for: config.routing.circuit_open },
+            CircuitPolicy {
+                failures: config.routing.circuit_failures,
+                open_for: config.routing.circuit_open,
+            },
         );
         let access = ModelAccess {
             by_entity: config
@@ -121,7 +139,10 @@ impl Gateway {
                 .iter()
                 .filter_map(|seed| {
                     let allowed = seed.models.as_ref()?;
-                    let indexes = allowed.iter().filter_map(|name| config.model(name).map(|(i, _)| i)).collect();
+                    let indexes = allowed
+                        .iter()
+                        .filter_map(|name| config.model(name).map(|(i, _)| i))
+                        .collect();
                     Some((seed.slug.clone(), indexes))
                 })
                 .collect(),

@@ -9,7 +9,7 @@
 mod circuit;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -38,6 +38,8 @@ pub struct CircuitPolicy {
 pub struct Endpoints {
     states: Vec<EndpointState>,
     policy: CircuitPolicy,
+    /// Where the next scan starts, so equally loaded endpoints take turns.
+    cursor: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -68,29 +70,46 @@ impl Endpoints {
     pub fn new(specs: Vec<EndpointSpec>, policy: CircuitPolicy) -> Arc<Self> {
         let states = specs
             .into_iter()
-            .map(|spec| EndpointState { spec, outstanding: AtomicU32::new(0), circuit: Mutex::new(Circuit::default()) })
+            .map(|spec| EndpointState {
+                spec,
+                outstanding: AtomicU32::new(0),
+                circuit: Mutex::new(Circuit::default()),
+            })
             .collect();
-        Arc::new(Endpoints { states, policy })
+        Arc::new(Endpoints {
+            states,
+            policy,
+            cursor: AtomicUsize::new(0),
+        })
     }
 
     /// Picks the least-loaded available endpoint among `candidates`, skipping those in `tried`.
     ///
-    /// Load is outstanding requests divided by weight; ties go to the earlier candidate so a
-    /// configuration's order is a stable preference. An open circuit is skipped until its open
+    /// Load is outstanding requests divided by weight; among equally loaded endpoints the scan's
+    /// starting point rotates, so an idle pool spreads requests instead of piling them on the first
+    /// endpoint. An open circuit is skipped until its open
     /// period ends; then exactly one request is let through as a probe.
     pub fn pick(self: &Arc<Self>, candidates: &[usize], tried: &[usize]) -> Option<Lease> {
         let now = Instant::now();
         let mut best: Option<(usize, u64)> = None;
-        for &index in candidates {
+        let start = if candidates.is_empty() {
+            0
+        } else {
+            self.cursor.fetch_add(1, Ordering::Relaxed) % candidates.len()
+        };
+        for &index in candidates[start..].iter().chain(&candidates[..start]) {
             if tried.contains(&index) {
                 continue;
             }
-            let Some(state) = self.states.get(index) else { continue };
+            let Some(state) = self.states.get(index) else {
+                continue;
+            };
             if !state.circuit.lock().admits(now) {
                 continue;
             }
             // Compare outstanding/weight without division: scaled by a common factor.
-            let load = u64::from(state.outstanding.load(Ordering::Relaxed)) * 1_000_000 / u64::from(state.spec.weight.max(1));
+            let load = u64::from(state.outstanding.load(Ordering::Relaxed)) * 1_000_000
+                / u64::from(state.spec.weight.max(1));
             if best.is_none_or(|(_, b)| load < b) {
                 best = Some((index, load));
             }
@@ -106,7 +125,11 @@ impl Endpoints {
             circuit.begin(now)
         };
         state.outstanding.fetch_add(1, Ordering::Relaxed);
-        Some(Lease { endpoints: Arc::clone(self), index, probe })
+        Some(Lease {
+            endpoints: Arc::clone(self),
+            index,
+            probe,
+        })
     }
 
     /// Records an observation from outside a request (active health checks).
@@ -134,7 +157,10 @@ impl Endpoints {
     }
 
     pub fn name(&self, index: usize) -> &str {
-        self.states.get(index).map(|s| s.spec.name.as_str()).unwrap_or("unknown")
+        self.states
+            .get(index)
+            .map(|s| s.spec.name.as_str())
+            .unwrap_or("unknown")
     }
 
     pub fn len(&self) -> usize {
@@ -160,7 +186,10 @@ impl Lease {
     /// The attempt failed in a way that says the endpoint is unwell (connect error, timeout, 5xx).
     pub fn failed(&self) {
         let state = &self.endpoints.states[self.index];
-        state.circuit.lock().record_failure(Instant::now(), self.endpoints.policy, self.probe);
+        state
+            .circuit
+            .lock()
+            .record_failure(Instant::now(), self.endpoints.policy, self.probe);
     }
 }
 

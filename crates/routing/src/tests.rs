@@ -6,9 +6,19 @@ fn endpoints(weights: &[u32], open_for: Duration) -> Arc<Endpoints> {
     let specs = weights
         .iter()
         .enumerate()
-        .map(|(i, &weight)| EndpointSpec { name: format!("e{i}"), weight, capacity: 8 })
+        .map(|(i, &weight)| EndpointSpec {
+            name: format!("e{i}"),
+            weight,
+            capacity: 8,
+        })
         .collect();
-    Endpoints::new(specs, CircuitPolicy { failures: 2, open_for })
+    Endpoints::new(
+        specs,
+        CircuitPolicy {
+            failures: 2,
+            open_for,
+        },
+    )
 }
 
 #[test]
@@ -21,6 +31,15 @@ fn picks_least_outstanding_per_weight() {
     assert_eq!(on_heavy, 3);
     drop(leases);
     assert!(eps.status().iter().all(|s| s.outstanding == 0));
+}
+
+#[test]
+fn equally_loaded_endpoints_take_turns() {
+    let eps = endpoints(&[1, 1, 1], Duration::from_secs(10));
+    let picked: Vec<usize> = (0..6)
+        .map(|_| eps.pick(&[0, 1, 2], &[]).unwrap().index())
+        .collect();
+    assert_eq!(picked, [0, 1, 2, 0, 1, 2]);
 }
 
 #[test]

@@ -60,7 +60,10 @@ mod tests {
         let mut obj = RawObject::parse(body).unwrap();
         adapt_request(EndpointKind::Mistral, &mut obj);
         let out = String::from_utf8(obj.to_vec()).unwrap();
-        assert_eq!(out, r#"{"model":"m","messages":[],"random_seed":3,"max_tokens":9,"tools":[]}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"m","messages":[],"random_seed":3,"max_tokens":9,"tools":[]}"#
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ impl std::fmt::Debug for EndpointTarget {
         f.debug_struct("EndpointTarget")
             .field("authority", &self.authority)
             .field("prefix", &self.prefix)
-            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -53,16 +56,25 @@ impl EndpointTarget {
         let parts = uri.into_parts();
         let scheme = parts.scheme.ok_or_else(invalid)?;
         let authority = parts.authority.ok_or_else(invalid)?;
-        let prefix = parts.path_and_query.map(|p| p.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+        let prefix = parts
+            .path_and_query
+            .map(|p| p.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
         let authorization = match credential {
             Some(secret) => {
-                let mut value = HeaderValue::try_from(format!("Bearer {secret}")).map_err(|_| invalid())?;
+                let mut value =
+                    HeaderValue::try_from(format!("Bearer {secret}")).map_err(|_| invalid())?;
                 value.set_sensitive(true);
                 Some(value)
             }
             None => None,
         };
-        Ok(EndpointTarget { scheme, authority, prefix, authorization })
+        Ok(EndpointTarget {
+            scheme,
+            authority,
+            prefix,
+            authorization,
+        })
     }
 
     /// The URI of `path` under the API prefix (`/chat/completions` → `…/v1/chat/completions`).
@@ -139,7 +151,12 @@ impl UpstreamClient {
     }
 
     /// GETs a URI (health checks); returns the response status.
-    pub async fn get_status(&self, target: &EndpointTarget, uri: Uri, timeout: Duration) -> Result<u16, UpstreamError> {
+    pub async fn get_status(
+        &self,
+        target: &EndpointTarget,
+        uri: Uri,
+        timeout: Duration,
+    ) -> Result<u16, UpstreamError> {
         let mut request = Request::builder()
             .method(Method::GET)
             .uri(uri)
@@ -152,7 +169,11 @@ impl UpstreamClient {
         Ok(response.status().as_u16())
     }
 
-    async fn send(&self, request: Request<Full<Bytes>>, timeout: Duration) -> Result<Response<Incoming>, UpstreamError> {
+    async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         match tokio::time::timeout(timeout, self.http.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok(Ok(response)) => Ok(response),
@@ -181,8 +202,14 @@ mod tests {
     #[test]
     fn targets_join_paths_under_the_prefix_and_at_the_origin() {
         let t = EndpointTarget::new("http://10.0.0.1:8000/v1/", Some("s3cret")).unwrap();
-        assert_eq!(t.api_uri("/chat/completions").unwrap().to_string(), "http://10.0.0.1:8000/v1/chat/completions");
-        assert_eq!(t.origin_uri("/health").unwrap().to_string(), "http://10.0.0.1:8000/health");
+        assert_eq!(
+            t.api_uri("/chat/completions").unwrap().to_string(),
+            "http://10.0.0.1:8000/v1/chat/completions"
+        );
+        assert_eq!(
+            t.origin_uri("/health").unwrap().to_string(),
+            "http://10.0.0.1:8000/health"
+        );
         assert!(!format!("{t:?}").contains("s3cret"));
     }
 

@@ -88,6 +88,9 @@ async fn write_with_retry(store: &Store, batch: &mut Vec<UsageRecord>) {
             }
         }
     }
-    tracing::error!(records = batch.len(), "usage batch lost after repeated write failures");
+    tracing::error!(
+        records = batch.len(),
+        "usage batch lost after repeated write failures"
+    );
     batch.clear();
 }

@@ -25,6 +25,9 @@ pub struct ModelCard {
 
 impl ModelList {
     pub fn new(data: Vec<ModelCard>) -> Self {
-        ModelList { object: "list".to_owned(), data }
+        ModelList {
+            object: "list".to_owned(),
+            data,
+        }
     }
 }

@@ -22,7 +22,10 @@ impl<'a> RawObject<'a> {
     }
 
     pub fn get(&self, key: &str) -> Option<&RawValue> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Reads a field as a typed value; `Ok(None)` when absent or JSON `null`.
@@ -73,7 +76,11 @@ impl<'a> RawObject<'a> {
 
     /// Serializes back to JSON bytes.
     pub fn to_vec(&self) -> Vec<u8> {
-        let len: usize = self.fields.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum();
+        let len: usize = self
+            .fields
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
         let mut out = Vec::with_capacity(len + 2);
         out.push(b'{');
         for (i, (key, value)) in self.fields.iter().enumerate() {
@@ -124,20 +131,28 @@ mod tests {
 
     #[test]
     fn untouched_fields_pass_through_verbatim() {
-        let body = br#"{"model":"a","tools":[{"type":"function","function":{"name":"f"}}],"seed":7}"#;
+        let body =
+            br#"{"model":"a","tools":[{"type":"function","function":{"name":"f"}}],"seed":7}"#;
         let mut obj = RawObject::parse(body).unwrap();
         obj.set_str("model", "b").unwrap();
         obj.rename("seed", "random_seed");
         let out = String::from_utf8(obj.to_vec()).unwrap();
-        assert_eq!(out, r#"{"model":"b","tools":[{"type":"function","function":{"name":"f"}}],"random_seed":7}"#);
+        assert_eq!(
+            out,
+            r#"{"model":"b","tools":[{"type":"function","function":{"name":"f"}}],"random_seed":7}"#
+        );
     }
 
     #[test]
     fn typed_reads_and_null_handling() {
-        let obj = RawObject::parse(br#"{"stream":true,"max_tokens":null,"model":"m\u00e9"}"#).unwrap();
+        let obj =
+            RawObject::parse(br#"{"stream":true,"max_tokens":null,"model":"m\u00e9"}"#).unwrap();
         assert_eq!(obj.get_as::<bool>("stream").unwrap(), Some(true));
         assert_eq!(obj.get_as::<u64>("max_tokens").unwrap(), None);
-        assert_eq!(obj.get_as::<String>("model").unwrap().as_deref(), Some("mé"));
+        assert_eq!(
+            obj.get_as::<String>("model").unwrap().as_deref(),
+            Some("mé")
+        );
         assert!(obj.get_as::<u64>("stream").is_err());
     }
 

@@ -1,0 +1,241 @@
+//! `fabrique serve`: configuration → store → identity → gateway and admin routers → listener.
+//!
+//! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
+//! from it, then the embedded simulator when the configuration asks for one, then the request path.
+//! Shutdown runs the other way: stop accepting, let in-flight requests finish, flush usage.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::response::Response;
+use configuration::Config;
+use domain::{AuditEvent, EndpointKind, Outcome, now_millis};
+use http::StatusCode;
+use identity::Directory;
+use store::Store;
+use telemetry::Metrics;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wire::ErrorType;
+
+/// Command-line overrides of the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub config: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    /// The bootstrap group-administrator key (`FABRIQUE_ADMIN_KEY`).
+    pub admin_key: Option<String>,
+}
+
+/// A started server. Dropping it does not stop it; call [`RunningServer::shutdown`].
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub directory: Arc<Directory>,
+    pub gateway: Arc<gateway::Gateway>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    usage_writer: Option<usage::UsageWriter>,
+    _simulator: Option<sim::RunningSim>,
+}
+
+/// Loads the configuration (or the embedded default) with the command line's overrides applied.
+pub fn load_config(options: &ServeOptions) -> anyhow::Result<Config> {
+    let mut config = match &options.config {
+        Some(path) => Config::load(path)
+            .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?,
+        None => Config::embedded_default(),
+    };
+    if let Some(listen) = options.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = &options.data_dir {
+        config.server.data_dir = dir.clone();
+    }
+    if let Some(url) = &options.database_url {
+        config.server.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+/// Starts everything and returns once the listener accepts connections.
+pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Result<RunningServer> {
+    let store = match &config.server.database_url {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_in_dir(&config.server.data_dir).await,
+    }
+    .context("opening the store")?;
+    seed_entities(&store, &config).await?;
+    let directory = Arc::new(Directory::load(&store).await.context("loading API keys")?);
+    admin::bootstrap_admin(&store, &directory, admin_key)
+        .await
+        .context("bootstrapping the administrator key")?;
+
+    let simulator = start_embedded_simulator(&mut config).await?;
+    let (usage_sink, usage_writer) = usage::start(store.clone());
+    let metrics = Arc::new(Metrics::new(
+        &config
+            .models
+            .iter()
+            .map(|m| (m.name.clone(), gateway::route_of(m.kind)))
+            .collect::<Vec<_>>(),
+        &config
+            .endpoints
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>(),
+    ));
+    let listen = config.server.listen;
+    let config = Arc::new(config);
+    let gateway = gateway::Gateway::new(
+        Arc::clone(&config),
+        Arc::clone(&directory),
+        usage_sink,
+        metrics,
+    )
+    .context("preparing endpoints")?;
+    let background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
+        .into_iter()
+        .collect();
+
+    let app = Router::new()
+        .merge(gateway::router(Arc::clone(&gateway)))
+        .merge(admin::router(admin::AdminState {
+            store: store.clone(),
+            directory: Arc::clone(&directory),
+        }))
+        .fallback(unknown_route);
+
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        // Nagle off: streamed tokens leave as soon as they are written.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        if let Err(error) = served.await {
+            tracing::error!(%error, "server stopped with an error");
+        }
+    });
+    tracing::info!(%addr, "fabrique listening");
+    Ok(RunningServer {
+        addr,
+        store,
+        directory,
+        gateway,
+        stop: Some(stop),
+        task,
+        background,
+        usage_writer: Some(usage_writer),
+        _simulator: simulator,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting, waits for in-flight requests, then writes every pending usage record.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background.drain(..) {
+            let _ = task.await;
+        }
+        // The gateway holds the last usage sender: drop it so the writer drains and ends.
+        let writer = self.usage_writer.take();
+        drop(self);
+        if let Some(writer) = writer {
+            writer.shutdown().await;
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Entities declared in the configuration are created if they do not exist yet.
+async fn seed_entities(store: &Store, config: &Config) -> anyhow::Result<()> {
+    for seed in &config.entities {
+        if store.entity_by_slug(&seed.slug).await?.is_some() {
+            continue;
+        }
+        let audit = AuditEvent {
+            at: now_millis(),
+            actor: "system".to_owned(),
+            action: "entity.create".to_owned(),
+            entity_id: None,
+            target: String::new(),
+            outcome: Outcome::Success,
+            detail: serde_json::json!({"slug": seed.slug, "source": "configuration"}).to_string(),
+        };
+        store
+            .create_entity(&seed.slug, &seed.name, &audit)
+            .await
+            .with_context(|| format!("creating entity `{}`", seed.slug))?;
+    }
+    Ok(())
+}
+
+/// Starts the in-process simulator when some endpoint needs it, and points those endpoints at it.
+async fn start_embedded_simulator(config: &mut Config) -> anyhow::Result<Option<sim::RunningSim>> {
+    let needs = config
+        .endpoints
+        .iter()
+        .any(|e| e.kind == EndpointKind::Simulator && e.url.is_none());
+    if !needs {
+        return Ok(None);
+    }
+    let settings = &config.simulator;
+    let sim_config = sim::SimConfig {
+        ttft: settings.ttft,
+        tokens_per_second: settings.tokens_per_second,
+        capacity: settings.capacity,
+        models: config
+            .models
+            .iter()
+            .map(|m| m.upstream_name.clone())
+            .collect(),
+        ..sim::SimConfig::default()
+    };
+    let running = sim::spawn(sim::Simulator::new(sim_config))
+        .await
+        .context("starting the embedded simulator")?;
+    let url = running.base_url();
+    for endpoint in config
+        .endpoints
+        .iter_mut()
+        .filter(|e| e.kind == EndpointKind::Simulator && e.url.is_none())
+    {
+        endpoint.url = Some(url.clone());
+    }
+    tracing::info!(%url, "embedded GPU-backend simulator started");
+    Ok(Some(running))
+}
+
+async fn unknown_route(uri: http::Uri) -> Response {
+    gateway::json_error(
+        StatusCode::NOT_FOUND,
+        ErrorType::NotFound,
+        "unknown_route",
+        format!("no route for `{}`", uri.path()),
+    )
+}

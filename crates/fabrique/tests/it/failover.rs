@@ -1,0 +1,150 @@
+//! Failover between endpoints, circuit breaking, fallback models and the route stage's errors.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+fn config(routing_extra: &str) -> String {
+    two_endpoints(&format!(
+        r#"
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["gpu-a", "gpu-b"]
+
+[[models]]
+name = "mistral-large"
+kind = "chat"
+endpoints = ["gpu-a"]
+fallbacks = ["mistral-small-b"]
+
+[[models]]
+name = "mistral-small-b"
+kind = "chat"
+endpoints = ["gpu-b"]
+{routing_extra}
+"#
+    ))
+}
+
+fn failing() -> sim::Faults {
+    sim::Faults {
+        error_rate: 1.0,
+        ..sim::Faults::default()
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_dying_mid_run_is_failed_over_and_its_circuit_opens() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config("")).await;
+    for _ in 0..4 {
+        assert_eq!(t.chat("mistral-small").await.0, 200);
+    }
+    assert!(
+        t.sims[0].0.stats().completed > 0 && t.sims[1].0.stats().completed > 0,
+        "both endpoints served"
+    );
+
+    t.sims[0].0.set_faults(failing());
+    for _ in 0..10 {
+        let (status, body) = t.chat("mistral-small").await;
+        assert_eq!(status, 200, "callers never see the dead endpoint: {body}");
+    }
+    // Two consecutive failures opened gpu-a's circuit; after that it gets no traffic at all.
+    assert_eq!(t.circuit("gpu-a").await, "open");
+    assert_eq!(t.sims[0].0.stats().errors_injected, 2);
+
+    let records = t.finish().await;
+    let failed_over: Vec<_> = records.iter().filter(|r| r.attempts == 2).collect();
+    assert_eq!(failed_over.len(), 2);
+    assert!(
+        failed_over
+            .iter()
+            .all(|r| r.endpoint.as_deref() == Some("gpu-b") && r.status == 200)
+    );
+}
+
+#[tokio::test]
+async fn a_half_open_probe_closes_the_circuit_when_the_endpoint_recovers() {
+    // Open period of zero: the circuit turns half-open at once and the next request is the probe.
+    let text = config("").replace("circuit_open_ms = 3600000", "circuit_open_ms = 1");
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &text).await;
+    t.sims[0].0.set_faults(failing());
+    t.sims[1].0.set_faults(failing());
+    for _ in 0..2 {
+        assert_eq!(t.chat("mistral-small").await.0, 502);
+    }
+    assert_ne!(t.circuit("gpu-a").await, "closed");
+    t.sims[0].0.set_faults(sim::Faults::default());
+    t.sims[1].0.set_faults(sim::Faults::default());
+    // Wait (bounded) for the 1 ms open period to pass before probing: no fixed sleep, a condition.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while t.circuit("gpu-a").await == "open" {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("open period ends");
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+    assert_eq!(t.circuit("gpu-a").await, "closed");
+    assert_eq!(t.circuit("gpu-b").await, "closed");
+}
+
+#[tokio::test]
+async fn fallback_models_answer_when_every_endpoint_of_the_model_fails() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config("")).await;
+    t.sims[0].0.set_faults(failing());
+    let (status, body) = t.chat("mistral-large").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["model"], "mistral-small-b");
+    let records = t.finish().await;
+    assert_eq!(records[0].model, "mistral-small-b");
+    assert_eq!(records[0].endpoint.as_deref(), Some("gpu-b"));
+    assert_eq!(records[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn route_stage_failures_name_the_stage_with_502_503_and_504() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config("")).await;
+    t.sims[0].0.set_faults(failing());
+    t.sims[1].0.set_faults(failing());
+    let (status, body) = t.chat("mistral-small").await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("route stage")
+    );
+    // Second failure each: both circuits are open now, nothing left to try.
+    assert_eq!(t.chat("mistral-small").await.0, 502);
+    let (status, body) = t.chat("mistral-small").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_endpoint_available");
+    let before = t.sims[0].0.stats().chat_requests + t.sims[1].0.stats().chat_requests;
+    assert_eq!(t.chat("mistral-small").await.0, 503);
+    let after = t.sims[0].0.stats().chat_requests + t.sims[1].0.stats().chat_requests;
+    assert_eq!(before, after, "open circuits send nothing to the backends");
+}
+
+#[tokio::test]
+async fn a_backend_that_never_answers_times_out_with_504() {
+    let stalling = sim::SimConfig {
+        faults: sim::Faults {
+            stall_rate: 1.0,
+            stall: Duration::from_secs(30),
+            ..sim::Faults::default()
+        },
+        ..instant_sim()
+    };
+    let text = config("").replace(
+        "health_check_interval_ms = 0",
+        "health_check_interval_ms = 0\nfirst_byte_timeout_ms = 100\ndeadline_ms = 250",
+    );
+    let t = TestServer::start(vec![stalling.clone(), stalling], &text).await;
+    let (status, body) = t.chat("mistral-small").await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_timeout");
+}

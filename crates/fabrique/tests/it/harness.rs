@@ -1,0 +1,214 @@
+//! Starting a server with simulated backends, and the small client helpers every test uses.
+
+use std::time::Duration;
+
+use configuration::Config;
+use fabrique::RunningServer;
+use serde_json::{Value, json};
+
+pub const ADMIN_KEY: &str = "fabk_test_bootstrap_admin_key";
+
+/// A running server, its simulated backends and an inference key of a user of entity `acme`.
+pub struct TestServer {
+    pub server: RunningServer,
+    pub sims: Vec<(sim::Simulator, sim::RunningSim)>,
+    pub key: String,
+    pub key_id: String,
+    pub http: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+}
+
+/// Simulator settings that answer at once, so tests run fast and never depend on timing.
+pub fn instant_sim() -> sim::SimConfig {
+    sim::SimConfig {
+        ttft: Duration::ZERO,
+        tokens_per_second: 0.0,
+        capacity: 64,
+        ..sim::SimConfig::default()
+    }
+}
+
+impl TestServer {
+    /// Starts `sims` simulators, then a server whose configuration is `config_toml` with `{sim0}`,
+    /// `{sim1}`… replaced by the simulators' base URLs.
+    pub async fn start(sims: Vec<sim::SimConfig>, config_toml: &str) -> TestServer {
+        let mut running = Vec::new();
+        let mut text = config_toml.to_owned();
+        for (i, config) in sims.into_iter().enumerate() {
+            let simulator = sim::Simulator::new(config);
+            let handle = sim::spawn(simulator.clone())
+                .await
+                .expect("simulator starts");
+            text = text.replace(&format!("{{sim{i}}}"), &handle.base_url());
+            running.push((simulator, handle));
+        }
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::from_toml(&text, "test.toml", &|_| None)
+            .unwrap_or_else(|e| panic!("test config: {e}"));
+        config.server.listen = "127.0.0.1:0".parse().expect("addr");
+        config.server.data_dir = data_dir.path().to_path_buf();
+        let server = fabrique::start(config, Some(ADMIN_KEY.to_owned()))
+            .await
+            .expect("server starts");
+        let http = reqwest::Client::new();
+        let mut test = TestServer {
+            server,
+            sims: running,
+            key: String::new(),
+            key_id: String::new(),
+            http,
+            _data_dir: data_dir,
+        };
+        let (key_id, key) = test.create_user_key("acme", "ada").await;
+        test.key = key;
+        test.key_id = key_id;
+        test
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.server.base_url(), path)
+    }
+
+    /// Creates the entity if needed, a user in it and a key for the user; returns (key id, secret).
+    pub async fn create_user_key(&self, entity: &str, user: &str) -> (String, String) {
+        let _ = self
+            .admin_post(
+                "/admin/v1/entities",
+                json!({"slug": entity, "name": entity}),
+            )
+            .await;
+        let (status, created) = self
+            .admin_post("/admin/v1/users", json!({"entity": entity, "user_name": user, "email": format!("{user}@example.test")}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let (status, key) = self
+            .admin_post("/admin/v1/keys", json!({"user_id": created["id"]}))
+            .await;
+        assert_eq!(status, 201, "{key}");
+        (
+            key["id"].as_str().expect("key id").to_owned(),
+            key["key"].as_str().expect("key").to_owned(),
+        )
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin call");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs a JSON body with the test key; returns status, headers and the body as text.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        self.post_with_key(path, body, &self.key).await
+    }
+
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        body: &Value,
+        key: &str,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.expect("body"))
+    }
+
+    pub async fn chat(&self, model: &str) -> (u16, Value) {
+        let (status, _, body) = self.post("/v1/chat/completions", &chat_body(model)).await;
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// The state of each endpoint's circuit, as `/readyz` reports it.
+    pub async fn circuit(&self, endpoint: &str) -> String {
+        let ready: Value = self
+            .http
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        ready["endpoints"]
+            .as_array()
+            .and_then(|list| list.iter().find(|e| e["name"] == endpoint))
+            .map(|e| e["state"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Stops the server (flushing usage) and returns the usage records, oldest first.
+    pub async fn finish(self) -> Vec<domain::UsageRecord> {
+        let store = self.server.store.clone();
+        self.server.shutdown().await;
+        let mut records = store.list_usage(10_000).await.expect("usage");
+        records.reverse();
+        records
+    }
+}
+
+pub fn chat_body(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "Bonjour, quel temps fait-il ?"}], "max_tokens": 5})
+}
+
+/// One endpoint per simulator, and models on them.
+pub fn two_endpoints(extra: &str) -> String {
+    format!(
+        r#"
+[routing]
+max_attempts = 3
+circuit_failures = 2
+circuit_open_ms = 3600000
+health_check_interval_ms = 0
+
+[[endpoints]]
+name = "gpu-a"
+kind = "vllm"
+url = "{{sim0}}"
+hosting = "on_premises"
+clearance = "secret"
+
+[[endpoints]]
+name = "gpu-b"
+kind = "vllm"
+url = "{{sim1}}"
+hosting = "on_premises"
+clearance = "secret"
+
+{extra}
+"#
+    )
+}
+
+/// Splits an SSE body into its `data:` payloads.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(str::to_owned)
+        })
+        .collect()
+}
