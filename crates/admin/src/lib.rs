@@ -1,1 +1,54 @@
 //! The administration API under /admin/v1 and its command-line client.
+//!
+//! Every route authenticates the caller through the [`identity::Directory`] (the same index the
+//! inference path uses), then asks [`authorize`] whether the caller may perform the action on the
+//! target entity, then acts. Each change writes its audit event in the same store transaction as
+//! the change itself, with the caller's key id as actor; refused attempts are audited as `denied`.
+//! Keys created or revoked here take effect in the directory at once.
+
+mod audit_log;
+mod authorize;
+mod body;
+mod bootstrap;
+mod caller;
+mod cli;
+mod entities;
+mod error;
+mod keys;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get};
+use identity::Directory;
+use store::Store;
+
+pub use authorize::{AdminAction, authorize};
+pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
+pub use cli::{
+    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, UsersCommand, execute, run_cli,
+};
+pub use error::AdminError;
+
+/// What the admin routes share: durable state and the live key index.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Store,
+    pub directory: Arc<Directory>,
+}
+
+/// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
+/// router. It sets no fallback, as merged routers may have only one.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route(
+            "/admin/v1/entities",
+            get(entities::list).post(entities::create),
+        )
+        .route("/admin/v1/users", get(users::list).post(users::create))
+        .route("/admin/v1/keys", get(keys::list).post(keys::create))
+        .route("/admin/v1/keys/{id}", delete(keys::revoke))
+        .route("/admin/v1/audit", get(audit_log::list))
+        .with_state(state)
+}

@@ -113,6 +113,17 @@ impl Store {
         row.as_ref().map(key_row).transpose()
     }
 
+    /// The key with this hash, revoked or not.
+    pub async fn key_by_hash(&self, hash: KeyHash) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"
+        ))
+        .bind(hash.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_row).transpose()
+    }
+
     /// Keys of one entity, or all keys, revoked ones included, oldest first.
     pub async fn list_keys(&self, entity: Option<EntityId>) -> Result<Vec<ApiKey>, StoreError> {
         Ok(self

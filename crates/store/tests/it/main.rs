@@ -9,8 +9,8 @@
 mod harness;
 
 use domain::{
-    ApiKey, AuditEvent, EntityId, KeyId, KeyOwner, KeySecret, Operation, Outcome, Role, RoleGrant,
-    ServiceAccountId, Status, UsageRecord, UserId, now_millis,
+    ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome, Role,
+    RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
 };
 use store::{Backend, NewUser, Store, StoreError};
 
@@ -308,6 +308,11 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
         store.key(user_key.id).await.unwrap(),
         Some(user_key.clone())
     );
+    assert_eq!(
+        store.key_by_hash(root_key.hash).await.unwrap(),
+        Some(root_key.clone())
+    );
+    assert_eq!(store.key_by_hash(KeyHash::of("nope")).await.unwrap(), None);
     assert_eq!(
         store.list_keys(Some(acme.id)).await.unwrap(),
         vec![user_key.clone()]

@@ -1,0 +1,287 @@
+//! `fabrique admin …`: a thin client of the admin API. It prints the API's JSON (pretty) and turns
+//! API errors into one readable line; it holds no logic the API does not.
+
+use std::fmt;
+
+use clap::{Args, Subcommand};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Administer a running Fabrique through its admin API.
+#[derive(Args)]
+pub struct AdminCli {
+    /// Base URL of the Fabrique server.
+    #[arg(long, env = "FABRIQUE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An administrator's API key.
+    #[arg(long, env = "FABRIQUE_ADMIN_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The secret must not reach logs through `{:?}`.
+impl fmt::Debug for AdminCli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminCli")
+            .field("url", &self.url)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Entities (subsidiaries, business units).
+    Entities {
+        #[command(subcommand)]
+        command: EntitiesCommand,
+    },
+    /// Users of an entity.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// API keys of users and service accounts.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The newest audit events.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EntitiesCommand {
+    /// Create an entity.
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List entities.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user in an entity.
+    Create {
+        /// The entity's slug.
+        #[arg(long)]
+        entity: String,
+        #[arg(long)]
+        user_name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List users, of one entity or of all.
+    List {
+        #[arg(long)]
+        entity: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for a user, or for a service account of an entity (created when missing).
+    /// The secret is printed once.
+    Create {
+        #[arg(long, conflicts_with_all = ["entity", "service_account"], required_unless_present = "entity")]
+        user_id: Option<String>,
+        #[arg(long, requires = "service_account")]
+        entity: Option<String>,
+        #[arg(long, requires = "entity")]
+        service_account: Option<String>,
+        /// A label to tell keys apart.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (never their secrets), of one entity or of all.
+    List {
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// Revoke a key; it stops working at once.
+    Revoke { id: String },
+}
+
+/// Why an admin command failed. Its `Display` is the one line to show (the binary prefixes it
+/// with `error: `).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("no API key: pass --key or set FABRIQUE_ADMIN_KEY")]
+    MissingKey,
+    #[error("cannot reach {url}: {source}")]
+    Connect { url: String, source: reqwest::Error },
+    /// The API answered with an error: `409 conflict: entity slug `x` already exists`.
+    #[error("{} {code}: {message}", status.as_u16())]
+    Api {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
+    #[error("unexpected response from the server ({status}): {body}")]
+    Unexpected { status: StatusCode, body: String },
+}
+
+/// Runs one admin command and prints the response.
+pub async fn run_cli(cli: AdminCli) -> Result<(), CliError> {
+    let value = execute(&cli).await?;
+    // Serializing a `Value` cannot fail; the fallback only keeps this free of panics.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
+    );
+    Ok(())
+}
+
+/// Runs one admin command and returns the response body, for callers that want the JSON.
+pub async fn execute(cli: &AdminCli) -> Result<Value, CliError> {
+    let key = cli
+        .key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .ok_or(CliError::MissingKey)?;
+    let (method, path, query, body) = request_for(&cli.command);
+    let url = format!("{}{path}", cli.url.trim_end_matches('/'));
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, &url).bearer_auth(key).query(&query);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.map_err(|source| CliError::Connect {
+        url: url.clone(),
+        source,
+    })?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|source| CliError::Connect { url, source })?;
+    let parsed: Option<Value> = serde_json::from_str(&text).ok();
+    if status.is_success() {
+        return parsed.ok_or(CliError::Unexpected { status, body: text });
+    }
+    match parsed.as_ref().and_then(|v| v.get("error")) {
+        Some(error) => Err(CliError::Api {
+            status,
+            code: error["code"].as_str().unwrap_or("error").to_owned(),
+            message: error["message"].as_str().unwrap_or_default().to_owned(),
+        }),
+        None => Err(CliError::Unexpected { status, body: text }),
+    }
+}
+
+type Request = (Method, String, Vec<(&'static str, String)>, Option<Value>);
+
+/// The HTTP request for a command: method, path, query, JSON body.
+fn request_for(command: &AdminCommand) -> Request {
+    match command {
+        AdminCommand::Entities {
+            command: EntitiesCommand::Create { slug, name },
+        } => (
+            Method::POST,
+            "/admin/v1/entities".into(),
+            vec![],
+            Some(json!({"slug": slug, "name": name})),
+        ),
+        AdminCommand::Entities {
+            command: EntitiesCommand::List,
+        } => (Method::GET, "/admin/v1/entities".into(), vec![], None),
+        AdminCommand::Users {
+            command:
+                UsersCommand::Create {
+                    entity,
+                    user_name,
+                    email,
+                    display_name,
+                },
+        } => {
+            let mut body = json!({"entity": entity, "user_name": user_name, "email": email});
+            if let Some(display_name) = display_name {
+                body["display_name"] = json!(display_name);
+            }
+            (Method::POST, "/admin/v1/users".into(), vec![], Some(body))
+        }
+        AdminCommand::Users {
+            command: UsersCommand::List { entity },
+        } => (
+            Method::GET,
+            "/admin/v1/users".into(),
+            entity_query(entity),
+            None,
+        ),
+        AdminCommand::Keys {
+            command:
+                KeysCommand::Create {
+                    user_id,
+                    entity,
+                    service_account,
+                    name,
+                },
+        } => {
+            let mut body = json!({});
+            for (field, value) in [
+                ("user_id", user_id),
+                ("entity", entity),
+                ("service_account", service_account),
+                ("name", name),
+            ] {
+                if let Some(value) = value {
+                    body[field] = json!(value);
+                }
+            }
+            (Method::POST, "/admin/v1/keys".into(), vec![], Some(body))
+        }
+        AdminCommand::Keys {
+            command: KeysCommand::List { entity },
+        } => (
+            Method::GET,
+            "/admin/v1/keys".into(),
+            entity_query(entity),
+            None,
+        ),
+        AdminCommand::Keys {
+            command: KeysCommand::Revoke { id },
+        } => (
+            Method::DELETE,
+            format!("/admin/v1/keys/{}", encode_path_segment(id)),
+            vec![],
+            None,
+        ),
+        AdminCommand::Audit { limit } => (
+            Method::GET,
+            "/admin/v1/audit".into(),
+            vec![("limit", limit.to_string())],
+            None,
+        ),
+    }
+}
+
+fn entity_query(entity: &Option<String>) -> Vec<(&'static str, String)> {
+    entity.iter().map(|slug| ("entity", slug.clone())).collect()
+}
+
+/// Percent-encodes everything but unreserved characters, so an odd id cannot change the path.
+fn encode_path_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

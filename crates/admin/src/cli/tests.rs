@@ -1,0 +1,96 @@
+//! Command-line parsing and the request each command sends.
+
+use clap::Parser;
+
+use super::*;
+
+#[derive(Parser)]
+struct Root {
+    #[command(flatten)]
+    admin: AdminCli,
+}
+
+fn parse(args: &[&str]) -> Result<AdminCli, clap::Error> {
+    Root::try_parse_from(std::iter::once("admin").chain(args.iter().copied())).map(|r| r.admin)
+}
+
+#[test]
+fn keys_create_takes_a_user_or_an_entity_and_service_account() {
+    let cli = parse(&["--key", "k", "keys", "create", "--user-id", "usr_1"]).unwrap();
+    let (method, path, _, body) = request_for(&cli.command);
+    assert_eq!((method, path.as_str()), (Method::POST, "/admin/v1/keys"));
+    assert_eq!(body, Some(json!({"user_id": "usr_1"})));
+
+    let cli = parse(&[
+        "keys",
+        "create",
+        "--entity",
+        "acme",
+        "--service-account",
+        "ci",
+        "--name",
+        "build",
+    ])
+    .unwrap();
+    let (_, _, _, body) = request_for(&cli.command);
+    assert_eq!(
+        body,
+        Some(json!({"entity": "acme", "service_account": "ci", "name": "build"}))
+    );
+
+    assert!(parse(&["keys", "create"]).is_err());
+    assert!(parse(&["keys", "create", "--entity", "acme"]).is_err());
+    assert!(
+        parse(&[
+            "keys",
+            "create",
+            "--user-id",
+            "usr_1",
+            "--entity",
+            "acme",
+            "--service-account",
+            "ci"
+        ])
+        .is_err()
+    );
+}
+
+#[test]
+fn listing_and_revoking_requests() {
+    let cli = parse(&["users", "list", "--entity", "acme"]).unwrap();
+    let (method, path, query, _) = request_for(&cli.command);
+    assert_eq!(
+        (method, path.as_str(), query),
+        (
+            Method::GET,
+            "/admin/v1/users",
+            vec![("entity", "acme".to_owned())]
+        )
+    );
+    let cli = parse(&["keys", "revoke", "key_a/b"]).unwrap();
+    assert_eq!(request_for(&cli.command).1, "/admin/v1/keys/key_a%2Fb");
+    let cli = parse(&["audit"]).unwrap();
+    assert_eq!(
+        request_for(&cli.command).2,
+        vec![("limit", "50".to_owned())]
+    );
+}
+
+#[test]
+fn the_key_is_never_shown_by_debug() {
+    let cli = parse(&["--key", "fabk_secret", "entities", "list"]).unwrap();
+    assert!(!format!("{cli:?}").contains("fabk_secret"));
+}
+
+#[test]
+fn api_errors_read_as_one_line() {
+    let err = CliError::Api {
+        status: StatusCode::CONFLICT,
+        code: "conflict".into(),
+        message: "entity slug `x` already exists".into(),
+    };
+    assert_eq!(
+        err.to_string(),
+        "409 conflict: entity slug `x` already exists"
+    );
+}

@@ -1,0 +1,119 @@
+//! The admin API's errors, turned into OpenAI-style JSON (`wire::ErrorBody`) only here, at the edge.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use store::StoreError;
+use wire::{ErrorBody, ErrorType};
+
+use crate::AdminAction;
+
+/// Why an admin request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("missing API key: send `Authorization: Bearer <key>`")]
+    MissingKey,
+    #[error("invalid API key")]
+    UnknownKey,
+    #[error("this key is not allowed to {}", action.describe())]
+    Forbidden { action: AdminAction },
+    /// A malformed body or query, or a field with a bad value (`param` names it).
+    #[error("{message}")]
+    BadRequest {
+        param: Option<&'static str>,
+        message: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl AdminError {
+    pub(crate) fn bad_field(param: &'static str, message: impl Into<String>) -> Self {
+        AdminError::BadRequest {
+            param: Some(param),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        AdminError::BadRequest {
+            param: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AdminError::MissingKey | AdminError::UnknownKey => StatusCode::UNAUTHORIZED,
+            AdminError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        match self {
+            AdminError::MissingKey | AdminError::UnknownKey => ErrorBody::new(
+                ErrorType::Authentication,
+                "invalid_api_key",
+                self.to_string(),
+            ),
+            AdminError::Forbidden { .. } => {
+                ErrorBody::new(ErrorType::Permission, "permission_denied", self.to_string())
+            }
+            AdminError::BadRequest { param, message } => {
+                let body = ErrorBody::new(
+                    ErrorType::InvalidRequest,
+                    "invalid_request",
+                    message.clone(),
+                );
+                match param {
+                    Some(param) => body.with_param(*param),
+                    None => body,
+                }
+            }
+            AdminError::NotFound(message) => {
+                ErrorBody::new(ErrorType::NotFound, "not_found", message.clone())
+            }
+            AdminError::Conflict(message) => {
+                ErrorBody::new(ErrorType::InvalidRequest, "conflict", message.clone())
+            }
+            // The details go to the log, not to the caller.
+            AdminError::Store(_) => ErrorBody::new(
+                ErrorType::Server,
+                "internal_error",
+                "the administration store failed; see the server log",
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(message) => AdminError::Conflict(message),
+            StoreError::NotFound(message) => AdminError::NotFound(message),
+            other => AdminError::Store(other),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        if let AdminError::Store(err) = &self {
+            tracing::error!(error = %err, "admin request failed in the store");
+        }
+        let status = self.status();
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            self.body().to_json(),
+        )
+            .into_response()
+    }
+}

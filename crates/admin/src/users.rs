@@ -1,0 +1,148 @@
+//! `/admin/v1/users`: create users in an entity and list them.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use domain::{Entity, EntityId, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::NewUser;
+
+use crate::authorize::{change_event, require};
+use crate::body::{check_email, check_name, check_slug, check_text, json, query};
+use crate::caller::Caller;
+use crate::{AdminAction, AdminError, AdminState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    /// The entity's slug.
+    entity: String,
+    user_name: String,
+    email: String,
+    display_name: Option<String>,
+    external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EntityFilter {
+    pub entity: Option<String>,
+}
+
+/// `POST /admin/v1/users` → 201 with the user, its entity shown by slug.
+pub(crate) async fn create(
+    State(state): State<AdminState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), AdminError> {
+    let request: CreateUser = json(body)?;
+    let entity = entity_for(&state, &caller, AdminAction::CreateUser, &request.entity).await?;
+    check_name("user_name", &request.user_name, 256)?;
+    check_email("email", &request.email)?;
+    if let Some(display_name) = &request.display_name {
+        check_text("display_name", display_name, 200)?;
+    }
+    if let Some(external_id) = &request.external_id {
+        check_text("external_id", external_id, 256)?;
+    }
+    let new = NewUser {
+        entity_id: entity.id,
+        user_name: request.user_name,
+        email: request.email,
+        display_name: request.display_name,
+        external_id: request.external_id,
+    };
+    // The e-mail address is personal data: the audit detail names the account, not the person.
+    let audit = change_event(
+        &caller,
+        "user.create",
+        Some(entity.id),
+        json!({"user_name": new.user_name}),
+    );
+    let user = state.store.create_user(&new, &audit).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(user_json(&user, Some(&entity.slug))),
+    ))
+}
+
+/// `GET /admin/v1/users[?entity=<slug>]` → `{"data": [user…]}`.
+pub(crate) async fn list(
+    State(state): State<AdminState>,
+    caller: Caller,
+    filter: Result<Query<EntityFilter>, QueryRejection>,
+) -> Result<Json<Value>, AdminError> {
+    let filter = query(filter)?;
+    let entity = match &filter.entity {
+        Some(slug) => Some(entity_for(&state, &caller, AdminAction::ListUsers, slug).await?),
+        None => {
+            require(&state, &caller, AdminAction::ListUsers, None).await?;
+            None
+        }
+    };
+    let users = state
+        .store
+        .list_users(entity.as_ref().map(|e| e.id))
+        .await?;
+    let slugs = entity_slugs(&state).await?;
+    let data: Vec<Value> = users
+        .iter()
+        .map(|u| user_json(u, slugs.get(&u.entity_id).map(String::as_str)))
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+/// The entity named by `slug`, once the caller is allowed `action` on it. An unknown slug is
+/// reported only to callers allowed the action group-wide, so it reveals nothing to others.
+pub(crate) async fn entity_for(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    slug: &str,
+) -> Result<Entity, AdminError> {
+    check_slug("entity", slug)?;
+    match state.store.entity_by_slug(slug).await? {
+        Some(entity) => {
+            require(state, caller, action, Some(entity.id)).await?;
+            Ok(entity)
+        }
+        None => {
+            require(state, caller, action, None).await?;
+            Err(AdminError::NotFound(format!(
+                "no entity with slug `{slug}`"
+            )))
+        }
+    }
+}
+
+/// Every entity's slug by id, to show entities by slug in listings.
+pub(crate) async fn entity_slugs(
+    state: &AdminState,
+) -> Result<HashMap<EntityId, String>, AdminError> {
+    Ok(state
+        .store
+        .list_entities()
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.slug))
+        .collect())
+}
+
+fn user_json(user: &User, entity_slug: Option<&str>) -> Value {
+    json!({
+        "id": user.id,
+        "entity": entity_slug,
+        "entity_id": user.entity_id,
+        "user_name": user.user_name,
+        "email": user.email,
+        "display_name": user.display_name,
+        "external_id": user.external_id,
+        "status": user.status,
+        "created_at": user.created_at,
+    })
+}

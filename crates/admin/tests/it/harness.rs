@@ -1,0 +1,98 @@
+//! A real admin server on 127.0.0.1:0 over a fresh SQLite store, bootstrapped with [`ADMIN_KEY`].
+
+use std::sync::Arc;
+
+use admin::{AdminState, BootstrapOutcome, bootstrap_admin, router};
+use domain::KeyId;
+use identity::Directory;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use store::Store;
+
+pub const ADMIN_KEY: &str = "fabk_admin_test_secret_0123456789abcdef";
+
+pub struct Server {
+    pub base_url: String,
+    pub store: Store,
+    pub directory: Arc<Directory>,
+    pub bootstrap_key_id: KeyId,
+    client: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(data_dir.path()).await.unwrap();
+        let directory = Arc::new(Directory::load(&store).await.unwrap());
+        let outcome = bootstrap_admin(&store, &directory, Some(ADMIN_KEY.to_owned()))
+            .await
+            .unwrap();
+        let BootstrapOutcome::Created { key_id, .. } = outcome else {
+            panic!("bootstrap: {outcome:?}")
+        };
+        let app = router(AdminState {
+            store: store.clone(),
+            directory: Arc::clone(&directory),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Server {
+            base_url: format!("http://{address}"),
+            store,
+            directory,
+            bootstrap_key_id: key_id,
+            client: reqwest::Client::new(),
+            _data_dir: data_dir,
+            _task: task,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        key: Option<&str>,
+        path: &str,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, value)
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, Some(key), path, None).await
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, Some(key), path, Some(body.to_string()))
+            .await
+    }
+
+    pub async fn post_raw(&self, key: &str, path: &str, body: &str) -> (StatusCode, Value) {
+        self.request(Method::POST, Some(key), path, Some(body.to_owned()))
+            .await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        self.request(Method::DELETE, Some(key), path, None).await
+    }
+}

@@ -1,0 +1,520 @@
+//! The admin API over real HTTP: a server on a loopback port backed by a SQLite store in a
+//! temporary directory, driven with reqwest and with the CLI's own `execute`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers and bodies fail by panicking"
+)]
+
+mod harness;
+
+use std::sync::Arc;
+
+use admin::{AdminCli, AdminCommand, BootstrapOutcome, CliError, EntitiesCommand, bootstrap_admin};
+use identity::Directory;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use harness::{ADMIN_KEY, Server};
+
+#[tokio::test]
+async fn an_administrator_creates_an_entity_a_user_and_a_working_key() {
+    let server = Server::start().await;
+    let (status, entity) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{entity}");
+    assert_eq!(entity["slug"], "acme");
+    assert!(entity["id"].as_str().unwrap().starts_with("ent_"));
+
+    let (status, user) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "acme", "user_name": "ada", "email": "ada@example.com", "display_name": "Ada"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(
+        (user["entity"].clone(), user["display_name"].clone()),
+        (json!("acme"), json!("Ada"))
+    );
+    let user_id = user["id"].as_str().unwrap().to_owned();
+
+    let (status, key) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/keys",
+            json!({"user_id": user_id, "name": "laptop"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let secret = key["key"].as_str().unwrap();
+    assert!(secret.starts_with("fabk_"));
+    assert_eq!(key["entity"], "acme");
+    assert_eq!(key["owner"], json!({"kind": "user", "id": user_id}));
+    assert!(secret.starts_with(key["display_prefix"].as_str().unwrap()));
+
+    // The new key works at once, without a reload.
+    let principal = server.directory.authenticate(secret).unwrap();
+    assert_eq!(principal.key_id.to_string(), key["id"].as_str().unwrap());
+    assert_eq!(principal.entity_slug.as_deref(), Some("acme"));
+
+    // Listings show keys but never secrets or hashes.
+    let (status, listed) = server.get(ADMIN_KEY, "/admin/v1/keys?entity=acme").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["data"][0]["name"], "laptop");
+    let text = listed.to_string();
+    assert!(!text.contains(secret) && !text.contains("hash"), "{text}");
+
+    let (_, users) = server.get(ADMIN_KEY, "/admin/v1/users?entity=acme").await;
+    assert_eq!(users["data"][0]["user_name"], "ada");
+    let (_, entities) = server.get(ADMIN_KEY, "/admin/v1/entities").await;
+    assert_eq!(entities["data"][0]["slug"], "acme");
+}
+
+#[tokio::test]
+async fn service_account_keys_and_revocation_take_effect_at_once() {
+    let server = Server::start().await;
+    server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (status, key) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/keys",
+            json!({"entity": "acme", "service_account": "ci"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    assert_eq!(key["owner"]["kind"], "service_account");
+    let (_, second) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/keys",
+            json!({"entity": "acme", "service_account": "ci"}),
+        )
+        .await;
+    assert_eq!(
+        second["owner"], key["owner"],
+        "the service account is reused"
+    );
+
+    let secret = key["key"].as_str().unwrap();
+    let id = key["id"].as_str().unwrap();
+    assert!(server.directory.authenticate(secret).is_some());
+    let (status, body) = server
+        .delete(ADMIN_KEY, &format!("/admin/v1/keys/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"id": id, "revoked": true}));
+    assert!(
+        server.directory.authenticate(secret).is_none(),
+        "refused on the very next request"
+    );
+    let (status, _) = server
+        .delete(ADMIN_KEY, &format!("/admin/v1/keys/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "revoking again is harmless");
+
+    // And it stays revoked after a restart.
+    let reloaded = Directory::load(&server.store).await.unwrap();
+    assert!(reloaded.authenticate(secret).is_none());
+    assert!(
+        reloaded
+            .authenticate(second["key"].as_str().unwrap())
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_and_unauthorized_callers_are_refused() {
+    let server = Server::start().await;
+    let (status, body) = server
+        .request(reqwest::Method::GET, None, "/admin/v1/entities", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "authentication_error", "invalid_api_key");
+    let (status, body) = server.get("fabk_unknown", "/admin/v1/entities").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "authentication_error", "invalid_api_key");
+
+    // A user's key authenticates but may not administer.
+    server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (_, user) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "acme", "user_name": "bob", "email": "bob@example.com"}),
+        )
+        .await;
+    let (_, key) = server
+        .post(ADMIN_KEY, "/admin/v1/keys", json!({"user_id": user["id"]}))
+        .await;
+    let user_key = key["key"].as_str().unwrap();
+    let (status, body) = server
+        .post(
+            user_key,
+            "/admin/v1/entities",
+            json!({"slug": "evil", "name": "Evil"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error(&body, "permission_error", "permission_denied");
+    let (status, _) = server.get(user_key, "/admin/v1/audit").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server
+        .delete(
+            user_key,
+            &format!("/admin/v1/keys/{}", key["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server.get(user_key, "/admin/v1/users?entity=nope").await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "unknown entities are not revealed to outsiders"
+    );
+
+    // The refusals are audited as denied, with the caller as actor.
+    let (_, audit) = server.get(ADMIN_KEY, "/admin/v1/audit?limit=50").await;
+    let denied: Vec<_> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 4);
+    assert!(denied.iter().all(|e| e["actor"] == key["id"]));
+}
+
+#[tokio::test]
+async fn bad_requests_say_what_is_wrong() {
+    let server = Server::start().await;
+    let cases = [
+        ("/admin/v1/entities", "{not json", "invalid request body"),
+        (
+            "/admin/v1/entities",
+            r#"{"slug":"acme"}"#,
+            "missing field `name`",
+        ),
+        (
+            "/admin/v1/entities",
+            r#"{"slug":"acme","name":"A","color":"red"}"#,
+            "unknown field `color`",
+        ),
+        (
+            "/admin/v1/entities",
+            r#"{"slug":"Not A Slug","name":"A"}"#,
+            "`slug` must be",
+        ),
+        ("/admin/v1/entities", "", "must be a JSON object"),
+        ("/admin/v1/keys", r#"{}"#, "give either `user_id`"),
+        (
+            "/admin/v1/keys",
+            r#"{"user_id":"ent_nope"}"#,
+            "not a valid user id",
+        ),
+        (
+            "/admin/v1/keys",
+            r#"{"entity":"acme"}"#,
+            "`service_account` is required",
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let (status, answer) = server.post_raw(ADMIN_KEY, path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+        assert_error(&answer, "invalid_request_error", "invalid_request");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (status, answer) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "acme", "user_name": "ada", "email": "not-an-email"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["param"], "email");
+    let (status, answer) = server.get(ADMIN_KEY, "/admin/v1/audit?limit=zero").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
+
+#[tokio::test]
+async fn unknown_targets_are_404_and_duplicates_409() {
+    let server = Server::start().await;
+    let (status, body) = server
+        .delete(
+            ADMIN_KEY,
+            "/admin/v1/keys/key_0190f0f0f0f07000800000000000000a",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_error(&body, "not_found_error", "not_found");
+    let (status, _) = server.delete(ADMIN_KEY, "/admin/v1/keys/garbage").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "nope", "user_name": "ada", "email": "ada@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"]["message"].as_str().unwrap().contains("nope"));
+    let (status, _) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/keys",
+            json!({"user_id": "usr_0190f0f0f0f07000800000000000000a"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (status, body) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "invalid_request_error", "conflict");
+    assert!(body["error"]["message"].as_str().unwrap().contains("acme"));
+    let user = json!({"entity": "acme", "user_name": "ada", "email": "ada@example.com"});
+    assert_eq!(
+        server
+            .post(ADMIN_KEY, "/admin/v1/users", user.clone())
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        server.post(ADMIN_KEY, "/admin/v1/users", user).await.0,
+        StatusCode::CONFLICT
+    );
+}
+
+#[tokio::test]
+async fn every_mutation_is_audited_with_the_caller_as_actor() {
+    let server = Server::start().await;
+    let (_, entity) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (_, user) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "acme", "user_name": "ada", "email": "ada@example.com"}),
+        )
+        .await;
+    let (_, key) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/keys",
+            json!({"entity": "acme", "service_account": "ci"}),
+        )
+        .await;
+    server
+        .delete(
+            ADMIN_KEY,
+            &format!("/admin/v1/keys/{}", key["id"].as_str().unwrap()),
+        )
+        .await;
+
+    let (status, audit) = server.get(ADMIN_KEY, "/admin/v1/audit?limit=100").await;
+    assert_eq!(status, StatusCode::OK);
+    let events = audit["data"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            // The bootstrap, by the system.
+            "service_account.create",
+            "key.create",
+            "role.grant",
+            // The administrator's requests.
+            "entity.create",
+            "user.create",
+            "service_account.create",
+            "key.create",
+            "key.revoke",
+        ]
+    );
+    let admin_key_id = server.bootstrap_key_id.to_string();
+    assert!(
+        events[..5]
+            .iter()
+            .all(|e| e["actor"] == admin_key_id.as_str() && e["outcome"] == "success")
+    );
+    assert!(events[5..].iter().all(|e| e["actor"] == "system"));
+    assert_eq!(events[4]["target"], entity["id"]);
+    assert_eq!(events[3]["target"], user["id"]);
+    assert_eq!(events[3]["entity_id"], entity["id"]);
+    assert_eq!(events[0]["target"], key["id"]);
+    assert!(
+        !audit.to_string().contains(key["key"].as_str().unwrap()),
+        "no secret in the audit log"
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
+}
+
+#[tokio::test]
+async fn bootstrap_is_idempotent_and_optional() {
+    let server = Server::start().await;
+    let again = bootstrap_admin(&server.store, &server.directory, Some(ADMIN_KEY.to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(again, BootstrapOutcome::AlreadyBootstrapped);
+    let other = bootstrap_admin(
+        &server.store,
+        &server.directory,
+        Some("fabk_another".to_owned()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other, BootstrapOutcome::AlreadyBootstrapped);
+    assert!(server.directory.authenticate("fabk_another").is_none());
+
+    // A restart: the directory is rebuilt from the store and the key still administers.
+    let restarted = Arc::new(Directory::load(&server.store).await.unwrap());
+    let outcome = bootstrap_admin(&server.store, &restarted, Some(ADMIN_KEY.to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(outcome, BootstrapOutcome::AlreadyBootstrapped);
+    assert!(restarted.authenticate(ADMIN_KEY).unwrap().is_group_admin());
+    let keys = server.store.list_keys(None).await.unwrap();
+    assert_eq!(keys.len(), 1, "no second bootstrap key");
+
+    let fresh = store::Store::connect("sqlite::memory:").await.unwrap();
+    let outcome = bootstrap_admin(&fresh, &Directory::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, BootstrapOutcome::NotRequested);
+    assert!(!fresh.has_group_admin().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_cli_talks_to_the_api() {
+    let server = Server::start().await;
+    let cli = |command| AdminCli {
+        url: server.base_url.clone(),
+        key: Some(ADMIN_KEY.to_owned()),
+        command,
+    };
+    let created = admin::execute(&cli(AdminCommand::Entities {
+        command: EntitiesCommand::Create {
+            slug: "acme".into(),
+            name: "Acme".into(),
+        },
+    }))
+    .await
+    .unwrap();
+    assert_eq!(created["slug"], "acme");
+    admin::run_cli(cli(AdminCommand::Entities {
+        command: EntitiesCommand::List,
+    }))
+    .await
+    .unwrap();
+    let listed = admin::execute(&cli(AdminCommand::Entities {
+        command: EntitiesCommand::List,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(listed["data"][0]["slug"], "acme");
+
+    let err = admin::run_cli(cli(AdminCommand::Entities {
+        command: EntitiesCommand::Create {
+            slug: "acme".into(),
+            name: "Acme".into(),
+        },
+    }))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "409 conflict: entity slug `acme` already exists"
+    );
+
+    let no_key = AdminCli {
+        key: None,
+        ..cli(AdminCommand::Entities {
+            command: EntitiesCommand::List,
+        })
+    };
+    assert!(matches!(
+        admin::run_cli(no_key).await,
+        Err(CliError::MissingKey)
+    ));
+    let wrong_key = AdminCli {
+        key: Some("fabk_wrong".into()),
+        ..cli(AdminCommand::Audit { limit: 5 })
+    };
+    let err = admin::run_cli(wrong_key).await.unwrap_err();
+    assert!(err.to_string().starts_with("401 invalid_api_key"), "{err}");
+    let unreachable = AdminCli {
+        url: "http://127.0.0.1:9".into(),
+        ..cli(AdminCommand::Entities {
+            command: EntitiesCommand::List,
+        })
+    };
+    assert!(matches!(
+        admin::run_cli(unreachable).await,
+        Err(CliError::Connect { .. })
+    ));
+}
+
+fn assert_error(body: &Value, kind: &str, code: &str) {
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
