@@ -148,3 +148,48 @@ async fn a_backend_that_never_answers_times_out_with_504() {
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["error"]["code"], "upstream_timeout");
 }
+
+#[tokio::test]
+async fn active_health_checks_open_the_circuit_of_a_dead_endpoint_without_traffic() {
+    let text = config("").replace(
+        "health_check_interval_ms = 0",
+        "health_check_interval_ms = 20",
+    );
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &text).await;
+    t.sims[0].0.set_faults(failing());
+    // Bounded wait on a condition (the next health-check round), not a fixed sleep.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while t.circuit("gpu-a").await != "open" {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("health checks open the circuit");
+    assert_eq!(
+        t.sims[0].0.stats().chat_requests,
+        0,
+        "no inference request was needed"
+    );
+    // Recovery: a passing check lets the next request through as a probe.
+    t.sims[0].0.set_faults(sim::Faults::default());
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while t.circuit("gpu-a").await == "open" {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a passing check ends the open period");
+    let metrics = t
+        .http
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"fabrique_endpoint_up{endpoint="gpu-a"} 1"#),
+        "{metrics}"
+    );
+}

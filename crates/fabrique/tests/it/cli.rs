@@ -1,0 +1,68 @@
+//! The `fabrique` binary itself: configuration errors are refused at start, all of them listed.
+
+use std::process::Command;
+
+#[test]
+fn serve_refuses_an_invalid_configuration_listing_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[endpoints]]
+name = "gpu-1"
+kind = "vllm"
+url = "ftp://10.0.0.1/v1"
+hosting = "on_premises"
+clearance = "top-secret"
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["gpu-2"]
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_fabrique"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .args(["--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "endpoints[0].url",
+        "endpoints[0].clearance",
+        "models[0].endpoints[0]",
+        "bad.toml",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+    // Nothing was created: refused before any state was touched.
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn admin_cli_errors_are_readable() {
+    // Nothing listens on port 9 (discard) on loopback: the CLI says what failed instead of panicking.
+    let output = Command::new(env!("CARGO_BIN_EXE_fabrique"))
+        .args([
+            "admin",
+            "--url",
+            "http://127.0.0.1:9",
+            "--key",
+            "k",
+            "entities",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+}
