@@ -231,6 +231,18 @@ async fn start_embedded_simulator(config: &mut Config) -> anyhow::Result<Option<
     Ok(Some(running))
 }
 
+/// Gives admin responses the same `x-request-id` treatment as inference responses (the gateway does
+/// it inline, to keep a middleware off the hot path).
+async fn echo_request_id(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = gateway::request_id(request.headers());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert("x-request-id", id);
+    response
+}
+
 async fn unknown_route(uri: http::Uri) -> Response {
     gateway::json_error(
         StatusCode::NOT_FOUND,

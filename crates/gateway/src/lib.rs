@@ -293,7 +293,7 @@ fn resolve(
 }
 
 /// The caller's `x-request-id` when it is reasonable, a fresh one otherwise.
-fn request_id(headers: &HeaderMap) -> HeaderValue {
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     headers
         .get("x-request-id")
         .filter(|v| {
