@@ -108,10 +108,13 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
 
     let app = Router::new()
         .merge(gateway::router(Arc::clone(&gateway)))
-        .merge(admin::router(admin::AdminState {
-            store: store.clone(),
-            directory: Arc::clone(&directory),
-        }))
+        .merge(
+            admin::router(admin::AdminState {
+                store: store.clone(),
+                directory: Arc::clone(&directory),
+            })
+            .layer(axum::middleware::from_fn(echo_request_id)),
+        )
         .fallback(unknown_route);
 
     let listener = TcpListener::bind(listen)

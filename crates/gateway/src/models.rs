@@ -51,16 +51,18 @@ fn visible<'a>(
 }
 
 fn card(model: &ModelRoute) -> ModelCard {
-    ModelCard {
-        id: model.name.clone(),
-        object: "model".to_owned(),
-        created: 0,
-        owned_by: if model.simulated {
-            "fabrique-simulator".to_owned()
-        } else {
-            "fabrique".to_owned()
-        },
-        kind: Some(model.kind.as_str().to_owned()),
-        simulated: Some(model.simulated),
-    }
+    let owner = if model.simulated {
+        "fabrique-simulator"
+    } else {
+        "fabrique"
+    };
+    let mut card = ModelCard::new(
+        model.name.clone(),
+        0,
+        owner.to_owned(),
+        model.kind.as_str(),
+        model.simulated,
+    );
+    card.max_context_length = model.context_length;
+    card
 }

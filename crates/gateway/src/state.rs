@@ -27,6 +27,7 @@ pub struct ModelRoute {
     pub output_micros_per_million: u64,
     /// Every endpoint is the GPU-backend simulator.
     pub simulated: bool,
+    pub context_length: Option<u32>,
 }
 
 /// One configured endpoint, ready to be called.
@@ -105,6 +106,7 @@ impl Gateway {
                 fallbacks: m.fallbacks.clone(),
                 input_micros_per_million: m.price.input_micros_per_million,
                 output_micros_per_million: m.price.output_micros_per_million,
+                context_length: m.context_length,
                 simulated: m.endpoints.iter().all(|&i| {
                     config
                         .endpoints

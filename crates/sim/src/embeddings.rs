@@ -35,6 +35,8 @@ pub(crate) async fn handle(
 /// `wire::embeddings::EmbeddingsResponse`.
 #[derive(Debug, Serialize)]
 struct EmbeddingsOut<'a> {
+    /// vLLM and the Mistral API send an id, and the `mistralai` SDK requires one.
+    id: String,
     object: &'static str,
     data: Vec<EmbeddingOut>,
     model: &'a str,
@@ -128,6 +130,7 @@ async fn embeddings(
         total_tokens: prompt_tokens,
     };
     let out = EmbeddingsOut {
+        id: format!("embd-sim-{:016x}", rand::random::<u64>()),
         object: "list",
         data,
         model: &request.model,

@@ -60,14 +60,13 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
 }
 
 fn card(sim: &Simulator, id: &str) -> ModelCard {
-    ModelCard {
-        id: id.to_owned(),
-        object: "model".to_owned(),
-        created: sim.started_at(),
-        owned_by: OWNER.to_owned(),
-        kind: Some(kind_of(id).to_owned()),
-        simulated: Some(true),
-    }
+    ModelCard::new(
+        id.to_owned(),
+        sim.started_at(),
+        OWNER.to_owned(),
+        kind_of(id),
+        true,
+    )
 }
 
 /// The kind of a model, guessed from its name as the simulator serves every route for every name.

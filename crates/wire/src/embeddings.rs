@@ -35,6 +35,8 @@ impl EmbeddingsRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmbeddingsResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub object: String,
     pub data: Vec<Embedding>,
     pub model: String,

@@ -25,6 +25,7 @@ async fn a_revoked_key_is_refused_at_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
     let (status, body) = t.chat("mistral-small").await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "invalid_api_key");
