@@ -8,7 +8,7 @@ use sqlx::Arguments;
 use sqlx::any::{AnyArguments, AnyRow};
 
 use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, unsigned};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 const USAGE_COLUMNS: [&str; 18] = [
     "request_id",
@@ -43,7 +43,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            let (sql, arguments) = usage_insert(chunk)?;
+            let (sql, arguments) = usage_insert(chunk, self.backend())?;
             // Not cached as a prepared statement: the text varies with the batch size.
             sqlx::query_with(&sql, arguments)
                 .persistent(false)
@@ -69,7 +69,10 @@ impl Store {
 }
 
 /// One multi-row INSERT with `$n` placeholders for `records`.
-fn usage_insert(records: &[UsageRecord]) -> Result<(String, AnyArguments<'_>), StoreError> {
+/// A multi-row insert. SQLite gets anonymous `?` placeholders: with numbered ones the driver looks
+/// each parameter up by name, a linear scan per parameter, which made a 500-row batch quadratic and
+/// the single most expensive thing the gateway did per request.
+fn usage_insert(records: &[UsageRecord], backend: Backend) -> Result<(String, AnyArguments<'_>), StoreError> {
     let mut sql = format!(
         "INSERT INTO usage_records ({}) VALUES ",
         USAGE_COLUMNS.join(", ")
@@ -82,7 +85,10 @@ fn usage_insert(records: &[UsageRecord]) -> Result<(String, AnyArguments<'_>), S
             placeholder += 1;
             let separator = if column == 0 { "" } else { ", " };
             // Writing to a String cannot fail.
-            let _ = write!(sql, "{separator}${placeholder}");
+            let _ = match backend {
+                Backend::Sqlite => write!(sql, "{separator}?"),
+                Backend::Postgres => write!(sql, "{separator}${placeholder}"),
+            };
         }
         sql.push(')');
         bind_usage(&mut arguments, record)?;
