@@ -1,0 +1,3 @@
+//! Tests of `admit`.
+
+use super::*;

@@ -1,0 +1,3 @@
+//! Tests of `budget`.
+
+use super::*;

@@ -1,0 +1,3 @@
+//! Tests of `gcra`.
+
+use super::*;

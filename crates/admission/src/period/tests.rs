@@ -1,0 +1,3 @@
+//! Tests of `period`.
+
+use super::*;
