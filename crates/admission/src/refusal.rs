@@ -77,7 +77,9 @@ impl Refusal {
 #[error("{refusal}")]
 pub struct Refused {
     pub refusal: Refusal,
-    pub rate: RateHeaders,
+    /// Boxed so that `Result<Admitted, Refused>` stays small on the admitted path; the allocation
+    /// is paid only by refusals.
+    pub rate: Box<RateHeaders>,
 }
 
 impl Refused {
