@@ -162,6 +162,8 @@ async fn serve(
 
     // 9. Route.
     let outgoing = Outgoing {
+        original: bytes.clone(),
+        requested_model: &trace.requested_model,
         object,
         operation,
         stream,

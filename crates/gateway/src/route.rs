@@ -42,6 +42,10 @@ pub fn path_of(operation: domain::Operation) -> &'static str {
 
 /// A caller's request, parsed, plus what routing needs to rebuild its body for each attempt.
 pub struct Outgoing<'a> {
+    /// The body as the caller sent it, forwarded as is when no attempt needs to change it.
+    pub original: Bytes,
+    /// The model name the caller sent.
+    pub requested_model: &'a str,
     pub object: RawObject<'a>,
     pub operation: domain::Operation,
     pub stream: bool,
@@ -191,11 +195,15 @@ fn build_body(
     upstream_name: &str,
     kind: EndpointKind,
 ) -> Result<(Bytes, bool), GatewayError> {
+    let inject =
+        outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
+    if !inject && upstream_name == outgoing.requested_model && !upstream::adapt::rewrites(kind) {
+        // The common case: same model name, nothing to add or adapt. No copy, no re-serialization.
+        return Ok((outgoing.original.clone(), false));
+    }
     let mut object = outgoing.object.clone();
     let internal = |e: serde_json::Error| GatewayError::UpstreamBody(e.to_string());
     object.set_str("model", upstream_name).map_err(internal)?;
-    let inject =
-        outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
     if inject {
         object
             .set_raw("stream_options", r#"{"include_usage":true}"#.to_owned())

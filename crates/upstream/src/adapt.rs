@@ -44,6 +44,11 @@ pub fn adapt_request(kind: EndpointKind, body: &mut RawObject<'_>) {
     }
 }
 
+/// Whether [`adapt_request`] may change a body for this kind.
+pub fn rewrites(kind: EndpointKind) -> bool {
+    matches!(kind, EndpointKind::Mistral)
+}
+
 /// Whether streams from this kind carry a final usage chunk only when asked with
 /// `stream_options.include_usage` (the OpenAI convention). The Mistral API always sends usage.
 pub fn needs_usage_request(kind: EndpointKind) -> bool {
