@@ -1,0 +1,16 @@
+//! The policy crate's one integration-test binary: fixture files of positives and near-misses,
+//! generated valid identifiers with their checksums computed here (independently of the crate),
+//! the `scan_cli` line protocol, UTF-8 offsets, and a no-panic property over arbitrary input.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] functions fail by panicking, like the tests they serve"
+)]
+
+mod cli;
+mod fixtures;
+mod generated;
+mod robustness;
+mod support;
+mod utf8;
