@@ -213,28 +213,25 @@ impl Admission {
             estimate,
         } = request;
         dedupe(&mut scopes);
-        let hashes: SmallVec<[(u64, usize); 8]> = scopes
-            .iter()
-            .map(|scope| {
-                let hash = self.hasher.hash_one(scope);
-                (hash, self.shard_of(hash))
-            })
-            .collect();
-        let mut order: SmallVec<[usize; 8]> = hashes.iter().map(|&(_, shard)| shard).collect();
+        let mut located: SmallVec<[Located; 8]> = SmallVec::new();
+        let mut order: SmallVec<[usize; 8]> = SmallVec::new();
+        for scope in &scopes {
+            let hash = self.hasher.hash_one(scope);
+            let shard = self.shard_of(hash);
+            // `guard` holds the shard until the guards' order is known.
+            located.push(Located { hash, guard: shard });
+            order.push(shard);
+        }
         order.sort_unstable();
         order.dedup();
-        let located: SmallVec<[Located; 8]> = hashes
-            .iter()
-            .map(|&(hash, shard)| Located {
-                hash,
-                guard: order.partition_point(|&s| s < shard),
-            })
-            .collect();
+        for at in &mut located {
+            at.guard = order.partition_point(|&s| s < at.guard);
+        }
         // Ascending shard order: every request locks in the same order, so none can deadlock.
-        let mut guards: SmallVec<[MutexGuard<'_, Shard>; 8]> = order
-            .iter()
-            .map(|&shard| self.shards[shard].lock())
-            .collect();
+        let mut guards: SmallVec<[MutexGuard<'_, Shard>; 8]> = SmallVec::new();
+        for &shard in &order {
+            guards.push(self.shards[shard].lock());
+        }
 
         if let Some(refusal) = self.check(&mut guards, &scopes, &located, estimate, now) {
             let rate = Box::new(headers(&guards, &scopes, &located, now));
@@ -558,7 +555,7 @@ fn rate_status(scope: Scope, status: GcraStatus) -> RateStatus {
         scope,
         limit: status.limit,
         remaining: status.remaining,
-        reset: status.reset,
+        reset: status.reset(),
     }
 }
 

@@ -12,6 +12,7 @@
 //! `i64` for large token limits; limits are capped at [`MAX_LIMIT_PER_MINUTE`] so nothing overflows
 //! `i128` until the year 5,000,000.
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use domain::UnixMillis;
@@ -34,108 +35,153 @@ pub(crate) enum Shortfall {
 /// The state of one limit.
 #[derive(Debug, Clone)]
 pub(crate) struct Gcra {
-    /// Units per minute, in `1..=MAX_LIMIT_PER_MINUTE`.
-    limit: u64,
-    /// Theoretical arrival time, in ticks since the Unix epoch. At or before `now`, the bucket is full.
-    tat: i128,
+    /// Units per minute, in `1..=MAX_LIMIT_PER_MINUTE`; non-zero so that `Option<Gcra>` costs no
+    /// extra word.
+    limit: NonZeroU64,
+    /// Theoretical arrival time, in ticks since the Unix epoch: at or before `now`, the bucket is
+    /// full. An `i128` kept as two words, because `i128`'s 16-byte alignment would pad every scope's
+    /// entry by a third, and at 100,000 keys the table's size in cache lines is what costs.
+    tat: [u64; 2],
 }
 
 /// What a limit looks like from outside at one instant (the `x-ratelimit-*` values).
+///
+/// The reset duration is derived on demand: it costs two divisions, and a request compares the
+/// status of every limit of every scope but reports only the tightest two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct GcraStatus {
     pub limit: u64,
     pub remaining: u64,
-    pub reset: Duration,
+    /// Ticks until the bucket is full again.
+    debt: u64,
+}
+
+impl GcraStatus {
+    /// Time until the bucket is full again if nothing more is charged.
+    pub fn reset(&self) -> Duration {
+        ticks_to_duration(self.debt, self.limit)
+    }
+
+    /// Whether `self` resets later than `other`; the two may count ticks of different sizes, so
+    /// the comparison is of `debt / limit`, cross-multiplied to stay exact.
+    pub fn resets_later_than(&self, other: &GcraStatus) -> bool {
+        u128::from(self.debt) * u128::from(other.limit)
+            > u128::from(other.debt) * u128::from(self.limit)
+    }
 }
 
 impl Gcra {
     /// A full bucket. `limit` must be at least one (checked where limits are configured).
     pub fn new(limit: u64) -> Self {
         Gcra {
-            limit: limit.clamp(1, MAX_LIMIT_PER_MINUTE),
+            limit: clamp_limit(limit),
             // The epoch is long past for any real `now`: the bucket starts full.
-            tat: 0,
+            tat: [0; 2],
         }
     }
 
     pub fn limit(&self) -> u64 {
-        self.limit
+        self.limit.get()
+    }
+
+    fn tat(&self) -> i128 {
+        let [high, low] = self.tat;
+        (i128::from(high as i64) << 64) | i128::from(low)
+    }
+
+    fn set_tat(&mut self, tat: i128) {
+        self.tat = [(tat >> 64) as u64, tat as u64];
     }
 
     /// Changes the limit, keeping the TAT's instant: the fraction of the window in use is kept, so a
     /// bucket half-used stays half-used under the new limit.
     pub fn set_limit(&mut self, limit: u64) {
-        let limit = limit.clamp(1, MAX_LIMIT_PER_MINUTE);
+        let limit = clamp_limit(limit);
         if limit == self.limit {
             return;
         }
-        let (old, new) = (i128::from(self.limit), i128::from(limit));
+        let (old, new) = (i128::from(self.limit.get()), i128::from(limit.get()));
         // Split so that `tat × new` never overflows; round up so the debt is never forgiven.
-        self.tat = self.tat.div_euclid(old) * new + ceil_div(self.tat.rem_euclid(old) * new, old);
+        let tat = self.tat();
+        self.set_tat(tat.div_euclid(old) * new + ceil_div(tat.rem_euclid(old) * new, old));
         self.limit = limit;
     }
 
     /// Whether `units` can be charged at `now`, without charging them.
     pub fn check(&self, units: u64, now: UnixMillis) -> Result<(), Shortfall> {
-        if units > self.limit {
+        if units > self.limit.get() {
             return Err(Shortfall::TooLarge);
         }
         let over = self.debt(now) + i128::from(units) * WINDOW_MS - self.window();
         if over <= 0 {
             Ok(())
         } else {
-            Err(Shortfall::RetryAfter(self.ticks_to_duration(over)))
+            let over = u64::try_from(over).unwrap_or(u64::MAX);
+            Err(Shortfall::RetryAfter(ticks_to_duration(
+                over,
+                self.limit.get(),
+            )))
         }
     }
 
     /// Charges `units` at `now`, unconditionally (after a successful `check`, or to record usage
     /// that already happened).
     pub fn charge(&mut self, units: u64, now: UnixMillis) {
-        self.tat = self.tat.max(self.now_ticks(now)) + i128::from(units) * WINDOW_MS;
+        self.set_tat(self.tat().max(self.now_ticks(now)) + i128::from(units) * WINDOW_MS);
     }
 
     /// Gives back `units` charged earlier. The TAT may fall before `now`, which means no more than a
     /// full bucket: credit cannot be banked for later.
     pub fn refund(&mut self, units: u64) {
-        self.tat -= i128::from(units) * WINDOW_MS;
+        self.set_tat(self.tat() - i128::from(units) * WINDOW_MS);
     }
 
     /// Empties the debt: the bucket is full from `now` on.
     pub fn reset(&mut self) {
-        self.tat = 0;
+        self.tat = [0; 2];
     }
 
     pub fn status(&self, now: UnixMillis) -> GcraStatus {
-        let debt = self.debt(now);
+        // The debt fits in 64 bits (it is at most a few windows of at most 6 × 10^16 ticks), and
+        // 64-bit arithmetic matters here: this runs for every limit of every request, and 128-bit
+        // division is a slow library call.
+        let debt = u64::try_from(self.debt(now)).unwrap_or(u64::MAX);
         // `debt` never exceeds the window once admitted, but usage recorded after the fact (a
         // settlement above the estimate) can push it beyond: remaining is then zero, not negative.
-        let used = (debt + WINDOW_MS - 1).div_euclid(WINDOW_MS);
-        let remaining = (i128::from(self.limit) - used).max(0);
+        let used = debt.div_ceil(WINDOW_MS as u64);
         GcraStatus {
-            limit: self.limit,
-            remaining: u64::try_from(remaining).unwrap_or(0),
-            reset: self.ticks_to_duration(debt),
+            limit: self.limit.get(),
+            remaining: self.limit.get().saturating_sub(used),
+            debt,
         }
     }
 
     fn window(&self) -> i128 {
-        WINDOW_MS * i128::from(self.limit)
+        WINDOW_MS * i128::from(self.limit.get())
     }
 
     fn now_ticks(&self, now: UnixMillis) -> i128 {
-        i128::from(now) * i128::from(self.limit)
+        i128::from(now) * i128::from(self.limit.get())
     }
 
     /// How far the TAT is ahead of `now`, in ticks; zero for a full bucket.
     fn debt(&self, now: UnixMillis) -> i128 {
-        (self.tat - self.now_ticks(now)).max(0)
+        (self.tat() - self.now_ticks(now)).max(0)
     }
+}
 
-    /// Ticks to a duration, rounded up to the nanosecond so that waiting that long always suffices.
-    fn ticks_to_duration(&self, ticks: i128) -> Duration {
-        let nanos = ceil_div(ticks.max(0) * 1_000_000, i128::from(self.limit));
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
+fn clamp_limit(limit: u64) -> NonZeroU64 {
+    NonZeroU64::MIN.saturating_add(limit.clamp(1, MAX_LIMIT_PER_MINUTE) - 1)
+}
+
+/// Ticks of `1 / limit` ms to a duration, rounded up to the nanosecond so that waiting that long
+/// always suffices.
+fn ticks_to_duration(ticks: u64, limit: u64) -> Duration {
+    // Whole milliseconds, then the fraction: `remainder × 10^6` stays below 10^18 since the limit
+    // is at most 10^12.
+    let millis = ticks / limit;
+    let fraction = (ticks % limit * 1_000_000).div_ceil(limit);
+    Duration::from_nanos(millis.saturating_mul(1_000_000).saturating_add(fraction))
 }
 
 /// `a / b` rounded up, for `a >= 0` and `b > 0` (`i128::div_ceil` is not stable yet).

@@ -239,8 +239,8 @@ impl RateShortfall {
 
 /// Picks the tightest scope for one header: fewest units remaining, then the longest reset.
 pub(crate) fn is_tighter(candidate: &GcraStatus, current: &GcraStatus) -> bool {
-    (candidate.remaining, std::cmp::Reverse(candidate.reset))
-        < (current.remaining, std::cmp::Reverse(current.reset))
+    candidate.remaining < current.remaining
+        || (candidate.remaining == current.remaining && candidate.resets_later_than(current))
 }
 
 #[cfg(test)]

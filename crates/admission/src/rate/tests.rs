@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::gcra::Gcra;
 
 const T0: UnixMillis = 1_750_000_000_000;
 
@@ -86,12 +87,21 @@ fn limits_are_kept_across_changes_and_removed_with_none() {
 
 #[test]
 fn the_tightest_status_has_the_fewest_remaining_then_the_longest_reset() {
-    let status = |remaining, reset_s| GcraStatus {
-        limit: 100,
-        remaining,
-        reset: Duration::from_secs(reset_s),
+    // Statuses of real buckets: `used` units charged on a limit of `limit` per minute.
+    let status = |limit: u64, used: u64| {
+        let mut gcra = Gcra::new(limit);
+        gcra.charge(used, T0);
+        gcra.status(T0)
     };
-    assert!(is_tighter(&status(1, 0), &status(2, 60)));
-    assert!(is_tighter(&status(2, 30), &status(2, 10)));
-    assert!(!is_tighter(&status(2, 10), &status(2, 10)));
+    // 99 left beats 100 left.
+    assert!(is_tighter(&status(100, 1), &status(1_000, 900)));
+    // Both have 50 left; the one that takes longer to refill is the tighter.
+    let slow = status(100, 50);
+    let fast = status(200, 150);
+    assert_eq!((slow.remaining, fast.remaining), (50, 50));
+    assert_eq!(slow.reset(), Duration::from_secs(30));
+    assert_eq!(fast.reset(), Duration::from_secs(45));
+    assert!(is_tighter(&fast, &slow));
+    assert!(!is_tighter(&slow, &fast));
+    assert!(!is_tighter(&slow, &slow));
 }
