@@ -27,6 +27,22 @@ pub(crate) fn ipv4_valid(digits: &[u8], lens: &[u8], sep: Option<Sep>) -> bool {
     true
 }
 
+/// Whether `/0`–`/32` follows at `end`, ending the token.
+pub(crate) fn prefix_length_follows(bytes: &[u8], end: usize) -> bool {
+    if bytes.get(end) != Some(&b'/') {
+        return false;
+    }
+    let digits = bytes[end + 1..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let after = end + 1 + digits;
+    let value = bytes[end + 1..after].iter().fold(0u32, |acc, &d| {
+        acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+    });
+    (1..=2).contains(&digits) && value <= 32 && !bytes.get(after).is_some_and(|&b| is_word(b))
+}
+
 fn is_ipv6_byte(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':' || b == b'.'
 }

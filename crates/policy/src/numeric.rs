@@ -14,6 +14,12 @@ pub(crate) fn classify(bytes: &[u8], start: usize) -> Option<(PiiType, usize)> {
     }
     if bytes[start] == b'+' {
         // A `+` always opens a new number, whatever precedes it.
+        if let Some(national) = phone::after_bracketed_trunk_prefix(bytes, start) {
+            let groups = DigitGroups::read(bytes, national, false);
+            return whole_or_first_group(bytes, &groups, |digits, lens| {
+                phone::after_country_code(digits, lens).then_some(PiiType::PhoneFr)
+            });
+        }
         let groups = DigitGroups::read(bytes, start + 1, false);
         return whole_or_first_group(bytes, &groups, |digits, lens| {
             phone::international(digits, lens, true).then_some(PiiType::PhoneFr)
@@ -26,6 +32,17 @@ pub(crate) fn classify(bytes: &[u8], start: usize) -> Option<(PiiType, usize)> {
     whole_or_first_group(bytes, &groups, |digits, lens| {
         reading(digits, lens, groups.sep)
     })
+    .or_else(|| ipv4_with_prefix_length(bytes, &groups))
+}
+
+/// An IPv4 address in CIDR notation (`10.0.0.0/24`): the address is reported, although `/` and a
+/// digit would otherwise continue the token (as in a date).
+fn ipv4_with_prefix_length(bytes: &[u8], groups: &DigitGroups) -> Option<(PiiType, usize)> {
+    let end = groups.end(4);
+    (groups.group_count() == 4
+        && ip::ipv4_valid(groups.digits(4), groups.lens(4), groups.sep)
+        && ip::prefix_length_follows(bytes, end))
+    .then_some((PiiType::Ipv4, end))
 }
 
 /// Tries the reading of every group, then of the first group alone; the other prefixes can never

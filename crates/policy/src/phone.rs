@@ -26,3 +26,22 @@ pub(crate) fn international(digits: &[u8], lens: &[u8], plus: bool) -> bool {
         _ => false,
     }
 }
+
+/// For `+33 (0)6 12 34 56 78`, where the bracketed national `0` follows the country code: the
+/// offset of the first national digit, given the offset of the `+`.
+pub(crate) fn after_bracketed_trunk_prefix(bytes: &[u8], plus: usize) -> Option<usize> {
+    let rest = bytes.get(plus + 1..)?;
+    let rest = rest.strip_prefix(b"33")?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let rest = rest.strip_prefix(b"(0)")?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    rest.first()
+        .is_some_and(u8::is_ascii_digit)
+        .then_some(bytes.len() - rest.len())
+}
+
+/// The nine national digits after the country code and a bracketed `(0)`: one group or
+/// `X XX XX XX XX`.
+pub(crate) fn after_country_code(digits: &[u8], lens: &[u8]) -> bool {
+    digits.len() == 9 && digits[0] != 0 && matches!(lens, [9] | [1, 2, 2, 2, 2])
+}
