@@ -9,18 +9,31 @@
 //! [`Detector::scan`] walks the bytes once. Most bytes are letters and spaces, so a byte-class
 //! table lets the loop skip them; only four kinds of byte start work:
 //! - a digit that begins a token: the digit groups that follow are read once
-//!   ([`digits::DigitGroups`]) and classified by [`numeric`]; a digit right after two uppercase
-//!   letters may instead end an IBAN's country code ([`iban`]);
+//!   (`digits::DigitGroups`) and classified by `numeric`; a digit right after two uppercase
+//!   letters may instead end an IBAN's country code (`iban`);
 //! - `+`: an international French phone number;
-//! - `@`: an email, whose local part is found by looking back ([`email`]);
-//! - `:`: an IPv6 address, whose hex groups are found by looking both ways ([`ip`]).
+//! - `@`: an email, whose local part is found by looking back (`email`);
+//! - `:`: an IPv6 address, whose hex groups are found by looking both ways (`ip`).
 //!
 //! # Token boundaries
-//! A match never cuts inside a longer token ([`boundary`]): it may not touch a letter or digit, may
-//! not be continued by `.`, `,`, `-` or `/` and a digit (`1.2.3.4.5`, `123 456,78`), and a match
-//! written in space-separated groups must be the whole space-separated run (so `06 12 34 56 78 90`
-//! is no phone number). A number written without separators stays a word of its own even when
-//! another number follows after a space.
+//! A match never cuts inside a longer token (`boundary`): it may not touch a letter or digit, may
+//! not be continued by `.`, `,`, `-` or `/` and a digit (`1.2.3.4.5`, `123 456,78`, `12/03`), and
+//! a match written in space-separated groups must be the whole space-separated run (so
+//! `06 12 34 56 78 90` is no phone number). A number written without separators stays a word of
+//! its own even when another number follows after a space. The one exception is an IPv4 address
+//! in CIDR notation (`10.0.0.0/24`), reported without its prefix length.
+//!
+//! # Accepted forms, in brief
+//! - `PHONE_FR`: `0X XX XX XX XX` (X 1–9) solid or with one of space, `.`, `-`; `+33 X XX XX XX
+//!   XX`, `+33XXXXXXXXX`, `0033…`, `+33 (0)X…`, and the common `+33 0X…`.
+//! - `IBAN`: the 42 SEPA countries with their lengths, solid or in fours; mod 97.
+//! - `NIR`: sex 1, 2, 7 or 8 (3 and 4 would collide with 15-digit Amex numbers), plausible
+//!   month, `2A`/`2B` departments, separators only between fields; key = 97 − (number mod 97).
+//! - `SIREN` (`XXX XXX XXX`), `SIRET` (`XXX XXX XXX XXXXX`, `XXXXXXXXX XXXXX`…): Luhn, or for
+//!   La Poste (356 000 000) a digit sum that is a multiple of 5.
+//! - `CREDIT_CARD`: 13–19 digits, Luhn, a scheme's IIN and length, printed groupings.
+//! - `IPV4`: four decimal octets without leading zeros; `IPV6`: anything `Ipv6Addr` parses, except
+//!   a bare `::`.
 //!
 //! # Precedence
 //! One token gets one type, decided in this order:
