@@ -29,6 +29,16 @@ enum Command {
     Sim(SimArgs),
     /// Administer a running server through its admin API.
     Admin(admin::AdminCli),
+    /// Data-protection policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Detect personal data: reads JSON lines `{"text": …}` on standard input, writes one line
+    /// `{"spans":[{"start","end","type"}]}` per input line (UTF-8 byte offsets).
+    Scan,
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +126,7 @@ fn main() -> ExitCode {
             Command::Admin(args) => admin::run_cli(args)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}")),
+            Command::Policy(PolicyCommand::Scan) => scan_stdin(),
         }
     });
     match result {
@@ -144,6 +155,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and flushing usage");
     running.shutdown().await;
+    Ok(())
+}
+
+/// `fabrique policy scan`: standard input to standard output, one line each, buffered both ways.
+fn scan_stdin() -> anyhow::Result<()> {
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let stats = policy::scan_cli::run(stdin, stdout)?;
+    if stats.errors > 0 {
+        eprintln!(
+            "{} of {} lines could not be scanned (see their `error` lines)",
+            stats.errors, stats.lines
+        );
+    }
     Ok(())
 }
 
