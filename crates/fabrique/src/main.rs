@@ -7,6 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc's thread-local free lists suit the request path's many small, short-lived allocations
+/// (bench/gateway.sh, json at 32 connections: 95 → 87 µs of CPU per request).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use fabrique::server::{self, ServeOptions};
 
 #[derive(Debug, Parser)]
