@@ -16,7 +16,7 @@ use store::KeyListing;
 use crate::authorize::{change_event, require};
 use crate::body::{check_name, check_text, json, query};
 use crate::caller::Caller;
-use crate::users::{EntityFilter, entity_for, entity_slugs};
+use crate::users::{EntityFilter, entity_for, entity_slugs, filtered_entity};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Either `user_id`, or `entity` and `service_account` (created when missing).
@@ -165,14 +165,7 @@ pub(crate) async fn list(
     caller: Caller,
     filter: Result<Query<EntityFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    let filter = query(filter)?;
-    let entity = match &filter.entity {
-        Some(slug) => Some(entity_for(&state, &caller, AdminAction::ListKeys, slug).await?),
-        None => {
-            require(&state, &caller, AdminAction::ListKeys, None).await?;
-            None
-        }
-    };
+    let entity = filtered_entity(&state, &caller, AdminAction::ListKeys, query(filter)?).await?;
     let keys = state
         .store
         .list_named_keys(entity.as_ref().map(|e| e.id))

@@ -77,14 +77,7 @@ pub(crate) async fn list(
     caller: Caller,
     filter: Result<Query<EntityFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    let filter = query(filter)?;
-    let entity = match &filter.entity {
-        Some(slug) => Some(entity_for(&state, &caller, AdminAction::ListUsers, slug).await?),
-        None => {
-            require(&state, &caller, AdminAction::ListUsers, None).await?;
-            None
-        }
-    };
+    let entity = filtered_entity(&state, &caller, AdminAction::ListUsers, query(filter)?).await?;
     let users = state
         .store
         .list_users(entity.as_ref().map(|e| e.id))
@@ -116,6 +109,23 @@ pub(crate) async fn entity_for(
             Err(AdminError::NotFound(format!(
                 "no entity with slug `{slug}`"
             )))
+        }
+    }
+}
+
+/// The entity a listing is filtered to, once the caller is allowed `action` there; with no filter,
+/// the caller must be allowed `action` group-wide.
+pub(crate) async fn filtered_entity(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    filter: EntityFilter,
+) -> Result<Option<Entity>, AdminError> {
+    match &filter.entity {
+        Some(slug) => Ok(Some(entity_for(state, caller, action, slug).await?)),
+        None => {
+            require(state, caller, action, None).await?;
+            Ok(None)
         }
     }
 }
