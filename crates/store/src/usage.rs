@@ -72,7 +72,10 @@ impl Store {
 /// A multi-row insert. SQLite gets anonymous `?` placeholders: with numbered ones the driver looks
 /// each parameter up by name, a linear scan per parameter, which made a 500-row batch quadratic and
 /// the single most expensive thing the gateway did per request.
-fn usage_insert(records: &[UsageRecord], backend: Backend) -> Result<(String, AnyArguments<'_>), StoreError> {
+fn usage_insert(
+    records: &[UsageRecord],
+    backend: Backend,
+) -> Result<(String, AnyArguments<'_>), StoreError> {
     let mut sql = format!(
         "INSERT INTO usage_records ({}) VALUES ",
         USAGE_COLUMNS.join(", ")
