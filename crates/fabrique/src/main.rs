@@ -101,6 +101,9 @@ struct SimArgs {
     /// Share of requests answered 500 or 503, from 0 to 1.
     #[arg(long, default_value_t = 0.0)]
     error_rate: f64,
+    /// Share of requests answered 429 (rate limited), from 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    rate_limit_rate: f64,
     /// Share of requests that stall without answering, from 0 to 1.
     #[arg(long, default_value_t = 0.0)]
     stall_rate: f64,
@@ -188,6 +191,7 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
         max_tokens_default: args.max_tokens_default,
         faults: sim::Faults {
             error_rate: args.error_rate,
+            rate_limit_rate: args.rate_limit_rate,
             stall_rate: args.stall_rate,
             stall: Duration::from_millis(args.stall_ms),
             disconnect_rate: args.disconnect_rate,

@@ -34,6 +34,9 @@ pub struct SimConfig {
 pub struct Faults {
     /// Probability that a request is answered 500 or 503 (alternating) before any other work.
     pub error_rate: f64,
+    /// Probability that a request is answered 429 with `Retry-After: 1`, as an overloaded server or a
+    /// managed API's quota does. Drawn after `error_rate`.
+    pub rate_limit_rate: f64,
     /// Probability that a request stalls: accepted, no byte sent for `stall`, then answered 503.
     /// A stalled request holds no decoding slot, as a hung connection in front of a healthy engine.
     pub stall_rate: f64,
@@ -76,6 +79,7 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             error_rate: 0.0,
+            rate_limit_rate: 0.0,
             stall_rate: 0.0,
             stall: Duration::from_secs(60),
             disconnect_rate: 0.0,

@@ -58,6 +58,9 @@ impl SimError {
                     None => body,
                 }
             }
+            SimError::InjectedError { status } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                ErrorBody::new(ErrorType::RateLimit, "simulated_rate_limit", message)
+            }
             SimError::InjectedError { .. } => {
                 ErrorBody::new(ErrorType::Server, "simulated_failure", message)
             }
@@ -72,7 +75,13 @@ impl SimError {
 
 impl IntoResponse for SimError {
     fn into_response(self) -> Response {
-        json_response(self.status(), self.body().to_json())
+        let mut response = json_response(self.status(), self.body().to_json());
+        if self.status() == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

@@ -48,6 +48,10 @@ pub(crate) fn on_entry(faults: &Faults, counters: &Counters, alternation: &Atomi
         };
         return Entry::Error(status);
     }
+    if happens(faults.rate_limit_rate) {
+        bump(&counters.errors_injected);
+        return Entry::Error(StatusCode::TOO_MANY_REQUESTS);
+    }
     if happens(faults.stall_rate) {
         bump(&counters.stalls_injected);
         return Entry::Stall;

@@ -24,7 +24,7 @@ pub struct SimStats {
     pub completed: u64,
     /// Inference requests refused with a 400 (malformed JSON, missing or invalid fields).
     pub rejected: u64,
-    /// Requests answered 500 or 503 by `Faults::error_rate`.
+    /// Requests answered 500 or 503 by `Faults::error_rate`, or 429 by `Faults::rate_limit_rate`.
     pub errors_injected: u64,
     /// Requests stalled by `Faults::stall_rate`.
     pub stalls_injected: u64,

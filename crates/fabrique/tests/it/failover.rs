@@ -193,3 +193,33 @@ async fn active_health_checks_open_the_circuit_of_a_dead_endpoint_without_traffi
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn rate_limiting_backends_are_tried_in_turn_then_429_with_retry_after() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config("")).await;
+    let busy = sim::Faults {
+        rate_limit_rate: 1.0,
+        ..sim::Faults::default()
+    };
+    t.sims[0].0.set_faults(busy);
+    t.sims[1].0.set_faults(busy);
+    let (status, headers, text) = t
+        .post("/v1/chat/completions", &chat_body("mistral-small"))
+        .await;
+    assert_eq!(status, 429, "{text}");
+    assert_eq!(headers["retry-after"], "1");
+    assert!(text.contains("upstream_rate_limited"), "{text}");
+    assert_eq!(
+        t.sims[0].0.stats().errors_injected + t.sims[1].0.stats().errors_injected,
+        2,
+        "both tried"
+    );
+    // Busy is not broken: the circuits stay closed, and the next request is tried again.
+    for _ in 0..3 {
+        assert_eq!(t.chat("mistral-small").await.0, 429);
+    }
+    assert_eq!(t.circuit("gpu-a").await, "closed");
+    assert_eq!(t.circuit("gpu-b").await, "closed");
+    t.sims[1].0.set_faults(sim::Faults::default());
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+}
