@@ -179,15 +179,7 @@ async fn active_health_checks_open_the_circuit_of_a_dead_endpoint_without_traffi
     })
     .await
     .expect("a passing check ends the open period");
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     assert!(
         metrics.contains(r#"fabrique_endpoint_up{endpoint="gpu-a"} 1"#),
         "{metrics}"

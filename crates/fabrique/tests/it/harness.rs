@@ -132,6 +132,41 @@ impl TestServer {
         (status, headers, response.text().await.expect("body"))
     }
 
+    /// GETs a JSON document with `key`.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        response.json().await.expect("json")
+    }
+
+    /// The ids of the models `key` may use, as `/v1/models` lists them.
+    pub async fn model_ids(&self, key: &str) -> Vec<String> {
+        let list = self.get_json("/v1/models", key).await;
+        list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_owned())
+            .collect()
+    }
+
+    /// The Prometheus exposition.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn chat(&self, model: &str) -> (u16, Value) {
         let (status, _, body) = self.post("/v1/chat/completions", &chat_body(model)).await;
         (

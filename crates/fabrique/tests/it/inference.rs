@@ -145,41 +145,11 @@ models = ["mistral-embed"]
 "#,
     );
     let t = TestServer::start(vec![instant_sim(), instant_sim()], &config).await;
-    let list: Value = t
-        .http
-        .get(t.url("/v1/models"))
-        .bearer_auth(&t.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = t.model_ids(&t.key).await;
     assert_eq!(ids, ["mistral-small", "mistral-embed", "codestral"]);
 
     let (_, restricted_key) = t.create_user_key("restricted", "bob").await;
-    let list: Value = t
-        .http
-        .get(t.url("/v1/models"))
-        .bearer_auth(&restricted_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = t.model_ids(&restricted_key).await;
     assert_eq!(ids, ["mistral-embed"]);
     let one = t
         .http
@@ -330,15 +300,7 @@ async fn request_ids_are_echoed_or_generated_and_metrics_count_requests() {
         .await;
     assert!(headers["x-request-id"].len() >= 16);
 
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     assert!(
         metrics.contains(
             r#"fabrique_requests_total{route="chat",model="mistral-small",status="200"} 2"#
