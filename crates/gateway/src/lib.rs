@@ -220,7 +220,7 @@ async fn serve(
         return Ok(response);
     }
     let first_byte = Instant::now();
-    let read = relay::read_whole(upstream_body, rename.as_ref());
+    let read = relay::read_whole(upstream_body, rename.as_deref());
     let (bytes, usage) = tokio::time::timeout(gateway.config.server.request_timeout, read)
         .await
         .map_err(|_| GatewayError::UpstreamTimeout {

@@ -6,6 +6,7 @@
 //! connection cut) is closed with an error event, never silently truncated.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -107,7 +108,7 @@ pub struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     upstream: Incoming,
     pending: BytesMut,
     drop_usage_chunk: bool,
-    rename: Option<ModelRename>,
+    rename: Option<Arc<ModelRename>>,
     usage: Option<Usage>,
     first_byte: Option<Instant>,
     saw_done: bool,
@@ -119,7 +120,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
     pub fn new(
         upstream: Incoming,
         drop_usage_chunk: bool,
-        rename: Option<ModelRename>,
+        rename: Option<Arc<ModelRename>>,
         on_end: F,
     ) -> Self {
         RelayStream {

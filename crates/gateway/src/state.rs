@@ -20,7 +20,8 @@ pub struct ModelRoute {
     /// The model's name as its backends know it.
     pub upstream_name: String,
     /// How to put the public name back into responses, when the backends use another one.
-    pub rename: Option<crate::relay::ModelRename>,
+    /// Shared, so a stream can hold it without copying its patterns per request.
+    pub rename: Option<Arc<crate::relay::ModelRename>>,
     pub endpoints: Vec<usize>,
     pub fallbacks: Vec<usize>,
     pub input_micros_per_million: u64,
@@ -101,7 +102,7 @@ impl Gateway {
                 name: m.name.clone(),
                 kind: m.kind,
                 upstream_name: m.upstream_name.clone(),
-                rename: crate::relay::ModelRename::new(&m.upstream_name, &m.name),
+                rename: crate::relay::ModelRename::new(&m.upstream_name, &m.name).map(Arc::new),
                 endpoints: m.endpoints.clone(),
                 fallbacks: m.fallbacks.clone(),
                 input_micros_per_million: m.price.input_micros_per_million,
