@@ -64,6 +64,10 @@
 //! slug = "retail-bank"
 //! name = "Banque de détail"
 //! models = ["mistral-large"]
+//! classification = "internal"
+//!
+//! [policy]
+//! personal_data_classification = "confidential"
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -117,6 +121,17 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `[[entities]]`, in file order.
     pub entities: Vec<EntitySeed>,
+    /// `[policy]`: what the gateway does about what it finds in requests.
+    pub policy: PolicyConfig,
+}
+
+/// Section `[policy]`: group-wide data-protection rules applied on the request path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Key `personal_data_classification`: a level of `classifications`. A request whose input holds
+    /// personal data (any type `fabrique policy scan` detects) is classified at least this high, so
+    /// it only reaches endpoints cleared for it. Default: none (detection does not raise the level).
+    pub personal_data_classification: Option<Classification>,
 }
 
 /// Section `[server]`: how Fabrique listens and where it keeps its data.
@@ -257,6 +272,9 @@ pub struct EntitySeed {
     pub name: String,
     /// Key `models`: optional, the models this entity may use, each declared. Default (`None`): all.
     pub models: Option<Vec<String>>,
+    /// Key `classification`: optional, a level of `classifications`: the least classification of
+    /// every request from this entity. Default (`None`): the lowest level.
+    pub classification: Option<Classification>,
 }
 
 impl Config {

@@ -25,6 +25,7 @@ struct RawDocument {
     endpoints: Option<Value>,
     models: Option<Value>,
     entities: Option<Value>,
+    policy: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +93,13 @@ pub(crate) struct RawEntity {
     pub slug: String,
     pub name: String,
     pub models: Option<Vec<String>>,
+    pub classification: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub personal_data_classification: Option<String>,
 }
 
 /// A single-valued section (`[server]`, `classifications`…).
@@ -125,6 +133,7 @@ pub(crate) struct RawConfig {
     pub endpoints: Option<Items<RawEndpoint>>,
     pub models: Option<Items<RawModel>>,
     pub entities: Option<Items<RawEntity>>,
+    pub policy: Section<RawPolicy>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -145,6 +154,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         endpoints: items(document.endpoints, "endpoints", "name", errors),
         models: items(document.models, "models", "name", errors),
         entities: items(document.entities, "entities", "slug", errors),
+        policy: section(document.policy, "policy", errors),
     })
 }
 

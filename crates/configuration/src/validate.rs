@@ -12,12 +12,12 @@ use domain::{Classification, ClassificationLadder, EndpointKind};
 use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
-    Items, RawConfig, RawEndpoint, RawEntity, RawModel, RawRouting, RawServer, RawSimulator,
-    Section,
+    Items, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy, RawRouting, RawServer,
+    RawSimulator, Section,
 };
 use crate::{
-    Config, EndpointConfig, EntitySeed, ModelConfig, Price, RoutingConfig, ServerConfig,
-    SimulatorConfig,
+    Config, EndpointConfig, EntitySeed, ModelConfig, PolicyConfig, Price, RoutingConfig,
+    ServerConfig, SimulatorConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -37,7 +37,19 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         errors,
     );
     let (models, model_names) = models(raw.models, &endpoint_names, errors);
-    let entities = entities(raw.entities, &model_names, errors);
+    let entities = entities(
+        raw.entities,
+        &model_names,
+        &classifications,
+        ladder_is_known,
+        errors,
+    );
+    let policy = policy(
+        raw.policy.given_or_default(),
+        &classifications,
+        ladder_is_known,
+        errors,
+    );
     Config {
         server,
         routing,
@@ -46,6 +58,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         endpoints,
         models,
         entities,
+        policy,
     }
 }
 
@@ -318,22 +331,14 @@ fn endpoint(
     let credential = raw
         .api_key_env
         .and_then(|variable| credential(&variable, &format!("{key}.api_key_env"), env, errors));
-    let clearance = match ladder.parse(&raw.clearance) {
-        Some(level) => level,
-        None => {
-            if ladder_is_known {
-                errors.push(
-                    format!("{key}.clearance"),
-                    format!(
-                        "unknown classification level `{}`; expected one of {}",
-                        raw.clearance,
-                        quoted_list(ladder.names())
-                    ),
-                );
-            }
-            Classification(0)
-        }
-    };
+    let clearance = level(
+        &raw.clearance,
+        &format!("{key}.clearance"),
+        ladder,
+        ladder_is_known,
+        errors,
+    )
+    .unwrap_or(Classification(0));
     let pool = raw.pool.unwrap_or_else(|| defaults::POOL.to_owned());
     if let Some(message) = name_problem(&pool, NameRule::Identifier) {
         errors.push(format!("{key}.pool"), message);
@@ -633,6 +638,8 @@ fn report_fallback_cycles(models: &[ModelConfig], keys: &[String], errors: &mut 
 fn entities(
     items: Option<Items<RawEntity>>,
     model_names: &Names,
+    ladder: &ClassificationLadder,
+    ladder_is_known: bool,
     errors: &mut Collector,
 ) -> Vec<EntitySeed> {
     let Some(items) = items else {
@@ -666,13 +673,68 @@ fn entities(
                 errors.push(item_key, format!("unknown model `{model}`"));
             }
         }
+        let classification = raw.classification.as_deref().and_then(|name| {
+            level(
+                name,
+                &format!("{key}.classification"),
+                ladder,
+                ladder_is_known,
+                errors,
+            )
+        });
         entities.push(EntitySeed {
             slug: raw.slug,
             name: raw.name,
             models: raw.models,
+            classification,
         });
     }
     entities
+}
+
+fn policy(
+    raw: RawPolicy,
+    ladder: &ClassificationLadder,
+    known: bool,
+    errors: &mut Collector,
+) -> PolicyConfig {
+    let personal_data_classification =
+        raw.personal_data_classification
+            .as_deref()
+            .and_then(|name| {
+                level(
+                    name,
+                    "policy.personal_data_classification",
+                    ladder,
+                    known,
+                    errors,
+                )
+            });
+    PolicyConfig {
+        personal_data_classification,
+    }
+}
+
+/// A level of the ladder by name; an unknown name is reported at `key` (unless the ladder itself
+/// could not be read, whose error is already reported).
+fn level(
+    name: &str,
+    key: &str,
+    ladder: &ClassificationLadder,
+    ladder_is_known: bool,
+    errors: &mut Collector,
+) -> Option<Classification> {
+    let found = ladder.parse(name);
+    if found.is_none() && ladder_is_known {
+        errors.push(
+            key,
+            format!(
+                "unknown classification level `{name}`; expected one of {}",
+                quoted_list(ladder.names())
+            ),
+        );
+    }
+    found
 }
 
 /// The names declared in one list (endpoints, models, slugs), for duplicate and reference checks.

@@ -21,6 +21,17 @@ impl Hosting {
             Hosting::NonEuCloud => "non_eu_cloud",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Hosting> {
+        [
+            Hosting::OnPremises,
+            Hosting::SovereignCloud,
+            Hosting::EuCloud,
+            Hosting::NonEuCloud,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == name)
+    }
 }
 
 /// The server software behind an endpoint. All speak the OpenAI-compatible protocol; the kind decides

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EntityId, KeyId, ServiceAccountId, UnixMillis, UserId};
+use crate::{EntityId, Hosting, KeyId, ServiceAccountId, UnixMillis, UserId};
 
 /// What a request asked the model to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -60,4 +60,8 @@ pub struct UsageRecord {
     pub error_code: Option<String>,
     /// Endpoints tried, the answering one included.
     pub attempts: u32,
+    /// The request's data classification (a level name of the configuration's ladder), once known.
+    pub classification: Option<String>,
+    /// Where the answering endpoint runs, if one answered.
+    pub hosting: Option<Hosting>,
 }

@@ -43,7 +43,8 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
-    usage_writer: Option<usage::UsageWriter>,
+    usage_writer: Option<usage::Writer>,
+    audit_writer: Option<usage::Writer>,
     _simulator: Option<sim::RunningSim>,
 }
 
@@ -81,6 +82,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
 
     let simulator = start_embedded_simulator(&mut config).await?;
     let (usage_sink, usage_writer) = usage::start(store.clone());
+    let (audit_sink, audit_writer) = usage::start_writer(store.clone());
     let metrics = Arc::new(Metrics::new(
         &config
             .models
@@ -99,6 +101,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         Arc::clone(&config),
         Arc::clone(&directory),
         usage_sink,
+        audit_sink,
         metrics,
     )
     .context("preparing endpoints")?;
@@ -145,6 +148,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         task,
         background,
         usage_writer: Some(usage_writer),
+        audit_writer: Some(audit_writer),
         _simulator: simulator,
     })
 }
@@ -162,10 +166,10 @@ impl RunningServer {
         for task in self.background.drain(..) {
             let _ = task.await;
         }
-        // The gateway holds the last usage sender: drop it so the writer drains and ends.
-        let writer = self.usage_writer.take();
+        // The gateway holds the last senders: drop it so the writers drain and end.
+        let writers = [self.usage_writer.take(), self.audit_writer.take()];
         drop(self);
-        if let Some(writer) = writer {
+        for writer in writers.into_iter().flatten() {
             writer.shutdown().await;
         }
     }

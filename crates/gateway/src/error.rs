@@ -31,6 +31,12 @@ pub enum GatewayError {
         kind: &'static str,
         route: &'static str,
     },
+    #[error("invalid `x-fabrique-classification` header `{given}`: expected one of {expected}")]
+    InvalidClassification { given: String, expected: String },
+    #[error(
+        "this request is classified `{level}` and no endpoint serving `{model}` (or its fallbacks) is cleared for that level; nothing was sent"
+    )]
+    ClassificationNotPermitted { level: String, model: String },
     #[error("route stage: no endpoint serving `{model}` is available (all circuits open)")]
     NoEndpointAvailable { model: String },
     #[error(
@@ -59,7 +65,10 @@ impl GatewayError {
             GatewayError::BodyRead(_)
             | GatewayError::MalformedJson { .. }
             | GatewayError::InvalidField { .. } => StatusCode::BAD_REQUEST,
-            GatewayError::WrongModelKind { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::WrongModelKind { .. } | GatewayError::InvalidClassification { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::ClassificationNotPermitted { .. } => StatusCode::FORBIDDEN,
             GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
             GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -81,6 +90,8 @@ impl GatewayError {
             GatewayError::InvalidKey => "invalid_api_key",
             GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
+            GatewayError::InvalidClassification { .. } => "invalid_classification",
+            GatewayError::ClassificationNotPermitted { .. } => "classification_not_permitted",
             GatewayError::NoEndpointAvailable { .. } => "no_endpoint_available",
             GatewayError::UpstreamFailed { .. } => "upstream_error",
             GatewayError::UpstreamTimeout { .. } => "upstream_timeout",

@@ -7,6 +7,7 @@
 
 mod accept;
 mod authenticate;
+pub mod classify;
 mod error;
 mod health;
 mod meter;
@@ -14,6 +15,7 @@ mod models;
 pub mod relay;
 mod route;
 mod state;
+mod texts;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,7 +25,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use domain::{ModelKind, Operation, now_millis};
+use domain::{Classification, ModelKind, Operation, now_millis};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::Principal;
 
@@ -72,6 +74,7 @@ struct Trace {
     endpoint: Option<usize>,
     stream: bool,
     attempts: u32,
+    classification: Option<Classification>,
 }
 
 impl Trace {
@@ -96,6 +99,7 @@ impl Trace {
             status,
             error_code,
             attempts: self.attempts,
+            classification: self.classification,
         }
     }
 }
@@ -112,6 +116,7 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
         endpoint: None,
         stream: false,
         attempts: 0,
+        classification: None,
     };
     let mut response = match serve(&gateway, operation, &parts.headers, body, &mut trace).await {
         Ok(response) => response,
@@ -119,10 +124,11 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
             if error.status().is_server_error() {
                 tracing::warn!(request_id = ?trace.request_id, %error, "request failed");
             }
-            meter::record(
-                &gateway,
-                trace.finished(operation, error.status().as_u16(), Some(error.code())),
-            );
+            let finished = trace.finished(operation, error.status().as_u16(), Some(error.code()));
+            if let GatewayError::ClassificationNotPermitted { .. } = &error {
+                meter::audit_denial(&gateway, &finished, &error);
+            }
+            meter::record(&gateway, finished);
             error.into_response()
         }
     };
@@ -158,7 +164,21 @@ async fn serve(
     trace.model = Some(model);
     drop(request);
 
-    // 6. Classify and inspect, 7. admit, 8. schedule — slot in here.
+    // 6. Classify: who asks and how they label it, then what the content holds. A request no
+    // endpoint is cleared for stops here, before any byte leaves.
+    let labels = classify::Labels {
+        principal: &principal,
+        headers,
+    };
+    let mut level = gateway.classifier.labelled(&labels)?;
+    if gateway.classifier.inspects_content(level) {
+        let texts = texts::input_texts(operation, &object)?;
+        level = gateway.classifier.inspected(level, &texts);
+    }
+    trace.classification = Some(level);
+    route::check_clearance(gateway, model, level)?;
+
+    // 7. Admit, 8. schedule — slot in here.
 
     // 9. Route.
     let outgoing = Outgoing {
@@ -170,7 +190,7 @@ async fn serve(
         include_usage,
         request_id: &trace.request_id,
     };
-    let routed = route::route(gateway, model, outgoing, trace.started).await;
+    let routed = route::route(gateway, model, level, outgoing, trace.started).await;
     let routed = routed.inspect_err(|e| {
         if let GatewayError::UpstreamFailed { attempts, .. }
         | GatewayError::UpstreamTimeout { attempts, .. } = e
@@ -248,6 +268,7 @@ impl Trace {
             endpoint: None,
             stream: self.stream,
             attempts: self.attempts,
+            classification: self.classification,
         }
     }
 }

@@ -2,10 +2,11 @@
 
 use std::time::Instant;
 
-use domain::{Operation, UnixMillis, UsageRecord};
+use domain::{AuditEvent, Classification, Operation, Outcome, UnixMillis, UsageRecord, now_millis};
 use identity::Principal;
 use wire::Usage;
 
+use crate::error::GatewayError;
 use crate::state::Gateway;
 
 /// What is known of a request when it ends, successfully or not.
@@ -27,6 +28,7 @@ pub struct Finished<'a> {
     pub status: u16,
     pub error_code: Option<&'static str>,
     pub attempts: u32,
+    pub classification: Option<Classification>,
 }
 
 /// Records the request: metrics always, a usage record once the caller is known.
@@ -72,6 +74,7 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         cost(usage.prompt_tokens, m.input_micros_per_million)
             + cost(usage.completion_tokens, m.output_micros_per_million)
     });
+    let endpoint = finished.endpoint.and_then(|i| gateway.endpoints.get(i));
     let record = UsageRecord {
         request_id: finished.request_id.to_owned(),
         started_at: finished.started_at,
@@ -81,10 +84,11 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         key_id: Some(principal.key_id),
         operation: finished.operation,
         model: model_name.to_owned(),
-        endpoint: finished
-            .endpoint
-            .and_then(|i| gateway.endpoints.get(i))
-            .map(|e| e.name.clone()),
+        endpoint: endpoint.map(|e| e.name.clone()),
+        hosting: endpoint.map(|e| e.hosting),
+        classification: finished
+            .classification
+            .map(|level| gateway.classifier.name(level).to_owned()),
         stream: finished.stream,
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
@@ -100,6 +104,37 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         tracing::error!(
             request_id = finished.request_id,
             "usage record dropped: writer queue full"
+        );
+    }
+}
+
+/// Audits a refused request: who, which model, which level, never the content.
+pub fn audit_denial(gateway: &Gateway, finished: &Finished<'_>, error: &GatewayError) {
+    let Some(principal) = finished.principal else {
+        return;
+    };
+    let event = AuditEvent {
+        at: now_millis(),
+        actor: principal.key_id.to_string(),
+        action: format!("inference.{}", error.code()),
+        entity_id: principal.entity_id,
+        target: finished
+            .model
+            .and_then(|i| gateway.models.get(i))
+            .map_or(finished.requested_model, |m| m.name.as_str())
+            .to_owned(),
+        outcome: Outcome::Denied,
+        detail: serde_json::json!({
+            "request_id": finished.request_id,
+            "classification": finished.classification.map(|l| gateway.classifier.name(l)),
+            "message": error.to_string(),
+        })
+        .to_string(),
+    };
+    if !gateway.audit.record(event) {
+        tracing::error!(
+            request_id = finished.request_id,
+            "audit event dropped: writer queue full"
         );
     }
 }

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use domain::EndpointKind;
+use domain::{Classification, EndpointKind};
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use routing::Lease;
@@ -61,10 +61,33 @@ enum LastFailure {
     Other(String),
 }
 
-/// Tries the model's endpoints, then its fallbacks, until one answers.
+/// Refuses a request no endpoint of the model or its fallbacks is cleared to receive, before anything
+/// is sent anywhere.
+pub fn check_clearance(
+    gateway: &Gateway,
+    model: usize,
+    level: Classification,
+) -> Result<(), GatewayError> {
+    let route = &gateway.models[model];
+    let cleared = std::iter::once(model)
+        .chain(route.fallbacks.iter().copied())
+        .any(|m| !gateway.models[m].cleared_for(level).is_empty());
+    if cleared {
+        Ok(())
+    } else {
+        Err(GatewayError::ClassificationNotPermitted {
+            level: gateway.classifier.name(level).to_owned(),
+            model: route.name.clone(),
+        })
+    }
+}
+
+/// Tries the model's endpoints cleared for `level`, then its fallbacks' cleared endpoints, until one
+/// answers.
 pub async fn route(
     gateway: &Gateway,
     model: usize,
+    level: Classification,
     outgoing: Outgoing<'_>,
     started: Instant,
 ) -> Result<Routed, GatewayError> {
@@ -77,9 +100,10 @@ pub async fn route(
 
     'models: for candidate_model in chain {
         let route = &gateway.models[candidate_model];
-        let mut tried: Vec<usize> = Vec::with_capacity(route.endpoints.len());
+        let cleared = route.cleared_for(level);
+        let mut tried: Vec<usize> = Vec::with_capacity(cleared.len());
         while attempts < routing.max_attempts {
-            let Some(lease) = gateway.health.pick(&route.endpoints, &tried) else {
+            let Some(lease) = gateway.health.pick(cleared, &tried) else {
                 continue 'models;
             };
             let endpoint = &gateway.endpoints[lease.index()];

@@ -5,12 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use configuration::Config;
-use domain::{EndpointKind, ModelKind};
+use domain::{Classification, EndpointKind, Hosting, ModelKind};
 use identity::Directory;
 use routing::{CircuitPolicy, EndpointSpec, Endpoints};
 use telemetry::Metrics;
 use upstream::{EndpointTarget, UpstreamClient, UpstreamError};
-use usage::UsageSink;
+use usage::{AuditSink, UsageSink};
+
+use crate::classify::Classifier;
 
 /// One configured model, ready for the request path.
 #[derive(Debug)]
@@ -23,6 +25,8 @@ pub struct ModelRoute {
     /// Shared, so a stream can hold it without copying its patterns per request.
     pub rename: Option<Arc<crate::relay::ModelRename>>,
     pub endpoints: Vec<usize>,
+    /// For each classification level (by rank), the model's endpoints cleared for it.
+    pub cleared: Vec<Vec<usize>>,
     pub fallbacks: Vec<usize>,
     pub input_micros_per_million: u64,
     pub output_micros_per_million: u64,
@@ -37,6 +41,7 @@ pub struct EndpointRoute {
     pub name: String,
     pub kind: EndpointKind,
     pub target: EndpointTarget,
+    pub hosting: Hosting,
     /// Path of the active health check: at the origin, or `None` to use `GET {url}/models`.
     pub health_path: Option<String>,
 }
@@ -67,8 +72,20 @@ pub struct Gateway {
     pub client: UpstreamClient,
     pub directory: Arc<Directory>,
     pub usage: UsageSink,
+    /// Access decisions made on the request path, written off it.
+    pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
     pub access: ModelAccess,
+    pub classifier: Classifier,
+}
+
+impl ModelRoute {
+    /// The model's endpoints whose clearance is at least `level`.
+    pub fn cleared_for(&self, level: Classification) -> &[usize] {
+        self.cleared
+            .get(usize::from(level.0))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 impl Gateway {
@@ -78,6 +95,7 @@ impl Gateway {
         config: Arc<Config>,
         directory: Arc<Directory>,
         usage: UsageSink,
+        audit: AuditSink,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, UpstreamError> {
         let endpoints = config
@@ -91,6 +109,7 @@ impl Gateway {
                     name: e.name.clone(),
                     kind: e.kind,
                     target: EndpointTarget::new(url, e.credential.as_deref())?,
+                    hosting: e.hosting,
                     health_path: e.health_path.clone(),
                 })
             })
@@ -104,6 +123,21 @@ impl Gateway {
                 upstream_name: m.upstream_name.clone(),
                 rename: crate::relay::ModelRename::new(&m.upstream_name, &m.name).map(Arc::new),
                 endpoints: m.endpoints.clone(),
+                cleared: (0..config.classifications.names().len())
+                    .map(|rank| {
+                        let level = Classification(u8::try_from(rank).unwrap_or(u8::MAX));
+                        m.endpoints
+                            .iter()
+                            .copied()
+                            .filter(|&i| {
+                                config
+                                    .endpoints
+                                    .get(i)
+                                    .is_some_and(|e| e.clearance >= level)
+                            })
+                            .collect()
+                    })
+                    .collect(),
                 fallbacks: m.fallbacks.clone(),
                 input_micros_per_million: m.price.input_micros_per_million,
                 output_micros_per_million: m.price.output_micros_per_million,
@@ -151,6 +185,8 @@ impl Gateway {
                 .collect(),
         };
         Ok(Arc::new(Gateway {
+            classifier: Classifier::new(&config),
+            audit,
             client: UpstreamClient::new(config.routing.connect_timeout),
             config,
             models,

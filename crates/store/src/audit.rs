@@ -16,6 +16,17 @@ impl Store {
         insert_audit(&mut conn, event).await
     }
 
+    /// Appends events in order, in one transaction: all or none. The request path's access
+    /// decisions arrive this way, in batches.
+    pub async fn append_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for event in events {
+            insert_audit(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The newest `limit` events, newest first, with their sequence numbers.
     pub async fn list_audit(&self, limit: u32) -> Result<Vec<(u64, AuditEvent)>, StoreError> {
         let rows = sqlx::query(

@@ -3,14 +3,14 @@
 
 use std::fmt::Write;
 
-use domain::{Operation, UsageRecord};
+use domain::{Hosting, Operation, UsageRecord};
 use sqlx::Arguments;
 use sqlx::any::{AnyArguments, AnyRow};
 
 use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, unsigned};
 use crate::{Backend, Store, StoreError};
 
-const USAGE_COLUMNS: [&str; 18] = [
+const USAGE_COLUMNS: [&str; 20] = [
     "request_id",
     "started_at",
     "entity_id",
@@ -29,9 +29,11 @@ const USAGE_COLUMNS: [&str; 18] = [
     "status",
     "error_code",
     "attempts",
+    "classification",
+    "hosting",
 ];
 
-/// Rows per INSERT statement: 500 × 18 = 9,000 parameters, under SQLite's limit of 32,766 and
+/// Rows per INSERT statement: 500 × 20 = 10,000 parameters, under SQLite's limit of 32,766 and
 /// PostgreSQL's of 65,535.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -121,6 +123,8 @@ fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Resul
     add(arguments.add(i64::from(r.status)))?;
     add(arguments.add(r.error_code.as_deref()))?;
     add(arguments.add(i64::from(r.attempts)))?;
+    add(arguments.add(r.classification.as_deref()))?;
+    add(arguments.add(r.hosting.map(Hosting::as_str)))?;
     Ok(())
 }
 
@@ -151,5 +155,13 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
         status: unsigned(row, "status")?,
         error_code: opt_text(row, "error_code")?,
         attempts: unsigned(row, "attempts")?,
+        classification: opt_text(row, "classification")?,
+        hosting: match opt_text(row, "hosting")? {
+            None => None,
+            Some(name) => Some(
+                Hosting::parse(&name)
+                    .ok_or_else(|| StoreError::Corrupt(format!("hosting = `{name}`")))?,
+            ),
+        },
     })
 }

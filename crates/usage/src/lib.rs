@@ -1,18 +1,20 @@
-//! Usage records: handed over on the request path without waiting, written to the store in batches
-//! by one background task.
+//! Records that leave the request path without waiting: usage records (one per request) and the
+//! audit events the request path raises (access decisions). Each kind is handed to a [`Sink`] and
+//! written to the store in batches by one background task.
 //!
-//! Durability bound: a record is in memory from the moment the request finishes until the next batch
+//! Durability bound: a record is in memory from the moment it is handed over until the next batch
 //! commits, at most [`FLUSH_INTERVAL`] later (plus the time of one write). A crash of the process loses
 //! at most the records of that window; a clean shutdown flushes everything.
 
+use std::future::Future;
 use std::time::Duration;
 
-use domain::UsageRecord;
-use store::Store;
+use domain::{AuditEvent, UsageRecord};
+use store::{Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Longest time a finished request's record waits in memory before its batch is written.
+/// Longest time a record waits in memory before its batch is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Largest batch written in one transaction.
@@ -22,40 +24,80 @@ const MAX_BATCH: usize = 2_000;
 /// counted rather than letting memory grow without bound when the database stalls.
 const QUEUE_CAPACITY: usize = 200_000;
 
-/// The request path's handle: cheap to clone, never blocks.
-#[derive(Debug, Clone)]
-pub struct UsageSink {
-    tx: mpsc::Sender<UsageRecord>,
+/// A kind of record the writer knows how to store, all or nothing per batch.
+pub trait Record: Send + Sync + Sized + 'static {
+    /// Names the kind in logs.
+    const KIND: &'static str;
+    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+impl Record for UsageRecord {
+    const KIND: &'static str = "usage";
+    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        store.insert_usage(batch)
+    }
+}
+
+impl Record for AuditEvent {
+    const KIND: &'static str = "audit";
+    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        store.append_audit_batch(batch)
+    }
+}
+
+/// The request path's handle: cheap to clone, never blocks.
+#[derive(Debug)]
+pub struct Sink<R> {
+    tx: mpsc::Sender<R>,
+}
+
+impl<R> Clone for Sink<R> {
+    fn clone(&self) -> Self {
+        Sink {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+pub type UsageSink = Sink<UsageRecord>;
+pub type AuditSink = Sink<AuditEvent>;
 
 /// The background writer; `shutdown` flushes what is queued and waits for it.
 #[derive(Debug)]
-pub struct UsageWriter {
+pub struct Writer {
     task: JoinHandle<()>,
 }
 
-impl UsageSink {
+/// The usage writer, kept under its old name for readability at call sites.
+pub type UsageWriter = Writer;
+
+impl<R: Record> Sink<R> {
     /// Queues a record. Returns false when the queue is full or the writer is gone (the record is lost).
-    pub fn record(&self, record: UsageRecord) -> bool {
+    pub fn record(&self, record: R) -> bool {
         self.tx.try_send(record).is_ok()
     }
 }
 
-/// Starts the writer task for `store`.
-pub fn start(store: Store) -> (UsageSink, UsageWriter) {
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-    let task = tokio::spawn(write_batches(store, rx));
-    (UsageSink { tx }, UsageWriter { task })
+/// Starts the usage writer task for `store`.
+pub fn start(store: Store) -> (UsageSink, Writer) {
+    start_writer(store)
 }
 
-impl UsageWriter {
+/// Starts the writer task of one kind of record for `store`.
+pub fn start_writer<R: Record>(store: Store) -> (Sink<R>, Writer) {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let task = tokio::spawn(write_batches(store, rx));
+    (Sink { tx }, Writer { task })
+}
+
+impl Writer {
     /// Waits until every record queued by now-dropped sinks is written. Call after the server stops.
     pub async fn shutdown(self) {
         let _ = self.task.await;
     }
 }
 
-async fn write_batches(store: Store, mut rx: mpsc::Receiver<UsageRecord>) {
+async fn write_batches<R: Record>(store: Store, mut rx: mpsc::Receiver<R>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         // Wait for the first record, then gather for at most one flush interval.
@@ -73,24 +115,25 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<UsageRecord>) {
 }
 
 /// Writes a batch, retrying a transient database failure a few times before giving the batch up.
-async fn write_with_retry(store: &Store, batch: &mut Vec<UsageRecord>) {
+async fn write_with_retry<R: Record>(store: &Store, batch: &mut Vec<R>) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match store.insert_usage(batch).await {
+        match R::write(store, batch).await {
             Ok(()) => {
                 batch.clear();
                 return;
             }
             Err(error) => {
-                tracing::warn!(%error, attempt, records = batch.len(), "usage batch write failed");
+                tracing::warn!(%error, attempt, kind = R::KIND, records = batch.len(), "batch write failed");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
         }
     }
     tracing::error!(
+        kind = R::KIND,
         records = batch.len(),
-        "usage batch lost after repeated write failures"
+        "batch lost after repeated write failures"
     );
     batch.clear();
 }

@@ -195,11 +195,35 @@ impl TestServer {
 
     /// Stops the server (flushing usage) and returns the usage records, oldest first.
     pub async fn finish(self) -> Vec<domain::UsageRecord> {
+        self.finish_with_audit().await.0
+    }
+
+    /// Stops the server (flushing usage and audit) and returns the usage records and the audit
+    /// events, oldest first.
+    pub async fn finish_with_audit(self) -> (Vec<domain::UsageRecord>, Vec<domain::AuditEvent>) {
         let store = self.server.store.clone();
         self.server.shutdown().await;
         let mut records = store.list_usage(10_000).await.expect("usage");
         records.reverse();
-        records
+        let mut events: Vec<_> = store
+            .list_audit(10_000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|(_, event)| event)
+            .collect();
+        events.reverse();
+        (records, events)
+    }
+
+    /// Every HTTP request simulator `index` has received, of any kind.
+    pub fn requests_seen(&self, index: usize) -> u64 {
+        let s = self.sims[index].0.stats();
+        s.chat_requests
+            + s.fim_requests
+            + s.embeddings_requests
+            + s.models_requests
+            + s.health_requests
     }
 }
 

@@ -9,8 +9,8 @@
 mod harness;
 
 use domain::{
-    ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome, Role,
-    RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
+    ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
+    Role, RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
 };
 use store::{Backend, NewUser, Store, StoreError};
 
@@ -474,6 +474,8 @@ fn usage(index: u64, started_at: i64) -> UsageRecord {
             .is_multiple_of(7)
             .then(|| "upstream_unavailable".to_owned()),
         attempts: (index % 3) as u32 + 1,
+        classification: (!index.is_multiple_of(5)).then(|| "confidential".to_owned()),
+        hosting: (!index.is_multiple_of(5)).then_some(Hosting::SovereignCloud),
     }
 }
 
