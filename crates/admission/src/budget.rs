@@ -28,6 +28,29 @@ pub enum BudgetUnit {
     MoneyMicros,
 }
 
+impl BudgetUnit {
+    /// `token` or `money`, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            BudgetUnit::Tokens => "token",
+            BudgetUnit::MoneyMicros => "money",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetUnit::Tokens => "tokens",
+            BudgetUnit::MoneyMicros => "money_micros",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<BudgetUnit> {
+        [BudgetUnit::Tokens, BudgetUnit::MoneyMicros]
+            .into_iter()
+            .find(|u| u.as_str() == name)
+    }
+}
+
 /// A budget's configuration. A scope has at most one budget per (period, unit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {

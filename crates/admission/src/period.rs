@@ -27,6 +27,29 @@ pub enum Period {
     Month,
 }
 
+impl Period {
+    /// `daily` or `monthly`, for messages.
+    pub fn adjective(self) -> &'static str {
+        match self {
+            Period::Day => "daily",
+            Period::Month => "monthly",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Month => "month",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Period> {
+        [Period::Day, Period::Month]
+            .into_iter()
+            .find(|p| p.as_str() == name)
+    }
+}
+
 /// A time-zone name that the compiled-in database does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown time zone `{0}` (expected an IANA name such as `Europe/Paris`)")]

@@ -32,7 +32,12 @@ pub enum Refusal {
         requested: u64,
     },
     /// A hard budget limit would be exceeded; it resets at `resets_at`.
-    #[error("{period:?} {unit:?} budget of {scope} exhausted until {resets_at} (Unix ms)")]
+    #[error(
+        "the {} {} budget of {scope} is exhausted; it resets at {}",
+        period.adjective(),
+        unit.noun(),
+        rfc3339(*resets_at)
+    )]
     BudgetExceeded {
         scope: Scope,
         period: Period,
@@ -86,4 +91,11 @@ impl Refused {
     pub fn code(&self) -> &'static str {
         self.refusal.code()
     }
+}
+
+/// A Unix-millisecond instant as RFC 3339 in UTC, for messages people read.
+pub(crate) fn rfc3339(at: UnixMillis) -> String {
+    jiff::Timestamp::from_millisecond(at)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| format!("{at} (Unix ms)"))
 }

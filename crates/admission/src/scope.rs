@@ -61,6 +61,39 @@ pub enum Scope {
     Entity(EntityId),
 }
 
+impl Scope {
+    /// `key`, `user`, `team` or `entity`: how stored rules and the admin API name the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Scope::Key(_) => "key",
+            Scope::User(_) => "user",
+            Scope::Team(_) => "team",
+            Scope::Entity(_) => "entity",
+        }
+    }
+
+    /// The scope's id as text (`key_…`, `usr_…`, the team id, `ent_…`).
+    pub fn id(&self) -> String {
+        match self {
+            Scope::Key(id) => id.to_string(),
+            Scope::User(id) => id.to_string(),
+            Scope::Team(id) => id.to_string(),
+            Scope::Entity(id) => id.to_string(),
+        }
+    }
+
+    /// The inverse of [`Scope::kind`] and [`Scope::id`]; `None` for an unknown kind or a malformed id.
+    pub fn from_parts(kind: &str, id: &str) -> Option<Scope> {
+        match kind {
+            "key" => id.parse().ok().map(Scope::Key),
+            "user" => id.parse().ok().map(Scope::User),
+            "team" => (!id.is_empty()).then(|| Scope::Team(TeamId::new(id))),
+            "entity" => id.parse().ok().map(Scope::Entity),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

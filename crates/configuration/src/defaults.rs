@@ -13,6 +13,8 @@ use crate::{
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 pub(crate) const DATA_DIR: &str = "./fabrique-data";
+pub(crate) const ADMISSION_TIME_ZONE: &str = "UTC";
+pub(crate) const ADMISSION_DEFAULT_COMPLETION_TOKENS: u64 = 1024;
 pub(crate) const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 pub(crate) const REQUEST_TIMEOUT_SECS: u64 = 600;
 
@@ -168,5 +170,9 @@ pub(crate) fn embedded_default() -> Config {
         models: builtin_models(0),
         entities: Vec::new(),
         policy: crate::PolicyConfig::default(),
+        admission: crate::AdmissionConfig {
+            time_zone: ADMISSION_TIME_ZONE.to_owned(),
+            default_completion_tokens: ADMISSION_DEFAULT_COMPLETION_TOKENS,
+        },
     }
 }

@@ -68,6 +68,10 @@
 //!
 //! [policy]
 //! personal_data_classification = "confidential"
+//!
+//! [admission]
+//! time_zone = "Europe/Paris"
+//! default_completion_tokens = 1024
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -123,6 +127,20 @@ pub struct Config {
     pub entities: Vec<EntitySeed>,
     /// `[policy]`: what the gateway does about what it finds in requests.
     pub policy: PolicyConfig,
+    /// `[admission]`: how rate limits and budgets count.
+    pub admission: AdmissionConfig,
+}
+
+/// Section `[admission]`. The limits and budgets themselves are set through the admin API
+/// (`/admin/v1/limits`, `/admin/v1/budgets`) and kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    /// Key `time_zone`: the IANA time zone in which daily and monthly budgets reset at midnight.
+    /// Default `UTC`.
+    pub time_zone: String,
+    /// Key `default_completion_tokens`: the completion length admission reserves for a request that
+    /// sets no `max_tokens`, at least 1. Default 1024. Settlement corrects it with the real count.
+    pub default_completion_tokens: u64,
 }
 
 /// Section `[policy]`: group-wide data-protection rules applied on the request path.

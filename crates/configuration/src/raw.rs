@@ -26,6 +26,7 @@ struct RawDocument {
     models: Option<Value>,
     entities: Option<Value>,
     policy: Option<Value>,
+    admission: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +99,13 @@ pub(crate) struct RawEntity {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmission {
+    pub time_zone: Option<String>,
+    pub default_completion_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawPolicy {
     pub personal_data_classification: Option<String>,
 }
@@ -134,6 +142,7 @@ pub(crate) struct RawConfig {
     pub models: Option<Items<RawModel>>,
     pub entities: Option<Items<RawEntity>>,
     pub policy: Section<RawPolicy>,
+    pub admission: Section<RawAdmission>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -155,6 +164,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         models: items(document.models, "models", "name", errors),
         entities: items(document.entities, "entities", "slug", errors),
         policy: section(document.policy, "policy", errors),
+        admission: section(document.admission, "admission", errors),
     })
 }
 

@@ -12,12 +12,12 @@ use domain::{Classification, ClassificationLadder, EndpointKind};
 use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
-    Items, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy, RawRouting, RawServer,
-    RawSimulator, Section,
+    Items, RawAdmission, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy, RawRouting,
+    RawServer, RawSimulator, Section,
 };
 use crate::{
-    Config, EndpointConfig, EntitySeed, ModelConfig, PolicyConfig, Price, RoutingConfig,
-    ServerConfig, SimulatorConfig,
+    AdmissionConfig, Config, EndpointConfig, EntitySeed, ModelConfig, PolicyConfig, Price,
+    RoutingConfig, ServerConfig, SimulatorConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -50,7 +50,9 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         ladder_is_known,
         errors,
     );
+    let admission = admission(raw.admission.given_or_default(), errors);
     Config {
+        admission,
         server,
         routing,
         simulator,
@@ -690,6 +692,30 @@ fn entities(
         });
     }
     entities
+}
+
+fn admission(raw: RawAdmission, errors: &mut Collector) -> AdmissionConfig {
+    let time_zone = raw
+        .time_zone
+        .unwrap_or_else(|| defaults::ADMISSION_TIME_ZONE.to_owned());
+    if jiff::tz::TimeZone::get(&time_zone).is_err() {
+        errors.push(
+            "admission.time_zone",
+            format!(
+                "unknown time zone `{time_zone}` (expected an IANA name such as `Europe/Paris`)"
+            ),
+        );
+    }
+    let default_completion_tokens = at_least_one(
+        raw.default_completion_tokens,
+        defaults::ADMISSION_DEFAULT_COMPLETION_TOKENS,
+        "admission.default_completion_tokens",
+        errors,
+    );
+    AdmissionConfig {
+        time_zone,
+        default_completion_tokens,
+    }
 }
 
 fn policy(

@@ -95,6 +95,9 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             .map(|e| e.name.clone())
             .collect::<Vec<_>>(),
     ));
+    let admission = crate::limits::load_admission(&store, &config.admission)
+        .await
+        .context("loading rate limits and budgets")?;
     let listen = config.server.listen;
     let config = Arc::new(config);
     let gateway = gateway::Gateway::new(
@@ -103,6 +106,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         usage_sink,
         audit_sink,
         metrics,
+        Arc::clone(&admission),
     )
     .context("preparing endpoints")?;
     let background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))

@@ -20,6 +20,9 @@ pub struct InferenceRequest<'a> {
     pub stream: bool,
     /// The caller asked for a final usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
+    /// The completion length the caller allows (`max_tokens`, or `max_completion_tokens`), if any;
+    /// `Some(0)` for embeddings, which complete nothing.
+    pub max_tokens: Option<u64>,
 }
 
 /// Reads the whole body, refusing it as soon as it exceeds `limit` bytes.
@@ -78,15 +81,23 @@ pub fn inspect<'a>(
     };
     let include_usage =
         field::<StreamOptions>(object, "stream_options")?.is_some_and(|o| o.include_usage);
+    let max_tokens = match operation {
+        Operation::Embeddings => Some(0),
+        Operation::Chat | Operation::Fim => match field::<u64>(object, "max_tokens")? {
+            Some(n) => Some(n),
+            None => field::<u64>(object, "max_completion_tokens")?,
+        },
+    };
     Ok(InferenceRequest {
         model,
         stream,
         include_usage,
+        max_tokens,
     })
 }
 
 /// Reads one typed field, naming it in the error when its type is wrong.
-fn field<'a, T: Deserialize<'a>>(
+pub(crate) fn field<'a, T: Deserialize<'a>>(
     object: &'a RawObject<'a>,
     name: &'static str,
 ) -> Result<Option<T>, GatewayError> {

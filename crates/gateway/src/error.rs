@@ -54,6 +54,8 @@ pub enum GatewayError {
         model: String,
         retry_after: Option<HeaderValue>,
     },
+    #[error("{0}")]
+    Refused(Box<admission::Refused>),
     #[error("relay stage: the backend's response could not be read: {0}")]
     UpstreamBody(String),
 }
@@ -76,7 +78,9 @@ impl GatewayError {
                 StatusCode::BAD_GATEWAY
             }
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::UpstreamRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::UpstreamRateLimited { .. } | GatewayError::Refused(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
         }
     }
 
@@ -97,6 +101,7 @@ impl GatewayError {
             GatewayError::UpstreamTimeout { .. } => "upstream_timeout",
             GatewayError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             GatewayError::UpstreamBody(_) => "upstream_body_error",
+            GatewayError::Refused(refused) => refused.code(),
         }
     }
 
@@ -138,12 +143,22 @@ impl IntoResponse for GatewayError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let GatewayError::UpstreamRateLimited {
-            retry_after: Some(value),
-            ..
-        } = &self
-        {
-            headers.insert(header::RETRY_AFTER, value.clone());
+        match &self {
+            GatewayError::UpstreamRateLimited {
+                retry_after: Some(value),
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, value.clone());
+            }
+            GatewayError::Refused(refused) => {
+                crate::admit::rate_headers(headers, &refused.rate);
+                if let Some(wait) = refused.refusal.retry_after(domain::now_millis()) {
+                    // Whole seconds, rounded up: retrying after that is never too early.
+                    let seconds = wait.as_millis().div_ceil(1_000).max(1);
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
+                }
+            }
+            _ => {}
         }
         response
     }

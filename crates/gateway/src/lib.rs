@@ -6,6 +6,7 @@
 //! request path reads only in-memory state; usage leaves it through a channel.
 
 mod accept;
+pub mod admit;
 mod authenticate;
 pub mod classify;
 mod error;
@@ -75,11 +76,16 @@ struct Trace {
     stream: bool,
     attempts: u32,
     classification: Option<Classification>,
+    /// The admission to settle at metering; moved out by [`Trace::finished`].
+    ticket: Option<admission::Ticket>,
+    /// Rate-limit state and budget warning to report in the response headers.
+    rate: Option<admission::RateHeaders>,
+    warning: Option<admission::BudgetWarning>,
 }
 
 impl Trace {
     fn finished(
-        &self,
+        &mut self,
         operation: Operation,
         status: u16,
         error_code: Option<&'static str>,
@@ -100,6 +106,7 @@ impl Trace {
             error_code,
             attempts: self.attempts,
             classification: self.classification,
+            ticket: self.ticket.take(),
         }
     }
 }
@@ -117,6 +124,9 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
         stream: false,
         attempts: 0,
         classification: None,
+        ticket: None,
+        rate: None,
+        warning: None,
     };
     let mut response = match serve(&gateway, operation, &parts.headers, body, &mut trace).await {
         Ok(response) => response,
@@ -132,9 +142,14 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
             error.into_response()
         }
     };
-    response
-        .headers_mut()
-        .insert("x-request-id", trace.request_id);
+    let headers = response.headers_mut();
+    if let Some(rate) = &trace.rate {
+        admit::rate_headers(headers, rate);
+    }
+    if let Some(warning) = &trace.warning {
+        admit::warning_header(headers, warning);
+    }
+    headers.insert("x-request-id", trace.request_id);
     response
 }
 
@@ -157,6 +172,7 @@ async fn serve(
     trace.requested_model.push_str(&request.model);
     trace.stream = request.stream;
     let (stream, include_usage) = (request.stream, request.include_usage);
+    let max_tokens = request.max_tokens;
 
     // 3. License (seats) — identity's seat check slots in here.
     // 4. Resolve and 5. authorize: the model exists, serves this operation, and the entity may use it.
@@ -178,7 +194,20 @@ async fn serve(
     trace.classification = Some(level);
     route::check_clearance(gateway, model, level)?;
 
-    // 7. Admit, 8. schedule — slot in here.
+    // 7. Admit: rate limits and budgets of the key, user and entity, all charged or none.
+    let admitted = admit::admit(
+        gateway,
+        &principal,
+        &gateway.models[model],
+        bytes.len(),
+        max_tokens,
+        trace.started_at,
+    )?;
+    trace.ticket = Some(admitted.ticket);
+    trace.rate = Some(admitted.rate);
+    trace.warning = admitted.budget_warning;
+
+    // 8. Schedule — slots in here.
 
     // 9. Route.
     let outgoing = Outgoing {
@@ -217,7 +246,7 @@ async fn serve(
     if stream {
         let gateway = Arc::clone(gateway);
         let lease = routed.lease;
-        let trace = std::mem::replace(trace, trace.detach());
+        let mut trace = std::mem::replace(trace, trace.detach());
         let stream = RelayStream::new(
             upstream_body,
             routed.injected_usage_request,
@@ -269,6 +298,9 @@ impl Trace {
             stream: self.stream,
             attempts: self.attempts,
             classification: self.classification,
+            ticket: None,
+            rate: self.rate.clone(),
+            warning: self.warning.clone(),
         }
     }
 }

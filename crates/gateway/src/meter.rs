@@ -29,10 +29,13 @@ pub struct Finished<'a> {
     pub error_code: Option<&'static str>,
     pub attempts: u32,
     pub classification: Option<Classification>,
+    /// The admission to settle with the real usage, when the request was admitted.
+    pub ticket: Option<admission::Ticket>,
 }
 
-/// Records the request: metrics always, a usage record once the caller is known.
-pub fn record(gateway: &Gateway, finished: Finished<'_>) {
+/// Records the request: metrics always, a usage record once the caller is known, and the
+/// settlement of its admission.
+pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
     let model_route = finished.model.and_then(|i| gateway.models.get(i));
     let model_name = model_route
         .map(|m| m.name.as_str())
@@ -74,6 +77,10 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         cost(usage.prompt_tokens, m.input_micros_per_million)
             + cost(usage.completion_tokens, m.output_micros_per_million)
     });
+    if let Some(ticket) = finished.ticket.take() {
+        let tokens = usage.prompt_tokens + usage.completion_tokens;
+        crate::admit::settle(gateway, ticket, tokens, cost_micros);
+    }
     let endpoint = finished.endpoint.and_then(|i| gateway.endpoints.get(i));
     let record = UsageRecord {
         request_id: finished.request_id.to_owned(),
@@ -140,7 +147,7 @@ pub fn audit_denial(gateway: &Gateway, finished: &Finished<'_>, error: &GatewayE
 }
 
 /// Cost in micro-units for `tokens` at `micros_per_million`, rounded half up, in integers only.
-fn cost(tokens: u64, micros_per_million: u64) -> u64 {
+pub(crate) fn cost(tokens: u64, micros_per_million: u64) -> u64 {
     ((u128::from(tokens) * u128::from(micros_per_million) + 500_000) / 1_000_000) as u64
 }
 

@@ -77,6 +77,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub access: ModelAccess,
     pub classifier: Classifier,
+    /// Rate limits and budgets, shared with the admin API that sets them.
+    pub admission: Arc<admission::Admission>,
 }
 
 impl ModelRoute {
@@ -97,6 +99,7 @@ impl Gateway {
         usage: UsageSink,
         audit: AuditSink,
         metrics: Arc<Metrics>,
+        admission: Arc<admission::Admission>,
     ) -> Result<Arc<Self>, UpstreamError> {
         let endpoints = config
             .endpoints
@@ -186,6 +189,7 @@ impl Gateway {
         };
         Ok(Arc::new(Gateway {
             classifier: Classifier::new(&config),
+            admission,
             audit,
             client: UpstreamClient::new(config.routing.connect_timeout),
             config,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use wire::object::RawObject;
 
+use crate::accept::field;
 use crate::error::GatewayError;
 
 #[derive(Deserialize)]
@@ -70,16 +71,6 @@ pub fn input_texts<'a>(
         }
     }
     Ok(texts)
-}
-
-fn field<'a, T: Deserialize<'a>>(
-    object: &'a RawObject<'a>,
-    name: &'static str,
-) -> Result<Option<T>, GatewayError> {
-    object.get_as(name).map_err(|e| GatewayError::InvalidField {
-        param: name,
-        message: format!("`{name}` has an unexpected shape: {e}"),
-    })
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod codec;
 mod connect;
 mod error;
 mod keys;
+mod limits;
 mod principals;
 mod usage;
 
@@ -29,6 +30,7 @@ use sqlx::AnyPool;
 
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing};
+pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use principals::NewUser;
 
 /// Which database a [`Store`] talks to.

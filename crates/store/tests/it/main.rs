@@ -12,7 +12,7 @@ use domain::{
     ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
     Role, RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
 };
-use store::{Backend, NewUser, Store, StoreError};
+use store::{Backend, NewUser, Store, StoreError, StoredBudget, StoredLimit};
 
 use harness::both_backends;
 
@@ -25,6 +25,7 @@ both_backends! {
     credentials_join_keys_with_owners_entities_and_roles,
     usage_round_trips_exactly_in_large_batches,
     audit_round_trips_exactly_in_sequence,
+    limits_and_budgets_are_upserted_listed_and_deleted,
 }
 
 fn audit(action: &str) -> AuditEvent {
@@ -638,4 +639,117 @@ async fn load_100k_credentials() {
         started.elapsed()
     );
     assert_eq!(credentials.len(), 100_000);
+}
+
+async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
+    let limit = |rpm: Option<u64>| StoredLimit {
+        scope_kind: "entity".into(),
+        scope_id: "ent_x".into(),
+        requests_per_minute: rpm,
+        tokens_per_minute: Some(u64::from(u32::MAX) * 4),
+    };
+    store
+        .set_rate_limit(&limit(Some(60)), &audit("limit.set"))
+        .await
+        .unwrap();
+    store
+        .set_rate_limit(&limit(None), &audit("limit.set"))
+        .await
+        .unwrap();
+    assert_eq!(store.list_rate_limits().await.unwrap(), vec![limit(None)]);
+    assert!(
+        store
+            .delete_rate_limit("entity", "ent_x", &audit("limit.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_rate_limit("entity", "ent_x", &audit("limit.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(store.list_rate_limits().await.unwrap().is_empty());
+
+    let budget = |limit: u64| StoredBudget {
+        scope_kind: "user".into(),
+        scope_id: "usr_y".into(),
+        period: "month".into(),
+        unit: "money_micros".into(),
+        hard_limit: limit,
+        soft_threshold_percent: Some(80),
+        reset_at: None,
+    };
+    store
+        .set_budget(&budget(5), &audit("budget.set"))
+        .await
+        .unwrap();
+    store
+        .set_budget(&budget(7), &audit("budget.set"))
+        .await
+        .unwrap();
+    assert_eq!(store.list_budgets().await.unwrap(), vec![budget(7)]);
+    let reset = audit("budget.reset");
+    assert!(store.reset_budgets("user", "usr_y", &reset).await.unwrap());
+    assert!(
+        !store
+            .reset_budgets("user", "usr_none", &reset)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.list_budgets().await.unwrap()[0].reset_at,
+        Some(reset.at)
+    );
+    assert!(
+        store
+            .delete_budget(
+                "user",
+                "usr_y",
+                "month",
+                "money_micros",
+                &audit("budget.delete")
+            )
+            .await
+            .unwrap()
+    );
+    assert!(store.list_budgets().await.unwrap().is_empty());
+    let actions: Vec<_> = store
+        .list_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "budget.delete",
+            "budget.reset",
+            "budget.set",
+            "budget.set",
+            "limit.delete",
+            "limit.set",
+            "limit.set"
+        ]
+    );
+
+    // Spending is summed from usage records since an instant, per scope column.
+    let base = 1_800_000_000_000;
+    let mut records: Vec<_> = (0..4).map(|i| usage(i, base + i as i64)).collect();
+    let user = UserId::generate();
+    for record in &mut records {
+        record.user_id = Some(user);
+    }
+    store.insert_usage(&records).await.unwrap();
+    let spent = store
+        .spent_since("user", &user.to_string(), base + 1)
+        .await
+        .unwrap();
+    assert_eq!(spent.tokens, (1 + 2 + 3) * 10);
+    assert_eq!(spent.cost_micros, (1 + 2 + 3) * 1_000);
+    assert_eq!(
+        store.spent_since("team", "t", 0).await.unwrap(),
+        store::Spent::default()
+    );
 }
