@@ -143,8 +143,11 @@ impl<W> FairQueue<W> {
             return None;
         }
         let slot = self.entity_slot(ticket.entity);
-        // Arriving to an empty queue is becoming backlogged for an instant: the idle lift applies.
-        self.lift(slot);
+        // Arriving to an empty queue is becoming backlogged for an instant: the idle lift applies,
+        // and with nobody backlogged it lifts to the floor (no scan needed).
+        let floor = self.floor;
+        let state = &mut self.entities[slot];
+        state.counter = state.counter.max(floor);
         let grant = self.charge(
             slot,
             ticket.priority,
