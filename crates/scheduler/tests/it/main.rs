@@ -246,3 +246,19 @@ async fn the_scheduler_finds_pools_by_name_and_reports_waits() {
     ];
     assert!(Scheduler::new(duplicate, None).is_err());
 }
+
+#[test]
+fn admission_futures_and_dispatches_can_cross_threads() {
+    // The gateway's handlers run on a multi-threaded runtime and streams carry the dispatch.
+    fn send_and_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let pool = pool(1);
+    let admission = pool.admit(ticket(EntityId::generate(), Priority::Standard));
+    send(&admission);
+    send_and_sync(&pool);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let dispatch = runtime.block_on(admission).unwrap();
+    send_and_sync(&dispatch);
+}
