@@ -113,6 +113,22 @@ struct SimArgs {
     /// Share of streams cut off in the middle, from 0 to 1.
     #[arg(long, default_value_t = 0.0)]
     disconnect_rate: f64,
+    /// Decoding slowdown per extra sequence in the batch (α): time per token is
+    /// 1/tokens-per-second × (1 + α × (batch − 1)); 0 keeps the speed whatever the batch.
+    #[arg(long, default_value_t = 0.0)]
+    batch_slowdown: f64,
+    /// KV-cache capacity in tokens (prompt + completion of every running sequence); new sequences
+    /// wait when it is full. 0 means unlimited.
+    #[arg(long, default_value_t = 0)]
+    kv_cache_tokens: u64,
+    /// Prefix-cache size in prompt blocks of about 64 tokens; cached leading blocks skip prefill.
+    /// 0 disables the cache.
+    #[arg(long, default_value_t = 0)]
+    prefix_cache_blocks: usize,
+    /// Prefill speed in prompt tokens per second: uncached prompt tokens add to the time to first
+    /// token. 0 makes the time to first token constant.
+    #[arg(long, default_value_t = 0.0)]
+    prefill_tokens_per_second: f64,
 }
 
 fn main() -> ExitCode {
@@ -196,6 +212,10 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
             stall: Duration::from_millis(args.stall_ms),
             disconnect_rate: args.disconnect_rate,
         },
+        batch_slowdown: args.batch_slowdown,
+        kv_cache_tokens: args.kv_cache_tokens,
+        prefix_cache_blocks: args.prefix_cache_blocks,
+        prefill_tokens_per_second: args.prefill_tokens_per_second,
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!(

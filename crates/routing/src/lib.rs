@@ -3,9 +3,12 @@
 //! Every endpoint has an in-memory state: outstanding requests and a circuit breaker fed by passive
 //! observations (each attempt's outcome) and active health checks. Selection picks, among the
 //! candidates the caller passes (a model's endpoints, already filtered for clearance), a healthy one
-//! with the fewest outstanding requests per unit of weight. Nothing here does I/O or holds a lock
-//! for longer than a few field updates.
+//! with the fewest outstanding requests per unit of weight. `affinity` adds a preference for the
+//! endpoint that probably holds a prompt's prefix in its cache (`PrefixIndex`,
+//! `Endpoints::pick_with_prefix`). Nothing here does I/O or holds a lock for longer than a few
+//! field updates (a prefix lookup walks a prompt's blocks under one endpoint's lock).
 
+mod affinity;
 mod circuit;
 
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+pub use affinity::{Candidate, DEFAULT_MAX_LOAD_GAP, PrefixIndex};
 pub use circuit::{Circuit, CircuitState};
 
 /// What routing needs to know about one endpoint.
@@ -115,7 +119,42 @@ impl Endpoints {
             }
         }
         let (index, _) = best?;
-        let state = &self.states[index];
+        self.lease(index, now)
+    }
+
+    /// Like `pick`, preferring the endpoint that probably holds the prompt's prefix in its cache
+    /// (`PrefixIndex::choose`: the longest cached prefix unless that endpoint's load exceeds the
+    /// least loaded's by more than `max_load_gap`). Skips tried endpoints, open circuits and
+    /// endpoints at capacity; `None` when none remains, in which case `pick` may still find one
+    /// above capacity. Record the prompt with `PrefixIndex::record` once the attempt is sent.
+    pub fn pick_with_prefix(
+        self: &Arc<Self>,
+        candidates: &[usize],
+        tried: &[usize],
+        prefixes: &PrefixIndex,
+        blocks: &[prefix::BlockHash],
+        max_load_gap: f64,
+    ) -> Option<Lease> {
+        let now = Instant::now();
+        let open: smallvec::SmallVec<[Candidate; 8]> = candidates
+            .iter()
+            .filter(|index| !tried.contains(index))
+            .filter_map(|&index| {
+                let state = self.states.get(index)?;
+                state.circuit.lock().admits(now).then(|| Candidate {
+                    index,
+                    outstanding: state.outstanding.load(Ordering::Relaxed),
+                    capacity: state.spec.capacity,
+                })
+            })
+            .collect();
+        let index = prefixes.choose(blocks, &open, max_load_gap)?;
+        self.lease(index, now)
+    }
+
+    /// Takes a request slot on `index`, as the circuit's probe when it is half-open.
+    fn lease(self: &Arc<Self>, index: usize, now: Instant) -> Option<Lease> {
+        let state = self.states.get(index)?;
         let probe = {
             let mut circuit = state.circuit.lock();
             if !circuit.admits(now) {

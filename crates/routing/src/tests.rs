@@ -95,3 +95,119 @@ fn a_failed_probe_reopens_the_circuit() {
     // Reopened (zero period → half-open again, probe slot free).
     assert!(eps.pick(&[0], &[]).is_some());
 }
+
+/// The blocks of a conversation after `turns` exchanges, as the gateway would cut them.
+fn conversation(topic: &str, turns: usize) -> Vec<prefix::BlockHash> {
+    let system = format!("You help with {topic}. ").repeat(30);
+    let answer = "a long answer ".repeat(25);
+    let mut messages = vec![("system".to_owned(), system)];
+    for turn in 0..turns {
+        messages.push(("user".to_owned(), format!("question {turn} about {topic}")));
+        messages.push(("assistant".to_owned(), answer.clone()));
+    }
+    prefix::prompt_blocks(messages.iter().map(|(r, t)| (r.as_str(), t.as_str())))
+}
+
+fn candidates(loads: &[(u32, u32)]) -> Vec<Candidate> {
+    loads
+        .iter()
+        .enumerate()
+        .map(|(index, &(outstanding, capacity))| Candidate {
+            index,
+            outstanding,
+            capacity,
+        })
+        .collect()
+}
+
+#[test]
+fn a_conversations_follow_ups_land_on_the_same_endpoint() {
+    let index = PrefixIndex::new(4, 1024);
+    let loads = candidates(&[(0, 8), (0, 8), (0, 8), (0, 8)]);
+    // Four conversations start on an idle pool; each goes where the least-loaded choice sends it.
+    let mut homes = Vec::new();
+    for (n, topic) in ["loans", "payroll", "audit", "risk"]
+        .into_iter()
+        .enumerate()
+    {
+        let first = conversation(topic, 0);
+        assert_eq!(index.best_match(&first, &[0, 1, 2, 3]), None);
+        // Spread them as least-outstanding would: conversation n on endpoint n.
+        index.record(n, &first);
+        homes.push(n);
+    }
+    for turn in 1..5 {
+        for (topic, &home) in ["loans", "payroll", "audit", "risk"].iter().zip(&homes) {
+            let blocks = conversation(topic, turn);
+            let (best, matched) = index.best_match(&blocks, &[0, 1, 2, 3]).unwrap();
+            assert_eq!(best, home);
+            assert!(matched > 0);
+            assert_eq!(
+                index.choose(&blocks, &loads, DEFAULT_MAX_LOAD_GAP),
+                Some(home)
+            );
+            index.record(home, &blocks);
+        }
+    }
+}
+
+#[test]
+fn a_busy_home_loses_to_the_least_loaded_beyond_the_gap() {
+    let index = PrefixIndex::new(3, 1024);
+    let blocks = conversation("loans", 2);
+    index.record(0, &blocks);
+    // Home at 3/8, others at 1/8: a gap of 0.25, within the tolerance.
+    let close = candidates(&[(3, 8), (1, 8), (2, 8)]);
+    assert_eq!(index.choose(&blocks, &close, DEFAULT_MAX_LOAD_GAP), Some(0));
+    // Home at 4/8: a gap of 0.375, beyond it: the least loaded wins.
+    let far = candidates(&[(4, 8), (1, 8), (2, 8)]);
+    assert_eq!(index.choose(&blocks, &far, DEFAULT_MAX_LOAD_GAP), Some(1));
+    // Home at capacity: never chosen, whatever the tolerance.
+    let full = candidates(&[(8, 8), (7, 8), (7, 8)]);
+    assert_eq!(index.choose(&blocks, &full, 10.0), Some(1));
+    let all_full = candidates(&[(8, 8), (8, 8), (8, 8)]);
+    assert_eq!(index.choose(&blocks, &all_full, 10.0), None);
+    // Nothing cached anywhere: least loaded.
+    let stranger = conversation("payroll", 1);
+    assert_eq!(
+        index.choose(&stranger, &close, DEFAULT_MAX_LOAD_GAP),
+        Some(1)
+    );
+}
+
+#[test]
+fn the_index_stays_within_its_memory_bound() {
+    let index = PrefixIndex::new(2, 64);
+    for n in 0..500 {
+        index.record(0, &conversation(&format!("topic {n}"), 3));
+    }
+    assert_eq!(index.len(0), 64);
+    assert_eq!(index.len(1), 0);
+    // The most recent conversation is still found; the oldest is forgotten.
+    let recent = conversation("topic 499", 3);
+    assert_eq!(index.best_match(&recent, &[0, 1]).map(|(e, _)| e), Some(0));
+    assert_eq!(index.best_match(&conversation("topic 0", 3), &[0, 1]), None);
+    index.forget(0);
+    assert_eq!(index.len(0), 0);
+    // Out-of-range endpoints are ignored, not a panic.
+    index.record(7, &recent);
+    assert_eq!(index.best_match(&recent, &[7]), None);
+}
+
+#[test]
+fn pick_with_prefix_leases_the_home_endpoint_and_skips_tried_ones() {
+    let eps = endpoints(&[1, 1, 1], Duration::from_secs(10));
+    let index = PrefixIndex::new(3, 1024);
+    let blocks = conversation("loans", 1);
+    index.record(2, &blocks);
+    let lease = eps
+        .pick_with_prefix(&[0, 1, 2], &[], &index, &blocks, DEFAULT_MAX_LOAD_GAP)
+        .unwrap();
+    assert_eq!(lease.index(), 2);
+    let retry = eps
+        .pick_with_prefix(&[0, 1, 2], &[2], &index, &blocks, DEFAULT_MAX_LOAD_GAP)
+        .unwrap();
+    assert_ne!(retry.index(), 2);
+    drop((lease, retry));
+    assert!(eps.status().iter().all(|s| s.outstanding == 0));
+}

@@ -5,6 +5,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
+use prefix::PromptBlocks;
 use serde::Deserialize;
 use serde_json::Value;
 use wire::chat::ChatCompletionRequest;
@@ -67,10 +68,15 @@ fn plan(
     let mut seed = SeedBuilder::default();
     seed.field(b"chat").field(request.model.as_bytes());
     let mut prompt_tokens = 0_u64;
+    // Cut only when the prefix cache will look at the blocks.
+    let mut blocks = sim.caches_prefixes().then(PromptBlocks::new);
     for message in &request.messages {
         let text = message.text();
         prompt_tokens = prompt_tokens.saturating_add(message_tokens(&text));
         seed.field(message.role.as_bytes()).field(text.as_bytes());
+        if let Some(blocks) = blocks.as_mut() {
+            blocks.message(&message.role, &text);
+        }
     }
     for chosen in [request.seed, random_seed].into_iter().flatten() {
         seed.field(&chosen.to_le_bytes());
@@ -82,6 +88,7 @@ fn plan(
         tokens,
         finish_reason,
         prompt_tokens,
+        blocks: blocks.map(PromptBlocks::finish).unwrap_or_default(),
         stream: request.stream.unwrap_or(false),
         include_usage: request
             .stream_options

@@ -33,11 +33,19 @@ pub(crate) struct Plan {
     pub(crate) tokens: u64,
     pub(crate) finish_reason: &'static str,
     pub(crate) prompt_tokens: u64,
+    /// The prompt's prefix blocks, for the prefix cache; empty when it is off.
+    pub(crate) blocks: Vec<prefix::BlockHash>,
     pub(crate) stream: bool,
     pub(crate) include_usage: bool,
 }
 
 impl Plan {
+    /// KV-cache tokens the request holds while it decodes: the prompt once, every completion.
+    fn kv_tokens(&self) -> u64 {
+        self.prompt_tokens
+            .saturating_add(self.tokens.saturating_mul(u64::from(self.choices)))
+    }
+
     fn usage(&self) -> Usage {
         Usage::new(
             self.prompt_tokens,
@@ -74,11 +82,12 @@ pub(crate) async fn respond(sim: &Simulator, plan: Plan) -> Result<Response, Sim
         let disconnect = happens(sim.faults().disconnect_rate);
         return Ok(stream(sim.clone(), plan, disconnect));
     }
-    let slot = sim.slots().acquire(sequences(&plan)).await?;
-    let last_token_due = sim.config().token_due(plan.tokens.saturating_sub(1));
-    if !last_token_due.is_zero() {
-        tokio::time::sleep(last_token_due).await;
-    }
+    let slot = sim
+        .slots()
+        .acquire(sequences(&plan), plan.kv_tokens())
+        .await?;
+    let prefill = sim.prefill(&plan);
+    decode_whole(sim, prefill, plan.tokens).await;
     drop(slot);
     let usage = plan.usage();
     let choices = (0..plan.choices)
@@ -103,6 +112,32 @@ pub(crate) async fn respond(sim: &Simulator, plan: Plan) -> Result<Response, Sim
     sim.counters()
         .complete(usage.prompt_tokens, usage.completion_tokens);
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// Waits as long as decoding `tokens` tokens after a prefill of `prefill` takes. With a constant
+/// pace that is one sleep; when the batch size slows decoding, the pace is re-read every frame's
+/// worth of tokens, so a batch that fills or drains mid-way changes the rest of the wait.
+async fn decode_whole(sim: &Simulator, prefill: std::time::Duration, tokens: u64) {
+    let config = sim.config();
+    if !config.batch_slows_decoding() {
+        let last_token_due = config.token_due_after(prefill, tokens.saturating_sub(1));
+        if !last_token_due.is_zero() {
+            tokio::time::sleep(last_token_due).await;
+        }
+        return;
+    }
+    if !prefill.is_zero() {
+        tokio::time::sleep(prefill).await;
+    }
+    let mut remaining = tokens.saturating_sub(1);
+    while remaining > 0 {
+        let chunk = remaining.min(TOKENS_PER_FRAME);
+        if let Some(interval) = config.token_interval_in_batch(sim.batch()) {
+            tokio::time::sleep(interval.saturating_mul(u32::try_from(chunk).unwrap_or(u32::MAX)))
+                .await;
+        }
+        remaining -= chunk;
+    }
 }
 
 fn sequences(plan: &Plan) -> usize {
@@ -151,8 +186,8 @@ struct StreamState {
     words: Vec<Words>,
     phase: Phase,
     slot: Option<Slot>,
-    /// When the slot was granted: token `k` is due at `granted + config.token_due(k)`.
-    granted: Option<Instant>,
+    /// When token `next_token` is due; `None` when nothing is paced (no delay configured).
+    next_due: Option<Instant>,
     next_token: u64,
     events_sent: u32,
     disconnect: bool,
@@ -188,7 +223,7 @@ impl StreamState {
             words,
             phase: Phase::Queued,
             slot: None,
-            granted: None,
+            next_due: None,
             next_token: 0,
             events_sent: 0,
             disconnect,
@@ -212,7 +247,12 @@ impl StreamState {
 
     /// Waits for a slot and the prefill, then announces the assistant's role.
     async fn start(&mut self) -> Result<Bytes, io::Error> {
-        let slot = match self.sim.slots().acquire(sequences(&self.plan)).await {
+        let acquired = self
+            .sim
+            .slots()
+            .acquire(sequences(&self.plan), self.plan.kv_tokens())
+            .await;
+        let slot = match acquired {
             Ok(slot) => slot,
             Err(closed) => {
                 self.phase = Phase::Done;
@@ -221,13 +261,12 @@ impl StreamState {
         };
         self.slot = Some(slot);
         // Without any delay configured the clock is never read: benchmarks run this path.
-        let config = self.sim.config();
-        let ttft = config.token_due(0);
-        if !ttft.is_zero() || config.token_interval().is_some() {
-            let granted = Instant::now();
-            self.granted = Some(granted);
-            if !ttft.is_zero() {
-                tokio::time::sleep_until(deadline(granted, ttft)).await;
+        let prefill = self.sim.prefill(&self.plan);
+        if !prefill.is_zero() || self.sim.config().token_interval().is_some() {
+            let first_due = deadline(Instant::now(), prefill);
+            self.next_due = Some(first_due);
+            if !prefill.is_zero() {
+                tokio::time::sleep_until(first_due).await;
             }
         }
         self.phase = Phase::Decoding;
@@ -299,19 +338,30 @@ impl StreamState {
         } else {
             remaining.min(TOKENS_PER_FRAME)
         };
-        let (Some(granted), Some(_)) = (self.granted, self.sim.config().token_interval()) else {
+        let Some(due) = self.next_due else {
             return most;
         };
-        let config = self.sim.config();
-        let due = deadline(granted, config.token_due(self.next_token));
         if due > Instant::now() {
             tokio::time::sleep_until(due).await;
         }
+        // The pace of the tokens after this one, at the batch size of now.
+        let interval = self
+            .sim
+            .config()
+            .token_interval_in_batch(self.sim.batch())
+            .unwrap_or_default();
+        let after = |tokens: u64| {
+            deadline(
+                due,
+                interval.saturating_mul(u32::try_from(tokens).unwrap_or(u32::MAX)),
+            )
+        };
         let now = Instant::now();
         let mut batch = 1;
-        while batch < most && deadline(granted, config.token_due(self.next_token + batch)) <= now {
+        while batch < most && after(batch) <= now {
             batch += 1;
         }
+        self.next_due = Some(after(batch));
         batch
     }
 

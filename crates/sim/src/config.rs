@@ -22,6 +22,23 @@ pub struct SimConfig {
     /// Completion length, in tokens, when a request sets neither `max_tokens` nor
     /// `max_completion_tokens`.
     pub max_tokens_default: u64,
+    /// How much a fuller batch slows each sequence's decoding (α): the time per output token is
+    /// `1 / tokens_per_second × (1 + α × (batch − 1))`, `batch` being the sequences decoding at that
+    /// moment. Zero (the default) keeps `tokens_per_second` whatever the batch.
+    pub batch_slowdown: f64,
+    /// KV-cache capacity in tokens: a sequence holds its prompt plus its completion (a request with
+    /// `n` choices, the prompt once and `n` completions) from its start to its end, and a new one
+    /// waits, first come first served, until enough is free. A request needing more than the whole
+    /// cache gets the whole cache. Zero (the default) means unlimited.
+    pub kv_cache_tokens: u64,
+    /// Prompt blocks (see the `prefix` crate: `BLOCK_BYTES` bytes of messages, about 64 tokens) the
+    /// prefix cache holds, least recently used evicted first. A prompt's leading blocks found in the
+    /// cache skip prefill. Zero (the default) disables the cache.
+    pub prefix_cache_blocks: usize,
+    /// Prefill speed: each prompt token not found in the prefix cache adds `1 / this` to the time
+    /// to first token, on top of `ttft`. Zero, negative or NaN (the default 0) means prefill costs
+    /// `ttft` whatever the prompt, as before.
+    pub prefill_tokens_per_second: f64,
 }
 
 /// Failure injection. Each rate is a probability in `[0, 1]` drawn independently per request; rates
@@ -71,6 +88,10 @@ impl Default for SimConfig {
             ],
             faults: Faults::default(),
             max_tokens_default: 32,
+            batch_slowdown: 0.0,
+            kv_cache_tokens: 0,
+            prefix_cache_blocks: 0,
+            prefill_tokens_per_second: 0.0,
         }
     }
 }
@@ -110,13 +131,47 @@ impl SimConfig {
         )
     }
 
-    /// How long the sequence waits between getting its slot and emitting token `index` (0-based):
-    /// the prefill, then one interval per token already emitted.
-    pub(crate) fn token_due(&self, index: u64) -> Duration {
+    /// The time between two tokens of one sequence while `batch` sequences decode together, or
+    /// `None` when decoding is instantaneous.
+    pub(crate) fn token_interval_in_batch(&self, batch: usize) -> Option<Duration> {
+        let interval = self.token_interval()?;
+        let alpha = self.batch_slowdown;
+        if !(alpha.is_finite() && alpha > 0.0) || batch <= 1 {
+            return Some(interval);
+        }
+        let factor = 1.0 + alpha * (batch - 1) as f64;
+        Some(
+            Duration::try_from_secs_f64(interval.as_secs_f64() * factor)
+                .unwrap_or(Duration::from_secs(u64::from(u32::MAX))),
+        )
+    }
+
+    /// Whether the batch size changes the decoding pace.
+    pub(crate) fn batch_slows_decoding(&self) -> bool {
+        self.batch_slowdown.is_finite()
+            && self.batch_slowdown > 0.0
+            && self.token_interval().is_some()
+    }
+
+    /// Time to first token for a prompt of which `uncached_tokens` are not in the prefix cache.
+    pub(crate) fn prefill(&self, uncached_tokens: u64) -> Duration {
+        let rate = self.prefill_tokens_per_second;
+        if !(rate.is_finite() && rate > 0.0) || uncached_tokens == 0 {
+            return self.ttft;
+        }
+        let compute = Duration::try_from_secs_f64(uncached_tokens as f64 / rate)
+            .unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+        self.ttft.saturating_add(compute)
+    }
+
+    /// How long a sequence waits between getting its slot and emitting token `index` (0-based): the
+    /// prefill (`ttft`, more for an uncached prompt with a prefill speed set), then one interval
+    /// per token already emitted, at the pace of a batch of one.
+    pub(crate) fn token_due_after(&self, prefill: Duration, index: u64) -> Duration {
         let decode = match self.token_interval() {
             Some(interval) => interval.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX)),
             None => Duration::ZERO,
         };
-        self.ttft.saturating_add(decode)
+        prefill.saturating_add(decode)
     }
 }

@@ -103,7 +103,11 @@ async fn embeddings(
     let inputs = inputs(&request.input)?;
 
     // Embedding is one short forward pass: it holds a slot through the prefill, like a sequence.
-    let slot = sim.slots().acquire(1).await?;
+    // Its activations take KV-cache room for the inputs' tokens while it runs.
+    let input_tokens = inputs
+        .iter()
+        .fold(0_u64, |sum, input| sum.saturating_add(input.tokens));
+    let slot = sim.slots().acquire(1, input_tokens).await?;
     let ttft = sim.config().ttft;
     if !ttft.is_zero() {
         tokio::time::sleep(ttft).await;

@@ -37,7 +37,15 @@ async fn fim(
         .field(request.prompt.as_bytes())
         .field(suffix.as_bytes())
         .finish();
+    let blocks = if sim.caches_prefixes() {
+        let mut blocks = prefix::PromptBlocks::new();
+        blocks.text(&request.prompt);
+        blocks.finish()
+    } else {
+        Vec::new()
+    };
     let plan = Plan {
+        blocks,
         prompt_tokens: approximate_tokens(&request.prompt)
             .saturating_add(approximate_tokens(suffix)),
         model: request.model,

@@ -11,7 +11,10 @@
 //!
 //! Every request for any model name is served, the name echoed back. At most `capacity` sequences
 //! decode at once and the rest wait in FIFO order; each waits `ttft` after getting its slot, then
-//! emits tokens at `tokens_per_second`. Completions are deterministic text starting with
+//! emits tokens at `tokens_per_second`. Optionally, as a GPU does: decoding slows as the batch
+//! fills (`batch_slowdown`), sequences wait for room in a KV cache of `kv_cache_tokens`, and a
+//! prefix cache of `prefix_cache_blocks` spares the prefill (`prefill_tokens_per_second`) of a
+//! prompt's leading blocks seen recently. Completions are deterministic text starting with
 //! `[simulated]`, and `usage` always matches what was emitted; see `text` for how tokens are
 //! counted. Faults (errors, stalls, cut streams) are injected at the rates `Faults` gives and can be
 //! changed while running. Nothing here panics on any input: every bad request is a 400 in OpenAI's
@@ -29,6 +32,7 @@ mod error;
 mod faults;
 mod fim;
 mod models;
+mod prefix_cache;
 mod server;
 mod stats;
 mod text;
@@ -55,7 +59,9 @@ use http::header::AUTHORIZATION;
 use serde::de::DeserializeOwned;
 
 use crate::capacity::Slots;
+use crate::completion::Plan;
 use crate::error::SimError;
+use crate::prefix_cache::PrefixCache;
 use crate::stats::{Counters, bump};
 
 /// A simulated backend. Cheap to clone: every clone shares the same slots, counters and faults.
@@ -70,6 +76,8 @@ struct Inner {
     /// The faults in force; `config.faults` is only their initial value.
     faults: Mutex<Faults>,
     slots: Slots,
+    /// `None` when `config.prefix_cache_blocks` is zero.
+    prefix_cache: Option<PrefixCache>,
     counters: Arc<Counters>,
     /// Makes injected errors alternate between 500 and 503.
     error_alternation: AtomicU64,
@@ -84,13 +92,19 @@ const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 impl Simulator {
     pub fn new(config: SimConfig) -> Self {
         let counters = Arc::new(Counters::default());
-        let slots = Slots::new(config.capacity, Arc::clone(&counters));
+        let slots = Slots::new(
+            config.capacity,
+            config.kv_cache_tokens,
+            Arc::clone(&counters),
+        );
+        let prefix_cache = PrefixCache::new(config.prefix_cache_blocks);
         let faults = Mutex::new(config.faults);
         Simulator {
             inner: Arc::new(Inner {
                 config,
                 faults,
                 slots,
+                prefix_cache,
                 counters,
                 error_alternation: AtomicU64::new(0),
                 started_at: unix_seconds(),
@@ -146,6 +160,29 @@ impl Simulator {
 
     pub(crate) fn slots(&self) -> &Slots {
         &self.inner.slots
+    }
+
+    /// Whether prompts must be cut into blocks for the prefix cache.
+    pub(crate) fn caches_prefixes(&self) -> bool {
+        self.inner.prefix_cache.is_some()
+    }
+
+    /// Sequences decoding right now: the batch whose size slows decoding.
+    pub(crate) fn batch(&self) -> usize {
+        self.inner
+            .counters
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A sequence of `plan` got its slot: the time its prefill takes, after the prefix cache.
+    pub(crate) fn prefill(&self, plan: &Plan) -> std::time::Duration {
+        let cached = match &self.inner.prefix_cache {
+            Some(cache) => cache.start(&plan.blocks, plan.prompt_tokens, self.counters()),
+            None => 0,
+        };
+        self.config()
+            .prefill(plan.prompt_tokens.saturating_sub(cached))
     }
 
     pub(crate) fn started_at(&self) -> u64 {

@@ -36,6 +36,16 @@ pub struct SimStats {
     pub waiting: usize,
     /// The most sequences ever seen decoding at once; never above the configured capacity.
     pub max_concurrent: usize,
+    /// KV-cache tokens held by the sequences decoding right now (prompt plus completion each).
+    pub kv_tokens_in_use: u64,
+    /// The most KV-cache tokens ever held at once; never above `SimConfig::kv_cache_tokens` when set.
+    pub max_kv_tokens_in_use: u64,
+    /// Prompt blocks found in the prefix cache when a sequence started.
+    pub prefix_cache_hits: u64,
+    /// Prompt blocks not found in the prefix cache (full blocks only; a prompt's tail is never cached).
+    pub prefix_cache_misses: u64,
+    /// Prompt tokens whose prefill the prefix cache saved.
+    pub cached_prompt_tokens: u64,
     /// Prompt tokens of completed requests (chat, FIM and embeddings).
     pub prompt_tokens: u64,
     /// Completion tokens of completed requests.
@@ -78,6 +88,11 @@ pub(crate) struct Counters {
     pub(crate) in_flight: AtomicUsize,
     pub(crate) waiting: AtomicUsize,
     pub(crate) max_concurrent: AtomicUsize,
+    pub(crate) kv_tokens_in_use: AtomicU64,
+    pub(crate) max_kv_tokens_in_use: AtomicU64,
+    pub(crate) prefix_cache_hits: AtomicU64,
+    pub(crate) prefix_cache_misses: AtomicU64,
+    pub(crate) cached_prompt_tokens: AtomicU64,
     pub(crate) prompt_tokens: AtomicU64,
     pub(crate) completion_tokens: AtomicU64,
     // A `HeaderValue` clone shares the bytes hyper parsed, so recording it costs no allocation.
@@ -107,6 +122,11 @@ impl Counters {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             waiting: self.waiting.load(Ordering::Relaxed),
             max_concurrent: self.max_concurrent.load(Ordering::Relaxed),
+            kv_tokens_in_use: load(&self.kv_tokens_in_use),
+            max_kv_tokens_in_use: load(&self.max_kv_tokens_in_use),
+            prefix_cache_hits: load(&self.prefix_cache_hits),
+            prefix_cache_misses: load(&self.prefix_cache_misses),
+            cached_prompt_tokens: load(&self.cached_prompt_tokens),
             prompt_tokens: load(&self.prompt_tokens),
             completion_tokens: load(&self.completion_tokens),
             last_authorization: lock(&self.last_authorization)

@@ -62,20 +62,65 @@ fn pacing_follows_ttft_and_rate() {
         tokens_per_second: 100.0,
         ..SimConfig::default()
     };
-    assert_eq!(config.token_due(0), Duration::from_millis(20));
-    assert_eq!(config.token_due(3), Duration::from_millis(50));
+    assert_eq!(
+        config.token_due_after(config.ttft, 0),
+        Duration::from_millis(20)
+    );
+    assert_eq!(
+        config.token_due_after(config.ttft, 3),
+        Duration::from_millis(50)
+    );
     for tokens_per_second in [0.0, f64::INFINITY, f64::NAN, -1.0] {
         let config = SimConfig {
             tokens_per_second,
             ..SimConfig::instant()
         };
         assert_eq!(config.token_interval(), None);
-        assert_eq!(config.token_due(1000), Duration::ZERO);
+        assert_eq!(config.token_due_after(config.ttft, 1000), Duration::ZERO);
     }
     // Absurdly slow rates saturate instead of overflowing.
     let slow = SimConfig {
         tokens_per_second: 1e-300,
         ..SimConfig::default()
     };
-    assert!(slow.token_due(u64::MAX) > Duration::from_secs(1));
+    assert!(slow.token_due_after(slow.ttft, u64::MAX) > Duration::from_secs(1));
+}
+
+#[test]
+fn a_fuller_batch_decodes_each_sequence_slower() {
+    let config = SimConfig {
+        tokens_per_second: 100.0,
+        batch_slowdown: 0.5,
+        ..SimConfig::default()
+    };
+    assert!(config.batch_slows_decoding());
+    let ms = |batch| config.token_interval_in_batch(batch).unwrap().as_millis();
+    // 10 ms × (1 + 0.5 × (batch − 1)).
+    assert_eq!((ms(0), ms(1), ms(2), ms(5)), (10, 10, 15, 30));
+    // The default keeps the pace whatever the batch, and no pace stays no pace.
+    let neutral = SimConfig::default();
+    assert!(!neutral.batch_slows_decoding());
+    assert_eq!(
+        neutral.token_interval_in_batch(64),
+        neutral.token_interval()
+    );
+    let instant = SimConfig {
+        batch_slowdown: 1.0,
+        ..SimConfig::instant()
+    };
+    assert!(!instant.batch_slows_decoding());
+    assert_eq!(instant.token_interval_in_batch(8), None);
+}
+
+#[test]
+fn prefill_grows_with_the_uncached_prompt_only_when_a_prefill_speed_is_set() {
+    let config = SimConfig {
+        ttft: Duration::from_millis(20),
+        prefill_tokens_per_second: 1000.0,
+        ..SimConfig::default()
+    };
+    assert_eq!(config.prefill(0), Duration::from_millis(20));
+    assert_eq!(config.prefill(500), Duration::from_millis(520));
+    let default = SimConfig::default();
+    assert_eq!(default.prefill(100_000), default.ttft);
 }

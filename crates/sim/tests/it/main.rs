@@ -522,6 +522,132 @@ async fn a_full_backend_queues_the_next_request_until_a_slot_frees() {
     });
 }
 
+/// A conversation whose system prompt spans several prefix blocks.
+fn long_conversation(turns: usize) -> Value {
+    let system = "You answer questions about the group's internal procedures. ".repeat(40);
+    let mut messages = vec![json!({"role": "system", "content": system})];
+    for turn in 0..turns {
+        messages.push(json!({"role": "user", "content": format!("question {turn}")}));
+        messages.push(json!({"role": "assistant", "content": "an answer ".repeat(30)}));
+    }
+    json!({"model": "m", "messages": messages, "max_tokens": 4})
+}
+
+#[tokio::test]
+async fn the_prefix_cache_spares_the_prefill_of_a_conversations_known_prefix() {
+    timed!(async {
+        let h = start(SimConfig {
+            prefix_cache_blocks: 1024,
+            ..SimConfig::instant()
+        })
+        .await;
+        let (status, _) = h
+            .post_json("/chat/completions", &long_conversation(0))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let first = h.sim().stats();
+        assert_eq!(first.prefix_cache_hits, 0);
+        assert!(first.prefix_cache_misses >= 9, "{first:?}");
+        // The follow-up repeats the whole first prompt, then adds to it.
+        let (status, _) = h
+            .post_json("/chat/completions", &long_conversation(2))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let second = h.sim().stats();
+        assert!(second.prefix_cache_hits >= 9, "{second:?}");
+        assert!(second.cached_prompt_tokens >= 9 * 64, "{second:?}");
+        // A stranger's prompt finds nothing.
+        let stranger = json!({"model": "m", "messages": [
+            {"role": "user", "content": "something else entirely ".repeat(60)}
+        ]});
+        h.post_json("/chat/completions", &stranger).await;
+        assert_eq!(h.sim().stats().prefix_cache_hits, second.prefix_cache_hits);
+    });
+}
+
+#[tokio::test]
+async fn without_a_prefix_cache_nothing_is_counted() {
+    timed!(async {
+        let h = start_instant().await;
+        for _ in 0..2 {
+            h.post_json("/chat/completions", &long_conversation(1))
+                .await;
+        }
+        let stats = h.sim().stats();
+        assert_eq!((stats.prefix_cache_hits, stats.prefix_cache_misses), (0, 0));
+        // The KV tokens are still accounted, with an unlimited cache.
+        assert!(stats.max_kv_tokens_in_use > 0);
+        assert_eq!(stats.kv_tokens_in_use, 0);
+    });
+}
+
+#[tokio::test]
+async fn a_full_kv_cache_makes_the_next_sequence_wait() {
+    timed!(async {
+        // Room for one sequence of this prompt and 50 tokens, not two; slots are plenty.
+        let prompt_tokens = expected_prompt_tokens();
+        let config = SimConfig {
+            capacity: 8,
+            kv_cache_tokens: prompt_tokens + 50 + 10,
+            ttft: Duration::ZERO,
+            tokens_per_second: 0.001,
+            ..SimConfig::default()
+        };
+        let h = start(config).await;
+        let request =
+            json!({"model": "m", "messages": messages(), "max_tokens": 50, "stream": true});
+        let mut holder = h.post("/chat/completions", &request).await;
+        assert!(holder.chunk().await.unwrap().is_some());
+        let stats = h.sim().stats();
+        assert_eq!(
+            (stats.in_flight, stats.kv_tokens_in_use),
+            (1, prompt_tokens + 50)
+        );
+
+        let mut second = h.post("/chat/completions", &request).await;
+        drop(holder);
+        // The second starts only once the first's KV cache was freed.
+        assert!(second.chunk().await.unwrap().is_some());
+        let stats = h.sim().stats();
+        assert_eq!(stats.max_concurrent, 1, "{stats:?}");
+        assert_eq!(stats.max_kv_tokens_in_use, prompt_tokens + 50);
+    });
+}
+
+#[tokio::test]
+async fn a_batch_slowed_stream_still_delivers_every_token() {
+    timed!(async {
+        let config = SimConfig {
+            capacity: 4,
+            ttft: Duration::from_millis(1),
+            tokens_per_second: 2000.0,
+            batch_slowdown: 0.5,
+            prefill_tokens_per_second: 100_000.0,
+            prefix_cache_blocks: 64,
+            ..SimConfig::default()
+        };
+        let h = start(config).await;
+        let mut tasks = Vec::new();
+        for i in 0..4 {
+            let (client, url) = (h.client.clone(), h.url("/chat/completions"));
+            let mut request = long_conversation(1);
+            request["max_tokens"] = json!(20);
+            request["stream"] = json!(i % 2 == 0);
+            tasks.push(tokio::spawn(async move {
+                client.post(url).json(&request).send().await.unwrap()
+            }));
+        }
+        for task in tasks {
+            let response = task.await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.bytes().await.unwrap();
+        }
+        let stats = h.sim().stats();
+        assert_eq!((stats.completed, stats.completion_tokens), (4, 80));
+        assert_eq!((stats.in_flight, stats.kv_tokens_in_use), (0, 0));
+    });
+}
+
 #[tokio::test]
 async fn error_faults_answer_500_and_503_with_an_error_body_until_healed() {
     timed!(async {

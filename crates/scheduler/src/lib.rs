@@ -1,0 +1,60 @@
+//! Fabrique's schedule stage (DESIGN.md, request path stage 8, "Schedule"): entities share each GPU
+//! pool's concurrent sequences token-fairly, by weight, without idling capacity.
+//!
+//! The algorithm is the Virtual Token Counter (VTC) of Sheng et al., "Fairness in Serving Large
+//! Language Models" (OSDI 2024), over a pool's sequences instead of one engine's batch:
+//!
+//! - each entity has a counter of the service it received, `input × input_weight + output ×
+//!   output_weight`, divided by its weight (`Share::weight`);
+//! - whenever a sequence is free, the backlogged entity (one with a request waiting) with the
+//!   smallest counter is served; the request's *estimated* cost is charged at dispatch, and
+//!   `Dispatch::settle` corrects it with the real token counts;
+//! - an entity that becomes backlogged after being idle has its counter lifted to the smallest
+//!   counter among the backlogged entities (or, when none is, to the highest counter an entity had
+//!   when it last left the backlog), so idleness earns no credit to spend later in a burst;
+//! - work-conserving: a sequence is never free while a request waits, so a lone entity gets the
+//!   whole pool.
+//!
+//! **Fairness bound.** Let `U` be the largest charge of one request, `(input × input_weight +
+//! output × output_weight) ÷ weight` of its entity. At every instant, the counters of any two
+//! backlogged entities differ by at most `U` (an entity is only charged while it has the smallest
+//! counter, and a newly backlogged one is lifted into the range). Hence, over any interval during
+//! which entities `f` and `g` are both backlogged, their weighted service (charges at dispatch)
+//! differs by at most `2U`:
+//! `| service_f ÷ weight_f − service_g ÷ weight_g | ≤ 2U`.
+//! This holds exactly for charges; when estimates differ from real counts, each settlement moves
+//! its entity's counter by the estimation error, and the bound on real service widens by the
+//! errors of the requests still unsettled at the interval's two ends. Guaranteed minimum shares
+//! (`Share::min_share`) take precedence over counters and so may exceed the bound, by design.
+//!
+//! **Priorities.** Within one entity, strictly Interactive, then Standard, then Batch: an entity's
+//! batch work never delays its own interactive work. Between entities, only counters decide: an
+//! entity cannot gain on others by labelling its work interactive.
+//!
+//! **Shedding.** A request waits at most its `max_wait` (its priority's limit in `MaxWait`, or less
+//! if the caller asks), then gets `Shed::Timeout`. The pool's line holds at most `max_queued`
+//! requests, all entities together; when it is full, the entity with the most waiting requests loses
+//! its newest, least urgent one to make room (`Shed::QueueFull`), and an arrival from that very
+//! entity is refused unless it is more urgent than some of its own waiting work. A pool of zero
+//! capacity refuses at once (`Shed::NoCapacity`). `Retry-After` is `queued × mean service time ÷
+//! capacity`, rounded up to whole seconds, between 1 and 300, where the mean service time (dispatch
+//! to release) is smoothed over recent requests (each new observation weighs 1/8).
+//!
+//! Reading order: `ticket` (what a request asks), `settings`, `fair` (the synchronous core, with no
+//! lock or clock of its own), `pool` (the async face: `Pool::admit`, `Dispatch`), `scheduler` (pools by
+//! name), `snapshot` (what metrics read).
+
+mod entity;
+mod fair;
+mod pool;
+mod scheduler;
+mod settings;
+mod snapshot;
+mod ticket;
+
+pub use fair::{FairQueue, Grant, Place, Queued, Served, Withdrawal};
+pub use pool::{Dispatch, Pool, WaitObservation, WaitObserver};
+pub use scheduler::Scheduler;
+pub use settings::{InvalidSettings, MaxWait, PoolSettings, Share};
+pub use snapshot::{EntitySnapshot, PoolSnapshot, WaitStats};
+pub use ticket::{Priority, Shed, Ticket};
