@@ -6,6 +6,8 @@
     reason = "the behaviours below are test bodies, called from generated #[tokio::test]s; they fail by panicking"
 )]
 
+mod audit_chain;
+mod audit_tampering;
 mod harness;
 
 use domain::{
