@@ -8,7 +8,8 @@ use std::time::Duration;
 use domain::{ClassificationLadder, EndpointKind, Hosting, ModelKind};
 
 use crate::{
-    Config, EndpointConfig, ModelConfig, Price, RoutingConfig, ServerConfig, SimulatorConfig,
+    AuditConfig, AuditKeySource, Config, EndpointConfig, ModelConfig, Price, RoutingConfig,
+    ServerConfig, SimulatorConfig,
 };
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -30,6 +31,9 @@ pub(crate) const SIMULATOR_EMBEDDED: bool = true;
 pub(crate) const SIMULATOR_TTFT_MS: u64 = 20;
 pub(crate) const SIMULATOR_TOKENS_PER_SECOND: f64 = 200.0;
 pub(crate) const SIMULATOR_CAPACITY: u64 = 16;
+
+pub(crate) const CHECKPOINT_EVERY_EVENTS: u64 = 1_000;
+pub(crate) const CHECKPOINT_INTERVAL_SECS: u64 = 300;
 
 pub(crate) const POOL: &str = "default";
 pub(crate) const ENDPOINT_CAPACITY: u32 = 32;
@@ -79,6 +83,14 @@ pub(crate) fn simulator() -> SimulatorConfig {
         ttft: Duration::from_millis(SIMULATOR_TTFT_MS),
         tokens_per_second: SIMULATOR_TOKENS_PER_SECOND,
         capacity: SIMULATOR_CAPACITY as usize,
+    }
+}
+
+pub(crate) fn audit() -> AuditConfig {
+    AuditConfig {
+        signing_key: AuditKeySource::Generated,
+        checkpoint_every_events: CHECKPOINT_EVERY_EVENTS,
+        checkpoint_interval: Duration::from_secs(CHECKPOINT_INTERVAL_SECS),
     }
 }
 
@@ -167,5 +179,6 @@ pub(crate) fn embedded_default() -> Config {
         endpoints,
         models: builtin_models(0),
         entities: Vec::new(),
+        audit: audit(),
     }
 }

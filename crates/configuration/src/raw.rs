@@ -25,6 +25,7 @@ struct RawDocument {
     endpoints: Option<Value>,
     models: Option<Value>,
     entities: Option<Value>,
+    audit: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +57,15 @@ pub(crate) struct RawSimulator {
     pub ttft_ms: Option<u64>,
     pub tokens_per_second: Option<f64>,
     pub capacity: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub signing_key_env: Option<String>,
+    pub signing_key_file: Option<String>,
+    pub checkpoint_every_events: Option<u64>,
+    pub checkpoint_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +135,7 @@ pub(crate) struct RawConfig {
     pub endpoints: Option<Items<RawEndpoint>>,
     pub models: Option<Items<RawModel>>,
     pub entities: Option<Items<RawEntity>>,
+    pub audit: Section<RawAudit>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -145,6 +156,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         endpoints: items(document.endpoints, "endpoints", "name", errors),
         models: items(document.models, "models", "name", errors),
         entities: items(document.entities, "entities", "slug", errors),
+        audit: section(document.audit, "audit", errors),
     })
 }
 
