@@ -163,6 +163,23 @@ impl Store {
         rows.iter().map(checkpoint_row).collect()
     }
 
+    /// Up to `limit` checkpoints numbered from `from`, oldest first.
+    pub async fn audit_checkpoints_page(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, head, at, event_count, public_key, signature FROM audit_checkpoints \
+             WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(to_bigint("from", from)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+
     /// The newest checkpoint, if any.
     pub async fn latest_audit_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
         let row = sqlx::query(
