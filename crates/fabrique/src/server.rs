@@ -2,7 +2,9 @@
 //!
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
-//! Shutdown runs the other way: stop accepting, let in-flight requests finish, flush usage.
+//! The audit checkpoint task starts with the store and signs a last checkpoint at shutdown.
+//! Shutdown runs the other way: stop accepting, let in-flight requests finish, sign the last audit
+//! checkpoint, flush usage.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +23,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wire::ErrorType;
+
+use crate::audit::checkpoints::{CheckpointPolicy, CheckpointTask, Checkpointer};
+use crate::audit::signing_key;
 
 /// Command-line overrides of the configuration file.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +49,7 @@ pub struct RunningServer {
     task: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
     usage_writer: Option<usage::UsageWriter>,
+    checkpoints: Option<CheckpointTask>,
     _simulator: Option<sim::RunningSim>,
 }
 
@@ -73,6 +79,8 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         None => Store::open_in_dir(&config.server.data_dir).await,
     }
     .context("opening the store")?;
+    let signer = signing_key::load_or_generate(&config)?;
+    let audit_public_key = signer.public_key();
     seed_entities(&store, &config).await?;
     let directory = Arc::new(Directory::load(&store).await.context("loading API keys")?);
     admin::bootstrap_admin(&store, &directory, admin_key)
@@ -112,6 +120,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             admin::router(admin::AdminState {
                 store: store.clone(),
                 directory: Arc::clone(&directory),
+                audit_public_key: Some(audit_public_key),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -121,6 +130,14 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    let checkpoints = CheckpointTask::spawn(Checkpointer {
+        store: store.clone(),
+        signer,
+        policy: CheckpointPolicy {
+            every_events: config.audit.checkpoint_every_events,
+            interval: config.audit.checkpoint_interval,
+        },
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         use axum::serve::ListenerExt;
@@ -145,12 +162,14 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         task,
         background,
         usage_writer: Some(usage_writer),
+        checkpoints: Some(checkpoints),
         _simulator: simulator,
     })
 }
 
 impl RunningServer {
-    /// Stops accepting, waits for in-flight requests, then writes every pending usage record.
+    /// Stops accepting, waits for in-flight requests, signs a last audit checkpoint, then writes
+    /// every pending usage record.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -161,6 +180,10 @@ impl RunningServer {
         }
         for task in self.background.drain(..) {
             let _ = task.await;
+        }
+        // No request can append an audit event any more: the last checkpoint covers them all.
+        if let Some(checkpoints) = self.checkpoints.take() {
+            checkpoints.stop().await;
         }
         // The gateway holds the last usage sender: drop it so the writer drains and ends.
         let writer = self.usage_writer.take();

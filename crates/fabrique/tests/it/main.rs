@@ -4,6 +4,7 @@
 // A test harness fails by panicking; that is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod cli;
 mod failover;
 mod harness;
