@@ -290,3 +290,53 @@ fn bad_input_gets_a_readable_error() {
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!missing.exists(), "verifying never creates a database");
 }
+
+#[tokio::test]
+async fn a_configured_key_file_signs_and_a_generated_key_is_private() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let installation = Installation::recorded().await;
+        let mode = std::fs::metadata(installation.path("audit-signing.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("audit.key");
+    // The seed in base64, as an operator might write it.
+    std::fs::write(&key_file, "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n").unwrap();
+    let config_file = dir.path().join("fabrique.toml");
+    let data_dir = dir.path().join("data");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[audit]\nsigning_key_file = {:?}\n",
+            data_dir.to_str().unwrap(),
+            key_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&config_file).unwrap();
+    let server = fabrique::start(config, Some("fabk_audit_test_admin".to_owned()))
+        .await
+        .unwrap();
+    server.shutdown().await;
+    assert!(
+        !data_dir.join("audit-signing.key").exists(),
+        "no key is generated when one is configured"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_fabrique"))
+        .args(["audit", "verify", "--config"])
+        .arg(&config_file)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let expected_key = evidence::AuditSigner::from_seed([7; 32]).public_key();
+    assert!(stdout.contains("audit trail OK: 3 events"), "{stdout}");
+    assert!(stdout.contains(&expected_key.to_string()), "{stdout}");
+}
