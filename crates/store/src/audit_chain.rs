@@ -194,6 +194,7 @@ impl Store {
 
 /// Chains the events stored before the chain existed, once, at start. Under the head's lock, so
 /// replicas starting together do it once; a head that has its hash means there is nothing to do.
+/// Never changes a hash already stored.
 pub(crate) async fn chain_legacy_events(pool: &AnyPool) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
     let head = sqlx::query("UPDATE audit_chain_head SET seq = seq WHERE id = 1 RETURNING hash")
@@ -201,6 +202,19 @@ pub(crate) async fn chain_legacy_events(pool: &AnyPool) -> Result<(), StoreError
         .await?
         .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
     if opt_text(&head, "hash")?.is_some() {
+        return Ok(());
+    }
+    // Only a trail that was never chained is chained here. A head without hash over chained events
+    // was tampered with: re-chaining would launder the tampering, so the head stays as it is, appends
+    // fail, and `fabrique audit verify` reports it.
+    let chained_already =
+        sqlx::query("SELECT seq FROM audit_events WHERE hash IS NOT NULL LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if chained_already.is_some() {
+        tracing::error!(
+            "the audit chain head has lost its hash while events are chained: the audit trail was tampered with; run `fabrique audit verify`"
+        );
         return Ok(());
     }
     let mut prev: ChainHash = GENESIS;

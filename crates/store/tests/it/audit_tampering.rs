@@ -13,6 +13,7 @@ both_backends_raw! {
     deleting_the_newest_events_after_a_checkpoint_is_detected,
     a_wrong_public_key_fails_the_signatures,
     events_stored_before_the_chain_are_chained_at_start,
+    a_head_stripped_of_its_hash_does_not_get_the_trail_rechained,
 }
 
 async fn an_altered_detail_is_named_by_its_seq(db: &TestDb) {
@@ -112,5 +113,30 @@ async fn events_stored_before_the_chain_are_chained_at_start(db: &TestDb) {
         .unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!((report.events, report.last_seq), (4, Some(5)));
+    reopened.close().await;
+}
+
+async fn a_head_stripped_of_its_hash_does_not_get_the_trail_rechained(db: &TestDb) {
+    appended_and_checkpointed(&db.store, 3).await;
+    // Alter an event and strip the head, hoping a restart re-chains the altered trail.
+    db.execute(r#"UPDATE audit_events SET detail = '{"n":999}' WHERE seq = 2"#)
+        .await;
+    db.execute("UPDATE audit_chain_head SET hash = NULL").await;
+    let reopened = Store::connect(&db.url).await.unwrap();
+    let report = reopened
+        .verify_audit_chain(vec![signer().public_key()])
+        .await
+        .unwrap();
+    assert!(
+        report
+            .problems
+            .contains(&Problem::ContentAltered { seq: 2 }),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        reopened.append_audit(&event(9)).await.is_err(),
+        "appends refuse a head without hash"
+    );
     reopened.close().await;
 }
