@@ -61,8 +61,8 @@ pub struct EventContent<'a> {
 }
 
 impl<'a> EventContent<'a> {
-    /// The content of `event` about to be stored as number `seq`. The entity id is the only field
-    /// that needs formatting, hence the caller-provided buffer.
+    /// The content of `event` about to be stored as number `seq`, with its entity id already in
+    /// text form (the only field that needs formatting, so the caller owns that string).
     pub fn of(seq: u64, event: &'a AuditEvent, entity_id: Option<&'a str>) -> EventContent<'a> {
         EventContent {
             seq,

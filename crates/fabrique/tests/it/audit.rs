@@ -217,6 +217,28 @@ async fn an_export_verifies_offline_and_its_tampering_is_found() {
         "chain truncated",
     );
 
+    // A range links up from its first event's prev_hash and still reaches the signed head.
+    let range = installation.path("range.jsonl");
+    let range_arg = range.to_str().unwrap().to_owned();
+    let output = installation.audit(&[
+        "export",
+        "--data-dir",
+        &dir,
+        "--from",
+        "3",
+        "--output",
+        &range_arg,
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let output = verify_file(&range_arg);
+    let (stdout, _) = text(&output);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("audit trail OK: 3 events (seq 3 to 5)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("newest signed head: seq 5"), "{stdout}");
+
     let output = installation.audit(&["verify", "--file", &write("garbage.jsonl", &["{".into()])]);
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
