@@ -74,6 +74,9 @@ pub enum Problem {
         head_seq: u64,
         last_seq: Option<u64>,
     },
+    /// A stored event is numbered beyond the chain head, which no append does: it was added
+    /// outside Fabrique.
+    BeyondHead { seq: u64 },
 }
 
 impl Problem {
@@ -90,7 +93,8 @@ impl Problem {
             | Problem::CheckpointEventMissing { seq }
             | Problem::BadSignature { seq, .. }
             | Problem::UntrustedKey { seq, .. }
-            | Problem::MalformedCheckpoint { seq } => seq,
+            | Problem::MalformedCheckpoint { seq }
+            | Problem::BeyondHead { seq } => seq,
             Problem::Missing { from, .. } => from,
             Problem::Truncated { last_seq, .. } | Problem::HeadMismatch { last_seq, .. } => {
                 last_seq.map_or(1, |last| last + 1)
@@ -165,6 +169,10 @@ impl fmt::Display for Problem {
             Problem::MalformedCheckpoint { seq } => write!(
                 f,
                 "checkpoint at seq {seq}: head or signature is not valid hex"
+            ),
+            Problem::BeyondHead { seq } => write!(
+                f,
+                "seq {seq}: event beyond the chain head: added outside Fabrique"
             ),
             Problem::HeadMismatch { head_seq, last_seq } => write!(
                 f,
@@ -268,6 +276,11 @@ impl Verifier {
     /// last event at the end.
     pub fn expect_head(&mut self, seq: u64, hash: String) {
         self.expected_head = Some((seq, hash));
+    }
+
+    /// Records that the store holds an event numbered `seq` beyond its chain head.
+    pub fn event_beyond_head(&mut self, seq: u64) {
+        self.report(Problem::BeyondHead { seq });
     }
 
     /// Checks the next event, in the order read.

@@ -87,6 +87,7 @@ impl Store {
     /// Reads the checkpoints first, then the head, then the events up to the head: each checkpoint
     /// read was signed at or before a head that the head read next reaches, so appends running
     /// meanwhile cause no false alarm, while a chain cut back below a signed checkpoint is caught.
+    /// Events numbered beyond the head, which no append writes, are reported too.
     pub async fn verify_audit_chain(&self, trusted: Vec<PublicKey>) -> Result<Report, StoreError> {
         let checkpoints = self.list_audit_checkpoints(0, None).await?;
         let head = self.audit_chain_head().await?;
@@ -109,6 +110,17 @@ impl Store {
             for event in &page {
                 verifier.push(event);
             }
+        }
+        // One statement, so one snapshot: an append commits its event and the head together, and
+        // cannot make this look wrong.
+        let beyond = sqlx::query(
+            "SELECT MIN(seq) AS seq FROM audit_events \
+             WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if let Some(seq) = crate::codec::opt_int(&beyond, "seq")? {
+            verifier.event_beyond_head(u64::try_from(seq).unwrap_or(0));
         }
         Ok(verifier.finish())
     }

@@ -14,6 +14,7 @@ both_backends_raw! {
     a_wrong_public_key_fails_the_signatures,
     events_stored_before_the_chain_are_chained_at_start,
     a_head_stripped_of_its_hash_does_not_get_the_trail_rechained,
+    an_event_added_beyond_the_head_is_detected,
 }
 
 async fn an_altered_detail_is_named_by_its_seq(db: &TestDb) {
@@ -139,4 +140,15 @@ async fn a_head_stripped_of_its_hash_does_not_get_the_trail_rechained(db: &TestD
         "appends refuse a head without hash"
     );
     reopened.close().await;
+}
+
+async fn an_event_added_beyond_the_head_is_detected(db: &TestDb) {
+    appended_and_checkpointed(&db.store, 2).await;
+    db.execute(
+        "INSERT INTO audit_events (seq, at, actor, action, entity_id, target, outcome, detail) \
+         VALUES (7, 1, 'system', 'key.create', NULL, 'forged', 'success', '{}')",
+    )
+    .await;
+    let report = verify(&db.store).await;
+    assert_eq!(report.problems, [Problem::BeyondHead { seq: 7 }]);
 }
