@@ -31,11 +31,13 @@ pub use cli::{
 };
 pub use error::AdminError;
 
-/// What the admin routes share: durable state and the live key index.
+/// What the admin routes share: durable state, the live key index, and the public key audit
+/// checkpoints are signed with (shown to auditors; `None` when this process signs none).
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Store,
     pub directory: Arc<Directory>,
+    pub audit_public_key: Option<evidence::PublicKey>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -50,5 +52,6 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/keys", get(keys::list).post(keys::create))
         .route("/admin/v1/keys/{id}", delete(keys::revoke))
         .route("/admin/v1/audit", get(audit_log::list))
+        .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
         .with_state(state)
 }

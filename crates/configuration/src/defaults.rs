@@ -8,7 +8,8 @@ use std::time::Duration;
 use domain::{ClassificationLadder, EndpointKind, Hosting, ModelKind};
 
 use crate::{
-    Config, EndpointConfig, ModelConfig, Price, RoutingConfig, ServerConfig, SimulatorConfig,
+    AuditConfig, AuditKeySource, Config, EndpointConfig, ModelConfig, Price, RoutingConfig,
+    ServerConfig, SimulatorConfig,
 };
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -32,6 +33,9 @@ pub(crate) const SIMULATOR_EMBEDDED: bool = true;
 pub(crate) const SIMULATOR_TTFT_MS: u64 = 20;
 pub(crate) const SIMULATOR_TOKENS_PER_SECOND: f64 = 200.0;
 pub(crate) const SIMULATOR_CAPACITY: u64 = 16;
+
+pub(crate) const CHECKPOINT_EVERY_EVENTS: u64 = 1_000;
+pub(crate) const CHECKPOINT_INTERVAL_SECS: u64 = 300;
 
 pub(crate) const POOL: &str = "default";
 pub(crate) const ENDPOINT_CAPACITY: u32 = 32;
@@ -81,6 +85,14 @@ pub(crate) fn simulator() -> SimulatorConfig {
         ttft: Duration::from_millis(SIMULATOR_TTFT_MS),
         tokens_per_second: SIMULATOR_TOKENS_PER_SECOND,
         capacity: SIMULATOR_CAPACITY as usize,
+    }
+}
+
+pub(crate) fn audit() -> AuditConfig {
+    AuditConfig {
+        signing_key: AuditKeySource::Generated,
+        checkpoint_every_events: CHECKPOINT_EVERY_EVENTS,
+        checkpoint_interval: Duration::from_secs(CHECKPOINT_INTERVAL_SECS),
     }
 }
 
@@ -174,5 +186,6 @@ pub(crate) fn embedded_default() -> Config {
             time_zone: ADMISSION_TIME_ZONE.to_owned(),
             default_completion_tokens: ADMISSION_DEFAULT_COMPLETION_TOKENS,
         },
+        audit: audit(),
     }
 }

@@ -11,7 +11,8 @@
 //! Every section is optional; with no file at all Fabrique runs [`Config::embedded_default`]. Unknown
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
-//! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`]).
+//! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
+//! [`AuditConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -72,6 +73,11 @@
 //! [admission]
 //! time_zone = "Europe/Paris"
 //! default_completion_tokens = 1024
+//!
+//! [audit]
+//! signing_key_file = "/etc/fabrique/audit.key"   # or signing_key_env = "FABRIQUE_AUDIT_KEY"
+//! checkpoint_every_events = 1000
+//! checkpoint_interval_secs = 300
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -125,6 +131,7 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `[[entities]]`, in file order.
     pub entities: Vec<EntitySeed>,
+    pub audit: AuditConfig,
     /// `[policy]`: what the gateway does about what it finds in requests.
     pub policy: PolicyConfig,
     /// `[admission]`: how rate limits and budgets count.
@@ -212,6 +219,39 @@ pub struct SimulatorConfig {
     /// Key `capacity`: sequences the simulated GPU decodes at once, at least 1. Default 16. Also the
     /// capacity of the built-in `simulator` endpoint.
     pub capacity: usize,
+}
+
+/// Section `[audit]`: the signed checkpoints of the audit trail's hash chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditConfig {
+    /// Keys `signing_key_env` and `signing_key_file` (at most one): where the Ed25519 key that signs
+    /// checkpoints comes from.
+    pub signing_key: AuditKeySource,
+    /// Key `checkpoint_every_events`: a checkpoint is signed once this many events were appended since
+    /// the last one, at least 1. Default 1000.
+    pub checkpoint_every_events: u64,
+    /// Key `checkpoint_interval_secs`: and at the latest this long after an event, in seconds, at
+    /// least 1. Default 300. A last checkpoint is signed at a clean shutdown.
+    pub checkpoint_interval: Duration,
+}
+
+/// Where the checkpoint signing key comes from. The key is a 32-byte Ed25519 seed written as 64 hex
+/// digits or as base64.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditKeySource {
+    /// Neither key is set: Fabrique generates a key at its first start into `audit-signing.key` in
+    /// the data directory (mode 0600), reuses it afterwards, and logs its public key. Several
+    /// replicas should share a configured key instead, or each signs with its own.
+    Generated,
+    /// Key `signing_key_env`: the *name* of an environment variable holding the seed, which must be
+    /// set when the configuration is loaded. Here: the resolved key, whose `Debug` shows only the
+    /// public key.
+    Environment {
+        variable: String,
+        signer: Box<evidence::AuditSigner>,
+    },
+    /// Key `signing_key_file`: a file holding the seed, read at start.
+    File(PathBuf),
 }
 
 /// One `[[endpoints]]` item: an inference server speaking the OpenAI-compatible protocol.

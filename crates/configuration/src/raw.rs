@@ -27,6 +27,7 @@ struct RawDocument {
     entities: Option<Value>,
     policy: Option<Value>,
     admission: Option<Value>,
+    audit: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +59,15 @@ pub(crate) struct RawSimulator {
     pub ttft_ms: Option<u64>,
     pub tokens_per_second: Option<f64>,
     pub capacity: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAudit {
+    pub signing_key_env: Option<String>,
+    pub signing_key_file: Option<String>,
+    pub checkpoint_every_events: Option<u64>,
+    pub checkpoint_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +153,7 @@ pub(crate) struct RawConfig {
     pub entities: Option<Items<RawEntity>>,
     pub policy: Section<RawPolicy>,
     pub admission: Section<RawAdmission>,
+    pub audit: Section<RawAudit>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -165,6 +176,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         entities: items(document.entities, "entities", "slug", errors),
         policy: section(document.policy, "policy", errors),
         admission: section(document.admission, "admission", errors),
+        audit: section(document.audit, "audit", errors),
     })
 }
 

@@ -12,12 +12,12 @@ use domain::{Classification, ClassificationLadder, EndpointKind};
 use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
-    Items, RawAdmission, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy, RawRouting,
-    RawServer, RawSimulator, Section,
+    Items, RawAdmission, RawAudit, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy,
+    RawRouting, RawServer, RawSimulator, Section,
 };
 use crate::{
-    AdmissionConfig, Config, EndpointConfig, EntitySeed, ModelConfig, PolicyConfig, Price,
-    RoutingConfig, ServerConfig, SimulatorConfig,
+    AdmissionConfig, AuditConfig, AuditKeySource, Config, EndpointConfig, EntitySeed, ModelConfig,
+    PolicyConfig, Price, RoutingConfig, ServerConfig, SimulatorConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -51,6 +51,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         errors,
     );
     let admission = admission(raw.admission.given_or_default(), errors);
+    let audit = audit(raw.audit.given_or_default(), env, errors);
     Config {
         admission,
         server,
@@ -61,6 +62,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         models,
         entities,
         policy,
+        audit,
     }
 }
 
@@ -380,6 +382,60 @@ fn endpoint(
         capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
         weight: u32::try_from(weight).unwrap_or(u32::MAX),
         health_path,
+    }
+}
+
+fn audit(raw: RawAudit, env: Env<'_>, errors: &mut Collector) -> AuditConfig {
+    let signing_key = match (raw.signing_key_env, raw.signing_key_file) {
+        (Some(_), Some(_)) => {
+            errors.push(
+                "audit",
+                "set `signing_key_env` or `signing_key_file`, not both",
+            );
+            AuditKeySource::Generated
+        }
+        (Some(variable), None) => {
+            let key = "audit.signing_key_env";
+            credential(&variable, key, env, errors)
+                .and_then(|seed| match evidence::AuditSigner::from_seed_text(&seed) {
+                    Ok(signer) => Some(AuditKeySource::Environment {
+                        variable,
+                        signer: Box::new(signer),
+                    }),
+                    Err(problem) => {
+                        errors.push(
+                            key,
+                            format!("environment variable `{variable}` does not hold a signing key: {problem}"),
+                        );
+                        None
+                    }
+                })
+                .unwrap_or(AuditKeySource::Generated)
+        }
+        (None, Some(path)) => {
+            if path.trim().is_empty() {
+                errors.push("audit.signing_key_file", "must not be empty");
+            }
+            AuditKeySource::File(PathBuf::from(path))
+        }
+        (None, None) => AuditKeySource::Generated,
+    };
+    let checkpoint_every_events = at_least_one(
+        raw.checkpoint_every_events,
+        defaults::CHECKPOINT_EVERY_EVENTS,
+        "audit.checkpoint_every_events",
+        errors,
+    );
+    let checkpoint_interval_secs = at_least_one(
+        raw.checkpoint_interval_secs,
+        defaults::CHECKPOINT_INTERVAL_SECS,
+        "audit.checkpoint_interval_secs",
+        errors,
+    );
+    AuditConfig {
+        signing_key,
+        checkpoint_every_events,
+        checkpoint_interval: Duration::from_secs(checkpoint_interval_secs),
     }
 }
 

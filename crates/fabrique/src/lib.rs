@@ -1,6 +1,7 @@
 //! The `fabrique` binary's library half: assembling a running server from a configuration, so the
 //! command line and the integration tests start exactly the same thing.
 
+pub mod audit;
 pub mod limits;
 pub mod server;
 

@@ -1,5 +1,5 @@
 //! `fabrique`: the one binary. `serve` runs the platform, `sim` a simulated GPU backend, `admin` the
-//! administration client.
+//! administration client, `audit` verifies and exports the audit trail's evidence.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +37,9 @@ enum Command {
     /// Data-protection policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The audit trail's evidence: verify that it was not altered, export it for auditors.
+    #[command(subcommand)]
+    Audit(fabrique::audit::cli::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}")),
             Command::Policy(PolicyCommand::Scan) => scan_stdin(),
+            Command::Audit(command) => fabrique::audit::cli::run(command).await,
         }
     });
     match result {

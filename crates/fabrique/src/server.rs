@@ -2,7 +2,9 @@
 //!
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
-//! Shutdown runs the other way: stop accepting, let in-flight requests finish, flush usage.
+//! The audit checkpoint task starts with the store and signs a last checkpoint at shutdown.
+//! Shutdown runs the other way: stop accepting, let in-flight requests finish, sign the last audit
+//! checkpoint, flush usage.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +23,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wire::ErrorType;
+
+use crate::audit::checkpoints::{CheckpointPolicy, CheckpointTask, Checkpointer};
+use crate::audit::signing_key;
 
 /// Command-line overrides of the configuration file.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +50,7 @@ pub struct RunningServer {
     background: Vec<JoinHandle<()>>,
     usage_writer: Option<usage::Writer>,
     audit_writer: Option<usage::Writer>,
+    checkpoints: Option<CheckpointTask>,
     _simulator: Option<sim::RunningSim>,
 }
 
@@ -74,6 +80,8 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         None => Store::open_in_dir(&config.server.data_dir).await,
     }
     .context("opening the store")?;
+    let signer = signing_key::load_or_generate(&config)?;
+    let audit_public_key = signer.public_key();
     seed_entities(&store, &config).await?;
     let directory = Arc::new(Directory::load(&store).await.context("loading API keys")?);
     admin::bootstrap_admin(&store, &directory, admin_key)
@@ -119,6 +127,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             admin::router(admin::AdminState {
                 store: store.clone(),
                 directory: Arc::clone(&directory),
+                audit_public_key: Some(audit_public_key),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -128,6 +137,14 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    let checkpoints = CheckpointTask::spawn(Checkpointer {
+        store: store.clone(),
+        signer,
+        policy: CheckpointPolicy {
+            every_events: config.audit.checkpoint_every_events,
+            interval: config.audit.checkpoint_interval,
+        },
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         use axum::serve::ListenerExt;
@@ -153,12 +170,14 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         background,
         usage_writer: Some(usage_writer),
         audit_writer: Some(audit_writer),
+        checkpoints: Some(checkpoints),
         _simulator: simulator,
     })
 }
 
 impl RunningServer {
-    /// Stops accepting, waits for in-flight requests, then writes every pending usage record.
+    /// Stops accepting, waits for in-flight requests, writes every pending usage record and audit
+    /// event, then signs a last audit checkpoint.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -170,11 +189,16 @@ impl RunningServer {
         for task in self.background.drain(..) {
             let _ = task.await;
         }
-        // The gateway holds the last senders: drop it so the writers drain and end.
+        // The gateway holds the last senders: drop it so the writers drain and end. Then no
+        // event can be appended any more, and the last checkpoint covers them all.
         let writers = [self.usage_writer.take(), self.audit_writer.take()];
+        let checkpoints = self.checkpoints.take();
         drop(self);
         for writer in writers.into_iter().flatten() {
             writer.shutdown().await;
+        }
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.stop().await;
         }
     }
 

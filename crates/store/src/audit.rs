@@ -1,19 +1,23 @@
-//! The audit trail: append-only, numbered by a database sequence. Writers that change state insert
-//! their event through [`insert_audit`] inside their own transaction.
+//! The audit trail: append-only, hash-chained, numbered by the chain itself. Writers that change
+//! state insert their event through [`insert_audit`] inside their own transaction, so the event and
+//! its link in the chain commit with the change or not at all.
 
 use domain::{AuditEvent, Outcome};
+use evidence::{ChainHash, EventContent, chain_hash};
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
-use crate::codec::{int, opt_parsed, text};
+use crate::codec::{int, opt_parsed, opt_text, text};
 use crate::{Store, StoreError};
 
 impl Store {
     /// Appends one event on its own (for events with no accompanying change, e.g. a denied
     /// request) and returns its sequence number.
     pub async fn append_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        insert_audit(&mut conn, event).await
+        let mut tx = self.pool.begin().await?;
+        let seq = insert_audit(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(seq)
     }
 
     /// Appends events in order, in one transaction: all or none. The request path's access
@@ -40,26 +44,58 @@ impl Store {
     }
 }
 
-/// Inserts `event` on `conn` (usually a transaction) and returns its sequence number.
+/// Inserts `event` on `conn`, which must be a transaction, as the chain's next link, and returns
+/// its sequence number.
+///
+/// The first statement updates the one-row chain head: that takes the head's write lock (a row lock
+/// on PostgreSQL, the database write lock on SQLite) until the transaction ends, so concurrent
+/// appends queue here and each one chains from the hash its predecessor committed. The number comes
+/// from the head, not from a database sequence, so a rolled-back append leaves no gap.
 pub(crate) async fn insert_audit(
     conn: &mut AnyConnection,
     event: &AuditEvent,
 ) -> Result<u64, StoreError> {
-    let row = sqlx::query(
-        "INSERT INTO audit_events (at, actor, action, entity_id, target, outcome, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+    let head = sqlx::query(
+        "UPDATE audit_chain_head SET seq = seq + 1, event_count = event_count + 1 \
+         WHERE id = 1 RETURNING seq, hash",
     )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
+    let seq = int(&head, "seq")?;
+    let prev: ChainHash = opt_text(&head, "hash")?
+        .ok_or_else(|| StoreError::Corrupt("the audit chain head has no hash".into()))?
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("audit chain head: {e}")))?;
+    let seq_unsigned =
+        u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit seq = {seq}")))?;
+    let entity_id = event.entity_id.map(|id| id.to_string());
+    let hash = chain_hash(
+        &prev,
+        &EventContent::of(seq_unsigned, event, entity_id.as_deref()),
+    );
+    sqlx::query(
+        "INSERT INTO audit_events \
+         (seq, at, actor, action, entity_id, target, outcome, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(seq)
     .bind(event.at)
     .bind(event.actor.as_str())
     .bind(event.action.as_str())
-    .bind(event.entity_id.map(|id| id.to_string()))
+    .bind(entity_id)
     .bind(event.target.as_str())
     .bind(event.outcome.as_str())
     .bind(event.detail.as_str())
-    .fetch_one(&mut *conn)
+    .bind(prev.to_string())
+    .bind(hash.to_string())
+    .execute(&mut *conn)
     .await?;
-    let seq = row.try_get::<i64, _>("seq")?;
-    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit seq = {seq}")))
+    sqlx::query("UPDATE audit_chain_head SET hash = $1 WHERE id = 1")
+        .bind(hash.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(seq_unsigned)
 }
 
 fn audit_row(row: &AnyRow) -> Result<(u64, AuditEvent), StoreError> {

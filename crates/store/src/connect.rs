@@ -66,6 +66,7 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
+        crate::audit_chain::chain_legacy_events(&pool).await?;
         tracing::debug!(?backend, "store connected and migrated");
         Ok(Store { pool, backend })
     }

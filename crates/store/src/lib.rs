@@ -9,7 +9,9 @@
 //! are BIGINT Unix milliseconds, booleans are BIGINT 0/1 and unsigned counters are BIGINT.
 //!
 //! Every mutation that an administrator performs takes the caller's [`AuditEvent`] and writes it in
-//! the same transaction as the change: either both are durable or neither is.
+//! the same transaction as the change: either both are durable or neither is. Each event is a link of
+//! a hash chain (`evidence` defines the encoding): appends queue on a one-row chain head, so
+//! concurrent transactions still form one line, numbered without gaps.
 //!
 //! Durability on SQLite: the database runs in WAL mode with `synchronous=NORMAL`. A committed
 //! transaction survives a crash of the process (the WAL is in the operating system's page cache);
@@ -18,6 +20,7 @@
 //! PostgreSQL (or can raise SQLite to `synchronous=FULL` at a throughput cost).
 
 mod audit;
+mod audit_chain;
 mod codec;
 mod connect;
 mod error;
@@ -28,6 +31,8 @@ mod usage;
 
 use sqlx::AnyPool;
 
+pub use audit_chain::{ChainHead, ChainSelection};
+pub use connect::SQLITE_FILE_NAME;
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing};
 pub use limits::{Spent, StoredBudget, StoredLimit};

@@ -11,6 +11,11 @@ use store::Store;
 
 pub const ADMIN_KEY: &str = "fabk_admin_test_secret_0123456789abcdef";
 
+/// The key the test server says it signs audit checkpoints with.
+pub fn audit_signer() -> evidence::AuditSigner {
+    evidence::AuditSigner::from_seed([3; 32])
+}
+
 pub struct Server {
     pub base_url: String,
     pub store: Store,
@@ -35,6 +40,7 @@ impl Server {
         let app = router(AdminState {
             store: store.clone(),
             directory: Arc::clone(&directory),
+            audit_public_key: Some(audit_signer().public_key()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

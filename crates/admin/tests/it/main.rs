@@ -179,6 +179,8 @@ async fn unauthenticated_and_unauthorized_callers_are_refused() {
     assert_error(&body, "permission_error", "permission_denied");
     let (status, _) = server.get(user_key, "/admin/v1/audit").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = server.get(user_key, "/admin/v1/audit/checkpoints").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = server
         .delete(
             user_key,
@@ -201,7 +203,7 @@ async fn unauthenticated_and_unauthorized_callers_are_refused() {
         .iter()
         .filter(|e| e["outcome"] == "denied")
         .collect();
-    assert_eq!(denied.len(), 4);
+    assert_eq!(denied.len(), 5);
     assert!(denied.iter().all(|e| e["actor"] == key["id"]));
 }
 
@@ -401,6 +403,65 @@ async fn every_mutation_is_audited_with_the_caller_as_actor() {
         seqs.windows(2).all(|w| w[0] > w[1]),
         "newest first: {seqs:?}"
     );
+}
+
+#[tokio::test]
+async fn the_audit_trail_shows_its_links_and_signed_checkpoints() {
+    let server = Server::start().await;
+    server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (status, audit) = server.get(ADMIN_KEY, "/admin/v1/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    let events = audit["data"].as_array().unwrap();
+    assert_eq!(
+        events.len(),
+        4,
+        "the bootstrap's three events, then the entity"
+    );
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[0]["prev_hash"], pair[1]["hash"],
+            "newest first, linked"
+        );
+    }
+    assert_eq!(events[3]["prev_hash"], "0".repeat(64));
+
+    // Sign the head as the server's checkpoint task does.
+    let head = server.store.audit_chain_head().await.unwrap();
+    let signed = evidence::Checkpoint {
+        seq: head.seq,
+        head: head.hash.parse().unwrap(),
+        at: 1_800_000_000_000,
+        event_count: head.event_count,
+    }
+    .sign(&harness::audit_signer());
+    server.store.insert_audit_checkpoint(&signed).await.unwrap();
+
+    let (status, body) = server
+        .get(ADMIN_KEY, "/admin/v1/audit/checkpoints?from=1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["public_key"],
+        harness::audit_signer().public_key().to_string()
+    );
+    assert_eq!(body["head"]["seq"], 4);
+    assert_eq!(body["head"]["hash"], events[0]["hash"]);
+    let checkpoints = body["data"].as_array().unwrap();
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0]["seq"], 4);
+    assert_eq!(checkpoints[0]["head"], events[0]["hash"]);
+    assert_eq!(checkpoints[0]["signature"], signed.signature.as_str());
+
+    let (status, _) = server
+        .get(ADMIN_KEY, "/admin/v1/audit/checkpoints?limit=0")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

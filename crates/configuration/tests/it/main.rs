@@ -16,6 +16,11 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("GPU_PARIS_KEY", "sk-fixture-secret-gpu-paris"),
     ("MISTRAL_API_KEY", "sk-fixture-secret-mistral"),
     ("EMPTY_KEY", ""),
+    (
+        "AUDIT_SIGNING_KEY",
+        "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed",
+    ),
+    ("AUDIT_NOT_A_KEY", "not-a-key-fixture-secret"),
 ];
 
 fn env(name: &str) -> Option<String> {

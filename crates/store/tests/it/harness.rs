@@ -40,8 +40,38 @@ macro_rules! both_backends {
 }
 pub(crate) use both_backends;
 
+/// Like [`both_backends`], for behaviours that also reach into the database behind the store's
+/// back (to tamper with it): each named `async fn(&TestDb)`.
+macro_rules! both_backends_raw {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = crate::harness::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = crate::harness::TestDb::postgres().await else { return };
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use both_backends_raw;
+
 pub struct TestDb {
     pub store: Store,
+    /// The URL the store was opened with, for a connection of its own.
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -61,8 +91,10 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in_dir(dir.path()).await.unwrap();
         assert_eq!(store.backend(), store::Backend::Sqlite);
+        let url = format!("sqlite://{}", dir.path().join("fabrique.db").display());
         TestDb {
             store,
+            url,
             cleanup: Cleanup::Sqlite(dir),
         }
     }
@@ -86,8 +118,17 @@ impl TestDb {
         assert_eq!(store.backend(), store::Backend::Postgres);
         Some(TestDb {
             store,
+            url,
             cleanup: Cleanup::Postgres { base_url, schema },
         })
+    }
+
+    /// Runs `sql` on a connection of its own, as someone with database access would.
+    pub async fn execute(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&self.url).await.unwrap();
+        sqlx::query(sql).execute(&mut connection).await.unwrap();
+        connection.close().await.unwrap();
     }
 
     /// Drops what the test created. Skipped when the test fails (it panics before), which leaves

@@ -6,6 +6,8 @@
     reason = "the behaviours below are test bodies, called from generated #[tokio::test]s; they fail by panicking"
 )]
 
+mod audit_chain;
+mod audit_tampering;
 mod harness;
 
 use domain::{
@@ -752,4 +754,33 @@ async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
         store.spent_since("team", "t", 0).await.unwrap(),
         store::Spent::default()
     );
+}
+
+/// The two dialects have the same migrations, number for number; a migration written without
+/// dialect-specific syntax (the audit chain's) is the same SQL in both, comments aside.
+#[test]
+fn both_dialects_have_the_same_migrations() {
+    let folder = |dialect: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect)
+    };
+    let names = |dialect: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(folder(dialect))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("sqlite"), names("postgres"));
+    let statements = |dialect: &str| {
+        std::fs::read_to_string(folder(dialect).join("0003_audit_chain.sql"))
+            .unwrap()
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(statements("sqlite"), statements("postgres"));
 }

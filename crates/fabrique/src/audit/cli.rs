@@ -1,0 +1,341 @@
+//! `fabrique audit verify` and `fabrique audit export`.
+//!
+//! Both read the store the way `fabrique serve` would open it (`--config`, `--data-dir`,
+//! `--database-url`); `verify` also reads an export file instead (`--file`). A verification that
+//! finds anything wrong prints every problem and ends with an error, so the exit code is non-zero.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use configuration::Config;
+use domain::now_millis;
+use evidence::export::{ExportLine, FORMAT, Header};
+use evidence::{MAX_PROBLEMS, PublicKey, Report, Scope, Verifier};
+use store::{ChainSelection, Store};
+
+use crate::audit::signing_key;
+use crate::server::{self, ServeOptions};
+
+/// Events read per query.
+const PAGE: u32 = 1_000;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Verify the audit trail: recompute every hash and check every signed checkpoint. Exits
+    /// non-zero, naming the first broken event, when anything is wrong.
+    Verify(VerifyArgs),
+    /// Export events, with their hashes and the checkpoints covering them, as JSON lines that
+    /// `fabrique audit verify --file` checks offline.
+    Export(ExportArgs),
+}
+
+/// Which store to read, as for `fabrique serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "FABRIQUE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded SQLite database (and of a generated signing key).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: `postgres://user@host/db`.
+    #[arg(long, env = "FABRIQUE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Verify an export file instead of the store.
+    #[arg(long, conflicts_with_all = ["data_dir", "database_url"])]
+    file: Option<PathBuf>,
+    /// A trusted public key (64 hex digits or base64); repeat for a rotated key. Default: the
+    /// configured or generated key (store), or the keys named in the file (export).
+    #[arg(long = "public-key", value_name = "KEY")]
+    public_keys: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// First event number to export.
+    #[arg(long)]
+    from: Option<u64>,
+    /// Last event number to export.
+    #[arg(long)]
+    to: Option<u64>,
+    /// Only the events of this entity (slug).
+    #[arg(long)]
+    entity: Option<String>,
+    /// The file to write.
+    #[arg(long)]
+    output: PathBuf,
+}
+
+pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify(args) => verify(args).await,
+        AuditCommand::Export(args) => export(args).await,
+    }
+}
+
+async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let mut trusted = parse_keys(&args.public_keys)?;
+    let report = match &args.file {
+        Some(path) => verify_file(path, &mut trusted)?,
+        None => {
+            let config = load_config(&args.store)?;
+            if trusted.is_empty() {
+                trusted.extend(signing_key::configured_public_key(&config)?);
+            }
+            if trusted.is_empty() {
+                bail!(
+                    "no public key to check checkpoint signatures with: pass --public-key, or point --config/--data-dir at the installation that signs them"
+                );
+            }
+            let store = open_existing_store(&config).await?;
+            let report = store.verify_audit_chain(trusted.clone()).await?;
+            store.close().await;
+            report
+        }
+    };
+    print_report(&report, &trusted);
+    match report.problems.first() {
+        None => Ok(()),
+        Some(first) => bail!(
+            "audit trail verification failed ({} problem{}): {first}",
+            report.problems.len() as u64 + report.problems_omitted,
+            if report.problems.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+fn parse_keys(texts: &[String]) -> anyhow::Result<Vec<PublicKey>> {
+    texts
+        .iter()
+        .map(|text| {
+            text.parse::<PublicKey>()
+                .with_context(|| format!("--public-key `{text}`"))
+        })
+        .collect()
+}
+
+/// Two passes over the file: the header and checkpoints first (the verifier needs them before the
+/// events), then the events, streamed.
+fn verify_file(path: &Path, trusted: &mut Vec<PublicKey>) -> anyhow::Result<Report> {
+    let mut header: Option<Header> = None;
+    let mut checkpoints = Vec::new();
+    for_each_line(path, |number, line| {
+        match line {
+            ExportLine::Header(h) if number == 1 => {
+                if h.format != FORMAT {
+                    bail!(
+                        "unsupported export format `{}` (expected `{FORMAT}`)",
+                        h.format
+                    );
+                }
+                header = Some(h);
+            }
+            ExportLine::Header(_) => bail!("a header may only be the first line"),
+            ExportLine::Checkpoint(c) => checkpoints.push(c),
+            ExportLine::Event(_) => {}
+        }
+        Ok(())
+    })?;
+    let header = header.context("the first line is not an export header")?;
+    if trusted.is_empty() {
+        *trusted = parse_keys(&header.public_keys).context("the file's header")?;
+        println!(
+            "note: trusting the public key(s) named in the file itself; compare them with the key the operator published, or pass --public-key"
+        );
+    }
+    let scope = header.scope();
+    let mut verifier = Verifier::new(scope, trusted.clone(), checkpoints);
+    for_each_line(path, |_, line| {
+        if let ExportLine::Event(event) = line {
+            verifier.push(&event);
+        }
+        Ok(())
+    })?;
+    if scope == Scope::Selection {
+        println!(
+            "note: entity `{}` only: each event's hash is checked against its content, not its links; compare the hashes with a full export to prove the events belong to the signed chain",
+            header.entity.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(verifier.finish())
+}
+
+fn for_each_line(
+    path: &Path,
+    mut each: impl FnMut(usize, ExportLine) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let number = index + 1;
+        let line = line.with_context(|| format!("{}: reading line {number}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: ExportLine = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {number} is not an export line", path.display()))?;
+        each(number, parsed).with_context(|| format!("{}: line {number}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_report(report: &Report, trusted: &[PublicKey]) {
+    let range = match (report.first_seq, report.last_seq) {
+        (Some(first), Some(last)) => format!(" (seq {first} to {last})"),
+        _ => String::new(),
+    };
+    let keys: Vec<String> = trusted.iter().map(ToString::to_string).collect();
+    if report.is_ok() {
+        println!("audit trail OK: {} events{range}", report.events);
+    } else {
+        println!(
+            "audit trail verification FAILED: {} events{range}, {} problem(s)",
+            report.events,
+            report.problems.len() as u64 + report.problems_omitted
+        );
+        for problem in &report.problems {
+            println!("  {problem}");
+        }
+        if report.problems_omitted > 0 {
+            println!(
+                "  … and {} more (only the first {MAX_PROBLEMS} are listed)",
+                report.problems_omitted
+            );
+        }
+    }
+    if let Some(hash) = &report.last_hash {
+        println!("last hash: {hash}");
+    }
+    println!(
+        "signed checkpoints: {} valid, trusted key(s): {}",
+        report.checkpoints_signed,
+        keys.join(", ")
+    );
+    match report.last_anchored_seq {
+        Some(seq) => println!(
+            "newest signed head: seq {seq}; {} event(s) after it are protected by the chain alone",
+            report.unanchored_events
+        ),
+        None if report.events > 0 => println!(
+            "no signed checkpoint covers these events: deleting the newest ones or rewriting the chain would not be detected"
+        ),
+        None => {}
+    }
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from > to
+    {
+        bail!("--from {from} is after --to {to}");
+    }
+    let config = load_config(&args.store)?;
+    let store = open_existing_store(&config).await?;
+    let entity_id = match &args.entity {
+        None => None,
+        Some(slug) => Some(
+            store
+                .entity_by_slug(slug)
+                .await?
+                .with_context(|| format!("no entity with slug `{slug}`"))?
+                .id
+                .to_string(),
+        ),
+    };
+    let head = store.audit_chain_head().await?;
+    let from = args.from.unwrap_or(1);
+    let to = args.to.unwrap_or(head.seq).min(head.seq);
+    let checkpoints = store.list_audit_checkpoints(from, Some(to)).await?;
+    let mut public_keys: BTreeSet<String> =
+        checkpoints.iter().map(|c| c.public_key.clone()).collect();
+    public_keys.extend(signing_key::configured_public_key(&config)?.map(|key| key.to_string()));
+    let header = Header {
+        format: FORMAT.to_owned(),
+        public_keys: public_keys.into_iter().collect(),
+        from: args.from,
+        to: args.to,
+        entity: args
+            .entity
+            .as_ref()
+            .zip(entity_id.as_ref())
+            .map(|(slug, id)| format!("{slug} ({id})")),
+        legacy_through: head.legacy_through,
+        exported_at: now_millis(),
+    };
+    let file = File::create(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let mut out = BufWriter::new(file);
+    write_line(&mut out, &ExportLine::Header(header))?;
+    let mut selection = ChainSelection {
+        after: from.saturating_sub(1),
+        through: Some(to),
+        entity_id,
+    };
+    let mut events = 0u64;
+    loop {
+        let page = store.read_audit_chain(&selection, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        selection.after = last.seq;
+        for event in page {
+            write_line(&mut out, &ExportLine::Event(event))?;
+            events += 1;
+        }
+    }
+    let checkpoint_count = checkpoints.len();
+    for checkpoint in checkpoints {
+        write_line(&mut out, &ExportLine::Checkpoint(checkpoint))?;
+    }
+    out.flush()
+        .and_then(|()| out.get_ref().sync_all())
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    store.close().await;
+    println!(
+        "exported {events} events and {checkpoint_count} checkpoints to {}",
+        args.output.display()
+    );
+    Ok(())
+}
+
+fn write_line(out: &mut impl std::io::Write, line: &ExportLine) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
+    server::load_config(&ServeOptions {
+        config: args.config.clone(),
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        ..ServeOptions::default()
+    })
+}
+
+/// Opens the store without creating one: verifying a database that is not there must fail, not
+/// report an empty trail as intact.
+async fn open_existing_store(config: &Config) -> anyhow::Result<Store> {
+    let store = match &config.server.database_url {
+        Some(url) => Store::connect(url).await,
+        None => {
+            let path = config.server.data_dir.join(store::SQLITE_FILE_NAME);
+            if !path.exists() {
+                bail!(
+                    "no database at {}: pass --data-dir or --database-url",
+                    path.display()
+                );
+            }
+            Store::open_in_dir(&config.server.data_dir).await
+        }
+    };
+    store.context("opening the store")
+}

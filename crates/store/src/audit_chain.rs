@@ -1,0 +1,296 @@
+//! The audit chain's evidence side: chaining events stored before the chain existed, reading the
+//! chain back for verification and export, and the signed checkpoints.
+
+use evidence::{
+    ChainHash, ChainedEvent, GENESIS, PublicKey, Report, Scope, SignedCheckpoint, Verifier,
+    chain_hash,
+};
+use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+
+use crate::codec::{int, opt_text, text, to_bigint, unsigned};
+use crate::{Store, StoreError};
+
+/// The chain's newest link as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The newest event's number; 0 when there is none.
+    pub seq: u64,
+    /// The newest event's hash (the genesis value when there is none).
+    pub hash: String,
+    /// Events in the chain.
+    pub event_count: u64,
+    /// Events up to this number were stored before the chain existed (see `evidence::Scope`).
+    pub legacy_through: u64,
+}
+
+/// Which events to read back, in seq order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainSelection {
+    /// Only events numbered above this.
+    pub after: u64,
+    /// Only events numbered up to this.
+    pub through: Option<u64>,
+    /// Only events of this entity (its id, `ent_…`).
+    pub entity_id: Option<String>,
+}
+
+/// Events read per query when walking the chain.
+const PAGE: u32 = 1_000;
+
+const EVENT_COLUMNS: &str =
+    "seq, at, actor, action, entity_id, target, outcome, detail, prev_hash, hash";
+
+impl Store {
+    /// The chain head.
+    pub async fn audit_chain_head(&self) -> Result<ChainHead, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, hash, event_count, legacy_through FROM audit_chain_head WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
+        Ok(ChainHead {
+            seq: unsigned(&row, "seq")?,
+            hash: opt_text(&row, "hash")?.unwrap_or_else(|| GENESIS.to_string()),
+            event_count: unsigned(&row, "event_count")?,
+            legacy_through: unsigned(&row, "legacy_through")?,
+        })
+    }
+
+    /// Up to `limit` events of `selection`, in seq order, every column as stored. Page through a
+    /// long chain by moving `selection.after` to the last number read.
+    pub async fn read_audit_chain(
+        &self,
+        selection: &ChainSelection,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>, StoreError> {
+        let through = selection
+            .through
+            .map_or(Ok(i64::MAX), |t| to_bigint("through", t))?;
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events \
+             WHERE seq > $1 AND seq <= $2 AND ($3 IS NULL OR entity_id = $3) \
+             ORDER BY seq LIMIT $4"
+        ))
+        .bind(to_bigint("after", selection.after)?)
+        .bind(through)
+        .bind(selection.entity_id.as_deref())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chained_row).collect()
+    }
+
+    /// Verifies the whole stored chain against the signed checkpoints and the `trusted` keys.
+    ///
+    /// Reads the checkpoints first, then the head, then the events up to the head: each checkpoint
+    /// read was signed at or before a head that the head read next reaches, so appends running
+    /// meanwhile cause no false alarm, while a chain cut back below a signed checkpoint is caught.
+    /// Events numbered beyond the head, which no append writes, are reported too.
+    pub async fn verify_audit_chain(&self, trusted: Vec<PublicKey>) -> Result<Report, StoreError> {
+        let checkpoints = self.list_audit_checkpoints(0, None).await?;
+        let head = self.audit_chain_head().await?;
+        let mut verifier = Verifier::new(
+            Scope::Whole {
+                legacy_through: head.legacy_through,
+            },
+            trusted,
+            checkpoints,
+        );
+        verifier.expect_head(head.seq, head.hash);
+        let mut selection = ChainSelection {
+            through: Some(head.seq),
+            ..ChainSelection::default()
+        };
+        loop {
+            let page = self.read_audit_chain(&selection, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            selection.after = last.seq;
+            for event in &page {
+                verifier.push(event);
+            }
+        }
+        // One statement, so one snapshot: an append commits its event and the head together, and
+        // cannot make this look wrong.
+        let beyond = sqlx::query(
+            "SELECT MIN(seq) AS seq FROM audit_events \
+             WHERE seq > (SELECT seq FROM audit_chain_head WHERE id = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if let Some(seq) = crate::codec::opt_int(&beyond, "seq")? {
+            verifier.event_beyond_head(u64::try_from(seq).unwrap_or(0));
+        }
+        Ok(verifier.finish())
+    }
+
+    /// The newest `limit` events, newest first, with their links.
+    pub async fn list_audit_chain(&self, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chained_row).collect()
+    }
+
+    /// Stores a signed checkpoint. `false` when one for the same head already exists (another
+    /// replica signed it first).
+    pub async fn insert_audit_checkpoint(
+        &self,
+        checkpoint: &SignedCheckpoint,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, head, at, event_count, public_key, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(to_bigint("checkpoint seq", checkpoint.seq)?)
+        .bind(checkpoint.head.as_str())
+        .bind(checkpoint.at)
+        .bind(to_bigint("checkpoint event count", checkpoint.event_count)?)
+        .bind(checkpoint.public_key.as_str())
+        .bind(checkpoint.signature.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Checkpoints numbered `from..=through`, oldest first.
+    pub async fn list_audit_checkpoints(
+        &self,
+        from: u64,
+        through: Option<u64>,
+    ) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        let through = through.map_or(Ok(i64::MAX), |t| to_bigint("through", t))?;
+        let rows = sqlx::query(
+            "SELECT seq, head, at, event_count, public_key, signature FROM audit_checkpoints \
+             WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+        )
+        .bind(to_bigint("from", from)?)
+        .bind(through)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+
+    /// Up to `limit` checkpoints numbered from `from`, oldest first.
+    pub async fn audit_checkpoints_page(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, head, at, event_count, public_key, signature FROM audit_checkpoints \
+             WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(to_bigint("from", from)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+
+    /// The newest checkpoint, if any.
+    pub async fn latest_audit_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, head, at, event_count, public_key, signature FROM audit_checkpoints \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(checkpoint_row).transpose()
+    }
+}
+
+/// Chains the events stored before the chain existed, once, at start. Under the head's lock, so
+/// replicas starting together do it once; a head that has its hash means there is nothing to do.
+/// Never changes a hash already stored.
+pub(crate) async fn chain_legacy_events(pool: &AnyPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let head = sqlx::query("UPDATE audit_chain_head SET seq = seq WHERE id = 1 RETURNING hash")
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
+    if opt_text(&head, "hash")?.is_some() {
+        return Ok(());
+    }
+    // Only a trail that was never chained is chained here. A head without hash over chained events
+    // was tampered with: re-chaining would launder the tampering, so the head stays as it is, appends
+    // fail, and `fabrique audit verify` reports it.
+    let chained_already =
+        sqlx::query("SELECT seq FROM audit_events WHERE hash IS NOT NULL LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if chained_already.is_some() {
+        tracing::error!(
+            "the audit chain head has lost its hash while events are chained: the audit trail was tampered with; run `fabrique audit verify`"
+        );
+        return Ok(());
+    }
+    let mut prev: ChainHash = GENESIS;
+    let mut after = 0i64;
+    let mut chained = 0u64;
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after)
+        .bind(i64::from(PAGE))
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = int(last, "seq")?;
+        for row in &rows {
+            let event = chained_row(row)?;
+            let hash = chain_hash(&prev, &event.content());
+            sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(prev.to_string())
+                .bind(hash.to_string())
+                .bind(to_bigint("seq", event.seq)?)
+                .execute(&mut *tx)
+                .await?;
+            prev = hash;
+            chained += 1;
+        }
+    }
+    sqlx::query("UPDATE audit_chain_head SET hash = $1 WHERE id = 1")
+        .bind(prev.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if chained > 0 {
+        tracing::info!(
+            chained,
+            "audit events stored before the hash chain are now chained"
+        );
+    }
+    Ok(())
+}
+
+fn chained_row(row: &AnyRow) -> Result<ChainedEvent, StoreError> {
+    Ok(ChainedEvent {
+        seq: unsigned(row, "seq")?,
+        at: int(row, "at")?,
+        actor: text(row, "actor")?,
+        action: text(row, "action")?,
+        entity_id: opt_text(row, "entity_id")?,
+        target: text(row, "target")?,
+        outcome: text(row, "outcome")?,
+        detail: text(row, "detail")?,
+        prev_hash: opt_text(row, "prev_hash")?,
+        hash: opt_text(row, "hash")?,
+    })
+}
+
+fn checkpoint_row(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
+    Ok(SignedCheckpoint {
+        seq: unsigned(row, "seq")?,
+        head: text(row, "head")?,
+        at: int(row, "at")?,
+        event_count: unsigned(row, "event_count")?,
+        public_key: text(row, "public_key")?,
+        signature: text(row, "signature")?,
+    })
+}
