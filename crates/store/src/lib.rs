@@ -22,14 +22,21 @@ mod codec;
 mod connect;
 mod error;
 mod keys;
+mod narrowing;
 mod principals;
+mod provisioning;
+mod scim_tokens;
+mod teams;
 mod usage;
 
 use sqlx::AnyPool;
 
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing};
+pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
 pub use principals::NewUser;
+pub use provisioning::{ProvisionedUser, UserFields};
+pub use teams::{Team, TeamFields};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
