@@ -25,6 +25,14 @@ struct RawDocument {
     endpoints: Option<Value>,
     models: Option<Value>,
     entities: Option<Value>,
+    scim: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScim {
+    pub entity_from: Option<String>,
+    pub entity_map: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +133,7 @@ pub(crate) struct RawConfig {
     pub endpoints: Option<Items<RawEndpoint>>,
     pub models: Option<Items<RawModel>>,
     pub entities: Option<Items<RawEntity>>,
+    pub scim: Section<RawScim>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -145,6 +154,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         endpoints: items(document.endpoints, "endpoints", "name", errors),
         models: items(document.models, "models", "name", errors),
         entities: items(document.entities, "entities", "slug", errors),
+        scim: section(document.scim, "scim", errors),
     })
 }
 
