@@ -1,4 +1,4 @@
-//! `fabrique serve`: configuration → store → identity → gateway and admin routers → listener.
+//! `fabrique serve`: configuration → store → identity → gateway, admin and SCIM routers → listener.
 //!
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
@@ -14,7 +14,7 @@ use axum::response::Response;
 use configuration::Config;
 use domain::{AuditEvent, EndpointKind, Outcome, now_millis};
 use http::StatusCode;
-use identity::Directory;
+use identity::{Directory, ScimTokens};
 use store::Store;
 use telemetry::Metrics;
 use tokio::net::TcpListener;
@@ -39,6 +39,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: Store,
     pub directory: Arc<Directory>,
+    pub scim_tokens: Arc<ScimTokens>,
     pub gateway: Arc<gateway::Gateway>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -75,6 +76,11 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     .context("opening the store")?;
     seed_entities(&store, &config).await?;
     let directory = Arc::new(Directory::load(&store).await.context("loading API keys")?);
+    let scim_tokens = Arc::new(
+        ScimTokens::load(&store)
+            .await
+            .context("loading SCIM tokens")?,
+    );
     admin::bootstrap_admin(&store, &directory, admin_key)
         .await
         .context("bootstrapping the administrator key")?;
@@ -94,6 +100,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             .collect::<Vec<_>>(),
     ));
     let listen = config.server.listen;
+    let scim_config = Arc::new(config.scim.clone());
     let config = Arc::new(config);
     let gateway = gateway::Gateway::new(
         Arc::clone(&config),
@@ -112,6 +119,16 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             admin::router(admin::AdminState {
                 store: store.clone(),
                 directory: Arc::clone(&directory),
+                scim_tokens: Arc::clone(&scim_tokens),
+            })
+            .layer(axum::middleware::from_fn(echo_request_id)),
+        )
+        .merge(
+            scim::router(scim::ScimState {
+                store: store.clone(),
+                directory: Arc::clone(&directory),
+                tokens: Arc::clone(&scim_tokens),
+                config: scim_config,
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -140,6 +157,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         addr,
         store,
         directory,
+        scim_tokens,
         gateway,
         stop: Some(stop),
         task,

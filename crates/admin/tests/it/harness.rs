@@ -35,6 +35,7 @@ impl Server {
         let app = router(AdminState {
             store: store.clone(),
             directory: Arc::clone(&directory),
+            scim_tokens: Arc::new(identity::ScimTokens::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
