@@ -9,4 +9,5 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod scim;
 mod streaming;
