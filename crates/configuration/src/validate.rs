@@ -707,8 +707,10 @@ fn scim(raw: RawScim, errors: &mut Collector) -> ScimConfig {
             errors.push(format!("scim.entity_map.\"{value}\""), message);
         }
     }
-    let named_attribute = matches!(entity_from, EntityFrom::EnterpriseAttribute(_));
-    if entity_map.is_empty() && named_attribute {
+    let named_attribute = matches!(entity_from, EntityFrom::EnterpriseAttribute(_))
+        // An unreadable `entity_from` is already reported; its map is not a second mistake.
+        || raw.entity_from.as_deref().is_some_and(|v| v != "token");
+    if entity_map.is_empty() && matches!(entity_from, EntityFrom::EnterpriseAttribute(_)) {
         errors.push(
             "scim.entity_map",
             "required when `entity_from` names an attribute: map each of its values to an entity slug",
