@@ -7,6 +7,7 @@
 )]
 
 mod harness;
+mod provisioning;
 
 use domain::{
     ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome, Role,
@@ -25,7 +26,15 @@ both_backends! {
     credentials_join_keys_with_owners_entities_and_roles,
     usage_round_trips_exactly_in_large_batches,
     audit_round_trips_exactly_in_sequence,
+    provisioned_users_are_found_by_folded_columns_changed_and_deleted,
+    teams_keep_their_members_and_follow_deleted_users,
+    scim_tokens_are_created_listed_and_revoked,
 }
+
+use provisioning::{
+    provisioned_users_are_found_by_folded_columns_changed_and_deleted,
+    scim_tokens_are_created_listed_and_revoked, teams_keep_their_members_and_follow_deleted_users,
+};
 
 fn audit(action: &str) -> AuditEvent {
     AuditEvent {
