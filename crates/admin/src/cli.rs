@@ -292,7 +292,12 @@ fn request_for(command: &AdminCommand) -> Request {
                     body[field] = json!(value);
                 }
             }
-            (Method::POST, "/admin/v1/scim-tokens".into(), vec![], Some(body))
+            (
+                Method::POST,
+                "/admin/v1/scim-tokens".into(),
+                vec![],
+                Some(body),
+            )
         }
         AdminCommand::ScimTokens {
             command: ScimTokensCommand::List { entity },

@@ -28,8 +28,8 @@ use store::Store;
 pub use authorize::{AdminAction, authorize};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
-    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, ScimTokensCommand, UsersCommand,
-    execute, run_cli,
+    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, ScimTokensCommand,
+    UsersCommand, execute, run_cli,
 };
 pub use error::AdminError;
 

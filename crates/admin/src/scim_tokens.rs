@@ -107,9 +107,17 @@ pub(crate) async fn revoke(
     };
     let Some(token) = token else {
         require(&state, &caller, AdminAction::RevokeScimToken, None).await?;
-        return Err(AdminError::NotFound(format!("no SCIM token with id `{id}`")));
+        return Err(AdminError::NotFound(format!(
+            "no SCIM token with id `{id}`"
+        )));
     };
-    require(&state, &caller, AdminAction::RevokeScimToken, token.entity_id).await?;
+    require(
+        &state,
+        &caller,
+        AdminAction::RevokeScimToken,
+        token.entity_id,
+    )
+    .await?;
     // The index first: should the store then fail, the token is refused until the next restart
     // rather than accepted after the administrator was told of an error.
     state.scim_tokens.revoke(token.id);

@@ -276,10 +276,10 @@ fn apply_one(
                     }
                 }
             }
-            if let Some(Value::Array(items)) = container.get(&key) {
-                if items.is_empty() {
-                    container.remove(&key);
-                }
+            if let Some(Value::Array(items)) = container.get(&key)
+                && items.is_empty()
+            {
+                container.remove(&key);
             }
         }
     }

@@ -51,14 +51,13 @@ pub(crate) fn resource(status: StatusCode, body: &Value, version: i64) -> Respon
     if let Ok(etag) = HeaderValue::from_str(&etag(version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
-    if status == StatusCode::CREATED {
-        if let Some(location) = body
+    if status == StatusCode::CREATED
+        && let Some(location) = body
             .pointer("/meta/location")
             .and_then(Value::as_str)
             .and_then(|l| HeaderValue::from_str(l).ok())
-        {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
+    {
+        response.headers_mut().insert(header::LOCATION, location);
     }
     response
 }

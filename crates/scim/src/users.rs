@@ -260,14 +260,14 @@ async fn store_change(
 ) -> Result<ProvisionedUser, ScimError> {
     // A user's entity is fixed at provisioning: moving users between entities would move their
     // keys, budgets and seats, which is done by deprovisioning and provisioning again.
-    if let EntityFrom::EnterpriseAttribute(_) = &state.config.entity_from {
-        if parsed.mapped_value.is_some() {
-            let entity = entity_for(state, caller, &parsed).await?;
-            if entity != user.user.entity_id {
-                return Err(ScimError::mutability(
-                    "this change would move the user to another entity; deprovision and provision the user instead",
-                ));
-            }
+    if let EntityFrom::EnterpriseAttribute(_) = &state.config.entity_from
+        && parsed.mapped_value.is_some()
+    {
+        let entity = entity_for(state, caller, &parsed).await?;
+        if entity != user.user.entity_id {
+            return Err(ScimError::mutability(
+                "this change would move the user to another entity; deprovision and provision the user instead",
+            ));
         }
     }
     let before = user.user.status;
@@ -484,14 +484,12 @@ fn one_primary(attributes: &mut Map<String, Value>) {
             .rposition(|item| get(item, "primary") == Some(&Value::Bool(true)));
         if let Some(last) = last {
             for (index, item) in items.iter_mut().enumerate() {
-                if index != last {
-                    if let Some(object) = item.as_object_mut() {
-                        if let Some(key) = key_of(object, "primary") {
-                            if object.get(&key) == Some(&Value::Bool(true)) {
-                                object.insert(key, Value::Bool(false));
-                            }
-                        }
-                    }
+                if index != last
+                    && let Some(object) = item.as_object_mut()
+                    && let Some(key) = key_of(object, "primary")
+                    && object.get(&key) == Some(&Value::Bool(true))
+                {
+                    object.insert(key, Value::Bool(false));
                 }
             }
         }

@@ -62,7 +62,10 @@ fn comparison_operators_follow_case_exactness() {
         r#"userName ge "ada.lovelace" and userName le "ada.lovelace""#,
         &ada
     ));
-    assert!(check(r#"meta.created lt "2026-01-02T04:00:00+01:00""#, &ada) == false);
+    assert!(!check(
+        r#"meta.created lt "2026-01-02T04:00:00+01:00""#,
+        &ada
+    ));
     assert!(check(
         r#"meta.lastModified gt "2026-02-01T00:00:00Z""#,
         &ada
