@@ -17,6 +17,9 @@ pub enum AdminAction {
     CreateKey,
     ListKeys,
     RevokeKey,
+    CreateScimToken,
+    ListScimTokens,
+    RevokeScimToken,
     ReadAudit,
 }
 
@@ -31,6 +34,9 @@ impl AdminAction {
             AdminAction::CreateKey => "key.create",
             AdminAction::ListKeys => "key.list",
             AdminAction::RevokeKey => "key.revoke",
+            AdminAction::CreateScimToken => "scim_token.create",
+            AdminAction::ListScimTokens => "scim_token.list",
+            AdminAction::RevokeScimToken => "scim_token.revoke",
             AdminAction::ReadAudit => "audit.read",
         }
     }
@@ -45,6 +51,9 @@ impl AdminAction {
             AdminAction::CreateKey => "create API keys",
             AdminAction::ListKeys => "list API keys",
             AdminAction::RevokeKey => "revoke API keys",
+            AdminAction::CreateScimToken => "create SCIM tokens",
+            AdminAction::ListScimTokens => "list SCIM tokens",
+            AdminAction::RevokeScimToken => "revoke SCIM tokens",
             AdminAction::ReadAudit => "read the audit log",
         }
     }

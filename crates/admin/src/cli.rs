@@ -48,6 +48,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// SCIM tokens: the corporate directory's credentials for /scim/v2.
+    ScimTokens {
+        #[command(subcommand)]
+        command: ScimTokensCommand,
+    },
     /// The newest audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -110,6 +115,27 @@ pub enum KeysCommand {
         entity: Option<String>,
     },
     /// Revoke a key; it stops working at once.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScimTokensCommand {
+    /// Create a SCIM token, bound to an entity or (without --entity) to the whole group. The
+    /// secret is printed once.
+    Create {
+        /// The entity's slug.
+        #[arg(long)]
+        entity: Option<String>,
+        /// A label, e.g. the directory's name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List SCIM tokens (never their secrets), of one entity or of all.
+    List {
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// Revoke a SCIM token; it stops working at once.
     Revoke { id: String },
 }
 
@@ -254,6 +280,38 @@ fn request_for(command: &AdminCommand) -> Request {
         } => (
             Method::DELETE,
             format!("/admin/v1/keys/{}", encode_path_segment(id)),
+            vec![],
+            None,
+        ),
+        AdminCommand::ScimTokens {
+            command: ScimTokensCommand::Create { entity, name },
+        } => {
+            let mut body = json!({});
+            for (field, value) in [("entity", entity), ("name", name)] {
+                if let Some(value) = value {
+                    body[field] = json!(value);
+                }
+            }
+            (
+                Method::POST,
+                "/admin/v1/scim-tokens".into(),
+                vec![],
+                Some(body),
+            )
+        }
+        AdminCommand::ScimTokens {
+            command: ScimTokensCommand::List { entity },
+        } => (
+            Method::GET,
+            "/admin/v1/scim-tokens".into(),
+            entity_query(entity),
+            None,
+        ),
+        AdminCommand::ScimTokens {
+            command: ScimTokensCommand::Revoke { id },
+        } => (
+            Method::DELETE,
+            format!("/admin/v1/scim-tokens/{}", encode_path_segment(id)),
             vec![],
             None,
         ),

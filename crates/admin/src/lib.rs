@@ -15,19 +15,21 @@ mod cli;
 mod entities;
 mod error;
 mod keys;
+mod scim_tokens;
 mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{delete, get};
-use identity::Directory;
+use identity::{Directory, ScimTokens};
 use store::Store;
 
 pub use authorize::{AdminAction, authorize};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
-    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, UsersCommand, execute, run_cli,
+    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, ScimTokensCommand,
+    UsersCommand, execute, run_cli,
 };
 pub use error::AdminError;
 
@@ -38,6 +40,8 @@ pub struct AdminState {
     pub store: Store,
     pub directory: Arc<Directory>,
     pub audit_public_key: Option<evidence::PublicKey>,
+    /// The live SCIM token index, updated as tokens are created and revoked.
+    pub scim_tokens: Arc<ScimTokens>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -51,6 +55,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/users", get(users::list).post(users::create))
         .route("/admin/v1/keys", get(keys::list).post(keys::create))
         .route("/admin/v1/keys/{id}", delete(keys::revoke))
+        .route(
+            "/admin/v1/scim-tokens",
+            get(scim_tokens::list).post(scim_tokens::create),
+        )
+        .route("/admin/v1/scim-tokens/{id}", delete(scim_tokens::revoke))
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
         .with_state(state)

@@ -187,5 +187,6 @@ pub(crate) fn embedded_default() -> Config {
             default_completion_tokens: ADMISSION_DEFAULT_COMPLETION_TOKENS,
         },
         audit: audit(),
+        scim: crate::ScimConfig::default(),
     }
 }

@@ -136,6 +136,49 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[admission]`: how rate limits and budgets count.
     pub admission: AdmissionConfig,
+    pub scim: ScimConfig,
+}
+
+/// The SCIM schema URN of the enterprise user extension.
+pub const ENTERPRISE_USER_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+/// The enterprise-extension attributes `scim.entity_from` may name.
+pub const ENTERPRISE_ENTITY_ATTRIBUTES: &[&str] =
+    &["organization", "division", "department", "costCenter"];
+
+/// Section `[scim]`: how users provisioned over SCIM (`/scim/v2`) are placed in entities.
+///
+/// ```toml
+/// [scim]
+/// entity_from = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization"
+///
+/// [scim.entity_map]
+/// "Banque Régionale" = "banque-regionale"
+/// "Assurances" = "assurances"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScimConfig {
+    /// Key `entity_from`: where a provisioned user's entity comes from. `"token"` (the default): the
+    /// entity the SCIM token is bound to. Or an enterprise-extension attribute,
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:<attribute>` with `<attribute>`
+    /// one of `organization`, `division`, `department`, `costCenter`: its value is looked up in
+    /// `entity_map`; a user without the attribute falls back to the token's entity, and a value
+    /// missing from the map is refused (SCIM `400 invalidValue` naming it).
+    pub entity_from: EntityFrom,
+    /// Table `entity_map`: attribute value (exact text) → entity slug. Required, and only allowed,
+    /// when `entity_from` names an attribute. Slugs follow the entity slug rule; whether the entity
+    /// exists is checked when a user is provisioned, since entities are also created at run time.
+    pub entity_map: std::collections::BTreeMap<String, String>,
+}
+
+/// Where a provisioned user's entity comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EntityFrom {
+    #[default]
+    Token,
+    /// The enterprise-extension attribute of this name, through `entity_map`.
+    EnterpriseAttribute(String),
 }
 
 /// Section `[admission]`. The limits and budgets themselves are set through the admin API

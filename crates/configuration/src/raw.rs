@@ -28,6 +28,14 @@ struct RawDocument {
     policy: Option<Value>,
     admission: Option<Value>,
     audit: Option<Value>,
+    scim: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScim {
+    pub entity_from: Option<String>,
+    pub entity_map: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,6 +162,7 @@ pub(crate) struct RawConfig {
     pub policy: Section<RawPolicy>,
     pub admission: Section<RawAdmission>,
     pub audit: Section<RawAudit>,
+    pub scim: Section<RawScim>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -177,6 +186,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         policy: section(document.policy, "policy", errors),
         admission: section(document.admission, "admission", errors),
         audit: section(document.audit, "audit", errors),
+        scim: section(document.scim, "scim", errors),
     })
 }
 

@@ -13,11 +13,12 @@ use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
     Items, RawAdmission, RawAudit, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy,
-    RawRouting, RawServer, RawSimulator, Section,
+    RawRouting, RawScim, RawServer, RawSimulator, Section,
 };
 use crate::{
-    AdmissionConfig, AuditConfig, AuditKeySource, Config, EndpointConfig, EntitySeed, ModelConfig,
-    PolicyConfig, Price, RoutingConfig, ServerConfig, SimulatorConfig,
+    AdmissionConfig, AuditConfig, AuditKeySource, Config, ENTERPRISE_ENTITY_ATTRIBUTES,
+    ENTERPRISE_USER_SCHEMA, EndpointConfig, EntityFrom, EntitySeed, ModelConfig, PolicyConfig,
+    Price, RoutingConfig, ScimConfig, ServerConfig, SimulatorConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -52,6 +53,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     );
     let admission = admission(raw.admission.given_or_default(), errors);
     let audit = audit(raw.audit.given_or_default(), env, errors);
+    let scim = scim(raw.scim.given_or_default(), errors);
     Config {
         admission,
         server,
@@ -63,6 +65,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         entities,
         policy,
         audit,
+        scim,
     }
 }
 
@@ -817,6 +820,57 @@ fn level(
         );
     }
     found
+}
+
+fn scim(raw: RawScim, errors: &mut Collector) -> ScimConfig {
+    let entity_from = match raw.entity_from.as_deref() {
+        None | Some("token") => EntityFrom::Token,
+        Some(other) => match other
+            .strip_prefix(ENTERPRISE_USER_SCHEMA)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|name| {
+                ENTERPRISE_ENTITY_ATTRIBUTES
+                    .iter()
+                    .find(|known| known.eq_ignore_ascii_case(name))
+            }) {
+            Some(name) => EntityFrom::EnterpriseAttribute((*name).to_owned()),
+            None => {
+                errors.push(
+                    "scim.entity_from",
+                    format!(
+                        "expected `token` or `{ENTERPRISE_USER_SCHEMA}:<attribute>` with <attribute> one of {}, found `{other}`",
+                        ENTERPRISE_ENTITY_ATTRIBUTES.join(", ")
+                    ),
+                );
+                EntityFrom::Token
+            }
+        },
+    };
+    let entity_map = raw.entity_map.unwrap_or_default();
+    for (value, slug) in &entity_map {
+        if let Some(message) = name_problem(slug, NameRule::Slug) {
+            errors.push(format!("scim.entity_map.\"{value}\""), message);
+        }
+    }
+    let named_attribute = matches!(entity_from, EntityFrom::EnterpriseAttribute(_))
+        // An unreadable `entity_from` is already reported; its map is not a second mistake.
+        || raw.entity_from.as_deref().is_some_and(|v| v != "token");
+    if entity_map.is_empty() && matches!(entity_from, EntityFrom::EnterpriseAttribute(_)) {
+        errors.push(
+            "scim.entity_map",
+            "required when `entity_from` names an attribute: map each of its values to an entity slug",
+        );
+    }
+    if !entity_map.is_empty() && !named_attribute {
+        errors.push(
+            "scim.entity_map",
+            "only read when `entity_from` names an attribute, but it is `token` (the default)",
+        );
+    }
+    ScimConfig {
+        entity_from,
+        entity_map,
+    }
 }
 
 /// The names declared in one list (endpoints, models, slugs), for duplicate and reference checks.

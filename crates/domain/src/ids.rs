@@ -75,6 +75,8 @@ typed_id!(EntityId, "ent_", "entity");
 typed_id!(UserId, "usr_", "user");
 typed_id!(ServiceAccountId, "svc_", "service account");
 typed_id!(KeyId, "key_", "API key");
+typed_id!(TeamId, "team_", "team");
+typed_id!(ScimTokenId, "sct_", "SCIM token");
 
 #[cfg(test)]
 mod tests {

@@ -8,10 +8,14 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{EntityId, KeyId, ServiceAccountId, UnixMillis, UserId};
+use crate::{EntityId, KeyId, ScimTokenId, ServiceAccountId, UnixMillis, UserId};
 
 /// Every secret Fabrique mints starts with this, so secret scanners can recognise a leaked key.
 pub const KEY_PREFIX: &str = "fabk_";
+
+/// SCIM bearer tokens carry their own prefix, so a leaked provisioning token is told apart from an
+/// inference key at a glance (and by scanners).
+pub const SCIM_TOKEN_PREFIX: &str = "fabs_";
 
 /// How many characters of a secret are kept in clear to help people tell their keys apart.
 const DISPLAY_PREFIX_LEN: usize = 12;
@@ -23,9 +27,14 @@ pub struct KeySecret(String);
 impl KeySecret {
     /// A fresh secret: the prefix and 32 random bytes in lowercase hex.
     pub fn generate() -> Self {
+        KeySecret::generate_with_prefix(KEY_PREFIX)
+    }
+
+    /// A fresh secret under another prefix (SCIM tokens use [`SCIM_TOKEN_PREFIX`]).
+    pub fn generate_with_prefix(prefix: &str) -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        KeySecret(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
+        KeySecret(format!("{prefix}{}", hex::encode(bytes)))
     }
 
     /// A secret chosen by an operator (the bootstrap key from `FABRIQUE_ADMIN_KEY`).
@@ -93,6 +102,20 @@ pub struct ApiKey {
     pub id: KeyId,
     pub owner: KeyOwner,
     /// The owner's entity; `None` for group-level service accounts.
+    pub entity_id: Option<EntityId>,
+    pub hash: KeyHash,
+    pub display_prefix: String,
+    pub created_at: UnixMillis,
+    pub revoked_at: Option<UnixMillis>,
+}
+
+/// A SCIM bearer token as stored: the corporate directory's credential for `/scim/v2`. Bound to one
+/// entity (it then sees and changes only that entity's users and groups) or, with `entity_id: None`,
+/// to the whole group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimToken {
+    pub id: ScimTokenId,
+    pub name: Option<String>,
     pub entity_id: Option<EntityId>,
     pub hash: KeyHash,
     pub display_prefix: String,

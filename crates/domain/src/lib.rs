@@ -13,8 +13,8 @@ pub mod usage;
 
 pub use audit::{AuditEvent, Outcome};
 pub use classification::{Classification, ClassificationLadder};
-pub use ids::{EntityId, KeyId, ServiceAccountId, UserId};
-pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret};
+pub use ids::{EntityId, KeyId, ScimTokenId, ServiceAccountId, TeamId, UserId};
+pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, Status, User};
 pub use serving::{EndpointKind, Hosting, ModelKind};
 pub use usage::{Operation, UsageRecord};

@@ -1,4 +1,4 @@
-//! `fabrique serve`: configuration → store → identity → gateway and admin routers → listener.
+//! `fabrique serve`: configuration → store → identity → gateway, admin and SCIM routers → listener.
 //!
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
@@ -16,7 +16,7 @@ use axum::response::Response;
 use configuration::Config;
 use domain::{AuditEvent, EndpointKind, Outcome, now_millis};
 use http::StatusCode;
-use identity::Directory;
+use identity::{Directory, ScimTokens};
 use store::Store;
 use telemetry::Metrics;
 use tokio::net::TcpListener;
@@ -44,6 +44,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: Store,
     pub directory: Arc<Directory>,
+    pub scim_tokens: Arc<ScimTokens>,
     pub gateway: Arc<gateway::Gateway>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -84,6 +85,11 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let audit_public_key = signer.public_key();
     seed_entities(&store, &config).await?;
     let directory = Arc::new(Directory::load(&store).await.context("loading API keys")?);
+    let scim_tokens = Arc::new(
+        ScimTokens::load(&store)
+            .await
+            .context("loading SCIM tokens")?,
+    );
     admin::bootstrap_admin(&store, &directory, admin_key)
         .await
         .context("bootstrapping the administrator key")?;
@@ -107,6 +113,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .await
         .context("loading rate limits and budgets")?;
     let listen = config.server.listen;
+    let scim_config = Arc::new(config.scim.clone());
     let config = Arc::new(config);
     let gateway = gateway::Gateway::new(
         Arc::clone(&config),
@@ -128,6 +135,16 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 store: store.clone(),
                 directory: Arc::clone(&directory),
                 audit_public_key: Some(audit_public_key),
+                scim_tokens: Arc::clone(&scim_tokens),
+            })
+            .layer(axum::middleware::from_fn(echo_request_id)),
+        )
+        .merge(
+            scim::router(scim::ScimState {
+                store: store.clone(),
+                directory: Arc::clone(&directory),
+                tokens: Arc::clone(&scim_tokens),
+                config: scim_config,
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -164,6 +181,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         addr,
         store,
         directory,
+        scim_tokens,
         gateway,
         stop: Some(stop),
         task,

@@ -14,6 +14,10 @@ use domain::{
 use parking_lot::RwLock;
 use store::{Credential, Store, StoreError};
 
+mod scim_tokens;
+
+pub use scim_tokens::{ScimClient, ScimTokens};
+
 /// Who a request acts as, as established by its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -140,6 +144,19 @@ impl Directory {
             Some(hash) => index.by_hash.remove(&hash).is_some(),
             None => false,
         }
+    }
+
+    /// Makes the live keys of a user who was reactivated authenticate again (their owner is read
+    /// as active from the store, so suspended entities still keep them out). Returns how many.
+    pub async fn restore_owner(&self, store: &Store, owner: KeyOwner) -> Result<usize, StoreError> {
+        let mut restored = 0;
+        for credential in store.credentials_of(owner).await? {
+            if is_usable(&credential) {
+                self.insert(credential.key.hash, Principal::from_credential(&credential));
+                restored += 1;
+            }
+        }
+        Ok(restored)
     }
 
     /// The number of live keys.

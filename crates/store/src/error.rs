@@ -9,6 +9,9 @@ pub enum StoreError {
     /// Something the operation refers to does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A conditional change found the row at another version than the one it was based on.
+    #[error("{0}")]
+    VersionMismatch(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use domain::{ApiKey, AuditEvent, EntityId, KeyHash, KeyId, RoleGrant, Status, UnixMillis};
+use domain::{
+    ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, RoleGrant, Status, UnixMillis,
+};
 use sqlx::any::AnyRow;
 
 use crate::audit::insert_audit;
@@ -168,29 +170,60 @@ impl Store {
     /// queries whatever the number of keys, joined in memory. Keys whose owner row is missing are
     /// skipped with a warning (the owner reference is polymorphic, so no foreign key guards it).
     pub async fn load_credentials(&self) -> Result<Vec<Credential>, StoreError> {
+        self.credentials(None).await
+    }
+
+    /// [`Store::load_credentials`] for the keys of one owner: what a reactivated user's keys need
+    /// to authenticate again.
+    pub async fn credentials_of(&self, owner: KeyOwner) -> Result<Vec<Credential>, StoreError> {
+        self.credentials(Some(owner)).await
+    }
+
+    async fn credentials(&self, owner: Option<KeyOwner>) -> Result<Vec<Credential>, StoreError> {
+        let owner = owner.map(owner_columns);
         let mut roles: HashMap<(String, String), Vec<RoleGrant>> = HashMap::new();
-        let grant_rows =
-            sqlx::query("SELECT principal_kind, principal_id, role, entity_id FROM role_grants")
+        let grant_rows = match &owner {
+            Some((kind, id)) => {
+                sqlx::query(
+                    "SELECT principal_kind, principal_id, role, entity_id FROM role_grants \
+                     WHERE principal_kind = $1 AND principal_id = $2",
+                )
+                .bind(*kind)
+                .bind(id.as_str())
                 .fetch_all(&self.pool)
-                .await?;
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT principal_kind, principal_id, role, entity_id FROM role_grants")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         for row in &grant_rows {
             let principal = (text(row, "principal_kind")?, text(row, "principal_id")?);
             roles.entry(principal).or_default().push(role_grant(row)?);
         }
         drop(grant_rows);
 
-        let rows = sqlx::query(
-            "SELECT k.id, k.owner_kind, k.owner_id, k.entity_id, k.name, k.hash, k.display_prefix, k.created_at, \
+        // A deleted user's keys are revoked with it; the join also treats the row as missing.
+        let base = "SELECT k.id, k.owner_kind, k.owner_id, k.entity_id, k.name, k.hash, k.display_prefix, k.created_at, \
                     k.revoked_at, e.slug AS entity_slug, e.status AS entity_status, \
                     COALESCE(u.status, s.status) AS owner_status \
              FROM api_keys k \
              LEFT JOIN entities e ON e.id = k.entity_id \
-             LEFT JOIN users u ON k.owner_kind = 'user' AND u.id = k.owner_id \
+             LEFT JOIN users u ON k.owner_kind = 'user' AND u.id = k.owner_id AND u.deleted_at IS NULL \
              LEFT JOIN service_accounts s ON k.owner_kind = 'service_account' AND s.id = k.owner_id \
-             WHERE k.revoked_at IS NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE k.revoked_at IS NULL";
+        let rows = match &owner {
+            Some((kind, id)) => {
+                sqlx::query(&format!("{base} AND k.owner_kind = $1 AND k.owner_id = $2"))
+                    .bind(*kind)
+                    .bind(id.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => sqlx::query(base).fetch_all(&self.pool).await?,
+        };
         let mut credentials = Vec::with_capacity(rows.len());
         for row in &rows {
             let key = key_row(row)?;

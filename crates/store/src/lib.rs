@@ -26,7 +26,11 @@ mod connect;
 mod error;
 mod keys;
 mod limits;
+mod narrowing;
 mod principals;
+mod provisioning;
+mod scim_tokens;
+mod teams;
 mod usage;
 
 use sqlx::AnyPool;
@@ -36,7 +40,10 @@ pub use connect::SQLITE_FILE_NAME;
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing};
 pub use limits::{Spent, StoredBudget, StoredLimit};
+pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
 pub use principals::NewUser;
+pub use provisioning::{ProvisionedUser, UserFields};
+pub use teams::{Team, TeamFields};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -109,21 +109,7 @@ impl Store {
             created_at: now_millis(),
         };
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, entity_id, user_name, email, display_name, external_id, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(user.id.to_string())
-        .bind(user.entity_id.to_string())
-        .bind(user.user_name.as_str())
-        .bind(user.email.as_str())
-        .bind(user.display_name.clone())
-        .bind(user.external_id.clone())
-        .bind(user.status.as_str())
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from_write(e, || format!("user name `{}` already exists", new.user_name)))?;
+        crate::provisioning::insert_user(&mut tx, &user, "{}").await?;
         insert_audit(
             &mut tx,
             &targeted(audit, user.id.to_string(), Some(user.entity_id)),
@@ -133,20 +119,23 @@ impl Store {
         Ok(user)
     }
 
+    /// A user that is not deleted.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(user_row).transpose()
     }
 
-    /// Users of one entity, or of all, by user name.
+    /// Users of one entity, or of all, by user name; deleted users are not listed.
     pub async fn list_users(&self, entity: Option<EntityId>) -> Result<Vec<User>, StoreError> {
         let rows = match entity {
             Some(entity) => {
                 sqlx::query(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE entity_id = $1 ORDER BY user_name"
+                    "SELECT {USER_COLUMNS} FROM users WHERE entity_id = $1 AND deleted_at IS NULL ORDER BY user_name"
                 ))
                 .bind(entity.to_string())
                 .fetch_all(&self.pool)
@@ -154,7 +143,7 @@ impl Store {
             }
             None => {
                 sqlx::query(&format!(
-                    "SELECT {USER_COLUMNS} FROM users ORDER BY user_name"
+                    "SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY user_name"
                 ))
                 .fetch_all(&self.pool)
                 .await?
@@ -275,7 +264,11 @@ impl Store {
 }
 
 /// The caller's event with the target (and, when the caller left it empty, the entity) filled in.
-fn targeted(audit: &AuditEvent, target: String, entity_id: Option<EntityId>) -> AuditEvent {
+pub(crate) fn targeted(
+    audit: &AuditEvent,
+    target: String,
+    entity_id: Option<EntityId>,
+) -> AuditEvent {
     AuditEvent {
         target,
         entity_id: audit.entity_id.or(entity_id),
@@ -320,7 +313,7 @@ fn entity_row(row: &AnyRow) -> Result<Entity, StoreError> {
     })
 }
 
-fn user_row(row: &AnyRow) -> Result<User, StoreError> {
+pub(crate) fn user_row(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: parsed(row, "id")?,
         entity_id: parsed(row, "entity_id")?,

@@ -41,6 +41,7 @@ impl Server {
             store: store.clone(),
             directory: Arc::clone(&directory),
             audit_public_key: Some(audit_signer().public_key()),
+            scim_tokens: Arc::new(identity::ScimTokens::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

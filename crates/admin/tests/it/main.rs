@@ -579,3 +579,86 @@ fn assert_error(body: &Value, kind: &str, code: &str) {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn scim_tokens_are_shown_once_listed_without_secrets_and_revoked() {
+    let server = Server::start().await;
+    server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (status, token) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/scim-tokens",
+            json!({"entity": "acme", "name": "Entra ID"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let secret = token["token"].as_str().unwrap();
+    assert!(
+        secret.starts_with("fabs_")
+            && secret.starts_with(token["display_prefix"].as_str().unwrap())
+    );
+    assert_eq!(token["entity"], "acme");
+    let (status, group_wide) = server
+        .post_raw(ADMIN_KEY, "/admin/v1/scim-tokens", "")
+        .await;
+    assert_eq!(
+        (status, group_wide["entity"].clone()),
+        (StatusCode::CREATED, Value::Null)
+    );
+
+    let (_, listed) = server
+        .get(ADMIN_KEY, "/admin/v1/scim-tokens?entity=acme")
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert!(!listed.to_string().contains(secret) && !listed.to_string().contains("hash"));
+
+    let id = token["id"].as_str().unwrap();
+    let (status, revoked) = server
+        .delete(ADMIN_KEY, &format!("/admin/v1/scim-tokens/{id}"))
+        .await;
+    assert_eq!(
+        (status, revoked["revoked"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (status, _) = server
+        .delete(ADMIN_KEY, "/admin/v1/scim-tokens/sct_nope")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, audit) = server.get(ADMIN_KEY, "/admin/v1/audit?limit=10").await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"scim_token.create") && actions.contains(&"scim_token.revoke"),
+        "{actions:?}"
+    );
+
+    // Only group administrators may mint them.
+    let (_, user) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "acme", "user_name": "ada", "email": "ada@example.com"}),
+        )
+        .await;
+    let (_, key) = server
+        .post(ADMIN_KEY, "/admin/v1/keys", json!({"user_id": user["id"]}))
+        .await;
+    let (status, _) = server
+        .post(
+            key["key"].as_str().unwrap(),
+            "/admin/v1/scim-tokens",
+            json!({"entity": "acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

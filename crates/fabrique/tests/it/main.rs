@@ -12,4 +12,5 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod scim;
 mod streaming;

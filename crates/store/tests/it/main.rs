@@ -9,6 +9,7 @@
 mod audit_chain;
 mod audit_tampering;
 mod harness;
+mod provisioning;
 
 use domain::{
     ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
@@ -28,7 +29,15 @@ both_backends! {
     usage_round_trips_exactly_in_large_batches,
     audit_round_trips_exactly_in_sequence,
     limits_and_budgets_are_upserted_listed_and_deleted,
+    provisioned_users_are_found_by_folded_columns_changed_and_deleted,
+    teams_keep_their_members_and_follow_deleted_users,
+    scim_tokens_are_created_listed_and_revoked,
 }
+
+use provisioning::{
+    provisioned_users_are_found_by_folded_columns_changed_and_deleted,
+    scim_tokens_are_created_listed_and_revoked, teams_keep_their_members_and_follow_deleted_users,
+};
 
 fn audit(action: &str) -> AuditEvent {
     AuditEvent {

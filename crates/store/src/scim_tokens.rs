@@ -1,0 +1,124 @@
+//! SCIM bearer tokens: only hashes are stored; the in-memory index is loaded from here at start.
+
+use domain::{AuditEvent, EntityId, KeyHash, ScimToken, ScimTokenId, UnixMillis};
+use sqlx::any::AnyRow;
+
+use crate::audit::insert_audit;
+use crate::codec::{int, opt_int, opt_parsed, opt_text, parsed, text};
+use crate::{Store, StoreError};
+
+const TOKEN_COLUMNS: &str = "id, name, entity_id, hash, display_prefix, created_at, revoked_at";
+
+impl Store {
+    /// Stores `token` (its hash). The audit target is the token id.
+    pub async fn create_scim_token(
+        &self,
+        token: &ScimToken,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO scim_tokens (id, name, entity_id, hash, display_prefix, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token.id.to_string())
+        .bind(token.name.clone())
+        .bind(token.entity_id.map(|e| e.to_string()))
+        .bind(token.hash.to_hex())
+        .bind(token.display_prefix.as_str())
+        .bind(token.created_at)
+        .bind(token.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, || format!("SCIM token {} already exists", token.id)))?;
+        let event = AuditEvent {
+            target: token.id.to_string(),
+            entity_id: audit.entity_id.or(token.entity_id),
+            ..audit.clone()
+        };
+        insert_audit(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the token revoked at `at`. `false` (and nothing audited) when it is unknown or already
+    /// revoked.
+    pub async fn revoke_scim_token(
+        &self,
+        id: ScimTokenId,
+        at: UnixMillis,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_audit(
+            &mut tx,
+            &AuditEvent {
+                target: id.to_string(),
+                ..audit.clone()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn scim_token(&self, id: ScimTokenId) -> Result<Option<ScimToken>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM scim_tokens WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    /// Tokens of one entity, or all, revoked ones included, oldest first.
+    pub async fn list_scim_tokens(
+        &self,
+        entity: Option<EntityId>,
+    ) -> Result<Vec<ScimToken>, StoreError> {
+        let rows = match entity {
+            Some(entity) => {
+                sqlx::query(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens WHERE entity_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(entity.to_string())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens ORDER BY created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(token_row).collect()
+    }
+}
+
+fn token_row(row: &AnyRow) -> Result<ScimToken, StoreError> {
+    let hash = text(row, "hash")?;
+    Ok(ScimToken {
+        id: parsed(row, "id")?,
+        name: opt_text(row, "name")?,
+        entity_id: opt_parsed(row, "entity_id")?,
+        hash: KeyHash::from_hex(&hash)
+            .ok_or_else(|| StoreError::Corrupt(format!("SCIM token hash `{hash}`")))?,
+        display_prefix: text(row, "display_prefix")?,
+        created_at: int(row, "created_at")?,
+        revoked_at: opt_int(row, "revoked_at")?,
+    })
+}
