@@ -167,5 +167,6 @@ pub(crate) fn embedded_default() -> Config {
         endpoints,
         models: builtin_models(0),
         entities: Vec::new(),
+        oidc: None,
     }
 }

@@ -11,7 +11,8 @@
 //! Every section is optional; with no file at all Fabrique runs [`Config::embedded_default`]. Unknown
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
-//! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`]).
+//! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
+//! [`OidcConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -64,6 +65,17 @@
 //! slug = "retail-bank"
 //! name = "Banque de détail"
 //! models = ["mistral-large"]
+//!
+//! [oidc]
+//! issuer = "https://login.example.com/realms/group"
+//! client_id = "fabrique"
+//! client_secret_env = "FABRIQUE_OIDC_SECRET"
+//! redirect_url = "https://fabrique.example.com/auth/callback"
+//! user_name_claim = "preferred_username"
+//! entity_claim = "entity"
+//! roles_claim = "groups"
+//! role_map = { "fabrique-admins" = "group_admin" }
+//! jit_provisioning = true
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -88,6 +100,7 @@
 
 mod defaults;
 mod error;
+mod oidc;
 mod raw;
 mod validate;
 
@@ -102,6 +115,7 @@ use std::time::Duration;
 use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelKind};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
 
 /// The whole configuration, validated: every name is unique, every reference resolved to an index.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +131,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `[[entities]]`, in file order.
     pub entities: Vec<EntitySeed>,
+    /// `[oidc]`: sign-in with the group's identity provider; `None` when the section is absent.
+    pub oidc: Option<OidcConfig>,
 }
 
 /// Section `[server]`: how Fabrique listens and where it keeps its data.

@@ -25,6 +25,7 @@ struct RawDocument {
     endpoints: Option<Value>,
     models: Option<Value>,
     entities: Option<Value>,
+    oidc: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +87,30 @@ pub(crate) struct RawModel {
     pub context_length: Option<u32>,
 }
 
+/// Section `[oidc]`; documented on `OidcConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOidc {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret_env: Option<String>,
+    pub redirect_url: String,
+    pub scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub algorithms: Option<Vec<String>>,
+    pub user_name_claim: Option<crate::UserNameClaim>,
+    pub entity_claim: Option<String>,
+    pub entity_map: Option<std::collections::BTreeMap<String, String>>,
+    pub default_entity: Option<String>,
+    pub roles_claim: Option<String>,
+    pub role_map: Option<std::collections::BTreeMap<String, domain::Role>>,
+    pub jit_provisioning: Option<bool>,
+    pub session_lifetime_secs: Option<u64>,
+    pub cookie_secure: Option<bool>,
+    pub leeway_secs: Option<u64>,
+    pub jwks_min_refetch_secs: Option<u64>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEntity {
@@ -125,6 +150,7 @@ pub(crate) struct RawConfig {
     pub endpoints: Option<Items<RawEndpoint>>,
     pub models: Option<Items<RawModel>>,
     pub entities: Option<Items<RawEntity>>,
+    pub oidc: Section<RawOidc>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -145,6 +171,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         endpoints: items(document.endpoints, "endpoints", "name", errors),
         models: items(document.models, "models", "name", errors),
         entities: items(document.entities, "entities", "slug", errors),
+        oidc: section(document.oidc, "oidc", errors),
     })
 }
 

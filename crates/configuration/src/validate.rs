@@ -38,6 +38,10 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     );
     let (models, model_names) = models(raw.models, &endpoint_names, errors);
     let entities = entities(raw.entities, &model_names, errors);
+    let oidc = match raw.oidc {
+        Section::Given(raw) => Some(crate::oidc::validate(raw, env, errors)),
+        Section::Absent | Section::Invalid => None,
+    };
     Config {
         server,
         routing,
@@ -46,6 +50,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         endpoints,
         models,
         entities,
+        oidc,
     }
 }
 
@@ -377,7 +382,12 @@ fn endpoint(
 }
 
 /// Resolves `api_key_env`. Messages name the variable and never show its value.
-fn credential(variable: &str, key: &str, env: Env<'_>, errors: &mut Collector) -> Option<String> {
+pub(crate) fn credential(
+    variable: &str,
+    key: &str,
+    env: Env<'_>,
+    errors: &mut Collector,
+) -> Option<String> {
     let valid_name = variable
         .chars()
         .next()
@@ -732,7 +742,7 @@ impl Names {
 }
 
 #[derive(Clone, Copy)]
-enum NameRule {
+pub(crate) enum NameRule {
     /// `[a-z0-9][a-z0-9_-]*`: endpoint, pool and classification names.
     Identifier,
     /// `[a-z0-9][a-z0-9-]*`: entity slugs, which appear in URLs.
@@ -740,7 +750,7 @@ enum NameRule {
 }
 
 /// Hand-written rather than a regex: two character classes do not justify a dependency.
-fn name_problem(name: &str, rule: NameRule) -> Option<String> {
+pub(crate) fn name_problem(name: &str, rule: NameRule) -> Option<String> {
     let first_ok = name
         .chars()
         .next()
@@ -764,7 +774,7 @@ fn name_problem(name: &str, rule: NameRule) -> Option<String> {
 }
 
 /// Why `url` is not a usable base URL, if it is not.
-fn url_problem(url: &str) -> Option<String> {
+pub(crate) fn url_problem(url: &str) -> Option<String> {
     let Some(rest) = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

@@ -16,6 +16,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("GPU_PARIS_KEY", "sk-fixture-secret-gpu-paris"),
     ("MISTRAL_API_KEY", "sk-fixture-secret-mistral"),
     ("EMPTY_KEY", ""),
+    ("OIDC_CLIENT_SECRET", "fixture-secret-oidc-client"),
 ];
 
 fn env(name: &str) -> Option<String> {
