@@ -29,7 +29,7 @@ use sqlx::AnyPool;
 
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing};
-pub use principals::NewUser;
+pub use principals::{NewUser, UserIdentity};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use domain::{
     ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome, Role,
     RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
 };
-use store::{Backend, NewUser, Store, StoreError};
+use store::{Backend, NewUser, Store, StoreError, UserIdentity};
 
 use harness::both_backends;
 
@@ -25,6 +25,7 @@ both_backends! {
     credentials_join_keys_with_owners_entities_and_roles,
     usage_round_trips_exactly_in_large_batches,
     audit_round_trips_exactly_in_sequence,
+    user_identities_join_users_with_entities_and_roles,
 }
 
 fn audit(action: &str) -> AuditEvent {
@@ -241,6 +242,57 @@ async fn role_grants_are_a_set(store: &Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn user_identities_join_users_with_entities_and_roles(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let new_user = |name: &str| NewUser {
+        entity_id: acme.id,
+        user_name: name.into(),
+        email: format!("{name}@example.test"),
+        display_name: None,
+        external_id: Some(format!("sub-{name}")),
+    };
+    let ada = store
+        .create_user(&new_user("ada"), &audit("user.create"))
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(&new_user("bob"), &audit("user.create"))
+        .await
+        .unwrap();
+    let grant = RoleGrant {
+        role: Role::Auditor,
+        entity_id: Some(acme.id),
+    };
+    store
+        .grant_role(KeyOwner::User(ada.id), grant, &audit("role.grant"))
+        .await
+        .unwrap();
+
+    assert_eq!(store.user_by_name("bob").await.unwrap(), Some(bob.clone()));
+    assert_eq!(store.user_by_name("nobody").await.unwrap(), None);
+    let identities = store.user_identities().await.unwrap();
+    assert_eq!(
+        identities,
+        vec![
+            UserIdentity {
+                user: ada,
+                entity_slug: "acme".into(),
+                entity_status: Status::Active,
+                roles: vec![grant],
+            },
+            UserIdentity {
+                user: bob,
+                entity_slug: "acme".into(),
+                entity_status: Status::Active,
+                roles: vec![],
+            },
+        ]
     );
 }
 
