@@ -78,7 +78,7 @@ pub fn record(gateway: &Gateway, finished: Finished<'_>) {
         entity_id: principal.entity_id,
         user_id: principal.user_id(),
         service_account_id: principal.service_account_id(),
-        key_id: Some(principal.key_id),
+        key_id: principal.key_id,
         operation: finished.operation,
         model: model_name.to_owned(),
         endpoint: finished

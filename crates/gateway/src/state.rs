@@ -66,6 +66,9 @@ pub struct Gateway {
     pub health: Arc<Endpoints>,
     pub client: UpstreamClient,
     pub directory: Arc<Directory>,
+    /// Sign-in with the identity provider, when `[oidc]` is configured: access tokens and session
+    /// cookies authenticate besides API keys.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     pub usage: UsageSink,
     pub metrics: Arc<Metrics>,
     pub access: ModelAccess,
@@ -77,6 +80,7 @@ impl Gateway {
     pub fn new(
         config: Arc<Config>,
         directory: Arc<Directory>,
+        oidc: Option<Arc<oidc::Oidc>>,
         usage: UsageSink,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, UpstreamError> {
@@ -158,6 +162,7 @@ impl Gateway {
             endpoints,
             health,
             directory,
+            oidc,
             usage,
             metrics,
             access,
