@@ -257,10 +257,11 @@ impl Provider {
             return Ok(metadata);
         }
         let mut gate = self.gate.lock().await;
-        if self.metadata.load().is_none() && gate.allow(Instant::now()) {
-            if let Err(error) = self.discover().await {
-                tracing::warn!(%error, "identity provider discovery failed");
-            }
+        if self.metadata.load().is_none()
+            && gate.allow(Instant::now())
+            && let Err(error) = self.discover().await
+        {
+            tracing::warn!(%error, "identity provider discovery failed");
         }
         drop(gate);
         self.metadata
