@@ -80,7 +80,7 @@ pub async fn bootstrap_admin(
     directory.insert(
         key.hash,
         Principal {
-            key_id: key.id,
+            key_id: Some(key.id),
             owner,
             entity_id: None,
             entity_slug: None,

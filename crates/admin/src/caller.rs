@@ -14,9 +14,10 @@ use crate::{AdminError, AdminState};
 pub(crate) struct Caller(pub Arc<Principal>);
 
 impl Caller {
-    /// The audit actor: the caller's key id.
+    /// The audit actor: the caller's key id (admin routes authenticate keys only, so there is
+    /// one; a signed-in user would be named by their user id).
     pub(crate) fn actor(&self) -> String {
-        self.0.key_id.to_string()
+        self.0.actor()
     }
 }
 

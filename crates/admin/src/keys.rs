@@ -113,7 +113,7 @@ pub(crate) async fn create(
     state.directory.insert(
         key.hash,
         Principal {
-            key_id: key.id,
+            key_id: Some(key.id),
             owner,
             entity_id: key.entity_id,
             entity_slug: Some(entity.slug.as_str().into()),

@@ -188,5 +188,6 @@ pub(crate) fn embedded_default() -> Config {
         },
         audit: audit(),
         scim: crate::ScimConfig::default(),
+        oidc: None,
     }
 }

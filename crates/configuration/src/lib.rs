@@ -12,7 +12,7 @@
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
-//! [`AuditConfig`]).
+//! [`AuditConfig`], [`OidcConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -78,6 +78,17 @@
 //! signing_key_file = "/etc/fabrique/audit.key"   # or signing_key_env = "FABRIQUE_AUDIT_KEY"
 //! checkpoint_every_events = 1000
 //! checkpoint_interval_secs = 300
+//!
+//! [oidc]
+//! issuer = "https://login.example.com/realms/group"
+//! client_id = "fabrique"
+//! client_secret_env = "FABRIQUE_OIDC_SECRET"
+//! redirect_url = "https://fabrique.example.com/auth/callback"
+//! user_name_claim = "preferred_username"
+//! entity_claim = "entity"
+//! roles_claim = "groups"
+//! role_map = { "fabrique-admins" = "group_admin" }
+//! jit_provisioning = true
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -102,6 +113,7 @@
 
 mod defaults;
 mod error;
+mod oidc;
 mod raw;
 mod validate;
 
@@ -116,6 +128,7 @@ use std::time::Duration;
 use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelKind};
 
 pub use error::{ConfigError, ConfigErrors};
+pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
 
 /// The whole configuration, validated: every name is unique, every reference resolved to an index.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +150,8 @@ pub struct Config {
     /// `[admission]`: how rate limits and budgets count.
     pub admission: AdmissionConfig,
     pub scim: ScimConfig,
+    /// `[oidc]`: sign-in with the group's identity provider; `None` when the section is absent.
+    pub oidc: Option<OidcConfig>,
 }
 
 /// The SCIM schema URN of the enterprise user extension.

@@ -29,6 +29,7 @@ struct RawDocument {
     admission: Option<Value>,
     audit: Option<Value>,
     scim: Option<Value>,
+    oidc: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +107,30 @@ pub(crate) struct RawModel {
     pub context_length: Option<u32>,
 }
 
+/// Section `[oidc]`; documented on `OidcConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOidc {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret_env: Option<String>,
+    pub redirect_url: String,
+    pub scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub algorithms: Option<Vec<String>>,
+    pub user_name_claim: Option<crate::UserNameClaim>,
+    pub entity_claim: Option<String>,
+    pub entity_map: Option<std::collections::BTreeMap<String, String>>,
+    pub default_entity: Option<String>,
+    pub roles_claim: Option<String>,
+    pub role_map: Option<std::collections::BTreeMap<String, domain::Role>>,
+    pub jit_provisioning: Option<bool>,
+    pub session_lifetime_secs: Option<u64>,
+    pub cookie_secure: Option<bool>,
+    pub leeway_secs: Option<u64>,
+    pub jwks_min_refetch_secs: Option<u64>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEntity {
@@ -163,6 +188,7 @@ pub(crate) struct RawConfig {
     pub admission: Section<RawAdmission>,
     pub audit: Section<RawAudit>,
     pub scim: Section<RawScim>,
+    pub oidc: Section<RawOidc>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -187,6 +213,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         admission: section(document.admission, "admission", errors),
         audit: section(document.audit, "audit", errors),
         scim: section(document.scim, "scim", errors),
+        oidc: section(document.oidc, "oidc", errors),
     })
 }
 

@@ -54,6 +54,10 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     let admission = admission(raw.admission.given_or_default(), errors);
     let audit = audit(raw.audit.given_or_default(), env, errors);
     let scim = scim(raw.scim.given_or_default(), errors);
+    let oidc = match raw.oidc {
+        Section::Given(raw) => Some(crate::oidc::validate(raw, env, errors)),
+        Section::Absent | Section::Invalid => None,
+    };
     Config {
         admission,
         server,
@@ -66,6 +70,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         policy,
         audit,
         scim,
+        oidc,
     }
 }
 
@@ -443,7 +448,12 @@ fn audit(raw: RawAudit, env: Env<'_>, errors: &mut Collector) -> AuditConfig {
 }
 
 /// Resolves `api_key_env`. Messages name the variable and never show its value.
-fn credential(variable: &str, key: &str, env: Env<'_>, errors: &mut Collector) -> Option<String> {
+pub(crate) fn credential(
+    variable: &str,
+    key: &str,
+    env: Env<'_>,
+    errors: &mut Collector,
+) -> Option<String> {
     let valid_name = variable
         .chars()
         .next()
@@ -930,7 +940,7 @@ impl Names {
 }
 
 #[derive(Clone, Copy)]
-enum NameRule {
+pub(crate) enum NameRule {
     /// `[a-z0-9][a-z0-9_-]*`: endpoint, pool and classification names.
     Identifier,
     /// `[a-z0-9][a-z0-9-]*`: entity slugs, which appear in URLs.
@@ -938,7 +948,7 @@ enum NameRule {
 }
 
 /// Hand-written rather than a regex: two character classes do not justify a dependency.
-fn name_problem(name: &str, rule: NameRule) -> Option<String> {
+pub(crate) fn name_problem(name: &str, rule: NameRule) -> Option<String> {
     let first_ok = name
         .chars()
         .next()
@@ -962,7 +972,7 @@ fn name_problem(name: &str, rule: NameRule) -> Option<String> {
 }
 
 /// Why `url` is not a usable base URL, if it is not.
-fn url_problem(url: &str) -> Option<String> {
+pub(crate) fn url_problem(url: &str) -> Option<String> {
     let Some(rest) = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

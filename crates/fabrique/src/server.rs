@@ -1,4 +1,6 @@
 //! `fabrique serve`: configuration → store → identity → gateway, admin and SCIM routers → listener.
+//! `fabrique serve`: configuration → store → identity → sign-in → gateway, admin and `/auth`
+//! routers → listener.
 //!
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
@@ -114,22 +116,38 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .context("loading rate limits and budgets")?;
     let listen = config.server.listen;
     let scim_config = Arc::new(config.scim.clone());
+    // Sign-in: discovery runs in the background, so a provider that is down never delays start-up.
+    let oidc = match &config.oidc {
+        Some(settings) => Some(
+            oidc::Oidc::new(settings.clone(), Arc::clone(&directory), store.clone())
+                .context("preparing sign-in")?,
+        ),
+        None => None,
+    };
     let config = Arc::new(config);
     let gateway = gateway::Gateway::new(
         Arc::clone(&config),
         Arc::clone(&directory),
+        oidc.clone(),
         usage_sink,
         audit_sink,
         metrics,
         Arc::clone(&admission),
     )
     .context("preparing endpoints")?;
-    let background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
+    let mut background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
         .into_iter()
         .collect();
+    background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
 
-    let app = Router::new()
-        .merge(gateway::router(Arc::clone(&gateway)))
+    let mut app = Router::new().merge(gateway::router(Arc::clone(&gateway)));
+    if let Some(oidc) = &oidc {
+        app = app.merge(
+            oidc.router()
+                .layer(axum::middleware::from_fn(echo_request_id)),
+        );
+    }
+    let app = app
         .merge(
             admin::router(admin::AdminState {
                 store: store.clone(),

@@ -38,7 +38,9 @@ pub fn admit(
             + cost(completion, model.output_micros_per_million),
     };
     let mut scopes = Vec::with_capacity(3);
-    scopes.push(Scope::Key(principal.key_id));
+    if let Some(key) = principal.key_id {
+        scopes.push(Scope::Key(key));
+    }
     if let Some(user) = principal.user_id() {
         scopes.push(Scope::User(user));
     }

@@ -1,23 +1,48 @@
-//! Stage 2, authenticate: the bearer key → the principal, from the in-memory directory.
+//! Stage 2, authenticate: the bearer key, access token or session cookie → the principal.
+//!
+//! API keys take the same path as ever (one hash, one map lookup). Only when sign-in is configured
+//! does a bearer shaped like a JWT (three base64url parts, never a `fabk_` key) go to the OIDC
+//! verifier, and a request without any bearer get its session cookie looked at.
 
 use std::sync::Arc;
 
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use identity::{Directory, Principal};
+use identity::Principal;
 
 use crate::error::GatewayError;
+use crate::state::Gateway;
 
-/// The principal of the request's `Authorization: Bearer` key (`x-api-key` is accepted too, as some
-/// clients send it).
-pub fn authenticate(
-    directory: &Directory,
+/// The principal of the request's `Authorization: Bearer` key or token (`x-api-key` is accepted
+/// too, as some clients send it), or of its session cookie.
+pub async fn authenticate(
+    gateway: &Gateway,
     headers: &HeaderMap,
 ) -> Result<Arc<Principal>, GatewayError> {
-    let presented = bearer(headers).ok_or(GatewayError::MissingKey)?;
-    directory
-        .authenticate(presented)
-        .ok_or(GatewayError::InvalidKey)
+    let Some(oidc) = gateway.oidc.as_deref() else {
+        let presented = bearer(headers).ok_or(GatewayError::MissingKey)?;
+        return gateway
+            .directory
+            .authenticate(presented)
+            .ok_or(GatewayError::InvalidKey);
+    };
+    match bearer(headers) {
+        Some(token)
+            if !token.starts_with(domain::key::KEY_PREFIX) && oidc::looks_like_jwt(token) =>
+        {
+            oidc.authenticate_token(token)
+                .await
+                .map_err(GatewayError::SignIn)
+        }
+        Some(presented) => gateway
+            .directory
+            .authenticate(presented)
+            .ok_or(GatewayError::InvalidKey),
+        None => match oidc.authenticate_session(headers) {
+            Some(result) => result.map_err(GatewayError::SignIn),
+            None => Err(GatewayError::MissingKey),
+        },
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -23,6 +23,9 @@ pub enum GatewayError {
     MissingKey,
     #[error("invalid API key")]
     InvalidKey,
+    /// An access token or session was refused; the reason is in the message (and the code).
+    #[error("{0}")]
+    SignIn(oidc::SignInError),
     #[error("the model `{model}` does not exist or you do not have access to it")]
     ModelNotFound { model: String },
     #[error("the model `{model}` is a {kind} model and cannot serve {route}")]
@@ -72,6 +75,7 @@ impl GatewayError {
             }
             GatewayError::ClassificationNotPermitted { .. } => StatusCode::FORBIDDEN,
             GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
+            GatewayError::SignIn(error) => error.status(),
             GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamFailed { .. } | GatewayError::UpstreamBody(_) => {
@@ -92,6 +96,7 @@ impl GatewayError {
             GatewayError::InvalidField { .. } => "invalid_value",
             GatewayError::MissingKey => "missing_api_key",
             GatewayError::InvalidKey => "invalid_api_key",
+            GatewayError::SignIn(error) => error.code(),
             GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",

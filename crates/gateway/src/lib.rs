@@ -162,7 +162,7 @@ async fn serve(
     trace: &mut Trace,
 ) -> Result<Response, GatewayError> {
     // 2. Authenticate first: an unknown caller gets 401 without costing a body read and parse.
-    let principal = authenticate::authenticate(&gateway.directory, headers)?;
+    let principal = authenticate::authenticate(gateway, headers).await?;
     trace.principal = Some(Arc::clone(&principal));
 
     // 1. Accept: size limit, JSON, the fields the gateway reads.

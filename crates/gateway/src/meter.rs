@@ -88,7 +88,7 @@ pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
         entity_id: principal.entity_id,
         user_id: principal.user_id(),
         service_account_id: principal.service_account_id(),
-        key_id: Some(principal.key_id),
+        key_id: principal.key_id,
         operation: finished.operation,
         model: model_name.to_owned(),
         endpoint: endpoint.map(|e| e.name.clone()),
@@ -122,7 +122,7 @@ pub fn audit_denial(gateway: &Gateway, finished: &Finished<'_>, error: &GatewayE
     };
     let event = AuditEvent {
         at: now_millis(),
-        actor: principal.key_id.to_string(),
+        actor: principal.actor(),
         action: format!("inference.{}", error.code()),
         entity_id: principal.entity_id,
         target: finished

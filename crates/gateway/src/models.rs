@@ -14,7 +14,7 @@ use crate::error::GatewayError;
 use crate::state::{Gateway, ModelRoute};
 
 pub async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let principal = match authenticate(&gateway.directory, &headers) {
+    let principal = match authenticate(&gateway, &headers).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -29,7 +29,7 @@ pub async fn retrieve(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let principal = match authenticate(&gateway.directory, &headers) {
+    let principal = match authenticate(&gateway, &headers).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };

@@ -71,6 +71,9 @@ pub struct Gateway {
     pub health: Arc<Endpoints>,
     pub client: UpstreamClient,
     pub directory: Arc<Directory>,
+    /// Sign-in with the identity provider, when `[oidc]` is configured: access tokens and session
+    /// cookies authenticate besides API keys.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     pub usage: UsageSink,
     /// Access decisions made on the request path, written off it.
     pub audit: AuditSink,
@@ -96,6 +99,7 @@ impl Gateway {
     pub fn new(
         config: Arc<Config>,
         directory: Arc<Directory>,
+        oidc: Option<Arc<oidc::Oidc>>,
         usage: UsageSink,
         audit: AuditSink,
         metrics: Arc<Metrics>,
@@ -198,6 +202,7 @@ impl Gateway {
             endpoints,
             health,
             directory,
+            oidc,
             usage,
             metrics,
             access,

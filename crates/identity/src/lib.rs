@@ -1,9 +1,11 @@
-//! In-memory index of API keys to principals: the hot path's authentication, no database on the request path.
+//! In-memory index of API keys to principals, and of user names to users: the hot path's
+//! authentication, no database on the request path.
 //!
 //! The [`Directory`] is loaded once from the store at start and then kept current by whoever
-//! changes keys (the admin API inserts new keys and revokes old ones here as well as in the
-//! store). Authenticating is one SHA-256 of the presented secret and one hash-map lookup under a
-//! read lock; nothing on that path allocates beyond the hash or waits on I/O.
+//! changes keys or users (the admin API inserts new keys and revokes old ones here as well as in
+//! the store; sign-in provisioning upserts the users it creates). Authenticating a key is one
+//! SHA-256 of the presented secret and one hash-map lookup under a read lock; finding the user of a
+//! verified token is one lookup by user name. Nothing on those paths waits on I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,16 +14,18 @@ use domain::{
     EntityId, KeyHash, KeyId, KeyOwner, Role, RoleGrant, ServiceAccountId, Status, UserId,
 };
 use parking_lot::RwLock;
-use store::{Credential, Store, StoreError};
+use store::{Credential, Store, StoreError, UserIdentity};
 
 mod scim_tokens;
 
 pub use scim_tokens::{ScimClient, ScimTokens};
 
 /// Who a request acts as, as established by its key.
+/// Who a request acts as, as established by its key, its access token or its web session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub key_id: KeyId,
+    /// The API key presented; `None` when the caller signed in (access token or web session).
+    pub key_id: Option<KeyId>,
     pub owner: KeyOwner,
     /// The owner's entity; `None` for group-level service accounts.
     pub entity_id: Option<EntityId>,
@@ -30,14 +34,41 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The principal of a signed-in user: the user's stored roles plus `extra_roles` (from the
+    /// identity provider's claims), without duplicates.
+    pub fn of_user(user: &UserRecord, extra_roles: &[RoleGrant]) -> Principal {
+        let mut roles = user.roles.clone();
+        for grant in extra_roles {
+            if !roles.contains(grant) {
+                roles.push(*grant);
+            }
+        }
+        Principal {
+            key_id: None,
+            owner: KeyOwner::User(user.id),
+            entity_id: Some(user.entity_id),
+            entity_slug: Some(Arc::clone(&user.entity_slug)),
+            roles,
+        }
+    }
+
     /// The principal a stored credential stands for.
     pub fn from_credential(credential: &Credential) -> Principal {
         Principal {
-            key_id: credential.key.id,
+            key_id: Some(credential.key.id),
             owner: credential.key.owner,
             entity_id: credential.key.entity_id,
             entity_slug: credential.entity_slug.as_deref().map(Arc::from),
             roles: credential.roles.clone(),
+        }
+    }
+
+    /// Who acted, for audit events: the key when there is one, else the signed-in user.
+    pub fn actor(&self) -> String {
+        match (self.key_id, self.user_id()) {
+            (Some(key), _) => key.to_string(),
+            (None, Some(user)) => user.to_string(),
+            (None, None) => "unknown".to_owned(),
         }
     }
 
@@ -71,10 +102,44 @@ impl Principal {
     }
 }
 
-/// The live key index. `Send + Sync`; share it as `Arc<Directory>`.
+/// A user as sign-in needs them: enough to build a [`Principal`] without the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub entity_id: EntityId,
+    pub entity_slug: Arc<str>,
+    /// The user's own status.
+    pub status: Status,
+    /// The status of the user's entity: a suspended entity suspends its users.
+    pub entity_status: Status,
+    /// The roles granted in the store.
+    pub roles: Vec<RoleGrant>,
+}
+
+impl UserRecord {
+    pub fn from_identity(identity: &UserIdentity) -> UserRecord {
+        UserRecord {
+            id: identity.user.id,
+            entity_id: identity.user.entity_id,
+            entity_slug: Arc::from(identity.entity_slug.as_str()),
+            status: identity.user.status,
+            entity_status: identity.entity_status,
+            roles: identity.roles.clone(),
+        }
+    }
+
+    /// Both the user and their entity are active.
+    pub fn is_active(&self) -> bool {
+        self.status == Status::Active && self.entity_status == Status::Active
+    }
+}
+
+/// The live key and user index. `Send + Sync`; share it as `Arc<Directory>`.
 #[derive(Default)]
 pub struct Directory {
     index: RwLock<Index>,
+    /// User name → user. Apart from the key index: the two are never changed together.
+    users: RwLock<HashMap<String, Arc<UserRecord>>>,
 }
 
 /// Both maps under one lock so that an insert or a revocation is seen whole.
@@ -88,6 +153,7 @@ impl std::fmt::Debug for Directory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Directory")
             .field("keys", &self.len())
+            .field("users", &self.users.read().len())
             .finish()
     }
 }
@@ -121,8 +187,41 @@ impl Directory {
                 index.insert(credential.key.hash, principal);
             }
         }
-        tracing::info!(keys = directory.len(), skipped, "key directory loaded");
+        let identities = store.user_identities().await?;
+        {
+            let mut users = directory.users.write();
+            users.reserve(identities.len());
+            for identity in &identities {
+                users.insert(
+                    identity.user.user_name.clone(),
+                    Arc::new(UserRecord::from_identity(identity)),
+                );
+            }
+        }
+        tracing::info!(
+            keys = directory.len(),
+            users = identities.len(),
+            skipped,
+            "key directory loaded"
+        );
         Ok(directory)
+    }
+
+    /// The user named `user_name`, suspended or not (the caller decides what suspension means).
+    pub fn user(&self, user_name: &str) -> Option<Arc<UserRecord>> {
+        self.users.read().get(user_name).cloned()
+    }
+
+    /// Adds or replaces the user named `user_name`; provisioning calls this after the store write.
+    pub fn upsert_user(&self, user_name: &str, record: UserRecord) {
+        self.users
+            .write()
+            .insert(user_name.to_owned(), Arc::new(record));
+    }
+
+    /// Forgets the user; `false` when they were not indexed.
+    pub fn remove_user(&self, user_name: &str) -> bool {
+        self.users.write().remove(user_name).is_some()
     }
 
     /// The principal of the key whose secret is `presented`, if that key is live.
@@ -173,7 +272,10 @@ impl Index {
     /// Keeps the two maps inverse of each other: a key id re-inserted under a new hash loses its
     /// old hash, and a hash taken over by another key id unlinks that id.
     fn insert(&mut self, hash: KeyHash, principal: Principal) {
-        let key_id = principal.key_id;
+        // Only keys are indexed here; a principal without a key has nothing to be found by.
+        let Some(key_id) = principal.key_id else {
+            return;
+        };
         match self.hash_by_key.insert(key_id, hash) {
             Some(previous) if previous != hash => {
                 self.by_hash.remove(&previous);
@@ -181,8 +283,10 @@ impl Index {
             _ => {}
         }
         match self.by_hash.insert(hash, Arc::new(principal)) {
-            Some(replaced) if replaced.key_id != key_id => {
-                self.hash_by_key.remove(&replaced.key_id);
+            Some(replaced) if replaced.key_id != Some(key_id) => {
+                if let Some(replaced_id) = replaced.key_id {
+                    self.hash_by_key.remove(&replaced_id);
+                }
             }
             _ => {}
         }

@@ -6,7 +6,7 @@ use super::*;
 
 fn principal(owner: KeyOwner, roles: Vec<RoleGrant>) -> Principal {
     Principal {
-        key_id: KeyId::generate(),
+        key_id: Some(KeyId::generate()),
         owner,
         entity_id: None,
         entity_slug: None,
@@ -31,7 +31,7 @@ fn a_live_key_authenticates_and_a_revoked_one_fails_at_once() {
     let directory = Directory::new();
     let secret = KeySecret::generate();
     let user = principal(KeyOwner::User(UserId::generate()), vec![]);
-    let key_id = user.key_id;
+    let key_id = user.key_id.unwrap();
     directory.insert(secret.hash(), user.clone());
     assert_eq!(directory.len(), 1);
     assert_eq!(
@@ -60,7 +60,7 @@ fn reinserting_a_key_under_a_new_hash_retires_the_old_hash() {
     assert!(directory.authenticate(old.expose()).is_none());
     assert!(directory.authenticate(new.expose()).is_some());
     assert_eq!(directory.len(), 1);
-    assert!(directory.revoke(p.key_id));
+    assert!(directory.revoke(p.key_id.unwrap()));
     assert!(directory.is_empty());
 }
 
@@ -169,7 +169,7 @@ async fn load_builds_the_index_from_the_store() {
     let directory = Directory::load(&store).await.unwrap();
     assert_eq!(directory.len(), 1);
     let principal = directory.authenticate(live.expose()).unwrap();
-    assert_eq!(principal.key_id, ids[0]);
+    assert_eq!(principal.key_id, Some(ids[0]));
     assert_eq!(principal.entity_id, Some(acme.id));
     assert_eq!(principal.entity_slug.as_deref(), Some("acme"));
     assert_eq!(principal.roles, vec![grant]);
@@ -181,4 +181,58 @@ fn the_directory_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Directory>();
     assert_send_sync::<Arc<Principal>>();
+}
+
+#[tokio::test]
+async fn users_are_loaded_by_name_and_kept_current_by_upsert_and_remove() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    let ada = store
+        .create_user(
+            &store::NewUser {
+                entity_id: acme.id,
+                user_name: "ada".into(),
+                email: "ada@example.test".into(),
+                display_name: None,
+                external_id: None,
+            },
+            &audit(),
+        )
+        .await
+        .unwrap();
+    let grant = RoleGrant {
+        role: Role::EntityAdmin,
+        entity_id: Some(acme.id),
+    };
+    store
+        .grant_role(KeyOwner::User(ada.id), grant, &audit())
+        .await
+        .unwrap();
+
+    let directory = Directory::load(&store).await.unwrap();
+    let record = directory.user("ada").unwrap();
+    assert_eq!(record.id, ada.id);
+    assert_eq!(&*record.entity_slug, "acme");
+    assert!(record.is_active());
+    assert_eq!(record.roles, vec![grant]);
+    assert!(directory.user("bob").is_none());
+
+    let extra = RoleGrant {
+        role: Role::Auditor,
+        entity_id: Some(acme.id),
+    };
+    let principal = Principal::of_user(&record, &[grant, extra]);
+    assert_eq!(principal.key_id, None);
+    assert_eq!(principal.user_id(), Some(ada.id));
+    assert_eq!(principal.roles, vec![grant, extra], "no duplicate grant");
+
+    let suspended = UserRecord {
+        status: Status::Suspended,
+        ..(*record).clone()
+    };
+    directory.upsert_user("ada", suspended);
+    assert!(!directory.user("ada").unwrap().is_active());
+    assert!(directory.remove_user("ada"));
+    assert!(!directory.remove_user("ada"));
+    assert!(directory.user("ada").is_none());
 }

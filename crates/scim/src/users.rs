@@ -65,6 +65,20 @@ pub(crate) async fn create(
             &audit,
         )
         .await?;
+    // Sign-in finds users in the in-memory index: the new user is there before the answer.
+    if let Some(entity) = state.store.entity(user.user.entity_id).await? {
+        state.directory.upsert_user(
+            &user.user.user_name,
+            identity::UserRecord {
+                id: user.user.id,
+                entity_id: entity.id,
+                entity_slug: entity.slug.as_str().into(),
+                status: user.user.status,
+                entity_status: entity.status,
+                roles: Vec::new(),
+            },
+        );
+    }
     let body = projection.apply(document_of(&user, &[], &base));
     Ok(response::resource(StatusCode::CREATED, &body, user.version))
 }
@@ -164,6 +178,7 @@ pub(crate) async fn delete(
     for key in revoked {
         state.directory.revoke(key);
     }
+    state.directory.remove_user(&user.user.user_name);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -295,6 +310,15 @@ async fn store_change(
                 .await?;
         }
         _ => {}
+    }
+    // Keep sign-in's user index current: new name, new status, from the next request on.
+    if let Some(record) = state.directory.user(&user.user.user_name) {
+        let mut record = (*record).clone();
+        record.status = after;
+        state.directory.remove_user(&user.user.user_name);
+        state
+            .directory
+            .upsert_user(&parsed.fields.user_name, record);
     }
     Ok(updated)
 }

@@ -41,7 +41,7 @@ pub use error::StoreError;
 pub use keys::{Credential, KeyListing};
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
-pub use principals::NewUser;
+pub use principals::{NewUser, UserIdentity};
 pub use provisioning::{ProvisionedUser, UserFields};
 pub use teams::{Team, TeamFields};
 

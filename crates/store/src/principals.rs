@@ -21,6 +21,15 @@ pub struct NewUser {
     pub external_id: Option<String>,
 }
 
+/// A user with what authenticating them needs: their entity's slug and status, and their roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdentity {
+    pub user: User,
+    pub entity_slug: String,
+    pub entity_status: Status,
+    pub roles: Vec<RoleGrant>,
+}
+
 const ENTITY_COLUMNS: &str = "id, slug, name, status, created_at";
 const USER_COLUMNS: &str =
     "id, entity_id, user_name, email, display_name, external_id, status, created_at";
@@ -128,6 +137,55 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(user_row).transpose()
+    }
+
+    /// The user whose user name is `user_name`.
+    pub async fn user_by_name(&self, user_name: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE user_name = $1 AND deleted_at IS NULL"
+        ))
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    /// Every user with their entity and roles, for the in-memory user index: two queries whatever
+    /// the number of users.
+    pub async fn user_identities(&self) -> Result<Vec<UserIdentity>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.entity_id, u.user_name, u.email, u.display_name, u.external_id, \
+             u.status, u.created_at, e.slug AS entity_slug, e.status AS entity_status \
+             FROM users u JOIN entities e ON e.id = u.entity_id \
+             WHERE u.deleted_at IS NULL ORDER BY u.user_name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let grants = sqlx::query(
+            "SELECT principal_id, role, entity_id FROM role_grants WHERE principal_kind = $1",
+        )
+        .bind(crate::codec::OWNER_USER)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut roles: std::collections::HashMap<String, Vec<RoleGrant>> =
+            std::collections::HashMap::new();
+        for row in &grants {
+            roles
+                .entry(text(row, "principal_id")?)
+                .or_default()
+                .push(role_grant(row)?);
+        }
+        rows.iter()
+            .map(|row| {
+                let user = user_row(row)?;
+                Ok(UserIdentity {
+                    roles: roles.remove(&user.id.to_string()).unwrap_or_default(),
+                    entity_slug: text(row, "entity_slug")?,
+                    entity_status: status(row, "entity_status")?,
+                    user,
+                })
+            })
+            .collect()
     }
 
     /// Users of one entity, or of all, by user name; deleted users are not listed.

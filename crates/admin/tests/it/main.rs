@@ -62,7 +62,10 @@ async fn an_administrator_creates_an_entity_a_user_and_a_working_key() {
 
     // The new key works at once, without a reload.
     let principal = server.directory.authenticate(secret).unwrap();
-    assert_eq!(principal.key_id.to_string(), key["id"].as_str().unwrap());
+    assert_eq!(
+        principal.key_id.unwrap().to_string(),
+        key["id"].as_str().unwrap()
+    );
     assert_eq!(principal.entity_slug.as_deref(), Some("acme"));
 
     // Listings show keys but never secrets or hashes.

@@ -21,6 +21,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed",
     ),
     ("AUDIT_NOT_A_KEY", "not-a-key-fixture-secret"),
+    ("OIDC_CLIENT_SECRET", "fixture-secret-oidc-client"),
 ];
 
 fn env(name: &str) -> Option<String> {

@@ -15,6 +15,7 @@ use domain::{
     ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
     Role, RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
 };
+use store::UserIdentity;
 use store::{Backend, NewUser, Store, StoreError, StoredBudget, StoredLimit};
 
 use harness::both_backends;
@@ -32,6 +33,7 @@ both_backends! {
     provisioned_users_are_found_by_folded_columns_changed_and_deleted,
     teams_keep_their_members_and_follow_deleted_users,
     scim_tokens_are_created_listed_and_revoked,
+    user_identities_join_users_with_entities_and_roles,
 }
 
 use provisioning::{
@@ -253,6 +255,57 @@ async fn role_grants_are_a_set(store: &Store) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn user_identities_join_users_with_entities_and_roles(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let new_user = |name: &str| NewUser {
+        entity_id: acme.id,
+        user_name: name.into(),
+        email: format!("{name}@example.test"),
+        display_name: None,
+        external_id: Some(format!("sub-{name}")),
+    };
+    let ada = store
+        .create_user(&new_user("ada"), &audit("user.create"))
+        .await
+        .unwrap();
+    let bob = store
+        .create_user(&new_user("bob"), &audit("user.create"))
+        .await
+        .unwrap();
+    let grant = RoleGrant {
+        role: Role::Auditor,
+        entity_id: Some(acme.id),
+    };
+    store
+        .grant_role(KeyOwner::User(ada.id), grant, &audit("role.grant"))
+        .await
+        .unwrap();
+
+    assert_eq!(store.user_by_name("bob").await.unwrap(), Some(bob.clone()));
+    assert_eq!(store.user_by_name("nobody").await.unwrap(), None);
+    let identities = store.user_identities().await.unwrap();
+    assert_eq!(
+        identities,
+        vec![
+            UserIdentity {
+                user: ada,
+                entity_slug: "acme".into(),
+                entity_status: Status::Active,
+                roles: vec![grant],
+            },
+            UserIdentity {
+                user: bob,
+                entity_slug: "acme".into(),
+                entity_status: Status::Active,
+                roles: vec![],
+            },
+        ]
     );
 }
 

@@ -1,0 +1,90 @@
+//! From a verified token's claims to Fabrique's words: the user name, the entity a new user joins,
+//! and the roles the provider's groups grant. Pure functions of the claims and the configuration.
+
+use configuration::{OidcConfig, UserNameClaim};
+use domain::{EntityId, Role, RoleGrant};
+use serde_json::Value;
+
+use crate::error::Rejection;
+use crate::verify::Claims;
+
+/// Who the claims say the caller is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The value of the configured user-name claim.
+    pub user_name: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    /// The entity slug for a new user, from `entity_claim` (through `entity_map`) or
+    /// `default_entity`.
+    pub entity_slug: Option<String>,
+    /// The `role_map` roles of the caller's groups, before scoping to an entity.
+    pub roles: Vec<Role>,
+}
+
+pub(crate) fn identity(settings: &OidcConfig, claims: &Claims) -> Result<Identity, Rejection> {
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let subject = text("sub").ok_or_else(|| Rejection::MissingClaim("sub".to_owned()))?;
+    let user_name_claim = settings.user_name_claim.as_str();
+    let user_name = match settings.user_name_claim {
+        UserNameClaim::Sub => Some(subject.clone()),
+        UserNameClaim::PreferredUsername | UserNameClaim::Email => text(user_name_claim),
+    }
+    .filter(|name| !name.trim().is_empty())
+    .ok_or_else(|| Rejection::MissingClaim(user_name_claim.to_owned()))?;
+    let entity_slug = settings
+        .entity_claim
+        .as_deref()
+        .and_then(text)
+        .and_then(|value| {
+            if settings.entity_map.is_empty() {
+                Some(value)
+            } else {
+                settings.entity_map.get(&value).cloned()
+            }
+        })
+        .or_else(|| settings.default_entity.clone());
+    let mut roles = Vec::new();
+    if let Some(claim) = &settings.roles_claim {
+        for group in strings(claims.get(claim)) {
+            if let Some(&role) = settings.role_map.get(group)
+                && !roles.contains(&role)
+            {
+                roles.push(role);
+            }
+        }
+    }
+    Ok(Identity {
+        user_name,
+        subject,
+        email: text("email"),
+        display_name: text("name"),
+        entity_slug,
+        roles,
+    })
+}
+
+/// The roles as grants: `group_admin` over the whole group, the others over the user's entity.
+pub fn grants(roles: &[Role], entity: EntityId) -> Vec<RoleGrant> {
+    roles
+        .iter()
+        .map(|&role| RoleGrant {
+            role,
+            entity_id: (role != Role::GroupAdmin).then_some(entity),
+        })
+        .collect()
+}
+
+/// A claim holding one string or an array of strings (providers use both for groups).
+fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
+    let (one, many) = match value {
+        Some(Value::String(s)) => (Some(s.as_str()), None),
+        Some(Value::Array(items)) => (None, Some(items.iter().filter_map(Value::as_str))),
+        _ => (None, None),
+    };
+    one.into_iter().chain(many.into_iter().flatten())
+}
+
+#[cfg(test)]
+mod tests;

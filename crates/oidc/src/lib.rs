@@ -1,0 +1,166 @@
+//! Sign-in with the group's OpenID Connect identity provider.
+//!
+//! Two ways in, one verifier:
+//! - **API bearer tokens**: an access token (a JWT from the configured issuer) in
+//!   `Authorization: Bearer …` becomes a [`Principal`] through [`Oidc::authenticate_token`]. The
+//!   gateway calls it only for tokens shaped like a JWT ([`looks_like_jwt`]); API keys keep their
+//!   own path, untouched.
+//! - **Web sign-in**: [`Oidc::router`] serves `/auth/login` (authorization code flow with `state`,
+//!   `nonce` and PKCE S256), `/auth/callback`, `/auth/logout` and `/auth/me`; a session cookie
+//!   then authenticates API calls too ([`Oidc::authenticate_session`]).
+//!
+//! Invariants: a token is verified against the provider's published keys only, with the
+//! configured algorithms only (never `none` or `HS*`), for the exact issuer and an accepted
+//! audience; the request path reads only memory (provider keys, user index, sessions), except the
+//! one store write that provisions a new user; every web sign-in, successful or not, is audited.
+
+mod claims;
+mod error;
+mod login;
+mod provider;
+mod provision;
+mod routes;
+mod sessions;
+mod verify;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use configuration::OidcConfig;
+use domain::{AuditEvent, Outcome, now_millis};
+use http::HeaderMap;
+use identity::{Directory, Principal};
+use store::Store;
+
+pub use claims::{Identity, grants};
+pub use error::{Rejection, SignInError};
+pub use login::{MAX_PENDING, PENDING_TTL, pkce_challenge};
+pub use provider::{KEY_REFRESH_INTERVAL, Metadata, Provider, ProviderError};
+pub use sessions::COOKIE_NAME;
+pub use verify::{Claims, looks_like_jwt};
+
+use crate::login::PendingLogins;
+use crate::sessions::Sessions;
+
+/// Everything sign-in needs; shared as `Arc<Oidc>` by the gateway and the `/auth` routes.
+#[derive(Debug)]
+pub struct Oidc {
+    settings: OidcConfig,
+    provider: Arc<Provider>,
+    directory: Arc<Directory>,
+    store: Store,
+    logins: PendingLogins,
+    sessions: Sessions,
+}
+
+impl Oidc {
+    /// Prepares sign-in; nothing is fetched yet (see [`Oidc::spawn_discovery`]).
+    pub fn new(
+        settings: OidcConfig,
+        directory: Arc<Directory>,
+        store: Store,
+    ) -> Result<Arc<Oidc>, ProviderError> {
+        let provider = Arc::new(Provider::new(&settings.issuer, settings.jwks_min_refetch)?);
+        Ok(Arc::new(Oidc {
+            settings,
+            provider,
+            directory,
+            store,
+            logins: PendingLogins::default(),
+            sessions: Sessions::default(),
+        }))
+    }
+
+    /// Starts discovery in the background: start-up does not wait for the provider, and a provider
+    /// that is down is retried with back-off. Requests arriving before discovery succeeds try once
+    /// themselves (gated like a key refetch) or get `issuer_unavailable`.
+    pub fn spawn_discovery(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(Arc::clone(&self.provider).run())
+    }
+
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    pub fn settings(&self) -> &OidcConfig {
+        &self.settings
+    }
+
+    /// The principal of an API access token. No store access unless the user is new and
+    /// `jit_provisioning` is on.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Arc<Principal>, SignInError> {
+        let claims = verify::verify(
+            &self.provider,
+            &self.settings,
+            &self.settings.audiences,
+            token,
+        )
+        .await?;
+        let identity = claims::identity(&self.settings, &claims)?;
+        let user = provision::user_of(
+            &self.directory,
+            &self.store,
+            self.settings.jit_provisioning,
+            &identity,
+        )
+        .await?;
+        provision::require_active(&user, &identity.user_name)?;
+        let extra = claims::grants(&identity.roles, user.entity_id);
+        Ok(Arc::new(Principal::of_user(&user, &extra)))
+    }
+
+    /// The principal of the request's session cookie, if it carries a live one. Memory only.
+    pub fn authenticate_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Option<Result<Arc<Principal>, SignInError>> {
+        let id = routes::session_cookie(headers)?;
+        let session = self.sessions.get(id, Instant::now())?;
+        let Some(user) = self.directory.user(&session.user_name) else {
+            return Some(Err(SignInError::UnknownUser(session.user_name)));
+        };
+        if let Err(error) = provision::require_active(&user, &session.user_name) {
+            return Some(Err(error));
+        }
+        let extra = claims::grants(&session.roles, user.entity_id);
+        Some(Ok(Arc::new(Principal::of_user(&user, &extra))))
+    }
+
+    /// The `/auth/…` routes.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        routes::router(Arc::clone(self))
+    }
+
+    /// Appends a sign-in's audit event; a failure to audit is logged, never hidden.
+    async fn audit_sign_in(
+        &self,
+        user: Option<&identity::UserRecord>,
+        user_name: Option<&str>,
+        result: Result<(), &SignInError>,
+    ) {
+        let (outcome, reason) = match result {
+            Ok(()) => (Outcome::Success, "signed_in"),
+            Err(error) => (Outcome::Denied, error.reason()),
+        };
+        let event = AuditEvent {
+            at: now_millis(),
+            actor: user.map_or_else(|| "anonymous".to_owned(), |u| u.id.to_string()),
+            action: "auth.sign_in".to_owned(),
+            entity_id: user.map(|u| u.entity_id),
+            target: user.map_or_else(String::new, |u| u.id.to_string()),
+            outcome,
+            detail: serde_json::json!({
+                "reason": reason,
+                "user_name": user_name,
+                "issuer": self.settings.issuer,
+            })
+            .to_string(),
+        };
+        if let Err(error) = self.store.append_audit(&event).await {
+            tracing::error!(%error, "could not audit a sign-in");
+        }
+    }
+}
