@@ -6,7 +6,9 @@
 //! stays independent of the admission crate's types.
 
 use domain::{AuditEvent, UnixMillis};
-use sqlx::any::AnyRow;
+use sqlx::Any;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
 
 use crate::audit::insert_audit;
 use crate::codec::{opt_int, text, to_bigint, unsigned};
@@ -50,7 +52,7 @@ impl Store {
         limit: &StoredLimit,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        self.change_audited(
         sqlx::query(
             "INSERT INTO rate_limits (scope_kind, scope_id, requests_per_minute, tokens_per_minute, updated_at) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -62,11 +64,10 @@ impl Store {
         .bind(limit.scope_id.as_str())
         .bind(opt_bigint("requests_per_minute", limit.requests_per_minute)?)
         .bind(opt_bigint("tokens_per_minute", limit.tokens_per_minute)?)
-        .bind(audit.at)
-        .execute(&mut *tx)
+        .bind(audit.at),
+            audit,
+        )
         .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -77,20 +78,13 @@ impl Store {
         scope_id: &str,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let deleted =
+        self.change_audited(
             sqlx::query("DELETE FROM rate_limits WHERE scope_kind = $1 AND scope_id = $2")
                 .bind(scope_kind)
-                .bind(scope_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+                .bind(scope_id),
+            audit,
+        )
+        .await
     }
 
     pub async fn list_rate_limits(&self) -> Result<Vec<StoredLimit>, StoreError> {
@@ -118,7 +112,7 @@ impl Store {
         budget: &StoredBudget,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        self.change_audited(
         sqlx::query(
             "INSERT INTO budgets (scope_kind, scope_id, period, unit, hard_limit, soft_threshold_percent, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -132,11 +126,10 @@ impl Store {
         .bind(budget.unit.as_str())
         .bind(to_bigint("hard_limit", budget.hard_limit)?)
         .bind(budget.soft_threshold_percent.map(i64::from))
-        .bind(audit.at)
-        .execute(&mut *tx)
+        .bind(audit.at),
+            audit,
+        )
         .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -149,23 +142,13 @@ impl Store {
         unit: &str,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query(
+        self.change_audited(sqlx::query(
             "DELETE FROM budgets WHERE scope_kind = $1 AND scope_id = $2 AND period = $3 AND unit = $4",
         )
         .bind(scope_kind)
         .bind(scope_id)
         .bind(period)
-        .bind(unit)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(unit), audit).await
     }
 
     pub async fn list_budgets(&self) -> Result<Vec<StoredBudget>, StoreError> {
@@ -200,16 +183,25 @@ impl Store {
         scope_id: &str,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let updated =
+        self.change_audited(
             sqlx::query("UPDATE budgets SET reset_at = $1 WHERE scope_kind = $2 AND scope_id = $3")
                 .bind(audit.at)
                 .bind(scope_kind)
-                .bind(scope_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if updated == 0 {
+                .bind(scope_id),
+            audit,
+        )
+        .await
+    }
+
+    /// Runs one change and, when it touched a row, its audit event, in one transaction. `false`
+    /// (and nothing audited) when no row changed.
+    async fn change_audited<'q>(
+        &self,
+        change: Query<'q, Any, AnyArguments<'q>>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if change.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
         insert_audit(&mut tx, audit).await?;
