@@ -1,8 +1,11 @@
 //! Personal-data detection for Fabrique's data policies: which spans of a text are an email, a
 //! French phone number, an IBAN, a NIR, a SIREN or SIRET, a card number or an IP address.
 //!
-//! The detectors only find; deciding to redact, block or flag belongs to the gateway's inspect
-//! stage. Every numeric type is checksum-validated (Luhn, mod 97, NIR key) so that near-misses —
+//! The detectors find; the rest of the crate holds the pure parts of acting on what they find —
+//! rewriting texts with redaction markers and pseudonyms (`pseudonyms`), putting pseudonymized
+//! values back into answers, streamed or whole (`restore`), output policies across stream pieces
+//! (`output`), blocked terms and the prompt-injection heuristic (`terms`) — while deciding when to
+//! apply them, and to which JSON strings, belongs to the gateway's inspect stage. Every numeric type is checksum-validated (Luhn, mod 97, NIR key) so that near-misses —
 //! a mistyped IBAN, an invoice number, an amount — are not reported.
 //!
 //! # How a scan works
@@ -50,6 +53,7 @@
 //! token is classified with every detector and only then filtered by the enabled types, so
 //! disabling a type never turns its tokens into another type.
 
+mod actions;
 mod boundary;
 mod card;
 mod checksum;
@@ -60,13 +64,24 @@ mod iban;
 mod ip;
 mod nir;
 mod numeric;
+mod output;
 mod phone;
+mod pseudonyms;
+mod restore;
 pub mod scan_cli;
+mod terms;
 
 use std::fmt;
 use std::str::FromStr;
 
+pub use actions::{
+    ActionTable, ContentAction, InputAction, OutputAction, TypeCounts, UnknownAction,
+};
+pub use output::{MAX_HELD_BYTES, OutputGuard, OutputRules};
+pub use pseudonyms::{Pseudonyms, redaction_marker, rewrite};
+pub use restore::{Restorer, restore};
 pub use scan_cli::{ScanError, ScanStats};
+pub use terms::{BlockedTerms, suspected_injection};
 
 /// The kinds of personal data the detectors recognize. A closed set: the names returned by
 /// [`PiiType::as_str`] are the ones policies, audit events and `fabrique policy scan` use.
