@@ -67,8 +67,19 @@
 //! models = ["mistral-large"]
 //! classification = "internal"
 //!
+//! [entities.policy]
+//! prompt_injection = "block"
+//! [entities.policy.actions]
+//! IBAN = "block"
+//!
 //! [policy]
 //! personal_data_classification = "confidential"
+//! blocked_terms = ["Projet Orion"]
+//! [policy.actions]
+//! IBAN = "pseudonymize"
+//! EMAIL = "redact"
+//! [policy.output]
+//! CREDIT_CARD = "redact"
 //!
 //! [admission]
 //! time_zone = "Europe/Paris"
@@ -111,6 +122,7 @@
 //! references, ranges, URLs, credentials…) is checked on everything that could be read, and all
 //! violations are reported.
 
+mod data_policy;
 mod defaults;
 mod error;
 mod oidc;
@@ -209,12 +221,73 @@ pub struct AdmissionConfig {
 }
 
 /// Section `[policy]`: group-wide data-protection rules applied on the request path.
+///
+/// ```toml
+/// [policy]
+/// personal_data_classification = "confidential"
+/// blocked_terms = ["Projet Orion"]
+/// blocked_terms_action = "block"
+/// prompt_injection = "flag"
+///
+/// [policy.actions]
+/// IBAN = "pseudonymize"
+/// EMAIL = "redact"
+/// NIR = "block"
+///
+/// [policy.output]
+/// CREDIT_CARD = "redact"
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyConfig {
     /// Key `personal_data_classification`: a level of `classifications`. A request whose input holds
     /// personal data (any type `fabrique policy scan` detects) is classified at least this high, so
     /// it only reaches endpoints cleared for it. Default: none (detection does not raise the level).
     pub personal_data_classification: Option<Classification>,
+    /// Every other key of `[policy]`: the group's data policy, which applies to callers of entities
+    /// without `[entities.policy]` and gives the keys such an entity does not set.
+    pub group: DataPolicy,
+}
+
+/// A data policy: what the gateway does about personal data, blocked terms and suspected prompt
+/// injection in what it relays. In `[policy]` for the group, in `[entities.policy]` for an entity;
+/// an entity's key replaces the group's key of the same name as a whole (an entity's `actions` table
+/// is the entity's whole table), keys it does not give are the group's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPolicy {
+    /// Table `actions`: personal-data type → action on a request's input. Types are the names of
+    /// `fabrique policy scan` (`EMAIL`, `PHONE_FR`, `IBAN`, `NIR`, `SIREN`, `SIRET`,
+    /// `CREDIT_CARD`, `IPV4`, `IPV6`); actions are `redact` (the value becomes `[REDACTED_IBAN]`),
+    /// `pseudonymize` (it becomes `[IBAN_1]` for the model, and the caller's answer gets the value
+    /// back, streaming included), `block` (400 `personal_data_blocked`, naming the types found) or
+    /// `flag` (passed unchanged, audited as `policy.flagged` with types and counts). A type not
+    /// listed passes unchanged. Default: empty.
+    pub actions: policy::ActionTable<policy::InputAction>,
+    /// Table `output`: personal-data type → action on completions, `redact` or `flag`, streamed
+    /// answers included. Values the request itself pseudonymized are the caller's own and are put
+    /// back after this check, so they are never redacted. Default: empty.
+    pub output: policy::ActionTable<policy::OutputAction>,
+    /// Key `blocked_terms`: words or phrases (case-insensitive, whole words) that must not reach a
+    /// model; none blank. Default: none.
+    pub blocked_terms: Vec<String>,
+    /// Key `blocked_terms_action`: `block` (400 `blocked_term`, naming the term) or `flag`
+    /// (audited as `policy.flagged`). Default `block`.
+    pub blocked_terms_action: policy::ContentAction,
+    /// Key `prompt_injection`: the prompt-injection heuristic (a few phrases such as "ignore
+    /// previous instructions", "you are now…", requests for the system prompt), `block` (400
+    /// `prompt_injection_suspected`) or `flag`. Default: off (`None`).
+    pub prompt_injection: Option<policy::ContentAction>,
+}
+
+impl Default for DataPolicy {
+    fn default() -> Self {
+        DataPolicy {
+            actions: policy::ActionTable::default(),
+            output: policy::ActionTable::default(),
+            blocked_terms: Vec::new(),
+            blocked_terms_action: policy::ContentAction::Block,
+            prompt_injection: None,
+        }
+    }
 }
 
 /// Section `[server]`: how Fabrique listens and where it keeps its data.
@@ -391,6 +464,10 @@ pub struct EntitySeed {
     /// Key `classification`: optional, a level of `classifications`: the least classification of
     /// every request from this entity. Default (`None`): the lowest level.
     pub classification: Option<Classification>,
+    /// Table `policy` (`[entities.policy]`): the entity's data policy, with the same keys as
+    /// `[policy]` apart from `personal_data_classification`. Here: already merged with the group's
+    /// (see [`DataPolicy`]); `None` when the entity gives none, so the group's applies.
+    pub policy: Option<DataPolicy>,
 }
 
 impl Config {

@@ -7,6 +7,8 @@
 //! `[[endpoints]]`, `[[models]]` and `[[entities]]` item on its own, each with the key path of its
 //! first problem.
 
+use std::collections::BTreeMap;
+
 use domain::{EndpointKind, Hosting, ModelKind};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -138,6 +140,7 @@ pub(crate) struct RawEntity {
     pub name: String,
     pub models: Option<Vec<String>>,
     pub classification: Option<String>,
+    pub policy: Option<RawDataPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,10 +150,42 @@ pub(crate) struct RawAdmission {
     pub default_completion_tokens: Option<u64>,
 }
 
+/// Section `[policy]`: the group's rules, which are also every entity's defaults. The data-policy
+/// keys repeat [`RawDataPolicy`]'s, since `deny_unknown_fields` cannot be combined with flattening.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPolicy {
     pub personal_data_classification: Option<String>,
+    pub actions: Option<BTreeMap<String, String>>,
+    pub output: Option<BTreeMap<String, String>>,
+    pub blocked_terms: Option<Vec<String>>,
+    pub blocked_terms_action: Option<String>,
+    pub prompt_injection: Option<String>,
+}
+
+/// `[entities.policy]`: an entity's data policy; documented on `DataPolicy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDataPolicy {
+    pub actions: Option<BTreeMap<String, String>>,
+    pub output: Option<BTreeMap<String, String>>,
+    pub blocked_terms: Option<Vec<String>>,
+    pub blocked_terms_action: Option<String>,
+    pub prompt_injection: Option<String>,
+}
+
+impl RawPolicy {
+    /// The group's data policy, apart from the classification key.
+    pub(crate) fn split(self) -> (Option<String>, RawDataPolicy) {
+        let data = RawDataPolicy {
+            actions: self.actions,
+            output: self.output,
+            blocked_terms: self.blocked_terms,
+            blocked_terms_action: self.blocked_terms_action,
+            prompt_injection: self.prompt_injection,
+        };
+        (self.personal_data_classification, data)
+    }
 }
 
 /// A single-valued section (`[server]`, `classifications`…).

@@ -16,7 +16,7 @@ use crate::raw::{
     RawRouting, RawScim, RawServer, RawSimulator, Section,
 };
 use crate::{
-    AdmissionConfig, AuditConfig, AuditKeySource, Config, ENTERPRISE_ENTITY_ATTRIBUTES,
+    AdmissionConfig, AuditConfig, AuditKeySource, Config, DataPolicy, ENTERPRISE_ENTITY_ATTRIBUTES,
     ENTERPRISE_USER_SCHEMA, EndpointConfig, EntityFrom, EntitySeed, ModelConfig, PolicyConfig,
     Price, RoutingConfig, ScimConfig, ServerConfig, SimulatorConfig,
 };
@@ -38,17 +38,18 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         errors,
     );
     let (models, model_names) = models(raw.models, &endpoint_names, errors);
+    let policy = policy(
+        raw.policy.given_or_default(),
+        &classifications,
+        ladder_is_known,
+        errors,
+    );
     let entities = entities(
         raw.entities,
         &model_names,
         &classifications,
         ladder_is_known,
-        errors,
-    );
-    let policy = policy(
-        raw.policy.given_or_default(),
-        &classifications,
-        ladder_is_known,
+        &policy.group,
         errors,
     );
     let admission = admission(raw.admission.given_or_default(), errors);
@@ -711,6 +712,7 @@ fn entities(
     model_names: &Names,
     ladder: &ClassificationLadder,
     ladder_is_known: bool,
+    group_policy: &DataPolicy,
     errors: &mut Collector,
 ) -> Vec<EntitySeed> {
     let Some(items) = items else {
@@ -753,11 +755,15 @@ fn entities(
                 errors,
             )
         });
+        let policy = raw.policy.map(|raw| {
+            crate::data_policy::validate(raw, group_policy, &format!("{key}.policy"), errors)
+        });
         entities.push(EntitySeed {
             slug: raw.slug,
             name: raw.name,
             models: raw.models,
             classification,
+            policy,
         });
     }
     entities
@@ -793,20 +799,19 @@ fn policy(
     known: bool,
     errors: &mut Collector,
 ) -> PolicyConfig {
-    let personal_data_classification =
-        raw.personal_data_classification
-            .as_deref()
-            .and_then(|name| {
-                level(
-                    name,
-                    "policy.personal_data_classification",
-                    ladder,
-                    known,
-                    errors,
-                )
-            });
+    let (personal_data_classification, data) = raw.split();
+    let personal_data_classification = personal_data_classification.as_deref().and_then(|name| {
+        level(
+            name,
+            "policy.personal_data_classification",
+            ladder,
+            known,
+            errors,
+        )
+    });
     PolicyConfig {
         personal_data_classification,
+        group: crate::data_policy::validate(data, &DataPolicy::default(), "policy", errors),
     }
 }
 

@@ -92,7 +92,7 @@ named!(
 );
 
 /// An action per personal-data type (or none), as a small table indexed by type.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ActionTable<A> {
     by_type: [Option<A>; PiiType::ALL.len()],
 }
@@ -123,6 +123,15 @@ impl<A: Copy> ActionTable<A> {
         PiiType::ALL
             .into_iter()
             .filter_map(|kind| self.get(kind).map(|action| (kind, action)))
+    }
+}
+
+impl<A: Copy + fmt::Debug> fmt::Debug for ActionTable<A> {
+    /// As a map from type name to action: `{"IBAN": Pseudonymize}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(kind, action)| (kind.as_str(), action)))
+            .finish()
     }
 }
 
