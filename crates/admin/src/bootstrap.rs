@@ -85,6 +85,7 @@ pub async fn bootstrap_admin(
             entity_id: None,
             entity_slug: None,
             roles: vec![grant],
+            classification: None,
         },
     );
     tracing::info!(key_id = %key.id, "bootstrap administrator key created from FABRIQUE_ADMIN_KEY");
@@ -118,6 +119,7 @@ async fn stored_key(
         display_prefix: secret.display_prefix(),
         created_at: now_millis(),
         revoked_at: None,
+        classification: None,
     };
     let detail = json!({"owner": owner, "display_prefix": key.display_prefix, "name": "bootstrap"});
     store

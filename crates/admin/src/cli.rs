@@ -108,6 +108,10 @@ pub enum KeysCommand {
         /// A label to tell keys apart.
         #[arg(long)]
         name: Option<String>,
+        /// The key's default classification (a configured level): every request made with the key
+        /// is classified at least this high.
+        #[arg(long)]
+        classification: Option<String>,
     },
     /// List keys (never their secrets), of one entity or of all.
     List {
@@ -252,6 +256,7 @@ fn request_for(command: &AdminCommand) -> Request {
                     entity,
                     service_account,
                     name,
+                    classification,
                 },
         } => {
             let mut body = json!({});
@@ -260,6 +265,7 @@ fn request_for(command: &AdminCommand) -> Request {
                 ("entity", entity),
                 ("service_account", service_account),
                 ("name", name),
+                ("classification", classification),
             ] {
                 if let Some(value) = value {
                     body[field] = json!(value);

@@ -28,6 +28,8 @@ struct CreateKey {
     service_account: Option<String>,
     /// A label to tell keys apart in listings.
     name: Option<String>,
+    /// The key's default classification, a level of the configured ladder.
+    classification: Option<String>,
 }
 
 /// `POST /admin/v1/keys` → 201 `{"id", "key", "display_prefix", "owner", "entity", …}`.
@@ -39,6 +41,17 @@ pub(crate) async fn create(
     let request: CreateKey = json(body)?;
     if let Some(name) = &request.name {
         check_text("name", name, 100)?;
+    }
+    if let Some(level) = &request.classification
+        && state.classifications.parse(level).is_none()
+    {
+        return Err(AdminError::bad_field(
+            "classification",
+            format!(
+                "unknown classification level `{level}`; expected one of {}",
+                state.classifications.names().join(", ")
+            ),
+        ));
     }
     let (owner, entity) = match (&request.user_id, &request.entity, &request.service_account) {
         (Some(user_id), None, None) => user_owner(&state, &caller, user_id).await?,
@@ -97,12 +110,13 @@ pub(crate) async fn create(
         display_prefix: secret.display_prefix(),
         created_at: now_millis(),
         revoked_at: None,
+        classification: request.classification.clone(),
     };
     let audit = change_event(
         &caller,
         "key.create",
         Some(entity.id),
-        json!({"owner": owner, "display_prefix": key.display_prefix, "name": request.name}),
+        json!({"owner": owner, "display_prefix": key.display_prefix, "name": request.name, "classification": key.classification}),
     );
     state
         .store
@@ -118,6 +132,7 @@ pub(crate) async fn create(
             entity_id: key.entity_id,
             entity_slug: Some(entity.slug.as_str().into()),
             roles,
+            classification: key.classification.as_deref().map(Into::into),
         },
     );
 
@@ -227,5 +242,6 @@ fn key_json(listing: &KeyListing, entity_slug: Option<&str>) -> Value {
         "entity_id": key.entity_id,
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,
+        "classification": key.classification,
     })
 }

@@ -42,6 +42,8 @@ pub struct AdminState {
     pub audit_public_key: Option<evidence::PublicKey>,
     /// The live SCIM token index, updated as tokens are created and revoked.
     pub scim_tokens: Arc<ScimTokens>,
+    /// The configured classification levels, which a key's `classification` must name.
+    pub classifications: domain::ClassificationLadder,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference

@@ -107,6 +107,9 @@ pub struct ApiKey {
     pub display_prefix: String,
     pub created_at: UnixMillis,
     pub revoked_at: Option<UnixMillis>,
+    /// The key's default classification, a level name of the configured ladder: requests made with
+    /// the key are classified at least this high. `None`: no default of its own.
+    pub classification: Option<String>,
 }
 
 /// A SCIM bearer token as stored: the corporate directory's credential for `/scim/v2`. Bound to one

@@ -132,6 +132,10 @@ struct SimArgs {
     /// token. 0 makes the time to first token constant.
     #[arg(long, default_value_t = 0.0)]
     prefill_tokens_per_second: f64,
+    /// Answer chat requests with their last user message (after the `[simulated]` marker), three
+    /// characters per token: shows what the backend received.
+    #[arg(long)]
+    echo: bool,
 }
 
 fn main() -> ExitCode {
@@ -220,6 +224,7 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
         kv_cache_tokens: args.kv_cache_tokens,
         prefix_cache_blocks: args.prefix_cache_blocks,
         prefill_tokens_per_second: args.prefill_tokens_per_second,
+        echo: args.echo,
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!(

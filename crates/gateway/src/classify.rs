@@ -1,9 +1,10 @@
 //! Stage 6, classify: the request's data classification, the highest of
 //! - the lowest level of the ladder,
 //! - the caller's entity's default (`[[entities]] classification`),
+//! - the key's default (`classification` given when the key was created),
 //! - the caller's label (`x-fabrique-classification` header), and
 //! - what the input policies detect (`[policy] personal_data_classification` when personal data is
-//!   found in the request's texts).
+//!   found in the request's texts; the scan itself is `inspect`'s, which this stage's second half).
 //!
 //! Routing then only considers endpoints cleared for that level; refusing happens before any byte
 //! leaves (see `route`).
@@ -25,8 +26,8 @@ pub const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
 pub struct Classifier {
     ladder: ClassificationLadder,
     by_entity: HashMap<String, Classification>,
-    /// The level personal data raises a request to, with the detectors that find it.
-    personal_data: Option<(Classification, policy::Detector)>,
+    /// The level personal data raises a request to (found by `inspect`'s scan).
+    personal_data: Option<Classification>,
 }
 
 /// The inputs of one request's classification.
@@ -44,10 +45,7 @@ impl Classifier {
                 .iter()
                 .filter_map(|e| Some((e.slug.clone(), e.classification?)))
                 .collect(),
-            personal_data: config
-                .policy
-                .personal_data_classification
-                .map(|level| (level, policy::Detector::all())),
+            personal_data: config.policy.personal_data_classification,
         }
     }
 
@@ -66,6 +64,11 @@ impl Classifier {
         {
             level = level.max(*entity);
         }
+        if let Some(name) = labels.principal.classification.as_deref() {
+            // Checked against the ladder when the key was created; a level since removed from the
+            // configuration counts as the highest, so a key never gets less protection than asked.
+            level = level.max(self.ladder.parse(name).unwrap_or(self.ladder.highest()));
+        }
         if let Some(value) = labels.headers.get(CLASSIFICATION_HEADER) {
             let name = value.to_str().unwrap_or("").trim();
             let label =
@@ -80,25 +83,17 @@ impl Classifier {
         Ok(level)
     }
 
-    /// Raises `level` to the personal-data level when a text holds personal data. Skips the scan when
-    /// it could not change the outcome.
-    pub fn inspected<T: AsRef<str>>(&self, level: Classification, texts: &[T]) -> Classification {
+    /// `level` raised to the personal-data level, for a request found to hold personal data.
+    pub fn with_personal_data(&self, level: Classification) -> Classification {
         match &self.personal_data {
-            Some((floor, detector)) if level < *floor => {
-                let found = texts
-                    .iter()
-                    .any(|text| !detector.scan(text.as_ref()).is_empty());
-                if found { *floor } else { level }
-            }
-            _ => level,
+            Some(floor) => level.max(*floor),
+            None => level,
         }
     }
 
     /// Whether the content must be read at all to classify.
     pub fn inspects_content(&self, level: Classification) -> bool {
-        self.personal_data
-            .as_ref()
-            .is_some_and(|(floor, _)| level < *floor)
+        self.personal_data.is_some_and(|floor| level < floor)
     }
 
     pub fn name(&self, level: Classification) -> &str {

@@ -40,6 +40,16 @@ pub enum GatewayError {
         "this request is classified `{level}` and no endpoint serving `{model}` (or its fallbacks) is cleared for that level; nothing was sent"
     )]
     ClassificationNotPermitted { level: String, model: String },
+    #[error(
+        "inspect stage: the request holds personal data of a blocked type ({types}); nothing was sent"
+    )]
+    PersonalDataBlocked { types: String },
+    #[error("inspect stage: the request contains the blocked term `{term}`; nothing was sent")]
+    BlockedTerm { term: String },
+    #[error(
+        "inspect stage: the request looks like a prompt injection ({pattern}); nothing was sent"
+    )]
+    PromptInjectionSuspected { pattern: &'static str },
     #[error("route stage: no endpoint serving `{model}` is available (all circuits open)")]
     NoEndpointAvailable { model: String },
     #[error(
@@ -70,9 +80,11 @@ impl GatewayError {
             GatewayError::BodyRead(_)
             | GatewayError::MalformedJson { .. }
             | GatewayError::InvalidField { .. } => StatusCode::BAD_REQUEST,
-            GatewayError::WrongModelKind { .. } | GatewayError::InvalidClassification { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            GatewayError::WrongModelKind { .. }
+            | GatewayError::InvalidClassification { .. }
+            | GatewayError::PersonalDataBlocked { .. }
+            | GatewayError::BlockedTerm { .. }
+            | GatewayError::PromptInjectionSuspected { .. } => StatusCode::BAD_REQUEST,
             GatewayError::ClassificationNotPermitted { .. } => StatusCode::FORBIDDEN,
             GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
             GatewayError::SignIn(error) => error.status(),
@@ -88,6 +100,17 @@ impl GatewayError {
         }
     }
 
+    /// Refusals that are access decisions, audited as such (who, which model, never the content).
+    pub fn is_audited_refusal(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::ClassificationNotPermitted { .. }
+                | GatewayError::PersonalDataBlocked { .. }
+                | GatewayError::BlockedTerm { .. }
+                | GatewayError::PromptInjectionSuspected { .. }
+        )
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             GatewayError::BodyTooLarge { .. } => "request_too_large",
@@ -101,6 +124,9 @@ impl GatewayError {
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",
             GatewayError::ClassificationNotPermitted { .. } => "classification_not_permitted",
+            GatewayError::PersonalDataBlocked { .. } => "personal_data_blocked",
+            GatewayError::BlockedTerm { .. } => "blocked_term",
+            GatewayError::PromptInjectionSuspected { .. } => "prompt_injection_suspected",
             GatewayError::NoEndpointAvailable { .. } => "no_endpoint_available",
             GatewayError::UpstreamFailed { .. } => "upstream_error",
             GatewayError::UpstreamTimeout { .. } => "upstream_timeout",

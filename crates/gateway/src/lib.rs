@@ -7,10 +7,12 @@
 
 mod accept;
 pub mod admit;
+mod answer;
 mod authenticate;
 pub mod classify;
 mod error;
 mod health;
+pub mod inspect;
 mod meter;
 mod models;
 pub mod relay;
@@ -135,7 +137,7 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
                 tracing::warn!(request_id = ?trace.request_id, %error, "request failed");
             }
             let finished = trace.finished(operation, error.status().as_u16(), Some(error.code()));
-            if let GatewayError::ClassificationNotPermitted { .. } = &error {
+            if error.is_audited_refusal() {
                 meter::audit_denial(&gateway, &finished, &error);
             }
             meter::record(&gateway, finished);
@@ -180,26 +182,35 @@ async fn serve(
     trace.model = Some(model);
     drop(request);
 
-    // 6. Classify: who asks and how they label it, then what the content holds. A request no
-    // endpoint is cleared for stops here, before any byte leaves.
+    // 6. Classify and inspect: who asks and how they label it, then what the content holds and
+    // what the caller's data policy does about it. A request no endpoint is cleared for, or that
+    // the policy blocks, stops here, before any byte leaves.
     let labels = classify::Labels {
         principal: &principal,
         headers,
     };
-    let mut level = gateway.classifier.labelled(&labels)?;
-    if gateway.classifier.inspects_content(level) {
-        let texts = texts::input_texts(operation, &object)?;
-        level = gateway.classifier.inspected(level, &texts);
-    }
+    let level = gateway.classifier.labelled(&labels)?;
+    let subject = inspect::Subject {
+        principal: &principal,
+        request_id: trace.request_id.to_str().unwrap_or(""),
+        model: &gateway.models[model].name,
+    };
+    let inspected = inspect::inspect(gateway, operation, &object, level, &subject)?;
+    let level = inspected.level;
     trace.classification = Some(level);
     route::check_clearance(gateway, model, level)?;
+    let (body, object) = match inspected.rewritten {
+        Some(rewritten) => rewritten,
+        None => (bytes.clone(), object),
+    };
+    let mut answer = inspected.answer;
 
     // 7. Admit: rate limits and budgets of the key, user and entity, all charged or none.
     let admitted = admit::admit(
         gateway,
         &principal,
         &gateway.models[model],
-        bytes.len(),
+        body.len(),
         max_tokens,
         trace.started_at,
     )?;
@@ -211,7 +222,7 @@ async fn serve(
 
     // 9. Route.
     let outgoing = Outgoing {
-        original: bytes.clone(),
+        original: body,
         requested_model: &trace.requested_model,
         object,
         operation,
@@ -258,7 +269,8 @@ async fn serve(
                 meter::record(&gateway, finished);
                 drop(lease);
             },
-        );
+        )
+        .with_answer_filter(answer);
         let mut response = Response::new(Body::from_stream(stream));
         let h = response.headers_mut();
         h.insert(
@@ -276,6 +288,7 @@ async fn serve(
             model: gateway.models[routed.model].name.clone(),
             attempts: routed.attempts,
         })??;
+    let bytes = relay::filter_whole(bytes, answer.as_mut());
     let mut finished = trace.finished(operation, 200, None);
     finished.usage = usage;
     finished.first_byte = Some(first_byte);

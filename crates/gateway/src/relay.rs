@@ -4,6 +4,9 @@
 //! by frame as they arrive (no buffering beyond one partial event): the relay only looks inside the
 //! events that carry `usage` or end the stream. A stream that ends without `[DONE]` (backend died,
 //! connection cut) is closed with an error event, never silently truncated.
+//!
+//! When the request's policy needs it, an [`AnswerFilter`] rewrites the answer's texts (output
+//! policies, pseudonyms put back): then every event's data is read.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use memchr::memmem;
 use serde::Deserialize;
 use wire::{ErrorBody, ErrorType, Usage};
 
+use crate::answer::AnswerFilter;
 use crate::error::GatewayError;
 
 /// Rewrites the backend's model name into the public one in response bodies. Built only for models
@@ -93,6 +97,14 @@ pub async fn read_whole(
     Ok((bytes, usage))
 }
 
+/// A whole answer through the request's answer filter, if it has one.
+pub fn filter_whole(bytes: Bytes, filter: Option<&mut AnswerFilter>) -> Bytes {
+    match filter.and_then(|filter| filter.whole(&bytes)) {
+        Some(rewritten) => Bytes::from(rewritten),
+        None => bytes,
+    }
+}
+
 /// How a relayed stream ended, reported once to the meter.
 #[derive(Debug, Clone)]
 pub struct StreamOutcome {
@@ -109,6 +121,7 @@ pub struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     pending: BytesMut,
     drop_usage_chunk: bool,
     rename: Option<Arc<ModelRename>>,
+    answer: Option<AnswerFilter>,
     usage: Option<Usage>,
     first_byte: Option<Instant>,
     saw_done: bool,
@@ -128,12 +141,19 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             pending: BytesMut::new(),
             drop_usage_chunk,
             rename,
+            answer: None,
             usage: None,
             first_byte: None,
             saw_done: false,
             finished: false,
             on_end: Some(on_end),
         }
+    }
+
+    /// Sends every event's texts through `filter` (when the request has one).
+    pub fn with_answer_filter(mut self, filter: Option<AnswerFilter>) -> Self {
+        self.answer = filter;
+        self
     }
 
     fn end(&mut self, error_code: Option<&'static str>) {
@@ -153,17 +173,24 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
         let chunk = self.pending.split_to(boundary).freeze();
         let needs_look = memmem::find(&chunk, b"\"usage\"").is_some()
             || memmem::find(&chunk, b"[DONE]").is_some();
-        if !needs_look && self.rename.is_none() {
+        if !needs_look && self.rename.is_none() && self.answer.is_none() {
             return Some(chunk);
         }
         let (events, _) = wire::sse::split_events(&chunk);
         let mut out = BytesMut::with_capacity(chunk.len());
         for event in events {
             match self.inspect(event) {
-                EventAction::Forward => match self.rename.as_ref().and_then(|r| r.apply(event)) {
-                    Some(renamed) => out.extend_from_slice(&renamed),
-                    None => out.extend_from_slice(event),
-                },
+                EventAction::Forward => {
+                    let filtered = self
+                        .answer
+                        .as_mut()
+                        .and_then(|filter| filter_event(filter, event, &mut out));
+                    let event = filtered.as_deref().unwrap_or(event);
+                    match self.rename.as_ref().and_then(|r| r.apply(event)) {
+                        Some(renamed) => out.extend_from_slice(&renamed),
+                        None => out.extend_from_slice(event),
+                    }
+                }
                 EventAction::Drop => {}
             }
         }
@@ -197,6 +224,21 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             _ => EventAction::Forward,
         }
     }
+}
+
+/// One event through the answer filter: the rewritten event, or `None` to forward it as it is.
+/// Before `[DONE]`, what the filter still holds goes out in an event of its own.
+fn filter_event(filter: &mut AnswerFilter, event: &[u8], out: &mut BytesMut) -> Option<Vec<u8>> {
+    let data = wire::sse::data_of(event)?;
+    if data.as_slice() == b"[DONE]" {
+        if let Some(rest) = filter.flush() {
+            out.extend_from_slice(&wire::sse::event(&rest));
+        }
+        return None;
+    }
+    filter
+        .event(&data)
+        .map(|rewritten| wire::sse::event(&rewritten))
 }
 
 enum EventAction {

@@ -80,6 +80,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub access: ModelAccess,
     pub classifier: Classifier,
+    /// The data policies (stage 6, inspect).
+    pub inspector: crate::inspect::Inspector,
     /// Rate limits and budgets, shared with the admin API that sets them.
     pub admission: Arc<admission::Admission>,
 }
@@ -193,6 +195,7 @@ impl Gateway {
         };
         Ok(Arc::new(Gateway {
             classifier: Classifier::new(&config),
+            inspector: crate::inspect::Inspector::new(&config),
             admission,
             audit,
             client: UpstreamClient::new(config.routing.connect_timeout),

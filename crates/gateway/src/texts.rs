@@ -2,12 +2,16 @@
 //! strings and the text parts of multi-part contents), embedding inputs given as text, and a FIM
 //! request's prompt and suffix. Token-array inputs and tool-call arguments are not text and are not
 //! returned. Strings are borrowed from the body unless a JSON escape forces a copy.
+//!
+//! [`replace_input_texts`] is the way back: it puts new values into the same strings, by their
+//! position in [`input_texts`]' list, re-serializing only the JSON values that hold them.
 
 use std::borrow::Cow;
 
 use domain::Operation;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 use wire::object::RawObject;
 
 use crate::accept::field;
@@ -73,6 +77,138 @@ pub fn input_texts<'a>(
     Ok(texts)
 }
 
+/// `object` with the input texts at the given positions (of [`input_texts`]' list) replaced by new
+/// strings. Only the fields holding a replaced text are re-serialized; every other field, and every
+/// other key of the messages and parts touched, keeps its bytes.
+pub fn replace_input_texts<'a>(
+    operation: Operation,
+    object: &RawObject<'a>,
+    replacements: &[(usize, String)],
+) -> Result<RawObject<'a>, GatewayError> {
+    let mut out = object.clone();
+    let mut position = 0;
+    // Called once per text, in `input_texts`' order: only strings are texts.
+    let mut next = |_text: &str| -> Option<String> {
+        let found = replacements
+            .iter()
+            .find(|(at, _)| *at == position)
+            .map(|(_, text)| json_string(text));
+        position += 1;
+        found
+    };
+    let malformed = |name: &'static str| {
+        move |e: serde_json::Error| GatewayError::InvalidField {
+            param: name,
+            message: format!("`{name}` has the wrong shape: {e}"),
+        }
+    };
+    match operation {
+        Operation::Chat => {
+            let messages: Vec<&RawValue> = field(object, "messages")?.unwrap_or_default();
+            let mut rebuilt = Vec::with_capacity(messages.len());
+            for message in messages {
+                let mut message_object =
+                    RawObject::parse(message.get().as_bytes()).map_err(malformed("messages"))?;
+                let mut changed = false;
+                match message_object.get("content").map(RawValue::get) {
+                    Some(text) if text.starts_with('"') => {
+                        if let Some(new) = next(text) {
+                            message_object
+                                .set_raw("content", new)
+                                .map_err(malformed("messages"))?;
+                            changed = true;
+                        }
+                    }
+                    Some(parts) if parts.starts_with('[') => {
+                        let parts: Vec<&RawValue> =
+                            serde_json::from_str(parts).map_err(malformed("messages"))?;
+                        let mut new_parts = Vec::with_capacity(parts.len());
+                        for part in parts {
+                            let mut part_object = RawObject::parse(part.get().as_bytes())
+                                .map_err(malformed("messages"))?;
+                            let replaced = match part_object.get("text").map(RawValue::get) {
+                                Some(text) if text.starts_with('"') => next(text),
+                                _ => None,
+                            };
+                            match replaced {
+                                Some(new) => {
+                                    part_object
+                                        .set_raw("text", new)
+                                        .map_err(malformed("messages"))?;
+                                    changed = true;
+                                    new_parts.push(bytes_to_string(part_object.to_vec()));
+                                }
+                                None => new_parts.push(part.get().to_owned()),
+                            }
+                        }
+                        if changed {
+                            message_object
+                                .set_raw("content", format!("[{}]", new_parts.join(",")))
+                                .map_err(malformed("messages"))?;
+                        }
+                    }
+                    _ => {}
+                }
+                rebuilt.push(if changed {
+                    bytes_to_string(message_object.to_vec())
+                } else {
+                    message.get().to_owned()
+                });
+            }
+            out.set_raw("messages", format!("[{}]", rebuilt.join(",")))
+                .map_err(malformed("messages"))?;
+        }
+        Operation::Embeddings => match object.get("input").map(RawValue::get) {
+            Some(text) if text.starts_with('"') => {
+                if let Some(new) = next(text) {
+                    out.set_raw("input", new).map_err(malformed("input"))?;
+                }
+            }
+            Some(list) if list.starts_with('[') => {
+                let items: Vec<&RawValue> =
+                    serde_json::from_str(list).map_err(malformed("input"))?;
+                // A list holding anything but strings is token ids: no texts (as `input_texts`).
+                if !items.iter().all(|item| item.get().starts_with('"')) {
+                    return Ok(out);
+                }
+                let items: Vec<String> = items
+                    .into_iter()
+                    .map(|item| match item.get() {
+                        text if text.starts_with('"') => {
+                            next(text).unwrap_or_else(|| text.to_owned())
+                        }
+                        other => other.to_owned(),
+                    })
+                    .collect();
+                out.set_raw("input", format!("[{}]", items.join(",")))
+                    .map_err(malformed("input"))?;
+            }
+            _ => {}
+        },
+        Operation::Fim => {
+            for name in ["prompt", "suffix"] {
+                if let Some(text) = object.get(name).map(RawValue::get)
+                    && text.starts_with('"')
+                    && let Some(new) = next(text)
+                {
+                    out.set_raw(name, new).map_err(malformed(name))?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn json_string(text: &str) -> String {
+    // Serializing a `str` cannot fail.
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+fn bytes_to_string(bytes: Vec<u8>) -> String {
+    // `RawObject::to_vec` writes JSON, which is UTF-8.
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -112,6 +248,45 @@ mod tests {
         assert_eq!(
             texts(Operation::Fim, r#"{"prompt":"def f(","suffix":"return x"}"#),
             ["def f(", "return x"]
+        );
+    }
+
+    fn replaced(operation: Operation, body: &str, replacements: &[(usize, &str)]) -> String {
+        let object = RawObject::parse(body.as_bytes()).unwrap();
+        let replacements: Vec<(usize, String)> = replacements
+            .iter()
+            .map(|(at, text)| (*at, (*text).to_owned()))
+            .collect();
+        let out = replace_input_texts(operation, &object, &replacements).unwrap();
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn replacing_texts_touches_only_their_strings() {
+        let body = r#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","name":"x","content":[{"type":"text","text":"a\nb"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"c"}]},{"role":"assistant","content":null,"tool_calls":[]}],"tools":[{"type":"function"}]}"#;
+        assert_eq!(
+            replaced(Operation::Chat, body, &[(1, "A \"B\""), (2, "C")]),
+            r#"{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","name":"x","content":[{"type":"text","text":"A \"B\""},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"C"}]},{"role":"assistant","content":null,"tool_calls":[]}],"tools":[{"type":"function"}]}"#
+        );
+        assert_eq!(
+            replaced(Operation::Chat, body, &[(0, "short")]),
+            body.replace("be brief", "short")
+        );
+        assert_eq!(
+            replaced(
+                Operation::Embeddings,
+                r#"{"input":["a","b"],"model":"e"}"#,
+                &[(1, "B")]
+            ),
+            r#"{"input":["a","B"],"model":"e"}"#
+        );
+        assert_eq!(
+            replaced(
+                Operation::Fim,
+                r#"{"prompt":"p","suffix":"s"}"#,
+                &[(1, "S")]
+            ),
+            r#"{"prompt":"p","suffix":"S"}"#
         );
     }
 

@@ -31,6 +31,9 @@ pub struct Principal {
     pub entity_id: Option<EntityId>,
     pub entity_slug: Option<Arc<str>>,
     pub roles: Vec<RoleGrant>,
+    /// The key's default classification (a level name), when the key has one; classify makes it
+    /// one input of the request's level.
+    pub classification: Option<Arc<str>>,
 }
 
 impl Principal {
@@ -49,6 +52,7 @@ impl Principal {
             entity_id: Some(user.entity_id),
             entity_slug: Some(Arc::clone(&user.entity_slug)),
             roles,
+            classification: None,
         }
     }
 
@@ -60,6 +64,7 @@ impl Principal {
             entity_id: credential.key.entity_id,
             entity_slug: credential.entity_slug.as_deref().map(Arc::from),
             roles: credential.roles.clone(),
+            classification: credential.key.classification.as_deref().map(Arc::from),
         }
     }
 

@@ -11,6 +11,7 @@ fn principal(owner: KeyOwner, roles: Vec<RoleGrant>) -> Principal {
         entity_id: None,
         entity_slug: None,
         roles,
+        classification: None,
     }
 }
 
@@ -108,6 +109,7 @@ fn suspended_owners_and_entities_are_not_usable() {
             display_prefix: secret.display_prefix(),
             created_at: now_millis(),
             revoked_at: None,
+            classification: None,
         },
         entity_slug: Some("acme".into()),
         owner_status: Status::Active,
@@ -157,6 +159,7 @@ async fn load_builds_the_index_from_the_store() {
             display_prefix: secret.display_prefix(),
             created_at: now_millis(),
             revoked_at: None,
+            classification: None,
         };
         store.create_key(&key, &audit()).await.unwrap();
         ids.push(key.id);

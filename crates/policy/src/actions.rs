@@ -158,6 +158,13 @@ impl TypeCounts {
         self.0.iter().all(|&n| n == 0)
     }
 
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &TypeCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine = mine.saturating_add(theirs);
+        }
+    }
+
     /// The types counted, with their counts, in [`PiiType::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = (PiiType, u32)> + '_ {
         PiiType::ALL

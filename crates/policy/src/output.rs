@@ -36,6 +36,10 @@ impl OutputRules {
         self.actions.is_empty()
     }
 
+    pub fn action(&self, kind: crate::PiiType) -> Option<OutputAction> {
+        self.actions.get(kind)
+    }
+
     /// `text` with redacted types replaced by their marker; every span found (redacted or flagged)
     /// is counted in `found`.
     pub fn apply<'a>(&self, text: &'a str, found: &mut TypeCounts) -> Cow<'a, str> {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use wire::chat::ChatCompletionRequest;
 
 use crate::completion::{self, Plan, completion_length};
-use crate::config::MAX_CHOICES;
+use crate::config::{ECHO_PIECE_CHARS, MAX_CHOICES};
 use crate::error::SimError;
 use crate::text::{SeedBuilder, message_tokens};
 use crate::{Simulator, invalid_json, read_body};
@@ -81,6 +81,15 @@ fn plan(
     for chosen in [request.seed, random_seed].into_iter().flatten() {
         seed.field(&chosen.to_le_bytes());
     }
+    let echo = sim.config().echo.then(|| {
+        let last_user = request.messages.iter().rev().find(|m| m.role == "user");
+        std::sync::Arc::<str>::from(last_user.map(|m| m.text()).unwrap_or_default().as_ref())
+    });
+    // The marker, then the echoed text: no more tokens than that.
+    let tokens = match &echo {
+        Some(text) => tokens.min(1 + text.chars().count().div_ceil(ECHO_PIECE_CHARS) as u64),
+        None => tokens,
+    };
     Ok(Plan {
         model: request.model,
         seed: seed.finish(),
@@ -93,5 +102,6 @@ fn plan(
         include_usage: request
             .stream_options
             .is_some_and(|options| options.include_usage),
+        echo,
     })
 }

@@ -37,6 +37,8 @@ pub(crate) struct Plan {
     pub(crate) blocks: Vec<prefix::BlockHash>,
     pub(crate) stream: bool,
     pub(crate) include_usage: bool,
+    /// Echo mode: the text the completion repeats instead of generated words.
+    pub(crate) echo: Option<std::sync::Arc<str>>,
 }
 
 impl Plan {
@@ -95,7 +97,7 @@ pub(crate) async fn respond(sim: &Simulator, plan: Plan) -> Result<Response, Sim
             index,
             message: AssistantMessage {
                 role: "assistant".to_owned(),
-                content: Some(Words::new(plan.seed, index).text(plan.tokens)),
+                content: Some(words(&plan, index).text(plan.tokens)),
             },
             finish_reason: Some(plan.finish_reason.to_owned()),
         })
@@ -137,6 +139,14 @@ async fn decode_whole(sim: &Simulator, prefill: std::time::Duration, tokens: u64
                 .await;
         }
         remaining -= chunk;
+    }
+}
+
+/// The tokens of choice `index`: generated words, or the echoed text in echo mode.
+fn words(plan: &Plan, index: u32) -> Words {
+    match &plan.echo {
+        Some(text) => Words::echoing(std::sync::Arc::clone(text)),
+        None => Words::new(plan.seed, index),
     }
 }
 
@@ -211,9 +221,7 @@ impl StreamState {
                 .into_bytes()
             })
             .collect();
-        let words = (0..plan.choices)
-            .map(|index| Words::new(plan.seed, index))
-            .collect();
+        let words = (0..plan.choices).map(|index| words(&plan, index)).collect();
         StreamState {
             sim,
             plan,

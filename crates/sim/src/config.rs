@@ -39,7 +39,15 @@ pub struct SimConfig {
     /// to first token, on top of `ttft`. Zero, negative or NaN (the default 0) means prefill costs
     /// `ttft` whatever the prompt, as before.
     pub prefill_tokens_per_second: f64,
+    /// Echo mode, for tests that must see what the backend received: a chat completion is the
+    /// marker, then the text of the request's last user message, [`ECHO_PIECE_CHARS`] characters
+    /// per token (so one stream event each), for at most `max_tokens` tokens. Off by default.
+    pub echo: bool,
 }
+
+/// Characters of the echoed message per token in echo mode: small, so a test's placeholder is cut
+/// across stream events.
+pub const ECHO_PIECE_CHARS: usize = 3;
 
 /// Failure injection. Each rate is a probability in `[0, 1]` drawn independently per request; rates
 /// outside that range are clamped by the comparison (below 0 never, above 1 always).
@@ -92,6 +100,7 @@ impl Default for SimConfig {
             kv_cache_tokens: 0,
             prefix_cache_blocks: 0,
             prefill_tokens_per_second: 0.0,
+            echo: false,
         }
     }
 }

@@ -57,6 +57,7 @@ async fn fim(
         include_usage: request
             .stream_options
             .is_some_and(|options| options.include_usage),
+        echo: None,
     };
     completion::respond(sim, plan).await
 }

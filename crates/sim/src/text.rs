@@ -162,6 +162,8 @@ impl SplitMix64 {
 pub(crate) struct Words {
     rng: SplitMix64,
     emitted: u64,
+    /// Echo mode: the text repeated, and the byte offset reached in it.
+    echo: Option<(std::sync::Arc<str>, usize)>,
 }
 
 impl Words {
@@ -172,13 +174,52 @@ impl Words {
         Words {
             rng: SplitMix64::new(seed),
             emitted: 0,
+            echo: None,
         }
+    }
+
+    /// The marker, then `text` in pieces of `ECHO_PIECE_CHARS` characters (echo mode).
+    pub(crate) fn echoing(text: std::sync::Arc<str>) -> Self {
+        Words {
+            echo: Some((text, 0)),
+            ..Words::new(0, 0)
+        }
+    }
+
+    /// The next piece of the echoed text, unescaped; empty once the text is over.
+    fn next_echoed(&mut self) -> Option<String> {
+        let (text, offset) = self.echo.as_mut()?;
+        let rest = &text[*offset..];
+        let end = rest
+            .char_indices()
+            .nth(crate::config::ECHO_PIECE_CHARS)
+            .map_or(rest.len(), |(i, _)| i);
+        *offset += end;
+        Some(rest[..end].to_owned())
     }
 
     /// The next token as emitted: the marker first, then a space and a word.
     pub(crate) fn next_piece(&mut self, out: &mut Vec<u8>) {
+        if self.emitted > 0
+            && let Some(piece) = self.next_echoed()
+        {
+            // Echoed text is the caller's: escaped, since the stream writer copies pieces into
+            // JSON strings as they are.
+            let quoted = serde_json::to_string(&piece).unwrap_or_default();
+            out.extend_from_slice(
+                quoted
+                    .as_bytes()
+                    .get(1..quoted.len().saturating_sub(1))
+                    .unwrap_or_default(),
+            );
+            self.emitted += 1;
+            return;
+        }
         if self.emitted == 0 {
             out.extend_from_slice(SIMULATED_MARK.as_bytes());
+            if self.echo.is_some() {
+                out.push(b' ');
+            }
         } else {
             let pick = self.rng.next_u64() % VOCABULARY.len() as u64;
             let word = VOCABULARY
@@ -193,6 +234,13 @@ impl Words {
 
     /// A whole completion of `tokens` tokens.
     pub(crate) fn text(mut self, tokens: u64) -> String {
+        if self.echo.is_some() {
+            let mut out = format!("{SIMULATED_MARK} ");
+            for _ in 1..tokens {
+                out.push_str(&self.next_echoed().unwrap_or_default());
+            }
+            return out;
+        }
         let mut out = Vec::with_capacity(usize::try_from(tokens).unwrap_or(0).saturating_mul(8));
         for _ in 0..tokens {
             self.next_piece(&mut out);

@@ -30,8 +30,7 @@ pub struct KeyListing {
     pub name: Option<String>,
 }
 
-const KEY_COLUMNS: &str =
-    "id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at, classification";
 
 impl Store {
     /// Stores `key` (its hash, never a secret). The audit target is the key id.
@@ -50,8 +49,8 @@ impl Store {
         let (owner_kind, owner_id) = owner_columns(key.owner);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO api_keys (id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO api_keys (id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at, classification) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(key.id.to_string())
         .bind(owner_kind)
@@ -62,6 +61,7 @@ impl Store {
         .bind(key.display_prefix.as_str())
         .bind(key.created_at)
         .bind(key.revoked_at)
+        .bind(key.classification.clone())
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_write(e, || format!("key {} already exists", key.id)))?;
@@ -207,7 +207,7 @@ impl Store {
 
         // A deleted user's keys are revoked with it; the join also treats the row as missing.
         let base = "SELECT k.id, k.owner_kind, k.owner_id, k.entity_id, k.name, k.hash, k.display_prefix, k.created_at, \
-                    k.revoked_at, e.slug AS entity_slug, e.status AS entity_status, \
+                    k.revoked_at, k.classification, e.slug AS entity_slug, e.status AS entity_status, \
                     COALESCE(u.status, s.status) AS owner_status \
              FROM api_keys k \
              LEFT JOIN entities e ON e.id = k.entity_id \
@@ -255,5 +255,6 @@ fn key_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         display_prefix: text(row, "display_prefix")?,
         created_at: int(row, "created_at")?,
         revoked_at: opt_int(row, "revoked_at")?,
+        classification: opt_text(row, "classification")?,
     })
 }

@@ -12,5 +12,6 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod policy;
 mod scim;
 mod streaming;

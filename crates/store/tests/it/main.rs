@@ -319,6 +319,7 @@ fn new_key(owner: KeyOwner, entity_id: Option<EntityId>) -> (KeySecret, ApiKey) 
         display_prefix: secret.display_prefix(),
         created_at: now_millis(),
         revoked_at: None,
+        classification: None,
     };
     (secret, key)
 }

@@ -153,6 +153,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         display_prefix: secret.display_prefix(),
         created_at: now_millis(),
         revoked_at: None,
+        classification: None,
     };
     store.create_key(&key, &audit("key.create")).await.unwrap();
     assert_eq!(
