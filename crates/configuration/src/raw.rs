@@ -167,10 +167,15 @@ pub(crate) struct RawPolicy {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDataPolicy {
+    /// Table `actions`: personal-data type (`IBAN`…) → `redact`, `pseudonymize`, `block` or `flag`.
     pub actions: Option<BTreeMap<String, String>>,
+    /// Table `output`: personal-data type → `redact` or `flag`, on completions.
     pub output: Option<BTreeMap<String, String>>,
+    /// Key `blocked_terms`: words or phrases matched case-insensitively, on whole words.
     pub blocked_terms: Option<Vec<String>>,
+    /// Key `blocked_terms_action`: `block` (default) or `flag`.
     pub blocked_terms_action: Option<String>,
+    /// Key `prompt_injection`: `block` or `flag`; absent, the heuristic is off.
     pub prompt_injection: Option<String>,
 }
 
