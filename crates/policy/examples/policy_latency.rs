@@ -50,7 +50,11 @@ fn main() {
     let detector = Detector::all();
 
     let accept = median_micros(batches, || {
-        black_box(RawObject::parse(black_box(&clean)).map(|o| o.to_vec().len()).ok());
+        black_box(
+            RawObject::parse(black_box(&clean))
+                .map(|o| o.to_vec().len())
+                .ok(),
+        );
     });
     let without = median_micros(batches, || {
         black_box(inspect(&detector, &actions, black_box(&clean)));

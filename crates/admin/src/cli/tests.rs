@@ -30,12 +30,16 @@ fn keys_create_takes_a_user_or_an_entity_and_service_account() {
         "ci",
         "--name",
         "build",
+        "--classification",
+        "confidential",
     ])
     .unwrap();
     let (_, _, _, body) = request_for(&cli.command);
     assert_eq!(
         body,
-        Some(json!({"entity": "acme", "service_account": "ci", "name": "build"}))
+        Some(
+            json!({"entity": "acme", "service_account": "ci", "name": "build", "classification": "confidential"})
+        )
     );
 
     assert!(parse(&["keys", "create"]).is_err());

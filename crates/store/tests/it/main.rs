@@ -346,7 +346,9 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
         .service_account_get_or_create(None, "root", &audit("sa.create"))
         .await
         .unwrap();
-    let (_, user_key) = new_key(KeyOwner::User(ada.id), Some(acme.id));
+    let (_, mut user_key) = new_key(KeyOwner::User(ada.id), Some(acme.id));
+    // Stored and read back with the key, so authentication carries it after a restart.
+    user_key.classification = Some("confidential".into());
     let (_, root_key) = new_key(KeyOwner::ServiceAccount(root.id), None);
     store
         .create_named_key(&user_key, Some("laptop"), &audit("key.create"))
