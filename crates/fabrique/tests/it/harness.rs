@@ -32,6 +32,28 @@ impl TestServer {
     /// Starts `sims` simulators, then a server whose configuration is `config_toml` with `{sim0}`,
     /// `{sim1}`… replaced by the simulators' base URLs.
     pub async fn start(sims: Vec<sim::SimConfig>, config_toml: &str) -> TestServer {
+        TestServer::start_with(sims, config_toml, None).await
+    }
+
+    /// [`TestServer::start`] on `database`; `None`, after saying so, for PostgreSQL when
+    /// `FABRIQUE_TEST_POSTGRES_URL` is not set.
+    pub async fn start_on(
+        database: Database,
+        sims: Vec<sim::SimConfig>,
+        config_toml: &str,
+    ) -> Option<TestServer> {
+        let url = match database {
+            Database::Sqlite => None,
+            Database::Postgres => Some(postgres_schema().await?),
+        };
+        Some(TestServer::start_with(sims, config_toml, url).await)
+    }
+
+    async fn start_with(
+        sims: Vec<sim::SimConfig>,
+        config_toml: &str,
+        database_url: Option<String>,
+    ) -> TestServer {
         let mut running = Vec::new();
         let mut text = config_toml.to_owned();
         for (i, config) in sims.into_iter().enumerate() {
@@ -47,6 +69,7 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("test config: {e}"));
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = data_dir.path().to_path_buf();
+        config.server.database_url = database_url;
         let server = fabrique::start(config, Some(ADMIN_KEY.to_owned()))
             .await
             .expect("server starts");
@@ -226,6 +249,59 @@ impl TestServer {
             + s.health_requests
     }
 }
+
+/// The databases a server can keep its state in.
+#[derive(Debug, Clone, Copy)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL schema of its own (tests run in parallel against one database), as a URL
+/// whose `search_path` is that schema; `None` when `FABRIQUE_TEST_POSTGRES_URL` is not set.
+async fn postgres_schema() -> Option<String> {
+    use sqlx::Connection as _;
+    let Ok(base_url) = std::env::var("FABRIQUE_TEST_POSTGRES_URL") else {
+        println!("skipping on PostgreSQL: FABRIQUE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let schema = format!("it_{}", domain::KeyId::generate().0.simple());
+    let mut admin = sqlx::PgConnection::connect(&base_url)
+        .await
+        .expect("postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("schema");
+    admin.close().await.expect("close");
+    let separator = if base_url.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{base_url}{separator}options[search_path]={schema}"
+    ))
+}
+
+/// For each named `async fn(Database)`, one test per database: `sqlite::name`, `postgres::name`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::harness::Database::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::harness::Database::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;
 
 pub fn chat_body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Bonjour, quel temps fait-il ?"}], "max_tokens": 5})

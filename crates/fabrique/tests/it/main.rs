@@ -13,4 +13,5 @@ mod harness;
 mod inference;
 mod keys;
 mod scim;
+mod seats;
 mod streaming;
