@@ -12,6 +12,7 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod oidc;
 mod scim;
 mod seats;
 mod streaming;
