@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use domain::{AuditEvent, EntityId, Outcome, UnixMillis, UserId, now_millis};
+use domain::{AuditEvent, EntityId, UnixMillis, UserId, now_millis};
 use parking_lot::{Mutex, RwLock};
 use store::{SeatChange, Store, StoreError};
 use tokio::sync::mpsc;
@@ -509,15 +509,7 @@ impl Seats {
 
 /// An event of Fabrique's own seat decisions; the store fills in target and entity.
 fn system_event(action: &str, detail: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        at: now_millis(),
-        actor: "system".to_owned(),
-        action: action.to_owned(),
-        entity_id: None,
-        target: String::new(),
-        outcome: Outcome::Success,
-        detail: detail.to_string(),
-    }
+    AuditEvent::system(action, detail.to_string())
 }
 
 #[cfg(test)]

@@ -307,6 +307,27 @@ pub fn chat_body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Bonjour, quel temps fait-il ?"}], "max_tokens": 5})
 }
 
+/// One endpoint, `gpu` on simulator 0, serving the chat model `mistral-small`.
+pub fn one_endpoint(extra: &str) -> String {
+    format!(
+        r#"
+[[endpoints]]
+name = "gpu"
+kind = "vllm"
+url = "{{sim0}}"
+hosting = "on_premises"
+clearance = "secret"
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["gpu"]
+
+{extra}
+"#
+    )
+}
+
 /// One endpoint per simulator, and models on them.
 pub fn two_endpoints(extra: &str) -> String {
     format!(

@@ -19,20 +19,8 @@ const REDIRECT_URL: &str = "http://127.0.0.1:9/auth/callback";
 /// The provider, then a server trusting it; the harness user `ada` (entity `acme`) exists.
 async fn start() -> (TestIssuer, TestServer) {
     let issuer = TestIssuer::start(CLIENT_ID).await;
-    let config = format!(
+    let config = one_endpoint(&format!(
         r#"
-[[endpoints]]
-name = "gpu"
-kind = "vllm"
-url = "{{sim0}}"
-hosting = "on_premises"
-clearance = "secret"
-
-[[models]]
-name = "mistral-small"
-kind = "chat"
-endpoints = ["gpu"]
-
 [[entities]]
 slug = "acme"
 name = "Acme"
@@ -47,7 +35,7 @@ cookie_secure = false
 jwks_min_refetch_secs = 0
 "#,
         issuer = issuer.issuer()
-    );
+    ));
     let server = TestServer::start(vec![instant_sim()], &config).await;
     (issuer, server)
 }

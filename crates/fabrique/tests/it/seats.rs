@@ -22,24 +22,7 @@ on_both_databases! {
 }
 
 fn config(seats: &str) -> String {
-    format!(
-        r#"
-[[endpoints]]
-name = "gpu"
-kind = "vllm"
-url = "{{sim0}}"
-hosting = "on_premises"
-clearance = "secret"
-
-[[models]]
-name = "mistral-small"
-kind = "chat"
-endpoints = ["gpu"]
-
-[seats]
-{seats}
-"#
-    )
+    one_endpoint(&format!("[seats]\n{seats}"))
 }
 
 /// A server whose harness user `ada` (entity `acme`) was created first.
