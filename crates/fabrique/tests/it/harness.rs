@@ -16,6 +16,7 @@ pub struct TestServer {
     pub key_id: String,
     pub http: reqwest::Client,
     _data_dir: tempfile::TempDir,
+    _schema: Option<SchemaGuard>,
 }
 
 /// Simulator settings that answer at once, so tests run fast and never depend on timing.
@@ -42,11 +43,14 @@ impl TestServer {
         sims: Vec<sim::SimConfig>,
         config_toml: &str,
     ) -> Option<TestServer> {
-        let url = match database {
+        let schema = match database {
             Database::Sqlite => None,
             Database::Postgres => Some(postgres_schema().await?),
         };
-        Some(TestServer::start_with(sims, config_toml, url).await)
+        let url = schema.as_ref().map(SchemaGuard::url);
+        let mut server = TestServer::start_with(sims, config_toml, url).await;
+        server._schema = schema;
+        Some(server)
     }
 
     async fn start_with(
@@ -81,6 +85,7 @@ impl TestServer {
             key_id: String::new(),
             http,
             _data_dir: data_dir,
+            _schema: None,
         };
         let (key_id, key) = test.create_user_key("acme", "ada").await;
         test.key = key;
@@ -257,27 +262,64 @@ pub enum Database {
     Postgres,
 }
 
-/// A fresh PostgreSQL schema of its own (tests run in parallel against one database), as a URL
-/// whose `search_path` is that schema; `None` when `FABRIQUE_TEST_POSTGRES_URL` is not set.
-async fn postgres_schema() -> Option<String> {
-    use sqlx::Connection as _;
+/// A fresh PostgreSQL schema of its own (tests run in parallel against one database), dropped when
+/// the test ends; `None` when `FABRIQUE_TEST_POSTGRES_URL` is not set.
+async fn postgres_schema() -> Option<SchemaGuard> {
     let Ok(base_url) = std::env::var("FABRIQUE_TEST_POSTGRES_URL") else {
         println!("skipping on PostgreSQL: FABRIQUE_TEST_POSTGRES_URL is not set");
         return None;
     };
     let schema = format!("it_{}", domain::KeyId::generate().0.simple());
-    let mut admin = sqlx::PgConnection::connect(&base_url)
-        .await
-        .expect("postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .expect("schema");
-    admin.close().await.expect("close");
-    let separator = if base_url.contains('?') { '&' } else { '?' };
-    Some(format!(
-        "{base_url}{separator}options[search_path]={schema}"
-    ))
+    run_sql(&base_url, &format!("CREATE SCHEMA {schema}")).await;
+    Some(SchemaGuard { base_url, schema })
+}
+
+async fn run_sql(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut connection = sqlx::PgConnection::connect(url).await.expect("postgres");
+    sqlx::query(sql).execute(&mut connection).await.expect(sql);
+    connection.close().await.expect("close");
+}
+
+/// A test's PostgreSQL schema; dropping the guard drops the schema (on a thread of its own, as
+/// `Drop` cannot wait on the test's runtime).
+pub struct SchemaGuard {
+    base_url: String,
+    schema: String,
+}
+
+impl SchemaGuard {
+    fn url(&self) -> String {
+        let separator = if self.base_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}options[search_path]={}",
+            self.base_url, self.schema
+        )
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, sql) = (
+            self.base_url.clone(),
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(run_sql(&url, &sql));
+        })
+        .join();
+        if dropped.is_err() {
+            println!("could not drop the test schema {}", self.schema);
+        }
+    }
 }
 
 /// For each named `async fn(Database)`, one test per database: `sqlite::name`, `postgres::name`.
