@@ -1,7 +1,7 @@
 //! The authorization decision, in one function so that a policy engine (Cedar, per DESIGN.md) can
 //! replace it without touching the routes.
 
-use domain::{AuditEvent, EntityId, Outcome, now_millis};
+use domain::{AuditEvent, EntityId, Outcome, Role, now_millis};
 use identity::Principal;
 
 use crate::caller::Caller;
@@ -21,6 +21,9 @@ pub enum AdminAction {
     ListScimTokens,
     RevokeScimToken,
     ReadAudit,
+    ReadSeats,
+    SetSeatPool,
+    SetSeatReservation,
 }
 
 impl AdminAction {
@@ -38,6 +41,9 @@ impl AdminAction {
             AdminAction::ListScimTokens => "scim_token.list",
             AdminAction::RevokeScimToken => "scim_token.revoke",
             AdminAction::ReadAudit => "audit.read",
+            AdminAction::ReadSeats => "seat.read",
+            AdminAction::SetSeatPool => "seat.pool.set",
+            AdminAction::SetSeatReservation => "seat.reservation.set",
         }
     }
 
@@ -55,22 +61,27 @@ impl AdminAction {
             AdminAction::ListScimTokens => "list SCIM tokens",
             AdminAction::RevokeScimToken => "revoke SCIM tokens",
             AdminAction::ReadAudit => "read the audit log",
+            AdminAction::ReadSeats => "read seat figures",
+            AdminAction::SetSeatPool => "set the seat pool",
+            AdminAction::SetSeatReservation => "reserve seats for entities",
         }
     }
 }
 
 /// May `principal` perform `action` on `target_entity` (`None`: the group as a whole)?
 ///
-/// Today's policy: group administrators may do everything, nobody else anything. Entity
-/// administrators and auditors get their scoped rights when the policy engine arrives; the
-/// routes already pass the target entity for that.
+/// Today's policy: group administrators may do everything; an entity's administrators and
+/// auditors (and group-wide auditors) may read its seat figures; nobody else anything. The other
+/// scoped rights arrive with the policy engine; the routes already pass the target entity.
 pub fn authorize(
     principal: &Principal,
     action: AdminAction,
     target_entity: Option<EntityId>,
 ) -> Result<(), AdminError> {
-    let _ = target_entity;
-    if principal.is_group_admin() {
+    let reads_own_seats = action == AdminAction::ReadSeats
+        && (principal.has_role(Role::Auditor, target_entity)
+            || (target_entity.is_some() && principal.has_role(Role::EntityAdmin, target_entity)));
+    if principal.is_group_admin() || reads_own_seats {
         Ok(())
     } else {
         Err(AdminError::Forbidden { action })

@@ -3,8 +3,8 @@
 //! administrator's key. Later starts find a group administrator and do nothing.
 
 use domain::{
-    ApiKey, AuditEvent, KeyHash, KeyId, KeyOwner, KeySecret, Outcome, Role, RoleGrant,
-    ServiceAccountId, now_millis,
+    ApiKey, AuditEvent, KeyHash, KeyId, KeyOwner, KeySecret, Role, RoleGrant, ServiceAccountId,
+    now_millis,
 };
 use identity::{Directory, Principal};
 use serde_json::json;
@@ -130,13 +130,5 @@ async fn stored_key(
 
 /// An audit event for Fabrique's own action; the store fills in the target.
 fn system_event(action: &str, detail: serde_json::Value) -> AuditEvent {
-    AuditEvent {
-        at: now_millis(),
-        actor: "system".to_owned(),
-        action: action.to_owned(),
-        entity_id: None,
-        target: String::new(),
-        outcome: Outcome::Success,
-        detail: detail.to_string(),
-    }
+    AuditEvent::system(action, detail.to_string())
 }

@@ -53,6 +53,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ScimTokensCommand,
     },
+    /// Seats: the group's pool, entities' reserved seats, the seat report.
+    Seats {
+        #[command(subcommand)]
+        command: SeatsCommand,
+    },
     /// The newest audit events.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -141,6 +146,51 @@ pub enum ScimTokensCommand {
     },
     /// Revoke a SCIM token; it stops working at once.
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeatsCommand {
+    /// The group's seat pool.
+    Pool {
+        #[command(subcommand)]
+        command: PoolCommand,
+    },
+    /// Reserve seats of the pool for an entity (0 removes the reservation).
+    Reserve {
+        /// The entity's slug.
+        #[arg(long)]
+        entity: String,
+        seats: u64,
+    },
+    /// Pool, reserved, assigned, active in the last 7 and 30 days and reclaimable seats per entity.
+    Report {
+        #[arg(long)]
+        entity: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Set the number of seats (never below what is assigned); `unlimited` lifts the limit.
+    Set { size: PoolSize },
+    /// Show the pool's size and what is assigned and reserved.
+    Show,
+}
+
+/// A pool size on the command line: a number, or `unlimited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize(pub Option<u64>);
+
+impl std::str::FromStr for PoolSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "unlimited" {
+            return Ok(PoolSize(None));
+        }
+        s.parse()
+            .map(|n| PoolSize(Some(n)))
+            .map_err(|_| format!("`{s}` is not a number of seats (or `unlimited`)"))
+    }
 }
 
 /// Why an admin command failed. Its `Display` is the one line to show (the binary prefixes it
@@ -319,6 +369,38 @@ fn request_for(command: &AdminCommand) -> Request {
             Method::DELETE,
             format!("/admin/v1/scim-tokens/{}", encode_path_segment(id)),
             vec![],
+            None,
+        ),
+        AdminCommand::Seats {
+            command:
+                SeatsCommand::Pool {
+                    command: PoolCommand::Set { size },
+                },
+        } => (
+            Method::PUT,
+            "/admin/v1/seats/pool".into(),
+            vec![],
+            Some(json!({"size": size.0})),
+        ),
+        AdminCommand::Seats {
+            command: SeatsCommand::Pool {
+                command: PoolCommand::Show,
+            },
+        } => (Method::GET, "/admin/v1/seats/pool".into(), vec![], None),
+        AdminCommand::Seats {
+            command: SeatsCommand::Reserve { entity, seats },
+        } => (
+            Method::PUT,
+            format!("/admin/v1/seats/entities/{}", encode_path_segment(entity)),
+            vec![],
+            Some(json!({"reserved": seats})),
+        ),
+        AdminCommand::Seats {
+            command: SeatsCommand::Report { entity },
+        } => (
+            Method::GET,
+            "/admin/v1/seats/report".into(),
+            entity_query(entity),
             None,
         ),
         AdminCommand::Audit { limit } => (

@@ -16,20 +16,21 @@ mod entities;
 mod error;
 mod keys;
 mod scim_tokens;
+mod seats;
 mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, put};
 use identity::{Directory, ScimTokens};
 use store::Store;
 
 pub use authorize::{AdminAction, authorize};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
-    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, ScimTokensCommand,
-    UsersCommand, execute, run_cli,
+    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, PoolCommand, PoolSize,
+    ScimTokensCommand, SeatsCommand, UsersCommand, execute, run_cli,
 };
 pub use error::AdminError;
 
@@ -44,6 +45,8 @@ pub struct AdminState {
     pub scim_tokens: Arc<ScimTokens>,
     /// The configured classification levels, which a key's `classification` must name.
     pub classifications: domain::ClassificationLadder,
+    /// The live seat state: users created here get a seat, and the pool is set here.
+    pub seats: Arc<::seats::Seats>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -62,6 +65,15 @@ pub fn router(state: AdminState) -> Router {
             get(scim_tokens::list).post(scim_tokens::create),
         )
         .route("/admin/v1/scim-tokens/{id}", delete(scim_tokens::revoke))
+        .route(
+            "/admin/v1/seats/pool",
+            get(seats::pool).put(seats::set_pool),
+        )
+        .route(
+            "/admin/v1/seats/entities/{entity}",
+            put(seats::set_reservation),
+        )
+        .route("/admin/v1/seats/report", get(seats::report))
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
         .with_state(state)

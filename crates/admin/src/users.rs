@@ -65,9 +65,18 @@ pub(crate) async fn create(
         json!({"user_name": new.user_name}),
     );
     let user = state.store.create_user(&new, &audit).await?;
+    // A seat if one is free; otherwise the user is created without one and may get one at first
+    // use. A failure to store the seat is logged: the user exists either way.
+    if let Err(error) = state
+        .seats
+        .assign_at_provisioning(&state.store, user.id, entity.id, &caller.actor())
+        .await
+    {
+        tracing::error!(%error, user = %user.id, "could not store the new user's seat");
+    }
     Ok((
         StatusCode::CREATED,
-        Json(user_json(&user, Some(&entity.slug))),
+        Json(user_json(&state, &user, Some(&entity.slug))),
     ))
 }
 
@@ -85,7 +94,7 @@ pub(crate) async fn list(
     let slugs = entity_slugs(&state).await?;
     let data: Vec<Value> = users
         .iter()
-        .map(|u| user_json(u, slugs.get(&u.entity_id).map(String::as_str)))
+        .map(|u| user_json(&state, u, slugs.get(&u.entity_id).map(String::as_str)))
         .collect();
     Ok(Json(json!({ "data": data })))
 }
@@ -143,7 +152,7 @@ pub(crate) async fn entity_slugs(
         .collect())
 }
 
-fn user_json(user: &User, entity_slug: Option<&str>) -> Value {
+fn user_json(state: &AdminState, user: &User, entity_slug: Option<&str>) -> Value {
     json!({
         "id": user.id,
         "entity": entity_slug,
@@ -153,6 +162,7 @@ fn user_json(user: &User, entity_slug: Option<&str>) -> Value {
         "display_name": user.display_name,
         "external_id": user.external_id,
         "status": user.status,
+        "seat": state.seats.holds(user.id),
         "created_at": user.created_at,
     })
 }

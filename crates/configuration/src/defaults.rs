@@ -169,6 +169,9 @@ pub(crate) fn builtin_models(endpoint: usize) -> Vec<ModelConfig> {
     ]
 }
 
+/// `[seats] reclaim_after_days`: a quarter without use.
+pub(crate) const SEATS_RECLAIM_AFTER_DAYS: u64 = 90;
+
 pub(crate) fn embedded_default() -> Config {
     let simulator = simulator();
     let classifications = ClassificationLadder::default();
@@ -189,5 +192,9 @@ pub(crate) fn embedded_default() -> Config {
         audit: audit(),
         scim: crate::ScimConfig::default(),
         oidc: None,
+        seats: crate::SeatsConfig {
+            pool: None,
+            reclaim_after: std::time::Duration::from_secs(SEATS_RECLAIM_AFTER_DAYS * 86_400),
+        },
     }
 }

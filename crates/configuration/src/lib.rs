@@ -12,7 +12,7 @@
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
-//! [`AuditConfig`], [`OidcConfig`]).
+//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -100,6 +100,10 @@
 //! roles_claim = "groups"
 //! role_map = { "fabrique-admins" = "group_admin" }
 //! jit_provisioning = true
+//!
+//! [seats]
+//! pool = 40000
+//! reclaim_after_days = 90
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -164,6 +168,31 @@ pub struct Config {
     pub scim: ScimConfig,
     /// `[oidc]`: sign-in with the group's identity provider; `None` when the section is absent.
     pub oidc: Option<OidcConfig>,
+    /// `[seats]`: the seat pool's default size and when idle seats are reclaimed.
+    pub seats: SeatsConfig,
+}
+
+/// Section `[seats]`: seat licensing. The pool and the entities' reserved seats are set at run time
+/// through the admin API (`/admin/v1/seats/…`) and kept in the store; this section gives the
+/// starting point.
+///
+/// ```toml
+/// [seats]
+/// pool = 40000
+/// reclaim_after_days = 90
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatsConfig {
+    /// Key `pool`: the group's number of seats until a group administrator sets it through
+    /// `PUT /admin/v1/seats/pool` (the stored value then wins, across restarts). Absent: unlimited,
+    /// so a fresh install works without licensing set up; every user still gets (and is reported
+    /// with) a seat.
+    pub pool: Option<u64>,
+    /// Key `reclaim_after_days`: a seat whose holder made no authenticated request for this many
+    /// days (counted from the assignment when never used) is reclaimed by a background job that
+    /// runs hourly; the user gets a seat again on their next request if one is free. At least 1.
+    /// Default 90.
+    pub reclaim_after: Duration,
 }
 
 /// The SCIM schema URN of the enterprise user extension.

@@ -32,6 +32,7 @@ struct RawDocument {
     audit: Option<Value>,
     scim: Option<Value>,
     oidc: Option<Value>,
+    seats: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +40,17 @@ struct RawDocument {
 pub(crate) struct RawScim {
     pub entity_from: Option<String>,
     pub entity_map: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Section `[seats]`; documented on `SeatsConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSeats {
+    /// The group's seat pool until a group administrator sets it (`PUT /admin/v1/seats/pool`);
+    /// absent: unlimited.
+    pub pool: Option<u64>,
+    /// Days without an authenticated request after which a user's seat is reclaimed; default 90.
+    pub reclaim_after_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +241,7 @@ pub(crate) struct RawConfig {
     pub audit: Section<RawAudit>,
     pub scim: Section<RawScim>,
     pub oidc: Section<RawOidc>,
+    pub seats: Section<RawSeats>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -254,6 +267,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         audit: section(document.audit, "audit", errors),
         scim: section(document.scim, "scim", errors),
         oidc: section(document.oidc, "oidc", errors),
+        seats: section(document.seats, "seats", errors),
     })
 }
 

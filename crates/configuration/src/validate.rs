@@ -13,12 +13,12 @@ use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
     Items, RawAdmission, RawAudit, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy,
-    RawRouting, RawScim, RawServer, RawSimulator, Section,
+    RawRouting, RawScim, RawSeats, RawServer, RawSimulator, Section,
 };
 use crate::{
     AdmissionConfig, AuditConfig, AuditKeySource, Config, DataPolicy, ENTERPRISE_ENTITY_ATTRIBUTES,
     ENTERPRISE_USER_SCHEMA, EndpointConfig, EntityFrom, EntitySeed, ModelConfig, PolicyConfig,
-    Price, RoutingConfig, ScimConfig, ServerConfig, SimulatorConfig,
+    Price, RoutingConfig, ScimConfig, SeatsConfig, ServerConfig, SimulatorConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -55,6 +55,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     let admission = admission(raw.admission.given_or_default(), errors);
     let audit = audit(raw.audit.given_or_default(), env, errors);
     let scim = scim(raw.scim.given_or_default(), errors);
+    let seats = seats(raw.seats.given_or_default(), errors);
     let oidc = match raw.oidc {
         Section::Given(raw) => Some(crate::oidc::validate(raw, env, errors)),
         Section::Absent | Section::Invalid => None,
@@ -72,6 +73,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         audit,
         scim,
         oidc,
+        seats,
     }
 }
 
@@ -790,6 +792,19 @@ fn admission(raw: RawAdmission, errors: &mut Collector) -> AdmissionConfig {
     AdmissionConfig {
         time_zone,
         default_completion_tokens,
+    }
+}
+
+fn seats(raw: RawSeats, errors: &mut Collector) -> SeatsConfig {
+    let days = at_least_one(
+        raw.reclaim_after_days,
+        defaults::SEATS_RECLAIM_AFTER_DAYS,
+        "seats.reclaim_after_days",
+        errors,
+    );
+    SeatsConfig {
+        pool: raw.pool,
+        reclaim_after: Duration::from_secs(days.saturating_mul(86_400)),
     }
 }
 

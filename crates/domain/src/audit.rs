@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EntityId, UnixMillis};
+use crate::{EntityId, UnixMillis, now_millis};
 
 /// Whether the audited action happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,4 +37,19 @@ pub struct AuditEvent {
     pub target: String,
     pub outcome: Outcome,
     pub detail: String,
+}
+
+impl AuditEvent {
+    /// A successful action of Fabrique's own (actor `system`), now; the store fills in the target.
+    pub fn system(action: &str, detail: String) -> AuditEvent {
+        AuditEvent {
+            at: now_millis(),
+            actor: "system".to_owned(),
+            action: action.to_owned(),
+            entity_id: None,
+            target: String::new(),
+            outcome: Outcome::Success,
+            detail,
+        }
+    }
 }

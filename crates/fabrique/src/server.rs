@@ -1,12 +1,11 @@
-//! `fabrique serve`: configuration → store → identity → gateway, admin and SCIM routers → listener.
-//! `fabrique serve`: configuration → store → identity → sign-in → gateway, admin and `/auth`
-//! routers → listener.
+//! `fabrique serve`: configuration → store → identity and seats → sign-in → gateway, admin, SCIM
+//! and `/auth` routers → listener.
 //!
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
 //! The audit checkpoint task starts with the store and signs a last checkpoint at shutdown.
 //! Shutdown runs the other way: stop accepting, let in-flight requests finish, sign the last audit
-//! checkpoint, flush usage.
+//! checkpoint, flush usage and seat changes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,11 +47,13 @@ pub struct RunningServer {
     pub directory: Arc<Directory>,
     pub scim_tokens: Arc<ScimTokens>,
     pub gateway: Arc<gateway::Gateway>,
+    pub seats: Arc<seats::Seats>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
     usage_writer: Option<usage::Writer>,
     audit_writer: Option<usage::Writer>,
+    seat_writer: Option<seats::SeatWriter>,
     checkpoints: Option<CheckpointTask>,
     _simulator: Option<sim::RunningSim>,
 }
@@ -95,6 +96,15 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     admin::bootstrap_admin(&store, &directory, admin_key)
         .await
         .context("bootstrapping the administrator key")?;
+    let (seats, seat_writer) = seats::Seats::load(
+        &store,
+        seats::SeatSettings {
+            pool: config.seats.pool,
+            reclaim_after: Some(config.seats.reclaim_after),
+        },
+    )
+    .await
+    .context("loading seats")?;
 
     let simulator = start_embedded_simulator(&mut config).await?;
     let (usage_sink, usage_writer) = usage::start(store.clone());
@@ -129,6 +139,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         Arc::clone(&config),
         Arc::clone(&directory),
         oidc.clone(),
+        Arc::clone(&seats),
         usage_sink,
         audit_sink,
         metrics,
@@ -139,6 +150,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .into_iter()
         .collect();
     background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
+    background.push(crate::seats::spawn_reclaim(Arc::clone(&seats)));
 
     let mut app = Router::new().merge(gateway::router(Arc::clone(&gateway)));
     if let Some(oidc) = &oidc {
@@ -155,6 +167,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 audit_public_key: Some(audit_public_key),
                 scim_tokens: Arc::clone(&scim_tokens),
                 classifications: config.classifications.clone(),
+                seats: Arc::clone(&seats),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -164,6 +177,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 directory: Arc::clone(&directory),
                 tokens: Arc::clone(&scim_tokens),
                 config: scim_config,
+                seats: Arc::clone(&seats),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -202,11 +216,13 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         directory,
         scim_tokens,
         gateway,
+        seats,
         stop: Some(stop),
         task,
         background,
         usage_writer: Some(usage_writer),
         audit_writer: Some(audit_writer),
+        seat_writer: Some(seat_writer),
         checkpoints: Some(checkpoints),
         _simulator: simulator,
     })
@@ -225,6 +241,10 @@ impl RunningServer {
         }
         for task in self.background.drain(..) {
             let _ = task.await;
+        }
+        // Seat changes and last activity noted until the last request are stored.
+        if let Some(seat_writer) = self.seat_writer.take() {
+            seat_writer.shutdown().await;
         }
         // The gateway holds the last senders: drop it so the writers drain and end. Then no
         // event can be appended any more, and the last checkpoint covers them all.

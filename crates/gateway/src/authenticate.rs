@@ -30,18 +30,27 @@ pub async fn authenticate(
         Some(token)
             if !token.starts_with(domain::key::KEY_PREFIX) && oidc::looks_like_jwt(token) =>
         {
-            oidc.authenticate_token(token)
-                .await
-                .map_err(GatewayError::SignIn)
+            oidc.authenticate_token(token).await.map_err(refused)
         }
         Some(presented) => gateway
             .directory
             .authenticate(presented)
             .ok_or(GatewayError::InvalidKey),
         None => match oidc.authenticate_session(headers) {
-            Some(result) => result.map_err(GatewayError::SignIn),
+            Some(result) => result.map_err(refused),
             None => Err(GatewayError::MissingKey),
         },
+    }
+}
+
+/// A refused sign-in; a suspended user is told, as stage 3 tells API-key users, that they hold no
+/// seat because they are suspended.
+fn refused(error: oidc::SignInError) -> GatewayError {
+    match error {
+        oidc::SignInError::UserSuspended(_) => {
+            GatewayError::SeatRequired(seats::SeatRequired::UserSuspended)
+        }
+        other => GatewayError::SignIn(other),
     }
 }
 

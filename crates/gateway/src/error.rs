@@ -26,6 +26,9 @@ pub enum GatewayError {
     /// An access token or session was refused; the reason is in the message (and the code).
     #[error("{0}")]
     SignIn(oidc::SignInError),
+    /// Stage 3: the user holds no seat and none could be assigned; the message says why.
+    #[error("{0}")]
+    SeatRequired(seats::SeatRequired),
     #[error("the model `{model}` does not exist or you do not have access to it")]
     ModelNotFound { model: String },
     #[error("the model `{model}` is a {kind} model and cannot serve {route}")]
@@ -85,7 +88,9 @@ impl GatewayError {
             | GatewayError::PersonalDataBlocked { .. }
             | GatewayError::BlockedTerm { .. }
             | GatewayError::PromptInjectionSuspected { .. } => StatusCode::BAD_REQUEST,
-            GatewayError::ClassificationNotPermitted { .. } => StatusCode::FORBIDDEN,
+            GatewayError::ClassificationNotPermitted { .. } | GatewayError::SeatRequired(_) => {
+                StatusCode::FORBIDDEN
+            }
             GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
             GatewayError::SignIn(error) => error.status(),
             GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
@@ -120,6 +125,7 @@ impl GatewayError {
             GatewayError::MissingKey => "missing_api_key",
             GatewayError::InvalidKey => "invalid_api_key",
             GatewayError::SignIn(error) => error.code(),
+            GatewayError::SeatRequired(_) => "seat_required",
             GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",

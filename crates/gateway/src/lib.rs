@@ -2,7 +2,7 @@
 //! plus `/healthz`, `/readyz` and `/metrics`.
 //!
 //! One request flows through the stages of DESIGN.md in the order of [`serve`], one module per stage.
-//! Stages not yet built (license, classify, admit, schedule) will slot in at the marked places. The
+//! Stages not yet built (schedule) will slot in at the marked places. The
 //! request path reads only in-memory state; usage leaves it through a channel.
 
 mod accept;
@@ -13,6 +13,7 @@ pub mod classify;
 mod error;
 mod health;
 pub mod inspect;
+mod license;
 mod meter;
 mod models;
 pub mod relay;
@@ -166,6 +167,8 @@ async fn serve(
     // 2. Authenticate first: an unknown caller gets 401 without costing a body read and parse.
     let principal = authenticate::authenticate(gateway, headers).await?;
     trace.principal = Some(Arc::clone(&principal));
+    // 3. License, before the body too: a user without a seat costs no parse either.
+    license::license(gateway, &principal, trace.started_at)?;
 
     // 1. Accept: size limit, JSON, the fields the gateway reads.
     let bytes = accept::read_body(body, gateway.config.server.max_body_bytes).await?;
@@ -176,7 +179,6 @@ async fn serve(
     let (stream, include_usage) = (request.stream, request.include_usage);
     let max_tokens = request.max_tokens;
 
-    // 3. License (seats) — identity's seat check slots in here.
     // 4. Resolve and 5. authorize: the model exists, serves this operation, and the entity may use it.
     let model = resolve(gateway, operation, &request.model, &principal)?;
     trace.model = Some(model);

@@ -74,6 +74,8 @@ pub struct Gateway {
     /// Sign-in with the identity provider, when `[oidc]` is configured: access tokens and session
     /// cookies authenticate besides API keys.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// Who holds a seat (stage 3), shared with the admin API and SCIM that change it.
+    pub seats: Arc<seats::Seats>,
     pub usage: UsageSink,
     /// Access decisions made on the request path, written off it.
     pub audit: AuditSink,
@@ -102,6 +104,7 @@ impl Gateway {
         config: Arc<Config>,
         directory: Arc<Directory>,
         oidc: Option<Arc<oidc::Oidc>>,
+        seats: Arc<seats::Seats>,
         usage: UsageSink,
         audit: AuditSink,
         metrics: Arc<Metrics>,
@@ -206,6 +209,7 @@ impl Gateway {
             health,
             directory,
             oidc,
+            seats,
             usage,
             metrics,
             access,

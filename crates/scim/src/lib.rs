@@ -5,8 +5,9 @@
 //! (never the database). A token bound to an entity sees and changes only that entity's users and
 //! teams: another entity's resource answers 404, as if it did not exist. Every change goes through
 //! a `store` function that writes the change and its audit event (actor `scim:<token id>`) in one
-//! transaction. Suspending a user (`active: false`) removes their API keys from the key
-//! [`Directory`] before the answer, so they are refused from the next request on; reactivation
+//! transaction. A user created active gets a seat if one is free; suspension and deletion
+//! release it (in the store's transaction, then in `seats::Seats`). Suspending a user
+//! (`active: false`) removes their API keys from the key [`Directory`] before the answer, so they are refused from the next request on; reactivation
 //! restores the keys that were merely suspended; deletion revokes them for good.
 //!
 //! Resources are handled as JSON documents: a user's document is built from its columns and the
@@ -45,6 +46,8 @@ pub struct ScimState {
     pub directory: Arc<Directory>,
     pub tokens: Arc<ScimTokens>,
     pub config: Arc<ScimConfig>,
+    /// Seats: assigned at provisioning while the pool allows, released on suspension and deletion.
+    pub seats: Arc<seats::Seats>,
 }
 
 /// The SCIM API with full paths (`/scim/v2/…`), for the binary to merge. Unknown paths under

@@ -65,6 +65,20 @@ pub(crate) async fn create(
             &audit,
         )
         .await?;
+    // A seat if one is free (the user may otherwise get one at first use); a suspended user
+    // gets none and is refused with the reason.
+    match user.user.status {
+        Status::Active => {
+            if let Err(error) = state
+                .seats
+                .assign_at_provisioning(&state.store, user.user.id, entity, &caller.actor())
+                .await
+            {
+                tracing::error!(%error, user = %user.user.id, "could not store the new user's seat");
+            }
+        }
+        Status::Suspended => state.seats.suspended(user.user.id),
+    }
     // Sign-in finds users in the in-memory index: the new user is there before the answer.
     if let Some(entity) = state.store.entity(user.user.entity_id).await? {
         state.directory.upsert_user(
@@ -165,6 +179,9 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ScimError> {
     let user = visible_user(&state, &caller, &id).await?;
     check_if_match(&headers, user.version)?;
+    // First-use assignments still on their way to the store get there first, so the deletion
+    // releases (and audits) them in its own transaction.
+    state.seats.flush().await;
     let audit = event(
         &caller,
         "user.deprovision",
@@ -178,6 +195,8 @@ pub(crate) async fn delete(
     for key in revoked {
         state.directory.revoke(key);
     }
+    // The store released the seat with the deletion.
+    state.seats.deleted(user.user.id);
     state.directory.remove_user(&user.user.user_name);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -292,18 +311,25 @@ async fn store_change(
         detail["status"] = json!(after);
     }
     let audit = event(caller, action, Some(user.user.entity_id), detail);
+    if after == Status::Suspended {
+        // As for deletion: pending assignments reach the store before the suspension releases them.
+        state.seats.flush().await;
+    }
     let updated = state
         .store
         .replace_provisioned_user(user.user.id, user.version, &parsed.fields, &audit)
         .await?;
     match (before, after) {
         (Status::Active, Status::Suspended) => {
+            // The store released the seat with the change; memory follows before the answer.
+            state.seats.suspended(user.user.id);
             // Before the answer: the suspended user's keys fail from the next request on.
             for key in state.store.live_keys_of_user(user.user.id).await? {
                 state.directory.revoke(key);
             }
         }
         (Status::Suspended, Status::Active) => {
+            state.seats.reactivated(user.user.id);
             state
                 .directory
                 .restore_owner(&state.store, KeyOwner::User(user.user.id))

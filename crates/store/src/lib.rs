@@ -30,6 +30,7 @@ mod narrowing;
 mod principals;
 mod provisioning;
 mod scim_tokens;
+mod seats;
 mod teams;
 mod usage;
 
@@ -43,6 +44,7 @@ pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
 pub use principals::{NewUser, UserIdentity};
 pub use provisioning::{ProvisionedUser, UserFields};
+pub use seats::{HeldSeat, SeatChange, StoredSeats};
 pub use teams::{Team, TeamFields};
 
 /// Which database a [`Store`] talks to.

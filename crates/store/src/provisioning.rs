@@ -1,7 +1,8 @@
 //! Users as the corporate directory provisions them: the product's columns plus the directory's
 //! other attributes, kept as a JSON object in text form. Creation, change, suspension and deletion
-//! all pass through here, each with its audit event in the same transaction, so that seat
-//! assignment can later be added in one place.
+//! all pass through here, each with its audit event in the same transaction. Suspension and
+//! deletion release the user's seat in that same transaction (with a `seat.release` event);
+//! assignment is decided in memory by `seats::Seats` and written by `record_seat_changes`.
 //!
 //! Deletion is soft: the row stays (usage and audit keep naming it) with `deleted_at` set, its
 //! team memberships are removed and its API keys revoked; its user name is free for a new user.
@@ -145,6 +146,9 @@ impl Store {
             &targeted(audit, id.to_string(), Some(user.user.entity_id)),
         )
         .await?;
+        if user.user.status == Status::Suspended {
+            crate::seats::release_in(&mut tx, id, user.user.entity_id, audit, "suspended").await?;
+        }
         tx.commit().await?;
         Ok(user)
     }
@@ -185,6 +189,7 @@ impl Store {
             .await?;
         let entity = crate::codec::parse("entity_id", &entity)?;
         insert_audit(&mut tx, &targeted(audit, id.to_string(), Some(entity))).await?;
+        crate::seats::release_in(&mut tx, id, entity, audit, "deprovisioned").await?;
         tx.commit().await?;
         keys.iter()
             .map(|key| crate::codec::parse("id", key))

@@ -37,12 +37,16 @@ impl Server {
         let BootstrapOutcome::Created { key_id, .. } = outcome else {
             panic!("bootstrap: {outcome:?}")
         };
+        let (seats, _writer) = seats::Seats::load(&store, seats::SeatSettings::default())
+            .await
+            .unwrap();
         let app = router(AdminState {
             store: store.clone(),
             directory: Arc::clone(&directory),
             audit_public_key: Some(audit_signer().public_key()),
             scim_tokens: Arc::new(identity::ScimTokens::new()),
             classifications: domain::ClassificationLadder::default(),
+            seats,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -381,6 +381,8 @@ async fn every_mutation_is_audited_with_the_caller_as_actor() {
             // The administrator's requests.
             "entity.create",
             "user.create",
+            // The new user's seat (the pool is unlimited), by the same caller.
+            "seat.assign",
             "service_account.create",
             "key.create",
             "key.revoke",
@@ -388,14 +390,15 @@ async fn every_mutation_is_audited_with_the_caller_as_actor() {
     );
     let admin_key_id = server.bootstrap_key_id.to_string();
     assert!(
-        events[..5]
+        events[..6]
             .iter()
             .all(|e| e["actor"] == admin_key_id.as_str() && e["outcome"] == "success")
     );
-    assert!(events[5..].iter().all(|e| e["actor"] == "system"));
-    assert_eq!(events[4]["target"], entity["id"]);
+    assert!(events[6..].iter().all(|e| e["actor"] == "system"));
+    assert_eq!(events[5]["target"], entity["id"]);
+    assert_eq!(events[4]["target"], user["id"]);
+    assert_eq!(events[4]["entity_id"], entity["id"]);
     assert_eq!(events[3]["target"], user["id"]);
-    assert_eq!(events[3]["entity_id"], entity["id"]);
     assert_eq!(events[0]["target"], key["id"]);
     assert!(
         !audit.to_string().contains(key["key"].as_str().unwrap()),

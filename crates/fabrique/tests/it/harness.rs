@@ -16,6 +16,7 @@ pub struct TestServer {
     pub key_id: String,
     pub http: reqwest::Client,
     _data_dir: tempfile::TempDir,
+    _schema: Option<SchemaGuard>,
 }
 
 /// Simulator settings that answer at once, so tests run fast and never depend on timing.
@@ -32,6 +33,31 @@ impl TestServer {
     /// Starts `sims` simulators, then a server whose configuration is `config_toml` with `{sim0}`,
     /// `{sim1}`… replaced by the simulators' base URLs.
     pub async fn start(sims: Vec<sim::SimConfig>, config_toml: &str) -> TestServer {
+        TestServer::start_with(sims, config_toml, None).await
+    }
+
+    /// [`TestServer::start`] on `database`; `None`, after saying so, for PostgreSQL when
+    /// `FABRIQUE_TEST_POSTGRES_URL` is not set.
+    pub async fn start_on(
+        database: Database,
+        sims: Vec<sim::SimConfig>,
+        config_toml: &str,
+    ) -> Option<TestServer> {
+        let schema = match database {
+            Database::Sqlite => None,
+            Database::Postgres => Some(postgres_schema().await?),
+        };
+        let url = schema.as_ref().map(SchemaGuard::url);
+        let mut server = TestServer::start_with(sims, config_toml, url).await;
+        server._schema = schema;
+        Some(server)
+    }
+
+    async fn start_with(
+        sims: Vec<sim::SimConfig>,
+        config_toml: &str,
+        database_url: Option<String>,
+    ) -> TestServer {
         let mut running = Vec::new();
         let mut text = config_toml.to_owned();
         for (i, config) in sims.into_iter().enumerate() {
@@ -47,6 +73,7 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("test config: {e}"));
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = data_dir.path().to_path_buf();
+        config.server.database_url = database_url;
         let server = fabrique::start(config, Some(ADMIN_KEY.to_owned()))
             .await
             .expect("server starts");
@@ -58,6 +85,7 @@ impl TestServer {
             key_id: String::new(),
             http,
             _data_dir: data_dir,
+            _schema: None,
         };
         let (key_id, key) = test.create_user_key("acme", "ada").await;
         test.key = key;
@@ -227,8 +255,119 @@ impl TestServer {
     }
 }
 
+/// The databases a server can keep its state in.
+#[derive(Debug, Clone, Copy)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh PostgreSQL schema of its own (tests run in parallel against one database), dropped when
+/// the test ends; `None` when `FABRIQUE_TEST_POSTGRES_URL` is not set.
+async fn postgres_schema() -> Option<SchemaGuard> {
+    let Ok(base_url) = std::env::var("FABRIQUE_TEST_POSTGRES_URL") else {
+        println!("skipping on PostgreSQL: FABRIQUE_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let schema = format!("it_{}", domain::KeyId::generate().0.simple());
+    run_sql(&base_url, &format!("CREATE SCHEMA {schema}")).await;
+    Some(SchemaGuard { base_url, schema })
+}
+
+async fn run_sql(url: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut connection = sqlx::PgConnection::connect(url).await.expect("postgres");
+    sqlx::query(sql).execute(&mut connection).await.expect(sql);
+    connection.close().await.expect("close");
+}
+
+/// A test's PostgreSQL schema; dropping the guard drops the schema (on a thread of its own, as
+/// `Drop` cannot wait on the test's runtime).
+pub struct SchemaGuard {
+    base_url: String,
+    schema: String,
+}
+
+impl SchemaGuard {
+    fn url(&self) -> String {
+        let separator = if self.base_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}options[search_path]={}",
+            self.base_url, self.schema
+        )
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, sql) = (
+            self.base_url.clone(),
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(run_sql(&url, &sql));
+        })
+        .join();
+        if dropped.is_err() {
+            println!("could not drop the test schema {}", self.schema);
+        }
+    }
+}
+
+/// For each named `async fn(Database)`, one test per database: `sqlite::name`, `postgres::name`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::harness::Database::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::harness::Database::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;
+
 pub fn chat_body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Bonjour, quel temps fait-il ?"}], "max_tokens": 5})
+}
+
+/// One endpoint, `gpu` on simulator 0, serving the chat model `mistral-small`.
+pub fn one_endpoint(extra: &str) -> String {
+    format!(
+        r#"
+[[endpoints]]
+name = "gpu"
+kind = "vllm"
+url = "{{sim0}}"
+hosting = "on_premises"
+clearance = "secret"
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["gpu"]
+
+{extra}
+"#
+    )
 }
 
 /// One endpoint per simulator, and models on them.

@@ -12,6 +12,8 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod oidc;
 mod policy;
 mod scim;
+mod seats;
 mod streaming;

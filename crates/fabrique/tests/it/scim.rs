@@ -26,7 +26,7 @@ async fn start(extra: &str) -> TestServer {
 }
 
 /// Creates a SCIM token (for `entity`, or group-wide) and returns (id, secret).
-async fn scim_token(t: &TestServer, entity: Option<&str>) -> (String, String) {
+pub(crate) async fn scim_token(t: &TestServer, entity: Option<&str>) -> (String, String) {
     let body = match entity {
         Some(slug) => {
             let _ = t
@@ -44,7 +44,7 @@ async fn scim_token(t: &TestServer, entity: Option<&str>) -> (String, String) {
     )
 }
 
-async fn scim(
+pub(crate) async fn scim(
     t: &TestServer,
     token: &str,
     method: Method,

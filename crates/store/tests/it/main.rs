@@ -10,6 +10,7 @@ mod audit_chain;
 mod audit_tampering;
 mod harness;
 mod provisioning;
+mod seats;
 
 use domain::{
     ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
@@ -34,7 +35,14 @@ both_backends! {
     teams_keep_their_members_and_follow_deleted_users,
     scim_tokens_are_created_listed_and_revoked,
     user_identities_join_users_with_entities_and_roles,
+    seat_changes_pool_reservations_and_activity_round_trip,
+    suspension_and_deletion_release_the_seat_with_the_change,
 }
+
+use seats::{
+    seat_changes_pool_reservations_and_activity_round_trip,
+    suspension_and_deletion_release_the_seat_with_the_change,
+};
 
 use provisioning::{
     provisioned_users_are_found_by_folded_columns_changed_and_deleted,
@@ -822,7 +830,7 @@ async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
 }
 
 /// The two dialects have the same migrations, number for number; a migration written without
-/// dialect-specific syntax (the audit chain's) is the same SQL in both, comments aside.
+/// dialect-specific syntax (the audit chain's, the seats') is the same SQL in both, comments aside.
 #[test]
 fn both_dialects_have_the_same_migrations() {
     let folder = |dialect: &str| {
@@ -839,13 +847,19 @@ fn both_dialects_have_the_same_migrations() {
         names
     };
     assert_eq!(names("sqlite"), names("postgres"));
-    let statements = |dialect: &str| {
-        std::fs::read_to_string(folder(dialect).join("0003_audit_chain.sql"))
+    let statements = |dialect: &str, file: &str| {
+        std::fs::read_to_string(folder(dialect).join(file))
             .unwrap()
             .lines()
             .filter(|line| !line.trim_start().starts_with("--"))
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert_eq!(statements("sqlite"), statements("postgres"));
+    for file in ["0003_audit_chain.sql", "0007_seats.sql"] {
+        assert_eq!(
+            statements("sqlite", file),
+            statements("postgres", file),
+            "{file}"
+        );
+    }
 }

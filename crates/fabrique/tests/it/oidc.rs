@@ -1,0 +1,227 @@
+//! Sign-in end to end: a real `fabrique serve` configured with `[oidc]` against the tests' own
+//! identity provider (`oidc::testing::TestIssuer`) on loopback. Access tokens on the inference API,
+//! every refusal with its reason, key rotation, and the browser's authorization-code flow with
+//! PKCE driven by hand with reqwest.
+
+use ::oidc::testing::{TestIssuer, TestKey};
+use reqwest::Method;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+use crate::scim::{scim, scim_token};
+
+const CLIENT_ID: &str = "fabrique";
+/// Where the provider sends the browser back. Never reached as such: the test, playing the browser,
+/// takes the code and state from this redirect and brings them to the server's real callback.
+const REDIRECT_URL: &str = "http://127.0.0.1:9/auth/callback";
+
+/// The provider, then a server trusting it; the harness user `ada` (entity `acme`) exists.
+async fn start() -> (TestIssuer, TestServer) {
+    let issuer = TestIssuer::start(CLIENT_ID).await;
+    let config = one_endpoint(&format!(
+        r#"
+[[entities]]
+slug = "acme"
+name = "Acme"
+
+[oidc]
+issuer = "{issuer}"
+client_id = "{CLIENT_ID}"
+redirect_url = "{REDIRECT_URL}"
+default_entity = "acme"
+jit_provisioning = true
+cookie_secure = false
+jwks_min_refetch_secs = 0
+"#,
+        issuer = issuer.issuer()
+    ));
+    let server = TestServer::start(vec![instant_sim()], &config).await;
+    (issuer, server)
+}
+
+async fn chat_with_token(t: &TestServer, token: &str) -> (u16, Value) {
+    let (status, _, body) = t
+        .post_with_key("/v1/chat/completions", &chat_body("mistral-small"), token)
+        .await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn assert_refused(status: u16, body: &Value, reason: &str) {
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("({reason})")), "{message}");
+}
+
+#[tokio::test]
+async fn a_valid_access_token_is_accepted_on_the_inference_api() {
+    let (issuer, t) = start().await;
+    let (status, body) = chat_with_token(&t, &issuer.token("ada")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(t.sims[0].0.stats().chat_requests, 1);
+    let records = t.finish().await;
+    let ada = records.last().unwrap();
+    assert!(ada.user_id.is_some() && ada.key_id.is_none(), "{ada:?}");
+}
+
+#[tokio::test]
+async fn expired_wrongly_signed_wrong_audience_and_wrong_issuer_tokens_are_refused_with_the_reason()
+{
+    let (issuer, t) = start().await;
+    let mut expired = issuer.claims("ada");
+    expired["exp"] = json!(expired["iat"].as_u64().unwrap() - 3600);
+    expired["nbf"] = json!(expired["iat"].as_u64().unwrap() - 7200);
+    let (status, body) = chat_with_token(&t, &issuer.sign(&expired)).await;
+    assert_refused(status, &body, "expired");
+
+    // Signed by a key the issuer never published, under the published key's id.
+    let forged = TestKey::rsa(&issuer.current_key().kid).sign(&issuer.claims("ada"));
+    let (status, body) = chat_with_token(&t, &forged).await;
+    assert_refused(status, &body, "bad_signature");
+
+    let mut audience = issuer.claims("ada");
+    audience["aud"] = json!("another-service");
+    let (status, body) = chat_with_token(&t, &issuer.sign(&audience)).await;
+    assert_refused(status, &body, "wrong_audience");
+
+    let mut other_issuer = issuer.claims("ada");
+    other_issuer["iss"] = json!("https://login.elsewhere.example");
+    let (status, body) = chat_with_token(&t, &issuer.sign(&other_issuer)).await;
+    assert_refused(status, &body, "wrong_issuer");
+
+    assert_eq!(t.sims[0].0.stats().chat_requests, 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn after_the_issuer_rotates_its_keys_new_tokens_are_accepted_and_retired_keys_refused() {
+    let (issuer, t) = start().await;
+    let old_token = issuer.token("ada");
+    assert_eq!(chat_with_token(&t, &old_token).await.0, 200);
+    let fetches = issuer.jwks_fetches();
+
+    issuer.publish(TestKey::ec("ec-2"));
+    issuer.unpublish("rsa-1");
+    let (status, body) = chat_with_token(&t, &issuer.token("ada")).await;
+    assert_eq!(status, 200, "signed by the new key: {body}");
+    assert!(
+        issuer.jwks_fetches() > fetches,
+        "the unknown key id made Fabrique refetch"
+    );
+
+    // A token signed with a key the issuer no longer publishes is refused once keys are refetched.
+    let retired = TestKey::rsa("rsa-1").sign(&issuer.claims("ada"));
+    let (status, body) = chat_with_token(&t, &retired).await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
+    let (issuer, t) = start().await;
+    issuer.set_sign_in_claims(json!({"sub": "sub-ada", "preferred_username": "ada"}));
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let location = |response: &reqwest::Response| {
+        let value = response.headers()[LOCATION].to_str().unwrap();
+        reqwest::Url::parse(value).unwrap()
+    };
+
+    let login = browser.get(t.url("/auth/login")).send().await.unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let authorize = location(&login);
+    assert!(
+        authorize.as_str().starts_with(issuer.issuer()),
+        "{authorize}"
+    );
+    let params: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["redirect_uri"], REDIRECT_URL);
+
+    let approved = browser.get(authorize).send().await.unwrap();
+    assert_eq!(approved.status().as_u16(), 303);
+    let back = location(&approved);
+    assert_eq!(back.path(), "/auth/callback");
+    let callback = format!("/auth/callback?{}", back.query().unwrap());
+    let signed_in = browser.get(t.url(&callback)).send().await.unwrap();
+    assert_eq!(
+        signed_in.status().as_u16(),
+        303,
+        "{:?}",
+        signed_in.text().await
+    );
+    assert_eq!(issuer.token_requests(), 1);
+    let cookie = signed_in.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.starts_with(&format!("{}=", ::oidc::COOKIE_NAME)),
+        "{cookie}"
+    );
+
+    let me: Value = browser
+        .get(t.url("/auth/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user_name"], "ada", "{me}");
+    assert_eq!(me["entity"]["slug"], "acme");
+
+    // The session works on the API too; the same callback cannot be replayed.
+    let chat = browser
+        .post(t.url("/v1/chat/completions"))
+        .header(COOKIE, &cookie)
+        .json(&chat_body("mistral-small"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status().as_u16(), 200);
+    let replayed = browser.get(t.url(&callback)).send().await.unwrap();
+    assert_eq!(replayed.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn a_suspended_user_s_token_is_refused_for_want_of_a_seat() {
+    let (issuer, t) = start().await;
+    let (_, token) = scim_token(&t, Some("acme")).await;
+    let (_, found) = scim(
+        &t,
+        &token,
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22ada%22",
+        None,
+    )
+    .await;
+    let ada = found["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let suspend = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": false}}],
+    });
+    let (status, body) = scim(
+        &t,
+        &token,
+        Method::PATCH,
+        &format!("/Users/{ada}"),
+        Some(suspend),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat_with_token(&t, &issuer.token("ada")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "seat_required");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("user suspended")
+    );
+}

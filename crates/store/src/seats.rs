@@ -1,0 +1,229 @@
+//! Seats: the group's pool size, each entity's reserved seats, the seats users hold and users' last
+//! activity. The in-memory `seats::Seats` decides who gets a seat; this module only persists what it
+//! decided, each change with its audit event in the same transaction.
+
+use domain::{AuditEvent, EntityId, UnixMillis, UserId, now_millis};
+use sqlx::AnyConnection;
+
+use crate::audit::insert_audit;
+use crate::codec::{int, opt_int, parsed};
+use crate::{Store, StoreError};
+
+/// Everything the in-memory seat state is rebuilt from at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredSeats {
+    /// The pool size a group administrator set; `None` when never set (the configuration's
+    /// default applies), `Some(None)` when set to unlimited.
+    pub pool: Option<Option<u64>>,
+    pub reservations: Vec<(EntityId, u64)>,
+    pub held: Vec<HeldSeat>,
+    /// Users who are suspended (and so hold no seat), not deleted.
+    pub suspended: Vec<UserId>,
+}
+
+/// A seat a user holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldSeat {
+    pub user_id: UserId,
+    pub entity_id: EntityId,
+    pub assigned_at: UnixMillis,
+    /// The user's last authenticated request as last flushed; `None` if never used.
+    pub last_active_at: Option<UnixMillis>,
+}
+
+/// One seat assignment or release, with its audit event (whose target the store sets to the user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatChange {
+    pub user_id: UserId,
+    pub entity_id: EntityId,
+    /// `true`: the user now holds a seat; `false`: the seat is released.
+    pub assigned: bool,
+    pub at: UnixMillis,
+    pub audit: AuditEvent,
+}
+
+impl Store {
+    /// The pool, the reservations, the held seats (with last activity) and the suspended users.
+    pub async fn load_seats(&self) -> Result<StoredSeats, StoreError> {
+        let pool = sqlx::query("SELECT size FROM seat_pool WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| opt_int(&row, "size"))
+            .transpose()?
+            .map(|size| size.map(|s| u64::try_from(s).unwrap_or(0)));
+        let reservations = sqlx::query("SELECT entity_id, reserved FROM seat_reservations")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    parsed(row, "entity_id")?,
+                    u64::try_from(int(row, "reserved")?).unwrap_or(0),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let held = sqlx::query(
+            "SELECT s.user_id, s.entity_id, s.assigned_at, u.last_active_at \
+             FROM seats s JOIN users u ON u.id = s.user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(HeldSeat {
+                user_id: parsed(row, "user_id")?,
+                entity_id: parsed(row, "entity_id")?,
+                assigned_at: int(row, "assigned_at")?,
+                last_active_at: opt_int(row, "last_active_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let suspended: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE status = 'suspended' AND deleted_at IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let suspended = suspended
+            .iter()
+            .map(|id| crate::codec::parse("id", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(StoredSeats {
+            pool,
+            reservations,
+            held,
+            suspended,
+        })
+    }
+
+    /// Sets the pool size (`None`: unlimited).
+    pub async fn set_seat_pool(
+        &self,
+        size: Option<u64>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO seat_pool (id, size, updated_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET size = excluded.size, updated_at = excluded.updated_at",
+        )
+        .bind(size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)))
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets the seats reserved for `entity`.
+    pub async fn set_seat_reservation(
+        &self,
+        entity: EntityId,
+        reserved: u64,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO seat_reservations (entity_id, reserved, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (entity_id) DO UPDATE SET reserved = excluded.reserved, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(entity.to_string())
+        .bind(i64::try_from(reserved).unwrap_or(i64::MAX))
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes seat assignments and releases in order, each with its audit event, all in one
+    /// transaction. A change that changes nothing writes no event: assigning a seat already held,
+    /// releasing one not held, or assigning to a user suspended or deleted since the decision (the
+    /// suspension won the race; the seat stays free).
+    pub async fn record_seat_changes(&self, changes: &[SeatChange]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for change in changes {
+            let changed = if change.assigned {
+                sqlx::query(
+                    "INSERT INTO seats (user_id, entity_id, assigned_at) \
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1 \
+                     AND status = 'active' AND deleted_at IS NULL) \
+                     ON CONFLICT (user_id) DO NOTHING",
+                )
+                .bind(change.user_id.to_string())
+                .bind(change.entity_id.to_string())
+                .bind(change.at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0
+            } else {
+                delete_seat(&mut tx, change.user_id).await?
+            };
+            if !changed {
+                continue;
+            }
+            let audit = AuditEvent {
+                target: change.user_id.to_string(),
+                entity_id: Some(change.entity_id),
+                ..change.audit.clone()
+            };
+            insert_audit(&mut tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records users' last authenticated requests (never moving one backwards), in one transaction.
+    pub async fn record_activity(
+        &self,
+        activity: &[(UserId, UnixMillis)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (user, at) in activity {
+            sqlx::query(
+                "UPDATE users SET last_active_at = $1 \
+                 WHERE id = $2 AND (last_active_at IS NULL OR last_active_at < $1)",
+            )
+            .bind(*at)
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Releases `user`'s seat inside a provisioning transaction and, when there was one, writes the
+/// release's audit event (the provisioning event's actor, action `seat.release`, `cause`).
+pub(crate) async fn release_in(
+    conn: &mut AnyConnection,
+    user: UserId,
+    entity: EntityId,
+    provisioning: &AuditEvent,
+    cause: &str,
+) -> Result<bool, StoreError> {
+    if !delete_seat(conn, user).await? {
+        return Ok(false);
+    }
+    let audit = AuditEvent {
+        action: "seat.release".to_owned(),
+        target: user.to_string(),
+        entity_id: Some(entity),
+        detail: serde_json::json!({ "cause": cause }).to_string(),
+        ..provisioning.clone()
+    };
+    insert_audit(conn, &audit).await?;
+    Ok(true)
+}
+
+async fn delete_seat(conn: &mut AnyConnection, user: UserId) -> Result<bool, StoreError> {
+    let deleted = sqlx::query("DELETE FROM seats WHERE user_id = $1")
+        .bind(user.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}

@@ -1,0 +1,189 @@
+//! Seats in the store, on both backends: what `seats::Seats` decided is written with its audit
+//! event and read back at start; suspension and deletion release a seat in their own transaction.
+
+use domain::{EntityId, Status, UserId};
+use store::{NewUser, SeatChange, Store, UserFields};
+
+use crate::audit;
+
+async fn user(store: &Store, entity: EntityId, name: &str) -> UserId {
+    let new = NewUser {
+        entity_id: entity,
+        user_name: name.into(),
+        email: format!("{name}@example.com"),
+        display_name: None,
+        external_id: None,
+    };
+    store
+        .create_provisioned_user(&new, Status::Active, "{}", &audit("user.provision"))
+        .await
+        .unwrap()
+        .user
+        .id
+}
+
+fn change(user: UserId, entity: EntityId, assigned: bool, at: i64) -> SeatChange {
+    SeatChange {
+        user_id: user,
+        entity_id: entity,
+        assigned,
+        at,
+        audit: audit(if assigned {
+            "seat.assign"
+        } else {
+            "seat.reclaim"
+        }),
+    }
+}
+
+async fn seat_events(store: &Store) -> Vec<(String, String)> {
+    let mut events: Vec<_> = store
+        .list_audit(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.action.starts_with("seat."))
+        .map(|(_, e)| (e.action, e.target))
+        .collect();
+    events.reverse();
+    events
+}
+
+pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap()
+        .id;
+    let (ada, bob) = (
+        user(store, acme, "ada").await,
+        user(store, acme, "bob").await,
+    );
+    assert_eq!(store.load_seats().await.unwrap().pool, None, "never set");
+    store
+        .record_seat_changes(&[change(ada, acme, true, 10), change(bob, acme, true, 20)])
+        .await
+        .unwrap();
+    // Assigning a held seat again changes nothing and writes no event.
+    store
+        .record_seat_changes(&[change(ada, acme, true, 30)])
+        .await
+        .unwrap();
+    store
+        .set_seat_pool(Some(40_000), &audit("seat.pool.set"))
+        .await
+        .unwrap();
+    store
+        .set_seat_reservation(acme, 12, &audit("seat.reservation.set"))
+        .await
+        .unwrap();
+    store
+        .set_seat_reservation(acme, 7, &audit("seat.reservation.set"))
+        .await
+        .unwrap();
+    store.record_activity(&[(ada, 500)]).await.unwrap();
+    store.record_activity(&[(ada, 400)]).await.unwrap();
+
+    let stored = store.load_seats().await.unwrap();
+    assert_eq!(stored.pool, Some(Some(40_000)));
+    assert_eq!(stored.reservations, [(acme, 7)]);
+    let mut held: Vec<_> = stored
+        .held
+        .iter()
+        .map(|s| (s.user_id, s.assigned_at, s.last_active_at))
+        .collect();
+    held.sort();
+    let mut expected = vec![(ada, 10, Some(500)), (bob, 20, None)];
+    expected.sort();
+    assert_eq!(held, expected, "activity never moves backwards");
+
+    store
+        .record_seat_changes(&[change(bob, acme, false, 50)])
+        .await
+        .unwrap();
+    store
+        .set_seat_pool(None, &audit("seat.pool.set"))
+        .await
+        .unwrap();
+    let stored = store.load_seats().await.unwrap();
+    assert_eq!(stored.pool, Some(None), "set to unlimited");
+    assert_eq!(stored.held.len(), 1);
+    let events = seat_events(store).await;
+    assert_eq!(events.iter().filter(|(a, _)| a == "seat.assign").count(), 2);
+    assert!(events.contains(&("seat.reclaim".to_owned(), bob.to_string())));
+}
+
+pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap()
+        .id;
+    let ada = user(store, acme, "ada").await;
+    store
+        .record_seat_changes(&[change(ada, acme, true, 10)])
+        .await
+        .unwrap();
+    let suspended = UserFields {
+        user_name: "ada".into(),
+        email: "ada@example.com".into(),
+        display_name: None,
+        external_id: None,
+        status: Status::Suspended,
+        attributes: "{}".into(),
+    };
+    store
+        .replace_provisioned_user(ada, 1, &suspended, &audit("user.update"))
+        .await
+        .unwrap();
+    let stored = store.load_seats().await.unwrap();
+    assert!(stored.held.is_empty());
+    assert_eq!(stored.suspended, [ada]);
+    assert_eq!(
+        seat_events(store).await.last(),
+        Some(&("seat.release".to_owned(), ada.to_string()))
+    );
+
+    // An assignment decided before the suspension but stored after it leaves the seat free.
+    store
+        .record_seat_changes(&[change(ada, acme, true, 15)])
+        .await
+        .unwrap();
+    assert!(store.load_seats().await.unwrap().held.is_empty());
+
+    let active = UserFields {
+        status: Status::Active,
+        ..suspended
+    };
+    store
+        .replace_provisioned_user(ada, 2, &active, &audit("user.update"))
+        .await
+        .unwrap();
+    store
+        .record_seat_changes(&[change(ada, acme, true, 20)])
+        .await
+        .unwrap();
+    assert_eq!(store.load_seats().await.unwrap().held.len(), 1);
+    store
+        .delete_provisioned_user(ada, &audit("user.deprovision"))
+        .await
+        .unwrap();
+    let stored = store.load_seats().await.unwrap();
+    assert!(stored.held.is_empty());
+    assert!(stored.suspended.is_empty(), "deleted users are not listed");
+    let releases = seat_events(store)
+        .await
+        .iter()
+        .filter(|(a, _)| a == "seat.release")
+        .count();
+    assert_eq!(releases, 2);
+    let assigns = seat_events(store)
+        .await
+        .iter()
+        .filter(|(a, _)| a == "seat.assign")
+        .count();
+    assert_eq!(
+        assigns, 2,
+        "the assignment that lost the race is not audited"
+    );
+}
