@@ -1,7 +1,7 @@
 //! The authorization decision, in one function so that a policy engine (Cedar, per DESIGN.md) can
 //! replace it without touching the routes.
 
-use domain::{AuditEvent, EntityId, Outcome, now_millis};
+use domain::{AuditEvent, EntityId, Outcome, Role, now_millis};
 use identity::Principal;
 
 use crate::caller::Caller;
@@ -21,6 +21,13 @@ pub enum AdminAction {
     ListScimTokens,
     RevokeScimToken,
     ReadAudit,
+    ReadRateLimits,
+    SetRateLimit,
+    DeleteRateLimit,
+    ReadBudgets,
+    SetBudget,
+    DeleteBudget,
+    ResetBudget,
 }
 
 impl AdminAction {
@@ -38,6 +45,13 @@ impl AdminAction {
             AdminAction::ListScimTokens => "scim_token.list",
             AdminAction::RevokeScimToken => "scim_token.revoke",
             AdminAction::ReadAudit => "audit.read",
+            AdminAction::ReadRateLimits => "rate_limit.read",
+            AdminAction::SetRateLimit => "rate_limit.set",
+            AdminAction::DeleteRateLimit => "rate_limit.delete",
+            AdminAction::ReadBudgets => "budget.read",
+            AdminAction::SetBudget => "budget.set",
+            AdminAction::DeleteBudget => "budget.delete",
+            AdminAction::ResetBudget => "budget.reset",
         }
     }
 
@@ -55,22 +69,56 @@ impl AdminAction {
             AdminAction::ListScimTokens => "list SCIM tokens",
             AdminAction::RevokeScimToken => "revoke SCIM tokens",
             AdminAction::ReadAudit => "read the audit log",
+            AdminAction::ReadRateLimits => "read rate limits",
+            AdminAction::SetRateLimit => "set rate limits",
+            AdminAction::DeleteRateLimit => "delete rate limits",
+            AdminAction::ReadBudgets => "read budgets",
+            AdminAction::SetBudget => "set budgets",
+            AdminAction::DeleteBudget => "delete budgets",
+            AdminAction::ResetBudget => "reset budgets",
+        }
+    }
+
+    /// Whether an entity administrator may do this inside their own entity.
+    pub fn delegated_to_entity_admins(self) -> bool {
+        match self {
+            AdminAction::ReadRateLimits
+            | AdminAction::SetRateLimit
+            | AdminAction::DeleteRateLimit
+            | AdminAction::ReadBudgets
+            | AdminAction::SetBudget
+            | AdminAction::DeleteBudget
+            | AdminAction::ResetBudget => true,
+            AdminAction::CreateEntity
+            | AdminAction::ListEntities
+            | AdminAction::CreateUser
+            | AdminAction::ListUsers
+            | AdminAction::CreateKey
+            | AdminAction::ListKeys
+            | AdminAction::RevokeKey
+            | AdminAction::CreateScimToken
+            | AdminAction::ListScimTokens
+            | AdminAction::RevokeScimToken
+            | AdminAction::ReadAudit => false,
         }
     }
 }
 
 /// May `principal` perform `action` on `target_entity` (`None`: the group as a whole)?
 ///
-/// Today's policy: group administrators may do everything, nobody else anything. Entity
-/// administrators and auditors get their scoped rights when the policy engine arrives; the
-/// routes already pass the target entity for that.
+/// Today's policy: group administrators may do everything; entity administrators may manage rate
+/// limits and budgets inside their entity (the actions of
+/// [`AdminAction::delegated_to_entity_admins`]); nobody else anything. Other scoped rights
+/// (auditors, the rest of the entity administrator's) arrive with the policy engine; the routes
+/// already pass the target entity for that.
 pub fn authorize(
     principal: &Principal,
     action: AdminAction,
     target_entity: Option<EntityId>,
 ) -> Result<(), AdminError> {
-    let _ = target_entity;
-    if principal.is_group_admin() {
+    let delegated = action.delegated_to_entity_admins()
+        && target_entity.is_some_and(|entity| principal.has_role(Role::EntityAdmin, Some(entity)));
+    if principal.is_group_admin() || delegated {
         Ok(())
     } else {
         Err(AdminError::Forbidden { action })
@@ -87,22 +135,35 @@ pub(crate) async fn require(
 ) -> Result<(), AdminError> {
     let decision = authorize(&caller.0, action, target_entity);
     if decision.is_err() {
-        let event = AuditEvent {
-            at: now_millis(),
-            actor: caller.actor(),
-            action: action.as_str().to_owned(),
-            entity_id: target_entity,
-            target: target_entity
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "group".to_owned()),
-            outcome: Outcome::Denied,
-            detail: "{}".to_owned(),
-        };
-        if let Err(err) = state.store.append_audit(&event).await {
-            tracing::error!(error = %err, "could not audit a denied admin request");
-        }
+        let target = target_entity
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "group".to_owned());
+        audit_denied(state, caller, action, target_entity, target).await;
     }
     decision
+}
+
+/// Records a refused attempt at `action` on `target` (in `entity_id`) with outcome `denied`; best
+/// effort, like [`require`].
+pub(crate) async fn audit_denied(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    entity_id: Option<EntityId>,
+    target: String,
+) {
+    let event = AuditEvent {
+        at: now_millis(),
+        actor: caller.actor(),
+        action: action.as_str().to_owned(),
+        entity_id,
+        target,
+        outcome: Outcome::Denied,
+        detail: "{}".to_owned(),
+    };
+    if let Err(err) = state.store.append_audit(&event).await {
+        tracing::error!(error = %err, "could not audit a denied admin request");
+    }
 }
 
 /// An audit event for a successful change by `caller`; the store fills in the target.

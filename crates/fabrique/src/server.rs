@@ -154,6 +154,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 directory: Arc::clone(&directory),
                 audit_public_key: Some(audit_public_key),
                 scim_tokens: Arc::clone(&scim_tokens),
+                admission: Arc::clone(&admission),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )

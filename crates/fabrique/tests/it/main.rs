@@ -12,5 +12,6 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod limits;
 mod scim;
 mod streaming;
