@@ -258,7 +258,7 @@ async fn a_budget_is_set_spent_read_and_reset() {
         .iter()
         .filter(|r| r.status == 200)
         .take(admitted as usize)
-        .map(|r| u64::from(r.prompt_tokens) + u64::from(r.completion_tokens))
+        .map(|r| r.prompt_tokens + r.completion_tokens)
         .sum();
     assert_eq!(recorded, used);
 }
