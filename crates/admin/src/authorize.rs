@@ -24,6 +24,13 @@ pub enum AdminAction {
     ReadSeats,
     SetSeatPool,
     SetSeatReservation,
+    ReadRateLimits,
+    SetRateLimit,
+    DeleteRateLimit,
+    ReadBudgets,
+    SetBudget,
+    DeleteBudget,
+    ResetBudget,
 }
 
 impl AdminAction {
@@ -44,6 +51,13 @@ impl AdminAction {
             AdminAction::ReadSeats => "seat.read",
             AdminAction::SetSeatPool => "seat.pool.set",
             AdminAction::SetSeatReservation => "seat.reservation.set",
+            AdminAction::ReadRateLimits => "rate_limit.read",
+            AdminAction::SetRateLimit => "rate_limit.set",
+            AdminAction::DeleteRateLimit => "rate_limit.delete",
+            AdminAction::ReadBudgets => "budget.read",
+            AdminAction::SetBudget => "budget.set",
+            AdminAction::DeleteBudget => "budget.delete",
+            AdminAction::ResetBudget => "budget.reset",
         }
     }
 
@@ -64,15 +78,51 @@ impl AdminAction {
             AdminAction::ReadSeats => "read seat figures",
             AdminAction::SetSeatPool => "set the seat pool",
             AdminAction::SetSeatReservation => "reserve seats for entities",
+            AdminAction::ReadRateLimits => "read rate limits",
+            AdminAction::SetRateLimit => "set rate limits",
+            AdminAction::DeleteRateLimit => "delete rate limits",
+            AdminAction::ReadBudgets => "read budgets",
+            AdminAction::SetBudget => "set budgets",
+            AdminAction::DeleteBudget => "delete budgets",
+            AdminAction::ResetBudget => "reset budgets",
+        }
+    }
+
+    /// Whether an entity administrator may do this inside their own entity.
+    pub fn delegated_to_entity_admins(self) -> bool {
+        match self {
+            AdminAction::ReadRateLimits
+            | AdminAction::SetRateLimit
+            | AdminAction::DeleteRateLimit
+            | AdminAction::ReadBudgets
+            | AdminAction::SetBudget
+            | AdminAction::DeleteBudget
+            | AdminAction::ResetBudget => true,
+            AdminAction::CreateEntity
+            | AdminAction::ListEntities
+            | AdminAction::CreateUser
+            | AdminAction::ListUsers
+            | AdminAction::CreateKey
+            | AdminAction::ListKeys
+            | AdminAction::RevokeKey
+            | AdminAction::CreateScimToken
+            | AdminAction::ListScimTokens
+            | AdminAction::RevokeScimToken
+            | AdminAction::ReadAudit
+            | AdminAction::ReadSeats
+            | AdminAction::SetSeatPool
+            | AdminAction::SetSeatReservation => false,
         }
     }
 }
 
 /// May `principal` perform `action` on `target_entity` (`None`: the group as a whole)?
 ///
-/// Today's policy: group administrators may do everything; an entity's administrators and
-/// auditors (and group-wide auditors) may read its seat figures; nobody else anything. The other
-/// scoped rights arrive with the policy engine; the routes already pass the target entity.
+/// Today's policy: group administrators may do everything; entity administrators may manage rate
+/// limits and budgets inside their entity (the actions of
+/// [`AdminAction::delegated_to_entity_admins`]); an entity's administrators and auditors (and
+/// group-wide auditors) may read its seat figures; nobody else anything. Other scoped rights arrive
+/// with the policy engine; the routes already pass the target entity for that.
 pub fn authorize(
     principal: &Principal,
     action: AdminAction,
@@ -81,7 +131,9 @@ pub fn authorize(
     let reads_own_seats = action == AdminAction::ReadSeats
         && (principal.has_role(Role::Auditor, target_entity)
             || (target_entity.is_some() && principal.has_role(Role::EntityAdmin, target_entity)));
-    if principal.is_group_admin() || reads_own_seats {
+    let delegated = action.delegated_to_entity_admins()
+        && target_entity.is_some_and(|entity| principal.has_role(Role::EntityAdmin, Some(entity)));
+    if principal.is_group_admin() || reads_own_seats || delegated {
         Ok(())
     } else {
         Err(AdminError::Forbidden { action })
@@ -98,22 +150,35 @@ pub(crate) async fn require(
 ) -> Result<(), AdminError> {
     let decision = authorize(&caller.0, action, target_entity);
     if decision.is_err() {
-        let event = AuditEvent {
-            at: now_millis(),
-            actor: caller.actor(),
-            action: action.as_str().to_owned(),
-            entity_id: target_entity,
-            target: target_entity
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "group".to_owned()),
-            outcome: Outcome::Denied,
-            detail: "{}".to_owned(),
-        };
-        if let Err(err) = state.store.append_audit(&event).await {
-            tracing::error!(error = %err, "could not audit a denied admin request");
-        }
+        let target = target_entity
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "group".to_owned());
+        audit_denied(state, caller, action, target_entity, target).await;
     }
     decision
+}
+
+/// Records a refused attempt at `action` on `target` (in `entity_id`) with outcome `denied`; best
+/// effort, like [`require`].
+pub(crate) async fn audit_denied(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    entity_id: Option<EntityId>,
+    target: String,
+) {
+    let event = AuditEvent {
+        at: now_millis(),
+        actor: caller.actor(),
+        action: action.as_str().to_owned(),
+        entity_id,
+        target,
+        outcome: Outcome::Denied,
+        detail: "{}".to_owned(),
+    };
+    if let Err(err) = state.store.append_audit(&event).await {
+        tracing::error!(error = %err, "could not audit a denied admin request");
+    }
 }
 
 /// An audit event for a successful change by `caller`; the store fills in the target.

@@ -7,6 +7,10 @@ use clap::{Args, Subcommand};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+mod limits;
+
+pub use limits::{BudgetsCommand, LimitsCommand, ScopeArgs};
+
 /// Administer a running Fabrique through its admin API.
 #[derive(Args)]
 pub struct AdminCli {
@@ -57,6 +61,16 @@ pub enum AdminCommand {
     Seats {
         #[command(subcommand)]
         command: SeatsCommand,
+    },
+    /// Rate limits (requests and tokens per minute) of keys, users, teams and entities.
+    Limits {
+        #[command(subcommand)]
+        command: LimitsCommand,
+    },
+    /// Budgets (tokens or money per day or month) of keys, users, teams and entities.
+    Budgets {
+        #[command(subcommand)]
+        command: BudgetsCommand,
     },
     /// The newest audit events.
     Audit {
@@ -403,6 +417,8 @@ fn request_for(command: &AdminCommand) -> Request {
             entity_query(entity),
             None,
         ),
+        AdminCommand::Limits { command } => limits::limits_request(command),
+        AdminCommand::Budgets { command } => limits::budgets_request(command),
         AdminCommand::Audit { limit } => (
             Method::GET,
             "/admin/v1/audit".into(),

@@ -16,6 +16,9 @@ pub enum AdminError {
     UnknownKey,
     #[error("this key is not allowed to {}", action.describe())]
     Forbidden { action: AdminAction },
+    /// Refused for a reason more specific than the action alone (`permission_denied` too).
+    #[error("{0}")]
+    Refused(String),
     /// A malformed body or query, or a field with a bad value (`param` names it).
     #[error("{message}")]
     BadRequest {
@@ -48,7 +51,7 @@ impl AdminError {
     pub fn status(&self) -> StatusCode {
         match self {
             AdminError::MissingKey | AdminError::UnknownKey => StatusCode::UNAUTHORIZED,
-            AdminError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AdminError::Forbidden { .. } | AdminError::Refused(_) => StatusCode::FORBIDDEN,
             AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
@@ -63,7 +66,7 @@ impl AdminError {
                 "invalid_api_key",
                 self.to_string(),
             ),
-            AdminError::Forbidden { .. } => {
+            AdminError::Forbidden { .. } | AdminError::Refused(_) => {
                 ErrorBody::new(ErrorType::Permission, "permission_denied", self.to_string())
             }
             AdminError::BadRequest { param, message } => {

@@ -4,35 +4,42 @@
 //! inference path uses), then asks [`authorize`] whether the caller may perform the action on the
 //! target entity, then acts. Each change writes its audit event in the same store transaction as
 //! the change itself, with the caller's key id as actor; refused attempts are audited as `denied`.
-//! Keys created or revoked here take effect in the directory at once.
+//! Keys created or revoked here take effect in the directory at once, and rate limits and budgets
+//! set here in the admission table.
 
 mod audit_log;
 mod authorize;
 mod body;
 mod bootstrap;
+mod budgets;
 mod caller;
 mod cli;
 mod entities;
 mod error;
 mod keys;
+mod limits;
+mod rules;
 mod scim_tokens;
+mod scopes;
 mod seats;
 mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use identity::{Directory, ScimTokens};
 use store::Store;
 
 pub use authorize::{AdminAction, authorize};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
-    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, PoolCommand, PoolSize,
-    ScimTokensCommand, SeatsCommand, UsersCommand, execute, run_cli,
+    AdminCli, AdminCommand, BudgetsCommand, CliError, EntitiesCommand, KeysCommand, LimitsCommand,
+    PoolCommand, PoolSize, ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand, execute,
+    run_cli,
 };
 pub use error::AdminError;
+pub use rules::{spent_this_period, stored_budget, stored_limits};
 
 /// What the admin routes share: durable state, the live key index, and the public key audit
 /// checkpoints are signed with (shown to auditors; `None` when this process signs none).
@@ -47,6 +54,8 @@ pub struct AdminState {
     pub classifications: domain::ClassificationLadder,
     /// The live seat state: users created here get a seat, and the pool is set here.
     pub seats: Arc<::seats::Seats>,
+    /// The live rate limits and budgets the request path enforces, changed with the store.
+    pub admission: Arc<admission::Admission>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -74,6 +83,17 @@ pub fn router(state: AdminState) -> Router {
             put(seats::set_reservation),
         )
         .route("/admin/v1/seats/report", get(seats::report))
+        .route("/admin/v1/limits", get(limits::list))
+        .route(
+            "/admin/v1/limits/{kind}/{id}",
+            get(limits::get).put(limits::set).delete(limits::delete),
+        )
+        .route("/admin/v1/budgets", get(budgets::list))
+        .route(
+            "/admin/v1/budgets/{kind}/{id}",
+            get(budgets::get).put(budgets::set).delete(budgets::delete),
+        )
+        .route("/admin/v1/budgets/{kind}/{id}/reset", post(budgets::reset))
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
         .with_state(state)

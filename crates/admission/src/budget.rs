@@ -109,7 +109,8 @@ pub struct SpentRecord {
 }
 
 impl Budget {
-    pub(crate) fn validate(&self) -> Result<(), InvalidLimit> {
+    /// Checks the budget as [`crate::Admission::set_budget`] will.
+    pub fn validate(&self) -> Result<(), InvalidLimit> {
         match self.soft_threshold_percent {
             Some(p) if p == 0 || p > 100 => Err(InvalidLimit::SoftThreshold(p)),
             _ => Ok(()),

@@ -80,7 +80,9 @@ pub fn estimate_tokens(
 }
 
 impl Limits {
-    pub(crate) fn validate(&self) -> Result<(), InvalidLimit> {
+    /// Checks the limits as [`crate::Admission::set_limit`] will, so a caller can refuse bad input
+    /// before persisting it.
+    pub fn validate(&self) -> Result<(), InvalidLimit> {
         for (kind, limit) in [
             (LimitKind::Requests, self.requests_per_minute.map(u64::from)),
             (LimitKind::Tokens, self.tokens_per_minute),

@@ -94,7 +94,7 @@ impl Refused {
 }
 
 /// A Unix-millisecond instant as RFC 3339 in UTC, for messages people read.
-pub(crate) fn rfc3339(at: UnixMillis) -> String {
+pub fn rfc3339(at: UnixMillis) -> String {
     jiff::Timestamp::from_millisecond(at)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| format!("{at} (Unix ms)"))

@@ -168,6 +168,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 scim_tokens: Arc::clone(&scim_tokens),
                 classifications: config.classifications.clone(),
                 seats: Arc::clone(&seats),
+                admission: Arc::clone(&admission),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )

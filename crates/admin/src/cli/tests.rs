@@ -10,7 +10,7 @@ struct Root {
     admin: AdminCli,
 }
 
-fn parse(args: &[&str]) -> Result<AdminCli, clap::Error> {
+pub(super) fn parse(args: &[&str]) -> Result<AdminCli, clap::Error> {
     Root::try_parse_from(std::iter::once("admin").chain(args.iter().copied())).map(|r| r.admin)
 }
 

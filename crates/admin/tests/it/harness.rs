@@ -47,6 +47,7 @@ impl Server {
             scim_tokens: Arc::new(identity::ScimTokens::new()),
             classifications: domain::ClassificationLadder::default(),
             seats,
+            admission: Arc::new(admission::Admission::new(admission::Calendar::utc())),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -12,6 +12,7 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod limits;
 mod oidc;
 mod policy;
 mod scim;
