@@ -1,7 +1,7 @@
 //! The authorization decision, in one function so that a policy engine (Cedar, per DESIGN.md) can
 //! replace it without touching the routes.
 
-use domain::{AuditEvent, EntityId, Outcome, now_millis};
+use domain::{AuditEvent, EntityId, Outcome, Role, now_millis};
 use identity::Principal;
 
 use crate::caller::Caller;
@@ -21,6 +21,8 @@ pub enum AdminAction {
     ListScimTokens,
     RevokeScimToken,
     ReadAudit,
+    ReadUsage,
+    ReadChargeback,
 }
 
 impl AdminAction {
@@ -38,6 +40,8 @@ impl AdminAction {
             AdminAction::ListScimTokens => "scim_token.list",
             AdminAction::RevokeScimToken => "scim_token.revoke",
             AdminAction::ReadAudit => "audit.read",
+            AdminAction::ReadUsage => "usage.read",
+            AdminAction::ReadChargeback => "chargeback.read",
         }
     }
 
@@ -55,22 +59,33 @@ impl AdminAction {
             AdminAction::ListScimTokens => "list SCIM tokens",
             AdminAction::RevokeScimToken => "revoke SCIM tokens",
             AdminAction::ReadAudit => "read the audit log",
+            AdminAction::ReadUsage => "read usage",
+            AdminAction::ReadChargeback => "read chargeback reports",
         }
+    }
+
+    /// Usage and chargeback: what entity administrators and auditors may read of their entity.
+    pub fn reads_usage(self) -> bool {
+        matches!(self, AdminAction::ReadUsage | AdminAction::ReadChargeback)
     }
 }
 
 /// May `principal` perform `action` on `target_entity` (`None`: the group as a whole)?
 ///
-/// Today's policy: group administrators may do everything, nobody else anything. Entity
-/// administrators and auditors get their scoped rights when the policy engine arrives; the
-/// routes already pass the target entity for that.
+/// Today's policy: group administrators may do everything; entity administrators and auditors
+/// may read the usage and chargeback of the entity their role is scoped to (a group-wide auditor,
+/// of every entity); nobody else anything. The remaining scoped rights come with the policy
+/// engine; the routes already pass the target entity for that.
 pub fn authorize(
     principal: &Principal,
     action: AdminAction,
     target_entity: Option<EntityId>,
 ) -> Result<(), AdminError> {
-    let _ = target_entity;
-    if principal.is_group_admin() {
+    let reads_own_usage = action.reads_usage()
+        && [Role::EntityAdmin, Role::Auditor]
+            .into_iter()
+            .any(|role| principal.has_role(role, target_entity));
+    if principal.is_group_admin() || reads_own_usage {
         Ok(())
     } else {
         Err(AdminError::Forbidden { action })

@@ -11,11 +11,13 @@ mod authorize;
 mod body;
 mod bootstrap;
 mod caller;
+mod chargeback;
 mod cli;
 mod entities;
 mod error;
 mod keys;
 mod scim_tokens;
+mod usage;
 mod users;
 
 use std::sync::Arc;
@@ -28,8 +30,8 @@ use store::Store;
 pub use authorize::{AdminAction, authorize};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
-    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, ScimTokensCommand,
-    UsersCommand, execute, run_cli,
+    AdminCli, AdminCommand, CliError, EntitiesCommand, KeysCommand, ReportCli, ReportCommand,
+    ReportFormat, ScimTokensCommand, UsersCommand, execute, report, run_cli,
 };
 pub use error::AdminError;
 
@@ -42,6 +44,8 @@ pub struct AdminState {
     pub audit_public_key: Option<evidence::PublicKey>,
     /// The live SCIM token index, updated as tokens are created and revoked.
     pub scim_tokens: Arc<ScimTokens>,
+    /// The group's time zone (`[admission] time_zone`): usage buckets and chargeback months.
+    pub zone: reports::Zone,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -62,5 +66,9 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/scim-tokens/{id}", delete(scim_tokens::revoke))
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
+        .route("/admin/v1/usage", get(usage::totals))
+        .route("/admin/v1/usage/active-users", get(usage::active_users))
+        .route("/admin/v1/usage/latency", get(usage::latency))
+        .route("/admin/v1/reports/chargeback", get(chargeback::report))
         .with_state(state)
 }

@@ -37,6 +37,10 @@ pub enum GatewayError {
     #[error("invalid `x-fabrique-classification` header `{given}`: expected one of {expected}")]
     InvalidClassification { given: String, expected: String },
     #[error(
+        "invalid `x-fabrique-use-case` header `{given}`: expected a slug (1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-')"
+    )]
+    InvalidUseCase { given: String },
+    #[error(
         "this request is classified `{level}` and no endpoint serving `{model}` (or its fallbacks) is cleared for that level; nothing was sent"
     )]
     ClassificationNotPermitted { level: String, model: String },
@@ -70,9 +74,9 @@ impl GatewayError {
             GatewayError::BodyRead(_)
             | GatewayError::MalformedJson { .. }
             | GatewayError::InvalidField { .. } => StatusCode::BAD_REQUEST,
-            GatewayError::WrongModelKind { .. } | GatewayError::InvalidClassification { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            GatewayError::WrongModelKind { .. }
+            | GatewayError::InvalidClassification { .. }
+            | GatewayError::InvalidUseCase { .. } => StatusCode::BAD_REQUEST,
             GatewayError::ClassificationNotPermitted { .. } => StatusCode::FORBIDDEN,
             GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
             GatewayError::SignIn(error) => error.status(),
@@ -100,6 +104,7 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",
+            GatewayError::InvalidUseCase { .. } => "invalid_use_case",
             GatewayError::ClassificationNotPermitted { .. } => "classification_not_permitted",
             GatewayError::NoEndpointAvailable { .. } => "no_endpoint_available",
             GatewayError::UpstreamFailed { .. } => "upstream_error",

@@ -179,6 +179,7 @@ pub(crate) async fn delete(
         state.directory.revoke(key);
     }
     state.directory.remove_user(&user.user.user_name);
+    state.directory.remove_user_teams(user.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

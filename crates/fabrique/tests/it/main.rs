@@ -14,3 +14,4 @@ mod inference;
 mod keys;
 mod scim;
 mod streaming;
+mod usage;

@@ -26,7 +26,7 @@ async fn start(extra: &str) -> TestServer {
 }
 
 /// Creates a SCIM token (for `entity`, or group-wide) and returns (id, secret).
-async fn scim_token(t: &TestServer, entity: Option<&str>) -> (String, String) {
+pub(crate) async fn scim_token(t: &TestServer, entity: Option<&str>) -> (String, String) {
     let body = match entity {
         Some(slug) => {
             let _ = t
@@ -44,7 +44,7 @@ async fn scim_token(t: &TestServer, entity: Option<&str>) -> (String, String) {
     )
 }
 
-async fn scim(
+pub(crate) async fn scim(
     t: &TestServer,
     token: &str,
     method: Method,
@@ -73,7 +73,7 @@ async fn scim(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn patch(operations: Value) -> Value {
+pub(crate) fn patch(operations: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
 }
 

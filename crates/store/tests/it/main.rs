@@ -10,10 +10,11 @@ mod audit_chain;
 mod audit_tampering;
 mod harness;
 mod provisioning;
+mod reporting;
 
 use domain::{
     ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
-    Role, RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
+    Role, RoleGrant, ServiceAccountId, Status, TeamId, UsageRecord, UserId, now_millis,
 };
 use store::UserIdentity;
 use store::{Backend, NewUser, Store, StoreError, StoredBudget, StoredLimit};
@@ -34,7 +35,15 @@ both_backends! {
     teams_keep_their_members_and_follow_deleted_users,
     scim_tokens_are_created_listed_and_revoked,
     user_identities_join_users_with_entities_and_roles,
+    usage_sums_group_by_dimension_exactly,
+    usage_sums_per_time_bucket,
+    latency_percentiles_are_exact,
 }
+
+use reporting::{
+    latency_percentiles_are_exact, usage_sums_group_by_dimension_exactly,
+    usage_sums_per_time_bucket,
+};
 
 use provisioning::{
     provisioned_users_are_found_by_folded_columns_changed_and_deleted,
@@ -525,6 +534,8 @@ fn usage(index: u64, started_at: i64) -> UsageRecord {
         user_id: index.is_multiple_of(3).then(UserId::generate),
         service_account_id: (index % 3 == 1).then(ServiceAccountId::generate),
         key_id: Some(KeyId::generate()),
+        team_id: index.is_multiple_of(4).then(TeamId::generate),
+        use_case: (index % 4 == 1).then(|| "credit-scoring".to_owned()),
         operation: [Operation::Chat, Operation::Embeddings, Operation::Fim][(index % 3) as usize],
         model: "mistral-small".into(),
         endpoint: (!index.is_multiple_of(5)).then(|| "gpu-a".to_owned()),
@@ -836,13 +847,19 @@ fn both_dialects_have_the_same_migrations() {
         names
     };
     assert_eq!(names("sqlite"), names("postgres"));
-    let statements = |dialect: &str| {
-        std::fs::read_to_string(folder(dialect).join("0003_audit_chain.sql"))
+    let statements = |dialect: &str, migration: &str| {
+        std::fs::read_to_string(folder(dialect).join(migration))
             .unwrap()
             .lines()
             .filter(|line| !line.trim_start().starts_with("--"))
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert_eq!(statements("sqlite"), statements("postgres"));
+    for migration in ["0003_audit_chain.sql", "0006_usage_attribution.sql"] {
+        assert_eq!(
+            statements("sqlite", migration),
+            statements("postgres", migration),
+            "{migration}"
+        );
+    }
 }
