@@ -227,7 +227,11 @@ pub(crate) async fn report_entity(
             return Ok(None);
         }
         return match own.as_slice() {
-            [only] => Ok(state.store.entity(*only).await?),
+            // `None` here would mean the whole group: an entity that vanished is "not found".
+            [only] => match state.store.entity(*only).await? {
+                Some(entity) => Ok(Some(entity)),
+                None => Err(AdminError::NotFound(format!("no entity with id `{only}`"))),
+            },
             _ => Err(AdminError::bad_field(
                 "entity",
                 "your roles cover several entities: name one with `entity`",
