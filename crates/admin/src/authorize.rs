@@ -31,6 +31,8 @@ pub enum AdminAction {
     SetBudget,
     DeleteBudget,
     ResetBudget,
+    ReadUsage,
+    ReadChargeback,
 }
 
 impl AdminAction {
@@ -58,6 +60,8 @@ impl AdminAction {
             AdminAction::SetBudget => "budget.set",
             AdminAction::DeleteBudget => "budget.delete",
             AdminAction::ResetBudget => "budget.reset",
+            AdminAction::ReadUsage => "usage.read",
+            AdminAction::ReadChargeback => "chargeback.read",
         }
     }
 
@@ -85,6 +89,8 @@ impl AdminAction {
             AdminAction::SetBudget => "set budgets",
             AdminAction::DeleteBudget => "delete budgets",
             AdminAction::ResetBudget => "reset budgets",
+            AdminAction::ReadUsage => "read usage",
+            AdminAction::ReadChargeback => "read chargeback reports",
         }
     }
 
@@ -111,8 +117,15 @@ impl AdminAction {
             | AdminAction::ReadAudit
             | AdminAction::ReadSeats
             | AdminAction::SetSeatPool
-            | AdminAction::SetSeatReservation => false,
+            | AdminAction::SetSeatReservation
+            | AdminAction::ReadUsage
+            | AdminAction::ReadChargeback => false,
         }
+    }
+
+    /// Usage and chargeback: what entity administrators and auditors may read of their entity.
+    pub fn reads_usage(self) -> bool {
+        matches!(self, AdminAction::ReadUsage | AdminAction::ReadChargeback)
     }
 }
 
@@ -121,8 +134,8 @@ impl AdminAction {
 /// Today's policy: group administrators may do everything; entity administrators may manage rate
 /// limits and budgets inside their entity (the actions of
 /// [`AdminAction::delegated_to_entity_admins`]); an entity's administrators and auditors (and
-/// group-wide auditors) may read its seat figures; nobody else anything. Other scoped rights arrive
-/// with the policy engine; the routes already pass the target entity for that.
+/// group-wide auditors) may read its seat figures, usage and chargeback; nobody else anything.
+/// Other scoped rights arrive with the policy engine; the routes already pass the target entity.
 pub fn authorize(
     principal: &Principal,
     action: AdminAction,
@@ -131,9 +144,13 @@ pub fn authorize(
     let reads_own_seats = action == AdminAction::ReadSeats
         && (principal.has_role(Role::Auditor, target_entity)
             || (target_entity.is_some() && principal.has_role(Role::EntityAdmin, target_entity)));
+    let reads_own_usage = action.reads_usage()
+        && [Role::EntityAdmin, Role::Auditor]
+            .into_iter()
+            .any(|role| principal.has_role(role, target_entity));
     let delegated = action.delegated_to_entity_admins()
         && target_entity.is_some_and(|entity| principal.has_role(Role::EntityAdmin, Some(entity)));
-    if principal.is_group_admin() || reads_own_seats || delegated {
+    if principal.is_group_admin() || reads_own_seats || reads_own_usage || delegated {
         Ok(())
     } else {
         Err(AdminError::Forbidden { action })

@@ -32,13 +32,7 @@ pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Adm
 
 /// Checks a slug: 1 to 63 characters among `a-z`, `0-9` and `-`, starting with a letter or digit.
 pub(crate) fn check_slug(param: &'static str, value: &str) -> Result<(), AdminError> {
-    let valid = (1..=63).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
-    if valid {
+    if domain::is_slug(value) {
         Ok(())
     } else {
         Err(AdminError::bad_field(

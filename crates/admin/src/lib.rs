@@ -13,6 +13,7 @@ mod body;
 mod bootstrap;
 mod budgets;
 mod caller;
+mod chargeback;
 mod cli;
 mod entities;
 mod error;
@@ -22,6 +23,7 @@ mod rules;
 mod scim_tokens;
 mod scopes;
 mod seats;
+mod usage;
 mod users;
 
 use std::sync::Arc;
@@ -35,8 +37,8 @@ pub use authorize::{AdminAction, authorize};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
     AdminCli, AdminCommand, BudgetsCommand, CliError, EntitiesCommand, KeysCommand, LimitsCommand,
-    PoolCommand, PoolSize, ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand, execute,
-    run_cli,
+    PoolCommand, PoolSize, ReportCli, ReportCommand, ReportFormat, ScimTokensCommand, ScopeArgs,
+    SeatsCommand, UsersCommand, execute, report, run_cli,
 };
 pub use error::AdminError;
 pub use rules::{spent_this_period, stored_budget, stored_limits};
@@ -56,6 +58,8 @@ pub struct AdminState {
     pub seats: Arc<::seats::Seats>,
     /// The live rate limits and budgets the request path enforces, changed with the store.
     pub admission: Arc<admission::Admission>,
+    /// The group's time zone (`[admission] time_zone`): usage buckets and chargeback months.
+    pub zone: reports::Zone,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -96,5 +100,9 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/budgets/{kind}/{id}/reset", post(budgets::reset))
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
+        .route("/admin/v1/usage", get(usage::totals))
+        .route("/admin/v1/usage/active-users", get(usage::active_users))
+        .route("/admin/v1/usage/latency", get(usage::latency))
+        .route("/admin/v1/reports/chargeback", get(chargeback::report))
         .with_state(state)
 }

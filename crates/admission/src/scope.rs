@@ -4,52 +4,10 @@
 //! admission stage checks each scope that has a limit or a budget and charges all of them or none.
 
 use std::fmt;
-use std::sync::Arc;
 
+pub use domain::TeamId;
 use domain::{EntityId, KeyId, UserId};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-/// A team's identifier as the directory gives it (SCIM Groups map to teams).
-///
-/// Teams have no typed id in `domain` yet, so this crate keeps the directory's string. It is an
-/// `Arc<str>` because a team scope is cloned into every request that names it, and a reference-count
-/// increment is cheaper than copying the string on the hot path.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TeamId(Arc<str>);
-
-impl TeamId {
-    pub fn new(id: impl Into<Arc<str>>) -> Self {
-        TeamId(id.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TeamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for TeamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "team:{}", self.0)
-    }
-}
-
-impl Serialize for TeamId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for TeamId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(TeamId::new)
-    }
-}
+use serde::{Deserialize, Serialize};
 
 /// One subject of rate limits and budgets.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -72,7 +30,7 @@ impl Scope {
         }
     }
 
-    /// The scope's id as text (`key_…`, `usr_…`, the team id, `ent_…`).
+    /// The scope's id as text (`key_…`, `usr_…`, `team_…`, `ent_…`).
     pub fn id(&self) -> String {
         match self {
             Scope::Key(id) => id.to_string(),
@@ -87,7 +45,7 @@ impl Scope {
         match kind {
             "key" => id.parse().ok().map(Scope::Key),
             "user" => id.parse().ok().map(Scope::User),
-            "team" => (!id.is_empty()).then(|| Scope::Team(TeamId::new(id))),
+            "team" => id.parse().ok().map(Scope::Team),
             "entity" => id.parse().ok().map(Scope::Entity),
             _ => None,
         }

@@ -241,7 +241,8 @@ pub enum EntityFrom {
 /// (`/admin/v1/limits`, `/admin/v1/budgets`) and kept in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionConfig {
-    /// Key `time_zone`: the IANA time zone in which daily and monthly budgets reset at midnight.
+    /// Key `time_zone`: the IANA time zone in which daily and monthly budgets reset at midnight,
+    /// usage reports cut their hour, day and month buckets, and chargeback months begin.
     /// Default `UTC`.
     pub time_zone: String,
     /// Key `default_completion_tokens`: the completion length admission reserves for a request that

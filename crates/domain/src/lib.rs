@@ -17,7 +17,7 @@ pub use ids::{EntityId, KeyId, ScimTokenId, ServiceAccountId, TeamId, UserId};
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, Status, User};
 pub use serving::{EndpointKind, Hosting, ModelKind};
-pub use usage::{Operation, UsageRecord};
+pub use usage::{Operation, UsageRecord, UsageTotals, is_slug};
 
 /// Milliseconds since the Unix epoch: the one time representation in records and storage.
 pub type UnixMillis = i64;

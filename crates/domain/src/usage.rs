@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EntityId, Hosting, KeyId, ServiceAccountId, UnixMillis, UserId};
+use crate::{EntityId, Hosting, KeyId, ServiceAccountId, TeamId, UnixMillis, UserId};
 
 /// What a request asked the model to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,6 +32,17 @@ impl Operation {
     }
 }
 
+/// Whether `text` is a slug: 1 to 63 characters among `a-z`, `0-9` and `-`, not starting or
+/// ending with `-`. Entity slugs and use-case labels follow this rule.
+pub fn is_slug(text: &str) -> bool {
+    (1..=63).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
 /// One request's accounting. Written off the request path, in batches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
@@ -42,6 +53,12 @@ pub struct UsageRecord {
     pub user_id: Option<UserId>,
     pub service_account_id: Option<ServiceAccountId>,
     pub key_id: Option<KeyId>,
+    /// The team the request is charged to: of the user's teams, the one whose id sorts first (ids
+    /// are time-ordered, so the oldest team; joining a new team does not move a user's charges).
+    pub team_id: Option<TeamId>,
+    /// The caller's `x-fabrique-use-case` label, a slug. Not yet checked against a use-case
+    /// registry: it is what the caller said the request was for.
+    pub use_case: Option<String>,
     pub operation: Operation,
     /// The public model name the caller asked for (after fallback: the one that answered).
     pub model: String,
@@ -64,4 +81,55 @@ pub struct UsageRecord {
     pub classification: Option<String>,
     /// Where the answering endpoint runs, if one answered.
     pub hosting: Option<Hosting>,
+}
+
+/// What a set of usage records adds up to. Integer sums only: money is in micro-units, so a total
+/// is exactly the sum of its records, whatever the order of addition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_micros: u64,
+    /// Requests that ended in an error (an error code was recorded).
+    pub errors: u64,
+}
+
+impl From<&UsageRecord> for UsageTotals {
+    /// One record's contribution to a total.
+    fn from(record: &UsageRecord) -> UsageTotals {
+        UsageTotals {
+            requests: 1,
+            input_tokens: record.prompt_tokens,
+            output_tokens: record.completion_tokens,
+            cost_micros: record.cost_micros,
+            errors: u64::from(record.error_code.is_some()),
+        }
+    }
+}
+
+impl UsageTotals {
+    /// Adds `other` to these totals (saturating, though no real total comes near `u64::MAX`).
+    pub fn add(&mut self, other: &UsageTotals) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cost_micros = self.cost_micros.saturating_add(other.cost_micros);
+        self.errors = self.errors.saturating_add(other.errors);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_slug;
+
+    #[test]
+    fn slugs_are_short_lowercase_words_joined_by_dashes() {
+        for good in ["a", "credit-scoring", "kyc2", &"x".repeat(63)] {
+            assert!(is_slug(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "Credit", "a b", "é", "a_b", &"x".repeat(64)] {
+            assert!(!is_slug(bad), "{bad}");
+        }
+    }
 }

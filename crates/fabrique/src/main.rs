@@ -1,5 +1,6 @@
 //! `fabrique`: the one binary. `serve` runs the platform, `sim` a simulated GPU backend, `admin` the
-//! administration client, `audit` verifies and exports the audit trail's evidence.
+//! administration client, `audit` verifies and exports the audit trail's evidence, `report` prints
+//! the monthly chargeback.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ enum Command {
     /// The audit trail's evidence: verify that it was not altered, export it for auditors.
     #[command(subcommand)]
     Audit(fabrique::audit::cli::AuditCommand),
+    /// Reports from a running server's admin API: the monthly chargeback.
+    Report(admin::ReportCli),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +162,10 @@ fn main() -> ExitCode {
                 .map_err(|e| anyhow::anyhow!("{e}")),
             Command::Policy(PolicyCommand::Scan) => scan_stdin(),
             Command::Audit(command) => fabrique::audit::cli::run(command).await,
+            Command::Report(args) => admin::report(&args)
+                .await
+                .map(|text| print!("{text}{}", if text.ends_with('\n') { "" } else { "\n" }))
+                .map_err(|e| anyhow::anyhow!("{e}")),
         }
     });
     match result {

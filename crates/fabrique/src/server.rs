@@ -124,6 +124,8 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let admission = crate::limits::load_admission(&store, &config.admission)
         .await
         .context("loading rate limits and budgets")?;
+    let zone = reports::Zone::new(&config.admission.time_zone)
+        .with_context(|| format!("unknown time zone `{}`", config.admission.time_zone))?;
     let listen = config.server.listen;
     let scim_config = Arc::new(config.scim.clone());
     // Sign-in: discovery runs in the background, so a provider that is down never delays start-up.
@@ -169,6 +171,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 classifications: config.classifications.clone(),
                 seats: Arc::clone(&seats),
                 admission: Arc::clone(&admission),
+                zone,
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )

@@ -1,4 +1,4 @@
-//! Stage 7, admit: rate limits and budgets of the request's key, user and entity, checked and
+//! Stage 7, admit: rate limits and budgets of the request's key, user, teams and entity, checked and
 //! charged in memory (the `admission` crate), settled with the real usage at stage 11. Also turns the
 //! outcome into OpenAI's `x-ratelimit-*` headers and Fabrique's budget warning header.
 
@@ -12,6 +12,7 @@ use domain::UnixMillis;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use identity::Principal;
 
+use crate::attribute::Attribution;
 use crate::error::GatewayError;
 use crate::meter::cost;
 use crate::state::{Gateway, ModelRoute};
@@ -23,6 +24,7 @@ pub const BUDGET_WARNING_HEADER: &str = "x-fabrique-budget-warning";
 pub fn admit(
     gateway: &Gateway,
     principal: &Principal,
+    attribution: &Attribution,
     model: &ModelRoute,
     body_len: usize,
     max_tokens: Option<u64>,
@@ -37,13 +39,15 @@ pub fn admit(
         cost_micros: cost(prompt, model.input_micros_per_million)
             + cost(completion, model.output_micros_per_million),
     };
-    let mut scopes = Vec::with_capacity(3);
+    let teams = attribution.teams.as_deref().unwrap_or_default();
+    let mut scopes = Vec::with_capacity(3 + teams.len());
     if let Some(key) = principal.key_id {
         scopes.push(Scope::Key(key));
     }
     if let Some(user) = principal.user_id() {
         scopes.push(Scope::User(user));
     }
+    scopes.extend(teams.iter().copied().map(Scope::Team));
     if let Some(entity) = principal.entity_id {
         scopes.push(Scope::Entity(entity));
     }

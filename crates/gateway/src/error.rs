@@ -40,6 +40,10 @@ pub enum GatewayError {
     #[error("invalid `x-fabrique-classification` header `{given}`: expected one of {expected}")]
     InvalidClassification { given: String, expected: String },
     #[error(
+        "invalid `x-fabrique-use-case` header `{given}`: expected a slug (1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-')"
+    )]
+    InvalidUseCase { given: String },
+    #[error(
         "this request is classified `{level}` and no endpoint serving `{model}` (or its fallbacks) is cleared for that level; nothing was sent"
     )]
     ClassificationNotPermitted { level: String, model: String },
@@ -87,7 +91,8 @@ impl GatewayError {
             | GatewayError::InvalidClassification { .. }
             | GatewayError::PersonalDataBlocked { .. }
             | GatewayError::BlockedTerm { .. }
-            | GatewayError::PromptInjectionSuspected { .. } => StatusCode::BAD_REQUEST,
+            | GatewayError::PromptInjectionSuspected { .. }
+            | GatewayError::InvalidUseCase { .. } => StatusCode::BAD_REQUEST,
             GatewayError::ClassificationNotPermitted { .. } | GatewayError::SeatRequired(_) => {
                 StatusCode::FORBIDDEN
             }
@@ -129,6 +134,7 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. } => "model_not_found",
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",
+            GatewayError::InvalidUseCase { .. } => "invalid_use_case",
             GatewayError::ClassificationNotPermitted { .. } => "classification_not_permitted",
             GatewayError::PersonalDataBlocked { .. } => "personal_data_blocked",
             GatewayError::BlockedTerm { .. } => "blocked_term",

@@ -8,6 +8,7 @@
 mod accept;
 pub mod admit;
 mod answer;
+pub mod attribute;
 mod authenticate;
 pub mod classify;
 mod error;
@@ -79,6 +80,8 @@ struct Trace {
     stream: bool,
     attempts: u32,
     classification: Option<Classification>,
+    /// The team and use case to charge; moved out by [`Trace::finished`].
+    attribution: Option<attribute::Attribution>,
     /// The admission to settle at metering; moved out by [`Trace::finished`].
     ticket: Option<admission::Ticket>,
     /// Rate-limit state and budget warning to report in the response headers.
@@ -109,6 +112,7 @@ impl Trace {
             error_code,
             attempts: self.attempts,
             classification: self.classification,
+            attribution: self.attribution.take(),
             ticket: self.ticket.take(),
         }
     }
@@ -127,6 +131,7 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
         stream: false,
         attempts: 0,
         classification: None,
+        attribution: None,
         ticket: None,
         rate: None,
         warning: None,
@@ -169,6 +174,12 @@ async fn serve(
     trace.principal = Some(Arc::clone(&principal));
     // 3. License, before the body too: a user without a seat costs no parse either.
     license::license(gateway, &principal, trace.started_at)?;
+    // Who is charged besides the caller: the user's teams (also for a refused request) and the
+    // use case named.
+    let attribution = trace
+        .attribution
+        .insert(attribute::teams(gateway, &principal));
+    attribution.use_case = attribute::use_case(headers)?;
 
     // 1. Accept: size limit, JSON, the fields the gateway reads.
     let bytes = accept::read_body(body, gateway.config.server.max_body_bytes).await?;
@@ -207,10 +218,14 @@ async fn serve(
     };
     let mut answer = inspected.answer;
 
-    // 7. Admit: rate limits and budgets of the key, user and entity, all charged or none.
+    // 7. Admit: rate limits and budgets of the key, user, teams and entity, all charged or none.
     let admitted = admit::admit(
         gateway,
         &principal,
+        trace
+            .attribution
+            .as_ref()
+            .unwrap_or(&attribute::Attribution::default()),
         &gateway.models[model],
         body.len(),
         max_tokens,
@@ -313,6 +328,7 @@ impl Trace {
             stream: self.stream,
             attempts: self.attempts,
             classification: self.classification,
+            attribution: None,
             ticket: None,
             rate: self.rate.clone(),
             warning: self.warning.clone(),

@@ -6,6 +6,7 @@ use domain::{AuditEvent, Classification, Operation, Outcome, UnixMillis, UsageRe
 use identity::Principal;
 use wire::Usage;
 
+use crate::attribute::Attribution;
 use crate::error::GatewayError;
 use crate::state::Gateway;
 
@@ -29,6 +30,8 @@ pub struct Finished<'a> {
     pub error_code: Option<&'static str>,
     pub attempts: u32,
     pub classification: Option<Classification>,
+    /// The team and use case charged, once the caller is known.
+    pub attribution: Option<Attribution>,
     /// The admission to settle with the real usage, when the request was admitted.
     pub ticket: Option<admission::Ticket>,
 }
@@ -82,6 +85,7 @@ pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
         crate::admit::settle(gateway, ticket, tokens, cost_micros);
     }
     let endpoint = finished.endpoint.and_then(|i| gateway.endpoints.get(i));
+    let attribution = finished.attribution.take().unwrap_or_default();
     let record = UsageRecord {
         request_id: finished.request_id.to_owned(),
         started_at: finished.started_at,
@@ -89,6 +93,8 @@ pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
         user_id: principal.user_id(),
         service_account_id: principal.service_account_id(),
         key_id: principal.key_id,
+        team_id: attribution.chargeback_team(),
+        use_case: attribution.use_case,
         operation: finished.operation,
         model: model_name.to_owned(),
         endpoint: endpoint.map(|e| e.name.clone()),

@@ -5,18 +5,20 @@
 //! changes keys or users (the admin API inserts new keys and revokes old ones here as well as in
 //! the store; sign-in provisioning upserts the users it creates). Authenticating a key is one
 //! SHA-256 of the presented secret and one hash-map lookup under a read lock; finding the user of a
-//! verified token is one lookup by user name. Nothing on those paths waits on I/O.
+//! verified token is one lookup by user name, and a user's teams one lookup by user id (SCIM group
+//! changes and user deletions keep them current). Nothing on those paths waits on I/O.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use domain::{
-    EntityId, KeyHash, KeyId, KeyOwner, Role, RoleGrant, ServiceAccountId, Status, UserId,
+    EntityId, KeyHash, KeyId, KeyOwner, Role, RoleGrant, ServiceAccountId, Status, TeamId, UserId,
 };
 use parking_lot::RwLock;
 use store::{Credential, Store, StoreError, UserIdentity};
 
 mod scim_tokens;
+mod teams;
 
 pub use scim_tokens::{ScimClient, ScimTokens};
 
@@ -145,6 +147,8 @@ pub struct Directory {
     index: RwLock<Index>,
     /// User name → user. Apart from the key index: the two are never changed together.
     users: RwLock<HashMap<String, Arc<UserRecord>>>,
+    /// User → teams and team → members, apart again: changed by group changes only.
+    teams: RwLock<teams::Memberships>,
 }
 
 /// Both maps under one lock so that an insert or a revocation is seen whole.
@@ -159,6 +163,7 @@ impl std::fmt::Debug for Directory {
         f.debug_struct("Directory")
             .field("keys", &self.len())
             .field("users", &self.users.read().len())
+            .field("users_in_teams", &self.teams.read().len())
             .finish()
     }
 }
@@ -203,9 +208,17 @@ impl Directory {
                 );
             }
         }
+        let memberships = store.team_memberships().await?;
+        {
+            let mut teams = directory.teams.write();
+            for team in &memberships {
+                teams.set_team(team.team, team.version, &team.members);
+            }
+        }
         tracing::info!(
             keys = directory.len(),
             users = identities.len(),
+            teams = memberships.len(),
             skipped,
             "key directory loaded"
         );
@@ -227,6 +240,30 @@ impl Directory {
     /// Forgets the user; `false` when they were not indexed.
     pub fn remove_user(&self, user_name: &str) -> bool {
         self.users.write().remove(user_name).is_some()
+    }
+
+    /// The teams of `user`, in id order (the first is the one the user's usage is charged to);
+    /// `None` when the user belongs to none. One read lock and one lookup, no allocation.
+    pub fn teams_of(&self, user: &UserId) -> Option<Arc<[TeamId]>> {
+        self.teams.read().teams_of(user)
+    }
+
+    /// Makes `members` the members of `team`, as of the team's stored `version`; the SCIM API calls
+    /// this after each group change commits. A change older than the one indexed is ignored.
+    pub fn set_team_members(&self, team: TeamId, version: i64, members: &[UserId]) {
+        if !self.teams.write().set_team(team, version, members) {
+            tracing::debug!(%team, version, "stale team change ignored");
+        }
+    }
+
+    /// Forgets a deleted team's memberships.
+    pub fn remove_team(&self, team: TeamId) {
+        self.teams.write().remove_team(team);
+    }
+
+    /// Forgets a deleted user's team memberships.
+    pub fn remove_user_teams(&self, user: UserId) {
+        self.teams.write().remove_user(user);
     }
 
     /// The principal of the key whose secret is `presented`, if that key is live.

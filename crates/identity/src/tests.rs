@@ -239,3 +239,71 @@ async fn users_are_loaded_by_name_and_kept_current_by_upsert_and_remove() {
     assert!(!directory.remove_user("ada"));
     assert!(directory.user("ada").is_none());
 }
+
+#[tokio::test]
+async fn teams_are_loaded_in_id_order_and_follow_group_changes() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    let mut users = Vec::new();
+    for name in ["ada", "bob"] {
+        let user = store
+            .create_user(
+                &store::NewUser {
+                    entity_id: acme.id,
+                    user_name: name.into(),
+                    email: format!("{name}@example.test"),
+                    display_name: None,
+                    external_id: None,
+                },
+                &audit(),
+            )
+            .await
+            .unwrap();
+        users.push(user.id);
+    }
+    let (ada, bob) = (users[0], users[1]);
+    let fields = |members: Vec<UserId>| store::TeamFields {
+        display_name: "risk".into(),
+        external_id: None,
+        attributes: "{}".into(),
+        members,
+    };
+    let first = store
+        .create_team(acme.id, &fields(vec![ada]), &audit())
+        .await
+        .unwrap();
+    let second = store
+        .create_team(acme.id, &fields(vec![ada, bob]), &audit())
+        .await
+        .unwrap();
+    assert!(first.id < second.id, "team ids are time-ordered");
+
+    let directory = Directory::load(&store).await.unwrap();
+    assert_eq!(
+        directory.teams_of(&ada).as_deref(),
+        Some(&[first.id, second.id][..])
+    );
+    assert_eq!(directory.teams_of(&bob).as_deref(), Some(&[second.id][..]));
+
+    // Bob joins the first team, Ada leaves the second.
+    directory.set_team_members(first.id, first.version + 1, &[bob, ada]);
+    directory.set_team_members(second.id, second.version + 1, &[bob]);
+    assert_eq!(directory.teams_of(&ada).as_deref(), Some(&[first.id][..]));
+    assert_eq!(
+        directory.teams_of(&bob).as_deref(),
+        Some(&[first.id, second.id][..])
+    );
+    // A change answered late, older than the one indexed, changes nothing.
+    directory.set_team_members(second.id, second.version, &[ada, bob]);
+    assert_eq!(directory.teams_of(&ada).as_deref(), Some(&[first.id][..]));
+
+    directory.remove_team(first.id);
+    assert_eq!(directory.teams_of(&ada), None);
+    assert_eq!(directory.teams_of(&bob).as_deref(), Some(&[second.id][..]));
+    directory.remove_user_teams(bob);
+    assert_eq!(directory.teams_of(&bob), None);
+    // The team no longer lists Bob: re-adding Ada alone does not bring him back.
+    directory.set_team_members(second.id, second.version + 2, &[ada]);
+    assert_eq!(directory.teams_of(&bob), None);
+    assert_eq!(directory.teams_of(&ada).as_deref(), Some(&[second.id][..]));
+}

@@ -1,6 +1,7 @@
 //! `/scim/v2/Groups`: Fabrique teams. A team belongs to one entity (the token's, or for a
 //! group-wide token the entity its members share) and its members are users of that entity;
-//! members are changed by PUT or by PATCH on `members`.
+//! members are changed by PUT or by PATCH on `members`. Every change reaches the directory's index
+//! of users' teams before the answer, so the next request is admitted and charged accordingly.
 
 use std::collections::HashMap;
 
@@ -45,6 +46,9 @@ pub(crate) async fn create(
         json!({"display_name": fields.display_name, "members": fields.members.len()}),
     );
     let team = state.store.create_team(entity, &fields, &audit).await?;
+    state
+        .directory
+        .set_team_members(team.id, team.version, &fields.members);
     let body = projection.apply(document_of(&team, &fields.members, &base));
     Ok(response::resource(StatusCode::CREATED, &body, team.version))
 }
@@ -86,6 +90,9 @@ pub(crate) async fn replace(
         .store
         .replace_team(team.id, team.version, &fields, &audit)
         .await?;
+    state
+        .directory
+        .set_team_members(updated.id, updated.version, &fields.members);
     let body = projection.apply(document_of(&updated, &fields.members, &base));
     Ok(response::resource(StatusCode::OK, &body, updated.version))
 }
@@ -120,6 +127,9 @@ pub(crate) async fn update(
         .store
         .replace_team(team.id, team.version, &fields, &audit)
         .await?;
+    state
+        .directory
+        .set_team_members(updated.id, updated.version, &fields.members);
     let body = projection.apply(document_of(&updated, &fields.members, &base));
     Ok(response::resource(StatusCode::OK, &body, updated.version))
 }
@@ -139,6 +149,7 @@ pub(crate) async fn delete(
         json!({"display_name": team.display_name}),
     );
     state.store.delete_team(team.id, &audit).await?;
+    state.directory.remove_team(team.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -198,6 +198,7 @@ pub(crate) async fn delete(
     // The store released the seat with the deletion.
     state.seats.deleted(user.user.id);
     state.directory.remove_user(&user.user.user_name);
+    state.directory.remove_user_teams(user.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -29,6 +29,7 @@ mod limits;
 mod narrowing;
 mod principals;
 mod provisioning;
+mod reporting;
 mod scim_tokens;
 mod seats;
 mod teams;
@@ -44,8 +45,9 @@ pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
 pub use principals::{NewUser, UserIdentity};
 pub use provisioning::{ProvisionedUser, UserFields};
+pub use reporting::{LatencyGroup, Percentiles, UsageDimension, UsageGroup, UsageSelection};
 pub use seats::{HeldSeat, SeatChange, StoredSeats};
-pub use teams::{Team, TeamFields};
+pub use teams::{Team, TeamFields, TeamMembers};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

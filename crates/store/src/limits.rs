@@ -209,26 +209,32 @@ impl Store {
         Ok(true)
     }
 
-    /// Tokens and cost recorded for a scope since `since`, from usage records. Team scopes have no
-    /// column in usage records and always report zero.
+    /// Tokens and cost recorded for a scope since `since`, from usage records.
+    ///
+    /// A team's spending is what its current members consumed plus what was charged to the team
+    /// by people who have left it: admission charges every team of a user, while a record names
+    /// only the user's chargeback team, so the records of current members stand for the rest.
     pub async fn spent_since(
         &self,
         scope_kind: &str,
         scope_id: &str,
         since: UnixMillis,
     ) -> Result<Spent, StoreError> {
-        let column = match scope_kind {
-            "key" => "key_id",
-            "user" => "user_id",
-            "entity" => "entity_id",
+        // The condition is one of four constants, never caller text.
+        let condition = match scope_kind {
+            "key" => "key_id = $1",
+            "user" => "user_id = $1",
+            "entity" => "entity_id = $1",
+            "team" => {
+                "(team_id = $1 OR user_id IN (SELECT user_id FROM team_members WHERE team_id = $1))"
+            }
             _ => return Ok(Spent::default()),
         };
-        // The column name is one of three constants above, never caller text. SUM is cast back to
-        // BIGINT because PostgreSQL sums BIGINTs as NUMERIC.
+        // SUM is cast back to BIGINT because PostgreSQL sums BIGINTs as NUMERIC.
         let sql = format!(
             "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) AS tokens, \
              CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost FROM usage_records \
-             WHERE {column} = $1 AND started_at >= $2"
+             WHERE {condition} AND started_at >= $2"
         );
         let row = sqlx::query(&sql)
             .bind(scope_id)

@@ -37,6 +37,16 @@ pub struct TeamFields {
     pub members: Vec<UserId>,
 }
 
+/// A team's members as the in-memory index needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamMembers {
+    pub team: TeamId,
+    /// The team's version when read: a later change carries a higher one.
+    pub version: i64,
+    /// In id order.
+    pub members: Vec<UserId>,
+}
+
 const TEAM_COLUMNS: &str =
     "id, entity_id, display_name, external_id, attributes, created_at, updated_at, version";
 
@@ -220,6 +230,53 @@ impl Store {
             }
         }
         Ok(members)
+    }
+
+    /// Every team that has members, with its version and members: what the in-memory index of
+    /// users' teams is loaded from. One query.
+    pub async fn team_memberships(&self) -> Result<Vec<TeamMembers>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.version, m.user_id FROM teams t JOIN team_members m ON m.team_id = t.id \
+             ORDER BY t.id, m.user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut teams: Vec<TeamMembers> = Vec::new();
+        for row in &rows {
+            let team: TeamId = parsed(row, "id")?;
+            let user: UserId = parsed(row, "user_id")?;
+            match teams.last_mut() {
+                Some(last) if last.team == team => last.members.push(user),
+                _ => teams.push(TeamMembers {
+                    team,
+                    version: int(row, "version")?,
+                    members: vec![user],
+                }),
+            }
+        }
+        Ok(teams)
+    }
+
+    /// The display names of `teams` that exist.
+    pub async fn team_names(
+        &self,
+        teams: &[TeamId],
+    ) -> Result<HashMap<TeamId, String>, StoreError> {
+        let mut names = HashMap::new();
+        for chunk in teams.chunks(500) {
+            let sql = format!(
+                "SELECT id, display_name FROM teams WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for team in chunk {
+                query = query.bind(team.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                names.insert(parsed(&row, "id")?, text(&row, "display_name")?);
+            }
+        }
+        Ok(names)
     }
 
     /// The teams (id and display name) each of `users` belongs to.

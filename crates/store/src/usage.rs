@@ -10,7 +10,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, unsigned};
 use crate::{Backend, Store, StoreError};
 
-const USAGE_COLUMNS: [&str; 20] = [
+const USAGE_COLUMNS: [&str; 22] = [
     "request_id",
     "started_at",
     "entity_id",
@@ -31,9 +31,11 @@ const USAGE_COLUMNS: [&str; 20] = [
     "attempts",
     "classification",
     "hosting",
+    "team_id",
+    "use_case",
 ];
 
-/// Rows per INSERT statement: 500 × 20 = 10,000 parameters, under SQLite's limit of 32,766 and
+/// Rows per INSERT statement: 500 × 22 = 11,000 parameters, under SQLite's limit of 32,766 and
 /// PostgreSQL's of 65,535.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -125,6 +127,8 @@ fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Resul
     add(arguments.add(i64::from(r.attempts)))?;
     add(arguments.add(r.classification.as_deref()))?;
     add(arguments.add(r.hosting.map(Hosting::as_str)))?;
+    add(arguments.add(r.team_id.map(|id| id.to_string())))?;
+    add(arguments.add(r.use_case.as_deref()))?;
     Ok(())
 }
 
@@ -138,6 +142,8 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
         user_id: opt_parsed(row, "user_id")?,
         service_account_id: opt_parsed(row, "service_account_id")?,
         key_id: opt_parsed(row, "key_id")?,
+        team_id: opt_parsed(row, "team_id")?,
+        use_case: opt_text(row, "use_case")?,
         operation: Operation::parse(&operation)
             .ok_or_else(|| StoreError::Corrupt(format!("operation = `{operation}`")))?,
         model: text(row, "model")?,

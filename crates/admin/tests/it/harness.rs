@@ -48,6 +48,7 @@ impl Server {
             classifications: domain::ClassificationLadder::default(),
             seats,
             admission: Arc::new(admission::Admission::new(admission::Calendar::utc())),
+            zone: reports::Zone::utc(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

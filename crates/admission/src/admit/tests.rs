@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use domain::{EntityId, KeyId, UserId};
+use domain::{EntityId, KeyId, TeamId, UserId};
 
 use super::*;
-use crate::scope::TeamId;
 
 /// Sunday 15 June 2025, 10:00 in Paris.
 const T0: UnixMillis = 1_749_974_400_000;
@@ -32,7 +31,7 @@ impl Caller {
         Caller {
             key: Scope::Key(KeyId::generate()),
             user: Scope::User(UserId::generate()),
-            team: Scope::Team(TeamId::new("risk-analytics")),
+            team: Scope::Team(TeamId::generate()),
             entity: Scope::Entity(EntityId::generate()),
         }
     }
@@ -822,8 +821,9 @@ fn snapshot_and_restore_carry_spent_amounts_across_a_restart() {
 
 #[test]
 fn snapshot_records_serialize_with_readable_scopes() {
+    let team: TeamId = "team_0190a6e2f1c27d3e8a4b5c6d7e8f9a0b".parse().unwrap();
     let record = SpentRecord {
-        scope: Scope::Team(TeamId::new("risk")),
+        scope: Scope::Team(team),
         period: Period::Month,
         unit: BudgetUnit::MoneyMicros,
         period_start: 1_748_728_800_000,
@@ -832,7 +832,7 @@ fn snapshot_records_serialize_with_readable_scopes() {
     let json = serde_json::to_string(&record).unwrap();
     assert_eq!(
         json,
-        r#"{"scope":{"kind":"team","id":"risk"},"period":"month","unit":"money_micros","period_start":1748728800000,"spent":5}"#
+        r#"{"scope":{"kind":"team","id":"team_0190a6e2f1c27d3e8a4b5c6d7e8f9a0b"},"period":"month","unit":"money_micros","period_start":1748728800000,"spent":5}"#
     );
     assert_eq!(serde_json::from_str::<SpentRecord>(&json).unwrap(), record);
     let key = Scope::Key(KeyId::generate());

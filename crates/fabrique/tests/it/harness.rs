@@ -15,6 +15,8 @@ pub struct TestServer {
     pub key: String,
     pub key_id: String,
     pub http: reqwest::Client,
+    /// The configuration it was started with, to start it again on the same data.
+    config: Config,
     _data_dir: tempfile::TempDir,
     _schema: Option<SchemaGuard>,
 }
@@ -74,7 +76,7 @@ impl TestServer {
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = data_dir.path().to_path_buf();
         config.server.database_url = database_url;
-        let server = fabrique::start(config, Some(ADMIN_KEY.to_owned()))
+        let server = fabrique::start(config.clone(), Some(ADMIN_KEY.to_owned()))
             .await
             .expect("server starts");
         let http = reqwest::Client::new();
@@ -84,6 +86,7 @@ impl TestServer {
             key: String::new(),
             key_id: String::new(),
             http,
+            config,
             _data_dir: data_dir,
             _schema: None,
         };
@@ -91,6 +94,33 @@ impl TestServer {
         test.key = key;
         test.key_id = key_id;
         test
+    }
+
+    /// Stops the server (flushing usage and audit) and starts it again on the same data and
+    /// simulators: what is read at start is read from the store again.
+    pub async fn restart(self) -> TestServer {
+        let TestServer {
+            server,
+            sims,
+            key,
+            key_id,
+            http,
+            config,
+            _data_dir,
+        } = self;
+        server.shutdown().await;
+        let server = fabrique::start(config.clone(), Some(ADMIN_KEY.to_owned()))
+            .await
+            .expect("server restarts");
+        TestServer {
+            server,
+            sims,
+            key,
+            key_id,
+            http,
+            config,
+            _data_dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -18,3 +18,4 @@ mod policy;
 mod scim;
 mod seats;
 mod streaming;
+mod usage;

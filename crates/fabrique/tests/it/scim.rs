@@ -73,7 +73,7 @@ pub(crate) async fn scim(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn patch(operations: Value) -> Value {
+pub(crate) fn patch(operations: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
 }
 

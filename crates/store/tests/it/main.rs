@@ -10,11 +10,12 @@ mod audit_chain;
 mod audit_tampering;
 mod harness;
 mod provisioning;
+mod reporting;
 mod seats;
 
 use domain::{
     ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
-    Role, RoleGrant, ServiceAccountId, Status, UsageRecord, UserId, now_millis,
+    Role, RoleGrant, ServiceAccountId, Status, TeamId, UsageRecord, UserId, now_millis,
 };
 use store::UserIdentity;
 use store::{Backend, NewUser, Store, StoreError, StoredBudget, StoredLimit};
@@ -37,11 +38,19 @@ both_backends! {
     user_identities_join_users_with_entities_and_roles,
     seat_changes_pool_reservations_and_activity_round_trip,
     suspension_and_deletion_release_the_seat_with_the_change,
+    usage_sums_group_by_dimension_exactly,
+    usage_sums_per_time_bucket,
+    latency_percentiles_are_exact,
 }
 
 use seats::{
     seat_changes_pool_reservations_and_activity_round_trip,
     suspension_and_deletion_release_the_seat_with_the_change,
+};
+
+use reporting::{
+    latency_percentiles_are_exact, usage_sums_group_by_dimension_exactly,
+    usage_sums_per_time_bucket,
 };
 
 use provisioning::{
@@ -536,6 +545,8 @@ fn usage(index: u64, started_at: i64) -> UsageRecord {
         user_id: index.is_multiple_of(3).then(UserId::generate),
         service_account_id: (index % 3 == 1).then(ServiceAccountId::generate),
         key_id: Some(KeyId::generate()),
+        team_id: index.is_multiple_of(4).then(TeamId::generate),
+        use_case: (index % 4 == 1).then(|| "credit-scoring".to_owned()),
         operation: [Operation::Chat, Operation::Embeddings, Operation::Fim][(index % 3) as usize],
         model: "mistral-small".into(),
         endpoint: (!index.is_multiple_of(5)).then(|| "gpu-a".to_owned()),
@@ -847,19 +858,19 @@ fn both_dialects_have_the_same_migrations() {
         names
     };
     assert_eq!(names("sqlite"), names("postgres"));
-    let statements = |dialect: &str, file: &str| {
-        std::fs::read_to_string(folder(dialect).join(file))
+    let statements = |dialect: &str, migration: &str| {
+        std::fs::read_to_string(folder(dialect).join(migration))
             .unwrap()
             .lines()
             .filter(|line| !line.trim_start().starts_with("--"))
             .collect::<Vec<_>>()
             .join("\n")
     };
-    for file in ["0003_audit_chain.sql", "0007_seats.sql"] {
+    for migration in ["0003_audit_chain.sql", "0006_usage_attribution.sql", "0007_seats.sql"] {
         assert_eq!(
-            statements("sqlite", file),
-            statements("postgres", file),
-            "{file}"
+            statements("sqlite", migration),
+            statements("postgres", migration),
+            "{migration}"
         );
     }
 }
