@@ -30,6 +30,7 @@ struct RawDocument {
     audit: Option<Value>,
     scim: Option<Value>,
     oidc: Option<Value>,
+    telemetry: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +150,12 @@ pub(crate) struct RawAdmission {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetry {
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawPolicy {
     pub personal_data_classification: Option<String>,
 }
@@ -189,6 +196,7 @@ pub(crate) struct RawConfig {
     pub audit: Section<RawAudit>,
     pub scim: Section<RawScim>,
     pub oidc: Section<RawOidc>,
+    pub telemetry: Section<RawTelemetry>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -214,6 +222,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         audit: section(document.audit, "audit", errors),
         scim: section(document.scim, "scim", errors),
         oidc: section(document.oidc, "oidc", errors),
+        telemetry: section(document.telemetry, "telemetry", errors),
     })
 }
 

@@ -12,13 +12,13 @@ use domain::{Classification, ClassificationLadder, EndpointKind};
 use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
-    Items, RawAdmission, RawAudit, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy,
+    Items, RawAdmission, RawAudit, RawTelemetry, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy,
     RawRouting, RawScim, RawServer, RawSimulator, Section,
 };
 use crate::{
     AdmissionConfig, AuditConfig, AuditKeySource, Config, ENTERPRISE_ENTITY_ATTRIBUTES,
     ENTERPRISE_USER_SCHEMA, EndpointConfig, EntityFrom, EntitySeed, ModelConfig, PolicyConfig,
-    Price, RoutingConfig, ScimConfig, ServerConfig, SimulatorConfig,
+    Price, RoutingConfig, ScimConfig, ServerConfig, SimulatorConfig, TelemetryConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -58,7 +58,9 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         Section::Given(raw) => Some(crate::oidc::validate(raw, env, errors)),
         Section::Absent | Section::Invalid => None,
     };
+    let telemetry = telemetry(raw.telemetry.given_or_default(), env, errors);
     Config {
+        telemetry,
         admission,
         server,
         routing,
@@ -785,6 +787,25 @@ fn admission(raw: RawAdmission, errors: &mut Collector) -> AdmissionConfig {
         time_zone,
         default_completion_tokens,
     }
+}
+
+/// The OTLP endpoint from the file, or else from the standard environment variable.
+fn telemetry(raw: RawTelemetry, env: Env<'_>, errors: &mut Collector) -> TelemetryConfig {
+    let (endpoint, key) = match raw.otlp_endpoint {
+        Some(endpoint) => (Some(endpoint), "telemetry.otlp_endpoint"),
+        None => (
+            env(crate::OTLP_ENDPOINT_ENV).filter(|value| !value.trim().is_empty()),
+            crate::OTLP_ENDPOINT_ENV,
+        ),
+    };
+    let otlp_endpoint = endpoint.and_then(|endpoint| match url_problem(&endpoint) {
+        Some(problem) => {
+            errors.push(key, problem);
+            None
+        }
+        None => Some(endpoint.trim_end_matches('/').to_owned()),
+    });
+    TelemetryConfig { otlp_endpoint }
 }
 
 fn policy(
