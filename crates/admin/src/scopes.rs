@@ -283,10 +283,7 @@ async fn find(state: &AdminState, named: &Named) -> Result<Option<Target>, Admin
             None => return Ok(None),
         },
         Named::Team(id) => match store.team(*id).await? {
-            Some(team) => (
-                Scope::Team(admission::TeamId::new(team.id.to_string())),
-                Some(team.entity_id),
-            ),
+            Some(team) => (Scope::Team(team.id), Some(team.entity_id)),
             None => return Ok(None),
         },
         Named::Entity(id) => {

@@ -26,5 +26,5 @@ pub use budget::{Budget, BudgetStatus, BudgetUnit, BudgetWarning, Consumption, S
 pub use gcra::MAX_LIMIT_PER_MINUTE;
 pub use period::{Calendar, Period, UnknownTimeZone};
 pub use rate::{InvalidLimit, LimitKind, Limits, RateHeaders, RateStatus, estimate_tokens};
-pub use refusal::{Refusal, Refused, rfc3339};
+pub use refusal::{BUDGET_EXCEEDED, RATE_LIMIT_EXCEEDED, Refusal, Refused, rfc3339};
 pub use scope::{Scope, TeamId};

@@ -46,12 +46,17 @@ pub enum Refusal {
     },
 }
 
+/// The error code of a refusal by a rate limit, as OpenAI names it.
+pub const RATE_LIMIT_EXCEEDED: &str = "rate_limit_exceeded";
+/// The error code of a refusal by a hard budget.
+pub const BUDGET_EXCEEDED: &str = "budget_exceeded";
+
 impl Refusal {
     /// The OpenAI-style error `code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::RateLimited { .. } | Refusal::RequestTooLarge { .. } => "rate_limit_exceeded",
-            Refusal::BudgetExceeded { .. } => "budget_exceeded",
+            Refusal::RateLimited { .. } | Refusal::RequestTooLarge { .. } => RATE_LIMIT_EXCEEDED,
+            Refusal::BudgetExceeded { .. } => BUDGET_EXCEEDED,
         }
     }
 

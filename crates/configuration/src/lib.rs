@@ -12,7 +12,7 @@
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
-//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`]).
+//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -104,6 +104,9 @@
 //! [seats]
 //! pool = 40000
 //! reclaim_after_days = 90
+//!
+//! [telemetry]
+//! otlp_endpoint = "http://otel-collector:4318"   # or OTEL_EXPORTER_OTLP_ENDPOINT
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -170,6 +173,8 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// `[seats]`: the seat pool's default size and when idle seats are reclaimed.
     pub seats: SeatsConfig,
+    /// `[telemetry]`: where traces go.
+    pub telemetry: TelemetryConfig,
 }
 
 /// Section `[seats]`: seat licensing. The pool and the entities' reserved seats are set at run time
@@ -248,6 +253,36 @@ pub struct AdmissionConfig {
     /// Key `default_completion_tokens`: the completion length admission reserves for a request that
     /// sets no `max_tokens`, at least 1. Default 1024. Settlement corrects it with the real count.
     pub default_completion_tokens: u64,
+}
+
+/// The standard OpenTelemetry variable read when `telemetry.otlp_endpoint` is not set.
+pub const OTLP_ENDPOINT_ENV: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// Section `[telemetry]`: OpenTelemetry traces of the request path. Prometheus metrics need no
+/// configuration (`GET /metrics`).
+///
+/// ```toml
+/// [telemetry]
+/// otlp_endpoint = "http://otel-collector:4318"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// Key `otlp_endpoint`: the base URL of an OpenTelemetry collector's OTLP/HTTP receiver (port
+    /// 4318 by convention); spans are sent, protobuf-encoded, to `{otlp_endpoint}/v1/traces`. When
+    /// absent, the environment variable `OTEL_EXPORTER_OTLP_ENDPOINT` is used the same way; when
+    /// neither is set, no trace is exported and the request path's spans cost nothing. A trace holds
+    /// one span per request with a child span per stage, and GenAI attributes (operation, models,
+    /// token counts, provider, server address) — never the content of prompts or answers.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// Where spans are posted, when traces are exported.
+    pub fn otlp_traces_url(&self) -> Option<String> {
+        self.otlp_endpoint
+            .as_ref()
+            .map(|endpoint| format!("{endpoint}/v1/traces"))
+    }
 }
 
 /// Section `[policy]`: group-wide data-protection rules applied on the request path.

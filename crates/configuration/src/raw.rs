@@ -33,6 +33,7 @@ struct RawDocument {
     scim: Option<Value>,
     oidc: Option<Value>,
     seats: Option<Value>,
+    telemetry: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +167,12 @@ pub(crate) struct RawAdmission {
 /// keys repeat [`RawDataPolicy`]'s, since `deny_unknown_fields` cannot be combined with flattening.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetry {
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct RawPolicy {
     pub personal_data_classification: Option<String>,
     pub actions: Option<BTreeMap<String, String>>,
@@ -242,6 +249,7 @@ pub(crate) struct RawConfig {
     pub scim: Section<RawScim>,
     pub oidc: Section<RawOidc>,
     pub seats: Section<RawSeats>,
+    pub telemetry: Section<RawTelemetry>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -268,6 +276,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         scim: section(document.scim, "scim", errors),
         oidc: section(document.oidc, "oidc", errors),
         seats: section(document.seats, "seats", errors),
+        telemetry: section(document.telemetry, "telemetry", errors),
     })
 }
 

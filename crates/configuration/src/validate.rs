@@ -13,12 +13,12 @@ use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
     Items, RawAdmission, RawAudit, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy,
-    RawRouting, RawScim, RawSeats, RawServer, RawSimulator, Section,
+    RawRouting, RawScim, RawSeats, RawServer, RawSimulator, RawTelemetry, Section,
 };
 use crate::{
     AdmissionConfig, AuditConfig, AuditKeySource, Config, DataPolicy, ENTERPRISE_ENTITY_ATTRIBUTES,
     ENTERPRISE_USER_SCHEMA, EndpointConfig, EntityFrom, EntitySeed, ModelConfig, PolicyConfig,
-    Price, RoutingConfig, ScimConfig, SeatsConfig, ServerConfig, SimulatorConfig,
+    Price, RoutingConfig, ScimConfig, SeatsConfig, ServerConfig, SimulatorConfig, TelemetryConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -60,7 +60,9 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         Section::Given(raw) => Some(crate::oidc::validate(raw, env, errors)),
         Section::Absent | Section::Invalid => None,
     };
+    let telemetry = telemetry(raw.telemetry.given_or_default(), env, errors);
     Config {
+        telemetry,
         admission,
         server,
         routing,
@@ -806,6 +808,25 @@ fn seats(raw: RawSeats, errors: &mut Collector) -> SeatsConfig {
         pool: raw.pool,
         reclaim_after: Duration::from_secs(days.saturating_mul(86_400)),
     }
+}
+
+/// The OTLP endpoint from the file, or else from the standard environment variable.
+fn telemetry(raw: RawTelemetry, env: Env<'_>, errors: &mut Collector) -> TelemetryConfig {
+    let (endpoint, key) = match raw.otlp_endpoint {
+        Some(endpoint) => (Some(endpoint), "telemetry.otlp_endpoint"),
+        None => (
+            env(crate::OTLP_ENDPOINT_ENV).filter(|value| !value.trim().is_empty()),
+            crate::OTLP_ENDPOINT_ENV,
+        ),
+    };
+    let otlp_endpoint = endpoint.and_then(|endpoint| match url_problem(&endpoint) {
+        Some(problem) => {
+            errors.push(key, problem);
+            None
+        }
+        None => Some(endpoint.trim_end_matches('/').to_owned()),
+    });
+    TelemetryConfig { otlp_endpoint }
 }
 
 fn policy(

@@ -178,7 +178,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    telemetry::init_logging(matches!(args.log_format, LogFormat::Json));
+    let json_logs = matches!(args.log_format, LogFormat::Json);
     let options = ServeOptions {
         config: args.config,
         listen: args.listen,
@@ -189,11 +189,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .filter(|k| !k.is_empty()),
     };
     let config = server::load_config(&options)?;
+    let traces = telemetry::init(json_logs, config.telemetry.otlp_traces_url().as_deref())?;
     let running = server::start(config, options.admin_key).await?;
     eprintln!("fabrique listening on http://{}", running.addr);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and flushing usage");
     running.shutdown().await;
+    traces.shutdown().await;
     Ok(())
 }
 

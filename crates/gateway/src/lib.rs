@@ -19,6 +19,7 @@ mod meter;
 mod models;
 pub mod relay;
 mod route;
+mod spans;
 mod state;
 mod texts;
 
@@ -33,6 +34,7 @@ use axum::routing::{get, post};
 use domain::{Classification, ModelKind, Operation, now_millis};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::Principal;
+use tracing::{Instrument as _, Span};
 
 pub use error::{GatewayError, json_error};
 pub use health::spawn_health_checks;
@@ -87,6 +89,8 @@ struct Trace {
     /// Rate-limit state and budget warning to report in the response headers.
     rate: Option<admission::RateHeaders>,
     warning: Option<admission::BudgetWarning>,
+    /// The request's root span (disabled unless traces are exported).
+    span: Span,
 }
 
 impl Trace {
@@ -114,16 +118,19 @@ impl Trace {
             classification: self.classification,
             attribution: self.attribution.take(),
             ticket: self.ticket.take(),
+            span: &self.span,
         }
     }
 }
 
 async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let request_id = request_id(&parts.headers);
     let mut trace = Trace {
         started: Instant::now(),
         started_at: now_millis(),
-        request_id: request_id(&parts.headers),
+        span: spans::request(operation, &request_id),
+        request_id,
         principal: None,
         requested_model: String::new(),
         model: None,
@@ -136,7 +143,11 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
         rate: None,
         warning: None,
     };
-    let mut response = match serve(&gateway, operation, &parts.headers, body, &mut trace).await {
+    let root = trace.span.clone();
+    let served = serve(&gateway, operation, &parts.headers, body, &mut trace)
+        .instrument(root)
+        .await;
+    let mut response = match served {
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
@@ -170,7 +181,12 @@ async fn serve(
     trace: &mut Trace,
 ) -> Result<Response, GatewayError> {
     // 2. Authenticate first: an unknown caller gets 401 without costing a body read and parse.
-    let principal = authenticate::authenticate(gateway, headers).await?;
+    let principal = authenticate::authenticate(gateway, headers)
+        .instrument(spans::stage(&trace.span, "authenticate"))
+        .await?;
+    trace
+        .span
+        .record("fabrique.entity", principal.entity_slug.as_deref());
     trace.principal = Some(Arc::clone(&principal));
     // 3. License, before the body too: a user without a seat costs no parse either.
     license::license(gateway, &principal, trace.started_at)?;
@@ -182,36 +198,53 @@ async fn serve(
     attribution.use_case = attribute::use_case(headers)?;
 
     // 1. Accept: size limit, JSON, the fields the gateway reads.
-    let bytes = accept::read_body(body, gateway.config.server.max_body_bytes).await?;
+    let accepting = spans::stage(&trace.span, "accept");
+    let bytes = accept::read_body(body, gateway.config.server.max_body_bytes)
+        .instrument(accepting.clone())
+        .await?;
+    let entered = accepting.enter();
     let object = accept::parse(&bytes)?;
     let request = accept::inspect(operation, &object)?;
+    drop(entered);
+    trace.span.record("gen_ai.request.model", request.model.as_ref());
+    trace
+        .span
+        .record("gen_ai.request.max_tokens", request.max_tokens.map(spans::integer));
     trace.requested_model.push_str(&request.model);
     trace.stream = request.stream;
     let (stream, include_usage) = (request.stream, request.include_usage);
     let max_tokens = request.max_tokens;
 
     // 4. Resolve and 5. authorize: the model exists, serves this operation, and the entity may use it.
-    let model = resolve(gateway, operation, &request.model, &principal)?;
+    let model = spans::stage(&trace.span, "resolve")
+        .in_scope(|| resolve(gateway, operation, &request.model, &principal))?;
     trace.model = Some(model);
+    spans::name_after_model(&trace.span, operation, &gateway.models[model].name);
     drop(request);
 
     // 6. Classify and inspect: who asks and how they label it, then what the content holds and
     // what the caller's data policy does about it. A request no endpoint is cleared for, or that
     // the policy blocks, stops here, before any byte leaves.
-    let labels = classify::Labels {
-        principal: &principal,
-        headers,
-    };
-    let level = gateway.classifier.labelled(&labels)?;
-    let subject = inspect::Subject {
-        principal: &principal,
-        request_id: trace.request_id.to_str().unwrap_or(""),
-        model: &gateway.models[model].name,
-    };
-    let inspected = inspect::inspect(gateway, operation, &object, level, &subject)?;
+    let classifying = spans::stage(&trace.span, "classify");
+    let inspected = classifying.in_scope(|| -> Result<inspect::Inspected, GatewayError> {
+        let labels = classify::Labels {
+            principal: &principal,
+            headers,
+        };
+        let level = gateway.classifier.labelled(&labels)?;
+        let subject = inspect::Subject {
+            principal: &principal,
+            request_id: trace.request_id.to_str().unwrap_or(""),
+            model: &gateway.models[model].name,
+        };
+        inspect::inspect(gateway, operation, &object, level, &subject)
+    })?;
     let level = inspected.level;
     trace.classification = Some(level);
-    route::check_clearance(gateway, model, level)?;
+    trace
+        .span
+        .record("fabrique.classification", gateway.classifier.name(level));
+    classifying.in_scope(|| route::check_clearance(gateway, model, level))?;
     let (body, object) = match inspected.rewritten {
         Some(rewritten) => rewritten,
         None => (bytes.clone(), object),
@@ -219,18 +252,19 @@ async fn serve(
     let mut answer = inspected.answer;
 
     // 7. Admit: rate limits and budgets of the key, user, teams and entity, all charged or none.
-    let admitted = admit::admit(
-        gateway,
-        &principal,
-        trace
-            .attribution
-            .as_ref()
-            .unwrap_or(&attribute::Attribution::default()),
-        &gateway.models[model],
-        body.len(),
-        max_tokens,
-        trace.started_at,
-    )?;
+    let no_attribution = attribute::Attribution::default();
+    let attribution = trace.attribution.as_ref().unwrap_or(&no_attribution);
+    let admitted = spans::stage(&trace.span, "admit").in_scope(|| {
+        admit::admit(
+            gateway,
+            &principal,
+            attribution,
+            &gateway.models[model],
+            body.len(),
+            max_tokens,
+            trace.started_at,
+        )
+    })?;
     trace.ticket = Some(admitted.ticket);
     trace.rate = Some(admitted.rate);
     trace.warning = admitted.budget_warning;
@@ -247,7 +281,9 @@ async fn serve(
         include_usage,
         request_id: &trace.request_id,
     };
-    let routed = route::route(gateway, model, level, outgoing, trace.started).await;
+    let routed = route::route(gateway, model, level, outgoing, trace.started)
+        .instrument(spans::stage(&trace.span, "route"))
+        .await;
     let routed = routed.inspect_err(|e| {
         if let GatewayError::UpstreamFailed { attempts, .. }
         | GatewayError::UpstreamTimeout { attempts, .. } = e
@@ -258,13 +294,16 @@ async fn serve(
     trace.model = Some(routed.model);
     trace.endpoint = Some(routed.lease.index());
     trace.attempts = routed.attempts;
+    spans::routed(&trace.span, &gateway.endpoints[routed.lease.index()]);
 
     // 10. Relay, then 11. meter.
     let (parts, upstream_body) = routed.response.into_parts();
     let rename = gateway.models[routed.model].rename.clone();
     if !parts.status.is_success() {
         // The backend refused the request itself (4xx): the caller sees its answer.
-        let (bytes, _) = relay::read_whole(upstream_body, None).await?;
+        let (bytes, _) = relay::read_whole(upstream_body, None)
+            .instrument(spans::stage(&trace.span, "relay"))
+            .await?;
         meter::record(
             gateway,
             trace.finished(operation, parts.status.as_u16(), Some("upstream_rejected")),
@@ -275,6 +314,8 @@ async fn serve(
         let gateway = Arc::clone(gateway);
         let lease = routed.lease;
         let mut trace = std::mem::replace(trace, trace.detach());
+        // Open while the stream is relayed: it ends with the stream.
+        let relaying = spans::stage(&trace.span, "relay");
         let stream = RelayStream::new(
             upstream_body,
             routed.injected_usage_request,
@@ -283,6 +324,7 @@ async fn serve(
                 let mut finished = trace.finished(operation, 200, outcome.error_code);
                 finished.usage = outcome.usage;
                 finished.first_byte = outcome.first_byte;
+                drop(relaying);
                 meter::record(&gateway, finished);
                 drop(lease);
             },
@@ -298,7 +340,8 @@ async fn serve(
         return Ok(response);
     }
     let first_byte = Instant::now();
-    let read = relay::read_whole(upstream_body, rename.as_deref());
+    let read = relay::read_whole(upstream_body, rename.as_deref())
+        .instrument(spans::stage(&trace.span, "relay"));
     let (bytes, usage) = tokio::time::timeout(gateway.config.server.request_timeout, read)
         .await
         .map_err(|_| GatewayError::UpstreamTimeout {
@@ -332,6 +375,7 @@ impl Trace {
             ticket: None,
             rate: self.rate.clone(),
             warning: self.warning.clone(),
+            span: Span::none(),
         }
     }
 }
@@ -417,6 +461,12 @@ async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
 }
 
 async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+    // Circuit states change on the request path; reading them at scrape time costs it nothing.
+    for endpoint in gateway.health.status() {
+        gateway
+            .metrics
+            .set_circuit(&endpoint.name, endpoint.state.as_str());
+    }
     let mut response = gateway.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

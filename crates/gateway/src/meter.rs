@@ -34,52 +34,37 @@ pub struct Finished<'a> {
     pub attribution: Option<Attribution>,
     /// The admission to settle with the real usage, when the request was admitted.
     pub ticket: Option<admission::Ticket>,
+    /// The request's root span, which receives the outcome's attributes.
+    pub span: &'a tracing::Span,
 }
 
 /// Records the request: metrics always, a usage record once the caller is known, and the
 /// settlement of its admission.
 pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
+    let _metering = crate::spans::stage(finished.span, "meter").entered();
     let model_route = finished.model.and_then(|i| gateway.models.get(i));
     let model_name = model_route
         .map(|m| m.name.as_str())
         .unwrap_or(finished.requested_model);
     let usage = finished.usage.unwrap_or_default();
     let duration = finished.started.elapsed();
-    let model_metrics = finished.model.and_then(|i| gateway.metrics.model(i));
-    match model_metrics {
-        Some(metrics) if finished.status == 200 => {
-            metrics.ok_requests.inc();
-        }
-        _ => gateway.metrics.request(
-            finished.operation.as_str(),
-            if model_route.is_some() {
-                model_name
-            } else {
-                "unknown"
-            },
-            finished.status,
-        ),
-    }
-    if let Some(metrics) = model_metrics {
-        metrics.input_tokens.inc_by(usage.prompt_tokens);
-        metrics.output_tokens.inc_by(usage.completion_tokens);
-        if finished.error_code.is_none() {
-            metrics.duration.observe(duration.as_secs_f64());
-            if let Some(first) = finished.first_byte {
-                metrics
-                    .time_to_first_token
-                    .observe((first - finished.started).as_secs_f64());
-            }
-        }
-    }
-    // Requests that were never authenticated have no one to charge; metrics count them.
-    let Some(principal) = finished.principal else {
-        return;
-    };
     let cost_micros = model_route.map_or(0, |m| {
         cost(usage.prompt_tokens, m.input_micros_per_million)
             + cost(usage.completion_tokens, m.output_micros_per_million)
     });
+    count(gateway, &finished, &usage, cost_micros, duration);
+    crate::spans::finished(
+        finished.span,
+        model_route.filter(|_| finished.status == 200).map(|m| m.name.as_str()),
+        &usage,
+        finished.status,
+        finished.error_code,
+        finished.attempts,
+    );
+    // Requests that were never authenticated have no one to charge; metrics count them.
+    let Some(principal) = finished.principal else {
+        return;
+    };
     if let Some(ticket) = finished.ticket.take() {
         let tokens = usage.prompt_tokens + usage.completion_tokens;
         crate::admit::settle(gateway, ticket, tokens, cost_micros);
@@ -118,6 +103,47 @@ pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
             request_id = finished.request_id,
             "usage record dropped: writer queue full"
         );
+    }
+}
+
+/// The request's metrics, under its entity and model.
+fn count(
+    gateway: &Gateway,
+    finished: &Finished<'_>,
+    usage: &Usage,
+    cost_micros: u64,
+    duration: std::time::Duration,
+) {
+    let entity = finished.principal.and_then(|p| p.entity_slug.as_ref());
+    let Some(model) = finished.model.and_then(|i| gateway.metrics.model(i)) else {
+        gateway.metrics.unresolved_request(
+            finished.operation.as_str(),
+            entity.map(|slug| &**slug),
+            finished.status,
+        );
+        return;
+    };
+    let metrics = model.entity(entity);
+    metrics.request(finished.status);
+    metrics.input_tokens.inc_by(usage.prompt_tokens);
+    metrics.output_tokens.inc_by(usage.completion_tokens);
+    metrics.cost_micros.inc_by(cost_micros);
+    match finished.error_code {
+        None => {
+            metrics.duration.observe(duration.as_secs_f64());
+            if let Some(first) = finished.first_byte {
+                metrics
+                    .time_to_first_token
+                    .observe((first - finished.started).as_secs_f64());
+            }
+        }
+        Some(admission::RATE_LIMIT_EXCEEDED) => {
+            metrics.rate_limited.inc();
+        }
+        Some(admission::BUDGET_EXCEEDED) => {
+            metrics.budget_exceeded.inc();
+        }
+        Some(_) => {}
     }
 }
 

@@ -1,8 +1,12 @@
-//! Prometheus metrics and structured logging, shared by every surface.
+//! Prometheus metrics, structured logging and OpenTelemetry traces, shared by every surface.
 //!
-//! Label sets are bounded: model, endpoint, route and status, never user or key. The handles for
-//! the success path of each model and endpoint are created once at start, so recording a request
-//! is a few atomic additions with no allocation and no map lookup.
+//! Label sets are bounded: entity (a slug from the directory), model (a configured public name),
+//! route, status class, endpoint — never user or key. The request path counts through
+//! [`EntityModelMetrics`] handles, created once per (entity, model) pair (see `by_entity`), so
+//! recording a request is a few atomic additions with no allocation.
+
+mod by_entity;
+mod traces;
 
 use std::fmt::Write as _;
 
@@ -13,27 +17,75 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+pub use by_entity::{EntityModelMetrics, ModelMetrics, NO_ENTITY};
+pub use traces::{REQUEST_TARGET, Tracing, TracingError, init, init_logging, rename};
+
 /// Latency buckets in seconds, from 1 ms to 2 minutes: LLM requests span that range.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0,
 ];
 
+/// The circuit states an endpoint's `fabrique_endpoint_circuit` gauges say, one of them 1.
+pub const CIRCUIT_STATES: [&str; 3] = ["closed", "open", "half_open"];
+
+/// HTTP statuses grouped as dashboards read them; the exact refusal reasons have their own counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusClass {
+    Success = 0,
+    ClientError = 1,
+    ServerError = 2,
+}
+
+impl StatusClass {
+    pub const ALL: [StatusClass; 3] = [
+        StatusClass::Success,
+        StatusClass::ClientError,
+        StatusClass::ServerError,
+    ];
+
+    pub fn of(status: u16) -> StatusClass {
+        match status {
+            0..=399 => StatusClass::Success,
+            400..=499 => StatusClass::ClientError,
+            _ => StatusClass::ServerError,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusClass::Success => "2xx",
+            StatusClass::ClientError => "4xx",
+            StatusClass::ServerError => "5xx",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
+    entity: String,
     model: String,
+    route: String,
     status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ModelLabels {
+struct EntityModelLabels {
+    entity: String,
     model: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenLabels {
+    entity: String,
     model: String,
     direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectionLabels {
+    entity: String,
+    model: String,
+    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,29 +94,36 @@ struct EndpointLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CircuitLabels {
+    endpoint: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BackendErrorLabels {
     endpoint: String,
     reason: String,
 }
 
-/// Pre-created handles for one model's success path.
+/// The families the per-(entity, model) handles belong to; clones share the series.
 #[derive(Debug, Clone)]
-pub struct ModelMetrics {
-    /// Requests answered 200 on the model's own route.
-    pub ok_requests: Counter,
-    pub input_tokens: Counter,
-    pub output_tokens: Counter,
-    pub duration: Histogram,
-    pub time_to_first_token: Histogram,
+struct Families {
+    requests: Family<RequestLabels, Counter>,
+    tokens: Family<TokenLabels, Counter>,
+    cost: Family<EntityModelLabels, Counter>,
+    rejections: Family<RejectionLabels, Counter>,
+    duration: Family<EntityModelLabels, Histogram>,
+    ttft: Family<EntityModelLabels, Histogram>,
 }
 
 /// Every metric Fabrique exports.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
+    families: Families,
     models: Vec<ModelMetrics>,
     endpoint_up: Family<EndpointLabels, Gauge>,
+    endpoint_circuit: Family<CircuitLabels, Gauge>,
     backend_errors: Family<BackendErrorLabels, Counter>,
     pub usage_records_dropped: Counter,
 }
@@ -74,39 +133,55 @@ impl Metrics {
     /// serves, and `endpoints` the endpoints' names, in configuration order.
     pub fn new(models: &[(String, &'static str)], endpoints: &[String]) -> Self {
         let mut registry = Registry::with_prefix("fabrique");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let families = Families {
+            requests: Family::default(),
+            tokens: Family::default(),
+            cost: Family::default(),
+            rejections: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            ttft: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+        };
         registry.register(
             "requests",
-            "Inference requests by route, model and HTTP status",
-            requests.clone(),
+            "Inference requests by entity, model, route and status class (2xx, 4xx, 5xx)",
+            families.requests.clone(),
         );
-        let tokens = Family::<TokenLabels, Counter>::default();
         registry.register(
             "tokens",
-            "Tokens processed, by model and direction (input, output)",
-            tokens.clone(),
+            "Tokens processed, by entity, model and direction (input, output)",
+            families.tokens.clone(),
         );
-        let duration = Family::<ModelLabels, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
+        registry.register(
+            "cost_micros",
+            "Cost of the tokens at the model's internal price, in micro-units of the currency",
+            families.cost.clone(),
+        );
+        registry.register(
+            "admission_rejections",
+            "Requests refused at admission, by entity, model and reason (rate_limit_exceeded, budget_exceeded)",
+            families.rejections.clone(),
         );
         registry.register(
             "request_duration_seconds",
-            "Time from request to last byte, successful requests",
-            duration.clone(),
-        );
-        let ttft = Family::<ModelLabels, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
+            "Time from request to last byte, answered requests, by entity and model",
+            families.duration.clone(),
         );
         registry.register(
             "time_to_first_token_seconds",
-            "Time from request to the first byte from the backend",
-            ttft.clone(),
+            "Time from request to the first byte from the backend, by entity and model",
+            families.ttft.clone(),
         );
         let endpoint_up = Family::<EndpointLabels, Gauge>::default();
         registry.register(
             "endpoint_up",
-            "1 when the endpoint's circuit is closed, 0 when open or half-open",
+            "1 when the endpoint's last active health check succeeded, 0 when it failed",
             endpoint_up.clone(),
+        );
+        let endpoint_circuit = Family::<CircuitLabels, Gauge>::default();
+        registry.register(
+            "endpoint_circuit",
+            "1 for the state the endpoint's circuit breaker is in (closed, open, half_open), 0 for the others",
+            endpoint_circuit.clone(),
         );
         let backend_errors = Family::<BackendErrorLabels, Counter>::default();
         registry.register(
@@ -121,60 +196,24 @@ impl Metrics {
             usage_records_dropped.clone(),
         );
 
-        // Each `get_or_create` guard holds the family's lock: take the handles one statement at a time.
-        let mut model_metrics = Vec::with_capacity(models.len());
-        for (name, route) in models {
-            let labels = RequestLabels {
-                route: (*route).to_owned(),
-                model: name.clone(),
-                status: "200".to_owned(),
-            };
-            let ok_requests = requests.get_or_create(&labels).clone();
-            let input_tokens = tokens
-                .get_or_create(&TokenLabels {
-                    model: name.clone(),
-                    direction: "input".into(),
-                })
-                .clone();
-            let output_tokens = tokens
-                .get_or_create(&TokenLabels {
-                    model: name.clone(),
-                    direction: "output".into(),
-                })
-                .clone();
-            let duration = duration
-                .get_or_create(&ModelLabels {
-                    model: name.clone(),
-                })
-                .clone();
-            let time_to_first_token = ttft
-                .get_or_create(&ModelLabels {
-                    model: name.clone(),
-                })
-                .clone();
-            model_metrics.push(ModelMetrics {
-                ok_requests,
-                input_tokens,
-                output_tokens,
-                duration,
-                time_to_first_token,
-            });
-        }
-        for endpoint in endpoints {
-            endpoint_up
-                .get_or_create(&EndpointLabels {
-                    endpoint: endpoint.clone(),
-                })
-                .set(1);
-        }
-        Metrics {
+        let models = models
+            .iter()
+            .map(|(name, route)| ModelMetrics::new(name.clone(), *route, families.clone()))
+            .collect();
+        let metrics = Metrics {
             registry,
-            requests,
-            models: model_metrics,
+            families,
+            models,
             endpoint_up,
+            endpoint_circuit,
             backend_errors,
             usage_records_dropped,
+        };
+        for endpoint in endpoints {
+            metrics.set_endpoint_up(endpoint, true);
+            metrics.set_circuit(endpoint, "closed");
         }
+        metrics
     }
 
     /// Handles of the model at `index` in the configuration.
@@ -182,15 +221,16 @@ impl Metrics {
         self.models.get(index)
     }
 
-    /// Counts one finished request. Successful requests of a configured model are counted with
-    /// [`ModelMetrics::ok_requests`] instead, which allocates nothing.
-    pub fn request(&self, route: &'static str, model: &str, status: u16) {
+    /// Counts a finished request whose model did not resolve (the slow path: it allocates).
+    /// Requests of a configured model go through [`ModelMetrics::entity`] instead.
+    pub fn unresolved_request(&self, route: &'static str, entity: Option<&str>, status: u16) {
         let labels = RequestLabels {
+            entity: entity.unwrap_or(NO_ENTITY).to_owned(),
+            model: "unknown".to_owned(),
             route: route.to_owned(),
-            model: model.to_owned(),
-            status: status.to_string(),
+            status: StatusClass::of(status).as_str().to_owned(),
         };
-        self.requests.get_or_create(&labels).inc();
+        self.families.requests.get_or_create(&labels).inc();
     }
 
     pub fn backend_error(&self, endpoint: &str, reason: &'static str) {
@@ -209,6 +249,18 @@ impl Metrics {
             .set(i64::from(up));
     }
 
+    /// Sets the endpoint's circuit gauges to `state`, one of [`CIRCUIT_STATES`].
+    pub fn set_circuit(&self, endpoint: &str, state: &str) {
+        for candidate in CIRCUIT_STATES {
+            self.endpoint_circuit
+                .get_or_create(&CircuitLabels {
+                    endpoint: endpoint.to_owned(),
+                    state: candidate.to_owned(),
+                })
+                .set(i64::from(candidate == state));
+        }
+    }
+
     /// The OpenMetrics text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
@@ -223,62 +275,5 @@ fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
-/// Starts structured logging: JSON lines when `json`, human-readable otherwise; `RUST_LOG` filters.
-pub fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour only for a person at a terminal, never in files or CI logs.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // A second initialisation (tests) is harmless: keep the first subscriber.
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_requests_tokens_and_endpoint_health() {
-        let metrics = Metrics::new(&[("mistral-small".into(), "chat")], &["gpu-1".into()]);
-        let model = metrics.model(0).unwrap();
-        model.ok_requests.inc();
-        metrics.request("chat", "mistral-small", 429);
-        model.input_tokens.inc_by(12);
-        model.duration.observe(0.02);
-        metrics.backend_error("gpu-1", "connect");
-        metrics.set_endpoint_up("gpu-1", false);
-        let text = metrics.render();
-        assert!(
-            text.contains(
-                r#"fabrique_requests_total{route="chat",model="mistral-small",status="200"} 1"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                r#"fabrique_requests_total{route="chat",model="mistral-small",status="429"} 1"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"fabrique_tokens_total{model="mistral-small",direction="input"} 12"#),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"fabrique_endpoint_up{endpoint="gpu-1"} 0"#),
-            "{text}"
-        );
-        assert!(text.contains("fabrique_backend_errors_total"), "{text}");
-        assert!(
-            text.contains("fabrique_request_duration_seconds_bucket"),
-            "{text}"
-        );
-    }
-}
+mod tests;

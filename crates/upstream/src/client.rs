@@ -77,7 +77,13 @@ impl EndpointTarget {
         })
     }
 
+    /// The host and port requests go to.
+    pub fn authority(&self) -> &http::uri::Authority {
+        &self.authority
+    }
+
     /// The URI of `path` under the API prefix (`/chat/completions` → `…/v1/chat/completions`).
+
     pub fn api_uri(&self, path: &str) -> Result<Uri, UpstreamError> {
         self.uri(&format!("{}{}", self.prefix, path))
     }

@@ -160,3 +160,29 @@ fn load_reads_the_file_and_names_it_in_errors() {
         "{text}"
     );
 }
+
+#[test]
+fn the_otlp_endpoint_comes_from_the_file_or_else_the_standard_variable() {
+    let from_env = |name: &str| {
+        (name == configuration::OTLP_ENDPOINT_ENV).then(|| "http://collector:4318/".to_owned())
+    };
+    let config = Config::from_toml("", "test.toml", &from_env).expect("valid");
+    assert_eq!(
+        config.telemetry.otlp_traces_url().as_deref(),
+        Some("http://collector:4318/v1/traces")
+    );
+    let text = "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n";
+    let config = Config::from_toml(text, "test.toml", &from_env).expect("valid");
+    assert_eq!(
+        config.telemetry.otlp_endpoint.as_deref(),
+        Some("http://127.0.0.1:4318")
+    );
+    let config = parse("").expect("valid");
+    assert_eq!(config.telemetry.otlp_traces_url(), None);
+    let errors = Config::from_toml("", "test.toml", &|_| Some("collector".to_owned()))
+        .expect_err("a bad variable is refused");
+    assert!(
+        errors.to_string().contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "{errors}"
+    );
+}

@@ -107,6 +107,7 @@ impl TestServer {
             http,
             config,
             _data_dir,
+            _schema,
         } = self;
         server.shutdown().await;
         let server = fabrique::start(config.clone(), Some(ADMIN_KEY.to_owned()))
@@ -120,6 +121,7 @@ impl TestServer {
             http,
             config,
             _data_dir,
+            _schema,
         }
     }
 

@@ -303,12 +303,14 @@ async fn request_ids_are_echoed_or_generated_and_metrics_count_requests() {
     let metrics = t.metrics().await;
     assert!(
         metrics.contains(
-            r#"fabrique_requests_total{route="chat",model="mistral-small",status="200"} 2"#
+            r#"fabrique_requests_total{entity="acme",model="mistral-small",route="chat",status="2xx"} 2"#
         ),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"fabrique_tokens_total{model="mistral-small",direction="output"} 10"#),
+        metrics.contains(
+            r#"fabrique_tokens_total{entity="acme",model="mistral-small",direction="output"} 10"#
+        ),
         "{metrics}"
     );
     let records = t.finish().await;

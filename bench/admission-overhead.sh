@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# bench/admission-overhead.sh: what rate limits and budgets cost the gateway's throughput.
+#
+# Fabrique (release build, bench/fabrique-bench.toml) in front of the static nginx upstream of
+# bench/nginx-upstream.conf, loaded with wrk at 32 connections, twice in the same run:
+#   plain    no rate limit, no budget anywhere
+#   limited  on the key, the user and the entity of every request: a rate limit (requests and
+#            tokens per minute) and two budgets (tokens per day, money per month, soft threshold
+#            90 %) — all far above what the run consumes, so every request takes the whole
+#            admission path (check and charge, then settlement) and none is refused
+# and prints the throughput ratio limited / plain (the bar: at least 0.90).
+#
+# Limits are written into the store while Fabrique is stopped and loaded at its start, as a
+# restart does. Teams are not yet an admission scope of the gateway (the admit stage charges key,
+# user and entity), so no team limit is set.
+#
+# Usage, from anywhere:  bash bench/admission-overhead.sh
+# Knobs (environment):
+#   DURATION=10s  per measured run; WARMUP=3s unrecorded before each; CONNS=32; THREADS=2 (wrk)
+#   WORK=/tmp/fabrique-admission-bench   logs and data directory
+#   FABRIQUE_BIN=<target dir>/release/fabrique   BUILD=auto|1|0 (auto: build when missing)
+#   FABRIQUE_ADDR=127.0.0.1:9000 (loopback only)  INSTALL=1 (0: never apt-get wrk, nginx, sqlite3)
+# Everything it starts is stopped by PID on exit; every wait is bounded.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$HERE/.." && pwd)
+WORK=${WORK:-/tmp/fabrique-admission-bench}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-3s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+INSTALL=${INSTALL:-1}
+BUILD=${BUILD:-auto}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
+FABRIQUE_BIN=${FABRIQUE_BIN:-$TARGET_DIR/release/fabrique}
+FABRIQUE_ADDR=${FABRIQUE_ADDR:-127.0.0.1:9000}
+FABRIQUE_URL=http://$FABRIQUE_ADDR
+DATA=$WORK/data
+LOGS=$WORK/logs
+STARTED_PIDS=()
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+case ${FABRIQUE_ADDR%:*} in 127.*|localhost) ;; *) die "FABRIQUE_ADDR must be a loopback address" ;; esac
+
+start_bg() {           # start_bg NAME CMD... : in the background, logged, PID remembered in LAST_PID
+    local name=$1; shift
+    "$@" > "$LOGS/$name.log" 2>&1 &
+    LAST_PID=$!
+    STARTED_PIDS+=("$LAST_PID")
+}
+
+stop_pid() {           # SIGTERM (Fabrique then flushes usage), SIGKILL after 10 s
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local status=$? i
+    for (( i = ${#STARTED_PIDS[@]} - 1; i >= 0; i-- )); do
+        stop_pid "${STARTED_PIDS[$i]}"
+    done
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+wait_ready() {         # wait_ready URL PID SECONDS
+    local url=$1 pid=$2 seconds=$3 i
+    for (( i = 0; i < seconds * 5; i++ )); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        curl -fs -o /dev/null --max-time 1 "$url" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+json_field() {         # json_field NAME < JSON (log lines before it tolerated)
+    python3 -c '
+import json, sys
+text = sys.stdin.read()
+print(json.loads(text[text.index("{"):])[sys.argv[1]])' "$1"
+}
+
+install_tools() {
+    local missing=()
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v nginx >/dev/null || missing+=(nginx)
+    command -v sqlite3 >/dev/null || missing+=(sqlite3)
+    (( ${#missing[@]} == 0 )) && return 0
+    [[ $INSTALL == 1 ]] || die "missing: ${missing[*]} (INSTALL=0)"
+    log "installing ${missing[*]} (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+        > "$LOGS/apt.log" 2>&1 || die "apt-get install failed, see $LOGS/apt.log"
+}
+
+build_fabrique() {
+    if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
+        log "cargo build --release --bin fabrique"
+        (cd "$REPO_ROOT" && cargo build --release --bin fabrique)
+    fi
+    [[ -x $FABRIQUE_BIN ]] || die "no Fabrique binary at $FABRIQUE_BIN"
+}
+
+start_fabrique() {     # start_fabrique NAME
+    FABRIQUE_ADMIN_KEY=$ADMIN_KEY start_bg "$1" "$FABRIQUE_BIN" serve --config "$HERE/fabrique-bench.toml" \
+        --listen "$FABRIQUE_ADDR" --data-dir "$DATA"
+    FABRIQUE_PID=$LAST_PID
+    wait_ready "$FABRIQUE_URL/readyz" "$FABRIQUE_PID" 60 \
+        || { tail -n 20 "$LOGS/$1.log" >&2; die "fabrique did not become ready"; }
+}
+
+# Rate limits and budgets on every scope of the bench key, far above what a run consumes.
+set_limits() {
+    local now scope
+    now=$(date +%s%3N)
+    for scope in "key $KEY_ID" "user $USER_ID" "entity $ENTITY_ID"; do
+        set -- $scope
+        sqlite3 "$DATA/fabrique.db" <<SQL
+INSERT INTO rate_limits VALUES ('$1', '$2', 100000000, 100000000000, $now);
+INSERT INTO budgets VALUES ('$1', '$2', 'day', 'tokens', 1000000000000000, 90, NULL, $now);
+INSERT INTO budgets VALUES ('$1', '$2', 'month', 'money_micros', 1000000000000000, 90, NULL, $now);
+SQL
+    done
+}
+
+run_wrk() {            # run_wrk NAME -> requests/s on stdout
+    local name=$1 out=$LOGS/wrk-$1.txt
+    timeout 120 wrk -t "$THREADS" -c "$CONNS" -d "$WARMUP" -s "$LOGS/post.lua" "$FABRIQUE_URL/v1/chat/completions" > /dev/null
+    timeout 120 wrk -t "$THREADS" -c "$CONNS" -d "$DURATION" --latency -s "$LOGS/post.lua" \
+        "$FABRIQUE_URL/v1/chat/completions" > "$out"
+    grep -q 'Non-2xx' "$out" && die "$name: some answers were not 2xx, see $out"
+    awk '/^Requests\/sec:/ { print $2 }' "$out"
+}
+
+check_headers() {      # the limited run really carries the admission headers
+    curl -s -D - -o /dev/null -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $BEARER" \
+        --data-binary @"$HERE/request-json.json" "$FABRIQUE_URL/v1/chat/completions" \
+        | grep -qi '^x-ratelimit-limit-requests: 100000000' || die "limits are not in force"
+}
+
+# ------------------------------------------------------------------------------ main
+mkdir -p "$LOGS" "$WORK/upstream/logs" "$WORK/upstream/tmp"
+rm -rf "$DATA"
+install_tools
+build_fabrique
+ADMIN_KEY=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+
+log "starting the upstream (nginx, 127.0.0.1:18080)"
+start_bg upstream nginx -p "$WORK/upstream/" -c "$HERE/nginx-upstream.conf" -g 'daemon off;'
+wait_ready http://127.0.0.1:18080/health "$LAST_PID" 20 || die "the upstream did not start"
+
+start_fabrique fabrique-plain
+admin=("$FABRIQUE_BIN" admin --url "$FABRIQUE_URL" --key "$ADMIN_KEY")
+ENTITY_ID=$("${admin[@]}" entities create --slug bench --name Benchmark | json_field id)
+USER_ID=$("${admin[@]}" users create --entity bench --user-name bench-user --email bench-user@example.org | json_field id)
+created=$("${admin[@]}" keys create --user-id "$USER_ID")
+KEY_ID=$(json_field id <<< "$created")
+BEARER=$(json_field key <<< "$created")
+cat > "$LOGS/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $BEARER"
+local f = io.open("$HERE/request-json.json", "r")
+wrk.body = f:read("*a")
+f:close()
+LUA
+
+log "plain: c=$CONNS for $DURATION"
+PLAIN=$(run_wrk plain)
+stop_pid "$FABRIQUE_PID"
+
+set_limits
+start_fabrique fabrique-limited
+check_headers
+log "limited: c=$CONNS for $DURATION"
+LIMITED=$(run_wrk limited)
+stop_pid "$FABRIQUE_PID"
+
+echo
+echo "date: $(date -u +%FT%TZ)  host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "fabrique: $FABRIQUE_BIN, repo at $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "wrk -t $THREADS -c $CONNS -d $DURATION, json chat completions, static nginx upstream"
+printf '| run | requests/s |\n|---|---:|\n| plain | %s |\n| limited (key, user, entity) | %s |\n' "$PLAIN" "$LIMITED"
+python3 -c 'import sys; p, l = float(sys.argv[1]), float(sys.argv[2]); print(f"throughput ratio limited/plain: {l / p:.3f} (bar: >= 0.90)")' "$PLAIN" "$LIMITED"
+log "wrk outputs and logs in $LOGS"

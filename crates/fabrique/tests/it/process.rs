@@ -1,0 +1,95 @@
+//! `fabrique serve` as a child process: the real binary, its real start-up and its real ends
+//! (`kill -9`, or SIGTERM and a clean shutdown).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::ADMIN_KEY;
+
+/// `fabrique serve` as a child process on a free loopback port.
+pub struct Serve {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Serve {
+    /// Starts the binary and returns once it listens (it says so on standard error).
+    pub fn start(config: &Path, data: &Path) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fabrique"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data)
+            .env("FABRIQUE_ADMIN_KEY", ADMIN_KEY)
+            .env("RUST_LOG", "warn")
+            .env_remove(configuration::OTLP_ENDPOINT_ENV)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads standard error to its end, so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("fabrique listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                } else {
+                    eprintln!("serve: {line}");
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("fabrique serve starts and listens");
+        Serve { child, base }
+    }
+
+    /// SIGTERM, and the clean shutdown that flushes everything.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A user of `entity` and an inference key of theirs, created through the admin API.
+pub async fn user_key(http: &reqwest::Client, base: &str, entity: &str, user: &str) -> String {
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    let created: Value = post(
+        "/admin/v1/users",
+        json!({"entity": entity, "user_name": user, "email": format!("{user}@example.test")}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key: Value = post("/admin/v1/keys", json!({"user_id": created["id"]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    key["key"].as_str().expect("key").to_owned()
+}
