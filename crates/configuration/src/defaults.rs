@@ -189,5 +189,6 @@ pub(crate) fn embedded_default() -> Config {
         audit: audit(),
         scim: crate::ScimConfig::default(),
         oidc: None,
+        scheduling: crate::SchedulingConfig::default(),
     }
 }

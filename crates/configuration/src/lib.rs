@@ -12,7 +12,7 @@
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
-//! [`AuditConfig`], [`OidcConfig`]).
+//! [`AuditConfig`], [`OidcConfig`], [`SchedulingConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -115,6 +115,7 @@ mod defaults;
 mod error;
 mod oidc;
 mod raw;
+mod scheduling;
 mod validate;
 
 #[cfg(test)]
@@ -129,6 +130,7 @@ use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelK
 
 pub use error::{ConfigError, ConfigErrors};
 pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
+pub use scheduling::{SchedulingConfig, ShareConfig};
 
 /// The whole configuration, validated: every name is unique, every reference resolved to an index.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +154,8 @@ pub struct Config {
     pub scim: ScimConfig,
     /// `[oidc]`: sign-in with the group's identity provider; `None` when the section is absent.
     pub oidc: Option<OidcConfig>,
+    /// `[scheduling]`: sharing each GPU pool between entities, and placing requests on endpoints.
+    pub scheduling: SchedulingConfig,
 }
 
 /// The SCIM schema URN of the enterprise user extension.

@@ -30,6 +30,7 @@ struct RawDocument {
     audit: Option<Value>,
     scim: Option<Value>,
     oidc: Option<Value>,
+    scheduling: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +190,7 @@ pub(crate) struct RawConfig {
     pub audit: Section<RawAudit>,
     pub scim: Section<RawScim>,
     pub oidc: Section<RawOidc>,
+    pub scheduling: Section<crate::scheduling::RawScheduling>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -214,6 +216,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         audit: section(document.audit, "audit", errors),
         scim: section(document.scim, "scim", errors),
         oidc: section(document.oidc, "oidc", errors),
+        scheduling: section(document.scheduling, "scheduling", errors),
     })
 }
 

@@ -58,8 +58,11 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         Section::Given(raw) => Some(crate::oidc::validate(raw, env, errors)),
         Section::Absent | Section::Invalid => None,
     };
+    let scheduling =
+        crate::scheduling::validate(raw.scheduling.given_or_default(), &endpoints, errors);
     Config {
         admission,
+        scheduling,
         server,
         routing,
         simulator,
