@@ -4,6 +4,8 @@
 //! the success path of each model and endpoint are created once at start, so recording a request
 //! is a few atomic additions with no allocation and no map lookup.
 
+mod scheduling;
+
 use std::fmt::Write as _;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,6 +14,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+pub use scheduling::{EntityFigures, PoolFigures, SchedulingMetrics, WaitHistogram};
 
 /// Latency buckets in seconds, from 1 ms to 2 minutes: LLM requests span that range.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -67,6 +71,8 @@ pub struct Metrics {
     endpoint_up: Family<EndpointLabels, Gauge>,
     backend_errors: Family<BackendErrorLabels, Counter>,
     pub usage_records_dropped: Counter,
+    /// The schedule stage's families (`scheduling.rs`).
+    pub scheduling: SchedulingMetrics,
 }
 
 impl Metrics {
@@ -167,7 +173,9 @@ impl Metrics {
                 })
                 .set(1);
         }
+        let scheduling = SchedulingMetrics::register(&mut registry);
         Metrics {
+            scheduling,
             registry,
             requests,
             models: model_metrics,
