@@ -21,6 +21,8 @@ pub enum AdminAction {
     ListScimTokens,
     RevokeScimToken,
     ReadAudit,
+    SetPoolShare,
+    ListPoolShares,
 }
 
 impl AdminAction {
@@ -38,6 +40,8 @@ impl AdminAction {
             AdminAction::ListScimTokens => "scim_token.list",
             AdminAction::RevokeScimToken => "scim_token.revoke",
             AdminAction::ReadAudit => "audit.read",
+            AdminAction::SetPoolShare => "pool_share.set",
+            AdminAction::ListPoolShares => "pool_share.list",
         }
     }
 
@@ -55,6 +59,8 @@ impl AdminAction {
             AdminAction::ListScimTokens => "list SCIM tokens",
             AdminAction::RevokeScimToken => "revoke SCIM tokens",
             AdminAction::ReadAudit => "read the audit log",
+            AdminAction::SetPoolShare => "set GPU pool shares",
+            AdminAction::ListPoolShares => "list GPU pool shares",
         }
     }
 }

@@ -15,13 +15,14 @@ mod cli;
 mod entities;
 mod error;
 mod keys;
+mod pool_shares;
 mod scim_tokens;
 mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, put};
 use identity::{Directory, ScimTokens};
 use store::Store;
 
@@ -42,6 +43,9 @@ pub struct AdminState {
     pub audit_public_key: Option<evidence::PublicKey>,
     /// The live SCIM token index, updated as tokens are created and revoked.
     pub scim_tokens: Arc<ScimTokens>,
+    /// The GPU pools' live schedulers, whose entity shares the pool routes set; `None` when
+    /// scheduling is off.
+    pub scheduler: Option<Arc<scheduler::Scheduler>>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -60,6 +64,11 @@ pub fn router(state: AdminState) -> Router {
             get(scim_tokens::list).post(scim_tokens::create),
         )
         .route("/admin/v1/scim-tokens/{id}", delete(scim_tokens::revoke))
+        .route("/admin/v1/pools/{pool}/shares", get(pool_shares::list))
+        .route(
+            "/admin/v1/pools/{pool}/shares/{entity}",
+            put(pool_shares::set),
+        )
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
         .with_state(state)

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod limits;
+pub mod scheduling;
 pub mod server;
 
 pub use server::{RunningServer, ServeOptions, start};

@@ -135,6 +135,9 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         Arc::clone(&admission),
     )
     .context("preparing endpoints")?;
+    crate::scheduling::apply_shares(&store, &config, &gateway.scheduling)
+        .await
+        .context("applying the GPU pools' entity shares")?;
     let mut background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
         .into_iter()
         .collect();
@@ -154,6 +157,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 directory: Arc::clone(&directory),
                 audit_public_key: Some(audit_public_key),
                 scim_tokens: Arc::clone(&scim_tokens),
+                scheduler: gateway.scheduling.scheduler().cloned(),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )

@@ -42,6 +42,7 @@ impl Server {
             directory: Arc::clone(&directory),
             audit_public_key: Some(audit_signer().public_key()),
             scim_tokens: Arc::new(identity::ScimTokens::new()),
+            scheduler: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

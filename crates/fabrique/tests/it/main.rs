@@ -12,5 +12,6 @@ mod failover;
 mod harness;
 mod inference;
 mod keys;
+mod scheduling;
 mod scim;
 mod streaming;
