@@ -5,5 +5,6 @@ pub mod audit;
 pub mod limits;
 pub mod scheduling;
 pub mod server;
+pub mod simulate;
 
 pub use server::{RunningServer, ServeOptions, start};
