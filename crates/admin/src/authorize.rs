@@ -33,6 +33,8 @@ pub enum AdminAction {
     ResetBudget,
     ReadUsage,
     ReadChargeback,
+    SetPoolShare,
+    ListPoolShares,
 }
 
 impl AdminAction {
@@ -62,6 +64,8 @@ impl AdminAction {
             AdminAction::ResetBudget => "budget.reset",
             AdminAction::ReadUsage => "usage.read",
             AdminAction::ReadChargeback => "chargeback.read",
+            AdminAction::SetPoolShare => "pool_share.set",
+            AdminAction::ListPoolShares => "pool_share.list",
         }
     }
 
@@ -91,6 +95,8 @@ impl AdminAction {
             AdminAction::ResetBudget => "reset budgets",
             AdminAction::ReadUsage => "read usage",
             AdminAction::ReadChargeback => "read chargeback reports",
+            AdminAction::SetPoolShare => "set GPU pool shares",
+            AdminAction::ListPoolShares => "list GPU pool shares",
         }
     }
 
@@ -119,7 +125,9 @@ impl AdminAction {
             | AdminAction::SetSeatPool
             | AdminAction::SetSeatReservation
             | AdminAction::ReadUsage
-            | AdminAction::ReadChargeback => false,
+            | AdminAction::ReadChargeback
+            | AdminAction::SetPoolShare
+            | AdminAction::ListPoolShares => false,
         }
     }
 

@@ -20,6 +20,7 @@ mod error;
 mod keys;
 mod limits;
 mod rules;
+mod pool_shares;
 mod scim_tokens;
 mod scopes;
 mod seats;
@@ -60,6 +61,9 @@ pub struct AdminState {
     pub admission: Arc<admission::Admission>,
     /// The group's time zone (`[admission] time_zone`): usage buckets and chargeback months.
     pub zone: reports::Zone,
+    /// The GPU pools' live schedulers, whose entity shares the pool routes set; `None` when
+    /// scheduling is off.
+    pub scheduler: Option<Arc<scheduler::Scheduler>>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -98,6 +102,11 @@ pub fn router(state: AdminState) -> Router {
             get(budgets::get).put(budgets::set).delete(budgets::delete),
         )
         .route("/admin/v1/budgets/{kind}/{id}/reset", post(budgets::reset))
+        .route("/admin/v1/pools/{pool}/shares", get(pool_shares::list))
+        .route(
+            "/admin/v1/pools/{pool}/shares/{entity}",
+            put(pool_shares::set),
+        )
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
         .route("/admin/v1/usage", get(usage::totals))

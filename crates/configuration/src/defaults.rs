@@ -197,5 +197,6 @@ pub(crate) fn embedded_default() -> Config {
             reclaim_after: std::time::Duration::from_secs(SEATS_RECLAIM_AFTER_DAYS * 86_400),
         },
         telemetry: crate::TelemetryConfig::default(),
+        scheduling: crate::SchedulingConfig::default(),
     }
 }

@@ -12,7 +12,7 @@
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
-//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`]).
+//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -134,6 +134,7 @@ mod defaults;
 mod error;
 mod oidc;
 mod raw;
+mod scheduling;
 mod validate;
 
 #[cfg(test)]
@@ -148,6 +149,7 @@ use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelK
 
 pub use error::{ConfigError, ConfigErrors};
 pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
+pub use scheduling::{SchedulingConfig, ShareConfig};
 
 /// The whole configuration, validated: every name is unique, every reference resolved to an index.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,6 +177,8 @@ pub struct Config {
     pub seats: SeatsConfig,
     /// `[telemetry]`: where traces go.
     pub telemetry: TelemetryConfig,
+    /// `[scheduling]`: sharing each GPU pool between entities, and placing requests on endpoints.
+    pub scheduling: SchedulingConfig,
 }
 
 /// Section `[seats]`: seat licensing. The pool and the entities' reserved seats are set at run time

@@ -34,6 +34,7 @@ struct RawDocument {
     oidc: Option<Value>,
     seats: Option<Value>,
     telemetry: Option<Value>,
+    scheduling: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -250,6 +251,7 @@ pub(crate) struct RawConfig {
     pub oidc: Section<RawOidc>,
     pub seats: Section<RawSeats>,
     pub telemetry: Section<RawTelemetry>,
+    pub scheduling: Section<crate::scheduling::RawScheduling>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -277,6 +279,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         oidc: section(document.oidc, "oidc", errors),
         seats: section(document.seats, "seats", errors),
         telemetry: section(document.telemetry, "telemetry", errors),
+        scheduling: section(document.scheduling, "scheduling", errors),
     })
 }
 

@@ -61,9 +61,12 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         Section::Absent | Section::Invalid => None,
     };
     let telemetry = telemetry(raw.telemetry.given_or_default(), env, errors);
+    let scheduling =
+        crate::scheduling::validate(raw.scheduling.given_or_default(), &endpoints, errors);
     Config {
         telemetry,
         admission,
+        scheduling,
         server,
         routing,
         simulator,

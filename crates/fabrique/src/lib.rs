@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod limits;
+pub mod scheduling;
 pub mod seats;
 pub mod server;
+pub mod simulate;
 
 pub use server::{RunningServer, ServeOptions, start};

@@ -33,6 +33,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run the GPU-backend simulator: an OpenAI-compatible server with realistic timing and faults.
     Sim(SimArgs),
+    /// Replay a scenario (entities, weights, arrival rates, bursts) through a real gateway against
+    /// simulated GPU endpoints; report shares, waits, time to first token and utilization.
+    Simulate(SimulateArgs),
     /// Administer a running server through its admin API.
     Admin(admin::AdminCli),
     /// Data-protection policies.
@@ -75,6 +78,15 @@ struct ServeArgs {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// The scenario file (TOML); see bench/scenario/.
+    scenario: PathBuf,
+    /// Where to write the SVG chart of shares over time [default: the scenario's path, .svg].
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,6 +169,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Sim(args) => simulate(args).await,
+            Command::Simulate(args) => fabrique::simulate::run(&args.scenario, args.svg).await,
             Command::Admin(args) => admin::run_cli(args)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}")),

@@ -148,6 +148,9 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         Arc::clone(&admission),
     )
     .context("preparing endpoints")?;
+    crate::scheduling::apply_shares(&store, &config, &gateway.scheduling)
+        .await
+        .context("applying the GPU pools' entity shares")?;
     let mut background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
         .into_iter()
         .collect();
@@ -172,6 +175,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 seats: Arc::clone(&seats),
                 admission: Arc::clone(&admission),
                 zone,
+                scheduler: gateway.scheduling.scheduler().cloned(),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )

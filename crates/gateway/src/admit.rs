@@ -30,9 +30,7 @@ pub fn admit(
     max_tokens: Option<u64>,
     now: UnixMillis,
 ) -> Result<Admitted, GatewayError> {
-    // The body's length over four bounds the prompt's tokens from above for the usual tokenizers
-    // (JSON syntax included), so the reservation rarely falls short; settlement refunds the rest.
-    let prompt = (body_len as u64).div_ceil(4);
+    let prompt = prompt_estimate(body_len);
     let completion = max_tokens.unwrap_or(gateway.config.admission.default_completion_tokens);
     let estimate = Consumption {
         tokens: estimate_tokens(prompt, Some(completion), 0),
@@ -55,6 +53,13 @@ pub fn admit(
         .admission
         .check_and_charge(Request { scopes, estimate }, now)
         .map_err(|refused| GatewayError::Refused(Box::new(refused)))
+}
+
+/// The prompt's tokens before the backend counts them: the body's length over four bounds them from
+/// above for the usual tokenizers (JSON syntax included), so a reservation rarely falls short;
+/// settlement corrects the rest.
+pub(crate) fn prompt_estimate(body_len: usize) -> u64 {
+    (body_len as u64).div_ceil(4)
 }
 
 /// Adds the `x-ratelimit-*` headers of the request's tightest limits.

@@ -76,6 +76,11 @@ pub enum GatewayError {
     },
     #[error("{0}")]
     Refused(Box<admission::Refused>),
+    #[error("schedule stage: {shed} for `{model}`")]
+    CapacityExhausted {
+        model: String,
+        shed: scheduler::Shed,
+    },
     #[error("relay stage: the backend's response could not be read: {0}")]
     UpstreamBody(String),
 }
@@ -104,9 +109,9 @@ impl GatewayError {
                 StatusCode::BAD_GATEWAY
             }
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::UpstreamRateLimited { .. } | GatewayError::Refused(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            GatewayError::UpstreamRateLimited { .. }
+            | GatewayError::Refused(_)
+            | GatewayError::CapacityExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -145,6 +150,7 @@ impl GatewayError {
             GatewayError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             GatewayError::UpstreamBody(_) => "upstream_body_error",
             GatewayError::Refused(refused) => refused.code(),
+            GatewayError::CapacityExhausted { .. } => "capacity_exhausted",
         }
     }
 
@@ -200,6 +206,10 @@ impl IntoResponse for GatewayError {
                     let seconds = wait.as_millis().div_ceil(1_000).max(1);
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
                 }
+            }
+            GatewayError::CapacityExhausted { shed, .. } => {
+                let seconds = shed.retry_after().map_or(1, |wait| wait.as_secs().max(1));
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }

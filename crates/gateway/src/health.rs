@@ -38,4 +38,5 @@ async fn check_all(gateway: &Gateway, timeout: Duration) {
         gateway.metrics.set_endpoint_up(&endpoint.name, healthy);
     });
     futures_util::future::join_all(checks).await;
+    gateway.scheduling.refresh_capacity(&gateway.health);
 }

@@ -2,8 +2,7 @@
 //! plus `/healthz`, `/readyz` and `/metrics`.
 //!
 //! One request flows through the stages of DESIGN.md in the order of [`serve`], one module per stage.
-//! Stages not yet built (schedule) will slot in at the marked places. The
-//! request path reads only in-memory state; usage leaves it through a channel.
+//! The request path reads only in-memory state; usage leaves it through a channel.
 
 mod accept;
 pub mod admit;
@@ -19,6 +18,7 @@ mod meter;
 mod models;
 pub mod relay;
 mod route;
+pub mod schedule;
 mod spans;
 mod state;
 mod texts;
@@ -86,6 +86,10 @@ struct Trace {
     attribution: Option<attribute::Attribution>,
     /// The admission to settle at metering; moved out by [`Trace::finished`].
     ticket: Option<admission::Ticket>,
+    /// The pool sequence held from schedule to meter; moved out by [`Trace::finished`].
+    dispatch: Option<scheduler::Dispatch>,
+    /// How long the request waited for its sequence, reported in `x-fabrique-queue-ms`.
+    queue_wait: Option<std::time::Duration>,
     /// Rate-limit state and budget warning to report in the response headers.
     rate: Option<admission::RateHeaders>,
     warning: Option<admission::BudgetWarning>,
@@ -119,6 +123,7 @@ impl Trace {
             attribution: self.attribution.take(),
             ticket: self.ticket.take(),
             span: &self.span,
+            dispatch: self.dispatch.take(),
         }
     }
 }
@@ -140,6 +145,8 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
         classification: None,
         attribution: None,
         ticket: None,
+        dispatch: None,
+        queue_wait: None,
         rate: None,
         warning: None,
     };
@@ -167,6 +174,9 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
     }
     if let Some(warning) = &trace.warning {
         admit::warning_header(headers, warning);
+    }
+    if let Some(wait) = trace.queue_wait {
+        headers.insert(schedule::QUEUE_WAIT_HEADER, HeaderValue::from(wait.as_millis() as u64));
     }
     headers.insert("x-request-id", trace.request_id);
     response
@@ -269,7 +279,18 @@ async fn serve(
     trace.rate = Some(admitted.rate);
     trace.warning = admitted.budget_warning;
 
-    // 8. Schedule — slots in here.
+    // 8. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
+    let wanted = schedule::wanted(headers)?;
+    let scheduled = schedule::Request {
+        principal: &principal,
+        model,
+        operation,
+        wanted,
+        body_len: bytes.len(),
+        max_tokens,
+    };
+    trace.dispatch = schedule::schedule(gateway, scheduled).await?;
+    trace.queue_wait = trace.dispatch.as_ref().map(scheduler::Dispatch::waited);
 
     // 9. Route.
     let outgoing = Outgoing {
@@ -280,6 +301,7 @@ async fn serve(
         stream,
         include_usage,
         request_id: &trace.request_id,
+        priority: wanted.priority,
     };
     let routed = route::route(gateway, model, level, outgoing, trace.started)
         .instrument(spans::stage(&trace.span, "route"))
@@ -304,6 +326,7 @@ async fn serve(
         let (bytes, _) = relay::read_whole(upstream_body, None)
             .instrument(spans::stage(&trace.span, "relay"))
             .await?;
+        drop(routed.lease);
         meter::record(
             gateway,
             trace.finished(operation, parts.status.as_u16(), Some("upstream_rejected")),
@@ -321,12 +344,14 @@ async fn serve(
             routed.injected_usage_request,
             rename,
             move |outcome| {
+                // The endpoint's slot first, then the pool's sequence (settled at metering): the
+                // next request dispatched finds the endpoint free.
+                drop(lease);
                 let mut finished = trace.finished(operation, 200, outcome.error_code);
                 finished.usage = outcome.usage;
                 finished.first_byte = outcome.first_byte;
                 drop(relaying);
                 meter::record(&gateway, finished);
-                drop(lease);
             },
         )
         .with_answer_filter(answer);
@@ -348,12 +373,12 @@ async fn serve(
             model: gateway.models[routed.model].name.clone(),
             attempts: routed.attempts,
         })??;
+    drop(routed.lease);
     let bytes = relay::filter_whole(bytes, answer.as_mut());
     let mut finished = trace.finished(operation, 200, None);
     finished.usage = usage;
     finished.first_byte = Some(first_byte);
     meter::record(gateway, finished);
-    drop(routed.lease);
     Ok(json_response(StatusCode::OK, bytes))
 }
 
@@ -373,6 +398,8 @@ impl Trace {
             classification: self.classification,
             attribution: None,
             ticket: None,
+            dispatch: None,
+            queue_wait: self.queue_wait,
             rate: self.rate.clone(),
             warning: self.warning.clone(),
             span: Span::none(),
@@ -467,6 +494,7 @@ async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
             .metrics
             .set_circuit(&endpoint.name, endpoint.state.as_str());
     }
+    gateway.scheduling.record_metrics(&gateway.metrics);
     let mut response = gateway.metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -36,11 +36,22 @@ pub struct Finished<'a> {
     pub ticket: Option<admission::Ticket>,
     /// The request's root span, which receives the outcome's attributes.
     pub span: &'a tracing::Span,
+    /// The pool sequence to free, when the request was scheduled.
+    pub dispatch: Option<scheduler::Dispatch>,
 }
 
 /// Records the request: metrics always, a usage record once the caller is known, and the
 /// settlement of its admission.
 pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
+    // The sequence goes back first, so the next request in line waits no longer than needed. With
+    // the backend's counts the entity is charged what it used; without (the caller went away
+    // before the usage arrived) the estimate stands.
+    if let Some(dispatch) = finished.dispatch.take() {
+        match finished.usage {
+            Some(usage) => dispatch.settle(usage.prompt_tokens, usage.completion_tokens),
+            None => drop(dispatch),
+        }
+    }
     let _metering = crate::spans::stage(finished.span, "meter").entered();
     let model_route = finished.model.and_then(|i| gateway.models.get(i));
     let model_name = model_route

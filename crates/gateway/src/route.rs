@@ -4,6 +4,14 @@
 //! An attempt fails over on a connection error, on no response headers before the per-attempt
 //! timeout, or on a 5xx or 429 status. A 4xx other than 429 is the caller's problem and is returned
 //! as the backend gave it. The number of attempts and the total time are bounded.
+//!
+//! Which endpoint: with scheduling on (or prefix affinity), never one at its capacity — among the
+//! others, where the chat prompt's prefix is probably cached (`routing::PrefixIndex`, the prompt
+//! cut once into blocks), unless that endpoint is busier than the least loaded by more than
+//! `prefix_max_load_gap`; then the least loaded by outstanding ÷ capacity. Only when every
+//! candidate is at capacity (a pool whose endpoints serve different models) does the plain
+//! least-outstanding choice apply. A failed attempt re-sizes the pools, since a circuit may have
+//! opened.
 
 use std::time::Instant;
 
@@ -51,6 +59,8 @@ pub struct Outgoing<'a> {
     pub stream: bool,
     pub include_usage: bool,
     pub request_id: &'a HeaderValue,
+    /// Forwarded to `vllm` endpoints when `[scheduling] forward_priority` is on.
+    pub priority: scheduler::Priority,
 }
 
 /// Why the last attempt failed, to choose the caller's error once every attempt has.
@@ -97,13 +107,32 @@ pub async fn route(
     let mut last = LastFailure::None;
     let mut body_cache: Option<(usize, EndpointKind, Bytes, bool)> = None;
     let chain = std::iter::once(model).chain(gateway.models[model].fallbacks.iter().copied());
+    let placement = &gateway.scheduling;
+    let blocks = (placement.prefix_affinity && outgoing.operation == domain::Operation::Chat)
+        .then(|| crate::texts::prompt_blocks(&outgoing.object))
+        .unwrap_or_default();
+    let capacity_aware = placement.gates_capacity() || placement.prefix_affinity;
 
     'models: for candidate_model in chain {
         let route = &gateway.models[candidate_model];
         let cleared = route.cleared_for(level);
         let mut tried: Vec<usize> = Vec::with_capacity(cleared.len());
         while attempts < routing.max_attempts {
-            let Some(lease) = gateway.health.pick(cleared, &tried) else {
+            let picked = if capacity_aware {
+                gateway
+                    .health
+                    .pick_with_prefix(
+                        cleared,
+                        &tried,
+                        &placement.prefixes,
+                        &blocks,
+                        placement.prefix_max_load_gap,
+                    )
+                    .or_else(|| gateway.health.pick(cleared, &tried))
+            } else {
+                gateway.health.pick(cleared, &tried)
+            };
+            let Some(lease) = picked else {
                 continue 'models;
             };
             let endpoint = &gateway.endpoints[lease.index()];
@@ -115,8 +144,10 @@ pub async fn route(
                     (body.clone(), *injected)
                 }
                 _ => {
+                    let priority = (placement.forward_priority && endpoint.kind == EndpointKind::Vllm)
+                        .then_some(outgoing.priority);
                     let (body, injected) =
-                        build_body(&outgoing, &route.upstream_name, endpoint.kind)?;
+                        build_body(&outgoing, &route.upstream_name, endpoint.kind, priority)?;
                     body_cache = Some((candidate_model, endpoint.kind, body.clone(), injected));
                     (body, injected)
                 }
@@ -143,6 +174,7 @@ pub async fn route(
                         );
                     } else {
                         lease.failed();
+                        placement.refresh_capacity(&gateway.health);
                         last = LastFailure::Other(format!(
                             "endpoint `{}` answered {status}",
                             endpoint.name
@@ -160,6 +192,9 @@ pub async fn route(
                 }
                 Ok(response) => {
                     lease.succeeded();
+                    if !blocks.is_empty() {
+                        placement.prefixes.record(lease.index(), &blocks);
+                    }
                     return Ok(Routed {
                         response,
                         lease,
@@ -170,6 +205,7 @@ pub async fn route(
                 }
                 Err(error) => {
                     lease.failed();
+                    placement.refresh_capacity(&gateway.health);
                     let reason = match &error {
                         UpstreamError::Timeout(_) => "timeout",
                         UpstreamError::Connect(_) => "connect",
@@ -212,16 +248,22 @@ fn is_retryable(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
-/// The body for one attempt: the backend's model name, usage requested on streams, the kind's
-/// adaptations. Returns whether the gateway added the usage request itself.
+/// The body for one attempt: the backend's model name, usage requested on streams, the priority
+/// when it is forwarded, the kind's adaptations. Returns whether the gateway added the usage
+/// request itself.
 fn build_body(
     outgoing: &Outgoing<'_>,
     upstream_name: &str,
     kind: EndpointKind,
+    priority: Option<scheduler::Priority>,
 ) -> Result<(Bytes, bool), GatewayError> {
     let inject =
         outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
-    if !inject && upstream_name == outgoing.requested_model && !upstream::adapt::rewrites(kind) {
+    if !inject
+        && priority.is_none()
+        && upstream_name == outgoing.requested_model
+        && !upstream::adapt::rewrites(kind)
+    {
         // The common case: same model name, nothing to add or adapt. No copy, no re-serialization.
         return Ok((outgoing.original.clone(), false));
     }
@@ -231,6 +273,15 @@ fn build_body(
     if inject {
         object
             .set_raw("stream_options", r#"{"include_usage":true}"#.to_owned())
+            .map_err(internal)?;
+    }
+    if let Some(priority) = priority {
+        // The caller's own `priority` would let it jump the backend's queue: the gateway's wins.
+        object
+            .set_raw(
+                "priority",
+                crate::schedule::vllm_priority(priority).to_string(),
+            )
             .map_err(internal)?;
     }
     upstream::adapt_request(kind, &mut object);

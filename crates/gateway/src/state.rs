@@ -86,6 +86,8 @@ pub struct Gateway {
     pub inspector: crate::inspect::Inspector,
     /// Rate limits and budgets, shared with the admin API that sets them.
     pub admission: Arc<admission::Admission>,
+    /// The GPU pools' schedulers and the placement settings (`schedule.rs`).
+    pub scheduling: crate::schedule::Scheduling,
 }
 
 impl ModelRoute {
@@ -196,7 +198,9 @@ impl Gateway {
                 })
                 .collect(),
         };
+        let scheduling = crate::schedule::Scheduling::new(&config, &metrics);
         Ok(Arc::new(Gateway {
+            scheduling,
             classifier: Classifier::new(&config),
             inspector: crate::inspect::Inspector::new(&config),
             admission,

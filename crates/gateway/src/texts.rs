@@ -20,6 +20,8 @@ use crate::error::GatewayError;
 #[derive(Deserialize)]
 struct Message<'a> {
     #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     content: Option<Content<'a>>,
 }
 
@@ -207,6 +209,28 @@ fn json_string(text: &str) -> String {
 fn bytes_to_string(bytes: Vec<u8>) -> String {
     // `RawObject::to_vec` writes JSON, which is UTF-8.
     String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// A chat prompt cut into prefix-cache blocks (`prefix::prompt_blocks`), each message's text as an
+/// engine sees it (a multi-part content's text parts joined by line breaks), so the gateway's blocks
+/// agree with the simulator's. Empty when the body has no readable messages.
+pub fn prompt_blocks(object: &RawObject<'_>) -> Vec<prefix::BlockHash> {
+    let Ok(Some(messages)) = field::<Vec<Message<'_>>>(object, "messages") else {
+        return Vec::new();
+    };
+    let mut blocks = prefix::PromptBlocks::new();
+    for message in &messages {
+        let role = message.role.as_deref().unwrap_or("");
+        match &message.content {
+            Some(Content::Text(text)) => blocks.message(role, text),
+            Some(Content::Parts(parts)) => {
+                let texts: Vec<&str> = parts.iter().filter_map(|p| p.text.as_deref()).collect();
+                blocks.message(role, &texts.join("\n"))
+            }
+            None => blocks.message(role, ""),
+        };
+    }
+    blocks.finish()
 }
 
 #[cfg(test)]

@@ -96,12 +96,7 @@ impl Endpoints {
     pub fn pick(self: &Arc<Self>, candidates: &[usize], tried: &[usize]) -> Option<Lease> {
         let now = Instant::now();
         let mut best: Option<(usize, u64)> = None;
-        let start = if candidates.is_empty() {
-            0
-        } else {
-            self.cursor.fetch_add(1, Ordering::Relaxed) % candidates.len()
-        };
-        for &index in candidates[start..].iter().chain(&candidates[..start]) {
+        for &index in self.rotated(candidates) {
             if tried.contains(&index) {
                 continue;
             }
@@ -136,8 +131,9 @@ impl Endpoints {
         max_load_gap: f64,
     ) -> Option<Lease> {
         let now = Instant::now();
-        let open: smallvec::SmallVec<[Candidate; 8]> = candidates
-            .iter()
+        // Among equally loaded endpoints the first wins: the rotation spreads an idle pool's requests.
+        let open: smallvec::SmallVec<[Candidate; 8]> = self
+            .rotated(candidates)
             .filter(|index| !tried.contains(index))
             .filter_map(|&index| {
                 let state = self.states.get(index)?;
@@ -150,6 +146,17 @@ impl Endpoints {
             .collect();
         let index = prefixes.choose(blocks, &open, max_load_gap)?;
         self.lease(index, now)
+    }
+
+    /// The candidates from a starting point that moves one step per call, so equally loaded
+    /// endpoints take turns.
+    fn rotated<'a>(&self, candidates: &'a [usize]) -> impl Iterator<Item = &'a usize> {
+        let start = if candidates.is_empty() {
+            0
+        } else {
+            self.cursor.fetch_add(1, Ordering::Relaxed) % candidates.len()
+        };
+        candidates[start..].iter().chain(&candidates[..start])
     }
 
     /// Takes a request slot on `index`, as the circuit's probe when it is half-open.
@@ -169,6 +176,22 @@ impl Endpoints {
             index,
             probe,
         })
+    }
+
+    /// Sequences the endpoints among `indexes` can take now: an endpoint's whole capacity while its
+    /// circuit is closed, one (the probe) while half-open, none while open. The schedule stage
+    /// sizes a pool with it.
+    pub fn available_capacity(&self, indexes: &[usize]) -> u32 {
+        let now = Instant::now();
+        indexes
+            .iter()
+            .filter_map(|&index| self.states.get(index))
+            .map(|state| match state.circuit.lock().state(now) {
+                CircuitState::Closed => state.spec.capacity,
+                CircuitState::HalfOpen => state.spec.capacity.min(1),
+                CircuitState::Open => 0,
+            })
+            .fold(0_u32, u32::saturating_add)
     }
 
     /// Records an observation from outside a request (active health checks).

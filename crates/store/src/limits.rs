@@ -195,7 +195,7 @@ impl Store {
 
     /// Runs one change and, when it touched a row, its audit event, in one transaction. `false`
     /// (and nothing audited) when no row changed.
-    async fn change_audited<'q>(
+    pub(crate) async fn change_audited<'q>(
         &self,
         change: Query<'q, Any, AnyArguments<'q>>,
         audit: &AuditEvent,

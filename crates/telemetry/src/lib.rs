@@ -8,6 +8,8 @@
 mod by_entity;
 mod traces;
 
+mod scheduling;
+
 use std::fmt::Write as _;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,6 +21,7 @@ use prometheus_client::registry::Registry;
 
 pub use by_entity::{EntityModelMetrics, ModelMetrics, NO_ENTITY};
 pub use traces::{REQUEST_TARGET, Tracing, TracingError, init, init_logging, rename};
+pub use scheduling::{EntityFigures, PoolFigures, SchedulingMetrics, WaitHistogram};
 
 /// Latency buckets in seconds, from 1 ms to 2 minutes: LLM requests span that range.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -126,6 +129,8 @@ pub struct Metrics {
     endpoint_circuit: Family<CircuitLabels, Gauge>,
     backend_errors: Family<BackendErrorLabels, Counter>,
     pub usage_records_dropped: Counter,
+    /// The schedule stage's families (`scheduling.rs`).
+    pub scheduling: SchedulingMetrics,
 }
 
 impl Metrics {
@@ -200,7 +205,9 @@ impl Metrics {
             .iter()
             .map(|(name, route)| ModelMetrics::new(name.clone(), *route, families.clone()))
             .collect();
+        let scheduling = SchedulingMetrics::register(&mut registry);
         let metrics = Metrics {
+            scheduling,
             registry,
             families,
             models,

@@ -49,6 +49,7 @@ impl Server {
             seats,
             admission: Arc::new(admission::Admission::new(admission::Calendar::utc())),
             zone: reports::Zone::utc(),
+            scheduler: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -1,0 +1,332 @@
+//! Stage 8, schedule: a request waits here, not in a backend's FIFO, for a sequence of its model's
+//! GPU pool; entities share each pool token-fairly by weight (the `scheduler` crate).
+//!
+//! - **Pools.** One `scheduler::Pool` per `pool` named by the endpoints; a model is scheduled in
+//!   the pool of its first endpoint. A pool's capacity is the sum of its available endpoints'
+//!   capacities (`routing::Endpoints::available_capacity`), refreshed after every health check
+//!   and every failed attempt, so an endpoint whose circuit opens stops counting.
+//! - **The ticket.** The caller's entity (principals of no entity are scheduled as one "group"
+//!   entity); the priority from `x-fabrique-priority` (default `standard`); the input estimate
+//!   of admission (body bytes ÷ 4); the output estimate `max_tokens`, or
+//!   `admission.default_completion_tokens` (none for embeddings); an optional shorter wait from
+//!   `x-fabrique-max-queue-ms`.
+//! - **Priority classes.** A caller may name any class: classes order work only within the
+//!   caller's own entity, so a higher class competes with nobody else's work, and it also carries
+//!   a shorter maximum wait. Misuse costs the caller's own colleagues, never another entity.
+//! - **The dispatch** rides in the request's trace through route and relay (inside the streamed
+//!   body), so whatever ends the request — its last byte, an error, the caller going away —
+//!   frees the sequence; metering settles it with the real token counts.
+//! - **Shedding.** `Shed::Timeout` and `Shed::QueueFull` become 429 `capacity_exhausted` with
+//!   `Retry-After`; a pool with no available endpoint becomes 503 `no_endpoint_available` (after
+//!   one capacity refresh, so an endpoint whose circuit just turned half-open gets its probe).
+//!
+//! With `[scheduling] enabled = false`, no request waits here: backends queue them first come,
+//! first served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use configuration::Config;
+use domain::{EntityId, Operation};
+use http::HeaderMap;
+use identity::Principal;
+use parking_lot::RwLock;
+use routing::{Endpoints, PrefixIndex};
+use scheduler::{
+    Dispatch, MaxWait, Pool, PoolSettings, Priority, Scheduler, Shed, Ticket,
+    WaitObserver,
+};
+use telemetry::{EntityFigures, Metrics, PoolFigures, WaitHistogram};
+
+use crate::error::GatewayError;
+use crate::state::Gateway;
+
+/// The header naming a request's priority class: `interactive`, `standard` or `batch`.
+pub const PRIORITY_HEADER: &str = "x-fabrique-priority";
+/// The header asking for a shorter wait than the priority class allows, in milliseconds.
+pub const MAX_QUEUE_HEADER: &str = "x-fabrique-max-queue-ms";
+
+/// The response header telling how long the request waited for its sequence, in milliseconds.
+pub const QUEUE_WAIT_HEADER: &str = "x-fabrique-queue-ms";
+
+/// The entity that requests of principals belonging to no entity are scheduled as.
+pub const GROUP_ENTITY: EntityId = EntityId(uuid::Uuid::nil());
+
+/// The schedule stage's state and the placement settings routing reads.
+#[derive(Debug)]
+pub struct Scheduling {
+    /// `None` when scheduling is off.
+    scheduler: Option<Arc<Scheduler>>,
+    /// Each model's pool, in configuration order; `None` when scheduling is off.
+    model_pools: Vec<Option<Pool>>,
+    /// Each pool with its endpoints, to size it.
+    pool_endpoints: Vec<(Pool, Vec<usize>)>,
+    /// Entity slugs for the metrics' `entity` label, learned from the requests' principals.
+    entity_names: RwLock<HashMap<EntityId, Arc<str>>>,
+    /// What routing remembers of the prompts it placed; holds nothing when prefix affinity is off.
+    pub prefixes: PrefixIndex,
+    /// Chat prompts are cut into blocks and placed where their prefix probably is.
+    pub prefix_affinity: bool,
+    pub prefix_max_load_gap: f64,
+    /// Send the priority class to `vllm` endpoints.
+    pub forward_priority: bool,
+}
+
+/// What the caller asked of the schedule stage, read from the headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub priority: Priority,
+    pub max_wait: Option<Duration>,
+}
+
+impl Scheduling {
+    /// Builds a pool per pool name, sized by all its endpoints until the first refresh.
+    pub fn new(config: &Config, metrics: &Arc<Metrics>) -> Self {
+        let settings = &config.scheduling;
+        let mut by_pool: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (index, endpoint) in config.endpoints.iter().enumerate() {
+            by_pool
+                .entry(endpoint.pool.as_str())
+                .or_default()
+                .push(index);
+        }
+        let prefixes = PrefixIndex::new(config.endpoints.len(), settings.prefix_affinity_blocks);
+        let mut scheduling = Scheduling {
+            scheduler: None,
+            model_pools: vec![None; config.models.len()],
+            pool_endpoints: Vec::new(),
+            entity_names: RwLock::new(HashMap::new()),
+            prefixes,
+            prefix_affinity: settings.prefix_affinity_blocks > 0,
+            prefix_max_load_gap: settings.prefix_max_load_gap,
+            forward_priority: settings.forward_priority,
+        };
+        if !settings.enabled {
+            return scheduling;
+        }
+        let pools = by_pool.iter().map(|(&name, endpoints)| {
+            let capacity = endpoints
+                .iter()
+                .map(|&i| config.endpoints[i].capacity)
+                .fold(0_u32, u32::saturating_add);
+            let pool_settings = PoolSettings {
+                max_queued: settings.max_queued,
+                input_weight: settings.input_token_weight,
+                output_weight: settings.output_token_weight,
+                max_wait: MaxWait {
+                    interactive: settings.max_wait_interactive,
+                    standard: settings.max_wait_standard,
+                    batch: settings.max_wait_batch,
+                },
+                ..PoolSettings::new(capacity)
+            };
+            (name.to_owned(), pool_settings)
+        });
+        let observer = wait_observer(by_pool.keys().copied(), metrics);
+        let scheduler = match Scheduler::new(pools, Some(observer)) {
+            Ok(scheduler) => scheduler,
+            Err(error) => {
+                // Unreachable: the configuration's validation checks the same rules.
+                tracing::error!(%error, "scheduling settings refused; requests are not scheduled");
+                return scheduling;
+            }
+        };
+        scheduling.pool_endpoints = by_pool
+            .into_iter()
+            .filter_map(|(name, endpoints)| Some((scheduler.pool(name)?.clone(), endpoints)))
+            .collect();
+        scheduling.model_pools = config
+            .models
+            .iter()
+            .map(|model| {
+                let first = model.endpoints.first()?;
+                scheduler.pool(&config.endpoints.get(*first)?.pool).cloned()
+            })
+            .collect();
+        scheduling.scheduler = Some(Arc::new(scheduler));
+        scheduling
+    }
+
+    /// The pools, to set entity shares at start and from the admin API; `None` when scheduling
+    /// is off.
+    pub fn scheduler(&self) -> Option<&Arc<Scheduler>> {
+        self.scheduler.as_ref()
+    }
+
+    /// Requests wait in the gateway and endpoints never get more than their capacity.
+    pub fn gates_capacity(&self) -> bool {
+        self.scheduler.is_some()
+    }
+
+    /// Sizes every pool by its endpoints available now.
+    pub fn refresh_capacity(&self, health: &Endpoints) {
+        for (pool, endpoints) in &self.pool_endpoints {
+            pool.set_capacity(health.available_capacity(endpoints));
+        }
+    }
+
+    /// Copies every pool's state into the metrics (at scrape time).
+    pub fn record_metrics(&self, metrics: &Metrics) {
+        let names = self.entity_names.read();
+        for (pool, _) in &self.pool_endpoints {
+            let snapshot = pool.snapshot();
+            let labels: Vec<String> = snapshot
+                .entities
+                .iter()
+                .map(|e| names.get(&e.entity).map_or_else(|| e.entity.to_string(), |n| n.to_string()))
+                .collect();
+            let figures = PoolFigures {
+                pool: pool.name(),
+                capacity: snapshot.capacity,
+                in_flight: snapshot.in_flight,
+                entities: snapshot
+                    .entities
+                    .iter()
+                    .zip(&labels)
+                    .map(|(e, label)| EntityFigures {
+                        entity: label,
+                        queued: e.queued_total() as u64,
+                        in_flight: u64::from(e.in_flight),
+                        served_input_tokens: e.served_input_tokens,
+                        served_output_tokens: e.served_output_tokens,
+                        timed_out: e.timed_out,
+                        refused_queue_full: e.refused_queue_full,
+                    })
+                    .collect(),
+            };
+            metrics.scheduling.record_pool(&figures);
+        }
+    }
+
+    /// Notes an entity's slug the first time it is seen (a read lock afterwards).
+    fn remember(&self, entity: EntityId, slug: Option<&str>) {
+        if self.entity_names.read().contains_key(&entity) {
+            return;
+        }
+        let name: Arc<str> = Arc::from(slug.unwrap_or("group"));
+        self.entity_names.write().insert(entity, name);
+    }
+}
+
+/// Reads `x-fabrique-priority` and `x-fabrique-max-queue-ms`; a malformed value is the caller's
+/// error (400), never silently ignored.
+pub fn wanted(headers: &HeaderMap) -> Result<Wanted, GatewayError> {
+    let priority = match headers.get(PRIORITY_HEADER) {
+        None => Priority::Standard,
+        Some(value) => {
+            let text = value.to_str().unwrap_or("").trim();
+            Priority::ALL
+                .into_iter()
+                .find(|p| p.as_str().eq_ignore_ascii_case(text))
+                .ok_or_else(|| GatewayError::InvalidField {
+                    param: PRIORITY_HEADER,
+                    message: format!(
+                        "header `{PRIORITY_HEADER}` must be `interactive`, `standard` or `batch`, not `{text}`"
+                    ),
+                })?
+        }
+    };
+    let max_wait = match headers.get(MAX_QUEUE_HEADER) {
+        None => None,
+        Some(value) => {
+            let text = value.to_str().unwrap_or("").trim();
+            let millis: u64 = text.parse().map_err(|_| GatewayError::InvalidField {
+                param: MAX_QUEUE_HEADER,
+                message: format!(
+                    "header `{MAX_QUEUE_HEADER}` must be a whole number of milliseconds, not `{text}`"
+                ),
+            })?;
+            Some(Duration::from_millis(millis))
+        }
+    };
+    Ok(Wanted { priority, max_wait })
+}
+
+/// What the schedule stage needs to know of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub principal: &'a Principal,
+    pub model: usize,
+    pub operation: Operation,
+    pub wanted: Wanted,
+    pub body_len: usize,
+    pub max_tokens: Option<u64>,
+}
+
+/// Waits for a sequence of the model's pool. `None` when scheduling is off.
+pub async fn schedule(
+    gateway: &Gateway,
+    request: Request<'_>,
+) -> Result<Option<Dispatch>, GatewayError> {
+    let scheduling = &gateway.scheduling;
+    let Some(pool) = scheduling.model_pools.get(request.model).and_then(Option::as_ref) else {
+        return Ok(None);
+    };
+    let entity = request.principal.entity_id.unwrap_or(GROUP_ENTITY);
+    scheduling.remember(entity, request.principal.entity_slug.as_deref());
+    let output = match request.operation {
+        Operation::Embeddings => 0,
+        Operation::Chat | Operation::Fim => request
+            .max_tokens
+            .unwrap_or(gateway.config.admission.default_completion_tokens),
+    };
+    let ticket = Ticket {
+        entity,
+        priority: request.wanted.priority,
+        input_tokens_estimate: crate::admit::prompt_estimate(request.body_len),
+        output_tokens_estimate: output,
+        max_wait: request.wanted.max_wait,
+    };
+    let admitted = match pool.admit(ticket.clone()).await {
+        Err(Shed::NoCapacity) => {
+            scheduling.refresh_capacity(&gateway.health);
+            pool.admit(ticket).await
+        }
+        other => other,
+    };
+    let model = || gateway.models[request.model].name.clone();
+    admitted.map(Some).map_err(|shed| match shed {
+        Shed::NoCapacity => GatewayError::NoEndpointAvailable { model: model() },
+        shed => GatewayError::CapacityExhausted {
+            model: model(),
+            shed,
+        },
+    })
+}
+
+/// The observer that puts each dispatched request's wait into its pool's and priority's histogram.
+fn wait_observer<'a>(pools: impl Iterator<Item = &'a str>, metrics: &Metrics) -> WaitObserver {
+    let histograms: HashMap<String, [WaitHistogram; 3]> = pools
+        .map(|pool| {
+            let of = |p: Priority| metrics.scheduling.wait_histogram(pool, p.as_str());
+            (
+                pool.to_owned(),
+                [
+                    of(Priority::Interactive),
+                    of(Priority::Standard),
+                    of(Priority::Batch),
+                ],
+            )
+        })
+        .collect();
+    Arc::new(move |observation: &scheduler::WaitObservation<'_>| {
+        if let Some(by_priority) = histograms.get(observation.pool) {
+            let index = match observation.priority {
+                Priority::Interactive => 0,
+                Priority::Standard => 1,
+                Priority::Batch => 2,
+            };
+            by_priority[index].observe(observation.waited.as_secs_f64());
+        }
+    })
+}
+
+/// The body's `priority` for vLLM's priority scheduling: lower is served first.
+pub fn vllm_priority(priority: Priority) -> u8 {
+    match priority {
+        Priority::Interactive => 0,
+        Priority::Standard => 1,
+        Priority::Batch => 2,
+    }
+}
