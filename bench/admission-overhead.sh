@@ -4,15 +4,15 @@
 # Fabrique (release build, bench/fabrique-bench.toml) in front of the static nginx upstream of
 # bench/nginx-upstream.conf, loaded with wrk at 32 connections, twice in the same run:
 #   plain    no rate limit, no budget anywhere
-#   limited  on the key, the user and the entity of every request: a rate limit (requests and
+#   limited  on the key, the user, a team of the user and the entity of every request: a rate
+#            limit (requests and
 #            tokens per minute) and two budgets (tokens per day, money per month, soft threshold
 #            90 %) — all far above what the run consumes, so every request takes the whole
 #            admission path (check and charge, then settlement) and none is refused
 # and prints the throughput ratio limited / plain (the bar: at least 0.90).
 #
-# Limits are written into the store while Fabrique is stopped and loaded at its start, as a
-# restart does. Teams are not yet an admission scope of the gateway (the admit stage charges key,
-# user and entity), so no team limit is set.
+# The team, its membership and the limits are written into the store while Fabrique is stopped
+# and loaded at its start, as a restart does (the directory loads a user's teams at start).
 #
 # Usage, from anywhere:  bash bench/admission-overhead.sh
 # Knobs (environment):
@@ -122,9 +122,14 @@ start_fabrique() {     # start_fabrique NAME
 
 # Rate limits and budgets on every scope of the bench key, far above what a run consumes.
 set_limits() {
-    local now scope
+    local now scope team_id
     now=$(date +%s%3N)
-    for scope in "key $KEY_ID" "user $USER_ID" "entity $ENTITY_ID"; do
+    team_id=team_$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
+    sqlite3 "$DATA/fabrique.db" <<SQL
+INSERT INTO teams VALUES ('$team_id', '$ENTITY_ID', 'Bench team', 'bench team', NULL, '{}', $now, $now, 1);
+INSERT INTO team_members VALUES ('$team_id', '$USER_ID');
+SQL
+    for scope in "key $KEY_ID" "user $USER_ID" "team $team_id" "entity $ENTITY_ID"; do
         set -- $scope
         sqlite3 "$DATA/fabrique.db" <<SQL
 INSERT INTO rate_limits VALUES ('$1', '$2', 100000000, 100000000000, $now);
@@ -191,6 +196,6 @@ echo
 echo "date: $(date -u +%FT%TZ)  host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "fabrique: $FABRIQUE_BIN, repo at $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "wrk -t $THREADS -c $CONNS -d $DURATION, json chat completions, static nginx upstream"
-printf '| run | requests/s |\n|---|---:|\n| plain | %s |\n| limited (key, user, entity) | %s |\n' "$PLAIN" "$LIMITED"
+printf '| run | requests/s |\n|---|---:|\n| plain | %s |\n| limited (key, user, team, entity) | %s |\n' "$PLAIN" "$LIMITED"
 python3 -c 'import sys; p, l = float(sys.argv[1]), float(sys.argv[2]); print(f"throughput ratio limited/plain: {l / p:.3f} (bar: >= 0.90)")' "$PLAIN" "$LIMITED"
 log "wrk outputs and logs in $LOGS"
