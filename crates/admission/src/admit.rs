@@ -52,6 +52,9 @@ pub struct Admitted {
     pub rate: RateHeaders,
     /// The most-used budget past its soft threshold, if any.
     pub budget_warning: Option<BudgetWarning>,
+    /// The budgets this request took past their soft threshold for the first time in their period
+    /// (each announced once per period: the caller raises the event).
+    pub thresholds_crossed: Vec<BudgetWarning>,
 }
 
 /// What settlement needs to replace an admission's estimates with real amounts. Settle every ticket
@@ -241,6 +244,8 @@ impl Admission {
         let mut requests = Tightest::default();
         let mut tokens = Tightest::default();
         let mut warning: Option<(u128, BudgetWarning)> = None;
+        // Empty (no allocation) except on the request that takes a budget past its threshold.
+        let mut crossed = Vec::new();
         for (index, (scope, at)) in scopes.iter().zip(&located).enumerate() {
             let Some(entry) = find_mut(&mut guards, scope, *at) else {
                 continue;
@@ -250,10 +255,13 @@ impl Admission {
             tokens.offer(index, entry.rate.status(LimitKind::Tokens, now));
             for budget in entry.budgets.iter_mut().flat_map(|b| b.iter_mut()) {
                 budget.reserve(estimate);
-                let level = budget
-                    .warning_level()
-                    .filter(|level| warning.as_ref().is_none_or(|(worst, _)| level > worst));
-                if let Some(level) = level {
+                let Some(level) = budget.warning_level() else {
+                    continue;
+                };
+                if budget.first_warning_of_period() {
+                    crossed.push(budget.warning(scope));
+                }
+                if warning.as_ref().is_none_or(|(worst, _)| level > *worst) {
                     warning = Some((level, budget.warning(scope)));
                 }
             }
@@ -274,6 +282,7 @@ impl Admission {
             },
             rate,
             budget_warning: warning.map(|(_, w)| w),
+            thresholds_crossed: crossed,
         })
     }
 
@@ -311,6 +320,7 @@ impl Admission {
             for budget in entry.budgets.iter_mut().flat_map(|b| b.iter_mut()) {
                 budget.roll_over(&self.calendar, now);
                 budget.spent = 0;
+                budget.warned_period = UnixMillis::MIN;
             }
         });
     }

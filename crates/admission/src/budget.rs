@@ -136,6 +136,9 @@ pub(crate) struct BudgetState {
     /// The configuration epoch at which this budget was created: a settlement releases reservations
     /// only in budgets that existed when its request was admitted.
     pub created_epoch: u64,
+    /// The `period_start` of the period whose soft threshold was already announced, so the event
+    /// is raised once per period (and once more after a reset or a restart).
+    pub warned_period: UnixMillis,
 }
 
 impl BudgetState {
@@ -149,7 +152,16 @@ impl BudgetState {
             period_start: UnixMillis::MIN,
             resets_at: UnixMillis::MIN,
             created_epoch: epoch,
+            warned_period: UnixMillis::MIN,
         }
+    }
+
+    /// True the first time it is asked in the current period (the budget being past its soft
+    /// threshold): the moment to raise the threshold's event.
+    pub fn first_warning_of_period(&mut self) -> bool {
+        let first = self.warned_period != self.period_start;
+        self.warned_period = self.period_start;
+        first
     }
 
     /// Moves to the period containing `now` once the current one has ended. Reservations stay:

@@ -8,7 +8,7 @@ use std::time::Duration;
 use admission::{
     Admitted, BudgetWarning, Consumption, RateHeaders, RateStatus, Request, Scope, estimate_tokens,
 };
-use domain::UnixMillis;
+use domain::{AuditEvent, Outcome, UnixMillis};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use identity::Principal;
 
@@ -115,6 +115,39 @@ pub fn warning_header(headers: &mut HeaderMap, warning: &BudgetWarning) {
     );
     if let Ok(value) = HeaderValue::try_from(text) {
         headers.insert(BUDGET_WARNING_HEADER, value);
+    }
+}
+
+/// Raises one `budget.soft_threshold_reached` event per budget this request took past its soft
+/// threshold (the admission announces each crossing once per period), off the request path through
+/// the audit writer, so the AI Factory hears of runaway spend before the hard limit stops it.
+pub fn announce_thresholds(
+    gateway: &Gateway,
+    principal: &Principal,
+    request_id: &str,
+    crossed: &[BudgetWarning],
+    now: UnixMillis,
+) {
+    for warning in crossed {
+        let event = AuditEvent {
+            at: now,
+            actor: principal.actor(),
+            action: "budget.soft_threshold_reached".to_owned(),
+            entity_id: principal.entity_id,
+            target: format!("{}:{}", warning.scope.kind(), warning.scope.id()),
+            outcome: Outcome::Success,
+            detail: serde_json::json!({
+                "request_id": request_id,
+                "period": warning.period.as_str(),
+                "unit": warning.unit.as_str(),
+                "committed": warning.committed,
+                "limit": warning.limit,
+            })
+            .to_string(),
+        };
+        if !gateway.audit.record(event) {
+            tracing::error!(request_id, "audit event dropped: writer queue full");
+        }
     }
 }
 

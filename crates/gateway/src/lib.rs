@@ -275,6 +275,15 @@ async fn serve(
             trace.started_at,
         )
     })?;
+    if !admitted.thresholds_crossed.is_empty() {
+        admit::announce_thresholds(
+            gateway,
+            &principal,
+            trace.request_id.to_str().unwrap_or(""),
+            &admitted.thresholds_crossed,
+            trace.started_at,
+        );
+    }
     trace.ticket = Some(admitted.ticket);
     trace.rate = Some(admitted.rate);
     trace.warning = admitted.budget_warning;

@@ -730,6 +730,31 @@ fn the_most_used_budget_past_its_soft_threshold_warns() {
             limit: 1_000,
         })
     );
+    assert_eq!(
+        admitted.thresholds_crossed,
+        vec![BudgetWarning {
+            scope: caller.user.clone(),
+            period: Period::Day,
+            unit: BudgetUnit::Tokens,
+            committed: 600,
+            limit: 1_000,
+        }],
+        "the crossing is announced by the request that made it"
+    );
+    let admitted = admission.check_and_charge(caller.request(100), T0).unwrap();
+    assert!(admitted.budget_warning.is_some());
+    assert!(
+        admitted.thresholds_crossed.is_empty(),
+        "once per period: later requests only carry the header"
+    );
+    // A reset zeroes what was spent; the 700 still reserved keep the budget past its threshold.
+    admission.reset(&caller.user, T0);
+    let admitted = admission.check_and_charge(caller.request(300), T0).unwrap();
+    assert_eq!(
+        admitted.thresholds_crossed.len(),
+        1,
+        "after a reset the threshold is announced again"
+    );
 }
 
 #[test]

@@ -647,3 +647,44 @@ async fn the_cli_sets_and_reads_a_budget() {
         "error: 404 not_found: no entity with slug `nowhere`"
     );
 }
+
+#[tokio::test]
+async fn a_budget_past_its_soft_threshold_warns_every_request_and_raises_one_event() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config()).await;
+    let user = ada(&t).await;
+    // 1 % of 1,000 tokens: the first request's estimate (its prompt and `max_tokens`) takes the
+    // budget past the threshold, far from its hard limit.
+    let (status, set) = call(
+        &t,
+        Method::PUT,
+        &format!("/admin/v1/budgets/user/{user}"),
+        ADMIN_KEY,
+        Some(json!({"period": "day", "unit": "tokens", "hard_limit": 1_000, "soft_threshold_percent": 1})),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+
+    for _ in 0..3 {
+        let (status, headers, body) = chat(&t).await;
+        assert_eq!(status, 200, "{body}");
+        let warning = headers
+            .get("x-fabrique-budget-warning")
+            .expect("every request past the threshold carries the warning")
+            .to_str()
+            .unwrap();
+        assert!(warning.contains(&format!("user {user}")), "{warning}");
+    }
+
+    let (_, events) = t.finish_with_audit().await;
+    let announced: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "budget.soft_threshold_reached")
+        .collect();
+    assert_eq!(announced.len(), 1, "announced once per period: {announced:?}");
+    assert_eq!(announced[0].target, format!("user:{user}"));
+    let detail: Value = serde_json::from_str(&announced[0].detail).unwrap();
+    assert_eq!(detail["period"], "day");
+    assert_eq!(detail["unit"], "tokens");
+    assert_eq!(detail["limit"], 1_000);
+    assert!(detail["committed"].as_u64().unwrap() >= 10, "{detail}");
+}
