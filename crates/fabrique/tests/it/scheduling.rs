@@ -319,9 +319,9 @@ async fn entity_shares_are_set_live_audited_stored_and_exported_as_metrics() {
     assert!(metrics.contains(r#"fabrique_pool_capacity{pool="default"} 4"#), "{metrics}");
     assert!(metrics.contains("fabrique_schedule_wait_seconds_bucket"), "{metrics}");
 
-    let store = t.server.store.clone();
+    // Read before `finish_with_audit`, which removes the data directory.
+    let stored = t.server.store.list_pool_shares().await.unwrap();
     let (_, events) = t.finish_with_audit().await;
-    let stored = store.list_pool_shares().await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].weight, stored[0].min_share_ppm), (3, 250_000));
     let set: Vec<_> = events.iter().filter(|e| e.action == "pool_share.set").collect();
