@@ -44,7 +44,10 @@ pub(crate) async fn set(
     if !(0.0..=1.0).contains(&request.min_share) {
         return Err(AdminError::bad_field(
             "min_share",
-            format!("min_share must be between 0 and 1, not {}", request.min_share),
+            format!(
+                "min_share must be between 0 and 1, not {}",
+                request.min_share
+            ),
         ));
     }
     let share = Share {

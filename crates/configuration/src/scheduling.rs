@@ -162,12 +162,7 @@ pub(crate) fn validate(
     SchedulingConfig {
         enabled: raw.enabled.unwrap_or(true),
         max_queued: usize::try_from(max_queued).unwrap_or(usize::MAX),
-        input_token_weight: token_weight(
-            raw.input_token_weight,
-            1.0,
-            "input_token_weight",
-            errors,
-        ),
+        input_token_weight: token_weight(raw.input_token_weight, 1.0, "input_token_weight", errors),
         output_token_weight: token_weight(
             raw.output_token_weight,
             2.0,
@@ -202,7 +197,11 @@ pub(crate) fn validate(
     }
 }
 
-fn shares(raw: Vec<RawShare>, endpoints: &[EndpointConfig], errors: &mut Collector) -> Vec<ShareConfig> {
+fn shares(
+    raw: Vec<RawShare>,
+    endpoints: &[EndpointConfig],
+    errors: &mut Collector,
+) -> Vec<ShareConfig> {
     let pools: HashSet<&str> = endpoints.iter().map(|e| e.pool.as_str()).collect();
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     let mut min_shares: HashMap<String, f64> = HashMap::new();
@@ -253,7 +252,10 @@ fn shares(raw: Vec<RawShare>, endpoints: &[EndpointConfig], errors: &mut Collect
             min_share: min_share.clamp(0.0, 1.0),
         });
     }
-    let mut over: Vec<(String, f64)> = min_shares.into_iter().filter(|(_, sum)| *sum > 1.0 + 1e-9).collect();
+    let mut over: Vec<(String, f64)> = min_shares
+        .into_iter()
+        .filter(|(_, sum)| *sum > 1.0 + 1e-9)
+        .collect();
     over.sort_by(|a, b| a.0.cmp(&b.0));
     for (pool, sum) in over {
         errors.push(

@@ -76,8 +76,10 @@ async fn run_once(scenario: &Scenario, baseline: Option<Baseline>) -> anyhow::Re
     let _ = std::fs::remove_dir_all(&data_dir);
     let urls: Vec<String> = sims.iter().map(|(_, running)| running.base_url()).collect();
     let text = server_config(scenario, baseline, &urls, &data_dir);
-    let config = configuration::Config::from_toml(&text, "scenario", &|_| None)
-        .map_err(|errors| anyhow::anyhow!("the scenario makes an invalid configuration:\n{errors}"))?;
+    let config =
+        configuration::Config::from_toml(&text, "scenario", &|_| None).map_err(|errors| {
+            anyhow::anyhow!("the scenario makes an invalid configuration:\n{errors}")
+        })?;
     let server = crate::server::start(config, Some(ADMIN_KEY.to_owned())).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1_024)
@@ -296,9 +298,17 @@ impl Sender {
                 continue;
             }
             sequence += 1;
-            let system = (entity.system_prompts > 0)
-                .then(|| system_prompt(rng.gen_range(0..entity.system_prompts), entity.system_prompt_tokens));
-            let body = chat_request(&entity, system, &format!("{} {sequence} {}", entity.slug, rng.r#gen::<u64>()));
+            let system = (entity.system_prompts > 0).then(|| {
+                system_prompt(
+                    rng.gen_range(0..entity.system_prompts),
+                    entity.system_prompt_tokens,
+                )
+            });
+            let body = chat_request(
+                &entity,
+                system,
+                &format!("{} {sequence} {}", entity.slug, rng.r#gen::<u64>()),
+            );
             let due = this.started + Duration::from_secs_f64(t);
             let sender = Arc::clone(&this);
             let priority = entity.priority.clone();
@@ -360,7 +370,8 @@ impl Sender {
 
 /// A deterministic system prompt of about `tokens` tokens, the same for every entity using `index`.
 fn system_prompt(index: usize, tokens: u64) -> String {
-    let sentence = format!("System prompt {index}: answer as the group's assistant, citing policy. ");
+    let sentence =
+        format!("System prompt {index}: answer as the group's assistant, citing policy. ");
     let mut text = String::with_capacity(tokens as usize * 4);
     while (text.len() as u64) < tokens * 4 {
         text.push_str(&sentence);

@@ -176,7 +176,10 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
         admit::warning_header(headers, warning);
     }
     if let Some(wait) = trace.queue_wait {
-        headers.insert(schedule::QUEUE_WAIT_HEADER, HeaderValue::from(wait.as_millis() as u64));
+        headers.insert(
+            schedule::QUEUE_WAIT_HEADER,
+            HeaderValue::from(wait.as_millis() as u64),
+        );
     }
     headers.insert("x-request-id", trace.request_id);
     response
@@ -216,10 +219,13 @@ async fn serve(
     let object = accept::parse(&bytes)?;
     let request = accept::inspect(operation, &object)?;
     drop(entered);
-    trace.span.record("gen_ai.request.model", request.model.as_ref());
     trace
         .span
-        .record("gen_ai.request.max_tokens", request.max_tokens.map(spans::integer));
+        .record("gen_ai.request.model", request.model.as_ref());
+    trace.span.record(
+        "gen_ai.request.max_tokens",
+        request.max_tokens.map(spans::integer),
+    );
     trace.requested_model.push_str(&request.model);
     trace.stream = request.stream;
     let (stream, include_usage) = (request.stream, request.include_usage);

@@ -66,7 +66,9 @@ pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
     count(gateway, &finished, &usage, cost_micros, duration);
     crate::spans::finished(
         finished.span,
-        model_route.filter(|_| finished.status == 200).map(|m| m.name.as_str()),
+        model_route
+            .filter(|_| finished.status == 200)
+            .map(|m| m.name.as_str()),
         &usage,
         finished.status,
         finished.error_code,

@@ -144,7 +144,8 @@ pub async fn route(
                     (body.clone(), *injected)
                 }
                 _ => {
-                    let priority = (placement.forward_priority && endpoint.kind == EndpointKind::Vllm)
+                    let priority = (placement.forward_priority
+                        && endpoint.kind == EndpointKind::Vllm)
                         .then_some(outgoing.priority);
                     let (body, injected) =
                         build_body(&outgoing, &route.upstream_name, endpoint.kind, priority)?;

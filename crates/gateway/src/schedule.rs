@@ -34,8 +34,7 @@ use identity::Principal;
 use parking_lot::RwLock;
 use routing::{Endpoints, PrefixIndex};
 use scheduler::{
-    Dispatch, MaxWait, Pool, PoolSettings, Priority, Scheduler, Shed, Ticket,
-    WaitObserver,
+    Dispatch, MaxWait, Pool, PoolSettings, Priority, Scheduler, Shed, Ticket, WaitObserver,
 };
 use telemetry::{EntityFigures, Metrics, PoolFigures, WaitHistogram};
 
@@ -174,7 +173,11 @@ impl Scheduling {
             let labels: Vec<String> = snapshot
                 .entities
                 .iter()
-                .map(|e| names.get(&e.entity).map_or_else(|| e.entity.to_string(), |n| n.to_string()))
+                .map(|e| {
+                    names
+                        .get(&e.entity)
+                        .map_or_else(|| e.entity.to_string(), |n| n.to_string())
+                })
                 .collect();
             let figures = PoolFigures {
                 pool: pool.name(),
@@ -260,7 +263,11 @@ pub async fn schedule(
     request: Request<'_>,
 ) -> Result<Option<Dispatch>, GatewayError> {
     let scheduling = &gateway.scheduling;
-    let Some(pool) = scheduling.model_pools.get(request.model).and_then(Option::as_ref) else {
+    let Some(pool) = scheduling
+        .model_pools
+        .get(request.model)
+        .and_then(Option::as_ref)
+    else {
         return Ok(None);
     };
     let entity = request.principal.entity_id.unwrap_or(GROUP_ENTITY);

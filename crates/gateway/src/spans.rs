@@ -99,7 +99,10 @@ pub(crate) fn finished(
     }
     request.record("gen_ai.response.model", response_model);
     request.record("gen_ai.usage.input_tokens", integer(usage.prompt_tokens));
-    request.record("gen_ai.usage.output_tokens", integer(usage.completion_tokens));
+    request.record(
+        "gen_ai.usage.output_tokens",
+        integer(usage.completion_tokens),
+    );
     request.record("http.response.status_code", i64::from(status));
     request.record("error.type", error_code);
     request.record("fabrique.attempts", i64::from(attempts));

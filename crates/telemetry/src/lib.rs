@@ -20,8 +20,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use by_entity::{EntityModelMetrics, ModelMetrics, NO_ENTITY};
-pub use traces::{REQUEST_TARGET, Tracing, TracingError, init, init_logging, rename};
 pub use scheduling::{EntityFigures, PoolFigures, SchedulingMetrics, WaitHistogram};
+pub use traces::{REQUEST_TARGET, Tracing, TracingError, init, init_logging, rename};
 
 /// Latency buckets in seconds, from 1 ms to 2 minutes: LLM requests span that range.
 const LATENCY_BUCKETS: [f64; 14] = [

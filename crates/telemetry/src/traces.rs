@@ -43,8 +43,7 @@ pub struct TracingError {
 /// `otlp_traces_url` is given, trace export to it. Must run inside the Tokio runtime, whose HTTP
 /// client sends the spans. A second call (tests) keeps the first subscriber.
 pub fn init(json: bool, otlp_traces_url: Option<&str>) -> Result<Tracing, TracingError> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = if json {
         stderr.json().boxed()

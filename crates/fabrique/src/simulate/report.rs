@@ -80,7 +80,9 @@ struct Windows {
 
 impl Run {
     fn windows(&self, scenario: &Scenario) -> Windows {
-        let count = (scenario.duration_secs / scenario.window_secs).floor().max(1.0) as usize;
+        let count = (scenario.duration_secs / scenario.window_secs)
+            .floor()
+            .max(1.0) as usize;
         let entities = scenario.entities.len();
         let mut service = vec![vec![0.0; entities]; count];
         for outcome in self.outcomes.iter().filter(|o| o.status == 200) {
@@ -175,7 +177,8 @@ pub fn text(scenario: &Scenario, measured: &Run, baseline: Option<&Run>) -> Stri
         describe(&mut out, scenario, baseline);
         let _ = writeln!(out, "\ncomparison (measured vs {}):", mode(baseline));
         for (index, entity) in scenario.entities.iter().enumerate() {
-            if let (Some(ours), Some(theirs)) = (measured.ttft_p99(index), baseline.ttft_p99(index)) {
+            if let (Some(ours), Some(theirs)) = (measured.ttft_p99(index), baseline.ttft_p99(index))
+            {
                 let _ = writeln!(
                     out,
                     "  {:<16} p99 TTFT {:>8.1} ms vs {:>8.1} ms: {:.1}x lower",
@@ -186,7 +189,8 @@ pub fn text(scenario: &Scenario, measured: &Run, baseline: Option<&Run>) -> Stri
                 );
             }
         }
-        if let (Some(ours), Some(theirs)) = (measured.prefix_hit_rate(), baseline.prefix_hit_rate()) {
+        if let (Some(ours), Some(theirs)) = (measured.prefix_hit_rate(), baseline.prefix_hit_rate())
+        {
             let _ = writeln!(
                 out,
                 "  prefix-cache hit rate {:.1}% vs {:.1}%",
@@ -222,7 +226,20 @@ fn describe(out: &mut String, scenario: &Scenario, run: &Run) {
     let _ = writeln!(
         out,
         "{:<16} {:>3} {:>6} {:>6} {:>5} {:>9} {:>9} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "entity", "w", "sent", "ok", "429", "in tok", "out tok", "share", "fair", "worst±%", "wait50", "wait99", "ttft50", "ttft99"
+        "entity",
+        "w",
+        "sent",
+        "ok",
+        "429",
+        "in tok",
+        "out tok",
+        "share",
+        "fair",
+        "worst±%",
+        "wait50",
+        "wait99",
+        "ttft50",
+        "ttft99"
     );
     let all_service: f64 = total.iter().sum();
     let weight_sum: f64 = scenario.entities.iter().map(|e| f64::from(e.weight)).sum();
@@ -232,8 +249,16 @@ fn describe(out: &mut String, scenario: &Scenario, run: &Run) {
         let shed = mine.iter().filter(|o| o.status == 429).count();
         let input: u64 = mine.iter().map(|o| o.prompt_tokens).sum();
         let output: u64 = mine.iter().map(|o| o.completion_tokens).sum();
-        let mut waits: Vec<f64> = mine.iter().filter_map(|o| o.queue_ms).map(|ms| ms as f64).collect();
-        let mut ttfts: Vec<f64> = mine.iter().filter(|o| o.status == 200).filter_map(|o| o.ttft.map(|t| t * 1e3)).collect();
+        let mut waits: Vec<f64> = mine
+            .iter()
+            .filter_map(|o| o.queue_ms)
+            .map(|ms| ms as f64)
+            .collect();
+        let mut ttfts: Vec<f64> = mine
+            .iter()
+            .filter(|o| o.status == 200)
+            .filter_map(|o| o.ttft.map(|t| t * 1e3))
+            .collect();
         let worst = worst_window_deviation(scenario, &windows, index);
         let cell = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
         let _ = writeln!(
@@ -263,7 +288,11 @@ fn describe(out: &mut String, scenario: &Scenario, run: &Run) {
         scenario.window_secs
     );
     if let Some(utilization) = run.utilization_while_waiting() {
-        let _ = writeln!(out, "pool utilization while requests wait: {:.1}%", utilization * 100.0);
+        let _ = writeln!(
+            out,
+            "pool utilization while requests wait: {:.1}%",
+            utilization * 100.0
+        );
     }
     if let Some(gap) = run.worst_counter_gap() {
         let _ = writeln!(
@@ -273,7 +302,11 @@ fn describe(out: &mut String, scenario: &Scenario, run: &Run) {
         );
     }
     if let Some(rate) = run.prefix_hit_rate() {
-        let _ = writeln!(out, "prefix-cache hit rate: {:.1}% of prompt blocks", rate * 100.0);
+        let _ = writeln!(
+            out,
+            "prefix-cache hit rate: {:.1}% of prompt blocks",
+            rate * 100.0
+        );
     }
     let most = run.sims.iter().map(|s| s.max_concurrent).max().unwrap_or(0);
     let _ = writeln!(
@@ -346,7 +379,9 @@ pub fn svg(scenario: &Scenario, run: &Run) -> String {
             tick * 100.0
         );
     }
-    const COLOURS: [&str; 8] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
+    const COLOURS: [&str; 8] = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    ];
     for (entity, spec) in scenario.entities.iter().enumerate() {
         let points: Vec<String> = windows
             .service
@@ -380,5 +415,7 @@ pub fn svg(scenario: &Scenario, run: &Run) -> String {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -103,22 +103,35 @@ impl Scenario {
 
     fn check(&self) -> anyhow::Result<()> {
         let positive = |value: f64, what: &str| {
-            anyhow::ensure!(value.is_finite() && value > 0.0, "{what} must be above 0, not {value}");
+            anyhow::ensure!(
+                value.is_finite() && value > 0.0,
+                "{what} must be above 0, not {value}"
+            );
             Ok(())
         };
         positive(self.duration_secs, "duration_secs")?;
         positive(self.window_secs, "window_secs")?;
         positive(self.pool.tokens_per_second, "pool.tokens_per_second")?;
-        anyhow::ensure!(self.pool.endpoints >= 1, "pool.endpoints must be at least 1");
+        anyhow::ensure!(
+            self.pool.endpoints >= 1,
+            "pool.endpoints must be at least 1"
+        );
         anyhow::ensure!(self.pool.capacity >= 1, "pool.capacity must be at least 1");
-        anyhow::ensure!(!self.entities.is_empty(), "at least one [[entities]] is needed");
+        anyhow::ensure!(
+            !self.entities.is_empty(),
+            "at least one [[entities]] is needed"
+        );
         for entity in &self.entities {
             anyhow::ensure!(
                 entity.rate_per_sec.is_finite() && entity.rate_per_sec >= 0.0,
                 "entity `{}`: rate_per_sec must be at least 0",
                 entity.slug
             );
-            anyhow::ensure!(entity.weight >= 1, "entity `{}`: weight must be at least 1", entity.slug);
+            anyhow::ensure!(
+                entity.weight >= 1,
+                "entity `{}`: weight must be at least 1",
+                entity.slug
+            );
             anyhow::ensure!(
                 ["interactive", "standard", "batch"].contains(&entity.priority.as_str()),
                 "entity `{}`: priority must be interactive, standard or batch",

@@ -105,7 +105,11 @@ async fn kill_9_under_load_loses_nothing_acknowledged_before_the_bound_and_resta
         acked.audit.extend(done.audit);
     }
     let before_bound = |at: &Instant| killed_at.saturating_duration_since(*at) > DURABILITY_BOUND;
-    let old_enough = acked.usage.iter().filter(|(_, at)| before_bound(at)).count();
+    let old_enough = acked
+        .usage
+        .iter()
+        .filter(|(_, at)| before_bound(at))
+        .count();
     assert!(
         old_enough >= 100,
         "the load must have acknowledged requests older than the bound: {old_enough} of {}",

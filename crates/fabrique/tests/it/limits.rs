@@ -680,7 +680,11 @@ async fn a_budget_past_its_soft_threshold_warns_every_request_and_raises_one_eve
         .iter()
         .filter(|e| e.action == "budget.soft_threshold_reached")
         .collect();
-    assert_eq!(announced.len(), 1, "announced once per period: {announced:?}");
+    assert_eq!(
+        announced.len(),
+        1,
+        "announced once per period: {announced:?}"
+    );
     assert_eq!(announced[0].target, format!("user:{user}"));
     let detail: Value = serde_json::from_str(&announced[0].detail).unwrap();
     assert_eq!(detail["period"], "day");

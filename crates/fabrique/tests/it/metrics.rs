@@ -92,7 +92,9 @@ async fn metrics_are_labelled_by_entity_and_model_with_their_values() {
     assert_eq!(requests("globex", "2xx"), 1.0);
     assert_eq!(requests("globex", "4xx"), 1.0);
     assert_eq!(
-        value(r#"fabrique_requests_total{entity="acme",model="unknown",route="chat",status="4xx"}"#),
+        value(
+            r#"fabrique_requests_total{entity="acme",model="unknown",route="chat",status="4xx"}"#
+        ),
         1.0
     );
     let rejections = |entity: &str, reason: &str| {

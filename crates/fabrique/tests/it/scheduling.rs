@@ -49,7 +49,12 @@ fn streamed(max_tokens: u64) -> Value {
 
 /// Sends a chat request with extra headers; resolves when the response headers arrive, so a
 /// streamed answer still holds its sequence while the returned response lives.
-async fn send(t: &TestServer, key: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+async fn send(
+    t: &TestServer,
+    key: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = t
         .http
         .post(t.url("/v1/chat/completions"))
@@ -92,7 +97,11 @@ async fn error_code(response: reqwest::Response) -> (u16, Option<String>, Value)
         .headers()
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_owned());
-    (status, retry_after, response.json().await.unwrap_or(Value::Null))
+    (
+        status,
+        retry_after,
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -104,7 +113,10 @@ async fn an_endpoint_never_gets_more_than_its_capacity_under_a_burst() {
     let t = TestServer::start(vec![sim.clone(), sim], &pool_config(2, 2, "")).await;
     let burst = (0..24).map(|_| t.chat("mistral-small"));
     let answers = futures_util::future::join_all(burst).await;
-    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
     for (simulator, _) in &t.sims {
         let stats = simulator.stats();
         assert!(stats.max_concurrent <= 2, "{stats:?}");
@@ -120,7 +132,13 @@ async fn a_saturated_pool_sheds_with_429_capacity_exhausted_and_retry_after() {
     assert_eq!(holder.status(), 200);
 
     // Asking to wait no time at all while the only sequence is taken.
-    let impatient = send(&t, &t.key, &chat_body("mistral-small"), &[("x-fabrique-max-queue-ms", "0")]).await;
+    let impatient = send(
+        &t,
+        &t.key,
+        &chat_body("mistral-small"),
+        &[("x-fabrique-max-queue-ms", "0")],
+    )
+    .await;
     let (status, retry_after, body) = error_code(impatient).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "capacity_exhausted");
@@ -132,11 +150,19 @@ async fn a_saturated_pool_sheds_with_429_capacity_exhausted_and_retry_after() {
     let waiting = {
         let (http, url, key) = (t.http.clone(), t.url("/v1/chat/completions"), t.key.clone());
         tokio::spawn(async move {
-            http.post(url).bearer_auth(key).json(&chat_body("mistral-small")).send().await.unwrap().status().as_u16()
+            http.post(url)
+                .bearer_auth(key)
+                .json(&chat_body("mistral-small"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         })
     };
     until_queued(&t, 1).await;
-    let (status, retry_after, body) = error_code(send(&t, &t.key, &chat_body("mistral-small"), &[]).await).await;
+    let (status, retry_after, body) =
+        error_code(send(&t, &t.key, &chat_body("mistral-small"), &[]).await).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "capacity_exhausted");
     assert!(retry_after.is_some());
@@ -190,7 +216,13 @@ async fn one_entity_alone_gets_the_whole_pool() {
     assert_eq!(state["capacity"], 4);
     assert_eq!(state["in_flight"], 4);
     // Exactly the pool's capacity, no more: a fifth finds nothing free.
-    let fifth = send(&t, &t.key, &chat_body("mistral-small"), &[("x-fabrique-max-queue-ms", "0")]).await;
+    let fifth = send(
+        &t,
+        &t.key,
+        &chat_body("mistral-small"),
+        &[("x-fabrique-max-queue-ms", "0")],
+    )
+    .await;
     assert_eq!(fifth.status(), 429);
     for (simulator, _) in &t.sims {
         assert_eq!(simulator.stats().in_flight, 2, "both endpoints filled");
@@ -242,10 +274,14 @@ async fn a_bad_priority_or_queue_header_is_a_clear_400() {
         ("x-fabrique-priority", "urgent", "interactive"),
         ("x-fabrique-max-queue-ms", "soon", "milliseconds"),
     ] {
-        let (status, _, body) = error_code(send(&t, &t.key, &chat_body("mistral-small"), &[(name, value)]).await).await;
+        let (status, _, body) =
+            error_code(send(&t, &t.key, &chat_body("mistral-small"), &[(name, value)]).await).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"]["param"], name);
-        assert!(body["error"]["message"].as_str().unwrap().contains(says), "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{body}"
+        );
     }
 }
 
@@ -256,13 +292,25 @@ async fn the_priority_is_forwarded_to_vllm_only_when_configured() {
         &pool_config(1, 4, "forward_priority = true"),
     )
     .await;
-    let response = send(&t, &t.key, &chat_body("mistral-small"), &[("x-fabrique-priority", "batch")]).await;
+    let response = send(
+        &t,
+        &t.key,
+        &chat_body("mistral-small"),
+        &[("x-fabrique-priority", "batch")],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let seen = t.sims[0].0.stats().last_chat_request.unwrap();
     assert_eq!(seen["priority"], 2);
 
     let t = TestServer::start(vec![instant_sim()], &pool_config(1, 4, "")).await;
-    let response = send(&t, &t.key, &chat_body("mistral-small"), &[("x-fabrique-priority", "batch")]).await;
+    let response = send(
+        &t,
+        &t.key,
+        &chat_body("mistral-small"),
+        &[("x-fabrique-priority", "batch")],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let seen = t.sims[0].0.stats().last_chat_request.unwrap();
     assert!(seen.get("priority").is_none(), "{seen}");
@@ -281,7 +329,10 @@ async fn entity_shares_are_set_live_audited_stored_and_exported_as_metrics() {
             .json(&body);
         async move {
             let response = request.send().await.unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let (status, body) = put(t.key.clone(), json!({"weight": 5})).await;
@@ -291,7 +342,11 @@ async fn entity_shares_are_set_live_audited_stored_and_exported_as_metrics() {
     assert_eq!(body["error"]["param"], "weight");
     let (status, body) = put(ADMIN_KEY.to_owned(), json!({"weight": 3, "min_share": 1.5})).await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = put(ADMIN_KEY.to_owned(), json!({"weight": 3, "min_share": 0.25})).await;
+    let (status, body) = put(
+        ADMIN_KEY.to_owned(),
+        json!({"weight": 3, "min_share": 0.25}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["weight"], 3);
 
@@ -316,15 +371,28 @@ async fn entity_shares_are_set_live_audited_stored_and_exported_as_metrics() {
         metrics.contains(r#"fabrique_schedule_served_tokens_total{pool="default",entity="acme",direction="output"} 5"#),
         "{metrics}"
     );
-    assert!(metrics.contains(r#"fabrique_pool_capacity{pool="default"} 4"#), "{metrics}");
-    assert!(metrics.contains("fabrique_schedule_wait_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains(r#"fabrique_pool_capacity{pool="default"} 4"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fabrique_schedule_wait_seconds_bucket"),
+        "{metrics}"
+    );
 
     // Read before `finish_with_audit`, which removes the data directory.
     let stored = t.server.store.list_pool_shares().await.unwrap();
     let (_, events) = t.finish_with_audit().await;
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].weight, stored[0].min_share_ppm), (3, 250_000));
-    let set: Vec<_> = events.iter().filter(|e| e.action == "pool_share.set").collect();
-    assert_eq!(set.len(), 2, "the change and the refusal of the inference user");
+    let set: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "pool_share.set")
+        .collect();
+    assert_eq!(
+        set.len(),
+        2,
+        "the change and the refusal of the inference user"
+    );
     assert!(set.iter().any(|e| e.target == "default/acme"));
 }

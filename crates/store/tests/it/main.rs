@@ -866,7 +866,11 @@ fn both_dialects_have_the_same_migrations() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    for migration in ["0003_audit_chain.sql", "0006_usage_attribution.sql", "0007_seats.sql"] {
+    for migration in [
+        "0003_audit_chain.sql",
+        "0006_usage_attribution.sql",
+        "0007_seats.sql",
+    ] {
         assert_eq!(
             statements("sqlite", migration),
             statements("postgres", migration),
