@@ -45,6 +45,7 @@ pub(crate) fn validate(
         None => inherited.prompt_injection,
     };
     DataPolicy {
+        trace_content: raw.trace_content.unwrap_or(inherited.trace_content),
         actions,
         output,
         blocked_terms,

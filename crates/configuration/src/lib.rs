@@ -345,6 +345,11 @@ pub struct DataPolicy {
     /// previous instructions", "you are now…", requests for the system prompt), `block` (400
     /// `prompt_injection_suspected`) or `flag`. Default: off (`None`).
     pub prompt_injection: Option<policy::ContentAction>,
+    /// Key `trace_content`: `true` lets the request's root span carry its input as it was sent to
+    /// the model (after redaction and pseudonymization), as `gen_ai.input.messages` (chat), or the
+    /// embedding input or FIM prompt — for an entity that wants its prompts in its traces. Only
+    /// when traces are exported (`[telemetry]`). Default `false`: no prompt content in traces.
+    pub trace_content: bool,
 }
 
 impl Default for DataPolicy {
@@ -355,6 +360,7 @@ impl Default for DataPolicy {
             blocked_terms: Vec::new(),
             blocked_terms_action: policy::ContentAction::Block,
             prompt_injection: None,
+            trace_content: false,
         }
     }
 }

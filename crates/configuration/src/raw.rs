@@ -181,6 +181,7 @@ pub(crate) struct RawPolicy {
     pub blocked_terms: Option<Vec<String>>,
     pub blocked_terms_action: Option<String>,
     pub prompt_injection: Option<String>,
+    pub trace_content: Option<bool>,
 }
 
 /// `[entities.policy]`: an entity's data policy; documented on `DataPolicy`.
@@ -197,6 +198,8 @@ pub(crate) struct RawDataPolicy {
     pub blocked_terms_action: Option<String>,
     /// Key `prompt_injection`: `block` or `flag`; absent, the heuristic is off.
     pub prompt_injection: Option<String>,
+    /// Key `trace_content`: `true` lets exported traces carry the request's input as sent.
+    pub trace_content: Option<bool>,
 }
 
 impl RawPolicy {
@@ -208,6 +211,7 @@ impl RawPolicy {
             blocked_terms: self.blocked_terms,
             blocked_terms_action: self.blocked_terms_action,
             prompt_injection: self.prompt_injection,
+            trace_content: self.trace_content,
         };
         (self.personal_data_classification, data)
     }

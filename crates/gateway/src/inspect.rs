@@ -45,6 +45,8 @@ pub struct CompiledPolicy {
     blocked_terms: BlockedTerms,
     blocked_terms_action: ContentAction,
     prompt_injection: Option<ContentAction>,
+    /// The entity lets its traces carry the input as sent (`trace_content`).
+    pub(crate) trace_content: bool,
 }
 
 impl CompiledPolicy {
@@ -55,6 +57,7 @@ impl CompiledPolicy {
             blocked_terms: BlockedTerms::new(&policy.blocked_terms),
             blocked_terms_action: policy.blocked_terms_action,
             prompt_injection: policy.prompt_injection,
+            trace_content: policy.trace_content,
         }
     }
 

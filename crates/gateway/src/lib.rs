@@ -266,6 +266,10 @@ async fn serve(
         None => (bytes.clone(), object),
     };
     let mut answer = inspected.answer;
+    // Content reaches a trace only when the entity's policy says so, and only as the model sees it.
+    if !trace.span.is_disabled() && gateway.inspector.policy_for(&principal).trace_content {
+        spans::input_content(&trace.span, &object);
+    }
 
     // 7. Admit: rate limits and budgets of the key, user, teams and entity, all charged or none.
     let no_attribution = attribute::Attribution::default();

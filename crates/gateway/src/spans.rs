@@ -23,6 +23,7 @@ pub(crate) fn request(operation: Operation, request_id: &HeaderValue) -> Span {
         gen_ai.operation.name = operation_name(operation),
         gen_ai.request.model = Empty,
         gen_ai.request.max_tokens = Empty,
+        gen_ai.input.messages = Empty,
         gen_ai.response.model = Empty,
         gen_ai.provider.name = Empty,
         gen_ai.usage.input_tokens = Empty,
@@ -37,6 +38,17 @@ pub(crate) fn request(operation: Operation, request_id: &HeaderValue) -> Span {
         fabrique.endpoint = Empty,
         fabrique.attempts = Empty,
     )
+}
+
+/// The request's input as it was sent to the model (after the data policy's rewriting), for an
+/// entity whose policy allows content in traces: chat messages, embedding input or FIM prompt.
+pub(crate) fn input_content(request: &Span, object: &wire::object::RawObject<'_>) {
+    let input = ["messages", "input", "prompt"]
+        .into_iter()
+        .find_map(|field| object.get(field));
+    if let Some(input) = input {
+        request.record("gen_ai.input.messages", input.get());
+    }
 }
 
 /// A stage of the request path, under its request.

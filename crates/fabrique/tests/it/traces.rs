@@ -1,6 +1,6 @@
 //! OpenTelemetry traces: with `[telemetry] otlp_endpoint` set, `fabrique serve` sends one trace per
 //! request to an OTLP/HTTP collector — a root span with GenAI attributes and a child span per
-//! stage — and never a prompt's text. The collector is a small axum server on loopback that
+//! stage — and never a prompt's text, unless the entity's data policy sets `trace_content`. The collector is a small axum server on loopback that
 //! decodes the protobuf bodies; the spans buffered are sent at the server's clean shutdown.
 
 use std::collections::{BTreeSet, HashMap};
@@ -19,6 +19,8 @@ use crate::harness::chat_body;
 use crate::process::{Serve, user_key};
 
 const PROMPT: &str = "Bonjour, quel temps fait-il ?";
+/// The prompt of the entity whose policy lets its traces carry content.
+const TRACED_PROMPT: &str = "Résume le rapport trimestriel";
 const STAGES: [&str; 8] = [
     "authenticate",
     "accept",
@@ -78,6 +80,12 @@ tokens_per_second = 1000000
 [[entities]]
 slug = "acme"
 name = "Acme"
+
+[[entities]]
+slug = "beta"
+name = "Beta"
+[entities.policy]
+trace_content = true
 "#
         ),
     )
@@ -103,6 +111,18 @@ name = "Acme"
         assert_eq!(response.status(), 200);
         response.text().await.unwrap();
     }
+    let beta_key = user_key(&http, &server.base, "beta", "bea").await;
+    let response = http
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&beta_key)
+        .header("x-request-id", "trace-content")
+        .json(&json!({"model": "mistral-small", "max_tokens": 5,
+            "messages": [{"role": "user", "content": TRACED_PROMPT}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
     server.terminate();
 
     let received = received.lock().unwrap();
@@ -150,7 +170,19 @@ name = "Acme"
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(stages, STAGES.into_iter().collect(), "stages of {id}");
+        assert_eq!(
+            string(root, "gen_ai.input.messages"),
+            None,
+            "no content for {id}"
+        );
     }
+    let traced = received
+        .spans
+        .iter()
+        .find(|s| string(s, "fabrique.request_id").as_deref() == Some("trace-content"))
+        .expect("a root span for the request of beta");
+    let input = string(traced, "gen_ai.input.messages").expect("beta's policy allows content");
+    assert!(input.contains(TRACED_PROMPT), "{input}");
 }
 
 fn attributes(span: &Span) -> HashMap<&str, &AnyValue> {
