@@ -271,6 +271,9 @@ async fn serve(
         spans::input_content(&trace.span, &object);
     }
 
+    // The scheduling headers are read before admission, so a malformed one is refused uncharged.
+    let wanted = schedule::wanted(headers)?;
+
     // 7. Admit: rate limits and budgets of the key, user, teams and entity, all charged or none.
     let no_attribution = attribute::Attribution::default();
     let attribution = trace.attribution.as_ref().unwrap_or(&no_attribution);
@@ -299,7 +302,6 @@ async fn serve(
     trace.warning = admitted.budget_warning;
 
     // 8. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
-    let wanted = schedule::wanted(headers)?;
     let scheduled = schedule::Request {
         principal: &principal,
         model,
