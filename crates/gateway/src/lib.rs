@@ -202,7 +202,8 @@ async fn serve(
         .record("fabrique.entity", principal.entity_slug.as_deref());
     trace.principal = Some(Arc::clone(&principal));
     // 3. License, before the body too: a user without a seat costs no parse either.
-    license::license(gateway, &principal, trace.started_at)?;
+    spans::stage(&trace.span, "license")
+        .in_scope(|| license::license(gateway, &principal, trace.started_at))?;
     // Who is charged besides the caller: the user's teams (also for a refused request) and the
     // use case named.
     let attribution = trace
@@ -310,7 +311,9 @@ async fn serve(
         body_len: bytes.len(),
         max_tokens,
     };
-    trace.dispatch = schedule::schedule(gateway, scheduled).await?;
+    trace.dispatch = schedule::schedule(gateway, scheduled)
+        .instrument(spans::stage(&trace.span, "schedule"))
+        .await?;
     trace.queue_wait = trace.dispatch.as_ref().map(scheduler::Dispatch::waited);
 
     // 9. Route.
