@@ -2,14 +2,13 @@
 # bench/admission-overhead.sh: what rate limits and budgets cost the gateway's throughput.
 #
 # Fabrique (release build, bench/fabrique-bench.toml) in front of the static nginx upstream of
-# bench/nginx-upstream.conf, loaded with wrk at 32 connections, twice in the same run:
+# bench/nginx-upstream.conf, loaded with wrk at 32 connections, in ROUNDS rounds of two runs:
 #   plain    no rate limit, no budget anywhere
 #   limited  on the key, the user, a team of the user and the entity of every request: a rate
-#            limit (requests and
-#            tokens per minute) and two budgets (tokens per day, money per month, soft threshold
-#            90 %) — all far above what the run consumes, so every request takes the whole
-#            admission path (check and charge, then settlement) and none is refused
-# and prints the throughput ratio limited / plain (the bar: at least 0.90).
+#            limit (requests and tokens per minute) and two budgets (tokens per day, money per
+#            month, soft threshold 90 %) — all far above what the run consumes, so every request
+#            takes the whole admission path (check and charge, then settlement) and none is refused
+# and prints each round and the ratio of the medians limited / plain (the bar: at least 0.90).
 #
 # The team, its membership and the limits are written into the store while Fabrique is stopped
 # and loaded at its start, as a restart does (the directory loads a user's teams at start).
@@ -17,6 +16,7 @@
 # Usage, from anywhere:  bash bench/admission-overhead.sh
 # Knobs (environment):
 #   DURATION=10s  per measured run; WARMUP=3s unrecorded before each; CONNS=32; THREADS=2 (wrk)
+#   ROUNDS=3  plain/limited pairs, alternating, each run on a freshly started server
 #   WORK=/tmp/fabrique-admission-bench   logs and data directory
 #   FABRIQUE_BIN=<target dir>/release/fabrique   BUILD=auto|1|0 (auto: build when missing)
 #   FABRIQUE_ADDR=127.0.0.1:9000 (loopback only)  INSTALL=1 (0: never apt-get wrk, nginx, sqlite3)
@@ -37,53 +37,13 @@ FABRIQUE_BIN=${FABRIQUE_BIN:-$TARGET_DIR/release/fabrique}
 FABRIQUE_ADDR=${FABRIQUE_ADDR:-127.0.0.1:9000}
 FABRIQUE_URL=http://$FABRIQUE_ADDR
 DATA=$WORK/data
+DATA_LIMITED=$WORK/data-limited
+ROUNDS=${ROUNDS:-3}
 LOGS=$WORK/logs
-STARTED_PIDS=()
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=lib/processes.sh
+source "$HERE/lib/processes.sh"
 
 case ${FABRIQUE_ADDR%:*} in 127.*|localhost) ;; *) die "FABRIQUE_ADDR must be a loopback address" ;; esac
-
-start_bg() {           # start_bg NAME CMD... : in the background, logged, PID remembered in LAST_PID
-    local name=$1; shift
-    "$@" > "$LOGS/$name.log" 2>&1 &
-    LAST_PID=$!
-    STARTED_PIDS+=("$LAST_PID")
-}
-
-stop_pid() {           # SIGTERM (Fabrique then flushes usage), SIGKILL after 10 s
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local status=$? i
-    for (( i = ${#STARTED_PIDS[@]} - 1; i >= 0; i-- )); do
-        stop_pid "${STARTED_PIDS[$i]}"
-    done
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-wait_ready() {         # wait_ready URL PID SECONDS
-    local url=$1 pid=$2 seconds=$3 i
-    for (( i = 0; i < seconds * 5; i++ )); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        curl -fs -o /dev/null --max-time 1 "$url" && return 0
-        sleep 0.2
-    done
-    return 1
-}
 
 json_field() {         # json_field NAME < JSON (log lines before it tolerated)
     python3 -c '
@@ -112,9 +72,9 @@ build_fabrique() {
     [[ -x $FABRIQUE_BIN ]] || die "no Fabrique binary at $FABRIQUE_BIN"
 }
 
-start_fabrique() {     # start_fabrique NAME
+start_fabrique() {     # start_fabrique NAME DATA_DIR
     FABRIQUE_ADMIN_KEY=$ADMIN_KEY start_bg "$1" "$FABRIQUE_BIN" serve --config "$HERE/fabrique-bench.toml" \
-        --listen "$FABRIQUE_ADDR" --data-dir "$DATA"
+        --listen "$FABRIQUE_ADDR" --data-dir "$2"
     FABRIQUE_PID=$LAST_PID
     wait_ready "$FABRIQUE_URL/readyz" "$FABRIQUE_PID" 60 \
         || { tail -n 20 "$LOGS/$1.log" >&2; die "fabrique did not become ready"; }
@@ -125,13 +85,13 @@ set_limits() {
     local now scope team_id
     now=$(date +%s%3N)
     team_id=team_$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
-    sqlite3 "$DATA/fabrique.db" <<SQL
+    sqlite3 "$DATA_LIMITED/fabrique.db" <<SQL
 INSERT INTO teams VALUES ('$team_id', '$ENTITY_ID', 'Bench team', 'bench team', NULL, '{}', $now, $now, 1);
 INSERT INTO team_members VALUES ('$team_id', '$USER_ID');
 SQL
     for scope in "key $KEY_ID" "user $USER_ID" "team $team_id" "entity $ENTITY_ID"; do
         set -- $scope
-        sqlite3 "$DATA/fabrique.db" <<SQL
+        sqlite3 "$DATA_LIMITED/fabrique.db" <<SQL
 INSERT INTO rate_limits VALUES ('$1', '$2', 100000000, 100000000000, $now);
 INSERT INTO budgets VALUES ('$1', '$2', 'day', 'tokens', 1000000000000000, 90, NULL, $now);
 INSERT INTO budgets VALUES ('$1', '$2', 'month', 'money_micros', 1000000000000000, 90, NULL, $now);
@@ -156,7 +116,7 @@ check_headers() {      # the limited run really carries the admission headers
 
 # ------------------------------------------------------------------------------ main
 mkdir -p "$LOGS" "$WORK/upstream/logs" "$WORK/upstream/tmp"
-rm -rf "$DATA"
+rm -rf "$DATA" "$DATA_LIMITED"
 install_tools
 build_fabrique
 ADMIN_KEY=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
@@ -165,7 +125,7 @@ log "starting the upstream (nginx, 127.0.0.1:18080)"
 start_bg upstream nginx -p "$WORK/upstream/" -c "$HERE/nginx-upstream.conf" -g 'daemon off;'
 wait_ready http://127.0.0.1:18080/health "$LAST_PID" 20 || die "the upstream did not start"
 
-start_fabrique fabrique-plain
+start_fabrique fabrique-setup "$DATA"
 admin=("$FABRIQUE_BIN" admin --url "$FABRIQUE_URL" --key "$ADMIN_KEY")
 ENTITY_ID=$("${admin[@]}" entities create --slug bench --name Benchmark | json_field id)
 USER_ID=$("${admin[@]}" users create --entity bench --user-name bench-user --email bench-user@example.org | json_field id)
@@ -181,21 +141,39 @@ wrk.body = f:read("*a")
 f:close()
 LUA
 
-log "plain: c=$CONNS for $DURATION"
-PLAIN=$(run_wrk plain)
 stop_pid "$FABRIQUE_PID"
-
+# The same directory again, then the limits: the only difference between the two servers.
+cp -r "$DATA" "$DATA_LIMITED"
 set_limits
-start_fabrique fabrique-limited
-check_headers
-log "limited: c=$CONNS for $DURATION"
-LIMITED=$(run_wrk limited)
-stop_pid "$FABRIQUE_PID"
+
+# Plain and limited alternate, each on a freshly started server, so drift of the shared host and
+# the first run's warm-up fall on both; the ratio of the medians is the figure.
+PLAIN_RUNS=() LIMITED_RUNS=()
+for (( round = 1; round <= ROUNDS; round++ )); do
+    start_fabrique "fabrique-plain-$round" "$DATA"
+    log "round $round/$ROUNDS plain: c=$CONNS for $DURATION"
+    PLAIN_RUNS+=("$(run_wrk "plain-$round")")
+    stop_pid "$FABRIQUE_PID"
+    start_fabrique "fabrique-limited-$round" "$DATA_LIMITED"
+    check_headers
+    log "round $round/$ROUNDS limited: c=$CONNS for $DURATION"
+    LIMITED_RUNS+=("$(run_wrk "limited-$round")")
+    stop_pid "$FABRIQUE_PID"
+done
 
 echo
 echo "date: $(date -u +%FT%TZ)  host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "fabrique: $FABRIQUE_BIN, repo at $(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "wrk -t $THREADS -c $CONNS -d $DURATION, json chat completions, static nginx upstream"
-printf '| run | requests/s |\n|---|---:|\n| plain | %s |\n| limited (key, user, team, entity) | %s |\n' "$PLAIN" "$LIMITED"
-python3 -c 'import sys; p, l = float(sys.argv[1]), float(sys.argv[2]); print(f"throughput ratio limited/plain: {l / p:.3f} (bar: >= 0.90)")' "$PLAIN" "$LIMITED"
+echo "wrk -t $THREADS -c $CONNS -d $DURATION, json chat completions, static nginx upstream, $ROUNDS rounds"
+python3 - "${PLAIN_RUNS[*]}" "${LIMITED_RUNS[*]}" <<'PY'
+import statistics, sys
+plain = [float(x) for x in sys.argv[1].split()]
+limited = [float(x) for x in sys.argv[2].split()]
+print("| round | plain req/s | limited req/s (key, user, team, entity) | ratio |")
+print("|---|---:|---:|---:|")
+for i, (p, l) in enumerate(zip(plain, limited), 1):
+    print(f"| {i} | {p:,.0f} | {l:,.0f} | {l / p:.3f} |")
+ratio = statistics.median(limited) / statistics.median(plain)
+print(f"throughput ratio limited/plain (medians): {ratio:.3f} (bar: >= 0.90)")
+PY
 log "wrk outputs and logs in $LOGS"

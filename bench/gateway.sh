@@ -57,52 +57,11 @@ BEARER=fabk_0000000000000000000000000000000000000000000000000000000000000000
 LOGS=$WORK/logs
 RESULTS=$WORK/results/$(date +%Y%m%d-%H%M%S)
 MANIFEST=$RESULTS/runs.tsv
-STARTED_PIDS=()
 UPSTREAM_PID=""
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ------------------------------------------------------------------------------ processes
-start_bg() {           # start_bg NAME CMD... : run in the background, log to $LOGS/NAME.log, remember the PID
-    local name=$1; shift
-    "$@" > "$LOGS/$name.log" 2>&1 &
-    LAST_PID=$!
-    STARTED_PIDS+=("$LAST_PID")
-}
-
-stop_pid() {
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    local status=$? i
-    for (( i = ${#STARTED_PIDS[@]} - 1; i >= 0; i-- )); do
-        stop_pid "${STARTED_PIDS[$i]}"
-    done
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-wait_ready() {         # wait_ready URL PID SECONDS : GET until 2xx, the process alive, at most SECONDS
-    local url=$1 pid=$2 seconds=$3 i
-    for (( i = 0; i < seconds * 5; i++ )); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        curl -fs -o /dev/null --max-time 1 "$url" && return 0
-        sleep 0.2
-    done
-    return 1
-}
+# Stopping takes 5 s at most here (SIGKILL after): the peers it runs beside stop at once too.
+STOP_GRACE_SECONDS=5
+# shellcheck source=lib/processes.sh
+source "$HERE/lib/processes.sh"
 
 # ------------------------------------------------------------------------------ guards
 is_loopback_host() {   # 127.0.0.0/8, localhost, ::1 / [::1]
