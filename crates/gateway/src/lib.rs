@@ -209,7 +209,7 @@ async fn serve(
     let attribution = trace
         .attribution
         .insert(attribute::teams(gateway, &principal));
-    attribution.use_case = attribute::use_case(headers)?;
+    attribution.use_case = attribute::use_case(gateway, headers, &principal)?;
 
     // 1. Accept: size limit, JSON, the fields the gateway reads.
     let accepting = spans::stage(&trace.span, "accept");
@@ -251,6 +251,10 @@ async fn serve(
         let level = gateway.classifier.labelled(&labels)?;
         let subject = inspect::Subject {
             principal: &principal,
+            use_case: trace
+                .attribution
+                .as_ref()
+                .and_then(|a| a.use_case.as_deref()),
             request_id: trace.request_id.to_str().unwrap_or(""),
             model: &gateway.models[model].name,
         };
@@ -268,7 +272,16 @@ async fn serve(
     };
     let mut answer = inspected.answer;
     // Content reaches a trace only when the entity's policy says so, and only as the model sees it.
-    if !trace.span.is_disabled() && gateway.inspector.policy_for(&principal).trace_content {
+    let use_case = trace
+        .attribution
+        .as_ref()
+        .and_then(|a| a.use_case.as_deref());
+    if !trace.span.is_disabled()
+        && gateway
+            .inspector
+            .policy_for(&principal, use_case)
+            .trace_content
+    {
         spans::input_content(&trace.span, &object);
     }
 
