@@ -324,7 +324,8 @@ async fn serve(
         body_len: bytes.len(),
         max_tokens,
     };
-    trace.dispatch = schedule::schedule(gateway, scheduled)
+    let ticket = schedule::ticket(gateway, &scheduled);
+    trace.dispatch = schedule::schedule(gateway, scheduled, ticket.clone())
         .instrument(spans::stage(&trace.span, "schedule"))
         .await?;
     trace.queue_wait = trace.dispatch.as_ref().map(scheduler::Dispatch::waited);
@@ -339,6 +340,8 @@ async fn serve(
         include_usage,
         request_id: &trace.request_id,
         priority: wanted.priority,
+        ticket: trace.dispatch.is_some().then_some(ticket),
+        held_pool: trace.dispatch.as_ref().map(scheduler::Dispatch::pool),
     };
     let routed = route::route(gateway, model, level, outgoing, trace.started)
         .instrument(spans::stage(&trace.span, "route"))
@@ -350,6 +353,13 @@ async fn serve(
             trace.attempts = *attempts;
         }
     })?;
+    if let Some(fallback) = routed.fallback_dispatch {
+        // A model of another pool served the request: that pool is settled with the usage, and
+        // the one it waited in, which served nothing, is released at once.
+        if let Some(unused) = trace.dispatch.replace(fallback) {
+            unused.settle(0, 0);
+        }
+    }
     trace.model = Some(routed.model);
     trace.endpoint = Some(routed.lease.index());
     trace.attempts = routed.attempts;
