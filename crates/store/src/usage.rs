@@ -2,6 +2,7 @@
 //! INSERTs per batch.
 
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 use domain::{Hosting, Operation, UsageRecord};
 use sqlx::Arguments;
@@ -35,24 +36,37 @@ const USAGE_COLUMNS: [&str; 22] = [
     "use_case",
 ];
 
-/// Rows per INSERT statement: 500 × 22 = 11,000 parameters, under SQLite's limit of 32,766 and
-/// PostgreSQL's of 65,535.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per INSERT statement at most: 256 × 22 = 5,632 parameters, under SQLite's limit of 32,766
+/// and PostgreSQL's of 65,535.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// The statement sizes: every power of two up to [`MAX_ROWS_PER_STATEMENT`].
+const STATEMENT_SIZES: usize = MAX_ROWS_PER_STATEMENT.trailing_zeros() as usize + 1;
 
 impl Store {
     /// Inserts `records` atomically: all or none.
+    ///
+    /// A batch is cut into statements of a power-of-two number of rows, so that only a handful of
+    /// distinct statements ever exist: each is prepared once per connection and reused, where a
+    /// statement sized to each batch was parsed again for every batch (the writer's main cost).
     pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            let (sql, arguments) = usage_insert(chunk, self.backend())?;
-            // Not cached as a prepared statement: the text varies with the batch size.
-            sqlx::query_with(&sql, arguments)
-                .persistent(false)
+        let mut rest = records;
+        while !rest.is_empty() {
+            let size = rest.len().min(MAX_ROWS_PER_STATEMENT);
+            let rows = 1 << (usize::BITS - 1 - size.leading_zeros());
+            let (chunk, tail) = rest.split_at(rows);
+            let mut arguments = AnyArguments::default();
+            for record in chunk {
+                bind_usage(&mut arguments, record)?;
+            }
+            sqlx::query_with(insert_sql(self.backend(), rows), arguments)
                 .execute(&mut *tx)
                 .await?;
+            rest = tail;
         }
         tx.commit().await?;
         Ok(())
@@ -72,21 +86,31 @@ impl Store {
     }
 }
 
-/// One multi-row INSERT with `$n` placeholders for `records`.
-/// A multi-row insert. SQLite gets anonymous `?` placeholders: with numbered ones the driver looks
-/// each parameter up by name, a linear scan per parameter, which made a 500-row batch quadratic and
-/// the single most expensive thing the gateway did per request.
-fn usage_insert(
-    records: &[UsageRecord],
-    backend: Backend,
-) -> Result<(String, AnyArguments<'_>), StoreError> {
+/// The multi-row INSERT of `rows` records (a power of two), built once per backend and size.
+/// SQLite gets anonymous `?` placeholders: with numbered ones the driver looks each parameter up
+/// by name, a linear scan per parameter, which made a large batch quadratic.
+fn insert_sql(backend: Backend, rows: usize) -> &'static str {
+    static SQLITE: OnceLock<Vec<String>> = OnceLock::new();
+    static POSTGRES: OnceLock<Vec<String>> = OnceLock::new();
+    let statements = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    let statements = statements.get_or_init(|| {
+        (0..STATEMENT_SIZES)
+            .map(|power| multi_row_insert(backend, 1 << power))
+            .collect()
+    });
+    &statements[rows.trailing_zeros() as usize]
+}
+
+fn multi_row_insert(backend: Backend, rows: usize) -> String {
     let mut sql = format!(
         "INSERT INTO usage_records ({}) VALUES ",
         USAGE_COLUMNS.join(", ")
     );
-    let mut arguments = AnyArguments::default();
     let mut placeholder = 0usize;
-    for (index, record) in records.iter().enumerate() {
+    for index in 0..rows {
         sql.push_str(if index == 0 { "(" } else { ", (" });
         for column in 0..USAGE_COLUMNS.len() {
             placeholder += 1;
@@ -98,9 +122,8 @@ fn usage_insert(
             };
         }
         sql.push(')');
-        bind_usage(&mut arguments, record)?;
     }
-    Ok((sql, arguments))
+    sql
 }
 
 fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Result<(), StoreError> {
