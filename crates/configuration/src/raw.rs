@@ -35,6 +35,7 @@ struct RawDocument {
     seats: Option<Value>,
     telemetry: Option<Value>,
     scheduling: Option<Value>,
+    retention: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +156,7 @@ pub(crate) struct RawEntity {
     pub models: Option<Vec<String>>,
     pub classification: Option<String>,
     pub policy: Option<RawDataPolicy>,
+    pub retention: Option<crate::retention::RawEntityRetention>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +258,7 @@ pub(crate) struct RawConfig {
     pub seats: Section<RawSeats>,
     pub telemetry: Section<RawTelemetry>,
     pub scheduling: Section<crate::scheduling::RawScheduling>,
+    pub retention: Section<crate::retention::RawRetention>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -284,6 +287,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         seats: section(document.seats, "seats", errors),
         telemetry: section(document.telemetry, "telemetry", errors),
         scheduling: section(document.scheduling, "scheduling", errors),
+        retention: section(document.retention, "retention", errors),
     })
 }
 
