@@ -77,6 +77,13 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Erase a user's stored prompts and completions: their content key is destroyed (so any
+    /// copy, in a backup too, is unreadable) and their content deleted; usage records stay for
+    /// chargeback. Audited as `user.erase`; erasing again does nothing more.
+    EraseUser {
+        /// The user's id (`usr_…`) or user name.
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -521,6 +528,12 @@ fn request_for(command: &AdminCommand) -> Request {
             Method::GET,
             "/admin/v1/audit".into(),
             vec![("limit", limit.to_string())],
+            None,
+        ),
+        AdminCommand::EraseUser { user } => (
+            Method::POST,
+            format!("/admin/v1/users/{}/erase", encode_path_segment(user)),
+            vec![],
             None,
         ),
     }

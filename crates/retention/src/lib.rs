@@ -26,6 +26,9 @@ const QUEUE_CAPACITY: usize = 10_000;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The actor of the periodic purge.
+pub const SYSTEM_ACTOR: &str = "system";
+
 /// One request's content as the gateway captured it.
 #[derive(Debug, Clone)]
 pub struct Captured {
@@ -199,16 +202,36 @@ impl ContentStore {
     }
 
     /// Deletes content past its entity's retention at `now`: older than `days` for `full`
-    /// entities, all of it for entities that no longer keep content. Returns the records deleted.
-    pub async fn purge(&self, now: UnixMillis) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        for entity in self.store.list_entities().await? {
-            let before = match self.policies.of(Some(&entity.slug)) {
-                Retention::Full { days } => now.saturating_sub(i64::from(days) * DAY_MS),
-                Retention::None | Retention::Metadata => UnixMillis::MAX,
-            };
-            deleted += self.store.purge_content(entity.id, before).await?;
-        }
+    /// entities, all of it for entities that no longer keep content. Audited as
+    /// `retention.purge` by `actor` (`system` for the periodic job, audited only when it deleted
+    /// something). Returns the records deleted.
+    pub async fn purge(&self, now: UnixMillis, actor: &str) -> Result<u64, StoreError> {
+        let cutoffs: Vec<(EntityId, UnixMillis)> = self
+            .store
+            .list_entities()
+            .await?
+            .into_iter()
+            .map(|entity| {
+                let before = match self.policies.of(Some(&entity.slug)) {
+                    Retention::Full { days } => now.saturating_sub(i64::from(days) * DAY_MS),
+                    Retention::None | Retention::Metadata => UnixMillis::MAX,
+                };
+                (entity.id, before)
+            })
+            .collect();
+        let audit = domain::AuditEvent {
+            at: domain::now_millis(),
+            actor: actor.to_owned(),
+            action: "retention.purge".to_owned(),
+            entity_id: None,
+            target: "content".to_owned(),
+            outcome: domain::Outcome::Success,
+            detail: String::new(),
+        };
+        let deleted = self
+            .store
+            .purge_content(&cutoffs, &audit, actor != SYSTEM_ACTOR)
+            .await?;
         if deleted > 0 {
             tracing::info!(deleted, "content past its retention deleted");
         }

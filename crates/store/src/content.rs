@@ -158,19 +158,36 @@ impl Store {
         rows.iter().map(record_row).collect()
     }
 
-    /// Deletes the entity's records created before `before`; returns how many.
+    /// Deletes, for each `(entity, before)`, the entity's records created before `before`, in one
+    /// transaction with `audit` (its detail replaced by the count) — written always, or only
+    /// when something was deleted (`always` false: the periodic job, which would otherwise add
+    /// an event every hour). Returns how many records were deleted.
     pub async fn purge_content(
         &self,
-        entity: EntityId,
-        before: UnixMillis,
+        cutoffs: &[(EntityId, UnixMillis)],
+        audit: &AuditEvent,
+        always: bool,
     ) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM content_records WHERE entity_id = $1 AND created_at < $2")
-                .bind(entity.to_string())
-                .bind(before)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected())
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for (entity, before) in cutoffs {
+            deleted +=
+                sqlx::query("DELETE FROM content_records WHERE entity_id = $1 AND created_at < $2")
+                    .bind(entity.to_string())
+                    .bind(*before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
+        if always || deleted > 0 {
+            let event = AuditEvent {
+                detail: serde_json::json!({"content_records_deleted": deleted}).to_string(),
+                ..audit.clone()
+            };
+            insert_audit(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// Erases an owner's content: destroys their content key (so any copy of their records, in a

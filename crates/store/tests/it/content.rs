@@ -85,7 +85,44 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
     );
 
     // Purge is per entity: beta's old record stays.
-    assert_eq!(store.purge_content(acme, 2_000).await.unwrap(), 1);
+    let purge = audit("retention.purge");
+    assert_eq!(
+        store
+            .purge_content(&[(acme, 2_000)], &purge, false)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .purge_content(&[(acme, 2_000)], &purge, false)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_content(&[(acme, 0), (beta, 0)], &purge, true)
+            .await
+            .unwrap(),
+        0
+    );
+    let purges: Vec<_> = store
+        .list_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, e)| e.action == "retention.purge")
+        .map(|(_, e)| e.detail)
+        .collect();
+    assert_eq!(
+        purges,
+        [
+            r#"{"content_records_deleted":0}"#,
+            r#"{"content_records_deleted":1}"#
+        ],
+        "an empty purge is audited only when asked"
+    );
     assert_eq!(
         store.content_of(ada, 0, 10_000, 100).await.unwrap(),
         records[1..3]
