@@ -9,6 +9,11 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+on_both_databases! {
+    full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_with_its_key,
+    the_purge_deletes_content_past_its_entity_retention,
+}
+
 const DAY_MS: i64 = 86_400_000;
 /// A phrase that must never reach the database in clear.
 const SECRET: &str = "Le code du coffre de la salle Vauban est 4242";
@@ -110,8 +115,9 @@ fn range() -> String {
     .replace('+', "%2B")
 }
 
-/// Every byte the SQLite database holds, main file and write-ahead log.
-fn database_bytes(t: &TestServer) -> Vec<u8> {
+/// Reads every byte of the SQLite database, main file and write-ahead log: the prompt is in
+/// none of them.
+fn assert_database_holds_no_clear_text(t: &TestServer) {
     let mut bytes = Vec::new();
     for suffix in ["", "-wal"] {
         let path = t
@@ -119,7 +125,14 @@ fn database_bytes(t: &TestServer) -> Vec<u8> {
             .join(format!("{}{suffix}", store::SQLITE_FILE_NAME));
         bytes.extend(std::fs::read(path).unwrap_or_default());
     }
-    bytes
+    assert!(
+        contains(&bytes, "content_records") && contains(&bytes, "mistral-small"),
+        "the database file, with its tables and usage records"
+    );
+    assert!(
+        !contains(&bytes, SECRET) && !contains(&bytes, "salle Vauban"),
+        "the prompt is nowhere in the database in clear"
+    );
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -128,9 +141,12 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
-#[tokio::test]
-async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_with_its_key() {
-    let t = TestServer::start(vec![echo_sim()], &config()).await;
+async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_with_its_key(
+    database: Database,
+) {
+    let Some(t) = TestServer::start_on(database, vec![echo_sim()], &config()).await else {
+        return;
+    };
     let (status, _, whole) = t.post("/v1/chat/completions", &secret_chat(false)).await;
     assert_eq!(status, 200, "{whole}");
     let (status, _, streamed) = t.post("/v1/chat/completions", &secret_chat(true)).await;
@@ -153,15 +169,9 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
 
     // A restart writes everything queued (no waiting on a timer) and reads keys from the store.
     let t = t.restart().await;
-    let bytes = database_bytes(&t);
-    assert!(
-        contains(&bytes, "content_records") && contains(&bytes, "mistral-small"),
-        "the database file, with its tables and usage records"
-    );
-    assert!(
-        !contains(&bytes, SECRET) && !contains(&bytes, "salle Vauban"),
-        "the prompt is nowhere in the database in clear"
-    );
+    if let Database::Sqlite = database {
+        assert_database_holds_no_clear_text(&t);
+    }
 
     let range = range();
     let (status, read) = call(
@@ -298,9 +308,10 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
     );
 }
 
-#[tokio::test]
-async fn the_purge_deletes_content_past_its_entity_retention() {
-    let t = TestServer::start(vec![echo_sim()], &config()).await;
+async fn the_purge_deletes_content_past_its_entity_retention(database: Database) {
+    let Some(t) = TestServer::start_on(database, vec![echo_sim()], &config()).await else {
+        return;
+    };
     let ada = t.server.store.user_by_name("ada").await.unwrap().unwrap();
     let globex = t
         .server
@@ -364,4 +375,36 @@ async fn the_purge_deletes_content_past_its_entity_retention() {
             ("{}", Outcome::Denied)
         ]
     );
+}
+
+#[tokio::test]
+async fn the_cli_erases_a_user_named_by_user_name() {
+    let t = TestServer::start(vec![echo_sim()], &config()).await;
+    let (status, _, _) = t.post("/v1/chat/completions", &secret_chat(false)).await;
+    assert_eq!(status, 200);
+    let t = t.restart().await;
+    let url = t.server.base_url();
+    // The CLI is another process; it must not block the runtime serving it.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fabrique"))
+            .args([
+                "admin",
+                "--url",
+                &url,
+                "--key",
+                ADMIN_KEY,
+                "erase-user",
+                "ada",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["user_name"], "ada");
+    assert_eq!(answer["content_keys_destroyed"], 1);
+    assert_eq!(answer["content_records_deleted"], 1);
 }
