@@ -76,6 +76,12 @@
 //! mode = "full"
 //! days = 30
 //!
+//! [[use_cases]]
+//! slug = "kyc-review"
+//! entity = "retail-bank"
+//! [use_cases.policy.actions]
+//! NIR = "flag"
+//!
 //! [policy]
 //! personal_data_classification = "confidential"
 //! blocked_terms = ["Projet Orion"]
@@ -144,6 +150,7 @@ mod oidc;
 mod raw;
 mod retention;
 mod scheduling;
+mod use_cases;
 mod validate;
 
 #[cfg(test)]
@@ -160,6 +167,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
 pub use retention::{MasterKeySource, Retention, RetentionConfig};
 pub use scheduling::{SchedulingConfig, ShareConfig};
+pub use use_cases::{UseCaseConfig, UseCasePolicy};
 
 /// The whole configuration, validated: every name is unique, every reference resolved to an index.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,6 +183,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `[[entities]]`, in file order.
     pub entities: Vec<EntitySeed>,
+    /// `[[use_cases]]`, in file order: declared use cases' entities and data policies.
+    pub use_cases: Vec<UseCaseConfig>,
     pub audit: AuditConfig,
     /// `[policy]`: what the gateway does about what it finds in requests.
     pub policy: PolicyConfig,

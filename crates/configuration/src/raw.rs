@@ -35,6 +35,7 @@ struct RawDocument {
     seats: Option<Value>,
     telemetry: Option<Value>,
     scheduling: Option<Value>,
+    use_cases: Option<Value>,
     retention: Option<Value>,
 }
 
@@ -187,7 +188,7 @@ pub(crate) struct RawPolicy {
 }
 
 /// `[entities.policy]`: an entity's data policy; documented on `DataPolicy`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDataPolicy {
     /// Table `actions`: personal-data type (`IBAN`…) → `redact`, `pseudonymize`, `block` or `flag`.
@@ -258,6 +259,7 @@ pub(crate) struct RawConfig {
     pub seats: Section<RawSeats>,
     pub telemetry: Section<RawTelemetry>,
     pub scheduling: Section<crate::scheduling::RawScheduling>,
+    pub use_cases: Option<Items<crate::use_cases::RawUseCase>>,
     pub retention: Section<crate::retention::RawRetention>,
 }
 
@@ -287,6 +289,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         seats: section(document.seats, "seats", errors),
         telemetry: section(document.telemetry, "telemetry", errors),
         scheduling: section(document.scheduling, "scheduling", errors),
+        use_cases: items(document.use_cases, "use_cases", "slug", errors),
         retention: section(document.retention, "retention", errors),
     })
 }

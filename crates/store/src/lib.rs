@@ -39,7 +39,7 @@ mod usage;
 
 use sqlx::AnyPool;
 
-pub use audit_chain::{ChainHead, ChainSelection};
+pub use audit_chain::{AuditFilter, ChainHead, ChainSelection};
 pub use connect::SQLITE_FILE_NAME;
 pub use content::{ContentRecord, Erased};
 pub use error::StoreError;
