@@ -35,6 +35,9 @@ pub enum AdminAction {
     ReadChargeback,
     SetPoolShare,
     ListPoolShares,
+    EraseUser,
+    ReadContent,
+    PurgeContent,
 }
 
 impl AdminAction {
@@ -66,6 +69,9 @@ impl AdminAction {
             AdminAction::ReadChargeback => "chargeback.read",
             AdminAction::SetPoolShare => "pool_share.set",
             AdminAction::ListPoolShares => "pool_share.list",
+            AdminAction::EraseUser => "user.erase",
+            AdminAction::ReadContent => "content.read",
+            AdminAction::PurgeContent => "retention.purge",
         }
     }
 
@@ -97,6 +103,9 @@ impl AdminAction {
             AdminAction::ReadChargeback => "read chargeback reports",
             AdminAction::SetPoolShare => "set GPU pool shares",
             AdminAction::ListPoolShares => "list GPU pool shares",
+            AdminAction::EraseUser => "erase users' stored content",
+            AdminAction::ReadContent => "read stored prompts and completions",
+            AdminAction::PurgeContent => "purge stored content",
         }
     }
 
@@ -109,7 +118,8 @@ impl AdminAction {
             | AdminAction::ReadBudgets
             | AdminAction::SetBudget
             | AdminAction::DeleteBudget
-            | AdminAction::ResetBudget => true,
+            | AdminAction::ResetBudget
+            | AdminAction::EraseUser => true,
             AdminAction::CreateEntity
             | AdminAction::ListEntities
             | AdminAction::CreateUser
@@ -127,7 +137,9 @@ impl AdminAction {
             | AdminAction::ReadUsage
             | AdminAction::ReadChargeback
             | AdminAction::SetPoolShare
-            | AdminAction::ListPoolShares => false,
+            | AdminAction::ListPoolShares
+            | AdminAction::ReadContent
+            | AdminAction::PurgeContent => false,
         }
     }
 
@@ -144,9 +156,10 @@ impl AdminAction {
 /// May `principal` perform `action` on `target_entity` (`None`: the group as a whole)?
 ///
 /// Today's policy: group administrators may do everything; entity administrators may manage rate
-/// limits and budgets inside their entity (the actions of
+/// limits and budgets, and erase their users' content, inside their entity (the actions of
 /// [`AdminAction::delegated_to_entity_admins`]); an entity's administrators and auditors (and
-/// group-wide auditors) may read its seat figures, usage and chargeback; nobody else anything.
+/// group-wide auditors) may read its seat figures, usage and chargeback; an entity's auditors
+/// (and group-wide auditors) may read its stored content; nobody else anything.
 /// Other scoped rights arrive with the policy engine; the routes already pass the target entity.
 pub fn authorize(
     principal: &Principal,
@@ -162,7 +175,14 @@ pub fn authorize(
             .any(|role| principal.has_role(role, target_entity));
     let delegated = action.delegated_to_entity_admins()
         && target_entity.is_some_and(|entity| principal.has_role(Role::EntityAdmin, Some(entity)));
-    if principal.is_group_admin() || reads_own_seats || reads_own_usage || delegated {
+    let audits_content =
+        action == AdminAction::ReadContent && principal.has_role(Role::Auditor, target_entity);
+    if principal.is_group_admin()
+        || reads_own_seats
+        || reads_own_usage
+        || delegated
+        || audits_content
+    {
         Ok(())
     } else {
         Err(AdminError::Forbidden { action })

@@ -79,6 +79,13 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: PoolsCommand,
     },
+    /// Erase a user's stored prompts and completions: their content key is destroyed (so any
+    /// copy, in a backup too, is unreadable) and their content deleted; usage records stay for
+    /// chargeback. Audited as `user.erase`; erasing again does nothing more.
+    EraseUser {
+        /// The user's id (`usr_…`) or user name.
+        user: String,
+    },
 }
 
 /// Which audit events to show; every option narrows the selection.
@@ -594,6 +601,12 @@ fn request_for(command: &AdminCommand) -> Request {
         } => (
             Method::GET,
             format!("/admin/v1/pools/{}/shares", encode_path_segment(pool)),
+            vec![],
+            None,
+        ),
+        AdminCommand::EraseUser { user } => (
+            Method::POST,
+            format!("/admin/v1/users/{}/erase", encode_path_segment(user)),
             vec![],
             None,
         ),

@@ -15,6 +15,7 @@ mod budgets;
 mod caller;
 mod chargeback;
 mod cli;
+mod content;
 mod entities;
 mod error;
 mod keys;
@@ -64,6 +65,9 @@ pub struct AdminState {
     /// The GPU pools' live schedulers, whose entity shares the pool routes set; `None` when
     /// scheduling is off.
     pub scheduler: Option<Arc<scheduler::Scheduler>>,
+    /// Stored content (retention `full`), read back and purged here; `None` in set-ups without a
+    /// content store, where those routes answer 404.
+    pub content: Option<Arc<retention::ContentStore>>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -75,6 +79,9 @@ pub fn router(state: AdminState) -> Router {
             get(entities::list).post(entities::create),
         )
         .route("/admin/v1/users", get(users::list).post(users::create))
+        .route("/admin/v1/users/{id}/erase", post(content::erase))
+        .route("/admin/v1/content", get(content::read))
+        .route("/admin/v1/retention/purge", post(content::purge))
         .route("/admin/v1/keys", get(keys::list).post(keys::create))
         .route("/admin/v1/keys/{id}", delete(keys::revoke))
         .route(

@@ -199,5 +199,6 @@ pub(crate) fn embedded_default() -> Config {
         },
         telemetry: crate::TelemetryConfig::default(),
         scheduling: crate::SchedulingConfig::default(),
+        retention: crate::RetentionConfig::default(),
     }
 }

@@ -12,7 +12,8 @@
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
-//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`]).
+//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`],
+//! [`RetentionConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -71,6 +72,9 @@
 //! prompt_injection = "block"
 //! [entities.policy.actions]
 //! IBAN = "block"
+//! [entities.retention]
+//! mode = "full"
+//! days = 30
 //!
 //! [[use_cases]]
 //! slug = "kyc-review"
@@ -113,6 +117,10 @@
 //!
 //! [telemetry]
 //! otlp_endpoint = "http://otel-collector:4318"   # or OTEL_EXPORTER_OTLP_ENDPOINT
+//!
+//! [retention]
+//! mode = "metadata"
+//! master_key_env = "FABRIQUE_MASTER_KEY"
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -140,6 +148,7 @@ mod defaults;
 mod error;
 mod oidc;
 mod raw;
+mod retention;
 mod scheduling;
 mod use_cases;
 mod validate;
@@ -156,6 +165,7 @@ use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelK
 
 pub use error::{ConfigError, ConfigErrors};
 pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
+pub use retention::{MasterKeySource, Retention, RetentionConfig};
 pub use scheduling::{SchedulingConfig, ShareConfig};
 pub use use_cases::{UseCaseConfig, UseCasePolicy};
 
@@ -189,6 +199,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// `[scheduling]`: sharing each GPU pool between entities, and placing requests on endpoints.
     pub scheduling: SchedulingConfig,
+    /// `[retention]`: what is kept of prompts and completions, and the key that encrypts it.
+    pub retention: RetentionConfig,
 }
 
 /// Section `[seats]`: seat licensing. The pool and the entities' reserved seats are set at run time
@@ -553,9 +565,20 @@ pub struct EntitySeed {
     /// `[policy]` apart from `personal_data_classification`. Here: already merged with the group's
     /// (see [`DataPolicy`]); `None` when the entity gives none, so the group's applies.
     pub policy: Option<DataPolicy>,
+    /// Table `retention` (`[entities.retention]`): keys `mode` and `days`, as in `[retention]`
+    /// (see [`Retention`]). `None`: the group's default.
+    pub retention: Option<Retention>,
 }
 
 impl Config {
+    /// The retention of the entity with this slug: its own, else the group's default.
+    pub fn retention_of(&self, entity_slug: Option<&str>) -> Retention {
+        entity_slug
+            .and_then(|slug| self.entities.iter().find(|seed| seed.slug == slug))
+            .and_then(|seed| seed.retention)
+            .unwrap_or(self.retention.default)
+    }
+
     /// Parses and validates configuration text. `source` names it in error messages (usually the file
     /// name); `env` looks up the variables named by `api_key_env` (pass `&|name| std::env::var(name).ok()`
     /// for the process environment).

@@ -36,6 +36,7 @@ struct RawDocument {
     telemetry: Option<Value>,
     scheduling: Option<Value>,
     use_cases: Option<Value>,
+    retention: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +157,7 @@ pub(crate) struct RawEntity {
     pub models: Option<Vec<String>>,
     pub classification: Option<String>,
     pub policy: Option<RawDataPolicy>,
+    pub retention: Option<crate::retention::RawEntityRetention>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,6 +260,7 @@ pub(crate) struct RawConfig {
     pub telemetry: Section<RawTelemetry>,
     pub scheduling: Section<crate::scheduling::RawScheduling>,
     pub use_cases: Option<Items<crate::use_cases::RawUseCase>>,
+    pub retention: Section<crate::retention::RawRetention>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -287,6 +290,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         telemetry: section(document.telemetry, "telemetry", errors),
         scheduling: section(document.scheduling, "scheduling", errors),
         use_cases: items(document.use_cases, "use_cases", "slug", errors),
+        retention: section(document.retention, "retention", errors),
     })
 }
 

@@ -44,7 +44,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         ladder_is_known,
         errors,
     );
-    let entities = entities(
+    let mut entities = entities(
         raw.entities,
         &model_names,
         &classifications,
@@ -64,7 +64,15 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     let telemetry = telemetry(raw.telemetry.given_or_default(), env, errors);
     let scheduling =
         crate::scheduling::validate(raw.scheduling.given_or_default(), &endpoints, errors);
+    let retention = crate::retention::validate(
+        raw.retention.given_or_default(),
+        &mut entities,
+        &policy.group,
+        env,
+        errors,
+    );
     Config {
+        retention,
         telemetry,
         admission,
         scheduling,
@@ -764,6 +772,23 @@ fn entities(
                 errors,
             )
         });
+        // `none` keeps no content anywhere: an explicit `trace_content = true` contradicts it.
+        let retention = raw.retention.map(|retention| {
+            crate::retention::retention(
+                retention.mode.as_deref(),
+                retention.days,
+                &format!("{key}.retention"),
+                errors,
+            )
+        });
+        if retention == Some(crate::Retention::None)
+            && raw.policy.as_ref().and_then(|p| p.trace_content) == Some(true)
+        {
+            errors.push(
+                format!("{key}.policy.trace_content"),
+                "contradicts `retention.mode = \"none\"`, which keeps no content, traces included",
+            );
+        }
         let policy = raw.policy.map(|raw| {
             crate::data_policy::validate(raw, group_policy, &format!("{key}.policy"), errors)
         });
@@ -773,6 +798,7 @@ fn entities(
             models: raw.models,
             classification,
             policy,
+            retention,
         });
     }
     entities
@@ -1057,7 +1083,7 @@ fn at_least_one(value: Option<u64>, default: u64, key: &str, errors: &mut Collec
     }
 }
 
-fn quoted_list(names: &[String]) -> String {
+pub(crate) fn quoted_list(names: &[String]) -> String {
     names
         .iter()
         .map(|name| format!("`{name}`"))

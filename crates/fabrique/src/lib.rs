@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod limits;
+pub mod retention;
 pub mod scheduling;
 pub mod seats;
 pub mod server;

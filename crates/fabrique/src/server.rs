@@ -53,6 +53,9 @@ pub struct RunningServer {
     background: Vec<JoinHandle<()>>,
     usage_writer: Option<usage::Writer>,
     audit_writer: Option<usage::Writer>,
+    content_writer: Option<usage::Writer>,
+    /// Kept content: sealed, read back, purged (`retention`).
+    pub content: Arc<retention::ContentStore>,
     seat_writer: Option<seats::SeatWriter>,
     checkpoints: Option<CheckpointTask>,
     _simulator: Option<sim::RunningSim>,
@@ -109,6 +112,21 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let simulator = start_embedded_simulator(&mut config).await?;
     let (usage_sink, usage_writer) = usage::start(store.clone());
     let (audit_sink, audit_writer) = usage::start_writer(store.clone());
+    // Content is kept only when some entity (or the group's default) says `full`; otherwise no
+    // writer runs and the request path does not even look.
+    let content = retention::ContentStore::new(store.clone(), &config);
+    let keeps_content = config.retention.default.keeps_content()
+        || config
+            .entities
+            .iter()
+            .any(|seed| seed.retention.is_some_and(|r| r.keeps_content()));
+    let (content_sink, content_writer) = match keeps_content {
+        true => {
+            let (sink, writer) = content.start_writer();
+            (Some(sink), Some(writer))
+        }
+        false => (None, None),
+    };
     let metrics = Arc::new(Metrics::new(
         &config
             .models
@@ -142,8 +160,11 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         Arc::clone(&directory),
         oidc.clone(),
         Arc::clone(&seats),
-        usage_sink,
-        audit_sink,
+        gateway::Sinks {
+            usage: usage_sink,
+            audit: audit_sink,
+            content: content_sink,
+        },
         metrics,
         Arc::clone(&admission),
     )
@@ -156,6 +177,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .collect();
     background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
     background.push(crate::seats::spawn_reclaim(Arc::clone(&seats)));
+    background.push(crate::retention::spawn_purge(Arc::clone(&content)));
 
     let mut app = Router::new().merge(gateway::router(Arc::clone(&gateway)));
     if let Some(oidc) = &oidc {
@@ -176,6 +198,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 admission: Arc::clone(&admission),
                 zone,
                 scheduler: gateway.scheduling.scheduler().cloned(),
+                content: Some(Arc::clone(&content)),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -230,6 +253,8 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         background,
         usage_writer: Some(usage_writer),
         audit_writer: Some(audit_writer),
+        content_writer,
+        content,
         seat_writer: Some(seat_writer),
         checkpoints: Some(checkpoints),
         _simulator: simulator,
@@ -256,7 +281,11 @@ impl RunningServer {
         }
         // The gateway holds the last senders: drop it so the writers drain and end. Then no
         // event can be appended any more, and the last checkpoint covers them all.
-        let writers = [self.usage_writer.take(), self.audit_writer.take()];
+        let writers = [
+            self.usage_writer.take(),
+            self.audit_writer.take(),
+            self.content_writer.take(),
+        ];
         let checkpoints = self.checkpoints.take();
         drop(self);
         for writer in writers.into_iter().flatten() {

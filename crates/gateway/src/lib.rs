@@ -9,6 +9,7 @@ pub mod admit;
 mod answer;
 pub mod attribute;
 mod authenticate;
+mod capture;
 pub mod classify;
 mod error;
 mod health;
@@ -38,7 +39,7 @@ use tracing::{Instrument as _, Span};
 
 pub use error::{GatewayError, json_error};
 pub use health::spawn_health_checks;
-pub use state::{Gateway, ModelRoute};
+pub use state::{Gateway, ModelRoute, Sinks};
 
 use crate::meter::Finished;
 use crate::relay::RelayStream;
@@ -95,6 +96,8 @@ struct Trace {
     warning: Option<admission::BudgetWarning>,
     /// The request's root span (disabled unless traces are exported).
     span: Span,
+    /// The content being kept, when the caller's entity keeps it; moved out by [`Trace::finished`].
+    capture: Option<capture::Capture>,
 }
 
 impl Trace {
@@ -124,6 +127,7 @@ impl Trace {
             ticket: self.ticket.take(),
             span: &self.span,
             dispatch: self.dispatch.take(),
+            capture: self.capture.take(),
         }
     }
 }
@@ -149,6 +153,7 @@ async fn handle(gateway: Arc<Gateway>, operation: Operation, request: Request) -
         queue_wait: None,
         rate: None,
         warning: None,
+        capture: None,
     };
     let root = trace.span.clone();
     let served = serve(&gateway, operation, &parts.headers, body, &mut trace)
@@ -260,6 +265,8 @@ async fn serve(
         };
         inspect::inspect(gateway, operation, &object, level, &subject)
     })?;
+    // Kept content is what the caller sent, so it is copied before the policy rewrites anything.
+    trace.capture = capture::begin(gateway, &principal, operation, &object);
     let level = inspected.level;
     trace.classification = Some(level);
     trace
@@ -271,7 +278,8 @@ async fn serve(
         None => (bytes.clone(), object),
     };
     let mut answer = inspected.answer;
-    // Content reaches a trace only when the entity's policy says so, and only as the model sees it.
+    // Content reaches a trace only when the entity's policy says so, and only as the model sees it;
+    // never for an entity whose retention is `none`, whatever a use case's policy says.
     let use_case = trace
         .attribution
         .as_ref()
@@ -281,6 +289,7 @@ async fn serve(
             .inspector
             .policy_for(&principal, use_case)
             .trace_content
+        && gateway.retention.of(principal.entity_slug.as_deref()) != configuration::Retention::None
     {
         spans::input_content(&trace.span, &object);
     }
@@ -386,6 +395,7 @@ async fn serve(
         let mut trace = std::mem::replace(trace, trace.detach());
         // Open while the stream is relayed: it ends with the stream.
         let relaying = spans::stage(&trace.span, "relay");
+        let keeps_content = trace.capture.is_some();
         let stream = RelayStream::new(
             upstream_body,
             routed.injected_usage_request,
@@ -395,13 +405,19 @@ async fn serve(
                 // next request dispatched finds the endpoint free.
                 drop(lease);
                 let mut finished = trace.finished(operation, 200, outcome.error_code);
+                if let (Some(capture), Some(completion)) =
+                    (finished.capture.as_mut(), outcome.completion)
+                {
+                    capture.completion = completion;
+                }
                 finished.usage = outcome.usage;
                 finished.first_byte = outcome.first_byte;
                 drop(relaying);
                 meter::record(&gateway, finished);
             },
         )
-        .with_answer_filter(answer);
+        .with_answer_filter(answer)
+        .keeping_completion(keeps_content);
         let mut response = Response::new(Body::from_stream(stream));
         let h = response.headers_mut();
         h.insert(
@@ -422,6 +438,9 @@ async fn serve(
         })??;
     drop(routed.lease);
     let bytes = relay::filter_whole(bytes, answer.as_mut());
+    if let Some(capture) = trace.capture.as_mut() {
+        capture::append_texts(&mut capture.completion, &bytes);
+    }
     let mut finished = trace.finished(operation, 200, None);
     finished.usage = usage;
     finished.first_byte = Some(first_byte);
@@ -450,6 +469,7 @@ impl Trace {
             rate: self.rate.clone(),
             warning: self.warning.clone(),
             span: Span::none(),
+            capture: None,
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Finished<'a> {
     pub span: &'a tracing::Span,
     /// The pool sequence to free, when the request was scheduled.
     pub dispatch: Option<scheduler::Dispatch>,
+    /// The content to keep, when the caller's entity keeps it.
+    pub capture: Option<crate::capture::Capture>,
 }
 
 /// Records the request: metrics always, a usage record once the caller is known, and the
@@ -81,6 +83,19 @@ pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
     if let Some(ticket) = finished.ticket.take() {
         let tokens = usage.prompt_tokens + usage.completion_tokens;
         crate::admit::settle(gateway, ticket, tokens, cost_micros);
+    }
+    // Content of answered requests only: a refusal has no completion, and its input is the kind
+    // of text a policy stopped.
+    if let Some(capture) = finished.capture.take().filter(|_| finished.status == 200) {
+        crate::capture::hand_over(
+            gateway,
+            principal,
+            finished.request_id,
+            finished.started_at,
+            finished.operation,
+            model_name,
+            capture,
+        );
     }
     let endpoint = finished.endpoint.and_then(|i| gateway.endpoints.get(i));
     let attribution = finished.attribution.take().unwrap_or_default();

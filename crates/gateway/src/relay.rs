@@ -112,6 +112,8 @@ pub struct StreamOutcome {
     pub first_byte: Option<Instant>,
     /// `None` when the stream completed with `[DONE]`.
     pub error_code: Option<&'static str>,
+    /// The completion text relayed, when asked for with [`RelayStream::keeping_completion`].
+    pub completion: Option<String>,
 }
 
 /// The relayed stream: yields the caller's bytes and calls `on_end` exactly once when it finishes,
@@ -122,6 +124,8 @@ pub struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     drop_usage_chunk: bool,
     rename: Option<Arc<ModelRename>>,
     answer: Option<AnswerFilter>,
+    /// The completion relayed so far, when the request's content is kept.
+    completion: Option<String>,
     usage: Option<Usage>,
     first_byte: Option<Instant>,
     saw_done: bool,
@@ -142,6 +146,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             drop_usage_chunk,
             rename,
             answer: None,
+            completion: None,
             usage: None,
             first_byte: None,
             saw_done: false,
@@ -156,6 +161,12 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
         self
     }
 
+    /// Gathers the completion text the caller receives, for content retention.
+    pub fn keeping_completion(mut self, keep: bool) -> Self {
+        self.completion = keep.then(String::new);
+        self
+    }
+
     fn end(&mut self, error_code: Option<&'static str>) {
         self.finished = true;
         if let Some(on_end) = self.on_end.take() {
@@ -163,6 +174,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
                 usage: self.usage,
                 first_byte: self.first_byte,
                 error_code,
+                completion: self.completion.take(),
             });
         }
     }
@@ -173,7 +185,11 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
         let chunk = self.pending.split_to(boundary).freeze();
         let needs_look = memmem::find(&chunk, b"\"usage\"").is_some()
             || memmem::find(&chunk, b"[DONE]").is_some();
-        if !needs_look && self.rename.is_none() && self.answer.is_none() {
+        if !needs_look
+            && self.rename.is_none()
+            && self.answer.is_none()
+            && self.completion.is_none()
+        {
             return Some(chunk);
         }
         let (events, _) = wire::sse::split_events(&chunk);
@@ -181,11 +197,17 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
         for event in events {
             match self.inspect(event) {
                 EventAction::Forward => {
+                    let before = out.len();
                     let filtered = self
                         .answer
                         .as_mut()
                         .and_then(|filter| filter_event(filter, event, &mut out));
                     let event = filtered.as_deref().unwrap_or(event);
+                    if let Some(completion) = self.completion.as_mut() {
+                        // What the filter released before `[DONE]`, then the event itself.
+                        note_completion(completion, &out[before..]);
+                        note_completion(completion, event);
+                    }
                     match self.rename.as_ref().and_then(|r| r.apply(event)) {
                         Some(renamed) => out.extend_from_slice(&renamed),
                         None => out.extend_from_slice(event),
@@ -239,6 +261,13 @@ fn filter_event(filter: &mut AnswerFilter, event: &[u8], out: &mut BytesMut) -> 
     filter
         .event(&data)
         .map(|rewritten| wire::sse::event(&rewritten))
+}
+
+/// The texts of one relayed event (as the caller receives it), appended to `completion`.
+fn note_completion(completion: &mut String, event: &[u8]) {
+    if let Some(data) = wire::sse::data_of(event) {
+        crate::capture::append_texts(completion, &data);
+    }
 }
 
 enum EventAction {

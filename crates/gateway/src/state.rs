@@ -79,6 +79,10 @@ pub struct Gateway {
     pub usage: UsageSink,
     /// Access decisions made on the request path, written off it.
     pub audit: AuditSink,
+    /// Content of requests whose entity keeps it (`full`); `None` when no entity does.
+    pub content: Option<retention::ContentSink>,
+    /// Each entity's retention mode.
+    pub retention: retention::RetentionPolicies,
     pub metrics: Arc<Metrics>,
     pub access: ModelAccess,
     pub classifier: Classifier,
@@ -88,6 +92,15 @@ pub struct Gateway {
     pub admission: Arc<admission::Admission>,
     /// The GPU pools' schedulers and the placement settings (`schedule.rs`).
     pub scheduling: crate::schedule::Scheduling,
+}
+
+/// Where records leave the request path: usage, audit events and kept content.
+#[derive(Debug)]
+pub struct Sinks {
+    pub usage: UsageSink,
+    pub audit: AuditSink,
+    /// Present when some entity (or the group's default) keeps content.
+    pub content: Option<retention::ContentSink>,
 }
 
 impl ModelRoute {
@@ -107,8 +120,7 @@ impl Gateway {
         directory: Arc<Directory>,
         oidc: Option<Arc<oidc::Oidc>>,
         seats: Arc<seats::Seats>,
-        usage: UsageSink,
-        audit: AuditSink,
+        sinks: Sinks,
         metrics: Arc<Metrics>,
         admission: Arc<admission::Admission>,
     ) -> Result<Arc<Self>, UpstreamError> {
@@ -204,7 +216,9 @@ impl Gateway {
             classifier: Classifier::new(&config),
             inspector: crate::inspect::Inspector::new(&config),
             admission,
-            audit,
+            audit: sinks.audit,
+            content: sinks.content,
+            retention: retention::RetentionPolicies::new(&config),
             client: UpstreamClient::new(config.routing.connect_timeout),
             config,
             models,
@@ -214,7 +228,7 @@ impl Gateway {
             directory,
             oidc,
             seats,
-            usage,
+            usage: sinks.usage,
             metrics,
             access,
         }))

@@ -23,6 +23,7 @@ mod audit;
 mod audit_chain;
 mod codec;
 mod connect;
+mod content;
 mod error;
 mod keys;
 mod limits;
@@ -40,6 +41,7 @@ use sqlx::AnyPool;
 
 pub use audit_chain::{AuditFilter, ChainHead, ChainSelection};
 pub use connect::SQLITE_FILE_NAME;
+pub use content::{ContentRecord, Erased};
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing};
 pub use limits::{Spent, StoredBudget, StoredLimit};

@@ -129,6 +129,8 @@ pub struct Metrics {
     endpoint_circuit: Family<CircuitLabels, Gauge>,
     backend_errors: Family<BackendErrorLabels, Counter>,
     pub usage_records_dropped: Counter,
+    /// Content records (retention `full`) lost because the content writer's queue was full.
+    pub content_records_dropped: Counter,
     /// The schedule stage's families (`scheduling.rs`).
     pub scheduling: SchedulingMetrics,
 }
@@ -201,6 +203,13 @@ impl Metrics {
             usage_records_dropped.clone(),
         );
 
+        let content_records_dropped = Counter::default();
+        registry.register(
+            "content_records_dropped",
+            "Prompt and completion content records lost because the content writer could not keep up",
+            content_records_dropped.clone(),
+        );
+
         let models = models
             .iter()
             .map(|(name, route)| ModelMetrics::new(name.clone(), *route, families.clone()))
@@ -215,6 +224,7 @@ impl Metrics {
             endpoint_circuit,
             backend_errors,
             usage_records_dropped,
+            content_records_dropped,
         };
         for endpoint in endpoints {
             metrics.set_endpoint_up(endpoint, true);

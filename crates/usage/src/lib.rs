@@ -28,11 +28,19 @@ const QUEUE_CAPACITY: usize = 200_000;
 pub trait Record: Send + Sync + Sized + 'static {
     /// Names the kind in logs.
     const KIND: &'static str;
-    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records buffered between the request path and the writer.
+    const QUEUE_CAPACITY: usize = QUEUE_CAPACITY;
+    /// What the writer writes through: the store, or something holding it (and keys, say).
+    type Target: Send + Sync + 'static;
+    fn write(
+        target: &Self::Target,
+        batch: &[Self],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl Record for UsageRecord {
     const KIND: &'static str = "usage";
+    type Target = Store;
     fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Result<(), StoreError>> + Send {
         store.insert_usage(batch)
     }
@@ -40,6 +48,7 @@ impl Record for UsageRecord {
 
 impl Record for AuditEvent {
     const KIND: &'static str = "audit";
+    type Target = Store;
     fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Result<(), StoreError>> + Send {
         store.append_audit_batch(batch)
     }
@@ -83,10 +92,10 @@ pub fn start(store: Store) -> (UsageSink, Writer) {
     start_writer(store)
 }
 
-/// Starts the writer task of one kind of record for `store`.
-pub fn start_writer<R: Record>(store: Store) -> (Sink<R>, Writer) {
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-    let task = tokio::spawn(write_batches(store, rx));
+/// Starts the writer task of one kind of record, writing through `target`.
+pub fn start_writer<R: Record>(target: R::Target) -> (Sink<R>, Writer) {
+    let (tx, rx) = mpsc::channel(R::QUEUE_CAPACITY);
+    let task = tokio::spawn(write_batches(target, rx));
     (Sink { tx }, Writer { task })
 }
 
@@ -97,7 +106,7 @@ impl Writer {
     }
 }
 
-async fn write_batches<R: Record>(store: Store, mut rx: mpsc::Receiver<R>) {
+async fn write_batches<R: Record>(target: R::Target, mut rx: mpsc::Receiver<R>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut backlog = false;
     loop {
@@ -119,16 +128,16 @@ async fn write_batches<R: Record>(store: Store, mut rx: mpsc::Receiver<R>) {
         }
         backlog = !rx.is_empty();
         if !batch.is_empty() {
-            write_with_retry(&store, &mut batch).await;
+            write_with_retry(&target, &mut batch).await;
         }
     }
 }
 
 /// Writes a batch, retrying a transient database failure a few times before giving the batch up.
-async fn write_with_retry<R: Record>(store: &Store, batch: &mut Vec<R>) {
+async fn write_with_retry<R: Record>(target: &R::Target, batch: &mut Vec<R>) {
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=5 {
-        match R::write(store, batch).await {
+        match R::write(target, batch).await {
             Ok(()) => {
                 batch.clear();
                 return;

@@ -41,6 +41,7 @@ impl Server {
             .await
             .unwrap();
         let app = router(AdminState {
+            content: None,
             store: store.clone(),
             directory: Arc::clone(&directory),
             audit_public_key: Some(audit_signer().public_key()),

@@ -22,6 +22,12 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("AUDIT_NOT_A_KEY", "not-a-key-fixture-secret"),
     ("OIDC_CLIENT_SECRET", "fixture-secret-oidc-client"),
+    // 32 bytes of 0x5e in base64.
+    (
+        "FABRIQUE_MASTER_KEY",
+        "Xl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl4=",
+    ),
+    ("SHORT_MASTER_KEY", "c2hvcnQtZml4dHVyZS1zZWNyZXQ="),
 ];
 
 fn env(name: &str) -> Option<String> {

@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 
 pub const ADMIN_KEY: &str = "fabk_test_bootstrap_admin_key";
 
+/// The environment variable a test configuration names as `[retention] master_key_env`.
+pub const MASTER_KEY_ENV: &str = "FABRIQUE_TEST_MASTER_KEY";
+
+/// The environment test configurations see: only the content master key (32 bytes of 0x42).
+fn test_env(name: &str) -> Option<String> {
+    (name == MASTER_KEY_ENV).then(|| "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_owned())
+}
+
 /// A running server, its simulated backends and an inference key of a user of entity `acme`.
 pub struct TestServer {
     pub server: RunningServer,
@@ -71,7 +79,7 @@ impl TestServer {
             running.push((simulator, handle));
         }
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::from_toml(&text, "test.toml", &|_| None)
+        let mut config = Config::from_toml(&text, "test.toml", &test_env)
             .unwrap_or_else(|e| panic!("test config: {e}"));
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.data_dir = data_dir.path().to_path_buf();
@@ -123,6 +131,11 @@ impl TestServer {
             _data_dir,
             _schema,
         }
+    }
+
+    /// Where the server keeps its local state (the SQLite database, unless on PostgreSQL).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.server.data_dir
     }
 
     pub fn url(&self, path: &str) -> String {

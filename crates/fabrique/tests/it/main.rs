@@ -19,6 +19,7 @@ mod metrics;
 mod oidc;
 mod policy;
 mod process;
+mod retention;
 mod scheduling;
 mod scim;
 mod seats;

@@ -8,6 +8,7 @@
 
 mod audit_chain;
 mod audit_tampering;
+mod content;
 mod harness;
 mod provisioning;
 mod reporting;
@@ -41,7 +42,10 @@ both_backends! {
     usage_sums_group_by_dimension_exactly,
     usage_sums_per_time_bucket,
     latency_percentiles_are_exact,
+    content_keys_records_purge_and_erasure_round_trip,
 }
+
+use content::content_keys_records_purge_and_erasure_round_trip;
 
 use seats::{
     seat_changes_pool_reservations_and_activity_round_trip,

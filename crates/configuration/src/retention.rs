@@ -1,0 +1,231 @@
+//! `[retention]` and `[entities.retention]`: what is kept of prompts and completions, for how long,
+//! and the master key that encrypts what is kept.
+
+use serde::Deserialize;
+
+use crate::error::Collector;
+
+/// Section `[retention]`: the group's default retention and the master key.
+///
+/// ```toml
+/// [retention]
+/// mode = "metadata"                      # the default of entities without [entities.retention]
+/// master_key_env = "FABRIQUE_MASTER_KEY" # required as soon as one entity keeps content
+///
+/// [[entities]]
+/// slug = "markets"
+/// name = "Marchés"
+/// [entities.retention]
+/// mode = "full"
+/// days = 30
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Keys `mode` and `days`: the retention of entities that give none (also entities created at
+    /// run time). Default `metadata`.
+    pub default: Retention,
+    /// Key `master_key_env`: the *name* of an environment variable holding the master key, 32
+    /// bytes in standard base64 (`openssl rand -base64 32`). The master key wraps each entity's
+    /// data key; it is never stored. Required when the group or any entity has `mode = "full"`
+    /// (start-up is refused otherwise), and the variable must be set when the configuration is
+    /// loaded. Keep it: without it, stored content cannot be read back. Here: the resolved key,
+    /// whose `Debug` shows nothing of it.
+    pub master_key: Option<MasterKeySource>,
+}
+
+/// The master key and the variable it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterKeySource {
+    pub variable: String,
+    pub key: vault::MasterKey,
+}
+
+/// What is kept of one entity's prompts and completions.
+///
+/// - `none`: nothing — no content stored, and no content in traces either (the entity's
+///   `trace_content` is forced off, and setting it explicitly is an error). Usage records and
+///   audit events, which never hold content, are kept as always.
+/// - `metadata` (the default): usage records and audit events only; content may reach exported
+///   traces if the entity's policy sets `trace_content`.
+/// - `full`: as `metadata`, and each chat or FIM request's input (as the caller sent it, before
+///   redaction or pseudonymization: it is the caller's own data) and completion text are stored
+///   encrypted, then deleted `days` days later by the purge job. Embedding requests keep no
+///   content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Retention {
+    None,
+    #[default]
+    Metadata,
+    /// Key `days`: how long content is kept, 1 to 36,500 days; required with `full` and only
+    /// allowed with it.
+    Full {
+        days: u32,
+    },
+}
+
+impl Retention {
+    pub fn keeps_content(self) -> bool {
+        matches!(self, Retention::Full { .. })
+    }
+
+    /// The mode's name, as written in the file.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Retention::None => "none",
+            Retention::Metadata => "metadata",
+            Retention::Full { .. } => "full",
+        }
+    }
+}
+
+/// Longest retention allowed, in days (a hundred years: a number, not a policy).
+const MAX_DAYS: u64 = 36_500;
+
+/// `[retention]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    pub mode: Option<String>,
+    pub days: Option<u64>,
+    pub master_key_env: Option<String>,
+}
+
+/// `[entities.retention]` as written: the master key is the group's only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntityRetention {
+    pub mode: Option<String>,
+    pub days: Option<u64>,
+}
+
+/// The `mode`/`days` pair of the table at `key`.
+pub(crate) fn retention(
+    mode: Option<&str>,
+    days: Option<u64>,
+    key: &str,
+    errors: &mut Collector,
+) -> Retention {
+    let mode = mode.unwrap_or("metadata");
+    let days_key = format!("{key}.days");
+    match mode {
+        "full" => {
+            let days = match days {
+                None => {
+                    errors.push(
+                        &days_key,
+                        "required with `mode = \"full\"`: how many days content is kept",
+                    );
+                    1
+                }
+                Some(days) if !(1..=MAX_DAYS).contains(&days) => {
+                    errors.push(
+                        &days_key,
+                        format!("must be between 1 and {MAX_DAYS}, found {days}"),
+                    );
+                    1
+                }
+                Some(days) => days,
+            };
+            Retention::Full {
+                days: u32::try_from(days).unwrap_or(1),
+            }
+        }
+        "none" | "metadata" => {
+            if days.is_some() {
+                errors.push(
+                    &days_key,
+                    format!("only allowed with `mode = \"full\"` (mode is `{mode}`)"),
+                );
+            }
+            if mode == "none" {
+                Retention::None
+            } else {
+                Retention::Metadata
+            }
+        }
+        other => {
+            errors.push(
+                format!("{key}.mode"),
+                format!("unknown mode `{other}`; expected `none`, `metadata` or `full`"),
+            );
+            Retention::Metadata
+        }
+    }
+}
+
+/// Reads the master key named by `master_key_env`.
+pub(crate) fn master_key(
+    raw: &RawRetention,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Collector,
+) -> Option<MasterKeySource> {
+    let variable = raw.master_key_env.as_ref()?;
+    let key = "retention.master_key_env";
+    let text = crate::validate::credential(variable, key, env, errors)?;
+    match vault::MasterKey::from_base64(&text) {
+        Ok(master) => Some(MasterKeySource {
+            variable: variable.clone(),
+            key: master,
+        }),
+        Err(problem) => {
+            errors.push(
+                key,
+                format!("environment variable `{variable}` does not hold a master key: {problem}"),
+            );
+            None
+        }
+    }
+}
+
+/// The whole `[retention]` section, once the entities are known: a master key is required as soon
+/// as anything keeps content, and `none` takes content out of the entity's traces.
+pub(crate) fn validate(
+    raw: RawRetention,
+    entities: &mut [crate::EntitySeed],
+    group_policy: &crate::DataPolicy,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Collector,
+) -> RetentionConfig {
+    let default = retention(raw.mode.as_deref(), raw.days, "retention", errors);
+    let master_key = master_key(&raw, env, errors);
+    let keeping: Vec<&str> = entities
+        .iter()
+        .filter(|seed| seed.retention.unwrap_or(default).keeps_content())
+        .map(|seed| seed.slug.as_str())
+        .collect();
+    if raw.master_key_env.is_none() && (default.keeps_content() || !keeping.is_empty()) {
+        let who = if default.keeps_content() {
+            "the group's default retention is `full`".to_owned()
+        } else {
+            format!(
+                "entities {} keep content (`mode = \"full\"`)",
+                crate::validate::quoted_list(
+                    &keeping.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+                )
+            )
+        };
+        errors.push(
+            "retention.master_key_env",
+            format!("required: {who}, and stored content is encrypted under a master key; name an environment variable holding 32 bytes in base64"),
+        );
+    }
+    for seed in entities.iter_mut() {
+        if seed.retention.unwrap_or(default) != Retention::None {
+            continue;
+        }
+        match &mut seed.policy {
+            Some(policy) => policy.trace_content = false,
+            None if group_policy.trace_content => {
+                seed.policy = Some(crate::DataPolicy {
+                    trace_content: false,
+                    ..group_policy.clone()
+                });
+            }
+            None => {}
+        }
+    }
+    RetentionConfig {
+        default,
+        master_key,
+    }
+}

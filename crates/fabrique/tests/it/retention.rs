@@ -1,0 +1,410 @@
+//! Retention of prompts and completions: a `full` entity's content is stored encrypted (never in
+//! clear in the database), read back by group administrators and the entity's auditors only,
+//! purged by age, and erased with its user's content key while usage records stay; a `metadata`
+//! entity stores none.
+
+use domain::{AuditEvent, EntityId, KeyOwner, Outcome, Role, RoleGrant, UserId, now_millis};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+on_both_databases! {
+    full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_with_its_key,
+    the_purge_deletes_content_past_its_entity_retention,
+}
+
+const DAY_MS: i64 = 86_400_000;
+/// A phrase that must never reach the database in clear.
+const SECRET: &str = "Le code du coffre de la salle Vauban est 4242";
+
+fn config() -> String {
+    one_endpoint(&format!(
+        r#"
+[retention]
+master_key_env = "{MASTER_KEY_ENV}"
+
+[[entities]]
+slug = "acme"
+name = "Acme"
+[entities.retention]
+mode = "full"
+days = 30
+
+[[entities]]
+slug = "globex"
+name = "Globex"
+[entities.retention]
+mode = "metadata"
+"#
+    ))
+}
+
+fn echo_sim() -> sim::SimConfig {
+    sim::SimConfig {
+        echo: true,
+        ..instant_sim()
+    }
+}
+
+fn secret_chat(stream: bool) -> Value {
+    json!({
+        "model": "mistral-small",
+        "messages": [{"role": "user", "content": SECRET}],
+        "max_tokens": 200,
+        "stream": stream,
+    })
+}
+
+async fn call(t: &TestServer, method: Method, key: &str, path: &str) -> (u16, Value) {
+    let response = t
+        .http
+        .request(method, t.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A user of `entity` holding `role` there, and their key.
+async fn user_with_role(t: &TestServer, entity: &str, name: &str, role: Role) -> String {
+    let (status, user) = t
+        .admin_post(
+            "/admin/v1/users",
+            json!({"entity": entity, "user_name": name, "email": format!("{name}@example.test")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let user_id: UserId = user["id"].as_str().unwrap().parse().unwrap();
+    let entity_id: EntityId = user["entity_id"].as_str().unwrap().parse().unwrap();
+    let audit = AuditEvent {
+        at: now_millis(),
+        actor: "test".into(),
+        action: "role.grant".into(),
+        entity_id: Some(entity_id),
+        target: String::new(),
+        outcome: Outcome::Success,
+        detail: "{}".into(),
+    };
+    let grant = RoleGrant {
+        role,
+        entity_id: Some(entity_id),
+    };
+    t.server
+        .store
+        .grant_role(KeyOwner::User(user_id), grant, &audit)
+        .await
+        .unwrap();
+    let (status, key) = t
+        .admin_post("/admin/v1/keys", json!({"user_id": user_id}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    key["key"].as_str().unwrap().to_owned()
+}
+
+fn range() -> String {
+    let zone = reports::Zone::new("UTC").unwrap();
+    let now = now_millis();
+    format!(
+        "from={}&to={}",
+        zone.format(now - DAY_MS),
+        zone.format(now + DAY_MS)
+    )
+    .replace('+', "%2B")
+}
+
+/// Reads every byte of the SQLite database, main file and write-ahead log: the prompt is in
+/// none of them.
+fn assert_database_holds_no_clear_text(t: &TestServer) {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal"] {
+        let path = t
+            .data_dir()
+            .join(format!("{}{suffix}", store::SQLITE_FILE_NAME));
+        bytes.extend(std::fs::read(path).unwrap_or_default());
+    }
+    assert!(
+        contains(&bytes, "content_records") && contains(&bytes, "mistral-small"),
+        "the database file, with its tables and usage records"
+    );
+    assert!(
+        !contains(&bytes, SECRET) && !contains(&bytes, "salle Vauban"),
+        "the prompt is nowhere in the database in clear"
+    );
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_with_its_key(
+    database: Database,
+) {
+    let Some(t) = TestServer::start_on(database, vec![echo_sim()], &config()).await else {
+        return;
+    };
+    let (status, _, whole) = t.post("/v1/chat/completions", &secret_chat(false)).await;
+    assert_eq!(status, 200, "{whole}");
+    let (status, _, streamed) = t.post("/v1/chat/completions", &secret_chat(true)).await;
+    assert_eq!(status, 200, "{streamed}");
+    let streamed_text: String = sse_data(&streamed)
+        .iter()
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|chunk| {
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    // A `metadata` entity's user: metered, nothing kept.
+    let (_, globex_key) = t.create_user_key("globex", "gus").await;
+    let (status, _, _) = t
+        .post_with_key("/v1/chat/completions", &secret_chat(false), &globex_key)
+        .await;
+    assert_eq!(status, 200);
+
+    // A restart writes everything queued (no waiting on a timer) and reads keys from the store.
+    let t = t.restart().await;
+    if let Database::Sqlite = database {
+        assert_database_holds_no_clear_text(&t);
+    }
+
+    let range = range();
+    let (status, read) = call(
+        &t,
+        Method::GET,
+        ADMIN_KEY,
+        &format!("/admin/v1/content?user=ada&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{read}");
+    let records = read["data"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{read}");
+    for record in records {
+        assert_eq!(record["readable"], true);
+        assert_eq!(record["operation"], "chat");
+        assert_eq!(record["model"], "mistral-small");
+        assert_eq!(
+            record["input"][0]["content"], SECRET,
+            "as the caller sent it"
+        );
+    }
+    let whole: Value = serde_json::from_str(&whole).unwrap();
+    assert_eq!(
+        records[0]["completion"],
+        whole["choices"][0]["message"]["content"]
+    );
+    assert!(!streamed_text.is_empty());
+    assert_eq!(
+        records[1]["completion"],
+        streamed_text.as_str(),
+        "the relayed stream"
+    );
+    let gus = t.server.store.user_by_name("gus").await.unwrap().unwrap();
+    assert!(
+        t.server
+            .store
+            .content_of(KeyOwner::User(gus.id), 0, i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a metadata entity keeps no content"
+    );
+
+    // Acme's auditor reads; Globex's administrator and auditor neither read nor erase.
+    let auditor = user_with_role(&t, "acme", "audrey", Role::Auditor).await;
+    let (status, body) = call(
+        &t,
+        Method::GET,
+        &auditor,
+        &format!("/admin/v1/content?user=ada&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 2);
+    let outsider = user_with_role(&t, "globex", "olga", Role::EntityAdmin).await;
+    let outside_auditor = user_with_role(&t, "globex", "otto", Role::Auditor).await;
+    for key in [&outsider, &outside_auditor] {
+        let (status, body) = call(
+            &t,
+            Method::GET,
+            key,
+            &format!("/admin/v1/content?user=ada&{range}"),
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+        let (status, body) = call(&t, Method::POST, key, "/admin/v1/users/ada/erase").await;
+        assert_eq!(status, 404, "{body}");
+    }
+    let (status, body) = call(&t, Method::POST, &auditor, "/admin/v1/users/ada/erase").await;
+    assert_eq!(status, 404, "auditors read, they do not erase: {body}");
+
+    // Acme's administrator erases: key destroyed, content gone, erasing again is harmless.
+    let acme_admin = user_with_role(&t, "acme", "alice", Role::EntityAdmin).await;
+    let (status, erased) = call(&t, Method::POST, &acme_admin, "/admin/v1/users/ada/erase").await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["content_keys_destroyed"], 1);
+    assert_eq!(erased["content_records_deleted"], 2);
+    let (status, again) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/users/ada/erase").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["content_keys_destroyed"], 0);
+    let (status, read) = call(
+        &t,
+        Method::GET,
+        ADMIN_KEY,
+        &format!("/admin/v1/content?user=ada&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(read["data"], json!([]));
+
+    // Chargeback still counts the requests.
+    let (status, usage) = call(
+        &t,
+        Method::GET,
+        ADMIN_KEY,
+        &format!("/admin/v1/usage?group_by=user&{range}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["totals"]["requests"], 3, "{usage}");
+
+    let (_, events) = t.finish_with_audit().await;
+    let erasures: Vec<&AuditEvent> = events.iter().filter(|e| e.action == "user.erase").collect();
+    let outcomes: Vec<Outcome> = erasures.iter().map(|e| e.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Denied,
+            Outcome::Denied,
+            Outcome::Denied,
+            Outcome::Success,
+            Outcome::Success
+        ]
+    );
+    assert!(
+        erasures[3]
+            .detail
+            .contains(r#""content_records_deleted":2"#)
+    );
+    let reads = events
+        .iter()
+        .filter(|e| e.action == "content.read")
+        .map(|e| e.outcome)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        reads,
+        [
+            Outcome::Success,
+            Outcome::Success,
+            Outcome::Denied,
+            Outcome::Denied,
+            Outcome::Success
+        ]
+    );
+}
+
+async fn the_purge_deletes_content_past_its_entity_retention(database: Database) {
+    let Some(t) = TestServer::start_on(database, vec![echo_sim()], &config()).await else {
+        return;
+    };
+    let ada = t.server.store.user_by_name("ada").await.unwrap().unwrap();
+    let globex = t
+        .server
+        .store
+        .entity_by_slug("globex")
+        .await
+        .unwrap()
+        .unwrap();
+    let captured = |at: i64, entity_id: EntityId, text: &str| retention::Captured {
+        request_id: format!("req-{at}"),
+        at,
+        entity_id,
+        owner: KeyOwner::User(ada.id),
+        operation: domain::Operation::Chat,
+        model: "mistral-small".into(),
+        input: json!([{"role": "user", "content": text}]).to_string(),
+        completion: "ok".into(),
+    };
+    let now = now_millis();
+    // Time is controlled by the records' own instants: 31 days old is past acme's 30.
+    t.server
+        .content
+        .write(&[
+            captured(now - 31 * DAY_MS, ada.entity_id, "old"),
+            captured(now - 29 * DAY_MS, ada.entity_id, "recent"),
+            // Content under an entity that keeps none (its mode changed) goes at once.
+            captured(now - DAY_MS, globex.id, "not kept"),
+        ])
+        .await
+        .unwrap();
+
+    let (status, body) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/retention/purge").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["content_records_deleted"], 2);
+    let kept = t
+        .server
+        .content
+        .read(KeyOwner::User(ada.id), 0, i64::MAX, 10)
+        .await
+        .unwrap();
+    let inputs: Vec<&Value> = kept
+        .iter()
+        .map(|r| &r.content.as_ref().unwrap()["input"][0]["content"])
+        .collect();
+    assert_eq!(inputs, [&json!("recent")]);
+
+    // Only group administrators purge on demand.
+    let acme_admin = user_with_role(&t, "acme", "alice", Role::EntityAdmin).await;
+    let (status, _) = call(&t, Method::POST, &acme_admin, "/admin/v1/retention/purge").await;
+    assert_eq!(status, 403);
+    let (_, events) = t.finish_with_audit().await;
+    let purges: Vec<(&str, Outcome)> = events
+        .iter()
+        .filter(|e| e.action == "retention.purge")
+        .map(|e| (e.detail.as_str(), e.outcome))
+        .collect();
+    assert_eq!(
+        purges,
+        [
+            (r#"{"content_records_deleted":2}"#, Outcome::Success),
+            ("{}", Outcome::Denied)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_cli_erases_a_user_named_by_user_name() {
+    let t = TestServer::start(vec![echo_sim()], &config()).await;
+    let (status, _, _) = t.post("/v1/chat/completions", &secret_chat(false)).await;
+    assert_eq!(status, 200);
+    let t = t.restart().await;
+    let url = t.server.base_url();
+    // The CLI is another process; it must not block the runtime serving it.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fabrique"))
+            .args([
+                "admin",
+                "--url",
+                &url,
+                "--key",
+                ADMIN_KEY,
+                "erase-user",
+                "ada",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["user_name"], "ada");
+    assert_eq!(answer["content_keys_destroyed"], 1);
+    assert_eq!(answer["content_records_deleted"], 1);
+}

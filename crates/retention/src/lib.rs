@@ -1,0 +1,343 @@
+//! Prompt and completion content kept for entities whose retention is `full` (DESIGN.md, "Policy"):
+//! captured by the gateway at its meter stage, handed over through a bounded channel
+//! ([`ContentSink`], the `usage` crate's batch writer), sealed and stored in batches off the
+//! request path; read back decrypted for investigations; deleted by age ([`ContentStore::purge`]).
+//!
+//! Keys (`vault`): the configured master key unwraps each entity's data key (created on the
+//! entity's first record, cached unwrapped for the process's life); the data key unwraps the
+//! owner's content key (created on their first record, unwrapped per batch and dropped after it,
+//! so an erasure is never undone by a cache). Erasure deletes the content key and the records in
+//! one store transaction (`store::Store::erase_content`); a record of a batch in flight at that
+//! moment may still be written under the destroyed key, where nothing can ever open it, and the
+//! purge deletes it in time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use configuration::{Config, Retention};
+use domain::{EntityId, KeyOwner, Operation, UnixMillis};
+use parking_lot::Mutex;
+use store::{ContentRecord, Store, StoreError};
+use vault::{ContentKey, DataKey, MasterKey, RecordBinding};
+
+/// Records waiting for the writer; content is large, so the line is shorter than usage's. When
+/// it is full the gateway drops the record and counts it (`content_records_dropped`).
+const QUEUE_CAPACITY: usize = 10_000;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The actor of the periodic purge.
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// One request's content as the gateway captured it.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub request_id: String,
+    pub at: UnixMillis,
+    pub entity_id: EntityId,
+    pub owner: KeyOwner,
+    pub operation: Operation,
+    pub model: String,
+    /// The input as the caller sent it, as JSON: chat `messages`, or FIM `{"prompt", "suffix"}`.
+    pub input: String,
+    /// The completion text relayed to the caller (every choice, in order).
+    pub completion: String,
+}
+
+/// The request path's handle: never waits.
+pub type ContentSink = usage::Sink<Captured>;
+
+impl usage::Record for Captured {
+    const KIND: &'static str = "content";
+    const QUEUE_CAPACITY: usize = QUEUE_CAPACITY;
+    type Target = Arc<ContentStore>;
+    fn write(
+        target: &Arc<ContentStore>,
+        batch: &[Self],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        target.write(batch)
+    }
+}
+
+/// Each entity's retention, looked up by slug without a scan.
+#[derive(Debug, Clone, Default)]
+pub struct RetentionPolicies {
+    default: Retention,
+    by_entity: HashMap<String, Retention>,
+}
+
+impl RetentionPolicies {
+    pub fn new(config: &Config) -> Self {
+        RetentionPolicies {
+            default: config.retention.default,
+            by_entity: config
+                .entities
+                .iter()
+                .filter_map(|seed| Some((seed.slug.clone(), seed.retention?)))
+                .collect(),
+        }
+    }
+
+    /// The entity's retention; callers without an entity (group service accounts) get the
+    /// group's default.
+    pub fn of(&self, entity_slug: Option<&str>) -> Retention {
+        entity_slug
+            .and_then(|slug| self.by_entity.get(slug))
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// A record read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadContent {
+    pub id: String,
+    pub request_id: String,
+    pub created_at: UnixMillis,
+    pub operation: Operation,
+    pub model: String,
+    /// `{"input": …, "completion": "…"}`, or `None` when it no longer opens.
+    pub content: Option<serde_json::Value>,
+}
+
+/// Seals, stores, reads and purges content.
+pub struct ContentStore {
+    store: Store,
+    master: Option<MasterKey>,
+    policies: RetentionPolicies,
+    data_keys: Mutex<HashMap<EntityId, DataKey>>,
+}
+
+impl std::fmt::Debug for ContentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContentStore")
+            .field("master", &self.master.as_ref().map(|_| "<configured>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ContentStore {
+    pub fn new(store: Store, config: &Config) -> Arc<ContentStore> {
+        Arc::new(ContentStore {
+            store,
+            master: config.retention.master_key.as_ref().map(|m| m.key.clone()),
+            policies: RetentionPolicies::new(config),
+            data_keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Starts the batch writer; the sink goes to the gateway.
+    pub fn start_writer(self: &Arc<Self>) -> (ContentSink, usage::Writer) {
+        usage::start_writer(Arc::clone(self))
+    }
+
+    pub fn policies(&self) -> &RetentionPolicies {
+        &self.policies
+    }
+
+    /// Seals and stores a batch, all or nothing.
+    pub async fn write(&self, batch: &[Captured]) -> Result<(), StoreError> {
+        let Some(master) = &self.master else {
+            // Configuration refuses `full` without a master key, so this is not reached.
+            tracing::error!(
+                records = batch.len(),
+                "content dropped: no master key configured"
+            );
+            return Ok(());
+        };
+        let mut content_keys: HashMap<KeyOwner, ContentKey> = HashMap::new();
+        let mut records = Vec::with_capacity(batch.len());
+        for captured in batch {
+            let key = match content_keys.get(&captured.owner) {
+                Some(key) => key.clone(),
+                None => {
+                    let key = self
+                        .content_key_for_writing(master, captured.owner, captured.entity_id)
+                        .await?;
+                    content_keys.insert(captured.owner, key.clone());
+                    key
+                }
+            };
+            records.push(seal(&key, captured));
+        }
+        self.store.insert_content(&records).await
+    }
+
+    /// The owner's records in `[from, to)`, opened; at most `limit`.
+    pub async fn read(
+        &self,
+        owner: KeyOwner,
+        from: UnixMillis,
+        to: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<ReadContent>, StoreError> {
+        let records = self.store.content_of(owner, from, to, limit).await?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = match (&self.master, self.store.content_key(owner).await?) {
+            (Some(master), Some((entity, wrapped))) => {
+                let data_key = self.data_key(master, entity).await?;
+                data_key
+                    .unwrap(&entity.to_string(), &owner_label(owner), &wrapped)
+                    .inspect_err(|error| tracing::warn!(%error, "a content key does not open"))
+                    .ok()
+            }
+            _ => None,
+        };
+        Ok(records
+            .into_iter()
+            .map(|record| {
+                let content = key.as_ref().and_then(|key| open(key, &record));
+                ReadContent {
+                    id: record.id,
+                    request_id: record.request_id,
+                    created_at: record.created_at,
+                    operation: record.operation,
+                    model: record.model,
+                    content,
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes content past its entity's retention at `now`: older than `days` for `full`
+    /// entities, all of it for entities that no longer keep content. Audited as
+    /// `retention.purge` by `actor` (`system` for the periodic job, audited only when it deleted
+    /// something). Returns the records deleted.
+    pub async fn purge(&self, now: UnixMillis, actor: &str) -> Result<u64, StoreError> {
+        let cutoffs: Vec<(EntityId, UnixMillis)> = self
+            .store
+            .list_entities()
+            .await?
+            .into_iter()
+            .map(|entity| {
+                let before = match self.policies.of(Some(&entity.slug)) {
+                    Retention::Full { days } => now.saturating_sub(i64::from(days) * DAY_MS),
+                    Retention::None | Retention::Metadata => UnixMillis::MAX,
+                };
+                (entity.id, before)
+            })
+            .collect();
+        let audit = domain::AuditEvent {
+            at: domain::now_millis(),
+            actor: actor.to_owned(),
+            action: "retention.purge".to_owned(),
+            entity_id: None,
+            target: "content".to_owned(),
+            outcome: domain::Outcome::Success,
+            detail: String::new(),
+        };
+        let deleted = self
+            .store
+            .purge_content(&cutoffs, &audit, actor != SYSTEM_ACTOR)
+            .await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "content past its retention deleted");
+        }
+        Ok(deleted)
+    }
+
+    async fn content_key_for_writing(
+        &self,
+        master: &MasterKey,
+        owner: KeyOwner,
+        entity: EntityId,
+    ) -> Result<ContentKey, StoreError> {
+        let (entity, wrapped) = match self.store.content_key(owner).await? {
+            Some(stored) => stored,
+            None => {
+                let data_key = self.data_key(master, entity).await?;
+                let wrapped = data_key.wrap(
+                    &entity.to_string(),
+                    &owner_label(owner),
+                    &ContentKey::generate(),
+                );
+                self.store
+                    .create_content_key(owner, entity, &wrapped, domain::now_millis())
+                    .await?
+            }
+        };
+        self.data_key(master, entity)
+            .await?
+            .unwrap(&entity.to_string(), &owner_label(owner), &wrapped)
+            .map_err(|error| {
+                StoreError::Corrupt(format!("content key of {}: {error}", owner_label(owner)))
+            })
+    }
+
+    /// The entity's data key, unwrapped once and cached; created on first use.
+    async fn data_key(&self, master: &MasterKey, entity: EntityId) -> Result<DataKey, StoreError> {
+        if let Some(key) = self.data_keys.lock().get(&entity) {
+            return Ok(key.clone());
+        }
+        let wrapped = match self.store.entity_data_key(entity).await? {
+            Some(wrapped) => wrapped,
+            None => {
+                let wrapped = master.wrap(&entity.to_string(), &DataKey::generate());
+                self.store
+                    .create_entity_data_key(entity, &wrapped, domain::now_millis())
+                    .await?
+            }
+        };
+        let key = master.unwrap(&entity.to_string(), &wrapped).map_err(|error| {
+            StoreError::Corrupt(format!(
+                "the data key of entity {entity} does not open under the configured master key: {error}"
+            ))
+        })?;
+        self.data_keys.lock().insert(entity, key.clone());
+        Ok(key)
+    }
+}
+
+/// The owner as bound into the sealing: `user:usr_…` or `service_account:sa_…`.
+fn owner_label(owner: KeyOwner) -> String {
+    match owner {
+        KeyOwner::User(id) => format!("user:{id}"),
+        KeyOwner::ServiceAccount(id) => format!("service_account:{id}"),
+    }
+}
+
+fn seal(key: &ContentKey, captured: &Captured) -> ContentRecord {
+    let id = format!("cnt_{}", uuid::Uuid::now_v7().simple());
+    let entity = captured.entity_id.to_string();
+    let owner = owner_label(captured.owner);
+    let binding = RecordBinding {
+        record_id: &id,
+        entity_id: &entity,
+        owner: &owner,
+    };
+    // `input` is a JSON value as the caller sent it; only the completion needs quoting.
+    let completion = serde_json::Value::String(captured.completion.clone());
+    let plain = format!(
+        r#"{{"input":{},"completion":{completion}}}"#,
+        captured.input
+    );
+    ContentRecord {
+        sealed: key.seal(&binding, plain.as_bytes()),
+        id,
+        request_id: captured.request_id.clone(),
+        created_at: captured.at,
+        entity_id: captured.entity_id,
+        owner: captured.owner,
+        operation: captured.operation,
+        model: captured.model.clone(),
+    }
+}
+
+fn open(key: &ContentKey, record: &ContentRecord) -> Option<serde_json::Value> {
+    let entity = record.entity_id.to_string();
+    let owner = owner_label(record.owner);
+    let binding = RecordBinding {
+        record_id: &record.id,
+        entity_id: &entity,
+        owner: &owner,
+    };
+    let plain = key
+        .open(&binding, &record.sealed)
+        .inspect_err(
+            |error| tracing::warn!(record = %record.id, %error, "a content record does not open"),
+        )
+        .ok()?;
+    serde_json::from_slice(&plain).ok()
+}

@@ -1,0 +1,252 @@
+//! Stored prompt and completion content (migration 0011): the wrapped keys of the hierarchy and
+//! the sealed records. The store never sees a key or a text in clear; `retention` and `vault`
+//! seal and open.
+
+use domain::{AuditEvent, EntityId, KeyOwner, Operation, UnixMillis};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::audit::insert_audit;
+use crate::codec::{int, owner, owner_columns, parsed, text};
+use crate::{Store, StoreError};
+
+/// One request's content, sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRecord {
+    /// The record's own id (`cnt_…`), bound into the sealing.
+    pub id: String,
+    pub request_id: String,
+    pub created_at: UnixMillis,
+    pub entity_id: EntityId,
+    pub owner: KeyOwner,
+    pub operation: Operation,
+    pub model: String,
+    pub sealed: Vec<u8>,
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Erased {
+    pub content_keys: u64,
+    pub records: u64,
+}
+
+const RECORD_COLUMNS: &str =
+    "id, request_id, created_at, entity_id, owner_kind, owner_id, operation, model, sealed";
+
+impl Store {
+    /// The entity's wrapped data key, if it has one.
+    pub async fn entity_data_key(&self, entity: EntityId) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT wrapped FROM entity_data_keys WHERE entity_id = $1")
+            .bind(entity.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| blob(&row, "wrapped")).transpose()
+    }
+
+    /// Stores `wrapped` as the entity's data key unless it has one already, and returns the one
+    /// stored: replicas racing to create it all end up with the same key.
+    pub async fn create_entity_data_key(
+        &self,
+        entity: EntityId,
+        wrapped: &[u8],
+        at: UnixMillis,
+    ) -> Result<Vec<u8>, StoreError> {
+        sqlx::query(
+            "INSERT INTO entity_data_keys (entity_id, wrapped, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (entity_id) DO NOTHING",
+        )
+        .bind(entity.to_string())
+        .bind(wrapped.to_vec())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        self.entity_data_key(entity).await?.ok_or_else(|| {
+            StoreError::Corrupt("an entity data key vanished after its insert".into())
+        })
+    }
+
+    /// The owner's wrapped content key and the entity whose data key wraps it.
+    pub async fn content_key(
+        &self,
+        key_owner: KeyOwner,
+    ) -> Result<Option<(EntityId, Vec<u8>)>, StoreError> {
+        let (kind, id) = owner_columns(key_owner);
+        let row = sqlx::query(
+            "SELECT entity_id, wrapped FROM content_keys WHERE owner_kind = $1 AND owner_id = $2",
+        )
+        .bind(kind)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((parsed(&row, "entity_id")?, blob(&row, "wrapped")?)))
+            .transpose()
+    }
+
+    /// Stores `wrapped` as the owner's content key unless they have one, and returns the one
+    /// stored (see [`Store::create_entity_data_key`]).
+    pub async fn create_content_key(
+        &self,
+        key_owner: KeyOwner,
+        entity: EntityId,
+        wrapped: &[u8],
+        at: UnixMillis,
+    ) -> Result<(EntityId, Vec<u8>), StoreError> {
+        let (kind, id) = owner_columns(key_owner);
+        sqlx::query(
+            "INSERT INTO content_keys (owner_kind, owner_id, entity_id, wrapped, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_kind, owner_id) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(entity.to_string())
+        .bind(wrapped.to_vec())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        self.content_key(key_owner)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a content key vanished after its insert".into()))
+    }
+
+    /// Inserts sealed records atomically: all or none.
+    pub async fn insert_content(&self, records: &[ContentRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for record in records {
+            let (kind, id) = owner_columns(record.owner);
+            sqlx::query(&format!(
+                "INSERT INTO content_records ({RECORD_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ))
+            .bind(record.id.as_str())
+            .bind(record.request_id.as_str())
+            .bind(record.created_at)
+            .bind(record.entity_id.to_string())
+            .bind(kind)
+            .bind(id)
+            .bind(record.operation.as_str())
+            .bind(record.model.as_str())
+            .bind(record.sealed.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The owner's records created in `[from, to)`, oldest first, at most `limit`.
+    pub async fn content_of(
+        &self,
+        key_owner: KeyOwner,
+        from: UnixMillis,
+        to: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<ContentRecord>, StoreError> {
+        let (kind, id) = owner_columns(key_owner);
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM content_records \
+             WHERE owner_kind = $1 AND owner_id = $2 AND created_at >= $3 AND created_at < $4 \
+             ORDER BY created_at, id LIMIT $5"
+        ))
+        .bind(kind)
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_row).collect()
+    }
+
+    /// Deletes, for each `(entity, before)`, the entity's records created before `before`, in one
+    /// transaction with `audit` (its detail replaced by the count) — written always, or only
+    /// when something was deleted (`always` false: the periodic job, which would otherwise add
+    /// an event every hour). Returns how many records were deleted.
+    pub async fn purge_content(
+        &self,
+        cutoffs: &[(EntityId, UnixMillis)],
+        audit: &AuditEvent,
+        always: bool,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for (entity, before) in cutoffs {
+            deleted +=
+                sqlx::query("DELETE FROM content_records WHERE entity_id = $1 AND created_at < $2")
+                    .bind(entity.to_string())
+                    .bind(*before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
+        if always || deleted > 0 {
+            let event = AuditEvent {
+                detail: serde_json::json!({"content_records_deleted": deleted}).to_string(),
+                ..audit.clone()
+            };
+            insert_audit(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Erases an owner's content: destroys their content key (so any copy of their records, in a
+    /// backup too, stays unreadable) and deletes their records, with `audit` in the same
+    /// transaction; its detail is replaced by the counts. Erasing again finds nothing and
+    /// succeeds.
+    pub async fn erase_content(
+        &self,
+        key_owner: KeyOwner,
+        audit: &AuditEvent,
+    ) -> Result<Erased, StoreError> {
+        let (kind, id) = owner_columns(key_owner);
+        let mut tx = self.pool.begin().await?;
+        let keys = sqlx::query("DELETE FROM content_keys WHERE owner_kind = $1 AND owner_id = $2")
+            .bind(kind)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let records =
+            sqlx::query("DELETE FROM content_records WHERE owner_kind = $1 AND owner_id = $2")
+                .bind(kind)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let erased = Erased {
+            content_keys: keys,
+            records,
+        };
+        let event = AuditEvent {
+            detail: serde_json::json!({
+                "content_keys_destroyed": erased.content_keys,
+                "content_records_deleted": erased.records,
+            })
+            .to_string(),
+            ..audit.clone()
+        };
+        insert_audit(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(erased)
+    }
+}
+
+fn blob(row: &AnyRow, column: &str) -> Result<Vec<u8>, StoreError> {
+    Ok(row.try_get::<Vec<u8>, _>(column)?)
+}
+
+fn record_row(row: &AnyRow) -> Result<ContentRecord, StoreError> {
+    let operation = text(row, "operation")?;
+    Ok(ContentRecord {
+        id: text(row, "id")?,
+        request_id: text(row, "request_id")?,
+        created_at: int(row, "created_at")?,
+        entity_id: parsed(row, "entity_id")?,
+        owner: owner(&text(row, "owner_kind")?, &text(row, "owner_id")?)?,
+        operation: Operation::parse(&operation)
+            .ok_or_else(|| StoreError::Corrupt(format!("operation = `{operation}`")))?,
+        model: text(row, "model")?,
+        sealed: blob(row, "sealed")?,
+    })
+}
