@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::authorize::require;
 use crate::body::query;
 use crate::caller::Caller;
+use crate::usage::report_entity;
 use crate::{AdminAction, AdminError, AdminState};
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -19,16 +20,25 @@ const MAX_LIMIT: u32 = 10_000;
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     limit: Option<u32>,
+    /// Only the events about this entity (by slug).
+    entity: Option<String>,
 }
 
-/// `GET /admin/v1/audit[?limit=N]` → `{"data": [event…]}`, newest first.
+/// `GET /admin/v1/audit[?limit=N][&entity=<slug>]` → `{"data": [event…]}`, newest first. Callers
+/// who read one entity's audit events (its administrators and auditors) get that entity's only.
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
     params: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    require(&state, &caller, AdminAction::ReadAudit, None).await?;
     let params = query(params)?;
+    let entity = report_entity(
+        &state,
+        &caller,
+        AdminAction::ReadAudit,
+        params.entity.as_deref(),
+    )
+    .await?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(AdminError::bad_field(
@@ -36,7 +46,15 @@ pub(crate) async fn list(
             format!("`limit` must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    let events = state.store.list_audit_chain(limit).await?;
+    let events = match entity {
+        Some(entity) => {
+            state
+                .store
+                .list_entity_audit_chain(entity.id, limit)
+                .await?
+        }
+        None => state.store.list_audit_chain(limit).await?,
+    };
     let data: Vec<Value> = events
         .into_iter()
         .map(|e| {
@@ -70,7 +88,8 @@ pub(crate) struct CheckpointQuery {
 }
 
 /// `GET /admin/v1/audit/checkpoints[?from=SEQ&limit=N]` →
-/// `{"public_key": hex, "data": [checkpoint…]}`, oldest first. Authorized like the audit trail.
+/// `{"public_key": hex, "data": [checkpoint…]}`, oldest first. The checkpoints sign the whole
+/// chain: only callers who may read the whole audit trail read them.
 pub(crate) async fn checkpoints(
     State(state): State<AdminState>,
     caller: Caller,
