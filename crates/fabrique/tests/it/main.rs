@@ -6,6 +6,7 @@
 
 mod admission;
 mod audit;
+mod authorization;
 mod classification;
 mod cli;
 mod durability;
