@@ -43,7 +43,7 @@ pub use cli::{
     SeatsCommand, UsersCommand, execute, report, run_cli,
 };
 pub use error::AdminError;
-pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA};
+pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
 pub use rules::{spent_this_period, stored_budget, stored_limits};
 
 /// What the admin routes share: durable state, the live key index, and the public key audit

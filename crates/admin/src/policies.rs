@@ -8,7 +8,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
+
+use arc_swap::ArcSwapOption;
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId as CedarId, EntityTypeName,
@@ -32,10 +34,11 @@ pub struct Engine {
     authorizer: Authorizer,
 }
 
-/// The policy set the operator configured, installed once at start; the default one otherwise.
-static INSTALLED: OnceLock<Engine> = OnceLock::new();
-static DEFAULT: LazyLock<Result<Engine, Vec<String>>> =
-    LazyLock::new(|| Engine::new(DEFAULT_POLICIES));
+/// The policy set the operator configured, installed at start; the default one otherwise. One
+/// server runs per process, so the set is the process's.
+static INSTALLED: ArcSwapOption<Engine> = ArcSwapOption::const_empty();
+static DEFAULT: LazyLock<Result<Arc<Engine>, Vec<String>>> =
+    LazyLock::new(|| Engine::new(DEFAULT_POLICIES).map(Arc::new));
 
 impl Engine {
     /// Parses `policies` and validates them against the schema (strictly: a policy that names an
@@ -127,18 +130,20 @@ impl Engine {
     }
 }
 
-/// The engine in force: the operator's policies when installed, else the default ones.
-pub fn engine() -> Option<&'static Engine> {
-    INSTALLED.get().or_else(|| DEFAULT.as_ref().ok())
+/// The engine in force: the operator's policies when installed, else the default ones (`None`
+/// only if the shipped set were invalid, which its tests rule out).
+pub fn engine() -> Option<Arc<Engine>> {
+    INSTALLED
+        .load_full()
+        .or_else(|| DEFAULT.as_ref().ok().cloned())
 }
 
-/// Replaces the default policy set with `policies` (the operator's file), validated first; once,
-/// at start. The errors are the policy set's, one each.
-pub fn install(policies: &str) -> Result<(), Vec<String>> {
-    let engine = Engine::new(policies)?;
-    INSTALLED
-        .set(engine)
-        .map_err(|_| vec!["a policy set is already installed".to_owned()])
+/// Puts `policies` (the operator's file; `None`: the default set) in force, once validated. On
+/// error nothing changes, and each error is listed with its line.
+pub fn install(policies: Option<&str>) -> Result<(), Vec<String>> {
+    let engine = policies.map(Engine::new).transpose()?;
+    INSTALLED.store(engine.map(Arc::new));
+    Ok(())
 }
 
 /// `line L, column C: message`, from the first place the diagnostic points at in `source`.

@@ -198,5 +198,6 @@ pub(crate) fn embedded_default() -> Config {
         },
         telemetry: crate::TelemetryConfig::default(),
         scheduling: crate::SchedulingConfig::default(),
+        authorization: crate::AuthorizationConfig::default(),
     }
 }

@@ -12,7 +12,8 @@
 //! keys are errors everywhere, so a misspelt key never silently falls back to a default. The meaning,
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
-//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`]).
+//! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`],
+//! [`AuthorizationConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -107,6 +108,9 @@
 //!
 //! [telemetry]
 //! otlp_endpoint = "http://otel-collector:4318"   # or OTEL_EXPORTER_OTLP_ENDPOINT
+//!
+//! [authorization]
+//! policies = "/etc/fabrique/policies.cedar"      # absent: the default policy set
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -179,6 +183,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// `[scheduling]`: sharing each GPU pool between entities, and placing requests on endpoints.
     pub scheduling: SchedulingConfig,
+    /// `[authorization]`: the policy set deciding admin requests.
+    pub authorization: AuthorizationConfig,
 }
 
 /// Section `[seats]`: seat licensing. The pool and the entities' reserved seats are set at run time
@@ -257,6 +263,21 @@ pub struct AdmissionConfig {
     /// Key `default_completion_tokens`: the completion length admission reserves for a request that
     /// sets no `max_tokens`, at least 1. Default 1024. Settlement corrects it with the real count.
     pub default_completion_tokens: u64,
+}
+
+/// Section `[authorization]`: who may do what on the admin API.
+///
+/// ```toml
+/// [authorization]
+/// policies = "/etc/fabrique/policies.cedar"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationConfig {
+    /// Key `policies`: a file of Cedar policies replacing the default set shipped with Fabrique
+    /// (docs/authorization.md). It is read and validated against Fabrique's schema when the server
+    /// starts; the server refuses to start on any error, listing each with its line. Absent: the
+    /// default set.
+    pub policies: Option<PathBuf>,
 }
 
 /// The standard OpenTelemetry variable read when `telemetry.otlp_endpoint` is not set.

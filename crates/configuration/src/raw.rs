@@ -35,6 +35,7 @@ struct RawDocument {
     seats: Option<Value>,
     telemetry: Option<Value>,
     scheduling: Option<Value>,
+    authorization: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +167,13 @@ pub(crate) struct RawAdmission {
 
 /// Section `[policy]`: the group's rules, which are also every entity's defaults. The data-policy
 /// keys repeat [`RawDataPolicy`]'s, since `deny_unknown_fields` cannot be combined with flattening.
+/// Section `[authorization]`; documented on `AuthorizationConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuthorization {
+    pub policies: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTelemetry {
@@ -256,6 +264,7 @@ pub(crate) struct RawConfig {
     pub seats: Section<RawSeats>,
     pub telemetry: Section<RawTelemetry>,
     pub scheduling: Section<crate::scheduling::RawScheduling>,
+    pub authorization: Section<RawAuthorization>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -284,6 +293,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         seats: section(document.seats, "seats", errors),
         telemetry: section(document.telemetry, "telemetry", errors),
         scheduling: section(document.scheduling, "scheduling", errors),
+        authorization: section(document.authorization, "authorization", errors),
     })
 }
 
