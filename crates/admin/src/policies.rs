@@ -2,8 +2,9 @@
 //! shipped in the binary (`policies/*.cedar*`, explained in docs/authorization.md), and the
 //! translation of a caller, an action and a target into a Cedar request.
 //!
-//! A decision takes a few microseconds (one caller entity, a handful of policies): fine for admin
-//! routes, which also touch the database; the inference path never asks. Anything that goes wrong
+//! A decision builds one caller entity and evaluates a handful of policies: about 40 µs in an
+//! unoptimized build, fine for admin routes, which also touch the database; the inference path
+//! never asks. Anything that goes wrong
 //! while deciding is a denial, logged.
 
 use std::collections::{HashMap, HashSet};
@@ -11,7 +12,6 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 
 use arc_swap::ArcSwapOption;
-
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId as CedarId, EntityTypeName,
     EntityUid, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
