@@ -1,10 +1,11 @@
-//! The authorization decision, in one function so that a policy engine (Cedar, per DESIGN.md) can
-//! replace it without touching the routes.
+//! The authorization decision, in one function the routes call: [`authorize`], which asks the
+//! Cedar policy engine ([`crate::policies`]).
 
-use domain::{AuditEvent, EntityId, Outcome, Role, now_millis};
+use domain::{AuditEvent, EntityId, Outcome, RoleGrant, now_millis};
 use identity::Principal;
 
 use crate::caller::Caller;
+use crate::policies;
 use crate::{AdminError, AdminState};
 
 /// What an admin request asks to do; a closed set, one per route.
@@ -41,7 +42,39 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
-    /// The dotted name used as the audit action.
+    /// Every action, for checks that must cover them all.
+    pub const ALL: [AdminAction; 28] = [
+        AdminAction::CreateEntity,
+        AdminAction::ListEntities,
+        AdminAction::CreateUser,
+        AdminAction::ListUsers,
+        AdminAction::CreateKey,
+        AdminAction::ListKeys,
+        AdminAction::RevokeKey,
+        AdminAction::CreateScimToken,
+        AdminAction::ListScimTokens,
+        AdminAction::RevokeScimToken,
+        AdminAction::ReadAudit,
+        AdminAction::ReadSeats,
+        AdminAction::SetSeatPool,
+        AdminAction::SetSeatReservation,
+        AdminAction::ReadRateLimits,
+        AdminAction::SetRateLimit,
+        AdminAction::DeleteRateLimit,
+        AdminAction::ReadBudgets,
+        AdminAction::SetBudget,
+        AdminAction::DeleteBudget,
+        AdminAction::ResetBudget,
+        AdminAction::ReadUsage,
+        AdminAction::ReadChargeback,
+        AdminAction::SetPoolShare,
+        AdminAction::ListPoolShares,
+        AdminAction::EraseUser,
+        AdminAction::ReadContent,
+        AdminAction::PurgeContent,
+    ];
+
+    /// The dotted name used as the audit action, and the action's id in the policies.
     pub fn as_str(self) -> &'static str {
         match self {
             AdminAction::CreateEntity => "entity.create",
@@ -109,84 +142,54 @@ impl AdminAction {
         }
     }
 
-    /// Whether an entity administrator may do this inside their own entity.
-    pub fn delegated_to_entity_admins(self) -> bool {
-        match self {
-            AdminAction::ReadRateLimits
-            | AdminAction::SetRateLimit
-            | AdminAction::DeleteRateLimit
-            | AdminAction::ReadBudgets
-            | AdminAction::SetBudget
-            | AdminAction::DeleteBudget
-            | AdminAction::ResetBudget
-            | AdminAction::EraseUser => true,
-            AdminAction::CreateEntity
-            | AdminAction::ListEntities
-            | AdminAction::CreateUser
-            | AdminAction::ListUsers
-            | AdminAction::CreateKey
-            | AdminAction::ListKeys
-            | AdminAction::RevokeKey
-            | AdminAction::CreateScimToken
-            | AdminAction::ListScimTokens
-            | AdminAction::RevokeScimToken
-            | AdminAction::ReadAudit
-            | AdminAction::ReadSeats
-            | AdminAction::SetSeatPool
-            | AdminAction::SetSeatReservation
-            | AdminAction::ReadUsage
-            | AdminAction::ReadChargeback
-            | AdminAction::SetPoolShare
-            | AdminAction::ListPoolShares
-            | AdminAction::ReadContent
-            | AdminAction::PurgeContent => false,
-        }
-    }
-
-    /// Usage, chargeback and the audit trail: what entity administrators and auditors may read of
-    /// their entity.
-    pub fn reads_usage(self) -> bool {
-        matches!(
-            self,
-            AdminAction::ReadUsage | AdminAction::ReadChargeback | AdminAction::ReadAudit
-        )
+    /// Whether the action's object is a key, which carries its owner's roles: the policies then
+    /// see those roles (in the request's context) to keep anyone from handing out more than they hold.
+    pub fn hands_out_roles(self) -> bool {
+        matches!(self, AdminAction::CreateKey | AdminAction::RevokeKey)
     }
 }
 
 /// May `principal` perform `action` on `target_entity` (`None`: the group as a whole)?
 ///
-/// Today's policy: group administrators may do everything; entity administrators may manage rate
-/// limits and budgets, and erase their users' content, inside their entity (the actions of
-/// [`AdminAction::delegated_to_entity_admins`]); an entity's administrators and auditors (and
-/// group-wide auditors) may read its seat figures, usage and chargeback; an entity's auditors
-/// (and group-wide auditors) may read its stored content; nobody else anything.
-/// Other scoped rights arrive with the policy engine; the routes already pass the target entity.
+/// Decided by the Cedar policy set in force (the default one of `policies/default.cedar`, or the
+/// operator's), never by the routes; a decision that cannot be made is a denial, logged.
 pub fn authorize(
     principal: &Principal,
     action: AdminAction,
     target_entity: Option<EntityId>,
 ) -> Result<(), AdminError> {
-    let reads_own_seats = action == AdminAction::ReadSeats
-        && (principal.has_role(Role::Auditor, target_entity)
-            || (target_entity.is_some() && principal.has_role(Role::EntityAdmin, target_entity)));
-    let reads_own_usage = action.reads_usage()
-        && [Role::EntityAdmin, Role::Auditor]
-            .into_iter()
-            .any(|role| principal.has_role(role, target_entity));
-    let delegated = action.delegated_to_entity_admins()
-        && target_entity.is_some_and(|entity| principal.has_role(Role::EntityAdmin, Some(entity)));
-    let audits_content =
-        action == AdminAction::ReadContent && principal.has_role(Role::Auditor, target_entity);
-    if principal.is_group_admin()
-        || reads_own_seats
-        || reads_own_usage
-        || delegated
-        || audits_content
-    {
+    authorize_carrying(principal, action, target_entity, &[])
+}
+
+/// [`authorize`] for an action on a key whose owner holds `carried`.
+pub fn authorize_carrying(
+    principal: &Principal,
+    action: AdminAction,
+    target_entity: Option<EntityId>,
+    carried: &[RoleGrant],
+) -> Result<(), AdminError> {
+    let allowed = match policies::engine() {
+        Some(engine) => engine.allows(principal, action, target_entity, carried),
+        None => {
+            tracing::error!("no valid authorization policy set: every admin request is denied");
+            false
+        }
+    };
+    if allowed {
         Ok(())
     } else {
         Err(AdminError::Forbidden { action })
     }
+}
+
+/// Whether the caller's entity-scoped roles allow `action` in at least one entity: such a caller
+/// is told that another entity's objects do not exist (404), as missing ones, rather than 403.
+pub(crate) fn acts_in_some_entity(principal: &Principal, action: AdminAction) -> bool {
+    principal
+        .roles
+        .iter()
+        .filter_map(|grant| grant.entity_id)
+        .any(|entity| authorize(principal, action, Some(entity)).is_ok())
 }
 
 /// [`authorize`], and on refusal an audit event with outcome `denied` (best effort: a failure to
@@ -197,7 +200,18 @@ pub(crate) async fn require(
     action: AdminAction,
     target_entity: Option<EntityId>,
 ) -> Result<(), AdminError> {
-    let decision = authorize(&caller.0, action, target_entity);
+    require_carrying(state, caller, action, target_entity, &[]).await
+}
+
+/// [`require`] for an action on a key whose owner holds `carried`.
+pub(crate) async fn require_carrying(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    target_entity: Option<EntityId>,
+    carried: &[RoleGrant],
+) -> Result<(), AdminError> {
+    let decision = authorize_carrying(&caller.0, action, target_entity, carried);
     if decision.is_err() {
         let target = target_entity
             .map(|e| e.to_string())
@@ -205,6 +219,35 @@ pub(crate) async fn require(
         audit_denied(state, caller, action, target_entity, target).await;
     }
     decision
+}
+
+/// [`require`] for an object of `target_entity` that the caller named: on refusal, a caller who
+/// may do `action` in an entity of theirs is told `missing` (the object's 404), so that other
+/// entities' objects look exactly like missing ones; others get 403.
+pub(crate) async fn require_visible(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    target_entity: Option<EntityId>,
+    missing: impl FnOnce() -> AdminError,
+) -> Result<(), AdminError> {
+    require(state, caller, action, target_entity)
+        .await
+        .map_err(|refusal| hide(caller, action, refusal, missing))
+}
+
+/// The answer to a refused caller: `missing` for callers with rights in some entity, else `refusal`.
+pub(crate) fn hide(
+    caller: &Caller,
+    action: AdminAction,
+    refusal: AdminError,
+    missing: impl FnOnce() -> AdminError,
+) -> AdminError {
+    if acts_in_some_entity(&caller.0, action) {
+        missing()
+    } else {
+        refusal
+    }
 }
 
 /// Records a refused attempt at `action` on `target` (in `entity_id`) with outcome `denied`; best

@@ -12,7 +12,7 @@ use domain::{KeyOwner, User, UserId, now_millis};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::authorize::{audit_denied, authorize, change_event, require};
+use crate::authorize::{change_event, hide, require, require_visible};
 use crate::body::{check_text, query};
 use crate::caller::Caller;
 use crate::{AdminAction, AdminError, AdminState};
@@ -145,25 +145,17 @@ async fn permitted_user(
     };
     let not_found = || AdminError::NotFound(format!("no user `{id_or_name}`"));
     match found {
-        Some(user) if authorize(&caller.0, action, Some(user.entity_id)).is_ok() => Ok(user),
+        // Refused users look missing to callers with the right in an entity of theirs; others
+        // are refused outright (`authorize::require_visible`).
         Some(user) => {
-            audit_denied(
-                state,
-                caller,
-                action,
-                Some(user.entity_id),
-                user.id.to_string(),
-            )
-            .await;
-            Err(not_found())
+            require_visible(state, caller, action, Some(user.entity_id), not_found).await?;
+            Ok(user)
         }
-        None => {
-            // A caller without any role is refused outright; others learn only "not found",
-            // as for a user they may not touch.
-            if caller.0.roles.is_empty() {
-                require(state, caller, action, None).await?;
-            }
-            Err(not_found())
-        }
+        None => Err(hide(
+            caller,
+            action,
+            AdminError::Forbidden { action },
+            not_found,
+        )),
     }
 }

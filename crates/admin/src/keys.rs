@@ -7,16 +7,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use domain::{ApiKey, Entity, KeyId, KeyOwner, KeySecret, Status, UserId, now_millis};
+use domain::{ApiKey, Entity, EntityId, KeyId, KeyOwner, KeySecret, Status, UserId, now_millis};
 use identity::Principal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::KeyListing;
 
-use crate::authorize::{change_event, require};
+use crate::authorize::{change_event, require_carrying, require_visible};
 use crate::body::{check_name, check_text, json, query};
 use crate::caller::Caller;
-use crate::users::{EntityFilter, entity_for, entity_slugs, filtered_entity};
+use crate::usage::report_entity;
+use crate::users::{EntityFilter, entity_for, entity_slugs};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Either `user_id`, or `entity` and `service_account` (created when missing).
@@ -68,6 +69,14 @@ pub(crate) async fn create(
                 .store
                 .service_account_get_or_create(Some(entity.id), account, &audit)
                 .await?;
+            require_within_rights(
+                &state,
+                &caller,
+                AdminAction::CreateKey,
+                Some(entity.id),
+                KeyOwner::ServiceAccount(account.id),
+            )
+            .await?;
             if account.status != Status::Active {
                 return Err(AdminError::bad_field(
                     "service_account",
@@ -156,11 +165,27 @@ async fn user_owner(
     let id: UserId = user_id
         .parse()
         .map_err(|e: domain::ids::InvalidId| AdminError::bad_field("user_id", e.to_string()))?;
+    let missing = || AdminError::NotFound(format!("no user with id `{id}`"));
     let Some(user) = state.store.user(id).await? else {
-        require(state, caller, AdminAction::CreateKey, None).await?;
-        return Err(AdminError::NotFound(format!("no user with id `{id}`")));
+        require_visible(state, caller, AdminAction::CreateKey, None, missing).await?;
+        return Err(missing());
     };
-    require(state, caller, AdminAction::CreateKey, Some(user.entity_id)).await?;
+    require_visible(
+        state,
+        caller,
+        AdminAction::CreateKey,
+        Some(user.entity_id),
+        missing,
+    )
+    .await?;
+    require_within_rights(
+        state,
+        caller,
+        AdminAction::CreateKey,
+        Some(user.entity_id),
+        KeyOwner::User(user.id),
+    )
+    .await?;
     if user.status != Status::Active {
         return Err(AdminError::bad_field(
             "user_id",
@@ -174,13 +199,21 @@ async fn user_owner(
     Ok((KeyOwner::User(user.id), entity))
 }
 
-/// `GET /admin/v1/keys[?entity=<slug>]` → `{"data": [key…]}`; never secrets or hashes.
+/// `GET /admin/v1/keys[?entity=<slug>]` → `{"data": [key…]}`; never secrets or hashes. Callers
+/// with rights over one entity only see its keys.
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
     filter: Result<Query<EntityFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    let entity = filtered_entity(&state, &caller, AdminAction::ListKeys, query(filter)?).await?;
+    let filter = query(filter)?;
+    let entity = report_entity(
+        &state,
+        &caller,
+        AdminAction::ListKeys,
+        filter.entity.as_deref(),
+    )
+    .await?;
     let keys = state
         .store
         .list_named_keys(entity.as_ref().map(|e| e.id))
@@ -209,15 +242,31 @@ pub(crate) async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
-    let Ok(id) = id.parse::<KeyId>() else {
-        require(&state, &caller, AdminAction::RevokeKey, None).await?;
-        return Err(AdminError::NotFound(format!("no API key with id `{id}`")));
+    let missing = || AdminError::NotFound(format!("no API key with id `{id}`"));
+    let Some(key) = (match id.parse::<KeyId>() {
+        Ok(id) => state.store.key(id).await?,
+        Err(_) => None,
+    }) else {
+        require_visible(&state, &caller, AdminAction::RevokeKey, None, missing).await?;
+        return Err(missing());
     };
-    let Some(key) = state.store.key(id).await? else {
-        require(&state, &caller, AdminAction::RevokeKey, None).await?;
-        return Err(AdminError::NotFound(format!("no API key with id `{id}`")));
-    };
-    require(&state, &caller, AdminAction::RevokeKey, key.entity_id).await?;
+    require_visible(
+        &state,
+        &caller,
+        AdminAction::RevokeKey,
+        key.entity_id,
+        missing,
+    )
+    .await?;
+    require_within_rights(
+        &state,
+        &caller,
+        AdminAction::RevokeKey,
+        key.entity_id,
+        key.owner,
+    )
+    .await?;
+    let id = key.id;
     // The directory first: should the store then fail, the key is refused until the next
     // restart rather than accepted after the administrator was told of an error.
     state.directory.revoke(id);
@@ -229,6 +278,27 @@ pub(crate) async fn revoke(
     );
     state.store.revoke_key(id, now_millis(), &audit).await?;
     Ok(Json(json!({ "id": id, "revoked": true })))
+}
+
+/// Refuses `action` on a key of `owner` when the owner's roles reach beyond what the caller may
+/// hand out (the policies see the roles the key carries), so nobody mints or takes away more
+/// rights than their own.
+async fn require_within_rights(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    entity: Option<EntityId>,
+    owner: KeyOwner,
+) -> Result<(), AdminError> {
+    let carried = state.store.roles(owner).await?;
+    require_carrying(state, caller, action, entity, &carried)
+        .await
+        .map_err(|_| {
+            AdminError::Refused(format!(
+                "the key's owner holds roles beyond yours: you may not {} for them",
+                action.describe()
+            ))
+        })
 }
 
 fn key_json(listing: &KeyListing, entity_slug: Option<&str>) -> Value {

@@ -20,6 +20,7 @@ mod entities;
 mod error;
 mod keys;
 mod limits;
+mod policies;
 mod pool_shares;
 mod rules;
 mod scim_tokens;
@@ -35,7 +36,7 @@ use axum::routing::{delete, get, post, put};
 use identity::{Directory, ScimTokens};
 use store::Store;
 
-pub use authorize::{AdminAction, authorize};
+pub use authorize::{AdminAction, authorize, authorize_carrying};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
     AdminCli, AdminCommand, AuditArgs, BudgetsCommand, CliError, EntitiesCommand, KeysCommand,
@@ -43,6 +44,7 @@ pub use cli::{
     ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand, execute, report, run_cli,
 };
 pub use error::AdminError;
+pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
 pub use rules::{spent_this_period, stored_budget, stored_limits};
 
 /// What the admin routes share: durable state, the live key index, and the public key audit

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::authorize::{change_event, require};
 use crate::body::{check_text, json, query};
 use crate::caller::Caller;
-use crate::users::{EntityFilter, entity_for, entity_slugs, filtered_entity};
+use crate::usage::report_entity;
+use crate::users::{EntityFilter, entity_for, entity_slugs};
 use crate::{AdminAction, AdminError, AdminState};
 
 #[derive(Deserialize, Default)]
@@ -76,8 +77,14 @@ pub(crate) async fn list(
     caller: Caller,
     filter: Result<Query<EntityFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    let entity =
-        filtered_entity(&state, &caller, AdminAction::ListScimTokens, query(filter)?).await?;
+    let filter = query(filter)?;
+    let entity = report_entity(
+        &state,
+        &caller,
+        AdminAction::ListScimTokens,
+        filter.entity.as_deref(),
+    )
+    .await?;
     let tokens = state
         .store
         .list_scim_tokens(entity.as_ref().map(|e| e.id))

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use admission::Scope;
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
-use domain::{AuditEvent, EntityId, KeyId, Role, TeamId, UserId};
+use domain::{AuditEvent, EntityId, KeyId, TeamId, UserId};
 use serde_json::{Value, json};
 
-use crate::authorize::{audit_denied, authorize, change_event, require};
+use crate::authorize::{audit_denied, authorize, change_event, hide, require};
 use crate::body::check_slug;
 use crate::caller::Caller;
 use crate::{AdminAction, AdminError, AdminState};
@@ -116,8 +116,8 @@ async fn authorized_target(
     }
 }
 
-/// What a refused caller is told: 403 when they may see the scope or may not manage rules
-/// anywhere; the missing scope's 404 when they administer another entity.
+/// What a refused caller is told: 403 when they may see the scope or may not read rules in any
+/// entity; the missing scope's 404 when they read another entity's.
 fn refusal_answer(
     caller: &Caller,
     action: AdminAction,
@@ -142,12 +142,7 @@ fn refusal_answer(
         }
         return refusal;
     }
-    let administers_an_entity = caller.0.roles.iter().any(|g| g.role == Role::EntityAdmin);
-    if administers_an_entity {
-        named.not_found()
-    } else {
-        refusal
-    }
+    hide(caller, reading(action), refusal, || named.not_found())
 }
 
 /// The entity a listing is restricted to: the `entity` filter (an id or a slug) once the caller may

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use domain::{Entity, EntityId, Role, TeamId, UsageTotals};
+use domain::{Entity, EntityId, TeamId, UsageTotals};
 use reports::{Interval, ReportError, money};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -208,9 +208,10 @@ async fn scoped(
     Ok((entity, selection))
 }
 
-/// The entity a report covers. Group administrators and group-wide auditors choose (`None`: the
-/// whole group). Entity administrators and auditors get their entity; naming another one answers
-/// 404 as an unknown slug does, so they learn nothing of other entities. Others get 403.
+/// The entity a report or listing covers. Callers allowed `action` group-wide choose (`None`: the
+/// whole group). Callers allowed it in their entity (administrators, auditors…) get their entity;
+/// naming another one answers 404 as an unknown slug does, so they learn nothing of other
+/// entities. Others get 403.
 pub(crate) async fn report_entity(
     state: &AdminState,
     caller: &Caller,
@@ -218,7 +219,7 @@ pub(crate) async fn report_entity(
     slug: Option<&str>,
 ) -> Result<Option<Entity>, AdminError> {
     let group_wide = authorize(&caller.0, action, None).is_ok();
-    let own = own_entities(caller);
+    let own = own_entities(caller, action);
     if !group_wide && own.is_empty() {
         require(state, caller, action, None).await?;
     }
@@ -257,14 +258,14 @@ pub(crate) async fn report_entity(
     }
 }
 
-/// The entities whose usage the caller may read through an entity-scoped role.
-fn own_entities(caller: &Caller) -> Vec<EntityId> {
+/// The entities where the caller may do `action` through an entity-scoped role.
+fn own_entities(caller: &Caller, action: AdminAction) -> Vec<EntityId> {
     let mut entities: Vec<EntityId> = caller
         .0
         .roles
         .iter()
-        .filter(|g| matches!(g.role, Role::EntityAdmin | Role::Auditor))
         .filter_map(|g| g.entity_id)
+        .filter(|entity| authorize(&caller.0, action, Some(*entity)).is_ok())
         .collect();
     entities.sort_unstable();
     entities.dedup();

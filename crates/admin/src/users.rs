@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use store::NewUser;
 
-use crate::authorize::{change_event, require};
+use crate::authorize::{change_event, require_visible};
 use crate::body::{check_email, check_name, check_slug, check_text, json, query};
 use crate::caller::Caller;
+use crate::usage::report_entity;
 use crate::{AdminAction, AdminError, AdminState};
 
 #[derive(Deserialize)]
@@ -80,13 +81,21 @@ pub(crate) async fn create(
     ))
 }
 
-/// `GET /admin/v1/users[?entity=<slug>]` → `{"data": [user…]}`.
+/// `GET /admin/v1/users[?entity=<slug>]` → `{"data": [user…]}`; callers with rights over one
+/// entity only see its users, with or without the filter.
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
     filter: Result<Query<EntityFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    let entity = filtered_entity(&state, &caller, AdminAction::ListUsers, query(filter)?).await?;
+    let filter = query(filter)?;
+    let entity = report_entity(
+        &state,
+        &caller,
+        AdminAction::ListUsers,
+        filter.entity.as_deref(),
+    )
+    .await?;
     let users = state
         .store
         .list_users(entity.as_ref().map(|e| e.id))
@@ -99,8 +108,9 @@ pub(crate) async fn list(
     Ok(Json(json!({ "data": data })))
 }
 
-/// The entity named by `slug`, once the caller is allowed `action` on it. An unknown slug is
-/// reported only to callers allowed the action group-wide, so it reveals nothing to others.
+/// The entity named by `slug`, once the caller is allowed `action` on it. An unknown slug, or
+/// another entity's to a caller with rights in their own, answers 404: the answer reveals nothing
+/// about other entities.
 pub(crate) async fn entity_for(
     state: &AdminState,
     caller: &Caller,
@@ -108,33 +118,15 @@ pub(crate) async fn entity_for(
     slug: &str,
 ) -> Result<Entity, AdminError> {
     check_slug("entity", slug)?;
+    let missing = || AdminError::NotFound(format!("no entity with slug `{slug}`"));
     match state.store.entity_by_slug(slug).await? {
         Some(entity) => {
-            require(state, caller, action, Some(entity.id)).await?;
+            require_visible(state, caller, action, Some(entity.id), missing).await?;
             Ok(entity)
         }
         None => {
-            require(state, caller, action, None).await?;
-            Err(AdminError::NotFound(format!(
-                "no entity with slug `{slug}`"
-            )))
-        }
-    }
-}
-
-/// The entity a listing is filtered to, once the caller is allowed `action` there; with no filter,
-/// the caller must be allowed `action` group-wide.
-pub(crate) async fn filtered_entity(
-    state: &AdminState,
-    caller: &Caller,
-    action: AdminAction,
-    filter: EntityFilter,
-) -> Result<Option<Entity>, AdminError> {
-    match &filter.entity {
-        Some(slug) => Ok(Some(entity_for(state, caller, action, slug).await?)),
-        None => {
-            require(state, caller, action, None).await?;
-            Ok(None)
+            require_visible(state, caller, action, None, missing).await?;
+            Err(missing())
         }
     }
 }

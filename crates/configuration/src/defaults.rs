@@ -200,5 +200,6 @@ pub(crate) fn embedded_default() -> Config {
         telemetry: crate::TelemetryConfig::default(),
         scheduling: crate::SchedulingConfig::default(),
         retention: crate::RetentionConfig::default(),
+        authorization: crate::AuthorizationConfig::default(),
     }
 }

@@ -13,7 +13,7 @@
 //! default and rules of each key are documented on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
 //! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`],
-//! [`RetentionConfig`]).
+//! [`RetentionConfig`], [`AuthorizationConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -121,6 +121,9 @@
 //! [retention]
 //! mode = "metadata"
 //! master_key_env = "FABRIQUE_MASTER_KEY"
+//!
+//! [authorization]
+//! policies = "/etc/fabrique/policies.cedar"      # absent: the default policy set
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -201,6 +204,8 @@ pub struct Config {
     pub scheduling: SchedulingConfig,
     /// `[retention]`: what is kept of prompts and completions, and the key that encrypts it.
     pub retention: RetentionConfig,
+    /// `[authorization]`: the policy set deciding admin requests.
+    pub authorization: AuthorizationConfig,
 }
 
 /// Section `[seats]`: seat licensing. The pool and the entities' reserved seats are set at run time
@@ -279,6 +284,21 @@ pub struct AdmissionConfig {
     /// Key `default_completion_tokens`: the completion length admission reserves for a request that
     /// sets no `max_tokens`, at least 1. Default 1024. Settlement corrects it with the real count.
     pub default_completion_tokens: u64,
+}
+
+/// Section `[authorization]`: who may do what on the admin API.
+///
+/// ```toml
+/// [authorization]
+/// policies = "/etc/fabrique/policies.cedar"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationConfig {
+    /// Key `policies`: a file of Cedar policies replacing the default set shipped with Fabrique
+    /// (docs/authorization.md). It is read and validated against Fabrique's schema when the server
+    /// starts; the server refuses to start on any error, listing each with its line. Absent: the
+    /// default set.
+    pub policies: Option<PathBuf>,
 }
 
 /// The standard OpenTelemetry variable read when `telemetry.otlp_endpoint` is not set.

@@ -37,6 +37,7 @@ struct RawDocument {
     scheduling: Option<Value>,
     use_cases: Option<Value>,
     retention: Option<Value>,
+    authorization: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +170,13 @@ pub(crate) struct RawAdmission {
 
 /// Section `[policy]`: the group's rules, which are also every entity's defaults. The data-policy
 /// keys repeat [`RawDataPolicy`]'s, since `deny_unknown_fields` cannot be combined with flattening.
+/// Section `[authorization]`; documented on `AuthorizationConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuthorization {
+    pub policies: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTelemetry {
@@ -261,6 +269,7 @@ pub(crate) struct RawConfig {
     pub scheduling: Section<crate::scheduling::RawScheduling>,
     pub use_cases: Option<Items<crate::use_cases::RawUseCase>>,
     pub retention: Section<crate::retention::RawRetention>,
+    pub authorization: Section<RawAuthorization>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -291,6 +300,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         scheduling: section(document.scheduling, "scheduling", errors),
         use_cases: items(document.use_cases, "use_cases", "slug", errors),
         retention: section(document.retention, "retention", errors),
+        authorization: section(document.authorization, "authorization", errors),
     })
 }
 

@@ -12,13 +12,14 @@ use domain::{Classification, ClassificationLadder, EndpointKind};
 use crate::defaults;
 use crate::error::Collector;
 use crate::raw::{
-    Items, RawAdmission, RawAudit, RawConfig, RawEndpoint, RawEntity, RawModel, RawPolicy,
-    RawRouting, RawScim, RawSeats, RawServer, RawSimulator, RawTelemetry, Section,
+    Items, RawAdmission, RawAudit, RawAuthorization, RawConfig, RawEndpoint, RawEntity, RawModel,
+    RawPolicy, RawRouting, RawScim, RawSeats, RawServer, RawSimulator, RawTelemetry, Section,
 };
 use crate::{
-    AdmissionConfig, AuditConfig, AuditKeySource, Config, DataPolicy, ENTERPRISE_ENTITY_ATTRIBUTES,
-    ENTERPRISE_USER_SCHEMA, EndpointConfig, EntityFrom, EntitySeed, ModelConfig, PolicyConfig,
-    Price, RoutingConfig, ScimConfig, SeatsConfig, ServerConfig, SimulatorConfig, TelemetryConfig,
+    AdmissionConfig, AuditConfig, AuditKeySource, AuthorizationConfig, Config, DataPolicy,
+    ENTERPRISE_ENTITY_ATTRIBUTES, ENTERPRISE_USER_SCHEMA, EndpointConfig, EntityFrom, EntitySeed,
+    ModelConfig, PolicyConfig, Price, RoutingConfig, ScimConfig, SeatsConfig, ServerConfig,
+    SimulatorConfig, TelemetryConfig,
 };
 
 /// The looked-up environment, as given to `Config::from_toml`.
@@ -71,8 +72,10 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         env,
         errors,
     );
+    let authorization = authorization(raw.authorization.given_or_default(), errors);
     Config {
         retention,
+        authorization,
         telemetry,
         admission,
         scheduling,
@@ -839,6 +842,21 @@ fn seats(raw: RawSeats, errors: &mut Collector) -> SeatsConfig {
         pool: raw.pool,
         reclaim_after: Duration::from_secs(days.saturating_mul(86_400)),
     }
+}
+
+fn authorization(raw: RawAuthorization, errors: &mut Collector) -> AuthorizationConfig {
+    let policies = raw.policies.and_then(|path| {
+        if path.trim().is_empty() {
+            errors.push(
+                "authorization.policies",
+                "must name a file of Cedar policies (or be left out for the default set)",
+            );
+            None
+        } else {
+            Some(PathBuf::from(path))
+        }
+    });
+    AuthorizationConfig { policies }
 }
 
 /// The OTLP endpoint from the file, or else from the standard environment variable.

@@ -28,6 +28,24 @@ use wire::ErrorType;
 use crate::audit::checkpoints::{CheckpointPolicy, CheckpointTask, Checkpointer};
 use crate::audit::signing_key;
 
+/// Puts the admin API's policy set in force: the file of `[authorization] policies`, or the
+/// default set. An unreadable or invalid file stops the start, every error listed with its line.
+fn install_policies(config: &Config) -> anyhow::Result<()> {
+    let Some(path) = &config.authorization.policies else {
+        admin::install_policies(None).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the authorization policies {}", path.display()))?;
+    admin::install_policies(Some(&text)).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|error| format!("{}: {error}", path.display()))
+            .collect();
+        anyhow::anyhow!("invalid authorization policies:\n{}", lines.join("\n"))
+    })
+}
+
 /// Command-line overrides of the configuration file.
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -82,6 +100,7 @@ pub fn load_config(options: &ServeOptions) -> anyhow::Result<Config> {
 
 /// Starts everything and returns once the listener accepts connections.
 pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Result<RunningServer> {
+    install_policies(&config)?;
     let store = match &config.server.database_url {
         Some(url) => Store::connect(url).await,
         None => Store::open_in_dir(&config.server.data_dir).await,

@@ -187,6 +187,23 @@ impl Store {
         rows.iter().map(chained_row).collect()
     }
 
+    /// The newest `limit` events about `entity`, newest first, with their links (which chain to
+    /// events of other entities, so an entity's reader can show but not verify them alone).
+    pub async fn list_entity_audit_chain(
+        &self,
+        entity: domain::EntityId,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE entity_id = $1 ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(entity.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chained_row).collect()
+    }
+
     /// Stores a signed checkpoint. `false` when one for the same head already exists (another
     /// replica signed it first).
     pub async fn insert_audit_checkpoint(

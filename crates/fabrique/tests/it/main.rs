@@ -7,6 +7,7 @@
 mod admission;
 mod audit;
 mod audit_log;
+mod authorization;
 mod classification;
 mod cli;
 mod durability;

@@ -1,0 +1,190 @@
+use domain::{EntityId, KeyId, KeyOwner, Role, RoleGrant, UserId};
+use identity::Principal;
+
+use super::{DEFAULT_POLICIES, Engine, SCHEMA};
+use crate::AdminAction;
+
+fn caller(roles: &[(Role, Option<EntityId>)]) -> Principal {
+    Principal {
+        key_id: Some(KeyId::generate()),
+        owner: KeyOwner::User(UserId::generate()),
+        entity_id: None,
+        entity_slug: None,
+        roles: roles
+            .iter()
+            .map(|&(role, entity_id)| RoleGrant { role, entity_id })
+            .collect(),
+        classification: None,
+    }
+}
+
+fn engine() -> Engine {
+    Engine::new(DEFAULT_POLICIES).unwrap_or_else(|errors| panic!("{errors:#?}"))
+}
+
+#[test]
+fn the_default_policies_validate_against_the_schema() {
+    engine();
+}
+
+#[test]
+fn every_action_is_declared_in_the_schema_and_nothing_more() {
+    for action in AdminAction::ALL {
+        assert!(
+            SCHEMA.contains(&format!("\"{}\"", action.as_str())),
+            "{} is missing from the schema",
+            action.as_str()
+        );
+    }
+    let declared = SCHEMA.matches("\"").count() / 2;
+
+    assert_eq!(
+        declared,
+        AdminAction::ALL.len(),
+        "the schema declares other actions"
+    );
+}
+
+#[test]
+fn every_action_makes_a_valid_request_on_the_group_and_on_an_entity() {
+    let engine = engine();
+    let admin = caller(&[(Role::GroupAdmin, None)]);
+    for action in AdminAction::ALL {
+        for target in [None, Some(EntityId::generate())] {
+            assert_eq!(
+                engine.decide(&admin, action, target, &[]),
+                Ok(true),
+                "{}",
+                action.as_str()
+            );
+        }
+    }
+}
+
+#[test]
+fn entity_administrators_run_their_entity_only() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let other = EntityId::generate();
+    let admin = caller(&[(Role::EntityAdmin, Some(acme))]);
+    for action in [
+        AdminAction::CreateUser,
+        AdminAction::ListKeys,
+        AdminAction::SetBudget,
+        AdminAction::ReadAudit,
+        AdminAction::ReadChargeback,
+    ] {
+        assert!(engine.allows(&admin, action, Some(acme), &[]), "{action:?}");
+        assert!(
+            !engine.allows(&admin, action, Some(other), &[]),
+            "{action:?}"
+        );
+        assert!(!engine.allows(&admin, action, None, &[]), "{action:?}");
+    }
+    for action in [
+        AdminAction::CreateEntity,
+        AdminAction::CreateScimToken,
+        AdminAction::SetSeatPool,
+        AdminAction::SetSeatReservation,
+        AdminAction::SetPoolShare,
+    ] {
+        assert!(
+            !engine.allows(&admin, action, Some(acme), &[]),
+            "{action:?}"
+        );
+    }
+}
+
+#[test]
+fn nobody_below_the_group_administrators_hands_out_more_than_one_entity() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let other = EntityId::generate();
+    let admin = caller(&[(Role::EntityAdmin, Some(acme))]);
+    let grant = |role, entity_id| RoleGrant { role, entity_id };
+    let within = [
+        grant(Role::EntityAdmin, Some(acme)),
+        grant(Role::User, None),
+    ];
+    assert!(engine.allows(&admin, AdminAction::CreateKey, Some(acme), &within));
+    for beyond in [
+        grant(Role::GroupAdmin, None),
+        grant(Role::Auditor, None),
+        grant(Role::EntityAdmin, Some(other)),
+    ] {
+        for action in [AdminAction::CreateKey, AdminAction::RevokeKey] {
+            assert!(
+                !engine.allows(&admin, action, Some(acme), &[beyond]),
+                "{action:?} with {beyond:?}"
+            );
+        }
+    }
+    let group_admin = caller(&[(Role::GroupAdmin, None)]);
+    assert!(engine.allows(
+        &group_admin,
+        AdminAction::CreateKey,
+        Some(acme),
+        &[grant(Role::GroupAdmin, None)]
+    ));
+}
+
+#[test]
+fn auditors_and_factory_engineers_only_read() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let group_auditor = caller(&[(Role::Auditor, None)]);
+    let auditor = caller(&[(Role::Auditor, Some(acme))]);
+    let engineer = caller(&[(Role::FactoryEngineer, Some(acme))]);
+    for action in AdminAction::ALL {
+        let reads = matches!(
+            action,
+            AdminAction::ListUsers
+                | AdminAction::ListKeys
+                | AdminAction::ReadAudit
+                | AdminAction::ReadSeats
+                | AdminAction::ReadRateLimits
+                | AdminAction::ReadBudgets
+                | AdminAction::ReadUsage
+                | AdminAction::ReadChargeback
+                | AdminAction::ReadContent
+        );
+        assert_eq!(
+            engine.allows(&group_auditor, action, None, &[]),
+            reads || action == AdminAction::ListEntities,
+            "{action:?}"
+        );
+        assert_eq!(
+            engine.allows(&auditor, action, Some(acme), &[]),
+            reads,
+            "{action:?}"
+        );
+        assert!(!engine.allows(&auditor, action, None, &[]), "{action:?}");
+        assert_eq!(
+            engine.allows(&engineer, action, Some(acme), &[]),
+            action == AdminAction::ReadUsage,
+            "{action:?}"
+        );
+    }
+    let user = caller(&[(Role::User, Some(acme))]);
+    for action in AdminAction::ALL {
+        assert!(!engine.allows(&user, action, Some(acme), &[]), "{action:?}");
+    }
+}
+
+#[test]
+fn a_broken_policy_set_is_refused_with_each_error_located() {
+    let errors = Engine::new("permit (principal, action, resource)\nwhen { principal.nope };")
+        .err()
+        .expect("an unknown attribute is refused");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("line 2, column"), "{errors:?}");
+    let errors =
+        Engine::new("permit (principal, action == Fabrique::Action::\"key.mint\", resource);")
+            .err()
+            .expect("an unknown action is refused");
+    assert!(errors[0].contains("key.mint"), "{errors:?}");
+    let errors = Engine::new("permit (principal, action, resource")
+        .err()
+        .expect("a syntax error is refused");
+    assert!(errors[0].starts_with("line 1, column"), "{errors:?}");
+}

@@ -1,0 +1,473 @@
+//! Who may call which admin route, as the default Cedar policy set decides: every route of the
+//! admin router × every kind of caller, in one table, against one server. Objects named in paths
+//! and filters belong to entity `acme`; `globex` is the other entity.
+
+use std::process::Command;
+
+use domain::{AuditEvent, KeyOwner, Outcome, Role, RoleGrant, UserId};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{ADMIN_KEY, TestServer, instant_sim, one_endpoint};
+use crate::process::Serve;
+
+/// The kinds of caller, in the order of the table's columns.
+const CALLERS: [&str; 8] = [
+    "group_admin",
+    "entity_admin",
+    "other_entity_admin",
+    "group_auditor",
+    "auditor",
+    "other_auditor",
+    "factory_engineer",
+    "user",
+];
+
+/// What one cell expects: allowed (2xx, or 409 for a duplicate), 403, or the 404 that hides
+/// another entity's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    A,
+    F,
+    H,
+}
+use Answer::{A, F, H};
+
+/// One row: a route as the router declares it, the request made (`{key}`, `{user}`, `{scim}`
+/// and `{n}` filled in), what to set up before each call, and the answer per caller.
+struct Row {
+    method: &'static str,
+    route: &'static str,
+    request: &'static str,
+    body: Option<&'static str>,
+    setup: Option<(&'static str, &'static str, &'static str)>,
+    answers: [Answer; 8],
+}
+
+const RANGE: &str = "from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&entity=acme";
+const BUDGET: &str = r#"{"period": "month", "unit": "tokens", "hard_limit": 1000}"#;
+const SET_BUDGET: (&str, &str, &str) = ("PUT", "/admin/v1/budgets/key/{key}", BUDGET);
+const SET_LIMIT: (&str, &str, &str) = (
+    "PUT",
+    "/admin/v1/limits/key/{key}",
+    r#"{"requests_per_minute": 100}"#,
+);
+
+#[rustfmt::skip]
+fn table() -> Vec<Row> {
+    let row = |method, route, request, body, setup, answers| Row { method, route, request, body, setup, answers };
+    vec![
+        //                                                                                   GA EA xEA GAu Au xAu FE U
+        row("GET", "/admin/v1/entities", "/admin/v1/entities", None, None, [A, F, F, A, F, F, F, F]),
+        row("POST", "/admin/v1/entities", "/admin/v1/entities", Some(r#"{"slug": "initech", "name": "Initech"}"#), None, [A, F, F, F, F, F, F, F]),
+        row("GET", "/admin/v1/users", "/admin/v1/users?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("POST", "/admin/v1/users", "/admin/v1/users", Some(r#"{"entity": "acme", "user_name": "new-{n}", "email": "new-{n}@example.test"}"#), None, [A, A, H, F, F, F, F, F]),
+        row("GET", "/admin/v1/keys", "/admin/v1/keys?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("POST", "/admin/v1/keys", "/admin/v1/keys", Some(r#"{"user_id": "{user}"}"#), None, [A, A, H, F, F, F, F, F]),
+        row("DELETE", "/admin/v1/keys/{id}", "/admin/v1/keys/{key}", None, None, [A, A, H, F, F, F, F, F]),
+        row("GET", "/admin/v1/scim-tokens", "/admin/v1/scim-tokens", None, None, [A, F, F, F, F, F, F, F]),
+        row("POST", "/admin/v1/scim-tokens", "/admin/v1/scim-tokens", Some("{}"), None, [A, F, F, F, F, F, F, F]),
+        row("DELETE", "/admin/v1/scim-tokens/{id}", "/admin/v1/scim-tokens/{scim}", None, None, [A, F, F, F, F, F, F, F]),
+        row("GET", "/admin/v1/seats/pool", "/admin/v1/seats/pool", None, None, [A, F, F, A, F, F, F, F]),
+        row("PUT", "/admin/v1/seats/pool", "/admin/v1/seats/pool", Some(r#"{"size": null}"#), None, [A, F, F, F, F, F, F, F]),
+        row("PUT", "/admin/v1/seats/entities/{entity}", "/admin/v1/seats/entities/acme", Some(r#"{"reserved": 0}"#), None, [A, F, F, F, F, F, F, F]),
+        row("GET", "/admin/v1/seats/report", "/admin/v1/seats/report?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("GET", "/admin/v1/limits", "/admin/v1/limits?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("GET", "/admin/v1/limits/{kind}/{id}", "/admin/v1/limits/key/{key}", None, None, [A, A, H, A, A, H, F, F]),
+        row("PUT", "/admin/v1/limits/{kind}/{id}", "/admin/v1/limits/key/{key}", Some(r#"{"requests_per_minute": 100}"#), None, [A, A, H, F, F, H, F, F]),
+        row("DELETE", "/admin/v1/limits/{kind}/{id}", "/admin/v1/limits/key/{key}", None, Some(SET_LIMIT), [A, A, H, F, F, H, F, F]),
+        row("GET", "/admin/v1/budgets", "/admin/v1/budgets?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("GET", "/admin/v1/budgets/{kind}/{id}", "/admin/v1/budgets/key/{key}", None, None, [A, A, H, A, A, H, F, F]),
+        row("PUT", "/admin/v1/budgets/{kind}/{id}", "/admin/v1/budgets/key/{key}", Some(BUDGET), None, [A, A, H, F, F, H, F, F]),
+        row("DELETE", "/admin/v1/budgets/{kind}/{id}", "/admin/v1/budgets/key/{key}?period=month&unit=tokens", None, Some(SET_BUDGET), [A, A, H, F, F, H, F, F]),
+        row("POST", "/admin/v1/budgets/{kind}/{id}/reset", "/admin/v1/budgets/key/{key}/reset", None, Some(SET_BUDGET), [A, A, H, F, F, H, F, F]),
+        row("GET", "/admin/v1/pools/{pool}/shares", "/admin/v1/pools/default/shares", None, None, [A, F, F, F, F, F, F, F]),
+        row("PUT", "/admin/v1/pools/{pool}/shares/{entity}", "/admin/v1/pools/default/shares/acme", Some(r#"{"weight": 1}"#), None, [A, F, F, F, F, F, F, F]),
+        row("GET", "/admin/v1/audit", "/admin/v1/audit?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("GET", "/admin/v1/audit/checkpoints", "/admin/v1/audit/checkpoints", None, None, [A, F, F, A, F, F, F, F]),
+        row("GET", "/admin/v1/usage", "/admin/v1/usage?{range}&group_by=use_case", None, None, [A, A, H, A, A, H, A, F]),
+        row("GET", "/admin/v1/usage/active-users", "/admin/v1/usage/active-users?{range}", None, None, [A, A, H, A, A, H, A, F]),
+        row("GET", "/admin/v1/usage/latency", "/admin/v1/usage/latency?{range}", None, None, [A, A, H, A, A, H, A, F]),
+        row("GET", "/admin/v1/reports/chargeback", "/admin/v1/reports/chargeback?month=2026-01&entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("POST", "/admin/v1/users/{id}/erase", "/admin/v1/users/{user}/erase", None, None, [A, A, H, F, F, F, F, F]),
+        row("GET", "/admin/v1/content", "/admin/v1/content?user={user}&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", None, None, [A, F, F, A, A, H, F, F]),
+        row("POST", "/admin/v1/retention/purge", "/admin/v1/retention/purge", None, None, [A, F, F, F, F, F, F, F]),
+    ]
+}
+
+/// The routes of the admin router, `(method, path)`, read from its source: each `.route(path,
+/// get(…).post(…))` call.
+fn router_routes() -> Vec<(String, String)> {
+    let source = include_str!("../../../admin/src/lib.rs");
+    let router = &source[source.find("pub fn router").expect("the router")..];
+    let mut routes = Vec::new();
+    for call in router.split(".route(").skip(1) {
+        let path = call.split('"').nth(1).expect("a quoted path").to_owned();
+        let handlers = &call[..call.find(".route(").unwrap_or(call.len())];
+        let bytes = handlers.as_bytes();
+        // `get(` as a call, not the end of a handler's name such as `limits::get`.
+        let starts_a_call = |i: usize| {
+            i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || b"_:".contains(&bytes[i - 1]))
+        };
+        for method in ["get", "post", "put", "delete"] {
+            let called = handlers
+                .match_indices(&format!("{method}("))
+                .any(|(i, _)| starts_a_call(i));
+            if called {
+                routes.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn the_table_covers_every_admin_route_once() {
+    let routes = router_routes();
+    assert!(routes.len() >= 30, "the router reads as {routes:?}");
+    let table: Vec<(String, String)> = table()
+        .iter()
+        .map(|row| (row.method.to_owned(), row.route.to_owned()))
+        .collect();
+    for route in &routes {
+        let rows = table.iter().filter(|r| *r == route).count();
+        assert_eq!(rows, 1, "route {route:?} has {rows} rows in the table");
+    }
+    for row in &table {
+        assert!(routes.contains(row), "{row:?} is not a route of the router");
+    }
+}
+
+/// A user of `entity` holding `roles`, and a key of theirs: (user id, key id, secret).
+async fn holder(
+    t: &TestServer,
+    entity: &str,
+    name: &str,
+    roles: &[(Role, Option<&str>)],
+) -> (String, String, String) {
+    let (status, user) = t
+        .admin_post(
+            "/admin/v1/users",
+            json!({"entity": entity, "user_name": name, "email": format!("{name}@example.test")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let user_id: UserId = user["id"].as_str().unwrap().parse().unwrap();
+    for (role, scope) in roles {
+        let entity_id = match scope {
+            Some(slug) => Some(
+                t.server
+                    .store
+                    .entity_by_slug(slug)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            ),
+            None => None,
+        };
+        let audit = AuditEvent {
+            at: domain::now_millis(),
+            actor: "test".into(),
+            action: "role.grant".into(),
+            entity_id,
+            target: String::new(),
+            outcome: Outcome::Success,
+            detail: "{}".into(),
+        };
+        t.server
+            .store
+            .grant_role(
+                KeyOwner::User(user_id),
+                RoleGrant {
+                    role: *role,
+                    entity_id,
+                },
+                &audit,
+            )
+            .await
+            .unwrap();
+    }
+    let (status, key) = t
+        .admin_post("/admin/v1/keys", json!({"user_id": user_id.to_string()}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    (
+        user_id.to_string(),
+        key["id"].as_str().unwrap().to_owned(),
+        key["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn call(
+    t: &TestServer,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = t.http.request(method, t.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A server with scheduling on (for the pool share routes) and entities `acme` and `globex`.
+async fn server() -> TestServer {
+    let t = TestServer::start(vec![instant_sim()], &one_endpoint("[scheduling]\n")).await;
+    let (status, body) = t
+        .admin_post(
+            "/admin/v1/entities",
+            json!({"slug": "globex", "name": "Globex"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    t
+}
+
+#[tokio::test]
+async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
+    let t = server().await;
+    let mut keys = vec![ADMIN_KEY.to_owned()];
+    let mut key_ids = vec![String::new()];
+    for (name, entity, role, scope) in [
+        ("ea", "acme", Role::EntityAdmin, Some("acme")),
+        ("xea", "globex", Role::EntityAdmin, Some("globex")),
+        ("gau", "acme", Role::Auditor, None),
+        ("au", "acme", Role::Auditor, Some("acme")),
+        ("xau", "globex", Role::Auditor, Some("globex")),
+        ("fe", "acme", Role::FactoryEngineer, Some("acme")),
+        ("u", "acme", Role::User, Some("acme")),
+    ] {
+        let (_, key_id, key) = holder(&t, entity, name, &[(role, scope)]).await;
+        keys.push(key);
+        key_ids.push(key_id);
+    }
+    // The objects the paths name, all of `acme`.
+    let (target_user, target_key, _) = holder(&t, "acme", "target", &[]).await;
+    let (status, scim) = t.admin_post("/admin/v1/scim-tokens", json!({})).await;
+    assert_eq!(status, 201, "{scim}");
+    let scim = scim["id"].as_str().unwrap().to_owned();
+    let fill = |text: &str, n: usize| {
+        text.replace("{key}", &target_key)
+            .replace("{user}", &target_user)
+            .replace("{scim}", &scim)
+            .replace("{range}", RANGE)
+            .replace("{n}", &n.to_string())
+    };
+
+    let mut wrong = Vec::new();
+    let mut n = 0;
+    for row in table() {
+        for (column, expected) in row.answers.iter().enumerate() {
+            n += 1;
+            if let Some((method, path, body)) = row.setup {
+                let (status, answer) =
+                    call(&t, method, &fill(path, n), ADMIN_KEY, Some(body)).await;
+                assert_eq!(
+                    status, 200,
+                    "setting up {} {}: {answer}",
+                    row.method, row.route
+                );
+            }
+            let path = fill(row.request, n);
+            let body = row.body.map(|b| fill(b, n));
+            let (status, answer) =
+                call(&t, row.method, &path, &keys[column], body.as_deref()).await;
+            let got = match status {
+                200..=299 | 409 => A,
+                403 => F,
+                404 => H,
+                _ => panic!(
+                    "{} {path} as {}: unexpected {status}: {answer}",
+                    row.method, CALLERS[column]
+                ),
+            };
+            if got != *expected {
+                wrong.push(format!(
+                    "{} {} as {}: expected {expected:?}, got {status} {answer}",
+                    row.method, path, CALLERS[column]
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} cells differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+
+    // The attempts hidden as 404 are audited as refusals all the same.
+    let (_, audit) = call(&t, "GET", "/admin/v1/audit?limit=10000", ADMIN_KEY, None).await;
+    let denied_revoke = audit["data"].as_array().unwrap().iter().any(|e| {
+        e["actor"] == key_ids[2].as_str() && e["action"] == "key.revoke" && e["outcome"] == "denied"
+    });
+    assert!(
+        denied_revoke,
+        "the other entity's administrator's revocation is audited as denied"
+    );
+}
+
+#[tokio::test]
+async fn entity_administrators_hand_out_no_more_than_their_entity() {
+    let t = server().await;
+    let (_, _, admin) = holder(&t, "acme", "ea", &[(Role::EntityAdmin, Some("acme"))]).await;
+    let (boss, boss_key, _) = holder(&t, "acme", "boss", &[(Role::GroupAdmin, None)]).await;
+    let (spy, _, _) = holder(&t, "acme", "spy", &[(Role::Auditor, Some("globex"))]).await;
+    let (peer, _, _) = holder(&t, "acme", "peer", &[(Role::EntityAdmin, Some("acme"))]).await;
+
+    for (owner, expected) in [(&boss, 403), (&spy, 403), (&peer, 201)] {
+        let body = format!(r#"{{"user_id": "{owner}"}}"#);
+        let (status, answer) = call(&t, "POST", "/admin/v1/keys", &admin, Some(&body)).await;
+        assert_eq!(status, expected, "a key for {owner}: {answer}");
+        if status == 403 {
+            assert_eq!(answer["error"]["code"], "permission_denied");
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("roles beyond yours"),
+                "{answer}"
+            );
+        }
+    }
+    let (status, answer) = call(
+        &t,
+        "DELETE",
+        &format!("/admin/v1/keys/{boss_key}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    // Users are created without roles: a body asking for some is refused.
+    let (status, answer) = call(
+        &t,
+        "POST",
+        "/admin/v1/users",
+        &admin,
+        Some(r#"{"entity": "acme", "user_name": "x", "email": "x@example.test", "roles": ["group_admin"]}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    // The group administrator may.
+    let (status, answer) = t
+        .admin_post("/admin/v1/keys", json!({"user_id": boss}))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+#[tokio::test]
+async fn listings_without_a_filter_show_an_entity_administrator_their_entity_only() {
+    let t = server().await;
+    let (_, _, admin) = holder(&t, "acme", "ea", &[(Role::EntityAdmin, Some("acme"))]).await;
+    holder(&t, "globex", "gina", &[]).await;
+    for path in ["/admin/v1/users", "/admin/v1/keys", "/admin/v1/audit"] {
+        let (status, listing) = call(&t, "GET", path, &admin, None).await;
+        assert_eq!(status, 200, "{path}: {listing}");
+        let rows = listing["data"].as_array().unwrap();
+        assert!(!rows.is_empty(), "{path}: {listing}");
+        let acme = t
+            .server
+            .store
+            .entity_by_slug("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        for row in rows {
+            assert_eq!(row["entity_id"], acme.to_string(), "{path}: {row}");
+        }
+    }
+    let (_, everything) = call(&t, "GET", "/admin/v1/users", ADMIN_KEY, None).await;
+    assert!(
+        everything["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["user_name"] == "gina"),
+        "{everything}"
+    );
+}
+
+/// A configuration with the embedded simulator and the policies of `policies.cedar` beside it.
+fn configured(dir: &std::path::Path, policies: &str) -> std::path::PathBuf {
+    let path = dir.join("policies.cedar");
+    std::fs::write(&path, policies).unwrap();
+    let config = dir.join("fabrique.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[simulator]\nembedded = true\n\n[authorization]\npolicies = \"{}\"\n",
+            path.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test]
+async fn the_operator_s_policy_set_replaces_the_default_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = format!(
+        "{}\n@id(\"no_new_entities\")\nforbid (principal, action == Fabrique::Action::\"entity.create\", resource);\n",
+        admin::DEFAULT_POLICIES
+    );
+    let config = configured(dir.path(), &policies);
+    let server = Serve::start(&config, &dir.path().join("data"));
+    let http = reqwest::Client::new();
+    let post = http
+        .post(format!("{}/admin/v1/entities", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"slug": "initech", "name": "Initech"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 403, "the operator forbade it");
+    let list = http
+        .get(format!("{}/admin/v1/entities", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.status().as_u16(),
+        200,
+        "the rest of the default set holds"
+    );
+}
+
+#[test]
+fn an_invalid_policy_set_stops_the_start_with_each_error_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = configured(
+        dir.path(),
+        "permit (principal, action, resource)\nwhen { principal.clearance == \"secret\" };\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_fabrique"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("FABRIQUE_ADMIN_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid authorization policies"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("policies.cedar: line 2, column"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("clearance"), "{stderr}");
+}
