@@ -12,6 +12,9 @@ fn principal(owner: KeyOwner, roles: Vec<RoleGrant>) -> Principal {
         entity_slug: None,
         roles,
         classification: None,
+        models: None,
+        expires_at: None,
+        priority: None,
     }
 }
 
@@ -110,6 +113,11 @@ fn suspended_owners_and_entities_are_not_usable() {
             created_at: now_millis(),
             revoked_at: None,
             classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
+            rotated_from: None,
+            last_used_at: None,
         },
         entity_slug: Some("acme".into()),
         owner_status: Status::Active,
@@ -160,6 +168,11 @@ async fn load_builds_the_index_from_the_store() {
             created_at: now_millis(),
             revoked_at: None,
             classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
+            rotated_from: None,
+            last_used_at: None,
         };
         store.create_key(&key, &audit()).await.unwrap();
         ids.push(key.id);

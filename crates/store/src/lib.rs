@@ -41,7 +41,7 @@ use sqlx::AnyPool;
 pub use audit_chain::{ChainHead, ChainSelection};
 pub use connect::SQLITE_FILE_NAME;
 pub use error::StoreError;
-pub use keys::{Credential, KeyListing};
+pub use keys::{Credential, KeyListing, Rotation};
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
 pub use pool_shares::StoredShare;
