@@ -17,6 +17,7 @@ pub enum AdminAction {
     CreateKey,
     ListKeys,
     RevokeKey,
+    RotateKey,
     CreateScimToken,
     ListScimTokens,
     RevokeScimToken,
@@ -48,6 +49,7 @@ impl AdminAction {
             AdminAction::CreateKey => "key.create",
             AdminAction::ListKeys => "key.list",
             AdminAction::RevokeKey => "key.revoke",
+            AdminAction::RotateKey => "key.rotate",
             AdminAction::CreateScimToken => "scim_token.create",
             AdminAction::ListScimTokens => "scim_token.list",
             AdminAction::RevokeScimToken => "scim_token.revoke",
@@ -79,6 +81,7 @@ impl AdminAction {
             AdminAction::CreateKey => "create API keys",
             AdminAction::ListKeys => "list API keys",
             AdminAction::RevokeKey => "revoke API keys",
+            AdminAction::RotateKey => "rotate API keys",
             AdminAction::CreateScimToken => "create SCIM tokens",
             AdminAction::ListScimTokens => "list SCIM tokens",
             AdminAction::RevokeScimToken => "revoke SCIM tokens",
@@ -117,6 +120,7 @@ impl AdminAction {
             | AdminAction::CreateKey
             | AdminAction::ListKeys
             | AdminAction::RevokeKey
+            | AdminAction::RotateKey
             | AdminAction::CreateScimToken
             | AdminAction::ListScimTokens
             | AdminAction::RevokeScimToken

@@ -424,6 +424,39 @@ impl Directory {
         Ok(restored)
     }
 
+    /// Indexes the stored key `key_id` of `owner` if it may authenticate (owner and entity
+    /// active, not revoked): a rotated key's successor enters this way, so a suspended owner's
+    /// new key stays out as their old one did. `false` when it was not indexed.
+    pub async fn admit_stored_key(
+        &self,
+        store: &Store,
+        owner: KeyOwner,
+        key_id: KeyId,
+    ) -> Result<bool, StoreError> {
+        let credentials = store.credentials_of(owner).await?;
+        let Some(credential) = credentials.iter().find(|c| c.key.id == key_id) else {
+            return Ok(false);
+        };
+        if !is_usable(credential) {
+            return Ok(false);
+        }
+        let last_used = credential.key.last_used_at.unwrap_or(0);
+        self.index.write().insert(
+            credential.key.hash,
+            Principal::from_credential(credential),
+            last_used,
+        );
+        Ok(true)
+    }
+
+    /// The minute the key was last used as this process saw it (possibly newer than the store's).
+    pub fn last_used(&self, key_id: KeyId) -> Option<UnixMillis> {
+        let index = self.index.read();
+        let live = index.by_hash.get(index.hash_by_key.get(&key_id)?)?;
+        let used = live.last_used.load(Ordering::Relaxed);
+        (used > 0).then_some(used)
+    }
+
     /// The number of live keys.
     pub fn len(&self) -> usize {
         self.index.read().by_hash.len()
