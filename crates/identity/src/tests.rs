@@ -55,6 +55,53 @@ fn a_live_key_authenticates_and_a_revoked_one_fails_at_once() {
 }
 
 #[test]
+fn an_expired_key_is_told_apart_and_last_use_is_noted_per_minute_until_stored() {
+    let directory = Directory::new();
+    let secret = KeySecret::generate();
+    let user = principal(KeyOwner::User(UserId::generate()), vec![]);
+    let key_id = user.key_id.unwrap();
+    directory.insert(secret.hash(), user);
+    let minute = 1_700_000_040_000;
+    assert!(directory.unstored_key_use().is_empty(), "never used");
+    assert!(directory.authenticate_at(secret.expose(), minute + 5_000).is_ok());
+    assert!(directory.authenticate_at(secret.expose(), minute + 59_000).is_ok());
+    assert_eq!(directory.last_used(key_id), Some(minute));
+    let unstored = directory.unstored_key_use();
+    assert_eq!(unstored, vec![(key_id, minute)]);
+    directory.mark_key_use_stored(&unstored);
+    assert!(directory.unstored_key_use().is_empty(), "stored, nothing new");
+    assert!(directory.authenticate_at(secret.expose(), minute + 60_000).is_ok());
+    assert_eq!(directory.unstored_key_use(), vec![(key_id, minute + 60_000)]);
+
+    // Rotation's grace: the key works until the instant, then is refused as expired.
+    assert!(directory.expire(key_id, minute + 120_000));
+    assert!(directory.authenticate_at(secret.expose(), minute + 119_999).is_ok());
+    assert_eq!(
+        directory.authenticate_at(secret.expose(), minute + 120_000),
+        Err(KeyRefused::Expired)
+    );
+    assert_eq!(
+        directory.authenticate_at("fabk_unknown", minute),
+        Err(KeyRefused::Unknown)
+    );
+    // A later expiry never extends an earlier one.
+    assert!(directory.expire(key_id, minute + 600_000));
+    assert_eq!(
+        directory.authenticate_at(secret.expose(), minute + 300_000),
+        Err(KeyRefused::Expired)
+    );
+}
+
+#[test]
+fn a_scoped_principal_may_use_only_its_models() {
+    let mut scoped = principal(KeyOwner::User(UserId::generate()), vec![]);
+    assert!(scoped.may_use_model("codestral"), "no scope: every model");
+    scoped.models = Some(vec![Arc::from("mistral-small")].into());
+    assert!(scoped.may_use_model("mistral-small"));
+    assert!(!scoped.may_use_model("codestral"));
+}
+
+#[test]
 fn reinserting_a_key_under_a_new_hash_retires_the_old_hash() {
     let directory = Directory::new();
     let (old, new) = (KeySecret::generate(), KeySecret::generate());
