@@ -7,9 +7,13 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use domain::Outcome;
+use store::AuditFilter;
+
 use crate::authorize::require;
 use crate::body::query;
 use crate::caller::Caller;
+use crate::usage::report_entity;
 use crate::{AdminAction, AdminError, AdminState};
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -19,16 +23,37 @@ const MAX_LIMIT: u32 = 10_000;
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     limit: Option<u32>,
+    /// Only events numbered below this: the `next_before` of the previous page.
+    before: Option<u64>,
+    /// An entity's slug.
+    entity: Option<String>,
+    actor: Option<String>,
+    /// An action (`key.create`) or a family of them (`key`).
+    #[serde(alias = "type")]
+    action: Option<String>,
+    outcome: Option<String>,
+    /// Instants in the group's time zone (`2026-11-01`, `2026-11-01T08:00`) or RFC 3339.
+    from: Option<String>,
+    to: Option<String>,
 }
 
-/// `GET /admin/v1/audit[?limit=N]` → `{"data": [event…]}`, newest first.
+/// `GET /admin/v1/audit[?entity=&actor=&action=&outcome=&from=&to=&before=&limit=]` →
+/// `{"data": [event…], "next_before": seq|null}`, newest first. Group administrators and
+/// group-wide auditors read every entity's events (or one's, with `entity`); an entity's
+/// administrators and auditors read their entity's only, and naming another answers 404.
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
     params: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    require(&state, &caller, AdminAction::ReadAudit, None).await?;
     let params = query(params)?;
+    let entity = report_entity(
+        &state,
+        &caller,
+        AdminAction::ReadAudit,
+        params.entity.as_deref(),
+    )
+    .await?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(AdminError::bad_field(
@@ -36,7 +61,23 @@ pub(crate) async fn list(
             format!("`limit` must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    let events = state.store.list_audit_chain(limit).await?;
+    let filter = AuditFilter {
+        before: params.before,
+        entity_id: entity.map(|e| e.id.to_string()),
+        actor: params.actor.map(|a| checked("actor", a)).transpose()?,
+        action: params.action.map(|a| checked("action", a)).transpose()?,
+        outcome: params.outcome.map(outcome).transpose()?,
+        from: params
+            .from
+            .map(|t| instant(&state, "from", &t))
+            .transpose()?,
+        to: params.to.map(|t| instant(&state, "to", &t)).transpose()?,
+    };
+    let events = state.store.query_audit(&filter, limit).await?;
+    let next_before = match events.last() {
+        Some(last) if events.len() == limit as usize => Some(last.seq),
+        _ => None,
+    };
     let data: Vec<Value> = events
         .into_iter()
         .map(|e| {
@@ -58,7 +99,52 @@ pub(crate) async fn list(
             })
         })
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(json!({ "data": data, "next_before": next_before })))
+}
+
+/// An actor or action as events name them: letters, digits and `_ . : -`, at most 200 bytes.
+fn checked(field: &'static str, value: String) -> Result<String, AdminError> {
+    let fits = !value.is_empty()
+        && value.len() <= 200
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    if fits && !(field == "action" && value.contains([':', '-'])) {
+        Ok(value)
+    } else {
+        Err(AdminError::bad_field(
+            field,
+            format!("`{field}` must be a name such as {}", example(field)),
+        ))
+    }
+}
+
+fn example(field: &str) -> &'static str {
+    if field == "action" {
+        "`key.create` or `key`"
+    } else {
+        "a key id `key_…` or a user id `usr_…`"
+    }
+}
+
+fn outcome(value: String) -> Result<String, AdminError> {
+    Outcome::ALL
+        .into_iter()
+        .find(|o| o.as_str() == value)
+        .map(|o| o.as_str().to_owned())
+        .ok_or_else(|| {
+            AdminError::bad_field(
+                "outcome",
+                format!("`outcome` must be `success`, `denied` or `failure`, not `{value}`"),
+            )
+        })
+}
+
+fn instant(state: &AdminState, field: &'static str, text: &str) -> Result<i64, AdminError> {
+    state
+        .zone
+        .parse_instant(text)
+        .map_err(|e| AdminError::bad_field(field, e.to_string()))
 }
 
 #[derive(Deserialize)]

@@ -135,9 +135,13 @@ impl AdminAction {
         }
     }
 
-    /// Usage and chargeback: what entity administrators and auditors may read of their entity.
+    /// Usage, chargeback and the audit trail: what entity administrators and auditors may read of
+    /// their entity.
     pub fn reads_usage(self) -> bool {
-        matches!(self, AdminAction::ReadUsage | AdminAction::ReadChargeback)
+        matches!(
+            self,
+            AdminAction::ReadUsage | AdminAction::ReadChargeback | AdminAction::ReadAudit
+        )
     }
 }
 

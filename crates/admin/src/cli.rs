@@ -72,11 +72,59 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: BudgetsCommand,
     },
-    /// The newest audit events.
-    Audit {
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
+    /// The newest audit events, optionally narrowed.
+    Audit(AuditArgs),
+    /// GPU pools: the entities' shares of each pool.
+    Pools {
+        #[command(subcommand)]
+        command: PoolsCommand,
     },
+}
+
+/// Which audit events to show; every option narrows the selection.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Only this entity's events (slug).
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// Only this actor's events (a key id, a user id, `system`…).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only this action (`key.create`) or family of actions (`key`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only `success`, `denied` or `failure`.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// From this instant (`2026-11-01`, `2026-11-01T08:00`, RFC 3339), in the group's time zone.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Up to this instant, excluded.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only events numbered below this (the `next_before` of the previous page).
+    #[arg(long)]
+    pub before: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolsCommand {
+    /// Set an entity's share of a pool: its weight and guaranteed minimum.
+    SetShare {
+        pool: String,
+        /// The entity's slug.
+        entity: String,
+        /// Relative share, at least 1.
+        #[arg(long)]
+        weight: u32,
+        /// Fraction of the pool guaranteed while the entity has requests waiting, 0 to 1.
+        #[arg(long, default_value_t = 0.0)]
+        min_share: f64,
+    },
+    /// The entities' shares of a pool and what each was served.
+    Shares { pool: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -581,13 +629,55 @@ fn request_for(command: &AdminCommand) -> Request {
         ),
         AdminCommand::Limits { command } => limits::limits_request(command),
         AdminCommand::Budgets { command } => limits::budgets_request(command),
-        AdminCommand::Audit { limit } => (
+        AdminCommand::Audit(args) => (
             Method::GET,
             "/admin/v1/audit".into(),
-            vec![("limit", limit.to_string())],
+            audit_query(args),
+            None,
+        ),
+        AdminCommand::Pools {
+            command:
+                PoolsCommand::SetShare {
+                    pool,
+                    entity,
+                    weight,
+                    min_share,
+                },
+        } => (
+            Method::PUT,
+            format!(
+                "/admin/v1/pools/{}/shares/{}",
+                encode_path_segment(pool),
+                encode_path_segment(entity)
+            ),
+            vec![],
+            Some(json!({"weight": weight, "min_share": min_share})),
+        ),
+        AdminCommand::Pools {
+            command: PoolsCommand::Shares { pool },
+        } => (
+            Method::GET,
+            format!("/admin/v1/pools/{}/shares", encode_path_segment(pool)),
+            vec![],
             None,
         ),
     }
+}
+
+fn audit_query(args: &AuditArgs) -> Vec<(&'static str, String)> {
+    let mut query = vec![("limit", args.limit.to_string())];
+    for (name, value) in [
+        ("entity", &args.entity),
+        ("actor", &args.actor),
+        ("action", &args.action),
+        ("outcome", &args.outcome),
+        ("from", &args.from),
+        ("to", &args.to),
+    ] {
+        query.extend(value.iter().map(|v| (name, v.clone())));
+    }
+    query.extend(args.before.map(|b| ("before", b.to_string())));
+    query
 }
 
 fn entity_query(entity: &Option<String>) -> Vec<(&'static str, String)> {

@@ -37,9 +37,9 @@ use store::Store;
 pub use authorize::{AdminAction, authorize};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use cli::{
-    AdminCli, AdminCommand, BudgetsCommand, CliError, EntitiesCommand, KeysCommand, LimitsCommand,
-    PoolCommand, PoolSize, ReportCli, ReportCommand, ReportFormat, ScimTokensCommand, ScopeArgs,
-    SeatsCommand, UsersCommand, execute, report, run_cli,
+    AdminCli, AdminCommand, AuditArgs, BudgetsCommand, CliError, EntitiesCommand, KeysCommand,
+    LimitsCommand, PoolCommand, PoolSize, PoolsCommand, ReportCli, ReportCommand, ReportFormat,
+    ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand, execute, report, run_cli,
 };
 pub use error::AdminError;
 pub use rules::{spent_this_period, stored_budget, stored_limits};

@@ -229,7 +229,10 @@ pub(crate) async fn report_entity(
         return match own.as_slice() {
             // `None` here would mean the whole group: an entity that vanished is "not found".
             [only] => match state.store.entity(*only).await? {
-                Some(entity) => Ok(Some(entity)),
+                Some(entity) => {
+                    require(state, caller, action, Some(entity.id)).await?;
+                    Ok(Some(entity))
+                }
                 None => Err(AdminError::NotFound(format!("no entity with id `{only}`"))),
             },
             _ => Err(AdminError::bad_field(

@@ -184,6 +184,7 @@ pub(crate) fn embedded_default() -> Config {
         endpoints,
         models: builtin_models(0),
         entities: Vec::new(),
+        use_cases: Vec::new(),
         policy: crate::PolicyConfig::default(),
         admission: crate::AdmissionConfig {
             time_zone: ADMISSION_TIME_ZONE.to_owned(),

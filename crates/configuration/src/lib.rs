@@ -72,6 +72,12 @@
 //! [entities.policy.actions]
 //! IBAN = "block"
 //!
+//! [[use_cases]]
+//! slug = "kyc-review"
+//! entity = "retail-bank"
+//! [use_cases.policy.actions]
+//! NIR = "flag"
+//!
 //! [policy]
 //! personal_data_classification = "confidential"
 //! blocked_terms = ["Projet Orion"]
@@ -135,6 +141,7 @@ mod error;
 mod oidc;
 mod raw;
 mod scheduling;
+mod use_cases;
 mod validate;
 
 #[cfg(test)]
@@ -150,6 +157,7 @@ use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelK
 pub use error::{ConfigError, ConfigErrors};
 pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
 pub use scheduling::{SchedulingConfig, ShareConfig};
+pub use use_cases::{UseCaseConfig, UseCasePolicy};
 
 /// The whole configuration, validated: every name is unique, every reference resolved to an index.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +173,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `[[entities]]`, in file order.
     pub entities: Vec<EntitySeed>,
+    /// `[[use_cases]]`, in file order: declared use cases' entities and data policies.
+    pub use_cases: Vec<UseCaseConfig>,
     pub audit: AuditConfig,
     /// `[policy]`: what the gateway does about what it finds in requests.
     pub policy: PolicyConfig,

@@ -35,6 +35,7 @@ struct RawDocument {
     seats: Option<Value>,
     telemetry: Option<Value>,
     scheduling: Option<Value>,
+    use_cases: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,7 +186,7 @@ pub(crate) struct RawPolicy {
 }
 
 /// `[entities.policy]`: an entity's data policy; documented on `DataPolicy`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDataPolicy {
     /// Table `actions`: personal-data type (`IBAN`…) → `redact`, `pseudonymize`, `block` or `flag`.
@@ -256,6 +257,7 @@ pub(crate) struct RawConfig {
     pub seats: Section<RawSeats>,
     pub telemetry: Section<RawTelemetry>,
     pub scheduling: Section<crate::scheduling::RawScheduling>,
+    pub use_cases: Option<Items<crate::use_cases::RawUseCase>>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -284,6 +286,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         seats: section(document.seats, "seats", errors),
         telemetry: section(document.telemetry, "telemetry", errors),
         scheduling: section(document.scheduling, "scheduling", errors),
+        use_cases: items(document.use_cases, "use_cases", "slug", errors),
     })
 }
 

@@ -52,6 +52,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         &policy.group,
         errors,
     );
+    let use_cases = crate::use_cases::validate(raw.use_cases, &entities, &policy.group, errors);
     let admission = admission(raw.admission.given_or_default(), errors);
     let audit = audit(raw.audit.given_or_default(), env, errors);
     let scim = scim(raw.scim.given_or_default(), errors);
@@ -74,6 +75,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         endpoints,
         models,
         entities,
+        use_cases,
         policy,
         audit,
         scim,

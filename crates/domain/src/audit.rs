@@ -14,6 +14,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Denied, Outcome::Failure];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",

@@ -4,8 +4,8 @@
 //! The teams are admission scopes (stage 7: every team's limits and budgets apply) and the first
 //! of them, by id, is the team the usage record is charged to — ids are time-ordered, so that is
 //! the user's oldest team, and joining another team does not move the user's charges. The use case
-//! is a label, checked for shape only: the use-case registry will check that it exists and that
-//! the caller may use it.
+//! is a label checked for shape; when `[[use_cases]]` declares it for one entity, only that
+//! entity's callers may name it.
 
 use std::sync::Arc;
 
@@ -46,13 +46,23 @@ pub fn teams(gateway: &Gateway, principal: &Principal) -> Attribution {
 }
 
 /// The use-case label. One that is not a slug is refused (400 `invalid_use_case`) rather than
-/// recorded, so reports only ever hold well-formed labels.
-pub fn use_case(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
+/// recorded, so reports only ever hold well-formed labels; a declared use case of another entity
+/// is refused too (403 `use_case_not_permitted`).
+pub fn use_case(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    principal: &Principal,
+) -> Result<Option<String>, GatewayError> {
     let Some(value) = headers.get(USE_CASE_HEADER) else {
         return Ok(None);
     };
     match value.to_str() {
-        Ok(text) if is_slug(text) => Ok(Some(text.to_owned())),
+        Ok(text) if is_slug(text) => match gateway.inspector.use_case(text) {
+            Some(rules) if !rules.permits(principal) => Err(GatewayError::UseCaseNotPermitted {
+                use_case: text.to_owned(),
+            }),
+            _ => Ok(Some(text.to_owned())),
+        },
         _ => Err(GatewayError::InvalidUseCase {
             given: String::from_utf8_lossy(value.as_bytes())
                 .chars()

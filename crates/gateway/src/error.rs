@@ -54,6 +54,8 @@ pub enum GatewayError {
         "invalid `x-fabrique-use-case` header `{given}`: expected a slug (1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-')"
     )]
     InvalidUseCase { given: String },
+    #[error("use case `{use_case}` belongs to another entity; your entity may not name it")]
+    UseCaseNotPermitted { use_case: String },
     #[error(
         "this request is classified `{level}` and no endpoint serving `{model}` (or its fallbacks) is cleared for that level; nothing was sent"
     )]
@@ -111,6 +113,7 @@ impl GatewayError {
             | GatewayError::InvalidUseCase { .. } => StatusCode::BAD_REQUEST,
             GatewayError::ClassificationNotPermitted { .. }
             | GatewayError::SeatRequired(_)
+            | GatewayError::UseCaseNotPermitted { .. }
             | GatewayError::ModelNotAllowed { .. }
             | GatewayError::PriorityNotAllowed { .. } => StatusCode::FORBIDDEN,
             GatewayError::MissingKey | GatewayError::InvalidKey | GatewayError::KeyExpired => {
@@ -157,6 +160,7 @@ impl GatewayError {
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",
             GatewayError::InvalidUseCase { .. } => "invalid_use_case",
+            GatewayError::UseCaseNotPermitted { .. } => "use_case_not_permitted",
             GatewayError::ClassificationNotPermitted { .. } => "classification_not_permitted",
             GatewayError::PersonalDataBlocked { .. } => "personal_data_blocked",
             GatewayError::BlockedTerm { .. } => "blocked_term",

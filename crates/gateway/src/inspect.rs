@@ -14,9 +14,9 @@
 //!
 //! When nothing is found the body is sent as received: no copy, no re-serialization.
 //!
-//! Which policy applies: the caller's entity's (`[entities.policy]`), else the group's
-//! (`[policy]`). [`Inspector::policy_for`] is where a use case's policy will slot in, between the
-//! two, once requests name use cases.
+//! Which policy applies ([`Inspector::policy_for`]): the policy of the declared use case the
+//! request names (`[[use_cases]]`, laid over the caller's entity's policy at start), else the
+//! caller's entity's (`[entities.policy]`), else the group's (`[policy]`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,36 +67,89 @@ impl CompiledPolicy {
     }
 }
 
-/// Every entity's policy and the group's, built once from the configuration.
+/// Every entity's policy, every declared use case's and the group's, built once from the
+/// configuration.
 #[derive(Debug)]
 pub struct Inspector {
     group: Arc<CompiledPolicy>,
     by_entity: HashMap<String, Arc<CompiledPolicy>>,
+    by_use_case: HashMap<String, UseCaseRules>,
     detector: Detector,
+}
+
+/// What a declared use case changes for its requests.
+#[derive(Debug)]
+pub struct UseCaseRules {
+    /// The only entity whose callers may name it; `None`: any.
+    entity: Option<String>,
+    /// Its policy over the group's, and over each entity's own; `None`: the caller's applies.
+    policy: Option<(Arc<CompiledPolicy>, HashMap<String, Arc<CompiledPolicy>>)>,
+}
+
+impl UseCaseRules {
+    /// Whether the caller's entity may name this use case.
+    pub fn permits(&self, principal: &Principal) -> bool {
+        self.entity
+            .as_deref()
+            .is_none_or(|only| principal.entity_slug.as_deref() == Some(only))
+    }
 }
 
 impl Inspector {
     pub fn new(config: &Config) -> Inspector {
+        let compile = |policy: &DataPolicy| Arc::new(CompiledPolicy::new(policy));
         Inspector {
-            group: Arc::new(CompiledPolicy::new(&config.policy.group)),
+            group: compile(&config.policy.group),
             by_entity: config
                 .entities
                 .iter()
-                .filter_map(|e| {
-                    let policy = e.policy.as_ref()?;
-                    Some((e.slug.clone(), Arc::new(CompiledPolicy::new(policy))))
+                .filter_map(|e| Some((e.slug.clone(), compile(e.policy.as_ref()?))))
+                .collect(),
+            by_use_case: config
+                .use_cases
+                .iter()
+                .map(|use_case| {
+                    let policy = use_case.policy.as_ref().map(|p| {
+                        let over_entities = p
+                            .over_entities
+                            .iter()
+                            .map(|(slug, policy)| (slug.clone(), compile(policy)))
+                            .collect();
+                        (compile(&p.over_group), over_entities)
+                    });
+                    let rules = UseCaseRules {
+                        entity: use_case.entity.clone(),
+                        policy,
+                    };
+                    (use_case.slug.clone(), rules)
                 })
                 .collect(),
             detector: Detector::all(),
         }
     }
 
-    /// The policy for the caller: their entity's, else the group's. (A use case's policy, once
-    /// requests name one, comes first.)
-    pub fn policy_for(&self, principal: &Principal) -> &Arc<CompiledPolicy> {
-        principal
-            .entity_slug
-            .as_deref()
+    /// The declared use case named `slug`, if it is declared.
+    pub fn use_case(&self, slug: &str) -> Option<&UseCaseRules> {
+        self.by_use_case.get(slug)
+    }
+
+    /// The policy for the caller and the use case the request names: the use case's (laid over
+    /// the caller's entity's), else their entity's, else the group's.
+    pub fn policy_for(
+        &self,
+        principal: &Principal,
+        use_case: Option<&str>,
+    ) -> &Arc<CompiledPolicy> {
+        let entity = principal.entity_slug.as_deref();
+        let declared = use_case
+            .and_then(|slug| self.by_use_case.get(slug))
+            .and_then(|rules| rules.policy.as_ref());
+        if let Some((over_group, over_entities)) = declared {
+            return entity
+                .and_then(|slug| over_entities.get(slug))
+                .unwrap_or(over_group);
+        }
+        entity
             .and_then(|slug| self.by_entity.get(slug))
             .unwrap_or(&self.group)
     }
@@ -116,6 +169,8 @@ pub struct Inspected<'a> {
 /// Who and what a policy audit event is about.
 pub struct Subject<'a> {
     pub principal: &'a Principal,
+    /// The use case the request names, which may have a policy of its own.
+    pub use_case: Option<&'a str>,
     pub request_id: &'a str,
     pub model: &'a str,
 }
@@ -129,7 +184,9 @@ pub fn inspect<'a>(
     level: Classification,
     subject: &Subject<'_>,
 ) -> Result<Inspected<'a>, GatewayError> {
-    let policy = gateway.inspector.policy_for(subject.principal);
+    let policy = gateway
+        .inspector
+        .policy_for(subject.principal, subject.use_case);
     let classifies = gateway.classifier.inspects_content(level);
     let mut inspected = Inspected {
         level,

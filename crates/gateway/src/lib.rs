@@ -209,7 +209,7 @@ async fn serve(
     let attribution = trace
         .attribution
         .insert(attribute::teams(gateway, &principal));
-    attribution.use_case = attribute::use_case(headers)?;
+    attribution.use_case = attribute::use_case(gateway, headers, &principal)?;
 
     // 1. Accept: size limit, JSON, the fields the gateway reads.
     let accepting = spans::stage(&trace.span, "accept");
@@ -251,6 +251,10 @@ async fn serve(
         let level = gateway.classifier.labelled(&labels)?;
         let subject = inspect::Subject {
             principal: &principal,
+            use_case: trace
+                .attribution
+                .as_ref()
+                .and_then(|a| a.use_case.as_deref()),
             request_id: trace.request_id.to_str().unwrap_or(""),
             model: &gateway.models[model].name,
         };
@@ -268,7 +272,16 @@ async fn serve(
     };
     let mut answer = inspected.answer;
     // Content reaches a trace only when the entity's policy says so, and only as the model sees it.
-    if !trace.span.is_disabled() && gateway.inspector.policy_for(&principal).trace_content {
+    let use_case = trace
+        .attribution
+        .as_ref()
+        .and_then(|a| a.use_case.as_deref());
+    if !trace.span.is_disabled()
+        && gateway
+            .inspector
+            .policy_for(&principal, use_case)
+            .trace_content
+    {
         spans::input_content(&trace.span, &object);
     }
 
@@ -311,7 +324,8 @@ async fn serve(
         body_len: bytes.len(),
         max_tokens,
     };
-    trace.dispatch = schedule::schedule(gateway, scheduled)
+    let ticket = schedule::ticket(gateway, &scheduled);
+    trace.dispatch = schedule::schedule(gateway, scheduled, ticket.clone())
         .instrument(spans::stage(&trace.span, "schedule"))
         .await?;
     trace.queue_wait = trace.dispatch.as_ref().map(scheduler::Dispatch::waited);
@@ -326,6 +340,8 @@ async fn serve(
         include_usage,
         request_id: &trace.request_id,
         priority: wanted.priority,
+        ticket: trace.dispatch.is_some().then_some(ticket),
+        held_pool: trace.dispatch.as_ref().map(scheduler::Dispatch::pool),
     };
     let routed = route::route(gateway, model, level, outgoing, trace.started)
         .instrument(spans::stage(&trace.span, "route"))
@@ -337,6 +353,13 @@ async fn serve(
             trace.attempts = *attempts;
         }
     })?;
+    if let Some(fallback) = routed.fallback_dispatch {
+        // A model of another pool served the request: that pool is settled with the usage, and
+        // the one it waited in, which served nothing, is released at once.
+        if let Some(unused) = trace.dispatch.replace(fallback) {
+            unused.settle(0, 0);
+        }
+    }
     trace.model = Some(routed.model);
     trace.endpoint = Some(routed.lease.index());
     trace.attempts = routed.attempts;

@@ -24,6 +24,7 @@ use upstream::UpstreamError;
 use wire::object::RawObject;
 
 use crate::error::GatewayError;
+use crate::schedule::FallbackSequence;
 use crate::state::Gateway;
 
 /// A backend response with headers received, and what led to it.
@@ -37,6 +38,9 @@ pub struct Routed {
     pub attempts: u32,
     /// The usage chunk was requested by the gateway, not the caller, and must be dropped.
     pub injected_usage_request: bool,
+    /// The sequence of the answering model's pool, when that is not the pool the request was
+    /// scheduled in.
+    pub fallback_dispatch: Option<scheduler::Dispatch>,
 }
 
 /// The path under the API prefix for each operation.
@@ -61,6 +65,10 @@ pub struct Outgoing<'a> {
     pub request_id: &'a HeaderValue,
     /// Forwarded to `vllm` endpoints when `[scheduling] forward_priority` is on.
     pub priority: scheduler::Priority,
+    /// What the request was admitted with, and the pool it holds a sequence of; `None` when it
+    /// was not scheduled. A candidate model of another pool takes a sequence there with it.
+    pub ticket: Option<scheduler::Ticket>,
+    pub held_pool: Option<&'a str>,
 }
 
 /// Why the last attempt failed, to choose the caller's error once every attempt has.
@@ -113,7 +121,18 @@ pub async fn route(
         .unwrap_or_default();
     let capacity_aware = placement.gates_capacity() || placement.prefix_affinity;
 
+    let mut fallback_dispatch: Option<scheduler::Dispatch>;
     'models: for candidate_model in chain {
+        match placement.fallback(
+            outgoing.held_pool,
+            candidate_model,
+            outgoing.ticket.as_ref(),
+        ) {
+            FallbackSequence::Covered => fallback_dispatch = None,
+            // Replacing an earlier candidate's sequence frees it.
+            FallbackSequence::Taken(dispatch) => fallback_dispatch = Some(dispatch),
+            FallbackSequence::Busy => continue 'models,
+        }
         let route = &gateway.models[candidate_model];
         let cleared = route.cleared_for(level);
         let mut tried: Vec<usize> = Vec::with_capacity(cleared.len());
@@ -202,6 +221,7 @@ pub async fn route(
                         model: candidate_model,
                         attempts,
                         injected_usage_request: injected,
+                        fallback_dispatch,
                     });
                 }
                 Err(error) => {

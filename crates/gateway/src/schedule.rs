@@ -268,10 +268,28 @@ pub struct Request<'a> {
     pub max_tokens: Option<u64>,
 }
 
+/// What the request asks of a pool, for its model's pool and for a fallback's.
+pub fn ticket(gateway: &Gateway, request: &Request<'_>) -> Ticket {
+    let output = match request.operation {
+        Operation::Embeddings => 0,
+        Operation::Chat | Operation::Fim => request
+            .max_tokens
+            .unwrap_or(gateway.config.admission.default_completion_tokens),
+    };
+    Ticket {
+        entity: request.principal.entity_id.unwrap_or(GROUP_ENTITY),
+        priority: request.wanted.priority,
+        input_tokens_estimate: crate::admit::prompt_estimate(request.body_len),
+        output_tokens_estimate: output,
+        max_wait: request.wanted.max_wait,
+    }
+}
+
 /// Waits for a sequence of the model's pool. `None` when scheduling is off.
 pub async fn schedule(
     gateway: &Gateway,
     request: Request<'_>,
+    ticket: Ticket,
 ) -> Result<Option<Dispatch>, GatewayError> {
     let scheduling = &gateway.scheduling;
     let Some(pool) = scheduling
@@ -281,28 +299,33 @@ pub async fn schedule(
     else {
         return Ok(None);
     };
-    let entity = request.principal.entity_id.unwrap_or(GROUP_ENTITY);
-    scheduling.remember(entity, request.principal.entity_slug.as_deref());
-    let output = match request.operation {
-        Operation::Embeddings => 0,
-        Operation::Chat | Operation::Fim => request
-            .max_tokens
-            .unwrap_or(gateway.config.admission.default_completion_tokens),
-    };
-    let ticket = Ticket {
-        entity,
-        priority: request.wanted.priority,
-        input_tokens_estimate: crate::admit::prompt_estimate(request.body_len),
-        output_tokens_estimate: output,
-        max_wait: request.wanted.max_wait,
-    };
-    let admitted = match pool.admit(ticket.clone()).await {
-        Err(Shed::NoCapacity) => {
-            scheduling.refresh_capacity(&gateway.health);
-            pool.admit(ticket).await
+    scheduling.remember(ticket.entity, request.principal.entity_slug.as_deref());
+    let mut admitted = admit(gateway, pool, &ticket).await;
+    // The model's pool has no endpoint available at all: the request waits in the first
+    // fallback's pool that has, as routing would send it there anyway.
+    if admitted
+        .as_ref()
+        .is_err_and(|shed| *shed == Shed::NoCapacity)
+    {
+        for &fallback in &gateway.models[request.model].fallbacks {
+            let Some(other) = scheduling
+                .model_pools
+                .get(fallback)
+                .and_then(Option::as_ref)
+            else {
+                continue;
+            };
+            if other.name() != pool.name() {
+                admitted = admit(gateway, other, &ticket).await;
+                if !admitted
+                    .as_ref()
+                    .is_err_and(|shed| *shed == Shed::NoCapacity)
+                {
+                    break;
+                }
+            }
         }
-        other => other,
-    };
+    }
     let model = || gateway.models[request.model].name.clone();
     admitted.map(Some).map_err(|shed| match shed {
         Shed::NoCapacity => GatewayError::NoEndpointAvailable { model: model() },
@@ -311,6 +334,52 @@ pub async fn schedule(
             shed,
         },
     })
+}
+
+/// Waits in `pool`'s line, its capacity refreshed from endpoint health once if it has none.
+async fn admit(gateway: &Gateway, pool: &Pool, ticket: &Ticket) -> Result<Dispatch, Shed> {
+    match pool.admit(ticket.clone()).await {
+        Err(Shed::NoCapacity) => {
+            gateway.scheduling.refresh_capacity(&gateway.health);
+            pool.admit(ticket.clone()).await
+        }
+        other => other,
+    }
+}
+
+/// Whether a scheduled request may be sent to one of its candidate models (the requested one or
+/// a fallback).
+pub enum FallbackSequence {
+    /// The candidate is served by the pool the request holds a sequence of (or is not scheduled).
+    Covered,
+    /// The candidate's pool had a free sequence and nobody waiting: the request holds it now.
+    Taken(Dispatch),
+    /// The candidate's pool is busy: the request does not jump its line, it skips the candidate.
+    Busy,
+}
+
+impl Scheduling {
+    /// A sequence of `candidate`'s pool for a request holding one of `held_pool` with `ticket`.
+    /// A model served by another pool is only tried where that pool has room at once, so a failing
+    /// model's requests never push past the other pool's own line nor beyond its capacity, and
+    /// what they are served counts in that pool's fairness.
+    pub fn fallback(
+        &self,
+        held_pool: Option<&str>,
+        candidate: usize,
+        ticket: Option<&Ticket>,
+    ) -> FallbackSequence {
+        let pool = self.model_pools.get(candidate).and_then(Option::as_ref);
+        match (ticket, held_pool, pool) {
+            (Some(ticket), Some(held), Some(pool)) if pool.name() != held => {
+                match pool.try_admit(ticket) {
+                    Some(dispatch) => FallbackSequence::Taken(dispatch),
+                    None => FallbackSequence::Busy,
+                }
+            }
+            _ => FallbackSequence::Covered,
+        }
+    }
 }
 
 /// The observer that puts each dispatched request's wait into its pool's and priority's histogram.

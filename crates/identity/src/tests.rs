@@ -63,19 +63,41 @@ fn an_expired_key_is_told_apart_and_last_use_is_noted_per_minute_until_stored() 
     directory.insert(secret.hash(), user);
     let minute = 1_700_000_040_000;
     assert!(directory.unstored_key_use().is_empty(), "never used");
-    assert!(directory.authenticate_at(secret.expose(), minute + 5_000).is_ok());
-    assert!(directory.authenticate_at(secret.expose(), minute + 59_000).is_ok());
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 5_000)
+            .is_ok()
+    );
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 59_000)
+            .is_ok()
+    );
     assert_eq!(directory.last_used(key_id), Some(minute));
     let unstored = directory.unstored_key_use();
     assert_eq!(unstored, vec![(key_id, minute)]);
     directory.mark_key_use_stored(&unstored);
-    assert!(directory.unstored_key_use().is_empty(), "stored, nothing new");
-    assert!(directory.authenticate_at(secret.expose(), minute + 60_000).is_ok());
-    assert_eq!(directory.unstored_key_use(), vec![(key_id, minute + 60_000)]);
+    assert!(
+        directory.unstored_key_use().is_empty(),
+        "stored, nothing new"
+    );
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 60_000)
+            .is_ok()
+    );
+    assert_eq!(
+        directory.unstored_key_use(),
+        vec![(key_id, minute + 60_000)]
+    );
 
     // Rotation's grace: the key works until the instant, then is refused as expired.
     assert!(directory.expire(key_id, minute + 120_000));
-    assert!(directory.authenticate_at(secret.expose(), minute + 119_999).is_ok());
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 119_999)
+            .is_ok()
+    );
     assert_eq!(
         directory.authenticate_at(secret.expose(), minute + 120_000),
         Err(KeyRefused::Expired)

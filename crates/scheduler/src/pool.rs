@@ -114,6 +114,17 @@ impl Pool {
         Ok(self.dispatch(ticket.entity, granted))
     }
 
+    /// A sequence now, or `None` when none is free or others are waiting: for a request that was
+    /// admitted elsewhere and would only come here as a fallback, never to wait in this line.
+    pub fn try_admit(&self, ticket: &Ticket) -> Option<Dispatch> {
+        let grant = self
+            .shared
+            .queue
+            .lock()
+            .try_dispatch_now(ticket, Instant::now())?;
+        Some(self.dispatch(ticket.entity, grant))
+    }
+
     /// Sets the capacity (the sum of the pool's available endpoints' capacities) and serves the line
     /// if it grew.
     pub fn set_capacity(&self, capacity: u32) {

@@ -35,6 +35,26 @@ pub struct ChainSelection {
     pub entity_id: Option<String>,
 }
 
+/// Which events an auditor's query selects; every field set narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only events numbered below this (the previous page's last number).
+    pub before: Option<u64>,
+    /// Only events of this entity (its id, `ent_…`).
+    pub entity_id: Option<String>,
+    /// Only events of this actor (a key id, a user id, `scim:…`, `system`…).
+    pub actor: Option<String>,
+    /// Only events of this action (`key.create`) or family of actions (`key`); letters, digits,
+    /// `_` and `.` only.
+    pub action: Option<String>,
+    /// Only events of this outcome (`success`, `denied`, `failure`).
+    pub outcome: Option<String>,
+    /// Only events at or after this instant (Unix milliseconds).
+    pub from: Option<i64>,
+    /// Only events before this instant (Unix milliseconds).
+    pub to: Option<i64>,
+}
+
 /// Events read per query when walking the chain.
 const PAGE: u32 = 1_000;
 
@@ -127,9 +147,40 @@ impl Store {
 
     /// The newest `limit` events, newest first, with their links.
     pub async fn list_audit_chain(&self, limit: u32) -> Result<Vec<ChainedEvent>, StoreError> {
+        self.query_audit(&AuditFilter::default(), limit).await
+    }
+
+    /// The newest `limit` events that `filter` selects, newest first, with their links. Page back
+    /// through a long answer by setting `filter.before` to the last number read.
+    pub async fn query_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>, StoreError> {
+        let before = filter
+            .before
+            .map_or(Ok(i64::MAX), |b| to_bigint("before", b))?;
         let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM audit_events ORDER BY seq DESC LIMIT $1"
+            "SELECT {EVENT_COLUMNS} FROM audit_events \
+             WHERE seq < $1 \
+               AND ($2 IS NULL OR entity_id = $2) \
+               AND ($3 IS NULL OR actor = $3) \
+               AND ($4 IS NULL OR action = $4 OR action LIKE $5) \
+               AND ($6 IS NULL OR outcome = $6) \
+               AND at >= $7 AND at < $8 \
+             ORDER BY seq DESC LIMIT $9"
         ))
+        .bind(before)
+        .bind(filter.entity_id.as_deref())
+        .bind(filter.actor.as_deref())
+        .bind(filter.action.as_deref())
+        // `key` also selects `key.create`, `key.revoke`…: the dotted name's family. Callers pass
+        // names of `[a-z0-9_.]` only, where LIKE's `_` can match nothing but a real `_` or a
+        // letter no action name has in that place.
+        .bind(filter.action.as_deref().map(|a| format!("{a}.%")))
+        .bind(filter.outcome.as_deref())
+        .bind(filter.from.unwrap_or(i64::MIN))
+        .bind(filter.to.unwrap_or(i64::MAX))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

@@ -38,7 +38,7 @@ mod usage;
 
 use sqlx::AnyPool;
 
-pub use audit_chain::{ChainHead, ChainSelection};
+pub use audit_chain::{AuditFilter, ChainHead, ChainSelection};
 pub use connect::SQLITE_FILE_NAME;
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing, Rotation};

@@ -144,3 +144,59 @@ fn keys_create_takes_scopes_lifetime_and_priority_and_keys_rotate_a_grace() {
     }
     assert!(parse(&["keys", "rotate", "k", "--grace", "a while"]).is_err());
 }
+
+#[test]
+fn audit_filters_and_pool_shares_map_to_their_queries() {
+    let cli = parse(&[
+        "audit",
+        "--entity",
+        "acme",
+        "--action",
+        "key",
+        "--outcome",
+        "denied",
+        "--from",
+        "2026-11-01",
+        "--before",
+        "42",
+    ])
+    .unwrap();
+    let (method, path, query, _) = request_for(&cli.command);
+    assert_eq!((method, path.as_str()), (Method::GET, "/admin/v1/audit"));
+    assert_eq!(
+        query,
+        [
+            ("limit", "50".to_owned()),
+            ("entity", "acme".to_owned()),
+            ("action", "key".to_owned()),
+            ("outcome", "denied".to_owned()),
+            ("from", "2026-11-01".to_owned()),
+            ("before", "42".to_owned()),
+        ]
+    );
+
+    let cli = parse(&[
+        "pools",
+        "set-share",
+        "gpu-a",
+        "acme",
+        "--weight",
+        "3",
+        "--min-share",
+        "0.2",
+    ])
+    .unwrap();
+    let (method, path, _, body) = request_for(&cli.command);
+    assert_eq!(
+        (method, path.as_str()),
+        (Method::PUT, "/admin/v1/pools/gpu-a/shares/acme")
+    );
+    assert_eq!(body, Some(json!({"weight": 3, "min_share": 0.2})));
+    let cli = parse(&["pools", "shares", "gpu-a"]).unwrap();
+    let (method, path, _, _) = request_for(&cli.command);
+    assert_eq!(
+        (method, path.as_str()),
+        (Method::GET, "/admin/v1/pools/gpu-a/shares")
+    );
+    assert!(parse(&["pools", "set-share", "gpu-a", "acme"]).is_err());
+}

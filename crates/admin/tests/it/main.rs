@@ -559,7 +559,9 @@ async fn the_cli_talks_to_the_api() {
     ));
     let wrong_key = AdminCli {
         key: Some("fabk_wrong".into()),
-        ..cli(AdminCommand::Audit { limit: 5 })
+        ..cli(AdminCommand::Entities {
+            command: EntitiesCommand::List,
+        })
     };
     let err = admin::run_cli(wrong_key).await.unwrap_err();
     assert!(err.to_string().starts_with("401 invalid_api_key"), "{err}");

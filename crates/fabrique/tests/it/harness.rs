@@ -151,6 +151,62 @@ impl TestServer {
         )
     }
 
+    /// [`TestServer::create_user_key`] for a user holding `role`, of `entity` when `scoped`, else
+    /// group-wide. Roles are read when a key is created, so the grant comes first.
+    pub async fn create_role_key(
+        &self,
+        entity: &str,
+        user: &str,
+        role: domain::Role,
+        scoped: bool,
+    ) -> (String, String) {
+        let _ = self
+            .admin_post(
+                "/admin/v1/entities",
+                json!({"slug": entity, "name": entity}),
+            )
+            .await;
+        let (status, created) = self
+            .admin_post("/admin/v1/users", json!({"entity": entity, "user_name": user, "email": format!("{user}@example.test")}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let entity_id = self
+            .server
+            .store
+            .entity_by_slug(entity)
+            .await
+            .expect("store")
+            .expect("entity")
+            .id;
+        let user_id: domain::UserId = created["id"].as_str().expect("id").parse().expect("id");
+        let grant = domain::RoleGrant {
+            role,
+            entity_id: scoped.then_some(entity_id),
+        };
+        let audit = domain::AuditEvent {
+            at: domain::now_millis(),
+            actor: "test".into(),
+            action: "role.grant".into(),
+            entity_id: Some(entity_id),
+            target: String::new(),
+            outcome: domain::Outcome::Success,
+            detail: "{}".into(),
+        };
+        self.server
+            .store
+            .grant_role(domain::KeyOwner::User(user_id), grant, &audit)
+            .await
+            .expect("grant");
+        let (status, key) = self
+            .admin_post("/admin/v1/keys", json!({"user_id": created["id"]}))
+            .await;
+        assert_eq!(status, 201, "{key}");
+        (
+            key["id"].as_str().expect("key id").to_owned(),
+            key["key"].as_str().expect("key").to_owned(),
+        )
+    }
+
     pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
             .http

@@ -6,6 +6,7 @@
 
 mod admission;
 mod audit;
+mod audit_log;
 mod classification;
 mod cli;
 mod durability;

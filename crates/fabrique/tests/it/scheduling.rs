@@ -396,3 +396,104 @@ async fn entity_shares_are_set_live_audited_stored_and_exported_as_metrics() {
     );
     assert!(set.iter().any(|e| e.target == "default/acme"));
 }
+
+/// `primary` (pool `a`, an endpoint that always fails, its circuit open after one failure) falls
+/// back to `backup` (pool `b`, one sequence of a slow simulator).
+const TWO_POOLS: &str = r#"
+[routing]
+health_check_interval_ms = 0
+circuit_failures = 1
+circuit_open_ms = 600000
+
+[[endpoints]]
+name = "gpu-a"
+kind = "vllm"
+url = "{sim0}"
+hosting = "on_premises"
+clearance = "secret"
+capacity = 1
+pool = "a"
+
+[[endpoints]]
+name = "gpu-b"
+kind = "vllm"
+url = "{sim1}"
+hosting = "on_premises"
+clearance = "secret"
+capacity = 1
+pool = "b"
+
+[[models]]
+name = "primary"
+kind = "chat"
+endpoints = ["gpu-a"]
+fallbacks = ["backup"]
+
+[[models]]
+name = "backup"
+kind = "chat"
+endpoints = ["gpu-b"]
+"#;
+
+async fn pool_named(t: &TestServer, pool: &str) -> Value {
+    t.get_json(&format!("/admin/v1/pools/{pool}/shares"), ADMIN_KEY)
+        .await
+}
+
+#[tokio::test]
+async fn a_fallback_in_another_pool_takes_a_sequence_there_and_never_jumps_its_line() {
+    let failing = sim::SimConfig {
+        faults: sim::Faults {
+            error_rate: 1.0,
+            ..sim::Faults::default()
+        },
+        ..instant_sim()
+    };
+    let t = TestServer::start(vec![failing, slow_sim()], TWO_POOLS).await;
+    let primary = |max_tokens: u64| {
+        let mut body = streamed(max_tokens);
+        body["model"] = json!("primary");
+        body
+    };
+
+    // Pool a admits, its endpoint fails, `backup` answers: pool b served it and counted it.
+    let answered = send(&t, &t.key, &primary(1), &[]).await;
+    assert_eq!(answered.status(), 200);
+    let _ = answered.text().await.unwrap();
+    let b = pool_named(&t, "b").await;
+    assert!(
+        b["data"][0]["served_output_tokens"].as_u64().unwrap() > 0,
+        "{b}"
+    );
+    assert_eq!(b["in_flight"], 0, "{b}");
+    assert_eq!(pool_named(&t, "a").await["in_flight"], 0);
+
+    // Pool b's only sequence is taken. With pool a's endpoint out of service, `primary` waits in
+    // pool b's line like everyone else there, and gives up after its own deadline: b never gets
+    // a second sequence.
+    let holder = send(
+        &t,
+        &t.key,
+        &{
+            let mut body = streamed(1_000);
+            body["model"] = json!("backup");
+            body
+        },
+        &[],
+    )
+    .await;
+    assert_eq!(holder.status(), 200);
+    let (status, _, body) =
+        error_code(send(&t, &t.key, &primary(1), &[("x-fabrique-max-queue-ms", "1")]).await).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "capacity_exhausted");
+    assert!(t.sims[1].0.stats().max_concurrent <= 1);
+
+    // Freed, the sequence goes to the next `primary` request, which `backup` serves.
+    drop(holder);
+    let answered = send(&t, &t.key, &primary(1), &[]).await;
+    assert_eq!(answered.status(), 200);
+    let _ = answered.text().await.unwrap();
+    assert!(t.sims[1].0.stats().max_concurrent <= 1);
+    t.finish().await;
+}

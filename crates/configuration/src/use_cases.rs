@@ -1,0 +1,119 @@
+//! `[[use_cases]]`: what the group knows of a use case before the factory's registry does — which
+//! entity it belongs to, and the data policy its requests follow. A request names its use case in
+//! `x-fabrique-use-case`; a label not declared here stays a chargeback label and changes nothing.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::DataPolicy;
+use crate::EntitySeed;
+use crate::data_policy;
+use crate::error::Collector;
+use crate::raw::{Items, RawDataPolicy};
+use crate::validate::{NameRule, name_problem};
+
+/// One `[[use_cases]]` item.
+///
+/// ```toml
+/// [[use_cases]]
+/// slug = "credit-memo"
+/// entity = "retail-bank"
+///
+/// [use_cases.policy]
+/// actions = { IBAN = "flag", NIR = "block" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseCaseConfig {
+    /// Key `slug`: required, unique, `[a-z0-9][a-z0-9-]*`: what `x-fabrique-use-case` names.
+    pub slug: String,
+    /// Key `entity`: optional, an entity's slug. Only that entity's callers may name the use case
+    /// (others get 403 `use_case_not_permitted`). Absent: any entity's.
+    pub entity: Option<String>,
+    /// Table `policy` (`[use_cases.policy]`): the data policy of the use case's requests, with the
+    /// keys of `[entities.policy]`. Each key given replaces the caller's policy's key as a whole;
+    /// keys not given are those of the caller's entity (else the group's). `None`: the caller's
+    /// policy applies unchanged.
+    pub policy: Option<UseCasePolicy>,
+}
+
+/// A use case's data policy, already laid over each policy it can be laid over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseCasePolicy {
+    /// Over the group's policy: for callers whose entity has no policy of its own.
+    pub over_group: DataPolicy,
+    /// Over each entity's own policy, by entity slug.
+    pub over_entities: BTreeMap<String, DataPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUseCase {
+    pub slug: String,
+    pub entity: Option<String>,
+    pub policy: Option<RawDataPolicy>,
+}
+
+pub(crate) fn validate(
+    items: Option<Items<RawUseCase>>,
+    entities: &[EntitySeed],
+    group_policy: &DataPolicy,
+    errors: &mut Collector,
+) -> Vec<UseCaseConfig> {
+    let Some(items) = items else {
+        return Vec::new();
+    };
+    let mut seen = HashSet::new();
+    let mut use_cases = Vec::new();
+    for (index, raw) in items.given {
+        let key = format!("use_cases[{index}]");
+        if let Some(message) = name_problem(&raw.slug, NameRule::Slug) {
+            errors.push(format!("{key}.slug"), message);
+        } else if !seen.insert(raw.slug.clone()) {
+            errors.push(
+                format!("{key}.slug"),
+                format!("duplicate use case slug `{}`", raw.slug),
+            );
+        }
+        let owner = raw.entity.as_deref().and_then(|slug| {
+            let found = entities.iter().find(|e| e.slug == slug);
+            if found.is_none() {
+                errors.push(
+                    format!("{key}.entity"),
+                    format!("unknown entity `{slug}`: declare it in [[entities]]"),
+                );
+            }
+            found
+        });
+        let policy = raw.policy.map(|policy| {
+            let over_group = data_policy::validate(
+                policy.clone(),
+                group_policy,
+                &format!("{key}.policy"),
+                errors,
+            );
+            // The same keys, laid over each entity policy they may meet; their mistakes are
+            // reported once, above.
+            let mut quiet = Collector::new("");
+            let over_entities = entities
+                .iter()
+                .filter(|e| owner.is_none_or(|owner| owner.slug == e.slug))
+                .filter_map(|e| {
+                    let own = e.policy.as_ref()?;
+                    let laid = data_policy::validate(policy.clone(), own, "", &mut quiet);
+                    Some((e.slug.clone(), laid))
+                })
+                .collect();
+            UseCasePolicy {
+                over_group,
+                over_entities,
+            }
+        });
+        use_cases.push(UseCaseConfig {
+            slug: raw.slug,
+            entity: raw.entity,
+            policy,
+        });
+    }
+    use_cases
+}
