@@ -292,6 +292,11 @@ async fn a_key_rotated_without_grace_stops_at_once() {
     let (status, body) = chat_with(&t, &old, "mistral-small", None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "api_key_expired");
+    let admin_call = t.get_json("/admin/v1/keys", &old).await;
+    assert_eq!(
+        admin_call["error"]["code"], "api_key_expired",
+        "{admin_call}"
+    );
     let new = rotated["key"].as_str().unwrap();
     assert_eq!(chat_with(&t, new, "mistral-small", None).await.0, 200);
     let (status, _) = rotate(&t, &old_id, json!({})).await;
