@@ -99,18 +99,28 @@ impl Writer {
 
 async fn write_batches<R: Record>(store: Store, mut rx: mpsc::Receiver<R>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut backlog = false;
     loop {
-        // Wait for the first record, then gather for at most one flush interval.
-        let Some(first) = rx.recv().await else { break };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + FLUSH_INTERVAL;
+        // Wait for the first record, then let one flush interval's records gather in the channel
+        // and take them at once: the writer wakes once per batch, not once per request, so the
+        // request path's hand-over wakes no other thread while a batch is gathering. A backlog
+        // left by a full batch is written without waiting again.
+        if !backlog {
+            let Some(first) = rx.recv().await else { break };
+            batch.push(first);
+            tokio::time::sleep(FLUSH_INTERVAL).await;
+        }
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(record)) => batch.push(record),
-                Ok(None) | Err(_) => break,
+            match rx.try_recv() {
+                Ok(record) => batch.push(record),
+                // Empty, or every sink gone: what is left was taken.
+                Err(_) => break,
             }
         }
-        write_with_retry(&store, &mut batch).await;
+        backlog = !rx.is_empty();
+        if !batch.is_empty() {
+            write_with_retry(&store, &mut batch).await;
+        }
     }
 }
 
@@ -136,4 +146,53 @@ async fn write_with_retry<R: Record>(store: &Store, batch: &mut Vec<R>) {
         "batch lost after repeated write failures"
     );
     batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Operation, UsageRecord, now_millis};
+
+    use super::*;
+
+    fn record(index: usize) -> UsageRecord {
+        UsageRecord {
+            request_id: format!("req-{index}"),
+            started_at: now_millis(),
+            entity_id: None,
+            user_id: None,
+            service_account_id: None,
+            key_id: None,
+            team_id: None,
+            use_case: None,
+            operation: Operation::Chat,
+            model: "mistral-small".into(),
+            endpoint: None,
+            stream: false,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cost_micros: 0,
+            ttft_ms: None,
+            duration_ms: 1,
+            status: 200,
+            error_code: None,
+            attempts: 1,
+            classification: None,
+            hosting: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn more_than_a_batch_is_written_whole_and_a_clean_shutdown_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        let (sink, writer) = start(store.clone());
+        let handed = 2 * MAX_BATCH + 7;
+        for index in 0..handed {
+            assert!(sink.record(record(index)));
+        }
+        drop(sink);
+        writer.shutdown().await;
+        let stored = store.list_usage(u32::MAX).await.unwrap();
+        assert_eq!(stored.len(), handed);
+    }
 }
