@@ -18,6 +18,7 @@ pub enum AdminAction {
     CreateKey,
     ListKeys,
     RevokeKey,
+    RotateKey,
     CreateScimToken,
     ListScimTokens,
     RevokeScimToken,
@@ -43,7 +44,7 @@ pub enum AdminAction {
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 28] = [
+    pub const ALL: [AdminAction; 29] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::CreateUser,
@@ -51,6 +52,7 @@ impl AdminAction {
         AdminAction::CreateKey,
         AdminAction::ListKeys,
         AdminAction::RevokeKey,
+        AdminAction::RotateKey,
         AdminAction::CreateScimToken,
         AdminAction::ListScimTokens,
         AdminAction::RevokeScimToken,
@@ -84,6 +86,7 @@ impl AdminAction {
             AdminAction::CreateKey => "key.create",
             AdminAction::ListKeys => "key.list",
             AdminAction::RevokeKey => "key.revoke",
+            AdminAction::RotateKey => "key.rotate",
             AdminAction::CreateScimToken => "scim_token.create",
             AdminAction::ListScimTokens => "scim_token.list",
             AdminAction::RevokeScimToken => "scim_token.revoke",
@@ -118,6 +121,7 @@ impl AdminAction {
             AdminAction::CreateKey => "create API keys",
             AdminAction::ListKeys => "list API keys",
             AdminAction::RevokeKey => "revoke API keys",
+            AdminAction::RotateKey => "rotate API keys",
             AdminAction::CreateScimToken => "create SCIM tokens",
             AdminAction::ListScimTokens => "list SCIM tokens",
             AdminAction::RevokeScimToken => "revoke SCIM tokens",
@@ -145,7 +149,10 @@ impl AdminAction {
     /// Whether the action's object is a key, which carries its owner's roles: the policies then
     /// see those roles (in the request's context) to keep anyone from handing out more than they hold.
     pub fn hands_out_roles(self) -> bool {
-        matches!(self, AdminAction::CreateKey | AdminAction::RevokeKey)
+        matches!(
+            self,
+            AdminAction::CreateKey | AdminAction::RevokeKey | AdminAction::RotateKey
+        )
     }
 }
 

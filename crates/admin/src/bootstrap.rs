@@ -86,6 +86,9 @@ pub async fn bootstrap_admin(
             entity_slug: None,
             roles: vec![grant],
             classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
         },
     );
     tracing::info!(key_id = %key.id, "bootstrap administrator key created from FABRIQUE_ADMIN_KEY");
@@ -120,6 +123,11 @@ async fn stored_key(
         created_at: now_millis(),
         revoked_at: None,
         classification: None,
+        models: None,
+        expires_at: None,
+        priority: None,
+        rotated_from: None,
+        last_used_at: None,
     };
     let detail = json!({"owner": owner, "display_prefix": key.display_prefix, "name": "bootstrap"});
     store

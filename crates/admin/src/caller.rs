@@ -36,9 +36,12 @@ impl FromRequestParts<AdminState> for Caller {
         let key = bearer_token(text).ok_or(AdminError::MissingKey)?;
         state
             .directory
-            .authenticate(key)
+            .authenticate_at(key, domain::now_millis())
             .map(Caller)
-            .ok_or(AdminError::UnknownKey)
+            .map_err(|refused| match refused {
+                identity::KeyRefused::Unknown => AdminError::UnknownKey,
+                identity::KeyRefused::Expired => AdminError::KeyExpired,
+            })
     }
 }
 

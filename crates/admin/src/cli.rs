@@ -186,6 +186,16 @@ pub enum KeysCommand {
         /// is classified at least this high.
         #[arg(long)]
         classification: Option<String>,
+        /// A model the key may use (repeatable); without it, every model of its entity.
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// The key's lifetime, in days (`90d` or `90`).
+        #[arg(long, value_parser = parse_days)]
+        expires_in: Option<u32>,
+        /// The key's priority class (`interactive`, `standard`, `batch`): its requests' default
+        /// and the most urgent class they may ask for.
+        #[arg(long)]
+        priority: Option<String>,
     },
     /// List keys (never their secrets), of one entity or of all.
     List {
@@ -194,6 +204,36 @@ pub enum KeysCommand {
     },
     /// Revoke a key; it stops working at once.
     Revoke { id: String },
+    /// Replace a key by a new one (same owner, scopes and settings; the secret is printed once);
+    /// the old key keeps working for the grace period.
+    Rotate {
+        id: String,
+        /// How long the old key keeps working: `24h`, `30m`, `7d`, `90s` or `0` (at most 30 days).
+        #[arg(long, value_parser = parse_grace)]
+        grace: Option<u64>,
+    },
+}
+
+/// Whole days: `90d` or `90`.
+fn parse_days(text: &str) -> Result<u32, String> {
+    text.strip_suffix('d')
+        .unwrap_or(text)
+        .parse()
+        .map_err(|_| format!("expected a number of days such as `90d`, not `{text}`"))
+}
+
+/// A duration in seconds from `90s`, `30m`, `24h`, `7d` or a bare number of seconds.
+fn parse_grace(text: &str) -> Result<u64, String> {
+    let bad = || format!("expected a duration such as `24h`, `30m`, `7d` or `0`, not `{text}`");
+    let (number, unit) = match text.char_indices().last() {
+        Some((at, 's')) => (&text[..at], 1),
+        Some((at, 'm')) => (&text[..at], 60),
+        Some((at, 'h')) => (&text[..at], 3_600),
+        Some((at, 'd')) => (&text[..at], 86_400),
+        _ => (text, 1),
+    };
+    let value: u64 = number.parse().map_err(|_| bad())?;
+    value.checked_mul(unit).ok_or_else(bad)
 }
 
 #[derive(Debug, Subcommand)]
@@ -474,6 +514,9 @@ fn request_for(command: &AdminCommand) -> Request {
                     service_account,
                     name,
                     classification,
+                    models,
+                    expires_in,
+                    priority,
                 },
         } => {
             let mut body = json!({});
@@ -483,12 +526,33 @@ fn request_for(command: &AdminCommand) -> Request {
                 ("service_account", service_account),
                 ("name", name),
                 ("classification", classification),
+                ("priority", priority),
             ] {
                 if let Some(value) = value {
                     body[field] = json!(value);
                 }
             }
+            if !models.is_empty() {
+                body["models"] = json!(models);
+            }
+            if let Some(days) = expires_in {
+                body["expires_in_days"] = json!(days);
+            }
             (Method::POST, "/admin/v1/keys".into(), vec![], Some(body))
+        }
+        AdminCommand::Keys {
+            command: KeysCommand::Rotate { id, grace },
+        } => {
+            let mut body = json!({});
+            if let Some(seconds) = grace {
+                body["grace_seconds"] = json!(seconds);
+            }
+            (
+                Method::POST,
+                format!("/admin/v1/keys/{}/rotate", encode_path_segment(id)),
+                vec![],
+                Some(body),
+            )
         }
         AdminCommand::Keys {
             command: KeysCommand::List { entity },

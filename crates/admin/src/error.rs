@@ -14,6 +14,8 @@ pub enum AdminError {
     MissingKey,
     #[error("invalid API key")]
     UnknownKey,
+    #[error("this API key has expired")]
+    KeyExpired,
     #[error("this key is not allowed to {}", action.describe())]
     Forbidden { action: AdminAction },
     /// Refused for a reason more specific than the action alone (`permission_denied` too).
@@ -50,7 +52,9 @@ impl AdminError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AdminError::MissingKey | AdminError::UnknownKey => StatusCode::UNAUTHORIZED,
+            AdminError::MissingKey | AdminError::UnknownKey | AdminError::KeyExpired => {
+                StatusCode::UNAUTHORIZED
+            }
             AdminError::Forbidden { .. } | AdminError::Refused(_) => StatusCode::FORBIDDEN,
             AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -64,6 +68,11 @@ impl AdminError {
             AdminError::MissingKey | AdminError::UnknownKey => ErrorBody::new(
                 ErrorType::Authentication,
                 "invalid_api_key",
+                self.to_string(),
+            ),
+            AdminError::KeyExpired => ErrorBody::new(
+                ErrorType::Authentication,
+                "api_key_expired",
                 self.to_string(),
             ),
             AdminError::Forbidden { .. } | AdminError::Refused(_) => {

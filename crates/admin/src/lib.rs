@@ -58,6 +58,8 @@ pub struct AdminState {
     pub scim_tokens: Arc<ScimTokens>,
     /// The configured classification levels, which a key's `classification` must name.
     pub classifications: domain::ClassificationLadder,
+    /// The configured models' public names, which a key's `models` must name.
+    pub model_names: Arc<[String]>,
     /// The live seat state: users created here get a seat, and the pool is set here.
     pub seats: Arc<::seats::Seats>,
     /// The live rate limits and budgets the request path enforces, changed with the store.
@@ -86,6 +88,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/retention/purge", post(content::purge))
         .route("/admin/v1/keys", get(keys::list).post(keys::create))
         .route("/admin/v1/keys/{id}", delete(keys::revoke))
+        .route("/admin/v1/keys/{id}/rotate", post(keys::rotate))
         .route(
             "/admin/v1/scim-tokens",
             get(scim_tokens::list).post(scim_tokens::create),

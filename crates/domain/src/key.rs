@@ -8,7 +8,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{EntityId, KeyId, ScimTokenId, ServiceAccountId, UnixMillis, UserId};
+use crate::{EntityId, KeyId, Priority, ScimTokenId, ServiceAccountId, UnixMillis, UserId};
 
 /// Every secret Fabrique mints starts with this, so secret scanners can recognise a leaked key.
 pub const KEY_PREFIX: &str = "fabk_";
@@ -110,6 +110,24 @@ pub struct ApiKey {
     /// The key's default classification, a level name of the configured ladder: requests made with
     /// the key are classified at least this high. `None`: no default of its own.
     pub classification: Option<String>,
+    /// The public model names the key may use; `None`: every model its entity may use.
+    pub models: Option<Vec<String>>,
+    /// From this instant on the key is refused (`api_key_expired`); `None`: it never expires.
+    pub expires_at: Option<UnixMillis>,
+    /// The key's priority class: the default when a request names none, and the most urgent
+    /// class its requests may ask for. `None`: `standard` by default, any class on request.
+    pub priority: Option<Priority>,
+    /// The key this one replaced by rotation.
+    pub rotated_from: Option<KeyId>,
+    /// The start of the minute of the key's last successful authentication, as last stored.
+    pub last_used_at: Option<UnixMillis>,
+}
+
+impl ApiKey {
+    /// Whether the key may no longer be used at `now`.
+    pub fn is_expired(&self, now: UnixMillis) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
 }
 
 /// A SCIM bearer token as stored: the corporate directory's credential for `/scim/v2`. Bound to one

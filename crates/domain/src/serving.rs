@@ -34,6 +34,47 @@ impl Hosting {
     }
 }
 
+/// How urgent a request is. Within one entity, strictly in this order (see the `scheduler` crate);
+/// an API key may carry one as its default and ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// A person is waiting: the chat UI, an interactive tool.
+    Interactive,
+    /// The default: API calls from applications and scripts.
+    Standard,
+    /// Bulk work that can wait: evaluations, document pipelines.
+    Batch,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 3] = [Priority::Interactive, Priority::Standard, Priority::Batch];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Interactive => "interactive",
+            Priority::Standard => "standard",
+            Priority::Batch => "batch",
+        }
+    }
+
+    /// The class named `name`, ignoring ASCII case.
+    pub fn parse(name: &str) -> Option<Priority> {
+        Priority::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// The position in [`Priority::ALL`], most urgent first.
+    pub fn index(self) -> usize {
+        match self {
+            Priority::Interactive => 0,
+            Priority::Standard => 1,
+            Priority::Batch => 2,
+        }
+    }
+}
+
 /// The server software behind an endpoint. All speak the OpenAI-compatible protocol; the kind decides
 /// which request fields must be adapted before sending (see `upstream::adapt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

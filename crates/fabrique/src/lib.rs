@@ -2,6 +2,7 @@
 //! command line and the integration tests start exactly the same thing.
 
 pub mod audit;
+pub mod key_use;
 pub mod limits;
 pub mod retention;
 pub mod scheduling;

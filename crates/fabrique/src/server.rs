@@ -5,7 +5,7 @@
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
 //! The audit checkpoint task starts with the store and signs a last checkpoint at shutdown.
 //! Shutdown runs the other way: stop accepting, let in-flight requests finish, sign the last audit
-//! checkpoint, flush usage and seat changes.
+//! checkpoint, flush usage, keys' last use and seat changes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -197,6 +197,10 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
     background.push(crate::seats::spawn_reclaim(Arc::clone(&seats)));
     background.push(crate::retention::spawn_purge(Arc::clone(&content)));
+    background.push(crate::key_use::spawn_flush(
+        Arc::clone(&directory),
+        store.clone(),
+    ));
 
     let mut app = Router::new().merge(gateway::router(Arc::clone(&gateway)));
     if let Some(oidc) = &oidc {
@@ -213,6 +217,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 audit_public_key: Some(audit_public_key),
                 scim_tokens: Arc::clone(&scim_tokens),
                 classifications: config.classifications.clone(),
+                model_names: config.models.iter().map(|m| m.name.clone()).collect(),
                 seats: Arc::clone(&seats),
                 admission: Arc::clone(&admission),
                 zone,
@@ -294,7 +299,8 @@ impl RunningServer {
         for task in self.background.drain(..) {
             let _ = task.await;
         }
-        // Seat changes and last activity noted until the last request are stored.
+        // Keys' last use, seat changes and last activity noted until the last request are stored.
+        crate::key_use::flush(&self.directory, &self.store).await;
         if let Some(seat_writer) = self.seat_writer.take() {
             seat_writer.shutdown().await;
         }

@@ -21,10 +21,7 @@ pub async fn authenticate(
 ) -> Result<Arc<Principal>, GatewayError> {
     let Some(oidc) = gateway.oidc.as_deref() else {
         let presented = bearer(headers).ok_or(GatewayError::MissingKey)?;
-        return gateway
-            .directory
-            .authenticate(presented)
-            .ok_or(GatewayError::InvalidKey);
+        return api_key(gateway, presented);
     };
     match bearer(headers) {
         Some(token)
@@ -32,15 +29,24 @@ pub async fn authenticate(
         {
             oidc.authenticate_token(token).await.map_err(refused)
         }
-        Some(presented) => gateway
-            .directory
-            .authenticate(presented)
-            .ok_or(GatewayError::InvalidKey),
+        Some(presented) => api_key(gateway, presented),
         None => match oidc.authenticate_session(headers) {
             Some(result) => result.map_err(refused),
             None => Err(GatewayError::MissingKey),
         },
     }
+}
+
+/// The principal of an API key, decided in memory with the clock: an expired key is told apart
+/// from an unknown one, so its holder knows to ask for a new key rather than check a typo.
+fn api_key(gateway: &Gateway, presented: &str) -> Result<Arc<Principal>, GatewayError> {
+    gateway
+        .directory
+        .authenticate_at(presented, domain::now_millis())
+        .map_err(|refused| match refused {
+            identity::KeyRefused::Unknown => GatewayError::InvalidKey,
+            identity::KeyRefused::Expired => GatewayError::KeyExpired,
+        })
 }
 
 /// A refused sign-in; a suspended user is told, as stage 3 tells API-key users, that they hold no

@@ -23,6 +23,17 @@ pub enum GatewayError {
     MissingKey,
     #[error("invalid API key")]
     InvalidKey,
+    #[error("this API key has expired; ask your administrator for a new one")]
+    KeyExpired,
+    #[error("this API key may not use the model `{model}`")]
+    ModelNotAllowed { model: String },
+    #[error(
+        "this API key may ask for priority `{allowed}` or lower, not `{asked}` (header `x-fabrique-priority`)"
+    )]
+    PriorityNotAllowed {
+        asked: &'static str,
+        allowed: &'static str,
+    },
     /// An access token or session was refused; the reason is in the message (and the code).
     #[error("{0}")]
     SignIn(oidc::SignInError),
@@ -102,8 +113,12 @@ impl GatewayError {
             | GatewayError::InvalidUseCase { .. } => StatusCode::BAD_REQUEST,
             GatewayError::ClassificationNotPermitted { .. }
             | GatewayError::SeatRequired(_)
-            | GatewayError::UseCaseNotPermitted { .. } => StatusCode::FORBIDDEN,
-            GatewayError::MissingKey | GatewayError::InvalidKey => StatusCode::UNAUTHORIZED,
+            | GatewayError::UseCaseNotPermitted { .. }
+            | GatewayError::ModelNotAllowed { .. }
+            | GatewayError::PriorityNotAllowed { .. } => StatusCode::FORBIDDEN,
+            GatewayError::MissingKey | GatewayError::InvalidKey | GatewayError::KeyExpired => {
+                StatusCode::UNAUTHORIZED
+            }
             GatewayError::SignIn(error) => error.status(),
             GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
             GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -136,6 +151,9 @@ impl GatewayError {
             GatewayError::InvalidField { .. } => "invalid_value",
             GatewayError::MissingKey => "missing_api_key",
             GatewayError::InvalidKey => "invalid_api_key",
+            GatewayError::KeyExpired => "api_key_expired",
+            GatewayError::ModelNotAllowed { .. } => "model_not_allowed",
+            GatewayError::PriorityNotAllowed { .. } => "priority_not_allowed",
             GatewayError::SignIn(error) => error.code(),
             GatewayError::SeatRequired(_) => "seat_required",
             GatewayError::ModelNotFound { .. } => "model_not_found",
@@ -171,9 +189,10 @@ impl GatewayError {
     fn param(&self) -> Option<&'static str> {
         match self {
             GatewayError::InvalidField { param, .. } => Some(param),
-            GatewayError::ModelNotFound { .. } | GatewayError::WrongModelKind { .. } => {
-                Some("model")
-            }
+            GatewayError::ModelNotFound { .. }
+            | GatewayError::WrongModelKind { .. }
+            | GatewayError::ModelNotAllowed { .. } => Some("model"),
+            GatewayError::PriorityNotAllowed { .. } => Some(crate::schedule::PRIORITY_HEADER),
             _ => None,
         }
     }

@@ -295,7 +295,7 @@ async fn serve(
     }
 
     // The scheduling headers are read before admission, so a malformed one is refused uncharged.
-    let wanted = schedule::wanted(headers)?;
+    let wanted = schedule::wanted(headers, principal.priority)?;
 
     // 7. Admit: rate limits and budgets of the key, user, teams and entity, all charged or none.
     let no_attribution = attribute::Attribution::default();
@@ -483,7 +483,8 @@ pub fn route_of(kind: ModelKind) -> &'static str {
     }
 }
 
-/// Finds the model, checks that it serves this operation and that the caller's entity may use it.
+/// Finds the model, checks that it serves this operation and that the caller's entity and key may
+/// use it.
 fn resolve(
     gateway: &Gateway,
     operation: Operation,
@@ -494,11 +495,14 @@ fn resolve(
         model: name.to_owned(),
     };
     let &index = gateway.model_index.get(name).ok_or_else(not_found)?;
-    if !gateway
-        .access
-        .allows(principal.entity_slug.as_deref(), index)
-    {
-        return Err(not_found());
+    match gateway.access.decide(principal, index, name) {
+        state::Access::Allowed => {}
+        state::Access::DeniedToEntity => return Err(not_found()),
+        state::Access::DeniedToKey => {
+            return Err(GatewayError::ModelNotAllowed {
+                model: name.to_owned(),
+            });
+        }
     }
     let model = &gateway.models[index];
     let (expected, route) = match operation {

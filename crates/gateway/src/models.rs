@@ -1,4 +1,5 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: the models this caller may use.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the models this caller may use (its entity's, narrowed
+//! to its key's scope); another model is answered as absent.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use wire::models::{ModelCard, ModelList};
 
 use crate::authenticate::authenticate;
 use crate::error::GatewayError;
-use crate::state::{Gateway, ModelRoute};
+use crate::state::{Access, Gateway, ModelRoute};
 
 pub async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let principal = match authenticate(&gateway, &headers).await {
@@ -47,7 +48,7 @@ fn visible<'a>(
         .models
         .iter()
         .enumerate()
-        .filter(|(i, _)| gateway.access.allows(principal.entity_slug.as_deref(), *i))
+        .filter(|(i, m)| gateway.access.decide(principal, *i, &m.name) == Access::Allowed)
 }
 
 fn card(model: &ModelRoute) -> ModelCard {

@@ -10,9 +10,12 @@
 //!   of admission (body bytes ÷ 4); the output estimate `max_tokens`, or
 //!   `admission.default_completion_tokens` (none for embeddings); an optional shorter wait from
 //!   `x-fabrique-max-queue-ms`.
-//! - **Priority classes.** A caller may name any class: classes order work only within the
-//!   caller's own entity, so a higher class competes with nobody else's work, and it also carries
-//!   a shorter maximum wait. Misuse costs the caller's own colleagues, never another entity.
+//! - **Priority classes.** Classes order work only within the caller's own entity, so a higher
+//!   class competes with nobody else's work; it also carries a shorter maximum wait. A key may
+//!   carry a class: its requests get it when they name none, and may name the same or a lower
+//!   class, never a more urgent one (a `batch` key cannot claim `interactive`: 403
+//!   `priority_not_allowed`). A key without a class, or a signed-in user, gets `standard` by
+//!   default and may name any class; misuse then costs the caller's own colleagues only.
 //! - **The dispatch** rides in the request's trace through route and relay (inside the streamed
 //!   body), so whatever ends the request — its last byte, an error, the caller going away —
 //!   frees the sequence; metering settles it with the real token counts.
@@ -213,21 +216,29 @@ impl Scheduling {
 }
 
 /// Reads `x-fabrique-priority` and `x-fabrique-max-queue-ms`; a malformed value is the caller's
-/// error (400), never silently ignored.
-pub fn wanted(headers: &HeaderMap) -> Result<Wanted, GatewayError> {
+/// error (400), never silently ignored. `key_class` is the class of the caller's key: the default,
+/// and the most urgent class the header may ask for.
+pub fn wanted(headers: &HeaderMap, key_class: Option<Priority>) -> Result<Wanted, GatewayError> {
     let priority = match headers.get(PRIORITY_HEADER) {
-        None => Priority::Standard,
+        None => key_class.unwrap_or(Priority::Standard),
         Some(value) => {
             let text = value.to_str().unwrap_or("").trim();
-            Priority::ALL
-                .into_iter()
-                .find(|p| p.as_str().eq_ignore_ascii_case(text))
-                .ok_or_else(|| GatewayError::InvalidField {
-                    param: PRIORITY_HEADER,
-                    message: format!(
-                        "header `{PRIORITY_HEADER}` must be `interactive`, `standard` or `batch`, not `{text}`"
-                    ),
-                })?
+            let asked = Priority::parse(text).ok_or_else(|| GatewayError::InvalidField {
+                param: PRIORITY_HEADER,
+                message: format!(
+                    "header `{PRIORITY_HEADER}` must be `interactive`, `standard` or `batch`, not `{text}`"
+                ),
+            })?;
+            // `Priority` orders the most urgent first.
+            match key_class {
+                Some(allowed) if asked < allowed => {
+                    return Err(GatewayError::PriorityNotAllowed {
+                        asked: asked.as_str(),
+                        allowed: allowed.as_str(),
+                    });
+                }
+                _ => asked,
+            }
         }
     };
     let max_wait = match headers.get(MAX_QUEUE_HEADER) {
@@ -404,5 +415,41 @@ pub fn vllm_priority(priority: Priority) -> u8 {
         Priority::Interactive => 0,
         Priority::Standard => 1,
         Priority::Batch => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(class: Option<&str>, key_class: Option<Priority>) -> Result<Priority, &'static str> {
+        let mut headers = HeaderMap::new();
+        if let Some(class) = class {
+            headers.insert(PRIORITY_HEADER, class.parse().expect("header value"));
+        }
+        wanted(&headers, key_class)
+            .map(|w| w.priority)
+            .map_err(|e| e.code())
+    }
+
+    #[test]
+    fn a_keys_class_is_the_default_and_the_most_urgent_a_request_may_ask() {
+        use Priority::{Batch, Interactive, Standard};
+        assert_eq!(asked(None, None), Ok(Standard));
+        assert_eq!(asked(None, Some(Batch)), Ok(Batch));
+        assert_eq!(asked(None, Some(Interactive)), Ok(Interactive));
+        assert_eq!(asked(Some("interactive"), None), Ok(Interactive));
+        assert_eq!(asked(Some("batch"), Some(Standard)), Ok(Batch));
+        assert_eq!(asked(Some("Standard"), Some(Standard)), Ok(Standard));
+        assert_eq!(asked(Some("batch"), Some(Interactive)), Ok(Batch));
+        assert_eq!(
+            asked(Some("interactive"), Some(Batch)),
+            Err("priority_not_allowed")
+        );
+        assert_eq!(
+            asked(Some("standard"), Some(Batch)),
+            Err("priority_not_allowed")
+        );
+        assert_eq!(asked(Some("urgent"), Some(Batch)), Err("invalid_value"));
     }
 }

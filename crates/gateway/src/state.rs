@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use configuration::Config;
 use domain::{Classification, EndpointKind, Hosting, ModelKind};
-use identity::Directory;
+use identity::{Directory, Principal};
 use routing::{CircuitPolicy, EndpointSpec, Endpoints};
 use telemetry::Metrics;
 use upstream::{EndpointTarget, UpstreamClient, UpstreamError};
@@ -52,7 +52,29 @@ pub struct ModelAccess {
     by_entity: HashMap<String, HashSet<usize>>,
 }
 
+/// Whether a principal may use a model, and if not, who decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Allowed,
+    /// The entity may not: the model is treated as absent, so other entities' models never show.
+    DeniedToEntity,
+    /// The key is scoped to other models: its holder is told so.
+    DeniedToKey,
+}
+
 impl ModelAccess {
+    /// The one access decision of resolve and of `/v1/models`: the entity's models, then the
+    /// key's scope.
+    pub fn decide(&self, principal: &Principal, model: usize, name: &str) -> Access {
+        if !self.allows(principal.entity_slug.as_deref(), model) {
+            Access::DeniedToEntity
+        } else if !principal.may_use_model(name) {
+            Access::DeniedToKey
+        } else {
+            Access::Allowed
+        }
+    }
+
     pub fn allows(&self, entity_slug: Option<&str>, model: usize) -> bool {
         match entity_slug.and_then(|slug| self.by_entity.get(slug)) {
             Some(allowed) => allowed.contains(&model),

@@ -10,9 +10,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use domain::{
-    EntityId, KeyHash, KeyId, KeyOwner, Role, RoleGrant, ServiceAccountId, Status, TeamId, UserId,
+    ApiKey, EntityId, KeyHash, KeyId, KeyOwner, Priority, Role, RoleGrant, ServiceAccountId,
+    Status, TeamId, UnixMillis, UserId, now_millis,
 };
 use parking_lot::RwLock;
 use store::{Credential, Store, StoreError, UserIdentity};
@@ -22,7 +24,6 @@ mod teams;
 
 pub use scim_tokens::{ScimClient, ScimTokens};
 
-/// Who a request acts as, as established by its key.
 /// Who a request acts as, as established by its key, its access token or its web session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -36,7 +37,26 @@ pub struct Principal {
     /// The key's default classification (a level name), when the key has one; classify makes it
     /// one input of the request's level.
     pub classification: Option<Arc<str>>,
+    /// The public model names the key may use; `None`: every model of its entity.
+    pub models: Option<Arc<[Arc<str>]>>,
+    /// When the key stops working; `None`: never.
+    pub expires_at: Option<UnixMillis>,
+    /// The key's priority class: the default of its requests and the most urgent they may ask.
+    pub priority: Option<Priority>,
 }
+
+/// Why a presented key was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefused {
+    /// No live key has this secret (never issued, revoked, or its owner suspended).
+    Unknown,
+    /// The key expired (or its rotation's grace period ended).
+    Expired,
+}
+
+/// How often a key's last use is noted: once per minute at most, so the request path writes its
+/// atomic once a minute and listings show the minute of the last use.
+pub const LAST_USE_PRECISION_MILLIS: UnixMillis = 60_000;
 
 impl Principal {
     /// The principal of a signed-in user: the user's stored roles plus `extra_roles` (from the
@@ -55,19 +75,44 @@ impl Principal {
             entity_slug: Some(Arc::clone(&user.entity_slug)),
             roles,
             classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
         }
     }
 
     /// The principal a stored credential stands for.
     pub fn from_credential(credential: &Credential) -> Principal {
+        Principal::of_key(
+            &credential.key,
+            credential.entity_slug.as_deref().map(Arc::from),
+            credential.roles.clone(),
+        )
+    }
+
+    /// The principal of `key`, whose owner holds `roles` and belongs to the entity `entity_slug`.
+    pub fn of_key(key: &ApiKey, entity_slug: Option<Arc<str>>, roles: Vec<RoleGrant>) -> Principal {
         Principal {
-            key_id: Some(credential.key.id),
-            owner: credential.key.owner,
-            entity_id: credential.key.entity_id,
-            entity_slug: credential.entity_slug.as_deref().map(Arc::from),
-            roles: credential.roles.clone(),
-            classification: credential.key.classification.as_deref().map(Arc::from),
+            key_id: Some(key.id),
+            owner: key.owner,
+            entity_id: key.entity_id,
+            entity_slug,
+            roles,
+            classification: key.classification.as_deref().map(Arc::from),
+            models: key
+                .models
+                .as_ref()
+                .map(|models| models.iter().map(|m| Arc::from(m.as_str())).collect()),
+            expires_at: key.expires_at,
+            priority: key.priority,
         }
+    }
+
+    /// Whether the key lets its holder use the model named `model` (its entity decides too).
+    pub fn may_use_model(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|models| models.iter().any(|m| &**m == model))
     }
 
     /// Who acted, for audit events: the key when there is one, else the signed-in user.
@@ -154,8 +199,17 @@ pub struct Directory {
 /// Both maps under one lock so that an insert or a revocation is seen whole.
 #[derive(Default)]
 struct Index {
-    by_hash: HashMap<KeyHash, Arc<Principal>>,
+    by_hash: HashMap<KeyHash, LiveKey>,
     hash_by_key: HashMap<KeyId, KeyHash>,
+}
+
+/// A key the directory authenticates, and when it was last used.
+struct LiveKey {
+    principal: Arc<Principal>,
+    /// The minute of the last successful authentication (0: none), written on the request path.
+    last_used: AtomicI64,
+    /// What the store holds of it, so only changes are written.
+    stored_last_used: AtomicI64,
 }
 
 impl std::fmt::Debug for Directory {
@@ -194,7 +248,8 @@ impl Directory {
                     .entity_slug
                     .as_deref()
                     .map(|slug| slugs.entry(slug).or_insert_with(|| Arc::from(slug)).clone());
-                index.insert(credential.key.hash, principal);
+                let last_used = credential.key.last_used_at.unwrap_or(0);
+                index.insert(credential.key.hash, principal, last_used);
             }
         }
         let identities = store.user_identities().await?;
@@ -266,15 +321,79 @@ impl Directory {
         self.teams.write().remove_user(user);
     }
 
-    /// The principal of the key whose secret is `presented`, if that key is live.
-    pub fn authenticate(&self, presented: &str) -> Option<Arc<Principal>> {
+    /// The principal of the key whose secret is `presented`, if that key is live at `now`; its
+    /// last use is noted (one atomic store a minute).
+    pub fn authenticate_at(
+        &self,
+        presented: &str,
+        now: UnixMillis,
+    ) -> Result<Arc<Principal>, KeyRefused> {
         let hash = KeyHash::of(presented);
-        self.index.read().by_hash.get(&hash).cloned()
+        let index = self.index.read();
+        let live = index.by_hash.get(&hash).ok_or(KeyRefused::Unknown)?;
+        if live.principal.expires_at.is_some_and(|at| now >= at) {
+            return Err(KeyRefused::Expired);
+        }
+        let minute = now - now.rem_euclid(LAST_USE_PRECISION_MILLIS);
+        if live.last_used.load(Ordering::Relaxed) < minute {
+            live.last_used.store(minute, Ordering::Relaxed);
+        }
+        Ok(Arc::clone(&live.principal))
+    }
+
+    /// [`Directory::authenticate_at`] now, for callers that need no reason for a refusal.
+    pub fn authenticate(&self, presented: &str) -> Option<Arc<Principal>> {
+        self.authenticate_at(presented, now_millis()).ok()
     }
 
     /// Adds (or replaces) the key with this hash.
     pub fn insert(&self, hash: KeyHash, principal: Principal) {
-        self.index.write().insert(hash, principal);
+        self.index.write().insert(hash, principal, 0);
+    }
+
+    /// Gives a live key an expiry (a rotated key's end of grace); `false` when it is not live.
+    pub fn expire(&self, key_id: KeyId, at: UnixMillis) -> bool {
+        let mut index = self.index.write();
+        let Some(hash) = index.hash_by_key.get(&key_id).copied() else {
+            return false;
+        };
+        let Some(live) = index.by_hash.get_mut(&hash) else {
+            return false;
+        };
+        let mut principal = (*live.principal).clone();
+        principal.expires_at = Some(principal.expires_at.map_or(at, |old| old.min(at)));
+        live.principal = Arc::new(principal);
+        true
+    }
+
+    /// The keys used since their last use was last stored, with that minute. Reads every live
+    /// key's atomic under the read lock: the flush task's cost, every few seconds, not the
+    /// request path's.
+    pub fn unstored_key_use(&self) -> Vec<(KeyId, UnixMillis)> {
+        self.index
+            .read()
+            .by_hash
+            .values()
+            .filter_map(|live| {
+                let used = live.last_used.load(Ordering::Relaxed);
+                let key = live.principal.key_id?;
+                (used > live.stored_last_used.load(Ordering::Relaxed)).then_some((key, used))
+            })
+            .collect()
+    }
+
+    /// Notes that the store now holds these last uses.
+    pub fn mark_key_use_stored(&self, uses: &[(KeyId, UnixMillis)]) {
+        let index = self.index.read();
+        for (key, at) in uses {
+            if let Some(live) = index
+                .hash_by_key
+                .get(key)
+                .and_then(|h| index.by_hash.get(h))
+            {
+                live.stored_last_used.fetch_max(*at, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Forgets the key; the very next [`Directory::authenticate`] with it fails. `false` when the
@@ -293,11 +412,49 @@ impl Directory {
         let mut restored = 0;
         for credential in store.credentials_of(owner).await? {
             if is_usable(&credential) {
-                self.insert(credential.key.hash, Principal::from_credential(&credential));
+                let last_used = credential.key.last_used_at.unwrap_or(0);
+                self.index.write().insert(
+                    credential.key.hash,
+                    Principal::from_credential(&credential),
+                    last_used,
+                );
                 restored += 1;
             }
         }
         Ok(restored)
+    }
+
+    /// Indexes the stored key `key_id` of `owner` if it may authenticate (owner and entity
+    /// active, not revoked): a rotated key's successor enters this way, so a suspended owner's
+    /// new key stays out as their old one did. `false` when it was not indexed.
+    pub async fn admit_stored_key(
+        &self,
+        store: &Store,
+        owner: KeyOwner,
+        key_id: KeyId,
+    ) -> Result<bool, StoreError> {
+        let credentials = store.credentials_of(owner).await?;
+        let Some(credential) = credentials.iter().find(|c| c.key.id == key_id) else {
+            return Ok(false);
+        };
+        if !is_usable(credential) {
+            return Ok(false);
+        }
+        let last_used = credential.key.last_used_at.unwrap_or(0);
+        self.index.write().insert(
+            credential.key.hash,
+            Principal::from_credential(credential),
+            last_used,
+        );
+        Ok(true)
+    }
+
+    /// The minute the key was last used as this process saw it (possibly newer than the store's).
+    pub fn last_used(&self, key_id: KeyId) -> Option<UnixMillis> {
+        let index = self.index.read();
+        let live = index.by_hash.get(index.hash_by_key.get(&key_id)?)?;
+        let used = live.last_used.load(Ordering::Relaxed);
+        (used > 0).then_some(used)
     }
 
     /// The number of live keys.
@@ -313,7 +470,7 @@ impl Directory {
 impl Index {
     /// Keeps the two maps inverse of each other: a key id re-inserted under a new hash loses its
     /// old hash, and a hash taken over by another key id unlinks that id.
-    fn insert(&mut self, hash: KeyHash, principal: Principal) {
+    fn insert(&mut self, hash: KeyHash, principal: Principal, last_used: UnixMillis) {
         // Only keys are indexed here; a principal without a key has nothing to be found by.
         let Some(key_id) = principal.key_id else {
             return;
@@ -324,9 +481,14 @@ impl Index {
             }
             _ => {}
         }
-        match self.by_hash.insert(hash, Arc::new(principal)) {
-            Some(replaced) if replaced.key_id != Some(key_id) => {
-                if let Some(replaced_id) = replaced.key_id {
+        let live = LiveKey {
+            principal: Arc::new(principal),
+            last_used: AtomicI64::new(last_used),
+            stored_last_used: AtomicI64::new(last_used),
+        };
+        match self.by_hash.insert(hash, live) {
+            Some(replaced) if replaced.principal.key_id != Some(key_id) => {
+                if let Some(replaced_id) = replaced.principal.key_id {
                     self.hash_by_key.remove(&replaced_id);
                 }
             }

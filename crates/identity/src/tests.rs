@@ -12,6 +12,9 @@ fn principal(owner: KeyOwner, roles: Vec<RoleGrant>) -> Principal {
         entity_slug: None,
         roles,
         classification: None,
+        models: None,
+        expires_at: None,
+        priority: None,
     }
 }
 
@@ -49,6 +52,75 @@ fn a_live_key_authenticates_and_a_revoked_one_fails_at_once() {
         "revoking twice reports the key unknown"
     );
     assert!(directory.is_empty());
+}
+
+#[test]
+fn an_expired_key_is_told_apart_and_last_use_is_noted_per_minute_until_stored() {
+    let directory = Directory::new();
+    let secret = KeySecret::generate();
+    let user = principal(KeyOwner::User(UserId::generate()), vec![]);
+    let key_id = user.key_id.unwrap();
+    directory.insert(secret.hash(), user);
+    let minute = 1_700_000_040_000;
+    assert!(directory.unstored_key_use().is_empty(), "never used");
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 5_000)
+            .is_ok()
+    );
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 59_000)
+            .is_ok()
+    );
+    assert_eq!(directory.last_used(key_id), Some(minute));
+    let unstored = directory.unstored_key_use();
+    assert_eq!(unstored, vec![(key_id, minute)]);
+    directory.mark_key_use_stored(&unstored);
+    assert!(
+        directory.unstored_key_use().is_empty(),
+        "stored, nothing new"
+    );
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 60_000)
+            .is_ok()
+    );
+    assert_eq!(
+        directory.unstored_key_use(),
+        vec![(key_id, minute + 60_000)]
+    );
+
+    // Rotation's grace: the key works until the instant, then is refused as expired.
+    assert!(directory.expire(key_id, minute + 120_000));
+    assert!(
+        directory
+            .authenticate_at(secret.expose(), minute + 119_999)
+            .is_ok()
+    );
+    assert_eq!(
+        directory.authenticate_at(secret.expose(), minute + 120_000),
+        Err(KeyRefused::Expired)
+    );
+    assert_eq!(
+        directory.authenticate_at("fabk_unknown", minute),
+        Err(KeyRefused::Unknown)
+    );
+    // A later expiry never extends an earlier one.
+    assert!(directory.expire(key_id, minute + 600_000));
+    assert_eq!(
+        directory.authenticate_at(secret.expose(), minute + 300_000),
+        Err(KeyRefused::Expired)
+    );
+}
+
+#[test]
+fn a_scoped_principal_may_use_only_its_models() {
+    let mut scoped = principal(KeyOwner::User(UserId::generate()), vec![]);
+    assert!(scoped.may_use_model("codestral"), "no scope: every model");
+    scoped.models = Some(vec![Arc::from("mistral-small")].into());
+    assert!(scoped.may_use_model("mistral-small"));
+    assert!(!scoped.may_use_model("codestral"));
 }
 
 #[test]
@@ -110,6 +182,11 @@ fn suspended_owners_and_entities_are_not_usable() {
             created_at: now_millis(),
             revoked_at: None,
             classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
+            rotated_from: None,
+            last_used_at: None,
         },
         entity_slug: Some("acme".into()),
         owner_status: Status::Active,
@@ -160,6 +237,11 @@ async fn load_builds_the_index_from_the_store() {
             created_at: now_millis(),
             revoked_at: None,
             classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
+            rotated_from: None,
+            last_used_at: None,
         };
         store.create_key(&key, &audit()).await.unwrap();
         ids.push(key.id);

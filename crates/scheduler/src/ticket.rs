@@ -4,36 +4,8 @@ use std::time::Duration;
 
 use domain::EntityId;
 
-/// How urgent a request is. Within one entity, strictly in this order (see the crate's docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    /// A person is waiting: the chat UI, an interactive tool.
-    Interactive,
-    /// The default: API calls from applications and scripts.
-    Standard,
-    /// Bulk work that can wait: evaluations, document pipelines.
-    Batch,
-}
-
-impl Priority {
-    pub const ALL: [Priority; 3] = [Priority::Interactive, Priority::Standard, Priority::Batch];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Interactive => "interactive",
-            Priority::Standard => "standard",
-            Priority::Batch => "batch",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            Priority::Interactive => 0,
-            Priority::Standard => 1,
-            Priority::Batch => 2,
-        }
-    }
-}
+/// How urgent a request is; the type lives in `domain` because API keys carry a class too.
+pub use domain::Priority;
 
 /// One request asking for a sequence of a pool.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use domain::{
-    ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, RoleGrant, Status, UnixMillis,
+    ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, Priority, RoleGrant, Status, UnixMillis,
 };
 use sqlx::any::AnyRow;
 
@@ -23,14 +23,36 @@ pub struct Credential {
     pub roles: Vec<RoleGrant>,
 }
 
-/// A key as listed to administrators: the stored key and its optional label.
+/// A key as listed to administrators: the stored key, its optional label and the key that
+/// replaced it by rotation, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyListing {
     pub key: ApiKey,
     pub name: Option<String>,
+    pub replaced_by: Option<KeyId>,
 }
 
-const KEY_COLUMNS: &str = "id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at, classification";
+/// What became of a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The new key is stored and the old one expires at the instant asked (or earlier, when it
+    /// was already to expire sooner).
+    Rotated,
+    /// The old key is revoked or expired: nothing was changed.
+    NotLive,
+    /// The old key was rotated before; a key has at most one successor.
+    AlreadyRotated,
+}
+
+const KEY_COLUMNS: &str = "id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at, classification, \
+     models, expires_at, priority, rotated_from, last_used_at";
+
+/// `KEY_COLUMNS` of the table aliased `k`, with the successor of each key as `replaced_by`
+/// (rotation refuses a second successor, so the join adds no row).
+const LISTING_SELECT: &str = "SELECT k.id, k.owner_kind, k.owner_id, k.entity_id, k.name, k.hash, k.display_prefix, \
+     k.created_at, k.revoked_at, k.classification, k.models, k.expires_at, k.priority, k.rotated_from, \
+     k.last_used_at, r.id AS replaced_by \
+     FROM api_keys k LEFT JOIN api_keys r ON r.rotated_from = k.id";
 
 impl Store {
     /// Stores `key` (its hash, never a secret). The audit target is the key id.
@@ -46,25 +68,8 @@ impl Store {
         name: Option<&str>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let (owner_kind, owner_id) = owner_columns(key.owner);
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO api_keys (id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at, classification) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(key.id.to_string())
-        .bind(owner_kind)
-        .bind(owner_id)
-        .bind(key.entity_id.map(|e| e.to_string()))
-        .bind(name.map(str::to_owned))
-        .bind(key.hash.to_hex())
-        .bind(key.display_prefix.as_str())
-        .bind(key.created_at)
-        .bind(key.revoked_at)
-        .bind(key.classification.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from_write(e, || format!("key {} already exists", key.id)))?;
+        insert_key(&mut tx, key, name).await?;
         let event = AuditEvent {
             target: key.id.to_string(),
             entity_id: audit.entity_id.or(key.entity_id),
@@ -106,6 +111,85 @@ impl Store {
         Ok(true)
     }
 
+    /// Mints `new` as the successor of key `old`, which stops working at `old_expires_at` (or
+    /// earlier if it was to expire sooner): both with the audit event (target: the new key) in
+    /// one transaction. `now` decides whether the old key is still live.
+    pub async fn rotate_key(
+        &self,
+        old: KeyId,
+        old_expires_at: UnixMillis,
+        new: &ApiKey,
+        name: Option<&str>,
+        now: UnixMillis,
+        audit: &AuditEvent,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The old key's row first: its lock makes concurrent rotations of one key take turns.
+        let updated = sqlx::query(
+            "UPDATE api_keys SET expires_at = CASE WHEN expires_at IS NOT NULL AND expires_at < $1 \
+             THEN expires_at ELSE $1 END \
+             WHERE id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(old_expires_at)
+        .bind(old.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(Rotation::NotLive);
+        }
+        let successor = sqlx::query("SELECT id FROM api_keys WHERE rotated_from = $1")
+            .bind(old.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if successor.is_some() {
+            tx.rollback().await?;
+            return Ok(Rotation::AlreadyRotated);
+        }
+        insert_key(&mut tx, new, name).await?;
+        insert_audit(
+            &mut tx,
+            &AuditEvent {
+                target: new.id.to_string(),
+                entity_id: audit.entity_id.or(new.entity_id),
+                ..audit.clone()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated)
+    }
+
+    /// Stores when keys were last used, in one transaction; a stored time is never moved back.
+    pub async fn record_key_use(&self, uses: &[(KeyId, UnixMillis)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (key, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(*at)
+            .bind(key.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One key with its label and successor, revoked or not.
+    pub async fn key_listing(&self, id: KeyId) -> Result<Option<KeyListing>, StoreError> {
+        let row = sqlx::query(&format!("{LISTING_SELECT} WHERE k.id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(listing_row).transpose()
+    }
+
     /// One key, revoked or not.
     pub async fn key(&self, id: KeyId) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
@@ -142,28 +226,21 @@ impl Store {
         entity: Option<EntityId>,
     ) -> Result<Vec<KeyListing>, StoreError> {
         let rows = match entity {
-            Some(entity) => sqlx::query(&format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE entity_id = $1 ORDER BY created_at, id"
-            ))
-            .bind(entity.to_string())
-            .fetch_all(&self.pool)
-            .await?,
-            None => {
+            Some(entity) => {
                 sqlx::query(&format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+                    "{LISTING_SELECT} WHERE k.entity_id = $1 ORDER BY k.created_at, k.id"
                 ))
+                .bind(entity.to_string())
                 .fetch_all(&self.pool)
                 .await?
             }
+            None => {
+                sqlx::query(&format!("{LISTING_SELECT} ORDER BY k.created_at, k.id"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
-        rows.iter()
-            .map(|row| {
-                Ok(KeyListing {
-                    key: key_row(row)?,
-                    name: opt_text(row, "name")?,
-                })
-            })
-            .collect()
+        rows.iter().map(listing_row).collect()
     }
 
     /// Every non-revoked key with its owner's status, its entity and its owner's roles: two
@@ -207,7 +284,8 @@ impl Store {
 
         // A deleted user's keys are revoked with it; the join also treats the row as missing.
         let base = "SELECT k.id, k.owner_kind, k.owner_id, k.entity_id, k.name, k.hash, k.display_prefix, k.created_at, \
-                    k.revoked_at, k.classification, e.slug AS entity_slug, e.status AS entity_status, \
+                    k.revoked_at, k.classification, k.models, k.expires_at, k.priority, k.rotated_from, \
+                    k.last_used_at, e.slug AS entity_slug, e.status AS entity_status, \
                     COALESCE(u.status, s.status) AS owner_status \
              FROM api_keys k \
              LEFT JOIN entities e ON e.id = k.entity_id \
@@ -244,6 +322,47 @@ impl Store {
     }
 }
 
+/// Writes one key row (its hash, never a secret).
+async fn insert_key(
+    tx: &mut sqlx::AnyConnection,
+    key: &ApiKey,
+    name: Option<&str>,
+) -> Result<(), StoreError> {
+    let (owner_kind, owner_id) = owner_columns(key.owner);
+    sqlx::query(
+        "INSERT INTO api_keys (id, owner_kind, owner_id, entity_id, name, hash, display_prefix, created_at, revoked_at, \
+         classification, models, expires_at, priority, rotated_from, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(key.id.to_string())
+    .bind(owner_kind)
+    .bind(owner_id)
+    .bind(key.entity_id.map(|e| e.to_string()))
+    .bind(name.map(str::to_owned))
+    .bind(key.hash.to_hex())
+    .bind(key.display_prefix.as_str())
+    .bind(key.created_at)
+    .bind(key.revoked_at)
+    .bind(key.classification.clone())
+    .bind(key.models.as_ref().map(|models| models.join("\n")))
+    .bind(key.expires_at)
+    .bind(key.priority.map(|p| p.as_str()))
+    .bind(key.rotated_from.map(|k| k.to_string()))
+    .bind(key.last_used_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| StoreError::from_write(e, || format!("key {} already exists", key.id)))?;
+    Ok(())
+}
+
+fn listing_row(row: &AnyRow) -> Result<KeyListing, StoreError> {
+    Ok(KeyListing {
+        key: key_row(row)?,
+        name: opt_text(row, "name")?,
+        replaced_by: opt_parsed(row, "replaced_by")?,
+    })
+}
+
 fn key_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     let hash = text(row, "hash")?;
     Ok(ApiKey {
@@ -256,5 +375,15 @@ fn key_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         created_at: int(row, "created_at")?,
         revoked_at: opt_int(row, "revoked_at")?,
         classification: opt_text(row, "classification")?,
+        // Stored one per line: model names are configured names, which hold no line break.
+        models: opt_text(row, "models")?.map(|models| models.lines().map(str::to_owned).collect()),
+        expires_at: opt_int(row, "expires_at")?,
+        priority: opt_text(row, "priority")?
+            .map(|p| {
+                Priority::parse(&p).ok_or_else(|| StoreError::Corrupt(format!("priority = `{p}`")))
+            })
+            .transpose()?,
+        rotated_from: opt_parsed(row, "rotated_from")?,
+        last_used_at: opt_int(row, "last_used_at")?,
     })
 }

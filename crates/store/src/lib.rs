@@ -43,7 +43,7 @@ pub use audit_chain::{AuditFilter, ChainHead, ChainSelection};
 pub use connect::SQLITE_FILE_NAME;
 pub use content::{ContentRecord, Erased};
 pub use error::StoreError;
-pub use keys::{Credential, KeyListing};
+pub use keys::{Credential, KeyListing, Rotation};
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
 pub use pool_shares::StoredShare;

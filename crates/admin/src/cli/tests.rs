@@ -100,6 +100,52 @@ fn api_errors_read_as_one_line() {
 }
 
 #[test]
+fn keys_create_takes_scopes_lifetime_and_priority_and_keys_rotate_a_grace() {
+    let cli = parse(&[
+        "keys",
+        "create",
+        "--user-id",
+        "usr_1",
+        "--model",
+        "mistral-small",
+        "--model",
+        "codestral",
+        "--expires-in",
+        "90d",
+        "--priority",
+        "batch",
+    ])
+    .unwrap();
+    let (_, _, _, body) = request_for(&cli.command);
+    assert_eq!(
+        body,
+        Some(json!({
+            "user_id": "usr_1", "models": ["mistral-small", "codestral"],
+            "expires_in_days": 90, "priority": "batch",
+        }))
+    );
+    assert!(parse(&["keys", "create", "--user-id", "u", "--expires-in", "soon"]).is_err());
+
+    let cli = parse(&["keys", "rotate", "key_1", "--grace", "24h"]).unwrap();
+    let (method, path, _, body) = request_for(&cli.command);
+    assert_eq!(
+        (method, path.as_str()),
+        (Method::POST, "/admin/v1/keys/key_1/rotate")
+    );
+    assert_eq!(body, Some(json!({"grace_seconds": 86_400})));
+    let cli = parse(&["keys", "rotate", "key_1"]).unwrap();
+    assert_eq!(request_for(&cli.command).3, Some(json!({})));
+    for (grace, seconds) in [("0", 0), ("90s", 90), ("30m", 1_800), ("7d", 604_800)] {
+        let cli = parse(&["keys", "rotate", "k", "--grace", grace]).unwrap();
+        assert_eq!(
+            request_for(&cli.command).3,
+            Some(json!({"grace_seconds": seconds}))
+        );
+    }
+    assert!(parse(&["keys", "rotate", "k", "--grace", "a while"]).is_err());
+}
+
+#[test]
 fn audit_filters_and_pool_shares_map_to_their_queries() {
     let cli = parse(&[
         "audit",

@@ -15,6 +15,9 @@ fn caller(roles: &[(Role, Option<EntityId>)]) -> Principal {
             .map(|&(role, entity_id)| RoleGrant { role, entity_id })
             .collect(),
         classification: None,
+        models: None,
+        expires_at: None,
+        priority: None,
     }
 }
 

@@ -47,6 +47,7 @@ impl Server {
             audit_public_key: Some(audit_signer().public_key()),
             scim_tokens: Arc::new(identity::ScimTokens::new()),
             classifications: domain::ClassificationLadder::default(),
+            model_names: ["mistral-small".to_owned()].into(),
             seats,
             admission: Arc::new(admission::Admission::new(admission::Calendar::utc())),
             zone: reports::Zone::utc(),

@@ -65,6 +65,7 @@ fn table() -> Vec<Row> {
         row("GET", "/admin/v1/keys", "/admin/v1/keys?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
         row("POST", "/admin/v1/keys", "/admin/v1/keys", Some(r#"{"user_id": "{user}"}"#), None, [A, A, H, F, F, F, F, F]),
         row("DELETE", "/admin/v1/keys/{id}", "/admin/v1/keys/{key}", None, None, [A, A, H, F, F, F, F, F]),
+        row("POST", "/admin/v1/keys/{id}/rotate", "/admin/v1/keys/{key}/rotate", Some(r#"{"grace_seconds": 0}"#), None, [A, A, H, F, F, F, F, F]),
         row("GET", "/admin/v1/scim-tokens", "/admin/v1/scim-tokens", None, None, [A, F, F, F, F, F, F, F]),
         row("POST", "/admin/v1/scim-tokens", "/admin/v1/scim-tokens", Some("{}"), None, [A, F, F, F, F, F, F, F]),
         row("DELETE", "/admin/v1/scim-tokens/{id}", "/admin/v1/scim-tokens/{scim}", None, None, [A, F, F, F, F, F, F, F]),

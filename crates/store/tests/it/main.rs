@@ -19,7 +19,7 @@ use domain::{
     Role, RoleGrant, ServiceAccountId, Status, TeamId, UsageRecord, UserId, now_millis,
 };
 use store::UserIdentity;
-use store::{Backend, NewUser, Store, StoreError, StoredBudget, StoredLimit};
+use store::{Backend, NewUser, Rotation, Store, StoreError, StoredBudget, StoredLimit};
 
 use harness::both_backends;
 
@@ -29,6 +29,7 @@ both_backends! {
     service_accounts_are_created_once,
     role_grants_are_a_set,
     keys_are_created_listed_and_revoked,
+    keys_carry_scopes_rotate_once_and_record_their_last_use,
     credentials_join_keys_with_owners_entities_and_roles,
     usage_round_trips_exactly_in_large_batches,
     audit_round_trips_exactly_in_sequence,
@@ -341,6 +342,11 @@ fn new_key(owner: KeyOwner, entity_id: Option<EntityId>) -> (KeySecret, ApiKey) 
         created_at: now_millis(),
         revoked_at: None,
         classification: None,
+        models: None,
+        expires_at: None,
+        priority: None,
+        rotated_from: None,
+        last_used_at: None,
     };
     (secret, key)
 }
@@ -881,4 +887,105 @@ fn both_dialects_have_the_same_migrations() {
             "{migration}"
         );
     }
+}
+
+async fn keys_carry_scopes_rotate_once_and_record_their_last_use(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit("entity.create"))
+        .await
+        .unwrap();
+    let app = store
+        .service_account_get_or_create(Some(acme.id), "app", &audit("sa.create"))
+        .await
+        .unwrap();
+    let (_, mut old) = new_key(KeyOwner::ServiceAccount(app.id), Some(acme.id));
+    old.models = Some(vec!["mistral-small".into(), "codestral".into()]);
+    old.priority = Some(domain::Priority::Batch);
+    old.expires_at = Some(old.created_at + 90 * 86_400_000);
+    store
+        .create_named_key(&old, Some("pipeline"), &audit("key.create"))
+        .await
+        .unwrap();
+    assert_eq!(store.key(old.id).await.unwrap(), Some(old.clone()));
+
+    let now = now_millis();
+    let (_, new) = new_key(KeyOwner::ServiceAccount(app.id), Some(acme.id));
+    let new = ApiKey {
+        models: old.models.clone(),
+        priority: old.priority,
+        rotated_from: Some(old.id),
+        ..new
+    };
+    let grace_end = now + 3_600_000;
+    let rotated = store
+        .rotate_key(
+            old.id,
+            grace_end,
+            &new,
+            Some("pipeline"),
+            now,
+            &audit("key.rotate"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated, Rotation::Rotated);
+    let listed = store.key_listing(old.id).await.unwrap().unwrap();
+    assert_eq!(
+        listed.key.expires_at,
+        Some(grace_end),
+        "the old key expires after the grace"
+    );
+    assert_eq!(listed.replaced_by, Some(new.id));
+    let successor = store.key_listing(new.id).await.unwrap().unwrap();
+    assert_eq!(successor.key, new);
+    assert_eq!(successor.name.as_deref(), Some("pipeline"));
+    assert_eq!(successor.replaced_by, None);
+
+    let (_, other) = new_key(KeyOwner::ServiceAccount(app.id), Some(acme.id));
+    assert_eq!(
+        store
+            .rotate_key(old.id, grace_end, &other, None, now, &audit("key.rotate"))
+            .await
+            .unwrap(),
+        Rotation::AlreadyRotated,
+        "a key has one successor"
+    );
+    assert_eq!(
+        store
+            .rotate_key(
+                old.id,
+                grace_end,
+                &other,
+                None,
+                grace_end,
+                &audit("key.rotate")
+            )
+            .await
+            .unwrap(),
+        Rotation::NotLive,
+        "an expired key is not rotated"
+    );
+    assert_eq!(store.key(other.id).await.unwrap(), None);
+
+    store
+        .record_key_use(&[(new.id, now), (old.id, now - 60_000)])
+        .await
+        .unwrap();
+    // An older time never replaces a newer one (replicas flush in any order).
+    store
+        .record_key_use(&[(new.id, now - 120_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key(new.id).await.unwrap().unwrap().last_used_at,
+        Some(now)
+    );
+    assert_eq!(
+        store.key(old.id).await.unwrap().unwrap().last_used_at,
+        Some(now - 60_000)
+    );
+    let credentials = store.load_credentials().await.unwrap();
+    let loaded = credentials.iter().find(|c| c.key.id == new.id).unwrap();
+    assert_eq!(loaded.key.last_used_at, Some(now));
+    assert_eq!(loaded.key.models, new.models);
 }

@@ -154,6 +154,11 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         created_at: now_millis(),
         revoked_at: None,
         classification: None,
+        models: None,
+        expires_at: None,
+        priority: None,
+        rotated_from: None,
+        last_used_at: None,
     };
     store.create_key(&key, &audit("key.create")).await.unwrap();
     assert_eq!(
