@@ -1,5 +1,5 @@
 //! `[[use_cases]]`: what the group knows of a use case before the factory's registry does — which
-//! entity it belongs to, and the data policy its requests follow. A request names its use case in
+//! entity it belongs to, its priority class, and the data policy its requests follow. A request names its use case in
 //! `x-fabrique-use-case`; a label not declared here stays a chargeback label and changes nothing.
 
 use std::collections::{BTreeMap, HashSet};
@@ -19,6 +19,7 @@ use crate::validate::{NameRule, name_problem};
 /// [[use_cases]]
 /// slug = "credit-memo"
 /// entity = "retail-bank"
+/// priority = "batch"
 ///
 /// [use_cases.policy]
 /// actions = { IBAN = "flag", NIR = "block" }
@@ -30,6 +31,11 @@ pub struct UseCaseConfig {
     /// Key `entity`: optional, an entity's slug. Only that entity's callers may name the use case
     /// (others get 403 `use_case_not_permitted`). Absent: any entity's.
     pub entity: Option<String>,
+    /// Key `priority`: optional, `interactive`, `standard` or `batch`: the class its requests are
+    /// scheduled in when they do not say, and the most urgent they may ask for with
+    /// `x-fabrique-priority` (an API key's class bounds it too). Absent: the key's, else
+    /// `standard`.
+    pub priority: Option<domain::Priority>,
     /// Table `policy` (`[use_cases.policy]`): the data policy of the use case's requests, with the
     /// keys of `[entities.policy]`. Each key given replaces the caller's policy's key as a whole;
     /// keys not given are those of the caller's entity (else the group's). `None`: the caller's
@@ -51,6 +57,7 @@ pub struct UseCasePolicy {
 pub(crate) struct RawUseCase {
     pub slug: String,
     pub entity: Option<String>,
+    pub priority: Option<String>,
     pub policy: Option<RawDataPolicy>,
 }
 
@@ -109,9 +116,22 @@ pub(crate) fn validate(
                 over_entities,
             }
         });
+        let priority = raw.priority.as_deref().and_then(|name| {
+            let parsed = domain::Priority::parse(name);
+            if parsed.is_none() {
+                errors.push(
+                    format!("{key}.priority"),
+                    format!(
+                        "unknown priority `{name}`; expected `interactive`, `standard` or `batch`"
+                    ),
+                );
+            }
+            parsed
+        });
         use_cases.push(UseCaseConfig {
             slug: raw.slug,
             entity: raw.entity,
+            priority,
             policy,
         });
     }

@@ -28,7 +28,7 @@ pub enum GatewayError {
     #[error("this API key may not use the model `{model}`")]
     ModelNotAllowed { model: String },
     #[error(
-        "this API key may ask for priority `{allowed}` or lower, not `{asked}` (header `x-fabrique-priority`)"
+        "this request may ask for priority `{allowed}` or lower (its API key's or use case's class), not `{asked}` (header `x-fabrique-priority`)"
     )]
     PriorityNotAllowed {
         asked: &'static str,

@@ -84,9 +84,15 @@ pub struct UseCaseRules {
     entity: Option<String>,
     /// Its policy over the group's, and over each entity's own; `None`: the caller's applies.
     policy: Option<(Arc<CompiledPolicy>, HashMap<String, Arc<CompiledPolicy>>)>,
+    /// Its priority class at the schedule stage: the default, and the most urgent it may ask.
+    priority: Option<domain::Priority>,
 }
 
 impl UseCaseRules {
+    pub fn priority(&self) -> Option<domain::Priority> {
+        self.priority
+    }
+
     /// Whether the caller's entity may name this use case.
     pub fn permits(&self, principal: &Principal) -> bool {
         self.entity
@@ -120,6 +126,7 @@ impl Inspector {
                     let rules = UseCaseRules {
                         entity: use_case.entity.clone(),
                         policy,
+                        priority: use_case.priority,
                     };
                     (use_case.slug.clone(), rules)
                 })

@@ -295,7 +295,10 @@ async fn serve(
     }
 
     // The scheduling headers are read before admission, so a malformed one is refused uncharged.
-    let wanted = schedule::wanted(headers, principal.priority)?;
+    let use_case_class = use_case
+        .and_then(|slug| gateway.inspector.use_case(slug))
+        .and_then(inspect::UseCaseRules::priority);
+    let wanted = schedule::wanted(headers, principal.priority, use_case_class)?;
 
     // 7. Admit: rate limits and budgets of the key, user, teams and entity, all charged or none.
     let no_attribution = attribute::Attribution::default();

@@ -218,7 +218,17 @@ impl Scheduling {
 /// Reads `x-fabrique-priority` and `x-fabrique-max-queue-ms`; a malformed value is the caller's
 /// error (400), never silently ignored. `key_class` is the class of the caller's key: the default,
 /// and the most urgent class the header may ask for.
-pub fn wanted(headers: &HeaderMap, key_class: Option<Priority>) -> Result<Wanted, GatewayError> {
+pub fn wanted(
+    headers: &HeaderMap,
+    key_class: Option<Priority>,
+    use_case_class: Option<Priority>,
+) -> Result<Wanted, GatewayError> {
+    // The most urgent class the request may have: the less urgent of its key's and its use
+    // case's (`Priority` orders the most urgent first).
+    let key_class = match (key_class, use_case_class) {
+        (Some(key), Some(use_case)) => Some(key.max(use_case)),
+        (key, use_case) => key.or(use_case),
+    };
     let priority = match headers.get(PRIORITY_HEADER) {
         None => key_class.unwrap_or(Priority::Standard),
         Some(value) => {
@@ -423,13 +433,44 @@ mod tests {
     use super::*;
 
     fn asked(class: Option<&str>, key_class: Option<Priority>) -> Result<Priority, &'static str> {
+        asked_for_use_case(class, key_class, None)
+    }
+
+    fn asked_for_use_case(
+        class: Option<&str>,
+        key_class: Option<Priority>,
+        use_case_class: Option<Priority>,
+    ) -> Result<Priority, &'static str> {
         let mut headers = HeaderMap::new();
         if let Some(class) = class {
             headers.insert(PRIORITY_HEADER, class.parse().expect("header value"));
         }
-        wanted(&headers, key_class)
+        wanted(&headers, key_class, use_case_class)
             .map(|w| w.priority)
             .map_err(|e| e.code())
+    }
+
+    #[test]
+    fn a_use_cases_class_is_the_default_and_bounds_the_request_with_the_keys() {
+        use Priority::{Batch, Interactive, Standard};
+        assert_eq!(asked_for_use_case(None, None, Some(Batch)), Ok(Batch));
+        // The less urgent of the two classes wins, whichever it comes from.
+        assert_eq!(
+            asked_for_use_case(None, Some(Interactive), Some(Standard)),
+            Ok(Standard)
+        );
+        assert_eq!(
+            asked_for_use_case(None, Some(Batch), Some(Interactive)),
+            Ok(Batch)
+        );
+        assert_eq!(
+            asked_for_use_case(Some("interactive"), None, Some(Batch)),
+            Err("priority_not_allowed")
+        );
+        assert_eq!(
+            asked_for_use_case(Some("batch"), Some(Interactive), Some(Standard)),
+            Ok(Batch)
+        );
     }
 
     #[test]

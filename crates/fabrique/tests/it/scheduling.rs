@@ -497,3 +497,34 @@ async fn a_fallback_in_another_pool_takes_a_sequence_there_and_never_jumps_its_l
     assert!(t.sims[1].0.stats().max_concurrent <= 1);
     t.finish().await;
 }
+
+#[tokio::test]
+async fn a_declared_use_cases_class_schedules_its_requests_and_bounds_the_header() {
+    let config = format!(
+        "{}\n[[use_cases]]\nslug = \"nightly-digest\"\npriority = \"batch\"\n",
+        pool_config(1, 4, "")
+    );
+    let t = TestServer::start(vec![instant_sim()], &config).await;
+    let nightly = [("x-fabrique-use-case", "nightly-digest")];
+    let answered = send(&t, &t.key, &chat_body("mistral-small"), &nightly).await;
+    assert_eq!(answered.status(), 200);
+    let metrics = t.metrics().await;
+    let batch_waits = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("fabrique_schedule_wait_seconds_count")
+                && l.contains(r#"priority="batch""#)
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(batch_waits.ends_with(" 1"), "{batch_waits}");
+
+    let urgent = [
+        ("x-fabrique-use-case", "nightly-digest"),
+        ("x-fabrique-priority", "interactive"),
+    ];
+    let (status, _, body) =
+        error_code(send(&t, &t.key, &chat_body("mistral-small"), &urgent).await).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "priority_not_allowed");
+    t.finish().await;
+}
