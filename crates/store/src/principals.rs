@@ -218,10 +218,15 @@ impl Store {
         name: &str,
         audit: &AuditEvent,
     ) -> Result<ServiceAccount, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(existing) = find_service_account(&mut tx, entity_id, name).await? {
+        // Looked up outside the transaction: on SQLite a transaction that reads and then writes
+        // fails at once (busy snapshot) if another writer committed in between; one whose first
+        // statement writes waits for the lock instead.
+        if let Some(existing) =
+            find_service_account(&mut *self.pool.acquire().await?, entity_id, name).await?
+        {
             return Ok(existing);
         }
+        let mut tx = self.pool.begin().await?;
         let account = ServiceAccount {
             id: ServiceAccountId::generate(),
             entity_id,
