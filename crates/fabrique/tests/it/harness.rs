@@ -144,24 +144,8 @@ impl TestServer {
 
     /// Creates the entity if needed, a user in it and a key for the user; returns (key id, secret).
     pub async fn create_user_key(&self, entity: &str, user: &str) -> (String, String) {
-        let _ = self
-            .admin_post(
-                "/admin/v1/entities",
-                json!({"slug": entity, "name": entity}),
-            )
-            .await;
-        let (status, created) = self
-            .admin_post("/admin/v1/users", json!({"entity": entity, "user_name": user, "email": format!("{user}@example.test")}))
-            .await;
-        assert_eq!(status, 201, "{created}");
-        let (status, key) = self
-            .admin_post("/admin/v1/keys", json!({"user_id": created["id"]}))
-            .await;
-        assert_eq!(status, 201, "{key}");
-        (
-            key["id"].as_str().expect("key id").to_owned(),
-            key["key"].as_str().expect("key").to_owned(),
-        )
+        let user_id = self.create_user(entity, user).await;
+        self.create_key_for(&user_id).await
     }
 
     /// [`TestServer::create_user_key`] for a user holding `role`, of `entity` when `scoped`, else
@@ -173,16 +157,7 @@ impl TestServer {
         role: domain::Role,
         scoped: bool,
     ) -> (String, String) {
-        let _ = self
-            .admin_post(
-                "/admin/v1/entities",
-                json!({"slug": entity, "name": entity}),
-            )
-            .await;
-        let (status, created) = self
-            .admin_post("/admin/v1/users", json!({"entity": entity, "user_name": user, "email": format!("{user}@example.test")}))
-            .await;
-        assert_eq!(status, 201, "{created}");
+        let user_id = self.create_user(entity, user).await;
         let entity_id = self
             .server
             .store
@@ -191,7 +166,6 @@ impl TestServer {
             .expect("store")
             .expect("entity")
             .id;
-        let user_id: domain::UserId = created["id"].as_str().expect("id").parse().expect("id");
         let grant = domain::RoleGrant {
             role,
             entity_id: scoped.then_some(entity_id),
@@ -205,13 +179,34 @@ impl TestServer {
             outcome: domain::Outcome::Success,
             detail: "{}".into(),
         };
+        let owner = domain::KeyOwner::User(user_id.parse().expect("user id"));
         self.server
             .store
-            .grant_role(domain::KeyOwner::User(user_id), grant, &audit)
+            .grant_role(owner, grant, &audit)
             .await
             .expect("grant");
+        self.create_key_for(&user_id).await
+    }
+
+    /// Creates the entity if needed and a user in it; returns the user's id.
+    async fn create_user(&self, entity: &str, user: &str) -> String {
+        let _ = self
+            .admin_post(
+                "/admin/v1/entities",
+                json!({"slug": entity, "name": entity}),
+            )
+            .await;
+        let (status, created) = self
+            .admin_post("/admin/v1/users", json!({"entity": entity, "user_name": user, "email": format!("{user}@example.test")}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().expect("user id").to_owned()
+    }
+
+    /// A key for the user; returns (key id, secret).
+    async fn create_key_for(&self, user_id: &str) -> (String, String) {
         let (status, key) = self
-            .admin_post("/admin/v1/keys", json!({"user_id": created["id"]}))
+            .admin_post("/admin/v1/keys", json!({"user_id": user_id}))
             .await;
         assert_eq!(status, 201, "{key}");
         (
