@@ -166,17 +166,10 @@ impl Store {
         if uses.is_empty() {
             return Ok(());
         }
+        let rows: Vec<(String, i64)> = uses.iter().map(|(k, at)| (k.to_string(), *at)).collect();
         let mut tx = self.pool.begin().await?;
-        for (key, at) in uses {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1 \
-                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-            )
-            .bind(*at)
-            .bind(key.to_string())
-            .execute(&mut *tx)
+        crate::last_seen::record(&mut tx, self.backend(), "api_keys", "last_used_at", &rows)
             .await?;
-        }
         tx.commit().await?;
         Ok(())
     }

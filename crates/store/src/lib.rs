@@ -26,6 +26,7 @@ mod connect;
 mod content;
 mod error;
 mod keys;
+mod last_seen;
 mod limits;
 mod narrowing;
 mod pool_shares;

@@ -181,17 +181,12 @@ impl Store {
         &self,
         activity: &[(UserId, UnixMillis)],
     ) -> Result<(), StoreError> {
+        let rows: Vec<(String, i64)> = activity
+            .iter()
+            .map(|(user, at)| (user.to_string(), *at))
+            .collect();
         let mut tx = self.pool.begin().await?;
-        for (user, at) in activity {
-            sqlx::query(
-                "UPDATE users SET last_active_at = $1 \
-                 WHERE id = $2 AND (last_active_at IS NULL OR last_active_at < $1)",
-            )
-            .bind(*at)
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
+        crate::last_seen::record(&mut tx, self.backend(), "users", "last_active_at", &rows).await?;
         tx.commit().await?;
         Ok(())
     }
