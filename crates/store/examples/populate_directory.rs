@@ -1,0 +1,91 @@
+//! Fills a data directory with an entity of N users, each with a seat and an API key, as SCIM and
+//! the admin API would leave it (users, keys and seats go through the same store functions, with
+//! their audit events), and writes the keys' secrets one per line. For `bench/identity-scale.sh`:
+//!
+//! `cargo run --release -p store --example populate_directory -- DATA_DIR USERS SECRETS_FILE`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool")]
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use domain::{ApiKey, AuditEvent, EntityId, KeyId, KeyOwner, KeySecret, Outcome, now_millis};
+use store::{NewUser, SeatChange, Store};
+
+/// Seat changes stored per transaction.
+const SEAT_BATCH: usize = 1_000;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir, users, secrets] = args.as_slice() else {
+        eprintln!("usage: populate_directory DATA_DIR USERS SECRETS_FILE");
+        std::process::exit(2);
+    };
+    let users: usize = users.parse().expect("USERS must be a number");
+    let store = Store::open_in_dir(&PathBuf::from(dir)).await.unwrap();
+    let event = |action: &str, entity_id: Option<EntityId>| AuditEvent {
+        at: now_millis(),
+        actor: "system".into(),
+        action: action.into(),
+        entity_id,
+        target: String::new(),
+        outcome: Outcome::Success,
+        detail: "{}".into(),
+    };
+    let entity = store
+        .create_entity("bench", "Benchmark", &event("entity.create", None))
+        .await
+        .unwrap();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(secrets).unwrap());
+    let mut seats = Vec::with_capacity(SEAT_BATCH);
+    for i in 0..users {
+        let user = store
+            .create_user(
+                &NewUser {
+                    entity_id: entity.id,
+                    user_name: format!("user-{i:06}"),
+                    email: format!("user-{i:06}@example.org"),
+                    display_name: None,
+                    external_id: None,
+                },
+                &event("user.create", Some(entity.id)),
+            )
+            .await
+            .unwrap();
+        let secret = KeySecret::generate();
+        let key = ApiKey {
+            id: KeyId::generate(),
+            owner: KeyOwner::User(user.id),
+            entity_id: Some(entity.id),
+            hash: secret.hash(),
+            display_prefix: secret.display_prefix(),
+            created_at: now_millis(),
+            revoked_at: None,
+            classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
+            rotated_from: None,
+            last_used_at: None,
+        };
+        store
+            .create_key(&key, &event("key.create", Some(entity.id)))
+            .await
+            .unwrap();
+        writeln!(out, "{}", secret.expose()).unwrap();
+        seats.push(SeatChange {
+            user_id: user.id,
+            entity_id: entity.id,
+            assigned: true,
+            at: now_millis(),
+            audit: event("seat.assign", Some(entity.id)),
+        });
+        if seats.len() == SEAT_BATCH || i + 1 == users {
+            store.record_seat_changes(&seats).await.unwrap();
+            seats.clear();
+        }
+    }
+    out.flush().unwrap();
+    eprintln!("{users} users with a seat and a key in {dir}");
+}
