@@ -82,10 +82,17 @@ pub struct Inspector {
 pub struct UseCaseRules {
     /// The only entity whose callers may name it; `None`: any.
     entity: Option<String>,
-    /// Its policy over the group's, and over each entity's own; `None`: the caller's applies.
-    policy: Option<(Arc<CompiledPolicy>, HashMap<String, Arc<CompiledPolicy>>)>,
+    /// Its policy laid over the policies it may meet; `None`: the caller's applies.
+    policy: Option<LaidPolicy>,
     /// Its priority class at the schedule stage: the default, and the most urgent it may ask.
     priority: Option<domain::Priority>,
+}
+
+/// A use case's policy laid over the group's, and over each entity's own (by entity slug).
+#[derive(Debug)]
+struct LaidPolicy {
+    over_group: Arc<CompiledPolicy>,
+    over_entities: HashMap<String, Arc<CompiledPolicy>>,
 }
 
 impl UseCaseRules {
@@ -121,7 +128,10 @@ impl Inspector {
                             .iter()
                             .map(|(slug, policy)| (slug.clone(), compile(policy)))
                             .collect();
-                        (compile(&p.over_group), over_entities)
+                        LaidPolicy {
+                            over_group: compile(&p.over_group),
+                            over_entities,
+                        }
                     });
                     let rules = UseCaseRules {
                         entity: use_case.entity.clone(),
@@ -151,10 +161,10 @@ impl Inspector {
         let declared = use_case
             .and_then(|slug| self.by_use_case.get(slug))
             .and_then(|rules| rules.policy.as_ref());
-        if let Some((over_group, over_entities)) = declared {
+        if let Some(laid) = declared {
             return entity
-                .and_then(|slug| over_entities.get(slug))
-                .unwrap_or(over_group);
+                .and_then(|slug| laid.over_entities.get(slug))
+                .unwrap_or(&laid.over_group);
         }
         entity
             .and_then(|slug| self.by_entity.get(slug))

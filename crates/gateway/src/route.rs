@@ -116,9 +116,11 @@ pub async fn route(
     let mut body_cache: Option<(usize, EndpointKind, Bytes, bool)> = None;
     let chain = std::iter::once(model).chain(gateway.models[model].fallbacks.iter().copied());
     let placement = &gateway.scheduling;
-    let blocks = (placement.prefix_affinity && outgoing.operation == domain::Operation::Chat)
-        .then(|| crate::texts::prompt_blocks(&outgoing.object))
-        .unwrap_or_default();
+    let blocks = if placement.prefix_affinity && outgoing.operation == domain::Operation::Chat {
+        crate::texts::prompt_blocks(&outgoing.object)
+    } else {
+        Vec::new()
+    };
     let capacity_aware = placement.gates_capacity() || placement.prefix_affinity;
 
     let mut fallback_dispatch: Option<scheduler::Dispatch>;

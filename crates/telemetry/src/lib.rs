@@ -212,7 +212,7 @@ impl Metrics {
 
         let models = models
             .iter()
-            .map(|(name, route)| ModelMetrics::new(name.clone(), *route, families.clone()))
+            .map(|(name, route)| ModelMetrics::new(name.clone(), route, families.clone()))
             .collect();
         let scheduling = SchedulingMetrics::register(&mut registry);
         let metrics = Metrics {

@@ -83,7 +83,6 @@ impl EndpointTarget {
     }
 
     /// The URI of `path` under the API prefix (`/chat/completions` → `…/v1/chat/completions`).
-
     pub fn api_uri(&self, path: &str) -> Result<Uri, UpstreamError> {
         self.uri(&format!("{}{}", self.prefix, path))
     }
