@@ -1,27 +1,34 @@
 //! Blocked terms and the prompt-injection heuristic: words and phrases an entity does not want
 //! sent to a model. Matching is case-insensitive (Unicode lowercase) and on whole words: `secret`
-//! matches `Secret.` but not `secrets` or `topsecret`. Neither allocates while matching.
+//! matches `Secret.` but not `secrets` or `topsecret`. Each folds the text to lowercase once, then
+//! tries its phrases only at words that can start one (a set lookup), so a long prompt costs one
+//! pass, not one pass per phrase.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 /// An entity's list of blocked terms, each one word or several separated by spaces.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockedTerms {
     /// Lowercased, each as its words.
     terms: Vec<Vec<String>>,
+    /// The first word of every term: only there can a term start.
+    first_words: HashSet<String>,
 }
 
 impl BlockedTerms {
     pub fn new<S: AsRef<str>>(terms: &[S]) -> Self {
-        BlockedTerms {
-            terms: terms
-                .iter()
-                .map(|term| {
-                    words(term.as_ref())
-                        .map(|word| word.chars().flat_map(char::to_lowercase).collect())
-                        .collect::<Vec<String>>()
-                })
-                .filter(|words| !words.is_empty())
-                .collect(),
-        }
+        let terms: Vec<Vec<String>> = terms
+            .iter()
+            .map(|term| {
+                words(term.as_ref())
+                    .map(|word| word.chars().flat_map(char::to_lowercase).collect())
+                    .collect::<Vec<String>>()
+            })
+            .filter(|words| !words.is_empty())
+            .collect();
+        let first_words = terms.iter().map(|words| words[0].clone()).collect();
+        BlockedTerms { terms, first_words }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -33,15 +40,18 @@ impl BlockedTerms {
         if self.terms.is_empty() {
             return None;
         }
-        let mut rest = words(text);
+        let folded = text.to_lowercase();
+        let mut rest = words(&folded);
         loop {
             let here = rest.clone();
+            if !self.first_words.contains(rest.next()?) {
+                continue;
+            }
             for term in &self.terms {
                 if starts_with_words(here.clone(), term) {
                     return Some(term.join(" "));
                 }
             }
-            rest.next()?;
         }
     }
 }
@@ -178,14 +188,27 @@ const PHRASES: &[Phrase] = &[
 
 /// The prompt-injection heuristic: the name of the first pattern `text` matches, if any.
 pub fn suspected_injection(text: &str) -> Option<&'static str> {
-    let mut rest = words(text);
+    // Every phrase starts with a required step: only its words can start a match.
+    static FIRST_WORDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let first_words = FIRST_WORDS.get_or_init(|| {
+        PHRASES
+            .iter()
+            .filter_map(|phrase| phrase.steps.first())
+            .flat_map(|(alternatives, _)| alternatives.iter().copied())
+            .collect()
+    });
+    let folded = text.to_lowercase();
+    let mut rest = words(&folded);
     loop {
+        let here = rest.clone();
+        if !first_words.contains(rest.next()?) {
+            continue;
+        }
         for phrase in PHRASES {
-            if matches_phrase(rest.clone(), phrase.steps) {
+            if matches_phrase(here.clone(), phrase.steps) {
                 return Some(phrase.name);
             }
         }
-        rest.next()?;
     }
 }
 
@@ -230,6 +253,19 @@ fn eq_lowercase(word: &str, lowercase: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_phrase_starts_with_a_required_lowercase_step() {
+        for phrase in PHRASES {
+            let (alternatives, optional) = phrase.steps[0];
+            assert_eq!(optional, REQUIRED, "{}", phrase.name);
+            assert!(
+                alternatives.iter().all(|w| *w == w.to_lowercase()),
+                "{}",
+                phrase.name
+            );
+        }
+    }
 
     #[test]
     fn blocked_terms_match_whole_words_in_any_case() {
