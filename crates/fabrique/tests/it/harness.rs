@@ -291,6 +291,17 @@ impl TestServer {
             .expect("text")
     }
 
+    /// The `/metrics` line counting the schedule waits of `priority`'s class.
+    pub async fn schedule_waits_line(&self, priority: &str) -> String {
+        let metrics = self.metrics().await;
+        let label = format!(r#"priority="{priority}""#);
+        metrics
+            .lines()
+            .find(|l| l.starts_with("fabrique_schedule_wait_seconds_count") && l.contains(&label))
+            .unwrap_or_else(|| panic!("no {priority} waits in {metrics}"))
+            .to_owned()
+    }
+
     pub async fn chat(&self, model: &str) -> (u16, Value) {
         let (status, _, body) = self.post("/v1/chat/completions", &chat_body(model)).await;
         (

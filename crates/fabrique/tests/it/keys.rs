@@ -341,14 +341,7 @@ async fn a_keys_priority_class_reaches_the_scheduler_and_bounds_the_header() {
         chat_with(&t, &key, "mistral-small", Some("batch")).await.0,
         200
     );
-    let metrics = t.metrics().await;
-    let batch_waits = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("fabrique_schedule_wait_seconds_count")
-                && l.contains(r#"priority="batch""#)
-        })
-        .unwrap_or_else(|| panic!("{metrics}"));
+    let batch_waits = t.schedule_waits_line("batch").await;
     assert!(batch_waits.ends_with(" 2"), "{batch_waits}");
     let (status, body) = chat_with(&t, &key, "mistral-small", Some("interactive")).await;
     assert_eq!(status, 403, "{body}");

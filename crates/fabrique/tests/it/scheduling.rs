@@ -508,14 +508,7 @@ async fn a_declared_use_cases_class_schedules_its_requests_and_bounds_the_header
     let nightly = [("x-fabrique-use-case", "nightly-digest")];
     let answered = send(&t, &t.key, &chat_body("mistral-small"), &nightly).await;
     assert_eq!(answered.status(), 200);
-    let metrics = t.metrics().await;
-    let batch_waits = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("fabrique_schedule_wait_seconds_count")
-                && l.contains(r#"priority="batch""#)
-        })
-        .unwrap_or_else(|| panic!("{metrics}"));
+    let batch_waits = t.schedule_waits_line("batch").await;
     assert!(batch_waits.ends_with(" 1"), "{batch_waits}");
 
     let urgent = [
