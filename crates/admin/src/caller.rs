@@ -1,9 +1,11 @@
-//! Who is calling: the bearer key, looked up in the in-memory directory (never the database).
+//! Who is calling: the bearer API key, looked up in the in-memory directory (never the database),
+//! or, when sign-in is configured, the identity provider's access token with the roles its claims
+//! map to. The session cookie is not accepted here: admin routes change state, and a cookie rides
+//! along on requests another site makes the browser send.
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use identity::Principal;
 
@@ -14,8 +16,7 @@ use crate::{AdminError, AdminState};
 pub(crate) struct Caller(pub Arc<Principal>);
 
 impl Caller {
-    /// The audit actor: the caller's key id (admin routes authenticate keys only, so there is
-    /// one; a signed-in user would be named by their user id).
+    /// The audit actor: the caller's key id, or the signed-in user's id.
     pub(crate) fn actor(&self) -> String {
         self.0.actor()
     }
@@ -28,40 +29,19 @@ impl FromRequestParts<AdminState> for Caller {
         parts: &mut Parts,
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(AdminError::MissingKey)?;
-        let text = value.to_str().map_err(|_| AdminError::UnknownKey)?;
-        let key = bearer_token(text).ok_or(AdminError::MissingKey)?;
-        state
-            .directory
-            .authenticate_at(key, domain::now_millis())
-            .map(Caller)
-            .map_err(|refused| match refused {
-                identity::KeyRefused::Unknown => AdminError::UnknownKey,
-                identity::KeyRefused::Expired => AdminError::KeyExpired,
-            })
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive.
-fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bearer_token;
-
-    #[test]
-    fn bearer_tokens_are_read_case_insensitively() {
-        assert_eq!(bearer_token("Bearer fabk_x"), Some("fabk_x"));
-        assert_eq!(bearer_token("bearer  fabk_x "), Some("fabk_x"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("fabk_x"), None);
+        oidc::authenticate(
+            &state.directory,
+            state.oidc.as_deref(),
+            &parts.headers,
+            oidc::SessionCookie::Refused,
+        )
+        .await
+        .map(Caller)
+        .map_err(|refused| match refused {
+            oidc::Refused::Missing => AdminError::MissingKey,
+            oidc::Refused::Key(identity::KeyRefused::Unknown) => AdminError::UnknownKey,
+            oidc::Refused::Key(identity::KeyRefused::Expired) => AdminError::KeyExpired,
+            oidc::Refused::SignIn(error) => AdminError::SignIn(error),
+        })
     }
 }

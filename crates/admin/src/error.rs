@@ -12,6 +12,9 @@ use crate::AdminAction;
 pub enum AdminError {
     #[error("missing API key: send `Authorization: Bearer <key>`")]
     MissingKey,
+    /// An access token from the identity provider, refused (`SignInError::code` says why).
+    #[error("{0}")]
+    SignIn(oidc::SignInError),
     #[error("invalid API key")]
     UnknownKey,
     #[error("this API key has expired")]
@@ -55,6 +58,7 @@ impl AdminError {
             AdminError::MissingKey | AdminError::UnknownKey | AdminError::KeyExpired => {
                 StatusCode::UNAUTHORIZED
             }
+            AdminError::SignIn(error) => error.status(),
             AdminError::Forbidden { .. } | AdminError::Refused(_) => StatusCode::FORBIDDEN,
             AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -75,6 +79,9 @@ impl AdminError {
                 "api_key_expired",
                 self.to_string(),
             ),
+            AdminError::SignIn(error) => {
+                ErrorBody::new(error.error_type(), error.code(), self.to_string())
+            }
             AdminError::Forbidden { .. } | AdminError::Refused(_) => {
                 ErrorBody::new(ErrorType::Permission, "permission_denied", self.to_string())
             }

@@ -72,6 +72,9 @@ pub struct AdminState {
     /// Stored content (retention `full`), read back and purged here; `None` in set-ups without a
     /// content store, where those routes answer 404.
     pub content: Option<Arc<retention::ContentStore>>,
+    /// Sign-in, when configured: the identity provider's access tokens are accepted as bearers,
+    /// with the roles its claims map to.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference

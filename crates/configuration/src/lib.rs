@@ -167,7 +167,7 @@ use std::time::Duration;
 use domain::{Classification, ClassificationLadder, EndpointKind, Hosting, ModelKind};
 
 pub use error::{ConfigError, ConfigErrors};
-pub use oidc::{JwtAlgorithm, OidcConfig, UserNameClaim};
+pub use oidc::{JwtAlgorithm, MappedRole, OidcConfig, RoleScope, UserNameClaim};
 pub use retention::{MasterKeySource, Retention, RetentionConfig};
 pub use scheduling::{SchedulingConfig, ShareConfig};
 pub use use_cases::{UseCaseConfig, UseCasePolicy};

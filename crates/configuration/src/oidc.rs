@@ -9,8 +9,25 @@ use domain::Role;
 use serde::Deserialize;
 
 use crate::error::Collector;
-use crate::raw::RawOidc;
+use crate::raw::{RawMappedRole, RawOidc};
 use crate::validate::{NameRule, credential, name_problem, url_problem};
+
+/// What a `role_map` entry grants: a role, over the whole group or over the user's entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MappedRole {
+    pub role: Role,
+    pub scope: RoleScope,
+}
+
+/// Over what a role is granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleScope {
+    /// The whole group: every entity.
+    Group,
+    /// The entity of the signed-in user.
+    Entity,
+}
 
 /// Section `[oidc]`. Absent: no sign-in, and only API keys authenticate.
 #[derive(Clone, PartialEq)]
@@ -53,10 +70,12 @@ pub struct OidcConfig {
     /// whose values `role_map` turns into roles.
     pub roles_claim: Option<String>,
     /// Key `role_map`: group name → role (`group_admin`, `entity_admin`, `auditor`,
-    /// `factory_engineer`, `user`). `group_admin` is granted group-wide; the others over the user's
-    /// entity. These roles are added to the user's stored grants for as long as the token or the
-    /// session lasts, and are never stored.
-    pub role_map: BTreeMap<String, Role>,
+    /// `factory_engineer`, `user`), or → `{ role = "auditor", scope = "group" }` for an auditor of
+    /// the whole group. `group_admin` is always granted group-wide; the others over the user's
+    /// entity unless `scope = "group"`, which only `auditor` may have. These roles are added to
+    /// the user's stored grants for as long as the token or the session lasts, and are never
+    /// stored.
+    pub role_map: BTreeMap<String, MappedRole>,
     /// Key `jit_provisioning`: create a user signing in for the first time (just-in-time), in the
     /// entity given by `entity_claim`/`default_entity`. Default `false`: unknown users are refused.
     pub jit_provisioning: bool,
@@ -209,6 +228,15 @@ pub(crate) fn validate(
             "has no effect without `roles_claim`, the claim whose values it maps",
         );
     }
+    let mut role_map = BTreeMap::new();
+    for (group, &mapped) in raw.role_map.iter().flatten() {
+        match mapped_role(mapped) {
+            Ok(mapped) => {
+                role_map.insert(group.clone(), mapped);
+            }
+            Err(problem) => errors.push(format!("oidc.role_map.{group}"), problem),
+        }
+    }
     let session_lifetime_secs = raw
         .session_lifetime_secs
         .unwrap_or(DEFAULT_SESSION_LIFETIME_SECS);
@@ -240,7 +268,7 @@ pub(crate) fn validate(
         entity_map: raw.entity_map.unwrap_or_default(),
         default_entity: raw.default_entity,
         roles_claim: raw.roles_claim,
-        role_map: raw.role_map.unwrap_or_default(),
+        role_map,
         jit_provisioning,
         session_lifetime: Duration::from_secs(session_lifetime_secs),
         cookie_secure: raw.cookie_secure.unwrap_or(true),
@@ -304,6 +332,30 @@ fn issuer_problem(issuer: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// A `role_map` value's scope: `group_admin` is group-wide by nature, `auditor` may be either, the
+/// other roles only ever act within one entity.
+fn mapped_role(raw: RawMappedRole) -> Result<MappedRole, String> {
+    let role = raw.role;
+    let scope = match (role, raw.scope) {
+        (Role::GroupAdmin, None | Some(RoleScope::Group)) => RoleScope::Group,
+        (Role::GroupAdmin, Some(RoleScope::Entity)) => {
+            return Err("`group_admin` is granted over the whole group; \
+                 for one entity's administrators, map to `entity_admin`"
+                .to_owned());
+        }
+        (Role::Auditor, Some(scope)) => scope,
+        (_, None | Some(RoleScope::Entity)) => RoleScope::Entity,
+        (_, Some(RoleScope::Group)) => {
+            return Err(format!(
+                "`{}` is granted over the user's entity only; `scope = \"group\"` is for \
+                 `auditor` (and `group_admin`, always group-wide)",
+                role.as_str()
+            ));
+        }
+    };
+    Ok(MappedRole { role, scope })
 }
 
 impl fmt::Debug for OidcConfig {

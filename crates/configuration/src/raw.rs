@@ -142,7 +142,7 @@ pub(crate) struct RawOidc {
     pub entity_map: Option<std::collections::BTreeMap<String, String>>,
     pub default_entity: Option<String>,
     pub roles_claim: Option<String>,
-    pub role_map: Option<std::collections::BTreeMap<String, domain::Role>>,
+    pub role_map: Option<std::collections::BTreeMap<String, RawMappedRole>>,
     pub jit_provisioning: Option<bool>,
     pub session_lifetime_secs: Option<u64>,
     pub cookie_secure: Option<bool>,
@@ -434,4 +434,48 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
     (line, column)
+}
+
+/// A `role_map` value: a role's name (`"auditor"`), or a table naming its scope
+/// (`{ role = "auditor", scope = "group" }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawMappedRole {
+    pub role: domain::Role,
+    pub scope: Option<crate::RoleScope>,
+}
+
+impl<'de> Deserialize<'de> for RawMappedRole {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawMappedRole;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a role name, or a table `{ role = \"…\", scope = \"group\" | \"entity\" }`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<RawMappedRole, E> {
+                use serde::de::IntoDeserializer;
+                let role = domain::Role::deserialize(name.into_deserializer())?;
+                Ok(RawMappedRole { role, scope: None })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawMappedRole, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Table {
+                    role: domain::Role,
+                    scope: Option<crate::RoleScope>,
+                }
+                let table = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawMappedRole {
+                    role: table.role,
+                    scope: table.scope,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }

@@ -223,6 +223,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 zone,
                 scheduler: gateway.scheduling.scheduler().cloned(),
                 content: Some(Arc::clone(&content)),
+                oidc: oidc.clone(),
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )

@@ -1,8 +1,8 @@
 //! From a verified token's claims to Fabrique's words: the user name, the entity a new user joins,
 //! and the roles the provider's groups grant. Pure functions of the claims and the configuration.
 
-use configuration::{OidcConfig, UserNameClaim};
-use domain::{EntityId, Role, RoleGrant};
+use configuration::{MappedRole, OidcConfig, RoleScope, UserNameClaim};
+use domain::{EntityId, RoleGrant};
 use serde_json::Value;
 
 use crate::error::Rejection;
@@ -19,8 +19,8 @@ pub struct Identity {
     /// The entity slug for a new user, from `entity_claim` (through `entity_map`) or
     /// `default_entity`.
     pub entity_slug: Option<String>,
-    /// The `role_map` roles of the caller's groups, before scoping to an entity.
-    pub roles: Vec<Role>,
+    /// The `role_map` roles of the caller's groups, each with its scope.
+    pub roles: Vec<MappedRole>,
 }
 
 pub(crate) fn identity(settings: &OidcConfig, claims: &Claims) -> Result<Identity, Rejection> {
@@ -65,13 +65,13 @@ pub(crate) fn identity(settings: &OidcConfig, claims: &Claims) -> Result<Identit
     })
 }
 
-/// The roles as grants: `group_admin` over the whole group, the others over the user's entity.
-pub fn grants(roles: &[Role], entity: EntityId) -> Vec<RoleGrant> {
+/// The roles as grants: group-wide ones over the whole group, the others over the user's entity.
+pub fn grants(roles: &[MappedRole], entity: EntityId) -> Vec<RoleGrant> {
     roles
         .iter()
-        .map(|&role| RoleGrant {
-            role,
-            entity_id: (role != Role::GroupAdmin).then_some(entity),
+        .map(|mapped| RoleGrant {
+            role: mapped.role,
+            entity_id: (mapped.scope == RoleScope::Entity).then_some(entity),
         })
         .collect()
 }

@@ -2,6 +2,7 @@
 //! JSON error and the audit trail) and an HTTP status; the surfaces turn them into responses.
 
 use http::StatusCode;
+use wire::ErrorType;
 
 /// Why a JWT (API access token or ID token) is not accepted. A closed set so that every reason has
 /// its code and its test.
@@ -107,6 +108,17 @@ impl SignInError {
             SignInError::TokenExchange(_) => StatusCode::BAD_GATEWAY,
             SignInError::TooManyPending => StatusCode::SERVICE_UNAVAILABLE,
             SignInError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The OpenAI-style error type that goes with [`SignInError::status`].
+    pub fn error_type(&self) -> ErrorType {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => ErrorType::Authentication,
+            StatusCode::FORBIDDEN => ErrorType::Permission,
+            StatusCode::BAD_REQUEST => ErrorType::InvalidRequest,
+            StatusCode::BAD_GATEWAY => ErrorType::Upstream,
+            _ => ErrorType::Server,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! one store write that provisions a new user; every web sign-in, successful or not, is audited.
 
 mod claims;
+mod credentials;
 mod error;
 mod login;
 mod provider;
@@ -36,6 +37,7 @@ use identity::{Directory, Principal};
 use store::Store;
 
 pub use claims::{Identity, grants};
+pub use credentials::{Refused, SessionCookie, authenticate};
 pub use error::{Rejection, SignInError};
 pub use login::{MAX_PENDING, PENDING_TTL, pkce_challenge};
 pub use provider::{KEY_REFRESH_INTERVAL, Metadata, Provider, ProviderError};

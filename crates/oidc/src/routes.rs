@@ -275,15 +275,12 @@ fn redirect(location: &str) -> Response {
 }
 
 fn error_response(error: &SignInError) -> Response {
-    let status = error.status();
-    let kind = match status {
-        StatusCode::UNAUTHORIZED => ErrorType::Authentication,
-        StatusCode::FORBIDDEN => ErrorType::Permission,
-        StatusCode::BAD_REQUEST => ErrorType::InvalidRequest,
-        StatusCode::BAD_GATEWAY => ErrorType::Upstream,
-        _ => ErrorType::Server,
-    };
-    json_error(status, kind, error.code(), error.to_string())
+    json_error(
+        error.status(),
+        error.error_type(),
+        error.code(),
+        error.to_string(),
+    )
 }
 
 fn json_error(

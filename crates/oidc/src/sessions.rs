@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use domain::Role;
+use configuration::MappedRole;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 
@@ -25,7 +25,7 @@ const SWEEP_ABOVE: usize = 1024;
 pub(crate) struct Session {
     pub user_name: String,
     /// Roles from the provider's claims at sign-in, added to the user's stored grants.
-    pub roles: Vec<Role>,
+    pub roles: Vec<MappedRole>,
     pub expires: Instant,
 }
 
@@ -39,7 +39,7 @@ impl Sessions {
     pub(crate) fn open(
         &self,
         user_name: String,
-        roles: Vec<Role>,
+        roles: Vec<MappedRole>,
         lifetime: Duration,
         now: Instant,
     ) -> String {
@@ -89,10 +89,14 @@ mod tests {
         let sessions = Sessions::default();
         let now = Instant::now();
         let hour = Duration::from_secs(3600);
-        let id = sessions.open("ada".into(), vec![Role::Auditor], hour, now);
+        let auditor = MappedRole {
+            role: domain::Role::Auditor,
+            scope: configuration::RoleScope::Group,
+        };
+        let id = sessions.open("ada".into(), vec![auditor], hour, now);
         let session = sessions.get(&id, now).unwrap();
         assert_eq!(session.user_name, "ada");
-        assert_eq!(session.roles, vec![Role::Auditor]);
+        assert_eq!(session.roles, vec![auditor]);
         assert!(sessions.get(&id, now + hour).is_none(), "expired");
         assert!(sessions.get("made-up", now).is_none());
         assert!(sessions.close(&id));

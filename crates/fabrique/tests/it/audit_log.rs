@@ -6,17 +6,6 @@ use serde_json::{Value, json};
 
 use crate::harness::{ADMIN_KEY, TestServer, instant_sim, one_endpoint};
 
-async fn get(t: &TestServer, path: &str, key: &str) -> (u16, Value) {
-    let response = t
-        .http
-        .get(t.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 fn actions(page: &Value) -> Vec<String> {
     page["data"]
         .as_array()
@@ -41,13 +30,17 @@ async fn events_are_filtered_by_entity_actor_action_outcome_and_time() {
     let beta = entity_id(&t, "beta").await;
 
     // Beta's user events only.
-    let (status, page) = get(&t, "/admin/v1/audit?entity=beta&action=user", ADMIN_KEY).await;
+    let (status, page) = t
+        .get_with_key("/admin/v1/audit?entity=beta&action=user", ADMIN_KEY)
+        .await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(actions(&page), ["user.create"]);
     assert_eq!(page["data"][0]["entity_id"], beta);
 
     // A family of actions, and one action.
-    let (_, keys) = get(&t, "/admin/v1/audit?action=key", ADMIN_KEY).await;
+    let (_, keys) = t
+        .get_with_key("/admin/v1/audit?action=key", ADMIN_KEY)
+        .await;
     assert!(
         actions(&keys).iter().all(|a| a.starts_with("key.")),
         "{keys}"
@@ -57,12 +50,14 @@ async fn events_are_filtered_by_entity_actor_action_outcome_and_time() {
         4,
         "the bootstrap key, ada's, audrey's, bob's: {keys}"
     );
-    let (_, created) = get(&t, "/admin/v1/audit?type=entity.create", ADMIN_KEY).await;
+    let (_, created) = t
+        .get_with_key("/admin/v1/audit?type=entity.create", ADMIN_KEY)
+        .await;
     assert_eq!(actions(&created), ["entity.create", "entity.create"]);
 
     // The auditor reads acme's trail; reading beta's is refused as if it did not exist, and the
     // refusal is itself on the trail, under the auditor's name and outcome `denied`.
-    let (status, own) = get(&t, "/admin/v1/audit?limit=1000", &auditor).await;
+    let (status, own) = t.get_with_key("/admin/v1/audit?limit=1000", &auditor).await;
     assert_eq!(status, 200, "{own}");
     let acme = entity_id(&t, "acme").await;
     assert!(!own["data"].as_array().unwrap().is_empty());
@@ -74,29 +69,37 @@ async fn events_are_filtered_by_entity_actor_action_outcome_and_time() {
             .all(|e| e["entity_id"] == acme.as_str()),
         "{own}"
     );
-    let (status, foreign) = get(&t, "/admin/v1/audit?entity=beta", &auditor).await;
+    let (status, foreign) = t
+        .get_with_key("/admin/v1/audit?entity=beta", &auditor)
+        .await;
     assert_eq!(status, 404, "{foreign}");
-    let (_, denied) = get(
-        &t,
-        &format!("/admin/v1/audit?actor={auditor_key_id}&outcome=denied"),
-        ADMIN_KEY,
-    )
-    .await;
+    let (_, denied) = t
+        .get_with_key(
+            &format!("/admin/v1/audit?actor={auditor_key_id}&outcome=denied"),
+            ADMIN_KEY,
+        )
+        .await;
     assert_eq!(actions(&denied), ["audit.read"], "{denied}");
     assert_eq!(denied["data"][0]["entity_id"], beta);
 
     // Time: nothing before 2000, everything since.
-    let (_, old) = get(&t, "/admin/v1/audit?to=2000-01-01", ADMIN_KEY).await;
+    let (_, old) = t
+        .get_with_key("/admin/v1/audit?to=2000-01-01", ADMIN_KEY)
+        .await;
     assert_eq!(old["data"], json!([]));
-    let (_, all) = get(&t, "/admin/v1/audit?from=2000-01-01&limit=1000", ADMIN_KEY).await;
-    let (_, unfiltered) = get(&t, "/admin/v1/audit?limit=1000", ADMIN_KEY).await;
+    let (_, all) = t
+        .get_with_key("/admin/v1/audit?from=2000-01-01&limit=1000", ADMIN_KEY)
+        .await;
+    let (_, unfiltered) = t
+        .get_with_key("/admin/v1/audit?limit=1000", ADMIN_KEY)
+        .await;
     assert_eq!(all["data"], unfiltered["data"]);
 
     // Pages of two, newest first, until `next_before` runs out: every event once.
     let mut seen = Vec::new();
     let mut path = "/admin/v1/audit?limit=2".to_owned();
     loop {
-        let (status, page) = get(&t, &path, ADMIN_KEY).await;
+        let (status, page) = t.get_with_key(&path, ADMIN_KEY).await;
         assert_eq!(status, 200, "{page}");
         seen.extend(
             page["data"]
@@ -131,11 +134,15 @@ async fn malformed_filters_are_named() {
         ("limit=0", "limit"),
         ("entity=Not%20A%20Slug", "entity"),
     ] {
-        let (status, body) = get(&t, &format!("/admin/v1/audit?{query}"), ADMIN_KEY).await;
+        let (status, body) = t
+            .get_with_key(&format!("/admin/v1/audit?{query}"), ADMIN_KEY)
+            .await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["param"], field, "{query}: {body}");
     }
-    let (status, body) = get(&t, "/admin/v1/audit?entity=nowhere", ADMIN_KEY).await;
+    let (status, body) = t
+        .get_with_key("/admin/v1/audit?entity=nowhere", ADMIN_KEY)
+        .await;
     assert_eq!(status, 404, "{body}");
     t.finish().await;
 }

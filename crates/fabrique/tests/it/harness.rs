@@ -258,6 +258,11 @@ impl TestServer {
 
     /// GETs a JSON document with `key`.
     pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        self.get_with_key(path, key).await.1
+    }
+
+    /// GET with `key` (an API key or an access token) as the bearer: the status and JSON body.
+    pub async fn get_with_key(&self, path: &str, key: &str) -> (u16, Value) {
         let response = self
             .http
             .get(self.url(path))
@@ -265,7 +270,8 @@ impl TestServer {
             .send()
             .await
             .expect("request");
-        response.json().await.expect("json")
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
     }
 
     /// The ids of the models `key` may use, as `/v1/models` lists them.

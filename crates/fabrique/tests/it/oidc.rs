@@ -18,13 +18,18 @@ const REDIRECT_URL: &str = "http://127.0.0.1:9/auth/callback";
 
 /// The provider, then a server trusting it; the harness user `ada` (entity `acme`) exists.
 async fn start() -> (TestIssuer, TestServer) {
+    start_with("", "").await
+}
+
+/// [`start`], with more configuration: `before` ahead of `[oidc]`, `oidc` inside it.
+async fn start_with(before: &str, oidc: &str) -> (TestIssuer, TestServer) {
     let issuer = TestIssuer::start(CLIENT_ID).await;
     let config = one_endpoint(&format!(
         r#"
 [[entities]]
 slug = "acme"
 name = "Acme"
-
+{before}
 [oidc]
 issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
@@ -33,6 +38,7 @@ default_entity = "acme"
 jit_provisioning = true
 cookie_secure = false
 jwks_min_refetch_secs = 0
+{oidc}
 "#,
         issuer = issuer.issuer()
     ));
@@ -176,6 +182,15 @@ async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
     assert_eq!(me["user_name"], "ada", "{me}");
     assert_eq!(me["entity"]["slug"], "acme");
 
+    // The admin API takes explicit credentials only: there, the cookie alone is no caller.
+    let admin = browser
+        .get(t.url("/admin/v1/audit"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status().as_u16(), 401);
+
     // The session works on the API too; the same callback cannot be replayed.
     let chat = browser
         .post(t.url("/v1/chat/completions"))
@@ -224,4 +239,59 @@ async fn a_suspended_user_s_token_is_refused_for_want_of_a_seat() {
             .unwrap()
             .contains("user suspended")
     );
+}
+
+#[tokio::test]
+async fn roles_mapped_from_the_providers_groups_act_on_the_admin_api_over_their_scope() {
+    let (issuer, t) = start_with(
+        r#"
+[[entities]]
+slug = "globex"
+name = "Globex"
+"#,
+        r#"roles_claim = "groups"
+role_map = { "audit" = "auditor", "audit-all" = { role = "auditor", scope = "group" } }"#,
+    )
+    .await;
+    let token_in = |groups: Value| {
+        let mut claims = issuer.claims("ada");
+        claims["groups"] = groups;
+        issuer.sign(&claims)
+    };
+
+    // Ada (of acme) mapped to a group-wide auditor reads every entity's audit trail…
+    let group_auditor = token_in(json!(["audit-all"]));
+    assert_eq!(audit_status(&t, "globex", &group_auditor).await, 200);
+    assert_eq!(audit_status(&t, "acme", &group_auditor).await, 200);
+    // …and still changes nothing.
+    let (created, _, body) = t
+        .post_with_key(
+            "/admin/v1/users",
+            &json!({"entity": "globex", "user_name": "mallory", "email": "mallory@globex.test"}),
+            &group_auditor,
+        )
+        .await;
+    assert_eq!(created, 403, "{body}");
+
+    // Mapped to an auditor of her entity, she reads acme's trail only; globex's is not found.
+    let entity_auditor = token_in(json!(["audit"]));
+    assert_eq!(audit_status(&t, "acme", &entity_auditor).await, 200);
+    assert_eq!(audit_status(&t, "globex", &entity_auditor).await, 404);
+
+    // Without a mapped group she is a plain user, refused; an expired token says why.
+    assert_eq!(audit_status(&t, "acme", &issuer.token("ada")).await, 403);
+    let mut expired = issuer.claims("ada");
+    expired["groups"] = json!(["audit-all"]);
+    expired["exp"] = json!(1);
+    let (refused, body) = t
+        .get_with_key("/admin/v1/audit?entity=acme", &issuer.sign(&expired))
+        .await;
+    assert_eq!(refused, 401, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
+}
+
+/// The status of `GET /admin/v1/audit?entity=` with `token` as the bearer.
+async fn audit_status(t: &TestServer, entity: &str, token: &str) -> u16 {
+    let path = format!("/admin/v1/audit?entity={entity}");
+    t.get_with_key(&path, token).await.0
 }

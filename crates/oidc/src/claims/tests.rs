@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
 
+use domain::Role;
 use serde_json::json;
 
 use super::*;
@@ -75,16 +76,28 @@ fn the_entity_comes_from_the_claim_through_the_map_or_the_default() {
 }
 
 #[test]
-fn groups_map_to_roles_scoped_to_the_entity_except_group_admin() {
+fn groups_map_to_roles_scoped_to_the_entity_unless_mapped_group_wide() {
     let mapped = settings(
         r#"roles_claim = "groups"
-        role_map = { "admins" = "group_admin", "audit" = "auditor", "audit-2" = "auditor" }"#,
+        role_map = { "admins" = "group_admin", "audit" = "auditor", "audit-2" = "auditor", "audit-all" = { role = "auditor", scope = "group" } }"#,
     );
     let token = claims(
-        json!({"sub": "s", "preferred_username": "ada", "groups": ["audit", "admins", "audit-2", "other", 7]}),
+        json!({"sub": "s", "preferred_username": "ada", "groups": ["audit", "admins", "audit-2", "other", 7, "audit-all"]}),
     );
     let roles = identity(&mapped, &token).unwrap().roles;
-    assert_eq!(roles, vec![Role::Auditor, Role::GroupAdmin]);
+    let entity_auditor = MappedRole {
+        role: Role::Auditor,
+        scope: RoleScope::Entity,
+    };
+    let group_admin = MappedRole {
+        role: Role::GroupAdmin,
+        scope: RoleScope::Group,
+    };
+    let group_auditor = MappedRole {
+        role: Role::Auditor,
+        scope: RoleScope::Group,
+    };
+    assert_eq!(roles, vec![entity_auditor, group_admin, group_auditor]);
     let entity = EntityId::generate();
     assert_eq!(
         grants(&roles, entity),
@@ -97,11 +110,12 @@ fn groups_map_to_roles_scoped_to_the_entity_except_group_admin() {
                 role: Role::GroupAdmin,
                 entity_id: None
             },
+            RoleGrant {
+                role: Role::Auditor,
+                entity_id: None
+            },
         ]
     );
     let single = claims(json!({"sub": "s", "preferred_username": "ada", "groups": "admins"}));
-    assert_eq!(
-        identity(&mapped, &single).unwrap().roles,
-        vec![Role::GroupAdmin]
-    );
+    assert_eq!(identity(&mapped, &single).unwrap().roles, vec![group_admin]);
 }
