@@ -15,10 +15,13 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// Settings applied to every SQLite connection. `synchronous=NORMAL` in WAL mode keeps every
 /// committed transaction across a process crash; see the crate documentation for power loss.
 /// The busy timeout makes concurrent writers wait for each other instead of failing.
+/// Statement journals (the undo of one multi-row INSERT inside a transaction) stay in memory
+/// rather than in a temporary file.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; \
      PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 5000; \
-     PRAGMA foreign_keys = ON;";
+     PRAGMA foreign_keys = ON; \
+     PRAGMA temp_store = MEMORY;";
 
 /// The name of the SQLite file inside a data directory.
 pub const SQLITE_FILE_NAME: &str = "fabrique.db";

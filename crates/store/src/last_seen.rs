@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use sqlx::AnyConnection;
+use sqlx::AnyPool;
 use sqlx::any::AnyArguments;
 
 use crate::{Backend, StoreError};
@@ -13,14 +13,19 @@ use crate::{Backend, StoreError};
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Sets `column` of the rows of `table` whose `id` is given to the paired instant, never moving a
-/// stored instant backwards. `table` and `column` are the store's own names, never input.
+/// stored instant backwards, in one transaction. `table` and `column` are the store's own names,
+/// never input.
 pub(crate) async fn record(
-    conn: &mut AnyConnection,
+    pool: &AnyPool,
     backend: Backend,
     table: &'static str,
     column: &'static str,
     rows: &[(String, i64)],
 ) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         // VALUES columns are `column1`, `column2` in SQLite and PostgreSQL alike; the cast gives
         // PostgreSQL the instant's type.
@@ -48,9 +53,10 @@ pub(crate) async fn record(
         );
         sqlx::query_with(&sql, arguments)
             .persistent(false)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 

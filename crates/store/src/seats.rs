@@ -185,10 +185,7 @@ impl Store {
             .iter()
             .map(|(user, at)| (user.to_string(), *at))
             .collect();
-        let mut tx = self.pool.begin().await?;
-        crate::last_seen::record(&mut tx, self.backend(), "users", "last_active_at", &rows).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::last_seen::record(&self.pool, self.backend(), "users", "last_active_at", &rows).await
     }
 }
 
