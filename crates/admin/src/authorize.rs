@@ -13,6 +13,7 @@ use crate::{AdminError, AdminState};
 pub enum AdminAction {
     CreateEntity,
     ListEntities,
+    SetEntityStatus,
     CreateUser,
     ListUsers,
     CreateKey,
@@ -44,9 +45,10 @@ pub enum AdminAction {
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 29] = [
+    pub const ALL: [AdminAction; 30] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
+        AdminAction::SetEntityStatus,
         AdminAction::CreateUser,
         AdminAction::ListUsers,
         AdminAction::CreateKey,
@@ -81,6 +83,7 @@ impl AdminAction {
         match self {
             AdminAction::CreateEntity => "entity.create",
             AdminAction::ListEntities => "entity.list",
+            AdminAction::SetEntityStatus => "entity.status.set",
             AdminAction::CreateUser => "user.create",
             AdminAction::ListUsers => "user.list",
             AdminAction::CreateKey => "key.create",
@@ -116,6 +119,7 @@ impl AdminAction {
         match self {
             AdminAction::CreateEntity => "create entities",
             AdminAction::ListEntities => "list entities",
+            AdminAction::SetEntityStatus => "suspend or reactivate entities",
             AdminAction::CreateUser => "create users",
             AdminAction::ListUsers => "list users",
             AdminAction::CreateKey => "create API keys",

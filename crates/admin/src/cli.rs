@@ -145,6 +145,11 @@ pub enum EntitiesCommand {
     },
     /// List entities.
     List,
+    /// Suspend an entity: every key of its users and service accounts stops at once, and their
+    /// sign-ins are refused.
+    Suspend { slug: String },
+    /// Reactivate a suspended entity: its users' keys work again.
+    Reactivate { slug: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -469,6 +474,16 @@ async fn call(
 
 type Request = (Method, String, Vec<(&'static str, String)>, Option<Value>);
 
+/// `PUT /admin/v1/entities/{slug}/status`.
+fn entity_status(slug: &str, status: &str) -> Request {
+    (
+        Method::PUT,
+        format!("/admin/v1/entities/{}/status", encode_path_segment(slug)),
+        vec![],
+        Some(json!({ "status": status })),
+    )
+}
+
 /// The HTTP request for a command: method, path, query, JSON body.
 fn request_for(command: &AdminCommand) -> Request {
     match command {
@@ -483,6 +498,12 @@ fn request_for(command: &AdminCommand) -> Request {
         AdminCommand::Entities {
             command: EntitiesCommand::List,
         } => (Method::GET, "/admin/v1/entities".into(), vec![], None),
+        AdminCommand::Entities {
+            command: EntitiesCommand::Suspend { slug },
+        } => entity_status(slug, "suspended"),
+        AdminCommand::Entities {
+            command: EntitiesCommand::Reactivate { slug },
+        } => entity_status(slug, "active"),
         AdminCommand::Users {
             command:
                 UsersCommand::Create {

@@ -1,11 +1,11 @@
-//! `/admin/v1/entities`: create and list the group's entities.
+//! `/admin/v1/entities`: create and list the group's entities, suspend and reactivate them.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::Entity;
+use domain::{Entity, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -52,4 +52,65 @@ pub(crate) async fn list(
     require(&state, &caller, AdminAction::ListEntities, None).await?;
     let entities = state.store.list_entities().await?;
     Ok(Json(json!({ "data": entities })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetStatus {
+    status: String,
+}
+
+/// `PUT /admin/v1/entities/{entity}/status` `{"status": "suspended" | "active"}` → 200 with the
+/// entity. Suspending stops every key of the entity's users and service accounts and refuses their
+/// sign-ins from the next request on; reactivating lets the usable ones back in. Audited as
+/// `entity.suspend` or `entity.reactivate` when the status changes.
+pub(crate) async fn set_status(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Entity>, AdminError> {
+    require(&state, &caller, AdminAction::SetEntityStatus, None).await?;
+    let request: SetStatus = json(body)?;
+    let status = match request.status.as_str() {
+        "active" => Status::Active,
+        "suspended" => Status::Suspended,
+        other => {
+            return Err(AdminError::bad_field(
+                "status",
+                format!("`{other}` is not a status: `active` or `suspended`"),
+            ));
+        }
+    };
+    let mut entity = state
+        .store
+        .entity_by_slug(&slug)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no entity with slug `{slug}`")))?;
+    let action = match status {
+        Status::Active => "entity.reactivate",
+        Status::Suspended => "entity.suspend",
+    };
+    let audit = change_event(&caller, action, Some(entity.id), json!({"slug": slug}));
+    if state
+        .store
+        .set_entity_status(entity.id, status, &audit)
+        .await?
+    {
+        match status {
+            Status::Suspended => {
+                let stopped = state.directory.suspend_entity(entity.id);
+                tracing::info!(entity = %slug, keys = stopped, "entity suspended");
+            }
+            Status::Active => {
+                let restored = state
+                    .directory
+                    .reactivate_entity(&state.store, entity.id)
+                    .await?;
+                tracing::info!(entity = %slug, keys = restored, "entity reactivated");
+            }
+        }
+    }
+    entity.status = status;
+    Ok(Json(entity))
 }

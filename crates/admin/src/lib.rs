@@ -85,6 +85,10 @@ pub fn router(state: AdminState) -> Router {
             "/admin/v1/entities",
             get(entities::list).post(entities::create),
         )
+        .route(
+            "/admin/v1/entities/{entity}/status",
+            put(entities::set_status),
+        )
         .route("/admin/v1/users", get(users::list).post(users::create))
         .route("/admin/v1/users/{id}/erase", post(content::erase))
         .route("/admin/v1/content", get(content::read))

@@ -409,19 +409,67 @@ impl Directory {
     /// Makes the live keys of a user who was reactivated authenticate again (their owner is read
     /// as active from the store, so suspended entities still keep them out). Returns how many.
     pub async fn restore_owner(&self, store: &Store, owner: KeyOwner) -> Result<usize, StoreError> {
-        let mut restored = 0;
-        for credential in store.credentials_of(owner).await? {
-            if is_usable(&credential) {
-                let last_used = credential.key.last_used_at.unwrap_or(0);
-                self.index.write().insert(
-                    credential.key.hash,
-                    Principal::from_credential(&credential),
-                    last_used,
-                );
-                restored += 1;
+        Ok(self.admit_usable(&store.credentials_of(owner).await?))
+    }
+
+    /// Indexes the credentials that may authenticate (owner and entity active); returns how many.
+    fn admit_usable(&self, credentials: &[Credential]) -> usize {
+        let mut index = self.index.write();
+        let mut admitted = 0;
+        for credential in credentials.iter().filter(|c| is_usable(c)) {
+            let last_used = credential.key.last_used_at.unwrap_or(0);
+            index.insert(
+                credential.key.hash,
+                Principal::from_credential(credential),
+                last_used,
+            );
+            admitted += 1;
+        }
+        admitted
+    }
+
+    /// Stops every key of the entity's users and service accounts, and marks its users' entity
+    /// suspended, so their access tokens are refused too; the very next request of any of them
+    /// fails. Returns how many keys stopped. Last uses not yet stored are stored first by the
+    /// caller if it wants them ([`Directory::unstored_key_use`]).
+    pub fn suspend_entity(&self, entity: EntityId) -> usize {
+        self.set_users_entity_status(entity, Status::Suspended);
+        let mut index = self.index.write();
+        let Index {
+            by_hash,
+            hash_by_key,
+        } = &mut *index;
+        let before = by_hash.len();
+        by_hash.retain(|_, live| {
+            let keep = live.principal.entity_id != Some(entity);
+            if !keep && let Some(key) = live.principal.key_id {
+                hash_by_key.remove(&key);
+            }
+            keep
+        });
+        before - by_hash.len()
+    }
+
+    /// Undoes [`Directory::suspend_entity`] once the store holds the entity as active: its users'
+    /// usable keys (owner active, not revoked) authenticate again. Returns how many.
+    pub async fn reactivate_entity(
+        &self,
+        store: &Store,
+        entity: EntityId,
+    ) -> Result<usize, StoreError> {
+        let credentials = store.credentials_of_entity(entity).await?;
+        self.set_users_entity_status(entity, Status::Active);
+        Ok(self.admit_usable(&credentials))
+    }
+
+    fn set_users_entity_status(&self, entity: EntityId, status: Status) {
+        for record in self.users.write().values_mut() {
+            if record.entity_id == entity && record.entity_status != status {
+                let mut changed = (**record).clone();
+                changed.entity_status = status;
+                *record = Arc::new(changed);
             }
         }
-        Ok(restored)
     }
 
     /// Indexes the stored key `key_id` of `owner` if it may authenticate (owner and entity

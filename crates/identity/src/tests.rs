@@ -225,36 +225,18 @@ async fn load_builds_the_index_from_the_store() {
         .grant_role(KeyOwner::ServiceAccount(account.id), grant, &audit())
         .await
         .unwrap();
-    let (live, revoked) = (KeySecret::generate(), KeySecret::generate());
-    let mut ids = Vec::new();
-    for secret in [&live, &revoked] {
-        let key = ApiKey {
-            id: KeyId::generate(),
-            owner: KeyOwner::ServiceAccount(account.id),
-            entity_id: Some(acme.id),
-            hash: secret.hash(),
-            display_prefix: secret.display_prefix(),
-            created_at: now_millis(),
-            revoked_at: None,
-            classification: None,
-            models: None,
-            expires_at: None,
-            priority: None,
-            rotated_from: None,
-            last_used_at: None,
-        };
-        store.create_key(&key, &audit()).await.unwrap();
-        ids.push(key.id);
-    }
+    let owner = KeyOwner::ServiceAccount(account.id);
+    let (live_id, live) = stored_key(&store, owner, acme.id).await;
+    let (revoked_id, revoked) = stored_key(&store, owner, acme.id).await;
     store
-        .revoke_key(ids[1], now_millis(), &audit())
+        .revoke_key(revoked_id, now_millis(), &audit())
         .await
         .unwrap();
 
     let directory = Directory::load(&store).await.unwrap();
     assert_eq!(directory.len(), 1);
     let principal = directory.authenticate(live.expose()).unwrap();
-    assert_eq!(principal.key_id, Some(ids[0]));
+    assert_eq!(principal.key_id, Some(live_id));
     assert_eq!(principal.entity_id, Some(acme.id));
     assert_eq!(principal.entity_slug.as_deref(), Some("acme"));
     assert_eq!(principal.roles, vec![grant]);
@@ -272,19 +254,7 @@ fn the_directory_is_shareable_across_threads() {
 async fn users_are_loaded_by_name_and_kept_current_by_upsert_and_remove() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
-    let ada = store
-        .create_user(
-            &store::NewUser {
-                entity_id: acme.id,
-                user_name: "ada".into(),
-                email: "ada@example.test".into(),
-                display_name: None,
-                external_id: None,
-            },
-            &audit(),
-        )
-        .await
-        .unwrap();
+    let ada = stored_user(&store, acme.id, "ada").await;
     let grant = RoleGrant {
         role: Role::EntityAdmin,
         entity_id: Some(acme.id),
@@ -388,4 +358,93 @@ async fn teams_are_loaded_in_id_order_and_follow_group_changes() {
     directory.set_team_members(second.id, second.version + 2, &[ada]);
     assert_eq!(directory.teams_of(&bob), None);
     assert_eq!(directory.teams_of(&ada).as_deref(), Some(&[second.id][..]));
+}
+
+/// A user of `entity`, written to the store.
+async fn stored_user(store: &Store, entity: EntityId, user_name: &str) -> domain::User {
+    store
+        .create_user(
+            &store::NewUser {
+                entity_id: entity,
+                user_name: user_name.into(),
+                email: format!("{user_name}@example.test"),
+                display_name: None,
+                external_id: None,
+            },
+            &audit(),
+        )
+        .await
+        .unwrap()
+}
+
+/// A live key of `owner` in `entity`, written to the store: its id and secret.
+async fn stored_key(store: &Store, owner: KeyOwner, entity: EntityId) -> (KeyId, KeySecret) {
+    let secret = KeySecret::generate();
+    let key = ApiKey {
+        id: KeyId::generate(),
+        owner,
+        entity_id: Some(entity),
+        hash: secret.hash(),
+        display_prefix: secret.display_prefix(),
+        created_at: now_millis(),
+        revoked_at: None,
+        classification: None,
+        models: None,
+        expires_at: None,
+        priority: None,
+        rotated_from: None,
+        last_used_at: None,
+    };
+    store.create_key(&key, &audit()).await.unwrap();
+    (key.id, secret)
+}
+
+#[tokio::test]
+async fn a_suspended_entity_stops_its_keys_and_users_and_reactivation_brings_them_back() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    let globex = store
+        .create_entity("globex", "Globex", &audit())
+        .await
+        .unwrap();
+    let ada = stored_user(&store, acme.id, "ada").await;
+    let ci = store
+        .service_account_get_or_create(Some(globex.id), "ci", &audit())
+        .await
+        .unwrap();
+    let (_, ada_key) = stored_key(&store, KeyOwner::User(ada.id), acme.id).await;
+    let (_, ci_key) = stored_key(&store, KeyOwner::ServiceAccount(ci.id), globex.id).await;
+    let directory = Directory::load(&store).await.unwrap();
+
+    assert!(
+        store
+            .set_entity_status(acme.id, Status::Suspended, &audit())
+            .await
+            .unwrap()
+    );
+    assert_eq!(directory.suspend_entity(acme.id), 1);
+    assert!(directory.authenticate(ada_key.expose()).is_none());
+    assert!(!directory.user("ada").unwrap().is_active());
+    assert!(
+        directory.authenticate(ci_key.expose()).is_some(),
+        "another entity's keys go on"
+    );
+    assert!(
+        !store
+            .set_entity_status(acme.id, Status::Suspended, &audit())
+            .await
+            .unwrap(),
+        "already suspended"
+    );
+
+    store
+        .set_entity_status(acme.id, Status::Active, &audit())
+        .await
+        .unwrap();
+    assert_eq!(
+        directory.reactivate_entity(&store, acme.id).await.unwrap(),
+        1
+    );
+    assert!(directory.authenticate(ada_key.expose()).is_some());
+    assert!(directory.user("ada").unwrap().is_active());
 }

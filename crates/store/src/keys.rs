@@ -240,20 +240,28 @@ impl Store {
     /// queries whatever the number of keys, joined in memory. Keys whose owner row is missing are
     /// skipped with a warning (the owner reference is polymorphic, so no foreign key guards it).
     pub async fn load_credentials(&self) -> Result<Vec<Credential>, StoreError> {
-        self.credentials(None).await
+        self.credentials(Keys::All).await
     }
 
     /// [`Store::load_credentials`] for the keys of one owner: what a reactivated user's keys need
     /// to authenticate again.
     pub async fn credentials_of(&self, owner: KeyOwner) -> Result<Vec<Credential>, StoreError> {
-        self.credentials(Some(owner)).await
+        self.credentials(Keys::Owner(owner_columns(owner))).await
     }
 
-    async fn credentials(&self, owner: Option<KeyOwner>) -> Result<Vec<Credential>, StoreError> {
-        let owner = owner.map(owner_columns);
+    /// [`Store::load_credentials`] for the keys of one entity's users and service accounts: what
+    /// they need to authenticate again once the entity is reactivated.
+    pub async fn credentials_of_entity(
+        &self,
+        entity: EntityId,
+    ) -> Result<Vec<Credential>, StoreError> {
+        self.credentials(Keys::Entity(entity.to_string())).await
+    }
+
+    async fn credentials(&self, keys: Keys) -> Result<Vec<Credential>, StoreError> {
         let mut roles: HashMap<(String, String), Vec<RoleGrant>> = HashMap::new();
-        let grant_rows = match &owner {
-            Some((kind, id)) => {
+        let grant_rows = match &keys {
+            Keys::Owner((kind, id)) => {
                 sqlx::query(
                     "SELECT principal_kind, principal_id, role, entity_id FROM role_grants \
                      WHERE principal_kind = $1 AND principal_id = $2",
@@ -263,7 +271,7 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?
             }
-            None => {
+            Keys::All | Keys::Entity(_) => {
                 sqlx::query("SELECT principal_kind, principal_id, role, entity_id FROM role_grants")
                     .fetch_all(&self.pool)
                     .await?
@@ -285,15 +293,21 @@ impl Store {
              LEFT JOIN users u ON k.owner_kind = 'user' AND u.id = k.owner_id AND u.deleted_at IS NULL \
              LEFT JOIN service_accounts s ON k.owner_kind = 'service_account' AND s.id = k.owner_id \
              WHERE k.revoked_at IS NULL";
-        let rows = match &owner {
-            Some((kind, id)) => {
+        let rows = match &keys {
+            Keys::Owner((kind, id)) => {
                 sqlx::query(&format!("{base} AND k.owner_kind = $1 AND k.owner_id = $2"))
                     .bind(*kind)
                     .bind(id.as_str())
                     .fetch_all(&self.pool)
                     .await?
             }
-            None => sqlx::query(base).fetch_all(&self.pool).await?,
+            Keys::Entity(entity) => {
+                sqlx::query(&format!("{base} AND k.entity_id = $1"))
+                    .bind(entity.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Keys::All => sqlx::query(base).fetch_all(&self.pool).await?,
         };
         let mut credentials = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -313,6 +327,15 @@ impl Store {
         }
         Ok(credentials)
     }
+}
+
+/// Which live keys [`Store::credentials`] reads.
+enum Keys {
+    All,
+    /// One owner's, as `owner_columns` gives it.
+    Owner((&'static str, String)),
+    /// One entity's, by id.
+    Entity(String),
 }
 
 /// Writes one key row (its hash, never a secret).

@@ -104,6 +104,29 @@ impl Store {
         row.as_ref().map(entity_row).transpose()
     }
 
+    /// Suspends or reactivates the entity, with its audit event, in one transaction. `false` (and
+    /// no event) when it already had that status; [`StoreError::NotFound`] when it does not exist.
+    pub async fn set_entity_status(
+        &self,
+        id: EntityId,
+        status: Status,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query("UPDATE entities SET status = $1 WHERE id = $2 AND status <> $1")
+            .bind(status.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if changed {
+            insert_audit(&mut tx, &targeted(audit, id.to_string(), Some(id))).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     /// Creates an active user. [`StoreError::Conflict`] when the user name is taken,
     /// [`StoreError::NotFound`] when the entity does not exist.
     pub async fn create_user(&self, new: &NewUser, audit: &AuditEvent) -> Result<User, StoreError> {

@@ -81,6 +81,22 @@ fn listing_and_revoking_requests() {
 }
 
 #[test]
+fn entities_suspend_and_reactivate_set_the_status() {
+    let cli = parse(&["entities", "suspend", "acme"]).unwrap();
+    let (method, path, _, body) = request_for(&cli.command);
+    assert_eq!(
+        (method, path.as_str()),
+        (Method::PUT, "/admin/v1/entities/acme/status")
+    );
+    assert_eq!(body, Some(json!({"status": "suspended"})));
+    let cli = parse(&["entities", "reactivate", "acme"]).unwrap();
+    assert_eq!(
+        request_for(&cli.command).3,
+        Some(json!({"status": "active"}))
+    );
+}
+
+#[test]
 fn the_key_is_never_shown_by_debug() {
     let cli = parse(&["--key", "fabk_secret", "entities", "list"]).unwrap();
     assert!(!format!("{cli:?}").contains("fabk_secret"));

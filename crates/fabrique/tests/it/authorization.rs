@@ -60,6 +60,7 @@ fn table() -> Vec<Row> {
         //                                                                                   GA EA xEA GAu Au xAu FE U
         row("GET", "/admin/v1/entities", "/admin/v1/entities", None, None, [A, F, F, A, F, F, F, F]),
         row("POST", "/admin/v1/entities", "/admin/v1/entities", Some(r#"{"slug": "initech", "name": "Initech"}"#), None, [A, F, F, F, F, F, F, F]),
+        row("PUT", "/admin/v1/entities/{entity}/status", "/admin/v1/entities/acme/status", Some(r#"{"status": "active"}"#), None, [A, F, F, F, F, F, F, F]),
         row("GET", "/admin/v1/users", "/admin/v1/users?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
         row("POST", "/admin/v1/users", "/admin/v1/users", Some(r#"{"entity": "acme", "user_name": "new-{n}", "email": "new-{n}@example.test"}"#), None, [A, A, H, F, F, F, F, F]),
         row("GET", "/admin/v1/keys", "/admin/v1/keys?entity=acme", None, None, [A, A, H, A, A, H, F, F]),

@@ -1,5 +1,6 @@
-//! Keys on the request path: revocation takes effect on the very next request; model scopes,
-//! expiry, rotation with a grace period, last use and the key's priority class.
+//! Keys on the request path: revocation and the suspension of the key's entity take effect on the
+//! very next request; model scopes, expiry, rotation with a grace period, last use and the key's
+//! priority class.
 
 use domain::{ApiKey, KeyId, KeySecret, now_millis};
 use serde_json::{Value, json};
@@ -83,6 +84,65 @@ async fn a_revoked_key_is_refused_at_once() {
     let (status, body) = t.chat("mistral-small").await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "invalid_api_key");
+}
+
+#[tokio::test]
+async fn a_suspended_entitys_keys_stop_at_once_and_work_again_once_it_is_reactivated() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config()).await;
+    let (_, service) = app_key(&t, json!({})).await;
+    let keys = [t.key.clone(), service];
+    for key in &keys {
+        assert_eq!(chat_with(&t, key, "mistral-small", None).await.0, 200);
+    }
+    let set_status = async |slug: &str, status: &str| {
+        let response = t
+            .http
+            .put(t.url(&format!("/admin/v1/entities/{slug}/status")))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({ "status": status }))
+            .send()
+            .await
+            .expect("admin call");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("json"))
+    };
+
+    let (status, entity) = set_status("acme", "suspended").await;
+    assert_eq!(status, 200, "{entity}");
+    assert_eq!(entity["status"], "suspended");
+    // The user's key and the service account's key both stop on the very next request.
+    for key in &keys {
+        let (status, body) = chat_with(&t, key, "mistral-small", None).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_api_key");
+    }
+    let (status, body) = t
+        .admin_post(
+            "/admin/v1/keys",
+            json!({"entity": "acme", "service_account": "app"}),
+        )
+        .await;
+    assert_eq!(status, 400, "no new key for a suspended entity: {body}");
+
+    let (status, body) = set_status("acme", "asleep").await;
+    assert_eq!((status, &body["error"]["param"]), (400, &json!("status")));
+    assert_eq!(set_status("nowhere", "suspended").await.0, 404);
+
+    let (status, entity) = set_status("acme", "active").await;
+    assert_eq!(status, 200, "{entity}");
+    for key in &keys {
+        assert_eq!(chat_with(&t, key, "mistral-small", None).await.0, 200);
+    }
+    // Setting the status it already has changes nothing and audits nothing.
+    assert_eq!(set_status("acme", "active").await.0, 200);
+
+    let (_, events) = t.finish_with_audit().await;
+    let changes: Vec<_> = events
+        .iter()
+        .filter(|e| e.action.starts_with("entity.") && e.action != "entity.create")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(changes, ["entity.suspend", "entity.reactivate"]);
 }
 
 #[tokio::test]
