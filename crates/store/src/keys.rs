@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use futures_util::TryStreamExt;
+
 use domain::{
     ApiKey, AuditEvent, EntityId, KeyHash, KeyId, KeyOwner, Priority, RoleGrant, Status, UnixMillis,
 };
@@ -293,33 +295,26 @@ impl Store {
              LEFT JOIN users u ON k.owner_kind = 'user' AND u.id = k.owner_id AND u.deleted_at IS NULL \
              LEFT JOIN service_accounts s ON k.owner_kind = 'service_account' AND s.id = k.owner_id \
              WHERE k.revoked_at IS NULL";
-        let rows = match &keys {
-            Keys::Owner((kind, id)) => {
-                sqlx::query(&format!("{base} AND k.owner_kind = $1 AND k.owner_id = $2"))
-                    .bind(*kind)
-                    .bind(id.as_str())
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            Keys::Entity(entity) => {
-                sqlx::query(&format!("{base} AND k.entity_id = $1"))
-                    .bind(entity.as_str())
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            Keys::All => sqlx::query(base).fetch_all(&self.pool).await?,
+        // Streamed: 100,000 keys are never all held as rows at once, only as credentials.
+        let by_owner = format!("{base} AND k.owner_kind = $1 AND k.owner_id = $2");
+        let by_entity = format!("{base} AND k.entity_id = $1");
+        let query = match &keys {
+            Keys::Owner((kind, id)) => sqlx::query(&by_owner).bind(*kind).bind(id.as_str()),
+            Keys::Entity(entity) => sqlx::query(&by_entity).bind(entity.as_str()),
+            Keys::All => sqlx::query(base),
         };
-        let mut credentials = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let key = key_row(row)?;
-            let Some(owner_status) = opt_status(row, "owner_status")? else {
+        let mut rows = query.fetch(&self.pool);
+        let mut credentials = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            let key = key_row(&row)?;
+            let Some(owner_status) = opt_status(&row, "owner_status")? else {
                 tracing::warn!(key_id = %key.id, "skipping key whose owner does not exist");
                 continue;
             };
-            let principal = (text(row, "owner_kind")?, text(row, "owner_id")?);
+            let principal = (text(&row, "owner_kind")?, text(&row, "owner_id")?);
             credentials.push(Credential {
-                entity_slug: opt_text(row, "entity_slug")?,
-                entity_status: opt_status(row, "entity_status")?,
+                entity_slug: opt_text(&row, "entity_slug")?,
+                entity_status: opt_status(&row, "entity_status")?,
                 owner_status,
                 roles: roles.get(&principal).cloned().unwrap_or_default(),
                 key,

@@ -4,6 +4,7 @@ use domain::{
     AuditEvent, Entity, EntityId, KeyOwner, RoleGrant, ServiceAccount, ServiceAccountId, Status,
     User, UserId, now_millis,
 };
+use futures_util::TryStreamExt;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -176,14 +177,6 @@ impl Store {
     /// Every user with their entity and roles, for the in-memory user index: two queries whatever
     /// the number of users.
     pub async fn user_identities(&self) -> Result<Vec<UserIdentity>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.entity_id, u.user_name, u.email, u.display_name, u.external_id, \
-             u.status, u.created_at, e.slug AS entity_slug, e.status AS entity_status \
-             FROM users u JOIN entities e ON e.id = u.entity_id \
-             WHERE u.deleted_at IS NULL ORDER BY u.user_name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
         let grants = sqlx::query(
             "SELECT principal_id, role, entity_id FROM role_grants WHERE principal_kind = $1",
         )
@@ -198,17 +191,25 @@ impl Store {
                 .or_default()
                 .push(role_grant(row)?);
         }
-        rows.iter()
-            .map(|row| {
-                let user = user_row(row)?;
-                Ok(UserIdentity {
-                    roles: roles.remove(&user.id.to_string()).unwrap_or_default(),
-                    entity_slug: text(row, "entity_slug")?,
-                    entity_status: status(row, "entity_status")?,
-                    user,
-                })
-            })
-            .collect()
+        // Streamed: 100,000 users are never all held as rows at once.
+        let mut rows = sqlx::query(
+            "SELECT u.id, u.entity_id, u.user_name, u.email, u.display_name, u.external_id, \
+             u.status, u.created_at, e.slug AS entity_slug, e.status AS entity_status \
+             FROM users u JOIN entities e ON e.id = u.entity_id \
+             WHERE u.deleted_at IS NULL ORDER BY u.user_name",
+        )
+        .fetch(&self.pool);
+        let mut identities = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            let user = user_row(&row)?;
+            identities.push(UserIdentity {
+                roles: roles.remove(&user.id.to_string()).unwrap_or_default(),
+                entity_slug: text(&row, "entity_slug")?,
+                entity_status: status(&row, "entity_status")?,
+                user,
+            });
+        }
+        Ok(identities)
     }
 
     /// Users of one entity, or of all, by user name; deleted users are not listed.
