@@ -18,7 +18,7 @@
 #
 # Usage, from anywhere:  bash bench/identity-scale.sh
 # Knobs (environment):
-#   SMALL=100 LARGE=100000  users; ROUNDS=3; DURATION=10s WARMUP=3s per run; CONNS=32; THREADS=2
+#   SMALL=100 LARGE=100000  users; ROUNDS=5; DURATION=10s WARMUP=3s per run; CONNS=32; THREADS=2
 #   WORK=/tmp/fabrique-identity-bench (data directories are kept and reused: FRESH=1 refills them;
 #   filling 100,000 users takes a few minutes)   BUILD=auto|1|0   INSTALL=1 (0: never apt-get)
 # Everything it starts is stopped by PID on exit; every wait is bounded.
@@ -29,7 +29,7 @@ REPO_ROOT=$(cd "$HERE/.." && pwd)
 WORK=${WORK:-/tmp/fabrique-identity-bench}
 SMALL=${SMALL:-100}
 LARGE=${LARGE:-100000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 CONNS=${CONNS:-32}
