@@ -12,13 +12,13 @@ use crate::AdminAction;
 pub enum AdminError {
     #[error("missing API key: send `Authorization: Bearer <key>`")]
     MissingKey,
-    /// An access token from the identity provider, refused (`SignInError::code` says why).
-    #[error("{0}")]
-    SignIn(oidc::SignInError),
     #[error("invalid API key")]
     UnknownKey,
     #[error("this API key has expired")]
     KeyExpired,
+    /// An access token from the identity provider, refused (`SignInError::code` says why).
+    #[error("{0}")]
+    SignIn(oidc::SignInError),
     #[error("this key is not allowed to {}", action.describe())]
     Forbidden { action: AdminAction },
     /// Refused for a reason more specific than the action alone (`permission_denied` too).

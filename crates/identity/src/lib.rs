@@ -430,8 +430,8 @@ impl Directory {
 
     /// Stops every key of the entity's users and service accounts, and marks its users' entity
     /// suspended, so their access tokens are refused too; the very next request of any of them
-    /// fails. Returns how many keys stopped. Last uses not yet stored are stored first by the
-    /// caller if it wants them ([`Directory::unstored_key_use`]).
+    /// fails. Returns how many keys stopped. Their last uses not stored yet (a few seconds' worth,
+    /// see [`Directory::unstored_key_use`]) are forgotten with them.
     pub fn suspend_entity(&self, entity: EntityId) -> usize {
         self.set_users_entity_status(entity, Status::Suspended);
         let mut index = self.index.write();

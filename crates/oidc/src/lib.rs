@@ -2,12 +2,12 @@
 //!
 //! Two ways in, one verifier:
 //! - **API bearer tokens**: an access token (a JWT from the configured issuer) in
-//!   `Authorization: Bearer …` becomes a [`Principal`] through [`Oidc::authenticate_token`]. The
-//!   gateway calls it only for tokens shaped like a JWT ([`looks_like_jwt`]); API keys keep their
-//!   own path, untouched.
+//!   `Authorization: Bearer …` becomes a [`Principal`] through [`Oidc::authenticate_token`].
+//!   [`authenticate`], which finds the caller for the inference and the admin API alike, calls it
+//!   only for tokens shaped like a JWT ([`looks_like_jwt`]); API keys keep their own path.
 //! - **Web sign-in**: [`Oidc::router`] serves `/auth/login` (authorization code flow with `state`,
 //!   `nonce` and PKCE S256), `/auth/callback`, `/auth/logout` and `/auth/me`; a session cookie
-//!   then authenticates API calls too ([`Oidc::authenticate_session`]).
+//!   then authenticates inference API calls too ([`Oidc::authenticate_session`]), never admin ones.
 //!
 //! Invariants: a token is verified against the provider's published keys only, with the
 //! configured algorithms only (never `none` or `HS*`), for the exact issuer and an accepted
