@@ -114,21 +114,7 @@ async fn stored_key(
                 .to_owned(),
         ));
     }
-    let key = ApiKey {
-        id: KeyId::generate(),
-        owner,
-        entity_id: None,
-        hash,
-        display_prefix: secret.display_prefix(),
-        created_at: now_millis(),
-        revoked_at: None,
-        classification: None,
-        models: None,
-        expires_at: None,
-        priority: None,
-        rotated_from: None,
-        last_used_at: None,
-    };
+    let key = ApiKey::issue(owner, None, secret, now_millis());
     let detail = json!({"owner": owner, "display_prefix": key.display_prefix, "name": "bootstrap"});
     store
         .create_named_key(&key, Some("bootstrap"), &system_event("key.create", detail))

@@ -162,19 +162,11 @@ pub(crate) async fn create(
 
     let secret = KeySecret::generate();
     let key = ApiKey {
-        id: KeyId::generate(),
-        owner,
-        entity_id: Some(entity.id),
-        hash: secret.hash(),
-        display_prefix: secret.display_prefix(),
-        created_at: now,
-        revoked_at: None,
         classification: request.classification.clone(),
         models,
         expires_at,
         priority,
-        rotated_from: None,
-        last_used_at: None,
+        ..ApiKey::issue(owner, Some(entity.id), &secret, now)
     };
     let audit = change_event(
         &caller,

@@ -124,6 +124,31 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// A new key for `secret` (only its hash and display prefix are kept), issued at `created_at`
+    /// to `owner` of `entity_id`, with no scope, expiry, class or default classification yet.
+    pub fn issue(
+        owner: KeyOwner,
+        entity_id: Option<EntityId>,
+        secret: &KeySecret,
+        created_at: UnixMillis,
+    ) -> ApiKey {
+        ApiKey {
+            id: KeyId::generate(),
+            owner,
+            entity_id,
+            hash: secret.hash(),
+            display_prefix: secret.display_prefix(),
+            created_at,
+            revoked_at: None,
+            classification: None,
+            models: None,
+            expires_at: None,
+            priority: None,
+            rotated_from: None,
+            last_used_at: None,
+        }
+    }
+
     /// Whether the key may no longer be used at `now`.
     pub fn is_expired(&self, now: UnixMillis) -> bool {
         self.expires_at.is_some_and(|at| now >= at)

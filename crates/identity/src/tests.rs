@@ -173,21 +173,12 @@ fn roles_answer_group_and_entity_questions() {
 fn suspended_owners_and_entities_are_not_usable() {
     let secret = KeySecret::generate();
     let credential = Credential {
-        key: ApiKey {
-            id: KeyId::generate(),
-            owner: KeyOwner::User(UserId::generate()),
-            entity_id: Some(EntityId::generate()),
-            hash: secret.hash(),
-            display_prefix: secret.display_prefix(),
-            created_at: now_millis(),
-            revoked_at: None,
-            classification: None,
-            models: None,
-            expires_at: None,
-            priority: None,
-            rotated_from: None,
-            last_used_at: None,
-        },
+        key: ApiKey::issue(
+            KeyOwner::User(UserId::generate()),
+            Some(EntityId::generate()),
+            &secret,
+            now_millis(),
+        ),
         entity_slug: Some("acme".into()),
         owner_status: Status::Active,
         entity_status: Some(Status::Active),
@@ -380,21 +371,7 @@ async fn stored_user(store: &Store, entity: EntityId, user_name: &str) -> domain
 /// A live key of `owner` in `entity`, written to the store: its id and secret.
 async fn stored_key(store: &Store, owner: KeyOwner, entity: EntityId) -> (KeyId, KeySecret) {
     let secret = KeySecret::generate();
-    let key = ApiKey {
-        id: KeyId::generate(),
-        owner,
-        entity_id: Some(entity),
-        hash: secret.hash(),
-        display_prefix: secret.display_prefix(),
-        created_at: now_millis(),
-        revoked_at: None,
-        classification: None,
-        models: None,
-        expires_at: None,
-        priority: None,
-        rotated_from: None,
-        last_used_at: None,
-    };
+    let key = ApiKey::issue(owner, Some(entity), &secret, now_millis());
     store.create_key(&key, &audit()).await.unwrap();
     (key.id, secret)
 }

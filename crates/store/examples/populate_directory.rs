@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use domain::{ApiKey, AuditEvent, EntityId, KeyId, KeyOwner, KeySecret, Outcome, now_millis};
+use domain::{ApiKey, AuditEvent, EntityId, KeyOwner, KeySecret, Outcome, now_millis};
 use store::{NewUser, SeatChange, Store};
 
 /// Seat changes stored per transaction.
@@ -54,21 +54,12 @@ async fn main() {
             .await
             .unwrap();
         let secret = KeySecret::generate();
-        let key = ApiKey {
-            id: KeyId::generate(),
-            owner: KeyOwner::User(user.id),
-            entity_id: Some(entity.id),
-            hash: secret.hash(),
-            display_prefix: secret.display_prefix(),
-            created_at: now_millis(),
-            revoked_at: None,
-            classification: None,
-            models: None,
-            expires_at: None,
-            priority: None,
-            rotated_from: None,
-            last_used_at: None,
-        };
+        let key = ApiKey::issue(
+            KeyOwner::User(user.id),
+            Some(entity.id),
+            &secret,
+            now_millis(),
+        );
         store
             .create_key(&key, &event("key.create", Some(entity.id)))
             .await

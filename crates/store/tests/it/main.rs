@@ -333,21 +333,7 @@ async fn user_identities_join_users_with_entities_and_roles(store: &Store) {
 
 fn new_key(owner: KeyOwner, entity_id: Option<EntityId>) -> (KeySecret, ApiKey) {
     let secret = KeySecret::generate();
-    let key = ApiKey {
-        id: KeyId::generate(),
-        owner,
-        entity_id,
-        hash: secret.hash(),
-        display_prefix: secret.display_prefix(),
-        created_at: now_millis(),
-        revoked_at: None,
-        classification: None,
-        models: None,
-        expires_at: None,
-        priority: None,
-        rotated_from: None,
-        last_used_at: None,
-    };
+    let key = ApiKey::issue(owner, entity_id, &secret, now_millis());
     (secret, key)
 }
 

@@ -145,21 +145,12 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
     assert!(matches!(stale, StoreError::VersionMismatch(_)), "{stale:?}");
 
     let secret = KeySecret::generate();
-    let key = ApiKey {
-        id: domain::KeyId::generate(),
-        owner: KeyOwner::User(ada.user.id),
-        entity_id: Some(acme),
-        hash: secret.hash(),
-        display_prefix: secret.display_prefix(),
-        created_at: now_millis(),
-        revoked_at: None,
-        classification: None,
-        models: None,
-        expires_at: None,
-        priority: None,
-        rotated_from: None,
-        last_used_at: None,
-    };
+    let key = ApiKey::issue(
+        KeyOwner::User(ada.user.id),
+        Some(acme),
+        &secret,
+        now_millis(),
+    );
     store.create_key(&key, &audit("key.create")).await.unwrap();
     assert_eq!(
         store.live_keys_of_user(ada.user.id).await.unwrap(),
