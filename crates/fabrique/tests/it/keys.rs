@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+on_both_databases! {
+    a_suspended_entitys_keys_stop_at_once_and_work_again_once_it_is_reactivated,
+}
+
 fn config() -> String {
     two_endpoints(
         r#"
@@ -86,9 +90,14 @@ async fn a_revoked_key_is_refused_at_once() {
     assert_eq!(body["error"]["code"], "invalid_api_key");
 }
 
-#[tokio::test]
-async fn a_suspended_entitys_keys_stop_at_once_and_work_again_once_it_is_reactivated() {
-    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config()).await;
+async fn a_suspended_entitys_keys_stop_at_once_and_work_again_once_it_is_reactivated(
+    database: Database,
+) {
+    let Some(t) =
+        TestServer::start_on(database, vec![instant_sim(), instant_sim()], &config()).await
+    else {
+        return;
+    };
     let (_, service) = app_key(&t, json!({})).await;
     let keys = [t.key.clone(), service];
     for key in &keys {
