@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use domain::{AuditEvent, KeyOwner, Outcome, Role, RoleGrant, UserId};
+use domain::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -140,67 +140,6 @@ fn the_table_covers_every_admin_route_once() {
     }
 }
 
-/// A user of `entity` holding `roles`, and a key of theirs: (user id, key id, secret).
-async fn holder(
-    t: &TestServer,
-    entity: &str,
-    name: &str,
-    roles: &[(Role, Option<&str>)],
-) -> (String, String, String) {
-    let (status, user) = t
-        .admin_post(
-            "/admin/v1/users",
-            json!({"entity": entity, "user_name": name, "email": format!("{name}@example.test")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{user}");
-    let user_id: UserId = user["id"].as_str().unwrap().parse().unwrap();
-    for (role, scope) in roles {
-        let entity_id = match scope {
-            Some(slug) => Some(
-                t.server
-                    .store
-                    .entity_by_slug(slug)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .id,
-            ),
-            None => None,
-        };
-        let audit = AuditEvent {
-            at: domain::now_millis(),
-            actor: "test".into(),
-            action: "role.grant".into(),
-            entity_id,
-            target: String::new(),
-            outcome: Outcome::Success,
-            detail: "{}".into(),
-        };
-        t.server
-            .store
-            .grant_role(
-                KeyOwner::User(user_id),
-                RoleGrant {
-                    role: *role,
-                    entity_id,
-                },
-                &audit,
-            )
-            .await
-            .unwrap();
-    }
-    let (status, key) = t
-        .admin_post("/admin/v1/keys", json!({"user_id": user_id.to_string()}))
-        .await;
-    assert_eq!(status, 201, "{key}");
-    (
-        user_id.to_string(),
-        key["id"].as_str().unwrap().to_owned(),
-        key["key"].as_str().unwrap().to_owned(),
-    )
-}
-
 async fn call(
     t: &TestServer,
     method: &str,
@@ -247,12 +186,14 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
         ("fe", "acme", Role::FactoryEngineer, Some("acme")),
         ("u", "acme", Role::User, Some("acme")),
     ] {
-        let (_, key_id, key) = holder(&t, entity, name, &[(role, scope)]).await;
+        let (_, key_id, key) = t
+            .create_user_with_roles(entity, name, &[(role, scope)])
+            .await;
         keys.push(key);
         key_ids.push(key_id);
     }
     // The objects the paths name, all of `acme`.
-    let (target_user, target_key, _) = holder(&t, "acme", "target", &[]).await;
+    let (target_user, target_key, _) = t.create_user_with_roles("acme", "target", &[]).await;
     let (status, scim) = t.admin_post("/admin/v1/scim-tokens", json!({})).await;
     assert_eq!(status, 201, "{scim}");
     let scim = scim["id"].as_str().unwrap().to_owned();
@@ -320,10 +261,18 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
 #[tokio::test]
 async fn entity_administrators_hand_out_no_more_than_their_entity() {
     let t = server().await;
-    let (_, _, admin) = holder(&t, "acme", "ea", &[(Role::EntityAdmin, Some("acme"))]).await;
-    let (boss, boss_key, _) = holder(&t, "acme", "boss", &[(Role::GroupAdmin, None)]).await;
-    let (spy, _, _) = holder(&t, "acme", "spy", &[(Role::Auditor, Some("globex"))]).await;
-    let (peer, _, _) = holder(&t, "acme", "peer", &[(Role::EntityAdmin, Some("acme"))]).await;
+    let (_, _, admin) = t
+        .create_user_with_roles("acme", "ea", &[(Role::EntityAdmin, Some("acme"))])
+        .await;
+    let (boss, boss_key, _) = t
+        .create_user_with_roles("acme", "boss", &[(Role::GroupAdmin, None)])
+        .await;
+    let (spy, _, _) = t
+        .create_user_with_roles("acme", "spy", &[(Role::Auditor, Some("globex"))])
+        .await;
+    let (peer, _, _) = t
+        .create_user_with_roles("acme", "peer", &[(Role::EntityAdmin, Some("acme"))])
+        .await;
 
     for (owner, expected) in [(&boss, 403), (&spy, 403), (&peer, 201)] {
         let body = format!(r#"{{"user_id": "{owner}"}}"#);
@@ -369,8 +318,10 @@ async fn entity_administrators_hand_out_no_more_than_their_entity() {
 #[tokio::test]
 async fn listings_without_a_filter_show_an_entity_administrator_their_entity_only() {
     let t = server().await;
-    let (_, _, admin) = holder(&t, "acme", "ea", &[(Role::EntityAdmin, Some("acme"))]).await;
-    holder(&t, "globex", "gina", &[]).await;
+    let (_, _, admin) = t
+        .create_user_with_roles("acme", "ea", &[(Role::EntityAdmin, Some("acme"))])
+        .await;
+    t.create_user_with_roles("globex", "gina", &[]).await;
     for path in ["/admin/v1/users", "/admin/v1/keys", "/admin/v1/audit"] {
         let (status, listing) = call(&t, "GET", path, &admin, None).await;
         assert_eq!(status, 200, "{path}: {listing}");

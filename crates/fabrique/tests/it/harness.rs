@@ -149,7 +149,7 @@ impl TestServer {
     }
 
     /// [`TestServer::create_user_key`] for a user holding `role`, of `entity` when `scoped`, else
-    /// group-wide. Roles are read when a key is created, so the grant comes first.
+    /// group-wide.
     pub async fn create_role_key(
         &self,
         entity: &str,
@@ -157,35 +157,59 @@ impl TestServer {
         role: domain::Role,
         scoped: bool,
     ) -> (String, String) {
+        let (_, key_id, secret) = self
+            .create_user_with_roles(entity, user, &[(role, scoped.then_some(entity))])
+            .await;
+        (key_id, secret)
+    }
+
+    /// A user of `entity` holding `roles` (each over an entity's slug, or group-wide with
+    /// `None`), and a key of theirs: (user id, key id, secret). Roles are read when a key is
+    /// created, so the grants come first.
+    pub async fn create_user_with_roles(
+        &self,
+        entity: &str,
+        user: &str,
+        roles: &[(domain::Role, Option<&str>)],
+    ) -> (String, String, String) {
         let user_id = self.create_user(entity, user).await;
-        let entity_id = self
-            .server
-            .store
-            .entity_by_slug(entity)
-            .await
-            .expect("store")
-            .expect("entity")
-            .id;
-        let grant = domain::RoleGrant {
-            role,
-            entity_id: scoped.then_some(entity_id),
+        for &(role, scope) in roles {
+            self.grant_role(&user_id, role, scope).await;
+        }
+        let (key_id, secret) = self.create_key_for(&user_id).await;
+        (user_id, key_id, secret)
+    }
+
+    /// Grants `role` to the user, over the entity of slug `scope` or, with `None`, the whole
+    /// group; straight in the store, as the group's administrators would.
+    pub async fn grant_role(&self, user_id: &str, role: domain::Role, scope: Option<&str>) {
+        let entity_id = match scope {
+            Some(slug) => Some(
+                self.server
+                    .store
+                    .entity_by_slug(slug)
+                    .await
+                    .expect("store")
+                    .expect("entity")
+                    .id,
+            ),
+            None => None,
         };
         let audit = domain::AuditEvent {
             at: domain::now_millis(),
             actor: "test".into(),
             action: "role.grant".into(),
-            entity_id: Some(entity_id),
-            target: String::new(),
+            entity_id,
+            target: user_id.to_owned(),
             outcome: domain::Outcome::Success,
             detail: "{}".into(),
         };
         let owner = domain::KeyOwner::User(user_id.parse().expect("user id"));
         self.server
             .store
-            .grant_role(owner, grant, &audit)
+            .grant_role(owner, domain::RoleGrant { role, entity_id }, &audit)
             .await
             .expect("grant");
-        self.create_key_for(&user_id).await
     }
 
     /// Creates the entity if needed and a user in it; returns the user's id.
@@ -204,7 +228,7 @@ impl TestServer {
     }
 
     /// A key for the user; returns (key id, secret).
-    async fn create_key_for(&self, user_id: &str) -> (String, String) {
+    pub async fn create_key_for(&self, user_id: &str) -> (String, String) {
         let (status, key) = self
             .admin_post("/admin/v1/keys", json!({"user_id": user_id}))
             .await;

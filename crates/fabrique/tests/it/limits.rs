@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use domain::{KeyOwner, Outcome, Role, RoleGrant};
+use domain::{Outcome, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -275,11 +275,8 @@ async fn an_entity_administrator_manages_only_their_entity() {
             json!({"slug": "beta", "name": "Beta"}),
         )
         .await;
-    let (_, bob) = t
-        .admin_post(
-            "/admin/v1/users",
-            json!({"entity": "beta", "user_name": "bob", "email": "bob@example.test"}),
-        )
+    let (_, bob_key_id, bob_key) = t
+        .create_user_with_roles("beta", "bob", &[(Role::EntityAdmin, Some("beta"))])
         .await;
     let beta = t
         .server
@@ -288,33 +285,6 @@ async fn an_entity_administrator_manages_only_their_entity() {
         .await
         .unwrap()
         .unwrap();
-    let bob_id: domain::UserId = bob["id"].as_str().unwrap().parse().unwrap();
-    let audit = domain::AuditEvent {
-        at: domain::now_millis(),
-        actor: "test".into(),
-        action: "role.grant".into(),
-        entity_id: Some(beta.id),
-        target: String::new(),
-        outcome: Outcome::Success,
-        detail: "{}".into(),
-    };
-    t.server
-        .store
-        .grant_role(
-            KeyOwner::User(bob_id),
-            RoleGrant {
-                role: Role::EntityAdmin,
-                entity_id: Some(beta.id),
-            },
-            &audit,
-        )
-        .await
-        .unwrap();
-    let (_, bob_key) = t
-        .admin_post("/admin/v1/keys", json!({"user_id": bob["id"]}))
-        .await;
-    let bob_key_id = bob_key["id"].as_str().unwrap().to_owned();
-    let bob_key = bob_key["key"].as_str().unwrap().to_owned();
 
     // Another entity's scopes look exactly like missing ones.
     let (status, foreign) = call(

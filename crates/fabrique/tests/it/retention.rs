@@ -3,7 +3,7 @@
 //! purged by age, and erased with its user's content key while usage records stay; a `metadata`
 //! entity stores none.
 
-use domain::{AuditEvent, EntityId, KeyOwner, Outcome, Role, RoleGrant, UserId, now_millis};
+use domain::{AuditEvent, EntityId, KeyOwner, Outcome, Role, now_millis};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -66,42 +66,6 @@ async fn call(t: &TestServer, method: Method, key: &str, path: &str) -> (u16, Va
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// A user of `entity` holding `role` there, and their key.
-async fn user_with_role(t: &TestServer, entity: &str, name: &str, role: Role) -> String {
-    let (status, user) = t
-        .admin_post(
-            "/admin/v1/users",
-            json!({"entity": entity, "user_name": name, "email": format!("{name}@example.test")}),
-        )
-        .await;
-    assert_eq!(status, 201, "{user}");
-    let user_id: UserId = user["id"].as_str().unwrap().parse().unwrap();
-    let entity_id: EntityId = user["entity_id"].as_str().unwrap().parse().unwrap();
-    let audit = AuditEvent {
-        at: now_millis(),
-        actor: "test".into(),
-        action: "role.grant".into(),
-        entity_id: Some(entity_id),
-        target: String::new(),
-        outcome: Outcome::Success,
-        detail: "{}".into(),
-    };
-    let grant = RoleGrant {
-        role,
-        entity_id: Some(entity_id),
-    };
-    t.server
-        .store
-        .grant_role(KeyOwner::User(user_id), grant, &audit)
-        .await
-        .unwrap();
-    let (status, key) = t
-        .admin_post("/admin/v1/keys", json!({"user_id": user_id}))
-        .await;
-    assert_eq!(status, 201, "{key}");
-    key["key"].as_str().unwrap().to_owned()
 }
 
 fn range() -> String {
@@ -216,7 +180,10 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
     );
 
     // Acme's auditor reads; Globex's administrator and auditor neither read nor erase.
-    let auditor = user_with_role(&t, "acme", "audrey", Role::Auditor).await;
+    let auditor = t
+        .create_role_key("acme", "audrey", Role::Auditor, true)
+        .await
+        .1;
     let (status, body) = call(
         &t,
         Method::GET,
@@ -226,8 +193,14 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"].as_array().unwrap().len(), 2);
-    let outsider = user_with_role(&t, "globex", "olga", Role::EntityAdmin).await;
-    let outside_auditor = user_with_role(&t, "globex", "otto", Role::Auditor).await;
+    let outsider = t
+        .create_role_key("globex", "olga", Role::EntityAdmin, true)
+        .await
+        .1;
+    let outside_auditor = t
+        .create_role_key("globex", "otto", Role::Auditor, true)
+        .await
+        .1;
     // Another entity's user looks missing to whoever holds the right in their own entity; those
     // who hold it nowhere are refused outright.
     for (key, read, erase) in [(&outsider, 403, 404), (&outside_auditor, 404, 403)] {
@@ -246,7 +219,10 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
     assert_eq!(status, 403, "auditors read, they do not erase: {body}");
 
     // Acme's administrator erases: key destroyed, content gone, erasing again is harmless.
-    let acme_admin = user_with_role(&t, "acme", "alice", Role::EntityAdmin).await;
+    let acme_admin = t
+        .create_role_key("acme", "alice", Role::EntityAdmin, true)
+        .await
+        .1;
     let (status, erased) = call(&t, Method::POST, &acme_admin, "/admin/v1/users/ada/erase").await;
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["content_keys_destroyed"], 1);
@@ -361,7 +337,10 @@ async fn the_purge_deletes_content_past_its_entity_retention(database: Database)
     assert_eq!(inputs, [&json!("recent")]);
 
     // Only group administrators purge on demand.
-    let acme_admin = user_with_role(&t, "acme", "alice", Role::EntityAdmin).await;
+    let acme_admin = t
+        .create_role_key("acme", "alice", Role::EntityAdmin, true)
+        .await
+        .1;
     let (status, _) = call(&t, Method::POST, &acme_admin, "/admin/v1/retention/purge").await;
     assert_eq!(status, 403);
     let (_, events) = t.finish_with_audit().await;

@@ -3,7 +3,7 @@
 //! deprovisioning and the reclaim job free seats for others; the pool and reservations are set,
 //! refused and reported as the rules say, and entity administrators see their own entity only.
 
-use domain::{KeyOwner, Role, RoleGrant, UserId, now_millis};
+use domain::{Role, UserId, now_millis};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -390,35 +390,9 @@ async fn the_report_counts_per_entity_and_entity_administrators_see_only_theirs(
     );
 
     // An administrator of acme: acme's figures, nothing of globex's, no pool changes.
-    let users = t.get_json("/admin/v1/users?entity=acme", ADMIN_KEY).await;
-    let acme_id = users["data"][0]["entity_id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let bob_id = user_id(&t, "bob").await;
-    let grant = RoleGrant {
-        role: Role::EntityAdmin,
-        entity_id: Some(acme_id),
-    };
-    let audit = domain::AuditEvent {
-        at: now_millis(),
-        actor: "test".into(),
-        action: "role.grant".into(),
-        entity_id: Some(acme_id),
-        target: String::new(),
-        outcome: domain::Outcome::Success,
-        detail: "{}".into(),
-    };
-    t.server
-        .store
-        .grant_role(KeyOwner::User(bob_id), grant, &audit)
-        .await
-        .unwrap();
-    let (_, key) = t
-        .admin_post("/admin/v1/keys", json!({"user_id": bob_id}))
-        .await;
-    let entity_admin = key["key"].as_str().unwrap().to_owned();
+    let bob_id = user_id(&t, "bob").await.to_string();
+    t.grant_role(&bob_id, Role::EntityAdmin, Some("acme")).await;
+    let (_, entity_admin) = t.create_key_for(&bob_id).await;
     let (status, mine) = admin(
         &t,
         Method::GET,

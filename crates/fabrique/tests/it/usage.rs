@@ -3,9 +3,7 @@
 //! chargeback (JSON, CSV, CLI) add up exactly to the stored records.
 
 use admission::{Budget, BudgetUnit, Period, Scope};
-use domain::{
-    AuditEvent, KeyOwner, Outcome, Role, RoleGrant, TeamId, UsageRecord, UsageTotals, now_millis,
-};
+use domain::{AuditEvent, Outcome, Role, TeamId, UsageRecord, UsageTotals, now_millis};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -262,14 +260,9 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
     t.server.store.insert_usage(&tenths).await.unwrap();
 
     // An entity administrator of beta.
-    let (status, eve) = t
-        .admin_post(
-            "/admin/v1/users",
-            json!({"entity": "beta", "user_name": "eve", "email": "eve@example.test"}),
-        )
+    let (_, _, eve_key) = t
+        .create_user_with_roles("beta", "eve", &[(Role::EntityAdmin, Some("beta"))])
         .await;
-    assert_eq!(status, 201, "{eve}");
-    let eve_id: domain::UserId = eve["id"].as_str().unwrap().parse().unwrap();
     let beta = t
         .server
         .store
@@ -277,32 +270,6 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
         .await
         .unwrap()
         .unwrap();
-    let grant_audit = AuditEvent {
-        at: now_millis(),
-        actor: "test".into(),
-        action: "role.grant".into(),
-        entity_id: Some(beta.id),
-        target: eve_id.to_string(),
-        outcome: Outcome::Success,
-        detail: "{}".into(),
-    };
-    t.server
-        .store
-        .grant_role(
-            KeyOwner::User(eve_id),
-            RoleGrant {
-                role: Role::EntityAdmin,
-                entity_id: Some(beta.id),
-            },
-            &grant_audit,
-        )
-        .await
-        .unwrap();
-    let (status, key) = t
-        .admin_post("/admin/v1/keys", json!({"user_id": eve_id}))
-        .await;
-    assert_eq!(status, 201, "{key}");
-    let eve_key = key["key"].as_str().unwrap().to_owned();
 
     // Every record written, then read back as reports read them.
     let t = t.restart().await;
