@@ -52,17 +52,6 @@ text = sys.stdin.read()
 print(json.loads(text[text.index("{"):])[sys.argv[1]])' "$1"
 }
 
-install_tools() {
-    local missing=()
-    command -v wrk >/dev/null || missing+=(wrk)
-    command -v nginx >/dev/null || missing+=(nginx)
-    command -v sqlite3 >/dev/null || missing+=(sqlite3)
-    (( ${#missing[@]} == 0 )) && return 0
-    [[ $INSTALL == 1 ]] || die "missing: ${missing[*]} (INSTALL=0)"
-    log "installing ${missing[*]} (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
-        > "$LOGS/apt.log" 2>&1 || die "apt-get install failed, see $LOGS/apt.log"
-}
 
 build_fabrique() {
     if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
@@ -117,7 +106,7 @@ check_headers() {      # the limited run really carries the admission headers
 # ------------------------------------------------------------------------------ main
 mkdir -p "$LOGS" "$WORK/upstream/logs" "$WORK/upstream/tmp"
 rm -rf "$DATA" "$DATA_LIMITED"
-install_tools
+need_tools wrk nginx sqlite3
 build_fabrique
 ADMIN_KEY=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 

@@ -199,12 +199,7 @@ measure() {            # measure TARGET : every mode and concurrency, appended t
 
 # ------------------------------------------------------------------------------ setup
 install_tools() {
-    if ! command -v nginx >/dev/null; then
-        [[ $INSTALL == 1 ]] || die "nginx is missing (INSTALL=0)"
-        log "installing nginx (apt-get)"
-        apt-get update -qq > "$LOGS/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >> "$LOGS/apt.log" 2>&1 \
-            || die "apt-get install nginx failed, see $LOGS/apt.log"
-    fi
+    need_tools nginx
     if ! command -v oha >/dev/null; then
         [[ $INSTALL == 1 ]] || die "oha is missing (INSTALL=0)"
         log "installing oha $OHA_VERSION (cargo install --locked; about 4 min on 2 cores)"

@@ -44,16 +44,6 @@ LOGS=$WORK/logs
 # shellcheck source=lib/processes.sh
 source "$HERE/lib/processes.sh"
 
-install_tools() {
-    local missing=()
-    command -v wrk >/dev/null || missing+=(wrk)
-    command -v nginx >/dev/null || missing+=(nginx)
-    (( ${#missing[@]} == 0 )) && return 0
-    [[ $INSTALL == 1 ]] || die "missing: ${missing[*]} (INSTALL=0)"
-    log "installing ${missing[*]} (apt-get)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
-        > "$LOGS/apt.log" 2>&1 || die "apt-get install failed, see $LOGS/apt.log"
-}
 
 build() {
     if [[ $BUILD == 1 || ( $BUILD == auto && ! ( -x $FABRIQUE_BIN && -x $POPULATE_BIN ) ) ]]; then
@@ -119,7 +109,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 # ------------------------------------------------------------------------------ main
 mkdir -p "$LOGS" "$WORK/upstream/logs" "$WORK/upstream/tmp"
-install_tools
+need_tools wrk nginx
 build
 populate "$SMALL"
 populate "$LARGE"

@@ -32,12 +32,7 @@ json_field() { python3 -c 'import json, sys; t = sys.stdin.read(); print(json.lo
 
 mkdir -p "$LOGS" "$WORK/upstream/logs" "$WORK/upstream/tmp"
 rm -rf "$WORK/data-plain" "$WORK/data-policy"
-for tool in wrk nginx; do
-    command -v "$tool" >/dev/null && continue
-    [[ $INSTALL == 1 ]] || die "missing: $tool (INSTALL=0)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool"; } > "$LOGS/apt.log" 2>&1 \
-        || die "apt-get install $tool failed, see $LOGS/apt.log"
-done
+need_tools wrk nginx
 if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
     (cd "$REPO_ROOT" && cargo build --release --bin fabrique)
 fi

@@ -1,4 +1,4 @@
-# bench/lib/processes.sh: the process handling the bench scripts share. Sourced, not run.
+# bench/lib/processes.sh: the process handling (and the tools) the bench scripts share. Sourced, not run.
 # Needs LOGS (where each process logs). Every process started with start_bg is stopped on exit,
 # newest first: SIGTERM (Fabrique then flushes its usage), SIGKILL after STOP_GRACE_SECONDS (10).
 
@@ -45,4 +45,14 @@ wait_ready() {         # wait_ready URL PID SECONDS : GET until 2xx, the process
         sleep 0.2
     done
     return 1
+}
+
+need_tools() {         # need_tools CMD... : apt-get installs those missing (package named as the command), unless INSTALL=0
+    local missing=() tool
+    for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+    (( ${#missing[@]} == 0 )) && return 0
+    [[ ${INSTALL:-1} == 1 ]] || die "missing: ${missing[*]} (INSTALL=0)"
+    log "installing ${missing[*]} (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
+        > "$LOGS/apt.log" 2>&1 || die "apt-get install failed, see $LOGS/apt.log"
 }
