@@ -66,17 +66,19 @@ async fn an_endpoint_dying_mid_run_is_failed_over_and_its_circuit_opens() {
 
 #[tokio::test]
 async fn a_half_open_probe_closes_the_circuit_when_the_endpoint_recovers() {
-    // Open period of zero: the circuit turns half-open at once and the next request is the probe.
+    // Open period of 1 ms: the circuit turns half-open almost at once and the next request is the
+    // probe. `mistral-large` has gpu-a as its only endpoint, so the probe cannot go elsewhere (on a
+    // model with two endpoints, prefix affinity would rightly keep sending the prompt to the other).
     let text = config("").replace("circuit_open_ms = 3600000", "circuit_open_ms = 1");
     let t = TestServer::start(vec![instant_sim(), instant_sim()], &text).await;
     t.sims[0].0.set_faults(failing());
-    t.sims[1].0.set_faults(failing());
     for _ in 0..2 {
-        assert_eq!(t.chat("mistral-small").await.0, 502);
+        let (status, body) = t.chat("mistral-large").await;
+        assert_eq!(status, 200, "the fallback model answers: {body}");
+        assert_eq!(body["model"], "mistral-small-b");
     }
     assert_ne!(t.circuit("gpu-a").await, "closed");
     t.sims[0].0.set_faults(sim::Faults::default());
-    t.sims[1].0.set_faults(sim::Faults::default());
     // Wait (bounded) for the 1 ms open period to pass before probing: no fixed sleep, a condition.
     tokio::time::timeout(Duration::from_secs(5), async {
         while t.circuit("gpu-a").await == "open" {
@@ -85,10 +87,15 @@ async fn a_half_open_probe_closes_the_circuit_when_the_endpoint_recovers() {
     })
     .await
     .expect("open period ends");
-    assert_eq!(t.chat("mistral-small").await.0, 200);
-    assert_eq!(t.chat("mistral-small").await.0, 200);
+    assert_eq!(t.circuit("gpu-a").await, "half_open");
+    let (status, body) = t.chat("mistral-large").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["model"], "mistral-large",
+        "the probe went to the recovered endpoint"
+    );
     assert_eq!(t.circuit("gpu-a").await, "closed");
-    assert_eq!(t.circuit("gpu-b").await, "closed");
+    assert_eq!(t.sims[0].0.stats().errors_injected, 2);
 }
 
 #[tokio::test]
