@@ -16,7 +16,7 @@ use domain::{
     ApiKey, EntityId, KeyHash, KeyId, KeyOwner, Priority, Role, RoleGrant, ServiceAccountId,
     Status, TeamId, UnixMillis, UserId, now_millis,
 };
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockUpgradableReadGuard};
 use store::{Credential, Store, StoreError, UserIdentity};
 
 mod scim_tokens;
@@ -201,6 +201,9 @@ pub struct Directory {
 struct Index {
     by_hash: HashMap<KeyHash, LiveKey>,
     hash_by_key: HashMap<KeyId, KeyHash>,
+    /// Last uses not stored yet of keys that left the index (revoked, suspended, replaced), kept
+    /// until the flush stores them so that stopping a key never loses when it was last used.
+    retired_uses: Vec<(KeyId, UnixMillis)>,
 }
 
 /// A key the directory authenticates, and when it was last used.
@@ -210,6 +213,15 @@ struct LiveKey {
     last_used: AtomicI64,
     /// What the store holds of it, so only changes are written.
     stored_last_used: AtomicI64,
+}
+
+impl LiveKey {
+    /// The key's last use if the store does not hold it yet.
+    fn unstored_use(&self) -> Option<(KeyId, UnixMillis)> {
+        let used = self.last_used.load(Ordering::Relaxed);
+        let key = self.principal.key_id?;
+        (used > self.stored_last_used.load(Ordering::Relaxed)).then_some((key, used))
+    }
 }
 
 impl std::fmt::Debug for Directory {
@@ -366,25 +378,22 @@ impl Directory {
         true
     }
 
-    /// The keys used since their last use was last stored, with that minute. Reads every live
-    /// key's atomic under the read lock: the flush task's cost, every few seconds, not the
-    /// request path's.
+    /// The keys used since their last use was last stored, with that minute, live keys and
+    /// keys stopped since alike. Reads every live key's atomic under the read lock: the flush
+    /// task's cost, every few seconds, not the request path's.
     pub fn unstored_key_use(&self) -> Vec<(KeyId, UnixMillis)> {
-        self.index
-            .read()
+        let index = self.index.read();
+        index
             .by_hash
             .values()
-            .filter_map(|live| {
-                let used = live.last_used.load(Ordering::Relaxed);
-                let key = live.principal.key_id?;
-                (used > live.stored_last_used.load(Ordering::Relaxed)).then_some((key, used))
-            })
+            .filter_map(LiveKey::unstored_use)
+            .chain(index.retired_uses.iter().copied())
             .collect()
     }
 
     /// Notes that the store now holds these last uses.
     pub fn mark_key_use_stored(&self, uses: &[(KeyId, UnixMillis)]) {
-        let index = self.index.read();
+        let index = self.index.upgradable_read();
         for (key, at) in uses {
             if let Some(live) = index
                 .hash_by_key
@@ -394,16 +403,18 @@ impl Directory {
                 live.stored_last_used.fetch_max(*at, Ordering::Relaxed);
             }
         }
+        if !index.retired_uses.is_empty() {
+            let mut index = RwLockUpgradableReadGuard::upgrade(index);
+            index
+                .retired_uses
+                .retain(|retired| !uses.iter().any(|stored| stored == retired));
+        }
     }
 
     /// Forgets the key; the very next [`Directory::authenticate`] with it fails. `false` when the
     /// key was not in the index.
     pub fn revoke(&self, key_id: KeyId) -> bool {
-        let mut index = self.index.write();
-        match index.hash_by_key.remove(&key_id) {
-            Some(hash) => index.by_hash.remove(&hash).is_some(),
-            None => false,
-        }
+        self.index.write().remove(key_id)
     }
 
     /// Makes the live keys of a user who was reactivated authenticate again (their owner is read
@@ -430,24 +441,17 @@ impl Directory {
 
     /// Stops every key of the entity's users and service accounts, and marks its users' entity
     /// suspended, so their access tokens are refused too; the very next request of any of them
-    /// fails. Returns how many keys stopped. Their last uses not stored yet (a few seconds' worth,
-    /// see [`Directory::unstored_key_use`]) are forgotten with them.
+    /// fails. Returns how many keys stopped.
     pub fn suspend_entity(&self, entity: EntityId) -> usize {
         self.set_users_entity_status(entity, Status::Suspended);
         let mut index = self.index.write();
-        let Index {
-            by_hash,
-            hash_by_key,
-        } = &mut *index;
-        let before = by_hash.len();
-        by_hash.retain(|_, live| {
-            let keep = live.principal.entity_id != Some(entity);
-            if !keep && let Some(key) = live.principal.key_id {
-                hash_by_key.remove(&key);
-            }
-            keep
-        });
-        before - by_hash.len()
+        let stopped: Vec<KeyId> = index
+            .by_hash
+            .values()
+            .filter(|live| live.principal.entity_id == Some(entity))
+            .filter_map(|live| live.principal.key_id)
+            .collect();
+        stopped.into_iter().filter(|key| index.remove(*key)).count()
     }
 
     /// Undoes [`Directory::suspend_entity`] once the store holds the entity as active: its users'
@@ -523,25 +527,44 @@ impl Index {
         let Some(key_id) = principal.key_id else {
             return;
         };
-        match self.hash_by_key.insert(key_id, hash) {
-            Some(previous) if previous != hash => {
-                self.by_hash.remove(&previous);
-            }
-            _ => {}
-        }
+        let previous = match self.hash_by_key.insert(key_id, hash) {
+            Some(previous) if previous != hash => self.by_hash.remove(&previous),
+            _ => None,
+        };
         let live = LiveKey {
             principal: Arc::new(principal),
             last_used: AtomicI64::new(last_used),
             stored_last_used: AtomicI64::new(last_used),
         };
-        match self.by_hash.insert(hash, live) {
-            Some(replaced) if replaced.principal.key_id != Some(key_id) => {
-                if let Some(replaced_id) = replaced.principal.key_id {
+        let replaced = self.by_hash.insert(hash, live);
+        for old in previous.iter().chain(&replaced) {
+            if old.principal.key_id == Some(key_id) {
+                // The same key indexed again (restored, re-read): it keeps a newer use seen here.
+                let used = old.last_used.load(Ordering::Relaxed);
+                if let Some(new) = self.by_hash.get(&hash) {
+                    new.last_used.fetch_max(used, Ordering::Relaxed);
+                }
+            } else {
+                if let Some(replaced_id) = old.principal.key_id {
                     self.hash_by_key.remove(&replaced_id);
                 }
+                self.retired_uses.extend(old.unstored_use());
             }
-            _ => {}
         }
+    }
+
+    /// Takes the key out of the index, keeping its last use until stored. `false` when the key
+    /// was not in the index.
+    fn remove(&mut self, key_id: KeyId) -> bool {
+        let Some(live) = self
+            .hash_by_key
+            .remove(&key_id)
+            .and_then(|hash| self.by_hash.remove(&hash))
+        else {
+            return false;
+        };
+        self.retired_uses.extend(live.unstored_use());
+        true
     }
 }
 

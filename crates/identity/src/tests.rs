@@ -115,6 +115,49 @@ fn an_expired_key_is_told_apart_and_last_use_is_noted_per_minute_until_stored() 
 }
 
 #[test]
+fn a_stopped_keys_last_use_is_kept_until_stored_and_a_reindexed_key_keeps_a_newer_one() {
+    let directory = Directory::new();
+    let minute = 1_700_000_040_000;
+    let mut entity_key = principal(KeyOwner::User(UserId::generate()), vec![]);
+    let entity = EntityId::generate();
+    entity_key.entity_id = Some(entity);
+    let revoked = principal(KeyOwner::User(UserId::generate()), vec![]);
+    let (entity_secret, revoked_secret) = (KeySecret::generate(), KeySecret::generate());
+    directory.insert(entity_secret.hash(), entity_key.clone());
+    directory.insert(revoked_secret.hash(), revoked.clone());
+    for secret in [&entity_secret, &revoked_secret] {
+        assert!(directory.authenticate_at(secret.expose(), minute).is_ok());
+    }
+
+    assert!(directory.revoke(revoked.key_id.unwrap()));
+    assert_eq!(directory.suspend_entity(entity), 1);
+    let mut unstored = directory.unstored_key_use();
+    unstored.sort();
+    let mut expected = vec![
+        (entity_key.key_id.unwrap(), minute),
+        (revoked.key_id.unwrap(), minute),
+    ];
+    expected.sort();
+    assert_eq!(unstored, expected, "stopped keys still owe their last use");
+    directory.mark_key_use_stored(&unstored);
+    assert!(directory.unstored_key_use().is_empty());
+
+    // Indexed again with the store's older knowledge (as on reactivation): the use seen here
+    // since is kept, and still owed to the store.
+    directory.insert(revoked_secret.hash(), revoked.clone());
+    assert!(
+        directory
+            .authenticate_at(revoked_secret.expose(), minute + 60_000)
+            .is_ok()
+    );
+    directory.insert(revoked_secret.hash(), revoked.clone());
+    assert_eq!(
+        directory.unstored_key_use(),
+        vec![(revoked.key_id.unwrap(), minute + 60_000)]
+    );
+}
+
+#[test]
 fn a_scoped_principal_may_use_only_its_models() {
     let mut scoped = principal(KeyOwner::User(UserId::generate()), vec![]);
     assert!(scoped.may_use_model("codestral"), "no scope: every model");
