@@ -145,8 +145,8 @@ pub enum EntitiesCommand {
     },
     /// List entities.
     List,
-    /// Suspend an entity: every key of its users and service accounts stops at once, and their
-    /// sign-ins are refused.
+    /// Suspend an entity: every key of its users and service accounts stops at once, their
+    /// sign-ins are refused and their seats are released.
     Suspend { slug: String },
     /// Reactivate a suspended entity: its users' keys work again.
     Reactivate { slug: String },

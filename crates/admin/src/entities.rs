@@ -100,7 +100,8 @@ pub(crate) async fn set_status(
         match status {
             Status::Suspended => {
                 let stopped = state.directory.suspend_entity(entity.id);
-                tracing::info!(entity = %slug, keys = stopped, "entity suspended");
+                let freed = state.seats.entity_suspended(entity.id);
+                tracing::info!(entity = %slug, keys = stopped, seats = freed, "entity suspended");
             }
             Status::Active => {
                 let restored = state

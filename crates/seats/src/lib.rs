@@ -308,6 +308,23 @@ impl Seats {
         self.suspended.write().remove(&user);
     }
 
+    /// The entity was suspended (its seats released in the store): forget every seat held in it.
+    /// Its users cannot authenticate meanwhile; once it is reactivated they get a seat again at
+    /// first use, if one is free. Returns how many seats were freed.
+    pub fn entity_suspended(&self, entity: EntityId) -> usize {
+        let mut ledger = self.ledger.lock();
+        let mut holders = self.holders.write();
+        let before = holders.len();
+        holders.retain(|_, holder| {
+            let keep = holder.entity != entity;
+            if !keep {
+                ledger.release(entity);
+            }
+            keep
+        });
+        before - holders.len()
+    }
+
     /// The user was deleted (their seat released in the store).
     pub fn deleted(&self, user: UserId) {
         self.forget(user);

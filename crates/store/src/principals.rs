@@ -105,8 +105,9 @@ impl Store {
         row.as_ref().map(entity_row).transpose()
     }
 
-    /// Suspends or reactivates the entity, with its audit event, in one transaction. `false` (and
-    /// no event) when it already had that status; [`StoreError::NotFound`] when it does not exist.
+    /// Suspends or reactivates the entity, with its audit event, in one transaction; suspension
+    /// releases the seats its users hold (each a `seat.release` event, cause `entity_suspended`).
+    /// `false` (and no event) when it already had that status or does not exist.
     pub async fn set_entity_status(
         &self,
         id: EntityId,
@@ -122,7 +123,11 @@ impl Store {
             .rows_affected()
             > 0;
         if changed {
-            insert_audit(&mut tx, &targeted(audit, id.to_string(), Some(id))).await?;
+            let event = targeted(audit, id.to_string(), Some(id));
+            insert_audit(&mut tx, &event).await?;
+            if status == Status::Suspended {
+                crate::seats::release_entity_in(&mut tx, id, &event, "entity_suspended").await?;
+            }
         }
         tx.commit().await?;
         Ok(changed)

@@ -140,16 +140,17 @@ impl Store {
 
     /// Writes seat assignments and releases in order, each with its audit event, all in one
     /// transaction. A change that changes nothing writes no event: assigning a seat already held,
-    /// releasing one not held, or assigning to a user suspended or deleted since the decision (the
-    /// suspension won the race; the seat stays free).
+    /// releasing one not held, or assigning to a user suspended or deleted, or of an entity
+    /// suspended, since the decision (the suspension won the race; the seat stays free).
     pub async fn record_seat_changes(&self, changes: &[SeatChange]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for change in changes {
             let changed = if change.assigned {
                 sqlx::query(
                     "INSERT INTO seats (user_id, entity_id, assigned_at) \
-                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1 \
-                     AND status = 'active' AND deleted_at IS NULL) \
+                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users u \
+                     JOIN entities e ON e.id = u.entity_id WHERE u.id = $1 \
+                     AND u.status = 'active' AND u.deleted_at IS NULL AND e.status = 'active') \
                      ON CONFLICT (user_id) DO NOTHING",
                 )
                 .bind(change.user_id.to_string())
@@ -210,6 +211,25 @@ pub(crate) async fn release_in(
     };
     insert_audit(conn, &audit).await?;
     Ok(true)
+}
+
+/// Releases every seat held in `entity` inside the transaction of its suspension, each with its
+/// `seat.release` event (`cause`), and returns how many.
+pub(crate) async fn release_entity_in(
+    conn: &mut AnyConnection,
+    entity: EntityId,
+    suspension: &AuditEvent,
+    cause: &str,
+) -> Result<usize, StoreError> {
+    let holders: Vec<String> = sqlx::query_scalar("SELECT user_id FROM seats WHERE entity_id = $1")
+        .bind(entity.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    for holder in &holders {
+        let user = crate::codec::parse("user_id", holder)?;
+        release_in(conn, user, entity, suspension, cause).await?;
+    }
+    Ok(holders.len())
 }
 
 async fn delete_seat(conn: &mut AnyConnection, user: UserId) -> Result<bool, StoreError> {

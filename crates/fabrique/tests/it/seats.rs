@@ -1,6 +1,6 @@
 //! Seats end to end (stage 3 and `/admin/v1/seats`), on SQLite and PostgreSQL: a user without a
 //! seat is refused with 403 `seat_required` and the reason before anything reaches a backend;
-//! deprovisioning and the reclaim job free seats for others; the pool and reservations are set,
+//! deprovisioning, an entity's suspension and the reclaim job free seats for others; the pool and reservations are set,
 //! refused and reported as the rules say, and entity administrators see their own entity only.
 
 use domain::{Role, UserId, now_millis};
@@ -16,6 +16,7 @@ on_both_databases! {
     an_exhausted_pool_refuses_with_the_reason_and_nothing_reaches_the_backend,
     an_entity_cannot_take_seats_reserved_for_another,
     deprovisioning_frees_a_seat_for_someone_else,
+    suspending_an_entity_frees_its_seats_for_the_other_entities,
     the_reclaim_job_frees_idle_seats_and_a_user_gets_one_back_on_use,
     the_pool_is_never_lowered_below_what_is_assigned,
     the_report_counts_per_entity_and_entity_administrators_see_only_theirs,
@@ -252,6 +253,54 @@ async fn deprovisioning_frees_a_seat_for_someone_else(database: Database) {
             "release on deletion",
             "assign at first use"
         ]
+    );
+}
+
+async fn suspending_an_entity_frees_its_seats_for_the_other_entities(database: Database) {
+    let Some(t) = start(database, "pool = 1").await else {
+        return;
+    };
+    let (_, carol) = t.create_user_key("globex", "carol").await;
+    assert_eq!(
+        chat_as(&t, &t.key.clone()).await.0,
+        200,
+        "ada takes the seat"
+    );
+    let (status, body) = chat_as(&t, &carol).await;
+    assert_seat_required(status, &body, "pool exhausted");
+
+    let set_status = async |status: &str| {
+        let (code, body) = admin(
+            &t,
+            Method::PUT,
+            ADMIN_KEY,
+            "/admin/v1/entities/acme/status",
+            Some(json!({ "status": status })),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+    };
+    set_status("suspended").await;
+    let report = t.get_json("/admin/v1/seats/report", ADMIN_KEY).await;
+    assert_eq!(row(&report, "acme")["assigned"], 0, "{report}");
+    assert_eq!(chat_as(&t, &carol).await.0, 200, "carol gets acme's seat");
+
+    // Back from suspension, ada gets a seat at first use only if one is free: none is.
+    set_status("active").await;
+    let (status, body) = chat_as(&t, &t.key.clone()).await;
+    assert_seat_required(status, &body, "pool exhausted");
+
+    let ada = user_id(&t, "ada").await.to_string();
+    let (_, events) = t.finish_with_audit().await;
+    let release = events
+        .iter()
+        .find(|e| e.action == "seat.release")
+        .expect("the release is audited");
+    assert_eq!(release.target, ada);
+    assert!(release.detail.contains("entity_suspended"), "{release:?}");
+    assert!(
+        release.actor.starts_with("key_"),
+        "the suspending admin: {release:?}"
     );
 }
 

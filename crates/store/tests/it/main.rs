@@ -40,6 +40,7 @@ both_backends! {
     user_identities_join_users_with_entities_and_roles,
     seat_changes_pool_reservations_and_activity_round_trip,
     suspension_and_deletion_release_the_seat_with_the_change,
+    an_entitys_suspension_releases_its_seats_and_keeps_them_free,
     usage_sums_group_by_dimension_exactly,
     usage_sums_per_time_bucket,
     latency_percentiles_are_exact,
@@ -49,6 +50,7 @@ both_backends! {
 use content::content_keys_records_purge_and_erasure_round_trip;
 
 use seats::{
+    an_entitys_suspension_releases_its_seats_and_keeps_them_free,
     seat_changes_pool_reservations_and_activity_round_trip,
     suspension_and_deletion_release_the_seat_with_the_change,
 };

@@ -1,5 +1,6 @@
 //! Seats in the store, on both backends: what `seats::Seats` decided is written with its audit
-//! event and read back at start; suspension and deletion release a seat in their own transaction.
+//! event and read back at start; a user's suspension and deletion, and an entity's suspension,
+//! release seats in their own transaction.
 
 use domain::{EntityId, Status, UserId};
 use store::{NewUser, SeatChange, Store, UserFields};
@@ -186,4 +187,70 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
         assigns, 2,
         "the assignment that lost the race is not audited"
     );
+}
+
+pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store: &Store) {
+    let create = async |slug: &str| {
+        store
+            .create_entity(slug, slug, &audit("entity.create"))
+            .await
+            .unwrap()
+            .id
+    };
+    let (acme, globex) = (create("acme").await, create("globex").await);
+    let (ada, bob, carol) = (
+        user(store, acme, "ada").await,
+        user(store, acme, "bob").await,
+        user(store, globex, "carol").await,
+    );
+    store
+        .record_seat_changes(&[
+            change(ada, acme, true, 10),
+            change(bob, acme, true, 10),
+            change(carol, globex, true, 10),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_entity_status(acme, Status::Suspended, &audit("entity.suspend"))
+            .await
+            .unwrap()
+    );
+    let held: Vec<UserId> = store
+        .load_seats()
+        .await
+        .unwrap()
+        .held
+        .iter()
+        .map(|seat| seat.user_id)
+        .collect();
+    assert_eq!(held, [carol], "only the other entity's seat is left");
+    let mut released: Vec<String> = seat_events(store)
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "seat.release")
+        .map(|(_, target)| target)
+        .collect();
+    released.sort();
+    let mut expected = vec![ada.to_string(), bob.to_string()];
+    expected.sort();
+    assert_eq!(released, expected, "one event per released seat");
+
+    // An assignment decided before the suspension but stored after it leaves the seat free.
+    store
+        .record_seat_changes(&[change(ada, acme, true, 15)])
+        .await
+        .unwrap();
+    assert_eq!(store.load_seats().await.unwrap().held.len(), 1);
+
+    store
+        .set_entity_status(acme, Status::Active, &audit("entity.reactivate"))
+        .await
+        .unwrap();
+    store
+        .record_seat_changes(&[change(ada, acme, true, 20)])
+        .await
+        .unwrap();
+    assert_eq!(store.load_seats().await.unwrap().held.len(), 2);
 }
