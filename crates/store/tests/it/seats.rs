@@ -37,6 +37,20 @@ fn change(user: UserId, entity: EntityId, assigned: bool, at: i64) -> SeatChange
     }
 }
 
+/// Records a seat assignment decided at `at`; returns how many seats the store then holds.
+async fn assign_and_count(store: &Store, user: UserId, entity: EntityId, at: i64) -> usize {
+    store
+        .record_seat_changes(&[change(user, entity, true, at)])
+        .await
+        .unwrap();
+    store.load_seats().await.unwrap().held.len()
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
 async fn seat_events(store: &Store) -> Vec<(String, String)> {
     let mut events: Vec<_> = store
         .list_audit(1000)
@@ -88,15 +102,18 @@ pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Stor
     let stored = store.load_seats().await.unwrap();
     assert_eq!(stored.pool, Some(Some(40_000)));
     assert_eq!(stored.reservations, [(acme, 7)]);
-    let mut held: Vec<_> = stored
-        .held
-        .iter()
-        .map(|s| (s.user_id, s.assigned_at, s.last_active_at))
-        .collect();
-    held.sort();
-    let mut expected = vec![(ada, 10, Some(500)), (bob, 20, None)];
-    expected.sort();
-    assert_eq!(held, expected, "activity never moves backwards");
+    let held = sorted(
+        stored
+            .held
+            .iter()
+            .map(|s| (s.user_id, s.assigned_at, s.last_active_at))
+            .collect(),
+    );
+    assert_eq!(
+        held,
+        sorted(vec![(ada, 10, Some(500)), (bob, 20, None)]),
+        "activity never moves backwards"
+    );
 
     store
         .record_seat_changes(&[change(bob, acme, false, 50)])
@@ -146,11 +163,7 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
     );
 
     // An assignment decided before the suspension but stored after it leaves the seat free.
-    store
-        .record_seat_changes(&[change(ada, acme, true, 15)])
-        .await
-        .unwrap();
-    assert!(store.load_seats().await.unwrap().held.is_empty());
+    assert_eq!(assign_and_count(store, ada, acme, 15).await, 0);
 
     let active = UserFields {
         status: Status::Active,
@@ -160,11 +173,7 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
         .replace_provisioned_user(ada, 2, &active, &audit("user.update"))
         .await
         .unwrap();
-    store
-        .record_seat_changes(&[change(ada, acme, true, 20)])
-        .await
-        .unwrap();
-    assert_eq!(store.load_seats().await.unwrap().held.len(), 1);
+    assert_eq!(assign_and_count(store, ada, acme, 20).await, 1);
     store
         .delete_provisioned_user(ada, &audit("user.deprovision"))
         .await
@@ -226,31 +235,24 @@ pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store:
         .map(|seat| seat.user_id)
         .collect();
     assert_eq!(held, [carol], "only the other entity's seat is left");
-    let mut released: Vec<String> = seat_events(store)
+    let released = seat_events(store)
         .await
         .into_iter()
         .filter(|(action, _)| action == "seat.release")
         .map(|(_, target)| target)
         .collect();
-    released.sort();
-    let mut expected = vec![ada.to_string(), bob.to_string()];
-    expected.sort();
-    assert_eq!(released, expected, "one event per released seat");
+    assert_eq!(
+        sorted(released),
+        sorted(vec![ada.to_string(), bob.to_string()]),
+        "one event per released seat"
+    );
 
     // An assignment decided before the suspension but stored after it leaves the seat free.
-    store
-        .record_seat_changes(&[change(ada, acme, true, 15)])
-        .await
-        .unwrap();
-    assert_eq!(store.load_seats().await.unwrap().held.len(), 1);
+    assert_eq!(assign_and_count(store, ada, acme, 15).await, 1);
 
     store
         .set_entity_status(acme, Status::Active, &audit("entity.reactivate"))
         .await
         .unwrap();
-    store
-        .record_seat_changes(&[change(ada, acme, true, 20)])
-        .await
-        .unwrap();
-    assert_eq!(store.load_seats().await.unwrap().held.len(), 2);
+    assert_eq!(assign_and_count(store, ada, acme, 20).await, 2);
 }
