@@ -5,10 +5,11 @@
 use domain::{AuditEvent, Outcome};
 use evidence::{ChainHash, EventContent, chain_hash};
 use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
 
 use crate::codec::{int, opt_parsed, opt_text, text};
-use crate::{Store, StoreError};
+use crate::multi_row::{MultiRowInsert, add};
+use crate::{Backend, Store, StoreError};
 
 impl Store {
     /// Appends one event on its own (for events with no accompanying change, e.g. a denied
@@ -24,9 +25,7 @@ impl Store {
     /// decisions arrive this way, in batches.
     pub async fn append_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for event in events {
-            insert_audit(&mut tx, event).await?;
-        }
+        insert_audits(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -45,57 +44,113 @@ impl Store {
 }
 
 /// Inserts `event` on `conn`, which must be a transaction, as the chain's next link, and returns
-/// its sequence number.
-///
-/// The first statement updates the one-row chain head: that takes the head's write lock (a row lock
-/// on PostgreSQL, the database write lock on SQLite) until the transaction ends, so concurrent
-/// appends queue here and each one chains from the hash its predecessor committed. The number comes
-/// from the head, not from a database sequence, so a rolled-back append leaves no gap.
+/// its sequence number. See [`insert_audits`].
 pub(crate) async fn insert_audit(
     conn: &mut AnyConnection,
     event: &AuditEvent,
 ) -> Result<u64, StoreError> {
+    insert_audits(conn, std::slice::from_ref(event)).await
+}
+
+/// Inserts `events` on `conn`, which must be a transaction, as the chain's next links in order,
+/// and returns the last one's sequence number (the head's, when `events` is empty): one head
+/// update for the batch, the links hashed in memory, a few multi-row INSERTs.
+///
+/// The first statement updates the one-row chain head: that takes the head's write lock (a row lock
+/// on PostgreSQL, the database write lock on SQLite) until the transaction ends, so concurrent
+/// appends queue here and each one chains from the hash its predecessor committed. The numbers come
+/// from the head, not from a database sequence, so a rolled-back append leaves no gap.
+pub(crate) async fn insert_audits(
+    conn: &mut AnyConnection,
+    events: &[AuditEvent],
+) -> Result<u64, StoreError> {
+    let count = i64::try_from(events.len())
+        .map_err(|_| StoreError::Corrupt("audit batch too large".into()))?;
     let head = sqlx::query(
-        "UPDATE audit_chain_head SET seq = seq + 1, event_count = event_count + 1 \
+        "UPDATE audit_chain_head SET seq = seq + $1, event_count = event_count + $1 \
          WHERE id = 1 RETURNING seq, hash",
     )
+    .bind(count)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
-    let seq = int(&head, "seq")?;
-    let prev: ChainHash = opt_text(&head, "hash")?
+    let last = int(&head, "seq")?;
+    let mut prev: ChainHash = opt_text(&head, "hash")?
         .ok_or_else(|| StoreError::Corrupt("the audit chain head has no hash".into()))?
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("audit chain head: {e}")))?;
-    let seq_unsigned =
-        u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("audit seq = {seq}")))?;
-    let entity_id = event.entity_id.map(|id| id.to_string());
-    let hash = chain_hash(
-        &prev,
-        &EventContent::of(seq_unsigned, event, entity_id.as_deref()),
-    );
-    sqlx::query(
-        "INSERT INTO audit_events \
-         (seq, at, actor, action, entity_id, target, outcome, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(event.at)
-    .bind(event.actor.as_str())
-    .bind(event.action.as_str())
-    .bind(entity_id)
-    .bind(event.target.as_str())
-    .bind(event.outcome.as_str())
-    .bind(event.detail.as_str())
-    .bind(prev.to_string())
-    .bind(hash.to_string())
-    .execute(&mut *conn)
-    .await?;
+    let last =
+        u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("audit seq = {last}")))?;
+    if events.is_empty() {
+        return Ok(last);
+    }
+    let first = last + 1 - events.len() as u64;
+    let links: Vec<Link<'_>> = events
+        .iter()
+        .zip(first..)
+        .map(|(event, seq)| {
+            let entity_id = event.entity_id.map(|id| id.to_string());
+            let hash = chain_hash(&prev, &EventContent::of(seq, event, entity_id.as_deref()));
+            let link = Link {
+                seq,
+                event,
+                entity_id,
+                prev_hash: prev.to_string(),
+                hash: hash.to_string(),
+            };
+            prev = hash;
+            link
+        })
+        .collect();
+    let backend = Backend::of(conn);
+    AUDIT_INSERT
+        .execute(conn, backend, &links, bind_link)
+        .await?;
     sqlx::query("UPDATE audit_chain_head SET hash = $1 WHERE id = 1")
-        .bind(hash.to_string())
+        .bind(prev.to_string())
         .execute(&mut *conn)
         .await?;
-    Ok(seq_unsigned)
+    Ok(last)
+}
+
+static AUDIT_INSERT: MultiRowInsert = MultiRowInsert::new(
+    "audit_events",
+    &[
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "entity_id",
+        "target",
+        "outcome",
+        "detail",
+        "prev_hash",
+        "hash",
+    ],
+);
+
+/// An event with its place in the chain, as inserted.
+struct Link<'a> {
+    seq: u64,
+    event: &'a AuditEvent,
+    entity_id: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+fn bind_link<'q>(arguments: &mut AnyArguments<'q>, link: &'q Link<'_>) -> Result<(), StoreError> {
+    let seq = i64::try_from(link.seq)
+        .map_err(|_| StoreError::Corrupt(format!("audit seq = {}", link.seq)))?;
+    add(arguments, seq)?;
+    add(arguments, link.event.at)?;
+    add(arguments, link.event.actor.as_str())?;
+    add(arguments, link.event.action.as_str())?;
+    add(arguments, link.entity_id.as_deref())?;
+    add(arguments, link.event.target.as_str())?;
+    add(arguments, link.event.outcome.as_str())?;
+    add(arguments, link.event.detail.as_str())?;
+    add(arguments, link.prev_hash.as_str())?;
+    add(arguments, link.hash.as_str())
 }
 
 fn audit_row(row: &AnyRow) -> Result<(u64, AuditEvent), StoreError> {

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use sqlx::AnyPool;
 use sqlx::any::AnyArguments;
 
+use crate::multi_row::add;
 use crate::{Backend, StoreError};
 
 /// Rows per statement: 2 parameters each, far under both databases' limits.
@@ -58,14 +59,4 @@ pub(crate) async fn record(
     }
     tx.commit().await?;
     Ok(())
-}
-
-fn add<'q, T>(arguments: &mut AnyArguments<'q>, value: T) -> Result<(), StoreError>
-where
-    T: 'q + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    use sqlx::Arguments;
-    arguments
-        .add(value)
-        .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))
 }

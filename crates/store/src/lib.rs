@@ -28,6 +28,7 @@ mod error;
 mod keys;
 mod last_seen;
 mod limits;
+mod multi_row;
 mod narrowing;
 mod pool_shares;
 mod principals;
@@ -59,6 +60,17 @@ pub use teams::{Team, TeamFields, TeamMembers};
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The backend a connection of the pool talks to.
+    pub(crate) fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
 }
 
 /// Fabrique's durable state. Cheap to clone: clones share one connection pool.

@@ -5,7 +5,7 @@
 use domain::{AuditEvent, EntityId, UnixMillis, UserId, now_millis};
 use sqlx::AnyConnection;
 
-use crate::audit::insert_audit;
+use crate::audit::{insert_audit, insert_audits};
 use crate::codec::{int, opt_int, parsed};
 use crate::{Store, StoreError};
 
@@ -144,6 +144,7 @@ impl Store {
     /// suspended, since the decision (the suspension won the race; the seat stays free).
     pub async fn record_seat_changes(&self, changes: &[SeatChange]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut events = Vec::new();
         for change in changes {
             let changed = if change.assigned {
                 sqlx::query(
@@ -163,16 +164,15 @@ impl Store {
             } else {
                 delete_seat(&mut tx, change.user_id).await?
             };
-            if !changed {
-                continue;
+            if changed {
+                events.push(AuditEvent {
+                    target: change.user_id.to_string(),
+                    entity_id: Some(change.entity_id),
+                    ..change.audit.clone()
+                });
             }
-            let audit = AuditEvent {
-                target: change.user_id.to_string(),
-                entity_id: Some(change.entity_id),
-                ..change.audit.clone()
-            };
-            insert_audit(&mut tx, &audit).await?;
         }
+        insert_audits(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -202,15 +202,23 @@ pub(crate) async fn release_in(
     if !delete_seat(conn, user).await? {
         return Ok(false);
     }
-    let audit = AuditEvent {
+    insert_audit(
+        conn,
+        &release_event(user.to_string(), entity, provisioning, cause),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The `seat.release` event of `user`'s seat, acted by the change that released it.
+fn release_event(user: String, entity: EntityId, change: &AuditEvent, cause: &str) -> AuditEvent {
+    AuditEvent {
         action: "seat.release".to_owned(),
-        target: user.to_string(),
+        target: user,
         entity_id: Some(entity),
         detail: serde_json::json!({ "cause": cause }).to_string(),
-        ..provisioning.clone()
-    };
-    insert_audit(conn, &audit).await?;
-    Ok(true)
+        ..change.clone()
+    }
 }
 
 /// Releases every seat held in `entity` inside the transaction of its suspension, each with its
@@ -221,15 +229,17 @@ pub(crate) async fn release_entity_in(
     suspension: &AuditEvent,
     cause: &str,
 ) -> Result<usize, StoreError> {
-    let holders: Vec<String> = sqlx::query_scalar("SELECT user_id FROM seats WHERE entity_id = $1")
-        .bind(entity.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-    for holder in &holders {
-        let user = crate::codec::parse("user_id", holder)?;
-        release_in(conn, user, entity, suspension, cause).await?;
-    }
-    Ok(holders.len())
+    let holders: Vec<String> =
+        sqlx::query_scalar("DELETE FROM seats WHERE entity_id = $1 RETURNING user_id")
+            .bind(entity.to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+    let events: Vec<AuditEvent> = holders
+        .into_iter()
+        .map(|user| release_event(user, entity, suspension, cause))
+        .collect();
+    insert_audits(conn, &events).await?;
+    Ok(events.len())
 }
 
 async fn delete_seat(conn: &mut AnyConnection, user: UserId) -> Result<bool, StoreError> {

@@ -1,15 +1,13 @@
 //! Usage records: written in batches off the request path, one transaction and a few multi-row
 //! INSERTs per batch.
 
-use std::fmt::Write;
-use std::sync::OnceLock;
-
 use domain::{Hosting, Operation, UsageRecord};
 use sqlx::Arguments;
 use sqlx::any::{AnyArguments, AnyRow};
 
 use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, unsigned};
-use crate::{Backend, Store, StoreError};
+use crate::multi_row::MultiRowInsert;
+use crate::{Store, StoreError};
 
 const USAGE_COLUMNS: [&str; 22] = [
     "request_id",
@@ -36,38 +34,18 @@ const USAGE_COLUMNS: [&str; 22] = [
     "use_case",
 ];
 
-/// Rows per INSERT statement at most: 256 × 22 = 5,632 parameters, under SQLite's limit of 32,766
-/// and PostgreSQL's of 65,535.
-const MAX_ROWS_PER_STATEMENT: usize = 256;
-
-/// The statement sizes: every power of two up to [`MAX_ROWS_PER_STATEMENT`].
-const STATEMENT_SIZES: usize = MAX_ROWS_PER_STATEMENT.trailing_zeros() as usize + 1;
+static USAGE_INSERT: MultiRowInsert = MultiRowInsert::new("usage_records", &USAGE_COLUMNS);
 
 impl Store {
-    /// Inserts `records` atomically: all or none.
-    ///
-    /// A batch is cut into statements of a power-of-two number of rows, so that only a handful of
-    /// distinct statements ever exist: each is prepared once per connection and reused, where a
-    /// statement sized to each batch was parsed again for every batch (the writer's main cost).
+    /// Inserts `records` atomically: all or none, in a few multi-row statements.
     pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        let mut rest = records;
-        while !rest.is_empty() {
-            let size = rest.len().min(MAX_ROWS_PER_STATEMENT);
-            let rows = 1 << (usize::BITS - 1 - size.leading_zeros());
-            let (chunk, tail) = rest.split_at(rows);
-            let mut arguments = AnyArguments::default();
-            for record in chunk {
-                bind_usage(&mut arguments, record)?;
-            }
-            sqlx::query_with(insert_sql(self.backend(), rows), arguments)
-                .execute(&mut *tx)
-                .await?;
-            rest = tail;
-        }
+        USAGE_INSERT
+            .execute(&mut tx, self.backend(), records, bind_usage)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -84,46 +62,6 @@ impl Store {
             .await?;
         rows.iter().map(usage_row).collect()
     }
-}
-
-/// The multi-row INSERT of `rows` records (a power of two), built once per backend and size.
-/// SQLite gets anonymous `?` placeholders: with numbered ones the driver looks each parameter up
-/// by name, a linear scan per parameter, which made a large batch quadratic.
-fn insert_sql(backend: Backend, rows: usize) -> &'static str {
-    static SQLITE: OnceLock<Vec<String>> = OnceLock::new();
-    static POSTGRES: OnceLock<Vec<String>> = OnceLock::new();
-    let statements = match backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
-    let statements = statements.get_or_init(|| {
-        (0..STATEMENT_SIZES)
-            .map(|power| multi_row_insert(backend, 1 << power))
-            .collect()
-    });
-    &statements[rows.trailing_zeros() as usize]
-}
-
-fn multi_row_insert(backend: Backend, rows: usize) -> String {
-    let mut sql = format!(
-        "INSERT INTO usage_records ({}) VALUES ",
-        USAGE_COLUMNS.join(", ")
-    );
-    let mut placeholder = 0usize;
-    for index in 0..rows {
-        sql.push_str(if index == 0 { "(" } else { ", (" });
-        for column in 0..USAGE_COLUMNS.len() {
-            placeholder += 1;
-            let separator = if column == 0 { "" } else { ", " };
-            // Writing to a String cannot fail.
-            let _ = match backend {
-                Backend::Sqlite => write!(sql, "{separator}?"),
-                Backend::Postgres => write!(sql, "{separator}${placeholder}"),
-            };
-        }
-        sql.push(')');
-    }
-    sql
 }
 
 fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@ use crate::harness::{TestDb, both_backends};
 
 both_backends! {
     appends_form_a_chain_numbered_without_gaps,
+    a_large_batch_chains_like_single_appends,
     checkpoints_are_stored_once_per_head,
 }
 
@@ -102,6 +103,43 @@ async fn appends_form_a_chain_numbered_without_gaps(store: &Store) {
         .await
         .unwrap();
     assert_eq!(of_acme, [chain[0].clone()]);
+}
+
+/// A batch is written in several multi-row statements (700 = 256 + 256 + 128 + 32 + 16 + 8 + 4)
+/// under one head update: its links must be exactly those of one append after another.
+async fn a_large_batch_chains_like_single_appends(store: &Store) {
+    store.append_audit(&event(0)).await.unwrap();
+    let batch: Vec<AuditEvent> = (1..=700).map(event).collect();
+    store.append_audit_batch(&batch).await.unwrap();
+    store.append_audit_batch(&[]).await.unwrap();
+    assert_eq!(store.append_audit(&event(701)).await.unwrap(), 702);
+    checkpoint(store).await;
+
+    let mut chain = Vec::new();
+    let mut selection = ChainSelection::default();
+    loop {
+        let page = store.read_audit_chain(&selection, 500).await.unwrap();
+        let Some(last) = page.last() else { break };
+        selection.after = last.seq;
+        chain.extend(page);
+    }
+    assert_eq!(
+        chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=702).collect::<Vec<u64>>()
+    );
+    assert!(chain.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+    assert!(
+        chain
+            .iter()
+            .zip(0..)
+            .all(|(link, n)| link.target == format!("target-{n}")),
+        "in order"
+    );
+    let head = store.audit_chain_head().await.unwrap();
+    assert_eq!((head.seq, head.event_count), (702, 702));
+    let report = verify(store).await;
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!((report.events, report.last_seq), (702, Some(702)));
 }
 
 async fn checkpoints_are_stored_once_per_head(store: &Store) {
