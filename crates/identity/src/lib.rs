@@ -8,7 +8,7 @@
 //! verified token is one lookup by user name, and a user's teams one lookup by user id (SCIM group
 //! changes and user deletions keep them current). Nothing on those paths waits on I/O.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -404,10 +404,11 @@ impl Directory {
             }
         }
         if !index.retired_uses.is_empty() {
+            let stored: HashSet<&(KeyId, UnixMillis)> = uses.iter().collect();
             let mut index = RwLockUpgradableReadGuard::upgrade(index);
             index
                 .retired_uses
-                .retain(|retired| !uses.iter().any(|stored| stored == retired));
+                .retain(|retired| !stored.contains(retired));
         }
     }
 

@@ -49,12 +49,14 @@ pub(crate) async fn insert_audit(
     conn: &mut AnyConnection,
     event: &AuditEvent,
 ) -> Result<u64, StoreError> {
-    insert_audits(conn, std::slice::from_ref(event)).await
+    insert_audits(conn, std::slice::from_ref(event))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("an appended event got no number".into()))
 }
 
 /// Inserts `events` on `conn`, which must be a transaction, as the chain's next links in order,
-/// and returns the last one's sequence number (the head's, when `events` is empty): one head
-/// update for the batch, the links hashed in memory, a few multi-row INSERTs.
+/// and returns the last one's sequence number (`None` for no events: nothing is written): one
+/// head update for the batch, the links hashed in memory, a few multi-row INSERTs.
 ///
 /// The first statement updates the one-row chain head: that takes the head's write lock (a row lock
 /// on PostgreSQL, the database write lock on SQLite) until the transaction ends, so concurrent
@@ -63,7 +65,10 @@ pub(crate) async fn insert_audit(
 pub(crate) async fn insert_audits(
     conn: &mut AnyConnection,
     events: &[AuditEvent],
-) -> Result<u64, StoreError> {
+) -> Result<Option<u64>, StoreError> {
+    if events.is_empty() {
+        return Ok(None);
+    }
     let count = i64::try_from(events.len())
         .map_err(|_| StoreError::Corrupt("audit batch too large".into()))?;
     let head = sqlx::query(
@@ -81,9 +86,6 @@ pub(crate) async fn insert_audits(
         .map_err(|e| StoreError::Corrupt(format!("audit chain head: {e}")))?;
     let last =
         u64::try_from(last).map_err(|_| StoreError::Corrupt(format!("audit seq = {last}")))?;
-    if events.is_empty() {
-        return Ok(last);
-    }
     let first = last + 1 - events.len() as u64;
     let links: Vec<Link<'_>> = events
         .iter()
@@ -110,7 +112,7 @@ pub(crate) async fn insert_audits(
         .bind(prev.to_string())
         .execute(&mut *conn)
         .await?;
-    Ok(last)
+    Ok(Some(last))
 }
 
 static AUDIT_INSERT: MultiRowInsert = MultiRowInsert::new(
