@@ -330,24 +330,8 @@ async fn users_are_loaded_by_name_and_kept_current_by_upsert_and_remove() {
 async fn teams_are_loaded_in_id_order_and_follow_group_changes() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
-    let mut users = Vec::new();
-    for name in ["ada", "bob"] {
-        let user = store
-            .create_user(
-                &store::NewUser {
-                    entity_id: acme.id,
-                    user_name: name.into(),
-                    email: format!("{name}@example.test"),
-                    display_name: None,
-                    external_id: None,
-                },
-                &audit(),
-            )
-            .await
-            .unwrap();
-        users.push(user.id);
-    }
-    let (ada, bob) = (users[0], users[1]);
+    let ada = stored_user(&store, acme.id, "ada").await.id;
+    let bob = stored_user(&store, acme.id, "bob").await.id;
     let fields = |members: Vec<UserId>| store::TeamFields {
         display_name: "risk".into(),
         external_id: None,
