@@ -2,11 +2,10 @@
 //! INSERTs per batch.
 
 use domain::{Hosting, Operation, UsageRecord};
-use sqlx::Arguments;
 use sqlx::any::{AnyArguments, AnyRow};
 
 use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, unsigned};
-use crate::multi_row::MultiRowInsert;
+use crate::multi_row::{MultiRowInsert, add};
 use crate::{Store, StoreError};
 
 const USAGE_COLUMNS: [&str; 22] = [
@@ -65,31 +64,31 @@ impl Store {
 }
 
 fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Result<(), StoreError> {
-    let add = |result: Result<(), sqlx::error::BoxDynError>| {
-        result.map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))
-    };
-    add(arguments.add(r.request_id.as_str()))?;
-    add(arguments.add(r.started_at))?;
-    add(arguments.add(r.entity_id.map(|id| id.to_string())))?;
-    add(arguments.add(r.user_id.map(|id| id.to_string())))?;
-    add(arguments.add(r.service_account_id.map(|id| id.to_string())))?;
-    add(arguments.add(r.key_id.map(|id| id.to_string())))?;
-    add(arguments.add(r.operation.as_str()))?;
-    add(arguments.add(r.model.as_str()))?;
-    add(arguments.add(r.endpoint.as_deref()))?;
-    add(arguments.add(i64::from(r.stream)))?;
-    add(arguments.add(to_bigint("prompt_tokens", r.prompt_tokens)?))?;
-    add(arguments.add(to_bigint("completion_tokens", r.completion_tokens)?))?;
-    add(arguments.add(to_bigint("cost_micros", r.cost_micros)?))?;
-    add(arguments.add(r.ttft_ms.map(i64::from)))?;
-    add(arguments.add(i64::from(r.duration_ms)))?;
-    add(arguments.add(i64::from(r.status)))?;
-    add(arguments.add(r.error_code.as_deref()))?;
-    add(arguments.add(i64::from(r.attempts)))?;
-    add(arguments.add(r.classification.as_deref()))?;
-    add(arguments.add(r.hosting.map(Hosting::as_str)))?;
-    add(arguments.add(r.team_id.map(|id| id.to_string())))?;
-    add(arguments.add(r.use_case.as_deref()))?;
+    add(arguments, r.request_id.as_str())?;
+    add(arguments, r.started_at)?;
+    add(arguments, r.entity_id.map(|id| id.to_string()))?;
+    add(arguments, r.user_id.map(|id| id.to_string()))?;
+    add(arguments, r.service_account_id.map(|id| id.to_string()))?;
+    add(arguments, r.key_id.map(|id| id.to_string()))?;
+    add(arguments, r.operation.as_str())?;
+    add(arguments, r.model.as_str())?;
+    add(arguments, r.endpoint.as_deref())?;
+    add(arguments, i64::from(r.stream))?;
+    add(arguments, to_bigint("prompt_tokens", r.prompt_tokens)?)?;
+    add(
+        arguments,
+        to_bigint("completion_tokens", r.completion_tokens)?,
+    )?;
+    add(arguments, to_bigint("cost_micros", r.cost_micros)?)?;
+    add(arguments, r.ttft_ms.map(i64::from))?;
+    add(arguments, i64::from(r.duration_ms))?;
+    add(arguments, i64::from(r.status))?;
+    add(arguments, r.error_code.as_deref())?;
+    add(arguments, i64::from(r.attempts))?;
+    add(arguments, r.classification.as_deref())?;
+    add(arguments, r.hosting.map(Hosting::as_str))?;
+    add(arguments, r.team_id.map(|id| id.to_string()))?;
+    add(arguments, r.use_case.as_deref())?;
     Ok(())
 }
 
