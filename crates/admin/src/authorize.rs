@@ -1,7 +1,7 @@
 //! The authorization decision, in one function the routes call: [`authorize`], which asks the
 //! Cedar policy engine ([`crate::policies`]).
 
-use domain::{AuditEvent, EntityId, Outcome, RoleGrant, now_millis};
+use domain::{AuditAction, AuditEvent, EntityId, Outcome, RoleGrant, now_millis};
 use identity::Principal;
 
 use crate::caller::Caller;
@@ -78,39 +78,40 @@ impl AdminAction {
         AdminAction::PurgeContent,
     ];
 
-    /// The dotted name used as the audit action, and the action's id in the policies.
-    pub fn as_str(self) -> &'static str {
+    /// The audit action a request for this is recorded under (when refused, and for most changes);
+    /// its name is also the action's id in the policies.
+    pub fn audit_action(self) -> AuditAction {
         match self {
-            AdminAction::CreateEntity => "entity.create",
-            AdminAction::ListEntities => "entity.list",
-            AdminAction::SetEntityStatus => "entity.status.set",
-            AdminAction::CreateUser => "user.create",
-            AdminAction::ListUsers => "user.list",
-            AdminAction::CreateKey => "key.create",
-            AdminAction::ListKeys => "key.list",
-            AdminAction::RevokeKey => "key.revoke",
-            AdminAction::RotateKey => "key.rotate",
-            AdminAction::CreateScimToken => "scim_token.create",
-            AdminAction::ListScimTokens => "scim_token.list",
-            AdminAction::RevokeScimToken => "scim_token.revoke",
-            AdminAction::ReadAudit => "audit.read",
-            AdminAction::ReadSeats => "seat.read",
-            AdminAction::SetSeatPool => "seat.pool.set",
-            AdminAction::SetSeatReservation => "seat.reservation.set",
-            AdminAction::ReadRateLimits => "rate_limit.read",
-            AdminAction::SetRateLimit => "rate_limit.set",
-            AdminAction::DeleteRateLimit => "rate_limit.delete",
-            AdminAction::ReadBudgets => "budget.read",
-            AdminAction::SetBudget => "budget.set",
-            AdminAction::DeleteBudget => "budget.delete",
-            AdminAction::ResetBudget => "budget.reset",
-            AdminAction::ReadUsage => "usage.read",
-            AdminAction::ReadChargeback => "chargeback.read",
-            AdminAction::SetPoolShare => "pool_share.set",
-            AdminAction::ListPoolShares => "pool_share.list",
-            AdminAction::EraseUser => "user.erase",
-            AdminAction::ReadContent => "content.read",
-            AdminAction::PurgeContent => "retention.purge",
+            AdminAction::CreateEntity => AuditAction::EntityCreate,
+            AdminAction::ListEntities => AuditAction::EntityList,
+            AdminAction::SetEntityStatus => AuditAction::EntityStatusSet,
+            AdminAction::CreateUser => AuditAction::UserCreate,
+            AdminAction::ListUsers => AuditAction::UserList,
+            AdminAction::CreateKey => AuditAction::KeyCreate,
+            AdminAction::ListKeys => AuditAction::KeyList,
+            AdminAction::RevokeKey => AuditAction::KeyRevoke,
+            AdminAction::RotateKey => AuditAction::KeyRotate,
+            AdminAction::CreateScimToken => AuditAction::ScimTokenCreate,
+            AdminAction::ListScimTokens => AuditAction::ScimTokenList,
+            AdminAction::RevokeScimToken => AuditAction::ScimTokenRevoke,
+            AdminAction::ReadAudit => AuditAction::AuditRead,
+            AdminAction::ReadSeats => AuditAction::SeatRead,
+            AdminAction::SetSeatPool => AuditAction::SeatPoolSet,
+            AdminAction::SetSeatReservation => AuditAction::SeatReservationSet,
+            AdminAction::ReadRateLimits => AuditAction::RateLimitRead,
+            AdminAction::SetRateLimit => AuditAction::RateLimitSet,
+            AdminAction::DeleteRateLimit => AuditAction::RateLimitDelete,
+            AdminAction::ReadBudgets => AuditAction::BudgetRead,
+            AdminAction::SetBudget => AuditAction::BudgetSet,
+            AdminAction::DeleteBudget => AuditAction::BudgetDelete,
+            AdminAction::ResetBudget => AuditAction::BudgetReset,
+            AdminAction::ReadUsage => AuditAction::UsageRead,
+            AdminAction::ReadChargeback => AuditAction::ChargebackRead,
+            AdminAction::SetPoolShare => AuditAction::PoolShareSet,
+            AdminAction::ListPoolShares => AuditAction::PoolShareList,
+            AdminAction::EraseUser => AuditAction::UserErase,
+            AdminAction::ReadContent => AuditAction::ContentRead,
+            AdminAction::PurgeContent => AuditAction::RetentionPurge,
         }
     }
 
@@ -273,7 +274,7 @@ pub(crate) async fn audit_denied(
     let event = AuditEvent {
         at: now_millis(),
         actor: caller.actor(),
-        action: action.as_str().to_owned(),
+        action: action.audit_action(),
         entity_id,
         target,
         outcome: Outcome::Denied,
@@ -287,14 +288,14 @@ pub(crate) async fn audit_denied(
 /// An audit event for a successful change by `caller`; the store fills in the target.
 pub(crate) fn change_event(
     caller: &Caller,
-    action: &str,
+    action: AuditAction,
     entity_id: Option<EntityId>,
     detail: serde_json::Value,
 ) -> AuditEvent {
     AuditEvent {
         at: now_millis(),
         actor: caller.actor(),
-        action: action.to_owned(),
+        action,
         entity_id,
         target: String::new(),
         outcome: Outcome::Success,

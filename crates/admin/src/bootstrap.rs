@@ -3,8 +3,8 @@
 //! administrator's key. Later starts find a group administrator and do nothing.
 
 use domain::{
-    ApiKey, AuditEvent, KeyHash, KeyId, KeyOwner, KeySecret, Role, RoleGrant, ServiceAccountId,
-    now_millis,
+    ApiKey, AuditAction, AuditEvent, KeyHash, KeyId, KeyOwner, KeySecret, Role, RoleGrant,
+    ServiceAccountId, now_millis,
 };
 use identity::{Directory, Principal};
 use serde_json::json;
@@ -58,7 +58,7 @@ pub async fn bootstrap_admin(
             None,
             BOOTSTRAP_ACCOUNT_NAME,
             &system_event(
-                "service_account.create",
+                AuditAction::ServiceAccountCreate,
                 json!({"name": BOOTSTRAP_ACCOUNT_NAME}),
             ),
         )
@@ -73,7 +73,7 @@ pub async fn bootstrap_admin(
         .grant_role(
             owner,
             grant,
-            &system_event("role.grant", json!({"role": grant.role})),
+            &system_event(AuditAction::RoleGrant, json!({"role": grant.role})),
         )
         .await?;
 
@@ -117,12 +117,16 @@ async fn stored_key(
     let key = ApiKey::issue(owner, None, secret, now_millis());
     let detail = json!({"owner": owner, "display_prefix": key.display_prefix, "name": "bootstrap"});
     store
-        .create_named_key(&key, Some("bootstrap"), &system_event("key.create", detail))
+        .create_named_key(
+            &key,
+            Some("bootstrap"),
+            &system_event(AuditAction::KeyCreate, detail),
+        )
         .await?;
     Ok(key)
 }
 
 /// An audit event for Fabrique's own action; the store fills in the target.
-fn system_event(action: &str, detail: serde_json::Value) -> AuditEvent {
+fn system_event(action: AuditAction, detail: serde_json::Value) -> AuditEvent {
     AuditEvent::system(action, detail.to_string())
 }

@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use domain::{KeyOwner, User, UserId, now_millis};
+use domain::{AuditAction, KeyOwner, User, UserId, now_millis};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -38,7 +38,12 @@ pub(crate) async fn erase(
     Path(user): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let user = permitted_user(&state, &caller, AdminAction::EraseUser, &user).await?;
-    let mut audit = change_event(&caller, "user.erase", Some(user.entity_id), json!({}));
+    let mut audit = change_event(
+        &caller,
+        AuditAction::UserErase,
+        Some(user.entity_id),
+        json!({}),
+    );
     audit.target = user.id.to_string();
     let erased = state
         .store
@@ -79,7 +84,7 @@ pub(crate) async fn read(
         .ok_or_else(|| AdminError::NotFound("no content store in this deployment".into()))?;
     let mut audit = change_event(
         &caller,
-        AdminAction::ReadContent.as_str(),
+        AdminAction::ReadContent.audit_action(),
         Some(user.entity_id),
         json!({"from": selection.from, "to": selection.to}),
     );

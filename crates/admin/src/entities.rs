@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::{Entity, Status};
+use domain::{AuditAction, Entity, Status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,7 +33,7 @@ pub(crate) async fn create(
     check_text("name", &request.name, 200)?;
     let audit = change_event(
         &caller,
-        "entity.create",
+        AuditAction::EntityCreate,
         None,
         json!({"slug": request.slug, "name": request.name}),
     );
@@ -88,8 +88,8 @@ pub(crate) async fn set_status(
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no entity with slug `{slug}`")))?;
     let action = match status {
-        Status::Active => "entity.reactivate",
-        Status::Suspended => "entity.suspend",
+        Status::Active => AuditAction::EntityReactivate,
+        Status::Suspended => AuditAction::EntitySuspend,
     };
     let audit = change_event(&caller, action, Some(entity.id), json!({"slug": slug}));
     if state

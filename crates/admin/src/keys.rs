@@ -15,8 +15,8 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use domain::{
-    ApiKey, Entity, EntityId, KeyId, KeyOwner, KeySecret, Priority, Status, UnixMillis, UserId,
-    now_millis,
+    ApiKey, AuditAction, Entity, EntityId, KeyId, KeyOwner, KeySecret, Priority, Status,
+    UnixMillis, UserId, now_millis,
 };
 use identity::Principal;
 use serde::Deserialize;
@@ -111,7 +111,7 @@ pub(crate) async fn create(
             let entity = entity_for(&state, &caller, AdminAction::CreateKey, slug).await?;
             let audit = change_event(
                 &caller,
-                "service_account.create",
+                AuditAction::ServiceAccountCreate,
                 Some(entity.id),
                 json!({"name": account}),
             );
@@ -170,7 +170,7 @@ pub(crate) async fn create(
     };
     let audit = change_event(
         &caller,
-        "key.create",
+        AuditAction::KeyCreate,
         Some(entity.id),
         json!({
             "owner": owner, "display_prefix": key.display_prefix, "name": request.name,
@@ -395,7 +395,7 @@ pub(crate) async fn revoke(
     state.directory.revoke(id);
     let audit = change_event(
         &caller,
-        "key.revoke",
+        AuditAction::KeyRevoke,
         key.entity_id,
         json!({"owner": key.owner}),
     );
@@ -490,7 +490,7 @@ pub(crate) async fn rotate(
     };
     let audit = change_event(
         &caller,
-        "key.rotate",
+        AuditAction::KeyRotate,
         key.entity_id,
         json!({
             "owner": key.owner, "rotated_from": old.key.id, "display_prefix": key.display_prefix,

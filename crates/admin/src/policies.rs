@@ -80,7 +80,7 @@ impl Engine {
         match self.decide(principal, action, target, carried) {
             Ok(allowed) => allowed,
             Err(error) => {
-                tracing::error!(%error, action = action.as_str(), "authorization failed: denied");
+                tracing::error!(%error, action = action.audit_action().as_str(), "authorization failed: denied");
                 false
             }
         }
@@ -105,7 +105,7 @@ impl Engine {
         };
         let request = Request::new(
             caller.clone(),
-            uid("Action", action.as_str())?,
+            uid("Action", action.audit_action().as_str())?,
             resource,
             context,
             Some(&self.schema),
@@ -124,7 +124,7 @@ impl Engine {
             .collect();
         if !errors.is_empty() {
             // A policy that fails to evaluate is skipped by Cedar; say so, as it may hide a forbid.
-            tracing::error!(errors = ?errors, action = action.as_str(), "a policy failed to evaluate");
+            tracing::error!(errors = ?errors, action = action.audit_action().as_str(), "a policy failed to evaluate");
         }
         Ok(response.decision() == Decision::Allow)
     }

@@ -65,7 +65,7 @@ pub(crate) async fn set(
         .map_err(|e| AdminError::bad_field("min_share", e.to_string()))?;
     let mut audit = change_event(
         &caller,
-        AdminAction::SetPoolShare.as_str(),
+        AdminAction::SetPoolShare.audit_action(),
         Some(entity.id),
         json!({"pool": pool_name, "entity": entity.slug, "weight": share.weight, "min_share": share.min_share}),
     );

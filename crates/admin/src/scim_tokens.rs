@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use domain::{KeySecret, SCIM_TOKEN_PREFIX, ScimToken, ScimTokenId, now_millis};
+use domain::{AuditAction, KeySecret, SCIM_TOKEN_PREFIX, ScimToken, ScimTokenId, now_millis};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,7 +60,7 @@ pub(crate) async fn create(
     };
     let audit = change_event(
         &caller,
-        "scim_token.create",
+        AuditAction::ScimTokenCreate,
         token.entity_id,
         json!({"name": token.name, "display_prefix": token.display_prefix}),
     );
@@ -128,7 +128,12 @@ pub(crate) async fn revoke(
     // The index first: should the store then fail, the token is refused until the next restart
     // rather than accepted after the administrator was told of an error.
     state.scim_tokens.revoke(token.id);
-    let audit = change_event(&caller, "scim_token.revoke", token.entity_id, json!({}));
+    let audit = change_event(
+        &caller,
+        AuditAction::ScimTokenRevoke,
+        token.entity_id,
+        json!({}),
+    );
     state
         .store
         .revoke_scim_token(token.id, now_millis(), &audit)

@@ -57,7 +57,7 @@ impl Target {
         detail["scope"] = self.json();
         AuditEvent {
             target: self.scope.id(),
-            ..change_event(caller, action.as_str(), self.entity_id, detail)
+            ..change_event(caller, action.audit_action(), self.entity_id, detail)
         }
     }
 

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use domain::{Entity, now_millis};
+use domain::{AuditAction, Entity, now_millis};
 use seats::{SeatReport, SeatsError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -51,7 +51,7 @@ pub(crate) async fn set_pool(
 ) -> Result<Json<Value>, AdminError> {
     require(&state, &caller, AdminAction::SetSeatPool, None).await?;
     let request: SetPool = json(body)?;
-    let audit = change_event(&caller, "seat.pool.set", None, json!({}));
+    let audit = change_event(&caller, AuditAction::SeatPoolSet, None, json!({}));
     state
         .seats
         .set_pool(&state.store, request.size, audit)
@@ -70,7 +70,12 @@ pub(crate) async fn set_reservation(
 ) -> Result<Json<Value>, AdminError> {
     let entity = entity_for(&state, &caller, AdminAction::SetSeatReservation, &slug).await?;
     let request: SetReservation = json(body)?;
-    let audit = change_event(&caller, "seat.reservation.set", Some(entity.id), json!({}));
+    let audit = change_event(
+        &caller,
+        AuditAction::SeatReservationSet,
+        Some(entity.id),
+        json!({}),
+    );
     state
         .seats
         .set_reservation(&state.store, entity.id, request.reserved, audit)

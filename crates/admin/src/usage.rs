@@ -414,7 +414,7 @@ pub(crate) async fn audit_read(
 ) -> Result<(), AdminError> {
     let mut event = change_event(
         caller,
-        action.as_str(),
+        action.audit_action(),
         entity.as_ref().map(|e| e.id),
         json!({"from": selection.from, "to": selection.to}),
     );

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use domain::{Entity, EntityId, User};
+use domain::{AuditAction, Entity, EntityId, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::NewUser;
@@ -61,7 +61,7 @@ pub(crate) async fn create(
     // The e-mail address is personal data: the audit detail names the account, not the person.
     let audit = change_event(
         &caller,
-        "user.create",
+        AuditAction::UserCreate,
         Some(entity.id),
         json!({"user_name": new.user_name}),
     );

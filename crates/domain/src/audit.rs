@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EntityId, UnixMillis, now_millis};
 
+mod action;
+
+pub use action::{AuditAction, AuditFamily, Refusal};
+
 /// Whether the audited action happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,8 +36,8 @@ pub struct AuditEvent {
     pub at: UnixMillis,
     /// The acting principal: `key_…` id, or `system` for Fabrique's own actions.
     pub actor: String,
-    /// Dotted action name, e.g. `entity.create`, `key.revoke`.
-    pub action: String,
+    /// What was done; stored by its dotted name, e.g. `entity.create`, `key.revoke`.
+    pub action: AuditAction,
     pub entity_id: Option<EntityId>,
     /// The id of the object acted upon.
     pub target: String,
@@ -43,11 +47,11 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// A successful action of Fabrique's own (actor `system`), now; the store fills in the target.
-    pub fn system(action: &str, detail: String) -> AuditEvent {
+    pub fn system(action: AuditAction, detail: String) -> AuditEvent {
         AuditEvent {
             at: now_millis(),
             actor: "system".to_owned(),
-            action: action.to_owned(),
+            action,
             entity_id: None,
             target: String::new(),
             outcome: Outcome::Success,

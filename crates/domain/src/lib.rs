@@ -11,7 +11,7 @@ pub mod principal;
 pub mod serving;
 pub mod usage;
 
-pub use audit::{AuditEvent, Outcome};
+pub use audit::{AuditAction, AuditEvent, AuditFamily, Outcome};
 pub use classification::{Classification, ClassificationLadder};
 pub use ids::{EntityId, KeyId, ScimTokenId, ServiceAccountId, TeamId, UserId};
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};

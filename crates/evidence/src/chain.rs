@@ -68,7 +68,7 @@ impl<'a> EventContent<'a> {
             seq,
             at: event.at,
             actor: &event.actor,
-            action: &event.action,
+            action: event.action.as_str(),
             entity_id,
             target: &event.target,
             outcome: event.outcome.as_str(),

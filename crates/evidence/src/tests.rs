@@ -99,7 +99,7 @@ fn content_of_a_domain_event_matches_its_stored_form() {
     let event = domain::AuditEvent {
         at: 5,
         actor: "system".into(),
-        action: "key.revoke".into(),
+        action: domain::AuditAction::KeyRevoke,
         entity_id: None,
         target: "key_1".into(),
         outcome: domain::Outcome::Denied,

@@ -336,7 +336,7 @@ async fn seed_entities(store: &Store, config: &Config) -> anyhow::Result<()> {
         let audit = AuditEvent {
             at: now_millis(),
             actor: "system".to_owned(),
-            action: "entity.create".to_owned(),
+            action: domain::AuditAction::EntityCreate,
             entity_id: None,
             target: String::new(),
             outcome: Outcome::Success,

@@ -132,7 +132,7 @@ pub fn announce_thresholds(
         let event = AuditEvent {
             at: now,
             actor: principal.actor(),
-            action: "budget.soft_threshold_reached".to_owned(),
+            action: domain::AuditAction::BudgetSoftThresholdReached,
             entity_id: principal.entity_id,
             target: format!("{}:{}", warning.scope.kind(), warning.scope.id()),
             outcome: Outcome::Success,

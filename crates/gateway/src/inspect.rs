@@ -329,7 +329,7 @@ impl PolicyAuditor {
         let event = AuditEvent {
             at: now_millis(),
             actor: self.actor.clone(),
-            action: "policy.flagged".to_owned(),
+            action: domain::AuditAction::PolicyFlagged,
             entity_id: self.entity_id,
             target: self.model.clone(),
             outcome: Outcome::Success,

@@ -183,7 +183,7 @@ pub fn audit_denial(gateway: &Gateway, finished: &Finished<'_>, error: &GatewayE
     let event = AuditEvent {
         at: now_millis(),
         actor: principal.actor(),
-        action: format!("inference.{}", error.code()),
+        action: domain::AuditAction::inference_refused(error.code()),
         entity_id: principal.entity_id,
         target: finished
             .model

@@ -22,7 +22,7 @@ fn audit() -> AuditEvent {
     AuditEvent {
         at: now_millis(),
         actor: "system".into(),
-        action: "test".into(),
+        action: domain::AuditAction::KeyCreate,
         entity_id: None,
         target: String::new(),
         outcome: Outcome::Success,

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use configuration::OidcConfig;
-use domain::{AuditEvent, Outcome, now_millis};
+use domain::{AuditAction, AuditEvent, Outcome, now_millis};
 use http::HeaderMap;
 use identity::{Directory, Principal};
 use store::Store;
@@ -150,7 +150,7 @@ impl Oidc {
         let event = AuditEvent {
             at: now_millis(),
             actor: user.map_or_else(|| "anonymous".to_owned(), |u| u.id.to_string()),
-            action: "auth.sign_in".to_owned(),
+            action: AuditAction::AuthSignIn,
             entity_id: user.map(|u| u.entity_id),
             target: user.map_or_else(String::new, |u| u.id.to_string()),
             outcome,

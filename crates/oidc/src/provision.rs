@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::{AuditEvent, KeyOwner, Outcome, now_millis};
+use domain::{AuditAction, AuditEvent, KeyOwner, Outcome, now_millis};
 use identity::{Directory, UserRecord};
 use store::{NewUser, Store, StoreError, UserIdentity};
 
@@ -47,7 +47,7 @@ pub(crate) async fn user_of(
     let audit = AuditEvent {
         at: now_millis(),
         actor: "oidc".to_owned(),
-        action: "user.create".to_owned(),
+        action: AuditAction::UserCreate,
         entity_id: Some(entity.id),
         target: String::new(),
         outcome: Outcome::Success,

@@ -222,7 +222,7 @@ impl ContentStore {
         let audit = domain::AuditEvent {
             at: domain::now_millis(),
             actor: actor.to_owned(),
-            action: "retention.purge".to_owned(),
+            action: domain::AuditAction::RetentionPurge,
             entity_id: None,
             target: "content".to_owned(),
             outcome: domain::Outcome::Success,

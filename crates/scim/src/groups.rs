@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use domain::{EntityId, TeamId, UserId};
+use domain::{AuditAction, EntityId, TeamId, UserId};
 use serde_json::{Map, Value, json};
 use store::{Listing, Team, TeamFields};
 
@@ -41,7 +41,7 @@ pub(crate) async fn create(
     })?;
     let audit = event(
         &caller,
-        "team.create",
+        AuditAction::TeamCreate,
         Some(entity),
         json!({"display_name": fields.display_name, "members": fields.members.len()}),
     );
@@ -82,7 +82,7 @@ pub(crate) async fn replace(
     let (fields, _) = parse_group(&state, &caller, &document, Some(team.entity_id)).await?;
     let audit = event(
         &caller,
-        "team.replace",
+        AuditAction::TeamReplace,
         Some(team.entity_id),
         json!({"display_name": fields.display_name, "members": fields.members.len()}),
     );
@@ -119,7 +119,7 @@ pub(crate) async fn update(
     let (fields, _) = parse_group(&state, &caller, &document, Some(team.entity_id)).await?;
     let audit = event(
         &caller,
-        "team.update",
+        AuditAction::TeamUpdate,
         Some(team.entity_id),
         json!({"operations": paths, "members": fields.members.len()}),
     );
@@ -144,7 +144,7 @@ pub(crate) async fn delete(
     check_if_match(&headers, team.version)?;
     let audit = event(
         &caller,
-        "team.delete",
+        AuditAction::TeamDelete,
         Some(team.entity_id),
         json!({"display_name": team.display_name}),
     );

@@ -12,7 +12,9 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use configuration::EntityFrom;
-use domain::{AuditEvent, EntityId, KeyOwner, Outcome, Status, TeamId, UserId, now_millis};
+use domain::{
+    AuditAction, AuditEvent, EntityId, KeyOwner, Outcome, Status, TeamId, UserId, now_millis,
+};
 use serde_json::{Map, Value, json};
 use store::{Listing, NewUser, ProvisionedUser, UserFields};
 
@@ -52,7 +54,7 @@ pub(crate) async fn create(
     };
     let audit = event(
         &caller,
-        "user.provision",
+        AuditAction::UserProvision,
         Some(entity),
         json!({"user_name": new.user_name, "status": parsed.fields.status}),
     );
@@ -124,7 +126,15 @@ pub(crate) async fn replace(
     let parsed = UserDocument::parse(&document, mapped_attribute(&state))?;
     let user = visible_user(&state, &caller, &id).await?;
     check_if_match(&headers, user.version)?;
-    let updated = store_change(&state, &caller, &user, parsed, "user.replace", json!({})).await?;
+    let updated = store_change(
+        &state,
+        &caller,
+        &user,
+        parsed,
+        AuditAction::UserReplace,
+        json!({}),
+    )
+    .await?;
     let body = projection.apply(full_document(&state, &updated, &base).await?);
     Ok(response::resource(StatusCode::OK, &body, updated.version))
 }
@@ -154,7 +164,16 @@ pub(crate) async fn update(
         patch::apply(&mut document, &operations, USER_ATTRIBUTES)?;
         let parsed = UserDocument::parse(&document, mapped_attribute(&state))?;
         let detail = json!({"operations": paths});
-        match store_change(&state, &caller, &user, parsed, "user.update", detail).await {
+        match store_change(
+            &state,
+            &caller,
+            &user,
+            parsed,
+            AuditAction::UserUpdate,
+            detail,
+        )
+        .await
+        {
             Err(error)
                 if error.status == StatusCode::PRECONDITION_FAILED
                     && attempt < ATTEMPTS
@@ -184,7 +203,7 @@ pub(crate) async fn delete(
     state.seats.flush().await;
     let audit = event(
         &caller,
-        "user.deprovision",
+        AuditAction::UserDeprovision,
         Some(user.user.entity_id),
         json!({"user_name": user.user.user_name}),
     );
@@ -290,7 +309,7 @@ async fn store_change(
     caller: &Caller,
     user: &ProvisionedUser,
     parsed: UserDocument,
-    action: &str,
+    action: AuditAction,
     mut detail: Value,
 ) -> Result<ProvisionedUser, ScimError> {
     // A user's entity is fixed at provisioning: moving users between entities would move their
@@ -672,14 +691,14 @@ pub(crate) fn projection(params: &HashMap<String, String>) -> Result<Projection,
 
 pub(crate) fn event(
     caller: &Caller,
-    action: &str,
+    action: AuditAction,
     entity: Option<EntityId>,
     detail: Value,
 ) -> AuditEvent {
     AuditEvent {
         at: now_millis(),
         actor: caller.actor(),
-        action: action.to_owned(),
+        action,
         entity_id: entity,
         target: String::new(),
         outcome: Outcome::Success,

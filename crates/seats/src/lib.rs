@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use domain::{AuditEvent, EntityId, UnixMillis, UserId, now_millis};
+use domain::{AuditAction, AuditEvent, EntityId, UnixMillis, UserId, now_millis};
 use parking_lot::{Mutex, RwLock};
 use store::{SeatChange, Store, StoreError};
 use tokio::sync::mpsc;
@@ -247,7 +247,10 @@ impl Seats {
             .write()
             .insert(user, Holder::new(entity, now, now));
         drop(ledger);
-        let audit = system_event("seat.assign", serde_json::json!({"cause": "first_use"}));
+        let audit = system_event(
+            AuditAction::SeatAssign,
+            serde_json::json!({"cause": "first_use"}),
+        );
         self.send(SeatChange {
             user_id: user,
             entity_id: entity,
@@ -280,7 +283,10 @@ impl Seats {
         }
         let audit = AuditEvent {
             actor: actor.to_owned(),
-            ..system_event("seat.assign", serde_json::json!({"cause": "provisioning"}))
+            ..system_event(
+                AuditAction::SeatAssign,
+                serde_json::json!({"cause": "provisioning"}),
+            )
         };
         let change = SeatChange {
             user_id: user,
@@ -385,7 +391,7 @@ impl Seats {
                 assigned: false,
                 at: now,
                 audit: system_event(
-                    "seat.reclaim",
+                    AuditAction::SeatReclaim,
                     serde_json::json!({"idle_since": idle_since, "reclaim_after_days": days}),
                 ),
             });
@@ -415,7 +421,7 @@ impl Seats {
         // Applied first, so that no seat is assigned beyond a lowered pool while the store writes.
         let previous = self.ledger.lock().set_size(size)?;
         let audit = AuditEvent {
-            action: "seat.pool.set".to_owned(),
+            action: AuditAction::SeatPoolSet,
             target: "group".to_owned(),
             detail: serde_json::json!({"size": size, "previous": previous}).to_string(),
             ..audit
@@ -439,7 +445,7 @@ impl Seats {
         let _serial = self.admin.lock().await;
         let previous = self.ledger.lock().set_reserved(entity, reserved)?;
         let audit = AuditEvent {
-            action: "seat.reservation.set".to_owned(),
+            action: AuditAction::SeatReservationSet,
             target: entity.to_string(),
             entity_id: Some(entity),
             detail: serde_json::json!({"reserved": reserved, "previous": previous}).to_string(),
@@ -525,7 +531,7 @@ impl Seats {
 }
 
 /// An event of Fabrique's own seat decisions; the store fills in target and entity.
-fn system_event(action: &str, detail: serde_json::Value) -> AuditEvent {
+fn system_event(action: AuditAction, detail: serde_json::Value) -> AuditEvent {
     AuditEvent::system(action, detail.to_string())
 }
 

@@ -16,11 +16,11 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn admin_event() -> AuditEvent {
+fn admin_event(action: AuditAction) -> AuditEvent {
     AuditEvent {
         at: now_millis(),
         actor: "key_admin".into(),
-        action: String::new(),
+        action,
         entity_id: None,
         target: String::new(),
         outcome: Outcome::Success,
@@ -42,7 +42,7 @@ async fn fixture(settings: SeatSettings) -> Fixture {
 
 async fn entity(store: &Store, slug: &str) -> EntityId {
     store
-        .create_entity(slug, slug, &admin_event())
+        .create_entity(slug, slug, &admin_event(AuditAction::EntityCreate))
         .await
         .unwrap()
         .id
@@ -56,7 +56,11 @@ async fn user(store: &Store, entity: EntityId, name: &str) -> UserId {
         display_name: None,
         external_id: None,
     };
-    store.create_user(&new, &admin_event()).await.unwrap().id
+    store
+        .create_user(&new, &admin_event(AuditAction::UserCreate))
+        .await
+        .unwrap()
+        .id
 }
 
 async fn seat_actions(store: &Store) -> Vec<String> {
@@ -66,7 +70,7 @@ async fn seat_actions(store: &Store) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|(_, e)| e)
-        .filter(|e| e.action.starts_with("seat."))
+        .filter(|e| e.action.family() == domain::AuditFamily::Seat)
         .map(|e| format!("{} {} {}", e.action, e.actor, e.target))
         .collect();
     events.reverse();
@@ -199,7 +203,7 @@ async fn the_pool_cannot_go_below_what_is_assigned_and_every_change_is_audited()
     }
     let refused = f
         .seats
-        .set_pool(&f.store, Some(2), admin_event())
+        .set_pool(&f.store, Some(2), admin_event(AuditAction::SeatPoolSet))
         .await
         .unwrap_err();
     assert!(
@@ -208,17 +212,27 @@ async fn the_pool_cannot_go_below_what_is_assigned_and_every_change_is_audited()
     );
     assert_eq!(
         f.seats
-            .set_pool(&f.store, Some(5), admin_event())
+            .set_pool(&f.store, Some(5), admin_event(AuditAction::SeatPoolSet))
             .await
             .unwrap(),
         None
     );
     f.seats
-        .set_reservation(&f.store, globex, 6, admin_event())
+        .set_reservation(
+            &f.store,
+            globex,
+            6,
+            admin_event(AuditAction::SeatReservationSet),
+        )
         .await
         .unwrap_err();
     f.seats
-        .set_reservation(&f.store, globex, 2, admin_event())
+        .set_reservation(
+            &f.store,
+            globex,
+            2,
+            admin_event(AuditAction::SeatReservationSet),
+        )
         .await
         .unwrap();
     let stored = f.store.load_seats().await.unwrap();

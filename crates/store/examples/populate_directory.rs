@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use domain::{ApiKey, AuditEvent, EntityId, KeyOwner, KeySecret, Outcome, now_millis};
+use domain::{ApiKey, AuditAction, AuditEvent, EntityId, KeyOwner, KeySecret, Outcome, now_millis};
 use store::{NewUser, SeatChange, Store};
 
 /// Seat changes stored per transaction.
@@ -24,17 +24,21 @@ async fn main() {
     };
     let users: usize = users.parse().expect("USERS must be a number");
     let store = Store::open_in_dir(&PathBuf::from(dir)).await.unwrap();
-    let event = |action: &str, entity_id: Option<EntityId>| AuditEvent {
+    let event = |action: AuditAction, entity_id: Option<EntityId>| AuditEvent {
         at: now_millis(),
         actor: "system".into(),
-        action: action.into(),
+        action,
         entity_id,
         target: String::new(),
         outcome: Outcome::Success,
         detail: "{}".into(),
     };
     let entity = store
-        .create_entity("bench", "Benchmark", &event("entity.create", None))
+        .create_entity(
+            "bench",
+            "Benchmark",
+            &event(AuditAction::EntityCreate, None),
+        )
         .await
         .unwrap();
     let mut out = std::io::BufWriter::new(std::fs::File::create(secrets).unwrap());
@@ -49,7 +53,7 @@ async fn main() {
                     display_name: None,
                     external_id: None,
                 },
-                &event("user.create", Some(entity.id)),
+                &event(AuditAction::UserCreate, Some(entity.id)),
             )
             .await
             .unwrap();
@@ -61,7 +65,7 @@ async fn main() {
             now_millis(),
         );
         store
-            .create_key(&key, &event("key.create", Some(entity.id)))
+            .create_key(&key, &event(AuditAction::KeyCreate, Some(entity.id)))
             .await
             .unwrap();
         writeln!(out, "{}", secret.expose()).unwrap();
@@ -70,7 +74,7 @@ async fn main() {
             entity_id: entity.id,
             assigned: true,
             at: now_millis(),
-            audit: event("seat.assign", Some(entity.id)),
+            audit: event(AuditAction::SeatAssign, Some(entity.id)),
         });
         if seats.len() == SEAT_BATCH || i + 1 == users {
             store.record_seat_changes(&seats).await.unwrap();

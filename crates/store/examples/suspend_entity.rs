@@ -27,7 +27,7 @@ async fn main() {
     let audit = AuditEvent {
         at: now_millis(),
         actor: "system".into(),
-        action: "entity.suspend".into(),
+        action: domain::AuditAction::EntitySuspend,
         entity_id: Some(entity.id),
         target: String::new(),
         outcome: Outcome::Success,

@@ -2,7 +2,7 @@
 //! state insert their event through [`insert_audit`] inside their own transaction, so the event and
 //! its link in the chain commit with the change or not at all.
 
-use domain::{AuditEvent, Outcome};
+use domain::{AuditAction, AuditEvent, Outcome};
 use evidence::{ChainHash, EventContent, chain_hash};
 use sqlx::AnyConnection;
 use sqlx::any::{AnyArguments, AnyRow};
@@ -158,10 +158,12 @@ fn bind_link<'q>(arguments: &mut AnyArguments<'q>, link: &'q Link<'_>) -> Result
 fn audit_row(row: &AnyRow) -> Result<(u64, AuditEvent), StoreError> {
     let seq = int(row, "seq")?;
     let outcome = text(row, "outcome")?;
+    let action = text(row, "action")?;
     let event = AuditEvent {
         at: int(row, "at")?,
         actor: text(row, "actor")?,
-        action: text(row, "action")?,
+        action: AuditAction::parse(&action)
+            .ok_or_else(|| StoreError::Corrupt(format!("action = `{action}`")))?,
         entity_id: opt_parsed(row, "entity_id")?,
         target: text(row, "target")?,
         outcome: parse_outcome(&outcome)

@@ -2,7 +2,7 @@
 //! activity. The in-memory `seats::Seats` decides who gets a seat; this module only persists what it
 //! decided, each change with its audit event in the same transaction.
 
-use domain::{AuditEvent, EntityId, UnixMillis, UserId, now_millis};
+use domain::{AuditAction, AuditEvent, EntityId, UnixMillis, UserId, now_millis};
 use sqlx::AnyConnection;
 
 use crate::audit::{insert_audit, insert_audits};
@@ -213,7 +213,7 @@ pub(crate) async fn release_in(
 /// The `seat.release` event of `user`'s seat, acted by the change that released it.
 fn release_event(user: String, entity: EntityId, change: &AuditEvent, cause: &str) -> AuditEvent {
     AuditEvent {
-        action: "seat.release".to_owned(),
+        action: AuditAction::SeatRelease,
         target: user,
         entity_id: Some(entity),
         detail: serde_json::json!({ "cause": cause }).to_string(),

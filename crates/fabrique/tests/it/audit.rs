@@ -28,7 +28,7 @@ impl Installation {
             let audit = AuditEvent {
                 at: now_millis(),
                 actor: "system".into(),
-                action: "entity.create".into(),
+                action: domain::AuditAction::EntityCreate,
                 entity_id: None,
                 target: String::new(),
                 outcome: Outcome::Success,

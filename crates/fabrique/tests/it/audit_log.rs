@@ -128,6 +128,8 @@ async fn malformed_filters_are_named() {
     let t = TestServer::start(vec![instant_sim()], &one_endpoint("")).await;
     for (query, field) in [
         ("action=key%25", "action"),
+        ("action=kye.create", "action"),
+        ("action=keys", "action"),
         ("actor=a%20b", "actor"),
         ("outcome=maybe", "outcome"),
         ("from=yesterday", "from"),

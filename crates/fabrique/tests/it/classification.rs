@@ -105,7 +105,9 @@ async fn a_label_above_every_cleared_endpoint_is_refused_before_anything_is_sent
     assert_eq!(records[0].endpoint, None);
     let denial = audit
         .iter()
-        .find(|e| e.action == "inference.classification_not_permitted")
+        .find(|e| {
+            e.action == domain::AuditAction::inference_refused("classification_not_permitted")
+        })
         .expect("the refusal is audited");
     assert_eq!(denial.outcome, domain::Outcome::Denied);
     assert_eq!(denial.target, "mistral-small");

@@ -198,7 +198,7 @@ impl TestServer {
         let audit = domain::AuditEvent {
             at: domain::now_millis(),
             actor: "test".into(),
-            action: "role.grant".into(),
+            action: domain::AuditAction::RoleGrant,
             entity_id,
             target: user_id.to_owned(),
             outcome: domain::Outcome::Success,

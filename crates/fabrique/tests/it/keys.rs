@@ -148,7 +148,10 @@ async fn a_suspended_entitys_keys_stop_at_once_and_work_again_once_it_is_reactiv
     let (_, events) = t.finish_with_audit().await;
     let changes: Vec<_> = events
         .iter()
-        .filter(|e| e.action.starts_with("entity.") && e.action != "entity.create")
+        .filter(|e| {
+            e.action.family() == domain::AuditFamily::Entity
+                && e.action != domain::AuditAction::EntityCreate
+        })
         .map(|e| e.action.as_str())
         .collect();
     assert_eq!(changes, ["entity.suspend", "entity.reactivate"]);
@@ -271,7 +274,7 @@ async fn an_expired_key_is_refused_as_expired_not_as_unknown() {
     let audit = domain::AuditEvent {
         at: now_millis(),
         actor: "test".into(),
-        action: "key.create".into(),
+        action: domain::AuditAction::KeyCreate,
         entity_id: None,
         target: String::new(),
         outcome: domain::Outcome::Success,
@@ -342,7 +345,10 @@ async fn a_rotated_key_keeps_working_through_its_grace_and_its_successor_inherit
     assert_eq!(status, 404);
 
     let (_, events) = t.finish_with_audit().await;
-    let rotations: Vec<_> = events.iter().filter(|e| e.action == "key.rotate").collect();
+    let rotations: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == domain::AuditAction::KeyRotate)
+        .collect();
     assert_eq!(
         rotations.len(),
         1,

@@ -148,7 +148,7 @@ async fn a_limit_set_through_the_api_applies_to_the_very_next_request() {
     let (_, events) = t.finish_with_audit().await;
     let actions: Vec<&str> = events
         .iter()
-        .filter(|e| e.action.starts_with("rate_limit."))
+        .filter(|e| e.action.family() == domain::AuditFamily::RateLimit)
         .map(|e| e.action.as_str())
         .collect();
     assert_eq!(
@@ -424,7 +424,7 @@ async fn an_entity_administrator_manages_only_their_entity() {
     );
     assert!(
         events.iter().any(|e| e.actor == bob_key_id
-            && e.action == "rate_limit.set"
+            && e.action == domain::AuditAction::RateLimitSet
             && e.outcome == Outcome::Success
             && e.entity_id == Some(beta.id)),
         "bob's change inside beta is audited"
@@ -648,7 +648,7 @@ async fn a_budget_past_its_soft_threshold_warns_every_request_and_raises_one_eve
     let (_, events) = t.finish_with_audit().await;
     let announced: Vec<_> = events
         .iter()
-        .filter(|e| e.action == "budget.soft_threshold_reached")
+        .filter(|e| e.action == domain::AuditAction::BudgetSoftThresholdReached)
         .collect();
     assert_eq!(
         announced.len(),

@@ -156,7 +156,7 @@ async fn blocked_personal_data_names_its_types_and_nothing_is_sent() {
     assert_eq!(records[0].status, 400);
     let denial = audit
         .iter()
-        .find(|e| e.action == "inference.personal_data_blocked")
+        .find(|e| e.action == domain::AuditAction::inference_refused("personal_data_blocked"))
         .expect("the refusal is audited");
     assert_eq!(denial.outcome, domain::Outcome::Denied);
     assert!(!denial.detail.contains("084 91"), "{}", denial.detail);
@@ -251,7 +251,7 @@ async fn flagged_data_passes_and_is_audited_without_its_value() {
     let (_, audit) = t.finish_with_audit().await;
     let flags: Vec<_> = audit
         .iter()
-        .filter(|e| e.action == "policy.flagged")
+        .filter(|e| e.action == domain::AuditAction::PolicyFlagged)
         .collect();
     assert_eq!(flags.len(), 2, "{flags:?}");
     let details: Vec<Value> = flags

@@ -252,7 +252,10 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
     assert_eq!(usage["totals"]["requests"], 3, "{usage}");
 
     let (_, events) = t.finish_with_audit().await;
-    let erasures: Vec<&AuditEvent> = events.iter().filter(|e| e.action == "user.erase").collect();
+    let erasures: Vec<&AuditEvent> = events
+        .iter()
+        .filter(|e| e.action == domain::AuditAction::UserErase)
+        .collect();
     let outcomes: Vec<Outcome> = erasures.iter().map(|e| e.outcome).collect();
     assert_eq!(
         outcomes,
@@ -271,7 +274,7 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
     );
     let reads = events
         .iter()
-        .filter(|e| e.action == "content.read")
+        .filter(|e| e.action == domain::AuditAction::ContentRead)
         .map(|e| e.outcome)
         .collect::<Vec<_>>();
     assert_eq!(
@@ -346,7 +349,7 @@ async fn the_purge_deletes_content_past_its_entity_retention(database: Database)
     let (_, events) = t.finish_with_audit().await;
     let purges: Vec<(&str, Outcome)> = events
         .iter()
-        .filter(|e| e.action == "retention.purge")
+        .filter(|e| e.action == domain::AuditAction::RetentionPurge)
         .map(|e| (e.detail.as_str(), e.outcome))
         .collect();
     assert_eq!(

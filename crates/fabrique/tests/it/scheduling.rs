@@ -387,7 +387,7 @@ async fn entity_shares_are_set_live_audited_stored_and_exported_as_metrics() {
     assert_eq!((stored[0].weight, stored[0].min_share_ppm), (3, 250_000));
     let set: Vec<_> = events
         .iter()
-        .filter(|e| e.action == "pool_share.set")
+        .filter(|e| e.action == domain::AuditAction::PoolShareSet)
         .collect();
     assert_eq!(
         set.len(),

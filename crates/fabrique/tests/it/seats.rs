@@ -225,8 +225,8 @@ async fn deprovisioning_frees_a_seat_for_someone_else(database: Database) {
     let (_, events) = t.finish_with_audit().await;
     let seat_events: Vec<(String, String)> = events
         .iter()
-        .filter(|e| e.action.starts_with("seat."))
-        .map(|e| (e.action.clone(), e.detail.clone()))
+        .filter(|e| e.action.family() == domain::AuditFamily::Seat)
+        .map(|e| (e.action.to_string(), e.detail.clone()))
         .collect();
     let causes: Vec<&str> = seat_events
         .iter()
@@ -294,7 +294,7 @@ async fn suspending_an_entity_frees_its_seats_for_the_other_entities(database: D
     let (_, events) = t.finish_with_audit().await;
     let release = events
         .iter()
-        .find(|e| e.action == "seat.release")
+        .find(|e| e.action == domain::AuditAction::SeatRelease)
         .expect("the release is audited");
     assert_eq!(release.target, ada);
     assert!(release.detail.contains("entity_suspended"), "{release:?}");
@@ -328,7 +328,7 @@ async fn the_reclaim_job_frees_idle_seats_and_a_user_gets_one_back_on_use(databa
     let (_, events) = t.finish_with_audit().await;
     let reclaim = events
         .iter()
-        .find(|e| e.action == "seat.reclaim")
+        .find(|e| e.action == domain::AuditAction::SeatReclaim)
         .expect("the reclaim is audited");
     assert_eq!(reclaim.actor, "system");
     assert_eq!(reclaim.target, ada.to_string());
@@ -378,7 +378,7 @@ async fn the_pool_is_never_lowered_below_what_is_assigned(database: Database) {
     let (_, events) = t.finish_with_audit().await;
     let pool_changes: Vec<Value> = events
         .iter()
-        .filter(|e| e.action == "seat.pool.set")
+        .filter(|e| e.action == domain::AuditAction::SeatPoolSet)
         .map(|e| serde_json::from_str(&e.detail).unwrap())
         .collect();
     assert_eq!(pool_changes, [json!({"previous": null, "size": 2})]);
@@ -489,12 +489,16 @@ async fn the_report_counts_per_entity_and_entity_administrators_see_only_theirs(
     assert!(
         events
             .iter()
-            .any(|e| e.action == "seat.read" && e.outcome == domain::Outcome::Denied),
+            .any(|e| e.action == domain::AuditAction::SeatRead
+                && e.outcome == domain::Outcome::Denied),
         "the refused read is audited"
     );
     let reservations = events
         .iter()
-        .filter(|e| e.action == "seat.reservation.set" && e.outcome == domain::Outcome::Success)
+        .filter(|e| {
+            e.action == domain::AuditAction::SeatReservationSet
+                && e.outcome == domain::Outcome::Success
+        })
         .count();
     assert_eq!(reservations, 2);
 }

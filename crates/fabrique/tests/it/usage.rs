@@ -137,7 +137,7 @@ async fn teams_and_team_budgets_are_read_from_the_store_at_start() {
     let audit = AuditEvent {
         at: now_millis(),
         actor: "test".into(),
-        action: "budget.set".into(),
+        action: domain::AuditAction::BudgetSet,
         entity_id: None,
         target: risk.to_string(),
         outcome: Outcome::Success,
@@ -527,12 +527,20 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
 
     // Reads are audited, with the entity they covered.
     let (_, events) = t.finish_with_audit().await;
-    assert!(events.iter().any(|e| e.action == "chargeback.read"
-        && e.entity_id == Some(beta.id)
-        && e.outcome == Outcome::Success));
-    assert!(events.iter().any(|e| e.action == "usage.read"
-        && e.outcome == Outcome::Denied
-        && e.entity_id == acme_id));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == domain::AuditAction::ChargebackRead
+                && e.entity_id == Some(beta.id)
+                && e.outcome == Outcome::Success)
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == domain::AuditAction::UsageRead
+                && e.outcome == Outcome::Denied
+                && e.entity_id == acme_id)
+    );
 }
 
 /// The sum of the `line` rows' `cost_micros` and the `total` row's, from the chargeback CSV.

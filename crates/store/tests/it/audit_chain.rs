@@ -1,7 +1,7 @@
 //! The audit trail's hash chain and checkpoints, and what tampering with the database looks like to
 //! the verifier. Each behaviour runs on SQLite and, when configured, PostgreSQL.
 
-use domain::{AuditEvent, Outcome, now_millis};
+use domain::{AuditAction, AuditEvent, Outcome, now_millis};
 use evidence::{AuditSigner, Checkpoint, Report};
 use store::{ChainSelection, Store};
 
@@ -17,7 +17,7 @@ pub(crate) fn event(n: usize) -> AuditEvent {
     AuditEvent {
         at: now_millis(),
         actor: format!("key_{n}"),
-        action: "test.append".into(),
+        action: AuditAction::KeyCreate,
         entity_id: None,
         target: format!("target-{n}"),
         outcome: Outcome::Success,

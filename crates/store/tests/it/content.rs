@@ -1,7 +1,7 @@
 //! Stored content on both backends: wrapped keys created once (racing creators agree), sealed
 //! records listed, purged by age per entity, and erased with their owner's key and an audit event.
 
-use domain::{EntityId, KeyOwner, Operation, UserId};
+use domain::{AuditAction, EntityId, KeyOwner, Operation, UserId};
 use store::{ContentRecord, Erased, Store};
 
 use crate::audit;
@@ -22,12 +22,12 @@ fn record(id: &str, entity: EntityId, owner: KeyOwner, at: i64) -> ContentRecord
 
 pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap()
         .id;
     let beta = store
-        .create_entity("beta", "Beta", &audit("entity.create"))
+        .create_entity("beta", "Beta", &audit(AuditAction::EntityCreate))
         .await
         .unwrap()
         .id;
@@ -85,7 +85,7 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
     );
 
     // Purge is per entity: beta's old record stays.
-    let purge = audit("retention.purge");
+    let purge = audit(AuditAction::RetentionPurge);
     assert_eq!(
         store
             .purge_content(&[(acme, 2_000)], &purge, false)
@@ -112,7 +112,7 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|(_, e)| e.action == "retention.purge")
+        .filter(|(_, e)| e.action == AuditAction::RetentionPurge)
         .map(|(_, e)| e.detail)
         .collect();
     assert_eq!(
@@ -132,7 +132,7 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
         records[3..]
     );
 
-    let erasure = audit("user.erase");
+    let erasure = audit(AuditAction::UserErase);
     assert_eq!(
         store.erase_content(ada, &erasure).await.unwrap(),
         Erased {
@@ -158,7 +158,7 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
         "erasing again finds nothing"
     );
     let (_, event) = &store.list_audit(1).await.unwrap()[0];
-    assert_eq!(event.action, "user.erase");
+    assert_eq!(event.action, AuditAction::UserErase);
     assert_eq!(
         event.detail,
         r#"{"content_keys_destroyed":0,"content_records_deleted":0}"#

@@ -15,8 +15,9 @@ mod reporting;
 mod seats;
 
 use domain::{
-    ApiKey, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret, Operation, Outcome,
-    Role, RoleGrant, ServiceAccountId, Status, TeamId, UsageRecord, UserId, now_millis,
+    ApiKey, AuditAction, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret,
+    Operation, Outcome, Role, RoleGrant, ServiceAccountId, Status, TeamId, UsageRecord, UserId,
+    now_millis,
 };
 use store::UserIdentity;
 use store::{Backend, NewUser, Rotation, Store, StoreError, StoredBudget, StoredLimit};
@@ -65,11 +66,11 @@ use provisioning::{
     scim_tokens_are_created_listed_and_revoked, teams_keep_their_members_and_follow_deleted_users,
 };
 
-fn audit(action: &str) -> AuditEvent {
+fn audit(action: AuditAction) -> AuditEvent {
     AuditEvent {
         at: now_millis(),
         actor: "key_test".into(),
-        action: action.into(),
+        action,
         entity_id: None,
         target: String::new(),
         outcome: Outcome::Success,
@@ -79,7 +80,7 @@ fn audit(action: &str) -> AuditEvent {
 
 async fn entities_are_created_once_per_slug_and_audited(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme Corp", &audit("entity.create"))
+        .create_entity("acme", "Acme Corp", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     assert_eq!(
@@ -87,7 +88,7 @@ async fn entities_are_created_once_per_slug_and_audited(store: &Store) {
         ("acme", "Acme Corp", Status::Active)
     );
     let err = store
-        .create_entity("acme", "Other", &audit("entity.create"))
+        .create_entity("acme", "Other", &audit(AuditAction::EntityCreate))
         .await
         .unwrap_err();
     assert!(
@@ -95,7 +96,7 @@ async fn entities_are_created_once_per_slug_and_audited(store: &Store) {
         "{err:?}"
     );
     store
-        .create_entity("beta", "Beta", &audit("entity.create"))
+        .create_entity("beta", "Beta", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
 
@@ -120,16 +121,16 @@ async fn entities_are_created_once_per_slug_and_audited(store: &Store) {
     let (_, first) = &events[1];
     assert_eq!(first.target, acme.id.to_string());
     assert_eq!(first.entity_id, Some(acme.id));
-    assert_eq!(first.action, "entity.create");
+    assert_eq!(first.action, AuditAction::EntityCreate);
 }
 
 async fn users_belong_to_an_existing_entity_and_have_unique_names(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let beta = store
-        .create_entity("beta", "Beta", &audit("entity.create"))
+        .create_entity("beta", "Beta", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let new = |entity_id, user_name: &str| NewUser {
@@ -140,11 +141,11 @@ async fn users_belong_to_an_existing_entity_and_have_unique_names(store: &Store)
         external_id: None,
     };
     let ada = store
-        .create_user(&new(acme.id, "ada"), &audit("user.create"))
+        .create_user(&new(acme.id, "ada"), &audit(AuditAction::UserCreate))
         .await
         .unwrap();
     let bob = store
-        .create_user(&new(beta.id, "bob"), &audit("user.create"))
+        .create_user(&new(beta.id, "bob"), &audit(AuditAction::UserCreate))
         .await
         .unwrap();
     assert_eq!(store.user(ada.id).await.unwrap(), Some(ada.clone()));
@@ -159,7 +160,7 @@ async fn users_belong_to_an_existing_entity_and_have_unique_names(store: &Store)
     );
 
     let err = store
-        .create_user(&new(beta.id, "ada"), &audit("user.create"))
+        .create_user(&new(beta.id, "ada"), &audit(AuditAction::UserCreate))
         .await
         .unwrap_err();
     assert!(
@@ -167,7 +168,10 @@ async fn users_belong_to_an_existing_entity_and_have_unique_names(store: &Store)
         "{err:?}"
     );
     let err = store
-        .create_user(&new(EntityId::generate(), "eve"), &audit("user.create"))
+        .create_user(
+            &new(EntityId::generate(), "eve"),
+            &audit(AuditAction::UserCreate),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
@@ -182,15 +186,23 @@ async fn users_belong_to_an_existing_entity_and_have_unique_names(store: &Store)
 
 async fn service_accounts_are_created_once(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let first = store
-        .service_account_get_or_create(Some(acme.id), "ci", &audit("sa.create"))
+        .service_account_get_or_create(
+            Some(acme.id),
+            "ci",
+            &audit(AuditAction::ServiceAccountCreate),
+        )
         .await
         .unwrap();
     let again = store
-        .service_account_get_or_create(Some(acme.id), "ci", &audit("sa.create"))
+        .service_account_get_or_create(
+            Some(acme.id),
+            "ci",
+            &audit(AuditAction::ServiceAccountCreate),
+        )
         .await
         .unwrap();
     assert_eq!(first, again);
@@ -198,13 +210,13 @@ async fn service_accounts_are_created_once(store: &Store) {
 
     // Group-level accounts (no entity) are unique by name too, despite NULL entity ids.
     let group = store
-        .service_account_get_or_create(None, "ci", &audit("sa.create"))
+        .service_account_get_or_create(None, "ci", &audit(AuditAction::ServiceAccountCreate))
         .await
         .unwrap();
     assert_ne!(group.id, first.id);
     assert_eq!(
         store
-            .service_account_get_or_create(None, "ci", &audit("sa.create"))
+            .service_account_get_or_create(None, "ci", &audit(AuditAction::ServiceAccountCreate))
             .await
             .unwrap(),
         group
@@ -223,18 +235,18 @@ async fn service_accounts_are_created_once(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|(_, e)| e.action == "sa.create")
+        .filter(|(_, e)| e.action == AuditAction::ServiceAccountCreate)
         .count();
     assert_eq!(created, 2, "only creations are audited");
 }
 
 async fn role_grants_are_a_set(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let account = store
-        .service_account_get_or_create(None, "root", &audit("sa.create"))
+        .service_account_get_or_create(None, "root", &audit(AuditAction::ServiceAccountCreate))
         .await
         .unwrap();
     let owner = KeyOwner::ServiceAccount(account.id);
@@ -245,7 +257,7 @@ async fn role_grants_are_a_set(store: &Store) {
         entity_id: Some(acme.id),
     };
     store
-        .grant_role(owner, scoped, &audit("role.grant"))
+        .grant_role(owner, scoped, &audit(AuditAction::RoleGrant))
         .await
         .unwrap();
     assert!(
@@ -257,11 +269,11 @@ async fn role_grants_are_a_set(store: &Store) {
         entity_id: None,
     };
     store
-        .grant_role(owner, group_admin, &audit("role.grant"))
+        .grant_role(owner, group_admin, &audit(AuditAction::RoleGrant))
         .await
         .unwrap();
     store
-        .grant_role(owner, group_admin, &audit("role.grant"))
+        .grant_role(owner, group_admin, &audit(AuditAction::RoleGrant))
         .await
         .unwrap();
     assert!(store.has_group_admin().await.unwrap());
@@ -284,7 +296,7 @@ async fn role_grants_are_a_set(store: &Store) {
 
 async fn user_identities_join_users_with_entities_and_roles(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let new_user = |name: &str| NewUser {
@@ -295,11 +307,11 @@ async fn user_identities_join_users_with_entities_and_roles(store: &Store) {
         external_id: Some(format!("sub-{name}")),
     };
     let ada = store
-        .create_user(&new_user("ada"), &audit("user.create"))
+        .create_user(&new_user("ada"), &audit(AuditAction::UserCreate))
         .await
         .unwrap();
     let bob = store
-        .create_user(&new_user("bob"), &audit("user.create"))
+        .create_user(&new_user("bob"), &audit(AuditAction::UserCreate))
         .await
         .unwrap();
     let grant = RoleGrant {
@@ -307,7 +319,11 @@ async fn user_identities_join_users_with_entities_and_roles(store: &Store) {
         entity_id: Some(acme.id),
     };
     store
-        .grant_role(KeyOwner::User(ada.id), grant, &audit("role.grant"))
+        .grant_role(
+            KeyOwner::User(ada.id),
+            grant,
+            &audit(AuditAction::RoleGrant),
+        )
         .await
         .unwrap();
 
@@ -341,7 +357,7 @@ fn new_key(owner: KeyOwner, entity_id: Option<EntityId>) -> (KeySecret, ApiKey) 
 
 async fn keys_are_created_listed_and_revoked(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let ada = store
@@ -353,12 +369,12 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
                 display_name: None,
                 external_id: Some("ext-1".into()),
             },
-            &audit("user.create"),
+            &audit(AuditAction::UserCreate),
         )
         .await
         .unwrap();
     let root = store
-        .service_account_get_or_create(None, "root", &audit("sa.create"))
+        .service_account_get_or_create(None, "root", &audit(AuditAction::ServiceAccountCreate))
         .await
         .unwrap();
     let (_, mut user_key) = new_key(KeyOwner::User(ada.id), Some(acme.id));
@@ -366,11 +382,11 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
     user_key.classification = Some("confidential".into());
     let (_, root_key) = new_key(KeyOwner::ServiceAccount(root.id), None);
     store
-        .create_named_key(&user_key, Some("laptop"), &audit("key.create"))
+        .create_named_key(&user_key, Some("laptop"), &audit(AuditAction::KeyCreate))
         .await
         .unwrap();
     store
-        .create_key(&root_key, &audit("key.create"))
+        .create_key(&root_key, &audit(AuditAction::KeyCreate))
         .await
         .unwrap();
 
@@ -379,7 +395,7 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
         ..user_key.clone()
     };
     let err = store
-        .create_key(&duplicate, &audit("key.create"))
+        .create_key(&duplicate, &audit(AuditAction::KeyCreate))
         .await
         .unwrap_err();
     assert!(
@@ -407,20 +423,20 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
     let at = now_millis();
     assert!(
         store
-            .revoke_key(user_key.id, at, &audit("key.revoke"))
+            .revoke_key(user_key.id, at, &audit(AuditAction::KeyRevoke))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .revoke_key(user_key.id, at + 5, &audit("key.revoke"))
+            .revoke_key(user_key.id, at + 5, &audit(AuditAction::KeyRevoke))
             .await
             .unwrap(),
         "already revoked"
     );
     assert!(
         !store
-            .revoke_key(KeyId::generate(), at, &audit("key.revoke"))
+            .revoke_key(KeyId::generate(), at, &audit(AuditAction::KeyRevoke))
             .await
             .unwrap(),
         "unknown"
@@ -439,7 +455,7 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|(_, e)| e.action == "key.revoke")
+        .filter(|(_, e)| e.action == AuditAction::KeyRevoke)
         .collect();
     assert_eq!(revocations.len(), 1);
     assert_eq!(revocations[0].1.target, user_key.id.to_string());
@@ -448,14 +464,14 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .filter(|(_, e)| e.action == "key.create")
+        .filter(|(_, e)| e.action == AuditAction::KeyCreate)
         .collect();
     assert_eq!(creations.len(), 2, "the refused duplicate is not audited");
 }
 
 async fn credentials_join_keys_with_owners_entities_and_roles(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let ada = store
@@ -467,16 +483,20 @@ async fn credentials_join_keys_with_owners_entities_and_roles(store: &Store) {
                 display_name: None,
                 external_id: None,
             },
-            &audit("user.create"),
+            &audit(AuditAction::UserCreate),
         )
         .await
         .unwrap();
     let ci = store
-        .service_account_get_or_create(Some(acme.id), "ci", &audit("sa.create"))
+        .service_account_get_or_create(
+            Some(acme.id),
+            "ci",
+            &audit(AuditAction::ServiceAccountCreate),
+        )
         .await
         .unwrap();
     let root = store
-        .service_account_get_or_create(None, "root", &audit("sa.create"))
+        .service_account_get_or_create(None, "root", &audit(AuditAction::ServiceAccountCreate))
         .await
         .unwrap();
     let admin = RoleGrant {
@@ -487,7 +507,7 @@ async fn credentials_join_keys_with_owners_entities_and_roles(store: &Store) {
         .grant_role(
             KeyOwner::ServiceAccount(root.id),
             admin,
-            &audit("role.grant"),
+            &audit(AuditAction::RoleGrant),
         )
         .await
         .unwrap();
@@ -496,7 +516,11 @@ async fn credentials_join_keys_with_owners_entities_and_roles(store: &Store) {
         entity_id: Some(acme.id),
     };
     store
-        .grant_role(KeyOwner::User(ada.id), user_role, &audit("role.grant"))
+        .grant_role(
+            KeyOwner::User(ada.id),
+            user_role,
+            &audit(AuditAction::RoleGrant),
+        )
         .await
         .unwrap();
 
@@ -505,10 +529,13 @@ async fn credentials_join_keys_with_owners_entities_and_roles(store: &Store) {
     let (_, root_key) = new_key(KeyOwner::ServiceAccount(root.id), None);
     let (_, revoked) = new_key(KeyOwner::User(ada.id), Some(acme.id));
     for key in [&ada_key, &ci_key, &root_key, &revoked] {
-        store.create_key(key, &audit("key.create")).await.unwrap();
+        store
+            .create_key(key, &audit(AuditAction::KeyCreate))
+            .await
+            .unwrap();
     }
     store
-        .revoke_key(revoked.id, now_millis(), &audit("key.revoke"))
+        .revoke_key(revoked.id, now_millis(), &audit(AuditAction::KeyRevoke))
         .await
         .unwrap();
 
@@ -620,7 +647,7 @@ async fn audit_round_trips_exactly_in_sequence(store: &Store) {
             } else {
                 format!("key_{i}")
             },
-            action: "key.revoke".into(),
+            action: AuditAction::KeyRevoke,
             entity_id: (i % 2 == 1).then(EntityId::generate),
             target: format!("target-{i}"),
             outcome: [Outcome::Success, Outcome::Denied, Outcome::Failure][i as usize % 3],
@@ -652,7 +679,7 @@ async fn sqlite_file_is_created_with_its_directory_and_survives_reopening() {
     let store = Store::open_in_dir(&data_dir).await.unwrap();
     assert_eq!(store.backend(), Backend::Sqlite);
     store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     store.close().await;
@@ -677,7 +704,7 @@ async fn sqlite_file_is_created_with_its_directory_and_survives_reopening() {
 async fn sqlite_in_memory_keeps_its_data_across_operations() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     assert!(store.entity_by_slug("acme").await.unwrap().is_some());
@@ -702,17 +729,24 @@ async fn load_100k_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in_dir(dir.path()).await.unwrap();
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let account = store
-        .service_account_get_or_create(Some(acme.id), "bulk", &audit("sa.create"))
+        .service_account_get_or_create(
+            Some(acme.id),
+            "bulk",
+            &audit(AuditAction::ServiceAccountCreate),
+        )
         .await
         .unwrap();
     let started = std::time::Instant::now();
     for _ in 0..100_000 {
         let (_, key) = new_key(KeyOwner::ServiceAccount(account.id), Some(acme.id));
-        store.create_key(&key, &audit("key.create")).await.unwrap();
+        store
+            .create_key(&key, &audit(AuditAction::KeyCreate))
+            .await
+            .unwrap();
     }
     println!("created 100,000 keys one by one in {:?}", started.elapsed());
     let started = std::time::Instant::now();
@@ -733,23 +767,23 @@ async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
         tokens_per_minute: Some(u64::from(u32::MAX) * 4),
     };
     store
-        .set_rate_limit(&limit(Some(60)), &audit("limit.set"))
+        .set_rate_limit(&limit(Some(60)), &audit(AuditAction::RateLimitSet))
         .await
         .unwrap();
     store
-        .set_rate_limit(&limit(None), &audit("limit.set"))
+        .set_rate_limit(&limit(None), &audit(AuditAction::RateLimitSet))
         .await
         .unwrap();
     assert_eq!(store.list_rate_limits().await.unwrap(), vec![limit(None)]);
     assert!(
         store
-            .delete_rate_limit("entity", "ent_x", &audit("limit.delete"))
+            .delete_rate_limit("entity", "ent_x", &audit(AuditAction::RateLimitDelete))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .delete_rate_limit("entity", "ent_x", &audit("limit.delete"))
+            .delete_rate_limit("entity", "ent_x", &audit(AuditAction::RateLimitDelete))
             .await
             .unwrap()
     );
@@ -765,15 +799,15 @@ async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
         reset_at: None,
     };
     store
-        .set_budget(&budget(5), &audit("budget.set"))
+        .set_budget(&budget(5), &audit(AuditAction::BudgetSet))
         .await
         .unwrap();
     store
-        .set_budget(&budget(7), &audit("budget.set"))
+        .set_budget(&budget(7), &audit(AuditAction::BudgetSet))
         .await
         .unwrap();
     assert_eq!(store.list_budgets().await.unwrap(), vec![budget(7)]);
-    let reset = audit("budget.reset");
+    let reset = audit(AuditAction::BudgetReset);
     assert!(store.reset_budgets("user", "usr_y", &reset).await.unwrap());
     assert!(
         !store
@@ -792,7 +826,7 @@ async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
                 "usr_y",
                 "month",
                 "money_micros",
-                &audit("budget.delete")
+                &audit(AuditAction::BudgetDelete)
             )
             .await
             .unwrap()
@@ -803,7 +837,7 @@ async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|(_, e)| e.action)
+        .map(|(_, e)| e.action.to_string())
         .collect();
     assert_eq!(
         actions,
@@ -812,9 +846,9 @@ async fn limits_and_budgets_are_upserted_listed_and_deleted(store: &Store) {
             "budget.reset",
             "budget.set",
             "budget.set",
-            "limit.delete",
-            "limit.set",
-            "limit.set"
+            "rate_limit.delete",
+            "rate_limit.set",
+            "rate_limit.set"
         ]
     );
 
@@ -879,11 +913,15 @@ fn both_dialects_have_the_same_migrations() {
 
 async fn keys_carry_scopes_rotate_once_and_record_their_last_use(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap();
     let app = store
-        .service_account_get_or_create(Some(acme.id), "app", &audit("sa.create"))
+        .service_account_get_or_create(
+            Some(acme.id),
+            "app",
+            &audit(AuditAction::ServiceAccountCreate),
+        )
         .await
         .unwrap();
     let (_, mut old) = new_key(KeyOwner::ServiceAccount(app.id), Some(acme.id));
@@ -891,7 +929,7 @@ async fn keys_carry_scopes_rotate_once_and_record_their_last_use(store: &Store) 
     old.priority = Some(domain::Priority::Batch);
     old.expires_at = Some(old.created_at + 90 * 86_400_000);
     store
-        .create_named_key(&old, Some("pipeline"), &audit("key.create"))
+        .create_named_key(&old, Some("pipeline"), &audit(AuditAction::KeyCreate))
         .await
         .unwrap();
     assert_eq!(store.key(old.id).await.unwrap(), Some(old.clone()));
@@ -912,7 +950,7 @@ async fn keys_carry_scopes_rotate_once_and_record_their_last_use(store: &Store) 
             &new,
             Some("pipeline"),
             now,
-            &audit("key.rotate"),
+            &audit(AuditAction::KeyRotate),
         )
         .await
         .unwrap();
@@ -932,7 +970,14 @@ async fn keys_carry_scopes_rotate_once_and_record_their_last_use(store: &Store) 
     let (_, other) = new_key(KeyOwner::ServiceAccount(app.id), Some(acme.id));
     assert_eq!(
         store
-            .rotate_key(old.id, grace_end, &other, None, now, &audit("key.rotate"))
+            .rotate_key(
+                old.id,
+                grace_end,
+                &other,
+                None,
+                now,
+                &audit(AuditAction::KeyRotate)
+            )
             .await
             .unwrap(),
         Rotation::AlreadyRotated,
@@ -946,7 +991,7 @@ async fn keys_carry_scopes_rotate_once_and_record_their_last_use(store: &Store) 
                 &other,
                 None,
                 grace_end,
-                &audit("key.rotate")
+                &audit(AuditAction::KeyRotate)
             )
             .await
             .unwrap(),

@@ -1,7 +1,8 @@
 //! SCIM's side of the store: provisioned users, teams and SCIM tokens, on both backends.
 
 use domain::{
-    ApiKey, EntityId, KeyOwner, KeySecret, ScimToken, ScimTokenId, Status, UserId, now_millis,
+    ApiKey, AuditAction, EntityId, KeyOwner, KeySecret, ScimToken, ScimTokenId, Status, UserId,
+    now_millis,
 };
 use store::{
     Column, Listing, Narrowing, NewUser, Ordering, Store, StoreError, TeamFields, TextMatch,
@@ -12,7 +13,7 @@ use crate::audit;
 
 async fn entity(store: &Store, slug: &str) -> EntityId {
     store
-        .create_entity(slug, slug, &audit("entity.create"))
+        .create_entity(slug, slug, &audit(AuditAction::EntityCreate))
         .await
         .unwrap()
         .id
@@ -45,7 +46,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
             &new_user(acme, "Ada"),
             Status::Active,
             r#"{"title":"x"}"#,
-            &audit("user.provision"),
+            &audit(AuditAction::UserProvision),
         )
         .await
         .unwrap();
@@ -54,7 +55,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
             &new_user(beta, "bob"),
             Status::Active,
             "{}",
-            &audit("user.provision"),
+            &audit(AuditAction::UserProvision),
         )
         .await
         .unwrap();
@@ -63,7 +64,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
             &new_user(beta, "ADA"),
             Status::Active,
             "{}",
-            &audit("user.provision"),
+            &audit(AuditAction::UserProvision),
         )
         .await
         .unwrap_err();
@@ -131,7 +132,12 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         attributes: "{}".into(),
     };
     let changed = store
-        .replace_provisioned_user(ada.user.id, ada.version, &fields, &audit("user.update"))
+        .replace_provisioned_user(
+            ada.user.id,
+            ada.version,
+            &fields,
+            &audit(AuditAction::UserUpdate),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -139,7 +145,12 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         (2, Status::Suspended)
     );
     let stale = store
-        .replace_provisioned_user(ada.user.id, ada.version, &fields, &audit("user.update"))
+        .replace_provisioned_user(
+            ada.user.id,
+            ada.version,
+            &fields,
+            &audit(AuditAction::UserUpdate),
+        )
         .await
         .unwrap_err();
     assert!(matches!(stale, StoreError::VersionMismatch(_)), "{stale:?}");
@@ -151,7 +162,10 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         &secret,
         now_millis(),
     );
-    store.create_key(&key, &audit("key.create")).await.unwrap();
+    store
+        .create_key(&key, &audit(AuditAction::KeyCreate))
+        .await
+        .unwrap();
     assert_eq!(
         store.live_keys_of_user(ada.user.id).await.unwrap(),
         vec![key.id]
@@ -165,7 +179,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         1
     );
     let revoked = store
-        .delete_provisioned_user(ada.user.id, &audit("user.deprovision"))
+        .delete_provisioned_user(ada.user.id, &audit(AuditAction::UserDeprovision))
         .await
         .unwrap();
     assert_eq!(revoked, vec![key.id]);
@@ -173,7 +187,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
     assert!(store.user(ada.user.id).await.unwrap().is_none());
     assert!(matches!(
         store
-            .delete_provisioned_user(ada.user.id, &audit("user.deprovision"))
+            .delete_provisioned_user(ada.user.id, &audit(AuditAction::UserDeprovision))
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -183,7 +197,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
             &new_user(acme, "ada.l"),
             Status::Active,
             "{}",
-            &audit("user.provision"),
+            &audit(AuditAction::UserProvision),
         )
         .await
         .unwrap();
@@ -199,7 +213,7 @@ pub async fn teams_keep_their_members_and_follow_deleted_users(store: &Store) {
                     &new_user(acme, name),
                     Status::Active,
                     "{}",
-                    &audit("user.provision"),
+                    &audit(AuditAction::UserProvision),
                 )
                 .await
                 .unwrap()
@@ -221,7 +235,7 @@ pub async fn teams_keep_their_members_and_follow_deleted_users(store: &Store) {
         members: ids.clone(),
     };
     let team = store
-        .create_team(acme, &fields, &audit("team.create"))
+        .create_team(acme, &fields, &audit(AuditAction::TeamCreate))
         .await
         .unwrap();
     let by_name = Narrowing::Text {
@@ -242,7 +256,7 @@ pub async fn teams_keep_their_members_and_follow_deleted_users(store: &Store) {
         2
     );
     store
-        .delete_provisioned_user(ids[0], &audit("user.deprovision"))
+        .delete_provisioned_user(ids[0], &audit(AuditAction::UserDeprovision))
         .await
         .unwrap();
     assert_eq!(
@@ -262,14 +276,14 @@ pub async fn teams_keep_their_members_and_follow_deleted_users(store: &Store) {
                 members: vec![],
                 ..fields
             },
-            &audit("team.update"),
+            &audit(AuditAction::TeamUpdate),
         )
         .await
         .unwrap();
     assert_eq!((renamed.display_name.as_str(), renamed.version), ("Q", 2));
     assert!(store.team_members(&[team.id]).await.unwrap().is_empty());
     store
-        .delete_team(team.id, &audit("team.delete"))
+        .delete_team(team.id, &audit(AuditAction::TeamDelete))
         .await
         .unwrap();
     assert!(store.team(team.id).await.unwrap().is_none());
@@ -288,7 +302,7 @@ pub async fn scim_tokens_are_created_listed_and_revoked(store: &Store) {
         revoked_at: None,
     };
     store
-        .create_scim_token(&token, &audit("scim_token.create"))
+        .create_scim_token(&token, &audit(AuditAction::ScimTokenCreate))
         .await
         .unwrap();
     assert_eq!(
@@ -297,13 +311,13 @@ pub async fn scim_tokens_are_created_listed_and_revoked(store: &Store) {
     );
     assert!(
         store
-            .revoke_scim_token(token.id, 5, &audit("scim_token.revoke"))
+            .revoke_scim_token(token.id, 5, &audit(AuditAction::ScimTokenRevoke))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .revoke_scim_token(token.id, 6, &audit("scim_token.revoke"))
+            .revoke_scim_token(token.id, 6, &audit(AuditAction::ScimTokenRevoke))
             .await
             .unwrap()
     );

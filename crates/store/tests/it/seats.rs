@@ -2,7 +2,7 @@
 //! event and read back at start; a user's suspension and deletion, and an entity's suspension,
 //! release seats in their own transaction.
 
-use domain::{EntityId, Status, UserId};
+use domain::{AuditAction, EntityId, Status, UserId};
 use store::{NewUser, SeatChange, Store, UserFields};
 
 use crate::audit;
@@ -16,7 +16,12 @@ async fn user(store: &Store, entity: EntityId, name: &str) -> UserId {
         external_id: None,
     };
     store
-        .create_provisioned_user(&new, Status::Active, "{}", &audit("user.provision"))
+        .create_provisioned_user(
+            &new,
+            Status::Active,
+            "{}",
+            &audit(AuditAction::UserProvision),
+        )
         .await
         .unwrap()
         .user
@@ -30,9 +35,9 @@ fn change(user: UserId, entity: EntityId, assigned: bool, at: i64) -> SeatChange
         assigned,
         at,
         audit: audit(if assigned {
-            "seat.assign"
+            AuditAction::SeatAssign
         } else {
-            "seat.reclaim"
+            AuditAction::SeatReclaim
         }),
     }
 }
@@ -57,8 +62,8 @@ async fn seat_events(store: &Store) -> Vec<(String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|(_, e)| e.action.starts_with("seat."))
-        .map(|(_, e)| (e.action, e.target))
+        .filter(|(_, e)| e.action.family() == domain::AuditFamily::Seat)
+        .map(|(_, e)| (e.action.to_string(), e.target))
         .collect();
     events.reverse();
     events
@@ -66,7 +71,7 @@ async fn seat_events(store: &Store) -> Vec<(String, String)> {
 
 pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap()
         .id;
@@ -85,15 +90,15 @@ pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Stor
         .await
         .unwrap();
     store
-        .set_seat_pool(Some(40_000), &audit("seat.pool.set"))
+        .set_seat_pool(Some(40_000), &audit(AuditAction::SeatPoolSet))
         .await
         .unwrap();
     store
-        .set_seat_reservation(acme, 12, &audit("seat.reservation.set"))
+        .set_seat_reservation(acme, 12, &audit(AuditAction::SeatReservationSet))
         .await
         .unwrap();
     store
-        .set_seat_reservation(acme, 7, &audit("seat.reservation.set"))
+        .set_seat_reservation(acme, 7, &audit(AuditAction::SeatReservationSet))
         .await
         .unwrap();
     store.record_activity(&[(ada, 500)]).await.unwrap();
@@ -120,7 +125,7 @@ pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Stor
         .await
         .unwrap();
     store
-        .set_seat_pool(None, &audit("seat.pool.set"))
+        .set_seat_pool(None, &audit(AuditAction::SeatPoolSet))
         .await
         .unwrap();
     let stored = store.load_seats().await.unwrap();
@@ -133,7 +138,7 @@ pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Stor
 
 pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &Store) {
     let acme = store
-        .create_entity("acme", "Acme", &audit("entity.create"))
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
         .await
         .unwrap()
         .id;
@@ -151,7 +156,7 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
         attributes: "{}".into(),
     };
     store
-        .replace_provisioned_user(ada, 1, &suspended, &audit("user.update"))
+        .replace_provisioned_user(ada, 1, &suspended, &audit(AuditAction::UserUpdate))
         .await
         .unwrap();
     let stored = store.load_seats().await.unwrap();
@@ -170,12 +175,12 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
         ..suspended
     };
     store
-        .replace_provisioned_user(ada, 2, &active, &audit("user.update"))
+        .replace_provisioned_user(ada, 2, &active, &audit(AuditAction::UserUpdate))
         .await
         .unwrap();
     assert_eq!(assign_and_count(store, ada, acme, 20).await, 1);
     store
-        .delete_provisioned_user(ada, &audit("user.deprovision"))
+        .delete_provisioned_user(ada, &audit(AuditAction::UserDeprovision))
         .await
         .unwrap();
     let stored = store.load_seats().await.unwrap();
@@ -201,7 +206,7 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
 pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store: &Store) {
     let create = async |slug: &str| {
         store
-            .create_entity(slug, slug, &audit("entity.create"))
+            .create_entity(slug, slug, &audit(AuditAction::EntityCreate))
             .await
             .unwrap()
             .id
@@ -222,7 +227,7 @@ pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store:
         .unwrap();
     assert!(
         store
-            .set_entity_status(acme, Status::Suspended, &audit("entity.suspend"))
+            .set_entity_status(acme, Status::Suspended, &audit(AuditAction::EntitySuspend))
             .await
             .unwrap()
     );
@@ -251,7 +256,7 @@ pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store:
     assert_eq!(assign_and_count(store, ada, acme, 15).await, 1);
 
     store
-        .set_entity_status(acme, Status::Active, &audit("entity.reactivate"))
+        .set_entity_status(acme, Status::Active, &audit(AuditAction::EntityReactivate))
         .await
         .unwrap();
     assert_eq!(assign_and_count(store, ada, acme, 20).await, 2);

@@ -1,0 +1,375 @@
+//! The audit trail's vocabulary: every action an event can record, by its stable dotted name.
+//!
+//! The names are stored (and hashed into the evidence chain) as text, and auditors filter on them,
+//! by name (`key.create`) or by family (`key`): a name never changes once released. The set is
+//! closed so that a misspelt name cannot open a silent hole in the trail; the one open corner is
+//! the inference API's refusals, `inference.<code>`, whose codes belong to the gateway's errors.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What an audit event records. The admin API's actions are among these (a refused attempt is
+/// audited under the action it asked for), with the changes made by SCIM, sign-in, the seat
+/// ledger, retention and the request path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    EntityCreate,
+    EntityList,
+    EntityStatusSet,
+    EntitySuspend,
+    EntityReactivate,
+    UserCreate,
+    UserList,
+    UserProvision,
+    UserReplace,
+    UserUpdate,
+    UserDeprovision,
+    UserErase,
+    ServiceAccountCreate,
+    RoleGrant,
+    KeyCreate,
+    KeyList,
+    KeyRevoke,
+    KeyRotate,
+    ScimTokenCreate,
+    ScimTokenList,
+    ScimTokenRevoke,
+    TeamCreate,
+    TeamReplace,
+    TeamUpdate,
+    TeamDelete,
+    AuthSignIn,
+    AuditRead,
+    SeatRead,
+    SeatPoolSet,
+    SeatReservationSet,
+    SeatAssign,
+    SeatReclaim,
+    SeatRelease,
+    RateLimitRead,
+    RateLimitSet,
+    RateLimitDelete,
+    BudgetRead,
+    BudgetSet,
+    BudgetDelete,
+    BudgetReset,
+    BudgetSoftThresholdReached,
+    PoolShareSet,
+    PoolShareList,
+    UsageRead,
+    ChargebackRead,
+    ContentRead,
+    RetentionPurge,
+    PolicyFlagged,
+    /// The inference API refused a request with this error code.
+    InferenceRefused(Refusal),
+}
+
+/// A group of actions on one kind of object, the first part of their names: what an auditor's
+/// filter `action=key` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditFamily {
+    Entity,
+    User,
+    ServiceAccount,
+    Role,
+    Key,
+    ScimToken,
+    Team,
+    Auth,
+    Audit,
+    Seat,
+    RateLimit,
+    Budget,
+    PoolShare,
+    Usage,
+    Chargeback,
+    Content,
+    Retention,
+    Policy,
+    Inference,
+}
+
+/// The error code of a refused inference request, kept with its stored name
+/// (`inference.model_not_allowed`) so that the name is built once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Refusal {
+    name: Box<str>,
+}
+
+const INFERENCE_PREFIX: &str = "inference.";
+
+impl AuditAction {
+    /// Every action with a fixed name; refusals are named after their code.
+    pub const FIXED: [AuditAction; 48] = [
+        AuditAction::EntityCreate,
+        AuditAction::EntityList,
+        AuditAction::EntityStatusSet,
+        AuditAction::EntitySuspend,
+        AuditAction::EntityReactivate,
+        AuditAction::UserCreate,
+        AuditAction::UserList,
+        AuditAction::UserProvision,
+        AuditAction::UserReplace,
+        AuditAction::UserUpdate,
+        AuditAction::UserDeprovision,
+        AuditAction::UserErase,
+        AuditAction::ServiceAccountCreate,
+        AuditAction::RoleGrant,
+        AuditAction::KeyCreate,
+        AuditAction::KeyList,
+        AuditAction::KeyRevoke,
+        AuditAction::KeyRotate,
+        AuditAction::ScimTokenCreate,
+        AuditAction::ScimTokenList,
+        AuditAction::ScimTokenRevoke,
+        AuditAction::TeamCreate,
+        AuditAction::TeamReplace,
+        AuditAction::TeamUpdate,
+        AuditAction::TeamDelete,
+        AuditAction::AuthSignIn,
+        AuditAction::AuditRead,
+        AuditAction::SeatRead,
+        AuditAction::SeatPoolSet,
+        AuditAction::SeatReservationSet,
+        AuditAction::SeatAssign,
+        AuditAction::SeatReclaim,
+        AuditAction::SeatRelease,
+        AuditAction::RateLimitRead,
+        AuditAction::RateLimitSet,
+        AuditAction::RateLimitDelete,
+        AuditAction::BudgetRead,
+        AuditAction::BudgetSet,
+        AuditAction::BudgetDelete,
+        AuditAction::BudgetReset,
+        AuditAction::BudgetSoftThresholdReached,
+        AuditAction::PoolShareSet,
+        AuditAction::PoolShareList,
+        AuditAction::UsageRead,
+        AuditAction::ChargebackRead,
+        AuditAction::ContentRead,
+        AuditAction::RetentionPurge,
+        AuditAction::PolicyFlagged,
+    ];
+
+    /// The refusal of an inference request with the error code `code` (`model_not_allowed`).
+    pub fn inference_refused(code: &str) -> AuditAction {
+        AuditAction::InferenceRefused(Refusal {
+            name: format!("{INFERENCE_PREFIX}{code}").into_boxed_str(),
+        })
+    }
+
+    /// The stable dotted name, as stored and as the policies name the admin actions.
+    pub fn as_str(&self) -> &str {
+        match self {
+            AuditAction::InferenceRefused(refusal) => &refusal.name,
+            fixed => fixed.fixed_name(),
+        }
+    }
+
+    /// The action named `name`, `None` when no action has that name.
+    pub fn parse(name: &str) -> Option<AuditAction> {
+        if let Some(code) = name.strip_prefix(INFERENCE_PREFIX) {
+            return is_name_part(code).then(|| AuditAction::inference_refused(code));
+        }
+        AuditAction::FIXED
+            .into_iter()
+            .find(|action| action.fixed_name() == name)
+    }
+
+    /// The family the action belongs to.
+    pub fn family(&self) -> AuditFamily {
+        use AuditAction as A;
+        match self {
+            A::EntityCreate
+            | A::EntityList
+            | A::EntityStatusSet
+            | A::EntitySuspend
+            | A::EntityReactivate => AuditFamily::Entity,
+            A::UserCreate
+            | A::UserList
+            | A::UserProvision
+            | A::UserReplace
+            | A::UserUpdate
+            | A::UserDeprovision
+            | A::UserErase => AuditFamily::User,
+            A::ServiceAccountCreate => AuditFamily::ServiceAccount,
+            A::RoleGrant => AuditFamily::Role,
+            A::KeyCreate | A::KeyList | A::KeyRevoke | A::KeyRotate => AuditFamily::Key,
+            A::ScimTokenCreate | A::ScimTokenList | A::ScimTokenRevoke => AuditFamily::ScimToken,
+            A::TeamCreate | A::TeamReplace | A::TeamUpdate | A::TeamDelete => AuditFamily::Team,
+            A::AuthSignIn => AuditFamily::Auth,
+            A::AuditRead => AuditFamily::Audit,
+            A::SeatRead
+            | A::SeatPoolSet
+            | A::SeatReservationSet
+            | A::SeatAssign
+            | A::SeatReclaim
+            | A::SeatRelease => AuditFamily::Seat,
+            A::RateLimitRead | A::RateLimitSet | A::RateLimitDelete => AuditFamily::RateLimit,
+            A::BudgetRead
+            | A::BudgetSet
+            | A::BudgetDelete
+            | A::BudgetReset
+            | A::BudgetSoftThresholdReached => AuditFamily::Budget,
+            A::PoolShareSet | A::PoolShareList => AuditFamily::PoolShare,
+            A::UsageRead => AuditFamily::Usage,
+            A::ChargebackRead => AuditFamily::Chargeback,
+            A::ContentRead => AuditFamily::Content,
+            A::RetentionPurge => AuditFamily::Retention,
+            A::PolicyFlagged => AuditFamily::Policy,
+            A::InferenceRefused(_) => AuditFamily::Inference,
+        }
+    }
+
+    /// The name of an action other than a refusal (for which it is never called).
+    fn fixed_name(&self) -> &'static str {
+        use AuditAction as A;
+        match self {
+            A::EntityCreate => "entity.create",
+            A::EntityList => "entity.list",
+            A::EntityStatusSet => "entity.status.set",
+            A::EntitySuspend => "entity.suspend",
+            A::EntityReactivate => "entity.reactivate",
+            A::UserCreate => "user.create",
+            A::UserList => "user.list",
+            A::UserProvision => "user.provision",
+            A::UserReplace => "user.replace",
+            A::UserUpdate => "user.update",
+            A::UserDeprovision => "user.deprovision",
+            A::UserErase => "user.erase",
+            A::ServiceAccountCreate => "service_account.create",
+            A::RoleGrant => "role.grant",
+            A::KeyCreate => "key.create",
+            A::KeyList => "key.list",
+            A::KeyRevoke => "key.revoke",
+            A::KeyRotate => "key.rotate",
+            A::ScimTokenCreate => "scim_token.create",
+            A::ScimTokenList => "scim_token.list",
+            A::ScimTokenRevoke => "scim_token.revoke",
+            A::TeamCreate => "team.create",
+            A::TeamReplace => "team.replace",
+            A::TeamUpdate => "team.update",
+            A::TeamDelete => "team.delete",
+            A::AuthSignIn => "auth.sign_in",
+            A::AuditRead => "audit.read",
+            A::SeatRead => "seat.read",
+            A::SeatPoolSet => "seat.pool.set",
+            A::SeatReservationSet => "seat.reservation.set",
+            A::SeatAssign => "seat.assign",
+            A::SeatReclaim => "seat.reclaim",
+            A::SeatRelease => "seat.release",
+            A::RateLimitRead => "rate_limit.read",
+            A::RateLimitSet => "rate_limit.set",
+            A::RateLimitDelete => "rate_limit.delete",
+            A::BudgetRead => "budget.read",
+            A::BudgetSet => "budget.set",
+            A::BudgetDelete => "budget.delete",
+            A::BudgetReset => "budget.reset",
+            A::BudgetSoftThresholdReached => "budget.soft_threshold_reached",
+            A::PoolShareSet => "pool_share.set",
+            A::PoolShareList => "pool_share.list",
+            A::UsageRead => "usage.read",
+            A::ChargebackRead => "chargeback.read",
+            A::ContentRead => "content.read",
+            A::RetentionPurge => "retention.purge",
+            A::PolicyFlagged => "policy.flagged",
+            A::InferenceRefused(_) => "inference",
+        }
+    }
+}
+
+impl Refusal {
+    /// The refusal's error code (`model_not_allowed`).
+    pub fn code(&self) -> &str {
+        &self.name[INFERENCE_PREFIX.len()..]
+    }
+}
+
+impl AuditFamily {
+    pub const ALL: [AuditFamily; 19] = [
+        AuditFamily::Entity,
+        AuditFamily::User,
+        AuditFamily::ServiceAccount,
+        AuditFamily::Role,
+        AuditFamily::Key,
+        AuditFamily::ScimToken,
+        AuditFamily::Team,
+        AuditFamily::Auth,
+        AuditFamily::Audit,
+        AuditFamily::Seat,
+        AuditFamily::RateLimit,
+        AuditFamily::Budget,
+        AuditFamily::PoolShare,
+        AuditFamily::Usage,
+        AuditFamily::Chargeback,
+        AuditFamily::Content,
+        AuditFamily::Retention,
+        AuditFamily::Policy,
+        AuditFamily::Inference,
+    ];
+
+    /// The family's name, the first part of its actions' names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditFamily::Entity => "entity",
+            AuditFamily::User => "user",
+            AuditFamily::ServiceAccount => "service_account",
+            AuditFamily::Role => "role",
+            AuditFamily::Key => "key",
+            AuditFamily::ScimToken => "scim_token",
+            AuditFamily::Team => "team",
+            AuditFamily::Auth => "auth",
+            AuditFamily::Audit => "audit",
+            AuditFamily::Seat => "seat",
+            AuditFamily::RateLimit => "rate_limit",
+            AuditFamily::Budget => "budget",
+            AuditFamily::PoolShare => "pool_share",
+            AuditFamily::Usage => "usage",
+            AuditFamily::Chargeback => "chargeback",
+            AuditFamily::Content => "content",
+            AuditFamily::Retention => "retention",
+            AuditFamily::Policy => "policy",
+            AuditFamily::Inference => "inference",
+        }
+    }
+
+    /// The family named `name`.
+    pub fn parse(name: &str) -> Option<AuditFamily> {
+        AuditFamily::ALL
+            .into_iter()
+            .find(|family| family.as_str() == name)
+    }
+}
+
+/// Whether `text` can follow a family's name: lowercase letters, digits and `_`, not empty.
+fn is_name_part(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuditAction {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditAction {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        AuditAction::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown audit action `{name}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests;
