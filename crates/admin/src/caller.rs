@@ -29,19 +29,19 @@ impl FromRequestParts<AdminState> for Caller {
         parts: &mut Parts,
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
-        oidc::authenticate(
+        access::authenticate(
             &state.directory,
-            state.oidc.as_deref(),
+            state.sign_in.as_deref(),
             &parts.headers,
-            oidc::SessionCookie::Refused,
+            access::SessionCookie::Refused,
         )
         .await
         .map(Caller)
         .map_err(|refused| match refused {
-            oidc::Refused::Missing => AdminError::MissingKey,
-            oidc::Refused::Key(identity::KeyRefused::Unknown) => AdminError::UnknownKey,
-            oidc::Refused::Key(identity::KeyRefused::Expired) => AdminError::KeyExpired,
-            oidc::Refused::SignIn(error) => AdminError::SignIn(error),
+            access::Refused::Missing => AdminError::MissingKey,
+            access::Refused::Key(identity::KeyRefused::Unknown) => AdminError::UnknownKey,
+            access::Refused::Key(identity::KeyRefused::Expired) => AdminError::KeyExpired,
+            access::Refused::SignIn(error) => AdminError::SignIn(error),
         })
     }
 }

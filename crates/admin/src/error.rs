@@ -18,7 +18,7 @@ pub enum AdminError {
     KeyExpired,
     /// An access token from the identity provider, refused (`SignInError::code` says why).
     #[error("{0}")]
-    SignIn(oidc::SignInError),
+    SignIn(access::SignInError),
     #[error("this key is not allowed to {}", action.describe())]
     Forbidden { action: AdminAction },
     /// Refused for a reason more specific than the action alone (`permission_denied` too).

@@ -74,7 +74,7 @@ pub struct AdminState {
     pub content: Option<Arc<retention::ContentStore>>,
     /// Sign-in, when configured: the identity provider's access tokens are accepted as bearers,
     /// with the roles its claims map to.
-    pub oidc: Option<Arc<oidc::Oidc>>,
+    pub sign_in: Option<Arc<dyn access::SignIn>>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference

@@ -173,11 +173,12 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         ),
         None => None,
     };
+    let sign_in = oidc.clone().map(|oidc| oidc as Arc<dyn access::SignIn>);
     let config = Arc::new(config);
     let gateway = gateway::Gateway::new(
         Arc::clone(&config),
         Arc::clone(&directory),
-        oidc.clone(),
+        sign_in.clone(),
         Arc::clone(&seats),
         gateway::Sinks {
             usage: usage_sink,
@@ -223,7 +224,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 zone,
                 scheduler: gateway.scheduling.scheduler().cloned(),
                 content: Some(Arc::clone(&content)),
-                oidc: oidc.clone(),
+                sign_in,
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )

@@ -1,8 +1,8 @@
 //! Stage 2, authenticate: the bearer key, access token or session cookie → the principal.
 //!
 //! API keys take the same path as ever (one hash, one map lookup). Only when sign-in is configured
-//! does a bearer shaped like a JWT (three base64url parts, never a `fabk_` key) go to the OIDC
-//! verifier, and a request without any bearer get its session cookie looked at.
+//! does a bearer shaped like a JWT (three base64url parts, never a `fabk_` key) go to the sign-in
+//! verifier, and a request without any bearer get its session cookie looked at (`access`).
 
 use std::sync::Arc;
 
@@ -17,22 +17,22 @@ pub async fn authenticate(
     gateway: &Gateway,
     headers: &HeaderMap,
 ) -> Result<Arc<Principal>, GatewayError> {
-    oidc::authenticate(
+    access::authenticate(
         &gateway.directory,
-        gateway.oidc.as_deref(),
+        gateway.sign_in.as_deref(),
         headers,
-        oidc::SessionCookie::Accepted,
+        access::SessionCookie::Accepted,
     )
     .await
     .map_err(|refused| match refused {
-        oidc::Refused::Missing => GatewayError::MissingKey,
-        oidc::Refused::Key(identity::KeyRefused::Unknown) => GatewayError::InvalidKey,
-        oidc::Refused::Key(identity::KeyRefused::Expired) => GatewayError::KeyExpired,
+        access::Refused::Missing => GatewayError::MissingKey,
+        access::Refused::Key(identity::KeyRefused::Unknown) => GatewayError::InvalidKey,
+        access::Refused::Key(identity::KeyRefused::Expired) => GatewayError::KeyExpired,
         // A suspended user is told, as stage 3 tells API-key users, that they hold no seat
         // because they are suspended.
-        oidc::Refused::SignIn(oidc::SignInError::UserSuspended(_)) => {
+        access::Refused::SignIn(access::SignInError::UserSuspended(_)) => {
             GatewayError::SeatRequired(seats::SeatRequired::UserSuspended)
         }
-        oidc::Refused::SignIn(other) => GatewayError::SignIn(other),
+        access::Refused::SignIn(other) => GatewayError::SignIn(other),
     })
 }

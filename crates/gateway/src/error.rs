@@ -36,7 +36,7 @@ pub enum GatewayError {
     },
     /// An access token or session was refused; the reason is in the message (and the code).
     #[error("{0}")]
-    SignIn(oidc::SignInError),
+    SignIn(access::SignInError),
     /// Stage 3: the user holds no seat and none could be assigned; the message says why.
     #[error("{0}")]
     SeatRequired(seats::SeatRequired),

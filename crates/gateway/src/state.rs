@@ -95,7 +95,7 @@ pub struct Gateway {
     pub directory: Arc<Directory>,
     /// Sign-in with the identity provider, when `[oidc]` is configured: access tokens and session
     /// cookies authenticate besides API keys.
-    pub oidc: Option<Arc<oidc::Oidc>>,
+    pub sign_in: Option<Arc<dyn access::SignIn>>,
     /// Who holds a seat (stage 3), shared with the admin API and SCIM that change it.
     pub seats: Arc<seats::Seats>,
     pub usage: UsageSink,
@@ -140,7 +140,7 @@ impl Gateway {
     pub fn new(
         config: Arc<Config>,
         directory: Arc<Directory>,
-        oidc: Option<Arc<oidc::Oidc>>,
+        sign_in: Option<Arc<dyn access::SignIn>>,
         seats: Arc<seats::Seats>,
         sinks: Sinks,
         metrics: Arc<Metrics>,
@@ -248,7 +248,7 @@ impl Gateway {
             endpoints,
             health,
             directory,
-            oidc,
+            sign_in,
             seats,
             usage: sinks.usage,
             metrics,

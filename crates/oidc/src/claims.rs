@@ -5,8 +5,8 @@ use configuration::{MappedRole, OidcConfig, RoleScope, UserNameClaim};
 use domain::{EntityId, RoleGrant};
 use serde_json::Value;
 
-use crate::error::Rejection;
 use crate::verify::Claims;
+use access::Rejection;
 
 /// Who the claims say the caller is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,8 +3,9 @@
 //! Two ways in, one verifier:
 //! - **API bearer tokens**: an access token (a JWT from the configured issuer) in
 //!   `Authorization: Bearer …` becomes a [`Principal`] through [`Oidc::authenticate_token`].
-//!   [`authenticate`], which finds the caller for the inference and the admin API alike, calls it
-//!   only for tokens shaped like a JWT ([`looks_like_jwt`]); API keys keep their own path.
+//!   `access::authenticate`, which finds the caller for the inference and the admin API alike,
+//!   calls it (through [`access::SignIn`], which [`Oidc`] implements) only for tokens shaped like a
+//!   JWT; API keys keep their own path, and the surfaces never depend on this crate.
 //! - **Web sign-in**: [`Oidc::router`] serves `/auth/login` (authorization code flow with `state`,
 //!   `nonce` and PKCE S256), `/auth/callback`, `/auth/logout` and `/auth/me`; a session cookie
 //!   then authenticates inference API calls too ([`Oidc::authenticate_session`]), never admin ones.
@@ -15,8 +16,6 @@
 //! one store write that provisions a new user; every web sign-in, successful or not, is audited.
 
 mod claims;
-mod credentials;
-mod error;
 mod login;
 mod provider;
 mod provision;
@@ -36,13 +35,12 @@ use http::HeaderMap;
 use identity::{Directory, Principal};
 use store::Store;
 
+pub use access::{Rejection, SignInError};
 pub use claims::{Identity, grants};
-pub use credentials::{Refused, SessionCookie, authenticate};
-pub use error::{Rejection, SignInError};
 pub use login::{MAX_PENDING, PENDING_TTL, pkce_challenge};
 pub use provider::{KEY_REFRESH_INTERVAL, Metadata, Provider, ProviderError};
 pub use sessions::COOKIE_NAME;
-pub use verify::{Claims, looks_like_jwt};
+pub use verify::Claims;
 
 use crate::login::PendingLogins;
 use crate::sessions::Sessions;
@@ -164,5 +162,16 @@ impl Oidc {
         if let Err(error) = self.store.append_audit(&event).await {
             tracing::error!(%error, "could not audit a sign-in");
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl access::SignIn for Oidc {
+    async fn token(&self, token: &str) -> Result<Arc<Principal>, SignInError> {
+        self.authenticate_token(token).await
+    }
+
+    fn session(&self, headers: &HeaderMap) -> Option<Result<Arc<Principal>, SignInError>> {
+        self.authenticate_session(headers)
     }
 }

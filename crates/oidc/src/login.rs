@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
-use crate::error::SignInError;
+use access::SignInError;
 
 /// How long a user has to come back from the provider.
 pub const PENDING_TTL: Duration = Duration::from_secs(10 * 60);

@@ -17,7 +17,7 @@ use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
-use crate::error::Rejection;
+use access::Rejection;
 
 /// How often the key set is refetched even when no unknown `kid` asks for it.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(15 * 60);

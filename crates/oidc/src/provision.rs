@@ -9,7 +9,7 @@ use identity::{Directory, UserRecord};
 use store::{NewUser, Store, StoreError, UserIdentity};
 
 use crate::claims::Identity;
-use crate::error::SignInError;
+use access::SignInError;
 
 /// The indexed user the identity names, created first when allowed. Suspension is the caller's
 /// business (it may still want to audit the attempt).

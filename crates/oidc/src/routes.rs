@@ -12,9 +12,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use wire::{ErrorBody, ErrorType};
 
-use crate::error::SignInError;
 use crate::sessions::COOKIE_NAME;
 use crate::{Oidc, claims, provision, verify};
+use access::SignInError;
 
 /// Where the browser goes once signed in.
 const AFTER_SIGN_IN: &str = "/";

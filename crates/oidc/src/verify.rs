@@ -9,21 +9,11 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
-use crate::error::Rejection;
 use crate::provider::Provider;
+use access::Rejection;
 
 /// A verified token's claims.
 pub type Claims = Map<String, Value>;
-
-/// Whether `token` has the shape of a JWS in compact form (three base64url parts): cheap enough to
-/// tell an access token from an API key before doing any work.
-pub fn looks_like_jwt(token: &str) -> bool {
-    let bytes = token.as_bytes();
-    bytes.iter().filter(|&&b| b == b'.').count() == 2
-        && bytes
-            .iter()
-            .all(|&b| b == b'.' || b == b'-' || b == b'_' || b.is_ascii_alphanumeric())
-}
 
 /// Verifies `token` for one of `audiences` and returns its claims.
 pub(crate) async fn verify(
@@ -107,15 +97,6 @@ pub(crate) fn to_algorithm(algorithm: JwtAlgorithm) -> Algorithm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jwts_are_told_from_api_keys_by_shape() {
-        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"));
-        assert!(!looks_like_jwt("fabk_0123456789abcdef"));
-        assert!(!looks_like_jwt("a.b"));
-        assert!(!looks_like_jwt("a.b.c.d"));
-        assert!(!looks_like_jwt("a.b+/.c"));
-    }
 
     #[test]
     fn an_unnamed_algorithm_is_reported_as_such() {

@@ -42,7 +42,7 @@ impl Server {
             .unwrap();
         let app = router(AdminState {
             content: None,
-            oidc: None,
+            sign_in: None,
             store: store.clone(),
             directory: Arc::clone(&directory),
             audit_public_key: Some(audit_signer().public_key()),

@@ -1,6 +1,15 @@
-//! The caller of a request, one way for every surface: an API key (one hash, one map lookup), an
-//! access token from the configured issuer (a bearer shaped like a JWT, never a `fabk_` key), or,
-//! where the surface allows it, the web session's cookie.
+//! Who is calling: the caller of a request, one way for every surface (inference API, admin API,
+//! web routes).
+//!
+//! An API key is one hash and one map lookup in the in-memory [`Directory`]. When sign-in is
+//! configured, the binary hands [`authenticate`] a [`SignIn`] verifier (the `oidc` crate implements
+//! it): a bearer shaped like a JWT (never a `fabk_` key) is an access token for it to verify, and a
+//! request without a bearer may be authenticated by its web session's cookie where the surface
+//! accepts one. The surfaces depend on this crate, never on the sign-in crate, so no surface
+//! depends on another. [`SignInError`] and [`Rejection`] say why a signed-in caller is refused,
+//! each reason with its code and status.
+
+mod error;
 
 use std::sync::Arc;
 
@@ -8,7 +17,18 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use identity::{Directory, KeyRefused, Principal};
 
-use crate::{Oidc, SignInError, looks_like_jwt};
+pub use error::{Rejection, SignInError};
+
+/// Sign-in's side of authentication: what the identity provider's tokens and the web sessions
+/// stand for. `oidc::Oidc` implements it; installations without sign-in pass none.
+#[async_trait::async_trait]
+pub trait SignIn: Send + Sync + std::fmt::Debug {
+    /// The principal of an access token (a bearer shaped like a JWT).
+    async fn token(&self, token: &str) -> Result<Arc<Principal>, SignInError>;
+
+    /// The principal of the request's session cookie, if it carries one. Memory only.
+    fn session(&self, headers: &HeaderMap) -> Option<Result<Arc<Principal>, SignInError>>;
+}
 
 /// Whether a request without a bearer may be authenticated by its session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,26 +53,23 @@ pub enum Refused {
 /// too, as some clients send it), or of its session cookie when `session_cookie` allows it.
 pub async fn authenticate(
     directory: &Directory,
-    oidc: Option<&Oidc>,
+    sign_in: Option<&dyn SignIn>,
     headers: &HeaderMap,
     session_cookie: SessionCookie,
 ) -> Result<Arc<Principal>, Refused> {
     let presented = bearer(headers);
-    let Some(oidc) = oidc else {
+    let Some(sign_in) = sign_in else {
         return api_key(directory, presented.ok_or(Refused::Missing)?);
     };
     match presented {
-        Some(token) if !token.starts_with(domain::key::KEY_PREFIX) && looks_like_jwt(token) => oidc
-            .authenticate_token(token)
-            .await
-            .map_err(Refused::SignIn),
-        Some(presented) => api_key(directory, presented),
-        None if session_cookie == SessionCookie::Accepted => {
-            match oidc.authenticate_session(headers) {
-                Some(result) => result.map_err(Refused::SignIn),
-                None => Err(Refused::Missing),
-            }
+        Some(token) if !token.starts_with(domain::key::KEY_PREFIX) && looks_like_jwt(token) => {
+            sign_in.token(token).await.map_err(Refused::SignIn)
         }
+        Some(presented) => api_key(directory, presented),
+        None if session_cookie == SessionCookie::Accepted => match sign_in.session(headers) {
+            Some(result) => result.map_err(Refused::SignIn),
+            None => Err(Refused::Missing),
+        },
         None => Err(Refused::Missing),
     }
 }
@@ -63,6 +80,16 @@ fn api_key(directory: &Directory, presented: &str) -> Result<Arc<Principal>, Ref
     directory
         .authenticate_at(presented, domain::now_millis())
         .map_err(Refused::Key)
+}
+
+/// Whether `token` has the shape of a JWS in compact form (three base64url parts): cheap enough to
+/// tell an access token from an API key before doing any work.
+pub fn looks_like_jwt(token: &str) -> bool {
+    let bytes = token.as_bytes();
+    bytes.iter().filter(|&&b| b == b'.').count() == 2
+        && bytes
+            .iter()
+            .all(|&b| b == b'.' || b == b'-' || b == b'_' || b.is_ascii_alphanumeric())
 }
 
 /// The bearer of `Authorization` (scheme case-insensitive), else of `x-api-key`.
@@ -101,5 +128,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", "k".parse().unwrap());
         assert_eq!(bearer(&h), Some("k"));
+    }
+
+    #[test]
+    fn jwts_are_told_from_api_keys_by_shape() {
+        assert!(looks_like_jwt("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"));
+        assert!(!looks_like_jwt("fabk_0123456789abcdef"));
+        assert!(!looks_like_jwt("a.b"));
+        assert!(!looks_like_jwt("a.b.c.d"));
+        assert!(!looks_like_jwt("a.b+/.c"));
     }
 }
