@@ -18,6 +18,12 @@ pub(crate) const ADMISSION_TIME_ZONE: &str = "UTC";
 pub(crate) const ADMISSION_DEFAULT_COMPLETION_TOKENS: u64 = 1024;
 pub(crate) const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 pub(crate) const REQUEST_TIMEOUT_SECS: u64 = 600;
+pub(crate) const MAX_CONNECTIONS: u64 = 10_000;
+/// `max_connections` ceiling: the listener waits for that many connections at shutdown in one call.
+pub(crate) const MAX_CONNECTIONS_CEILING: u64 = 1_000_000;
+pub(crate) const HEADER_READ_TIMEOUT_SECS: u64 = 15;
+pub(crate) const BODY_READ_TIMEOUT_SECS: u64 = 60;
+pub(crate) const SECONDS_PER_DAY: u64 = 86_400;
 
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 /// `max_attempts` bounds: more than ten attempts only lengthens the wait for a failure.
@@ -64,6 +70,9 @@ pub(crate) fn server() -> ServerConfig {
         database_url: None,
         max_body_bytes: MAX_BODY_BYTES as usize,
         request_timeout: Duration::from_secs(REQUEST_TIMEOUT_SECS),
+        max_connections: MAX_CONNECTIONS as usize,
+        header_read_timeout: Duration::from_secs(HEADER_READ_TIMEOUT_SECS),
+        body_read_timeout: Duration::from_secs(BODY_READ_TIMEOUT_SECS),
     }
 }
 

@@ -24,6 +24,9 @@
 //! # database_url = "postgres://fabrique@db/fabrique"
 //! max_body_bytes = 4194304
 //! request_timeout_secs = 600
+//! max_connections = 10000
+//! header_read_timeout_secs = 15
+//! body_read_timeout_secs = 60
 //!
 //! [routing]
 //! max_attempts = 3
@@ -425,6 +428,23 @@ pub struct ServerConfig {
     /// Key `request_timeout_secs`: the total time one inference request may take, streaming included,
     /// in seconds, at least 1. Default 600.
     pub request_timeout: Duration,
+    /// Key `max_connections`: the most client connections served at once, 1 to 1,000,000. Default
+    /// 10000. Past it the listener stops accepting: new connections wait in the kernel's backlog
+    /// until one closes, so a flood of sockets cannot exhaust file descriptors or tasks. The
+    /// process's open-file limit (`ulimit -n`, systemd `LimitNOFILE`) must be above it, with room
+    /// for the database and backend connections.
+    pub max_connections: usize,
+    /// Key `header_read_timeout_secs`: how long a connection may go without sending a complete
+    /// request head, in seconds, 1 to 86400. Default 15. It runs from the moment the connection
+    /// opens and again from the end of each response, so it is also the idle timeout of keep-alive
+    /// connections: a client that trickles header bytes (slowloris) or keeps a socket open without
+    /// asking anything is disconnected when it runs out. Keep clients' pooled-connection expiry
+    /// below it.
+    pub header_read_timeout: Duration,
+    /// Key `body_read_timeout_secs`: the time a request body has to arrive whole, counted from the
+    /// end of its head, in seconds, 1 to 86400. Default 60. A body still incomplete then is answered
+    /// `408 request_timeout` and its connection closed, so slow bodies cannot pin memory.
+    pub body_read_timeout: Duration,
 }
 
 /// Section `[routing]`: how a request finds a backend, retries and avoids failing ones.
@@ -688,6 +708,9 @@ impl fmt::Debug for ServerConfig {
             )
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
             .finish()
     }
 }

@@ -66,6 +66,9 @@ pub(crate) struct RawServer {
     pub database_url: Option<String>,
     pub max_body_bytes: Option<u64>,
     pub request_timeout_secs: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -181,7 +181,39 @@ fn server(raw: RawServer, errors: &mut Collector) -> ServerConfig {
         errors.push("server.max_body_bytes", "is too large for this machine");
         usize::MAX
     });
-    let request_timeout_secs = at_least_one(
+    let max_connections = at_least_one(
+        raw.max_connections,
+        defaults::MAX_CONNECTIONS,
+        "server.max_connections",
+        errors,
+    );
+    if max_connections > defaults::MAX_CONNECTIONS_CEILING {
+        errors.push(
+            "server.max_connections",
+            format!(
+                "must be at most {}, found {max_connections}",
+                defaults::MAX_CONNECTIONS_CEILING
+            ),
+        );
+    }
+    let seconds = |value, default, key, errors: &mut Collector| {
+        Duration::from_secs(at_least_one(value, default, key, errors))
+    };
+    // A deadline is an instant: a day keeps every `now + timeout` far from overflowing.
+    let seconds_within_a_day = |value: Option<u64>, default, key, errors: &mut Collector| {
+        if let Some(value) = value.filter(|&v| v > defaults::SECONDS_PER_DAY) {
+            errors.push(
+                key,
+                format!(
+                    "must be at most {} (a day), found {value}",
+                    defaults::SECONDS_PER_DAY
+                ),
+            );
+            return Duration::from_secs(default);
+        }
+        seconds(value, default, key, errors)
+    };
+    let request_timeout = seconds(
         raw.request_timeout_secs,
         defaults::REQUEST_TIMEOUT_SECS,
         "server.request_timeout_secs",
@@ -192,7 +224,20 @@ fn server(raw: RawServer, errors: &mut Collector) -> ServerConfig {
         data_dir: PathBuf::from(data_dir),
         database_url: raw.database_url,
         max_body_bytes,
-        request_timeout: Duration::from_secs(request_timeout_secs),
+        request_timeout,
+        max_connections: max_connections.min(defaults::MAX_CONNECTIONS_CEILING) as usize,
+        header_read_timeout: seconds_within_a_day(
+            raw.header_read_timeout_secs,
+            defaults::HEADER_READ_TIMEOUT_SECS,
+            "server.header_read_timeout_secs",
+            errors,
+        ),
+        body_read_timeout: seconds_within_a_day(
+            raw.body_read_timeout_secs,
+            defaults::BODY_READ_TIMEOUT_SECS,
+            "server.body_read_timeout_secs",
+            errors,
+        ),
     }
 }
 

@@ -253,18 +253,12 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         },
     });
     let (stop, stopped) = oneshot::channel::<()>();
+    let limits = config.server.clone();
     let task = tokio::spawn(async move {
-        use axum::serve::ListenerExt;
-        // Nagle off: streamed tokens leave as soon as they are written.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let stopped = async move {
             let _ = stopped.await;
-        });
-        if let Err(error) = served.await {
-            tracing::error!(%error, "server stopped with an error");
-        }
+        };
+        crate::listener::serve(listener, app, &limits, stopped).await;
     });
     tracing::info!(%addr, "fabrique listening");
     Ok(RunningServer {

@@ -144,6 +144,38 @@ fn errors_are_one_per_line_with_file_and_key() {
 }
 
 #[test]
+fn the_listener_limits_have_defaults_and_bounds() {
+    let config = parse("").expect("valid");
+    assert_eq!(config.server.max_connections, 10_000);
+    assert_eq!(config.server.header_read_timeout, Duration::from_secs(15));
+    assert_eq!(config.server.body_read_timeout, Duration::from_secs(60));
+
+    let text = "[server]\nmax_connections = 64\nheader_read_timeout_secs = 5\nbody_read_timeout_secs = 30\n";
+    let config = parse(text).expect("valid");
+    assert_eq!(
+        (
+            config.server.max_connections,
+            config.server.header_read_timeout,
+            config.server.body_read_timeout
+        ),
+        (64, Duration::from_secs(5), Duration::from_secs(30))
+    );
+
+    let text = "[server]\nmax_connections = 0\nheader_read_timeout_secs = 0\nbody_read_timeout_secs = 100000\n";
+    assert_eq!(
+        parse(text).expect_err("invalid").to_string(),
+        "test.toml: server.max_connections: must be at least 1\n\
+         test.toml: server.header_read_timeout_secs: must be at least 1\n\
+         test.toml: server.body_read_timeout_secs: must be at most 86400 (a day), found 100000"
+    );
+    let errors = parse("[server]\nmax_connections = 2000000\n").expect_err("invalid");
+    assert_eq!(
+        errors.to_string(),
+        "test.toml: server.max_connections: must be at most 1000000, found 2000000"
+    );
+}
+
+#[test]
 fn load_reads_the_file_and_names_it_in_errors() {
     let path = fixture("valid/server-only.toml");
     let config = Config::load(&path).expect("valid");

@@ -11,6 +11,7 @@ mod authorization;
 mod classification;
 mod cli;
 mod durability;
+mod edge;
 mod failover;
 mod harness;
 mod inference;
