@@ -1,4 +1,5 @@
-#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
+//! The chain encoding, pinned; verification that finds altered, missing, reordered or truncated
+//! events and checks signatures; keys and export lines.
 
 use crate::export::{ExportLine, Header};
 use crate::{

@@ -413,8 +413,6 @@ fn last_usage(tail: &str) -> Option<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
     use super::*;
 
     /// The shipped scenarios stay readable, and each makes a valid server configuration.

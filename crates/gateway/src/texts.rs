@@ -235,7 +235,6 @@ pub fn prompt_blocks(object: &RawObject<'_>) -> Vec<prefix::BlockHash> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn texts(operation: Operation, body: &str) -> Vec<String> {

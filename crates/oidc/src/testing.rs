@@ -5,7 +5,7 @@
 //! only with the right PKCE verifier. Tests mint access tokens with [`TestIssuer::token`], rotate
 //! keys with [`TestIssuer::publish`]/[`TestIssuer::unpublish`], and count key-set fetches.
 
-#![allow(
+#![expect(
     clippy::expect_used,
     reason = "a test fixture: a broken fixture should stop the test loudly"
 )]

@@ -1,3 +1,5 @@
+//! Prompt blocks: which text is hashed, what a follow-up shares, and the block cache.
+
 use crate::{BLOCK_BYTES, BlockLru, PromptBlocks, prompt_blocks};
 
 fn long_text(seed: char, bytes: usize) -> String {

@@ -1,3 +1,5 @@
+//! Endpoint choice: least outstanding per weight, turns, circuits and probes, conversation affinity.
+
 use std::time::Duration;
 
 use super::*;

@@ -2,7 +2,7 @@
 //! one run: `cargo run --release -p seats --example seat_check_bench`. Prints ns per check and the
 //! ratio (the issue asks for ≤ 1.2). A figure, never an assertion.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark")]
+#![expect(clippy::unwrap_used, reason = "a benchmark")]
 
 use std::time::Instant;
 

@@ -1,7 +1,5 @@
 //! `Seats` over a real SQLite store: what the request path decides, what reaches the store.
 
-#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
-
 use domain::{AuditEvent, EntityId, Outcome, UserId, now_millis};
 use store::{NewUser, Store};
 

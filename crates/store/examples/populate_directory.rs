@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p store --example populate_directory -- DATA_DIR USERS SECRETS_FILE`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool")]
 
 use std::io::Write;
 use std::path::PathBuf;

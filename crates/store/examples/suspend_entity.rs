@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p store --example suspend_entity -- DATA_DIR`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool")]
 
 use std::path::PathBuf;
 use std::time::Instant;

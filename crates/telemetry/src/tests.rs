@@ -1,3 +1,5 @@
+//! The Prometheus rendering of model, entity and endpoint series, and status classes.
+
 use std::sync::Arc;
 
 use super::*;

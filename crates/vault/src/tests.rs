@@ -1,3 +1,5 @@
+//! The key hierarchy: wrapping down to the content, fresh nonces, and refusal of altered bytes.
+
 use super::*;
 
 fn master() -> MasterKey {

@@ -1,3 +1,5 @@
+//! The shipped Cedar schema and default policies against every admin action and role.
+
 use domain::{EntityId, KeyId, KeyOwner, Role, RoleGrant, UserId};
 use identity::Principal;
 

@@ -1,7 +1,7 @@
 //! The admin API over real HTTP: a server on a loopback port backed by a SQLite store in a
 //! temporary directory, driven with reqwest and with the CLI's own `execute`.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::panic,
     reason = "test helpers and bodies fail by panicking"

@@ -2,7 +2,12 @@
 //! backends, real HTTP in between.
 
 // A test harness fails by panicking; that is how it reports.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
 
 mod admission;
 mod audit;

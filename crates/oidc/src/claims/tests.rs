@@ -1,7 +1,5 @@
 //! Claim mapping, on claims written by hand.
 
-#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
-
 use domain::Role;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! generated valid identifiers with their checksums computed here (independently of the crate),
 //! the `scan_cli` line protocol, UTF-8 offsets, and a no-panic property over arbitrary input.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::panic,
     reason = "test helpers outside #[test] functions fail by panicking, like the tests they serve"

@@ -1,3 +1,5 @@
+//! The chargeback report: entities sum their lines, shares are of the pool.
+
 use super::*;
 
 fn totals(requests: u64, cost_micros: u64) -> UsageTotals {

@@ -1,3 +1,5 @@
+//! Instants, days and months read in the group's time zone, daylight saving time included.
+
 use super::*;
 
 fn at(text: &str) -> UnixMillis {

@@ -1,7 +1,5 @@
 //! The core's decisions, step by step: fairness, the bound, the idle lift, priorities, shedding.
 
-#![allow(clippy::unwrap_used, reason = "tests fail by panicking")]
-
 use std::collections::VecDeque;
 use std::time::Duration;
 

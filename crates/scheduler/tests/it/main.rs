@@ -1,7 +1,7 @@
 //! The async pool under tokio's paused clock: waiting, timeouts, cancellation, capacity changes.
 //! Time only moves when every task is idle, so nothing here depends on the machine's speed.
 
-#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
+#![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,12 +1,5 @@
 //! The filter grammar, evaluation and errors, on the RFC's own examples and the forms directories send.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::expect_used,
-    reason = "tests fail by panicking"
-)]
-
 use serde_json::json;
 
 use super::*;

@@ -1,12 +1,5 @@
 //! The filter → SQL rule: indexed columns narrow, exactness decides where paging happens.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::expect_used,
-    reason = "tests fail by panicking"
-)]
-
 use store::{Column, Narrowing, TextMatch};
 
 use super::*;

@@ -1,12 +1,5 @@
 //! PATCH semantics on documents: the RFC's operations and the forms Entra ID and Okta send.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::expect_used,
-    reason = "tests fail by panicking"
-)]
-
 use serde_json::{Value, json};
 
 use super::*;

@@ -1,3 +1,5 @@
+//! The seat ledger's allocation rule: pool size, reservations and overflow between entities.
+
 use super::*;
 
 fn entities() -> (EntityId, EntityId) {

@@ -1,7 +1,7 @@
 //! The simulator driven over real HTTP on 127.0.0.1:0, as the gateway and the SDKs use it.
 //! Assertions are on responses and counters, never on timing; nothing sleeps to wait.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     reason = "the harness helpers below run inside tests and fail them by panicking"
 )]

@@ -2,7 +2,7 @@
 //! schema of its own (tests run in parallel against one database, so each gets `t_<random>` as its
 //! `search_path` and drops it when done).
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     reason = "test helpers fail the test by panicking"
 )]
@@ -77,7 +77,7 @@ pub struct TestDb {
 
 enum Cleanup {
     Sqlite(
-        #[allow(dead_code, reason = "held to keep the directory until the test ends")]
+        #[expect(dead_code, reason = "held to keep the directory until the test ends")]
         tempfile::TempDir,
     ),
     Postgres {

@@ -1,7 +1,7 @@
 //! The store's behaviour, each written once and run against SQLite (always) and PostgreSQL (when
 //! `FABRIQUE_TEST_POSTGRES_URL` is set; CI sets it, so there it is never skipped).
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     reason = "the behaviours below are test bodies, called from generated #[tokio::test]s; they fail by panicking"
 )]

@@ -1,0 +1,158 @@
+//! Crate dependencies point down the layer table, read from `cargo metadata`.
+//!
+//! A crate may depend on crates of lower layers, and on crates of its own layer where the layer
+//! allows it. Tests and examples (dev-dependencies) may use anything: the rule is about what the
+//! product is built from.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::{report, root};
+
+/// The layers, bottom to top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Layer {
+    /// Vocabulary and leaf tools: wire types, the domain, prefix hashing, encryption, telemetry.
+    /// They depend on no workspace crate.
+    Foundation,
+    /// Configuration, storage and the cores built on them; they may use one another.
+    Core,
+    /// What callers reach over HTTP: the inference gateway, the admin API, SCIM, OIDC sign-in.
+    /// None depends on another.
+    Surface,
+    /// The `fabrique` binary, which assembles everything.
+    Binary,
+}
+
+impl Layer {
+    fn allows_peers(self) -> bool {
+        match self {
+            Layer::Core => true,
+            Layer::Foundation | Layer::Surface | Layer::Binary => false,
+        }
+    }
+}
+
+/// Every workspace crate's layer; a new crate fails the test until it is placed here.
+const LAYERS: &[(&str, Layer)] = &[
+    ("wire", Layer::Foundation),
+    ("domain", Layer::Foundation),
+    ("prefix", Layer::Foundation),
+    ("vault", Layer::Foundation),
+    ("telemetry", Layer::Foundation),
+    ("tidy", Layer::Foundation),
+    ("policy", Layer::Core),
+    ("evidence", Layer::Core),
+    ("configuration", Layer::Core),
+    ("store", Layer::Core),
+    ("identity", Layer::Core),
+    ("seats", Layer::Core),
+    ("usage", Layer::Core),
+    ("retention", Layer::Core),
+    ("admission", Layer::Core),
+    ("reports", Layer::Core),
+    ("upstream", Layer::Core),
+    ("routing", Layer::Core),
+    ("scheduler", Layer::Core),
+    ("sim", Layer::Core),
+    ("gateway", Layer::Surface),
+    ("admin", Layer::Surface),
+    ("scim", Layer::Surface),
+    ("oidc", Layer::Surface),
+    ("fabrique", Layer::Binary),
+];
+
+/// Edges that break the table today and are being removed: API-key authentication for every
+/// surface still lives in `oidc`. Each must go once its edge is gone; the test says when.
+const KNOWN_EXCEPTIONS: &[(&str, &str)] = &[("gateway", "oidc"), ("admin", "oidc")];
+
+#[test]
+fn crate_dependencies_point_down_the_layer_table() {
+    let layers: BTreeMap<&str, Layer> = LAYERS.iter().copied().collect();
+    let graph = workspace_graph();
+    let mut problems = Vec::new();
+    for name in graph.keys() {
+        if !layers.contains_key(name.as_str()) {
+            problems.push(format!(
+                "crate `{name}` has no layer: add it to LAYERS in crates/tidy/tests/it/layers.rs"
+            ));
+        }
+    }
+    for name in layers.keys() {
+        if !graph.contains_key(*name) {
+            problems.push(format!(
+                "LAYERS names `{name}`, which is no workspace crate"
+            ));
+        }
+    }
+    for (name, dependencies) in &graph {
+        let Some(&layer) = layers.get(name.as_str()) else {
+            continue;
+        };
+        for dependency in dependencies {
+            let Some(&below) = layers.get(dependency.as_str()) else {
+                continue;
+            };
+            let allowed = below < layer || (below == layer && layer.allows_peers());
+            let known = KNOWN_EXCEPTIONS.contains(&(name.as_str(), dependency.as_str()));
+            if !allowed && !known {
+                problems.push(format!(
+                    "`{name}` ({layer:?}) depends on `{dependency}` ({below:?}): dependencies point down \
+                     the layers, and no surface depends on another"
+                ));
+            }
+        }
+    }
+    for (name, dependency) in KNOWN_EXCEPTIONS {
+        if !graph
+            .get(*name)
+            .is_some_and(|d| d.iter().any(|d| d == dependency))
+        {
+            problems.push(format!(
+                "`{name}` no longer depends on `{dependency}`: remove the edge from KNOWN_EXCEPTIONS"
+            ));
+        }
+    }
+    report("crate layers", &problems);
+}
+
+/// Each workspace crate with the workspace crates it is built from (normal and build
+/// dependencies, not dev-dependencies).
+fn workspace_graph() -> BTreeMap<String, Vec<String>> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cargo metadata did not run: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("cargo metadata printed no JSON: {e}"));
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    packages
+        .iter()
+        .filter_map(|package| {
+            let dependencies = package["dependencies"]
+                .as_array()?
+                .iter()
+                .filter(|d| d["kind"].as_str() != Some("dev"))
+                .filter_map(|d| d["name"].as_str())
+                .filter(|d| names.contains(d))
+                .map(str::to_owned)
+                .collect();
+            Some((package["name"].as_str()?.to_owned(), dependencies))
+        })
+        .collect()
+}
