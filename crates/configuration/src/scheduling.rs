@@ -34,8 +34,8 @@ use crate::validate::{NameRule, name_problem};
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchedulingConfig {
-    /// Key `enabled`: requests wait in the gateway for a share of their pool's capacity (stage 8,
-    /// "Schedule"). Default `true`. `false` sends every request straight to routing, where the
+    /// Key `enabled`: requests wait in the gateway for a share of their pool's capacity (its
+    /// schedule stage). Default `true`. `false` sends every request straight to routing, where the
     /// backends queue them first come, first served: the baseline fairness is measured against.
     pub enabled: bool,
     /// Key `max_queued`: requests waiting in one pool at most, all entities together, at least 1.

@@ -16,7 +16,7 @@ pub use classification::{Classification, ClassificationLadder};
 pub use ids::{EntityId, KeyId, ScimTokenId, ServiceAccountId, TeamId, UserId};
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, Status, User};
-pub use serving::{EndpointKind, Hosting, ModelKind, Priority};
+pub use serving::{EndpointIdx, EndpointKind, Hosting, ModelIdx, ModelKind, Priority};
 pub use usage::{Operation, UsageRecord, UsageTotals, is_slug};
 
 /// Milliseconds since the Unix epoch: the one time representation in records and storage.

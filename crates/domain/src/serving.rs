@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Operation;
+
 /// Where an endpoint runs; recorded with every request for sovereignty reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -125,4 +127,41 @@ impl ModelKind {
             ModelKind::Fim => "fim",
         }
     }
+
+    /// The one operation a model of this kind serves.
+    pub fn operation(self) -> Operation {
+        match self {
+            ModelKind::Chat => Operation::Chat,
+            ModelKind::Embeddings => Operation::Embeddings,
+            ModelKind::Fim => Operation::Fim,
+        }
+    }
 }
+
+/// A model's position in the configuration's model list: how the request path, routing and the
+/// metrics name a configured model. A configuration holds far fewer than `u32::MAX` models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelIdx(u32);
+
+/// An endpoint's position in the configuration's endpoint list: how the request path, routing and
+/// health checks name a configured endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointIdx(u32);
+
+macro_rules! position {
+    ($name:ident) => {
+        impl $name {
+            /// The item at `position` of its list (saturating: lists are validated far shorter).
+            pub fn new(position: usize) -> Self {
+                $name(u32::try_from(position).unwrap_or(u32::MAX))
+            }
+
+            /// The position in its list, to index it.
+            pub fn get(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+position!(ModelIdx);
+position!(EndpointIdx);

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EntityId, Hosting, KeyId, ServiceAccountId, TeamId, UnixMillis, UserId};
+use crate::{EntityId, Hosting, KeyId, ModelKind, ServiceAccountId, TeamId, UnixMillis, UserId};
 
 /// What a request asked the model to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,6 +28,33 @@ impl Operation {
             "embeddings" => Some(Operation::Embeddings),
             "fim" => Some(Operation::Fim),
             _ => None,
+        }
+    }
+
+    /// The kind of model that serves this operation.
+    pub fn model_kind(self) -> ModelKind {
+        match self {
+            Operation::Chat => ModelKind::Chat,
+            Operation::Embeddings => ModelKind::Embeddings,
+            Operation::Fim => ModelKind::Fim,
+        }
+    }
+
+    /// The route the inference API serves this operation on.
+    pub fn public_path(self) -> &'static str {
+        match self {
+            Operation::Chat => "/v1/chat/completions",
+            Operation::Embeddings => "/v1/embeddings",
+            Operation::Fim => "/v1/fim/completions",
+        }
+    }
+
+    /// The path of this operation under a backend's API base (`…/v1`).
+    pub fn upstream_path(self) -> &'static str {
+        match self {
+            Operation::Chat => "/chat/completions",
+            Operation::Embeddings => "/embeddings",
+            Operation::Fim => "/fim/completions",
         }
     }
 }
@@ -121,7 +148,18 @@ impl UsageTotals {
 
 #[cfg(test)]
 mod tests {
-    use super::is_slug;
+    use super::{Operation, is_slug};
+
+    #[test]
+    fn each_operation_is_served_by_one_model_kind_on_its_own_paths() {
+        let all = [Operation::Chat, Operation::Embeddings, Operation::Fim];
+        for operation in all {
+            assert_eq!(operation.model_kind().operation(), operation);
+            assert_eq!(operation.model_kind().as_str(), operation.as_str());
+            assert!(operation.public_path().ends_with(operation.upstream_path()));
+            assert_eq!(Operation::parse(operation.as_str()), Some(operation));
+        }
+    }
 
     #[test]
     fn slugs_are_short_lowercase_words_joined_by_dashes() {

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use configuration::Config;
-use gateway::schedule::Scheduling;
+use gateway::Scheduling;
 use scheduler::Share;
 use store::Store;
 

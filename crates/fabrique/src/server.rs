@@ -150,7 +150,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         &config
             .models
             .iter()
-            .map(|m| (m.name.clone(), gateway::route_of(m.kind)))
+            .map(|m| (m.name.clone(), m.kind.operation().as_str()))
             .collect::<Vec<_>>(),
         &config
             .endpoints

@@ -345,7 +345,7 @@ impl Sender {
             outcome.status = response.status().as_u16();
             outcome.queue_ms = response
                 .headers()
-                .get(gateway::schedule::QUEUE_WAIT_HEADER)
+                .get(gateway::QUEUE_WAIT_HEADER)
                 .and_then(|v| v.to_str().ok()?.parse().ok());
             let mut tail = String::new();
             while let Ok(Some(chunk)) = response.chunk().await {

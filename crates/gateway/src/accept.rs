@@ -1,5 +1,6 @@
-//! Stage 1, accept: read the body within its size limit, parse it as JSON and check the few fields
-//! the gateway interprets. Every other field is left untouched for the backend.
+//! Stage 4, accept: read the body within its size limit, parse it as JSON and check the few fields
+//! the gateway interprets. Every other field is left untouched for the backend. It runs after the
+//! caller is known (stages 1 to 3), so an unknown or refused caller costs no read and no parse.
 
 use std::borrow::Cow;
 
@@ -15,8 +16,14 @@ use crate::error::GatewayError;
 
 /// What the gateway reads from an inference request.
 #[derive(Debug)]
-pub struct InferenceRequest<'a> {
+pub(crate) struct InferenceRequest<'a> {
     pub model: Cow<'a, str>,
+    pub asked: Asked,
+}
+
+/// What the caller asks of the answer, besides the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Asked {
     pub stream: bool,
     /// The caller asked for a final usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
@@ -26,7 +33,7 @@ pub struct InferenceRequest<'a> {
 }
 
 /// Reads the whole body, refusing it as soon as it exceeds `limit` bytes.
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
@@ -37,14 +44,14 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> 
 }
 
 /// Parses the body into its top-level fields.
-pub fn parse(bytes: &[u8]) -> Result<RawObject<'_>, GatewayError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<RawObject<'_>, GatewayError> {
     RawObject::parse(bytes).map_err(|e| GatewayError::MalformedJson {
         detail: e.to_string(),
     })
 }
 
 /// Checks the fields the operation needs and reads the ones the gateway acts on.
-pub fn inspect<'a>(
+pub(crate) fn fields<'a>(
     operation: Operation,
     object: &'a RawObject<'a>,
 ) -> Result<InferenceRequest<'a>, GatewayError> {
@@ -90,9 +97,11 @@ pub fn inspect<'a>(
     };
     Ok(InferenceRequest {
         model,
-        stream,
-        include_usage,
-        max_tokens,
+        asked: Asked {
+            stream,
+            include_usage,
+            max_tokens,
+        },
     })
 }
 
@@ -136,8 +145,8 @@ mod tests {
 
     fn check(op: Operation, body: &str) -> Result<(String, bool, bool), String> {
         let object = parse(body.as_bytes()).map_err(|e| e.to_string())?;
-        inspect(op, &object)
-            .map(|r| (r.model.into_owned(), r.stream, r.include_usage))
+        fields(op, &object)
+            .map(|r| (r.model.into_owned(), r.asked.stream, r.asked.include_usage))
             .map_err(|e| e.to_string())
     }
 

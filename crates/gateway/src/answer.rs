@@ -1,4 +1,4 @@
-//! What an answer goes through on its way back (stage 10), when the request's policy asks for it:
+//! What an answer goes through on its way back (the relay stage), when the request's policy asks for it:
 //! output policies on the model's text, then the request's own pseudonymized values put back.
 //!
 //! In that order on purpose: the output policy sees the model's text with placeholders, so a value
@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use policy::{OutputAction, OutputGuard, Pseudonyms, Restorer, TypeCounts};
 use serde_json::{Value, json};
+use usage::AuditSink;
 use wire::object::RawObject;
 
-use crate::inspect::{CompiledPolicy, PolicyAuditor, Subject};
-use crate::state::Gateway;
+use crate::policies::{CompiledPolicy, PolicyAuditor, Subject};
 
 /// The answer filter of one request.
-pub struct AnswerFilter {
+pub(crate) struct AnswerFilter {
     pseudonyms: Pseudonyms,
     policy: Arc<CompiledPolicy>,
     /// Per choice index, streams only.
@@ -38,8 +38,8 @@ struct ChoiceState {
 
 impl AnswerFilter {
     /// A filter when the answer needs one: the request has pseudonyms, or the policy output rules.
-    pub fn new(
-        gateway: &Gateway,
+    pub(crate) fn new(
+        audit: &AuditSink,
         policy: &Arc<CompiledPolicy>,
         pseudonyms: Pseudonyms,
         subject: &Subject<'_>,
@@ -51,12 +51,12 @@ impl AnswerFilter {
             pseudonyms,
             policy: Arc::clone(policy),
             choices: Vec::new(),
-            auditor: PolicyAuditor::new(gateway, subject),
+            auditor: PolicyAuditor::new(audit, subject),
         })
     }
 
     /// A whole JSON answer, rewritten; `None` when nothing changed.
-    pub fn whole(&mut self, body: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn whole(&mut self, body: &[u8]) -> Option<Vec<u8>> {
         self.rewrite_choices(body, |filter, index, choice| {
             let mut changed = false;
             for pointer in ["/message/content", "/text"] {
@@ -76,7 +76,7 @@ impl AnswerFilter {
     }
 
     /// One stream event's JSON data, rewritten; `None` when it passes unchanged.
-    pub fn event(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn event(&mut self, data: &[u8]) -> Option<Vec<u8>> {
         self.rewrite_choices(data, |filter, index, choice| {
             let last = choice
                 .get("finish_reason")
@@ -108,7 +108,7 @@ impl AnswerFilter {
 
     /// The data of one last event carrying whatever choices still hold, before `[DONE]`; `None`
     /// when nothing is held (every choice ended with its `finish_reason` event).
-    pub fn flush(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn flush(&mut self) -> Option<Vec<u8>> {
         let mut choices = Vec::new();
         for index in 0..self.choices.len() {
             let rest = self.text(index, "", true);

@@ -1,4 +1,4 @@
-//! Stage 2, authenticate: the bearer key, access token or session cookie → the principal.
+//! Stage 1, authenticate: the bearer key, access token or session cookie → the principal.
 //!
 //! API keys take the same path as ever (one hash, one map lookup). Only when sign-in is configured
 //! does a bearer shaped like a JWT (three base64url parts, never a `fabk_` key) go to the sign-in
@@ -7,32 +7,27 @@
 use std::sync::Arc;
 
 use http::HeaderMap;
-use identity::Principal;
+use identity::{Directory, Principal};
 
 use crate::error::GatewayError;
-use crate::state::Gateway;
 
 /// The principal of the request's bearer key or token, or of its session cookie.
-pub async fn authenticate(
-    gateway: &Gateway,
+pub(crate) async fn authenticate(
+    directory: &Directory,
+    sign_in: Option<&dyn access::SignIn>,
     headers: &HeaderMap,
 ) -> Result<Arc<Principal>, GatewayError> {
-    access::authenticate(
-        &gateway.directory,
-        gateway.sign_in.as_deref(),
-        headers,
-        access::SessionCookie::Accepted,
-    )
-    .await
-    .map_err(|refused| match refused {
-        access::Refused::Missing => GatewayError::MissingKey,
-        access::Refused::Key(identity::KeyRefused::Unknown) => GatewayError::InvalidKey,
-        access::Refused::Key(identity::KeyRefused::Expired) => GatewayError::KeyExpired,
-        // A suspended user is told, as stage 3 tells API-key users, that they hold no seat
-        // because they are suspended.
-        access::Refused::SignIn(access::SignInError::UserSuspended(_)) => {
-            GatewayError::SeatRequired(seats::SeatRequired::UserSuspended)
-        }
-        access::Refused::SignIn(other) => GatewayError::SignIn(other),
-    })
+    access::authenticate(directory, sign_in, headers, access::SessionCookie::Accepted)
+        .await
+        .map_err(|refused| match refused {
+            access::Refused::Missing => GatewayError::MissingKey,
+            access::Refused::Key(identity::KeyRefused::Unknown) => GatewayError::InvalidKey,
+            access::Refused::Key(identity::KeyRefused::Expired) => GatewayError::KeyExpired,
+            // A suspended user is told, as the license stage tells API-key users, that they hold
+            // no seat because they are suspended.
+            access::Refused::SignIn(access::SignInError::UserSuspended(_)) => {
+                GatewayError::SeatRequired(seats::SeatRequired::UserSuspended)
+            }
+            access::Refused::SignIn(other) => GatewayError::SignIn(other),
+        })
 }

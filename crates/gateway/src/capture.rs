@@ -1,7 +1,8 @@
 //! Content retention on the request path: for a caller whose entity keeps content (`full`), the
 //! input as the caller sent it (before redaction or pseudonymization: it is the caller's own data)
-//! is copied at stage 6, the completion the caller received is gathered at stage 10 (stream events
-//! included), and both are handed to the content writer at stage 11 (`retention::ContentSink`).
+//! is copied at stage 7, the completion the caller received is gathered at stage 11 (stream events
+//! included), and both are handed to the content writer when the request is metered
+//! (`retention::ContentSink`).
 //!
 //! Cost for other callers: one check that no entity keeps content (no sink), else one map lookup
 //! of the entity's retention. A full writer queue drops the record and counts it
@@ -9,15 +10,14 @@
 
 use domain::Operation;
 use identity::Principal;
+use retention::{ContentSink, RetentionPolicies};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use wire::object::RawObject;
 
-use crate::state::Gateway;
-
 /// What is being kept of one request.
 #[derive(Debug, Default)]
-pub struct Capture {
+pub(crate) struct Capture {
     /// The input, as JSON.
     input: String,
     /// The completion as relayed, every choice in arrival order.
@@ -26,16 +26,16 @@ pub struct Capture {
 
 /// A capture when the caller's entity keeps content and the operation has content to keep
 /// (chat, FIM; embeddings keep none).
-pub fn begin(
-    gateway: &Gateway,
+pub(crate) fn begin(
+    sink: Option<&ContentSink>,
+    retention: &RetentionPolicies,
     principal: &Principal,
     operation: Operation,
     object: &RawObject<'_>,
 ) -> Option<Capture> {
-    gateway.content.as_ref()?;
+    sink?;
     principal.entity_id?;
-    if !gateway
-        .retention
+    if !retention
         .of(principal.entity_slug.as_deref())
         .keeps_content()
     {
@@ -82,7 +82,7 @@ struct Text<'a> {
 }
 
 /// Appends the texts of a whole answer or of one stream event's JSON data to `completion`.
-pub fn append_texts(completion: &mut String, json: &[u8]) {
+pub(crate) fn append_texts(completion: &mut String, json: &[u8]) {
     let Ok(parsed) = serde_json::from_slice::<Choices<'_>>(json) else {
         return;
     };
@@ -98,32 +98,26 @@ pub fn append_texts(completion: &mut String, json: &[u8]) {
     }
 }
 
-/// Stage 11: hands the request's content to the writer.
-pub fn hand_over(
-    gateway: &Gateway,
-    principal: &Principal,
-    request_id: &str,
-    at: domain::UnixMillis,
-    operation: Operation,
-    model: &str,
-    capture: Capture,
-) {
-    let (Some(sink), Some(entity_id)) = (&gateway.content, principal.entity_id) else {
-        return;
-    };
-    let captured = retention::Captured {
-        request_id: request_id.to_owned(),
-        at,
-        entity_id,
-        owner: principal.owner,
-        operation,
-        model: model.to_owned(),
-        input: capture.input,
-        completion: capture.completion,
-    };
-    if !sink.record(captured) {
-        gateway.metrics.content_records_dropped.inc();
-        tracing::error!(request_id, "content record dropped: writer queue full");
+impl Capture {
+    /// The content writer's record of this capture, when the request is metered.
+    pub(crate) fn into_record(
+        self,
+        principal: &Principal,
+        request_id: &str,
+        at: domain::UnixMillis,
+        operation: Operation,
+        model: &str,
+    ) -> Option<retention::Captured> {
+        Some(retention::Captured {
+            request_id: request_id.to_owned(),
+            at,
+            entity_id: principal.entity_id?,
+            owner: principal.owner,
+            operation,
+            model: model.to_owned(),
+            input: self.input,
+            completion: self.completion,
+        })
     }
 }
 

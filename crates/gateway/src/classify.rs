@@ -4,7 +4,7 @@
 //! - the key's default (`classification` given when the key was created),
 //! - the caller's label (`x-fabrique-classification` header), and
 //! - what the input policies detect (`[policy] personal_data_classification` when personal data is
-//!   found in the request's texts; the scan itself is `inspect`'s, which this stage's second half).
+//!   found in the request's texts; the scan itself is stage 7's, `inspect`).
 //!
 //! Routing then only considers endpoints cleared for that level; refusing happens before any byte
 //! leaves (see `route`).
@@ -17,23 +17,15 @@ use http::HeaderMap;
 use identity::Principal;
 
 use crate::error::GatewayError;
-
-/// The request header a caller uses to label its data.
-pub const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
+use crate::headers::CLASSIFICATION_HEADER;
 
 /// Everything classification needs, built once from the configuration.
 #[derive(Debug)]
-pub struct Classifier {
+pub(crate) struct Classifier {
     ladder: ClassificationLadder,
     by_entity: HashMap<String, Classification>,
     /// The level personal data raises a request to (found by `inspect`'s scan).
     personal_data: Option<Classification>,
-}
-
-/// The inputs of one request's classification.
-pub struct Labels<'a> {
-    pub principal: &'a Principal,
-    pub headers: &'a HeaderMap,
 }
 
 impl Classifier {
@@ -49,27 +41,26 @@ impl Classifier {
         }
     }
 
-    pub fn ladder(&self) -> &ClassificationLadder {
-        &self.ladder
-    }
-
     /// The level from who is asking and what they said, before looking at the content.
-    pub fn labelled(&self, labels: &Labels<'_>) -> Result<Classification, GatewayError> {
+    pub fn labelled(
+        &self,
+        principal: &Principal,
+        headers: &HeaderMap,
+    ) -> Result<Classification, GatewayError> {
         let mut level = self.ladder.lowest();
-        if let Some(entity) = labels
-            .principal
+        if let Some(entity) = principal
             .entity_slug
             .as_deref()
             .and_then(|slug| self.by_entity.get(slug))
         {
             level = level.max(*entity);
         }
-        if let Some(name) = labels.principal.classification.as_deref() {
+        if let Some(name) = principal.classification.as_deref() {
             // Checked against the ladder when the key was created; a level since removed from the
             // configuration counts as the highest, so a key never gets less protection than asked.
             level = level.max(self.ladder.parse(name).unwrap_or(self.ladder.highest()));
         }
-        if let Some(value) = labels.headers.get(CLASSIFICATION_HEADER) {
+        if let Some(value) = headers.get(CLASSIFICATION_HEADER) {
             let name = value.to_str().unwrap_or("").trim();
             let label =
                 self.ladder

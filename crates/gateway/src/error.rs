@@ -5,9 +5,11 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use wire::{ErrorBody, ErrorType};
 
+use crate::headers::{self, PRIORITY_HEADER};
+
 /// Everything that can end an inference request early. Messages say which stage failed and why.
 #[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
+pub(crate) enum GatewayError {
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("could not read the request body: {0}")]
@@ -37,7 +39,7 @@ pub enum GatewayError {
     /// An access token or session was refused; the reason is in the message (and the code).
     #[error("{0}")]
     SignIn(access::SignInError),
-    /// Stage 3: the user holds no seat and none could be assigned; the message says why.
+    /// The license stage: the user holds no seat and none could be assigned; the message says why.
     #[error("{0}")]
     SeatRequired(seats::SeatRequired),
     #[error("the model `{model}` does not exist or you do not have access to it")]
@@ -99,7 +101,7 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::BodyRead(_)
@@ -133,7 +135,7 @@ impl GatewayError {
     }
 
     /// Refusals that are access decisions, audited as such (who, which model, never the content).
-    pub fn is_audited_refusal(&self) -> bool {
+    pub(crate) fn is_audited_refusal(&self) -> bool {
         matches!(
             self,
             GatewayError::ClassificationNotPermitted { .. }
@@ -143,7 +145,7 @@ impl GatewayError {
         )
     }
 
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             GatewayError::BodyTooLarge { .. } => "request_too_large",
             GatewayError::BodyRead(_) => "body_unreadable",
@@ -192,12 +194,21 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. }
             | GatewayError::WrongModelKind { .. }
             | GatewayError::ModelNotAllowed { .. } => Some("model"),
-            GatewayError::PriorityNotAllowed { .. } => Some(crate::schedule::PRIORITY_HEADER),
+            GatewayError::PriorityNotAllowed { .. } => Some(PRIORITY_HEADER),
             _ => None,
         }
     }
 
-    pub fn body(&self) -> ErrorBody {
+    /// The endpoints tried before the request failed, when routing failed.
+    pub(crate) fn attempts(&self) -> Option<u32> {
+        match self {
+            GatewayError::UpstreamFailed { attempts, .. }
+            | GatewayError::UpstreamTimeout { attempts, .. } => Some(*attempts),
+            _ => None,
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
         let body = ErrorBody::new(self.error_type(), self.code(), self.to_string());
         match self.param() {
             Some(param) => body.with_param(param),
@@ -210,10 +221,7 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), self.body().to_json()).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers::json_content(headers);
         match &self {
             GatewayError::UpstreamRateLimited {
                 retry_after: Some(value),
@@ -222,7 +230,7 @@ impl IntoResponse for GatewayError {
                 headers.insert(header::RETRY_AFTER, value.clone());
             }
             GatewayError::Refused(refused) => {
-                crate::admit::rate_headers(headers, &refused.rate);
+                headers::rate_headers(headers, &refused.rate);
                 if let Some(wait) = refused.refusal.retry_after(domain::now_millis()) {
                     // Whole seconds, rounded up: retrying after that is never too early.
                     let seconds = wait.as_millis().div_ceil(1_000).max(1);
@@ -247,9 +255,6 @@ pub fn json_error(
     message: impl Into<String>,
 ) -> Response {
     let mut response = (status, ErrorBody::new(kind, code, message).to_json()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers::json_content(response.headers_mut());
     response
 }

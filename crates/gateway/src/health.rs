@@ -22,21 +22,22 @@ pub fn spawn_health_checks(gateway: Arc<Gateway>) -> Option<JoinHandle<()>> {
 }
 
 async fn check_all(gateway: &Gateway, timeout: Duration) {
-    let checks = gateway.endpoints.iter().enumerate().map(|(index, endpoint)| async move {
+    let routing = &gateway.routing;
+    let checks = gateway.catalog.endpoints().map(|(index, endpoint)| async move {
         let uri = match &endpoint.health_path {
             Some(path) => endpoint.target.origin_uri(path),
             None => endpoint.target.api_uri("/models"),
         };
         let healthy = match uri {
-            Ok(uri) => matches!(gateway.client.get_status(&endpoint.target, uri, timeout).await, Ok(s) if (200..300).contains(&s)),
+            Ok(uri) => matches!(routing.client.get_status(&endpoint.target, uri, timeout).await, Ok(s) if (200..300).contains(&s)),
             Err(_) => false,
         };
         if !healthy {
             tracing::warn!(endpoint = %endpoint.name, "active health check failed");
         }
-        gateway.health.observe_health(index, healthy);
-        gateway.metrics.set_endpoint_up(&endpoint.name, healthy);
+        routing.health.observe_health(index, healthy);
+        routing.metrics.set_endpoint_up(&endpoint.name, healthy);
     });
     futures_util::future::join_all(checks).await;
-    gateway.scheduling.refresh_capacity(&gateway.health);
+    gateway.scheduling.refresh_capacity();
 }

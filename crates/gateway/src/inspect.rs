@@ -1,9 +1,9 @@
-//! Stage 6, second half — inspect: the caller's data policy applied to the request's input texts,
-//! after classification and before anything leaves.
+//! Stage 7, inspect: the caller's data policy applied to the request's input texts, after
+//! classification and before anything leaves.
 //!
-//! One scan of every input text with every detector serves both halves of the stage: it raises
-//! the classification (`[policy] personal_data_classification`) and finds what the policy acts
-//! on. In order:
+//! One scan of every input text with every detector serves classification and policy alike: it
+//! raises the classification (`[policy] personal_data_classification`) and finds what the policy
+//! acts on. In order:
 //! 1. blocked terms and the prompt-injection heuristic: `block` refuses (400 `blocked_term`,
 //!    `prompt_injection_suspected`), `flag` audits;
 //! 2. personal data with action `block` refuses (400 `personal_data_blocked`, naming the types
@@ -12,168 +12,24 @@
 //!    (`texts::replace_input_texts`); the pseudonyms stay in this request's memory and go to the
 //!    relay ([`crate::answer::AnswerFilter`]), which puts the values back in the answer.
 //!
-//! When nothing is found the body is sent as received: no copy, no re-serialization.
-//!
-//! Which policy applies ([`Inspector::policy_for`]): the policy of the declared use case the
-//! request names (`[[use_cases]]`, laid over the caller's entity's policy at start), else the
-//! caller's entity's (`[entities.policy]`), else the group's (`[policy]`).
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! When nothing is found the body is sent as received: no copy, no re-serialization. Which policy
+//! applies is [`crate::policies::Inspector::policy_for`]'s choice.
 
 use bytes::Bytes;
-use configuration::{Config, DataPolicy};
-use domain::{AuditEvent, Classification, Operation, Outcome, now_millis};
-use identity::Principal;
-use policy::{
-    ActionTable, BlockedTerms, ContentAction, Detector, InputAction, OutputRules, Pseudonyms, Span,
-    TypeCounts,
-};
+use domain::{Classification, Operation};
+use policy::{ContentAction, InputAction, Pseudonyms, Span, TypeCounts};
 use serde_json::json;
+use usage::AuditSink;
 use wire::object::RawObject;
 
 use crate::answer::AnswerFilter;
+use crate::classify::Classifier;
 use crate::error::GatewayError;
-use crate::state::Gateway;
+use crate::policies::{CompiledPolicy, Inspector, PolicyAuditor, Subject};
 use crate::texts;
 
-/// One data policy, ready for the request path.
-#[derive(Debug)]
-pub struct CompiledPolicy {
-    input: ActionTable<InputAction>,
-    pub(crate) output: OutputRules,
-    blocked_terms: BlockedTerms,
-    blocked_terms_action: ContentAction,
-    prompt_injection: Option<ContentAction>,
-    /// The entity lets its traces carry the input as sent (`trace_content`).
-    pub(crate) trace_content: bool,
-}
-
-impl CompiledPolicy {
-    fn new(policy: &DataPolicy) -> Self {
-        CompiledPolicy {
-            input: policy.actions.clone(),
-            output: OutputRules::new(policy.output.clone()),
-            blocked_terms: BlockedTerms::new(&policy.blocked_terms),
-            blocked_terms_action: policy.blocked_terms_action,
-            prompt_injection: policy.prompt_injection,
-            trace_content: policy.trace_content,
-        }
-    }
-
-    /// Whether anything in this policy reads the request's input texts.
-    fn reads_input(&self) -> bool {
-        !self.input.is_empty() || !self.blocked_terms.is_empty() || self.prompt_injection.is_some()
-    }
-}
-
-/// Every entity's policy, every declared use case's and the group's, built once from the
-/// configuration.
-#[derive(Debug)]
-pub struct Inspector {
-    group: Arc<CompiledPolicy>,
-    by_entity: HashMap<String, Arc<CompiledPolicy>>,
-    by_use_case: HashMap<String, UseCaseRules>,
-    detector: Detector,
-}
-
-/// What a declared use case changes for its requests.
-#[derive(Debug)]
-pub struct UseCaseRules {
-    /// The only entity whose callers may name it; `None`: any.
-    entity: Option<String>,
-    /// Its policy laid over the policies it may meet; `None`: the caller's applies.
-    policy: Option<LaidPolicy>,
-    /// Its priority class at the schedule stage: the default, and the most urgent it may ask.
-    priority: Option<domain::Priority>,
-}
-
-/// A use case's policy laid over the group's, and over each entity's own (by entity slug).
-#[derive(Debug)]
-struct LaidPolicy {
-    over_group: Arc<CompiledPolicy>,
-    over_entities: HashMap<String, Arc<CompiledPolicy>>,
-}
-
-impl UseCaseRules {
-    pub fn priority(&self) -> Option<domain::Priority> {
-        self.priority
-    }
-
-    /// Whether the caller's entity may name this use case.
-    pub fn permits(&self, principal: &Principal) -> bool {
-        self.entity
-            .as_deref()
-            .is_none_or(|only| principal.entity_slug.as_deref() == Some(only))
-    }
-}
-
-impl Inspector {
-    pub fn new(config: &Config) -> Inspector {
-        let compile = |policy: &DataPolicy| Arc::new(CompiledPolicy::new(policy));
-        Inspector {
-            group: compile(&config.policy.group),
-            by_entity: config
-                .entities
-                .iter()
-                .filter_map(|e| Some((e.slug.clone(), compile(e.policy.as_ref()?))))
-                .collect(),
-            by_use_case: config
-                .use_cases
-                .iter()
-                .map(|use_case| {
-                    let policy = use_case.policy.as_ref().map(|p| {
-                        let over_entities = p
-                            .over_entities
-                            .iter()
-                            .map(|(slug, policy)| (slug.clone(), compile(policy)))
-                            .collect();
-                        LaidPolicy {
-                            over_group: compile(&p.over_group),
-                            over_entities,
-                        }
-                    });
-                    let rules = UseCaseRules {
-                        entity: use_case.entity.clone(),
-                        policy,
-                        priority: use_case.priority,
-                    };
-                    (use_case.slug.clone(), rules)
-                })
-                .collect(),
-            detector: Detector::all(),
-        }
-    }
-
-    /// The declared use case named `slug`, if it is declared.
-    pub fn use_case(&self, slug: &str) -> Option<&UseCaseRules> {
-        self.by_use_case.get(slug)
-    }
-
-    /// The policy for the caller and the use case the request names: the use case's (laid over
-    /// the caller's entity's), else their entity's, else the group's.
-    pub fn policy_for(
-        &self,
-        principal: &Principal,
-        use_case: Option<&str>,
-    ) -> &Arc<CompiledPolicy> {
-        let entity = principal.entity_slug.as_deref();
-        let declared = use_case
-            .and_then(|slug| self.by_use_case.get(slug))
-            .and_then(|rules| rules.policy.as_ref());
-        if let Some(laid) = declared {
-            return entity
-                .and_then(|slug| laid.over_entities.get(slug))
-                .unwrap_or(&laid.over_group);
-        }
-        entity
-            .and_then(|slug| self.by_entity.get(slug))
-            .unwrap_or(&self.group)
-    }
-}
-
 /// What inspection decided for a request that may go on.
-pub struct Inspected<'a> {
+pub(crate) struct Inspected<'a> {
     /// The request's classification, personal data taken into account.
     pub level: Classification,
     /// The body to send and its parsed form, when values were redacted or pseudonymized.
@@ -183,35 +39,26 @@ pub struct Inspected<'a> {
     pub answer: Option<AnswerFilter>,
 }
 
-/// Who and what a policy audit event is about.
-pub struct Subject<'a> {
-    pub principal: &'a Principal,
-    /// The use case the request names, which may have a policy of its own.
-    pub use_case: Option<&'a str>,
-    pub request_id: &'a str,
-    pub model: &'a str,
-}
-
 /// Runs the caller's policy on the request's input; `level` is the classification before looking
 /// at the content.
-pub fn inspect<'a>(
-    gateway: &Gateway,
+pub(crate) fn inspect<'a>(
+    inspector: &Inspector,
+    classifier: &Classifier,
+    audit: &AuditSink,
     operation: Operation,
     object: &RawObject<'a>,
     level: Classification,
     subject: &Subject<'_>,
 ) -> Result<Inspected<'a>, GatewayError> {
-    let policy = gateway
-        .inspector
-        .policy_for(subject.principal, subject.use_case);
-    let classifies = gateway.classifier.inspects_content(level);
+    let policy = inspector.policy_for(subject.principal, subject.use_case);
+    let classifies = classifier.inspects_content(level);
     let mut inspected = Inspected {
         level,
         rewritten: None,
         answer: None,
     };
     if !classifies && !policy.reads_input() {
-        inspected.answer = AnswerFilter::new(gateway, policy, Pseudonyms::default(), subject);
+        inspected.answer = AnswerFilter::new(audit, policy, Pseudonyms::default(), subject);
         return Ok(inspected);
     }
     let texts = texts::input_texts(operation, object)?;
@@ -223,14 +70,14 @@ pub fn inspect<'a>(
     let mut found: Vec<(usize, Vec<Span>)> = Vec::new();
     if classifies || !policy.input.is_empty() {
         for (position, text) in texts.iter().enumerate() {
-            let spans = gateway.inspector.detector.scan(text);
+            let spans = inspector.detector.scan(text);
             if !spans.is_empty() {
                 found.push((position, spans));
             }
         }
     }
     if !found.is_empty() {
-        inspected.level = gateway.classifier.with_personal_data(level);
+        inspected.level = classifier.with_personal_data(level);
     }
     let mut blocked = TypeCounts::default();
     let mut flagged_types = TypeCounts::default();
@@ -254,7 +101,7 @@ pub fn inspect<'a>(
         flagged.push(json!({"rule": "personal_data", "direction": "input", "types": types}));
     }
     if !flagged.is_empty() {
-        let auditor = PolicyAuditor::new(gateway, subject);
+        let auditor = PolicyAuditor::new(audit, subject);
         for rule in flagged {
             auditor.flagged(rule);
         }
@@ -271,7 +118,7 @@ pub fn inspect<'a>(
         let object = texts::replace_input_texts(operation, object, &replacements)?;
         inspected.rewritten = Some((Bytes::from(object.to_vec()), object));
     }
-    inspected.answer = AnswerFilter::new(gateway, policy, pseudonyms, subject);
+    inspected.answer = AnswerFilter::new(audit, policy, pseudonyms, subject);
     Ok(inspected)
 }
 
@@ -300,46 +147,4 @@ fn check_content(
         }
     }
     Ok(())
-}
-
-/// Audits `flag` actions of one request: which rule, which types and how many — never the values.
-/// Owns what it needs, so an answer filter can audit after the request's stages are over.
-pub(crate) struct PolicyAuditor {
-    sink: usage::AuditSink,
-    actor: String,
-    entity_id: Option<domain::EntityId>,
-    request_id: String,
-    model: String,
-}
-
-impl PolicyAuditor {
-    pub(crate) fn new(gateway: &Gateway, subject: &Subject<'_>) -> Self {
-        PolicyAuditor {
-            sink: gateway.audit.clone(),
-            actor: subject.principal.actor(),
-            entity_id: subject.principal.entity_id,
-            request_id: subject.request_id.to_owned(),
-            model: subject.model.to_owned(),
-        }
-    }
-
-    /// Records a `policy.flagged` event whose detail is `rule` plus the request id.
-    pub(crate) fn flagged(&self, mut rule: serde_json::Value) {
-        rule["request_id"] = self.request_id.as_str().into();
-        let event = AuditEvent {
-            at: now_millis(),
-            actor: self.actor.clone(),
-            action: domain::AuditAction::PolicyFlagged,
-            entity_id: self.entity_id,
-            target: self.model.clone(),
-            outcome: Outcome::Success,
-            detail: rule.to_string(),
-        };
-        if !self.sink.record(event) {
-            tracing::error!(
-                request_id = %self.request_id,
-                "audit event dropped: writer queue full"
-            );
-        }
-    }
 }

@@ -1,228 +1,299 @@
-//! Stage 11, meter: one usage record per request, handed to the batch writer, and the metrics.
+//! Stage 12, meter: what every request leaves behind, however it ends — exactly once, from the
+//! request context's one exit (`context::Exchange`). In this order:
+//! 1. the pool sequence goes back, settled with the backend's counts when there are some, so the
+//!    next request in line waits no longer than needed;
+//! 2. the metrics, under the request's entity and model, and its trace's outcome;
+//! 3. for a caller that is known: the admission settled with what the request consumed (its
+//!    estimate replaced: 0 for a request that consumed nothing), the content of an answered
+//!    request handed to the content writer when its entity keeps content, and one usage record
+//!    handed to the batch writer, off the request path.
+//!
+//! A refusal that is an access decision is also audited, once ([`Meter::audit_refusal`]): who,
+//! which model, which level — never the content.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use domain::{AuditEvent, Classification, Operation, Outcome, UnixMillis, UsageRecord, now_millis};
+use admission::{Admission, Consumption};
+use domain::{
+    AuditEvent, Classification, EndpointIdx, ModelIdx, Operation, Outcome, UnixMillis, UsageRecord,
+    now_millis,
+};
+use http::HeaderValue;
 use identity::Principal;
+use telemetry::Metrics;
+use usage::{AuditSink, UsageSink};
 use wire::Usage;
 
 use crate::attribute::Attribution;
+use crate::capture::Capture;
+use crate::catalog::{Catalog, ModelRoute};
+use crate::classify::Classifier;
 use crate::error::GatewayError;
-use crate::state::Gateway;
 
-/// What is known of a request when it ends, successfully or not.
+/// Where records leave the request path: usage, audit events and kept content.
 #[derive(Debug)]
-pub struct Finished<'a> {
-    pub request_id: &'a str,
+pub struct Sinks {
+    pub usage: UsageSink,
+    pub audit: AuditSink,
+    /// Present when some entity (or the group's default) keeps content.
+    pub content: Option<retention::ContentSink>,
+}
+
+/// What the meter writes to, borrowed from the gateway.
+pub(crate) struct Meter<'a> {
+    pub sinks: &'a Sinks,
+    pub metrics: &'a Metrics,
+    pub admission: &'a Admission,
+    pub catalog: &'a Catalog,
+    pub classifier: &'a Classifier,
+}
+
+/// What the meter needs to know of a request: set by the request context as each stage
+/// establishes it, read here once when the request ends. Whatever a stage has not reached yet is
+/// absent; what the request holds (its admission, its pool sequence) is given back here.
+#[derive(Debug)]
+pub(crate) struct Facts {
+    pub request_id: HeaderValue,
     pub started: Instant,
     pub started_at: UnixMillis,
-    pub principal: Option<&'a Principal>,
     pub operation: Operation,
-    /// Index of the model that answered (or was asked for), if it resolved.
-    pub model: Option<usize>,
-    /// The name the caller sent, for requests whose model did not resolve.
-    pub requested_model: &'a str,
-    pub endpoint: Option<usize>,
+    /// The request's root span, which receives the outcome's attributes.
+    pub span: tracing::Span,
+    /// Stage 1 on: who is charged.
+    pub principal: Option<Arc<Principal>>,
+    /// Stage 3 on: the teams and use case charged.
+    pub attribution: Attribution,
+    /// Stage 4 on: the model name the caller sent, and whether it asked for a stream.
+    pub requested_model: String,
     pub stream: bool,
-    pub usage: Option<Usage>,
-    pub first_byte: Option<Instant>,
+    /// Stage 5 on: the model asked for; from stage 10, the model that answered.
+    pub model: Option<ModelIdx>,
+    /// Stage 7 on.
+    pub classification: Option<Classification>,
+    /// Stage 7 on, when the caller's entity keeps content.
+    pub capture: Option<Capture>,
+    /// Stage 8 on: the admission to settle with the real usage.
+    pub ticket: Option<admission::Ticket>,
+    /// Stage 9 on: the pool sequence to give back.
+    pub dispatch: Option<scheduler::Dispatch>,
+    /// Stage 10 on: the endpoint that answered, and the endpoints tried.
+    pub endpoint: Option<EndpointIdx>,
+    pub attempts: u32,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct End {
+    /// The HTTP status the caller was sent (200 for a stream, however it ended).
     pub status: u16,
     pub error_code: Option<&'static str>,
-    pub attempts: u32,
-    pub classification: Option<Classification>,
-    /// The team and use case charged, once the caller is known.
-    pub attribution: Option<Attribution>,
-    /// The admission to settle with the real usage, when the request was admitted.
-    pub ticket: Option<admission::Ticket>,
-    /// The request's root span, which receives the outcome's attributes.
-    pub span: &'a tracing::Span,
-    /// The pool sequence to free, when the request was scheduled.
-    pub dispatch: Option<scheduler::Dispatch>,
-    /// The content to keep, when the caller's entity keeps it.
-    pub capture: Option<crate::capture::Capture>,
+    /// What the backend counted, if it said.
+    pub usage: Option<Usage>,
+    pub first_byte: Option<Instant>,
 }
 
-/// Records the request: metrics always, a usage record once the caller is known, and the
-/// settlement of its admission.
-pub fn record(gateway: &Gateway, mut finished: Finished<'_>) {
-    // The sequence goes back first, so the next request in line waits no longer than needed. With
-    // the backend's counts the entity is charged what it used; without (the caller went away
-    // before the usage arrived) the estimate stands.
-    if let Some(dispatch) = finished.dispatch.take() {
-        match finished.usage {
-            Some(usage) => dispatch.settle(usage.prompt_tokens, usage.completion_tokens),
-            None => drop(dispatch),
-        }
-    }
-    let _metering = crate::spans::stage(finished.span, "meter").entered();
-    let model_route = finished.model.and_then(|i| gateway.models.get(i));
-    let model_name = model_route
-        .map(|m| m.name.as_str())
-        .unwrap_or(finished.requested_model);
-    let usage = finished.usage.unwrap_or_default();
-    let duration = finished.started.elapsed();
-    let cost_micros = model_route.map_or(0, |m| {
-        cost(usage.prompt_tokens, m.input_micros_per_million)
-            + cost(usage.completion_tokens, m.output_micros_per_million)
-    });
-    count(gateway, &finished, &usage, cost_micros, duration);
-    crate::spans::finished(
-        finished.span,
-        model_route
-            .filter(|_| finished.status == 200)
-            .map(|m| m.name.as_str()),
-        &usage,
-        finished.status,
-        finished.error_code,
-        finished.attempts,
-    );
-    // Requests that were never authenticated have no one to charge; metrics count them.
-    let Some(principal) = finished.principal else {
-        return;
-    };
-    if let Some(ticket) = finished.ticket.take() {
-        let tokens = usage.prompt_tokens + usage.completion_tokens;
-        crate::admit::settle(gateway, ticket, tokens, cost_micros);
-    }
-    // Content of answered requests only: a refusal has no completion, and its input is the kind
-    // of text a policy stopped.
-    if let Some(capture) = finished.capture.take().filter(|_| finished.status == 200) {
-        crate::capture::hand_over(
-            gateway,
-            principal,
-            finished.request_id,
-            finished.started_at,
-            finished.operation,
-            model_name,
-            capture,
-        );
-    }
-    let endpoint = finished.endpoint.and_then(|i| gateway.endpoints.get(i));
-    let attribution = finished.attribution.take().unwrap_or_default();
-    let record = UsageRecord {
-        request_id: finished.request_id.to_owned(),
-        started_at: finished.started_at,
-        entity_id: principal.entity_id,
-        user_id: principal.user_id(),
-        service_account_id: principal.service_account_id(),
-        key_id: principal.key_id,
-        team_id: attribution.chargeback_team(),
-        use_case: attribution.use_case,
-        operation: finished.operation,
-        model: model_name.to_owned(),
-        endpoint: endpoint.map(|e| e.name.clone()),
-        hosting: endpoint.map(|e| e.hosting),
-        classification: finished
-            .classification
-            .map(|level| gateway.classifier.name(level).to_owned()),
-        stream: finished.stream,
-        prompt_tokens: usage.prompt_tokens,
-        completion_tokens: usage.completion_tokens,
-        cost_micros,
-        ttft_ms: finished.first_byte.map(|t| millis(t - finished.started)),
-        duration_ms: millis(duration),
-        status: finished.status,
-        error_code: finished.error_code.map(str::to_owned),
-        attempts: finished.attempts,
-    };
-    if !gateway.usage.record(record) {
-        gateway.metrics.usage_records_dropped.inc();
-        tracing::error!(
-            request_id = finished.request_id,
-            "usage record dropped: writer queue full"
-        );
-    }
+/// What the request was charged.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Charged {
+    pub usage: Usage,
+    pub cost_micros: u64,
 }
 
-/// The request's metrics, under its entity and model.
-fn count(
-    gateway: &Gateway,
-    finished: &Finished<'_>,
-    usage: &Usage,
-    cost_micros: u64,
-    duration: std::time::Duration,
-) {
-    let entity = finished.principal.and_then(|p| p.entity_slug.as_ref());
-    let Some(model) = finished.model.and_then(|i| gateway.metrics.model(i)) else {
-        gateway.metrics.unresolved_request(
-            finished.operation.as_str(),
-            entity.map(|slug| &**slug),
-            finished.status,
-        );
-        return;
-    };
-    let metrics = model.entity(entity);
-    metrics.request(finished.status);
-    metrics.input_tokens.inc_by(usage.prompt_tokens);
-    metrics.output_tokens.inc_by(usage.completion_tokens);
-    metrics.cost_micros.inc_by(cost_micros);
-    match finished.error_code {
-        None => {
-            metrics.duration.observe(duration.as_secs_f64());
-            if let Some(first) = finished.first_byte {
-                metrics
-                    .time_to_first_token
-                    .observe((first - finished.started).as_secs_f64());
+impl Meter<'_> {
+    /// Records the request: metrics always, a usage record once the caller is known, and the
+    /// settlement of what it holds.
+    pub fn record(&self, facts: &mut Facts, end: &End) -> Charged {
+        if let Some(dispatch) = facts.dispatch.take() {
+            // Without the backend's counts (the caller went away first) the estimate stands.
+            match end.usage {
+                Some(usage) => dispatch.settle(usage.prompt_tokens, usage.completion_tokens),
+                None => drop(dispatch),
             }
         }
-        Some(admission::RATE_LIMIT_EXCEEDED) => {
-            metrics.rate_limited.inc();
-        }
-        Some(admission::BUDGET_EXCEEDED) => {
-            metrics.budget_exceeded.inc();
-        }
-        Some(_) => {}
-    }
-}
-
-/// Audits a refused request: who, which model, which level, never the content.
-pub fn audit_denial(gateway: &Gateway, finished: &Finished<'_>, error: &GatewayError) {
-    let Some(principal) = finished.principal else {
-        return;
-    };
-    let event = AuditEvent {
-        at: now_millis(),
-        actor: principal.actor(),
-        action: domain::AuditAction::inference_refused(error.code()),
-        entity_id: principal.entity_id,
-        target: finished
-            .model
-            .and_then(|i| gateway.models.get(i))
-            .map_or(finished.requested_model, |m| m.name.as_str())
-            .to_owned(),
-        outcome: Outcome::Denied,
-        detail: serde_json::json!({
-            "request_id": finished.request_id,
-            "classification": finished.classification.map(|l| gateway.classifier.name(l)),
-            "message": error.to_string(),
-        })
-        .to_string(),
-    };
-    if !gateway.audit.record(event) {
-        tracing::error!(
-            request_id = finished.request_id,
-            "audit event dropped: writer queue full"
+        let _metering = crate::spans::stage(&facts.span, "meter").entered();
+        let model = facts.model.map(|m| self.catalog.model(m));
+        let usage = end.usage.unwrap_or_default();
+        let charged = Charged {
+            usage,
+            cost_micros: model.map_or(0, |m| {
+                m.price.of(usage.prompt_tokens, usage.completion_tokens)
+            }),
+        };
+        self.count(facts, end, &charged);
+        crate::spans::finished(
+            &facts.span,
+            model.filter(|_| end.status == 200).map(|m| m.name.as_str()),
+            &usage,
+            end.status,
+            end.error_code,
+            facts.attempts,
         );
+        // Requests that were never authenticated have no one to charge; metrics count them.
+        let Some(principal) = facts.principal.clone() else {
+            return charged;
+        };
+        if let Some(ticket) = facts.ticket.take() {
+            let consumed = Consumption {
+                tokens: usage.prompt_tokens + usage.completion_tokens,
+                cost_micros: charged.cost_micros,
+            };
+            self.admission.settle(ticket, consumed, now_millis());
+        }
+        // Content of answered requests only: a refusal has no completion, and its input is the
+        // kind of text a policy stopped.
+        if let Some(capture) = facts.capture.take().filter(|_| end.status == 200) {
+            self.keep(capture, &principal, facts, model);
+        }
+        let record = self.usage_record(&principal, facts, model, end, &charged);
+        if !self.sinks.usage.record(record) {
+            self.metrics.usage_records_dropped.inc();
+            tracing::error!(
+                request_id = ?facts.request_id,
+                "usage record dropped: writer queue full"
+            );
+        }
+        charged
+    }
+
+    /// Hands the request's content to the content writer.
+    fn keep(
+        &self,
+        capture: Capture,
+        principal: &Principal,
+        facts: &Facts,
+        model: Option<&ModelRoute>,
+    ) {
+        let Some(sink) = &self.sinks.content else {
+            return;
+        };
+        let id = request_id(facts);
+        let model = model.map_or(facts.requested_model.as_str(), |m| m.name.as_str());
+        let record = capture.into_record(principal, id, facts.started_at, facts.operation, model);
+        if record.is_some_and(|record| !sink.record(record)) {
+            self.metrics.content_records_dropped.inc();
+            tracing::error!(request_id = id, "content record dropped: writer queue full");
+        }
+    }
+
+    fn usage_record(
+        &self,
+        principal: &Principal,
+        facts: &mut Facts,
+        model: Option<&ModelRoute>,
+        end: &End,
+        charged: &Charged,
+    ) -> UsageRecord {
+        let endpoint = facts.endpoint.map(|e| self.catalog.endpoint(e));
+        let attribution = std::mem::take(&mut facts.attribution);
+        UsageRecord {
+            request_id: request_id(facts).to_owned(),
+            started_at: facts.started_at,
+            entity_id: principal.entity_id,
+            user_id: principal.user_id(),
+            service_account_id: principal.service_account_id(),
+            key_id: principal.key_id,
+            team_id: attribution.chargeback_team(),
+            use_case: attribution.use_case().map(str::to_owned),
+            operation: facts.operation,
+            model: model.map_or_else(|| facts.requested_model.clone(), |m| m.name.clone()),
+            endpoint: endpoint.map(|e| e.name.clone()),
+            hosting: endpoint.map(|e| e.hosting),
+            classification: facts
+                .classification
+                .map(|level| self.classifier.name(level).to_owned()),
+            stream: facts.stream,
+            prompt_tokens: charged.usage.prompt_tokens,
+            completion_tokens: charged.usage.completion_tokens,
+            cost_micros: charged.cost_micros,
+            ttft_ms: end.first_byte.map(|t| millis(t - facts.started)),
+            duration_ms: millis(facts.started.elapsed()),
+            status: end.status,
+            error_code: end.error_code.map(str::to_owned),
+            attempts: facts.attempts,
+        }
+    }
+
+    /// The request's metrics, under its entity and model.
+    fn count(&self, facts: &Facts, end: &End, charged: &Charged) {
+        let entity = facts
+            .principal
+            .as_ref()
+            .and_then(|p| p.entity_slug.as_ref());
+        let Some(model) = facts.model.and_then(|i| self.metrics.model(i)) else {
+            self.metrics.unresolved_request(
+                facts.operation.as_str(),
+                entity.map(|slug| &**slug),
+                end.status,
+            );
+            return;
+        };
+        let metrics = model.entity(entity);
+        metrics.request(end.status);
+        metrics.input_tokens.inc_by(charged.usage.prompt_tokens);
+        metrics
+            .output_tokens
+            .inc_by(charged.usage.completion_tokens);
+        metrics.cost_micros.inc_by(charged.cost_micros);
+        match end.error_code {
+            None => {
+                metrics
+                    .duration
+                    .observe(facts.started.elapsed().as_secs_f64());
+                if let Some(first) = end.first_byte {
+                    metrics
+                        .time_to_first_token
+                        .observe((first - facts.started).as_secs_f64());
+                }
+            }
+            Some(admission::RATE_LIMIT_EXCEEDED) => {
+                metrics.rate_limited.inc();
+            }
+            Some(admission::BUDGET_EXCEEDED) => {
+                metrics.budget_exceeded.inc();
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Audits a refused request: who, which model, which level, never the content.
+    pub fn audit_refusal(&self, facts: &Facts, error: &GatewayError) {
+        let Some(principal) = facts.principal.as_deref() else {
+            return;
+        };
+        let event = AuditEvent {
+            at: now_millis(),
+            actor: principal.actor(),
+            action: domain::AuditAction::inference_refused(error.code()),
+            entity_id: principal.entity_id,
+            target: facts
+                .model
+                .map_or(facts.requested_model.as_str(), |m| {
+                    self.catalog.model(m).name.as_str()
+                })
+                .to_owned(),
+            outcome: Outcome::Denied,
+            detail: serde_json::json!({
+                "request_id": request_id(facts),
+                "classification": facts.classification.map(|l| self.classifier.name(l)),
+                "message": error.to_string(),
+            })
+            .to_string(),
+        };
+        if !self.sinks.audit.record(event) {
+            tracing::error!(
+                request_id = request_id(facts),
+                "audit event dropped: writer queue full"
+            );
+        }
     }
 }
 
-/// Cost in micro-units for `tokens` at `micros_per_million`, rounded half up, in integers only.
-pub(crate) fn cost(tokens: u64, micros_per_million: u64) -> u64 {
-    ((u128::from(tokens) * u128::from(micros_per_million) + 500_000) / 1_000_000) as u64
+/// The request id, as text (it was checked to be printable ASCII).
+pub(crate) fn request_id(facts: &Facts) -> &str {
+    facts.request_id.to_str().unwrap_or("")
 }
 
-fn millis(d: std::time::Duration) -> u32 {
+fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cost_is_integer_and_rounded() {
-        // 1,500 tokens at 2.00 per million (2,000,000 micros) = 3,000 micros.
-        assert_eq!(super::cost(1_500, 2_000_000), 3_000);
-        assert_eq!(super::cost(1, 400_000), 0);
-        assert_eq!(super::cost(2, 400_000), 1);
-        assert_eq!(super::cost(0, 9_000_000), 0);
-    }
 }

@@ -1,6 +1,8 @@
-//! Stage 10, relay: return the backend's answer to the caller.
+//! Stage 11, relay: return the backend's answer to the caller.
 //!
-//! Non-streaming answers are read whole, their `usage` read, and returned. Streams are relayed frame
+//! Non-streaming answers are read whole (within `[server] request_timeout`), their `usage` read,
+//! and returned; so is a backend's own refusal (a 4xx other than 429), which the caller sees as the
+//! backend gave it. Streams are relayed frame
 //! by frame as they arrive (no buffering beyond one partial event): the relay only looks inside the
 //! events that carry `usage` or end the stream. A stream that ends without `[DONE]` (backend died,
 //! connection cut) is closed with an error event, never silently truncated.
@@ -11,55 +13,95 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use http::StatusCode;
 use http_body::Body as _;
 use hyper::body::Incoming;
 use memchr::memmem;
+use routing::Lease;
 use serde::Deserialize;
 use wire::{ErrorBody, ErrorType, Usage};
 
 use crate::answer::AnswerFilter;
+use crate::catalog::{ModelRename, ModelRoute};
 use crate::error::GatewayError;
+use crate::route::Routed;
 
-/// Rewrites the backend's model name into the public one in response bodies. Built only for models
-/// whose backends know them by another name.
-#[derive(Debug, Clone)]
-pub struct ModelRename {
-    patterns: [Vec<u8>; 2],
-    replacement: Vec<u8>,
+/// What the relay stage hands to the request's exit.
+pub(crate) enum Answer {
+    /// A whole body, read: the backend's answer, or its own refusal of the request.
+    Whole {
+        status: StatusCode,
+        bytes: Bytes,
+        usage: Option<Usage>,
+        first_byte: Instant,
+    },
+    /// A stream, to relay as it comes ([`RelayStream`]); it is metered when it ends.
+    Stream(Streaming),
 }
 
-impl ModelRename {
-    pub fn new(upstream: &str, public: &str) -> Option<Self> {
-        if upstream == public {
-            return None;
-        }
-        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
-        let (from, to) = (quoted(upstream), quoted(public));
-        Some(ModelRename {
-            // Compact (most servers) and Python's default `json.dumps` spacing.
-            patterns: [
-                format!("\"model\":{from}").into_bytes(),
-                format!("\"model\": {from}").into_bytes(),
-            ],
-            replacement: format!("\"model\":{to}").into_bytes(),
-        })
-    }
+/// What relaying a stream needs: the backend's body and the endpoint slot held until its end.
+pub(crate) struct Streaming {
+    pub upstream: Incoming,
+    pub lease: Lease,
+    pub drop_usage_chunk: bool,
+    pub rename: Option<Arc<ModelRename>>,
+    pub answer: Option<AnswerFilter>,
+}
 
-    /// Replaces the first `"model": "<upstream>"` of `bytes`, if any.
-    pub fn apply(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        self.patterns.iter().find_map(|pattern| {
-            let at = memmem::find(bytes, pattern)?;
-            let mut out = Vec::with_capacity(bytes.len() + self.replacement.len());
-            out.extend_from_slice(&bytes[..at]);
-            out.extend_from_slice(&self.replacement);
-            out.extend_from_slice(&bytes[at + pattern.len()..]);
-            Some(out)
-        })
+/// Reads the backend's answer, or prepares its stream; the answer filter rewrites what the caller
+/// receives.
+pub(crate) async fn relay(
+    routed: Routed,
+    model: &ModelRoute,
+    stream: bool,
+    mut answer: Option<AnswerFilter>,
+    timeout: Duration,
+) -> Result<Answer, GatewayError> {
+    let Routed {
+        response,
+        lease,
+        injected_usage_request,
+        attempts,
+        ..
+    } = routed;
+    let rename = model.rename.clone();
+    let (parts, upstream) = response.into_parts();
+    let first_byte = Instant::now();
+    if !parts.status.is_success() {
+        // The backend refused the request itself (4xx): the caller sees its answer.
+        let (bytes, usage) = read_whole(upstream, None).await?;
+        return Ok(Answer::Whole {
+            status: parts.status,
+            bytes,
+            usage,
+            first_byte,
+        });
     }
+    if stream {
+        return Ok(Answer::Stream(Streaming {
+            upstream,
+            lease,
+            drop_usage_chunk: injected_usage_request,
+            rename,
+            answer,
+        }));
+    }
+    let read = tokio::time::timeout(timeout, read_whole(upstream, rename.as_deref()));
+    let (bytes, usage) = read.await.map_err(|_| GatewayError::UpstreamTimeout {
+        model: model.name.clone(),
+        attempts,
+    })??;
+    drop(lease);
+    Ok(Answer::Whole {
+        status: StatusCode::OK,
+        bytes: filter_whole(bytes, answer.as_mut()),
+        usage,
+        first_byte,
+    })
 }
 
 #[derive(Deserialize)]
@@ -77,7 +119,7 @@ struct UsageChunk {
 }
 
 /// Reads a whole non-streaming answer; returns the body to send and the usage it reports.
-pub async fn read_whole(
+async fn read_whole(
     body: Incoming,
     rename: Option<&ModelRename>,
 ) -> Result<(Bytes, Option<Usage>), GatewayError> {
@@ -98,7 +140,7 @@ pub async fn read_whole(
 }
 
 /// A whole answer through the request's answer filter, if it has one.
-pub fn filter_whole(bytes: Bytes, filter: Option<&mut AnswerFilter>) -> Bytes {
+fn filter_whole(bytes: Bytes, filter: Option<&mut AnswerFilter>) -> Bytes {
     match filter.and_then(|filter| filter.whole(&bytes)) {
         Some(rewritten) => Bytes::from(rewritten),
         None => bytes,
@@ -107,7 +149,7 @@ pub fn filter_whole(bytes: Bytes, filter: Option<&mut AnswerFilter>) -> Bytes {
 
 /// How a relayed stream ended, reported once to the meter.
 #[derive(Debug, Clone)]
-pub struct StreamOutcome {
+pub(crate) struct StreamOutcome {
     pub usage: Option<Usage>,
     pub first_byte: Option<Instant>,
     /// `None` when the stream completed with `[DONE]`.
@@ -118,8 +160,11 @@ pub struct StreamOutcome {
 
 /// The relayed stream: yields the caller's bytes and calls `on_end` exactly once when it finishes,
 /// fails, or is dropped because the caller went away.
-pub struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
+pub(crate) struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     upstream: Incoming,
+    /// The endpoint's slot, freed when the stream ends, before `on_end` meters it: the next
+    /// request dispatched finds the endpoint free.
+    lease: Option<Lease>,
     pending: BytesMut,
     drop_usage_chunk: bool,
     rename: Option<Arc<ModelRename>>,
@@ -134,19 +179,24 @@ pub struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
 }
 
 impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
-    pub fn new(
-        upstream: Incoming,
-        drop_usage_chunk: bool,
-        rename: Option<Arc<ModelRename>>,
-        on_end: F,
-    ) -> Self {
+    /// Relays `streaming`, calling `on_end` once when the stream ends, however it ends; keeps
+    /// the completion text when `keep_completion` (for content retention).
+    pub fn new(streaming: Streaming, keep_completion: bool, on_end: F) -> Self {
+        let Streaming {
+            upstream,
+            lease,
+            drop_usage_chunk,
+            rename,
+            answer,
+        } = streaming;
         RelayStream {
             upstream,
+            lease: Some(lease),
             pending: BytesMut::new(),
             drop_usage_chunk,
             rename,
-            answer: None,
-            completion: None,
+            answer,
+            completion: keep_completion.then(String::new),
             usage: None,
             first_byte: None,
             saw_done: false,
@@ -155,20 +205,9 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
         }
     }
 
-    /// Sends every event's texts through `filter` (when the request has one).
-    pub fn with_answer_filter(mut self, filter: Option<AnswerFilter>) -> Self {
-        self.answer = filter;
-        self
-    }
-
-    /// Gathers the completion text the caller receives, for content retention.
-    pub fn keeping_completion(mut self, keep: bool) -> Self {
-        self.completion = keep.then(String::new);
-        self
-    }
-
     fn end(&mut self, error_code: Option<&'static str>) {
         self.finished = true;
+        drop(self.lease.take());
         if let Some(on_end) = self.on_end.take() {
             on_end(StreamOutcome {
                 usage: self.usage,
@@ -347,21 +386,6 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> Drop for RelayStream<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rename_rewrites_compact_and_spaced_forms() {
-        let r = ModelRename::new("org/Model-7B", "mistral-small").unwrap();
-        assert_eq!(
-            r.apply(br#"{"id":"x","model":"org/Model-7B"}"#).unwrap(),
-            br#"{"id":"x","model":"mistral-small"}"#
-        );
-        assert_eq!(
-            r.apply(br#"{"model": "org/Model-7B"}"#).unwrap(),
-            br#"{"model":"mistral-small"}"#
-        );
-        assert!(r.apply(br#"{"model":"other"}"#).is_none());
-        assert!(ModelRename::new("same", "same").is_none());
-    }
 
     #[test]
     fn finds_the_end_of_the_last_complete_event() {

@@ -1,4 +1,4 @@
-//! Stage 9, route: send the request to an endpoint of the model, failing over to another endpoint and
+//! Stage 10, route: send the request to an endpoint of the model, failing over to another endpoint and
 //! then to the model's fallbacks while nothing has reached the caller yet.
 //!
 //! An attempt fails over on a connection error, on no response headers before the per-attempt
@@ -12,29 +12,47 @@
 //! candidate is at capacity (a pool whose endpoints serve different models) does the plain
 //! least-outstanding choice apply. A failed attempt re-sizes the pools, since a circuit may have
 //! opened.
+//!
+//! The candidates are the request's chain (`resolve::Chain`): its model, then its fallbacks. Only
+//! endpoints cleared for the request's classification are tried; when none of the chain's is,
+//! [`check_clearance`] refuses the request at stage 7, before anything is sent anywhere.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use domain::{Classification, EndpointKind};
+use configuration::RoutingConfig;
+use domain::{Classification, EndpointIdx, EndpointKind, ModelIdx, Operation};
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
-use routing::Lease;
-use upstream::UpstreamError;
+use routing::{Endpoints, Lease};
+use telemetry::Metrics;
+use upstream::{UpstreamClient, UpstreamError};
 use wire::object::RawObject;
 
+use crate::catalog::Catalog;
+use crate::classify::Classifier;
 use crate::error::GatewayError;
-use crate::schedule::FallbackSequence;
-use crate::state::Gateway;
+use crate::resolve::Chain;
+use crate::schedule::{FallbackSequence, Scheduling};
+
+/// What the route stage calls endpoints with: the HTTP client, their health, the attempt limits.
+#[derive(Debug)]
+pub(crate) struct Routing {
+    pub client: UpstreamClient,
+    pub health: Arc<Endpoints>,
+    pub settings: RoutingConfig,
+    pub metrics: Arc<Metrics>,
+}
 
 /// A backend response with headers received, and what led to it.
 #[derive(Debug)]
-pub struct Routed {
+pub(crate) struct Routed {
     pub response: http::Response<Incoming>,
     /// Holds the endpoint's outstanding-request slot until the relay finishes.
     pub lease: Lease,
     /// The model that answered: the requested one or a fallback.
-    pub model: usize,
+    pub model: ModelIdx,
     pub attempts: u32,
     /// The usage chunk was requested by the gateway, not the caller, and must be dropped.
     pub injected_usage_request: bool,
@@ -43,23 +61,14 @@ pub struct Routed {
     pub fallback_dispatch: Option<scheduler::Dispatch>,
 }
 
-/// The path under the API prefix for each operation.
-pub fn path_of(operation: domain::Operation) -> &'static str {
-    match operation {
-        domain::Operation::Chat => "/chat/completions",
-        domain::Operation::Embeddings => "/embeddings",
-        domain::Operation::Fim => "/fim/completions",
-    }
-}
-
 /// A caller's request, parsed, plus what routing needs to rebuild its body for each attempt.
-pub struct Outgoing<'a> {
+pub(crate) struct Outgoing<'a> {
     /// The body as the caller sent it, forwarded as is when no attempt needs to change it.
     pub original: Bytes,
     /// The model name the caller sent.
     pub requested_model: &'a str,
     pub object: RawObject<'a>,
-    pub operation: domain::Operation,
+    pub operation: Operation,
     pub stream: bool,
     pub include_usage: bool,
     pub request_id: &'a HeaderValue,
@@ -81,42 +90,47 @@ enum LastFailure {
 
 /// Refuses a request no endpoint of the model or its fallbacks is cleared to receive, before anything
 /// is sent anywhere.
-pub fn check_clearance(
-    gateway: &Gateway,
-    model: usize,
+pub(crate) fn check_clearance(
+    catalog: &Catalog,
+    classifier: &Classifier,
+    chain: &Chain,
     level: Classification,
 ) -> Result<(), GatewayError> {
-    let route = &gateway.models[model];
-    let cleared = std::iter::once(model)
-        .chain(route.fallbacks.iter().copied())
-        .any(|m| !gateway.models[m].cleared_for(level).is_empty());
+    let cleared = chain
+        .iter()
+        .any(|m| !catalog.model(m).cleared_for(level).is_empty());
     if cleared {
         Ok(())
     } else {
         Err(GatewayError::ClassificationNotPermitted {
-            level: gateway.classifier.name(level).to_owned(),
-            model: route.name.clone(),
+            level: classifier.name(level).to_owned(),
+            model: catalog.model(chain.model()).name.clone(),
         })
     }
 }
 
 /// Tries the model's endpoints cleared for `level`, then its fallbacks' cleared endpoints, until one
 /// answers.
-pub async fn route(
-    gateway: &Gateway,
-    model: usize,
+pub(crate) async fn route(
+    routing: &Routing,
+    catalog: &Catalog,
+    placement: &Scheduling,
+    chain: &Chain,
     level: Classification,
     outgoing: Outgoing<'_>,
     started: Instant,
 ) -> Result<Routed, GatewayError> {
-    let routing = &gateway.config.routing;
-    let deadline = started + routing.deadline;
+    let Routing {
+        client,
+        health,
+        settings,
+        metrics,
+    } = routing;
+    let deadline = started + settings.deadline;
     let mut attempts = 0u32;
     let mut last = LastFailure::None;
-    let mut body_cache: Option<(usize, EndpointKind, Bytes, bool)> = None;
-    let chain = std::iter::once(model).chain(gateway.models[model].fallbacks.iter().copied());
-    let placement = &gateway.scheduling;
-    let blocks = if placement.prefix_affinity && outgoing.operation == domain::Operation::Chat {
+    let mut body_cache: Option<(ModelIdx, EndpointKind, Bytes, bool)> = None;
+    let blocks = if placement.prefix_affinity && outgoing.operation == Operation::Chat {
         crate::texts::prompt_blocks(&outgoing.object)
     } else {
         Vec::new()
@@ -124,7 +138,7 @@ pub async fn route(
     let capacity_aware = placement.gates_capacity() || placement.prefix_affinity;
 
     let mut fallback_dispatch: Option<scheduler::Dispatch>;
-    'models: for candidate_model in chain {
+    'models: for candidate_model in chain.iter() {
         match placement.fallback(
             outgoing.held_pool,
             candidate_model,
@@ -135,13 +149,12 @@ pub async fn route(
             FallbackSequence::Taken(dispatch) => fallback_dispatch = Some(dispatch),
             FallbackSequence::Busy => continue 'models,
         }
-        let route = &gateway.models[candidate_model];
+        let route = catalog.model(candidate_model);
         let cleared = route.cleared_for(level);
-        let mut tried: Vec<usize> = Vec::with_capacity(cleared.len());
-        while attempts < routing.max_attempts {
+        let mut tried: Vec<EndpointIdx> = Vec::with_capacity(cleared.len());
+        while attempts < settings.max_attempts {
             let picked = if capacity_aware {
-                gateway
-                    .health
+                health
                     .pick_with_prefix(
                         cleared,
                         &tried,
@@ -149,14 +162,14 @@ pub async fn route(
                         &blocks,
                         placement.prefix_max_load_gap,
                     )
-                    .or_else(|| gateway.health.pick(cleared, &tried))
+                    .or_else(|| health.pick(cleared, &tried))
             } else {
-                gateway.health.pick(cleared, &tried)
+                health.pick(cleared, &tried)
             };
             let Some(lease) = picked else {
                 continue 'models;
             };
-            let endpoint = &gateway.endpoints[lease.index()];
+            let endpoint = catalog.endpoint(lease.index());
             tried.push(lease.index());
             attempts += 1;
 
@@ -180,10 +193,9 @@ pub async fn route(
                 last = LastFailure::Timeout;
                 break 'models;
             }
-            let timeout = routing.first_byte_timeout.min(deadline - now);
-            let path = path_of(outgoing.operation);
-            match gateway
-                .client
+            let timeout = settings.first_byte_timeout.min(deadline - now);
+            let path = outgoing.operation.upstream_path();
+            match client
                 .post_json(&endpoint.target, path, body, outgoing.request_id, timeout)
                 .await
             {
@@ -196,13 +208,13 @@ pub async fn route(
                         );
                     } else {
                         lease.failed();
-                        placement.refresh_capacity(&gateway.health);
+                        placement.refresh_capacity();
                         last = LastFailure::Other(format!(
                             "endpoint `{}` answered {status}",
                             endpoint.name
                         ));
                     }
-                    gateway.metrics.backend_error(
+                    metrics.backend_error(
                         &endpoint.name,
                         if status.as_u16() == 429 {
                             "rate_limited"
@@ -228,13 +240,13 @@ pub async fn route(
                 }
                 Err(error) => {
                     lease.failed();
-                    placement.refresh_capacity(&gateway.health);
+                    placement.refresh_capacity();
                     let reason = match &error {
                         UpstreamError::Timeout(_) => "timeout",
                         UpstreamError::Connect(_) => "connect",
                         UpstreamError::Request(_) | UpstreamError::InvalidUrl(_) => "request",
                     };
-                    gateway.metrics.backend_error(&endpoint.name, reason);
+                    metrics.backend_error(&endpoint.name, reason);
                     tracing::warn!(endpoint = %endpoint.name, %error, attempts, "attempt failed, failing over");
                     last = match error {
                         UpstreamError::Timeout(_) => LastFailure::Timeout,
@@ -248,7 +260,7 @@ pub async fn route(
         break;
     }
 
-    let model_name = gateway.models[model].name.clone();
+    let model_name = catalog.model(chain.model()).name.clone();
     Err(match last {
         LastFailure::None => GatewayError::NoEndpointAvailable { model: model_name },
         LastFailure::Timeout => GatewayError::UpstreamTimeout {

@@ -1,4 +1,4 @@
-//! Stage 8, schedule: a request waits here, not in a backend's FIFO, for a sequence of its model's
+//! Stage 9, schedule: a request waits here, not in a backend's FIFO, for a sequence of its model's
 //! GPU pool; entities share each pool token-fairly by weight (the `scheduler` crate).
 //!
 //! - **Pools.** One `scheduler::Pool` per `pool` named by the endpoints; a model is scheduled in
@@ -6,19 +6,22 @@
 //!   capacities (`routing::Endpoints::available_capacity`), refreshed after every health check
 //!   and every failed attempt, so an endpoint whose circuit opens stops counting.
 //! - **The ticket.** The caller's entity (principals of no entity are scheduled as one "group"
-//!   entity); the priority from `x-fabrique-priority` (default `standard`); the input estimate
-//!   of admission (body bytes ÷ 4); the output estimate `max_tokens`, or
-//!   `admission.default_completion_tokens` (none for embeddings); an optional shorter wait from
-//!   `x-fabrique-max-queue-ms`.
+//!   entity); the priority from `x-fabrique-priority` (default `standard`, read with the other
+//!   headers at stage 3); the request's estimate, as admission's (`price::Estimate`: body bytes ÷
+//!   4 in, `max_tokens` or `admission.default_completion_tokens` out, none for embeddings); an
+//!   optional shorter wait from `x-fabrique-max-queue-ms`.
 //! - **Priority classes.** Classes order work only within the caller's own entity, so a higher
 //!   class competes with nobody else's work; it also carries a shorter maximum wait. A key may
 //!   carry a class: its requests get it when they name none, and may name the same or a lower
 //!   class, never a more urgent one (a `batch` key cannot claim `interactive`: 403
 //!   `priority_not_allowed`). A key without a class, or a signed-in user, gets `standard` by
 //!   default and may name any class; misuse then costs the caller's own colleagues only.
-//! - **The dispatch** rides in the request's trace through route and relay (inside the streamed
-//!   body), so whatever ends the request — its last byte, an error, the caller going away —
-//!   frees the sequence; metering settles it with the real token counts.
+//! - **The dispatch** is held by the request's context through route and relay (inside the
+//!   streamed body), so whatever ends the request — its last byte, an error, the caller going
+//!   away — frees the sequence; metering settles it with the real token counts.
+//! - **Fallbacks.** When the model's pool has no endpoint available at all, the request waits in
+//!   the pool of the first model of its chain (`resolve::Chain`) that has; routing to a model of
+//!   another pool takes a sequence there only if one is free at once ([`Scheduling::fallback`]).
 //! - **Shedding.** `Shed::Timeout` and `Shed::QueueFull` become 429 `capacity_exhausted` with
 //!   `Retry-After`; a pool with no available endpoint becomes 503 `no_endpoint_available` (after
 //!   one capacity refresh, so an endpoint whose circuit just turned half-open gets its probe).
@@ -31,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use configuration::Config;
-use domain::{EntityId, Operation};
+use domain::{EndpointIdx, EntityId, ModelIdx};
 use http::HeaderMap;
 use identity::Principal;
 use parking_lot::RwLock;
@@ -41,19 +44,14 @@ use scheduler::{
 };
 use telemetry::{EntityFigures, Metrics, PoolFigures, WaitHistogram};
 
+use crate::catalog::Catalog;
 use crate::error::GatewayError;
-use crate::state::Gateway;
-
-/// The header naming a request's priority class: `interactive`, `standard` or `batch`.
-pub const PRIORITY_HEADER: &str = "x-fabrique-priority";
-/// The header asking for a shorter wait than the priority class allows, in milliseconds.
-pub const MAX_QUEUE_HEADER: &str = "x-fabrique-max-queue-ms";
-
-/// The response header telling how long the request waited for its sequence, in milliseconds.
-pub const QUEUE_WAIT_HEADER: &str = "x-fabrique-queue-ms";
+use crate::headers::{MAX_QUEUE_HEADER, PRIORITY_HEADER};
+use crate::price::Estimate;
+use crate::resolve::Chain;
 
 /// The entity that requests of principals belonging to no entity are scheduled as.
-pub const GROUP_ENTITY: EntityId = EntityId(uuid::Uuid::nil());
+const GROUP_ENTITY: EntityId = EntityId(uuid::Uuid::nil());
 
 /// The schedule stage's state and the placement settings routing reads.
 #[derive(Debug)]
@@ -63,41 +61,53 @@ pub struct Scheduling {
     /// Each model's pool, in configuration order; `None` when scheduling is off.
     model_pools: Vec<Option<Pool>>,
     /// Each pool with its endpoints, to size it.
-    pool_endpoints: Vec<(Pool, Vec<usize>)>,
+    pool_endpoints: Vec<(Pool, Vec<EndpointIdx>)>,
+    /// The endpoints' health, which sizes the pools.
+    health: Arc<Endpoints>,
     /// Entity slugs for the metrics' `entity` label, learned from the requests' principals.
     entity_names: RwLock<HashMap<EntityId, Arc<str>>>,
     /// What routing remembers of the prompts it placed; holds nothing when prefix affinity is off.
-    pub prefixes: PrefixIndex,
+    pub(crate) prefixes: PrefixIndex,
     /// Chat prompts are cut into blocks and placed where their prefix probably is.
-    pub prefix_affinity: bool,
-    pub prefix_max_load_gap: f64,
+    pub(crate) prefix_affinity: bool,
+    pub(crate) prefix_max_load_gap: f64,
     /// Send the priority class to `vllm` endpoints.
-    pub forward_priority: bool,
+    pub(crate) forward_priority: bool,
 }
 
 /// What the caller asked of the schedule stage, read from the headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     pub priority: Priority,
     pub max_wait: Option<Duration>,
 }
 
+impl Default for Wanted {
+    fn default() -> Self {
+        Wanted {
+            priority: Priority::Standard,
+            max_wait: None,
+        }
+    }
+}
+
 impl Scheduling {
     /// Builds a pool per pool name, sized by all its endpoints until the first refresh.
-    pub fn new(config: &Config, metrics: &Arc<Metrics>) -> Self {
+    pub(crate) fn new(config: &Config, metrics: &Arc<Metrics>, health: Arc<Endpoints>) -> Self {
         let settings = &config.scheduling;
-        let mut by_pool: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut by_pool: BTreeMap<&str, Vec<EndpointIdx>> = BTreeMap::new();
         for (index, endpoint) in config.endpoints.iter().enumerate() {
             by_pool
                 .entry(endpoint.pool.as_str())
                 .or_default()
-                .push(index);
+                .push(EndpointIdx::new(index));
         }
         let prefixes = PrefixIndex::new(config.endpoints.len(), settings.prefix_affinity_blocks);
         let mut scheduling = Scheduling {
             scheduler: None,
             model_pools: vec![None; config.models.len()],
             pool_endpoints: Vec::new(),
+            health,
             entity_names: RwLock::new(HashMap::new()),
             prefixes,
             prefix_affinity: settings.prefix_affinity_blocks > 0,
@@ -110,7 +120,7 @@ impl Scheduling {
         let pools = by_pool.iter().map(|(&name, endpoints)| {
             let capacity = endpoints
                 .iter()
-                .map(|&i| config.endpoints[i].capacity)
+                .map(|i| config.endpoints[i.get()].capacity)
                 .fold(0_u32, u32::saturating_add);
             let pool_settings = PoolSettings {
                 max_queued: settings.max_queued,
@@ -157,19 +167,19 @@ impl Scheduling {
     }
 
     /// Requests wait in the gateway and endpoints never get more than their capacity.
-    pub fn gates_capacity(&self) -> bool {
+    pub(crate) fn gates_capacity(&self) -> bool {
         self.scheduler.is_some()
     }
 
     /// Sizes every pool by its endpoints available now.
-    pub fn refresh_capacity(&self, health: &Endpoints) {
+    pub(crate) fn refresh_capacity(&self) {
         for (pool, endpoints) in &self.pool_endpoints {
-            pool.set_capacity(health.available_capacity(endpoints));
+            pool.set_capacity(self.health.available_capacity(endpoints));
         }
     }
 
     /// Copies every pool's state into the metrics (at scrape time).
-    pub fn record_metrics(&self, metrics: &Metrics) {
+    pub(crate) fn record_metrics(&self, metrics: &Metrics) {
         let names = self.entity_names.read();
         for (pool, _) in &self.pool_endpoints {
             let snapshot = pool.snapshot();
@@ -218,7 +228,7 @@ impl Scheduling {
 /// Reads `x-fabrique-priority` and `x-fabrique-max-queue-ms`; a malformed value is the caller's
 /// error (400), never silently ignored. `key_class` is the class of the caller's key: the default,
 /// and the most urgent class the header may ask for.
-pub fn wanted(
+pub(crate) fn wanted(
     headers: &HeaderMap,
     key_class: Option<Priority>,
     use_case_class: Option<Priority>,
@@ -267,66 +277,43 @@ pub fn wanted(
     Ok(Wanted { priority, max_wait })
 }
 
-/// What the schedule stage needs to know of the request.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub principal: &'a Principal,
-    pub model: usize,
-    pub operation: Operation,
-    pub wanted: Wanted,
-    pub body_len: usize,
-    pub max_tokens: Option<u64>,
-}
-
 /// What the request asks of a pool, for its model's pool and for a fallback's.
-pub fn ticket(gateway: &Gateway, request: &Request<'_>) -> Ticket {
-    let output = match request.operation {
-        Operation::Embeddings => 0,
-        Operation::Chat | Operation::Fim => request
-            .max_tokens
-            .unwrap_or(gateway.config.admission.default_completion_tokens),
-    };
+pub(crate) fn ticket(principal: &Principal, wanted: Wanted, estimate: Estimate) -> Ticket {
     Ticket {
-        entity: request.principal.entity_id.unwrap_or(GROUP_ENTITY),
-        priority: request.wanted.priority,
-        input_tokens_estimate: crate::admit::prompt_estimate(request.body_len),
-        output_tokens_estimate: output,
-        max_wait: request.wanted.max_wait,
+        entity: principal.entity_id.unwrap_or(GROUP_ENTITY),
+        priority: wanted.priority,
+        input_tokens_estimate: estimate.prompt_tokens,
+        output_tokens_estimate: estimate.completion_tokens,
+        max_wait: wanted.max_wait,
     }
 }
 
-/// Waits for a sequence of the model's pool. `None` when scheduling is off.
-pub async fn schedule(
-    gateway: &Gateway,
-    request: Request<'_>,
-    ticket: Ticket,
+/// Waits for a sequence of the pool of the chain's model. `None` when scheduling is off.
+pub(crate) async fn schedule(
+    scheduling: &Scheduling,
+    catalog: &Catalog,
+    chain: &Chain,
+    principal: &Principal,
+    ticket: &Ticket,
 ) -> Result<Option<Dispatch>, GatewayError> {
-    let scheduling = &gateway.scheduling;
-    let Some(pool) = scheduling
-        .model_pools
-        .get(request.model)
-        .and_then(Option::as_ref)
-    else {
+    let model = chain.model();
+    let Some(pool) = scheduling.pool_of(model) else {
         return Ok(None);
     };
-    scheduling.remember(ticket.entity, request.principal.entity_slug.as_deref());
-    let mut admitted = admit(gateway, pool, &ticket).await;
+    scheduling.remember(ticket.entity, principal.entity_slug.as_deref());
+    let mut admitted = scheduling.admit(pool, ticket).await;
     // The model's pool has no endpoint available at all: the request waits in the first
     // fallback's pool that has, as routing would send it there anyway.
     if admitted
         .as_ref()
         .is_err_and(|shed| *shed == Shed::NoCapacity)
     {
-        for &fallback in &gateway.models[request.model].fallbacks {
-            let Some(other) = scheduling
-                .model_pools
-                .get(fallback)
-                .and_then(Option::as_ref)
-            else {
+        for &fallback in chain.fallbacks() {
+            let Some(other) = scheduling.pool_of(fallback) else {
                 continue;
             };
             if other.name() != pool.name() {
-                admitted = admit(gateway, other, &ticket).await;
+                admitted = scheduling.admit(other, ticket).await;
                 if !admitted
                     .as_ref()
                     .is_err_and(|shed| *shed == Shed::NoCapacity)
@@ -336,7 +323,7 @@ pub async fn schedule(
             }
         }
     }
-    let model = || gateway.models[request.model].name.clone();
+    let model = || catalog.model(model).name.clone();
     admitted.map(Some).map_err(|shed| match shed {
         Shed::NoCapacity => GatewayError::NoEndpointAvailable { model: model() },
         shed => GatewayError::CapacityExhausted {
@@ -346,20 +333,26 @@ pub async fn schedule(
     })
 }
 
-/// Waits in `pool`'s line, its capacity refreshed from endpoint health once if it has none.
-async fn admit(gateway: &Gateway, pool: &Pool, ticket: &Ticket) -> Result<Dispatch, Shed> {
-    match pool.admit(ticket.clone()).await {
-        Err(Shed::NoCapacity) => {
-            gateway.scheduling.refresh_capacity(&gateway.health);
-            pool.admit(ticket.clone()).await
+impl Scheduling {
+    fn pool_of(&self, model: ModelIdx) -> Option<&Pool> {
+        self.model_pools.get(model.get()).and_then(Option::as_ref)
+    }
+
+    /// Waits in `pool`'s line, its capacity refreshed from endpoint health once if it has none.
+    async fn admit(&self, pool: &Pool, ticket: &Ticket) -> Result<Dispatch, Shed> {
+        match pool.admit(ticket.clone()).await {
+            Err(Shed::NoCapacity) => {
+                self.refresh_capacity();
+                pool.admit(ticket.clone()).await
+            }
+            other => other,
         }
-        other => other,
     }
 }
 
 /// Whether a scheduled request may be sent to one of its candidate models (the requested one or
 /// a fallback).
-pub enum FallbackSequence {
+pub(crate) enum FallbackSequence {
     /// The candidate is served by the pool the request holds a sequence of (or is not scheduled).
     Covered,
     /// The candidate's pool had a free sequence and nobody waiting: the request holds it now.
@@ -373,13 +366,13 @@ impl Scheduling {
     /// A model served by another pool is only tried where that pool has room at once, so a failing
     /// model's requests never push past the other pool's own line nor beyond its capacity, and
     /// what they are served counts in that pool's fairness.
-    pub fn fallback(
+    pub(crate) fn fallback(
         &self,
         held_pool: Option<&str>,
-        candidate: usize,
+        candidate: ModelIdx,
         ticket: Option<&Ticket>,
     ) -> FallbackSequence {
-        let pool = self.model_pools.get(candidate).and_then(Option::as_ref);
+        let pool = self.pool_of(candidate);
         match (ticket, held_pool, pool) {
             (Some(ticket), Some(held), Some(pool)) if pool.name() != held => {
                 match pool.try_admit(ticket) {
@@ -420,7 +413,7 @@ fn wait_observer<'a>(pools: impl Iterator<Item = &'a str>, metrics: &Metrics) ->
 }
 
 /// The body's `priority` for vLLM's priority scheduling: lower is served first.
-pub fn vllm_priority(priority: Priority) -> u8 {
+pub(crate) fn vllm_priority(priority: Priority) -> u8 {
     match priority {
         Priority::Interactive => 0,
         Priority::Standard => 1,

@@ -6,11 +6,11 @@
 //! configured they are disabled, and every call here returns at its first check.
 
 use domain::{EndpointKind, Operation};
-
-use crate::state::EndpointRoute;
 use http::HeaderValue;
 use tracing::Span;
 use tracing::field::Empty;
+
+use crate::catalog::EndpointRoute;
 
 /// The root span of one inference request.
 pub(crate) fn request(operation: Operation, request_id: &HeaderValue) -> Span {

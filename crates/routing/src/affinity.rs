@@ -10,6 +10,7 @@
 //!
 //! **Invariant:** no I/O, no clock; memory is at most `blocks_per_endpoint` blocks per endpoint.
 
+use domain::EndpointIdx;
 use parking_lot::Mutex;
 use prefix::{BlockHash, BlockLru};
 
@@ -22,7 +23,7 @@ pub struct PrefixIndex {
 /// One endpoint the affinity choice may pick, with its load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
-    pub index: usize,
+    pub index: EndpointIdx,
     /// Requests in flight there now.
     pub outstanding: u32,
     /// Concurrent sequences it serves; an endpoint with `outstanding >= capacity` is never chosen.
@@ -47,13 +48,17 @@ impl PrefixIndex {
 
     /// The candidate holding the longest leading run of `blocks`, and that run's length in blocks;
     /// `None` when no candidate holds even the first block. Ties go to the earlier candidate.
-    pub fn best_match(&self, blocks: &[BlockHash], candidates: &[usize]) -> Option<(usize, usize)> {
+    pub fn best_match(
+        &self,
+        blocks: &[BlockHash],
+        candidates: &[EndpointIdx],
+    ) -> Option<(EndpointIdx, usize)> {
         if blocks.is_empty() {
             return None;
         }
-        let mut best: Option<(usize, usize)> = None;
+        let mut best: Option<(EndpointIdx, usize)> = None;
         for &index in candidates {
-            let Some(endpoint) = self.endpoints.get(index) else {
+            let Some(endpoint) = self.endpoints.get(index.get()) else {
                 continue;
             };
             let matched = endpoint.lock().matched(blocks);
@@ -65,23 +70,23 @@ impl PrefixIndex {
     }
 
     /// Remembers that a prompt of these blocks was sent to `endpoint`.
-    pub fn record(&self, endpoint: usize, blocks: &[BlockHash]) {
-        if let Some(endpoint) = self.endpoints.get(endpoint) {
+    pub fn record(&self, endpoint: EndpointIdx, blocks: &[BlockHash]) {
+        if let Some(endpoint) = self.endpoints.get(endpoint.get()) {
             endpoint.lock().insert_prompt(blocks);
         }
     }
 
     /// Forgets what an endpoint held (it restarted, or its circuit opened: its cache is cold).
-    pub fn forget(&self, endpoint: usize) {
-        if let Some(endpoint) = self.endpoints.get(endpoint) {
+    pub fn forget(&self, endpoint: EndpointIdx) {
+        if let Some(endpoint) = self.endpoints.get(endpoint.get()) {
             endpoint.lock().clear();
         }
     }
 
     /// Blocks remembered for `endpoint`.
-    pub fn len(&self, endpoint: usize) -> usize {
+    pub fn len(&self, endpoint: EndpointIdx) -> usize {
         self.endpoints
-            .get(endpoint)
+            .get(endpoint.get())
             .map_or(0, |endpoint| endpoint.lock().len())
     }
 
@@ -94,10 +99,10 @@ impl PrefixIndex {
         blocks: &[BlockHash],
         candidates: &[Candidate],
         max_load_gap: f64,
-    ) -> Option<usize> {
+    ) -> Option<EndpointIdx> {
         let open = || candidates.iter().filter(|c| c.outstanding < c.capacity);
         let least_loaded = open().min_by(|a, b| load(a).total_cmp(&load(b)))?;
-        let open_indexes: smallvec::SmallVec<[usize; 8]> = open().map(|c| c.index).collect();
+        let open_indexes: smallvec::SmallVec<[EndpointIdx; 8]> = open().map(|c| c.index).collect();
         let Some((preferred, _)) = self.best_match(blocks, &open_indexes) else {
             return Some(least_loaded.index);
         };

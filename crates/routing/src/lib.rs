@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use domain::EndpointIdx;
 use parking_lot::Mutex;
 
 pub use affinity::{Candidate, DEFAULT_MAX_LOAD_GAP, PrefixIndex};
@@ -57,7 +58,7 @@ struct EndpointState {
 #[derive(Debug)]
 pub struct Lease {
     endpoints: Arc<Endpoints>,
-    index: usize,
+    index: EndpointIdx,
     /// Set when this lease is the half-open probe of a circuit, so its outcome decides the circuit.
     probe: bool,
 }
@@ -93,14 +94,18 @@ impl Endpoints {
     /// starting point rotates, so an idle pool spreads requests instead of piling them on the first
     /// endpoint. An open circuit is skipped until its open
     /// period ends; then exactly one request is let through as a probe.
-    pub fn pick(self: &Arc<Self>, candidates: &[usize], tried: &[usize]) -> Option<Lease> {
+    pub fn pick(
+        self: &Arc<Self>,
+        candidates: &[EndpointIdx],
+        tried: &[EndpointIdx],
+    ) -> Option<Lease> {
         let now = Instant::now();
-        let mut best: Option<(usize, u64)> = None;
+        let mut best: Option<(EndpointIdx, u64)> = None;
         for &index in self.rotated(candidates) {
             if tried.contains(&index) {
                 continue;
             }
-            let Some(state) = self.states.get(index) else {
+            let Some(state) = self.state(index) else {
                 continue;
             };
             if !state.circuit.lock().admits(now) {
@@ -124,8 +129,8 @@ impl Endpoints {
     /// above capacity. Record the prompt with `PrefixIndex::record` once the attempt is sent.
     pub fn pick_with_prefix(
         self: &Arc<Self>,
-        candidates: &[usize],
-        tried: &[usize],
+        candidates: &[EndpointIdx],
+        tried: &[EndpointIdx],
         prefixes: &PrefixIndex,
         blocks: &[prefix::BlockHash],
         max_load_gap: f64,
@@ -136,7 +141,7 @@ impl Endpoints {
             .rotated(candidates)
             .filter(|index| !tried.contains(index))
             .filter_map(|&index| {
-                let state = self.states.get(index)?;
+                let state = self.state(index)?;
                 state.circuit.lock().admits(now).then(|| Candidate {
                     index,
                     outstanding: state.outstanding.load(Ordering::Relaxed),
@@ -150,7 +155,7 @@ impl Endpoints {
 
     /// The candidates from a starting point that moves one step per call, so equally loaded
     /// endpoints take turns.
-    fn rotated<'a>(&self, candidates: &'a [usize]) -> impl Iterator<Item = &'a usize> {
+    fn rotated<'a>(&self, candidates: &'a [EndpointIdx]) -> impl Iterator<Item = &'a EndpointIdx> {
         let start = if candidates.is_empty() {
             0
         } else {
@@ -160,8 +165,8 @@ impl Endpoints {
     }
 
     /// Takes a request slot on `index`, as the circuit's probe when it is half-open.
-    fn lease(self: &Arc<Self>, index: usize, now: Instant) -> Option<Lease> {
-        let state = self.states.get(index)?;
+    fn lease(self: &Arc<Self>, index: EndpointIdx, now: Instant) -> Option<Lease> {
+        let state = self.state(index)?;
         let probe = {
             let mut circuit = state.circuit.lock();
             if !circuit.admits(now) {
@@ -181,11 +186,11 @@ impl Endpoints {
     /// Sequences the endpoints among `indexes` can take now: an endpoint's whole capacity while its
     /// circuit is closed, one (the probe) while half-open, none while open. The schedule stage
     /// sizes a pool with it.
-    pub fn available_capacity(&self, indexes: &[usize]) -> u32 {
+    pub fn available_capacity(&self, indexes: &[EndpointIdx]) -> u32 {
         let now = Instant::now();
         indexes
             .iter()
-            .filter_map(|&index| self.states.get(index))
+            .filter_map(|&index| self.state(index))
             .map(|state| match state.circuit.lock().state(now) {
                 CircuitState::Closed => state.spec.capacity,
                 CircuitState::HalfOpen => state.spec.capacity.min(1),
@@ -195,8 +200,8 @@ impl Endpoints {
     }
 
     /// Records an observation from outside a request (active health checks).
-    pub fn observe_health(&self, index: usize, healthy: bool) {
-        if let Some(state) = self.states.get(index) {
+    pub fn observe_health(&self, index: EndpointIdx, healthy: bool) {
+        if let Some(state) = self.state(index) {
             let mut circuit = state.circuit.lock();
             if healthy {
                 circuit.health_check_passed();
@@ -218,11 +223,14 @@ impl Endpoints {
             .collect()
     }
 
-    pub fn name(&self, index: usize) -> &str {
-        self.states
-            .get(index)
+    pub fn name(&self, index: EndpointIdx) -> &str {
+        self.state(index)
             .map(|s| s.spec.name.as_str())
             .unwrap_or("unknown")
+    }
+
+    fn state(&self, index: EndpointIdx) -> Option<&EndpointState> {
+        self.states.get(index.get())
     }
 
     pub fn len(&self) -> usize {
@@ -235,19 +243,19 @@ impl Endpoints {
 }
 
 impl Lease {
-    pub fn index(&self) -> usize {
+    pub fn index(&self) -> EndpointIdx {
         self.index
     }
 
     /// The attempt succeeded (the backend answered in time with a non-retryable status).
     pub fn succeeded(&self) {
-        let state = &self.endpoints.states[self.index];
+        let state = &self.endpoints.states[self.index.get()];
         state.circuit.lock().record_success();
     }
 
     /// The attempt failed in a way that says the endpoint is unwell (connect error, timeout, 5xx).
     pub fn failed(&self) {
-        let state = &self.endpoints.states[self.index];
+        let state = &self.endpoints.states[self.index.get()];
         state
             .circuit
             .lock()
@@ -257,7 +265,7 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let state = &self.endpoints.states[self.index];
+        let state = &self.endpoints.states[self.index.get()];
         state.outstanding.fetch_sub(1, Ordering::Relaxed);
         if self.probe {
             // A probe that ended without a verdict (caller went away) frees the probe slot.

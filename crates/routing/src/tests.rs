@@ -4,6 +4,14 @@ use std::time::Duration;
 
 use super::*;
 
+fn e(index: usize) -> EndpointIdx {
+    EndpointIdx::new(index)
+}
+
+fn ids(indexes: &[usize]) -> Vec<EndpointIdx> {
+    indexes.iter().copied().map(e).collect()
+}
+
 fn endpoints(weights: &[u32], open_for: Duration) -> Arc<Endpoints> {
     let specs = weights
         .iter()
@@ -26,10 +34,10 @@ fn endpoints(weights: &[u32], open_for: Duration) -> Arc<Endpoints> {
 #[test]
 fn picks_least_outstanding_per_weight() {
     let eps = endpoints(&[1, 3], Duration::from_secs(10));
-    let all = [0, 1];
+    let all = ids(&[0, 1]);
     // Weight 3 takes three leases before weight 1 takes its second.
     let leases: Vec<_> = (0..4).map(|_| eps.pick(&all, &[]).unwrap()).collect();
-    let on_heavy = leases.iter().filter(|l| l.index() == 1).count();
+    let on_heavy = leases.iter().filter(|l| l.index() == e(1)).count();
     assert_eq!(on_heavy, 3);
     drop(leases);
     assert!(eps.status().iter().all(|s| s.outstanding == 0));
@@ -39,7 +47,7 @@ fn picks_least_outstanding_per_weight() {
 fn equally_loaded_endpoints_take_turns() {
     let eps = endpoints(&[1, 1, 1], Duration::from_secs(10));
     let picked: Vec<usize> = (0..6)
-        .map(|_| eps.pick(&[0, 1, 2], &[]).unwrap().index())
+        .map(|_| eps.pick(&ids(&[0, 1, 2]), &[]).unwrap().index().get())
         .collect();
     assert_eq!(picked, [0, 1, 2, 0, 1, 2]);
 }
@@ -47,41 +55,44 @@ fn equally_loaded_endpoints_take_turns() {
 #[test]
 fn skips_tried_endpoints_and_gives_up_when_none_remain() {
     let eps = endpoints(&[1, 1], Duration::from_secs(10));
-    let first = eps.pick(&[0, 1], &[]).unwrap();
-    let second = eps.pick(&[0, 1], &[first.index()]).unwrap();
+    let first = eps.pick(&ids(&[0, 1]), &[]).unwrap();
+    let second = eps.pick(&ids(&[0, 1]), &[first.index()]).unwrap();
     assert_ne!(first.index(), second.index());
-    assert!(eps.pick(&[0, 1], &[0, 1]).is_none());
+    assert!(eps.pick(&ids(&[0, 1]), &ids(&[0, 1])).is_none());
 }
 
 #[test]
 fn consecutive_failures_open_the_circuit_and_a_probe_closes_it() {
     let eps = endpoints(&[1], Duration::ZERO);
     for _ in 0..2 {
-        eps.pick(&[0], &[]).unwrap().failed();
+        eps.pick(&ids(&[0]), &[]).unwrap().failed();
     }
     // Open period of zero: immediately half-open, and exactly one probe is admitted.
-    let probe = eps.pick(&[0], &[]).unwrap();
+    let probe = eps.pick(&ids(&[0]), &[]).unwrap();
     assert_eq!(eps.status()[0].state, CircuitState::HalfOpen);
-    assert!(eps.pick(&[0], &[]).is_none(), "only one probe at a time");
+    assert!(
+        eps.pick(&ids(&[0]), &[]).is_none(),
+        "only one probe at a time"
+    );
     probe.succeeded();
     drop(probe);
     assert_eq!(eps.status()[0].state, CircuitState::Closed);
-    assert!(eps.pick(&[0], &[]).is_some());
+    assert!(eps.pick(&ids(&[0]), &[]).is_some());
 }
 
 #[test]
 fn an_open_circuit_refuses_traffic_until_its_period_ends() {
     let eps = endpoints(&[1, 1], Duration::from_secs(3600));
     for _ in 0..2 {
-        let lease = eps.pick(&[0], &[]).unwrap();
+        let lease = eps.pick(&ids(&[0]), &[]).unwrap();
         lease.failed();
     }
     assert_eq!(eps.status()[0].state, CircuitState::Open);
     for _ in 0..5 {
-        assert_eq!(eps.pick(&[0, 1], &[]).unwrap().index(), 1);
+        assert_eq!(eps.pick(&ids(&[0, 1]), &[]).unwrap().index(), e(1));
     }
     // A passing health check lets a probe through at once.
-    eps.observe_health(0, true);
+    eps.observe_health(e(0), true);
     assert_eq!(eps.status()[0].state, CircuitState::HalfOpen);
 }
 
@@ -89,13 +100,13 @@ fn an_open_circuit_refuses_traffic_until_its_period_ends() {
 fn a_failed_probe_reopens_the_circuit() {
     let eps = endpoints(&[1], Duration::ZERO);
     for _ in 0..2 {
-        eps.pick(&[0], &[]).unwrap().failed();
+        eps.pick(&ids(&[0]), &[]).unwrap().failed();
     }
-    let probe = eps.pick(&[0], &[]).unwrap();
+    let probe = eps.pick(&ids(&[0]), &[]).unwrap();
     probe.failed();
     drop(probe);
     // Reopened (zero period → half-open again, probe slot free).
-    assert!(eps.pick(&[0], &[]).is_some());
+    assert!(eps.pick(&ids(&[0]), &[]).is_some());
 }
 
 /// The blocks of a conversation after `turns` exchanges, as the gateway would cut them.
@@ -115,7 +126,7 @@ fn candidates(loads: &[(u32, u32)]) -> Vec<Candidate> {
         .iter()
         .enumerate()
         .map(|(index, &(outstanding, capacity))| Candidate {
-            index,
+            index: e(index),
             outstanding,
             capacity,
         })
@@ -133,15 +144,15 @@ fn a_conversations_follow_ups_land_on_the_same_endpoint() {
         .enumerate()
     {
         let first = conversation(topic, 0);
-        assert_eq!(index.best_match(&first, &[0, 1, 2, 3]), None);
+        assert_eq!(index.best_match(&first, &ids(&[0, 1, 2, 3])), None);
         // Spread them as least-outstanding would: conversation n on endpoint n.
-        index.record(n, &first);
-        homes.push(n);
+        index.record(e(n), &first);
+        homes.push(e(n));
     }
     for turn in 1..5 {
         for (topic, &home) in ["loans", "payroll", "audit", "risk"].iter().zip(&homes) {
             let blocks = conversation(topic, turn);
-            let (best, matched) = index.best_match(&blocks, &[0, 1, 2, 3]).unwrap();
+            let (best, matched) = index.best_match(&blocks, &ids(&[0, 1, 2, 3])).unwrap();
             assert_eq!(best, home);
             assert!(matched > 0);
             assert_eq!(
@@ -157,23 +168,29 @@ fn a_conversations_follow_ups_land_on_the_same_endpoint() {
 fn a_busy_home_loses_to_the_least_loaded_beyond_the_gap() {
     let index = PrefixIndex::new(3, 1024);
     let blocks = conversation("loans", 2);
-    index.record(0, &blocks);
+    index.record(e(0), &blocks);
     // Home at 3/8, others at 1/8: a gap of 0.25, within the tolerance.
     let close = candidates(&[(3, 8), (1, 8), (2, 8)]);
-    assert_eq!(index.choose(&blocks, &close, DEFAULT_MAX_LOAD_GAP), Some(0));
+    assert_eq!(
+        index.choose(&blocks, &close, DEFAULT_MAX_LOAD_GAP),
+        Some(e(0))
+    );
     // Home at 4/8: a gap of 0.375, beyond it: the least loaded wins.
     let far = candidates(&[(4, 8), (1, 8), (2, 8)]);
-    assert_eq!(index.choose(&blocks, &far, DEFAULT_MAX_LOAD_GAP), Some(1));
+    assert_eq!(
+        index.choose(&blocks, &far, DEFAULT_MAX_LOAD_GAP),
+        Some(e(1))
+    );
     // Home at capacity: never chosen, whatever the tolerance.
     let full = candidates(&[(8, 8), (7, 8), (7, 8)]);
-    assert_eq!(index.choose(&blocks, &full, 10.0), Some(1));
+    assert_eq!(index.choose(&blocks, &full, 10.0), Some(e(1)));
     let all_full = candidates(&[(8, 8), (8, 8), (8, 8)]);
     assert_eq!(index.choose(&blocks, &all_full, 10.0), None);
     // Nothing cached anywhere: least loaded.
     let stranger = conversation("payroll", 1);
     assert_eq!(
         index.choose(&stranger, &close, DEFAULT_MAX_LOAD_GAP),
-        Some(1)
+        Some(e(1))
     );
 }
 
@@ -181,19 +198,27 @@ fn a_busy_home_loses_to_the_least_loaded_beyond_the_gap() {
 fn the_index_stays_within_its_memory_bound() {
     let index = PrefixIndex::new(2, 64);
     for n in 0..500 {
-        index.record(0, &conversation(&format!("topic {n}"), 3));
+        index.record(e(0), &conversation(&format!("topic {n}"), 3));
     }
-    assert_eq!(index.len(0), 64);
-    assert_eq!(index.len(1), 0);
+    assert_eq!(index.len(e(0)), 64);
+    assert_eq!(index.len(e(1)), 0);
     // The most recent conversation is still found; the oldest is forgotten.
     let recent = conversation("topic 499", 3);
-    assert_eq!(index.best_match(&recent, &[0, 1]).map(|(e, _)| e), Some(0));
-    assert_eq!(index.best_match(&conversation("topic 0", 3), &[0, 1]), None);
-    index.forget(0);
-    assert_eq!(index.len(0), 0);
+    assert_eq!(
+        index
+            .best_match(&recent, &ids(&[0, 1]))
+            .map(|(endpoint, _)| endpoint),
+        Some(e(0))
+    );
+    assert_eq!(
+        index.best_match(&conversation("topic 0", 3), &ids(&[0, 1])),
+        None
+    );
+    index.forget(e(0));
+    assert_eq!(index.len(e(0)), 0);
     // Out-of-range endpoints are ignored, not a panic.
-    index.record(7, &recent);
-    assert_eq!(index.best_match(&recent, &[7]), None);
+    index.record(e(7), &recent);
+    assert_eq!(index.best_match(&recent, &ids(&[7])), None);
 }
 
 #[test]
@@ -201,15 +226,21 @@ fn pick_with_prefix_leases_the_home_endpoint_and_skips_tried_ones() {
     let eps = endpoints(&[1, 1, 1], Duration::from_secs(10));
     let index = PrefixIndex::new(3, 1024);
     let blocks = conversation("loans", 1);
-    index.record(2, &blocks);
+    index.record(e(2), &blocks);
     let lease = eps
-        .pick_with_prefix(&[0, 1, 2], &[], &index, &blocks, DEFAULT_MAX_LOAD_GAP)
+        .pick_with_prefix(&ids(&[0, 1, 2]), &[], &index, &blocks, DEFAULT_MAX_LOAD_GAP)
         .unwrap();
-    assert_eq!(lease.index(), 2);
+    assert_eq!(lease.index(), e(2));
     let retry = eps
-        .pick_with_prefix(&[0, 1, 2], &[2], &index, &blocks, DEFAULT_MAX_LOAD_GAP)
+        .pick_with_prefix(
+            &ids(&[0, 1, 2]),
+            &ids(&[2]),
+            &index,
+            &blocks,
+            DEFAULT_MAX_LOAD_GAP,
+        )
         .unwrap();
-    assert_ne!(retry.index(), 2);
+    assert_ne!(retry.index(), e(2));
     drop((lease, retry));
     assert!(eps.status().iter().all(|s| s.outstanding == 0));
 }

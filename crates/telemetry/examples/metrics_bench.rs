@@ -13,7 +13,7 @@ const ROUNDS: u32 = 2_000_000;
 
 fn count(metrics: &Metrics, entities: &[Arc<str>], rounds: u32) {
     for i in 0..rounds {
-        let Some(model) = metrics.model((i % 4) as usize) else {
+        let Some(model) = metrics.model(domain::ModelIdx::new((i % 4) as usize)) else {
             return;
         };
         let handles = model.entity(entities.get((i % 40) as usize));

@@ -234,8 +234,8 @@ impl Metrics {
     }
 
     /// Handles of the model at `index` in the configuration.
-    pub fn model(&self, index: usize) -> Option<&ModelMetrics> {
-        self.models.get(index)
+    pub fn model(&self, index: domain::ModelIdx) -> Option<&ModelMetrics> {
+        self.models.get(index.get())
     }
 
     /// Counts a finished request whose model did not resolve (the slow path: it allocates).

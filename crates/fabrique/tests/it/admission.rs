@@ -1,4 +1,4 @@
-//! Stage 7 on the wire: rate limits and budgets refuse before any backend is called, and answers
+//! The admit stage on the wire: rate limits and budgets refuse before any backend is called, and answers
 //! carry OpenAI's `x-ratelimit-*` headers.
 
 use admission::{Budget, BudgetUnit, Limits, Period, Scope};

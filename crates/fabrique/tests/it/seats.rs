@@ -1,4 +1,4 @@
-//! Seats end to end (stage 3 and `/admin/v1/seats`), on SQLite and PostgreSQL: a user without a
+//! Seats end to end (the license stage and `/admin/v1/seats`), on SQLite and PostgreSQL: a user without a
 //! seat is refused with 403 `seat_required` and the reason before anything reaches a backend;
 //! deprovisioning, an entity's suspension and the reclaim job free seats for others; the pool and reservations are set,
 //! refused and reported as the rules say, and entity administrators see their own entity only.

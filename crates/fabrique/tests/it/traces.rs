@@ -21,12 +21,13 @@ use crate::process::{Serve, user_key};
 const PROMPT: &str = "Bonjour, quel temps fait-il ?";
 /// The prompt of the entity whose policy lets its traces carry content.
 const TRACED_PROMPT: &str = "Résume le rapport trimestriel";
-const STAGES: [&str; 10] = [
+const STAGES: [&str; 11] = [
     "authenticate",
     "license",
     "accept",
     "resolve",
     "classify",
+    "inspect",
     "admit",
     "schedule",
     "route",

@@ -11,31 +11,33 @@ use identity::Principal;
 use wire::models::{ModelCard, ModelList};
 
 use crate::authenticate::authenticate;
+use crate::catalog::ModelRoute;
 use crate::error::GatewayError;
-use crate::state::{Access, Gateway, ModelRoute};
+use crate::resolve::Access;
+use crate::state::Gateway;
 
-pub async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let principal = match authenticate(&gateway, &headers).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let cards = visible(&gateway, &principal)
-        .map(|(_, m)| card(m))
-        .collect();
+pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let principal =
+        match authenticate(&gateway.directory, gateway.sign_in.as_deref(), &headers).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+    let cards = visible(&gateway, &principal).map(card).collect();
     Json(ModelList::new(cards)).into_response()
 }
 
-pub async fn retrieve(
+pub(super) async fn retrieve(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let principal = match authenticate(&gateway, &headers).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    match visible(&gateway, &principal).find(|(_, m)| m.name == id) {
-        Some((_, model)) => Json(card(model)).into_response(),
+    let principal =
+        match authenticate(&gateway.directory, gateway.sign_in.as_deref(), &headers).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+    match visible(&gateway, &principal).find(|m| m.name == id) {
+        Some(model) => Json(card(model)).into_response(),
         None => GatewayError::ModelNotFound { model: id }.into_response(),
     }
 }
@@ -43,12 +45,12 @@ pub async fn retrieve(
 fn visible<'a>(
     gateway: &'a Gateway,
     principal: &'a Principal,
-) -> impl Iterator<Item = (usize, &'a ModelRoute)> {
+) -> impl Iterator<Item = &'a ModelRoute> {
     gateway
-        .models
-        .iter()
-        .enumerate()
+        .catalog
+        .models()
         .filter(|(i, m)| gateway.access.decide(principal, *i, &m.name) == Access::Allowed)
+        .map(|(_, m)| m)
 }
 
 fn card(model: &ModelRoute) -> ModelCard {
