@@ -14,10 +14,11 @@ use crate::{report, root};
 /// The layers, bottom to top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Layer {
-    /// Vocabulary and leaf tools: wire types, the domain, prefix hashing, encryption, telemetry.
+    /// Vocabulary and leaf tools: wire types, the domain, prefix hashing, encryption.
     /// They depend on no workspace crate.
     Foundation,
-    /// Configuration, storage and the cores built on them; they may use one another.
+    /// Configuration, storage, telemetry (whose metrics name the domain's models) and the cores
+    /// built on them; they may use one another.
     Core,
     /// What callers reach over HTTP: the inference gateway, the admin API, SCIM, OIDC sign-in.
     /// None depends on another.
@@ -41,8 +42,8 @@ const LAYERS: &[(&str, Layer)] = &[
     ("domain", Layer::Foundation),
     ("prefix", Layer::Foundation),
     ("vault", Layer::Foundation),
-    ("telemetry", Layer::Foundation),
     ("tidy", Layer::Foundation),
+    ("telemetry", Layer::Core),
     ("policy", Layer::Core),
     ("evidence", Layer::Core),
     ("configuration", Layer::Core),
