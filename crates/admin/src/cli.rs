@@ -313,7 +313,8 @@ impl std::str::FromStr for PoolSize {
 pub enum CliError {
     #[error("no API key: pass --key or set FABRIQUE_ADMIN_KEY")]
     MissingKey,
-    #[error("cannot reach {url}: {source}")]
+    /// The source (the HTTP client's reason, down to the socket's) follows in the binary's line.
+    #[error("cannot reach {url}")]
     Connect { url: String, source: reqwest::Error },
     /// The API answered with an error: `409 conflict: entity slug `x` already exists`.
     #[error("{} {code}: {message}", status.as_u16())]
@@ -324,17 +325,21 @@ pub enum CliError {
     },
     #[error("unexpected response from the server ({status}): {body}")]
     Unexpected { status: StatusCode, body: String },
+    /// The answer could not be written out, e.g. the reader of a pipe went away.
+    #[error("writing the answer")]
+    Output(#[source] std::io::Error),
 }
 
 /// Runs one admin command and prints the response.
 pub async fn run_cli(cli: AdminCli) -> Result<(), CliError> {
+    use std::io::Write as _;
     let value = execute(&cli).await?;
     // Serializing a `Value` cannot fail; the fallback only keeps this free of panics.
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string())
-    );
-    Ok(())
+    let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(CliError::Output)
 }
 
 /// Runs one admin command and returns the response body, for callers that want the JSON.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod key_use;
 pub mod limits;
 pub mod listener;
+pub mod output;
 pub mod retention;
 pub mod scheduling;
 pub mod seats;

@@ -161,7 +161,8 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            let error = anyhow::Error::new(error).context("cannot start the async runtime");
+            fabrique::output::print_error(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -170,21 +171,21 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Sim(args) => simulate(args).await,
             Command::Simulate(args) => fabrique::simulate::run(&args.scenario, args.svg).await,
-            Command::Admin(args) => admin::run_cli(args)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}")),
+            Command::Admin(args) => admin::run_cli(args).await.map_err(anyhow::Error::from),
             Command::Policy(PolicyCommand::Scan) => scan_stdin(),
             Command::Audit(command) => fabrique::audit::cli::run(command).await,
-            Command::Report(args) => admin::report(&args)
-                .await
-                .map(|text| print!("{text}{}", if text.ends_with('\n') { "" } else { "\n" }))
-                .map_err(|e| anyhow::anyhow!("{e}")),
+            Command::Report(args) => match admin::report(&args).await {
+                Ok(text) => fabrique::output::print_lines(&text),
+                Err(error) => Err(error.into()),
+            },
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `fabrique … | head`: the reader has what it wanted; end as quietly as `cat` would.
+        Err(error) if fabrique::output::is_closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            fabrique::output::print_error(&error);
             ExitCode::FAILURE
         }
     }

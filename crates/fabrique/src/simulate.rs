@@ -38,12 +38,11 @@ pub async fn run(path: &Path, svg: Option<PathBuf>) -> anyhow::Result<()> {
         Some(baseline) => Some(run_once(&scenario, Some(baseline)).await?),
         None => None,
     };
-    print!("{}", report::text(&scenario, &measured, baseline.as_ref()));
+    crate::output::print_lines(&report::text(&scenario, &measured, baseline.as_ref()))?;
     let svg = svg.unwrap_or_else(|| path.with_extension("svg"));
     std::fs::write(&svg, report::svg(&scenario, &measured))
         .with_context(|| format!("writing {}", svg.display()))?;
-    println!("shares over time: {}", svg.display());
-    Ok(())
+    crate::output::print_lines(&format!("shares over time: {}", svg.display()))
 }
 
 /// One run: simulators, a server, the workload, the figures.

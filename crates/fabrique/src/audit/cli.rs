@@ -86,8 +86,9 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let mut trusted = parse_keys(&args.public_keys)?;
+    let mut lines = Vec::new();
     let report = match &args.file {
-        Some(path) => verify_file(path, &mut trusted)?,
+        Some(path) => verify_file(path, &mut trusted, &mut lines)?,
         None => {
             let config = load_config(&args.store)?;
             if trusted.is_empty() {
@@ -104,7 +105,8 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             report
         }
     };
-    print_report(&report, &trusted);
+    describe_report(&report, &trusted, &mut lines);
+    crate::output::print_lines(&lines.join("\n"))?;
     match report.problems.first() {
         None => Ok(()),
         Some(first) => bail!(
@@ -127,7 +129,11 @@ fn parse_keys(texts: &[String]) -> anyhow::Result<Vec<PublicKey>> {
 
 /// Two passes over the file: the header and checkpoints first (the verifier needs them before the
 /// events), then the events, streamed.
-fn verify_file(path: &Path, trusted: &mut Vec<PublicKey>) -> anyhow::Result<Report> {
+fn verify_file(
+    path: &Path,
+    trusted: &mut Vec<PublicKey>,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Report> {
     let mut header: Option<Header> = None;
     let mut checkpoints = Vec::new();
     for_each_line(path, |number, line| {
@@ -150,8 +156,8 @@ fn verify_file(path: &Path, trusted: &mut Vec<PublicKey>) -> anyhow::Result<Repo
     let header = header.context("the first line is not an export header")?;
     if trusted.is_empty() {
         *trusted = parse_keys(&header.public_keys).context("the file's header")?;
-        println!(
-            "note: trusting the public key(s) named in the file itself; compare them with the key the operator published, or pass --public-key"
+        notes.push(
+            "note: trusting the public key(s) named in the file itself; compare them with the key the operator published, or pass --public-key".to_owned(),
         );
     }
     let scope = header.scope();
@@ -163,10 +169,10 @@ fn verify_file(path: &Path, trusted: &mut Vec<PublicKey>) -> anyhow::Result<Repo
         Ok(())
     })?;
     if scope == Scope::Selection {
-        println!(
+        notes.push(format!(
             "note: entity `{}` only: each event's hash is checked against its content, not its links; compare the hashes with a full export to prove the events belong to the signed chain",
             header.entity.as_deref().unwrap_or_default()
-        );
+        ));
     }
     Ok(verifier.finish())
 }
@@ -189,45 +195,44 @@ fn for_each_line(
     Ok(())
 }
 
-fn print_report(report: &Report, trusted: &[PublicKey]) {
+/// The report as lines for standard output, after any `notes` already there.
+fn describe_report(report: &Report, trusted: &[PublicKey], lines: &mut Vec<String>) {
     let range = match (report.first_seq, report.last_seq) {
         (Some(first), Some(last)) => format!(" (seq {first} to {last})"),
         _ => String::new(),
     };
     let keys: Vec<String> = trusted.iter().map(ToString::to_string).collect();
     if report.is_ok() {
-        println!("audit trail OK: {} events{range}", report.events);
+        lines.push(format!("audit trail OK: {} events{range}", report.events));
     } else {
-        println!(
+        lines.push(format!(
             "audit trail verification FAILED: {} events{range}, {} problem(s)",
             report.events,
             report.problems.len() as u64 + report.problems_omitted
-        );
-        for problem in &report.problems {
-            println!("  {problem}");
-        }
+        ));
+        lines.extend(report.problems.iter().map(|problem| format!("  {problem}")));
         if report.problems_omitted > 0 {
-            println!(
+            lines.push(format!(
                 "  … and {} more (only the first {MAX_PROBLEMS} are listed)",
                 report.problems_omitted
-            );
+            ));
         }
     }
     if let Some(hash) = &report.last_hash {
-        println!("last hash: {hash}");
+        lines.push(format!("last hash: {hash}"));
     }
-    println!(
+    lines.push(format!(
         "signed checkpoints: {} valid, trusted key(s): {}",
         report.checkpoints_signed,
         keys.join(", ")
-    );
+    ));
     match report.last_anchored_seq {
-        Some(seq) => println!(
+        Some(seq) => lines.push(format!(
             "newest signed head: seq {seq}; {} event(s) after it are protected by the chain alone",
             report.unanchored_events
-        ),
-        None if report.events > 0 => println!(
-            "no signed checkpoint covers these events: deleting the newest ones or rewriting the chain would not be detected"
+        )),
+        None if report.events > 0 => lines.push(
+            "no signed checkpoint covers these events: deleting the newest ones or rewriting the chain would not be detected".to_owned(),
         ),
         None => {}
     }
@@ -299,11 +304,10 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         .and_then(|()| out.get_ref().sync_all())
         .with_context(|| format!("writing {}", args.output.display()))?;
     store.close().await;
-    println!(
+    crate::output::print_lines(&format!(
         "exported {events} events and {checkpoint_count} checkpoints to {}",
         args.output.display()
-    );
-    Ok(())
+    ))
 }
 
 fn write_line(out: &mut impl std::io::Write, line: &ExportLine) -> anyhow::Result<()> {
