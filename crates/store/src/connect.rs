@@ -36,9 +36,12 @@ impl Store {
         install_default_drivers();
         let target = Target::parse(url)?;
         let pool = match &target {
-            Target::SqliteFile { url, path } => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)?;
+            Target::SqliteFile { url, path, creates } => {
+                if *creates {
+                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                        create_private_dir(parent)?;
+                    }
+                    create_private_file(path)?;
                 }
                 sqlite_pool_options()
                     .max_connections(8)
@@ -87,6 +90,31 @@ impl Store {
     }
 }
 
+/// Creates `dir` and its missing parents, readable by this account only (`0700` on Unix, whatever
+/// the umask): the database holds personal data, key hashes and the audit trail. An existing
+/// directory is left as it is.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file, empty and `0600`, unless it exists. SQLite gives its write-ahead
+/// log and shared-memory index the database file's permissions, so they are private too.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 fn sqlite_pool_options() -> AnyPoolOptions {
     AnyPoolOptions::new()
         .acquire_timeout(Duration::from_secs(10))
@@ -101,9 +129,18 @@ fn sqlite_pool_options() -> AnyPoolOptions {
 /// A parsed database URL.
 #[derive(Debug, PartialEq, Eq)]
 enum Target {
-    SqliteFile { url: String, path: PathBuf },
-    SqliteMemory { url: String },
-    Postgres { url: String },
+    /// `creates`: the file and its directory are made when missing (`mode=rwc`).
+    SqliteFile {
+        url: String,
+        path: PathBuf,
+        creates: bool,
+    },
+    SqliteMemory {
+        url: String,
+    },
+    Postgres {
+        url: String,
+    },
 }
 
 impl Target {
@@ -136,6 +173,7 @@ impl Target {
             None => format!("{url}?mode=rwc"),
         };
         Ok(Target::SqliteFile {
+            creates: url.contains("mode=rwc"),
             url,
             path: PathBuf::from(location),
         })

@@ -9,13 +9,15 @@ fn sqlite_urls_are_recognised_and_made_creatable() {
         Some(Target::SqliteFile {
             url: "sqlite:///var/lib/fabrique/fabrique.db?mode=rwc".into(),
             path: PathBuf::from("/var/lib/fabrique/fabrique.db"),
+            creates: true,
         })
     );
     assert_eq!(
         Target::parse("sqlite:///tmp/x.db?mode=ro").ok(),
         Some(Target::SqliteFile {
             url: "sqlite:///tmp/x.db?mode=ro".into(),
-            path: PathBuf::from("/tmp/x.db")
+            path: PathBuf::from("/tmp/x.db"),
+            creates: false,
         })
     );
     assert_eq!(

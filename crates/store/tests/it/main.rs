@@ -10,6 +10,8 @@ mod audit_chain;
 mod audit_tampering;
 mod content;
 mod harness;
+#[cfg(unix)]
+mod local_files;
 mod provisioning;
 mod reporting;
 mod seats;
