@@ -13,12 +13,12 @@ use crate::schema::{self, Attribute};
 /// Whether `document` (a resource of a schema with `attributes`) matches `filter`.
 pub fn matches(filter: &Filter, document: &Value, attributes: &[Attribute]) -> bool {
     match filter {
-        Filter::And(left, right) => {
-            matches(left, document, attributes) && matches(right, document, attributes)
-        }
-        Filter::Or(left, right) => {
-            matches(left, document, attributes) || matches(right, document, attributes)
-        }
+        Filter::And(operands) => operands
+            .iter()
+            .all(|operand| matches(operand, document, attributes)),
+        Filter::Or(operands) => operands
+            .iter()
+            .any(|operand| matches(operand, document, attributes)),
         Filter::Not(inner) => !matches(inner, document, attributes),
         Filter::Present(path) => resolve(document, path, attributes)
             .iter()

@@ -8,6 +8,12 @@
 //! case-insensitive. Attribute paths may carry a schema URN (`urn:…:enterprise:2.0:User:department`),
 //! a value filter (`emails[type eq "work"]`) and a sub-attribute (`name.givenName`,
 //! `emails[type eq "work"].value`).
+//!
+//! Bounded so that no input can exhaust the stack, whose overflow aborts the whole process: a text
+//! longer than [`MAX_LENGTH`] bytes, or nesting parentheses, `not`s and value filters deeper than
+//! [`MAX_DEPTH`], is a [`SyntaxError`] before anything is built. Chains of `and` / `or` are kept
+//! as one n-ary node, so the tree is never deeper than that nesting, and evaluating or dropping
+//! it (both recursive) stays within a few dozen frames.
 
 use serde_json::{Number, Value};
 
@@ -24,8 +30,10 @@ pub enum Filter {
     Present(Path),
     /// `attr[filter]` on its own: some value of the multi-valued attribute matches.
     Has(Path),
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    /// Every operand matches; two or more, from one chain of `and`.
+    And(Vec<Filter>),
+    /// Some operand matches; two or more, from one chain of `or`.
+    Or(Vec<Filter>),
     Not(Box<Filter>),
 }
 
@@ -75,6 +83,13 @@ pub struct SyntaxError {
     pub text: String,
 }
 
+/// The longest filter or path accepted, in bytes: far above what directories send (a filter of
+/// fifty `id eq "…"` alternatives is about 2.5 KiB), and small enough that evaluating any filter
+/// on a page of resources stays cheap.
+pub const MAX_LENGTH: usize = 4096;
+/// The deepest nesting of parentheses, `not (…)` and value filters accepted.
+pub const MAX_DEPTH: usize = 32;
+
 /// The schema URNs a path may start with; a path equal to one of them names the whole schema.
 pub const KNOWN_SCHEMAS: &[&str] = &[
     crate::schema::USER_SCHEMA,
@@ -84,7 +99,7 @@ pub const KNOWN_SCHEMAS: &[&str] = &[
 
 /// Parses a filter (`filter=` of a listing, `filter` of a search request).
 pub fn parse_filter(text: &str) -> Result<Filter, SyntaxError> {
-    let mut parser = Parser::new(text);
+    let mut parser = Parser::bounded(text)?;
     parser.skip_spaces();
     let filter = parser.or_expression()?;
     parser.skip_spaces();
@@ -96,7 +111,7 @@ pub fn parse_filter(text: &str) -> Result<Filter, SyntaxError> {
 
 /// Parses a PATCH path: `attrPath`, `valuePath [subAttr]`, or a schema URN alone.
 pub fn parse_path(text: &str) -> Result<Path, SyntaxError> {
-    let mut parser = Parser::new(text);
+    let mut parser = Parser::bounded(text)?;
     parser.skip_spaces();
     let path = parser.path(true)?;
     parser.skip_spaces();
@@ -109,11 +124,41 @@ pub fn parse_path(text: &str) -> Result<Path, SyntaxError> {
 struct Parser<'a> {
     text: &'a str,
     position: usize,
+    /// How many groups and value filters enclose the position.
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Self {
-        Parser { text, position: 0 }
+    /// A parser of `text`, which must not be longer than [`MAX_LENGTH`].
+    fn bounded(text: &'a str) -> Result<Self, SyntaxError> {
+        if text.len() > MAX_LENGTH {
+            // The error quotes only the start: the detail goes back to the client and to logs.
+            let mut end = 64;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            return Err(SyntaxError {
+                message: format!("longer than {MAX_LENGTH} bytes ({})", text.len()),
+                position: 0,
+                text: format!("{}…", &text[..end]),
+            });
+        }
+        Ok(Parser {
+            text,
+            position: 0,
+            depth: 0,
+        })
+    }
+
+    /// Enters a group or a value filter; refused past [`MAX_DEPTH`].
+    fn enter(&mut self) -> Result<(), SyntaxError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.error(&format!(
+                "more than {MAX_DEPTH} nested parentheses, `not`s or value filters"
+            )));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn error(&self, message: &str) -> SyntaxError {
@@ -164,34 +209,34 @@ impl<'a> Parser<'a> {
     }
 
     fn or_expression(&mut self) -> Result<Filter, SyntaxError> {
-        let mut left = self.and_expression()?;
-        loop {
-            let save = self.position;
-            self.skip_spaces();
-            if self.keyword("or") {
-                self.skip_spaces();
-                let right = self.and_expression()?;
-                left = Filter::Or(Box::new(left), Box::new(right));
-            } else {
-                self.position = save;
-                return Ok(left);
-            }
-        }
+        let first = self.and_expression()?;
+        let operands = self.chain(first, "or", Self::and_expression)?;
+        Ok(one_or(operands, Filter::Or))
     }
 
     fn and_expression(&mut self) -> Result<Filter, SyntaxError> {
-        let mut left = self.unary()?;
+        let first = self.unary()?;
+        let operands = self.chain(first, "and", Self::unary)?;
+        Ok(one_or(operands, Filter::And))
+    }
+
+    /// `first` and the operands that follow it, each after the keyword `joiner`.
+    fn chain(
+        &mut self,
+        first: Filter,
+        joiner: &str,
+        operand: fn(&mut Self) -> Result<Filter, SyntaxError>,
+    ) -> Result<Vec<Filter>, SyntaxError> {
+        let mut operands = vec![first];
         loop {
             let save = self.position;
             self.skip_spaces();
-            if self.keyword("and") {
-                self.skip_spaces();
-                let right = self.unary()?;
-                left = Filter::And(Box::new(left), Box::new(right));
-            } else {
+            if !self.keyword(joiner) {
                 self.position = save;
-                return Ok(left);
+                return Ok(operands);
             }
+            self.skip_spaces();
+            operands.push(operand(self)?);
         }
     }
 
@@ -213,6 +258,7 @@ impl<'a> Parser<'a> {
     }
 
     fn group(&mut self) -> Result<Filter, SyntaxError> {
+        self.enter()?;
         self.position += 1; // '('
         self.skip_spaces();
         let inner = self.or_expression()?;
@@ -221,6 +267,7 @@ impl<'a> Parser<'a> {
             return Err(self.error("expected `)`"));
         }
         self.position += 1;
+        self.depth -= 1;
         Ok(inner)
     }
 
@@ -327,7 +374,11 @@ impl<'a> Parser<'a> {
     fn path(&mut self, schema_alone: bool) -> Result<Path, SyntaxError> {
         let start = self.position;
         let mut schema = None;
-        if self.rest().len() >= 4 && self.rest()[..4].eq_ignore_ascii_case("urn:") {
+        if self
+            .rest()
+            .get(..4)
+            .is_some_and(|start| start.eq_ignore_ascii_case("urn:"))
+        {
             let rest = self.rest();
             let end = rest
                 .find(|c: char| c.is_whitespace() || matches!(c, '[' | '(' | ')' | ']'))
@@ -353,7 +404,9 @@ impl<'a> Parser<'a> {
                 .iter()
                 .find(|urn| {
                     token.len() > urn.len()
-                        && token[..urn.len()].eq_ignore_ascii_case(urn)
+                        && token
+                            .get(..urn.len())
+                            .is_some_and(|start| start.eq_ignore_ascii_case(urn))
                         && token[urn.len()..].starts_with(':')
                 })
                 .map(|urn| urn.len())
@@ -363,11 +416,14 @@ impl<'a> Parser<'a> {
             self.position += prefix + 1;
         }
         let attribute = self.name().ok_or_else(|| {
-            let mut at = Parser::new(self.text);
-            at.position = if schema.is_some() {
-                self.position
-            } else {
-                start
+            let at = Parser {
+                text: self.text,
+                position: if schema.is_some() {
+                    self.position
+                } else {
+                    start
+                },
+                depth: self.depth,
             };
             at.error("expected an attribute name")
         })?;
@@ -386,6 +442,7 @@ impl<'a> Parser<'a> {
                     self.error("a value filter must follow the attribute, not a sub-attribute")
                 );
             }
+            self.enter()?;
             self.position += 1;
             self.skip_spaces();
             let inner = self.or_expression()?;
@@ -394,6 +451,7 @@ impl<'a> Parser<'a> {
                 return Err(self.error("expected `]`"));
             }
             self.position += 1;
+            self.depth -= 1;
             filter = Some(Box::new(inner));
             if self.peek() == Some('.') {
                 self.position += 1;
@@ -430,6 +488,16 @@ impl<'a> Parser<'a> {
         self.position += end;
         Some(rest[..end].to_owned())
     }
+}
+
+/// The one operand of a chain, or the n-ary node `joined` of them all.
+fn one_or(mut operands: Vec<Filter>, joined: fn(Vec<Filter>) -> Filter) -> Filter {
+    if operands.len() == 1
+        && let Some(only) = operands.pop()
+    {
+        return only;
+    }
+    joined(operands)
 }
 
 #[cfg(test)]

@@ -24,6 +24,9 @@ use crate::schema;
 pub const DEFAULT_COUNT: u64 = 100;
 /// The most results one page may hold (announced as `filter.maxResults`).
 pub const MAX_COUNT: u64 = 1000;
+/// The most paths `attributes` or `excludedAttributes` may name: every schema attribute and
+/// sub-attribute fits, and applying the projection to a page stays cheap.
+pub const MAX_PROJECTED_PATHS: usize = 200;
 
 /// A listing request, from a query string or a search body.
 #[derive(Debug, Default)]
@@ -138,7 +141,7 @@ fn build(
     let count = u64::try_from(count.unwrap_or(DEFAULT_COUNT as i64).max(0)).unwrap_or(0);
     let count = count.min(MAX_COUNT);
     let sort_by = sort_by
-        .map(|s| parse_path(&s).map_err(|e| ScimError::invalid_value(format!("sortBy: {e}"))))
+        .map(|s| parse_path(&s).map_err(|e| ScimError::invalid_path(format!("sortBy: {e}"))))
         .transpose()?;
     let descending = match sort_order.as_deref() {
         None => false,
@@ -166,13 +169,21 @@ impl Projection {
         excluded: Option<&str>,
     ) -> Result<Projection, ScimError> {
         let paths = |text: Option<&str>, name: &str| -> Result<Vec<Path>, ScimError> {
-            text.unwrap_or_default()
+            let texts: Vec<&str> = text
+                .unwrap_or_default()
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| {
-                    parse_path(s).map_err(|e| ScimError::invalid_value(format!("{name}: {e}")))
-                })
+                .take(MAX_PROJECTED_PATHS + 1)
+                .collect();
+            if texts.len() > MAX_PROJECTED_PATHS {
+                return Err(ScimError::invalid_path(format!(
+                    "{name}: more than {MAX_PROJECTED_PATHS} attribute paths"
+                )));
+            }
+            texts
+                .into_iter()
+                .map(|s| parse_path(s).map_err(|e| ScimError::invalid_path(format!("{name}: {e}"))))
                 .collect()
         };
         Ok(Projection {
@@ -353,15 +364,13 @@ fn is_primary_email(path: &Path) -> bool {
 /// The SQL narrowing of a filter, and whether it selects exactly the filter's matches.
 pub(crate) fn narrowing(resource: Resource, filter: &Filter) -> (Narrowing, bool) {
     match filter {
-        Filter::And(left, right) => {
-            let (l, le) = narrowing(resource, left);
-            let (r, re) = narrowing(resource, right);
-            (Narrowing::And(vec![l, r]), le && re)
+        Filter::And(operands) => {
+            let (narrowings, exact) = narrowings(resource, operands);
+            (Narrowing::And(narrowings), exact)
         }
-        Filter::Or(left, right) => {
-            let (l, le) = narrowing(resource, left);
-            let (r, re) = narrowing(resource, right);
-            (Narrowing::Or(vec![l, r]), le && re)
+        Filter::Or(operands) => {
+            let (narrowings, exact) = narrowings(resource, operands);
+            (Narrowing::Or(narrowings), exact)
         }
         Filter::Not(_) | Filter::Has(_) => (Narrowing::All, false),
         Filter::Present(path) => match column_of(resource, path) {
@@ -385,6 +394,20 @@ pub(crate) fn narrowing(resource: Resource, filter: &Filter) -> (Narrowing, bool
             compare_narrowing(column, *op, value)
         }
     }
+}
+
+/// The narrowings of operands, and whether every one is exact.
+fn narrowings(resource: Resource, operands: &[Filter]) -> (Vec<Narrowing>, bool) {
+    let mut exact = true;
+    let narrowings = operands
+        .iter()
+        .map(|operand| {
+            let (narrowing, operand_exact) = narrowing(resource, operand);
+            exact &= operand_exact;
+            narrowing
+        })
+        .collect();
+    (narrowings, exact)
 }
 
 fn compare_narrowing(column: Column, op: CompareOp, value: &Value) -> (Narrowing, bool) {

@@ -29,6 +29,10 @@ pub enum Op {
     Remove,
 }
 
+/// The most operations one PATCH request may carry: each is applied to the whole document, so
+/// the count bounds the work of one request.
+pub const MAX_OPERATIONS: usize = 1000;
+
 /// The operations of a PatchOp request body.
 pub fn parse_request(body: &Value) -> Result<Vec<Operation>, ScimError> {
     let schemas = get(body, "schemas").and_then(Value::as_array);
@@ -43,6 +47,12 @@ pub fn parse_request(body: &Value) -> Result<Vec<Operation>, ScimError> {
             "a PATCH body needs an `Operations` array",
         ));
     };
+    if operations.len() > MAX_OPERATIONS {
+        return Err(ScimError::invalid_value(format!(
+            "a PATCH request may carry at most {MAX_OPERATIONS} operations, not {}",
+            operations.len()
+        )));
+    }
     operations
         .iter()
         .enumerate()
@@ -447,9 +457,11 @@ fn described_by(filter: &Filter) -> Option<Map<String, Value>> {
             object.insert(path.attribute.clone(), value.clone());
             Some(object)
         }
-        Filter::And(left, right) => {
-            let mut object = described_by(left)?;
-            object.extend(described_by(right)?);
+        Filter::And(operands) => {
+            let mut object = Map::new();
+            for operand in operands {
+                object.extend(described_by(operand)?);
+            }
             Some(object)
         }
         _ => None,

@@ -515,3 +515,89 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// The review's attack on the real binary, as a child process: one directory token sends filters
+/// and paths nested 200,000 deep and more, and a multi-byte character where `urn:` is looked for. Each gets
+/// a SCIM 400, and the server goes on answering (a stack overflow would abort it, failing this
+/// test rather than the test binary).
+#[tokio::test]
+async fn nested_filters_and_paths_get_a_400_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fabrique.toml");
+    std::fs::write(&config, "[simulator]\nembedded = true\n").unwrap();
+    let server = crate::process::Serve::start(&config, &dir.path().join("data"));
+    let http = reqwest::Client::new();
+    let admin = |path: &str, body: Value| {
+        http.post(format!("{}{path}", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+    };
+    admin(
+        "/admin/v1/entities",
+        json!({"slug": "acme", "name": "Acme"}),
+    )
+    .await
+    .unwrap();
+    let token: Value = admin(
+        "/admin/v1/scim-tokens",
+        json!({"entity": "acme", "name": "directory"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = token["token"].as_str().unwrap();
+    let scim = |method: Method, path: &str, body: Option<String>| {
+        let mut request = http
+            .request(method, format!("{}/scim/v2{path}", server.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body);
+        }
+        async move {
+            let response = request.send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            let body =
+                serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("{status}: {text}"));
+            (status, body)
+        }
+    };
+    let n = 300_000;
+    let nested = format!("{}userName eq \"x\"{}", "(".repeat(n), ")".repeat(n));
+    let (status, error) = scim(
+        Method::POST,
+        "/Users/.search",
+        Some(json!({"filter": nested}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, error["scimType"].clone()),
+        (400, json!("invalidFilter"))
+    );
+    // 200,000 deep, so that the body stays within the 2 MB a SCIM request may carry.
+    let n = 200_000;
+    let path = format!("{}value eq \"x\"{}", "emails[".repeat(n), "]".repeat(n));
+    let body = patch(json!([{"op": "remove", "path": path}])).to_string();
+    let (status, error) = scim(
+        Method::PATCH,
+        "/Users/usr_01a2262b841c71e5ad746b1ec8c5574b",
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        (status, error["scimType"].clone()),
+        (400, json!("invalidPath"))
+    );
+    let (status, error) = scim(Method::GET, "/Users?filter=abc%C3%A9%20eq%20%22x%22", None).await;
+    assert_eq!(
+        (status, error["scimType"].clone()),
+        (400, json!("invalidFilter"))
+    );
+    let (status, listed) = scim(Method::GET, "/Users", None).await;
+    assert_eq!((status, listed["totalResults"].clone()), (200, json!(0)));
+}

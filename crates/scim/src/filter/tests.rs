@@ -163,3 +163,89 @@ fn patch_paths_parse_with_filters_sub_attributes_and_schemas() {
     assert!(parse_path("emails[").is_err());
     assert!(parse_path("9lives").is_err());
 }
+
+/// Runs `body` in a child process: this test binary, asked to run only the test named `test`.
+/// A stack overflow aborts the whole process instead of panicking one thread, so run in-process a
+/// regression would kill every test of the binary at once; this way it fails just this one.
+fn in_child_process(test: &str, body: impl FnOnce()) {
+    const CHILD: &str = "SCIM_FILTER_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        body();
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test} failed in its child process ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The review's attack: 300,000 nested parentheses, value filters or `not`s, and chains of
+/// operators long enough to make a deep tree, in filters and in paths. Each is refused with an
+/// error, and nothing that is accepted is too deep to evaluate or to drop.
+#[test]
+fn nesting_and_length_are_bounded_so_no_input_overflows_the_stack() {
+    in_child_process(
+        "filter::tests::nesting_and_length_are_bounded_so_no_input_overflows_the_stack",
+        || {
+            let n = 300_000;
+            let parentheses = format!("{}userName eq \"x\"{}", "(".repeat(n), ")".repeat(n));
+            let nots = format!("{}userName eq \"x\"{}", "not (".repeat(n), ")".repeat(n));
+            let value_filters = format!("{}value eq \"x\"{}", "emails[".repeat(n), "]".repeat(n));
+            let chain = vec![r#"userName eq "x""#; n].join(" or ");
+            for text in [&parentheses, &nots, &value_filters, &chain] {
+                let error = parse_filter(text).unwrap_err();
+                assert!(
+                    error.text.len() < 200,
+                    "the error does not echo the whole input"
+                );
+                assert!(parse_path(text).is_err());
+            }
+            // Just within the limits: parses, evaluates and drops.
+            let depth = MAX_DEPTH;
+            let nested = format!(
+                "{}userName eq \"x\"{}",
+                "(".repeat(depth),
+                ")".repeat(depth)
+            );
+            assert!(!check(&nested, &ada()));
+            let too_deep = format!("({nested})");
+            let error = parse_filter(&too_deep).unwrap_err();
+            assert!(error.message.contains("nested"), "{error}");
+            let long_chain = vec!["title pr"; MAX_LENGTH / 12].join(" or ");
+            assert!(check(&long_chain, &ada()));
+            let long_chain = vec!["title pr"; MAX_LENGTH / 13].join(" and ");
+            assert!(check(&long_chain, &ada()));
+            let error =
+                parse_filter(&format!("{long_chain}{}", " ".repeat(MAX_LENGTH))).unwrap_err();
+            assert!(error.message.contains("longer than"), "{error}");
+        },
+    );
+}
+
+/// A multi-byte character where the parser looks for `urn:` or a schema URN is an error, not a
+/// slicing panic.
+#[test]
+fn multi_byte_characters_near_urns_are_errors_not_panics() {
+    for text in [
+        "abcé eq \"x\"",
+        "é",
+        "urné",
+        "urn:ietf:params:scim:schemas:core:2.0:Useré",
+        "urn:ietf:params:scim:schemas:core:2.0:Usé:userName eq \"x\"",
+        "urn:ietf:params:scim:schemas:core:2.0:Us€r:userName eq \"x\"",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:Useré:department",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:Us€r:department eq \"x\"",
+    ] {
+        let filter = std::panic::catch_unwind(|| parse_filter(text));
+        let path = std::panic::catch_unwind(|| parse_path(text));
+        assert!(filter.is_ok() && path.is_ok(), "{text} panicked");
+    }
+}

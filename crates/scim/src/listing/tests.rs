@@ -1,5 +1,6 @@
 //! The filter → SQL rule: indexed columns narrow, exactness decides where paging happens.
 
+use serde_json::json;
 use store::{Column, Narrowing, TextMatch};
 
 use super::*;
@@ -57,4 +58,45 @@ fn projection_keeps_id_and_schemas_and_drops_excluded_paths() {
     let projected = without.apply(document);
     assert!(projected.get("title").is_none() && projected.get("id").is_some());
     assert_eq!(projected["name"], serde_json::json!({"givenName": "Ada"}));
+}
+
+/// Limits on filters and paths answer RFC 7644 errors: `invalidFilter` for filters, `invalidPath`
+/// for `sortBy`, `attributes` and `excludedAttributes`, from a query string or a search body.
+#[test]
+fn limits_answer_invalid_filter_or_invalid_path() {
+    use crate::filter::{MAX_DEPTH, MAX_LENGTH};
+    let deep = format!(
+        "{}userName pr{}",
+        "(".repeat(MAX_DEPTH + 1),
+        ")".repeat(MAX_DEPTH + 1)
+    );
+    let long = "a".repeat(MAX_LENGTH + 1);
+    let deep_path = format!("{}value eq \"x\"{}", "emails[".repeat(300), "]".repeat(300));
+    let many = vec!["userName"; MAX_PROJECTED_PATHS + 1].join(",");
+    let scim_type =
+        |body: serde_json::Value| ListRequest::from_search(&body).unwrap_err().scim_type;
+    for filter in [&deep, &long] {
+        assert_eq!(scim_type(json!({"filter": filter})), Some("invalidFilter"));
+        let query = HashMap::from([("filter".to_owned(), filter.clone())]);
+        assert_eq!(
+            ListRequest::from_query(&query).unwrap_err().scim_type,
+            Some("invalidFilter")
+        );
+    }
+    for path in [&deep_path, &long] {
+        assert_eq!(scim_type(json!({"sortBy": path})), Some("invalidPath"));
+        assert_eq!(
+            scim_type(json!({"attributes": [path]})),
+            Some("invalidPath")
+        );
+        assert_eq!(
+            scim_type(json!({"excludedAttributes": path})),
+            Some("invalidPath")
+        );
+    }
+    let error = Projection::parse(Some(&many), None).unwrap_err();
+    assert_eq!(error.scim_type, Some("invalidPath"), "{error}");
+    assert!(
+        Projection::parse(Some(&vec!["userName"; MAX_PROJECTED_PATHS].join(",")), None).is_ok()
+    );
 }

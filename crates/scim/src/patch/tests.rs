@@ -160,3 +160,30 @@ fn bad_requests_get_the_rfc_error_types() {
     let error = parse_request(&json!({"Operations": []})).unwrap_err();
     assert_eq!(error.scim_type, Some("invalidSyntax"));
 }
+
+/// A PATCH path nested past the limit is `invalidPath`, and a request of too many operations is
+/// refused before any is applied.
+#[test]
+fn deep_paths_and_too_many_operations_are_refused() {
+    // The review's 200,000 nested value filters are `filter::tests`' to try, in a child process.
+    let long = "emails[".repeat(crate::filter::MAX_LENGTH);
+    let nested = format!(
+        "{}value eq \"x\"{}",
+        "emails[".repeat(crate::filter::MAX_DEPTH + 1),
+        "]".repeat(crate::filter::MAX_DEPTH + 1)
+    );
+    for path in [long, nested] {
+        let body = json!({
+            "schemas": [schema::PATCH_OP],
+            "Operations": [{"op": "remove", "path": path}]
+        });
+        let error = parse_request(&body).unwrap_err();
+        assert_eq!(error.scim_type, Some("invalidPath"), "{error}");
+    }
+    let operations = vec![json!({"op": "remove", "path": "title"}); MAX_OPERATIONS + 1];
+    let body = json!({"schemas": [schema::PATCH_OP], "Operations": operations});
+    assert_eq!(
+        parse_request(&body).unwrap_err().scim_type,
+        Some("invalidValue")
+    );
+}
