@@ -418,6 +418,19 @@ impl Directory {
         self.index.write().remove(key_id)
     }
 
+    /// Stops every key of `owner`, from memory alone: a suspension calls it after its commit, where
+    /// a read that failed would leave the keys live. Idempotent; returns how many stopped.
+    pub fn stop_owner(&self, owner: KeyOwner) -> usize {
+        let mut index = self.index.write();
+        let stopped: Vec<KeyId> = index
+            .by_hash
+            .values()
+            .filter(|live| live.principal.owner == owner)
+            .filter_map(|live| live.principal.key_id)
+            .collect();
+        stopped.into_iter().filter(|key| index.remove(*key)).count()
+    }
+
     /// Makes the live keys of a user who was reactivated authenticate again (their owner is read
     /// as active from the store, so suspended entities still keep them out). Returns how many.
     pub async fn restore_owner(&self, store: &Store, owner: KeyOwner) -> Result<usize, StoreError> {

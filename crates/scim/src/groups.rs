@@ -11,14 +11,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use domain::{AuditAction, EntityId, TeamId, UserId};
 use serde_json::{Map, Value, json};
-use store::{Listing, Team, TeamFields};
+use store::{Listing, Page, Team, TeamFields};
 
 use crate::auth::Caller;
-use crate::evaluate::{get, matches};
-use crate::listing::{self, ListRequest, Resource};
+use crate::evaluate::get;
+use crate::listing::{Resource, ResourceType};
 use crate::patch;
 use crate::response::{self, BaseUrl, check_if_match};
-use crate::schema::{GROUP_ATTRIBUTES, GROUP_SCHEMA};
+use crate::schema::{Attribute, GROUP_ATTRIBUTES, GROUP_SCHEMA};
 use crate::users::{check_text, event, parse_body, path_text, projection, text_value, timestamp};
 use crate::{ScimError, ScimState};
 
@@ -153,77 +153,30 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(crate) async fn list(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    Query(params): Params,
-) -> Result<Response, ScimError> {
-    let request = ListRequest::from_query(&params)?;
-    answer_list(&state, &caller, &base, request).await
-}
+/// Groups, for the shared listing path.
+pub(crate) struct Groups;
 
-pub(crate) async fn search(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let request = ListRequest::from_search(&parse_body(&body)?)?;
-    answer_list(&state, &caller, &base, request).await
-}
+impl Resource for Groups {
+    type Row = Team;
+    const TYPE: ResourceType = ResourceType::Group;
+    const ATTRIBUTES: &'static [Attribute] = GROUP_ATTRIBUTES;
 
-async fn answer_list(
-    state: &ScimState,
-    caller: &Caller,
-    base: &str,
-    request: ListRequest,
-) -> Result<Response, ScimError> {
-    let (narrowing, exact) = match &request.filter {
-        Some(filter) => listing::narrowing(Resource::Group, filter),
-        None => (store::Narrowing::All, true),
-    };
-    let sort = request
-        .sort_by
-        .as_ref()
-        .map(|path| listing::sort_column(Resource::Group, path))
-        .transpose()?
-        .map(|column| (column, request.descending));
-    let offset = request.start_index - 1;
-    let listing = Listing {
-        entity: caller.entity(),
-        narrowing,
-        sort,
-        page: exact.then_some((offset, request.count)),
-    };
-    let page = state.store.list_teams(&listing).await?;
-    let ids: Vec<TeamId> = page.items.iter().map(|t| t.id).collect();
-    let mut members = state.store.team_members(&ids).await?;
-    let mut documents: Vec<Value> = page
-        .items
-        .iter()
-        .map(|team| document_of(team, &members.remove(&team.id).unwrap_or_default(), base))
-        .collect();
-    let total = if exact {
-        page.total
-    } else {
-        if let Some(filter) = &request.filter {
-            documents.retain(|document| matches(filter, document, GROUP_ATTRIBUTES));
-        }
-        let total = documents.len() as u64;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let count = usize::try_from(request.count).unwrap_or(usize::MAX);
-        documents = documents.into_iter().skip(start).take(count).collect();
-        total
-    };
-    let resources = documents
-        .into_iter()
-        .map(|d| request.projection.apply(d))
-        .collect();
-    Ok(response::scim_json(
-        StatusCode::OK,
-        &listing::list_response(total, request.start_index, resources),
-    ))
+    async fn fetch(state: &ScimState, listing: &Listing) -> Result<Page<Team>, ScimError> {
+        Ok(state.store.list_teams(listing).await?)
+    }
+
+    async fn documents(
+        state: &ScimState,
+        teams: &[Team],
+        base: &str,
+    ) -> Result<Vec<Value>, ScimError> {
+        let ids: Vec<TeamId> = teams.iter().map(|t| t.id).collect();
+        let mut members = state.store.team_members(&ids).await?;
+        Ok(teams
+            .iter()
+            .map(|team| document_of(team, &members.remove(&team.id).unwrap_or_default(), base))
+            .collect())
+    }
 }
 
 async fn visible_team(

@@ -56,13 +56,13 @@ pub fn router(state: ScimState) -> Router {
     Router::new()
         .route(
             "/scim/v2/Users",
-            get(users::list)
+            get(listing::list::<users::Users>)
                 .post(users::create)
                 .fallback(response::method_not_allowed),
         )
         .route(
             "/scim/v2/Users/.search",
-            post(users::search).fallback(response::method_not_allowed),
+            post(listing::search::<users::Users>).fallback(response::method_not_allowed),
         )
         .route(
             "/scim/v2/Users/{id}",
@@ -74,13 +74,13 @@ pub fn router(state: ScimState) -> Router {
         )
         .route(
             "/scim/v2/Groups",
-            get(groups::list)
+            get(listing::list::<groups::Groups>)
                 .post(groups::create)
                 .fallback(response::method_not_allowed),
         )
         .route(
             "/scim/v2/Groups/.search",
-            post(groups::search).fallback(response::method_not_allowed),
+            post(listing::search::<groups::Groups>).fallback(response::method_not_allowed),
         )
         .route(
             "/scim/v2/Groups/{id}",

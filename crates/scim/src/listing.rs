@@ -7,18 +7,32 @@
 //! superset of the matches; the whole filter is then evaluated in Rust on what SQL returned. When
 //! the translation is exact (every part named a column with an exact comparison: `eq`, `ne`, `pr`,
 //! time comparisons, joined by `and`/`or`), pagination and the total count are done in SQL too;
-//! otherwise every candidate row is read, filtered in Rust, then paged. `userName eq "x"` is thus
+//! otherwise the candidate rows are read, filtered in Rust, then paged. `userName eq "x"` is thus
 //! one lookup in the unique index of folded user names, whatever the number of users.
+//!
+//! Candidates are bounded: an inexact filter whose SQL part still selects more than
+//! [`MAX_CANDIDATES`] rows is refused with `400 tooMany` (RFC 7644 §3.12) rather than reading the
+//! whole entity, or the whole group for a group-wide token; the client narrows it with a column
+//! (`userName`, `externalId`, `displayName`, `meta.lastModified`, …).
+//!
+//! Users and groups are listed by one path, [`answer`], through the [`Resource`] trait.
 
 use std::collections::HashMap;
 
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Map, Value};
-use store::{Column, Narrowing, Ordering, TextMatch};
+use store::{Column, Listing, Narrowing, Ordering, Page, TextMatch};
 
-use crate::ScimError;
-use crate::evaluate::{get, is_core, key_of};
+use crate::auth::Caller;
+use crate::evaluate::{get, is_core, key_of, matches};
 use crate::filter::{CompareOp, Filter, Path, parse_filter, parse_path};
-use crate::schema;
+use crate::response::{self, BaseUrl};
+use crate::schema::{self, Attribute};
+use crate::users::parse_body;
+use crate::{ScimError, ScimState};
 
 /// Results per page when the client does not say.
 pub const DEFAULT_COUNT: u64 = 100;
@@ -27,6 +41,137 @@ pub const MAX_COUNT: u64 = 1000;
 /// The most paths `attributes` or `excludedAttributes` may name: every schema attribute and
 /// sub-attribute fits, and applying the projection to a page stays cheap.
 pub const MAX_PROJECTED_PATHS: usize = 200;
+
+/// The most rows an inexact filter may leave to be evaluated in Rust for one request.
+pub const MAX_CANDIDATES: u64 = 10_000;
+
+/// A resource type that is listed and searched: users or groups.
+pub(crate) trait Resource {
+    /// A stored row.
+    type Row;
+    const TYPE: ResourceType;
+    /// The attributes of its schema, for evaluating filters.
+    const ATTRIBUTES: &'static [Attribute];
+    /// The rows `listing` selects.
+    async fn fetch(state: &ScimState, listing: &Listing) -> Result<Page<Self::Row>, ScimError>;
+    /// The documents of `rows`, in order, with what they link to (a user's groups, a group's
+    /// members).
+    async fn documents(
+        state: &ScimState,
+        rows: &[Self::Row],
+        base: &str,
+    ) -> Result<Vec<Value>, ScimError>;
+}
+
+/// `GET /Users` and `GET /Groups`.
+pub(crate) async fn list<R: Resource>(
+    State(state): State<ScimState>,
+    caller: Caller,
+    BaseUrl(base): BaseUrl,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ScimError> {
+    answer::<R>(&state, &caller, &base, ListRequest::from_query(&params)?).await
+}
+
+/// `POST /Users/.search` and `POST /Groups/.search`.
+pub(crate) async fn search<R: Resource>(
+    State(state): State<ScimState>,
+    caller: Caller,
+    BaseUrl(base): BaseUrl,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let request = ListRequest::from_search(&parse_body(&body)?)?;
+    answer::<R>(&state, &caller, &base, request).await
+}
+
+/// The ListResponse to `request`, within the caller's entity.
+pub(crate) async fn answer<R: Resource>(
+    state: &ScimState,
+    caller: &Caller,
+    base: &str,
+    request: ListRequest,
+) -> Result<Response, ScimError> {
+    let (narrowing, exact) = match &request.filter {
+        Some(filter) => narrowing(R::TYPE, filter),
+        None => (Narrowing::All, true),
+    };
+    let sort = request
+        .sort_by
+        .as_ref()
+        .map(|path| sort_column(R::TYPE, path))
+        .transpose()?
+        .map(|column| (column, request.descending));
+    let offset = request.start_index - 1;
+    // Exact: SQL pages. Inexact: the candidates, one more than allowed to tell when there are too many.
+    let page = match (exact, request.count) {
+        (true, 0) => (0, 0),
+        (true, count) => (offset, count),
+        (false, _) => (0, MAX_CANDIDATES + 1),
+    };
+    let listing = Listing {
+        entity: caller.entity(),
+        narrowing,
+        sort,
+        page: Some(page),
+    };
+    let rows = R::fetch(state, &listing).await?;
+    let documents = R::documents(state, &rows.items, base).await?;
+    let (total, documents) = match request.filter.as_ref().filter(|_| !exact) {
+        None => (rows.total, documents),
+        Some(filter) => {
+            let candidates = Candidates {
+                total: rows.total,
+                documents,
+                attributes: R::ATTRIBUTES,
+            };
+            candidates.matching_page(filter, MAX_CANDIDATES, offset, request.count)?
+        }
+    };
+    let resources = documents
+        .into_iter()
+        .map(|document| request.projection.apply(document))
+        .collect();
+    Ok(response::scim_json(
+        StatusCode::OK,
+        &list_response(total, request.start_index, resources),
+    ))
+}
+
+/// What SQL selected for an inexact filter: at most one more document than allowed, and how many
+/// rows it selected in all.
+struct Candidates<'a> {
+    total: u64,
+    documents: Vec<Value>,
+    attributes: &'a [Attribute],
+}
+
+impl Candidates<'_> {
+    /// The documents `filter` matches, `count` from `offset`, and how many match in all; `tooMany`
+    /// when there were more than `limit` candidates.
+    fn matching_page(
+        self,
+        filter: &Filter,
+        limit: u64,
+        offset: u64,
+        count: u64,
+    ) -> Result<(u64, Vec<Value>), ScimError> {
+        if self.total > limit {
+            return Err(ScimError::too_many(format!(
+                "the filter leaves {} candidates to examine, more than {limit}: narrow it with an exact comparison on id, externalId, displayName, userName, active, meta.created or meta.lastModified",
+                self.total
+            )));
+        }
+        let mut documents = self.documents;
+        documents.retain(|document| matches(filter, document, self.attributes));
+        let total = documents.len() as u64;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        Ok((
+            total,
+            documents.into_iter().skip(start).take(count).collect(),
+        ))
+    }
+}
 
 /// A listing request, from a query string or a search body.
 #[derive(Debug, Default)]
@@ -317,15 +462,15 @@ fn remove_path(object: &mut Map<String, Value>, path: &Path) {
     }
 }
 
-/// Which resource a filter is translated for.
+/// Which resource type a filter is translated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Resource {
+pub(crate) enum ResourceType {
     User,
     Group,
 }
 
 /// The column a path names, if it names one.
-pub(crate) fn column_of(resource: Resource, path: &Path) -> Option<Column> {
+pub(crate) fn column_of(resource: ResourceType, path: &Path) -> Option<Column> {
     if path.schema.as_deref().is_some_and(|urn| !is_core(urn)) || path.filter.is_some() {
         return None;
     }
@@ -337,8 +482,8 @@ pub(crate) fn column_of(resource: Resource, path: &Path) -> Option<Column> {
         (_, "externalid", None) => Some(Column::ExternalId),
         (_, "meta", Some("created")) => Some(Column::CreatedAt),
         (_, "meta", Some("lastmodified")) => Some(Column::UpdatedAt),
-        (Resource::User, "username", None) => Some(Column::UserName),
-        (Resource::User, "active", None) => Some(Column::Status),
+        (ResourceType::User, "username", None) => Some(Column::UserName),
+        (ResourceType::User, "active", None) => Some(Column::Status),
         _ => None,
     }
 }
@@ -362,7 +507,7 @@ fn is_primary_email(path: &Path) -> bool {
 }
 
 /// The SQL narrowing of a filter, and whether it selects exactly the filter's matches.
-pub(crate) fn narrowing(resource: Resource, filter: &Filter) -> (Narrowing, bool) {
+pub(crate) fn narrowing(resource: ResourceType, filter: &Filter) -> (Narrowing, bool) {
     match filter {
         Filter::And(operands) => {
             let (narrowings, exact) = narrowings(resource, operands);
@@ -383,7 +528,7 @@ pub(crate) fn narrowing(resource: Resource, filter: &Filter) -> (Narrowing, bool
             _ => (Narrowing::All, false),
         },
         Filter::Compare { path, op, value } => {
-            let column = if resource == Resource::User && is_primary_email(path) {
+            let column = if resource == ResourceType::User && is_primary_email(path) {
                 Some(Column::Email)
             } else {
                 column_of(resource, path)
@@ -397,7 +542,7 @@ pub(crate) fn narrowing(resource: Resource, filter: &Filter) -> (Narrowing, bool
 }
 
 /// The narrowings of operands, and whether every one is exact.
-fn narrowings(resource: Resource, operands: &[Filter]) -> (Vec<Narrowing>, bool) {
+fn narrowings(resource: ResourceType, operands: &[Filter]) -> (Vec<Narrowing>, bool) {
     let mut exact = true;
     let narrowings = operands
         .iter()
@@ -475,16 +620,16 @@ fn compare_narrowing(column: Column, op: CompareOp, value: &Value) -> (Narrowing
 }
 
 /// The column to sort by, or an error naming the attributes that can be sorted on.
-pub(crate) fn sort_column(resource: Resource, path: &Path) -> Result<Column, ScimError> {
-    if resource == Resource::User && is_primary_email(path) {
+pub(crate) fn sort_column(resource: ResourceType, path: &Path) -> Result<Column, ScimError> {
+    if resource == ResourceType::User && is_primary_email(path) {
         return Ok(Column::Email);
     }
     column_of(resource, path)
         .filter(|c| *c != Column::Status)
         .ok_or_else(|| {
             ScimError::invalid_value(match resource {
-                Resource::User => "sortBy supports id, userName, displayName, externalId, emails[primary eq true].value, meta.created and meta.lastModified",
-                Resource::Group => "sortBy supports id, displayName, externalId, meta.created and meta.lastModified",
+                ResourceType::User => "sortBy supports id, userName, displayName, externalId, emails[primary eq true].value, meta.created and meta.lastModified",
+                ResourceType::Group => "sortBy supports id, displayName, externalId, meta.created and meta.lastModified",
             })
         })
 }

@@ -16,11 +16,11 @@ use domain::{
     AuditAction, AuditEvent, EntityId, KeyOwner, Outcome, Status, TeamId, UserId, now_millis,
 };
 use serde_json::{Map, Value, json};
-use store::{Listing, NewUser, ProvisionedUser, UserFields};
+use store::{Listing, NewUser, Page, ProvisionedUser, UserFields};
 
 use crate::auth::Caller;
-use crate::evaluate::{get, key_of, matches};
-use crate::listing::{self, ListRequest, Projection, Resource};
+use crate::evaluate::{get, key_of};
+use crate::listing::{Projection, Resource, ResourceType};
 use crate::patch;
 use crate::response::{self, BaseUrl, check_if_match};
 use crate::schema::{self, ENTERPRISE_USER_SCHEMA, USER_ATTRIBUTES, USER_SCHEMA};
@@ -221,85 +221,33 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(crate) async fn list(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    Query(params): Params,
-) -> Result<Response, ScimError> {
-    let request = ListRequest::from_query(&params)?;
-    answer_list(&state, &caller, &base, request).await
-}
+/// Users, for the shared listing path.
+pub(crate) struct Users;
 
-pub(crate) async fn search(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let request = ListRequest::from_search(&parse_body(&body)?)?;
-    answer_list(&state, &caller, &base, request).await
-}
+impl Resource for Users {
+    type Row = ProvisionedUser;
+    const TYPE: ResourceType = ResourceType::User;
+    const ATTRIBUTES: &'static [schema::Attribute] = USER_ATTRIBUTES;
 
-async fn answer_list(
-    state: &ScimState,
-    caller: &Caller,
-    base: &str,
-    request: ListRequest,
-) -> Result<Response, ScimError> {
-    let (narrowing, exact) = match &request.filter {
-        Some(filter) => listing::narrowing(Resource::User, filter),
-        None => (store::Narrowing::All, true),
-    };
-    let sort = request
-        .sort_by
-        .as_ref()
-        .map(|path| listing::sort_column(Resource::User, path))
-        .transpose()?
-        .map(|column| (column, request.descending));
-    let offset = request.start_index - 1;
-    let mut listing = Listing {
-        entity: caller.entity(),
-        narrowing,
-        sort,
-        page: exact.then_some((offset, request.count)),
-    };
-    if request.count == 0 && exact {
-        listing.page = Some((0, 0));
+    async fn fetch(
+        state: &ScimState,
+        listing: &Listing,
+    ) -> Result<Page<ProvisionedUser>, ScimError> {
+        Ok(state.store.list_provisioned_users(listing).await?)
     }
-    let page = state.store.list_provisioned_users(&listing).await?;
-    let (total, users): (u64, Vec<ProvisionedUser>) = if exact {
-        (page.total, page.items)
-    } else {
-        let Some(filter) = &request.filter else {
-            return Err(ScimError::internal("an inexact listing without a filter"));
-        };
-        let matching: Vec<ProvisionedUser> = page
-            .items
-            .into_iter()
-            .filter(|user| matches(filter, &document_of(user, &[], base), USER_ATTRIBUTES))
-            .collect();
-        let total = matching.len() as u64;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let count = usize::try_from(request.count).unwrap_or(usize::MAX);
-        (
-            total,
-            matching.into_iter().skip(start).take(count).collect(),
-        )
-    };
-    let ids: Vec<UserId> = users.iter().map(|u| u.user.id).collect();
-    let mut teams = state.store.teams_of_users(&ids).await?;
-    let resources: Vec<Value> = users
-        .iter()
-        .map(|user| {
-            let groups = teams.remove(&user.user.id).unwrap_or_default();
-            request.projection.apply(document_of(user, &groups, base))
-        })
-        .collect();
-    Ok(response::scim_json(
-        StatusCode::OK,
-        &listing::list_response(total, request.start_index, resources),
-    ))
+
+    async fn documents(
+        state: &ScimState,
+        users: &[ProvisionedUser],
+        base: &str,
+    ) -> Result<Vec<Value>, ScimError> {
+        let ids: Vec<UserId> = users.iter().map(|u| u.user.id).collect();
+        let mut teams = state.store.teams_of_users(&ids).await?;
+        Ok(users
+            .iter()
+            .map(|user| document_of(user, &teams.remove(&user.user.id).unwrap_or_default(), base))
+            .collect())
+    }
 }
 
 /// Writes a replacement (PUT, or PATCH's result) and keeps the key directory in step with the
@@ -339,14 +287,16 @@ async fn store_change(
         .store
         .replace_provisioned_user(user.user.id, user.version, &parsed.fields, &audit)
         .await?;
+    if after == Status::Suspended {
+        // Before the answer, the suspended user's keys fail from the next request on. From memory,
+        // by owner: nothing read after the commit can fail and leave a key live, and a retry that
+        // finds the user already suspended stops them too.
+        state.directory.stop_owner(KeyOwner::User(user.user.id));
+    }
     match (before, after) {
         (Status::Active, Status::Suspended) => {
             // The store released the seat with the change; memory follows before the answer.
             state.seats.suspended(user.user.id);
-            // Before the answer: the suspended user's keys fail from the next request on.
-            for key in state.store.live_keys_of_user(user.user.id).await? {
-                state.directory.revoke(key);
-            }
         }
         (Status::Suspended, Status::Active) => {
             state.seats.reactivated(user.user.id);

@@ -126,9 +126,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| {
-            StoreError::from_write(e, || {
-                format!("user name `{}` already exists", fields.user_name)
-            })
+            StoreError::from_write(e, || name_taken(&fields.user_name))
         })?;
         if updated.rows_affected() == 0 {
             tx.rollback().await?;
@@ -237,19 +235,6 @@ impl Store {
         Ok(Page { total, items })
     }
 
-    /// The live (not revoked) keys of user `id`.
-    pub async fn live_keys_of_user(&self, id: UserId) -> Result<Vec<KeyId>, StoreError> {
-        let keys: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM api_keys WHERE owner_kind = 'user' AND owner_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        keys.iter()
-            .map(|key| crate::codec::parse("id", key))
-            .collect()
-    }
-
     /// Why an update touched no row: the row is missing (or deleted), or its version moved on.
     pub(crate) async fn missing_or_changed(
         &self,
@@ -301,12 +286,18 @@ pub(crate) async fn insert_user(
     .bind(user.created_at)
     .execute(&mut *conn)
     .await
-    .map_err(|e| {
-        StoreError::from_write(e, || {
-            format!("user name `{}` already exists", user.user_name)
-        })
-    })?;
+    .map_err(|e| StoreError::from_write(e, || name_taken(&user.user_name)))?;
     Ok(())
+}
+
+/// The conflict of a user name already held. User names are one namespace for the whole group
+/// (they are the people's sign-in identities), so a name may be held in another entity: the answer
+/// is the same wherever it is held and names no entity, so a caller learns nothing from it beyond
+/// what any group-wide name implies (that a name absent from their own entity is used elsewhere).
+fn name_taken(user_name: &str) -> String {
+    format!(
+        "user name `{user_name}` is not available: user names are unique across the group, in every entity"
+    )
 }
 
 pub(crate) fn bind_all_scalar<'q>(

@@ -315,6 +315,64 @@ async fn entity_administrators_hand_out_no_more_than_their_entity() {
     assert_eq!(status, 201, "{answer}");
 }
 
+/// User names are one namespace for the whole group (they are the sign-in identities), so a name
+/// held in another entity is refused; the refusal is word for word the one for a name held in the
+/// caller's own entity, and names no entity, id or person: it does not confirm where, or that, the
+/// name is held (review L-5).
+#[tokio::test]
+async fn a_name_held_in_another_entity_is_refused_as_any_taken_name_is() {
+    let t = server().await;
+    let (_, _, admin) = t
+        .create_user_with_roles("acme", "ea", &[(Role::EntityAdmin, Some("acme"))])
+        .await;
+    for (entity, name) in [("globex", "gina"), ("acme", "alice")] {
+        let body =
+            json!({"entity": entity, "user_name": name, "email": format!("{name}@example.test")});
+        let (status, held) = t.admin_post("/admin/v1/users", body).await;
+        assert_eq!(status, 201, "{held}");
+    }
+    let attempt = |name: &str| {
+        json!({"entity": "acme", "user_name": name, "email": "probe@example.test"}).to_string()
+    };
+    let (status, elsewhere) = call(
+        &t,
+        "POST",
+        "/admin/v1/users",
+        &admin,
+        Some(&attempt("gina")),
+    )
+    .await;
+    let (same_status, here) = call(
+        &t,
+        "POST",
+        "/admin/v1/users",
+        &admin,
+        Some(&attempt("alice")),
+    )
+    .await;
+    assert_eq!((status, same_status), (409, 409), "{elsewhere} {here}");
+    let message = elsewhere["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message.replace("gina", "alice"),
+        here["error"]["message"].as_str().unwrap(),
+        "the same answer wherever the name is held"
+    );
+    assert!(
+        !message.contains("globex") && !message.contains("exists"),
+        "{message}"
+    );
+
+    let (_, token) = crate::scim::scim_token(&t, Some("acme")).await;
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "gina"});
+    let (status, error) = crate::scim::scim(&t, &token, Method::POST, "/Users", Some(user)).await;
+    assert_eq!(
+        (status, error["scimType"].clone()),
+        (409, json!("uniqueness"))
+    );
+    assert_eq!(error["detail"].as_str().unwrap(), message);
+}
+
 #[tokio::test]
 async fn listings_without_a_filter_show_an_entity_administrator_their_entity_only() {
     let t = server().await;

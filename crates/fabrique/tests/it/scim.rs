@@ -192,6 +192,68 @@ async fn a_suspended_users_key_is_refused_at_once_and_works_again_on_reactivatio
     }
 }
 
+/// The review's fail-open: a suspension commits, then the request fails before the user's keys
+/// are stopped (the directory sees an error and retries). The retry finds the user already
+/// suspended in the store, and must still stop the keys.
+#[tokio::test]
+async fn a_retried_suspension_stops_keys_the_first_attempt_left_live() {
+    let t = start("").await;
+    let (_, token) = scim_token(&t, Some("acme")).await;
+    let (status, created) = scim(&t, &token, Method::POST, "/Users", Some(user("grace"))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, key) = t.admin_post("/admin/v1/keys", json!({"user_id": id})).await;
+    assert_eq!(status, 201, "{key}");
+    let secret = key["key"].as_str().unwrap().to_owned();
+    let body = chat_body("mistral-small");
+    let chat = || t.post_with_key("/v1/chat/completions", &body, &secret);
+
+    // The first attempt's commit, and nothing after it.
+    let stored = t
+        .server
+        .store
+        .provisioned_user(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let fields = store::UserFields {
+        user_name: stored.user.user_name.clone(),
+        email: stored.user.email.clone(),
+        display_name: stored.user.display_name.clone(),
+        external_id: stored.user.external_id.clone(),
+        status: domain::Status::Suspended,
+        attributes: stored.attributes.clone(),
+    };
+    let audit = domain::AuditEvent {
+        at: domain::now_millis(),
+        actor: "test".into(),
+        action: "user.update".into(),
+        entity_id: Some(stored.user.entity_id),
+        target: String::new(),
+        outcome: domain::Outcome::Success,
+        detail: "{}".into(),
+    };
+    t.server
+        .store
+        .replace_provisioned_user(stored.user.id, stored.version, &fields, &audit)
+        .await
+        .unwrap();
+    assert_eq!(chat().await.0, 200, "the key was left live");
+
+    let (status, retried) = scim(
+        &t,
+        &token,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(patch(
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )),
+    )
+    .await;
+    assert_eq!((status, retried["active"].clone()), (200, json!(false)));
+    assert_eq!(chat().await.0, 401, "the retry stops the key");
+}
+
 #[tokio::test]
 async fn filters_paging_projection_and_errors() {
     let t = start("").await;

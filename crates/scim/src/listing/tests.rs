@@ -7,7 +7,7 @@ use super::*;
 use crate::filter::parse_filter;
 
 fn narrow(filter: &str) -> (Narrowing, bool) {
-    narrowing(Resource::User, &parse_filter(filter).unwrap())
+    narrowing(ResourceType::User, &parse_filter(filter).unwrap())
 }
 
 #[test]
@@ -98,5 +98,28 @@ fn limits_answer_invalid_filter_or_invalid_path() {
     assert_eq!(error.scim_type, Some("invalidPath"), "{error}");
     assert!(
         Projection::parse(Some(&vec!["userName"; MAX_PROJECTED_PATHS].join(",")), None).is_ok()
+    );
+}
+
+/// An inexact filter is evaluated on the candidates SQL selected and paged after; more candidates
+/// than the limit is `tooMany`, never a read of the whole entity.
+#[test]
+fn inexact_filters_page_after_evaluation_and_refuse_too_many_candidates() {
+    let documents: Vec<Value> = ["ada", "bob", "anna", "alan"]
+        .iter()
+        .map(|name| json!({"userName": name, "title": "Engineer"}))
+        .collect();
+    let filter = parse_filter(r#"userName sw "a""#).unwrap();
+    let candidates = |total| Candidates {
+        total,
+        documents: documents.clone(),
+        attributes: schema::USER_ATTRIBUTES,
+    };
+    let (total, page) = candidates(4).matching_page(&filter, 4, 1, 1).unwrap();
+    assert_eq!((total, page), (3, vec![documents[2].clone()]));
+    let error = candidates(5).matching_page(&filter, 4, 0, 10).unwrap_err();
+    assert_eq!(
+        (error.status.as_u16(), error.scim_type),
+        (400, Some("tooMany"))
     );
 }

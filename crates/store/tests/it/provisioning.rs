@@ -167,10 +167,6 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         .await
         .unwrap();
     assert_eq!(
-        store.live_keys_of_user(ada.user.id).await.unwrap(),
-        vec![key.id]
-    );
-    assert_eq!(
         store
             .credentials_of(KeyOwner::User(ada.user.id))
             .await
