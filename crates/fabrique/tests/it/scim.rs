@@ -227,7 +227,7 @@ async fn a_retried_suspension_stops_keys_the_first_attempt_left_live() {
     let audit = domain::AuditEvent {
         at: domain::now_millis(),
         actor: "test".into(),
-        action: "user.update".into(),
+        action: domain::AuditAction::UserUpdate,
         entity_id: Some(stored.user.entity_id),
         target: String::new(),
         outcome: domain::Outcome::Success,
