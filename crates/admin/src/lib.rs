@@ -1,4 +1,4 @@
-//! The administration API under /admin/v1 and its command-line client.
+//! The administration API under /admin/v1 (its command-line client is the `admin-client` crate).
 //!
 //! Every route authenticates the caller through the [`identity::Directory`] (the same index the
 //! inference path uses), then asks [`authorize`] whether the caller may perform the action on the
@@ -14,7 +14,6 @@ mod bootstrap;
 mod budgets;
 mod caller;
 mod chargeback;
-mod cli;
 mod content;
 mod entities;
 mod error;
@@ -38,11 +37,6 @@ use store::Store;
 
 pub use authorize::{AdminAction, authorize, authorize_carrying};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
-pub use cli::{
-    AdminCli, AdminCommand, AuditArgs, BudgetsCommand, CliError, EntitiesCommand, KeysCommand,
-    LimitsCommand, PoolCommand, PoolSize, PoolsCommand, ReportCli, ReportCommand, ReportFormat,
-    ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand, execute, report, run_cli,
-};
 pub use error::AdminError;
 pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
 pub use rules::{spent_this_period, stored_budget, stored_limits};

@@ -10,6 +10,6 @@ pub mod retention;
 pub mod scheduling;
 pub mod seats;
 pub mod server;
-pub mod simulate;
+pub mod simulation;
 
 pub use server::{RunningServer, ServeOptions, start};

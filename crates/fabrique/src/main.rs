@@ -37,7 +37,7 @@ enum Command {
     /// simulated GPU endpoints; report shares, waits, time to first token and utilization.
     Simulate(SimulateArgs),
     /// Administer a running server through its admin API.
-    Admin(admin::AdminCli),
+    Admin(admin_client::AdminCli),
     /// Data-protection policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -45,7 +45,7 @@ enum Command {
     #[command(subcommand)]
     Audit(fabrique::audit::cli::AuditCommand),
     /// Reports from a running server's admin API: the monthly chargeback.
-    Report(admin::ReportCli),
+    Report(admin_client::ReportCli),
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,11 +170,13 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Sim(args) => simulate(args).await,
-            Command::Simulate(args) => fabrique::simulate::run(&args.scenario, args.svg).await,
-            Command::Admin(args) => admin::run_cli(args).await.map_err(anyhow::Error::from),
+            Command::Simulate(args) => fabrique::simulation::run(&args.scenario, args.svg).await,
+            Command::Admin(args) => admin_client::run_cli(args)
+                .await
+                .map_err(anyhow::Error::from),
             Command::Policy(PolicyCommand::Scan) => scan_stdin(),
             Command::Audit(command) => fabrique::audit::cli::run(command).await,
-            Command::Report(args) => match admin::report(&args).await {
+            Command::Report(args) => match admin_client::report(&args).await {
                 Ok(text) => fabrique::output::print_lines(&text),
                 Err(error) => Err(error.into()),
             },

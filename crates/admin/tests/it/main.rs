@@ -1,5 +1,6 @@
 //! The admin API over real HTTP: a server on a loopback port backed by a SQLite store in a
-//! temporary directory, driven with reqwest and with the CLI's own `execute`.
+//! temporary directory, driven with reqwest and with the command-line client's own `execute`
+//! (`admin-client`).
 
 #![expect(
     clippy::unwrap_used,
@@ -11,7 +12,8 @@ mod harness;
 
 use std::sync::Arc;
 
-use admin::{AdminCli, AdminCommand, BootstrapOutcome, CliError, EntitiesCommand, bootstrap_admin};
+use admin::{BootstrapOutcome, bootstrap_admin};
+use admin_client::{AdminCli, AdminCommand, CliError, EntitiesCommand};
 use identity::Directory;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -513,7 +515,7 @@ async fn the_cli_talks_to_the_api() {
         key: Some(ADMIN_KEY.to_owned()),
         command,
     };
-    let created = admin::execute(&cli(AdminCommand::Entities {
+    let created = admin_client::execute(&cli(AdminCommand::Entities {
         command: EntitiesCommand::Create {
             slug: "acme".into(),
             name: "Acme".into(),
@@ -522,19 +524,19 @@ async fn the_cli_talks_to_the_api() {
     .await
     .unwrap();
     assert_eq!(created["slug"], "acme");
-    admin::run_cli(cli(AdminCommand::Entities {
+    admin_client::run_cli(cli(AdminCommand::Entities {
         command: EntitiesCommand::List,
     }))
     .await
     .unwrap();
-    let listed = admin::execute(&cli(AdminCommand::Entities {
+    let listed = admin_client::execute(&cli(AdminCommand::Entities {
         command: EntitiesCommand::List,
     }))
     .await
     .unwrap();
     assert_eq!(listed["data"][0]["slug"], "acme");
 
-    let err = admin::run_cli(cli(AdminCommand::Entities {
+    let err = admin_client::run_cli(cli(AdminCommand::Entities {
         command: EntitiesCommand::Create {
             slug: "acme".into(),
             name: "Acme".into(),
@@ -554,7 +556,7 @@ async fn the_cli_talks_to_the_api() {
         })
     };
     assert!(matches!(
-        admin::run_cli(no_key).await,
+        admin_client::run_cli(no_key).await,
         Err(CliError::MissingKey)
     ));
     let wrong_key = AdminCli {
@@ -563,7 +565,7 @@ async fn the_cli_talks_to_the_api() {
             command: EntitiesCommand::List,
         })
     };
-    let err = admin::run_cli(wrong_key).await.unwrap_err();
+    let err = admin_client::run_cli(wrong_key).await.unwrap_err();
     assert!(err.to_string().starts_with("401 invalid_api_key"), "{err}");
     let unreachable = AdminCli {
         url: "http://127.0.0.1:9".into(),
@@ -572,7 +574,7 @@ async fn the_cli_talks_to_the_api() {
         })
     };
     assert!(matches!(
-        admin::run_cli(unreachable).await,
+        admin_client::run_cli(unreachable).await,
         Err(CliError::Connect { .. })
     ));
 }

@@ -1,8 +1,7 @@
 //! Crate dependencies point down the layer table, read from `cargo metadata`.
 //!
-//! A crate may depend on crates of lower layers, and on crates of its own layer where the layer
-//! allows it. Tests and examples (dev-dependencies) may use anything: the rule is about what the
-//! product is built from.
+//! Which layer may use which is written once, in [`Layer::may_use`]. Tests and examples
+//! (dev-dependencies) may use anything: the rule is about what the product is built from.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -12,7 +11,7 @@ use serde_json::Value;
 use crate::{report, root};
 
 /// The layers, bottom to top.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layer {
     /// Vocabulary and leaf tools: wire types, the domain, prefix hashing, encryption.
     /// They depend on no workspace crate.
@@ -23,15 +22,22 @@ enum Layer {
     /// What callers reach over HTTP: the inference gateway, the admin API, SCIM, OIDC sign-in.
     /// None depends on another.
     Surface,
+    /// Tools the binary offers beside the server: the admin API's command-line client, the
+    /// workload simulator. They know the surfaces only over HTTP, and none depends on another.
+    Tool,
     /// The `fabrique` binary, which assembles everything.
     Binary,
 }
 
 impl Layer {
-    fn allows_peers(self) -> bool {
+    /// Whether a crate of this layer may be built from a crate of layer `other`.
+    fn may_use(self, other: Layer) -> bool {
+        use Layer::*;
         match self {
-            Layer::Core => true,
-            Layer::Foundation | Layer::Surface | Layer::Binary => false,
+            Foundation => false,
+            Core => matches!(other, Foundation | Core),
+            Surface | Tool => matches!(other, Foundation | Core),
+            Binary => other != Binary,
         }
     }
 }
@@ -63,6 +69,8 @@ const LAYERS: &[(&str, Layer)] = &[
     ("admin", Layer::Surface),
     ("scim", Layer::Surface),
     ("oidc", Layer::Surface),
+    ("admin-client", Layer::Tool),
+    ("simulate", Layer::Tool),
     ("fabrique", Layer::Binary),
 ];
 
@@ -94,15 +102,14 @@ fn crate_dependencies_point_down_the_layer_table() {
             continue;
         };
         for dependency in dependencies {
-            let Some(&below) = layers.get(dependency.as_str()) else {
+            let Some(&other) = layers.get(dependency.as_str()) else {
                 continue;
             };
-            let allowed = below < layer || (below == layer && layer.allows_peers());
             let known = KNOWN_EXCEPTIONS.contains(&(name.as_str(), dependency.as_str()));
-            if !allowed && !known {
+            if !layer.may_use(other) && !known {
                 problems.push(format!(
-                    "`{name}` ({layer:?}) depends on `{dependency}` ({below:?}): dependencies point down \
-                     the layers, and no surface depends on another"
+                    "`{name}` ({layer:?}) depends on `{dependency}` ({other:?}): dependencies point down \
+                     the layers, and no surface or tool depends on another"
                 ));
             }
         }

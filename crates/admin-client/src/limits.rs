@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::json;
 
-use super::{Request, encode_path_segment, entity_query};
+use crate::request::{Request, encode_path_segment, entity_query};
 
 /// The scope a rule applies to: exactly one of these.
 #[derive(Debug, Args)]
@@ -117,33 +117,27 @@ pub enum BudgetsCommand {
     },
 }
 
-pub(super) fn limits_request(command: &LimitsCommand) -> Request {
+pub(crate) fn limits_request(command: &LimitsCommand) -> Request {
     match command {
         LimitsCommand::Set {
             scope,
             requests_per_minute,
             tokens_per_minute,
-        } => (
-            Method::PUT,
-            format!("/admin/v1/limits/{}", scope.path()),
-            vec![],
-            Some(json!({
+        } => Request::to(Method::PUT, format!("/admin/v1/limits/{}", scope.path())).with_body(
+            json!({
                 "requests_per_minute": requests_per_minute,
                 "tokens_per_minute": tokens_per_minute,
-            })),
+            }),
         ),
         LimitsCommand::Get { scope } => at_scope(Method::GET, "limits", scope, ""),
         LimitsCommand::Delete { scope } => at_scope(Method::DELETE, "limits", scope, ""),
-        LimitsCommand::List { entity } => (
-            Method::GET,
-            "/admin/v1/limits".into(),
-            entity_query(entity),
-            None,
-        ),
+        LimitsCommand::List { entity } => {
+            Request::to(Method::GET, "/admin/v1/limits").with_query(entity_query(entity))
+        }
     }
 }
 
-pub(super) fn budgets_request(command: &BudgetsCommand) -> Request {
+pub(crate) fn budgets_request(command: &BudgetsCommand) -> Request {
     match command {
         BudgetsCommand::Set {
             scope,
@@ -151,16 +145,13 @@ pub(super) fn budgets_request(command: &BudgetsCommand) -> Request {
             unit,
             hard_limit,
             soft_threshold_percent,
-        } => (
-            Method::PUT,
-            format!("/admin/v1/budgets/{}", scope.path()),
-            vec![],
-            Some(json!({
+        } => Request::to(Method::PUT, format!("/admin/v1/budgets/{}", scope.path())).with_body(
+            json!({
                 "period": period,
                 "unit": unit,
                 "hard_limit": hard_limit,
                 "soft_threshold_percent": soft_threshold_percent,
-            })),
+            }),
         ),
         BudgetsCommand::Get { scope } => at_scope(Method::GET, "budgets", scope, ""),
         BudgetsCommand::Reset { scope } => at_scope(Method::POST, "budgets", scope, "/reset"),
@@ -168,28 +159,22 @@ pub(super) fn budgets_request(command: &BudgetsCommand) -> Request {
             scope,
             period,
             unit,
-        } => (
+        } => Request::to(
             Method::DELETE,
             format!("/admin/v1/budgets/{}", scope.path()),
-            vec![("period", period.clone()), ("unit", unit.clone())],
-            None,
-        ),
-        BudgetsCommand::List { entity } => (
-            Method::GET,
-            "/admin/v1/budgets".into(),
-            entity_query(entity),
-            None,
-        ),
+        )
+        .with_query(vec![("period", period.clone()), ("unit", unit.clone())]),
+        BudgetsCommand::List { entity } => {
+            Request::to(Method::GET, "/admin/v1/budgets").with_query(entity_query(entity))
+        }
     }
 }
 
 /// A bodiless request to `/admin/v1/{rules}/{kind}/{id}{suffix}`.
 fn at_scope(method: Method, rules: &str, scope: &ScopeArgs, suffix: &str) -> Request {
-    (
+    Request::to(
         method,
         format!("/admin/v1/{rules}/{}{suffix}", scope.path()),
-        vec![],
-        None,
     )
 }
 

@@ -1,6 +1,6 @@
-//! `fabrique simulate SCENARIO.toml`: replays a workload — entities with weights, arrival rates,
-//! prompt and output lengths, bursts, shared system prompts — through the real gateway (`serve`,
-//! in-process, on a loopback port) against simulated GPU endpoints, and reports per entity the
+//! The workload simulator behind `fabrique simulate SCENARIO.toml`: replays a workload —
+//! entities with weights, arrival rates, prompt and output lengths, bursts, shared system
+//! prompts — through the real gateway against simulated GPU endpoints, and reports per entity the
 //! requests, tokens served, share of service against the weighted fair share, queue wait and time
 //! to first token; the pool's utilization while requests wait; the scheduler's fairness gap; the
 //! prefix-cache hit rate; and an SVG chart of the shares over time. With `compare`, the same
@@ -9,6 +9,9 @@
 //!
 //! Nothing is faked between the client and the simulators: requests are real HTTP streams, the
 //! figures come from what the client saw, the simulators' counters and the scheduler's snapshots.
+//! The platform itself is started by the caller (the binary starts `serve` in-process on a
+//! loopback port) through [`Platform`], so this crate knows the server only by its configuration
+//! file, its HTTP API and its scheduler.
 
 mod report;
 mod scenario;
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use domain::EntityId;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -25,28 +29,64 @@ use serde_json::{Value, json};
 
 pub use scenario::{Baseline, Scenario};
 
-use crate::server::RunningServer;
 use report::{Outcome, Run, Sample};
 
 const ADMIN_KEY: &str = "fabk_simulate_admin_key";
 
-/// Runs the scenario (and its baseline), prints the report and writes the SVG chart.
-pub async fn run(path: &Path, svg: Option<PathBuf>) -> anyhow::Result<()> {
+/// The gateway's headers the senders use: the priority class a request asks for, and how long
+/// its answer waited for a GPU.
+pub const PRIORITY_HEADER: &str = "x-fabrique-priority";
+pub const QUEUE_WAIT_HEADER: &str = "x-fabrique-queue-ms";
+
+/// The platform under test, as the simulator drives it: started by the caller of [`run`] from a
+/// configuration and a bootstrap administrator key, reached over HTTP like any client would,
+/// and watched through its scheduler.
+pub trait Platform: Send + 'static {
+    /// Where it serves, `http://127.0.0.1:PORT`.
+    fn base_url(&self) -> String;
+    /// Its scheduler, whose pools are sampled while the workload runs; `None` with scheduling off.
+    fn scheduler(&self) -> Option<Arc<scheduler::Scheduler>>;
+    /// Stops it and waits until it has stopped.
+    fn shutdown(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs the scenario (and its baseline) on platforms made by `start`, writes the SVG chart and
+/// returns the report to show, its last line naming the chart.
+pub async fn run<P, F, Started>(
+    path: &Path,
+    svg: Option<PathBuf>,
+    start: F,
+) -> anyhow::Result<String>
+where
+    P: Platform,
+    F: Fn(configuration::Config, String) -> Started,
+    Started: Future<Output = anyhow::Result<P>>,
+{
     let scenario = Scenario::load(path)?;
-    let measured = run_once(&scenario, None).await?;
+    let measured = run_once(&scenario, None, &start).await?;
     let baseline = match scenario.compare {
-        Some(baseline) => Some(run_once(&scenario, Some(baseline)).await?),
+        Some(baseline) => Some(run_once(&scenario, Some(baseline), &start).await?),
         None => None,
     };
-    crate::output::print_lines(&report::text(&scenario, &measured, baseline.as_ref()))?;
     let svg = svg.unwrap_or_else(|| path.with_extension("svg"));
     std::fs::write(&svg, report::svg(&scenario, &measured))
         .with_context(|| format!("writing {}", svg.display()))?;
-    crate::output::print_lines(&format!("shares over time: {}", svg.display()))
+    let mut text = report::text(&scenario, &measured, baseline.as_ref());
+    text.push_str(&format!("shares over time: {}\n", svg.display()));
+    Ok(text)
 }
 
 /// One run: simulators, a server, the workload, the figures.
-async fn run_once(scenario: &Scenario, baseline: Option<Baseline>) -> anyhow::Result<Run> {
+async fn run_once<P, F, Started>(
+    scenario: &Scenario,
+    baseline: Option<Baseline>,
+    start: &F,
+) -> anyhow::Result<Run>
+where
+    P: Platform,
+    F: Fn(configuration::Config, String) -> Started,
+    Started: Future<Output = anyhow::Result<P>>,
+{
     let pool = &scenario.pool;
     let mut sims = Vec::new();
     for _ in 0..pool.endpoints {
@@ -79,22 +119,18 @@ async fn run_once(scenario: &Scenario, baseline: Option<Baseline>) -> anyhow::Re
         configuration::Config::from_toml(&text, "scenario", &|_| None).map_err(|errors| {
             anyhow::anyhow!("the scenario makes an invalid configuration:\n{errors}")
         })?;
-    let server = crate::server::start(config, Some(ADMIN_KEY.to_owned())).await?;
+    let server = start(config, ADMIN_KEY.to_owned()).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1_024)
         .build()?;
-    let keys = entity_keys(&server, &http, scenario).await?;
-    let mut entity_ids = Vec::new();
-    for entity in &scenario.entities {
-        let found = server.store.entity_by_slug(&entity.slug).await?;
-        entity_ids.push(found.context("a scenario entity was not created")?.id);
-    }
+    let keys = entity_keys(&server.base_url(), &http, scenario).await?;
+    let entity_ids = entity_ids(&server.base_url(), &http, scenario).await?;
 
     let started = Instant::now();
     let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
     let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
     let sampling = tokio::spawn(sample(
-        Arc::clone(&server.gateway),
+        server.scheduler(),
         sims.iter().map(|(s, _)| s.clone()).collect(),
         pool.capacity,
         started,
@@ -192,12 +228,12 @@ fn server_config(
 
 /// One user and key per entity, through the admin API.
 async fn entity_keys(
-    server: &RunningServer,
+    base_url: &str,
     http: &reqwest::Client,
     scenario: &Scenario,
 ) -> anyhow::Result<Vec<String>> {
     let post = |path: &str, body: Value| {
-        http.post(format!("{}{path}", server.base_url()))
+        http.post(format!("{base_url}{path}"))
             .bearer_auth(ADMIN_KEY)
             .json(&body)
             .send()
@@ -227,9 +263,37 @@ async fn entity_keys(
     Ok(keys)
 }
 
+/// The ids of the scenario's entities (which the configuration creates), in scenario order, as
+/// the admin API lists them: the scheduler's snapshots name entities by id.
+async fn entity_ids(
+    base_url: &str,
+    http: &reqwest::Client,
+    scenario: &Scenario,
+) -> anyhow::Result<Vec<EntityId>> {
+    let listed: Value = http
+        .get(format!("{base_url}/admin/v1/entities"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let listed = listed["data"].as_array().cloned().unwrap_or_default();
+    let mut ids = Vec::new();
+    for entity in &scenario.entities {
+        let id = listed
+            .iter()
+            .find(|e| e["slug"] == entity.slug.as_str())
+            .and_then(|e| e["id"].as_str()?.parse().ok())
+            .with_context(|| format!("the scenario entity `{}` was not created", entity.slug))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// Every 50 ms: what the simulated GPUs are doing and what waits in the gateway.
 async fn sample(
-    gateway: Arc<gateway::Gateway>,
+    scheduler: Option<Arc<scheduler::Scheduler>>,
     sims: Vec<sim::Simulator>,
     capacity: u32,
     started: Instant,
@@ -239,9 +303,8 @@ async fn sample(
     loop {
         ticker.tick().await;
         let stats: Vec<sim::SimStats> = sims.iter().map(sim::Simulator::stats).collect();
-        let pools = gateway
-            .scheduling
-            .scheduler()
+        let pools = scheduler
+            .as_ref()
             .map(|s| s.pools().map(scheduler::Pool::snapshot).collect::<Vec<_>>())
             .unwrap_or_default();
         let gateway_queued: usize = pools.iter().map(|p| p.queued).sum();
@@ -336,7 +399,7 @@ impl Sender {
             .http
             .post(&self.url)
             .bearer_auth(&self.key)
-            .header("x-fabrique-priority", priority)
+            .header(PRIORITY_HEADER, priority)
             .json(&body)
             .send()
             .await;
@@ -344,7 +407,7 @@ impl Sender {
             outcome.status = response.status().as_u16();
             outcome.queue_ms = response
                 .headers()
-                .get(gateway::QUEUE_WAIT_HEADER)
+                .get(QUEUE_WAIT_HEADER)
                 .and_then(|v| v.to_str().ok()?.parse().ok());
             let mut tail = String::new();
             while let Ok(Some(chunk)) = response.chunk().await {

@@ -1,8 +1,11 @@
 //! Command-line parsing and the request each command sends.
 
 use clap::Parser;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
-use super::*;
+use crate::request::{Request, request_for};
+use crate::{AdminCli, CliError};
 
 #[derive(Parser)]
 struct Root {
@@ -17,7 +20,9 @@ pub(super) fn parse(args: &[&str]) -> Result<AdminCli, clap::Error> {
 #[test]
 fn keys_create_takes_a_user_or_an_entity_and_service_account() {
     let cli = parse(&["--key", "k", "keys", "create", "--user-id", "usr_1"]).unwrap();
-    let (method, path, _, body) = request_for(&cli.command);
+    let Request {
+        method, path, body, ..
+    } = request_for(&cli.command);
     assert_eq!((method, path.as_str()), (Method::POST, "/admin/v1/keys"));
     assert_eq!(body, Some(json!({"user_id": "usr_1"})));
 
@@ -34,7 +39,7 @@ fn keys_create_takes_a_user_or_an_entity_and_service_account() {
         "confidential",
     ])
     .unwrap();
-    let (_, _, _, body) = request_for(&cli.command);
+    let Request { body, .. } = request_for(&cli.command);
     assert_eq!(
         body,
         Some(
@@ -62,7 +67,12 @@ fn keys_create_takes_a_user_or_an_entity_and_service_account() {
 #[test]
 fn listing_and_revoking_requests() {
     let cli = parse(&["users", "list", "--entity", "acme"]).unwrap();
-    let (method, path, query, _) = request_for(&cli.command);
+    let Request {
+        method,
+        path,
+        query,
+        ..
+    } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str(), query),
         (
@@ -72,10 +82,10 @@ fn listing_and_revoking_requests() {
         )
     );
     let cli = parse(&["keys", "revoke", "key_a/b"]).unwrap();
-    assert_eq!(request_for(&cli.command).1, "/admin/v1/keys/key_a%2Fb");
+    assert_eq!(request_for(&cli.command).path, "/admin/v1/keys/key_a%2Fb");
     let cli = parse(&["audit"]).unwrap();
     assert_eq!(
-        request_for(&cli.command).2,
+        request_for(&cli.command).query,
         vec![("limit", "50".to_owned())]
     );
 }
@@ -83,7 +93,9 @@ fn listing_and_revoking_requests() {
 #[test]
 fn entities_suspend_and_reactivate_set_the_status() {
     let cli = parse(&["entities", "suspend", "acme"]).unwrap();
-    let (method, path, _, body) = request_for(&cli.command);
+    let Request {
+        method, path, body, ..
+    } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str()),
         (Method::PUT, "/admin/v1/entities/acme/status")
@@ -91,7 +103,7 @@ fn entities_suspend_and_reactivate_set_the_status() {
     assert_eq!(body, Some(json!({"status": "suspended"})));
     let cli = parse(&["entities", "reactivate", "acme"]).unwrap();
     assert_eq!(
-        request_for(&cli.command).3,
+        request_for(&cli.command).body,
         Some(json!({"status": "active"}))
     );
 }
@@ -132,7 +144,7 @@ fn keys_create_takes_scopes_lifetime_and_priority_and_keys_rotate_a_grace() {
         "batch",
     ])
     .unwrap();
-    let (_, _, _, body) = request_for(&cli.command);
+    let Request { body, .. } = request_for(&cli.command);
     assert_eq!(
         body,
         Some(json!({
@@ -143,18 +155,20 @@ fn keys_create_takes_scopes_lifetime_and_priority_and_keys_rotate_a_grace() {
     assert!(parse(&["keys", "create", "--user-id", "u", "--expires-in", "soon"]).is_err());
 
     let cli = parse(&["keys", "rotate", "key_1", "--grace", "24h"]).unwrap();
-    let (method, path, _, body) = request_for(&cli.command);
+    let Request {
+        method, path, body, ..
+    } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str()),
         (Method::POST, "/admin/v1/keys/key_1/rotate")
     );
     assert_eq!(body, Some(json!({"grace_seconds": 86_400})));
     let cli = parse(&["keys", "rotate", "key_1"]).unwrap();
-    assert_eq!(request_for(&cli.command).3, Some(json!({})));
+    assert_eq!(request_for(&cli.command).body, Some(json!({})));
     for (grace, seconds) in [("0", 0), ("90s", 90), ("30m", 1_800), ("7d", 604_800)] {
         let cli = parse(&["keys", "rotate", "k", "--grace", grace]).unwrap();
         assert_eq!(
-            request_for(&cli.command).3,
+            request_for(&cli.command).body,
             Some(json!({"grace_seconds": seconds}))
         );
     }
@@ -177,7 +191,12 @@ fn audit_filters_and_pool_shares_map_to_their_queries() {
         "42",
     ])
     .unwrap();
-    let (method, path, query, _) = request_for(&cli.command);
+    let Request {
+        method,
+        path,
+        query,
+        ..
+    } = request_for(&cli.command);
     assert_eq!((method, path.as_str()), (Method::GET, "/admin/v1/audit"));
     assert_eq!(
         query,
@@ -202,14 +221,16 @@ fn audit_filters_and_pool_shares_map_to_their_queries() {
         "0.2",
     ])
     .unwrap();
-    let (method, path, _, body) = request_for(&cli.command);
+    let Request {
+        method, path, body, ..
+    } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str()),
         (Method::PUT, "/admin/v1/pools/gpu-a/shares/acme")
     );
     assert_eq!(body, Some(json!({"weight": 3, "min_share": 0.2})));
     let cli = parse(&["pools", "shares", "gpu-a"]).unwrap();
-    let (method, path, _, _) = request_for(&cli.command);
+    let Request { method, path, .. } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str()),
         (Method::GET, "/admin/v1/pools/gpu-a/shares")

@@ -3,20 +3,22 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::cli::request_for;
-use crate::cli::tests::parse;
+use crate::request::{Request, request_for};
+use crate::tests::parse;
 
 #[test]
 fn a_scope_is_named_by_exactly_one_flag() {
     let cli = parse(&["limits", "get", "--key-id", "key_1"]).unwrap();
-    let (method, path, _, _) = request_for(&cli.command);
+    let Request { method, path, .. } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str()),
         (Method::GET, "/admin/v1/limits/key/key_1")
     );
 
     let cli = parse(&["budgets", "reset", "--entity", "acme"]).unwrap();
-    let (method, path, _, body) = request_for(&cli.command);
+    let Request {
+        method, path, body, ..
+    } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str(), body),
         (Method::POST, "/admin/v1/budgets/entity/acme/reset", None)
@@ -37,7 +39,9 @@ fn set_sends_the_rule_and_delete_says_which_budget() {
         "60",
     ])
     .unwrap();
-    let (method, path, _, body) = request_for(&cli.command);
+    let Request {
+        method, path, body, ..
+    } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str()),
         (Method::PUT, "/admin/v1/limits/team/team_1")
@@ -66,7 +70,7 @@ fn set_sends_the_rule_and_delete_says_which_budget() {
         "80",
     ])
     .unwrap();
-    let (_, path, _, body) = request_for(&cli.command);
+    let Request { path, body, .. } = request_for(&cli.command);
     assert_eq!(path, "/admin/v1/budgets/user/usr_1");
     assert_eq!(
         body,
@@ -94,7 +98,12 @@ fn set_sends_the_rule_and_delete_says_which_budget() {
         "budgets", "delete", "--key-id", "key_1", "--period", "day", "--unit", "tokens",
     ])
     .unwrap();
-    let (method, path, query, _) = request_for(&cli.command);
+    let Request {
+        method,
+        path,
+        query,
+        ..
+    } = request_for(&cli.command);
     assert_eq!(
         (method, path.as_str()),
         (Method::DELETE, "/admin/v1/budgets/key/key_1")
@@ -105,7 +114,7 @@ fn set_sends_the_rule_and_delete_says_which_budget() {
     );
 
     let cli = parse(&["budgets", "list", "--entity", "acme"]).unwrap();
-    let (_, path, query, _) = request_for(&cli.command);
+    let Request { path, query, .. } = request_for(&cli.command);
     assert_eq!(path, "/admin/v1/budgets");
     assert_eq!(query, vec![("entity", "acme".to_owned())]);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use domain::EntityId;
 
-use super::scenario::{Baseline, Scenario};
+use crate::scenario::{Baseline, Scenario};
 
 /// One request as the client saw it.
 #[derive(Debug, Clone)]

@@ -1,0 +1,129 @@
+//! `fabrique admin …` and `fabrique report …`: a thin client of the admin API. It turns a command
+//! line into one HTTP request ([`request`]), prints the API's JSON (pretty) and turns API errors
+//! into one readable line; it holds no logic the API does not, and knows nothing of the server's
+//! crates: the admin API's routes and their JSON are its only contract.
+
+use std::fmt;
+
+use clap::Args;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+mod command;
+mod limits;
+mod report;
+mod request;
+
+pub use command::{
+    AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, KeysCommand, LimitsCommand,
+    PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand,
+};
+pub use report::{ReportCli, ReportCommand, ReportFormat, report};
+
+use request::{Request, request_for};
+
+/// Administer a running Fabrique through its admin API.
+#[derive(Args)]
+pub struct AdminCli {
+    /// Base URL of the Fabrique server.
+    #[arg(long, env = "FABRIQUE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An administrator's API key.
+    #[arg(long, env = "FABRIQUE_ADMIN_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The secret must not reach logs through `{:?}`.
+impl fmt::Debug for AdminCli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminCli")
+            .field("url", &self.url)
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("command", &self.command)
+            .finish()
+    }
+}
+
+/// Why an admin command failed. Its `Display` is the one line to show (the binary prefixes it
+/// with `error: `).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("no API key: pass --key or set FABRIQUE_ADMIN_KEY")]
+    MissingKey,
+    /// The source (the HTTP client's reason, down to the socket's) follows in the binary's line.
+    #[error("cannot reach {url}")]
+    Connect { url: String, source: reqwest::Error },
+    /// The API answered with an error: `409 conflict: entity slug `x` already exists`.
+    #[error("{} {code}: {message}", status.as_u16())]
+    Api {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
+    #[error("unexpected response from the server ({status}): {body}")]
+    Unexpected { status: StatusCode, body: String },
+    /// The answer could not be written out, e.g. the reader of a pipe went away.
+    #[error("writing the answer")]
+    Output(#[source] std::io::Error),
+}
+
+/// Runs one admin command and prints the response.
+pub async fn run_cli(cli: AdminCli) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let value = execute(&cli).await?;
+    // Serializing a `Value` cannot fail; the fallback only keeps this free of panics.
+    let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(CliError::Output)
+}
+
+/// Runs one admin command and returns the response body, for callers that want the JSON.
+pub async fn execute(cli: &AdminCli) -> Result<Value, CliError> {
+    let text = call(&cli.url, cli.key.as_deref(), request_for(&cli.command)).await?;
+    serde_json::from_str(&text).map_err(|_| CliError::Unexpected {
+        status: StatusCode::OK,
+        body: text,
+    })
+}
+
+/// One call of the admin API: the body's text on success, the API's error as one line otherwise.
+async fn call(base_url: &str, key: Option<&str>, request: Request) -> Result<String, CliError> {
+    let key = key.filter(|k| !k.is_empty()).ok_or(CliError::MissingKey)?;
+    let url = format!("{}{}", base_url.trim_end_matches('/'), request.path);
+    let client = reqwest::Client::new();
+    let mut builder = client
+        .request(request.method, &url)
+        .bearer_auth(key)
+        .query(&request.query);
+    if let Some(body) = request.body {
+        builder = builder.json(&body);
+    }
+    let response = builder.send().await.map_err(|source| CliError::Connect {
+        url: url.clone(),
+        source,
+    })?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|source| CliError::Connect { url, source })?;
+    if status.is_success() {
+        return Ok(text);
+    }
+    let parsed: Option<Value> = serde_json::from_str(&text).ok();
+    match parsed.as_ref().and_then(|v| v.get("error")) {
+        Some(error) => Err(CliError::Api {
+            status,
+            code: error["code"].as_str().unwrap_or("error").to_owned(),
+            message: error["message"].as_str().unwrap_or_default().to_owned(),
+        }),
+        None => Err(CliError::Unexpected { status, body: text }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
