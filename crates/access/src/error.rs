@@ -57,6 +57,16 @@ pub enum SignInError {
     UnknownUser(String),
     #[error("the user `{0}` is suspended")]
     UserSuspended(String),
+    /// The user is bound to another account of the identity provider (another `sub`).
+    #[error(
+        "the user `{0}` signs in with another account of the identity provider; ask your administrator"
+    )]
+    SubjectMismatch(String),
+    /// The provider places the caller in another entity than the user's.
+    #[error(
+        "the identity provider places `{user_name}` in the entity `{claimed}`, but the Fabrique user of that name belongs to another entity; ask your administrator"
+    )]
+    EntityMismatch { user_name: String, claimed: String },
     #[error("no entity is known for the new user `{0}`: {1}")]
     NoEntity(String, String),
     #[error("the sign-in was not started here or has expired; start again")]
@@ -79,6 +89,8 @@ impl SignInError {
             SignInError::Token(_) => "invalid_token",
             SignInError::UnknownUser(_) => "unknown_user",
             SignInError::UserSuspended(_) => "user_suspended",
+            SignInError::SubjectMismatch(_) => "subject_mismatch",
+            SignInError::EntityMismatch { .. } => "entity_mismatch",
             SignInError::NoEntity(..) => "unknown_entity",
             SignInError::UnknownState => "invalid_state",
             SignInError::ProviderRefused(_) => "provider_refused",
@@ -101,7 +113,10 @@ impl SignInError {
         match self {
             SignInError::Token(Rejection::IssuerUnavailable) => StatusCode::SERVICE_UNAVAILABLE,
             SignInError::Token(_) | SignInError::UnknownUser(_) => StatusCode::UNAUTHORIZED,
-            SignInError::UserSuspended(_) | SignInError::NoEntity(..) => StatusCode::FORBIDDEN,
+            SignInError::UserSuspended(_)
+            | SignInError::SubjectMismatch(_)
+            | SignInError::EntityMismatch { .. }
+            | SignInError::NoEntity(..) => StatusCode::FORBIDDEN,
             SignInError::UnknownState
             | SignInError::ProviderRefused(_)
             | SignInError::NonceMismatch => StatusCode::BAD_REQUEST,

@@ -66,6 +66,11 @@ pub(crate) async fn create(
         json!({"user_name": new.user_name}),
     );
     let user = state.store.create_user(&new, &audit).await?;
+    // Sign-in finds users in the in-memory index: the new user is there before the answer, in
+    // their own entity.
+    state
+        .directory
+        .upsert_user(identity::UserRecord::created(&user, &entity));
     // A seat if one is free; otherwise the user is created without one and may get one at first
     // use. A failure to store the seat is logged: the user exists either way.
     if let Err(error) = state

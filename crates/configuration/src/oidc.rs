@@ -59,7 +59,9 @@ pub struct OidcConfig {
     /// Key `user_name_claim`: which claim names the Fabrique user (`user_name`):
     /// `preferred_username`, `email` or `sub`. Default `preferred_username`.
     pub user_name_claim: UserNameClaim,
-    /// Key `entity_claim`: optional, the claim giving a new user's entity.
+    /// Key `entity_claim`: optional, the claim giving the caller's entity: a new user joins it,
+    /// and a user of another entity is refused (`entity_mismatch`), so a name created in one
+    /// entity cannot capture the sign-in of another entity's employee.
     pub entity_claim: Option<String>,
     /// Key `entity_map`: claim value → entity slug. Empty (the default): the claim's value is the
     /// slug itself. When not empty, a value missing from the map gives no entity.

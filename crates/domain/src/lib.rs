@@ -15,7 +15,7 @@ pub use audit::{AuditAction, AuditEvent, AuditFamily, Outcome};
 pub use classification::{Classification, ClassificationLadder};
 pub use ids::{EntityId, KeyId, ScimTokenId, ServiceAccountId, TeamId, UserId};
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
-pub use principal::{Entity, Role, RoleGrant, ServiceAccount, Status, User};
+pub use principal::{Entity, Role, RoleGrant, ServiceAccount, SignInSubject, Status, User};
 pub use serving::{EndpointIdx, EndpointKind, Hosting, ModelIdx, ModelKind, Priority};
 pub use usage::{Operation, UsageRecord, UsageTotals, is_slug};
 

@@ -52,6 +52,14 @@ pub struct User {
     pub created_at: UnixMillis,
 }
 
+/// A person's account at the identity provider: the `iss` and `sub` of their tokens. A user is
+/// bound to it at their first sign-in; the provider's `sub` never changes, whereas user names do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignInSubject {
+    pub issuer: String,
+    pub subject: String,
+}
+
 /// An application's identity. Belongs to an entity, except group-level accounts such as the bootstrap
 /// administrator, which belong to the group itself (`entity_id: None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

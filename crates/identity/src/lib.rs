@@ -1,12 +1,14 @@
-//! In-memory index of API keys to principals, and of user names to users: the hot path's
-//! authentication, no database on the request path.
+//! In-memory index of API keys to principals, and of users: the hot path's authentication, no
+//! database on the request path.
 //!
 //! The [`Directory`] is loaded once from the store at start and then kept current by whoever
 //! changes keys or users (the admin API inserts new keys and revokes old ones here as well as in
-//! the store; sign-in provisioning upserts the users it creates). Authenticating a key is one
-//! SHA-256 of the presented secret and one hash-map lookup under a read lock; finding the user of a
-//! verified token is one lookup by user name, and a user's teams one lookup by user id (SCIM group
-//! changes and user deletions keep them current). Nothing on those paths waits on I/O.
+//! the store; the admin API, SCIM and sign-in provisioning upsert the users they create or
+//! change). Authenticating a key is one SHA-256 of the presented secret and one hash-map lookup
+//! under a read lock; finding the user of a verified token is one lookup by the identity provider's
+//! account it is bound to (by user name at its first sign-in), of a web session one lookup by user
+//! id, and a user's teams one lookup by user id (SCIM group changes and user deletions keep them
+//! current). Nothing on those paths waits on I/O.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,15 +16,17 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use domain::{
     ApiKey, EntityId, KeyHash, KeyId, KeyOwner, Priority, Role, RoleGrant, ServiceAccountId,
-    Status, TeamId, UnixMillis, UserId, now_millis,
+    SignInSubject, Status, TeamId, UnixMillis, UserId, now_millis,
 };
 use parking_lot::{RwLock, RwLockUpgradableReadGuard};
-use store::{Credential, Store, StoreError, UserIdentity};
+use store::{Credential, Store, StoreError};
 
 mod scim_tokens;
 mod teams;
+mod users;
 
 pub use scim_tokens::{ScimClient, ScimTokens};
+pub use users::UserRecord;
 
 /// Who a request acts as, as established by its key, its access token or its web session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,44 +158,13 @@ impl Principal {
     }
 }
 
-/// A user as sign-in needs them: enough to build a [`Principal`] without the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRecord {
-    pub id: UserId,
-    pub entity_id: EntityId,
-    pub entity_slug: Arc<str>,
-    /// The user's own status.
-    pub status: Status,
-    /// The status of the user's entity: a suspended entity suspends its users.
-    pub entity_status: Status,
-    /// The roles granted in the store.
-    pub roles: Vec<RoleGrant>,
-}
-
-impl UserRecord {
-    pub fn from_identity(identity: &UserIdentity) -> UserRecord {
-        UserRecord {
-            id: identity.user.id,
-            entity_id: identity.user.entity_id,
-            entity_slug: Arc::from(identity.entity_slug.as_str()),
-            status: identity.user.status,
-            entity_status: identity.entity_status,
-            roles: identity.roles.clone(),
-        }
-    }
-
-    /// Both the user and their entity are active.
-    pub fn is_active(&self) -> bool {
-        self.status == Status::Active && self.entity_status == Status::Active
-    }
-}
-
 /// The live key and user index. `Send + Sync`; share it as `Arc<Directory>`.
 #[derive(Default)]
 pub struct Directory {
     index: RwLock<Index>,
-    /// User name → user. Apart from the key index: the two are never changed together.
-    users: RwLock<HashMap<String, Arc<UserRecord>>>,
+    /// Users by id, name and sign-in account. Apart from the key index: the two are never
+    /// changed together.
+    users: RwLock<users::Users>,
     /// User → teams and team → members, apart again: changed by group changes only.
     teams: RwLock<teams::Memberships>,
 }
@@ -269,10 +242,7 @@ impl Directory {
             let mut users = directory.users.write();
             users.reserve(identities.len());
             for identity in &identities {
-                users.insert(
-                    identity.user.user_name.clone(),
-                    Arc::new(UserRecord::from_identity(identity)),
-                );
+                users.insert(UserRecord::from_identity(identity));
             }
         }
         let memberships = store.team_memberships().await?;
@@ -294,19 +264,28 @@ impl Directory {
 
     /// The user named `user_name`, suspended or not (the caller decides what suspension means).
     pub fn user(&self, user_name: &str) -> Option<Arc<UserRecord>> {
-        self.users.read().get(user_name).cloned()
+        self.users.read().by_name(user_name)
     }
 
-    /// Adds or replaces the user named `user_name`; provisioning calls this after the store write.
-    pub fn upsert_user(&self, user_name: &str, record: UserRecord) {
-        self.users
-            .write()
-            .insert(user_name.to_owned(), Arc::new(record));
+    /// The user of id `id`, suspended or not.
+    pub fn user_by_id(&self, id: UserId) -> Option<Arc<UserRecord>> {
+        self.users.read().by_id(&id)
     }
 
-    /// Forgets the user; `false` when they were not indexed.
-    pub fn remove_user(&self, user_name: &str) -> bool {
-        self.users.write().remove(user_name).is_some()
+    /// The user bound to the identity provider's account `subject`, suspended or not.
+    pub fn user_by_subject(&self, subject: &SignInSubject) -> Option<Arc<UserRecord>> {
+        self.users.read().by_subject(subject)
+    }
+
+    /// Adds the user or replaces the record of the same id, renamed or not; the store is written
+    /// first (user creation, provisioning, a change of name or status).
+    pub fn upsert_user(&self, record: UserRecord) {
+        self.users.write().insert(record);
+    }
+
+    /// Forgets the user (deleted); `false` when they were not indexed.
+    pub fn remove_user(&self, id: UserId) -> bool {
+        self.users.write().remove(&id)
     }
 
     /// The teams of `user`, in id order (the first is the one the user's usage is charged to);
@@ -481,13 +460,12 @@ impl Directory {
     }
 
     fn set_users_entity_status(&self, entity: EntityId, status: Status) {
-        for record in self.users.write().values_mut() {
-            if record.entity_id == entity && record.entity_status != status {
-                let mut changed = (**record).clone();
-                changed.entity_status = status;
-                *record = Arc::new(changed);
-            }
-        }
+        self.users.write().change_each(|record| {
+            (record.entity_id == entity && record.entity_status != status).then(|| UserRecord {
+                entity_status: status,
+                ..record.clone()
+            })
+        });
     }
 
     /// Indexes the stored key `key_id` of `owner` if it may authenticate (owner and entity

@@ -319,11 +319,44 @@ async fn users_are_loaded_by_name_and_kept_current_by_upsert_and_remove() {
         status: Status::Suspended,
         ..(*record).clone()
     };
-    directory.upsert_user("ada", suspended);
+    directory.upsert_user(suspended);
     assert!(!directory.user("ada").unwrap().is_active());
-    assert!(directory.remove_user("ada"));
-    assert!(!directory.remove_user("ada"));
+    assert!(directory.remove_user(ada.id));
+    assert!(!directory.remove_user(ada.id));
     assert!(directory.user("ada").is_none());
+    assert!(directory.user_by_id(ada.id).is_none());
+}
+
+#[tokio::test]
+async fn a_renamed_or_bound_user_is_found_by_id_new_name_and_account_only() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    let ada = stored_user(&store, acme.id, "ada").await;
+    let account = SignInSubject {
+        issuer: "https://login.example".into(),
+        subject: "sub-ada".into(),
+    };
+    store
+        .bind_subject(ada.id, &account, &audit())
+        .await
+        .unwrap();
+    let directory = Directory::load(&store).await.unwrap();
+    assert_eq!(directory.user_by_subject(&account).unwrap().id, ada.id);
+
+    let record = directory.user_by_id(ada.id).unwrap();
+    let renamed = UserRecord {
+        user_name: "ada.lovelace".into(),
+        subjects: vec![],
+        ..(*record).clone()
+    };
+    directory.upsert_user(renamed);
+    assert!(directory.user("ada").is_none(), "the old name is free");
+    assert!(directory.user_by_subject(&account).is_none(), "unbound");
+    assert_eq!(directory.user("ada.lovelace").unwrap().id, ada.id);
+    assert_eq!(
+        &*directory.user_by_id(ada.id).unwrap().user_name,
+        "ada.lovelace"
+    );
 }
 
 #[tokio::test]

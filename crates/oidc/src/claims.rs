@@ -16,8 +16,10 @@ pub struct Identity {
     pub subject: String,
     pub email: Option<String>,
     pub display_name: Option<String>,
-    /// The entity slug for a new user, from `entity_claim` (through `entity_map`) or
-    /// `default_entity`.
+    /// The entity slug the provider's claims give, from `entity_claim` (through `entity_map`): an
+    /// existing user must belong to it.
+    pub claimed_entity: Option<String>,
+    /// The entity slug for a new user: the claimed one, else `default_entity`.
     pub entity_slug: Option<String>,
     /// The `role_map` roles of the caller's groups, each with its scope.
     pub roles: Vec<MappedRole>,
@@ -33,7 +35,7 @@ pub(crate) fn identity(settings: &OidcConfig, claims: &Claims) -> Result<Identit
     }
     .filter(|name| !name.trim().is_empty())
     .ok_or_else(|| Rejection::MissingClaim(user_name_claim.to_owned()))?;
-    let entity_slug = settings
+    let claimed_entity = settings
         .entity_claim
         .as_deref()
         .and_then(text)
@@ -43,7 +45,9 @@ pub(crate) fn identity(settings: &OidcConfig, claims: &Claims) -> Result<Identit
             } else {
                 settings.entity_map.get(&value).cloned()
             }
-        })
+        });
+    let entity_slug = claimed_entity
+        .clone()
         .or_else(|| settings.default_entity.clone());
     let mut roles = Vec::new();
     if let Some(claim) = &settings.roles_claim {
@@ -60,6 +64,7 @@ pub(crate) fn identity(settings: &OidcConfig, claims: &Claims) -> Result<Identit
         subject,
         email: text("email"),
         display_name: text("name"),
+        claimed_entity,
         entity_slug,
         roles,
     })

@@ -13,7 +13,10 @@
 //! Invariants: a token is verified against the provider's published keys only, with the
 //! configured algorithms only (never `none` or `HS*`), for the exact issuer and an accepted
 //! audience; the request path reads only memory (provider keys, user index, sessions), except the
-//! one store write that provisions a new user; every web sign-in, successful or not, is audited.
+//! one store write that binds a user to the provider's account at their first sign-in or
+//! provisions a new user (`provision`); a user is found by that account (`iss`, `sub`), never
+//! by a name alone, and must belong to the entity the claims name; every web sign-in, successful
+//! or not, is audited.
 
 mod claims;
 mod login;
@@ -100,14 +103,9 @@ impl Oidc {
         )
         .await?;
         let identity = claims::identity(&self.settings, &claims)?;
-        let user = provision::user_of(
-            &self.directory,
-            &self.store,
-            self.settings.jit_provisioning,
-            &identity,
-        )
-        .await?;
-        provision::require_active(&user, &identity.user_name)?;
+        let user =
+            provision::user_of(&self.directory, &self.store, &self.settings, &identity).await?;
+        provision::require_active(&user)?;
         let extra = claims::grants(&identity.roles, user.entity_id);
         Ok(Arc::new(Principal::of_user(&user, &extra)))
     }
@@ -119,10 +117,12 @@ impl Oidc {
     ) -> Option<Result<Arc<Principal>, SignInError>> {
         let id = routes::session_cookie(headers)?;
         let session = self.sessions.get(id, Instant::now())?;
-        let Some(user) = self.directory.user(&session.user_name) else {
-            return Some(Err(SignInError::UnknownUser(session.user_name)));
+        // By id: a user renamed since keeps the session, a user deleted (and a namesake created
+        // since) loses it.
+        let Some(user) = self.directory.user_by_id(session.user) else {
+            return Some(Err(SignInError::UnknownUser(session.user.to_string())));
         };
-        if let Err(error) = provision::require_active(&user, &session.user_name) {
+        if let Err(error) = provision::require_active(&user) {
             return Some(Err(error));
         }
         let extra = claims::grants(&session.roles, user.entity_id);

@@ -164,17 +164,11 @@ async fn finish_sign_in(
     }
     let identity = claims::identity(settings, &claims)?;
     *user_name = Some(identity.user_name.clone());
-    let found = provision::user_of(
-        &oidc.directory,
-        &oidc.store,
-        settings.jit_provisioning,
-        &identity,
-    )
-    .await?;
+    let found = provision::user_of(&oidc.directory, &oidc.store, settings, &identity).await?;
     *user = Some(Arc::clone(&found));
-    provision::require_active(&found, &identity.user_name)?;
+    provision::require_active(&found)?;
     Ok(oidc.sessions.open(
-        identity.user_name,
+        found.id,
         identity.roles,
         settings.session_lifetime,
         Instant::now(),
@@ -207,16 +201,10 @@ async fn me(State(oidc): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
             );
         }
     };
-    let Some(session) =
-        session_cookie(&headers).and_then(|id| oidc.sessions.get(id, Instant::now()))
-    else {
-        return json_error(
-            StatusCode::UNAUTHORIZED,
-            ErrorType::Authentication,
-            "not_signed_in",
-            "no live session: sign in at /auth/login",
-        );
-    };
+    let user_name = principal
+        .user_id()
+        .and_then(|id| oidc.directory.user_by_id(id))
+        .map(|user| user.user_name.to_string());
     let roles: Vec<_> = principal
         .roles
         .iter()
@@ -224,7 +212,7 @@ async fn me(State(oidc): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
         .collect();
     axum::Json(serde_json::json!({
         "user_id": principal.user_id(),
-        "user_name": session.user_name,
+        "user_name": user_name,
         "entity": {"id": principal.entity_id, "slug": principal.entity_slug.as_deref()},
         "roles": roles,
     }))

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use configuration::MappedRole;
+use domain::UserId;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 
@@ -23,7 +24,8 @@ const SWEEP_ABOVE: usize = 1024;
 /// One signed-in browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Session {
-    pub user_name: String,
+    /// The user's id, not their name: a rename keeps the session, a namesake never gets it.
+    pub user: UserId,
     /// Roles from the provider's claims at sign-in, added to the user's stored grants.
     pub roles: Vec<MappedRole>,
     pub expires: Instant,
@@ -38,7 +40,7 @@ impl Sessions {
     /// Opens a session for `lifetime` and returns its id, the cookie's value (shown once).
     pub(crate) fn open(
         &self,
-        user_name: String,
+        user: UserId,
         roles: Vec<MappedRole>,
         lifetime: Duration,
         now: Instant,
@@ -51,7 +53,7 @@ impl Sessions {
         sessions.insert(
             hash(&id),
             Session {
-                user_name,
+                user,
                 roles,
                 expires: now + lifetime,
             },
@@ -91,9 +93,10 @@ mod tests {
             role: domain::Role::Auditor,
             scope: configuration::RoleScope::Group,
         };
-        let id = sessions.open("ada".into(), vec![auditor], hour, now);
+        let ada = UserId::generate();
+        let id = sessions.open(ada, vec![auditor], hour, now);
         let session = sessions.get(&id, now).unwrap();
-        assert_eq!(session.user_name, "ada");
+        assert_eq!(session.user, ada);
         assert_eq!(session.roles, vec![auditor]);
         assert!(sessions.get(&id, now + hour).is_none(), "expired");
         assert!(sessions.get("made-up", now).is_none());
@@ -106,7 +109,7 @@ mod tests {
     fn only_the_hash_of_an_id_is_kept() {
         let sessions = Sessions::default();
         let id = sessions.open(
-            "ada".into(),
+            UserId::generate(),
             vec![],
             Duration::from_secs(60),
             Instant::now(),

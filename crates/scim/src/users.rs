@@ -83,17 +83,9 @@ pub(crate) async fn create(
     }
     // Sign-in finds users in the in-memory index: the new user is there before the answer.
     if let Some(entity) = state.store.entity(user.user.entity_id).await? {
-        state.directory.upsert_user(
-            &user.user.user_name,
-            identity::UserRecord {
-                id: user.user.id,
-                entity_id: entity.id,
-                entity_slug: entity.slug.as_str().into(),
-                status: user.user.status,
-                entity_status: entity.status,
-                roles: Vec::new(),
-            },
-        );
+        state
+            .directory
+            .upsert_user(identity::UserRecord::created(&user.user, &entity));
     }
     let body = projection.apply(document_of(&user, &[], &base));
     Ok(response::resource(StatusCode::CREATED, &body, user.version))
@@ -216,7 +208,7 @@ pub(crate) async fn delete(
     }
     // The store released the seat with the deletion.
     state.seats.deleted(user.user.id);
-    state.directory.remove_user(&user.user.user_name);
+    state.directory.remove_user(user.user.id);
     state.directory.remove_user_teams(user.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -308,13 +300,12 @@ async fn store_change(
         _ => {}
     }
     // Keep sign-in's user index current: new name, new status, from the next request on.
-    if let Some(record) = state.directory.user(&user.user.user_name) {
-        let mut record = (*record).clone();
-        record.status = after;
-        state.directory.remove_user(&user.user.user_name);
-        state
-            .directory
-            .upsert_user(&parsed.fields.user_name, record);
+    if let Some(record) = state.directory.user_by_id(user.user.id) {
+        state.directory.upsert_user(identity::UserRecord {
+            user_name: parsed.fields.user_name.as_str().into(),
+            status: after,
+            ..(*record).clone()
+        });
     }
     Ok(updated)
 }

@@ -36,6 +36,7 @@ mod provisioning;
 mod reporting;
 mod scim_tokens;
 mod seats;
+mod subjects;
 mod teams;
 mod usage;
 

@@ -1,9 +1,11 @@
 //! Entities and the principals inside them: users, service accounts and their role grants.
 
 use domain::{
-    AuditEvent, Entity, EntityId, KeyOwner, RoleGrant, ServiceAccount, ServiceAccountId, Status,
-    User, UserId, now_millis,
+    AuditEvent, Entity, EntityId, KeyOwner, RoleGrant, ServiceAccount, ServiceAccountId,
+    SignInSubject, Status, User, UserId, now_millis,
 };
+use std::collections::HashMap;
+
 use futures_util::TryStreamExt;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -22,13 +24,15 @@ pub struct NewUser {
     pub external_id: Option<String>,
 }
 
-/// A user with what authenticating them needs: their entity's slug and status, and their roles.
+/// A user with what authenticating them needs: their entity's slug and status, their roles, and
+/// the identity provider's accounts they are bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserIdentity {
     pub user: User,
     pub entity_slug: String,
     pub entity_status: Status,
     pub roles: Vec<RoleGrant>,
+    pub subjects: Vec<SignInSubject>,
 }
 
 const ENTITY_COLUMNS: &str = "id, slug, name, status, created_at";
@@ -136,6 +140,17 @@ impl Store {
     /// Creates an active user. [`StoreError::Conflict`] when the user name is taken,
     /// [`StoreError::NotFound`] when the entity does not exist.
     pub async fn create_user(&self, new: &NewUser, audit: &AuditEvent) -> Result<User, StoreError> {
+        self.create_user_bound_to(new, None, audit).await
+    }
+
+    /// [`Store::create_user`], bound at once to the identity provider's account `subject` when
+    /// there is one (sign-in's just-in-time provisioning), in the same transaction.
+    pub async fn create_user_bound_to(
+        &self,
+        new: &NewUser,
+        subject: Option<&SignInSubject>,
+        audit: &AuditEvent,
+    ) -> Result<User, StoreError> {
         let user = User {
             id: UserId::generate(),
             entity_id: new.entity_id,
@@ -148,6 +163,9 @@ impl Store {
         };
         let mut tx = self.pool.begin().await?;
         crate::provisioning::insert_user(&mut tx, &user, "{}").await?;
+        if let Some(subject) = subject {
+            crate::subjects::insert_subject(&mut tx, user.id, subject).await?;
+        }
         insert_audit(
             &mut tx,
             &targeted(audit, user.id.to_string(), Some(user.entity_id)),
@@ -179,42 +197,73 @@ impl Store {
         row.as_ref().map(user_row).transpose()
     }
 
-    /// Every user with their entity and roles, for the in-memory user index: two queries whatever
-    /// the number of users.
+    /// Every user with their entity, roles and subjects, for the in-memory user index: three
+    /// queries whatever the number of users.
     pub async fn user_identities(&self) -> Result<Vec<UserIdentity>, StoreError> {
-        let grants = sqlx::query(
-            "SELECT principal_id, role, entity_id FROM role_grants WHERE principal_kind = $1",
-        )
-        .bind(crate::codec::OWNER_USER)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut roles: std::collections::HashMap<String, Vec<RoleGrant>> =
-            std::collections::HashMap::new();
-        for row in &grants {
-            roles
-                .entry(text(row, "principal_id")?)
-                .or_default()
-                .push(role_grant(row)?);
-        }
+        self.identities(None).await
+    }
+
+    /// The user named `user_name` (compared case-insensitively, as names are unique) with their
+    /// own entity, roles and subjects; `None` when there is none or they are deleted.
+    pub async fn user_identity_by_name(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<UserIdentity>, StoreError> {
+        Ok(self.identities(Some(user_name)).await?.pop())
+    }
+
+    /// The identities of every user, or of the one named `user_name`.
+    async fn identities(&self, user_name: Option<&str>) -> Result<Vec<UserIdentity>, StoreError> {
+        let folded = user_name.map(crate::fold);
+        let mut roles = self.user_roles(folded.as_deref()).await?;
+        let mut subjects = self.user_subjects(folded.as_deref()).await?;
         // Streamed: 100,000 users are never all held as rows at once.
         let mut rows = sqlx::query(
             "SELECT u.id, u.entity_id, u.user_name, u.email, u.display_name, u.external_id, \
              u.status, u.created_at, e.slug AS entity_slug, e.status AS entity_status \
              FROM users u JOIN entities e ON e.id = u.entity_id \
-             WHERE u.deleted_at IS NULL ORDER BY u.user_name",
+             WHERE u.deleted_at IS NULL AND ($1 IS NULL OR u.user_name_folded = $1) \
+             ORDER BY u.user_name",
         )
+        .bind(folded.clone())
         .fetch(&self.pool);
         let mut identities = Vec::new();
         while let Some(row) = rows.try_next().await? {
             let user = user_row(&row)?;
+            let id = user.id.to_string();
             identities.push(UserIdentity {
-                roles: roles.remove(&user.id.to_string()).unwrap_or_default(),
+                roles: roles.remove(&id).unwrap_or_default(),
+                subjects: subjects.remove(&id).unwrap_or_default(),
                 entity_slug: text(&row, "entity_slug")?,
                 entity_status: status(&row, "entity_status")?,
                 user,
             });
         }
         Ok(identities)
+    }
+
+    /// Users' role grants by user id: every user's, or the one named (folded) `user_name`'s.
+    async fn user_roles(
+        &self,
+        user_name: Option<&str>,
+    ) -> Result<HashMap<String, Vec<RoleGrant>>, StoreError> {
+        let grants = sqlx::query(
+            "SELECT g.principal_id, g.role, g.entity_id FROM role_grants g \
+             WHERE g.principal_kind = $1 AND ($2 IS NULL OR g.principal_id IN \
+             (SELECT id FROM users WHERE user_name_folded = $2 AND deleted_at IS NULL))",
+        )
+        .bind(crate::codec::OWNER_USER)
+        .bind(user_name)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut roles: HashMap<String, Vec<RoleGrant>> = HashMap::new();
+        for row in &grants {
+            roles
+                .entry(text(row, "principal_id")?)
+                .or_default()
+                .push(role_grant(row)?);
+        }
+        Ok(roles)
     }
 
     /// Users of one entity, or of all, by user name; deleted users are not listed.

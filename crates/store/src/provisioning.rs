@@ -5,7 +5,8 @@
 //! assignment is decided in memory by `seats::Seats` and written by `record_seat_changes`.
 //!
 //! Deletion is soft: the row stays (usage and audit keep naming it) with `deleted_at` set, its
-//! team memberships are removed and its API keys revoked; its user name is free for a new user.
+//! team memberships and sign-in bindings are removed and its API keys revoked; its user name is
+//! free for a new user, and its identity provider account for a user provisioned again.
 
 use domain::{AuditEvent, KeyId, Status, User, UserId, now_millis};
 use sqlx::AnyConnection;
@@ -185,6 +186,7 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        crate::subjects::delete_subjects_of(&mut tx, id).await?;
         let entity = crate::codec::parse("entity_id", &entity)?;
         insert_audit(&mut tx, &targeted(audit, id.to_string(), Some(entity))).await?;
         crate::seats::release_in(&mut tx, id, entity, audit, "deprovisioned").await?;

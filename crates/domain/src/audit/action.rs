@@ -26,6 +26,8 @@ pub enum AuditAction {
     UserUpdate,
     UserDeprovision,
     UserErase,
+    /// Sign-in bound a user to the identity provider's account (`iss`, `sub`).
+    UserBind,
     ServiceAccountCreate,
     RoleGrant,
     KeyCreate,
@@ -102,7 +104,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 48] = [
+    pub const FIXED: [AuditAction; 49] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -115,6 +117,7 @@ impl AuditAction {
         AuditAction::UserUpdate,
         AuditAction::UserDeprovision,
         AuditAction::UserErase,
+        AuditAction::UserBind,
         AuditAction::ServiceAccountCreate,
         AuditAction::RoleGrant,
         AuditAction::KeyCreate,
@@ -193,7 +196,8 @@ impl AuditAction {
             | A::UserReplace
             | A::UserUpdate
             | A::UserDeprovision
-            | A::UserErase => AuditFamily::User,
+            | A::UserErase
+            | A::UserBind => AuditFamily::User,
             A::ServiceAccountCreate => AuditFamily::ServiceAccount,
             A::RoleGrant => AuditFamily::Role,
             A::KeyCreate | A::KeyList | A::KeyRevoke | A::KeyRotate => AuditFamily::Key,
@@ -239,6 +243,7 @@ impl AuditAction {
             A::UserUpdate => "user.update",
             A::UserDeprovision => "user.deprovision",
             A::UserErase => "user.erase",
+            A::UserBind => "user.bind",
             A::ServiceAccountCreate => "service_account.create",
             A::RoleGrant => "role.grant",
             A::KeyCreate => "key.create",

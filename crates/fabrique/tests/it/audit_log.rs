@@ -16,7 +16,7 @@ fn actions(page: &Value) -> Vec<String> {
 }
 
 async fn entity_id(t: &TestServer, slug: &str) -> String {
-    let entity = t.server.store.entity_by_slug(slug).await.unwrap().unwrap();
+    let entity = t.entity(slug).await;
     entity.id.to_string()
 }
 

@@ -385,14 +385,7 @@ async fn listings_without_a_filter_show_an_entity_administrator_their_entity_onl
         assert_eq!(status, 200, "{path}: {listing}");
         let rows = listing["data"].as_array().unwrap();
         assert!(!rows.is_empty(), "{path}: {listing}");
-        let acme = t
-            .server
-            .store
-            .entity_by_slug("acme")
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
+        let acme = t.entity("acme").await.id;
         for row in rows {
             assert_eq!(row["entity_id"], acme.to_string(), "{path}: {row}");
         }

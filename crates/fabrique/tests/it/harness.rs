@@ -184,15 +184,7 @@ impl TestServer {
     /// group; straight in the store, as the group's administrators would.
     pub async fn grant_role(&self, user_id: &str, role: domain::Role, scope: Option<&str>) {
         let entity_id = match scope {
-            Some(slug) => Some(
-                self.server
-                    .store
-                    .entity_by_slug(slug)
-                    .await
-                    .expect("store")
-                    .expect("entity")
-                    .id,
-            ),
+            Some(slug) => Some(self.entity(slug).await.id),
             None => None,
         };
         let audit = domain::AuditEvent {
@@ -210,6 +202,16 @@ impl TestServer {
             .grant_role(owner, domain::RoleGrant { role, entity_id }, &audit)
             .await
             .expect("grant");
+    }
+
+    /// The stored entity of slug `slug`, which must exist.
+    pub async fn entity(&self, slug: &str) -> domain::Entity {
+        self.server
+            .store
+            .entity_by_slug(slug)
+            .await
+            .expect("store")
+            .expect("entity")
     }
 
     /// Creates the entity if needed and a user in it; returns the user's id.
@@ -245,6 +247,21 @@ impl TestServer {
             .post(self.url(path))
             .bearer_auth(ADMIN_KEY)
             .json(&body)
+            .send()
+            .await
+            .expect("admin call");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Suspends or reactivates the entity (`status`: `suspended` or `active`) as the group's
+    /// administrator; returns the status and the entity.
+    pub async fn set_entity_status(&self, slug: &str, status: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .put(self.url(&format!("/admin/v1/entities/{slug}/status")))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({ "status": status }))
             .send()
             .await
             .expect("admin call");

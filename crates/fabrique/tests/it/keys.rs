@@ -103,18 +103,7 @@ async fn a_suspended_entitys_keys_stop_at_once_and_work_again_once_it_is_reactiv
     for key in &keys {
         assert_eq!(chat_with(&t, key, "mistral-small", None).await.0, 200);
     }
-    let set_status = async |slug: &str, status: &str| {
-        let response = t
-            .http
-            .put(t.url(&format!("/admin/v1/entities/{slug}/status")))
-            .bearer_auth(ADMIN_KEY)
-            .json(&json!({ "status": status }))
-            .send()
-            .await
-            .expect("admin call");
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().await.expect("json"))
-    };
+    let set_status = async |slug: &str, status: &str| t.set_entity_status(slug, status).await;
 
     let (status, entity) = set_status("acme", "suspended").await;
     assert_eq!(status, 200, "{entity}");

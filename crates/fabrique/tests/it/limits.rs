@@ -278,13 +278,7 @@ async fn an_entity_administrator_manages_only_their_entity() {
     let (_, bob_key_id, bob_key) = t
         .create_user_with_roles("beta", "bob", &[(Role::EntityAdmin, Some("beta"))])
         .await;
-    let beta = t
-        .server
-        .store
-        .entity_by_slug("beta")
-        .await
-        .unwrap()
-        .unwrap();
+    let beta = t.entity("beta").await;
 
     // Another entity's scopes look exactly like missing ones.
     let (status, foreign) = call(
@@ -396,13 +390,7 @@ async fn an_entity_administrator_manages_only_their_entity() {
     .await;
     assert_eq!(status, 403, "{plain}");
 
-    let acme = t
-        .server
-        .store
-        .entity_by_slug("acme")
-        .await
-        .unwrap()
-        .unwrap();
+    let acme = t.entity("acme").await;
     let (_, events) = t.finish_with_audit().await;
     let denied: Vec<(&str, Option<domain::EntityId>)> = events
         .iter()

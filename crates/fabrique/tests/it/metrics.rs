@@ -36,13 +36,7 @@ fn samples(text: &str) -> HashMap<String, f64> {
 async fn metrics_are_labelled_by_entity_and_model_with_their_values() {
     let t = TestServer::start(vec![instant_sim(), instant_sim()], &config()).await;
     let (_, globex_key) = t.create_user_key("globex", "grace").await;
-    let globex = t
-        .server
-        .store
-        .entity_by_slug("globex")
-        .await
-        .unwrap()
-        .unwrap();
+    let globex = t.entity("globex").await;
     // globex may send one request a minute: its second is refused at admission.
     t.server
         .gateway

@@ -207,16 +207,7 @@ async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
 #[tokio::test]
 async fn a_suspended_user_s_token_is_refused_for_want_of_a_seat() {
     let (issuer, t) = start().await;
-    let (_, token) = scim_token(&t, Some("acme")).await;
-    let (_, found) = scim(
-        &t,
-        &token,
-        Method::GET,
-        "/Users?filter=userName%20eq%20%22ada%22",
-        None,
-    )
-    .await;
-    let ada = found["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let (token, ada) = scim_token_and_ada(&t).await;
     let suspend = json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "value": {"active": false}}],
@@ -290,8 +281,183 @@ role_map = { "audit" = "auditor", "audit-all" = { role = "auditor", scope = "gro
     assert_eq!(body["error"]["code"], "invalid_token", "{body}");
 }
 
+/// An acme SCIM token, and ada's id as SCIM shows it.
+async fn scim_token_and_ada(t: &TestServer) -> (String, String) {
+    let (_, token) = scim_token(t, Some("acme")).await;
+    let (_, found) = scim(
+        t,
+        &token,
+        Method::GET,
+        "/Users?filter=userName%20eq%20%22ada%22",
+        None,
+    )
+    .await;
+    let ada = found["Resources"][0]["id"].as_str().unwrap().to_owned();
+    (token, ada)
+}
+
 /// The status of `GET /admin/v1/audit?entity=` with `token` as the bearer.
 async fn audit_status(t: &TestServer, entity: &str, token: &str) -> u16 {
     let path = format!("/admin/v1/audit?entity={entity}");
     t.get_with_key(&path, token).await.0
+}
+
+/// [`start_with`] with a second entity, `globex`, and `oidc` inside `[oidc]`.
+async fn start_with_globex(oidc: &str) -> (TestIssuer, TestServer) {
+    start_with(
+        r#"
+[[entities]]
+slug = "globex"
+name = "Globex"
+"#,
+        oidc,
+    )
+    .await
+}
+
+/// A token for `user_name` with `sub` as its subject.
+fn token_of(issuer: &TestIssuer, user_name: &str, sub: &str) -> String {
+    let mut claims = issuer.claims(user_name);
+    claims["sub"] = json!(sub);
+    issuer.sign(&claims)
+}
+
+/// Creates `user_name` in `entity` through the admin API with `key`; returns the user's id.
+async fn create_user_as(t: &TestServer, key: &str, entity: &str, user_name: &str) -> String {
+    let (status, _, body) = t
+        .post_with_key(
+            "/admin/v1/users",
+            &json!({"entity": entity, "user_name": user_name, "email": format!("{user_name}@example.test")}),
+            key,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_name_registered_in_another_entity_cannot_capture_a_person_s_sign_in() {
+    let (issuer, t) = start_with_globex(r#"entity_claim = "entity""#).await;
+    // Globex's administrator registers Carol, an employee of Acme, before Acme provisions her.
+    let (_, globex_admin) = t
+        .create_role_key("globex", "gus", domain::Role::EntityAdmin, true)
+        .await;
+    create_user_as(&t, &globex_admin, "globex", "carol").await;
+
+    let mut claims = issuer.claims("carol");
+    claims["entity"] = json!("acme");
+    let (status, body) = chat_with_token(&t, &issuer.sign(&claims)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "entity_mismatch", "{body}");
+    assert_eq!(t.sims[0].0.stats().chat_requests, 0, "nothing was served");
+    let records = t.finish().await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.user_id.is_none() || r.key_id.is_some()),
+        "no request was charged to the squatted account: {records:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_of_a_suspended_entity_is_refused_whatever_entity_her_token_would_give() {
+    let (issuer, t) = start_with_globex("").await;
+    // Created through the admin API in globex; her token names no entity, so the default
+    // entity, acme (active), is what a new user would join.
+    create_user_as(&t, ADMIN_KEY, "globex", "dora").await;
+    let (status, body) = t.set_entity_status("globex", "suspended").await;
+    assert_eq!(status, 200, "{body}");
+
+    // Edna is stored but not in this server's index, as when another replica created her: her
+    // first sign-in finds her as she is stored, in her own (suspended) entity.
+    let globex = t.entity("globex").await;
+    let audit = domain::AuditEvent::system(domain::AuditAction::UserCreate, "{}".to_owned());
+    let new = store::NewUser {
+        entity_id: globex.id,
+        user_name: "edna".into(),
+        email: "edna@example.test".into(),
+        display_name: None,
+        external_id: None,
+    };
+    t.server.store.create_user(&new, &audit).await.unwrap();
+
+    for user in ["dora", "edna"] {
+        let (status, body) = chat_with_token(&t, &issuer.token(user)).await;
+        assert_eq!(status, 403, "{user}: {body}");
+        assert_eq!(body["error"]["code"], "seat_required", "{body}");
+    }
+    assert_eq!(t.sims[0].0.stats().chat_requests, 0, "nothing was served");
+}
+
+#[tokio::test]
+async fn a_user_is_bound_to_the_provider_s_subject_at_first_sign_in() {
+    let (issuer, t) = start().await;
+    // Ada was created through the admin API: her first sign-in binds her to `sub-ada`.
+    let (status, body) = chat_with_token(&t, &token_of(&issuer, "ada", "sub-ada")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat_with_token(&t, &token_of(&issuer, "ada", "sub-mallory")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "subject_mismatch", "{body}");
+
+    // A user provisioned at first sign-in is bound at once.
+    let (status, body) = chat_with_token(&t, &token_of(&issuer, "nina", "sub-nina")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat_with_token(&t, &token_of(&issuer, "nina", "sub-other")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "subject_mismatch", "{body}");
+
+    // The binding survives a restart, and was audited.
+    let t = t.restart().await;
+    let (status, body) = chat_with_token(&t, &token_of(&issuer, "ada", "sub-mallory")).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = chat_with_token(&t, &token_of(&issuer, "ada", "sub-ada")).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, events) = t.finish_with_audit().await;
+    let bound: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == domain::AuditAction::UserBind)
+        .collect();
+    assert_eq!(
+        bound.len(),
+        1,
+        "ada's first sign-in; nina was bound at creation"
+    );
+    assert!(bound[0].detail.contains("sub-ada"), "{}", bound[0].detail);
+}
+
+#[tokio::test]
+async fn a_bound_user_renamed_by_the_directory_signs_in_as_herself() {
+    let (issuer, t) = start().await;
+    assert_eq!(
+        chat_with_token(&t, &token_of(&issuer, "ada", "sub-ada"))
+            .await
+            .0,
+        200
+    );
+    let (token, ada) = scim_token_and_ada(&t).await;
+    let rename = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "userName", "value": "ada.lovelace"}],
+    });
+    let (status, body) = scim(
+        &t,
+        &token,
+        Method::PATCH,
+        &format!("/Users/{ada}"),
+        Some(rename),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = chat_with_token(&t, &token_of(&issuer, "ada.lovelace", "sub-ada")).await;
+    assert_eq!(status, 200, "{body}");
+    let records = t.finish().await;
+    let served: Vec<_> = records.iter().filter(|r| r.key_id.is_none()).collect();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert!(
+        served
+            .iter()
+            .all(|r| r.user_id.map(|u| u.to_string()) == Some(ada.clone()))
+    );
 }

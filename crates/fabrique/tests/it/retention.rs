@@ -294,13 +294,7 @@ async fn the_purge_deletes_content_past_its_entity_retention(database: Database)
         return;
     };
     let ada = t.server.store.user_by_name("ada").await.unwrap().unwrap();
-    let globex = t
-        .server
-        .store
-        .entity_by_slug("globex")
-        .await
-        .unwrap()
-        .unwrap();
+    let globex = t.entity("globex").await;
     let captured = |at: i64, entity_id: EntityId, text: &str| retention::Captured {
         request_id: format!("req-{at}"),
         at,

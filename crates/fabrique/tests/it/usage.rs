@@ -263,13 +263,7 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
     let (_, _, eve_key) = t
         .create_user_with_roles("beta", "eve", &[(Role::EntityAdmin, Some("beta"))])
         .await;
-    let beta = t
-        .server
-        .store
-        .entity_by_slug("beta")
-        .await
-        .unwrap()
-        .unwrap();
+    let beta = t.entity("beta").await;
 
     // Every record written, then read back as reports read them.
     let t = t.restart().await;

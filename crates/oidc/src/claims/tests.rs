@@ -71,6 +71,12 @@ fn the_entity_comes_from_the_claim_through_the_map_or_the_default() {
         Some("holding"),
         "an unmapped value falls back to the default"
     );
+    // Only what the claims say binds an existing user to an entity, never the default.
+    assert_eq!(
+        identity(&mapped, &rb).unwrap().claimed_entity.as_deref(),
+        Some("retail-bank")
+    );
+    assert_eq!(identity(&mapped, &other).unwrap().claimed_entity, None);
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod provisioning;
 mod reporting;
 mod seats;
 
+use domain::SignInSubject;
 use domain::{
     ApiKey, AuditAction, AuditEvent, EntityId, Hosting, KeyHash, KeyId, KeyOwner, KeySecret,
     Operation, Outcome, Role, RoleGrant, ServiceAccountId, Status, TeamId, UsageRecord, UserId,
@@ -329,25 +330,80 @@ async fn user_identities_join_users_with_entities_and_roles(store: &Store) {
         .await
         .unwrap();
 
+    // Ada is bound to her account at the provider; the account is hers alone, and she has one.
+    let subject = |sub: &str| SignInSubject {
+        issuer: "https://login.example".into(),
+        subject: sub.into(),
+    };
+    store
+        .bind_subject(ada.id, &subject("sub-ada"), &audit(AuditAction::UserBind))
+        .await
+        .unwrap();
+    for (user, sub) in [(bob.id, "sub-ada"), (ada.id, "sub-other")] {
+        let refused = store
+            .bind_subject(user, &subject(sub), &audit(AuditAction::UserBind))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        store.subject_user(&subject("sub-ada")).await.unwrap(),
+        Some(ada.id)
+    );
+    assert_eq!(store.subject_user(&subject("sub-bob")).await.unwrap(), None);
+
     assert_eq!(store.user_by_name("bob").await.unwrap(), Some(bob.clone()));
     assert_eq!(store.user_by_name("nobody").await.unwrap(), None);
     let identities = store.user_identities().await.unwrap();
+    let ada_identity = UserIdentity {
+        user: ada.clone(),
+        entity_slug: "acme".into(),
+        entity_status: Status::Active,
+        roles: vec![grant],
+        subjects: vec![subject("sub-ada")],
+    };
     assert_eq!(
         identities,
         vec![
-            UserIdentity {
-                user: ada,
-                entity_slug: "acme".into(),
-                entity_status: Status::Active,
-                roles: vec![grant],
-            },
+            ada_identity.clone(),
             UserIdentity {
                 user: bob,
                 entity_slug: "acme".into(),
                 entity_status: Status::Active,
                 roles: vec![],
+                subjects: vec![],
             },
         ]
+    );
+    assert_eq!(
+        store.user_identity_by_name("ADA").await.unwrap(),
+        Some(ada_identity),
+        "names compare case-insensitively"
+    );
+    assert_eq!(store.user_identity_by_name("nobody").await.unwrap(), None);
+
+    // A user created by sign-in is bound in the same transaction; deletion frees the account.
+    let cleo = store
+        .create_user_bound_to(
+            &new_user("cleo"),
+            Some(&subject("sub-cleo")),
+            &audit(AuditAction::UserCreate),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subject_user(&subject("sub-cleo")).await.unwrap(),
+        Some(cleo.id)
+    );
+    store
+        .delete_provisioned_user(cleo.id, &audit(AuditAction::UserDeprovision))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subject_user(&subject("sub-cleo")).await.unwrap(),
+        None
     );
 }
 
@@ -904,6 +960,7 @@ fn both_dialects_have_the_same_migrations() {
         "0003_audit_chain.sql",
         "0006_usage_attribution.sql",
         "0007_seats.sql",
+        "0014_sign_in_subjects.sql",
     ] {
         assert_eq!(
             statements("sqlite", migration),

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 48] = [
+const NAMES: [(AuditAction, &str); 49] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -16,6 +16,7 @@ const NAMES: [(AuditAction, &str); 48] = [
     (AuditAction::UserUpdate, "user.update"),
     (AuditAction::UserDeprovision, "user.deprovision"),
     (AuditAction::UserErase, "user.erase"),
+    (AuditAction::UserBind, "user.bind"),
     (AuditAction::ServiceAccountCreate, "service_account.create"),
     (AuditAction::RoleGrant, "role.grant"),
     (AuditAction::KeyCreate, "key.create"),
