@@ -1,4 +1,5 @@
-//! Unit tests of what the fixture-driven integration tests cannot see: redaction in `Debug`.
+//! Unit tests of what the fixture-driven integration tests cannot see: redaction in `Debug`, and
+//! an embedded default that needs no file.
 
 use crate::Config;
 
@@ -45,4 +46,13 @@ fn debug_of_the_server_does_not_show_a_database_password() {
         config.server.database_url.as_deref(),
         Some("postgres://fabrique:hunter2@db/fabrique")
     );
+}
+
+#[test]
+fn the_embedded_default_raises_no_error() {
+    let mut errors = crate::error::Collector::new("the embedded default");
+    let config =
+        crate::validate::build(crate::validate::RawConfig::empty(), &|_| None, &mut errors);
+    assert!(errors.is_empty(), "{}", errors.into_errors());
+    assert_eq!(config, Config::embedded_default());
 }

@@ -6,12 +6,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::DataPolicy;
-use crate::EntitySeed;
-use crate::data_policy;
 use crate::error::Collector;
-use crate::raw::{Items, RawDataPolicy};
-use crate::validate::{NameRule, name_problem};
+use crate::read::Items;
+use crate::rules::{NameRule, name_problem};
+use crate::section::entities::EntitySeed;
+use crate::section::policy::{DataPolicy, RawDataPolicy, data_policy};
 
 /// One `[[use_cases]]` item.
 ///
@@ -93,7 +92,7 @@ pub(crate) fn validate(
             found
         });
         let policy = raw.policy.map(|policy| {
-            let over_group = data_policy::validate(
+            let over_group = data_policy(
                 policy.clone(),
                 group_policy,
                 &format!("{key}.policy"),
@@ -107,7 +106,7 @@ pub(crate) fn validate(
                 .filter(|e| owner.is_none_or(|owner| owner.slug == e.slug))
                 .filter_map(|e| {
                     let own = e.policy.as_ref()?;
-                    let laid = data_policy::validate(policy.clone(), own, "", &mut quiet);
+                    let laid = data_policy(policy.clone(), own, "", &mut quiet);
                     Some((e.slug.clone(), laid))
                 })
                 .collect();

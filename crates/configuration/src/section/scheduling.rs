@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::EndpointConfig;
 use crate::error::Collector;
-use crate::validate::{NameRule, name_problem};
+use crate::rules::{NameRule, name_problem};
+use crate::section::endpoints::EndpointConfig;
 
 /// Section `[scheduling]`. Absent: scheduling on, with the defaults below, every entity weight 1.
 ///

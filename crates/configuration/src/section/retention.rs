@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use crate::error::Collector;
+use crate::rules::credential;
 
 /// Section `[retention]`: the group's default retention and the master key.
 ///
@@ -161,7 +162,7 @@ pub(crate) fn master_key(
 ) -> Option<MasterKeySource> {
     let variable = raw.master_key_env.as_ref()?;
     let key = "retention.master_key_env";
-    let text = crate::validate::credential(variable, key, env, errors)?;
+    let text = credential(variable, key, env, errors)?;
     match vault::MasterKey::from_base64(&text) {
         Ok(master) => Some(MasterKeySource {
             variable: variable.clone(),
@@ -177,55 +178,18 @@ pub(crate) fn master_key(
     }
 }
 
-/// The whole `[retention]` section, once the entities are known: a master key is required as soon
-/// as anything keeps content, and `none` takes content out of the entity's traces.
+/// The section's own keys; the second value says whether `master_key_env` was given, which the
+/// check against the entities' retentions needs (`validate::retention_of_entities`).
 pub(crate) fn validate(
     raw: RawRetention,
-    entities: &mut [crate::EntitySeed],
-    group_policy: &crate::DataPolicy,
     env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Collector,
-) -> RetentionConfig {
+) -> (RetentionConfig, bool) {
     let default = retention(raw.mode.as_deref(), raw.days, "retention", errors);
     let master_key = master_key(&raw, env, errors);
-    let keeping: Vec<&str> = entities
-        .iter()
-        .filter(|seed| seed.retention.unwrap_or(default).keeps_content())
-        .map(|seed| seed.slug.as_str())
-        .collect();
-    if raw.master_key_env.is_none() && (default.keeps_content() || !keeping.is_empty()) {
-        let who = if default.keeps_content() {
-            "the group's default retention is `full`".to_owned()
-        } else {
-            format!(
-                "entities {} keep content (`mode = \"full\"`)",
-                crate::validate::quoted_list(
-                    &keeping.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
-                )
-            )
-        };
-        errors.push(
-            "retention.master_key_env",
-            format!("required: {who}, and stored content is encrypted under a master key; name an environment variable holding 32 bytes in base64"),
-        );
-    }
-    for seed in entities.iter_mut() {
-        if seed.retention.unwrap_or(default) != Retention::None {
-            continue;
-        }
-        match &mut seed.policy {
-            Some(policy) => policy.trace_content = false,
-            None if group_policy.trace_content => {
-                seed.policy = Some(crate::DataPolicy {
-                    trace_content: false,
-                    ..group_policy.clone()
-                });
-            }
-            None => {}
-        }
-    }
-    RetentionConfig {
+    let config = RetentionConfig {
         default,
         master_key,
-    }
+    };
+    (config, raw.master_key_env.is_some())
 }

@@ -9,8 +9,7 @@ use domain::Role;
 use serde::Deserialize;
 
 use crate::error::Collector;
-use crate::raw::{RawMappedRole, RawOidc};
-use crate::validate::{NameRule, credential, name_problem, url_problem};
+use crate::rules::{NameRule, credential, name_problem, url_problem};
 
 /// What a `role_map` entry grants: a role, over the whole group or over the user's entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +158,74 @@ impl JwtAlgorithm {
 
     pub fn parse(value: &str) -> Option<JwtAlgorithm> {
         JwtAlgorithm::ALL.into_iter().find(|a| a.as_str() == value)
+    }
+}
+
+/// As written; the keys are documented on [`OidcConfig`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOidc {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret_env: Option<String>,
+    pub redirect_url: String,
+    pub scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub algorithms: Option<Vec<String>>,
+    pub user_name_claim: Option<UserNameClaim>,
+    pub entity_claim: Option<String>,
+    pub entity_map: Option<BTreeMap<String, String>>,
+    pub default_entity: Option<String>,
+    pub roles_claim: Option<String>,
+    pub role_map: Option<BTreeMap<String, RawMappedRole>>,
+    pub jit_provisioning: Option<bool>,
+    pub session_lifetime_secs: Option<u64>,
+    pub cookie_secure: Option<bool>,
+    pub leeway_secs: Option<u64>,
+    pub jwks_min_refetch_secs: Option<u64>,
+}
+
+/// A `role_map` value: a role's name (`"auditor"`), or a table naming its scope
+/// (`{ role = "auditor", scope = "group" }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawMappedRole {
+    pub role: domain::Role,
+    pub scope: Option<RoleScope>,
+}
+
+impl<'de> Deserialize<'de> for RawMappedRole {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawMappedRole;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a role name, or a table `{ role = \"…\", scope = \"group\" | \"entity\" }`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<RawMappedRole, E> {
+                use serde::de::IntoDeserializer;
+                let role = domain::Role::deserialize(name.into_deserializer())?;
+                Ok(RawMappedRole { role, scope: None })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawMappedRole, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Table {
+                    role: domain::Role,
+                    scope: Option<RoleScope>,
+                }
+                let table = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawMappedRole {
+                    role: table.role,
+                    scope: table.scope,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 

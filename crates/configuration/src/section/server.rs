@@ -1,0 +1,197 @@
+//! Section `[server]`: how Fabrique listens, where it keeps its data, and the limits that protect
+//! the listener.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::Collector;
+use crate::rules::at_least_one;
+
+/// Section `[server]`: how Fabrique listens and where it keeps its data.
+#[derive(Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Key `listen`: the socket address to serve on, as `ip:port` (`[::1]:8080` for IPv6; host names
+    /// are not accepted). Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Key `data_dir`: the directory for local state; the SQLite database lives here unless
+    /// `database_url` says otherwise. Default `./fabrique-data`. Must not be empty.
+    pub data_dir: PathBuf,
+    /// Key `database_url`: optional; a `postgres://`, `postgresql://` or `sqlite:` URL. Default: a
+    /// SQLite file under `data_dir`.
+    pub database_url: Option<String>,
+    /// Key `max_body_bytes`: the largest request body accepted, in bytes, at least 1. Default 4 MiB
+    /// (4194304).
+    pub max_body_bytes: usize,
+    /// Key `request_timeout_secs`: the total time one inference request may take, streaming included,
+    /// in seconds, at least 1. Default 600.
+    pub request_timeout: Duration,
+    /// Key `max_connections`: the most client connections served at once, 1 to 1,000,000. Default
+    /// 10000. Past it the listener stops accepting: new connections wait in the kernel's backlog
+    /// until one closes, so a flood of sockets cannot exhaust file descriptors or tasks. The
+    /// process's open-file limit (`ulimit -n`, systemd `LimitNOFILE`) must be above it, with room
+    /// for the database and backend connections.
+    pub max_connections: usize,
+    /// Key `header_read_timeout_secs`: how long a connection may go without sending a complete
+    /// request head, in seconds, 1 to 86400. Default 15. It runs from the moment the connection
+    /// opens and again from the end of each response, so it is also the idle timeout of keep-alive
+    /// connections: a client that trickles header bytes (slowloris) or keeps a socket open without
+    /// asking anything is disconnected when it runs out. Keep clients' pooled-connection expiry
+    /// below it.
+    pub header_read_timeout: Duration,
+    /// Key `body_read_timeout_secs`: the time a request body has to arrive whole, counted from the
+    /// end of its head, in seconds, 1 to 86400. Default 60. A body still incomplete then is answered
+    /// `408 request_timeout` and its connection closed, so slow bodies cannot pin memory.
+    pub body_read_timeout: Duration,
+}
+
+impl fmt::Debug for ServerConfig {
+    /// Written by hand so that a password in `database_url` never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_user_info),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://<redacted>@host/db`.
+fn redact_user_info(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// As written; the keys are documented on [`ServerConfig`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub database_url: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+}
+
+pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub(crate) const DATA_DIR: &str = "./fabrique-data";
+pub(crate) const MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const REQUEST_TIMEOUT_SECS: u64 = 600;
+pub(crate) const MAX_CONNECTIONS: u64 = 10_000;
+/// `max_connections` ceiling: the listener waits for that many connections at shutdown in one call.
+pub(crate) const MAX_CONNECTIONS_CEILING: u64 = 1_000_000;
+pub(crate) const HEADER_READ_TIMEOUT_SECS: u64 = 15;
+pub(crate) const BODY_READ_TIMEOUT_SECS: u64 = 60;
+pub(crate) const SECONDS_PER_DAY: u64 = 86_400;
+
+pub(crate) fn validate(raw: RawServer, errors: &mut Collector) -> ServerConfig {
+    let listen = match raw.listen {
+        None => LISTEN,
+        Some(text) => text.parse::<SocketAddr>().unwrap_or_else(|_| {
+            errors.push(
+                "server.listen",
+                format!("`{text}` is not a socket address; write `ip:port`, e.g. `127.0.0.1:8080` or `[::]:8080`"),
+            );
+            LISTEN
+        }),
+    };
+    let data_dir = raw.data_dir.unwrap_or_else(|| DATA_DIR.to_owned());
+    if data_dir.trim().is_empty() {
+        errors.push("server.data_dir", "must not be empty");
+    }
+    if let Some(url) = &raw.database_url {
+        let known = ["postgres://", "postgresql://", "sqlite:"];
+        if !known.iter().any(|prefix| url.starts_with(prefix)) {
+            // The URL is not echoed: it may carry a database password.
+            errors.push(
+                "server.database_url",
+                "must start with `postgres://`, `postgresql://` or `sqlite:`",
+            );
+        }
+    }
+    let max_body_bytes = at_least_one(
+        raw.max_body_bytes,
+        MAX_BODY_BYTES,
+        "server.max_body_bytes",
+        errors,
+    );
+    let max_body_bytes = usize::try_from(max_body_bytes).unwrap_or_else(|_| {
+        errors.push("server.max_body_bytes", "is too large for this machine");
+        usize::MAX
+    });
+    let max_connections = at_least_one(
+        raw.max_connections,
+        MAX_CONNECTIONS,
+        "server.max_connections",
+        errors,
+    );
+    if max_connections > MAX_CONNECTIONS_CEILING {
+        errors.push(
+            "server.max_connections",
+            format!(
+                "must be at most {}, found {max_connections}",
+                MAX_CONNECTIONS_CEILING
+            ),
+        );
+    }
+    let seconds = |value, default, key, errors: &mut Collector| {
+        Duration::from_secs(at_least_one(value, default, key, errors))
+    };
+    // A deadline is an instant: a day keeps every `now + timeout` far from overflowing.
+    let seconds_within_a_day = |value: Option<u64>, default, key, errors: &mut Collector| {
+        if let Some(value) = value.filter(|&v| v > SECONDS_PER_DAY) {
+            errors.push(
+                key,
+                format!("must be at most {} (a day), found {value}", SECONDS_PER_DAY),
+            );
+            return Duration::from_secs(default);
+        }
+        seconds(value, default, key, errors)
+    };
+    let request_timeout = seconds(
+        raw.request_timeout_secs,
+        REQUEST_TIMEOUT_SECS,
+        "server.request_timeout_secs",
+        errors,
+    );
+    ServerConfig {
+        listen,
+        data_dir: PathBuf::from(data_dir),
+        database_url: raw.database_url,
+        max_body_bytes,
+        request_timeout,
+        max_connections: max_connections.min(MAX_CONNECTIONS_CEILING) as usize,
+        header_read_timeout: seconds_within_a_day(
+            raw.header_read_timeout_secs,
+            HEADER_READ_TIMEOUT_SECS,
+            "server.header_read_timeout_secs",
+            errors,
+        ),
+        body_read_timeout: seconds_within_a_day(
+            raw.body_read_timeout_secs,
+            BODY_READ_TIMEOUT_SECS,
+            "server.body_read_timeout_secs",
+            errors,
+        ),
+    }
+}
