@@ -81,9 +81,29 @@ pub async fn run_cli(cli: AdminCli) -> Result<(), CliError> {
         .map_err(CliError::Output)
 }
 
-/// Runs one admin command and returns the response body, for callers that want the JSON.
+/// Runs one admin command and returns the response body, for callers that want the JSON. A paged
+/// listing is followed to its end (while `next_offset` says more rows follow), so the command
+/// returns every row in one `data` array.
 pub async fn execute(cli: &AdminCli) -> Result<Value, CliError> {
-    let text = call(&cli.url, cli.key.as_deref(), request_for(&cli.command)).await?;
+    let request = request_for(&cli.command);
+    let mut answer = fetch(cli, request.clone()).await?;
+    while let Some(next) = answer.get("next_offset").and_then(Value::as_u64) {
+        let mut following = request.clone();
+        following.query.retain(|(name, _)| *name != "offset");
+        following.query.push(("offset", next.to_string()));
+        let mut page = fetch(cli, following).await?;
+        let rows = page["data"].as_array_mut().map(std::mem::take);
+        if let (Some(data), Some(rows)) = (answer["data"].as_array_mut(), rows) {
+            data.extend(rows);
+        }
+        answer["next_offset"] = page["next_offset"].take();
+    }
+    Ok(answer)
+}
+
+/// One call whose answer is JSON.
+async fn fetch(cli: &AdminCli, request: Request) -> Result<Value, CliError> {
+    let text = call(&cli.url, cli.key.as_deref(), request).await?;
     serde_json::from_str(&text).map_err(|_| CliError::Unexpected {
         status: StatusCode::OK,
         body: text,

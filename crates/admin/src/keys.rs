@@ -27,7 +27,7 @@ use crate::authorize::{change_event, require_carrying, require_visible};
 use crate::body::{check_name, check_text, json, query};
 use crate::caller::Caller;
 use crate::usage::report_entity;
-use crate::users::{EntityFilter, entity_for, entity_slugs};
+use crate::users::{PagedFilter, entity_for, entity_slugs, page_json};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Either `user_id`, or `entity` and `service_account` (created when missing).
@@ -319,14 +319,16 @@ async fn user_owner(
     Ok((KeyOwner::User(user.id), entity))
 }
 
-/// `GET /admin/v1/keys[?entity=<slug>]` → `{"data": [key…]}`; never secrets or hashes. Callers
+/// `GET /admin/v1/keys[?entity=<slug>][&offset=<n>][&limit=<n>]` → `{"data": [key…], "next_offset"}`,
+/// oldest first; never secrets or hashes. Callers
 /// with rights over one entity only see its keys.
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
-    filter: Result<Query<EntityFilter>, QueryRejection>,
+    filter: Result<Query<PagedFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let filter = query(filter)?;
+    let window = filter.window()?;
     let entity = report_entity(
         &state,
         &caller,
@@ -336,7 +338,7 @@ pub(crate) async fn list(
     .await?;
     let keys = state
         .store
-        .list_named_keys(entity.as_ref().map(|e| e.id))
+        .list_named_keys(entity.as_ref().map(|e| e.id), window)
         .await?;
     let slugs = entity_slugs(&state).await?;
     let now = now_millis();
@@ -355,7 +357,7 @@ pub(crate) async fn list(
             )
         })
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(page_json(data, window)))
 }
 
 /// `DELETE /admin/v1/keys/{id}` → `{"id", "revoked": true}`; 404 for an unknown key. Revoking a

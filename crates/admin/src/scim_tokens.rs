@@ -16,7 +16,7 @@ use crate::authorize::{change_event, require};
 use crate::body::{check_text, json, query};
 use crate::caller::Caller;
 use crate::usage::report_entity;
-use crate::users::{EntityFilter, entity_for, entity_slugs};
+use crate::users::{PagedFilter, entity_for, entity_slugs, page_json};
 use crate::{AdminAction, AdminError, AdminState};
 
 #[derive(Deserialize, Default)]
@@ -71,13 +71,15 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(response)))
 }
 
-/// `GET /admin/v1/scim-tokens[?entity=<slug>]` → `{"data": [token…]}`; never secrets or hashes.
+/// `GET /admin/v1/scim-tokens[?entity=<slug>][&offset=<n>][&limit=<n>]` → `{"data": [token…],
+/// "next_offset"}`, oldest first; never secrets or hashes.
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
-    filter: Result<Query<EntityFilter>, QueryRejection>,
+    filter: Result<Query<PagedFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let filter = query(filter)?;
+    let window = filter.window()?;
     let entity = report_entity(
         &state,
         &caller,
@@ -87,7 +89,7 @@ pub(crate) async fn list(
     .await?;
     let tokens = state
         .store
-        .list_scim_tokens(entity.as_ref().map(|e| e.id))
+        .list_scim_tokens(entity.as_ref().map(|e| e.id), window)
         .await?;
     let slugs = entity_slugs(&state).await?;
     let data: Vec<Value> = tokens
@@ -99,7 +101,7 @@ pub(crate) async fn list(
             )
         })
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(page_json(data, window)))
 }
 
 /// `DELETE /admin/v1/scim-tokens/{id}` → `{"id", "revoked": true}`; 404 for an unknown token.

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use domain::{AuditAction, Entity, EntityId, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::NewUser;
+use store::{NewUser, Window};
 
 use crate::authorize::{change_event, require_visible};
 use crate::body::{check_email, check_name, check_slug, check_text, json, query};
@@ -33,6 +33,44 @@ struct CreateUser {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EntityFilter {
     pub entity: Option<String>,
+}
+
+/// The most rows one page of a listing holds, and the size of a page when `limit` is not given.
+pub const MAX_PAGE: u64 = 1000;
+
+/// `?entity=<slug>&offset=<n>&limit=<n>` of the paged listings (users, keys, SCIM tokens).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PagedFilter {
+    pub entity: Option<String>,
+    pub offset: Option<u64>,
+    pub limit: Option<u64>,
+}
+
+impl PagedFilter {
+    /// The rows to read: one more than the page, to tell whether another page follows.
+    pub(crate) fn window(&self) -> Result<Window, AdminError> {
+        let limit = self.limit.unwrap_or(MAX_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(AdminError::bad_field(
+                "limit",
+                format!("`limit` must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        Ok(Window {
+            offset: self.offset.unwrap_or(0),
+            limit: limit + 1,
+        })
+    }
+}
+
+/// `{"data": [...], "next_offset": <offset of the next page, or null>}`, from the rows `window`
+/// read (one more than the page when another page follows).
+pub(crate) fn page_json(mut data: Vec<Value>, window: Window) -> Value {
+    let limit = window.limit - 1;
+    let more = data.len() as u64 > limit;
+    data.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    json!({ "data": data, "next_offset": more.then(|| window.offset + limit) })
 }
 
 /// `POST /admin/v1/users` → 201 with the user, its entity shown by slug.
@@ -86,14 +124,16 @@ pub(crate) async fn create(
     ))
 }
 
-/// `GET /admin/v1/users[?entity=<slug>]` → `{"data": [user…]}`; callers with rights over one
-/// entity only see its users, with or without the filter.
+/// `GET /admin/v1/users[?entity=<slug>][&offset=<n>][&limit=<n>]` → `{"data": [user…],
+/// "next_offset"}`, by user name; callers with rights over one entity only see its users, with or
+/// without the filter.
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
-    filter: Result<Query<EntityFilter>, QueryRejection>,
+    filter: Result<Query<PagedFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
     let filter = query(filter)?;
+    let window = filter.window()?;
     let entity = report_entity(
         &state,
         &caller,
@@ -103,14 +143,14 @@ pub(crate) async fn list(
     .await?;
     let users = state
         .store
-        .list_users(entity.as_ref().map(|e| e.id))
+        .list_users(entity.as_ref().map(|e| e.id), window)
         .await?;
     let slugs = entity_slugs(&state).await?;
     let data: Vec<Value> = users
         .iter()
         .map(|u| user_json(&state, u, slugs.get(&u.entity_id).map(String::as_str)))
         .collect();
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(page_json(data, window)))
 }
 
 /// The entity named by `slug`, once the caller is allowed `action` on it. An unknown slug, or

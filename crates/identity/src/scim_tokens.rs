@@ -52,7 +52,7 @@ impl ScimTokens {
     /// Every token of the store that is not revoked.
     pub async fn load(store: &Store) -> Result<Self, StoreError> {
         let tokens = ScimTokens::new();
-        for token in store.list_scim_tokens(None).await? {
+        for token in store.list_scim_tokens(None, store::Window::ALL).await? {
             if token.revoked_at.is_none() {
                 tokens.insert(&token);
             }

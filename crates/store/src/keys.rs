@@ -13,7 +13,7 @@ use crate::audit::insert_audit;
 use crate::codec::{
     int, opt_int, opt_parsed, opt_status, opt_text, owner, owner_columns, parsed, role_grant, text,
 };
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Window};
 
 /// A live key with everything authentication needs, as loaded at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,31 +208,36 @@ impl Store {
     /// Keys of one entity, or all keys, revoked ones included, oldest first.
     pub async fn list_keys(&self, entity: Option<EntityId>) -> Result<Vec<ApiKey>, StoreError> {
         Ok(self
-            .list_named_keys(entity)
+            .list_named_keys(entity, Window::ALL)
             .await?
             .into_iter()
             .map(|listing| listing.key)
             .collect())
     }
 
-    /// [`Store::list_keys`] with each key's label.
+    /// [`Store::list_keys`] with each key's label, within `window`.
     pub async fn list_named_keys(
         &self,
         entity: Option<EntityId>,
+        window: Window,
     ) -> Result<Vec<KeyListing>, StoreError> {
         let rows = match entity {
             Some(entity) => {
                 sqlx::query(&format!(
-                    "{LISTING_SELECT} WHERE k.entity_id = $1 ORDER BY k.created_at, k.id"
+                    "{LISTING_SELECT} WHERE k.entity_id = $1 ORDER BY k.created_at, k.id{}",
+                    window.sql()
                 ))
                 .bind(entity.to_string())
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
-                sqlx::query(&format!("{LISTING_SELECT} ORDER BY k.created_at, k.id"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "{LISTING_SELECT} ORDER BY k.created_at, k.id{}",
+                    window.sql()
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         rows.iter().map(listing_row).collect()

@@ -48,7 +48,7 @@ pub use content::{ContentRecord, Erased};
 pub use error::StoreError;
 pub use keys::{Credential, KeyListing, Rotation};
 pub use limits::{Spent, StoredBudget, StoredLimit};
-pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, fold};
+pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, Window, fold};
 pub use pool_shares::StoredShare;
 pub use principals::{NewUser, UserIdentity};
 pub use provisioning::{ProvisionedUser, UserFields};

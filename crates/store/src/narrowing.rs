@@ -84,6 +84,27 @@ pub struct Listing {
     pub page: Option<(u64, u64)>,
 }
 
+/// A slice of a plain listing: at most `limit` rows from `offset`, in the listing's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Window {
+    /// Every row.
+    pub const ALL: Window = Window {
+        offset: 0,
+        limit: i64::MAX as u64,
+    };
+
+    /// The `LIMIT … OFFSET …` clause, from integers (never from text).
+    pub(crate) fn sql(self) -> String {
+        let bound = |n: u64| n.min(i64::MAX as u64);
+        format!(" LIMIT {} OFFSET {}", bound(self.limit), bound(self.offset))
+    }
+}
+
 /// One page of a listing and how many rows the narrowing selected in all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

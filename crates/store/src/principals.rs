@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::insert_audit;
 use crate::codec::{int, opt_parsed, opt_text, owner_columns, parsed, role_grant, status, text};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Window};
 
 /// What it takes to create a user; the store assigns the id, status (active) and creation time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,12 +266,18 @@ impl Store {
         Ok(roles)
     }
 
-    /// Users of one entity, or of all, by user name; deleted users are not listed.
-    pub async fn list_users(&self, entity: Option<EntityId>) -> Result<Vec<User>, StoreError> {
+    /// Users of one entity, or of all, by user name, within `window`; deleted users are not
+    /// listed.
+    pub async fn list_users(
+        &self,
+        entity: Option<EntityId>,
+        window: Window,
+    ) -> Result<Vec<User>, StoreError> {
         let rows = match entity {
             Some(entity) => {
                 sqlx::query(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE entity_id = $1 AND deleted_at IS NULL ORDER BY user_name"
+                    "SELECT {USER_COLUMNS} FROM users WHERE entity_id = $1 AND deleted_at IS NULL ORDER BY user_name{}",
+                    window.sql()
                 ))
                 .bind(entity.to_string())
                 .fetch_all(&self.pool)
@@ -279,7 +285,8 @@ impl Store {
             }
             None => {
                 sqlx::query(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY user_name"
+                    "SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY user_name{}",
+                    window.sql()
                 ))
                 .fetch_all(&self.pool)
                 .await?

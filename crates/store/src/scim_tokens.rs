@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::insert_audit;
 use crate::codec::{int, opt_int, opt_parsed, opt_text, parsed, text};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Window};
 
 const TOKEN_COLUMNS: &str = "id, name, entity_id, hash, display_prefix, created_at, revoked_at";
 
@@ -83,15 +83,17 @@ impl Store {
         row.as_ref().map(token_row).transpose()
     }
 
-    /// Tokens of one entity, or all, revoked ones included, oldest first.
+    /// Tokens of one entity, or all, revoked ones included, oldest first, within `window`.
     pub async fn list_scim_tokens(
         &self,
         entity: Option<EntityId>,
+        window: Window,
     ) -> Result<Vec<ScimToken>, StoreError> {
         let rows = match entity {
             Some(entity) => {
                 sqlx::query(&format!(
-                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens WHERE entity_id = $1 ORDER BY created_at, id"
+                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens WHERE entity_id = $1 ORDER BY created_at, id{}",
+                    window.sql()
                 ))
                 .bind(entity.to_string())
                 .fetch_all(&self.pool)
@@ -99,7 +101,8 @@ impl Store {
             }
             None => {
                 sqlx::query(&format!(
-                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens ORDER BY created_at, id"
+                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens ORDER BY created_at, id{}",
+                    window.sql()
                 ))
                 .fetch_all(&self.pool)
                 .await?

@@ -672,3 +672,89 @@ async fn scim_tokens_are_shown_once_listed_without_secrets_and_revoked() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// The listings of users, keys and SCIM tokens come in pages of at most `MAX_PAGE` rows, with the
+/// offset of the next page while one follows; the CLI follows them to the end (review L-10).
+#[tokio::test]
+async fn listings_are_paged_and_the_cli_follows_the_pages() {
+    let server = Server::start().await;
+    let (status, entity) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{entity}");
+    let acme = server.store.entity_by_slug("acme").await.unwrap().unwrap();
+    let users = admin::MAX_PAGE + 1;
+    for n in 0..users {
+        let new = store::NewUser {
+            entity_id: acme.id,
+            user_name: format!("user-{n:05}"),
+            email: format!("user-{n:05}@example.test"),
+            display_name: None,
+            external_id: None,
+        };
+        let audit = domain::AuditEvent {
+            at: domain::now_millis(),
+            actor: "test".into(),
+            action: domain::AuditAction::UserCreate,
+            entity_id: Some(acme.id),
+            target: String::new(),
+            outcome: domain::Outcome::Success,
+            detail: "{}".into(),
+        };
+        server.store.create_user(&new, &audit).await.unwrap();
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["user_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, first) = server
+        .get(ADMIN_KEY, "/admin/v1/users?entity=acme&limit=2")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(names(&first), ["user-00000", "user-00001"]);
+    assert_eq!(first["next_offset"], 2);
+    let last = format!("/admin/v1/users?entity=acme&offset={}&limit=2", users - 1);
+    let (_, end) = server.get(ADMIN_KEY, &last).await;
+    assert_eq!(names(&end), [format!("user-{:05}", users - 1)]);
+    assert_eq!(end["next_offset"], Value::Null);
+    let (_, default) = server.get(ADMIN_KEY, "/admin/v1/users?entity=acme").await;
+    assert_eq!(
+        (names(&default).len() as u64, default["next_offset"].clone()),
+        (admin::MAX_PAGE, json!(admin::MAX_PAGE))
+    );
+    for path in [
+        "/admin/v1/users?limit=0",
+        "/admin/v1/keys?limit=1001",
+        "/admin/v1/scim-tokens?limit=-1",
+    ] {
+        let (status, error) = server.get(ADMIN_KEY, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
+    }
+    let (_, keys) = server.get(ADMIN_KEY, "/admin/v1/keys?limit=1").await;
+    assert_eq!(keys["data"].as_array().unwrap().len(), 1, "{keys}");
+
+    let listed = admin_client::execute(&AdminCli {
+        url: server.base_url.clone(),
+        key: Some(ADMIN_KEY.to_owned()),
+        command: AdminCommand::Users {
+            command: admin_client::UsersCommand::List {
+                entity: Some("acme".into()),
+            },
+        },
+    })
+    .await
+    .unwrap();
+    assert_eq!(names(&listed).len() as u64, users, "every page, in order");
+    assert_eq!(
+        names(&listed)[users as usize - 1],
+        format!("user-{:05}", users - 1)
+    );
+}

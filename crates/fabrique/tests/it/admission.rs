@@ -73,7 +73,13 @@ async fn a_key_over_its_request_rate_gets_429_with_retry_after_and_nothing_is_se
 #[tokio::test]
 async fn an_exhausted_budget_is_refused_naming_it_and_when_it_resets() {
     let t = TestServer::start(vec![instant_sim(), instant_sim()], &config()).await;
-    let user = t.server.store.list_users(None).await.unwrap()[0].clone();
+    let user = t
+        .server
+        .store
+        .list_users(None, store::Window::ALL)
+        .await
+        .unwrap()[0]
+        .clone();
     t.server
         .gateway
         .admission

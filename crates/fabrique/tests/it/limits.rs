@@ -46,7 +46,12 @@ async fn chat(t: &TestServer) -> (u16, reqwest::header::HeaderMap, Value) {
 
 /// The id of the test key's user, `ada` of `acme`.
 async fn ada(t: &TestServer) -> String {
-    let users = t.server.store.list_users(None).await.unwrap();
+    let users = t
+        .server
+        .store
+        .list_users(None, store::Window::ALL)
+        .await
+        .unwrap();
     users
         .iter()
         .find(|u| u.user_name == "ada")

@@ -23,7 +23,7 @@ use domain::{
     now_millis,
 };
 use store::UserIdentity;
-use store::{Backend, NewUser, Rotation, Store, StoreError, StoredBudget, StoredLimit};
+use store::{Backend, NewUser, Rotation, Store, StoreError, StoredBudget, StoredLimit, Window};
 
 use harness::both_backends;
 
@@ -154,12 +154,21 @@ async fn users_belong_to_an_existing_entity_and_have_unique_names(store: &Store)
     assert_eq!(store.user(ada.id).await.unwrap(), Some(ada.clone()));
     assert_eq!(store.user(UserId::generate()).await.unwrap(), None);
     assert_eq!(
-        store.list_users(Some(acme.id)).await.unwrap(),
+        store.list_users(Some(acme.id), Window::ALL).await.unwrap(),
         vec![ada.clone()]
     );
     assert_eq!(
-        store.list_users(None).await.unwrap(),
-        vec![ada.clone(), bob]
+        store.list_users(None, Window::ALL).await.unwrap(),
+        vec![ada.clone(), bob.clone()]
+    );
+    let second = Window {
+        offset: 1,
+        limit: 1,
+    };
+    assert_eq!(
+        store.list_users(None, second).await.unwrap(),
+        vec![bob],
+        "a window of the listing, in its order"
     );
 
     let err = store
@@ -475,7 +484,10 @@ async fn keys_are_created_listed_and_revoked(store: &Store) {
         vec![user_key.clone()]
     );
     assert_eq!(store.list_keys(None).await.unwrap().len(), 2);
-    let named = store.list_named_keys(Some(acme.id)).await.unwrap();
+    let named = store
+        .list_named_keys(Some(acme.id), Window::ALL)
+        .await
+        .unwrap();
     assert_eq!(named[0].name.as_deref(), Some("laptop"));
 
     let at = now_millis();

@@ -302,7 +302,10 @@ pub async fn scim_tokens_are_created_listed_and_revoked(store: &Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.list_scim_tokens(Some(acme)).await.unwrap(),
+        store
+            .list_scim_tokens(Some(acme), store::Window::ALL)
+            .await
+            .unwrap(),
         vec![token.clone()]
     );
     assert!(
