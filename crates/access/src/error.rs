@@ -28,6 +28,15 @@ pub enum Rejection {
     MissingClaim(String),
     #[error("the identity provider could not be reached to verify the token")]
     IssuerUnavailable,
+    /// No API audience is configured, so no access token is accepted.
+    #[error("this installation accepts no access tokens as bearers; use an API key")]
+    AccessTokensOff,
+    /// `require_access_token_type` is on and the header does not say `typ: at+jwt`.
+    #[error("the token is not an access token (its header lacks `typ: at+jwt`)")]
+    NotAnAccessToken,
+    /// The token was issued to a client outside `authorized_parties`.
+    #[error("the token was issued to a client that may not call this API (`azp`)")]
+    UnauthorizedParty,
 }
 
 impl Rejection {
@@ -44,6 +53,9 @@ impl Rejection {
             Rejection::WrongAudience => "wrong_audience",
             Rejection::MissingClaim(_) => "missing_claim",
             Rejection::IssuerUnavailable => "issuer_unavailable",
+            Rejection::AccessTokensOff => "access_tokens_off",
+            Rejection::NotAnAccessToken => "not_an_access_token",
+            Rejection::UnauthorizedParty => "unauthorized_party",
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Sign-in with the group's OpenID Connect identity provider.
 //!
 //! Two ways in, one verifier:
-//! - **API bearer tokens**: an access token (a JWT from the configured issuer) in
-//!   `Authorization: Bearer …` becomes a [`Principal`] through [`Oidc::authenticate_token`].
+//! - **API bearer tokens**: an access token (a JWT from the configured issuer, for the API's own
+//!   audience: never an ID token) in `Authorization: Bearer …` becomes a [`Principal`] through
+//!   [`Oidc::authenticate_token`].
 //!   `access::authenticate`, which finds the caller for the inference and the admin API alike,
 //!   calls it (through [`access::SignIn`], which [`Oidc`] implements) only for tokens shaped like a
 //!   JWT; API keys keep their own path, and the surfaces never depend on this crate.
@@ -98,7 +99,7 @@ impl Oidc {
         let claims = verify::verify(
             &self.provider,
             &self.settings,
-            &self.settings.audiences,
+            verify::TokenUse::Access,
             token,
         )
         .await?;

@@ -157,8 +157,7 @@ async fn finish_sign_in(
     let id_token = tokens
         .id_token
         .ok_or_else(|| SignInError::TokenExchange("no `id_token` in the answer".to_owned()))?;
-    let audiences = [settings.client_id.clone()];
-    let claims = verify::verify(&oidc.provider, settings, &audiences, &id_token).await?;
+    let claims = verify::verify(&oidc.provider, settings, verify::TokenUse::Id, &id_token).await?;
     if claims.get("nonce").and_then(|n| n.as_str()) != Some(pending.nonce.as_str()) {
         return Err(SignInError::NonceMismatch);
     }

@@ -2,8 +2,9 @@
 //!
 //! It publishes a discovery document and a key set of generated keys, approves every
 //! authorization request at once (redirecting back with a code), and exchanges a code for tokens
-//! only with the right PKCE verifier. Tests mint access tokens with [`TestIssuer::token`], rotate
-//! keys with [`TestIssuer::publish`]/[`TestIssuer::unpublish`], and count key-set fetches.
+//! only with the right PKCE verifier. Tests mint access tokens with [`TestIssuer::token`] (for the
+//! API audience [`API_AUDIENCE`], `typ: at+jwt`, issued to the client), rotate keys with
+//! [`TestIssuer::publish`]/[`TestIssuer::unpublish`], and count key-set fetches.
 
 #![expect(
     clippy::expect_used,
@@ -27,6 +28,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::login::{pkce_challenge, random_token};
+
+/// The audience of the access tokens this provider issues: the API's, never the client id.
+pub const API_AUDIENCE: &str = "fabrique-api";
+/// The header `typ` of access tokens (RFC 9068); ID tokens say `JWT`.
+const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
 /// A signing key and its public JWK.
 pub struct TestKey {
@@ -81,10 +87,16 @@ impl TestKey {
         }
     }
 
-    /// `claims` signed with this key, `kid` in the header.
+    /// `claims` signed with this key, `kid` in the header, `typ: JWT` (as ID tokens say).
     pub fn sign(&self, claims: &Value) -> String {
+        self.sign_as("JWT", claims)
+    }
+
+    /// `claims` signed with this key, `kid` and `typ` in the header.
+    pub fn sign_as(&self, typ: &str, claims: &Value) -> String {
         let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());
+        header.typ = Some(typ.to_owned());
         jsonwebtoken::encode(&header, claims, &self.encoding).expect("signing")
     }
 }
@@ -184,13 +196,15 @@ impl TestIssuer {
         self.addr
     }
 
-    /// Standard claims of a valid access token for `user_name`: issuer, audience `client_id`,
-    /// five minutes to live. Tests change what they need before signing.
+    /// Standard claims of a valid access token for `user_name`: issuer, audience
+    /// [`API_AUDIENCE`], issued to (`azp`) the client, five minutes to live. Tests change what
+    /// they need before signing.
     pub fn claims(&self, user_name: &str) -> Value {
         let now = now_secs();
         json!({
             "iss": self.issuer,
-            "aud": self.state.client_id,
+            "aud": API_AUDIENCE,
+            "azp": self.state.client_id,
             "sub": format!("sub-{user_name}"),
             "preferred_username": user_name,
             "email": format!("{user_name}@example.test"),
@@ -200,9 +214,9 @@ impl TestIssuer {
         })
     }
 
-    /// `claims` signed with the current key.
+    /// `claims` signed with the current key as an access token (`typ: at+jwt`).
     pub fn sign(&self, claims: &Value) -> String {
-        self.current_key().sign(claims)
+        self.current_key().sign_as(ACCESS_TOKEN_TYPE, claims)
     }
 
     /// A valid access token for `user_name`.
@@ -362,7 +376,9 @@ async fn token(State(state): State<Arc<IssuerState>>, Form(form): Form<TokenForm
     };
     let id_token = key.sign(&Value::Object(claims.clone()));
     claims.remove("nonce");
-    let access_token = key.sign(&Value::Object(claims));
+    claims.insert("aud".into(), json!(API_AUDIENCE));
+    claims.insert("azp".into(), json!(state.client_id));
+    let access_token = key.sign_as(ACCESS_TOKEN_TYPE, &Value::Object(claims));
     Json(json!({
         "access_token": access_token,
         "id_token": id_token,

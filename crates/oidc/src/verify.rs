@@ -1,6 +1,11 @@
 //! JWT verification: signature with the provider's key, `alg` in the allow-list (never `none`,
 //! never a symmetric algorithm, never other than the key pins), `iss` exact, `aud` accepted,
 //! `exp`/`nbf` with a small leeway. The token's own header chooses nothing but the key id.
+//!
+//! An access token and an ID token are told apart by what they are for ([`TokenUse`]): an access
+//! token must name the API's own audience (never the client id, an ID token's audience), say
+//! `typ: at+jwt` where the configuration requires it, and have been issued to an authorized
+//! party when the configuration lists them; an ID token must name the client id.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,14 +20,44 @@ use access::Rejection;
 /// A verified token's claims.
 pub type Claims = Map<String, Value>;
 
-/// Verifies `token` for one of `audiences` and returns its claims.
+/// What a token is presented for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenUse {
+    /// A bearer on the API.
+    Access,
+    /// The web sign-in's proof of who signed in.
+    Id,
+}
+
+/// The `typ` of RFC 9068 access tokens, short and as a media type.
+const ACCESS_TOKEN_TYPES: [&str; 2] = ["at+jwt", "application/at+jwt"];
+
+/// Verifies `token` for `token_use` and returns its claims.
 pub(crate) async fn verify(
     provider: &Provider,
     settings: &OidcConfig,
-    audiences: &[String],
+    token_use: TokenUse,
     token: &str,
 ) -> Result<Claims, Rejection> {
+    let id_audience = [settings.client_id.clone()];
+    let audiences = match token_use {
+        TokenUse::Access if settings.audiences.is_empty() => {
+            return Err(Rejection::AccessTokensOff);
+        }
+        TokenUse::Access => settings.audiences.as_slice(),
+        TokenUse::Id => id_audience.as_slice(),
+    };
     let header = jsonwebtoken::decode_header(token).map_err(|_| header_problem(token))?;
+    if token_use == TokenUse::Access
+        && settings.require_access_token_type
+        && !header.typ.as_deref().is_some_and(|typ| {
+            ACCESS_TOKEN_TYPES
+                .iter()
+                .any(|t| typ.eq_ignore_ascii_case(t))
+        })
+    {
+        return Err(Rejection::NotAnAccessToken);
+    }
     if !settings
         .algorithms
         .iter()
@@ -40,7 +75,7 @@ pub(crate) async fn verify(
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     validation.validate_nbf = true;
     validation.leeway = settings.leeway.as_secs();
-    jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+    let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
         .map(|data| data.claims)
         .map_err(|error| match error.kind() {
             ErrorKind::ExpiredSignature => Rejection::Expired,
@@ -59,7 +94,23 @@ pub(crate) async fn verify(
             | ErrorKind::InvalidEcdsaKey
             | ErrorKind::InvalidEddsaKey => Rejection::BadSignature,
             other => Rejection::Malformed(format!("{other:?}")),
-        })
+        })?;
+    if token_use == TokenUse::Access && !authorized_party(settings, &claims) {
+        return Err(Rejection::UnauthorizedParty);
+    }
+    Ok(claims)
+}
+
+/// Whether the client the token was issued to (`azp`, or RFC 9068's `client_id`) may call the
+/// API: any client when `authorized_parties` is empty.
+fn authorized_party(settings: &OidcConfig, claims: &Claims) -> bool {
+    if settings.authorized_parties.is_empty() {
+        return true;
+    }
+    ["azp", "client_id"]
+        .iter()
+        .find_map(|claim| claims.get(*claim).and_then(Value::as_str))
+        .is_some_and(|party| settings.authorized_parties.iter().any(|p| p == party))
 }
 
 /// Why the header did not decode: an algorithm jsonwebtoken does not even name (`none`) gets its

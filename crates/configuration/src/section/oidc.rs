@@ -47,10 +47,21 @@ pub struct OidcConfig {
     /// Key `scopes`: the scopes asked for at sign-in; must contain `openid`. Default
     /// `["openid", "profile", "email"]`.
     pub scopes: Vec<String>,
-    /// Key `audiences`: the `aud` values accepted in API bearer tokens; a token is accepted when its
-    /// `aud` contains one of them. At least one. Default: `[client_id]`. ID tokens at sign-in must
-    /// always name `client_id`.
+    /// Key `audiences`: the `aud` values of the access tokens accepted as API bearers: the API's
+    /// own identifier at the provider (Keycloak: an audience mapper; Entra ID: the Application ID
+    /// URI), never `client_id`, which is the audience of ID tokens (an ID token is no API
+    /// credential: browsers hold it and providers see it again as `id_token_hint`). A token is
+    /// accepted when its `aud` contains one of them. Default: none, and then no access token is
+    /// accepted, only web sign-in. ID tokens at sign-in must always name `client_id`.
     pub audiences: Vec<String>,
+    /// Key `require_access_token_type`: accept as bearers only tokens whose header says
+    /// `typ: at+jwt` (RFC 9068), which ID tokens never say. Default `false`; turn it on when the
+    /// provider sets it.
+    pub require_access_token_type: bool,
+    /// Key `authorized_parties`: when not empty, an access token is accepted only if its `azp`
+    /// (or RFC 9068's `client_id`) claim, the client it was issued to, is one of these. Default:
+    /// empty, any client.
+    pub authorized_parties: Vec<String>,
     /// Key `algorithms`: the signature algorithms accepted, among `RS256`, `RS384`, `RS512`,
     /// `PS256`, `PS384`, `PS512`, `ES256`, `ES384` and `EdDSA`. Symmetric (`HS*`) and `none` are
     /// refused: a public key must never be usable as a shared secret. Default `["RS256", "ES256"]`.
@@ -80,9 +91,13 @@ pub struct OidcConfig {
     /// Key `jit_provisioning`: create a user signing in for the first time (just-in-time), in the
     /// entity given by `entity_claim`/`default_entity`. Default `false`: unknown users are refused.
     pub jit_provisioning: bool,
-    /// Key `session_lifetime_secs`: how long a web session lasts, in seconds, at least 60.
-    /// Default 28800 (8 hours).
+    /// Key `session_lifetime_secs`: how long a web session lasts at most, in seconds, at least 60.
+    /// Default 28800 (8 hours). Roles mapped from the provider's groups hold for the session:
+    /// a group removed at the provider takes effect at the next sign-in.
     pub session_lifetime: Duration,
+    /// Key `session_idle_timeout_secs`: a web session unused for this long ends, in seconds,
+    /// from 60 to `session_lifetime_secs`. Default 3600 (1 hour), or the lifetime if shorter.
+    pub session_idle_timeout: Duration,
     /// Key `cookie_secure`: send the session cookie with `Secure` (HTTPS only). Default `true`;
     /// turn off only for plain-HTTP trials.
     pub cookie_secure: bool,
@@ -171,6 +186,8 @@ pub(crate) struct RawOidc {
     pub redirect_url: String,
     pub scopes: Option<Vec<String>>,
     pub audiences: Option<Vec<String>>,
+    pub require_access_token_type: Option<bool>,
+    pub authorized_parties: Option<Vec<String>>,
     pub algorithms: Option<Vec<String>>,
     pub user_name_claim: Option<UserNameClaim>,
     pub entity_claim: Option<String>,
@@ -180,6 +197,7 @@ pub(crate) struct RawOidc {
     pub role_map: Option<BTreeMap<String, RawMappedRole>>,
     pub jit_provisioning: Option<bool>,
     pub session_lifetime_secs: Option<u64>,
+    pub session_idle_timeout_secs: Option<u64>,
     pub cookie_secure: Option<bool>,
     pub leeway_secs: Option<u64>,
     pub jwks_min_refetch_secs: Option<u64>,
@@ -231,6 +249,7 @@ impl<'de> Deserialize<'de> for RawMappedRole {
 
 const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
 const DEFAULT_SESSION_LIFETIME_SECS: u64 = 8 * 3600;
+const DEFAULT_SESSION_IDLE_TIMEOUT_SECS: u64 = 3600;
 const DEFAULT_LEEWAY_SECS: u64 = 30;
 const MAX_LEEWAY_SECS: u64 = 300;
 const DEFAULT_JWKS_MIN_REFETCH_SECS: u64 = 60;
@@ -269,9 +288,26 @@ pub(crate) fn validate(
             );
         }
     }
-    let audiences = raw.audiences.unwrap_or_else(|| vec![raw.client_id.clone()]);
-    if audiences.is_empty() {
-        errors.push("oidc.audiences", "at least one audience is required");
+    let audiences = raw.audiences.unwrap_or_default();
+    for (index, audience) in audiences.iter().enumerate() {
+        if audience.trim().is_empty() {
+            errors.push(format!("oidc.audiences[{index}]"), "must not be blank");
+        } else if *audience == raw.client_id {
+            errors.push(
+                format!("oidc.audiences[{index}]"),
+                format!(
+                    "`{audience}` is the client id, the audience of ID tokens: name the API's own \
+                     audience, so that an ID token is never accepted as a bearer"
+                ),
+            );
+        }
+    }
+    let authorized_parties = raw.authorized_parties.unwrap_or_default();
+    if !authorized_parties.is_empty() && audiences.is_empty() {
+        errors.push(
+            "oidc.authorized_parties",
+            "has no effect without `audiences`: no access token is accepted",
+        );
     }
     let algorithms = algorithms(raw.algorithms, errors);
     for (value, slug) in raw.entity_map.iter().flatten() {
@@ -315,6 +351,17 @@ pub(crate) fn validate(
             format!("must be at least 60, found {session_lifetime_secs}"),
         );
     }
+    let session_idle_timeout_secs = raw
+        .session_idle_timeout_secs
+        .unwrap_or(DEFAULT_SESSION_IDLE_TIMEOUT_SECS.min(session_lifetime_secs));
+    if !(60..=session_lifetime_secs.max(60)).contains(&session_idle_timeout_secs) {
+        errors.push(
+            "oidc.session_idle_timeout_secs",
+            format!(
+                "must be from 60 to `session_lifetime_secs` ({session_lifetime_secs}), found {session_idle_timeout_secs}"
+            ),
+        );
+    }
     let leeway_secs = raw.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS);
     if leeway_secs > MAX_LEEWAY_SECS {
         errors.push(
@@ -329,6 +376,8 @@ pub(crate) fn validate(
         redirect_url: raw.redirect_url,
         scopes,
         audiences,
+        require_access_token_type: raw.require_access_token_type.unwrap_or(false),
+        authorized_parties,
         algorithms,
         user_name_claim: raw
             .user_name_claim
@@ -340,6 +389,7 @@ pub(crate) fn validate(
         role_map,
         jit_provisioning,
         session_lifetime: Duration::from_secs(session_lifetime_secs),
+        session_idle_timeout: Duration::from_secs(session_idle_timeout_secs),
         cookie_secure: raw.cookie_secure.unwrap_or(true),
         leeway: Duration::from_secs(leeway_secs),
         jwks_min_refetch: Duration::from_secs(
@@ -440,6 +490,8 @@ impl fmt::Debug for OidcConfig {
             .field("redirect_url", &self.redirect_url)
             .field("scopes", &self.scopes)
             .field("audiences", &self.audiences)
+            .field("require_access_token_type", &self.require_access_token_type)
+            .field("authorized_parties", &self.authorized_parties)
             .field("algorithms", &self.algorithms)
             .field("user_name_claim", &self.user_name_claim)
             .field("entity_claim", &self.entity_claim)
@@ -449,6 +501,7 @@ impl fmt::Debug for OidcConfig {
             .field("role_map", &self.role_map)
             .field("jit_provisioning", &self.jit_provisioning)
             .field("session_lifetime", &self.session_lifetime)
+            .field("session_idle_timeout", &self.session_idle_timeout)
             .field("cookie_secure", &self.cookie_secure)
             .field("leeway", &self.leeway)
             .field("jwks_min_refetch", &self.jwks_min_refetch)

@@ -3,7 +3,7 @@
 //! every refusal with its reason, key rotation, and the browser's authorization-code flow with
 //! PKCE driven by hand with reqwest.
 
-use ::oidc::testing::{TestIssuer, TestKey};
+use ::oidc::testing::{API_AUDIENCE, TestIssuer, TestKey};
 use reqwest::Method;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -34,6 +34,7 @@ name = "Acme"
 issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
 redirect_url = "{REDIRECT_URL}"
+audiences = ["{API_AUDIENCE}"]
 default_entity = "acme"
 jit_provisioning = true
 cookie_secure = false
@@ -460,4 +461,67 @@ async fn a_bound_user_renamed_by_the_directory_signs_in_as_herself() {
             .iter()
             .all(|r| r.user_id.map(|u| u.to_string()) == Some(ada.clone()))
     );
+}
+
+#[tokio::test]
+async fn an_id_token_is_no_bearer_on_the_inference_or_the_admin_api() {
+    let (issuer, t) = start().await;
+    // What the provider hands the web sign-in: audience the client itself.
+    let mut id_token = issuer.claims("ada");
+    id_token["aud"] = json!(CLIENT_ID);
+    id_token["nonce"] = json!("n-0S6_WzA2Mj");
+    let id_token = issuer.sign(&id_token);
+    let (status, body) = chat_with_token(&t, &id_token).await;
+    assert_refused(status, &body, "wrong_audience");
+    let (status, body) = t.get_with_key("/admin/v1/audit", &id_token).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(t.sims[0].0.stats().chat_requests, 0, "nothing was served");
+}
+
+#[tokio::test]
+async fn access_tokens_may_be_held_to_their_type_and_to_the_clients_they_were_issued_to() {
+    let (issuer, t) = start_with(
+        "",
+        r#"require_access_token_type = true
+authorized_parties = ["fabrique", "fabrique-cli"]"#,
+    )
+    .await;
+    let (status, body) = chat_with_token(&t, &issuer.token("ada")).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The same claims under `typ: JWT`, as ID tokens are typed.
+    let untyped = issuer.current_key().sign(&issuer.claims("ada"));
+    let (status, body) = chat_with_token(&t, &untyped).await;
+    assert_refused(status, &body, "not_an_access_token");
+
+    let mut elsewhere = issuer.claims("ada");
+    elsewhere["azp"] = json!("another-app");
+    let (status, body) = chat_with_token(&t, &issuer.sign(&elsewhere)).await;
+    assert_refused(status, &body, "unauthorized_party");
+    // RFC 9068's `client_id` names the client when `azp` is absent.
+    let mut cli = issuer.claims("ada");
+    cli.as_object_mut().unwrap().remove("azp");
+    cli["client_id"] = json!("fabrique-cli");
+    assert_eq!(chat_with_token(&t, &issuer.sign(&cli)).await.0, 200);
+}
+
+#[tokio::test]
+async fn without_an_api_audience_only_web_sign_in_is_on() {
+    let issuer = TestIssuer::start(CLIENT_ID).await;
+    let config = one_endpoint(&format!(
+        r#"
+[[entities]]
+slug = "acme"
+name = "Acme"
+[oidc]
+issuer = "{issuer}"
+client_id = "{CLIENT_ID}"
+redirect_url = "{REDIRECT_URL}"
+cookie_secure = false
+"#,
+        issuer = issuer.issuer()
+    ));
+    let t = TestServer::start(vec![instant_sim()], &config).await;
+    let (status, body) = chat_with_token(&t, &issuer.token("ada")).await;
+    assert_refused(status, &body, "access_tokens_off");
 }
