@@ -194,6 +194,7 @@ pub(crate) async fn checkpoints(
                 "head": c.head,
                 "at": c.at,
                 "event_count": c.event_count,
+                "previous": c.previous,
                 "public_key": c.public_key,
                 "signature": c.signature,
             }))

@@ -102,6 +102,9 @@
 //! signing_key_file = "/etc/fabrique/audit.key"   # or signing_key_env = "FABRIQUE_AUDIT_KEY"
 //! checkpoint_every_events = 1000
 //! checkpoint_interval_secs = 300
+//! publish_file = "/mnt/evidence/fabrique-checkpoints.jsonl"
+//! witness_url = "https://witness.example.com/checkpoints"
+//! witness_token_env = "FABRIQUE_WITNESS_TOKEN"
 //!
 //! [oidc]
 //! issuer = "https://login.example.com/realms/group"
@@ -172,7 +175,7 @@ use domain::ClassificationLadder;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use section::admission::AdmissionConfig;
-pub use section::audit::{AuditConfig, AuditKeySource};
+pub use section::audit::{AuditConfig, AuditKeySource, Witness};
 pub use section::authorization::AuthorizationConfig;
 pub use section::endpoints::EndpointConfig;
 pub use section::entities::EntitySeed;

@@ -21,15 +21,29 @@
 //!
 //! # Checkpoints
 //! A [`Checkpoint`] states "the chain's head at `seq` was `head`, after `event_count` events, at
-//! `at`". Fabrique signs it with Ed25519 (RFC 8032) over
-//! `text("fabrique.audit.checkpoint.v1") ‖ u64(seq) ‖ head ‖ i64(at) ‖ u64(event_count)`.
+//! `at`, after the checkpoint `previous`". Fabrique signs it with Ed25519 (RFC 8032) over
+//!
+//! ```text
+//! text("fabrique.audit.checkpoint.v2") ‖ u64(seq) ‖ head ‖ i64(at) ‖ u64(event_count) ‖ previous
+//! ```
+//!
+//! where `previous` is the digest of the checkpoint before it — SHA-256 of that checkpoint's signed
+//! bytes — or the genesis value for the first. Checkpoints so form a chain of their own: deleting one
+//! breaks the next one's link. Checkpoints signed before the link existed have no `previous` and were
+//! signed over `text("fabrique.audit.checkpoint.v1") ‖ u64(seq) ‖ head ‖ i64(at) ‖ u64(event_count)`;
+//! they still verify, and the first linked checkpoint names the newest of them.
 //!
 //! # What verification proves
 //! See [`verify`]: with the chain alone, any edit of a stored event, any deletion in the middle and any
 //! reordering is found unless the editor also recomputed every later hash — which needs no secret.
 //! The signed checkpoints close that gap up to the newest checkpoint: a rewritten or truncated chain no
 //! longer reaches a signed head, and only the holder of the signing key can sign a new one. Events newer
-//! than the newest checkpoint are protected by the chain alone.
+//! than the newest checkpoint are protected by the chain alone, and a database writer can delete the
+//! newest checkpoints with the events they cover: checkpoints published outside the database as they
+//! are signed, or heads an auditor wrote down, are what shows that (see [`Verifier::anchor_published`]
+//! and [`Verifier::anchor`]).
+//!
+//! **Invariant:** no I/O. The store reads, the binary publishes; this crate only computes.
 
 mod chain;
 mod checkpoint;
@@ -41,6 +55,6 @@ pub mod verify;
 mod tests;
 
 pub use chain::{ChainHash, ChainedEvent, EventContent, GENESIS, MalformedHash, chain_hash};
-pub use checkpoint::{Checkpoint, SignedCheckpoint};
+pub use checkpoint::{BrokenLink, Checkpoint, SignedCheckpoint, broken_links};
 pub use keys::{AuditSigner, KeyError, PublicKey};
-pub use verify::{MAX_PROBLEMS, Problem, Report, Scope, Verifier};
+pub use verify::{MAX_PROBLEMS, OutsideAnchors, Problem, Report, Scope, Verifier};

@@ -40,15 +40,26 @@ fn signer() -> AuditSigner {
     AuditSigner::from_seed([7; 32])
 }
 
+/// The first checkpoint, at `seq`.
 fn checkpoint_at(events: &[ChainedEvent], seq: u64, signer: &AuditSigner) -> SignedCheckpoint {
-    let position = events.iter().position(|e| e.seq == seq).unwrap();
-    Checkpoint {
-        seq,
-        head: events[position].hash.as_deref().unwrap().parse().unwrap(),
-        at: 1_800_000_000_000,
-        event_count: position as u64 + 1,
+    linked(events, &[seq], signer).remove(0)
+}
+
+/// Checkpoints at `seqs`, each naming the one before it, the first naming the genesis value.
+fn linked(events: &[ChainedEvent], seqs: &[u64], signer: &AuditSigner) -> Vec<SignedCheckpoint> {
+    let mut signed: Vec<SignedCheckpoint> = Vec::new();
+    for &seq in seqs {
+        let position = events.iter().position(|e| e.seq == seq).unwrap();
+        let checkpoint = Checkpoint {
+            seq,
+            head: events[position].hash.as_deref().unwrap().parse().unwrap(),
+            at: 1_800_000_000_000 + seq as i64,
+            event_count: position as u64 + 1,
+            previous: Checkpoint::previous_of(signed.last()).unwrap(),
+        };
+        signed.push(checkpoint.sign(signer));
     }
-    .sign(signer)
+    signed
 }
 
 fn check(
@@ -117,10 +128,7 @@ fn content_of_a_domain_event_matches_its_stored_form() {
 fn an_intact_chain_with_signed_checkpoints_verifies() {
     let events = chain(10);
     let signer = signer();
-    let checkpoints = vec![
-        checkpoint_at(&events, 4, &signer),
-        checkpoint_at(&events, 8, &signer),
-    ];
+    let checkpoints = linked(&events, &[4, 8], &signer);
     let report = check(WHOLE, &events, checkpoints, &[signer.public_key()]);
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(
@@ -283,10 +291,7 @@ fn ranges_anchor_on_their_first_event_and_selections_allow_gaps() {
         .cloned()
         .collect();
     let signer = signer();
-    let checkpoints = vec![
-        checkpoint_at(&events, 6, &signer),
-        checkpoint_at(&events, 7, &signer),
-    ];
+    let checkpoints = linked(&events, &[6, 7], &signer);
     let report = check(
         Scope::Selection,
         &selection,
@@ -387,4 +392,205 @@ fn export_lines_round_trip_as_tagged_json() {
         assert!(text.starts_with(r#"{"type":"#), "{text}");
         assert_eq!(serde_json::from_str::<ExportLine>(&text).unwrap(), line);
     }
+}
+
+#[test]
+fn a_deleted_middle_checkpoint_breaks_the_next_ones_link() {
+    let events = chain(9);
+    let signer = signer();
+    let mut checkpoints = linked(&events, &[3, 6, 9], &signer);
+    let report = check(WHOLE, &events, checkpoints.clone(), &[signer.public_key()]);
+    assert!(report.is_ok(), "{:?}", report.problems);
+
+    checkpoints.remove(1);
+    let report = check(WHOLE, &events, checkpoints.clone(), &[signer.public_key()]);
+    assert_eq!(report.problems, [Problem::CheckpointUnlinked { seq: 9 }]);
+    assert_eq!(
+        report.problems[0].to_string(),
+        "checkpoint at seq 9: it does not name the checkpoint stored before it: a checkpoint was deleted or replaced"
+    );
+
+    // The first one too: the whole chain's first checkpoint names the genesis value.
+    let report = check(
+        WHOLE,
+        &events,
+        checkpoints[1..].to_vec(),
+        &[signer.public_key()],
+    );
+    assert_eq!(report.problems, [Problem::CheckpointUnlinked { seq: 9 }]);
+    // A range does not know what came before its first checkpoint.
+    let report = check(
+        Scope::Range,
+        &events[6..],
+        checkpoints[1..].to_vec(),
+        &[signer.public_key()],
+    );
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn unlinked_checkpoints_of_before_the_link_still_verify_and_are_linked_to() {
+    let events = chain(6);
+    let signer = signer();
+    // An unlinked checkpoint as older versions signed it.
+    let mut message = Vec::new();
+    crate::chain::push_text(&mut message, "fabrique.audit.checkpoint.v1");
+    message.extend_from_slice(&3u64.to_be_bytes());
+    let head: ChainHash = events[2].hash.as_deref().unwrap().parse().unwrap();
+    message.extend_from_slice(&head.0);
+    message.extend_from_slice(&5i64.to_be_bytes());
+    message.extend_from_slice(&3u64.to_be_bytes());
+    let old = SignedCheckpoint {
+        seq: 3,
+        head: head.to_string(),
+        at: 5,
+        event_count: 3,
+        previous: None,
+        public_key: signer.public_key().to_string(),
+        signature: hex::encode(signer.sign(&message)),
+    };
+    let new = Checkpoint {
+        seq: 6,
+        head: events[5].hash.as_deref().unwrap().parse().unwrap(),
+        at: 6,
+        event_count: 6,
+        previous: Checkpoint::previous_of(Some(&old)).unwrap(),
+    }
+    .sign(&signer);
+    let report = check(WHOLE, &events, vec![old, new], &[signer.public_key()]);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.checkpoints_signed, 2);
+}
+
+#[test]
+fn a_published_checkpoint_deleted_from_the_store_with_its_events_is_found() {
+    // The careful vandal deletes the newest events, the checkpoints covering them and moves the
+    // head back: the stored trail is consistent, a shorter history.
+    let events = chain(9);
+    let signer = signer();
+    let published = linked(&events, &[3, 6, 9], &signer);
+    let stored = published[..2].to_vec();
+    let kept = &events[..6];
+    let report = check(WHOLE, kept, stored.clone(), &[signer.public_key()]);
+    assert!(report.is_ok(), "undetectable from the store alone");
+
+    let mut verifier = Verifier::new(WHOLE, vec![signer.public_key()], stored);
+    verifier.anchor_published(published.clone());
+    for event in kept {
+        verifier.push(event);
+    }
+    let report = verifier.finish();
+    assert_eq!(
+        report.problems,
+        [
+            Problem::Truncated {
+                checkpoint_seq: 9,
+                last_seq: Some(6)
+            },
+            Problem::CheckpointDeleted { seq: 9 },
+        ]
+    );
+    assert_eq!(report.outside_anchors, 3);
+
+    // A stored checkpoint replaced by another one signed over the same head.
+    let mut replaced = published.clone();
+    replaced[1].at += 1;
+    let mut verifier = Verifier::new(WHOLE, vec![signer.public_key()], replaced);
+    verifier.anchor_published(published);
+    for event in &events {
+        verifier.push(event);
+    }
+    let problems = verifier.finish().problems;
+    assert!(
+        problems.contains(&Problem::PublishedMismatch { seq: 6 }),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn published_checkpoints_outside_an_exported_range_are_not_expected_in_it() {
+    let events = chain(9);
+    let signer = signer();
+    let published = linked(&events, &[3, 6, 9], &signer);
+    let mut verifier = Verifier::new(
+        Scope::Range,
+        vec![signer.public_key()],
+        vec![published[1].clone()],
+    );
+    verifier.anchor_published(published);
+    for event in &events[4..7] {
+        verifier.push(event);
+    }
+    let report = verifier.finish();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.outside_anchors, 1);
+}
+
+#[test]
+fn an_expected_head_must_be_reached_with_its_hash() {
+    let events = chain(8);
+    let hash_of =
+        |seq: usize| -> ChainHash { events[seq - 1].hash.as_deref().unwrap().parse().unwrap() };
+    let verify = |events: &[ChainedEvent], seq: u64, hash: ChainHash| {
+        let mut verifier = Verifier::new(WHOLE, vec![], vec![]);
+        verifier.anchor(seq, hash);
+        for event in events {
+            verifier.push(event);
+        }
+        verifier.finish()
+    };
+    let report = verify(&events, 6, hash_of(6));
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.outside_anchors, 1);
+    assert_eq!(
+        verify(&events, 6, hash_of(5)).problems,
+        [Problem::AnchorMismatch { seq: 6 }]
+    );
+    let truncated = verify(&events[..4], 6, hash_of(6));
+    assert_eq!(
+        truncated.problems,
+        [Problem::AnchorMissing {
+            seq: 6,
+            last_seq: Some(4)
+        }]
+    );
+    assert_eq!(
+        truncated.problems[0].to_string(),
+        "seq 6: the expected event is not in the trail, which ends at seq 4: truncated"
+    );
+}
+
+#[test]
+fn a_verification_resumed_after_a_checkpoint_checks_only_what_follows() {
+    let events = chain(8);
+    let signer = signer();
+    let newest = checkpoint_at(&events, 5, &signer);
+    let resumed = |events: &[ChainedEvent]| {
+        let mut verifier = Verifier::new(WHOLE, vec![], vec![]);
+        verifier.resume_after(newest.seq, newest.head_hash().unwrap(), newest.event_count);
+        let last = events.last().unwrap();
+        verifier.expect_head(last.seq, last.hash.clone().unwrap());
+        for event in events {
+            verifier.push(event);
+        }
+        verifier.finish()
+    };
+    let report = resumed(&events[5..]);
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.events, 8);
+
+    // An event after the checkpoint rewritten with every later hash recomputed: it no longer
+    // descends from the signed head.
+    let mut rewritten = events[5..].to_vec();
+    rewritten[0].prev_hash = Some(GENESIS.to_string());
+    let mut prev = GENESIS;
+    for event in &mut rewritten {
+        event.prev_hash = Some(prev.to_string());
+        prev = chain_hash(&prev, &event.content());
+        event.hash = Some(prev.to_string());
+    }
+    assert_eq!(
+        resumed(&rewritten).problems,
+        [Problem::LinkBroken { seq: 6 }]
+    );
 }

@@ -7,16 +7,22 @@
 //! 3. its `hash` is the hash of `prev_hash` and its content (any edited column shows here);
 //! 4. when a checkpoint names its number, the checkpoint's head is its hash and the count matches.
 //!
-//! Then every checkpoint's signature is checked against the trusted keys, and a checkpoint beyond the
-//! last event means the newest events were deleted. What the chain cannot see — a consistent rewrite
-//! of the events after the newest signed checkpoint, or their deletion together with the head row —
-//! is the price of checkpointing periodically; the report says how many events that concerns.
+//! Then every checkpoint's signature is checked against the trusted keys, each stored checkpoint
+//! must name the one before it (a deleted checkpoint breaks the next one's link), and a checkpoint
+//! beyond the last event means the newest events were deleted.
+//!
+//! What the database alone cannot show is a consistent rewrite of the events after the newest
+//! checkpoint, or their deletion together with the newest checkpoints and the head row: whoever
+//! writes the database can make a shorter trail look whole. Anchors held outside it close that gap:
+//! checkpoints published as they were signed ([`Verifier::anchor_published`]: each must still be
+//! stored, unchanged, and reached by the chain) and heads an auditor wrote down
+//! ([`Verifier::anchor`]). Without them, the report says how many events only the chain protects.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::chain::{ChainHash, ChainedEvent, GENESIS, chain_hash};
-use crate::checkpoint::{SignatureProblem, SignedCheckpoint};
+use crate::checkpoint::{SignatureProblem, SignedCheckpoint, broken_links};
 use crate::keys::PublicKey;
 
 /// How many problems a report lists.
@@ -77,6 +83,17 @@ pub enum Problem {
     /// A stored event is numbered beyond the chain head, which no append does: it was added
     /// outside Fabrique.
     BeyondHead { seq: u64 },
+    /// The checkpoint does not name the checkpoint stored before it: one between them was deleted
+    /// or replaced.
+    CheckpointUnlinked { seq: u64 },
+    /// A checkpoint published when it was signed is not among the stored ones: it was deleted.
+    CheckpointDeleted { seq: u64 },
+    /// The stored checkpoint differs from the one published when it was signed.
+    PublishedMismatch { seq: u64 },
+    /// The event's hash is not the one the auditor expects ([`Verifier::anchor`]).
+    AnchorMismatch { seq: u64 },
+    /// The event the auditor expects ([`Verifier::anchor`]) is not there.
+    AnchorMissing { seq: u64, last_seq: Option<u64> },
 }
 
 impl Problem {
@@ -94,7 +111,12 @@ impl Problem {
             | Problem::BadSignature { seq, .. }
             | Problem::UntrustedKey { seq, .. }
             | Problem::MalformedCheckpoint { seq }
-            | Problem::BeyondHead { seq } => seq,
+            | Problem::BeyondHead { seq }
+            | Problem::CheckpointUnlinked { seq }
+            | Problem::CheckpointDeleted { seq }
+            | Problem::PublishedMismatch { seq }
+            | Problem::AnchorMismatch { seq }
+            | Problem::AnchorMissing { seq, .. } => seq,
             Problem::Missing { from, .. } => from,
             Problem::Truncated { last_seq, .. } | Problem::HeadMismatch { last_seq, .. } => {
                 last_seq.map_or(1, |last| last + 1)
@@ -174,6 +196,29 @@ impl fmt::Display for Problem {
                 f,
                 "seq {seq}: event beyond the chain head: added outside Fabrique"
             ),
+            Problem::CheckpointUnlinked { seq } => write!(
+                f,
+                "checkpoint at seq {seq}: it does not name the checkpoint stored before it: a checkpoint was deleted or replaced"
+            ),
+            Problem::CheckpointDeleted { seq } => write!(
+                f,
+                "checkpoint at seq {seq}: published when it was signed, but not in the trail: it was deleted"
+            ),
+            Problem::PublishedMismatch { seq } => write!(
+                f,
+                "checkpoint at seq {seq}: differs from the checkpoint published when it was signed"
+            ),
+            Problem::AnchorMismatch { seq } => write!(
+                f,
+                "seq {seq}: its hash is not the expected one: the chain was rewritten up to here"
+            ),
+            Problem::AnchorMissing { seq, last_seq } => match last_seq {
+                Some(last) if last < seq => write!(
+                    f,
+                    "seq {seq}: the expected event is not in the trail, which ends at seq {last}: truncated"
+                ),
+                _ => write!(f, "seq {seq}: the expected event is not in the trail"),
+            },
             Problem::HeadMismatch { head_seq, last_seq } => write!(
                 f,
                 "chain head says seq {head_seq} but the last event is {}: events deleted or added outside Fabrique",
@@ -198,6 +243,9 @@ pub struct Report {
     pub last_anchored_seq: Option<u64>,
     /// Events after `last_anchored_seq`, protected by the chain alone.
     pub unanchored_events: u64,
+    /// Anchors held outside the store that were checked: published checkpoints and expected
+    /// heads.
+    pub outside_anchors: usize,
     /// The problems found, ordered by number; at most [`MAX_PROBLEMS`]. Empty means verified.
     pub problems: Vec<Problem>,
     /// Problems found beyond [`MAX_PROBLEMS`].
@@ -208,6 +256,14 @@ impl Report {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// What an auditor holds outside the store: checkpoints published as they were signed, and heads
+/// written down as `(seq, hash)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutsideAnchors {
+    pub published: Vec<SignedCheckpoint>,
+    pub expected: Vec<(u64, ChainHash)>,
 }
 
 /// Checks a chain pushed event by event; see the module documentation.
@@ -224,6 +280,14 @@ pub struct Verifier {
     events: u64,
     first_seq: Option<u64>,
     expected_head: Option<(u64, String)>,
+    /// Seqs of the published checkpoints.
+    published: BTreeSet<u64>,
+    /// Seqs of published checkpoints that are not among the stored ones.
+    published_only: BTreeSet<u64>,
+    /// Seqs whose stored checkpoint differs from the published one.
+    published_differs: BTreeSet<u64>,
+    /// Heads the auditor expects, and whether each event was seen.
+    anchors: BTreeMap<u64, (ChainHash, bool)>,
     problems: Vec<Problem>,
     problems_omitted: u64,
 }
@@ -267,9 +331,59 @@ impl Verifier {
             events: 0,
             first_seq: None,
             expected_head: None,
+            published: BTreeSet::new(),
+            published_only: BTreeSet::new(),
+            published_differs: BTreeSet::new(),
+            anchors: BTreeMap::new(),
             problems: Vec::new(),
             problems_omitted: 0,
         }
+    }
+
+    /// Every anchor of `anchors` ([`Verifier::anchor_published`], [`Verifier::anchor`]); call
+    /// before pushing events.
+    pub fn anchor_all(&mut self, anchors: OutsideAnchors) {
+        self.anchor_published(anchors.published);
+        for (seq, hash) in anchors.expected {
+            self.anchor(seq, hash);
+        }
+    }
+
+    /// Checkpoints published outside the store as they were signed; call before pushing events.
+    /// Each within the verified span must be among the stored checkpoints, unchanged, and is
+    /// checked against the events like them.
+    pub fn anchor_published(&mut self, published: Vec<SignedCheckpoint>) {
+        for checkpoint in published {
+            let seq = checkpoint.seq;
+            self.published.insert(seq);
+            let stored = self.checkpoints.entry(seq).or_default();
+            if stored.contains(&checkpoint) {
+                continue;
+            }
+            if stored.is_empty() {
+                self.published_only.insert(seq);
+            } else if !self.published_only.contains(&seq) {
+                self.published_differs.insert(seq);
+            }
+            stored.push(checkpoint);
+        }
+    }
+
+    /// An event's hash held outside the store (`fabrique audit verify --expect seq:hash`): the
+    /// event must be there with that hash.
+    pub fn anchor(&mut self, seq: u64, hash: ChainHash) {
+        self.anchors.insert(seq, (hash, false));
+    }
+
+    /// Starts after a point already verified (the newest checkpoint, whose head is `hash` at `seq`
+    /// after `event_count` events): the next event pushed must follow it.
+    pub fn resume_after(&mut self, seq: u64, hash: ChainHash, event_count: u64) {
+        self.previous = Some(Previous {
+            seq,
+            hash: Some(hash),
+            hash_text: Some(hash.to_string()),
+        });
+        self.events = event_count;
     }
 
     /// The chain head as the store records it (`seq` 0 for an empty chain), checked against the
@@ -320,6 +434,13 @@ impl Verifier {
             self.report(Problem::ContentAltered { seq });
         }
         self.check_checkpoints(seq, event.hash.as_deref());
+        if let Some((expected, seen)) = self.anchors.get_mut(&seq) {
+            *seen = true;
+            if parse_hash(event.hash.as_deref()).ok() != Some(*expected) {
+                let problem = Problem::AnchorMismatch { seq };
+                self.report(problem);
+            }
+        }
         self.previous = Some(Previous {
             seq,
             hash: stored.map(|(_, hash)| hash),
@@ -327,12 +448,65 @@ impl Verifier {
         });
     }
 
-    /// Ends the verification: signatures, truncation, the stored head.
+    /// Ends the verification: signatures, links, truncation, anchors, the stored head.
     pub fn finish(mut self) -> Report {
         let last_seq = self.previous.as_ref().map(|p| p.seq);
-        let mut signed = Vec::new();
         let checkpoints = std::mem::take(&mut self.checkpoints);
-        for (&seq, checkpoints) in &checkpoints {
+        let signed = self.check_signatures_and_reach(&checkpoints, last_seq);
+        self.check_links(&checkpoints);
+        self.check_published(last_seq);
+        let outside_anchors = self.check_anchors(last_seq);
+        self.check_head(last_seq);
+        let last_anchored_seq = signed
+            .iter()
+            .copied()
+            .filter(|seq| self.matched.contains(seq))
+            .max();
+        let unanchored_events = match (last_anchored_seq, last_seq) {
+            (Some(anchor), Some(last)) => last.saturating_sub(anchor),
+            (None, _) => self.events,
+            (Some(_), None) => 0,
+        };
+        self.problems.sort_by_key(Problem::seq);
+        Report {
+            scope: self.scope,
+            events: self.events,
+            first_seq: self.first_seq,
+            last_seq,
+            last_hash: self.previous.and_then(|p| p.hash_text),
+            checkpoints_signed: signed.len(),
+            last_anchored_seq,
+            unanchored_events,
+            outside_anchors,
+            problems: self.problems,
+            problems_omitted: self.problems_omitted,
+        }
+    }
+
+    /// Whether `seq` is within what was verified: everything for the whole chain, the events seen
+    /// for a range or selection.
+    fn within_span(&self, seq: u64, last_seq: Option<u64>) -> bool {
+        match self.scope {
+            Scope::Whole { .. } => true,
+            Scope::Range | Scope::Selection => self
+                .first_seq
+                .zip(last_seq)
+                .is_some_and(|(first, last)| (first..=last).contains(&seq)),
+        }
+    }
+
+    /// Checks every checkpoint's signature and that its event was reached; returns the seqs of
+    /// those whose signature verified.
+    fn check_signatures_and_reach(
+        &mut self,
+        checkpoints: &BTreeMap<u64, Vec<SignedCheckpoint>>,
+        last_seq: Option<u64>,
+    ) -> Vec<u64> {
+        let mut signed = Vec::new();
+        for (&seq, checkpoints) in checkpoints {
+            if self.published_only.contains(&seq) && !self.within_span(seq, last_seq) {
+                continue;
+            }
             for checkpoint in checkpoints {
                 match checkpoint.check(&self.trusted) {
                     Ok(()) => signed.push(seq),
@@ -360,6 +534,59 @@ impl Verifier {
                 }),
             }
         }
+        signed
+    }
+
+    /// Each stored checkpoint names the one stored before it; the first of the whole chain names
+    /// the genesis value.
+    fn check_links(&mut self, checkpoints: &BTreeMap<u64, Vec<SignedCheckpoint>>) {
+        let stored: Vec<SignedCheckpoint> = checkpoints
+            .iter()
+            .filter(|(seq, _)| !self.published_only.contains(seq))
+            .filter_map(|(_, list)| list.first().cloned())
+            .collect();
+        let before = match self.scope {
+            Scope::Whole { .. } => Some(GENESIS),
+            Scope::Range | Scope::Selection => None,
+        };
+        for broken in broken_links(before, &stored) {
+            self.report(Problem::CheckpointUnlinked { seq: broken.seq });
+        }
+    }
+
+    fn check_published(&mut self, last_seq: Option<u64>) {
+        let deleted: Vec<u64> = self
+            .published_only
+            .iter()
+            .copied()
+            .filter(|&seq| self.within_span(seq, last_seq))
+            .collect();
+        for seq in deleted {
+            self.report(Problem::CheckpointDeleted { seq });
+        }
+        for seq in std::mem::take(&mut self.published_differs) {
+            self.report(Problem::PublishedMismatch { seq });
+        }
+    }
+
+    /// Reports the expected heads never seen; returns how many anchors held outside the store
+    /// were checked.
+    fn check_anchors(&mut self, last_seq: Option<u64>) -> usize {
+        let anchors = std::mem::take(&mut self.anchors);
+        for (&seq, &(_, seen)) in &anchors {
+            if !seen && self.scope != Scope::Selection {
+                self.report(Problem::AnchorMissing { seq, last_seq });
+            }
+        }
+        let published = self
+            .published
+            .iter()
+            .filter(|&&seq| self.within_span(seq, last_seq))
+            .count();
+        anchors.len() + published
+    }
+
+    fn check_head(&mut self, last_seq: Option<u64>) {
         if let Some((head_seq, head_hash)) = self.expected_head.take() {
             let last_hash = self.previous.as_ref().and_then(|p| p.hash_text.as_deref());
             let consistent = match last_seq {
@@ -370,29 +597,6 @@ impl Verifier {
                 self.problems
                     .push(Problem::HeadMismatch { head_seq, last_seq });
             }
-        }
-        let last_anchored_seq = signed
-            .iter()
-            .copied()
-            .filter(|seq| self.matched.contains(seq))
-            .max();
-        let unanchored_events = match (last_anchored_seq, last_seq) {
-            (Some(anchor), Some(last)) => last.saturating_sub(anchor),
-            (None, _) => self.events,
-            (Some(_), None) => 0,
-        };
-        self.problems.sort_by_key(Problem::seq);
-        Report {
-            scope: self.scope,
-            events: self.events,
-            first_seq: self.first_seq,
-            last_seq,
-            last_hash: self.previous.and_then(|p| p.hash_text),
-            checkpoints_signed: signed.len(),
-            last_anchored_seq,
-            unanchored_events,
-            problems: self.problems,
-            problems_omitted: self.problems_omitted,
         }
     }
 

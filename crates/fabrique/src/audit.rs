@@ -5,4 +5,5 @@
 
 pub mod checkpoints;
 pub mod cli;
+pub mod publish;
 pub mod signing_key;

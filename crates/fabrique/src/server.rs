@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use wire::ErrorType;
 
 use crate::audit::checkpoints::{CheckpointPolicy, CheckpointTask, Checkpointer};
+use crate::audit::publish::Publisher;
 use crate::audit::signing_key;
 
 /// Puts the admin API's policy set in force: the file of `[authorization] policies`, or the
@@ -158,6 +159,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             .map(|e| e.name.clone())
             .collect::<Vec<_>>(),
     ));
+    let evidence_metrics = metrics.evidence.clone();
     let admission = crate::limits::load_admission(&store, &config.admission)
         .await
         .context("loading rate limits and budgets")?;
@@ -244,14 +246,20 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .await
         .with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
-    let checkpoints = CheckpointTask::spawn(Checkpointer {
-        store: store.clone(),
-        signer,
-        policy: CheckpointPolicy {
-            every_events: config.audit.checkpoint_every_events,
-            interval: config.audit.checkpoint_interval,
-        },
-    });
+    let checkpoints = CheckpointTask::spawn(
+        Checkpointer::start(
+            store.clone(),
+            signer,
+            CheckpointPolicy {
+                every_events: config.audit.checkpoint_every_events,
+                interval: config.audit.checkpoint_interval,
+            },
+            Publisher::new(&config.audit, evidence_metrics.clone())?,
+            evidence_metrics,
+        )
+        .await
+        .context("starting the audit checkpoints")?,
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let limits = config.server.clone();
     let task = tokio::spawn(async move {
@@ -314,6 +322,17 @@ impl RunningServer {
         }
         if let Some(checkpoints) = checkpoints {
             checkpoints.stop().await;
+        }
+    }
+
+    /// Signs a checkpoint of the audit chain's head now, as the checkpoint task would when one is
+    /// due: `None` when the newest checkpoint covers the head, an error when it is refused.
+    pub async fn sign_audit_checkpoint(
+        &self,
+    ) -> anyhow::Result<Option<evidence::SignedCheckpoint>> {
+        match &self.checkpoints {
+            Some(task) => task.sign_now().await,
+            None => anyhow::bail!("the checkpoint task has stopped"),
         }
     }
 

@@ -2,8 +2,8 @@
 //! chain back for verification and export, and the signed checkpoints.
 
 use evidence::{
-    ChainHash, ChainedEvent, GENESIS, PublicKey, Report, Scope, SignedCheckpoint, Verifier,
-    chain_hash,
+    ChainHash, ChainedEvent, Checkpoint, GENESIS, OutsideAnchors, PublicKey, Report, Scope,
+    SignedCheckpoint, Verifier, chain_hash,
 };
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
@@ -61,6 +61,8 @@ const PAGE: u32 = 1_000;
 const EVENT_COLUMNS: &str =
     "seq, at, actor, action, entity_id, target, outcome, detail, prev_hash, hash";
 
+const CHECKPOINT_COLUMNS: &str = "seq, head, at, event_count, previous, public_key, signature";
+
 impl Store {
     /// The chain head.
     pub async fn audit_chain_head(&self) -> Result<ChainHead, StoreError> {
@@ -102,13 +104,18 @@ impl Store {
         rows.iter().map(chained_row).collect()
     }
 
-    /// Verifies the whole stored chain against the signed checkpoints and the `trusted` keys.
+    /// Verifies the whole stored chain against the signed checkpoints, the `trusted` keys and what
+    /// the auditor holds outside the store (`anchors`).
     ///
     /// Reads the checkpoints first, then the head, then the events up to the head: each checkpoint
     /// read was signed at or before a head that the head read next reaches, so appends running
     /// meanwhile cause no false alarm, while a chain cut back below a signed checkpoint is caught.
     /// Events numbered beyond the head, which no append writes, are reported too.
-    pub async fn verify_audit_chain(&self, trusted: Vec<PublicKey>) -> Result<Report, StoreError> {
+    pub async fn verify_audit_chain(
+        &self,
+        trusted: Vec<PublicKey>,
+        anchors: OutsideAnchors,
+    ) -> Result<Report, StoreError> {
         let checkpoints = self.list_audit_checkpoints(0, None).await?;
         let head = self.audit_chain_head().await?;
         let mut verifier = Verifier::new(
@@ -118,6 +125,7 @@ impl Store {
             trusted,
             checkpoints,
         );
+        verifier.anchor_all(anchors);
         verifier.expect_head(head.seq, head.hash);
         let mut selection = ChainSelection {
             through: Some(head.seq),
@@ -204,24 +212,46 @@ impl Store {
         rows.iter().map(chained_row).collect()
     }
 
-    /// Stores a signed checkpoint. `false` when one for the same head already exists (another
-    /// replica signed it first).
+    /// Stores a signed checkpoint if it names the newest stored checkpoint as the one before it (or
+    /// the genesis value when there is none). `false` when it does not: another replica signed in
+    /// the meantime, and the caller signs again from the new newest one.
+    ///
+    /// Under the chain head's lock, as appends, so replicas signing at once store one line of
+    /// checkpoints, never a fork.
     pub async fn insert_audit_checkpoint(
         &self,
         checkpoint: &SignedCheckpoint,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO audit_checkpoints (seq, head, at, event_count, public_key, signature) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING",
-        )
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE audit_chain_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let newest = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+        ))
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(checkpoint_row)
+        .transpose()?;
+        let names_newest = Checkpoint::previous_of(newest.as_ref()).map(|d| d.to_string());
+        if checkpoint.previous.is_none() || checkpoint.previous != names_newest {
+            return Ok(false);
+        }
+        let done = sqlx::query(&format!(
+            "INSERT INTO audit_checkpoints ({CHECKPOINT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (seq) DO NOTHING"
+        ))
         .bind(to_bigint("checkpoint seq", checkpoint.seq)?)
         .bind(checkpoint.head.as_str())
         .bind(checkpoint.at)
         .bind(to_bigint("checkpoint event count", checkpoint.event_count)?)
+        .bind(checkpoint.previous.as_deref())
         .bind(checkpoint.public_key.as_str())
         .bind(checkpoint.signature.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -232,10 +262,10 @@ impl Store {
         through: Option<u64>,
     ) -> Result<Vec<SignedCheckpoint>, StoreError> {
         let through = through.map_or(Ok(i64::MAX), |t| to_bigint("through", t))?;
-        let rows = sqlx::query(
-            "SELECT seq, head, at, event_count, public_key, signature FROM audit_checkpoints \
-             WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints \
+             WHERE seq >= $1 AND seq <= $2 ORDER BY seq"
+        ))
         .bind(to_bigint("from", from)?)
         .bind(through)
         .fetch_all(&self.pool)
@@ -249,10 +279,10 @@ impl Store {
         from: u64,
         limit: u32,
     ) -> Result<Vec<SignedCheckpoint>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, head, at, event_count, public_key, signature FROM audit_checkpoints \
-             WHERE seq >= $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints \
+             WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(to_bigint("from", from)?)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -262,10 +292,9 @@ impl Store {
 
     /// The newest checkpoint, if any.
     pub async fn latest_audit_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
-        let row = sqlx::query(
-            "SELECT seq, head, at, event_count, public_key, signature FROM audit_checkpoints \
-             ORDER BY seq DESC LIMIT 1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+        ))
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(checkpoint_row).transpose()
@@ -275,25 +304,34 @@ impl Store {
 /// Chains the events stored before the chain existed, once, at start. Under the head's lock, so
 /// replicas starting together do it once; a head that has its hash means there is nothing to do.
 /// Never changes a hash already stored.
+///
+/// Only a trail that was never chained is chained here: events all numbered up to
+/// `legacy_through` (the last event when the chain was introduced), none with a hash, and no
+/// checkpoint. Anything else without a head hash was tampered with — hashes stripped so that a
+/// restart re-chains, and so launders, an edited history — and stays as it is: appends fail, and
+/// `fabrique audit verify` reports it.
 pub(crate) async fn chain_legacy_events(pool: &AnyPool) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
-    let head = sqlx::query("UPDATE audit_chain_head SET seq = seq WHERE id = 1 RETURNING hash")
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
+    let head = sqlx::query(
+        "UPDATE audit_chain_head SET seq = seq WHERE id = 1 RETURNING hash, legacy_through",
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| StoreError::Corrupt("the audit chain head row is missing".into()))?;
     if opt_text(&head, "hash")?.is_some() {
         return Ok(());
     }
-    // Only a trail that was never chained is chained here. A head without hash over chained events
-    // was tampered with: re-chaining would launder the tampering, so the head stays as it is, appends
-    // fail, and `fabrique audit verify` reports it.
-    let chained_already =
-        sqlx::query("SELECT seq FROM audit_events WHERE hash IS NOT NULL LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
-    if chained_already.is_some() {
+    let legacy_through = int(&head, "legacy_through")?;
+    let tampered = sqlx::query(
+        "SELECT 1 AS found FROM audit_events WHERE hash IS NOT NULL OR seq > $1 \
+         UNION ALL SELECT 1 AS found FROM audit_checkpoints LIMIT 1",
+    )
+    .bind(legacy_through)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if tampered.is_some() {
         tracing::error!(
-            "the audit chain head has lost its hash while events are chained: the audit trail was tampered with; run `fabrique audit verify`"
+            "the audit chain head has lost its hash, but the trail was chained before: it was tampered with and is not chained again; run `fabrique audit verify`"
         );
         return Ok(());
     }
@@ -358,6 +396,7 @@ fn checkpoint_row(row: &AnyRow) -> Result<SignedCheckpoint, StoreError> {
         head: text(row, "head")?,
         at: int(row, "at")?,
         event_count: unsigned(row, "event_count")?,
+        previous: opt_text(row, "previous")?,
         public_key: text(row, "public_key")?,
         signature: text(row, "signature")?,
     })

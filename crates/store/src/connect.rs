@@ -79,15 +79,87 @@ impl Store {
 
     /// The embedded default: SQLite at `data_dir/fabrique.db`, created when missing.
     pub async fn open_in_dir(data_dir: &Path) -> Result<Store, StoreError> {
-        let path = data_dir.join(SQLITE_FILE_NAME);
-        let text = path
-            .to_str()
-            .ok_or_else(|| StoreError::InvalidUrl(path.display().to_string()))?;
-        if text.contains(['?', '#']) {
-            return Err(StoreError::InvalidUrl(text.to_owned()));
-        }
-        Store::connect(&format!("sqlite://{text}")).await
+        Store::connect(&sqlite_url_in(data_dir)?).await
     }
+
+    /// Opens an existing store to read it only, as `fabrique audit verify` and `export` do: nothing
+    /// is created, no migration runs, no event is chained, and every connection refuses writes
+    /// (SQLite opened `mode=ro` with `query_only`; PostgreSQL sessions whose transactions are read
+    /// only). What is read is what a writer left, never something the reader fixed up first.
+    pub async fn open_read_only(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let (pool, backend) = match Target::parse(url)? {
+            Target::SqliteFile { url, path, .. } => {
+                if !path.exists() {
+                    return Err(StoreError::NotFound(format!(
+                        "no database at {}",
+                        path.display()
+                    )));
+                }
+                let pool = AnyPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(SQLITE_READ_ONLY_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&read_only_sqlite_url(&url))
+                    .await?;
+                (pool, Backend::Sqlite)
+            }
+            Target::SqliteMemory { url } => return Err(StoreError::InvalidUrl(url)),
+            Target::Postgres { url } => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?;
+                (pool, Backend::Postgres)
+            }
+        };
+        Ok(Store { pool, backend })
+    }
+
+    /// [`Store::open_read_only`] for the embedded database of `data_dir`.
+    pub async fn open_dir_read_only(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_read_only(&sqlite_url_in(data_dir)?).await
+    }
+}
+
+/// Settings of a read-only SQLite connection: waits for writers rather than failing, and refuses
+/// any write even where the file would allow one.
+const SQLITE_READ_ONLY_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
+
+/// The URL of the embedded database in `data_dir`.
+fn sqlite_url_in(data_dir: &Path) -> Result<String, StoreError> {
+    let path = data_dir.join(SQLITE_FILE_NAME);
+    let text = path
+        .to_str()
+        .ok_or_else(|| StoreError::InvalidUrl(path.display().to_string()))?;
+    if text.contains(['?', '#']) {
+        return Err(StoreError::InvalidUrl(text.to_owned()));
+    }
+    Ok(format!("sqlite://{text}"))
+}
+
+/// `url` with its open mode replaced by `mode=ro`.
+fn read_only_sqlite_url(url: &str) -> String {
+    let (location, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut parameters: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("mode="))
+        .collect();
+    parameters.push("mode=ro");
+    format!("{location}?{}", parameters.join("&"))
 }
 
 /// Creates `dir` and its missing parents, readable by this account only (`0700` on Unix, whatever

@@ -6,6 +6,7 @@
 //! recording a request is a few atomic additions with no allocation.
 
 mod by_entity;
+mod evidence;
 mod traces;
 
 mod scheduling;
@@ -20,6 +21,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use by_entity::{EntityModelMetrics, ModelMetrics, NO_ENTITY};
+pub use evidence::EvidenceMetrics;
 pub use scheduling::{EntityFigures, PoolFigures, SchedulingMetrics, WaitHistogram};
 pub use traces::{REQUEST_TARGET, Tracing, TracingError, init, init_logging, rename};
 
@@ -133,6 +135,8 @@ pub struct Metrics {
     pub content_records_dropped: Counter,
     /// The schedule stage's families (`scheduling.rs`).
     pub scheduling: SchedulingMetrics,
+    /// The audit checkpoints' health (`evidence.rs`).
+    pub evidence: EvidenceMetrics,
 }
 
 impl Metrics {
@@ -215,8 +219,10 @@ impl Metrics {
             .map(|(name, route)| ModelMetrics::new(name.clone(), route, families.clone()))
             .collect();
         let scheduling = SchedulingMetrics::register(&mut registry);
+        let evidence = EvidenceMetrics::register(&mut registry);
         let metrics = Metrics {
             scheduling,
+            evidence,
             registry,
             families,
             models,

@@ -446,9 +446,10 @@ async fn the_audit_trail_shows_its_links_and_signed_checkpoints() {
         head: head.hash.parse().unwrap(),
         at: 1_800_000_000_000,
         event_count: head.event_count,
+        previous: evidence::GENESIS,
     }
     .sign(&harness::audit_signer());
-    server.store.insert_audit_checkpoint(&signed).await.unwrap();
+    assert!(server.store.insert_audit_checkpoint(&signed).await.unwrap());
 
     let (status, body) = server
         .get(ADMIN_KEY, "/admin/v1/audit/checkpoints?from=1")
@@ -465,6 +466,11 @@ async fn the_audit_trail_shows_its_links_and_signed_checkpoints() {
     assert_eq!(checkpoints[0]["seq"], 4);
     assert_eq!(checkpoints[0]["head"], events[0]["hash"]);
     assert_eq!(checkpoints[0]["signature"], signed.signature.as_str());
+    assert_eq!(
+        checkpoints[0]["previous"],
+        "0".repeat(64),
+        "the first names the genesis value"
+    );
 
     let (status, _) = server
         .get(ADMIN_KEY, "/admin/v1/audit/checkpoints?limit=0")

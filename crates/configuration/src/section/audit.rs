@@ -1,13 +1,14 @@
-//! Section `[audit]`: the key that signs the audit chain's checkpoints, and how often they are
-//! signed.
+//! Section `[audit]`: the key that signs the audit chain's checkpoints, how often they are signed,
+//! and where they are published outside the database.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::error::Collector;
-use crate::rules::{Env, at_least_one, credential};
+use crate::rules::{Env, at_least_one, credential, url_problem};
 
 /// Section `[audit]`: the signed checkpoints of the audit trail's hash chain.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,39 @@ pub struct AuditConfig {
     /// Key `checkpoint_interval_secs`: and at the latest this long after an event, in seconds, at
     /// least 1. Default 300. A last checkpoint is signed at a clean shutdown.
     pub checkpoint_interval: Duration,
+    /// Key `publish_file`: a file every checkpoint is appended to as it is signed, one JSON line
+    /// each (the checkpoint lines of `fabrique audit export`), flushed to disk before the next one.
+    /// Keep it where whoever can write the database cannot rewrite it — another machine's mount, a
+    /// write-once volume, a directory a log shipper forwards — since it is how
+    /// `fabrique audit verify` finds checkpoints deleted from the database together with the events
+    /// they covered. Optional; not empty.
+    pub publish_file: Option<PathBuf>,
+    /// Keys `witness_url` and `witness_token_env`: an HTTP witness every checkpoint is sent to as it
+    /// is signed. Optional.
+    pub witness: Option<Witness>,
+}
+
+/// An HTTP service that keeps the checkpoints it is sent, out of reach of the database's writers.
+/// Each checkpoint is POSTed as one JSON object (a checkpoint line of `fabrique audit export`);
+/// any 2xx answer acknowledges it, and one not acknowledged is sent again at every later attempt,
+/// oldest first, while Fabrique runs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Witness {
+    /// Key `witness_url`: `http://` or `https://`, without query or fragment.
+    pub url: String,
+    /// Key `witness_token_env`: the *name* of an environment variable holding a bearer token sent
+    /// with each checkpoint, which must be set when the configuration is loaded; only with
+    /// `witness_url`. Here: the resolved token, which `Debug` redacts.
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for Witness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Witness")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Where the checkpoint signing key comes from. The key is a 32-byte Ed25519 seed written as 64 hex
@@ -50,6 +84,9 @@ pub(crate) struct RawAudit {
     pub signing_key_file: Option<String>,
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
+    pub publish_file: Option<String>,
+    pub witness_url: Option<String>,
+    pub witness_token_env: Option<String>,
 }
 
 pub(crate) const CHECKPOINT_EVERY_EVENTS: u64 = 1_000;
@@ -102,9 +139,40 @@ pub(crate) fn validate(raw: RawAudit, env: Env<'_>, errors: &mut Collector) -> A
         "audit.checkpoint_interval_secs",
         errors,
     );
+    let publish_file = raw.publish_file.map(|path| {
+        if path.trim().is_empty() {
+            errors.push("audit.publish_file", "must not be empty");
+        }
+        PathBuf::from(path)
+    });
     AuditConfig {
         signing_key,
         checkpoint_every_events,
         checkpoint_interval: Duration::from_secs(checkpoint_interval_secs),
+        publish_file,
+        witness: witness(raw.witness_url, raw.witness_token_env, env, errors),
     }
+}
+
+/// `witness_url` and the token its `witness_token_env` names.
+fn witness(
+    url: Option<String>,
+    token_env: Option<String>,
+    env: Env<'_>,
+    errors: &mut Collector,
+) -> Option<Witness> {
+    let token = token_env.and_then(|variable| {
+        if url.is_none() {
+            errors.push(
+                "audit.witness_token_env",
+                "only allowed with `witness_url`",
+            );
+        }
+        credential(&variable, "audit.witness_token_env", env, errors)
+    });
+    let url = url?;
+    if let Some(problem) = url_problem(&url) {
+        errors.push("audit.witness_url", problem);
+    }
+    Some(Witness { url, token })
 }

@@ -21,6 +21,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed",
     ),
     ("AUDIT_NOT_A_KEY", "not-a-key-fixture-secret"),
+    ("WITNESS_TOKEN", "fixture-secret-witness"),
     ("OIDC_CLIENT_SECRET", "fixture-secret-oidc-client"),
     // 32 bytes of 0x5e in base64.
     (

@@ -3,21 +3,36 @@
 //! clean shutdown so that a restart begins from a signed head.
 //!
 //! It reads the head from the store rather than counting appends in memory, so checkpoints also
-//! cover events written by other replicas, and restarts lose nothing. Replicas that race to sign the
-//! same head keep one checkpoint (the store ignores the second).
+//! cover events written by other replicas, and restarts lose nothing. Each checkpoint names the one
+//! before it; replicas that race store one line of checkpoints (the store keeps the first, and the
+//! other signs again from it at its next tick).
+//!
+//! It never signs what it has not checked. It remembers the newest checkpoint it trusts — at start
+//! the newest one of the publish file, if there is one, else the newest stored — and before signing:
+//! that checkpoint must still be stored unchanged, every checkpoint stored after it must name the
+//! one before, and the events since the newest must link up from its head to the head about to be
+//! signed. Anything else means the trail was edited behind Fabrique's back: it refuses to sign, says
+//! why in an error log once, holds `fabrique_audit_checkpoints_refused` at 1, and keeps refusing
+//! until the trail is whole again. Signing a rewritten head would vouch for the rewrite.
 
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use domain::{UnixMillis, now_millis};
-use evidence::{AuditSigner, Checkpoint, SignedCheckpoint};
-use store::{ChainHead, Store};
-use tokio::sync::oneshot;
+use evidence::{AuditSigner, Checkpoint, GENESIS, Scope, SignedCheckpoint, Verifier, broken_links};
+use store::{ChainHead, ChainSelection, Store};
+use telemetry::EvidenceMetrics;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+use crate::audit::publish::{Publisher, read_published};
 
 /// How often the head is looked at: cheap (one row), and the bound on how late a checkpoint due by
 /// count comes.
 const POLL: Duration = Duration::from_secs(1);
+
+/// Events read per query when checking what a checkpoint is about to cover.
+const PAGE: u32 = 1_000;
 
 /// When to sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,88 +56,283 @@ pub fn due(
     new_events > 0 && (new_events >= policy.every_events || waited >= policy.interval.as_millis())
 }
 
-/// Signs checkpoints of one store's chain.
-#[derive(Debug, Clone)]
+/// Why a checkpoint was not signed although one was due.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit checkpoint refused: {0}")]
+pub struct Refused(pub String);
+
+/// Signs checkpoints of one store's chain, and publishes them.
+#[derive(Debug)]
 pub struct Checkpointer {
-    pub store: Store,
-    pub signer: AuditSigner,
-    pub policy: CheckpointPolicy,
+    store: Store,
+    signer: AuditSigner,
+    policy: CheckpointPolicy,
+    publisher: Publisher,
+    metrics: EvidenceMetrics,
+    /// The newest checkpoint checked and trusted; `None` before the first.
+    trusted: Option<SignedCheckpoint>,
+    /// Why signing is refused, while it is.
+    refused: Option<Refused>,
+    /// When this process started looking, for a first checkpoint due by age.
+    since: UnixMillis,
 }
 
 impl Checkpointer {
-    /// Signs and stores a checkpoint of the current head unless the newest checkpoint already
-    /// covers it. Returns the new checkpoint.
-    pub async fn checkpoint_now(&self) -> anyhow::Result<Option<SignedCheckpoint>> {
-        let head = self.store.audit_chain_head().await?;
-        let last = self.store.latest_audit_checkpoint().await?;
-        if head.seq == 0 || last.is_some_and(|c| c.seq >= head.seq) {
-            return Ok(None);
-        }
-        self.sign(&head).await
+    /// A checkpointer starting from the newest checkpoint of the publish file, when there is one,
+    /// else from the newest stored one; stored checkpoints the file lacks are queued for it.
+    pub async fn start(
+        store: Store,
+        signer: AuditSigner,
+        policy: CheckpointPolicy,
+        mut publisher: Publisher,
+        metrics: EvidenceMetrics,
+    ) -> anyhow::Result<Checkpointer> {
+        let newest_published = match publisher.file() {
+            Some(path) => {
+                let path = path.to_owned();
+                tokio::task::spawn_blocking(move || read_published(&path))
+                    .await??
+                    .pop()
+            }
+            None => None,
+        };
+        let trusted = match newest_published {
+            Some(published) => {
+                let missing = store
+                    .list_audit_checkpoints(published.seq + 1, None)
+                    .await
+                    .context("reading the audit checkpoints")?;
+                publisher.queue_for_file(missing);
+                Some(published)
+            }
+            None => {
+                let stored = store
+                    .list_audit_checkpoints(0, None)
+                    .await
+                    .context("reading the audit checkpoints")?;
+                if publisher.file().is_some() {
+                    publisher.queue_for_file(stored.iter().cloned());
+                }
+                stored.last().cloned()
+            }
+        };
+        Ok(Checkpointer {
+            store,
+            signer,
+            policy,
+            publisher,
+            metrics,
+            trusted,
+            refused: None,
+            since: now_millis(),
+        })
     }
 
-    async fn sign(&self, head: &ChainHead) -> anyhow::Result<Option<SignedCheckpoint>> {
+    /// Signs, stores and publishes a checkpoint of the current head, when one is due (or always
+    /// with `force`, unless the newest checkpoint already covers the head). Returns the new
+    /// checkpoint.
+    pub async fn step(&mut self, force: bool) -> anyhow::Result<Option<SignedCheckpoint>> {
+        self.publisher.flush().await;
+        let result = self.checked_step(force).await;
+        match &result {
+            Ok(_) => self.clear_refusal(),
+            Err(error) => {
+                if let Some(refused) = error.downcast_ref::<Refused>() {
+                    self.note_refusal(refused.clone());
+                }
+            }
+        }
+        result
+    }
+
+    async fn checked_step(&mut self, force: bool) -> anyhow::Result<Option<SignedCheckpoint>> {
+        let head = self.store.audit_chain_head().await?;
+        let newest = self.newest_trusted().await?;
+        let due = due(
+            self.policy,
+            &head,
+            newest.as_ref(),
+            self.since,
+            now_millis(),
+        );
+        let covered = newest.as_ref().is_some_and(|c| c.seq >= head.seq);
+        if head.seq == 0 || covered || !(due || force) {
+            return Ok(None);
+        }
+        self.check_events_since(newest.as_ref(), &head).await?;
+        let previous = Checkpoint::previous_of(newest.as_ref())
+            .ok_or_else(|| Refused("the newest checkpoint does not decode".into()))?;
         let signed = Checkpoint {
             seq: head.seq,
             head: head.hash.parse().context("the stored chain head")?,
             at: now_millis(),
             event_count: head.event_count,
+            previous,
         }
         .sign(&self.signer);
-        let stored = self.store.insert_audit_checkpoint(&signed).await?;
-        if stored {
-            tracing::debug!(seq = signed.seq, "audit checkpoint signed");
+        if !self.store.insert_audit_checkpoint(&signed).await? {
+            // Another replica signed first; the next tick starts from its checkpoint.
+            return Ok(None);
         }
-        Ok(stored.then_some(signed))
+        tracing::debug!(seq = signed.seq, "audit checkpoint signed");
+        self.trusted = Some(signed.clone());
+        self.publisher.queue(&signed);
+        self.publisher.flush().await;
+        Ok(Some(signed))
     }
 
-    async fn checkpoint_if_due(&self, since: UnixMillis) -> anyhow::Result<()> {
-        let head = self.store.audit_chain_head().await?;
-        let last = self.store.latest_audit_checkpoint().await?;
-        if due(self.policy, &head, last.as_ref(), since, now_millis()) {
-            self.sign(&head).await?;
+    /// The newest stored checkpoint, once it is known to descend from the trusted one.
+    async fn newest_trusted(&mut self) -> anyhow::Result<Option<SignedCheckpoint>> {
+        let from = self.trusted.as_ref().map_or(0, |c| c.seq);
+        let stored = self.store.list_audit_checkpoints(from, None).await?;
+        let before = match &self.trusted {
+            Some(trusted) => {
+                if stored.first() != Some(trusted) {
+                    bail!(Refused(format!(
+                        "the checkpoint of seq {} signed earlier is no longer stored as it was: checkpoints were deleted or replaced",
+                        trusted.seq
+                    )));
+                }
+                None
+            }
+            None => Some(GENESIS),
+        };
+        if let Some(broken) = broken_links(before, &stored).first() {
+            bail!(Refused(format!(
+                "the stored checkpoint of seq {} does not name the one before it: a checkpoint was deleted or replaced",
+                broken.seq
+            )));
         }
-        Ok(())
+        if let Some(newest) = stored.last() {
+            self.trusted = Some(newest.clone());
+        }
+        Ok(stored.last().cloned())
     }
+
+    /// Checks that the events after `newest` link up from its head to `head`.
+    async fn check_events_since(
+        &self,
+        newest: Option<&SignedCheckpoint>,
+        head: &ChainHead,
+    ) -> anyhow::Result<()> {
+        let mut verifier = Verifier::new(
+            Scope::Whole {
+                legacy_through: head.legacy_through,
+            },
+            Vec::new(),
+            Vec::new(),
+        );
+        if let Some(newest) = newest {
+            let hash = newest
+                .head_hash()
+                .ok_or_else(|| Refused("the newest checkpoint does not decode".into()))?;
+            verifier.resume_after(newest.seq, hash, newest.event_count);
+        }
+        verifier.expect_head(head.seq, head.hash.clone());
+        let mut selection = ChainSelection {
+            after: newest.map_or(0, |c| c.seq),
+            through: Some(head.seq),
+            entity_id: None,
+        };
+        loop {
+            let page = self.store.read_audit_chain(&selection, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            selection.after = last.seq;
+            for event in &page {
+                verifier.push(event);
+            }
+        }
+        let report = verifier.finish();
+        match report.problems.first() {
+            None => Ok(()),
+            Some(problem) => bail!(Refused(format!(
+                "the events since the last checkpoint do not descend from it: {problem}"
+            ))),
+        }
+    }
+
+    fn note_refusal(&mut self, refused: Refused) {
+        if self.refused.as_ref() != Some(&refused) {
+            tracing::error!(
+                reason = %refused.0,
+                "the audit trail was altered behind Fabrique's back; no checkpoint is signed until it is whole again: run `fabrique audit verify`"
+            );
+        }
+        self.metrics.checkpoints_refused.set(1);
+        self.refused = Some(refused);
+    }
+
+    fn clear_refusal(&mut self) {
+        if self.refused.take().is_some() {
+            tracing::info!("the audit trail is whole again; checkpoints are signed");
+        }
+        self.metrics.checkpoints_refused.set(0);
+    }
+}
+
+/// What the running task is asked.
+enum Request {
+    /// Sign now if the head is not covered; answer with the outcome.
+    Sign(oneshot::Sender<anyhow::Result<Option<SignedCheckpoint>>>),
+    /// Sign a last checkpoint and end.
+    Stop,
 }
 
 /// The running task; [`CheckpointTask::stop`] signs a last checkpoint and waits for it.
 #[derive(Debug)]
 pub struct CheckpointTask {
-    stop: oneshot::Sender<()>,
+    requests: mpsc::Sender<Request>,
     task: JoinHandle<()>,
 }
 
 impl CheckpointTask {
-    pub fn spawn(checkpointer: Checkpointer) -> CheckpointTask {
-        let (stop, mut stopped) = oneshot::channel::<()>();
+    pub fn spawn(mut checkpointer: Checkpointer) -> CheckpointTask {
+        let (requests, mut received) = mpsc::channel::<Request>(4);
         let task = tokio::spawn(async move {
-            let since = now_millis();
             let mut ticks = tokio::time::interval(POLL.min(checkpointer.policy.interval));
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = &mut stopped => break,
+                    request = received.recv() => match request {
+                        Some(Request::Sign(answer)) => {
+                            let _ = answer.send(checkpointer.step(true).await);
+                        }
+                        Some(Request::Stop) | None => break,
+                    },
                     _ = ticks.tick() => {
-                        if let Err(error) = checkpointer.checkpoint_if_due(since).await {
+                        if let Err(error) = checkpointer.step(false).await
+                            && error.downcast_ref::<Refused>().is_none()
+                        {
                             tracing::warn!(error = format!("{error:#}"), "audit checkpoint failed; retrying");
                         }
                     }
                 }
             }
-            if let Err(error) = checkpointer.checkpoint_now().await {
+            if let Err(error) = checkpointer.step(true).await {
                 tracing::error!(
                     error = format!("{error:#}"),
                     "the shutdown audit checkpoint failed"
                 );
             }
         });
-        CheckpointTask { stop, task }
+        CheckpointTask { requests, task }
+    }
+
+    /// Signs a checkpoint of the head now (unless one covers it), as at shutdown, and returns it.
+    pub async fn sign_now(&self) -> anyhow::Result<Option<SignedCheckpoint>> {
+        let (answer, answered) = oneshot::channel();
+        self.requests
+            .send(Request::Sign(answer))
+            .await
+            .map_err(|_| anyhow::anyhow!("the checkpoint task has stopped"))?;
+        answered
+            .await
+            .map_err(|_| anyhow::anyhow!("the checkpoint task has stopped"))?
     }
 
     /// Signs a last checkpoint of the head and ends the task.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
+        let _ = self.requests.send(Request::Stop).await;
         let _ = self.task.await;
     }
 }
@@ -146,6 +356,7 @@ mod tests {
             head: "0".repeat(64),
             at,
             event_count,
+            previous: None,
             public_key: String::new(),
             signature: String::new(),
         }

@@ -1,8 +1,12 @@
 //! `fabrique audit verify` and `fabrique audit export`.
 //!
-//! Both read the store the way `fabrique serve` would open it (`--config`, `--data-dir`,
-//! `--database-url`); `verify` also reads an export file instead (`--file`). A verification that
-//! finds anything wrong prints every problem and ends with an error, so the exit code is non-zero.
+//! Both read the store `fabrique serve` would use (`--config`, `--data-dir`, `--database-url`),
+//! opened read-only: no migration, no chaining, no write of any kind, so what is verified is what
+//! the database holds. `verify` also reads an export file instead (`--file`). What the auditor
+//! holds outside the database anchors the verification: the checkpoints published as they were
+//! signed (`--published`, by default the configured `[audit] publish_file`) and heads written down
+//! (`--expect SEQ:HASH`). A verification that finds anything wrong prints every problem and ends
+//! with an error, so the exit code is non-zero.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -13,9 +17,10 @@ use anyhow::{Context as _, bail};
 use configuration::Config;
 use domain::now_millis;
 use evidence::export::{ExportLine, FORMAT, Header};
-use evidence::{MAX_PROBLEMS, PublicKey, Report, Scope, Verifier};
+use evidence::{ChainHash, MAX_PROBLEMS, OutsideAnchors, PublicKey, Report, Scope, Verifier};
 use store::{ChainSelection, Store};
 
+use crate::audit::publish::read_published;
 use crate::audit::signing_key;
 use crate::server::{self, ServeOptions};
 
@@ -57,6 +62,15 @@ pub struct VerifyArgs {
     /// configured or generated key (store), or the keys named in the file (export).
     #[arg(long = "public-key", value_name = "KEY")]
     public_keys: Vec<String>,
+    /// Checkpoints published as they were signed (the `[audit] publish_file` of the server, or a
+    /// witness's copy in the same JSON lines): each must still be in the trail, unchanged, and
+    /// reached by the chain. Repeatable. Default: the configured `publish_file`, when it exists.
+    #[arg(long = "published", value_name = "FILE")]
+    published: Vec<PathBuf>,
+    /// An event's hash held outside the store, `SEQ:HASH` (a checkpoint's `seq` and `head`, say):
+    /// the event must be there with that hash. Repeatable.
+    #[arg(long = "expect", value_name = "SEQ:HASH")]
+    expect: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,9 +100,20 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let mut trusted = parse_keys(&args.public_keys)?;
+    let expected = args
+        .expect
+        .iter()
+        .map(|text| parse_expected(text))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut lines = Vec::new();
     let report = match &args.file {
-        Some(path) => verify_file(path, &mut trusted, &mut lines)?,
+        Some(path) => {
+            let anchors = OutsideAnchors {
+                published: published(&args.published, &mut lines)?,
+                expected,
+            };
+            verify_file(path, &mut trusted, anchors, &mut lines)?
+        }
         None => {
             let config = load_config(&args.store)?;
             if trusted.is_empty() {
@@ -99,8 +124,23 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                     "no public key to check checkpoint signatures with: pass --public-key, or point --config/--data-dir at the installation that signs them"
                 );
             }
+            let mut files = args.published.clone();
+            if files.is_empty() {
+                files.extend(
+                    config
+                        .audit
+                        .publish_file
+                        .iter()
+                        .filter(|p| p.exists())
+                        .cloned(),
+                );
+            }
+            let anchors = OutsideAnchors {
+                published: published(&files, &mut lines)?,
+                expected,
+            };
             let store = open_existing_store(&config).await?;
-            let report = store.verify_audit_chain(trusted.clone()).await?;
+            let report = store.verify_audit_chain(trusted.clone(), anchors).await?;
             store.close().await;
             report
         }
@@ -115,6 +155,34 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             if report.problems.len() == 1 { "" } else { "s" }
         ),
     }
+}
+
+/// `SEQ:HASH`, as `--expect` takes it.
+fn parse_expected(text: &str) -> anyhow::Result<(u64, ChainHash)> {
+    let parsed = text
+        .split_once(':')
+        .and_then(|(seq, hash)| Some((seq.trim().parse().ok()?, hash.trim().parse().ok()?)));
+    parsed.with_context(|| {
+        format!("--expect `{text}`: expected SEQ:HASH, an event number and its 64-hex-digit hash")
+    })
+}
+
+/// The checkpoints of every publish file, noting where they came from.
+fn published(
+    files: &[PathBuf],
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<evidence::SignedCheckpoint>> {
+    let mut all = Vec::new();
+    for path in files {
+        let checkpoints = read_published(path)?;
+        notes.push(format!(
+            "published checkpoints: {} read from {}",
+            checkpoints.len(),
+            path.display()
+        ));
+        all.extend(checkpoints);
+    }
+    Ok(all)
 }
 
 fn parse_keys(texts: &[String]) -> anyhow::Result<Vec<PublicKey>> {
@@ -132,6 +200,7 @@ fn parse_keys(texts: &[String]) -> anyhow::Result<Vec<PublicKey>> {
 fn verify_file(
     path: &Path,
     trusted: &mut Vec<PublicKey>,
+    anchors: OutsideAnchors,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Report> {
     let mut header: Option<Header> = None;
@@ -162,6 +231,7 @@ fn verify_file(
     }
     let scope = header.scope();
     let mut verifier = Verifier::new(scope, trusted.clone(), checkpoints);
+    verifier.anchor_all(anchors);
     for_each_line(path, |_, line| {
         if let ExportLine::Event(event) = line {
             verifier.push(&event);
@@ -235,6 +305,16 @@ fn describe_report(report: &Report, trusted: &[PublicKey], lines: &mut Vec<Strin
             "no signed checkpoint covers these events: deleting the newest ones or rewriting the chain would not be detected".to_owned(),
         ),
         None => {}
+    }
+    if report.outside_anchors == 0 {
+        lines.push(
+            "note: no checkpoint held outside the database was given (--published, --expect): the newest checkpoints deleted together with the events they cover would not be detected".to_owned(),
+        );
+    } else {
+        lines.push(format!(
+            "anchors held outside the database: {} checked",
+            report.outside_anchors
+        ));
     }
 }
 
@@ -325,11 +405,11 @@ fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
     })
 }
 
-/// Opens the store without creating one: verifying a database that is not there must fail, not
-/// report an empty trail as intact.
+/// Opens the store read-only, never creating one: verifying a database that is not there must
+/// fail, not report an empty trail as intact.
 async fn open_existing_store(config: &Config) -> anyhow::Result<Store> {
     let store = match &config.server.database_url {
-        Some(url) => Store::connect(url).await,
+        Some(url) => Store::open_read_only(url).await,
         None => {
             let path = config.server.data_dir.join(store::SQLITE_FILE_NAME);
             if !path.exists() {
@@ -338,8 +418,8 @@ async fn open_existing_store(config: &Config) -> anyhow::Result<Store> {
                     path.display()
                 );
             }
-            Store::open_in_dir(&config.server.data_dir).await
+            Store::open_dir_read_only(&config.server.data_dir).await
         }
     };
-    store.context("opening the store")
+    store.context("opening the store read-only")
 }

@@ -14,42 +14,57 @@ struct Installation {
     dir: tempfile::TempDir,
 }
 
+/// Where a test keeps the checkpoints an installation published: beside, not inside, its data
+/// directory, as an operator would keep them off the database's machine.
+const PUBLISHED: &str = "published-checkpoints.jsonl";
+
+/// A server on a fresh data directory in `dir`, its configuration changed by `configure`.
+async fn server_in(dir: &Path, configure: impl FnOnce(&mut Config)) -> fabrique::RunningServer {
+    let mut config = Config::embedded_default();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.data_dir = dir.join("data");
+    configure(&mut config);
+    fabrique::start(config, Some("fabk_audit_test_admin".to_owned()))
+        .await
+        .unwrap()
+}
+
 impl Installation {
     /// Runs a server, records a few changes, shuts it down cleanly.
     async fn recorded() -> Installation {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::embedded_default();
-        config.server.listen = "127.0.0.1:0".parse().unwrap();
-        config.server.data_dir = dir.path().to_path_buf();
-        let server = fabrique::start(config, Some("fabk_audit_test_admin".to_owned()))
-            .await
-            .unwrap();
-        for slug in ["acme", "beta"] {
-            let audit = AuditEvent {
-                at: now_millis(),
-                actor: "system".into(),
-                action: domain::AuditAction::EntityCreate,
-                entity_id: None,
-                target: String::new(),
-                outcome: Outcome::Success,
-                detail: format!(r#"{{"slug":"{slug}"}}"#),
-            };
-            server
-                .store
-                .create_entity(slug, slug, &audit)
-                .await
-                .unwrap();
-        }
+        let server = server_in(dir.path(), |_| {}).await;
+        create_entities(&server, &["acme", "beta"], false).await;
         server.shutdown().await;
         Installation { dir }
     }
 
-    fn data_dir(&self) -> &Path {
-        self.dir.path()
+    /// Runs a server that publishes its checkpoints to [`PUBLISHED`], signs one after the
+    /// bootstrap's three events and one after each of three entities (seq 3, 4, 5 and 6), and shuts
+    /// it down cleanly.
+    async fn published() -> Installation {
+        let dir = tempfile::tempdir().unwrap();
+        let published = dir.path().join(PUBLISHED);
+        let server = server_in(dir.path(), |config| {
+            config.audit.publish_file = Some(published);
+        })
+        .await;
+        server.sign_audit_checkpoint().await.unwrap().unwrap();
+        create_entities(&server, &["acme", "beta", "gamma"], true).await;
+        server.shutdown().await;
+        Installation { dir }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.data_dir().join(name)
+    }
+
+    fn published_file(&self) -> String {
+        self.dir.path().join(PUBLISHED).to_str().unwrap().to_owned()
     }
 
     /// The public key the server generated, as `verify` would derive it.
@@ -62,13 +77,7 @@ impl Installation {
     }
 
     async fn sql(&self, statement: &str) {
-        let url = format!("sqlite://{}", self.path("fabrique.db").display());
-        let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query(statement)
-            .execute(&mut connection)
-            .await
-            .unwrap();
-        connection.close().await.unwrap();
+        sql(&self.data_dir(), statement).await;
     }
 
     fn audit(&self, args: &[&str]) -> Output {
@@ -87,6 +96,41 @@ impl Installation {
         args.extend_from_slice(extra);
         self.audit(&args)
     }
+}
+
+/// Creates entities as the admin API would, each audited; with `checkpoint`, signs a checkpoint
+/// after each.
+async fn create_entities(server: &fabrique::RunningServer, slugs: &[&str], checkpoint: bool) {
+    for slug in slugs {
+        let audit = AuditEvent {
+            at: now_millis(),
+            actor: "system".into(),
+            action: domain::AuditAction::EntityCreate,
+            entity_id: None,
+            target: String::new(),
+            outcome: Outcome::Success,
+            detail: format!(r#"{{"slug":"{slug}"}}"#),
+        };
+        server
+            .store
+            .create_entity(slug, slug, &audit)
+            .await
+            .unwrap();
+        if checkpoint {
+            server.sign_audit_checkpoint().await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Runs `statement` on the SQLite database of `data`, behind the server's back.
+async fn sql(data: &Path, statement: &str) {
+    let url = format!("sqlite://{}", data.join("fabrique.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(statement)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
 }
 
 fn text(output: &Output) -> (String, String) {
@@ -361,4 +405,308 @@ async fn a_configured_key_file_signs_and_a_generated_key_is_private() {
     let expected_key = evidence::AuditSigner::from_seed([7; 32]).public_key();
     assert!(stdout.contains("audit trail OK: 3 events"), "{stdout}");
     assert!(stdout.contains(&expected_key.to_string()), "{stdout}");
+}
+
+/// The review's laundering recipe: an event edited, every hash stripped, every checkpoint
+/// deleted, so that whatever chains "legacy" events would chain the edited history and sign it.
+const STRIP_EVERYTHING: [&str; 4] = [
+    r#"UPDATE audit_events SET detail = '{"slug":"evil"}' WHERE seq = 4"#,
+    "UPDATE audit_events SET hash = NULL, prev_hash = NULL",
+    "UPDATE audit_chain_head SET hash = NULL",
+    "DELETE FROM audit_checkpoints",
+];
+
+#[tokio::test]
+async fn verify_writes_nothing_and_a_stripped_trail_is_never_chained_again() {
+    let installation = Installation::recorded().await;
+    for statement in STRIP_EVERYTHING {
+        installation.sql(statement).await;
+    }
+    assert_fails_with(&installation.verify_store(&[]), "seq 1: event has no hash");
+    // Verifying twice finds the same: the first run chained nothing.
+    assert_fails_with(&installation.verify_store(&[]), "seq 1: event has no hash");
+
+    // Nor does a server started on it, which then signs nothing over it.
+    let config_dir = installation.dir.path();
+    let server = server_in(config_dir, |_| {}).await;
+    assert!(server.sign_audit_checkpoint().await.is_err());
+    server.shutdown().await;
+    let output = installation.verify_store(&[]);
+    assert_fails_with(&output, "seq 1: event has no hash");
+    assert!(
+        text(&output).0.contains("signed checkpoints: 0 valid"),
+        "{}",
+        text(&output).0
+    );
+}
+
+#[tokio::test]
+async fn checkpoints_name_the_one_before_so_a_deleted_one_is_found() {
+    let installation = Installation::published().await;
+    let output = installation.verify_store(&[]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("signed checkpoints: 4 valid"), "{stdout}");
+
+    installation
+        .sql("DELETE FROM audit_checkpoints WHERE seq = 4")
+        .await;
+    assert_fails_with(
+        &installation.verify_store(&[]),
+        "checkpoint at seq 5: it does not name the checkpoint stored before it",
+    );
+}
+
+#[tokio::test]
+async fn a_truncation_hidden_in_the_database_fails_against_what_was_published() {
+    let installation = Installation::published().await;
+    let published = installation.published_file();
+    let lines = std::fs::read_to_string(&published).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        4,
+        "one line per checkpoint:\n{lines}"
+    );
+    let newest: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(newest["seq"], 6);
+    let expect = format!("6:{}", newest["head"].as_str().unwrap());
+
+    // The review's recipe: the newest checkpoints and events deleted, the head moved back.
+    for statement in [
+        "DELETE FROM audit_checkpoints WHERE seq > 4",
+        "DELETE FROM audit_events WHERE seq > 4",
+        "UPDATE audit_chain_head SET seq = 4, event_count = 4, \
+         hash = (SELECT hash FROM audit_events WHERE seq = 4)",
+    ] {
+        installation.sql(statement).await;
+    }
+    // From inside the database it is a shorter history, and verify says what it cannot see.
+    let output = installation.verify_store(&[]);
+    let (stdout, _) = text(&output);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("no checkpoint held outside the database"),
+        "{stdout}"
+    );
+
+    let output = installation.verify_store(&["--published", &published]);
+    assert_fails_with(&output, "seq 5: chain truncated");
+    assert!(
+        text(&output)
+            .0
+            .contains("checkpoint at seq 5: published when it was signed, but not in the trail: it was deleted"),
+        "{}",
+        text(&output).0
+    );
+    assert_fails_with(
+        &installation.verify_store(&["--expect", &expect]),
+        "seq 6: the expected event is not in the trail, which ends at seq 4",
+    );
+
+    // The configuration names the file, so verify reads it without being told.
+    let config = installation.dir.path().join("fabrique.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = {:?}\n\n[audit]\npublish_file = {published:?}\n",
+            installation.data_dir().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let output = installation.audit(&["verify", "--config", config.to_str().unwrap()]);
+    assert_fails_with(&output, "seq 5: chain truncated");
+    assert!(
+        text(&output)
+            .0
+            .contains("published checkpoints: 4 read from"),
+        "{}",
+        text(&output).0
+    );
+
+    let output = installation.verify_store(&["--expect", "six:abc"]);
+    assert!(
+        text(&output)
+            .1
+            .starts_with("error: --expect `six:abc`: expected SEQ:HASH"),
+        "{:?}",
+        text(&output)
+    );
+}
+
+/// Rewrites event `seq`'s detail and recomputes every hash after it and the head, as a writer of
+/// the database can without any key.
+async fn rewrite_from(data: &Path, seq: u64, detail: &str) {
+    let store = store::Store::open_dir_read_only(data).await.unwrap();
+    let events = store
+        .read_audit_chain(&store::ChainSelection::default(), 1_000)
+        .await
+        .unwrap();
+    store.close().await;
+    let mut prev: evidence::ChainHash = evidence::GENESIS;
+    for mut event in events {
+        if event.seq == seq {
+            event.detail = detail.to_owned();
+        }
+        let hash = evidence::chain_hash(&prev, &event.content());
+        sql(
+            data,
+            &format!(
+                "UPDATE audit_events SET detail = '{}', prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+                event.detail, event.seq
+            ),
+        )
+        .await;
+        prev = hash;
+    }
+    sql(
+        data,
+        &format!("UPDATE audit_chain_head SET hash = '{prev}'"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_checkpointer_refuses_to_sign_a_rewritten_or_cut_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_in(dir.path(), |_| {}).await;
+    let data = dir.path().join("data");
+    create_entities(&server, &["acme"], true).await;
+    create_entities(&server, &["beta", "gamma"], false).await;
+
+    // Events after the newest checkpoint, rewritten with their hashes recomputed: consistent, but
+    // no longer descending from the signed head.
+    rewrite_from(&data, 4, r#"{"slug":"evil"}"#).await;
+    let refused = server.sign_audit_checkpoint().await.unwrap_err();
+    assert!(
+        format!("{refused:#}").contains("do not descend from it"),
+        "{refused:#}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("fabrique_audit_checkpoints_refused 1"),
+        "{metrics}"
+    );
+    server.shutdown().await;
+    assert_eq!(
+        checkpoint_seqs(&data).await,
+        [4],
+        "neither a checkpoint on demand nor the shutdown's signed the rewrite"
+    );
+
+    // The newest checkpoint deleted while a server runs: it remembers it.
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_in(dir.path(), |_| {}).await;
+    let data = dir.path().join("data");
+    create_entities(&server, &["acme", "beta"], true).await;
+    sql(&data, "DELETE FROM audit_checkpoints WHERE seq = 5").await;
+    create_entities(&server, &["gamma"], false).await;
+    let refused = server.sign_audit_checkpoint().await.unwrap_err();
+    assert!(
+        format!("{refused:#}")
+            .contains("the checkpoint of seq 5 signed earlier is no longer stored"),
+        "{refused:#}"
+    );
+    server.shutdown().await;
+}
+
+async fn checkpoint_seqs(data: &Path) -> Vec<u64> {
+    let store = store::Store::open_dir_read_only(data).await.unwrap();
+    let seqs = store
+        .list_audit_checkpoints(0, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    store.close().await;
+    seqs
+}
+
+#[tokio::test]
+async fn checkpoints_reach_the_witness_in_order_even_after_it_was_down() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::Mutex;
+
+    // A witness that is down until the test says otherwise, then keeps what it is sent.
+    /// Each request's `authorization` header and body.
+    type Received = Arc<Mutex<Vec<(Option<String>, serde_json::Value)>>>;
+    let received: Received = Arc::default();
+    let up = Arc::new(AtomicBool::new(false));
+    let witness = {
+        let (received, up) = (Arc::clone(&received), Arc::clone(&up));
+        axum::Router::new().route(
+            "/checkpoints",
+            axum::routing::post(
+                move |headers: HeaderMap, body: axum::Json<serde_json::Value>| {
+                    let (received, up) = (Arc::clone(&received), Arc::clone(&up));
+                    async move {
+                        if !up.load(Ordering::SeqCst) {
+                            return StatusCode::SERVICE_UNAVAILABLE;
+                        }
+                        let token = headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        received.lock().unwrap().push((token, body.0));
+                        StatusCode::NO_CONTENT
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let witness_url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, witness).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_in(dir.path(), |config| {
+        config.audit.witness = Some(configuration::Witness {
+            url: witness_url,
+            token: Some("witness-token".into()),
+        });
+    })
+    .await;
+    let first = server.sign_audit_checkpoint().await.unwrap().unwrap();
+    assert!(received.lock().unwrap().is_empty(), "the witness was down");
+    let metrics = reqwest::get(format!("{}/metrics", server.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("fabrique_audit_checkpoints_unpublished 1"),
+        "{metrics}"
+    );
+    up.store(true, Ordering::SeqCst);
+    create_entities(&server, &["acme"], false).await;
+    let second = server.sign_audit_checkpoint().await.unwrap().unwrap();
+    server.shutdown().await;
+
+    let received = received.lock().unwrap();
+    let seqs: Vec<u64> = received
+        .iter()
+        .map(|(_, body)| body["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [first.seq, second.seq]);
+    assert!(
+        received.iter().all(
+            |(token, body)| token.as_deref() == Some("Bearer witness-token")
+                && body["type"] == "checkpoint"
+        ),
+        "{received:?}"
+    );
+    assert_eq!(
+        received[1].1["previous"],
+        first.digest().unwrap().to_string(),
+        "each names the one before"
+    );
 }

@@ -43,3 +43,15 @@ fn postgres_and_unknown_urls() {
         Err(StoreError::InvalidUrl(_))
     ));
 }
+
+#[test]
+fn a_read_only_url_keeps_its_parameters_and_opens_read_only() {
+    assert_eq!(
+        read_only_sqlite_url("sqlite:///d/fabrique.db?mode=rwc"),
+        "sqlite:///d/fabrique.db?mode=ro"
+    );
+    assert_eq!(
+        read_only_sqlite_url("sqlite:///d/fabrique.db?cache=shared&mode=rw"),
+        "sqlite:///d/fabrique.db?cache=shared&mode=ro"
+    );
+}

@@ -2,7 +2,7 @@
 //! the verifier. Each behaviour runs on SQLite and, when configured, PostgreSQL.
 
 use domain::{AuditAction, AuditEvent, Outcome, now_millis};
-use evidence::{AuditSigner, Checkpoint, Report};
+use evidence::{AuditSigner, Checkpoint, OutsideAnchors, Report, SignedCheckpoint};
 use store::{ChainSelection, Store};
 
 use crate::harness::{TestDb, both_backends};
@@ -37,21 +37,29 @@ pub(crate) async fn appended_and_checkpointed(store: &Store, n: usize) {
     checkpoint(store).await;
 }
 
-async fn checkpoint(store: &Store) {
+/// Signs a checkpoint of the head after the newest stored one, as the server's checkpointer does.
+pub(crate) async fn checkpoint(store: &Store) -> SignedCheckpoint {
+    let signed = checkpoint_of_head(store).await;
+    assert!(store.insert_audit_checkpoint(&signed).await.unwrap());
+    signed
+}
+
+async fn checkpoint_of_head(store: &Store) -> SignedCheckpoint {
     let head = store.audit_chain_head().await.unwrap();
-    let signed = Checkpoint {
+    let newest = store.latest_audit_checkpoint().await.unwrap();
+    Checkpoint {
         seq: head.seq,
         head: head.hash.parse().unwrap(),
         at: now_millis(),
         event_count: head.event_count,
+        previous: Checkpoint::previous_of(newest.as_ref()).unwrap(),
     }
-    .sign(&signer());
-    assert!(store.insert_audit_checkpoint(&signed).await.unwrap());
+    .sign(&signer())
 }
 
 pub(crate) async fn verify(store: &Store) -> Report {
     store
-        .verify_audit_chain(vec![signer().public_key()])
+        .verify_audit_chain(vec![signer().public_key()], OutsideAnchors::default())
         .await
         .unwrap()
 }
@@ -146,13 +154,31 @@ async fn checkpoints_are_stored_once_per_head(store: &Store) {
     appended_and_checkpointed(store, 3).await;
     let latest = store.latest_audit_checkpoint().await.unwrap().unwrap();
     assert_eq!((latest.seq, latest.event_count), (3, 3));
-    let mut again = latest.clone();
-    again.at += 1;
+    // Another replica's checkpoint of the same head, signed before it saw this one: it names the
+    // one before, no longer the newest, and is not stored.
+    let head = store.audit_chain_head().await.unwrap();
+    let again = Checkpoint {
+        seq: head.seq,
+        head: head.hash.parse().unwrap(),
+        at: now_millis(),
+        event_count: head.event_count,
+        previous: evidence::GENESIS,
+    }
+    .sign(&signer());
     assert!(!store.insert_audit_checkpoint(&again).await.unwrap());
+    // Nor is a checkpoint naming no checkpoint at all.
+    let mut unlinked = checkpoint_of_head(store).await;
+    unlinked.previous = None;
+    assert!(!store.insert_audit_checkpoint(&unlinked).await.unwrap());
     appended_and_checkpointed(store, 2).await;
     let all = store.list_audit_checkpoints(0, None).await.unwrap();
     assert_eq!(all.iter().map(|c| c.seq).collect::<Vec<_>>(), [3, 5]);
     assert_eq!(all[0], latest);
+    assert_eq!(
+        all[1].previous,
+        latest.digest().map(|d| d.to_string()),
+        "each names the one before"
+    );
     assert_eq!(
         store
             .list_audit_checkpoints(4, Some(5))
