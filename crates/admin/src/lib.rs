@@ -6,6 +6,82 @@
 //! the change itself, with the caller's key id as actor; refused attempts are audited as `denied`.
 //! Keys created or revoked here take effect in the directory at once, and rate limits and budgets
 //! set here in the admission table.
+//!
+//! # Routes
+//!
+//! Entities (`entities.rs`): create, list,
+//! and `PUT /admin/v1/entities/{entity}/status` (the store first, which releases a suspended
+//! entity's seats in the same transaction, then `identity::Directory::suspend_entity`, which drops
+//! the entity's keys and marks its users' entity suspended, and `seats::Seats::entity_suspended`, or
+//! `reactivate_entity`, which re-reads its usable keys). Seats (`seats.rs`):
+//! `GET/PUT /admin/v1/seats/pool`, `PUT /admin/v1/seats/entities/{entity}`, `GET /admin/v1/seats/report`
+//! (figures from `seats::Seats` in memory; an entity's administrators and auditors read only their
+//! entity's). Audit log (`audit_log.rs`): `GET /admin/v1/audit[?entity=]` (an entity's readers get its
+//! events only, `Store::list_entity_audit_chain`), `GET /admin/v1/audit/checkpoints` (group-wide
+//! readers: checkpoints sign the whole chain). Callers authenticate with an API key or, with `[oidc]`, an
+//! access token (`caller.rs` → `access::authenticate`, never a session cookie). **Invariant:** every route
+//! authenticates, authorizes and audits; it never reaches into the gateway.
+//!
+//! - **Keys** (`keys.rs`): create (`models` checked against the configured names, `expires_at` or
+//!   `expires_in_days` ≤ 3,650 days, `priority`; 400 naming the field), list (with `expires_at`,
+//!   `expired`, `rotated_from`, `replaced_by`, `last_used_at`), revoke, and
+//!   `POST /admin/v1/keys/{id}/rotate` (`grace_seconds` ≤ 30 days, default 1 day): the successor and
+//!   the old key's expiry are written with one `key.rotate` event in one transaction
+//!   (`Store::rotate_key`, which locks the old key's row first and refuses a revoked, expired or
+//!   already rotated key), then applied to the directory.
+//! - **Authorization** (`authorize.rs`, `policies.rs`, `policies/*.cedar*`; explained in
+//!   docs/authorization.md): `authorize(principal, action, target entity)` is the one question routes
+//!   ask; a Cedar policy set answers it. The schema and the default policy set are compiled in
+//!   (`include_str!`) and validated strictly once, on first use; each decision builds one `Caller`
+//!   entity (the caller's group-wide and entity-scoped roles), the action (`AdminAction::as_str`, the
+//!   audit name) and the resource (`Entity` or `Group`). Key creation, revocation and rotation also pass
+//!   the key owner's roles in the context (`authorize_carrying`), which the `no_escalation` policy reads
+//!   so nobody hands out more than their entity. An evaluation error is a denial, logged. Route
+//!   helpers: `require` (authorize, audit `denied` on refusal), `require_visible` (the same, but a
+//!   caller with the right in some entity of theirs gets the object's 404 for another entity's object),
+//!   `usage::report_entity` (narrows listings and reports to the caller's entity: users, keys, audit
+//!   events, usage, chargeback). Rights: group administrators everything; entity administrators
+//!   their entity's users, keys, limits, budgets, erasures and reads (not stored content); auditors
+//!   (group-wide or of an entity) reads only, stored content included; factory engineers their entity's usage; `user` nothing. `[authorization] policies`
+//!   replaces the default set: `fabrique::server::start` reads and validates the file
+//!   (`admin::install_policies`, errors listed with their lines) before anything else, and the set
+//!   is the process's (an `ArcSwapOption`, read once per decision).
+//! - **Rate limits and budgets** (`limits.rs`, `budgets.rs`, `scopes.rs`, `rules.rs`): a scope is
+//!   `{kind}/{id}` (`key`, `user`, `team`, `entity` by id or slug), looked up in the store with the
+//!   entity it belongs to. That entity's administrators manage keys, users and teams; an entity's own
+//!   rules are the group's allocation, read by its administrators and changed only by group
+//!   administrators. A refused entity administrator gets the same 404 as for a missing scope (another
+//!   entity's data is never confirmed), audited `denied`. A change is written with its audit event in
+//!   one store transaction, then applied to the live `admission::Admission` (in `AdminState`), under one
+//!   lock so memory ends as the store does when administrators race. A new budget starts with what the
+//!   scope already spent this period according to usage records, as it would after a restart
+//!   (`rules::spent_this_period`, shared with the loader in `fabrique::limits`); a reset records its
+//!   instant in the store (`budgets.reset_at`) so usage before it stops counting after a restart too.
+//!   Reads come from the live table (spent, reserved, remaining, `resets_at` in RFC 3339).
+//! - **Audit trail** (`audit_log.rs`): `GET /admin/v1/audit` narrowed by entity, actor, action or
+//!   action family, outcome and time (`store::AuditFilter`, one indexed-by-`seq` query, newest first,
+//!   paged by `before`); `usage::report_entity` holds entity administrators and auditors to their
+//!   entity, as for usage. `GET /admin/v1/audit/checkpoints`: group-wide readers only.
+//! - **GPU pool shares** (`pool_shares.rs`): `PUT /admin/v1/pools/{pool}/shares/{entity}` (group
+//!   administrators) checks a share against the live `scheduler::Pool`, applies it, then stores it with
+//!   its audit event (`pool_share.set`), undoing it in memory if the store fails;
+//!   `GET /admin/v1/pools/{pool}/shares` shows the pool's live state per entity.
+//!
+//! Content (`content.rs`): `POST /admin/v1/users/{id}/erase` (id or user name; group
+//! administrators and the user's entity's administrators; `user.erase`, idempotent), `GET
+//! /admin/v1/content?user&from&to[&limit]` (group administrators and auditors, an entity's auditors
+//! for its users only; audited `content.read`), `POST /admin/v1/retention/purge` (group
+//! administrators). A user of another entity is answered 404 like an unknown one, the refusal
+//! audited. CLI `fabrique admin erase-user USER`.
+//!
+//! Usage reports (`usage.rs`, `chargeback.rs`): `GET /admin/v1/usage`, `/usage/active-users`,
+//! `/usage/latency`, `/reports/chargeback` (JSON or CSV; `fabrique report chargeback` prints it
+//! through the API). The policies let entity administrators, auditors and (usage only) factory
+//! engineers read the usage (and, but for factory engineers, the audit events) of the entity their
+//! role names; `usage::report_entity` narrows their reports to it and answers another entity's
+//! slug with the same 404 as an unknown one (the refusal is audited). Successful reads are audited
+//! too (`usage.read`, `chargeback.read`). Bounds: 366 days, 2,000 buckets, `limit` ≤ 10,000 groups,
+//! 100,000 chargeback lines.
 
 mod audit_log;
 mod authorize;

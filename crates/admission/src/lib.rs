@@ -1,4 +1,4 @@
-//! Fabrique's admission stage (DESIGN.md, request path stage 7, "Admit"): rate limits and budgets
+//! Fabrique's admission stage (the request path's stage 8): rate limits and budgets
 //! per key, user, team and entity, held in memory.
 //!
 //! - **Rate limits** ([`Limits`]): requests and tokens per minute, enforced with GCRA (smooth, with a

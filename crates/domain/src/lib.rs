@@ -1,4 +1,4 @@
-//! Fabrique's domain model (see DESIGN.md, "Domain"): who may call, what serves them, at what level.
+//! Fabrique's domain model: who may call, what serves them, at what level.
 //!
 //! Plain data and the rules that need no I/O. Storage, HTTP and configuration files live above this
 //! crate; nothing here knows about them.

@@ -71,7 +71,7 @@ pub struct ServiceAccount {
     pub created_at: UnixMillis,
 }
 
-/// The roles of DESIGN.md; a closed set.
+/// The roles a principal may hold (docs/product.md, "Who uses it"); a closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

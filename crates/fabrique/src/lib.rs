@@ -1,5 +1,14 @@
 //! The `fabrique` binary's library half: assembling a running server from a configuration, so the
 //! command line and the integration tests start exactly the same thing.
+//!
+//! # What the server runs
+//!
+//! The binary: command line (clap) and `server::start`, which assembles store, directory, simulator,
+//! gateway and admin into one listener (`scheduling::apply_shares` sets the pools' entity shares), and starts the audit checkpoint task (`audit::checkpoints`),
+//! which signs a last checkpoint at shutdown, the hourly seat reclaim job (`seats`) and the hourly content purge (`retention`), and the content
+//! writer when some entity keeps content. `audit::cli` is `fabrique audit verify|export`;
+//! `audit::signing_key` finds the signing key. `key_use` stores keys' last use every 5 s and at shutdown. Integration tests (`tests/it`) start exactly this.
+//! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`.
 
 pub mod audit;
 pub mod key_use;

@@ -9,6 +9,31 @@
 //! account it is bound to (by user name at its first sign-in), of a web session one lookup by user
 //! id, and a user's teams one lookup by user id (SCIM group changes and user deletions keep them
 //! current). Nothing on those paths waits on I/O.
+//!
+//! # In detail
+//!
+//! `Directory`: the in-memory index from a presented key's hash to its `Principal` (which carries the
+//! key's default classification, `api_keys.classification`, for the classify stage, its model scope for
+//! resolve, its expiry for authenticate and its priority class for schedule), from user names to
+//! users, and from users to their teams (`teams_of` → `Arc<[TeamId]>` in id order: one read lock, one
+//! lookup, no allocation; the team → members direction is kept too, so a group change touches only
+//! who joined or left, and each team's store version orders concurrent changes); `ScimTokens`: the
+//! same for SCIM bearer tokens. **Invariant:** never touches the database after load (except
+//! `Directory::restore_owner` and `reactivate_entity`, called when a suspended user or entity is
+//! reactivated; `suspend_entity` drops an entity's keys and marks its users in memory); the admin and SCIM APIs
+//! keep them current (new keys and tokens inserted, revocations and suspensions removed, group
+//! changes and user deletions applied to the team index, all before the HTTP answer), so revocation
+//! and team changes hold from the next request.
+//! **Keys' lifecycle in memory:** expiry is decided by `authenticate_at` with the clock it is given
+//! (expired keys stay indexed so they are refused as expired, not as unknown); a rotation gives the
+//! old key its expiry (`expire`) and indexes the successor through `admit_stored_key`, which keeps a
+//! suspended owner's key out. Each indexed key has an `AtomicI64` last use, the start of the minute
+//! (`LAST_USE_PRECISION_MILLIS`), stored once a minute at most by the request path; the binary's
+//! `key_use` task takes `unstored_key_use()` every 5 s (and at shutdown), writes it with
+//! `Store::record_key_use` (never moving a stored time back) and `mark_key_use_stored`. A key that
+//! leaves the index (revoked, its owner or entity suspended) leaves its unstored last use in the
+//! index's `retired_uses` until that flush stores it, and a key indexed again keeps a newer use seen
+//! in memory than the store's. The admin listing shows the later of the stored and the live value.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -18,6 +18,30 @@
 //! provisions a new user (`provision`); a user is found by that account (`iss`, `sub`), never
 //! by a name alone, and must belong to the entity the claims name; every web sign-in, successful
 //! or not, is audited.
+//!
+//! # In detail
+//!
+//! Sign-in with the group's OpenID Connect provider. `Provider` fetches the discovery document and the
+//! key set (JWKS) in the background at start (retried with back-off while the provider is down; start-up
+//! never waits), refreshes keys every 15 minutes, and on a token whose `kid` is unknown refetches once,
+//! single-flight and at most once per `jwks_min_refetch_secs`. `verify` checks signature, the `alg`
+//! allow-list (never `none` or `HS*`, and the key's pinned `alg`), `iss` exactly, `aud` (access
+//! tokens: the configured API audiences, never the client id; `typ: at+jwt` and `azp` when
+//! configured), `exp`/`nbf`
+//! with leeway (jsonwebtoken 10.4, RustCrypto backend), and names the reason of every refusal
+//! (`Rejection`). `Oidc::router` serves `/auth/login` (code flow, `state`, `nonce`, PKCE S256; pending
+//! flows in memory, 10 minutes, at most 10,000), `/auth/callback`, `/auth/logout`, `/auth/me`; every
+//! callback is audited (`auth.sign_in`, success or denial with its reason). **Invariants:** the request
+//! path reads memory only (keys, `identity::Directory`'s user index, sessions) except the one store
+//! write that binds a user to the provider's `(iss, sub)` at first sign-in or provisions a new one
+//! (`jit_provisioning`); users are found by that binding (`user_subjects`), never by name alone; sessions keep only the SHA-256 of their id and
+//! live in memory (a restart signs users out). **Where it sits:** `Oidc` implements `access::SignIn`;
+//! `access::authenticate` finds the caller for both APIs (`gateway::authenticate`, the admin API's `Caller`): a bearer shaped like a JWT (and not
+//! `fabk_…`) goes to `Oidc::authenticate_token`, any other bearer to the directory's API keys, unchanged;
+//! a request without a bearer to `Oidc::authenticate_session` on the inference API only (admin routes
+//! change state and take explicit credentials). `role_map` grants its roles over the user's entity, or
+//! the whole group for `group_admin` and for an auditor mapped with `scope = "group"`. HTTP to the provider uses
+//! the workspace's reqwest (rustls), already built for the admin CLI.
 
 mod claims;
 mod login;

@@ -1,4 +1,4 @@
-//! Prompt and completion content kept for entities whose retention is `full` (DESIGN.md, "Policy"):
+//! Prompt and completion content kept for entities whose retention is `full`:
 //! captured by the gateway at its meter stage, handed over through a bounded channel
 //! ([`ContentSink`], the `usage` crate's batch writer), sealed and stored in batches off the
 //! request path; read back decrypted for investigations; deleted by age ([`ContentStore::purge`]).
@@ -10,6 +10,22 @@
 //! one store transaction (`store::Store::erase_content`); a record of a batch in flight at that
 //! moment may still be written under the destroyed key, where nothing can ever open it, and the
 //! purge deletes it in time.
+//!
+//! # In detail
+//!
+//! Content kept for `full` entities. `Captured` (what the gateway hands over) is a `usage::Record`
+//! whose target is `ContentStore`: per batch, each owner's content key is read (or created) and
+//! unwrapped once, then dropped — never cached across batches, so an erasure is never undone by a
+//! cache; entities' data keys are unwrapped once per process. `read` opens an owner's records (a
+//! record that does not open is reported unreadable, not an error); `purge(now, actor)` deletes what
+//! is older than each entity's `days`, and everything of entities not (or no longer) `full`; the
+//! binary runs it hourly (`fabrique::retention`), group administrators on demand.
+//! `RetentionPolicies` answers an entity's mode by slug with one map lookup. **Erasure** is
+//! crypto-shredding: the content key's row goes, with the records, in one transaction; a batch in
+//! flight at that moment may still write a record under the destroyed key, which nothing can open and
+//! the purge removes. Service accounts' content is kept under their own content key; erasure is per
+//! user. **Invariant:** nothing of this runs on the request path; the master key never reaches the
+//! store.
 
 use std::collections::HashMap;
 use std::sync::Arc;

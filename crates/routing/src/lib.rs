@@ -7,6 +7,18 @@
 //! endpoint that probably holds a prompt's prefix in its cache (`PrefixIndex`,
 //! `Endpoints::pick_with_prefix`). Nothing here does I/O or holds a lock for longer than a few
 //! field updates (a prefix lookup walks a prompt's blocks under one endpoint's lock).
+//!
+//! # Prefix affinity
+//!
+//! **Prefix affinity** (`affinity.rs`): `PrefixIndex` remembers, per endpoint, the prompt blocks of the
+//! requests routed there — at most `blocks_per_endpoint` blocks each, least recently used forgotten
+//! first, as the engine's own cache forgets. `best_match(blocks, candidates)` gives the candidate with
+//! the longest cached leading run; `record(endpoint, blocks)` notes a routed prompt; `forget(endpoint)`
+//! drops a cold cache. `choose` (and `Endpoints::pick_with_prefix`, which adds circuits and `tried`)
+//! prefers the endpoint with the longest cached prefix unless its load (outstanding ÷ capacity) exceeds
+//! the least-loaded candidate's by more than `max_load_gap` (`DEFAULT_MAX_LOAD_GAP` = 0.25), else the
+//! least loaded; an endpoint at capacity is never chosen. The index is an approximation: it knows what
+//! Fabrique sent, not what the engine kept.
 
 mod affinity;
 mod circuit;

@@ -1,4 +1,4 @@
-//! Fabrique's schedule stage (DESIGN.md, request path stage 8, "Schedule"): entities share each GPU
+//! Fabrique's schedule stage (the request path's stage 9): entities share each GPU
 //! pool's concurrent sequences token-fairly, by weight, without idling capacity.
 //!
 //! The algorithm is the Virtual Token Counter (VTC) of Sheng et al., "Fairness in Serving Large
@@ -43,6 +43,25 @@
 //! Reading order: `ticket` (what a request asks), `settings`, `fair` (the synchronous core, with no
 //! lock or clock of its own), `pool` (the async face: `Pool::admit`, `Dispatch`), `scheduler` (pools by
 //! name), `snapshot` (what metrics read).
+//!
+//! # Invariants, metrics and cost
+//!
+//! - **Invariants.** No lock across an `.await`; the fast path (free sequence, empty line) takes the lock
+//!   once and allocates nothing, a waiting request one oneshot channel. Cancel safety: a waiter is in
+//!   line exactly while its future lives; grants are sent under the lock, and a waiter that gives up
+//!   either withdraws itself or finds its grant and hands the sequence on — no interleaving leaks a
+//!   sequence (`tests/it`: dropped waiter, waiter dropped after its grant was sent). A `Dispatch` frees
+//!   its sequence on drop (keeping the estimated charge) or on `settle`.
+//! - **Metrics.** `Pool::snapshot()` → `PoolSnapshot` (capacity, in flight, queued, mean service time)
+//!   and per entity `EntitySnapshot` (queued per priority, in flight, counter, dispatched, served input
+//!   and output tokens, timed out, cancelled, refused for a full line, wait count/sum/max); an optional
+//!   `WaitObserver` callback hears each dispatched request's wait, outside the lock, for a histogram.
+//! - **Scenario.** `examples/scenario.rs` runs the `FairQueue` in virtual time before a simulated
+//!   pool with a bursting entity; `fabrique simulate` runs scenario files (`bench/scenario/`) through
+//!   the real gateway (`bench/README.md`).
+//! - **Cost.** `examples/scheduler_bench.rs` (release, on the shared 2-core machine, noisy): about
+//!   0.35–0.45 µs per admit + settle on the fast path; about 1.2–1.8 µs of wall time per cycle with 512
+//!   tasks contending for 64 sequences on two threads.
 
 mod entity;
 mod fair;

@@ -15,6 +15,42 @@
 //! and split back into columns and JSON exactly as a PUT body is. Filters run the same way: the
 //! part that names columns narrows the rows in SQL, and the whole filter is then evaluated on the
 //! documents of the rows SQL returned (see `listing`).
+//!
+//! # In detail
+//!
+//! SCIM 2.0 provisioning (RFC 7643/7644) under `/scim/v2`: Users, Groups (Fabrique teams),
+//! ServiceProviderConfig, ResourceTypes, Schemas (core User, Group, enterprise extension). Modules:
+//! `filter` (hand-written recursive-descent parser of the §3.4.2.2 grammar and of PATCH paths; errors
+//! give the character position — the one crate on crates.io parses neither PATCH paths nor gives
+//! positions), `evaluate` (a filter on a resource's JSON document; `caseExact` from `schema`), `patch`
+//! (operations on the JSON document), `listing` (query parameters, the filter → SQL rule, paging,
+//! `attributes`/`excludedAttributes`), `users`, `groups`, `discovery`, `auth`, `error` (the SCIM error
+//! body, only at the edge).
+//! **Invariants:** authentication is one SHA-256 and one lookup in `identity::ScimTokens`, never a
+//! database read; a token bound to an entity sees only that entity (another entity's resource is a
+//! 404); every change goes through one `store` function that writes it with its audit event (actor
+//! `scim:<token id>`) in one transaction — user creation, change, suspension and deletion each pass
+//! through `store::provisioning`, which releases the user's seat (with a `seat.release` event) in the
+//! same transaction as a suspension or deletion; a user created active gets a seat
+//! (`seats::Seats::assign_at_provisioning`) if one is free; PATCH and PUT produce a whole
+//! document that is validated and stored the same way, so an invalid PATCH changes nothing.
+//! **Filter → SQL rule:** the parts of a filter naming a column (`id`, `userName`, `displayName`,
+//! `externalId`, `active`, `meta.created`, `meta.lastModified`, and `emails[primary eq true].value`
+//! for the primary e-mail) become a condition on indexed columns selecting a superset of the matches;
+//! case-insensitive attributes compare `*_folded` columns filled by Fabrique's own folding, so SQLite
+//! and PostgreSQL agree whatever their collation. The whole filter is then evaluated in Rust on the
+//! rows SQL returned. Only when the translation is exact (column comparisons with `eq`/`ne`/`pr`/time
+//! orderings, joined by `and`/`or`) are paging and `totalResults` done in SQL; otherwise the entity's
+//! candidate rows are read and paged in Rust. Attributes without columns (`name`, `phoneNumbers`,
+//! `title`, the enterprise extension…) are kept as a JSON object in `users.attributes` and returned as
+//! given. **Deprovisioning:** `active: false` suspends the user and removes their keys from the key
+//! directory before the answer (the keys stay stored, merely suspended); `active: true` puts them
+//! back; DELETE is a soft delete (`deleted_at`; the row stays for usage and audit history, the user
+//! name becomes free, team memberships go) that revokes the keys for good. A user's entity comes from
+//! the token or, with `[scim] entity_from`, from an enterprise attribute through `[scim.entity_map]`;
+//! it is fixed at provisioning (a change that would move the user is refused with `mutability`).
+//! **Boundary:** `scim::router(ScimState)`. Depends on `store`, `identity`, `configuration`; not on
+//! `admin` or `gateway`.
 
 mod auth;
 mod discovery;

@@ -16,6 +16,23 @@
 //! holders' map; the request path never waits on I/O. With several replicas each one decides with
 //! its own memory (loaded at start), so a pool can be overcommitted by what replicas assign
 //! between restarts; shared counters are for later.
+//!
+//! # The ledger and the calls
+//!
+//! Seat licensing in memory. `Ledger` (`ledger.rs`, no I/O, no clock, no lock) is the pool's
+//! arithmetic: pool size (or unlimited), per-entity reserved and assigned seats, and the rule that
+//! entity `e` may take a seat when the pool has a free one and either `e` is below its reservation or
+//! `Σ max(assigned, reserved)` over entities is below the pool — so an entity uses its reservation
+//! first, then overflow, and never overflow that would leave another entity short of its reservation.
+//! `Seats` wraps it in one mutex, beside the holders' map (user → entity, assignment time, last
+//! activity as an atomic) under a read-write lock, and the suspended users. `Seats::check` is the
+//! request path's call; `assign_at_provisioning` (admin API, SCIM), `suspended`/`reactivated`/`deleted`
+//! (SCIM, after the store released the seat in its transaction), `entity_suspended` (admin API,
+//! likewise, for every seat of the entity), `set_pool`/`set_reservation`
+//! (admin API; applied in memory first so a lowered pool holds at once, reverted if the store
+//! refuses), `report`, and `reclaim(now)` (idle seats back to the pool; the binary's hourly job, tests
+//! with an injected time). `SeatWriter` (`writer.rs`) stores first-use assignments and reclaims every
+//! 200 ms and last activity every 60 s, in batches, on demand (`Seats::flush`) and at shutdown.
 
 mod ledger;
 mod writer;

@@ -22,6 +22,25 @@
 //!
 //! Reading order: `config` (what can be tuned), `Simulator` below (the routes), then one module per
 //! route (`chat`, `fim`, `embeddings`, `models`), the shared `completion` engine, and `server`.
+//!
+//! # The GPU model
+//!
+//! Its GPU model (`capacity.rs`, `prefix_cache.rs`, `config.rs`; every knob off by default, so the
+//! default behaviour is unchanged):
+//! - **Batch slots**: at most `capacity` sequences decode at once, the rest wait FIFO.
+//! - **Batch-dependent decode pace**: time per output token `= 1/tokens_per_second × (1 + α·(batch−1))`
+//!   (`batch_slowdown` = α), `batch` being the sequences decoding at that moment, re-read for every frame
+//!   of tokens (streams) or every 64 tokens (whole answers).
+//! - **KV cache** (`kv_cache_tokens`): a request holds prompt + `n` × completion tokens while it runs,
+//!   reserved (FIFO) before its batch slot; larger than the cache → the whole cache.
+//! - **Prefix cache** (`prefix_cache_blocks`): a `prefix::BlockLru` of the prompts' block hashes; when a
+//!   sequence starts, its leading cached blocks count as hits, the rest as misses, and the time to first
+//!   token is `ttft + uncached prompt tokens ÷ prefill_tokens_per_second` (64 tokens per cached block,
+//!   at most the prompt).
+//! - `SimStats` reports `in_flight` (the batch), `max_concurrent`, `kv_tokens_in_use`,
+//!   `max_kv_tokens_in_use`, `prefix_cache_hits`, `prefix_cache_misses` (blocks) and
+//!   `cached_prompt_tokens`; `fabrique sim` has a flag per knob. The simulator has no `/metrics`
+//!   endpoint; the stats are read in-process.
 
 mod capacity;
 mod chat;

@@ -18,6 +18,45 @@
 //! only a power loss or kernel crash may lose the last few transactions before the next checkpoint.
 //! Deployments that must survive power loss without losing acknowledged audit events use
 //! PostgreSQL (or can raise SQLite to `synchronous=FULL` at a throughput cost).
+//!
+//! # Tables and their rules
+//!
+//! Durable state on SQLite (embedded default, WAL) or PostgreSQL, one schema in both dialects
+//! (`migrations/sqlite`, `migrations/postgres`), chosen by URL. **Invariant:** never called on the request
+//! path's hot part; every administrative change and its audit event commit in one transaction. Audit
+//! events are numbered by the one-row `audit_chain_head`, not by a database sequence: an append first
+//! updates that row (taking its lock until commit), so concurrent appends form one line with no gap in
+//! numbers, and each stores `prev_hash`/`hash`. A batch of events (`insert_audits`: access decisions,
+//! seat changes, the seat releases of an entity's suspension) takes its numbers in one head update,
+//! is hashed in memory and written with multi-row INSERTs (`multi_row::MultiRowInsert`, shared with
+//! usage records). Signed checkpoints live in `audit_checkpoints`;
+//! `verify_audit_chain` walks the chain page by page into `evidence::Verifier`. Keys (`keys.rs`,
+//! migration 0010): `api_keys.models` (one name per line), `expires_at`, `priority`, `rotated_from`
+//! (the listing joins it back as `replaced_by`), `last_used_at`. Seats (`seats.rs`, migration 0007): `seat_pool` (one row),
+//! `seat_reservations`, `seats` (a user's primary key: one seat at most) and `users.last_active_at`;
+//! the store writes what `seats::Seats` decided (`record_seat_changes`, `record_activity` in batches),
+//! each change with its audit event. SQLite connections keep statement journals in memory
+//! (`temp_store`); what the directory loads at start (`load_credentials`, `user_identities`) is
+//! streamed row by row, so 100,000 keys and users never sit in memory as rows at once.
+//! **Content** (`content.rs`, migration 0011): `entity_data_keys` (an entity's data key wrapped by the
+//! master key), `content_keys` (an owner's content key wrapped by the data key, per user or service
+//! account), `content_records` (metadata in clear, `sealed` BLOB/BYTEA). Keys are created with
+//! `INSERT … ON CONFLICT DO NOTHING` then read back, so racing replicas agree on one;
+//! `purge_content` (several entities' cut-offs and the `retention.purge` event in one transaction)
+//! and `erase_content` (key and records deleted with the `user.erase` event) never see a key or a
+//! text in clear.
+//! **Usage queries** (`reporting.rs`): `usage_groups` (sums per any of entity, team, user, key,
+//! model, use case, endpoint, error code, and per time bucket), `active_users`, `latency_percentiles`;
+//! every one reads a `started_at` range (index `usage_records_started_at`, or `(entity_id,
+//! started_at)` when narrowed to an entity) and returns aggregates, at most `limit` rows. Buckets come
+//! as boundaries computed in the group's time zone (`reports::Zone`); SQL finds a record's bucket with
+//! a balanced tree of `CASE WHEN started_at < b …` (log2(buckets) comparisons, no time-zone support
+//! needed in SQLite). Percentiles are exact: latencies are whole milliseconds, so SQL builds each
+//! group's histogram (`GROUP BY group, value`), runs cumulative counts over it with window functions
+//! and returns only the three rows where p50/p90/p99 fall; a month of 100,000 users costs one range
+//! scan and one aggregation per latency, and nothing the size of the range crosses the connection.
+//! Sums are integer (`CAST(SUM(…) AS BIGINT)`, PostgreSQL summing BIGINT as NUMERIC), so money is
+//! exact.
 
 mod audit;
 mod audit_chain;

@@ -4,6 +4,30 @@
 //! route, status class, endpoint — never user or key. The request path counts through
 //! [`EntityModelMetrics`] handles, created once per (entity, model) pair (see `by_entity`), so
 //! recording a request is a few atomic additions with no allocation.
+//!
+//! # In detail
+//!
+//! Prometheus metrics, log set-up and OpenTelemetry traces. **Metrics:** labels are bounded — entity
+//! (a slug from the directory), model (a configured name), route, status class, endpoint — never user
+//! or key. The request path counts through `EntityModelMetrics` handles (requests by status class,
+//! tokens, cost, admission rejections, latency and TTFT histograms), one set per (entity, model) pair,
+//! created on the pair's first request in the model's own map (`ModelMetrics::entity`: one read lock
+//! and one lookup of the slug, no allocation after the first time; the maps are sharded by model,
+//! whose index the request holds). Endpoint health (`endpoint_up` from health checks,
+//! `endpoint_circuit` read from `routing` at scrape time). **Traces** (`traces.rs`): `init` installs
+//! the log layer (filtered by `RUST_LOG`) and, with an OTLP URL, a `tracing-opentelemetry` layer that
+//! takes only the request path's spans (target `REQUEST_TARGET`, DEBUG) and a batch exporter
+//! (`opentelemetry-otlp`, HTTP/protobuf; no gRPC stack). The exporter runs on its own thread; its HTTP
+//! client (`OtlpHttp`) spawns each POST on the server's runtime with the workspace's reqwest.
+//! **Invariant:** without an OTLP endpoint no layer wants the request spans, so they are disabled at
+//! their callsite; never answer content in a span, and prompt content only as `gen_ai.input.messages`
+//! on the root span, as sent to the model, for an entity whose data policy sets `trace_content`
+//! (`gateway::spans::input_content`).
+//! `scheduling.rs` holds the schedule stage's families: `fabrique_pool_capacity`,
+//! `fabrique_pool_in_flight` (per pool), `fabrique_schedule_queued`, `fabrique_schedule_in_flight`,
+//! `fabrique_schedule_served_tokens_total` (direction), `fabrique_schedule_shed_total` (reason) per pool
+//! and entity (the entity's slug: entities are few, so the label is bounded), and
+//! `fabrique_schedule_wait_seconds` per pool and priority.
 
 mod by_entity;
 mod evidence;

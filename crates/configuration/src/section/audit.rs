@@ -163,10 +163,7 @@ fn witness(
 ) -> Option<Witness> {
     let token = token_env.and_then(|variable| {
         if url.is_none() {
-            errors.push(
-                "audit.witness_token_env",
-                "only allowed with `witness_url`",
-            );
+            errors.push("audit.witness_token_env", "only allowed with `witness_url`");
         }
         credential(&variable, "audit.witness_token_env", env, errors)
     });
