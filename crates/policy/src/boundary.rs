@@ -1,11 +1,14 @@
 //! Token boundaries and group separators: where a number may start and end without cutting inside
 //! a longer token, and which separators may split a number into groups.
 
+use crate::unicode::{char_at, char_before, separator_kind};
+
 /// A separator between digit groups. A token uses one kind throughout (`06.12.34.56.78`), which
 /// keeps `12.03 2024` from reading as one number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sep {
-    /// A space, or the no-break spaces French typography puts in numbers (U+00A0, U+202F).
+    /// A space, or any Unicode space: the no-break spaces French typography puts in numbers
+    /// (U+00A0, U+202F), thin and figure spaces…
     Space,
     Dot,
     Dash,
@@ -16,38 +19,53 @@ pub(crate) fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// The separator starting at `i`, with its length in bytes.
+/// The separator starting at `i`, with its length in bytes: a space, `.` or `-`, or any Unicode
+/// space or dash (`unicode::separator_kind`), which Word, Outlook and web pages put in numbers.
 pub(crate) fn separator_at(bytes: &[u8], i: usize) -> Option<(Sep, usize)> {
-    match bytes.get(i)? {
+    match *bytes.get(i)? {
         b' ' => Some((Sep::Space, 1)),
         b'.' => Some((Sep::Dot, 1)),
         b'-' => Some((Sep::Dash, 1)),
-        0xC2 if bytes.get(i + 1) == Some(&0xA0) => Some((Sep::Space, 2)),
-        0xE2 if bytes.get(i + 1) == Some(&0x80) && bytes.get(i + 2) == Some(&0xAF) => {
-            Some((Sep::Space, 3))
+        0x80.. => {
+            let (c, len) = char_at(bytes, i)?;
+            separator_kind(c).map(|kind| (kind, len))
         }
         _ => None,
     }
 }
 
-/// The length of a space-like separator ending just before `i`, if any.
-fn space_before(bytes: &[u8], i: usize) -> Option<usize> {
-    let before = &bytes[..i];
-    if before.ends_with(b" ") {
-        Some(1)
-    } else if before.ends_with(&[0xC2, 0xA0]) {
-        Some(2)
-    } else if before.ends_with(&[0xE2, 0x80, 0xAF]) {
-        Some(3)
-    } else {
-        None
+/// `bytes` without the one space-like separator it may start with.
+pub(crate) fn skip_space(bytes: &[u8]) -> &[u8] {
+    match separator_at(bytes, 0) {
+        Some((Sep::Space, len)) => &bytes[len..],
+        _ => bytes,
     }
 }
 
-/// Punctuation that, between two digits, makes one longer token: a version (`1.2.3`), a decimal
-/// (`12,50`), a range or reference (`12-34`), a date (`12/03`).
-fn is_joiner(b: u8) -> bool {
-    matches!(b, b'.' | b',' | b'-' | b'/')
+/// The length of a space-like separator ending just before `i`, if any.
+pub(crate) fn space_before(bytes: &[u8], i: usize) -> Option<usize> {
+    match bytes[..i].last()? {
+        b' ' => Some(1),
+        0x80.. => {
+            let (c, len) = char_before(bytes, i)?;
+            (separator_kind(c) == Some(Sep::Space)).then_some(len)
+        }
+        _ => None,
+    }
+}
+
+/// The length of the punctuation at `i` that, between two digits, makes one longer token: a
+/// version (`1.2.3`), a decimal (`12,50`), a range or reference (`12-34`, `12–34`), a date
+/// (`12/03`).
+fn joiner_at(bytes: &[u8], i: usize) -> Option<usize> {
+    match *bytes.get(i)? {
+        b'.' | b',' | b'-' | b'/' => Some(1),
+        0x80.. => match separator_at(bytes, i)? {
+            (Sep::Dash, len) => Some(len),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// What precedes a possible start of a number.
@@ -71,7 +89,12 @@ pub(crate) fn left_context(bytes: &[u8], start: usize) -> Left {
     if is_word(previous) || previous == b'+' {
         return Left::Blocked;
     }
-    if is_joiner(previous) && start >= 2 && bytes[start - 2].is_ascii_digit() {
+    let joined = char_before(bytes, start).is_some_and(|(_, len)| {
+        start > len
+            && joiner_at(bytes, start - len) == Some(len)
+            && bytes[start - len - 1].is_ascii_digit()
+    });
+    if joined {
         return Left::Blocked;
     }
     let after_spaced_digits = space_before(bytes, start)
@@ -91,7 +114,8 @@ pub(crate) fn right_ok(bytes: &[u8], end: usize, grouped_by: Option<Sep>) -> boo
     if is_word(next) {
         return false;
     }
-    if is_joiner(next) && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
+    if joiner_at(bytes, end).is_some_and(|len| bytes.get(end + len).is_some_and(u8::is_ascii_digit))
+    {
         return false;
     }
     let continues_spaced_run = grouped_by == Some(Sep::Space)

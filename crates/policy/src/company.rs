@@ -1,5 +1,6 @@
 //! SIREN (9 digits) and SIRET (14 digits: SIREN + 5-digit establishment number), both Luhn
-//! checked, except La Poste's SIRETs (SIREN 356 000 000), which INSEE checks by digit sum.
+//! checked — a SIRET's own SIREN too — except La Poste's SIRETs (SIREN 356 000 000), which INSEE
+//! checks by digit sum.
 
 use crate::checksum::{is_la_poste, la_poste_siret_valid, luhn_valid};
 
@@ -19,7 +20,7 @@ pub(crate) fn siret_valid(digits: &[u8], lens: &[u8]) -> bool {
     if is_la_poste(digits) {
         la_poste_siret_valid(digits)
     } else {
-        luhn_valid(digits)
+        luhn_valid(&digits[..9]) && luhn_valid(digits)
     }
 }
 

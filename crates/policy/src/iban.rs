@@ -1,17 +1,27 @@
 //! IBANs of every SEPA country: country code, two check digits and the country's BBAN length,
-//! solid or in groups of four separated by single spaces, validated by ISO 13616 mod 97.
+//! validated by ISO 13616 mod 97. Written as people write them: in any case (`fr76 3000 …`),
+//! solid or in groups of any length (`FR76 3000 6000 …`, the RIB's `FR76 30006 00001 …`), the
+//! groups separated by one kind of separator (spaces of any width, dots or dashes), and the
+//! country code possibly apart from its check digits (`FR 76 …`).
 
-use crate::boundary::is_word;
+use crate::boundary::{Sep, is_word, separator_at, space_before};
 use crate::checksum::iban_valid;
 
 /// The longest IBAN in SEPA (Malta).
 const MAX_LEN: usize = 31;
 
-/// The IBAN whose check digits start at `digit` (just after two uppercase letters), as
-/// `(start, end)`.
+/// The IBAN whose check digits start at the digit `digit`, as `(start, end)`: the two letters
+/// before it, or before the space before it, are its country code.
 pub(crate) fn find_at_check_digits(bytes: &[u8], digit: usize) -> Option<(usize, usize)> {
-    let start = digit.checked_sub(2)?;
-    let country = [bytes[start], bytes[start + 1]];
+    let country_end = match digit.checked_sub(1).map(|i| bytes[i]) {
+        Some(b) if b.is_ascii_alphabetic() => digit,
+        _ => digit - space_before(bytes, digit)?,
+    };
+    let start = country_end.checked_sub(2)?;
+    let country = [
+        bytes[start].to_ascii_uppercase(),
+        bytes[start + 1].to_ascii_uppercase(),
+    ];
     if !country.iter().all(u8::is_ascii_uppercase)
         || (start > 0 && is_word(bytes[start - 1]))
         || !bytes.get(digit + 1).is_some_and(u8::is_ascii_digit)
@@ -19,36 +29,73 @@ pub(crate) fn find_at_check_digits(bytes: &[u8], digit: usize) -> Option<(usize,
         return None;
     }
     let len = sepa_length(country)?;
-    let spaced = bytes.get(start + 4) == Some(&b' ');
     let mut chars = [0u8; MAX_LEN];
-    let mut i = start;
-    for (n, slot) in chars[..len].iter_mut().enumerate() {
-        if spaced && n > 0 && n % 4 == 0 {
-            if bytes.get(i) != Some(&b' ') {
+    chars[..2].copy_from_slice(&country);
+    chars[2] = bytes[digit];
+    chars[3] = bytes[digit + 1];
+    let end = read_bban(bytes, digit + 2, &mut chars[4..len])?;
+    iban_valid(&chars[..len]).then_some((start, end))
+}
+
+/// Reads exactly `chars.len()` letters and digits from `at`, just after the check digits
+/// (upper-cased into `chars`), in groups split by one kind of separator; returns where the IBAN
+/// ends.
+fn read_bban(bytes: &[u8], mut at: usize, chars: &mut [u8]) -> Option<usize> {
+    let mut sep: Option<Sep> = None;
+    // The check digits start the first group (`NL91ABNA…`, `NL 91AB NA04…`).
+    let mut group = Group { len: 2, digits: 2 };
+    // Whether every group after the first has been four long: then the last one is what is
+    // left, whatever it holds (`CH20 8314 2624 1789 5615 B`).
+    let mut in_fours = true;
+    let mut first = true;
+    for slot in chars.iter_mut() {
+        if !bytes.get(at).is_some_and(u8::is_ascii_alphanumeric) {
+            let (kind, len) = separator_at(bytes, at)?;
+            if sep.is_some_and(|used| used != kind) || !group.complete() {
                 return None;
             }
-            i += 1;
+            in_fours &= first || group.len == 4;
+            first = false;
+            sep = Some(kind);
+            at += len;
+            group = Group::default();
         }
-        let c = *bytes.get(i)?;
-        if !(c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        let c = *bytes.get(at)?;
+        if !c.is_ascii_alphanumeric() {
             return None;
         }
-        *slot = c;
-        i += 1;
+        group.add(c);
+        *slot = c.to_ascii_uppercase();
+        at += 1;
     }
-    if bytes.get(i).is_some_and(|&b| is_word(b)) {
+    // The value ends its token: no letter or digit glued to it, and no further group of digits
+    // (`BE68 5390 0754 7034 1234` is a longer number); a word after it (`EUR`, `a été`) is the
+    // sentence going on.
+    if bytes.get(at).is_some_and(|&b| is_word(b)) || !(group.complete() || in_fours) {
         return None;
     }
-    // A full last group followed by another group of digits would be a longer grouped token; a
-    // word after it (`EUR`, `a été`) is just the sentence going on.
-    if spaced
-        && len % 4 == 0
-        && bytes.get(i) == Some(&b' ')
-        && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
-    {
-        return None;
+    let continues = separator_at(bytes, at)
+        .is_some_and(|(_, len)| bytes.get(at + len).is_some_and(u8::is_ascii_digit));
+    (!continues).then_some(at)
+}
+
+/// One group of a BBAN as it is read. A group of letters only is a bank code (`WEST`, `ABNA`,
+/// `MALT`): four letters, never fewer, so that a short word after a number cannot complete it.
+#[derive(Default)]
+struct Group {
+    len: usize,
+    digits: usize,
+}
+
+impl Group {
+    fn add(&mut self, c: u8) {
+        self.len += 1;
+        self.digits += usize::from(c.is_ascii_digit());
     }
-    iban_valid(&chars[..len]).then_some((start, i))
+
+    fn complete(&self) -> bool {
+        self.digits > 0 || self.len == 4
+    }
 }
 
 /// The IBAN length of each country in the SEPA scheme (EU, EEA, Switzerland, the UK, the

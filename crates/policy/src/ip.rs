@@ -27,6 +27,13 @@ pub(crate) fn ipv4_valid(digits: &[u8], lens: &[u8], sep: Option<Sep>) -> bool {
     true
 }
 
+/// Whether a pre-release or build suffix follows a dotted quad (`1.2.3.4-beta`, `1.2.3.4+git`):
+/// a version, not an address.
+pub(crate) fn version_suffix_follows(bytes: &[u8], end: usize) -> bool {
+    matches!(bytes.get(end), Some(b'-' | b'+'))
+        && bytes.get(end + 1).is_some_and(u8::is_ascii_alphabetic)
+}
+
 /// Whether `/0`–`/32` follows at `end`, ending the token.
 pub(crate) fn prefix_length_follows(bytes: &[u8], end: usize) -> bool {
     if bytes.get(end) != Some(&b'/') {

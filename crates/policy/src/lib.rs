@@ -1,22 +1,38 @@
-//! Personal-data detection for Fabrique's data policies: which spans of a text are an email, a
-//! French phone number, an IBAN, a NIR, a SIREN or SIRET, a card number or an IP address.
+//! Personal-data detection for Fabrique's data policies: which spans of a text are personal
+//! data of one of the types of [`PiiType`] — emails, French phone numbers, IBANs, NIRs, SIRENs and
+//! SIRETs, card numbers, IP addresses.
 //!
 //! The detectors find; the rest of the crate holds the pure parts of acting on what they find —
-//! rewriting texts with redaction markers and pseudonyms (`pseudonyms`), putting pseudonymized
-//! values back into answers, streamed or whole (`restore`), output policies across stream pieces
-//! (`output`), blocked terms and the prompt-injection heuristic (`terms`) — while deciding when to
-//! apply them, and to which JSON strings, belongs to the gateway's inspect stage. Every numeric type is checksum-validated (Luhn, mod 97, NIR key) so that near-misses —
-//! a mistyped IBAN, an invoice number, an amount — are not reported.
+//! rewriting texts with redaction markers and pseudonyms (`pseudonyms`, `joined`), putting
+//! pseudonymized values back into answers, streamed or whole (`restore`), output policies across
+//! stream pieces (`output`), blocked terms and the prompt-injection heuristic (`terms`) — while
+//! deciding when to apply them, and to which JSON strings, belongs to the gateway's inspect stage.
+//! Every numeric type is checksum-validated (Luhn, mod 97, NIR key) so that near-misses — a
+//! mistyped IBAN, an invoice number, an amount — are not reported.
+//!
+//! # Text as people write it
+//! Values are found however they are typed or pasted: in any case (`fr76 3000 …`), grouped with
+//! no-break, narrow no-break, thin or other Unicode spaces, dots or any dash, with invisible
+//! format characters inside (zero-width space and joiners, word joiner, byte-order mark, soft
+//! hyphen), in full-width forms (`０６…`, `＠`) or another script's digits. Spaces and dashes are
+//! read where they stand (`boundary`); a text holding any of the other characters is scanned
+//! through a folded copy (`view`, using Unicode's own tables: `unicode`) whose offsets map back
+//! to the original, so a span always covers exactly the characters that wrote the value. A
+//! number with invisible characters inside is read whatever its grouping
+//! (`06\u{200b}12 34 56 78`). Several texts can be scanned as one ([`Detector::scan_joined`]),
+//! so a value split between two parts of a message is found.
 //!
 //! # How a scan works
-//! [`Detector::scan`] walks the bytes once. Most bytes are letters and spaces, so a byte-class
+//! The scan walks the bytes once (`scan`). Most bytes are letters and spaces, so a byte-class
 //! table lets the loop skip them; only four kinds of byte start work:
 //! - a digit that begins a token: the digit groups that follow are read once
-//!   (`digits::DigitGroups`) and classified by `numeric`; a digit right after two uppercase
-//!   letters may instead end an IBAN's country code (`iban`);
+//!   (`digits::DigitGroups`) and classified by `numeric`; a digit right after two letters, or
+//!   after two letters and a space, may instead be an IBAN's check digits (`iban`);
 //! - `+`: an international French phone number;
 //! - `@`: an email, whose local part is found by looking back (`email`);
 //! - `:`: an IPv6 address, whose hex groups are found by looking both ways (`ip`).
+//!
+//! A text with nothing to fold and nothing found costs no allocation.
 //!
 //! # Token boundaries
 //! A match never cuts inside a longer token (`boundary`): it may not touch a letter or digit, may
@@ -26,14 +42,25 @@
 //! its own even when another number follows after a space. The one exception is an IPv4 address
 //! in CIDR notation (`10.0.0.0/24`), reported without its prefix length.
 //!
+//! # Context
+//! Where the shape of a number cannot tell, the words just before it do (`context`): a dotted
+//! quad after `version`, `v` or `release` (or followed by `-beta`) is a version, not an IPv4
+//! address; a SIREN, SIRET or card number after `commande`, `facture`, `invoice`, `client`… is that
+//! other kind of number unless a word of its own type (`SIRET`, `carte`) is there too; a SIREN
+//! followed by a currency is an amount.
+//!
 //! # Accepted forms, in brief
-//! - `PHONE_FR`: `0X XX XX XX XX` (X 1–9) solid or with one of space, `.`, `-`; `+33 X XX XX XX
-//!   XX`, `+33XXXXXXXXX`, `0033…`, `+33 (0)X…`, and the common `+33 0X…`.
-//! - `IBAN`: the 42 SEPA countries with their lengths, solid or in fours; mod 97.
+//! - `EMAIL`: an unquoted local part of Unicode letters, digits and `._%+-`; a domain of at least
+//!   two labels ending in two ASCII letters or more.
+//! - `PHONE_FR`: `0X XX XX XX XX` (X 1–9) solid or with one kind of space, dot or dash;
+//!   `0 8XX XXX XXX` for special-rate numbers; `+33 X XX XX XX XX`, `+33XXXXXXXXX`, `0033…`,
+//!   `+33 (0)X…`, and the common `+33 0X…`.
+//! - `IBAN`: the 42 SEPA countries with their lengths, in any case, solid or in groups of any
+//!   length with one kind of separator, the country code possibly apart (`FR 76 …`); mod 97.
 //! - `NIR`: sex 1, 2, 7 or 8 (3 and 4 would collide with 15-digit Amex numbers), plausible
 //!   month, `2A`/`2B` departments, separators only between fields; key = 97 − (number mod 97).
-//! - `SIREN` (`XXX XXX XXX`), `SIRET` (`XXX XXX XXX XXXXX`, `XXXXXXXXX XXXXX`…): Luhn, or for
-//!   La Poste (356 000 000) a digit sum that is a multiple of 5.
+//! - `SIREN` (`XXX XXX XXX`), `SIRET` (`XXX XXX XXX XXXXX`, `XXXXXXXXX XXXXX`…): Luhn — for a
+//!   SIRET, of its SIREN too — or for La Poste (356 000 000) a digit sum that is a multiple of 5.
 //! - `CREDIT_CARD`: 13–19 digits, Luhn, a scheme's IIN and length, printed groupings.
 //! - `IPV4`: four decimal octets without leading zeros; `IPV6`: anything `Ipv6Addr` parses, except
 //!   a bare `::`.
@@ -43,10 +70,10 @@
 //! 1. `NIR` (15 characters with a valid key: a 1-in-97 check is stronger than Luhn);
 //! 2. the reading of the whole group run before the reading of its first group alone
 //!    (`732829320 00074` is a SIRET, not a SIREN followed by a number);
-//! 3. within one reading: `PHONE_FR`, `CREDIT_CARD`, `SIRET`, `SIREN`, `IPV4`. Lengths keep most
-//!    of these apart; the only real overlap is 14 Luhn-valid digits, which are a card only with a
-//!    14-digit Diners Club IIN (`36`, `300`–`305`) written as one group or `4-6-4`, otherwise a
-//!    SIRET.
+//! 3. within one reading: `PHONE_FR`, then `CREDIT_CARD` and `SIRET`, then `SIREN`, `IPV4`.
+//!    Lengths keep most of these apart; the only real overlap is 14 digits that pass both a
+//!    SIRET's checks and a 14-digit Diners Club IIN (`36`, `300`–`305`) with a card's grouping:
+//!    a SIRET unless the words before speak of a card.
 //!
 //! Spans found by looking back (emails, IPv6) may overlap a numeric span found earlier, such as
 //! a phone number used as an email's local part; the longer span wins, then the earlier one. A
@@ -58,18 +85,23 @@ mod boundary;
 mod card;
 mod checksum;
 mod company;
+mod context;
 mod digits;
 mod email;
 mod iban;
 mod ip;
+mod joined;
 mod nir;
 mod numeric;
 mod output;
 mod phone;
 mod pseudonyms;
 mod restore;
+mod scan;
 pub mod scan_cli;
 mod terms;
+mod unicode;
+mod view;
 
 use std::fmt;
 use std::str::FromStr;
@@ -77,6 +109,7 @@ use std::str::FromStr;
 pub use actions::{
     ActionTable, ContentAction, InputAction, OutputAction, TypeCounts, UnknownAction,
 };
+pub use joined::{WINDOW, pieces, rewrite_joined};
 pub use output::{MAX_HELD_BYTES, OutputGuard, OutputRules};
 pub use pseudonyms::{Pseudonyms, redaction_marker, rewrite};
 pub use restore::{Restorer, restore};
@@ -127,6 +160,11 @@ impl PiiType {
         }
     }
 
+    /// Every type's name, comma-separated, in [`PiiType::ALL`] order.
+    pub fn names() -> String {
+        PiiType::ALL.map(PiiType::as_str).join(", ")
+    }
+
     fn bit(self) -> u16 {
         1 << (self as u16)
     }
@@ -140,9 +178,7 @@ impl fmt::Display for PiiType {
 
 /// A name that is not one of [`PiiType::as_str`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown personal-data type `{0}` (expected one of EMAIL, PHONE_FR, IBAN, NIR, SIREN, SIRET, CREDIT_CARD, IPV4, IPV6)"
-)]
+#[error("unknown personal-data type `{0}` (expected one of {names})", names = PiiType::names())]
 pub struct UnknownPiiType(pub String);
 
 impl FromStr for PiiType {
@@ -195,134 +231,8 @@ impl Detector {
         if self.enabled == 0 {
             return spans;
         }
-        find_candidates(text, &mut spans);
-        resolve_overlaps(&mut spans);
+        scan::scan_text(text, &mut spans);
         spans.retain(|span| self.is_enabled(span.kind));
         spans
     }
-}
-
-/// What a byte may start, so the scan loop skips everything else with one table lookup.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Trigger {
-    None,
-    Digit,
-    Plus,
-    At,
-    Colon,
-}
-
-const TRIGGERS: [Trigger; 256] = {
-    let mut table = [Trigger::None; 256];
-    let mut b = b'0';
-    while b <= b'9' {
-        table[b as usize] = Trigger::Digit;
-        b += 1;
-    }
-    table[b'+' as usize] = Trigger::Plus;
-    table[b'@' as usize] = Trigger::At;
-    table[b':' as usize] = Trigger::Colon;
-    table
-};
-
-/// The single pass over `text`: pushes every candidate span, in roughly increasing order (spans
-/// found by looking back may start before earlier ones; [`resolve_overlaps`] sorts that out).
-fn find_candidates(text: &str, spans: &mut Vec<Span>) {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    // IPv6 windows already examined end here, so a run of colons is read once, not per colon.
-    let mut ipv6_checked_until = 0;
-    while i < bytes.len() {
-        let Some(offset) = bytes[i..]
-            .iter()
-            .position(|&b| TRIGGERS[b as usize] != Trigger::None)
-        else {
-            break;
-        };
-        i += offset;
-        match TRIGGERS[bytes[i] as usize] {
-            Trigger::None => i += 1,
-            Trigger::Digit => {
-                let found = if i > 0 && boundary::is_word(bytes[i - 1]) {
-                    // Inside a word: the only thing a digit here can be is an IBAN's check
-                    // digits after its two-letter country code.
-                    iban::find_at_check_digits(bytes, i).map(|(start, end)| Span {
-                        start,
-                        end,
-                        kind: PiiType::Iban,
-                    })
-                } else {
-                    numeric::classify(bytes, i).map(|(kind, end)| Span {
-                        start: i,
-                        end,
-                        kind,
-                    })
-                };
-                i = push_or_step(spans, found, i);
-            }
-            Trigger::Plus => {
-                let found = numeric::classify(bytes, i).map(|(kind, end)| Span {
-                    start: i,
-                    end,
-                    kind,
-                });
-                i = push_or_step(spans, found, i);
-            }
-            Trigger::At => {
-                let found = email::around_at(text, i).map(|(start, end)| Span {
-                    start,
-                    end,
-                    kind: PiiType::Email,
-                });
-                i = push_or_step(spans, found, i);
-            }
-            Trigger::Colon => {
-                if i < ipv6_checked_until {
-                    i += 1;
-                    continue;
-                }
-                let (found, window_end) = ip::ipv6_around_colon(bytes, i);
-                ipv6_checked_until = window_end;
-                let found = found.map(|(start, end)| Span {
-                    start,
-                    end,
-                    kind: PiiType::Ipv6,
-                });
-                i = push_or_step(spans, found, i);
-            }
-        }
-    }
-}
-
-/// Records a found span and resumes after it, or steps over the trigger byte.
-fn push_or_step(spans: &mut Vec<Span>, found: Option<Span>, at: usize) -> usize {
-    match found {
-        Some(span) => {
-            spans.push(span);
-            span.end.max(at + 1)
-        }
-        None => at + 1,
-    }
-}
-
-/// Sorts spans by start and removes overlaps: of two overlapping spans the longer one stays, and
-/// on equal length the earlier one. The kept span can only conflict with the last one kept,
-/// because every earlier kept span ends before that one starts.
-fn resolve_overlaps(spans: &mut Vec<Span>) {
-    if spans.len() < 2 {
-        return;
-    }
-    spans.sort_unstable_by_key(|span| (span.start, std::cmp::Reverse(span.end)));
-    let mut kept = 0;
-    for index in 1..spans.len() {
-        let candidate = spans[index];
-        let last = spans[kept];
-        if candidate.start >= last.end {
-            kept += 1;
-            spans[kept] = candidate;
-        } else if candidate.end - candidate.start > last.end - last.start {
-            spans[kept] = candidate;
-        }
-    }
-    spans.truncate(kept + 1);
 }

@@ -1,6 +1,6 @@
 //! The NIR (French social security number): sex, year, month, department (`2A`/`2B` for
-//! Corsica), commune, order number and a two-digit key, 15 characters in all, written solid or
-//! with one kind of separator between its fields (`1 85 05 78 006 084 36`).
+//! Corsica, in either case), commune, order number and a two-digit key, 15 characters in all,
+//! written solid or with one kind of separator between its fields (`1 85 05 78 006 084 36`).
 
 use crate::boundary::{Left, Sep, right_ok, separator_at};
 use crate::checksum::nir_key;
@@ -36,7 +36,7 @@ pub(crate) fn read(bytes: &[u8], start: usize, left: Left) -> Option<usize> {
             sep = Some(kind);
             i += len;
         }
-        let c = *bytes.get(i)?;
+        let c = bytes.get(i)?.to_ascii_uppercase();
         let corsica = n == 6 && chars[5] == b'2' && matches!(c, b'A' | b'B');
         if !c.is_ascii_digit() && !corsica {
             return None;

@@ -1,13 +1,18 @@
 //! Classifying a number: reads its digit groups once and picks the one type it is, in the
 //! precedence order documented at the crate root.
 
-use crate::boundary::{Left, left_context, right_ok};
+use std::cell::OnceCell;
+
+use crate::boundary::{Left, Sep, left_context, right_ok};
+use crate::context::{self, Context};
 use crate::digits::DigitGroups;
+use crate::scan::Text;
 use crate::{PiiType, card, company, ip, nir, phone};
 
 /// The type and end of the number starting at `start` (a digit, or `+` for an international
 /// phone number), if it is personal data.
-pub(crate) fn classify(bytes: &[u8], start: usize) -> Option<(PiiType, usize)> {
+pub(crate) fn classify(text: Text<'_>, start: usize) -> Option<(PiiType, usize)> {
+    let bytes = text.bytes;
     let left = left_context(bytes, start);
     if left == Left::Blocked {
         return None;
@@ -16,12 +21,12 @@ pub(crate) fn classify(bytes: &[u8], start: usize) -> Option<(PiiType, usize)> {
         // A `+` always opens a new number, whatever precedes it.
         if let Some(national) = phone::after_bracketed_trunk_prefix(bytes, start) {
             let groups = DigitGroups::read(bytes, national, false);
-            return whole_or_first_group(bytes, &groups, |digits, lens| {
+            return whole_or_first_group(text, start, &groups, |digits, lens, _| {
                 phone::after_country_code(digits, lens).then_some(PiiType::PhoneFr)
             });
         }
         let groups = DigitGroups::read(bytes, start + 1, false);
-        return whole_or_first_group(bytes, &groups, |digits, lens| {
+        return whole_or_first_group(text, start, &groups, |digits, lens, _| {
             phone::international(digits, lens, true).then_some(PiiType::PhoneFr)
         });
     }
@@ -29,8 +34,12 @@ pub(crate) fn classify(bytes: &[u8], start: usize) -> Option<(PiiType, usize)> {
         return Some((PiiType::Nir, end));
     }
     let groups = DigitGroups::read(bytes, start, left == Left::AfterSpacedDigits);
-    whole_or_first_group(bytes, &groups, |digits, lens| {
-        reading(digits, lens, groups.sep)
+    let context = OnceCell::new();
+    let context = || *context.get_or_init(|| context::before(bytes, start));
+    whole_or_first_group(text, start, &groups, |digits, lens, end| {
+        let sep = if lens.len() > 1 { groups.sep } else { None };
+        let kind = reading(digits, lens, sep, context)?;
+        confirmed(kind, bytes, end, context).then_some(kind)
     })
     .or_else(|| ipv4_with_prefix_length(bytes, &groups))
 }
@@ -45,37 +54,62 @@ fn ipv4_with_prefix_length(bytes: &[u8], groups: &DigitGroups) -> Option<(PiiTyp
     .then_some((PiiType::Ipv4, end))
 }
 
-/// Tries the reading of every group, then of the first group alone; the other prefixes can never
-/// end their token. `kind_of` gets the digit values and group lengths of a reading.
+/// Tries the reading of every group, then — when invisible characters were dropped inside the
+/// number — of every digit as one group, then of the first group alone; the other prefixes can
+/// never end their token. `kind_of` gets the digit values, group lengths and end of a reading.
 fn whole_or_first_group(
-    bytes: &[u8],
+    text: Text<'_>,
+    start: usize,
     groups: &DigitGroups,
-    kind_of: impl Fn(&[u8], &[u8]) -> Option<PiiType>,
+    kind_of: impl Fn(&[u8], &[u8], usize) -> Option<PiiType>,
 ) -> Option<(PiiType, usize)> {
     let all = groups.group_count();
     if all == 0 {
         return None;
     }
-    let counts = [all, 1];
-    let counts = if all > 1 { &counts[..] } else { &counts[1..] };
-    counts.iter().find_map(|&count| {
+    // At most MAX_DIGITS digits, so the count fits a byte.
+    let solid = [groups.digits(all).len() as u8];
+    let glued = all > 1 && text.glued_inside(start, groups.end(all));
+    let readings = [
+        Some((all, groups.lens(all))),
+        glued.then_some((all, &solid[..])),
+        (all > 1).then_some((1, groups.lens(1))),
+    ];
+    readings.into_iter().flatten().find_map(|(count, lens)| {
         let grouped_by = if count > 1 { groups.sep } else { None };
         let end = groups.end(count);
-        if !right_ok(bytes, end, grouped_by) {
+        if !right_ok(text.bytes, end, grouped_by) {
             return None;
         }
-        kind_of(groups.digits(count), groups.lens(count)).map(|kind| (kind, end))
+        kind_of(groups.digits(count), lens, end).map(|kind| (kind, end))
     })
 }
 
-/// The type of one reading of a number (not a NIR, which [`nir`] reads itself).
-fn reading(digits: &[u8], lens: &[u8], sep: Option<crate::boundary::Sep>) -> Option<PiiType> {
-    let sep = if lens.len() > 1 { sep } else { None };
+/// The type of one reading of a number (not a NIR, which [`nir`] reads itself). Fourteen digits
+/// that are both a SIRET and a Diners Club card are the SIRET unless the words before speak of a
+/// card.
+fn reading(
+    digits: &[u8],
+    lens: &[u8],
+    sep: Option<Sep>,
+    context: impl Fn() -> Context,
+) -> Option<PiiType> {
     if phone::national(digits, lens) || phone::international(digits, lens, false) {
-        Some(PiiType::PhoneFr)
-    } else if card::valid(digits, lens, sep) {
+        return Some(PiiType::PhoneFr);
+    }
+    let card = card::valid(digits, lens, sep);
+    let siret = company::siret_valid(digits, lens);
+    if card && siret {
+        let context = context();
+        return Some(if context.card && !context.company {
+            PiiType::CreditCard
+        } else {
+            PiiType::Siret
+        });
+    }
+    if card {
         Some(PiiType::CreditCard)
-    } else if company::siret_valid(digits, lens) {
+    } else if siret {
         Some(PiiType::Siret)
     } else if company::siren_valid(digits, lens) {
         Some(PiiType::Siren)
@@ -83,5 +117,24 @@ fn reading(digits: &[u8], lens: &[u8], sep: Option<crate::boundary::Sep>) -> Opt
         Some(PiiType::Ipv4)
     } else {
         None
+    }
+}
+
+/// Whether the words around a number of `kind` ending at `end` let it be one: a dotted quad
+/// after `version` is a version; a SIREN, SIRET or card number after `commande` or `facture`
+/// (and no word of its own type) is that other number; a SIREN or SIRET followed by a currency
+/// is an amount.
+fn confirmed(kind: PiiType, bytes: &[u8], end: usize, context: impl Fn() -> Context) -> bool {
+    match kind {
+        PiiType::Ipv4 => !context().version && !ip::version_suffix_follows(bytes, end),
+        PiiType::Siren | PiiType::Siret => {
+            let context = context();
+            (context.company || !context.other_number) && !context::currency_after(bytes, end)
+        }
+        PiiType::CreditCard => {
+            let context = context();
+            context.card || !context.other_number
+        }
+        PiiType::PhoneFr | PiiType::Email | PiiType::Iban | PiiType::Nir | PiiType::Ipv6 => true,
     }
 }

@@ -1,9 +1,19 @@
 //! French phone numbers: national `0X XX XX XX XX` (any one of space, dot or dash between pairs,
 //! or none) and international `+33 X XX XX XX XX` / `0033…`, where X is 1–9.
 
-/// A national number: ten digits, `0` then a digit 1–9, as one group or five pairs.
+use crate::boundary::skip_space;
+
+/// A national number: ten digits, `0` then a digit 1–9, as one group or five pairs; special-rate
+/// and free numbers (`08…`) also as `0 800 123 456`.
 pub(crate) fn national(digits: &[u8], lens: &[u8]) -> bool {
-    digits.len() == 10 && digits[0] == 0 && digits[1] != 0 && matches!(lens, [10] | [2, 2, 2, 2, 2])
+    digits.len() == 10
+        && digits[0] == 0
+        && digits[1] != 0
+        && match lens {
+            [10] | [2, 2, 2, 2, 2] => true,
+            [1, 3, 3, 3] => digits[1] == 8,
+            _ => false,
+        }
 }
 
 /// An international number: `+33` (`plus`) or `0033`, then the nine digits after the national
@@ -31,10 +41,8 @@ pub(crate) fn international(digits: &[u8], lens: &[u8], plus: bool) -> bool {
 /// offset of the first national digit, given the offset of the `+`.
 pub(crate) fn after_bracketed_trunk_prefix(bytes: &[u8], plus: usize) -> Option<usize> {
     let rest = bytes.get(plus + 1..)?;
-    let rest = rest.strip_prefix(b"33")?;
-    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-    let rest = rest.strip_prefix(b"(0)")?;
-    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let rest = skip_space(rest.strip_prefix(b"33")?);
+    let rest = skip_space(rest.strip_prefix(b"(0)")?);
     rest.first()
         .is_some_and(u8::is_ascii_digit)
         .then_some(bytes.len() - rest.len())

@@ -80,30 +80,9 @@ pub fn rewrite(
     actions: &ActionTable<InputAction>,
     pseudonyms: &mut Pseudonyms,
 ) -> Option<String> {
-    let rewritten = |span: &&Span| {
-        matches!(
-            actions.get(span.kind),
-            Some(InputAction::Redact | InputAction::Pseudonymize)
-        )
-    };
-    if !spans.iter().any(|span| rewritten(&span)) {
-        return None;
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut copied = 0;
-    for span in spans.iter().filter(rewritten) {
-        out.push_str(&text[copied..span.start]);
-        let value = &text[span.start..span.end];
-        match actions.get(span.kind) {
-            Some(InputAction::Pseudonymize) => {
-                out.push_str(pseudonyms.placeholder(span.kind, value))
-            }
-            _ => out.push_str(&redaction_marker(span.kind)),
-        }
-        copied = span.end;
-    }
-    out.push_str(&text[copied..]);
-    Some(out)
+    crate::rewrite_joined(&[text], spans, actions, pseudonyms)
+        .pop()
+        .map(|(_, new)| new)
 }
 
 #[cfg(test)]

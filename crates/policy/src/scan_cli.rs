@@ -1,9 +1,11 @@
 //! `fabrique policy scan`: JSON lines in, one JSON line of spans (or of error) out per input line.
 //!
-//! Input lines are `{"text": "…"}` (other fields are ignored); output lines are
-//! `{"spans":[{"start":0,"end":5,"type":"EMAIL"}]}` with UTF-8 byte offsets, or
-//! `{"error":"line N: …"}` for a line that is not JSON or has no string `text`. A bad line never
-//! stops the run, so output line N always answers input line N; only I/O errors do.
+//! Input lines are `{"text": "…"}`, or `{"texts": ["…", "…"]}` for the parts of one message read
+//! as one text (other fields are ignored); output lines are
+//! `{"spans":[{"start":0,"end":5,"type":"EMAIL"}]}` with UTF-8 byte offsets (into the
+//! concatenation of the parts), or `{"error":"line N: …"}` for a line that is not JSON or has
+//! neither a string `text` nor a list of strings `texts`. A bad line never stops the run, so
+//! output line N always answers input line N; only I/O errors do.
 
 use std::io::{self, BufRead, Write};
 
@@ -35,7 +37,8 @@ pub enum ScanError {
 
 #[derive(Deserialize)]
 struct InputLine {
-    text: String,
+    text: Option<String>,
+    texts: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -74,10 +77,28 @@ pub fn run(mut input: impl BufRead, mut output: impl Write) -> Result<ScanStats,
         let content = line.strip_suffix(b"\n").unwrap_or(&line);
         let content = content.strip_suffix(b"\r").unwrap_or(content);
         let answer = match serde_json::from_slice::<InputLine>(content) {
-            Ok(InputLine { text }) => {
-                let spans = detector.scan(&text);
+            Ok(InputLine {
+                text: None,
+                texts: None,
+            }) => {
+                stats.errors += 1;
+                OutputLine::Error {
+                    error: format!(
+                        "line {number}: expected a string `text` or a list of strings `texts`"
+                    ),
+                }
+            }
+            Ok(InputLine { text, texts }) => {
+                let (spans, text_bytes) = match (text, texts) {
+                    (Some(text), _) => (detector.scan(&text), text.len()),
+                    (None, texts) => {
+                        let texts = texts.unwrap_or_default();
+                        let bytes = texts.iter().map(String::len).sum();
+                        (detector.scan_joined(&texts), bytes)
+                    }
+                };
                 stats.spans += spans.len() as u64;
-                stats.text_bytes += text.len() as u64;
+                stats.text_bytes += text_bytes as u64;
                 OutputLine::Spans {
                     spans: spans
                         .into_iter()

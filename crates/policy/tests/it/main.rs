@@ -1,6 +1,8 @@
 //! The policy crate's one integration-test binary: fixture files of positives and near-misses,
 //! generated valid identifiers with their checksums computed here (independently of the crate),
-//! the `scan_cli` line protocol, UTF-8 offsets, and a no-panic property over arbitrary input.
+//! the labelled corpus, values written every way people write them, the `scan_cli` line protocol,
+//! UTF-8 offsets, the type lists of the documentation, and a no-panic property over arbitrary
+//! input.
 
 #![expect(
     clippy::unwrap_used,
@@ -9,8 +11,11 @@
 )]
 
 mod cli;
+mod corpus;
 mod fixtures;
 mod generated;
 mod robustness;
+mod spellings;
 mod support;
+mod type_lists;
 mod utf8;
