@@ -2,19 +2,29 @@
 //!
 //! A stream is cut anywhere, and a value may arrive in pieces (`06 12 3` + `4 56 78`). The guard
 //! therefore holds back the trailing run of text that could still grow into personal data — the
-//! last word when it is made of characters personal data uses, plus the space-separated groups of
-//! capitals and digits before it (`FR76 3000 …`, `06 12 …`) — and scans and releases the rest.
-//! A held run longer than [`MAX_HELD_BYTES`] is released anyway, so a stream never stalls.
+//! last word when it is made of characters personal data uses, plus the space-separated
+//! number-like words before it (`FR76 3000 …`, `fr 76 …`, `06 12 …`, groups joined by no-break
+//! spaces or written in full-width digits) — and scans and releases the rest.
+//!
+//! A held run longer than [`MAX_HELD_BYTES`] is not held whole, so a stream never stalls, but it
+//! is never cut inside a value either: only the text older than the last [`WINDOW`] bytes — more
+//! than the longest value the detectors accept — is released, and never in the middle of a value
+//! found there; the window slides on. The held text is always scanned together with the end of
+//! the text already released, so that it reads as it does in the whole answer.
 
 use std::borrow::Cow;
 
 use crate::actions::{ActionTable, OutputAction, TypeCounts};
 use crate::pseudonyms::redaction_marker;
-use crate::{Detector, Span};
+use crate::unicode::{Fold, fold, separator_kind};
+use crate::{Detector, Span, WINDOW};
 
-/// The most text a guard holds back: longer than any value the detectors accept written with
-/// spaces (an IBAN of 34 characters in groups of four is 42).
-pub const MAX_HELD_BYTES: usize = 256;
+/// The most text a guard holds back before it releases all but the last [`WINDOW`] bytes.
+pub const MAX_HELD_BYTES: usize = 512;
+
+/// How much released text a guard keeps to read the held text in its context: more than the
+/// detectors look back (the words before a number, `context::REACH`).
+const CONTEXT_BYTES: usize = 64;
 
 /// The output rules of one policy: a detector for the types that have an action, and the actions.
 #[derive(Clone, Debug)]
@@ -44,10 +54,18 @@ impl OutputRules {
     /// is counted in `found`.
     pub fn apply<'a>(&self, text: &'a str, found: &mut TypeCounts) -> Cow<'a, str> {
         let spans = self.detector.scan(text);
-        if spans.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        for span in &spans {
+        self.apply_spans(text, 0, &spans, found)
+    }
+
+    /// `text` with the `spans` (of a text of which `text` starts at `offset`) applied.
+    fn apply_spans<'a>(
+        &self,
+        text: &'a str,
+        offset: usize,
+        spans: &[Span],
+        found: &mut TypeCounts,
+    ) -> Cow<'a, str> {
+        for span in spans {
             found.add(span.kind);
         }
         let redacted = |span: &&Span| self.actions.get(span.kind) == Some(OutputAction::Redact);
@@ -57,9 +75,9 @@ impl OutputRules {
         let mut out = String::with_capacity(text.len());
         let mut copied = 0;
         for span in spans.iter().filter(redacted) {
-            out.push_str(&text[copied..span.start]);
+            out.push_str(&text[copied..span.start - offset]);
             out.push_str(&redaction_marker(span.kind));
-            copied = span.end;
+            copied = span.end - offset;
         }
         out.push_str(&text[copied..]);
         Cow::Owned(out)
@@ -69,7 +87,10 @@ impl OutputRules {
 /// Applies [`OutputRules`] to one stream of text (one choice of a completion).
 #[derive(Clone, Debug, Default)]
 pub struct OutputGuard {
+    /// The end of the text already released (at most [`CONTEXT_BYTES`]), then the held text.
     pending: String,
+    /// Where the held text starts in `pending`.
+    held_from: usize,
     /// What was found so far, for the flag audit event.
     pub found: TypeCounts,
 }
@@ -79,63 +100,107 @@ impl OutputGuard {
     /// personal data is kept for the next call.
     pub fn push(&mut self, rules: &OutputRules, piece: &str) -> String {
         self.pending.push_str(piece);
-        let cut = release_point(&self.pending);
-        let released = rules
-            .apply(&self.pending[..cut], &mut self.found)
-            .into_owned();
-        self.pending.replace_range(..cut, "");
-        released
+        let cut = release_point(&self.pending, self.held_from);
+        self.release(rules, cut)
     }
 
     /// The end of the stream: the rest, checked.
     pub fn finish(&mut self, rules: &OutputRules) -> String {
-        let rest = std::mem::take(&mut self.pending);
-        rules.apply(&rest, &mut self.found).into_owned()
+        let released = self.release(rules, self.pending.len());
+        self.pending.clear();
+        self.held_from = 0;
+        released
+    }
+
+    /// Releases the held text up to `cut`, or up to the start of a value `cut` would split.
+    fn release(&mut self, rules: &OutputRules, mut cut: usize) -> String {
+        if cut == self.held_from {
+            return String::new();
+        }
+        let spans = rules.detector.scan(&self.pending);
+        // Spans starting in the released context were released already.
+        let held_from = self.held_from;
+        if let Some(split) = spans
+            .iter()
+            .find(|s| s.start >= held_from && s.start < cut && s.end > cut)
+        {
+            cut = split.start;
+        }
+        let released: Vec<Span> = spans
+            .into_iter()
+            .filter(|s| s.start >= held_from && s.end <= cut)
+            .collect();
+        let out = rules
+            .apply_spans(
+                &self.pending[held_from..cut],
+                held_from,
+                &released,
+                &mut self.found,
+            )
+            .into_owned();
+        let mut keep_from = cut.saturating_sub(CONTEXT_BYTES);
+        while !self.pending.is_char_boundary(keep_from) {
+            keep_from += 1;
+        }
+        self.pending.replace_range(..keep_from, "");
+        self.held_from = cut - keep_from;
+        out
     }
 }
 
-/// Where the text that may still grow into personal data begins.
-fn release_point(text: &str) -> usize {
-    let bytes = text.as_bytes();
+/// Where the text that may still grow into personal data begins in `text`, at or after `from`.
+fn release_point(text: &str, from: usize) -> usize {
+    let start = hold_back_start(text.as_bytes(), from);
+    if text.len() - start <= MAX_HELD_BYTES {
+        return start;
+    }
+    let mut window_start = text.len() - WINDOW;
+    while !text.is_char_boundary(window_start) {
+        window_start += 1;
+    }
+    window_start.max(from)
+}
+
+/// The start of the trailing run that may still grow into a value.
+fn hold_back_start(bytes: &[u8], from: usize) -> usize {
     let mut start = bytes.len();
-    // The last word, unless the text ends with a space: it may be an email or a number in the making.
-    if let Some(&last) = bytes.last()
+    // The last word, unless the text ends with whitespace: it may be a value in the making, from
+    // after the last character no value holds (`"FR76`, `IBAN:FR76`).
+    if let Some(&last) = bytes[from..].last()
         && !last.is_ascii_whitespace()
     {
-        let word_start = word_start(bytes, bytes.len());
-        if !bytes[word_start..].iter().all(|&b| may_be_in_value(b)) {
-            return bytes.len();
-        }
-        start = word_start;
-        // A sentence may end right after a value: `… 7890 189.`
+        let word_start = word_start(bytes, bytes.len()).max(from);
         let word = &bytes[word_start..];
-        let end = word.len()
-            - word
+        start = word_start
+            + word
+                .iter()
+                .rposition(|&b| !may_be_in_value(b))
+                .map_or(0, |i| i + 1);
+        let tail = &bytes[start..];
+        // A sentence may end right after a value: `… 7890 189.`
+        let trimmed = tail.len()
+            - tail
                 .iter()
                 .rev()
                 .take_while(|b| b".,;:!?".contains(b))
                 .count();
-        if !is_group(&word[..end]) {
-            return keep_at_most(text, start);
+        let (groups_from, whole) = number_like_tail(&tail[..trimmed]);
+        if groups_from.is_none() || !whole || start > word_start {
+            return start;
         }
     }
-    // Groups of capitals and digits separated by single spaces may be one value written in groups.
-    while start >= 2 && bytes[start - 1] == b' ' && !bytes[start - 2].is_ascii_whitespace() {
-        let previous = word_start(bytes, start - 1);
-        if !is_group(&bytes[previous..start - 1]) {
+    // Number-like words separated by single spaces may be one value written in groups.
+    while start >= from + 2 && bytes[start - 1] == b' ' && !bytes[start - 2].is_ascii_whitespace() {
+        let previous = word_start(bytes, start - 1).max(from);
+        let (Some(groups_from), whole) = number_like_tail(&bytes[previous..start - 1]) else {
+            break;
+        };
+        start = previous + groups_from;
+        if !whole {
             break;
         }
-        start = previous;
     }
-    keep_at_most(text, start)
-}
-
-fn keep_at_most(text: &str, start: usize) -> usize {
-    if text.len() - start > MAX_HELD_BYTES {
-        text.len()
-    } else {
-        start
-    }
+    start
 }
 
 fn word_start(bytes: &[u8], end: usize) -> usize {
@@ -145,19 +210,41 @@ fn word_start(bytes: &[u8], end: usize) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// Bytes an email, a phone number, an IBAN, a card, an IP address can hold (and non-ASCII bytes,
-/// which emails may hold).
+/// Bytes an email, a phone number, an IBAN, a card, an IP address can hold (and non-ASCII bytes:
+/// letters of emails, no-break spaces, full-width forms, invisible characters).
 fn may_be_in_value(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"@.+-_:()%/'".contains(&b) || !b.is_ascii()
 }
 
-/// A group of a value written in groups: digits, capitals and phone punctuation, up to 8 bytes.
-fn is_group(word: &[u8]) -> bool {
-    !word.is_empty()
-        && word.len() <= 8
-        && word
-            .iter()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b"+()".contains(b))
+/// Where the number-like end of `word` starts, if it has one, and whether that is the whole
+/// word. Number-like: digits of any script, letters, phone punctuation and the characters people
+/// put inside numbers (no-break spaces, dashes, invisible characters), with a digit — or two or
+/// four ASCII letters, which may be an IBAN's country code (`fr`) or bank code (`WEST`).
+fn number_like_tail(word: &[u8]) -> (Option<usize>, bool) {
+    let Ok(word) = std::str::from_utf8(word) else {
+        return (None, false);
+    };
+    let from = word
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !in_group(c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let tail = &word[from..];
+    let has_digit = tail.chars().any(|c| match fold(c) {
+        Fold::Ascii(b) => b.is_ascii_digit(),
+        Fold::Keep | Fold::Drop => c.is_ascii_digit(),
+    });
+    let short_code = matches!(tail.len(), 2 | 4) && tail.bytes().all(|b| b.is_ascii_alphabetic());
+    ((has_digit || short_code).then_some(from), from == 0)
+}
+
+/// A character of a group of a value written in groups.
+fn in_group(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || "+().-".contains(c)
+    } else {
+        fold(c) != Fold::Keep || separator_kind(c).is_some()
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +258,7 @@ mod tests {
                 (PiiType::PhoneFr, action),
                 (PiiType::Iban, action),
                 (PiiType::Email, action),
+                (PiiType::CreditCard, action),
             ]
             .into_iter()
             .collect(),
@@ -180,6 +268,38 @@ mod tests {
     const TEXT: &str = "Appelez le 06 12 34 56 78 ou écrivez à marie.curie@example.fr, compte FR76 3000 6000 0112 3456 7890 189.";
     const REDACTED: &str =
         "Appelez le [REDACTED_PHONE_FR] ou écrivez à [REDACTED_EMAIL], compte [REDACTED_IBAN].";
+
+    /// The texts whose every split point is checked: values in the shapes people and models
+    /// write, and runs longer than a guard holds.
+    fn texts() -> Vec<String> {
+        let long_run = "ABCD ".repeat(120);
+        let long_digits = "1234 ".repeat(120);
+        vec![
+            TEXT.to_owned(),
+            "iban fr76 3000 6000 0112 3456 7890 189 merci".to_owned(),
+            "IBAN FR 76 3000 6000 0112 3456 7890 189".to_owned(),
+            "IBAN\u{a0}: FR76\u{a0}3000\u{a0}6000\u{a0}0112\u{a0}3456\u{a0}7890\u{a0}189.".to_owned(),
+            "« FR76-3000-6000-0112-3456-7890-189 » et «FR7630006000011234567890189».".to_owned(),
+            "IBAN:FR76 30006 00001 12345678901 89 (RIB)".to_owned(),
+            "tél ０６ １２ ３４ ５６ ７８ ou 06\u{200b}12 34 56 78, ada＠example.com".to_owned(),
+            "tél 06\u{202f}12\u{202f}34\u{202f}56\u{202f}78 ; carte 4970\u{2009}1012\u{2009}3456\u{2009}7893".to_owned(),
+            format!("codes {long_run}carte 4970 1012 3456 7893 fin."),
+            format!("{long_run}4970 1012 3456 7893 puis {long_run}FR76 3000 6000 0112 3456 7890 189"),
+            format!("suite {long_digits}et la carte 4970 1012 3456 7893"),
+            format!("{} jean.dupont@example.fr", "x".repeat(600)),
+        ]
+    }
+
+    /// What a guard releases for `pieces` pushed one after the other, then finished.
+    fn streamed<'a>(rules: &OutputRules, pieces: impl IntoIterator<Item = &'a str>) -> String {
+        let mut guard = OutputGuard::default();
+        let mut out = String::new();
+        for piece in pieces {
+            out.push_str(&guard.push(rules, piece));
+        }
+        out.push_str(&guard.finish(rules));
+        out
+    }
 
     #[test]
     fn whole_text_is_redacted_and_counted() {
@@ -194,28 +314,49 @@ mod tests {
     #[test]
     fn every_split_point_of_a_stream_gives_the_whole_text_result() {
         let rules = rules(OutputAction::Redact);
-        for cut in 1..TEXT.len() {
-            if !TEXT.is_char_boundary(cut) {
-                continue;
+        for text in texts() {
+            let whole = rules.apply(&text, &mut TypeCounts::default()).into_owned();
+            assert!(whole.contains("[REDACTED_"), "{text:?} has a value");
+            for cut in (1..text.len()).filter(|&cut| text.is_char_boundary(cut)) {
+                let out = streamed(&rules, [&text[..cut], &text[cut..]]);
+                assert_eq!(out, whole, "cut at {cut} of {text:?}");
             }
-            let mut guard = OutputGuard::default();
-            let mut out = guard.push(&rules, &TEXT[..cut]);
-            out.push_str(&guard.push(&rules, &TEXT[cut..]));
-            out.push_str(&guard.finish(&rules));
-            assert_eq!(out, REDACTED, "cut at {cut}");
         }
     }
 
     #[test]
-    fn word_by_word_streams_are_redacted_too() {
+    fn character_by_character_and_word_by_word_streams_are_redacted_too() {
         let rules = rules(OutputAction::Redact);
-        let mut guard = OutputGuard::default();
-        let mut out = String::new();
-        for piece in TEXT.split_inclusive(' ') {
-            out.push_str(&guard.push(&rules, piece));
+        for text in texts() {
+            let whole = rules.apply(&text, &mut TypeCounts::default()).into_owned();
+            let chars: Vec<String> = text.chars().map(String::from).collect();
+            assert_eq!(streamed(&rules, chars.iter().map(String::as_str)), whole);
+            assert_eq!(streamed(&rules, text.split_inclusive(' ')), whole);
         }
-        out.push_str(&guard.finish(&rules));
-        assert_eq!(out, REDACTED);
+    }
+
+    #[test]
+    fn a_long_run_is_released_but_never_the_digits_of_a_value() {
+        // Before: past 256 held bytes the whole run was released, the card in two halves.
+        let rules = rules(OutputAction::Redact);
+        let text = format!("codes {}4970 1012 3456 7893 fin", "ABCD ".repeat(200));
+        let mut guard = OutputGuard::default();
+        let mut released = String::new();
+        for piece in text.split_inclusive(' ') {
+            let out = guard.push(&rules, piece);
+            assert!(!out.contains("4970") && !out.contains("7893"), "{out:?}");
+            released.push_str(&out);
+            assert!(guard.pending.len() <= MAX_HELD_BYTES + CONTEXT_BYTES + 8);
+        }
+        assert!(
+            released.len() > 500,
+            "the run before the value was released as it came"
+        );
+        released.push_str(&guard.finish(&rules));
+        assert!(
+            released.ends_with("[REDACTED_CREDIT_CARD] fin"),
+            "{released}"
+        );
     }
 
     #[test]
@@ -225,6 +366,8 @@ mod tests {
         assert_eq!(guard.push(&rules, "la réponse est "), "la réponse est ");
         assert_eq!(guard.push(&rules, "simple et cla"), "simple et ");
         assert_eq!(guard.push(&rules, "ire. "), "claire. ");
+        assert_eq!(guard.push(&rules, "Le compte « FR"), "Le compte « ");
+        assert_eq!(guard.push(&rules, "76 3000"), "");
     }
 
     #[test]
