@@ -80,29 +80,46 @@ pub(crate) enum Left {
     Free,
 }
 
+/// What the character before a number is, for [`left_context`].
+#[derive(Clone, Copy)]
+enum Before {
+    /// Punctuation that, between two digits, makes one token (`joiner_at`).
+    Joiner,
+    Space,
+}
+
 /// The left context of a number starting at `start` (a digit or `+`).
 pub(crate) fn left_context(bytes: &[u8], start: usize) -> Left {
-    if start == 0 {
+    let Some(&previous) = start.checked_sub(1).map(|i| &bytes[i]) else {
         return Left::Free;
+    };
+    // What precedes `previous`: a digit there makes a joiner or a space part of a longer token.
+    let (separator, len) = if previous.is_ascii() {
+        if is_word(previous) || previous == b'+' {
+            return Left::Blocked;
+        }
+        let separator = match previous {
+            b'.' | b',' | b'-' | b'/' => Some(Before::Joiner),
+            b' ' => Some(Before::Space),
+            _ => None,
+        };
+        (separator, 1)
+    } else {
+        match char_before(bytes, start) {
+            Some((c, len)) => match separator_kind(c) {
+                Some(Sep::Dash) => (Some(Before::Joiner), len),
+                Some(Sep::Space) => (Some(Before::Space), len),
+                Some(Sep::Dot) | None => (None, len),
+            },
+            None => (None, 1),
+        }
+    };
+    let digit_before = start > len && bytes[start - len - 1].is_ascii_digit();
+    match separator {
+        Some(Before::Joiner) if digit_before => Left::Blocked,
+        Some(Before::Space) if digit_before => Left::AfterSpacedDigits,
+        _ => Left::Free,
     }
-    let previous = bytes[start - 1];
-    if is_word(previous) || previous == b'+' {
-        return Left::Blocked;
-    }
-    let joined = char_before(bytes, start).is_some_and(|(_, len)| {
-        start > len
-            && joiner_at(bytes, start - len) == Some(len)
-            && bytes[start - len - 1].is_ascii_digit()
-    });
-    if joined {
-        return Left::Blocked;
-    }
-    let after_spaced_digits = space_before(bytes, start)
-        .is_some_and(|len| start > len && bytes[start - len - 1].is_ascii_digit());
-    if after_spaced_digits {
-        return Left::AfterSpacedDigits;
-    }
-    Left::Free
 }
 
 /// Whether a match ending at `end` ends its token. `grouped_by` is the separator the match used
@@ -114,8 +131,13 @@ pub(crate) fn right_ok(bytes: &[u8], end: usize, grouped_by: Option<Sep>) -> boo
     if is_word(next) {
         return false;
     }
-    if joiner_at(bytes, end).is_some_and(|len| bytes.get(end + len).is_some_and(u8::is_ascii_digit))
-    {
+    let joined = match next {
+        b'.' | b',' | b'-' | b'/' => bytes.get(end + 1).is_some_and(u8::is_ascii_digit),
+        0x80.. => joiner_at(bytes, end)
+            .is_some_and(|len| bytes.get(end + len).is_some_and(u8::is_ascii_digit)),
+        _ => false,
+    };
+    if joined {
         return false;
     }
     let continues_spaced_run = grouped_by == Some(Sep::Space)

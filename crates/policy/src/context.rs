@@ -28,60 +28,6 @@ pub(crate) struct Context {
     pub(crate) other_number: bool,
 }
 
-const VERSION_WORDS: &[&str] = &[
-    "version",
-    "versions",
-    "v",
-    "ver",
-    "release",
-    "build",
-    "firmware",
-    "patch",
-    "rev",
-    "revision",
-    "révision",
-    "update",
-];
-const COMPANY_WORDS: &[&str] = &["siret", "siren", "rcs"];
-const CARD_WORDS: &[&str] = &[
-    "carte",
-    "card",
-    "cb",
-    "visa",
-    "mastercard",
-    "amex",
-    "maestro",
-    "diners",
-    "jcb",
-];
-const OTHER_NUMBER_WORDS: &[&str] = &[
-    "commande",
-    "facture",
-    "order",
-    "invoice",
-    "ticket",
-    "colis",
-    "tracking",
-    "suivi",
-    "devis",
-    "quote",
-    "bordereau",
-    "contrat",
-    "contract",
-    "client",
-    "customer",
-    "dossier",
-    "lot",
-    "série",
-    "serie",
-    "serial",
-    "référence",
-    "reference",
-    "réf",
-    "ref",
-    "transaction",
-];
-
 /// The context of the number starting at byte `start`.
 pub(crate) fn before(bytes: &[u8], start: usize) -> Context {
     let mut context = Context::default();
@@ -104,11 +50,13 @@ pub(crate) fn before(bytes: &[u8], start: usize) -> Context {
         if word_start == end {
             break;
         }
-        let word = &bytes[word_start..end];
-        context.version |= is_one_of(word, VERSION_WORDS);
-        context.company |= is_one_of(word, COMPANY_WORDS);
-        context.card |= is_one_of(word, CARD_WORDS);
-        context.other_number |= is_one_of(word, OTHER_NUMBER_WORDS);
+        match says(&bytes[word_start..end]) {
+            Some(Says::Version) => context.version = true,
+            Some(Says::Company) => context.company = true,
+            Some(Says::Card) => context.card = true,
+            Some(Says::OtherNumber) => context.other_number = true,
+            None => {}
+        }
         end = word_start;
     }
     context
@@ -122,16 +70,48 @@ fn letter_before(bytes: &[u8], i: usize) -> (bool, usize) {
     }
 }
 
-/// Whether `word` is one of `list` (lowercase), in any case: `SIRET`, `Réf`, `RÉF`.
-fn is_one_of(word: &[u8], list: &[&str]) -> bool {
-    let Ok(word) = std::str::from_utf8(word) else {
-        return false;
+/// What a word says the number after it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Says {
+    Version,
+    Company,
+    Card,
+    OtherNumber,
+}
+
+/// The longest word that says something (`mastercard`, `révision`), in bytes.
+const LONGEST_WORD: usize = 12;
+
+/// What `word` says, in any case (`SIRET`, `Réf`, `RÉF`).
+fn says(word: &[u8]) -> Option<Says> {
+    if word.len() > LONGEST_WORD {
+        return None;
+    }
+    let mut folded = [0u8; LONGEST_WORD];
+    let mut len = 0;
+    for c in std::str::from_utf8(word)
+        .ok()?
+        .chars()
+        .flat_map(char::to_lowercase)
+    {
+        let end = len + c.len_utf8();
+        c.encode_utf8(folded.get_mut(len..end)?);
+        len = end;
+    }
+    let says = match std::str::from_utf8(&folded[..len]).ok()? {
+        "version" | "versions" | "v" | "ver" | "release" | "build" | "firmware" | "patch"
+        | "rev" | "revision" | "révision" | "update" => Says::Version,
+        "siret" | "siren" | "rcs" => Says::Company,
+        "carte" | "card" | "cb" | "visa" | "mastercard" | "amex" | "maestro" | "diners" | "jcb" => {
+            Says::Card
+        }
+        "commande" | "facture" | "order" | "invoice" | "ticket" | "colis" | "tracking"
+        | "suivi" | "devis" | "quote" | "bordereau" | "contrat" | "contract" | "client"
+        | "customer" | "dossier" | "lot" | "série" | "serie" | "serial" | "référence"
+        | "reference" | "réf" | "ref" | "transaction" => Says::OtherNumber,
+        _ => return None,
     };
-    list.iter().any(|candidate| {
-        word.chars()
-            .flat_map(char::to_lowercase)
-            .eq(candidate.chars())
-    })
+    Some(says)
 }
 
 /// Whether a currency follows the number ending at `end` (after at most one space): an amount,

@@ -13,22 +13,24 @@ const MAX_LEN: usize = 31;
 /// The IBAN whose check digits start at the digit `digit`, as `(start, end)`: the two letters
 /// before it, or before the space before it, are its country code.
 pub(crate) fn find_at_check_digits(bytes: &[u8], digit: usize) -> Option<(usize, usize)> {
+    if !bytes.get(digit + 1).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
     let country_end = match digit.checked_sub(1).map(|i| bytes[i]) {
         Some(b) if b.is_ascii_alphabetic() => digit,
-        _ => digit - space_before(bytes, digit)?,
+        Some(b' ') => digit - 1,
+        Some(0x80..) => digit - space_before(bytes, digit)?,
+        _ => return None,
     };
     let start = country_end.checked_sub(2)?;
     let country = [
         bytes[start].to_ascii_uppercase(),
         bytes[start + 1].to_ascii_uppercase(),
     ];
-    if !country.iter().all(u8::is_ascii_uppercase)
-        || (start > 0 && is_word(bytes[start - 1]))
-        || !bytes.get(digit + 1).is_some_and(u8::is_ascii_digit)
-    {
+    let len = sepa_length(country)?;
+    if start > 0 && is_word(bytes[start - 1]) {
         return None;
     }
-    let len = sepa_length(country)?;
     let mut chars = [0u8; MAX_LEN];
     chars[..2].copy_from_slice(&country);
     chars[2] = bytes[digit];
@@ -102,51 +104,69 @@ impl Group {
 /// microstates, and the 2025 members Albania, Moldova, Montenegro, North Macedonia, Serbia).
 /// French overseas departments and territories use `FR` IBANs; Jersey, Guernsey and the Isle of
 /// Man use `GB` ones.
+const SEPA: [([u8; 2], u8); 42] = [
+    (*b"AD", 24),
+    (*b"AL", 28),
+    (*b"AT", 20),
+    (*b"BE", 16),
+    (*b"BG", 22),
+    (*b"CH", 21),
+    (*b"CY", 28),
+    (*b"CZ", 24),
+    (*b"DE", 22),
+    (*b"DK", 18),
+    (*b"EE", 20),
+    (*b"ES", 24),
+    (*b"FI", 18),
+    (*b"FR", 27),
+    (*b"GB", 22),
+    (*b"GI", 23),
+    (*b"GR", 27),
+    (*b"HR", 21),
+    (*b"HU", 28),
+    (*b"IE", 22),
+    (*b"IS", 26),
+    (*b"IT", 27),
+    (*b"LI", 21),
+    (*b"LT", 20),
+    (*b"LU", 20),
+    (*b"LV", 21),
+    (*b"MC", 27),
+    (*b"MD", 24),
+    (*b"ME", 22),
+    (*b"MK", 19),
+    (*b"MT", 31),
+    (*b"NL", 18),
+    (*b"NO", 15),
+    (*b"PL", 28),
+    (*b"PT", 25),
+    (*b"RO", 24),
+    (*b"RS", 22),
+    (*b"SE", 24),
+    (*b"SI", 19),
+    (*b"SK", 24),
+    (*b"SM", 27),
+    (*b"VA", 22),
+];
+
+/// [`SEPA`] indexed by country code, built at compile time: one lookup per candidate.
+const LENGTHS: [u8; 26 * 26] = {
+    let mut lengths = [0; 26 * 26];
+    let mut i = 0;
+    while i < SEPA.len() {
+        let (code, len) = SEPA[i];
+        lengths[(code[0] - b'A') as usize * 26 + (code[1] - b'A') as usize] = len;
+        i += 1;
+    }
+    lengths
+};
+
+/// The IBAN length of `country` (two uppercase ASCII letters), if it is in SEPA.
 fn sepa_length(country: [u8; 2]) -> Option<usize> {
-    let len = match &country {
-        b"AD" => 24,
-        b"AL" => 28,
-        b"AT" => 20,
-        b"BE" => 16,
-        b"BG" => 22,
-        b"CH" => 21,
-        b"CY" => 28,
-        b"CZ" => 24,
-        b"DE" => 22,
-        b"DK" => 18,
-        b"EE" => 20,
-        b"ES" => 24,
-        b"FI" => 18,
-        b"FR" => 27,
-        b"GB" => 22,
-        b"GI" => 23,
-        b"GR" => 27,
-        b"HR" => 21,
-        b"HU" => 28,
-        b"IE" => 22,
-        b"IS" => 26,
-        b"IT" => 27,
-        b"LI" => 21,
-        b"LT" => 20,
-        b"LU" => 20,
-        b"LV" => 21,
-        b"MC" => 27,
-        b"MD" => 24,
-        b"ME" => 22,
-        b"MK" => 19,
-        b"MT" => 31,
-        b"NL" => 18,
-        b"NO" => 15,
-        b"PL" => 28,
-        b"PT" => 25,
-        b"RO" => 24,
-        b"RS" => 22,
-        b"SE" => 24,
-        b"SI" => 19,
-        b"SK" => 24,
-        b"SM" => 27,
-        b"VA" => 22,
-        _ => return None,
-    };
-    Some(len)
+    let index = usize::from(country[0].checked_sub(b'A')?) * 26
+        + usize::from(country[1].checked_sub(b'A')?);
+    match LENGTHS.get(index).copied()? {
+        0 => None,
+        len => Some(usize::from(len)),
+    }
 }

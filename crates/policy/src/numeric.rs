@@ -70,19 +70,17 @@ fn whole_or_first_group(
     // At most MAX_DIGITS digits, so the count fits a byte.
     let solid = [groups.digits(all).len() as u8];
     let glued = all > 1 && text.glued_inside(start, groups.end(all));
-    let readings = [
-        Some((all, groups.lens(all))),
-        glued.then_some((all, &solid[..])),
-        (all > 1).then_some((1, groups.lens(1))),
-    ];
-    readings.into_iter().flatten().find_map(|(count, lens)| {
+    let try_reading = |count: usize, lens: &[u8]| {
         let grouped_by = if count > 1 { groups.sep } else { None };
         let end = groups.end(count);
         if !right_ok(text.bytes, end, grouped_by) {
             return None;
         }
         kind_of(groups.digits(count), lens, end).map(|kind| (kind, end))
-    })
+    };
+    try_reading(all, groups.lens(all))
+        .or_else(|| glued.then(|| try_reading(all, &solid)).flatten())
+        .or_else(|| (all > 1).then(|| try_reading(1, groups.lens(1))).flatten())
 }
 
 /// The type of one reading of a number (not a NIR, which [`nir`] reads itself). Fourteen digits

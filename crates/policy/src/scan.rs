@@ -2,6 +2,7 @@
 //! overlaps between them. A text that needs folding (`view`) is scanned through its view and the
 //! spans are moved back to the original.
 
+use crate::unicode::{Fold, char_at, fold};
 use crate::view::View;
 use crate::{PiiType, Span, email, iban, ip, numeric};
 
@@ -13,14 +14,28 @@ pub(crate) struct Text<'a> {
     pub(crate) bytes: &'a [u8],
     /// Offsets (sorted) at which the view dropped invisible characters.
     drops: &'a [usize],
+    /// Whether this is a view, whose characters fold no further.
+    is_view: bool,
 }
 
 impl<'a> Text<'a> {
-    pub(crate) fn new(str: &'a str, drops: &'a [usize]) -> Self {
+    /// A text as it was written.
+    pub(crate) fn plain(str: &'a str) -> Self {
+        Text {
+            str,
+            bytes: str.as_bytes(),
+            drops: &[],
+            is_view: false,
+        }
+    }
+
+    /// A view, which dropped invisible characters at `drops`.
+    pub(crate) fn view(str: &'a str, drops: &'a [usize]) -> Self {
         Text {
             str,
             bytes: str.as_bytes(),
             drops,
+            is_view: true,
         }
     }
 
@@ -34,17 +49,27 @@ impl<'a> Text<'a> {
     }
 }
 
-/// Appends every span of `text`, of every type, sorted and not overlapping, to `spans`.
+/// Appends every span of `text`, of every type, sorted and not overlapping, to `spans`. The text
+/// is scanned as it is until a character that folds turns up; then it is scanned again, through
+/// its view.
 pub(crate) fn scan_text(text: &str, spans: &mut Vec<Span>) {
     let first = spans.len();
-    match View::of(text) {
-        None => find_candidates(Text::new(text, &[]), spans),
-        Some(view) => {
+    if find_candidates(Text::plain(text), spans) == Pass::NeedsView {
+        spans.truncate(first);
+        if let Some(view) = View::of(text) {
             find_candidates(view.text(), spans);
             view.map_back(text, &mut spans[first..]);
         }
     }
     resolve_overlaps(spans, first);
+}
+
+/// How a pass over a text ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    Done,
+    /// The text holds a character that folds: it must be read through its view.
+    NeedsView,
 }
 
 /// What a byte may start, so the scan loop skips everything else with one table lookup.
@@ -55,6 +80,9 @@ enum Trigger {
     Plus,
     At,
     Colon,
+    /// The first byte of a non-ASCII character that may fold. Accented Latin letters (first
+    /// bytes C3–C5) and the bytes inside characters never do.
+    NonAscii,
 }
 
 const TRIGGERS: [Trigger; 256] = {
@@ -67,26 +95,38 @@ const TRIGGERS: [Trigger; 256] = {
     table[b'+' as usize] = Trigger::Plus;
     table[b'@' as usize] = Trigger::At;
     table[b':' as usize] = Trigger::Colon;
+    table[0xC2] = Trigger::NonAscii;
+    let mut b = 0xC6;
+    while b <= 0xF4 {
+        table[b as usize] = Trigger::NonAscii;
+        b += 1;
+    }
     table
 };
 
 /// The pass over `text`: pushes every candidate span, in roughly increasing order (spans found by
-/// looking back may start before earlier ones; [`resolve_overlaps`] sorts that out).
-fn find_candidates(text: Text<'_>, spans: &mut Vec<Span>) {
+/// looking back may start before earlier ones; [`resolve_overlaps`] sorts that out). Stops at the
+/// first character that folds, unless `text` is a view already.
+fn find_candidates(text: Text<'_>, spans: &mut Vec<Span>) -> Pass {
     let bytes = text.bytes;
     let mut i = 0;
     // IPv6 windows already examined end here, so a run of colons is read once, not per colon.
     let mut ipv6_checked_until = 0;
     while i < bytes.len() {
-        let Some(offset) = bytes[i..]
-            .iter()
-            .position(|&b| TRIGGERS[b as usize] != Trigger::None)
-        else {
+        let Some(offset) = skip_to_trigger(&bytes[i..]) else {
             break;
         };
         i += offset;
         let found = match TRIGGERS[bytes[i] as usize] {
             Trigger::None => None,
+            Trigger::NonAscii => match char_at(bytes, i) {
+                Some((c, _)) if !text.is_view && fold(c) != Fold::Keep => return Pass::NeedsView,
+                Some((_, len)) => {
+                    i += len;
+                    continue;
+                }
+                None => None,
+            },
             Trigger::Digit => at_digit(text, i),
             Trigger::Plus => numeric_at(text, i),
             Trigger::At => email::around_at(text.str, i).map(|(start, end)| Span {
@@ -110,26 +150,63 @@ fn find_candidates(text: Text<'_>, spans: &mut Vec<Span>) {
                 spans.push(span);
                 span.end.max(i + 1)
             }
+            // A digit right after a digit starts nothing: skip the rest of the run.
+            None if bytes[i].is_ascii_digit() => {
+                i + 1
+                    + bytes[i + 1..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .count()
+            }
             None => i + 1,
         };
     }
+    Pass::Done
+}
+
+/// The offset of the first byte of `bytes` that may start work.
+fn skip_to_trigger(bytes: &[u8]) -> Option<usize> {
+    const STARTS_WORK: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = !matches!(TRIGGERS[b], Trigger::None);
+            b += 1;
+        }
+        table
+    };
+    bytes.iter().position(|&b| STARTS_WORK[b as usize])
 }
 
 /// A digit: inside a word, only an IBAN's check digits after its country code can start here;
 /// after a space, an IBAN whose country code stands apart (`FR 76 …`), else a number.
 fn at_digit(text: Text<'_>, i: usize) -> Option<Span> {
-    let iban = || {
-        iban::find_at_check_digits(text.bytes, i).map(|(start, end)| Span {
+    let bytes = text.bytes;
+    let iban = if may_be_check_digits(bytes, i) {
+        iban::find_at_check_digits(bytes, i).map(|(start, end)| Span {
             start,
             end,
             kind: PiiType::Iban,
         })
-    };
-    if i > 0 && crate::boundary::is_word(text.bytes[i - 1]) {
-        iban()
     } else {
-        iban().or_else(|| numeric_at(text, i))
+        None
+    };
+    if i > 0 && crate::boundary::is_word(bytes[i - 1]) {
+        iban
+    } else {
+        iban.or_else(|| numeric_at(text, i))
     }
+}
+
+/// The quick test before looking for an IBAN: two digits, after a letter, or after a letter and
+/// a space, or after a non-ASCII character (a no-break space).
+fn may_be_check_digits(bytes: &[u8], i: usize) -> bool {
+    bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+        && match i.checked_sub(1).map(|p| bytes[p]) {
+            Some(b' ') => i >= 3 && bytes[i - 2].is_ascii_alphabetic(),
+            Some(b) => b.is_ascii_alphabetic() || !b.is_ascii(),
+            None => false,
+        }
 }
 
 fn numeric_at(text: Text<'_>, i: usize) -> Option<Span> {

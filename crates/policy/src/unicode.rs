@@ -4,7 +4,10 @@
 //!
 //! The classification comes from the Unicode tables of `unicode-properties` (general category)
 //! and `unicode-normalization` (compatibility decomposition, the "K" of NFKC); the only rule of
-//! our own is which categories matter, documented at [`fold`].
+//! our own is which categories matter, documented at [`fold`]. The readings of the characters
+//! text is mostly made of are computed once and looked up.
+
+use std::sync::OnceLock;
 
 use unicode_normalization::char::decompose_compatible;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
@@ -30,31 +33,72 @@ pub(crate) enum Fold {
 /// so that the text keeps its byte layout where nothing else changes; the detectors read them as
 /// separators where they stand.
 pub(crate) fn fold(c: char) -> Fold {
-    // Latin-1 letters and Latin Extended-A, the accented letters of French and of most European
-    // languages: none folds, and they are most of the non-ASCII text a detector meets.
-    if ('\u{c0}'..='\u{17f}').contains(&c) {
-        return Fold::Keep;
-    }
-    match c.general_category() {
-        GeneralCategory::Format => Fold::Drop,
-        GeneralCategory::DecimalNumber => Fold::Ascii(b'0' + decimal_value(c)),
-        GeneralCategory::SpaceSeparator
-        | GeneralCategory::DashPunctuation
-        | GeneralCategory::OtherNumber => Fold::Keep,
-        _ => compatibility_ascii(c).map_or(Fold::Keep, Fold::Ascii),
-    }
+    reading(c).fold
 }
 
 /// The kind of separator a non-ASCII character is between digit groups: every space separator
 /// (no-break, narrow no-break, thin, figure, ideographic…) is a space; every dash, and the minus
 /// sign, is a dash.
 pub(crate) fn separator_kind(c: char) -> Option<Sep> {
-    match c.general_category() {
+    reading(c).separator
+}
+
+/// What a character means to the detectors: how it folds, and what separator it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reading {
+    fold: Fold,
+    separator: Option<Sep>,
+}
+
+/// The characters below this one — Latin, Greek, Cyrillic and the other alphabets, general
+/// punctuation (typographic quotes, dashes, spaces, invisible characters) and currency signs —
+/// are most of the non-ASCII text a detector meets: their readings are computed once, at first
+/// use, from the Unicode tables, and then looked up instead of searched.
+const READINGS_END: u32 = 0x20D0;
+
+fn reading(c: char) -> Reading {
+    static READINGS: OnceLock<Box<[Reading]>> = OnceLock::new();
+    let code = u32::from(c);
+    if !(0x80..READINGS_END).contains(&code) {
+        return read(c);
+    }
+    let readings = READINGS.get_or_init(|| {
+        (0x80..READINGS_END)
+            .map(|code| char::from_u32(code).map_or(KEPT, read))
+            .collect()
+    });
+    readings[(code - 0x80) as usize]
+}
+
+const KEPT: Reading = Reading {
+    fold: Fold::Keep,
+    separator: None,
+};
+
+/// The reading of `c`, from the Unicode tables.
+fn read(c: char) -> Reading {
+    // Latin-1 letters and Latin Extended-A, the accented letters of French and of most European
+    // languages, read as themselves (the long `ſ` included): the scan skips them by their first
+    // byte alone (`view`).
+    if ('\u{c0}'..='\u{17f}').contains(&c) {
+        return KEPT;
+    }
+    let category = c.general_category();
+    let fold = match category {
+        GeneralCategory::Format => Fold::Drop,
+        GeneralCategory::DecimalNumber => Fold::Ascii(b'0' + decimal_value(c)),
+        GeneralCategory::SpaceSeparator
+        | GeneralCategory::DashPunctuation
+        | GeneralCategory::OtherNumber => Fold::Keep,
+        _ => compatibility_ascii(c).map_or(Fold::Keep, Fold::Ascii),
+    };
+    let separator = match category {
         GeneralCategory::SpaceSeparator => Some(Sep::Space),
         GeneralCategory::DashPunctuation => Some(Sep::Dash),
         _ if c == '\u{2212}' => Some(Sep::Dash),
         _ => None,
-    }
+    };
+    Reading { fold, separator }
 }
 
 /// The value of a decimal digit. Unicode encodes every script's decimal digits (`Nd`) as
@@ -91,19 +135,21 @@ fn compatibility_ascii(c: char) -> Option<u8> {
     }
 }
 
-/// The character starting at byte `i` of a string's bytes, with its length.
+/// The character starting at byte `i` of a string's bytes (valid UTF-8, `i` on a character
+/// boundary), with its length.
 pub(crate) fn char_at(bytes: &[u8], i: usize) -> Option<(char, usize)> {
-    let len = match *bytes.get(i)? {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
+    let lead = *bytes.get(i)?;
+    let (len, bits) = match lead {
+        0x00..=0x7F => return Some((char::from(lead), 1)),
+        0xC0..=0xDF => (2, u32::from(lead & 0x1F)),
+        0xE0..=0xEF => (3, u32::from(lead & 0x0F)),
+        _ => (4, u32::from(lead & 0x07)),
     };
-    let c = std::str::from_utf8(bytes.get(i..i + len)?)
-        .ok()?
-        .chars()
-        .next()?;
-    Some((c, len))
+    let code = bytes
+        .get(i + 1..i + len)?
+        .iter()
+        .fold(bits, |code, &b| (code << 6) | u32::from(b & 0x3F));
+    char::from_u32(code).map(|c| (c, len))
 }
 
 /// The character ending just before byte `i` of a string's bytes, with its length.

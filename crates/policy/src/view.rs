@@ -55,7 +55,7 @@ impl View {
     }
 
     pub(crate) fn text(&self) -> Text<'_> {
-        Text::new(&self.text, &self.drops)
+        Text::view(&self.text, &self.drops)
     }
 
     #[cfg(test)]
