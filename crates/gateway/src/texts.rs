@@ -211,14 +211,15 @@ fn bytes_to_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
-/// A chat prompt cut into prefix-cache blocks (`prefix::prompt_blocks`), each message's text as an
-/// engine sees it (a multi-part content's text parts joined by line breaks), so the gateway's blocks
-/// agree with the simulator's. Empty when the body has no readable messages.
-pub fn prompt_blocks(object: &RawObject<'_>) -> Vec<prefix::BlockHash> {
+/// A chat prompt cut into prefix-cache blocks under `salt` (`prefix::PromptBlocks::salted`), each
+/// message's text as an engine sees it (a multi-part content's text parts joined by line breaks),
+/// so the gateway's blocks agree with the simulator's. Empty when the body has no readable
+/// messages.
+pub fn prompt_blocks(object: &RawObject<'_>, salt: &[u8]) -> Vec<prefix::BlockHash> {
     let Ok(Some(messages)) = field::<Vec<Message<'_>>>(object, "messages") else {
         return Vec::new();
     };
-    let mut blocks = prefix::PromptBlocks::new();
+    let mut blocks = prefix::PromptBlocks::salted(salt);
     for message in &messages {
         let role = message.role.as_deref().unwrap_or("");
         match &message.content {

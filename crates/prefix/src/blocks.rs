@@ -52,6 +52,21 @@ impl PromptBlocks {
         }
     }
 
+    /// Blocks of a prompt seen under `salt` (vLLM's `cache_salt`): every block hash depends on
+    /// it, so equal prompts under two salts share no block, as in an engine whose cache is salted.
+    pub fn salted(salt: &[u8]) -> Self {
+        let mut seed = FNV_OFFSET;
+        for &byte in salt {
+            seed = (seed ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+        }
+        let chain = mix(seed);
+        PromptBlocks {
+            chain,
+            running: chain,
+            ..PromptBlocks::new()
+        }
+    }
+
     /// Adds one message.
     pub fn message(&mut self, role: &str, text: &str) -> &mut Self {
         self.bytes(role.as_bytes());

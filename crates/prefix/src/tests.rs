@@ -71,3 +71,23 @@ fn a_zero_capacity_lru_holds_nothing() {
     assert_eq!(lru.serve(&[1, 2]), 0);
     assert!(lru.is_empty());
 }
+
+#[test]
+fn a_salt_gives_the_same_prompt_other_blocks() {
+    let text = long_text('a', 2 * BLOCK_BYTES);
+    let blocks = |salt: &[u8]| {
+        let mut blocks = PromptBlocks::salted(salt);
+        blocks.message("user", &text);
+        blocks.finish()
+    };
+    let (acme, beta) = (blocks(b"acme"), blocks(b"beta"));
+    assert_eq!(acme.len(), 2);
+    assert_eq!(
+        acme,
+        blocks(b"acme"),
+        "one salt, one prompt: the same blocks"
+    );
+    assert!(acme.iter().all(|block| !beta.contains(block)));
+    let unsalted = prompt_blocks([("user", text.as_str())]);
+    assert!(acme.iter().all(|block| !unsalted.contains(block)));
+}

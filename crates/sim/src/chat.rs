@@ -36,10 +36,15 @@ async fn chat(
     let request = ChatCompletionRequest::deserialize(&value);
     // Mistral's clients name the seed `random_seed`; it decides the text like OpenAI's `seed`.
     let random_seed = value.get("random_seed").and_then(Value::as_i64);
+    // vLLM's `cache_salt`: the prefix cache keeps prompts of different salts apart.
+    let salt = value
+        .get("cache_salt")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     // Kept even when the typed view fails, so a test can see what a rejected request carried.
     sim.counters().record_chat_request(value);
     let request = request.map_err(invalid_json)?;
-    let plan = plan(sim, request, random_seed)?;
+    let plan = plan(sim, request, random_seed, salt.as_deref())?;
     completion::respond(sim, plan).await
 }
 
@@ -47,6 +52,7 @@ fn plan(
     sim: &Simulator,
     request: ChatCompletionRequest,
     random_seed: Option<i64>,
+    salt: Option<&str>,
 ) -> Result<Plan, SimError> {
     if request.messages.is_empty() {
         return Err(SimError::invalid(
@@ -69,7 +75,8 @@ fn plan(
     seed.field(b"chat").field(request.model.as_bytes());
     let mut prompt_tokens = 0_u64;
     // Cut only when the prefix cache will look at the blocks.
-    let mut blocks = sim.caches_prefixes().then(PromptBlocks::new);
+    let salted = || salt.map_or_else(PromptBlocks::new, |s| PromptBlocks::salted(s.as_bytes()));
+    let mut blocks = sim.caches_prefixes().then(salted);
     for message in &request.messages {
         let text = message.text();
         prompt_tokens = prompt_tokens.saturating_add(message_tokens(&text));

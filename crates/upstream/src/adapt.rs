@@ -49,6 +49,21 @@ pub fn rewrites(kind: EndpointKind) -> bool {
     matches!(kind, EndpointKind::Mistral)
 }
 
+/// Whether this kind takes vLLM's `cache_salt`: a string mixed into its prefix cache's block
+/// hashes, so requests under different salts never share cached blocks (and cannot time each
+/// other's prompts). The simulator emulates vLLM's.
+pub fn accepts_cache_salt(kind: EndpointKind) -> bool {
+    match kind {
+        EndpointKind::Vllm | EndpointKind::Simulator => true,
+        EndpointKind::Openai
+        | EndpointKind::Tgi
+        | EndpointKind::MistralRs
+        | EndpointKind::LlamaCpp
+        | EndpointKind::Ollama
+        | EndpointKind::Mistral => false,
+    }
+}
+
 /// Whether streams from this kind carry a final usage chunk only when asked with
 /// `stream_options.include_usage` (the OpenAI convention). The Mistral API always sends usage.
 pub fn needs_usage_request(kind: EndpointKind) -> bool {

@@ -349,3 +349,37 @@ endpoints = ["la-plateforme"]
     );
     assert_eq!(seen["random_seed"], 7);
 }
+
+/// Prefix caches are kept apart per entity: vLLM endpoints get the caller's entity's
+/// `cache_salt`, whatever the caller sent, so one entity's prompts neither warm another's cache
+/// nor reveal themselves through its timing.
+#[tokio::test]
+async fn each_entity_gets_its_own_cache_salt_and_no_caller_chooses_it() {
+    let t = TestServer::start(vec![instant_sim()], &one_endpoint("")).await;
+    let (_, beta) = t.create_user_key("beta", "bob").await;
+    let salt_of = |key: &str, sent: Option<&str>| {
+        let mut body = chat_body("mistral-small");
+        if let Some(sent) = sent {
+            body["cache_salt"] = json!(sent);
+        }
+        let request = t
+            .http
+            .post(t.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&body);
+        async {
+            assert_eq!(request.send().await.unwrap().status(), 200);
+            let seen = t.sims[0].0.stats().last_chat_request.unwrap();
+            seen["cache_salt"].as_str().unwrap().to_owned()
+        }
+    };
+    let acme = salt_of(&t.key, None).await;
+    let other = salt_of(&beta, None).await;
+    assert_ne!(acme, other);
+    assert_eq!(salt_of(&t.key, None).await, acme);
+    assert_eq!(
+        salt_of(&t.key, Some(&other)).await,
+        acme,
+        "the caller's salt is replaced"
+    );
+}
