@@ -99,6 +99,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             tokens: 1_000,
             cost_micros: 0,
         },
+        counted: false,
     };
     let used = Consumption {
         tokens: 600,

@@ -26,7 +26,8 @@ use crate::budget::{
 use crate::gcra::{GcraStatus, Shortfall};
 use crate::period::{Calendar, Period};
 use crate::rate::{
-    InvalidLimit, LimitKind, Limits, RateHeaders, RateShortfall, RateState, RateStatus, is_tighter,
+    InvalidLimit, LimitKind, Limits, Part, RateHeaders, RateShortfall, RateState, RateStatus,
+    is_tighter,
 };
 use crate::refusal::{Refusal, Refused};
 use crate::scope::Scope;
@@ -41,6 +42,9 @@ pub struct Request {
     pub scopes: Vec<Scope>,
     /// Tokens (see [`crate::estimate_tokens`]) and cost the request may consume.
     pub estimate: Consumption,
+    /// The request was counted already ([`Admission::count_request`]): its tokens and budgets are
+    /// checked and charged, not its count.
+    pub counted: bool,
 }
 
 /// An admitted request.
@@ -207,36 +211,43 @@ impl Admission {
 
     // ---- The hot path --------------------------------------------------------------------------
 
+    /// Counts one request against the request-rate limit of every scope (a scope listed twice
+    /// once), all or none; otherwise counts nothing and says when to retry. A caller counts each
+    /// request first, before anything else about it is known, so a request refused later still
+    /// counts; it is then admitted with [`Request::counted`].
+    pub fn count_request(&self, scopes: &[Scope], now: UnixMillis) -> Result<(), Refused> {
+        let (located, mut guards) = self.lock(scopes);
+        let nothing = Consumption::default();
+        if let Some(refusal) =
+            self.check(&mut guards, scopes, &located, nothing, Part::Request, now)
+        {
+            let rate = Box::new(headers(&guards, scopes, &located, now));
+            return Err(Refused { refusal, rate });
+        }
+        for (index, (scope, at)) in scopes.iter().zip(&located).enumerate() {
+            if scopes[..index].contains(scope) {
+                continue;
+            }
+            if let Some(entry) = find_mut(&mut guards, scope, *at) {
+                entry.rate.charge(Part::Request, 0, now);
+            }
+        }
+        Ok(())
+    }
+
     /// Admits `request` if every scope's rate limits and budgets allow it, and then charges them all
-    /// (one request, the token estimate, a reservation of the estimated tokens and cost); otherwise
-    /// charges nothing and says why.
+    /// (one request unless it was counted already, the token estimate, a reservation of the
+    /// estimated tokens and cost); otherwise charges nothing and says why.
     pub fn check_and_charge(&self, request: Request, now: UnixMillis) -> Result<Admitted, Refused> {
         let Request {
             mut scopes,
             estimate,
+            counted,
         } = request;
         dedupe(&mut scopes);
-        let mut located: SmallVec<[Located; 8]> = SmallVec::new();
-        let mut order: SmallVec<[usize; 8]> = SmallVec::new();
-        for scope in &scopes {
-            let hash = self.hasher.hash_one(scope);
-            let shard = self.shard_of(hash);
-            // `guard` holds the shard until the guards' order is known.
-            located.push(Located { hash, guard: shard });
-            order.push(shard);
-        }
-        order.sort_unstable();
-        order.dedup();
-        for at in &mut located {
-            at.guard = order.partition_point(|&s| s < at.guard);
-        }
-        // Ascending shard order: every request locks in the same order, so none can deadlock.
-        let mut guards: SmallVec<[MutexGuard<'_, Shard>; 8]> = SmallVec::new();
-        for &shard in &order {
-            guards.push(self.shards[shard].lock());
-        }
-
-        if let Some(refusal) = self.check(&mut guards, &scopes, &located, estimate, now) {
+        let part = if counted { Part::Tokens } else { Part::Whole };
+        let (located, mut guards) = self.lock(&scopes);
+        if let Some(refusal) = self.check(&mut guards, &scopes, &located, estimate, part, now) {
             let rate = Box::new(headers(&guards, &scopes, &located, now));
             return Err(Refused { refusal, rate });
         }
@@ -250,7 +261,7 @@ impl Admission {
             let Some(entry) = find_mut(&mut guards, scope, *at) else {
                 continue;
             };
-            entry.rate.charge(estimate.tokens, now);
+            entry.rate.charge(part, estimate.tokens, now);
             requests.offer(index, entry.rate.status(LimitKind::Requests, now));
             tokens.offer(index, entry.rate.status(LimitKind::Tokens, now));
             for budget in entry.budgets.iter_mut().flat_map(|b| b.iter_mut()) {
@@ -427,6 +438,33 @@ impl Admission {
 
     // ---- Internals -----------------------------------------------------------------------------
 
+    /// Locks the shards of `scopes`, in ascending order so that no two callers can deadlock, and
+    /// says where each scope lives.
+    fn lock(
+        &self,
+        scopes: &[Scope],
+    ) -> (SmallVec<[Located; 8]>, SmallVec<[MutexGuard<'_, Shard>; 8]>) {
+        let mut located: SmallVec<[Located; 8]> = SmallVec::new();
+        let mut order: SmallVec<[usize; 8]> = SmallVec::new();
+        for scope in scopes {
+            let hash = self.hasher.hash_one(scope);
+            let shard = self.shard_of(hash);
+            // `guard` holds the shard until the guards' order is known.
+            located.push(Located { hash, guard: shard });
+            order.push(shard);
+        }
+        order.sort_unstable();
+        order.dedup();
+        for at in &mut located {
+            at.guard = order.partition_point(|&s| s < at.guard);
+        }
+        let guards = order
+            .iter()
+            .map(|&shard| self.shards[shard].lock())
+            .collect();
+        (located, guards)
+    }
+
     fn shard_of(&self, hash: u64) -> usize {
         // The high half: hashbrown uses the low bits for buckets and the top seven for tags.
         (hash >> 32) as usize & self.shard_mask
@@ -440,6 +478,7 @@ impl Admission {
         scopes: &[Scope],
         located: &[Located],
         estimate: Consumption,
+        part: Part,
         now: UnixMillis,
     ) -> Option<Refusal> {
         let mut rate: Option<(usize, RateShortfall)> = None;
@@ -450,12 +489,13 @@ impl Admission {
             };
             let shortfall = entry
                 .rate
-                .check(estimate.tokens, now)
+                .check(part, estimate.tokens, now)
                 .filter(|shortfall| rate.is_none_or(|(_, worst)| shortfall.is_worse_than(&worst)));
             if let Some(shortfall) = shortfall {
                 rate = Some((index, shortfall));
             }
-            for state in entry.budgets.iter_mut().flat_map(|b| b.iter_mut()) {
+            let budgets = entry.budgets.iter_mut().filter(|_| part != Part::Request);
+            for state in budgets.flat_map(|b| b.iter_mut()) {
                 state.roll_over(&self.calendar, now);
                 if !state.admits(estimate) && budget.is_none_or(|b| state.resets_at > b.3) {
                     budget = Some((

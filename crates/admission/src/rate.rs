@@ -116,6 +116,27 @@ pub(crate) struct RateState {
     pub tokens: Option<TokenBucket>,
 }
 
+/// What of a request an admission checks and charges against the rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// One request and its tokens.
+    Whole,
+    /// One request only: counted before anything else about it is known.
+    Request,
+    /// Its tokens only: the request was counted already.
+    Tokens,
+}
+
+impl Part {
+    fn counts_request(self) -> bool {
+        matches!(self, Part::Whole | Part::Request)
+    }
+
+    fn counts_tokens(self) -> bool {
+        matches!(self, Part::Whole | Part::Tokens)
+    }
+}
+
 /// The first reason one scope refuses a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RateShortfall {
@@ -163,8 +184,9 @@ impl RateState {
 
     /// The worst shortfall of this scope for one request of `tokens` estimated tokens: a request
     /// that can never pass comes first, then the longest wait.
-    pub fn check(&self, tokens: u64, now: UnixMillis) -> Option<RateShortfall> {
-        let requests = self.requests.as_ref().and_then(|g| {
+    pub fn check(&self, part: Part, tokens: u64, now: UnixMillis) -> Option<RateShortfall> {
+        let requests = self.requests.as_ref().filter(|_| part.counts_request());
+        let requests = requests.and_then(|g| {
             g.check(1, now).err().map(|shortfall| RateShortfall {
                 kind: LimitKind::Requests,
                 shortfall,
@@ -172,7 +194,8 @@ impl RateState {
                 requested: 1,
             })
         });
-        let tokens = self.tokens.as_ref().and_then(|t| {
+        let bucket = self.tokens.as_ref().filter(|_| part.counts_tokens());
+        let tokens = bucket.and_then(|t| {
             t.gcra
                 .check(tokens, now)
                 .err()
@@ -189,11 +212,11 @@ impl RateState {
         }
     }
 
-    pub fn charge(&mut self, tokens: u64, now: UnixMillis) {
-        if let Some(g) = self.requests.as_mut() {
+    pub fn charge(&mut self, part: Part, tokens: u64, now: UnixMillis) {
+        if let Some(g) = self.requests.as_mut().filter(|_| part.counts_request()) {
             g.charge(1, now);
         }
-        if let Some(t) = self.tokens.as_mut() {
+        if let Some(t) = self.tokens.as_mut().filter(|_| part.counts_tokens()) {
             t.gcra.charge(tokens, now);
         }
     }

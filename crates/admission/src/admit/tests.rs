@@ -52,6 +52,7 @@ impl Caller {
                 tokens,
                 cost_micros,
             },
+            counted: false,
         }
     }
 }
@@ -95,6 +96,47 @@ fn a_request_without_limits_is_admitted_with_no_headers() {
     assert_eq!(admitted.rate, RateHeaders::default());
     assert_eq!(admitted.budget_warning, None);
     assert_eq!(admission.scope_count(), 0);
+}
+
+#[test]
+fn a_request_counted_first_is_counted_once_and_its_tokens_still_limited() {
+    let admission = paris();
+    let caller = Caller::new();
+    admission.set_limit(caller.key.clone(), rpm(2)).unwrap();
+    admission
+        .set_limit(caller.entity.clone(), tpm(100))
+        .unwrap();
+    let scopes = caller.request(0).scopes;
+    // Counted, then refused later for its tokens: it has used one of the two requests all the same.
+    admission.count_request(&scopes, T0).unwrap();
+    let counted = |tokens| Request {
+        counted: true,
+        ..caller.request(tokens)
+    };
+    let refused = admission.check_and_charge(counted(1_000), T0).unwrap_err();
+    assert!(
+        matches!(refused.refusal, Refusal::RequestTooLarge { .. }),
+        "{refused:?}"
+    );
+    admission.count_request(&scopes, T0).unwrap();
+    let admitted = admission.check_and_charge(counted(10), T0).unwrap();
+    let requests = admitted.rate.requests.unwrap();
+    assert_eq!(
+        requests.remaining, 0,
+        "counted once each, not again at admission"
+    );
+    let refused = admission.count_request(&scopes, T0).unwrap_err();
+    assert_eq!(
+        refused.refusal,
+        Refusal::RateLimited {
+            scope: caller.key.clone(),
+            kind: LimitKind::Requests,
+            retry_after: Duration::from_secs(30),
+        }
+    );
+    // A refused count charges nothing: the next request waits no longer than the refusal said.
+    let later = T0 + 30_000;
+    admission.count_request(&scopes, later).unwrap();
 }
 
 #[test]

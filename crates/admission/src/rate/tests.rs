@@ -41,16 +41,16 @@ fn the_estimate_is_the_prompt_plus_the_completion_allowed() {
 fn the_longest_wait_of_the_two_limits_is_reported() {
     let mut state = RateState::default();
     state.set_limits(limits(Some(60), Some(600)), || 1);
-    state.charge(600, T0);
+    state.charge(Part::Whole, 600, T0);
     // Requests wait nothing, tokens wait 10 s for 100 tokens.
-    let shortfall = state.check(100, T0).unwrap();
+    let shortfall = state.check(Part::Whole, 100, T0).unwrap();
     assert_eq!(shortfall.kind, LimitKind::Tokens);
     assert_eq!(
         shortfall.shortfall,
         Shortfall::RetryAfter(Duration::from_secs(10))
     );
     // A request over the token limit can never pass, which beats any wait.
-    let shortfall = state.check(601, T0).unwrap();
+    let shortfall = state.check(Part::Whole, 601, T0).unwrap();
     assert_eq!(shortfall.shortfall, Shortfall::TooLarge);
     assert_eq!((shortfall.limit, shortfall.requested), (600, 601));
 }
@@ -59,7 +59,7 @@ fn the_longest_wait_of_the_two_limits_is_reported() {
 fn settlement_corrects_only_a_bucket_that_existed_at_admission() {
     let mut state = RateState::default();
     state.set_limits(limits(None, Some(1_000)), || 5);
-    state.charge(500, T0);
+    state.charge(Part::Whole, 500, T0);
     // Admitted at epoch 4, before the bucket (epoch 5) existed: nothing to refund.
     state.settle(4, 500, 0, T0);
     assert_eq!(state.status(LimitKind::Tokens, T0).unwrap().remaining, 500);
@@ -77,7 +77,7 @@ fn limits_are_kept_across_changes_and_removed_with_none() {
         epochs += 1;
         epochs
     });
-    state.charge(50, T0);
+    state.charge(Part::Whole, 50, T0);
     state.set_limits(limits(Some(20), Some(200)), || unreachable!("kept"));
     assert_eq!(state.limits(), limits(Some(20), Some(200)));
     assert_eq!(state.status(LimitKind::Tokens, T0).unwrap().remaining, 100);
