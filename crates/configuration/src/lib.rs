@@ -192,7 +192,7 @@ pub use section::seats::SeatsConfig;
 pub use section::server::ServerConfig;
 pub use section::simulator::SimulatorConfig;
 pub use section::telemetry::{OTLP_ENDPOINT_ENV, TelemetryConfig};
-pub use section::use_cases::{UseCaseConfig, UseCasePolicy};
+pub use section::use_cases::{UseCaseAllowed, UseCaseConfig, UseCasePolicy};
 
 /// The whole configuration, validated: every name is unique, every reference resolved to an index.
 #[derive(Debug, Clone, PartialEq)]

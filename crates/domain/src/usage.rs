@@ -108,6 +108,10 @@ pub struct UsageRecord {
     pub classification: Option<String>,
     /// Where the answering endpoint runs, if one answered.
     pub hosting: Option<Hosting>,
+    /// The token counts are the gateway's estimate, not the backend's: the backend gave no usage
+    /// for an answer (a stream cut before its usage chunk, a backend that reports none), so the
+    /// request is charged its prompt's estimate and the completion relayed (characters ÷ 4).
+    pub usage_estimated: bool,
 }
 
 /// What a set of usage records adds up to. Integer sums only: money is in micro-units, so a total

@@ -1,6 +1,6 @@
-//! Stage 4, accept: read the body within its size limit, parse it as JSON and check the few fields
+//! Stage 5, accept: read the body within its size limit, parse it as JSON and check the few fields
 //! the gateway interprets. Every other field is left untouched for the backend. It runs after the
-//! caller is known (stages 1 to 3), so an unknown or refused caller costs no read and no parse.
+//! caller is known (stages 1 to 4), so an unknown or refused caller costs no read and no parse.
 
 use std::borrow::Cow;
 

@@ -1,21 +1,57 @@
-//! Stage 8, admit: rate limits and budgets of the request's key, user, teams and entity, checked and
-//! charged in memory (the `admission` crate) with the request's estimate, all or none; settled with
-//! the real usage when the request is metered. What admission reports (rate-limit state, a budget
-//! warning) goes into the response headers (`headers::rate_headers`, `headers::warning_header`).
+//! Stages 2, count, and 9, admit: the rate limits and budgets of the request's key, user, teams and
+//! entity, checked and charged in memory (the `admission` crate), each time all or none.
+//!
+//! - **Count** (stage 2, right after authentication): one request against every request-rate
+//!   limit. Before anything else, so that a request refused at any later stage still counts, and a
+//!   flood — of blocked prompts, say — is refused 429 before its body is read, inspected or
+//!   audited.
+//! - **Admit** (stage 9, once the body is known): the token limits and budgets, charged with the
+//!   request's estimate and settled with the real usage when the request is metered.
+//!
+//! What admission reports (rate-limit state, a budget warning) goes into the response headers
+//! (`headers::rate_headers`, `headers::warning_header`).
 
 use admission::{Admission, Admitted, BudgetWarning, Consumption, Request, Scope, estimate_tokens};
-use domain::{AuditEvent, Outcome, UnixMillis};
+use domain::{AuditEvent, Outcome, TeamId, UnixMillis};
 use identity::Principal;
 use usage::AuditSink;
 
-use crate::attribute::Caller;
 use crate::error::GatewayError;
 use crate::price::{Estimate, Price};
 
-/// Checks and charges every scope of the request, all or none.
+/// The scopes a request is limited and charged in: its key, user, teams and entity.
+pub(crate) fn scopes(principal: &Principal, teams: Option<&[TeamId]>) -> Vec<Scope> {
+    let teams = teams.unwrap_or_default();
+    let mut scopes = Vec::with_capacity(3 + teams.len());
+    if let Some(key) = principal.key_id {
+        scopes.push(Scope::Key(key));
+    }
+    if let Some(user) = principal.user_id() {
+        scopes.push(Scope::User(user));
+    }
+    scopes.extend(teams.iter().copied().map(Scope::Team));
+    if let Some(entity) = principal.entity_id {
+        scopes.push(Scope::Entity(entity));
+    }
+    scopes
+}
+
+/// Counts the request against every request-rate limit of its scopes, all or none.
+pub(crate) fn count(
+    admission: &Admission,
+    scopes: &[Scope],
+    now: UnixMillis,
+) -> Result<(), GatewayError> {
+    admission
+        .count_request(scopes, now)
+        .map_err(|refused| GatewayError::Refused(Box::new(refused)))
+}
+
+/// Checks and charges the token limits and budgets of every scope of the counted request, all or
+/// none.
 pub(crate) fn admit(
     admission: &Admission,
-    caller: &Caller,
+    scopes: Vec<Scope>,
     estimate: Estimate,
     price: Price,
     now: UnixMillis,
@@ -28,27 +64,13 @@ pub(crate) fn admit(
         tokens: estimate_tokens(prompt_tokens, Some(completion_tokens), 0),
         cost_micros: price.of(prompt_tokens, completion_tokens),
     };
-    let principal = &caller.principal;
-    let teams = caller.attribution.teams.as_deref().unwrap_or_default();
-    let mut scopes = Vec::with_capacity(3 + teams.len());
-    if let Some(key) = principal.key_id {
-        scopes.push(Scope::Key(key));
-    }
-    if let Some(user) = principal.user_id() {
-        scopes.push(Scope::User(user));
-    }
-    scopes.extend(teams.iter().copied().map(Scope::Team));
-    if let Some(entity) = principal.entity_id {
-        scopes.push(Scope::Entity(entity));
-    }
+    let request = Request {
+        scopes,
+        estimate: consumption,
+        counted: true,
+    };
     admission
-        .check_and_charge(
-            Request {
-                scopes,
-                estimate: consumption,
-            },
-            now,
-        )
+        .check_and_charge(request, now)
         .map_err(|refused| GatewayError::Refused(Box::new(refused)))
 }
 

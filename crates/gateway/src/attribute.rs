@@ -1,16 +1,17 @@
-//! Stage 3, attribute: who a request is charged to beyond its key, user and entity, and what the
+//! Stage 4, attribute: who a request is charged to beyond its key, user and entity, and what the
 //! caller asks of the later stages in its headers — before the body is read, so a malformed header
-//! is refused uncharged.
+//! costs no read and no parse.
 //!
-//! - **Teams.** The user's teams (from the directory's in-memory index) are admission scopes
-//!   (stage 8: every team's limits and budgets apply), and the first of them, by id, is the team
-//!   the usage record is charged to — ids are time-ordered, so that is the user's oldest team, and
-//!   joining another team does not move the user's charges. They are known even when the request
-//!   is refused from here on, so a refusal is charged to them too.
+//! - **Teams.** The user's teams (from the directory's in-memory index), looked up as soon as the
+//!   caller is known: they are admission scopes (every team's limits and budgets apply), and the
+//!   first of them, by id, is the team the usage record is charged to — ids are time-ordered, so
+//!   that is the user's oldest team, and joining another team does not move the user's charges. A
+//!   refusal is charged to them too.
 //! - **Use case.** `x-fabrique-use-case` names the use case a request serves: a label checked for
-//!   shape (400 `invalid_use_case`), so reports only ever hold well-formed labels; when
-//!   `[[use_cases]]` declares it for one entity, only that entity's callers may name it (403
-//!   `use_case_not_permitted`).
+//!   shape (400 `invalid_use_case`), so reports only ever hold well-formed labels. A use case
+//!   `[[use_cases]]` declares may be named only by the callers it permits
+//!   (`policies::UseCaseRules::permits`: its entity's, those its `allowed` lists, and none where
+//!   it would relax their policy unlisted); others get 403 `use_case_not_permitted`.
 //! - **Priority.** `x-fabrique-priority` and `x-fabrique-max-queue-ms`, for the schedule stage
 //!   (`schedule::wanted`).
 
@@ -65,43 +66,31 @@ impl Attribution {
     }
 }
 
-/// The caller with their teams, and what their headers name. The caller comes back even when a
-/// header is refused, so the refusal is charged to their teams.
+/// The user's teams, in id order; `None` for service accounts and users in no team.
+pub(crate) fn teams(directory: &Directory, principal: &Principal) -> Option<Arc<[TeamId]>> {
+    principal
+        .user_id()
+        .and_then(|user| directory.teams_of(&user))
+}
+
+/// The caller, with what their headers name.
 pub(crate) fn attribute(
-    directory: &Directory,
     inspector: &Inspector,
     headers: &HeaderMap,
     principal: Arc<Principal>,
-) -> (Caller, Result<(), GatewayError>) {
-    let teams = principal
-        .user_id()
-        .and_then(|user| directory.teams_of(&user));
-    let mut caller = Caller {
-        attribution: Attribution {
-            teams,
-            use_case: None,
-        },
-        wanted: Wanted::default(),
-        principal,
-    };
-    let named = named(inspector, headers, &mut caller);
-    (caller, named)
-}
-
-/// Reads the use case and the scheduling headers into `caller`.
-fn named(
-    inspector: &Inspector,
-    headers: &HeaderMap,
-    caller: &mut Caller,
-) -> Result<(), GatewayError> {
-    caller.attribution.use_case = use_case(inspector, headers, &caller.principal)?;
-    let use_case_class = caller
-        .attribution
-        .use_case()
-        .and_then(|slug| inspector.use_case(slug))
+    teams: Option<Arc<[TeamId]>>,
+) -> Result<Caller, GatewayError> {
+    let use_case = use_case(inspector, headers, &principal, teams.as_deref())?;
+    let use_case_class = use_case
+        .as_ref()
+        .and_then(|named| inspector.use_case(named.as_str()))
         .and_then(|rules| rules.priority());
-    caller.wanted = schedule::wanted(headers, caller.principal.priority, use_case_class)?;
-    Ok(())
+    let wanted = schedule::wanted(headers, principal.priority, use_case_class)?;
+    Ok(Caller {
+        principal,
+        attribution: Attribution { teams, use_case },
+        wanted,
+    })
 }
 
 /// The use-case label, if the caller names one they may name.
@@ -109,15 +98,18 @@ fn use_case(
     inspector: &Inspector,
     headers: &HeaderMap,
     principal: &Principal,
+    teams: Option<&[TeamId]>,
 ) -> Result<Option<UseCase>, GatewayError> {
     let Some(value) = headers.get(USE_CASE_HEADER) else {
         return Ok(None);
     };
     match value.to_str() {
         Ok(text) if is_slug(text) => match inspector.use_case(text) {
-            Some(rules) if !rules.permits(principal) => Err(GatewayError::UseCaseNotPermitted {
-                use_case: text.to_owned(),
-            }),
+            Some(rules) if !rules.permits(principal, teams) => {
+                Err(GatewayError::UseCaseNotPermitted {
+                    use_case: text.to_owned(),
+                })
+            }
             _ => Ok(Some(UseCase(value.clone()))),
         },
         _ => Err(GatewayError::InvalidUseCase {

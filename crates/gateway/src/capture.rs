@@ -1,8 +1,8 @@
 //! Content retention on the request path: for a caller whose entity keeps content (`full`), the
 //! input as the caller sent it (before redaction or pseudonymization: it is the caller's own data)
-//! is copied at stage 7, the completion the caller received is gathered at stage 11 (stream events
-//! included), and both are handed to the content writer when the request is metered
-//! (`retention::ContentSink`).
+//! is copied by the inspect stage, the completion the caller received is gathered as it is
+//! relayed (stream events included), and both are handed to the content writer when the request
+//! is metered (`retention::ContentSink`).
 //!
 //! Cost for other callers: one check that no entity keeps content (no sink), else one map lookup
 //! of the entity's retention. A full writer queue drops the record and counts it

@@ -1,10 +1,10 @@
-//! Stage 6, classify: the request's data classification, the highest of
+//! Stage 7, classify: the request's data classification, the highest of
 //! - the lowest level of the ladder,
 //! - the caller's entity's default (`[[entities]] classification`),
 //! - the key's default (`classification` given when the key was created),
 //! - the caller's label (`x-fabrique-classification` header), and
 //! - what the input policies detect (`[policy] personal_data_classification` when personal data is
-//!   found in the request's texts; the scan itself is stage 7's, `inspect`).
+//!   found in the request's texts; the scan itself is the inspect stage's).
 //!
 //! Routing then only considers endpoints cleared for that level; refusing happens before any byte
 //! leaves (see `route`).

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use admission::{Admitted, BudgetWarning, RateHeaders};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use domain::{Classification, Operation, UnixMillis, now_millis};
+use domain::{Classification, Operation, TeamId, UnixMillis, now_millis};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::Principal;
 use tokio::sync::oneshot;
@@ -27,6 +27,7 @@ use crate::capture::{self, Capture};
 use crate::error::GatewayError;
 use crate::headers::{self, REQUEST_ID_HEADER};
 use crate::meter::{End, Facts};
+use crate::price::Estimate;
 use crate::relay::{Answer, RelayStream, Streaming};
 use crate::resolve::Chain;
 use crate::route::Routed;
@@ -91,6 +92,7 @@ impl Exchange {
                 model: None,
                 classification: None,
                 capture: None,
+                prompt_estimate: None,
                 ticket: None,
                 dispatch: None,
                 endpoint: None,
@@ -143,19 +145,20 @@ impl Exchange {
         self.facts.dispatch.as_ref().map(scheduler::Dispatch::pool)
     }
 
-    /// Stage 1: the caller is known, and charged from now on.
-    pub fn authenticated(&mut self, principal: &Arc<Principal>) {
+    /// Stage 1: the caller is known, and charged from now on, with their teams.
+    pub fn authenticated(&mut self, principal: &Arc<Principal>, teams: &Option<Arc<[TeamId]>>) {
         let entity = principal.entity_slug.as_deref();
         self.facts.span.record("fabrique.entity", entity);
         self.facts.principal = Some(Arc::clone(principal));
+        self.facts.attribution.teams.clone_from(teams);
     }
 
-    /// Stage 3: the teams and use case charged.
+    /// Stage 4: the use case charged.
     pub fn attributed(&mut self, caller: &Caller) {
         self.facts.attribution = caller.attribution.clone();
     }
 
-    /// Stage 4: what the caller asked for.
+    /// Stage 5: what the caller asked for.
     pub fn accepted(&mut self, request: &InferenceRequest<'_>) {
         let span = &self.facts.span;
         span.record("gen_ai.request.model", request.model.as_ref());
@@ -165,7 +168,7 @@ impl Exchange {
         self.facts.stream = request.asked.stream;
     }
 
-    /// Stage 5: the model the request is for.
+    /// Stage 6: the model the request is for.
     pub fn resolved(&mut self, chain: &Chain) {
         let model = chain.model();
         let name = &self.gateway.catalog.model(model).name;
@@ -173,7 +176,7 @@ impl Exchange {
         self.facts.model = Some(model);
     }
 
-    /// Stage 7: the request's classification, and its content when its entity keeps it.
+    /// Stage 8: the request's classification, and its content when its entity keeps it.
     pub fn inspected(&mut self, level: Classification, capture: Option<Capture>) {
         let name = self.gateway.classifier.name(level);
         self.facts.span.record("fabrique.classification", name);
@@ -181,20 +184,22 @@ impl Exchange {
         self.facts.capture = capture;
     }
 
-    /// Stage 8: the admission to settle, and what it tells the caller.
-    pub fn admitted(&mut self, admitted: Admitted) {
+    /// Stage 9: the admission to settle, the prompt's estimate, and what admission tells the
+    /// caller.
+    pub fn admitted(&mut self, admitted: Admitted, estimate: Estimate) {
+        self.facts.prompt_estimate = Some(estimate.prompt_tokens);
         self.facts.ticket = Some(admitted.ticket);
         self.told.rate = Some(admitted.rate);
         self.told.warning = admitted.budget_warning;
     }
 
-    /// Stage 9: the pool sequence the request holds, when it was scheduled.
+    /// Stage 10: the pool sequence the request holds, when it was scheduled.
     pub fn scheduled(&mut self, dispatch: Option<scheduler::Dispatch>) {
         self.told.queue_wait = dispatch.as_ref().map(scheduler::Dispatch::waited);
         self.facts.dispatch = dispatch;
     }
 
-    /// Stage 10: where the request was sent, and what it took.
+    /// Stage 11: where the request was sent, and what it took.
     pub fn routed(&mut self, routed: &mut Routed) {
         if let Some(fallback) = routed.fallback_dispatch.take() {
             // A model of another pool served the request: that pool is settled with the usage,
@@ -219,13 +224,14 @@ impl Exchange {
                 status,
                 bytes,
                 usage,
+                relayed_chars,
                 first_byte,
             }) => {
                 let end = if status.is_success() {
                     if let Some(capture) = self.facts.capture.as_mut() {
                         capture::append_texts(&mut capture.completion, &bytes);
                     }
-                    End::answered(usage, Some(first_byte))
+                    End::answered(usage, relayed_chars, Some(first_byte))
                 } else {
                     // The backend refused the request itself (4xx): the caller sees its answer.
                     End::failed(status.as_u16(), "upstream_rejected")
@@ -242,6 +248,7 @@ impl Exchange {
                     self.facts.attempts = attempts;
                 }
                 let end = End::failed(error.status().as_u16(), error.code());
+                let end = self.after_routing(end);
                 self.finish(end, Some(&error));
                 error.into_response()
             }
@@ -271,10 +278,8 @@ impl Exchange {
                 capture.completion = completion;
             }
             let end = End {
-                status: 200,
                 error_code: outcome.error_code,
-                usage: outcome.usage,
-                first_byte: outcome.first_byte,
+                ..End::answered(outcome.usage, outcome.relayed_chars, outcome.first_byte)
             };
             self.finish(end, None);
         });
@@ -295,6 +300,16 @@ impl Exchange {
             headers::queue_wait_header(headers, wait);
         }
         headers.insert(REQUEST_ID_HEADER, self.facts.request_id.clone());
+    }
+
+    /// A request that ends in error after a backend accepted it (its answer timed out, or the
+    /// caller left while it was read) is charged as an answer of which nothing was relayed.
+    fn after_routing(&self, end: End) -> End {
+        let relayed_chars = self.facts.endpoint.map(|_| 0);
+        End {
+            relayed_chars,
+            ..end
+        }
     }
 
     /// Meters the request and audits its refusal, once: a second call does nothing.
@@ -325,7 +340,7 @@ impl Drop for Exchange {
     /// The backstop: a request dropped before it answered (its caller went away) is metered too.
     fn drop(&mut self) {
         let gone = End::failed(CLIENT_CLOSED_REQUEST, "client_disconnected");
-        self.finish(gone, None);
+        self.finish(self.after_routing(gone), None);
     }
 }
 
@@ -334,11 +349,16 @@ impl Drop for Exchange {
 const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl End {
-    fn answered(usage: Option<wire::Usage>, first_byte: Option<Instant>) -> End {
+    fn answered(
+        usage: Option<wire::Usage>,
+        relayed_chars: u64,
+        first_byte: Option<Instant>,
+    ) -> End {
         End {
             status: 200,
             error_code: None,
             usage,
+            relayed_chars: Some(relayed_chars),
             first_byte,
         }
     }
@@ -348,6 +368,7 @@ impl End {
             status,
             error_code: Some(code),
             usage: None,
+            relayed_chars: None,
             first_byte: None,
         }
     }

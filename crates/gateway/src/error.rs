@@ -44,6 +44,10 @@ pub(crate) enum GatewayError {
     SeatRequired(seats::SeatRequired),
     #[error("the model `{model}` does not exist or you do not have access to it")]
     ModelNotFound { model: String },
+    /// A model the caller's entity may not use: answered exactly as an absent model, so other
+    /// entities' models never show, but audited as the access decision it is.
+    #[error("the model `{model}` does not exist or you do not have access to it")]
+    ModelDeniedToEntity { model: String },
     #[error("the model `{model}` is a {kind} model and cannot serve {route}")]
     WrongModelKind {
         model: String,
@@ -56,7 +60,9 @@ pub(crate) enum GatewayError {
         "invalid `x-fabrique-use-case` header `{given}`: expected a slug (1 to 63 characters of a-z, 0-9 and '-', not starting or ending with '-')"
     )]
     InvalidUseCase { given: String },
-    #[error("use case `{use_case}` belongs to another entity; your entity may not name it")]
+    #[error(
+        "use case `{use_case}` is not open to you: it belongs to another entity, or does not list you among the callers it allows"
+    )]
     UseCaseNotPermitted { use_case: String },
     #[error(
         "this request is classified `{level}` and no endpoint serving `{model}` (or its fallbacks) is cleared for that level; nothing was sent"
@@ -122,7 +128,9 @@ impl GatewayError {
                 StatusCode::UNAUTHORIZED
             }
             GatewayError::SignIn(error) => error.status(),
-            GatewayError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
+            GatewayError::ModelNotFound { .. } | GatewayError::ModelDeniedToEntity { .. } => {
+                StatusCode::NOT_FOUND
+            }
             GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::UpstreamFailed { .. } | GatewayError::UpstreamBody(_) => {
                 StatusCode::BAD_GATEWAY
@@ -134,7 +142,9 @@ impl GatewayError {
         }
     }
 
-    /// Refusals that are access decisions, audited as such (who, which model, never the content).
+    /// Refusals that are access decisions, audited as such (who, which model, never the content):
+    /// the data policy's and the classification's, and who may use which model, use case and
+    /// priority.
     pub(crate) fn is_audited_refusal(&self) -> bool {
         matches!(
             self,
@@ -142,6 +152,10 @@ impl GatewayError {
                 | GatewayError::PersonalDataBlocked { .. }
                 | GatewayError::BlockedTerm { .. }
                 | GatewayError::PromptInjectionSuspected { .. }
+                | GatewayError::ModelNotAllowed { .. }
+                | GatewayError::ModelDeniedToEntity { .. }
+                | GatewayError::UseCaseNotPermitted { .. }
+                | GatewayError::PriorityNotAllowed { .. }
         )
     }
 
@@ -158,7 +172,9 @@ impl GatewayError {
             GatewayError::PriorityNotAllowed { .. } => "priority_not_allowed",
             GatewayError::SignIn(error) => error.code(),
             GatewayError::SeatRequired(_) => "seat_required",
-            GatewayError::ModelNotFound { .. } => "model_not_found",
+            GatewayError::ModelNotFound { .. } | GatewayError::ModelDeniedToEntity { .. } => {
+                "model_not_found"
+            }
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",
             GatewayError::InvalidUseCase { .. } => "invalid_use_case",
@@ -192,6 +208,7 @@ impl GatewayError {
         match self {
             GatewayError::InvalidField { param, .. } => Some(param),
             GatewayError::ModelNotFound { .. }
+            | GatewayError::ModelDeniedToEntity { .. }
             | GatewayError::WrongModelKind { .. }
             | GatewayError::ModelNotAllowed { .. } => Some("model"),
             GatewayError::PriorityNotAllowed { .. } => Some(PRIORITY_HEADER),

@@ -1,4 +1,4 @@
-//! Stage 7, inspect: the caller's data policy applied to the request's input texts, after
+//! Stage 8, inspect: the caller's data policy applied to the request's input texts, after
 //! classification and before anything leaves.
 //!
 //! One scan of every input text with every detector serves classification and policy alike: it
@@ -51,6 +51,10 @@ pub(crate) fn inspect<'a>(
     subject: &Subject<'_>,
 ) -> Result<Inspected<'a>, GatewayError> {
     let policy = inspector.policy_for(subject.principal, subject.use_case);
+    let relaxed = inspector.relaxations(subject.principal, subject.use_case);
+    if let (Some(use_case), false) = (subject.use_case, relaxed.is_empty()) {
+        PolicyAuditor::new(audit, subject).relaxed(use_case, relaxed);
+    }
     let classifies = classifier.inspects_content(level);
     let mut inspected = Inspected {
         level,

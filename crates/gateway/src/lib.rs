@@ -1,23 +1,24 @@
 //! The inference API: `/v1/chat/completions`, `/v1/embeddings`, `/v1/fim/completions`, `/v1/models`,
 //! plus `/healthz`, `/readyz` and `/metrics` (`api`).
 //!
-//! One inference request runs through twelve stages, one module each, in this order
+//! One inference request runs through thirteen stages, one module each, in this order
 //! ([`pipeline`](crate::infer)):
 //!
 //! | # | stage | module | what it establishes or refuses |
 //! |---|---|---|---|
 //! | 1 | authenticate | `authenticate` | the caller, from a key, access token or session; before the body is read |
-//! | 2 | license | `license` | a user holds a seat |
-//! | 3 | attribute | `attribute` | teams charged, use case and priority named |
-//! | 4 | accept | `accept` | the body, within its limit, as JSON |
-//! | 5 | resolve | `resolve` | the model and its fallbacks, which the caller may use |
-//! | 6 | classify | `classify` | the level from the caller and their label |
-//! | 7 | inspect | `inspect` | the data policy; the level raised by personal data; clearance |
-//! | 8 | admit | `admit` | rate limits and budgets, charged with an estimate |
-//! | 9 | schedule | `schedule` | a sequence of the model's GPU pool, shared fairly |
-//! | 10 | route | `route` | an endpoint that answers, failing over |
-//! | 11 | relay | `relay` | the answer, whole or streamed, through the answer filter |
-//! | 12 | meter | `meter` | the usage record, metrics, settlement; once, however the request ends |
+//! | 2 | count | `admit` | one request against the caller's request-rate limits, refused or not |
+//! | 3 | license | `license` | a user holds a seat |
+//! | 4 | attribute | `attribute` | teams charged, use case and priority named |
+//! | 5 | accept | `accept` | the body, within its limit, as JSON |
+//! | 6 | resolve | `resolve` | the model and the fallbacks the caller may use |
+//! | 7 | classify | `classify` | the level from the caller and their label |
+//! | 8 | inspect | `inspect` | the data policy; the level raised by personal data; clearance |
+//! | 9 | admit | `admit` | token limits and budgets, charged with an estimate |
+//! | 10 | schedule | `schedule` | a sequence of the model's GPU pool, shared fairly |
+//! | 11 | route | `route` | an endpoint that answers, failing over |
+//! | 12 | relay | `relay` | the answer, whole or streamed, through the answer filter |
+//! | 13 | meter | `meter` | the usage record, metrics, settlement; once, however the request ends |
 //!
 //! The request's context (`context`) learns what each stage establishes and is the one exit:
 //! every request is metered, and its refusal audited, exactly once. The request path reads only
@@ -45,6 +46,7 @@ mod pipeline;
 mod policies;
 mod price;
 mod relay;
+mod relayed;
 mod resolve;
 mod route;
 mod schedule;

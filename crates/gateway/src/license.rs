@@ -1,4 +1,4 @@
-//! Stage 2, license: a user (key owner or signed-in user) must hold a seat, or get one now while
+//! Stage 3, license: a user (key owner or signed-in user) must hold a seat, or get one now while
 //! the pool allows it; service accounts need none. Memory only (`seats::Seats::check`): a held
 //! seat is one map lookup, and a first assignment is decided in memory and stored by the seat
 //! writer, off the request path.

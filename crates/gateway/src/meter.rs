@@ -1,10 +1,16 @@
-//! Stage 12, meter: what every request leaves behind, however it ends — exactly once, from the
+//! Stage 13, meter: what every request leaves behind, however it ends — exactly once, from the
 //! request context's one exit (`context::Exchange`). In this order:
-//! 1. the pool sequence goes back, settled with the backend's counts when there are some, so the
-//!    next request in line waits no longer than needed;
-//! 2. the metrics, under the request's entity and model, and its trace's outcome;
-//! 3. for a caller that is known: the admission settled with what the request consumed (its
-//!    estimate replaced: 0 for a request that consumed nothing), the content of an answered
+//! 1. what the request consumed: the backend's counts when it gave them for an answer that
+//!    completed; for an answer it gave no usage for — a stream the caller or the backend cut, a
+//!    whole answer read past its deadline, a backend that never reports usage — the prompt's
+//!    estimate and the completion relayed (`relayed`), never less than the backend's partial
+//!    counts, and the record marked `usage_estimated`;
+//! 2. the pool sequence goes back, settled with that consumption when there is one, so the next
+//!    request in line waits no longer than needed;
+//! 3. the metrics, under the request's entity and model, and its trace's outcome;
+//! 4. for a caller that is known: the admission settled with what the request consumed (its
+//!    estimate replaced: 0 for a request that consumed nothing), so budgets and token limits see
+//!    it at once, the content of an answered
 //!    request handed to the content writer when its entity keeps content, and one usage record
 //!    handed to the batch writer, off the request path.
 //!
@@ -30,6 +36,7 @@ use crate::capture::Capture;
 use crate::catalog::{Catalog, ModelRoute};
 use crate::classify::Classifier;
 use crate::error::GatewayError;
+use crate::relayed;
 
 /// Where records leave the request path: usage, audit events and kept content.
 #[derive(Debug)]
@@ -60,24 +67,26 @@ pub(crate) struct Facts {
     pub operation: Operation,
     /// The request's root span, which receives the outcome's attributes.
     pub span: tracing::Span,
-    /// Stage 1 on: who is charged.
+    /// From authentication on: who is charged.
     pub principal: Option<Arc<Principal>>,
-    /// Stage 3 on: the teams and use case charged.
+    /// The teams charged, from authentication on, and the use case, from attribution on.
     pub attribution: Attribution,
-    /// Stage 4 on: the model name the caller sent, and whether it asked for a stream.
+    /// From acceptance on: the model name the caller sent, and whether it asked for a stream.
     pub requested_model: String,
     pub stream: bool,
-    /// Stage 5 on: the model asked for; from stage 10, the model that answered.
+    /// From resolution on: the model asked for; once routed, the model that answered.
     pub model: Option<ModelIdx>,
-    /// Stage 7 on.
+    /// From inspection on.
     pub classification: Option<Classification>,
-    /// Stage 7 on, when the caller's entity keeps content.
+    /// From inspection on, when the caller's entity keeps content.
     pub capture: Option<Capture>,
-    /// Stage 8 on: the admission to settle with the real usage.
+    /// From admission on: the prompt's tokens as estimated, charged when the backend gives none.
+    pub prompt_estimate: Option<u64>,
+    /// From admission on: the admission to settle with the real usage.
     pub ticket: Option<admission::Ticket>,
-    /// Stage 9 on: the pool sequence to give back.
+    /// From scheduling on: the pool sequence to give back.
     pub dispatch: Option<scheduler::Dispatch>,
-    /// Stage 10 on: the endpoint that answered, and the endpoints tried.
+    /// Once routed: the endpoint that answered, and the endpoints tried.
     pub endpoint: Option<EndpointIdx>,
     pub attempts: u32,
 }
@@ -90,6 +99,9 @@ pub(crate) struct End {
     pub error_code: Option<&'static str>,
     /// What the backend counted, if it said.
     pub usage: Option<Usage>,
+    /// For an answer the backend gave (whole or streamed, completed or not): the characters of
+    /// completion text relayed. `None` for a request no backend answered.
+    pub relayed_chars: Option<u64>,
     pub first_byte: Option<Instant>,
 }
 
@@ -98,27 +110,52 @@ pub(crate) struct End {
 pub(crate) struct Charged {
     pub usage: Usage,
     pub cost_micros: u64,
+    /// The usage is the gateway's estimate, not (only) the backend's count.
+    pub estimated: bool,
+}
+
+/// What the request consumed, and whether that is an estimate; `None` when nothing is known (no
+/// backend answered, and none counted).
+fn consumed(facts: &Facts, end: &End) -> Option<(Usage, bool)> {
+    let Some(chars) = end.relayed_chars else {
+        return end.usage.map(|usage| (usage, false));
+    };
+    match end.usage {
+        Some(usage) if end.error_code.is_none() => Some((usage, false)),
+        counted => {
+            let counted = counted.unwrap_or_default();
+            let prompt = facts.prompt_estimate.unwrap_or_default();
+            let completion = relayed::completion_tokens(chars);
+            let usage = Usage::new(
+                counted.prompt_tokens.max(prompt),
+                counted.completion_tokens.max(completion),
+            );
+            Some((usage, usage != counted))
+        }
+    }
 }
 
 impl Meter<'_> {
     /// Records the request: metrics always, a usage record once the caller is known, and the
     /// settlement of what it holds.
     pub fn record(&self, facts: &mut Facts, end: &End) -> Charged {
+        let consumed = consumed(facts, end);
         if let Some(dispatch) = facts.dispatch.take() {
-            // Without the backend's counts (the caller went away first) the estimate stands.
-            match end.usage {
-                Some(usage) => dispatch.settle(usage.prompt_tokens, usage.completion_tokens),
+            // Without any count the scheduler's estimate stands.
+            match consumed {
+                Some((usage, _)) => dispatch.settle(usage.prompt_tokens, usage.completion_tokens),
                 None => drop(dispatch),
             }
         }
         let _metering = crate::spans::stage(&facts.span, "meter").entered();
         let model = facts.model.map(|m| self.catalog.model(m));
-        let usage = end.usage.unwrap_or_default();
+        let (usage, estimated) = consumed.unwrap_or_default();
         let charged = Charged {
             usage,
             cost_micros: model.map_or(0, |m| {
                 m.price.of(usage.prompt_tokens, usage.completion_tokens)
             }),
+            estimated,
         };
         self.count(facts, end, &charged);
         crate::spans::finished(
@@ -135,7 +172,7 @@ impl Meter<'_> {
         };
         if let Some(ticket) = facts.ticket.take() {
             let consumed = Consumption {
-                tokens: usage.prompt_tokens + usage.completion_tokens,
+                tokens: usage.prompt_tokens.saturating_add(usage.completion_tokens),
                 cost_micros: charged.cost_micros,
             };
             self.admission.settle(ticket, consumed, now_millis());
@@ -211,6 +248,7 @@ impl Meter<'_> {
             status: end.status,
             error_code: end.error_code.map(str::to_owned),
             attempts: facts.attempts,
+            usage_estimated: charged.estimated,
         }
     }
 
@@ -221,10 +259,15 @@ impl Meter<'_> {
             .as_ref()
             .and_then(|p| p.entity_slug.as_ref());
         let Some(model) = facts.model.and_then(|i| self.metrics.model(i)) else {
+            // Refused by a request-rate limit before the body was read, say.
+            let rejection = end.error_code.filter(|code| {
+                [admission::RATE_LIMIT_EXCEEDED, admission::BUDGET_EXCEEDED].contains(code)
+            });
             self.metrics.unresolved_request(
                 facts.operation.as_str(),
                 entity.map(|slug| &**slug),
                 end.status,
+                rejection,
             );
             return;
         };

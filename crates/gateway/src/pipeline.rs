@@ -17,8 +17,8 @@ use tracing::{Instrument as _, Span};
 use wire::object::RawObject;
 
 use crate::accept::{self, read_body};
-use crate::admit::{admit, announce_thresholds};
-use crate::attribute::{Caller, attribute};
+use crate::admit;
+use crate::attribute::{self, Caller};
 use crate::authenticate::authenticate;
 use crate::capture;
 use crate::context::{Exchange, Outcome};
@@ -29,7 +29,7 @@ use crate::policies::Subject;
 use crate::price::Estimate;
 use crate::relay::{Answer, relay};
 use crate::resolve::resolve;
-use crate::route::{Outgoing, check_clearance, route};
+use crate::route::{CacheSalt, Outgoing, check_clearance, route};
 use crate::schedule::{self, schedule};
 use crate::spans;
 use crate::state::Gateway;
@@ -87,34 +87,38 @@ async fn stages(
     let principal = authenticate(&g.directory, g.sign_in.as_deref(), headers)
         .instrument(x.stage("authenticate"))
         .await?;
-    x.authenticated(&principal);
-    // 2. License: a user who holds no seat and can get none is refused before the body too.
+    let teams = attribute::teams(&g.directory, &principal);
+    x.authenticated(&principal, &teams);
+    // 2. Count: one request against the request-rate limits of the key, user, teams and entity,
+    //    before anything else: a request refused later counts too, and a flood is refused 429
+    //    before its body is read.
+    let scopes = admit::scopes(&principal, teams.as_deref());
+    admit::count(&g.admission, &scopes, x.started_at())?;
+    // 3. License: a user who holds no seat and can get none is refused before the body too.
     x.stage("license")
         .in_scope(|| license(&g.seats, &principal, x.started_at()))?;
-    // 3. Attribute: the teams charged (for a refusal from here on too); the use case and the
-    //    priority named in the headers.
-    let (caller, named) = attribute(&g.directory, &g.inspector, headers, principal);
+    // 4. Attribute: the use case and the priority the caller names.
+    let caller = attribute::attribute(&g.inspector, headers, principal, teams)?;
     x.attributed(&caller);
-    named?;
-    // 4. Accept: the body within its size limit, as JSON, and the few fields the gateway reads.
+    // 5. Accept: the body within its size limit, as JSON, and the few fields the gateway reads.
     let bytes = read_body(body, g.config.server.max_body_bytes)
         .instrument(x.stage("accept"))
         .await?;
     let object = accept::parse(&bytes)?;
     let request = accept::fields(operation, &object)?;
     x.accepted(&request);
-    // 5. Resolve: the model exists, serves this operation, and the caller may use it.
+    // 6. Resolve: the model exists, serves this operation, and the caller may use it.
     let principal = &caller.principal;
     let chain = x
         .stage("resolve")
         .in_scope(|| resolve(&g.catalog, &g.access, operation, &request.model, principal))?;
     x.resolved(&chain);
     let (asked, model) = (request.asked, g.catalog.model(chain.model()));
-    // 6. Classify: the level from who asks and how they label the request.
+    // 7. Classify: the level from who asks and how they label the request.
     let level = x
         .stage("classify")
         .in_scope(|| g.classifier.labelled(principal, headers))?;
-    // 7. Inspect: the data policy on the content, which may raise the level, refuse the request or
+    // 8. Inspect: the data policy on the content, which may raise the level, refuse the request or
     //    rewrite it; then only endpoints cleared for the level may receive it.
     let subject = Subject::new(
         principal,
@@ -143,22 +147,22 @@ async fn stages(
         .rewritten
         .unwrap_or_else(|| (bytes.clone(), object));
     trace_input(g, x.span(), &caller, &object);
-    // 8. Admit: rate limits and budgets of the key, user, teams and entity, all charged or none.
+    // 9. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
     let default_completion = g.config.admission.default_completion_tokens;
     let estimate = Estimate::new(body.len(), asked.max_tokens, default_completion);
     let admitted = x
         .stage("admit")
-        .in_scope(|| admit(&g.admission, &caller, estimate, model.price, x.started_at()))?;
+        .in_scope(|| admit::admit(&g.admission, scopes, estimate, model.price, x.started_at()))?;
     let crossed = &admitted.thresholds_crossed;
-    announce_thresholds(&g.sinks.audit, principal, x.id(), crossed, x.started_at());
-    x.admitted(admitted);
-    // 9. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
+    admit::announce_thresholds(&g.sinks.audit, principal, x.id(), crossed, x.started_at());
+    x.admitted(admitted, estimate);
+    // 10. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
     let ticket = schedule::ticket(principal, caller.wanted, estimate);
     let dispatch = schedule(&g.scheduling, &g.catalog, &chain, principal, &ticket)
         .instrument(x.stage("schedule"))
         .await?;
     x.scheduled(dispatch);
-    // 10. Route: an endpoint cleared for the level, failing over, then to the fallbacks.
+    // 11. Route: an endpoint cleared for the level, failing over, then to the fallbacks.
     let outgoing = Outgoing {
         original: body,
         requested_model: x.requested_model(),
@@ -168,6 +172,7 @@ async fn stages(
         include_usage: asked.include_usage,
         request_id: x.request_id(),
         priority: caller.wanted.priority,
+        salt: CacheSalt::of(principal.entity_id),
         ticket: x.held_pool().is_some().then_some(ticket),
         held_pool: x.held_pool(),
     };
@@ -184,8 +189,8 @@ async fn stages(
     .instrument(x.stage("route"))
     .await?;
     x.routed(&mut routed);
-    // 11. Relay: the answer back to the caller, through the policy's answer filter.
-    // 12. Meter: when the request leaves, in `Exchange::finish`.
+    // 12. Relay: the answer back to the caller, through the policy's answer filter.
+    // 13. Meter: when the request leaves, in `Exchange::finish`.
     let model = g.catalog.model(routed.model);
     let timeout = g.config.server.request_timeout;
     relay(routed, model, asked.stream, inspected.answer, timeout)

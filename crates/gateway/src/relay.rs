@@ -1,11 +1,12 @@
-//! Stage 11, relay: return the backend's answer to the caller.
+//! Stage 12, relay: return the backend's answer to the caller.
 //!
 //! Non-streaming answers are read whole (within `[server] request_timeout`), their `usage` read,
 //! and returned; so is a backend's own refusal (a 4xx other than 429), which the caller sees as the
-//! backend gave it. Streams are relayed frame
-//! by frame as they arrive (no buffering beyond one partial event): the relay only looks inside the
-//! events that carry `usage` or end the stream. A stream that ends without `[DONE]` (backend died,
-//! connection cut) is closed with an error event, never silently truncated.
+//! backend gave it. Streams are relayed frame by frame as they arrive (no buffering beyond one
+//! partial event); the relay reads inside the events only to take the backend's `usage` and to
+//! count the completion text it relays (`relayed`), which the request is charged by when the
+//! backend gave no usage. A stream that ends without `[DONE]` (backend died, connection cut) is
+//! closed with an error event, never silently truncated.
 //!
 //! When the request's policy needs it, an [`AnswerFilter`] rewrites the answer's texts (output
 //! policies, pseudonyms put back): then every event's data is read.
@@ -28,6 +29,7 @@ use wire::{ErrorBody, ErrorType, Usage};
 use crate::answer::AnswerFilter;
 use crate::catalog::{ModelRename, ModelRoute};
 use crate::error::GatewayError;
+use crate::relayed;
 use crate::route::Routed;
 
 /// What the relay stage hands to the request's exit.
@@ -37,6 +39,8 @@ pub(crate) enum Answer {
         status: StatusCode,
         bytes: Bytes,
         usage: Option<Usage>,
+        /// The characters of completion text relayed, counted when the backend gave no usage.
+        relayed_chars: u64,
         first_byte: Instant,
     },
     /// A stream, to relay as it comes ([`RelayStream`]); it is metered when it ends.
@@ -78,6 +82,7 @@ pub(crate) async fn relay(
             status: parts.status,
             bytes,
             usage,
+            relayed_chars: 0,
             first_byte,
         });
     }
@@ -96,10 +101,16 @@ pub(crate) async fn relay(
         attempts,
     })??;
     drop(lease);
+    let bytes = filter_whole(bytes, answer.as_mut());
+    let relayed_chars = match usage {
+        Some(_) => 0,
+        None => relayed::completion_chars(&bytes),
+    };
     Ok(Answer::Whole {
         status: StatusCode::OK,
-        bytes: filter_whole(bytes, answer.as_mut()),
+        bytes,
         usage,
+        relayed_chars,
         first_byte,
     })
 }
@@ -154,8 +165,10 @@ pub(crate) struct StreamOutcome {
     pub first_byte: Option<Instant>,
     /// `None` when the stream completed with `[DONE]`.
     pub error_code: Option<&'static str>,
-    /// The completion text relayed, when asked for with [`RelayStream::keeping_completion`].
+    /// The completion text relayed, when the request's content is kept.
     pub completion: Option<String>,
+    /// The characters of completion text relayed.
+    pub relayed_chars: u64,
 }
 
 /// The relayed stream: yields the caller's bytes and calls `on_end` exactly once when it finishes,
@@ -171,6 +184,8 @@ pub(crate) struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     answer: Option<AnswerFilter>,
     /// The completion relayed so far, when the request's content is kept.
     completion: Option<String>,
+    /// The characters of completion text relayed so far.
+    relayed_chars: u64,
     usage: Option<Usage>,
     first_byte: Option<Instant>,
     saw_done: bool,
@@ -197,6 +212,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             rename,
             answer,
             completion: keep_completion.then(String::new),
+            relayed_chars: 0,
             usage: None,
             first_byte: None,
             saw_done: false,
@@ -214,6 +230,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
                 first_byte: self.first_byte,
                 error_code,
                 completion: self.completion.take(),
+                relayed_chars: self.relayed_chars,
             });
         }
     }
@@ -229,6 +246,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             && self.answer.is_none()
             && self.completion.is_none()
         {
+            self.relayed_chars += relayed::stream_chars(&chunk);
             return Some(chunk);
         }
         let (events, _) = wire::sse::split_events(&chunk);
@@ -255,6 +273,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
                 EventAction::Drop => {}
             }
         }
+        self.relayed_chars += relayed::stream_chars(&out);
         Some(out.freeze())
     }
 

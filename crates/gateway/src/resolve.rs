@@ -1,10 +1,13 @@
-//! Stage 5, resolve: the model the caller names exists, serves the route's operation, and the
+//! Stage 6, resolve: the model the caller names exists, serves the route's operation, and the
 //! caller's entity and key may use it. An entity's `models` list makes every other model absent
 //! for its callers (404 `model_not_found`, as if it did not exist); a key's `models` scope refuses
 //! the others with 403 `model_not_allowed`.
 //!
-//! The result is the request's chain of candidate models: the model, then its fallbacks, in the
-//! order routing tries them.
+//! The result is the request's chain of candidate models: the model, then those of its fallbacks
+//! the caller may use too, in the order routing tries them. Clearance (the inspect stage),
+//! scheduling's fallback pool and routing see only the chain, so a fallback outside the
+//! caller's entity's models or key's scope is never reached, however the request is labelled and
+//! whichever endpoint fails.
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,10 +25,10 @@ use crate::error::GatewayError;
 pub(crate) struct Chain(SmallVec<[ModelIdx; 4]>);
 
 impl Chain {
-    fn new(model: ModelIdx, fallbacks: &[ModelIdx]) -> Chain {
-        let mut chain = SmallVec::with_capacity(1 + fallbacks.len());
+    fn new(model: ModelIdx, fallbacks: impl Iterator<Item = ModelIdx>) -> Chain {
+        let mut chain = SmallVec::new();
         chain.push(model);
-        chain.extend_from_slice(fallbacks);
+        chain.extend(fallbacks);
         Chain(chain)
     }
 
@@ -110,7 +113,11 @@ pub(crate) fn resolve(
     let model = catalog.find(name).ok_or_else(not_found)?;
     match access.decide(principal, model, name) {
         Access::Allowed => {}
-        Access::DeniedToEntity => return Err(not_found()),
+        Access::DeniedToEntity => {
+            return Err(GatewayError::ModelDeniedToEntity {
+                model: name.to_owned(),
+            });
+        }
         Access::DeniedToKey => {
             return Err(GatewayError::ModelNotAllowed {
                 model: name.to_owned(),
@@ -125,5 +132,12 @@ pub(crate) fn resolve(
             route: operation.public_path(),
         });
     }
-    Ok(Chain::new(model, &route.fallbacks))
+    let usable = |&fallback: &ModelIdx| {
+        let name = &catalog.model(fallback).name;
+        access.decide(principal, fallback, name) == Access::Allowed
+    };
+    Ok(Chain::new(
+        model,
+        route.fallbacks.iter().copied().filter(usable),
+    ))
 }

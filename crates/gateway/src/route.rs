@@ -1,4 +1,4 @@
-//! Stage 10, route: send the request to an endpoint of the model, failing over to another endpoint and
+//! Stage 11, route: send the request to an endpoint of the model, failing over to another endpoint and
 //! then to the model's fallbacks while nothing has reached the caller yet.
 //!
 //! An attempt fails over on a connection error, on no response headers before the per-attempt
@@ -13,16 +13,21 @@
 //! least-outstanding choice apply. A failed attempt re-sizes the pools, since a circuit may have
 //! opened.
 //!
+//! Prefix caches are kept apart per entity ([`CacheSalt`]): routing's prefix index hashes a
+//! prompt's blocks under the caller's entity, and endpoints that take vLLM's `cache_salt` get the
+//! entity's, replacing any the caller sent — so no entity's prompts warm another's cache, steer
+//! its routing, or can be timed by it.
+//!
 //! The candidates are the request's chain (`resolve::Chain`): its model, then its fallbacks. Only
 //! endpoints cleared for the request's classification are tried; when none of the chain's is,
-//! [`check_clearance`] refuses the request at stage 7, before anything is sent anywhere.
+//! [`check_clearance`] refuses the request at the inspect stage, before anything is sent anywhere.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use configuration::RoutingConfig;
-use domain::{Classification, EndpointIdx, EndpointKind, ModelIdx, Operation};
+use domain::{Classification, EndpointIdx, EndpointKind, EntityId, ModelIdx, Operation};
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use routing::{Endpoints, Lease};
@@ -74,10 +79,33 @@ pub(crate) struct Outgoing<'a> {
     pub request_id: &'a HeaderValue,
     /// Forwarded to `vllm` endpoints when `[scheduling] forward_priority` is on.
     pub priority: scheduler::Priority,
+    /// The caller's entity's salt for prefix caches.
+    pub salt: CacheSalt,
     /// What the request was admitted with, and the pool it holds a sequence of; `None` when it
     /// was not scheduled. A candidate model of another pool takes a sequence there with it.
     pub ticket: Option<scheduler::Ticket>,
     pub held_pool: Option<&'a str>,
+}
+
+/// The salt of an entity's prompts in prefix caches: its id (principals of no entity share one).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheSalt {
+    text: [u8; 32],
+}
+
+impl CacheSalt {
+    pub fn of(entity: Option<EntityId>) -> CacheSalt {
+        let mut text = [b'0'; 32];
+        if let Some(entity) = entity {
+            entity.0.simple().encode_lower(&mut text);
+        }
+        CacheSalt { text }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Hexadecimal digits only, written above.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
 }
 
 /// Why the last attempt failed, to choose the caller's error once every attempt has.
@@ -131,7 +159,7 @@ pub(crate) async fn route(
     let mut last = LastFailure::None;
     let mut body_cache: Option<(ModelIdx, EndpointKind, Bytes, bool)> = None;
     let blocks = if placement.prefix_affinity && outgoing.operation == Operation::Chat {
-        crate::texts::prompt_blocks(&outgoing.object)
+        crate::texts::prompt_blocks(&outgoing.object, outgoing.salt.as_str().as_bytes())
     } else {
         Vec::new()
     };
@@ -294,8 +322,10 @@ fn build_body(
 ) -> Result<(Bytes, bool), GatewayError> {
     let inject =
         outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
+    let salt = upstream::adapt::accepts_cache_salt(kind).then(|| outgoing.salt.as_str());
     if !inject
         && priority.is_none()
+        && salt.is_none()
         && upstream_name == outgoing.requested_model
         && !upstream::adapt::rewrites(kind)
     {
@@ -317,6 +347,12 @@ fn build_body(
                 "priority",
                 crate::schedule::vllm_priority(priority).to_string(),
             )
+            .map_err(internal)?;
+    }
+    if let Some(salt) = salt {
+        // The caller's own salt would let it share another entity's cache: the gateway's wins.
+        object
+            .set_raw("cache_salt", format!("\"{salt}\""))
             .map_err(internal)?;
     }
     upstream::adapt_request(kind, &mut object);

@@ -1,4 +1,4 @@
-//! Stage 9, schedule: a request waits here, not in a backend's FIFO, for a sequence of its model's
+//! Stage 10, schedule: a request waits here, not in a backend's FIFO, for a sequence of its model's
 //! GPU pool; entities share each pool token-fairly by weight (the `scheduler` crate).
 //!
 //! - **Pools.** One `scheduler::Pool` per `pool` named by the endpoints; a model is scheduled in
@@ -7,7 +7,7 @@
 //!   and every failed attempt, so an endpoint whose circuit opens stops counting.
 //! - **The ticket.** The caller's entity (principals of no entity are scheduled as one "group"
 //!   entity); the priority from `x-fabrique-priority` (default `standard`, read with the other
-//!   headers at stage 3); the request's estimate, as admission's (`price::Estimate`: body bytes ÷
+//!   headers by the attribute stage); the request's estimate, as admission's (`price::Estimate`: body bytes ÷
 //!   4 in, `max_tokens` or `admission.default_completion_tokens` out, none for embeddings); an
 //!   optional shorter wait from `x-fabrique-max-queue-ms`.
 //! - **Priority classes.** Classes order work only within the caller's own entity, so a higher
@@ -80,15 +80,6 @@ pub struct Scheduling {
 pub(crate) struct Wanted {
     pub priority: Priority,
     pub max_wait: Option<Duration>,
-}
-
-impl Default for Wanted {
-    fn default() -> Self {
-        Wanted {
-            priority: Priority::Standard,
-            max_wait: None,
-        }
-    }
 }
 
 impl Scheduling {

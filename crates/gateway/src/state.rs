@@ -21,29 +21,29 @@ use crate::schedule::Scheduling;
 #[derive(Debug)]
 pub struct Gateway {
     pub config: Arc<Config>,
-    /// The models and endpoints (stages 5 and 10, and the meter).
+    /// The models and endpoints (resolve, route, meter).
     pub(crate) catalog: Catalog,
-    /// Who is the caller (stage 1) and in which teams (stage 3).
+    /// Who is the caller (authenticate) and in which teams (attribute).
     pub(crate) directory: Arc<Directory>,
     /// Sign-in with the identity provider, when `[oidc]` is configured: access tokens and session
     /// cookies authenticate besides API keys.
     pub(crate) sign_in: Option<Arc<dyn access::SignIn>>,
-    /// Who holds a seat (stage 2), shared with the admin API and SCIM that change it.
+    /// Who holds a seat (license), shared with the admin API and SCIM that change it.
     pub(crate) seats: Arc<seats::Seats>,
-    /// Which models each entity may use (stage 5).
+    /// Which models each entity may use (resolve).
     pub(crate) access: ModelAccess,
     pub(crate) classifier: Classifier,
-    /// The data policies (stage 7) and the declared use cases (stage 3).
+    /// The data policies (inspect) and the declared use cases (attribute).
     pub(crate) inspector: Inspector,
     /// Each entity's retention mode: what is kept of its requests.
     pub(crate) retention: retention::RetentionPolicies,
-    /// Rate limits and budgets (stage 8), shared with the admin API that sets them.
+    /// Rate limits and budgets (count, admit), shared with the admin API that sets them.
     pub admission: Arc<admission::Admission>,
-    /// The GPU pools' schedulers (stage 9) and the placement settings routing reads.
+    /// The GPU pools' schedulers (schedule) and the placement settings routing reads.
     pub scheduling: Scheduling,
-    /// The endpoints, their health and the client that calls them (stage 10).
+    /// The endpoints, their health and the client that calls them (route).
     pub(crate) routing: Routing,
-    /// Where usage, audit events and kept content leave the request path (stage 12).
+    /// Where usage, audit events and kept content leave the request path (meter).
     pub(crate) sinks: Sinks,
     pub(crate) metrics: Arc<Metrics>,
 }

@@ -8,7 +8,7 @@ use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, uns
 use crate::multi_row::{MultiRowInsert, add};
 use crate::{Store, StoreError};
 
-const USAGE_COLUMNS: [&str; 22] = [
+const USAGE_COLUMNS: [&str; 23] = [
     "request_id",
     "started_at",
     "entity_id",
@@ -31,6 +31,7 @@ const USAGE_COLUMNS: [&str; 22] = [
     "hosting",
     "team_id",
     "use_case",
+    "usage_estimated",
 ];
 
 static USAGE_INSERT: MultiRowInsert = MultiRowInsert::new("usage_records", &USAGE_COLUMNS);
@@ -89,12 +90,14 @@ fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Resul
     add(arguments, r.hosting.map(Hosting::as_str))?;
     add(arguments, r.team_id.map(|id| id.to_string()))?;
     add(arguments, r.use_case.as_deref())?;
+    add(arguments, i64::from(r.usage_estimated))?;
     Ok(())
 }
 
 fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
     let operation = text(row, "operation")?;
     let stream = int(row, "stream")?;
+    let usage_estimated = int(row, "usage_estimated")?;
     Ok(UsageRecord {
         request_id: text(row, "request_id")?,
         started_at: int(row, "started_at")?,
@@ -108,11 +111,8 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("operation = `{operation}`")))?,
         model: text(row, "model")?,
         endpoint: opt_text(row, "endpoint")?,
-        stream: match stream {
-            0 => false,
-            1 => true,
-            other => return Err(StoreError::Corrupt(format!("stream = {other}"))),
-        },
+        stream: flag("stream", stream)?,
+        usage_estimated: flag("usage_estimated", usage_estimated)?,
         prompt_tokens: unsigned(row, "prompt_tokens")?,
         completion_tokens: unsigned(row, "completion_tokens")?,
         cost_micros: unsigned(row, "cost_micros")?,
@@ -130,4 +130,13 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
             ),
         },
     })
+}
+
+/// A boolean stored as 0 or 1.
+fn flag(column: &str, value: i64) -> Result<bool, StoreError> {
+    match value {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(StoreError::Corrupt(format!("{column} = {other}"))),
+    }
 }

@@ -110,6 +110,9 @@ struct TokenLabels {
     direction: String,
 }
 
+/// The model label of a request refused before its model was known.
+const UNKNOWN_MODEL: &str = "unknown";
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RejectionLabels {
     entity: String,
@@ -268,16 +271,32 @@ impl Metrics {
         self.models.get(index.get())
     }
 
-    /// Counts a finished request whose model did not resolve (the slow path: it allocates).
+    /// Counts a finished request whose model did not resolve (the slow path: it allocates), and
+    /// its admission refusal, if it was refused by a limit before its model was known.
     /// Requests of a configured model go through [`ModelMetrics::entity`] instead.
-    pub fn unresolved_request(&self, route: &'static str, entity: Option<&str>, status: u16) {
+    pub fn unresolved_request(
+        &self,
+        route: &'static str,
+        entity: Option<&str>,
+        status: u16,
+        rejection: Option<&str>,
+    ) {
+        let entity = entity.unwrap_or(NO_ENTITY);
         let labels = RequestLabels {
-            entity: entity.unwrap_or(NO_ENTITY).to_owned(),
-            model: "unknown".to_owned(),
+            entity: entity.to_owned(),
+            model: UNKNOWN_MODEL.to_owned(),
             route: route.to_owned(),
             status: StatusClass::of(status).as_str().to_owned(),
         };
         self.families.requests.get_or_create(&labels).inc();
+        if let Some(reason) = rejection {
+            let labels = RejectionLabels {
+                entity: entity.to_owned(),
+                model: UNKNOWN_MODEL.to_owned(),
+                reason: reason.to_owned(),
+            };
+            self.families.rejections.get_or_create(&labels).inc();
+        }
     }
 
     pub fn backend_error(&self, endpoint: &str, reason: &'static str) {

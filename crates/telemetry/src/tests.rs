@@ -21,7 +21,7 @@ fn renders_entity_and_model_series_and_endpoint_health() {
     handles.cost_micros.inc_by(7);
     handles.duration.observe(0.02);
     model.entity(None).request(503);
-    metrics.unresolved_request("chat", Some("acme"), 404);
+    metrics.unresolved_request("chat", Some("acme"), 404, None);
     metrics.backend_error("gpu-1", "connect");
     metrics.set_endpoint_up("gpu-1", false);
     metrics.set_circuit("gpu-1", "open");

@@ -207,6 +207,7 @@ mod tests {
             attempts: 1,
             classification: None,
             hosting: None,
+            usage_estimated: false,
         }
     }
 

@@ -64,6 +64,8 @@ pub enum AuditAction {
     ContentRead,
     RetentionPurge,
     PolicyFlagged,
+    /// A use case's data policy, softer than the caller's own, was applied to a request.
+    PolicyRelaxed,
     /// The inference API refused a request with this error code.
     InferenceRefused(Refusal),
 }
@@ -104,7 +106,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 49] = [
+    pub const FIXED: [AuditAction; 50] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -154,6 +156,7 @@ impl AuditAction {
         AuditAction::ContentRead,
         AuditAction::RetentionPurge,
         AuditAction::PolicyFlagged,
+        AuditAction::PolicyRelaxed,
     ];
 
     /// The refusal of an inference request with the error code `code` (`model_not_allowed`).
@@ -222,7 +225,7 @@ impl AuditAction {
             A::ChargebackRead => AuditFamily::Chargeback,
             A::ContentRead => AuditFamily::Content,
             A::RetentionPurge => AuditFamily::Retention,
-            A::PolicyFlagged => AuditFamily::Policy,
+            A::PolicyFlagged | A::PolicyRelaxed => AuditFamily::Policy,
             A::InferenceRefused(_) => AuditFamily::Inference,
         }
     }
@@ -280,6 +283,7 @@ impl AuditAction {
             A::ContentRead => "content.read",
             A::RetentionPurge => "retention.purge",
             A::PolicyFlagged => "policy.flagged",
+            A::PolicyRelaxed => "policy.relaxed",
             A::InferenceRefused(_) => "inference",
         }
     }

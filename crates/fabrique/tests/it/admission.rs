@@ -1,5 +1,6 @@
-//! The admit stage on the wire: rate limits and budgets refuse before any backend is called, and answers
-//! carry OpenAI's `x-ratelimit-*` headers.
+//! Admission on the wire: rate limits and budgets refuse before any backend is called, answers
+//! carry OpenAI's `x-ratelimit-*` headers, and every request counts against the request rate,
+//! refused or not.
 
 use admission::{Budget, BudgetUnit, Limits, Period, Scope};
 use serde_json::Value;
@@ -106,4 +107,45 @@ async fn an_exhausted_budget_is_refused_naming_it_and_when_it_resets() {
     );
     assert!(!header(&headers, "retry-after").is_empty());
     assert_eq!(t.sims[0].0.stats().chat_requests, 0);
+}
+
+/// A request refused at any stage still counts against the caller's request rate; so a flood of
+/// prompts the policy blocks is refused 429 once over the rate, before it is read, inspected or
+/// audited.
+#[tokio::test]
+async fn refused_requests_count_and_a_flood_of_blocked_prompts_is_refused_before_inspection() {
+    let config = format!(
+        "{}\n[policy]\nblocked_terms = [\"Projet Orion\"]\n",
+        config()
+    );
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config).await;
+    let key: domain::KeyId = t.key_id.parse().unwrap();
+    let limits = Limits {
+        requests_per_minute: Some(3),
+        tokens_per_minute: None,
+    };
+    t.server
+        .gateway
+        .admission
+        .set_limit(Scope::Key(key), limits)
+        .unwrap();
+    let mut blocked = chat_body("mistral-small");
+    blocked["messages"][0]["content"] = "Le Projet Orion avance".into();
+    let statuses = [
+        t.post("/v1/chat/completions", &chat_body("mistral-large"))
+            .await
+            .0,
+        t.post("/v1/chat/completions", &blocked).await.0,
+        t.post("/v1/chat/completions", &blocked).await.0,
+        t.post("/v1/chat/completions", &blocked).await.0,
+        t.post("/v1/chat/completions", &chat_body("mistral-small"))
+            .await
+            .0,
+    ];
+    assert_eq!(statuses, [404, 400, 400, 429, 429]);
+    assert_eq!(t.requests_seen(0), 0, "nothing reached a backend");
+
+    let (_, events) = t.finish_with_audit().await;
+    let blocked = domain::AuditAction::inference_refused("blocked_term");
+    assert_eq!(events.iter().filter(|e| e.action == blocked).count(), 2);
 }

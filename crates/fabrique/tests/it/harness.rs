@@ -553,6 +553,19 @@ clearance = "secret"
     )
 }
 
+/// The completion text of a chat stream: its chunks' `delta.content`, joined.
+pub fn sse_text(body: &str) -> String {
+    sse_data(body)
+        .iter()
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|chunk| {
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
 /// Splits an SSE body into its `data:` payloads.
 pub fn sse_data(body: &str) -> Vec<String> {
     body.split("\n\n")

@@ -24,6 +24,7 @@ mod inference;
 mod keys;
 mod limits;
 mod metrics;
+mod model_access;
 mod oidc;
 mod policy;
 mod process;

@@ -84,7 +84,14 @@ async fn metrics_are_labelled_by_entity_and_model_with_their_values() {
     assert_eq!(requests("acme", "2xx"), 3.0);
     assert_eq!(requests("acme", "4xx"), 0.0);
     assert_eq!(requests("globex", "2xx"), 1.0);
-    assert_eq!(requests("globex", "4xx"), 1.0);
+    // The request over the rate is refused before its body, and so its model, is read.
+    assert_eq!(requests("globex", "4xx"), 0.0);
+    assert_eq!(
+        value(
+            r#"fabrique_requests_total{entity="globex",model="unknown",route="chat",status="4xx"}"#
+        ),
+        1.0
+    );
     assert_eq!(
         value(
             r#"fabrique_requests_total{entity="acme",model="unknown",route="chat",status="4xx"}"#
@@ -97,7 +104,12 @@ async fn metrics_are_labelled_by_entity_and_model_with_their_values() {
             pair(entity)
         ))
     };
-    assert_eq!(rejections("globex", "rate_limit_exceeded"), 1.0);
+    assert_eq!(
+        value(
+            r#"fabrique_admission_rejections_total{entity="globex",model="unknown",reason="rate_limit_exceeded"}"#
+        ),
+        1.0
+    );
     assert_eq!(rejections("globex", "budget_exceeded"), 0.0);
     assert_eq!(rejections("acme", "rate_limit_exceeded"), 0.0);
     for (entity, answered) in [("acme", 3.0), ("globex", 1.0)] {

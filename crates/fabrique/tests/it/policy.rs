@@ -13,8 +13,8 @@ const PHONE: &str = "06 12 34 56 78";
 /// `gpu` (an echoing simulator) may receive anything, `cloud` up to `internal`. The group
 /// pseudonymizes IBANs, redacts emails, blocks NIRs, flags phone numbers and suspected injections,
 /// and on output redacts cards and IBANs; entity `markets` blocks a term and injections. Use case
-/// `kyc-review` (any entity) only flags NIRs and leaves emails alone; `markets-research` (markets
-/// only) blocks no term.
+/// `kyc-review` (allowed to `acme` and `markets`) only flags NIRs and leaves emails alone;
+/// `markets-research` (markets only) blocks no term.
 const CONFIG: &str = r#"
 [routing]
 health_check_interval_ms = 0
@@ -64,8 +64,13 @@ name = "Marchés"
 blocked_terms = ["Projet Orion"]
 prompt_injection = "block"
 
+[[entities]]
+slug = "acme"
+name = "Acme"
+
 [[use_cases]]
 slug = "kyc-review"
+allowed_entities = ["acme", "markets"]
 
 [use_cases.policy.actions]
 IBAN = "pseudonymize"
@@ -74,6 +79,7 @@ NIR = "flag"
 [[use_cases]]
 slug = "markets-research"
 entity = "markets"
+allowed_entities = ["markets"]
 
 [use_cases.policy]
 blocked_terms = []
@@ -411,4 +417,52 @@ async fn a_declared_use_case_brings_its_policy_over_the_entitys() {
     assert_eq!(body["error"]["code"], "use_case_not_permitted");
     assert_eq!(t.requests_seen(0), before);
     t.finish().await;
+}
+
+/// A use case softer than a caller's own policy applies only to the callers it lists, each time
+/// audited; one that lists nobody may only be as strict or stricter.
+#[tokio::test]
+async fn a_use_case_relaxes_a_policy_only_for_the_callers_it_lists() {
+    let config = format!(
+        "{CONFIG}\n[[use_cases]]\nslug = \"open-kyc\"\n\n[use_cases.policy.actions]\nNIR = \"flag\"\n\n[[use_cases]]\nslug = \"vega\"\n\n[use_cases.policy]\nblocked_terms = [\"Projet Vega\"]\n"
+    );
+    let echo = sim::SimConfig {
+        echo: true,
+        ..instant_sim()
+    };
+    let t = TestServer::start(vec![echo, instant_sim()], &config).await;
+    let (_, beta) = t.create_user_key("beta", "bob").await;
+    let nir = format!("Dossier: NIR {NIR}");
+
+    // Softer than the group's policy and listing nobody: refused, nothing sent.
+    let (status, body) = chat_for_use_case(&t, &t.key, "open-kyc", &nir).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "use_case_not_permitted");
+    // Listing acme: applied for acme, not for beta.
+    let (status, body) = chat_for_use_case(&t, &t.key, "kyc-review", &nir).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = chat_for_use_case(&t, &beta, "kyc-review", &nir).await;
+    assert_eq!(status, 403);
+    // Stricter only: anyone may name it.
+    let (status, body) = chat_for_use_case(&t, &beta, "vega", "Bonjour").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat_for_use_case(&t, &beta, "vega", "Le Projet Vega avance").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(t.requests_seen(0), 2);
+
+    let (_, events) = t.finish_with_audit().await;
+    let relaxed: Vec<Value> = events
+        .iter()
+        .filter(|e| e.action == domain::AuditAction::PolicyRelaxed)
+        .map(|e| serde_json::from_str(&e.detail).unwrap())
+        .collect();
+    assert_eq!(relaxed.len(), 1, "{relaxed:?}");
+    assert_eq!(relaxed[0]["use_case"], "kyc-review");
+    assert!(
+        relaxed[0]["relaxed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("NIR: block → flag")),
+        "{relaxed:?}"
+    );
 }

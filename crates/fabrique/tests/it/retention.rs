@@ -115,15 +115,7 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
     assert_eq!(status, 200, "{whole}");
     let (status, _, streamed) = t.post("/v1/chat/completions", &secret_chat(true)).await;
     assert_eq!(status, 200, "{streamed}");
-    let streamed_text: String = sse_data(&streamed)
-        .iter()
-        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
-        .filter_map(|chunk| {
-            chunk["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
+    let streamed_text = sse_text(&streamed);
     // A `metadata` entity's user: metered, nothing kept.
     let (_, globex_key) = t.create_user_key("globex", "gus").await;
     let (status, _, _) = t

@@ -1,5 +1,6 @@
-//! Streams: relayed chunk by chunk, usage metered whether or not the caller asked for it, and a
-//! backend that breaks off mid-stream ends the stream with an error event.
+//! Streams: relayed chunk by chunk, usage metered whether or not the caller asked for it, a
+//! backend that breaks off mid-stream ends the stream with an error event, and a stream cut
+//! before its usage is charged what was relayed.
 
 use serde_json::{Value, json};
 
@@ -109,4 +110,114 @@ async fn a_stream_cut_by_the_backend_ends_with_an_error_event() {
     assert_eq!(last["error"]["code"], "stream_interrupted", "{text}");
     let records = t.finish().await;
     assert_eq!(records[0].error_code.as_deref(), Some("stream_interrupted"));
+}
+
+/// A budget of a million tokens a day on the test key.
+fn token_budget(t: &TestServer) -> admission::Scope {
+    let scope = admission::Scope::Key(t.key_id.parse().unwrap());
+    let budget = admission::Budget {
+        period: admission::Period::Day,
+        unit: admission::BudgetUnit::Tokens,
+        hard_limit: 1_000_000,
+        soft_threshold_percent: None,
+    };
+    t.server
+        .gateway
+        .admission
+        .set_budget(scope.clone(), budget)
+        .unwrap();
+    scope
+}
+
+fn spent(t: &TestServer, scope: &admission::Scope) -> u64 {
+    let budget = t.server.gateway.admission.budget(
+        scope,
+        admission::Period::Day,
+        admission::BudgetUnit::Tokens,
+        domain::now_millis(),
+    );
+    budget.map_or(0, |b| b.spent + b.reserved)
+}
+
+/// The characters of completion text in the chunks of an SSE body.
+fn relayed_chars(sse: &str) -> usize {
+    sse_text(sse).chars().count()
+}
+
+/// Starts a chat stream allowing `max_tokens`; returns the body sent, for its estimate.
+async fn start_stream(t: &TestServer, max_tokens: u64) -> (Vec<u8>, reqwest::Response) {
+    let mut body = stream_body(Some(true));
+    body["max_tokens"] = json!(max_tokens);
+    let body = serde_json::to_vec(&body).unwrap();
+    let response = t
+        .http
+        .post(t.url("/v1/chat/completions"))
+        .bearer_auth(&t.key)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    (body, response)
+}
+
+/// What a stream cut before its usage chunk is charged: its prompt's estimate, the body's bytes
+/// ÷ 4, and the completion relayed, its characters ÷ 4, both rounded up; the record says the
+/// counts are estimated, and the budget sees them as soon as the stream ends.
+#[tokio::test]
+async fn a_stream_the_backend_cuts_is_charged_its_prompt_and_what_was_relayed() {
+    let cut = sim::SimConfig {
+        faults: sim::Faults {
+            disconnect_rate: 1.0,
+            ..sim::Faults::default()
+        },
+        ..instant_sim()
+    };
+    let t = TestServer::start(vec![cut, instant_sim()], &config()).await;
+    let budget = token_budget(&t);
+    let (body, response) = start_stream(&t, 50).await;
+    let text = response.text().await.unwrap();
+    assert!(text.contains("stream_interrupted"), "{text}");
+    let prompt = body.len().div_ceil(4) as u64;
+    let completion = relayed_chars(&text).div_ceil(4) as u64;
+    assert!(completion > 0, "{text}");
+    assert_eq!(spent(&t, &budget), prompt + completion, "charged at once");
+
+    let records = t.finish().await;
+    let record = &records[0];
+    assert_eq!(record.error_code.as_deref(), Some("stream_interrupted"));
+    assert_eq!(
+        (record.prompt_tokens, record.completion_tokens),
+        (prompt, completion)
+    );
+    assert!(record.usage_estimated);
+}
+
+/// A stream the caller cuts is charged at least what the caller received, and its prompt.
+#[tokio::test]
+async fn a_stream_the_caller_cuts_is_charged_at_least_what_it_received() {
+    let slow = sim::SimConfig {
+        tokens_per_second: 2.0,
+        ..instant_sim()
+    };
+    let t = TestServer::start(vec![slow, instant_sim()], &config()).await;
+    let (body, mut held) = start_stream(&t, 1_000).await;
+    let mut received = String::new();
+    while relayed_chars(&received) == 0 {
+        let chunk = held.chunk().await.unwrap().expect("a chunk");
+        received.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    drop(held);
+
+    let records = t.finish().await;
+    let record = &records[0];
+    assert_eq!(record.error_code.as_deref(), Some("client_disconnected"));
+    assert_eq!(record.prompt_tokens, body.len().div_ceil(4) as u64);
+    let received = relayed_chars(&received).div_ceil(4) as u64;
+    assert!(
+        (received..1_000).contains(&record.completion_tokens),
+        "{} tokens charged for {received} received",
+        record.completion_tokens
+    );
+    assert!(record.usage_estimated);
 }

@@ -254,6 +254,7 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
             attempts: 1,
             classification: None,
             hosting: None,
+            usage_estimated: false,
         })
         .collect();
     assert_ne!((0..10).map(|_| 0.1_f64).sum::<f64>(), 1.0);

@@ -658,6 +658,7 @@ fn usage(index: u64, started_at: i64) -> UsageRecord {
         attempts: (index % 3) as u32 + 1,
         classification: (!index.is_multiple_of(5)).then(|| "confidential".to_owned()),
         hosting: (!index.is_multiple_of(5)).then_some(Hosting::SovereignCloud),
+        usage_estimated: index % 6 == 5,
     }
 }
 

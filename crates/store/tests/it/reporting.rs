@@ -47,6 +47,7 @@ fn record(n: u64, entity: EntityId, user: UserId, team: Option<TeamId>) -> Usage
         attempts: 1,
         classification: None,
         hosting: None,
+        usage_estimated: false,
     }
 }
 
