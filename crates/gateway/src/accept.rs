@@ -1,6 +1,8 @@
-//! Stage 5, accept: read the body within its size limit, parse it as JSON and check the few fields
-//! the gateway interprets. Every other field is left untouched for the backend. It runs after the
-//! caller is known (stages 1 to 4), so an unknown or refused caller costs no read and no parse.
+//! Stage 5, accept: read the body within its size limit, parse it as JSON, check its known fields
+//! for type and range as the OpenAI and Mistral APIs do (`wire::validate`: 400 naming the field,
+//! before anything costs) and read the few the gateway acts on. Unknown fields are left untouched
+//! for the backend. It runs after the caller is known (stages 1 to 4), so an unknown or refused caller
+//! costs no read and no parse.
 
 use std::borrow::Cow;
 
@@ -11,6 +13,7 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use wire::chat::StreamOptions;
 use wire::object::RawObject;
+use wire::validate::Endpoint;
 
 use crate::error::GatewayError;
 
@@ -27,9 +30,13 @@ pub(crate) struct Asked {
     pub stream: bool,
     /// The caller asked for a final usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
-    /// The completion length the caller allows (`max_tokens`, or `max_completion_tokens`), if any;
-    /// `Some(0)` for embeddings, which complete nothing.
+    /// The completion length the caller allows per choice (`max_completion_tokens`, else
+    /// `max_tokens`), if any; `Some(0)` for embeddings, which complete nothing.
     pub max_tokens: Option<u64>,
+    /// The completions decoded (`n`, `best_of`).
+    pub choices: u64,
+    /// Fewer tokens than the prompt can be (`wire::validate::Checked::prompt_floor`).
+    pub prompt_floor: u64,
 }
 
 /// Reads the whole body, refusing it as soon as it exceeds `limit` bytes.
@@ -50,57 +57,34 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<RawObject<'_>, GatewayError> {
     })
 }
 
-/// Checks the fields the operation needs and reads the ones the gateway acts on.
+/// Checks the known fields as the OpenAI and Mistral APIs do (`wire::validate`) and reads the
+/// ones the gateway acts on.
 pub(crate) fn fields<'a>(
     operation: Operation,
     object: &'a RawObject<'a>,
 ) -> Result<InferenceRequest<'a>, GatewayError> {
-    let model: Cow<'a, str> = field(object, "model")?.ok_or(GatewayError::InvalidField {
-        param: "model",
-        message: "`model` is required".into(),
-    })?;
-    if model.is_empty() {
-        return Err(GatewayError::InvalidField {
-            param: "model",
-            message: "`model` must not be empty".into(),
-        });
-    }
-    match operation {
-        Operation::Chat => require_non_empty_array(object, "messages")?,
-        Operation::Embeddings => {
-            if object.get("input").is_none_or(|raw| raw.get() == "null") {
-                return Err(GatewayError::InvalidField {
-                    param: "input",
-                    message: "`input` is required".into(),
-                });
-            }
-        }
-        Operation::Fim => {
-            let _: Cow<'a, str> = field(object, "prompt")?.ok_or(GatewayError::InvalidField {
-                param: "prompt",
-                message: "`prompt` is required".into(),
-            })?;
-        }
-    }
+    let endpoint = match operation {
+        Operation::Chat => Endpoint::Chat,
+        Operation::Fim => Endpoint::Fim,
+        Operation::Embeddings => Endpoint::Embeddings,
+    };
+    let checked = wire::validate::check(endpoint, object).map_err(GatewayError::InvalidRequest)?;
+    // Checked above: present, a string and a plain name.
+    let model: Cow<'a, str> = field(object, "model")?.unwrap_or_default();
     let stream = match operation {
         Operation::Embeddings => false,
         Operation::Chat | Operation::Fim => field::<bool>(object, "stream")?.unwrap_or(false),
     };
     let include_usage =
         field::<StreamOptions>(object, "stream_options")?.is_some_and(|o| o.include_usage);
-    let max_tokens = match operation {
-        Operation::Embeddings => Some(0),
-        Operation::Chat | Operation::Fim => match field::<u64>(object, "max_tokens")? {
-            Some(n) => Some(n),
-            None => field::<u64>(object, "max_completion_tokens")?,
-        },
-    };
     Ok(InferenceRequest {
         model,
         asked: Asked {
             stream,
             include_usage,
-            max_tokens,
+            max_tokens: checked.max_tokens,
+            choices: checked.choices,
+            prompt_floor: checked.prompt_floor,
         },
     })
 }
@@ -116,27 +100,6 @@ pub(crate) fn field<'a, T: Deserialize<'a>>(
             param: name,
             message: format!("`{name}` has the wrong type: {e}"),
         })
-}
-
-fn require_non_empty_array(object: &RawObject<'_>, name: &'static str) -> Result<(), GatewayError> {
-    let raw = object.get(name).ok_or_else(|| GatewayError::InvalidField {
-        param: name,
-        message: format!("`{name}` is required"),
-    })?;
-    let text = raw.get().trim_start();
-    if !text.starts_with('[') {
-        return Err(GatewayError::InvalidField {
-            param: name,
-            message: format!("`{name}` must be an array"),
-        });
-    }
-    if text[1..].trim_start().starts_with(']') {
-        return Err(GatewayError::InvalidField {
-            param: name,
-            message: format!("`{name}` must not be empty"),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -184,13 +147,13 @@ mod tests {
             ),
             (
                 Operation::Chat,
-                r#"{"model":"m","messages":[{}],"stream":"yes"}"#,
-                "`stream` has the wrong type",
+                r#"{"model":"m","messages":[{"role":"user","content":"a"}],"stream":"yes"}"#,
+                "`stream` must be true or false",
             ),
             (
                 Operation::Chat,
                 r#"{"model":7,"messages":[{}]}"#,
-                "`model` has the wrong type",
+                "`model` must be a string",
             ),
             (
                 Operation::Embeddings,

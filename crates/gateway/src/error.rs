@@ -21,6 +21,18 @@ pub(crate) enum GatewayError {
         param: &'static str,
         message: String,
     },
+    /// A known field of the body out of type or range (`wire::validate`).
+    #[error("invalid request: {}", .0.message)]
+    InvalidRequest(wire::validate::Invalid),
+    #[error(
+        "this model's context is {context_length} tokens; this request needs more than {needed} ({prompt_floor} at least for its prompt, {completion} for the completion it allows)"
+    )]
+    ContextLengthExceeded {
+        context_length: u32,
+        needed: u64,
+        prompt_floor: u64,
+        completion: u64,
+    },
     #[error("missing API key: send `Authorization: Bearer <key>`")]
     MissingKey,
     #[error("invalid API key")]
@@ -112,7 +124,9 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::BodyRead(_)
             | GatewayError::MalformedJson { .. }
-            | GatewayError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            | GatewayError::InvalidField { .. }
+            | GatewayError::InvalidRequest(_)
+            | GatewayError::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
             GatewayError::WrongModelKind { .. }
             | GatewayError::InvalidClassification { .. }
             | GatewayError::PersonalDataBlocked { .. }
@@ -164,7 +178,8 @@ impl GatewayError {
             GatewayError::BodyTooLarge { .. } => "request_too_large",
             GatewayError::BodyRead(_) => "body_unreadable",
             GatewayError::MalformedJson { .. } => "invalid_json",
-            GatewayError::InvalidField { .. } => "invalid_value",
+            GatewayError::InvalidField { .. } | GatewayError::InvalidRequest(_) => "invalid_value",
+            GatewayError::ContextLengthExceeded { .. } => "context_length_exceeded",
             GatewayError::MissingKey => "missing_api_key",
             GatewayError::InvalidKey => "invalid_api_key",
             GatewayError::KeyExpired => "api_key_expired",
@@ -204,9 +219,11 @@ impl GatewayError {
         }
     }
 
-    fn param(&self) -> Option<&'static str> {
+    fn param(&self) -> Option<&str> {
         match self {
             GatewayError::InvalidField { param, .. } => Some(param),
+            GatewayError::InvalidRequest(invalid) => Some(&invalid.param),
+            GatewayError::ContextLengthExceeded { .. } => Some("messages"),
             GatewayError::ModelNotFound { .. }
             | GatewayError::ModelDeniedToEntity { .. }
             | GatewayError::WrongModelKind { .. }

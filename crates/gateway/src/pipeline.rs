@@ -107,11 +107,12 @@ async fn stages(
     let object = accept::parse(&bytes)?;
     let request = accept::fields(operation, &object)?;
     x.accepted(&request);
-    // 6. Resolve: the model exists, serves this operation, and the caller may use it.
+    // 6. Resolve: the model exists, serves this operation, the caller may use it, and the request
+    //    can fit its context.
     let principal = &caller.principal;
     let chain = x
         .stage("resolve")
-        .in_scope(|| resolve(&g.catalog, &g.access, operation, &request.model, principal))?;
+        .in_scope(|| resolve(&g.catalog, &g.access, operation, &request, principal))?;
     x.resolved(&chain);
     let (asked, model) = (request.asked, g.catalog.model(chain.model()));
     // 7. Classify: the level from who asks and how they label the request.
@@ -149,7 +150,13 @@ async fn stages(
     trace_input(g, x.span(), &caller, &object);
     // 9. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
     let default_completion = g.config.admission.default_completion_tokens;
-    let estimate = Estimate::new(body.len(), asked.max_tokens, default_completion);
+    let estimate = Estimate::new(
+        body.len(),
+        asked.max_tokens,
+        asked.choices,
+        default_completion,
+        model.context_length,
+    );
     let admitted = x
         .stage("admit")
         .in_scope(|| admit::admit(&g.admission, scopes, estimate, model.price, x.started_at()))?;

@@ -1,7 +1,9 @@
-//! Stage 6, resolve: the model the caller names exists, serves the route's operation, and the
-//! caller's entity and key may use it. An entity's `models` list makes every other model absent
-//! for its callers (404 `model_not_found`, as if it did not exist); a key's `models` scope refuses
-//! the others with 403 `model_not_allowed`.
+//! Stage 6, resolve: the model the caller names exists, serves the route's operation, the
+//! caller's entity and key may use it, and the request can fit its `context_length` (else 400
+//! `context_length_exceeded`: the floor of the prompt's tokens plus the completion it allows is
+//! more). An entity's `models` list makes every other model absent for its callers (404
+//! `model_not_found`, as if it did not exist); a key's `models` scope refuses the others with 403
+//! `model_not_allowed`.
 //!
 //! The result is the request's chain of candidate models: the model, then those of its fallbacks
 //! the caller may use too, in the order routing tries them. Clearance (the inspect stage),
@@ -16,6 +18,7 @@ use domain::{ModelIdx, Operation};
 use identity::Principal;
 use smallvec::SmallVec;
 
+use crate::accept::{Asked, InferenceRequest};
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
 
@@ -98,15 +101,16 @@ impl ModelAccess {
     }
 }
 
-/// Finds the model, checks that it serves this operation and that the caller's entity and key may
-/// use it; returns its chain.
+/// Finds the model, checks that it serves this operation, that the caller's entity and key may use
+/// it and that the request can fit its context; returns its chain.
 pub(crate) fn resolve(
     catalog: &Catalog,
     access: &ModelAccess,
     operation: Operation,
-    name: &str,
+    request: &InferenceRequest<'_>,
     principal: &Principal,
 ) -> Result<Chain, GatewayError> {
+    let name = request.model.as_ref();
     let not_found = || GatewayError::ModelNotFound {
         model: name.to_owned(),
     };
@@ -132,6 +136,7 @@ pub(crate) fn resolve(
             route: operation.public_path(),
         });
     }
+    check_context(route.context_length, &request.asked)?;
     let usable = |&fallback: &ModelIdx| {
         let name = &catalog.model(fallback).name;
         access.decide(principal, fallback, name) == Access::Allowed
@@ -140,4 +145,24 @@ pub(crate) fn resolve(
         model,
         route.fallbacks.iter().copied().filter(usable),
     ))
+}
+
+/// Refuses a request that cannot fit a context of `context_length` tokens: the floor of its prompt
+/// plus the completion it allows is more. A request that does not say how long a completion it
+/// allows is left to the backend, which stops at the context's end.
+fn check_context(context_length: Option<u32>, asked: &Asked) -> Result<(), GatewayError> {
+    let Some(context_length) = context_length else {
+        return Ok(());
+    };
+    let completion = asked.max_tokens.unwrap_or(0);
+    let needed = asked.prompt_floor.saturating_add(completion);
+    if needed > u64::from(context_length) {
+        return Err(GatewayError::ContextLengthExceeded {
+            context_length,
+            needed,
+            prompt_floor: asked.prompt_floor,
+            completion,
+        });
+    }
+    Ok(())
 }

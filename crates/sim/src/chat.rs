@@ -9,12 +9,13 @@ use prefix::PromptBlocks;
 use serde::Deserialize;
 use serde_json::Value;
 use wire::chat::ChatCompletionRequest;
+use wire::validate::Endpoint;
 
-use crate::completion::{self, Plan, completion_length};
+use crate::completion::{self, Plan, check_context, completion_length};
 use crate::config::{ECHO_PIECE_CHARS, MAX_CHOICES};
 use crate::error::SimError;
 use crate::text::{SeedBuilder, message_tokens};
-use crate::{Simulator, invalid_json, read_body};
+use crate::{Simulator, check_body, invalid_json, read_body};
 
 pub(crate) async fn handle(
     State(sim): State<Simulator>,
@@ -43,6 +44,7 @@ async fn chat(
         .map(str::to_owned);
     // Kept even when the typed view fails, so a test can see what a rejected request carried.
     sim.counters().record_chat_request(value);
+    check_body(&bytes, Endpoint::Chat)?;
     let request = request.map_err(invalid_json)?;
     let plan = plan(sim, request, random_seed, salt.as_deref())?;
     completion::respond(sim, plan).await
@@ -67,10 +69,8 @@ fn plan(
             Some("n"),
         ));
     }
-    let (tokens, finish_reason) = completion_length(
-        request.max_completion_tokens.or(request.max_tokens),
-        sim.config().max_tokens_default,
-    )?;
+    let requested = request.max_completion_tokens.or(request.max_tokens);
+    let (tokens, finish_reason) = completion_length(requested, sim.config().max_tokens_default)?;
     let mut seed = SeedBuilder::default();
     seed.field(b"chat").field(request.model.as_bytes());
     let mut prompt_tokens = 0_u64;
@@ -85,6 +85,7 @@ fn plan(
             blocks.message(&message.role, &text);
         }
     }
+    check_context(prompt_tokens, requested)?;
     for chosen in [request.seed, random_seed].into_iter().flatten() {
         seed.field(&chosen.to_le_bytes());
     }

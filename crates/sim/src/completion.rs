@@ -14,7 +14,7 @@ use wire::chat::{
 };
 
 use crate::capacity::Slot;
-use crate::config::MAX_COMPLETION_TOKENS;
+use crate::config::{CONTEXT_TOKENS, MAX_COMPLETION_TOKENS};
 use crate::error::{SimError, json_response};
 use crate::faults::{EVENTS_BEFORE_DISCONNECT, happens};
 use crate::stats::bump;
@@ -76,6 +76,22 @@ pub(crate) fn completion_length(
         Some(tokens) => Ok((tokens, "length")),
         None => Ok((default.clamp(1, MAX_COMPLETION_TOKENS), "stop")),
     }
+}
+
+/// Refuses, as vLLM does, a prompt that with the completion asked for overflows the context
+/// window ([`CONTEXT_TOKENS`]).
+pub(crate) fn check_context(prompt_tokens: u64, requested: Option<u64>) -> Result<(), SimError> {
+    let needed = prompt_tokens.saturating_add(requested.unwrap_or(0));
+    if prompt_tokens >= CONTEXT_TOKENS || needed > CONTEXT_TOKENS {
+        return Err(SimError::invalid(
+            format!(
+                "This model's maximum context length is {CONTEXT_TOKENS} tokens. However, you requested {needed} tokens ({prompt_tokens} in the messages, {} in the completion).",
+                requested.unwrap_or(0)
+            ),
+            Some("messages"),
+        ));
+    }
+    Ok(())
 }
 
 /// Produces the completion: a stream if asked, else the whole body once the last token is due.

@@ -76,6 +76,9 @@ pub struct Faults {
 /// beyond the context window with a 400. It also bounds the memory one request can make us use.
 pub const MAX_COMPLETION_TOKENS: u64 = 131_072;
 
+/// The context window, in tokens: prompt and completion together.
+pub const CONTEXT_TOKENS: u64 = 131_072;
+
 /// The most choices (`n`) one chat request may ask for.
 pub const MAX_CHOICES: u32 = 16;
 

@@ -20,6 +20,7 @@ use crate::config::MAX_EMBEDDING_DIMENSIONS;
 use crate::error::{SimError, json_response};
 use crate::text::{SplitMix64, approximate_tokens, seed_of};
 use crate::{Simulator, parse_body};
+use wire::validate::Endpoint;
 
 pub(crate) async fn handle(
     State(sim): State<Simulator>,
@@ -77,7 +78,7 @@ async fn embeddings(
 ) -> Result<Response, SimError> {
     sim.admit(&sim.counters().embeddings_requests, headers)
         .await?;
-    let request: EmbeddingsRequest = parse_body(body)?;
+    let request: EmbeddingsRequest = parse_body(body, Endpoint::Embeddings)?;
     let encoding = match request.encoding_format.as_deref() {
         None | Some("float") => Encoding::Float,
         Some("base64") => Encoding::Base64,

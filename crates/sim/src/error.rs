@@ -1,5 +1,7 @@
 //! The simulator's errors and their OpenAI-shaped HTTP answers, built only here at the edge.
 
+use std::borrow::Cow;
+
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use wire::{ErrorBody, ErrorType};
@@ -11,7 +13,7 @@ pub(crate) enum SimError {
     #[error("{message}")]
     InvalidRequest {
         message: String,
-        param: Option<&'static str>,
+        param: Option<Cow<'static, str>>,
     },
     /// `Faults::error_rate` chose this request to fail with `status`.
     #[error("simulated backend failure (fault injection)")]
@@ -30,11 +32,20 @@ pub(crate) enum SimError {
     NotFound { path: String },
 }
 
+impl From<wire::validate::Invalid> for SimError {
+    fn from(invalid: wire::validate::Invalid) -> Self {
+        SimError::InvalidRequest {
+            message: invalid.message,
+            param: Some(invalid.param),
+        }
+    }
+}
+
 impl SimError {
     pub(crate) fn invalid(message: impl Into<String>, param: Option<&'static str>) -> Self {
         SimError::InvalidRequest {
             message: message.into(),
-            param,
+            param: param.map(Cow::Borrowed),
         }
     }
 
@@ -54,7 +65,7 @@ impl SimError {
             SimError::InvalidRequest { param, .. } => {
                 let body = ErrorBody::new(ErrorType::InvalidRequest, "invalid_request", message);
                 match param {
-                    Some(param) => body.with_param(*param),
+                    Some(param) => body.with_param(param.as_ref()),
                     None => body,
                 }
             }

@@ -7,10 +7,11 @@ use bytes::Bytes;
 use http::HeaderMap;
 use wire::fim::FimRequest;
 
-use crate::completion::{self, Plan, completion_length};
+use crate::completion::{self, Plan, check_context, completion_length};
 use crate::error::SimError;
 use crate::text::{SeedBuilder, approximate_tokens};
 use crate::{Simulator, parse_body};
+use wire::validate::Endpoint;
 
 pub(crate) async fn handle(
     State(sim): State<Simulator>,
@@ -27,7 +28,7 @@ async fn fim(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SimError> {
     sim.admit(&sim.counters().fim_requests, headers).await?;
-    let request: FimRequest = parse_body(body)?;
+    let request: FimRequest = parse_body(body, Endpoint::Fim)?;
     let (tokens, finish_reason) =
         completion_length(request.max_tokens, sim.config().max_tokens_default)?;
     let suffix = request.suffix.as_deref().unwrap_or("");
@@ -44,10 +45,12 @@ async fn fim(
     } else {
         Vec::new()
     };
+    let prompt_tokens =
+        approximate_tokens(&request.prompt).saturating_add(approximate_tokens(suffix));
+    check_context(prompt_tokens, request.max_tokens)?;
     let plan = Plan {
         blocks,
-        prompt_tokens: approximate_tokens(&request.prompt)
-            .saturating_add(approximate_tokens(suffix)),
+        prompt_tokens,
         model: request.model,
         seed,
         choices: 1,

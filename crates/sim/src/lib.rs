@@ -76,6 +76,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 use serde::de::DeserializeOwned;
+use wire::validate::Endpoint;
 
 use crate::capacity::Slots;
 use crate::completion::Plan;
@@ -243,11 +244,22 @@ impl Simulator {
 }
 
 /// Reads a JSON request body into `T`, or says why not in a 400.
+/// Reads a request for `endpoint`, refused as vLLM refuses it: malformed JSON, and a known field
+/// out of type or range (`wire::validate`, the checks the gateway makes too).
 pub(crate) fn parse_body<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
+    endpoint: Endpoint,
 ) -> Result<T, SimError> {
     let bytes = read_body(body)?;
+    check_body(&bytes, endpoint)?;
     serde_json::from_slice(&bytes).map_err(invalid_json)
+}
+
+/// Checks a request's known fields for type and range (`wire::validate`).
+pub(crate) fn check_body(bytes: &[u8], endpoint: Endpoint) -> Result<(), SimError> {
+    let object = wire::object::RawObject::parse(bytes).map_err(invalid_json)?;
+    wire::validate::check(endpoint, &object)?;
+    Ok(())
 }
 
 pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, SimError> {

@@ -35,3 +35,4 @@ mod seats;
 mod streaming;
 mod traces;
 mod usage;
+mod validation;
