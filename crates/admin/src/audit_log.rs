@@ -19,7 +19,8 @@ use crate::{AdminAction, AdminError, AdminState};
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 10_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     limit: Option<u32>,
@@ -41,6 +42,15 @@ pub(crate) struct AuditQuery {
 /// `{"data": [event…], "next_before": seq|null}`, newest first. Group administrators and
 /// group-wide auditors read every entity's events (or one's, with `entity`); an entity's
 /// administrators and auditors read their entity's only, and naming another answers 404.
+#[utoipa::path(
+    get, path = "/admin/v1/audit", tag = "admin",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The audit trail, newest first, a page at a time.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
@@ -62,7 +72,7 @@ pub(crate) async fn list(
         ));
     }
     let filter = AuditFilter {
-        before: params.before,
+        before: sequence("before", params.before)?,
         entity_id: entity.map(|e| e.id.to_string()),
         actor: params.actor.map(actor).transpose()?,
         action: params.action.map(action).transpose()?,
@@ -155,7 +165,8 @@ fn instant(state: &AdminState, field: &'static str, text: &str) -> Result<i64, A
         .map_err(|e| AdminError::bad_field(field, e.to_string()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckpointQuery {
     /// Only checkpoints of events numbered from this one.
@@ -165,6 +176,15 @@ pub(crate) struct CheckpointQuery {
 
 /// `GET /admin/v1/audit/checkpoints[?from=SEQ&limit=N]` →
 /// `{"public_key": hex, "data": [checkpoint…]}`, oldest first. Authorized like the audit trail.
+#[utoipa::path(
+    get, path = "/admin/v1/audit/checkpoints", tag = "admin",
+    params(CheckpointQuery),
+    responses(
+        (status = 200, description = "The signed audit checkpoints and the public key.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn checkpoints(
     State(state): State<AdminState>,
     caller: Caller,
@@ -181,7 +201,7 @@ pub(crate) async fn checkpoints(
     }
     let checkpoints = state
         .store
-        .audit_checkpoints_page(params.from.unwrap_or(0), limit)
+        .audit_checkpoints_page(sequence("from", params.from)?.unwrap_or(0), limit)
         .await?;
     let head = state.store.audit_chain_head().await?;
     Ok(Json(json!({
@@ -200,4 +220,16 @@ pub(crate) async fn checkpoints(
             }))
             .collect::<Vec<_>>(),
     })))
+}
+
+/// An event number from the query string: the store numbers events within `i64`, so a larger one
+/// is refused here rather than failing there.
+fn sequence(param: &'static str, value: Option<u64>) -> Result<Option<u64>, AdminError> {
+    match value {
+        Some(seq) if i64::try_from(seq).is_err() => Err(AdminError::bad_field(
+            param,
+            format!("`{param}` must be at most {}", i64::MAX),
+        )),
+        value => Ok(value),
+    }
 }

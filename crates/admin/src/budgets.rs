@@ -28,7 +28,7 @@ use crate::{AdminAction, AdminError, AdminState};
 /// a typing error, not a budget.
 pub const MAX_HARD_LIMIT: u64 = 1_000_000_000_000_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetBudget {
     period: String,
@@ -38,7 +38,8 @@ struct SetBudget {
 }
 
 /// Which budget of a scope: `?period=…&unit=…`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WhichBudget {
     pub period: Option<String>,
@@ -47,6 +48,16 @@ pub(crate) struct WhichBudget {
 
 /// `PUT /admin/v1/budgets/{kind}/{id}` `{"period", "unit", "hard_limit", "soft_threshold_percent"}`
 /// → the scope and its budgets.
+#[utoipa::path(
+    put, path = "/admin/v1/budgets/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    request_body = SetBudget,
+    responses(
+        (status = 200, description = "Sets one of a scope's budgets.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn set(
     State(state): State<AdminState>,
     caller: Caller,
@@ -102,6 +113,15 @@ pub(crate) async fn set(
 }
 
 /// `GET /admin/v1/budgets/{kind}/{id}` → the scope and each of its budgets with its live status.
+#[utoipa::path(
+    get, path = "/admin/v1/budgets/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "A scope's budgets with their live status.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn get(
     State(state): State<AdminState>,
     caller: Caller,
@@ -113,6 +133,15 @@ pub(crate) async fn get(
 
 /// `DELETE /admin/v1/budgets/{kind}/{id}?period=…&unit=…` → the scope and its remaining budgets;
 /// 404 when there was no such budget.
+#[utoipa::path(
+    delete, path = "/admin/v1/budgets/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id"), WhichBudget),
+    responses(
+        (status = 200, description = "Removes a scope's budgets (one, with `period` and `unit`).", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn delete(
     State(state): State<AdminState>,
     caller: Caller,
@@ -157,6 +186,15 @@ pub(crate) async fn delete(
 
 /// `POST /admin/v1/budgets/{kind}/{id}/reset` → the scope and its budgets, spending back to zero
 /// in the current period (the scope's rate limits start afresh too). 404 when it has no budget.
+#[utoipa::path(
+    post, path = "/admin/v1/budgets/{kind}/{id}/reset", tag = "admin",
+    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id"), WhichBudget),
+    responses(
+        (status = 200, description = "Sets a scope's spending back to zero.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn reset(
     State(state): State<AdminState>,
     caller: Caller,
@@ -182,6 +220,15 @@ pub(crate) async fn reset(
 
 /// `GET /admin/v1/budgets[?entity=<slug or id>]` → `{"data": [budget…]}`: every budget with its
 /// scope and live status, of one entity (entity administrators: always their own) or of all.
+#[utoipa::path(
+    get, path = "/admin/v1/budgets", tag = "admin",
+    params(EntityFilter),
+    responses(
+        (status = 200, description = "Every budget with its live status.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,

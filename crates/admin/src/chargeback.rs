@@ -22,7 +22,8 @@ use crate::{AdminAction, AdminError, AdminState};
 /// Lines of one report at most: entities × teams × models × use cases of a month.
 const MAX_LINES: u32 = 100_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChargebackQuery {
     month: String,
@@ -31,6 +32,15 @@ pub(crate) struct ChargebackQuery {
 }
 
 /// `GET /admin/v1/reports/chargeback` → the report as JSON (default) or CSV.
+#[utoipa::path(
+    get, path = "/admin/v1/reports/chargeback", tag = "admin",
+    params(ChargebackQuery),
+    responses(
+        (status = 200, description = "The monthly chargeback report, JSON or CSV.", content((crate::openapi::Object = "application/json"), (String = "text/csv"))),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn report(
     State(state): State<AdminState>,
     caller: Caller,

@@ -20,7 +20,8 @@ use crate::{AdminAction, AdminError, AdminState};
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ContentQuery {
     /// The user's id or user name.
@@ -32,6 +33,15 @@ pub(crate) struct ContentQuery {
 
 /// `POST /admin/v1/users/{id}/erase` (id or user name) → the counts of what was destroyed.
 /// Usage records stay, so chargeback still counts the user's requests. Idempotent.
+#[utoipa::path(
+    post, path = "/admin/v1/users/{id}/erase", tag = "admin",
+    params(("id" = String, Path, description = "The user's id or user name")),
+    responses(
+        (status = 200, description = "Erases a user's stored content (its key destroyed).", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn erase(
     State(state): State<AdminState>,
     caller: Caller,
@@ -60,6 +70,15 @@ pub(crate) async fn erase(
 /// `GET /admin/v1/content?user&from&to[&limit]` → the user's stored records in the range, oldest
 /// first, opened: `input` as the caller sent it and `completion` as relayed. The read is audited
 /// (`content.read`) before anything is opened.
+#[utoipa::path(
+    get, path = "/admin/v1/content", tag = "admin",
+    params(ContentQuery),
+    responses(
+        (status = 200, description = "A user's stored prompts and completions in a time range; audited.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn read(
     State(state): State<AdminState>,
     caller: Caller,
@@ -122,6 +141,14 @@ pub(crate) async fn read(
 
 /// `POST /admin/v1/retention/purge` (group administrators) → how many records past their
 /// entity's retention were deleted now; the hourly job does the same.
+#[utoipa::path(
+    post, path = "/admin/v1/retention/purge", tag = "admin",
+    responses(
+        (status = 200, description = "Deletes the content past its retention now.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn purge(
     State(state): State<AdminState>,
     caller: Caller,

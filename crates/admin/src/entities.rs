@@ -14,7 +14,7 @@ use crate::body::{check_slug, check_text, json};
 use crate::caller::Caller;
 use crate::{AdminAction, AdminError, AdminState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateEntity {
     slug: String,
@@ -22,6 +22,15 @@ struct CreateEntity {
 }
 
 /// `POST /admin/v1/entities` `{"slug", "name"}` → 201 with the entity.
+#[utoipa::path(
+    post, path = "/admin/v1/entities", tag = "admin",
+    request_body = CreateEntity,
+    responses(
+        (status = 201, description = "Creates an entity.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn create(
     State(state): State<AdminState>,
     caller: Caller,
@@ -45,6 +54,14 @@ pub(crate) async fn create(
 }
 
 /// `GET /admin/v1/entities` → `{"data": [entity…]}`, by slug.
+#[utoipa::path(
+    get, path = "/admin/v1/entities", tag = "admin",
+    responses(
+        (status = 200, description = "The entities, by slug.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
@@ -54,7 +71,7 @@ pub(crate) async fn list(
     Ok(Json(json!({ "data": entities })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetStatus {
     status: String,
@@ -64,6 +81,16 @@ struct SetStatus {
 /// entity. Suspending stops every key of the entity's users and service accounts and refuses their
 /// sign-ins from the next request on; reactivating lets the usable ones back in. Audited as
 /// `entity.suspend` or `entity.reactivate` when the status changes.
+#[utoipa::path(
+    put, path = "/admin/v1/entities/{entity}/status", tag = "admin",
+    params(("entity" = String, Path, description = "An entity's slug")),
+    request_body = SetStatus,
+    responses(
+        (status = 200, description = "Suspends or reactivates an entity.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn set_status(
     State(state): State<AdminState>,
     caller: Caller,

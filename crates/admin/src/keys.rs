@@ -31,7 +31,7 @@ use crate::users::{PagedFilter, entity_for, entity_slugs, page_json};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Either `user_id`, or `entity` and `service_account` (created when missing).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKey {
     user_id: Option<String>,
@@ -58,13 +58,22 @@ const DEFAULT_GRACE_SECONDS: u64 = 86_400;
 const DAY_MILLIS: i64 = 86_400_000;
 
 /// `POST /admin/v1/keys/{id}/rotate` body; `grace_seconds` defaults to a day.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateKey {
     grace_seconds: Option<u64>,
 }
 
 /// `POST /admin/v1/keys` → 201 `{"id", "key", "display_prefix", "owner", "entity", …}`.
+#[utoipa::path(
+    post, path = "/admin/v1/keys", tag = "admin",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Creates an API key; its secret is shown once.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn create(
     State(state): State<AdminState>,
     caller: Caller,
@@ -322,6 +331,15 @@ async fn user_owner(
 /// `GET /admin/v1/keys[?entity=<slug>][&offset=<n>][&limit=<n>]` → `{"data": [key…], "next_offset"}`,
 /// oldest first; never secrets or hashes. Callers
 /// with rights over one entity only see its keys.
+#[utoipa::path(
+    get, path = "/admin/v1/keys", tag = "admin",
+    params(PagedFilter),
+    responses(
+        (status = 200, description = "The API keys, never their secrets.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
@@ -362,6 +380,15 @@ pub(crate) async fn list(
 
 /// `DELETE /admin/v1/keys/{id}` → `{"id", "revoked": true}`; 404 for an unknown key. Revoking a
 /// revoked key succeeds again without a new audit event.
+#[utoipa::path(
+    delete, path = "/admin/v1/keys/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "Revokes an API key.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn revoke(
     State(state): State<AdminState>,
     caller: Caller,
@@ -430,6 +457,16 @@ async fn require_within_rights(
 /// shown once), `rotated_from` and `previous_expires_at`. The old key works until now + grace
 /// (at most 30 days; 0 stops it at once). 404 for an unknown key, 409 for a revoked, expired or
 /// already rotated one.
+#[utoipa::path(
+    post, path = "/admin/v1/keys/{id}/rotate", tag = "admin",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body = RotateKey,
+    responses(
+        (status = 201, description = "Rotates an API key: a successor, the old one kept for a grace period.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn rotate(
     State(state): State<AdminState>,
     caller: Caller,

@@ -95,6 +95,7 @@ mod entities;
 mod error;
 mod keys;
 mod limits;
+pub mod openapi;
 mod policies;
 mod pool_shares;
 mod rules;

@@ -20,7 +20,7 @@ use crate::users::EntityFilter;
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Absent or `null` is unlimited; at least one must be given (DELETE removes both).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetLimits {
     requests_per_minute: Option<u64>,
@@ -29,6 +29,16 @@ struct SetLimits {
 
 /// `PUT /admin/v1/limits/{kind}/{id}` `{"requests_per_minute", "tokens_per_minute"}` → the
 /// scope's limits.
+#[utoipa::path(
+    put, path = "/admin/v1/limits/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    request_body = SetLimits,
+    responses(
+        (status = 200, description = "Sets a scope's rate limits.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn set(
     State(state): State<AdminState>,
     caller: Caller,
@@ -63,6 +73,15 @@ pub(crate) async fn set(
 
 /// `GET /admin/v1/limits/{kind}/{id}` → the scope's limits (`null`: unlimited) and what remains of
 /// them right now.
+#[utoipa::path(
+    get, path = "/admin/v1/limits/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "A scope's rate limits and what remains of them.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn get(
     State(state): State<AdminState>,
     caller: Caller,
@@ -74,6 +93,15 @@ pub(crate) async fn get(
 
 /// `DELETE /admin/v1/limits/{kind}/{id}` → `{"kind", "id", "entity", "deleted": true}`; 404 when
 /// the scope had no limits.
+#[utoipa::path(
+    delete, path = "/admin/v1/limits/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "Removes a scope's rate limits.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn delete(
     State(state): State<AdminState>,
     caller: Caller,
@@ -103,6 +131,15 @@ pub(crate) async fn delete(
 
 /// `GET /admin/v1/limits[?entity=<slug or id>]` → `{"data": [limits…]}`: every scope with limits,
 /// of one entity (entity administrators: always their own) or of the whole group.
+#[utoipa::path(
+    get, path = "/admin/v1/limits", tag = "admin",
+    params(EntityFilter),
+    responses(
+        (status = 200, description = "Every scope with rate limits.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,

@@ -18,7 +18,7 @@ use crate::body::json;
 use crate::caller::Caller;
 use crate::{AdminAction, AdminError, AdminState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetShare {
     weight: u32,
@@ -28,6 +28,16 @@ struct SetShare {
 
 /// `PUT /admin/v1/pools/{pool}/shares/{entity}` `{"weight", "min_share"?}` (entity by slug or id)
 /// → 200 with the share now in force.
+#[utoipa::path(
+    put, path = "/admin/v1/pools/{pool}/shares/{entity}", tag = "admin",
+    params(("pool" = String, Path, description = "A GPU pool's name"), ("entity" = String, Path, description = "An entity's slug")),
+    request_body = SetShare,
+    responses(
+        (status = 200, description = "Sets an entity's weight in a GPU pool.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn set(
     State(state): State<AdminState>,
     caller: Caller,
@@ -91,6 +101,15 @@ pub(crate) async fn set(
 
 /// `GET /admin/v1/pools/{pool}/shares` → `{"capacity", "in_flight", "queued", "data": [share…]}`:
 /// every entity the pool has seen or been given a share for, with what it was served.
+#[utoipa::path(
+    get, path = "/admin/v1/pools/{pool}/shares", tag = "admin",
+    params(("pool" = String, Path, description = "A GPU pool's name")),
+    responses(
+        (status = 200, description = "A GPU pool's entity shares and live figures.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,

@@ -19,7 +19,7 @@ use crate::usage::report_entity;
 use crate::users::{PagedFilter, entity_for, entity_slugs, page_json};
 use crate::{AdminAction, AdminError, AdminState};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateScimToken {
     /// The entity's slug; absent for a group-wide token.
@@ -29,6 +29,15 @@ struct CreateScimToken {
 }
 
 /// `POST /admin/v1/scim-tokens` → 201 `{"id", "token", "display_prefix", "entity", "name", …}`.
+#[utoipa::path(
+    post, path = "/admin/v1/scim-tokens", tag = "admin",
+    request_body = CreateScimToken,
+    responses(
+        (status = 201, description = "Creates a SCIM token; its secret is shown once.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn create(
     State(state): State<AdminState>,
     caller: Caller,
@@ -73,6 +82,15 @@ pub(crate) async fn create(
 
 /// `GET /admin/v1/scim-tokens[?entity=<slug>][&offset=<n>][&limit=<n>]` → `{"data": [token…],
 /// "next_offset"}`, oldest first; never secrets or hashes.
+#[utoipa::path(
+    get, path = "/admin/v1/scim-tokens", tag = "admin",
+    params(PagedFilter),
+    responses(
+        (status = 200, description = "The SCIM tokens, never their secrets.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,
@@ -105,6 +123,15 @@ pub(crate) async fn list(
 }
 
 /// `DELETE /admin/v1/scim-tokens/{id}` → `{"id", "revoked": true}`; 404 for an unknown token.
+#[utoipa::path(
+    delete, path = "/admin/v1/scim-tokens/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "Revokes a SCIM token.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn revoke(
     State(state): State<AdminState>,
     caller: Caller,

@@ -20,20 +20,28 @@ use crate::caller::Caller;
 use crate::users::{EntityFilter, entity_for};
 use crate::{AdminAction, AdminError, AdminState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetPool {
     /// The number of seats; `null` for an unlimited pool.
     size: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SetReservation {
     reserved: u64,
 }
 
 /// `GET /admin/v1/seats/pool` → `{"size", "assigned", "reserved"}`.
+#[utoipa::path(
+    get, path = "/admin/v1/seats/pool", tag = "admin",
+    responses(
+        (status = 200, description = "The seat pool: size, seats assigned and reserved.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn pool(
     State(state): State<AdminState>,
     caller: Caller,
@@ -44,6 +52,15 @@ pub(crate) async fn pool(
 
 /// `PUT /admin/v1/seats/pool` `{"size": N | null}` → the pool; 409 when `N` is below the seats
 /// assigned or reserved.
+#[utoipa::path(
+    put, path = "/admin/v1/seats/pool", tag = "admin",
+    request_body = SetPool,
+    responses(
+        (status = 200, description = "Sets the size of the seat pool.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn set_pool(
     State(state): State<AdminState>,
     caller: Caller,
@@ -62,6 +79,16 @@ pub(crate) async fn set_pool(
 
 /// `PUT /admin/v1/seats/entities/{entity}` `{"reserved": N}` → the entity's figures; 409 when the
 /// reservations would exceed the pool.
+#[utoipa::path(
+    put, path = "/admin/v1/seats/entities/{entity}", tag = "admin",
+    params(("entity" = String, Path, description = "An entity's slug")),
+    request_body = SetReservation,
+    responses(
+        (status = 200, description = "Reserves seats for an entity.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn set_reservation(
     State(state): State<AdminState>,
     caller: Caller,
@@ -88,6 +115,15 @@ pub(crate) async fn set_reservation(
 /// `GET /admin/v1/seats/report[?entity=<slug>]` → `{"data": [per entity…]}`, plus the group's
 /// totals for callers who may read them. Without a filter, a caller with rights over some
 /// entities only sees those.
+#[utoipa::path(
+    get, path = "/admin/v1/seats/report", tag = "admin",
+    params(EntityFilter),
+    responses(
+        (status = 200, description = "Seats per entity.", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn report(
     State(state): State<AdminState>,
     caller: Caller,

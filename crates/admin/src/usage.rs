@@ -30,7 +30,8 @@ const MAX_LIMIT: u32 = 10_000;
 /// At most this many dimensions at once (`group_by=entity,team,model`).
 const MAX_DIMENSIONS: usize = 4;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UsageQuery {
     from: String,
@@ -42,7 +43,8 @@ pub(crate) struct UsageQuery {
     limit: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ActiveUsersQuery {
     from: String,
@@ -51,7 +53,8 @@ pub(crate) struct ActiveUsersQuery {
     entity: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LatencyQuery {
     from: String,
@@ -63,6 +66,15 @@ pub(crate) struct LatencyQuery {
 
 /// `GET /admin/v1/usage?from&to[&group_by][&interval][&entity][&limit]` → the sums per group
 /// (and bucket), the sums of the whole selection, and whether groups were left out.
+#[utoipa::path(
+    get, path = "/admin/v1/usage", tag = "admin",
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "Usage sums per group and time bucket.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn totals(
     State(state): State<AdminState>,
     caller: Caller,
@@ -114,6 +126,15 @@ pub(crate) async fn totals(
 
 /// `GET /admin/v1/usage/active-users?from&to[&interval][&entity]` → distinct users with at least
 /// one request, over the range and per bucket.
+#[utoipa::path(
+    get, path = "/admin/v1/usage/active-users", tag = "admin",
+    params(ActiveUsersQuery),
+    responses(
+        (status = 200, description = "Distinct active users per time bucket.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn active_users(
     State(state): State<AdminState>,
     caller: Caller,
@@ -152,6 +173,15 @@ pub(crate) async fn active_users(
 
 /// `GET /admin/v1/usage/latency?from&to[&group_by=model|endpoint][&entity][&limit]` → exact
 /// p50/p90/p99 of the duration and time to first token of successful requests.
+#[utoipa::path(
+    get, path = "/admin/v1/usage/latency", tag = "admin",
+    params(LatencyQuery),
+    responses(
+        (status = 200, description = "Latency percentiles per model or endpoint.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn latency(
     State(state): State<AdminState>,
     caller: Caller,

@@ -18,7 +18,7 @@ use crate::caller::Caller;
 use crate::usage::report_entity;
 use crate::{AdminAction, AdminError, AdminState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
     /// The entity's slug.
@@ -29,7 +29,8 @@ struct CreateUser {
     external_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EntityFilter {
     pub entity: Option<String>,
@@ -39,7 +40,8 @@ pub(crate) struct EntityFilter {
 pub const MAX_PAGE: u64 = 1000;
 
 /// `?entity=<slug>&offset=<n>&limit=<n>` of the paged listings (users, keys, SCIM tokens).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PagedFilter {
     pub entity: Option<String>,
@@ -74,6 +76,15 @@ pub(crate) fn page_json(mut data: Vec<Value>, window: Window) -> Value {
 }
 
 /// `POST /admin/v1/users` → 201 with the user, its entity shown by slug.
+#[utoipa::path(
+    post, path = "/admin/v1/users", tag = "admin",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Creates a user in an entity.", body = crate::openapi::Object),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn create(
     State(state): State<AdminState>,
     caller: Caller,
@@ -127,6 +138,15 @@ pub(crate) async fn create(
 /// `GET /admin/v1/users[?entity=<slug>][&offset=<n>][&limit=<n>]` → `{"data": [user…],
 /// "next_offset"}`, by user name; callers with rights over one entity only see its users, with or
 /// without the filter.
+#[utoipa::path(
+    get, path = "/admin/v1/users", tag = "admin",
+    params(PagedFilter),
+    responses(
+        (status = 200, description = "The users (of one entity with `entity`).", body = crate::openapi::Listing),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list(
     State(state): State<AdminState>,
     caller: Caller,

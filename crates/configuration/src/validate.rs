@@ -126,7 +126,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
 
 pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Config {
     let (classifications, ladder_is_known) = classifications::validate(raw.classifications, errors);
-    let server = server::validate(raw.server.given_or_default(), errors);
+    let server = server::validate(raw.server.given_or_default(), env, errors);
     let routing = routing::validate(raw.routing.given_or_default(), errors);
     let simulator = simulator::validate(raw.simulator.given_or_default(), errors);
     let (endpoints, endpoint_names) = endpoints::validate(

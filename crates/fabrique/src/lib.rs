@@ -14,6 +14,7 @@ pub mod audit;
 pub mod key_use;
 pub mod limits;
 pub mod listener;
+pub mod openapi;
 pub mod output;
 pub mod retention;
 pub mod scheduling;

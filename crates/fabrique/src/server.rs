@@ -240,6 +240,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             })
             .layer(axum::middleware::from_fn(echo_request_id)),
         )
+        .merge(crate::openapi::router()?)
         .fallback(unknown_route);
 
     let listener = TcpListener::bind(listen)

@@ -3,15 +3,16 @@
 //! operational endpoints `/healthz`, `/readyz` and `/metrics`.
 
 mod models;
+pub(crate) mod openapi;
+mod operations;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use domain::Operation;
-use http::{HeaderValue, header};
 
 use crate::pipeline::infer;
 use crate::state::Gateway;
@@ -24,52 +25,59 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route(Operation::Fim.public_path(), post(fim))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::retrieve))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(operations::healthz))
+        .route("/readyz", get(operations::readyz))
+        .route("/metrics", get(operations::metrics))
         .with_state(gateway)
 }
 
+/// Creates a chat completion (the OpenAI and Mistral API).
+#[utoipa::path(
+    post, path = "/v1/chat/completions", tag = "inference",
+    request_body = wire::chat::ChatCompletionRequest,
+    responses(
+        (status = 200, description = "The completion; with `stream: true`, its chunks as server-sent events", content(
+            (wire::chat::ChatCompletion = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+        (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 async fn chat(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     infer(&gateway, Operation::Chat, request).await
 }
 
+/// Embeds texts.
+#[utoipa::path(
+    post, path = "/v1/embeddings", tag = "inference",
+    request_body = wire::embeddings::EmbeddingsRequest,
+    responses(
+        (status = 200, description = "The embeddings", content((wire::embeddings::EmbeddingsResponse = "application/json"))),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+        (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     infer(&gateway, Operation::Embeddings, request).await
 }
 
+/// Fills in the middle (Mistral's Codestral API).
+#[utoipa::path(
+    post, path = "/v1/fim/completions", tag = "inference",
+    request_body = wire::fim::FimRequest,
+    responses(
+        (status = 200, description = "The completion, in a chat completion's shape; with `stream: true`, its chunks as server-sent events", content(
+            (wire::chat::ChatCompletion = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
+        (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 async fn fim(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     infer(&gateway, Operation::Fim, request).await
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-/// Ready once the state is built; reports each endpoint's circuit so operators see what is down.
-async fn readyz(State(gateway): State<Arc<Gateway>>) -> Response {
-    let endpoints: Vec<_> = gateway
-        .routing
-        .health
-        .status()
-        .into_iter()
-        .map(|s| serde_json::json!({"name": s.name, "state": s.state.as_str(), "outstanding": s.outstanding}))
-        .collect();
-    axum::Json(serde_json::json!({"status": "ready", "endpoints": endpoints})).into_response()
-}
-
-async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
-    // Circuit states change on the request path; reading them at scrape time costs it nothing.
-    for endpoint in gateway.routing.health.status() {
-        gateway
-            .metrics
-            .set_circuit(&endpoint.name, endpoint.state.as_str());
-    }
-    gateway.scheduling.record_metrics(&gateway.metrics);
-    let mut response = gateway.metrics.render().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
-    response
 }

@@ -242,7 +242,8 @@ impl Exchange {
             Err(error) => {
                 if error.status().is_server_error() {
                     let id = &self.facts.request_id;
-                    tracing::warn!(request_id = ?id, %error, "request failed");
+                    let detail = error.backend_detail();
+                    tracing::warn!(request_id = ?id, %error, detail, "request failed");
                 }
                 if let Some(attempts) = error.attempts() {
                     self.facts.attempts = attempts;

@@ -92,9 +92,8 @@ pub(crate) enum GatewayError {
     PromptInjectionSuspected { pattern: &'static str },
     #[error("route stage: no endpoint serving `{model}` is available (all circuits open)")]
     NoEndpointAvailable { model: String },
-    #[error(
-        "route stage: every endpoint tried for `{model}` failed ({attempts} attempts); last error: {last}"
-    )]
+    /// `last` says what went wrong with the last endpoint tried: for the log, not the caller.
+    #[error("route stage: every endpoint tried for `{model}` failed ({attempts} attempts)")]
     UpstreamFailed {
         model: String,
         attempts: u32,
@@ -114,7 +113,8 @@ pub(crate) enum GatewayError {
         model: String,
         shed: scheduler::Shed,
     },
-    #[error("relay stage: the backend's response could not be read: {0}")]
+    /// The reason is for the log, not the caller.
+    #[error("relay stage: the backend's response could not be read")]
     UpstreamBody(String),
 }
 
@@ -171,6 +171,16 @@ impl GatewayError {
                 | GatewayError::UseCaseNotPermitted { .. }
                 | GatewayError::PriorityNotAllowed { .. }
         )
+    }
+
+    /// What the backend said or did, kept out of the caller's message (it names endpoints and
+    /// carries their error chains) and written to the log instead.
+    pub(crate) fn backend_detail(&self) -> Option<&str> {
+        match self {
+            GatewayError::UpstreamFailed { last, .. } => Some(last),
+            GatewayError::UpstreamBody(detail) => Some(detail),
+            _ => None,
+        }
     }
 
     pub(crate) fn code(&self) -> &'static str {

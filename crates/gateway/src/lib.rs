@@ -54,6 +54,7 @@ mod spans;
 mod state;
 mod texts;
 
+pub use api::openapi::InferenceApi;
 pub use api::router;
 pub use context::Outcome;
 pub use error::json_error;

@@ -11,6 +11,14 @@ use crate::listing::{MAX_COUNT, list_response};
 use crate::response::{BaseUrl, scim_json};
 use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, schema_json};
 
+#[utoipa::path(
+    get, path = "/scim/v2/ServiceProviderConfig", tag = "scim",
+    responses(
+        (status = 200, description = "What this service provider supports.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn service_provider_config(_caller: Caller, BaseUrl(base): BaseUrl) -> Response {
     scim_json(
         StatusCode::OK,
@@ -60,6 +68,14 @@ fn resource_type(id: &str, base: &str) -> Option<Value> {
     }))
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/ResourceTypes", tag = "scim",
+    responses(
+        (status = 200, description = "The resource types: User and Group.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn resource_types(_caller: Caller, BaseUrl(base): BaseUrl) -> Response {
     let types: Vec<Value> = ["User", "Group"]
         .iter()
@@ -68,6 +84,15 @@ pub(crate) async fn resource_types(_caller: Caller, BaseUrl(base): BaseUrl) -> R
     scim_json(StatusCode::OK, &list_response(2, 1, types))
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/ResourceTypes/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    responses(
+        (status = 200, description = "One resource type.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn resource_type_by_id(
     _caller: Caller,
     BaseUrl(base): BaseUrl,
@@ -78,6 +103,14 @@ pub(crate) async fn resource_type_by_id(
         .ok_or_else(|| ScimError::not_found(format!("no resource type `{id}`")))
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/Schemas", tag = "scim",
+    responses(
+        (status = 200, description = "The schemas of the resources.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn schemas(_caller: Caller, BaseUrl(base): BaseUrl) -> Response {
     let all: Vec<Value> = [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA]
         .iter()
@@ -86,6 +119,15 @@ pub(crate) async fn schemas(_caller: Caller, BaseUrl(base): BaseUrl) -> Response
     scim_json(StatusCode::OK, &list_response(all.len() as u64, 1, all))
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/Schemas/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    responses(
+        (status = 200, description = "One schema, by its URN.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn schema(
     _caller: Caller,
     BaseUrl(base): BaseUrl,
@@ -97,6 +139,14 @@ pub(crate) async fn schema(
 }
 
 /// `POST /.search` across resource types is not offered; each type has its own `/.search`.
+#[utoipa::path(
+    post, path = "/scim/v2/.search", tag = "scim",
+    request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
+    responses(
+        (status = "4XX", description = "Not offered: each resource type has its own `/.search`", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn search_everything(_caller: Caller) -> ScimError {
     ScimError::not_implemented(
         "searching several resource types at once is not supported; use /Users/.search or /Groups/.search",

@@ -24,6 +24,15 @@ use crate::{ScimError, ScimState};
 
 type Params = Query<HashMap<String, String>>;
 
+#[utoipa::path(
+    post, path = "/scim/v2/Groups", tag = "scim",
+    request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
+    responses(
+        (status = 201, description = "Creates a group.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn create(
     State(state): State<ScimState>,
     caller: Caller,
@@ -53,6 +62,15 @@ pub(crate) async fn create(
     Ok(response::resource(StatusCode::CREATED, &body, team.version))
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/Groups/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id"), crate::openapi::ResourceQuery),
+    responses(
+        (status = 200, description = "One group.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn read(
     State(state): State<ScimState>,
     caller: Caller,
@@ -66,6 +84,16 @@ pub(crate) async fn read(
     Ok(response::resource(StatusCode::OK, &body, team.version))
 }
 
+#[utoipa::path(
+    put, path = "/scim/v2/Groups/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Replaces a group.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn replace(
     State(state): State<ScimState>,
     caller: Caller,
@@ -97,6 +125,16 @@ pub(crate) async fn replace(
     Ok(response::resource(StatusCode::OK, &body, updated.version))
 }
 
+#[utoipa::path(
+    patch, path = "/scim/v2/Groups/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    request_body(content = crate::openapi::PatchOp, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Changes a group, its members among others.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn update(
     State(state): State<ScimState>,
     caller: Caller,
@@ -134,6 +172,15 @@ pub(crate) async fn update(
     Ok(response::resource(StatusCode::OK, &body, updated.version))
 }
 
+#[utoipa::path(
+    delete, path = "/scim/v2/Groups/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    responses(
+        (status = 204, description = "Deletes a group."),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn delete(
     State(state): State<ScimState>,
     caller: Caller,

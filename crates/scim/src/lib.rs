@@ -59,6 +59,7 @@ mod evaluate;
 pub mod filter;
 mod groups;
 mod listing;
+pub mod openapi;
 pub mod patch;
 mod response;
 pub mod schema;

@@ -84,6 +84,68 @@ pub(crate) async fn search<R: Resource>(
     answer::<R>(&state, &caller, &base, request).await
 }
 
+/// The listing routes as the API description shows them: [`list`] and [`search`] serve both
+/// resource types, so each route is described here rather than on the generic handler.
+#[utoipa::path(
+    get, path = "/scim/v2/Users", tag = "scim",
+    params(crate::openapi::ListingQuery),
+    responses(
+        (status = 200, description = "Users, filtered, sorted and paged (RFC 7644 §3.4.2).", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `list` or `search`, for the API description"
+)]
+pub(crate) fn list_users() {}
+
+#[utoipa::path(
+    post, path = "/scim/v2/Users/.search", tag = "scim",
+    request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Searches users with a body instead of a query string.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `list` or `search`, for the API description"
+)]
+pub(crate) fn search_users() {}
+
+#[utoipa::path(
+    get, path = "/scim/v2/Groups", tag = "scim",
+    params(crate::openapi::ListingQuery),
+    responses(
+        (status = 200, description = "Groups (teams), filtered, sorted and paged.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `list` or `search`, for the API description"
+)]
+pub(crate) fn list_groups() {}
+
+#[utoipa::path(
+    post, path = "/scim/v2/Groups/.search", tag = "scim",
+    request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Searches groups with a body.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `list` or `search`, for the API description"
+)]
+pub(crate) fn search_groups() {}
+
 /// The ListResponse to `request`, within the caller's entity.
 pub(crate) async fn answer<R: Resource>(
     state: &ScimState,

@@ -34,6 +34,15 @@ const ATTEMPTS: usize = 3;
 
 type Params = Query<HashMap<String, String>>;
 
+#[utoipa::path(
+    post, path = "/scim/v2/Users", tag = "scim",
+    request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
+    responses(
+        (status = 201, description = "Creates a user.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn create(
     State(state): State<ScimState>,
     caller: Caller,
@@ -91,6 +100,15 @@ pub(crate) async fn create(
     Ok(response::resource(StatusCode::CREATED, &body, user.version))
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/Users/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id"), crate::openapi::ResourceQuery),
+    responses(
+        (status = 200, description = "One user.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn read(
     State(state): State<ScimState>,
     caller: Caller,
@@ -104,6 +122,16 @@ pub(crate) async fn read(
     Ok(response::resource(StatusCode::OK, &body, user.version))
 }
 
+#[utoipa::path(
+    put, path = "/scim/v2/Users/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Replaces a user.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn replace(
     State(state): State<ScimState>,
     caller: Caller,
@@ -131,6 +159,16 @@ pub(crate) async fn replace(
     Ok(response::resource(StatusCode::OK, &body, updated.version))
 }
 
+#[utoipa::path(
+    patch, path = "/scim/v2/Users/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    request_body(content = crate::openapi::PatchOp, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Changes a user (RFC 7644 §3.5.2); deactivating releases its seat and revokes its keys.", body = crate::openapi::Resource, content_type = "application/scim+json"),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn update(
     State(state): State<ScimState>,
     caller: Caller,
@@ -182,6 +220,15 @@ pub(crate) async fn update(
     }
 }
 
+#[utoipa::path(
+    delete, path = "/scim/v2/Users/{id}", tag = "scim",
+    params(("id" = String, Path, description = "The resource's id")),
+    responses(
+        (status = 204, description = "Deletes a user."),
+        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
+    ),
+    security(("scim_token" = []))
+)]
 pub(crate) async fn delete(
     State(state): State<ScimState>,
     caller: Caller,

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::Usage;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmbeddingsRequest {
     pub model: String,
     /// A string, an array of strings, or token arrays.
@@ -33,7 +33,7 @@ impl EmbeddingsRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmbeddingsResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -43,7 +43,7 @@ pub struct EmbeddingsResponse {
     pub usage: EmbeddingsUsage,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Embedding {
     pub object: String,
     pub index: u32,
@@ -51,7 +51,7 @@ pub struct Embedding {
 }
 
 /// Embeddings report only prompt tokens; `Usage` deserializes from this shape too.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmbeddingsUsage {
     pub prompt_tokens: u64,
     pub total_tokens: u64,

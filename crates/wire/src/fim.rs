@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chat::StreamOptions;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FimRequest {
     pub model: String,
     pub prompt: String,

@@ -19,7 +19,7 @@ pub use error::{ErrorBody, ErrorDetail, ErrorType};
 use serde::{Deserialize, Serialize};
 
 /// Token accounting as every OpenAI-compatible server reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     #[serde(default)]
     pub prompt_tokens: u64,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::Collector;
-use crate::rules::at_least_one;
+use crate::rules::{Env, at_least_one, credential};
 
 /// Section `[server]`: how Fabrique listens and where it keeps its data.
 #[derive(Clone, PartialEq)]
@@ -46,6 +46,15 @@ pub struct ServerConfig {
     /// end of its head, in seconds, 1 to 86400. Default 60. A body still incomplete then is answered
     /// `408 request_timeout` and its connection closed, so slow bodies cannot pin memory.
     pub body_read_timeout: Duration,
+    /// Key `metrics_token_env`: optional, the *name* of an environment variable holding the bearer
+    /// token that `GET /metrics` and the detail of `GET /readyz` then require
+    /// (`Authorization: Bearer <token>`; Prometheus: `authorization: {credentials_file: …}`).
+    /// Without the token `/readyz` still answers whether the server is ready, without the
+    /// endpoints' names and circuits. Absent: both are open to anyone who reaches the port, and
+    /// show every entity's slug, token and cost counters; keep that port inside the operations
+    /// network then. The variable must be set when the configuration is loaded. Here: the resolved
+    /// value, which `Debug` redacts.
+    pub metrics_token: Option<String>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -63,6 +72,10 @@ impl fmt::Debug for ServerConfig {
             .field("max_connections", &self.max_connections)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -91,6 +104,7 @@ pub(crate) struct RawServer {
     pub max_connections: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
+    pub metrics_token_env: Option<String>,
 }
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -104,7 +118,7 @@ pub(crate) const HEADER_READ_TIMEOUT_SECS: u64 = 15;
 pub(crate) const BODY_READ_TIMEOUT_SECS: u64 = 60;
 pub(crate) const SECONDS_PER_DAY: u64 = 86_400;
 
-pub(crate) fn validate(raw: RawServer, errors: &mut Collector) -> ServerConfig {
+pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> ServerConfig {
     let listen = match raw.listen {
         None => LISTEN,
         Some(text) => text.parse::<SocketAddr>().unwrap_or_else(|_| {
@@ -193,5 +207,8 @@ pub(crate) fn validate(raw: RawServer, errors: &mut Collector) -> ServerConfig {
             "server.body_read_timeout_secs",
             errors,
         ),
+        metrics_token: raw
+            .metrics_token_env
+            .and_then(|variable| credential(&variable, "server.metrics_token_env", env, errors)),
     }
 }

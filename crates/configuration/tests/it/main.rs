@@ -29,6 +29,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "Xl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl5eXl4=",
     ),
     ("SHORT_MASTER_KEY", "c2hvcnQtZml4dHVyZS1zZWNyZXQ="),
+    ("METRICS_TOKEN", "fixture-secret-metrics-token"),
 ];
 
 fn env(name: &str) -> Option<String> {

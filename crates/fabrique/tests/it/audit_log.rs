@@ -135,6 +135,7 @@ async fn malformed_filters_are_named() {
         ("from=yesterday", "from"),
         ("limit=0", "limit"),
         ("entity=Not%20A%20Slug", "entity"),
+        ("before=9223372036854775808", "before"),
     ] {
         let (status, body) = t
             .get_with_key(&format!("/admin/v1/audit?{query}"), ADMIN_KEY)
@@ -142,6 +143,17 @@ async fn malformed_filters_are_named() {
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["param"], field, "{query}: {body}");
     }
+    let (status, body) = t
+        .get_with_key(
+            "/admin/v1/audit/checkpoints?from=9223372036854775808",
+            ADMIN_KEY,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (400, &json!("from")),
+        "{body}"
+    );
     let (status, body) = t
         .get_with_key("/admin/v1/audit?entity=nowhere", ADMIN_KEY)
         .await;

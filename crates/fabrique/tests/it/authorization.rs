@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use domain::Role;
+use domain::{Operation, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -97,21 +97,31 @@ fn table() -> Vec<Row> {
     ]
 }
 
-/// The routes of the admin router, `(method, path)`, read from its source: each `.route(path,
-/// get(…).post(…))` call.
-fn router_routes() -> Vec<(String, String)> {
-    let source = include_str!("../../../admin/src/lib.rs");
+/// The routes of a router, `(method, path)`, read from the source of the crate root that builds
+/// it in `pub fn router`: each `.route(path, get(…).post(…))` call. Catch-alls (`any(…)`) are not
+/// routes of their own.
+pub(crate) fn router_routes(source: &str) -> Vec<(String, String)> {
     let router = &source[source.find("pub fn router").expect("the router")..];
+    let router = &router[..router.find("\n}\n").unwrap_or(router.len())];
     let mut routes = Vec::new();
     for call in router.split(".route(").skip(1) {
-        let path = call.split('"').nth(1).expect("a quoted path").to_owned();
+        let path = match call.trim_start().strip_prefix("Operation::") {
+            // `.route(Operation::Chat.public_path(), …)`: the operation's path.
+            Some(rest) => {
+                let variant = rest.split('.').next().expect("Operation::X.public_path()");
+                let operations = [Operation::Chat, Operation::Embeddings, Operation::Fim];
+                let operation = operations.iter().find(|o| format!("{o:?}") == variant);
+                operation.expect("an operation").public_path().to_owned()
+            }
+            None => call.split('"').nth(1).expect("a quoted path").to_owned(),
+        };
         let handlers = &call[..call.find(".route(").unwrap_or(call.len())];
         let bytes = handlers.as_bytes();
         // `get(` as a call, not the end of a handler's name such as `limits::get`.
         let starts_a_call = |i: usize| {
             i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || b"_:".contains(&bytes[i - 1]))
         };
-        for method in ["get", "post", "put", "delete"] {
+        for method in ["get", "post", "put", "patch", "delete"] {
             let called = handlers
                 .match_indices(&format!("{method}("))
                 .any(|(i, _)| starts_a_call(i));
@@ -125,7 +135,7 @@ fn router_routes() -> Vec<(String, String)> {
 
 #[test]
 fn the_table_covers_every_admin_route_once() {
-    let routes = router_routes();
+    let routes = router_routes(include_str!("../../../admin/src/lib.rs"));
     assert!(routes.len() >= 30, "the router reads as {routes:?}");
     let table: Vec<(String, String)> = table()
         .iter()

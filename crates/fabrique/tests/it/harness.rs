@@ -11,9 +11,19 @@ pub const ADMIN_KEY: &str = "fabk_test_bootstrap_admin_key";
 /// The environment variable a test configuration names as `[retention] master_key_env`.
 pub const MASTER_KEY_ENV: &str = "FABRIQUE_TEST_MASTER_KEY";
 
-/// The environment test configurations see: only the content master key (32 bytes of 0x42).
+/// The environment variable a test configuration names as `[server] metrics_token_env`.
+pub const METRICS_TOKEN_ENV: &str = "FABRIQUE_TEST_METRICS_TOKEN";
+/// Its value.
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
+/// The environment test configurations see: the content master key (32 bytes of 0x42) and the
+/// metrics token.
 fn test_env(name: &str) -> Option<String> {
-    (name == MASTER_KEY_ENV).then(|| "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_owned())
+    match name {
+        MASTER_KEY_ENV => Some("QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_owned()),
+        METRICS_TOKEN_ENV => Some(METRICS_TOKEN.to_owned()),
+        _ => None,
+    }
 }
 
 /// A running server, its simulated backends and an inference key of a user of entity `acme`.

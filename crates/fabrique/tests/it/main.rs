@@ -26,6 +26,7 @@ mod limits;
 mod metrics;
 mod model_access;
 mod oidc;
+mod openapi;
 mod policy;
 mod process;
 mod retention;

@@ -160,3 +160,44 @@ async fn metrics_are_labelled_by_entity_and_model_with_their_values() {
         );
     }
 }
+
+#[tokio::test]
+async fn with_a_metrics_token_only_its_holder_sees_metrics_and_circuits() {
+    let extra = format!("[server]\nmetrics_token_env = \"{METRICS_TOKEN_ENV}\"\n");
+    let t = TestServer::start(
+        vec![instant_sim(), instant_sim()],
+        &config().replace("[routing]", &format!("{extra}\n[routing]")),
+    )
+    .await;
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = t.http.get(t.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    for token in [None, Some("wrong-token"), Some(t.key.as_str())] {
+        let refused = get("/metrics", token).await.unwrap();
+        assert_eq!(refused.status(), 401, "{token:?}");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_metrics_token");
+        let ready: serde_json::Value = get("/readyz", token).await.unwrap().json().await.unwrap();
+        assert_eq!(
+            ready,
+            serde_json::json!({"status": "ready"}),
+            "no endpoint named"
+        );
+    }
+    let metrics = get("/metrics", Some(METRICS_TOKEN)).await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains(r#"entity="acme""#));
+    let ready: serde_json::Value = get("/readyz", Some(METRICS_TOKEN))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["endpoints"][0]["name"], "gpu-a");
+    assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
+}

@@ -16,6 +16,15 @@ use crate::error::GatewayError;
 use crate::resolve::Access;
 use crate::state::Gateway;
 
+/// Lists the models the caller may use.
+#[utoipa::path(
+    get, path = "/v1/models", tag = "inference",
+    responses(
+        (status = 200, description = "The models this caller may use", body = ModelList),
+        (status = "4XX", description = "Not authenticated", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let principal =
         match authenticate(&gateway.directory, gateway.sign_in.as_deref(), &headers).await {
@@ -26,6 +35,16 @@ pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap
     Json(ModelList::new(cards)).into_response()
 }
 
+/// One model the caller may use; another is answered as absent.
+#[utoipa::path(
+    get, path = "/v1/models/{id}", tag = "inference",
+    params(("id" = String, Path, description = "The model's public name")),
+    responses(
+        (status = 200, description = "The model", body = ModelCard),
+        (status = "4XX", description = "Not authenticated, or no such model for this caller", body = wire::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(super) async fn retrieve(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,

@@ -1,0 +1,69 @@
+//! The admin API's part of the OpenAPI description (the binary merges the parts): every route of
+//! [`crate::router`], described by the `#[utoipa::path]` next to its handler.
+
+use std::collections::BTreeMap;
+
+use utoipa::OpenApi;
+
+/// The admin routes, with their request bodies, query strings and answers.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        crate::entities::list,
+        crate::entities::create,
+        crate::entities::set_status,
+        crate::users::list,
+        crate::users::create,
+        crate::content::erase,
+        crate::content::read,
+        crate::content::purge,
+        crate::keys::list,
+        crate::keys::create,
+        crate::keys::revoke,
+        crate::keys::rotate,
+        crate::scim_tokens::list,
+        crate::scim_tokens::create,
+        crate::scim_tokens::revoke,
+        crate::seats::pool,
+        crate::seats::set_pool,
+        crate::seats::set_reservation,
+        crate::seats::report,
+        crate::limits::list,
+        crate::limits::get,
+        crate::limits::set,
+        crate::limits::delete,
+        crate::budgets::list,
+        crate::budgets::get,
+        crate::budgets::set,
+        crate::budgets::delete,
+        crate::budgets::reset,
+        crate::pool_shares::list,
+        crate::pool_shares::set,
+        crate::audit_log::list,
+        crate::audit_log::checkpoints,
+        crate::usage::totals,
+        crate::usage::active_users,
+        crate::usage::latency,
+        crate::chargeback::report,
+    ),
+    tags((name = "admin", description = "Entities, users, keys, seats, limits, budgets, audit and reports"))
+)]
+pub struct AdminApi;
+
+/// An answer that is one JSON object; its fields are listed in the route's description.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes JSON the handlers write, for the API description"
+)]
+pub struct Object(BTreeMap<String, serde_json::Value>);
+
+/// An answer listing objects under `data` (with, on some routes, figures beside it).
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes JSON the handlers write, for the API description"
+)]
+pub struct Listing {
+    data: Vec<Object>,
+}
