@@ -52,9 +52,10 @@ pub struct Request {
 #[must_use = "an admitted request must be settled with its ticket"]
 pub struct Admitted {
     pub ticket: Ticket,
-    /// The `x-ratelimit-*` values after this request's charge.
+    /// The `x-ratelimit-*` values after this request's charge, of the caller's own scopes
+    /// ([`Scope::is_personal`]).
     pub rate: RateHeaders,
-    /// The most-used budget past its soft threshold, if any.
+    /// The most-used budget of the caller's own scopes past its soft threshold, if any.
     pub budget_warning: Option<BudgetWarning>,
     /// The budgets this request took past their soft threshold for the first time in their period
     /// (each announced once per period: the caller raises the event).
@@ -262,8 +263,10 @@ impl Admission {
                 continue;
             };
             entry.rate.charge(part, estimate.tokens, now);
-            requests.offer(index, entry.rate.status(LimitKind::Requests, now));
-            tokens.offer(index, entry.rate.status(LimitKind::Tokens, now));
+            if scope.is_personal() {
+                requests.offer(index, entry.rate.status(LimitKind::Requests, now));
+                tokens.offer(index, entry.rate.status(LimitKind::Tokens, now));
+            }
             for budget in entry.budgets.iter_mut().flat_map(|b| b.iter_mut()) {
                 budget.reserve(estimate);
                 let Some(level) = budget.warning_level() else {
@@ -272,7 +275,8 @@ impl Admission {
                 if budget.first_warning_of_period() {
                     crossed.push(budget.warning(scope));
                 }
-                if warning.as_ref().is_none_or(|(worst, _)| level > *worst) {
+                let worse = warning.as_ref().is_none_or(|(worst, _)| level > *worst);
+                if scope.is_personal() && worse {
                     warning = Some((level, budget.warning(scope)));
                 }
             }
@@ -609,7 +613,7 @@ fn rate_status(scope: Scope, status: GcraStatus) -> RateStatus {
     }
 }
 
-/// The header values of a request's scopes without charging (for a refusal).
+/// The header values of a request's own scopes without charging (for a refusal).
 fn headers(
     guards: &[MutexGuard<'_, Shard>],
     scopes: &[Scope],
@@ -621,6 +625,7 @@ fn headers(
     for (index, (scope, at)) in scopes.iter().zip(located).enumerate() {
         let entry = guards
             .get(at.guard)
+            .filter(|_| scope.is_personal())
             .and_then(|g| g.table.find(at.hash, |e| e.scope == *scope));
         if let Some(entry) = entry {
             requests.offer(index, entry.rate.status(LimitKind::Requests, now));

@@ -49,8 +49,9 @@ pub struct RateStatus {
     pub reset: Duration,
 }
 
-/// The `x-ratelimit-*` values for a request, for requests and tokens separately; `None` where no
-/// scope of the request has that kind of limit (the gateway then sends no such header).
+/// The `x-ratelimit-*` values for a request, for requests and tokens separately, from the caller's
+/// own scopes (key and user); `None` where none of them has that kind of limit (the gateway then
+/// sends no such header).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RateHeaders {
     pub requests: Option<RateStatus>,

@@ -40,6 +40,16 @@ impl Scope {
         }
     }
 
+    /// Whether the scope is the caller's own (its key or its user) rather than shared with others
+    /// (a team, an entity). Response headers tell only of the caller's own scopes: a shared one's
+    /// figures would tell every member how much the others use.
+    pub fn is_personal(&self) -> bool {
+        match self {
+            Scope::Key(_) | Scope::User(_) => true,
+            Scope::Team(_) | Scope::Entity(_) => false,
+        }
+    }
+
     /// The inverse of [`Scope::kind`] and [`Scope::id`]; `None` for an unknown kind or a malformed id.
     pub fn from_parts(kind: &str, id: &str) -> Option<Scope> {
         match kind {

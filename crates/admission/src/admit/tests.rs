@@ -216,6 +216,57 @@ fn the_tightest_scope_sets_the_headers_for_each_kind_separately() {
 }
 
 #[test]
+fn the_headers_tell_only_of_the_callers_own_key_and_user() {
+    // A team's or an entity's figures would tell every member how much the others use.
+    let admission = paris();
+    let caller = Caller::new();
+    admission.set_limit(caller.key.clone(), rpm(100)).unwrap();
+    admission.set_limit(caller.team.clone(), rpm(10)).unwrap();
+    admission
+        .set_limit(caller.entity.clone(), tpm(1_000))
+        .unwrap();
+    let warn_at_once = Budget {
+        soft_threshold_percent: Some(1),
+        ..budget(Period::Day, BudgetUnit::Tokens, 10_000)
+    };
+    admission
+        .set_budget(caller.entity.clone(), warn_at_once)
+        .unwrap();
+
+    let admitted = admission.check_and_charge(caller.request(250), T0).unwrap();
+    let requests = admitted.rate.requests.clone().unwrap();
+    assert_eq!(
+        (requests.scope, requests.remaining),
+        (caller.key.clone(), 99)
+    );
+    assert_eq!(admitted.rate.tokens, None, "only the entity limits tokens");
+    assert_eq!(
+        admitted.budget_warning, None,
+        "only the entity's budget warns"
+    );
+    assert_eq!(
+        admitted.thresholds_crossed.len(),
+        1,
+        "the entity's crossing is still announced (as an audit event, not to the caller)"
+    );
+    admission.settle(admitted.ticket, tokens(250), T0);
+
+    for _ in 1..10 {
+        let admitted = admission.check_and_charge(caller.request(0), T0).unwrap();
+        admission.settle(admitted.ticket, tokens(0), T0);
+    }
+    let refused = admission
+        .check_and_charge(caller.request(0), T0)
+        .unwrap_err();
+    assert_eq!(refused.refusal.scope(), &caller.team);
+    let requests = refused.rate.requests.unwrap();
+    assert_eq!(
+        (requests.scope, requests.remaining),
+        (caller.key.clone(), 90)
+    );
+}
+
+#[test]
 fn the_scope_with_the_longest_wait_is_the_one_refusing() {
     let admission = paris();
     let caller = Caller::new();
@@ -236,11 +287,11 @@ fn the_scope_with_the_longest_wait_is_the_one_refusing() {
             retry_after: Duration::from_secs(2),
         }
     );
-    // The headers of a refusal show the state as it stands.
+    // The headers of a refusal show the state as it stands, of the caller's own scopes.
     let requests = refused.rate.requests.unwrap();
     assert_eq!(
         (requests.scope, requests.remaining),
-        (caller.team.clone(), 0)
+        (caller.key.clone(), 30)
     );
     let _in_flight = admission
         .check_and_charge(caller.request(0), T0 + 2_000)

@@ -655,3 +655,45 @@ async fn a_budget_past_its_soft_threshold_warns_every_request_and_raises_one_eve
     assert_eq!(detail["limit"], 1_000);
     assert!(detail["committed"].as_u64().unwrap() >= 10, "{detail}");
 }
+
+#[tokio::test]
+async fn the_entitys_limits_and_budgets_stay_out_of_a_callers_headers() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config()).await;
+    let user = ada(&t).await;
+    for (path, body) in [
+        (
+            "/admin/v1/limits/entity/acme".to_owned(),
+            json!({"requests_per_minute": 1_000, "tokens_per_minute": 1_000_000}),
+        ),
+        (
+            "/admin/v1/budgets/entity/acme".to_owned(),
+            json!({"period": "day", "unit": "tokens", "hard_limit": 1_000, "soft_threshold_percent": 1}),
+        ),
+        (
+            format!("/admin/v1/limits/user/{user}"),
+            json!({"requests_per_minute": 500}),
+        ),
+    ] {
+        let (status, set) = call(&t, Method::PUT, &path, ADMIN_KEY, Some(body)).await;
+        assert_eq!(status, 200, "{path}: {set}");
+    }
+    // Past the entity budget's threshold at once; the entity's figures are not the caller's.
+    for _ in 0..2 {
+        let (status, headers, body) = chat(&t).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            headers["x-ratelimit-limit-requests"], "500",
+            "the user's own"
+        );
+        for name in ["x-ratelimit-limit-tokens", "x-fabrique-budget-warning"] {
+            assert!(headers.get(name).is_none(), "{name}: {headers:?}");
+        }
+    }
+    let (_, events) = t.finish_with_audit().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == domain::AuditAction::BudgetSoftThresholdReached),
+        "the crossing is audited"
+    );
+}
