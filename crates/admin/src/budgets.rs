@@ -20,7 +20,9 @@ use store::StoredBudget;
 use crate::body::{json, query};
 use crate::caller::Caller;
 use crate::rules::{spent_this_period, stored_budget};
-use crate::scopes::{RULE_CHANGES, ScopePath, Target, Targets, listing_entity, scope_target};
+use crate::scopes::{
+    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, listing_entity, scope_target,
+};
 use crate::users::EntityFilter;
 use crate::{AdminAction, AdminError, AdminState};
 
@@ -50,7 +52,7 @@ pub(crate) struct WhichBudget {
 /// → the scope and its budgets.
 #[utoipa::path(
     put, path = "/admin/v1/budgets/{kind}/{id}", tag = "admin",
-    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    params(ScopeParams),
     request_body = SetBudget,
     responses(
         (status = 200, description = "Sets one of a scope's budgets.", body = crate::openapi::Object),
@@ -115,7 +117,7 @@ pub(crate) async fn set(
 /// `GET /admin/v1/budgets/{kind}/{id}` → the scope and each of its budgets with its live status.
 #[utoipa::path(
     get, path = "/admin/v1/budgets/{kind}/{id}", tag = "admin",
-    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    params(ScopeParams),
     responses(
         (status = 200, description = "A scope's budgets with their live status.", body = crate::openapi::Object),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -135,7 +137,7 @@ pub(crate) async fn get(
 /// 404 when there was no such budget.
 #[utoipa::path(
     delete, path = "/admin/v1/budgets/{kind}/{id}", tag = "admin",
-    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id"), WhichBudget),
+    params(ScopeParams, WhichBudget),
     responses(
         (status = 200, description = "Removes a scope's budgets (one, with `period` and `unit`).", body = crate::openapi::Object),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -188,7 +190,7 @@ pub(crate) async fn delete(
 /// in the current period (the scope's rate limits start afresh too). 404 when it has no budget.
 #[utoipa::path(
     post, path = "/admin/v1/budgets/{kind}/{id}/reset", tag = "admin",
-    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id"), WhichBudget),
+    params(ScopeParams, WhichBudget),
     responses(
         (status = 200, description = "Sets a scope's spending back to zero.", body = crate::openapi::Object),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),

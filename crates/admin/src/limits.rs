@@ -15,7 +15,9 @@ use store::StoredLimit;
 use crate::body::{json, query};
 use crate::caller::Caller;
 use crate::rules::stored_limits;
-use crate::scopes::{RULE_CHANGES, ScopePath, Target, Targets, listing_entity, scope_target};
+use crate::scopes::{
+    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, listing_entity, scope_target,
+};
 use crate::users::EntityFilter;
 use crate::{AdminAction, AdminError, AdminState};
 
@@ -31,7 +33,7 @@ struct SetLimits {
 /// scope's limits.
 #[utoipa::path(
     put, path = "/admin/v1/limits/{kind}/{id}", tag = "admin",
-    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    params(ScopeParams),
     request_body = SetLimits,
     responses(
         (status = 200, description = "Sets a scope's rate limits.", body = crate::openapi::Object),
@@ -75,7 +77,7 @@ pub(crate) async fn set(
 /// them right now.
 #[utoipa::path(
     get, path = "/admin/v1/limits/{kind}/{id}", tag = "admin",
-    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    params(ScopeParams),
     responses(
         (status = 200, description = "A scope's rate limits and what remains of them.", body = crate::openapi::Object),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -95,7 +97,7 @@ pub(crate) async fn get(
 /// the scope had no limits.
 #[utoipa::path(
     delete, path = "/admin/v1/limits/{kind}/{id}", tag = "admin",
-    params(("kind" = String, Path, description = "The scope's kind: `key`, `user`, `team` or `entity`"), ("id" = String, Path, description = "The object's id")),
+    params(ScopeParams),
     responses(
         (status = 200, description = "Removes a scope's rate limits.", body = crate::openapi::Object),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),

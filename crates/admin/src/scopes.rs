@@ -73,6 +73,34 @@ impl Target {
 /// The `{kind}/{id}` of a route's path, as axum extracts it.
 pub(crate) type ScopePath = Result<Path<(String, String)>, PathRejection>;
 
+/// The `{kind}/{id}` of a route's path, as the API description names them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[expect(
+    dead_code,
+    reason = "describes the path `ScopePath` reads, for the API description"
+)]
+pub(crate) struct ScopeParams {
+    #[param(inline)]
+    kind: ScopeKind,
+    /// The key's, user's or team's id (`key_…`, `usr_…`, `team_…`); an entity's slug or id.
+    id: String,
+}
+
+/// The kinds of scope, as [`Scope::kind`] writes them.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[expect(
+    dead_code,
+    reason = "describes the path `ScopePath` reads, for the API description"
+)]
+enum ScopeKind {
+    Key,
+    User,
+    Team,
+    Entity,
+}
+
 /// The scope of a route's path, once the caller may do `action` on it.
 pub(crate) async fn scope_target(
     state: &AdminState,

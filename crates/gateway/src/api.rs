@@ -38,7 +38,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     responses(
         (status = 200, description = "The completion; with `stream: true`, its chunks as server-sent events", content(
             (wire::chat::ChatCompletion = "application/json"),
-            (String = "text/event-stream"),
+            (openapi::StreamEvent = "text/event-stream"),
         )),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
         (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
@@ -71,7 +71,7 @@ async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
     responses(
         (status = 200, description = "The completion, in a chat completion's shape; with `stream: true`, its chunks as server-sent events", content(
             (wire::chat::ChatCompletion = "application/json"),
-            (String = "text/event-stream"),
+            (openapi::StreamEvent = "text/event-stream"),
         )),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
         (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),

@@ -7,6 +7,11 @@ use crate::Usage;
 
 /// A chat completion request. Unknown fields are accepted and ignored by this view.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "model": "mistral-small",
+    "messages": [{"role": "user", "content": "Say hello."}],
+    "max_tokens": 16
+}))]
 pub struct ChatCompletionRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,

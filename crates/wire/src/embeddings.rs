@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::Usage;
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"model": "mistral-embed", "input": ["Bonjour", "Hello"]}))]
 pub struct EmbeddingsRequest {
     pub model: String,
     /// A string, an array of strings, or token arrays.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::chat::StreamOptions;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"model": "codestral", "prompt": "def add(a, b):", "suffix": "\n", "max_tokens": 16}))]
 pub struct FimRequest {
     pub model: String,
     pub prompt: String,

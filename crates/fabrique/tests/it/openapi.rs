@@ -66,3 +66,71 @@ async fn every_operation_names_its_security_and_its_error_body() {
         }
     }
 }
+
+#[test]
+fn every_reference_resolves_and_scope_kinds_are_enumerated() {
+    let document: Value = serde_json::to_value(fabrique::openapi::document()).unwrap();
+    let mut references = Vec::new();
+    collect_references(&document, &mut references);
+    assert!(references.len() > 10, "{references:?}");
+    let unresolved: Vec<_> = references
+        .iter()
+        .filter(|r| resolve(&document, &serde_json::json!({ "$ref": r })).is_null())
+        .collect();
+    assert!(unresolved.is_empty(), "unresolvable: {unresolved:?}");
+
+    let parameters = &document["paths"]["/admin/v1/limits/{kind}/{id}"]["get"]["parameters"];
+    let kind = parameters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "kind")
+        .expect("a `kind` parameter");
+    let kinds = &resolve(&document, &kind["schema"])["enum"];
+    assert_eq!(kinds, &serde_json::json!(["key", "user", "team", "entity"]));
+}
+
+#[test]
+fn a_stream_is_described_event_by_event() {
+    // Schemathesis reads a stream as events `{"data", "event", …}`, each checked against the schema.
+    let document: Value = serde_json::to_value(fabrique::openapi::document()).unwrap();
+    for path in ["/v1/chat/completions", "/v1/fim/completions"] {
+        let content = &document["paths"][path]["post"]["responses"]["200"]["content"];
+        let event = resolve(&document, &content["text/event-stream"]["schema"]);
+        assert_eq!(event["type"], "object", "{path}: {event}");
+        assert!(
+            event["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&"data".into())),
+            "{path}: {event}"
+        );
+    }
+}
+
+/// Every `$ref` of a JSON document.
+fn collect_references(value: &Value, references: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value.as_str()) {
+                    ("$ref", Some(reference)) => references.push(reference.to_owned()),
+                    _ => collect_references(value, references),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_references(v, references)),
+        _ => {}
+    }
+}
+
+/// The schema `schema` is or refers to (`#/components/…`); `Null` when the reference leads nowhere.
+fn resolve(document: &Value, schema: &Value) -> Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => reference
+            .strip_prefix('#')
+            .and_then(|pointer| document.pointer(pointer))
+            .cloned()
+            .unwrap_or(Value::Null),
+        None => schema.clone(),
+    }
+}

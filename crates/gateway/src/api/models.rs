@@ -38,7 +38,7 @@ pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap
 /// One model the caller may use; another is answered as absent.
 #[utoipa::path(
     get, path = "/v1/models/{id}", tag = "inference",
-    params(("id" = String, Path, description = "The model's public name")),
+    params(("id" = String, Path, description = "The model's public name", example = "mistral-small")),
     responses(
         (status = 200, description = "The model", body = ModelCard),
         (status = "4XX", description = "Not authenticated, or no such model for this caller", body = wire::ErrorBody),

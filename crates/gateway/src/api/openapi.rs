@@ -22,3 +22,17 @@ use utoipa::OpenApi;
     )
 )]
 pub struct InferenceApi;
+
+/// One server-sent event of a streamed answer: its `data` is a `chat.completion.chunk` as JSON,
+/// and the last one's `[DONE]`.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the events a stream writes, for the API description"
+)]
+pub(crate) struct StreamEvent {
+    data: String,
+    event: Option<String>,
+    id: Option<String>,
+    retry: Option<u64>,
+}
