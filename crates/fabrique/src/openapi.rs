@@ -25,6 +25,7 @@ pub fn document() -> OpenApi {
              `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`; SCIM errors follow RFC 7644.",
         ))
         .build();
+    name_operations(&mut document);
     let components = document.components.get_or_insert_with(Default::default);
     let bearer = |description: &str| {
         SecurityScheme::Http(
@@ -50,6 +51,29 @@ pub fn document() -> OpenApi {
         bearer("The token named by `[server] metrics_token_env`, when one is configured"),
     );
     document
+}
+
+/// utoipa names an operation after its handler, and handlers of different routes share names
+/// (`list`, `get`), where OpenAPI wants each id unique: ids are made of the method and the path
+/// instead (`get_admin_v1_limits_kind_id`), unique as routes are.
+fn name_operations(document: &mut OpenApi) {
+    for (path, item) in &mut document.paths.paths {
+        let operations = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                let words = path.split(|c: char| !c.is_ascii_alphanumeric());
+                let words = words.filter(|word| !word.is_empty());
+                let id = std::iter::once(method).chain(words).collect::<Vec<_>>();
+                operation.operation_id = Some(id.join("_"));
+            }
+        }
+    }
 }
 
 /// `GET /openapi.json`, rendered once.

@@ -42,7 +42,7 @@ async fn the_description_has_every_route_of_the_routers_and_no_other() {
 }
 
 #[tokio::test]
-async fn every_operation_names_its_security_and_its_error_body() {
+async fn every_operation_has_its_own_id_and_names_its_security_and_its_error_body() {
     let document: Value = serde_json::to_value(fabrique::openapi::document()).unwrap();
     let schemes = document["components"]["securitySchemes"]
         .as_object()
@@ -51,9 +51,15 @@ async fn every_operation_names_its_security_and_its_error_body() {
         assert_eq!(schemes[scheme]["scheme"], "bearer", "{scheme}");
     }
     let open = ["/healthz"];
+    let mut operation_ids = std::collections::HashSet::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let name = format!("{method} {path}");
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(
+                operation_ids.insert(id.to_owned()),
+                "{name}: id `{id}` is taken"
+            );
             if !open.contains(&path.as_str()) {
                 assert!(operation["security"].is_array(), "{name} names no security");
             }
