@@ -26,8 +26,12 @@ const MAX_LINES: u32 = 100_000;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChargebackQuery {
+    /// `YYYY-MM`.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}$")]
     month: String,
+    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     entity: Option<String>,
+    #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
 }
 

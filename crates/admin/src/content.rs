@@ -26,7 +26,11 @@ const MAX_LIMIT: u32 = 1_000;
 pub(crate) struct ContentQuery {
     /// The user's id or user name.
     user: String,
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     from: String,
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     to: String,
     limit: Option<u32>,
 }

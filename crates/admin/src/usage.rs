@@ -34,11 +34,16 @@ const MAX_DIMENSIONS: usize = 4;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UsageQuery {
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     from: String,
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     to: String,
     /// Comma-separated dimensions.
     group_by: Option<String>,
     interval: Option<String>,
+    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     entity: Option<String>,
     limit: Option<u32>,
 }
@@ -47,9 +52,14 @@ pub(crate) struct UsageQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ActiveUsersQuery {
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     from: String,
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     to: String,
     interval: Option<String>,
+    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     entity: Option<String>,
 }
 
@@ -57,9 +67,14 @@ pub(crate) struct ActiveUsersQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LatencyQuery {
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     from: String,
+    /// A date (its midnight in `[admission] time_zone`) or an RFC 3339 instant.
+    #[param(format = Date)]
     to: String,
     group_by: Option<String>,
+    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     entity: Option<String>,
     limit: Option<u32>,
 }
