@@ -33,6 +33,7 @@ struct CreateUser {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EntityFilter {
+    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub entity: Option<String>,
 }
 
@@ -44,6 +45,7 @@ pub const MAX_PAGE: u64 = 1000;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PagedFilter {
+    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub entity: Option<String>,
     pub offset: Option<u64>,
     pub limit: Option<u64>,
