@@ -19,11 +19,11 @@ use store::StoredBudget;
 
 use crate::body::{json, query};
 use crate::caller::Caller;
+use crate::listing::{ListedRules, ReadBudgets};
 use crate::rules::{spent_this_period, stored_budget};
 use crate::scopes::{
-    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, listing_entity, scope_target,
+    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target,
 };
-use crate::users::EntityFilter;
 use crate::{AdminAction, AdminError, AdminState};
 
 /// The largest hard limit accepted: a quadrillion tokens, or a billion in money. Anything above is
@@ -224,7 +224,7 @@ pub(crate) async fn reset(
 /// scope and live status, of one entity (entity administrators: always their own) or of all.
 #[utoipa::path(
     get, path = "/admin/v1/budgets", tag = "admin",
-    params(EntityFilter),
+    params(crate::listing::EntityFilter),
     responses(
         (status = 200, description = "Every budget with its live status.", body = crate::openapi::Listing),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -233,17 +233,8 @@ pub(crate) async fn reset(
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    caller: Caller,
-    filter: Result<Query<EntityFilter>, QueryRejection>,
+    ListedRules { entity, .. }: ListedRules<ReadBudgets>,
 ) -> Result<Json<Value>, AdminError> {
-    let filter = query(filter)?;
-    let entity = listing_entity(
-        &state,
-        &caller,
-        AdminAction::ReadBudgets,
-        filter.entity.as_deref(),
-    )
-    .await?;
     let now = now_millis();
     let mut targets = Targets::new(&state);
     let mut data = Vec::new();

@@ -11,8 +11,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::{
     ApiKey, AuditAction, Entity, EntityId, KeyId, KeyOwner, KeySecret, Priority, Status,
@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 use store::{KeyListing, Rotation};
 
 use crate::authorize::{change_event, require_carrying, require_visible};
-use crate::body::{check_name, check_text, json, query};
+use crate::body::{check_name, check_text, json};
 use crate::caller::Caller;
-use crate::usage::report_entity;
-use crate::users::{PagedFilter, entity_for, entity_slugs, page_json};
+use crate::listing::{ListKeys, Listed, page_json};
+use crate::users::{entity_for, entity_slugs};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Either `user_id`, or `entity` and `service_account` (created when missing).
@@ -333,7 +333,7 @@ async fn user_owner(
 /// with rights over one entity only see its keys.
 #[utoipa::path(
     get, path = "/admin/v1/keys", tag = "admin",
-    params(PagedFilter),
+    params(crate::listing::PagedFilter),
     responses(
         (status = 200, description = "The API keys, never their secrets.", body = crate::openapi::Listing),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -342,18 +342,8 @@ async fn user_owner(
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    caller: Caller,
-    filter: Result<Query<PagedFilter>, QueryRejection>,
+    Listed { entity, window, .. }: Listed<ListKeys>,
 ) -> Result<Json<Value>, AdminError> {
-    let filter = query(filter)?;
-    let window = filter.window()?;
-    let entity = report_entity(
-        &state,
-        &caller,
-        AdminAction::ListKeys,
-        filter.entity.as_deref(),
-    )
-    .await?;
     let keys = state
         .store
         .list_named_keys(entity.as_ref().map(|e| e.id), window)

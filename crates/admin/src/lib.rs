@@ -96,6 +96,7 @@ mod error;
 mod keys;
 mod limits;
 pub mod openapi;
+mod listing;
 mod policies;
 mod pool_shares;
 mod rules;
@@ -117,7 +118,7 @@ pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use error::AdminError;
 pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
 pub use rules::{spent_this_period, stored_budget, stored_limits};
-pub use users::MAX_PAGE;
+pub use listing::MAX_PAGE;
 
 /// What the admin routes share: durable state, the live key index, and the public key audit
 /// checkpoints are signed with (shown to auditors; `None` when this process signs none).

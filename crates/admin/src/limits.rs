@@ -5,20 +5,20 @@
 use admission::{InvalidLimit, LimitKind, Limits, RateStatus};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
 use domain::now_millis;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::StoredLimit;
 
-use crate::body::{json, query};
+use crate::body::json;
 use crate::caller::Caller;
+use crate::listing::{ListedRules, ReadRateLimits};
 use crate::rules::stored_limits;
 use crate::scopes::{
-    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, listing_entity, scope_target,
+    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target,
 };
-use crate::users::EntityFilter;
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Absent or `null` is unlimited; at least one must be given (DELETE removes both).
@@ -135,7 +135,7 @@ pub(crate) async fn delete(
 /// of one entity (entity administrators: always their own) or of the whole group.
 #[utoipa::path(
     get, path = "/admin/v1/limits", tag = "admin",
-    params(EntityFilter),
+    params(crate::listing::EntityFilter),
     responses(
         (status = 200, description = "Every scope with rate limits.", body = crate::openapi::Listing),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -144,17 +144,8 @@ pub(crate) async fn delete(
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    caller: Caller,
-    filter: Result<Query<EntityFilter>, QueryRejection>,
+    ListedRules { entity, .. }: ListedRules<ReadRateLimits>,
 ) -> Result<Json<Value>, AdminError> {
-    let filter = query(filter)?;
-    let entity = listing_entity(
-        &state,
-        &caller,
-        AdminAction::ReadRateLimits,
-        filter.entity.as_deref(),
-    )
-    .await?;
     let mut targets = Targets::new(&state);
     let mut data = Vec::new();
     for stored in state.store.list_rate_limits().await? {

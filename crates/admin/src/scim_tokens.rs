@@ -5,18 +5,18 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::{AuditAction, KeySecret, SCIM_TOKEN_PREFIX, ScimToken, ScimTokenId, now_millis};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::authorize::{change_event, require};
-use crate::body::{check_text, json, query};
+use crate::body::{check_text, json};
 use crate::caller::Caller;
-use crate::usage::report_entity;
-use crate::users::{PagedFilter, entity_for, entity_slugs, page_json};
+use crate::listing::{ListScimTokens, Listed, page_json};
+use crate::users::{entity_for, entity_slugs};
 use crate::{AdminAction, AdminError, AdminState};
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -84,7 +84,7 @@ pub(crate) async fn create(
 /// "next_offset"}`, oldest first; never secrets or hashes.
 #[utoipa::path(
     get, path = "/admin/v1/scim-tokens", tag = "admin",
-    params(PagedFilter),
+    params(crate::listing::PagedFilter),
     responses(
         (status = 200, description = "The SCIM tokens, never their secrets.", body = crate::openapi::Listing),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -93,18 +93,8 @@ pub(crate) async fn create(
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    caller: Caller,
-    filter: Result<Query<PagedFilter>, QueryRejection>,
+    Listed { entity, window, .. }: Listed<ListScimTokens>,
 ) -> Result<Json<Value>, AdminError> {
-    let filter = query(filter)?;
-    let window = filter.window()?;
-    let entity = report_entity(
-        &state,
-        &caller,
-        AdminAction::ListScimTokens,
-        filter.entity.as_deref(),
-    )
-    .await?;
     let tokens = state
         .store
         .list_scim_tokens(entity.as_ref().map(|e| e.id), window)

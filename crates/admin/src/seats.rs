@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use crate::authorize::{authorize, change_event, require};
 use crate::body::{json, query};
 use crate::caller::Caller;
-use crate::users::{EntityFilter, entity_for};
+use crate::listing::EntityFilter;
+use crate::users::entity_for;
 use crate::{AdminAction, AdminError, AdminState};
 
 #[derive(Deserialize, utoipa::ToSchema)]

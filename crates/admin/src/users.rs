@@ -4,18 +4,18 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
 use axum::http::StatusCode;
 use domain::{AuditAction, Entity, EntityId, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{NewUser, Window};
+use store::NewUser;
 
 use crate::authorize::{change_event, require_visible};
-use crate::body::{check_email, check_name, check_slug, check_text, json, query};
+use crate::body::{check_email, check_name, check_slug, check_text, json};
 use crate::caller::Caller;
-use crate::usage::report_entity;
+use crate::listing::{ListUsers, Listed, page_json};
 use crate::{AdminAction, AdminError, AdminState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -27,54 +27,6 @@ struct CreateUser {
     email: String,
     display_name: Option<String>,
     external_id: Option<String>,
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EntityFilter {
-    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
-    pub entity: Option<String>,
-}
-
-/// The most rows one page of a listing holds, and the size of a page when `limit` is not given.
-pub const MAX_PAGE: u64 = 1000;
-
-/// `?entity=<slug>&offset=<n>&limit=<n>` of the paged listings (users, keys, SCIM tokens).
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PagedFilter {
-    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
-    pub entity: Option<String>,
-    pub offset: Option<u64>,
-    pub limit: Option<u64>,
-}
-
-impl PagedFilter {
-    /// The rows to read: one more than the page, to tell whether another page follows.
-    pub(crate) fn window(&self) -> Result<Window, AdminError> {
-        let limit = self.limit.unwrap_or(MAX_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(AdminError::bad_field(
-                "limit",
-                format!("`limit` must be between 1 and {MAX_PAGE}"),
-            ));
-        }
-        Ok(Window {
-            offset: self.offset.unwrap_or(0),
-            limit: limit + 1,
-        })
-    }
-}
-
-/// `{"data": [...], "next_offset": <offset of the next page, or null>}`, from the rows `window`
-/// read (one more than the page when another page follows).
-pub(crate) fn page_json(mut data: Vec<Value>, window: Window) -> Value {
-    let limit = window.limit - 1;
-    let more = data.len() as u64 > limit;
-    data.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    json!({ "data": data, "next_offset": more.then(|| window.offset + limit) })
 }
 
 /// `POST /admin/v1/users` → 201 with the user, its entity shown by slug.
@@ -142,7 +94,7 @@ pub(crate) async fn create(
 /// without the filter.
 #[utoipa::path(
     get, path = "/admin/v1/users", tag = "admin",
-    params(PagedFilter),
+    params(crate::listing::PagedFilter),
     responses(
         (status = 200, description = "The users (of one entity with `entity`).", body = crate::openapi::Listing),
         (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
@@ -151,18 +103,8 @@ pub(crate) async fn create(
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    caller: Caller,
-    filter: Result<Query<PagedFilter>, QueryRejection>,
+    Listed { entity, window, .. }: Listed<ListUsers>,
 ) -> Result<Json<Value>, AdminError> {
-    let filter = query(filter)?;
-    let window = filter.window()?;
-    let entity = report_entity(
-        &state,
-        &caller,
-        AdminAction::ListUsers,
-        filter.entity.as_deref(),
-    )
-    .await?;
     let users = state
         .store
         .list_users(entity.as_ref().map(|e| e.id), window)

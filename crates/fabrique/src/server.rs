@@ -130,7 +130,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     .context("loading seats")?;
 
     let simulator = start_embedded_simulator(&mut config).await?;
-    let (usage_sink, usage_writer) = usage::start(store.clone());
+    let (usage_sink, usage_writer) = usage::start_writer(store.clone());
     let (audit_sink, audit_writer) = usage::start_writer(store.clone());
     // Content is kept only when some entity (or the group's default) says `full`; otherwise no
     // writer runs and the request path does not even look.

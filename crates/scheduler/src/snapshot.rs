@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use domain::EntityId;
 
-use crate::Priority;
 
 /// One pool at one instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,9 +52,5 @@ pub struct WaitStats {
 impl EntitySnapshot {
     pub fn queued_total(&self) -> usize {
         self.queued.iter().sum()
-    }
-
-    pub fn queued_at(&self, priority: Priority) -> usize {
-        self.queued[priority.index()]
     }
 }

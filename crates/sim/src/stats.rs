@@ -65,11 +65,6 @@ impl SimStats {
             + self.models_requests
             + self.health_requests
     }
-
-    /// Every fault injected, of any kind.
-    pub fn faults_injected(&self) -> u64 {
-        self.errors_injected + self.stalls_injected + self.disconnects_injected
-    }
 }
 
 /// The live counters behind `SimStats`. Atomics, so the hot path never takes a lock for them.

@@ -2,7 +2,7 @@
 //! state insert their event through [`insert_audit`] inside their own transaction, so the event and
 //! its link in the chain commit with the change or not at all.
 
-use domain::{AuditAction, AuditEvent, Outcome};
+use domain::{AuditAction, AuditEvent, EntityId, Outcome};
 use evidence::{ChainHash, EventContent, chain_hash};
 use sqlx::AnyConnection;
 use sqlx::any::{AnyArguments, AnyRow};
@@ -52,6 +52,30 @@ pub(crate) async fn insert_audit(
     insert_audits(conn, std::slice::from_ref(event))
         .await?
         .ok_or_else(|| StoreError::Corrupt("an appended event got no number".into()))
+}
+
+/// Inserts, in the transaction of the change it records, the caller's event aimed at `target`
+/// (and, when the caller left the entity empty, at `entity_id`).
+pub(crate) async fn insert_targeted(
+    conn: &mut AnyConnection,
+    audit: &AuditEvent,
+    target: String,
+    entity_id: Option<EntityId>,
+) -> Result<u64, StoreError> {
+    insert_audit(conn, &targeted(audit, target, entity_id)).await
+}
+
+/// The caller's event with the target (and, when the caller left it empty, the entity) filled in.
+pub(crate) fn targeted(
+    audit: &AuditEvent,
+    target: String,
+    entity_id: Option<EntityId>,
+) -> AuditEvent {
+    AuditEvent {
+        target,
+        entity_id: audit.entity_id.or(entity_id),
+        ..audit.clone()
+    }
 }
 
 /// Inserts `events` on `conn`, which must be a transaction, as the chain's next links in order,

@@ -9,7 +9,7 @@ use domain::{
 };
 use sqlx::any::AnyRow;
 
-use crate::audit::insert_audit;
+use crate::audit::insert_targeted;
 use crate::codec::{
     int, opt_int, opt_parsed, opt_status, opt_text, owner, owner_columns, parsed, role_grant, text,
 };
@@ -72,12 +72,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_key(&mut tx, key, name).await?;
-        let event = AuditEvent {
-            target: key.id.to_string(),
-            entity_id: audit.entity_id.or(key.entity_id),
-            ..audit.clone()
-        };
-        insert_audit(&mut tx, &event).await?;
+        insert_targeted(&mut tx, audit, key.id.to_string(), key.entity_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -90,27 +85,8 @@ impl Store {
         at: UnixMillis,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        if updated.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_audit(
-            &mut tx,
-            &AuditEvent {
-                target: id.to_string(),
-                ..audit.clone()
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.revoke(Revocable::ApiKey, id.to_string(), at, audit)
+            .await
     }
 
     /// Mints `new` as the successor of key `old`, which stops working at `old_expires_at` (or
@@ -150,15 +126,7 @@ impl Store {
             return Ok(Rotation::AlreadyRotated);
         }
         insert_key(&mut tx, new, name).await?;
-        insert_audit(
-            &mut tx,
-            &AuditEvent {
-                target: new.id.to_string(),
-                entity_id: audit.entity_id.or(new.entity_id),
-                ..audit.clone()
-            },
-        )
-        .await?;
+        insert_targeted(&mut tx, audit, new.id.to_string(), new.entity_id).await?;
         tx.commit().await?;
         Ok(Rotation::Rotated)
     }
@@ -402,4 +370,45 @@ fn key_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         rotated_from: opt_parsed(row, "rotated_from")?,
         last_used_at: opt_int(row, "last_used_at")?,
     })
+}
+
+/// The tables of credentials that are revoked by stamping `revoked_at`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Revocable {
+    ApiKey,
+    ScimToken,
+}
+
+impl Store {
+    /// Marks credential `id` revoked at `at`, with `audit` aimed at it, in one transaction.
+    /// `false` (and nothing audited) when it is unknown or already revoked.
+    pub(crate) async fn revoke(
+        &self,
+        table: Revocable,
+        id: String,
+        at: UnixMillis,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let sql = match table {
+            Revocable::ApiKey => {
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+            }
+            Revocable::ScimToken => {
+                "UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(sql)
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_targeted(&mut tx, audit, id, None).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
 }

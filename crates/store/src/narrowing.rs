@@ -7,6 +7,10 @@
 //! same bytes whatever their collation.
 
 use domain::EntityId;
+use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+
+use crate::StoreError;
 
 /// The case folding of the `*_folded` columns and of the values compared with them.
 pub fn fold(text: &str) -> String {
@@ -119,6 +123,15 @@ pub(crate) enum Table {
     Teams,
 }
 
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Users => "users",
+            Table::Teams => "teams",
+        }
+    }
+}
+
 /// A WHERE clause under construction: text with `$n` placeholders and the values to bind.
 #[derive(Debug, Default)]
 pub(crate) struct Clause {
@@ -156,7 +169,7 @@ fn column_sql(table: Table, column: Column) -> Option<(&'static str, bool)> {
 }
 
 /// The column to sort by, by its original (not folded) value where it has one.
-pub(crate) fn sort_sql(table: Table, column: Column) -> &'static str {
+fn sort_sql(table: Table, column: Column) -> &'static str {
     match column_sql(table, column) {
         Some((sql, _)) => sql,
         None => "id",
@@ -164,7 +177,7 @@ pub(crate) fn sort_sql(table: Table, column: Column) -> &'static str {
 }
 
 /// Appends the rows' scope and `narrowing` to `clause` as a condition.
-pub(crate) fn where_clause(table: Table, listing: &Listing) -> Clause {
+fn where_clause(table: Table, listing: &Listing) -> Clause {
     let mut clause = Clause::default();
     let mut parts = Vec::new();
     if table == Table::Users {
@@ -281,6 +294,63 @@ pub(crate) fn bind_all<'q>(
         };
     }
     query
+}
+
+/// [`bind_all`] for a query of one number (a count).
+pub(crate) fn bind_all_scalar<'q>(
+    mut query: sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments<'q>>,
+    binds: &[Bind],
+) -> sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments<'q>> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(text) => query.bind(text.clone()),
+            Bind::Int(value) => query.bind(*value),
+        };
+    }
+    query
+}
+
+/// The rows of `table` that `listing` selects, read by `row`, in its order and page; with the
+/// count of every row selected when the listing is paged.
+pub(crate) async fn paged_select<T>(
+    pool: &AnyPool,
+    table: Table,
+    columns: &str,
+    listing: &Listing,
+    row: fn(&AnyRow) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    let clause = where_clause(table, listing);
+    let order = match listing.sort {
+        Some((column, descending)) => format!(
+            "{} {}, id",
+            sort_sql(table, column),
+            if descending { "DESC" } else { "ASC" }
+        ),
+        None => "id".to_owned(),
+    };
+    let name = table.name();
+    let mut sql = format!(
+        "SELECT {columns} FROM {name} WHERE {} ORDER BY {order}",
+        clause.sql
+    );
+    if let Some((offset, limit)) = listing.page {
+        sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
+    }
+    let rows = bind_all(sqlx::query(&sql), &clause.binds)
+        .fetch_all(pool)
+        .await?;
+    let items = rows.iter().map(row).collect::<Result<Vec<_>, _>>()?;
+    let total = match listing.page {
+        None => items.len() as u64,
+        Some(_) => {
+            let count_sql = format!("SELECT COUNT(*) FROM {name} WHERE {}", clause.sql);
+            let count: i64 = bind_all_scalar(sqlx::query_scalar(&count_sql), &clause.binds)
+                .fetch_one(pool)
+                .await?;
+            u64::try_from(count).unwrap_or(0)
+        }
+    };
+    Ok(Page { total, items })
 }
 
 #[cfg(test)]

@@ -10,19 +10,10 @@ use futures_util::TryStreamExt;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::audit::insert_audit;
-use crate::codec::{int, opt_parsed, opt_text, owner_columns, parsed, role_grant, status, text};
+use crate::audit::{insert_audit, insert_targeted, targeted};
+use crate::codec::{int, opt_parsed, owner_columns, parsed, role_grant, status, text};
+use crate::provisioning::{NewUser, insert_user, user_row};
 use crate::{Store, StoreError, Window};
-
-/// What it takes to create a user; the store assigns the id, status (active) and creation time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewUser {
-    pub entity_id: EntityId,
-    pub user_name: String,
-    pub email: String,
-    pub display_name: Option<String>,
-    pub external_id: Option<String>,
-}
 
 /// A user with what authenticating them needs: their entity's slug and status, their roles, and
 /// the identity provider's accounts they are bound to.
@@ -70,11 +61,7 @@ impl Store {
         .map_err(|e| {
             StoreError::from_write(e, || format!("entity slug `{slug}` already exists"))
         })?;
-        insert_audit(
-            &mut tx,
-            &targeted(audit, entity.id.to_string(), Some(entity.id)),
-        )
-        .await?;
+        insert_targeted(&mut tx, audit, entity.id.to_string(), Some(entity.id)).await?;
         tx.commit().await?;
         Ok(entity)
     }
@@ -162,15 +149,11 @@ impl Store {
             created_at: now_millis(),
         };
         let mut tx = self.pool.begin().await?;
-        crate::provisioning::insert_user(&mut tx, &user, "{}").await?;
+        insert_user(&mut tx, &user, "{}").await?;
         if let Some(subject) = subject {
             crate::subjects::insert_subject(&mut tx, user.id, subject).await?;
         }
-        insert_audit(
-            &mut tx,
-            &targeted(audit, user.id.to_string(), Some(user.entity_id)),
-        )
-        .await?;
+        insert_targeted(&mut tx, audit, user.id.to_string(), Some(user.entity_id)).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -339,7 +322,7 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("service account `{name}`")));
         }
-        insert_audit(&mut tx, &targeted(audit, account.id.to_string(), entity_id)).await?;
+        insert_targeted(&mut tx, audit, account.id.to_string(), entity_id).await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -380,7 +363,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::from_write(e, || format!("role already granted to {id}")))?;
         let entity = audit.entity_id.or(grant.entity_id);
-        insert_audit(&mut tx, &targeted(audit, id, entity)).await?;
+        insert_targeted(&mut tx, audit, id, entity).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -408,19 +391,6 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(count > 0)
-    }
-}
-
-/// The caller's event with the target (and, when the caller left it empty, the entity) filled in.
-pub(crate) fn targeted(
-    audit: &AuditEvent,
-    target: String,
-    entity_id: Option<EntityId>,
-) -> AuditEvent {
-    AuditEvent {
-        target,
-        entity_id: audit.entity_id.or(entity_id),
-        ..audit.clone()
     }
 }
 
@@ -456,19 +426,6 @@ fn entity_row(row: &AnyRow) -> Result<Entity, StoreError> {
         id: parsed(row, "id")?,
         slug: text(row, "slug")?,
         name: text(row, "name")?,
-        status: status(row, "status")?,
-        created_at: int(row, "created_at")?,
-    })
-}
-
-pub(crate) fn user_row(row: &AnyRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: parsed(row, "id")?,
-        entity_id: parsed(row, "entity_id")?,
-        user_name: text(row, "user_name")?,
-        email: text(row, "email")?,
-        display_name: opt_text(row, "display_name")?,
-        external_id: opt_text(row, "external_id")?,
         status: status(row, "status")?,
         created_at: int(row, "created_at")?,
     })

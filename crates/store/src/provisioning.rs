@@ -8,15 +8,14 @@
 //! team memberships and sign-in bindings are removed and its API keys revoked; its user name is
 //! free for a new user, and its identity provider account for a user provisioned again.
 
-use domain::{AuditEvent, KeyId, Status, User, UserId, now_millis};
+use domain::{AuditEvent, EntityId, KeyId, Status, User, UserId, now_millis};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::audit::insert_audit;
-use crate::codec::{int, text};
-use crate::narrowing::{Listing, Page, Table, bind_all, fold, sort_sql, where_clause};
-use crate::principals::{targeted, user_row};
-use crate::{NewUser, Store, StoreError};
+use crate::audit::insert_targeted;
+use crate::codec::{int, opt_text, parsed, status, text};
+use crate::narrowing::{Listing, Page, Table, fold, paged_select};
+use crate::{Store, StoreError};
 
 /// A user with everything SCIM shows of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +42,16 @@ pub struct UserFields {
 const PROVISIONED_COLUMNS: &str = "id, entity_id, user_name, email, display_name, external_id, \
      status, created_at, attributes, updated_at, version";
 
+/// What it takes to create a user; the store assigns the id, status (active) and creation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub entity_id: EntityId,
+    pub user_name: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub external_id: Option<String>,
+}
+
 impl Store {
     /// Creates a user from the directory. [`StoreError::Conflict`] when the user name is taken by a
     /// user that is not deleted (compared case-insensitively).
@@ -65,11 +74,7 @@ impl Store {
         };
         let mut tx = self.pool.begin().await?;
         insert_user(&mut tx, &user, attributes).await?;
-        insert_audit(
-            &mut tx,
-            &targeted(audit, user.id.to_string(), Some(user.entity_id)),
-        )
-        .await?;
+        insert_targeted(&mut tx, audit, user.id.to_string(), Some(user.entity_id)).await?;
         tx.commit().await?;
         Ok(ProvisionedUser {
             updated_at: user.created_at,
@@ -140,11 +145,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let user = provisioned_row(&row)?;
-        insert_audit(
-            &mut tx,
-            &targeted(audit, id.to_string(), Some(user.user.entity_id)),
-        )
-        .await?;
+        insert_targeted(&mut tx, audit, id.to_string(), Some(user.user.entity_id)).await?;
         if user.user.status == Status::Suspended {
             crate::seats::release_in(&mut tx, id, user.user.entity_id, audit, "suspended").await?;
         }
@@ -188,7 +189,7 @@ impl Store {
             .await?;
         crate::subjects::delete_subjects_of(&mut tx, id).await?;
         let entity = crate::codec::parse("entity_id", &entity)?;
-        insert_audit(&mut tx, &targeted(audit, id.to_string(), Some(entity))).await?;
+        insert_targeted(&mut tx, audit, id.to_string(), Some(entity)).await?;
         crate::seats::release_in(&mut tx, id, entity, audit, "deprovisioned").await?;
         tx.commit().await?;
         keys.iter()
@@ -201,40 +202,14 @@ impl Store {
         &self,
         listing: &Listing,
     ) -> Result<Page<ProvisionedUser>, StoreError> {
-        let clause = where_clause(Table::Users, listing);
-        let order = match listing.sort {
-            Some((column, descending)) => format!(
-                "{} {}, id",
-                sort_sql(Table::Users, column),
-                if descending { "DESC" } else { "ASC" }
-            ),
-            None => "id".to_owned(),
-        };
-        let mut sql = format!(
-            "SELECT {PROVISIONED_COLUMNS} FROM users WHERE {} ORDER BY {order}",
-            clause.sql
-        );
-        if let Some((offset, limit)) = listing.page {
-            sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
-        }
-        let rows = bind_all(sqlx::query(&sql), &clause.binds)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows
-            .iter()
-            .map(provisioned_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let total = match listing.page {
-            None => items.len() as u64,
-            Some(_) => {
-                let count_sql = format!("SELECT COUNT(*) FROM users WHERE {}", clause.sql);
-                let count: i64 = bind_all_scalar(sqlx::query_scalar(&count_sql), &clause.binds)
-                    .fetch_one(&self.pool)
-                    .await?;
-                u64::try_from(count).unwrap_or(0)
-            }
-        };
-        Ok(Page { total, items })
+        paged_select(
+            &self.pool,
+            Table::Users,
+            PROVISIONED_COLUMNS,
+            listing,
+            provisioned_row,
+        )
+        .await
     }
 
     /// Why an update touched no row: the row is missing (or deleted), or its version moved on.
@@ -259,6 +234,19 @@ impl Store {
             None => StoreError::NotFound(format!("no {what} with id `{id}`")),
         })
     }
+}
+
+pub(crate) fn user_row(row: &AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: parsed(row, "id")?,
+        entity_id: parsed(row, "entity_id")?,
+        user_name: text(row, "user_name")?,
+        email: text(row, "email")?,
+        display_name: opt_text(row, "display_name")?,
+        external_id: opt_text(row, "external_id")?,
+        status: status(row, "status")?,
+        created_at: int(row, "created_at")?,
+    })
 }
 
 /// Inserts a user row, its folded columns filled from its fields.
@@ -300,19 +288,6 @@ fn name_taken(user_name: &str) -> String {
     format!(
         "user name `{user_name}` is not available: user names are unique across the group, in every entity"
     )
-}
-
-pub(crate) fn bind_all_scalar<'q>(
-    mut query: sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments<'q>>,
-    binds: &[crate::narrowing::Bind],
-) -> sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments<'q>> {
-    for bind in binds {
-        query = match bind {
-            crate::narrowing::Bind::Text(text) => query.bind(text.clone()),
-            crate::narrowing::Bind::Int(value) => query.bind(*value),
-        };
-    }
-    query
 }
 
 fn provisioned_row(row: &AnyRow) -> Result<ProvisionedUser, StoreError> {

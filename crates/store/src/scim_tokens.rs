@@ -3,8 +3,9 @@
 use domain::{AuditEvent, EntityId, KeyHash, ScimToken, ScimTokenId, UnixMillis};
 use sqlx::any::AnyRow;
 
-use crate::audit::insert_audit;
+use crate::audit::insert_targeted;
 use crate::codec::{int, opt_int, opt_parsed, opt_text, parsed, text};
+use crate::keys::Revocable;
 use crate::{Store, StoreError, Window};
 
 const TOKEN_COLUMNS: &str = "id, name, entity_id, hash, display_prefix, created_at, revoked_at";
@@ -31,12 +32,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::from_write(e, || format!("SCIM token {} already exists", token.id)))?;
-        let event = AuditEvent {
-            target: token.id.to_string(),
-            entity_id: audit.entity_id.or(token.entity_id),
-            ..audit.clone()
-        };
-        insert_audit(&mut tx, &event).await?;
+        insert_targeted(&mut tx, audit, token.id.to_string(), token.entity_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -49,28 +45,8 @@ impl Store {
         at: UnixMillis,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE scim_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(at)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        insert_audit(
-            &mut tx,
-            &AuditEvent {
-                target: id.to_string(),
-                ..audit.clone()
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        self.revoke(Revocable::ScimToken, id.to_string(), at, audit)
+            .await
     }
 
     pub async fn scim_token(&self, id: ScimTokenId) -> Result<Option<ScimToken>, StoreError> {

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use domain::{AuditEvent, SignInSubject, UserId, now_millis};
 use sqlx::AnyConnection;
 
-use crate::audit::insert_audit;
+use crate::audit::insert_targeted;
 use crate::codec::text;
-use crate::principals::targeted;
 use crate::{Store, StoreError};
 
 impl Store {
@@ -23,7 +22,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_subject(&mut tx, user, subject).await?;
-        insert_audit(&mut tx, &targeted(audit, user.to_string(), None)).await?;
+        insert_targeted(&mut tx, audit, user.to_string(), None).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -7,11 +7,9 @@ use domain::{AuditEvent, EntityId, TeamId, UnixMillis, UserId, now_millis};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::audit::insert_audit;
+use crate::audit::insert_targeted;
 use crate::codec::{int, opt_text, parse, parsed, text};
-use crate::narrowing::{Listing, Page, Table, bind_all, fold, sort_sql, where_clause};
-use crate::principals::targeted;
-use crate::provisioning::bind_all_scalar;
+use crate::narrowing::{Listing, Page, Table, fold, paged_select};
 use crate::{Store, StoreError};
 
 /// A team as stored.
@@ -87,11 +85,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::from_write(e, || format!("team {} already exists", team.id)))?;
         insert_members(&mut tx, team.id, &fields.members).await?;
-        insert_audit(
-            &mut tx,
-            &targeted(audit, team.id.to_string(), Some(entity_id)),
-        )
-        .await?;
+        insert_targeted(&mut tx, audit, team.id.to_string(), Some(entity_id)).await?;
         tx.commit().await?;
         Ok(team)
     }
@@ -140,11 +134,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let team = team_row(&row)?;
-        insert_audit(
-            &mut tx,
-            &targeted(audit, id.to_string(), Some(team.entity_id)),
-        )
-        .await?;
+        insert_targeted(&mut tx, audit, id.to_string(), Some(team.entity_id)).await?;
         tx.commit().await?;
         Ok(team)
     }
@@ -166,44 +156,14 @@ impl Store {
             return Err(StoreError::NotFound(format!("no team with id `{id}`")));
         };
         let entity: EntityId = parse("entity_id", &entity)?;
-        insert_audit(&mut tx, &targeted(audit, id.to_string(), Some(entity))).await?;
+        insert_targeted(&mut tx, audit, id.to_string(), Some(entity)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The teams a listing selects.
     pub async fn list_teams(&self, listing: &Listing) -> Result<Page<Team>, StoreError> {
-        let clause = where_clause(Table::Teams, listing);
-        let order = match listing.sort {
-            Some((column, descending)) => format!(
-                "{} {}, id",
-                sort_sql(Table::Teams, column),
-                if descending { "DESC" } else { "ASC" }
-            ),
-            None => "id".to_owned(),
-        };
-        let mut sql = format!(
-            "SELECT {TEAM_COLUMNS} FROM teams WHERE {} ORDER BY {order}",
-            clause.sql
-        );
-        if let Some((offset, limit)) = listing.page {
-            sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
-        }
-        let rows = bind_all(sqlx::query(&sql), &clause.binds)
-            .fetch_all(&self.pool)
-            .await?;
-        let items = rows.iter().map(team_row).collect::<Result<Vec<_>, _>>()?;
-        let total = match listing.page {
-            None => items.len() as u64,
-            Some(_) => {
-                let count_sql = format!("SELECT COUNT(*) FROM teams WHERE {}", clause.sql);
-                let count: i64 = bind_all_scalar(sqlx::query_scalar(&count_sql), &clause.binds)
-                    .fetch_one(&self.pool)
-                    .await?;
-                u64::try_from(count).unwrap_or(0)
-            }
-        };
-        Ok(Page { total, items })
+        paged_select(&self.pool, Table::Teams, TEAM_COLUMNS, listing, team_row).await
     }
 
     /// The members of each of `teams`, in user-id order.

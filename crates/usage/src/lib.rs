@@ -97,19 +97,11 @@ pub struct Writer {
     task: JoinHandle<()>,
 }
 
-/// The usage writer, kept under its old name for readability at call sites.
-pub type UsageWriter = Writer;
-
 impl<R: Record> Sink<R> {
     /// Queues a record. Returns false when the queue is full or the writer is gone (the record is lost).
     pub fn record(&self, record: R) -> bool {
         self.tx.try_send(record).is_ok()
     }
-}
-
-/// Starts the usage writer task for `store`.
-pub fn start(store: Store) -> (UsageSink, Writer) {
-    start_writer(store)
 }
 
 /// Starts the writer task of one kind of record, writing through `target`.
@@ -215,7 +207,7 @@ mod tests {
     async fn more_than_a_batch_is_written_whole_and_a_clean_shutdown_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_in_dir(dir.path()).await.unwrap();
-        let (sink, writer) = start(store.clone());
+        let (sink, writer) = start_writer::<UsageRecord>(store.clone());
         let handed = 2 * MAX_BATCH + 7;
         for index in 0..handed {
             assert!(sink.record(record(index)));
