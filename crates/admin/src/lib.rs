@@ -116,9 +116,9 @@ use store::Store;
 pub use authorize::{AdminAction, authorize, authorize_carrying};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use error::AdminError;
+pub use listing::MAX_PAGE;
 pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
 pub use rules::{spent_this_period, stored_budget, stored_limits};
-pub use listing::MAX_PAGE;
 
 /// What the admin routes share: durable state, the live key index, and the public key audit
 /// checkpoints are signed with (shown to auditors; `None` when this process signs none).

@@ -5,8 +5,8 @@
 use admission::{InvalidLimit, LimitKind, Limits, RateStatus};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use domain::now_millis;
 use serde::Deserialize;
 use serde_json::{Value, json};

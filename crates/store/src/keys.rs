@@ -13,6 +13,7 @@ use crate::audit::insert_targeted;
 use crate::codec::{
     int, opt_int, opt_parsed, opt_status, opt_text, owner, owner_columns, parsed, role_grant, text,
 };
+use crate::narrowing::EntityListing;
 use crate::{Store, StoreError, Window};
 
 /// A live key with everything authentication needs, as loaded at start.
@@ -189,26 +190,14 @@ impl Store {
         entity: Option<EntityId>,
         window: Window,
     ) -> Result<Vec<KeyListing>, StoreError> {
-        let rows = match entity {
-            Some(entity) => {
-                sqlx::query(&format!(
-                    "{LISTING_SELECT} WHERE k.entity_id = $1 ORDER BY k.created_at, k.id{}",
-                    window.sql()
-                ))
-                .bind(entity.to_string())
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "{LISTING_SELECT} ORDER BY k.created_at, k.id{}",
-                    window.sql()
-                ))
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        rows.iter().map(listing_row).collect()
+        EntityListing {
+            select: LISTING_SELECT,
+            condition: None,
+            entity_column: "k.entity_id",
+            order: "k.created_at, k.id",
+        }
+        .fetch(&self.pool, entity, window, listing_row)
+        .await
     }
 
     /// Every non-revoked key with its owner's status, its entity and its owner's roles: two

@@ -109,6 +109,50 @@ impl Window {
     }
 }
 
+/// A listing of one entity's rows or of all: `select` (a `SELECT … FROM …`), its standing
+/// condition if any, the entity's column, the order. The one shape of the admin API's listings.
+pub(crate) struct EntityListing<'a> {
+    pub select: &'a str,
+    pub condition: Option<&'a str>,
+    pub entity_column: &'a str,
+    pub order: &'a str,
+}
+
+impl EntityListing<'_> {
+    /// The rows of `entity` (or of every entity), read by `row`, within `window`.
+    pub(crate) async fn fetch<T>(
+        &self,
+        pool: &AnyPool,
+        entity: Option<EntityId>,
+        window: Window,
+        row: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let entity_condition = entity.map(|_| format!("{} = $1", self.entity_column));
+        let conditions: Vec<&str> = self
+            .condition
+            .into_iter()
+            .chain(entity_condition.as_deref())
+            .collect();
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "{}{filter} ORDER BY {}{}",
+            self.select,
+            self.order,
+            window.sql()
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(entity) = entity {
+            query = query.bind(entity.to_string());
+        }
+        let rows = query.fetch_all(pool).await?;
+        rows.iter().map(row).collect()
+    }
+}
+
 /// One page of a listing and how many rows the narrowing selected in all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

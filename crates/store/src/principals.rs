@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::{insert_audit, insert_targeted, targeted};
 use crate::codec::{int, opt_parsed, owner_columns, parsed, role_grant, status, text};
+use crate::narrowing::EntityListing;
 use crate::provisioning::{NewUser, insert_user, user_row};
 use crate::{Store, StoreError, Window};
 
@@ -256,26 +257,14 @@ impl Store {
         entity: Option<EntityId>,
         window: Window,
     ) -> Result<Vec<User>, StoreError> {
-        let rows = match entity {
-            Some(entity) => {
-                sqlx::query(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE entity_id = $1 AND deleted_at IS NULL ORDER BY user_name{}",
-                    window.sql()
-                ))
-                .bind(entity.to_string())
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE deleted_at IS NULL ORDER BY user_name{}",
-                    window.sql()
-                ))
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        rows.iter().map(user_row).collect()
+        EntityListing {
+            select: &format!("SELECT {USER_COLUMNS} FROM users"),
+            condition: Some("deleted_at IS NULL"),
+            entity_column: "entity_id",
+            order: "user_name",
+        }
+        .fetch(&self.pool, entity, window, user_row)
+        .await
     }
 
     /// The service account `name` of `entity_id` (or of the group when `None`), created when

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use crate::audit::insert_targeted;
 use crate::codec::{int, opt_int, opt_parsed, opt_text, parsed, text};
 use crate::keys::Revocable;
+use crate::narrowing::EntityListing;
 use crate::{Store, StoreError, Window};
 
 const TOKEN_COLUMNS: &str = "id, name, entity_id, hash, display_prefix, created_at, revoked_at";
@@ -65,26 +66,14 @@ impl Store {
         entity: Option<EntityId>,
         window: Window,
     ) -> Result<Vec<ScimToken>, StoreError> {
-        let rows = match entity {
-            Some(entity) => {
-                sqlx::query(&format!(
-                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens WHERE entity_id = $1 ORDER BY created_at, id{}",
-                    window.sql()
-                ))
-                .bind(entity.to_string())
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {TOKEN_COLUMNS} FROM scim_tokens ORDER BY created_at, id{}",
-                    window.sql()
-                ))
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        rows.iter().map(token_row).collect()
+        EntityListing {
+            select: &format!("SELECT {TOKEN_COLUMNS} FROM scim_tokens"),
+            condition: None,
+            entity_column: "entity_id",
+            order: "created_at, id",
+        }
+        .fetch(&self.pool, entity, window, token_row)
+        .await
     }
 }
 
