@@ -21,9 +21,7 @@ use crate::body::{json, query};
 use crate::caller::Caller;
 use crate::listing::{ListedRules, ReadBudgets};
 use crate::rules::{spent_this_period, stored_budget};
-use crate::scopes::{
-    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target,
-};
+use crate::scopes::{RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// The largest hard limit accepted: a quadrillion tokens, or a billion in money. Anything above is

@@ -16,9 +16,7 @@ use crate::body::json;
 use crate::caller::Caller;
 use crate::listing::{ListedRules, ReadRateLimits};
 use crate::rules::stored_limits;
-use crate::scopes::{
-    RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target,
-};
+use crate::scopes::{RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Absent or `null` is unlimited; at least one must be given (DELETE removes both).

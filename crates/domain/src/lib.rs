@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod classification;
+pub mod engine;
 pub mod ids;
 pub mod key;
 pub mod principal;
@@ -13,10 +14,11 @@ pub mod usage;
 
 pub use audit::{AuditAction, AuditEvent, AuditFamily, Outcome};
 pub use classification::{Classification, ClassificationLadder};
+pub use engine::{Dialect, EndpointKind, FimTemplate, UpstreamPath, UpstreamRoute};
 pub use ids::{EntityId, InvalidId, KeyId, ScimTokenId, ServiceAccountId, TeamId, UserId};
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, SignInSubject, Status, User};
-pub use serving::{EndpointIdx, EndpointKind, Hosting, ModelIdx, ModelKind, Priority};
+pub use serving::{EndpointIdx, Hosting, ModelIdx, ModelKind, Priority};
 pub use usage::{Operation, UsageRecord, UsageTotals, is_slug};
 
 /// Milliseconds since the Unix epoch: the one time representation in records and storage.

@@ -77,39 +77,6 @@ impl Priority {
     }
 }
 
-/// The server software behind an endpoint. All speak the OpenAI-compatible protocol; the kind decides
-/// which request fields must be adapted before sending (see `upstream::adapt`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndpointKind {
-    /// Any OpenAI-compatible server not listed below.
-    Openai,
-    Vllm,
-    Tgi,
-    MistralRs,
-    LlamaCpp,
-    Ollama,
-    /// The managed Mistral API (`api.mistral.ai` or a private deployment of it).
-    Mistral,
-    /// Fabrique's own GPU-backend simulator (`fabrique sim`).
-    Simulator,
-}
-
-impl EndpointKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndpointKind::Openai => "openai",
-            EndpointKind::Vllm => "vllm",
-            EndpointKind::Tgi => "tgi",
-            EndpointKind::MistralRs => "mistral_rs",
-            EndpointKind::LlamaCpp => "llama_cpp",
-            EndpointKind::Ollama => "ollama",
-            EndpointKind::Mistral => "mistral",
-            EndpointKind::Simulator => "simulator",
-        }
-    }
-}
-
 /// What a model does, which decides the API routes it answers on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -151,6 +151,10 @@ struct SimArgs {
     /// characters per token: shows what the backend received.
     #[arg(long)]
     echo: bool,
+    /// The engine played, whose routes and wire formats are served (the others answer 404): all
+    /// (the simulator's own), vllm, tgi, mistralrs, llamacpp, ollama, openai, mistral.
+    #[arg(long, default_value = "all", value_parser = sim::Flavour::parse)]
+    flavour: sim::Flavour,
 }
 
 fn main() -> ExitCode {
@@ -250,10 +254,12 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
         prefix_cache_blocks: args.prefix_cache_blocks,
         prefill_tokens_per_second: args.prefill_tokens_per_second,
         echo: args.echo,
+        flavour: args.flavour,
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!(
-        "fabrique sim (simulated GPU backend) listening on http://{}/v1",
+        "fabrique sim (simulated GPU backend, {} flavour) listening on http://{}/v1",
+        args.flavour.as_str(),
         listener.local_addr()?
     );
     tokio::select! {

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use configuration::Config;
-use domain::{Classification, EndpointIdx, EndpointKind, Hosting, ModelIdx, ModelKind};
+use domain::{
+    Classification, EndpointIdx, EndpointKind, FimTemplate, Hosting, ModelIdx, ModelKind,
+};
 use memchr::memmem;
 use upstream::{EndpointTarget, UpstreamError};
 
@@ -39,6 +41,8 @@ pub(crate) struct ModelRoute {
     /// Every endpoint is the GPU-backend simulator.
     pub simulated: bool,
     pub context_length: Option<u32>,
+    /// How a FIM prompt is written for engines without a FIM route.
+    pub fim_template: FimTemplate,
 }
 
 /// One configured endpoint, ready to be called.
@@ -154,6 +158,7 @@ impl ModelRoute {
                 output_micros_per_million: model.price.output_micros_per_million,
             },
             context_length: model.context_length,
+            fim_template: model.fim_template.clone(),
             simulated: endpoints.iter().all(|i| {
                 config
                     .endpoints

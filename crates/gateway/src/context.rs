@@ -219,7 +219,7 @@ impl Exchange {
     /// carries. The request is metered here, or when its stream ends.
     pub fn respond(mut self, served: Result<Answer, GatewayError>) -> Response {
         let mut response = match served {
-            Ok(Answer::Stream(streaming)) => return self.stream(streaming),
+            Ok(Answer::Stream(streaming)) => return self.stream(*streaming),
             Ok(Answer::Whole {
                 status,
                 bytes,

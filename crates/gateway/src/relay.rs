@@ -8,6 +8,9 @@
 //! backend gave no usage. A stream that ends without `[DONE]` (backend died, connection cut) is
 //! closed with an error event, never silently truncated.
 //!
+//! An engine without a FIM route answers FIM in its own format ([`FimAnswer`]): it is turned into
+//! Mistral's before anything else looks at it.
+//!
 //! When the request's policy needs it, an [`AnswerFilter`] rewrites the answer's texts (output
 //! policies, pseudonyms put back): then every event's data is read.
 
@@ -24,6 +27,7 @@ use hyper::body::Incoming;
 use memchr::memmem;
 use routing::Lease;
 use serde::Deserialize;
+use upstream::FimAnswer;
 use wire::{ErrorBody, ErrorType, Usage};
 
 use crate::answer::AnswerFilter;
@@ -44,7 +48,7 @@ pub(crate) enum Answer {
         first_byte: Instant,
     },
     /// A stream, to relay as it comes ([`RelayStream`]); it is metered when it ends.
-    Stream(Streaming),
+    Stream(Box<Streaming>),
 }
 
 /// What relaying a stream needs: the backend's body and the endpoint slot held until its end.
@@ -54,6 +58,8 @@ pub(crate) struct Streaming {
     pub drop_usage_chunk: bool,
     pub rename: Option<Arc<ModelRename>>,
     pub answer: Option<AnswerFilter>,
+    /// Turns an engine's own FIM stream into Mistral's, when the engine has no FIM route.
+    pub fim: Option<FimAnswer>,
 }
 
 /// Reads the backend's answer, or prepares its stream; the answer filter rewrites what the caller
@@ -70,14 +76,16 @@ pub(crate) async fn relay(
         lease,
         injected_usage_request,
         attempts,
+        dialect,
         ..
     } = routed;
     let rename = model.rename.clone();
+    let fim = FimAnswer::new(dialect, &model.upstream_name);
     let (parts, upstream) = response.into_parts();
     let first_byte = Instant::now();
     if !parts.status.is_success() {
         // The backend refused the request itself (4xx): the caller sees its answer.
-        let (bytes, usage) = read_whole(upstream, None).await?;
+        let (bytes, usage) = read_whole(upstream, None, None).await?;
         return Ok(Answer::Whole {
             status: parts.status,
             bytes,
@@ -87,15 +95,19 @@ pub(crate) async fn relay(
         });
     }
     if stream {
-        return Ok(Answer::Stream(Streaming {
+        return Ok(Answer::Stream(Box::new(Streaming {
             upstream,
             lease,
             drop_usage_chunk: injected_usage_request,
             rename,
             answer,
-        }));
+            fim,
+        })));
     }
-    let read = tokio::time::timeout(timeout, read_whole(upstream, rename.as_deref()));
+    let read = tokio::time::timeout(
+        timeout,
+        read_whole(upstream, rename.as_deref(), fim.as_ref()),
+    );
     let (bytes, usage) = read.await.map_err(|_| GatewayError::UpstreamTimeout {
         model: model.name.clone(),
         attempts,
@@ -129,10 +141,12 @@ struct UsageChunk {
     choices: Option<Vec<serde::de::IgnoredAny>>,
 }
 
-/// Reads a whole non-streaming answer; returns the body to send and the usage it reports.
+/// Reads a whole non-streaming answer, in the caller's dialect; returns the body to send and the
+/// usage it reports.
 async fn read_whole(
     body: Incoming,
     rename: Option<&ModelRename>,
+    fim: Option<&FimAnswer>,
 ) -> Result<(Bytes, Option<Usage>), GatewayError> {
     use http_body_util::BodyExt;
     let bytes = body
@@ -140,6 +154,13 @@ async fn read_whole(
         .await
         .map_err(|e| GatewayError::UpstreamBody(e.to_string()))?
         .to_bytes();
+    let bytes = match fim {
+        Some(fim) => Bytes::from(
+            fim.whole(&bytes)
+                .map_err(|e| GatewayError::UpstreamBody(e.to_string()))?,
+        ),
+        None => bytes,
+    };
     let usage = serde_json::from_slice::<UsageOnly>(&bytes)
         .ok()
         .and_then(|u| u.usage);
@@ -182,6 +203,7 @@ pub(crate) struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     drop_usage_chunk: bool,
     rename: Option<Arc<ModelRename>>,
     answer: Option<AnswerFilter>,
+    fim: Option<FimAnswer>,
     /// The completion relayed so far, when the request's content is kept.
     completion: Option<String>,
     /// The characters of completion text relayed so far.
@@ -203,6 +225,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             drop_usage_chunk,
             rename,
             answer,
+            fim,
         } = streaming;
         RelayStream {
             upstream,
@@ -211,6 +234,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             drop_usage_chunk,
             rename,
             answer,
+            fim,
             completion: keep_completion.then(String::new),
             relayed_chars: 0,
             usage: None,
@@ -368,7 +392,10 @@ impl<F: FnOnce(StreamOutcome) + Send + Unpin + 'static> Stream for RelayStream<F
                     if this.first_byte.is_none() {
                         this.first_byte = Some(Instant::now());
                     }
-                    this.pending.extend_from_slice(&data);
+                    match this.fim.as_mut() {
+                        Some(fim) => this.pending.extend_from_slice(&fim.stream(&data)),
+                        None => this.pending.extend_from_slice(&data),
+                    }
                     if let Some(out) = this.complete_events()
                         && !out.is_empty()
                     {

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use configuration::RoutingConfig;
-use domain::{Classification, EndpointIdx, EndpointKind, EntityId, ModelIdx, Operation};
+use domain::{Classification, Dialect, EndpointIdx, EndpointKind, EntityId, ModelIdx, Operation};
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use routing::{Endpoints, Lease};
@@ -35,7 +35,7 @@ use telemetry::Metrics;
 use upstream::{UpstreamClient, UpstreamError};
 use wire::object::RawObject;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ModelRoute};
 use crate::classify::Classifier;
 use crate::error::GatewayError;
 use crate::resolve::Chain;
@@ -64,6 +64,8 @@ pub(crate) struct Routed {
     /// The sequence of the answering model's pool, when that is not the pool the request was
     /// scheduled in.
     pub fallback_dispatch: Option<scheduler::Dispatch>,
+    /// The wire format of the answer (another than the caller's for FIM on most engines).
+    pub dialect: Dialect,
 }
 
 /// A caller's request, parsed, plus what routing needs to rebuild its body for each attempt.
@@ -77,7 +79,8 @@ pub(crate) struct Outgoing<'a> {
     pub stream: bool,
     pub include_usage: bool,
     pub request_id: &'a HeaderValue,
-    /// Forwarded to `vllm` endpoints when `[scheduling] forward_priority` is on.
+    /// Forwarded to endpoints that take it (`domain::engine`) when `[scheduling] forward_priority`
+    /// is on.
     pub priority: scheduler::Priority,
     /// The caller's entity's salt for prefix caches.
     pub salt: CacheSalt,
@@ -207,10 +210,9 @@ pub(crate) async fn route(
                 }
                 _ => {
                     let priority = (placement.forward_priority
-                        && endpoint.kind == EndpointKind::Vllm)
-                        .then_some(outgoing.priority);
-                    let (body, injected) =
-                        build_body(&outgoing, &route.upstream_name, endpoint.kind, priority)?;
+                        && endpoint.kind.forwards_priority())
+                    .then_some(outgoing.priority);
+                    let (body, injected) = build_body(&outgoing, route, endpoint.kind, priority)?;
                     body_cache = Some((candidate_model, endpoint.kind, body.clone(), injected));
                     (body, injected)
                 }
@@ -222,9 +224,15 @@ pub(crate) async fn route(
                 break 'models;
             }
             let timeout = settings.first_byte_timeout.min(deadline - now);
-            let path = outgoing.operation.upstream_path();
+            let upstream = endpoint.kind.route(outgoing.operation);
             match client
-                .post_json(&endpoint.target, path, body, outgoing.request_id, timeout)
+                .post_json(
+                    &endpoint.target,
+                    upstream.path,
+                    body,
+                    outgoing.request_id,
+                    timeout,
+                )
                 .await
             {
                 Ok(response) if is_retryable(response.status()) => {
@@ -264,6 +272,7 @@ pub(crate) async fn route(
                         attempts,
                         injected_usage_request: injected,
                         fallback_dispatch,
+                        dialect: upstream.dialect,
                     });
                 }
                 Err(error) => {
@@ -312,22 +321,24 @@ fn is_retryable(status: StatusCode) -> bool {
 }
 
 /// The body for one attempt: the backend's model name, usage requested on streams, the priority
-/// when it is forwarded, the kind's adaptations. Returns whether the gateway added the usage
-/// request itself.
+/// when it is forwarded, the kind's adaptations and dialect. Returns whether the gateway added the
+/// usage request itself.
 fn build_body(
     outgoing: &Outgoing<'_>,
-    upstream_name: &str,
+    model: &ModelRoute,
     kind: EndpointKind,
     priority: Option<scheduler::Priority>,
 ) -> Result<(Bytes, bool), GatewayError> {
-    let inject =
-        outgoing.stream && !outgoing.include_usage && upstream::adapt::needs_usage_request(kind);
-    let salt = upstream::adapt::accepts_cache_salt(kind).then(|| outgoing.salt.as_str());
+    let upstream_name = model.upstream_name.as_str();
+    let dialect = kind.route(outgoing.operation).dialect;
+    let inject = outgoing.stream && !outgoing.include_usage && kind.usage_on_request();
+    let salt = kind.accepts_cache_salt().then(|| outgoing.salt.as_str());
     if !inject
         && priority.is_none()
         && salt.is_none()
         && upstream_name == outgoing.requested_model
         && !upstream::adapt::rewrites(kind)
+        && dialect == Dialect::Native
     {
         // The common case: same model name, nothing to add or adapt. No copy, no re-serialization.
         return Ok((outgoing.original.clone(), false));
@@ -356,5 +367,6 @@ fn build_body(
             .map_err(internal)?;
     }
     upstream::adapt_request(kind, &mut object);
+    upstream::fim_request(dialect, &mut object, &model.fim_template).map_err(internal)?;
     Ok((Bytes::from(object.to_vec()), inject))
 }

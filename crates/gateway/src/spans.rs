@@ -5,7 +5,7 @@
 //! The spans are at DEBUG level on `telemetry::REQUEST_TARGET`: when no trace exporter is
 //! configured they are disabled, and every call here returns at its first check.
 
-use domain::{EndpointKind, Operation};
+use domain::Operation;
 use http::HeaderValue;
 use tracing::Span;
 use tracing::field::Empty;
@@ -77,14 +77,6 @@ pub(crate) fn operation_name(operation: Operation) -> &'static str {
     }
 }
 
-/// `gen_ai.provider.name`: the conventions' well-known values where one applies, else the kind.
-pub(crate) fn provider_name(kind: EndpointKind) -> &'static str {
-    match kind {
-        EndpointKind::Mistral => "mistral_ai",
-        other => other.as_str(),
-    }
-}
-
 /// Where the request was sent: the endpoint, its server software, its address.
 pub(crate) fn routed(request: &Span, endpoint: &EndpointRoute) {
     if request.is_disabled() {
@@ -92,7 +84,7 @@ pub(crate) fn routed(request: &Span, endpoint: &EndpointRoute) {
     }
     let authority = endpoint.target.authority();
     request.record("fabrique.endpoint", endpoint.name.as_str());
-    request.record("gen_ai.provider.name", provider_name(endpoint.kind));
+    request.record("gen_ai.provider.name", endpoint.kind.provider_name());
     request.record("server.address", authority.host());
     request.record("server.port", authority.port_u16().map(i64::from));
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use domain::EntityId;
 
-
 /// One pool at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolSnapshot {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use wire::chat::ChatCompletionRequest;
 use wire::validate::Endpoint;
 
-use crate::completion::{self, Plan, check_context, completion_length};
+use crate::completion::{self, Plan, Shape, check_context, completion_length};
 use crate::config::{ECHO_PIECE_CHARS, MAX_CHOICES};
 use crate::error::SimError;
 use crate::text::{SeedBuilder, message_tokens};
@@ -109,7 +109,9 @@ fn plan(
         stream: request.stream.unwrap_or(false),
         include_usage: request
             .stream_options
-            .is_some_and(|options| options.include_usage),
+            .is_some_and(|options| options.include_usage)
+            || sim.config().flavour.always_streams_usage(),
         echo,
+        shape: Shape::Chat,
     })
 }

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
 use tokio::time::Instant;
 use wire::Usage;
 use wire::chat::{
@@ -20,6 +21,19 @@ use crate::faults::{EVENTS_BEFORE_DISCONNECT, happens};
 use crate::stats::bump;
 use crate::text::Words;
 use crate::{Simulator, unix_seconds};
+
+/// The wire format a completion is answered in: its route's engine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// OpenAI's chat completion, and Mistral's FIM, shaped like it.
+    Chat,
+    /// OpenAI's text completion (`/v1/completions`).
+    Text,
+    /// llama.cpp's own (`/infill`): `content` and `stop`, token counts at the end, no `[DONE]`.
+    LlamaCpp,
+    /// Ollama's generate: NDJSON lines of `response`, the last one `done` with token counts.
+    Ollama,
+}
 
 /// What one completion request will produce, decided before any waiting.
 #[derive(Debug, Clone)]
@@ -39,6 +53,7 @@ pub(crate) struct Plan {
     pub(crate) include_usage: bool,
     /// Echo mode: the text the completion repeats instead of generated words.
     pub(crate) echo: Option<std::sync::Arc<str>>,
+    pub(crate) shape: Shape,
 }
 
 impl Plan {
@@ -108,28 +123,87 @@ pub(crate) async fn respond(sim: &Simulator, plan: Plan) -> Result<Response, Sim
     decode_whole(sim, prefill, plan.tokens).await;
     drop(slot);
     let usage = plan.usage();
-    let choices = (0..plan.choices)
-        .map(|index| ChatChoice {
-            index,
-            message: AssistantMessage {
-                role: "assistant".to_owned(),
-                content: Some(words(&plan, index).text(plan.tokens)),
-            },
-            finish_reason: Some(plan.finish_reason.to_owned()),
-        })
-        .collect();
-    let completion = ChatCompletion {
-        id: completion_id(),
-        object: "chat.completion".to_owned(),
-        created: unix_seconds(),
-        model: plan.model,
-        choices,
-        usage: Some(usage),
-    };
-    let body = serde_json::to_vec(&completion).map_err(SimError::Serialize)?;
+    let body = whole_body(plan, usage)?;
     sim.counters()
         .complete(usage.prompt_tokens, usage.completion_tokens);
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// A whole answer, in the plan's shape.
+fn whole_body(plan: Plan, usage: Usage) -> Result<Vec<u8>, SimError> {
+    let text = |index| words(&plan, index).text(plan.tokens);
+    let body = match plan.shape {
+        Shape::Chat => {
+            let choices = (0..plan.choices)
+                .map(|index| ChatChoice {
+                    index,
+                    message: AssistantMessage {
+                        role: "assistant".to_owned(),
+                        content: Some(text(index)),
+                    },
+                    finish_reason: Some(plan.finish_reason.to_owned()),
+                })
+                .collect();
+            let completion = ChatCompletion {
+                id: completion_id(),
+                object: "chat.completion".to_owned(),
+                created: unix_seconds(),
+                model: plan.model,
+                choices,
+                usage: Some(usage),
+            };
+            return serde_json::to_vec(&completion).map_err(SimError::Serialize);
+        }
+        Shape::Text => {
+            let choices: Vec<_> = (0..plan.choices)
+                .map(|index| {
+                    json!({"index": index, "text": text(index), "logprobs": null,
+                        "finish_reason": plan.finish_reason})
+                })
+                .collect();
+            json!({"id": completion_id(), "object": "text_completion", "created": unix_seconds(),
+                "model": plan.model, "choices": choices, "usage": usage})
+        }
+        Shape::LlamaCpp => json!({"content": text(0), "stop": true,
+            "stop_type": llama_stop_type(&plan), "tokens_evaluated": usage.prompt_tokens,
+            "tokens_predicted": usage.completion_tokens, "model": plan.model}),
+        Shape::Ollama => json!({"model": plan.model, "created_at": rfc3339(unix_seconds()),
+            "response": text(0), "done": true, "done_reason": plan.finish_reason,
+            "prompt_eval_count": usage.prompt_tokens, "eval_count": usage.completion_tokens}),
+    };
+    serde_json::to_vec(&body).map_err(SimError::Serialize)
+}
+
+/// llama.cpp's name for why the completion ended: its limit, or the end of sequence.
+fn llama_stop_type(plan: &Plan) -> &'static str {
+    if plan.finish_reason == "length" {
+        "limit"
+    } else {
+        "eos"
+    }
+}
+
+/// Unix seconds as an RFC 3339 UTC time, as Ollama writes `created_at`.
+fn rfc3339(seconds: u64) -> String {
+    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 /// Waits as long as decoding `tokens` tokens after a prefill of `prefill` takes. With a constant
@@ -181,14 +255,15 @@ const TOKENS_PER_FRAME: u64 = 64;
 /// A streamed completion: the slot is taken when the body is first polled, so headers go out at once
 /// and queueing shows up, as on vLLM, as time to the first chunk.
 fn stream(sim: Simulator, plan: Plan, disconnect: bool) -> Response {
+    let content_type = match plan.shape {
+        Shape::Chat | Shape::Text | Shape::LlamaCpp => "text/event-stream",
+        Shape::Ollama => "application/x-ndjson",
+    };
     let state = StreamState::new(sim, plan, disconnect);
     let body = Body::from_stream(futures_util::stream::unfold(state, StreamState::step));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -217,10 +292,36 @@ struct StreamState {
     next_token: u64,
     events_sent: u32,
     disconnect: bool,
+    /// What closes a content event after the token text.
+    content_suffix: &'static [u8],
 }
 
-/// What closes a content event after the token text.
-const CONTENT_SUFFIX: &[u8] = b"\"},\"finish_reason\":null}]}\n\n";
+/// Per shape, the bytes of a content event before the choice's index (`{index}` below) and
+/// between it and the token text; `{id}`, `{created}`, `{model}` and `{time}` filled once.
+fn content_prefix(shape: Shape) -> &'static str {
+    match shape {
+        Shape::Chat => {
+            "data: {\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\
+             \"model\":{model},\"choices\":[{\"index\":{index},\"delta\":{\"content\":\""
+        }
+        Shape::Text => {
+            "data: {\"id\":\"{id}\",\"object\":\"text_completion\",\"created\":{created},\
+             \"model\":{model},\"choices\":[{\"index\":{index},\"text\":\""
+        }
+        Shape::LlamaCpp => "data: {\"index\":{index},\"content\":\"",
+        Shape::Ollama => "{\"model\":{model},\"created_at\":\"{time}\",\"response\":\"",
+    }
+}
+
+/// Per shape, what closes a content event after the token text.
+fn content_suffix(shape: Shape) -> &'static [u8] {
+    match shape {
+        Shape::Chat => b"\"},\"finish_reason\":null}]}\n\n",
+        Shape::Text => b"\",\"finish_reason\":null}]}\n\n",
+        Shape::LlamaCpp => b"\",\"stop\":false}\n\n",
+        Shape::Ollama => b"\",\"done\":false}\n",
+    }
+}
 
 impl StreamState {
     fn new(sim: Simulator, plan: Plan, disconnect: bool) -> Self {
@@ -228,19 +329,22 @@ impl StreamState {
         let created = unix_seconds();
         // Escaping the model name through serde keeps the hand-built events valid JSON.
         let model = serde_json::to_string(&plan.model).unwrap_or_else(|_| "\"\"".to_owned());
+        let time = rfc3339(created);
+        // The model name last: it is the caller's text, and may hold anything.
         let content_prefixes = (0..plan.choices)
             .map(|index| {
-                format!(
-                    "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\
-                     \"model\":{model},\"choices\":[{{\"index\":{index},\"delta\":{{\"content\":\""
-                )
-                .into_bytes()
+                content_prefix(plan.shape)
+                    .replace("{index}", &index.to_string())
+                    .replace("{id}", &id)
+                    .replace("{created}", &created.to_string())
+                    .replace("{time}", &time)
+                    .replace("{model}", &model)
+                    .into_bytes()
             })
             .collect();
         let words = (0..plan.choices).map(|index| words(&plan, index)).collect();
         StreamState {
             sim,
-            plan,
             id,
             created,
             content_prefixes,
@@ -251,6 +355,8 @@ impl StreamState {
             next_token: 0,
             events_sent: 0,
             disconnect,
+            content_suffix: content_suffix(plan.shape),
+            plan,
         }
     }
 
@@ -259,7 +365,11 @@ impl StreamState {
         match self.phase {
             Phase::Done => None,
             Phase::Queued => {
-                let frame = self.start().await;
+                let frame = match self.start().await {
+                    // Only chat streams announce the role: the others begin with the first token.
+                    Ok(frame) if frame.is_empty() => self.decode().await,
+                    other => other,
+                };
                 Some((frame, self))
             }
             Phase::Decoding => {
@@ -295,6 +405,9 @@ impl StreamState {
         }
         self.phase = Phase::Decoding;
         let mut frame = Vec::new();
+        if self.plan.shape != Shape::Chat {
+            return Ok(Bytes::new());
+        }
         for index in 0..self.plan.choices {
             let delta = Delta {
                 role: Some("assistant".to_owned()),
@@ -338,14 +451,16 @@ impl StreamState {
                 .unwrap_or(1)
                 .saturating_mul(choices)
                 .saturating_mul(
-                    self.content_prefixes.first().map_or(0, Vec::len) + CONTENT_SUFFIX.len() + 16,
+                    self.content_prefixes.first().map_or(0, Vec::len)
+                        + self.content_suffix.len()
+                        + 16,
                 ),
         );
         for _ in 0..batch {
             for (prefix, words) in self.content_prefixes.iter().zip(self.words.iter_mut()) {
                 frame.extend_from_slice(prefix);
                 words.next_piece(&mut frame);
-                frame.extend_from_slice(CONTENT_SUFFIX);
+                frame.extend_from_slice(self.content_suffix);
                 self.events_sent = self.events_sent.saturating_add(1);
             }
         }
@@ -389,8 +504,65 @@ impl StreamState {
         batch
     }
 
-    /// The final chunks, the usage chunk if asked for, and `[DONE]`.
+    /// The final chunks, the usage chunk if asked for, and `[DONE]`; in llama.cpp's and Ollama's
+    /// shapes, the last event, which carries the token counts.
     fn end(&mut self) -> Bytes {
+        let usage = self.plan.usage();
+        let frame = match self.plan.shape {
+            Shape::Chat => self.chat_end(usage),
+            Shape::Text => self.text_end(usage),
+            Shape::LlamaCpp => wire::sse::event(
+                json!({"content": "", "stop": true, "stop_type": llama_stop_type(&self.plan),
+                    "tokens_evaluated": usage.prompt_tokens,
+                    "tokens_predicted": usage.completion_tokens})
+                .to_string()
+                .as_bytes(),
+            ),
+            Shape::Ollama => {
+                let mut line = json!({"model": self.plan.model,
+                    "created_at": rfc3339(unix_seconds()), "response": "", "done": true,
+                    "done_reason": self.plan.finish_reason,
+                    "prompt_eval_count": usage.prompt_tokens,
+                    "eval_count": usage.completion_tokens})
+                .to_string()
+                .into_bytes();
+                line.push(b'\n');
+                line
+            }
+        };
+        self.sim
+            .counters()
+            .complete(usage.prompt_tokens, usage.completion_tokens);
+        self.finish();
+        Bytes::from(frame)
+    }
+
+    /// OpenAI's text completion's end: a finish event per choice, usage if asked, `[DONE]`.
+    fn text_end(&self, usage: Usage) -> Vec<u8> {
+        let event = |choices: serde_json::Value, usage: Option<Usage>| {
+            let mut chunk = json!({"id": self.id, "object": "text_completion",
+                "created": self.created, "model": self.plan.model, "choices": choices});
+            if let Some(usage) = usage {
+                chunk["usage"] = json!(usage);
+            }
+            wire::sse::event(chunk.to_string().as_bytes())
+        };
+        let mut frame = Vec::new();
+        for index in 0..self.plan.choices {
+            frame.extend(event(
+                json!([{"index": index, "text": "", "finish_reason": self.plan.finish_reason}]),
+                None,
+            ));
+        }
+        if self.plan.include_usage {
+            frame.extend(event(json!([]), Some(usage)));
+        }
+        frame.extend_from_slice(wire::sse::DONE);
+        frame
+    }
+
+    /// The chat completion's end: the final chunks, the usage chunk if asked, `[DONE]`.
+    fn chat_end(&mut self, usage: Usage) -> Vec<u8> {
         let mut frame = Vec::new();
         for index in 0..self.plan.choices {
             let finish_reason = Some(self.plan.finish_reason.to_owned());
@@ -401,16 +573,11 @@ impl StreamState {
             };
             self.write_chunk(&mut frame, vec![choice], None);
         }
-        let usage = self.plan.usage();
         if self.plan.include_usage {
             self.write_chunk(&mut frame, Vec::new(), Some(usage));
         }
         frame.extend_from_slice(wire::sse::DONE);
-        self.sim
-            .counters()
-            .complete(usage.prompt_tokens, usage.completion_tokens);
-        self.finish();
-        Bytes::from(frame)
+        frame
     }
 
     /// Frees the slot at once (not when the body is dropped) and ends the stream.

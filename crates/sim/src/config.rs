@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::Flavour;
+
 /// Everything that shapes a simulated backend. Plain data; `Simulator::new` takes it once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -43,6 +45,8 @@ pub struct SimConfig {
     /// marker, then the text of the request's last user message, [`ECHO_PIECE_CHARS`] characters
     /// per token (so one stream event each), for at most `max_tokens` tokens. Off by default.
     pub echo: bool,
+    /// The engine played: its routes and wire formats (see `Flavour`). Default: the simulator's own.
+    pub flavour: Flavour,
 }
 
 /// Characters of the echoed message per token in echo mode: small, so a test's placeholder is cut
@@ -104,6 +108,7 @@ impl Default for SimConfig {
             prefix_cache_blocks: 0,
             prefill_tokens_per_second: 0.0,
             echo: false,
+            flavour: Flavour::All,
         }
     }
 }

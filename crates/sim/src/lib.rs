@@ -9,6 +9,9 @@
 //! - `POST /v1/embeddings`, deterministic unit vectors, as float arrays or base64 little-endian f32;
 //! - `GET /v1/models` (and `/v1/models/{id}`), `GET /health`.
 //!
+//! As another engine's flavour (`flavour`), it serves that engine's routes instead, and only them:
+//! its FIM in its own format (`text_completion`, `infill`, `generate`), its health probe.
+//!
 //! Every request for any model name is served, the name echoed back. At most `capacity` sequences
 //! decode at once and the rest wait in FIFO order; each waits `ttft` after getting its slot, then
 //! emits tokens at `tokens_per_second`. Optionally, as a GPU does: decoding slows as the batch
@@ -21,7 +24,8 @@
 //! error shape.
 //!
 //! Reading order: `config` (what can be tuned), `Simulator` below (the routes), then one module per
-//! route (`chat`, `fim`, `embeddings`, `models`), the shared `completion` engine, and `server`.
+//! route (`chat`, `fim`, `embeddings`, `models`, and the flavours' `text_completion`, `infill`,
+//! `generate`), the shared `completion` engine, and `server`.
 //!
 //! # The GPU model
 //!
@@ -50,16 +54,21 @@ mod embeddings;
 mod error;
 mod faults;
 mod fim;
+mod flavour;
+mod generate;
+mod infill;
 mod models;
 mod prefix_cache;
 mod server;
 mod stats;
 mod text;
+mod text_completion;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::{Faults, MAX_CHOICES, MAX_COMPLETION_TOKENS, MAX_EMBEDDING_DIMENSIONS, SimConfig};
+pub use flavour::Flavour;
 pub use server::{RunningSim, serve, spawn};
 pub use stats::SimStats;
 pub use text::{SIMULATED_MARK, approximate_tokens};
@@ -71,7 +80,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
@@ -134,13 +142,9 @@ impl Simulator {
 
     /// Every route of the simulator, ready to serve (see `serve` for a server with TCP_NODELAY).
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/v1/chat/completions", post(chat::handle))
-            .route("/v1/fim/completions", post(fim::handle))
-            .route("/v1/embeddings", post(embeddings::handle))
-            .route("/v1/models", get(models::list))
-            .route("/v1/models/{*id}", get(models::one))
-            .route("/health", get(models::health))
+        self.config()
+            .flavour
+            .routes()
             .fallback(models::not_found)
             .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
             .with_state(self.clone())
@@ -253,6 +257,14 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
     let bytes = read_body(body)?;
     check_body(&bytes, endpoint)?;
     serde_json::from_slice(&bytes).map_err(invalid_json)
+}
+
+/// Reads a request body of a flavour's own format (`text_completion`, `infill`, `generate`),
+/// which `wire::validate` does not describe: its fields are read by serde alone.
+pub(crate) fn parse_engine_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, SimError> {
+    serde_json::from_slice(&read_body(body)?).map_err(invalid_json)
 }
 
 /// Checks a request's known fields for type and range (`wire::validate`).

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use domain::UpstreamPath;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use http_body_util::Full;
@@ -92,6 +93,14 @@ impl EndpointTarget {
         self.uri(path)
     }
 
+    /// The URI of an operation's path, under the API prefix or at the origin as it says.
+    pub fn uri_of(&self, path: UpstreamPath) -> Result<Uri, UpstreamError> {
+        match path {
+            UpstreamPath::Api(path) => self.api_uri(path),
+            UpstreamPath::Origin(path) => self.origin_uri(path),
+        }
+    }
+
     fn uri(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
         Uri::builder()
             .scheme(self.scheme.clone())
@@ -137,14 +146,14 @@ impl UpstreamClient {
     pub async fn post_json(
         &self,
         target: &EndpointTarget,
-        path: &str,
+        path: UpstreamPath,
         body: Bytes,
         request_id: &HeaderValue,
         first_byte_timeout: Duration,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(target.api_uri(path)?)
+            .uri(target.uri_of(path)?)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("x-request-id", request_id.clone())
             .body(Full::new(body))

@@ -90,17 +90,9 @@ pub(crate) const ENDPOINT_WEIGHT: u32 = 1;
 /// The name of the built-in endpoint, which the built-in models are served by.
 pub(crate) const BUILTIN_ENDPOINT: &str = "simulator";
 
-/// The health path used when `health_path` is absent: the servers that have a dedicated one, or
-/// `None` for those that do not (health is then checked with `GET {url}/models`).
+/// The health path used when `health_path` is absent: the kind's own (see `domain::engine`).
 pub(crate) fn health_path(kind: EndpointKind) -> Option<String> {
-    match kind {
-        EndpointKind::Vllm
-        | EndpointKind::Tgi
-        | EndpointKind::MistralRs
-        | EndpointKind::LlamaCpp
-        | EndpointKind::Simulator => Some("/health".to_owned()),
-        EndpointKind::Openai | EndpointKind::Ollama | EndpointKind::Mistral => None,
-    }
+    kind.health_path().map(str::to_owned)
 }
 
 /// The built-in endpoint: the embedded simulator, cleared for every level since its data never

@@ -1,7 +1,7 @@
 //! `[[models]]`: the public model names, what serves each and what it falls back to, or the
 //! built-in models when the file declares none.
 
-use domain::ModelKind;
+use domain::{FimTemplate, ModelKind};
 use serde::Deserialize;
 
 use crate::error::Collector;
@@ -29,6 +29,10 @@ pub struct ModelConfig {
     pub price: Price,
     /// Key `context_length`: optional, the model's context window in tokens, at least 1.
     pub context_length: Option<u32>,
+    /// Key `fim_template`: `fim` models only; how the prompt is written with the model's FIM tokens
+    /// for engines without a FIM route (vLLM, TGI, mistral.rs), `{prefix}` and `{suffix}` each
+    /// once. Default: Codestral's, `[SUFFIX]{suffix}[PREFIX]{prefix}`.
+    pub fim_template: FimTemplate,
 }
 
 /// A model's internal price, derived from the GPU cost, in the group's currency.
@@ -53,6 +57,7 @@ pub(crate) struct RawModel {
     pub input_price_per_million: Option<f64>,
     pub output_price_per_million: Option<f64>,
     pub context_length: Option<u32>,
+    pub fim_template: Option<String>,
 }
 
 /// The built-in models, all served by the endpoint at `endpoint`. Prices are plausible internal
@@ -70,6 +75,7 @@ pub(crate) fn builtin_models(endpoint: usize) -> Vec<ModelConfig> {
                 output_micros_per_million: output,
             },
             context_length: Some(context_length),
+            fim_template: FimTemplate::default(),
         };
     // Indexes below follow this order: mistral-large falls back to mistral-small at index 0.
     vec![
@@ -232,6 +238,7 @@ fn model(raw: RawModel, key: &str, endpoint_names: &Names, errors: &mut Collecto
     if raw.context_length == Some(0) {
         errors.push(format!("{key}.context_length"), "must be at least 1");
     }
+    let fim_template = fim_template(raw.fim_template.as_deref(), raw.kind, key, errors);
     ModelConfig {
         name: raw.name,
         kind: raw.kind,
@@ -251,7 +258,34 @@ fn model(raw: RawModel, key: &str, endpoint_names: &Names, errors: &mut Collecto
             ),
         },
         context_length: raw.context_length,
+        fim_template,
     }
+}
+
+/// The model's FIM template, read; the default when absent or wrong (the error is collected).
+fn fim_template(
+    text: Option<&str>,
+    kind: ModelKind,
+    key: &str,
+    errors: &mut Collector,
+) -> FimTemplate {
+    let Some(text) = text else {
+        return FimTemplate::default();
+    };
+    if kind != ModelKind::Fim {
+        errors.push(
+            format!("{key}.fim_template"),
+            format!(
+                "only `fim` models have one, this model's kind is `{}`",
+                kind.as_str()
+            ),
+        );
+        return FimTemplate::default();
+    }
+    FimTemplate::parse(text).unwrap_or_else(|message| {
+        errors.push(format!("{key}.fim_template"), message);
+        FimTemplate::default()
+    })
 }
 
 /// A price in currency units to integer millionths, so that costs add up exactly.

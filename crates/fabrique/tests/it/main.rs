@@ -17,6 +17,7 @@ mod classification;
 mod cli;
 mod durability;
 mod edge;
+mod engines;
 mod exits;
 mod failover;
 mod harness;

@@ -1,0 +1,65 @@
+//! `POST /v1/completions`: OpenAI's text completion, the FIM route of the `vllm`, `tgi`,
+//! `mistralrs` and `openai` flavours. vLLM, TGI and mistral.rs take no `suffix` (vLLM answers 400
+//! to one): the FIM prompt is the caller's to build with the model's tokens. OpenAI takes it.
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::Response;
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::Deserialize;
+use wire::chat::StreamOptions;
+
+use crate::completion::{self, Shape};
+use crate::error::SimError;
+use crate::fim::{FimAsk, plan};
+use crate::{Simulator, parse_engine_body};
+
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    model: String,
+    prompt: String,
+    #[serde(default)]
+    suffix: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+pub(crate) async fn handle(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let outcome = complete(&sim, &headers, body).await;
+    sim.answer(outcome)
+}
+
+async fn complete(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, SimError> {
+    sim.admit(&sim.counters().fim_requests, headers).await?;
+    let request: CompletionRequest = parse_engine_body(body)?;
+    if request.suffix.is_some() && sim.config().flavour.refuses_suffix() {
+        return Err(SimError::invalid(
+            "suffix is not currently supported",
+            Some("suffix"),
+        ));
+    }
+    let ask = FimAsk {
+        prefix: &request.prompt,
+        suffix: request.suffix.as_deref().unwrap_or(""),
+        max_tokens: request.max_tokens,
+        stream: request.stream.unwrap_or(false),
+        include_usage: request
+            .stream_options
+            .is_some_and(|options| options.include_usage),
+    };
+    let plan = plan(sim, request.model.clone(), &ask, Shape::Text)?;
+    completion::respond(sim, plan).await
+}
