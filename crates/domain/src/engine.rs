@@ -5,7 +5,7 @@
 //!
 //! Each fact is one exhaustive match on [`EndpointKind`], so a new kind cannot be half-handled: the
 //! compiler lists every decision to make. The translations between wire formats that a
-//! [`Dialect`] names are `upstream::dialect`'s; the simulator serves each kind's routes as its
+//! [`Dialect`] names are `upstream::fim`'s; the simulator serves each kind's routes as its
 //! flavour (`fabrique sim --flavour`), so tests catch a wrong route here.
 //!
 //! Fill-in-the-middle is where the engines part: only the Mistral API (and the simulator) serve

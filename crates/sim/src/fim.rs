@@ -30,16 +30,8 @@ async fn fim(
 ) -> Result<Response, SimError> {
     sim.admit(&sim.counters().fim_requests, headers).await?;
     let request: FimRequest = parse_body(body, Endpoint::Fim)?;
-    let ask = FimAsk {
-        prefix: &request.prompt,
-        suffix: request.suffix.as_deref().unwrap_or(""),
-        max_tokens: request.max_tokens,
-        stream: request.stream.unwrap_or(false),
-        include_usage: request
-            .stream_options
-            .is_some_and(|options| options.include_usage)
-            || sim.config().flavour.always_streams_usage(),
-    };
+    let mut ask = FimAsk::of(&request);
+    ask.include_usage |= sim.config().flavour.always_streams_usage();
     let plan = plan(sim, request.model.clone(), &ask, Shape::Chat)?;
     completion::respond(sim, plan).await
 }
@@ -52,6 +44,21 @@ pub(crate) struct FimAsk<'a> {
     pub max_tokens: Option<u64>,
     pub stream: bool,
     pub include_usage: bool,
+}
+
+impl<'a> FimAsk<'a> {
+    /// The ask of a request in Mistral's or OpenAI's fields (`prompt`, `suffix`, `max_tokens`…).
+    pub(crate) fn of(request: &'a FimRequest) -> FimAsk<'a> {
+        FimAsk {
+            prefix: &request.prompt,
+            suffix: request.suffix.as_deref().unwrap_or(""),
+            max_tokens: request.max_tokens,
+            stream: request.stream.unwrap_or(false),
+            include_usage: request
+                .stream_options
+                .is_some_and(|options| options.include_usage),
+        }
+    }
 }
 
 /// The completion for `ask`, answered in `shape`.

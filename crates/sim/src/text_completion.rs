@@ -7,27 +7,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
-use serde::Deserialize;
-use wire::chat::StreamOptions;
+use wire::fim::FimRequest;
 
 use crate::completion::{self, Shape};
 use crate::error::SimError;
 use crate::fim::{FimAsk, plan};
 use crate::{Simulator, parse_engine_body};
-
-#[derive(Debug, Deserialize)]
-struct CompletionRequest {
-    model: String,
-    prompt: String,
-    #[serde(default)]
-    suffix: Option<String>,
-    #[serde(default)]
-    max_tokens: Option<u64>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-}
 
 pub(crate) async fn handle(
     State(sim): State<Simulator>,
@@ -44,22 +29,19 @@ async fn complete(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, SimError> {
     sim.admit(&sim.counters().fim_requests, headers).await?;
-    let request: CompletionRequest = parse_engine_body(body)?;
+    // OpenAI's text completion has the fields of Mistral's FIM request that matter here.
+    let request: FimRequest = parse_engine_body(body)?;
     if request.suffix.is_some() && sim.config().flavour.refuses_suffix() {
         return Err(SimError::invalid(
             "suffix is not currently supported",
             Some("suffix"),
         ));
     }
-    let ask = FimAsk {
-        prefix: &request.prompt,
-        suffix: request.suffix.as_deref().unwrap_or(""),
-        max_tokens: request.max_tokens,
-        stream: request.stream.unwrap_or(false),
-        include_usage: request
-            .stream_options
-            .is_some_and(|options| options.include_usage),
-    };
-    let plan = plan(sim, request.model.clone(), &ask, Shape::Text)?;
+    let plan = plan(
+        sim,
+        request.model.clone(),
+        &FimAsk::of(&request),
+        Shape::Text,
+    )?;
     completion::respond(sim, plan).await
 }

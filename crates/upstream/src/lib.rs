@@ -1,9 +1,10 @@
 //! HTTP to GPU backends.
 //!
-//! One pooled, keep-alive HTTP client shared by every endpoint (`client`), and the per-kind adaptation
+//! One pooled, keep-alive HTTP client shared by every endpoint (`client`), the per-kind adaptation
 //! of request bodies (`adapt`) so a caller never meets a backend's vague rejection of a field it does
 //! not know, and fill-in-the-middle in each engine's dialect (`fim`). What differs per kind is
-//! decided in `domain::engine`; this crate carries it out. This crate decides nothing about *which* endpoint to call: that is `routing`'s job.
+//! decided in `domain::engine`; this crate carries it out. It decides nothing about *which*
+//! endpoint to call: that is `routing`'s job.
 
 pub mod adapt;
 pub mod client;
