@@ -73,8 +73,12 @@ pub fn is_slug(text: &str) -> bool {
 /// One request's accounting. Written off the request path, in batches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
-    /// The `x-request-id` of the request.
+    /// The request's id, the server's (`x-request-id` on the response): unique to the request,
+    /// whatever the caller sends.
     pub request_id: String,
+    /// The caller's own id for the request (`x-client-request-id`, else its `x-request-id`), kept
+    /// apart from the server's: a caller may reuse one, so it identifies nothing by itself.
+    pub client_request_id: Option<String>,
     pub started_at: UnixMillis,
     pub entity_id: Option<EntityId>,
     pub user_id: Option<UserId>,

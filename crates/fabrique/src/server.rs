@@ -401,15 +401,20 @@ async fn start_embedded_simulator(config: &mut Config) -> anyhow::Result<Option<
     Ok(Some(running))
 }
 
-/// Gives admin responses the same `x-request-id` treatment as inference responses (the gateway does
-/// it inline, to keep a middleware off the hot path).
+/// Gives admin responses the same request ids as inference responses: a fresh `x-request-id`,
+/// and the caller's own echoed in `x-client-request-id` (the gateway does it inline, to keep a
+/// middleware off the hot path).
 async fn echo_request_id(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let id = gateway::request_id(request.headers());
+    let client = gateway::client_request_id(request.headers());
     let mut response = next.run(request).await;
-    response.headers_mut().insert("x-request-id", id);
+    let headers = response.headers_mut();
+    headers.insert("x-request-id", gateway::request_id());
+    if let Some(client) = client {
+        headers.insert("x-client-request-id", client);
+    }
     response
 }
 

@@ -25,7 +25,7 @@ use crate::accept::InferenceRequest;
 use crate::attribute::{Attribution, Caller};
 use crate::capture::{self, Capture};
 use crate::error::GatewayError;
-use crate::headers::{self, REQUEST_ID_HEADER};
+use crate::headers::{self, CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER};
 use crate::meter::{End, Facts};
 use crate::price::Estimate;
 use crate::relay::{Answer, RelayStream, Streaming};
@@ -76,12 +76,14 @@ impl Exchange {
         headers: &HeaderMap,
         report: Option<oneshot::Sender<Outcome>>,
     ) -> Exchange {
-        let request_id = headers::request_id(headers);
+        let request_id = headers::request_id();
+        let client_request_id = headers::client_request_id(headers);
         Exchange {
             gateway: Arc::clone(gateway),
             facts: Facts {
-                span: spans::request(operation, &request_id),
+                span: spans::request(operation, &request_id, client_request_id.as_ref()),
                 request_id,
+                client_request_id,
                 started: Instant::now(),
                 started_at: now_millis(),
                 operation,
@@ -301,6 +303,9 @@ impl Exchange {
             headers::queue_wait_header(headers, wait);
         }
         headers.insert(REQUEST_ID_HEADER, self.facts.request_id.clone());
+        if let Some(id) = &self.facts.client_request_id {
+            headers.insert(CLIENT_REQUEST_ID_HEADER, id.clone());
+        }
     }
 
     /// A request that ends in error after a backend accepted it (its answer timed out, or the

@@ -8,8 +8,10 @@ use std::time::Duration;
 use admission::{BudgetWarning, RateHeaders, RateStatus};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-/// The caller's request id, echoed on every response.
+/// The request's id, the server's, on every response.
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The caller's own id for the request, echoed on the response when it sent one.
+pub(crate) const CLIENT_REQUEST_ID_HEADER: &str = "x-client-request-id";
 /// The request header a caller uses to label its data.
 pub(crate) const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
 /// The request header naming the use case a request serves.
@@ -23,18 +25,23 @@ pub const QUEUE_WAIT_HEADER: &str = "x-fabrique-queue-ms";
 /// The header an admitted request carries when it took a budget past its soft threshold.
 pub(crate) const BUDGET_WARNING_HEADER: &str = "x-fabrique-budget-warning";
 
-/// The caller's `x-request-id` when it is reasonable, a fresh one otherwise.
-pub fn request_id(headers: &HeaderMap) -> HeaderValue {
-    headers
-        .get(REQUEST_ID_HEADER)
+/// A fresh request id (a UUIDv7, time-ordered). Records, audit events and traces are keyed by
+/// it, so no caller can give two requests one id, or its request another's.
+pub fn request_id() -> HeaderValue {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    HeaderValue::try_from(id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+/// The caller's own id for the request — `x-client-request-id` (OpenAI's), else `x-request-id` —
+/// when it is reasonable: 1 to 128 printable ASCII characters.
+pub fn client_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
+    [CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER]
+        .iter()
+        .find_map(|name| headers.get(*name))
         .filter(|v| {
             !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
         })
         .cloned()
-        .unwrap_or_else(|| {
-            let id = uuid::Uuid::now_v7().simple().to_string();
-            HeaderValue::try_from(id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-        })
 }
 
 /// Marks a response body as JSON.

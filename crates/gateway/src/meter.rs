@@ -62,6 +62,8 @@ pub(crate) struct Meter<'a> {
 #[derive(Debug)]
 pub(crate) struct Facts {
     pub request_id: HeaderValue,
+    /// The caller's own id for the request, when it sent one.
+    pub client_request_id: Option<HeaderValue>,
     pub started: Instant,
     pub started_at: UnixMillis,
     pub operation: Operation,
@@ -225,6 +227,11 @@ impl Meter<'_> {
         let attribution = std::mem::take(&mut facts.attribution);
         UsageRecord {
             request_id: request_id(facts).to_owned(),
+            client_request_id: facts
+                .client_request_id
+                .as_ref()
+                .and_then(|id| id.to_str().ok())
+                .map(str::to_owned),
             started_at: facts.started_at,
             entity_id: principal.entity_id,
             user_id: principal.user_id(),
@@ -318,6 +325,7 @@ impl Meter<'_> {
             outcome: Outcome::Denied,
             detail: serde_json::json!({
                 "request_id": request_id(facts),
+                "client_request_id": facts.client_request_id.as_ref().and_then(|id| id.to_str().ok()),
                 "classification": facts.classification.map(|l| self.classifier.name(l)),
                 "message": error.to_string(),
             })

@@ -13,7 +13,11 @@ use tracing::field::Empty;
 use crate::catalog::EndpointRoute;
 
 /// The root span of one inference request.
-pub(crate) fn request(operation: Operation, request_id: &HeaderValue) -> Span {
+pub(crate) fn request(
+    operation: Operation,
+    request_id: &HeaderValue,
+    client_request_id: Option<&HeaderValue>,
+) -> Span {
     tracing::debug_span!(
         target: telemetry::REQUEST_TARGET,
         "request",
@@ -33,6 +37,7 @@ pub(crate) fn request(operation: Operation, request_id: &HeaderValue) -> Span {
         http.response.status_code = Empty,
         error.type = Empty,
         fabrique.request_id = request_id.to_str().unwrap_or(""),
+        fabrique.client_request_id = client_request_id.and_then(|id| id.to_str().ok()),
         fabrique.entity = Empty,
         fabrique.classification = Empty,
         fabrique.endpoint = Empty,

@@ -8,7 +8,7 @@ use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, uns
 use crate::multi_row::{MultiRowInsert, add};
 use crate::{Store, StoreError};
 
-const USAGE_COLUMNS: [&str; 23] = [
+const USAGE_COLUMNS: [&str; 24] = [
     "request_id",
     "started_at",
     "entity_id",
@@ -32,6 +32,7 @@ const USAGE_COLUMNS: [&str; 23] = [
     "team_id",
     "use_case",
     "usage_estimated",
+    "client_request_id",
 ];
 
 static USAGE_INSERT: MultiRowInsert = MultiRowInsert::new("usage_records", &USAGE_COLUMNS);
@@ -91,6 +92,7 @@ fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Resul
     add(arguments, r.team_id.map(|id| id.to_string()))?;
     add(arguments, r.use_case.as_deref())?;
     add(arguments, i64::from(r.usage_estimated))?;
+    add(arguments, r.client_request_id.as_deref())?;
     Ok(())
 }
 
@@ -100,6 +102,7 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
     let usage_estimated = int(row, "usage_estimated")?;
     Ok(UsageRecord {
         request_id: text(row, "request_id")?,
+        client_request_id: opt_text(row, "client_request_id")?,
         started_at: int(row, "started_at")?,
         entity_id: opt_parsed(row, "entity_id")?,
         user_id: opt_parsed(row, "user_id")?,

@@ -178,6 +178,7 @@ mod tests {
     fn record(index: usize) -> UsageRecord {
         UsageRecord {
             request_id: format!("req-{index}"),
+            client_request_id: None,
             started_at: now_millis(),
             entity_id: None,
             user_id: None,

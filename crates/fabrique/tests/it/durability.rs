@@ -132,7 +132,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_before_the_bound_and_resta
     assert!(applied.iter().all(|(_, success)| *success), "{applied:?}");
     let stored_usage = column(
         &mut db,
-        "SELECT request_id FROM usage_records WHERE status IN (200, 403)",
+        "SELECT client_request_id FROM usage_records WHERE status IN (200, 403)",
     )
     .await;
     let stored_audit: HashSet<String> = column(
@@ -142,7 +142,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_before_the_bound_and_resta
     .await
     .iter()
     .filter_map(|detail| serde_json::from_str::<Value>(detail).ok())
-    .filter_map(|detail| detail["request_id"].as_str().map(str::to_owned))
+    .filter_map(|detail| detail["client_request_id"].as_str().map(str::to_owned))
     .collect();
     let missing = |acks: &[(String, Instant)], stored: &HashSet<String>| -> Vec<String> {
         acks.iter()
@@ -199,7 +199,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged_before_the_bound_and_resta
     let mut db = sqlite(&data).await;
     let after = column(
         &mut db,
-        "SELECT request_id FROM usage_records WHERE request_id = 'after-restart'",
+        "SELECT request_id FROM usage_records WHERE client_request_id = 'after-restart'",
     )
     .await;
     assert_eq!(after.len(), 1);
@@ -235,7 +235,7 @@ async fn drive(
             break;
         };
         let status = response.status().as_u16();
-        let echoed = response.headers().get("x-request-id").cloned();
+        let echoed = response.headers().get("x-client-request-id").cloned();
         // Acknowledged means the whole answer arrived, not just its headers.
         let Ok(text) = response.text().await else {
             break;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// One request, told apart by its `x-request-id`, and what its one usage record must say.
+/// One request, told apart by the id its caller gives it, and what its one usage record must say.
 struct Exit {
     id: &'static str,
     status: u16,
@@ -65,7 +65,10 @@ fn chat(content: &str) -> String {
 /// exactly when it is an audited refusal.
 fn check(records: &[UsageRecord], events: &[AuditEvent], exits: &[Exit]) {
     for exit in exits {
-        let mine: Vec<_> = records.iter().filter(|r| r.request_id == exit.id).collect();
+        let mine: Vec<_> = records
+            .iter()
+            .filter(|r| r.client_request_id.as_deref() == Some(exit.id))
+            .collect();
         assert_eq!(mine.len(), 1, "usage records of `{}`: {mine:?}", exit.id);
         assert_eq!(mine[0].status, exit.status, "status of `{}`", exit.id);
         assert_eq!(
@@ -77,7 +80,9 @@ fn check(records: &[UsageRecord], events: &[AuditEvent], exits: &[Exit]) {
         let audited = events
             .iter()
             .filter(|e| matches!(e.action, AuditAction::InferenceRefused(_)))
-            .filter(|e| serde_json::from_str::<Value>(&e.detail).unwrap()["request_id"] == exit.id)
+            .filter(|e| {
+                serde_json::from_str::<Value>(&e.detail).unwrap()["client_request_id"] == exit.id
+            })
             .count();
         assert_eq!(
             audited,
@@ -249,7 +254,9 @@ async fn a_refusal_at_each_stage_and_each_answer_is_metered_once() {
 
     let (records, events) = t.finish_with_audit().await;
     assert!(
-        records.iter().all(|r| r.request_id != "no-key"),
+        records
+            .iter()
+            .all(|r| r.client_request_id.as_deref() != Some("no-key")),
         "a caller nobody knows is counted in the metrics only"
     );
     check(

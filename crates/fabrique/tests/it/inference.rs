@@ -283,7 +283,7 @@ async fn every_failure_is_openai_style_json_with_the_right_status() {
 }
 
 #[tokio::test]
-async fn request_ids_are_echoed_or_generated_and_metrics_count_requests() {
+async fn request_ids_are_the_servers_and_the_callers_is_kept_apart() {
     let t = TestServer::start(vec![instant_sim(), instant_sim()], &one_model("")).await;
     let response = t
         .http
@@ -294,11 +294,22 @@ async fn request_ids_are_echoed_or_generated_and_metrics_count_requests() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["x-request-id"], "req-from-caller-1");
+    let server_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(server_id, "req-from-caller-1", "no caller chooses the id");
+    assert!(server_id.len() >= 16);
+    assert_eq!(
+        response.headers()["x-client-request-id"],
+        "req-from-caller-1"
+    );
     let (_, headers, _) = t
         .post("/v1/chat/completions", &chat_body("mistral-small"))
         .await;
     assert!(headers["x-request-id"].len() >= 16);
+    assert_ne!(headers["x-request-id"].to_str().unwrap(), server_id);
+    assert!(!headers.contains_key("x-client-request-id"));
 
     let metrics = t.metrics().await;
     assert!(
@@ -314,7 +325,12 @@ async fn request_ids_are_echoed_or_generated_and_metrics_count_requests() {
         "{metrics}"
     );
     let records = t.finish().await;
-    assert_eq!(records[0].request_id, "req-from-caller-1");
+    assert_eq!(records[0].request_id, server_id);
+    assert_eq!(
+        records[0].client_request_id.as_deref(),
+        Some("req-from-caller-1")
+    );
+    assert_eq!(records[1].client_request_id, None);
 }
 
 #[tokio::test]

@@ -138,7 +138,7 @@ trace_content = true
         let root = received
             .spans
             .iter()
-            .find(|s| string(s, "fabrique.request_id").as_deref() == Some(id))
+            .find(|s| string(s, "fabrique.client_request_id").as_deref() == Some(id))
             .unwrap_or_else(|| panic!("no root span for {id}"));
         assert_eq!(root.name, "chat mistral-small");
         assert_eq!(root.kind, SpanKind::Server as i32);
@@ -182,7 +182,7 @@ trace_content = true
     let traced = received
         .spans
         .iter()
-        .find(|s| string(s, "fabrique.request_id").as_deref() == Some("trace-content"))
+        .find(|s| string(s, "fabrique.client_request_id").as_deref() == Some("trace-content"))
         .expect("a root span for the request of beta");
     let input = string(traced, "gen_ai.input.messages").expect("beta's policy allows content");
     assert!(input.contains(TRACED_PROMPT), "{input}");

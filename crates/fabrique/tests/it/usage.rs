@@ -233,6 +233,7 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
     let tenths: Vec<UsageRecord> = (0..10)
         .map(|i| UsageRecord {
             request_id: format!("imported-{i}"),
+            client_request_id: None,
             started_at,
             entity_id: Some(beta_id),
             user_id: Some(bob),

@@ -635,6 +635,7 @@ async fn credentials_join_keys_with_owners_entities_and_roles(store: &Store) {
 fn usage(index: u64, started_at: i64) -> UsageRecord {
     UsageRecord {
         request_id: format!("req-{index}"),
+        client_request_id: index.is_multiple_of(2).then(|| format!("mine-{index}")),
         started_at,
         entity_id: index.is_multiple_of(2).then(EntityId::generate),
         user_id: index.is_multiple_of(3).then(UserId::generate),

@@ -20,6 +20,7 @@ struct Fixture {
 fn record(n: u64, entity: EntityId, user: UserId, team: Option<TeamId>) -> UsageRecord {
     UsageRecord {
         request_id: format!("req-{n}"),
+        client_request_id: None,
         started_at: T0 + (n as i64 % 48) * HOUR,
         entity_id: Some(entity),
         user_id: Some(user),
