@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 mod command;
+mod factory;
 mod limits;
 mod report;
 mod request;
@@ -17,6 +18,10 @@ mod request;
 pub use command::{
     AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, KeysCommand, LimitsCommand,
     PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand,
+};
+pub use factory::{
+    EvalCli, EvalCommand, Move, Server, SuiteCommand, UseCaseCli, UseCaseCommand, VersionCommand,
+    eval, use_case,
 };
 pub use report::{ReportCli, ReportCommand, ReportFormat, report};
 
@@ -64,6 +69,17 @@ pub enum CliError {
     },
     #[error("unexpected response from the server ({status}): {body}")]
     Unexpected { status: StatusCode, body: String },
+    /// A file the command sends could not be read.
+    #[error("reading {path}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not JSON: {detail}")]
+    NotJson { path: String, detail: String },
+    /// An evaluation did not finish, or did not pass its use case's thresholds.
+    #[error("{0}")]
+    Evaluation(String),
     /// The answer could not be written out, e.g. the reader of a pipe went away.
     #[error("writing the answer")]
     Output(#[source] std::io::Error),
@@ -121,6 +137,11 @@ async fn call(base_url: &str, key: Option<&str>, request: Request) -> Result<Str
         .query(&request.query);
     if let Some(body) = request.body {
         builder = builder.json(&body);
+    }
+    if let Some(text) = request.text {
+        builder = builder
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(text);
     }
     let response = builder.send().await.map_err(|source| CliError::Connect {
         url: url.clone(),

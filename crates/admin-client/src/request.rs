@@ -18,6 +18,8 @@ pub(crate) struct Request {
     pub(crate) path: String,
     pub(crate) query: Vec<(&'static str, String)>,
     pub(crate) body: Option<Value>,
+    /// A body sent as it is (a suite's JSON Lines), instead of `body`.
+    pub(crate) text: Option<String>,
 }
 
 impl Request {
@@ -28,11 +30,19 @@ impl Request {
             path: path.into(),
             query: Vec::new(),
             body: None,
+            text: None,
         }
     }
 
     pub(crate) fn with_query(self, query: Vec<(&'static str, String)>) -> Request {
         Request { query, ..self }
+    }
+
+    pub(crate) fn with_text(self, text: String) -> Request {
+        Request {
+            text: Some(text),
+            ..self
+        }
     }
 
     pub(crate) fn with_body(self, body: Value) -> Request {

@@ -41,11 +41,25 @@ pub enum AdminAction {
     EraseUser,
     ReadContent,
     PurgeContent,
+    ReadUseCases,
+    ExportRegister,
+    CreateUseCase,
+    UpdateUseCase,
+    CreateVersion,
+    SubmitVersion,
+    ReturnVersion,
+    ApproveVersion,
+    DeployVersion,
+    SetRollout,
+    RollbackVersion,
+    RetireVersion,
+    SetSuite,
+    RunEvaluation,
 }
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 30] = [
+    pub const ALL: [AdminAction; 44] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -76,6 +90,20 @@ impl AdminAction {
         AdminAction::EraseUser,
         AdminAction::ReadContent,
         AdminAction::PurgeContent,
+        AdminAction::ReadUseCases,
+        AdminAction::ExportRegister,
+        AdminAction::CreateUseCase,
+        AdminAction::UpdateUseCase,
+        AdminAction::CreateVersion,
+        AdminAction::SubmitVersion,
+        AdminAction::ReturnVersion,
+        AdminAction::ApproveVersion,
+        AdminAction::DeployVersion,
+        AdminAction::SetRollout,
+        AdminAction::RollbackVersion,
+        AdminAction::RetireVersion,
+        AdminAction::SetSuite,
+        AdminAction::RunEvaluation,
     ];
 
     /// The audit action a request for this is recorded under (when refused, and for most changes);
@@ -112,6 +140,20 @@ impl AdminAction {
             AdminAction::EraseUser => AuditAction::UserErase,
             AdminAction::ReadContent => AuditAction::ContentRead,
             AdminAction::PurgeContent => AuditAction::RetentionPurge,
+            AdminAction::ReadUseCases => AuditAction::UseCaseRead,
+            AdminAction::ExportRegister => AuditAction::UseCaseExport,
+            AdminAction::CreateUseCase => AuditAction::UseCaseCreate,
+            AdminAction::UpdateUseCase => AuditAction::UseCaseUpdate,
+            AdminAction::CreateVersion => AuditAction::UseCaseVersionCreate,
+            AdminAction::SubmitVersion => AuditAction::UseCaseSubmit,
+            AdminAction::ReturnVersion => AuditAction::UseCaseReturn,
+            AdminAction::ApproveVersion => AuditAction::UseCaseApprove,
+            AdminAction::DeployVersion => AuditAction::UseCaseDeploy,
+            AdminAction::SetRollout => AuditAction::UseCaseRolloutSet,
+            AdminAction::RollbackVersion => AuditAction::UseCaseRollback,
+            AdminAction::RetireVersion => AuditAction::UseCaseRetire,
+            AdminAction::SetSuite => AuditAction::EvalSuiteSet,
+            AdminAction::RunEvaluation => AuditAction::EvalRun,
         }
     }
 
@@ -148,6 +190,32 @@ impl AdminAction {
             AdminAction::EraseUser => "erase users' stored content",
             AdminAction::ReadContent => "read stored prompts and completions",
             AdminAction::PurgeContent => "purge stored content",
+            AdminAction::ReadUseCases => "read the AI Factory's use cases",
+            AdminAction::ExportRegister => "export the AI Act register",
+            AdminAction::CreateUseCase => "register use cases",
+            AdminAction::UpdateUseCase => "change use cases",
+            AdminAction::CreateVersion => "write use-case versions",
+            AdminAction::SubmitVersion => "submit use-case versions for review",
+            AdminAction::ReturnVersion => "return use-case versions to draft",
+            AdminAction::ApproveVersion => "approve use-case versions",
+            AdminAction::DeployVersion => "deploy use-case versions",
+            AdminAction::SetRollout => "set use-case rollouts",
+            AdminAction::RollbackVersion => "roll back use-case versions",
+            AdminAction::RetireVersion => "retire use cases and their versions",
+            AdminAction::SetSuite => "store evaluation suites",
+            AdminAction::RunEvaluation => "run evaluations",
+        }
+    }
+
+    /// The action that makes a version's `transition`.
+    pub fn for_transition(transition: factory::Transition) -> AdminAction {
+        match transition {
+            factory::Transition::Submit => AdminAction::SubmitVersion,
+            factory::Transition::Return => AdminAction::ReturnVersion,
+            factory::Transition::Approve => AdminAction::ApproveVersion,
+            factory::Transition::Deploy => AdminAction::DeployVersion,
+            factory::Transition::Rollback => AdminAction::RollbackVersion,
+            factory::Transition::Retire => AdminAction::RetireVersion,
         }
     }
 

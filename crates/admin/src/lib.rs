@@ -89,10 +89,12 @@ mod body;
 mod bootstrap;
 mod budgets;
 mod caller;
+mod canaries;
 mod chargeback;
 mod content;
 mod entities;
 mod error;
+mod evaluations;
 mod keys;
 mod limits;
 mod listing;
@@ -104,6 +106,7 @@ mod scim_tokens;
 mod scopes;
 mod seats;
 mod usage;
+mod use_cases;
 mod users;
 
 use std::sync::Arc;
@@ -115,10 +118,13 @@ use store::Store;
 
 pub use authorize::{AdminAction, authorize, authorize_carrying};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
+pub use canaries::check_canaries;
 pub use error::AdminError;
+pub use evaluations::{EvalJob, Evaluator};
 pub use listing::MAX_PAGE;
 pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
 pub use rules::{spent_this_period, stored_budget, stored_limits};
+pub use use_cases::refresh_registry;
 
 /// What the admin routes share: durable state, the live key index, and the public key audit
 /// checkpoints are signed with (shown to auditors; `None` when this process signs none).
@@ -148,6 +154,10 @@ pub struct AdminState {
     /// Sign-in, when configured: the identity provider's access tokens are accepted as bearers,
     /// with the roles its claims map to.
     pub sign_in: Option<Arc<dyn access::SignIn>>,
+    /// The AI Factory's live registry, which the gateway reads; rebuilt here after each change.
+    pub factory: Arc<factory::Live>,
+    /// Runs evaluations through the gateway; `None` where none can run (starting one answers 403).
+    pub evaluator: Option<Arc<dyn Evaluator>>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -205,5 +215,52 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/usage/active-users", get(usage::active_users))
         .route("/admin/v1/usage/latency", get(usage::latency))
         .route("/admin/v1/reports/chargeback", get(chargeback::report))
+        .route(
+            "/admin/v1/use-cases",
+            get(use_cases::list).post(use_cases::create),
+        )
+        .route("/admin/v1/use-cases/export", get(use_cases::export))
+        .route(
+            "/admin/v1/use-cases/{slug}",
+            get(use_cases::get).patch(use_cases::update),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/versions",
+            post(use_cases::create_version),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/versions/{number}",
+            put(use_cases::update_version),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/versions/{number}/diff",
+            get(use_cases::diff),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/versions/{number}/transitions",
+            post(use_cases::transition),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/rollout",
+            put(use_cases::set_rollout),
+        )
+        .route("/admin/v1/use-cases/{slug}/stats", get(use_cases::stats))
+        .route(
+            "/admin/v1/use-cases/{slug}/rollout/check",
+            post(canaries::check),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/suites/{name}",
+            get(evaluations::get_suite).put(evaluations::put_suite),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/evaluations",
+            post(evaluations::start),
+        )
+        .route("/admin/v1/evaluations/{id}", get(evaluations::get))
+        .route(
+            "/admin/v1/evaluations/{id}/results",
+            get(evaluations::results),
+        )
         .with_state(state)
 }

@@ -45,8 +45,28 @@ use utoipa::OpenApi;
         crate::usage::active_users,
         crate::usage::latency,
         crate::chargeback::report,
+        crate::use_cases::list,
+        crate::use_cases::create,
+        crate::use_cases::get,
+        crate::use_cases::update,
+        crate::use_cases::export,
+        crate::use_cases::create_version,
+        crate::use_cases::update_version,
+        crate::use_cases::diff,
+        crate::use_cases::transition,
+        crate::use_cases::set_rollout,
+        crate::use_cases::stats,
+        crate::canaries::check,
+        crate::evaluations::put_suite,
+        crate::evaluations::get_suite,
+        crate::evaluations::start,
+        crate::evaluations::get,
+        crate::evaluations::results,
     ),
-    tags((name = "admin", description = "Entities, users, keys, seats, limits, budgets, audit and reports"))
+    tags(
+        (name = "admin", description = "Entities, users, keys, seats, limits, budgets, audit and reports"),
+        (name = "use_cases", description = "The AI Factory: use cases, versions, evaluations, rollout, the AI Act register"),
+    )
 )]
 pub struct AdminApi;
 

@@ -19,7 +19,7 @@ pub use ids::{EntityId, InvalidId, KeyId, ScimTokenId, ServiceAccountId, TeamId,
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, SignInSubject, Status, User};
 pub use serving::{EndpointIdx, Hosting, ModelIdx, ModelKind, Priority};
-pub use usage::{Operation, UsageRecord, UsageTotals, is_slug};
+pub use usage::{Feedback, Operation, Rating, UsageRecord, UsageTotals, is_slug};
 
 /// Milliseconds since the Unix epoch: the one time representation in records and storage.
 pub type UnixMillis = i64;

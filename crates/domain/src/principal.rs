@@ -79,6 +79,8 @@ pub enum Role {
     EntityAdmin,
     Auditor,
     FactoryEngineer,
+    /// Risk and compliance: approves the factory's use cases (of an entity, or of the group).
+    RiskOfficer,
     User,
 }
 
@@ -89,6 +91,7 @@ impl Role {
             Role::EntityAdmin => "entity_admin",
             Role::Auditor => "auditor",
             Role::FactoryEngineer => "factory_engineer",
+            Role::RiskOfficer => "risk_officer",
             Role::User => "user",
         }
     }
@@ -99,6 +102,7 @@ impl Role {
             "entity_admin" => Some(Role::EntityAdmin),
             "auditor" => Some(Role::Auditor),
             "factory_engineer" => Some(Role::FactoryEngineer),
+            "risk_officer" => Some(Role::RiskOfficer),
             "user" => Some(Role::User),
             _ => None,
         }

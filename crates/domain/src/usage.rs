@@ -87,9 +87,12 @@ pub struct UsageRecord {
     /// The team the request is charged to: of the user's teams, the one whose id sorts first (ids
     /// are time-ordered, so the oldest team; joining a new team does not move a user's charges).
     pub team_id: Option<TeamId>,
-    /// The caller's `x-fabrique-use-case` label, a slug. Not yet checked against a use-case
-    /// registry: it is what the caller said the request was for.
+    /// The use case the request served: the one invoked as `usecase/<slug>`, else the caller's
+    /// `x-fabrique-use-case` label (a slug; a registered use case's only when the caller may
+    /// name it, any other label as the caller said).
     pub use_case: Option<String>,
+    /// The use-case version that answered, when the caller invoked `usecase/<slug>`.
+    pub use_case_version: Option<u32>,
     pub operation: Operation,
     /// The public model name the caller asked for (after fallback: the one that answered).
     pub model: String,
@@ -116,6 +119,45 @@ pub struct UsageRecord {
     /// for an answer (a stream cut before its usage chunk, a backend that reports none), so the
     /// request is charged its prompt's estimate and the completion relayed (characters ÷ 4).
     pub usage_estimated: bool,
+}
+
+/// A caller's verdict on one answer (thumbs up or down, and a comment), given through the
+/// inference API or the chat. It names the request it judges; reports count it only when the
+/// same caller made that request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub request_id: String,
+    pub at: UnixMillis,
+    /// Who gave it: the key id, else the signed-in user's id (the audit actor's form).
+    pub actor: String,
+    pub entity_id: Option<EntityId>,
+    pub rating: Rating,
+    pub comment: Option<String>,
+}
+
+/// Thumbs up or down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rating {
+    Up,
+    Down,
+}
+
+impl Rating {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rating::Up => "up",
+            Rating::Down => "down",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Rating> {
+        match name {
+            "up" => Some(Rating::Up),
+            "down" => Some(Rating::Down),
+            _ => None,
+        }
+    }
 }
 
 /// What a set of usage records adds up to. Integer sums only: money is in micro-units, so a total

@@ -11,6 +11,8 @@
 //! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`.
 
 pub mod audit;
+pub mod evaluation;
+pub mod factory;
 pub mod key_use;
 pub mod limits;
 pub mod listener;

@@ -46,6 +46,11 @@ enum Command {
     Audit(fabrique::audit::cli::AuditCommand),
     /// Reports from a running server's admin API: the monthly chargeback.
     Report(admin_client::ReportCli),
+    /// The AI Factory's use cases: register, version, review, deploy, watch, export the AI Act
+    /// register.
+    Usecase(admin_client::UseCaseCli),
+    /// Evaluations of use-case versions on their suites, through the gateway.
+    Eval(admin_client::EvalCli),
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +160,11 @@ struct SimArgs {
     /// (the simulator's own), vllm, tgi, mistralrs, llamacpp, ollama, openai, mistral.
     #[arg(long, default_value = "all", value_parser = sim::Flavour::parse)]
     flavour: sim::Flavour,
+    /// Scripted answers: a JSON-lines file of `{"when": "…", "answer": "…"}`; a chat request
+    /// whose last user message holds `when` is answered `answer`, exactly (the first line that
+    /// matches). Makes evaluations' graders deterministic.
+    #[arg(long)]
+    script: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -181,6 +191,14 @@ fn main() -> ExitCode {
             Command::Policy(PolicyCommand::Scan) => scan_stdin(),
             Command::Audit(command) => fabrique::audit::cli::run(command).await,
             Command::Report(args) => match admin_client::report(&args).await {
+                Ok(text) => fabrique::output::print_lines(&text),
+                Err(error) => Err(error.into()),
+            },
+            Command::Usecase(args) => match admin_client::use_case(&args).await {
+                Ok(text) => fabrique::output::print_lines(&text),
+                Err(error) => Err(error.into()),
+            },
+            Command::Eval(args) => match admin_client::eval(&args).await {
                 Ok(text) => fabrique::output::print_lines(&text),
                 Err(error) => Err(error.into()),
             },
@@ -255,6 +273,10 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
         prefill_tokens_per_second: args.prefill_tokens_per_second,
         echo: args.echo,
         flavour: args.flavour,
+        script: match &args.script {
+            Some(path) => read_script(path)?,
+            None => Vec::new(),
+        },
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!(
@@ -267,6 +289,21 @@ async fn simulate(args: SimArgs) -> anyhow::Result<()> {
         () = shutdown_signal() => {}
     }
     Ok(())
+}
+
+/// The lines of a `--script` file; a bad line is named with its number.
+fn read_script(path: &std::path::Path) -> anyhow::Result<Vec<sim::ScriptLine>> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the script {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("{} line {}", path.display(), index + 1))
+        })
+        .collect()
 }
 
 async fn shutdown_signal() {

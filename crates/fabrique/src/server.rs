@@ -72,10 +72,13 @@ pub struct RunningServer {
     background: Vec<JoinHandle<()>>,
     usage_writer: Option<usage::Writer>,
     audit_writer: Option<usage::Writer>,
+    feedback_writer: Option<usage::Writer>,
     content_writer: Option<usage::Writer>,
     /// Kept content: sealed, read back, purged (`retention`).
     pub content: Arc<retention::ContentStore>,
     seat_writer: Option<seats::SeatWriter>,
+    /// Evaluation runs under way, stopped at shutdown.
+    evaluations: Arc<crate::evaluation::Runner>,
     checkpoints: Option<CheckpointTask>,
     _simulator: Option<sim::RunningSim>,
 }
@@ -132,6 +135,8 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let simulator = start_embedded_simulator(&mut config).await?;
     let (usage_sink, usage_writer) = usage::start_writer(store.clone());
     let (audit_sink, audit_writer) = usage::start_writer(store.clone());
+    let (feedback_sink, feedback_writer) = usage::start_writer(store.clone());
+    let live = crate::factory::load(&store, &config).await?;
     // Content is kept only when some entity (or the group's default) says `full`; otherwise no
     // writer runs and the request path does not even look.
     let content = retention::ContentStore::new(store.clone(), &config);
@@ -185,10 +190,12 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         gateway::Sinks {
             usage: usage_sink,
             audit: audit_sink,
+            feedback: feedback_sink,
             content: content_sink,
         },
         metrics,
         Arc::clone(&admission),
+        Arc::clone(&live),
     )
     .context("preparing endpoints")?;
     crate::scheduling::apply_shares(&store, &config, &gateway.scheduling)
@@ -212,24 +219,30 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 .layer(axum::middleware::from_fn(echo_request_id)),
         );
     }
+    let evaluations = Arc::new(crate::evaluation::Runner::new(
+        Arc::clone(&gateway),
+        store.clone(),
+        Arc::clone(&directory),
+    ));
+    let admin_state = admin::AdminState {
+        store: store.clone(),
+        directory: Arc::clone(&directory),
+        audit_public_key: Some(audit_public_key),
+        scim_tokens: Arc::clone(&scim_tokens),
+        classifications: config.classifications.clone(),
+        model_names: config.models.iter().map(|m| m.name.clone()).collect(),
+        seats: Arc::clone(&seats),
+        admission: Arc::clone(&admission),
+        zone,
+        scheduler: gateway.scheduling.scheduler().cloned(),
+        content: Some(Arc::clone(&content)),
+        sign_in,
+        factory: Arc::clone(&live),
+        evaluator: Some(Arc::clone(&evaluations) as Arc<dyn admin::Evaluator>),
+    };
+    background.push(crate::factory::spawn_watcher(admin_state.clone()));
     let app = app
-        .merge(
-            admin::router(admin::AdminState {
-                store: store.clone(),
-                directory: Arc::clone(&directory),
-                audit_public_key: Some(audit_public_key),
-                scim_tokens: Arc::clone(&scim_tokens),
-                classifications: config.classifications.clone(),
-                model_names: config.models.iter().map(|m| m.name.clone()).collect(),
-                seats: Arc::clone(&seats),
-                admission: Arc::clone(&admission),
-                zone,
-                scheduler: gateway.scheduling.scheduler().cloned(),
-                content: Some(Arc::clone(&content)),
-                sign_in,
-            })
-            .layer(axum::middleware::from_fn(echo_request_id)),
-        )
+        .merge(admin::router(admin_state).layer(axum::middleware::from_fn(echo_request_id)))
         .merge(
             scim::router(scim::ScimState {
                 store: store.clone(),
@@ -282,9 +295,11 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         background,
         usage_writer: Some(usage_writer),
         audit_writer: Some(audit_writer),
+        feedback_writer: Some(feedback_writer),
         content_writer,
         content,
         seat_writer: Some(seat_writer),
+        evaluations,
         checkpoints: Some(checkpoints),
         _simulator: simulator,
     })
@@ -304,6 +319,7 @@ impl RunningServer {
         for task in self.background.drain(..) {
             let _ = task.await;
         }
+        self.evaluations.stop().await;
         // Keys' last use, seat changes and last activity noted until the last request are stored.
         crate::key_use::flush(&self.directory, &self.store).await;
         if let Some(seat_writer) = self.seat_writer.take() {
@@ -314,6 +330,7 @@ impl RunningServer {
         let writers = [
             self.usage_writer.take(),
             self.audit_writer.take(),
+            self.feedback_writer.take(),
             self.content_writer.take(),
         ];
         let checkpoints = self.checkpoints.take();

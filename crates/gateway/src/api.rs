@@ -1,5 +1,6 @@
 //! The inference API's routes: `/v1/chat/completions`, `/v1/embeddings` and `/v1/fim/completions`
-//! (each sends its request through the pipeline, [`crate::infer`]), `/v1/models`, and the
+//! (each sends its request through the pipeline, [`crate::infer`]), `/v1/models`, `/v1/feedback`
+//! (a caller's thumbs on an answer, `feedback`), and the
 //! operational endpoints `/healthz`, `/readyz` and `/metrics`.
 
 mod models;
@@ -23,6 +24,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route(Operation::Chat.public_path(), post(chat))
         .route(Operation::Embeddings.public_path(), post(embeddings))
         .route(Operation::Fim.public_path(), post(fim))
+        .route("/v1/feedback", post(crate::feedback::submit))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::retrieve))
         .route("/healthz", get(operations::healthz))

@@ -41,6 +41,9 @@ pub(crate) struct Attribution {
     /// The user's teams, in id order; `None` for service accounts and users in no team.
     pub teams: Option<Arc<[TeamId]>>,
     pub use_case: Option<UseCase>,
+    /// The use-case version that serves the request, when it invokes `usecase/<slug>` (resolve,
+    /// `invoke`, which also names the use case).
+    pub version: Option<u32>,
 }
 
 /// A use-case label the caller named, checked to be a slug. Kept as the header's value, which
@@ -49,6 +52,11 @@ pub(crate) struct Attribution {
 pub(crate) struct UseCase(HeaderValue);
 
 impl UseCase {
+    /// The use case named `slug` (a registered one, so a slug: ASCII, a valid header value).
+    pub fn named(slug: &str) -> Option<UseCase> {
+        HeaderValue::from_str(slug).ok().map(UseCase)
+    }
+
     pub fn as_str(&self) -> &str {
         // Checked to be a slug, hence ASCII, when it was made.
         self.0.to_str().unwrap_or_default()
@@ -88,7 +96,11 @@ pub(crate) fn attribute(
     let wanted = schedule::wanted(headers, principal.priority, use_case_class)?;
     Ok(Caller {
         principal,
-        attribution: Attribution { teams, use_case },
+        attribution: Attribution {
+            teams,
+            use_case,
+            version: None,
+        },
         wanted,
     })
 }

@@ -25,7 +25,7 @@ use crate::accept::InferenceRequest;
 use crate::attribute::{Attribution, Caller};
 use crate::capture::{self, Capture};
 use crate::error::GatewayError;
-use crate::headers::{self, CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER};
+use crate::headers::{self, CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER, USE_CASE_VERSION_HEADER};
 use crate::meter::{End, Facts};
 use crate::price::Estimate;
 use crate::relay::{Answer, RelayStream, Streaming};
@@ -66,6 +66,8 @@ struct Told {
     rate: Option<RateHeaders>,
     warning: Option<BudgetWarning>,
     queue_wait: Option<Duration>,
+    /// The use-case version that answers (`usecase/<slug>`): the caller may give feedback on it.
+    use_case_version: Option<u32>,
 }
 
 impl Exchange {
@@ -158,6 +160,7 @@ impl Exchange {
     /// Stage 4: the use case charged.
     pub fn attributed(&mut self, caller: &Caller) {
         self.facts.attribution = caller.attribution.clone();
+        self.told.use_case_version = caller.attribution.version;
     }
 
     /// Stage 5: what the caller asked for.
@@ -228,15 +231,24 @@ impl Exchange {
                 usage,
                 relayed_chars,
                 first_byte,
+                refused,
             }) => {
-                let end = if status.is_success() {
-                    if let Some(capture) = self.facts.capture.as_mut() {
-                        capture::append_texts(&mut capture.completion, &bytes);
+                let end = match refused {
+                    _ if status.is_success() => {
+                        if let Some(capture) = self.facts.capture.as_mut() {
+                            capture::append_texts(&mut capture.completion, &bytes);
+                        }
+                        End::answered(usage, relayed_chars, Some(first_byte))
                     }
-                    End::answered(usage, relayed_chars, Some(first_byte))
-                } else {
+                    // The gateway refused what the model answered: its tokens are charged.
+                    Some(code) => End {
+                        usage,
+                        relayed_chars: Some(relayed_chars),
+                        first_byte: Some(first_byte),
+                        ..End::failed(status.as_u16(), code)
+                    },
                     // The backend refused the request itself (4xx): the caller sees its answer.
-                    End::failed(status.as_u16(), "upstream_rejected")
+                    None => End::failed(status.as_u16(), "upstream_rejected"),
                 };
                 self.finish(end, None);
                 json_response(status, bytes)
@@ -301,6 +313,10 @@ impl Exchange {
         }
         if let Some(wait) = self.told.queue_wait {
             headers::queue_wait_header(headers, wait);
+        }
+        if let Some(version) = self.told.use_case_version {
+            // Which version answered a use case: for feedback, and for the chat's display.
+            headers.insert(USE_CASE_VERSION_HEADER, HeaderValue::from(version));
         }
         headers.insert(REQUEST_ID_HEADER, self.facts.request_id.clone());
         if let Some(id) = &self.facts.client_request_id {

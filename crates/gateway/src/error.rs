@@ -116,6 +116,15 @@ pub(crate) enum GatewayError {
     /// The reason is for the log, not the caller.
     #[error("relay stage: the backend's response could not be read")]
     UpstreamBody(String),
+    /// A use case's answer broke its version's output schema (the model's tokens are charged).
+    #[error(
+        "the answer of use case `{use_case}` version {version} does not match its output schema: {detail}"
+    )]
+    OutputSchemaViolation {
+        use_case: String,
+        version: u32,
+        detail: String,
+    },
 }
 
 impl GatewayError {
@@ -146,9 +155,9 @@ impl GatewayError {
                 StatusCode::NOT_FOUND
             }
             GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            GatewayError::UpstreamFailed { .. } | GatewayError::UpstreamBody(_) => {
-                StatusCode::BAD_GATEWAY
-            }
+            GatewayError::UpstreamFailed { .. }
+            | GatewayError::UpstreamBody(_)
+            | GatewayError::OutputSchemaViolation { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::UpstreamRateLimited { .. }
             | GatewayError::Refused(_)
@@ -203,6 +212,7 @@ impl GatewayError {
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
             GatewayError::InvalidClassification { .. } => "invalid_classification",
             GatewayError::InvalidUseCase { .. } => "invalid_use_case",
+            GatewayError::OutputSchemaViolation { .. } => "output_schema_violation",
             GatewayError::UseCaseNotPermitted { .. } => "use_case_not_permitted",
             GatewayError::ClassificationNotPermitted { .. } => "classification_not_permitted",
             GatewayError::PersonalDataBlocked { .. } => "personal_data_blocked",
@@ -250,6 +260,11 @@ impl GatewayError {
             | GatewayError::UpstreamTimeout { attempts, .. } => Some(*attempts),
             _ => None,
         }
+    }
+
+    /// The error's JSON body, for an answer built outside `into_response`.
+    pub(crate) fn body_json(&self) -> Vec<u8> {
+        self.body().to_json()
     }
 
     fn body(&self) -> ErrorBody {

@@ -16,6 +16,8 @@ pub(crate) const CLIENT_REQUEST_ID_HEADER: &str = "x-client-request-id";
 pub(crate) const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
 /// The request header naming the use case a request serves.
 pub(crate) const USE_CASE_HEADER: &str = "x-fabrique-use-case";
+/// The use-case version that answered a `usecase/<slug>` request.
+pub(crate) const USE_CASE_VERSION_HEADER: &str = "x-fabrique-use-case-version";
 /// The header naming a request's priority class: `interactive`, `standard` or `batch`.
 pub(crate) const PRIORITY_HEADER: &str = "x-fabrique-priority";
 /// The header asking for a shorter wait than the priority class allows, in milliseconds.

@@ -11,7 +11,7 @@
 //! | 3 | license | `license` | a user holds a seat |
 //! | 4 | attribute | `attribute` | teams charged, use case and priority named |
 //! | 5 | accept | `accept` | the body, within its limit, as JSON |
-//! | 6 | resolve | `resolve` | the model and the fallbacks the caller may use |
+//! | 6 | resolve | `resolve`, `invoke` | the model and the fallbacks the caller may use; or the use case invoked (`usecase/<slug>`) and its version's request |
 //! | 7 | classify | `classify` | the level from the caller and their label |
 //! | 8 | inspect | `inspect` | the data policy; the level raised by personal data; clearance |
 //! | 9 | admit | `admit` | token limits and budgets, charged with an estimate |
@@ -37,9 +37,11 @@ mod catalog;
 mod classify;
 mod context;
 mod error;
+mod feedback;
 mod headers;
 mod health;
 mod inspect;
+mod invoke;
 mod license;
 mod meter;
 mod pipeline;

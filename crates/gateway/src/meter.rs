@@ -43,6 +43,8 @@ use crate::relayed;
 pub struct Sinks {
     pub usage: UsageSink,
     pub audit: AuditSink,
+    /// Callers' feedback on their answers (`POST /v1/feedback`).
+    pub feedback: usage::FeedbackSink,
     /// Present when some entity (or the group's default) keeps content.
     pub content: Option<retention::ContentSink>,
 }
@@ -239,6 +241,7 @@ impl Meter<'_> {
             key_id: principal.key_id,
             team_id: attribution.chargeback_team(),
             use_case: attribution.use_case().map(str::to_owned),
+            use_case_version: attribution.version,
             operation: facts.operation,
             model: model.map_or_else(|| facts.requested_model.clone(), |m| m.name.clone()),
             endpoint: endpoint.map(|e| e.name.clone()),

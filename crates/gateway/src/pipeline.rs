@@ -8,15 +8,18 @@
 
 use std::sync::Arc;
 
+use admission::Scope;
 use axum::body::Body;
 use axum::response::Response;
+use bytes::Bytes;
 use domain::Operation;
+use factory::Invocable;
 use http::{HeaderMap, Request};
 use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
 use wire::object::RawObject;
 
-use crate::accept::{self, read_body};
+use crate::accept::{self, Asked, read_body};
 use crate::admit;
 use crate::attribute::{self, Caller};
 use crate::authenticate::authenticate;
@@ -24,11 +27,12 @@ use crate::capture;
 use crate::context::{Exchange, Outcome};
 use crate::error::GatewayError;
 use crate::inspect::inspect;
+use crate::invoke;
 use crate::license::license;
 use crate::policies::Subject;
 use crate::price::Estimate;
 use crate::relay::{Answer, relay};
-use crate::resolve::resolve;
+use crate::resolve::{Chain, resolve};
 use crate::route::{CacheSalt, Outgoing, check_clearance, route};
 use crate::schedule::{self, schedule};
 use crate::spans;
@@ -98,7 +102,8 @@ async fn stages(
     x.stage("license")
         .in_scope(|| license(&g.seats, &principal, x.started_at()))?;
     // 4. Attribute: the use case and the priority the caller names.
-    let caller = attribute::attribute(&g.inspector, headers, principal, teams)?;
+    let mut caller = attribute::attribute(&g.inspector, headers, principal, teams)?;
+    invoke::check_label(&g.factory, &caller)?;
     x.attributed(&caller);
     // 5. Accept: the body within its size limit, as JSON, and the few fields the gateway reads.
     let bytes = read_body(body, g.config.server.max_body_bytes)
@@ -107,14 +112,70 @@ async fn stages(
     let object = accept::parse(&bytes)?;
     let request = accept::fields(operation, &object)?;
     x.accepted(&request);
-    // 6. Resolve: the model exists, serves this operation, the caller may use it, and the request
-    //    can fit its context.
-    let principal = &caller.principal;
-    let chain = x
-        .stage("resolve")
-        .in_scope(|| resolve(&g.catalog, &g.access, operation, &request, principal))?;
+    // 6. Resolve: a use case invoked (`usecase/<slug>`) gives its version's request, which the
+    //    later stages see instead of the caller's; else the model exists, serves this operation,
+    //    the caller may use it, and the request can fit its context.
+    let resolving = x.stage("resolve");
+    let asked = request.asked;
+    let invocation = resolving.in_scope(|| {
+        let model = &request.model;
+        invoke::invoke(
+            &g.factory,
+            &caller.principal,
+            operation,
+            model,
+            &object,
+            asked.stream,
+        )
+    })?;
+    let Some(invocation) = invocation else {
+        let principal = &caller.principal;
+        let chain = resolving
+            .in_scope(|| resolve(&g.catalog, &g.access, operation, &request, principal))?;
+        x.resolved(&chain);
+        let request = (bytes.clone(), object, asked);
+        return serve(g, x, &caller, headers, scopes, request, chain, None).await;
+    };
+    invoke::attribute(&mut caller, &invocation, headers)?;
+    x.attributed(&caller);
+    let composed = invocation.body.clone();
+    let object = accept::parse(&composed)?;
+    let request = accept::fields(operation, &object)?;
+    let chain = resolving.in_scope(|| {
+        invoke::chain(
+            &g.catalog,
+            &g.access,
+            operation,
+            &invocation,
+            &request,
+            &caller.principal,
+        )
+    })?;
     x.resolved(&chain);
-    let (asked, model) = (request.asked, g.catalog.model(chain.model()));
+    let target = Some(&invocation.target);
+    let asked = request.asked;
+    let request = (composed.clone(), object, asked);
+    serve(g, x, &caller, headers, scopes, request, chain, target).await
+}
+
+/// Stages 7 to 13, on the request the model receives: the caller's, or the use case's.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's state between resolve and relay"
+)]
+async fn serve(
+    g: &Gateway,
+    x: &mut Exchange,
+    caller: &Caller,
+    headers: &HeaderMap,
+    scopes: Vec<Scope>,
+    (bytes, object, asked): (Bytes, RawObject<'_>, Asked),
+    chain: Chain,
+    invoked: Option<&Invocable>,
+) -> Result<Answer, GatewayError> {
+    let operation = x.operation();
+    let principal = &caller.principal;
+    let model = g.catalog.model(chain.model());
     // 7. Classify: the level from who asks and how they label the request.
     let level = x
         .stage("classify")
@@ -147,7 +208,7 @@ async fn stages(
     let (body, object) = inspected
         .rewritten
         .unwrap_or_else(|| (bytes.clone(), object));
-    trace_input(g, x.span(), &caller, &object);
+    trace_input(g, x.span(), caller, &object);
     // 9. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
     let default_completion = g.config.admission.default_completion_tokens;
     let estimate = Estimate::new(
@@ -196,13 +257,18 @@ async fn stages(
     .instrument(x.stage("route"))
     .await?;
     x.routed(&mut routed);
-    // 12. Relay: the answer back to the caller, through the policy's answer filter.
+    // 12. Relay: the answer back to the caller, through the policy's answer filter; a use case's
+    //     structured answer checked against its output schema.
     // 13. Meter: when the request leaves, in `Exchange::finish`.
     let model = g.catalog.model(routed.model);
     let timeout = g.config.server.request_timeout;
-    relay(routed, model, asked.stream, inspected.answer, timeout)
+    let answer = relay(routed, model, asked.stream, inspected.answer, timeout)
         .instrument(x.stage("relay"))
-        .await
+        .await?;
+    Ok(match invoked {
+        Some(target) => invoke::checked(target, answer),
+        None => answer,
+    })
 }
 
 /// Content reaches a trace only when the caller's policy says so, and only as the model sees it;

@@ -46,6 +46,9 @@ pub(crate) enum Answer {
         /// The characters of completion text relayed, counted when the backend gave no usage.
         relayed_chars: u64,
         first_byte: Instant,
+        /// The gateway refused the answer after the model gave it (a use case's output schema
+        /// broken): the error code, the answer's tokens still charged.
+        refused: Option<&'static str>,
     },
     /// A stream, to relay as it comes ([`RelayStream`]); it is metered when it ends.
     Stream(Box<Streaming>),
@@ -92,6 +95,7 @@ pub(crate) async fn relay(
             usage,
             relayed_chars: 0,
             first_byte,
+            refused: None,
         });
     }
     if stream {
@@ -124,6 +128,7 @@ pub(crate) async fn relay(
         usage,
         relayed_chars,
         first_byte,
+        refused: None,
     })
 }
 

@@ -28,7 +28,7 @@ use crate::error::GatewayError;
 pub(crate) struct Chain(SmallVec<[ModelIdx; 4]>);
 
 impl Chain {
-    fn new(model: ModelIdx, fallbacks: impl Iterator<Item = ModelIdx>) -> Chain {
+    pub(crate) fn new(model: ModelIdx, fallbacks: impl Iterator<Item = ModelIdx>) -> Chain {
         let mut chain = SmallVec::new();
         chain.push(model);
         chain.extend(fallbacks);
@@ -150,7 +150,10 @@ pub(crate) fn resolve(
 /// Refuses a request that cannot fit a context of `context_length` tokens: the floor of its prompt
 /// plus the completion it allows is more. A request that does not say how long a completion it
 /// allows is left to the backend, which stops at the context's end.
-fn check_context(context_length: Option<u32>, asked: &Asked) -> Result<(), GatewayError> {
+pub(crate) fn check_context(
+    context_length: Option<u32>,
+    asked: &Asked,
+) -> Result<(), GatewayError> {
     let Some(context_length) = context_length else {
         return Ok(());
     };

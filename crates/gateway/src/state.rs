@@ -35,6 +35,9 @@ pub struct Gateway {
     pub(crate) classifier: Classifier,
     /// The data policies (inspect) and the declared use cases (attribute).
     pub(crate) inspector: Inspector,
+    /// The AI Factory's live registry: who may name or invoke each use case (stages 3 and 5),
+    /// its priority class, its deployed versions. Swapped whole by the admin API.
+    pub factory: Arc<factory::Live>,
     /// Each entity's retention mode: what is kept of its requests.
     pub(crate) retention: retention::RetentionPolicies,
     /// Rate limits and budgets (count, admit), shared with the admin API that sets them.
@@ -51,6 +54,10 @@ pub struct Gateway {
 impl Gateway {
     /// Builds the state. Every endpoint must have a URL by now (the binary fills in the embedded
     /// simulator's address before calling this).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the shared parts the binary builds and hands over, one each"
+    )]
     pub fn new(
         config: Arc<Config>,
         directory: Arc<Directory>,
@@ -59,6 +66,7 @@ impl Gateway {
         sinks: Sinks,
         metrics: Arc<Metrics>,
         admission: Arc<admission::Admission>,
+        factory: Arc<factory::Live>,
     ) -> Result<Arc<Self>, UpstreamError> {
         let health = Endpoints::new(
             config
@@ -87,6 +95,7 @@ impl Gateway {
             access: ModelAccess::new(&config),
             classifier: Classifier::new(&config),
             inspector: Inspector::new(&config),
+            factory,
             retention: retention::RetentionPolicies::new(&config),
             routing,
             admission,

@@ -194,7 +194,8 @@ fn text(value: &Option<String>) -> &str {
 
 fn row(csv: &mut String, labels: [&str; 7], figures: &Figures) {
     for label in labels {
-        csv.push_str(&field(label));
+        // Team names come from the corporate directory and may hold anything.
+        csv.push_str(&crate::csv::cell(label));
         csv.push(',');
     }
     // Writing to a String cannot fail.
@@ -208,16 +209,6 @@ fn row(csv: &mut String, labels: [&str; 7], figures: &Figures) {
         figures.cost,
         figures.share_of_pool
     );
-}
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break. Team names come from the
-/// corporate directory and may hold anything.
-fn field(value: &str) -> String {
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
 }
 
 #[cfg(test)]

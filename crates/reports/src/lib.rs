@@ -11,6 +11,7 @@
 //! **Invariant:** no I/O and no clock; every input is passed in, so every result is tested exactly.
 
 pub mod chargeback;
+pub mod csv;
 pub mod money;
 mod zone;
 

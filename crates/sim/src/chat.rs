@@ -89,14 +89,26 @@ fn plan(
     for chosen in [request.seed, random_seed].into_iter().flatten() {
         seed.field(&chosen.to_le_bytes());
     }
-    let echo = sim.config().echo.then(|| {
-        let last_user = request.messages.iter().rev().find(|m| m.role == "user");
-        std::sync::Arc::<str>::from(last_user.map(|m| m.text()).unwrap_or_default().as_ref())
-    });
-    // The marker, then the echoed text: no more tokens than that.
-    let tokens = match &echo {
-        Some(text) => tokens.min(1 + text.chars().count().div_ceil(ECHO_PIECE_CHARS) as u64),
-        None => tokens,
+    let last_user = request.messages.iter().rev().find(|m| m.role == "user");
+    let last_user = last_user.map(|m| m.text()).unwrap_or_default();
+    let scripted = sim
+        .config()
+        .script
+        .iter()
+        .find(|line| last_user.contains(line.when.as_str()))
+        .map(|line| std::sync::Arc::<str>::from(line.answer.as_str()));
+    let echo = sim
+        .config()
+        .echo
+        .then(|| std::sync::Arc::<str>::from(last_user.as_ref()));
+    // The marker (not for a script's answer), then the text: no more tokens than that; a
+    // script's answer is whole whatever `max_tokens` says, as a test expects it.
+    let tokens = match (&scripted, &echo) {
+        (Some(text), _) => 1 + text.chars().count().div_ceil(ECHO_PIECE_CHARS) as u64,
+        (None, Some(text)) => {
+            tokens.min(1 + text.chars().count().div_ceil(ECHO_PIECE_CHARS) as u64)
+        }
+        (None, None) => tokens,
     };
     Ok(Plan {
         model: request.model,
@@ -113,5 +125,6 @@ fn plan(
             || sim.config().flavour.always_streams_usage(),
         echo,
         shape: Shape::Chat,
+        scripted,
     })
 }

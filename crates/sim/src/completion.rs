@@ -54,6 +54,8 @@ pub(crate) struct Plan {
     /// Echo mode: the text the completion repeats instead of generated words.
     pub(crate) echo: Option<std::sync::Arc<str>>,
     pub(crate) shape: Shape,
+    /// Scripted: the exact answer (no marker) a script gave for the request.
+    pub(crate) scripted: Option<std::sync::Arc<str>>,
 }
 
 impl Plan {
@@ -232,11 +234,13 @@ async fn decode_whole(sim: &Simulator, prefill: std::time::Duration, tokens: u64
     }
 }
 
-/// The tokens of choice `index`: generated words, or the echoed text in echo mode.
+/// The tokens of choice `index`: generated words, the echoed text in echo mode, or the script's
+/// answer.
 fn words(plan: &Plan, index: u32) -> Words {
-    match &plan.echo {
-        Some(text) => Words::echoing(std::sync::Arc::clone(text)),
-        None => Words::new(plan.seed, index),
+    match (&plan.scripted, &plan.echo) {
+        (Some(text), _) => Words::scripted(std::sync::Arc::clone(text)),
+        (None, Some(text)) => Words::echoing(std::sync::Arc::clone(text)),
+        (None, None) => Words::new(plan.seed, index),
     }
 }
 

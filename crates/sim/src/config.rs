@@ -47,6 +47,19 @@ pub struct SimConfig {
     pub echo: bool,
     /// The engine played: its routes and wire formats (see `Flavour`). Default: the simulator's own.
     pub flavour: Flavour,
+    /// Scripted answers, for tests and evaluations whose graders must be deterministic: the first
+    /// line whose `when` occurs in a chat request's last user message gives the whole answer,
+    /// exactly (no marker), [`ECHO_PIECE_CHARS`] characters per token. Requests no line matches
+    /// are answered as usual. Empty by default.
+    pub script: Vec<ScriptLine>,
+}
+
+/// One scripted answer: `{"when": "…", "answer": "…"}` in a `fabrique sim --script` file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptLine {
+    pub when: String,
+    pub answer: String,
 }
 
 /// Characters of the echoed message per token in echo mode: small, so a test's placeholder is cut
@@ -109,6 +122,7 @@ impl Default for SimConfig {
             prefill_tokens_per_second: 0.0,
             echo: false,
             flavour: Flavour::All,
+            script: Vec::new(),
         }
     }
 }

@@ -97,6 +97,7 @@ pub(crate) fn plan(
         stream: ask.stream,
         include_usage: ask.include_usage,
         echo: None,
+        scripted: None,
         shape,
     })
 }

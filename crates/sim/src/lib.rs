@@ -67,7 +67,9 @@ mod text_completion;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Faults, MAX_CHOICES, MAX_COMPLETION_TOKENS, MAX_EMBEDDING_DIMENSIONS, SimConfig};
+pub use config::{
+    Faults, MAX_CHOICES, MAX_COMPLETION_TOKENS, MAX_EMBEDDING_DIMENSIONS, ScriptLine, SimConfig,
+};
 pub use flavour::Flavour;
 pub use server::{RunningSim, serve, spawn};
 pub use stats::SimStats;

@@ -164,6 +164,8 @@ pub(crate) struct Words {
     emitted: u64,
     /// Echo mode: the text repeated, and the byte offset reached in it.
     echo: Option<(std::sync::Arc<str>, usize)>,
+    /// Whether the completion opens with the simulator's marker (not for a script's answer).
+    marked: bool,
 }
 
 impl Words {
@@ -175,6 +177,7 @@ impl Words {
             rng: SplitMix64::new(seed),
             emitted: 0,
             echo: None,
+            marked: true,
         }
     }
 
@@ -182,6 +185,18 @@ impl Words {
     pub(crate) fn echoing(text: std::sync::Arc<str>) -> Self {
         Words {
             echo: Some((text, 0)),
+            ..Words::new(0, 0)
+        }
+    }
+
+    /// `text` exactly, in pieces of `ECHO_PIECE_CHARS` characters, without the marker (a
+    /// script's answer).
+    pub(crate) fn scripted(text: std::sync::Arc<str>) -> Self {
+        Words {
+            echo: Some((text, 0)),
+            // The marker's turn is skipped: the first piece is the text's.
+            emitted: 1,
+            marked: false,
             ..Words::new(0, 0)
         }
     }
@@ -235,7 +250,10 @@ impl Words {
     /// A whole completion of `tokens` tokens.
     pub(crate) fn text(mut self, tokens: u64) -> String {
         if self.echo.is_some() {
-            let mut out = format!("{SIMULATED_MARK} ");
+            let mut out = match self.marked {
+                true => format!("{SIMULATED_MARK} "),
+                false => String::new(),
+            };
             for _ in 1..tokens {
                 out.push_str(&self.next_echoed().unwrap_or_default());
             }

@@ -8,7 +8,7 @@ use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, uns
 use crate::multi_row::{MultiRowInsert, add};
 use crate::{Store, StoreError};
 
-const USAGE_COLUMNS: [&str; 24] = [
+const USAGE_COLUMNS: [&str; 25] = [
     "request_id",
     "started_at",
     "entity_id",
@@ -33,6 +33,7 @@ const USAGE_COLUMNS: [&str; 24] = [
     "use_case",
     "usage_estimated",
     "client_request_id",
+    "use_case_version",
 ];
 
 static USAGE_INSERT: MultiRowInsert = MultiRowInsert::new("usage_records", &USAGE_COLUMNS);
@@ -93,6 +94,7 @@ fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Resul
     add(arguments, r.use_case.as_deref())?;
     add(arguments, i64::from(r.usage_estimated))?;
     add(arguments, r.client_request_id.as_deref())?;
+    add(arguments, r.use_case_version.map(i64::from))?;
     Ok(())
 }
 
@@ -110,6 +112,7 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
         key_id: opt_parsed(row, "key_id")?,
         team_id: opt_parsed(row, "team_id")?,
         use_case: opt_text(row, "use_case")?,
+        use_case_version: opt_unsigned(row, "use_case_version")?,
         operation: Operation::parse(&operation)
             .ok_or_else(|| StoreError::Corrupt(format!("operation = `{operation}`")))?,
         model: text(row, "model")?,

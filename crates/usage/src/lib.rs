@@ -74,6 +74,14 @@ impl Record for AuditEvent {
     }
 }
 
+impl Record for domain::Feedback {
+    const KIND: &'static str = "feedback";
+    type Target = Store;
+    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        store.insert_feedback(batch)
+    }
+}
+
 /// The request path's handle: cheap to clone, never blocks.
 #[derive(Debug)]
 pub struct Sink<R> {
@@ -90,6 +98,7 @@ impl<R> Clone for Sink<R> {
 
 pub type UsageSink = Sink<UsageRecord>;
 pub type AuditSink = Sink<AuditEvent>;
+pub type FeedbackSink = Sink<domain::Feedback>;
 
 /// The background writer; `shutdown` flushes what is queued and waits for it.
 #[derive(Debug)]
@@ -186,6 +195,7 @@ mod tests {
             key_id: None,
             team_id: None,
             use_case: None,
+            use_case_version: None,
             operation: Operation::Chat,
             model: "mistral-small".into(),
             endpoint: None,

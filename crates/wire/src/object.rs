@@ -51,6 +51,16 @@ impl<'a> RawObject<'a> {
         Ok(())
     }
 
+    /// [`RawObject::set_raw`] for a key the caller owns (a name read from data, not a constant).
+    pub fn set_owned(&mut self, key: String, json: String) -> Result<(), serde_json::Error> {
+        let value = Cow::Owned(RawValue::from_string(json)?);
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.fields.push((Cow::Owned(key), value)),
+        }
+        Ok(())
+    }
+
     /// Sets a string field.
     pub fn set_str(&mut self, key: &'a str, value: &str) -> Result<(), serde_json::Error> {
         self.set_raw(key, serde_json::to_string(value)?)

@@ -133,6 +133,67 @@ fn nobody_below_the_group_administrators_hands_out_more_than_one_entity() {
     ));
 }
 
+/// What factory engineers do with their entity's use cases, besides reading their usage.
+fn builds_use_cases(action: AdminAction) -> bool {
+    matches!(
+        action,
+        AdminAction::ReadUseCases
+            | AdminAction::CreateUseCase
+            | AdminAction::UpdateUseCase
+            | AdminAction::CreateVersion
+            | AdminAction::SetSuite
+            | AdminAction::RunEvaluation
+            | AdminAction::SetRollout
+    ) || factory::Transition::ALL.into_iter().any(|t| {
+        AdminAction::for_transition(t) == action && t.role() != factory::TransitionRole::RiskOfficer
+    })
+}
+
+/// The default policies grant each lifecycle transition to exactly the role `factory` names:
+/// engineers propose and deploy, risk officers approve, either returns or retires; a group-wide
+/// risk officer reviews every entity, an entity's only their own.
+#[test]
+fn the_policies_grant_each_transition_to_the_role_the_factory_names() {
+    use factory::{Transition, TransitionRole};
+    let engine = engine();
+    let acme = EntityId::generate();
+    let other = EntityId::generate();
+    let engineer = caller(&[(Role::FactoryEngineer, Some(acme))]);
+    let officer = caller(&[(Role::RiskOfficer, Some(acme))]);
+    let group_officer = caller(&[(Role::RiskOfficer, None)]);
+    for transition in Transition::ALL {
+        let action = AdminAction::for_transition(transition);
+        let (engineers, officers) = match transition.role() {
+            TransitionRole::FactoryEngineer => (true, false),
+            TransitionRole::RiskOfficer => (false, true),
+            TransitionRole::EngineerOrRiskOfficer => (true, true),
+        };
+        assert_eq!(
+            engine.allows(&engineer, action, Some(acme), &[]),
+            engineers,
+            "{transition:?}"
+        );
+        assert_eq!(
+            engine.allows(&officer, action, Some(acme), &[]),
+            officers,
+            "{transition:?}"
+        );
+        assert_eq!(
+            engine.allows(&group_officer, action, Some(other), &[]),
+            officers,
+            "{transition:?}"
+        );
+        assert!(
+            !engine.allows(&engineer, action, Some(other), &[]),
+            "{transition:?}"
+        );
+        assert!(
+            !engine.allows(&officer, action, Some(other), &[]),
+            "{transition:?}"
+        );
+    }
+}
+
 #[test]
 fn auditors_and_factory_engineers_only_read() {
     let engine = engine();
@@ -152,6 +213,8 @@ fn auditors_and_factory_engineers_only_read() {
                 | AdminAction::ReadUsage
                 | AdminAction::ReadChargeback
                 | AdminAction::ReadContent
+                | AdminAction::ReadUseCases
+                | AdminAction::ExportRegister
         );
         assert_eq!(
             engine.allows(&group_auditor, action, None, &[]),
@@ -166,7 +229,7 @@ fn auditors_and_factory_engineers_only_read() {
         assert!(!engine.allows(&auditor, action, None, &[]), "{action:?}");
         assert_eq!(
             engine.allows(&engineer, action, Some(acme), &[]),
-            action == AdminAction::ReadUsage,
+            action == AdminAction::ReadUsage || builds_use_cases(action),
             "{action:?}"
         );
     }

@@ -53,6 +53,8 @@ impl Server {
             admission: Arc::new(admission::Admission::new(admission::Calendar::utc())),
             zone: reports::Zone::utc(),
             scheduler: None,
+            factory: Arc::new(factory::Live::new()),
+            evaluator: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -66,6 +66,20 @@ pub enum AuditAction {
     PolicyFlagged,
     /// A use case's data policy, softer than the caller's own, was applied to a request.
     PolicyRelaxed,
+    UseCaseCreate,
+    UseCaseUpdate,
+    UseCaseRead,
+    UseCaseVersionCreate,
+    UseCaseSubmit,
+    UseCaseReturn,
+    UseCaseApprove,
+    UseCaseDeploy,
+    UseCaseRolloutSet,
+    UseCaseRollback,
+    UseCaseRetire,
+    UseCaseExport,
+    EvalSuiteSet,
+    EvalRun,
     /// The inference API refused a request with this error code.
     InferenceRefused(Refusal),
 }
@@ -92,6 +106,8 @@ pub enum AuditFamily {
     Content,
     Retention,
     Policy,
+    UseCase,
+    Eval,
     Inference,
 }
 
@@ -106,7 +122,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 50] = [
+    pub const FIXED: [AuditAction; 64] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -157,6 +173,20 @@ impl AuditAction {
         AuditAction::RetentionPurge,
         AuditAction::PolicyFlagged,
         AuditAction::PolicyRelaxed,
+        AuditAction::UseCaseCreate,
+        AuditAction::UseCaseUpdate,
+        AuditAction::UseCaseRead,
+        AuditAction::UseCaseVersionCreate,
+        AuditAction::UseCaseSubmit,
+        AuditAction::UseCaseReturn,
+        AuditAction::UseCaseApprove,
+        AuditAction::UseCaseDeploy,
+        AuditAction::UseCaseRolloutSet,
+        AuditAction::UseCaseRollback,
+        AuditAction::UseCaseRetire,
+        AuditAction::UseCaseExport,
+        AuditAction::EvalSuiteSet,
+        AuditAction::EvalRun,
     ];
 
     /// The refusal of an inference request with the error code `code` (`model_not_allowed`).
@@ -226,6 +256,19 @@ impl AuditAction {
             A::ContentRead => AuditFamily::Content,
             A::RetentionPurge => AuditFamily::Retention,
             A::PolicyFlagged | A::PolicyRelaxed => AuditFamily::Policy,
+            A::UseCaseCreate
+            | A::UseCaseUpdate
+            | A::UseCaseRead
+            | A::UseCaseVersionCreate
+            | A::UseCaseSubmit
+            | A::UseCaseReturn
+            | A::UseCaseApprove
+            | A::UseCaseDeploy
+            | A::UseCaseRolloutSet
+            | A::UseCaseRollback
+            | A::UseCaseRetire
+            | A::UseCaseExport => AuditFamily::UseCase,
+            A::EvalSuiteSet | A::EvalRun => AuditFamily::Eval,
             A::InferenceRefused(_) => AuditFamily::Inference,
         }
     }
@@ -284,6 +327,20 @@ impl AuditAction {
             A::RetentionPurge => "retention.purge",
             A::PolicyFlagged => "policy.flagged",
             A::PolicyRelaxed => "policy.relaxed",
+            A::UseCaseCreate => "use_case.create",
+            A::UseCaseUpdate => "use_case.update",
+            A::UseCaseRead => "use_case.read",
+            A::UseCaseVersionCreate => "use_case.version.create",
+            A::UseCaseSubmit => "use_case.submit",
+            A::UseCaseReturn => "use_case.return",
+            A::UseCaseApprove => "use_case.approve",
+            A::UseCaseDeploy => "use_case.deploy",
+            A::UseCaseRolloutSet => "use_case.rollout.set",
+            A::UseCaseRollback => "use_case.rollback",
+            A::UseCaseRetire => "use_case.retire",
+            A::UseCaseExport => "use_case.export",
+            A::EvalSuiteSet => "eval.suite.set",
+            A::EvalRun => "eval.run",
             A::InferenceRefused(_) => "inference",
         }
     }
@@ -297,7 +354,7 @@ impl Refusal {
 }
 
 impl AuditFamily {
-    pub const ALL: [AuditFamily; 19] = [
+    pub const ALL: [AuditFamily; 21] = [
         AuditFamily::Entity,
         AuditFamily::User,
         AuditFamily::ServiceAccount,
@@ -316,6 +373,8 @@ impl AuditFamily {
         AuditFamily::Content,
         AuditFamily::Retention,
         AuditFamily::Policy,
+        AuditFamily::UseCase,
+        AuditFamily::Eval,
         AuditFamily::Inference,
     ];
 
@@ -340,6 +399,8 @@ impl AuditFamily {
             AuditFamily::Content => "content",
             AuditFamily::Retention => "retention",
             AuditFamily::Policy => "policy",
+            AuditFamily::UseCase => "use_case",
+            AuditFamily::Eval => "eval",
             AuditFamily::Inference => "inference",
         }
     }

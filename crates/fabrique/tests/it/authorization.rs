@@ -46,6 +46,8 @@ struct Row {
 
 const RANGE: &str = "from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&entity=acme";
 const BUDGET: &str = r#"{"period": "month", "unit": "tokens", "hard_limit": 1000}"#;
+const VERSION: &str = r#"{"template": "Answer {n}.", "model": "mistral-small"}"#;
+const SUITE: &str = r#"{"messages": [{"role": "user", "content": "q"}], "expect": [{"grader": "contains", "value": "q"}]}"#;
 const SET_BUDGET: (&str, &str, &str) = ("PUT", "/admin/v1/budgets/key/{key}", BUDGET);
 const SET_LIMIT: (&str, &str, &str) = (
     "PUT",
@@ -94,6 +96,23 @@ fn table() -> Vec<Row> {
         row("POST", "/admin/v1/users/{id}/erase", "/admin/v1/users/{user}/erase", None, None, [A, A, H, F, F, F, F, F]),
         row("GET", "/admin/v1/content", "/admin/v1/content?user={user}&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", None, None, [A, F, F, A, A, H, F, F]),
         row("POST", "/admin/v1/retention/purge", "/admin/v1/retention/purge", None, None, [A, F, F, F, F, F, F, F]),
+        row("GET", "/admin/v1/use-cases", "/admin/v1/use-cases", None, None, [A, F, F, A, A, A, A, F]),
+        row("POST", "/admin/v1/use-cases", "/admin/v1/use-cases", Some(r#"{"slug": "uc-{n}", "name": "U", "purpose": "p", "owner_entity": "acme", "risk_class": "minimal"}"#), None, [A, F, F, F, F, F, A, F]),
+        row("GET", "/admin/v1/use-cases/export", "/admin/v1/use-cases/export", None, None, [A, F, F, A, A, A, F, F]),
+        row("GET", "/admin/v1/use-cases/{slug}", "/admin/v1/use-cases/memo", None, None, [A, F, F, A, A, H, A, F]),
+        row("PATCH", "/admin/v1/use-cases/{slug}", "/admin/v1/use-cases/memo", Some(r#"{"purpose": "Drafts memos, {n}."}"#), None, [A, F, F, F, F, F, A, F]),
+        row("POST", "/admin/v1/use-cases/{slug}/versions", "/admin/v1/use-cases/memo/versions", Some(VERSION), None, [A, F, F, F, F, F, A, F]),
+        row("PUT", "/admin/v1/use-cases/{slug}/versions/{number}", "/admin/v1/use-cases/memo/versions/1", Some(VERSION), None, [A, F, F, F, F, F, A, F]),
+        row("GET", "/admin/v1/use-cases/{slug}/versions/{number}/diff", "/admin/v1/use-cases/memo/versions/2/diff", None, None, [A, F, F, A, A, H, A, F]),
+        row("POST", "/admin/v1/use-cases/{slug}/versions/{number}/transitions", "/admin/v1/use-cases/memo/versions/2/transitions", Some(r#"{"transition": "submit", "reason": "ready"}"#), None, [A, F, F, F, F, F, A, F]),
+        row("PUT", "/admin/v1/use-cases/{slug}/rollout", "/admin/v1/use-cases/memo/rollout", Some(r#"{"reason": "none deployed", "versions": []}"#), None, [A, F, F, F, F, F, A, F]),
+        row("GET", "/admin/v1/use-cases/{slug}/stats", "/admin/v1/use-cases/memo/stats", None, None, [A, F, F, A, A, H, A, F]),
+        row("POST", "/admin/v1/use-cases/{slug}/rollout/check", "/admin/v1/use-cases/memo/rollout/check", None, None, [A, F, F, F, F, F, A, F]),
+        row("GET", "/admin/v1/use-cases/{slug}/suites/{name}", "/admin/v1/use-cases/memo/suites/s", None, None, [A, F, F, A, A, H, A, F]),
+        row("PUT", "/admin/v1/use-cases/{slug}/suites/{name}", "/admin/v1/use-cases/memo/suites/s", Some(SUITE), None, [A, F, F, F, F, F, A, F]),
+        row("POST", "/admin/v1/use-cases/{slug}/evaluations", "/admin/v1/use-cases/memo/evaluations", Some(r#"{"version": 1, "suite": "s"}"#), None, [A, F, F, F, F, F, A, F]),
+        row("GET", "/admin/v1/evaluations/{id}", "/admin/v1/evaluations/{run}", None, None, [A, F, F, A, A, H, A, F]),
+        row("GET", "/admin/v1/evaluations/{id}/results", "/admin/v1/evaluations/{run}/results", None, None, [A, F, F, A, A, H, A, F]),
     ]
 }
 
@@ -182,6 +201,36 @@ async fn server() -> TestServer {
     t
 }
 
+/// The AI Factory's objects the paths name: use case `memo` of `acme`, its draft versions 1 and 2,
+/// its suite `s`, and an evaluation run (returned).
+async fn factory_objects(t: &TestServer) -> String {
+    let definition = json!({"slug": "memo", "name": "Memo", "purpose": "Drafts memos.", "owner_entity": "acme", "risk_class": "limited"});
+    let (status, body) = t.admin_post("/admin/v1/use-cases", definition).await;
+    assert_eq!(status, 201, "{body}");
+    for _ in 0..2 {
+        let version = serde_json::from_str::<Value>(VERSION).unwrap();
+        let (status, body) = t
+            .admin_post("/admin/v1/use-cases/memo/versions", version)
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = call(
+        t,
+        "PUT",
+        "/admin/v1/use-cases/memo/suites/s",
+        ADMIN_KEY,
+        Some(SUITE),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let run = json!({"version": 1, "suite": "s"});
+    let (status, body) = t
+        .admin_post("/admin/v1/use-cases/memo/evaluations", run)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
     let t = server().await;
@@ -207,8 +256,10 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
     let (status, scim) = t.admin_post("/admin/v1/scim-tokens", json!({})).await;
     assert_eq!(status, 201, "{scim}");
     let scim = scim["id"].as_str().unwrap().to_owned();
+    let run = factory_objects(&t).await;
     let fill = |text: &str, n: usize| {
         text.replace("{key}", &target_key)
+            .replace("{run}", &run)
             .replace("{user}", &target_user)
             .replace("{scim}", &scim)
             .replace("{range}", RANGE)

@@ -509,6 +509,23 @@ macro_rules! on_both_databases {
 }
 pub(crate) use on_both_databases;
 
+/// An API call with `key`; returns the status and the JSON body (`null` when there is none).
+pub async fn call(
+    t: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = t.http.request(method, t.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 pub fn chat_body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Bonjour, quel temps fait-il ?"}], "max_tokens": 5})
 }

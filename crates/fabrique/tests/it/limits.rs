@@ -20,23 +20,6 @@ endpoints = ["gpu-a"]
     )
 }
 
-/// An admin API call with `key`; returns the status and the JSON body.
-async fn call(
-    t: &TestServer,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = t.http.request(method, t.url(path)).bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn chat(t: &TestServer) -> (u16, reqwest::header::HeaderMap, Value) {
     let (status, headers, text) = t
         .post("/v1/chat/completions", &chat_body("mistral-small"))

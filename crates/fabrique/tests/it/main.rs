@@ -19,6 +19,7 @@ mod durability;
 mod edge;
 mod engines;
 mod exits;
+mod factory;
 mod failover;
 mod harness;
 mod inference;

@@ -241,6 +241,7 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
             key_id: None,
             team_id: Some(ops),
             use_case: Some("kyc".into()),
+            use_case_version: None,
             operation: domain::Operation::Chat,
             model: "mistral-small".into(),
             endpoint: Some("gpu-a".into()),

@@ -643,6 +643,7 @@ fn usage(index: u64, started_at: i64) -> UsageRecord {
         key_id: Some(KeyId::generate()),
         team_id: index.is_multiple_of(4).then(TeamId::generate),
         use_case: (index % 4 == 1).then(|| "credit-scoring".to_owned()),
+        use_case_version: None,
         operation: [Operation::Chat, Operation::Embeddings, Operation::Fim][(index % 3) as usize],
         model: "mistral-small".into(),
         endpoint: (!index.is_multiple_of(5)).then(|| "gpu-a".to_owned()),
@@ -975,6 +976,7 @@ fn both_dialects_have_the_same_migrations() {
         "0006_usage_attribution.sql",
         "0007_seats.sql",
         "0014_sign_in_subjects.sql",
+        "0018_factory.sql",
     ] {
         assert_eq!(
             statements("sqlite", migration),

@@ -28,6 +28,7 @@ fn record(n: u64, entity: EntityId, user: UserId, team: Option<TeamId>) -> Usage
         key_id: Some(KeyId::generate()),
         team_id: team,
         use_case: n.is_multiple_of(3).then(|| "credit-scoring".to_owned()),
+        use_case_version: None,
         operation: Operation::Chat,
         model: if n.is_multiple_of(2) {
             "mistral-small"

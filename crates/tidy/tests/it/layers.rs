@@ -64,6 +64,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("upstream", Layer::Core),
     ("routing", Layer::Core),
     ("scheduler", Layer::Core),
+    ("factory", Layer::Core),
     ("sim", Layer::Core),
     ("gateway", Layer::Surface),
     ("admin", Layer::Surface),

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 50] = [
+const NAMES: [(AuditAction, &str); 64] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -57,6 +57,20 @@ const NAMES: [(AuditAction, &str); 50] = [
     (AuditAction::RetentionPurge, "retention.purge"),
     (AuditAction::PolicyFlagged, "policy.flagged"),
     (AuditAction::PolicyRelaxed, "policy.relaxed"),
+    (AuditAction::UseCaseCreate, "use_case.create"),
+    (AuditAction::UseCaseUpdate, "use_case.update"),
+    (AuditAction::UseCaseRead, "use_case.read"),
+    (AuditAction::UseCaseVersionCreate, "use_case.version.create"),
+    (AuditAction::UseCaseSubmit, "use_case.submit"),
+    (AuditAction::UseCaseReturn, "use_case.return"),
+    (AuditAction::UseCaseApprove, "use_case.approve"),
+    (AuditAction::UseCaseDeploy, "use_case.deploy"),
+    (AuditAction::UseCaseRolloutSet, "use_case.rollout.set"),
+    (AuditAction::UseCaseRollback, "use_case.rollback"),
+    (AuditAction::UseCaseRetire, "use_case.retire"),
+    (AuditAction::UseCaseExport, "use_case.export"),
+    (AuditAction::EvalSuiteSet, "eval.suite.set"),
+    (AuditAction::EvalRun, "eval.run"),
 ];
 
 #[test]

@@ -1,0 +1,216 @@
+//! The registry as the request path reads it: every use case's access rules and priority, and its
+//! deployed versions, ready to invoke (output schemas compiled). Built from the store's rows by
+//! whoever loads them, and swapped whole ([`Live::replace`]) after each change, so a request reads
+//! one consistent snapshot without a lock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use domain::Priority;
+use serde_json::Value;
+
+use crate::registry::{Allowed, UseCase, Version, VersionSpec, VersionState};
+use crate::rollout::{self, Arm};
+
+/// The live registry, shared by the gateway (reads) and the admin API (swaps).
+#[derive(Debug, Default)]
+pub struct Live {
+    current: ArcSwap<Snapshot>,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    by_slug: HashMap<String, Arc<LiveUseCase>>,
+}
+
+/// One use case, as the request path needs it.
+#[derive(Debug)]
+pub struct LiveUseCase {
+    pub slug: Arc<str>,
+    pub allowed: Allowed,
+    pub priority: Option<Priority>,
+    /// Declared in `[[use_cases]]`: who may label requests with it is the configuration's to say.
+    pub declared: bool,
+    /// Deployed versions, by number.
+    versions: HashMap<u32, Arc<LiveVersion>>,
+    arms: Vec<Arm>,
+}
+
+/// A deployed version, ready to invoke.
+#[derive(Debug)]
+pub struct LiveVersion {
+    pub number: u32,
+    pub spec: VersionSpec,
+    /// The output schema, compiled.
+    validator: Option<jsonschema::Validator>,
+    /// Only these entities' callers, when the version's rollout names some.
+    entities: Option<Vec<String>>,
+}
+
+/// A use case and the version a call goes to.
+#[derive(Debug, Clone)]
+pub struct Invocable {
+    pub use_case: Arc<LiveUseCase>,
+    pub version: Arc<LiveVersion>,
+}
+
+/// Why a call cannot invoke a use case. Every case answers as if the use case did not exist, so
+/// callers learn nothing of other entities' use cases nor of versions not in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Not registered, not deployed (to this entity), not allowed to this caller, or a version
+    /// that is not in service.
+    NotFound,
+}
+
+/// Who is calling, as far as the registry's access rules go.
+#[derive(Debug, Clone, Copy)]
+pub struct CallerView<'a> {
+    /// The caller's entity slug; `None` for group-level service accounts.
+    pub entity: Option<&'a str>,
+    /// Whether the caller's key is scoped to models, and if so whether it names `usecase/<slug>`.
+    pub key_scope: KeyScope,
+    /// What keeps the caller on one version: the user id, else the key id.
+    pub sticky: &'a str,
+}
+
+/// A key's model scope, as it concerns one use case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope {
+    /// The key is not scoped: its entity decides.
+    Unscoped,
+    /// The key's scope names `usecase/<slug>`.
+    Names,
+    /// The key is scoped to other models only.
+    Excludes,
+}
+
+impl LiveUseCase {
+    /// Whether the caller may invoke (or label a request with) the use case: a caller of an
+    /// allowed entity whose key, if scoped, names it; or a group-level key scoped to it.
+    pub fn admits(&self, caller: &CallerView<'_>) -> bool {
+        match caller.key_scope {
+            KeyScope::Excludes => false,
+            KeyScope::Names if caller.entity.is_none() => true,
+            KeyScope::Names | KeyScope::Unscoped => self.allowed.admits(caller.entity),
+        }
+    }
+}
+
+impl LiveVersion {
+    /// Checks a structured answer against the version's output schema; the first violation, when
+    /// there is one. Versions without a schema accept anything.
+    pub fn check_output(&self, answer: &Value) -> Result<(), String> {
+        match &self.validator {
+            Some(validator) => validator.validate(answer).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    pub fn has_output_schema(&self) -> bool {
+        self.validator.is_some()
+    }
+}
+
+/// Compiles an output schema; the error says what is wrong with it.
+pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|e| e.to_string())
+}
+
+impl Live {
+    pub fn new() -> Live {
+        Live::default()
+    }
+
+    /// Replaces the snapshot with one built from `use_cases` and their versions.
+    pub fn replace(&self, use_cases: &[(UseCase, Vec<Version>)]) {
+        let by_slug = use_cases
+            .iter()
+            .map(|(use_case, versions)| {
+                (
+                    use_case.slug.clone(),
+                    Arc::new(live_use_case(use_case, versions)),
+                )
+            })
+            .collect();
+        self.current.store(Arc::new(Snapshot { by_slug }));
+    }
+
+    /// The registered use case `slug`, deployed or not.
+    pub fn use_case(&self, slug: &str) -> Option<Arc<LiveUseCase>> {
+        self.current.load().by_slug.get(slug).cloned()
+    }
+
+    /// The version a call to `target` (`<slug>` or `<slug>@<version>`, the model name after
+    /// `usecase/`) goes to, for this caller.
+    pub fn invoke(&self, target: &str, caller: &CallerView<'_>) -> Result<Invocable, Refusal> {
+        let (slug, pinned) = match target.split_once('@') {
+            Some((slug, number)) => (
+                slug,
+                Some(number.parse::<u32>().map_err(|_| Refusal::NotFound)?),
+            ),
+            None => (target, None),
+        };
+        let use_case = self.use_case(slug).ok_or(Refusal::NotFound)?;
+        if !use_case.admits(caller) {
+            return Err(Refusal::NotFound);
+        }
+        let number = match pinned {
+            Some(number) => number,
+            None => rollout::choose(&use_case.arms, slug, caller.entity, caller.sticky)
+                .ok_or(Refusal::NotFound)?,
+        };
+        let version = use_case
+            .versions
+            .get(&number)
+            .filter(|v| {
+                v.entities
+                    .as_ref()
+                    .is_none_or(|only| caller.entity.is_some_and(|e| only.iter().any(|s| s == e)))
+            })
+            .cloned()
+            .ok_or(Refusal::NotFound)?;
+        Ok(Invocable { use_case, version })
+    }
+}
+
+fn live_use_case(use_case: &UseCase, versions: &[Version]) -> LiveUseCase {
+    let deployed: Vec<&Version> = versions
+        .iter()
+        .filter(|v| v.state == VersionState::Deployed && !use_case.retired)
+        .collect();
+    let arms = deployed
+        .iter()
+        .map(|v| Arm {
+            version: v.number,
+            weight: v.weight,
+            entities: v.rollout_entities.clone(),
+        })
+        .collect();
+    let versions = deployed
+        .into_iter()
+        .map(|v| {
+            let validator = v.spec.output_schema.as_ref().and_then(|schema| {
+                // Schemas are checked when a version is saved; one that no longer compiles
+                // (a newer validator) is logged by the loader and checks nothing.
+                compile_schema(schema).ok()
+            });
+            let live = LiveVersion {
+                number: v.number,
+                spec: v.spec.clone(),
+                validator,
+                entities: v.rollout_entities.clone(),
+            };
+            (v.number, Arc::new(live))
+        })
+        .collect();
+    LiveUseCase {
+        slug: use_case.slug.as_str().into(),
+        allowed: use_case.allowed.clone(),
+        priority: use_case.priority,
+        declared: use_case.source == crate::registry::CONFIGURATION_SOURCE,
+        versions,
+        arms,
+    }
+}
