@@ -1,8 +1,11 @@
 //! Stage 8, inspect: the caller's data policy applied to the request's input texts, after
 //! classification and before anything leaves.
 //!
-//! One scan of every input text with every detector serves classification and policy alike: it
-//! raises the classification (`[policy] personal_data_classification`) and finds what the policy
+//! The input texts are every string of the body a model reads (`texts`: message names, tool calls
+//! and results, tool and response schemas, any field the gateway does not know…); the texts of one
+//! part of a message are read as one, so a value split between two content parts is found. One
+//! scan of them with every detector serves classification and policy alike: it raises the
+//! classification (`[policy] personal_data_classification`) and finds what the policy
 //! acts on. In order:
 //! 1. blocked terms and the prompt-injection heuristic: `block` refuses (400 `blocked_term`,
 //!    `prompt_injection_suspected`), `flag` audits;
@@ -15,8 +18,10 @@
 //! When nothing is found the body is sent as received: no copy, no re-serialization. Which policy
 //! applies is [`crate::policies::Inspector::policy_for`]'s choice.
 
+use std::ops::Range;
+
 use bytes::Bytes;
-use domain::{Classification, Operation};
+use domain::Classification;
 use policy::{ContentAction, InputAction, Pseudonyms, Span, TypeCounts};
 use serde_json::json;
 use usage::AuditSink;
@@ -26,7 +31,7 @@ use crate::answer::AnswerFilter;
 use crate::classify::Classifier;
 use crate::error::GatewayError;
 use crate::policies::{CompiledPolicy, Inspector, PolicyAuditor, Subject};
-use crate::texts;
+use crate::texts::{self, InputText};
 
 /// What inspection decided for a request that may go on.
 pub(crate) struct Inspected<'a> {
@@ -45,7 +50,6 @@ pub(crate) fn inspect<'a>(
     inspector: &Inspector,
     classifier: &Classifier,
     audit: &AuditSink,
-    operation: Operation,
     object: &RawObject<'a>,
     level: Classification,
     subject: &Subject<'_>,
@@ -65,18 +69,19 @@ pub(crate) fn inspect<'a>(
         inspected.answer = AnswerFilter::new(audit, policy, Pseudonyms::default(), subject);
         return Ok(inspected);
     }
-    let texts = texts::input_texts(operation, object)?;
+    let texts = texts::input_texts(object)?;
     let mut flagged = Vec::new();
     for text in &texts {
-        check_content(policy, text, &mut flagged)?;
+        check_content(policy, &text.text, &mut flagged)?;
     }
-    // Spans of the texts holding personal data, by position; empty (unallocated) when none does.
-    let mut found: Vec<(usize, Vec<Span>)> = Vec::new();
+    // Spans of the groups holding personal data, with offsets into the group's texts read as one;
+    // empty (unallocated) when none does.
+    let mut found: Vec<(Range<usize>, Vec<Span>)> = Vec::new();
     if classifies || !policy.input.is_empty() {
-        for (position, text) in texts.iter().enumerate() {
-            let spans = inspector.detector.scan(text);
+        for group in groups(&texts) {
+            let spans = inspector.detector.scan_joined(&texts[group.clone()]);
             if !spans.is_empty() {
-                found.push((position, spans));
+                found.push((group, spans));
             }
         }
     }
@@ -111,19 +116,36 @@ pub(crate) fn inspect<'a>(
         }
     }
     let mut pseudonyms = Pseudonyms::default();
-    let replacements: Vec<(usize, String)> = found
-        .iter()
-        .filter_map(|(position, spans)| {
-            policy::rewrite(&texts[*position], spans, &policy.input, &mut pseudonyms)
-                .map(|text| (*position, text))
-        })
-        .collect();
+    let mut replacements: Vec<(usize, String)> = Vec::new();
+    for (group, spans) in &found {
+        let rewritten =
+            policy::rewrite_joined(&texts[group.clone()], spans, &policy.input, &mut pseudonyms);
+        replacements.extend(
+            rewritten
+                .into_iter()
+                .map(|(index, text)| (group.start + index, text)),
+        );
+    }
     if !replacements.is_empty() {
-        let object = texts::replace_input_texts(operation, object, &replacements)?;
+        let object = texts::replace_input_texts(object, &texts, &replacements)?;
         inspected.rewritten = Some((Bytes::from(object.to_vec()), object));
     }
     inspected.answer = AnswerFilter::new(audit, policy, pseudonyms, subject);
     Ok(inspected)
+}
+
+/// The positions of each group's texts in `texts` (groups are numbered in order from 0).
+fn groups<'t>(texts: &'t [InputText<'_>]) -> impl Iterator<Item = Range<usize>> + 't {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let first = texts.get(start)?;
+        let len = texts[start..]
+            .iter()
+            .take_while(|text| text.group == first.group)
+            .count();
+        start += len;
+        Some(start - len..start)
+    })
 }
 
 /// Blocked terms and the injection heuristic on one text: a `block` refuses, a `flag` is noted.

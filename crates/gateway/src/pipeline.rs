@@ -190,15 +190,7 @@ async fn serve(
     );
     let inspected = x.stage("inspect").in_scope(|| {
         let audit = &g.sinks.audit;
-        inspect(
-            &g.inspector,
-            &g.classifier,
-            audit,
-            operation,
-            &object,
-            level,
-            &subject,
-        )
+        inspect(&g.inspector, &g.classifier, audit, &object, level, &subject)
     })?;
     let content = g.sinks.content.as_ref();
     let kept = capture::begin(content, &g.retention, principal, operation, &object);

@@ -12,6 +12,7 @@ pub mod fim;
 pub mod models;
 pub mod object;
 pub mod sse;
+pub mod strings;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorDetail, ErrorType};

@@ -37,6 +37,21 @@ impl<'a> RawObject<'a> {
         }
     }
 
+    /// The fields, in document order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// Sets the value of the field at `position` (of [`RawObject::fields`]) to already-serialized
+    /// JSON; a position past the last field changes nothing.
+    pub fn set_raw_at(&mut self, position: usize, json: String) -> Result<(), serde_json::Error> {
+        let value = Cow::Owned(RawValue::from_string(json)?);
+        if let Some((_, v)) = self.fields.get_mut(position) {
+            *v = value;
+        }
+        Ok(())
+    }
+
     pub fn contains(&self, key: &str) -> bool {
         self.fields.iter().any(|(k, _)| k == key)
     }

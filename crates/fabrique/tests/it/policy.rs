@@ -10,8 +10,8 @@ const NIR: &str = "1 85 05 78 006 084 91";
 const CARD: &str = "4111 1111 1111 1111";
 const PHONE: &str = "06 12 34 56 78";
 
-/// `gpu` (an echoing simulator) may receive anything, `cloud` up to `internal`. The group
-/// pseudonymizes IBANs, redacts emails, blocks NIRs, flags phone numbers and suspected injections,
+/// `gpu` (an echoing simulator) may receive anything, `cloud` up to `internal`; personal data
+/// makes a request `confidential`, so it never goes to the cloud. The group pseudonymizes IBANs, redacts emails, blocks NIRs, flags phone numbers and suspected injections,
 /// and on output redacts cards and IBANs; entity `markets` blocks a term and injections. Use case
 /// `kyc-review` (allowed to `acme` and `markets`) only flags NIRs and leaves emails alone;
 /// `markets-research` (markets only) blocks no term.
@@ -43,8 +43,19 @@ name = "mistral-small"
 kind = "chat"
 endpoints = ["cloud"]
 
+[[models]]
+name = "codestral"
+kind = "fim"
+endpoints = ["cloud"]
+
+[[models]]
+name = "embed"
+kind = "embeddings"
+endpoints = ["gpu"]
+
 [policy]
 prompt_injection = "flag"
+personal_data_classification = "confidential"
 
 [policy.actions]
 IBAN = "pseudonymize"
@@ -200,6 +211,115 @@ async fn the_model_sees_placeholders_and_markers_and_the_caller_gets_the_values_
         format!("[simulated] Confirmez {IBAN} et répondez à [REDACTED_EMAIL]"),
         "the caller gets their IBAN back, and the output policy left it alone"
     );
+}
+
+/// The request the echoing backend last received.
+fn backend_got(t: &TestServer) -> Value {
+    t.sims[0].0.stats().last_chat_request.expect("a request")
+}
+
+#[tokio::test]
+async fn personal_data_anywhere_in_the_body_raises_the_classification() {
+    // Before: only `content` strings were read, and these went to the cloud.
+    let t = start().await;
+    let compact = IBAN.replace(' ', "");
+    let arguments = json!({"iban": compact}).to_string();
+    let bodies = [
+        json!({"messages": [{"role": "user", "name": compact, "content": "hello"}]}),
+        json!({"messages": [
+            {"role": "user", "content": "check my account"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "lookup", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+            {"role": "user", "content": "thanks"}]}),
+        json!({"messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "pay",
+                "description": format!("pays to {IBAN}"), "parameters": {"type": "object"}}}]}),
+        json!({"messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "r",
+                "schema": {"type": "object", "description": format!("default account {IBAN}")}}}}),
+        json!({"messages": [{"role": "user", "content": "hi"}], "x_vendor_note": IBAN}),
+    ];
+    for mut body in bodies {
+        body["model"] = json!("mistral-small");
+        let (status, _, text) = t.post("/v1/chat/completions", &body).await;
+        assert_eq!(status, 403, "{body}: {text}");
+        assert!(text.contains("classification_not_permitted"), "{text}");
+    }
+    let fim =
+        json!({"model": "codestral", "prompt": "def pay():", "suffix": format!("# to {IBAN}")});
+    let (status, _, text) = t.post("/v1/fim/completions", &fim).await;
+    assert_eq!(status, 403, "{text}");
+    assert_eq!(t.requests_seen(1), 0, "the cloud saw nothing");
+}
+
+#[tokio::test]
+async fn every_text_of_the_body_is_rewritten_in_place() {
+    let t = start().await;
+    let arguments = json!({"iban": IBAN, "note": "ok"}).to_string();
+    let messages = json!([
+        {"role": "user", "name": "ada@example.fr", "content": "Virement"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "transfer", "arguments": arguments}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": format!("done from {IBAN}")},
+        {"role": "user", "content": [
+            {"type": "text", "text": "et le compte FR7630006000"},
+            {"type": "text", "text": "011234567890189 ?"}]},
+    ]);
+    let mut body = chat(messages, false);
+    body["tools"] = json!([{"type": "function", "function": {"name": "transfer",
+        "description": "écrire à bob@example.fr", "parameters": {"type": "object"}}}]);
+    let (status, _, text) = t.post("/v1/chat/completions", &body).await;
+    assert_eq!(status, 200, "{text}");
+    let got = backend_got(&t);
+    let sent = got.to_string();
+    assert!(
+        !sent.contains("3000") && !sent.contains("example.fr"),
+        "{sent}"
+    );
+    let messages = &got["messages"];
+    assert_eq!(messages[0]["name"], "[REDACTED_EMAIL]");
+    let arguments: Value = serde_json::from_str(
+        messages[1]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(arguments, json!({"iban": "[IBAN_1]", "note": "ok"}));
+    assert_eq!(messages[1]["tool_calls"][0]["id"], "c1");
+    assert_eq!(messages[2]["content"], "done from [IBAN_1]");
+    assert_eq!(messages[2]["tool_call_id"], "c1");
+    // A value split between two parts of a message is one value, with one pseudonym (another
+    // than the grouped spelling's).
+    assert_eq!(messages[3]["content"][0]["text"], "et le compte [IBAN_2]");
+    assert_eq!(messages[3]["content"][1]["text"], " ?");
+    assert_eq!(
+        got["tools"][0]["function"]["description"],
+        "écrire à [REDACTED_EMAIL]"
+    );
+
+    // A NIR is blocked wherever it is.
+    let mut body = chat(user("hi"), false);
+    body["tools"] = json!([{"type": "function", "function": {"name": "f",
+        "parameters": {"type": "object", "description": format!("NIR {NIR}")}}}]);
+    let (status, _, text) = t.post("/v1/chat/completions", &body).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("personal_data_blocked"), "{text}");
+}
+
+#[tokio::test]
+async fn token_ids_are_refused_while_a_policy_reads_the_input() {
+    let t = start().await;
+    for input in [json!([1, 2, 3]), json!([[1, 2], [3]]), json!(["text", 4])] {
+        let body = json!({"model": "embed", "input": input});
+        let (status, _, text) = t.post("/v1/embeddings", &body).await;
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("token ids"), "{text}");
+    }
+    assert_eq!(t.requests_seen(0), 0);
+    let body = json!({"model": "embed", "input": ["a text", "another"]});
+    let (status, _, text) = t.post("/v1/embeddings", &body).await;
+    assert_eq!(status, 200, "{text}");
 }
 
 #[tokio::test]
