@@ -169,7 +169,6 @@ pub fn rewrite_joined<S: AsRef<str>>(
     actions: &ActionTable<InputAction>,
     pseudonyms: &mut Pseudonyms,
 ) -> Vec<(usize, String)> {
-    let mut changed = Vec::new();
     let mut replacements: Vec<(Span, String)> = Vec::new();
     for span in spans {
         let replacement = match actions.get(span.kind) {
@@ -184,6 +183,18 @@ pub fn rewrite_joined<S: AsRef<str>>(
         };
         replacements.push((*span, replacement));
     }
+    splice(texts, &replacements)
+}
+
+/// The texts read as one with each span (offsets of the concatenation) replaced by its
+/// replacement, as `(text index, new text)` for the texts that change: a replacement goes where
+/// its span starts, and the rest of the span is removed from the texts it runs into. `spans` are
+/// sorted and do not overlap.
+pub(crate) fn splice<S: AsRef<str>>(
+    texts: &[S],
+    replacements: &[(Span, String)],
+) -> Vec<(usize, String)> {
+    let mut changed = Vec::new();
     if replacements.is_empty() {
         return changed;
     }
@@ -193,7 +204,7 @@ pub fn rewrite_joined<S: AsRef<str>>(
         let text_end = text_start + text.len();
         let mut new: Option<String> = None;
         let mut copied = 0;
-        for (span, replacement) in &replacements {
+        for (span, replacement) in replacements {
             if span.start >= text_end || span.end <= text_start {
                 continue;
             }

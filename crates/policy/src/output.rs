@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 
 use crate::actions::{ActionTable, OutputAction, TypeCounts};
+use crate::joined::splice;
 use crate::pseudonyms::redaction_marker;
 use crate::unicode::{Fold, fold, separator_kind};
 use crate::{Detector, Span, WINDOW};
@@ -48,6 +49,32 @@ impl OutputRules {
 
     pub fn action(&self, kind: crate::PiiType) -> Option<OutputAction> {
         self.actions.get(kind)
+    }
+
+    /// Whether some type is redacted, so that what the model writes may change.
+    pub fn redacts(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|(_, action)| action == OutputAction::Redact)
+    }
+
+    /// The pieces of one text — the tokens of an answer, as `logprobs` lists them — read as one,
+    /// with redacted values replaced: a marker goes to the piece where its value starts, and the
+    /// rest of the value is removed from the pieces it runs into. Returns `(piece index, new
+    /// piece)` for the pieces that change.
+    pub fn apply_pieces<S: AsRef<str>>(&self, pieces: &[S]) -> Vec<(usize, String)> {
+        if !self.redacts() {
+            return Vec::new();
+        }
+        let joined: String = pieces.iter().map(AsRef::as_ref).collect();
+        let replacements: Vec<(Span, String)> = self
+            .detector
+            .scan(&joined)
+            .into_iter()
+            .filter(|span| self.actions.get(span.kind) == Some(OutputAction::Redact))
+            .map(|span| (span, redaction_marker(span.kind)))
+            .collect();
+        splice(pieces, &replacements)
     }
 
     /// `text` with redacted types replaced by their marker; every span found (redacted or flagged)
@@ -368,6 +395,24 @@ mod tests {
         assert_eq!(guard.push(&rules, "ire. "), "claire. ");
         assert_eq!(guard.push(&rules, "Le compte « FR"), "Le compte « ");
         assert_eq!(guard.push(&rules, "76 3000"), "");
+    }
+
+    #[test]
+    fn tokens_of_a_value_are_redacted_together() {
+        let redact = rules(OutputAction::Redact);
+        let tokens = ["Carte", " 49", "70 10", "12 3456", " 789", "3", ", merci"];
+        assert_eq!(
+            redact.apply_pieces(&tokens),
+            [
+                (1, " [REDACTED_CREDIT_CARD]".to_owned()),
+                (2, String::new()),
+                (3, String::new()),
+                (4, String::new()),
+                (5, String::new()),
+            ]
+        );
+        assert!(redact.apply_pieces(&["Bonjour", " à", " tous"]).is_empty());
+        assert!(rules(OutputAction::Flag).apply_pieces(&tokens).is_empty());
     }
 
     #[test]
