@@ -10,7 +10,8 @@
 //! - every crate has its entry in `ARCHITECTURE.md`'s code map, and the map names no other;
 //! - crate dependencies follow the layer table in `tests/it/layers.rs`: foundation, then core,
 //!   then the surfaces (gateway, admin API, SCIM, OIDC) and the tools (the admin API's client,
-//!   the workload simulator), none of which depends on another, then the binary.
+//!   the workload simulator), none of which depends on another, then the binary;
+//! - the modules of the request path's crate (`gateway`) import no circle, so it reads bottom up.
 //!
 //! The crate has no code of its own: it exists so that these checks build in seconds, without
 //! the rest of the workspace.

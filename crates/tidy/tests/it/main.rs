@@ -9,6 +9,7 @@
 
 mod docs;
 mod layers;
+mod modules;
 mod sources;
 
 use std::path::{Path, PathBuf};
