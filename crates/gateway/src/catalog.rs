@@ -168,6 +168,16 @@ impl ModelRoute {
         }
     }
 
+    /// The highest level one of the model's endpoints is cleared for; `None` when none is
+    /// cleared even for the lowest.
+    pub fn highest_clearance(&self) -> Option<Classification> {
+        let rank = self
+            .cleared
+            .iter()
+            .rposition(|endpoints| !endpoints.is_empty())?;
+        Some(Classification(u8::try_from(rank).unwrap_or(u8::MAX)))
+    }
+
     /// The model's endpoints whose clearance is at least `level`.
     pub fn cleared_for(&self, level: Classification) -> &[EndpointIdx] {
         self.cleared

@@ -25,7 +25,9 @@ use crate::accept::InferenceRequest;
 use crate::attribute::{Attribution, Caller};
 use crate::capture::{self, Capture};
 use crate::error::GatewayError;
-use crate::headers::{self, CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER, USE_CASE_VERSION_HEADER};
+use crate::headers::{
+    self, CLIENT_REQUEST_ID_HEADER, Protected, REQUEST_ID_HEADER, USE_CASE_VERSION_HEADER,
+};
 use crate::meter::{End, Facts};
 use crate::price::Estimate;
 use crate::relay::{Answer, RelayStream, Streaming};
@@ -68,6 +70,8 @@ struct Told {
     queue_wait: Option<Duration>,
     /// The use-case version that answers (`usecase/<slug>`): the caller may give feedback on it.
     use_case_version: Option<u32>,
+    /// What the data policy hid from the model, by kind (the chat's personal-data notice).
+    protected: Protected,
 }
 
 impl Exchange {
@@ -182,7 +186,13 @@ impl Exchange {
     }
 
     /// Stage 8: the request's classification, and its content when its entity keeps it.
-    pub fn inspected(&mut self, level: Classification, capture: Option<Capture>) {
+    pub fn inspected(
+        &mut self,
+        level: Classification,
+        capture: Option<Capture>,
+        protected: Protected,
+    ) {
+        self.told.protected = protected;
         let name = self.gateway.classifier.name(level);
         self.facts.span.record("fabrique.classification", name);
         self.facts.classification = Some(level);
@@ -313,6 +323,9 @@ impl Exchange {
         }
         if let Some(wait) = self.told.queue_wait {
             headers::queue_wait_header(headers, wait);
+        }
+        if !self.told.protected.is_empty() {
+            headers::personal_data_header(headers, &self.told.protected);
         }
         if let Some(version) = self.told.use_case_version {
             // Which version answered a use case: for feedback, and for the chat's display.

@@ -26,6 +26,45 @@ pub(crate) const MAX_QUEUE_HEADER: &str = "x-fabrique-max-queue-ms";
 pub const QUEUE_WAIT_HEADER: &str = "x-fabrique-queue-ms";
 /// The header an admitted request carries when it took a budget past its soft threshold.
 pub(crate) const BUDGET_WARNING_HEADER: &str = "x-fabrique-budget-warning";
+/// The response header telling what the data policy hid from the model, by kind and count, never
+/// the values: `pseudonymized IBAN=2 EMAIL=1; redacted PHONE_FR=1`.
+pub const PERSONAL_DATA_HEADER: &str = "x-fabrique-personal-data";
+
+/// What the data policy hid from the model in a request's input, counted by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Protected {
+    pub pseudonymized: policy::TypeCounts,
+    pub redacted: policy::TypeCounts,
+}
+
+impl Protected {
+    pub fn is_empty(&self) -> bool {
+        self.pseudonymized.is_empty() && self.redacted.is_empty()
+    }
+}
+
+/// The personal-data header: each action that applied, then its kinds and counts.
+pub(crate) fn personal_data_header(headers: &mut HeaderMap, protected: &Protected) {
+    let mut text = String::new();
+    for (action, counts) in [
+        ("pseudonymized", &protected.pseudonymized),
+        ("redacted", &protected.redacted),
+    ] {
+        if counts.is_empty() {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str("; ");
+        }
+        text.push_str(action);
+        for (kind, count) in counts.iter() {
+            let _ = write!(text, " {}={count}", kind.as_str());
+        }
+    }
+    if let Ok(value) = HeaderValue::try_from(text) {
+        headers.insert(PERSONAL_DATA_HEADER, value);
+    }
+}
 
 /// A fresh request id (a UUIDv7, time-ordered). Records, audit events and traces are keyed by
 /// it, so no caller can give two requests one id, or its request another's.

@@ -13,7 +13,8 @@
 //!    found, never the values); `flag` audits `policy.flagged` with types and counts;
 //! 3. `redact` and `pseudonymize` rewrite the strings holding the values, and only those
 //!    (`texts::replace_input_texts`); the pseudonyms stay in this request's memory and go to the
-//!    relay ([`crate::answer::AnswerFilter`]), which puts the values back in the answer.
+//!    relay ([`crate::answer::AnswerFilter`]), which puts the values back in the answer. The
+//!    caller is told the kinds and counts hidden (`x-fabrique-personal-data`), never the values.
 //!
 //! When nothing is found the body is sent as received: no copy, no re-serialization. Which policy
 //! applies is [`crate::policies::Inspector::policy_for`]'s choice.
@@ -30,6 +31,7 @@ use wire::object::RawObject;
 use crate::answer::AnswerFilter;
 use crate::classify::Classifier;
 use crate::error::GatewayError;
+use crate::headers::Protected;
 use crate::policies::{CompiledPolicy, Inspector, PolicyAuditor, Subject};
 use crate::texts::{self, InputText};
 
@@ -42,6 +44,8 @@ pub(crate) struct Inspected<'a> {
     /// What the answer must go through: pseudonyms to put back, output policies. `None` when
     /// neither applies, so the relay does not look inside the answer.
     pub answer: Option<AnswerFilter>,
+    /// What was pseudonymized or redacted, by kind: the caller is told (never the values).
+    pub protected: Protected,
 }
 
 /// Runs the caller's policy on the request's input; `level` is the classification before looking
@@ -64,6 +68,7 @@ pub(crate) fn inspect<'a>(
         level,
         rewritten: None,
         answer: None,
+        protected: Protected::default(),
     };
     if !classifies && !policy.reads_input() {
         inspected.answer = AnswerFilter::new(audit, policy, Pseudonyms::default(), subject);
@@ -94,7 +99,9 @@ pub(crate) fn inspect<'a>(
         match policy.input.get(span.kind) {
             Some(InputAction::Block) => blocked.add(span.kind),
             Some(InputAction::Flag) => flagged_types.add(span.kind),
-            Some(InputAction::Redact | InputAction::Pseudonymize) | None => {}
+            Some(InputAction::Redact) => inspected.protected.redacted.add(span.kind),
+            Some(InputAction::Pseudonymize) => inspected.protected.pseudonymized.add(span.kind),
+            None => {}
         }
     }
     if !blocked.is_empty() {

@@ -60,7 +60,7 @@ pub use api::openapi::InferenceApi;
 pub use api::router;
 pub use context::Outcome;
 pub use error::json_error;
-pub use headers::{QUEUE_WAIT_HEADER, client_request_id, request_id};
+pub use headers::{PERSONAL_DATA_HEADER, QUEUE_WAIT_HEADER, client_request_id, request_id};
 pub use health::spawn_health_checks;
 pub use meter::Sinks;
 pub use pipeline::{infer, infer_reporting};

@@ -195,7 +195,7 @@ async fn serve(
     let content = g.sinks.content.as_ref();
     let kept = capture::begin(content, &g.retention, principal, operation, &object);
     let level = inspected.level;
-    x.inspected(level, kept);
+    x.inspected(level, kept, inspected.protected);
     check_clearance(&g.catalog, &g.classifier, &chain, level)?;
     let (body, object) = inspected
         .rewritten

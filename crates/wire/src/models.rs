@@ -28,6 +28,14 @@ pub struct ModelCard {
     pub capabilities: Option<ModelCapabilities>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_context_length: Option<u32>,
+    /// Where the model runs (Fabrique): its endpoints' hostings, e.g. `on_premises`,
+    /// `sovereign_cloud`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosting: Option<Vec<String>>,
+    /// The highest classification the model accepts (Fabrique): the highest level one of its
+    /// endpoints is cleared for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clearance: Option<String>,
 }
 
 /// What a model can do, in the Mistral API's terms.
@@ -63,6 +71,8 @@ impl ModelCard {
                 ..ModelCapabilities::default()
             }),
             max_context_length: None,
+            hosting: None,
+            clearance: None,
         }
     }
 }

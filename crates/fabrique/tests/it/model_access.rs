@@ -125,6 +125,24 @@ async fn a_caller_allowed_the_fallback_still_gets_it() {
     assert_eq!(body["model"], "mistral-large");
 }
 
+#[tokio::test]
+async fn each_model_is_listed_with_where_it_runs_and_the_highest_classification_it_accepts() {
+    let t = start().await;
+    let list = t.get_json("/v1/models", &t.key).await;
+    let card = |id: &str| {
+        let cards = list["data"].as_array().unwrap();
+        cards.iter().find(|c| c["id"] == id).unwrap().clone()
+    };
+    assert_eq!(
+        card("mistral-small")["hosting"],
+        json!(["eu_cloud"]),
+        "{list}"
+    );
+    assert_eq!(card("mistral-small")["clearance"], "internal");
+    assert_eq!(card("mistral-large")["hosting"], json!(["on_premises"]));
+    assert_eq!(card("mistral-large")["clearance"], "secret");
+}
+
 /// Every inference access denial leaves one audit event, `inference.<code>`: a model outside the
 /// key's scope, a model the entity may not use (answered as absent), a use case of another
 /// entity, a priority above the key's class.

@@ -213,6 +213,34 @@ async fn the_model_sees_placeholders_and_markers_and_the_caller_gets_the_values_
     );
 }
 
+#[tokio::test]
+async fn the_caller_is_told_the_kinds_and_counts_hidden_from_the_model_never_the_values() {
+    let t = start().await;
+    let question = format!("Virez de {IBAN} vers {IBAN}, copie à ada@example.fr");
+    for stream in [false, true] {
+        let (status, headers, text) = t
+            .post("/v1/chat/completions", &chat(user(&question), stream))
+            .await;
+        assert_eq!(status, 200, "{text}");
+        let told = headers[gateway::PERSONAL_DATA_HEADER].to_str().unwrap();
+        assert_eq!(
+            told, "pseudonymized IBAN=2; redacted EMAIL=1",
+            "stream: {stream}"
+        );
+    }
+    let (status, headers, _) = t
+        .post(
+            "/v1/chat/completions",
+            &chat(user("Rien de personnel"), false),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        headers.get(gateway::PERSONAL_DATA_HEADER).is_none(),
+        "nothing hidden, nothing told"
+    );
+}
+
 /// The request the echoing backend last received.
 fn backend_got(t: &TestServer) -> Value {
     t.sims[0].0.stats().last_chat_request.expect("a request")

@@ -31,7 +31,9 @@ pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap
             Ok(p) => p,
             Err(e) => return e.into_response(),
         };
-    let cards = visible(&gateway, &principal).map(card).collect();
+    let cards = visible(&gateway, &principal)
+        .map(|model| card(&gateway, model))
+        .collect();
     Json(ModelList::new(cards)).into_response()
 }
 
@@ -56,7 +58,7 @@ pub(super) async fn retrieve(
             Err(e) => return e.into_response(),
         };
     match visible(&gateway, &principal).find(|m| m.name == id) {
-        Some(model) => Json(card(model)).into_response(),
+        Some(model) => Json(card(&gateway, model)).into_response(),
         None => GatewayError::ModelNotFound { model: id }.into_response(),
     }
 }
@@ -72,7 +74,9 @@ fn visible<'a>(
         .map(|(_, m)| m)
 }
 
-fn card(model: &ModelRoute) -> ModelCard {
+/// The model's card: OpenAI's and Mistral's fields, and where it runs and the highest
+/// classification it accepts (the chat's model picker shows both).
+fn card(gateway: &Gateway, model: &ModelRoute) -> ModelCard {
     let owner = if model.simulated {
         "fabrique-simulator"
     } else {
@@ -86,5 +90,16 @@ fn card(model: &ModelRoute) -> ModelCard {
         model.simulated,
     );
     card.max_context_length = model.context_length;
+    let mut hosting: Vec<String> = Vec::new();
+    for endpoint in model.cleared_for(domain::Classification(0)) {
+        let name = gateway.catalog.endpoint(*endpoint).hosting.as_str();
+        if !hosting.iter().any(|h| h == name) {
+            hosting.push(name.to_owned());
+        }
+    }
+    card.hosting = Some(hosting);
+    card.clearance = model
+        .highest_clearance()
+        .map(|level| gateway.classifier.name(level).to_owned());
     card
 }
