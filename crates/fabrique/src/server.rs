@@ -1,5 +1,5 @@
-//! `fabrique serve`: configuration → store → identity and seats → sign-in → gateway, admin, SCIM
-//! and `/auth` routers → listener.
+//! `fabrique serve`: configuration → store → identity and seats → sign-in → gateway, admin, SCIM,
+//! `/auth` and web routers → listener.
 //!
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
@@ -212,7 +212,18 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         store.clone(),
     ));
 
-    let mut app = Router::new().merge(gateway::router(Arc::clone(&gateway)));
+    let web = web::Web::new(
+        Arc::clone(&directory),
+        sign_in.clone(),
+        web::Settings {
+            cookie_secure: config.oidc.as_ref().is_some_and(|o| o.cookie_secure),
+            provider_sign_in: config.oidc.is_some(),
+        },
+        gateway::router(Arc::clone(&gateway)),
+    );
+    let mut app = Router::new()
+        .merge(gateway::router(Arc::clone(&gateway)))
+        .merge(web::router(web));
     if let Some(oidc) = &oidc {
         app = app.merge(
             oidc.router()

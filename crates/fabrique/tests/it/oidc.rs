@@ -17,19 +17,31 @@ const CLIENT_ID: &str = "fabrique";
 const REDIRECT_URL: &str = "http://127.0.0.1:9/auth/callback";
 
 /// The provider, then a server trusting it; the harness user `ada` (entity `acme`) exists.
-async fn start() -> (TestIssuer, TestServer) {
+pub(crate) async fn start() -> (TestIssuer, TestServer) {
     start_with("", "").await
 }
 
 /// [`start`], with more configuration: `before` ahead of `[oidc]`, `oidc` inside it.
 async fn start_with(before: &str, oidc: &str) -> (TestIssuer, TestServer) {
+    start_on(vec![instant_sim()], &one_endpoint(before), oidc).await
+}
+
+/// The provider, then a server trusting it on `backends`, configured with `config` (endpoints,
+/// models, anything ahead of `[oidc]`; `{sim0}`… name the backends) and `oidc` inside `[oidc]`.
+pub(crate) async fn start_on(
+    backends: Vec<sim::SimConfig>,
+    config: &str,
+    oidc: &str,
+) -> (TestIssuer, TestServer) {
     let issuer = TestIssuer::start(CLIENT_ID).await;
-    let config = one_endpoint(&format!(
+    let config = format!(
         r#"
+{config}
+
 [[entities]]
 slug = "acme"
 name = "Acme"
-{before}
+
 [oidc]
 issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
@@ -42,9 +54,39 @@ jwks_min_refetch_secs = 0
 {oidc}
 "#,
         issuer = issuer.issuer()
-    ));
-    let server = TestServer::start(vec![instant_sim()], &config).await;
+    );
+    let server = TestServer::start(backends, &config).await;
     (issuer, server)
+}
+
+/// Signs `user_name` in through the code flow, as a browser would; returns the session cookie as
+/// a `Cookie` header value (`name=value`).
+pub(crate) async fn browser_session(
+    issuer: &TestIssuer,
+    t: &TestServer,
+    user_name: &str,
+) -> String {
+    issuer.set_sign_in_claims(
+        json!({"sub": format!("sub-{user_name}"), "preferred_username": user_name}),
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = browser.get(t.url("/auth/login")).send().await.unwrap();
+    let authorize = login.headers()[LOCATION].to_str().unwrap().to_owned();
+    let approved = browser.get(authorize).send().await.unwrap();
+    let back = reqwest::Url::parse(approved.headers()[LOCATION].to_str().unwrap()).unwrap();
+    let callback = format!("/auth/callback?{}", back.query().unwrap());
+    let signed_in = browser.get(t.url(&callback)).send().await.unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303, "signed in");
+    signed_in.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 async fn chat_with_token(t: &TestServer, token: &str) -> (u16, Value) {

@@ -19,7 +19,8 @@ enum Layer {
     /// Configuration, storage, telemetry (whose metrics name the domain's models) and the cores
     /// built on them; they may use one another.
     Core,
-    /// What callers reach over HTTP: the inference gateway, the admin API, SCIM, OIDC sign-in.
+    /// What callers reach over HTTP: the inference gateway, the admin API, SCIM, OIDC sign-in,
+    /// the web chat.
     /// None depends on another.
     Surface,
     /// Tools the binary offers beside the server: the admin API's command-line client, the
@@ -70,6 +71,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("admin", Layer::Surface),
     ("scim", Layer::Surface),
     ("oidc", Layer::Surface),
+    ("web", Layer::Surface),
     ("admin-client", Layer::Tool),
     ("simulate", Layer::Tool),
     ("fabrique", Layer::Binary),

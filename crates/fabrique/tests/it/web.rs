@@ -1,0 +1,414 @@
+//! The web chat: the sign-in page signed out, the chat signed in, languages, the security headers
+//! of every page, CSRF on every state change, and questions answered through the gateway as
+//! sanitized HTML over server-sent events — through a real server on loopback, a real identity
+//! provider for the session, the echoing simulator for the answers, a browser played by reqwest.
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::harness::*;
+use crate::oidc::{browser_session, start, start_on};
+
+/// A browser that keeps to what it is told: no redirects followed, no cookie jar.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of the response's cookie `name`.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+/// The page's CSRF token, from its `<meta name="csrf-token">`.
+fn token_of(page: &str) -> String {
+    let start = page.find(r#"name="csrf-token" content=""#).unwrap() + 27;
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// `GET /` with `cookies` and `Accept-Language: language`: status, headers, body.
+async fn page(t: &TestServer, cookies: &str, language: &str) -> (u16, HeaderMap, String) {
+    let mut request = browser()
+        .get(t.url("/"))
+        .header("accept-language", language);
+    if !cookies.is_empty() {
+        request = request.header(COOKIE, cookies);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.text().await.unwrap())
+}
+
+/// An HTML page under the strict policy, holding no inline script or style.
+fn assert_strict_page((status, headers, body): &(u16, HeaderMap, String)) {
+    assert_eq!(*status, 200, "{body}");
+    assert!(
+        headers[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert_eq!(csp, web::CONTENT_SECURITY_POLICY);
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        !body.contains("<script>") && !body.contains(" style="),
+        "no inline code: {body}"
+    );
+}
+
+/// `POST /lang` choosing English: status, the language cookie set if any, body.
+async fn choose_english(
+    t: &TestServer,
+    cookies: &str,
+    token: &str,
+    origin: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let mut request = browser()
+        .post(t.url("/lang"))
+        .header(COOKIE, cookies)
+        .form(&[("csrf", token), ("lang", "en")]);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let lang = set_cookie(response.headers(), web::LANG_COOKIE);
+    (status, lang, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn signed_out_the_chat_shows_the_sign_in_page_in_french_unless_the_browser_prefers_english() {
+    let t = TestServer::start(vec![instant_sim()], &one_endpoint("")).await;
+    let french = page(&t, "", "de-DE, fr;q=0.5").await;
+    assert_strict_page(&french);
+    let (_, headers, body) = &french;
+    assert!(body.contains(r#"<html lang="fr">"#), "{body}");
+    assert!(
+        body.contains("Connexion") && body.contains("lien de connexion"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("/auth/login"),
+        "no provider is configured: {body}"
+    );
+    assert!(set_cookie(headers, web::BROWSER_COOKIE).is_some());
+
+    let english = page(&t, "", "en-GB,en;q=0.9,fr;q=0.8").await;
+    assert_strict_page(&english);
+    let body = &english.2;
+    assert!(
+        body.contains(r#"<html lang="en">"#) && body.contains("Sign in"),
+        "{body}"
+    );
+
+    for asset in ["/assets/app.css", "/assets/app.js"] {
+        let response = browser().get(t.url(asset)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{asset}");
+        let kind = response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            kind.starts_with("text/css") || kind.starts_with("text/javascript"),
+            "{kind}"
+        );
+    }
+    let missing = browser()
+        .get(t.url("/assets/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn with_a_provider_the_sign_in_page_offers_it_and_a_session_opens_the_chat() {
+    let (issuer, t) = start().await;
+    let signed_out = page(&t, "", "fr").await;
+    assert_strict_page(&signed_out);
+    assert!(
+        signed_out.2.contains(r#"href="/auth/login""#),
+        "{}",
+        signed_out.2
+    );
+
+    let session = browser_session(&issuer, &t, "ada").await;
+    let signed_in = page(&t, &session, "fr").await;
+    assert_strict_page(&signed_in);
+    let body = &signed_in.2;
+    assert!(
+        body.contains("Connecté en tant que") && body.contains("ada"),
+        "{body}"
+    );
+    assert!(!body.contains(r#"href="/auth/login""#), "{body}");
+}
+
+#[tokio::test]
+async fn a_state_change_needs_the_token_of_this_browser_and_person_from_this_origin() {
+    let (issuer, t) = start().await;
+    let session = browser_session(&issuer, &t, "ada").await;
+    let (_, headers, body) = page(&t, &session, "fr").await;
+    let browser_id = set_cookie(&headers, web::BROWSER_COOKIE).unwrap();
+    let cookies = format!("{session}; {browser_id}");
+    let token = token_of(&body);
+
+    let (status, lang, body) = choose_english(&t, &cookies, "", None).await;
+    assert_eq!((status, lang), (403, None), "no token");
+    assert!(body.contains("rechargez-la"), "the page says why: {body}");
+    let (status, ..) = choose_english(&t, &session, &token, None).await;
+    assert_eq!(status, 403, "the token without the browser it was made for");
+    let other_browser = format!("{session}; {}=another", web::BROWSER_COOKIE);
+    let (status, ..) = choose_english(&t, &other_browser, &token, None).await;
+    assert_eq!(status, 403, "another browser's token");
+    let (status, ..) = choose_english(&t, &browser_id, &token, None).await;
+    assert_eq!(
+        status, 403,
+        "a signed-in person's token, without the session"
+    );
+    let evil = Some("https://evil.example");
+    let (status, _, body) = choose_english(&t, &cookies, &token, evil).await;
+    assert_eq!(status, 403, "another origin");
+    assert!(body.contains("autre site"), "{body}");
+
+    let origin = t.url("");
+    let (status, lang, _) = choose_english(&t, &cookies, &token, Some(&origin)).await;
+    assert_eq!(status, 303);
+    let lang = lang.unwrap();
+    assert_eq!(lang, format!("{}=en", web::LANG_COOKIE));
+    let (_, _, body) = page(&t, &format!("{cookies}; {lang}"), "fr").await;
+    assert!(
+        body.contains(r#"<html lang="en">"#) && body.contains("Signed in as"),
+        "{body}"
+    );
+}
+
+/// A signed-in browser: its cookies and the page's CSRF token.
+struct Browser {
+    cookies: String,
+    token: String,
+}
+
+impl Browser {
+    async fn sign_in(issuer: &::oidc::testing::TestIssuer, t: &TestServer) -> (Browser, String) {
+        let session = browser_session(issuer, t, "ada").await;
+        let (status, headers, page) = page(t, &session, "fr").await;
+        assert_eq!(status, 200, "{page}");
+        let browser_id = set_cookie(&headers, web::BROWSER_COOKIE).unwrap();
+        let browser = Browser {
+            cookies: format!("{session}; {browser_id}"),
+            token: token_of(&page),
+        };
+        (browser, page)
+    }
+
+    /// `POST /chat/send` with one question.
+    async fn ask(&self, t: &TestServer, question: &str) -> reqwest::Response {
+        let ask =
+            json!({"model": "mistral-small", "messages": [{"role": "user", "content": question}]});
+        browser()
+            .post(t.url("/chat/send"))
+            .header(COOKIE, &self.cookies)
+            .header(web::TOKEN_HEADER, &self.token)
+            .json(&ask)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The page's events: `(name, data)`.
+fn events_of(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|event| !event.is_empty())
+        .map(|event| {
+            let mut lines = event.lines();
+            let name = lines
+                .next()
+                .unwrap()
+                .strip_prefix("event: ")
+                .unwrap()
+                .to_owned();
+            let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
+            (name, serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+/// A model that answers with the question, so a test controls the answer.
+pub(crate) fn echoing() -> sim::SimConfig {
+    sim::SimConfig {
+        echo: true,
+        max_tokens_default: 1_000,
+        ..instant_sim()
+    }
+}
+
+#[tokio::test]
+async fn a_question_is_answered_through_the_gateway_as_sanitized_html() {
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(""), "").await;
+    let (ada, page) = Browser::sign_in(&issuer, &t).await;
+    let picker =
+        r#"<option value="mistral-small">mistral-small — sur site · jusqu’à secret</option>"#;
+    assert!(
+        page.contains(picker),
+        "where it runs, how far it is cleared: {page}"
+    );
+    assert!(
+        page.contains("Rien de cette conversation"),
+        "retention is said: {page}"
+    );
+
+    let question = "**gras** <script>alert(1)</script> [clic](javascript:alert(2))";
+    let response = ada.ask(&t, question).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+    let events = events_of(&response.text().await.unwrap());
+    let (last, done) = events.last().unwrap();
+    assert_eq!(last, "done", "{events:?}");
+    let answers: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "answer")
+        .map(|(_, d)| d)
+        .collect();
+    let html = answers.last().unwrap()["html"].as_str().unwrap();
+    assert!(
+        html.contains("<strong>gras</strong>"),
+        "Markdown rendered: {html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;"),
+        "the script shown as text: {html}"
+    );
+    assert!(!html.contains("javascript:"), "the link disarmed: {html}");
+    for answer in &answers {
+        // A link still being written is text; once complete, it has no `javascript:` target.
+        let html = answer["html"].as_str().unwrap();
+        assert!(
+            !html.contains("<script") && !html.contains("href=\"javascript"),
+            "{html}"
+        );
+    }
+    let text: String = answers
+        .iter()
+        .map(|a| a["delta"].as_str().unwrap())
+        .collect();
+    assert!(
+        text.ends_with(question),
+        "the raw text, for the conversation: {text}"
+    );
+    let request_id = done["request_id"].as_str().unwrap().to_owned();
+
+    let thumbs = json!({"request_id": request_id, "rating": "up", "comment": "Clair"});
+    let given = |token: &str| {
+        browser()
+            .post(t.url("/chat/feedback"))
+            .header(COOKIE, &ada.cookies)
+            .header(web::TOKEN_HEADER, token)
+            .json(&thumbs)
+            .send()
+    };
+    assert_eq!(
+        given("").await.unwrap().status().as_u16(),
+        403,
+        "feedback needs the token"
+    );
+    assert_eq!(given(&ada.token).await.unwrap().status().as_u16(), 202);
+
+    let records = t.finish().await;
+    let record = records.iter().find(|r| r.request_id == request_id).unwrap();
+    assert!(
+        record.user_id.is_some() && record.key_id.is_none(),
+        "{record:?}"
+    );
+    assert_eq!((record.status, record.stream), (200, true));
+    assert!(record.completion_tokens > 0, "{record:?}");
+}
+
+#[tokio::test]
+async fn nothing_is_sent_without_the_token_or_signed_out() {
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(""), "").await;
+    let (ada, _) = Browser::sign_in(&issuer, &t).await;
+    let forged = Browser {
+        cookies: ada.cookies.clone(),
+        token: String::new(),
+    };
+    assert_eq!(forged.ask(&t, "Bonjour").await.status().as_u16(), 403);
+    let signed_out = Browser {
+        cookies: String::new(),
+        token: ada.token.clone(),
+    };
+    assert_eq!(signed_out.ask(&t, "Bonjour").await.status().as_u16(), 401);
+    assert_eq!(t.sims[0].0.stats().chat_requests, 0);
+}
+
+#[tokio::test]
+async fn personal_data_hidden_from_the_model_is_noticed_by_kind_and_count_and_a_block_explained() {
+    let policy = "[policy.actions]\nIBAN = \"pseudonymize\"\nNIR = \"block\"\n";
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(policy), "").await;
+    let (ada, _) = Browser::sign_in(&issuer, &t).await;
+    let iban = "FR76 3000 6000 0112 3456 7890 189";
+    let response = ada.ask(&t, &format!("Virement vers {iban}")).await;
+    let events = events_of(&response.text().await.unwrap());
+    let (name, notice) = &events[0];
+    assert_eq!(name, "notice", "{events:?}");
+    let notice = notice["text"].as_str().unwrap();
+    assert_eq!(notice, "1 IBAN pseudonymisé(s) avant l’envoi");
+    let (last, _) = events.last().unwrap();
+    assert_eq!(last, "done");
+
+    let response = ada.ask(&t, "Mon NIR est 1 85 05 78 006 084 91").await;
+    let events = events_of(&response.text().await.unwrap());
+    let (name, refused) = &events[0];
+    assert_eq!(name, "refused", "{events:?}");
+    let html = refused["html"].as_str().unwrap();
+    assert!(html.contains("refusée") && html.contains("NIR"), "{html}");
+    assert!(!html.contains("084 91"), "never the value: {html}");
+}
+
+#[tokio::test]
+async fn stopping_an_answer_charges_what_was_generated() {
+    let slow = sim::SimConfig {
+        tokens_per_second: 1.0,
+        ..instant_sim()
+    };
+    let (issuer, t) = start_on(vec![slow], &one_endpoint(""), "").await;
+    let (ada, _) = Browser::sign_in(&issuer, &t).await;
+    let mut response = ada.ask(&t, "Racontez une longue histoire").await;
+    let mut seen = String::new();
+    while !seen.contains("event: answer") {
+        let chunk = response.chunk().await.unwrap().expect("an answer begins");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(response);
+
+    let records = t.finish().await;
+    assert_stopped_and_charged(records.iter().find(|r| r.stream));
+}
+
+/// The usage record of an answer stopped mid-stream: cut by the person, charged to them for what
+/// was generated.
+pub(crate) fn assert_stopped_and_charged(record: Option<&domain::UsageRecord>) {
+    let record = record.expect("the stopped answer is metered");
+    let cut = record.error_code.as_deref();
+    assert_eq!(cut, Some("client_disconnected"), "{record:?}");
+    assert!(
+        record.completion_tokens > 0,
+        "what was generated is charged: {record:?}"
+    );
+    assert!(
+        record.user_id.is_some(),
+        "charged to the person: {record:?}"
+    );
+}

@@ -1,0 +1,223 @@
+// The chat page: sends the conversation with each question, shows the answer as the server
+// renders it (sanitized HTML over server-sent events), stops, regenerates, edits, copies.
+// The conversation lives in this page only: nothing of it is kept on the server.
+
+import { csrfToken } from './app.js';
+
+const form = document.getElementById('composer');
+const transcript = document.getElementById('transcript');
+const questionBox = document.getElementById('question');
+const model = document.getElementById('model');
+const send = document.getElementById('send');
+const stop = document.getElementById('stop');
+const status = document.getElementById('status');
+const texts = document.getElementById('texts').dataset;
+
+/** The conversation so far, as the API takes it. */
+const history = [];
+let controller = null;
+
+function bubble(role) {
+  const article = document.createElement('article');
+  article.className = `turn ${role}`;
+  const body = document.createElement('div');
+  body.className = 'body';
+  article.append(body);
+  transcript.append(article);
+  return article;
+}
+
+function button(label, action) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'quiet';
+  b.textContent = label;
+  b.addEventListener('click', action);
+  return b;
+}
+
+/** Reads the server's events from a streamed response, calling `on(name, data)` for each. */
+async function readEvents(response, on) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const raw = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = 'message';
+      let data = '';
+      for (const line of raw.split('\n')) {
+        if (line.startsWith('event: ')) name = line.slice(7);
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      on(name, JSON.parse(data));
+    }
+  }
+}
+
+function busy(on) {
+  send.disabled = on;
+  stop.hidden = !on;
+  questionBox.disabled = on;
+}
+
+/** The answer's actions: copy it; regenerate it and edit the question while it is the last. */
+function actions(article, text) {
+  const bar = document.createElement('div');
+  bar.className = 'actions';
+  bar.append(button(texts.copy, () => navigator.clipboard.writeText(text)));
+  const last = history.length;
+  const isLast = () => history.length === last && !controller;
+  bar.append(button(texts.regenerate, () => {
+    if (!isLast()) return;
+    history.pop();
+    article.remove();
+    ask();
+  }));
+  bar.append(button(texts.edit, () => {
+    if (!isLast()) return;
+    history.pop();
+    const question = history.pop();
+    article.previousElementSibling.remove();
+    article.remove();
+    questionBox.value = question.content;
+    questionBox.focus();
+  }));
+  article.append(bar);
+  if (article.dataset.requestId) feedback(article, article.dataset.requestId);
+}
+
+/** A copy button on each code block of an answer. */
+function copyButtons(body) {
+  for (const pre of body.querySelectorAll('pre')) {
+    pre.setAttribute('tabindex', '0');
+    const copy = button(texts.copy, () => navigator.clipboard.writeText(pre.textContent));
+    copy.classList.add('copy-code');
+    pre.after(copy);
+  }
+}
+
+/** Thumbs up or down on an answer, with an optional comment, stored against its usage record. */
+function feedback(article, requestId) {
+  const bar = article.querySelector('.actions');
+  const form = document.createElement('form');
+  form.className = 'feedback';
+  form.hidden = true;
+  const id = `comment-${requestId}`;
+  const label = document.createElement('label');
+  label.htmlFor = id;
+  label.textContent = texts.comment;
+  const input = document.createElement('input');
+  input.id = id;
+  input.maxLength = 4000;
+  const submit = document.createElement('button');
+  submit.type = 'submit';
+  submit.textContent = texts.sendFeedback;
+  form.append(label, input, submit);
+  let rating = null;
+  for (const [value, text] of [['up', texts.up], ['down', texts.down]]) {
+    const thumb = button(text, () => {
+      rating = value;
+      for (const other of bar.querySelectorAll('[aria-pressed]')) other.setAttribute('aria-pressed', 'false');
+      thumb.setAttribute('aria-pressed', 'true');
+      form.hidden = false;
+      input.focus();
+    });
+    thumb.setAttribute('aria-pressed', 'false');
+    bar.append(thumb);
+  }
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const comment = input.value.trim();
+    const response = await fetch('/chat/feedback', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken() },
+      body: JSON.stringify(comment ? { request_id: requestId, rating, comment } : { request_id: requestId, rating }),
+    });
+    const note = document.createElement('p');
+    note.className = response.ok ? 'muted' : 'error';
+    note.setAttribute('role', 'status');
+    note.textContent = response.ok ? texts.thanks : texts.feedbackFailed;
+    form.replaceWith(note);
+  });
+  article.append(form);
+}
+
+
+/** Sends the conversation; the last turn is the person's question. */
+async function ask() {
+  const article = bubble('assistant');
+  const body = article.querySelector('.body');
+  let text = '';
+  controller = new AbortController();
+  busy(true);
+  status.textContent = texts.thinking;
+  try {
+    const response = await fetch('/chat/send', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken() },
+      body: JSON.stringify({ model: model.value, messages: history }),
+      signal: controller.signal,
+    });
+    if (!response.ok) {
+      body.textContent = await response.text();
+      return;
+    }
+    await readEvents(response, (name, data) => {
+      if (name === 'answer') {
+        body.innerHTML = data.html;
+        text += data.delta;
+      } else if (name === 'notice') {
+        const notice = document.createElement('p');
+        notice.className = 'notice';
+        notice.textContent = data.text;
+        article.prepend(notice);
+      } else if (name === 'refused') {
+        body.innerHTML = data.html;
+      } else if (name === 'done') {
+        article.dataset.requestId = data.request_id || '';
+        status.textContent = texts.done;
+      }
+    });
+  } catch (error) {
+    if (error.name !== 'AbortError') throw error;
+    const note = document.createElement('p');
+    note.className = 'muted';
+    note.textContent = texts.stopped;
+    article.append(note);
+    status.textContent = texts.stopped;
+  } finally {
+    controller = null;
+    busy(false);
+    if (text) {
+      history.push({ role: 'assistant', content: text });
+      actions(article, text);
+    }
+    copyButtons(body);
+    questionBox.focus();
+  }
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const content = questionBox.value.trim();
+  if (!content || controller) return;
+  const article = bubble('user');
+  article.querySelector('.body').textContent = content;
+  history.push({ role: 'user', content });
+  questionBox.value = '';
+  ask();
+});
+
+questionBox.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});
+
+stop.addEventListener('click', () => controller && controller.abort());

@@ -1,0 +1,374 @@
+//! `POST /chat/send`: a question and its conversation become a chat completion request sent
+//! through the inference API's own routes, in process, as the person signed in: the same
+//! pipeline as any API client (authentication, seats, authorization, classification, data
+//! policy, admission, fair scheduling, metering, audit), and the same single exit. The streamed
+//! answer comes back to the browser as server-sent events:
+//!
+//! - `notice` — `{"text"}` first, when the data policy pseudonymized or redacted personal data
+//!   before sending: the kinds and counts the gateway told (`x-fabrique-personal-data`), never
+//!   the values;
+//! - `answer` — `{"html", "delta"}`: the whole answer so far rendered and sanitized (`markdown`),
+//!   and the raw text added since the last event, which the page keeps to send the conversation
+//!   back with the next question;
+//! - `done` — `{"request_id", "prompt_tokens", "completion_tokens"}` once the answer is complete;
+//! - `refused` — `{"html"}` when the request was refused, saying why in the person's language.
+//!
+//! Stopping is closing the connection: the gateway sees its stream cut and charges what was
+//! generated, like any client's.
+
+use std::sync::Arc;
+
+use axum::body::{Body, BodyDataStream};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use maud::html;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+use wire::models::{ModelCard, ModelList};
+
+use crate::csrf::TOKEN_HEADER;
+use crate::lang::Lang;
+use crate::text::Text;
+use crate::visitor::Visitor;
+use crate::{Web, markdown};
+
+/// The gateway's header telling what the data policy hid from the model
+/// (`gateway::PERSONAL_DATA_HEADER`; the web depends on no other surface, so it is named here).
+const PERSONAL_DATA_HEADER: &str = "x-fabrique-personal-data";
+
+/// The largest conversation accepted from the page; the gateway applies its own limit after.
+const MAX_ASK_BYTES: usize = 4 * 1024 * 1024;
+
+/// What the page sends: the model and the conversation, the new question last.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ask {
+    model: String,
+    messages: Vec<Turn>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Turn {
+    role: Speaker,
+    content: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Speaker {
+    User,
+    Assistant,
+}
+
+/// `POST /chat/send`.
+pub(crate) async fn send(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> Response {
+    let visitor = Visitor::of(&web, &headers).await;
+    if let Some(refused) = refusal_unless_signed_in_and_unforged(&web, &visitor, &headers) {
+        return refused;
+    }
+    let ask: Ask = match (body.len() <= MAX_ASK_BYTES)
+        .then(|| serde_json::from_slice(&body).ok())
+        .flatten()
+    {
+        Some(ask) => ask,
+        None => return plain(StatusCode::BAD_REQUEST, Text::BadQuestion.in_(visitor.lang)),
+    };
+    let answer = web.inference.ask(&headers, &ask).await;
+    visitor.respond(&web, relay(answer, visitor.lang))
+}
+
+/// `POST /chat/feedback`: thumbs up or down on an answer (`{"request_id", "rating",
+/// "comment"}`), given to the inference API's `/v1/feedback` as the person signed in, so it is
+/// stored against the answer's usage record like any caller's.
+pub(crate) async fn feedback(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let visitor = Visitor::of(&web, &headers).await;
+    if let Some(refused) = refusal_unless_signed_in_and_unforged(&web, &visitor, &headers) {
+        return refused;
+    }
+    let given = web
+        .inference
+        .call(
+            &headers,
+            http::Method::POST,
+            "/v1/feedback",
+            Body::from(body),
+        )
+        .await;
+    visitor.respond(&web, given)
+}
+
+/// The scripts' state changes need a person signed in and this browser's token (header
+/// `x-csrf-token`) from the chat's own origin: the refusal when they are not.
+fn refusal_unless_signed_in_and_unforged(
+    web: &Web,
+    visitor: &Visitor,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    if visitor.person.is_none() {
+        let signed_out = Text::SignInRefused.in_(visitor.lang);
+        return Some(plain(StatusCode::UNAUTHORIZED, signed_out));
+    }
+    let token = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
+    let forged = visitor.check(web, headers, token).is_err();
+    forged.then(|| plain(StatusCode::FORBIDDEN, Text::ForgedRequest.in_(visitor.lang)))
+}
+
+/// The gateway's routes, called in process.
+#[derive(Clone)]
+pub(crate) struct Inference(pub axum::Router);
+
+impl std::fmt::Debug for Inference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inference")
+    }
+}
+
+impl Inference {
+    /// Calls `method path` of the inference API with the browser's cookies (its session), so the
+    /// gateway authenticates the person itself.
+    pub(crate) async fn call(
+        &self,
+        browser: &HeaderMap,
+        method: http::Method,
+        path: &str,
+        body: Body,
+    ) -> Response {
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = http::Uri::try_from(path).unwrap_or_default();
+        let headers = request.headers_mut();
+        for cookie in browser.get_all(header::COOKIE) {
+            headers.append(header::COOKIE, cookie.clone());
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        match self.0.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The chat models the person may use, as `GET /v1/models` lists them for their session:
+    /// each with where it runs and the highest classification it accepts.
+    pub(crate) async fn chat_models(&self, browser: &HeaderMap) -> Vec<ModelCard> {
+        let response = self
+            .call(browser, http::Method::GET, "/v1/models", Body::empty())
+            .await;
+        if !response.status().is_success() {
+            return Vec::new();
+        }
+        let body = axum::body::to_bytes(response.into_body(), 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        let Ok(list) = serde_json::from_slice::<ModelList>(&body) else {
+            return Vec::new();
+        };
+        list.data
+            .into_iter()
+            .filter(|card| card.kind.as_deref().is_none_or(|kind| kind == "chat"))
+            .collect()
+    }
+
+    async fn ask(&self, browser: &HeaderMap, ask: &Ask) -> Response {
+        let body = json!({
+            "model": ask.model,
+            "messages": ask.messages,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        let path = domain::Operation::Chat.public_path();
+        self.call(
+            browser,
+            http::Method::POST,
+            path,
+            Body::from(body.to_string()),
+        )
+        .await
+    }
+}
+
+/// The gateway's answer as the page's events.
+fn relay(answer: Response, lang: Lang) -> Response {
+    let request_id = answer
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let notice = answer
+        .headers()
+        .get(PERSONAL_DATA_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|told| Ok(event("notice", &json!({"text": notice(told, lang)}))));
+    let events = match answer.status().is_success() {
+        true => Relay::events(answer.into_body().into_data_stream(), request_id).boxed(),
+        false => futures_util::stream::once(refusal(answer, lang)).boxed(),
+    };
+    let events = futures_util::stream::iter(notice).chain(events);
+    let mut response = Body::from_stream(events).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+/// The notice of what the gateway hid, in the person's language:
+/// `pseudonymized IBAN=2 EMAIL=1; redacted PHONE_FR=1` → `2 IBAN, 1 EMAIL pseudonymized before
+/// sending; 1 PHONE_FR redacted before sending`.
+fn notice(told: &str, lang: Lang) -> String {
+    told.split(';')
+        .filter_map(|part| {
+            let mut words = part.split_whitespace();
+            let action = match words.next()? {
+                "pseudonymized" => Text::Pseudonymized,
+                "redacted" => Text::Redacted,
+                _ => return None,
+            };
+            let counts: Vec<String> = words
+                .filter_map(|word| word.split_once('='))
+                .map(|(kind, count)| format!("{count} {kind}"))
+                .collect();
+            Some(format!("{} {}", counts.join(", "), action.in_(lang)))
+        })
+        .collect::<Vec<_>>()
+        .join(" ; ")
+}
+
+/// The `refused` event of a refused request: the gateway's reason, in a sentence.
+async fn refusal(answer: Response, lang: Lang) -> Result<Bytes, std::convert::Infallible> {
+    let body = axum::body::to_bytes(answer.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    let fragment = html! {
+        p.error role="alert" { (Text::Refused.in_(lang)) }
+        p { (message) }
+    };
+    Ok(event("refused", &json!({"html": fragment.into_string()})))
+}
+
+/// Reads the gateway's stream and makes the page's events, one per chunk read.
+struct Relay {
+    upstream: BodyDataStream,
+    buffer: Vec<u8>,
+    text: String,
+    usage: Value,
+    request_id: Option<String>,
+    finished: bool,
+}
+
+impl Relay {
+    /// The page's events made from the gateway's stream `upstream`.
+    fn events(
+        upstream: BodyDataStream,
+        request_id: Option<String>,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+        let relay = Relay {
+            upstream,
+            buffer: Vec::new(),
+            text: String::new(),
+            usage: Value::Null,
+            request_id,
+            finished: false,
+        };
+        futures_util::stream::unfold(relay, |mut relay| async move {
+            let event = relay.next_event().await?;
+            Some((Ok(event), relay))
+        })
+    }
+
+    async fn next_event(&mut self) -> Option<Bytes> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let Some(Ok(chunk)) = self.upstream.next().await else {
+                return Some(self.done());
+            };
+            self.buffer.extend_from_slice(&chunk);
+            let (delta, ended) = self.take_events();
+            if ended {
+                return Some(self.done());
+            }
+            if !delta.is_empty() {
+                let html = markdown::render(&self.text);
+                return Some(event("answer", &json!({"html": html, "delta": delta})));
+            }
+        }
+    }
+
+    /// Consumes the complete events buffered: the text they add, and whether the stream ended.
+    fn take_events(&mut self) -> (String, bool) {
+        let mut delta = String::new();
+        let mut ended = false;
+        let (events, consumed) = wire::sse::split_events(&self.buffer);
+        for data in events.into_iter().filter_map(wire::sse::data) {
+            if &*data == b"[DONE]" {
+                ended = true;
+                continue;
+            }
+            let Ok(chunk) = serde_json::from_slice::<Value>(&data) else {
+                continue;
+            };
+            if let Some(content) = chunk["choices"][0]["delta"]["content"].as_str() {
+                delta.push_str(content);
+            }
+            if chunk["usage"].is_object() {
+                self.usage = chunk["usage"].clone();
+            }
+        }
+        self.buffer.drain(..consumed);
+        self.text.push_str(&delta);
+        (delta, ended)
+    }
+
+    fn done(&mut self) -> Bytes {
+        self.finished = true;
+        event(
+            "done",
+            &json!({
+                "request_id": self.request_id,
+                "prompt_tokens": self.usage["prompt_tokens"],
+                "completion_tokens": self.usage["completion_tokens"],
+            }),
+        )
+    }
+}
+
+/// One server-sent event.
+fn event(name: &str, data: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+fn plain(status: StatusCode, message: &str) -> Response {
+    (status, message.to_owned()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_names_kinds_and_counts_in_the_persons_language() {
+        let told = "pseudonymized IBAN=2 EMAIL=1; redacted PHONE_FR=1";
+        assert_eq!(
+            notice(told, Lang::En),
+            "2 IBAN, 1 EMAIL pseudonymized before sending ; 1 PHONE_FR redacted before sending"
+        );
+        assert!(notice(told, Lang::Fr).starts_with("2 IBAN, 1 EMAIL pseudonymisé"));
+        assert_eq!(notice("shouted X=1", Lang::En), "");
+    }
+}

@@ -1,0 +1,192 @@
+//! The employee chat, served at `/` by `fabrique serve` on the API's listener.
+//!
+//! Pages are rendered on the server (`pages`, with `maud`, which escapes every value it is
+//! given); the style sheet and the ES modules are compiled into the binary (`assets`), so there
+//! is no front-end build and nothing to deploy beside the binary.
+//!
+//! **Who is signed in** is asked of `access::authenticate`, the one way every surface finds its
+//! caller: the session cookie set by sign-in (`/auth/…`) stands for a person. Signed out, `/`
+//! shows the sign-in page: the provider's button when `[oidc]` is configured, else how to get a
+//! one-time link.
+//!
+//! **The chat** (`chat`): `POST /chat/send` takes the conversation and sends it as a chat
+//! completion through the inference API's own routes, in process, with the browser's session:
+//! the gateway authenticates the person and runs its whole pipeline, so every request still
+//! leaves through its one exit, metered and audited. The streamed answer comes back as events of
+//! HTML rendered and sanitized on the server (`markdown`), with the personal-data notice the
+//! gateway tells. The conversation lives in the page (`assets/chat.js`); nothing of it is kept on
+//! the server.
+//!
+//! **Security.** Every response carries a strict Content-Security-Policy (scripts, styles and
+//! connections from the chat's own origin only, no inline script or style, no framing) and
+//! `nosniff`, `no-referrer`. Every state change is a `POST` checked by `csrf`: from the chat's
+//! own origin, with a token bound to this browser and the signed-in person. The chat's cookies are
+//! `HttpOnly` and `SameSite=Strict`, `Secure` when the installation says so.
+//!
+//! **Language.** French by default, English when the browser prefers it, either when the person
+//! chooses it in the header (`lang`); every sentence is in `text`, in both languages.
+//!
+//! **Invariants:** no page holds inline script or style; no state change without a verified
+//! token; the web depends on no other surface (it reaches the inference API through the same
+//! pipeline as any client, never around it).
+
+mod assets;
+mod chat;
+mod cookies;
+mod csrf;
+mod lang;
+mod markdown;
+mod pages;
+mod text;
+mod visitor;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use identity::Directory;
+use serde::Deserialize;
+
+pub use csrf::{BROWSER_COOKIE, TOKEN_FIELD, TOKEN_HEADER};
+pub use lang::LANG_COOKIE;
+
+use crate::chat::Inference;
+use crate::csrf::{Csrf, Forgery};
+use crate::lang::Lang;
+use crate::text::Text;
+use crate::visitor::Visitor;
+
+/// The Content-Security-Policy of every page: only the chat's own scripts, styles and
+/// connections; no inline code, no plugins, no framing, forms posted only to the chat.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
+/// What the installation says about the web.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Send the chat's cookies with `Secure` (behind HTTPS).
+    pub cookie_secure: bool,
+    /// Sign-in with the group's identity provider is configured: the sign-in page shows its
+    /// button.
+    pub provider_sign_in: bool,
+}
+
+/// The web's state, shared by its routes.
+#[derive(Debug)]
+pub struct Web {
+    directory: Arc<Directory>,
+    sign_in: Option<Arc<dyn access::SignIn>>,
+    csrf: Csrf,
+    settings: Settings,
+    inference: Inference,
+}
+
+impl Web {
+    /// `inference` is the inference API's router (`gateway::router`): the chat sends its
+    /// questions through it, in process, so they take the pipeline every API request takes.
+    pub fn new(
+        directory: Arc<Directory>,
+        sign_in: Option<Arc<dyn access::SignIn>>,
+        settings: Settings,
+        inference: Router,
+    ) -> Arc<Web> {
+        Arc::new(Web {
+            directory,
+            sign_in,
+            csrf: Csrf::default(),
+            settings,
+            inference: Inference(inference),
+        })
+    }
+}
+
+/// The web's routes: `/`, `/assets/{name}`, `POST /lang`, `POST /chat/send`,
+/// `POST /chat/feedback`.
+pub fn router(web: Arc<Web>) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/assets/{name}", get(assets::serve))
+        .route("/lang", post(choose_language))
+        .route("/chat/send", post(chat::send))
+        .route("/chat/feedback", post(chat::feedback))
+        .layer(axum::middleware::map_response(secure))
+        .with_state(web)
+}
+
+/// `GET /`: the chat when signed in, else the sign-in page.
+async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let visitor = Visitor::of(&web, &headers).await;
+    let page = match &visitor.person {
+        Some(_) => {
+            let models = web.inference.chat_models(&headers).await;
+            pages::chat(&visitor.frame(), &models)
+        }
+        None => pages::sign_in(
+            &visitor.frame(),
+            web.settings.provider_sign_in,
+            visitor.session_refused,
+        ),
+    };
+    visitor.respond(&web, page)
+}
+
+#[derive(Debug, Deserialize)]
+struct LanguageChoice {
+    csrf: Option<String>,
+    lang: String,
+}
+
+/// `POST /lang`: remembers the language chosen, then back to the chat.
+async fn choose_language(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(choice): Form<LanguageChoice>,
+) -> Response {
+    let visitor = Visitor::of(&web, &headers).await;
+    if let Err(forgery) = visitor.check(&web, &headers, choice.csrf.as_deref()) {
+        return refuse(&web, &visitor, forgery);
+    }
+    let lang = Lang::of_tag(&choice.lang).unwrap_or(visitor.lang);
+    let mut response = Redirect::to("/").into_response();
+    cookies::set(
+        response.headers_mut(),
+        LANG_COOKIE,
+        lang.code().to_owned(),
+        web.settings.cookie_secure,
+    );
+    visitor.respond(&web, response)
+}
+
+/// A refused state change: 403 and a page that says why.
+fn refuse(web: &Web, visitor: &Visitor, forgery: Forgery) -> Response {
+    let reason = match forgery {
+        Forgery::CrossOrigin => Text::CrossOriginRequest,
+        Forgery::BadToken => Text::ForgedRequest,
+    };
+    tracing::info!(?forgery, "web: a state change was refused");
+    let page = pages::refused(&visitor.frame(), reason);
+    visitor.respond(web, (StatusCode::FORBIDDEN, page))
+}
+
+/// The security headers of every response of the web.
+async fn secure(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}

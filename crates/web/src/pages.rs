@@ -1,0 +1,177 @@
+//! The pages, written with `maud`: every interpolated value is escaped by construction, and no
+//! page holds inline script or style (the CSP forbids both).
+
+use maud::{DOCTYPE, Markup, html};
+
+use wire::models::ModelCard;
+
+use crate::assets::Asset;
+use crate::csrf::TOKEN_FIELD;
+use crate::lang::Lang;
+use crate::text::Text;
+
+/// What every page's frame needs.
+pub struct Frame<'a> {
+    pub lang: Lang,
+    /// The CSRF token of this browser and person.
+    pub token: &'a str,
+    /// The signed-in person's name, shown in the header.
+    pub user_name: Option<&'a str>,
+}
+
+/// The frame around every page: head, header with the language switch, main.
+pub fn layout(frame: &Frame<'_>, title: &str, main: Markup) -> Markup {
+    let lang = frame.lang;
+    let t = |text: Text| text.in_(lang);
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="csrf-token" content=(frame.token);
+                // No icon to fetch: a request that fails would be noise in the console.
+                link rel="icon" href="data:,";
+                title { (title) " · " (t(Text::Product)) }
+                link rel="stylesheet" href=(Asset::Style.href());
+                script type="module" src=(Asset::Script.href()) {}
+            }
+            body {
+                a.skip href="#main" { (t(Text::SkipToContent)) }
+                header.top {
+                    span.brand { (t(Text::Product)) }
+                    @if let Some(user_name) = frame.user_name {
+                        span.muted { (t(Text::SignedInAs)) " " strong { (user_name) } }
+                    }
+                    (language_switch(frame))
+                }
+                main #main tabindex="-1" { (main) }
+            }
+        }
+    }
+}
+
+/// The language switch: a labelled list and a button, so it works from the keyboard and without
+/// script.
+fn language_switch(frame: &Frame<'_>) -> Markup {
+    let lang = frame.lang;
+    html! {
+        form method="post" action="/lang" {
+            input type="hidden" name=(TOKEN_FIELD) value=(frame.token);
+            label for="lang" { (Text::Language.in_(lang)) }
+            select #lang name="lang" {
+                @for option in Lang::ALL {
+                    option value=(option.code()) lang=(option.code()) selected[option == lang] {
+                        (option.name())
+                    }
+                }
+            }
+            button.quiet type="submit" { (Text::ChangeLanguage.in_(lang)) }
+        }
+    }
+}
+
+/// The signed-out page: the provider's button when sign-in with it is configured, else how to get
+/// a one-time link.
+pub fn sign_in(frame: &Frame<'_>, provider: bool, session_refused: bool) -> Markup {
+    let t = |text: Text| text.in_(frame.lang);
+    layout(
+        frame,
+        t(Text::SignInTitle),
+        html! {
+            section.card aria-labelledby="sign-in-title" {
+                h1 #sign-in-title { (t(Text::SignInTitle)) }
+                p { (t(Text::SignInLead)) }
+                @if session_refused {
+                    p.error role="alert" { (t(Text::SignInRefused)) }
+                }
+                @if provider {
+                    a.button href="/auth/login" { (t(Text::SignInWithProvider)) }
+                } @else {
+                    p { (t(Text::SignInByLink)) }
+                }
+            }
+        },
+    )
+}
+
+/// The chat: the conversation, the model picker and the question box. The conversation lives in
+/// the page only (`chat.js`), and the page says so.
+pub fn chat(frame: &Frame<'_>, models: &[ModelCard]) -> Markup {
+    let t = |text: Text| text.in_(frame.lang);
+    layout(
+        frame,
+        t(Text::Product),
+        html! {
+            h1.visually-hidden { (t(Text::Product)) }
+            div #texts hidden data-copy=(t(Text::Copy)) data-regenerate=(t(Text::Regenerate))
+                data-stopped=(t(Text::Stopped)) data-thinking=(t(Text::Thinking))
+                data-done=(t(Text::Answered)) data-edit=(t(Text::Edit)) data-up=(t(Text::Useful))
+                data-down=(t(Text::NotUseful)) data-comment=(t(Text::Comment))
+                data-send-feedback=(t(Text::SendFeedback)) data-thanks=(t(Text::Thanks))
+                data-feedback-failed=(t(Text::FeedbackFailed)) {}
+            section #transcript aria-label=(t(Text::Conversation)) aria-live="polite" {}
+            @if models.is_empty() {
+                p.error role="alert" { (t(Text::NoModel)) }
+            }
+            form #composer {
+                div.row {
+                    label for="model" { (t(Text::Model)) }
+                    select #model name="model" {
+                        @for model in models {
+                            option value=(model.id) { (model_label(frame.lang, model)) }
+                        }
+                    }
+                }
+                label for="question" { (t(Text::Question)) }
+                textarea #question name="question" rows="3" required {}
+                div.row {
+                    button #send type="submit" { (t(Text::Send)) }
+                    button.quiet #stop type="button" hidden { (t(Text::Stop)) }
+                    span #status.muted role="status" {}
+                }
+            }
+            p.muted { (t(Text::NothingKept)) }
+            script type="module" src=(Asset::Chat.href()) {}
+        },
+    )
+}
+
+/// A model as the picker shows it: its name, where it runs, the highest classification it accepts
+/// (`mistral-small — sur site · jusqu’à secret`).
+fn model_label(lang: Lang, model: &ModelCard) -> String {
+    let mut label = model.id.clone();
+    let hosting: Vec<&str> = model
+        .hosting
+        .iter()
+        .flatten()
+        .map(|h| Text::of_hosting(h).map_or(h.as_str(), |text| text.in_(lang)))
+        .collect();
+    if !hosting.is_empty() {
+        label.push_str(" — ");
+        label.push_str(&hosting.join(", "));
+    }
+    if let Some(clearance) = &model.clearance {
+        label.push_str(" · ");
+        label.push_str(Text::UpTo.in_(lang));
+        label.push(' ');
+        label.push_str(clearance);
+    }
+    label
+}
+
+/// A refused action, with the reason.
+pub fn refused(frame: &Frame<'_>, reason: Text) -> Markup {
+    let t = |text: Text| text.in_(frame.lang);
+    layout(
+        frame,
+        t(Text::Forbidden),
+        html! {
+            section.card {
+                h1 { (t(Text::Forbidden)) }
+                p.error role="alert" { (t(reason)) }
+                a href="/" { (t(Text::Product)) }
+            }
+        },
+    )
+}

@@ -1,0 +1,105 @@
+// The chat in a real Chromium, driven by playwright-core; run by the `browser` integration test
+// (crates/fabrique/tests/it/browser.rs), which starts the server and signs the person in.
+//
+// Environment: FABRIQUE_URL (the server), FABRIQUE_SESSION (the session cookie, `name=value`),
+// FABRIQUE_BROWSER_MODULES (a node_modules holding playwright-core and axe-core), CHROMIUM (the
+// browser's executable), SCREENSHOTS (where pages are saved). Prints one line per check passed;
+// exits non-zero on the first that fails.
+
+import { createRequire } from 'node:module';
+import { readFileSync, mkdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const require = createRequire(`${process.env.FABRIQUE_BROWSER_MODULES}/`);
+const { chromium } = require('playwright-core');
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const url = process.env.FABRIQUE_URL;
+const screenshots = process.env.SCREENSHOTS;
+mkdirSync(screenshots, { recursive: true });
+const [name, ...rest] = process.env.FABRIQUE_SESSION.split('=');
+const session = { name, value: rest.join('='), url };
+
+/** No serious or critical accessibility violation on the page as it is now. */
+async function accessible(page, what) {
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(() => window.axe.run());
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `${what}: accessibility`);
+  console.log(`ok: ${what} has no serious or critical accessibility violation`);
+}
+
+/** Sends a question with `model`; returns its answer's turn once it appears. */
+async function ask(page, model, question) {
+  const before = await page.locator('.turn.assistant').count();
+  await page.selectOption('#model', model);
+  await page.fill('#question', question);
+  await page.press('#question', 'Enter');
+  const answer = page.locator('.turn.assistant').nth(before);
+  await answer.waitFor();
+  return answer;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+try {
+  const signedOut = await browser.newPage({ locale: 'fr-FR' });
+  await signedOut.goto(url);
+  await signedOut.getByRole('heading', { name: 'Connexion' }).waitFor();
+  await signedOut.screenshot({ path: `${screenshots}/sign-in.png`, fullPage: true });
+  await accessible(signedOut, 'the sign-in page');
+
+  const context = await browser.newContext({ locale: 'fr-FR' });
+  await context.addCookies([session]);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
+  await page.goto(url);
+  await page.getByLabel('Votre question').waitFor();
+  await accessible(page, 'the chat page');
+
+  // Model output holding a script and a javascript: link is shown, never run or followed.
+  const hostile = '**gras** <script>window.pwned = 1</script> [clic](javascript:window.pwned=2)';
+  const answer = await ask(page, 'mistral-small', hostile);
+  await answer.locator('.actions').waitFor();
+  assert.equal(await answer.locator('strong').textContent(), 'gras');
+  assert.match(await answer.locator('.body').textContent(), /<script>window\.pwned = 1<\/script>/);
+  assert.equal(await answer.locator('script').count(), 0);
+  assert.equal(await page.locator('a[href^="javascript"]').count(), 0);
+  await answer.getByText('clic').click();
+  assert.equal(await page.evaluate(() => window.pwned), undefined, 'nothing ran');
+  console.log('ok: a streamed answer is shown, its script and javascript: link inert');
+
+  // Feedback on the answer, with a comment, stored against its usage record.
+  await answer.getByRole('button', { name: 'Utile', exact: true }).click();
+  await answer.getByLabel('Commentaire (facultatif)').fill('Clair et exact');
+  await answer.getByRole('button', { name: 'Envoyer l’avis' }).click();
+  await answer.getByText('Merci pour votre avis.').waitFor();
+  console.log('ok: feedback given');
+  await page.screenshot({ path: `${screenshots}/chat-answer.png`, fullPage: true });
+
+  // Personal data hidden from the model is noticed by kind and count.
+  const noticed = await ask(page, 'mistral-small', 'Virement vers FR76 3000 6000 0112 3456 7890 189');
+  await noticed.locator('.actions').waitFor();
+  assert.equal(await noticed.locator('.notice').textContent(), '1 IBAN pseudonymisé(s) avant l’envoi');
+  console.log('ok: the pseudonymization notice names the kind and count');
+  await page.screenshot({ path: `${screenshots}/chat-notice.png`, fullPage: true });
+
+  // Stop mid-stream: the answer stops where it was; the server charges what was generated.
+  const slow = await ask(page, 'mistral-slow', 'Racontez une longue histoire');
+  await slow.locator('.body').filter({ hasText: /\S/ }).waitFor();
+  await page.click('#stop');
+  await page.locator('#status').filter({ hasText: 'Réponse arrêtée.' }).waitFor();
+  assert.equal(await page.locator('#stop').isVisible(), false);
+  console.log('ok: stopped mid-stream');
+  await page.screenshot({ path: `${screenshots}/chat-stopped.png`, fullPage: true });
+  await accessible(page, 'the chat page with answers');
+
+  assert.deepEqual(errors, [], 'no script error, no CSP violation');
+  console.log('ok: no script error and no CSP violation');
+} finally {
+  await browser.close();
+}
