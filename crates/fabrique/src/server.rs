@@ -218,6 +218,12 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         web::Settings {
             cookie_secure: config.oidc.as_ref().is_some_and(|o| o.cookie_secure),
             provider_sign_in: config.oidc.is_some(),
+            levels: config.classifications.names().to_vec(),
+            entity_floors: config
+                .entities
+                .iter()
+                .filter_map(|e| Some((e.slug.clone(), usize::from(e.classification?.0))))
+                .collect(),
         },
         gateway::router(Arc::clone(&gateway)),
     );

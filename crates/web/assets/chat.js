@@ -8,6 +8,7 @@ const form = document.getElementById('composer');
 const transcript = document.getElementById('transcript');
 const questionBox = document.getElementById('question');
 const model = document.getElementById('model');
+const level = document.getElementById('level');
 const send = document.getElementById('send');
 const stop = document.getElementById('stop');
 const status = document.getElementById('status');
@@ -160,7 +161,7 @@ async function ask() {
     const response = await fetch('/chat/send', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken() },
-      body: JSON.stringify({ model: model.value, messages: history }),
+      body: JSON.stringify({ model: model.value, level: level.value, messages: history }),
       signal: controller.signal,
     });
     if (!response.ok) {

@@ -39,6 +39,8 @@ use crate::{Web, markdown};
 /// The gateway's header telling what the data policy hid from the model
 /// (`gateway::PERSONAL_DATA_HEADER`; the web depends on no other surface, so it is named here).
 const PERSONAL_DATA_HEADER: &str = "x-fabrique-personal-data";
+/// The request header labelling a request's classification (the gateway's, named here likewise).
+const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
 
 /// The largest conversation accepted from the page; the gateway applies its own limit after.
 const MAX_ASK_BYTES: usize = 4 * 1024 * 1024;
@@ -49,6 +51,9 @@ const MAX_ASK_BYTES: usize = 4 * 1024 * 1024;
 struct Ask {
     model: String,
     messages: Vec<Turn>,
+    /// The conversation's classification, a level name; the gateway only ever raises with it.
+    #[serde(default)]
+    level: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -142,6 +147,18 @@ impl Inference {
         path: &str,
         body: Body,
     ) -> Response {
+        self.call_labelled(browser, method, path, body, None).await
+    }
+
+    /// [`Inference::call`], with the conversation's classification when it has one.
+    async fn call_labelled(
+        &self,
+        browser: &HeaderMap,
+        method: http::Method,
+        path: &str,
+        body: Body,
+        level: Option<&str>,
+    ) -> Response {
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = http::Uri::try_from(path).unwrap_or_default();
@@ -153,6 +170,9 @@ impl Inference {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(level) = level.and_then(|l| HeaderValue::from_str(l).ok()) {
+            headers.insert(CLASSIFICATION_HEADER, level);
+        }
         match self.0.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
@@ -188,11 +208,13 @@ impl Inference {
             "stream_options": {"include_usage": true},
         });
         let path = domain::Operation::Chat.public_path();
-        self.call(
+        let body = Body::from(body.to_string());
+        self.call_labelled(
             browser,
             http::Method::POST,
             path,
-            Body::from(body.to_string()),
+            body,
+            ask.level.as_deref(),
         )
         .await
     }
@@ -253,8 +275,12 @@ async fn refusal(answer: Response, lang: Lang) -> Result<Bytes, std::convert::In
         .unwrap_or_default();
     let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let message = error["error"]["message"].as_str().unwrap_or_default();
+    let headline = match error["error"]["code"].as_str() {
+        Some("classification_not_permitted") => Text::NoClearedModel,
+        _ => Text::Refused,
+    };
     let fragment = html! {
-        p.error role="alert" { (Text::Refused.in_(lang)) }
+        p.error role="alert" { (headline.in_(lang)) }
         p { (message) }
     };
     Ok(event("refused", &json!({"html": fragment.into_string()})))

@@ -23,6 +23,10 @@
 //! own origin, with a token bound to this browser and the signed-in person. The chat's cookies are
 //! `HttpOnly` and `SameSite=Strict`, `Secure` when the installation says so.
 //!
+//! **Classification.** The person picks the conversation's level among their entity's default
+//! and the levels above it; it goes with every question (`x-fabrique-classification`), so only
+//! endpoints cleared for it answer, and a question no cleared model can take says so plainly.
+//!
 //! **Language.** French by default, English when the browser prefers it, either when the person
 //! chooses it in the header (`lang`); every sentence is in `text`, in both languages.
 //!
@@ -40,6 +44,7 @@ mod pages;
 mod text;
 mod visitor;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -66,13 +71,30 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     frame-ancestors 'none'; base-uri 'none'";
 
 /// What the installation says about the web.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Send the chat's cookies with `Secure` (behind HTTPS).
     pub cookie_secure: bool,
     /// Sign-in with the group's identity provider is configured: the sign-in page shows its
     /// button.
     pub provider_sign_in: bool,
+    /// The classification levels, lowest first (`classifications`).
+    pub levels: Vec<String>,
+    /// Each entity's least classification, as a rank in `levels` (`[[entities]]
+    /// classification`); an entity not named starts at the lowest.
+    pub entity_floors: HashMap<String, usize>,
+}
+
+impl Settings {
+    /// The levels a person of `entity` may give a conversation: their entity's default and above.
+    /// Lowering below it is not offered (and the gateway would not honour it).
+    fn levels_open_to(&self, entity: Option<&str>) -> &[String] {
+        let floor = entity
+            .and_then(|slug| self.entity_floors.get(slug))
+            .copied()
+            .unwrap_or(0);
+        self.levels.get(floor..).unwrap_or_default()
+    }
 }
 
 /// The web's state, shared by its routes.
@@ -121,9 +143,10 @@ pub fn router(web: Arc<Web>) -> Router {
 async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let visitor = Visitor::of(&web, &headers).await;
     let page = match &visitor.person {
-        Some(_) => {
+        Some(person) => {
             let models = web.inference.chat_models(&headers).await;
-            pages::chat(&visitor.frame(), &models)
+            let levels = web.settings.levels_open_to(person.entity.as_deref());
+            pages::chat(&visitor.frame(), &models, levels)
         }
         None => pages::sign_in(
             &visitor.frame(),
@@ -189,4 +212,26 @@ async fn secure(mut response: Response) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversation_is_offered_its_entitys_level_and_the_ones_above() {
+        let settings = Settings {
+            cookie_secure: false,
+            provider_sign_in: false,
+            levels: ["public", "internal", "secret"].map(String::from).to_vec(),
+            entity_floors: HashMap::from([("bank".to_owned(), 1), ("odd".to_owned(), 9)]),
+        };
+        assert_eq!(
+            settings.levels_open_to(Some("bank")),
+            ["internal", "secret"]
+        );
+        assert_eq!(settings.levels_open_to(Some("other")).len(), 3);
+        assert_eq!(settings.levels_open_to(None).len(), 3);
+        assert!(settings.levels_open_to(Some("odd")).is_empty());
+    }
 }

@@ -95,9 +95,9 @@ pub fn sign_in(frame: &Frame<'_>, provider: bool, session_refused: bool) -> Mark
     )
 }
 
-/// The chat: the conversation, the model picker and the question box. The conversation lives in
+/// The chat: the conversation, the model and classification pickers and the question box. The conversation lives in
 /// the page only (`chat.js`), and the page says so.
-pub fn chat(frame: &Frame<'_>, models: &[ModelCard]) -> Markup {
+pub fn chat(frame: &Frame<'_>, models: &[ModelCard], levels: &[String]) -> Markup {
     let t = |text: Text| text.in_(frame.lang);
     layout(
         frame,
@@ -122,6 +122,13 @@ pub fn chat(frame: &Frame<'_>, models: &[ModelCard]) -> Markup {
                             option value=(model.id) { (model_label(frame.lang, model)) }
                         }
                     }
+                }
+                div.row {
+                    label for="level" { (t(Text::Classification)) }
+                    select #level name="level" aria-describedby="level-hint" {
+                        @for level in levels { option value=(level) { (level) } }
+                    }
+                    span #level-hint.muted { (t(Text::ClassificationHint)) }
                 }
                 label for="question" { (t(Text::Question)) }
                 textarea #question name="question" rows="3" required {}

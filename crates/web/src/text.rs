@@ -47,6 +47,9 @@ pub enum Text {
     SendFeedback,
     Thanks,
     FeedbackFailed,
+    Classification,
+    ClassificationHint,
+    NoClearedModel,
 }
 
 impl Text {
@@ -146,6 +149,19 @@ impl Text {
             Text::Comment => ("Commentaire (facultatif)", "Comment (optional)"),
             Text::SendFeedback => ("Envoyer l’avis", "Send feedback"),
             Text::Thanks => ("Merci pour votre avis.", "Thank you for your feedback."),
+            Text::Classification => ("Classification", "Classification"),
+            Text::ClassificationHint => (
+                "Relevez-la si la conversation est plus sensible ; elle ne descend jamais sous celle \
+                 de votre entité.",
+                "Raise it when the conversation is more sensitive; it never goes below your \
+                 entity’s.",
+            ),
+            Text::NoClearedModel => (
+                "Aucun modèle habilité à ce niveau de classification ne peut répondre : choisissez \
+                 un modèle qui l’accepte.",
+                "No model cleared for this classification can answer: choose a model that accepts \
+                 it.",
+            ),
             Text::FeedbackFailed => (
                 "L’avis n’a pas pu être enregistré.",
                 "The feedback could not be recorded.",

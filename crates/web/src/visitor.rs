@@ -12,10 +12,11 @@ use crate::lang::Lang;
 use crate::pages::Frame;
 use crate::{Web, cookies};
 
-/// A signed-in person: their directory record.
+/// A signed-in person: their directory record and their entity's slug.
 #[derive(Debug, Clone)]
 pub struct Person {
     pub user: Arc<UserRecord>,
+    pub entity: Option<Arc<str>>,
 }
 
 /// One request's visitor.
@@ -46,7 +47,8 @@ impl Visitor {
                 let user = principal
                     .user_id()
                     .and_then(|id| web.directory.user_by_id(id));
-                (user.map(|user| Person { user }), false)
+                let entity = principal.entity_slug.clone();
+                (user.map(|user| Person { user, entity }), false)
             }
             Err(access::Refused::Missing) => (None, false),
             Err(_) => (None, true),

@@ -412,3 +412,49 @@ pub(crate) fn assert_stopped_and_charged(record: Option<&domain::UsageRecord>) {
         "charged to the person: {record:?}"
     );
 }
+
+#[tokio::test]
+async fn a_conversation_raised_above_every_cleared_model_says_so_plainly() {
+    let cloud = r#"
+[[endpoints]]
+name = "cloud"
+kind = "vllm"
+url = "{sim0}"
+hosting = "eu_cloud"
+clearance = "internal"
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["cloud"]
+"#;
+    let (issuer, t) = start_on(vec![echoing()], cloud, "").await;
+    let (ada, page) = Browser::sign_in(&issuer, &t).await;
+    for level in ["public", "internal", "confidential", "secret"] {
+        let option = format!(r#"<option value="{level}">"#);
+        assert!(page.contains(&option), "{level} is offered: {page}");
+    }
+    let ask = |level: &'static str| {
+        let question = json!({"model": "mistral-small", "level": level,
+            "messages": [{"role": "user", "content": "Bonjour"}]});
+        browser()
+            .post(t.url("/chat/send"))
+            .header(COOKIE, &ada.cookies)
+            .header(web::TOKEN_HEADER, &ada.token)
+            .json(&question)
+            .send()
+    };
+    let events = events_of(&ask("secret").await.unwrap().text().await.unwrap());
+    let (name, refused) = &events[0];
+    assert_eq!(name, "refused", "{events:?}");
+    let html = refused["html"].as_str().unwrap();
+    assert!(html.contains("Aucun modèle habilité"), "{html}");
+    assert_eq!(
+        t.sims[0].0.stats().chat_requests,
+        0,
+        "nothing left for the cloud"
+    );
+
+    let events = events_of(&ask("internal").await.unwrap().text().await.unwrap());
+    assert_eq!(events.last().unwrap().0, "done", "{events:?}");
+}
