@@ -102,6 +102,20 @@ pub fn load_config(options: &ServeOptions) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Where the request path's spill journals live, and their bound.
+fn journal_settings(config: &Config) -> usage::JournalSettings {
+    usage::JournalSettings {
+        dir: config.server.data_dir.join("journal"),
+        max_bytes: config.server.journal_max_bytes,
+    }
+}
+
+/// Counts a writer's lost records in `family` (a method of [`Metrics`]), by reason.
+fn losses(metrics: &Arc<Metrics>, family: fn(&Metrics, &'static str, u64)) -> usage::OnLoss {
+    let metrics = Arc::clone(metrics);
+    Arc::new(move |loss: usage::Loss, records| family(&metrics, loss.as_str(), records))
+}
+
 /// Starts everything and returns once the listener accepts connections.
 pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Result<RunningServer> {
     install_policies(&config)?;
@@ -133,25 +147,6 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     .context("loading seats")?;
 
     let simulator = start_embedded_simulator(&mut config).await?;
-    let (usage_sink, usage_writer) = usage::start_writer(store.clone());
-    let (audit_sink, audit_writer) = usage::start_writer(store.clone());
-    let (feedback_sink, feedback_writer) = usage::start_writer(store.clone());
-    let live = crate::factory::load(&store, &config).await?;
-    // Content is kept only when some entity (or the group's default) says `full`; otherwise no
-    // writer runs and the request path does not even look.
-    let content = retention::ContentStore::new(store.clone(), &config);
-    let keeps_content = config.retention.default.keeps_content()
-        || config
-            .entities
-            .iter()
-            .any(|seed| seed.retention.is_some_and(|r| r.keeps_content()));
-    let (content_sink, content_writer) = match keeps_content {
-        true => {
-            let (sink, writer) = content.start_writer();
-            (Some(sink), Some(writer))
-        }
-        false => (None, None),
-    };
     let metrics = Arc::new(Metrics::new(
         &config
             .models
@@ -164,6 +159,41 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             .map(|e| e.name.clone())
             .collect::<Vec<_>>(),
     ));
+    let (usage_sink, usage_writer) = usage::start_journaled(
+        store.clone(),
+        journal_settings(&config),
+        losses(&metrics, Metrics::usage_records_dropped),
+    )
+    .await
+    .context("opening the usage journal")?;
+    let (audit_sink, audit_writer) = usage::start_journaled(
+        store.clone(),
+        journal_settings(&config),
+        losses(&metrics, Metrics::audit_events_dropped),
+    )
+    .await
+    .context("opening the audit journal")?;
+    // Feedback is refused to its caller when it cannot be queued, so it needs no journal.
+    let (feedback_sink, feedback_writer) = usage::start_writer(store.clone(), Arc::new(|_, _| {}));
+    let live = crate::factory::load(&store, &config).await?;
+    // Content is kept only when some entity (or the group's default) says `full`; otherwise no
+    // writer runs and the request path does not even look.
+    let content = retention::ContentStore::new(store.clone(), &config);
+    let keeps_content = config.retention.default.keeps_content()
+        || config
+            .entities
+            .iter()
+            .any(|seed| seed.retention.is_some_and(|r| r.keeps_content()));
+    let (content_sink, content_writer) = match keeps_content {
+        true => {
+            let counter = metrics.content_records_dropped.clone();
+            let (sink, writer) = content.start_writer(Arc::new(move |_, records| {
+                counter.inc_by(records);
+            }));
+            (Some(sink), Some(writer))
+        }
+        false => (None, None),
+    };
     let evidence_metrics = metrics.evidence.clone();
     let admission = crate::limits::load_admission(&store, &config.admission)
         .await

@@ -101,8 +101,7 @@ pub(crate) fn announce_thresholds(
             })
             .to_string(),
         };
-        if !audit.record(event) {
-            tracing::error!(request_id, "audit event dropped: writer queue full");
-        }
+        // A loss is counted and logged by the sink.
+        audit.record(event);
     }
 }

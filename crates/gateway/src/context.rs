@@ -16,6 +16,7 @@ use admission::{Admitted, BudgetWarning, RateHeaders};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use domain::{Classification, Operation, TeamId, UnixMillis, now_millis};
+use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::Principal;
 use tokio::sync::oneshot;
@@ -295,6 +296,7 @@ impl Exchange {
         // Open while the stream is relayed: it ends with the stream.
         let relaying = self.stage("relay");
         let keeps_content = self.facts.capture.is_some();
+        let gateway = Arc::clone(&self.gateway);
         let stream = RelayStream::new(streaming, keeps_content, move |outcome| {
             drop(relaying);
             if let (Some(capture), Some(completion)) =
@@ -308,7 +310,10 @@ impl Exchange {
             };
             self.finish(end, None);
         });
-        *response.body_mut() = Body::from_stream(stream);
+        // The stream is metered when it ends; it closes once its records are journaled.
+        let settled = futures_util::stream::once(async move { gateway.sinks.settled().await })
+            .filter_map(|()| std::future::ready(None::<Result<bytes::Bytes, std::io::Error>>));
+        *response.body_mut() = Body::from_stream(stream.chain(settled));
         response
     }
 

@@ -86,7 +86,6 @@ async fn record(g: &Gateway, request: Request<Body>) -> Result<serde_json::Value
     };
     let body = serde_json::json!({"request_id": feedback.request_id, "rating": rating.as_str()});
     if !g.sinks.feedback.record(feedback) {
-        tracing::error!("feedback dropped: writer queue full");
         return Err(GatewayError::BodyRead(
             "feedback could not be recorded now; retry".to_owned(),
         ));

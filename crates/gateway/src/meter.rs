@@ -39,7 +39,7 @@ use crate::error::GatewayError;
 use crate::relayed;
 
 /// Where records leave the request path: usage, audit events and kept content.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sinks {
     pub usage: UsageSink,
     pub audit: AuditSink,
@@ -47,6 +47,15 @@ pub struct Sinks {
     pub feedback: usage::FeedbackSink,
     /// Present when some entity (or the group's default) keeps content.
     pub content: Option<retention::ContentSink>,
+}
+
+impl Sinks {
+    /// Resolves once every usage record and audit event handed over so far is in the spill
+    /// journal: an answer is complete only then, so what a caller was answered survives a crash.
+    pub async fn settled(&self) {
+        self.usage.settled().await;
+        self.audit.settled().await;
+    }
 }
 
 /// What the meter writes to, borrowed from the gateway.
@@ -187,13 +196,8 @@ impl Meter<'_> {
             self.keep(capture, &principal, facts, model);
         }
         let record = self.usage_record(&principal, facts, model, end, &charged);
-        if !self.sinks.usage.record(record) {
-            self.metrics.usage_records_dropped.inc();
-            tracing::error!(
-                request_id = ?facts.request_id,
-                "usage record dropped: writer queue full"
-            );
-        }
+        // A loss is counted and logged by the sink.
+        self.sinks.usage.record(record);
         charged
     }
 
@@ -211,9 +215,9 @@ impl Meter<'_> {
         let id = request_id(facts);
         let model = model.map_or(facts.requested_model.as_str(), |m| m.name.as_str());
         let record = capture.into_record(principal, id, facts.started_at, facts.operation, model);
-        if record.is_some_and(|record| !sink.record(record)) {
-            self.metrics.content_records_dropped.inc();
-            tracing::error!(request_id = id, "content record dropped: writer queue full");
+        // A loss is counted and logged by the sink.
+        if let Some(record) = record {
+            sink.record(record);
         }
     }
 
@@ -334,12 +338,8 @@ impl Meter<'_> {
             })
             .to_string(),
         };
-        if !self.sinks.audit.record(event) {
-            tracing::error!(
-                request_id = request_id(facts),
-                "audit event dropped: writer queue full"
-            );
-        }
+        // A loss is counted and logged by the sink.
+        self.sinks.audit.record(event);
     }
 }
 

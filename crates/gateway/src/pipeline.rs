@@ -76,7 +76,10 @@ async fn run(
     let served = stages(gateway, &mut exchange, &parts.headers, body)
         .instrument(root)
         .await;
-    exchange.respond(served)
+    let response = exchange.respond(served);
+    // A whole answer's records are handed over by now: it leaves once they are journaled.
+    gateway.sinks.settled().await;
+    response
 }
 
 /// The stages, in the order they run.

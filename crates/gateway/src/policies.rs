@@ -348,12 +348,8 @@ impl PolicyAuditor {
             outcome: Outcome::Success,
             detail: detail.to_string(),
         };
-        if !self.sink.record(event) {
-            tracing::error!(
-                request_id = %self.request_id,
-                "audit event dropped: writer queue full"
-            );
-        }
+        // A loss is counted and logged by the sink.
+        self.sink.record(event);
     }
 }
 

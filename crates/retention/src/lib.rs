@@ -37,7 +37,7 @@ use store::{ContentRecord, Store, StoreError};
 use vault::{ContentKey, DataKey, MasterKey, RecordBinding};
 
 /// Records waiting for the writer; content is large, so the line is shorter than usage's. When
-/// it is full the gateway drops the record and counts it (`content_records_dropped`).
+/// it is full the sink drops the record and counts it (`content_records_dropped`).
 const QUEUE_CAPACITY: usize = 10_000;
 
 const DAY_MS: i64 = 86_400_000;
@@ -70,6 +70,8 @@ impl usage::Record for Captured {
     fn write(
         target: &Arc<ContentStore>,
         batch: &[Self],
+        // Content is never journaled: it would put prompts on disk unsealed.
+        _: Option<u64>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         target.write(batch)
     }
@@ -142,9 +144,9 @@ impl ContentStore {
         })
     }
 
-    /// Starts the batch writer; the sink goes to the gateway.
-    pub fn start_writer(self: &Arc<Self>) -> (ContentSink, usage::Writer) {
-        usage::start_writer(Arc::clone(self))
+    /// Starts the batch writer; the sink goes to the gateway, `on_loss` counts what is lost.
+    pub fn start_writer(self: &Arc<Self>, on_loss: usage::OnLoss) -> (ContentSink, usage::Writer) {
+        usage::start_writer(Arc::clone(self), on_loss)
     }
 
     pub fn policies(&self) -> &RetentionPolicies {

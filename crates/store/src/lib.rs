@@ -65,6 +65,7 @@ mod connect;
 mod content;
 mod error;
 mod factory;
+mod journal_marks;
 mod keys;
 mod last_seen;
 mod limits;

@@ -36,7 +36,8 @@ const USAGE_COLUMNS: [&str; 25] = [
     "use_case_version",
 ];
 
-static USAGE_INSERT: MultiRowInsert = MultiRowInsert::new("usage_records", &USAGE_COLUMNS);
+pub(crate) static USAGE_INSERT: MultiRowInsert =
+    MultiRowInsert::new("usage_records", &USAGE_COLUMNS);
 
 impl Store {
     /// Inserts `records` atomically: all or none, in a few multi-row statements.
@@ -66,7 +67,10 @@ impl Store {
     }
 }
 
-fn bind_usage<'q>(arguments: &mut AnyArguments<'q>, r: &'q UsageRecord) -> Result<(), StoreError> {
+pub(crate) fn bind_usage<'q>(
+    arguments: &mut AnyArguments<'q>,
+    r: &'q UsageRecord,
+) -> Result<(), StoreError> {
     add(arguments, r.request_id.as_str())?;
     add(arguments, r.started_at)?;
     add(arguments, r.entity_id.map(|id| id.to_string()))?;

@@ -137,6 +137,12 @@ struct BackendErrorLabels {
     reason: String,
 }
 
+/// Why request-path records were lost (`usage::Loss`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DroppedLabels {
+    reason: &'static str,
+}
+
 /// The families the per-(entity, model) handles belong to; clones share the series.
 #[derive(Debug, Clone)]
 struct Families {
@@ -157,7 +163,8 @@ pub struct Metrics {
     endpoint_up: Family<EndpointLabels, Gauge>,
     endpoint_circuit: Family<CircuitLabels, Gauge>,
     backend_errors: Family<BackendErrorLabels, Counter>,
-    pub usage_records_dropped: Counter,
+    usage_records_dropped: Family<DroppedLabels, Counter>,
+    audit_events_dropped: Family<DroppedLabels, Counter>,
     /// Content records (retention `full`) lost because the content writer's queue was full.
     pub content_records_dropped: Counter,
     /// The schedule stage's families (`scheduling.rs`).
@@ -227,11 +234,17 @@ impl Metrics {
             "Failed attempts against an endpoint, by reason",
             backend_errors.clone(),
         );
-        let usage_records_dropped = Counter::default();
+        let usage_records_dropped = Family::<DroppedLabels, Counter>::default();
         registry.register(
             "usage_records_dropped",
-            "Usage records lost because the writer could not keep up",
+            "Usage records lost, by reason (queue_full, journal_full, journal_failed: kept in memory only)",
             usage_records_dropped.clone(),
+        );
+        let audit_events_dropped = Family::<DroppedLabels, Counter>::default();
+        registry.register(
+            "audit_events_dropped",
+            "Request-path audit events lost, by reason (queue_full, journal_full, journal_failed: kept in memory only)",
+            audit_events_dropped.clone(),
         );
 
         let content_records_dropped = Counter::default();
@@ -257,6 +270,7 @@ impl Metrics {
             endpoint_circuit,
             backend_errors,
             usage_records_dropped,
+            audit_events_dropped,
             content_records_dropped,
         };
         for endpoint in endpoints {
@@ -297,6 +311,22 @@ impl Metrics {
             };
             self.families.rejections.get_or_create(&labels).inc();
         }
+    }
+
+    /// Counts usage records lost for `reason`.
+    pub fn usage_records_dropped(&self, reason: &'static str, records: u64) {
+        let labels = DroppedLabels { reason };
+        self.usage_records_dropped
+            .get_or_create(&labels)
+            .inc_by(records);
+    }
+
+    /// Counts request-path audit events lost for `reason`.
+    pub fn audit_events_dropped(&self, reason: &'static str, records: u64) {
+        let labels = DroppedLabels { reason };
+        self.audit_events_dropped
+            .get_or_create(&labels)
+            .inc_by(records);
     }
 
     pub fn backend_error(&self, endpoint: &str, reason: &'static str) {

@@ -55,6 +55,13 @@ pub struct ServerConfig {
     /// network then. The variable must be set when the configuration is loaded. Here: the resolved
     /// value, which `Debug` redacts.
     pub metrics_token: Option<String>,
+    /// Key `journal_max_bytes`: the most bytes the spill journals of usage records and of
+    /// request-path audit events may each hold under `data_dir/journal/`, at least 1. Default
+    /// 64 MiB (67108864), about 100,000 records. The journals hold what the database has not
+    /// taken yet: they stay small while it answers and grow during an outage; past the bound,
+    /// records are lost and counted (`fabrique_usage_records_dropped_total`,
+    /// `fabrique_audit_events_dropped_total`, reason `journal_full`).
+    pub journal_max_bytes: u64,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -76,6 +83,7 @@ impl fmt::Debug for ServerConfig {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("journal_max_bytes", &self.journal_max_bytes)
             .finish()
     }
 }
@@ -105,6 +113,7 @@ pub(crate) struct RawServer {
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
     pub metrics_token_env: Option<String>,
+    pub journal_max_bytes: Option<u64>,
 }
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -116,6 +125,7 @@ pub(crate) const MAX_CONNECTIONS: u64 = 10_000;
 pub(crate) const MAX_CONNECTIONS_CEILING: u64 = 1_000_000;
 pub(crate) const HEADER_READ_TIMEOUT_SECS: u64 = 15;
 pub(crate) const BODY_READ_TIMEOUT_SECS: u64 = 60;
+pub(crate) const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub(crate) const SECONDS_PER_DAY: u64 = 86_400;
 
 pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> ServerConfig {
@@ -210,5 +220,11 @@ pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> 
         metrics_token: raw
             .metrics_token_env
             .and_then(|variable| credential(&variable, "server.metrics_token_env", env, errors)),
+        journal_max_bytes: at_least_one(
+            raw.journal_max_bytes,
+            JOURNAL_MAX_BYTES,
+            "server.journal_max_bytes",
+            errors,
+        ),
     }
 }

@@ -1,0 +1,67 @@
+//! The marks of the request path's spill journals (`usage::journal`): per record kind, the number
+//! of the last journaled record stored. A batch and its mark commit in one transaction, so after a
+//! crash the journal's replay skips exactly what the database already holds.
+
+use domain::{AuditEvent, UsageRecord};
+use sqlx::AnyConnection;
+
+use crate::audit::insert_audits;
+use crate::usage::USAGE_INSERT;
+use crate::{Store, StoreError};
+
+impl Store {
+    /// The number of the last journaled record of `kind` stored; 0 when none was.
+    pub async fn journal_mark(&self, kind: &str) -> Result<u64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM journal_marks WHERE kind = $1")
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(seq.map_or(0, |seq| u64::try_from(seq).unwrap_or(0)))
+    }
+
+    /// Inserts `records`, journaled as `kind` up to number `through`, with the mark: all or none.
+    pub async fn insert_usage_through(
+        &self,
+        records: &[UsageRecord],
+        kind: &str,
+        through: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        USAGE_INSERT
+            .execute(&mut tx, self.backend(), records, crate::usage::bind_usage)
+            .await?;
+        advance(&mut tx, kind, through).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends `events` to the chain, journaled as `kind` up to number `through`, with the mark:
+    /// all or none.
+    pub async fn append_audit_through(
+        &self,
+        events: &[AuditEvent],
+        kind: &str,
+        through: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_audits(&mut tx, events).await?;
+        advance(&mut tx, kind, through).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Moves `kind`'s mark to `through`, never back.
+async fn advance(conn: &mut AnyConnection, kind: &str, through: u64) -> Result<(), StoreError> {
+    let through = i64::try_from(through)
+        .map_err(|_| StoreError::OutOfRange(format!("journal number {through} is out of range")))?;
+    sqlx::query(
+        "INSERT INTO journal_marks (kind, seq) VALUES ($1, $2) \
+         ON CONFLICT (kind) DO UPDATE SET seq = excluded.seq WHERE journal_marks.seq < excluded.seq",
+    )
+    .bind(kind)
+    .bind(through)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
