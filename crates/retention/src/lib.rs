@@ -6,10 +6,11 @@
 //! Keys (`vault`): the configured master key unwraps each entity's data key (created on the
 //! entity's first record, cached unwrapped for the process's life); the data key unwraps the
 //! owner's content key (created on their first record, unwrapped per batch and dropped after it,
-//! so an erasure is never undone by a cache). Erasure deletes the content key and the records in
-//! one store transaction (`store::Store::erase_content`); a record of a batch in flight at that
-//! moment may still be written under the destroyed key, where nothing can ever open it, and the
-//! purge deletes it in time.
+//! so an erasure is never undone by a cache). Erasure deletes the content key and the records and
+//! writes the owner's tombstone (`erased_at`) in one store transaction
+//! (`store::Store::erase_content`); a record captured at or before that instant — a stream still
+//! running at the erasure, a batch in flight — is dropped by the writer before any key is read or
+//! made, and refused by the insert's own statement if the erasure commits in between.
 //!
 //! # In detail
 //!
@@ -21,9 +22,9 @@
 //! is older than each entity's `days`, and everything of entities not (or no longer) `full`; the
 //! binary runs it hourly (`fabrique::retention`), group administrators on demand.
 //! `RetentionPolicies` answers an entity's mode by slug with one map lookup. **Erasure** is
-//! crypto-shredding: the content key's row goes, with the records, in one transaction; a batch in
-//! flight at that moment may still write a record under the destroyed key, which nothing can open and
-//! the purge removes. Service accounts' content is kept under their own content key; erasure is per
+//! crypto-shredding: the content key's row goes, with the records and a tombstone, in one
+//! transaction; content captured up to the tombstone's instant is never written afterwards, under
+//! any key. Service accounts' content is kept under their own content key; erasure is per
 //! user. **Invariant:** nothing of this runs on the request path; the master key never reaches the
 //! store.
 
@@ -164,8 +165,21 @@ impl ContentStore {
             return Ok(());
         };
         let mut content_keys: HashMap<KeyOwner, ContentKey> = HashMap::new();
+        let mut erased: HashMap<KeyOwner, Option<UnixMillis>> = HashMap::new();
         let mut records = Vec::with_capacity(batch.len());
         for captured in batch {
+            // Captured before its owner's erasure (a stream that outlived it): never written, and
+            // no key is made for it. The insert checks again, in its own statement.
+            let erased_at = match erased.get(&captured.owner) {
+                Some(at) => *at,
+                None => {
+                    let at = self.store.content_erased_at(captured.owner).await?;
+                    *erased.entry(captured.owner).or_insert(at)
+                }
+            };
+            if erased_at.is_some_and(|erased_at| captured.at <= erased_at) {
+                continue;
+            }
             let key = match content_keys.get(&captured.owner) {
                 Some(key) => key.clone(),
                 None => {

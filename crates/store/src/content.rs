@@ -109,14 +109,34 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("a content key vanished after its insert".into()))
     }
 
-    /// Inserts sealed records atomically: all or none.
+    /// When the owner's content was last erased, if ever.
+    pub async fn content_erased_at(
+        &self,
+        key_owner: KeyOwner,
+    ) -> Result<Option<UnixMillis>, StoreError> {
+        let (kind, id) = owner_columns(key_owner);
+        Ok(sqlx::query_scalar(
+            "SELECT erased_at FROM content_erasures WHERE owner_kind = $1 AND owner_id = $2",
+        )
+        .bind(kind)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Inserts sealed records atomically: all or none, but for records captured at or before
+    /// their owner's erasure, which are left out.
     pub async fn insert_content(&self, records: &[ContentRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for record in records {
             let (kind, id) = owner_columns(record.owner);
+            // A record captured at or before its owner's erasure is not written, whenever it
+            // arrives: the tombstone is read in the insert's own statement.
             sqlx::query(&format!(
                 "INSERT INTO content_records ({RECORD_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE NOT EXISTS ( \
+                 SELECT 1 FROM content_erasures \
+                 WHERE owner_kind = $5 AND owner_id = $6 AND erased_at >= $3)"
             ))
             .bind(record.id.as_str())
             .bind(record.request_id.as_str())
@@ -190,9 +210,10 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Erases an owner's content: destroys their content key (so any copy of their records, in a
-    /// backup too, stays unreadable) and deletes their records, with `audit` in the same
-    /// transaction; its detail is replaced by the counts. Erasing again finds nothing and
+    /// Erases an owner's content: destroys their content key and deletes their records, and
+    /// records the erasure's instant (`audit.at`) as their tombstone, with `audit` in the same
+    /// transaction; its detail is replaced by the counts. Content captured up to that instant is
+    /// never written afterwards ([`Store::insert_content`]). Erasing again finds nothing and
     /// succeeds.
     pub async fn erase_content(
         &self,
@@ -214,6 +235,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        sqlx::query(
+            "INSERT INTO content_erasures (owner_kind, owner_id, erased_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (owner_kind, owner_id) DO UPDATE SET erased_at = excluded.erased_at",
+        )
+        .bind(kind)
+        .bind(id.as_str())
+        .bind(audit.at)
+        .execute(&mut *tx)
+        .await?;
         let erased = Erased {
             content_keys: keys,
             records,

@@ -12,6 +12,7 @@ use crate::harness::*;
 on_both_databases! {
     full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_with_its_key,
     the_purge_deletes_content_past_its_entity_retention,
+    content_in_flight_when_its_user_is_erased_is_never_written,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -279,6 +280,78 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
             Outcome::Success
         ]
     );
+}
+
+/// The review's case: a stream still running when its user is erased ends afterwards; its
+/// content, captured then, must not be written under a new key and read back.
+async fn content_in_flight_when_its_user_is_erased_is_never_written(database: Database) {
+    let slow = sim::SimConfig {
+        tokens_per_second: 10.0,
+        ..echo_sim()
+    };
+    let Some(t) = TestServer::start_on(database, vec![slow], &config()).await else {
+        return;
+    };
+    let mut stream = t
+        .http
+        .post(t.url("/v1/chat/completions"))
+        .bearer_auth(&t.key)
+        .json(&secret_chat(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // The first event is relayed: the stream is in flight.
+    assert!(stream.chunk().await.unwrap().is_some());
+    let (status, erased) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/users/ada/erase").await;
+    assert_eq!(status, 200, "{erased}");
+    let mut rest = 0;
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        rest += chunk.len();
+    }
+    assert!(rest > 0, "the stream went on after the erasure");
+
+    // A restart writes everything queued: the stream's content has been through the writer.
+    let t = t.restart().await;
+    let (status, read) = call(
+        &t,
+        Method::GET,
+        ADMIN_KEY,
+        &format!("/admin/v1/content?user=ada&{}", range()),
+    )
+    .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["data"], json!([]), "nothing of ada's is readable");
+    let ada = t.server.store.user_by_name("ada").await.unwrap().unwrap();
+    let stored = t
+        .server
+        .store
+        .content_of(KeyOwner::User(ada.id), 0, i64::MAX, 10)
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "nothing of ada's is stored");
+    assert!(
+        t.server
+            .store
+            .content_key(KeyOwner::User(ada.id))
+            .await
+            .unwrap()
+            .is_none(),
+        "no key is made for content older than the erasure"
+    );
+
+    // What ada asks after the erasure is kept, under a new key.
+    let (status, _, _) = t.post("/v1/chat/completions", &secret_chat(false)).await;
+    assert_eq!(status, 200);
+    let t = t.restart().await;
+    let (_, read) = call(
+        &t,
+        Method::GET,
+        ADMIN_KEY,
+        &format!("/admin/v1/content?user=ada&{}", range()),
+    )
+    .await;
+    assert_eq!(read["data"].as_array().map(Vec::len), Some(1), "{read}");
 }
 
 async fn the_purge_deletes_content_past_its_entity_retention(database: Database) {
