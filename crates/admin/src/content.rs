@@ -12,7 +12,7 @@ use domain::{AuditAction, KeyOwner, User, UserId, now_millis};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::authorize::{change_event, hide, require, require_visible};
+use crate::authorize::{audit_denied, change_event, hide, require, require_visible};
 use crate::body::{check_text, query};
 use crate::caller::Caller;
 use crate::{AdminAction, AdminError, AdminState};
@@ -36,7 +36,8 @@ pub(crate) struct ContentQuery {
 }
 
 /// `POST /admin/v1/users/{id}/erase` (id or user name) → the counts of what was destroyed.
-/// Usage records stay, so chargeback still counts the user's requests. Idempotent.
+/// Usage records stay, so chargeback still counts the user's requests. Idempotent. A caller's own
+/// content is refused (`403`, audited `denied`).
 #[utoipa::path(
     post, path = "/admin/v1/users/{id}/erase", tag = "admin",
     params(("id" = String, Path, description = "The user's id or user name")),
@@ -52,6 +53,21 @@ pub(crate) async fn erase(
     Path(user): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let user = permitted_user(&state, &caller, AdminAction::EraseUser, &user).await?;
+    // Erasing one's own content would destroy what an investigation of oneself reads.
+    if caller.0.owner == KeyOwner::User(user.id) {
+        let target = user.id.to_string();
+        audit_denied(
+            &state,
+            &caller,
+            AdminAction::EraseUser,
+            Some(user.entity_id),
+            target,
+        )
+        .await;
+        return Err(AdminError::Refused(
+            "no one may erase their own content; another administrator must".to_owned(),
+        ));
+    }
     let mut audit = change_event(
         &caller,
         AuditAction::UserErase,

@@ -216,6 +216,10 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
         .create_role_key("acme", "alice", Role::EntityAdmin, true)
         .await
         .1;
+    // No one erases their own content (what an investigation of them would read).
+    let (status, body) = call(&t, Method::POST, &acme_admin, "/admin/v1/users/alice/erase").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "permission_denied", "{body}");
     let (status, erased) = call(&t, Method::POST, &acme_admin, "/admin/v1/users/ada/erase").await;
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["content_keys_destroyed"], 1);
@@ -256,12 +260,14 @@ async fn full_entity_content_is_encrypted_readable_by_its_auditors_and_erased_wi
             Outcome::Denied,
             Outcome::Denied,
             Outcome::Denied,
+            // alice's own content.
+            Outcome::Denied,
             Outcome::Success,
             Outcome::Success
         ]
     );
     assert!(
-        erasures[3]
+        erasures[4]
             .detail
             .contains(r#""content_records_deleted":2"#)
     );
