@@ -168,4 +168,27 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
         event.detail,
         r#"{"content_keys_destroyed":1,"content_records_deleted":2}"#
     );
+
+    // The erasure's tombstone: content captured before it is never written afterwards (a stream
+    // that outlived it), what is captured after it is.
+    assert_eq!(
+        store.content_erased_at(ada).await.unwrap(),
+        Some(erasure.at)
+    );
+    assert_eq!(store.content_erased_at(bob).await.unwrap(), None);
+    store
+        .insert_content(&[
+            record("cnt_late", acme, ada, erasure.at),
+            record("cnt_new", acme, ada, erasure.at + 1),
+        ])
+        .await
+        .unwrap();
+    let kept: Vec<String> = store
+        .content_of(ada, 0, i64::MAX, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(kept, ["cnt_new"]);
 }

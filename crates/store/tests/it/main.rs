@@ -36,6 +36,7 @@ both_backends! {
     keys_carry_scopes_rotate_once_and_record_their_last_use,
     credentials_join_keys_with_owners_entities_and_roles,
     usage_round_trips_exactly_in_large_batches,
+    journaled_batches_commit_with_their_mark_which_never_goes_back,
     audit_round_trips_exactly_in_sequence,
     limits_and_budgets_are_upserted_listed_and_deleted,
     provisioned_users_are_found_by_folded_columns_changed_and_deleted,
@@ -662,6 +663,31 @@ fn usage(index: u64, started_at: i64) -> UsageRecord {
         hosting: (!index.is_multiple_of(5)).then_some(Hosting::SovereignCloud),
         usage_estimated: index % 6 == 5,
     }
+}
+
+async fn journaled_batches_commit_with_their_mark_which_never_goes_back(store: &Store) {
+    let base = now_millis();
+    assert_eq!(store.journal_mark("usage").await.unwrap(), 0);
+    let records: Vec<_> = (0..3).map(|i| usage(i, base + i as i64)).collect();
+    store
+        .insert_usage_through(&records, "usage", 7)
+        .await
+        .unwrap();
+    assert_eq!(store.journal_mark("usage").await.unwrap(), 7);
+    let event = AuditEvent::system(AuditAction::RetentionPurge, "{}".to_owned());
+    store
+        .append_audit_through(std::slice::from_ref(&event), "audit", 3)
+        .await
+        .unwrap();
+    // A batch numbered lower (a replay of what the mark covers) does not move it back.
+    store
+        .insert_usage_through(&records[..1], "usage", 5)
+        .await
+        .unwrap();
+    assert_eq!(store.journal_mark("usage").await.unwrap(), 7);
+    assert_eq!(store.journal_mark("audit").await.unwrap(), 3);
+    assert_eq!(store.list_usage(100).await.unwrap().len(), 4);
+    assert_eq!(store.list_audit(100).await.unwrap().len(), 1);
 }
 
 async fn usage_round_trips_exactly_in_large_batches(store: &Store) {
