@@ -3,13 +3,27 @@
 //!
 //! An API key is one hash and one map lookup in the in-memory [`Directory`]. When sign-in is
 //! configured, the binary hands [`authenticate`] a [`SignIn`] verifier (the `oidc` crate implements
-//! it): a bearer shaped like a JWT (never a `fabk_` key) is an access token for it to verify, and a
+//! it): a bearer shaped like a JWT (never a `fabk_` key) is an access token for it to verify. A
 //! request without a bearer may be authenticated by its web session's cookie where the surface
-//! accepts one. The surfaces depend on this crate, never on the sign-in crate, so no surface
-//! depends on another. [`SignInError`] and [`Rejection`] say why a signed-in caller is refused,
-//! each reason with its code and status.
+//! accepts one, with or without an identity provider. The surfaces depend on this crate, never on
+//! the sign-in crate, so no surface depends on another. [`SignInError`] and [`Rejection`] say why
+//! a signed-in caller is refused, each reason with its code and status.
+//!
+//! # Web sessions, for the surfaces that open or read them
+//!
+//! - [`SessionCookies`] (built once from `[sessions]`): `open(directory, user, roles, method,
+//!   request_headers)` opens a session in the directory and returns its id and the `Set-Cookie`
+//!   header value; `removal(request_headers)` the value that clears it. The `/auth/callback` of
+//!   the identity provider and the one-time sign-in links (`/auth/link/{token}`) open sessions
+//!   this way.
+//! - [`session_principal`]`(directory, headers)`: the signed-in user of a request's cookie, or
+//!   [`Refused::Missing`]; memory only. [`session_secret`] reads the cookie's value (sign-out ends
+//!   it with `Directory::end_session_of_secret`).
+//! - A session's principal carries the user's own rights: no key restriction (classification,
+//!   models, priority, expiry) applies to it, as none applies to an access token.
 
 mod error;
+mod session;
 
 use std::sync::Arc;
 
@@ -18,16 +32,14 @@ use http::header::AUTHORIZATION;
 use identity::{Directory, KeyRefused, Principal};
 
 pub use error::{Rejection, SignInError};
+pub use session::{COOKIE_NAME, SessionCookies, session_principal, session_secret};
 
-/// Sign-in's side of authentication: what the identity provider's tokens and the web sessions
-/// stand for. `oidc::Oidc` implements it; installations without sign-in pass none.
+/// Sign-in's side of authentication: what the identity provider's access tokens stand for.
+/// `oidc::Oidc` implements it; installations without an identity provider pass none.
 #[async_trait::async_trait]
 pub trait SignIn: Send + Sync + std::fmt::Debug {
     /// The principal of an access token (a bearer shaped like a JWT).
     async fn token(&self, token: &str) -> Result<Arc<Principal>, SignInError>;
-
-    /// The principal of the request's session cookie, if it carries one. Memory only.
-    fn session(&self, headers: &HeaderMap) -> Option<Result<Arc<Principal>, SignInError>>;
 }
 
 /// Whether a request without a bearer may be authenticated by its session cookie.
@@ -57,20 +69,17 @@ pub async fn authenticate(
     headers: &HeaderMap,
     session_cookie: SessionCookie,
 ) -> Result<Arc<Principal>, Refused> {
-    let presented = bearer(headers);
-    let Some(sign_in) = sign_in else {
-        return api_key(directory, presented.ok_or(Refused::Missing)?);
-    };
-    match presented {
-        Some(token) if !token.starts_with(domain::key::KEY_PREFIX) && looks_like_jwt(token) => {
+    match (bearer(headers), sign_in) {
+        (Some(token), Some(sign_in))
+            if !token.starts_with(domain::key::KEY_PREFIX) && looks_like_jwt(token) =>
+        {
             sign_in.token(token).await.map_err(Refused::SignIn)
         }
-        Some(presented) => api_key(directory, presented),
-        None if session_cookie == SessionCookie::Accepted => match sign_in.session(headers) {
-            Some(result) => result.map_err(Refused::SignIn),
-            None => Err(Refused::Missing),
-        },
-        None => Err(Refused::Missing),
+        (Some(presented), _) => api_key(directory, presented),
+        (None, _) if session_cookie == SessionCookie::Accepted => {
+            session_principal(directory, headers)
+        }
+        (None, _) => Err(Refused::Missing),
     }
 }
 

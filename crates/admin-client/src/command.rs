@@ -27,6 +27,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ScimTokensCommand,
     },
+    /// Web sessions: who is signed in to the web, and ending their sessions.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Seats: the group's pool, entities' reserved seats, the seat report.
     Seats {
         #[command(subcommand)]
@@ -209,6 +214,25 @@ fn parse_grace(text: &str) -> Result<u64, String> {
     };
     let value: u64 = number.parse().map_err(|_| bad())?;
     value.checked_mul(unit).ok_or_else(bad)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List the live web sessions (never their secrets), of one entity or of all.
+    List {
+        #[arg(long)]
+        entity: Option<String>,
+    },
+    /// End a web session (`ses_…`), or with --user every session of a user; the browser is
+    /// signed out at its next request.
+    Revoke {
+        /// The session's id.
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<String>,
+        /// The user's id (`usr_…`) or user name.
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,7 +17,8 @@ mod request;
 
 pub use command::{
     AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, KeysCommand, LimitsCommand,
-    PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand, UsersCommand,
+    PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand,
+    SessionsCommand, UsersCommand,
 };
 pub use factory::{
     EvalCli, EvalCommand, Move, Server, SuiteCommand, UseCaseCli, UseCaseCommand, VersionCommand,

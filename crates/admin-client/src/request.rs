@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::command::{
     AdminCommand, AuditArgs, EntitiesCommand, KeysCommand, PoolCommand, PoolsCommand,
-    ScimTokensCommand, SeatsCommand, UsersCommand,
+    ScimTokensCommand, SeatsCommand, SessionsCommand, UsersCommand,
 };
 use crate::limits;
 
@@ -60,6 +60,7 @@ pub(crate) fn request_for(command: &AdminCommand) -> Request {
         AdminCommand::Users { command } => users(command),
         AdminCommand::Keys { command } => keys(command),
         AdminCommand::ScimTokens { command } => scim_tokens(command),
+        AdminCommand::Sessions { command } => sessions(command),
         AdminCommand::Seats { command } => seats(command),
         AdminCommand::Limits { command } => limits::limits_request(command),
         AdminCommand::Budgets { command } => limits::budgets_request(command),
@@ -160,6 +161,27 @@ fn scim_tokens(command: &ScimTokensCommand) -> Request {
         ScimTokensCommand::Revoke { id } => Request::to(
             Method::DELETE,
             format!("/admin/v1/scim-tokens/{}", encode_path_segment(id)),
+        ),
+    }
+}
+
+fn sessions(command: &SessionsCommand) -> Request {
+    match command {
+        SessionsCommand::List { entity } => {
+            Request::to(Method::GET, "/admin/v1/sessions").with_query(entity_query(entity))
+        }
+        SessionsCommand::Revoke {
+            user: Some(user), ..
+        } => Request::to(
+            Method::DELETE,
+            format!("/admin/v1/users/{}/sessions", encode_path_segment(user)),
+        ),
+        SessionsCommand::Revoke { id, user: None } => Request::to(
+            Method::DELETE,
+            format!(
+                "/admin/v1/sessions/{}",
+                encode_path_segment(id.as_deref().unwrap_or_default())
+            ),
         ),
     }
 }

@@ -55,11 +55,13 @@ pub enum AdminAction {
     RetireVersion,
     SetSuite,
     RunEvaluation,
+    ListSessions,
+    RevokeSessions,
 }
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 44] = [
+    pub const ALL: [AdminAction; 46] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -104,6 +106,8 @@ impl AdminAction {
         AdminAction::RetireVersion,
         AdminAction::SetSuite,
         AdminAction::RunEvaluation,
+        AdminAction::ListSessions,
+        AdminAction::RevokeSessions,
     ];
 
     /// The audit action a request for this is recorded under (when refused, and for most changes);
@@ -154,6 +158,8 @@ impl AdminAction {
             AdminAction::RetireVersion => AuditAction::UseCaseRetire,
             AdminAction::SetSuite => AuditAction::EvalSuiteSet,
             AdminAction::RunEvaluation => AuditAction::EvalRun,
+            AdminAction::ListSessions => AuditAction::SessionList,
+            AdminAction::RevokeSessions => AuditAction::SessionRevoke,
         }
     }
 
@@ -204,6 +210,8 @@ impl AdminAction {
             AdminAction::RetireVersion => "retire use cases and their versions",
             AdminAction::SetSuite => "store evaluation suites",
             AdminAction::RunEvaluation => "run evaluations",
+            AdminAction::ListSessions => "list web sessions",
+            AdminAction::RevokeSessions => "end web sessions",
         }
     }
 

@@ -184,7 +184,7 @@ pub(crate) async fn purge(
 
 /// The user named by id or user name, once the caller may act on their entity. Unknown users
 /// and users the caller may not touch get the same 404.
-async fn permitted_user(
+pub(crate) async fn permitted_user(
     state: &AdminState,
     caller: &Caller,
     action: AdminAction,

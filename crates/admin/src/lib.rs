@@ -84,6 +84,7 @@
 //! 100,000 chargeback lines.
 
 mod audit_log;
+mod auth;
 mod authorize;
 mod body;
 mod bootstrap;
@@ -105,6 +106,7 @@ mod rules;
 mod scim_tokens;
 mod scopes;
 mod seats;
+mod sessions;
 mod usage;
 mod use_cases;
 mod users;
@@ -116,6 +118,7 @@ use axum::routing::{delete, get, post, put};
 use identity::{Directory, ScimTokens};
 use store::Store;
 
+pub use auth::auth_router;
 pub use authorize::{AdminAction, authorize, authorize_carrying};
 pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
 pub use canaries::check_canaries;
@@ -154,6 +157,8 @@ pub struct AdminState {
     /// Sign-in, when configured: the identity provider's access tokens are accepted as bearers,
     /// with the roles its claims map to.
     pub sign_in: Option<Arc<dyn access::SignIn>>,
+    /// Opens web sessions and writes their cookies (`[sessions]`).
+    pub cookies: access::SessionCookies,
     /// The AI Factory's live registry, which the gateway reads; rebuilt here after each change.
     pub factory: Arc<factory::Live>,
     /// Runs evaluations through the gateway; `None` where none can run (starting one answers 403).
@@ -174,6 +179,12 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/v1/users", get(users::list).post(users::create))
         .route("/admin/v1/users/{id}/erase", post(content::erase))
+        .route(
+            "/admin/v1/users/{id}/sessions",
+            delete(sessions::revoke_user),
+        )
+        .route("/admin/v1/sessions", get(sessions::list))
+        .route("/admin/v1/sessions/{id}", delete(sessions::revoke))
         .route("/admin/v1/content", get(content::read))
         .route("/admin/v1/retention/purge", post(content::purge))
         .route("/admin/v1/keys", get(keys::list).post(keys::create))

@@ -138,6 +138,7 @@ impl<A: ListAction> FromRequestParts<AdminState> for ListedRules<A> {
 pub(crate) struct ListUsers;
 pub(crate) struct ListKeys;
 pub(crate) struct ListScimTokens;
+pub(crate) struct ListSessions;
 pub(crate) struct ReadRateLimits;
 pub(crate) struct ReadBudgets;
 
@@ -149,6 +150,9 @@ impl ListAction for ListKeys {
 }
 impl ListAction for ListScimTokens {
     const ACTION: AdminAction = AdminAction::ListScimTokens;
+}
+impl ListAction for ListSessions {
+    const ACTION: AdminAction = AdminAction::ListSessions;
 }
 impl ListAction for ReadRateLimits {
     const ACTION: AdminAction = AdminAction::ReadRateLimits;

@@ -191,6 +191,7 @@ pub use section::scim::{
 };
 pub use section::seats::SeatsConfig;
 pub use section::server::ServerConfig;
+pub use section::sessions::SessionsConfig;
 pub use section::simulator::SimulatorConfig;
 pub use section::telemetry::{OTLP_ENDPOINT_ENV, TelemetryConfig};
 pub use section::use_cases::{UseCaseAllowed, UseCaseConfig, UseCasePolicy};
@@ -221,6 +222,8 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// `[seats]`: the seat pool's default size and when idle seats are reclaimed.
     pub seats: SeatsConfig,
+    /// `[sessions]`: web sessions' timeouts, how long provider-granted roles hold, the cookie.
+    pub sessions: SessionsConfig,
     /// `[telemetry]`: where traces go.
     pub telemetry: TelemetryConfig,
     /// `[scheduling]`: sharing each GPU pool between entities, and placing requests on endpoints.

@@ -16,6 +16,7 @@ pub(crate) mod scheduling;
 pub(crate) mod scim;
 pub(crate) mod seats;
 pub(crate) mod server;
+pub(crate) mod sessions;
 pub(crate) mod simulator;
 pub(crate) mod telemetry;
 pub(crate) mod use_cases;

@@ -16,7 +16,7 @@ use crate::section::policy::DataPolicy;
 use crate::section::retention::{Retention, RetentionConfig};
 use crate::section::{
     admission, audit, authorization, classifications, endpoints, entities, models, oidc, policy,
-    retention, routing, scheduling, scim, seats, server, simulator, telemetry, use_cases,
+    retention, routing, scheduling, scim, seats, server, sessions, simulator, telemetry, use_cases,
 };
 
 /// The top level. Sections stay untyped here and are deserialized one by one in [`read`].
@@ -36,6 +36,7 @@ struct RawDocument {
     scim: Option<Value>,
     oidc: Option<Value>,
     seats: Option<Value>,
+    sessions: Option<Value>,
     telemetry: Option<Value>,
     scheduling: Option<Value>,
     use_cases: Option<Value>,
@@ -59,6 +60,7 @@ pub(crate) struct RawConfig {
     pub scim: Section<scim::RawScim>,
     pub oidc: Section<oidc::RawOidc>,
     pub seats: Section<seats::RawSeats>,
+    pub sessions: Section<sessions::RawSessions>,
     pub telemetry: Section<telemetry::RawTelemetry>,
     pub scheduling: Section<scheduling::RawScheduling>,
     pub use_cases: Option<Items<use_cases::RawUseCase>>,
@@ -85,6 +87,7 @@ impl RawConfig {
             scim: Section::Absent,
             oidc: Section::Absent,
             seats: Section::Absent,
+            sessions: Section::Absent,
             telemetry: Section::Absent,
             scheduling: Section::Absent,
             use_cases: None,
@@ -116,6 +119,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         scim: read::section(document.scim, "scim", errors),
         oidc: read::section(document.oidc, "oidc", errors),
         seats: read::section(document.seats, "seats", errors),
+        sessions: read::section(document.sessions, "sessions", errors),
         telemetry: read::section(document.telemetry, "telemetry", errors),
         scheduling: read::section(document.scheduling, "scheduling", errors),
         use_cases: read::items(document.use_cases, "use_cases", "slug", errors),
@@ -157,6 +161,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     let audit = audit::validate(raw.audit.given_or_default(), env, errors);
     let scim = scim::validate(raw.scim.given_or_default(), errors);
     let seats = seats::validate(raw.seats.given_or_default(), errors);
+    let sessions = sessions::validate(raw.sessions.given_or_default(), errors);
     let oidc = match raw.oidc {
         Section::Given(raw) => Some(oidc::validate(raw, env, errors)),
         Section::Absent | Section::Invalid => None,
@@ -192,6 +197,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         scim,
         oidc,
         seats,
+        sessions,
     }
 }
 

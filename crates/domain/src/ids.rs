@@ -77,6 +77,7 @@ typed_id!(ServiceAccountId, "svc_", "service account");
 typed_id!(KeyId, "key_", "API key");
 typed_id!(TeamId, "team_", "team");
 typed_id!(ScimTokenId, "sct_", "SCIM token");
+typed_id!(SessionId, "ses_", "web session");
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,12 @@ pub const KEY_PREFIX: &str = "fabk_";
 /// inference key at a glance (and by scanners).
 pub const SCIM_TOKEN_PREFIX: &str = "fabs_";
 
+/// Web session ids (the session cookie's value) carry their own prefix too.
+pub const SESSION_PREFIX: &str = "fabw_";
+
+/// One-time sign-in links' tokens likewise.
+pub const LOGIN_LINK_PREFIX: &str = "fabl_";
+
 /// How many characters of a secret are kept in clear to help people tell their keys apart.
 const DISPLAY_PREFIX_LEN: usize = 12;
 

@@ -15,7 +15,9 @@ pub mod usage;
 pub use audit::{AuditAction, AuditEvent, AuditFamily, Outcome};
 pub use classification::{Classification, ClassificationLadder};
 pub use engine::{Dialect, EndpointKind, FimTemplate, UpstreamPath, UpstreamRoute};
-pub use ids::{EntityId, InvalidId, KeyId, ScimTokenId, ServiceAccountId, TeamId, UserId};
+pub use ids::{
+    EntityId, InvalidId, KeyId, ScimTokenId, ServiceAccountId, SessionId, TeamId, UserId,
+};
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, SignInSubject, Status, User};
 pub use serving::{EndpointIdx, Hosting, ModelIdx, ModelKind, Priority};

@@ -203,10 +203,20 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let listen = config.server.listen;
     let scim_config = Arc::new(config.scim.clone());
     // Sign-in: discovery runs in the background, so a provider that is down never delays start-up.
+    let https_site = config
+        .oidc
+        .as_ref()
+        .is_some_and(|oidc| oidc.redirect_url.starts_with("https://"));
+    let cookies = access::SessionCookies::new(&config.sessions, https_site);
     let oidc = match &config.oidc {
         Some(settings) => Some(
-            oidc::Oidc::new(settings.clone(), Arc::clone(&directory), store.clone())
-                .context("preparing sign-in")?,
+            oidc::Oidc::new(
+                settings.clone(),
+                Arc::clone(&directory),
+                store.clone(),
+                cookies.clone(),
+            )
+            .context("preparing sign-in")?,
         ),
         None => None,
     };
@@ -246,7 +256,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         Arc::clone(&directory),
         sign_in.clone(),
         web::Settings {
-            cookie_secure: config.oidc.as_ref().is_some_and(|o| o.cookie_secure),
+            cookie_secure: config.sessions.cookie_secure.unwrap_or(https_site),
             provider_sign_in: config.oidc.is_some(),
             levels: config.classifications.names().to_vec(),
             entity_floors: config
@@ -284,11 +294,16 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         scheduler: gateway.scheduling.scheduler().cloned(),
         content: Some(Arc::clone(&content)),
         sign_in,
+        cookies,
         factory: Arc::clone(&live),
         evaluator: Some(Arc::clone(&evaluations) as Arc<dyn admin::Evaluator>),
     };
     background.push(crate::factory::spawn_watcher(admin_state.clone()));
     let app = app
+        .merge(
+            admin::auth_router(admin_state.clone())
+                .layer(axum::middleware::from_fn(echo_request_id)),
+        )
         .merge(admin::router(admin_state).layer(axum::middleware::from_fn(echo_request_id)))
         .merge(
             scim::router(scim::ScimState {

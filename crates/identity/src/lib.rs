@@ -10,6 +10,12 @@
 //! id, and a user's teams one lookup by user id (SCIM group changes and user deletions keep them
 //! current). Nothing on those paths waits on I/O.
 //!
+//! Web sessions are kept here too (`sessions.rs`): [`Directory::open_session`] at sign-in,
+//! [`Directory::session_principal`] per request (one hash, two lookups), listed and ended by
+//! administrators ([`Directory::sessions`], [`Directory::end_session`],
+//! [`Directory::end_sessions_of`]); a user's rename, suspension or deletion and their entity's
+//! suspension end their sessions as the directory learns of it.
+//!
 //! # In detail
 //!
 //! `Directory`: the in-memory index from a presented key's hash to its `Principal` (which carries the
@@ -47,10 +53,12 @@ use parking_lot::{RwLock, RwLockUpgradableReadGuard};
 use store::{Credential, Store, StoreError};
 
 mod scim_tokens;
+mod sessions;
 mod teams;
 mod users;
 
 pub use scim_tokens::{ScimClient, ScimTokens};
+pub use sessions::{SessionInfo, SessionLimits, SessionRefused, SignInMethod};
 pub use users::UserRecord;
 
 /// Who a request acts as, as established by its key, its access token or its web session.
@@ -192,6 +200,8 @@ pub struct Directory {
     users: RwLock<users::Users>,
     /// User → teams and team → members, apart again: changed by group changes only.
     teams: RwLock<teams::Memberships>,
+    /// Web sessions by the hash of their secret; apart again: a session names its user by id.
+    sessions: RwLock<sessions::Sessions>,
 }
 
 /// Both maps under one lock so that an insert or a revocation is seen whole.
@@ -228,6 +238,7 @@ impl std::fmt::Debug for Directory {
             .field("keys", &self.len())
             .field("users", &self.users.read().len())
             .field("users_in_teams", &self.teams.read().len())
+            .field("sessions", &self.sessions.read().len())
             .finish()
     }
 }
@@ -303,14 +314,25 @@ impl Directory {
     }
 
     /// Adds the user or replaces the record of the same id, renamed or not; the store is written
-    /// first (user creation, provisioning, a change of name or status).
+    /// first (user creation, provisioning, a change of name or status). A rename or a suspension
+    /// ends the user's web sessions.
     pub fn upsert_user(&self, record: UserRecord) {
+        let id = record.id;
+        let ends_sessions = !record.is_active()
+            || self
+                .user_by_id(id)
+                .is_some_and(|old| old.user_name != record.user_name);
         self.users.write().insert(record);
+        if ends_sessions {
+            self.end_sessions_of(id);
+        }
     }
 
-    /// Forgets the user (deleted); `false` when they were not indexed.
+    /// Forgets the user (deleted) and ends their web sessions; `false` when they were not indexed.
     pub fn remove_user(&self, id: UserId) -> bool {
-        self.users.write().remove(&id)
+        let removed = self.users.write().remove(&id);
+        self.end_sessions_of(id);
+        removed
     }
 
     /// The teams of `user`, in id order (the first is the one the user's usage is charged to);
@@ -462,6 +484,7 @@ impl Directory {
     /// fails. Returns how many keys stopped.
     pub fn suspend_entity(&self, entity: EntityId) -> usize {
         self.set_users_entity_status(entity, Status::Suspended);
+        self.end_sessions_of_entity(entity);
         let mut index = self.index.write();
         let stopped: Vec<KeyId> = index
             .by_hash

@@ -8,12 +8,14 @@
 //!   calls it (through [`access::SignIn`], which [`Oidc`] implements) only for tokens shaped like a
 //!   JWT; API keys keep their own path, and the surfaces never depend on this crate.
 //! - **Web sign-in**: [`Oidc::router`] serves `/auth/login` (authorization code flow with `state`,
-//!   `nonce` and PKCE S256), `/auth/callback`, `/auth/logout` and `/auth/me`; a session cookie
-//!   then authenticates inference API calls too ([`Oidc::authenticate_session`]), never admin ones.
+//!   `nonce` and PKCE S256) and `/auth/callback`, which opens a web session in the directory
+//!   (`access::SessionCookies`); the session cookie then authenticates inference API calls too,
+//!   never admin ones. Sign-out and `/auth/me` work without an identity provider and are served by
+//!   the admin crate (`admin::auth_router`), with the one-time sign-in links.
 //!
 //! Invariants: a token is verified against the provider's published keys only, with the
 //! configured algorithms only (never `none` or `HS*`), for the exact issuer and an accepted
-//! audience; the request path reads only memory (provider keys, user index, sessions), except the
+//! audience; the request path reads only memory (provider keys, user index), except the
 //! one store write that binds a user to the provider's account at their first sign-in or
 //! provisions a new user (`provision`); a user is found by that account (`iss`, `sub`), never
 //! by a name alone, and must belong to the entity the claims name; every web sign-in, successful
@@ -30,16 +32,17 @@
 //! configured), `exp`/`nbf`
 //! with leeway (jsonwebtoken 10.4, RustCrypto backend), and names the reason of every refusal
 //! (`Rejection`). `Oidc::router` serves `/auth/login` (code flow, `state`, `nonce`, PKCE S256; pending
-//! flows in memory, 10 minutes, at most 10,000), `/auth/callback`, `/auth/logout`, `/auth/me`; every
+//! flows in memory, 10 minutes, at most 10,000) and `/auth/callback`; every
 //! callback is audited (`auth.sign_in`, success or denial with its reason). **Invariants:** the request
 //! path reads memory only (keys, `identity::Directory`'s user index, sessions) except the one store
 //! write that binds a user to the provider's `(iss, sub)` at first sign-in or provisions a new one
-//! (`jit_provisioning`); users are found by that binding (`user_subjects`), never by name alone; sessions keep only the SHA-256 of their id and
-//! live in memory (a restart signs users out). **Where it sits:** `Oidc` implements `access::SignIn`;
+//! (`jit_provisioning`); users are found by that binding (`user_subjects`), never by name alone;
+//! sessions are the directory's (`identity::Directory::open_session`: the SHA-256 of their secret,
+//! the user's id, the provider's roles for `[sessions] role_ttl_secs`). **Where it sits:** `Oidc` implements `access::SignIn`;
 //! `access::authenticate` finds the caller for both APIs (`gateway::authenticate`, the admin API's `Caller`): a bearer shaped like a JWT (and not
 //! `fabk_…`) goes to `Oidc::authenticate_token`, any other bearer to the directory's API keys, unchanged;
-//! a request without a bearer to `Oidc::authenticate_session` on the inference API only (admin routes
-//! change state and take explicit credentials). `role_map` grants its roles over the user's entity, or
+//! a request without a bearer to its session cookie (`access::session_principal`) on the inference
+//! API only (admin routes change state and take explicit credentials). `role_map` grants its roles over the user's entity, or
 //! the whole group for `group_admin` and for an auditor mapped with `scope = "group"`. HTTP to the provider uses
 //! the workspace's reqwest (rustls), already built for the admin CLI.
 
@@ -48,30 +51,27 @@ mod login;
 mod provider;
 mod provision;
 mod routes;
-mod sessions;
 mod verify;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 use std::sync::Arc;
-use std::time::Instant;
 
+use access::SessionCookies;
 use configuration::OidcConfig;
 use domain::{AuditAction, AuditEvent, Outcome, now_millis};
-use http::HeaderMap;
 use identity::{Directory, Principal};
 use store::Store;
 
+pub use access::COOKIE_NAME;
 pub use access::{Rejection, SignInError};
 pub use claims::{Identity, grants};
 pub use login::{MAX_PENDING, PENDING_TTL, pkce_challenge};
 pub use provider::{KEY_REFRESH_INTERVAL, Metadata, Provider, ProviderError};
-pub use sessions::COOKIE_NAME;
 pub use verify::Claims;
 
 use crate::login::PendingLogins;
-use crate::sessions::Sessions;
 
 /// Everything sign-in needs; shared as `Arc<Oidc>` by the gateway and the `/auth` routes.
 #[derive(Debug)]
@@ -81,15 +81,17 @@ pub struct Oidc {
     directory: Arc<Directory>,
     store: Store,
     logins: PendingLogins,
-    sessions: Sessions,
+    cookies: SessionCookies,
 }
 
 impl Oidc {
-    /// Prepares sign-in; nothing is fetched yet (see [`Oidc::spawn_discovery`]).
+    /// Prepares sign-in; nothing is fetched yet (see [`Oidc::spawn_discovery`]). Sessions are
+    /// opened with `cookies`.
     pub fn new(
         settings: OidcConfig,
         directory: Arc<Directory>,
         store: Store,
+        cookies: SessionCookies,
     ) -> Result<Arc<Oidc>, ProviderError> {
         let provider = Arc::new(Provider::new(&settings.issuer, settings.jwks_min_refetch)?);
         Ok(Arc::new(Oidc {
@@ -98,7 +100,7 @@ impl Oidc {
             directory,
             store,
             logins: PendingLogins::default(),
-            sessions: Sessions::default(),
+            cookies,
         }))
     }
 
@@ -133,25 +135,6 @@ impl Oidc {
         provision::require_active(&user)?;
         let extra = claims::grants(&identity.roles, user.entity_id);
         Ok(Arc::new(Principal::of_user(&user, &extra)))
-    }
-
-    /// The principal of the request's session cookie, if it carries a live one. Memory only.
-    pub fn authenticate_session(
-        &self,
-        headers: &HeaderMap,
-    ) -> Option<Result<Arc<Principal>, SignInError>> {
-        let id = routes::session_cookie(headers)?;
-        let session = self.sessions.get(id, Instant::now())?;
-        // By id: a user renamed since keeps the session, a user deleted (and a namesake created
-        // since) loses it.
-        let Some(user) = self.directory.user_by_id(session.user) else {
-            return Some(Err(SignInError::UnknownUser(session.user.to_string())));
-        };
-        if let Err(error) = provision::require_active(&user) {
-            return Some(Err(error));
-        }
-        let extra = claims::grants(&session.roles, user.entity_id);
-        Some(Ok(Arc::new(Principal::of_user(&user, &extra))))
     }
 
     /// The `/auth/…` routes.
@@ -194,9 +177,5 @@ impl Oidc {
 impl access::SignIn for Oidc {
     async fn token(&self, token: &str) -> Result<Arc<Principal>, SignInError> {
         self.authenticate_token(token).await
-    }
-
-    fn session(&self, headers: &HeaderMap) -> Option<Result<Arc<Principal>, SignInError>> {
-        self.authenticate_session(headers)
     }
 }

@@ -1,4 +1,5 @@
-//! The `/auth` routes: start a sign-in, finish it, sign out, and say who is signed in.
+//! The identity provider's `/auth` routes: start a sign-in and finish it, opening a web session.
+//! Sign-out and `/auth/me` are the admin crate's, as they work without a provider.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -6,13 +7,12 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use cookie::{Cookie, SameSite};
+use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use identity::SignInMethod;
 use serde::Deserialize;
 use wire::{ErrorBody, ErrorType};
 
-use crate::sessions::COOKIE_NAME;
 use crate::{Oidc, claims, provision, verify};
 use access::SignInError;
 
@@ -23,8 +23,6 @@ pub(crate) fn router(oidc: Arc<Oidc>) -> Router {
     Router::new()
         .route("/auth/login", get(login))
         .route("/auth/callback", get(callback))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
         .with_state(oidc)
 }
 
@@ -78,10 +76,14 @@ struct TokenResponse {
 
 /// Checks the state, exchanges the code (with the PKCE verifier), verifies the ID token and its
 /// nonce, finds or provisions the user, opens a session. Audited whatever the outcome.
-async fn callback(State(oidc): State<Arc<Oidc>>, Query(query): Query<CallbackQuery>) -> Response {
+async fn callback(
+    State(oidc): State<Arc<Oidc>>,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
     let mut user_name = None;
     let mut user = None;
-    let result = finish_sign_in(&oidc, query, &mut user_name, &mut user).await;
+    let result = finish_sign_in(&oidc, &headers, query, &mut user_name, &mut user).await;
     oidc.audit_sign_in(
         user.as_deref(),
         user_name.as_deref(),
@@ -89,21 +91,23 @@ async fn callback(State(oidc): State<Arc<Oidc>>, Query(query): Query<CallbackQue
     )
     .await;
     match result {
-        Ok(session_id) => {
+        Ok(cookie) => {
             let mut response = redirect(AFTER_SIGN_IN);
-            set_cookie(&mut response, session_cookie_value(&oidc, session_id));
+            response.headers_mut().append(header::SET_COOKIE, cookie);
             response
         }
         Err(error) => error_response(&error),
     }
 }
 
+/// The `Set-Cookie` of the session opened.
 async fn finish_sign_in(
     oidc: &Oidc,
+    headers: &HeaderMap,
     query: CallbackQuery,
     user_name: &mut Option<String>,
     user: &mut Option<Arc<identity::UserRecord>>,
-) -> Result<String, SignInError> {
+) -> Result<HeaderValue, SignInError> {
     let pending = query
         .state
         .as_deref()
@@ -166,88 +170,15 @@ async fn finish_sign_in(
     let found = provision::user_of(&oidc.directory, &oidc.store, settings, &identity).await?;
     *user = Some(Arc::clone(&found));
     provision::require_active(&found)?;
-    Ok(oidc.sessions.open(
+    let roles = claims::grants(&identity.roles, found.entity_id);
+    let (_, cookie) = oidc.cookies.open(
+        &oidc.directory,
         found.id,
-        identity.roles,
-        settings.session_lifetime,
-        Instant::now(),
-    ))
-}
-
-/// Ends the session and clears the cookie. Idempotent.
-async fn logout(State(oidc): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_cookie(&headers) {
-        oidc.sessions.close(id);
-    }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let mut cookie = session_cookie_value(&oidc, String::new());
-    cookie.make_removal();
-    set_cookie(&mut response, cookie);
-    response
-}
-
-/// Who the session cookie signs in: user, entity and roles.
-async fn me(State(oidc): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
-    let principal = match oidc.authenticate_session(&headers) {
-        Some(Ok(principal)) => principal,
-        Some(Err(error)) => return error_response(&error),
-        None => {
-            return json_error(
-                StatusCode::UNAUTHORIZED,
-                ErrorType::Authentication,
-                "not_signed_in",
-                "no live session: sign in at /auth/login",
-            );
-        }
-    };
-    let user_name = principal
-        .user_id()
-        .and_then(|id| oidc.directory.user_by_id(id))
-        .map(|user| user.user_name.to_string());
-    let roles: Vec<_> = principal
-        .roles
-        .iter()
-        .map(|g| serde_json::json!({"role": g.role.as_str(), "entity_id": g.entity_id}))
-        .collect();
-    axum::Json(serde_json::json!({
-        "user_id": principal.user_id(),
-        "user_name": user_name,
-        "entity": {"id": principal.entity_id, "slug": principal.entity_slug.as_deref()},
-        "roles": roles,
-    }))
-    .into_response()
-}
-
-/// The session id of the request's cookie, if it has one.
-pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == COOKIE_NAME)
-        .map(|cookie| cookie.value_raw().map_or("", |v| v).trim_matches('"'))
-        .filter(|value| !value.is_empty())
-}
-
-fn session_cookie_value(oidc: &Oidc, id: String) -> Cookie<'static> {
-    let max_age = cookie::time::Duration::seconds(
-        i64::try_from(oidc.settings.session_lifetime.as_secs()).unwrap_or(i64::MAX),
+        roles,
+        SignInMethod::Provider,
+        headers,
     );
-    Cookie::build((COOKIE_NAME, id))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(oidc.settings.cookie_secure)
-        .path("/")
-        .max_age(max_age)
-        .build()
-}
-
-fn set_cookie(response: &mut Response, cookie: Cookie<'static>) {
-    if let Ok(value) = HeaderValue::try_from(cookie.to_string()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    Ok(cookie)
 }
 
 fn redirect(location: &str) -> Response {

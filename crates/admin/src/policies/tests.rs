@@ -206,6 +206,7 @@ fn auditors_and_factory_engineers_only_read() {
             action,
             AdminAction::ListUsers
                 | AdminAction::ListKeys
+                | AdminAction::ListSessions
                 | AdminAction::ReadAudit
                 | AdminAction::ReadSeats
                 | AdminAction::ReadRateLimits

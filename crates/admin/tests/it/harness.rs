@@ -40,9 +40,10 @@ impl Server {
         let (seats, _writer) = seats::Seats::load(&store, seats::SeatSettings::default())
             .await
             .unwrap();
-        let app = router(AdminState {
+        let state = AdminState {
             content: None,
             sign_in: None,
+            cookies: access::SessionCookies::new(&configuration::SessionsConfig::default(), false),
             store: store.clone(),
             directory: Arc::clone(&directory),
             audit_public_key: Some(audit_signer().public_key()),
@@ -55,7 +56,8 @@ impl Server {
             scheduler: None,
             factory: Arc::new(factory::Live::new()),
             evaluator: None,
-        });
+        };
+        let app = router(state.clone()).merge(admin::auth_router(state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {

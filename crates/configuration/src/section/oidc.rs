@@ -91,16 +91,6 @@ pub struct OidcConfig {
     /// Key `jit_provisioning`: create a user signing in for the first time (just-in-time), in the
     /// entity given by `entity_claim`/`default_entity`. Default `false`: unknown users are refused.
     pub jit_provisioning: bool,
-    /// Key `session_lifetime_secs`: how long a web session lasts at most, in seconds, at least 60.
-    /// Default 28800 (8 hours). Roles mapped from the provider's groups hold for the session:
-    /// a group removed at the provider takes effect at the next sign-in.
-    pub session_lifetime: Duration,
-    /// Key `session_idle_timeout_secs`: a web session unused for this long ends, in seconds,
-    /// from 60 to `session_lifetime_secs`. Default 3600 (1 hour), or the lifetime if shorter.
-    pub session_idle_timeout: Duration,
-    /// Key `cookie_secure`: send the session cookie with `Secure` (HTTPS only). Default `true`;
-    /// turn off only for plain-HTTP trials.
-    pub cookie_secure: bool,
     /// Key `leeway_secs`: clock skew tolerated on `exp` and `nbf`, in seconds, at most 300.
     /// Default 30.
     pub leeway: Duration,
@@ -196,9 +186,6 @@ pub(crate) struct RawOidc {
     pub roles_claim: Option<String>,
     pub role_map: Option<BTreeMap<String, RawMappedRole>>,
     pub jit_provisioning: Option<bool>,
-    pub session_lifetime_secs: Option<u64>,
-    pub session_idle_timeout_secs: Option<u64>,
-    pub cookie_secure: Option<bool>,
     pub leeway_secs: Option<u64>,
     pub jwks_min_refetch_secs: Option<u64>,
 }
@@ -248,8 +235,6 @@ impl<'de> Deserialize<'de> for RawMappedRole {
 }
 
 const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
-const DEFAULT_SESSION_LIFETIME_SECS: u64 = 8 * 3600;
-const DEFAULT_SESSION_IDLE_TIMEOUT_SECS: u64 = 3600;
 const DEFAULT_LEEWAY_SECS: u64 = 30;
 const MAX_LEEWAY_SECS: u64 = 300;
 const DEFAULT_JWKS_MIN_REFETCH_SECS: u64 = 60;
@@ -342,26 +327,6 @@ pub(crate) fn validate(
             Err(problem) => errors.push(format!("oidc.role_map.{group}"), problem),
         }
     }
-    let session_lifetime_secs = raw
-        .session_lifetime_secs
-        .unwrap_or(DEFAULT_SESSION_LIFETIME_SECS);
-    if session_lifetime_secs < 60 {
-        errors.push(
-            "oidc.session_lifetime_secs",
-            format!("must be at least 60, found {session_lifetime_secs}"),
-        );
-    }
-    let session_idle_timeout_secs = raw
-        .session_idle_timeout_secs
-        .unwrap_or(DEFAULT_SESSION_IDLE_TIMEOUT_SECS.min(session_lifetime_secs));
-    if !(60..=session_lifetime_secs.max(60)).contains(&session_idle_timeout_secs) {
-        errors.push(
-            "oidc.session_idle_timeout_secs",
-            format!(
-                "must be from 60 to `session_lifetime_secs` ({session_lifetime_secs}), found {session_idle_timeout_secs}"
-            ),
-        );
-    }
     let leeway_secs = raw.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS);
     if leeway_secs > MAX_LEEWAY_SECS {
         errors.push(
@@ -388,9 +353,6 @@ pub(crate) fn validate(
         roles_claim: raw.roles_claim,
         role_map,
         jit_provisioning,
-        session_lifetime: Duration::from_secs(session_lifetime_secs),
-        session_idle_timeout: Duration::from_secs(session_idle_timeout_secs),
-        cookie_secure: raw.cookie_secure.unwrap_or(true),
         leeway: Duration::from_secs(leeway_secs),
         jwks_min_refetch: Duration::from_secs(
             raw.jwks_min_refetch_secs
@@ -500,9 +462,6 @@ impl fmt::Debug for OidcConfig {
             .field("roles_claim", &self.roles_claim)
             .field("role_map", &self.role_map)
             .field("jit_provisioning", &self.jit_provisioning)
-            .field("session_lifetime", &self.session_lifetime)
-            .field("session_idle_timeout", &self.session_idle_timeout)
-            .field("cookie_secure", &self.cookie_secure)
             .field("leeway", &self.leeway)
             .field("jwks_min_refetch", &self.jwks_min_refetch)
             .finish()

@@ -42,6 +42,11 @@ pub enum AuditAction {
     TeamUpdate,
     TeamDelete,
     AuthSignIn,
+    /// An administrator minted a one-time sign-in link for a user.
+    AuthLoginLinkCreate,
+    SessionList,
+    /// Web sessions ended by an administrator (one, or all of a user's).
+    SessionRevoke,
     AuditRead,
     SeatRead,
     SeatPoolSet,
@@ -96,6 +101,7 @@ pub enum AuditFamily {
     ScimToken,
     Team,
     Auth,
+    Session,
     Audit,
     Seat,
     RateLimit,
@@ -122,7 +128,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 64] = [
+    pub const FIXED: [AuditAction; 67] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -150,6 +156,9 @@ impl AuditAction {
         AuditAction::TeamUpdate,
         AuditAction::TeamDelete,
         AuditAction::AuthSignIn,
+        AuditAction::AuthLoginLinkCreate,
+        AuditAction::SessionList,
+        AuditAction::SessionRevoke,
         AuditAction::AuditRead,
         AuditAction::SeatRead,
         AuditAction::SeatPoolSet,
@@ -236,7 +245,8 @@ impl AuditAction {
             A::KeyCreate | A::KeyList | A::KeyRevoke | A::KeyRotate => AuditFamily::Key,
             A::ScimTokenCreate | A::ScimTokenList | A::ScimTokenRevoke => AuditFamily::ScimToken,
             A::TeamCreate | A::TeamReplace | A::TeamUpdate | A::TeamDelete => AuditFamily::Team,
-            A::AuthSignIn => AuditFamily::Auth,
+            A::AuthSignIn | A::AuthLoginLinkCreate => AuditFamily::Auth,
+            A::SessionList | A::SessionRevoke => AuditFamily::Session,
             A::AuditRead => AuditFamily::Audit,
             A::SeatRead
             | A::SeatPoolSet
@@ -304,6 +314,9 @@ impl AuditAction {
             A::TeamUpdate => "team.update",
             A::TeamDelete => "team.delete",
             A::AuthSignIn => "auth.sign_in",
+            A::AuthLoginLinkCreate => "auth.login_link.create",
+            A::SessionList => "session.list",
+            A::SessionRevoke => "session.revoke",
             A::AuditRead => "audit.read",
             A::SeatRead => "seat.read",
             A::SeatPoolSet => "seat.pool.set",
@@ -354,7 +367,7 @@ impl Refusal {
 }
 
 impl AuditFamily {
-    pub const ALL: [AuditFamily; 21] = [
+    pub const ALL: [AuditFamily; 22] = [
         AuditFamily::Entity,
         AuditFamily::User,
         AuditFamily::ServiceAccount,
@@ -363,6 +376,7 @@ impl AuditFamily {
         AuditFamily::ScimToken,
         AuditFamily::Team,
         AuditFamily::Auth,
+        AuditFamily::Session,
         AuditFamily::Audit,
         AuditFamily::Seat,
         AuditFamily::RateLimit,
@@ -389,6 +403,7 @@ impl AuditFamily {
             AuditFamily::ScimToken => "scim_token",
             AuditFamily::Team => "team",
             AuditFamily::Auth => "auth",
+            AuditFamily::Session => "session",
             AuditFamily::Audit => "audit",
             AuditFamily::Seat => "seat",
             AuditFamily::RateLimit => "rate_limit",

@@ -49,7 +49,6 @@ redirect_url = "{REDIRECT_URL}"
 audiences = ["{API_AUDIENCE}"]
 default_entity = "acme"
 jit_provisioning = true
-cookie_secure = false
 jwks_min_refetch_secs = 0
 {oidc}
 "#,
@@ -66,27 +65,7 @@ pub(crate) async fn browser_session(
     t: &TestServer,
     user_name: &str,
 ) -> String {
-    issuer.set_sign_in_claims(
-        json!({"sub": format!("sub-{user_name}"), "preferred_username": user_name}),
-    );
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = browser.get(t.url("/auth/login")).send().await.unwrap();
-    let authorize = login.headers()[LOCATION].to_str().unwrap().to_owned();
-    let approved = browser.get(authorize).send().await.unwrap();
-    let back = reqwest::Url::parse(approved.headers()[LOCATION].to_str().unwrap()).unwrap();
-    let callback = format!("/auth/callback?{}", back.query().unwrap());
-    let signed_in = browser.get(t.url(&callback)).send().await.unwrap();
-    assert_eq!(signed_in.status().as_u16(), 303, "signed in");
-    signed_in.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
+    sign_in(t, issuer, user_name).await
 }
 
 async fn chat_with_token(t: &TestServer, token: &str) -> (u16, Value) {
@@ -164,21 +143,42 @@ async fn after_the_issuer_rotates_its_keys_new_tokens_are_accepted_and_retired_k
     assert_eq!(status, 401, "{body}");
 }
 
-#[tokio::test]
-async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
-    let (issuer, t) = start().await;
-    issuer.set_sign_in_claims(json!({"sub": "sub-ada", "preferred_username": "ada"}));
-    let browser = reqwest::Client::builder()
+/// A browser that follows no redirects: the tests read each one.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
-    let location = |response: &reqwest::Response| {
-        let value = response.headers()[LOCATION].to_str().unwrap();
-        reqwest::Url::parse(value).unwrap()
-    };
+        .unwrap()
+}
 
+fn location(response: &reqwest::Response) -> reqwest::Url {
+    let value = response.headers()[LOCATION].to_str().unwrap();
+    reqwest::Url::parse(value).unwrap()
+}
+
+/// The `name=value` of the response's `Set-Cookie` named `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// Plays the browser through `/auth/login` and the provider, up to (not including) the callback:
+/// the callback's path and query, and the cookies `/auth/login` set.
+async fn start_sign_in(t: &TestServer, issuer: &TestIssuer) -> (String, Vec<String>) {
+    let browser = browser();
     let login = browser.get(t.url("/auth/login")).send().await.unwrap();
     assert_eq!(login.status().as_u16(), 303);
+    let cookies: Vec<String> = login
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
     let authorize = location(&login);
     assert!(
         authorize.as_str().starts_with(issuer.issuer()),
@@ -187,46 +187,78 @@ async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
     let params: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
     assert_eq!(params["code_challenge_method"], "S256");
     assert_eq!(params["redirect_uri"], REDIRECT_URL);
-
     let approved = browser.get(authorize).send().await.unwrap();
     assert_eq!(approved.status().as_u16(), 303);
     let back = location(&approved);
     assert_eq!(back.path(), "/auth/callback");
-    let callback = format!("/auth/callback?{}", back.query().unwrap());
-    let signed_in = browser.get(t.url(&callback)).send().await.unwrap();
+    (format!("/auth/callback?{}", back.query().unwrap()), cookies)
+}
+
+/// Brings the callback to the server with `cookies`.
+async fn callback(t: &TestServer, callback: &str, cookies: &[String]) -> reqwest::Response {
+    let mut request = browser().get(t.url(callback));
+    if !cookies.is_empty() {
+        request = request.header(COOKIE, cookies.join("; "));
+    }
+    request.send().await.unwrap()
+}
+
+/// Signs `user_name` in through the provider; the session cookie (`name=value`).
+async fn sign_in(t: &TestServer, issuer: &TestIssuer, user_name: &str) -> String {
+    issuer.set_sign_in_claims(
+        json!({"sub": format!("sub-{user_name}"), "preferred_username": user_name}),
+    );
+    let (path, cookies) = start_sign_in(t, issuer).await;
+    let signed_in = callback(t, &path, &cookies).await;
     assert_eq!(
         signed_in.status().as_u16(),
         303,
         "{:?}",
         signed_in.text().await
     );
-    assert_eq!(issuer.token_requests(), 1);
-    let cookie = signed_in.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert!(
-        cookie.starts_with(&format!("{}=", ::oidc::COOKIE_NAME)),
-        "{cookie}"
-    );
+    set_cookie(&signed_in, ::oidc::COOKIE_NAME).expect("a session cookie")
+}
 
-    let me: Value = browser
+/// `GET /auth/me` with the session cookie: its status and answer.
+async fn me(t: &TestServer, cookie: &str) -> (u16, Value) {
+    let response = browser()
         .get(t.url("/auth/me"))
-        .header(COOKIE, &cookie)
+        .header(COOKIE, cookie)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
+    let (issuer, t) = start().await;
+    issuer.set_sign_in_claims(json!({"sub": "sub-ada", "preferred_username": "ada"}));
+    let (path, cookies) = start_sign_in(&t, &issuer).await;
+    let signed_in = callback(&t, &path, &cookies).await;
+    assert_eq!(signed_in.status().as_u16(), 303);
+    assert_eq!(issuer.token_requests(), 1);
+    let header = signed_in
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(::oidc::COOKIE_NAME))
+        .unwrap();
+    assert!(
+        header.contains("HttpOnly") && header.contains("SameSite=Lax"),
+        "{header}"
+    );
+    let cookie = set_cookie(&signed_in, ::oidc::COOKIE_NAME).unwrap();
+
+    let (status, me) = me(&t, &cookie).await;
+    assert_eq!(status, 200, "{me}");
     assert_eq!(me["user_name"], "ada", "{me}");
     assert_eq!(me["entity"]["slug"], "acme");
 
     // The admin API takes explicit credentials only: there, the cookie alone is no caller.
-    let admin = browser
+    let admin = browser()
         .get(t.url("/admin/v1/audit"))
         .header(COOKIE, &cookie)
         .send()
@@ -235,7 +267,7 @@ async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
     assert_eq!(admin.status().as_u16(), 401);
 
     // The session works on the API too; the same callback cannot be replayed.
-    let chat = browser
+    let chat = browser()
         .post(t.url("/v1/chat/completions"))
         .header(COOKIE, &cookie)
         .json(&chat_body("mistral-small"))
@@ -243,8 +275,90 @@ async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
         .await
         .unwrap();
     assert_eq!(chat.status().as_u16(), 200);
-    let replayed = browser.get(t.url(&callback)).send().await.unwrap();
+    let replayed = callback(&t, &path, &cookies).await;
     assert_eq!(replayed.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn administrators_list_and_end_web_sessions_and_a_rename_ends_them_too() {
+    let (issuer, t) = start().await;
+    let first = sign_in(&t, &issuer, "ada").await;
+    let second = sign_in(&t, &issuer, "ada").await;
+    let (status, listed) = t
+        .get_with_key("/admin/v1/sessions?entity=acme", ADMIN_KEY)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let sessions = listed["data"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    assert_eq!(sessions[0]["user_name"], "ada");
+    assert_eq!(sessions[0]["method"], "provider");
+    assert!(
+        !listed
+            .to_string()
+            .contains(first.split('=').nth(1).unwrap())
+    );
+
+    // One session ended: its browser is signed out at once, the other stays signed in.
+    let id = sessions[0]["id"].as_str().unwrap();
+    let (status, ended) = call(
+        &t,
+        Method::DELETE,
+        &format!("/admin/v1/sessions/{id}"),
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, ended["revoked"].clone()),
+        (200, json!(true)),
+        "{ended}"
+    );
+    assert_eq!(me(&t, &first).await.0, 401);
+    assert_eq!(me(&t, &second).await.0, 200);
+
+    // All of a user's, by name.
+    let (status, ended) = call(
+        &t,
+        Method::DELETE,
+        "/admin/v1/users/ada/sessions",
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, ended["revoked"].clone()),
+        (200, json!(1)),
+        "{ended}"
+    );
+    assert_eq!(me(&t, &second).await.0, 401);
+
+    // The directory renames ada: her session ends, and the name taken again inherits nothing.
+    let third = sign_in(&t, &issuer, "ada").await;
+    let (token, ada) = scim_token_and_ada(&t).await;
+    let rename = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "userName", "value": "ada.lovelace"}],
+    });
+    let (status, body) = scim(
+        &t,
+        &token,
+        Method::PATCH,
+        &format!("/Users/{ada}"),
+        Some(rename),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(me(&t, &third).await.0, 401);
+
+    let (_, audit) = call(
+        &t,
+        Method::GET,
+        "/admin/v1/audit?action=session.revoke",
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 2, "{audit}");
 }
 
 #[tokio::test]
@@ -559,7 +673,6 @@ name = "Acme"
 issuer = "{issuer}"
 client_id = "{CLIENT_ID}"
 redirect_url = "{REDIRECT_URL}"
-cookie_secure = false
 "#,
         issuer = issuer.issuer()
     ));

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 64] = [
+const NAMES: [(AuditAction, &str); 67] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -31,6 +31,9 @@ const NAMES: [(AuditAction, &str); 64] = [
     (AuditAction::TeamUpdate, "team.update"),
     (AuditAction::TeamDelete, "team.delete"),
     (AuditAction::AuthSignIn, "auth.sign_in"),
+    (AuditAction::AuthLoginLinkCreate, "auth.login_link.create"),
+    (AuditAction::SessionList, "session.list"),
+    (AuditAction::SessionRevoke, "session.revoke"),
     (AuditAction::AuditRead, "audit.read"),
     (AuditAction::SeatRead, "seat.read"),
     (AuditAction::SeatPoolSet, "seat.pool.set"),
