@@ -146,6 +146,12 @@ pub enum UsersCommand {
         #[arg(long)]
         entity: Option<String>,
     },
+    /// Mint a one-time sign-in link for a user: opened within 15 minutes, it signs them in to the
+    /// web once. Printed once.
+    LoginLink {
+        /// The user's id (`usr_…`) or user name.
+        user: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

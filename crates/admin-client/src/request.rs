@@ -105,6 +105,10 @@ fn users(command: &UsersCommand) -> Request {
         UsersCommand::List { entity } => {
             Request::to(Method::GET, "/admin/v1/users").with_query(entity_query(entity))
         }
+        UsersCommand::LoginLink { user } => Request::to(
+            Method::POST,
+            format!("/admin/v1/users/{}/login-link", encode_path_segment(user)),
+        ),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The web sign-in routes that need no identity provider: sign out (`POST /auth/logout`) and who
-//! is signed in (`GET /auth/me`). The provider's own (`/auth/login`, `/auth/callback`) are the
+//! The web sign-in routes that need no identity provider: a one-time sign-in link
+//! (`GET /auth/link/{token}`, `login_links.rs`), sign out (`POST /auth/logout`) and who is signed
+//! in (`GET /auth/me`). The provider's own (`/auth/login`, `/auth/callback`) are the
 //! `oidc` crate's; both open sessions in the directory through `access::SessionCookies`.
 
 use axum::Router;
@@ -17,6 +18,7 @@ pub fn auth_router(state: AdminState) -> Router {
     Router::new()
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
+        .route("/auth/link/{token}", get(crate::login_links::sign_in))
         .with_state(state)
 }
 

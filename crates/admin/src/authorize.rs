@@ -57,11 +57,12 @@ pub enum AdminAction {
     RunEvaluation,
     ListSessions,
     RevokeSessions,
+    CreateLoginLink,
 }
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 46] = [
+    pub const ALL: [AdminAction; 47] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -108,6 +109,7 @@ impl AdminAction {
         AdminAction::RunEvaluation,
         AdminAction::ListSessions,
         AdminAction::RevokeSessions,
+        AdminAction::CreateLoginLink,
     ];
 
     /// The audit action a request for this is recorded under (when refused, and for most changes);
@@ -160,6 +162,7 @@ impl AdminAction {
             AdminAction::RunEvaluation => AuditAction::EvalRun,
             AdminAction::ListSessions => AuditAction::SessionList,
             AdminAction::RevokeSessions => AuditAction::SessionRevoke,
+            AdminAction::CreateLoginLink => AuditAction::AuthLoginLinkCreate,
         }
     }
 
@@ -212,6 +215,7 @@ impl AdminAction {
             AdminAction::RunEvaluation => "run evaluations",
             AdminAction::ListSessions => "list web sessions",
             AdminAction::RevokeSessions => "end web sessions",
+            AdminAction::CreateLoginLink => "mint sign-in links",
         }
     }
 
@@ -227,12 +231,16 @@ impl AdminAction {
         }
     }
 
-    /// Whether the action's object is a key, which carries its owner's roles: the policies then
-    /// see those roles (in the request's context) to keep anyone from handing out more than they hold.
+    /// Whether the action's object carries its owner's roles (a key, a sign-in link): the
+    /// policies then see those roles (in the request's context) to keep anyone from handing out
+    /// more than they hold.
     pub fn hands_out_roles(self) -> bool {
         matches!(
             self,
-            AdminAction::CreateKey | AdminAction::RevokeKey | AdminAction::RotateKey
+            AdminAction::CreateKey
+                | AdminAction::RevokeKey
+                | AdminAction::RotateKey
+                | AdminAction::CreateLoginLink
         )
     }
 }

@@ -22,6 +22,13 @@
 //! access token (`caller.rs` → `access::authenticate`, never a session cookie). **Invariant:** every route
 //! authenticates, authorizes and audits; it never reaches into the gateway.
 //!
+//! - **Web sessions and sign-in links** (`sessions.rs`, `login_links.rs`, `auth.rs`):
+//!   `GET /admin/v1/sessions`, `DELETE /admin/v1/sessions/{id}`,
+//!   `DELETE /admin/v1/users/{user}/sessions` (the directory's sessions, ended at once, audited
+//!   `session.revoke`); `POST /admin/v1/users/{user}/login-link` mints a one-time link (15 minutes,
+//!   once, stored hashed; authorized like a key, `hands_out_roles`). [`auth_router`] serves the
+//!   `/auth/…` routes that need no identity provider: `GET /auth/link/{token}` (opens a session
+//!   with `access::SessionCookies`), `POST /auth/logout`, `GET /auth/me`.
 //! - **Keys** (`keys.rs`): create (`models` checked against the configured names, `expires_at` or
 //!   `expires_in_days` ≤ 3,650 days, `priority`; 400 naming the field), list (with `expires_at`,
 //!   `expired`, `rotated_from`, `replaced_by`, `last_used_at`), revoke, and
@@ -99,6 +106,7 @@ mod evaluations;
 mod keys;
 mod limits;
 mod listing;
+mod login_links;
 pub mod openapi;
 mod policies;
 mod pool_shares;
@@ -125,6 +133,7 @@ pub use canaries::check_canaries;
 pub use error::AdminError;
 pub use evaluations::{EvalJob, Evaluator};
 pub use listing::MAX_PAGE;
+pub use login_links::{LINK_LIFETIME, mint_for as mint_login_link};
 pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
 pub use rules::{spent_this_period, stored_budget, stored_limits};
 pub use use_cases::refresh_registry;
@@ -183,6 +192,7 @@ pub fn router(state: AdminState) -> Router {
             "/admin/v1/users/{id}/sessions",
             delete(sessions::revoke_user),
         )
+        .route("/admin/v1/users/{id}/login-link", post(login_links::create))
         .route("/admin/v1/sessions", get(sessions::list))
         .route("/admin/v1/sessions/{id}", delete(sessions::revoke))
         .route("/admin/v1/content", get(content::read))

@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         crate::sessions::list,
         crate::sessions::revoke,
         crate::sessions::revoke_user,
+        crate::login_links::create,
         crate::keys::list,
         crate::keys::create,
         crate::keys::revoke,

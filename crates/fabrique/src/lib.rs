@@ -22,6 +22,7 @@ pub mod retention;
 pub mod scheduling;
 pub mod seats;
 pub mod server;
+pub mod sign_in_link;
 pub mod simulation;
 
 pub use server::{RunningServer, ServeOptions, start};

@@ -228,8 +228,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = server::load_config(&options)?;
     let traces = telemetry::init(json_logs, config.telemetry.otlp_traces_url().as_deref())?;
+    // Without an identity provider, the operator's first way into the web is a one-time link.
+    let prints_link = config.oidc.is_none() && options.admin_key.is_some();
     let running = server::start(config, options.admin_key).await?;
+    // Minted before the server says it listens: callers that wait for that line (and may stop the
+    // server at once) find it ready for its signals.
+    let link = match prints_link {
+        true => {
+            Some(fabrique::sign_in_link::bootstrap_link(&running.store, &running.directory).await?)
+        }
+        false => None,
+    };
     eprintln!("fabrique listening on http://{}", running.addr);
+    if let Some(path) = link {
+        eprintln!(
+            "sign in to the web as `{}` (once, within 15 minutes): http://{}{path}",
+            fabrique::sign_in_link::ADMIN_USER_NAME,
+            running.addr
+        );
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and flushing usage");
     running.shutdown().await;

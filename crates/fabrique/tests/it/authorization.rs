@@ -95,6 +95,7 @@ fn table() -> Vec<Row> {
         row("GET", "/admin/v1/reports/chargeback", "/admin/v1/reports/chargeback?month=2026-01&entity=acme", None, None, [A, A, H, A, A, H, F, F]),
         row("POST", "/admin/v1/users/{id}/erase", "/admin/v1/users/{user}/erase", None, None, [A, A, H, F, F, F, F, F]),
         row("DELETE", "/admin/v1/users/{id}/sessions", "/admin/v1/users/{user}/sessions", None, None, [A, A, H, F, F, F, F, F]),
+        row("POST", "/admin/v1/users/{id}/login-link", "/admin/v1/users/{user}/login-link", None, None, [A, A, H, F, F, F, F, F]),
         row("GET", "/admin/v1/sessions", "/admin/v1/sessions?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
         row("DELETE", "/admin/v1/sessions/{id}", "/admin/v1/sessions/ses_gone-{n}", None, None, [H, H, H, F, F, F, F, F]),
         row("GET", "/admin/v1/content", "/admin/v1/content?user={user}&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", None, None, [A, F, F, A, A, H, F, F]),

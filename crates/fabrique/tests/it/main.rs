@@ -36,6 +36,7 @@ mod retention;
 mod scheduling;
 mod scim;
 mod seats;
+mod sign_in_links;
 mod streaming;
 mod traces;
 mod usage;

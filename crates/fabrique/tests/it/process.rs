@@ -14,6 +14,8 @@ use crate::harness::ADMIN_KEY;
 pub struct Serve {
     pub child: Child,
     pub base: String,
+    /// The one-time sign-in links it prints (without an identity provider).
+    pub links: std::sync::mpsc::Receiver<String>,
 }
 
 impl Serve {
@@ -33,11 +35,15 @@ impl Serve {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let (link_tx, links) = std::sync::mpsc::channel();
         // Reads standard error to its end, so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("fabrique listening on ") {
                     let _ = tx.send(url.trim().to_owned());
+                } else if line.starts_with("sign in to the web") {
+                    let link = line.rsplit(' ').next().unwrap_or_default().to_owned();
+                    let _ = link_tx.send(link);
                 } else {
                     eprintln!("serve: {line}");
                 }
@@ -46,7 +52,7 @@ impl Serve {
         let base = rx
             .recv_timeout(Duration::from_secs(120))
             .expect("fabrique serve starts and listens");
-        Serve { child, base }
+        Serve { child, base, links }
     }
 
     /// SIGTERM, and the clean shutdown that flushes everything.

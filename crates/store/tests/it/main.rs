@@ -12,6 +12,7 @@ mod content;
 mod harness;
 #[cfg(unix)]
 mod local_files;
+mod login_links;
 mod provisioning;
 mod reporting;
 mod seats;
