@@ -81,7 +81,7 @@ pub enum SignInError {
     EntityMismatch { user_name: String, claimed: String },
     #[error("no entity is known for the new user `{0}`: {1}")]
     NoEntity(String, String),
-    #[error("the sign-in was not started here or has expired; start again")]
+    #[error("the sign-in was not started in this browser or has expired; start again")]
     UnknownState,
     #[error("the identity provider refused the sign-in: {0}")]
     ProviderRefused(String),
@@ -89,8 +89,6 @@ pub enum SignInError {
     TokenExchange(String),
     #[error("the ID token's nonce does not match the sign-in")]
     NonceMismatch,
-    #[error("too many sign-ins are in progress; try again shortly")]
-    TooManyPending,
     #[error("storage failed: {0}")]
     Store(#[from] store::StoreError),
 }
@@ -108,7 +106,6 @@ impl SignInError {
             SignInError::ProviderRefused(_) => "provider_refused",
             SignInError::TokenExchange(_) => "token_exchange_failed",
             SignInError::NonceMismatch => "nonce_mismatch",
-            SignInError::TooManyPending => "too_many_sign_ins",
             SignInError::Store(_) => "internal_error",
         }
     }
@@ -133,7 +130,6 @@ impl SignInError {
             | SignInError::ProviderRefused(_)
             | SignInError::NonceMismatch => StatusCode::BAD_REQUEST,
             SignInError::TokenExchange(_) => StatusCode::BAD_GATEWAY,
-            SignInError::TooManyPending => StatusCode::SERVICE_UNAVAILABLE,
             SignInError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -32,7 +32,7 @@ use http::header::AUTHORIZATION;
 use identity::{Directory, KeyRefused, Principal};
 
 pub use error::{Rejection, SignInError};
-pub use session::{COOKIE_NAME, SessionCookies, session_principal, session_secret};
+pub use session::{COOKIE_NAME, SessionCookies, cookie_values, session_principal, session_secret};
 
 /// Sign-in's side of authentication: what the identity provider's access tokens stand for.
 /// `oidc::Oidc` implements it; installations without an identity provider pass none.

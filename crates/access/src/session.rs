@@ -21,13 +21,18 @@ pub const COOKIE_NAME: &str = "fabrique_session";
 
 /// The session cookie's value (the session's secret), if the request carries one.
 pub fn session_secret(headers: &HeaderMap) -> Option<&str> {
+    cookie_values(headers, COOKIE_NAME).next()
+}
+
+/// The non-empty values of the request's cookies named `name`, in order.
+pub fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == COOKIE_NAME)
+        .filter(move |cookie| cookie.name() == name)
         .map(|cookie| cookie.value_raw().map_or("", |v| v).trim_matches('"'))
         .filter(|value| !value.is_empty())
 }
@@ -112,7 +117,8 @@ impl SessionCookies {
         HeaderValue::try_from(cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
     }
 
-    fn is_secure(&self, request: &HeaderMap) -> bool {
+    /// Whether cookies set in answer to `request` get `Secure`.
+    pub fn is_secure(&self, request: &HeaderMap) -> bool {
         self.secure.unwrap_or_else(|| {
             self.https_site
                 || request

@@ -31,8 +31,10 @@
 //! tokens: the configured API audiences, never the client id; `typ: at+jwt` and `azp` when
 //! configured), `exp`/`nbf`
 //! with leeway (jsonwebtoken 10.4, RustCrypto backend), and names the reason of every refusal
-//! (`Rejection`). `Oidc::router` serves `/auth/login` (code flow, `state`, `nonce`, PKCE S256; pending
-//! flows in memory, 10 minutes, at most 10,000) and `/auth/callback`; every
+//! (`Rejection`). `Oidc::router` serves `/auth/login` (code flow, `state`, `nonce`, PKCE S256; the flow
+//! sealed with XChaCha20-Poly1305 in the browser's `fabrique_sign_in` cookie for 10 minutes, so no
+//! server state and no lock-out by a flood, and the callback's `state` must match the cookie's:
+//! no login CSRF) and `/auth/callback`; every
 //! callback is audited (`auth.sign_in`, success or denial with its reason). **Invariants:** the request
 //! path reads memory only (keys, `identity::Directory`'s user index, sessions) except the one store
 //! write that binds a user to the provider's `(iss, sub)` at first sign-in or provisions a new one
@@ -67,11 +69,11 @@ use store::Store;
 pub use access::COOKIE_NAME;
 pub use access::{Rejection, SignInError};
 pub use claims::{Identity, grants};
-pub use login::{MAX_PENDING, PENDING_TTL, pkce_challenge};
+pub use login::{FLOW_COOKIE, PENDING_TTL, pkce_challenge};
 pub use provider::{KEY_REFRESH_INTERVAL, Metadata, Provider, ProviderError};
 pub use verify::Claims;
 
-use crate::login::PendingLogins;
+use crate::login::FlowSealer;
 
 /// Everything sign-in needs; shared as `Arc<Oidc>` by the gateway and the `/auth` routes.
 #[derive(Debug)]
@@ -80,7 +82,7 @@ pub struct Oidc {
     provider: Arc<Provider>,
     directory: Arc<Directory>,
     store: Store,
-    logins: PendingLogins,
+    flows: FlowSealer,
     cookies: SessionCookies,
 }
 
@@ -99,7 +101,7 @@ impl Oidc {
             provider,
             directory,
             store,
-            logins: PendingLogins::default(),
+            flows: FlowSealer::new(),
             cookies,
         }))
     }

@@ -1,87 +1,117 @@
-//! Sign-ins in progress: between the redirect to the provider and its callback, Fabrique remembers
-//! each flow's `state`, `nonce` and PKCE verifier, in memory, for [`PENDING_TTL`], at most
-//! [`MAX_PENDING`] at once (a flood of `/auth/login` cannot grow memory without bound).
+//! Sign-ins in progress, kept by the browser: between the redirect to the provider and its
+//! callback, each flow's `state`, `nonce` and PKCE verifier travel in a cookie sealed with
+//! XChaCha20-Poly1305 (RustCrypto's `chacha20poly1305`) under a key of this process.
+//!
+//! So nothing is kept on the server for a sign-in that has not finished — a flood of anonymous
+//! `/auth/login` costs no memory and locks nobody out — and the callback accepts a `state` only
+//! from the browser that started the flow (its cookie), which closes login CSRF: a callback URL
+//! made with someone else's flow carries no cookie of theirs. The cookie lives [`PENDING_TTL`],
+//! and its expiry is sealed inside it. A restart (or another replica, whose key differs) makes
+//! flows in progress start again.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use parking_lot::Mutex;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use domain::UnixMillis;
 use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use access::SignInError;
 
 /// How long a user has to come back from the provider.
 pub const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
-/// The most sign-ins in progress at once.
-pub const MAX_PENDING: usize = 10_000;
 
-/// One flow's secrets, kept until its callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The flow cookie's name.
+pub const FLOW_COOKIE: &str = "fabrique_sign_in";
+
+/// What binds the sealed text to its use, so no other sealed value of this process passes for it.
+const ASSOCIATED_DATA: &[u8] = b"fabrique sign-in flow v1";
+
+const NONCE_LEN: usize = 24;
+
+/// One flow's secrets, sealed into the browser's cookie until the callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PendingLogin {
-    pub nonce: String,
-    pub code_verifier: String,
-    started: Instant,
-}
-
-/// What the redirect to the provider carries.
-#[derive(Debug)]
-pub(crate) struct LoginStart {
     pub state: String,
     pub nonce: String,
-    pub code_challenge: String,
+    pub code_verifier: String,
+    expires_at: UnixMillis,
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct PendingLogins {
-    by_state: Mutex<HashMap<String, PendingLogin>>,
-}
-
-impl PendingLogins {
-    /// Starts a flow at `now`: fresh state, nonce and PKCE pair.
-    pub(crate) fn start(&self, now: Instant) -> Result<LoginStart, SignInError> {
-        let mut pending = self.by_state.lock();
-        if pending.len() >= MAX_PENDING {
-            pending.retain(|_, login| now.saturating_duration_since(login.started) < PENDING_TTL);
-            if pending.len() >= MAX_PENDING {
-                return Err(SignInError::TooManyPending);
-            }
+impl PendingLogin {
+    /// A fresh flow at `now`: state, nonce and PKCE verifier.
+    pub(crate) fn start(now: UnixMillis) -> PendingLogin {
+        let ttl = i64::try_from(PENDING_TTL.as_millis()).unwrap_or(i64::MAX);
+        PendingLogin {
+            state: random_token(),
+            nonce: random_token(),
+            code_verifier: random_token(),
+            expires_at: now.saturating_add(ttl),
         }
-        let state = random_token();
-        let nonce = random_token();
-        let code_verifier = random_token();
-        let code_challenge = pkce_challenge(&code_verifier);
-        pending.insert(
-            state.clone(),
-            PendingLogin {
-                nonce: nonce.clone(),
-                code_verifier,
-                started: now,
-            },
-        );
-        Ok(LoginStart {
-            state,
-            nonce,
-            code_challenge,
-        })
     }
 
-    /// Ends the flow of `state`: each state is usable once, and only within [`PENDING_TTL`].
-    pub(crate) fn finish(&self, state: &str, now: Instant) -> Option<PendingLogin> {
-        let login = self.by_state.lock().remove(state)?;
-        (now.saturating_duration_since(login.started) < PENDING_TTL).then_some(login)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.by_state.lock().len()
+    pub(crate) fn code_challenge(&self) -> String {
+        pkce_challenge(&self.code_verifier)
     }
 }
 
-/// 32 random bytes from the operating system, base64url: for state, nonce, PKCE verifier and
-/// session ids.
+/// Seals flows into cookie values and opens them again; the key is this process's, random.
+pub(crate) struct FlowSealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for FlowSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlowSealer(<key>)")
+    }
+}
+
+impl FlowSealer {
+    pub(crate) fn new() -> FlowSealer {
+        FlowSealer {
+            cipher: XChaCha20Poly1305::new(&XChaCha20Poly1305::generate_key(&mut OsRng)),
+        }
+    }
+
+    /// The cookie value carrying `login`: base64url of nonce ‖ ciphertext and tag.
+    pub(crate) fn seal(&self, login: &PendingLogin) -> String {
+        let plaintext = serde_json::to_vec(login).unwrap_or_default();
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let payload = Payload {
+            msg: &plaintext,
+            aad: ASSOCIATED_DATA,
+        };
+        // Encryption fails only for inputs beyond 256 GiB.
+        let sealed = self.cipher.encrypt(&nonce, payload).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(NONCE_LEN + sealed.len());
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// The flow a cookie value carries, if this process sealed it and it has not expired at `now`.
+    pub(crate) fn open(&self, value: &str, now: UnixMillis) -> Option<PendingLogin> {
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let payload = Payload {
+            msg: ciphertext,
+            aad: ASSOCIATED_DATA,
+        };
+        let plaintext = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), payload)
+            .ok()?;
+        let login: PendingLogin = serde_json::from_slice(&plaintext).ok()?;
+        (now < login.expires_at).then_some(login)
+    }
+}
+
+/// 32 random bytes from the operating system, base64url: for state, nonce and PKCE verifier.
 pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -107,31 +137,27 @@ mod tests {
     }
 
     #[test]
-    fn a_state_is_used_once_and_expires() {
-        let logins = PendingLogins::default();
-        let now = Instant::now();
-        let first = logins.start(now).unwrap();
-        let login = logins.finish(&first.state, now).unwrap();
-        assert_eq!(login.nonce, first.nonce);
-        assert_eq!(pkce_challenge(&login.code_verifier), first.code_challenge);
-        assert!(logins.finish(&first.state, now).is_none(), "used once");
-        let second = logins.start(now).unwrap();
-        assert!(logins.finish(&second.state, now + PENDING_TTL).is_none());
-        assert!(logins.finish("made-up", now).is_none());
+    fn a_sealed_flow_opens_until_it_expires_and_only_under_its_key() {
+        let sealer = FlowSealer::new();
+        let login = PendingLogin::start(0);
+        let cookie = sealer.seal(&login);
+        assert!(!cookie.contains(&login.state), "the state is not in clear");
+        assert_eq!(sealer.open(&cookie, 1), Some(login.clone()));
+        let ttl = i64::try_from(PENDING_TTL.as_millis()).unwrap();
+        assert_eq!(sealer.open(&cookie, ttl), None, "expired");
+        assert_eq!(FlowSealer::new().open(&cookie, 1), None, "another key");
     }
 
     #[test]
-    fn pending_sign_ins_are_bounded_and_expired_ones_make_room() {
-        let logins = PendingLogins::default();
-        let now = Instant::now();
-        for _ in 0..MAX_PENDING {
-            logins.start(now).unwrap();
-        }
-        assert!(matches!(
-            logins.start(now),
-            Err(SignInError::TooManyPending)
-        ));
-        assert!(logins.start(now + PENDING_TTL).is_ok());
-        assert_eq!(logins.len(), 1);
+    fn a_tampered_or_malformed_cookie_opens_nothing() {
+        let sealer = FlowSealer::new();
+        let cookie = sealer.seal(&PendingLogin::start(0));
+        let mut bytes = URL_SAFE_NO_PAD.decode(&cookie).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert_eq!(sealer.open(&URL_SAFE_NO_PAD.encode(bytes), 1), None);
+        assert_eq!(sealer.open("", 1), None);
+        assert_eq!(sealer.open("not base64!", 1), None);
+        assert_eq!(sealer.open("c2hvcnQ", 1), None);
     }
 }

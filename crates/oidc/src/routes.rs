@@ -2,17 +2,19 @@
 //! Sign-out and `/auth/me` are the admin crate's, as they work without a provider.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use cookie::{Cookie, SameSite};
+use domain::now_millis;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::SignInMethod;
 use serde::Deserialize;
 use wire::{ErrorBody, ErrorType};
 
+use crate::login::{FLOW_COOKIE, PENDING_TTL, PendingLogin};
 use crate::{Oidc, claims, provision, verify};
 use access::SignInError;
 
@@ -26,16 +28,15 @@ pub(crate) fn router(oidc: Arc<Oidc>) -> Router {
         .with_state(oidc)
 }
 
-/// Redirects to the provider's authorization endpoint with a fresh state, nonce and PKCE challenge.
-async fn login(State(oidc): State<Arc<Oidc>>) -> Response {
+/// Redirects to the provider's authorization endpoint with a fresh state, nonce and PKCE
+/// challenge, which the browser keeps, sealed, in the flow cookie. Nothing is kept here.
+async fn login(State(oidc): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
     let metadata = match oidc.provider.require_metadata().await {
         Ok(metadata) => metadata,
         Err(rejection) => return error_response(&SignInError::Token(rejection)),
     };
-    let start = match oidc.logins.start(Instant::now()) {
-        Ok(start) => start,
-        Err(error) => return error_response(&error),
-    };
+    let start = PendingLogin::start(now_millis());
+    let code_challenge = start.code_challenge();
     let settings = &oidc.settings;
     let scope = settings.scopes.join(" ");
     let url = url::Url::parse_with_params(
@@ -47,12 +48,18 @@ async fn login(State(oidc): State<Arc<Oidc>>) -> Response {
             ("scope", scope.as_str()),
             ("state", start.state.as_str()),
             ("nonce", start.nonce.as_str()),
-            ("code_challenge", start.code_challenge.as_str()),
+            ("code_challenge", code_challenge.as_str()),
             ("code_challenge_method", "S256"),
         ],
     );
     match url {
-        Ok(url) => redirect(url.as_str()),
+        Ok(url) => {
+            let mut response = redirect(url.as_str());
+            let sealed = oidc.flows.seal(&start);
+            let max_age = i64::try_from(PENDING_TTL.as_secs()).unwrap_or(i64::MAX);
+            set_flow_cookie(&oidc, &mut response, &headers, sealed, max_age);
+            response
+        }
         Err(error) => error_response(&SignInError::ProviderRefused(format!(
             "the authorization endpoint `{}` is not a URL: {error}",
             metadata.authorization_endpoint
@@ -90,14 +97,44 @@ async fn callback(
         result.as_ref().map(|_| ()),
     )
     .await;
-    match result {
+    let mut response = match result {
         Ok(cookie) => {
             let mut response = redirect(AFTER_SIGN_IN);
             response.headers_mut().append(header::SET_COOKIE, cookie);
             response
         }
         Err(error) => error_response(&error),
+    };
+    // The flow is over, whatever its end: the browser forgets it.
+    set_flow_cookie(&oidc, &mut response, &headers, String::new(), 0);
+    response
+}
+
+/// The flow cookie: `HttpOnly`, `SameSite=Lax` (the provider's redirect back is a top-level
+/// navigation, which carries it), only for `/auth`, `Secure` as the session cookie is.
+fn set_flow_cookie(
+    oidc: &Oidc,
+    response: &mut Response,
+    request: &HeaderMap,
+    value: String,
+    max_age_secs: i64,
+) {
+    let cookie = Cookie::build((FLOW_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(oidc.cookies.is_secure(request))
+        .path("/auth")
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build();
+    if let Ok(value) = HeaderValue::try_from(cookie.to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
+}
+
+/// The flow the browser's cookie carries, if it is one this process sealed and still live.
+fn pending_flow(oidc: &Oidc, headers: &HeaderMap) -> Option<PendingLogin> {
+    access::cookie_values(headers, FLOW_COOKIE)
+        .find_map(|value| oidc.flows.open(value, now_millis()))
 }
 
 /// The `Set-Cookie` of the session opened.
@@ -108,10 +145,10 @@ async fn finish_sign_in(
     user_name: &mut Option<String>,
     user: &mut Option<Arc<identity::UserRecord>>,
 ) -> Result<HeaderValue, SignInError> {
-    let pending = query
-        .state
-        .as_deref()
-        .and_then(|state| oidc.logins.finish(state, Instant::now()));
+    // The state must be the one sealed in this browser's own flow cookie: a callback link made
+    // with another browser's flow (login CSRF) or replayed without its cookie is refused.
+    let pending = pending_flow(oidc, headers)
+        .filter(|flow| query.state.as_deref() == Some(flow.state.as_str()));
     if let Some(error) = query.error {
         let description = query.error_description.unwrap_or_default();
         return Err(SignInError::ProviderRefused(

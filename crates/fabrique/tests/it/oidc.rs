@@ -275,8 +275,51 @@ async fn the_code_flow_with_pkce_signs_in_and_the_session_cookie_says_who() {
         .await
         .unwrap();
     assert_eq!(chat.status().as_u16(), 200);
-    let replayed = callback(&t, &path, &cookies).await;
+    // The callback cannot be replayed: without the flow's cookie (which the answer cleared) its
+    // state is refused, and with it the provider refuses the used code.
+    let replayed = callback(&t, &path, &[]).await;
     assert_eq!(replayed.status().as_u16(), 400);
+    let replayed = callback(&t, &path, &cookies).await;
+    assert_ne!(replayed.status().as_u16(), 303);
+}
+
+#[tokio::test]
+async fn a_flood_of_anonymous_sign_in_starts_locks_nobody_out() {
+    let (issuer, t) = start().await;
+    let browser = browser();
+    for _ in 0..10_000 {
+        let login = browser.get(t.url("/auth/login")).send().await.unwrap();
+        assert_eq!(login.status().as_u16(), 303);
+    }
+    let cookie = sign_in(&t, &issuer, "ada").await;
+    assert_eq!(me(&t, &cookie).await.0, 200);
+}
+
+#[tokio::test]
+async fn the_callback_accepts_a_state_only_from_the_browser_that_started_the_flow() {
+    let (issuer, t) = start().await;
+    issuer.set_sign_in_claims(json!({"sub": "sub-ada", "preferred_username": "ada"}));
+    // The attacker starts a flow and signs in as himself at the provider; the victim's browser is
+    // sent his callback link, without his flow cookie, or with a flow of her own.
+    let (attackers_callback, attackers_cookies) = start_sign_in(&t, &issuer).await;
+    let (_, victims_cookies) = start_sign_in(&t, &issuer).await;
+    for cookies in [Vec::new(), victims_cookies] {
+        let response = callback(&t, &attackers_callback, &cookies).await;
+        assert_eq!(response.status().as_u16(), 400);
+        assert!(set_cookie(&response, ::oidc::COOKIE_NAME).is_none());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_state", "{body}");
+    }
+    assert_eq!(issuer.token_requests(), 0, "no code was exchanged");
+    // The flow cookie is sealed: its state is not readable, and it lives ten minutes on /auth.
+    let flow = &attackers_cookies[0];
+    assert!(
+        flow.starts_with(&format!("{}=", ::oidc::FLOW_COOKIE)),
+        "{flow}"
+    );
+    assert!(!flow.contains(attackers_callback.split("state=").nth(1).unwrap_or("-")));
+    let response = callback(&t, &attackers_callback, &attackers_cookies).await;
+    assert_eq!(response.status().as_u16(), 303);
 }
 
 #[tokio::test]
