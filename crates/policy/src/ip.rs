@@ -19,8 +19,12 @@ pub(crate) fn ipv4_valid(digits: &[u8], lens: &[u8], sep: Option<Sep>) -> bool {
     for &len in lens {
         let (octet, tail) = rest.split_at(usize::from(len));
         rest = tail;
+        // The length first: a longer group's value may not fit.
+        if len > 3 || (len > 1 && octet[0] == 0) {
+            return false;
+        }
         let value = octet.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d));
-        if len > 3 || (len > 1 && octet[0] == 0) || value > 255 {
+        if value > 255 {
             return false;
         }
     }

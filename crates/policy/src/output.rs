@@ -262,7 +262,13 @@ fn number_like_tail(word: &[u8]) -> (Option<usize>, bool) {
         Fold::Keep | Fold::Drop => c.is_ascii_digit(),
     });
     let short_code = matches!(tail.len(), 2 | 4) && tail.bytes().all(|b| b.is_ascii_alphabetic());
-    ((has_digit || short_code).then_some(from), from == 0)
+    // Invisible characters and Unicode spaces alone (`6 ` + `\u{200b}`) may be inside a number
+    // whose next group has not arrived yet.
+    let inside = !tail.is_empty() && tail.chars().all(|c| !c.is_ascii());
+    (
+        (has_digit || short_code || inside).then_some(from),
+        from == 0,
+    )
 }
 
 /// A character of a group of a value written in groups.
@@ -384,6 +390,28 @@ mod tests {
             released.ends_with("[REDACTED_CREDIT_CARD] fin"),
             "{released}"
         );
+    }
+
+    #[test]
+    fn a_value_cut_after_an_invisible_character_is_redacted_whole() {
+        // Found by the `policy_stream` fuzz target: `6 ` was released with the zero-width space
+        // that followed it, so the SIREN `6 \u{200b}12 34 56 78` reached the caller in clear.
+        let rules = OutputRules::new(
+            PiiType::ALL
+                .into_iter()
+                .map(|kind| (kind, OutputAction::Redact))
+                .collect(),
+        );
+        let text = "tél 6 \u{200b}12 34 56 78, merci";
+        let whole = rules.apply(text, &mut TypeCounts::default()).into_owned();
+        assert_eq!(whole, "tél [REDACTED_SIREN], merci");
+        let cut = text.find('1').unwrap();
+        for pieces in [
+            [&text[..cut], &text[cut..]],
+            [&text[..cut - 4], &text[cut - 4..]],
+        ] {
+            assert_eq!(streamed(&rules, pieces), whole, "{pieces:?}");
+        }
     }
 
     #[test]

@@ -107,3 +107,21 @@ fn adversarial_runs_stay_linear_and_sane() {
         assert_invariants(&parts.concat(), &spans);
     }
 }
+
+#[test]
+fn a_dotted_number_with_a_long_group_is_no_address_and_no_overflow() {
+    // Found by the `policy_scan` fuzz target: the octets' values were summed before their
+    // lengths were checked, and ten digits overflowed.
+    let detector = Detector::all();
+    for text in [
+        format!("{}.2.3.4", "1".repeat(25)),
+        format!("1.2.3.{}", "9".repeat(12)),
+    ] {
+        let spans = detector.scan(&text);
+        assert_invariants(&text, &spans);
+        assert!(
+            spans.iter().all(|s| s.kind != policy::PiiType::Ipv4),
+            "{spans:?}"
+        );
+    }
+}
