@@ -348,12 +348,19 @@ fn typed<'o, T: Deserialize<'o>>(
     name: &'static str,
     what: &str,
 ) -> Result<Option<T>, Invalid> {
+    parsed(object, name).map_err(|()| must_be(name, what))
+}
+
+/// A field read as `T`; `Err` when it is something else. The refusal's text is left to the caller,
+/// so that a valid request formats none.
+fn parsed<'o, T: Deserialize<'o>>(object: &'o RawObject<'_>, name: &str) -> Result<Option<T>, ()> {
     present(object, name)
-        .map(|raw| {
-            serde_json::from_str(raw.get())
-                .map_err(|_| Invalid::new(name, format!("`{name}` must be {what}")))
-        })
+        .map(|raw| serde_json::from_str(raw.get()).map_err(drop))
         .transpose()
+}
+
+fn must_be(name: &'static str, what: &str) -> Invalid {
+    Invalid::new(name, format!("`{name}` must be {what}"))
 }
 
 /// A number field within `min..=max`.
@@ -363,14 +370,14 @@ fn number(
     min: f64,
     max: f64,
 ) -> Result<Option<f64>, Invalid> {
-    let what = format!("a number between {min} and {max}");
-    let value: Option<f64> = typed(object, name, &what)?;
-    match value {
-        Some(v) if !(min..=max).contains(&v) => Err(Invalid::new(
+    let what = || format!("a number between {min} and {max}");
+    match parsed::<f64>(object, name) {
+        Err(()) => Err(must_be(name, &what())),
+        Ok(Some(v)) if !(min..=max).contains(&v) => Err(Invalid::new(
             name,
-            format!("`{name}` must be {what}, not {v}"),
+            format!("`{name}` must be {}, not {v}", what()),
         )),
-        other => Ok(other),
+        Ok(other) => Ok(other),
     }
 }
 
@@ -381,19 +388,18 @@ fn integer(
     min: u64,
     max: u64,
 ) -> Result<Option<u64>, Invalid> {
-    let what = if max == u64::MAX {
-        format!("an integer of at least {min}")
-    } else {
-        format!("an integer between {min} and {max}")
+    let what = || match max {
+        u64::MAX => format!("an integer of at least {min}"),
+        _ => format!("an integer between {min} and {max}"),
     };
-    let value: Option<i128> = typed(object, name, &what)?;
-    match value {
-        None => Ok(None),
-        Some(v) => u64::try_from(v)
+    match parsed::<i128>(object, name) {
+        Err(()) => Err(must_be(name, &what())),
+        Ok(None) => Ok(None),
+        Ok(Some(v)) => u64::try_from(v)
             .ok()
             .filter(|v| (min..=max).contains(v))
             .map(Some)
-            .ok_or_else(|| Invalid::new(name, format!("`{name}` must be {what}, not {v}"))),
+            .ok_or_else(|| Invalid::new(name, format!("`{name}` must be {}, not {v}", what()))),
     }
 }
 

@@ -196,3 +196,33 @@ fn embeddings_take_texts_or_token_ids() {
     let tokens = r#"{"model":"e","input":[[1,2,3,4,5],[1]]}"#;
     assert_eq!(run(Endpoint::Embeddings, tokens).unwrap().prompt_floor, 5);
 }
+
+#[test]
+fn range_refusals_say_the_range_and_the_value_given() {
+    let cases = [
+        (
+            r#""temperature":2.5"#,
+            "`temperature` must be a number between 0 and 2, not 2.5",
+        ),
+        (
+            r#""temperature":"hot""#,
+            "`temperature` must be a number between 0 and 2",
+        ),
+        (
+            r#""n":0"#,
+            "`n` must be an integer between 1 and 128, not 0",
+        ),
+        (
+            r#""max_tokens":"x""#,
+            "`max_tokens` must be an integer of at least 1",
+        ),
+        (
+            r#""max_tokens":-5"#,
+            "`max_tokens` must be an integer of at least 1, not -5",
+        ),
+    ];
+    for (field, message) in cases {
+        let body = format!(r#"{{"model":"m",{HI},{field}}}"#);
+        assert_eq!(refused(Endpoint::Chat, &body).1, message, "{body}");
+    }
+}
