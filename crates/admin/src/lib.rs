@@ -128,7 +128,10 @@ use store::Store;
 
 pub use auth::auth_router;
 pub use authorize::{AdminAction, authorize, authorize_carrying};
-pub use bootstrap::{BOOTSTRAP_ACCOUNT_NAME, BootstrapOutcome, bootstrap_admin};
+pub use bootstrap::{
+    BOOTSTRAP_ACCOUNT_NAME, BootstrapError, BootstrapOutcome, BootstrapSettings, MIN_SECRET_LEN,
+    bootstrap_admin,
+};
 pub use canaries::check_canaries;
 pub use error::AdminError;
 pub use evaluations::{EvalJob, Evaluator};

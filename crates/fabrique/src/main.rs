@@ -229,7 +229,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = server::load_config(&options)?;
     let traces = telemetry::init(json_logs, config.telemetry.otlp_traces_url().as_deref())?;
     // Without an identity provider, the operator's first way into the web is a one-time link.
-    let prints_link = config.oidc.is_none() && options.admin_key.is_some();
+    let prints_link = config.oidc.is_none();
     let running = server::start(config, options.admin_key).await?;
     // Minted before the server says it listens: callers that wait for that line (and may stop the
     // server at once) find it ready for its signals.
@@ -240,6 +240,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         false => None,
     };
     eprintln!("fabrique listening on http://{}", running.addr);
+    if let Some(key) = &running.generated_admin_key {
+        eprintln!(
+            "administrator key, shown once (export FABRIQUE_ADMIN_KEY={key} to use it and keep it)"
+        );
+    }
     if let Some(path) = link {
         eprintln!(
             "sign in to the web as `{}` (once, within 15 minutes): http://{}{path}",

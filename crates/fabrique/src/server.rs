@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::response::Response;
 use configuration::Config;
-use domain::{AuditEvent, EndpointKind, Outcome, now_millis};
+use domain::{AuditEvent, EndpointKind, KeySecret, Outcome, now_millis};
 use http::StatusCode;
 use identity::{Directory, ScimTokens};
 use store::Store;
@@ -76,6 +76,9 @@ pub struct RunningServer {
     content_writer: Option<usage::Writer>,
     /// Kept content: sealed, read back, purged (`retention`).
     pub content: Arc<retention::ContentStore>,
+    /// The administrator key generated at a fresh installation's first start without
+    /// `FABRIQUE_ADMIN_KEY`, for `serve` to show once.
+    pub generated_admin_key: Option<String>,
     seat_writer: Option<seats::SeatWriter>,
     /// Evaluation runs under way, stopped at shutdown.
     evaluations: Arc<crate::evaluation::Runner>,
@@ -133,7 +136,17 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             .await
             .context("loading SCIM tokens")?,
     );
-    admin::bootstrap_admin(&store, &directory, admin_key)
+    // A fresh installation started without a key gets a generated one, shown once by `serve`.
+    let generated_admin_key = match admin_key {
+        None if !store.has_group_admin().await? => Some(KeySecret::generate().expose().to_owned()),
+        _ => None,
+    };
+    let settings = admin::BootstrapSettings {
+        ttl: config.server.admin_key_ttl,
+        allow_weak: config.server.allow_weak_admin_key,
+    };
+    let admin_key = admin_key.or_else(|| generated_admin_key.clone());
+    admin::bootstrap_admin(&store, &directory, admin_key, settings)
         .await
         .context("bootstrapping the administrator key")?;
     let (seats, seat_writer) = seats::Seats::load(
@@ -360,6 +373,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         feedback_writer: Some(feedback_writer),
         content_writer,
         content,
+        generated_admin_key,
         seat_writer: Some(seat_writer),
         evaluations,
         checkpoints: Some(checkpoints),

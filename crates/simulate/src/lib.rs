@@ -31,7 +31,7 @@ pub use scenario::{Baseline, Scenario};
 
 use report::{Outcome, Run, Sample};
 
-const ADMIN_KEY: &str = "fabk_simulate_admin_key";
+const ADMIN_KEY: &str = "fabk_simulate_admin_key_0123456789abcdef";
 
 /// The gateway's headers the senders use: the priority class a request asks for, and how long
 /// its answer waited for a GPU.

@@ -296,7 +296,7 @@ enum Keys {
 }
 
 /// Writes one key row (its hash, never a secret).
-async fn insert_key(
+pub(crate) async fn insert_key(
     tx: &mut sqlx::AnyConnection,
     key: &ApiKey,
     name: Option<&str>,

@@ -31,9 +31,14 @@ impl Server {
         let data_dir = tempfile::tempdir().unwrap();
         let store = Store::open_in_dir(data_dir.path()).await.unwrap();
         let directory = Arc::new(Directory::load(&store).await.unwrap());
-        let outcome = bootstrap_admin(&store, &directory, Some(ADMIN_KEY.to_owned()))
-            .await
-            .unwrap();
+        let outcome = bootstrap_admin(
+            &store,
+            &directory,
+            Some(ADMIN_KEY.to_owned()),
+            admin::BootstrapSettings::default(),
+        )
+        .await
+        .unwrap();
         let BootstrapOutcome::Created { key_id, .. } = outcome else {
             panic!("bootstrap: {outcome:?}")
         };

@@ -12,7 +12,7 @@ mod harness;
 
 use std::sync::Arc;
 
-use admin::{BootstrapOutcome, bootstrap_admin};
+use admin::{BootstrapError, BootstrapOutcome, BootstrapSettings, bootstrap_admin};
 use admin_client::{AdminCli, AdminCommand, CliError, EntitiesCommand};
 use identity::Directory;
 use reqwest::StatusCode;
@@ -479,38 +479,120 @@ async fn the_audit_trail_shows_its_links_and_signed_checkpoints() {
 }
 
 #[tokio::test]
-async fn bootstrap_is_idempotent_and_optional() {
+async fn bootstrap_keeps_the_same_secret_and_rotates_to_a_new_one() {
     let server = Server::start().await;
-    let again = bootstrap_admin(&server.store, &server.directory, Some(ADMIN_KEY.to_owned()))
-        .await
-        .unwrap();
-    assert_eq!(again, BootstrapOutcome::AlreadyBootstrapped);
-    let other = bootstrap_admin(
-        &server.store,
-        &server.directory,
-        Some("fabk_another".to_owned()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(other, BootstrapOutcome::AlreadyBootstrapped);
-    assert!(server.directory.authenticate("fabk_another").is_none());
+    let settings = BootstrapSettings::default();
+    let again = bootstrap(&server, &server.directory, Some(ADMIN_KEY), settings).await;
+    assert!(
+        matches!(again, BootstrapOutcome::Kept { key_id, .. } if key_id == server.bootstrap_key_id)
+    );
 
     // A restart: the directory is rebuilt from the store and the key still administers.
     let restarted = Arc::new(Directory::load(&server.store).await.unwrap());
-    let outcome = bootstrap_admin(&server.store, &restarted, Some(ADMIN_KEY.to_owned()))
-        .await
-        .unwrap();
-    assert_eq!(outcome, BootstrapOutcome::AlreadyBootstrapped);
+    assert!(
+        restarted.authenticate(ADMIN_KEY).is_none(),
+        "the store holds no usable hash"
+    );
+    bootstrap(&server, &restarted, Some(ADMIN_KEY), settings).await;
     assert!(restarted.authenticate(ADMIN_KEY).unwrap().is_group_admin());
     let keys = server.store.list_keys(None).await.unwrap();
     assert_eq!(keys.len(), 1, "no second bootstrap key");
 
+    // Another secret rotates: the old key is revoked, audited, and the new one administers.
+    let new_secret = "fabk_another_admin_secret_0123456789abcdef";
+    let rotated = bootstrap(&server, &server.directory, Some(new_secret), settings).await;
+    assert!(
+        matches!(rotated, BootstrapOutcome::Created { revoked: 1, .. }),
+        "{rotated:?}"
+    );
+    assert!(server.directory.authenticate(ADMIN_KEY).is_none());
+    assert!(
+        server
+            .directory
+            .authenticate(new_secret)
+            .unwrap()
+            .is_group_admin()
+    );
+    let (_, audit) = server
+        .get(new_secret, "/admin/v1/audit?action=key.revoke")
+        .await;
+    assert_eq!(audit["data"][0]["detail"]["reason"], "rotated", "{audit}");
+
+    // Nothing of an operator's secret is stored or audited: no prefix, no fast hash.
+    let (_, audit) = server
+        .get(new_secret, "/admin/v1/audit?action=key.create")
+        .await;
+    let (_, listed) = server.get(new_secret, "/admin/v1/keys").await;
+    for text in [audit.to_string(), listed.to_string()] {
+        assert!(
+            !text.contains(&new_secret[..12]) && !text.contains(&ADMIN_KEY[..12]),
+            "{text}"
+        );
+    }
     let fresh = store::Store::connect("sqlite::memory:").await.unwrap();
-    let outcome = bootstrap_admin(&fresh, &Directory::new(), None)
+    let outcome = bootstrap_admin(&fresh, &Directory::new(), None, settings)
         .await
         .unwrap();
     assert_eq!(outcome, BootstrapOutcome::NotRequested);
     assert!(!fresh.has_group_admin().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_short_secret_is_refused_unless_allowed_and_an_expired_one_is_refused() {
+    let fresh = store::Store::connect("sqlite::memory:").await.unwrap();
+    let directory = Directory::new();
+    let weak = Some("dev-admin-key".to_owned());
+    let settings = BootstrapSettings::default();
+    let refused = bootstrap_admin(&fresh, &directory, weak.clone(), settings).await;
+    assert!(
+        matches!(refused, Err(BootstrapError::Weak(13))),
+        "{refused:?}"
+    );
+    assert!(!fresh.has_group_admin().await.unwrap());
+    let allowed = BootstrapSettings {
+        allow_weak: true,
+        ..settings
+    };
+    bootstrap_admin(&fresh, &directory, weak.clone(), allowed)
+        .await
+        .unwrap();
+    let principal = directory.authenticate("dev-admin-key").unwrap();
+    let expires_at = principal.expires_at.unwrap();
+    let day = 24 * 3600 * 1000;
+    assert!(
+        (expires_at - domain::now_millis() - day).abs() < 60_000,
+        "24 hours"
+    );
+    // A key that lived its time is refused at the next start, and a new secret replaces it.
+    let expired = BootstrapSettings {
+        ttl: std::time::Duration::ZERO,
+        allow_weak: true,
+    };
+    let other = Some("another-dev-key".to_owned());
+    bootstrap_admin(&fresh, &directory, other.clone(), expired)
+        .await
+        .unwrap();
+    let refused = bootstrap_admin(&fresh, &directory, other, expired).await;
+    assert!(
+        matches!(refused, Err(BootstrapError::Expired)),
+        "{refused:?}"
+    );
+}
+
+async fn bootstrap(
+    server: &Server,
+    directory: &Directory,
+    secret: Option<&str>,
+    settings: BootstrapSettings,
+) -> BootstrapOutcome {
+    bootstrap_admin(
+        &server.store,
+        directory,
+        secret.map(str::to_owned),
+        settings,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -62,6 +62,13 @@ pub struct ServerConfig {
     /// records are lost and counted (`fabrique_usage_records_dropped_total`,
     /// `fabrique_audit_events_dropped_total`, reason `journal_full`).
     pub journal_max_bytes: u64,
+    /// Key `admin_key_ttl_hours`: how long the bootstrap administrator's key (`FABRIQUE_ADMIN_KEY`)
+    /// works after it is first stored, in hours, 1 to 8760. Default 24. Starting with another
+    /// secret replaces it at any time.
+    pub admin_key_ttl: Duration,
+    /// Key `allow_weak_admin_key`: accept a `FABRIQUE_ADMIN_KEY` shorter than 32 characters, for
+    /// trials only. Default `false`.
+    pub allow_weak_admin_key: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -84,6 +91,8 @@ impl fmt::Debug for ServerConfig {
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
             .field("journal_max_bytes", &self.journal_max_bytes)
+            .field("admin_key_ttl", &self.admin_key_ttl)
+            .field("allow_weak_admin_key", &self.allow_weak_admin_key)
             .finish()
     }
 }
@@ -114,6 +123,8 @@ pub(crate) struct RawServer {
     pub body_read_timeout_secs: Option<u64>,
     pub metrics_token_env: Option<String>,
     pub journal_max_bytes: Option<u64>,
+    pub admin_key_ttl_hours: Option<u64>,
+    pub allow_weak_admin_key: Option<bool>,
 }
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -127,6 +138,9 @@ pub(crate) const HEADER_READ_TIMEOUT_SECS: u64 = 15;
 pub(crate) const BODY_READ_TIMEOUT_SECS: u64 = 60;
 pub(crate) const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub(crate) const SECONDS_PER_DAY: u64 = 86_400;
+pub(crate) const ADMIN_KEY_TTL_HOURS: u64 = 24;
+/// `admin_key_ttl_hours` ceiling: a year.
+pub(crate) const ADMIN_KEY_TTL_CEILING_HOURS: u64 = 8_760;
 
 pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> ServerConfig {
     let listen = match raw.listen {
@@ -226,5 +240,19 @@ pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> 
             "server.journal_max_bytes",
             errors,
         ),
+        admin_key_ttl: admin_key_ttl(raw.admin_key_ttl_hours, errors),
+        allow_weak_admin_key: raw.allow_weak_admin_key.unwrap_or(false),
     }
+}
+
+fn admin_key_ttl(hours: Option<u64>, errors: &mut Collector) -> Duration {
+    let hours = hours.unwrap_or(ADMIN_KEY_TTL_HOURS);
+    if !(1..=ADMIN_KEY_TTL_CEILING_HOURS).contains(&hours) {
+        errors.push(
+            "server.admin_key_ttl_hours",
+            format!("must be from 1 to {ADMIN_KEY_TTL_CEILING_HOURS} (a year), found {hours}"),
+        );
+        return Duration::from_secs(ADMIN_KEY_TTL_HOURS * 3600);
+    }
+    Duration::from_secs(hours * 3600)
 }

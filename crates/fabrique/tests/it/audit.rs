@@ -24,9 +24,12 @@ async fn server_in(dir: &Path, configure: impl FnOnce(&mut Config)) -> fabrique:
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     config.server.data_dir = dir.join("data");
     configure(&mut config);
-    fabrique::start(config, Some("fabk_audit_test_admin".to_owned()))
-        .await
-        .unwrap()
+    fabrique::start(
+        config,
+        Some("fabk_audit_test_admin_key_0123456789abcdef".to_owned()),
+    )
+    .await
+    .unwrap()
 }
 
 impl Installation {
@@ -386,9 +389,12 @@ async fn a_configured_key_file_signs_and_a_generated_key_is_private() {
     )
     .unwrap();
     let config = Config::load(&config_file).unwrap();
-    let server = fabrique::start(config, Some("fabk_audit_test_admin".to_owned()))
-        .await
-        .unwrap();
+    let server = fabrique::start(
+        config,
+        Some("fabk_audit_test_admin_key_0123456789abcdef".to_owned()),
+    )
+    .await
+    .unwrap();
     server.shutdown().await;
     assert!(
         !data_dir.join("audit-signing.key").exists(),

@@ -6,7 +6,7 @@ use configuration::Config;
 use fabrique::RunningServer;
 use serde_json::{Value, json};
 
-pub const ADMIN_KEY: &str = "fabk_test_bootstrap_admin_key";
+pub const ADMIN_KEY: &str = "fabk_test_bootstrap_admin_key_0123456789abcdef";
 
 /// The environment variable a test configuration names as `[retention] master_key_env`.
 pub const MASTER_KEY_ENV: &str = "FABRIQUE_TEST_MASTER_KEY";
