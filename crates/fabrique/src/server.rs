@@ -279,6 +279,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 .collect(),
         },
         gateway::router(Arc::clone(&gateway)),
+        Some((store.clone(), Arc::clone(&content))),
     );
     let mut app = Router::new()
         .merge(gateway::router(Arc::clone(&gateway)))

@@ -270,6 +270,35 @@ impl ContentStore {
         Ok(deleted)
     }
 
+    /// The owner's content key to seal with, created on first use; `None` without a master key.
+    /// The chat seals conversations with it, so erasing the owner erases them too.
+    pub async fn sealing_key(
+        &self,
+        owner: KeyOwner,
+        entity: EntityId,
+    ) -> Result<Option<ContentKey>, StoreError> {
+        match &self.master {
+            Some(master) => Ok(Some(
+                self.content_key_for_writing(master, owner, entity).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The owner's content key to open with; `None` when it was erased (or never made) or no
+    /// master key is configured.
+    pub async fn opening_key(&self, owner: KeyOwner) -> Result<Option<ContentKey>, StoreError> {
+        let (Some(master), Some((entity, wrapped))) =
+            (&self.master, self.store.content_key(owner).await?)
+        else {
+            return Ok(None);
+        };
+        let data_key = self.data_key(master, entity).await?;
+        Ok(data_key
+            .unwrap(&entity.to_string(), &owner_label(owner), &wrapped)
+            .ok())
+    }
+
     async fn content_key_for_writing(
         &self,
         master: &MasterKey,

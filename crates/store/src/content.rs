@@ -210,8 +210,8 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Erases an owner's content: destroys their content key and deletes their records, and
-    /// records the erasure's instant (`audit.at`) as their tombstone, with `audit` in the same
+    /// Erases an owner's content: destroys their content key and deletes their records (and a
+    /// user's conversations, migration 0021), and records the erasure's instant (`audit.at`) as their tombstone, with `audit` in the same
     /// transaction; its detail is replaced by the counts. Content captured up to that instant is
     /// never written afterwards ([`Store::insert_content`]). Erasing again finds nothing and
     /// succeeds.
@@ -244,6 +244,21 @@ impl Store {
         .bind(audit.at)
         .execute(&mut *tx)
         .await?;
+        // The chat's conversations go with the key that sealed them (migration 0021).
+        if let KeyOwner::User(user) = key_owner {
+            let user = user.to_string();
+            sqlx::query(
+                "DELETE FROM conversation_messages WHERE conversation_id IN \
+                 (SELECT id FROM conversations WHERE owner_id = $1)",
+            )
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM conversations WHERE owner_id = $1")
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         let erased = Erased {
             content_keys: keys,
             records,

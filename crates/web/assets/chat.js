@@ -14,8 +14,13 @@ const stop = document.getElementById('stop');
 const status = document.getElementById('status');
 const texts = document.getElementById('texts').dataset;
 
-/** The conversation so far, as the API takes it. */
-const history = [];
+/** The conversation so far, as the API takes it: the kept one's messages, when one is shown. */
+const history = [...transcript.querySelectorAll('.turn')].map((turn) => ({
+  role: turn.dataset.role,
+  content: turn.dataset.raw,
+}));
+/** The kept conversation this page continues, if any. */
+let conversation = form.dataset.conversation || null;
 let controller = null;
 
 function bubble(role) {
@@ -161,7 +166,7 @@ async function ask() {
     const response = await fetch('/chat/send', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken() },
-      body: JSON.stringify({ model: model.value, level: level.value, messages: history }),
+      body: JSON.stringify({ model: model.value, level: level.value, messages: history, conversation }),
       signal: controller.signal,
     });
     if (!response.ok) {
@@ -177,6 +182,9 @@ async function ask() {
         notice.className = 'notice';
         notice.textContent = data.text;
         article.prepend(notice);
+      } else if (name === 'conversation') {
+        if (!conversation) window.history.replaceState(null, '', `/c/${data.id}`);
+        conversation = data.id;
       } else if (name === 'refused') {
         body.innerHTML = data.html;
       } else if (name === 'done') {

@@ -4,7 +4,9 @@
 //! policy, admission, fair scheduling, metering, audit), and the same single exit. The streamed
 //! answer comes back to the browser as server-sent events:
 //!
-//! - `notice` — `{"text"}` first, when the data policy pseudonymized or redacted personal data
+//! - `conversation` — `{"id"}` first, when the person's conversations are kept: the one the
+//!   question and its answer were kept in;
+//! - `notice` — `{"text"}` when the data policy pseudonymized or redacted personal data
 //!   before sending: the kinds and counts the gateway told (`x-fabrique-personal-data`), never
 //!   the values;
 //! - `answer` — `{"html", "delta"}`: the whole answer so far rendered and sanitized (`markdown`),
@@ -30,6 +32,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 use wire::models::{ModelCard, ModelList};
 
+use crate::conversations::{Action, Keeper, Message, Opened};
 use crate::csrf::TOKEN_HEADER;
 use crate::lang::Lang;
 use crate::text::Text;
@@ -54,6 +57,9 @@ struct Ask {
     /// The conversation's classification, a level name; the gateway only ever raises with it.
     #[serde(default)]
     level: Option<String>,
+    /// The kept conversation this question continues, when the person's conversations are kept.
+    #[serde(default)]
+    conversation: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,8 +89,68 @@ pub(crate) async fn send(State(web): State<Arc<Web>>, headers: HeaderMap, body: 
         Some(ask) => ask,
         None => return plain(StatusCode::BAD_REQUEST, Text::BadQuestion.in_(visitor.lang)),
     };
+    let keep = match keep_question(&web, &visitor, &ask).await {
+        Ok(keep) => keep,
+        Err(missing) => return missing,
+    };
     let answer = web.inference.ask(&headers, &ask).await;
-    visitor.respond(&web, relay(answer, visitor.lang))
+    visitor.respond(&web, relay(answer, visitor.lang, keep))
+}
+
+/// Keeps the question in its conversation (a new one when it has none) when the person's
+/// conversations are kept; a conversation that is not theirs is not found.
+async fn keep_question(web: &Web, visitor: &Visitor, ask: &Ask) -> Result<Option<Keep>, Response> {
+    let (Some(keeper), Some(person)) = (&web.keeper, &visitor.person) else {
+        return Ok(None);
+    };
+    let Some(question) = ask.messages.last().filter(|_| keeper.keeps(person)) else {
+        return Ok(None);
+    };
+    let opened = match &ask.conversation {
+        Some(id) => keeper.owned(person, id, Action::Continue).await,
+        None => keeper.start(person, &question.content).await,
+    };
+    let Some(opened) = opened else {
+        return match ask.conversation {
+            Some(_) => Err(plain(
+                StatusCode::NOT_FOUND,
+                Text::NotFound.in_(visitor.lang),
+            )),
+            None => Ok(None),
+        };
+    };
+    let position = ask.messages.len() - 1;
+    let asked = Message {
+        role: "user".to_owned(),
+        text: question.content.clone(),
+        request_id: None,
+    };
+    keeper.write(&opened, position, &[asked]).await;
+    Ok(Some(Keep {
+        keeper: keeper.clone(),
+        opened,
+        position: position + 1,
+    }))
+}
+
+/// Where an answer is kept: its conversation and position.
+struct Keep {
+    keeper: Keeper,
+    opened: Opened,
+    position: usize,
+}
+
+impl Keep {
+    async fn answer(self, text: String, request_id: Option<String>) {
+        let answer = Message {
+            role: "assistant".to_owned(),
+            text,
+            request_id,
+        };
+        self.keeper
+            .write(&self.opened, self.position, &[answer])
+            .await;
+    }
 }
 
 /// `POST /chat/feedback`: thumbs up or down on an answer (`{"request_id", "rating",
@@ -221,7 +287,7 @@ impl Inference {
 }
 
 /// The gateway's answer as the page's events.
-fn relay(answer: Response, lang: Lang) -> Response {
+fn relay(answer: Response, lang: Lang, keep: Option<Keep>) -> Response {
     let request_id = answer
         .headers()
         .get("x-request-id")
@@ -232,11 +298,14 @@ fn relay(answer: Response, lang: Lang) -> Response {
         .get(PERSONAL_DATA_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|told| Ok(event("notice", &json!({"text": notice(told, lang)}))));
+    let kept = keep
+        .as_ref()
+        .map(|keep| Ok(event("conversation", &json!({"id": keep.opened.stored.id}))));
     let events = match answer.status().is_success() {
-        true => Relay::events(answer.into_body().into_data_stream(), request_id).boxed(),
+        true => Relay::events(answer.into_body().into_data_stream(), request_id, keep).boxed(),
         false => futures_util::stream::once(refusal(answer, lang)).boxed(),
     };
-    let events = futures_util::stream::iter(notice).chain(events);
+    let events = futures_util::stream::iter(kept.into_iter().chain(notice)).chain(events);
     let mut response = Body::from_stream(events).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -294,6 +363,18 @@ struct Relay {
     usage: Value,
     request_id: Option<String>,
     finished: bool,
+    /// Where the answer is kept, until it is.
+    keep: Option<Keep>,
+}
+
+impl Drop for Relay {
+    /// A stopped answer is kept as far as it went.
+    fn drop(&mut self) {
+        if let Some(keep) = self.keep.take().filter(|_| !self.text.is_empty()) {
+            let (text, request_id) = (std::mem::take(&mut self.text), self.request_id.take());
+            tokio::spawn(keep.answer(text, request_id));
+        }
+    }
 }
 
 impl Relay {
@@ -301,6 +382,7 @@ impl Relay {
     fn events(
         upstream: BodyDataStream,
         request_id: Option<String>,
+        keep: Option<Keep>,
     ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
         let relay = Relay {
             upstream,
@@ -309,6 +391,7 @@ impl Relay {
             usage: Value::Null,
             request_id,
             finished: false,
+            keep,
         };
         futures_util::stream::unfold(relay, |mut relay| async move {
             let event = relay.next_event().await?;
@@ -322,12 +405,12 @@ impl Relay {
         }
         loop {
             let Some(Ok(chunk)) = self.upstream.next().await else {
-                return Some(self.done());
+                return Some(self.done().await);
             };
             self.buffer.extend_from_slice(&chunk);
             let (delta, ended) = self.take_events();
             if ended {
-                return Some(self.done());
+                return Some(self.done().await);
             }
             if !delta.is_empty() {
                 let html = markdown::render(&self.text);
@@ -361,8 +444,13 @@ impl Relay {
         (delta, ended)
     }
 
-    fn done(&mut self) -> Bytes {
+    /// The `done` event, once the answer is kept (so the conversation, opened again, has it).
+    async fn done(&mut self) -> Bytes {
         self.finished = true;
+        if let Some(keep) = self.keep.take() {
+            keep.answer(self.text.clone(), self.request_id.clone())
+                .await;
+        }
         event(
             "done",
             &json!({

@@ -14,8 +14,11 @@
 //! the gateway authenticates the person and runs its whole pipeline, so every request still
 //! leaves through its one exit, metered and audited. The streamed answer comes back as events of
 //! HTML rendered and sanitized on the server (`markdown`), with the personal-data notice the
-//! gateway tells. The conversation lives in the page (`assets/chat.js`); nothing of it is kept on
-//! the server.
+//! gateway tells. When the person's entity keeps content (`full`), conversations are kept one row
+//! a message, sealed under the person's content key (`conversations`), and opened, renamed,
+//! pinned, exported and deleted through `history`, every access through the one ownership check
+//! `conversations::Keeper::owned`; otherwise the conversation lives in the page only
+//! (`assets/chat.js`) and the page says so.
 //!
 //! **Security.** Every response carries a strict Content-Security-Policy (scripts, styles and
 //! connections from the chat's own origin only, no inline script or style, no framing) and
@@ -36,8 +39,10 @@
 
 mod assets;
 mod chat;
+mod conversations;
 mod cookies;
 mod csrf;
+mod history;
 mod lang;
 mod markdown;
 mod pages;
@@ -53,15 +58,19 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::Directory;
+use retention::ContentStore;
 use serde::Deserialize;
+use store::Store;
 
 pub use csrf::{BROWSER_COOKIE, TOKEN_FIELD, TOKEN_HEADER};
 pub use lang::LANG_COOKIE;
 
 use crate::chat::Inference;
+use crate::conversations::Keeper;
 use crate::csrf::{Csrf, Forgery};
 use crate::lang::Lang;
 use crate::text::Text;
+use crate::visitor::Person;
 use crate::visitor::Visitor;
 
 /// The Content-Security-Policy of every page: only the chat's own scripts, styles and
@@ -105,6 +114,8 @@ pub struct Web {
     csrf: Csrf,
     settings: Settings,
     inference: Inference,
+    /// Keeps conversations for people whose entity's retention is `full`.
+    keeper: Option<Keeper>,
 }
 
 impl Web {
@@ -115,6 +126,7 @@ impl Web {
         sign_in: Option<Arc<dyn access::SignIn>>,
         settings: Settings,
         inference: Router,
+        kept: Option<(Store, Arc<ContentStore>)>,
     ) -> Arc<Web> {
         Arc::new(Web {
             directory,
@@ -122,6 +134,7 @@ impl Web {
             csrf: Csrf::default(),
             settings,
             inference: Inference(inference),
+            keeper: kept.map(|(store, content)| Keeper::new(store, content)),
         })
     }
 }
@@ -135,6 +148,9 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/lang", post(choose_language))
         .route("/chat/send", post(chat::send))
         .route("/chat/feedback", post(chat::feedback))
+        .route("/c/{id}", get(history::open))
+        .route("/c/{id}/export", get(history::export))
+        .route("/c/{id}/{change}", post(history::change))
         .layer(axum::middleware::map_response(secure))
         .with_state(web)
 }
@@ -143,11 +159,7 @@ pub fn router(web: Arc<Web>) -> Router {
 async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let visitor = Visitor::of(&web, &headers).await;
     let page = match &visitor.person {
-        Some(person) => {
-            let models = web.inference.chat_models(&headers).await;
-            let levels = web.settings.levels_open_to(person.entity.as_deref());
-            pages::chat(&visitor.frame(), &models, levels)
-        }
+        Some(person) => chat_page(&web, &visitor, &headers, person, None).await,
         None => pages::sign_in(
             &visitor.frame(),
             web.settings.provider_sign_in,
@@ -155,6 +167,29 @@ async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
         ),
     };
     visitor.respond(&web, page)
+}
+
+/// The chat page for `person`, on a kept conversation or a new one.
+async fn chat_page(
+    web: &Web,
+    visitor: &Visitor,
+    headers: &HeaderMap,
+    person: &Person,
+    shown: Option<history::Shown<'_>>,
+) -> maud::Markup {
+    let models = web.inference.chat_models(headers).await;
+    let levels = web.settings.levels_open_to(person.entity.as_deref());
+    let kept = match &web.keeper {
+        Some(keeper) if keeper.keeps(person) => Some(keeper.list(person).await),
+        _ => None,
+    };
+    let chat = pages::Chat {
+        models: &models,
+        levels,
+        kept: kept.as_deref(),
+        shown,
+    };
+    pages::chat(&visitor.frame(), &chat)
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,7 +220,7 @@ async fn choose_language(
 }
 
 /// A refused state change: 403 and a page that says why.
-fn refuse(web: &Web, visitor: &Visitor, forgery: Forgery) -> Response {
+pub(crate) fn refuse(web: &Web, visitor: &Visitor, forgery: Forgery) -> Response {
     let reason = match forgery {
         Forgery::CrossOrigin => Text::CrossOriginRequest,
         Forgery::BadToken => Text::ForgedRequest,

@@ -1,13 +1,16 @@
 //! The pages, written with `maud`: every interpolated value is escaped by construction, and no
 //! page holds inline script or style (the CSP forbids both).
 
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use wire::models::ModelCard;
 
 use crate::assets::Asset;
+use crate::conversations::{Listed, Opened};
 use crate::csrf::TOKEN_FIELD;
+use crate::history::Shown;
 use crate::lang::Lang;
+use crate::markdown;
 use crate::text::Text;
 
 /// What every page's frame needs.
@@ -95,30 +98,63 @@ pub fn sign_in(frame: &Frame<'_>, provider: bool, session_refused: bool) -> Mark
     )
 }
 
-/// The chat: the conversation, the model and classification pickers and the question box. The conversation lives in
-/// the page only (`chat.js`), and the page says so.
-pub fn chat(frame: &Frame<'_>, models: &[ModelCard], levels: &[String]) -> Markup {
+/// What the chat page shows besides the frame.
+pub struct Chat<'a> {
+    pub models: &'a [ModelCard],
+    /// The levels the conversation may be given, lowest first.
+    pub levels: &'a [String],
+    /// The person's kept conversations; `None` when nothing is kept for them.
+    pub kept: Option<&'a [Listed]>,
+    /// The kept conversation shown, with its messages.
+    pub shown: Option<Shown<'a>>,
+}
+
+/// The chat: the person's conversations when they are kept, the conversation, the model and
+/// classification pickers and the question box.
+pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
     let t = |text: Text| text.in_(frame.lang);
+    let title = chat
+        .shown
+        .map_or(t(Text::Product), |(opened, _)| opened.title.as_str());
+    let conversation = chat.shown.map(|(opened, _)| opened.stored.id.as_str());
     layout(
         frame,
-        t(Text::Product),
+        title,
         html! {
-            h1.visually-hidden { (t(Text::Product)) }
             div #texts hidden data-copy=(t(Text::Copy)) data-regenerate=(t(Text::Regenerate))
                 data-stopped=(t(Text::Stopped)) data-thinking=(t(Text::Thinking))
                 data-done=(t(Text::Answered)) data-edit=(t(Text::Edit)) data-up=(t(Text::Useful))
                 data-down=(t(Text::NotUseful)) data-comment=(t(Text::Comment))
                 data-send-feedback=(t(Text::SendFeedback)) data-thanks=(t(Text::Thanks))
                 data-feedback-failed=(t(Text::FeedbackFailed)) {}
-            section #transcript aria-label=(t(Text::Conversation)) aria-live="polite" {}
-            @if models.is_empty() {
+            @if let Some(kept) = chat.kept {
+                (conversation_list(frame, kept))
+            }
+            @if let Some((opened, _)) = chat.shown {
+                (conversation_tools(frame, opened))
+            } @else {
+                h1.visually-hidden { (t(Text::Product)) }
+            }
+            section #transcript aria-label=(t(Text::Conversation)) aria-live="polite" {
+                @for message in chat.shown.map_or(&[][..], |(_, messages)| messages) {
+                    article class=(format!("turn {}", message.role)) data-role=(message.role)
+                        data-raw=(message.text) {
+                        @if message.role == "user" {
+                            div.body { (message.text) }
+                        } @else {
+                            div.body { (PreEscaped(markdown::render(&message.text))) }
+                        }
+                    }
+                }
+            }
+            @if chat.models.is_empty() {
                 p.error role="alert" { (t(Text::NoModel)) }
             }
-            form #composer {
+            form #composer data-conversation=[conversation] {
                 div.row {
                     label for="model" { (t(Text::Model)) }
                     select #model name="model" {
-                        @for model in models {
+                        @for model in chat.models {
                             option value=(model.id) { (model_label(frame.lang, model)) }
                         }
                     }
@@ -126,7 +162,7 @@ pub fn chat(frame: &Frame<'_>, models: &[ModelCard], levels: &[String]) -> Marku
                 div.row {
                     label for="level" { (t(Text::Classification)) }
                     select #level name="level" aria-describedby="level-hint" {
-                        @for level in levels { option value=(level) { (level) } }
+                        @for level in chat.levels { option value=(level) { (level) } }
                     }
                     span #level-hint.muted { (t(Text::ClassificationHint)) }
                 }
@@ -138,10 +174,65 @@ pub fn chat(frame: &Frame<'_>, models: &[ModelCard], levels: &[String]) -> Marku
                     span #status.muted role="status" {}
                 }
             }
-            p.muted { (t(Text::NothingKept)) }
+            @match chat.kept {
+                Some(_) => p.muted { (t(Text::Kept)) },
+                None => p.muted { (t(Text::NothingKept)) },
+            }
             script type="module" src=(Asset::Chat.href()) {}
         },
     )
+}
+
+/// The person's kept conversations, pinned first, and a link to start a new one.
+fn conversation_list(frame: &Frame<'_>, kept: &[Listed]) -> Markup {
+    let t = |text: Text| text.in_(frame.lang);
+    html! {
+        nav.conversations aria-labelledby="conversations-title" {
+            h2 #conversations-title { (t(Text::Conversations)) }
+            a href="/" { (t(Text::NewConversation)) }
+            ul {
+                @for conversation in kept {
+                    li {
+                        a href=(format!("/c/{}", conversation.id)) {
+                            @if conversation.pinned { "📌 " }
+                            (conversation.title)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The shown conversation's title and what its owner may do with it.
+fn conversation_tools(frame: &Frame<'_>, opened: &Opened) -> Markup {
+    let t = |text: Text| text.in_(frame.lang);
+    let base = format!("/c/{}", opened.stored.id);
+    let pin = if opened.stored.pinned {
+        Text::Unpin
+    } else {
+        Text::Pin
+    };
+    html! {
+        h1 { (opened.title) }
+        div.row.tools {
+            form method="post" action=(format!("{base}/rename")) {
+                input type="hidden" name=(TOKEN_FIELD) value=(frame.token);
+                label for="title" { (t(Text::Title)) }
+                input #title name="title" value=(opened.title) maxlength="200" required;
+                button.quiet type="submit" { (t(Text::Rename)) }
+            }
+            form method="post" action=(format!("{base}/pin")) {
+                input type="hidden" name=(TOKEN_FIELD) value=(frame.token);
+                button.quiet type="submit" { (t(pin)) }
+            }
+            form method="post" action=(format!("{base}/delete")) {
+                input type="hidden" name=(TOKEN_FIELD) value=(frame.token);
+                button.quiet type="submit" { (t(Text::Delete)) }
+            }
+            a href=(format!("{base}/export")) download { (t(Text::Export)) }
+        }
+    }
 }
 
 /// A model as the picker shows it: its name, where it runs, the highest classification it accepts

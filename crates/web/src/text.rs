@@ -50,6 +50,16 @@ pub enum Text {
     Classification,
     ClassificationHint,
     NoClearedModel,
+    NotFound,
+    Conversations,
+    NewConversation,
+    Title,
+    Rename,
+    Pin,
+    Unpin,
+    Delete,
+    Export,
+    Kept,
 }
 
 impl Text {
@@ -161,6 +171,21 @@ impl Text {
                  un modèle qui l’accepte.",
                 "No model cleared for this classification can answer: choose a model that accepts \
                  it.",
+            ),
+            Text::NotFound => ("Introuvable.", "Not found."),
+            Text::Conversations => ("Vos conversations", "Your conversations"),
+            Text::NewConversation => ("Nouvelle conversation", "New conversation"),
+            Text::Title => ("Titre", "Title"),
+            Text::Rename => ("Renommer", "Rename"),
+            Text::Pin => ("Épingler", "Pin"),
+            Text::Unpin => ("Désépingler", "Unpin"),
+            Text::Delete => ("Supprimer", "Delete"),
+            Text::Export => ("Exporter en Markdown", "Export as Markdown"),
+            Text::Kept => (
+                "Vos conversations sont conservées chiffrées sur le serveur, le temps que votre \
+                 entité a fixé, et effacées avec votre compte.",
+                "Your conversations are kept encrypted on the server for as long as your entity \
+                 decided, and erased with your account.",
             ),
             Text::FeedbackFailed => (
                 "L’avis n’a pas pu être enregistré.",

@@ -458,3 +458,240 @@ endpoints = ["cloud"]
     let events = events_of(&ask("internal").await.unwrap().text().await.unwrap());
     assert_eq!(events.last().unwrap().0, "done", "{events:?}");
 }
+
+/// Conversations kept: the group's retention is `full`; Globex exists for a stranger.
+fn keeping() -> String {
+    one_endpoint(&format!(
+        r#"
+[retention]
+master_key_env = "{MASTER_KEY_ENV}"
+mode = "full"
+days = 30
+
+[[entities]]
+slug = "globex"
+name = "Globex"
+"#
+    ))
+}
+
+impl Browser {
+    /// `POST /chat/send` continuing `conversation` (or a new one) with `messages`; its events.
+    async fn say(
+        &self,
+        t: &TestServer,
+        conversation: Option<&str>,
+        messages: Value,
+    ) -> Vec<(String, Value)> {
+        let ask =
+            json!({"model": "mistral-small", "conversation": conversation, "messages": messages});
+        let response = browser()
+            .post(t.url("/chat/send"))
+            .header(COOKIE, &self.cookies)
+            .header(web::TOKEN_HEADER, &self.token)
+            .json(&ask)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        events_of(&response.text().await.unwrap())
+    }
+
+    async fn get(&self, t: &TestServer, path: &str) -> (u16, String) {
+        let response = browser()
+            .get(t.url(path))
+            .header(COOKIE, &self.cookies)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn change(&self, t: &TestServer, path: &str, title: &str) -> u16 {
+        let form = [("csrf", self.token.as_str()), ("title", title)];
+        let response = browser()
+            .post(t.url(path))
+            .header(COOKIE, &self.cookies)
+            .form(&form)
+            .send();
+        response.await.unwrap().status().as_u16()
+    }
+
+    /// Every action on `id`, as this person: the statuses, in the order of [`ACTIONS`].
+    async fn try_everything(&self, t: &TestServer, id: &str) -> Vec<u16> {
+        let continued = {
+            let ask = json!({"model": "mistral-small", "conversation": id,
+                "messages": [{"role": "user", "content": "Et ensuite ?"}]});
+            let response = browser()
+                .post(t.url("/chat/send"))
+                .header(COOKIE, &self.cookies)
+                .header(web::TOKEN_HEADER, &self.token)
+                .json(&ask)
+                .send();
+            response.await.unwrap().status().as_u16()
+        };
+        vec![
+            self.get(t, &format!("/c/{id}")).await.0,
+            continued,
+            self.get(t, &format!("/c/{id}/export")).await.0,
+            self.change(t, &format!("/c/{id}/rename"), "Pris").await,
+            self.change(t, &format!("/c/{id}/pin"), "").await,
+            self.change(t, &format!("/c/{id}/delete"), "").await,
+        ]
+    }
+}
+
+/// Read, continue (and stream), export, rename, pin, delete.
+const ACTIONS: usize = 6;
+
+async fn signed_in_as(issuer: &::oidc::testing::TestIssuer, t: &TestServer, user: &str) -> Browser {
+    let session = browser_session(issuer, t, user).await;
+    let (_, headers, page) = page(t, &session, "fr").await;
+    let browser_id = set_cookie(&headers, web::BROWSER_COOKIE).unwrap();
+    Browser {
+        cookies: format!("{session}; {browser_id}"),
+        token: token_of(&page),
+    }
+}
+
+#[tokio::test]
+async fn a_kept_conversation_is_sealed_one_row_a_message_reopened_renamed_pinned_exported_and_deleted()
+ {
+    let (issuer, t) = start_on(vec![echoing()], &keeping(), "").await;
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let secret = "Le code du coffre Vauban est 4242";
+    let events = ada
+        .say(&t, None, json!([{"role": "user", "content": secret}]))
+        .await;
+    let (name, kept) = &events[0];
+    assert_eq!(name, "conversation", "{events:?}");
+    let id = kept["id"].as_str().unwrap().to_owned();
+    let answer: String = events
+        .iter()
+        .filter(|(n, _)| n == "answer")
+        .map(|(_, d)| d["delta"].as_str().unwrap())
+        .collect();
+    let history = json!([
+        {"role": "user", "content": secret},
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": "Merci"},
+    ]);
+    let events = ada.say(&t, Some(&id), history).await;
+    assert_eq!(
+        events[0].1["id"],
+        id.as_str(),
+        "the same conversation goes on"
+    );
+
+    let store = &t.server.store;
+    let rows = store.messages_of(&id).await.unwrap();
+    assert_eq!(rows.len(), 4, "one row a message: {rows:?}");
+    let clear = secret.as_bytes();
+    for row in &rows {
+        assert!(
+            !row.sealed.windows(clear.len()).any(|w| w == clear),
+            "sealed"
+        );
+    }
+    let conversation = store.conversation(&id).await.unwrap().unwrap();
+    assert!(
+        !conversation
+            .sealed_title
+            .windows(clear.len())
+            .any(|w| w == clear)
+    );
+
+    let (status, page) = ada.get(&t, &format!("/c/{id}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(secret) && page.contains("Merci"), "{page}");
+    assert!(
+        page.contains(&format!(r#"href="/c/{id}""#)),
+        "listed: {page}"
+    );
+    assert_eq!(
+        ada.change(&t, &format!("/c/{id}/rename"), "Coffre").await,
+        303
+    );
+    assert_eq!(ada.change(&t, &format!("/c/{id}/pin"), "").await, 303);
+    let (_, page) = ada.get(&t, &format!("/c/{id}")).await;
+    assert!(
+        page.contains("<h1>Coffre</h1>") && page.contains("Désépingler"),
+        "{page}"
+    );
+    let (status, markdown) = ada.get(&t, &format!("/c/{id}/export")).await;
+    assert_eq!(status, 200);
+    assert!(
+        markdown.starts_with("# Coffre\n") && markdown.contains(secret),
+        "{markdown}"
+    );
+
+    assert_eq!(ada.change(&t, &format!("/c/{id}/delete"), "").await, 303);
+    assert_eq!(ada.get(&t, &format!("/c/{id}")).await.0, 404);
+    assert!(store.conversation(&id).await.unwrap().is_none());
+    assert!(
+        store.messages_of(&id).await.unwrap().is_empty(),
+        "really deleted"
+    );
+}
+
+#[tokio::test]
+async fn nobody_but_its_owner_reaches_a_conversation_whatever_the_action() {
+    let (issuer, t) = start_on(vec![echoing()], &keeping(), "").await;
+    t.create_user_key("globex", "eve").await;
+    t.create_user_key("acme", "bob").await;
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let events = ada
+        .say(&t, None, json!([{"role": "user", "content": "Mon projet"}]))
+        .await;
+    let id = events[0].1["id"].as_str().unwrap().to_owned();
+
+    for stranger in ["bob", "eve"] {
+        let them = signed_in_as(&issuer, &t, stranger).await;
+        let statuses = them.try_everything(&t, &id).await;
+        assert_eq!(
+            statuses,
+            vec![404; ACTIONS],
+            "{stranger}, a colleague or not, finds nothing"
+        );
+    }
+    let store = &t.server.store;
+    assert_eq!(
+        store.messages_of(&id).await.unwrap().len(),
+        2,
+        "nothing added"
+    );
+    let (_, page) = ada.get(&t, &format!("/c/{id}")).await;
+    assert!(
+        page.contains("<h1>Mon projet</h1>"),
+        "nothing renamed: {page}"
+    );
+
+    let statuses = ada.try_everything(&t, &id).await;
+    assert_eq!(
+        statuses,
+        vec![200, 200, 200, 303, 303, 303],
+        "its owner does everything"
+    );
+}
+
+#[tokio::test]
+async fn a_persons_conversations_are_erased_with_them() {
+    let (issuer, t) = start_on(vec![echoing()], &keeping(), "").await;
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let events = ada
+        .say(&t, None, json!([{"role": "user", "content": "À effacer"}]))
+        .await;
+    let id = events[0].1["id"].as_str().unwrap().to_owned();
+    let (status, body) = call(
+        &t,
+        reqwest::Method::POST,
+        "/admin/v1/users/ada/erase",
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(t.server.store.conversation(&id).await.unwrap().is_none());
+    assert!(t.server.store.messages_of(&id).await.unwrap().is_empty());
+    assert_eq!(ada.get(&t, &format!("/c/{id}")).await.0, 404);
+}

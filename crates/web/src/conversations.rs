@@ -1,0 +1,250 @@
+//! Conversations kept on the server, for people whose entity's retention is `full`: one row per
+//! conversation and one per message (`store`), titles and messages sealed under the person's
+//! content key (`retention`, `vault`), so erasing the person erases them. For `none` and
+//! `metadata` nothing is kept and the page says so.
+//!
+//! Every access to a conversation goes through [`Keeper::owned`], the one ownership check: a
+//! conversation of another person answers as if it did not exist, whatever the action.
+
+use std::sync::Arc;
+
+use domain::{KeyOwner, UnixMillis, now_millis};
+use retention::ContentStore;
+use store::{Store, StoredConversation, StoredMessage};
+use vault::{ContentKey, RecordBinding};
+
+use crate::visitor::Person;
+
+/// How many conversations the list shows.
+const LISTED: u32 = 200;
+
+/// What a person may do to a conversation; each goes through [`Keeper::owned`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Continue,
+    Rename,
+    Pin,
+    Delete,
+    Export,
+}
+
+/// A conversation its owner opened: its row, its title in clear, the key that opens the rest.
+pub struct Opened {
+    pub stored: StoredConversation,
+    pub title: String,
+    key: ContentKey,
+}
+
+/// One message in clear.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub role: String,
+    pub text: String,
+    pub request_id: Option<String>,
+}
+
+/// A conversation as the list shows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: String,
+    pub title: String,
+    pub pinned: bool,
+    pub updated_at: UnixMillis,
+}
+
+/// Keeps and opens conversations.
+#[derive(Clone)]
+pub struct Keeper {
+    store: Store,
+    content: Arc<ContentStore>,
+}
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keeper")
+    }
+}
+
+impl Keeper {
+    pub fn new(store: Store, content: Arc<ContentStore>) -> Keeper {
+        Keeper { store, content }
+    }
+
+    /// Whether the person's conversations are kept: their entity's retention is `full`.
+    pub fn keeps(&self, person: &Person) -> bool {
+        self.content
+            .policies()
+            .of(person.entity.as_deref())
+            .keeps_content()
+    }
+
+    /// The one ownership check: the conversation `id` when `person` owns it, else `None`, as for
+    /// a conversation that does not exist.
+    pub async fn owned(&self, person: &Person, id: &str, action: Action) -> Option<Opened> {
+        let stored = self.store.conversation(id).await.ok()??;
+        if stored.owner != person.user.id {
+            tracing::info!(?action, "web: another person's conversation was asked for");
+            return None;
+        }
+        let key = self.content.opening_key(owner(person)).await.ok()??;
+        let title = open(&key, &stored, "title", &stored.sealed_title)?;
+        Some(Opened { stored, title, key })
+    }
+
+    /// The person's conversations, pinned first, then the most recently active.
+    pub async fn list(&self, person: &Person) -> Vec<Listed> {
+        let Ok(Some(key)) = self.content.opening_key(owner(person)).await else {
+            return Vec::new();
+        };
+        let rows = self
+            .store
+            .conversations_of(person.user.id, LISTED)
+            .await
+            .unwrap_or_default();
+        let mut listed: Vec<Listed> = rows
+            .iter()
+            .filter_map(|row| {
+                Some(Listed {
+                    id: row.id.clone(),
+                    title: open(&key, row, "title", &row.sealed_title)?,
+                    pinned: row.pinned,
+                    updated_at: row.updated_at,
+                })
+            })
+            .collect();
+        listed.sort_by_key(|c| (!c.pinned, std::cmp::Reverse(c.updated_at)));
+        listed
+    }
+
+    /// A new conversation titled by its first question.
+    pub async fn start(&self, person: &Person, question: &str) -> Option<Opened> {
+        let key = self
+            .content
+            .sealing_key(owner(person), person.user.entity_id)
+            .await
+            .ok()??;
+        let at = now_millis();
+        let title: String = question.chars().take(80).collect();
+        let mut stored = StoredConversation {
+            id: format!("cnv_{}", uuid::Uuid::now_v7().simple()),
+            owner: person.user.id,
+            entity_id: person.user.entity_id,
+            created_at: at,
+            updated_at: at,
+            pinned: false,
+            sealed_title: Vec::new(),
+        };
+        stored.sealed_title = seal(&key, &stored, "title", &title);
+        self.store.create_conversation(&stored).await.ok()?;
+        Some(Opened { stored, title, key })
+    }
+
+    /// The conversation's messages in clear, in order; a message that does not open is left out.
+    pub async fn messages(&self, opened: &Opened) -> Vec<Message> {
+        let rows = self
+            .store
+            .messages_of(&opened.stored.id)
+            .await
+            .unwrap_or_default();
+        rows.iter()
+            .filter_map(|row| {
+                Some(Message {
+                    role: row.role.clone(),
+                    text: open(&opened.key, &opened.stored, &row.id, &row.sealed)?,
+                    request_id: row.request_id.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `messages` from `position` on, replacing what was there (a regenerated answer, an
+    /// edited question).
+    pub async fn write(&self, opened: &Opened, position: usize, messages: &[Message]) {
+        let at = now_millis();
+        let rows: Vec<StoredMessage> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, message)| {
+                let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+                let sealed = seal(&opened.key, &opened.stored, &id, &message.text);
+                StoredMessage {
+                    position: i64::try_from(position + i).unwrap_or(i64::MAX),
+                    id,
+                    conversation_id: opened.stored.id.clone(),
+                    role: message.role.clone(),
+                    created_at: at,
+                    request_id: message.request_id.clone(),
+                    sealed,
+                }
+            })
+            .collect();
+        if let Err(error) = self
+            .store
+            .append_messages(&opened.stored.id, &rows, at)
+            .await
+        {
+            tracing::error!(%error, "web: a conversation's messages could not be kept");
+        }
+    }
+
+    pub async fn rename(&self, opened: &Opened, title: &str) -> bool {
+        let title: String = title.trim().chars().take(200).collect();
+        let sealed = seal(&opened.key, &opened.stored, "title", &title);
+        let id = &opened.stored.id;
+        self.store.rename_conversation(id, &sealed).await.is_ok()
+    }
+
+    pub async fn pin(&self, opened: &Opened) -> bool {
+        let id = &opened.stored.id;
+        self.store
+            .pin_conversation(id, !opened.stored.pinned)
+            .await
+            .is_ok()
+    }
+
+    pub async fn delete(&self, opened: &Opened) -> bool {
+        self.store
+            .delete_conversation(&opened.stored.id)
+            .await
+            .is_ok()
+    }
+}
+
+fn owner(person: &Person) -> KeyOwner {
+    KeyOwner::User(person.user.id)
+}
+
+/// What a sealed text is bound to: the conversation, the part (`title` or a message's id), the
+/// entity and the owner, so no sealed text can be moved to another place and still open.
+fn sealing<R>(
+    conversation: &StoredConversation,
+    part: &str,
+    with: impl FnOnce(&RecordBinding<'_>) -> R,
+) -> R {
+    let record = format!("{}/{part}", conversation.id);
+    let entity = conversation.entity_id.to_string();
+    let owner = format!("user:{}", conversation.owner);
+    with(&RecordBinding {
+        record_id: &record,
+        entity_id: &entity,
+        owner: &owner,
+    })
+}
+
+fn seal(key: &ContentKey, conversation: &StoredConversation, part: &str, text: &str) -> Vec<u8> {
+    sealing(conversation, part, |binding| {
+        key.seal(binding, text.as_bytes())
+    })
+}
+
+fn open(
+    key: &ContentKey,
+    conversation: &StoredConversation,
+    part: &str,
+    sealed: &[u8],
+) -> Option<String> {
+    sealing(conversation, part, |binding| key.open(binding, sealed))
+        .ok()
+        .and_then(|plain| String::from_utf8(plain).ok())
+}
