@@ -9,6 +9,7 @@
 mod audit_chain;
 mod audit_tampering;
 mod content;
+mod conversations;
 mod harness;
 #[cfg(unix)]
 mod local_files;
@@ -51,9 +52,11 @@ both_backends! {
     usage_sums_per_time_bucket,
     latency_percentiles_are_exact,
     content_keys_records_purge_and_erasure_round_trip,
+    conversations_keep_one_row_a_message_and_go_with_their_owner,
 }
 
 use content::content_keys_records_purge_and_erasure_round_trip;
+use conversations::conversations_keep_one_row_a_message_and_go_with_their_owner;
 
 use seats::{
     an_entitys_suspension_releases_its_seats_and_keeps_them_free,
