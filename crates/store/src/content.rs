@@ -211,8 +211,8 @@ impl Store {
     }
 
     /// Erases an owner's content: destroys their content key and deletes their records (and a
-    /// user's conversations, migration 0021), and records the erasure's instant (`audit.at`) as their tombstone, with `audit` in the same
-    /// transaction; its detail is replaced by the counts. Content captured up to that instant is
+    /// user's conversations, migration 0021), and records the erasure's instant (`audit.at`) as
+    /// their tombstone, with `audit` in the same transaction; its detail is replaced by the counts. Content captured up to that instant is
     /// never written afterwards ([`Store::insert_content`]). Erasing again finds nothing and
     /// succeeds.
     pub async fn erase_content(
