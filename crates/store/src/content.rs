@@ -211,7 +211,7 @@ impl Store {
     }
 
     /// Erases an owner's content: destroys their content key and deletes their records (and a
-    /// user's conversations, migration 0022), and records the erasure's instant (`audit.at`) as
+    /// user's conversations, migration 0023), and records the erasure's instant (`audit.at`) as
     /// their tombstone, with `audit` in the same transaction; its detail is replaced by the counts. Content captured up to that instant is
     /// never written afterwards ([`Store::insert_content`]). Erasing again finds nothing and
     /// succeeds.
@@ -244,7 +244,7 @@ impl Store {
         .bind(audit.at)
         .execute(&mut *tx)
         .await?;
-        // The chat's conversations go with the key that sealed them (migration 0022).
+        // The chat's conversations go with the key that sealed them (migration 0023).
         if let KeyOwner::User(user) = key_owner {
             let user = user.to_string();
             sqlx::query(

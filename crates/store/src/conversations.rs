@@ -1,4 +1,4 @@
-//! The chat's conversations (migration 0022): one row per conversation, one per message, each
+//! The chat's conversations (migration 0023): one row per conversation, one per message, each
 //! sealed by `retention` under the owner's content key; the store never sees a title or a message
 //! in clear. Who may reach a conversation is decided above, in one place (`web`'s ownership
 //! check); here a conversation is found by its id and its owner's rows listed by owner.
