@@ -4,7 +4,6 @@
 //! standard error and prints its report; it fails when the run does not pass the use case's
 //! thresholds, so a pipeline can stop on it.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,38 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::request::{Request, encode_path_segment as segment};
-use crate::{CliError, call};
-
-/// The server and the key a factory command uses.
-#[derive(Args)]
-pub struct Server {
-    /// Base URL of the Fabrique server.
-    #[arg(
-        long,
-        global = true,
-        env = "FABRIQUE_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub url: String,
-    /// The API key of a factory engineer or a risk officer (or an administrator).
-    #[arg(
-        long,
-        global = true,
-        env = "FABRIQUE_ADMIN_KEY",
-        hide_env_values = true
-    )]
-    pub key: Option<String>,
-}
-
-/// The secret must not reach logs through `{:?}`.
-impl fmt::Debug for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("url", &self.url)
-            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
+use crate::{CliError, Server, call};
 
 /// The AI Factory's use cases: register, version, review, deploy, watch, export.
 #[derive(Debug, Args)]
@@ -373,16 +341,12 @@ fn read_json(path: &Path) -> Result<Value, CliError> {
 
 /// Runs one `usecase` command and returns the text to print.
 pub async fn use_case(cli: &UseCaseCli) -> Result<String, CliError> {
-    let call = use_case_call(&cli.command)?;
-    let text = send(&cli.server, call.request).await?;
-    if call.verbatim {
+    let planned = use_case_call(&cli.command)?;
+    let text = call(&cli.server, planned.request).await?;
+    if planned.verbatim {
         return Ok(text);
     }
     Ok(pretty(&text))
-}
-
-async fn send(server: &Server, request: Request) -> Result<String, CliError> {
-    call(&server.url, server.key.as_deref(), request).await
 }
 
 fn pretty(text: &str) -> String {
@@ -393,7 +357,7 @@ fn pretty(text: &str) -> String {
 }
 
 async fn fetch(server: &Server, request: Request) -> Result<Value, CliError> {
-    let text = send(server, request).await?;
+    let text = call(server, request).await?;
     serde_json::from_str(&text).map_err(|_| CliError::Unexpected {
         status: StatusCode::OK,
         body: text,
@@ -409,11 +373,11 @@ pub async fn eval(cli: &EvalCli) -> Result<String, CliError> {
     match &cli.command {
         EvalCommand::Show { run } => {
             let path = format!("/admin/v1/evaluations/{}", segment(run));
-            Ok(pretty(&send(server, Request::to(Method::GET, path)).await?))
+            Ok(pretty(&call(server, Request::to(Method::GET, path)).await?))
         }
         EvalCommand::Results { run } => {
             let path = format!("/admin/v1/evaluations/{}/results", segment(run));
-            Ok(pretty(&send(server, Request::to(Method::GET, path)).await?))
+            Ok(pretty(&call(server, Request::to(Method::GET, path)).await?))
         }
         EvalCommand::Run {
             use_case,

@@ -1,7 +1,8 @@
 //! `fabrique admin …` and `fabrique report …`: a thin client of the admin API. It turns a command
 //! line into one HTTP request ([`request`]), prints the API's JSON (pretty) and turns API errors
 //! into one readable line; it holds no logic the API does not, and knows nothing of the server's
-//! crates: the admin API's routes and their JSON are its only contract.
+//! crates: the admin API's routes and their JSON are its only contract. Every command — `admin`,
+//! `report`, `usecase`, `eval` — names the server and its key with the same [`Server`] arguments.
 
 use std::fmt;
 
@@ -18,38 +19,57 @@ mod request;
 pub use command::{
     AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, KeysCommand, LimitsCommand,
     PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand,
-    SessionsCommand, UsersCommand,
+    SessionsCommand, UsersCommand, WhichBudget,
 };
 pub use factory::{
-    EvalCli, EvalCommand, Move, Server, SuiteCommand, UseCaseCli, UseCaseCommand, VersionCommand,
-    eval, use_case,
+    EvalCli, EvalCommand, Move, SuiteCommand, UseCaseCli, UseCaseCommand, VersionCommand, eval,
+    use_case,
 };
 pub use report::{ReportCli, ReportCommand, ReportFormat, report};
 
 use request::{Request, request_for};
 
-/// Administer a running Fabrique through its admin API.
-#[derive(Args)]
-pub struct AdminCli {
+/// The server and the key every command of the admin API's client uses: `--url` and `--key`, or
+/// `FABRIQUE_URL` and `FABRIQUE_ADMIN_KEY`, given before or after the subcommand.
+#[derive(Clone, Args)]
+pub struct Server {
     /// Base URL of the Fabrique server.
-    #[arg(long, env = "FABRIQUE_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "FABRIQUE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub url: String,
-    /// An administrator's API key.
-    #[arg(long, env = "FABRIQUE_ADMIN_KEY", hide_env_values = true)]
+    /// An API key whose roles allow the command: an administrator's; a factory engineer's or
+    /// risk officer's for use cases and evaluations; an entity administrator's or auditor's for
+    /// their entity's reports.
+    #[arg(
+        long,
+        global = true,
+        env = "FABRIQUE_ADMIN_KEY",
+        hide_env_values = true
+    )]
     pub key: Option<String>,
-    #[command(subcommand)]
-    pub command: AdminCommand,
 }
 
 /// The secret must not reach logs through `{:?}`.
-impl fmt::Debug for AdminCli {
+impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdminCli")
+        f.debug_struct("Server")
             .field("url", &self.url)
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
-            .field("command", &self.command)
             .finish()
     }
+}
+
+/// Administer a running Fabrique through its admin API.
+#[derive(Debug, Args)]
+pub struct AdminCli {
+    #[command(flatten)]
+    pub server: Server,
+    #[command(subcommand)]
+    pub command: AdminCommand,
 }
 
 /// Why an admin command failed. Its `Display` is the one line to show (the binary prefixes it
@@ -120,7 +140,7 @@ pub async fn execute(cli: &AdminCli) -> Result<Value, CliError> {
 
 /// One call whose answer is JSON.
 async fn fetch(cli: &AdminCli, request: Request) -> Result<Value, CliError> {
-    let text = call(&cli.url, cli.key.as_deref(), request).await?;
+    let text = call(&cli.server, request).await?;
     serde_json::from_str(&text).map_err(|_| CliError::Unexpected {
         status: StatusCode::OK,
         body: text,
@@ -128,9 +148,10 @@ async fn fetch(cli: &AdminCli, request: Request) -> Result<Value, CliError> {
 }
 
 /// One call of the admin API: the body's text on success, the API's error as one line otherwise.
-async fn call(base_url: &str, key: Option<&str>, request: Request) -> Result<String, CliError> {
-    let key = key.filter(|k| !k.is_empty()).ok_or(CliError::MissingKey)?;
-    let url = format!("{}{}", base_url.trim_end_matches('/'), request.path);
+async fn call(server: &Server, request: Request) -> Result<String, CliError> {
+    let key = server.key.as_deref().filter(|k| !k.is_empty());
+    let key = key.ok_or(CliError::MissingKey)?;
+    let url = format!("{}{}", server.url.trim_end_matches('/'), request.path);
     let client = reqwest::Client::new();
     let mut builder = client
         .request(request.method, &url)

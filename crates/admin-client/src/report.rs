@@ -1,46 +1,19 @@
 //! `fabrique report …`: reports read through the admin API, printed as the API writes them.
 
-use std::fmt;
-
 use clap::{Args, Subcommand};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::request::{Request, entity_query};
-use crate::{CliError, call};
+use crate::{CliError, Server, call};
 
 /// Reports read through the admin API, printed as the API writes them.
-#[derive(Args)]
+#[derive(Debug, Args)]
 pub struct ReportCli {
-    /// Base URL of the Fabrique server.
-    #[arg(
-        long,
-        global = true,
-        env = "FABRIQUE_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub url: String,
-    /// An API key allowed to read reports: a group administrator's, or an entity
-    /// administrator's or auditor's for their entity.
-    #[arg(
-        long,
-        global = true,
-        env = "FABRIQUE_ADMIN_KEY",
-        hide_env_values = true
-    )]
-    pub key: Option<String>,
+    #[command(flatten)]
+    pub server: Server,
     #[command(subcommand)]
     pub command: ReportCommand,
-}
-
-impl fmt::Debug for ReportCli {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReportCli")
-            .field("url", &self.url)
-            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
-            .field("command", &self.command)
-            .finish()
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,7 +50,7 @@ pub async fn report(cli: &ReportCli) -> Result<String, CliError> {
         query.push(("format", "csv".to_owned()));
     }
     let request = Request::to(Method::GET, "/admin/v1/reports/chargeback").with_query(query);
-    let text = call(&cli.url, cli.key.as_deref(), request).await?;
+    let text = call(&cli.server, request).await?;
     if *format == ReportFormat::Csv {
         return Ok(text);
     }

@@ -237,3 +237,13 @@ fn audit_filters_and_pool_shares_map_to_their_queries() {
     );
     assert!(parse(&["pools", "set-share", "gpu-a", "acme"]).is_err());
 }
+
+#[test]
+fn every_client_takes_the_server_and_key_before_or_after_its_subcommand() {
+    let before = parse(&["--url", "http://h:1", "--key", "k", "entities", "list"]).unwrap();
+    let after = parse(&["entities", "list", "--url", "http://h:1", "--key", "k"]).unwrap();
+    for cli in [before, after] {
+        assert_eq!(cli.server.url, "http://h:1");
+        assert_eq!(cli.server.key.as_deref(), Some("k"));
+    }
+}

@@ -598,9 +598,15 @@ async fn bootstrap(
 #[tokio::test]
 async fn the_cli_talks_to_the_api() {
     let server = Server::start().await;
+    let at = |url: &str, key: Option<&str>| admin_client::Server {
+        url: url.to_owned(),
+        key: key.map(str::to_owned),
+    };
+    let list = || AdminCommand::Entities {
+        command: EntitiesCommand::List,
+    };
     let cli = |command| AdminCli {
-        url: server.base_url.clone(),
-        key: Some(ADMIN_KEY.to_owned()),
+        server: at(&server.base_url, Some(ADMIN_KEY)),
         command,
     };
     let created = admin_client::execute(&cli(AdminCommand::Entities {
@@ -638,28 +644,22 @@ async fn the_cli_talks_to_the_api() {
     );
 
     let no_key = AdminCli {
-        key: None,
-        ..cli(AdminCommand::Entities {
-            command: EntitiesCommand::List,
-        })
+        server: at(&server.base_url, None),
+        command: list(),
     };
     assert!(matches!(
         admin_client::run_cli(no_key).await,
         Err(CliError::MissingKey)
     ));
     let wrong_key = AdminCli {
-        key: Some("fabk_wrong".into()),
-        ..cli(AdminCommand::Entities {
-            command: EntitiesCommand::List,
-        })
+        server: at(&server.base_url, Some("fabk_wrong")),
+        command: list(),
     };
     let err = admin_client::run_cli(wrong_key).await.unwrap_err();
     assert!(err.to_string().starts_with("401 invalid_api_key"), "{err}");
     let unreachable = AdminCli {
-        url: "http://127.0.0.1:9".into(),
-        ..cli(AdminCommand::Entities {
-            command: EntitiesCommand::List,
-        })
+        server: at("http://127.0.0.1:9", Some(ADMIN_KEY)),
+        command: list(),
     };
     assert!(matches!(
         admin_client::run_cli(unreachable).await,
@@ -830,8 +830,10 @@ async fn listings_are_paged_and_the_cli_follows_the_pages() {
     assert_eq!(keys["data"].as_array().unwrap().len(), 1, "{keys}");
 
     let listed = admin_client::execute(&AdminCli {
-        url: server.base_url.clone(),
-        key: Some(ADMIN_KEY.to_owned()),
+        server: admin_client::Server {
+            url: server.base_url.clone(),
+            key: Some(ADMIN_KEY.to_owned()),
+        },
         command: AdminCommand::Users {
             command: admin_client::UsersCommand::List {
                 entity: Some("acme".into()),
