@@ -111,9 +111,7 @@ async fn check_one(
     params(("slug" = String, Path, description = "The use case's slug")),
     responses(
         (status = 200, description = "Checks the canaries now; returns the rollbacks made.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn check(
     State(state): State<AdminState>,

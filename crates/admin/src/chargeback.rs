@@ -41,9 +41,7 @@ pub(crate) struct ChargebackQuery {
     params(ChargebackQuery),
     responses(
         (status = 200, description = "The monthly chargeback report, JSON or CSV.", content((crate::openapi::Object = "application/json"), (String = "text/csv"))),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn report(
     State(state): State<AdminState>,

@@ -43,9 +43,7 @@ pub(crate) struct ContentQuery {
     params(("id" = String, Path, description = "The user's id or user name")),
     responses(
         (status = 200, description = "Erases a user's stored content (its key destroyed).", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn erase(
     State(state): State<AdminState>,
@@ -95,9 +93,7 @@ pub(crate) async fn erase(
     params(ContentQuery),
     responses(
         (status = 200, description = "A user's stored prompts and completions in a time range; audited.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn read(
     State(state): State<AdminState>,
@@ -165,9 +161,7 @@ pub(crate) async fn read(
     post, path = "/admin/v1/retention/purge", tag = "admin",
     responses(
         (status = 200, description = "Deletes the content past its retention now.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn purge(
     State(state): State<AdminState>,

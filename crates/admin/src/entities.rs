@@ -27,9 +27,7 @@ struct CreateEntity {
     request_body = CreateEntity,
     responses(
         (status = 201, description = "Creates an entity.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn create(
     State(state): State<AdminState>,
@@ -58,9 +56,7 @@ pub(crate) async fn create(
     get, path = "/admin/v1/entities", tag = "admin",
     responses(
         (status = 200, description = "The entities, by slug.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
@@ -87,9 +83,7 @@ struct SetStatus {
     request_body = SetStatus,
     responses(
         (status = 200, description = "Suspends or reactivates an entity.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn set_status(
     State(state): State<AdminState>,

@@ -51,9 +51,7 @@ pub struct EvalJob {
     request_body(content = String, content_type = "application/x-ndjson"),
     responses(
         (status = 201, description = "Stores a new revision of a suite (JSON Lines).", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn put_suite(
     State(state): State<AdminState>,
@@ -93,9 +91,7 @@ pub(crate) async fn put_suite(
     params(("slug" = String, Path, description = "The use case's slug"), ("name" = String, Path, description = "The suite's name")),
     responses(
         (status = 200, description = "The suite's newest revision (JSON Lines).", content((String = "application/x-ndjson"))),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn get_suite(
     State(state): State<AdminState>,
@@ -134,9 +130,7 @@ pub(crate) struct RunRequest {
     request_body = crate::openapi::Object,
     responses(
         (status = 202, description = "Starts an evaluation run through the gateway.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn start(
     State(state): State<AdminState>,
@@ -219,9 +213,7 @@ pub(crate) async fn start(
     params(("id" = String, Path, description = "The evaluation run's id")),
     responses(
         (status = 200, description = "A run's progress and, once finished, its report.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn get(
     State(state): State<AdminState>,
@@ -246,9 +238,7 @@ pub(crate) async fn get(
     params(("id" = String, Path, description = "The evaluation run's id")),
     responses(
         (status = 200, description = "A run's answers and grades, case by case.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn results(
     State(state): State<AdminState>,

@@ -70,9 +70,7 @@ struct RotateKey {
     request_body = CreateKey,
     responses(
         (status = 201, description = "Creates an API key; its secret is shown once.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn create(
     State(state): State<AdminState>,
@@ -336,9 +334,7 @@ async fn user_owner(
     params(crate::listing::PagedFilter),
     responses(
         (status = 200, description = "The API keys, never their secrets.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
@@ -375,9 +371,7 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "The object's id")),
     responses(
         (status = 200, description = "Revokes an API key.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn revoke(
     State(state): State<AdminState>,
@@ -453,9 +447,7 @@ async fn require_within_rights(
     request_body = RotateKey,
     responses(
         (status = 201, description = "Rotates an API key: a successor, the old one kept for a grace period.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn rotate(
     State(state): State<AdminState>,

@@ -34,9 +34,7 @@ struct SetShare {
     request_body = SetShare,
     responses(
         (status = 200, description = "Sets an entity's weight in a GPU pool.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn set(
     State(state): State<AdminState>,
@@ -106,9 +104,7 @@ pub(crate) async fn set(
     params(("pool" = String, Path, description = "A GPU pool's name")),
     responses(
         (status = 200, description = "A GPU pool's entity shares and live figures.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,

@@ -34,9 +34,7 @@ struct CreateScimToken {
     request_body = CreateScimToken,
     responses(
         (status = 201, description = "Creates a SCIM token; its secret is shown once.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn create(
     State(state): State<AdminState>,
@@ -87,9 +85,7 @@ pub(crate) async fn create(
     params(crate::listing::PagedFilter),
     responses(
         (status = 200, description = "The SCIM tokens, never their secrets.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
@@ -118,9 +114,7 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "The object's id")),
     responses(
         (status = 200, description = "Revokes a SCIM token.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn revoke(
     State(state): State<AdminState>,

@@ -39,9 +39,7 @@ struct SetReservation {
     get, path = "/admin/v1/seats/pool", tag = "admin",
     responses(
         (status = 200, description = "The seat pool: size, seats assigned and reserved.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn pool(
     State(state): State<AdminState>,
@@ -58,9 +56,7 @@ pub(crate) async fn pool(
     request_body = SetPool,
     responses(
         (status = 200, description = "Sets the size of the seat pool.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn set_pool(
     State(state): State<AdminState>,
@@ -86,9 +82,7 @@ pub(crate) async fn set_pool(
     request_body = SetReservation,
     responses(
         (status = 200, description = "Reserves seats for an entity.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn set_reservation(
     State(state): State<AdminState>,
@@ -121,9 +115,7 @@ pub(crate) async fn set_reservation(
     params(EntityFilter),
     responses(
         (status = 200, description = "Seats per entity.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn report(
     State(state): State<AdminState>,

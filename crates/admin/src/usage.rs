@@ -86,9 +86,7 @@ pub(crate) struct LatencyQuery {
     params(UsageQuery),
     responses(
         (status = 200, description = "Usage sums per group and time bucket.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn totals(
     State(state): State<AdminState>,
@@ -146,9 +144,7 @@ pub(crate) async fn totals(
     params(ActiveUsersQuery),
     responses(
         (status = 200, description = "Distinct active users per time bucket.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn active_users(
     State(state): State<AdminState>,
@@ -193,9 +189,7 @@ pub(crate) async fn active_users(
     params(LatencyQuery),
     responses(
         (status = 200, description = "Latency percentiles per model or endpoint.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn latency(
     State(state): State<AdminState>,

@@ -35,9 +35,7 @@ struct CreateUser {
     request_body = CreateUser,
     responses(
         (status = 201, description = "Creates a user in an entity.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn create(
     State(state): State<AdminState>,
@@ -97,9 +95,7 @@ pub(crate) async fn create(
     params(crate::listing::PagedFilter),
     responses(
         (status = 200, description = "The users (of one entity with `entity`).", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,

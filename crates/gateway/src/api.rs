@@ -42,10 +42,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             (wire::chat::ChatCompletion = "application/json"),
             (openapi::StreamEvent = "text/event-stream"),
         )),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
         (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 async fn chat(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     infer(&gateway, Operation::Chat, request).await
@@ -57,10 +55,8 @@ async fn chat(State(gateway): State<Arc<Gateway>>, request: Request) -> Response
     request_body = wire::embeddings::EmbeddingsRequest,
     responses(
         (status = 200, description = "The embeddings", content((wire::embeddings::EmbeddingsResponse = "application/json"))),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
         (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     infer(&gateway, Operation::Embeddings, request).await
@@ -75,10 +71,8 @@ async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
             (wire::chat::ChatCompletion = "application/json"),
             (openapi::StreamEvent = "text/event-stream"),
         )),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
         (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 async fn fim(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     infer(&gateway, Operation::Fim, request).await

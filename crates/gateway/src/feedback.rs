@@ -39,9 +39,7 @@ pub(crate) struct Given {
     request_body = Given,
     responses(
         (status = 202, description = "Recorded; it counts for the use-case version that answered"),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn submit(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     match record(&gateway, request).await {

@@ -15,9 +15,7 @@ use crate::schema::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, schema_js
     get, path = "/scim/v2/ServiceProviderConfig", tag = "scim",
     responses(
         (status = 200, description = "What this service provider supports.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 pub(crate) async fn service_provider_config(_caller: Caller, BaseUrl(base): BaseUrl) -> Response {
     scim_json(
@@ -72,9 +70,7 @@ fn resource_type(id: &str, base: &str) -> Option<Value> {
     get, path = "/scim/v2/ResourceTypes", tag = "scim",
     responses(
         (status = 200, description = "The resource types: User and Group.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 pub(crate) async fn resource_types(_caller: Caller, BaseUrl(base): BaseUrl) -> Response {
     let types: Vec<Value> = ["User", "Group"]
@@ -89,9 +85,7 @@ pub(crate) async fn resource_types(_caller: Caller, BaseUrl(base): BaseUrl) -> R
     params(("id" = String, Path, description = "The resource's id")),
     responses(
         (status = 200, description = "One resource type.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 pub(crate) async fn resource_type_by_id(
     _caller: Caller,
@@ -107,9 +101,7 @@ pub(crate) async fn resource_type_by_id(
     get, path = "/scim/v2/Schemas", tag = "scim",
     responses(
         (status = 200, description = "The schemas of the resources.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 pub(crate) async fn schemas(_caller: Caller, BaseUrl(base): BaseUrl) -> Response {
     let all: Vec<Value> = [USER_SCHEMA, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA]
@@ -124,9 +116,7 @@ pub(crate) async fn schemas(_caller: Caller, BaseUrl(base): BaseUrl) -> Response
     params(("id" = String, Path, description = "The resource's id")),
     responses(
         (status = 200, description = "One schema, by its URN.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 pub(crate) async fn schema(
     _caller: Caller,
@@ -145,7 +135,6 @@ pub(crate) async fn schema(
     responses(
         (status = "4XX", description = "Not offered: each resource type has its own `/.search`", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 pub(crate) async fn search_everything(_caller: Caller) -> ScimError {
     ScimError::not_implemented(

@@ -91,9 +91,7 @@ pub(crate) async fn search<R: Resource>(
     params(crate::openapi::ListingQuery),
     responses(
         (status = 200, description = "Users, filtered, sorted and paged (RFC 7644 §3.4.2).", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 #[expect(
     dead_code,
@@ -106,9 +104,7 @@ pub(crate) fn list_users() {}
     request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
     responses(
         (status = 200, description = "Searches users with a body instead of a query string.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 #[expect(
     dead_code,
@@ -121,9 +117,7 @@ pub(crate) fn search_users() {}
     params(crate::openapi::ListingQuery),
     responses(
         (status = 200, description = "Groups (teams), filtered, sorted and paged.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 #[expect(
     dead_code,
@@ -136,9 +130,7 @@ pub(crate) fn list_groups() {}
     request_body(content = crate::openapi::SearchRequest, content_type = "application/scim+json"),
     responses(
         (status = 200, description = "Searches groups with a body.", body = crate::openapi::ListResponse, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
 #[expect(
     dead_code,

@@ -74,6 +74,45 @@ async fn every_operation_has_its_own_id_and_names_its_security_and_its_error_bod
 }
 
 #[test]
+fn each_surface_names_its_security_and_its_error_body() {
+    // Said once in `fabrique::openapi`, not on each handler: every operation has them all the same.
+    let document: Value = serde_json::to_value(fabrique::openapi::document()).unwrap();
+    let surfaces = [
+        ("/v1/", "api_key", "application/json", "ErrorBody"),
+        ("/admin/v1/", "api_key", "application/json", "ErrorBody"),
+        (
+            "/scim/v2/",
+            "scim_token",
+            "application/scim+json",
+            "ScimErrorBody",
+        ),
+    ];
+    let mut described = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let Some((_, scheme, content_type, body)) = surfaces.iter().find(|s| path.starts_with(s.0))
+        else {
+            continue;
+        };
+        for (method, operation) in item.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{ *scheme: [] }]),
+                "{name}"
+            );
+            let error = &operation["responses"]["4XX"]["content"][content_type]["schema"];
+            assert_eq!(
+                resolve(&document, error),
+                document["components"]["schemas"][body],
+                "{name}"
+            );
+            described += 1;
+        }
+    }
+    assert!(described >= 70, "{described} operations");
+}
+
+#[test]
 fn every_reference_resolves_and_scope_kinds_are_enumerated() {
     let document: Value = serde_json::to_value(fabrique::openapi::document()).unwrap();
     let mut references = Vec::new();

@@ -23,7 +23,6 @@ use crate::state::Gateway;
         (status = 200, description = "The models this caller may use", body = ModelList),
         (status = "4XX", description = "Not authenticated", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let principal =
@@ -45,7 +44,6 @@ pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap
         (status = 200, description = "The model", body = ModelCard),
         (status = "4XX", description = "Not authenticated, or no such model for this caller", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(super) async fn retrieve(
     State(gateway): State<Arc<Gateway>>,
