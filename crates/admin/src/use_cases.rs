@@ -122,9 +122,7 @@ pub(crate) struct Fields {
     request_body = crate::openapi::Object,
     responses(
         (status = 201, description = "Registers a use case.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn create(
     State(state): State<AdminState>,
@@ -197,9 +195,7 @@ pub(crate) async fn create(
     request_body = crate::openapi::Object,
     responses(
         (status = 200, description = "Changes a use case's fields.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn update(
     State(state): State<AdminState>,
@@ -247,9 +243,7 @@ pub(crate) async fn update(
     params(("slug" = String, Path, description = "The use case's slug")),
     responses(
         (status = 200, description = "A use case, its versions and their approvals.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn get(
     State(state): State<AdminState>,
@@ -258,14 +252,11 @@ pub(crate) async fn get(
 ) -> Result<Json<Value>, AdminError> {
     let loaded = use_case_for(&state, &caller, AdminAction::ReadUseCases, &slug).await?;
     let mut body = use_case_json(&loaded.use_case, &loaded.versions);
-    let mut approvals = serde_json::Map::new();
-    for version in &loaded.versions {
-        let given = state.store.approvals(&slug, version.number).await?;
-        if !given.is_empty() {
-            approvals.insert(version.number.to_string(), approvals_json(&given));
-        }
-    }
-    body["approvals"] = Value::Object(approvals);
+    let approvals = state.store.approvals(&slug).await?;
+    let approvals = approvals
+        .iter()
+        .map(|(number, given)| (number.to_string(), approvals_json(given)));
+    body["approvals"] = Value::Object(approvals.collect());
     Ok(Json(body))
 }
 
@@ -274,9 +265,7 @@ pub(crate) async fn get(
     get, path = "/admin/v1/use-cases", tag = "use_cases",
     responses(
         (status = 200, description = "The use cases the caller may read.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
@@ -447,9 +436,7 @@ pub(crate) fn use_case_event(
     request_body = crate::openapi::Object,
     responses(
         (status = 201, description = "Writes a draft version.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn create_version(
     State(state): State<AdminState>,
@@ -485,9 +472,7 @@ pub(crate) async fn create_version(
     request_body = crate::openapi::Object,
     responses(
         (status = 200, description = "Replaces a draft's content.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn update_version(
     State(state): State<AdminState>,
@@ -568,9 +553,7 @@ fn check_spec(state: &AdminState, spec: &VersionSpec) -> Result<(), AdminError> 
     params(("slug" = String, Path, description = "The use case's slug"), ("number" = u32, Path, description = "The version's number"), DiffQuery),
     responses(
         (status = 200, description = "What changed from one version to another.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn diff(
     State(state): State<AdminState>,
@@ -615,9 +598,7 @@ pub(crate) struct TransitionRequest {
     request_body = crate::openapi::Object,
     responses(
         (status = 200, description = "Moves a version through its lifecycle, with a reason.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn transition(
     State(state): State<AdminState>,
@@ -653,7 +634,8 @@ pub(crate) async fn transition(
                 )
             })?;
             crate::evaluations::gate(&state, &loaded, &version, run).await?;
-            let given = state.store.approvals(&slug, number).await?;
+            let mut by_version = state.store.approvals(&slug).await?;
+            let given = by_version.remove(&number).unwrap_or_default();
             let this = Approval {
                 approver: caller.actor(),
                 group_level: holds_group_review(&caller),
@@ -751,9 +733,7 @@ struct RolloutArm {
     request_body = crate::openapi::Object,
     responses(
         (status = 200, description = "Sets the traffic weights of deployed versions.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn set_rollout(
     State(state): State<AdminState>,
@@ -793,9 +773,7 @@ pub(crate) async fn set_rollout(
     params(("slug" = String, Path, description = "The use case's slug"), StatsQuery),
     responses(
         (status = 200, description = "Each version's requests, errors, cost, latency and feedback.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn stats(
     State(state): State<AdminState>,
@@ -852,9 +830,7 @@ pub(crate) struct StatsQuery {
     params(ExportQuery),
     responses(
         (status = 200, description = "The AI Act register, JSON or CSV.", content((crate::openapi::Listing = "application/json"), (String = "text/csv"))),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn export(
     State(state): State<AdminState>,

@@ -7,6 +7,8 @@
 //! from the state the caller read (`WHERE state = $from`), so two reviewers acting at once cannot
 //! both move it: the second gets [`StoreError::VersionMismatch`].
 
+use std::collections::BTreeMap;
+
 use domain::{AuditEvent, EntityId, Feedback, UnixMillis};
 use factory::canary::VersionStats;
 use factory::report::{CaseResult, Summary};
@@ -327,23 +329,22 @@ impl Store {
         Ok(())
     }
 
-    /// The approvals a version received, oldest first.
+    /// The approvals a use case's versions received, by version number, each version's oldest
+    /// first: one query, however many versions the use case has.
     pub async fn approvals(
         &self,
         use_case: &str,
-        number: u32,
-    ) -> Result<Vec<StoredApproval>, StoreError> {
-        sqlx::query(
-            "SELECT approver, group_level, eval_run, reason, at FROM use_case_approvals \
-             WHERE use_case = $1 AND number = $2 ORDER BY at",
+    ) -> Result<BTreeMap<u32, Vec<StoredApproval>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT number, approver, group_level, eval_run, reason, at FROM use_case_approvals \
+             WHERE use_case = $1 ORDER BY number, at",
         )
         .bind(use_case)
-        .bind(i64::from(number))
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(StoredApproval {
+        .await?;
+        let mut by_version: BTreeMap<u32, Vec<StoredApproval>> = BTreeMap::new();
+        for row in &rows {
+            let approval = StoredApproval {
                 approval: Approval {
                     approver: text(row, "approver")?,
                     group_level: int(row, "group_level")? != 0,
@@ -351,9 +352,11 @@ impl Store {
                 eval_run: text(row, "eval_run")?,
                 reason: text(row, "reason")?,
                 at: int(row, "at")?,
-            })
-        })
-        .collect()
+            };
+            let number = unsigned(row, "number")?;
+            by_version.entry(number).or_default().push(approval);
+        }
+        Ok(by_version)
     }
 
     /// Sets the weights (and per-entity rollouts) of deployed versions, all or none.

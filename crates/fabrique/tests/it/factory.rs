@@ -396,6 +396,24 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     let passing = evaluate(&t, &p.engineer, 2, "good").await;
     assert_eq!(passing["regressions"]["cases"], json!([]), "{passing}");
     approve(&t, &p, 2, passing["id"].as_str().unwrap()).await;
+    // The use case lists each version's approvals, oldest first.
+    let path = format!("/admin/v1/use-cases/{SLUG}");
+    let (_, use_case) = call(&t, Method::GET, &path, &p.engineer, None).await;
+    let approvals = use_case["approvals"].as_object().unwrap();
+    assert_eq!(
+        approvals.keys().collect::<Vec<_>>(),
+        ["1", "2"],
+        "{use_case}"
+    );
+    for given in approvals.values() {
+        let reasons: Vec<_> = given
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| &a["reason"])
+            .collect();
+        assert_eq!(reasons, ["suite passes", "group review"], "{given}");
+    }
     let (status, _) = transition(
         &t,
         &p.engineer,
