@@ -21,7 +21,7 @@ use crate::body::{json, query};
 use crate::caller::Caller;
 use crate::listing::{ListedRules, ReadBudgets};
 use crate::rules::{spent_this_period, stored_budget};
-use crate::scopes::{RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target};
+use crate::scopes::{RuleChange, ScopeParams, ScopePath, Target, Targets, scope_target};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// The largest hard limit accepted: a quadrillion tokens, or a billion in money. Anything above is
@@ -54,9 +54,7 @@ pub(crate) struct WhichBudget {
     request_body = SetBudget,
     responses(
         (status = 200, description = "Sets one of a scope's budgets.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn set(
     State(state): State<AdminState>,
@@ -66,17 +64,14 @@ pub(crate) async fn set(
 ) -> Result<Json<Value>, AdminError> {
     let request: SetBudget = json(body)?;
     let budget = checked(&request)?;
-    let target = scope_target(&state, &caller, path, AdminAction::SetBudget).await?;
-    let audit = target.change_event(
-        &caller,
-        AdminAction::SetBudget,
-        json!({
-            "period": budget.period.as_str(),
-            "unit": budget.unit.as_str(),
-            "hard_limit": budget.hard_limit,
-            "soft_threshold_percent": budget.soft_threshold_percent,
-        }),
-    );
+    let detail = json!({
+        "period": budget.period.as_str(),
+        "unit": budget.unit.as_str(),
+        "hard_limit": budget.hard_limit,
+        "soft_threshold_percent": budget.soft_threshold_percent,
+    });
+    let change = RuleChange::begin(&state, &caller, path, AdminAction::SetBudget, detail).await?;
+    let RuleChange { target, audit, .. } = &change;
     let stored = StoredBudget {
         scope_kind: target.scope.kind().to_owned(),
         scope_id: target.scope.id(),
@@ -86,7 +81,6 @@ pub(crate) async fn set(
         soft_threshold_percent: budget.soft_threshold_percent,
         reset_at: None,
     };
-    let _serial = RULE_CHANGES.lock().await;
     let now = now_millis();
     let created = state
         .admission
@@ -101,7 +95,7 @@ pub(crate) async fn set(
     } else {
         None
     };
-    state.store.set_budget(&stored, &audit).await?;
+    state.store.set_budget(&stored, audit).await?;
     state
         .admission
         .set_budget(target.scope.clone(), budget)
@@ -109,7 +103,7 @@ pub(crate) async fn set(
     if let Some(spent) = already_spent {
         state.admission.restore([spent], now);
     }
-    Ok(Json(budgets_json(&state, &target)))
+    Ok(Json(budgets_json(&state, target)))
 }
 
 /// `GET /admin/v1/budgets/{kind}/{id}` → the scope and each of its budgets with its live status.
@@ -118,9 +112,7 @@ pub(crate) async fn set(
     params(ScopeParams),
     responses(
         (status = 200, description = "A scope's budgets with their live status.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn get(
     State(state): State<AdminState>,
@@ -138,9 +130,7 @@ pub(crate) async fn get(
     params(ScopeParams, WhichBudget),
     responses(
         (status = 200, description = "Removes a scope's budgets (one, with `period` and `unit`).", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn delete(
     State(state): State<AdminState>,
@@ -155,33 +145,22 @@ pub(crate) async fn delete(
         ));
     };
     let (period, unit) = (parse_period(period)?, parse_unit(unit)?);
-    let target = scope_target(&state, &caller, path, AdminAction::DeleteBudget).await?;
-    let audit = target.change_event(
-        &caller,
-        AdminAction::DeleteBudget,
-        json!({"period": period.as_str(), "unit": unit.as_str()}),
-    );
-    let _serial = RULE_CHANGES.lock().await;
+    let detail = json!({"period": period.as_str(), "unit": unit.as_str()});
+    let change =
+        RuleChange::begin(&state, &caller, path, AdminAction::DeleteBudget, detail).await?;
+    let RuleChange { target, audit, .. } = &change;
+    let (kind, id) = (target.scope.kind(), target.scope.id());
+    let (period_name, unit_name) = (period.as_str(), unit.as_str());
     let deleted = state
         .store
-        .delete_budget(
-            target.scope.kind(),
-            &target.scope.id(),
-            period.as_str(),
-            unit.as_str(),
-            &audit,
-        )
+        .delete_budget(kind, &id, period_name, unit_name, audit)
         .await?;
-    if !deleted {
-        return Err(AdminError::NotFound(format!(
-            "{} has no {} {} budget",
-            target.scope,
-            period.adjective(),
-            unit.noun()
-        )));
-    }
+    change.found(
+        deleted,
+        &format!("{} {} budget", period.adjective(), unit.noun()),
+    )?;
     state.admission.remove_budget(&target.scope, period, unit);
-    Ok(Json(budgets_json(&state, &target)))
+    Ok(Json(budgets_json(&state, target)))
 }
 
 /// `POST /admin/v1/budgets/{kind}/{id}/reset` → the scope and its budgets, spending back to zero
@@ -191,31 +170,24 @@ pub(crate) async fn delete(
     params(ScopeParams, WhichBudget),
     responses(
         (status = 200, description = "Sets a scope's spending back to zero.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn reset(
     State(state): State<AdminState>,
     caller: Caller,
     path: ScopePath,
 ) -> Result<Json<Value>, AdminError> {
-    let target = scope_target(&state, &caller, path, AdminAction::ResetBudget).await?;
-    let audit = target.change_event(&caller, AdminAction::ResetBudget, json!({}));
-    let _serial = RULE_CHANGES.lock().await;
+    let change =
+        RuleChange::begin(&state, &caller, path, AdminAction::ResetBudget, json!({})).await?;
+    let RuleChange { target, audit, .. } = &change;
     let reset = state
         .store
-        .reset_budgets(target.scope.kind(), &target.scope.id(), &audit)
+        .reset_budgets(target.scope.kind(), &target.scope.id(), audit)
         .await?;
-    if !reset {
-        return Err(AdminError::NotFound(format!(
-            "{} has no budget to reset",
-            target.scope
-        )));
-    }
+    change.found(reset, "budget to reset")?;
     // The instant the store recorded, so memory and a later restart count from the same moment.
     state.admission.reset(&target.scope, audit.at);
-    Ok(Json(budgets_json(&state, &target)))
+    Ok(Json(budgets_json(&state, target)))
 }
 
 /// `GET /admin/v1/budgets[?entity=<slug or id>]` → `{"data": [budget…]}`: every budget with its
@@ -225,9 +197,7 @@ pub(crate) async fn reset(
     params(crate::listing::EntityFilter),
     responses(
         (status = 200, description = "Every budget with its live status.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,

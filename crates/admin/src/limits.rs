@@ -16,7 +16,7 @@ use crate::body::json;
 use crate::caller::Caller;
 use crate::listing::{ListedRules, ReadRateLimits};
 use crate::rules::stored_limits;
-use crate::scopes::{RULE_CHANGES, ScopeParams, ScopePath, Target, Targets, scope_target};
+use crate::scopes::{RuleChange, ScopeParams, ScopePath, Target, Targets, scope_target};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Absent or `null` is unlimited; at least one must be given (DELETE removes both).
@@ -35,9 +35,7 @@ struct SetLimits {
     request_body = SetLimits,
     responses(
         (status = 200, description = "Sets a scope's rate limits.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn set(
     State(state): State<AdminState>,
@@ -47,28 +45,25 @@ pub(crate) async fn set(
 ) -> Result<Json<Value>, AdminError> {
     let request: SetLimits = json(body)?;
     let limits = checked(&request)?;
-    let target = scope_target(&state, &caller, path, AdminAction::SetRateLimit).await?;
-    let audit = target.change_event(
-        &caller,
-        AdminAction::SetRateLimit,
-        json!({
-            "requests_per_minute": limits.requests_per_minute,
-            "tokens_per_minute": limits.tokens_per_minute,
-        }),
-    );
+    let detail = json!({
+        "requests_per_minute": limits.requests_per_minute,
+        "tokens_per_minute": limits.tokens_per_minute,
+    });
+    let change =
+        RuleChange::begin(&state, &caller, path, AdminAction::SetRateLimit, detail).await?;
+    let RuleChange { target, audit, .. } = &change;
     let stored = StoredLimit {
         scope_kind: target.scope.kind().to_owned(),
         scope_id: target.scope.id(),
         requests_per_minute: request.requests_per_minute,
         tokens_per_minute: request.tokens_per_minute,
     };
-    let _serial = RULE_CHANGES.lock().await;
-    state.store.set_rate_limit(&stored, &audit).await?;
+    state.store.set_rate_limit(&stored, audit).await?;
     state
         .admission
         .set_limit(target.scope.clone(), limits)
         .map_err(|e| AdminError::bad_request(e.to_string()))?;
-    Ok(Json(limit_json(&state, &target)))
+    Ok(Json(limit_json(&state, target)))
 }
 
 /// `GET /admin/v1/limits/{kind}/{id}` → the scope's limits (`null`: unlimited) and what remains of
@@ -78,9 +73,7 @@ pub(crate) async fn set(
     params(ScopeParams),
     responses(
         (status = 200, description = "A scope's rate limits and what remains of them.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn get(
     State(state): State<AdminState>,
@@ -98,28 +91,21 @@ pub(crate) async fn get(
     params(ScopeParams),
     responses(
         (status = 200, description = "Removes a scope's rate limits.", body = crate::openapi::Object),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn delete(
     State(state): State<AdminState>,
     caller: Caller,
     path: ScopePath,
 ) -> Result<Json<Value>, AdminError> {
-    let target = scope_target(&state, &caller, path, AdminAction::DeleteRateLimit).await?;
-    let audit = target.change_event(&caller, AdminAction::DeleteRateLimit, json!({}));
-    let _serial = RULE_CHANGES.lock().await;
+    let action = AdminAction::DeleteRateLimit;
+    let change = RuleChange::begin(&state, &caller, path, action, json!({})).await?;
+    let RuleChange { target, audit, .. } = &change;
     let deleted = state
         .store
-        .delete_rate_limit(target.scope.kind(), &target.scope.id(), &audit)
+        .delete_rate_limit(target.scope.kind(), &target.scope.id(), audit)
         .await?;
-    if !deleted {
-        return Err(AdminError::NotFound(format!(
-            "{} has no rate limits",
-            target.scope
-        )));
-    }
+    change.found(deleted, "rate limits")?;
     state
         .admission
         .set_limit(target.scope.clone(), Limits::default())
@@ -136,9 +122,7 @@ pub(crate) async fn delete(
     params(crate::listing::EntityFilter),
     responses(
         (status = 200, description = "Every scope with rate limits.", body = crate::openapi::Listing),
-        (status = "4XX", description = "Refused: the error's `code` says why", body = wire::ErrorBody),
     ),
-    security(("api_key" = []))
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,

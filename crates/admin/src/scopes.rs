@@ -70,6 +70,44 @@ impl Target {
     }
 }
 
+/// A change of a scope's stored rules under way: the scope, authorized; the change's audit
+/// event; and the lock that keeps it in order with every other rule change, from the store to the
+/// admission table.
+pub(crate) struct RuleChange {
+    pub target: Target,
+    pub audit: AuditEvent,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl RuleChange {
+    /// Begins a change of `action` on the scope of `path`, audited with `detail` (an object).
+    pub async fn begin(
+        state: &AdminState,
+        caller: &Caller,
+        path: ScopePath,
+        action: AdminAction,
+        detail: Value,
+    ) -> Result<RuleChange, AdminError> {
+        let target = scope_target(state, caller, path, action).await?;
+        let audit = target.change_event(caller, action, detail);
+        let _serial = RULE_CHANGES.lock().await;
+        Ok(RuleChange {
+            target,
+            audit,
+            _serial,
+        })
+    }
+
+    /// 404 `<scope> has no <what>` when the store found nothing to change.
+    pub fn found(&self, changed: bool, what: &str) -> Result<(), AdminError> {
+        if changed {
+            return Ok(());
+        }
+        let scope = &self.target.scope;
+        Err(AdminError::NotFound(format!("{scope} has no {what}")))
+    }
+}
+
 /// The `{kind}/{id}` of a route's path, as axum extracts it.
 pub(crate) type ScopePath = Result<Path<(String, String)>, PathRejection>;
 
