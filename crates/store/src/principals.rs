@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use crate::audit::{insert_audit, insert_targeted, targeted};
 use crate::codec::{int, opt_parsed, owner_columns, parsed, role_grant, status, text};
 use crate::narrowing::EntityListing;
-use crate::provisioning::{NewUser, insert_user, user_row};
+use crate::provisioning::{NewUser, user_row};
 use crate::{Store, StoreError, Window};
 
 /// A user with what authenticating them needs: their entity's slug and status, their roles, and
@@ -139,24 +139,8 @@ impl Store {
         subject: Option<&SignInSubject>,
         audit: &AuditEvent,
     ) -> Result<User, StoreError> {
-        let user = User {
-            id: UserId::generate(),
-            entity_id: new.entity_id,
-            user_name: new.user_name.clone(),
-            email: new.email.clone(),
-            display_name: new.display_name.clone(),
-            external_id: new.external_id.clone(),
-            status: Status::Active,
-            created_at: now_millis(),
-        };
-        let mut tx = self.pool.begin().await?;
-        insert_user(&mut tx, &user, "{}").await?;
-        if let Some(subject) = subject {
-            crate::subjects::insert_subject(&mut tx, user.id, subject).await?;
-        }
-        insert_targeted(&mut tx, audit, user.id.to_string(), Some(user.entity_id)).await?;
-        tx.commit().await?;
-        Ok(user)
+        self.insert_new_user(new, Status::Active, "{}", subject, audit)
+            .await
     }
 
     /// A user that is not deleted.

@@ -8,7 +8,7 @@
 //! team memberships and sign-in bindings are removed and its API keys revoked; its user name is
 //! free for a new user, and its identity provider account for a user provisioned again.
 
-use domain::{AuditEvent, EntityId, KeyId, Status, User, UserId, now_millis};
+use domain::{AuditEvent, EntityId, KeyId, SignInSubject, Status, User, UserId, now_millis};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -62,6 +62,28 @@ impl Store {
         attributes: &str,
         audit: &AuditEvent,
     ) -> Result<ProvisionedUser, StoreError> {
+        let user = self
+            .insert_new_user(new, status, attributes, None, audit)
+            .await?;
+        Ok(ProvisionedUser {
+            updated_at: user.created_at,
+            user,
+            attributes: attributes.to_owned(),
+            version: 1,
+        })
+    }
+
+    /// A new user with its attributes, bound to the identity provider's account `subject` when
+    /// there is one, written with its audit event in one transaction: what an administrator, a
+    /// directory (SCIM) and sign-in's just-in-time provisioning all create.
+    pub(crate) async fn insert_new_user(
+        &self,
+        new: &NewUser,
+        status: Status,
+        attributes: &str,
+        subject: Option<&SignInSubject>,
+        audit: &AuditEvent,
+    ) -> Result<User, StoreError> {
         let user = User {
             id: UserId::generate(),
             entity_id: new.entity_id,
@@ -74,14 +96,12 @@ impl Store {
         };
         let mut tx = self.pool.begin().await?;
         insert_user(&mut tx, &user, attributes).await?;
+        if let Some(subject) = subject {
+            crate::subjects::insert_subject(&mut tx, user.id, subject).await?;
+        }
         insert_targeted(&mut tx, audit, user.id.to_string(), Some(user.entity_id)).await?;
         tx.commit().await?;
-        Ok(ProvisionedUser {
-            updated_at: user.created_at,
-            user,
-            attributes: attributes.to_owned(),
-            version: 1,
-        })
+        Ok(user)
     }
 
     /// A user that is not deleted, with its attributes.
