@@ -3,86 +3,44 @@
 //! members are changed by PUT or by PATCH on `members`. Every change reaches the directory's index
 //! of users' teams before the answer, so the next request is admitted and charged accordingly.
 
-use std::collections::HashMap;
-
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use domain::{AuditAction, EntityId, TeamId, UserId};
 use serde_json::{Map, Value, json};
 use store::{Listing, Page, Team, TeamFields};
 
 use crate::auth::Caller;
 use crate::evaluate::get;
+use crate::handlers::{Change, Managed};
 use crate::listing::{Resource, ResourceType};
-use crate::patch;
-use crate::response::{self, BaseUrl, check_if_match};
+use crate::response;
 use crate::schema::{Attribute, GROUP_ATTRIBUTES, GROUP_SCHEMA};
-use crate::users::{check_text, event, parse_body, path_text, projection, text_value, timestamp};
+use crate::users::{check_text, event, text_value, timestamp};
 use crate::{ScimError, ScimState};
-
-type Params = Query<HashMap<String, String>>;
 
 #[utoipa::path(
     post, path = "/scim/v2/Groups", tag = "scim",
     request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
     responses(
         (status = 201, description = "Creates a group.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn create(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    Query(params): Params,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let document = parse_body(&body)?;
-    let (fields, member_entity) = parse_group(&state, &caller, &document, caller.entity()).await?;
-    let entity = caller.entity().or(member_entity).ok_or_else(|| {
-        ScimError::invalid_value(
-            "this SCIM token is not bound to an entity: give the group at least one member, whose entity it joins",
-        )
-    })?;
-    let audit = event(
-        &caller,
-        AuditAction::TeamCreate,
-        Some(entity),
-        json!({"display_name": fields.display_name, "members": fields.members.len()}),
-    );
-    let team = state.store.create_team(entity, &fields, &audit).await?;
-    state
-        .directory
-        .set_team_members(team.id, team.version, &fields.members);
-    let body = projection.apply(document_of(&team, &fields.members, &base));
-    Ok(response::resource(StatusCode::CREATED, &body, team.version))
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn create_group() {}
 
 #[utoipa::path(
     get, path = "/scim/v2/Groups/{id}", tag = "scim",
     params(("id" = String, Path, description = "The resource's id"), crate::openapi::ResourceQuery),
     responses(
         (status = 200, description = "One group.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn read(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    UrlPath(id): UrlPath<String>,
-    Query(params): Params,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let (team, members) = visible_team(&state, &caller, &id).await?;
-    let body = projection.apply(document_of(&team, &members, &base));
-    Ok(response::resource(StatusCode::OK, &body, team.version))
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn read_group() {}
 
 #[utoipa::path(
     put, path = "/scim/v2/Groups/{id}", tag = "scim",
@@ -90,40 +48,13 @@ pub(crate) async fn read(
     request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
     responses(
         (status = 200, description = "Replaces a group.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn replace(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    UrlPath(id): UrlPath<String>,
-    Query(params): Params,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let document = parse_body(&body)?;
-    let (team, _) = visible_team(&state, &caller, &id).await?;
-    check_if_match(&headers, team.version)?;
-    let (fields, _) = parse_group(&state, &caller, &document, Some(team.entity_id)).await?;
-    let audit = event(
-        &caller,
-        AuditAction::TeamReplace,
-        Some(team.entity_id),
-        json!({"display_name": fields.display_name, "members": fields.members.len()}),
-    );
-    let updated = state
-        .store
-        .replace_team(team.id, team.version, &fields, &audit)
-        .await?;
-    state
-        .directory
-        .set_team_members(updated.id, updated.version, &fields.members);
-    let body = projection.apply(document_of(&updated, &fields.members, &base));
-    Ok(response::resource(StatusCode::OK, &body, updated.version))
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn replace_group() {}
 
 #[utoipa::path(
     patch, path = "/scim/v2/Groups/{id}", tag = "scim",
@@ -131,74 +62,26 @@ pub(crate) async fn replace(
     request_body(content = crate::openapi::PatchOp, content_type = "application/scim+json"),
     responses(
         (status = 200, description = "Changes a group, its members among others.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn update(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    UrlPath(id): UrlPath<String>,
-    Query(params): Params,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let operations = patch::parse_request(&parse_body(&body)?)?;
-    let paths: Vec<String> = operations
-        .iter()
-        .map(|o| format!("{:?} {}", o.op, path_text(o.path.as_ref())))
-        .collect();
-    let (team, members) = visible_team(&state, &caller, &id).await?;
-    check_if_match(&headers, team.version)?;
-    let mut document = document_of(&team, &members, &base);
-    patch::apply(&mut document, &operations, GROUP_ATTRIBUTES)?;
-    let (fields, _) = parse_group(&state, &caller, &document, Some(team.entity_id)).await?;
-    let audit = event(
-        &caller,
-        AuditAction::TeamUpdate,
-        Some(team.entity_id),
-        json!({"operations": paths, "members": fields.members.len()}),
-    );
-    let updated = state
-        .store
-        .replace_team(team.id, team.version, &fields, &audit)
-        .await?;
-    state
-        .directory
-        .set_team_members(updated.id, updated.version, &fields.members);
-    let body = projection.apply(document_of(&updated, &fields.members, &base));
-    Ok(response::resource(StatusCode::OK, &body, updated.version))
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn update_group() {}
 
 #[utoipa::path(
     delete, path = "/scim/v2/Groups/{id}", tag = "scim",
     params(("id" = String, Path, description = "The resource's id")),
     responses(
         (status = 204, description = "Deletes a group."),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn delete(
-    State(state): State<ScimState>,
-    caller: Caller,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ScimError> {
-    let (team, _) = visible_team(&state, &caller, &id).await?;
-    check_if_match(&headers, team.version)?;
-    let audit = event(
-        &caller,
-        AuditAction::TeamDelete,
-        Some(team.entity_id),
-        json!({"display_name": team.display_name}),
-    );
-    state.store.delete_team(team.id, &audit).await?;
-    state.directory.remove_team(team.id);
-    Ok(StatusCode::NO_CONTENT)
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn delete_group() {}
 
 /// Groups, for the shared listing path.
 pub(crate) struct Groups;
@@ -226,24 +109,119 @@ impl Resource for Groups {
     }
 }
 
-async fn visible_team(
-    state: &ScimState,
-    caller: &Caller,
-    id: &str,
-) -> Result<(Team, Vec<UserId>), ScimError> {
-    let not_found = || ScimError::not_found(format!("no group with id `{id}`"));
-    let id: TeamId = id.parse().map_err(|_| not_found())?;
-    let team = state.store.team(id).await?.ok_or_else(not_found)?;
-    if !caller.sees(team.entity_id) {
-        return Err(not_found());
+impl Managed for Groups {
+    /// The team and its members.
+    type Found = (Team, Vec<UserId>);
+    /// A Group document is checked with the team's entity, once the team is read.
+    type Parsed = Value;
+    const NOUN: &'static str = "group";
+    const ATTEMPTS: usize = 1;
+
+    async fn find(state: &ScimState, id: &str) -> Result<Option<(Team, Vec<UserId>)>, ScimError> {
+        let Ok(id) = id.parse::<TeamId>() else {
+            return Ok(None);
+        };
+        let Some(team) = state.store.team(id).await? else {
+            return Ok(None);
+        };
+        let members = state.store.team_members(&[id]).await?.remove(&id);
+        Ok(Some((team, members.unwrap_or_default())))
     }
-    let members = state
-        .store
-        .team_members(&[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    Ok((team, members))
+
+    fn entity((team, _): &(Team, Vec<UserId>)) -> EntityId {
+        team.entity_id
+    }
+
+    fn version((team, _): &(Team, Vec<UserId>)) -> i64 {
+        team.version
+    }
+
+    async fn document(
+        _: &ScimState,
+        found: &(Team, Vec<UserId>),
+        base: &str,
+    ) -> Result<Value, ScimError> {
+        Ok(Self::patched(found, base))
+    }
+
+    fn patched((team, members): &(Team, Vec<UserId>), base: &str) -> Value {
+        document_of(team, members, base)
+    }
+
+    fn parse(_: &ScimState, document: Value) -> Result<Value, ScimError> {
+        Ok(document)
+    }
+
+    async fn create(
+        state: &ScimState,
+        caller: &Caller,
+        document: Value,
+    ) -> Result<(Team, Vec<UserId>), ScimError> {
+        let (fields, member_entity) =
+            parse_group(state, caller, &document, caller.entity()).await?;
+        let entity = caller.entity().or(member_entity).ok_or_else(|| {
+            ScimError::invalid_value(
+                "this SCIM token is not bound to an entity: give the group at least one member, whose entity it joins",
+            )
+        })?;
+        let audit = event(
+            caller,
+            AuditAction::TeamCreate,
+            Some(entity),
+            json!({"display_name": fields.display_name, "members": fields.members.len()}),
+        );
+        let team = state.store.create_team(entity, &fields, &audit).await?;
+        state
+            .directory
+            .set_team_members(team.id, team.version, &fields.members);
+        Ok((team, fields.members))
+    }
+
+    async fn store(
+        state: &ScimState,
+        caller: &Caller,
+        (team, _): &(Team, Vec<UserId>),
+        document: Value,
+        change: Change<'_>,
+    ) -> Result<(Team, Vec<UserId>), ScimError> {
+        let (fields, _) = parse_group(state, caller, &document, Some(team.entity_id)).await?;
+        let members = fields.members.len();
+        let (action, detail) = match change {
+            Change::Replace => (
+                AuditAction::TeamReplace,
+                json!({"display_name": fields.display_name, "members": members}),
+            ),
+            Change::Patch(paths) => (
+                AuditAction::TeamUpdate,
+                json!({"operations": paths, "members": members}),
+            ),
+        };
+        let audit = event(caller, action, Some(team.entity_id), detail);
+        let updated = state
+            .store
+            .replace_team(team.id, team.version, &fields, &audit)
+            .await?;
+        state
+            .directory
+            .set_team_members(updated.id, updated.version, &fields.members);
+        Ok((updated, fields.members))
+    }
+
+    async fn delete(
+        state: &ScimState,
+        caller: &Caller,
+        (team, _): (Team, Vec<UserId>),
+    ) -> Result<(), ScimError> {
+        let audit = event(
+            caller,
+            AuditAction::TeamDelete,
+            Some(team.entity_id),
+            json!({"display_name": team.display_name}),
+        );
+        state.store.delete_team(team.id, &audit).await?;
+        state.directory.remove_team(team.id);
+        Ok(())
+    }
 }
 
 /// Checks a Group document and its members. `entity`: the team's entity when known; otherwise the

@@ -24,7 +24,8 @@
 //! give the character position — the one crate on crates.io parses neither PATCH paths nor gives
 //! positions), `evaluate` (a filter on a resource's JSON document; `caseExact` from `schema`), `patch`
 //! (operations on the JSON document), `listing` (query parameters, the filter → SQL rule, paging,
-//! `attributes`/`excludedAttributes`), `users`, `groups`, `discovery`, `auth`, `error` (the SCIM error
+//! `attributes`/`excludedAttributes`), `handlers` (create, read, replace, patch and delete, written
+//! once for every resource type), `users`, `groups`, `discovery`, `auth`, `error` (the SCIM error
 //! body, only at the edge).
 //! **Invariants:** authentication is one SHA-256 and one lookup in `identity::ScimTokens`, never a
 //! database read; a token bound to an entity sees only that entity (another entity's resource is a
@@ -58,6 +59,7 @@ mod error;
 mod evaluate;
 pub mod filter;
 mod groups;
+mod handlers;
 mod listing;
 pub mod openapi;
 pub mod patch;
@@ -94,7 +96,7 @@ pub fn router(state: ScimState) -> Router {
         .route(
             "/scim/v2/Users",
             get(listing::list::<users::Users>)
-                .post(users::create)
+                .post(handlers::create::<users::Users>)
                 .fallback(response::method_not_allowed),
         )
         .route(
@@ -103,16 +105,16 @@ pub fn router(state: ScimState) -> Router {
         )
         .route(
             "/scim/v2/Users/{id}",
-            get(users::read)
-                .put(users::replace)
-                .patch(users::update)
-                .delete(users::delete)
+            get(handlers::read::<users::Users>)
+                .put(handlers::replace::<users::Users>)
+                .patch(handlers::update::<users::Users>)
+                .delete(handlers::delete::<users::Users>)
                 .fallback(response::method_not_allowed),
         )
         .route(
             "/scim/v2/Groups",
             get(listing::list::<groups::Groups>)
-                .post(groups::create)
+                .post(handlers::create::<groups::Groups>)
                 .fallback(response::method_not_allowed),
         )
         .route(
@@ -121,10 +123,10 @@ pub fn router(state: ScimState) -> Router {
         )
         .route(
             "/scim/v2/Groups/{id}",
-            get(groups::read)
-                .put(groups::replace)
-                .patch(groups::update)
-                .delete(groups::delete)
+            get(handlers::read::<groups::Groups>)
+                .put(handlers::replace::<groups::Groups>)
+                .patch(handlers::update::<groups::Groups>)
+                .delete(handlers::delete::<groups::Groups>)
                 .fallback(response::method_not_allowed),
         )
         .route(

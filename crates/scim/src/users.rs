@@ -8,9 +8,6 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use configuration::EntityFrom;
 use domain::{
     AuditAction, AuditEvent, EntityId, KeyOwner, Outcome, Status, TeamId, UserId, now_millis,
@@ -20,107 +17,40 @@ use store::{Listing, NewUser, Page, ProvisionedUser, UserFields};
 
 use crate::auth::Caller;
 use crate::evaluate::{get, key_of};
+use crate::handlers::{Change, Managed};
 use crate::listing::{Projection, Resource, ResourceType};
-use crate::patch;
-use crate::response::{self, BaseUrl, check_if_match};
+use crate::response;
 use crate::schema::{self, ENTERPRISE_USER_SCHEMA, USER_ATTRIBUTES, USER_SCHEMA};
 use crate::{ScimError, ScimState};
 
 /// Attributes a client may not set: server-assigned, derived, or never kept (secrets).
 const NOT_STORED: &[&str] = &["schemas", "id", "meta", "groups", "password"];
 
-/// How many times a change re-reads and re-applies when a concurrent change won the race.
-const ATTEMPTS: usize = 3;
-
-type Params = Query<HashMap<String, String>>;
-
 #[utoipa::path(
     post, path = "/scim/v2/Users", tag = "scim",
     request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
     responses(
         (status = 201, description = "Creates a user.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn create(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    Query(params): Params,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let document = parse_body(&body)?;
-    let parsed = UserDocument::parse(&document, mapped_attribute(&state))?;
-    let entity = entity_for(&state, &caller, &parsed).await?;
-    let new = NewUser {
-        entity_id: entity,
-        user_name: parsed.fields.user_name.clone(),
-        email: parsed.fields.email.clone(),
-        display_name: parsed.fields.display_name.clone(),
-        external_id: parsed.fields.external_id.clone(),
-    };
-    let audit = event(
-        &caller,
-        AuditAction::UserProvision,
-        Some(entity),
-        json!({"user_name": new.user_name, "status": parsed.fields.status}),
-    );
-    let user = state
-        .store
-        .create_provisioned_user(
-            &new,
-            parsed.fields.status,
-            &parsed.fields.attributes,
-            &audit,
-        )
-        .await?;
-    // A seat if one is free (the user may otherwise get one at first use); a suspended user
-    // gets none and is refused with the reason.
-    match user.user.status {
-        Status::Active => {
-            if let Err(error) = state
-                .seats
-                .assign_at_provisioning(&state.store, user.user.id, entity, &caller.actor())
-                .await
-            {
-                tracing::error!(%error, user = %user.user.id, "could not store the new user's seat");
-            }
-        }
-        Status::Suspended => state.seats.suspended(user.user.id),
-    }
-    // Sign-in finds users in the in-memory index: the new user is there before the answer.
-    if let Some(entity) = state.store.entity(user.user.entity_id).await? {
-        state
-            .directory
-            .upsert_user(identity::UserRecord::created(&user.user, &entity));
-    }
-    let body = projection.apply(document_of(&user, &[], &base));
-    Ok(response::resource(StatusCode::CREATED, &body, user.version))
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn create_user() {}
 
 #[utoipa::path(
     get, path = "/scim/v2/Users/{id}", tag = "scim",
     params(("id" = String, Path, description = "The resource's id"), crate::openapi::ResourceQuery),
     responses(
         (status = 200, description = "One user.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn read(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    UrlPath(id): UrlPath<String>,
-    Query(params): Params,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let user = visible_user(&state, &caller, &id).await?;
-    let body = projection.apply(full_document(&state, &user, &base).await?);
-    Ok(response::resource(StatusCode::OK, &body, user.version))
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn read_user() {}
 
 #[utoipa::path(
     put, path = "/scim/v2/Users/{id}", tag = "scim",
@@ -128,36 +58,13 @@ pub(crate) async fn read(
     request_body(content = crate::openapi::Resource, content_type = "application/scim+json"),
     responses(
         (status = 200, description = "Replaces a user.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn replace(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    UrlPath(id): UrlPath<String>,
-    Query(params): Params,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let document = parse_body(&body)?;
-    let parsed = UserDocument::parse(&document, mapped_attribute(&state))?;
-    let user = visible_user(&state, &caller, &id).await?;
-    check_if_match(&headers, user.version)?;
-    let updated = store_change(
-        &state,
-        &caller,
-        &user,
-        parsed,
-        AuditAction::UserReplace,
-        json!({}),
-    )
-    .await?;
-    let body = projection.apply(full_document(&state, &updated, &base).await?);
-    Ok(response::resource(StatusCode::OK, &body, updated.version))
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn replace_user() {}
 
 #[utoipa::path(
     patch, path = "/scim/v2/Users/{id}", tag = "scim",
@@ -165,100 +72,26 @@ pub(crate) async fn replace(
     request_body(content = crate::openapi::PatchOp, content_type = "application/scim+json"),
     responses(
         (status = 200, description = "Changes a user (RFC 7644 §3.5.2); deactivating releases its seat and revokes its keys.", body = crate::openapi::Resource, content_type = "application/scim+json"),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn update(
-    State(state): State<ScimState>,
-    caller: Caller,
-    BaseUrl(base): BaseUrl,
-    UrlPath(id): UrlPath<String>,
-    Query(params): Params,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ScimError> {
-    let projection = projection(&params)?;
-    let request = parse_body(&body)?;
-    let operations = patch::parse_request(&request)?;
-    let paths: Vec<String> = operations
-        .iter()
-        .map(|o| format!("{:?} {}", o.op, path_text(o.path.as_ref())))
-        .collect();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let user = visible_user(&state, &caller, &id).await?;
-        check_if_match(&headers, user.version)?;
-        let mut document = document_of(&user, &[], &base);
-        patch::apply(&mut document, &operations, USER_ATTRIBUTES)?;
-        let parsed = UserDocument::parse(&document, mapped_attribute(&state))?;
-        let detail = json!({"operations": paths});
-        match store_change(
-            &state,
-            &caller,
-            &user,
-            parsed,
-            AuditAction::UserUpdate,
-            detail,
-        )
-        .await
-        {
-            Err(error)
-                if error.status == StatusCode::PRECONDITION_FAILED
-                    && attempt < ATTEMPTS
-                    && headers.get(axum::http::header::IF_MATCH).is_none() =>
-            {
-                continue;
-            }
-            Err(error) => return Err(error),
-            Ok(updated) => {
-                let body = projection.apply(full_document(&state, &updated, &base).await?);
-                return Ok(response::resource(StatusCode::OK, &body, updated.version));
-            }
-        }
-    }
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn update_user() {}
 
 #[utoipa::path(
     delete, path = "/scim/v2/Users/{id}", tag = "scim",
     params(("id" = String, Path, description = "The resource's id")),
     responses(
         (status = 204, description = "Deletes a user."),
-        (status = "4XX", description = "A SCIM error (RFC 7644 §3.12)", body = crate::openapi::ScimErrorBody, content_type = "application/scim+json"),
     ),
-    security(("scim_token" = []))
 )]
-pub(crate) async fn delete(
-    State(state): State<ScimState>,
-    caller: Caller,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ScimError> {
-    let user = visible_user(&state, &caller, &id).await?;
-    check_if_match(&headers, user.version)?;
-    // First-use assignments still on their way to the store get there first, so the deletion
-    // releases (and audits) them in its own transaction.
-    state.seats.flush().await;
-    let audit = event(
-        &caller,
-        AuditAction::UserDeprovision,
-        Some(user.user.entity_id),
-        json!({"user_name": user.user.user_name}),
-    );
-    let revoked = state
-        .store
-        .delete_provisioned_user(user.user.id, &audit)
-        .await?;
-    for key in revoked {
-        state.directory.revoke(key);
-    }
-    // The store released the seat with the deletion.
-    state.seats.deleted(user.user.id);
-    state.directory.remove_user(user.user.id);
-    state.directory.remove_user_teams(user.user.id);
-    Ok(StatusCode::NO_CONTENT)
-}
+#[expect(
+    dead_code,
+    reason = "describes a route of the generic `handlers`, for the API description"
+)]
+pub(crate) fn delete_user() {}
 
 /// Users, for the shared listing path.
 pub(crate) struct Users;
@@ -286,6 +119,137 @@ impl Resource for Users {
             .iter()
             .map(|user| document_of(user, &teams.remove(&user.user.id).unwrap_or_default(), base))
             .collect())
+    }
+}
+
+impl Managed for Users {
+    type Found = ProvisionedUser;
+    type Parsed = UserDocument;
+    const NOUN: &'static str = "user";
+    const ATTEMPTS: usize = 3;
+
+    async fn find(state: &ScimState, id: &str) -> Result<Option<ProvisionedUser>, ScimError> {
+        let Ok(id) = id.parse::<UserId>() else {
+            return Ok(None);
+        };
+        Ok(state.store.provisioned_user(id).await?)
+    }
+
+    fn entity(user: &ProvisionedUser) -> EntityId {
+        user.user.entity_id
+    }
+
+    fn version(user: &ProvisionedUser) -> i64 {
+        user.version
+    }
+
+    async fn document(
+        state: &ScimState,
+        user: &ProvisionedUser,
+        base: &str,
+    ) -> Result<Value, ScimError> {
+        full_document(state, user, base).await
+    }
+
+    fn patched(user: &ProvisionedUser, base: &str) -> Value {
+        document_of(user, &[], base)
+    }
+
+    fn parse(state: &ScimState, document: Value) -> Result<UserDocument, ScimError> {
+        UserDocument::parse(&document, mapped_attribute(state))
+    }
+
+    async fn create(
+        state: &ScimState,
+        caller: &Caller,
+        parsed: UserDocument,
+    ) -> Result<ProvisionedUser, ScimError> {
+        let entity = entity_for(state, caller, &parsed).await?;
+        let new = NewUser {
+            entity_id: entity,
+            user_name: parsed.fields.user_name.clone(),
+            email: parsed.fields.email.clone(),
+            display_name: parsed.fields.display_name.clone(),
+            external_id: parsed.fields.external_id.clone(),
+        };
+        let audit = event(
+            caller,
+            AuditAction::UserProvision,
+            Some(entity),
+            json!({"user_name": new.user_name, "status": parsed.fields.status}),
+        );
+        let user = state
+            .store
+            .create_provisioned_user(
+                &new,
+                parsed.fields.status,
+                &parsed.fields.attributes,
+                &audit,
+            )
+            .await?;
+        // A seat if one is free (the user may otherwise get one at first use); a suspended user
+        // gets none and is refused with the reason.
+        match user.user.status {
+            Status::Active => {
+                if let Err(error) = state
+                    .seats
+                    .assign_at_provisioning(&state.store, user.user.id, entity, &caller.actor())
+                    .await
+                {
+                    tracing::error!(%error, user = %user.user.id, "could not store the new user's seat");
+                }
+            }
+            Status::Suspended => state.seats.suspended(user.user.id),
+        }
+        // Sign-in finds users in the in-memory index: the new user is there before the answer.
+        if let Some(entity) = state.store.entity(user.user.entity_id).await? {
+            state
+                .directory
+                .upsert_user(identity::UserRecord::created(&user.user, &entity));
+        }
+        Ok(user)
+    }
+
+    async fn store(
+        state: &ScimState,
+        caller: &Caller,
+        user: &ProvisionedUser,
+        parsed: UserDocument,
+        change: Change<'_>,
+    ) -> Result<ProvisionedUser, ScimError> {
+        let (action, detail) = match change {
+            Change::Replace => (AuditAction::UserReplace, json!({})),
+            Change::Patch(paths) => (AuditAction::UserUpdate, json!({"operations": paths})),
+        };
+        store_change(state, caller, user, parsed, action, detail).await
+    }
+
+    async fn delete(
+        state: &ScimState,
+        caller: &Caller,
+        user: ProvisionedUser,
+    ) -> Result<(), ScimError> {
+        // First-use assignments still on their way to the store get there first, so the deletion
+        // releases (and audits) them in its own transaction.
+        state.seats.flush().await;
+        let audit = event(
+            caller,
+            AuditAction::UserDeprovision,
+            Some(user.user.entity_id),
+            json!({"user_name": user.user.user_name}),
+        );
+        let revoked = state
+            .store
+            .delete_provisioned_user(user.user.id, &audit)
+            .await?;
+        for key in revoked {
+            state.directory.revoke(key);
+        }
+        // The store released the seat with the deletion.
+        state.seats.deleted(user.user.id);
+        state.directory.remove_user(user.user.id);
+        state.directory.remove_user_teams(user.user.id);
+        Ok(())
     }
 }
 
@@ -355,25 +319,6 @@ async fn store_change(
         });
     }
     Ok(updated)
-}
-
-/// The user `id` if it exists and the caller's token may see it; 404 otherwise.
-async fn visible_user(
-    state: &ScimState,
-    caller: &Caller,
-    id: &str,
-) -> Result<ProvisionedUser, ScimError> {
-    let not_found = || ScimError::not_found(format!("no user with id `{id}`"));
-    let id: UserId = id.parse().map_err(|_| not_found())?;
-    let user = state
-        .store
-        .provisioned_user(id)
-        .await?
-        .ok_or_else(not_found)?;
-    if !caller.sees(user.user.entity_id) {
-        return Err(not_found());
-    }
-    Ok(user)
 }
 
 /// The entity a new user goes to, per `[scim] entity_from`.
