@@ -201,45 +201,32 @@ pub(crate) fn attribute(
 
 /// The answer of an invoked version, its structured output checked: a whole answer that breaks
 /// the schema becomes a 502 `output_schema_violation`, keeping the tokens it cost.
-pub(crate) fn checked(target: &Invocable, answer: Answer) -> Answer {
+pub(crate) fn checked(target: &Invocable, mut answer: Answer) -> Answer {
     let Answer::Whole {
         status,
         bytes,
-        usage,
-        relayed_chars,
-        first_byte,
-        refused: None,
-    } = answer
+        refused: refused @ None,
+        ..
+    } = &mut answer
     else {
         return answer;
     };
     let violation = status
         .is_success()
-        .then(|| check_output(target, &bytes).err())
+        .then(|| check_output(target, bytes).err())
         .flatten();
-    let Some(violation) = violation else {
-        return Answer::Whole {
-            status,
-            bytes,
-            usage,
-            relayed_chars,
-            first_byte,
-            refused: None,
+    if let Some(violation) = violation {
+        let error = GatewayError::OutputSchemaViolation {
+            use_case: target.use_case.slug.to_string(),
+            version: target.version.number,
+            detail: violation,
         };
-    };
-    let error = GatewayError::OutputSchemaViolation {
-        use_case: target.use_case.slug.to_string(),
-        version: target.version.number,
-        detail: violation,
-    };
-    Answer::Whole {
-        status: error.status(),
-        bytes: Bytes::from(error.body_json()),
-        usage,
-        relayed_chars,
-        first_byte,
-        refused: Some(error.code()),
+        // The tokens it cost stay with the answer: usage, relayed characters, first byte.
+        *status = error.status();
+        *bytes = Bytes::from(error.body_json());
+        *refused = Some(error.code());
     }
+    answer
 }
 
 /// Checks a whole answer's first choice against the version's output schema.
