@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-pub use crate::limits::{BudgetsCommand, LimitsCommand, ScopeArgs};
+pub use crate::limits::{BudgetsCommand, LimitsCommand, ScopeArgs, WhichBudget};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {

@@ -72,17 +72,24 @@ pub enum LimitsCommand {
     },
 }
 
+/// Which of a scope's budgets: its period and its unit.
+#[derive(Debug, Args)]
+pub struct WhichBudget {
+    #[arg(long, value_parser = ["day", "month"])]
+    pub period: String,
+    /// `tokens`, or `money_micros` (integer millionths of the currency: 1 EUR = 1000000).
+    #[arg(long, value_parser = ["tokens", "money_micros"])]
+    pub unit: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BudgetsCommand {
     /// Set (or change) a scope's budget for one period and unit.
     Set {
         #[command(flatten)]
         scope: ScopeArgs,
-        #[arg(long, value_parser = ["day", "month"])]
-        period: String,
-        /// `tokens`, or `money_micros` (integer millionths of the currency: 1 EUR = 1000000).
-        #[arg(long, value_parser = ["tokens", "money_micros"])]
-        unit: String,
+        #[command(flatten)]
+        which: WhichBudget,
         /// Requests that would take the period's spending above this are refused.
         #[arg(long)]
         hard_limit: u64,
@@ -104,10 +111,8 @@ pub enum BudgetsCommand {
     Delete {
         #[command(flatten)]
         scope: ScopeArgs,
-        #[arg(long, value_parser = ["day", "month"])]
-        period: String,
-        #[arg(long, value_parser = ["tokens", "money_micros"])]
-        unit: String,
+        #[command(flatten)]
+        which: WhichBudget,
     },
     /// List every budget with its status, of one entity or of all.
     List {
@@ -141,8 +146,7 @@ pub(crate) fn budgets_request(command: &BudgetsCommand) -> Request {
     match command {
         BudgetsCommand::Set {
             scope,
-            period,
-            unit,
+            which: WhichBudget { period, unit },
             hard_limit,
             soft_threshold_percent,
         } => Request::to(Method::PUT, format!("/admin/v1/budgets/{}", scope.path())).with_body(
@@ -157,8 +161,7 @@ pub(crate) fn budgets_request(command: &BudgetsCommand) -> Request {
         BudgetsCommand::Reset { scope } => at_scope(Method::POST, "budgets", scope, "/reset"),
         BudgetsCommand::Delete {
             scope,
-            period,
-            unit,
+            which: WhichBudget { period, unit },
         } => Request::to(
             Method::DELETE,
             format!("/admin/v1/budgets/{}", scope.path()),

@@ -69,7 +69,9 @@ fn plan(
             Some("n"),
         ));
     }
-    let requested = request.max_completion_tokens.or(request.max_tokens);
+    let requested = request
+        .max_completion_tokens
+        .or(request.answering.max_tokens);
     let (tokens, finish_reason) = completion_length(requested, sim.config().max_tokens_default)?;
     let mut seed = SeedBuilder::default();
     seed.field(b"chat").field(request.model.as_bytes());
@@ -118,10 +120,8 @@ fn plan(
         finish_reason,
         prompt_tokens,
         blocks: blocks.map(PromptBlocks::finish).unwrap_or_default(),
-        stream: request.stream.unwrap_or(false),
-        include_usage: request
-            .stream_options
-            .is_some_and(|options| options.include_usage)
+        stream: request.answering.streams(),
+        include_usage: request.answering.includes_usage()
             || sim.config().flavour.always_streams_usage(),
         echo,
         shape: Shape::Chat,

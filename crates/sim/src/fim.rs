@@ -52,11 +52,9 @@ impl<'a> FimAsk<'a> {
         FimAsk {
             prefix: &request.prompt,
             suffix: request.suffix.as_deref().unwrap_or(""),
-            max_tokens: request.max_tokens,
-            stream: request.stream.unwrap_or(false),
-            include_usage: request
-                .stream_options
-                .is_some_and(|options| options.include_usage),
+            max_tokens: request.answering.max_tokens,
+            stream: request.answering.streams(),
+            include_usage: request.answering.includes_usage(),
         }
     }
 }
