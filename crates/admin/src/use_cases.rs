@@ -91,8 +91,9 @@ pub async fn refresh_registry(
     store: &store::Store,
     live: &factory::Live,
 ) -> Result<(), StoreError> {
+    let reload = live.begin_reload();
     let all = store.use_cases().await?;
-    live.replace(&all);
+    live.replace(reload, &all);
     Ok(())
 }
 

@@ -1,10 +1,13 @@
 //! The registry as the request path reads it: every use case's access rules and priority, and its
 //! deployed versions, ready to invoke (output schemas compiled). Built from the store's rows by
 //! whoever loads them, and swapped whole ([`Live::replace`]) after each change, so a request reads
-//! one consistent snapshot without a lock.
+//! one consistent snapshot without a lock. Loads overlap (the admin API's after each change, the
+//! watcher's on its tick), so each takes a [`Reload`] ticket before it reads the store, and a load
+//! that began before the installed one is dropped: a slow stale read never undoes a deployment.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use domain::Priority;
@@ -17,7 +20,16 @@ use crate::rollout::{self, Arm};
 #[derive(Debug, Default)]
 pub struct Live {
     current: ArcSwap<Snapshot>,
+    /// Tickets handed out, in the order loads began.
+    reloads: AtomicU64,
+    /// The ticket of the installed snapshot (held only to compare and swap, never across I/O).
+    installed: Mutex<u64>,
 }
+
+/// Taken before a load reads the store; orders it among overlapping loads.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct Reload(u64);
 
 #[derive(Debug, Default)]
 struct Snapshot {
@@ -123,8 +135,15 @@ impl Live {
         Live::default()
     }
 
-    /// Replaces the snapshot with one built from `use_cases` and their versions.
-    pub fn replace(&self, use_cases: &[(UseCase, Vec<Version>)]) {
+    /// A ticket for a load about to read the store.
+    pub fn begin_reload(&self) -> Reload {
+        Reload(self.reloads.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// Replaces the snapshot with one built from `use_cases` and their versions, read after
+    /// `reload` was taken — unless a load that began later is installed already, whose read is
+    /// at least as recent. Returns whether it was installed.
+    pub fn replace(&self, reload: Reload, use_cases: &[(UseCase, Vec<Version>)]) -> bool {
         let by_slug = use_cases
             .iter()
             .map(|(use_case, versions)| {
@@ -134,7 +153,16 @@ impl Live {
                 )
             })
             .collect();
+        let mut installed = self
+            .installed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if reload.0 < *installed {
+            return false;
+        }
+        *installed = reload.0;
         self.current.store(Arc::new(Snapshot { by_slug }));
+        true
     }
 
     /// The registered use case `slug`, deployed or not.
@@ -212,5 +240,24 @@ fn live_use_case(use_case: &UseCase, versions: &[Version]) -> LiveUseCase {
         declared: use_case.source == crate::registry::CONFIGURATION_SOURCE,
         versions,
         arms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_that_began_before_the_installed_one_is_dropped() {
+        let live = Live::new();
+        let watcher = live.begin_reload();
+        let after_deploy = live.begin_reload();
+        assert!(live.replace(after_deploy, &[]));
+        assert!(
+            !live.replace(watcher, &[]),
+            "the older read would undo the deployment"
+        );
+        let next = live.begin_reload();
+        assert!(live.replace(next, &[]));
     }
 }
