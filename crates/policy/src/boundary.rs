@@ -3,6 +3,11 @@
 
 use crate::unicode::{char_at, char_before, separator_kind};
 
+/// The most bytes past a value's end that the detectors read to decide it: a Unicode space and
+/// `euro` (`context::currency_after`), a dash and a digit ([`right_ok`]), `/32` and a letter
+/// (`ip::prefix_length_follows`). A value with this many bytes after it is decided for good.
+pub(crate) const LOOKAHEAD: usize = 8;
+
 /// A separator between digit groups. A token uses one kind throughout (`06.12.34.56.78`), which
 /// keeps `12.03 2024` from reading as one number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,7 +25,7 @@ pub const WINDOW: usize = 320;
 
 /// A span is taken from a window only if it stays this far from a window edge that is not the
 /// start or end of all the texts, since the detectors look a few bytes around a value.
-const EDGE: usize = 8;
+const EDGE: usize = crate::boundary::LOOKAHEAD;
 
 impl Detector {
     /// The personal data in `texts` read as one text, sorted by start, never overlapping, with

@@ -11,10 +11,15 @@
 //! than the longest value the detectors accept — is released, and never in the middle of a value
 //! found there; the window slides on. The held text is always scanned together with the end of
 //! the text already released, so that it reads as it does in the whole answer.
+//!
+//! What follows a value decides it too (`123 456 789,50` is an amount, `10.0.0.0/33` no
+//! address): a value is released only once the [`LOOKAHEAD`] bytes after it have arrived, or the
+//! stream has ended. So the pieces give, for any cuts, exactly what the whole text gives.
 
 use std::borrow::Cow;
 
 use crate::actions::{ActionTable, OutputAction, TypeCounts};
+use crate::boundary::LOOKAHEAD;
 use crate::joined::splice;
 use crate::pseudonyms::redaction_marker;
 use crate::unicode::{Fold, fold, separator_kind};
@@ -128,30 +133,36 @@ impl OutputGuard {
     pub fn push(&mut self, rules: &OutputRules, piece: &str) -> String {
         self.pending.push_str(piece);
         let cut = release_point(&self.pending, self.held_from);
-        self.release(rules, cut)
+        // A value is decided by the bytes just after it too (`00074,00074` is no SIRET,
+        // `… 00074 €` an amount): one ending closer than that to what has arrived may still
+        // change, either way.
+        let settled = self.pending.len().saturating_sub(LOOKAHEAD);
+        self.release(rules, cut, settled)
     }
 
     /// The end of the stream: the rest, checked.
     pub fn finish(&mut self, rules: &OutputRules) -> String {
-        let released = self.release(rules, self.pending.len());
+        let end = self.pending.len();
+        let released = self.release(rules, end, end);
         self.pending.clear();
         self.held_from = 0;
         released
     }
 
-    /// Releases the held text up to `cut`, or up to the start of a value `cut` would split.
-    fn release(&mut self, rules: &OutputRules, mut cut: usize) -> String {
+    /// Releases the held text up to `cut`, or up to the start of a value `cut` would split or
+    /// that ends past `settled`, where what follows it has not all arrived.
+    fn release(&mut self, rules: &OutputRules, mut cut: usize, settled: usize) -> String {
         if cut == self.held_from {
             return String::new();
         }
         let spans = rules.detector.scan(&self.pending);
         // Spans starting in the released context were released already.
         let held_from = self.held_from;
-        if let Some(split) = spans
+        if let Some(open) = spans
             .iter()
-            .find(|s| s.start >= held_from && s.start < cut && s.end > cut)
+            .find(|s| s.start >= held_from && s.start < cut && s.end > cut.min(settled))
         {
-            cut = split.start;
+            cut = open.start;
         }
         let released: Vec<Span> = spans
             .into_iter()
@@ -396,12 +407,7 @@ mod tests {
     fn a_value_cut_after_an_invisible_character_is_redacted_whole() {
         // Found by the `policy_stream` fuzz target: `6 ` was released with the zero-width space
         // that followed it, so the SIREN `6 \u{200b}12 34 56 78` reached the caller in clear.
-        let rules = OutputRules::new(
-            PiiType::ALL
-                .into_iter()
-                .map(|kind| (kind, OutputAction::Redact))
-                .collect(),
-        );
+        let rules = every_type_redacted();
         let text = "tél 6 \u{200b}12 34 56 78, merci";
         let whole = rules.apply(text, &mut TypeCounts::default()).into_owned();
         assert_eq!(whole, "tél [REDACTED_SIREN], merci");
@@ -412,6 +418,52 @@ mod tests {
         ] {
             assert_eq!(streamed(&rules, pieces), whole, "{pieces:?}");
         }
+    }
+
+    fn every_type_redacted() -> OutputRules {
+        OutputRules::new(
+            PiiType::ALL
+                .into_iter()
+                .map(|kind| (kind, OutputAction::Redact))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_value_is_released_only_once_what_follows_it_can_no_longer_change_it() {
+        // Found by the `policy_stream` fuzz target: `… 00074,` was released as a SIRET, but the
+        // whole text goes on `00074`, which makes `00074,00074` one number and no SIRET. The
+        // guard released a value while the next bytes could still decide it either way.
+        let rules = every_type_redacted();
+        let text = "carte 4970\u{2009}101]2\u{2009}3\0\0ET 732 829 320 00074,00074\u{4}oz\u{fffd}\u{fffd},t";
+        let whole = rules.apply(text, &mut TypeCounts::default()).into_owned();
+        assert_eq!(whole, text, "no value in the whole text");
+        let pieces = [
+            &text[..10],
+            &text[10..38],
+            &text[38..40],
+            &text[40..43],
+            &text[43..45],
+            &text[45..],
+        ];
+        assert_eq!(streamed(&rules, pieces), whole);
+
+        // Each value here is decided by the bytes after it: a decimal part, a currency, a
+        // prefix length, a version suffix, the next group of a spaced run.
+        let text = "SIRET 732 829 320 00074,00074 ou 732 829 320 00074\u{202f}euros, \
+                    SIREN 732 829 320 k€, 10.0.0.0/33, 10.1.2.3-beta, 06 12 34 56 78 90 et \
+                    enfin SIRET 732 829 320 00074.";
+        let whole = rules.apply(text, &mut TypeCounts::default()).into_owned();
+        assert!(
+            whole.ends_with("SIRET [REDACTED_SIRET].") && whole.matches("[REDACTED_").count() == 1,
+            "{whole}"
+        );
+        for cut in (1..text.len()).filter(|&cut| text.is_char_boundary(cut)) {
+            let out = streamed(&rules, [&text[..cut], &text[cut..]]);
+            assert_eq!(out, whole, "cut at {cut}");
+        }
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        assert_eq!(streamed(&rules, chars.iter().map(String::as_str)), whole);
     }
 
     #[test]
