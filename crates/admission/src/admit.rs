@@ -391,6 +391,25 @@ impl Admission {
         all
     }
 
+    /// Every scope with a limit or a budget: its rate limits and its budgets' settings. For
+    /// bringing the table in line with the store, never on the request path.
+    pub fn configured(&self) -> Vec<(Scope, Limits, Vec<Budget>)> {
+        let mut configured = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            for entry in shard.table.iter_mut() {
+                let budgets = entry
+                    .budgets
+                    .iter_mut()
+                    .flat_map(|b| b.iter_mut())
+                    .map(|budget| budget.config)
+                    .collect();
+                configured.push((entry.scope.clone(), entry.rate.limits(), budgets));
+            }
+        }
+        configured
+    }
+
     /// The spent amount of every budget in its current period at `now`, to persist in a batch.
     /// Reservations are not included: after a restart no request is in flight.
     pub fn snapshot(&self, now: UnixMillis) -> Vec<SpentRecord> {

@@ -16,6 +16,8 @@ use factory::{Allowed, ImpactAssessment, RiskClass, Thresholds, UseCase};
 use store::Store;
 use tokio::task::JoinHandle;
 
+use crate::cluster::Leading;
+
 /// How often the watcher reloads the registry and checks canaries.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -118,8 +120,9 @@ async fn import(store: &Store, declared: &UseCaseConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reloads the registry and checks canaries, every [`WATCH_INTERVAL`].
-pub fn spawn_watcher(state: admin::AdminState) -> JoinHandle<()> {
+/// Reloads the registry and, on the replica that runs the background jobs, checks canaries,
+/// every [`WATCH_INTERVAL`].
+pub fn spawn_watcher(state: admin::AdminState, leading: Leading) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(WATCH_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -127,6 +130,9 @@ pub fn spawn_watcher(state: admin::AdminState) -> JoinHandle<()> {
             ticks.tick().await;
             if let Err(error) = admin::refresh_registry(&state.store, &state.factory).await {
                 tracing::error!(%error, "could not reload the use-case registry");
+            }
+            if !leading.now() {
+                continue;
             }
             if let Err(error) = admin::check_canaries(&state, None).await {
                 tracing::error!(%error, "could not check the canaries");

@@ -8,9 +8,12 @@
 //! which signs a last checkpoint at shutdown, the hourly seat reclaim job (`seats`) and the hourly content purge (`retention`), and the content
 //! writer when some entity keeps content. `audit::cli` is `fabrique audit verify|export`;
 //! `audit::signing_key` finds the signing key. `key_use` stores keys' last use every 5 s and at shutdown. Integration tests (`tests/it`) start exactly this.
+//! `cluster` follows the store's change notices on PostgreSQL, so every replica reloads what
+//! another one changed within a second.
 //! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`.
 
 pub mod audit;
+pub mod cluster;
 pub mod evaluation;
 pub mod factory;
 pub mod key_use;

@@ -172,6 +172,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             .map(|e| e.name.clone())
             .collect::<Vec<_>>(),
     ));
+    let leader_gauge = metrics.background_jobs_leader.clone();
     let (usage_sink, usage_writer) = usage::start_journaled(
         store.clone(),
         journal_settings(&config),
@@ -208,7 +209,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         false => (None, None),
     };
     let evidence_metrics = metrics.evidence.clone();
-    let admission = crate::limits::load_admission(&store, &config.admission)
+    let (admission, resets) = crate::limits::load_admission(&store, &config.admission)
         .await
         .context("loading rate limits and budgets")?;
     let zone = reports::Zone::new(&config.admission.time_zone)
@@ -254,12 +255,35 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     crate::scheduling::apply_shares(&store, &config, &gateway.scheduling)
         .await
         .context("applying the GPU pools' entity shares")?;
+    let (leading, lease_task) = crate::cluster::lead(store.clone(), leader_gauge)
+        .await
+        .context("taking the background jobs' lease")?;
     let mut background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
         .into_iter()
         .collect();
     background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
-    background.push(crate::seats::spawn_reclaim(Arc::clone(&seats)));
-    background.push(crate::retention::spawn_purge(Arc::clone(&content)));
+    background.extend(
+        crate::cluster::follow(crate::cluster::Replica {
+            store: store.clone(),
+            config: Arc::clone(&config),
+            directory: Arc::clone(&directory),
+            scim_tokens: Arc::clone(&scim_tokens),
+            seats: Arc::clone(&seats),
+            gateway: Arc::clone(&gateway),
+            resets,
+        })
+        .await
+        .context("following the other replicas' changes")?,
+    );
+    background.extend(lease_task);
+    background.push(crate::seats::spawn_reclaim(
+        Arc::clone(&seats),
+        leading.clone(),
+    ));
+    background.push(crate::retention::spawn_purge(
+        Arc::clone(&content),
+        leading.clone(),
+    ));
     background.push(crate::key_use::spawn_flush(
         Arc::clone(&directory),
         store.clone(),
@@ -312,7 +336,10 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         factory: Arc::clone(&live),
         evaluator: Some(Arc::clone(&evaluations) as Arc<dyn admin::Evaluator>),
     };
-    background.push(crate::factory::spawn_watcher(admin_state.clone()));
+    background.push(crate::factory::spawn_watcher(
+        admin_state.clone(),
+        leading.clone(),
+    ));
     let app = app
         .merge(
             admin::auth_router(admin_state.clone())
@@ -349,6 +376,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         )
         .await
         .context("starting the audit checkpoints")?,
+        leading,
     );
     let (stop, stopped) = oneshot::channel::<()>();
     let limits = config.server.clone();

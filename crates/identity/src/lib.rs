@@ -26,7 +26,7 @@
 //! who joined or left, and each team's store version orders concurrent changes); `ScimTokens`: the
 //! same for SCIM bearer tokens. **Invariant:** never touches the database after load (except
 //! `Directory::restore_owner` and `reactivate_entity`, called when a suspended user or entity is
-//! reactivated; `suspend_entity` drops an entity's keys and marks its users in memory); the admin and SCIM APIs
+//! reactivated, and `refresh` (`refresh.rs`), which applies other replicas' changes; `suspend_entity` drops an entity's keys and marks its users in memory); the admin and SCIM APIs
 //! keep them current (new keys and tokens inserted, revocations and suspensions removed, group
 //! changes and user deletions applied to the team index, all before the HTTP answer), so revocation
 //! and team changes hold from the next request.
@@ -52,11 +52,13 @@ use domain::{
 use parking_lot::{RwLock, RwLockUpgradableReadGuard};
 use store::{Credential, Store, StoreError};
 
+mod refresh;
 mod scim_tokens;
 mod sessions;
 mod teams;
 mod users;
 
+pub use refresh::Refreshed;
 pub use scim_tokens::{ScimClient, ScimTokens};
 pub use sessions::{SessionInfo, SessionLimits, SessionRefused, SignInMethod};
 pub use users::UserRecord;

@@ -82,6 +82,11 @@ impl ScimTokens {
         index.by_hash.insert(token.hash, client);
     }
 
+    /// The ids of the live tokens.
+    pub(crate) fn ids(&self) -> std::collections::HashSet<ScimTokenId> {
+        self.index.read().hash_by_id.keys().copied().collect()
+    }
+
     /// Forgets the token; the next request with it is refused. `false` when it was not live.
     pub fn revoke(&self, id: ScimTokenId) -> bool {
         let mut index = self.index.write();

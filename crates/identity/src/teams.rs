@@ -78,6 +78,10 @@ impl Memberships {
         }
     }
 
+    pub(crate) fn team_ids(&self) -> impl Iterator<Item = TeamId> + '_ {
+        self.by_team.keys().copied()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_user.len()
     }

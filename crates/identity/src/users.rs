@@ -120,6 +120,10 @@ impl Users {
         }
     }
 
+    pub(crate) fn ids(&self) -> impl Iterator<Item = UserId> + '_ {
+        self.by_id.keys().copied()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }

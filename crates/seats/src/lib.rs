@@ -14,8 +14,9 @@
 //!
 //! Invariants: no lock is held across an `.await`; lock order is the ledger's mutex, then the
 //! holders' map; the request path never waits on I/O. With several replicas each one decides with
-//! its own memory (loaded at start), so a pool can be overcommitted by what replicas assign
-//! between restarts; shared counters are for later.
+//! its own memory, brought in line with the store by [`Seats::refresh`] on every change notice
+//! (within a second), so a pool can be overcommitted only by seats two replicas assign to
+//! different users within that second.
 //!
 //! # The ledger and the calls
 //!
@@ -53,6 +54,10 @@ pub use writer::{ACTIVITY_FLUSH_INTERVAL, CHANGE_FLUSH_INTERVAL, SeatWriter};
 use crate::writer::Message;
 
 const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long after assigning a seat this process's writer has surely stored it (it writes every
+/// [`CHANGE_FLUSH_INTERVAL`]): past that, a seat the store does not hold was released elsewhere.
+pub const SETTLED: Duration = Duration::from_secs(10);
 
 /// What the configuration says about seats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -473,6 +478,40 @@ impl Seats {
             return Err(error.into());
         }
         Ok(previous)
+    }
+
+    /// Brings the seats in line with the store, for changes other replicas made: the pool size,
+    /// reservations, suspended users, seats they assigned, released or reclaimed. A seat held
+    /// here but absent from the store is dropped only once it is older than [`SETTLED`], by when
+    /// this process's writer has stored it; the ledger is then counted again from the holders.
+    pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let _serial = self.admin.lock().await;
+        let read_at = now_millis();
+        let stored = store.load_seats().await?;
+        let settled = read_at - i64::try_from(SETTLED.as_millis()).unwrap_or(i64::MAX);
+        let in_store: HashSet<UserId> = stored.held.iter().map(|held| held.user_id).collect();
+        let mut ledger = self.ledger.lock();
+        let mut holders = self.holders.write();
+        holders.retain(|user, holder| in_store.contains(user) || holder.assigned_at > settled);
+        for held in &stored.held {
+            holders.entry(held.user_id).or_insert_with(|| {
+                Holder::new(
+                    held.entity_id,
+                    held.assigned_at,
+                    held.last_active_at.unwrap_or(0),
+                )
+            });
+        }
+        let mut counted = Ledger::new(stored.pool.unwrap_or(ledger.size()));
+        for holder in holders.values() {
+            counted.assign(holder.entity);
+        }
+        for &(entity, reserved) in &stored.reservations {
+            counted.reserve(entity, reserved);
+        }
+        *ledger = counted;
+        *self.suspended.write() = stored.suspended.iter().copied().collect();
+        Ok(())
     }
 
     /// The pool and every entity's figures at `now`, from memory.

@@ -68,13 +68,17 @@ impl Store {
             }
         };
         let backend = target.backend();
+        let url = match &target {
+            Target::Postgres { url } => Some(std::sync::Arc::from(url.as_str())),
+            Target::SqliteFile { .. } | Target::SqliteMemory { .. } => None,
+        };
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         crate::audit_chain::chain_legacy_events(&pool).await?;
         tracing::debug!(?backend, "store connected and migrated");
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, url })
     }
 
     /// The embedded default: SQLite at `data_dir/fabrique.db`, created when missing.
@@ -126,7 +130,11 @@ impl Store {
                 (pool, Backend::Postgres)
             }
         };
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: None,
+        })
     }
 
     /// [`Store::open_read_only`] for the embedded database of `data_dir`.

@@ -45,6 +45,10 @@
 //! `purge_content` (several entities' cut-offs and the `retention.purge` event in one transaction)
 //! and `erase_content` (key and records deleted with the `user.erase` event) never see a key or a
 //! text in clear.
+//! **Replicas** (migration 0024, PostgreSQL only): triggers on the tables replicas hold in memory
+//! notify `fabrique_changes` at commit with `<schema> <topic>` (`changes.rs`: [`Topic`],
+//! [`ChangeFeed`]); the background jobs' lease is an advisory lock on a connection of its own
+//! (`lease.rs`: [`Lease`]).
 //! **Usage queries** (`reporting.rs`): `usage_groups` (sums per any of entity, team, user, key,
 //! model, use case, endpoint, error code, and per time bucket), `active_users`, `latency_percentiles`;
 //! every one reads a `started_at` range (index `usage_records_started_at`, or `(entity_id,
@@ -60,6 +64,7 @@
 
 mod audit;
 mod audit_chain;
+mod changes;
 mod codec;
 mod connect;
 mod content;
@@ -69,6 +74,7 @@ mod factory;
 mod journal_marks;
 mod keys;
 mod last_seen;
+mod lease;
 mod limits;
 mod login_links;
 mod multi_row;
@@ -87,12 +93,14 @@ mod usage;
 use sqlx::AnyPool;
 
 pub use audit_chain::{AuditFilter, ChainHead, ChainSelection};
+pub use changes::{CHANNEL as CHANGE_CHANNEL, ChangeFeed, Notice, Topic};
 pub use connect::SQLITE_FILE_NAME;
 pub use content::{ContentRecord, Erased};
 pub use conversations::{StoredConversation, StoredMessage};
 pub use error::StoreError;
 pub use factory::{EvalRun, EvalStatus, StoredApproval, VersionMove};
 pub use keys::{Credential, KeyListing, Rotation};
+pub use lease::{LEASE_CLASS, Lease};
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use login_links::LoginLinkUse;
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, Window, fold};
@@ -127,6 +135,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// A PostgreSQL store's URL, for the connection that listens to change notices.
+    url: Option<std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {

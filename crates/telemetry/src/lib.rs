@@ -40,7 +40,7 @@ use std::fmt::Write as _;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+pub use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -167,6 +167,9 @@ pub struct Metrics {
     audit_events_dropped: Family<DroppedLabels, Counter>,
     /// Content records (retention `full`) lost because the content writer's queue was full.
     pub content_records_dropped: Counter,
+    /// 1 while this replica holds the background jobs' lease (it runs seat reclaim, the content
+    /// purge, audit checkpoints and canary checks), 0 while another replica does.
+    pub background_jobs_leader: Gauge,
     /// The schedule stage's families (`scheduling.rs`).
     pub scheduling: SchedulingMetrics,
     /// The audit checkpoints' health (`evidence.rs`).
@@ -253,6 +256,12 @@ impl Metrics {
             "Prompt and completion content records lost because the content writer could not keep up",
             content_records_dropped.clone(),
         );
+        let background_jobs_leader = Gauge::default();
+        registry.register(
+            "background_jobs_leader",
+            "1 while this replica runs the background jobs (seat reclaim, content purge, audit checkpoints, canary checks), 0 while another replica does",
+            background_jobs_leader.clone(),
+        );
 
         let models = models
             .iter()
@@ -272,6 +281,7 @@ impl Metrics {
             usage_records_dropped,
             audit_events_dropped,
             content_records_dropped,
+            background_jobs_leader,
         };
         for endpoint in endpoints {
             metrics.set_endpoint_up(endpoint, true);

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::audit::publish::{Publisher, read_published};
+use crate::cluster::Leading;
 
 /// How often the head is looked at: cheap (one row), and the bound on how late a checkpoint due by
 /// count comes.
@@ -286,7 +287,10 @@ pub struct CheckpointTask {
 }
 
 impl CheckpointTask {
-    pub fn spawn(mut checkpointer: Checkpointer) -> CheckpointTask {
+    /// Starts the task. It signs on its own (when due, and a last checkpoint at shutdown) only
+    /// while `leading` says this replica runs the background jobs; [`CheckpointTask::sign_now`]
+    /// signs whatever replica it runs on.
+    pub fn spawn(mut checkpointer: Checkpointer, leading: Leading) -> CheckpointTask {
         let (requests, mut received) = mpsc::channel::<Request>(4);
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(POLL.min(checkpointer.policy.interval));
@@ -300,6 +304,9 @@ impl CheckpointTask {
                         Some(Request::Stop) | None => break,
                     },
                     _ = ticks.tick() => {
+                        if !leading.now() {
+                            continue;
+                        }
                         if let Err(error) = checkpointer.step(false).await
                             && error.downcast_ref::<Refused>().is_none()
                         {
@@ -307,6 +314,9 @@ impl CheckpointTask {
                         }
                     }
                 }
+            }
+            if !leading.now() {
+                return;
             }
             if let Err(error) = checkpointer.step(true).await {
                 tracing::error!(

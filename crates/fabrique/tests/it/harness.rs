@@ -428,7 +428,7 @@ pub enum Database {
 
 /// A fresh PostgreSQL schema of its own (tests run in parallel against one database), dropped when
 /// the test ends; `None` when `FABRIQUE_TEST_POSTGRES_URL` is not set.
-async fn postgres_schema() -> Option<SchemaGuard> {
+pub async fn postgres_schema() -> Option<SchemaGuard> {
     let Ok(base_url) = std::env::var("FABRIQUE_TEST_POSTGRES_URL") else {
         println!("skipping on PostgreSQL: FABRIQUE_TEST_POSTGRES_URL is not set");
         return None;
@@ -453,7 +453,8 @@ pub struct SchemaGuard {
 }
 
 impl SchemaGuard {
-    fn url(&self) -> String {
+    /// The database URL whose connections work in this schema.
+    pub fn url(&self) -> String {
         let separator = if self.base_url.contains('?') {
             '&'
         } else {

@@ -32,6 +32,7 @@ mod oidc;
 mod openapi;
 mod policy;
 mod process;
+mod replicas;
 mod retention;
 mod scheduling;
 mod scim;

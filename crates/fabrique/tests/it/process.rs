@@ -21,11 +21,22 @@ pub struct Serve {
 impl Serve {
     /// Starts the binary and returns once it listens (it says so on standard error).
     pub fn start(config: &Path, data: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fabrique"))
+        Serve::start_on(config, data, None)
+    }
+
+    /// [`Serve::start`] on the database at `database_url` (its data directory's SQLite file
+    /// when `None`).
+    pub fn start_on(config: &Path, data: &Path, database_url: Option<&str>) -> Serve {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fabrique"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)
             .arg("--data-dir")
-            .arg(data)
+            .arg(data);
+        if let Some(url) = database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let mut child = command
             .env("FABRIQUE_ADMIN_KEY", ADMIN_KEY)
             .env("RUST_LOG", "warn")
             .env_remove(configuration::OTLP_ENDPOINT_ENV)

@@ -1,0 +1,306 @@
+//! Several `fabrique serve` processes on one PostgreSQL database, as replicas behind a load
+//! balancer: what an administrator changes through one replica holds on every other. Each test
+//! waits for the other replica by polling with a deadline; the time it took is printed (run with
+//! `--nocapture`), never asserted.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{ADMIN_KEY, SchemaGuard, chat_body, postgres_schema};
+use crate::process::Serve;
+
+const CONFIG: &str = r#"
+[simulator]
+ttft_ms = 0
+tokens_per_second = 1000000
+
+[routing]
+health_check_interval_ms = 0
+
+[[endpoints]]
+name = "gpu"
+kind = "simulator"
+hosting = "on_premises"
+clearance = "internal"
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["gpu"]
+
+[[entities]]
+slug = "acme"
+name = "Acme"
+"#;
+
+/// How long another replica may take before a test fails: far above the one second promised, so
+/// a loaded machine does not fail it; the time actually taken is printed.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Replicas of one installation, each a `fabrique serve` process with its own data directory.
+struct Replicas {
+    replicas: Vec<Serve>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _schema: SchemaGuard,
+}
+
+impl Replicas {
+    /// `count` replicas on a fresh schema, started one after the other (the first migrates);
+    /// `None` when `FABRIQUE_TEST_POSTGRES_URL` is not set.
+    async fn start(count: usize) -> Option<Replicas> {
+        let schema = postgres_schema().await?;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("fabrique.toml");
+        std::fs::write(&config, CONFIG).unwrap();
+        let url = schema.url();
+        let replicas = (0..count)
+            .map(|i| Serve::start_on(&config, &dir.path().join(format!("data-{i}")), Some(&url)))
+            .collect();
+        Some(Replicas {
+            replicas,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            _schema: schema,
+        })
+    }
+
+    fn base(&self, replica: usize) -> &str {
+        &self.replicas[replica].base
+    }
+
+    /// An administrator's call through `replica`: the status and the JSON body.
+    async fn admin(
+        &self,
+        replica: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base(replica)))
+            .bearer_auth(ADMIN_KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A user of `acme` and a key of theirs, created through `replica`: (key id, secret).
+    async fn user_key(&self, replica: usize, user: &str) -> (String, String) {
+        let (status, created) = self
+            .admin(
+                replica,
+                reqwest::Method::POST,
+                "/admin/v1/users",
+                Some(json!({"entity": "acme", "user_name": user, "email": format!("{user}@example.test")})),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let (status, key) = self
+            .admin(
+                replica,
+                reqwest::Method::POST,
+                "/admin/v1/keys",
+                Some(json!({"user_id": created["id"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        (
+            key["id"].as_str().unwrap().to_owned(),
+            key["key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The status of a chat completion through `replica` with `key`.
+    async fn chat(&self, replica: usize, key: &str) -> u16 {
+        self.http
+            .post(format!("{}/v1/chat/completions", self.base(replica)))
+            .bearer_auth(key)
+            .json(&chat_body("mistral-small"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Polls chat completions through `replica` with `key` until one answers `status`; returns how
+    /// long that took, or fails the test at the deadline.
+    async fn until_chat_answers(
+        &self,
+        replica: usize,
+        key: &str,
+        status: u16,
+        what: &str,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let seen = self.chat(replica, key).await;
+            if seen == status {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{what}: replica {replica} still answers {seen} after {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_created_or_revoked_through_one_replica_holds_on_the_other() {
+    let Some(replicas) = Replicas::start(2).await else {
+        return;
+    };
+    let (key_id, key) = replicas.user_key(0, "ada").await;
+    assert_eq!(replicas.chat(0, &key).await, 200);
+
+    let created = replicas
+        .until_chat_answers(1, &key, 200, "a key created on replica 0")
+        .await;
+    println!("a key created on replica 0 worked on replica 1 after {created:?}");
+
+    let (status, body) = replicas
+        .admin(
+            0,
+            reqwest::Method::DELETE,
+            &format!("/admin/v1/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    assert_eq!(replicas.chat(0, &key).await, 401);
+    let revoked = replicas
+        .until_chat_answers(1, &key, 401, "a key revoked on replica 0")
+        .await;
+    println!("a key revoked on replica 0 was refused by replica 1 after {revoked:?}");
+}
+
+#[tokio::test]
+async fn an_entity_suspended_through_one_replica_is_refused_by_the_other() {
+    let Some(replicas) = Replicas::start(2).await else {
+        return;
+    };
+    let (_, key) = replicas.user_key(0, "ada").await;
+    replicas
+        .until_chat_answers(1, &key, 200, "a key created on replica 0")
+        .await;
+
+    let (status, body) = replicas
+        .admin(
+            1,
+            reqwest::Method::PUT,
+            "/admin/v1/entities/acme/status",
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let suspended = replicas
+        .until_chat_answers(0, &key, 401, "an entity suspended on replica 1")
+        .await;
+    println!("an entity suspended on replica 1 was refused by replica 0 after {suspended:?}");
+
+    let (status, body) = replicas
+        .admin(
+            0,
+            reqwest::Method::PUT,
+            "/admin/v1/entities/acme/status",
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    replicas
+        .until_chat_answers(1, &key, 200, "an entity reactivated on replica 0")
+        .await;
+}
+
+#[tokio::test]
+async fn a_rate_limit_set_through_one_replica_holds_on_the_other() {
+    let Some(replicas) = Replicas::start(2).await else {
+        return;
+    };
+    let (key_id, key) = replicas.user_key(0, "ada").await;
+    replicas
+        .until_chat_answers(1, &key, 200, "a key created on replica 0")
+        .await;
+
+    let (status, body) = replicas
+        .admin(
+            0,
+            reqwest::Method::PUT,
+            &format!("/admin/v1/limits/key/{key_id}"),
+            Some(json!({"requests_per_minute": 1})),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    // Replica 1 admits at most one request a minute once it knows the limit: a 429 shows it does.
+    let limited = replicas
+        .until_chat_answers(1, &key, 429, "a limit set on replica 0")
+        .await;
+    println!("a limit set on replica 0 held on replica 1 after {limited:?}");
+}
+
+impl Replicas {
+    /// Whether `replica` says it runs the background jobs (its `/metrics` gauge).
+    async fn leads(&self, replica: usize) -> bool {
+        let metrics = self
+            .http
+            .get(format!("{}/metrics", self.base(replica)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("fabrique_background_jobs_leader "))
+            .unwrap_or_else(|| panic!("no leader gauge in {metrics}"));
+        line.ends_with(" 1")
+    }
+}
+
+#[tokio::test]
+async fn one_replica_runs_the_background_jobs_and_another_takes_over_when_it_dies() {
+    let Some(mut replicas) = Replicas::start(3).await else {
+        return;
+    };
+    // The first replica took the lease at its start; the others found it held.
+    assert!(replicas.leads(0).await);
+    assert!(!replicas.leads(1).await);
+    assert!(!replicas.leads(2).await);
+
+    replicas.replicas[0].child.kill().unwrap();
+    replicas.replicas[0].child.wait().unwrap();
+    let start = Instant::now();
+    let leader = loop {
+        let leading = [replicas.leads(1).await, replicas.leads(2).await];
+        assert!(
+            !leading.iter().all(|l| *l),
+            "two replicas run the jobs at once"
+        );
+        if let Some(leader) = leading.iter().position(|l| *l) {
+            break leader + 1;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "nobody took the jobs over after {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "replica {leader} took the background jobs over {:?} after the leader was killed",
+        start.elapsed()
+    );
+    let other = 3 - leader;
+    assert!(
+        !replicas.leads(other).await,
+        "replica {other} runs the jobs too"
+    );
+}
