@@ -111,9 +111,13 @@ async fn reload(mut replica: Replica, due: Arc<Due>) {
         }
         let mut failed = Vec::new();
         for topic in due.take() {
-            if let Err(error) = replica.reload(topic).await {
-                tracing::error!(%error, topic = topic.as_str(), "could not reload after a change; retrying");
-                failed.push(topic);
+            match replica.reload(topic).await {
+                Ok(true) => {}
+                Ok(false) => due.mark(&[topic]),
+                Err(error) => {
+                    tracing::error!(%error, topic = topic.as_str(), "could not reload after a change; retrying");
+                    failed.push(topic);
+                }
             }
         }
         if !failed.is_empty() {
@@ -124,16 +128,18 @@ async fn reload(mut replica: Replica, due: Arc<Due>) {
 }
 
 impl Replica {
-    /// Reloads one topic from the store.
-    async fn reload(&mut self, topic: Topic) -> anyhow::Result<()> {
+    /// Reloads one topic from the store; `false` when the read must be done again (this process
+    /// changed the same state meanwhile).
+    async fn reload(&mut self, topic: Topic) -> anyhow::Result<bool> {
         let store = &self.store;
         match topic {
-            Topic::Directory => {
-                let refreshed = self.directory.refresh(store).await?;
-                if !refreshed.is_empty() {
+            Topic::Directory => match self.directory.refresh(store).await? {
+                None => return Ok(false),
+                Some(refreshed) if !refreshed.is_empty() => {
                     tracing::info!(?refreshed, "directory brought in line with the store");
                 }
-            }
+                Some(_) => {}
+            },
             Topic::ScimTokens => {
                 self.scim_tokens.refresh(store).await?;
             }
@@ -149,7 +155,7 @@ impl Replica {
             Topic::UseCases => admin::refresh_registry(store, &self.gateway.factory).await?,
         }
         tracing::debug!(topic = topic.as_str(), "reloaded after a change");
-        Ok(())
+        Ok(true)
     }
 }
 

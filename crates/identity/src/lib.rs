@@ -43,7 +43,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use domain::{
     ApiKey, EntityId, KeyHash, KeyId, KeyOwner, Priority, Role, RoleGrant, ServiceAccountId,
@@ -204,6 +204,9 @@ pub struct Directory {
     teams: RwLock<teams::Memberships>,
     /// Web sessions by the hash of their secret; apart again: a session names its user by id.
     sessions: RwLock<sessions::Sessions>,
+    /// Counts the changes this process makes, so that a refresh whose read they overlapped
+    /// discards what it read rather than undo them (`refresh.rs`).
+    changed_here: AtomicU64,
 }
 
 /// Both maps under one lock so that an insert or a revocation is seen whole.
@@ -214,6 +217,10 @@ struct Index {
     /// Last uses not stored yet of keys that left the index (revoked, suspended, replaced), kept
     /// until the flush stores them so that stopping a key never loses when it was last used.
     retired_uses: Vec<(KeyId, UnixMillis)>,
+    /// Keys this process stopped (revoked, their owner or entity suspended) that a refresh must
+    /// not index again until the store says they are stopped too: a revocation stops the key in
+    /// memory before its store write commits.
+    stopped_here: HashSet<KeyId>,
 }
 
 /// A key the directory authenticates, and when it was last used.
@@ -248,6 +255,11 @@ impl std::fmt::Debug for Directory {
 impl Directory {
     pub fn new() -> Self {
         Directory::default()
+    }
+
+    /// Notes a change made by this process (see [`Directory::refresh`]).
+    fn change_here(&self) {
+        self.changed_here.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Every live key of the store, except those whose owner or entity is suspended.
@@ -319,6 +331,7 @@ impl Directory {
     /// first (user creation, provisioning, a change of name or status). A rename or a suspension
     /// ends the user's web sessions.
     pub fn upsert_user(&self, record: UserRecord) {
+        self.change_here();
         let id = record.id;
         let ends_sessions = !record.is_active()
             || self
@@ -332,6 +345,7 @@ impl Directory {
 
     /// Forgets the user (deleted) and ends their web sessions; `false` when they were not indexed.
     pub fn remove_user(&self, id: UserId) -> bool {
+        self.change_here();
         let removed = self.users.write().remove(&id);
         self.end_sessions_of(id);
         removed
@@ -346,6 +360,7 @@ impl Directory {
     /// Makes `members` the members of `team`, as of the team's stored `version`; the SCIM API calls
     /// this after each group change commits. A change older than the one indexed is ignored.
     pub fn set_team_members(&self, team: TeamId, version: i64, members: &[UserId]) {
+        self.change_here();
         if !self.teams.write().set_team(team, version, members) {
             tracing::debug!(%team, version, "stale team change ignored");
         }
@@ -353,11 +368,13 @@ impl Directory {
 
     /// Forgets a deleted team's memberships.
     pub fn remove_team(&self, team: TeamId) {
+        self.change_here();
         self.teams.write().remove_team(team);
     }
 
     /// Forgets a deleted user's team memberships.
     pub fn remove_user_teams(&self, user: UserId) {
+        self.change_here();
         self.teams.write().remove_user(user);
     }
 
@@ -388,11 +405,13 @@ impl Directory {
 
     /// Adds (or replaces) the key with this hash.
     pub fn insert(&self, hash: KeyHash, principal: Principal) {
+        self.change_here();
         self.index.write().insert(hash, principal, 0);
     }
 
     /// Gives a live key an expiry (a rotated key's end of grace); `false` when it is not live.
     pub fn expire(&self, key_id: KeyId, at: UnixMillis) -> bool {
+        self.change_here();
         let mut index = self.index.write();
         let Some(hash) = index.hash_by_key.get(&key_id).copied() else {
             return false;
@@ -443,12 +462,16 @@ impl Directory {
     /// Forgets the key; the very next [`Directory::authenticate`] with it fails. `false` when the
     /// key was not in the index.
     pub fn revoke(&self, key_id: KeyId) -> bool {
-        self.index.write().remove(key_id)
+        self.change_here();
+        let mut index = self.index.write();
+        index.stopped_here.insert(key_id);
+        index.remove(key_id)
     }
 
     /// Stops every key of `owner`, from memory alone: a suspension calls it after its commit, where
     /// a read that failed would leave the keys live. Idempotent; returns how many stopped.
     pub fn stop_owner(&self, owner: KeyOwner) -> usize {
+        self.change_here();
         let mut index = self.index.write();
         let stopped: Vec<KeyId> = index
             .by_hash
@@ -456,7 +479,7 @@ impl Directory {
             .filter(|live| live.principal.owner == owner)
             .filter_map(|live| live.principal.key_id)
             .collect();
-        stopped.into_iter().filter(|key| index.remove(*key)).count()
+        stopped.into_iter().filter(|key| index.stop(*key)).count()
     }
 
     /// Makes the live keys of a user who was reactivated authenticate again (their owner is read
@@ -467,6 +490,7 @@ impl Directory {
 
     /// Indexes the credentials that may authenticate (owner and entity active); returns how many.
     fn admit_usable(&self, credentials: &[Credential]) -> usize {
+        self.change_here();
         let mut index = self.index.write();
         let mut admitted = 0;
         for credential in credentials.iter().filter(|c| is_usable(c)) {
@@ -494,7 +518,7 @@ impl Directory {
             .filter(|live| live.principal.entity_id == Some(entity))
             .filter_map(|live| live.principal.key_id)
             .collect();
-        stopped.into_iter().filter(|key| index.remove(*key)).count()
+        stopped.into_iter().filter(|key| index.stop(*key)).count()
     }
 
     /// Undoes [`Directory::suspend_entity`] once the store holds the entity as active: its users'
@@ -510,6 +534,7 @@ impl Directory {
     }
 
     fn set_users_entity_status(&self, entity: EntityId, status: Status) {
+        self.change_here();
         self.users.write().change_each(|record| {
             (record.entity_id == entity && record.entity_status != status).then(|| UserRecord {
                 entity_status: status,
@@ -535,6 +560,7 @@ impl Directory {
             return Ok(false);
         }
         let last_used = credential.key.last_used_at.unwrap_or(0);
+        self.change_here();
         self.index.write().insert(
             credential.key.hash,
             Principal::from_credential(credential),
@@ -569,6 +595,7 @@ impl Index {
         let Some(key_id) = principal.key_id else {
             return;
         };
+        self.stopped_here.remove(&key_id);
         let previous = match self.hash_by_key.insert(key_id, hash) {
             Some(previous) if previous != hash => self.by_hash.remove(&previous),
             _ => None,
@@ -593,6 +620,13 @@ impl Index {
                 self.retired_uses.extend(old.unstored_use());
             }
         }
+    }
+
+    /// [`Index::remove`] for a key this process stops: a refresh will not index it again until
+    /// the store holds it stopped.
+    fn stop(&mut self, key_id: KeyId) -> bool {
+        self.stopped_here.insert(key_id);
+        self.remove(key_id)
     }
 
     /// Takes the key out of the index, keeping its last use until stored. `false` when the key

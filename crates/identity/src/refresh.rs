@@ -2,14 +2,16 @@
 //! another replica's (told by a change notice) or any missed (the periodic full refresh).
 //!
 //! A refresh reads the store, then applies the difference under the indexes' locks. A change this
-//! process makes while the refresh reads is not undone by the older read: an entry is removed
-//! only if it was indexed before the read began, and added only if it was absent before it too
-//! (so a key revoked here meanwhile stays out). Every such change commits and so sends a notice of
-//! its own, whose refresh settles it. The request path keeps its one read lock per lookup; the
-//! write locks are held for the in-memory difference only, never across the read.
+//! process makes is never undone by an older read: a refresh that a change here overlapped
+//! discards what it read (the caller reads again), an entry is removed only if it was indexed
+//! before the read began and added only if it was absent before it too, and a key this process
+//! stopped is not indexed again until the store holds it stopped (a revocation stops the key in
+//! memory before its store write commits). The request path keeps its one read lock per lookup;
+//! the write locks are held for the in-memory difference only, never across the read.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use domain::{KeyId, ScimTokenId, TeamId, UserId};
 use store::{Credential, Store, StoreError};
@@ -34,14 +36,19 @@ impl Directory {
     /// Reloads keys, users and teams from the store and applies what changed: keys revoked,
     /// rotated, created or restricted, owners and entities suspended or reactivated, roles granted,
     /// users renamed, deleted or bound to sign-in accounts, team memberships. A user suspended,
-    /// renamed or deleted loses their web sessions, as when the change is made here.
-    pub async fn refresh(&self, store: &Store) -> Result<Refreshed, StoreError> {
+    /// renamed or deleted loses their web sessions, as when the change is made here. `None`: this
+    /// process changed the directory during the read, which was discarded; refresh again.
+    pub async fn refresh(&self, store: &Store) -> Result<Option<Refreshed>, StoreError> {
+        let generation = self.changed_here.load(Ordering::Acquire);
         let keys_before: HashSet<KeyId> = self.index.read().hash_by_key.keys().copied().collect();
         let users_before: HashSet<UserId> = self.users.read().ids().collect();
         let teams_before: HashSet<TeamId> = self.teams.read().team_ids().collect();
         let credentials = store.load_credentials().await?;
         let identities = store.user_identities().await?;
         let memberships = store.team_memberships().await?;
+        if self.changed_here.load(Ordering::Acquire) != generation {
+            return Ok(None);
+        }
 
         let mut refreshed = self.refresh_keys(&credentials, &keys_before);
         let stored_users: HashSet<UserId> = identities.iter().map(|i| i.user.id).collect();
@@ -78,7 +85,7 @@ impl Directory {
                 refreshed.removed += 1;
             }
         }
-        Ok(refreshed)
+        Ok(Some(refreshed))
     }
 
     /// The key index's part of [`Directory::refresh`]. A key keeps the hash it is indexed under:
@@ -91,6 +98,8 @@ impl Directory {
             .collect();
         let mut refreshed = Refreshed::default();
         let mut index = self.index.write();
+        // Stopped here and stopped in the store: nothing left to guard.
+        index.stopped_here.retain(|key| usable.contains_key(key));
         let gone: Vec<KeyId> = before
             .iter()
             .filter(|key| !usable.contains_key(key))
@@ -104,13 +113,14 @@ impl Directory {
         for (key, credential) in usable {
             let principal = Principal::from_credential(credential);
             let held = index.hash_by_key.get(&key).copied();
+            let kept_out = before.contains(&key) || index.stopped_here.contains(&key);
             match held.and_then(|hash| index.by_hash.get_mut(&hash)) {
                 Some(live) if *live.principal == principal => {}
                 Some(live) => {
                     live.principal = Arc::new(principal);
                     refreshed.changed += 1;
                 }
-                None if before.contains(&key) => {}
+                None if kept_out => {}
                 None => {
                     let last_used = credential.key.last_used_at.unwrap_or(0);
                     index.insert(credential.key.hash, principal, last_used);
