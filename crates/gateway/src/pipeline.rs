@@ -12,22 +12,24 @@ use admission::Scope;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use domain::Operation;
+use domain::{Classification, Operation};
 use factory::Invocable;
 use http::{HeaderMap, Request};
+use identity::Principal;
 use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
 use wire::object::RawObject;
 
-use crate::accept::{self, Asked, read_body};
+use crate::accept::{self, Asked, InferenceRequest, read_body};
 use crate::admit;
+use crate::answer::AnswerFilter;
 use crate::attribute::{self, Caller};
 use crate::authenticate::authenticate;
 use crate::capture;
 use crate::context::{Exchange, Outcome};
 use crate::error::GatewayError;
 use crate::inspect::inspect;
-use crate::invoke;
+use crate::invoke::{self, Invocation};
 use crate::license::license;
 use crate::policies::Subject;
 use crate::price::Estimate;
@@ -82,7 +84,8 @@ async fn run(
     response
 }
 
-/// The stages, in the order they run.
+/// The stages, in the order they run. What a stage establishes is told to the exchange, which
+/// meters the request and audits its refusal when it leaves (stage 13, `Exchange::finish`).
 async fn stages(
     g: &Gateway,
     x: &mut Exchange,
@@ -115,99 +118,189 @@ async fn stages(
     let object = accept::parse(&bytes)?;
     let request = accept::fields(operation, &object)?;
     x.accepted(&request);
-    // 6. Resolve: a use case invoked (`usecase/<slug>`) gives its version's request, which the
-    //    later stages see instead of the caller's; else the model exists, serves this operation,
-    //    the caller may use it, and the request can fit its context.
-    let resolving = x.stage("resolve");
-    let asked = request.asked;
-    let invocation = resolving.in_scope(|| {
-        let model = &request.model;
-        invoke::invoke(
-            &g.factory,
-            &caller.principal,
-            operation,
-            model,
-            &object,
-            asked.stream,
-        )
-    })?;
-    let Some(invocation) = invocation else {
-        let principal = &caller.principal;
-        let chain = resolving
-            .in_scope(|| resolve(&g.catalog, &g.access, operation, &request, principal))?;
-        x.resolved(&chain);
-        let request = (bytes.clone(), object, asked);
-        return serve(g, x, &caller, headers, scopes, request, chain, None).await;
+    // 6. Resolve: the request the model receives, and the models that may answer it.
+    let invocation = invocation(g, x, &caller, &request, &object)?;
+    let mut resolved = match &invocation {
+        Some(invocation) => resolve_invocation(g, x, &mut caller, headers, invocation)?,
+        None => {
+            let chain = resolve_model(g, x, &caller, &request)?;
+            Resolved::direct(request.asked, chain, bytes.clone(), object)
+        }
     };
-    invoke::attribute(&mut caller, &invocation, headers)?;
-    x.attributed(&caller);
-    let composed = invocation.body.clone();
-    let object = accept::parse(&composed)?;
-    let request = accept::fields(operation, &object)?;
-    let chain = resolving.in_scope(|| {
-        invoke::chain(
-            &g.catalog,
-            &g.access,
-            operation,
-            &invocation,
-            &request,
-            &caller.principal,
-        )
-    })?;
-    x.resolved(&chain);
-    let target = Some(&invocation.target);
-    let asked = request.asked;
-    let request = (composed.clone(), object, asked);
-    serve(g, x, &caller, headers, scopes, request, chain, target).await
+    // 7. Classify: the level from who asks and how they label the request.
+    let principal = &caller.principal;
+    let labelled = x.stage("classify");
+    let level = labelled.in_scope(|| g.classifier.labelled(principal, headers))?;
+    // 8. Inspect: the data policy on the content, which may raise the level, refuse the request or
+    //    rewrite it; then only endpoints cleared for the level may receive it.
+    let (level, filter) = inspect_content(g, x, &caller, &mut resolved, level)?;
+    // 9. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
+    let estimate = admit_tokens(g, x, principal, scopes, &resolved)?;
+    // 10. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
+    let (chain, asked) = (&resolved.chain, resolved.asked);
+    let ticket = schedule::ticket(principal, caller.wanted, estimate);
+    let waiting = schedule(&g.scheduling, &g.catalog, chain, principal, &ticket);
+    let dispatch = waiting.instrument(x.stage("schedule")).await?;
+    x.scheduled(dispatch);
+    // 11. Route: an endpoint cleared for the level, failing over, then to the fallbacks.
+    let outgoing = outgoing(x, &caller, (resolved.body, resolved.object), asked, ticket);
+    let (routing, catalog, placement) = (&g.routing, &g.catalog, &g.scheduling);
+    let sending = route(
+        routing,
+        catalog,
+        placement,
+        chain,
+        level,
+        outgoing,
+        x.started(),
+    );
+    let mut routed = sending.instrument(x.stage("route")).await?;
+    x.routed(&mut routed);
+    // 12. Relay: the answer back to the caller, through the policy's answer filter; a use case's
+    //     structured answer checked against its output schema.
+    let model = g.catalog.model(routed.model);
+    let timeout = g.config.server.request_timeout;
+    let relaying = relay(routed, model, asked.stream, filter, timeout);
+    let answer = relaying.instrument(x.stage("relay")).await?;
+    Ok(match resolved.invoked {
+        Some(target) => invoke::checked(target, answer),
+        None => answer,
+    })
 }
 
-/// Stages 7 to 13, on the request the model receives: the caller's, or the use case's.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the request's state between resolve and relay"
-)]
-async fn serve(
+/// What stage 6 establishes: the request the model receives (the caller's, or the one a use
+/// case's version composes) and the models that may answer it, in order.
+struct Resolved<'a> {
+    body: Bytes,
+    object: RawObject<'a>,
+    asked: Asked,
+    chain: Chain,
+    /// The use case invoked, whose output schema the answer is checked against.
+    invoked: Option<&'a Invocable>,
+}
+
+impl<'a> Resolved<'a> {
+    /// The caller's own request, to the model it names.
+    fn direct(asked: Asked, chain: Chain, body: Bytes, object: RawObject<'a>) -> Resolved<'a> {
+        Resolved {
+            body,
+            object,
+            asked,
+            chain,
+            invoked: None,
+        }
+    }
+}
+
+/// Stage 6's question: does the request name a use case (`usecase/<slug>`), and which version?
+fn invocation(
+    g: &Gateway,
+    x: &Exchange,
+    caller: &Caller,
+    request: &InferenceRequest<'_>,
+    object: &RawObject<'_>,
+) -> Result<Option<Invocation>, GatewayError> {
+    let (principal, model, stream) = (&caller.principal, &request.model, request.asked.stream);
+    let operation = x.operation();
+    x.stage("resolve")
+        .in_scope(|| invoke::invoke(&g.factory, principal, operation, model, object, stream))
+}
+
+/// Stage 6 for a model name: the model exists, serves this operation, the caller may use it,
+/// and the request can fit its context.
+fn resolve_model(
     g: &Gateway,
     x: &mut Exchange,
     caller: &Caller,
+    request: &InferenceRequest<'_>,
+) -> Result<Chain, GatewayError> {
+    let (catalog, access, principal) = (&g.catalog, &g.access, &caller.principal);
+    let chain = x
+        .stage("resolve")
+        .in_scope(|| resolve(catalog, access, x.operation(), request, principal))?;
+    x.resolved(&chain);
+    Ok(chain)
+}
+
+/// Stage 6 for `usecase/<slug>`: the version's request, which the later stages see instead of
+/// the caller's, charged to the use case and scheduled in its priority class.
+fn resolve_invocation<'a>(
+    g: &Gateway,
+    x: &mut Exchange,
+    caller: &mut Caller,
     headers: &HeaderMap,
-    scopes: Vec<Scope>,
-    (bytes, object, asked): (Bytes, RawObject<'_>, Asked),
-    chain: Chain,
-    invoked: Option<&Invocable>,
-) -> Result<Answer, GatewayError> {
-    let operation = x.operation();
-    let principal = &caller.principal;
-    let model = g.catalog.model(chain.model());
-    // 7. Classify: the level from who asks and how they label the request.
-    let level = x
-        .stage("classify")
-        .in_scope(|| g.classifier.labelled(principal, headers))?;
-    // 8. Inspect: the data policy on the content, which may raise the level, refuse the request or
-    //    rewrite it; then only endpoints cleared for the level may receive it.
-    let subject = Subject::new(
-        principal,
-        caller.attribution.use_case(),
-        x.id(),
-        &model.name,
-    );
+    invocation: &'a Invocation,
+) -> Result<Resolved<'a>, GatewayError> {
+    invoke::attribute(caller, invocation, headers)?;
+    x.attributed(caller);
+    let body = &invocation.body;
+    let object = accept::parse(body)?;
+    let request = accept::fields(x.operation(), &object)?;
+    let (catalog, access, principal) = (&g.catalog, &g.access, &caller.principal);
+    let chain = x.stage("resolve").in_scope(|| {
+        invoke::chain(
+            catalog,
+            access,
+            x.operation(),
+            invocation,
+            &request,
+            principal,
+        )
+    })?;
+    x.resolved(&chain);
+    let (body, asked, invoked) = (body.clone(), request.asked, Some(&invocation.target));
+    Ok(Resolved {
+        body,
+        object,
+        asked,
+        chain,
+        invoked,
+    })
+}
+
+/// Stage 8: the caller's data policy on the request's content, its capture for retention, the
+/// clearance of the level it leaves with. The body to send is rewritten in place when values were
+/// redacted or pseudonymized; the answer goes through the filter returned.
+fn inspect_content(
+    g: &Gateway,
+    x: &mut Exchange,
+    caller: &Caller,
+    resolved: &mut Resolved<'_>,
+    level: Classification,
+) -> Result<(Classification, Option<AnswerFilter>), GatewayError> {
+    let (principal, object) = (&caller.principal, &resolved.object);
+    let model = &g.catalog.model(resolved.chain.model()).name;
+    let subject = Subject::new(principal, caller.attribution.use_case(), x.id(), model);
     let inspected = x.stage("inspect").in_scope(|| {
         let audit = &g.sinks.audit;
-        inspect(&g.inspector, &g.classifier, audit, &object, level, &subject)
+        inspect(&g.inspector, &g.classifier, audit, object, level, &subject)
     })?;
     let content = g.sinks.content.as_ref();
-    let kept = capture::begin(content, &g.retention, principal, operation, &object);
+    let kept = capture::begin(content, &g.retention, principal, x.operation(), object);
     let level = inspected.level;
     x.inspected(level, kept, inspected.protected);
-    check_clearance(&g.catalog, &g.classifier, &chain, level)?;
-    let (body, object) = inspected
-        .rewritten
-        .unwrap_or_else(|| (bytes.clone(), object));
-    trace_input(g, x.span(), caller, &object);
-    // 9. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
+    check_clearance(&g.catalog, &g.classifier, &resolved.chain, level)?;
+    if let Some((body, object)) = inspected.rewritten {
+        (resolved.body, resolved.object) = (body, object);
+    }
+    trace_input(g, x.span(), caller, &resolved.object);
+    Ok((level, inspected.answer))
+}
+
+/// Stage 9: the request's estimated tokens charged against every scope's token limits and
+/// budgets, all or none; thresholds crossed are announced.
+fn admit_tokens(
+    g: &Gateway,
+    x: &mut Exchange,
+    principal: &Principal,
+    scopes: Vec<Scope>,
+    resolved: &Resolved<'_>,
+) -> Result<Estimate, GatewayError> {
+    let model = g.catalog.model(resolved.chain.model());
+    let (asked, body_len) = (resolved.asked, resolved.body.len());
     let default_completion = g.config.admission.default_completion_tokens;
     let estimate = Estimate::new(
-        body.len(),
+        body_len,
         asked.max_tokens,
         asked.choices,
         default_completion,
@@ -216,21 +309,27 @@ async fn serve(
     let admitted = x
         .stage("admit")
         .in_scope(|| admit::admit(&g.admission, scopes, estimate, model.price, x.started_at()))?;
+    let audit = &g.sinks.audit;
     let crossed = &admitted.thresholds_crossed;
-    admit::announce_thresholds(&g.sinks.audit, principal, x.id(), crossed, x.started_at());
+    admit::announce_thresholds(audit, principal, x.id(), crossed, x.started_at());
     x.admitted(admitted, estimate);
-    // 10. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
-    let ticket = schedule::ticket(principal, caller.wanted, estimate);
-    let dispatch = schedule(&g.scheduling, &g.catalog, &chain, principal, &ticket)
-        .instrument(x.stage("schedule"))
-        .await?;
-    x.scheduled(dispatch);
-    // 11. Route: an endpoint cleared for the level, failing over, then to the fallbacks.
-    let outgoing = Outgoing {
-        original: body,
+    Ok(estimate)
+}
+
+/// Stage 11's request: what every endpoint tried is sent.
+fn outgoing<'a>(
+    x: &'a Exchange,
+    caller: &Caller,
+    (original, object): (Bytes, RawObject<'a>),
+    asked: Asked,
+    ticket: scheduler::Ticket,
+) -> Outgoing<'a> {
+    let principal = &caller.principal;
+    Outgoing {
+        original,
         requested_model: x.requested_model(),
         object,
-        operation,
+        operation: x.operation(),
         stream: asked.stream,
         include_usage: asked.include_usage,
         request_id: x.request_id(),
@@ -238,32 +337,7 @@ async fn serve(
         salt: CacheSalt::of(principal.entity_id),
         ticket: x.held_pool().is_some().then_some(ticket),
         held_pool: x.held_pool(),
-    };
-    let placement = &g.scheduling;
-    let mut routed = route(
-        &g.routing,
-        &g.catalog,
-        placement,
-        &chain,
-        level,
-        outgoing,
-        x.started(),
-    )
-    .instrument(x.stage("route"))
-    .await?;
-    x.routed(&mut routed);
-    // 12. Relay: the answer back to the caller, through the policy's answer filter; a use case's
-    //     structured answer checked against its output schema.
-    // 13. Meter: when the request leaves, in `Exchange::finish`.
-    let model = g.catalog.model(routed.model);
-    let timeout = g.config.server.request_timeout;
-    let answer = relay(routed, model, asked.stream, inspected.answer, timeout)
-        .instrument(x.stage("relay"))
-        .await?;
-    Ok(match invoked {
-        Some(target) => invoke::checked(target, answer),
-        None => answer,
-    })
+    }
 }
 
 /// Content reaches a trace only when the caller's policy says so, and only as the model sees it;
