@@ -62,6 +62,8 @@ UPSTREAM_PID=""
 STOP_GRACE_SECONDS=5
 # shellcheck source=lib/processes.sh
 source "$HERE/lib/processes.sh"
+# shellcheck source=lib/fabrique.sh
+source "$HERE/lib/fabrique.sh"
 
 # ------------------------------------------------------------------------------ guards
 is_loopback_host() {   # 127.0.0.0/8, localhost, ::1 / [::1]
@@ -236,44 +238,6 @@ bad = [e.get("url") for e in config.get("endpoints", [])
 if bad:
     sys.exit(f"non-loopback endpoints: {bad}")
 PY
-}
-
-json_field() {         # the top-level string FIELD of the (last) JSON object on stdin, log lines tolerated
-    python3 -c '
-import json, sys
-field, text = sys.argv[1], sys.stdin.read()
-decoder, found, position = json.JSONDecoder(), None, text.find("{")
-while position != -1:
-    try:
-        doc, end = decoder.raw_decode(text, position)
-    except ValueError:
-        position = text.find("{", position + 1)
-        continue
-    if isinstance(doc, dict) and isinstance(doc.get(field), str) and doc[field]:
-        found = doc[field]
-    position = text.find("{", end)
-if found is None:
-    sys.exit("no string field %r in: %s" % (field, text.strip()[:300]))
-print(found)
-' "$1"
-}
-
-start_fabrique() {
-    local admin_key data=$WORK/fabrique-data user_id
-    rm -rf "$data"
-    mkdir -p "$data"
-    admin_key=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-    log "starting fabrique serve --config $FABRIQUE_CONFIG --listen $FABRIQUE_ADDR"
-    FABRIQUE_ADMIN_KEY=$admin_key start_bg fabrique "$FABRIQUE_BIN" serve --config "$FABRIQUE_CONFIG" \
-        --listen "$FABRIQUE_ADDR" --data-dir "$data"
-    TARGET_PID=$LAST_PID
-    wait_ready "$FABRIQUE_URL/readyz" "$TARGET_PID" 60 \
-        || { tail -n 30 "$LOGS/fabrique.log" >&2; die "fabrique did not answer 200 on /readyz within 60 s"; }
-    local admin=("$FABRIQUE_BIN" admin --url "$FABRIQUE_URL" --key "$admin_key")
-    "${admin[@]}" entities create --slug bench --name "Benchmark" > "$RESULTS/fabrique-entity.json"
-    user_id=$("${admin[@]}" users create --entity bench --user-name bench-user --email bench-user@example.org | json_field id)
-    BEARER=$("${admin[@]}" keys create --user-id "$user_id" | json_field key)
-    log "fabrique ready (pid $TARGET_PID), inference key ${BEARER:0:12}..."
 }
 
 versions() {
