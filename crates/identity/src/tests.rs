@@ -485,3 +485,52 @@ async fn a_suspended_entity_stops_its_keys_and_users_and_reactivation_brings_the
     assert!(directory.authenticate(ada_key.expose()).is_some());
     assert!(directory.user("ada").unwrap().is_active());
 }
+
+#[tokio::test]
+async fn a_refresh_applies_other_replicas_changes_and_never_revives_a_key_revoked_here() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    let ada = stored_user(&store, acme.id, "ada").await;
+    let owner = KeyOwner::User(ada.id);
+    let (old_id, old) = stored_key(&store, owner, acme.id).await;
+    let directory = Directory::load(&store).await.unwrap();
+
+    // Another replica creates a key and revokes the old one: the refresh applies both.
+    let (_, new) = stored_key(&store, owner, acme.id).await;
+    store
+        .revoke_key(old_id, now_millis(), &audit())
+        .await
+        .unwrap();
+    assert!(directory.authenticate(new.expose()).is_none());
+    let refreshed = directory.refresh(&store).await.unwrap().unwrap();
+    assert_eq!((refreshed.added, refreshed.removed), (1, 1));
+    assert!(directory.authenticate(new.expose()).is_some());
+    assert!(directory.authenticate(old.expose()).is_none());
+
+    // A revocation here stops the key in memory before its store write commits: a refresh that
+    // reads the store in between must not index it again.
+    let (late_id, late) = stored_key(&store, owner, acme.id).await;
+    directory.refresh(&store).await.unwrap().unwrap();
+    assert!(directory.authenticate(late.expose()).is_some());
+    assert!(directory.revoke(late_id));
+    directory.refresh(&store).await.unwrap().unwrap();
+    assert!(
+        directory.authenticate(late.expose()).is_none(),
+        "a key revoked here came back from a read older than its revocation"
+    );
+    store
+        .revoke_key(late_id, now_millis(), &audit())
+        .await
+        .unwrap();
+    directory.refresh(&store).await.unwrap().unwrap();
+    assert!(directory.authenticate(late.expose()).is_none());
+
+    // Suspended elsewhere: the user's keys stop and the record says so.
+    store
+        .set_entity_status(acme.id, Status::Suspended, &audit())
+        .await
+        .unwrap();
+    directory.refresh(&store).await.unwrap().unwrap();
+    assert!(directory.authenticate(new.expose()).is_none());
+    assert!(!directory.user("ada").unwrap().is_active());
+}
