@@ -40,6 +40,9 @@ struct Snapshot {
 #[derive(Debug)]
 pub struct LiveUseCase {
     pub slug: Arc<str>,
+    /// What people call it (the chat lists it by this name) and what it is for.
+    pub name: Arc<str>,
+    pub purpose: Arc<str>,
     pub allowed: Allowed,
     pub priority: Option<Priority>,
     /// Declared in `[[use_cases]]`: who may label requests with it is the configuration's to say.
@@ -170,6 +173,19 @@ impl Live {
         self.current.load().by_slug.get(slug).cloned()
     }
 
+    /// Every use case this caller may invoke now, with the version a call would go to, by slug:
+    /// what the chat offers a person as assistants.
+    pub fn invocable_by(&self, caller: &CallerView<'_>) -> Vec<Invocable> {
+        let snapshot = self.current.load();
+        let mut invocable: Vec<Invocable> = snapshot
+            .by_slug
+            .keys()
+            .filter_map(|slug| self.invoke(slug, caller).ok())
+            .collect();
+        invocable.sort_by(|a, b| a.use_case.slug.cmp(&b.use_case.slug));
+        invocable
+    }
+
     /// The version a call to `target` (`<slug>` or `<slug>@<version>`, the model name after
     /// `usecase/`) goes to, for this caller.
     pub fn invoke(&self, target: &str, caller: &CallerView<'_>) -> Result<Invocable, Refusal> {
@@ -235,6 +251,8 @@ fn live_use_case(use_case: &UseCase, versions: &[Version]) -> LiveUseCase {
         .collect();
     LiveUseCase {
         slug: use_case.slug.as_str().into(),
+        name: use_case.name.as_str().into(),
+        purpose: use_case.purpose.as_str().into(),
         allowed: use_case.allowed.clone(),
         priority: use_case.priority,
         declared: use_case.source == crate::registry::CONFIGURATION_SOURCE,

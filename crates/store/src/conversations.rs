@@ -187,6 +187,48 @@ impl Store {
         .await?;
         rows.iter().map(message_row).collect()
     }
+
+    /// Whether the conversation holds the answer of the inference request `request_id`.
+    pub async fn conversation_answered(
+        &self,
+        conversation_id: &str,
+        request_id: &str,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM conversation_messages WHERE conversation_id = $1 AND request_id = $2 \
+             LIMIT 1",
+        )
+        .bind(conversation_id)
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// The messages of the owner's conversations, by conversation then position, at most
+    /// `limit`: what a search over one's own conversations opens (the caller still checks each
+    /// conversation's owner).
+    pub async fn messages_owned_by(
+        &self,
+        owner: UserId,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let columns = MESSAGE_COLUMNS
+            .split(", ")
+            .map(|column| format!("m.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM conversation_messages m \
+             JOIN conversations c ON c.id = m.conversation_id WHERE c.owner_id = $1 \
+             ORDER BY m.conversation_id, m.position LIMIT $2"
+        ))
+        .bind(owner.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_row).collect()
+    }
 }
 
 fn conversation_row(row: &AnyRow) -> Result<StoredConversation, StoreError> {

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use domain::{EntityId, UnixMillis, UsageTotals};
+use domain::{EntityId, UnixMillis, UsageTotals, UserId};
 use sqlx::any::AnyRow;
 
 use crate::codec::{opt_text, unsigned};
@@ -117,7 +117,35 @@ enum Latency {
     Ttft,
 }
 
+/// The sums of a usage query, read by [`totals_row`].
+const TOTALS: &str = "COUNT(*) AS requests, \
+     CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS input_tokens, \
+     CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS output_tokens, \
+     CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros, \
+     CAST(COALESCE(SUM(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS errors";
+
 impl Store {
+    /// One user's usage with `from <= started_at < to`, summed (through the `user_id,
+    /// started_at` index): what the chat shows a person of their month.
+    pub async fn usage_of_user(
+        &self,
+        user: UserId,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<UsageTotals, StoreError> {
+        let sql = format!(
+            "SELECT {TOTALS} FROM usage_records \
+             WHERE user_id = $1 AND started_at >= $2 AND started_at < $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(user.to_string())
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.pool)
+            .await?;
+        totals_row(&row)
+    }
+
     /// Sums usage per group of `group_by` and, when `boundaries` are given (`b0 = from < … < bn =
     /// to`), per bucket `[b_i, b_{i+1})`. At most `limit` groups, in bucket order, the costliest
     /// first within a bucket; groups with no record are absent.
@@ -142,14 +170,8 @@ impl Store {
             sql.push_str(column);
             sql.push_str(", ");
         }
-        sql.push_str(
-            "COUNT(*) AS requests, \
-             CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS input_tokens, \
-             CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS output_tokens, \
-             CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros, \
-             CAST(COALESCE(SUM(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS errors \
-             FROM usage_records WHERE ",
-        );
+        sql.push_str(TOTALS);
+        sql.push_str(" FROM usage_records WHERE ");
         sql.push_str(&where_clause(selection));
         if grouped > 0 {
             let ordinals = (1..=grouped)

@@ -1,6 +1,6 @@
 //! The chat's conversations on both backends: one row a message, listed by owner, the end of a
-//! conversation rewritten from a position, renamed, pinned, deleted with their messages, and
-//! erased with their owner's content key.
+//! conversation rewritten from a position, an owner's messages read for a search, renamed,
+//! pinned, deleted with their messages, and erased with their owner's content key.
 
 use domain::{AuditAction, KeyOwner, UserId};
 use store::{Store, StoredConversation, StoredMessage};
@@ -66,8 +66,18 @@ pub async fn conversations_keep_one_row_a_message_and_go_with_their_owner(store:
     assert_eq!(texts, [&b"q1"[..], b"a1", b"q2", b"a2, again"]);
     assert_eq!(rows[1].request_id.as_deref(), Some("req-1"));
     assert_eq!(rows[0].request_id, None);
+    assert!(store.conversation_answered("c1", "req-1").await.unwrap());
+    assert!(!store.conversation_answered("c2", "req-1").await.unwrap());
     let c1 = store.conversation("c1").await.unwrap().unwrap();
     assert_eq!(c1.updated_at, 70);
+    store
+        .append_messages("c3", &[message("c3", 0, b"bob's")], 80)
+        .await
+        .unwrap();
+    let adas = store.messages_owned_by(ada, 100).await.unwrap();
+    let adas: Vec<&str> = adas.iter().map(|m| m.conversation_id.as_str()).collect();
+    assert_eq!(adas, ["c1"; 4], "the owner's messages only, a search opens");
+    assert_eq!(store.messages_owned_by(ada, 2).await.unwrap().len(), 2);
 
     store.rename_conversation("c1", &[7, 7]).await.unwrap();
     store.pin_conversation("c1", true).await.unwrap();

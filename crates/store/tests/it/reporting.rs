@@ -1,5 +1,5 @@
-//! Usage queries: sums per dimension and per time bucket, active users, exact latency
-//! percentiles, on both dialects.
+//! Usage queries: sums per dimension and per time bucket, one user's sums, active users, exact
+//! latency percentiles, on both dialects.
 
 use domain::{EntityId, KeyId, Operation, TeamId, UsageRecord, UsageTotals, UserId};
 use store::{Store, UsageDimension, UsageSelection};
@@ -168,6 +168,18 @@ pub async fn usage_sums_group_by_dimension_exactly(store: &Store) {
         .await
         .unwrap();
     assert_eq!(limited.len(), 7, "at most `limit` groups");
+
+    let adas = store
+        .usage_of_user(f.ada, T0, T0 + 48 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(adas, sum(in_range().filter(|r| r.user_id == Some(f.ada))));
+    assert_eq!(adas.requests, 75, "one user's, in the range only");
+    let nobodys = store
+        .usage_of_user(UserId::generate(), T0, T0 + 48 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(nobodys, UsageTotals::default());
 }
 
 pub async fn usage_sums_per_time_bucket(store: &Store) {
