@@ -289,10 +289,10 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         store.clone(),
     ));
 
-    let web = web::Web::new(
-        Arc::clone(&directory),
-        sign_in.clone(),
-        web::Settings {
+    let web = web::Web::of(web::Parts {
+        directory: Arc::clone(&directory),
+        sign_in: sign_in.clone(),
+        settings: web::Settings {
             cookie_secure: config.sessions.cookie_secure.unwrap_or(https_site),
             provider_sign_in: config.oidc.is_some(),
             levels: config.classifications.names().to_vec(),
@@ -302,9 +302,12 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 .filter_map(|e| Some((e.slug.clone(), usize::from(e.classification?.0))))
                 .collect(),
         },
-        gateway::router(Arc::clone(&gateway)),
-        Some((store.clone(), Arc::clone(&content))),
-    );
+        inference: gateway::router(Arc::clone(&gateway)),
+        kept: Some((store.clone(), Arc::clone(&content))),
+        sessions: Some(cookies.clone()),
+        usage: Some((store.clone(), Arc::clone(&admission))),
+        factory: Some(Arc::clone(&live)),
+    });
     let mut app = Router::new()
         .merge(gateway::router(Arc::clone(&gateway)))
         .merge(web::router(web));

@@ -1,6 +1,7 @@
 // The chat page: sends the conversation with each question, shows the answer as the server
 // renders it (sanitized HTML over server-sent events), stops, regenerates, edits, copies.
-// The conversation lives in this page only: nothing of it is kept on the server.
+// When the person's conversations are kept, the page continues the one it shows; otherwise the
+// conversation lives in this page only and nothing of it is kept on the server.
 
 import { csrfToken } from './app.js';
 
@@ -71,12 +72,14 @@ function busy(on) {
   questionBox.disabled = on;
 }
 
-/** The answer's actions: copy it; regenerate it and edit the question while it is the last. */
-function actions(article, text) {
+/**
+ * The answer's actions: copy it; regenerate it and edit the question while it is the last
+ * (`last`: the length of the conversation that ends with it); thumbs up or down.
+ */
+function actions(article, text, last = history.length) {
   const bar = document.createElement('div');
   bar.className = 'actions';
   bar.append(button(texts.copy, () => navigator.clipboard.writeText(text)));
-  const last = history.length;
   const isLast = () => history.length === last && !controller;
   bar.append(button(texts.regenerate, () => {
     if (!isLast()) return;
@@ -142,7 +145,7 @@ function feedback(article, requestId) {
     const response = await fetch('/chat/feedback', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken() },
-      body: JSON.stringify(comment ? { request_id: requestId, rating, comment } : { request_id: requestId, rating }),
+      body: JSON.stringify({ request_id: requestId, rating, comment: comment || null, conversation }),
     });
     const note = document.createElement('p');
     note.className = response.ok ? 'muted' : 'error';
@@ -153,6 +156,24 @@ function feedback(article, requestId) {
   article.append(form);
 }
 
+
+/** The fields of the chosen assistant's variables; `null` when it has none or a model is chosen. */
+function variableFields() {
+  return [...document.querySelectorAll('fieldset.variables')].find((f) => f.dataset.for === model.value) || null;
+}
+
+/** Shows the variables of the assistant chosen, and only them. */
+function showVariables() {
+  const shown = variableFields();
+  for (const fieldset of document.querySelectorAll('fieldset.variables')) fieldset.hidden = fieldset !== shown;
+}
+
+/** The chosen assistant's variables, as its template takes them. */
+function variables() {
+  const fields = variableFields();
+  if (!fields) return null;
+  return Object.fromEntries([...fields.querySelectorAll('[data-variable]')].map((input) => [input.dataset.variable, input.value]));
+}
 
 /** Sends the conversation; the last turn is the person's question. */
 async function ask() {
@@ -166,7 +187,7 @@ async function ask() {
     const response = await fetch('/chat/send', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken() },
-      body: JSON.stringify({ model: model.value, level: level.value, messages: history, conversation }),
+      body: JSON.stringify({ model: model.value, level: level.value, messages: history, conversation, variables: variables() }),
       signal: controller.signal,
     });
     if (!response.ok) {
@@ -211,14 +232,58 @@ async function ask() {
   }
 }
 
+// A reopened conversation's answers get their actions as a new answer does.
+[...transcript.querySelectorAll('.turn')].forEach((turn, position) => {
+  if (turn.dataset.role !== 'assistant') return;
+  copyButtons(turn.querySelector('.body'));
+  actions(turn, turn.dataset.raw, position + 1);
+});
+
+const attachment = document.getElementById('attachment');
+const attachedBox = document.getElementById('attached');
+/** The attached document's text, read on the server, until it goes with the next question. */
+let attached = null;
+
+function showAttached() {
+  attachedBox.hidden = !attached;
+  document.getElementById('attached-name').textContent = attached ? attached.name : '';
+}
+
+attachment.addEventListener('change', async () => {
+  const file = attachment.files[0];
+  if (!file) return;
+  attached = null;
+  const query = new URLSearchParams({ name: file.name, model: model.value });
+  const response = await fetch(`/chat/attach?${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'x-csrf-token': csrfToken() },
+    body: file,
+  });
+  attachment.value = '';
+  if (response.ok) attached = await response.json();
+  status.textContent = response.ok ? '' : await response.text();
+  showAttached();
+});
+
+document.getElementById('detach').addEventListener('click', () => {
+  attached = null;
+  showAttached();
+});
+
 form.addEventListener('submit', (event) => {
   event.preventDefault();
-  const content = questionBox.value.trim();
-  if (!content || controller) return;
+  const question = questionBox.value.trim();
+  if ((!question && !attached) || controller) return;
   const article = bubble('user');
-  article.querySelector('.body').textContent = content;
+  article.querySelector('.body').textContent = attached ? `${question}\n📎 ${attached.name}` : question;
+  // The document's text goes with the question, so the data policy reads it like any text.
+  const content = attached
+    ? `${question}\n\n---\n${texts.attached} : ${attached.name}\n\n${attached.text}`
+    : question;
   history.push({ role: 'user', content });
   questionBox.value = '';
+  attached = null;
+  showAttached();
   ask();
 });
 
@@ -230,3 +295,5 @@ questionBox.addEventListener('keydown', (event) => {
 });
 
 stop.addEventListener('click', () => controller && controller.abort());
+model.addEventListener('change', showVariables);
+showVariables();

@@ -46,7 +46,7 @@ const PERSONAL_DATA_HEADER: &str = "x-fabrique-personal-data";
 const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
 
 /// The largest conversation accepted from the page; the gateway applies its own limit after.
-const MAX_ASK_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_ASK_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the page sends: the model and the conversation, the new question last.
 #[derive(Debug, Deserialize)]
@@ -60,6 +60,9 @@ struct Ask {
     /// The kept conversation this question continues, when the person's conversations are kept.
     #[serde(default)]
     conversation: Option<String>,
+    /// The variables of the assistant asked (`usecase/<slug>`), passed to its template.
+    #[serde(default)]
+    variables: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -153,9 +156,24 @@ impl Keep {
     }
 }
 
-/// `POST /chat/feedback`: thumbs up or down on an answer (`{"request_id", "rating",
-/// "comment"}`), given to the inference API's `/v1/feedback` as the person signed in, so it is
-/// stored against the answer's usage record like any caller's.
+/// A verdict on an answer, as the page sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verdict {
+    request_id: String,
+    rating: String,
+    #[serde(default)]
+    comment: Option<String>,
+    /// The kept conversation holding the answer, when the person's conversations are kept.
+    #[serde(default)]
+    conversation: Option<String>,
+}
+
+/// `POST /chat/feedback`: thumbs up or down on an answer (`{"request_id", "rating", "comment",
+/// "conversation"}`). When the person's conversations are kept, the answer must be in one of
+/// theirs, found through the one ownership check. The verdict is then given to the inference
+/// API's `/v1/feedback` as the person signed in, so it is stored against the answer's usage
+/// record (and the use-case version that answered) like any caller's.
 pub(crate) async fn feedback(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
@@ -165,13 +183,36 @@ pub(crate) async fn feedback(
     if let Some(refused) = refusal_unless_signed_in_and_unforged(&web, &visitor, &headers) {
         return refused;
     }
+    let Ok(verdict) = serde_json::from_slice::<Verdict>(&body) else {
+        return plain(StatusCode::BAD_REQUEST, Text::BadQuestion.in_(visitor.lang));
+    };
+    let kept = match (&web.keeper, &visitor.person) {
+        (Some(keeper), Some(person)) if keeper.keeps(person) => Some((keeper, person)),
+        _ => None,
+    };
+    if let Some((keeper, person)) = kept {
+        let id = verdict.conversation.as_deref().unwrap_or_default();
+        let opened = keeper.owned(person, id, Action::Feedback).await;
+        let answered = match &opened {
+            Some(opened) => keeper.answered(opened, &verdict.request_id).await,
+            None => false,
+        };
+        if !answered {
+            return plain(StatusCode::NOT_FOUND, Text::NotFound.in_(visitor.lang));
+        }
+    }
+    let given = json!({
+        "request_id": verdict.request_id,
+        "rating": verdict.rating,
+        "comment": verdict.comment,
+    });
     let given = web
         .inference
         .call(
             &headers,
             http::Method::POST,
             "/v1/feedback",
-            Body::from(body),
+            Body::from(given.to_string()),
         )
         .await;
     visitor.respond(&web, given)
@@ -179,7 +220,7 @@ pub(crate) async fn feedback(
 
 /// The scripts' state changes need a person signed in and this browser's token (header
 /// `x-csrf-token`) from the chat's own origin: the refusal when they are not.
-fn refusal_unless_signed_in_and_unforged(
+pub(crate) fn refusal_unless_signed_in_and_unforged(
     web: &Web,
     visitor: &Visitor,
     headers: &HeaderMap,
@@ -267,12 +308,15 @@ impl Inference {
     }
 
     async fn ask(&self, browser: &HeaderMap, ask: &Ask) -> Response {
-        let body = json!({
+        let mut body = json!({
             "model": ask.model,
             "messages": ask.messages,
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        if let Some(variables) = ask.variables.as_ref().filter(|v| !v.is_empty()) {
+            body["fabrique"] = json!({ "variables": variables });
+        }
         let path = domain::Operation::Chat.public_path();
         let body = Body::from(body.to_string());
         self.call_labelled(
@@ -346,6 +390,7 @@ async fn refusal(answer: Response, lang: Lang) -> Result<Bytes, std::convert::In
     let message = error["error"]["message"].as_str().unwrap_or_default();
     let headline = match error["error"]["code"].as_str() {
         Some("classification_not_permitted") => Text::NoClearedModel,
+        Some("context_length_exceeded") => Text::TooLongForModel,
         _ => Text::Refused,
     };
     let fragment = html! {

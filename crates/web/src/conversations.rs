@@ -3,9 +3,11 @@
 //! content key (`retention`, `vault`), so erasing the person erases them. For `none` and
 //! `metadata` nothing is kept and the page says so.
 //!
-//! Every access to a conversation goes through [`Keeper::owned`], the one ownership check: a
-//! conversation of another person answers as if it did not exist, whatever the action.
+//! Every access to a conversation — opened by its id ([`Keeper::owned`]), listed, searched —
+//! goes through one ownership check (`admit`): a conversation of another person answers as if
+//! it did not exist, whatever the action.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use domain::{KeyOwner, UnixMillis, now_millis};
@@ -13,12 +15,15 @@ use retention::ContentStore;
 use store::{Store, StoredConversation, StoredMessage};
 use vault::{ContentKey, RecordBinding};
 
+use crate::search::Needle;
 use crate::visitor::Person;
 
-/// How many conversations the list shows.
+/// How many conversations the list shows, and a search looks through.
 const LISTED: u32 = 200;
+/// How many messages a search opens at most, the most recent conversations' first.
+const SEARCHED: u32 = 10_000;
 
-/// What a person may do to a conversation; each goes through [`Keeper::owned`].
+/// What a person may do to a conversation; each goes through the one ownership check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Read,
@@ -27,6 +32,12 @@ pub enum Action {
     Pin,
     Delete,
     Export,
+    /// See it in the list of one's conversations.
+    List,
+    /// Look through its title and messages.
+    Search,
+    /// Give feedback on one of its answers.
+    Feedback,
 }
 
 /// A conversation its owner opened: its row, its title in clear, the key that opens the rest.
@@ -51,6 +62,14 @@ pub struct Listed {
     pub title: String,
     pub pinned: bool,
     pub updated_at: UnixMillis,
+}
+
+/// A conversation a search found: where, and the passage found (`None` when it was the title).
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub id: String,
+    pub title: String,
+    pub passage: Option<String>,
 }
 
 /// Keeps and opens conversations.
@@ -79,17 +98,12 @@ impl Keeper {
             .keeps_content()
     }
 
-    /// The one ownership check: the conversation `id` when `person` owns it, else `None`, as for
-    /// a conversation that does not exist.
+    /// The conversation `id` when `person` owns it, else `None`, as for a conversation that does
+    /// not exist.
     pub async fn owned(&self, person: &Person, id: &str, action: Action) -> Option<Opened> {
         let stored = self.store.conversation(id).await.ok()??;
-        if stored.owner != person.user.id {
-            tracing::info!(?action, "web: another person's conversation was asked for");
-            return None;
-        }
         let key = self.content.opening_key(owner(person)).await.ok()??;
-        let title = open(&key, &stored, "title", &stored.sealed_title)?;
-        Some(Opened { stored, title, key })
+        admit(person, stored, &key, action)
     }
 
     /// The person's conversations, pinned first, then the most recently active.
@@ -103,18 +117,67 @@ impl Keeper {
             .await
             .unwrap_or_default();
         let mut listed: Vec<Listed> = rows
-            .iter()
+            .into_iter()
             .filter_map(|row| {
+                let opened = admit(person, row, &key, Action::List)?;
                 Some(Listed {
-                    id: row.id.clone(),
-                    title: open(&key, row, "title", &row.sealed_title)?,
-                    pinned: row.pinned,
-                    updated_at: row.updated_at,
+                    id: opened.stored.id,
+                    title: opened.title,
+                    pinned: opened.stored.pinned,
+                    updated_at: opened.stored.updated_at,
                 })
             })
             .collect();
         listed.sort_by_key(|c| (!c.pinned, std::cmp::Reverse(c.updated_at)));
         listed
+    }
+
+    /// The person's conversations whose title or a message holds `query`, the most recently
+    /// active first, each with the passage found. Each is opened in memory, in the person's
+    /// request: nothing of its text is indexed anywhere.
+    pub async fn search(&self, person: &Person, query: &str) -> Vec<Found> {
+        let (Some(needle), Ok(Some(key))) = (
+            Needle::new(query),
+            self.content.opening_key(owner(person)).await,
+        ) else {
+            return Vec::new();
+        };
+        let id = person.user.id;
+        let (rows, messages) = tokio::join!(
+            self.store.conversations_of(id, LISTED),
+            self.store.messages_owned_by(id, SEARCHED),
+        );
+        let messages = messages.unwrap_or_default();
+        let mut by_conversation: HashMap<&str, Vec<&StoredMessage>> = HashMap::new();
+        for message in &messages {
+            let of = by_conversation.entry(message.conversation_id.as_str());
+            of.or_default().push(message);
+        }
+        let mut found = Vec::new();
+        for row in rows.unwrap_or_default() {
+            let Some(opened) = admit(person, row, &key, Action::Search) else {
+                continue;
+            };
+            let conversation = &opened.stored;
+            let passage = match needle.find(&opened.title) {
+                Some(_) => Some(None),
+                None => by_conversation
+                    .get(conversation.id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| open(&key, conversation, &m.id, &m.sealed))
+                    .find_map(|text| needle.find(&text))
+                    .map(Some),
+            };
+            if let Some(passage) = passage {
+                found.push(Found {
+                    id: opened.stored.id,
+                    title: opened.title,
+                    passage,
+                });
+            }
+        }
+        found
     }
 
     /// A new conversation titled by its first question.
@@ -188,6 +251,13 @@ impl Keeper {
         }
     }
 
+    /// Whether the conversation holds the answer of the inference request `request_id`.
+    pub async fn answered(&self, opened: &Opened, request_id: &str) -> bool {
+        let id = &opened.stored.id;
+        let answered = self.store.conversation_answered(id, request_id).await;
+        answered.unwrap_or(false)
+    }
+
     pub async fn rename(&self, opened: &Opened, title: &str) -> bool {
         let title: String = title.trim().chars().take(200).collect();
         let sealed = seal(&opened.key, &opened.stored, "title", &title);
@@ -209,6 +279,27 @@ impl Keeper {
             .await
             .is_ok()
     }
+}
+
+/// The one ownership check, every action on a conversation goes through it: the conversation,
+/// its title opened, when `person` owns it; else `None`, as for a conversation that does not
+/// exist.
+fn admit(
+    person: &Person,
+    stored: StoredConversation,
+    key: &ContentKey,
+    action: Action,
+) -> Option<Opened> {
+    if stored.owner != person.user.id {
+        tracing::info!(?action, "web: another person's conversation was asked for");
+        return None;
+    }
+    let title = open(key, &stored, "title", &stored.sealed_title)?;
+    Some(Opened {
+        stored,
+        title,
+        key: key.clone(),
+    })
 }
 
 fn owner(person: &Person) -> KeyOwner {

@@ -1,11 +1,12 @@
 //! The routes of kept conversations: open one (`GET /c/{id}`), rename, pin or delete it (`POST`,
-//! checked for CSRF), export it as Markdown (`GET /c/{id}/export`). Each finds the conversation
+//! checked for CSRF), export it as Markdown (`GET /c/{id}/export`), search them
+//! (`GET /search?q=…`). Each finds the conversation
 //! through the one ownership check ([`Keeper::owned`]); another person's answers 404.
 
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
@@ -30,7 +31,29 @@ pub(crate) async fn open(
     };
     let messages = keeper.messages(&opened).await;
     let shown = (&opened, &messages[..]);
-    let page = crate::chat_page(&web, &visitor, &headers, person, Some(shown)).await;
+    let page = crate::chat_page(&web, &visitor, &headers, person, Some(shown), None).await;
+    visitor.respond(&web, page)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /search?q=…`: the chat, its list showing the person's conversations whose title or a
+/// message holds the words, each through the one ownership check.
+pub(crate) async fn search(
+    State(web): State<Arc<Web>>,
+    Query(search): Query<Search>,
+    headers: HeaderMap,
+) -> Response {
+    let visitor = Visitor::of(&web, &headers).await;
+    let Some((_, person)) = kept(&web, &visitor) else {
+        return visitor.respond(&web, Redirect::to("/"));
+    };
+    let query: String = search.q.trim().chars().take(200).collect();
+    let page = crate::chat_page(&web, &visitor, &headers, person, None, Some(&query)).await;
     visitor.respond(&web, page)
 }
 
@@ -72,7 +95,12 @@ pub(crate) async fn change(
         }
         Action::Pin => (keeper.pin(&opened).await, back.as_str()),
         Action::Delete => (keeper.delete(&opened).await, "/"),
-        Action::Read | Action::Continue | Action::Export => (false, "/"),
+        Action::Read
+        | Action::Continue
+        | Action::Export
+        | Action::List
+        | Action::Search
+        | Action::Feedback => (false, "/"),
     };
     match done {
         true => visitor.respond(&web, Redirect::to(to)),

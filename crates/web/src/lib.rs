@@ -16,9 +16,17 @@
 //! HTML rendered and sanitized on the server (`markdown`), with the personal-data notice the
 //! gateway tells. When the person's entity keeps content (`full`), conversations are kept one row
 //! a message, sealed under the person's content key (`conversations`), and opened, renamed,
-//! pinned, exported and deleted through `history`, every access through the one ownership check
-//! `conversations::Keeper::owned`; otherwise the conversation lives in the page only
+//! pinned, exported, searched (`search`) and deleted through `history`, listed by when they were
+//! last active (`periods`), every access — answers rated included — through the one ownership
+//! check in `conversations`; otherwise the conversation lives in the page only
 //! (`assets/chat.js`) and the page says so.
+//!
+//! **Assistants** (`assistants`): the AI Factory's deployed use cases the person may call are
+//! offered in the model picker and asked as `usecase/<slug>`, with their template's variables.
+//! **Attachments** (`attachments`): PDF, DOCX, TXT and Markdown documents are read on the server
+//! and their text added to the question, so the data policy reads it; nothing of a document is
+//! stored. **Usage** (`usage`): the person's month and their own monthly budgets, shown below the
+//! conversation. **Sign-out** (`POST /signout`) ends the session on the server.
 //!
 //! **Security.** Every response carries a strict Content-Security-Policy (scripts, styles and
 //! connections from the chat's own origin only, no inline script or style, no framing) and
@@ -38,6 +46,8 @@
 //! pipeline as any client, never around it).
 
 mod assets;
+mod assistants;
+mod attachments;
 mod chat;
 mod conversations;
 mod cookies;
@@ -46,16 +56,22 @@ mod history;
 mod lang;
 mod markdown;
 mod pages;
+mod periods;
+mod search;
 mod text;
+mod usage;
 mod visitor;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use access::SessionCookies;
+use admission::{Admission, Calendar};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use factory::Live;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::Directory;
 use retention::ContentStore;
@@ -70,6 +86,7 @@ use crate::conversations::Keeper;
 use crate::csrf::{Csrf, Forgery};
 use crate::lang::Lang;
 use crate::text::Text;
+use crate::usage::Meter;
 use crate::visitor::Person;
 use crate::visitor::Visitor;
 
@@ -116,6 +133,35 @@ pub struct Web {
     inference: Inference,
     /// Keeps conversations for people whose entity's retention is `full`.
     keeper: Option<Keeper>,
+    /// Writes the session cookie's removal at sign-out.
+    sessions: Option<SessionCookies>,
+    /// The group's calendar: when days begin, for the list of conversations.
+    calendar: Calendar,
+    /// The person's month against their budgets.
+    meter: Option<Meter>,
+    /// The AI Factory's deployed use cases, offered as assistants.
+    factory: Option<Arc<Live>>,
+}
+
+/// What the web is made of, given by `fabrique serve`.
+#[derive(Debug)]
+pub struct Parts {
+    pub directory: Arc<Directory>,
+    pub sign_in: Option<Arc<dyn access::SignIn>>,
+    pub settings: Settings,
+    /// The inference API's router (`gateway::router`): the chat sends its questions through it,
+    /// in process, so they take the pipeline every API request takes.
+    pub inference: Router,
+    /// Where conversations are kept, for entities whose retention is `full`.
+    pub kept: Option<(Store, Arc<ContentStore>)>,
+    /// How session cookies are written: sign-out clears the browser's.
+    pub sessions: Option<SessionCookies>,
+    /// The usage store and the budgets, to show each person their month; the budgets' calendar
+    /// (`[admission] time_zone`) is the group's, else UTC.
+    pub usage: Option<(Store, Arc<Admission>)>,
+    /// The AI Factory's registry in memory: its deployed use cases the person may call are
+    /// offered as assistants.
+    pub factory: Option<Arc<Live>>,
 }
 
 impl Web {
@@ -128,25 +174,62 @@ impl Web {
         inference: Router,
         kept: Option<(Store, Arc<ContentStore>)>,
     ) -> Arc<Web> {
-        Arc::new(Web {
+        Web::of(Parts {
             directory,
             sign_in,
-            csrf: Csrf::default(),
             settings,
-            inference: Inference(inference),
-            keeper: kept.map(|(store, content)| Keeper::new(store, content)),
+            inference,
+            kept,
+            sessions: None,
+            usage: None,
+            factory: None,
+        })
+    }
+
+    /// The web made of all its parts.
+    pub fn of(parts: Parts) -> Arc<Web> {
+        let meter = parts
+            .usage
+            .map(|(store, admission)| Meter::new(store, admission));
+        Arc::new(Web {
+            directory: parts.directory,
+            sign_in: parts.sign_in,
+            csrf: Csrf::default(),
+            settings: parts.settings,
+            inference: Inference(parts.inference),
+            keeper: parts
+                .kept
+                .map(|(store, content)| Keeper::new(store, content)),
+            sessions: parts.sessions,
+            calendar: meter
+                .as_ref()
+                .map_or_else(Calendar::utc, |meter| meter.calendar().clone()),
+            meter,
+            factory: parts.factory,
         })
     }
 }
 
-/// The web's routes: `/`, `/assets/{name}`, `POST /lang`, `POST /chat/send`,
-/// `POST /chat/feedback`.
+/// The web's routes: `/`, `/assets/{name}`, `POST /lang`, `POST /signout`, `POST /chat/send`,
+/// `POST /chat/attach`, `POST /chat/feedback`, `GET /search`, and a kept conversation's
+/// `/c/{id}…`.
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/assets/{name}", get(assets::serve))
         .route("/lang", post(choose_language))
-        .route("/chat/send", post(chat::send))
+        .route("/signout", post(sign_out))
+        .route("/search", get(history::search))
+        .route(
+            "/chat/send",
+            post(chat::send).layer(DefaultBodyLimit::max(chat::MAX_ASK_BYTES)),
+        )
+        .route(
+            "/chat/attach",
+            post(attachments::attach).layer(DefaultBodyLimit::max(
+                attachments::MAX_DOCUMENT_BYTES + 64 * 1024,
+            )),
+        )
         .route("/chat/feedback", post(chat::feedback))
         .route("/c/{id}", get(history::open))
         .route("/c/{id}/export", get(history::export))
@@ -159,7 +242,7 @@ pub fn router(web: Arc<Web>) -> Router {
 async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let visitor = Visitor::of(&web, &headers).await;
     let page = match &visitor.person {
-        Some(person) => chat_page(&web, &visitor, &headers, person, None).await,
+        Some(person) => chat_page(&web, &visitor, &headers, person, None, None).await,
         None => pages::sign_in(
             &visitor.frame(),
             web.settings.provider_sign_in,
@@ -169,27 +252,78 @@ async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     visitor.respond(&web, page)
 }
 
-/// The chat page for `person`, on a kept conversation or a new one.
+/// The chat page for `person`, on a kept conversation or a new one; the list of their
+/// conversations, or those that hold `search`.
 async fn chat_page(
     web: &Web,
     visitor: &Visitor,
     headers: &HeaderMap,
     person: &Person,
     shown: Option<history::Shown<'_>>,
+    search: Option<&str>,
 ) -> maud::Markup {
     let models = web.inference.chat_models(headers).await;
+    let assistants = match &web.factory {
+        Some(live) => assistants::open_to(live, person, &models),
+        None => Vec::new(),
+    };
     let levels = web.settings.levels_open_to(person.entity.as_deref());
-    let kept = match &web.keeper {
-        Some(keeper) if keeper.keeps(person) => Some(keeper.list(person).await),
+    let keeper = web.keeper.as_ref().filter(|keeper| keeper.keeps(person));
+    let (grouped, found) = match (keeper, search) {
+        (None, _) => (None, None),
+        (Some(keeper), Some(query)) => (None, Some(keeper.search(person, query).await)),
+        (Some(keeper), None) => {
+            let boundaries = periods::Boundaries::at(&web.calendar, domain::now_millis());
+            let listed = keeper.list(person).await;
+            (Some(periods::group(listed, &boundaries)), None)
+        }
+    };
+    let month = match &web.meter {
+        Some(meter) => meter.month(person).await,
+        None => None,
+    };
+    let kept = match (&grouped, &found, search) {
+        (Some(groups), _, _) => Some(pages::Sidebar::Grouped(groups)),
+        (_, Some(found), Some(query)) => Some(pages::Sidebar::Found { query, found }),
         _ => None,
     };
     let chat = pages::Chat {
         models: &models,
+        assistants: &assistants,
         levels,
-        kept: kept.as_deref(),
+        kept,
         shown,
+        month: month.as_ref(),
     };
     pages::chat(&visitor.frame(), &chat)
+}
+
+/// A form that carries only its CSRF token.
+#[derive(Debug, Deserialize)]
+struct Posted {
+    csrf: Option<String>,
+}
+
+/// `POST /signout`: ends the person's session on the server (the cookie no longer opens it,
+/// whoever holds it) and clears it in the browser, then back to the sign-in page.
+async fn sign_out(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(posted): Form<Posted>,
+) -> Response {
+    let visitor = Visitor::of(&web, &headers).await;
+    if let Err(forgery) = visitor.check(&web, &headers, posted.csrf.as_deref()) {
+        return refuse(&web, &visitor, forgery);
+    }
+    if let Some(secret) = access::session_secret(&headers) {
+        web.directory.end_session_of_secret(secret);
+    }
+    let mut response = Redirect::to("/").into_response();
+    if let Some(sessions) = &web.sessions {
+        let removal = sessions.removal(&headers);
+        response.headers_mut().append(header::SET_COOKIE, removal);
+    }
+    visitor.respond(&web, response)
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,12 +6,15 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use wire::models::ModelCard;
 
 use crate::assets::Asset;
-use crate::conversations::{Listed, Opened};
+use crate::assistants::Assistant;
+use crate::conversations::{Found, Listed, Opened};
 use crate::csrf::TOKEN_FIELD;
 use crate::history::Shown;
 use crate::lang::Lang;
 use crate::markdown;
+use crate::periods::Age;
 use crate::text::Text;
+use crate::usage::{self, Month};
 
 /// What every page's frame needs.
 pub struct Frame<'a> {
@@ -47,6 +50,12 @@ pub fn layout(frame: &Frame<'_>, title: &str, main: Markup) -> Markup {
                         span.muted { (t(Text::SignedInAs)) " " strong { (user_name) } }
                     }
                     (language_switch(frame))
+                    @if frame.user_name.is_some() {
+                        form method="post" action="/signout" {
+                            input type="hidden" name=(TOKEN_FIELD) value=(frame.token);
+                            button.quiet #sign-out type="submit" { (t(Text::SignOut)) }
+                        }
+                    }
                 }
                 main #main tabindex="-1" { (main) }
             }
@@ -101,12 +110,25 @@ pub fn sign_in(frame: &Frame<'_>, provider: bool, session_refused: bool) -> Mark
 /// What the chat page shows besides the frame.
 pub struct Chat<'a> {
     pub models: &'a [ModelCard],
+    /// The AI Factory's use cases the person may call.
+    pub assistants: &'a [Assistant],
     /// The levels the conversation may be given, lowest first.
     pub levels: &'a [String],
-    /// The person's kept conversations; `None` when nothing is kept for them.
-    pub kept: Option<&'a [Listed]>,
+    /// The person's kept conversations, or those a search found; `None` when nothing is kept
+    /// for them.
+    pub kept: Option<Sidebar<'a>>,
     /// The kept conversation shown, with its messages.
     pub shown: Option<Shown<'a>>,
+    /// The person's usage this month against their budgets.
+    pub month: Option<&'a Month>,
+}
+
+/// What the list of kept conversations shows.
+pub enum Sidebar<'a> {
+    /// All of them, grouped by when they were last active.
+    Grouped(&'a [(Age, Vec<Listed>)]),
+    /// Those a search found.
+    Found { query: &'a str, found: &'a [Found] },
 }
 
 /// The chat: the person's conversations when they are kept, the conversation, the model and
@@ -126,8 +148,8 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                 data-done=(t(Text::Answered)) data-edit=(t(Text::Edit)) data-up=(t(Text::Useful))
                 data-down=(t(Text::NotUseful)) data-comment=(t(Text::Comment))
                 data-send-feedback=(t(Text::SendFeedback)) data-thanks=(t(Text::Thanks))
-                data-feedback-failed=(t(Text::FeedbackFailed)) {}
-            @if let Some(kept) = chat.kept {
+                data-feedback-failed=(t(Text::FeedbackFailed)) data-attached=(t(Text::Attached)) {}
+            @if let Some(kept) = &chat.kept {
                 (conversation_list(frame, kept))
             }
             @if let Some((opened, _)) = chat.shown {
@@ -138,7 +160,7 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
             section #transcript aria-label=(t(Text::Conversation)) aria-live="polite" {
                 @for message in chat.shown.map_or(&[][..], |(_, messages)| messages) {
                     article class=(format!("turn {}", message.role)) data-role=(message.role)
-                        data-raw=(message.text) {
+                        data-raw=(message.text) data-request-id=[message.request_id.as_deref()] {
                         @if message.role == "user" {
                             div.body { (message.text) }
                         } @else {
@@ -154,10 +176,28 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                 div.row {
                     label for="model" { (t(Text::Model)) }
                     select #model name="model" {
-                        @for model in chat.models {
-                            option value=(model.id) { (model_label(frame.lang, model)) }
+                        @if chat.assistants.is_empty() {
+                            @for model in chat.models {
+                                option value=(model.id) { (model_label(frame.lang, model)) }
+                            }
+                        } @else {
+                            optgroup label=(t(Text::Models)) {
+                                @for model in chat.models {
+                                    option value=(model.id) { (model_label(frame.lang, model)) }
+                                }
+                            }
+                            optgroup label=(t(Text::Assistants)) {
+                                @for assistant in chat.assistants {
+                                    option value=(assistant.model) title=(assistant.purpose) {
+                                        (assistant.name)
+                                    }
+                                }
+                            }
                         }
                     }
+                }
+                @for assistant in chat.assistants.iter().filter(|a| !a.variables.is_empty()) {
+                    (variables(frame.lang, assistant))
                 }
                 div.row {
                     label for="level" { (t(Text::Classification)) }
@@ -167,7 +207,15 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                     span #level-hint.muted { (t(Text::ClassificationHint)) }
                 }
                 label for="question" { (t(Text::Question)) }
-                textarea #question name="question" rows="3" required {}
+                textarea #question name="question" rows="3" {}
+                div.row {
+                    label for="attachment" { (t(Text::Attach)) }
+                    input #attachment type="file" accept=".pdf,.docx,.txt,.md,.markdown";
+                    span #attached hidden {
+                        "📎 " span #attached-name {} " "
+                        button.quiet #detach type="button" { (t(Text::RemoveAttachment)) }
+                    }
+                }
                 div.row {
                     button #send type="submit" { (t(Text::Send)) }
                     button.quiet #stop type="button" hidden { (t(Text::Stop)) }
@@ -178,26 +226,89 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                 Some(_) => p.muted { (t(Text::Kept)) },
                 None => p.muted { (t(Text::NothingKept)) },
             }
+            @if let Some(month) = chat.month {
+                (usage_this_month(frame.lang, month))
+            }
             script type="module" src=(Asset::Chat.href()) {}
         },
     )
 }
 
-/// The person's kept conversations, pinned first, and a link to start a new one.
-fn conversation_list(frame: &Frame<'_>, kept: &[Listed]) -> Markup {
+/// The person's kept conversations, grouped by when they were last active, or those a search
+/// found; a link to start a new one; the search box.
+fn conversation_list(frame: &Frame<'_>, kept: &Sidebar<'_>) -> Markup {
     let t = |text: Text| text.in_(frame.lang);
+    let query = match kept {
+        Sidebar::Found { query, .. } => *query,
+        Sidebar::Grouped(_) => "",
+    };
     html! {
         nav.conversations aria-labelledby="conversations-title" {
             h2 #conversations-title { (t(Text::Conversations)) }
             a href="/" { (t(Text::NewConversation)) }
-            ul {
-                @for conversation in kept {
-                    li {
-                        a href=(format!("/c/{}", conversation.id)) {
-                            @if conversation.pinned { "📌 " }
-                            (conversation.title)
+            form.row method="get" action="/search" role="search" {
+                label for="search" { (t(Text::Search)) }
+                input #search type="search" name="q" value=(query) maxlength="200" required;
+                button.quiet type="submit" { (t(Text::Search)) }
+            }
+            @match kept {
+                Sidebar::Grouped(groups) => {
+                    @for (age, members) in groups.iter() {
+                        h3 { (t(age.heading())) }
+                        ul {
+                            @for conversation in members {
+                                li { a href=(format!("/c/{}", conversation.id)) { (conversation.title) } }
+                            }
                         }
                     }
+                }
+                Sidebar::Found { query, found } => {
+                    h3 { (t(Text::SearchResults)) " « " (query) " »" }
+                    @if found.is_empty() {
+                        p.muted role="status" { (t(Text::NothingFound)) }
+                    }
+                    ul #found {
+                        @for conversation in found.iter() {
+                            li {
+                                a href=(format!("/c/{}", conversation.id)) { (conversation.title) }
+                                @if let Some(passage) = &conversation.passage {
+                                    br;
+                                    span.muted { (passage) }
+                                }
+                            }
+                        }
+                    }
+                    a href="/" { (t(Text::ClearSearch)) }
+                }
+            }
+        }
+    }
+}
+
+/// The person's usage this month, and each of their monthly budgets as a meter.
+fn usage_this_month(lang: Lang, month: &Month) -> Markup {
+    let t = |text: Text| text.in_(lang);
+    let totals = &month.totals;
+    let tokens = totals.input_tokens.saturating_add(totals.output_tokens);
+    html! {
+        section #usage aria-labelledby="usage-title" {
+            h2 #usage-title { (t(Text::UsageThisMonth)) }
+            p {
+                (usage::whole(lang, totals.requests)) " " (t(Text::Requests)) " · "
+                (usage::whole(lang, tokens)) " " (t(Text::Tokens)) " · "
+                (t(Text::Cost)) " " (usage::money(lang, totals.cost_micros))
+            }
+            @for budget in &month.budgets {
+                @let id = format!("budget-{}", budget.unit.as_str());
+                @let committed = usage::committed(budget);
+                div.row {
+                    label for=(id) {
+                        (t(Text::of_budget(budget.unit))) " : "
+                        (usage::amount(lang, budget.unit, committed)) " / "
+                        (usage::amount(lang, budget.unit, budget.limit))
+                    }
+                    meter id=(id) min="0" max=(budget.limit) value=(committed.min(budget.limit))
+                        high=[budget.soft_threshold_percent.map(|p| budget.limit / 100 * u64::from(p))] {}
                 }
             }
         }
@@ -231,6 +342,22 @@ fn conversation_tools(frame: &Frame<'_>, opened: &Opened) -> Markup {
                 button.quiet type="submit" { (t(Text::Delete)) }
             }
             a href=(format!("{base}/export")) download { (t(Text::Export)) }
+        }
+    }
+}
+
+/// The fields of an assistant's variables, shown while it is the one chosen.
+fn variables(lang: Lang, assistant: &Assistant) -> Markup {
+    html! {
+        fieldset.variables data-for=(assistant.model) hidden {
+            legend { (Text::Variables.in_(lang)) " — " (assistant.name) }
+            @for name in &assistant.variables {
+                @let id = format!("variable-{}-{name}", assistant.model.replace('/', "-"));
+                div.row {
+                    label for=(id) { (name) }
+                    input id=(id) data-variable=(name) maxlength="2000";
+                }
+            }
         }
     }
 }

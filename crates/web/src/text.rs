@@ -60,6 +60,35 @@ pub enum Text {
     Delete,
     Export,
     Kept,
+    SignOut,
+    PinnedConversations,
+    Today,
+    Yesterday,
+    PreviousWeek,
+    PreviousMonth,
+    Older,
+    Search,
+    SearchResults,
+    NothingFound,
+    ClearSearch,
+    UsageThisMonth,
+    Requests,
+    Tokens,
+    Cost,
+    TokenBudget,
+    MoneyBudget,
+    Models,
+    Assistants,
+    Variables,
+    Attach,
+    RemoveAttachment,
+    Attached,
+    AttachmentKind,
+    AttachmentSize,
+    AttachmentDamaged,
+    AttachmentEmpty,
+    AttachmentTooLong,
+    TooLongForModel,
 }
 
 impl Text {
@@ -72,6 +101,14 @@ impl Text {
             "non_eu_cloud" => Text::NonEuCloud,
             _ => return None,
         })
+    }
+
+    /// The name of a budget counting `unit`.
+    pub fn of_budget(unit: admission::BudgetUnit) -> Text {
+        match unit {
+            admission::BudgetUnit::Tokens => Text::TokenBudget,
+            admission::BudgetUnit::MoneyMicros => Text::MoneyBudget,
+        }
     }
 
     /// The sentence in `lang`.
@@ -186,6 +223,68 @@ impl Text {
                  entité a fixé, et effacées avec votre compte.",
                 "Your conversations are kept encrypted on the server for as long as your entity \
                  decided, and erased with your account.",
+            ),
+            Text::SignOut => ("Se déconnecter", "Sign out"),
+            Text::PinnedConversations => ("Épinglées", "Pinned"),
+            Text::Today => ("Aujourd’hui", "Today"),
+            Text::Yesterday => ("Hier", "Yesterday"),
+            Text::PreviousWeek => ("7 jours précédents", "Previous 7 days"),
+            Text::PreviousMonth => ("30 jours précédents", "Previous 30 days"),
+            Text::Older => ("Plus anciennes", "Older"),
+            Text::Search => ("Rechercher", "Search"),
+            Text::SearchResults => ("Résultats pour", "Results for"),
+            Text::NothingFound => (
+                "Aucune de vos conversations ne contient ces mots.",
+                "None of your conversations holds these words.",
+            ),
+            Text::ClearSearch => ("Toutes vos conversations", "All your conversations"),
+            Text::UsageThisMonth => ("Votre consommation ce mois-ci", "Your usage this month"),
+            Text::Requests => ("requêtes", "requests"),
+            Text::Tokens => ("jetons", "tokens"),
+            Text::Cost => ("coût", "cost"),
+            Text::TokenBudget => ("Budget mensuel en jetons", "Monthly token budget"),
+            Text::MoneyBudget => ("Budget mensuel", "Monthly budget"),
+            Text::Models => ("Modèles", "Models"),
+            Text::Assistants => ("Assistants", "Assistants"),
+            Text::Variables => (
+                "Ce que l’assistant doit savoir",
+                "What the assistant needs to know",
+            ),
+            Text::Attach => (
+                "Joindre un document (PDF, DOCX, TXT, Markdown)",
+                "Attach a document (PDF, DOCX, TXT, Markdown)",
+            ),
+            Text::RemoveAttachment => ("Retirer le document", "Remove the document"),
+            Text::Attached => ("Document joint", "Attached document"),
+            Text::AttachmentKind => (
+                "Seuls les documents PDF, DOCX, TXT et Markdown peuvent être joints.",
+                "Only PDF, DOCX, TXT and Markdown documents can be attached.",
+            ),
+            Text::AttachmentSize => (
+                "Ce document est trop volumineux : 10 Mo au plus.",
+                "This document is too large: 10 MB at most.",
+            ),
+            Text::AttachmentDamaged => (
+                "Ce document n’a pas pu être lu : il est peut-être endommagé, chiffré ou d’un autre \
+                 format que son nom l’indique.",
+                "This document could not be read: it may be damaged, encrypted or of another \
+                 format than its name says.",
+            ),
+            Text::AttachmentEmpty => (
+                "Ce document ne contient pas de texte (un document numérisé n’est pas lu).",
+                "This document holds no text (a scanned document is not read).",
+            ),
+            Text::AttachmentTooLong => (
+                "Ce document (environ {tokens} jetons) dépasse ce que le modèle choisi peut lire \
+                 ({context} jetons) : joignez un extrait ou choisissez un modèle plus large.",
+                "This document (about {tokens} tokens) is more than the chosen model can read \
+                 ({context} tokens): attach an extract or choose a larger model.",
+            ),
+            Text::TooLongForModel => (
+                "La conversation dépasse ce que le modèle choisi peut lire : raccourcissez-la ou \
+                 choisissez un modèle plus large.",
+                "The conversation is more than the chosen model can read: shorten it or choose a \
+                 larger model.",
             ),
             Text::FeedbackFailed => (
                 "L’avis n’a pas pu être enregistré.",

@@ -517,8 +517,35 @@ impl Browser {
         response.await.unwrap().status().as_u16()
     }
 
-    /// Every action on `id`, as this person: the statuses, in the order of [`ACTIONS`].
-    async fn try_everything(&self, t: &TestServer, id: &str) -> Vec<u16> {
+    /// `POST /chat/feedback` on the answer `request_id` of `conversation`: the status.
+    async fn thumbs_up(&self, t: &TestServer, conversation: &str, request_id: &str) -> u16 {
+        let verdict =
+            json!({"request_id": request_id, "rating": "up", "conversation": conversation});
+        let response = browser()
+            .post(t.url("/chat/feedback"))
+            .header(COOKIE, &self.cookies)
+            .header(web::TOKEN_HEADER, &self.token)
+            .json(&verdict)
+            .send();
+        response.await.unwrap().status().as_u16()
+    }
+
+    /// 200 when `page` links to the conversation `id`, else 404: what a list or a search shows.
+    async fn finds(&self, t: &TestServer, page: &str, id: &str) -> u16 {
+        let (status, body) = self.get(t, page).await;
+        assert_eq!(status, 200, "{body}");
+        match body.contains(&format!(r#"href="/c/{id}""#)) {
+            true => 200,
+            false => 404,
+        }
+    }
+
+    /// Every action on `id` (whose first answer is `request_id`), as this person: the statuses,
+    /// in the order of [`ACTIONS`].
+    async fn try_everything(&self, t: &TestServer, id: &str, request_id: &str) -> Vec<u16> {
+        let feedback = self.thumbs_up(t, id, request_id).await;
+        let searched = self.finds(t, "/search?q=projet", id).await;
+        let listed = self.finds(t, "/", id).await;
         let continued = {
             let ask = json!({"model": "mistral-small", "conversation": id,
                 "messages": [{"role": "user", "content": "Et ensuite ?"}]});
@@ -531,6 +558,9 @@ impl Browser {
             response.await.unwrap().status().as_u16()
         };
         vec![
+            feedback,
+            searched,
+            listed,
             self.get(t, &format!("/c/{id}")).await.0,
             continued,
             self.get(t, &format!("/c/{id}/export")).await.0,
@@ -541,8 +571,8 @@ impl Browser {
     }
 }
 
-/// Read, continue (and stream), export, rename, pin, delete.
-const ACTIONS: usize = 6;
+/// Feedback on an answer, search, list, read, continue (and stream), export, rename, pin, delete.
+const ACTIONS: usize = 9;
 
 async fn signed_in_as(issuer: &::oidc::testing::TestIssuer, t: &TestServer, user: &str) -> Browser {
     let session = browser_session(issuer, t, user).await;
@@ -552,6 +582,13 @@ async fn signed_in_as(issuer: &::oidc::testing::TestIssuer, t: &TestServer, user
         cookies: format!("{session}; {browser_id}"),
         token: token_of(&page),
     }
+}
+
+/// The `request_id` of the answer that ends `events`.
+fn answered(events: &[(String, Value)]) -> String {
+    let (last, done) = events.last().unwrap();
+    assert_eq!(last, "done", "{events:?}");
+    done["request_id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -644,10 +681,11 @@ async fn nobody_but_its_owner_reaches_a_conversation_whatever_the_action() {
         .say(&t, None, json!([{"role": "user", "content": "Mon projet"}]))
         .await;
     let id = events[0].1["id"].as_str().unwrap().to_owned();
+    let request_id = answered(&events);
 
     for stranger in ["bob", "eve"] {
         let them = signed_in_as(&issuer, &t, stranger).await;
-        let statuses = them.try_everything(&t, &id).await;
+        let statuses = them.try_everything(&t, &id, &request_id).await;
         assert_eq!(
             statuses,
             vec![404; ACTIONS],
@@ -666,11 +704,16 @@ async fn nobody_but_its_owner_reaches_a_conversation_whatever_the_action() {
         "nothing renamed: {page}"
     );
 
-    let statuses = ada.try_everything(&t, &id).await;
+    let statuses = ada.try_everything(&t, &id, &request_id).await;
     assert_eq!(
         statuses,
-        vec![200, 200, 200, 303, 303, 303],
+        vec![202, 200, 200, 200, 200, 200, 303, 303, 303],
         "its owner does everything"
+    );
+    let elsewhere = ada.thumbs_up(&t, "cnv_none", &request_id).await;
+    assert_eq!(
+        elsewhere, 404,
+        "feedback names the conversation holding the answer"
     );
 }
 
@@ -694,4 +737,421 @@ async fn a_persons_conversations_are_erased_with_them() {
     assert!(t.server.store.conversation(&id).await.unwrap().is_none());
     assert!(t.server.store.messages_of(&id).await.unwrap().is_empty());
     assert_eq!(ada.get(&t, &format!("/c/{id}")).await.0, 404);
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_the_server_and_needs_the_token() {
+    let (issuer, t) = start().await;
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let (status, page) = ada.get(&t, "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"action="/signout""#), "{page}");
+
+    let sign_out = |token: &str| {
+        browser()
+            .post(t.url("/signout"))
+            .header(COOKIE, &ada.cookies)
+            .form(&[("csrf", token)])
+            .send()
+    };
+    assert_eq!(sign_out("").await.unwrap().status().as_u16(), 403);
+    let (_, page) = ada.get(&t, "/").await;
+    assert!(
+        page.contains("Connecté en tant que"),
+        "still signed in: {page}"
+    );
+
+    let response = sign_out(&ada.token).await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()["location"], "/");
+    let removal = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("fabrique_session=;") || v.starts_with("fabrique_session=\"\""))
+        .expect("the session cookie is cleared");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+
+    let (_, page) = ada.get(&t, "/").await;
+    assert!(
+        page.contains("Connexion") && !page.contains("Connecté en tant que"),
+        "the old cookie opens nothing: {page}"
+    );
+    let models = browser()
+        .get(t.url("/v1/models"))
+        .header(COOKIE, &ada.cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.status().as_u16(), 401, "nor the API");
+}
+
+#[tokio::test]
+async fn a_person_searches_their_conversations_grouped_by_date_and_rates_a_reopened_answer() {
+    let (issuer, t) = start_on(vec![echoing()], &keeping(), "").await;
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let first = "Le code du coffre Vauban";
+    let events = ada
+        .say(&t, None, json!([{"role": "user", "content": first}]))
+        .await;
+    let vauban = events[0].1["id"].as_str().unwrap().to_owned();
+    let history = json!([
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "Et la clé de la tour Colbert ?"},
+    ]);
+    let request_id = answered(&ada.say(&t, Some(&vauban), history).await);
+    let events = ada
+        .say(
+            &t,
+            None,
+            json!([{"role": "user", "content": "Recette de la tarte"}]),
+        )
+        .await;
+    let tarte = events[0].1["id"].as_str().unwrap().to_owned();
+    let bob = signed_in_as(&issuer, &t, "bob").await;
+    bob.say(
+        &t,
+        None,
+        json!([{"role": "user", "content": "Colbert, mon voisin"}]),
+    )
+    .await;
+
+    let (_, page) = ada.get(&t, "/").await;
+    assert!(
+        page.contains("<h3>Aujourd’hui</h3>"),
+        "grouped by date: {page}"
+    );
+    let links = |page: &str| {
+        [&vauban, &tarte]
+            .map(|id| page.contains(&format!(r#"href="/c/{id}""#)))
+            .to_vec()
+    };
+    let (status, page) = ada.get(&t, "/search?q=COLBERT").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(links(&page), [true, false], "found in a message: {page}");
+    assert!(page.contains("Et la clé de la tour Colbert ?"), "{page}");
+    assert!(!page.contains("mon voisin"), "never another's: {page}");
+    let (_, page) = ada.get(&t, "/search?q=tarte").await;
+    assert_eq!(links(&page), [false, true], "found in a title: {page}");
+    let (_, page) = ada.get(&t, "/search?q=introuvable").await;
+    assert_eq!(links(&page), [false, false]);
+    assert!(page.contains("Aucune de vos conversations"), "{page}");
+
+    let (_, page) = ada.get(&t, &format!("/c/{vauban}")).await;
+    assert!(
+        page.contains(&format!(r#"data-request-id="{request_id}""#)),
+        "a reopened answer can be rated: {page}"
+    );
+    assert_eq!(ada.thumbs_up(&t, &vauban, &request_id).await, 202);
+    assert_eq!(
+        ada.thumbs_up(&t, &tarte, &request_id).await,
+        404,
+        "not an answer of that conversation"
+    );
+}
+
+#[tokio::test]
+async fn a_person_sees_their_usage_this_month_against_their_own_budget() {
+    let (issuer, t) = start().await;
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let store = &t.server.store;
+    let users = store.list_users(None, store::Window::ALL).await.unwrap();
+    let user = |name: &str| users.iter().find(|u| u.user_name == name).unwrap().clone();
+    let (ada_record, bob_id) = (user("ada"), domain::UserId::generate());
+    let record = |n: u64, user_id, started_at| domain::UsageRecord {
+        request_id: format!("month-{n}"),
+        client_request_id: None,
+        started_at,
+        entity_id: Some(ada_record.entity_id),
+        user_id: Some(user_id),
+        service_account_id: None,
+        key_id: None,
+        team_id: None,
+        use_case: None,
+        use_case_version: None,
+        operation: domain::Operation::Chat,
+        model: "mistral-small".into(),
+        endpoint: Some("gpu-a".into()),
+        stream: true,
+        prompt_tokens: 1_000,
+        completion_tokens: 234,
+        cost_micros: 60_000,
+        ttft_ms: Some(3),
+        duration_ms: 7,
+        status: 200,
+        error_code: None,
+        attempts: 1,
+        classification: None,
+        hosting: None,
+        usage_estimated: false,
+    };
+    let now = domain::now_millis();
+    let last_month = now - 40 * 24 * 3_600_000;
+    let records = [
+        record(1, ada_record.id, now),
+        record(2, ada_record.id, now),
+        record(3, bob_id, now),
+        record(4, ada_record.id, last_month),
+    ];
+    store.insert_usage(&records).await.unwrap();
+    let budgets = format!("/admin/v1/budgets/user/{}", ada_record.id);
+    let limit = json!({"period": "month", "unit": "tokens", "hard_limit": 1_000_000});
+    let (status, body) = call(&t, reqwest::Method::PUT, &budgets, ADMIN_KEY, Some(limit)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (_, page) = ada.get(&t, "/").await;
+    assert!(page.contains("Votre consommation ce mois-ci"), "{page}");
+    assert!(
+        page.contains("2 requêtes · 2\u{202f}468 jetons · coût 0,12"),
+        "ada's two records of this month, not bob's nor last month's: {page}"
+    );
+    assert!(
+        page.contains("Budget mensuel en jetons : 2\u{202f}468 / 1\u{202f}000\u{202f}000"),
+        "the budget counts the month's usage: {page}"
+    );
+    assert!(
+        page.contains(r#"max="1000000" value="2468""#),
+        "a meter: {page}"
+    );
+}
+
+/// Deploys the use case `letters` of acme through the factory's API: drafted, evaluated on a
+/// suite the echoing model passes, approved by acme's risk officer, deployed.
+pub(crate) async fn deploy_letters(t: &TestServer) {
+    use domain::Role;
+    let (_, engineer) = t
+        .create_role_key("acme", "fay", Role::FactoryEngineer, true)
+        .await;
+    let (_, officer) = t
+        .create_role_key("acme", "otto", Role::RiskOfficer, true)
+        .await;
+    let admin = |key: &str, method, path: &str, body| {
+        let (key, path) = (key.to_owned(), path.to_owned());
+        async move { call(t, method, &path, &key, body).await }
+    };
+    let definition = json!({
+        "slug": "letters", "name": "Courriers", "purpose": "Rédige les courriers aux clients.",
+        "owner_entity": "acme", "owners": ["fay"], "allowed_entities": ["acme"],
+        "risk_class": "minimal"
+    });
+    let post = reqwest::Method::POST;
+    let (status, body) = admin(
+        &engineer,
+        post.clone(),
+        "/admin/v1/use-cases",
+        Some(definition),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let version = json!({"template": "Tu écris à {{client}}.", "model": "mistral-small"});
+    let versions = "/admin/v1/use-cases/letters/versions";
+    let (status, body) = admin(&engineer, post.clone(), versions, Some(version)).await;
+    assert_eq!(status, 201, "{body}");
+    let suite = r#"{"id": "a", "variables": {"client": "Ada"}, "messages": [{"role": "user", "content": "Bonjour"}], "expect": [{"grader": "contains", "value": "Bonjour"}]}
+"#;
+    let response = t
+        .http
+        .put(t.url("/admin/v1/use-cases/letters/suites/basic"))
+        .bearer_auth(&engineer)
+        .body(suite)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let transitions = "/admin/v1/use-cases/letters/versions/1/transitions";
+    let submit = json!({"transition": "submit", "reason": "prêt"});
+    let (status, body) = admin(&engineer, post.clone(), transitions, Some(submit)).await;
+    assert_eq!(status, 200, "{body}");
+    let run = json!({"version": 1, "suite": "basic"});
+    let evaluations = "/admin/v1/use-cases/letters/evaluations";
+    let (status, run) = admin(&engineer, post.clone(), evaluations, Some(run)).await;
+    assert_eq!(status, 202, "{run}");
+    let path = format!("/admin/v1/evaluations/{}", run["id"].as_str().unwrap());
+    let report = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (_, report) = admin(&engineer, reqwest::Method::GET, &path, None).await;
+            if report["status"] != "running" {
+                return report;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the run finishes");
+    assert_eq!(report["gate"]["passed"], true, "{report}");
+    let approve = json!({"transition": "approve", "reason": "ok", "eval_run": run["id"]});
+    let (status, body) = admin(&officer, post.clone(), transitions, Some(approve)).await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+    let deploy = json!({"transition": "deploy", "reason": "en service", "weight": 100});
+    let (status, body) = admin(&engineer, post, transitions, Some(deploy)).await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("deployed")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_deployed_use_case_is_an_assistant_to_its_entitys_people_and_is_charged_its_answers() {
+    let globex = "[[entities]]\nslug = \"globex\"\nname = \"Globex\"\n";
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(globex), "").await;
+    deploy_letters(&t).await;
+    t.create_user_key("globex", "gus").await;
+
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let (_, page) = ada.get(&t, "/").await;
+    assert!(
+        page.contains(r#"<optgroup label="Assistants">"#)
+            && page.contains(r#"<option value="usecase/letters" title="Rédige les courriers aux clients.">Courriers</option>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"data-for="usecase/letters""#)
+            && page.contains(r#"data-variable="client""#),
+        "its variable asked for: {page}"
+    );
+    let gus = signed_in_as(&issuer, &t, "gus").await;
+    let (_, page) = gus.get(&t, "/").await;
+    assert!(!page.contains("usecase/letters"), "not globex's: {page}");
+
+    let ask = json!({"model": "usecase/letters", "variables": {"client": "Ada"},
+        "messages": [{"role": "user", "content": "Bonjour"}]});
+    let response = browser()
+        .post(t.url("/chat/send"))
+        .header(COOKIE, &ada.cookies)
+        .header(web::TOKEN_HEADER, &ada.token)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    let events = events_of(&response.text().await.unwrap());
+    let request_id = answered(&events);
+    let verdict = json!({"request_id": request_id, "rating": "down", "comment": "Trop court"});
+    let response = browser()
+        .post(t.url("/chat/feedback"))
+        .header(COOKIE, &ada.cookies)
+        .header(web::TOKEN_HEADER, &ada.token)
+        .json(&verdict)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+
+    let store = t.server.store.clone();
+    let records = t.finish().await;
+    let record = records.iter().find(|r| r.request_id == request_id).unwrap();
+    assert_eq!(
+        (record.use_case.as_deref(), record.use_case_version),
+        (Some("letters"), Some(1)),
+        "charged to the use case and its version: {record:?}"
+    );
+    assert!(record.user_id.is_some(), "{record:?}");
+    let stats = store.version_stats("letters", 0).await.unwrap();
+    let (_, version, ..) = stats.iter().find(|(n, ..)| *n == 1).unwrap();
+    assert_eq!(
+        (version.thumbs_up, version.thumbs_down),
+        (0, 1),
+        "the feedback counts for the version"
+    );
+}
+
+impl Browser {
+    /// `POST /chat/attach` of `bytes` named `name`, for `model`: status and body.
+    async fn attach(
+        &self,
+        t: &TestServer,
+        name: &str,
+        model: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, String) {
+        let response = browser()
+            .post(t.url("/chat/attach"))
+            .query(&[("name", name), ("model", model)])
+            .header(COOKIE, &self.cookies)
+            .header(web::TOKEN_HEADER, &self.token)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn an_attached_document_is_read_refused_past_the_models_context_and_inspected_with_the_question()
+ {
+    let config = "[policy.actions]\nIBAN = \"pseudonymize\"\n\n[[models]]\nname = \"tiny\"\n\
+                  kind = \"chat\"\nendpoints = [\"gpu\"]\ncontext_length = 64\n";
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(config), "").await;
+    let (ada, _) = Browser::sign_in(&issuer, &t).await;
+    let iban = "FR76 3000 6000 0112 3456 7890 189";
+    let document = format!("# Virement\n\nPayer la facture 17 sur {iban}.\n");
+
+    let forged = Browser {
+        cookies: ada.cookies.clone(),
+        token: String::new(),
+    };
+    let (status, _) = forged
+        .attach(
+            &t,
+            "note.md",
+            "mistral-small",
+            document.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 403, "an upload needs the token");
+    let (status, refused) = ada
+        .attach(&t, "outil.exe", "mistral-small", vec![0x4d, 0x5a])
+        .await;
+    assert_eq!(status, 415, "{refused}");
+    assert!(refused.contains("PDF, DOCX, TXT et Markdown"), "{refused}");
+    let (status, refused) = ada
+        .attach(&t, "scan.pdf", "mistral-small", b"%PDF-1.4 rien".to_vec())
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.contains("n’a pas pu être lu"), "{refused}");
+    let long = "Une clause de plus. ".repeat(100);
+    let (status, refused) = ada
+        .attach(&t, "bail.txt", "tiny", long.clone().into_bytes())
+        .await;
+    assert_eq!(status, 413, "{refused}");
+    assert!(
+        refused.contains("environ 500 jetons") && refused.contains("(64 jetons)"),
+        "both sizes said: {refused}"
+    );
+    let (status, read) = ada
+        .attach(&t, "bail.txt", "mistral-small", long.into_bytes())
+        .await;
+    assert_eq!(status, 200, "{read}");
+
+    let (status, read) = ada
+        .attach(&t, "note.md", "mistral-small", document.into_bytes())
+        .await;
+    assert_eq!(status, 200, "{read}");
+    let read: Value = serde_json::from_str(&read).unwrap();
+    assert_eq!(read["name"], "note.md");
+    let text = read["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("# Virement") && text.contains(iban),
+        "{text}"
+    );
+    let question = format!("Résume ce document.\n\n---\nDocument joint : note.md\n\n{text}");
+    let response = ada.ask(&t, &question).await;
+    let events = events_of(&response.text().await.unwrap());
+    assert_eq!(
+        events[0].1["text"], "1 IBAN pseudonymisé(s) avant l’envoi",
+        "the policy read the document's text: {events:?}"
+    );
+    let answer: String = events
+        .iter()
+        .filter(|(n, _)| n == "answer")
+        .map(|(_, d)| d["delta"].as_str().unwrap())
+        .collect();
+    assert!(answer.contains("facture 17"), "{answer}");
 }
