@@ -98,6 +98,56 @@ try {
   await page.screenshot({ path: `${screenshots}/chat-stopped.png`, fullPage: true });
   await accessible(page, 'the chat page with answers');
 
+  // A document attached: read on the server, its text sent with the question.
+  await page.goto(url);
+  await page.getByLabel('Votre question').waitFor();
+  await page.setInputFiles('#attachment', {
+    name: 'note.md',
+    mimeType: 'text/markdown',
+    buffer: Buffer.from('# Note\n\nLa facture Colbert est payée.\n'),
+  });
+  await page.locator('#attached-name').filter({ hasText: 'note.md' }).waitFor();
+  const summary = await ask(page, 'mistral-small', 'Résumez ce document.');
+  await summary.locator('.actions').waitFor();
+  assert.match(await summary.locator('.body').textContent(), /La facture Colbert est payée\./);
+  assert.equal(await page.locator('#attached').isVisible(), false, 'the document went with the question');
+  console.log('ok: an attached document is read and sent with the question');
+  await page.screenshot({ path: `${screenshots}/chat-attachment.png`, fullPage: true });
+
+  // The person's conversations, grouped by date and searched; an answer rated once reopened.
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Aujourd’hui' }).waitFor();
+  await page.getByLabel('Rechercher', { exact: true }).fill('colbert');
+  await page.getByLabel('Rechercher', { exact: true }).press('Enter');
+  const found = page.locator('#found a');
+  await found.first().waitFor();
+  assert.equal(await found.count(), 1, 'one conversation holds the word');
+  await accessible(page, 'the search results');
+  await page.screenshot({ path: `${screenshots}/chat-search.png`, fullPage: true });
+  await found.first().click();
+  const reopened = page.locator('.turn.assistant').last();
+  await reopened.getByRole('button', { name: 'Pas utile', exact: true }).click();
+  await reopened.getByRole('button', { name: 'Envoyer l’avis' }).click();
+  await reopened.getByText('Merci pour votre avis.').waitFor();
+  console.log('ok: a conversation found by search, reopened, its answer rated');
+
+  // An assistant: a deployed use case of the person's entity, asked with its variable.
+  await page.goto(url);
+  await page.selectOption('#model', 'usecase/letters');
+  await page.getByLabel('client').fill('Ada');
+  const letter = await ask(page, 'usecase/letters', 'Bonjour');
+  await letter.locator('.actions').waitFor();
+  assert.match(await letter.locator('.body').textContent(), /Bonjour/);
+  console.log('ok: an assistant answers');
+  await accessible(page, 'the chat page with an assistant');
+
+  // Sign-out ends the session: the page, reloaded, asks to sign in.
+  await page.getByRole('button', { name: 'Se déconnecter' }).click();
+  await page.getByRole('heading', { name: 'Connexion' }).waitFor();
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Connexion' }).waitFor();
+  console.log('ok: signed out');
+
   assert.deepEqual(errors, [], 'no script error, no CSP violation');
   console.log('ok: no script error and no CSP violation');
 } finally {

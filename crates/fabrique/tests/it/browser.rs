@@ -1,8 +1,10 @@
 //! The chat in a real Chromium: `tests/browser/chat.mjs` (playwright-core, axe-core) against a
 //! real server whose identity provider signed the person in, with an echoing model and a slow
 //! one. Sign-in, a streamed answer, a model's script and `javascript:` link shown inert, the
-//! personal-data notice, stop mid-stream (charged here, from the usage records), accessibility;
-//! screenshots under `$CARGO_TARGET_DIR/ci/screenshots`.
+//! personal-data notice, stop mid-stream (charged here, from the usage records), a document
+//! attached, a search over kept conversations and a reopened answer rated, an assistant (a
+//! deployed use case) asked with its variable, sign-out, accessibility; screenshots under
+//! `$CARGO_TARGET_DIR/ci/screenshots`.
 //!
 //! It needs a browser and Node modules, which `cargo test` alone does not have: `.ci/run`
 //! installs them and sets `FABRIQUE_BROWSER_MODULES` (a `node_modules` with playwright-core and
@@ -13,11 +15,12 @@ use std::process::Command;
 
 use crate::harness::*;
 use crate::oidc::{browser_session, start_on};
-use crate::web::{assert_stopped_and_charged, echoing};
+use crate::web::{assert_stopped_and_charged, deploy_letters, echoing};
 
-/// An echoing model for answers the test controls, a slow one to stop; IBANs pseudonymized.
+/// An echoing model for answers the test controls, a slow one to stop; IBANs pseudonymized;
+/// conversations kept, so they can be searched.
 fn config() -> String {
-    two_endpoints(
+    two_endpoints(&format!(
         r#"
 [[models]]
 name = "mistral-small"
@@ -31,8 +34,13 @@ endpoints = ["gpu-b"]
 
 [policy.actions]
 IBAN = "pseudonymize"
-"#,
-    )
+
+[retention]
+master_key_env = "{MASTER_KEY_ENV}"
+mode = "full"
+days = 30
+"#
+    ))
 }
 
 #[tokio::test]
@@ -53,6 +61,7 @@ async fn the_chat_works_in_a_real_browser() {
         ..instant_sim()
     };
     let (issuer, t) = start_on(vec![echoing(), slow], &config(), "").await;
+    deploy_letters(&t).await;
     let session = browser_session(&issuer, &t, "ada").await;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = std::env::var("CARGO_TARGET_DIR")
