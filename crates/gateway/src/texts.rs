@@ -1,6 +1,7 @@
 //! The texts of a request that a model reads: what policies inspect. Deny by default: every
 //! string value of the body is a text — message contents and `name`s, tool-call arguments, tool
-//! results, the descriptions and JSON schemas of `tools`, `response_format`, a FIM `suffix`,
+//! results, the descriptions and JSON schemas of `tools` (their property names too),
+//! `response_format`, a FIM `suffix`,
 //! embedding inputs, fields the gateway has never heard of — except the few whose value is an
 //! identifier, an enumeration or binary data ([`is_text`]). Strings are borrowed from the body
 //! unless a JSON escape forces a copy.
@@ -247,6 +248,7 @@ mod tests {
                 ("found".to_owned(), 4),
                 ("lookup".to_owned(), 5),
                 ("finds".to_owned(), 5),
+                ("iban".to_owned(), 5),
                 ("the IBAN".to_owned(), 5),
                 ("r".to_owned(), 6),
                 ("an answer".to_owned(), 6),
@@ -312,6 +314,14 @@ mod tests {
         assert_eq!(
             replaced(r#"{"prompt":"p","suffix":"s"}"#, &[(1, "S")]),
             r#"{"prompt":"p","suffix":"S"}"#
+        );
+        // A schema's property name is a text too, and is rewritten where it stands.
+        assert_eq!(
+            replaced(
+                r#"{"response_format":{"schema":{"properties":{"ada@example.fr":{"type":"string"}}}}}"#,
+                &[(0, "[REDACTED_EMAIL]")]
+            ),
+            r#"{"response_format":{"schema":{"properties":{"[REDACTED_EMAIL]":{"type":"string"}}}}}"#
         );
     }
 }

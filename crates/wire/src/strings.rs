@@ -62,8 +62,11 @@ impl<'a> Place<'_, 'a> {
 }
 
 /// Calls `visit` with the byte range of each string value of `json` (quotes included), in
-/// document order, and its place. Object keys are not values. `json` must be valid JSON; on
-/// anything else the strings visited are unspecified, but the walk ends and never panics.
+/// document order, and its place. Object keys are not values, but for the keys of a JSON schema's
+/// `properties` (or `patternProperties`): a property's name is text the model reads too. Such a
+/// key is visited with itself as its place's [`Place::key`] and `properties` as its parent key.
+/// `json` must be valid JSON; on anything else the strings visited are unspecified, but the walk
+/// ends and never panics.
 pub fn string_values<'a>(json: &'a str, mut visit: impl FnMut(Range<usize>, Place<'_, 'a>)) {
     let bytes = json.as_bytes();
     let mut frames: Vec<Frame<'a>> = Vec::new();
@@ -91,6 +94,9 @@ pub fn string_values<'a>(json: &'a str, mut visit: impl FnMut(Range<usize>, Plac
                     Some(frame) if frame.expects_key => {
                         frame.key = json.get(i + 1..end.saturating_sub(1));
                         frame.expects_key = false;
+                        if names_properties(&frames) {
+                            visit(i..end, Place { frames: &frames });
+                        }
                     }
                     _ => visit(i..end, Place { frames: &frames }),
                 }
@@ -100,6 +106,19 @@ pub fn string_values<'a>(json: &'a str, mut visit: impl FnMut(Range<usize>, Plac
             _ => {}
         }
         i += 1;
+    }
+}
+
+/// Whether the innermost object is the value of a `properties` or `patternProperties` key: its
+/// keys are the names of a schema's properties.
+fn names_properties(frames: &[Frame<'_>]) -> bool {
+    match frames {
+        [.., outer, inner] => {
+            inner.object
+                && outer.object
+                && matches!(outer.key, Some("properties" | "patternProperties"))
+        }
+        _ => false,
     }
 }
 
@@ -172,6 +191,33 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[1].1.as_deref(), Some("stop"));
         assert_eq!(seen[1].3, r#"None/Some("stop")"#);
+    }
+
+    #[test]
+    fn the_names_of_a_schemas_properties_are_read_as_values() {
+        let seen = walk(
+            r#"{"parameters":{"type":"object","properties":{"jean@example.fr":{"type":"string"},
+            "b":{"properties":{"c":{}}}},"required":["jean@example.fr"]}}"#,
+        );
+        let values: Vec<(&str, Option<&str>, Option<&str>)> = seen
+            .iter()
+            .map(|(v, key, parent, _)| (v.as_str(), key.as_deref(), parent.as_deref()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                (r#""object""#, Some("type"), Some("parameters")),
+                (
+                    r#""jean@example.fr""#,
+                    Some("jean@example.fr"),
+                    Some("properties")
+                ),
+                (r#""string""#, Some("type"), Some("jean@example.fr")),
+                (r#""b""#, Some("b"), Some("properties")),
+                (r#""c""#, Some("c"), Some("properties")),
+                (r#""jean@example.fr""#, Some("required"), Some("parameters")),
+            ]
+        );
     }
 
     #[test]
