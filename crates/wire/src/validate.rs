@@ -106,6 +106,11 @@ pub fn check(endpoint: Endpoint, object: &RawObject<'_>) -> Result<Checked, Inva
     })
 }
 
+/// Whether callers can name a model `name` ([`model_name_problem`] finds nothing wrong with it).
+pub fn is_model_name(name: &str) -> bool {
+    model_name_problem(name).is_none()
+}
+
 /// Why `name` cannot be a model's name, if it cannot: 1 to [`MAX_MODEL_NAME_CHARS`] of ASCII
 /// letters, digits and `-._:/@+`, starting with a letter or digit — so it is safe in logs, URLs
 /// and spreadsheet cells (no formula starts with a letter or digit).

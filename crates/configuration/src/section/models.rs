@@ -194,17 +194,14 @@ pub(crate) fn validate(
 }
 
 fn model(raw: RawModel, key: &str, endpoint_names: &Names, errors: &mut Collector) -> ModelConfig {
-    if raw.name.is_empty()
-        || raw
-            .name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    // The rule requests' `model` is checked against: a model no request can name is a mistake.
+    if !wire::validate::is_model_name(&raw.name) {
         errors.push(
             format!("{key}.name"),
             format!(
-                "`{}` is not a valid model name: it must be non-empty, without spaces",
-                raw.name
+                "`{}` is not a valid model name: 1 to {} ASCII letters, digits and `-._:/@+`, starting with a letter or digit, as requests name models",
+                raw.name,
+                wire::validate::MAX_MODEL_NAME_CHARS
             ),
         );
     }
