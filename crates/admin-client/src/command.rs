@@ -54,9 +54,15 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: PoolsCommand,
     },
-    /// Erase a user's stored prompts and completions: their content key is destroyed (so any
-    /// copy, in a backup too, is unreadable) and their content deleted; usage records stay for
-    /// chargeback. Audited as `user.erase`; erasing again does nothing more.
+    /// Legal holds: a user's or an entity's stored content kept for a case, neither erased nor
+    /// purged until the hold is lifted.
+    Holds {
+        #[command(subcommand)]
+        command: HoldsCommand,
+    },
+    /// Erase a user's stored prompts and completions: their content key is destroyed and their
+    /// content deleted; usage records stay for chargeback. Refused while a legal hold covers
+    /// them. Audited as `user.erase`; erasing again does nothing more.
     EraseUser {
         /// The user's id (`usr_…`) or user name.
         user: String,
@@ -220,6 +226,32 @@ fn parse_grace(text: &str) -> Result<u64, String> {
     };
     let value: u64 = number.parse().map_err(|_| bad())?;
     value.checked_mul(unit).ok_or_else(bad)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldsCommand {
+    /// Place a hold on a user (--user) or on a whole entity (--entity).
+    Place {
+        /// The user's id (`usr_…`) or user name.
+        #[arg(long, required_unless_present = "entity", conflicts_with = "entity")]
+        user: Option<String>,
+        /// The entity's slug.
+        #[arg(long)]
+        entity: Option<String>,
+        /// Why the content must be kept.
+        #[arg(long)]
+        reason: String,
+        /// The case, matter or request the hold serves.
+        #[arg(long = "case")]
+        case_reference: String,
+    },
+    /// Lift a hold (`hold_…`); the content is again erased and purged as usual.
+    Lift { id: String },
+    /// List the active holds, of one entity or of all.
+    List {
+        #[arg(long)]
+        entity: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,8 +17,8 @@ mod report;
 mod request;
 
 pub use command::{
-    AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, KeysCommand, LimitsCommand,
-    PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand,
+    AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, HoldsCommand, KeysCommand,
+    LimitsCommand, PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand,
     SessionsCommand, UsersCommand, WhichBudget,
 };
 pub use factory::{

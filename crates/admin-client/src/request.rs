@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::command::{
-    AdminCommand, AuditArgs, EntitiesCommand, KeysCommand, PoolCommand, PoolsCommand,
+    AdminCommand, AuditArgs, EntitiesCommand, HoldsCommand, KeysCommand, PoolCommand, PoolsCommand,
     ScimTokensCommand, SeatsCommand, SessionsCommand, UsersCommand,
 };
 use crate::limits;
@@ -68,6 +68,7 @@ pub(crate) fn request_for(command: &AdminCommand) -> Request {
             Request::to(Method::GET, "/admin/v1/audit").with_query(audit_query(args))
         }
         AdminCommand::Pools { command } => pools(command),
+        AdminCommand::Holds { command } => holds(command),
         AdminCommand::EraseUser { user } => Request::to(
             Method::POST,
             format!("/admin/v1/users/{}/erase", encode_path_segment(user)),
@@ -187,6 +188,29 @@ fn sessions(command: &SessionsCommand) -> Request {
                 encode_path_segment(id.as_deref().unwrap_or_default())
             ),
         ),
+    }
+}
+
+fn holds(command: &HoldsCommand) -> Request {
+    match command {
+        HoldsCommand::Place {
+            user,
+            entity,
+            reason,
+            case_reference,
+        } => Request::to(Method::POST, "/admin/v1/legal-holds").with_body(json!({
+            "user": user,
+            "entity": entity,
+            "reason": reason,
+            "case_reference": case_reference,
+        })),
+        HoldsCommand::Lift { id } => Request::to(
+            Method::DELETE,
+            format!("/admin/v1/legal-holds/{}", encode_path_segment(id)),
+        ),
+        HoldsCommand::List { entity } => {
+            Request::to(Method::GET, "/admin/v1/legal-holds").with_query(entity_query(entity))
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub enum AdminAction {
     EraseUser,
     ReadContent,
     PurgeContent,
+    PlaceLegalHold,
+    LiftLegalHold,
+    ListLegalHolds,
     ReadUseCases,
     ExportRegister,
     CreateUseCase,
@@ -62,7 +65,7 @@ pub enum AdminAction {
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 47] = [
+    pub const ALL: [AdminAction; 50] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -93,6 +96,9 @@ impl AdminAction {
         AdminAction::EraseUser,
         AdminAction::ReadContent,
         AdminAction::PurgeContent,
+        AdminAction::PlaceLegalHold,
+        AdminAction::LiftLegalHold,
+        AdminAction::ListLegalHolds,
         AdminAction::ReadUseCases,
         AdminAction::ExportRegister,
         AdminAction::CreateUseCase,
@@ -146,6 +152,9 @@ impl AdminAction {
             AdminAction::EraseUser => AuditAction::UserErase,
             AdminAction::ReadContent => AuditAction::ContentRead,
             AdminAction::PurgeContent => AuditAction::RetentionPurge,
+            AdminAction::PlaceLegalHold => AuditAction::LegalHoldPlace,
+            AdminAction::LiftLegalHold => AuditAction::LegalHoldLift,
+            AdminAction::ListLegalHolds => AuditAction::LegalHoldList,
             AdminAction::ReadUseCases => AuditAction::UseCaseRead,
             AdminAction::ExportRegister => AuditAction::UseCaseExport,
             AdminAction::CreateUseCase => AuditAction::UseCaseCreate,
@@ -199,6 +208,9 @@ impl AdminAction {
             AdminAction::EraseUser => "erase users' stored content",
             AdminAction::ReadContent => "read stored prompts and completions",
             AdminAction::PurgeContent => "purge stored content",
+            AdminAction::PlaceLegalHold => "place legal holds",
+            AdminAction::LiftLegalHold => "lift legal holds",
+            AdminAction::ListLegalHolds => "list legal holds",
             AdminAction::ReadUseCases => "read the AI Factory's use cases",
             AdminAction::ExportRegister => "export the AI Act register",
             AdminAction::CreateUseCase => "register use cases",

@@ -37,7 +37,8 @@ pub(crate) struct ContentQuery {
 
 /// `POST /admin/v1/users/{id}/erase` (id or user name) → the counts of what was destroyed.
 /// Usage records stay, so chargeback still counts the user's requests. Idempotent. A caller's own
-/// content is refused (`403`, audited `denied`).
+/// content is refused (`403`, audited `denied`), and so is content under a legal hold (`409`
+/// `legal_hold`, audited `denied`).
 #[utoipa::path(
     post, path = "/admin/v1/users/{id}/erase", tag = "admin",
     params(("id" = String, Path, description = "The user's id or user name")),
@@ -51,8 +52,20 @@ pub(crate) async fn erase(
     Path(user): Path<String>,
 ) -> Result<Json<Value>, AdminError> {
     let user = permitted_user(&state, &caller, AdminAction::EraseUser, &user).await?;
-    // Erasing one's own content would destroy what an investigation of oneself reads.
-    if caller.0.owner == KeyOwner::User(user.id) {
+    // Erasing one's own content would destroy what an investigation of oneself reads; content
+    // under a legal hold is kept for a case.
+    let refusal = if caller.0.owner == KeyOwner::User(user.id) {
+        Some(AdminError::Refused(
+            "no one may erase their own content; another administrator must".to_owned(),
+        ))
+    } else {
+        match crate::legal_holds::refuse_if_held(&state, &user).await {
+            Ok(()) => None,
+            Err(held @ AdminError::LegalHold(_)) => Some(held),
+            Err(failed) => return Err(failed),
+        }
+    };
+    if let Some(refusal) = refusal {
         let target = user.id.to_string();
         audit_denied(
             &state,
@@ -62,9 +75,7 @@ pub(crate) async fn erase(
             target,
         )
         .await;
-        return Err(AdminError::Refused(
-            "no one may erase their own content; another administrator must".to_owned(),
-        ));
+        return Err(refusal);
     }
     let mut audit = change_event(
         &caller,
@@ -73,10 +84,11 @@ pub(crate) async fn erase(
         json!({}),
     );
     audit.target = user.id.to_string();
-    let erased = state
-        .store
-        .erase_content(KeyOwner::User(user.id), &audit)
-        .await?;
+    let owner = KeyOwner::User(user.id);
+    let erased = match &state.content {
+        Some(content) => content.erase(owner, &audit).await?,
+        None => state.store.erase_content(owner, 0, &audit).await?,
+    };
     Ok(Json(json!({
         "user_id": user.id,
         "user_name": user.user_name,
@@ -156,7 +168,8 @@ pub(crate) async fn read(
 }
 
 /// `POST /admin/v1/retention/purge` (group administrators) → how many records past their
-/// entity's retention were deleted now; the hourly job does the same.
+/// entity's retention were deleted now, and how many legal holds kept; the hourly job does the
+/// same.
 #[utoipa::path(
     post, path = "/admin/v1/retention/purge", tag = "admin",
     responses(
@@ -172,8 +185,11 @@ pub(crate) async fn purge(
         .content
         .as_ref()
         .ok_or_else(|| AdminError::NotFound("no content store in this deployment".into()))?;
-    let deleted = content.purge(now_millis(), &caller.actor()).await?;
-    Ok(Json(json!({"content_records_deleted": deleted})))
+    let purged = content.purge(now_millis(), &caller.actor()).await?;
+    Ok(Json(json!({
+        "content_records_deleted": purged.deleted,
+        "content_records_held": purged.held,
+    })))
 }
 
 /// The user named by id or user name, once the caller may act on their entity. Unknown users

@@ -34,6 +34,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The content to erase is under a legal hold (`legal_hold`, 409).
+    #[error("{0}")]
+    LegalHold(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -62,7 +65,7 @@ impl AdminError {
             AdminError::Forbidden { .. } | AdminError::Refused(_) => StatusCode::FORBIDDEN,
             AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
-            AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::Conflict(_) | AdminError::LegalHold(_) => StatusCode::CONFLICT,
             AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +104,9 @@ impl AdminError {
             }
             AdminError::Conflict(message) => {
                 ErrorBody::new(ErrorType::InvalidRequest, "conflict", message.clone())
+            }
+            AdminError::LegalHold(message) => {
+                ErrorBody::new(ErrorType::InvalidRequest, "legal_hold", message.clone())
             }
             // The details go to the log, not to the caller.
             AdminError::Store(_) => ErrorBody::new(

@@ -22,6 +22,10 @@
 //! access token (`caller.rs` → `access::authenticate`, never a session cookie). **Invariant:** every route
 //! authenticates, authorizes and audits; it never reaches into the gateway.
 //!
+//! - **Legal holds** (`legal_holds.rs`): `GET/POST /admin/v1/legal-holds`,
+//!   `DELETE /admin/v1/legal-holds/{id}` (group administrators place and lift, auditors read;
+//!   audited `legal_hold.*`). A held user's or entity's content is refused to erasure (409
+//!   `legal_hold`) and kept by the purge.
 //! - **Web sessions and sign-in links** (`sessions.rs`, `login_links.rs`, `auth.rs`):
 //!   `GET /admin/v1/sessions`, `DELETE /admin/v1/sessions/{id}`,
 //!   `DELETE /admin/v1/users/{user}/sessions` (the directory's sessions, ended at once, audited
@@ -104,6 +108,7 @@ mod entities;
 mod error;
 mod evaluations;
 mod keys;
+mod legal_holds;
 mod limits;
 mod listing;
 mod login_links;
@@ -200,6 +205,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/sessions/{id}", delete(sessions::revoke))
         .route("/admin/v1/content", get(content::read))
         .route("/admin/v1/retention/purge", post(content::purge))
+        .route(
+            "/admin/v1/legal-holds",
+            get(legal_holds::list).post(legal_holds::place),
+        )
+        .route("/admin/v1/legal-holds/{id}", delete(legal_holds::lift))
         .route("/admin/v1/keys", get(keys::list).post(keys::create))
         .route("/admin/v1/keys/{id}", delete(keys::revoke))
         .route("/admin/v1/keys/{id}/rotate", post(keys::rotate))

@@ -139,6 +139,7 @@ pub(crate) struct ListUsers;
 pub(crate) struct ListKeys;
 pub(crate) struct ListScimTokens;
 pub(crate) struct ListSessions;
+pub(crate) struct ListLegalHolds;
 pub(crate) struct ReadRateLimits;
 pub(crate) struct ReadBudgets;
 
@@ -153,6 +154,9 @@ impl ListAction for ListScimTokens {
 }
 impl ListAction for ListSessions {
     const ACTION: AdminAction = AdminAction::ListSessions;
+}
+impl ListAction for ListLegalHolds {
+    const ACTION: AdminAction = AdminAction::ListLegalHolds;
 }
 impl ListAction for ReadRateLimits {
     const ACTION: AdminAction = AdminAction::ReadRateLimits;

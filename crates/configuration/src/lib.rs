@@ -128,6 +128,7 @@
 //! [retention]
 //! mode = "metadata"
 //! master_key_env = "FABRIQUE_MASTER_KEY"
+//! content_key_dir = "/var/lib/fabrique-keys"    # content keys outside the database
 //!
 //! [authorization]
 //! policies = "/etc/fabrique/policies.cedar"      # absent: the default policy set

@@ -78,6 +78,7 @@ typed_id!(KeyId, "key_", "API key");
 typed_id!(TeamId, "team_", "team");
 typed_id!(ScimTokenId, "sct_", "SCIM token");
 typed_id!(SessionId, "ses_", "web session");
+typed_id!(LegalHoldId, "hold_", "legal hold");
 
 #[cfg(test)]
 mod tests {

@@ -192,7 +192,9 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let live = crate::factory::load(&store, &config).await?;
     // Content is kept only when some entity (or the group's default) says `full`; otherwise no
     // writer runs and the request path does not even look.
-    let content = retention::ContentStore::new(store.clone(), &config);
+    let content = retention::ContentStore::open(store.clone(), &config)
+        .await
+        .context("opening the content keys")?;
     let keeps_content = config.retention.default.keeps_content()
         || config
             .entities

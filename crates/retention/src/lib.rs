@@ -6,7 +6,9 @@
 //! Keys (`vault`): the configured master key unwraps each entity's data key (created on the
 //! entity's first record, cached unwrapped for the process's life); the data key unwraps the
 //! owner's content key (created on their first record, unwrapped per batch and dropped after it,
-//! so an erasure is never undone by a cache). Erasure deletes the content key and the records and
+//! so an erasure is never undone by a cache). The wrapped content keys are kept by a
+//! [`KeyCustody`]: the database, or a directory outside it (`[retention] content_key_dir`), so
+//! that an erasure reaches database backups too. Erasure deletes the content key and the records and
 //! writes the owner's tombstone (`erased_at`) in one store transaction
 //! (`store::Store::erase_content`); a record captured at or before that instant — a stream still
 //! running at the erasure, a batch in flight — is dropped by the writer before any key is read or
@@ -28,14 +30,18 @@
 //! user. **Invariant:** nothing of this runs on the request path; the master key never reaches the
 //! store.
 
+mod custody;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use configuration::{Config, Retention};
 use domain::{EntityId, KeyOwner, Operation, UnixMillis};
 use parking_lot::Mutex;
-use store::{ContentRecord, Store, StoreError};
+use store::{ContentRecord, Erased, Purged, Store, StoreError};
 use vault::{ContentKey, DataKey, MasterKey, RecordBinding};
+
+pub use custody::{InDatabase, KeyCustody, KeyDirectory};
 
 /// Records waiting for the writer; content is large, so the line is shorter than usage's. When
 /// it is full the sink drops the record and counts it (`content_records_dropped`).
@@ -125,24 +131,41 @@ pub struct ContentStore {
     master: Option<MasterKey>,
     policies: RetentionPolicies,
     data_keys: Mutex<HashMap<EntityId, DataKey>>,
+    /// Where the owners' content keys are kept: the database, or `[retention] content_key_dir`.
+    keys: Box<dyn KeyCustody>,
 }
 
 impl std::fmt::Debug for ContentStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ContentStore")
             .field("master", &self.master.as_ref().map(|_| "<configured>"))
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
 
 impl ContentStore {
-    pub fn new(store: Store, config: &Config) -> Arc<ContentStore> {
-        Arc::new(ContentStore {
+    /// The content store, its keys kept where `[retention] content_key_dir` says; keys still
+    /// in the database move to that directory first.
+    pub async fn open(store: Store, config: &Config) -> Result<Arc<ContentStore>, StoreError> {
+        let keys: Box<dyn KeyCustody> = match &config.retention.content_key_dir {
+            Some(dir) => {
+                let directory = KeyDirectory::open(dir)?;
+                let moved = directory.take_over_from(&store).await?;
+                if moved > 0 {
+                    tracing::info!(moved, dir = %dir.display(), "content keys moved out of the database");
+                }
+                Box::new(directory)
+            }
+            None => Box::new(InDatabase(store.clone())),
+        };
+        Ok(Arc::new(ContentStore {
             store,
             master: config.retention.master_key.as_ref().map(|m| m.key.clone()),
             policies: RetentionPolicies::new(config),
             data_keys: Mutex::new(HashMap::new()),
-        })
+            keys,
+        }))
     }
 
     /// Starts the batch writer; the sink goes to the gateway, `on_loss` counts what is lost.
@@ -207,7 +230,7 @@ impl ContentStore {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let key = match (&self.master, self.store.content_key(owner).await?) {
+        let key = match (&self.master, self.keys.get(owner).await?) {
             (Some(master), Some((entity, wrapped))) => {
                 let data_key = self.data_key(master, entity).await?;
                 data_key
@@ -236,8 +259,8 @@ impl ContentStore {
     /// Deletes content past its entity's retention at `now`: older than `days` for `full`
     /// entities, all of it for entities that no longer keep content. Audited as
     /// `retention.purge` by `actor` (`system` for the periodic job, audited only when it deleted
-    /// something). Returns the records deleted.
-    pub async fn purge(&self, now: UnixMillis, actor: &str) -> Result<u64, StoreError> {
+    /// something). Content a legal hold covers is kept, and counted.
+    pub async fn purge(&self, now: UnixMillis, actor: &str) -> Result<Purged, StoreError> {
         let cutoffs: Vec<(EntityId, UnixMillis)> = self
             .store
             .list_entities()
@@ -260,14 +283,33 @@ impl ContentStore {
             outcome: domain::Outcome::Success,
             detail: String::new(),
         };
-        let deleted = self
+        let purged = self
             .store
             .purge_content(&cutoffs, &audit, actor != SYSTEM_ACTOR)
             .await?;
-        if deleted > 0 {
-            tracing::info!(deleted, "content past its retention deleted");
+        if purged.deleted > 0 || purged.held > 0 {
+            tracing::info!(
+                deleted = purged.deleted,
+                held = purged.held,
+                "content past its retention deleted, but for what legal holds keep"
+            );
         }
-        Ok(deleted)
+        Ok(purged)
+    }
+
+    /// Erases the owner's content: their content key wherever it is kept, then their records,
+    /// conversations and tombstone in one store transaction with `audit`
+    /// (`Store::erase_content`). The key goes first so that a failure in between leaves records
+    /// nobody can open, never a key; erasing again finds nothing more and succeeds.
+    pub async fn erase(
+        &self,
+        owner: KeyOwner,
+        audit: &domain::AuditEvent,
+    ) -> Result<Erased, StoreError> {
+        let destroyed = self.keys.destroy(owner).await?;
+        self.store
+            .erase_content(owner, u64::from(destroyed), audit)
+            .await
     }
 
     /// The owner's content key to seal with, created on first use; `None` without a master key.
@@ -288,8 +330,7 @@ impl ContentStore {
     /// The owner's content key to open with; `None` when it was erased (or never made) or no
     /// master key is configured.
     pub async fn opening_key(&self, owner: KeyOwner) -> Result<Option<ContentKey>, StoreError> {
-        let (Some(master), Some((entity, wrapped))) =
-            (&self.master, self.store.content_key(owner).await?)
+        let (Some(master), Some((entity, wrapped))) = (&self.master, self.keys.get(owner).await?)
         else {
             return Ok(None);
         };
@@ -305,7 +346,7 @@ impl ContentStore {
         owner: KeyOwner,
         entity: EntityId,
     ) -> Result<ContentKey, StoreError> {
-        let (entity, wrapped) = match self.store.content_key(owner).await? {
+        let (entity, wrapped) = match self.keys.get(owner).await? {
             Some(stored) => stored,
             None => {
                 let data_key = self.data_key(master, entity).await?;
@@ -314,8 +355,8 @@ impl ContentStore {
                     &owner_label(owner),
                     &ContentKey::generate(),
                 );
-                self.store
-                    .create_content_key(owner, entity, &wrapped, domain::now_millis())
+                self.keys
+                    .create(owner, entity, &wrapped, domain::now_millis())
                     .await?
             }
         };

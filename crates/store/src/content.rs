@@ -7,8 +7,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::insert_audit;
-use crate::codec::{int, owner, owner_columns, parsed, text};
-use crate::{Store, StoreError};
+use crate::codec::{OWNER_USER, int, owner, owner_columns, parsed, text};
+use crate::{Backend, Store, StoreError};
 
 /// One request's content, sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,14 @@ pub struct ContentRecord {
     pub operation: Operation,
     pub model: String,
     pub sealed: Vec<u8>,
+}
+
+/// What a purge did: the records it deleted, and those past their retention that legal holds
+/// kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    pub deleted: u64,
+    pub held: u64,
 }
 
 /// What an erasure removed.
@@ -109,6 +117,42 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("a content key vanished after its insert".into()))
     }
 
+    /// Every content key kept in the database, as `(owner, entity, wrapped, created_at)`: what a
+    /// key custody outside the database takes over at start.
+    pub async fn content_keys(
+        &self,
+    ) -> Result<Vec<(KeyOwner, EntityId, Vec<u8>, UnixMillis)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT owner_kind, owner_id, entity_id, wrapped, created_at FROM content_keys \
+             ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    owner(&text(row, "owner_kind")?, &text(row, "owner_id")?)?,
+                    parsed(row, "entity_id")?,
+                    blob(row, "wrapped")?,
+                    int(row, "created_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Deletes the owner's content key; whether there was one.
+    pub async fn delete_content_key(&self, key_owner: KeyOwner) -> Result<bool, StoreError> {
+        let (kind, id) = owner_columns(key_owner);
+        let deleted =
+            sqlx::query("DELETE FROM content_keys WHERE owner_kind = $1 AND owner_id = $2")
+                .bind(kind)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(deleted > 0)
+    }
+
     /// When the owner's content was last erased, if ever.
     pub async fn content_erased_at(
         &self,
@@ -128,6 +172,21 @@ impl Store {
     /// their owner's erasure, which are left out.
     pub async fn insert_content(&self, records: &[ContentRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // On PostgreSQL a statement reads what was committed when it began: an erasure committing
+        // after an insert's statement but before its commit would miss the new row. Inserts and
+        // erasures of one owner therefore take the owner's lock (shared here, exclusive there),
+        // so one waits for the other. SQLite runs one writer at a time already.
+        if self.backend == Backend::Postgres {
+            let mut owners: Vec<KeyOwner> = records.iter().map(|record| record.owner).collect();
+            owners.sort_unstable_by_key(|owner| owner_lock(*owner));
+            owners.dedup();
+            for owner in owners {
+                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                    .bind(owner_lock(owner))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         for record in records {
             let (kind, id) = owner_columns(record.owner);
             // A record captured at or before its owner's erasure is not written, whenever it
@@ -178,50 +237,82 @@ impl Store {
         rows.iter().map(record_row).collect()
     }
 
-    /// Deletes, for each `(entity, before)`, the entity's records created before `before`, in one
-    /// transaction with `audit` (its detail replaced by the count) — written always, or only
-    /// when something was deleted (`always` false: the periodic job, which would otherwise add
-    /// an event every hour). Returns how many records were deleted.
+    /// Deletes, for each `(entity, before)`, the entity's records created before `before`, but
+    /// for those an active legal hold covers (on their user, or on the entity: migration 0025),
+    /// in one transaction with `audit` (its detail replaced by the counts) — written always, or
+    /// only when something was deleted (`always` false: the periodic job, which would otherwise
+    /// add an event every hour).
     pub async fn purge_content(
         &self,
         cutoffs: &[(EntityId, UnixMillis)],
         audit: &AuditEvent,
         always: bool,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Purged, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut deleted = 0;
+        let mut purged = Purged::default();
         for (entity, before) in cutoffs {
-            deleted +=
-                sqlx::query("DELETE FROM content_records WHERE entity_id = $1 AND created_at < $2")
-                    .bind(entity.to_string())
-                    .bind(*before)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+            let entity = entity.to_string();
+            purged.deleted += sqlx::query(
+                "DELETE FROM content_records WHERE entity_id = $1 AND created_at < $2 \
+                 AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.lifted_at IS NULL \
+                 AND h.entity_id = $1 AND (h.user_id IS NULL \
+                 OR (content_records.owner_kind = $3 AND h.user_id = content_records.owner_id)))",
+            )
+            .bind(entity.as_str())
+            .bind(*before)
+            .bind(OWNER_USER)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // What is left past its retention is what the holds keep.
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM content_records WHERE entity_id = $1 AND created_at < $2",
+            )
+            .bind(entity.as_str())
+            .bind(*before)
+            .fetch_one(&mut *tx)
+            .await?;
+            purged.held += u64::try_from(held).unwrap_or(0);
         }
-        if always || deleted > 0 {
+        if always || purged.deleted > 0 {
             let event = AuditEvent {
-                detail: serde_json::json!({"content_records_deleted": deleted}).to_string(),
+                detail: serde_json::json!({
+                    "content_records_deleted": purged.deleted,
+                    "content_records_held": purged.held,
+                })
+                .to_string(),
                 ..audit.clone()
             };
             insert_audit(&mut tx, &event).await?;
         }
         tx.commit().await?;
-        Ok(deleted)
+        Ok(purged)
     }
 
     /// Erases an owner's content: destroys their content key and deletes their records (and a
     /// user's conversations, migration 0023), and records the erasure's instant (`audit.at`) as
-    /// their tombstone, with `audit` in the same transaction; its detail is replaced by the counts. Content captured up to that instant is
-    /// never written afterwards ([`Store::insert_content`]). Erasing again finds nothing and
+    /// their tombstone, with `audit` in the same transaction; its detail is replaced by the counts. Content captured up to that
+    /// instant is never written afterwards ([`Store::insert_content`]). Erasing again finds nothing and
     /// succeeds.
+    ///
+    /// `keys_destroyed_outside` counts a key kept outside the database (`retention::KeyCustody`)
+    /// that the caller destroyed just before, so that the event tells the whole erasure.
     pub async fn erase_content(
         &self,
         key_owner: KeyOwner,
+        keys_destroyed_outside: u64,
         audit: &AuditEvent,
     ) -> Result<Erased, StoreError> {
         let (kind, id) = owner_columns(key_owner);
         let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Waits for the owner's inserts in progress (`insert_content`), whose records the
+            // deletes below then see; later inserts wait for this erasure and see its tombstone.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(owner_lock(key_owner))
+                .execute(&mut *tx)
+                .await?;
+        }
         let keys = sqlx::query("DELETE FROM content_keys WHERE owner_kind = $1 AND owner_id = $2")
             .bind(kind)
             .bind(id.as_str())
@@ -260,7 +351,7 @@ impl Store {
                 .await?;
         }
         let erased = Erased {
-            content_keys: keys,
+            content_keys: keys + keys_destroyed_outside,
             records,
         };
         let event = AuditEvent {
@@ -275,6 +366,19 @@ impl Store {
         tx.commit().await?;
         Ok(erased)
     }
+}
+
+/// The PostgreSQL advisory lock of an owner's content: the last 64 bits of their id (a UUIDv7's
+/// random bits), so two owners almost never share one, and sharing would only make one wait.
+fn owner_lock(key_owner: KeyOwner) -> i64 {
+    let id = match key_owner {
+        KeyOwner::User(id) => id.0,
+        KeyOwner::ServiceAccount(id) => id.0,
+    };
+    let bytes = id.as_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..]);
+    i64::from_be_bytes(low)
 }
 
 fn blob(row: &AnyRow, column: &str) -> Result<Vec<u8>, StoreError> {

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// A value to store does not fit the column (a counter above `i64::MAX`).
     #[error("value out of range: {0}")]
     OutOfRange(String),
+    /// The content keys kept outside the database (`retention::KeyCustody`) could not be read or
+    /// written.
+    #[error("content key custody: {0}")]
+    KeyCustody(String),
     /// Creating the database file or its directory failed.
     #[error("cannot create the database file: {0}")]
     Io(#[from] std::io::Error),

@@ -42,9 +42,12 @@
 //! master key), `content_keys` (an owner's content key wrapped by the data key, per user or service
 //! account), `content_records` (metadata in clear, `sealed` BLOB/BYTEA). Keys are created with
 //! `INSERT … ON CONFLICT DO NOTHING` then read back, so racing replicas agree on one;
-//! `purge_content` (several entities' cut-offs and the `retention.purge` event in one transaction)
-//! and `erase_content` (key and records deleted with the `user.erase` event) never see a key or a
-//! text in clear.
+//! `purge_content` (several entities' cut-offs and the `retention.purge` event in one transaction,
+//! sparing what an active legal hold covers: `legal_holds.rs`, migration 0025) and `erase_content`
+//! (key and records deleted with the `user.erase` event) never see a key or a text in clear. On
+//! PostgreSQL an owner's inserts and erasure take the owner's advisory lock (shared, exclusive), so
+//! an erasure never misses a record being inserted. `content_keys()` and `delete_content_key` let
+//! a key custody outside the database (`retention::KeyCustody`) take the keys over.
 //! **Replicas** (migration 0024, PostgreSQL only): triggers on the tables replicas hold in memory
 //! notify `fabrique_changes` at commit with `<schema> <topic>` (`changes.rs`: [`Topic`],
 //! [`ChangeFeed`]); the background jobs' lease is an advisory lock on a connection of its own
@@ -75,6 +78,7 @@ mod journal_marks;
 mod keys;
 mod last_seen;
 mod lease;
+mod legal_holds;
 mod limits;
 mod login_links;
 mod multi_row;
@@ -95,12 +99,13 @@ use sqlx::AnyPool;
 pub use audit_chain::{AuditFilter, ChainHead, ChainSelection};
 pub use changes::{CHANNEL as CHANGE_CHANNEL, ChangeFeed, Notice, Topic};
 pub use connect::SQLITE_FILE_NAME;
-pub use content::{ContentRecord, Erased};
+pub use content::{ContentRecord, Erased, Purged};
 pub use conversations::{StoredConversation, StoredMessage};
 pub use error::StoreError;
 pub use factory::{EvalRun, EvalStatus, StoredApproval, VersionMove};
 pub use keys::{Credential, KeyListing, Rotation};
 pub use lease::{LEASE_CLASS, Lease};
+pub use legal_holds::LegalHold;
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use login_links::LoginLinkUse;
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, Window, fold};

@@ -12,7 +12,8 @@
 //! or owner therefore fails to open rather than decrypting under the wrong name.
 //!
 //! Destroying a content key (erasure of a user) makes every record it sealed unreadable: this is
-//! crypto-shredding, and it holds for copies of the records in backups too.
+//! crypto-shredding. It holds for copies of the records in backups as long as no copy of the
+//! wrapped content key survives: `retention` can keep those keys outside the database for that.
 //!
 //! Keys are held unwrapped only in memory, and their bytes are zeroed when dropped.
 //!

@@ -214,6 +214,7 @@ fn auditors_and_factory_engineers_only_read() {
                 | AdminAction::ReadUsage
                 | AdminAction::ReadChargeback
                 | AdminAction::ReadContent
+                | AdminAction::ListLegalHolds
                 | AdminAction::ReadUseCases
                 | AdminAction::ExportRegister
         );

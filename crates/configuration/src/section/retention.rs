@@ -1,6 +1,8 @@
 //! `[retention]` and `[entities.retention]`: what is kept of prompts and completions, for how long,
 //! and the master key that encrypts what is kept.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 use crate::error::Collector;
@@ -12,6 +14,7 @@ use crate::rules::credential;
 /// [retention]
 /// mode = "metadata"                      # the default of entities without [entities.retention]
 /// master_key_env = "FABRIQUE_MASTER_KEY" # required as soon as one entity keeps content
+/// content_key_dir = "/var/lib/fabrique-keys" # content keys kept outside the database
 ///
 /// [[entities]]
 /// slug = "markets"
@@ -32,6 +35,12 @@ pub struct RetentionConfig {
     /// loaded. Keep it: without it, stored content cannot be read back. Here: the resolved key,
     /// whose `Debug` shows nothing of it.
     pub master_key: Option<MasterKeySource>,
+    /// Key `content_key_dir`: a directory, outside the database and its backups, where each
+    /// person's content key is kept (one file each, 0600, in a 0700 directory created at start)
+    /// instead of in the database, so that an erasure, which deletes the person's file, reaches
+    /// every database backup at once. Keys already in the database move there at start. Absent:
+    /// content keys are kept in the database.
+    pub content_key_dir: Option<PathBuf>,
 }
 
 /// The master key and the variable it came from.
@@ -89,6 +98,7 @@ pub(crate) struct RawRetention {
     pub mode: Option<String>,
     pub days: Option<u64>,
     pub master_key_env: Option<String>,
+    pub content_key_dir: Option<String>,
 }
 
 /// `[entities.retention]` as written: the master key is the group's only.
@@ -187,9 +197,16 @@ pub(crate) fn validate(
 ) -> (RetentionConfig, bool) {
     let default = retention(raw.mode.as_deref(), raw.days, "retention", errors);
     let master_key = master_key(&raw, env, errors);
+    let content_key_dir = raw.content_key_dir.map(|path| {
+        if path.trim().is_empty() {
+            errors.push("retention.content_key_dir", "must not be empty");
+        }
+        PathBuf::from(path)
+    });
     let config = RetentionConfig {
         default,
         master_key,
+        content_key_dir,
     };
     (config, raw.master_key_env.is_some())
 }

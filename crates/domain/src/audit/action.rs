@@ -68,6 +68,10 @@ pub enum AuditAction {
     ChargebackRead,
     ContentRead,
     RetentionPurge,
+    /// A legal hold placed on a user or an entity: their content may not be erased or purged.
+    LegalHoldPlace,
+    LegalHoldLift,
+    LegalHoldList,
     PolicyFlagged,
     /// A use case's data policy, softer than the caller's own, was applied to a request.
     PolicyRelaxed,
@@ -111,6 +115,7 @@ pub enum AuditFamily {
     Chargeback,
     Content,
     Retention,
+    LegalHold,
     Policy,
     UseCase,
     Eval,
@@ -128,7 +133,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 67] = [
+    pub const FIXED: [AuditAction; 70] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -180,6 +185,9 @@ impl AuditAction {
         AuditAction::ChargebackRead,
         AuditAction::ContentRead,
         AuditAction::RetentionPurge,
+        AuditAction::LegalHoldPlace,
+        AuditAction::LegalHoldLift,
+        AuditAction::LegalHoldList,
         AuditAction::PolicyFlagged,
         AuditAction::PolicyRelaxed,
         AuditAction::UseCaseCreate,
@@ -265,6 +273,7 @@ impl AuditAction {
             A::ChargebackRead => AuditFamily::Chargeback,
             A::ContentRead => AuditFamily::Content,
             A::RetentionPurge => AuditFamily::Retention,
+            A::LegalHoldPlace | A::LegalHoldLift | A::LegalHoldList => AuditFamily::LegalHold,
             A::PolicyFlagged | A::PolicyRelaxed => AuditFamily::Policy,
             A::UseCaseCreate
             | A::UseCaseUpdate
@@ -338,6 +347,9 @@ impl AuditAction {
             A::ChargebackRead => "chargeback.read",
             A::ContentRead => "content.read",
             A::RetentionPurge => "retention.purge",
+            A::LegalHoldPlace => "legal_hold.place",
+            A::LegalHoldLift => "legal_hold.lift",
+            A::LegalHoldList => "legal_hold.list",
             A::PolicyFlagged => "policy.flagged",
             A::PolicyRelaxed => "policy.relaxed",
             A::UseCaseCreate => "use_case.create",
@@ -367,7 +379,7 @@ impl Refusal {
 }
 
 impl AuditFamily {
-    pub const ALL: [AuditFamily; 22] = [
+    pub const ALL: [AuditFamily; 23] = [
         AuditFamily::Entity,
         AuditFamily::User,
         AuditFamily::ServiceAccount,
@@ -386,6 +398,7 @@ impl AuditFamily {
         AuditFamily::Chargeback,
         AuditFamily::Content,
         AuditFamily::Retention,
+        AuditFamily::LegalHold,
         AuditFamily::Policy,
         AuditFamily::UseCase,
         AuditFamily::Eval,
@@ -413,6 +426,7 @@ impl AuditFamily {
             AuditFamily::Chargeback => "chargeback",
             AuditFamily::Content => "content",
             AuditFamily::Retention => "retention",
+            AuditFamily::LegalHold => "legal_hold",
             AuditFamily::Policy => "policy",
             AuditFamily::UseCase => "use_case",
             AuditFamily::Eval => "eval",

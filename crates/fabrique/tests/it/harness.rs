@@ -117,6 +117,12 @@ impl TestServer {
     /// Stops the server (flushing usage and audit) and starts it again on the same data and
     /// simulators: what is read at start is read from the store again.
     pub async fn restart(self) -> TestServer {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestServer::restart`], with `change` applied while the server is stopped: to its
+    /// configuration, or to the files under its data directory.
+    pub async fn restart_with(self, change: impl FnOnce(&mut Config)) -> TestServer {
         let TestServer {
             server,
             sims,
@@ -128,6 +134,8 @@ impl TestServer {
             _schema,
         } = self;
         server.shutdown().await;
+        let mut config = config;
+        change(&mut config);
         let server = fabrique::start(config.clone(), Some(ADMIN_KEY.to_owned()))
             .await
             .expect("server restarts");

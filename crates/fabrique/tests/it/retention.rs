@@ -440,6 +440,96 @@ async fn the_purge_deletes_content_past_its_entity_retention(database: Database)
     );
 }
 
+async fn read_ada(t: &TestServer) -> (u16, Value) {
+    let path = format!("/admin/v1/content?user=ada&{}", range());
+    call(t, Method::GET, ADMIN_KEY, &path).await
+}
+
+/// The database's files (SQLite and its write-ahead log) copied from `from` to `to`: a backup
+/// taken, or restored, while the server is stopped.
+fn copy_database(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let name = format!("{}{suffix}", store::SQLITE_FILE_NAME);
+        let _ = std::fs::remove_file(to.join(&name));
+        if from.join(&name).exists() {
+            std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// M-4 (b): with `content_key_dir`, content keys live outside the database, so an erasure
+/// reaches every database backup at once. A deployment that kept its keys in the database moves
+/// them out at start and reads its content as before; a backup taken before an erasure and
+/// restored afterwards holds the erased user's records, and nothing opens them.
+#[tokio::test]
+async fn with_keys_outside_the_database_a_backup_from_before_an_erasure_opens_nothing_of_it() {
+    let t = TestServer::start(vec![echo_sim()], &config()).await;
+    let (status, _, _) = t.post("/v1/chat/completions", &secret_chat(false)).await;
+    assert_eq!(status, 200);
+    let t = t.restart().await;
+    let ada = t.server.store.user_by_name("ada").await.unwrap().unwrap();
+    let owner = KeyOwner::User(ada.id);
+    assert!(t.server.store.content_key(owner).await.unwrap().is_some());
+
+    let keys = t.data_dir().join("content-keys");
+    let backup = t.data_dir().join("backup");
+    let t = t
+        .restart_with(|config| config.retention.content_key_dir = Some(keys.clone()))
+        .await;
+    assert_eq!(
+        t.server.store.content_keys().await.unwrap().len(),
+        0,
+        "the keys moved out of the database"
+    );
+    let file = keys.join(format!("user.{}.key", ada.id));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode(&file) & 0o777, 0o600);
+        assert_eq!(mode(&keys) & 0o777, 0o700);
+    }
+    let (status, _, _) = t.post("/v1/chat/completions", &secret_chat(true)).await;
+    assert_eq!(status, 200);
+    // The backup is taken with both records in the database, while the server is stopped.
+    let t = t
+        .restart_with(|config| copy_database(&config.server.data_dir, &backup))
+        .await;
+    let (status, before) = read_ada(&t).await;
+    assert_eq!(status, 200, "{before}");
+    let readable: Vec<&Value> = before["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| &record["readable"])
+        .collect();
+    assert_eq!(
+        readable,
+        [&json!(true), &json!(true)],
+        "the moved key and the new one open: {before}"
+    );
+
+    let (status, erased) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/users/ada/erase").await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["content_keys_destroyed"], 1, "{erased}");
+    assert_eq!(erased["content_records_deleted"], 2, "{erased}");
+    assert!(!file.exists(), "the key file is gone");
+
+    // The backup, restored: ada's records are back, with the same master key and key directory,
+    // and none of them opens.
+    let data_dir = t.data_dir().to_owned();
+    let t = t.restart_with(|_| copy_database(&backup, &data_dir)).await;
+    let (status, restored) = read_ada(&t).await;
+    assert_eq!(status, 200, "{restored}");
+    let records = restored["data"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "the backup holds the records: {restored}");
+    for record in records {
+        assert_eq!(record["readable"], false, "{record}");
+        assert_eq!(record["input"], Value::Null, "{record}");
+    }
+}
+
 #[tokio::test]
 async fn the_cli_erases_a_user_named_by_user_name() {
     let t = TestServer::start(vec![echo_sim()], &config()).await;
@@ -470,4 +560,217 @@ async fn the_cli_erases_a_user_named_by_user_name() {
     assert_eq!(answer["user_name"], "ada");
     assert_eq!(answer["content_keys_destroyed"], 1);
     assert_eq!(answer["content_records_deleted"], 1);
+}
+
+/// `fabrique admin <args>` against `t`, as another process; its exit status, stdout and stderr.
+async fn admin_cli(t: &TestServer, args: &[&str]) -> (bool, Value, String) {
+    let url = t.server.base_url();
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fabrique"))
+            .args(["admin", "--url", &url, "--key", ADMIN_KEY])
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        output.status.success(),
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// L-14: a legal hold on a user, or on their entity, keeps their content from erasure (409
+/// `legal_hold`, audited denied) and from the purge (kept and counted) until it is lifted; only
+/// the group places and lifts holds, auditors read them.
+#[tokio::test]
+async fn a_legal_hold_keeps_content_from_erasure_and_purge_until_it_is_lifted() {
+    let t = TestServer::start(vec![echo_sim()], &config()).await;
+    let (_, bob_key) = t.create_user_key("acme", "bob").await;
+    let ada = t.server.store.user_by_name("ada").await.unwrap().unwrap();
+    let bob = t.server.store.user_by_name("bob").await.unwrap().unwrap();
+    let (status, _, _) = t.post("/v1/chat/completions", &secret_chat(false)).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = t
+        .post_with_key("/v1/chat/completions", &secret_chat(false), &bob_key)
+        .await;
+    assert_eq!(status, 200);
+    let t = t.restart().await;
+
+    let (placed, on_ada, stderr) = admin_cli(
+        &t,
+        &[
+            "holds",
+            "place",
+            "--user",
+            "ada",
+            "--reason",
+            "Enquête AMF",
+            "--case",
+            "AMF-2026-114",
+        ],
+    )
+    .await;
+    assert!(placed, "{stderr}");
+    assert_eq!(on_ada["user_id"], json!(ada.id), "{on_ada}");
+    assert_eq!(on_ada["entity"], "acme");
+    assert_eq!(on_ada["case_reference"], "AMF-2026-114");
+    let ada_hold = on_ada["id"].as_str().unwrap().to_owned();
+
+    // Only the group places and lifts; an entity's administrator, who erases, does neither.
+    let acme_admin = t
+        .create_role_key("acme", "alice", Role::EntityAdmin, true)
+        .await
+        .1;
+    let hold_on_bob = json!({"user": "bob", "reason": "r", "case_reference": "c"});
+    let (status, body) = post_as(&t, &acme_admin, "/admin/v1/legal-holds", &hold_on_bob).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = call(&t, Method::GET, &acme_admin, "/admin/v1/legal-holds").await;
+    assert_eq!(status, 403);
+    let lift_path = format!("/admin/v1/legal-holds/{ada_hold}");
+    let (status, _) = call(&t, Method::DELETE, &acme_admin, &lift_path).await;
+    assert_eq!(status, 403);
+    for bad in [
+        json!({"user": "ada", "entity": "acme", "reason": "r", "case_reference": "c"}),
+        json!({"reason": "r", "case_reference": "c"}),
+        json!({"user": "ada", "reason": " ", "case_reference": "c"}),
+    ] {
+        let (status, body) = post_as(&t, ADMIN_KEY, "/admin/v1/legal-holds", &bad).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+    }
+
+    // Held: erasing ada is refused, by her entity's administrator and by the group's.
+    for key in [acme_admin.as_str(), ADMIN_KEY] {
+        let (status, body) = call(&t, Method::POST, key, "/admin/v1/users/ada/erase").await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"]["code"], "legal_hold", "{body}");
+    }
+    let (status, read) = read_ada(&t).await;
+    assert_eq!(status, 200);
+    assert_eq!(read["data"][0]["readable"], true, "{read}");
+
+    // The purge keeps what the hold covers, and counts it; bob's content goes.
+    let now = now_millis();
+    let old = |owner: &domain::User, text: &str| retention::Captured {
+        request_id: format!("req-{text}"),
+        at: now - 40 * DAY_MS,
+        entity_id: owner.entity_id,
+        owner: KeyOwner::User(owner.id),
+        operation: domain::Operation::Chat,
+        model: "mistral-small".into(),
+        input: json!([{"role": "user", "content": text}]).to_string(),
+        completion: "ok".into(),
+    };
+    t.server
+        .content
+        .write(&[old(&ada, "ada's old"), old(&bob, "bob's old")])
+        .await
+        .unwrap();
+    let (status, purged) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/retention/purge").await;
+    assert_eq!(status, 200, "{purged}");
+    assert_eq!(purged["content_records_held"], 1, "{purged}");
+    let stored = |owner: &domain::User| {
+        let store = t.server.store.clone();
+        let owner = KeyOwner::User(owner.id);
+        async move {
+            store
+                .content_of(owner, 0, i64::MAX, 10)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(stored(&ada).await, 2, "ada's old record is held");
+    assert_eq!(stored(&bob).await, 1, "bob's old record is purged");
+
+    // A hold on the entity covers bob too; acme's auditor reads both holds.
+    let (status, on_acme) = post_as(
+        &t,
+        ADMIN_KEY,
+        "/admin/v1/legal-holds",
+        &json!({"entity": "acme", "reason": "Litige", "case_reference": "TC-42"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{on_acme}");
+    assert_eq!(on_acme["user_id"], Value::Null);
+    let (status, body) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/users/bob/erase").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("legal_hold"))
+    );
+    let auditor = t
+        .create_role_key("acme", "audrey", Role::Auditor, true)
+        .await
+        .1;
+    let (status, listed) = call(&t, Method::GET, &auditor, "/admin/v1/legal-holds").await;
+    assert_eq!(status, 200, "{listed}");
+    let cases: Vec<&Value> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hold| &hold["case_reference"])
+        .collect();
+    assert_eq!(cases, [&json!("AMF-2026-114"), &json!("TC-42")]);
+
+    // Lifted, the holds stop: lifting again finds nothing, and ada is erased.
+    let (lifted, hold, stderr) = admin_cli(&t, &["holds", "lift", &ada_hold]).await;
+    assert!(lifted, "{stderr}");
+    assert!(hold["lifted_at"].is_i64(), "{hold}");
+    let (lifted_again, _, stderr) = admin_cli(&t, &["holds", "lift", &ada_hold]).await;
+    assert!(!lifted_again && stderr.contains("404"), "{stderr}");
+    let (status, body) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/users/ada/erase").await;
+    assert_eq!(status, 409, "the entity's hold still covers ada: {body}");
+    let acme_hold = format!("/admin/v1/legal-holds/{}", on_acme["id"].as_str().unwrap());
+    let (status, _) = call(&t, Method::DELETE, ADMIN_KEY, &acme_hold).await;
+    assert_eq!(status, 200);
+    let (_, listed, _) = admin_cli(&t, &["holds", "list"]).await;
+    assert_eq!(listed["data"], json!([]));
+    let (status, erased) = call(&t, Method::POST, ADMIN_KEY, "/admin/v1/users/ada/erase").await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["content_records_deleted"], 2);
+
+    let (_, events) = t.finish_with_audit().await;
+    let trail: Vec<(&str, Outcome)> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.action.family(),
+                domain::AuditFamily::LegalHold | domain::AuditFamily::User
+            ) && e.action != domain::AuditAction::UserCreate
+        })
+        .map(|e| (e.action.as_str(), e.outcome))
+        .collect();
+    use Outcome::{Denied, Success};
+    assert_eq!(
+        trail,
+        [
+            ("legal_hold.place", Success),
+            ("legal_hold.place", Denied),
+            ("legal_hold.list", Denied),
+            ("legal_hold.lift", Denied),
+            ("user.erase", Denied),
+            ("user.erase", Denied),
+            ("legal_hold.place", Success),
+            ("user.erase", Denied),
+            ("legal_hold.lift", Success),
+            ("user.erase", Denied),
+            ("legal_hold.lift", Success),
+            ("user.erase", Success),
+        ]
+    );
+}
+
+async fn post_as(t: &TestServer, key: &str, path: &str, body: &Value) -> (u16, Value) {
+    let response = t
+        .http
+        .post(t.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -90,21 +90,24 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
         store
             .purge_content(&[(acme, 2_000)], &purge, false)
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         1
     );
     assert_eq!(
         store
             .purge_content(&[(acme, 2_000)], &purge, false)
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         0
     );
     assert_eq!(
         store
             .purge_content(&[(acme, 0), (beta, 0)], &purge, true)
             .await
-            .unwrap(),
+            .unwrap()
+            .deleted,
         0
     );
     let purges: Vec<_> = store
@@ -118,8 +121,8 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
     assert_eq!(
         purges,
         [
-            r#"{"content_records_deleted":0}"#,
-            r#"{"content_records_deleted":1}"#
+            r#"{"content_records_deleted":0,"content_records_held":0}"#,
+            r#"{"content_records_deleted":1,"content_records_held":0}"#
         ],
         "an empty purge is audited only when asked"
     );
@@ -134,7 +137,7 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
 
     let erasure = audit(AuditAction::UserErase);
     assert_eq!(
-        store.erase_content(ada, &erasure).await.unwrap(),
+        store.erase_content(ada, 0, &erasure).await.unwrap(),
         Erased {
             content_keys: 1,
             records: 2
@@ -153,7 +156,7 @@ pub async fn content_keys_records_purge_and_erasure_round_trip(store: &Store) {
         "others keep theirs"
     );
     assert_eq!(
-        store.erase_content(ada, &erasure).await.unwrap(),
+        store.erase_content(ada, 0, &erasure).await.unwrap(),
         Erased::default(),
         "erasing again finds nothing"
     );

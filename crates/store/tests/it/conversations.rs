@@ -88,7 +88,7 @@ pub async fn conversations_keep_one_row_a_message_and_go_with_their_owner(store:
     assert!(store.conversation("c2").await.unwrap().is_none());
 
     store
-        .erase_content(KeyOwner::User(ada), &audit(AuditAction::UserErase))
+        .erase_content(KeyOwner::User(ada), 0, &audit(AuditAction::UserErase))
         .await
         .unwrap();
     assert!(store.conversation("c1").await.unwrap().is_none());

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 67] = [
+const NAMES: [(AuditAction, &str); 70] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -58,6 +58,9 @@ const NAMES: [(AuditAction, &str); 67] = [
     (AuditAction::ChargebackRead, "chargeback.read"),
     (AuditAction::ContentRead, "content.read"),
     (AuditAction::RetentionPurge, "retention.purge"),
+    (AuditAction::LegalHoldPlace, "legal_hold.place"),
+    (AuditAction::LegalHoldLift, "legal_hold.lift"),
+    (AuditAction::LegalHoldList, "legal_hold.list"),
     (AuditAction::PolicyFlagged, "policy.flagged"),
     (AuditAction::PolicyRelaxed, "policy.relaxed"),
     (AuditAction::UseCaseCreate, "use_case.create"),
