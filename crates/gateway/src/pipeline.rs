@@ -119,11 +119,12 @@ async fn stages(
     let request = accept::fields(operation, &object)?;
     x.accepted(&request);
     // 6. Resolve: the request the model receives, and the models that may answer it.
-    let invocation = invocation(g, x, &caller, &request, &object)?;
+    let resolving = x.stage("resolve");
+    let invocation = invocation(g, x, &resolving, &caller, &request, &object)?;
     let mut resolved = match &invocation {
-        Some(invocation) => resolve_invocation(g, x, &mut caller, headers, invocation)?,
+        Some(invocation) => resolve_invocation(g, x, &resolving, &mut caller, headers, invocation)?,
         None => {
-            let chain = resolve_model(g, x, &caller, &request)?;
+            let chain = resolve_model(g, x, &resolving, &caller, &request)?;
             Resolved::direct(request.asked, chain, bytes.clone(), object)
         }
     };
@@ -192,18 +193,18 @@ impl<'a> Resolved<'a> {
     }
 }
 
-/// Stage 6's question: does the request name a use case (`usecase/<slug>`), and which version?
+/// Stage 6's question (in the one `resolve` span its three parts share): does the request name a use case (`usecase/<slug>`), and which version?
 fn invocation(
     g: &Gateway,
     x: &Exchange,
+    resolving: &Span,
     caller: &Caller,
     request: &InferenceRequest<'_>,
     object: &RawObject<'_>,
 ) -> Result<Option<Invocation>, GatewayError> {
     let (principal, model, stream) = (&caller.principal, &request.model, request.asked.stream);
     let operation = x.operation();
-    x.stage("resolve")
-        .in_scope(|| invoke::invoke(&g.factory, principal, operation, model, object, stream))
+    resolving.in_scope(|| invoke::invoke(&g.factory, principal, operation, model, object, stream))
 }
 
 /// Stage 6 for a model name: the model exists, serves this operation, the caller may use it,
@@ -211,13 +212,13 @@ fn invocation(
 fn resolve_model(
     g: &Gateway,
     x: &mut Exchange,
+    resolving: &Span,
     caller: &Caller,
     request: &InferenceRequest<'_>,
 ) -> Result<Chain, GatewayError> {
     let (catalog, access, principal) = (&g.catalog, &g.access, &caller.principal);
-    let chain = x
-        .stage("resolve")
-        .in_scope(|| resolve(catalog, access, x.operation(), request, principal))?;
+    let operation = x.operation();
+    let chain = resolving.in_scope(|| resolve(catalog, access, operation, request, principal))?;
     x.resolved(&chain);
     Ok(chain)
 }
@@ -227,6 +228,7 @@ fn resolve_model(
 fn resolve_invocation<'a>(
     g: &Gateway,
     x: &mut Exchange,
+    resolving: &Span,
     caller: &mut Caller,
     headers: &HeaderMap,
     invocation: &'a Invocation,
@@ -237,7 +239,7 @@ fn resolve_invocation<'a>(
     let object = accept::parse(body)?;
     let request = accept::fields(x.operation(), &object)?;
     let (catalog, access, principal) = (&g.catalog, &g.access, &caller.principal);
-    let chain = x.stage("resolve").in_scope(|| {
+    let chain = resolving.in_scope(|| {
         invoke::chain(
             catalog,
             access,
