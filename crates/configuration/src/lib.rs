@@ -13,7 +13,7 @@
 //! default and rules of each key are documented once, on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
 //! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`],
-//! [`RetentionConfig`], [`AuthorizationConfig`]).
+//! [`RetentionConfig`], [`AuthorizationConfig`], [`BatchesConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -132,6 +132,11 @@
 //!
 //! [authorization]
 //! policies = "/etc/fabrique/policies.cedar"      # absent: the default policy set
+//!
+//! [batches]
+//! max_file_bytes = 536870912                     # the largest upload to /v1/files
+//! entity_quota_bytes = 10737418240               # files an entity may keep
+//! concurrency = 4                                # batch lines run at once per replica
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -179,6 +184,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use section::admission::AdmissionConfig;
 pub use section::audit::{AuditConfig, AuditKeySource, Witness};
 pub use section::authorization::AuthorizationConfig;
+pub use section::batches::BatchesConfig;
 pub use section::endpoints::EndpointConfig;
 pub use section::entities::EntitySeed;
 pub use section::models::{ModelConfig, Price};
@@ -233,6 +239,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[authorization]`: the policy set deciding admin requests.
     pub authorization: AuthorizationConfig,
+    /// `[batches]`: uploaded files, each entity's quota, the batch runner.
+    pub batches: BatchesConfig,
 }
 
 impl Config {

@@ -15,8 +15,9 @@ use crate::section::entities::EntitySeed;
 use crate::section::policy::DataPolicy;
 use crate::section::retention::{Retention, RetentionConfig};
 use crate::section::{
-    admission, audit, authorization, classifications, endpoints, entities, models, oidc, policy,
-    retention, routing, scheduling, scim, seats, server, sessions, simulator, telemetry, use_cases,
+    admission, audit, authorization, batches, classifications, endpoints, entities, models, oidc,
+    policy, retention, routing, scheduling, scim, seats, server, sessions, simulator, telemetry,
+    use_cases,
 };
 
 /// The top level. Sections stay untyped here and are deserialized one by one in [`read`].
@@ -42,6 +43,7 @@ struct RawDocument {
     use_cases: Option<Value>,
     retention: Option<Value>,
     authorization: Option<Value>,
+    batches: Option<Value>,
 }
 
 /// Everything read from the file, before any rule is checked.
@@ -66,6 +68,7 @@ pub(crate) struct RawConfig {
     pub use_cases: Option<Items<use_cases::RawUseCase>>,
     pub retention: Section<retention::RawRetention>,
     pub authorization: Section<authorization::RawAuthorization>,
+    pub batches: Section<batches::RawBatches>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -93,6 +96,7 @@ impl RawConfig {
             use_cases: None,
             retention: Section::Absent,
             authorization: Section::Absent,
+            batches: Section::Absent,
         }
     }
 }
@@ -125,6 +129,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         use_cases: read::items(document.use_cases, "use_cases", "slug", errors),
         retention: read::section(document.retention, "retention", errors),
         authorization: read::section(document.authorization, "authorization", errors),
+        batches: read::section(document.batches, "batches", errors),
     })
 }
 
@@ -178,7 +183,9 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
         errors,
     );
     let authorization = authorization::validate(raw.authorization.given_or_default(), errors);
+    let batches = batches::validate(raw.batches.given_or_default(), errors);
     Config {
+        batches,
         retention,
         authorization,
         telemetry,

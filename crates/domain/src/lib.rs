@@ -16,8 +16,8 @@ pub use audit::{AuditAction, AuditEvent, AuditFamily, Outcome};
 pub use classification::{Classification, ClassificationLadder};
 pub use engine::{Dialect, EndpointKind, FimTemplate, UpstreamPath, UpstreamRoute};
 pub use ids::{
-    EntityId, InvalidId, KeyId, LegalHoldId, ScimTokenId, ServiceAccountId, SessionId, TeamId,
-    UserId,
+    BatchId, EntityId, FileId, InvalidId, KeyId, LegalHoldId, ScimTokenId, ServiceAccountId,
+    SessionId, TeamId, UserId,
 };
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, SignInSubject, Status, User};

@@ -55,6 +55,7 @@ pub fn document() -> OpenApi {
     let mut document = gateway::InferenceApi::openapi();
     document.merge(admin::openapi::AdminApi::openapi());
     document.merge(scim::openapi::ScimApi::openapi());
+    document.merge(batch::openapi::BatchesApi::openapi());
     document.info = InfoBuilder::new()
         .title("Fabrique")
         .version(env!("CARGO_PKG_VERSION"))

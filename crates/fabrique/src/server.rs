@@ -310,8 +310,24 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         usage: Some((store.clone(), Arc::clone(&admission))),
         factory: Some(Arc::clone(&live)),
     });
+    let batches = batch::Batches::open(batch::Parts {
+        store: store.clone(),
+        directory: Arc::clone(&directory),
+        sign_in: sign_in.clone(),
+        settings: batch::Settings {
+            files_dir: config
+                .batches
+                .files_dir
+                .clone()
+                .unwrap_or_else(|| config.server.data_dir.join("files")),
+            max_file_bytes: config.batches.max_file_bytes,
+            entity_quota_bytes: config.batches.entity_quota_bytes,
+        },
+    })
+    .context("opening the files directory")?;
     let mut app = Router::new()
         .merge(gateway::router(Arc::clone(&gateway)))
+        .merge(batch::router(batches).layer(axum::middleware::from_fn(echo_request_id)))
         .merge(web::router(web));
     if let Some(oidc) = &oidc {
         app = app.merge(

@@ -48,6 +48,8 @@
 //! PostgreSQL an owner's inserts and erasure take the owner's advisory lock (shared, exclusive), so
 //! an erasure never misses a record being inserted. `content_keys()` and `delete_content_key` let
 //! a key custody outside the database (`retention::KeyCustody`) take the keys over.
+//! **Files** (`files.rs`, migration 0026): uploaded files' metadata, owned by a user or service
+//! account in an entity; `create_file` checks the entity's quota in the transaction that inserts.
 //! **Replicas** (migration 0024, PostgreSQL only): triggers on the tables replicas hold in memory
 //! notify `fabrique_changes` at commit with `<schema> <topic>` (`changes.rs`: [`Topic`],
 //! [`ChangeFeed`]); the background jobs' lease is an advisory lock on a connection of its own
@@ -74,6 +76,7 @@ mod content;
 mod conversations;
 mod error;
 mod factory;
+mod files;
 mod journal_marks;
 mod keys;
 mod last_seen;
@@ -103,6 +106,7 @@ pub use content::{ContentRecord, Erased, Purged};
 pub use conversations::{StoredConversation, StoredMessage};
 pub use error::StoreError;
 pub use factory::{EvalRun, EvalStatus, StoredApproval, VersionMove};
+pub use files::{FileCreated, FileSelection, StoredFile};
 pub use keys::{Credential, KeyListing, Rotation};
 pub use lease::{LEASE_CLASS, Lease};
 pub use legal_holds::LegalHold;

@@ -89,6 +89,14 @@ pub enum AuditAction {
     UseCaseExport,
     EvalSuiteSet,
     EvalRun,
+    /// A caller uploaded a file to `/v1/files` (or a batch wrote its output or error file).
+    FileCreate,
+    /// A caller deleted one of their files.
+    FileDelete,
+    /// A caller submitted a batch of requests.
+    BatchCreate,
+    /// A caller cancelled one of their batches.
+    BatchCancel,
     /// The inference API refused a request with this error code.
     InferenceRefused(Refusal),
 }
@@ -119,6 +127,8 @@ pub enum AuditFamily {
     Policy,
     UseCase,
     Eval,
+    File,
+    Batch,
     Inference,
 }
 
@@ -133,7 +143,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 70] = [
+    pub const FIXED: [AuditAction; 74] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -204,6 +214,10 @@ impl AuditAction {
         AuditAction::UseCaseExport,
         AuditAction::EvalSuiteSet,
         AuditAction::EvalRun,
+        AuditAction::FileCreate,
+        AuditAction::FileDelete,
+        AuditAction::BatchCreate,
+        AuditAction::BatchCancel,
     ];
 
     /// The refusal of an inference request with the error code `code` (`model_not_allowed`).
@@ -288,6 +302,8 @@ impl AuditAction {
             | A::UseCaseRetire
             | A::UseCaseExport => AuditFamily::UseCase,
             A::EvalSuiteSet | A::EvalRun => AuditFamily::Eval,
+            A::FileCreate | A::FileDelete => AuditFamily::File,
+            A::BatchCreate | A::BatchCancel => AuditFamily::Batch,
             A::InferenceRefused(_) => AuditFamily::Inference,
         }
     }
@@ -366,6 +382,10 @@ impl AuditAction {
             A::UseCaseExport => "use_case.export",
             A::EvalSuiteSet => "eval.suite.set",
             A::EvalRun => "eval.run",
+            A::FileCreate => "file.create",
+            A::FileDelete => "file.delete",
+            A::BatchCreate => "batch.create",
+            A::BatchCancel => "batch.cancel",
             A::InferenceRefused(_) => "inference",
         }
     }
@@ -379,7 +399,7 @@ impl Refusal {
 }
 
 impl AuditFamily {
-    pub const ALL: [AuditFamily; 23] = [
+    pub const ALL: [AuditFamily; 25] = [
         AuditFamily::Entity,
         AuditFamily::User,
         AuditFamily::ServiceAccount,
@@ -402,6 +422,8 @@ impl AuditFamily {
         AuditFamily::Policy,
         AuditFamily::UseCase,
         AuditFamily::Eval,
+        AuditFamily::File,
+        AuditFamily::Batch,
         AuditFamily::Inference,
     ];
 
@@ -430,6 +452,8 @@ impl AuditFamily {
             AuditFamily::Policy => "policy",
             AuditFamily::UseCase => "use_case",
             AuditFamily::Eval => "eval",
+            AuditFamily::File => "file",
+            AuditFamily::Batch => "batch",
             AuditFamily::Inference => "inference",
         }
     }

@@ -22,6 +22,7 @@ mod engines;
 mod exits;
 mod factory;
 mod failover;
+mod files;
 mod harness;
 mod inference;
 mod keys;

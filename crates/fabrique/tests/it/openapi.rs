@@ -1,5 +1,5 @@
-//! `/openapi.json`: the description covers every route of the inference, admin and SCIM routers,
-//! and describes nothing else.
+//! `/openapi.json`: the description covers every route of the inference, files and batches, admin
+//! and SCIM routers, and describes nothing else.
 
 use serde_json::Value;
 
@@ -7,8 +7,9 @@ use crate::authorization::router_routes;
 use crate::harness::{TestServer, instant_sim, one_endpoint};
 
 /// The sources of the `router`s the binary serves.
-const ROUTERS: [&str; 3] = [
+const ROUTERS: [&str; 4] = [
     include_str!("../../../gateway/src/api.rs"),
+    include_str!("../../../batch/src/lib.rs"),
     include_str!("../../../admin/src/lib.rs"),
     include_str!("../../../scim/src/lib.rs"),
 ];

@@ -72,6 +72,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("scim", Layer::Surface),
     ("oidc", Layer::Surface),
     ("web", Layer::Surface),
+    ("batch", Layer::Surface),
     ("admin-client", Layer::Tool),
     ("simulate", Layer::Tool),
     ("fabrique", Layer::Binary),

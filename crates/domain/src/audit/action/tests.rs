@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 70] = [
+const NAMES: [(AuditAction, &str); 74] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -77,6 +77,10 @@ const NAMES: [(AuditAction, &str); 70] = [
     (AuditAction::UseCaseExport, "use_case.export"),
     (AuditAction::EvalSuiteSet, "eval.suite.set"),
     (AuditAction::EvalRun, "eval.run"),
+    (AuditAction::FileCreate, "file.create"),
+    (AuditAction::FileDelete, "file.delete"),
+    (AuditAction::BatchCreate, "batch.create"),
+    (AuditAction::BatchCancel, "batch.cancel"),
 ];
 
 #[test]
