@@ -22,6 +22,12 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Role grants: who administers, audits or builds what. Nobody grants a role wider than
+    /// their own.
+    Roles {
+        #[command(subcommand)]
+        command: RolesCommand,
+    },
     /// SCIM tokens: the corporate directory's credentials for /scim/v2.
     ScimTokens {
         #[command(subcommand)]
@@ -252,6 +258,35 @@ pub enum HoldsCommand {
         #[arg(long)]
         entity: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// Grant a role to a user, over one entity (--entity) or the whole group.
+    Grant(RoleArgs),
+    /// Take a role back from a user; it stops at their next request.
+    Revoke(RoleArgs),
+    /// List role grants with their holders, of one entity or user, or of all.
+    List {
+        /// Grants over this entity or held by its users (slug).
+        #[arg(long)]
+        entity: Option<String>,
+        /// Grants held by this user (id or user name).
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// One role grant: who, which role, over what.
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The user's id (`usr_…`) or user name.
+    pub user: String,
+    /// `group_admin`, `entity_admin`, `auditor`, `factory_engineer`, `risk_officer` or `user`.
+    pub role: String,
+    /// The entity the role is held over (slug); without it, the whole group.
+    #[arg(long)]
+    pub entity: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,8 +18,8 @@ mod request;
 
 pub use command::{
     AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, HoldsCommand, KeysCommand,
-    LimitsCommand, PoolCommand, PoolSize, PoolsCommand, ScimTokensCommand, ScopeArgs, SeatsCommand,
-    SessionsCommand, UsersCommand, WhichBudget,
+    LimitsCommand, PoolCommand, PoolSize, PoolsCommand, RoleArgs, RolesCommand, ScimTokensCommand,
+    ScopeArgs, SeatsCommand, SessionsCommand, UsersCommand, WhichBudget,
 };
 pub use factory::{
     EvalCli, EvalCommand, Move, SuiteCommand, UseCaseCli, UseCaseCommand, VersionCommand, eval,

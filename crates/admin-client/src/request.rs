@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::command::{
     AdminCommand, AuditArgs, EntitiesCommand, HoldsCommand, KeysCommand, PoolCommand, PoolsCommand,
-    ScimTokensCommand, SeatsCommand, SessionsCommand, UsersCommand,
+    RoleArgs, RolesCommand, ScimTokensCommand, SeatsCommand, SessionsCommand, UsersCommand,
 };
 use crate::limits;
 
@@ -61,6 +61,7 @@ pub(crate) fn request_for(command: &AdminCommand) -> Request {
         AdminCommand::Keys { command } => keys(command),
         AdminCommand::ScimTokens { command } => scim_tokens(command),
         AdminCommand::Sessions { command } => sessions(command),
+        AdminCommand::Roles { command } => roles(command),
         AdminCommand::Seats { command } => seats(command),
         AdminCommand::Limits { command } => limits::limits_request(command),
         AdminCommand::Budgets { command } => limits::budgets_request(command),
@@ -189,6 +190,26 @@ fn sessions(command: &SessionsCommand) -> Request {
             ),
         ),
     }
+}
+
+fn roles(command: &RolesCommand) -> Request {
+    let path = "/admin/v1/role-grants";
+    match command {
+        RolesCommand::Grant(RoleArgs { user, role, entity }) => Request::to(Method::POST, path)
+            .with_body(json!({"user": user, "role": role, "entity": entity})),
+        RolesCommand::Revoke(args) => Request::to(Method::DELETE, path).with_query(role_query(args)),
+        RolesCommand::List { entity, user } => {
+            let mut query = entity_query(entity);
+            query.extend(user.iter().map(|user| ("user", user.clone())));
+            Request::to(Method::GET, path).with_query(query)
+        }
+    }
+}
+
+fn role_query(RoleArgs { user, role, entity }: &RoleArgs) -> Vec<(&'static str, String)> {
+    let mut query = vec![("user", user.clone()), ("role", role.clone())];
+    query.extend(entity_query(entity));
+    query
 }
 
 fn holds(command: &HoldsCommand) -> Request {

@@ -247,3 +247,40 @@ fn every_client_takes_the_server_and_key_before_or_after_its_subcommand() {
         assert_eq!(cli.server.key.as_deref(), Some("k"));
     }
 }
+
+#[test]
+fn roles_grant_revoke_and_list_name_a_user_a_role_and_an_entity() {
+    let cli = parse(&["roles", "grant", "ada", "entity_admin", "--entity", "acme"]).unwrap();
+    let Request {
+        method, path, body, ..
+    } = request_for(&cli.command);
+    assert_eq!((method, path.as_str()), (Method::POST, "/admin/v1/role-grants"));
+    assert_eq!(
+        body,
+        Some(json!({"user": "ada", "role": "entity_admin", "entity": "acme"}))
+    );
+
+    let cli = parse(&["roles", "revoke", "ada", "group_admin"]).unwrap();
+    let Request {
+        method,
+        path,
+        query,
+        body,
+        ..
+    } = request_for(&cli.command);
+    assert_eq!((method, path.as_str()), (Method::DELETE, "/admin/v1/role-grants"));
+    assert_eq!(
+        query,
+        vec![("user", "ada".to_owned()), ("role", "group_admin".to_owned())]
+    );
+    assert_eq!(body, None);
+
+    let cli = parse(&["roles", "list", "--entity", "acme", "--user", "ada"]).unwrap();
+    let Request { method, query, .. } = request_for(&cli.command);
+    assert_eq!(method, Method::GET);
+    assert_eq!(
+        query,
+        vec![("entity", "acme".to_owned()), ("user", "ada".to_owned())]
+    );
+    assert!(parse(&["roles", "grant", "ada"]).is_err());
+}

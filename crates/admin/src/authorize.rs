@@ -61,11 +61,14 @@ pub enum AdminAction {
     ListSessions,
     RevokeSessions,
     CreateLoginLink,
+    GrantRole,
+    RevokeRole,
+    ListRoleGrants,
 }
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 50] = [
+    pub const ALL: [AdminAction; 53] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -116,6 +119,9 @@ impl AdminAction {
         AdminAction::ListSessions,
         AdminAction::RevokeSessions,
         AdminAction::CreateLoginLink,
+        AdminAction::GrantRole,
+        AdminAction::RevokeRole,
+        AdminAction::ListRoleGrants,
     ];
 
     /// The audit action a request for this is recorded under (when refused, and for most changes);
@@ -172,6 +178,9 @@ impl AdminAction {
             AdminAction::ListSessions => AuditAction::SessionList,
             AdminAction::RevokeSessions => AuditAction::SessionRevoke,
             AdminAction::CreateLoginLink => AuditAction::AuthLoginLinkCreate,
+            AdminAction::GrantRole => AuditAction::RoleGrant,
+            AdminAction::RevokeRole => AuditAction::RoleRevoke,
+            AdminAction::ListRoleGrants => AuditAction::RoleList,
         }
     }
 
@@ -228,6 +237,9 @@ impl AdminAction {
             AdminAction::ListSessions => "list web sessions",
             AdminAction::RevokeSessions => "end web sessions",
             AdminAction::CreateLoginLink => "mint sign-in links",
+            AdminAction::GrantRole => "grant roles",
+            AdminAction::RevokeRole => "take back roles",
+            AdminAction::ListRoleGrants => "list role grants",
         }
     }
 
@@ -253,7 +265,15 @@ impl AdminAction {
                 | AdminAction::RevokeKey
                 | AdminAction::RotateKey
                 | AdminAction::CreateLoginLink
+                | AdminAction::GrantRole
+                | AdminAction::RevokeRole
         )
+    }
+
+    /// Whether the action grants or takes back a role: the policies then also see the role
+    /// (`carried` is then the one grant concerned).
+    pub fn changes_roles(self) -> bool {
+        matches!(self, AdminAction::GrantRole | AdminAction::RevokeRole)
     }
 }
 

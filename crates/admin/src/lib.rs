@@ -26,6 +26,13 @@
 //!   `DELETE /admin/v1/legal-holds/{id}` (group administrators place and lift, auditors read;
 //!   audited `legal_hold.*`). A held user's or entity's content is refused to erasure (409
 //!   `legal_hold`) and kept by the purge.
+//! - **Role grants** (`role_grants.rs`): `GET/POST/DELETE /admin/v1/role-grants` (a user, a
+//!   role, the entity it is held over or none for the group). Nobody grants or takes back a role
+//!   wider than their own: group administrators anything, an entity administrator only roles over
+//!   their entity that they hold there themselves (and `user`) — the `no_escalation` and
+//!   `no_wider_grant` policies, which see the grant in the context. Audited `role.grant`,
+//!   `role.revoke`; applied to the directory before the answer (`Directory::set_roles`); the
+//!   last group administrator is never taken back (409).
 //! - **Web sessions and sign-in links** (`sessions.rs`, `login_links.rs`, `auth.rs`):
 //!   `GET /admin/v1/sessions`, `DELETE /admin/v1/sessions/{id}`,
 //!   `DELETE /admin/v1/users/{user}/sessions` (the directory's sessions, ended at once, audited
@@ -115,6 +122,7 @@ mod login_links;
 pub mod openapi;
 mod policies;
 mod pool_shares;
+mod role_grants;
 mod rules;
 mod scim_tokens;
 mod scopes;
@@ -201,6 +209,12 @@ pub fn router(state: AdminState) -> Router {
             delete(sessions::revoke_user),
         )
         .route("/admin/v1/users/{id}/login-link", post(login_links::create))
+        .route(
+            "/admin/v1/role-grants",
+            get(role_grants::list)
+                .post(role_grants::grant)
+                .delete(role_grants::revoke),
+        )
         .route("/admin/v1/sessions", get(sessions::list))
         .route("/admin/v1/sessions/{id}", delete(sessions::revoke))
         .route("/admin/v1/content", get(content::read))

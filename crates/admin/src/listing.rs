@@ -64,21 +64,20 @@ pub(crate) struct PagedFilter {
     limit: Option<u64>,
 }
 
-impl PagedFilter {
-    /// The rows to read: one more than the page, to tell whether another page follows.
-    fn window(&self) -> Result<Window, AdminError> {
-        let limit = self.limit.unwrap_or(MAX_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(AdminError::bad_field(
-                "limit",
-                format!("`limit` must be between 1 and {MAX_PAGE}"),
-            ));
-        }
-        Ok(Window {
-            offset: self.offset.unwrap_or(0),
-            limit: limit + 1,
-        })
+/// The rows to read for `?offset&limit`: one more than the page, to tell whether another page
+/// follows.
+pub(crate) fn window(offset: Option<u64>, limit: Option<u64>) -> Result<Window, AdminError> {
+    let limit = limit.unwrap_or(MAX_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AdminError::bad_field(
+            "limit",
+            format!("`limit` must be between 1 and {MAX_PAGE}"),
+        ));
     }
+    Ok(Window {
+        offset: offset.unwrap_or(0),
+        limit: limit + 1,
+    })
 }
 
 /// `{"data": [...], "next_offset": <offset of the next page, or null>}`, from the rows `window`
@@ -108,7 +107,7 @@ impl<A: ListAction> FromRequestParts<AdminState> for Listed<A> {
         state: &AdminState,
     ) -> Result<Self, Self::Rejection> {
         let (caller, filter) = caller_and_filter::<PagedFilter>(parts, state).await?;
-        let window = filter.window()?;
+        let window = window(filter.offset, filter.limit)?;
         let entity = report_entity(state, &caller, A::ACTION, filter.entity.as_deref()).await?;
         Ok(Listed {
             entity,

@@ -98,8 +98,10 @@ impl Engine {
             Some(entity) => uid("Entity", &entity.to_string())?,
             None => uid("Group", "group")?,
         };
-        let context = if action.hands_out_roles() {
-            carried_context(carried)?
+        let context = if action.changes_roles() {
+            role_change_context(carried)?
+        } else if action.hands_out_roles() {
+            Context::from_pairs(carried_pairs(carried)?).map_err(|e| e.to_string())?
         } else {
             Context::empty()
         };
@@ -206,7 +208,7 @@ fn caller_entity(caller: EntityUid, principal: &Principal) -> Result<Entity, Str
 }
 
 /// The context of an action on a key: what its owner's roles reach.
-fn carried_context(carried: &[RoleGrant]) -> Result<Context, String> {
+fn carried_pairs(carried: &[RoleGrant]) -> Result<Vec<(String, RestrictedExpression)>, String> {
     let mut entities = Vec::new();
     for grant in carried {
         if let Some(entity) = grant.entity_id {
@@ -220,7 +222,7 @@ fn carried_context(carried: &[RoleGrant]) -> Result<Context, String> {
         .iter()
         .filter(|g| g.entity_id.is_none())
         .map(|g| RestrictedExpression::new_string(g.role.as_str().to_owned()));
-    Context::from_pairs([
+    Ok(vec![
         (
             "carried_group_roles".to_owned(),
             RestrictedExpression::new_set(group_roles),
@@ -230,7 +232,22 @@ fn carried_context(carried: &[RoleGrant]) -> Result<Context, String> {
             RestrictedExpression::new_set(entities),
         ),
     ])
-    .map_err(|e| e.to_string())
+}
+
+/// The context of a role grant or revocation: `carried` is the one grant concerned.
+fn role_change_context(carried: &[RoleGrant]) -> Result<Context, String> {
+    let [grant] = carried else {
+        return Err(format!(
+            "a role change concerns one grant, not {}",
+            carried.len()
+        ));
+    };
+    let mut pairs = carried_pairs(carried)?;
+    pairs.push((
+        "granted_role".to_owned(),
+        RestrictedExpression::new_string(grant.role.as_str().to_owned()),
+    ));
+    Context::from_pairs(pairs).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

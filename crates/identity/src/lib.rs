@@ -425,6 +425,31 @@ impl Directory {
         true
     }
 
+    /// Makes `roles` the roles of `owner` (read from the store after a grant or a revocation
+    /// committed): on every live key of theirs and, for a user, on their record, which web
+    /// sessions and access tokens are built from. Returns how many keys changed.
+    pub fn set_roles(&self, owner: KeyOwner, roles: &[RoleGrant]) -> usize {
+        self.change_here();
+        let mut changed = 0;
+        for live in self.index.write().by_hash.values_mut() {
+            if live.principal.owner == owner && live.principal.roles != roles {
+                let mut principal = (*live.principal).clone();
+                principal.roles = roles.to_vec();
+                live.principal = Arc::new(principal);
+                changed += 1;
+            }
+        }
+        if let KeyOwner::User(id) = owner {
+            self.users.write().change_each(|record| {
+                (record.id == id && record.roles != roles).then(|| UserRecord {
+                    roles: roles.to_vec(),
+                    ..record.clone()
+                })
+            });
+        }
+        changed
+    }
+
     /// The keys used since their last use was last stored, with that minute, live keys and
     /// keys stopped since alike. Reads every live key's atomic under the read lock: the flush
     /// task's cost, every few seconds, not the request path's.

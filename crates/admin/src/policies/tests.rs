@@ -56,8 +56,15 @@ fn every_action_makes_a_valid_request_on_the_group_and_on_an_entity() {
     let admin = caller(&[(Role::GroupAdmin, None)]);
     for action in AdminAction::ALL {
         for target in [None, Some(EntityId::generate())] {
+            let carried = match action.changes_roles() {
+                true => vec![RoleGrant {
+                    role: Role::Auditor,
+                    entity_id: target,
+                }],
+                false => Vec::new(),
+            };
             assert_eq!(
-                engine.decide(&admin, action, target, &[]),
+                engine.decide(&admin, action, target, &carried),
                 Ok(true),
                 "{}",
                 action.audit_action().as_str()
@@ -195,6 +202,63 @@ fn the_policies_grant_each_transition_to_the_role_the_factory_names() {
 }
 
 #[test]
+fn nobody_below_the_group_administrators_grants_a_role_wider_than_their_own() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let other = EntityId::generate();
+    let admin = caller(&[(Role::EntityAdmin, Some(acme))]);
+    let grant = |role, entity_id| RoleGrant { role, entity_id };
+    for action in [AdminAction::GrantRole, AdminAction::RevokeRole] {
+        for within in [
+            grant(Role::EntityAdmin, Some(acme)),
+            grant(Role::User, Some(acme)),
+        ] {
+            assert!(
+                engine.allows(&admin, action, Some(acme), &[within]),
+                "{action:?} {within:?}"
+            );
+        }
+        // Roles the administrator does not hold over acme, roles over another entity, and
+        // group-wide roles.
+        for (beyond, target) in [
+            (grant(Role::Auditor, Some(acme)), Some(acme)),
+            (grant(Role::FactoryEngineer, Some(acme)), Some(acme)),
+            (grant(Role::RiskOfficer, Some(acme)), Some(acme)),
+            (grant(Role::EntityAdmin, Some(other)), Some(other)),
+            (grant(Role::EntityAdmin, Some(other)), Some(acme)),
+            (grant(Role::GroupAdmin, None), None),
+            (grant(Role::GroupAdmin, None), Some(acme)),
+            (grant(Role::Auditor, None), None),
+        ] {
+            assert!(
+                !engine.allows(&admin, action, target, &[beyond]),
+                "{action:?} {beyond:?} on {target:?}"
+            );
+        }
+        // A decision without the grant concerned cannot be made, and is a denial.
+        assert!(!engine.allows(&admin, action, Some(acme), &[]));
+    }
+    // Holding a role over the entity lets its administrator hand it on there.
+    let engineer_admin = caller(&[
+        (Role::EntityAdmin, Some(acme)),
+        (Role::FactoryEngineer, Some(acme)),
+    ]);
+    let engineer = grant(Role::FactoryEngineer, Some(acme));
+    assert!(engine.allows(&engineer_admin, AdminAction::GrantRole, Some(acme), &[engineer]));
+    // An auditor holds a role but changes none.
+    let auditor = caller(&[(Role::Auditor, Some(acme))]);
+    let audit = grant(Role::Auditor, Some(acme));
+    assert!(!engine.allows(&auditor, AdminAction::GrantRole, Some(acme), &[audit]));
+    let group_admin = caller(&[(Role::GroupAdmin, None)]);
+    assert!(engine.allows(
+        &group_admin,
+        AdminAction::GrantRole,
+        None,
+        &[grant(Role::GroupAdmin, None)]
+    ));
+}
+
+#[test]
 fn auditors_and_factory_engineers_only_read() {
     let engine = engine();
     let acme = EntityId::generate();
@@ -215,6 +279,7 @@ fn auditors_and_factory_engineers_only_read() {
                 | AdminAction::ReadChargeback
                 | AdminAction::ReadContent
                 | AdminAction::ListLegalHolds
+                | AdminAction::ListRoleGrants
                 | AdminAction::ReadUseCases
                 | AdminAction::ExportRegister
         );

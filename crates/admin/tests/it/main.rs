@@ -848,3 +848,94 @@ async fn listings_are_paged_and_the_cli_follows_the_pages() {
         format!("user-{:05}", users - 1)
     );
 }
+
+/// `fabrique admin roles grant|list|revoke` against the API: a grant holds from the holder's next
+/// request, without a reload, and so does its revocation; both are audited.
+#[tokio::test]
+async fn roles_granted_and_taken_back_through_the_command_line_hold_at_once() {
+    let server = Server::start().await;
+    server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/entities",
+            json!({"slug": "acme", "name": "Acme"}),
+        )
+        .await;
+    let (_, ada) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "acme", "user_name": "ada", "email": "ada@example.test"}),
+        )
+        .await;
+    let (_, key) = server
+        .post(ADMIN_KEY, "/admin/v1/keys", json!({"user_id": ada["id"]}))
+        .await;
+    let ada_key = key["key"].as_str().unwrap().to_owned();
+    let (status, _) = server.get(&ada_key, "/admin/v1/users?entity=acme").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no role yet");
+
+    let cli = |command| AdminCli {
+        server: admin_client::Server {
+            url: server.base_url.clone(),
+            key: Some(ADMIN_KEY.to_owned()),
+        },
+        command: AdminCommand::Roles { command },
+    };
+    let role = || admin_client::RoleArgs {
+        user: "ada".into(),
+        role: "entity_admin".into(),
+        entity: Some("acme".into()),
+    };
+    let granted = admin_client::execute(&cli(admin_client::RolesCommand::Grant(role())))
+        .await
+        .unwrap();
+    assert_eq!(
+        (granted["user_name"].clone(), granted["role"].clone(), granted["entity"].clone()),
+        (json!("ada"), json!("entity_admin"), json!("acme"))
+    );
+    let (status, users) = server.get(&ada_key, "/admin/v1/users?entity=acme").await;
+    assert_eq!(status, StatusCode::OK, "the grant holds at once: {users}");
+
+    let listed = admin_client::execute(&cli(admin_client::RolesCommand::List {
+        entity: Some("acme".into()),
+        user: None,
+    }))
+    .await
+    .unwrap();
+    let grants = listed["data"].as_array().unwrap();
+    assert_eq!(grants.len(), 1, "{listed}");
+    assert_eq!(grants[0]["holder"]["name"], "ada");
+    assert_eq!(grants[0]["holder"]["entity"], "acme");
+
+    admin_client::execute(&cli(admin_client::RolesCommand::Revoke(role())))
+        .await
+        .unwrap();
+    let (status, _) = server.get(&ada_key, "/admin/v1/users?entity=acme").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the revocation holds at once");
+    let again = admin_client::execute(&cli(admin_client::RolesCommand::Revoke(role())))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("does not hold"), "{again}");
+    let unknown = admin_client::execute(&cli(admin_client::RolesCommand::Grant(
+        admin_client::RoleArgs {
+            role: "overlord".into(),
+            ..role()
+        },
+    )))
+    .await
+    .unwrap_err();
+    assert!(unknown.to_string().contains("unknown role `overlord`"), "{unknown}");
+
+    let (_, audit) = server.get(ADMIN_KEY, "/admin/v1/audit?action=role").await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"role.grant") && actions.contains(&"role.revoke"),
+        "{actions:?}"
+    );
+}

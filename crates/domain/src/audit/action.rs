@@ -30,6 +30,9 @@ pub enum AuditAction {
     UserBind,
     ServiceAccountCreate,
     RoleGrant,
+    /// A role taken back from a user by an administrator.
+    RoleRevoke,
+    RoleList,
     KeyCreate,
     KeyList,
     KeyRevoke,
@@ -143,7 +146,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 74] = [
+    pub const FIXED: [AuditAction; 76] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -159,6 +162,8 @@ impl AuditAction {
         AuditAction::UserBind,
         AuditAction::ServiceAccountCreate,
         AuditAction::RoleGrant,
+        AuditAction::RoleRevoke,
+        AuditAction::RoleList,
         AuditAction::KeyCreate,
         AuditAction::KeyList,
         AuditAction::KeyRevoke,
@@ -263,7 +268,7 @@ impl AuditAction {
             | A::UserErase
             | A::UserBind => AuditFamily::User,
             A::ServiceAccountCreate => AuditFamily::ServiceAccount,
-            A::RoleGrant => AuditFamily::Role,
+            A::RoleGrant | A::RoleRevoke | A::RoleList => AuditFamily::Role,
             A::KeyCreate | A::KeyList | A::KeyRevoke | A::KeyRotate => AuditFamily::Key,
             A::ScimTokenCreate | A::ScimTokenList | A::ScimTokenRevoke => AuditFamily::ScimToken,
             A::TeamCreate | A::TeamReplace | A::TeamUpdate | A::TeamDelete => AuditFamily::Team,
@@ -327,6 +332,8 @@ impl AuditAction {
             A::UserBind => "user.bind",
             A::ServiceAccountCreate => "service_account.create",
             A::RoleGrant => "role.grant",
+            A::RoleRevoke => "role.revoke",
+            A::RoleList => "role.list",
             A::KeyCreate => "key.create",
             A::KeyList => "key.list",
             A::KeyRevoke => "key.revoke",

@@ -55,6 +55,12 @@ const SET_LIMIT: (&str, &str, &str) = (
     r#"{"requests_per_minute": 100}"#,
 );
 
+const GRANT_USER: (&str, &str, &str) = (
+    "POST",
+    "/admin/v1/role-grants",
+    r#"{"user": "{user}", "role": "user", "entity": "acme"}"#,
+);
+
 #[rustfmt::skip]
 fn table() -> Vec<Row> {
     let row = |method, route, request, body, setup, answers| Row { method, route, request, body, setup, answers };
@@ -96,6 +102,9 @@ fn table() -> Vec<Row> {
         row("POST", "/admin/v1/users/{id}/erase", "/admin/v1/users/{user}/erase", None, None, [A, A, H, F, F, F, F, F]),
         row("DELETE", "/admin/v1/users/{id}/sessions", "/admin/v1/users/{user}/sessions", None, None, [A, A, H, F, F, F, F, F]),
         row("POST", "/admin/v1/users/{id}/login-link", "/admin/v1/users/{user}/login-link", None, None, [A, A, H, F, F, F, F, F]),
+        row("GET", "/admin/v1/role-grants", "/admin/v1/role-grants?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("POST", "/admin/v1/role-grants", "/admin/v1/role-grants", Some(r#"{"user": "{user}", "role": "user", "entity": "acme"}"#), None, [A, A, H, F, F, H, F, F]),
+        row("DELETE", "/admin/v1/role-grants", "/admin/v1/role-grants?user={user}&role=user&entity=acme", None, Some(GRANT_USER), [A, A, H, F, F, H, F, F]),
         row("GET", "/admin/v1/sessions", "/admin/v1/sessions?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
         row("DELETE", "/admin/v1/sessions/{id}", "/admin/v1/sessions/ses_gone-{n}", None, None, [H, H, H, F, F, F, F, F]),
         row("GET", "/admin/v1/content", "/admin/v1/content?user={user}&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", None, None, [A, F, F, A, A, H, F, F]),
@@ -279,10 +288,11 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
         for (column, expected) in row.answers.iter().enumerate() {
             n += 1;
             if let Some((method, path, body)) = row.setup {
+                let body = fill(body, n);
                 let (status, answer) =
-                    call(&t, method, &fill(path, n), ADMIN_KEY, Some(body)).await;
-                assert_eq!(
-                    status, 200,
+                    call(&t, method, &fill(path, n), ADMIN_KEY, Some(&body)).await;
+                assert!(
+                    (200..=201).contains(&status),
                     "setting up {} {}: {answer}",
                     row.method, row.route
                 );
@@ -381,6 +391,86 @@ async fn entity_administrators_hand_out_no_more_than_their_entity() {
         .admin_post("/admin/v1/keys", json!({"user_id": boss}))
         .await;
     assert_eq!(status, 201, "{answer}");
+}
+
+/// An entity administrator cannot widen their own power through role grants: not a group role,
+/// not a role over another entity, not a role they do not hold (an auditor reads stored content,
+/// which they may not); nor take back their entity's auditor. What they may grant holds at once.
+#[tokio::test]
+async fn nobody_widens_their_own_power_by_granting_roles() {
+    let t = server().await;
+    let (_, _, admin) = t
+        .create_user_with_roles("acme", "ea", &[(Role::EntityAdmin, Some("acme"))])
+        .await;
+    let (_, _, peer_key) = t.create_user_with_roles("acme", "peer", &[]).await;
+    t.create_user_with_roles("acme", "dpo", &[(Role::Auditor, Some("acme"))])
+        .await;
+    let grant = |user: &str, role: &str, entity: Option<&str>| {
+        json!({"user": user, "role": role, "entity": entity}).to_string()
+    };
+    for (role, entity, expected) in [
+        ("group_admin", None, 403),
+        ("auditor", None, 403),
+        ("auditor", Some("acme"), 403),
+        ("factory_engineer", Some("acme"), 403),
+        ("risk_officer", Some("acme"), 403),
+        ("entity_admin", Some("globex"), 404),
+    ] {
+        let body = grant("ea", role, entity);
+        let (status, answer) =
+            call(&t, "POST", "/admin/v1/role-grants", &admin, Some(&body)).await;
+        assert_eq!(status, expected, "granting oneself {role} over {entity:?}: {answer}");
+    }
+    let (status, answer) = call(
+        &t,
+        "GET",
+        "/admin/v1/role-grants?user=ea",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let held: Vec<&str> = answer["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(held, ["entity_admin"], "nothing was added: {answer}");
+    // Their entity's auditor stays.
+    let (status, answer) = call(
+        &t,
+        "DELETE",
+        "/admin/v1/role-grants?user=dpo&role=auditor&entity=acme",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("beyond yours"),
+        "{answer}"
+    );
+
+    // Within their entity and their own role: granted, and in force at the holder's next request.
+    let (status, _) = call(&t, "GET", "/admin/v1/users?entity=acme", &peer_key, None).await;
+    assert_eq!(status, 403);
+    let body = grant("peer", "entity_admin", Some("acme"));
+    let (status, answer) = call(&t, "POST", "/admin/v1/role-grants", &admin, Some(&body)).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, _) = call(&t, "GET", "/admin/v1/users?entity=acme", &peer_key, None).await;
+    assert_eq!(status, 200);
+
+    // The refusals are audited (another entity's, hidden as missing, under `role.list`).
+    let (_, audit) = call(
+        &t,
+        "GET",
+        "/admin/v1/audit?action=role.grant&outcome=denied&limit=100",
+        ADMIN_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 5, "{audit}");
 }
 
 /// User names are one namespace for the whole group (they are the sign-in identities), so a name

@@ -246,6 +246,52 @@ async fn a_rate_limit_set_through_one_replica_holds_on_the_other() {
     println!("a limit set on replica 0 held on replica 1 after {limited:?}");
 }
 
+#[tokio::test]
+async fn a_role_granted_or_taken_back_through_one_replica_holds_on_the_other() {
+    let Some(replicas) = Replicas::start(2).await else {
+        return;
+    };
+    let (_, key) = replicas.user_key(0, "ada").await;
+    replicas
+        .until_chat_answers(1, &key, 200, "a key created on replica 0")
+        .await;
+    let users = |replica: usize| {
+        let request = replicas
+            .http
+            .get(format!("{}/admin/v1/users?entity=acme", replicas.base(replica)))
+            .bearer_auth(&key);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(users(1).await, 403);
+    let path = "/admin/v1/role-grants";
+    let role = json!({"user": "ada", "role": "entity_admin", "entity": "acme"});
+    let (status, body) = replicas
+        .admin(0, reqwest::Method::POST, path, Some(role))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let until = |expected: u16, what: &'static str| async move {
+        let start = Instant::now();
+        loop {
+            let seen = users(1).await;
+            if seen == expected {
+                return start.elapsed();
+            }
+            assert!(start.elapsed() < DEADLINE, "{what}: replica 1 still answers {seen}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let granted = until(200, "a role granted on replica 0").await;
+    println!("a role granted on replica 0 held on replica 1 after {granted:?}");
+
+    let revoke = format!("{path}?user=ada&role=entity_admin&entity=acme");
+    let (status, body) = replicas
+        .admin(0, reqwest::Method::DELETE, &revoke, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let revoked = until(403, "a role taken back on replica 0").await;
+    println!("a role taken back on replica 0 was refused by replica 1 after {revoked:?}");
+}
+
 impl Replicas {
     /// Whether `replica` says it runs the background jobs (its `/metrics` gauge).
     async fn leads(&self, replica: usize) -> bool {

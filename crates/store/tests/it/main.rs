@@ -309,6 +309,39 @@ async fn role_grants_are_a_set(store: &Store) {
             .unwrap()
             .is_empty()
     );
+
+    // Listed with their holder, narrowed by entity and holder.
+    let listed = store
+        .list_role_grants(store::RoleSelection::default(), Window::ALL)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|held| held.holder == owner && held.holder_name == "root"));
+    let of_acme = store::RoleSelection {
+        entity: Some(acme.id),
+        holder: None,
+    };
+    let listed = store.list_role_grants(of_acme, Window::ALL).await.unwrap();
+    assert_eq!(listed.iter().map(|h| h.grant).collect::<Vec<_>>(), vec![scoped]);
+
+    // Taken back once; the last group administrator is never taken back.
+    let revoke = audit(AuditAction::RoleRevoke);
+    assert!(store.revoke_role(owner, scoped, &revoke).await.unwrap());
+    assert!(!store.revoke_role(owner, scoped, &revoke).await.unwrap());
+    let last = store.revoke_role(owner, group_admin, &revoke).await;
+    assert!(matches!(last, Err(StoreError::Conflict(_))), "{last:?}");
+    assert!(store.has_group_admin().await.unwrap());
+    let other = store
+        .service_account_get_or_create(None, "second", &audit(AuditAction::ServiceAccountCreate))
+        .await
+        .unwrap();
+    let other = KeyOwner::ServiceAccount(other.id);
+    store
+        .grant_role(other, group_admin, &audit(AuditAction::RoleGrant))
+        .await
+        .unwrap();
+    assert!(store.revoke_role(owner, group_admin, &revoke).await.unwrap());
+    assert_eq!(store.roles(owner).await.unwrap(), vec![]);
 }
 
 async fn user_identities_join_users_with_entities_and_roles(store: &Store) {

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 74] = [
+const NAMES: [(AuditAction, &str); 76] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -19,6 +19,8 @@ const NAMES: [(AuditAction, &str); 74] = [
     (AuditAction::UserBind, "user.bind"),
     (AuditAction::ServiceAccountCreate, "service_account.create"),
     (AuditAction::RoleGrant, "role.grant"),
+    (AuditAction::RoleRevoke, "role.revoke"),
+    (AuditAction::RoleList, "role.list"),
     (AuditAction::KeyCreate, "key.create"),
     (AuditAction::KeyList, "key.list"),
     (AuditAction::KeyRevoke, "key.revoke"),
