@@ -157,6 +157,10 @@ pub enum UsersCommand {
     List {
         #[arg(long)]
         entity: Option<String>,
+        /// Only users whose user name, display name or e-mail address starts with this, whatever
+        /// the case and accents.
+        #[arg(long)]
+        search: Option<String>,
     },
     /// Mint a one-time sign-in link for a user: opened within 15 minutes, it signs them in to the
     /// web once. Printed once.

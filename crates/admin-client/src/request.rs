@@ -104,8 +104,10 @@ fn users(command: &UsersCommand) -> Request {
             ("email", Some(email.as_str().into())),
             ("display_name", display_name.as_deref().map(Value::from)),
         ])),
-        UsersCommand::List { entity } => {
-            Request::to(Method::GET, "/admin/v1/users").with_query(entity_query(entity))
+        UsersCommand::List { entity, search } => {
+            let mut query = entity_query(entity);
+            query.extend(search.iter().map(|q| ("q", q.clone())));
+            Request::to(Method::GET, "/admin/v1/users").with_query(query)
         }
         UsersCommand::LoginLink { user } => Request::to(
             Method::POST,
@@ -197,7 +199,9 @@ fn roles(command: &RolesCommand) -> Request {
     match command {
         RolesCommand::Grant(RoleArgs { user, role, entity }) => Request::to(Method::POST, path)
             .with_body(json!({"user": user, "role": role, "entity": entity})),
-        RolesCommand::Revoke(args) => Request::to(Method::DELETE, path).with_query(role_query(args)),
+        RolesCommand::Revoke(args) => {
+            Request::to(Method::DELETE, path).with_query(role_query(args))
+        }
         RolesCommand::List { entity, user } => {
             let mut query = entity_query(entity);
             query.extend(user.iter().map(|user| ("user", user.clone())));

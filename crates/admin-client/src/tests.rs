@@ -254,7 +254,10 @@ fn roles_grant_revoke_and_list_name_a_user_a_role_and_an_entity() {
     let Request {
         method, path, body, ..
     } = request_for(&cli.command);
-    assert_eq!((method, path.as_str()), (Method::POST, "/admin/v1/role-grants"));
+    assert_eq!(
+        (method, path.as_str()),
+        (Method::POST, "/admin/v1/role-grants")
+    );
     assert_eq!(
         body,
         Some(json!({"user": "ada", "role": "entity_admin", "entity": "acme"}))
@@ -268,10 +271,16 @@ fn roles_grant_revoke_and_list_name_a_user_a_role_and_an_entity() {
         body,
         ..
     } = request_for(&cli.command);
-    assert_eq!((method, path.as_str()), (Method::DELETE, "/admin/v1/role-grants"));
+    assert_eq!(
+        (method, path.as_str()),
+        (Method::DELETE, "/admin/v1/role-grants")
+    );
     assert_eq!(
         query,
-        vec![("user", "ada".to_owned()), ("role", "group_admin".to_owned())]
+        vec![
+            ("user", "ada".to_owned()),
+            ("role", "group_admin".to_owned())
+        ]
     );
     assert_eq!(body, None);
 

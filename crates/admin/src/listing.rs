@@ -3,7 +3,7 @@
 //!
 //! [`Listed`] follows [`report_entity`] (a slug; callers allowed the action only in their entity
 //! get theirs, and naming another answers 404); [`ListedRules`] follows [`listing_entity`] (a slug
-//! or an id, as rule scopes name entities). Users, keys and SCIM tokens come in pages of at most
+//! or an id, as rule scopes name entities). Keys and SCIM tokens come in pages of at most
 //! [`MAX_PAGE`] rows (`offset`, `limit`; the answer's `next_offset`).
 
 use std::marker::PhantomData;
@@ -134,7 +134,6 @@ impl<A: ListAction> FromRequestParts<AdminState> for ListedRules<A> {
 }
 
 /// The listing actions, one type each for the extractors above.
-pub(crate) struct ListUsers;
 pub(crate) struct ListKeys;
 pub(crate) struct ListScimTokens;
 pub(crate) struct ListSessions;
@@ -142,9 +141,6 @@ pub(crate) struct ListLegalHolds;
 pub(crate) struct ReadRateLimits;
 pub(crate) struct ReadBudgets;
 
-impl ListAction for ListUsers {
-    const ACTION: AdminAction = AdminAction::ListUsers;
-}
 impl ListAction for ListKeys {
     const ACTION: AdminAction = AdminAction::ListKeys;
 }

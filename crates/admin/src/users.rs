@@ -1,21 +1,24 @@
-//! `/admin/v1/users`: create users in an entity and list them.
+//! `/admin/v1/users`: create users in an entity and list them: searched by the start of a name or
+//! an e-mail address whatever its case and accents, a page at a time by cursor
+//! (`store::Store::search_users`), so the directory answers as fast at 100,000 users.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use domain::{AuditAction, Entity, EntityId, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::NewUser;
+use store::{NewUser, UserSearch};
 
 use crate::authorize::{change_event, require_visible};
-use crate::body::{check_email, check_name, check_slug, check_text, json};
+use crate::body::{check_email, check_name, check_slug, check_text, json, query};
 use crate::caller::Caller;
-use crate::listing::{ListUsers, Listed, page_json};
+use crate::listing::{page_json, window};
+use crate::usage::report_entity;
 use crate::{AdminAction, AdminError, AdminState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -87,30 +90,73 @@ pub(crate) async fn create(
     ))
 }
 
-/// `GET /admin/v1/users[?entity=<slug>][&offset=<n>][&limit=<n>]` → `{"data": [user…],
-/// "next_offset"}`, by user name; callers with rights over one entity only see its users, with or
-/// without the filter.
+/// `GET /admin/v1/users` filters: the entity, a search, and the page (a cursor, or an offset).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UsersFilter {
+    #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+    entity: Option<String>,
+    /// The start of a user name, display name or e-mail address, whatever its case and accents
+    /// ("heloise" finds "Héloïse").
+    q: Option<String>,
+    /// The page after this cursor (the previous page's `next_cursor`).
+    after: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// `GET /admin/v1/users[?entity=<slug>][&q=<text>][&after=<cursor>|&offset=<n>][&limit=<n>]` →
+/// `{"data": [user…], "next_cursor", "next_offset"}`, by user name; callers with rights over one
+/// entity only see its users, with or without the filter.
 #[utoipa::path(
     get, path = "/admin/v1/users", tag = "admin",
-    params(crate::listing::PagedFilter),
+    params(UsersFilter),
     responses(
-        (status = 200, description = "The users (of one entity with `entity`).", body = crate::openapi::Listing),
+        (status = 200, description = "The users (of one entity with `entity`, those `q` finds), a page at a time: `next_cursor` is the next page's `after`.", body = crate::openapi::Listing),
     ),
 )]
 pub(crate) async fn list(
     State(state): State<AdminState>,
-    Listed { entity, window, .. }: Listed<ListUsers>,
+    caller: Caller,
+    filter: Result<Query<UsersFilter>, QueryRejection>,
 ) -> Result<Json<Value>, AdminError> {
-    let users = state
-        .store
-        .list_users(entity.as_ref().map(|e| e.id), window)
-        .await?;
+    let filter = query(filter)?;
+    let window = window(filter.offset, filter.limit)?;
+    // A blank search is no search: a form sends its empty box.
+    let q = filter.q.filter(|q| !q.trim().is_empty());
+    let after = filter.after.filter(|after| !after.is_empty());
+    for (param, value) in [("q", &q), ("after", &after)] {
+        if let Some(value) = value {
+            check_text(param, value, 256)?;
+        }
+    }
+    let action = AdminAction::ListUsers;
+    let entity = report_entity(&state, &caller, action, filter.entity.as_deref()).await?;
+    let search = UserSearch {
+        entity: entity.as_ref().map(|e| e.id),
+        query: q,
+        offset: if after.is_some() { 0 } else { window.offset },
+        after,
+        limit: window.limit,
+    };
+    let users = state.store.search_users(&search).await?;
+    let page = window.limit - 1;
+    let next_cursor = (users.len() as u64 > page)
+        .then(|| {
+            users
+                .get(usize::try_from(page).ok()? - 1)
+                .map(store::cursor_of)
+        })
+        .flatten();
     let slugs = entity_slugs(&state).await?;
     let data: Vec<Value> = users
         .iter()
         .map(|u| user_json(&state, u, slugs.get(&u.entity_id).map(String::as_str)))
         .collect();
-    Ok(Json(page_json(data, window)))
+    let mut answer = page_json(data, window);
+    answer["next_cursor"] = json!(next_cursor);
+    Ok(Json(answer))
 }
 
 /// The entity named by `slug`, once the caller is allowed `action` on it. An unknown slug, or

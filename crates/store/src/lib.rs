@@ -97,6 +97,7 @@ mod seats;
 mod subjects;
 mod teams;
 mod usage;
+mod user_search;
 
 use sqlx::AnyPool;
 
@@ -118,10 +119,11 @@ pub use operator_keys::OperatorKey;
 pub use pool_shares::StoredShare;
 pub use principals::UserIdentity;
 pub use provisioning::{NewUser, ProvisionedUser, UserFields};
-pub use role_grants::{HeldRole, RoleSelection};
 pub use reporting::{LatencyGroup, Percentiles, UsageDimension, UsageGroup, UsageSelection};
+pub use role_grants::{HeldRole, RoleSelection};
 pub use seats::{HeldSeat, SeatChange, StoredSeats};
 pub use teams::{Team, TeamFields, TeamMembers};
+pub use user_search::{UserSearch, cursor_of, search_fold};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

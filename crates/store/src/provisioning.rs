@@ -15,6 +15,7 @@ use sqlx::any::AnyRow;
 use crate::audit::insert_targeted;
 use crate::codec::{int, opt_text, parsed, status, text};
 use crate::narrowing::{Listing, Page, Table, fold, paged_select};
+use crate::user_search::search_fold;
 use crate::{Store, StoreError};
 
 /// A user with everything SCIM shows of it.
@@ -134,7 +135,8 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE users SET user_name = $1, user_name_folded = $2, email = $3, email_folded = $4, \
              display_name = $5, display_name_folded = $6, external_id = $7, status = $8, \
-             attributes = $9, updated_at = $10, version = version + 1 \
+             attributes = $9, updated_at = $10, version = version + 1, \
+             user_name_search = $13, display_name_search = $14, email_search = $15 \
              WHERE id = $11 AND version = $12 AND deleted_at IS NULL",
         )
         .bind(fields.user_name.as_str())
@@ -149,6 +151,9 @@ impl Store {
         .bind(now)
         .bind(id.to_string())
         .bind(version)
+        .bind(search_fold(&fields.user_name))
+        .bind(fields.display_name.as_deref().map(search_fold))
+        .bind(search_fold(&fields.email))
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -278,8 +283,8 @@ pub(crate) async fn insert_user(
     sqlx::query(
         "INSERT INTO users (id, entity_id, user_name, email, display_name, external_id, status, \
          created_at, user_name_folded, email_folded, display_name_folded, attributes, updated_at, \
-         version, deleted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, NULL)",
+         version, deleted_at, user_name_search, display_name_search, email_search) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, NULL, $14, $15, $16)",
     )
     .bind(user.id.to_string())
     .bind(user.entity_id.to_string())
@@ -294,6 +299,9 @@ pub(crate) async fn insert_user(
     .bind(user.display_name.as_deref().map(fold))
     .bind(attributes)
     .bind(user.created_at)
+    .bind(search_fold(&user.user_name))
+    .bind(user.display_name.as_deref().map(search_fold))
+    .bind(search_fold(&user.email))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::from_write(e, || name_taken(&user.user_name)))?;

@@ -244,7 +244,12 @@ fn nobody_below_the_group_administrators_grants_a_role_wider_than_their_own() {
         (Role::FactoryEngineer, Some(acme)),
     ]);
     let engineer = grant(Role::FactoryEngineer, Some(acme));
-    assert!(engine.allows(&engineer_admin, AdminAction::GrantRole, Some(acme), &[engineer]));
+    assert!(engine.allows(
+        &engineer_admin,
+        AdminAction::GrantRole,
+        Some(acme),
+        &[engineer]
+    ));
     // An auditor holds a role but changes none.
     let auditor = caller(&[(Role::Auditor, Some(acme))]);
     let audit = grant(Role::Auditor, Some(acme));

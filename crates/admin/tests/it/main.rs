@@ -837,6 +837,7 @@ async fn listings_are_paged_and_the_cli_follows_the_pages() {
         command: AdminCommand::Users {
             command: admin_client::UsersCommand::List {
                 entity: Some("acme".into()),
+                search: None,
             },
         },
     })
@@ -891,7 +892,11 @@ async fn roles_granted_and_taken_back_through_the_command_line_hold_at_once() {
         .await
         .unwrap();
     assert_eq!(
-        (granted["user_name"].clone(), granted["role"].clone(), granted["entity"].clone()),
+        (
+            granted["user_name"].clone(),
+            granted["role"].clone(),
+            granted["entity"].clone()
+        ),
         (json!("ada"), json!("entity_admin"), json!("acme"))
     );
     let (status, users) = server.get(&ada_key, "/admin/v1/users?entity=acme").await;
@@ -912,7 +917,11 @@ async fn roles_granted_and_taken_back_through_the_command_line_hold_at_once() {
         .await
         .unwrap();
     let (status, _) = server.get(&ada_key, "/admin/v1/users?entity=acme").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the revocation holds at once");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the revocation holds at once"
+    );
     let again = admin_client::execute(&cli(admin_client::RolesCommand::Revoke(role())))
         .await
         .unwrap_err();
@@ -925,7 +934,10 @@ async fn roles_granted_and_taken_back_through_the_command_line_hold_at_once() {
     )))
     .await
     .unwrap_err();
-    assert!(unknown.to_string().contains("unknown role `overlord`"), "{unknown}");
+    assert!(
+        unknown.to_string().contains("unknown role `overlord`"),
+        "{unknown}"
+    );
 
     let (_, audit) = server.get(ADMIN_KEY, "/admin/v1/audit?action=role").await;
     let actions: Vec<&str> = audit["data"]
@@ -938,4 +950,120 @@ async fn roles_granted_and_taken_back_through_the_command_line_hold_at_once() {
         actions.contains(&"role.grant") && actions.contains(&"role.revoke"),
         "{actions:?}"
     );
+}
+
+/// The directory is searched by the start of a name or an e-mail address whatever the case and
+/// accents, within the caller's entity, and paged by a cursor that never repeats or skips a user.
+#[tokio::test]
+async fn the_users_directory_is_searched_without_case_or_accents_and_paged_by_cursor() {
+    let server = Server::start().await;
+    for slug in ["acme", "globex"] {
+        server
+            .post(
+                ADMIN_KEY,
+                "/admin/v1/entities",
+                json!({"slug": slug, "name": slug}),
+            )
+            .await;
+    }
+    for (entity, user_name, display_name, email) in [
+        ("acme", "hdupont", "Héloïse Dupont", "h.dupont@acme.test"),
+        ("acme", "zoe", "Zoé Martin", "ZOE.MARTIN@acme.test"),
+        ("acme", "eloise", "Eloïse Petit", "eloise@acme.test"),
+        (
+            "globex",
+            "heloise-g",
+            "Héloïse Globex",
+            "heloise@globex.test",
+        ),
+    ] {
+        let (status, body) = server
+            .post(
+                ADMIN_KEY,
+                "/admin/v1/users",
+                json!({"entity": entity, "user_name": user_name, "display_name": display_name, "email": email}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["user_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (query, expected) in [
+        ("q=Heloise", vec!["hdupont", "heloise-g"]),
+        ("q=HÉLO", vec!["hdupont", "heloise-g"]),
+        ("q=zoe.m", vec!["zoe"]),
+        ("q=%C3%A9lo", vec!["eloise"]),
+        ("q=%20", vec!["eloise", "hdupont", "heloise-g", "zoe"]),
+        ("entity=acme&q=heloise", vec!["hdupont"]),
+    ] {
+        let (status, page) = server
+            .get(ADMIN_KEY, &format!("/admin/v1/users?{query}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(names(&page), expected, "{query}");
+    }
+
+    // An entity administrator searches their own entity only.
+    let (_, ada) = server
+        .post(
+            ADMIN_KEY,
+            "/admin/v1/users",
+            json!({"entity": "acme", "user_name": "ada", "email": "ada@acme.test"}),
+        )
+        .await;
+    let audit = domain::AuditEvent {
+        at: domain::now_millis(),
+        actor: "test".into(),
+        action: domain::AuditAction::RoleGrant,
+        entity_id: None,
+        target: String::new(),
+        outcome: domain::Outcome::Success,
+        detail: "{}".into(),
+    };
+    let acme = server.store.entity_by_slug("acme").await.unwrap().unwrap();
+    let owner = domain::KeyOwner::User(ada["id"].as_str().unwrap().parse().unwrap());
+    let grant = domain::RoleGrant {
+        role: domain::Role::EntityAdmin,
+        entity_id: Some(acme.id),
+    };
+    server.store.grant_role(owner, grant, &audit).await.unwrap();
+    let (_, key) = server
+        .post(ADMIN_KEY, "/admin/v1/keys", json!({"user_id": ada["id"]}))
+        .await;
+    let ada_key = key["key"].as_str().unwrap();
+    let (status, page) = server.get(ada_key, "/admin/v1/users?q=heloise").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(names(&page), ["hdupont"]);
+    let (status, _) = server
+        .get(ada_key, "/admin/v1/users?entity=globex&q=heloise")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Page by page through the cursor: every user once, in order.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(cursor) => format!("/admin/v1/users?limit=2&after={cursor}"),
+            None => "/admin/v1/users?limit=2".to_owned(),
+        };
+        let (status, page) = server.get(ADMIN_KEY, &path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(names(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["ada", "eloise", "hdupont", "heloise-g", "zoe"]);
+    let (status, error) = server
+        .get(ADMIN_KEY, &format!("/admin/v1/users?q={}", "x".repeat(300)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
 }

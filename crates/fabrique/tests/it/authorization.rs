@@ -294,7 +294,8 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
                 assert!(
                     (200..=201).contains(&status),
                     "setting up {} {}: {answer}",
-                    row.method, row.route
+                    row.method,
+                    row.route
                 );
             }
             let path = fill(row.request, n);
@@ -417,18 +418,13 @@ async fn nobody_widens_their_own_power_by_granting_roles() {
         ("entity_admin", Some("globex"), 404),
     ] {
         let body = grant("ea", role, entity);
-        let (status, answer) =
-            call(&t, "POST", "/admin/v1/role-grants", &admin, Some(&body)).await;
-        assert_eq!(status, expected, "granting oneself {role} over {entity:?}: {answer}");
+        let (status, answer) = call(&t, "POST", "/admin/v1/role-grants", &admin, Some(&body)).await;
+        assert_eq!(
+            status, expected,
+            "granting oneself {role} over {entity:?}: {answer}"
+        );
     }
-    let (status, answer) = call(
-        &t,
-        "GET",
-        "/admin/v1/role-grants?user=ea",
-        &admin,
-        None,
-    )
-    .await;
+    let (status, answer) = call(&t, "GET", "/admin/v1/role-grants?user=ea", &admin, None).await;
     assert_eq!(status, 200, "{answer}");
     let held: Vec<&str> = answer["data"]
         .as_array()
@@ -448,7 +444,10 @@ async fn nobody_widens_their_own_power_by_granting_roles() {
     .await;
     assert_eq!(status, 403, "{answer}");
     assert!(
-        answer["error"]["message"].as_str().unwrap().contains("beyond yours"),
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("beyond yours"),
         "{answer}"
     );
 

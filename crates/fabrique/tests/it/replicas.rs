@@ -258,7 +258,10 @@ async fn a_role_granted_or_taken_back_through_one_replica_holds_on_the_other() {
     let users = |replica: usize| {
         let request = replicas
             .http
-            .get(format!("{}/admin/v1/users?entity=acme", replicas.base(replica)))
+            .get(format!(
+                "{}/admin/v1/users?entity=acme",
+                replicas.base(replica)
+            ))
             .bearer_auth(&key);
         async move { request.send().await.unwrap().status().as_u16() }
     };
@@ -276,7 +279,10 @@ async fn a_role_granted_or_taken_back_through_one_replica_holds_on_the_other() {
             if seen == expected {
                 return start.elapsed();
             }
-            assert!(start.elapsed() < DEADLINE, "{what}: replica 1 still answers {seen}");
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{what}: replica 1 still answers {seen}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };

@@ -34,6 +34,7 @@ both_backends! {
     users_belong_to_an_existing_entity_and_have_unique_names,
     service_accounts_are_created_once,
     role_grants_are_a_set,
+    users_are_searched_without_case_or_accents_and_paged_by_cursor,
     keys_are_created_listed_and_revoked,
     keys_carry_scopes_rotate_once_and_record_their_last_use,
     credentials_join_keys_with_owners_entities_and_roles,
@@ -257,6 +258,78 @@ async fn service_accounts_are_created_once(store: &Store) {
     assert_eq!(created, 2, "only creations are audited");
 }
 
+async fn users_are_searched_without_case_or_accents_and_paged_by_cursor(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
+        .await
+        .unwrap();
+    let beta = store
+        .create_entity("beta", "Beta", &audit(AuditAction::EntityCreate))
+        .await
+        .unwrap();
+    for (entity, user_name, display_name) in [
+        (acme.id, "hdupont", "Héloïse Dupont"),
+        (acme.id, "Zoe", "Zoé"),
+        (beta.id, "heloise", "Héloïse B."),
+        (acme.id, "ÉMILE", "Émile"),
+    ] {
+        let new = NewUser {
+            entity_id: entity,
+            user_name: user_name.into(),
+            email: format!("{}@example.com", user_name.to_lowercase()),
+            display_name: Some(display_name.into()),
+            external_id: None,
+        };
+        store
+            .create_user(&new, &audit(AuditAction::UserCreate))
+            .await
+            .unwrap();
+    }
+    let found = |search: store::UserSearch| async move {
+        let users = store.search_users(&search).await.unwrap();
+        users.into_iter().map(|u| u.user_name).collect::<Vec<_>>()
+    };
+    let all = || store::UserSearch {
+        limit: 100,
+        ..Default::default()
+    };
+    let q = |q: &str| store::UserSearch {
+        query: Some(q.into()),
+        ..all()
+    };
+    assert_eq!(found(q("HELOISE")).await, ["hdupont", "heloise"]);
+    assert_eq!(found(q("émi")).await, ["ÉMILE"]);
+    assert_eq!(found(q("zoe@")).await, ["Zoe"]);
+    assert_eq!(found(q("x")).await, Vec::<String>::new());
+    let in_acme = store::UserSearch {
+        entity: Some(acme.id),
+        ..q("héloïse")
+    };
+    assert_eq!(found(in_acme).await, ["hdupont"]);
+    // Pages by cursor: the order of the whole listing (the database's collation decides where
+    // accented names fall), each user once.
+    let whole = found(all()).await;
+    assert_eq!(whole.len(), 4);
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .search_users(&store::UserSearch {
+                limit: 3,
+                after: after.take(),
+                ..all()
+            })
+            .await
+            .unwrap();
+        paged.extend(page.iter().map(|u| u.user_name.clone()));
+        match page.get(2) {
+            Some(last) => after = Some(store::cursor_of(last)),
+            None => break,
+        }
+    }
+    assert_eq!(paged, whole);
+}
+
 async fn role_grants_are_a_set(store: &Store) {
     let acme = store
         .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
@@ -316,13 +389,20 @@ async fn role_grants_are_a_set(store: &Store) {
         .await
         .unwrap();
     assert_eq!(listed.len(), 2, "{listed:?}");
-    assert!(listed.iter().all(|held| held.holder == owner && held.holder_name == "root"));
+    assert!(
+        listed
+            .iter()
+            .all(|held| held.holder == owner && held.holder_name == "root")
+    );
     let of_acme = store::RoleSelection {
         entity: Some(acme.id),
         holder: None,
     };
     let listed = store.list_role_grants(of_acme, Window::ALL).await.unwrap();
-    assert_eq!(listed.iter().map(|h| h.grant).collect::<Vec<_>>(), vec![scoped]);
+    assert_eq!(
+        listed.iter().map(|h| h.grant).collect::<Vec<_>>(),
+        vec![scoped]
+    );
 
     // Taken back once; the last group administrator is never taken back.
     let revoke = audit(AuditAction::RoleRevoke);
@@ -340,7 +420,12 @@ async fn role_grants_are_a_set(store: &Store) {
         .grant_role(other, group_admin, &audit(AuditAction::RoleGrant))
         .await
         .unwrap();
-    assert!(store.revoke_role(owner, group_admin, &revoke).await.unwrap());
+    assert!(
+        store
+            .revoke_role(owner, group_admin, &revoke)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.roles(owner).await.unwrap(), vec![]);
 }
 
