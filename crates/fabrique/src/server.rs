@@ -20,8 +20,7 @@ use http::StatusCode;
 use identity::{Directory, ScimTokens};
 use store::Store;
 use telemetry::Metrics;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use wire::ErrorType;
 
@@ -84,6 +83,9 @@ pub struct RunningServer {
     evaluations: Arc<crate::evaluation::Runner>,
     checkpoints: Option<CheckpointTask>,
     _simulator: Option<sim::RunningSim>,
+    /// Keeps the listener threads' runtimes, and the connections they opened, until the server
+    /// has been dropped, last of all.
+    release: Option<watch::Sender<()>>,
 }
 
 /// Loads the configuration (or the embedded default) with the command line's overrides applied.
@@ -380,10 +382,10 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .merge(crate::openapi::router()?)
         .fallback(unknown_route);
 
-    let listener = TcpListener::bind(listen)
-        .await
+    let threads = listener_threads(&config.server);
+    let sockets = crate::listener::Sockets::bind(listen, threads)
         .with_context(|| format!("binding {listen}"))?;
-    let addr = listener.local_addr()?;
+    let addr = sockets.local_addr();
     let checkpoints = CheckpointTask::spawn(
         Checkpointer::start(
             store.clone(),
@@ -399,15 +401,15 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .context("starting the audit checkpoints")?,
         leading,
     );
+    let (release, released) = watch::channel(());
+    let listening = crate::listener::start(sockets, app, &config.server, released)
+        .context("starting the listener threads")?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let limits = config.server.clone();
     let task = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stopped.await;
-        };
-        crate::listener::serve(listener, app, &limits, stopped).await;
+        let _ = stopped.await;
+        listening.stop().await;
     });
-    tracing::info!(%addr, "fabrique listening");
+    tracing::info!(%addr, threads, "fabrique listening");
     Ok(RunningServer {
         addr,
         store,
@@ -428,7 +430,16 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         evaluations,
         checkpoints: Some(checkpoints),
         _simulator: simulator,
+        release: Some(release),
     })
+}
+
+/// `server.listener_threads`, with 0 read as one per core.
+fn listener_threads(server: &configuration::ServerConfig) -> usize {
+    match server.listener_threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        threads => threads,
+    }
 }
 
 impl RunningServer {
@@ -460,6 +471,7 @@ impl RunningServer {
             self.content_writer.take(),
         ];
         let checkpoints = self.checkpoints.take();
+        let release = self.release.take();
         drop(self);
         for writer in writers.into_iter().flatten() {
             writer.shutdown().await;
@@ -467,6 +479,7 @@ impl RunningServer {
         if let Some(checkpoints) = checkpoints {
             checkpoints.stop().await;
         }
+        drop(release);
     }
 
     /// Signs a checkpoint of the audit chain's head now, as the checkpoint task would when one is
