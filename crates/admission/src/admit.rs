@@ -47,11 +47,12 @@ pub struct Request {
     pub counted: bool,
 }
 
-/// An admitted request.
+/// An admitted request; `T` is what settles it (a [`Ticket`] of this table, or of counters kept
+/// elsewhere).
 #[derive(Debug)]
 #[must_use = "an admitted request must be settled with its ticket"]
-pub struct Admitted {
-    pub ticket: Ticket,
+pub struct Admitted<T = Ticket> {
+    pub ticket: T,
     /// The `x-ratelimit-*` values after this request's charge, of the caller's own scopes
     /// ([`Scope::is_personal`]).
     pub rate: RateHeaders,
@@ -73,6 +74,18 @@ pub struct Ticket {
     /// The configuration epoch seen under the admission's locks: state created after it was not
     /// charged by this admission, so settlement leaves it alone.
     epoch: u64,
+}
+
+impl<T> Admitted<T> {
+    /// The same admission, settled through `wrap(ticket)`.
+    pub fn map_ticket<U>(self, wrap: impl FnOnce(T) -> U) -> Admitted<U> {
+        Admitted {
+            ticket: wrap(self.ticket),
+            rate: self.rate,
+            budget_warning: self.budget_warning,
+            thresholds_crossed: self.thresholds_crossed,
+        }
+    }
 }
 
 impl Ticket {
@@ -590,6 +603,21 @@ impl Admission {
                 entry.remove();
             }
         }
+    }
+
+    /// Runs `read` on the limits and budgets of `scope`, if it has any.
+    pub(crate) fn with_entry(
+        &self,
+        scope: &Scope,
+        read: impl FnOnce(Limits, &mut dyn Iterator<Item = &mut BudgetState>),
+    ) {
+        self.modify(scope, |entry| {
+            let limits = entry.rate.limits();
+            read(
+                limits,
+                &mut entry.budgets.iter_mut().flat_map(|b| b.iter_mut()),
+            );
+        });
     }
 
     fn read<T>(&self, scope: &Scope, read: impl FnOnce(&ScopeEntry) -> T) -> Option<T> {

@@ -57,6 +57,17 @@ pub(crate) struct GcraStatus {
 }
 
 impl GcraStatus {
+    /// The status of a limit of `limit` per minute whose bucket is `debt` ticks from full, for a
+    /// bucket counted elsewhere (the replicas' shared counters).
+    pub fn of_debt(limit: u64, debt: u64) -> GcraStatus {
+        let used = debt.div_ceil(WINDOW_MS as u64);
+        GcraStatus {
+            limit,
+            remaining: limit.saturating_sub(used),
+            debt,
+        }
+    }
+
     /// Time until the bucket is full again if nothing more is charged.
     pub fn reset(&self) -> Duration {
         ticks_to_duration(self.debt, self.limit)
@@ -148,12 +159,7 @@ impl Gcra {
         let debt = u64::try_from(self.debt(now)).unwrap_or(u64::MAX);
         // `debt` never exceeds the window once admitted, but usage recorded after the fact (a
         // settlement above the estimate) can push it beyond: remaining is then zero, not negative.
-        let used = debt.div_ceil(WINDOW_MS as u64);
-        GcraStatus {
-            limit: self.limit.get(),
-            remaining: self.limit.get().saturating_sub(used),
-            debt,
-        }
+        GcraStatus::of_debt(self.limit.get(), debt)
     }
 
     fn window(&self) -> i128 {
@@ -174,9 +180,9 @@ fn clamp_limit(limit: u64) -> NonZeroU64 {
     NonZeroU64::MIN.saturating_add(limit.clamp(1, MAX_LIMIT_PER_MINUTE) - 1)
 }
 
-/// Ticks of `1 / limit` ms to a duration, rounded up to the nanosecond so that waiting that long
+/// Ticks of `1 / limit` ms (the unit in which a limit of `limit` per minute counts) to a duration, rounded up to the nanosecond so that waiting that long
 /// always suffices.
-fn ticks_to_duration(ticks: u64, limit: u64) -> Duration {
+pub fn ticks_to_duration(ticks: u64, limit: u64) -> Duration {
     // Whole milliseconds, then the fraction: `remainder × 10^6` stays below 10^18 since the limit
     // is at most 10^12.
     let millis = ticks / limit;

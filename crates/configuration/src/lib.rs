@@ -100,6 +100,11 @@
 //! time_zone = "Europe/Paris"
 //! default_completion_tokens = 1024
 //!
+//! [redis]
+//! url_env = "FABRIQUE_REDIS_URL"
+//! key_prefix = "fabrique"
+//! replicas = 3
+//!
 //! [audit]
 //! signing_key_file = "/etc/fabrique/audit.key"   # or signing_key_env = "FABRIQUE_AUDIT_KEY"
 //! checkpoint_every_events = 1000
@@ -191,6 +196,7 @@ pub use section::entities::EntitySeed;
 pub use section::models::{ModelConfig, Price};
 pub use section::oidc::{JwtAlgorithm, MappedRole, OidcConfig, RoleScope, UserNameClaim};
 pub use section::policy::{DataPolicy, PolicyConfig};
+pub use section::redis::RedisConfig;
 pub use section::retention::{MasterKeySource, Retention, RetentionConfig};
 pub use section::routing::RoutingConfig;
 pub use section::scheduling::{SchedulingConfig, ShareConfig};
@@ -242,6 +248,9 @@ pub struct Config {
     pub authorization: AuthorizationConfig,
     /// `[batches]`: uploaded files, each entity's quota, the batch runner.
     pub batches: BatchesConfig,
+    /// `[redis]`: where replicas share rate limits and budgets; `None` (the section absent): this
+    /// process counts alone, in memory.
+    pub redis: Option<RedisConfig>,
 }
 
 impl Config {

@@ -11,6 +11,7 @@ pub(crate) mod entities;
 pub(crate) mod models;
 pub(crate) mod oidc;
 pub(crate) mod policy;
+pub(crate) mod redis;
 pub(crate) mod retention;
 pub(crate) mod routing;
 pub(crate) mod scheduling;

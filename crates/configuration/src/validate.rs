@@ -16,8 +16,8 @@ use crate::section::policy::DataPolicy;
 use crate::section::retention::{Retention, RetentionConfig};
 use crate::section::{
     admission, audit, authorization, batches, classifications, endpoints, entities, models, oidc,
-    policy, retention, routing, scheduling, scim, seats, server, sessions, simulator, telemetry,
-    use_cases,
+    policy, redis, retention, routing, scheduling, scim, seats, server, sessions, simulator,
+    telemetry, use_cases,
 };
 
 /// The top level. Sections stay untyped here and are deserialized one by one in [`read`].
@@ -44,6 +44,7 @@ struct RawDocument {
     retention: Option<Value>,
     authorization: Option<Value>,
     batches: Option<Value>,
+    redis: Option<Value>,
 }
 
 /// Everything read from the file, before any rule is checked.
@@ -69,6 +70,7 @@ pub(crate) struct RawConfig {
     pub retention: Section<retention::RawRetention>,
     pub authorization: Section<authorization::RawAuthorization>,
     pub batches: Section<batches::RawBatches>,
+    pub redis: Section<redis::RawRedis>,
 }
 
 /// Reads the file into raw structs, pushing every shape error. `None` only when the document itself
@@ -97,6 +99,7 @@ impl RawConfig {
             retention: Section::Absent,
             authorization: Section::Absent,
             batches: Section::Absent,
+            redis: Section::Absent,
         }
     }
 }
@@ -130,6 +133,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         retention: read::section(document.retention, "retention", errors),
         authorization: read::section(document.authorization, "authorization", errors),
         batches: read::section(document.batches, "batches", errors),
+        redis: read::section(document.redis, "redis", errors),
     })
 }
 
@@ -184,8 +188,13 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     );
     let authorization = authorization::validate(raw.authorization.given_or_default(), errors);
     let batches = batches::validate(raw.batches.given_or_default(), errors);
+    let redis = match raw.redis {
+        Section::Given(raw) => Some(redis::validate(raw, env, errors)),
+        Section::Absent | Section::Invalid => None,
+    };
     Config {
         batches,
+        redis,
         retention,
         authorization,
         telemetry,

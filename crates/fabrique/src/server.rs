@@ -216,6 +216,14 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let (admission, resets) = crate::limits::load_admission(&store, &config.admission)
         .await
         .context("loading rate limits and budgets")?;
+    let counters = match &config.redis {
+        None => counters::Counters::local(Arc::clone(&admission)),
+        Some(redis) => {
+            let shared =
+                counters::Shared::start(redis, admission.calendar().clone(), Arc::clone(&metrics))?;
+            counters::Counters::shared(Arc::clone(&admission), shared)
+        }
+    };
     let zone = reports::Zone::new(&config.admission.time_zone)
         .with_context(|| format!("unknown time zone `{}`", config.admission.time_zone))?;
     let listen = config.server.listen;
@@ -252,7 +260,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             content: content_sink,
         },
         metrics,
-        Arc::clone(&admission),
+        counters,
         Arc::clone(&live),
     )
     .context("preparing endpoints")?;
@@ -457,6 +465,14 @@ impl RunningServer {
             let _ = task.await;
         }
         self.evaluations.stop().await;
+        // Settlements still queued for the shared counters; bounded, since Redis may be down.
+        let flushed = self.gateway.counters().flush();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), flushed)
+            .await
+            .is_err()
+        {
+            tracing::warn!("settlements not written to Redis at shutdown: it did not answer");
+        }
         // Keys' last use, seat changes and last activity noted until the last request are stored.
         crate::key_use::flush(&self.directory, &self.store).await;
         if let Some(seat_writer) = self.seat_writer.take() {

@@ -1,5 +1,7 @@
 //! Stages 2, count, and 9, admit: the rate limits and budgets of the request's key, user, teams and
-//! entity, checked and charged in memory (the `admission` crate), each time all or none.
+//! entity, checked and charged in memory (the `admission` crate) or, with `[redis]`, once for all
+//! replicas in Redis (the `counters` crate, which says what each stage then costs), each time all
+//! or none.
 //!
 //! - **Count** (stage 2, right after authentication): one request against every request-rate
 //!   limit. Before anything else, so that a request refused at any later stage still counts, and a
@@ -11,7 +13,8 @@
 //! What admission reports (rate-limit state, a budget warning) goes into the response headers
 //! (`headers::rate_headers`, `headers::warning_header`).
 
-use admission::{Admission, Admitted, BudgetWarning, Consumption, Request, Scope, estimate_tokens};
+use admission::{BudgetWarning, Consumption, Scope, estimate_tokens};
+use counters::{Admitted, Counted, Counters, Denied};
 use domain::{AuditEvent, Outcome, TeamId, UnixMillis};
 use identity::Principal;
 use usage::AuditSink;
@@ -36,24 +39,25 @@ pub(crate) fn scopes(principal: &Principal, teams: Option<&[TeamId]>) -> Vec<Sco
     scopes
 }
 
-/// Counts the request against every request-rate limit of its scopes, all or none.
+/// Counts the request against every request-rate limit of its scopes, all or none (or, shared,
+/// leaves its count to admission).
 pub(crate) fn count(
-    admission: &Admission,
+    counters: &Counters,
     scopes: &[Scope],
     now: UnixMillis,
-) -> Result<(), GatewayError> {
-    admission
-        .count_request(scopes, now)
+) -> Result<Counted, GatewayError> {
+    counters
+        .count(scopes, now)
         .map_err(|refused| GatewayError::Refused(Box::new(refused)))
 }
 
 /// Checks and charges the token limits and budgets of every scope of the counted request, all or
 /// none.
-pub(crate) fn admit(
-    admission: &Admission,
+pub(crate) async fn admit(
+    counters: &Counters,
     scopes: Vec<Scope>,
-    estimate: Estimate,
-    price: Price,
+    (estimate, price): (Estimate, Price),
+    counted: Counted,
     now: UnixMillis,
 ) -> Result<Admitted, GatewayError> {
     let Estimate {
@@ -64,14 +68,13 @@ pub(crate) fn admit(
         tokens: estimate_tokens(prompt_tokens, Some(completion_tokens), 0),
         cost_micros: price.of(prompt_tokens, completion_tokens),
     };
-    let request = Request {
-        scopes,
-        estimate: consumption,
-        counted: true,
-    };
-    admission
-        .check_and_charge(request, now)
-        .map_err(|refused| GatewayError::Refused(Box::new(refused)))
+    counters
+        .admit(scopes, consumption, counted, now)
+        .await
+        .map_err(|denied| match denied {
+            Denied::Refused(refused) => GatewayError::Refused(Box::new(refused)),
+            Denied::Unavailable => GatewayError::CountersUnavailable(denied),
+        })
 }
 
 /// Raises one `budget.soft_threshold_reached` event per budget this request took past its soft

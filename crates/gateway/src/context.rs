@@ -12,9 +12,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use admission::{Admitted, BudgetWarning, RateHeaders};
+use admission::{BudgetWarning, RateHeaders};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
+use counters::{Admitted, Counted};
 use domain::{Classification, Operation, TeamId, UnixMillis, now_millis};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -103,6 +104,7 @@ impl Exchange {
                 capture: None,
                 prompt_estimate: None,
                 ticket: None,
+                count: Counted::Done,
                 dispatch: None,
                 endpoint: None,
                 attempts: 0,
@@ -198,6 +200,11 @@ impl Exchange {
         self.facts.span.record("fabrique.classification", name);
         self.facts.classification = Some(level);
         self.facts.capture = capture;
+    }
+
+    /// Stage 2, then 9: whether the request's count is still owed to the shared counters.
+    pub fn counted(&mut self, count: Counted) {
+        self.facts.count = count;
     }
 
     /// Stage 9: the admission to settle, the prompt's estimate, and what admission tells the

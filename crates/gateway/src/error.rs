@@ -108,6 +108,9 @@ pub(crate) enum GatewayError {
     },
     #[error("{0}")]
     Refused(Box<admission::Refused>),
+    /// A hard budget applies and the replicas' shared counters cannot be reached: fail closed.
+    #[error("{0}")]
+    CountersUnavailable(counters::Denied),
     #[error("schedule stage: {shed} for `{model}`")]
     CapacityExhausted {
         model: String,
@@ -154,7 +157,9 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. } | GatewayError::ModelDeniedToEntity { .. } => {
                 StatusCode::NOT_FOUND
             }
-            GatewayError::NoEndpointAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::NoEndpointAvailable { .. } | GatewayError::CountersUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::UpstreamFailed { .. }
             | GatewayError::UpstreamBody(_)
             | GatewayError::OutputSchemaViolation { .. } => StatusCode::BAD_GATEWAY,
@@ -224,6 +229,7 @@ impl GatewayError {
             GatewayError::UpstreamRateLimited { .. } => "upstream_rate_limited",
             GatewayError::UpstreamBody(_) => "upstream_body_error",
             GatewayError::Refused(refused) => refused.code(),
+            GatewayError::CountersUnavailable(_) => "budget_unavailable",
             GatewayError::CapacityExhausted { .. } => "capacity_exhausted",
         }
     }
@@ -295,6 +301,9 @@ impl IntoResponse for GatewayError {
                     let seconds = wait.as_millis().div_ceil(1_000).max(1);
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
                 }
+            }
+            GatewayError::CountersUnavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
             }
             GatewayError::CapacityExhausted { shed, .. } => {
                 let seconds = shed.retry_after().map_or(1, |wait| wait.as_secs().max(1));

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use admission::{Admission, Consumption};
+use admission::Consumption;
 use domain::{
     AuditEvent, Classification, EndpointIdx, ModelIdx, Operation, Outcome, UnixMillis, UsageRecord,
     now_millis,
@@ -62,7 +62,7 @@ impl Sinks {
 pub(crate) struct Meter<'a> {
     pub sinks: &'a Sinks,
     pub metrics: &'a Metrics,
-    pub admission: &'a Admission,
+    pub counters: &'a counters::Counters,
     pub catalog: &'a Catalog,
     pub classifier: &'a Classifier,
 }
@@ -96,7 +96,10 @@ pub(crate) struct Facts {
     /// From admission on: the prompt's tokens as estimated, charged when the backend gives none.
     pub prompt_estimate: Option<u64>,
     /// From admission on: the admission to settle with the real usage.
-    pub ticket: Option<admission::Ticket>,
+    pub ticket: Option<counters::Ticket>,
+    /// From the count stage until admission, with shared counters: the request's count is owed,
+    /// and recorded when it leaves, if it leaves before admission.
+    pub count: counters::Counted,
     /// From scheduling on: the pool sequence to give back.
     pub dispatch: Option<scheduler::Dispatch>,
     /// Once routed: the endpoint that answered, and the endpoints tried.
@@ -188,7 +191,11 @@ impl Meter<'_> {
                 tokens: usage.prompt_tokens.saturating_add(usage.completion_tokens),
                 cost_micros: charged.cost_micros,
             };
-            self.admission.settle(ticket, consumed, now_millis());
+            self.counters.settle(ticket, consumed, now_millis());
+        }
+        if facts.count == counters::Counted::Owed {
+            let scopes = crate::admit::scopes(&principal, facts.attribution.teams.as_deref());
+            self.counters.record_count(&scopes, facts.started_at);
         }
         // Content of answered requests only: a refusal has no completion, and its input is the
         // kind of text a policy stopped.

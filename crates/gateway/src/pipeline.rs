@@ -103,7 +103,8 @@ async fn stages(
     //    before anything else: a request refused later counts too, and a flood is refused 429
     //    before its body is read.
     let scopes = admit::scopes(&principal, teams.as_deref());
-    admit::count(&g.admission, &scopes, x.started_at())?;
+    let counted = admit::count(&g.counters, &scopes, x.started_at())?;
+    x.counted(counted);
     // 3. License: a user who holds no seat and can get none is refused before the body too.
     x.stage("license")
         .in_scope(|| license(&g.seats, &principal, x.started_at()))?;
@@ -136,7 +137,7 @@ async fn stages(
     //    rewrite it; then only endpoints cleared for the level may receive it.
     let (level, filter) = inspect_content(g, x, &caller, &mut resolved, level)?;
     // 9. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
-    let estimate = admit_tokens(g, x, principal, scopes, &resolved)?;
+    let estimate = admit_tokens(g, x, principal, (scopes, counted), &resolved).await?;
     // 10. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
     let (chain, asked) = (&resolved.chain, resolved.asked);
     let ticket = schedule::ticket(principal, caller.wanted, estimate);
@@ -291,11 +292,11 @@ fn inspect_content(
 
 /// Stage 9: the request's estimated tokens charged against every scope's token limits and
 /// budgets, all or none; thresholds crossed are announced.
-fn admit_tokens(
+async fn admit_tokens(
     g: &Gateway,
     x: &mut Exchange,
     principal: &Principal,
-    scopes: Vec<Scope>,
+    (scopes, counted): (Vec<Scope>, counters::Counted),
     resolved: &Resolved<'_>,
 ) -> Result<Estimate, GatewayError> {
     let model = g.catalog.model(resolved.chain.model());
@@ -308,9 +309,12 @@ fn admit_tokens(
         default_completion,
         model.context_length,
     );
-    let admitted = x
-        .stage("admit")
-        .in_scope(|| admit::admit(&g.admission, scopes, estimate, model.price, x.started_at()))?;
+    let priced = (estimate, model.price);
+    let admitting = admit::admit(&g.counters, scopes, priced, counted, x.started_at());
+    let admitted = admitting.instrument(x.stage("admit")).await;
+    // Admitted or refused, the admission stage settled the request's count.
+    x.counted(counters::Counted::Done);
+    let admitted = admitted?;
     let audit = &g.sinks.audit;
     let crossed = &admitted.thresholds_crossed;
     admit::announce_thresholds(audit, principal, x.id(), crossed, x.started_at());

@@ -40,8 +40,10 @@ pub struct Gateway {
     pub factory: Arc<factory::Live>,
     /// Each entity's retention mode: what is kept of its requests.
     pub(crate) retention: retention::RetentionPolicies,
-    /// Rate limits and budgets (count, admit), shared with the admin API that sets them.
+    /// Rate limits and budgets, shared with the admin API that sets them.
     pub admission: Arc<admission::Admission>,
+    /// Where they are counted (count, admit, meter): here, or once for all replicas in Redis.
+    pub(crate) counters: counters::Counters,
     /// The GPU pools' schedulers (schedule) and the placement settings routing reads.
     pub scheduling: Scheduling,
     /// The endpoints, their health and the client that calls them (route).
@@ -65,7 +67,7 @@ impl Gateway {
         seats: Arc<seats::Seats>,
         sinks: Sinks,
         metrics: Arc<Metrics>,
-        admission: Arc<admission::Admission>,
+        counters: counters::Counters,
         factory: Arc<factory::Live>,
     ) -> Result<Arc<Self>, UpstreamError> {
         let health = Endpoints::new(
@@ -98,7 +100,8 @@ impl Gateway {
             factory,
             retention: retention::RetentionPolicies::new(&config),
             routing,
-            admission,
+            admission: Arc::clone(counters.admission()),
+            counters,
             sinks,
             directory,
             sign_in,
@@ -108,12 +111,17 @@ impl Gateway {
         }))
     }
 
+    /// Where rate limits and budgets are counted.
+    pub fn counters(&self) -> &counters::Counters {
+        &self.counters
+    }
+
     /// What the meter writes to.
     pub(crate) fn meter(&self) -> Meter<'_> {
         Meter {
             sinks: &self.sinks,
             metrics: &self.metrics,
-            admission: &self.admission,
+            counters: &self.counters,
             catalog: &self.catalog,
             classifier: &self.classifier,
         }

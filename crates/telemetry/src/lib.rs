@@ -170,6 +170,11 @@ pub struct Metrics {
     /// 1 while this replica holds the background jobs' lease (it runs seat reclaim, the content
     /// purge, audit checkpoints and canary checks), 0 while another replica does.
     pub background_jobs_leader: Gauge,
+    /// 1 while the replicas' shared counters (`[redis]`) answer, 0 while they cannot be reached
+    /// (hard budgets then refuse, rate limits fall back to this replica's share).
+    pub shared_counters_up: Gauge,
+    /// Round trips to the shared counters that failed or timed out, and writes dropped for them.
+    pub shared_counters_failures: Counter,
     /// The schedule stage's families (`scheduling.rs`).
     pub scheduling: SchedulingMetrics,
     /// The audit checkpoints' health (`evidence.rs`).
@@ -263,6 +268,20 @@ impl Metrics {
             background_jobs_leader.clone(),
         );
 
+        let shared_counters_up = Gauge::default();
+        registry.register(
+            "shared_counters_up",
+            "1 while the shared counters in Redis answer (or none are configured), 0 while they cannot be reached",
+            shared_counters_up.clone(),
+        );
+        shared_counters_up.set(1);
+        let shared_counters_failures = Counter::default();
+        registry.register(
+            "shared_counters_failures",
+            "Round trips to the shared counters in Redis that failed or timed out, and writes dropped for them",
+            shared_counters_failures.clone(),
+        );
+
         let models = models
             .iter()
             .map(|(name, route)| ModelMetrics::new(name.clone(), route, families.clone()))
@@ -282,6 +301,8 @@ impl Metrics {
             audit_events_dropped,
             content_records_dropped,
             background_jobs_leader,
+            shared_counters_up,
+            shared_counters_failures,
         };
         for endpoint in endpoints {
             metrics.set_endpoint_up(endpoint, true);

@@ -105,7 +105,7 @@ impl fmt::Debug for ServerConfig {
 }
 
 /// `postgres://user:secret@host/db` → `postgres://<redacted>@host/db`.
-fn redact_user_info(url: &str) -> String {
+pub(crate) fn redact_user_info(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -22,6 +22,10 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("AUDIT_NOT_A_KEY", "not-a-key-fixture-secret"),
     ("WITNESS_TOKEN", "fixture-secret-witness"),
+    (
+        "REDIS_URL",
+        "redis://:fixture-secret-redis@cache.internal:6379/0",
+    ),
     ("OIDC_CLIENT_SECRET", "fixture-secret-oidc-client"),
     // 32 bytes of 0x5e in base64.
     (

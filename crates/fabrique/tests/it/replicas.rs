@@ -356,3 +356,50 @@ async fn one_replica_runs_the_background_jobs_and_another_takes_over_when_it_die
         "replica {other} runs the jobs too"
     );
 }
+
+/// The `[redis]` section for one test: the test Redis, under a prefix no other test uses.
+fn redis_section(replicas: u32) -> String {
+    let url = std::env::var("FABRIQUE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("fabrique-test:{}", domain::KeyId::generate());
+    format!("\n[redis]\nurl = \"{url}\"\nkey_prefix = \"{prefix}\"\nreplicas = {replicas}\n")
+}
+
+#[tokio::test]
+async fn replicas_sharing_redis_admit_exactly_a_limit_of_n_between_them() {
+    let Some(schema) = postgres_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fabrique.toml");
+    std::fs::write(&config, format!("{CONFIG}{}", redis_section(2))).unwrap();
+    let (url, data) = (schema.url(), dir.path().to_owned());
+    let start = |i: usize| Serve::start_on(&config, &data.join(format!("data-{i}")), Some(&url));
+    // The key and its limit exist before the second replica starts, so both know the limit
+    // without a probe that would spend it.
+    let mut replicas = Replicas {
+        replicas: vec![start(0)],
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _schema: schema,
+    };
+    let (key_id, key) = replicas.user_key(0, "ada").await;
+    let (status, body) = replicas
+        .admin(
+            0,
+            reqwest::Method::PUT,
+            &format!("/admin/v1/limits/key/{key_id}"),
+            Some(json!({"requests_per_minute": 3})),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    replicas.replicas.push(start(1));
+
+    // Twelve requests at once, spread over both replicas: a minute's three pass, whichever
+    // replica they reach.
+    let statuses =
+        futures_util::future::join_all((0..12).map(|i| replicas.chat(i % 2, &key))).await;
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((admitted, refused), (3, 9), "{statuses:?}");
+}

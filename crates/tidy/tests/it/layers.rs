@@ -61,6 +61,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("usage", Layer::Core),
     ("retention", Layer::Core),
     ("admission", Layer::Core),
+    ("counters", Layer::Core),
     ("reports", Layer::Core),
     ("upstream", Layer::Core),
     ("routing", Layer::Core),
