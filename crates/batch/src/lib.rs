@@ -1,6 +1,9 @@
 //! Files and batches, OpenAI's and Mistral's: `/v1/files` (upload, list, retrieve, delete,
 //! download; `files`), with the bytes on disk under the data directory (`contents`) and their
-//! metadata in the store.
+//! metadata in the store; `/v1/batches` (`batches`) and Mistral's `/v1/batch/jobs`
+//! (`mistral`), two shapes of the same batches, run by the [`Runner`] (`runner`) through the
+//! gateway as their submitter — the binary joins the two ([`Lines`]) and runs the runner on
+//! the replica that holds the background jobs' lease.
 //!
 //! Every route authenticates its caller through `access` (an API key or an access token; never
 //! a session cookie, which would ride along on another site's form) and narrows what it reads to
@@ -10,23 +13,30 @@
 //! **Invariant:** it never reaches into another surface; a file's bytes are streamed, never held
 //! whole in memory.
 
+mod batches;
 mod contents;
 mod error;
 mod files;
+mod mistral;
 pub mod openapi;
+mod runner;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::HeaderMap;
 use identity::{Directory, Principal};
 use store::Store;
+use tokio::sync::{Notify, watch};
 
+pub use batches::{BatchObject, Shape, operation_of};
 pub use contents::{Contents, WriteError, Written};
 pub use error::ApiError;
 pub use files::{FileObject, Purpose};
+pub use mistral::JobObject;
+pub use runner::{LineAnswer, LineRequest, Lines, MAX_LINES, RunError, Runner};
 
 /// What the routes need.
 #[derive(Debug)]
@@ -36,6 +46,12 @@ pub struct Batches {
     sign_in: Option<Arc<dyn access::SignIn>>,
     settings: Settings,
     contents: Contents,
+    /// Wakes the runner: a batch was submitted or cancelled here.
+    wake: Notify,
+    /// The input lines committed by the batch the runner last committed for.
+    committed: watch::Sender<u64>,
+    /// How many batches ended since the start.
+    ended: watch::Sender<u64>,
 }
 
 /// The limits of `[batches]`.
@@ -66,7 +82,26 @@ impl Batches {
             sign_in: parts.sign_in,
             settings: parts.settings,
             contents,
+            wake: Notify::new(),
+            committed: watch::Sender::new(0),
+            ended: watch::Sender::new(0),
         }))
+    }
+
+    /// The input lines the runner last committed for a batch (its `next_line`): a test waits on
+    /// it to stop the server mid-batch.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// How many batches ended since the start: a test waits on it for a batch's end.
+    pub fn ended(&self) -> watch::Receiver<u64> {
+        self.ended.subscribe()
+    }
+
+    fn note_ended(&self, batch: &store::StoredBatch) {
+        tracing::info!(batch = %batch.id, "batch ended");
+        self.ended.send_modify(|count| *count += 1);
     }
 
     /// The caller of a request, from its bearer key or access token.
@@ -78,7 +113,7 @@ impl Batches {
 }
 
 /// The files and batches routes.
-pub fn router(batches: Arc<Batches>) -> Router {
+pub fn router(state: Arc<Batches>) -> Router {
     Router::new()
         .route("/v1/files", get(files::list).post(files::upload))
         .route(
@@ -86,5 +121,11 @@ pub fn router(batches: Arc<Batches>) -> Router {
             get(files::retrieve).delete(files::delete),
         )
         .route("/v1/files/{file_id}/content", get(files::content))
-        .with_state(batches)
+        .route("/v1/batches", get(batches::list).post(batches::create))
+        .route("/v1/batches/{batch_id}", get(batches::retrieve))
+        .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
+        .route("/v1/batch/jobs", get(mistral::list).post(mistral::create))
+        .route("/v1/batch/jobs/{job_id}", get(mistral::retrieve))
+        .route("/v1/batch/jobs/{job_id}/cancel", post(mistral::cancel))
+        .with_state(state)
 }

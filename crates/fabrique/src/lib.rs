@@ -13,6 +13,7 @@
 //! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`.
 
 pub mod audit;
+pub mod batches;
 pub mod cluster;
 pub mod evaluation;
 pub mod factory;

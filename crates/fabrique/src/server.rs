@@ -66,6 +66,8 @@ pub struct RunningServer {
     pub scim_tokens: Arc<ScimTokens>,
     pub gateway: Arc<gateway::Gateway>,
     pub seats: Arc<seats::Seats>,
+    /// Files and batches: their routes' state, which tests watch for a batch's progress.
+    pub batches: Arc<batch::Batches>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
@@ -335,9 +337,14 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         },
     })
     .context("opening the files directory")?;
+    let lines = Arc::new(crate::batches::GatewayLines(Arc::clone(&gateway)));
+    let runner = batch::Runner::new(Arc::clone(&batches), lines, config.batches.concurrency);
+    background.push(crate::batches::spawn_runner(runner, leading.clone()));
     let mut app = Router::new()
         .merge(gateway::router(Arc::clone(&gateway)))
-        .merge(batch::router(batches).layer(axum::middleware::from_fn(echo_request_id)))
+        .merge(
+            batch::router(Arc::clone(&batches)).layer(axum::middleware::from_fn(echo_request_id)),
+        )
         .merge(web::router(web));
     if let Some(oidc) = &oidc {
         app = app.merge(
@@ -425,6 +432,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         scim_tokens,
         gateway,
         seats,
+        batches,
         stop: Some(stop),
         task,
         background,

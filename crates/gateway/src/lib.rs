@@ -63,6 +63,6 @@ pub use error::json_error;
 pub use headers::{PERSONAL_DATA_HEADER, QUEUE_WAIT_HEADER, client_request_id, request_id};
 pub use health::spawn_health_checks;
 pub use meter::Sinks;
-pub use pipeline::{infer, infer_reporting};
+pub use pipeline::{infer, infer_as, infer_reporting};
 pub use schedule::Scheduling;
 pub use state::Gateway;

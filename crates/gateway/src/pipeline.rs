@@ -5,6 +5,9 @@
 //!
 //! [`infer`] is the one entry: the API routes call it, and so can another crate (the web chat
 //! sends each message through it in-process, authenticated by the browser's session cookie).
+//! [`infer_as`] is the same path for work done on a caller's behalf after their request ended (a
+//! batch's lines): stage 1 takes the principal established when the work was submitted, and
+//! every other stage runs as for the caller's own request.
 
 use std::sync::Arc;
 
@@ -49,7 +52,31 @@ pub async fn infer(
     operation: Operation,
     request: Request<Body>,
 ) -> Response {
-    run(gateway, operation, request, None).await
+    run(gateway, operation, request, Asker::Credentials, None).await
+}
+
+/// Who asks: the credentials a request carries, or a principal already established.
+enum Asker {
+    /// Stage 1 authenticates the request's key, token or session cookie.
+    Credentials,
+    /// Work done on a caller's behalf: the principal it was submitted by.
+    Principal(Arc<Principal>),
+}
+
+/// [`infer_reporting`] for a request made on `principal`'s behalf, without their credentials:
+/// the caller's own stages from stage 2 on (request-rate limits, seat, attribution from the
+/// request's headers, policy, classification, admission, the fair scheduler, metering and audit
+/// charged to them).
+pub async fn infer_as(
+    gateway: &Arc<Gateway>,
+    operation: Operation,
+    principal: Arc<Principal>,
+    request: Request<Body>,
+) -> (Response, oneshot::Receiver<Outcome>) {
+    let (report, outcome) = oneshot::channel();
+    let asker = Asker::Principal(principal);
+    let response = run(gateway, operation, request, asker, Some(report)).await;
+    (response, outcome)
 }
 
 /// [`infer`], and the request's [`Outcome`] once it is metered — for a stream, when the stream
@@ -61,7 +88,14 @@ pub async fn infer_reporting(
 ) -> (Response, oneshot::Receiver<Outcome>) {
     let (report, outcome) = oneshot::channel();
     (
-        run(gateway, operation, request, Some(report)).await,
+        run(
+            gateway,
+            operation,
+            request,
+            Asker::Credentials,
+            Some(report),
+        )
+        .await,
         outcome,
     )
 }
@@ -70,12 +104,13 @@ async fn run(
     gateway: &Arc<Gateway>,
     operation: Operation,
     request: Request<Body>,
+    asker: Asker,
     report: Option<oneshot::Sender<Outcome>>,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let mut exchange = Exchange::begin(gateway, operation, &parts.headers, report);
     let root = exchange.span().clone();
-    let served = stages(gateway, &mut exchange, &parts.headers, body)
+    let served = stages(gateway, &mut exchange, &parts.headers, body, asker)
         .instrument(root)
         .await;
     let response = exchange.respond(served);
@@ -91,12 +126,18 @@ async fn stages(
     x: &mut Exchange,
     headers: &HeaderMap,
     body: Body,
+    asker: Asker,
 ) -> Result<Answer, GatewayError> {
     let operation = x.operation();
     // 1. Authenticate. First, before the body is read: an unknown caller costs no read, no parse.
-    let principal = authenticate(&g.directory, g.sign_in.as_deref(), headers)
-        .instrument(x.stage("authenticate"))
-        .await?;
+    let principal = match asker {
+        Asker::Credentials => {
+            authenticate(&g.directory, g.sign_in.as_deref(), headers)
+                .instrument(x.stage("authenticate"))
+                .await?
+        }
+        Asker::Principal(principal) => principal,
+    };
     let teams = attribute::teams(&g.directory, &principal);
     x.authenticated(&principal, &teams);
     // 2. Count: one request against the request-rate limits of the key, user, teams and entity,

@@ -398,6 +398,26 @@ impl Directory {
         Ok(Arc::clone(&live.principal))
     }
 
+    /// The principal of the live key `key_id` at `now`, as a request with its secret would get it:
+    /// for work done later on a caller's behalf (a batch's lines), so that a key revoked or
+    /// expired since stops that work too. Its last use is not noted.
+    pub fn key_principal(
+        &self,
+        key_id: KeyId,
+        now: UnixMillis,
+    ) -> Result<Arc<Principal>, KeyRefused> {
+        let index = self.index.read();
+        let live = index
+            .hash_by_key
+            .get(&key_id)
+            .and_then(|hash| index.by_hash.get(hash))
+            .ok_or(KeyRefused::Unknown)?;
+        if live.principal.expires_at.is_some_and(|at| now >= at) {
+            return Err(KeyRefused::Expired);
+        }
+        Ok(Arc::clone(&live.principal))
+    }
+
     /// [`Directory::authenticate_at`] now, for callers that need no reason for a refusal.
     pub fn authenticate(&self, presented: &str) -> Option<Arc<Principal>> {
         self.authenticate_at(presented, now_millis()).ok()

@@ -50,6 +50,8 @@
 //! a key custody outside the database (`retention::KeyCustody`) take the keys over.
 //! **Files** (`files.rs`, migration 0026): uploaded files' metadata, owned by a user or service
 //! account in an entity; `create_file` checks the entity's quota in the transaction that inserts.
+//! **Batches** (`batches.rs`, migration 0028): each batch with its submitter, status, counts and
+//! the runner's committed progress (first line not done, spool lengths), so a restart resumes.
 //! **Replicas** (migration 0024, PostgreSQL only): triggers on the tables replicas hold in memory
 //! notify `fabrique_changes` at commit with `<schema> <topic>` (`changes.rs`: [`Topic`],
 //! [`ChangeFeed`]); the background jobs' lease is an advisory lock on a connection of its own
@@ -69,6 +71,7 @@
 
 mod audit;
 mod audit_chain;
+mod batches;
 mod changes;
 mod codec;
 mod connect;
@@ -102,6 +105,7 @@ mod user_search;
 use sqlx::AnyPool;
 
 pub use audit_chain::{AuditFilter, ChainHead, ChainSelection};
+pub use batches::{BatchStatus, Ending, Progress, StoredBatch};
 pub use changes::{CHANNEL as CHANGE_CHANNEL, ChangeFeed, Notice, Topic};
 pub use connect::SQLITE_FILE_NAME;
 pub use content::{ContentRecord, Erased, Purged};

@@ -13,6 +13,7 @@ mod admission;
 mod audit;
 mod audit_log;
 mod authorization;
+mod batches;
 mod browser;
 mod classification;
 mod cli;
