@@ -5,8 +5,9 @@
 //!   socket on the port and its own single-threaded runtime ([`start`]). A request never leaves
 //!   the thread that accepted its connection, and neither does its backend call (one connection
 //!   pool per thread): at one request at a time a hop then costs two sleeps, like nginx's.
-//! - **Connections**: at most `server.max_connections` at once. Past it the listener stops
-//!   accepting and new connections wait in the kernel's backlog until one ends.
+//! - **Connections**: at most `server.max_connections` at once, shared out among the threads.
+//!   Past its share a thread stops accepting, and new connections the kernel gave its socket wait
+//!   in the backlog until one of its connections ends.
 //! - **Request heads**: hyper's header timer (`server.header_read_timeout_secs`) runs from the
 //!   moment a connection opens or finishes a response until a whole request head has arrived, so it
 //!   cuts off both trickled heads (slowloris) and idle keep-alive connections.
@@ -95,12 +96,18 @@ const BACKLOG: i32 = 1024;
 /// The listener threads at work, until [`Listening::stop`].
 pub struct Listening {
     stop: watch::Sender<bool>,
-    /// One per thread, sent when that thread has stopped accepting.
-    accepting: Vec<oneshot::Receiver<()>>,
+    threads: Vec<Thread>,
     /// Dropped to tell every connection the server is shutting down.
     closing: watch::Sender<()>,
+}
+
+/// One listener thread, as the server sees it.
+struct Thread {
+    /// Sent when the thread has stopped accepting.
+    accepting_ended: oneshot::Receiver<()>,
+    /// Its share of `max_connections`, one slot per connection it serves.
     slots: Arc<Semaphore>,
-    max_connections: usize,
+    share: usize,
 }
 
 /// Serves `app` with one thread per socket, each running its own single-threaded runtime, as
@@ -115,18 +122,19 @@ pub fn start(
     limits: &ServerConfig,
     release: watch::Receiver<()>,
 ) -> io::Result<Listening> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let (closing, closed) = watch::channel(());
     let (stop, stopping) = watch::channel(false);
-    let mut accepting = Vec::with_capacity(sockets.listeners.len());
-    for (index, socket) in sockets.listeners.into_iter().enumerate() {
+    let shares = connection_shares(limits.max_connections, sockets.listeners.len());
+    let mut threads = Vec::with_capacity(shares.len());
+    for (index, (socket, share)) in sockets.listeners.into_iter().zip(shares).enumerate() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let (accepted, accepting_ended) = oneshot::channel();
+        let slots = Arc::new(Semaphore::new(share));
         let acceptor = Acceptor {
             http: http.clone(),
             app: app.clone(),
@@ -154,29 +162,43 @@ pub fn start(
                     let _ = release.changed().await;
                 });
             })?;
-        accepting.push(accepting_ended);
+        threads.push(Thread {
+            accepting_ended,
+            slots,
+            share,
+        });
     }
     Ok(Listening {
         stop,
-        accepting,
+        threads,
         closing,
-        slots,
-        max_connections: limits.max_connections,
     })
+}
+
+/// `max_connections` shared out among the threads, none left without one: the kernel hands each
+/// new connection to one socket, and only that socket's thread may take it, so each thread holds
+/// its own share of the slots (as each nginx worker has its own `worker_connections`).
+fn connection_shares(max_connections: usize, threads: usize) -> Vec<usize> {
+    let threads = threads.clamp(1, max_connections.max(1));
+    (0..threads)
+        .map(|index| max_connections / threads + usize::from(index < max_connections % threads))
+        .collect()
 }
 
 impl Listening {
     /// Stops accepting, lets every connection finish its request in flight, and returns once all
     /// have ended.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        for ended in self.accepting {
-            let _ = ended.await;
+        for thread in &mut self.threads {
+            let _ = (&mut thread.accepting_ended).await;
         }
         drop(self.closing);
         // Every connection holds a slot until it ends: all slots back means every connection ended.
-        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
-        let _ = self.slots.acquire_many(all).await;
+        for thread in self.threads {
+            let all = u32::try_from(thread.share).unwrap_or(u32::MAX);
+            let _ = thread.slots.acquire_many(all).await;
+        }
     }
 }
 
@@ -458,5 +480,18 @@ impl http_body::Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_shares;
+
+    #[test]
+    fn connection_slots_are_shared_out_exactly_and_no_thread_is_left_without_one() {
+        assert_eq!(connection_shares(10, 3), [4, 3, 3]);
+        assert_eq!(connection_shares(10_000, 2), [5_000, 5_000]);
+        assert_eq!(connection_shares(1, 4), [1], "one slot, one thread");
+        assert_eq!(connection_shares(3, 8).iter().sum::<usize>(), 3);
     }
 }

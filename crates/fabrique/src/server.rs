@@ -450,12 +450,14 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     })
 }
 
-/// `server.listener_threads`, with 0 read as one per core.
+/// `server.listener_threads`, with 0 read as one per core; no more than `max_connections`, so
+/// that every thread has a connection slot of its own.
 fn listener_threads(server: &configuration::ServerConfig) -> usize {
-    match server.listener_threads {
+    let threads = match server.listener_threads {
         0 => std::thread::available_parallelism().map_or(1, usize::from),
         threads => threads,
-    }
+    };
+    threads.min(server.max_connections)
 }
 
 impl RunningServer {
