@@ -61,6 +61,13 @@ pub enum Refused {
     SignIn(SignInError),
 }
 
+/// A caller another surface of this process authenticated (its session, its CSRF token) and
+/// vouches for, on a request it sends in process to another surface's router: the console's calls
+/// to the admin API. A request extension, which no HTTP client can set: only code of this process
+/// can make a request carry one.
+#[derive(Debug, Clone)]
+pub struct Vouched(pub Arc<Principal>);
+
 /// The principal of the request's `Authorization: Bearer` key or token (`x-api-key` is accepted
 /// too, as some clients send it), or of its session cookie when `session_cookie` allows it.
 pub async fn authenticate(

@@ -378,7 +378,16 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         admin_state.clone(),
         leading.clone(),
     ));
+    // The console asks the admin API, in process, for everything it shows and changes.
+    let console = console::Console::new(console::Parts {
+        directory: Arc::clone(&directory),
+        sign_in: admin_state.sign_in.clone(),
+        cookie_secure: config.sessions.cookie_secure.unwrap_or(https_site),
+        admin: admin::router(admin_state.clone()),
+        zone: admin_state.zone.clone(),
+    });
     let app = app
+        .merge(console::router(console))
         .merge(
             admin::auth_router(admin_state.clone())
                 .layer(axum::middleware::from_fn(echo_request_id)),

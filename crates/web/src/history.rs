@@ -150,7 +150,7 @@ fn kept<'v>(web: &'v Web, visitor: &'v Visitor) -> Option<(&'v Keeper, &'v Perso
 }
 
 fn not_found(web: &Web, visitor: &Visitor) -> Response {
-    let page = pages::refused(&visitor.frame(), Text::NotFound);
+    let page = pages::refused(&pages::Frame::of(visitor), Text::NotFound);
     visitor.respond(web, (StatusCode::NOT_FOUND, page))
 }
 

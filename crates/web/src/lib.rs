@@ -50,17 +50,16 @@ mod assistants;
 mod attachments;
 mod chat;
 mod conversations;
-mod cookies;
-mod csrf;
 mod history;
-mod lang;
 mod markdown;
 mod pages;
 mod periods;
 mod search;
 mod text;
 mod usage;
-mod visitor;
+
+// The pieces every page-serving surface shares, under the names the modules here use.
+use browser::{cookies, csrf, lang, visitor};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,14 +71,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use factory::Live;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use identity::Directory;
 use retention::ContentStore;
 use serde::Deserialize;
 use store::Store;
 
-pub use csrf::{BROWSER_COOKIE, TOKEN_FIELD, TOKEN_HEADER};
-pub use lang::LANG_COOKIE;
+pub use browser::{
+    BROWSER_COOKIE, CONTENT_SECURITY_POLICY, LANG_COOKIE, TOKEN_FIELD, TOKEN_HEADER,
+};
 
 use crate::chat::Inference;
 use crate::conversations::Keeper;
@@ -89,12 +89,6 @@ use crate::text::Text;
 use crate::usage::Meter;
 use crate::visitor::Person;
 use crate::visitor::Visitor;
-
-/// The Content-Security-Policy of every page: only the chat's own scripts, styles and
-/// connections; no inline code, no plugins, no framing, forms posted only to the chat.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
-    frame-ancestors 'none'; base-uri 'none'";
 
 /// What the installation says about the web.
 #[derive(Debug, Clone)]
@@ -162,6 +156,21 @@ pub struct Parts {
     /// The AI Factory's registry in memory: its deployed use cases the person may call are
     /// offered as assistants.
     pub factory: Option<Arc<Live>>,
+}
+
+impl browser::Gate for Web {
+    fn directory(&self) -> &Directory {
+        &self.directory
+    }
+    fn sign_in(&self) -> Option<&dyn access::SignIn> {
+        self.sign_in.as_deref()
+    }
+    fn csrf(&self) -> &Csrf {
+        &self.csrf
+    }
+    fn cookie_secure(&self) -> bool {
+        self.settings.cookie_secure
+    }
 }
 
 impl Web {
@@ -234,7 +243,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/c/{id}", get(history::open))
         .route("/c/{id}/export", get(history::export))
         .route("/c/{id}/{change}", post(history::change))
-        .layer(axum::middleware::map_response(secure))
+        .layer(axum::middleware::map_response(browser::secure))
         .with_state(web)
 }
 
@@ -244,7 +253,7 @@ async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     let page = match &visitor.person {
         Some(person) => chat_page(&web, &visitor, &headers, person, None, None).await,
         None => pages::sign_in(
-            &visitor.frame(),
+            &pages::Frame::of(&visitor),
             web.settings.provider_sign_in,
             visitor.session_refused,
         ),
@@ -295,7 +304,7 @@ async fn chat_page(
         shown,
         month: month.as_ref(),
     };
-    pages::chat(&visitor.frame(), &chat)
+    pages::chat(&pages::Frame::of(visitor), &chat)
 }
 
 /// A form that carries only its CSRF token.
@@ -360,27 +369,8 @@ pub(crate) fn refuse(web: &Web, visitor: &Visitor, forgery: Forgery) -> Response
         Forgery::BadToken => Text::ForgedRequest,
     };
     tracing::info!(?forgery, "web: a state change was refused");
-    let page = pages::refused(&visitor.frame(), reason);
+    let page = pages::refused(&pages::Frame::of(visitor), reason);
     visitor.respond(web, (StatusCode::FORBIDDEN, page))
-}
-
-/// The security headers of every response of the web.
-async fn secure(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::markdown;
 use crate::periods::Age;
 use crate::text::Text;
 use crate::usage::{self, Month};
+use crate::visitor::Visitor;
 
 /// What every page's frame needs.
 pub struct Frame<'a> {
@@ -23,6 +24,17 @@ pub struct Frame<'a> {
     pub token: &'a str,
     /// The signed-in person's name, shown in the header.
     pub user_name: Option<&'a str>,
+}
+
+impl<'a> Frame<'a> {
+    /// The frame of a page for `visitor`.
+    pub fn of(visitor: &'a Visitor) -> Frame<'a> {
+        Frame {
+            lang: visitor.lang,
+            token: visitor.token(),
+            user_name: visitor.user_name(),
+        }
+    }
 }
 
 /// The frame around every page: head, header with the language switch, main.

@@ -43,18 +43,45 @@ days = 30
     ))
 }
 
-#[tokio::test]
-async fn the_chat_works_in_a_real_browser() {
-    let (Ok(modules), Ok(chromium)) = (
-        std::env::var("FABRIQUE_BROWSER_MODULES"),
-        std::env::var("CHROMIUM"),
-    ) else {
+/// Whether `.ci/run` gave this run a browser and the Node modules; says so when not.
+fn browser_present() -> bool {
+    let present = std::env::var_os("FABRIQUE_BROWSER_MODULES").is_some()
+        && std::env::var_os("CHROMIUM").is_some();
+    if !present {
         eprintln!(
             "skipped: the browser test runs under .ci/run, which installs Chromium and sets \
              FABRIQUE_BROWSER_MODULES and CHROMIUM"
         );
+    }
+    present
+}
+
+/// Runs `tests/browser/<script>` in Node with `env`, the browser's and the screenshots'; fails
+/// the test when a check of the script fails.
+async fn run_script(script: &str, env: &[(&str, String)]) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let mut node = Command::new("node");
+    node.arg(root.join("tests/browser").join(script))
+        .envs(env.iter().map(|(name, value)| (*name, value)))
+        .env("SCREENSHOTS", target.join("ci/screenshots"));
+    let status = tokio::task::spawn_blocking(move || node.status())
+        .await
+        .unwrap()
+        .expect("node runs");
+    assert!(
+        status.success(),
+        "the browser checks of {script} failed: {status}"
+    );
+}
+
+#[tokio::test]
+async fn the_chat_works_in_a_real_browser() {
+    if !browser_present() {
         return;
-    };
+    }
     let slow = sim::SimConfig {
         tokens_per_second: 2.0,
         max_tokens_default: 1_000,
@@ -63,23 +90,84 @@ async fn the_chat_works_in_a_real_browser() {
     let (issuer, t) = start_on(vec![echoing(), slow], &config(), "").await;
     deploy_letters(&t).await;
     let session = browser_session(&issuer, &t, "ada").await;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"));
-    let mut node = Command::new("node");
-    node.arg(root.join("tests/browser/chat.mjs"))
-        .env("FABRIQUE_URL", t.url(""))
-        .env("FABRIQUE_SESSION", &session)
-        .env("FABRIQUE_BROWSER_MODULES", modules)
-        .env("CHROMIUM", chromium)
-        .env("SCREENSHOTS", target.join("ci/screenshots"));
-    let status = tokio::task::spawn_blocking(move || node.status())
-        .await
-        .unwrap()
-        .expect("node runs");
-    assert!(status.success(), "the browser checks failed: {status}");
+    run_script(
+        "chat.mjs",
+        &[("FABRIQUE_URL", t.url("")), ("FABRIQUE_SESSION", session)],
+    )
+    .await;
 
     let records = t.finish().await;
     assert_stopped_and_charged(records.iter().find(|r| r.model == "mistral-slow"));
+}
+
+/// The administrators' console in a real Chromium: `tests/browser/console.mjs` signs in an
+/// entity administrator of `acme` through a one-time link and checks that they see their entity's
+/// users and never `globex`'s, creates a key (its secret shown once) and revokes it, sees the
+/// usage chart drawn, and that every page passes axe-core; screenshots of each page under
+/// `$CARGO_TARGET_DIR/ci/screenshots/console-*.png`.
+#[tokio::test]
+async fn the_console_works_in_a_real_browser() {
+    if !browser_present() {
+        return;
+    }
+    let t = TestServer::start(vec![instant_sim()], &one_endpoint("")).await;
+    let (status, body) = t
+        .admin_post(
+            "/admin/v1/entities",
+            serde_json::json!({"slug": "globex", "name": "Globex"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (admin_id, _, _) = t.create_user_with_roles("acme", "eve", &[]).await;
+    // Granted through the API, which puts the role in force for her sessions at once.
+    let role = serde_json::json!({"user": "eve", "role": "entity_admin", "entity": "acme"});
+    let (status, body) = t.admin_post("/admin/v1/role-grants", role).await;
+    assert_eq!(status, 201, "{body}");
+    t.create_user_with_roles("acme", "heloise", &[]).await;
+    t.create_user_with_roles("globex", "gina", &[]).await;
+    // Usage of the last days, so the chart has lines to draw.
+    let acme = t.entity("acme").await;
+    let now = domain::now_millis();
+    let records: Vec<domain::UsageRecord> = (0..6)
+        .map(|day| domain::UsageRecord {
+            request_id: format!("console-{day}"),
+            client_request_id: None,
+            started_at: now - day * 86_400_000,
+            entity_id: Some(acme.id),
+            user_id: admin_id.parse().ok(),
+            service_account_id: None,
+            key_id: None,
+            team_id: None,
+            use_case: None,
+            use_case_version: None,
+            operation: domain::Operation::Chat,
+            model: "mistral-small".into(),
+            endpoint: Some("gpu-a".into()),
+            stream: false,
+            prompt_tokens: 100 * (day as u64 + 1),
+            completion_tokens: 20,
+            cost_micros: 1_000,
+            ttft_ms: Some(3),
+            duration_ms: 7,
+            status: 200,
+            error_code: None,
+            attempts: 1,
+            classification: None,
+            hosting: None,
+            usage_estimated: false,
+        })
+        .collect();
+    t.server.store.insert_usage(&records).await.unwrap();
+    let (status, link) = t
+        .admin_post("/admin/v1/users/eve/login-link", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 201, "{link}");
+
+    let link = t.url(link["path"].as_str().unwrap());
+    run_script(
+        "console.mjs",
+        &[("FABRIQUE_URL", t.url("")), ("FABRIQUE_LINK", link)],
+    )
+    .await;
+    t.finish().await;
 }

@@ -20,7 +20,7 @@ enum Layer {
     /// built on them; they may use one another.
     Core,
     /// What callers reach over HTTP: the inference gateway, the admin API, SCIM, OIDC sign-in,
-    /// the web chat.
+    /// the web chat, the console.
     /// None depends on another.
     Surface,
     /// Tools the binary offers beside the server: the admin API's command-line client, the
@@ -57,6 +57,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("store", Layer::Core),
     ("identity", Layer::Core),
     ("access", Layer::Core),
+    ("browser", Layer::Core),
     ("seats", Layer::Core),
     ("usage", Layer::Core),
     ("retention", Layer::Core),
@@ -74,6 +75,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("oidc", Layer::Surface),
     ("web", Layer::Surface),
     ("batch", Layer::Surface),
+    ("console", Layer::Surface),
     ("admin-client", Layer::Tool),
     ("simulate", Layer::Tool),
     ("fabrique", Layer::Binary),

@@ -1,5 +1,5 @@
 //! Cross-site request forgery: every state change carries a token bound to this browser and to
-//! the person signed in, and comes from the chat's own origin.
+//! the person signed in, and comes from the surface's own origin.
 //!
 //! The token is the HMAC-SHA256, under a key drawn at start, of the browser's random id (the
 //! `HttpOnly` cookie `fabrique_browser`) and the user's id. Another site can neither read the token
@@ -8,7 +8,7 @@
 //! (field `csrf`) and in `<meta name="csrf-token">` for the scripts (header `x-csrf-token`). A
 //! restart draws a new key, so pages opened before it must be reloaded; sessions do not survive a
 //! restart either. Browsers also say where a request comes from (`Sec-Fetch-Site`, `Origin`):
-//! anything but the chat's own origin is refused before the token is even read.
+//! anything but the surface's own origin is refused before the token is even read.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -104,7 +104,7 @@ pub fn new_browser_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Whether the browser says the request comes from the chat's own origin. `Sec-Fetch-Site` when
+/// Whether the browser says the request comes from the surface's own origin. `Sec-Fetch-Site` when
 /// the browser sends it, else `Origin` against `Host`; a client that sends neither is no browser
 /// a forged page could drive, and still needs the token.
 fn same_origin(headers: &HeaderMap) -> bool {

@@ -1,4 +1,4 @@
-//! The chat's own cookies: read from a request, built for a response. All `HttpOnly` and
+//! The page-serving surfaces' own cookies: read from a request, built for a response. All `HttpOnly` and
 //! `SameSite`, `Secure` when the installation says so (it does behind HTTPS).
 
 use cookie::{Cookie, SameSite};

@@ -1,0 +1,112 @@
+//! The admin API, called in process as the person signed in to the console: one request through
+//! the admin router, which authorizes, narrows and audits it as it does any caller's.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use identity::Principal;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+/// The largest answer read back: a page of 1,000 rows, or an export.
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+/// The admin API's router.
+pub(crate) struct AdminApi(pub Router);
+
+/// What the admin API answered.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+
+    /// The API's error message, for the page (OpenAI-style `{"error": {"message"}}`).
+    pub fn message(&self) -> String {
+        self.body["error"]["message"]
+            .as_str()
+            .map_or_else(|| self.status.to_string(), str::to_owned)
+    }
+
+    /// The rows of a listing.
+    pub fn rows(&self) -> &[Value] {
+        self.body["data"].as_array().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// `path?query` with the query's pairs encoded; pairs with an empty value are left out.
+pub(crate) fn uri(path: &str, query: &[(&str, &str)]) -> String {
+    let mut encoded = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in query.iter().filter(|(_, value)| !value.is_empty()) {
+        encoded.append_pair(name, value);
+    }
+    let encoded = encoded.finish();
+    match encoded.is_empty() {
+        true => path.to_owned(),
+        false => format!("{path}?{encoded}"),
+    }
+}
+
+impl AdminApi {
+    /// `method uri` with `body` as `principal`: the status and the JSON answer (`Null` when the
+    /// answer is not JSON).
+    pub async fn call(
+        &self,
+        principal: &Arc<Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        match self.raw(principal, method, uri, body).await {
+            Ok((status, _, bytes)) => Answer {
+                status,
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            },
+            Err(status) => Answer {
+                status,
+                body: Value::Null,
+            },
+        }
+    }
+
+    /// The same, answered as it came: status, content type and bytes (a CSV file).
+    pub async fn raw(
+        &self,
+        principal: &Arc<Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Option<HeaderValue>, bytes::Bytes), StatusCode> {
+        let mut request = Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let mut request = request
+            .body(body)
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        request
+            .extensions_mut()
+            .insert(access::Vouched(Arc::clone(principal)));
+        // The router's service never fails: errors are answers.
+        let response = self
+            .0
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .map_err(|_| StatusCode::BAD_GATEWAY)?;
+        Ok((status, content_type, bytes))
+    }
+}

@@ -1,0 +1,127 @@
+//! The administrators' console, served at `/console` by `fabrique serve` on the API's listener:
+//! pages rendered on the server (`maud`), a style sheet compiled in, no script, French by default
+//! and English (the `browser` crate's language, cookies, CSRF and security headers, shared with
+//! the employee chat, so one sign-in serves both).
+//!
+//! **What each role sees is what Cedar lets it see**, because the console decides nothing itself:
+//! every page is one or a few calls to the admin API's router (`admin_api`), in process, as the
+//! person signed in (`access::Vouched`, a request extension no HTTP client can set). The admin
+//! API authenticates nothing more, but authorizes, narrows to the caller's entity and audits each
+//! call exactly as it does for a key: an entity administrator's users page lists their entity's
+//! users, another entity's answers 404, an auditor's attempt at a change is refused (403) and
+//! audited. A page the caller may not read says so rather than showing nothing.
+//!
+//! **Pages** (`views/`): the overview — seats per entity, usage over time by entity, team, model
+//! or use case drawn as an SVG chart on the server (`chart`, with `plotters`), the month's
+//! chargeback with its CSV; users (searched, paged by cursor); keys (created — the secret shown
+//! once, on the answer to the form, never again —, rotated, revoked); web sessions (ended); role
+//! grants (granted, taken back); the audit trail (filtered by entity, actor, action, outcome and
+//! time, paged, exported as JSON Lines).
+//!
+//! **Security.** Every state change is a `POST` form checked by `browser::Visitor::check` (same
+//! origin, a token bound to this browser and person) before it reaches the admin API; every page
+//! carries the strict Content-Security-Policy (`browser::secure`) and `no-store`.
+//!
+//! **Invariants:** the console reaches no state but through the admin API's router; no state
+//! change without a verified CSRF token; no inline script or style.
+
+mod admin_api;
+mod assets;
+mod chart;
+mod pages;
+mod text;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use browser::Csrf;
+use identity::Directory;
+
+use crate::admin_api::AdminApi;
+
+/// The console's state, shared by its routes.
+pub struct Console {
+    directory: Arc<Directory>,
+    sign_in: Option<Arc<dyn access::SignIn>>,
+    csrf: Csrf,
+    cookie_secure: bool,
+    admin: AdminApi,
+    zone: reports::Zone,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").finish_non_exhaustive()
+    }
+}
+
+/// What the console is made of, given by `fabrique serve`.
+pub struct Parts {
+    pub directory: Arc<Directory>,
+    pub sign_in: Option<Arc<dyn access::SignIn>>,
+    /// Send the cookies with `Secure` (behind HTTPS).
+    pub cookie_secure: bool,
+    /// The admin API's router (`admin::router`), called in process for the person signed in.
+    pub admin: Router,
+    /// The group's time zone: the month of the chargeback, the days of the charts.
+    pub zone: reports::Zone,
+}
+
+impl Console {
+    pub fn new(parts: Parts) -> Arc<Console> {
+        Arc::new(Console {
+            directory: parts.directory,
+            sign_in: parts.sign_in,
+            csrf: Csrf::default(),
+            cookie_secure: parts.cookie_secure,
+            admin: AdminApi(parts.admin),
+            zone: parts.zone,
+        })
+    }
+}
+
+impl browser::Gate for Console {
+    fn directory(&self) -> &Directory {
+        &self.directory
+    }
+    fn sign_in(&self) -> Option<&dyn access::SignIn> {
+        self.sign_in.as_deref()
+    }
+    fn csrf(&self) -> &Csrf {
+        &self.csrf
+    }
+    fn cookie_secure(&self) -> bool {
+        self.cookie_secure
+    }
+}
+
+/// The console's routes, all under `/console`.
+pub fn router(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/console", get(views::overview::page))
+        .route(
+            "/console/chargeback.csv",
+            get(views::overview::chargeback_csv),
+        )
+        .route("/console/assets/{name}", get(assets::serve))
+        .route("/console/lang", post(views::choose_language))
+        .route("/console/users", get(views::directory::users))
+        .route(
+            "/console/keys",
+            get(views::keys::page).post(views::keys::create),
+        )
+        .route("/console/keys/{id}/{change}", post(views::keys::change))
+        .route("/console/sessions", get(views::directory::sessions))
+        .route(
+            "/console/sessions/{id}/revoke",
+            post(views::directory::end_session),
+        )
+        .route("/console/roles", get(views::roles::page))
+        .route("/console/roles/{change}", post(views::roles::change))
+        .route("/console/audit", get(views::audit::page))
+        .route("/console/audit/export", get(views::audit::export))
+        .layer(axum::middleware::map_response(browser::secure))
+        .with_state(console)
+}

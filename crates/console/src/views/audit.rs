@@ -1,0 +1,182 @@
+//! `GET /console/audit`: the audit trail the person may read, filtered by entity, actor, action
+//! (or family), outcome and time, newest first, a page at a time; `GET /console/audit/export`:
+//! the same selection (up to 10,000 events) as JSON Lines, each event with its chain hashes, for
+//! an auditor to keep and check.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use maud::html;
+use serde::Deserialize;
+
+use crate::Console;
+use crate::admin_api::uri;
+use crate::pages::{self, Section, cell};
+use crate::text::Text;
+use crate::views::{refused, respond, signed_in};
+
+const PAGE: &str = "50";
+const EXPORT: &str = "10000";
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AuditQuery {
+    entity: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<String>,
+}
+
+impl AuditQuery {
+    /// The filters, as the admin API's query (the page's own and the export's alike).
+    fn filters(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("entity", &self.entity),
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name, value.as_deref().map_or("", str::trim)))
+        .collect()
+    }
+}
+
+/// `GET /console/audit`.
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    let (visitor, person) = match signed_in(&console, &headers).await {
+        Ok(signed_in) => signed_in,
+        Err(page) => return page,
+    };
+    let filters = query.filters();
+    let mut api = filters.clone();
+    api.push(("limit", PAGE));
+    api.push(("before", query.before.as_deref().unwrap_or_default()));
+    let answer = console
+        .admin
+        .call(
+            &person.principal,
+            Method::GET,
+            &uri("/admin/v1/audit", &api),
+            None,
+        )
+        .await;
+    if !answer.ok() {
+        return refused(&console, &visitor, Section::Audit, &answer);
+    }
+    let t = |text: Text| text.in_(visitor.lang);
+    let value = |name: &str| {
+        filters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, v)| *v)
+            .to_owned()
+    };
+    let next = answer.body["next_before"].as_u64().map(|n| n.to_string());
+    let main = html! {
+        form.filters method="get" action="/console/audit" {
+            @for (name, text) in [("entity", Text::Entity), ("actor", Text::Actor), ("action", Text::Action)] {
+                label { (t(text)) input type="text" name=(name) value=(value(name)); }
+            }
+            label {
+                (t(Text::Outcome))
+                select name="outcome" {
+                    option value="" { "—" }
+                    @for outcome in ["success", "denied", "failure"] {
+                        option value=(outcome) selected[value("outcome") == outcome] { (outcome) }
+                    }
+                }
+            }
+            label { (t(Text::From)) input type="date" name="from" value=(value("from")); }
+            label { (t(Text::To)) input type="date" name="to" value=(value("to")); }
+            button type="submit" { (t(Text::Filter)) }
+        }
+        p { a href=(uri("/console/audit/export", &filters)) download { (t(Text::Export)) } }
+        @if answer.rows().is_empty() {
+            p.muted { (t(Text::Nothing)) }
+        } @else {
+            table #audit {
+                thead { tr {
+                    th.number scope="col" { "#" }
+                    th scope="col" { (t(Text::When)) }
+                    th scope="col" { (t(Text::Actor)) }
+                    th scope="col" { (t(Text::Action)) }
+                    th scope="col" { (t(Text::Target)) }
+                    th scope="col" { (t(Text::Outcome)) }
+                } }
+                tbody {
+                    @for event in answer.rows() {
+                        tr {
+                            th.number scope="row" { (cell(&event["seq"])) }
+                            td { (pages::time(&console.zone, &event["at"])) }
+                            td { code { (cell(&event["actor"])) } }
+                            td { (cell(&event["action"])) }
+                            td { code { (cell(&event["target"])) } }
+                            td { (cell(&event["outcome"])) }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = next {
+            nav.pager aria-label=(t(Text::Audit)) {
+                a rel="next" href=(uri("/console/audit", &[filters.as_slice(), &[("before", next.as_str())]].concat())) {
+                    (t(Text::OlderEvents))
+                }
+            }
+        }
+    };
+    respond(&console, &visitor, Section::Audit, StatusCode::OK, main)
+}
+
+/// `GET /console/audit/export`: the selection as JSON Lines, one event a line.
+pub(crate) async fn export(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(query): Query<AuditQuery>,
+) -> Response {
+    let (visitor, person) = match signed_in(&console, &headers).await {
+        Ok(signed_in) => signed_in,
+        Err(page) => return page,
+    };
+    let mut api = query.filters();
+    api.push(("limit", EXPORT));
+    let answer = console
+        .admin
+        .call(
+            &person.principal,
+            Method::GET,
+            &uri("/admin/v1/audit", &api),
+            None,
+        )
+        .await;
+    if !answer.ok() {
+        return refused(&console, &visitor, Section::Audit, &answer);
+    }
+    let mut lines = String::new();
+    for event in answer.rows() {
+        lines.push_str(&event.to_string());
+        lines.push('\n');
+    }
+    let mut response = lines.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jsonl; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"audit.jsonl\""),
+    );
+    visitor.respond(&console, response)
+}

@@ -1,0 +1,111 @@
+//! The console's pages, one module per section; what they share: finding the person signed in,
+//! checking a form's origin and token, refusing a forged one.
+
+pub(crate) mod audit;
+pub(crate) mod directory;
+pub(crate) mod keys;
+pub(crate) mod overview;
+pub(crate) mod roles;
+
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use browser::{Forgery, Lang, Person, Visitor};
+use http::{HeaderMap, StatusCode};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::Console;
+use crate::admin_api::Answer;
+use crate::pages::{self, Section};
+use crate::text::Text;
+
+/// The visitor and the person signed in, or the page asking them to sign in first.
+pub(crate) async fn signed_in(
+    console: &Console,
+    headers: &HeaderMap,
+) -> Result<(Visitor, Person), Response> {
+    let visitor = Visitor::of(console, headers).await;
+    match visitor.person.clone() {
+        Some(person) => Ok((visitor, person)),
+        None => {
+            let page = pages::sign_in_first(&visitor);
+            Err(visitor.respond(console, (StatusCode::UNAUTHORIZED, page)))
+        }
+    }
+}
+
+/// [`signed_in`] for a form: also checks that it comes from the console's own page (origin and
+/// token); a forged one is refused with a page that says why.
+pub(crate) async fn posted(
+    console: &Console,
+    headers: &HeaderMap,
+    token: Option<&str>,
+) -> Result<(Visitor, Person), Response> {
+    let (visitor, person) = signed_in(console, headers).await?;
+    if let Err(forgery) = visitor.check(console, headers, token) {
+        let reason = match forgery {
+            Forgery::CrossOrigin => Text::CrossOriginRequest,
+            Forgery::BadToken => Text::ForgedRequest,
+        };
+        tracing::info!(?forgery, "console: a state change was refused");
+        let main = html! { p.error role="alert" { (reason.in_(visitor.lang)) } };
+        let page = pages::layout(&visitor, None, main);
+        return Err(visitor.respond(console, (StatusCode::FORBIDDEN, page)));
+    }
+    Ok((visitor, person))
+}
+
+/// A page of `section` with the status the admin API's answer calls for.
+pub(crate) fn respond(
+    console: &Console,
+    visitor: &Visitor,
+    section: Section,
+    status: StatusCode,
+    main: Markup,
+) -> Response {
+    let page = pages::layout(visitor, Some(section), main);
+    visitor.respond(console, (status, page))
+}
+
+/// A refused or failed answer of the admin API, shown on `section`'s page.
+pub(crate) fn refused(
+    console: &Console,
+    visitor: &Visitor,
+    section: Section,
+    answer: &Answer,
+) -> Response {
+    let main = pages::problem(visitor.lang, answer);
+    respond(console, visitor, section, answer.status, main)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LanguageChoice {
+    csrf: Option<String>,
+    lang: String,
+}
+
+/// `POST /console/lang`: remembers the language chosen (the chat's cookie: one choice for both),
+/// then back to the console.
+pub(crate) async fn choose_language(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(choice): Form<LanguageChoice>,
+) -> Response {
+    let visitor = Visitor::of(&console, &headers).await;
+    if let Err(forgery) = visitor.check(&console, &headers, choice.csrf.as_deref()) {
+        tracing::info!(?forgery, "console: a language change was refused");
+        return visitor.respond(&console, StatusCode::FORBIDDEN);
+    }
+    let lang = Lang::of_tag(&choice.lang).unwrap_or(visitor.lang);
+    let mut response = Redirect::to("/console").into_response();
+    browser::cookies::set(
+        response.headers_mut(),
+        browser::LANG_COOKIE,
+        lang.code().to_owned(),
+        console.cookie_secure,
+    );
+    visitor.respond(&console, response)
+}

@@ -1,0 +1,134 @@
+// The administrators' console in a real Chromium, driven by playwright-core; run by the `browser`
+// integration test (crates/fabrique/tests/it/browser.rs), which starts the server, makes `eve` an
+// administrator of entity `acme` and mints her a one-time sign-in link.
+//
+// Environment: FABRIQUE_URL (the server), FABRIQUE_LINK (the sign-in link), FABRIQUE_BROWSER_MODULES
+// (a node_modules holding playwright-core and axe-core), CHROMIUM (the browser's executable),
+// SCREENSHOTS (where pages are saved). Prints one line per check passed; exits non-zero on the
+// first that fails.
+
+import { createRequire } from 'node:module';
+import { readFileSync, mkdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const require = createRequire(`${process.env.FABRIQUE_BROWSER_MODULES}/`);
+const { chromium } = require('playwright-core');
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const url = process.env.FABRIQUE_URL.replace(/\/$/, '');
+const screenshots = process.env.SCREENSHOTS;
+mkdirSync(screenshots, { recursive: true });
+
+/** No serious or critical accessibility violation on the page as it is now. */
+async function accessible(page, what) {
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(() => window.axe.run());
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help}`), [], `${what}: accessibility`);
+  console.log(`ok: ${what} has no serious or critical accessibility violation`);
+}
+
+/** Opens a console page, checks it, and keeps its screenshot. */
+async function visit(page, path, heading, shot) {
+  await page.goto(`${url}${path}`);
+  await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+  await accessible(page, `the console's ${shot} page`);
+  await page.screenshot({ path: `${screenshots}/console-${shot}.png`, fullPage: true });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+try {
+  const context = await browser.newContext({ locale: 'fr-FR' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
+
+  // Signed out, the console asks to sign in first.
+  const response = await page.goto(`${url}/console`);
+  assert.equal(response.status(), 401);
+  await page.getByRole('link', { name: 'Se connecter' }).waitFor();
+  console.log('ok: signed out, the console asks to sign in');
+  errors.length = 0; // the browser logs that 401 as a failed load: expected
+
+  // The one-time link signs eve in; the console opens in French.
+  await page.goto(process.env.FABRIQUE_LINK);
+  await visit(page, '/console', "Vue d'ensemble", 'overview');
+  const chart = page.locator('#usage-chart svg[role="img"]');
+  await chart.waitFor();
+  assert.ok((await chart.locator('polyline').count()) >= 1, 'the chart has a line');
+  assert.match(await chart.textContent(), /acme/);
+  console.log('ok: the usage chart is drawn, as SVG from the server');
+  await page.selectOption('select[name="by"]', 'model');
+  await page.getByRole('button', { name: 'Afficher' }).click();
+  await page.locator('#usage-chart svg').getByText('mistral-small').first().waitFor();
+  console.log('ok: the chart regroups by model');
+
+  // Users: her entity's only; searching another entity's user finds nobody.
+  await visit(page, '/console/users', 'Utilisateurs', 'users');
+  const users = page.locator('#users tbody th');
+  const names = await users.allTextContents();
+  assert.ok(names.includes('heloise') && names.includes('eve'), `acme's users: ${names}`);
+  assert.ok(!names.includes('gina'), 'globex\'s user is not listed');
+  await page.getByLabel('Rechercher').fill('HÉLO');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/q=/);
+  assert.deepEqual(await page.locator('#users tbody th').allTextContents(), ['heloise']);
+  await page.goto(`${url}/console/users?q=gina`);
+  assert.equal(await page.locator('#users').count(), 0, 'another entity\'s user stays unseen');
+  console.log('ok: an entity administrator sees her entity\'s users only, searched without accents');
+
+  // Keys: created for heloise, the secret shown once, then revoked.
+  await visit(page, '/console/keys', "Clés d'API", 'keys');
+  const create = page.locator('#create-key');
+  await create.getByLabel('Utilisateur').fill('heloise');
+  await create.getByLabel('Libellé').fill('laptop');
+  await create.getByRole('button', { name: 'Créer' }).click();
+  const secret = (await page.locator('#secret').textContent()).trim();
+  assert.match(secret, /^fabk_/);
+  await page.screenshot({ path: `${screenshots}/console-key-created.png`, fullPage: true });
+  await accessible(page, 'the console\'s new key page');
+  const row = page.locator('#keys tbody tr', { hasText: 'laptop' });
+  await row.waitFor();
+  await page.goto(`${url}/console/keys`);
+  assert.equal(await page.locator('#secret').count(), 0, 'the secret is not shown again');
+  assert.ok(!(await page.content()).includes(secret), 'nor anywhere in the page');
+  const models = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(models.status, 200, 'the new key works');
+  await page.locator('#keys tbody tr', { hasText: 'laptop' }).getByRole('button', { name: /^Révoquer/ }).click();
+  await page.locator('#keys tbody tr', { hasText: 'laptop' }).getByText('Révoquée').waitFor();
+  const refused = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(refused.status, 401, 'the revoked key is refused');
+  console.log('ok: a key is created (its secret shown once) and revoked');
+
+  await visit(page, '/console/sessions', 'Sessions web', 'sessions');
+  assert.ok((await page.locator('#sessions tbody tr').count()) >= 1, 'her own session is listed');
+  await visit(page, '/console/roles', 'Rôles', 'roles');
+  await visit(page, '/console/audit', "Journal d'audit", 'audit');
+  assert.ok((await page.locator('#audit tbody tr', { hasText: 'key.revoke' }).count()) >= 1);
+  console.log('ok: the audit trail shows the revocation');
+
+  // A form without its token is refused.
+  const forged = await page.request.post(`${url}/console/keys/key_x/revoke`, {
+    form: { csrf: 'forged' },
+    headers: { origin: url },
+  });
+  assert.equal(forged.status(), 403);
+  console.log('ok: a forged form is refused');
+
+  // English on request, and the keyboard reaches the navigation.
+  await page.selectOption('#lang', 'en');
+  await page.getByRole('button', { name: 'Changer' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Skip to content');
+  console.log('ok: the console speaks English when asked, and starts with a skip link');
+
+  assert.deepEqual(errors, [], 'no script error nor CSP violation');
+  console.log('ok: no error in the browser console');
+} finally {
+  await browser.close();
+}
