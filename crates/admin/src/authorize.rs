@@ -64,11 +64,16 @@ pub enum AdminAction {
     GrantRole,
     RevokeRole,
     ListRoleGrants,
+    CreateLibrary,
+    ReadLibrary,
+    DeleteLibrary,
+    AddLibraryDocument,
+    DeleteLibraryDocument,
 }
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 53] = [
+    pub const ALL: [AdminAction; 58] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -122,6 +127,11 @@ impl AdminAction {
         AdminAction::GrantRole,
         AdminAction::RevokeRole,
         AdminAction::ListRoleGrants,
+        AdminAction::CreateLibrary,
+        AdminAction::ReadLibrary,
+        AdminAction::DeleteLibrary,
+        AdminAction::AddLibraryDocument,
+        AdminAction::DeleteLibraryDocument,
     ];
 
     /// The audit action a request for this is recorded under (when refused, and for most changes);
@@ -181,6 +191,11 @@ impl AdminAction {
             AdminAction::GrantRole => AuditAction::RoleGrant,
             AdminAction::RevokeRole => AuditAction::RoleRevoke,
             AdminAction::ListRoleGrants => AuditAction::RoleList,
+            AdminAction::CreateLibrary => AuditAction::LibraryCreate,
+            AdminAction::ReadLibrary => AuditAction::LibraryRead,
+            AdminAction::DeleteLibrary => AuditAction::LibraryDelete,
+            AdminAction::AddLibraryDocument => AuditAction::LibraryDocumentAdd,
+            AdminAction::DeleteLibraryDocument => AuditAction::LibraryDocumentDelete,
         }
     }
 
@@ -240,6 +255,11 @@ impl AdminAction {
             AdminAction::GrantRole => "grant roles",
             AdminAction::RevokeRole => "take back roles",
             AdminAction::ListRoleGrants => "list role grants",
+            AdminAction::CreateLibrary => "create knowledge libraries",
+            AdminAction::ReadLibrary => "read knowledge libraries",
+            AdminAction::DeleteLibrary => "delete knowledge libraries",
+            AdminAction::AddLibraryDocument => "add documents to knowledge libraries",
+            AdminAction::DeleteLibraryDocument => "delete documents from knowledge libraries",
         }
     }
 
@@ -253,6 +273,18 @@ impl AdminAction {
             factory::Transition::Rollback => AdminAction::RollbackVersion,
             factory::Transition::Retire => AdminAction::RetireVersion,
         }
+    }
+
+    /// Whether the action is asked of one knowledge library (Cedar's `Library`), not of an
+    /// entity or the group.
+    pub fn on_library(self) -> bool {
+        matches!(
+            self,
+            AdminAction::ReadLibrary
+                | AdminAction::DeleteLibrary
+                | AdminAction::AddLibraryDocument
+                | AdminAction::DeleteLibraryDocument
+        )
     }
 
     /// Whether the action's object carries its owner's roles (a key, a sign-in link): the

@@ -5,6 +5,8 @@ use axum::response::{IntoResponse, Response};
 use store::StoreError;
 use wire::{ErrorBody, ErrorType};
 
+use knowledge::{LibraryError, Unreadable};
+
 use crate::AdminAction;
 
 /// Why an admin request failed.
@@ -39,6 +41,9 @@ pub enum AdminError {
     LegalHold(String),
     #[error(transparent)]
     Store(StoreError),
+    /// A knowledge library's document could not be taken, or its embeddings made.
+    #[error(transparent)]
+    Library(knowledge::LibraryError),
 }
 
 impl AdminError {
@@ -67,6 +72,7 @@ impl AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) | AdminError::LegalHold(_) => StatusCode::CONFLICT,
             AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminError::Library(error) => library_status(error),
         }
     }
 
@@ -114,6 +120,54 @@ impl AdminError {
                 "internal_error",
                 "the administration store failed; see the server log",
             ),
+            AdminError::Library(error) => library_body(error),
+        }
+    }
+}
+
+fn library_status(error: &LibraryError) -> StatusCode {
+    match error {
+        LibraryError::Unreadable(Unreadable::Kind) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        LibraryError::Unreadable(Unreadable::Size) => StatusCode::PAYLOAD_TOO_LARGE,
+        LibraryError::Unreadable(Unreadable::Damaged | Unreadable::Empty)
+        | LibraryError::PersonalData(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        LibraryError::Embedding(_) => StatusCode::BAD_GATEWAY,
+        LibraryError::Index(_) | LibraryError::Store(_) | LibraryError::Task => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+fn library_body(error: &LibraryError) -> ErrorBody {
+    let (kind, code) = match error {
+        LibraryError::Unreadable(Unreadable::Kind) => {
+            (ErrorType::InvalidRequest, "unsupported_document")
+        }
+        LibraryError::Unreadable(Unreadable::Size) => {
+            (ErrorType::InvalidRequest, "document_too_large")
+        }
+        LibraryError::Unreadable(Unreadable::Damaged | Unreadable::Empty) => {
+            (ErrorType::InvalidRequest, "unreadable_document")
+        }
+        LibraryError::PersonalData(_) => (ErrorType::InvalidRequest, "personal_data"),
+        LibraryError::Embedding(_) => (ErrorType::Upstream, "embedding_failed"),
+        // The details go to the log, not to the caller.
+        LibraryError::Index(_) | LibraryError::Store(_) | LibraryError::Task => {
+            return ErrorBody::new(
+                ErrorType::Server,
+                "internal_error",
+                "the library's index or store failed; see the server log",
+            );
+        }
+    };
+    ErrorBody::new(kind, code, error.to_string())
+}
+
+impl From<LibraryError> for AdminError {
+    fn from(error: LibraryError) -> Self {
+        match error {
+            LibraryError::Store(error) => error.into(),
+            other => AdminError::Library(other),
         }
     }
 }
@@ -132,6 +186,9 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         if let AdminError::Store(err) = &self {
             tracing::error!(error = %err, "admin request failed in the store");
+        }
+        if let AdminError::Library(err) = &self {
+            tracing::warn!(error = %err, "a knowledge library request failed");
         }
         let status = self.status();
         (

@@ -22,6 +22,11 @@
 //! access token (`caller.rs` → `access::authenticate`, never a session cookie). **Invariant:** every route
 //! authenticates, authorizes and audits; it never reaches into the gateway.
 //!
+//! - **Knowledge libraries** (`libraries.rs`): `/v1/libraries` (create, list, get, delete),
+//!   `/v1/libraries/{id}/documents` (add with the file as the body, list, delete) and
+//!   `POST /v1/libraries/{id}/search`; Cedar decides on the library itself (its entity, readers,
+//!   editors against the caller's reader tags), a library the caller may not read answers 404;
+//!   audited `library.*`. The work is `knowledge::Libraries`'.
 //! - **Legal holds** (`legal_holds.rs`): `GET/POST /admin/v1/legal-holds`,
 //!   `DELETE /admin/v1/legal-holds/{id}` (group administrators place and lift, auditors read;
 //!   audited `legal_hold.*`). A held user's or entity's content is refused to erasure (409
@@ -116,6 +121,7 @@ mod error;
 mod evaluations;
 mod keys;
 mod legal_holds;
+mod libraries;
 mod limits;
 mod listing;
 mod login_links;
@@ -148,6 +154,7 @@ pub use bootstrap::{
 pub use canaries::check_canaries;
 pub use error::AdminError;
 pub use evaluations::{EvalJob, Evaluator};
+pub use libraries::{MAX_PASSAGES, may_read_library};
 pub use listing::MAX_PAGE;
 pub use login_links::{LINK_LIFETIME, mint_for as mint_login_link};
 pub use policies::{DEFAULT_POLICIES, SCHEMA as POLICY_SCHEMA, install as install_policies};
@@ -188,6 +195,8 @@ pub struct AdminState {
     pub factory: Arc<factory::Live>,
     /// Runs evaluations through the gateway; `None` where none can run (starting one answers 403).
     pub evaluator: Option<Arc<dyn Evaluator>>,
+    /// Knowledge libraries; `None` in set-ups without them, where `/v1/libraries` answers 404.
+    pub libraries: Option<Arc<knowledge::Libraries>>,
 }
 
 /// The admin API, with full paths (`/admin/v1/…`) so the binary can merge it with the inference
@@ -305,6 +314,27 @@ pub fn router(state: AdminState) -> Router {
             "/admin/v1/use-cases/{slug}/evaluations",
             post(evaluations::start),
         )
+        .route(
+            "/v1/libraries",
+            get(libraries::list).post(libraries::create),
+        )
+        .route(
+            "/v1/libraries/{id}",
+            get(libraries::get).delete(libraries::delete),
+        )
+        .route(
+            "/v1/libraries/{id}/documents",
+            get(libraries::list_documents)
+                .post(libraries::add_document)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    knowledge::extract::MAX_DOCUMENT_BYTES + 64 * 1024,
+                )),
+        )
+        .route(
+            "/v1/libraries/{id}/documents/{document}",
+            delete(libraries::delete_document),
+        )
+        .route("/v1/libraries/{id}/search", post(libraries::search))
         .route("/admin/v1/evaluations/{id}", get(evaluations::get))
         .route(
             "/admin/v1/evaluations/{id}/results",

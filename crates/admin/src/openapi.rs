@@ -72,10 +72,19 @@ use utoipa::OpenApi;
         crate::evaluations::start,
         crate::evaluations::get,
         crate::evaluations::results,
+        crate::libraries::create,
+        crate::libraries::list,
+        crate::libraries::get,
+        crate::libraries::delete,
+        crate::libraries::add_document,
+        crate::libraries::list_documents,
+        crate::libraries::delete_document,
+        crate::libraries::search,
     ),
     tags(
         (name = "admin", description = "Entities, users, keys, seats, limits, budgets, audit and reports"),
         (name = "use_cases", description = "The AI Factory: use cases, versions, evaluations, rollout, the AI Act register"),
+        (name = "libraries", description = "Knowledge libraries: documents searched with the caller's rights, and cited by chat completions"),
     )
 )]
 pub struct AdminApi;

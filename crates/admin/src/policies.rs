@@ -86,6 +86,34 @@ impl Engine {
         }
     }
 
+    /// Whether `principal`, whose reader tags are `tags` (`knowledge::Reader`), may do `action`
+    /// on `library`.
+    pub fn allows_on_library(
+        &self,
+        principal: &Principal,
+        tags: &[String],
+        action: AdminAction,
+        library: &store::StoredLibrary,
+    ) -> bool {
+        let decided = library_entity(library).and_then(|(resource, entity)| {
+            self.decide_on(
+                principal,
+                tags,
+                action,
+                resource,
+                vec![entity],
+                Context::empty(),
+            )
+        });
+        match decided {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                tracing::error!(%error, action = action.audit_action().as_str(), "authorization failed: denied");
+                false
+            }
+        }
+    }
+
     fn decide(
         &self,
         principal: &Principal,
@@ -93,7 +121,6 @@ impl Engine {
         target: Option<EntityId>,
         carried: &[RoleGrant],
     ) -> Result<bool, String> {
-        let caller = uid("Caller", &principal.actor())?;
         let resource = match target {
             Some(entity) => uid("Entity", &entity.to_string())?,
             None => uid("Group", "group")?,
@@ -105,6 +132,21 @@ impl Engine {
         } else {
             Context::empty()
         };
+        self.decide_on(principal, &[], action, resource, Vec::new(), context)
+    }
+
+    /// The decision on `resource`, described by `described` (the entities the policies read
+    /// beside the caller).
+    fn decide_on(
+        &self,
+        principal: &Principal,
+        tags: &[String],
+        action: AdminAction,
+        resource: EntityUid,
+        described: Vec<Entity>,
+        context: Context,
+    ) -> Result<bool, String> {
+        let caller = uid("Caller", &principal.actor())?;
         let request = Request::new(
             caller.clone(),
             uid("Action", action.audit_action().as_str())?,
@@ -113,9 +155,10 @@ impl Engine {
             Some(&self.schema),
         )
         .map_err(|e| e.to_string())?;
+        let mut entities = vec![caller_entity(caller, principal, tags)?];
+        entities.extend(described);
         let entities =
-            Entities::from_entities([caller_entity(caller, principal)?], Some(&self.schema))
-                .map_err(|e| e.to_string())?;
+            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
         let response = self
             .authorizer
             .is_authorized(&request, &self.policies, &entities);
@@ -130,6 +173,28 @@ impl Engine {
         }
         Ok(response.decision() == Decision::Allow)
     }
+}
+
+/// A library as a Cedar entity: its owning entity (absent for the group's), readers, editors.
+fn library_entity(library: &store::StoredLibrary) -> Result<(EntityUid, Entity), String> {
+    let resource = uid("Library", &library.id)?;
+    let tags = |tags: &[String]| {
+        RestrictedExpression::new_set(
+            tags.iter()
+                .map(|t| RestrictedExpression::new_string(t.clone())),
+        )
+    };
+    let mut attributes = HashMap::from([
+        ("readers".to_owned(), tags(&library.readers)),
+        ("editors".to_owned(), tags(&library.editors)),
+    ]);
+    if let Some(entity) = library.entity_id {
+        let owner = RestrictedExpression::new_entity_uid(uid("Entity", &entity.to_string())?);
+        attributes.insert("entity".to_owned(), owner);
+    }
+    let entity =
+        Entity::new(resource.clone(), attributes, HashSet::new()).map_err(|e| e.to_string())?;
+    Ok((resource, entity))
 }
 
 /// The engine in force: the operator's policies when installed, else the default ones (`None`
@@ -170,8 +235,13 @@ fn uid(kind: &str, id: &str) -> Result<EntityUid, String> {
     Ok(EntityUid::from_type_name_and_id(kind, CedarId::new(id)))
 }
 
-/// The caller as a Cedar entity: its roles, split into group-wide and entity-scoped ones.
-fn caller_entity(caller: EntityUid, principal: &Principal) -> Result<Entity, String> {
+/// The caller as a Cedar entity: its roles, split into group-wide and entity-scoped ones, and
+/// its reader tags (empty but for decisions on a library).
+fn caller_entity(
+    caller: EntityUid,
+    principal: &Principal,
+    tags: &[String],
+) -> Result<Entity, String> {
     let group_roles = principal
         .roles
         .iter()
@@ -202,6 +272,13 @@ fn caller_entity(caller: EntityUid, principal: &Principal) -> Result<Entity, Str
         (
             "entity_roles".to_owned(),
             RestrictedExpression::new_set(entity_roles),
+        ),
+        (
+            "tags".to_owned(),
+            RestrictedExpression::new_set(
+                tags.iter()
+                    .map(|t| RestrictedExpression::new_string(t.clone())),
+            ),
         ),
     ]);
     Entity::new(caller, attributes, HashSet::new()).map_err(|e| e.to_string())

@@ -10,6 +10,8 @@
 //! `audit::signing_key` finds the signing key. `key_use` stores keys' last use every 5 s and at shutdown. Integration tests (`tests/it`) start exactly this.
 //! `cluster` follows the store's change notices on PostgreSQL, so every replica reloads what
 //! another one changed within a second.
+//! `libraries` opens the knowledge libraries' index under the data directory, asks embeddings of
+//! the gateway's pipeline, and answers chat completions that name libraries, with citations.
 //! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`.
 
 pub mod audit;
@@ -18,6 +20,7 @@ pub mod cluster;
 pub mod evaluation;
 pub mod factory;
 pub mod key_use;
+pub mod libraries;
 pub mod limits;
 pub mod listener;
 pub mod openapi;

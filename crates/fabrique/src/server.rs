@@ -303,6 +303,33 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         store.clone(),
     ));
 
+    let index = knowledge::Index::open(&config.server.data_dir.join("libraries"))
+        .context("opening the knowledge libraries' index")?;
+    let embeddings = crate::libraries::Embeddings {
+        gateway: Arc::clone(&gateway),
+    };
+    let libraries = Arc::new(
+        knowledge::Libraries::load(
+            store.clone(),
+            Arc::new(index),
+            Some(Arc::new(embeddings) as Arc<dyn knowledge::Embedder>),
+        )
+        .await
+        .context("loading the knowledge libraries")?,
+    );
+    let library_chat = crate::libraries::LibraryChat {
+        libraries: Arc::clone(&libraries),
+        directory: Arc::clone(&directory),
+        sign_in: sign_in.clone(),
+        ladder: config.classifications.clone(),
+        max_body_bytes: config.server.max_body_bytes,
+    };
+    let inference = || {
+        gateway::router(Arc::clone(&gateway)).layer(axum::middleware::from_fn_with_state(
+            library_chat.clone(),
+            crate::libraries::ask_libraries,
+        ))
+    };
     let web = web::Web::of(web::Parts {
         directory: Arc::clone(&directory),
         sign_in: sign_in.clone(),
@@ -316,7 +343,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
                 .filter_map(|e| Some((e.slug.clone(), usize::from(e.classification?.0))))
                 .collect(),
         },
-        inference: gateway::router(Arc::clone(&gateway)),
+        inference: inference(),
         kept: Some((store.clone(), Arc::clone(&content))),
         sessions: Some(cookies.clone()),
         usage: Some((store.clone(), Arc::clone(&admission))),
@@ -341,7 +368,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let runner = batch::Runner::new(Arc::clone(&batches), lines, config.batches.concurrency);
     background.push(crate::batches::spawn_runner(runner, leading.clone()));
     let mut app = Router::new()
-        .merge(gateway::router(Arc::clone(&gateway)))
+        .merge(inference())
         .merge(
             batch::router(Arc::clone(&batches)).layer(axum::middleware::from_fn(echo_request_id)),
         )
@@ -373,6 +400,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         cookies,
         factory: Arc::clone(&live),
         evaluator: Some(Arc::clone(&evaluations) as Arc<dyn admin::Evaluator>),
+        libraries: Some(libraries),
     };
     background.push(crate::factory::spawn_watcher(
         admin_state.clone(),

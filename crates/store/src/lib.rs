@@ -52,6 +52,9 @@
 //! account in an entity; `create_file` checks the entity's quota in the transaction that inserts.
 //! **Batches** (`batches.rs`, migration 0028): each batch with its submitter, status, counts and
 //! the runner's committed progress (first line not done, spool lengths), so a restart resumes.
+//! **Knowledge libraries** (`libraries.rs`, migration 0029): `libraries`, `library_documents`,
+//! `library_chunks` (the text each index entry was made from); reader and editor tags one a line;
+//! deleting a document or a library deletes its chunks' rows in the same transaction.
 //! **Replicas** (migration 0024, PostgreSQL only): triggers on the tables replicas hold in memory
 //! notify `fabrique_changes` at commit with `<schema> <topic>` (`changes.rs`: [`Topic`],
 //! [`ChangeFeed`]); the background jobs' lease is an advisory lock on a connection of its own
@@ -85,6 +88,7 @@ mod keys;
 mod last_seen;
 mod lease;
 mod legal_holds;
+mod libraries;
 mod limits;
 mod login_links;
 mod multi_row;
@@ -116,6 +120,7 @@ pub use files::{FileCreated, FileSelection, StoredFile};
 pub use keys::{Credential, KeyListing, Rotation};
 pub use lease::{LEASE_CLASS, Lease};
 pub use legal_holds::LegalHold;
+pub use libraries::{StoredChunk, StoredDocument, StoredLibrary};
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use login_links::LoginLinkUse;
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, Window, fold};

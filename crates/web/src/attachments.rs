@@ -1,6 +1,6 @@
-//! Documents attached to a question: PDF, DOCX, plain text and Markdown, read on the server by
-//! well-kept readers (`lopdf` for PDF, `docx-rs` for DOCX), their text handed
-//! back to the page, which adds it to the question. The text then goes with the question through
+//! Documents attached to a question: PDF, DOCX, XLSX, HTML, e-mail, plain text and Markdown,
+//! read on the server by the readers knowledge libraries use (`knowledge::extract`), their text
+//! handed back to the page, which adds it to the question. The text then goes with the question through
 //! the gateway's whole pipeline, so the data policy inspects it like any text the person types.
 //!
 //! Nothing of a document is stored here: the upload is read in memory and dropped once its text
@@ -26,125 +26,33 @@ use crate::Web;
 use crate::text::Text;
 use crate::visitor::Visitor;
 
-/// The largest document accepted.
-pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
-/// The most characters of text a document may give.
-const MAX_TEXT_CHARS: usize = 2_000_000;
+pub use knowledge::extract::{Kind, MAX_DOCUMENT_BYTES, Unreadable};
+
 /// Characters a token holds, on average, for the context estimate.
 const CHARS_PER_TOKEN: usize = 4;
 
-/// The kinds of documents read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Pdf,
-    Docx,
-    /// Plain text and Markdown: UTF-8 as it is.
-    Text,
-}
-
-impl Kind {
-    /// The kind of a file, by its name's extension.
-    pub fn of_name(name: &str) -> Option<Kind> {
-        let extension = name.rsplit_once('.')?.1.to_ascii_lowercase();
-        Some(match extension.as_str() {
-            "pdf" => Kind::Pdf,
-            "docx" => Kind::Docx,
-            "txt" | "text" | "md" | "markdown" => Kind::Text,
-            _ => return None,
-        })
+/// The person's sentence for why a document could not be read.
+fn unreadable_text(unreadable: Unreadable) -> Text {
+    match unreadable {
+        Unreadable::Kind => Text::AttachmentKind,
+        Unreadable::Size => Text::AttachmentSize,
+        Unreadable::Damaged => Text::AttachmentDamaged,
+        Unreadable::Empty => Text::AttachmentEmpty,
     }
 }
 
-/// Why a document's text could not be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unreadable {
-    /// Not a PDF, a DOCX, a text or a Markdown file.
-    Kind,
-    /// Larger than [`MAX_DOCUMENT_BYTES`], or more text than [`MAX_TEXT_CHARS`].
-    Size,
-    /// The reader could not read it (damaged, encrypted, not what its name says).
-    Damaged,
-    /// It holds no text (a scanned PDF, an empty file).
-    Empty,
-}
-
-impl Unreadable {
-    fn text(self) -> Text {
-        match self {
-            Unreadable::Kind => Text::AttachmentKind,
-            Unreadable::Size => Text::AttachmentSize,
-            Unreadable::Damaged => Text::AttachmentDamaged,
-            Unreadable::Empty => Text::AttachmentEmpty,
-        }
-    }
-
-    fn status(self) -> StatusCode {
-        match self {
-            Unreadable::Kind => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Unreadable::Size => StatusCode::PAYLOAD_TOO_LARGE,
-            Unreadable::Damaged | Unreadable::Empty => StatusCode::UNPROCESSABLE_ENTITY,
-        }
+fn unreadable_status(unreadable: Unreadable) -> StatusCode {
+    match unreadable {
+        Unreadable::Kind => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Unreadable::Size => StatusCode::PAYLOAD_TOO_LARGE,
+        Unreadable::Damaged | Unreadable::Empty => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 
-/// The text of a document of `kind`.
+/// The text of a document of `kind` (`knowledge::extract`, which libraries read documents
+/// with too): a scan, which has no text, is refused as empty.
 pub fn extract(kind: Kind, bytes: &[u8]) -> Result<String, Unreadable> {
-    if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(Unreadable::Size);
-    }
-    let text = match kind {
-        Kind::Pdf => pdf_text(bytes)?,
-        Kind::Docx => docx_text(bytes)?,
-        Kind::Text => String::from_utf8(bytes.to_vec()).map_err(|_| Unreadable::Damaged)?,
-    };
-    let text = text.trim();
-    match text.chars().count() {
-        0 => Err(Unreadable::Empty),
-        n if n > MAX_TEXT_CHARS => Err(Unreadable::Size),
-        _ => Ok(text.to_owned()),
-    }
-}
-
-/// A PDF's text, page after page.
-fn pdf_text(bytes: &[u8]) -> Result<String, Unreadable> {
-    let pdf = lopdf::Document::load_mem(bytes).map_err(|_| Unreadable::Damaged)?;
-    let pages: Vec<u32> = pdf.get_pages().into_keys().collect();
-    pdf.extract_text(&pages).map_err(|_| Unreadable::Damaged)
-}
-
-/// A DOCX's text: its paragraphs, and its tables' cells, in order, one per line.
-fn docx_text(bytes: &[u8]) -> Result<String, Unreadable> {
-    let docx = docx_rs::read_docx(bytes).map_err(|_| Unreadable::Damaged)?;
-    let mut text = String::new();
-    for child in &docx.document.children {
-        match child {
-            docx_rs::DocumentChild::Paragraph(paragraph) => paragraph_text(paragraph, &mut text),
-            docx_rs::DocumentChild::Table(table) => table_text(table, &mut text),
-            _ => {}
-        }
-    }
-    Ok(text)
-}
-
-fn paragraph_text(paragraph: &docx_rs::Paragraph, text: &mut String) {
-    text.push_str(&paragraph.raw_text());
-    text.push('\n');
-}
-
-fn table_text(table: &docx_rs::Table, text: &mut String) {
-    for docx_rs::TableChild::TableRow(row) in &table.rows {
-        for docx_rs::TableRowChild::TableCell(cell) in &row.cells {
-            for content in &cell.children {
-                match content {
-                    docx_rs::TableCellContent::Paragraph(paragraph) => {
-                        paragraph_text(paragraph, text)
-                    }
-                    docx_rs::TableCellContent::Table(table) => table_text(table, text),
-                    _ => {}
-                }
-            }
-        }
-    }
+    knowledge::extract::text(kind, bytes)
 }
 
 /// The tokens a text is estimated to take.
@@ -178,8 +86,8 @@ pub(crate) async fn attach(
     }
     let lang = visitor.lang;
     let refuse = |unreadable: Unreadable| {
-        let message = unreadable.text().in_(lang).to_owned();
-        (unreadable.status(), message).into_response()
+        let message = unreadable_text(unreadable).in_(lang).to_owned();
+        (unreadable_status(unreadable), message).into_response()
     };
     let Some(kind) = Kind::of_name(&attached.name) else {
         return visitor.respond(&web, refuse(Unreadable::Kind));

@@ -222,7 +222,7 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                 textarea #question name="question" rows="3" {}
                 div.row {
                     label for="attachment" { (t(Text::Attach)) }
-                    input #attachment type="file" accept=".pdf,.docx,.txt,.md,.markdown";
+                    input #attachment type="file" accept=".pdf,.docx,.xlsx,.html,.htm,.eml,.txt,.md,.markdown";
                     span #attached hidden {
                         "📎 " span #attached-name {} " "
                         button.quiet #detach type="button" { (t(Text::RemoveAttachment)) }

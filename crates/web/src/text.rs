@@ -257,8 +257,8 @@ impl Text {
             Text::RemoveAttachment => ("Retirer le document", "Remove the document"),
             Text::Attached => ("Document joint", "Attached document"),
             Text::AttachmentKind => (
-                "Seuls les documents PDF, DOCX, TXT et Markdown peuvent être joints.",
-                "Only PDF, DOCX, TXT and Markdown documents can be attached.",
+                "Seuls les documents PDF, DOCX, XLSX, HTML, EML, TXT et Markdown peuvent être joints.",
+                "Only PDF, DOCX, XLSX, HTML, EML, TXT and Markdown documents can be attached.",
             ),
             Text::AttachmentSize => (
                 "Ce document est trop volumineux : 10 Mo au plus.",

@@ -55,6 +55,14 @@ fn every_action_makes_a_valid_request_on_the_group_and_on_an_entity() {
     let engine = engine();
     let admin = caller(&[(Role::GroupAdmin, None)]);
     for action in AdminAction::ALL {
+        if action.on_library() {
+            let library = library(Some(EntityId::generate()), &[], &[]);
+            assert!(
+                engine.allows_on_library(&admin, &[], action, &library),
+                "{action:?}"
+            );
+            continue;
+        }
         for target in [None, Some(EntityId::generate())] {
             let carried = match action.changes_roles() {
                 true => vec![RoleGrant {
@@ -71,6 +79,75 @@ fn every_action_makes_a_valid_request_on_the_group_and_on_an_entity() {
             );
         }
     }
+}
+
+fn library(
+    entity_id: Option<EntityId>,
+    readers: &[&str],
+    editors: &[&str],
+) -> store::StoredLibrary {
+    let tags = |tags: &[&str]| tags.iter().map(|t| (*t).to_owned()).collect();
+    store::StoredLibrary {
+        id: "lib_test".into(),
+        entity_id,
+        name: "Test".into(),
+        description: String::new(),
+        classification: "internal".into(),
+        retention_days: None,
+        readers: tags(readers),
+        editors: tags(editors),
+        embedding_model: None,
+        created_by: "test".into(),
+        created_at: 0,
+    }
+}
+
+/// Readers read, editors also change documents, the owning entity's administrators also delete;
+/// nobody else, whatever their roles elsewhere.
+#[test]
+fn a_library_is_read_and_changed_by_whom_it_names() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let other = EntityId::generate();
+    let library = library(Some(acme), &["team:legal"], &["user:ed"]);
+    let nobody = caller(&[(Role::User, Some(acme))]);
+    let acme_admin = caller(&[(Role::EntityAdmin, Some(acme))]);
+    let other_admin = caller(&[(Role::EntityAdmin, Some(other))]);
+    let tags = |tags: &[&str]| -> Vec<String> { tags.iter().map(|t| (*t).to_owned()).collect() };
+    let reader = tags(&["user:rita", "team:legal"]);
+    let editor = tags(&["user:ed"]);
+    let stranger = tags(&["user:gus", "entity:globex"]);
+    for action in AdminAction::ALL.into_iter().filter(|a| a.on_library()) {
+        let (reads, edits) = (
+            action == AdminAction::ReadLibrary,
+            action != AdminAction::DeleteLibrary,
+        );
+        assert_eq!(
+            engine.allows_on_library(&nobody, &reader, action, &library),
+            reads,
+            "{action:?}"
+        );
+        assert_eq!(
+            engine.allows_on_library(&nobody, &editor, action, &library),
+            edits,
+            "{action:?}"
+        );
+        assert!(
+            !engine.allows_on_library(&nobody, &stranger, action, &library),
+            "{action:?}"
+        );
+        assert!(
+            engine.allows_on_library(&acme_admin, &stranger, action, &library),
+            "{action:?}"
+        );
+        assert!(
+            !engine.allows_on_library(&other_admin, &stranger, action, &library),
+            "{action:?}"
+        );
+    }
+    assert!(engine.allows(&acme_admin, AdminAction::CreateLibrary, Some(acme), &[]));
+    assert!(!engine.allows(&acme_admin, AdminAction::CreateLibrary, None, &[]));
+    assert!(!engine.allows(&nobody, AdminAction::CreateLibrary, Some(acme), &[]));
 }
 
 #[test]

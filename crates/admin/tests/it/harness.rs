@@ -61,6 +61,7 @@ impl Server {
             scheduler: None,
             factory: Arc::new(factory::Live::new()),
             evaluator: None,
+            libraries: None,
         };
         let app = router(state.clone()).merge(admin::auth_router(state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

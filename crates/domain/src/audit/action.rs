@@ -100,6 +100,13 @@ pub enum AuditAction {
     BatchCreate,
     /// A caller cancelled one of their batches.
     BatchCancel,
+    /// A knowledge library created, read (listed, searched, asked), deleted; a document added to
+    /// or deleted from one.
+    LibraryCreate,
+    LibraryRead,
+    LibraryDelete,
+    LibraryDocumentAdd,
+    LibraryDocumentDelete,
     /// The inference API refused a request with this error code.
     InferenceRefused(Refusal),
 }
@@ -132,6 +139,7 @@ pub enum AuditFamily {
     Eval,
     File,
     Batch,
+    Library,
     Inference,
 }
 
@@ -146,7 +154,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 76] = [
+    pub const FIXED: [AuditAction; 81] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -223,6 +231,11 @@ impl AuditAction {
         AuditAction::FileDelete,
         AuditAction::BatchCreate,
         AuditAction::BatchCancel,
+        AuditAction::LibraryCreate,
+        AuditAction::LibraryRead,
+        AuditAction::LibraryDelete,
+        AuditAction::LibraryDocumentAdd,
+        AuditAction::LibraryDocumentDelete,
     ];
 
     /// The refusal of an inference request with the error code `code` (`model_not_allowed`).
@@ -309,6 +322,11 @@ impl AuditAction {
             A::EvalSuiteSet | A::EvalRun => AuditFamily::Eval,
             A::FileCreate | A::FileDelete => AuditFamily::File,
             A::BatchCreate | A::BatchCancel => AuditFamily::Batch,
+            A::LibraryCreate
+            | A::LibraryRead
+            | A::LibraryDelete
+            | A::LibraryDocumentAdd
+            | A::LibraryDocumentDelete => AuditFamily::Library,
             A::InferenceRefused(_) => AuditFamily::Inference,
         }
     }
@@ -393,6 +411,11 @@ impl AuditAction {
             A::FileDelete => "file.delete",
             A::BatchCreate => "batch.create",
             A::BatchCancel => "batch.cancel",
+            A::LibraryCreate => "library.create",
+            A::LibraryRead => "library.read",
+            A::LibraryDelete => "library.delete",
+            A::LibraryDocumentAdd => "library.document.add",
+            A::LibraryDocumentDelete => "library.document.delete",
             A::InferenceRefused(_) => "inference",
         }
     }
@@ -406,7 +429,7 @@ impl Refusal {
 }
 
 impl AuditFamily {
-    pub const ALL: [AuditFamily; 25] = [
+    pub const ALL: [AuditFamily; 26] = [
         AuditFamily::Entity,
         AuditFamily::User,
         AuditFamily::ServiceAccount,
@@ -431,6 +454,7 @@ impl AuditFamily {
         AuditFamily::Eval,
         AuditFamily::File,
         AuditFamily::Batch,
+        AuditFamily::Library,
         AuditFamily::Inference,
     ];
 
@@ -461,6 +485,7 @@ impl AuditFamily {
             AuditFamily::Eval => "eval",
             AuditFamily::File => "file",
             AuditFamily::Batch => "batch",
+            AuditFamily::Library => "library",
             AuditFamily::Inference => "inference",
         }
     }

@@ -27,6 +27,7 @@ mod files;
 mod harness;
 mod inference;
 mod keys;
+mod libraries;
 mod limits;
 mod metrics;
 mod model_access;

@@ -68,6 +68,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("routing", Layer::Core),
     ("scheduler", Layer::Core),
     ("factory", Layer::Core),
+    ("knowledge", Layer::Core),
     ("sim", Layer::Core),
     ("gateway", Layer::Surface),
     ("admin", Layer::Surface),

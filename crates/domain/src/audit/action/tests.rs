@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 76] = [
+const NAMES: [(AuditAction, &str); 81] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -83,6 +83,14 @@ const NAMES: [(AuditAction, &str); 76] = [
     (AuditAction::FileDelete, "file.delete"),
     (AuditAction::BatchCreate, "batch.create"),
     (AuditAction::BatchCancel, "batch.cancel"),
+    (AuditAction::LibraryCreate, "library.create"),
+    (AuditAction::LibraryRead, "library.read"),
+    (AuditAction::LibraryDelete, "library.delete"),
+    (AuditAction::LibraryDocumentAdd, "library.document.add"),
+    (
+        AuditAction::LibraryDocumentDelete,
+        "library.document.delete",
+    ),
 ];
 
 #[test]

@@ -1,0 +1,381 @@
+//! Knowledge libraries end to end, on both databases: documents made here (PDF, DOCX, XLSX, a
+//! scan) uploaded, searched, and cited by a chat completion that names the library; a reader of
+//! another entity refused; a confidential library refused on an uncleared endpoint; a person who
+//! may read 1 % of a library finds that 1 %; a deleted document gone from search.
+
+use knowledge::samples;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// `gpu-onprem` may receive anything; `cloud-eu` only up to `internal`. The embedding model
+/// runs on premises, so confidential documents can be embedded.
+const CONFIG: &str = r#"
+[routing]
+health_check_interval_ms = 0
+
+[[endpoints]]
+name = "gpu-onprem"
+kind = "vllm"
+url = "{sim0}"
+hosting = "on_premises"
+clearance = "secret"
+
+[[endpoints]]
+name = "cloud-eu"
+kind = "openai"
+url = "{sim1}"
+hosting = "eu_cloud"
+clearance = "internal"
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["cloud-eu"]
+
+[[models]]
+name = "mistral-large"
+kind = "chat"
+endpoints = ["gpu-onprem"]
+
+[[models]]
+name = "mistral-embed"
+kind = "embeddings"
+endpoints = ["gpu-onprem"]
+"#;
+
+on_both_databases!(documents_are_searched_and_cited_then_deleted_for_real);
+
+/// Creates a library as the group's administrator; returns its id.
+async fn library(t: &TestServer, body: Value) -> String {
+    let (status, created) = t.admin_post("/v1/libraries", body).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Uploads `bytes` as `name` (with `query` appended) with `key`.
+async fn upload(
+    t: &TestServer,
+    key: &str,
+    id: &str,
+    name: &str,
+    query: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
+    let response = t
+        .http
+        .post(t.url(&format!("/v1/libraries/{id}/documents?name={name}{query}")))
+        .bearer_auth(key)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn search(t: &TestServer, key: &str, id: &str, query: &str, limit: u32) -> (u16, Value) {
+    let path = format!("/v1/libraries/{id}/search");
+    call(
+        t,
+        reqwest::Method::POST,
+        &path,
+        key,
+        Some(json!({"query": query, "limit": limit})),
+    )
+    .await
+}
+
+async fn ask(
+    t: &TestServer,
+    key: &str,
+    model: &str,
+    libraries: &[&str],
+    question: &str,
+) -> (u16, Value) {
+    let body = json!({
+        "model": model,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": 5,
+        "fabrique": {"libraries": libraries},
+    });
+    call(
+        t,
+        reqwest::Method::POST,
+        "/v1/chat/completions",
+        key,
+        Some(body),
+    )
+    .await
+}
+
+fn documents(found: &Value) -> Vec<String> {
+    found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn documents_are_searched_and_cited_then_deleted_for_real(database: Database) {
+    let Some(t) = TestServer::start_on(database, vec![instant_sim(), instant_sim()], CONFIG).await
+    else {
+        return;
+    };
+    let id = library(&t, json!({
+        "name": "Politiques internes", "entity": "acme", "readers": ["entity:acme"],
+        "editors": ["entity:acme"], "embedding_model": "mistral-embed", "classification": "internal",
+    }))
+    .await;
+    let pdf = samples::pdf(&[
+        "Sommaire du rapport",
+        "Le fournisseur Vauban livre les pièces de rechange.",
+    ])
+    .unwrap();
+    let docx = samples::docx(
+        "Bail du siège",
+        "Le bail court neuf ans.",
+        ["Loyer mensuel", "9 400 EUR"],
+    )
+    .unwrap();
+    let xlsx = samples::xlsx(
+        "Tarifs",
+        &[&["Produit", "Prix"], &["Assurance habitation", "120"]],
+    )
+    .unwrap();
+    let scan = samples::pdf(&["", ""]).unwrap();
+    let (admin, editor) = (ADMIN_KEY, t.key.as_str());
+    let (status, read) = upload(&t, editor, &id, "rapport.pdf", "", pdf).await;
+    assert_eq!(status, 201, "{read}");
+    assert_eq!(
+        (read["pages"].as_u64(), read["scanned"].as_bool()),
+        (Some(2), Some(false))
+    );
+    let pdf_id = read["id"].as_str().unwrap().to_owned();
+    for (name, bytes) in [("bail.docx", docx), ("tarifs.xlsx", xlsx)] {
+        let (status, read) = upload(&t, editor, &id, name, "", bytes).await;
+        assert_eq!(status, 201, "{read}");
+        assert!(read["chunks"].as_u64().unwrap() >= 1, "{read}");
+    }
+    let (status, read) = upload(&t, editor, &id, "scan.pdf", "", scan).await;
+    assert_eq!(status, 201, "{read}");
+    assert_eq!(
+        (read["scanned"].as_bool(), read["chunks"].as_u64()),
+        (Some(true), Some(0))
+    );
+    let (status, refused) = upload(&t, editor, &id, "macro.xlsm", "", b"PK".to_vec()).await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (415, &json!("unsupported_document"))
+    );
+
+    // A member of the entity searches: each fact is found in its document, on its page.
+    let (status, found) = search(&t, &t.key, &id, "fournisseur Vauban", 3).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["data"][0]["name"], "rapport.pdf");
+    assert_eq!(found["data"][0]["page"], 2);
+    let (_, found) = search(&t, &t.key, &id, "loyer mensuel", 3).await;
+    assert_eq!(found["data"][0]["name"], "bail.docx", "{found}");
+    let (_, found) = search(&t, &t.key, &id, "assurance habitation", 3).await;
+    assert_eq!(found["data"][0]["name"], "tarifs.xlsx", "{found}");
+    let (_, listed) = t
+        .get_with_key(&format!("/v1/libraries/{id}/documents"), &t.key)
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 4);
+
+    // A chat completion naming the library answers with its citations.
+    let (status, answer) = ask(
+        &t,
+        &t.key,
+        "mistral-large",
+        &[&id],
+        "Quel est le loyer mensuel ?",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let citations = answer["fabrique"]["citations"].as_array().unwrap();
+    assert_eq!(citations[0]["name"], "bail.docx", "{answer}");
+    assert_eq!(citations[0]["page"], 1);
+    assert_eq!(citations[0]["index"], 1);
+    assert!(citations[0]["text"].as_str().unwrap().contains("9 400 EUR"));
+    assert!(answer["choices"][0]["message"]["content"].is_string());
+
+    // Deleted, the document is no longer found.
+    let path = format!("/v1/libraries/{id}/documents/{pdf_id}");
+    let (status, deleted) = call(&t, reqwest::Method::DELETE, &path, admin, None).await;
+    assert_eq!(
+        (status, &deleted["deleted"]),
+        (200, &json!(true)),
+        "{deleted}"
+    );
+    let (_, found) = search(&t, &t.key, &id, "fournisseur Vauban", 10).await;
+    assert!(
+        !documents(&found).contains(&"rapport.pdf".to_owned()),
+        "{found}"
+    );
+    let (status, _) = call(&t, reqwest::Method::DELETE, &path, admin, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &t,
+        reqwest::Method::DELETE,
+        &format!("/v1/libraries/{id}"),
+        admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = search(&t, &t.key, &id, "loyer", 3).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_reader_of_another_entity_is_refused_and_the_refusal_audited() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], CONFIG).await;
+    let id = library(
+        &t,
+        json!({"name": "Acme", "entity": "acme", "readers": ["entity:acme"]}),
+    )
+    .await;
+    let (status, read) = upload(
+        &t,
+        ADMIN_KEY,
+        &id,
+        "note.md",
+        "",
+        b"# Note\nLe code du coffre est 4812.".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 201, "{read}");
+    let (_, outsider) = t.create_user_key("globex", "gus").await;
+    let (status, body) = t
+        .get_with_key(&format!("/v1/libraries/{id}"), &outsider)
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("not_found")),
+        "{body}"
+    );
+    let (status, _) = search(&t, &outsider, &id, "coffre", 3).await;
+    assert_eq!(status, 404);
+    let (status, body) = ask(
+        &t,
+        &outsider,
+        "mistral-large",
+        &[&id],
+        "Quel est le code du coffre ?",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("library_not_found")),
+        "{body}"
+    );
+    let (_, listed) = t.get_with_key("/v1/libraries", &outsider).await;
+    assert_eq!(listed["data"], json!([]));
+    let (status, _) = upload(&t, &t.key, &id, "more.md", "", b"# More".to_vec()).await;
+    assert_eq!(
+        status, 403,
+        "a reader who is no editor may not add documents"
+    );
+    let (_, audit) = t.finish_with_audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == domain::AuditAction::LibraryRead
+                && e.outcome == domain::Outcome::Denied
+                && e.target == id)
+    );
+}
+
+#[tokio::test]
+async fn a_confidential_library_reaches_only_cleared_endpoints() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], CONFIG).await;
+    let id = library(&t, json!({
+        "name": "Fusions", "entity": "acme", "readers": ["entity:acme"], "editors": ["entity:acme"],
+        "classification": "confidential", "embedding_model": "mistral-embed",
+    }))
+    .await;
+    let (status, read) = upload(
+        &t,
+        &t.key,
+        &id,
+        "projet.txt",
+        "",
+        b"Projet Orion: rachat de Globex.".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 201, "{read}");
+    let (status, body) = ask(
+        &t,
+        &t.key,
+        "mistral-small",
+        &[&id],
+        "Que dit le projet Orion ?",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("classification_not_permitted")),
+        "{body}"
+    );
+    assert_eq!(t.requests_seen(1), 0, "the uncleared endpoint saw nothing");
+    let (status, body) = ask(
+        &t,
+        &t.key,
+        "mistral-large",
+        &[&id],
+        "Que dit le projet Orion ?",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_person_who_may_read_one_percent_of_a_library_finds_that_one_percent() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], CONFIG).await;
+    let (rita, _, rita_key) = t.create_user_with_roles("acme", "rita", &[]).await;
+    let (ed, _, ed_key) = t.create_user_with_roles("acme", "ed", &[]).await;
+    let id = library(
+        &t,
+        json!({
+            "name": "Dossiers", "entity": "acme", "readers": [format!("user:{rita}")],
+            "editors": [format!("user:{ed}")], "embedding_model": "mistral-embed",
+        }),
+    )
+    .await;
+    let mut readable = Vec::new();
+    for n in 0..300 {
+        let readers = if n % 100 == 42 {
+            format!("user:{rita}")
+        } else {
+            "team:legal".to_owned()
+        };
+        let text = format!("Dossier {n} : rapport de conformité annuel.");
+        let (status, read) = upload(
+            &t,
+            &ed_key,
+            &id,
+            &format!("dossier-{n}.txt"),
+            &format!("&readers={readers}"),
+            text.into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 201, "{read}");
+        if n % 100 == 42 {
+            readable.push(format!("dossier-{n}.txt"));
+        }
+    }
+    let (status, found) = search(&t, &rita_key, &id, "rapport de conformité", 10).await;
+    assert_eq!(status, 200, "{found}");
+    let mut names = documents(&found);
+    names.sort();
+    assert_eq!(
+        names, readable,
+        "every passage she may read, and none other"
+    );
+    let (_, listed) = t
+        .get_with_key(&format!("/v1/libraries/{id}/documents"), &rita_key)
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3);
+}

@@ -1,0 +1,448 @@
+//! The embedded index under the data directory: full text by `tantivy` (BM25, accents and case
+//! folded), and each chunk's embedding, searched exactly (cosine) in memory; the two rankings
+//! fused by reciprocal rank fusion ([`crate::fuse`]).
+//!
+//! **Permissions are a filter inside both searches.** Every chunk carries its reader tags: its
+//! document's own readers when the document narrows them (`user:…`, `team:…`, `entity:…`), else
+//! `library:<id>`, which stands for the library's readers. A search is given the caller's tags
+//! (their own, and `library:<id>` of each library they may read): BM25 runs as one query that
+//! requires a library and a tag among the caller's, and the vector scan skips a row whose tags
+//! the caller lacks before scoring it. So the ten best passages are the ten best the caller may
+//! read, however little of a library that is, and nothing is dropped after ranking.
+//!
+//! The embeddings are stored with the chunks in the index (a stored bytes field) and loaded into
+//! memory on opening. Deleting a document deletes its chunks, commits, and merges the segments,
+//! so its text no longer lies in the index files; the vectors leave memory at once.
+//!
+//! Writes take one writer lock; searches read a snapshot and never wait on a write.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermSetQuery,
+};
+use tantivy::schema::{Field, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+};
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::fuse::{Ranked, fuse};
+
+/// The tokenizer of the text field: words, lowercased, accents folded (`élève` finds `eleve`).
+const FOLDED: &str = "folded";
+/// The writer's memory for buffered documents.
+const WRITER_BYTES: usize = 50_000_000;
+
+/// Why the index failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("the full-text index failed: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("the index directory could not be opened: {0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("a lock of the index was poisoned by a panic")]
+    Poisoned,
+}
+
+/// A chunk as it is indexed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedChunk {
+    /// Unique across the index (`<document>:<ordinal>`).
+    pub id: String,
+    pub library: String,
+    pub document: String,
+    /// The document's name, for citations.
+    pub title: String,
+    pub page: u32,
+    /// Reader tags (see the module's docs); never empty.
+    pub readers: Vec<String>,
+    pub text: String,
+    /// The chunk's embedding; empty when none was made.
+    pub vector: Vec<f32>,
+}
+
+/// What a search asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Search<'a> {
+    pub libraries: &'a [String],
+    /// The caller's reader tags.
+    pub tags: &'a [String],
+    pub text: &'a str,
+    /// The question's embeddings, each for the libraries embedded by one model; empty: BM25
+    /// alone.
+    pub semantic: &'a [Semantic<'a>],
+    pub limit: usize,
+}
+
+/// The vector half of a search: the question's embedding by one model, and the libraries that
+/// model embedded.
+#[derive(Debug, Clone, Copy)]
+pub struct Semantic<'a> {
+    pub libraries: &'a [String],
+    pub vector: &'a [f32],
+}
+
+/// A passage found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    pub chunk: String,
+    pub library: String,
+    pub document: String,
+    pub title: String,
+    pub page: u32,
+    pub text: String,
+    /// The fused score (higher is better).
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    library: Field,
+    document: Field,
+    title: Field,
+    page: Field,
+    readers: Field,
+    text: Field,
+    vector: Field,
+}
+
+/// One chunk's embedding in memory, with what the filter needs.
+#[derive(Debug)]
+struct VectorRow {
+    chunk: Arc<str>,
+    document: Arc<str>,
+    readers: Box<[String]>,
+    /// Of length 1 (cosine is then a dot product).
+    unit: Box<[f32]>,
+}
+
+/// The index: see the module's docs.
+pub struct Index {
+    tantivy: tantivy::Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    /// Embeddings by library.
+    vectors: RwLock<HashMap<String, Vec<VectorRow>>>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Index")
+    }
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(FOLDED)
+        .set_index_option(tantivy::schema::IndexRecordOption::WithFreqsAndPositions);
+    let text_options = TextOptions::default()
+        .set_indexing_options(indexing)
+        .set_stored();
+    let fields = Fields {
+        id: builder.add_text_field("id", STRING | STORED),
+        library: builder.add_text_field("library", STRING | STORED),
+        document: builder.add_text_field("document", STRING | STORED),
+        title: builder.add_text_field("title", STORED),
+        page: builder.add_u64_field("page", STORED),
+        readers: builder.add_text_field("readers", STRING | STORED),
+        text: builder.add_text_field("text", text_options),
+        vector: builder.add_bytes_field("vector", STORED),
+    };
+    (builder.build(), fields)
+}
+
+impl Index {
+    /// Opens the index in `directory`, creating it when absent, and loads its embeddings.
+    pub fn open(directory: &Path) -> Result<Index, IndexError> {
+        std::fs::create_dir_all(directory)
+            .map_err(|e| tantivy::TantivyError::SystemError(e.to_string()))?;
+        let mmap = tantivy::directory::MmapDirectory::open(directory)?;
+        let (schema, fields) = schema();
+        let tantivy = tantivy::Index::open_or_create(mmap, schema)?;
+        let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(40))
+            .filter(LowerCaser)
+            .filter(AsciiFoldingFilter)
+            .build();
+        tantivy.tokenizers().register(FOLDED, analyzer);
+        let writer = tantivy.writer_with_num_threads(1, WRITER_BYTES)?;
+        let reader = tantivy
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let index = Index {
+            tantivy,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            vectors: RwLock::new(HashMap::new()),
+        };
+        index.load_vectors()?;
+        Ok(index)
+    }
+
+    fn load_vectors(&self) -> Result<(), IndexError> {
+        let searcher = self.reader.searcher();
+        let addresses = searcher.search(&AllQuery, &DocSetCollector)?;
+        let mut vectors = self.vectors.write().map_err(|_| IndexError::Poisoned)?;
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let chunk = self.chunk_of(&doc);
+            if let Some(row) = vector_row(&chunk) {
+                vectors.entry(chunk.library).or_default().push(row);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds chunks (a document's, all of them), committed when this returns.
+    pub fn add(&self, chunks: &[IndexedChunk]) -> Result<(), IndexError> {
+        let f = self.fields;
+        {
+            let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+            for chunk in chunks {
+                let mut doc = TantivyDocument::default();
+                doc.add_text(f.id, &chunk.id);
+                doc.add_text(f.library, &chunk.library);
+                doc.add_text(f.document, &chunk.document);
+                doc.add_text(f.title, &chunk.title);
+                doc.add_u64(f.page, u64::from(chunk.page));
+                for reader in &chunk.readers {
+                    doc.add_text(f.readers, reader);
+                }
+                doc.add_text(f.text, &chunk.text);
+                doc.add_bytes(f.vector, &vector_bytes(&chunk.vector));
+                writer.add_document(doc)?;
+            }
+        }
+        self.commit()?;
+        let mut vectors = self.vectors.write().map_err(|_| IndexError::Poisoned)?;
+        for chunk in chunks {
+            if let Some(row) = vector_row(chunk) {
+                vectors.entry(chunk.library.clone()).or_default().push(row);
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<(), IndexError> {
+        self.writer
+            .lock()
+            .map_err(|_| IndexError::Poisoned)?
+            .commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Deletes a document's chunks from the index files and from memory.
+    pub fn delete_document(&self, library: &str, document: &str) -> Result<(), IndexError> {
+        self.delete(Term::from_field_text(self.fields.document, document))?;
+        let mut vectors = self.vectors.write().map_err(|_| IndexError::Poisoned)?;
+        if let Some(rows) = vectors.get_mut(library) {
+            rows.retain(|row| &*row.document != document);
+        }
+        Ok(())
+    }
+
+    /// Deletes a library's chunks from the index files and from memory.
+    pub fn delete_library(&self, library: &str) -> Result<(), IndexError> {
+        self.delete(Term::from_field_text(self.fields.library, library))?;
+        self.vectors
+            .write()
+            .map_err(|_| IndexError::Poisoned)?
+            .remove(library);
+        Ok(())
+    }
+
+    /// Deletes what `term` names, then merges every segment so that the deleted text is gone
+    /// from the files, not just hidden.
+    fn delete(&self, term: Term) -> Result<(), IndexError> {
+        let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        writer.delete_term(term);
+        writer.commit()?;
+        let segments = self.tantivy.searchable_segment_ids()?;
+        if !segments.is_empty() {
+            writer.merge(&segments).wait()?;
+        }
+        writer.garbage_collect_files().wait()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The best passages the caller may read, BM25 and vectors fused (see the module's docs).
+    pub fn search(&self, search: &Search<'_>) -> Result<Vec<Hit>, IndexError> {
+        let depth = (search.limit * 4).max(40);
+        let mut rankings = vec![self.bm25(search, depth)?];
+        for semantic in search.semantic {
+            rankings.push(self.nearest(semantic, search.tags, depth)?);
+        }
+        let rankings: Vec<&[String]> = rankings.iter().map(Vec::as_slice).collect();
+        let ranked = fuse(&rankings, search.limit);
+        let searcher = self.reader.searcher();
+        let mut hits = Vec::with_capacity(ranked.len());
+        for Ranked { key, score } in ranked {
+            if let Some(hit) = self.hit(&searcher, &key, score)? {
+                hits.push(hit);
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The full-text ranking, filtered inside the query: chunk ids, best first.
+    fn bm25(&self, search: &Search<'_>, depth: usize) -> Result<Vec<String>, IndexError> {
+        let f = self.fields;
+        let parser = QueryParser::for_index(&self.tantivy, vec![f.text]);
+        let (text_query, _) = parser.parse_query_lenient(search.text);
+        let filter = |field: Field, values: &[String]| -> Box<dyn Query> {
+            let terms = values.iter().map(|v| Term::from_field_text(field, v));
+            Box::new(ConstScoreQuery::new(
+                Box::new(TermSetQuery::new(terms)),
+                0.0,
+            ))
+        };
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, text_query),
+            (Occur::Must, filter(f.library, search.libraries)),
+            (Occur::Must, filter(f.readers, search.tags)),
+        ]);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(depth))?;
+        let mut ids = Vec::with_capacity(top.len());
+        for (_, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = doc.get_first(f.id).and_then(|v| v.as_str()) {
+                ids.push(id.to_owned());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The exact cosine ranking over the rows the caller may read: chunk ids, best first.
+    fn nearest(
+        &self,
+        semantic: &Semantic<'_>,
+        tags: &[String],
+        depth: usize,
+    ) -> Result<Vec<String>, IndexError> {
+        let query = unit(semantic.vector);
+        let vectors = self.vectors.read().map_err(|_| IndexError::Poisoned)?;
+        let mut scored: Vec<(f32, &Arc<str>)> = Vec::new();
+        for library in semantic.libraries {
+            let Some(rows) = vectors.get(library) else {
+                continue;
+            };
+            for row in rows {
+                if row.unit.len() != query.len() || !row.readers.iter().any(|r| tags.contains(r)) {
+                    continue;
+                }
+                let score: f32 = row.unit.iter().zip(query.iter()).map(|(a, b)| a * b).sum();
+                scored.push((score, &row.chunk));
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(scored
+            .into_iter()
+            .take(depth)
+            .map(|(_, chunk)| chunk.to_string())
+            .collect())
+    }
+
+    fn hit(
+        &self,
+        searcher: &tantivy::Searcher,
+        chunk: &str,
+        score: f64,
+    ) -> Result<Option<Hit>, IndexError> {
+        let term = Term::from_field_text(self.fields.id, chunk);
+        let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+        let top = searcher.search(&query, &TopDocs::with_limit(1))?;
+        let Some((_, address)) = top.first() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(*address)?;
+        let chunk = self.chunk_of(&doc);
+        Ok(Some(Hit {
+            chunk: chunk.id,
+            library: chunk.library,
+            document: chunk.document,
+            title: chunk.title,
+            page: chunk.page,
+            text: chunk.text,
+            score,
+        }))
+    }
+
+    fn chunk_of(&self, doc: &TantivyDocument) -> IndexedChunk {
+        let f = self.fields;
+        let text = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let vector = doc
+            .get_first(f.vector)
+            .and_then(|v| v.as_bytes())
+            .unwrap_or_default();
+        IndexedChunk {
+            id: text(f.id),
+            library: text(f.library),
+            document: text(f.document),
+            title: text(f.title),
+            page: doc
+                .get_first(f.page)
+                .and_then(|v| v.as_u64())
+                .and_then(|p| u32::try_from(p).ok())
+                .unwrap_or(1),
+            readers: doc
+                .get_all(f.readers)
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            text: text(f.text),
+            vector: vector_of(vector),
+        }
+    }
+}
+
+fn vector_row(chunk: &IndexedChunk) -> Option<VectorRow> {
+    if chunk.vector.is_empty() {
+        return None;
+    }
+    Some(VectorRow {
+        chunk: Arc::from(chunk.id.as_str()),
+        document: Arc::from(chunk.document.as_str()),
+        readers: chunk.readers.clone().into_boxed_slice(),
+        unit: unit(&chunk.vector).into_boxed_slice(),
+    })
+}
+
+/// `vector` scaled to length 1 (a zero vector stays zero).
+fn unit(vector: &[f32]) -> Vec<f32> {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm == 0.0 {
+        return vector.to_vec();
+    }
+    vector.iter().map(|x| x / norm).collect()
+}
+
+fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector_of(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

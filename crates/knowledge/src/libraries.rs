@@ -1,0 +1,505 @@
+//! Libraries and their documents: creation, ingestion (read → chunk → personal-data rule →
+//! embed → index → store), search and deletion, over the store and the embedded index.
+//!
+//! Who may do what is not decided here: the surfaces ask Cedar (`admin`) before calling, and
+//! hand in the caller's [`Reader`] tags, which the index applies inside the search.
+//!
+//! Embeddings are asked of the gateway ([`Embedder`], which the binary implements over the
+//! pipeline): as the caller, at `batch` priority when ingesting, labelled with the library's
+//! classification, so they are metered, scheduled fairly and only reach cleared endpoints.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use domain::{AuditEvent, now_millis};
+use identity::{Directory, Principal};
+use policy::{Detector, redaction_marker};
+use sha2::{Digest, Sha256};
+use store::{Store, StoredChunk, StoredDocument, StoredLibrary};
+
+use crate::chunk::chunks;
+use crate::extract::{Kind, Unreadable, extract};
+use crate::index::{Hit, Index, IndexError, IndexedChunk, Search, Semantic};
+
+/// Texts embedded per call.
+const EMBED_BATCH: usize = 32;
+
+/// Whose credentials an embedding is asked with, and how urgently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// Ingestion: the `batch` priority class.
+    Batch,
+    /// A question's embedding: the caller's own priority.
+    Caller,
+}
+
+/// Embeddings through the gateway's own models.
+#[async_trait::async_trait]
+pub trait Embedder: Send + Sync {
+    /// The embeddings of `texts` by `model`, asked with the caller's `credentials` (their
+    /// `Authorization` or session headers) at `urgency`, labelled `classification`.
+    async fn embed(
+        &self,
+        credentials: &http::HeaderMap,
+        model: &str,
+        classification: &str,
+        urgency: Urgency,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, String>;
+}
+
+/// What the personal-data policy does with a document at ingestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonalData {
+    /// Index as it is, noting on the document that personal data was found.
+    #[default]
+    Flag,
+    /// Replace each value found by a marker (`[REDACTED_EMAIL]`) before anything is stored.
+    Redact,
+    /// Refuse a document holding personal data.
+    Refuse,
+}
+
+/// Why a library operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error(transparent)]
+    Unreadable(#[from] Unreadable),
+    #[error("the document holds personal data ({0}) and this library refuses it")]
+    PersonalData(String),
+    #[error("embedding failed: {0}")]
+    Embedding(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("the reading task failed")]
+    Task,
+}
+
+/// The caller's reader tags: `user:<id>` (or `service_account:<id>`), `team:<id>` of each of
+/// their teams, `entity:<id>` and `entity:<slug>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    pub tags: Vec<String>,
+}
+
+impl Reader {
+    pub fn of(principal: &Principal, directory: &Directory) -> Reader {
+        let mut tags = Vec::new();
+        match principal.owner {
+            domain::KeyOwner::User(user) => {
+                tags.push(format!("user:{user}"));
+                for team in directory.teams_of(&user).iter().flat_map(|t| t.iter()) {
+                    tags.push(format!("team:{team}"));
+                }
+            }
+            domain::KeyOwner::ServiceAccount(account) => {
+                tags.push(format!("service_account:{account}"));
+            }
+        }
+        if let Some(entity) = principal.entity_id {
+            tags.push(format!("entity:{entity}"));
+        }
+        if let Some(slug) = &principal.entity_slug {
+            tags.push(format!("entity:{slug}"));
+        }
+        Reader { tags }
+    }
+
+    /// Whether any of `tags` names this reader.
+    pub fn is_among(&self, tags: &[String]) -> bool {
+        tags.iter().any(|t| self.tags.contains(t))
+    }
+}
+
+/// A document to add.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    pub bytes: bytes::Bytes,
+    /// Who may read it, narrower than the library's readers; `None`: the library's.
+    pub readers: Option<Vec<String>>,
+    pub personal_data: PersonalData,
+}
+
+/// The libraries' service: the store, the index, the embedder, and the libraries held in memory
+/// (loaded at start, changed here with the store) so that a chat request naming libraries reads
+/// no database.
+pub struct Libraries {
+    store: Store,
+    index: Arc<Index>,
+    embedder: Option<Arc<dyn Embedder>>,
+    catalog: RwLock<HashMap<String, StoredLibrary>>,
+}
+
+impl std::fmt::Debug for Libraries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Libraries")
+    }
+}
+
+/// The caller's credentials among `headers` (`Authorization`, `Cookie`), which embeddings are
+/// asked with, so they are charged to the caller.
+pub fn credentials(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut kept = http::HeaderMap::new();
+    for name in [http::header::AUTHORIZATION, http::header::COOKIE] {
+        for value in headers.get_all(&name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// The tag standing for a library's own readers in the index.
+pub fn library_tag(library: &str) -> String {
+    format!("library:{library}")
+}
+
+/// A check of reader and editor tags: `kind:id`, the kind one of `user`, `team`, `entity`,
+/// `service_account`, the id without spaces or line breaks.
+pub fn valid_tag(tag: &str) -> bool {
+    let Some((kind, id)) = tag.split_once(':') else {
+        return false;
+    };
+    matches!(kind, "user" | "team" | "entity" | "service_account")
+        && !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Libraries {
+    /// The service, with the stored libraries loaded.
+    pub async fn load(
+        store: Store,
+        index: Arc<Index>,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> Result<Self, LibraryError> {
+        let catalog = store
+            .libraries()
+            .await?
+            .into_iter()
+            .map(|l| (l.id.clone(), l))
+            .collect();
+        Ok(Libraries {
+            store,
+            index,
+            embedder,
+            catalog: RwLock::new(catalog),
+        })
+    }
+
+    /// The library `id`, from memory.
+    pub fn library(&self, id: &str) -> Option<StoredLibrary> {
+        self.catalog.read().ok()?.get(id).cloned()
+    }
+
+    /// Every library, from memory, oldest first.
+    pub fn all(&self) -> Vec<StoredLibrary> {
+        let mut all: Vec<StoredLibrary> = self
+            .catalog
+            .read()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stores a new library.
+    pub async fn create(
+        &self,
+        library: &StoredLibrary,
+        audit: &AuditEvent,
+    ) -> Result<(), LibraryError> {
+        self.store.create_library(library, audit).await?;
+        if let Ok(mut catalog) = self.catalog.write() {
+            catalog.insert(library.id.clone(), library.clone());
+        }
+        Ok(())
+    }
+
+    /// Deletes a library: its rows, then its index entries (files merged).
+    pub async fn delete(&self, library: &str, audit: &AuditEvent) -> Result<bool, LibraryError> {
+        if !self.store.delete_library(library, audit).await? {
+            return Ok(false);
+        }
+        if let Ok(mut catalog) = self.catalog.write() {
+            catalog.remove(library);
+        }
+        let (index, id) = (Arc::clone(&self.index), library.to_owned());
+        blocking(move || index.delete_library(&id)).await??;
+        Ok(true)
+    }
+
+    /// Reads, chunks, applies the personal-data rule, embeds, indexes and stores a document;
+    /// `credentials` are the uploader's, whom the embeddings are charged to.
+    pub async fn add_document(
+        &self,
+        library: &StoredLibrary,
+        upload: Upload,
+        credentials: &http::HeaderMap,
+        audit: &AuditEvent,
+    ) -> Result<StoredDocument, LibraryError> {
+        let kind = Kind::of_name(&upload.name).ok_or(Unreadable::Kind)?;
+        let bytes = upload.bytes.clone();
+        let extracted = blocking(move || extract(kind, &bytes)).await??;
+        let mut pieces = chunks(&extracted);
+        let personal_data = apply_personal_data(upload.personal_data, &mut pieces)?;
+        let texts: Vec<String> = pieces.iter().map(|c| c.text.clone()).collect();
+        let vectors = match &library.embedding_model {
+            Some(model) if !texts.is_empty() => {
+                self.embed_all(credentials, model, &library.classification, texts)
+                    .await?
+            }
+            _ => vec![Vec::new(); pieces.len()],
+        };
+        let document = StoredDocument {
+            id: format!("doc_{}", uuid::Uuid::now_v7().simple()),
+            library_id: library.id.clone(),
+            name: upload.name.clone(),
+            kind: kind.as_str().to_owned(),
+            bytes: upload.bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&upload.bytes)),
+            pages: extracted.pages,
+            chunks: u32::try_from(pieces.len()).unwrap_or(u32::MAX),
+            scanned: extracted.scanned,
+            personal_data: personal_data.to_owned(),
+            readers: upload.readers.clone(),
+            added_by: audit.actor.clone(),
+            added_at: now_millis(),
+        };
+        let readers = match &upload.readers {
+            Some(readers) => readers.clone(),
+            None => vec![library_tag(&library.id)],
+        };
+        let indexed: Vec<IndexedChunk> = pieces
+            .iter()
+            .zip(vectors)
+            .map(|(chunk, vector)| IndexedChunk {
+                id: format!("{}:{}", document.id, chunk.ordinal),
+                library: library.id.clone(),
+                document: document.id.clone(),
+                title: document.name.clone(),
+                page: chunk.page,
+                readers: readers.clone(),
+                text: chunk.text.clone(),
+                vector,
+            })
+            .collect();
+        let index = Arc::clone(&self.index);
+        blocking(move || index.add(&indexed)).await??;
+        let stored: Vec<StoredChunk> = pieces
+            .into_iter()
+            .map(|c| StoredChunk {
+                ordinal: c.ordinal,
+                page: c.page,
+                text: c.text,
+            })
+            .collect();
+        let audit = AuditEvent {
+            target: document.id.clone(),
+            ..audit.clone()
+        };
+        let written = self
+            .store
+            .add_library_document(&document, &stored, library.entity_id, &audit)
+            .await;
+        if let Err(error) = written {
+            // The index must not hold what the store does not: take it out again.
+            let (index, library_id, id) = (
+                Arc::clone(&self.index),
+                library.id.clone(),
+                document.id.clone(),
+            );
+            blocking(move || index.delete_document(&library_id, &id)).await??;
+            return Err(error.into());
+        }
+        Ok(document)
+    }
+
+    async fn embed_all(
+        &self,
+        credentials: &http::HeaderMap,
+        model: &str,
+        classification: &str,
+        texts: Vec<String>,
+    ) -> Result<Vec<Vec<f32>>, LibraryError> {
+        let embedder = self
+            .embedder
+            .as_ref()
+            .ok_or_else(|| LibraryError::Embedding("no embedder in this set-up".into()))?;
+        let mut vectors = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(EMBED_BATCH) {
+            let got = embedder
+                .embed(
+                    credentials,
+                    model,
+                    classification,
+                    Urgency::Batch,
+                    batch.to_vec(),
+                )
+                .await
+                .map_err(LibraryError::Embedding)?;
+            if got.len() != batch.len() {
+                return Err(LibraryError::Embedding(format!(
+                    "{} embeddings for {} texts",
+                    got.len(),
+                    batch.len()
+                )));
+            }
+            vectors.extend(got);
+        }
+        Ok(vectors)
+    }
+
+    /// Deletes a document: its rows, then its index entries (files merged).
+    pub async fn delete_document(
+        &self,
+        library: &StoredLibrary,
+        document: &str,
+        audit: &AuditEvent,
+    ) -> Result<bool, LibraryError> {
+        let deleted = self
+            .store
+            .delete_library_document(&library.id, document, library.entity_id, audit)
+            .await?;
+        if deleted {
+            let (index, library_id, id) = (
+                Arc::clone(&self.index),
+                library.id.clone(),
+                document.to_owned(),
+            );
+            blocking(move || index.delete_document(&library_id, &id)).await??;
+        }
+        Ok(deleted)
+    }
+
+    /// The `limit` best passages of `libraries` (which the caller may read: the surfaces asked)
+    /// for `question`, among the documents `reader` may read; the question is embedded with
+    /// each embedding model the libraries use, as the caller.
+    pub async fn search(
+        &self,
+        libraries: &[StoredLibrary],
+        reader: &Reader,
+        credentials: &http::HeaderMap,
+        question: &str,
+        limit: usize,
+    ) -> Result<Vec<Hit>, LibraryError> {
+        let mut tags = reader.tags.clone();
+        tags.extend(libraries.iter().map(|l| library_tag(&l.id)));
+        let ids: Vec<String> = libraries.iter().map(|l| l.id.clone()).collect();
+        let mut semantic: Vec<(Vec<String>, Vec<f32>)> = Vec::new();
+        for (model, group) in by_model(libraries) {
+            let classification = highest_classification(&group);
+            let vector = match &self.embedder {
+                Some(embedder) => embedder
+                    .embed(
+                        credentials,
+                        &model,
+                        &classification,
+                        Urgency::Caller,
+                        vec![question.to_owned()],
+                    )
+                    .await
+                    .map_err(LibraryError::Embedding)?
+                    .pop()
+                    .unwrap_or_default(),
+                None => continue,
+            };
+            semantic.push((group.iter().map(|l| l.id.clone()).collect(), vector));
+        }
+        let (index, question) = (Arc::clone(&self.index), question.to_owned());
+        blocking(move || {
+            let semantic: Vec<Semantic<'_>> = semantic
+                .iter()
+                .map(|(libraries, vector)| Semantic { libraries, vector })
+                .collect();
+            index.search(&Search {
+                libraries: &ids,
+                tags: &tags,
+                text: &question,
+                semantic: &semantic,
+                limit,
+            })
+        })
+        .await?
+        .map_err(Into::into)
+    }
+}
+
+/// Libraries grouped by their embedding model (those without one are searched by words only).
+fn by_model(libraries: &[StoredLibrary]) -> Vec<(String, Vec<&StoredLibrary>)> {
+    let mut groups: Vec<(String, Vec<&StoredLibrary>)> = Vec::new();
+    for library in libraries {
+        let Some(model) = &library.embedding_model else {
+            continue;
+        };
+        match groups.iter_mut().find(|(m, _)| m == model) {
+            Some((_, group)) => group.push(library),
+            None => groups.push((model.clone(), vec![library])),
+        }
+    }
+    groups
+}
+
+/// The classification a question about `libraries` is labelled with: the first one's; the
+/// surfaces raise the request's level to the highest through the ladder they hold.
+fn highest_classification(libraries: &[&StoredLibrary]) -> String {
+    libraries
+        .first()
+        .map(|l| l.classification.clone())
+        .unwrap_or_default()
+}
+
+/// Applies `rule` to every chunk; what the document's record says was done.
+fn apply_personal_data(
+    rule: PersonalData,
+    pieces: &mut [crate::Chunk],
+) -> Result<&'static str, LibraryError> {
+    let detector = Detector::all();
+    let mut found = Vec::new();
+    for piece in pieces.iter_mut() {
+        let spans = detector.scan(&piece.text);
+        if spans.is_empty() {
+            continue;
+        }
+        for span in &spans {
+            let name = span.kind.as_str();
+            if !found.contains(&name) {
+                found.push(name);
+            }
+        }
+        if rule == PersonalData::Redact {
+            let mut redacted = String::with_capacity(piece.text.len());
+            let mut at = 0;
+            for span in &spans {
+                redacted.push_str(&piece.text[at..span.start]);
+                redacted.push_str(&redaction_marker(span.kind));
+                at = span.end;
+            }
+            redacted.push_str(&piece.text[at..]);
+            piece.text = redacted;
+        }
+    }
+    Ok(match (found.is_empty(), rule) {
+        (true, _) => "none",
+        (false, PersonalData::Refuse) => return Err(LibraryError::PersonalData(found.join(", "))),
+        (false, PersonalData::Flag) => "flagged",
+        (false, PersonalData::Redact) => "redacted",
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, LibraryError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| LibraryError::Task)
+}

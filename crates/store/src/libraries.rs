@@ -1,0 +1,298 @@
+//! Knowledge libraries (migration 0029): libraries, their documents and the documents' chunks.
+//! Each change is written with its audit event in one transaction; deleting a document or a
+//! library deletes its chunks' rows in the same transaction (the index under the data directory
+//! is the `knowledge` crate's to clear).
+
+use domain::{AuditEvent, EntityId, UnixMillis};
+use sqlx::any::AnyRow;
+
+use crate::audit::insert_targeted;
+use crate::codec::{int, opt_int, opt_parsed, opt_text, text, to_bigint, unsigned};
+use crate::{Store, StoreError};
+
+/// A library as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLibrary {
+    pub id: String,
+    /// `None`: the group's.
+    pub entity_id: Option<EntityId>,
+    pub name: String,
+    pub description: String,
+    pub classification: String,
+    pub retention_days: Option<u32>,
+    /// Reader tags (`user:<id>`, `team:<id>`, `entity:<id>`).
+    pub readers: Vec<String>,
+    pub editors: Vec<String>,
+    pub embedding_model: Option<String>,
+    pub created_by: String,
+    pub created_at: UnixMillis,
+}
+
+/// A document of a library as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub id: String,
+    pub library_id: String,
+    pub name: String,
+    pub kind: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub pages: u32,
+    pub chunks: u32,
+    pub scanned: bool,
+    pub personal_data: String,
+    /// `None`: the library's readers.
+    pub readers: Option<Vec<String>>,
+    pub added_by: String,
+    pub added_at: UnixMillis,
+}
+
+/// A chunk's row: its place, page and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChunk {
+    pub ordinal: u32,
+    pub page: u32,
+    pub text: String,
+}
+
+const LIBRARY_COLUMNS: &str = "id, entity_id, name, description, classification, retention_days, \
+                               readers, editors, embedding_model, created_by, created_at";
+const DOCUMENT_COLUMNS: &str = "id, library_id, name, kind, bytes, sha256, pages, chunks, scanned, \
+                                personal_data, readers, added_by, added_at";
+
+/// Tags one a line (they hold no line break: `knowledge` checks them).
+fn joined(tags: &[String]) -> String {
+    tags.join("\n")
+}
+
+fn split(joined: &str) -> Vec<String> {
+    joined
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Store {
+    /// Stores a new library with its audit event (target: the library).
+    pub async fn create_library(
+        &self,
+        library: &StoredLibrary,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO libraries ({LIBRARY_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(library.id.as_str())
+        .bind(library.entity_id.map(|id| id.to_string()))
+        .bind(library.name.as_str())
+        .bind(library.description.as_str())
+        .bind(library.classification.as_str())
+        .bind(library.retention_days.map(i64::from))
+        .bind(joined(&library.readers))
+        .bind(joined(&library.editors))
+        .bind(library.embedding_model.as_deref())
+        .bind(library.created_by.as_str())
+        .bind(library.created_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_targeted(&mut tx, audit, library.id.clone(), library.entity_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every library, oldest first (callers narrow them to what their caller may read).
+    pub async fn libraries(&self) -> Result<Vec<StoredLibrary>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LIBRARY_COLUMNS} FROM libraries ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(library_row).collect()
+    }
+
+    /// The library `id`.
+    pub async fn library(&self, id: &str) -> Result<Option<StoredLibrary>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LIBRARY_COLUMNS} FROM libraries WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(library_row).transpose()
+    }
+
+    /// Deletes the library `id`, its documents and their chunks, with its audit event; `false`
+    /// when there was no such library.
+    pub async fn delete_library(&self, id: &str, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM library_chunks WHERE document_id IN \
+             (SELECT id FROM library_documents WHERE library_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM library_documents WHERE library_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM libraries WHERE id = $1 RETURNING entity_id")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = deleted else {
+            return Ok(false);
+        };
+        let entity: Option<EntityId> = opt_parsed(&row, "entity_id")?;
+        insert_targeted(&mut tx, audit, id.to_owned(), entity).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores a document and its chunks with its audit event (target: the document).
+    pub async fn add_library_document(
+        &self,
+        document: &StoredDocument,
+        chunks: &[StoredChunk],
+        entity: Option<EntityId>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO library_documents ({DOCUMENT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(document.id.as_str())
+        .bind(document.library_id.as_str())
+        .bind(document.name.as_str())
+        .bind(document.kind.as_str())
+        .bind(to_bigint("bytes", document.bytes)?)
+        .bind(document.sha256.as_str())
+        .bind(i64::from(document.pages))
+        .bind(i64::from(document.chunks))
+        .bind(i64::from(document.scanned))
+        .bind(document.personal_data.as_str())
+        .bind(document.readers.as_deref().map(joined))
+        .bind(document.added_by.as_str())
+        .bind(document.added_at)
+        .execute(&mut *tx)
+        .await?;
+        for chunk in chunks {
+            sqlx::query(
+                "INSERT INTO library_chunks (document_id, ordinal, page, text) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(document.id.as_str())
+            .bind(i64::from(chunk.ordinal))
+            .bind(i64::from(chunk.page))
+            .bind(chunk.text.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_targeted(&mut tx, audit, document.id.clone(), entity).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The documents of library `library`, oldest first.
+    pub async fn library_documents(
+        &self,
+        library: &str,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM library_documents WHERE library_id = $1 \
+             ORDER BY added_at, id"
+        ))
+        .bind(library)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_row).collect()
+    }
+
+    /// The chunks of document `document`, in order.
+    pub async fn library_chunks(&self, document: &str) -> Result<Vec<StoredChunk>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ordinal, page, text FROM library_chunks WHERE document_id = $1 \
+             ORDER BY ordinal",
+        )
+        .bind(document)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredChunk {
+                    ordinal: unsigned(row, "ordinal")?,
+                    page: unsigned(row, "page")?,
+                    text: text(row, "text")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes document `id` of library `library` and its chunks, with its audit event; `false`
+    /// when the library holds no such document.
+    pub async fn delete_library_document(
+        &self,
+        library: &str,
+        id: &str,
+        entity: Option<EntityId>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM library_documents WHERE id = $1 AND library_id = $2 RETURNING id",
+        )
+        .bind(id)
+        .bind(library)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if deleted.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM library_chunks WHERE document_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_targeted(&mut tx, audit, id.to_owned(), entity).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+fn library_row(row: &AnyRow) -> Result<StoredLibrary, StoreError> {
+    let retention: Option<i64> = opt_int(row, "retention_days")?;
+    Ok(StoredLibrary {
+        id: text(row, "id")?,
+        entity_id: opt_parsed(row, "entity_id")?,
+        name: text(row, "name")?,
+        description: text(row, "description")?,
+        classification: text(row, "classification")?,
+        retention_days: retention.and_then(|days| u32::try_from(days).ok()),
+        readers: split(&text(row, "readers")?),
+        editors: split(&text(row, "editors")?),
+        embedding_model: opt_text(row, "embedding_model")?,
+        created_by: text(row, "created_by")?,
+        created_at: int(row, "created_at")?,
+    })
+}
+
+fn document_row(row: &AnyRow) -> Result<StoredDocument, StoreError> {
+    Ok(StoredDocument {
+        id: text(row, "id")?,
+        library_id: text(row, "library_id")?,
+        name: text(row, "name")?,
+        kind: text(row, "kind")?,
+        bytes: unsigned(row, "bytes")?,
+        sha256: text(row, "sha256")?,
+        pages: unsigned(row, "pages")?,
+        chunks: unsigned(row, "chunks")?,
+        scanned: int(row, "scanned")? != 0,
+        personal_data: text(row, "personal_data")?,
+        readers: opt_text(row, "readers")?.map(|r| split(&r)),
+        added_by: text(row, "added_by")?,
+        added_at: int(row, "added_at")?,
+    })
+}
