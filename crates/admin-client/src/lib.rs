@@ -2,7 +2,7 @@
 //! line into one HTTP request ([`request`]), prints the API's JSON (pretty) and turns API errors
 //! into one readable line; it holds no logic the API does not, and knows nothing of the server's
 //! crates: the admin API's routes and their JSON are its only contract. Every command — `admin`,
-//! `report`, `usecase`, `eval` — names the server and its key with the same [`Server`] arguments.
+//! `report`, `usecase`, `eval`, `libraries` — names the server and its key with the same [`Server`] arguments.
 
 use std::fmt;
 
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 mod command;
 mod factory;
+mod libraries;
 mod limits;
 mod report;
 mod request;
@@ -25,6 +26,7 @@ pub use factory::{
     EvalCli, EvalCommand, Move, SuiteCommand, UseCaseCli, UseCaseCommand, VersionCommand, eval,
     use_case,
 };
+pub use libraries::{LibrariesCli, LibrariesCommand, libraries};
 pub use report::{ReportCli, ReportCommand, ReportFormat, report};
 
 use request::{Request, request_for};
@@ -164,6 +166,11 @@ async fn call(server: &Server, request: Request) -> Result<String, CliError> {
         builder = builder
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
             .body(text);
+    }
+    if let Some(file) = request.file {
+        builder = builder
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(file);
     }
     let response = builder.send().await.map_err(|source| CliError::Connect {
         url: url.clone(),

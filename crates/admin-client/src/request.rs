@@ -20,6 +20,8 @@ pub(crate) struct Request {
     pub(crate) body: Option<Value>,
     /// A body sent as it is (a suite's JSON Lines), instead of `body`.
     pub(crate) text: Option<String>,
+    /// A file sent as it is (a library's document), instead of `body`.
+    pub(crate) file: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -31,6 +33,14 @@ impl Request {
             query: Vec::new(),
             body: None,
             text: None,
+            file: None,
+        }
+    }
+
+    pub(crate) fn with_file(self, file: Vec<u8>) -> Request {
+        Request {
+            file: Some(file),
+            ..self
         }
     }
 

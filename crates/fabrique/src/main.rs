@@ -51,6 +51,8 @@ enum Command {
     Usecase(admin_client::UseCaseCli),
     /// Evaluations of use-case versions on their suites, through the gateway.
     Eval(admin_client::EvalCli),
+    /// Knowledge libraries: create them, add documents (with their progress), search them.
+    Libraries(admin_client::LibrariesCli),
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +202,12 @@ fn main() -> ExitCode {
             },
             Command::Eval(args) => match admin_client::eval(&args).await {
                 Ok(text) => fabrique::output::print_lines(&text),
+                Err(error) => Err(error.into()),
+            },
+            Command::Libraries(args) => match admin_client::libraries(&args).await {
+                Ok(value) => fabrique::output::print_lines(
+                    &serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string()),
+                ),
                 Err(error) => Err(error.into()),
             },
         }

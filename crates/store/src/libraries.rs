@@ -242,6 +242,15 @@ impl Store {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // The chunks first: they refer to the document.
+        sqlx::query(
+            "DELETE FROM library_chunks WHERE document_id IN \
+             (SELECT id FROM library_documents WHERE id = $1 AND library_id = $2)",
+        )
+        .bind(id)
+        .bind(library)
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query(
             "DELETE FROM library_documents WHERE id = $1 AND library_id = $2 RETURNING id",
         )
@@ -252,10 +261,6 @@ impl Store {
         if deleted.is_none() {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM library_chunks WHERE document_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         insert_targeted(&mut tx, audit, id.to_owned(), entity).await?;
         tx.commit().await?;
         Ok(true)

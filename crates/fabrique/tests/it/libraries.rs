@@ -130,7 +130,7 @@ async fn documents_are_searched_and_cited_then_deleted_for_real(database: Databa
     .await;
     let pdf = samples::pdf(&[
         "Sommaire du rapport",
-        "Le fournisseur Vauban livre les pièces de rechange.",
+        "Le fournisseur Vauban livre les pieces de rechange.",
     ])
     .unwrap();
     let docx = samples::docx(
@@ -195,10 +195,16 @@ async fn documents_are_searched_and_cited_then_deleted_for_real(database: Databa
     .await;
     assert_eq!(status, 200, "{answer}");
     let citations = answer["fabrique"]["citations"].as_array().unwrap();
-    assert_eq!(citations[0]["name"], "bail.docx", "{answer}");
-    assert_eq!(citations[0]["page"], 1);
     assert_eq!(citations[0]["index"], 1);
-    assert!(citations[0]["text"].as_str().unwrap().contains("9 400 EUR"));
+    let lease = citations
+        .iter()
+        .find(|c| c["name"] == "bail.docx")
+        .expect("the lease is cited");
+    assert_eq!(lease["page"], 1);
+    assert!(
+        lease["text"].as_str().unwrap().contains("9 400 EUR"),
+        "{answer}"
+    );
     assert!(answer["choices"][0]["message"]["content"].is_string());
 
     // Deleted, the document is no longer found.
@@ -370,6 +376,7 @@ async fn a_person_who_may_read_one_percent_of_a_library_finds_that_one_percent()
     assert_eq!(status, 200, "{found}");
     let mut names = documents(&found);
     names.sort();
+    readable.sort();
     assert_eq!(
         names, readable,
         "every passage she may read, and none other"
