@@ -145,13 +145,13 @@ pub(crate) async fn create(
         Some(level) => level,
         None => ladder.name(ladder.lowest()).to_owned(),
     };
-    if let Some(model) = &request.embedding_model {
-        if !state.model_names.iter().any(|m| m == model) {
-            return Err(AdminError::bad_field(
-                "embedding_model",
-                format!("`{model}` is not a configured model"),
-            ));
-        }
+    if let Some(model) = &request.embedding_model
+        && !state.model_names.iter().any(|m| m == model)
+    {
+        return Err(AdminError::bad_field(
+            "embedding_model",
+            format!("`{model}` is not a configured model"),
+        ));
     }
     let action = AdminAction::CreateLibrary;
     let entity = match &request.entity {

@@ -297,10 +297,10 @@ fn rewrite(body: &mut Value, hits: &[Hit]) {
     }
     if let Some(fabrique) = body["fabrique"].as_object_mut() {
         fabrique.remove("libraries");
-        if fabrique.is_empty() {
-            if let Some(object) = body.as_object_mut() {
-                object.remove("fabrique");
-            }
+        if fabrique.is_empty()
+            && let Some(object) = body.as_object_mut()
+        {
+            object.remove("fabrique");
         }
     }
 }
