@@ -116,6 +116,20 @@ pub async fn ask_libraries(
     if !is_chat {
         return next.run(request).await;
     }
+    // A body larger than the gateway takes is the gateway's to refuse, metered and audited.
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > chat.max_body_bytes) {
+        return next.run(request).await;
+    }
+    // Refused here, before the pipeline, an answer still carries a request id.
+    let id = gateway::client_request_id(request.headers()).unwrap_or_else(gateway::request_id);
+    let identified = |mut refusal: Response| {
+        refusal.headers_mut().insert("x-request-id", id.clone());
+        refusal
+    };
     let (parts, body) = request.into_parts();
     let bytes = match http_body_util::Limited::new(body, chat.max_body_bytes)
         .collect()
@@ -127,12 +141,12 @@ pub async fn ask_libraries(
                 "the request body is larger than {} bytes",
                 chat.max_body_bytes
             );
-            return gateway::json_error(
+            return identified(gateway::json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorType::InvalidRequest,
                 "request_too_large",
                 message,
-            );
+            ));
         }
     };
     let named = memchr::memmem::find(&bytes, b"\"libraries\"").is_some();
@@ -149,7 +163,7 @@ pub async fn ask_libraries(
             let response = next.run(request).await;
             cite(response, &hits).await
         }
-        Err(refusal) => refusal,
+        Err(refusal) => identified(refusal),
     }
 }
 

@@ -112,6 +112,14 @@ fn table() -> Vec<Row> {
         row("GET", "/admin/v1/legal-holds", "/admin/v1/legal-holds?entity=acme", None, None, [A, F, F, A, A, H, F, F]),
         row("POST", "/admin/v1/legal-holds", "/admin/v1/legal-holds", Some(r#"{"user": "{user}", "reason": "r", "case_reference": "c-{n}"}"#), None, [A, F, F, F, F, F, F, F]),
         row("DELETE", "/admin/v1/legal-holds/{id}", "/admin/v1/legal-holds/hold_gone-{n}", None, None, [H, F, F, F, F, F, F, F]),
+        row("GET", "/v1/libraries", "/v1/libraries", None, None, [A, A, A, A, A, A, A, A]),
+        row("POST", "/v1/libraries", "/v1/libraries", Some(r#"{"name": "L{n}", "entity": "acme"}"#), None, [A, A, H, F, F, F, F, F]),
+        row("GET", "/v1/libraries/{id}", "/v1/libraries/{lib}", None, None, [A, A, H, A, A, H, A, A]),
+        row("DELETE", "/v1/libraries/{id}", "/v1/libraries/lib_gone-{n}", None, None, [H, H, H, H, H, H, H, H]),
+        row("GET", "/v1/libraries/{id}/documents", "/v1/libraries/{lib}/documents", None, None, [A, A, H, A, A, H, A, A]),
+        row("POST", "/v1/libraries/{id}/documents", "/v1/libraries/{lib}/documents?name=note-{n}.md", Some("Note {n}"), None, [A, A, H, F, F, H, F, F]),
+        row("DELETE", "/v1/libraries/{id}/documents/{document}", "/v1/libraries/{lib}/documents/doc_gone-{n}", None, None, [H, H, H, F, F, H, F, F]),
+        row("POST", "/v1/libraries/{id}/search", "/v1/libraries/{lib}/search", Some(r#"{"query": "note"}"#), None, [A, A, H, A, A, H, A, A]),
         row("GET", "/admin/v1/use-cases", "/admin/v1/use-cases", None, None, [A, F, F, A, A, A, A, F]),
         row("POST", "/admin/v1/use-cases", "/admin/v1/use-cases", Some(r#"{"slug": "uc-{n}", "name": "U", "purpose": "p", "owner_entity": "acme", "risk_class": "minimal"}"#), None, [A, F, F, F, F, F, A, F]),
         row("GET", "/admin/v1/use-cases/export", "/admin/v1/use-cases/export", None, None, [A, F, F, A, A, A, F, F]),
@@ -273,8 +281,13 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
     assert_eq!(status, 201, "{scim}");
     let scim = scim["id"].as_str().unwrap().to_owned();
     let run = factory_objects(&t).await;
+    let library = json!({"name": "Acme", "entity": "acme", "readers": ["entity:acme"]});
+    let (status, library) = t.admin_post("/v1/libraries", library).await;
+    assert_eq!(status, 201, "{library}");
+    let library = library["id"].as_str().unwrap().to_owned();
     let fill = |text: &str, n: usize| {
         text.replace("{key}", &target_key)
+            .replace("{lib}", &library)
             .replace("{run}", &run)
             .replace("{user}", &target_user)
             .replace("{scim}", &scim)

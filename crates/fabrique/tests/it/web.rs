@@ -1110,7 +1110,10 @@ async fn an_attached_document_is_read_refused_past_the_models_context_and_inspec
         .attach(&t, "outil.exe", "mistral-small", vec![0x4d, 0x5a])
         .await;
     assert_eq!(status, 415, "{refused}");
-    assert!(refused.contains("PDF, DOCX, TXT et Markdown"), "{refused}");
+    assert!(
+        refused.contains("PDF, DOCX, XLSX, HTML, EML, TXT et Markdown"),
+        "{refused}"
+    );
     let (status, refused) = ada
         .attach(&t, "scan.pdf", "mistral-small", b"%PDF-1.4 rien".to_vec())
         .await;
