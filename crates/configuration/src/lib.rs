@@ -25,7 +25,6 @@
 //! max_body_bytes = 4194304
 //! request_timeout_secs = 600
 //! max_connections = 10000
-//! listener_threads = 0                # one per core
 //! header_read_timeout_secs = 15
 //! body_read_timeout_secs = 60
 //! # metrics_token_env = "FABRIQUE_METRICS_TOKEN"   # then /metrics needs `Authorization: Bearer …`

@@ -1,13 +1,8 @@
 //! The listener: accepts connections and serves HTTP/1.1 on them within the edge's limits, so no
 //! client can hold the server by being slow.
 //!
-//! - **Threads**: `server.listener_threads` threads (one per core by default), each with its own
-//!   socket on the port and its own single-threaded runtime ([`start`]). A request never leaves
-//!   the thread that accepted its connection, and neither does its backend call (one connection
-//!   pool per thread): at one request at a time a hop then costs two sleeps, like nginx's.
-//! - **Connections**: at most `server.max_connections` at once, shared out among the threads.
-//!   Past its share a thread stops accepting, and new connections the kernel gave its socket wait
-//!   in the backlog until one of its connections ends.
+//! - **Connections**: at most `server.max_connections` at once. Past it the listener stops
+//!   accepting and new connections wait in the kernel's backlog until one ends.
 //! - **Request heads**: hyper's header timer (`server.header_read_timeout_secs`) runs from the
 //!   moment a connection opens or finishes a response until a whole request head has arrived, so it
 //!   cuts off both trickled heads (slowloris) and idle keep-alive connections.
@@ -24,8 +19,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,10 +35,9 @@ use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 use tower::Service as _;
 
@@ -54,195 +46,52 @@ pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
 /// The longest a lingering close waits for the client to finish sending.
 pub const LINGER_TIME: Duration = Duration::from_secs(10);
 
-/// The listening sockets, bound before anything is served so that a port in use fails the start.
-pub struct Sockets {
-    listeners: Vec<std::net::TcpListener>,
-    addr: SocketAddr,
-}
-
-impl Sockets {
-    /// Binds `count` sockets to `addr` with `SO_REUSEPORT`, so that the kernel spreads new
-    /// connections among them; with port 0, the first picks the port and the others share it.
-    pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Sockets> {
-        let first = listening_socket(addr)?;
-        let addr = first.local_addr()?;
-        let mut listeners = vec![first];
-        while listeners.len() < count {
-            listeners.push(listening_socket(addr)?);
-        }
-        Ok(Sockets { listeners, addr })
-    }
-
-    /// The address actually bound (its port when the configuration asked for port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-fn listening_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    #[cfg(unix)]
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
-}
-
-/// The kernel's queue of connections not accepted yet, per socket.
-const BACKLOG: i32 = 1024;
-
-/// The listener threads at work, until [`Listening::stop`].
-pub struct Listening {
-    stop: watch::Sender<bool>,
-    threads: Vec<Thread>,
-    /// Dropped to tell every connection the server is shutting down.
-    closing: watch::Sender<()>,
-}
-
-/// One listener thread, as the server sees it.
-struct Thread {
-    /// Sent when the thread has stopped accepting.
-    accepting_ended: oneshot::Receiver<()>,
-    /// Its share of `max_connections`, one slot per connection it serves.
-    slots: Arc<Semaphore>,
-    share: usize,
-}
-
-/// Serves `app` with one thread per socket, each running its own single-threaded runtime, as
-/// nginx's workers and pingora's do: a connection, its requests and the upstream connections they
-/// use (one pool per thread, `upstream::UpstreamClient`) stay on the thread that accepted it, so a
-/// request wakes no other thread. The threads serve until [`Listening::stop`], then stay until
-/// `release` closes: database connections opened while serving belong to their runtime, and the
-/// writers still use them when the server flushes what its last requests left.
-pub fn start(
-    sockets: Sockets,
+/// Serves `app` on `listener` until `stop` resolves, then stops accepting, lets every connection
+/// finish its request in flight, and returns once all have ended.
+pub async fn serve(
+    listener: TcpListener,
     app: Router,
     limits: &ServerConfig,
-    release: watch::Receiver<()>,
-) -> io::Result<Listening> {
+    stop: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let (closing, closed) = watch::channel(());
-    let (stop, stopping) = watch::channel(false);
-    let shares = connection_shares(limits.max_connections, sockets.listeners.len());
-    let mut threads = Vec::with_capacity(shares.len());
-    for (index, (socket, share)) in sockets.listeners.into_iter().zip(shares).enumerate() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (accepted, accepting_ended) = oneshot::channel();
-        let slots = Arc::new(Semaphore::new(share));
-        let acceptor = Acceptor {
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            () = &mut stop => break,
+            slot = Arc::clone(&slots).acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { break };
+        let tcp = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(error) => {
+                    pause_after(error).await;
+                    continue;
+                }
+            },
+        };
+        // Nagle off: streamed tokens leave as soon as they are written.
+        let _ = tcp.set_nodelay(true);
+        let connection = Connection {
             http: http.clone(),
             app: app.clone(),
             body_read_timeout: limits.body_read_timeout,
-            slots: Arc::clone(&slots),
+            slot,
             closing: closed.clone(),
         };
-        let mut stopping = stopping.clone();
-        let mut release = release.clone();
-        std::thread::Builder::new()
-            .name(format!("fabrique-listener-{index}"))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    match TcpListener::from_std(socket) {
-                        Ok(listener) => {
-                            let stop = async move {
-                                let _ = stopping.wait_for(|stop| *stop).await;
-                            };
-                            acceptor.accept(listener, stop).await;
-                        }
-                        Err(error) => tracing::error!(%error, "a listener thread cannot listen"),
-                    }
-                    let _ = accepted.send(());
-                    // Its connections end on this runtime; then it waits for the release.
-                    let _ = release.changed().await;
-                });
-            })?;
-        threads.push(Thread {
-            accepting_ended,
-            slots,
-            share,
-        });
+        tokio::spawn(connection.serve(tcp));
     }
-    Ok(Listening {
-        stop,
-        threads,
-        closing,
-    })
-}
-
-/// `max_connections` shared out among the threads, none left without one: the kernel hands each
-/// new connection to one socket, and only that socket's thread may take it, so each thread holds
-/// its own share of the slots (as each nginx worker has its own `worker_connections`).
-fn connection_shares(max_connections: usize, threads: usize) -> Vec<usize> {
-    let threads = threads.clamp(1, max_connections.max(1));
-    (0..threads)
-        .map(|index| max_connections / threads + usize::from(index < max_connections % threads))
-        .collect()
-}
-
-impl Listening {
-    /// Stops accepting, lets every connection finish its request in flight, and returns once all
-    /// have ended.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        for thread in &mut self.threads {
-            let _ = (&mut thread.accepting_ended).await;
-        }
-        drop(self.closing);
-        // Every connection holds a slot until it ends: all slots back means every connection ended.
-        for thread in self.threads {
-            let all = u32::try_from(thread.share).unwrap_or(u32::MAX);
-            let _ = thread.slots.acquire_many(all).await;
-        }
-    }
-}
-
-/// What one listener thread needs to accept connections and serve them.
-struct Acceptor {
-    http: http1::Builder,
-    app: Router,
-    body_read_timeout: Duration,
-    slots: Arc<Semaphore>,
-    closing: watch::Receiver<()>,
-}
-
-impl Acceptor {
-    /// Accepts connections, each within a slot, until `stop` resolves.
-    async fn accept(self, listener: TcpListener, stop: impl Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            let slot = tokio::select! {
-                () = &mut stop => break,
-                slot = Arc::clone(&self.slots).acquire_owned() => slot,
-            };
-            let Ok(slot) = slot else { break };
-            let tcp = tokio::select! {
-                () = &mut stop => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => tcp,
-                    Err(error) => {
-                        pause_after(error).await;
-                        continue;
-                    }
-                },
-            };
-            // Nagle off: streamed tokens leave as soon as they are written.
-            let _ = tcp.set_nodelay(true);
-            let connection = Connection {
-                http: self.http.clone(),
-                app: self.app.clone(),
-                body_read_timeout: self.body_read_timeout,
-                slot,
-                closing: self.closing.clone(),
-            };
-            tokio::spawn(connection.serve(tcp));
-        }
-    }
+    drop(listener);
+    drop(closing);
+    // Every connection holds a slot until it ends: all slots back means every connection ended.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
 }
 
 /// Waits a moment after a failed accept, unless the failure was one client's own: out of file
@@ -480,18 +329,5 @@ impl http_body::Body for DeadlineBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::connection_shares;
-
-    #[test]
-    fn connection_slots_are_shared_out_exactly_and_no_thread_is_left_without_one() {
-        assert_eq!(connection_shares(10, 3), [4, 3, 3]);
-        assert_eq!(connection_shares(10_000, 2), [5_000, 5_000]);
-        assert_eq!(connection_shares(1, 4), [1], "one slot, one thread");
-        assert_eq!(connection_shares(3, 8).iter().sum::<usize>(), 3);
     }
 }

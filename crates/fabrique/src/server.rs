@@ -20,7 +20,8 @@ use http::StatusCode;
 use identity::{Directory, ScimTokens};
 use store::Store;
 use telemetry::Metrics;
-use tokio::sync::{oneshot, watch};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wire::ErrorType;
 
@@ -85,9 +86,6 @@ pub struct RunningServer {
     evaluations: Arc<crate::evaluation::Runner>,
     checkpoints: Option<CheckpointTask>,
     _simulator: Option<sim::RunningSim>,
-    /// Keeps the listener threads' runtimes, and the connections they opened, until the server
-    /// has been dropped, last of all.
-    release: Option<watch::Sender<()>>,
 }
 
 /// Loads the configuration (or the embedded default) with the command line's overrides applied.
@@ -434,10 +432,10 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .merge(crate::openapi::router()?)
         .fallback(unknown_route);
 
-    let threads = listener_threads(&config.server);
-    let sockets = crate::listener::Sockets::bind(listen, threads)
+    let listener = TcpListener::bind(listen)
+        .await
         .with_context(|| format!("binding {listen}"))?;
-    let addr = sockets.local_addr();
+    let addr = listener.local_addr()?;
     let checkpoints = CheckpointTask::spawn(
         Checkpointer::start(
             store.clone(),
@@ -453,15 +451,15 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .context("starting the audit checkpoints")?,
         leading,
     );
-    let (release, released) = watch::channel(());
-    let listening = crate::listener::start(sockets, app, &config.server, released)
-        .context("starting the listener threads")?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let limits = config.server.clone();
     let task = tokio::spawn(async move {
-        let _ = stopped.await;
-        listening.stop().await;
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        crate::listener::serve(listener, app, &limits, stopped).await;
     });
-    tracing::info!(%addr, threads, "fabrique listening");
+    tracing::info!(%addr, "fabrique listening");
     Ok(RunningServer {
         addr,
         store,
@@ -483,18 +481,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         evaluations,
         checkpoints: Some(checkpoints),
         _simulator: simulator,
-        release: Some(release),
     })
-}
-
-/// `server.listener_threads`, with 0 read as one per core; no more than `max_connections`, so
-/// that every thread has a connection slot of its own.
-fn listener_threads(server: &configuration::ServerConfig) -> usize {
-    let threads = match server.listener_threads {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        threads => threads,
-    };
-    threads.min(server.max_connections)
 }
 
 impl RunningServer {
@@ -534,7 +521,6 @@ impl RunningServer {
             self.content_writer.take(),
         ];
         let checkpoints = self.checkpoints.take();
-        let release = self.release.take();
         drop(self);
         for writer in writers.into_iter().flatten() {
             writer.shutdown().await;
@@ -542,7 +528,6 @@ impl RunningServer {
         if let Some(checkpoints) = checkpoints {
             checkpoints.stop().await;
         }
-        drop(release);
     }
 
     /// Signs a checkpoint of the audit chain's head now, as the checkpoint task would when one is

@@ -1,6 +1,5 @@
 //! The pooled HTTP client and the prepared form of each endpoint's address and credential.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +12,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use thread_local::ThreadLocal;
 
 /// Why a call to a backend failed before a response arrived.
 #[derive(Debug, thiserror::Error)]
@@ -115,18 +113,10 @@ impl EndpointTarget {
 
 /// One client for all backends: connections are pooled per origin and kept alive, with Nagle off so
 /// streamed tokens leave as soon as they arrive.
-///
-/// Each thread has its own pool. A pooled connection is driven by a task on the runtime that
-/// opened it, so a request served by one listener thread and relayed over a connection another
-/// thread opened would wake that thread twice a request; with a pool per thread, the request, its
-/// upstream connection and their wake-ups stay on one thread (see `fabrique`'s listener).
 #[derive(Clone)]
 pub struct UpstreamClient {
-    pools: Arc<ThreadLocal<HttpClient>>,
-    connect_timeout: Duration,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
-
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,29 +126,20 @@ impl std::fmt::Debug for UpstreamClient {
 
 impl UpstreamClient {
     pub fn new(connect_timeout: Duration) -> Self {
-        UpstreamClient {
-            pools: Arc::new(ThreadLocal::new()),
-            connect_timeout,
-        }
-    }
-
-    /// This thread's pool, made on its first call.
-    fn http(&self) -> &HttpClient {
-        self.pools.get_or(|| {
-            let mut http = HttpConnector::new();
-            http.set_nodelay(true);
-            http.set_connect_timeout(Some(self.connect_timeout));
-            http.enforce_http(false);
-            let tls = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(1024)
-                .build(tls)
-        })
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.enforce_http(false);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(tls);
+        UpstreamClient { http }
     }
 
     /// POSTs a JSON body; resolves when response headers arrive or `first_byte_timeout` passes.
@@ -207,7 +188,7 @@ impl UpstreamClient {
         request: Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        match tokio::time::timeout(timeout, self.http().request(request)).await {
+        match tokio::time::timeout(timeout, self.http.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect(error_chain(&e))),

@@ -35,12 +35,6 @@ pub struct ServerConfig {
     /// process's open-file limit (`ulimit -n`, systemd `LimitNOFILE`) must be above it, with room
     /// for the database and backend connections.
     pub max_connections: usize,
-    /// Key `listener_threads`: how many threads accept and serve connections, each with its own
-    /// socket on `listen` (`SO_REUSEPORT`: the kernel spreads connections among them) and its own
-    /// pool of backend connections, 0 to 1024. Default 0: one per core. A connection and the
-    /// requests on it stay on the thread that accepted it, so serving a request hands nothing to
-    /// another thread; background work (writers, health checks, reloads) runs apart.
-    pub listener_threads: usize,
     /// Key `header_read_timeout_secs`: how long a connection may go without sending a complete
     /// request head, in seconds, 1 to 86400. Default 15. It runs from the moment the connection
     /// opens and again from the end of each response, so it is also the idle timeout of keep-alive
@@ -90,7 +84,6 @@ impl fmt::Debug for ServerConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("max_connections", &self.max_connections)
-            .field("listener_threads", &self.listener_threads)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field(
@@ -126,7 +119,6 @@ pub(crate) struct RawServer {
     pub max_body_bytes: Option<u64>,
     pub request_timeout_secs: Option<u64>,
     pub max_connections: Option<u64>,
-    pub listener_threads: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
     pub metrics_token_env: Option<String>,
@@ -142,8 +134,6 @@ pub(crate) const REQUEST_TIMEOUT_SECS: u64 = 600;
 pub(crate) const MAX_CONNECTIONS: u64 = 10_000;
 /// `max_connections` ceiling: the listener waits for that many connections at shutdown in one call.
 pub(crate) const MAX_CONNECTIONS_CEILING: u64 = 1_000_000;
-/// `listener_threads` ceiling.
-pub(crate) const LISTENER_THREADS_CEILING: u64 = 1024;
 pub(crate) const HEADER_READ_TIMEOUT_SECS: u64 = 15;
 pub(crate) const BODY_READ_TIMEOUT_SECS: u64 = 60;
 pub(crate) const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -202,15 +192,6 @@ pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> 
             ),
         );
     }
-    let listener_threads = raw.listener_threads.unwrap_or(0);
-    if listener_threads > LISTENER_THREADS_CEILING {
-        errors.push(
-            "server.listener_threads",
-            format!(
-                "must be at most {LISTENER_THREADS_CEILING} (0 for one per core), found {listener_threads}"
-            ),
-        );
-    }
     let seconds = |value, default, key, errors: &mut Collector| {
         Duration::from_secs(at_least_one(value, default, key, errors))
     };
@@ -238,7 +219,6 @@ pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> 
         max_body_bytes,
         request_timeout,
         max_connections: max_connections.min(MAX_CONNECTIONS_CEILING) as usize,
-        listener_threads: listener_threads.min(LISTENER_THREADS_CEILING) as usize,
         header_read_timeout: seconds_within_a_day(
             raw.header_read_timeout_secs,
             HEADER_READ_TIMEOUT_SECS,

@@ -147,7 +147,6 @@ fn errors_are_one_per_line_with_file_and_key() {
 fn the_listener_limits_have_defaults_and_bounds() {
     let config = parse("").expect("valid");
     assert_eq!(config.server.max_connections, 10_000);
-    assert_eq!(config.server.listener_threads, 0, "one per core");
     assert_eq!(config.server.header_read_timeout, Duration::from_secs(15));
     assert_eq!(config.server.body_read_timeout, Duration::from_secs(60));
 
@@ -169,12 +168,10 @@ fn the_listener_limits_have_defaults_and_bounds() {
          test.toml: server.header_read_timeout_secs: must be at least 1\n\
          test.toml: server.body_read_timeout_secs: must be at most 86400 (a day), found 100000"
     );
-    let errors = parse("[server]\nmax_connections = 2000000\nlistener_threads = 1025\n")
-        .expect_err("invalid");
+    let errors = parse("[server]\nmax_connections = 2000000\n").expect_err("invalid");
     assert_eq!(
         errors.to_string(),
-        "test.toml: server.max_connections: must be at most 1000000, found 2000000\n\
-         test.toml: server.listener_threads: must be at most 1024 (0 for one per core), found 1025"
+        "test.toml: server.max_connections: must be at most 1000000, found 2000000"
     );
 }
 
