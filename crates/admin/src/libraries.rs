@@ -66,6 +66,7 @@ pub(crate) struct CreateLibrary {
 
 /// The query of `POST /v1/libraries/{id}/documents`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddDocument {
     /// The file's name, whose extension says its kind (pdf, docx, xlsx, html, md, txt, eml).
