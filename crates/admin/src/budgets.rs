@@ -83,27 +83,29 @@ pub(crate) async fn set(
     };
     let now = now_millis();
     let created = state
-        .admission
+        .counters
+        .admission()
         .budget(&target.scope, budget.period, budget.unit, now)
         .is_none();
     // A new budget counts what its scope already spent this period, as the table loaded at start
     // would: its stored row is new, so no earlier reset applies to it. Read before the change, so
     // an error leaves nothing half done.
     let already_spent = if created {
-        let calendar = state.admission.calendar();
+        let calendar = state.counters.admission().calendar();
         Some(spent_this_period(&state.store, calendar, &target.scope, &budget, None, now).await?)
     } else {
         None
     };
     state.store.set_budget(&stored, audit).await?;
     state
-        .admission
+        .counters
+        .admission()
         .set_budget(target.scope.clone(), budget)
         .map_err(|e| AdminError::bad_request(e.to_string()))?;
     if let Some(spent) = already_spent {
-        state.admission.restore([spent], now);
+        state.counters.admission().restore([spent], now);
     }
-    Ok(Json(budgets_json(&state, target)))
+    Ok(Json(budgets_json(&state, target).await?))
 }
 
 /// `GET /admin/v1/budgets/{kind}/{id}` → the scope and each of its budgets with its live status.
@@ -120,7 +122,7 @@ pub(crate) async fn get(
     path: ScopePath,
 ) -> Result<Json<Value>, AdminError> {
     let target = scope_target(&state, &caller, path, AdminAction::ReadBudgets).await?;
-    Ok(Json(budgets_json(&state, &target)))
+    Ok(Json(budgets_json(&state, &target).await?))
 }
 
 /// `DELETE /admin/v1/budgets/{kind}/{id}?period=…&unit=…` → the scope and its remaining budgets;
@@ -159,8 +161,11 @@ pub(crate) async fn delete(
         deleted,
         &format!("{} {} budget", period.adjective(), unit.noun()),
     )?;
-    state.admission.remove_budget(&target.scope, period, unit);
-    Ok(Json(budgets_json(&state, target)))
+    state
+        .counters
+        .admission()
+        .remove_budget(&target.scope, period, unit);
+    Ok(Json(budgets_json(&state, target).await?))
 }
 
 /// `POST /admin/v1/budgets/{kind}/{id}/reset` → the scope and its budgets, spending back to zero
@@ -185,9 +190,10 @@ pub(crate) async fn reset(
         .reset_budgets(target.scope.kind(), &target.scope.id(), audit)
         .await?;
     change.found(reset, "budget to reset")?;
-    // The instant the store recorded, so memory and a later restart count from the same moment.
-    state.admission.reset(&target.scope, audit.at);
-    Ok(Json(budgets_json(&state, target)))
+    // The instant the store recorded, so memory and a later restart count from the same moment;
+    // with Redis, the group's counters are reset there too.
+    state.counters.reset(&target.scope, audit.at).await?;
+    Ok(Json(budgets_json(&state, target).await?))
 }
 
 /// `GET /admin/v1/budgets[?entity=<slug or id>]` → `{"data": [budget…]}`: every budget with its
@@ -205,7 +211,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Value>, AdminError> {
     let now = now_millis();
     let mut targets = Targets::new(&state);
-    let mut data = Vec::new();
+    let (mut items, mut statuses) = (Vec::new(), Vec::new());
     for stored in state.store.list_budgets().await? {
         let Some((scope, budget)) = stored_budget(&stored) else {
             continue;
@@ -216,15 +222,26 @@ pub(crate) async fn list(
         else {
             continue;
         };
-        if let Some(status) = state
-            .admission
-            .budget(&scope, budget.period, budget.unit, now)
+        if let Some(status) =
+            state
+                .counters
+                .admission()
+                .budget(&scope, budget.period, budget.unit, now)
         {
-            let mut item = target.json();
-            merge(&mut item, status_json(&status));
-            data.push(item);
+            items.push(target.json());
+            statuses.push(status);
         }
     }
+    // One round trip for all of them when the group counts in Redis.
+    state.counters.group_spending(&mut statuses).await?;
+    let data: Vec<Value> = items
+        .into_iter()
+        .zip(&statuses)
+        .map(|(mut item, status)| {
+            merge(&mut item, status_json(status));
+            item
+        })
+        .collect();
     Ok(Json(json!({ "data": data })))
 }
 
@@ -282,17 +299,12 @@ fn parse_unit(text: &str) -> Result<BudgetUnit, AdminError> {
     })
 }
 
-/// The scope and each of its budgets, live.
-fn budgets_json(state: &AdminState, target: &Target) -> Value {
-    let budgets: Vec<Value> = state
-        .admission
-        .budgets(&target.scope, now_millis())
-        .iter()
-        .map(status_json)
-        .collect();
+/// The scope and each of its budgets, live: the group's spending.
+async fn budgets_json(state: &AdminState, target: &Target) -> Result<Value, AdminError> {
+    let statuses = state.counters.budgets(&target.scope, now_millis()).await?;
     let mut answer = target.json();
-    answer["budgets"] = Value::Array(budgets);
-    answer
+    answer["budgets"] = Value::Array(statuses.iter().map(status_json).collect());
+    Ok(answer)
 }
 
 /// One budget's configuration and state in its current period.

@@ -44,6 +44,10 @@ pub enum AdminError {
     /// A knowledge library's document could not be taken, or its embeddings made.
     #[error(transparent)]
     Library(knowledge::LibraryError),
+    /// The group's shared counters (Redis) cannot be reached: what they hold can be neither
+    /// shown nor reset (503, `counters_unavailable`).
+    #[error(transparent)]
+    Counters(#[from] counters::Unreachable),
 }
 
 impl AdminError {
@@ -73,6 +77,7 @@ impl AdminError {
             AdminError::Conflict(_) | AdminError::LegalHold(_) => StatusCode::CONFLICT,
             AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Library(error) => library_status(error),
+            AdminError::Counters(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -121,6 +126,11 @@ impl AdminError {
                 "the administration store failed; see the server log",
             ),
             AdminError::Library(error) => library_body(error),
+            AdminError::Counters(_) => ErrorBody::new(
+                ErrorType::Server,
+                "counters_unavailable",
+                format!("{self}; retry shortly"),
+            ),
         }
     }
 }

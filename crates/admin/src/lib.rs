@@ -176,8 +176,10 @@ pub struct AdminState {
     pub model_names: Arc<[String]>,
     /// The live seat state: users created here get a seat, and the pool is set here.
     pub seats: Arc<::seats::Seats>,
-    /// The live rate limits and budgets the request path enforces, changed with the store.
-    pub admission: Arc<admission::Admission>,
+    /// The live rate limits and budgets the request path enforces (`counters.admission()`,
+    /// changed with the store), and where the group counts them: budgets' statuses and resets go
+    /// through it, so with Redis they are the group's, not this replica's.
+    pub counters: counters::Counters,
     /// The group's time zone (`[admission] time_zone`): usage buckets and chargeback months.
     pub zone: reports::Zone,
     /// The GPU pools' live schedulers, whose entity shares the pool routes set; `None` when

@@ -60,7 +60,8 @@ pub(crate) async fn set(
     };
     state.store.set_rate_limit(&stored, audit).await?;
     state
-        .admission
+        .counters
+        .admission()
         .set_limit(target.scope.clone(), limits)
         .map_err(|e| AdminError::bad_request(e.to_string()))?;
     Ok(Json(limit_json(&state, target)))
@@ -107,7 +108,8 @@ pub(crate) async fn delete(
         .await?;
     change.found(deleted, "rate limits")?;
     state
-        .admission
+        .counters
+        .admission()
         .set_limit(target.scope.clone(), Limits::default())
         .map_err(|e| AdminError::bad_request(e.to_string()))?;
     let mut answer = target.json();
@@ -186,8 +188,11 @@ fn checked(request: &SetLimits) -> Result<Limits, AdminError> {
 
 /// A scope's limits as the live table holds them, with what remains of each now.
 fn limit_json(state: &AdminState, target: &Target) -> Value {
-    let limits = state.admission.limits(&target.scope);
-    let rate = state.admission.rate_status(&target.scope, now_millis());
+    let limits = state.counters.admission().limits(&target.scope);
+    let rate = state
+        .counters
+        .admission()
+        .rate_status(&target.scope, now_millis());
     let remaining = |status: &Option<RateStatus>| status.as_ref().map(|s| s.remaining);
     let mut answer = target.json();
     answer["requests_per_minute"] = json!(limits.requests_per_minute);

@@ -45,17 +45,27 @@
 //!
 //! Every request tries Redis again, so recovery needs nothing: the first round trip that succeeds
 //! sets the gauge back to 1 and logs it.
+//!
+//! ## What administrators see and reset
+//!
+//! A budget's status (`Counters::budgets`, behind `GET /admin/v1/budgets…`) reads the group's
+//! spending and reservations from Redis, and a reset (`Counters::reset`, behind
+//! `POST /admin/v1/budgets/{kind}/{id}/reset`) writes them there (`status.rs`), so neither
+//! shows nor changes one replica's table alone. Either answers an error while Redis cannot be
+//! reached (the admin API's `503`), rather than a figure that is not the group's.
 
 mod script;
 mod shared;
+mod status;
 mod writer;
 
 use std::sync::Arc;
 
-use admission::{Admission, Consumption, Refusal, Refused, Request, Scope};
+use admission::{Admission, BudgetStatus, Consumption, Refusal, Refused, Request, Scope};
 use domain::UnixMillis;
 
 pub use shared::Shared;
+pub use status::Unreachable;
 
 /// How this process counts: alone, or with the other replicas through Redis.
 #[derive(Debug, Clone)]
@@ -180,6 +190,42 @@ impl Counters {
     pub async fn flush(&self) {
         if let Some(shared) = &self.shared {
             shared.flush().await;
+        }
+    }
+
+    /// `scope`'s budgets in their current periods with what the group spent and reserved: from
+    /// Redis (shared), or this process's table (alone).
+    pub async fn budgets(
+        &self,
+        scope: &Scope,
+        now: UnixMillis,
+    ) -> Result<Vec<BudgetStatus>, Unreachable> {
+        let mut statuses = self.admission.budgets(scope, now);
+        self.group_spending(&mut statuses).await?;
+        Ok(statuses)
+    }
+
+    /// Replaces the spending and reservations of budget statuses read from this process's table
+    /// by the group's (shared; one round trip for all); leaves them as they are (alone).
+    pub async fn group_spending(&self, statuses: &mut [BudgetStatus]) -> Result<(), Unreachable> {
+        match &self.shared {
+            None => Ok(()),
+            Some(shared) => shared.group_statuses(statuses).await,
+        }
+    }
+
+    /// Starts `scope`'s rate limits and budgets afresh at `at` (an administrator's reset): in this
+    /// process's table, and for the whole group in Redis (shared). The other replicas' tables
+    /// learn of it from the store, as of any change.
+    pub async fn reset(&self, scope: &Scope, at: UnixMillis) -> Result<(), Unreachable> {
+        self.admission.reset(scope, at);
+        match &self.shared {
+            None => Ok(()),
+            Some(shared) => {
+                shared
+                    .reset(scope, &self.admission.budgets(scope, at))
+                    .await
+            }
         }
     }
 

@@ -14,15 +14,15 @@
 //! script touches lives in one slot.
 
 use admission::{
-    BudgetRule, BudgetUnit, BudgetWarning, Consumption, Debt, LimitKind, RateHeaders, Refusal,
-    Refused, Scope, ScopeRules, ticks_to_duration,
+    BudgetRule, BudgetUnit, BudgetWarning, Consumption, Debt, LimitKind, Period, RateHeaders,
+    Refusal, Refused, Scope, ScopeRules, ticks_to_duration,
 };
 use domain::UnixMillis;
 use redis::{Script, ScriptInvocation};
 
 /// How long a budget's counter outlives its period: settlements of requests admitted just before
 /// midnight still find it.
-const BUDGET_KEY_GRACE_MS: i64 = 86_400_000;
+pub(crate) const BUDGET_KEY_GRACE_MS: i64 = 86_400_000;
 
 /// What an admission script is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,18 +61,29 @@ impl Keys {
         }
     }
 
-    fn rate(&self, scope: &Scope) -> String {
+    pub fn rate(&self, scope: &Scope) -> String {
         format!("{}:rate:{}:{}", self.tag, scope.kind(), scope.id())
     }
 
     fn budget(&self, scope: &Scope, rule: &BudgetRule, period_start: UnixMillis) -> String {
+        self.budget_of(scope, rule.budget.period, rule.budget.unit, period_start)
+    }
+
+    /// The counter of `scope`'s budget by `period` and `unit`, in the period from `period_start`.
+    pub fn budget_of(
+        &self,
+        scope: &Scope,
+        period: Period,
+        unit: BudgetUnit,
+        period_start: UnixMillis,
+    ) -> String {
         format!(
             "{}:budget:{}:{}:{}:{}:{period_start}",
             self.tag,
             scope.kind(),
             scope.id(),
-            rule.budget.period.as_str(),
-            rule.budget.unit.as_str(),
+            period.as_str(),
+            unit.as_str(),
         )
     }
 }

@@ -344,7 +344,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         inference: inference(),
         kept: Some((store.clone(), Arc::clone(&content))),
         sessions: Some(cookies.clone()),
-        usage: Some((store.clone(), Arc::clone(&admission))),
+        usage: Some((store.clone(), gateway.counters().clone())),
         factory: Some(Arc::clone(&live)),
     });
     let batches = batch::Batches::open(batch::Parts {
@@ -390,7 +390,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         classifications: config.classifications.clone(),
         model_names: config.models.iter().map(|m| m.name.clone()).collect(),
         seats: Arc::clone(&seats),
-        admission: Arc::clone(&admission),
+        counters: gateway.counters().clone(),
         zone,
         scheduler: gateway.scheduling.scheduler().cloned(),
         content: Some(Arc::clone(&content)),

@@ -65,7 +65,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use access::SessionCookies;
-use admission::{Admission, Calendar};
+use admission::Calendar;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -152,7 +152,7 @@ pub struct Parts {
     pub sessions: Option<SessionCookies>,
     /// The usage store and the budgets, to show each person their month; the budgets' calendar
     /// (`[admission] time_zone`) is the group's, else UTC.
-    pub usage: Option<(Store, Arc<Admission>)>,
+    pub usage: Option<(Store, counters::Counters)>,
     /// The AI Factory's registry in memory: its deployed use cases the person may call are
     /// offered as assistants.
     pub factory: Option<Arc<Live>>,
@@ -199,7 +199,7 @@ impl Web {
     pub fn of(parts: Parts) -> Arc<Web> {
         let meter = parts
             .usage
-            .map(|(store, admission)| Meter::new(store, admission));
+            .map(|(store, counters)| Meter::new(store, counters));
         Arc::new(Web {
             directory: parts.directory,
             sign_in: parts.sign_in,

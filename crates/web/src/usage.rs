@@ -1,12 +1,11 @@
 //! The person's usage this month against their own budgets, shown in the chat: the month's
 //! requests summed from the usage store (one query on the `user_id, started_at` index), the
-//! budgets' state from admission's memory — spent and reserved, the very figures that admit or
-//! refuse their next question. Only the person's own scope is shown: a team's or an entity's
+//! budgets' state where the group counts them (`counters`: this process's memory, or Redis when
+//! replicas share it) — spent and reserved, the very figures that admit or refuse their next
+//! question. Only the person's own scope is shown: a team's or an entity's
 //! figures would tell each member what the others use.
 
-use std::sync::Arc;
-
-use admission::{Admission, BudgetStatus, BudgetUnit, Calendar, Period, Scope};
+use admission::{BudgetStatus, BudgetUnit, Calendar, Period, Scope};
 use domain::{UsageTotals, now_millis};
 use store::Store;
 
@@ -17,7 +16,7 @@ use crate::visitor::Person;
 #[derive(Clone)]
 pub struct Meter {
     store: Store,
-    admission: Arc<Admission>,
+    counters: counters::Counters,
 }
 
 impl std::fmt::Debug for Meter {
@@ -35,20 +34,20 @@ pub struct Month {
 }
 
 impl Meter {
-    pub fn new(store: Store, admission: Arc<Admission>) -> Meter {
-        Meter { store, admission }
+    pub fn new(store: Store, counters: counters::Counters) -> Meter {
+        Meter { store, counters }
     }
 
     /// The group's calendar: when its days and months begin.
     pub fn calendar(&self) -> &Calendar {
-        self.admission.calendar()
+        self.counters.admission().calendar()
     }
 
     /// The person's usage and monthly budgets in the group's calendar month; `None` when the
     /// store cannot say.
     pub async fn month(&self, person: &Person) -> Option<Month> {
         let now = now_millis();
-        let (from, to) = self.admission.calendar().bounds(Period::Month, now);
+        let (from, to) = self.calendar().bounds(Period::Month, now);
         let user = person.user.id;
         let totals = self.store.usage_of_user(user, from, to).await;
         let totals = match totals {
@@ -58,9 +57,14 @@ impl Meter {
                 return None;
             }
         };
-        let budgets = self
-            .admission
-            .budgets(&Scope::User(user), now)
+        let budgets = match self.counters.budgets(&Scope::User(user), now).await {
+            Ok(budgets) => budgets,
+            Err(error) => {
+                tracing::warn!(%error, "web: a person's budgets could not be read");
+                return None;
+            }
+        };
+        let budgets = budgets
             .into_iter()
             .filter(|budget| budget.period == Period::Month)
             .collect();

@@ -56,7 +56,9 @@ impl Server {
             classifications: domain::ClassificationLadder::default(),
             model_names: ["mistral-small".to_owned()].into(),
             seats,
-            admission: Arc::new(admission::Admission::new(admission::Calendar::utc())),
+            counters: counters::Counters::local(Arc::new(admission::Admission::new(
+                admission::Calendar::utc(),
+            ))),
             zone: reports::Zone::utc(),
             scheduler: None,
             factory: Arc::new(factory::Live::new()),

@@ -199,3 +199,43 @@ async fn a_money_budget_shared_by_two_replicas_is_never_exceeded() {
     };
     assert!(matches!(refused.refusal, Refusal::BudgetExceeded { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_status_and_reset_through_one_replica_are_the_groups() {
+    let replicas = two_replicas("status");
+    let entity = Scope::Entity(EntityId::generate());
+    for replica in &replicas {
+        replica.budget(&entity, 1_000);
+    }
+    // Replica 0 spends the whole budget; replica 1, which admitted nothing, sees it spent.
+    let spent = Consumption {
+        tokens: 100,
+        cost_micros: 100,
+    };
+    for _ in 0..10 {
+        let admitted = replicas[0].admit(std::slice::from_ref(&entity), 100).await;
+        replicas[0]
+            .counters
+            .settle(admitted.unwrap().ticket, spent, *NOW);
+    }
+    replicas[0].counters.flush().await;
+    let seen = replicas[1].counters.budgets(&entity, *NOW).await.unwrap();
+    assert_eq!((seen[0].spent, seen[0].reserved), (1_000, 0), "{seen:?}");
+    assert!(
+        replicas[1]
+            .admit(std::slice::from_ref(&entity), 1)
+            .await
+            .is_err()
+    );
+
+    // A reset through replica 1 frees the budget for replica 0 too, whose table was not reset.
+    replicas[1].counters.reset(&entity, *NOW).await.unwrap();
+    let seen = replicas[0].counters.budgets(&entity, *NOW).await.unwrap();
+    assert_eq!((seen[0].spent, seen[0].reserved), (0, 0), "{seen:?}");
+    assert!(
+        replicas[0]
+            .admit(std::slice::from_ref(&entity), 1_000)
+            .await
+            .is_ok()
+    );
+}
