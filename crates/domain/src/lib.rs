@@ -9,6 +9,7 @@ pub mod engine;
 pub mod ids;
 pub mod key;
 pub mod principal;
+pub mod seat_ledger;
 pub mod serving;
 pub mod usage;
 

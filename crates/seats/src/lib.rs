@@ -15,12 +15,15 @@
 //! Invariants: no lock is held across an `.await`; lock order is the ledger's mutex, then the
 //! holders' map; the request path never waits on I/O. With several replicas each one decides with
 //! its own memory, brought in line with the store by [`Seats::refresh`] on every change notice
-//! (within a second), so a pool can be overcommitted only by seats two replicas assign to
-//! different users within that second.
+//! (within a second); the store decides every assignment again when it writes it, under a lock
+//! all replicas share (`Store::record_seat_changes`), so the database never holds more seats than
+//! the pool and the reservations allow. A seat two replicas gave away at once beyond the pool is
+//! refused there and taken back here: its user's requests until then (at most one writer
+//! interval, [`CHANGE_FLUSH_INTERVAL`]) were served, none after.
 //!
 //! # The ledger and the calls
 //!
-//! Seat licensing in memory. `Ledger` (`ledger.rs`, no I/O, no clock, no lock) is the pool's
+//! Seat licensing in memory. `Ledger` (`domain::seat_ledger`, no I/O, no clock, no lock) is the pool's
 //! arithmetic: pool size (or unlimited), per-entity reserved and assigned seats, and the rule that
 //! entity `e` may take a seat when the pool has a free one and either `e` is below its reservation or
 //! `Σ max(assigned, reserved)` over entities is below the pool — so an entity uses its reservation
@@ -35,7 +38,6 @@
 //! with an injected time). `SeatWriter` (`writer.rs`) stores first-use assignments and reclaims every
 //! 200 ms and last activity every 60 s, in batches, on demand (`Seats::flush`) and at shutdown.
 
-mod ledger;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -48,7 +50,7 @@ use parking_lot::{Mutex, RwLock};
 use store::{SeatChange, Store, StoreError};
 use tokio::sync::mpsc;
 
-pub use ledger::{Allocation, Ledger, LedgerError, Shortage};
+pub use domain::seat_ledger::{Allocation, Ledger, LedgerError, Shortage};
 pub use writer::{ACTIVITY_FLUSH_INTERVAL, CHANGE_FLUSH_INTERVAL, SeatWriter};
 
 use crate::writer::Message;
@@ -142,6 +144,9 @@ pub struct Seats {
     holders: RwLock<HashMap<UserId, Holder>>,
     suspended: RwLock<HashSet<UserId>>,
     reclaim_after: Option<Duration>,
+    /// The configuration's pool size, in force until an administrator sets one: the store
+    /// decides assignments by it too.
+    default_pool: Option<u64>,
     writer: mpsc::UnboundedSender<Message>,
     /// Serializes administrators' changes, whose store write comes between checking and keeping.
     admin: tokio::sync::Mutex<()>,
@@ -221,6 +226,7 @@ impl Seats {
             holders: RwLock::new(holders),
             suspended: RwLock::new(stored.suspended.iter().copied().collect()),
             reclaim_after: settings.reclaim_after,
+            default_pool: settings.pool,
             writer: sender,
             admin: tokio::sync::Mutex::new(()),
         });
@@ -317,11 +323,21 @@ impl Seats {
             at: now,
             audit,
         };
-        if let Err(error) = store.record_seat_changes(&[change]).await {
-            self.forget(user);
-            return Err(error);
+        match store
+            .record_seat_changes(&[change], self.default_pool)
+            .await
+        {
+            Ok(refused) if refused.is_empty() => Ok(true),
+            // Another replica took the last seat meanwhile: the store is the judge.
+            Ok(_) => {
+                self.forget(user);
+                Ok(false)
+            }
+            Err(error) => {
+                self.forget(user);
+                Err(error)
+            }
         }
-        Ok(true)
     }
 
     /// The user's seat was released in the store (suspension): forget it, and refuse them with
@@ -362,6 +378,15 @@ impl Seats {
     /// Whether `user` holds a seat.
     pub fn holds(&self, user: UserId) -> bool {
         self.holders.read().contains_key(&user)
+    }
+
+    /// The store refused the seats these users were given here on first use (other replicas
+    /// took the last ones meanwhile): they no longer hold one, and their next request is refused
+    /// or given a seat again as the pool then allows.
+    pub(crate) fn refused_by_store(&self, users: &[UserId]) {
+        for &user in users {
+            self.forget(user);
+        }
     }
 
     /// Releases, in memory only, the seat `user` holds.

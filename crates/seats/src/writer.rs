@@ -64,7 +64,7 @@ async fn run(store: Store, seats: Arc<Seats>, mut receiver: mpsc::UnboundedRecei
             message = receiver.recv() => match message {
                 Some(Message::Change(change)) => pending.push(change),
                 Some(Message::Flush(done)) => {
-                    write_changes(&store, &mut pending).await;
+                    write_changes(&store, &seats, &mut pending).await;
                     write_activity(&store, &seats).await;
                     let _ = done.send(());
                 }
@@ -73,25 +73,34 @@ async fn run(store: Store, seats: Arc<Seats>, mut receiver: mpsc::UnboundedRecei
                     while let Ok(Message::Change(change)) = receiver.try_recv() {
                         pending.push(change);
                     }
-                    write_changes(&store, &mut pending).await;
+                    write_changes(&store, &seats, &mut pending).await;
                     write_activity(&store, &seats).await;
                     let _ = done.send(());
                     return;
                 }
                 None => return,
             },
-            _ = changes_tick.tick() => write_changes(&store, &mut pending).await,
+            _ = changes_tick.tick() => write_changes(&store, &seats, &mut pending).await,
             _ = activity_tick.tick() => write_activity(&store, &seats).await,
         }
     }
 }
 
-async fn write_changes(store: &Store, pending: &mut Vec<SeatChange>) {
+async fn write_changes(store: &Store, seats: &Seats, pending: &mut Vec<SeatChange>) {
     if pending.is_empty() {
         return;
     }
-    match store.record_seat_changes(pending).await {
-        Ok(()) => pending.clear(),
+    match store.record_seat_changes(pending, seats.default_pool).await {
+        Ok(refused) => {
+            pending.clear();
+            if !refused.is_empty() {
+                tracing::warn!(
+                    users = refused.len(),
+                    "seats given on first use refused by the store: other replicas took the last ones"
+                );
+                seats.refused_by_store(&refused);
+            }
+        }
         Err(error) => {
             tracing::error!(%error, changes = pending.len(), "could not store seat changes; will retry");
         }

@@ -77,7 +77,7 @@ async fn main() {
             audit: event(AuditAction::SeatAssign, Some(entity.id)),
         });
         if seats.len() == SEAT_BATCH || i + 1 == users {
-            store.record_seat_changes(&seats).await.unwrap();
+            store.record_seat_changes(&seats, None).await.unwrap();
             seats.clear();
         }
     }

@@ -2,12 +2,17 @@
 //! activity. The in-memory `seats::Seats` decides who gets a seat; this module only persists what it
 //! decided, each change with its audit event in the same transaction.
 
+use domain::seat_ledger::Ledger;
 use domain::{AuditAction, AuditEvent, EntityId, UnixMillis, UserId, now_millis};
 use sqlx::AnyConnection;
 
 use crate::audit::{insert_audit, insert_audits};
 use crate::codec::{int, opt_int, parsed};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
+
+/// The first half of the seats' advisory lock key (`SEAT` in ASCII); the second is the schema's
+/// hash, as for the background jobs' lease.
+const SEATS_LOCK_CLASS: i32 = 0x5345_4154;
 
 /// Everything the in-memory seat state is rebuilt from at start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,27 +147,43 @@ impl Store {
     /// transaction. A change that changes nothing writes no event: assigning a seat already held,
     /// releasing one not held, or assigning to a user suspended or deleted, or of an entity
     /// suspended, since the decision (the suspension won the race; the seat stays free).
-    pub async fn record_seat_changes(&self, changes: &[SeatChange]) -> Result<(), StoreError> {
+    ///
+    /// Assignments are decided again here, by the pool's rule (`domain::seat_ledger`) on what
+    /// the database holds, under a lock every replica's seat transaction takes: two replicas
+    /// assigning at once are served one after the other, and an assignment the pool or the
+    /// reservations no longer allow is not written. `default_pool` is the pool size while no
+    /// administrator has set one (the configuration's). Returns the users refused so.
+    pub async fn record_seat_changes(
+        &self,
+        changes: &[SeatChange],
+        default_pool: Option<u64>,
+    ) -> Result<Vec<UserId>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut events = Vec::new();
+        let mut ledger = match changes.iter().any(|c| c.assigned) {
+            true => Some(self.locked_ledger(&mut tx, default_pool).await?),
+            false => None,
+        };
+        let (mut events, mut refused) = (Vec::new(), Vec::new());
         for change in changes {
-            let changed = if change.assigned {
-                sqlx::query(
-                    "INSERT INTO seats (user_id, entity_id, assigned_at) \
-                     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users u \
-                     JOIN entities e ON e.id = u.entity_id WHERE u.id = $1 \
-                     AND u.status = 'active' AND u.deleted_at IS NULL AND e.status = 'active') \
-                     ON CONFLICT (user_id) DO NOTHING",
-                )
-                .bind(change.user_id.to_string())
-                .bind(change.entity_id.to_string())
-                .bind(change.at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0
-            } else {
-                delete_seat(&mut tx, change.user_id).await?
+            let changed = match (change.assigned, ledger.as_mut()) {
+                (true, Some(ledger)) => {
+                    if ledger.try_assign(change.entity_id).is_err() {
+                        refused.push(change.user_id);
+                        continue;
+                    }
+                    let inserted = insert_seat(&mut tx, change).await?;
+                    if !inserted {
+                        ledger.release(change.entity_id);
+                    }
+                    inserted
+                }
+                _ => {
+                    let deleted = delete_seat(&mut tx, change.user_id).await?;
+                    if let (true, Some(ledger)) = (deleted, ledger.as_mut()) {
+                        ledger.release(change.entity_id);
+                    }
+                    deleted
+                }
             };
             if changed {
                 events.push(AuditEvent {
@@ -174,7 +195,47 @@ impl Store {
         }
         insert_audits(&mut tx, &events).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(refused)
+    }
+
+    /// Takes the seats' lock for the rest of `tx` (PostgreSQL: a transaction-scoped advisory
+    /// lock; SQLite has one writer at a time already) and reads the pool as the database holds
+    /// it: size, reservations, seats held by entity.
+    async fn locked_ledger(
+        &self,
+        tx: &mut AnyConnection,
+        default_pool: Option<u64>,
+    ) -> Result<Ledger, StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+                .bind(SEATS_LOCK_CLASS)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let size = sqlx::query("SELECT size FROM seat_pool WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| opt_int(&row, "size"))
+            .transpose()?
+            .map_or(default_pool, |size| {
+                size.map(|s| u64::try_from(s).unwrap_or(0))
+            });
+        let mut ledger = Ledger::new(size);
+        let reservations = sqlx::query("SELECT entity_id, reserved FROM seat_reservations")
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &reservations {
+            let reserved = u64::try_from(int(row, "reserved")?).unwrap_or(0);
+            ledger.reserve(parsed(row, "entity_id")?, reserved);
+        }
+        let held = sqlx::query("SELECT entity_id, COUNT(*) AS held FROM seats GROUP BY entity_id")
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &held {
+            let seats = u64::try_from(int(row, "held")?).unwrap_or(0);
+            ledger.hold(parsed(row, "entity_id")?, seats);
+        }
+        Ok(ledger)
     }
 
     /// Records users' last authenticated requests (never moving one backwards), in one transaction.
@@ -240,6 +301,24 @@ pub(crate) async fn release_entity_in(
         .collect();
     insert_audits(conn, &events).await?;
     Ok(events.len())
+}
+
+/// Inserts the seat `change` assigns, unless the user holds one already or is no longer active
+/// (nor their entity); whether it was inserted.
+async fn insert_seat(conn: &mut AnyConnection, change: &SeatChange) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO seats (user_id, entity_id, assigned_at) \
+         SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users u \
+         JOIN entities e ON e.id = u.entity_id WHERE u.id = $1 \
+         AND u.status = 'active' AND u.deleted_at IS NULL AND e.status = 'active') \
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(change.user_id.to_string())
+    .bind(change.entity_id.to_string())
+    .bind(change.at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() > 0)
 }
 
 async fn delete_seat(conn: &mut AnyConnection, user: UserId) -> Result<bool, StoreError> {

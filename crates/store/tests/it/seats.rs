@@ -45,7 +45,7 @@ fn change(user: UserId, entity: EntityId, assigned: bool, at: i64) -> SeatChange
 /// Records a seat assignment decided at `at`; returns how many seats the store then holds.
 async fn assign_and_count(store: &Store, user: UserId, entity: EntityId, at: i64) -> usize {
     store
-        .record_seat_changes(&[change(user, entity, true, at)])
+        .record_seat_changes(&[change(user, entity, true, at)], None)
         .await
         .unwrap();
     store.load_seats().await.unwrap().held.len()
@@ -81,12 +81,15 @@ pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Stor
     );
     assert_eq!(store.load_seats().await.unwrap().pool, None, "never set");
     store
-        .record_seat_changes(&[change(ada, acme, true, 10), change(bob, acme, true, 20)])
+        .record_seat_changes(
+            &[change(ada, acme, true, 10), change(bob, acme, true, 20)],
+            None,
+        )
         .await
         .unwrap();
     // Assigning a held seat again changes nothing and writes no event.
     store
-        .record_seat_changes(&[change(ada, acme, true, 30)])
+        .record_seat_changes(&[change(ada, acme, true, 30)], None)
         .await
         .unwrap();
     store
@@ -121,7 +124,7 @@ pub async fn seat_changes_pool_reservations_and_activity_round_trip(store: &Stor
     );
 
     store
-        .record_seat_changes(&[change(bob, acme, false, 50)])
+        .record_seat_changes(&[change(bob, acme, false, 50)], None)
         .await
         .unwrap();
     store
@@ -144,7 +147,7 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
         .id;
     let ada = user(store, acme, "ada").await;
     store
-        .record_seat_changes(&[change(ada, acme, true, 10)])
+        .record_seat_changes(&[change(ada, acme, true, 10)], None)
         .await
         .unwrap();
     let suspended = UserFields {
@@ -218,11 +221,14 @@ pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store:
         user(store, globex, "carol").await,
     );
     store
-        .record_seat_changes(&[
-            change(ada, acme, true, 10),
-            change(bob, acme, true, 10),
-            change(carol, globex, true, 10),
-        ])
+        .record_seat_changes(
+            &[
+                change(ada, acme, true, 10),
+                change(bob, acme, true, 10),
+                change(carol, globex, true, 10),
+            ],
+            None,
+        )
         .await
         .unwrap();
     assert!(
@@ -260,4 +266,74 @@ pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store:
         .await
         .unwrap();
     assert_eq!(assign_and_count(store, ada, acme, 20).await, 2);
+}
+
+/// Two replicas (two stores on one PostgreSQL schema) writing sixteen first-use assignments at
+/// once into a pool of five, two of them reserved for one entity: the database holds five seats,
+/// the other entity at most three, and each assignment is either written or reported refused.
+#[tokio::test]
+async fn replicas_assigning_at_once_never_overcommit_the_pool_or_the_reservations() {
+    let Some(db) = crate::harness::TestDb::postgres().await else {
+        return;
+    };
+    let store = &db.store;
+    let entity = |slug: &'static str| async move {
+        store
+            .create_entity(slug, slug, &audit(AuditAction::EntityCreate))
+            .await
+            .unwrap()
+            .id
+    };
+    let (acme, globex) = (entity("acme").await, entity("globex").await);
+    store
+        .set_seat_pool(Some(5), &audit(AuditAction::SeatPoolSet))
+        .await
+        .unwrap();
+    store
+        .set_seat_reservation(acme, 2, &audit(AuditAction::SeatReservationSet))
+        .await
+        .unwrap();
+    let mut changes = Vec::new();
+    for i in 0..8 {
+        changes.push(change(
+            user(store, globex, &format!("g{i}")).await,
+            globex,
+            true,
+            10,
+        ));
+        changes.push(change(
+            user(store, acme, &format!("a{i}")).await,
+            acme,
+            true,
+            10,
+        ));
+    }
+    let other = Store::connect(&db.url).await.unwrap();
+    let writes: Vec<_> = changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, change)| {
+            let replica = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move { replica.record_seat_changes(&[change], None).await })
+        })
+        .collect();
+    let mut refused = 0;
+    for write in writes {
+        refused += write.await.unwrap().unwrap().len();
+    }
+
+    let held = store.load_seats().await.unwrap().held;
+    assert_eq!(held.len(), 5, "{held:?}");
+    assert_eq!(refused, 11);
+    let of_globex = held.iter().filter(|h| h.entity_id == globex).count();
+    assert!(
+        of_globex <= 3,
+        "globex took acme's reserved seats: {held:?}"
+    );
+    other.close().await;
+    db.finish().await;
 }

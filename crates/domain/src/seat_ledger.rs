@@ -1,5 +1,8 @@
 //! The pool's arithmetic: how many seats exist, how many each entity reserved and holds, and
-//! whether one more can be assigned. No I/O, no clock, no lock: `Seats` wraps it in one mutex.
+//! whether one more can be assigned. No I/O, no clock, no lock: `seats::Seats` wraps it in one
+//! mutex to decide in memory, and the store applies it again inside the transaction that writes
+//! an assignment, under a lock every replica takes, so the database never holds more seats than
+//! the rule allows.
 //!
 //! The rule: entity `e` may take a seat when the pool has a free seat and either `e` is below its
 //! reservation, or `Σ max(assigned, reserved)` over all entities (the seats held plus the unused
@@ -9,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use domain::EntityId;
+use crate::EntityId;
 
 /// Why no seat could be assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +108,13 @@ impl Ledger {
 
     /// Counts a seat `entity` holds whatever the rules (loading what the store says is held).
     pub fn assign(&mut self, entity: EntityId) {
-        self.change(entity, |a| a.assigned += 1);
-        self.assigned += 1;
+        self.hold(entity, 1);
+    }
+
+    /// Counts `seats` more that `entity` holds, whatever the rules.
+    pub fn hold(&mut self, entity: EntityId, seats: u64) {
+        self.change(entity, |a| a.assigned += seats);
+        self.assigned += seats;
     }
 
     /// Counts a reservation whatever the rules (loading what the store says was accepted).
