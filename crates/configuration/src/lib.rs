@@ -27,6 +27,7 @@
 //! max_connections = 10000
 //! header_read_timeout_secs = 15
 //! body_read_timeout_secs = 60
+//! drain_timeout_secs = 30        # SIGTERM: /readyz 503, requests in flight finish within this
 //! # metrics_token_env = "FABRIQUE_METRICS_TOKEN"   # then /metrics needs `Authorization: Bearer …`
 //!
 //! [routing]

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use configuration::Config;
 use identity::{Directory, ScimTokens};
 use parking_lot::Mutex;
 use store::{ChangeFeed, Notice, Store, Topic};
@@ -45,7 +44,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Everything a change notice may make a replica reload.
 pub struct Replica {
     pub store: Store,
-    pub config: Arc<Config>,
+    /// The configuration in force, which a reload may change (its shares).
+    pub config: crate::reload::Running,
     pub directory: Arc<Directory>,
     pub scim_tokens: Arc<ScimTokens>,
     pub seats: Arc<seats::Seats>,
@@ -149,8 +149,8 @@ impl Replica {
             }
             Topic::Seats => self.seats.refresh(store).await?,
             Topic::Shares => {
-                crate::scheduling::apply_shares(store, &self.config, &self.gateway.scheduling)
-                    .await?;
+                let config = Arc::clone(&self.config.read());
+                crate::scheduling::apply_shares(store, &config, &self.gateway.scheduling).await?;
             }
             Topic::UseCases => admin::refresh_registry(store, &self.gateway.factory).await?,
         }

@@ -12,6 +12,8 @@
 //! another one changed within a second.
 //! `libraries` opens the knowledge libraries' index under the data directory, asks embeddings of
 //! the gateway's pipeline, and answers chat completions that name libraries, with citations.
+//! `reload` puts a re-read configuration in force on `SIGHUP`, as far as a running server can;
+//! `listener` drains on `SIGTERM` (readiness off, streams finished within a deadline).
 //! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`.
 
 pub mod audit;
@@ -25,6 +27,7 @@ pub mod limits;
 pub mod listener;
 pub mod openapi;
 pub mod output;
+pub mod reload;
 pub mod retention;
 pub mod scheduling;
 pub mod seats;

@@ -13,6 +13,13 @@
 //!   answer on its way to the client; so the listener first half-closes, then reads and discards
 //!   what the client still sends, within [`LINGER_BYTES`] and [`LINGER_TIME`], before closing.
 //!
+//! - **Draining**: when the server stops (`SIGTERM`), readiness goes false at once: every request
+//!   but `/healthz`, `/readyz` included, is answered `503 draining` with `Connection: close`, on
+//!   connections open before and accepted after alike. Idle connections are closed; requests in
+//!   flight, streams included, run to their end within `server.drain_timeout_secs`, after which
+//!   those still running are cut (their context meters them as cut). The listener returns once
+//!   every connection has ended, and the server then flushes usage and audit.
+//!
 //! The connection's own state lives in one [`Exchange`] per connection, shared with its requests'
 //! bodies; the common request (a body that arrived with its head) sets no timer and allocates
 //! nothing beyond what hyper and axum already do.
@@ -46,8 +53,8 @@ pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
 /// The longest a lingering close waits for the client to finish sending.
 pub const LINGER_TIME: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` until `stop` resolves, then stops accepting, lets every connection
-/// finish its request in flight, and returns once all have ended.
+/// Serves `app` on `listener` until `stop` resolves, then drains (see the module's docs) and returns
+/// once every connection has ended, or has been cut at the drain's deadline.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -59,23 +66,9 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let (closing, closed) = watch::channel(());
-    tokio::pin!(stop);
-    loop {
-        let slot = tokio::select! {
-            () = &mut stop => break,
-            slot = Arc::clone(&slots).acquire_owned() => slot,
-        };
-        let Ok(slot) = slot else { break };
-        let tcp = tokio::select! {
-            () = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(error) => {
-                    pause_after(error).await;
-                    continue;
-                }
-            },
-        };
+    let draining = Arc::new(AtomicBool::new(false));
+    let mut connections = tokio::task::JoinSet::new();
+    let accept = |tcp: TcpStream, slot: OwnedSemaphorePermit, closing: watch::Receiver<()>| {
         // Nagle off: streamed tokens leave as soon as they are written.
         let _ = tcp.set_nodelay(true);
         let connection = Connection {
@@ -83,15 +76,66 @@ pub async fn serve(
             app: app.clone(),
             body_read_timeout: limits.body_read_timeout,
             slot,
-            closing: closed.clone(),
+            closing,
+            draining: Arc::clone(&draining),
         };
-        tokio::spawn(connection.serve(tcp));
+        connection.serve(tcp)
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = accept_within(&listener, &slots) => {
+                if let Some((tcp, slot)) = accepted {
+                    connections.spawn(accept(tcp, slot, closed.clone()));
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
     }
-    drop(listener);
+    // Draining: readiness off, idle connections closed, requests in flight finishing; newcomers
+    // are answered `503 draining` on a connection of their own that the drain does not close.
+    draining.store(true, Ordering::Relaxed);
     drop(closing);
-    // Every connection holds a slot until it ends: all slots back means every connection ended.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = slots.acquire_many(all).await;
+    tracing::info!(
+        connections = connections.len(),
+        deadline_secs = limits.drain_timeout.as_secs(),
+        "draining: /readyz answers 503, requests in flight finish"
+    );
+    let (_keep_open, stays_open) = watch::channel(());
+    let deadline = tokio::time::sleep(limits.drain_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            ended = connections.join_next() => if ended.is_none() { return },
+            () = &mut deadline => break,
+            Some((tcp, slot)) = accept_within(&listener, &slots) => {
+                connections.spawn(accept(tcp, slot, stays_open.clone()));
+            }
+        }
+    }
+    tracing::warn!(
+        connections = connections.len(),
+        "drain deadline reached: cutting the requests still in flight"
+    );
+    // Dropping a request's future ends it through its context, which meters it as cut.
+    connections.shutdown().await;
+}
+
+/// The next connection and its slot; `None` after a failed accept (paused for unless it was the
+/// client's own failure) or a closed semaphore.
+async fn accept_within(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+    let slot = Arc::clone(slots).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((tcp, _)) => Some((tcp, slot)),
+        Err(error) => {
+            pause_after(error).await;
+            None
+        }
+    }
 }
 
 /// Waits a moment after a failed accept, unless the failure was one client's own: out of file
@@ -117,6 +161,8 @@ struct Connection {
     slot: OwnedSemaphorePermit,
     /// Changes (or closes) when the server shuts down.
     closing: watch::Receiver<()>,
+    /// Set when the server drains: every request but `/healthz` is answered `503 draining`.
+    draining: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -126,6 +172,7 @@ impl Connection {
             app: self.app,
             exchange: Arc::clone(&exchange),
             body_read_timeout: self.body_read_timeout,
+            draining: self.draining,
         };
         let mut conn = self.http.serve_connection(TokioIo::new(tcp), service);
         let mut shutting_down = false;
@@ -188,6 +235,7 @@ struct Edge {
     app: Router,
     exchange: Arc<Exchange>,
     body_read_timeout: Duration,
+    draining: Arc<AtomicBool>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Edge {
@@ -199,6 +247,12 @@ impl hyper::service::Service<Request<Incoming>> for Edge {
         let has_body = !request.body().is_end_stream();
         self.exchange.body_unread.store(has_body, Ordering::Relaxed);
         self.exchange.body_late.store(false, Ordering::Relaxed);
+        if self.draining.load(Ordering::Relaxed) && request.uri().path() != "/healthz" {
+            return Answer {
+                routed: None,
+                late: None,
+            };
+        }
         let mut late = None;
         let request = match has_body {
             false => request.map(Body::new),
@@ -221,15 +275,17 @@ impl hyper::service::Service<Request<Incoming>> for Edge {
             }
         };
         Answer {
-            routed: self.app.clone().call(request),
+            routed: Some(self.app.clone().call(request)),
             late,
         }
     }
 }
 
-/// The router's answer, replaced by a `408` when the request's body missed its deadline.
+/// The router's answer, replaced by a `408` when the request's body missed its deadline; or, once
+/// the server drains, `503 draining` without asking the router.
 struct Answer {
-    routed: axum::routing::future::RouteFuture<Infallible>,
+    /// `None` once the server drains.
+    routed: Option<axum::routing::future::RouteFuture<Infallible>>,
     late: Option<Late>,
 }
 
@@ -245,12 +301,30 @@ impl Future for Answer {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let response = ready!(Pin::new(&mut this.routed).poll(cx))?;
+        let Some(routed) = &mut this.routed else {
+            return Poll::Ready(Ok(draining()));
+        };
+        let response = ready!(Pin::new(routed).poll(cx))?;
         Poll::Ready(Ok(match &this.late {
             Some(late) if late.exchange.body_late.load(Ordering::Relaxed) => late.answer(),
             _ => response,
         }))
     }
+}
+
+/// What a draining server answers every request but `/healthz`, `/readyz` included, so that load
+/// balancers and clients take the request elsewhere; the connection closes after it.
+fn draining() -> Response {
+    let mut response = gateway::json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        wire::ErrorType::Server,
+        "draining",
+        "this replica is shutting down; retry the request, another replica will answer it",
+    );
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 impl Late {

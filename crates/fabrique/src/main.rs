@@ -238,7 +238,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let traces = telemetry::init(json_logs, config.telemetry.otlp_traces_url().as_deref())?;
     // Without an identity provider, the operator's first way into the web is a one-time link.
     let prints_link = config.oidc.is_none();
-    let running = server::start(config, options.admin_key).await?;
+    let running = server::start(config, options.admin_key.clone()).await?;
+    // Listened for before the server says it listens: a SIGHUP's default action would end it.
+    let mut signals = ServeSignals::listen()?;
     // Minted before the server says it listens: callers that wait for that line (and may stop the
     // server at once) find it ready for its signals.
     let link = match prints_link {
@@ -260,11 +262,86 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             running.addr
         );
     }
-    shutdown_signal().await;
+    while let ServeSignal::Reload = signals.next().await {
+        reload(&running, &options).await;
+    }
     tracing::info!("shutting down: finishing in-flight requests and flushing usage");
     running.shutdown().await;
     traces.shutdown().await;
     Ok(())
+}
+
+/// What `serve` is told by signals: stop (SIGTERM, Ctrl-C), or read the configuration again
+/// (SIGHUP).
+enum ServeSignal {
+    Stop,
+    Reload,
+}
+
+/// The signal streams, each registered once, so no signal is missed between two waits.
+#[cfg(unix)]
+struct ServeSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl ServeSignals {
+    fn listen() -> anyhow::Result<ServeSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ServeSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> ServeSignal {
+        tokio::select! {
+            _ = self.terminate.recv() => ServeSignal::Stop,
+            _ = self.interrupt.recv() => ServeSignal::Stop,
+            _ = self.hangup.recv() => ServeSignal::Reload,
+        }
+    }
+}
+
+/// Without Unix signals, Ctrl-C stops and nothing reloads.
+#[cfg(not(unix))]
+struct ServeSignals;
+
+#[cfg(not(unix))]
+impl ServeSignals {
+    fn listen() -> anyhow::Result<ServeSignals> {
+        Ok(ServeSignals)
+    }
+
+    async fn next(&mut self) -> ServeSignal {
+        shutdown_signal().await;
+        ServeSignal::Stop
+    }
+}
+
+/// Reads the configuration file again and puts it in force; a file that does not validate is
+/// refused with its errors, and the running configuration kept.
+async fn reload(running: &fabrique::RunningServer, options: &ServeOptions) {
+    let outcome = match server::load_config(options) {
+        Ok(config) => running.reload(config).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(reloaded) if reloaded.needs_restart.is_empty() => {
+            tracing::info!("configuration reloaded");
+        }
+        Ok(reloaded) => tracing::warn!(
+            sections = ?reloaded.needs_restart,
+            "configuration reloaded; these sections changed and take effect at the next restart"
+        ),
+        Err(error) => tracing::error!(
+            error = format!("{error:#}"),
+            "configuration reload refused; the running configuration is kept"
+        ),
+    }
 }
 
 /// `fabrique policy scan`: standard input to standard output, one line each, buffered both ways.

@@ -4,8 +4,10 @@
 //! Start-up order matters: the store first (everything durable), then the in-memory directory loaded
 //! from it, then the embedded simulator when the configuration asks for one, then the request path.
 //! The audit checkpoint task starts with the store and signs a last checkpoint at shutdown.
-//! Shutdown runs the other way: stop accepting, let in-flight requests finish, sign the last audit
-//! checkpoint, flush usage, keys' last use and seat changes.
+//! Shutdown runs the other way: drain (`listener`: readiness off, new requests answered `503`,
+//! those in flight finished within `[server] drain_timeout_secs`), then flush usage, keys' last
+//! use and seat changes, and sign the last audit checkpoint. [`RunningServer::reload`] puts a
+//! re-read configuration in force as far as a running server can (`reload`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,7 +33,7 @@ use crate::audit::signing_key;
 
 /// Puts the admin API's policy set in force: the file of `[authorization] policies`, or the
 /// default set. An unreadable or invalid file stops the start, every error listed with its line.
-fn install_policies(config: &Config) -> anyhow::Result<()> {
+pub(crate) fn install_policies(config: &Config) -> anyhow::Result<()> {
     let Some(path) = &config.authorization.policies else {
         admin::install_policies(None).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
         return Ok(());
@@ -85,6 +87,8 @@ pub struct RunningServer {
     /// Evaluation runs under way, stopped at shutdown.
     evaluations: Arc<crate::evaluation::Runner>,
     checkpoints: Option<CheckpointTask>,
+    /// The configuration in force, which [`RunningServer::reload`] changes.
+    running: crate::reload::Running,
     _simulator: Option<sim::RunningSim>,
 }
 
@@ -248,6 +252,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     };
     let sign_in = oidc.clone().map(|oidc| oidc as Arc<dyn access::SignIn>);
     let config = Arc::new(config);
+    let running: crate::reload::Running = Arc::new(parking_lot::RwLock::new(Arc::clone(&config)));
     let gateway = gateway::Gateway::new(
         Arc::clone(&config),
         Arc::clone(&directory),
@@ -277,7 +282,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     background.extend(
         crate::cluster::follow(crate::cluster::Replica {
             store: store.clone(),
-            config: Arc::clone(&config),
+            config: Arc::clone(&running),
             directory: Arc::clone(&directory),
             scim_tokens: Arc::clone(&scim_tokens),
             seats: Arc::clone(&seats),
@@ -480,6 +485,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         seat_writer: Some(seat_writer),
         evaluations,
         checkpoints: Some(checkpoints),
+        running,
         _simulator: simulator,
     })
 }
@@ -539,6 +545,12 @@ impl RunningServer {
             Some(task) => task.sign_now().await,
             None => anyhow::bail!("the checkpoint task has stopped"),
         }
+    }
+
+    /// Puts a re-read configuration in force as far as a running server can (`SIGHUP`, see
+    /// [`crate::reload`]); an error leaves the running configuration as it was.
+    pub async fn reload(&self, config: Config) -> anyhow::Result<crate::reload::Reloaded> {
+        crate::reload::apply(&self.running, &self.store, &self.gateway, config).await
     }
 
     pub fn base_url(&self) -> String {

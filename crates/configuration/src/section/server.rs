@@ -69,6 +69,13 @@ pub struct ServerConfig {
     /// Key `allow_weak_admin_key`: accept a `FABRIQUE_ADMIN_KEY` shorter than 32 characters, for
     /// trials only. Default `false`.
     pub allow_weak_admin_key: bool,
+    /// Key `drain_timeout_secs`: how long a stopping server (`SIGTERM`) lets requests in flight,
+    /// streams included, finish, in seconds, 0 to 86400. Default 30. From the signal on,
+    /// `/readyz` answers `503` and every new request `503 draining`, so the load balancer sends
+    /// traffic to the other replicas; a request still running at the deadline is cut (and
+    /// metered as cut). Keep it below the orchestrator's grace period (Kubernetes'
+    /// `terminationGracePeriodSeconds`, 30 by default) with room for the final flush.
+    pub drain_timeout: Duration,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -93,6 +100,7 @@ impl fmt::Debug for ServerConfig {
             .field("journal_max_bytes", &self.journal_max_bytes)
             .field("admin_key_ttl", &self.admin_key_ttl)
             .field("allow_weak_admin_key", &self.allow_weak_admin_key)
+            .field("drain_timeout", &self.drain_timeout)
             .finish()
     }
 }
@@ -125,6 +133,7 @@ pub(crate) struct RawServer {
     pub journal_max_bytes: Option<u64>,
     pub admin_key_ttl_hours: Option<u64>,
     pub allow_weak_admin_key: Option<bool>,
+    pub drain_timeout_secs: Option<u64>,
 }
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -139,6 +148,7 @@ pub(crate) const BODY_READ_TIMEOUT_SECS: u64 = 60;
 pub(crate) const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub(crate) const SECONDS_PER_DAY: u64 = 86_400;
 pub(crate) const ADMIN_KEY_TTL_HOURS: u64 = 24;
+pub(crate) const DRAIN_TIMEOUT_SECS: u64 = 30;
 /// `admin_key_ttl_hours` ceiling: a year.
 pub(crate) const ADMIN_KEY_TTL_CEILING_HOURS: u64 = 8_760;
 
@@ -242,7 +252,20 @@ pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> 
         ),
         admin_key_ttl: admin_key_ttl(raw.admin_key_ttl_hours, errors),
         allow_weak_admin_key: raw.allow_weak_admin_key.unwrap_or(false),
+        drain_timeout: drain_timeout(raw.drain_timeout_secs, errors),
     }
+}
+
+fn drain_timeout(seconds: Option<u64>, errors: &mut Collector) -> Duration {
+    let seconds = seconds.unwrap_or(DRAIN_TIMEOUT_SECS);
+    if seconds > SECONDS_PER_DAY {
+        errors.push(
+            "server.drain_timeout_secs",
+            format!("must be at most {SECONDS_PER_DAY} (a day), found {seconds}"),
+        );
+        return Duration::from_secs(DRAIN_TIMEOUT_SECS);
+    }
+    Duration::from_secs(seconds)
 }
 
 fn admin_key_ttl(hours: Option<u64>, errors: &mut Collector) -> Duration {

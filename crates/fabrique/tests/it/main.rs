@@ -28,6 +28,7 @@ mod harness;
 mod inference;
 mod keys;
 mod libraries;
+mod lifecycle;
 mod limits;
 mod metrics;
 mod model_access;

@@ -16,6 +16,8 @@ pub struct Serve {
     pub base: String,
     /// The one-time sign-in links it prints (without an identity provider).
     pub links: std::sync::mpsc::Receiver<String>,
+    /// Every other line it writes on standard error (its logs at `warn` and above).
+    pub logs: std::sync::mpsc::Receiver<String>,
 }
 
 impl Serve {
@@ -47,6 +49,7 @@ impl Serve {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let (link_tx, links) = std::sync::mpsc::channel();
+        let (log_tx, logs) = std::sync::mpsc::channel();
         // Reads standard error to its end, so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -57,22 +60,49 @@ impl Serve {
                     let _ = link_tx.send(link);
                 } else {
                     eprintln!("serve: {line}");
+                    let _ = log_tx.send(line);
                 }
             }
         });
         let base = rx
             .recv_timeout(Duration::from_secs(120))
             .expect("fabrique serve starts and listens");
-        Serve { child, base, links }
+        Serve {
+            child,
+            base,
+            links,
+            logs,
+        }
+    }
+
+    /// Sends the signal `name` (`TERM`, `HUP`, …) without waiting for what it does.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for a log line containing `text`; fails the test if the process writes none within
+    /// two minutes (far above what it takes: the wait ends on the line, not on the clock).
+    pub fn until_log(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .logs
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with `{text}`"));
+            if line.contains(text) {
+                return line;
+            }
+        }
     }
 
     /// SIGTERM, and the clean shutdown that flushes everything.
     pub fn terminate(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.signal("TERM");
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "{exit:?}");
     }

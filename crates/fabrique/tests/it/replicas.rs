@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::harness::{ADMIN_KEY, SchemaGuard, chat_body, postgres_schema};
 use crate::process::Serve;
 
-const CONFIG: &str = r#"
+/// One simulated endpoint and model, one entity: what every replica test starts from.
+pub(crate) const CONFIG: &str = r#"
 [simulator]
 ttft_ms = 0
 tokens_per_second = 1000000
