@@ -1,5 +1,5 @@
 //! Unit tests of what the fixture-driven integration tests cannot see: redaction in `Debug`, and
-//! an embedded default that needs no file.
+//! an embedded default that needs no file, the configuration the deployment manifests ship.
 
 use crate::Config;
 
@@ -55,4 +55,23 @@ fn the_embedded_default_raises_no_error() {
         crate::validate::build(crate::validate::RawConfig::empty(), &|_| None, &mut errors);
     assert!(errors.is_empty(), "{}", errors.into_errors());
     assert_eq!(config, Config::embedded_default());
+}
+
+/// The configuration the Kubernetes manifests ship validates, with the variables its Secrets
+/// fill; the drain fits in the pod's grace period.
+#[test]
+fn the_deployments_configuration_validates() {
+    let text = include_str!("../../../deploy/base/fabrique.toml");
+    let env = |name: &str| match name {
+        "FABRIQUE_AUDIT_SIGNING_KEY" => Some("11".repeat(32)),
+        "FABRIQUE_REDIS_URL" => Some("redis://redis:6379".to_owned()),
+        "FABRIQUE_METRICS_TOKEN" => Some("a-secret-value".to_owned()),
+        _ => None,
+    };
+    let config = match Config::from_toml(text, "deploy/base/fabrique.toml", &env) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    assert!(config.server.drain_timeout.as_secs() < 45);
+    assert!(config.redis.is_some());
 }
