@@ -1,5 +1,6 @@
 //! `/admin/v1/audit`: the newest audit events with their hash-chain links, and
-//! `/admin/v1/audit/checkpoints`: the signed checkpoints of the chain and the key that signs them.
+//! `/admin/v1/audit/checkpoints`: the signed checkpoints of the chain and the key that signs them,
+//! and `POST /admin/v1/audit/verify`: the chain verified as `fabrique audit verify` does.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 use domain::{AuditAction, AuditFamily, Outcome};
 use store::AuditFilter;
 
-use crate::authorize::require;
+use crate::authorize::{change_event, require};
 use crate::body::query;
 use crate::caller::Caller;
 use crate::usage::report_entity;
@@ -215,6 +216,48 @@ pub(crate) async fn checkpoints(
                 "signature": c.signature,
             }))
             .collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /admin/v1/audit/verify` → `{"verified", "events", "last_seq", "checkpoints_signed",
+/// "last_anchored_seq", "unanchored_events", "problems": [text…], "problems_omitted"}`: the whole
+/// stored chain checked as `fabrique audit verify` checks it (`Store::verify_audit_chain`), the
+/// checkpoints' signatures against this process's key. Group-wide readers only, as checkpoints
+/// sign the whole chain; audited `audit.read` with the outcome.
+#[utoipa::path(
+    post, path = "/admin/v1/audit/verify", tag = "admin",
+    responses(
+        (status = 200, description = "Verifies the audit chain and its signed checkpoints.", body = crate::openapi::Object),
+    ),
+)]
+pub(crate) async fn verify(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Value>, AdminError> {
+    require(&state, &caller, AdminAction::ReadAudit, None).await?;
+    let trusted = state.audit_public_key.into_iter().collect();
+    let report = state
+        .store
+        .verify_audit_chain(trusted, evidence::OutsideAnchors::default())
+        .await?;
+    let problems = report.problems.len() as u64 + report.problems_omitted;
+    let mut audit = change_event(
+        &caller,
+        AuditAction::AuditRead,
+        None,
+        json!({"verify": true, "events": report.events, "problems": problems}),
+    );
+    audit.target = "group".to_owned();
+    state.store.append_audit(&audit).await?;
+    Ok(Json(json!({
+        "verified": report.is_ok(),
+        "events": report.events,
+        "last_seq": report.last_seq,
+        "checkpoints_signed": report.checkpoints_signed,
+        "last_anchored_seq": report.last_anchored_seq,
+        "unanchored_events": report.unanchored_events,
+        "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "problems_omitted": report.problems_omitted,
     })))
 }
 

@@ -27,6 +27,7 @@ pub enum AdminAction {
     ReadSeats,
     SetSeatPool,
     SetSeatReservation,
+    ReclaimSeats,
     ReadRateLimits,
     SetRateLimit,
     DeleteRateLimit,
@@ -73,7 +74,7 @@ pub enum AdminAction {
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 58] = [
+    pub const ALL: [AdminAction; 59] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -90,6 +91,7 @@ impl AdminAction {
         AdminAction::ReadSeats,
         AdminAction::SetSeatPool,
         AdminAction::SetSeatReservation,
+        AdminAction::ReclaimSeats,
         AdminAction::ReadRateLimits,
         AdminAction::SetRateLimit,
         AdminAction::DeleteRateLimit,
@@ -154,6 +156,7 @@ impl AdminAction {
             AdminAction::ReadSeats => AuditAction::SeatRead,
             AdminAction::SetSeatPool => AuditAction::SeatPoolSet,
             AdminAction::SetSeatReservation => AuditAction::SeatReservationSet,
+            AdminAction::ReclaimSeats => AuditAction::SeatReclaim,
             AdminAction::ReadRateLimits => AuditAction::RateLimitRead,
             AdminAction::SetRateLimit => AuditAction::RateLimitSet,
             AdminAction::DeleteRateLimit => AuditAction::RateLimitDelete,
@@ -216,6 +219,7 @@ impl AdminAction {
             AdminAction::RevokeScimToken => "revoke SCIM tokens",
             AdminAction::ReadAudit => "read the audit log",
             AdminAction::ReadSeats => "read seat figures",
+            AdminAction::ReclaimSeats => "reclaim idle users' seats",
             AdminAction::SetSeatPool => "set the seat pool",
             AdminAction::SetSeatReservation => "reserve seats for entities",
             AdminAction::ReadRateLimits => "read rate limits",

@@ -14,11 +14,12 @@
 //! entity's seats in the same transaction, then `identity::Directory::suspend_entity`, which drops
 //! the entity's keys and marks its users' entity suspended, and `seats::Seats::entity_suspended`, or
 //! `reactivate_entity`, which re-reads its usable keys). Seats (`seats.rs`):
-//! `GET/PUT /admin/v1/seats/pool`, `PUT /admin/v1/seats/entities/{entity}`, `GET /admin/v1/seats/report`
+//! `GET/PUT /admin/v1/seats/pool`, `PUT /admin/v1/seats/entities/{entity}`, `GET /admin/v1/seats/report`,
+//! `POST /admin/v1/seats/reclaim` (idle users' seats taken back now; group administrators)
 //! (figures from `seats::Seats` in memory; an entity's administrators and auditors read only their
 //! entity's). Audit log (`audit_log.rs`): `GET /admin/v1/audit[?entity=]` (an entity's readers get its
-//! events only, `Store::list_entity_audit_chain`), `GET /admin/v1/audit/checkpoints` (group-wide
-//! readers: checkpoints sign the whole chain). Callers authenticate with an API key or, with `[oidc]`, an
+//! events only, `Store::list_entity_audit_chain`), `GET /admin/v1/audit/checkpoints` and
+//! `POST /admin/v1/audit/verify` (group-wide readers: checkpoints sign the whole chain). Callers authenticate with an API key or, with `[oidc]`, an
 //! access token (`caller.rs` → `access::authenticate`, never a session cookie). **Invariant:** every route
 //! authenticates, authorizes and audits; it never reaches into the gateway.
 //!
@@ -85,7 +86,11 @@
 //!   action family, outcome and time (`store::AuditFilter`, one indexed-by-`seq` query, newest first,
 //!   paged by `before`); `usage::report_entity` holds entity administrators and auditors to their
 //!   entity, as for usage. `GET /admin/v1/audit/checkpoints`: group-wide readers only.
-//! - **GPU pool shares** (`pool_shares.rs`): `PUT /admin/v1/pools/{pool}/shares/{entity}` (group
+//! - **Teams** (`teams.rs`): `GET /admin/v1/teams`, the provisioned teams with their member
+//!   counts, read by those who read the entity's users.
+//! - **Permissions** (`permissions.rs`): `GET /admin/v1/permissions`, what the caller may do
+//!   as the policy set decides it, for pages that show only what a person may reach.
+//! - **GPU pool shares** (`pool_shares.rs`): `GET /admin/v1/pools` (the scheduled pools), `PUT /admin/v1/pools/{pool}/shares/{entity}` (group
 //!   administrators) checks a share against the live `scheduler::Pool`, applies it, then stores it with
 //!   its audit event (`pool_share.set`), undoing it in memory if the store fails;
 //!   `GET /admin/v1/pools/{pool}/shares` shows the pool's live state per entity.
@@ -126,6 +131,7 @@ mod limits;
 mod listing;
 mod login_links;
 pub mod openapi;
+mod permissions;
 mod policies;
 mod pool_shares;
 mod role_grants;
@@ -134,6 +140,7 @@ mod scim_tokens;
 mod scopes;
 mod seats;
 mod sessions;
+mod teams;
 mod usage;
 mod use_cases;
 mod users;
@@ -214,6 +221,7 @@ pub fn router(state: AdminState) -> Router {
             put(entities::set_status),
         )
         .route("/admin/v1/users", get(users::list).post(users::create))
+        .route("/admin/v1/teams", get(teams::list))
         .route("/admin/v1/users/{id}/erase", post(content::erase))
         .route(
             "/admin/v1/users/{id}/sessions",
@@ -252,6 +260,9 @@ pub fn router(state: AdminState) -> Router {
             put(seats::set_reservation),
         )
         .route("/admin/v1/seats/report", get(seats::report))
+        .route("/admin/v1/seats/reclaim", post(seats::reclaim))
+        .route("/admin/v1/permissions", get(permissions::list))
+        .route("/admin/v1/pools", get(pool_shares::pools))
         .route("/admin/v1/limits", get(limits::list))
         .route(
             "/admin/v1/limits/{kind}/{id}",
@@ -270,6 +281,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/v1/audit", get(audit_log::list))
         .route("/admin/v1/audit/checkpoints", get(audit_log::checkpoints))
+        .route("/admin/v1/audit/verify", post(audit_log::verify))
         .route("/admin/v1/usage", get(usage::totals))
         .route("/admin/v1/usage/active-users", get(usage::active_users))
         .route("/admin/v1/usage/latency", get(usage::latency))

@@ -135,12 +135,17 @@ impl<A: ListAction> FromRequestParts<AdminState> for ListedRules<A> {
 
 /// The listing actions, one type each for the extractors above.
 pub(crate) struct ListKeys;
+/// Teams are read as the directory's users are.
+pub(crate) struct ListTeams;
 pub(crate) struct ListScimTokens;
 pub(crate) struct ListSessions;
 pub(crate) struct ListLegalHolds;
 pub(crate) struct ReadRateLimits;
 pub(crate) struct ReadBudgets;
 
+impl ListAction for ListTeams {
+    const ACTION: AdminAction = AdminAction::ListUsers;
+}
 impl ListAction for ListKeys {
     const ACTION: AdminAction = AdminAction::ListKeys;
 }

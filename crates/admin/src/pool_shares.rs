@@ -138,6 +138,36 @@ pub(crate) async fn list(
     })))
 }
 
+/// `GET /admin/v1/pools` → `{"data": [{"pool", "capacity", "in_flight", "queued"}…]}`: the GPU
+/// pools the scheduler shares, with their live figures; each pool's entities are its `shares`.
+#[utoipa::path(
+    get, path = "/admin/v1/pools", tag = "admin",
+    responses(
+        (status = 200, description = "The scheduled GPU pools and their live figures.", body = crate::openapi::Listing),
+    ),
+)]
+pub(crate) async fn pools(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Value>, AdminError> {
+    require(&state, &caller, AdminAction::ListPoolShares, None).await?;
+    let data: Vec<Value> = state
+        .scheduler
+        .iter()
+        .flat_map(|scheduler| scheduler.pools())
+        .map(|pool| {
+            let snapshot = pool.snapshot();
+            json!({
+                "pool": pool.name(),
+                "capacity": snapshot.capacity,
+                "in_flight": snapshot.in_flight,
+                "queued": snapshot.queued,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
 fn live_pool(state: &AdminState, name: &str) -> Result<Pool, AdminError> {
     state
         .scheduler

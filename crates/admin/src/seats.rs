@@ -107,6 +107,32 @@ pub(crate) async fn set_reservation(
     Ok(Json(entity_json(&state, &report, &entity)))
 }
 
+/// `POST /admin/v1/seats/reclaim` → `{"reclaimed": N}`: takes back now, in every entity, the
+/// seats of users idle longer than the reclaim period (what the hourly job does), each release
+/// audited `seat.reclaim` as the job's are, and the request itself under the caller's name.
+#[utoipa::path(
+    post, path = "/admin/v1/seats/reclaim", tag = "admin",
+    responses(
+        (status = 200, description = "Reclaims idle users' seats now.", body = crate::openapi::Object),
+    ),
+)]
+pub(crate) async fn reclaim(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Value>, AdminError> {
+    require(&state, &caller, AdminAction::ReclaimSeats, None).await?;
+    let reclaimed = state.seats.reclaim(now_millis()).await;
+    let mut audit = change_event(
+        &caller,
+        AuditAction::SeatReclaim,
+        None,
+        json!({"reclaimed": reclaimed}),
+    );
+    audit.target = "group".to_owned();
+    state.store.append_audit(&audit).await?;
+    Ok(Json(json!({ "reclaimed": reclaimed })))
+}
+
 /// `GET /admin/v1/seats/report[?entity=<slug>]` → `{"data": [per entity…]}`, plus the group's
 /// totals for callers who may read them. Without a filter, a caller with rights over some
 /// entities only sees those.

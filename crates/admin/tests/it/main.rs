@@ -8,6 +8,7 @@
     reason = "test helpers and bodies fail by panicking"
 )]
 
+mod console_routes;
 mod harness;
 
 use std::sync::Arc;
