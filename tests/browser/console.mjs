@@ -1,6 +1,7 @@
 // The administrators' console in a real Chromium, driven by playwright-core; run by the `browser`
 // integration test (crates/fabrique/tests/it/browser.rs), which starts the server, makes `eve` an
-// administrator of entity `acme` and mints her a one-time sign-in link.
+// administrator of entity `acme` and `gaston` a group administrator, and mints each a one-time
+// sign-in link (FABRIQUE_LINK, FABRIQUE_GROUP_ADMIN_LINK).
 //
 // Environment: FABRIQUE_URL (the server), FABRIQUE_LINK (the sign-in link), FABRIQUE_BROWSER_MODULES
 // (a node_modules holding playwright-core and axe-core), CHROMIUM (the browser's executable),
@@ -107,6 +108,7 @@ try {
   await visit(page, '/console/sessions', 'Sessions web', 'sessions');
   assert.ok((await page.locator('#sessions tbody tr').count()) >= 1, 'her own session is listed');
   await visit(page, '/console/roles', 'Rôles', 'roles');
+  await visit(page, '/console/teams', 'Équipes', 'teams');
   await visit(page, '/console/audit', "Journal d'audit", 'audit');
   assert.ok((await page.locator('#audit tbody tr', { hasText: 'key.revoke' }).count()) >= 1);
   console.log('ok: the audit trail shows the revocation');
@@ -127,8 +129,47 @@ try {
   assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Skip to content');
   console.log('ok: the console speaks English when asked, and starts with a skip link');
 
+  // An entity administrator's navigation has no GPU pools, and the page refuses her.
+  const sections = await page.getByRole('navigation').getByRole('link').allTextContents();
+  assert.ok(sections.includes('Users') && !sections.includes('GPU pools'), `her sections: ${sections}`);
+  const pools = await page.goto(`${url}/console/pools`);
+  assert.equal(pools.status(), 403);
+  assert.equal(await page.locator('form.share').count(), 0, 'no weights form');
+  assert.ok(!(await page.content()).includes('globex'), 'nothing of another entity');
+  console.log('ok: an entity administrator sees neither the GPU pools nor their weights form');
+  errors.length = 0; // the browser logs that 403 as a failed load: expected
+
   assert.deepEqual(errors, [], 'no script error nor CSP violation');
   console.log('ok: no error in the browser console');
+
+  // A group administrator, in a browser of his own, changes acme's weight in the GPU pool.
+  const groupContext = await browser.newContext({ locale: 'fr-FR' });
+  const admin = await groupContext.newPage();
+  admin.on('pageerror', (error) => errors.push(error.message));
+  await admin.goto(process.env.FABRIQUE_GROUP_ADMIN_LINK);
+  await visit(admin, '/console', "Vue d'ensemble", 'overview-group');
+  const adminSections = await admin.getByRole('navigation').getByRole('link').allTextContents();
+  assert.ok(adminSections.includes('Pools GPU'), `his sections: ${adminSections}`);
+  await visit(admin, '/console/pools', 'Pools GPU', 'pools');
+  const acmeRow = admin.locator('tr', { hasText: 'acme' });
+  await acmeRow.getByLabel(/^Poids/).fill('7');
+  await acmeRow.getByRole('button', { name: /^Enregistrer/ }).click();
+  await admin.getByRole('heading', { level: 1, name: 'Pools GPU' }).waitFor();
+  assert.equal(await admin.locator('tr', { hasText: 'acme' }).getByLabel(/^Poids/).inputValue(), '7');
+  await admin.screenshot({ path: `${screenshots}/console-pools-weight-changed.png`, fullPage: true });
+  console.log('ok: a group administrator changes an entity\'s weight in a GPU pool');
+
+  await visit(admin, '/console/seats', 'Sièges', 'seats');
+  await visit(admin, '/console/scim-tokens', 'Jetons SCIM', 'scim-tokens');
+  await visit(admin, '/console/audit', "Journal d'audit", 'audit-group');
+  await admin.getByRole('button', { name: 'Vérifier la chaîne' }).click();
+  await admin.getByText('La chaîne est intacte').waitFor();
+  await accessible(admin, 'the console\'s chain verification');
+  await admin.screenshot({ path: `${screenshots}/console-audit-verified.png`, fullPage: true });
+  await visit(admin, '/console/audit?action=pool_share', "Journal d'audit", 'audit-pool-share');
+  assert.ok((await admin.locator('#audit tbody tr', { hasText: 'pool_share.set' }).count()) >= 1);
+  console.log('ok: the weight change is audited, and the chain verifies from the page');
+  assert.deepEqual(errors, [], 'no script error in the group administrator\'s pages');
 } finally {
   await browser.close();
 }

@@ -5,14 +5,18 @@
 //! the surfaces' own cookies (`HttpOnly`, `SameSite=Strict`, `Secure` behind HTTPS), CSRF tokens
 //! bound to the browser and the person ([`Csrf`]), and the security headers of every page
 //! ([`secure`]: a strict Content-Security-Policy without inline script or style, `nosniff`,
-//! `no-referrer`, no framing).
+//! `no-referrer`, no framing), and what their pages' frames share: the sentence tables
+//! ([`sentences!`]) and the frame's own sentences ([`Common`]), the skip link and the language
+//! switch (`frame`).
 //!
 //! **Invariant:** no state change passes [`Visitor::check`] without a token made by this
 //! process's key for this browser and this person, from the same origin.
 
 pub mod cookies;
 pub mod csrf;
+pub mod frame;
 pub mod lang;
+pub mod text;
 pub mod visitor;
 
 use axum::response::Response;
@@ -20,6 +24,7 @@ use http::{HeaderValue, header};
 
 pub use csrf::{BROWSER_COOKIE, Csrf, Forgery, TOKEN_FIELD, TOKEN_HEADER};
 pub use lang::{LANG_COOKIE, Lang};
+pub use text::Common;
 pub use visitor::{Gate, Person, Visitor};
 
 /// The Content-Security-Policy of every page: only the surface's own scripts, styles and

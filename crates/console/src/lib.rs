@@ -15,8 +15,11 @@
 //! or use case drawn as an SVG chart on the server (`chart`, with `plotters`), the month's
 //! chargeback with its CSV; users (searched, paged by cursor); keys (created — the secret shown
 //! once, on the answer to the form, never again —, rotated, revoked); web sessions (ended); role
-//! grants (granted, taken back); the audit trail (filtered by entity, actor, action, outcome and
-//! time, paged, exported as JSON Lines).
+//! grants (granted, taken back); SCIM tokens (created — the secret shown once —, revoked); seats
+//! (reservations, reclaim); teams; GPU pools (live figures, weights changed by group administrators);
+//! the audit trail (filtered by entity, actor, action, outcome and time, paged, exported as JSON
+//! Lines, its chain verified). The navigation shows the sections the policy set lets the person
+//! reach, and forms likewise (`reach`, from `GET /admin/v1/permissions`).
 //!
 //! **Security.** Every state change is a `POST` form checked by `browser::Visitor::check` (same
 //! origin, a token bound to this browser and person) before it reaches the admin API; every page
@@ -29,6 +32,7 @@ mod admin_api;
 mod assets;
 mod chart;
 mod pages;
+mod reach;
 mod text;
 mod views;
 
@@ -108,6 +112,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/assets/{name}", get(assets::serve))
         .route("/console/lang", post(views::choose_language))
         .route("/console/users", get(views::directory::users))
+        .route("/console/teams", get(views::teams::page))
         .route(
             "/console/keys",
             get(views::keys::page).post(views::keys::create),
@@ -120,7 +125,27 @@ pub fn router(console: Arc<Console>) -> Router {
         )
         .route("/console/roles", get(views::roles::page))
         .route("/console/roles/{change}", post(views::roles::change))
+        .route(
+            "/console/scim-tokens",
+            get(views::scim_tokens::page).post(views::scim_tokens::create),
+        )
+        .route(
+            "/console/scim-tokens/{id}/revoke",
+            post(views::scim_tokens::revoke),
+        )
+        .route("/console/seats", get(views::seats::page))
+        .route("/console/seats/reclaim", post(views::seats::reclaim))
+        .route(
+            "/console/seats/entities/{entity}",
+            post(views::seats::reserve),
+        )
+        .route("/console/pools", get(views::pools::page))
+        .route(
+            "/console/pools/{pool}/shares/{entity}",
+            post(views::pools::set_share),
+        )
         .route("/console/audit", get(views::audit::page))
+        .route("/console/audit/verify", post(views::audit::verify))
         .route("/console/audit/export", get(views::audit::export))
         .layer(axum::middleware::map_response(browser::secure))
         .with_state(console)

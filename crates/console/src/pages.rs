@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::admin_api::Answer;
 use crate::assets::style_href;
+use crate::reach::Reach;
 use crate::text::Text;
 
 /// The console's sections, in the order of its navigation.
@@ -14,29 +15,57 @@ use crate::text::Text;
 pub(crate) enum Section {
     Overview,
     Users,
+    Teams,
     Keys,
     Sessions,
     Roles,
+    ScimTokens,
+    Seats,
+    Pools,
     Audit,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 10] = [
         Section::Overview,
         Section::Users,
+        Section::Teams,
         Section::Keys,
         Section::Sessions,
         Section::Roles,
+        Section::ScimTokens,
+        Section::Seats,
+        Section::Pools,
         Section::Audit,
     ];
 
-    fn href(self) -> &'static str {
+    /// The admin API action the section's page reads with: the section is in the navigation of
+    /// those the policy set lets do it.
+    fn action(self) -> &'static str {
+        match self {
+            Section::Overview => "usage.read",
+            Section::Users | Section::Teams => "user.list",
+            Section::Keys => "key.list",
+            Section::Sessions => "session.list",
+            Section::Roles => "role.list",
+            Section::ScimTokens => "scim_token.list",
+            Section::Seats => "seat.read",
+            Section::Pools => "pool_share.list",
+            Section::Audit => "audit.read",
+        }
+    }
+
+    pub(crate) fn href(self) -> &'static str {
         match self {
             Section::Overview => "/console",
             Section::Users => "/console/users",
+            Section::Teams => "/console/teams",
             Section::Keys => "/console/keys",
             Section::Sessions => "/console/sessions",
             Section::Roles => "/console/roles",
+            Section::ScimTokens => "/console/scim-tokens",
+            Section::Seats => "/console/seats",
+            Section::Pools => "/console/pools",
             Section::Audit => "/console/audit",
         }
     }
@@ -45,9 +74,13 @@ impl Section {
         match self {
             Section::Overview => Text::Overview,
             Section::Users => Text::Users,
+            Section::Teams => Text::Teams,
             Section::Keys => Text::Keys,
             Section::Sessions => Text::Sessions,
             Section::Roles => Text::Roles,
+            Section::ScimTokens => Text::ScimTokens,
+            Section::Seats => Text::Seats,
+            Section::Pools => Text::Pools,
             Section::Audit => Text::Audit,
         }
     }
@@ -55,7 +88,12 @@ impl Section {
 
 /// A page of `section`: head, header with the person and the language switch, the sections'
 /// navigation, then `main` under the section's title.
-pub(crate) fn layout(visitor: &Visitor, section: Option<Section>, main: Markup) -> Markup {
+pub(crate) fn layout(
+    visitor: &Visitor,
+    reach: &Reach,
+    section: Option<Section>,
+    main: Markup,
+) -> Markup {
     let lang = visitor.lang;
     let t = |text: Text| text.in_(lang);
     let title = section.map_or(Text::Console, Section::title);
@@ -70,18 +108,16 @@ pub(crate) fn layout(visitor: &Visitor, section: Option<Section>, main: Markup) 
                 link rel="stylesheet" href=(style_href());
             }
             body {
-                a.skip href="#main" { (t(Text::SkipToContent)) }
+                (browser::frame::skip_link(lang))
                 header.top {
                     span.brand { (t(Text::Console)) }
-                    @if let Some(user_name) = visitor.user_name() {
-                        span.muted { (t(Text::SignedInAs)) " " strong { (user_name) } }
-                    }
-                    (language_switch(visitor))
+                    (browser::frame::signed_in_as(lang, visitor.user_name()))
+                    (browser::frame::language_switch(lang, visitor.token(), "/console/lang"))
                 }
                 @if visitor.person.is_some() {
                     nav.sections aria-label=(t(Text::Sections)) {
                         ul {
-                            @for item in Section::ALL {
+                            @for item in Section::ALL.into_iter().filter(|s| reach.may(s.action())) {
                                 li {
                                     a href=(item.href())
                                         aria-current=[(Some(item) == section).then_some("page")] {
@@ -101,25 +137,6 @@ pub(crate) fn layout(visitor: &Visitor, section: Option<Section>, main: Markup) 
     }
 }
 
-/// The language switch: a labelled list and a button, usable from the keyboard without script.
-fn language_switch(visitor: &Visitor) -> Markup {
-    let lang = visitor.lang;
-    html! {
-        form method="post" action="/console/lang" {
-            (csrf(visitor))
-            label for="lang" { (Text::Language.in_(lang)) }
-            select #lang name="lang" {
-                @for option in Lang::ALL {
-                    option value=(option.code()) lang=(option.code()) selected[option == lang] {
-                        (option.name())
-                    }
-                }
-            }
-            button.quiet type="submit" { (Text::ChangeLanguage.in_(lang)) }
-        }
-    }
-}
-
 /// The hidden field every form carries: the CSRF token of this browser and person.
 pub(crate) fn csrf(visitor: &Visitor) -> Markup {
     html! { input type="hidden" name=(TOKEN_FIELD) value=(visitor.token()); }
@@ -127,15 +144,15 @@ pub(crate) fn csrf(visitor: &Visitor) -> Markup {
 
 /// What a page shows when the admin API refused or failed: why, in the person's words.
 pub(crate) fn problem(lang: Lang, answer: &Answer) -> Markup {
-    let sentence = match answer.status.as_u16() {
-        403 => Text::NotAllowed,
-        404 => Text::NotFound,
-        _ => Text::Failed,
+    let (sentence, why) = match answer.status.as_u16() {
+        403 => (Text::NotAllowed.in_(lang), None),
+        404 => (browser::Common::NotFound.in_(lang), None),
+        _ => (Text::Failed.in_(lang), Some(answer.message())),
     };
     html! {
         p.error role="alert" {
-            (sentence.in_(lang))
-            @if sentence == Text::Failed { " " (answer.message()) }
+            (sentence)
+            @if let Some(why) = why { " " (why) }
         }
     }
 }
@@ -145,12 +162,23 @@ pub(crate) fn sign_in_first(visitor: &Visitor) -> Markup {
     let t = |text: Text| text.in_(visitor.lang);
     layout(
         visitor,
+        &Reach::default(),
         None,
         html! {
             p { (t(Text::SignInFirst)) }
             a.button href="/" { (t(Text::SignInLink)) }
         },
     )
+}
+
+/// A table's head: the rows' name column, then columns of figures.
+pub(crate) fn figures_head(lang: Lang, name: Text, figures: &[Text]) -> Markup {
+    html! {
+        thead { tr {
+            th scope="col" { (name.in_(lang)) }
+            @for figure in figures { th.number scope="col" { (figure.in_(lang)) } }
+        } }
+    }
 }
 
 /// A JSON value as a table cell's text: strings as they are, `null` as nothing.

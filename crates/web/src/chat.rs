@@ -117,7 +117,7 @@ async fn keep_question(web: &Web, visitor: &Visitor, ask: &Ask) -> Result<Option
         return match ask.conversation {
             Some(_) => Err(plain(
                 StatusCode::NOT_FOUND,
-                Text::NotFound.in_(visitor.lang),
+                browser::Common::NotFound.in_(visitor.lang),
             )),
             None => Ok(None),
         };
@@ -198,7 +198,10 @@ pub(crate) async fn feedback(
             None => false,
         };
         if !answered {
-            return plain(StatusCode::NOT_FOUND, Text::NotFound.in_(visitor.lang));
+            return plain(
+                StatusCode::NOT_FOUND,
+                browser::Common::NotFound.in_(visitor.lang),
+            );
         }
     }
     let given = json!({
@@ -231,7 +234,12 @@ pub(crate) fn refusal_unless_signed_in_and_unforged(
     }
     let token = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok());
     let forged = visitor.check(web, headers, token).is_err();
-    forged.then(|| plain(StatusCode::FORBIDDEN, Text::ForgedRequest.in_(visitor.lang)))
+    forged.then(|| {
+        plain(
+            StatusCode::FORBIDDEN,
+            browser::Common::ForgedRequest.in_(visitor.lang),
+        )
+    })
 }
 
 /// The gateway's routes, called in process.

@@ -12,7 +12,6 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 use crate::conversations::{Action, Keeper, Opened};
-use crate::text::Text;
 use crate::visitor::{Person, Visitor};
 use crate::{Web, pages, refuse};
 
@@ -150,7 +149,7 @@ fn kept<'v>(web: &'v Web, visitor: &'v Visitor) -> Option<(&'v Keeper, &'v Perso
 }
 
 fn not_found(web: &Web, visitor: &Visitor) -> Response {
-    let page = pages::refused(&pages::Frame::of(visitor), Text::NotFound);
+    let page = pages::refused(&pages::Frame::of(visitor), browser::Common::NotFound);
     visitor.respond(web, (StatusCode::NOT_FOUND, page))
 }
 

@@ -85,7 +85,6 @@ use crate::chat::Inference;
 use crate::conversations::Keeper;
 use crate::csrf::{Csrf, Forgery};
 use crate::lang::Lang;
-use crate::text::Text;
 use crate::usage::Meter;
 use crate::visitor::Person;
 use crate::visitor::Visitor;
@@ -364,12 +363,8 @@ async fn choose_language(
 
 /// A refused state change: 403 and a page that says why.
 pub(crate) fn refuse(web: &Web, visitor: &Visitor, forgery: Forgery) -> Response {
-    let reason = match forgery {
-        Forgery::CrossOrigin => Text::CrossOriginRequest,
-        Forgery::BadToken => Text::ForgedRequest,
-    };
     tracing::info!(?forgery, "web: a state change was refused");
-    let page = pages::refused(&pages::Frame::of(visitor), reason);
+    let page = pages::refused(&pages::Frame::of(visitor), forgery.explained());
     visitor.respond(web, (StatusCode::FORBIDDEN, page))
 }
 

@@ -55,13 +55,11 @@ pub fn layout(frame: &Frame<'_>, title: &str, main: Markup) -> Markup {
                 script type="module" src=(Asset::Script.href()) {}
             }
             body {
-                a.skip href="#main" { (t(Text::SkipToContent)) }
+                (browser::frame::skip_link(lang))
                 header.top {
                     span.brand { (t(Text::Product)) }
-                    @if let Some(user_name) = frame.user_name {
-                        span.muted { (t(Text::SignedInAs)) " " strong { (user_name) } }
-                    }
-                    (language_switch(frame))
+                    (browser::frame::signed_in_as(lang, frame.user_name))
+                    (browser::frame::language_switch(lang, frame.token, "/lang"))
                     @if frame.user_name.is_some() {
                         form method="post" action="/signout" {
                             input type="hidden" name=(TOKEN_FIELD) value=(frame.token);
@@ -71,26 +69,6 @@ pub fn layout(frame: &Frame<'_>, title: &str, main: Markup) -> Markup {
                 }
                 main #main tabindex="-1" { (main) }
             }
-        }
-    }
-}
-
-/// The language switch: a labelled list and a button, so it works from the keyboard and without
-/// script.
-fn language_switch(frame: &Frame<'_>) -> Markup {
-    let lang = frame.lang;
-    html! {
-        form method="post" action="/lang" {
-            input type="hidden" name=(TOKEN_FIELD) value=(frame.token);
-            label for="lang" { (Text::Language.in_(lang)) }
-            select #lang name="lang" {
-                @for option in Lang::ALL {
-                    option value=(option.code()) lang=(option.code()) selected[option == lang] {
-                        (option.name())
-                    }
-                }
-            }
-            button.quiet type="submit" { (Text::ChangeLanguage.in_(lang)) }
         }
     }
 }
@@ -398,7 +376,7 @@ fn model_label(lang: Lang, model: &ModelCard) -> String {
 }
 
 /// A refused action, with the reason.
-pub fn refused(frame: &Frame<'_>, reason: Text) -> Markup {
+pub fn refused(frame: &Frame<'_>, reason: browser::Common) -> Markup {
     let t = |text: Text| text.in_(frame.lang);
     layout(
         frame,
@@ -406,7 +384,7 @@ pub fn refused(frame: &Frame<'_>, reason: Text) -> Markup {
         html! {
             section.card {
                 h1 { (t(Text::Forbidden)) }
-                p.error role="alert" { (t(reason)) }
+                p.error role="alert" { (reason.in_(frame.lang)) }
                 a href="/" { (t(Text::Product)) }
             }
         },

@@ -1,10 +1,12 @@
 //! `GET /console/audit`: the audit trail the person may read, filtered by entity, actor, action
 //! (or family), outcome and time, newest first, a page at a time; `GET /console/audit/export`:
 //! the same selection (up to 10,000 events) as JSON Lines, each event with its chain hashes, for
-//! an auditor to keep and check.
+//! an auditor to keep and check; `POST /console/audit/verify`: the chain verified from the page
+//! (group-wide readers, who see the button).
 
 use std::sync::Arc;
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -13,9 +15,10 @@ use serde::Deserialize;
 
 use crate::Console;
 use crate::admin_api::uri;
-use crate::pages::{self, Section, cell};
+use crate::pages::{self, Section, cell, number};
+use crate::reach::Reach;
 use crate::text::Text;
-use crate::views::{refused, respond, signed_in};
+use crate::views::{ask, posted, refused, respond, signed_in};
 
 const PAGE: &str = "50";
 const EXPORT: &str = "10000";
@@ -72,7 +75,7 @@ pub(crate) async fn page(
         )
         .await;
     if !answer.ok() {
-        return refused(&console, &visitor, Section::Audit, &answer);
+        return refused(&console, &visitor, &person, Section::Audit, &answer).await;
     }
     let t = |text: Text| text.in_(visitor.lang);
     let value = |name: &str| {
@@ -83,6 +86,10 @@ pub(crate) async fn page(
             .to_owned()
     };
     let next = answer.body["next_before"].as_u64().map(|n| n.to_string());
+    // The chain is verified whole, so by those who read it whole.
+    let verifies = Reach::of(&console, &person)
+        .await
+        .may_group_wide("audit.read");
     let main = html! {
         form.filters method="get" action="/console/audit" {
             @for (name, text) in [("entity", Text::Entity), ("actor", Text::Actor), ("action", Text::Action)] {
@@ -102,6 +109,12 @@ pub(crate) async fn page(
             button type="submit" { (t(Text::Filter)) }
         }
         p { a href=(uri("/console/audit/export", &filters)) download { (t(Text::Export)) } }
+        @if verifies {
+            form #verify method="post" action="/console/audit/verify" {
+                (pages::csrf(&visitor))
+                button type="submit" { (t(Text::VerifyChain)) }
+            }
+        }
         @if answer.rows().is_empty() {
             p.muted { (t(Text::Nothing)) }
         } @else {
@@ -136,7 +149,75 @@ pub(crate) async fn page(
             }
         }
     };
-    respond(&console, &visitor, Section::Audit, StatusCode::OK, main)
+    respond(
+        &console,
+        &visitor,
+        &person,
+        Section::Audit,
+        StatusCode::OK,
+        main,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Verify {
+    csrf: Option<String>,
+}
+
+/// `POST /console/audit/verify`: the whole chain and its signed checkpoints verified by the admin
+/// API as `fabrique audit verify` does; the page says whether it holds, and every problem found.
+pub(crate) async fn verify(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<Verify>,
+) -> Response {
+    let (visitor, person) = match posted(&console, &headers, form.csrf.as_deref()).await {
+        Ok(signed_in) => signed_in,
+        Err(page) => return page,
+    };
+    let path = "/admin/v1/audit/verify";
+    let answer = match ask(
+        &console,
+        (&visitor, &person),
+        Section::Audit,
+        Method::POST,
+        path,
+    )
+    .await
+    {
+        Ok(answer) => answer,
+        Err(refused) => return refused,
+    };
+    let t = |text: Text| text.in_(visitor.lang);
+    let body = &answer.body;
+    let problems = body["problems"].as_array().map_or(&[][..], Vec::as_slice);
+    let main = html! {
+        section #verification aria-labelledby="verification-title" {
+            h2 #verification-title { (t(Text::Verification)) }
+            @if body["verified"].as_bool() == Some(true) {
+                p.ok role="status" { (t(Text::ChainVerified)) }
+            } @else {
+                p.error role="alert" { (t(Text::ChainBroken)) }
+                ul { @for problem in problems { li { (cell(problem)) } } }
+            }
+            ul.figures {
+                li { (t(Text::EventsChecked)) strong { (number(&body["events"])) } }
+                li { (t(Text::CheckpointsSigned)) strong { (number(&body["checkpoints_signed"])) } }
+                li { (t(Text::Unanchored)) strong { (number(&body["unanchored_events"])) } }
+            }
+            p { a href="/console/audit" { (t(Text::BackToAudit)) } }
+        }
+    };
+    respond(
+        &console,
+        &visitor,
+        &person,
+        Section::Audit,
+        StatusCode::OK,
+        main,
+    )
+    .await
 }
 
 /// `GET /console/audit/export`: the selection as JSON Lines, one event a line.
@@ -161,7 +242,7 @@ pub(crate) async fn export(
         )
         .await;
     if !answer.ok() {
-        return refused(&console, &visitor, Section::Audit, &answer);
+        return refused(&console, &visitor, &person, Section::Audit, &answer).await;
     }
     let mut lines = String::new();
     for event in answer.rows() {

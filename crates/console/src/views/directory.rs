@@ -46,7 +46,7 @@ pub(crate) async fn users(
         .call(&person.principal, Method::GET, &path, None)
         .await;
     if !answer.ok() {
-        return refused(&console, &visitor, Section::Users, &answer);
+        return refused(&console, &visitor, &person, Section::Users, &answer).await;
     }
     let t = |text: Text| text.in_(visitor.lang);
     let next = answer.body["next_cursor"].as_str();
@@ -95,7 +95,15 @@ pub(crate) async fn users(
             }
         }
     };
-    respond(&console, &visitor, Section::Users, StatusCode::OK, main)
+    respond(
+        &console,
+        &visitor,
+        &person,
+        Section::Users,
+        StatusCode::OK,
+        main,
+    )
+    .await
 }
 
 /// `GET /console/sessions`: the live web sessions the person may see, each with its end button.
@@ -109,7 +117,7 @@ pub(crate) async fn sessions(State(console): State<Arc<Console>>, headers: Heade
         .call(&person.principal, Method::GET, "/admin/v1/sessions", None)
         .await;
     if !answer.ok() {
-        return refused(&console, &visitor, Section::Sessions, &answer);
+        return refused(&console, &visitor, &person, Section::Sessions, &answer).await;
     }
     let t = |text: Text| text.in_(visitor.lang);
     let zone = &console.zone;
@@ -150,7 +158,15 @@ pub(crate) async fn sessions(State(console): State<Arc<Console>>, headers: Heade
             }
         }
     };
-    respond(&console, &visitor, Section::Sessions, StatusCode::OK, main)
+    respond(
+        &console,
+        &visitor,
+        &person,
+        Section::Sessions,
+        StatusCode::OK,
+        main,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,7 +191,7 @@ pub(crate) async fn end_session(
         .call(&person.principal, Method::DELETE, &path, None)
         .await;
     if !answer.ok() {
-        return refused(&console, &visitor, Section::Sessions, &answer);
+        return refused(&console, &visitor, &person, Section::Sessions, &answer).await;
     }
     visitor.respond(&console, Redirect::to("/console/sessions").into_response())
 }

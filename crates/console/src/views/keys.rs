@@ -18,7 +18,7 @@ use crate::admin_api::{Answer, uri};
 use crate::pages::{self, Section, cell};
 use crate::text::Text;
 use crate::views::directory::encode;
-use crate::views::{posted, refused, respond, signed_in};
+use crate::views::{ask, posted, refused, respond, signed_in};
 
 /// `GET /console/keys`.
 pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
@@ -36,13 +36,11 @@ async fn listing(
     person: &Person,
     above: Option<(StatusCode, Markup)>,
 ) -> Response {
-    let answer = console
-        .admin
-        .call(&person.principal, Method::GET, "/admin/v1/keys", None)
-        .await;
-    if !answer.ok() {
-        return refused(console, visitor, Section::Keys, &answer);
-    }
+    let path = "/admin/v1/keys";
+    let answer = match ask(console, (visitor, person), Section::Keys, Method::GET, path).await {
+        Ok(answer) => answer,
+        Err(refused) => return refused,
+    };
     let t = |text: Text| text.in_(visitor.lang);
     let zone = &console.zone;
     let (status, above) = above.unwrap_or((StatusCode::OK, html! {}));
@@ -88,7 +86,7 @@ async fn listing(
             }
         }
     };
-    respond(console, visitor, Section::Keys, status, main)
+    respond(console, visitor, person, Section::Keys, status, main).await
 }
 
 fn key_row(visitor: &Visitor, zone: &reports::Zone, key: &Value) -> Markup {
@@ -178,7 +176,7 @@ pub(crate) async fn create(
             Some(body),
         )
         .await;
-    let above = secret_or_problem(&visitor, &answer);
+    let above = secret_or_problem(&visitor, &answer, "key");
     listing(&console, &visitor, &person, Some(above)).await
 }
 
@@ -203,9 +201,13 @@ async fn user_id(console: &Console, person: &Person, user_name: &str) -> Option<
         .map(|u| cell(&u["id"]))
 }
 
-/// A new key's secret, shown this once, or why there is none.
-fn secret_or_problem(visitor: &Visitor, answer: &Answer) -> (StatusCode, Markup) {
-    let secret = answer.body["key"].as_str().filter(|_| answer.ok());
+/// A new key's or token's secret (the answer's `field`), shown this once, or why there is none.
+pub(crate) fn secret_or_problem(
+    visitor: &Visitor,
+    answer: &Answer,
+    field: &str,
+) -> (StatusCode, Markup) {
+    let secret = answer.body[field].as_str().filter(|_| answer.ok());
     match secret {
         Some(secret) => (
             answer.status,
@@ -244,7 +246,7 @@ pub(crate) async fn change(
                 .call(&person.principal, Method::DELETE, &path, None)
                 .await;
             if !answer.ok() {
-                return refused(&console, &visitor, Section::Keys, &answer);
+                return refused(&console, &visitor, &person, Section::Keys, &answer).await;
             }
             visitor.respond(&console, Redirect::to("/console/keys").into_response())
         }
@@ -254,7 +256,7 @@ pub(crate) async fn change(
                 .admin
                 .call(&person.principal, Method::POST, &path, Some(json!({})))
                 .await;
-            let above = secret_or_problem(&visitor, &answer);
+            let above = secret_or_problem(&visitor, &answer, "key");
             listing(&console, &visitor, &person, Some(above)).await
         }
         _ => StatusCode::NOT_FOUND.into_response(),

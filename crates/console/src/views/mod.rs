@@ -5,22 +5,27 @@ pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod overview;
+pub(crate) mod pools;
 pub(crate) mod roles;
+pub(crate) mod scim_tokens;
+pub(crate) mod seats;
+pub(crate) mod teams;
 
 use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use browser::{Forgery, Lang, Person, Visitor};
-use http::{HeaderMap, StatusCode};
+use browser::{Lang, Person, Visitor};
+use http::{HeaderMap, Method, StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::Console;
 use crate::admin_api::Answer;
 use crate::pages::{self, Section};
-use crate::text::Text;
+use crate::reach::Reach;
 
 /// The visitor and the person signed in, or the page asking them to sign in first.
 pub(crate) async fn signed_in(
@@ -46,39 +51,99 @@ pub(crate) async fn posted(
 ) -> Result<(Visitor, Person), Response> {
     let (visitor, person) = signed_in(console, headers).await?;
     if let Err(forgery) = visitor.check(console, headers, token) {
-        let reason = match forgery {
-            Forgery::CrossOrigin => Text::CrossOriginRequest,
-            Forgery::BadToken => Text::ForgedRequest,
-        };
+        let reason = forgery.explained();
         tracing::info!(?forgery, "console: a state change was refused");
         let main = html! { p.error role="alert" { (reason.in_(visitor.lang)) } };
-        let page = pages::layout(&visitor, None, main);
+        let page = pages::layout(&visitor, &Reach::default(), None, main);
         return Err(visitor.respond(console, (StatusCode::FORBIDDEN, page)));
     }
     Ok((visitor, person))
 }
 
-/// A page of `section` with the status the admin API's answer calls for.
-pub(crate) fn respond(
+/// A page of `section` with the status the admin API's answer calls for, its navigation showing
+/// the sections the person may reach.
+pub(crate) async fn respond(
     console: &Console,
     visitor: &Visitor,
+    person: &Person,
     section: Section,
     status: StatusCode,
     main: Markup,
 ) -> Response {
-    let page = pages::layout(visitor, Some(section), main);
+    let reach = Reach::of(console, person).await;
+    let page = pages::layout(visitor, &reach, Some(section), main);
     visitor.respond(console, (status, page))
 }
 
 /// A refused or failed answer of the admin API, shown on `section`'s page.
-pub(crate) fn refused(
+pub(crate) async fn refused(
     console: &Console,
     visitor: &Visitor,
+    person: &Person,
     section: Section,
     answer: &Answer,
 ) -> Response {
     let main = pages::problem(visitor.lang, answer);
-    respond(console, visitor, section, answer.status, main)
+    respond(console, visitor, person, section, answer.status, main).await
+}
+
+/// `method path` of the admin API as `person`: the answer, or `section`'s page saying why it
+/// was refused.
+pub(crate) async fn ask(
+    console: &Console,
+    (visitor, person): (&Visitor, &Person),
+    section: Section,
+    method: Method,
+    path: &str,
+) -> Result<Answer, Response> {
+    let answer = console
+        .admin
+        .call(&person.principal, method, path, None)
+        .await;
+    match answer.ok() {
+        true => Ok(answer),
+        false => Err(refused(console, visitor, person, section, &answer).await),
+    }
+}
+
+/// One call of the admin API a form asks for.
+pub(crate) struct Call {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl Call {
+    pub(crate) fn new(method: Method, path: impl Into<String>, body: Option<Value>) -> Call {
+        Call {
+            method,
+            path: path.into(),
+            body,
+        }
+    }
+}
+
+/// A form that asks for one change: checked ([`posted`]), sent to the admin API as the person,
+/// then back to `section`'s page, or that page saying why it was refused.
+pub(crate) async fn submit(
+    console: &Console,
+    headers: &HeaderMap,
+    token: Option<&str>,
+    section: Section,
+    call: Call,
+) -> Response {
+    let (visitor, person) = match posted(console, headers, token).await {
+        Ok(signed_in) => signed_in,
+        Err(page) => return page,
+    };
+    let answer = console
+        .admin
+        .call(&person.principal, call.method, &call.path, call.body)
+        .await;
+    if !answer.ok() {
+        return refused(console, &visitor, &person, section, &answer).await;
+    }
+    visitor.respond(console, Redirect::to(section.href()).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use browser::{Lang, Person};
+use browser::{Lang, Person, Visitor};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use crate::admin_api::{Answer, uri};
 use crate::chart::{self, MAX_SERIES, Series};
 use crate::pages::{self, Section, number};
 use crate::text::Text;
+use crate::views::directory::encode;
 use crate::views::{respond, signed_in};
 
 const DAY_MILLIS: i64 = 86_400_000;
@@ -60,16 +61,23 @@ enum Measure {
     Requests,
     Tokens,
     Cost,
+    Errors,
 }
 
 impl Measure {
-    const ALL: [Measure; 3] = [Measure::Requests, Measure::Tokens, Measure::Cost];
+    const ALL: [Measure; 4] = [
+        Measure::Requests,
+        Measure::Tokens,
+        Measure::Cost,
+        Measure::Errors,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Measure::Requests => "requests",
             Measure::Tokens => "tokens",
             Measure::Cost => "cost",
+            Measure::Errors => "errors",
         }
     }
 
@@ -78,6 +86,7 @@ impl Measure {
             Measure::Requests => Text::Requests,
             Measure::Tokens => Text::Tokens,
             Measure::Cost => Text::Cost,
+            Measure::Errors => Text::Errors,
         }
     }
 
@@ -88,6 +97,7 @@ impl Measure {
             Measure::Requests => int("requests"),
             Measure::Tokens => int("input_tokens") + int("output_tokens"),
             Measure::Cost => int("cost_micros") / 1_000_000.0,
+            Measure::Errors => int("errors"),
         }
     }
 }
@@ -143,25 +153,43 @@ pub(crate) async fn page(
     ))
     .await;
     let chargeback = get(uri("/admin/v1/reports/chargeback", &[("month", &month)])).await;
+    let range = [("from", from.as_str()), ("to", to.as_str())];
+    let latency = get(uri("/admin/v1/usage/latency", &range)).await;
+    let by_model = [range.as_slice(), &[("group_by", "model")]].concat();
+    let errors = get(uri("/admin/v1/usage", &by_model)).await;
     let main = html! {
         section aria-labelledby="seats-title" {
             h2 #seats-title { (Text::Seats.in_(lang)) }
-            (seats_table(lang, &seats))
+            (seats_table(lang, &seats, None))
         }
         section aria-labelledby="usage-title" {
             h2 #usage-title { (Text::Usage30Days.in_(lang)) }
             (usage_form(lang, by, measure))
             (usage_chart(lang, &usage, by, measure))
         }
+        section aria-labelledby="latency-title" {
+            h2 #latency-title { (Text::LatencyByModel.in_(lang)) }
+            (latency_table(lang, &latency, &errors))
+        }
         section aria-labelledby="chargeback-title" {
             h2 #chargeback-title { (Text::Chargeback.in_(lang)) " (" (month) ")" }
             (chargeback_table(lang, &chargeback, &month))
         }
     };
-    respond(&console, &visitor, Section::Overview, StatusCode::OK, main)
+    respond(
+        &console,
+        &visitor,
+        &person,
+        Section::Overview,
+        StatusCode::OK,
+        main,
+    )
+    .await
 }
 
-fn seats_table(lang: Lang, seats: &Answer) -> Markup {
+/// The seats per entity (and the group's pool, for those who see it); with `editor`, each row
+/// ends with a form that sets the entity's reservation, for the seats page.
+pub(crate) fn seats_table(lang: Lang, seats: &Answer, editor: Option<&Visitor>) -> Markup {
     if !seats.ok() {
         return pages::problem(lang, seats);
     }
@@ -186,15 +214,33 @@ fn seats_table(lang: Lang, seats: &Answer) -> Markup {
             thead { tr {
                 th scope="col" { (t(Text::Entity)) }
                 @for (_, text) in columns { th.number scope="col" { (t(text)) } }
+                @if editor.is_some() { th scope="col" { (t(Text::Reserve)) } }
             } }
             tbody {
                 @for row in seats.rows() {
                     tr {
                         th scope="row" { (pages::cell(&row["entity"])) }
                         @for (field, _) in columns { td.number { (number(&row[field])) } }
+                        @if let Some(visitor) = editor { td { (reservation_form(visitor, row)) } }
                     }
                 }
             }
+        }
+    }
+}
+
+/// The form that sets an entity's reserved seats.
+fn reservation_form(visitor: &Visitor, row: &Value) -> Markup {
+    let t = |text: Text| text.in_(visitor.lang);
+    let entity = pages::cell(&row["entity"]);
+    html! {
+        form.inline method="post" action=(format!("/console/seats/entities/{}", encode(&entity))) {
+            (pages::csrf(visitor))
+            label {
+                span.visually-hidden { (t(Text::Reserved)) " — " (entity) }
+                input type="number" name="reserved" min="0" required value=(pages::cell(&row["reserved"]));
+            }
+            button type="submit" aria-label=(format!("{} — {entity}", t(Text::Reserve))) { (t(Text::Reserve)) }
         }
     }
 }
@@ -289,6 +335,44 @@ fn usage_chart(lang: Lang, usage: &Answer, by: By, measure: Measure) -> Markup {
     }
 }
 
+/// Per model: requests, the p50 and p99 of their duration, and the errors counted.
+fn latency_table(lang: Lang, latency: &Answer, usage: &Answer) -> Markup {
+    if !latency.ok() {
+        return pages::problem(lang, latency);
+    }
+    let t = |text: Text| text.in_(lang);
+    let errors: BTreeMap<String, &Value> = usage
+        .rows()
+        .iter()
+        .map(|row| (pages::cell(&row["model"]), &row["errors"]))
+        .collect();
+    let millis = |value: &Value| match value.as_u64() {
+        Some(_) => format!("{} ms", number(value)),
+        None => String::new(),
+    };
+    html! {
+        @if latency.rows().is_empty() {
+            p.muted { (t(Text::NoUsage)) }
+        } @else {
+            table #latency {
+                (pages::figures_head(lang, Text::Model, &[Text::Requests, Text::LatencyP50, Text::LatencyP99, Text::Errors]))
+                tbody {
+                    @for row in latency.rows() {
+                        @let model = pages::cell(&row["model"]);
+                        tr {
+                            th scope="row" { (model) }
+                            td.number { (number(&row["requests"])) }
+                            td.number { (millis(&row["duration_ms"]["p50"])) }
+                            td.number { (millis(&row["duration_ms"]["p99"])) }
+                            td.number { (errors.get(&model).map(|e| number(e)).unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn chargeback_table(lang: Lang, chargeback: &Answer, month: &str) -> Markup {
     if !chargeback.ok() {
         return pages::problem(lang, chargeback);
@@ -299,13 +383,7 @@ fn chargeback_table(lang: Lang, chargeback: &Answer, month: &str) -> Markup {
         .map_or(&[][..], Vec::as_slice);
     html! {
         table {
-            thead { tr {
-                th scope="col" { (t(Text::Entity)) }
-                th.number scope="col" { (t(Text::Requests)) }
-                th.number scope="col" { (t(Text::Tokens)) }
-                th.number scope="col" { (t(Text::Cost)) }
-                th.number scope="col" { (t(Text::ShareOfPool)) }
-            } }
+            (pages::figures_head(lang, Text::Entity, &[Text::Requests, Text::Tokens, Text::Cost, Text::ShareOfPool]))
             tbody {
                 @for entity in entities {
                     tr {
@@ -372,7 +450,8 @@ pub(crate) async fn chargeback_csv(
                 status,
                 body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             };
-            return crate::views::refused(&console, &visitor, Section::Overview, &answer);
+            return crate::views::refused(&console, &visitor, &person, Section::Overview, &answer)
+                .await;
         }
         Err(status) => status.into_response(),
     };

@@ -44,7 +44,7 @@ pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap
         )
         .await;
     if !answer.ok() {
-        return refused(&console, &visitor, Section::Roles, &answer);
+        return refused(&console, &visitor, &person, Section::Roles, &answer).await;
     }
     let t = |text: Text| text.in_(visitor.lang);
     let main = html! {
@@ -98,7 +98,15 @@ pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap
             }
         }
     };
-    respond(&console, &visitor, Section::Roles, StatusCode::OK, main)
+    respond(
+        &console,
+        &visitor,
+        &person,
+        Section::Roles,
+        StatusCode::OK,
+        main,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,7 +156,7 @@ pub(crate) async fn change(
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     if !answer.ok() {
-        return refused(&console, &visitor, Section::Roles, &answer);
+        return refused(&console, &visitor, &person, Section::Roles, &answer).await;
     }
     visitor.respond(&console, Redirect::to("/console/roles").into_response())
 }

@@ -100,10 +100,46 @@ async fn the_chat_works_in_a_real_browser() {
     assert_stopped_and_charged(records.iter().find(|r| r.model == "mistral-slow"));
 }
 
+/// `gaston`, a group administrator, and his one-time sign-in link; `acme` given a share of the
+/// GPU pool, so the pools page has a row whose weight he can change.
+async fn group_administrator_with_a_pool_share(t: &TestServer) -> String {
+    t.create_user_with_roles("acme", "gaston", &[]).await;
+    let role = serde_json::json!({"user": "gaston", "role": "group_admin"});
+    let (status, body) = t.admin_post("/admin/v1/role-grants", role).await;
+    assert_eq!(status, 201, "{body}");
+    let pools: serde_json::Value = t
+        .http
+        .get(t.url("/admin/v1/pools"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pool = pools["data"][0]["pool"].as_str().expect("a scheduled pool");
+    let share = t
+        .http
+        .put(t.url(&format!("/admin/v1/pools/{pool}/shares/acme")))
+        .bearer_auth(ADMIN_KEY)
+        .json(&serde_json::json!({"weight": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(share.status(), 200);
+    let (status, link) = t
+        .admin_post("/admin/v1/users/gaston/login-link", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 201, "{link}");
+    t.url(link["path"].as_str().unwrap())
+}
+
 /// The administrators' console in a real Chromium: `tests/browser/console.mjs` signs in an
 /// entity administrator of `acme` through a one-time link and checks that they see their entity's
 /// users and never `globex`'s, creates a key (its secret shown once) and revokes it, sees the
-/// usage chart drawn, and that every page passes axe-core; screenshots of each page under
+/// usage chart drawn, and neither the GPU pools in her navigation nor their page; a group
+/// administrator changes an entity's weight and verifies the audit chain; every page passes
+/// axe-core; screenshots of each page under
 /// `$CARGO_TARGET_DIR/ci/screenshots/console-*.png`.
 #[tokio::test]
 async fn the_console_works_in_a_real_browser() {
@@ -164,9 +200,14 @@ async fn the_console_works_in_a_real_browser() {
     assert_eq!(status, 201, "{link}");
 
     let link = t.url(link["path"].as_str().unwrap());
+    let group_admin_link = group_administrator_with_a_pool_share(&t).await;
     run_script(
         "console.mjs",
-        &[("FABRIQUE_URL", t.url("")), ("FABRIQUE_LINK", link)],
+        &[
+            ("FABRIQUE_URL", t.url("")),
+            ("FABRIQUE_LINK", link),
+            ("FABRIQUE_GROUP_ADMIN_LINK", group_admin_link),
+        ],
     )
     .await;
     t.finish().await;
