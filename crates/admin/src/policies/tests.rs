@@ -278,6 +278,32 @@ fn the_policies_grant_each_transition_to_the_role_the_factory_names() {
     }
 }
 
+/// A use case the group owns (no owning entity) is built by the group's factory engineers and
+/// evaluated by them or by the group's risk officers, who must rerun the run they approve on; an
+/// entity's engineer builds none of the group's, and a group engineer approves nothing.
+#[test]
+fn the_groups_engineers_and_risk_officers_evaluate_the_groups_use_cases() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let group_engineer = caller(&[(Role::FactoryEngineer, None)]);
+    let group_officer = caller(&[(Role::RiskOfficer, None)]);
+    let engineer = caller(&[(Role::FactoryEngineer, Some(acme))]);
+    for action in AdminAction::ALL {
+        assert_eq!(
+            engine.allows(&group_engineer, action, None, &[]),
+            builds_use_cases(action),
+            "{action:?}"
+        );
+        assert!(!engine.allows(&engineer, action, None, &[]), "{action:?}");
+    }
+    assert!(engine.allows(&group_officer, AdminAction::RunEvaluation, None, &[]));
+    assert!(!engine.allows(&group_engineer, AdminAction::ApproveVersion, None, &[]));
+    assert!(
+        !engine.allows(&group_engineer, AdminAction::CreateVersion, Some(acme), &[]),
+        "the group's engineers build the group's use cases, not an entity's"
+    );
+}
+
 #[test]
 fn nobody_below_the_group_administrators_grants_a_role_wider_than_their_own() {
     let engine = engine();

@@ -13,13 +13,20 @@ use serde_json::{Value, json};
 
 use crate::harness::{Database, TestServer, call, instant_sim, on_both_databases};
 
+mod group;
+mod invocation;
+
 const SLUG: &str = "invoice-reader";
 
-fn scripted_sim() -> sim::SimConfig {
-    let line = |when: &str, answer: &str| sim::ScriptLine {
+/// The simulator answers `answer` to a request whose prompt holds `when`.
+fn line(when: &str, answer: &str) -> sim::ScriptLine {
+    sim::ScriptLine {
         when: when.into(),
         answer: answer.into(),
-    };
+    }
+}
+
+fn scripted_sim() -> sim::SimConfig {
     sim::SimConfig {
         script: vec![
             // The judge's question quotes the case's, so its line comes first.
@@ -92,10 +99,10 @@ const GOOD_SUITE: &str = r#"{"id": "a", "variables": {"client": "Ada"}, "message
 const BAD_SUITE: &str = r#"{"id": "a", "variables": {"client": "Ada"}, "messages": [{"role": "user", "content": "invoice 17"}], "expect": [{"grader": "numeric", "field": "amount", "value": 99}]}
 "#;
 
-async fn put_suite(t: &TestServer, key: &str, name: &str, text: &str) {
+async fn put_suite(t: &TestServer, slug: &str, key: &str, name: &str, text: &str) {
     let response = t
         .http
-        .put(t.url(&format!("/admin/v1/use-cases/{SLUG}/suites/{name}")))
+        .put(t.url(&format!("/admin/v1/use-cases/{slug}/suites/{name}")))
         .bearer_auth(key)
         .body(text.to_owned())
         .send()
@@ -110,11 +117,11 @@ async fn put_suite(t: &TestServer, key: &str, name: &str, text: &str) {
 }
 
 /// Runs `suite` on `version` and waits (bounded, on the run's state) for its report.
-async fn evaluate(t: &TestServer, key: &str, version: u32, suite: &str) -> Value {
+async fn evaluate(t: &TestServer, slug: &str, key: &str, version: u32, suite: &str) -> Value {
     let (status, run) = call(
         t,
         Method::POST,
-        &format!("/admin/v1/use-cases/{SLUG}/evaluations"),
+        &format!("/admin/v1/use-cases/{slug}/evaluations"),
         key,
         Some(json!({"version": version, "suite": suite})),
     )
@@ -134,11 +141,17 @@ async fn evaluate(t: &TestServer, key: &str, version: u32, suite: &str) -> Value
     .expect("the run finishes")
 }
 
-async fn transition(t: &TestServer, key: &str, version: u32, body: Value) -> (u16, Value) {
+async fn transition(
+    t: &TestServer,
+    slug: &str,
+    key: &str,
+    version: u32,
+    body: Value,
+) -> (u16, Value) {
     call(
         t,
         Method::POST,
-        &format!("/admin/v1/use-cases/{SLUG}/versions/{version}/transitions"),
+        &format!("/admin/v1/use-cases/{slug}/versions/{version}/transitions"),
         key,
         Some(body),
     )
@@ -149,6 +162,7 @@ async fn transition(t: &TestServer, key: &str, version: u32, body: Value) -> (u1
 async fn approve(t: &TestServer, p: &People, version: u32, run: &str) {
     let (status, first) = transition(
         t,
+        SLUG,
         &p.officer,
         version,
         json!({"transition": "approve", "reason": "suite passes", "eval_run": run}),
@@ -161,6 +175,7 @@ async fn approve(t: &TestServer, p: &People, version: u32, run: &str) {
     );
     let (status, second) = transition(
         t,
+        SLUG,
         &p.group_officer,
         version,
         json!({"transition": "approve", "reason": "group review", "eval_run": run}),
@@ -243,12 +258,13 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     )
     .await;
     assert_eq!((status, v1["number"].as_u64()), (201, Some(1)), "{v1}");
-    put_suite(&t, &p.engineer, "good", GOOD_SUITE).await;
-    put_suite(&t, &p.engineer, "bad", BAD_SUITE).await;
+    put_suite(&t, SLUG, &p.engineer, "good", GOOD_SUITE).await;
+    put_suite(&t, SLUG, &p.engineer, "bad", BAD_SUITE).await;
 
     // Submitted: its content is frozen.
     let (status, _) = transition(
         &t,
+        SLUG,
         &p.engineer,
         1,
         json!({"transition": "submit", "reason": ""}),
@@ -257,6 +273,7 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     assert_eq!(status, 400, "a transition needs a reason");
     let (status, _) = transition(
         &t,
+        SLUG,
         &p.engineer,
         1,
         json!({"transition": "submit", "reason": "ready for review"}),
@@ -274,11 +291,12 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     assert_eq!(status, 409);
 
     // Evaluated: the failing suite refuses promotion, the passing one allows it.
-    let failing = evaluate(&t, &p.engineer, 1, "bad").await;
+    let failing = evaluate(&t, SLUG, &p.engineer, 1, "bad").await;
     assert_eq!(failing["status"], "finished", "{failing}");
     assert_eq!(failing["gate"]["passed"], false, "{failing}");
     let (status, refused) = transition(
         &t,
+        SLUG,
         &p.officer,
         1,
         json!({"transition": "approve", "reason": "looks fine", "eval_run": failing["id"]}),
@@ -292,7 +310,7 @@ async fn use_case_from_draft_to_rollback(database: Database) {
             .contains("pass rate"),
         "{refused}"
     );
-    let passing = evaluate(&t, &p.engineer, 1, "good").await;
+    let passing = evaluate(&t, SLUG, &p.engineer, 1, "good").await;
     assert_eq!(passing["summary"]["pass_rate"], 1.0, "{passing}");
     assert_eq!(passing["gate"]["passed"], true, "{passing}");
     let (_, results) = call(
@@ -313,6 +331,7 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     );
     let (status, _) = transition(
         &t,
+        SLUG,
         &p.engineer,
         1,
         json!({"transition": "approve", "reason": "mine", "eval_run": passing["id"]}),
@@ -326,6 +345,7 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     assert_eq!(status, 404);
     let (status, deployed) = transition(
         &t,
+        SLUG,
         &p.engineer,
         1,
         json!({"transition": "deploy", "reason": "go live", "weight": 90}),
@@ -388,12 +408,13 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     );
     transition(
         &t,
+        SLUG,
         &p.engineer,
         2,
         json!({"transition": "submit", "reason": "wording"}),
     )
     .await;
-    let passing = evaluate(&t, &p.engineer, 2, "good").await;
+    let passing = evaluate(&t, SLUG, &p.engineer, 2, "good").await;
     assert_eq!(passing["regressions"]["cases"], json!([]), "{passing}");
     approve(&t, &p, 2, passing["id"].as_str().unwrap()).await;
     // The use case lists each version's approvals, oldest first.
@@ -416,6 +437,7 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     }
     let (status, _) = transition(
         &t,
+        SLUG,
         &p.engineer,
         2,
         json!({"transition": "deploy", "reason": "canary", "weight": 10}),
