@@ -45,6 +45,10 @@ pub struct LiveUseCase {
     pub purpose: Arc<str>,
     pub allowed: Allowed,
     pub priority: Option<Priority>,
+    /// Its data policy as written, which the gateway lays over the caller's entity's.
+    pub policy: Option<Arc<Value>>,
+    /// Owned by the group (no owning entity): the group's own accounts are its owner's callers.
+    pub group_owned: bool,
     /// Declared in `[[use_cases]]`: who may label requests with it is the configuration's to say.
     pub declared: bool,
     /// Deployed versions, by number.
@@ -103,12 +107,16 @@ pub enum KeyScope {
 
 impl LiveUseCase {
     /// Whether the caller may invoke (or label a request with) the use case: a caller of an
-    /// allowed entity whose key, if scoped, names it; or a group-level key scoped to it.
+    /// allowed entity whose key, if scoped, names it; a group-level key scoped to it; or, as the
+    /// owning entity's callers always are, a group-level caller of a use case the group owns
+    /// (its evaluation runs call as the group's evaluator account).
     pub fn admits(&self, caller: &CallerView<'_>) -> bool {
         match caller.key_scope {
             KeyScope::Excludes => false,
             KeyScope::Names if caller.entity.is_none() => true,
-            KeyScope::Names | KeyScope::Unscoped => self.allowed.admits(caller.entity),
+            KeyScope::Names | KeyScope::Unscoped => {
+                self.allowed.admits(caller.entity) || (self.group_owned && caller.entity.is_none())
+            }
         }
     }
 }
@@ -255,6 +263,8 @@ fn live_use_case(use_case: &UseCase, versions: &[Version]) -> LiveUseCase {
         purpose: use_case.purpose.as_str().into(),
         allowed: use_case.allowed.clone(),
         priority: use_case.priority,
+        policy: use_case.policy.clone().map(Arc::new),
+        group_owned: use_case.owner_entity.is_none(),
         declared: use_case.source == crate::registry::CONFIGURATION_SOURCE,
         versions,
         arms,
