@@ -144,22 +144,26 @@ async fn evaluate(
     while let Some(result) = stream.next().await {
         pending.push(result);
         if pending.len() == CHUNK {
-            results.append(&mut pending);
-            store_progress(store, &job.run.id, &results).await?;
+            store_progress(store, &job.run.id, &mut pending, &mut results).await?;
         }
     }
-    results.append(&mut pending);
-    store_progress(store, &job.run.id, &results).await?;
+    // The last chunk, unless the suite's size was a multiple of `CHUNK` (then it is stored).
+    if !pending.is_empty() {
+        store_progress(store, &job.run.id, &mut pending, &mut results).await?;
+    }
     Ok(results)
 }
 
-/// Stores the results not stored yet (the last `CHUNK` at most) and the progress.
-async fn store_progress(store: &Store, run: &str, results: &[CaseResult]) -> anyhow::Result<()> {
-    let stored = results.len().saturating_sub(1) / CHUNK * CHUNK;
-    let fresh = &results[stored.min(results.len())..];
-    store
-        .add_eval_results(run, fresh, results.len() as u64)
-        .await?;
+/// Stores `pending`, the results not stored yet, and the progress; moves them to `stored`.
+async fn store_progress(
+    store: &Store,
+    run: &str,
+    pending: &mut Vec<CaseResult>,
+    stored: &mut Vec<CaseResult>,
+) -> anyhow::Result<()> {
+    let done = (stored.len() + pending.len()) as u64;
+    store.add_eval_results(run, pending, done).await?;
+    stored.append(pending);
     Ok(())
 }
 
