@@ -23,7 +23,9 @@ pub use ids::{
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{Entity, Role, RoleGrant, ServiceAccount, SignInSubject, Status, User};
 pub use serving::{EndpointIdx, Hosting, ModelIdx, ModelKind, Priority};
-pub use usage::{Feedback, Operation, Rating, UsageRecord, UsageTotals, is_slug};
+pub use usage::{
+    DATA_POLICY_REFUSALS, Feedback, Operation, Rating, UsageRecord, UsageTotals, is_slug,
+};
 
 /// Milliseconds since the Unix epoch: the one time representation in records and storage.
 pub type UnixMillis = i64;

@@ -121,6 +121,14 @@ pub struct UsageRecord {
     pub usage_estimated: bool,
 }
 
+/// The error codes of requests the data policy refused (blocked terms, suspected prompt
+/// injections, personal data it blocks): what reports count as refusals by the data policy.
+pub const DATA_POLICY_REFUSALS: [&str; 3] = [
+    "blocked_term",
+    "prompt_injection_suspected",
+    "personal_data_blocked",
+];
+
 /// A caller's verdict on one answer (thumbs up or down, and a comment), given through the
 /// inference API or the chat. It names the request it judges; reports count it only when the
 /// same caller made that request.

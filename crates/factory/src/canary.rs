@@ -46,6 +46,10 @@ impl Default for CanaryRule {
 pub struct VersionStats {
     pub requests: u64,
     pub errors: u64,
+    /// Requests the data policy refused (`domain::DATA_POLICY_REFUSALS`); not errors: the
+    /// version did nothing wrong, the caller's input broke the policy.
+    #[serde(default)]
+    pub policy_refusals: u64,
     pub thumbs_up: u64,
     pub thumbs_down: u64,
 }
@@ -144,6 +148,7 @@ mod tests {
             errors,
             thumbs_up: up,
             thumbs_down: down,
+            ..VersionStats::default()
         };
         assert_eq!(breach(&rule(), &stats(9, 9, 0, 0)), None, "too few");
         assert_eq!(

@@ -604,20 +604,26 @@ impl Store {
     }
 
     /// What each version of a use case did since `since`: requests, errors (5xx, and answers
-    /// that broke the output schema), and the feedback its callers gave on their own answers.
+    /// that broke the output schema), refusals by the data policy, and the feedback its callers
+    /// gave on their own answers.
     pub async fn version_stats(
         &self,
         use_case: &str,
         since: UnixMillis,
     ) -> Result<Vec<(u32, VersionStats, u64, u64)>, StoreError> {
-        let usage = sqlx::query(
+        // The codes are the domain's constants, never input: quoting them inline is safe.
+        let refusals = domain::DATA_POLICY_REFUSALS
+            .map(|code| format!("'{code}'"))
+            .join(", ");
+        let usage = sqlx::query(&format!(
             "SELECT use_case_version AS version, COUNT(*) AS requests, \
              CAST(SUM(CASE WHEN status >= 500 OR error_code = 'output_schema_violation' THEN 1 ELSE 0 END) AS BIGINT) AS errors, \
+             CAST(SUM(CASE WHEN error_code IN ({refusals}) THEN 1 ELSE 0 END) AS BIGINT) AS refusals, \
              CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost, \
              CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) AS duration \
              FROM usage_records WHERE use_case = $1 AND use_case_version IS NOT NULL \
              AND started_at >= $2 GROUP BY use_case_version ORDER BY use_case_version",
-        )
+        ))
         .bind(use_case)
         .bind(since)
         .fetch_all(&self.pool)
@@ -641,6 +647,7 @@ impl Store {
             let mut stats = VersionStats {
                 requests: unsigned(row, "requests")?,
                 errors: unsigned(row, "errors")?,
+                policy_refusals: unsigned(row, "refusals")?,
                 ..VersionStats::default()
             };
             for f in &feedback {
