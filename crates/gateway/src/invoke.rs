@@ -11,16 +11,16 @@
 //! - **Request.** `factory::compose`: the template rendered with the caller's variables, the
 //!   version's model, fallbacks, parameters, tools and output schema; the caller's messages
 //!   appended. The rest of the path (policy, admission, scheduling, routing) sees that request.
-//! - **Answer.** A version with an output schema answers whole (a stream is refused); its answer
-//!   is checked against the schema ([`check_output`]), and a violation is a 502
-//!   `output_schema_violation` metered with the tokens it cost.
+//! - **Answer.** A version with an output schema has its answer checked against the schema
+//!   (`structured`): a whole answer that breaks it is a 502 `output_schema_violation` metered
+//!   with the tokens it cost; a stream is checked when it ends, and one that breaks it ends with
+//!   an `output_schema_violation` error event before `[DONE]`, metered with that code.
 
 use bytes::Bytes;
 use domain::{ModelIdx, Operation};
 use factory::{CallerView, Invocable, KeyScope, Live};
 use http::HeaderMap;
 use identity::Principal;
-use serde_json::Value;
 use smallvec::SmallVec;
 use wire::object::RawObject;
 
@@ -31,6 +31,7 @@ use crate::error::GatewayError;
 use crate::relay::Answer;
 use crate::resolve::{Access, Chain, ModelAccess, check_context};
 use crate::schedule;
+use crate::structured::{self, StreamCheck, check_output};
 
 /// A use case being invoked: which version, and the request its model receives.
 pub(crate) struct Invocation {
@@ -45,7 +46,6 @@ pub(crate) fn invoke(
     operation: Operation,
     model: &str,
     object: &RawObject<'_>,
-    stream: bool,
 ) -> Result<Option<Invocation>, GatewayError> {
     let Some(target) = model.strip_prefix(factory::INVOKE_PREFIX) else {
         return Ok(None);
@@ -66,14 +66,6 @@ pub(crate) fn invoke(
         sticky,
     };
     let target = live.invoke(target, &caller).map_err(|_| not_found())?;
-    if stream && target.version.has_output_schema() {
-        return Err(GatewayError::InvalidField {
-            param: "stream",
-            message: format!(
-                "use case `{slug}` answers with structured output, checked whole: set `stream` to false"
-            ),
-        });
-    }
     let body = factory::compose::compose(&target.version.spec, object).map_err(|e| {
         GatewayError::InvalidField {
             param: "fabrique",
@@ -200,46 +192,32 @@ pub(crate) fn attribute(
 }
 
 /// The answer of an invoked version, its structured output checked: a whole answer that breaks
-/// the schema becomes a 502 `output_schema_violation`, keeping the tokens it cost.
+/// the schema becomes a 502 `output_schema_violation`, keeping the tokens it cost; a stream is
+/// handed the check to make at its end.
 pub(crate) fn checked(target: &Invocable, mut answer: Answer) -> Answer {
-    let Answer::Whole {
-        status,
-        bytes,
-        refused: refused @ None,
-        ..
-    } = &mut answer
-    else {
-        return answer;
+    let (status, bytes, refused) = match &mut answer {
+        Answer::Whole {
+            status,
+            bytes,
+            refused: refused @ None,
+            ..
+        } => (status, bytes, refused),
+        Answer::Stream(streaming) => {
+            streaming.check = StreamCheck::new(target);
+            return answer;
+        }
+        Answer::Whole { .. } => return answer,
     };
     let violation = status
         .is_success()
         .then(|| check_output(target, bytes).err())
         .flatten();
-    if let Some(violation) = violation {
-        let error = GatewayError::OutputSchemaViolation {
-            use_case: target.use_case.slug.to_string(),
-            version: target.version.number,
-            detail: violation,
-        };
+    if let Some(detail) = violation {
+        let error = structured::violation(target, detail);
         // The tokens it cost stay with the answer: usage, relayed characters, first byte.
         *status = error.status();
         *bytes = Bytes::from(error.body_json());
         *refused = Some(error.code());
     }
     answer
-}
-
-/// Checks a whole answer's first choice against the version's output schema.
-pub(crate) fn check_output(target: &Invocable, bytes: &[u8]) -> Result<(), String> {
-    if !target.version.has_output_schema() {
-        return Ok(());
-    }
-    let completion: Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("the answer is not JSON: {e}"))?;
-    let content = completion["choices"][0]["message"]["content"]
-        .as_str()
-        .ok_or("the answer has no message content")?;
-    let answer: Value = serde_json::from_str(content.trim())
-        .map_err(|e| format!("the answer's content is not JSON: {e}"))?;
-    target.version.check_output(&answer)
 }

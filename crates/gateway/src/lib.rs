@@ -24,7 +24,8 @@
 //! every request is metered, and its refusal audited, exactly once. The request path reads only
 //! in-memory state (`state`, composing each stage's compiled state); records leave it through
 //! channels to batch writers. Below the stages are leaf modules that import none of them:
-//! `catalog` (models and endpoints), `headers`, `price`, `error`.
+//! `catalog` (models and endpoints), `headers`, `price`, `error`, `structured` (a use case's
+//! output schema checked).
 
 mod accept;
 mod admit;
@@ -54,6 +55,7 @@ mod route;
 mod schedule;
 mod spans;
 mod state;
+mod structured;
 mod texts;
 
 pub use api::openapi::InferenceApi;

@@ -244,9 +244,9 @@ fn invocation(
     request: &InferenceRequest<'_>,
     object: &RawObject<'_>,
 ) -> Result<Option<Invocation>, GatewayError> {
-    let (principal, model, stream) = (&caller.principal, &request.model, request.asked.stream);
+    let (principal, model) = (&caller.principal, &request.model);
     let operation = x.operation();
-    resolving.in_scope(|| invoke::invoke(&g.factory, principal, operation, model, object, stream))
+    resolving.in_scope(|| invoke::invoke(&g.factory, principal, operation, model, object))
 }
 
 /// Stage 6 for a model name: the model exists, serves this operation, the caller may use it,

@@ -12,7 +12,8 @@
 //! Mistral's before anything else looks at it.
 //!
 //! When the request's policy needs it, an [`AnswerFilter`] rewrites the answer's texts (output
-//! policies, pseudonyms put back): then every event's data is read.
+//! policies, pseudonyms put back): then every event's data is read. So it is for a use case's
+//! output schema, checked at `[DONE]` ([`StreamCheck`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::catalog::{ModelRename, ModelRoute};
 use crate::error::GatewayError;
 use crate::relayed;
 use crate::route::Routed;
+use crate::structured::StreamCheck;
 
 /// What the relay stage hands to the request's exit.
 pub(crate) enum Answer {
@@ -63,6 +65,8 @@ pub(crate) struct Streaming {
     pub answer: Option<AnswerFilter>,
     /// Turns an engine's own FIM stream into Mistral's, when the engine has no FIM route.
     pub fim: Option<FimAnswer>,
+    /// A use case's output schema, checked when the stream ends.
+    pub check: Option<StreamCheck>,
 }
 
 /// Reads the backend's answer, or prepares its stream; the answer filter rewrites what the caller
@@ -106,6 +110,7 @@ pub(crate) async fn relay(
             rename,
             answer,
             fim,
+            check: None,
         })));
     }
     let read = tokio::time::timeout(
@@ -209,6 +214,9 @@ pub(crate) struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     rename: Option<Arc<ModelRename>>,
     answer: Option<AnswerFilter>,
     fim: Option<FimAnswer>,
+    check: Option<StreamCheck>,
+    /// The error the stream ends with though it completed: its answer broke the output schema.
+    violation: Option<&'static str>,
     /// The completion relayed so far, when the request's content is kept.
     completion: Option<String>,
     /// The characters of completion text relayed so far.
@@ -231,6 +239,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             rename,
             answer,
             fim,
+            check,
         } = streaming;
         RelayStream {
             upstream,
@@ -240,6 +249,8 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             rename,
             answer,
             fim,
+            check,
+            violation: None,
             completion: keep_completion.then(String::new),
             relayed_chars: 0,
             usage: None,
@@ -274,6 +285,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             && self.rename.is_none()
             && self.answer.is_none()
             && self.completion.is_none()
+            && self.check.is_none()
         {
             self.relayed_chars += relayed::stream_chars(&chunk);
             return Some(chunk);
@@ -293,6 +305,17 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
                         // What the filter released before `[DONE]`, then the event itself.
                         note_completion(completion, &out[before..]);
                         note_completion(completion, event);
+                    }
+                    if let Some(check) = self.check.as_mut() {
+                        check.note(&out[before..]);
+                        check.note(event);
+                    }
+                    if self.saw_done
+                        && let Some(error) = self.check.take().and_then(|c| c.verdict())
+                    {
+                        // Said before `[DONE]`, so that clients reading to the end see it.
+                        out.extend_from_slice(&wire::sse::event(&error.body_json()));
+                        self.violation = Some(error.code());
                     }
                     match self.rename.as_ref().and_then(|r| r.apply(event)) {
                         Some(renamed) => out.extend_from_slice(&renamed),
@@ -414,7 +437,7 @@ impl<F: FnOnce(StreamOutcome) + Send + Unpin + 'static> Stream for RelayStream<F
                 }
                 Poll::Ready(None) => {
                     if this.saw_done {
-                        this.end(None);
+                        this.end(this.violation);
                         return Poll::Ready(None);
                     }
                     this.end(Some("stream_interrupted"));
