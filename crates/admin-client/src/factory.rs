@@ -33,6 +33,10 @@ pub enum UseCaseCommand {
     Create { file: PathBuf },
     /// Change a use case's fields from a JSON file holding only those to change.
     Update { slug: String, file: PathBuf },
+    /// Set a use case's data policy from a JSON file with the keys of `[entities.policy]`
+    /// (`actions`, `output`, `blocked_terms`, …); it may only tighten the owning entity's
+    /// policy. `{}` drops it.
+    Policy { slug: String, file: PathBuf },
     /// Versions: write one (a draft), replace a draft, compare two.
     Version {
         #[command(subcommand)]
@@ -73,7 +77,8 @@ pub enum UseCaseCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Each version's requests, errors, cost, latency and feedback, side by side.
+    /// Each version's requests, errors, refusals by the data policy, cost, latency and
+    /// feedback, side by side.
     Stats {
         slug: String,
         /// Over the last this many days.
@@ -205,6 +210,9 @@ pub(crate) fn use_case_call(command: &UseCaseCommand) -> Result<Call, CliError> 
             .into(),
         UseCaseCommand::Update { slug, file } => Request::to(Method::PATCH, use_case_path(slug))
             .with_body(read_json(file)?)
+            .into(),
+        UseCaseCommand::Policy { slug, file } => Request::to(Method::PATCH, use_case_path(slug))
+            .with_body(json!({"policy": read_json(file)?}))
             .into(),
         UseCaseCommand::Version { command } => version_request(command)?.into(),
         UseCaseCommand::Submit(target) => transition(target, "submit", json!({})).into(),

@@ -202,6 +202,8 @@ pub struct AdminState {
     pub cookies: access::SessionCookies,
     /// The AI Factory's live registry, which the gateway reads; rebuilt here after each change.
     pub factory: Arc<factory::Live>,
+    /// The group's and the entities' data policies, which a use case's may only tighten.
+    pub data_policies: Arc<configuration::DataPolicies>,
     /// Runs evaluations through the gateway; `None` where none can run (starting one answers 403).
     pub evaluator: Option<Arc<dyn Evaluator>>,
     /// Knowledge libraries; `None` in set-ups without them, where `/v1/libraries` answers 404.

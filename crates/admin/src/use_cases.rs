@@ -115,6 +115,9 @@ pub(crate) struct Fields {
     priority: Option<String>,
     thresholds: Option<Thresholds>,
     canary: Option<CanaryRule>,
+    /// Its data policy, with the keys of `[entities.policy]`; it may only tighten the owning
+    /// entity's. `{}` drops it.
+    policy: Option<Value>,
 }
 
 /// `POST /admin/v1/use-cases` → 201 with the use case.
@@ -163,6 +166,7 @@ pub(crate) async fn create(
         priority: None,
         thresholds: Thresholds::default(),
         canary: CanaryRule::default(),
+        policy: None,
         source: factory::registry::API_SOURCE.to_owned(),
         retired: false,
         created_at: now_millis(),
@@ -396,7 +400,47 @@ async fn apply(
     if let Some(canary) = fields.canary {
         use_case.canary = canary;
     }
+    if let Some(policy) = fields.policy {
+        use_case.policy = tightening_policy(state, use_case, policy)?;
+    }
     Ok(())
+}
+
+/// A use case's data policy as written, checked: valid keys and actions, and no softer than its
+/// owning entity's policy (the group's, for the group's own use cases) on any point, each
+/// softening named in the 400. An empty object is no policy of its own.
+fn tightening_policy(
+    state: &AdminState,
+    use_case: &UseCase,
+    policy: Value,
+) -> Result<Option<Value>, AdminError> {
+    if use_case.source == factory::registry::CONFIGURATION_SOURCE {
+        return Err(AdminError::bad_field(
+            "policy",
+            "this use case is declared in the configuration file: its policy is set there",
+        ));
+    }
+    if policy.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Ok(None);
+    }
+    let owner = use_case.owner_entity.as_deref();
+    let base = state.data_policies.of(owner);
+    let laid = configuration::DataPolicy::laid_over(&policy, base)
+        .map_err(|problems| AdminError::bad_field("policy", problems.join("; ")))?;
+    let softer = laid.relaxations(base);
+    if !softer.is_empty() {
+        let whose = owner.map_or("the group's".to_owned(), |slug| {
+            format!("entity `{slug}`'s")
+        });
+        return Err(AdminError::bad_field(
+            "policy",
+            format!(
+                "a use case's policy may only tighten {whose}, which this one softens: {}",
+                softer.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(policy))
 }
 
 fn parse_risk(name: &str) -> Result<RiskClass, AdminError> {
@@ -767,13 +811,13 @@ pub(crate) async fn set_rollout(
     Ok(Json(json!({"use_case": slug, "weights": shares})))
 }
 
-/// `GET /admin/v1/use-cases/{slug}/stats?days=N`: each version's traffic, errors, cost, latency
-/// and feedback over the last `days` (default 30), side by side.
+/// `GET /admin/v1/use-cases/{slug}/stats?days=N`: each version's traffic, errors, refusals by
+/// the data policy, cost, latency and feedback over the last `days` (default 30), side by side.
 #[utoipa::path(
     get, path = "/admin/v1/use-cases/{slug}/stats", tag = "use_cases",
     params(("slug" = String, Path, description = "The use case's slug"), StatsQuery),
     responses(
-        (status = 200, description = "Each version's requests, errors, cost, latency and feedback.", body = crate::openapi::Listing),
+        (status = 200, description = "Each version's requests, errors, refusals by the data policy, cost, latency and feedback.", body = crate::openapi::Listing),
     ),
 )]
 pub(crate) async fn stats(
@@ -807,6 +851,7 @@ pub(crate) async fn stats(
                 "version": v.number, "state": v.state.as_str(), "weight": v.weight,
                 "requests": s.requests, "errors": s.errors,
                 "error_rate": rate(s.errors, s.requests),
+                "policy_refusals": s.policy_refusals,
                 "cost_micros": cost,
                 "mean_duration_ms": duration.checked_div(s.requests).unwrap_or(0),
                 "thumbs_up": s.thumbs_up, "thumbs_down": s.thumbs_down,

@@ -171,9 +171,12 @@
 //! documentation, the raw struct as written (serde, unknown keys refused), the section's defaults
 //! and its `validate`. `read.rs` reads the file in two steps; `validate.rs` runs the sections in
 //! order, each against the names it refers to; `rules.rs` and `names.rs` hold what sections share.
+//! `policies.rs` lays a data policy written elsewhere (the admin API's, for a use case) over the
+//! file's, and says how one policy is softer than another.
 
 mod error;
 mod names;
+mod policies;
 mod read;
 mod rules;
 mod section;
@@ -187,6 +190,7 @@ use std::path::Path;
 use domain::ClassificationLadder;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use policies::DataPolicies;
 pub use section::admission::AdmissionConfig;
 pub use section::audit::{AuditConfig, AuditKeySource, Witness};
 pub use section::authorization::AuthorizationConfig;

@@ -58,6 +58,8 @@ fn declared_entry(declared: &UseCaseConfig) -> UseCase {
         priority: declared.priority,
         thresholds: Thresholds::default(),
         canary: CanaryRule::default(),
+        // Its policy is the file's (`[use_cases.policy]`), which the gateway applies itself.
+        policy: None,
         source: CONFIGURATION_SOURCE.to_owned(),
         retired: false,
         created_at: now_millis(),

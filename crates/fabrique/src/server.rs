@@ -402,6 +402,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         sign_in,
         cookies,
         factory: Arc::clone(&live),
+        data_policies: Arc::new(configuration::DataPolicies::new(&config)),
         evaluator: Some(Arc::clone(&evaluations) as Arc<dyn admin::Evaluator>),
         libraries: Some(libraries),
     };

@@ -204,6 +204,10 @@ pub struct UseCase {
     pub priority: Option<Priority>,
     pub thresholds: Thresholds,
     pub canary: CanaryRule,
+    /// Its data policy as written (the keys of `[entities.policy]`), laid over its callers'
+    /// entities' policies, which it may only tighten; `None`: theirs apply unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Value>,
     /// [`CONFIGURATION_SOURCE`] for a use case declared in `[[use_cases]]`, [`API_SOURCE`]
     /// otherwise.
     pub source: String,

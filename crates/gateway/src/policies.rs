@@ -3,24 +3,25 @@
 //! inspect stage applies them to the request, the answer filter to the answer.
 //!
 //! Which policy applies ([`Inspector::policy_for`]): the policy of the declared use case the
-//! request names (`[[use_cases]]`, laid over the caller's entity's policy at start), else the
-//! caller's entity's (`[entities.policy]`), else the group's (`[policy]`).
+//! request names (`[[use_cases]]`, laid over the caller's entity's policy at start); else that of
+//! the use case registered through the admin API it names (`factory::Live`), laid over the
+//! caller's entity's policy when it only tightens it ([`Registered`]); else the caller's entity's
+//! (`[entities.policy]`), else the group's (`[policy]`).
 //!
 //! A use case may only be named by the callers it allows (`allowed_entities`, `allowed_teams`,
 //! `allowed_keys`) and only relax a caller's policy for callers it names: where its laid policy is
-//! softer than the caller's own ([`relaxations`]), an open use case is refused, and an allowed
+//! softer than the caller's own (`DataPolicy::relaxations`), an open use case is refused, and an allowed
 //! caller's request is audited as `policy.relaxed`, saying what was softened.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use configuration::{Config, DataPolicy, UseCaseAllowed};
+use configuration::{Config, DataPolicies, DataPolicy, UseCaseAllowed};
 use domain::{AuditEvent, Outcome, TeamId, now_millis};
 use identity::Principal;
-use policy::{
-    ActionTable, BlockedTerms, ContentAction, Detector, InputAction, OutputAction, OutputRules,
-    PiiType,
-};
+use parking_lot::RwLock;
+use policy::{ActionTable, BlockedTerms, ContentAction, Detector, InputAction, OutputRules};
+use serde_json::Value;
 use usage::AuditSink;
 
 /// One data policy, ready for the request path.
@@ -60,7 +61,63 @@ pub(crate) struct Inspector {
     group: Arc<CompiledPolicy>,
     by_entity: HashMap<String, Arc<CompiledPolicy>>,
     by_use_case: HashMap<String, UseCaseRules>,
+    registered: Registered,
     pub(crate) detector: Detector,
+}
+
+/// The policies of use cases registered through the admin API, compiled from the live registry's
+/// (as written) the first time a caller's entity meets them after each reload of the registry:
+/// the request path compiles nothing but then, and holds the lock only to look up or insert.
+#[derive(Debug)]
+struct Registered {
+    live: Arc<factory::Live>,
+    bases: DataPolicies,
+    compiled: RwLock<HashMap<Arc<str>, RegisteredPolicy>>,
+}
+
+/// One registered use case's policy, laid over each caller's entity's policy met so far.
+#[derive(Debug)]
+struct RegisteredPolicy {
+    /// The policy as written, which these were laid from (a reload brings a new one).
+    written: Arc<Value>,
+    /// By the caller's entity slug (`None`: the group's accounts): the laid policy, or `None`
+    /// when it would soften that entity's own, which then applies.
+    by_entity: HashMap<Option<Arc<str>>, Option<Arc<CompiledPolicy>>>,
+}
+
+impl Registered {
+    /// The policy of the registered use case `slug` for a caller of `entity`, when it has one
+    /// that tightens the entity's.
+    fn policy(&self, slug: &str, entity: Option<&Arc<str>>) -> Option<Arc<CompiledPolicy>> {
+        let written = self.live.use_case(slug)?.policy.clone()?;
+        let entity = entity.cloned();
+        if let Some(known) = self.compiled.read().get(slug)
+            && Arc::ptr_eq(&known.written, &written)
+            && let Some(laid) = known.by_entity.get(&entity)
+        {
+            return laid.clone();
+        }
+        let base = self.bases.of(entity.as_deref());
+        let laid = DataPolicy::laid_over(&*written, base)
+            .ok()
+            .filter(|laid| laid.relaxations(base).is_empty())
+            .map(|laid| Arc::new(CompiledPolicy::new(&laid)));
+        let mut compiled = self.compiled.write();
+        let known = compiled
+            .entry(Arc::from(slug))
+            .or_insert_with(|| RegisteredPolicy {
+                written: Arc::clone(&written),
+                by_entity: HashMap::new(),
+            });
+        if !Arc::ptr_eq(&known.written, &written) {
+            *known = RegisteredPolicy {
+                written,
+                by_entity: HashMap::new(),
+            };
+        }
+        known.by_entity.insert(entity, laid.clone());
+        laid
+    }
 }
 
 /// What a declared use case changes for its requests.
@@ -136,7 +193,7 @@ impl UseCaseRules {
 }
 
 impl Inspector {
-    pub(crate) fn new(config: &Config) -> Inspector {
+    pub(crate) fn new(config: &Config, live: Arc<factory::Live>) -> Inspector {
         let compile = |policy: &DataPolicy| Arc::new(CompiledPolicy::new(policy));
         let group = &config.policy.group;
         let own = |slug: &str| {
@@ -145,7 +202,7 @@ impl Inspector {
         };
         let lay = |laid: &DataPolicy, base: &DataPolicy| Laid {
             policy: compile(laid),
-            relaxed: relaxations(laid, base),
+            relaxed: laid.relaxations(base),
         };
         Inspector {
             group: compile(&config.policy.group),
@@ -178,6 +235,11 @@ impl Inspector {
                     (use_case.slug.clone(), rules)
                 })
                 .collect(),
+            registered: Registered {
+                live,
+                bases: DataPolicies::new(config),
+                compiled: RwLock::new(HashMap::new()),
+            },
             detector: Detector::all(),
         }
     }
@@ -193,17 +255,24 @@ impl Inspector {
         &self,
         principal: &Principal,
         use_case: Option<&str>,
-    ) -> &Arc<CompiledPolicy> {
-        let declared = use_case
-            .and_then(|slug| self.by_use_case.get(slug))
-            .and_then(|rules| rules.laid(principal));
-        if let Some(laid) = declared {
-            return &laid.policy;
+    ) -> Arc<CompiledPolicy> {
+        if let Some(slug) = use_case {
+            if let Some(declared) = self.by_use_case.get(slug) {
+                if let Some(laid) = declared.laid(principal) {
+                    return Arc::clone(&laid.policy);
+                }
+            } else if let Some(registered) =
+                self.registered.policy(slug, principal.entity_slug.as_ref())
+            {
+                return registered;
+            }
         }
         let entity = principal.entity_slug.as_deref();
-        entity
-            .and_then(|slug| self.by_entity.get(slug))
-            .unwrap_or(&self.group)
+        Arc::clone(
+            entity
+                .and_then(|slug| self.by_entity.get(slug))
+                .unwrap_or(&self.group),
+        )
     }
 
     /// How the policy of the use case the request names is softer than the caller's own.
@@ -211,71 +280,6 @@ impl Inspector {
         use_case
             .and_then(|slug| self.by_use_case.get(slug))
             .map_or(&[], |rules| rules.relaxations(principal))
-    }
-}
-
-/// How `laid` is softer than `base`, in words an auditor reads: an input or output action
-/// softened (`IBAN: block → flag`), a blocked term dropped, blocked terms or suspected prompt
-/// injections only flagged, content let into traces. Empty when `laid` is as strict or stricter.
-pub(crate) fn relaxations(laid: &DataPolicy, base: &DataPolicy) -> Vec<String> {
-    let mut relaxed = Vec::new();
-    for kind in PiiType::ALL {
-        let (was, is) = (base.actions.get(kind), laid.actions.get(kind));
-        if input_rank(is) < input_rank(was) {
-            relaxed.push(format!("{kind}: {} → {}", input_name(was), input_name(is)));
-        }
-        let (was, is) = (base.output.get(kind), laid.output.get(kind));
-        if output_rank(is) < output_rank(was) {
-            let name = |a: Option<OutputAction>| a.map_or("pass", OutputAction::as_str);
-            relaxed.push(format!("output {kind}: {} → {}", name(was), name(is)));
-        }
-    }
-    for term in &base.blocked_terms {
-        if !laid
-            .blocked_terms
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(term))
-        {
-            relaxed.push(format!("blocked term `{term}` dropped"));
-        }
-    }
-    let blocks_terms = |p: &DataPolicy| p.blocked_terms_action == ContentAction::Block;
-    if !laid.blocked_terms.is_empty() && blocks_terms(base) && !blocks_terms(laid) {
-        relaxed.push("blocked terms: block → flag".to_owned());
-    }
-    let injection = |p: &DataPolicy| match p.prompt_injection {
-        None => 0,
-        Some(ContentAction::Flag) => 1,
-        Some(ContentAction::Block) => 2,
-    };
-    if injection(laid) < injection(base) {
-        relaxed.push("prompt injection: softened".to_owned());
-    }
-    if laid.trace_content && !base.trace_content {
-        relaxed.push("trace_content: on".to_owned());
-    }
-    relaxed
-}
-
-/// How strict an input action is: what the model may see of the value.
-fn input_rank(action: Option<InputAction>) -> u8 {
-    match action {
-        None => 0,
-        Some(InputAction::Flag) => 1,
-        Some(InputAction::Redact | InputAction::Pseudonymize) => 2,
-        Some(InputAction::Block) => 3,
-    }
-}
-
-fn input_name(action: Option<InputAction>) -> &'static str {
-    action.map_or("pass", InputAction::as_str)
-}
-
-fn output_rank(action: Option<OutputAction>) -> u8 {
-    match action {
-        None => 0,
-        Some(OutputAction::Flag) => 1,
-        Some(OutputAction::Redact) => 2,
     }
 }
 
@@ -362,7 +366,7 @@ mod tests {
     use identity::Principal;
     use policy::{ContentAction, InputAction, OutputAction, PiiType};
 
-    use super::{Laid, LaidPolicy, UseCaseRules, relaxations};
+    use super::{Laid, LaidPolicy, UseCaseRules};
 
     fn base() -> DataPolicy {
         let mut policy = DataPolicy::default();
@@ -377,10 +381,10 @@ mod tests {
     #[test]
     fn a_softer_policy_is_described_and_a_stricter_one_is_not() {
         let mut laid = base();
-        assert!(relaxations(&laid, &base()).is_empty());
+        assert!(laid.relaxations(&base()).is_empty());
         laid.actions.set(PiiType::Nir, InputAction::Block);
         laid.blocked_terms.push("Projet Vega".to_owned());
-        assert!(relaxations(&laid, &base()).is_empty(), "stricter only");
+        assert!(laid.relaxations(&base()).is_empty(), "stricter only");
         laid.actions.set(PiiType::Iban, InputAction::Flag);
         laid.actions.set(PiiType::Email, InputAction::Pseudonymize);
         laid.output = Default::default();
@@ -388,7 +392,7 @@ mod tests {
         laid.prompt_injection = Some(ContentAction::Flag);
         laid.trace_content = true;
         assert_eq!(
-            relaxations(&laid, &base()),
+            laid.relaxations(&base()),
             [
                 "IBAN: block → flag",
                 "output IBAN: redact → pass",
@@ -398,7 +402,8 @@ mod tests {
         );
         laid.blocked_terms.clear();
         assert!(
-            relaxations(&laid, &base()).contains(&"blocked term `Projet Orion` dropped".to_owned())
+            laid.relaxations(&base())
+                .contains(&"blocked term `Projet Orion` dropped".to_owned())
         );
     }
 

@@ -62,6 +62,7 @@ impl Server {
             zone: reports::Zone::utc(),
             scheduler: None,
             factory: Arc::new(factory::Live::new()),
+            data_policies: Arc::default(),
             evaluator: None,
             libraries: None,
         };
