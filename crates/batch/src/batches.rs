@@ -1,6 +1,9 @@
-//! `/v1/batches`: create, retrieve, cancel and list batches in OpenAI's wire format. A batch
-//! names one of the caller's files of purpose `batch` (JSONL, one request a line) and one
-//! endpoint; the runner (`runner`) sends its lines through the gateway as the caller.
+//! Batches, in the two shapes the group's tools speak: OpenAI's `/v1/batches` (its view here,
+//! [`BatchObject`]) and Mistral's `/v1/batch/jobs` (`mistral`). They are two views ([`View`]) of
+//! the same batches: the handlers below are written once, generic over the view, which says only
+//! how a submission and a listing read and how a batch shows. A batch names one of the caller's
+//! files of purpose `batch` (JSONL, one request a line) and one endpoint; the runner (`runner`)
+//! sends its lines through the gateway as the caller.
 //!
 //! What the submission establishes is kept with the batch and applies to every line: the
 //! caller (the key they submitted with, looked up again when the lines run, so a key revoked
@@ -11,24 +14,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::to_bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use domain::{AuditAction, AuditEvent, BatchId, FileId, Operation, Outcome, now_millis};
 use http::HeaderMap;
 use identity::Principal;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use store::{BatchStatus, Progress, StoredBatch};
 
 use crate::Batches;
 use crate::error::ApiError;
+use crate::extract::{Caller, ListQuery, PageSize, Paging, json_body};
 use crate::files::{self, Purpose};
 
-/// The largest body of a batch's creation.
-const MAX_BODY_BYTES: usize = 64 * 1024;
-/// The most batches one listing returns.
-const MAX_LIST: u32 = 100;
 /// The longest completion window, in hours (30 days).
 const MAX_WINDOW_HOURS: u64 = 720;
 /// OpenAI's bounds on metadata: 16 pairs, keys of 64 characters, values of 512.
@@ -63,6 +63,73 @@ pub fn operation_of(endpoint: &str) -> Option<Operation> {
     [Operation::Chat, Operation::Embeddings, Operation::Fim]
         .into_iter()
         .find(|operation| operation.public_path() == endpoint)
+}
+
+/// A batch as one API shape shows it: how that shape's submission and listing read, and how a
+/// batch and a page of them are shown. A batch is listed under the shape it was submitted in.
+pub(crate) trait View: Serialize + Sized + Send + 'static {
+    const SHAPE: Shape;
+    /// What the submission's body is called in an error ("a batch").
+    const NOUN: &'static str;
+    /// The page sizes of a listing, and the parameter that says it.
+    const PAGE_SIZE: PageSize;
+    /// A submission's body.
+    type New: DeserializeOwned + Send;
+    /// A page of batches.
+    type Page: Serialize;
+
+    fn submission(asked: &Self::New) -> Result<Submission<'_>, ApiError>;
+    fn of(batch: &StoredBatch) -> Self;
+    fn page(shown: Vec<Self>, has_more: bool) -> Self::Page;
+}
+
+/// Creates a batch from one of the caller's `batch` files.
+pub(crate) async fn create<V: View>(
+    State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<V>, ApiError> {
+    let asked: V::New = json_body(body, V::NOUN).await?;
+    let submission = V::submission(&asked)?;
+    let batch = batches.submit(&principal, &headers, submission).await?;
+    Ok(Json(V::of(&batch)))
+}
+
+/// One of the caller's batches.
+pub(crate) async fn retrieve<V: View>(
+    State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<V>, ApiError> {
+    let batch = batches.owned_batch(&principal, &id).await?;
+    Ok(Json(V::of(&batch)))
+}
+
+/// Cancels one of the caller's batches: the lines done so far stay, in its output and error
+/// files; it is `cancelling` until the runner stops, then `cancelled`.
+pub(crate) async fn cancel<V: View>(
+    State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<V>, ApiError> {
+    let batch = batches.cancel(&principal, &id).await?;
+    Ok(Json(V::of(&batch)))
+}
+
+/// Lists the caller's batches of this shape, newest first.
+pub(crate) async fn list<V: View>(
+    State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<V::Page>, ApiError> {
+    let paging: Paging<BatchId> = Paging::read(&query, V::PAGE_SIZE, "a batch")?;
+    let (owner, shape) = (principal.owner, V::SHAPE.as_str());
+    let rows = batches
+        .store
+        .batches(owner, shape, paging.after, paging.rows());
+    let (found, has_more) = paging.cut(rows.await?);
+    Ok(Json(V::page(found.iter().map(V::of).collect(), has_more)))
 }
 
 /// A batch's creation, as OpenAI's SDK sends it.
@@ -138,8 +205,29 @@ fn seconds(millis: Option<i64>) -> Option<i64> {
     millis.map(|m| m / 1000)
 }
 
-impl BatchObject {
-    pub fn of(batch: &StoredBatch) -> BatchObject {
+impl View for BatchObject {
+    const SHAPE: Shape = Shape::OpenAi;
+    const NOUN: &'static str = "a batch";
+    const PAGE_SIZE: PageSize = PageSize {
+        param: "limit",
+        default: 20,
+        max: 100,
+    };
+    type New = NewBatch;
+    type Page = BatchList;
+
+    fn submission(asked: &NewBatch) -> Result<Submission<'_>, ApiError> {
+        Ok(Submission {
+            input_file_id: &asked.input_file_id,
+            endpoint: &asked.endpoint,
+            window_hours: window_hours(&asked.completion_window)?,
+            model: None,
+            metadata: metadata(asked.metadata.as_ref())?,
+            shape: Shape::OpenAi,
+        })
+    }
+
+    fn of(batch: &StoredBatch) -> BatchObject {
         let ended = batch.status.is_final();
         BatchObject {
             id: batch.id.to_string(),
@@ -177,133 +265,15 @@ impl BatchObject {
                 .and_then(|m| serde_json::from_str(m).ok()),
         }
     }
-}
 
-/// Creates a batch from one of the caller's `batch` files.
-#[utoipa::path(
-    post, path = "/v1/batches", tag = "batches",
-    request_body = NewBatch,
-    responses((status = 200, description = "The batch, `validating`", body = BatchObject)),
-)]
-pub(crate) async fn create(State(batches): State<Arc<Batches>>, request: Request) -> Response {
-    let created = async {
-        let (parts, body) = request.into_parts();
-        let principal = batches.caller(&parts.headers).await?;
-        let bytes = to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::invalid("body", "the body is not readable or too large"))?;
-        let asked: NewBatch = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::invalid("body", format!("the body is not a batch: {e}")))?;
-        let submission = Submission {
-            input_file_id: &asked.input_file_id,
-            endpoint: &asked.endpoint,
-            window_hours: window_hours(&asked.completion_window)?,
-            model: None,
-            metadata: metadata(asked.metadata)?,
-            shape: Shape::OpenAi,
-        };
-        batches.submit(&principal, &parts.headers, submission).await
-    };
-    answer(created.await.map(|b| BatchObject::of(&b)))
-}
-
-/// One of the caller's batches.
-#[utoipa::path(
-    get, path = "/v1/batches/{batch_id}", tag = "batches",
-    params(("batch_id" = String, Path, description = "The batch's id")),
-    responses((status = 200, description = "The batch", body = BatchObject)),
-)]
-pub(crate) async fn retrieve(
-    State(batches): State<Arc<Batches>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let found = async {
-        let principal = batches.caller(&headers).await?;
-        batches.owned_batch(&principal, &id).await
-    };
-    answer(found.await.map(|b| BatchObject::of(&b)))
-}
-
-/// Cancels one of the caller's batches: the lines done so far stay, in its output and error
-/// files; it is `cancelling` until the runner stops, then `cancelled`.
-#[utoipa::path(
-    post, path = "/v1/batches/{batch_id}/cancel", tag = "batches",
-    params(("batch_id" = String, Path, description = "The batch's id")),
-    responses((status = 200, description = "The batch, `cancelling` or already ended", body = BatchObject)),
-)]
-pub(crate) async fn cancel(
-    State(batches): State<Arc<Batches>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let cancelled = async {
-        let principal = batches.caller(&headers).await?;
-        batches.cancel(&principal, &id).await
-    };
-    answer(cancelled.await.map(|b| BatchObject::of(&b)))
-}
-
-/// Lists the caller's batches, newest first.
-#[utoipa::path(
-    get, path = "/v1/batches", tag = "batches",
-    params(
-        ("after" = Option<String>, Query, description = "Only batches older than this one"),
-        ("limit" = Option<u32>, Query, description = "At most this many, 1 to 100; default 20"),
-    ),
-    responses((status = 200, description = "The caller's batches", body = BatchList)),
-)]
-pub(crate) async fn list(
-    State(batches): State<Arc<Batches>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let listed = async {
-        let principal = batches.caller(&headers).await?;
-        let limit = list_limit(query.get("limit"), 20)?;
-        let after = match query.get("after") {
-            None => None,
-            Some(text) => Some(
-                text.parse::<BatchId>()
-                    .map_err(|_| ApiError::invalid("after", "`after` is a batch id"))?,
-            ),
-        };
-        let shape = Shape::OpenAi.as_str();
-        let owner = principal.owner;
-        let mut found = batches
-            .store
-            .batches(owner, shape, after, limit + 1)
-            .await?;
-        let has_more = found.len() > limit as usize;
-        found.truncate(limit as usize);
-        let data: Vec<BatchObject> = found.iter().map(BatchObject::of).collect();
-        Ok(BatchList {
+    fn page(data: Vec<BatchObject>, has_more: bool) -> BatchList {
+        BatchList {
             object: "list",
             first_id: data.first().map(|b| b.id.clone()),
             last_id: data.last().map(|b| b.id.clone()),
             has_more,
             data,
-        })
-    };
-    answer(listed.await)
-}
-
-/// A listing's `limit`: 1 to [`MAX_LIST`], `default` when absent.
-pub(crate) fn list_limit(given: Option<&String>, default: u32) -> Result<u32, ApiError> {
-    match given {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIST).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "`limit` is a number from 1 to 100")),
-    }
-}
-
-pub(crate) fn answer<T: Serialize>(result: Result<T, ApiError>) -> Response {
-    match result {
-        Ok(body) => Json(body).into_response(),
-        Err(error) => error.into_response(),
+        }
     }
 }
 
@@ -454,7 +424,9 @@ pub(crate) fn window_hours(window: &str) -> Result<u64, ApiError> {
 }
 
 /// The caller's metadata, checked against OpenAI's bounds, as JSON text.
-pub(crate) fn metadata(given: Option<HashMap<String, String>>) -> Result<Option<String>, ApiError> {
+pub(crate) fn metadata(
+    given: Option<&HashMap<String, String>>,
+) -> Result<Option<String>, ApiError> {
     let Some(pairs) = given else {
         return Ok(None);
     };
@@ -467,7 +439,7 @@ pub(crate) fn metadata(given: Option<HashMap<String, String>>) -> Result<Option<
             "`metadata` holds up to 16 pairs, keys up to 64 characters, values up to 512",
         ));
     }
-    let sorted: std::collections::BTreeMap<_, _> = pairs.into_iter().collect();
+    let sorted: std::collections::BTreeMap<_, _> = pairs.iter().collect();
     Ok(Some(json!(sorted).to_string()))
 }
 

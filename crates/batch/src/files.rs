@@ -7,7 +7,6 @@
 //! (`contents`), refused past `[batches] max_file_bytes` or past the entity's quota; it is
 //! stored with its audit event (`file.create`), as a deletion is (`file.delete`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,7 +15,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use domain::{AuditAction, AuditEvent, FileId, Outcome, now_millis};
 use futures_util::StreamExt as _;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderValue, header};
 use identity::Principal;
 use serde::Serialize;
 use serde_json::json;
@@ -25,9 +24,14 @@ use store::{FileCreated, FileSelection, StoredFile};
 use crate::Batches;
 use crate::contents::WriteError;
 use crate::error::ApiError;
+use crate::extract::{Caller, ListQuery, PageSize, Paging};
 
-/// The most files one listing returns (OpenAI's bound).
-const MAX_LIST: u32 = 10_000;
+/// A listing's pages: up to 10,000 files (OpenAI's bound), all of them unless told.
+const PAGE_SIZE: PageSize = PageSize {
+    param: "limit",
+    default: 10_000,
+    max: 10_000,
+};
 /// The longest text form field read (`purpose`).
 const MAX_FIELD_BYTES: usize = 256;
 /// The longest file name kept.
@@ -170,12 +174,13 @@ pub(crate) struct Upload {
         (status = 413, description = "The file passes the size limit or the entity's quota", body = wire::ErrorBody),
     ),
 )]
-pub(crate) async fn upload(State(batches): State<Arc<Batches>>, request: Request) -> Response {
-    answer(
-        upload_file(&batches, request)
-            .await
-            .map(|f| FileObject::of(&f)),
-    )
+pub(crate) async fn upload(
+    State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
+    request: Request,
+) -> Result<Json<FileObject>, ApiError> {
+    let file = upload_file(&batches, &principal, request).await?;
+    Ok(Json(FileObject::of(&file)))
 }
 
 /// Lists the caller's files, newest first.
@@ -191,10 +196,10 @@ pub(crate) async fn upload(State(batches): State<Arc<Batches>>, request: Request
 )]
 pub(crate) async fn list(
     State(batches): State<Arc<Batches>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    answer(list_files(&batches, &query, &headers).await)
+    Caller(principal): Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<FileList>, ApiError> {
+    list_files(&batches, &principal, &query).await.map(Json)
 }
 
 /// One of the caller's files.
@@ -205,14 +210,11 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn retrieve(
     State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let found = async {
-        let principal = batches.caller(&headers).await?;
-        owned(&batches, &principal, &id).await
-    };
-    answer(found.await.map(|f| FileObject::of(&f)))
+) -> Result<Json<FileObject>, ApiError> {
+    let file = owned(&batches, &principal, &id).await?;
+    Ok(Json(FileObject::of(&file)))
 }
 
 /// Deletes one of the caller's files.
@@ -223,10 +225,10 @@ pub(crate) async fn retrieve(
 )]
 pub(crate) async fn delete(
     State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    answer(delete_file(&batches, &id, &headers).await)
+) -> Result<Json<FileDeleted>, ApiError> {
+    delete_file(&batches, &principal, &id).await.map(Json)
 }
 
 /// The bytes of one of the caller's files.
@@ -237,25 +239,11 @@ pub(crate) async fn delete(
 )]
 pub(crate) async fn content(
     State(batches): State<Arc<Batches>>,
+    Caller(principal): Caller,
     Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let found = async {
-        let principal = batches.caller(&headers).await?;
-        owned(&batches, &principal, &id).await
-    };
-    match found.await {
-        Ok(file) => download(&batches, &file),
-        Err(error) => error.into_response(),
-    }
-}
-
-/// A JSON answer, or the error's.
-fn answer<T: Serialize>(result: Result<T, ApiError>) -> Response {
-    match result {
-        Ok(body) => Json(body).into_response(),
-        Err(error) => error.into_response(),
-    }
+) -> Result<Response, ApiError> {
+    let file = owned(&batches, &principal, &id).await?;
+    Ok(download(&batches, &file))
 }
 
 /// The file `id` when `principal`'s owner owns it; 404 otherwise, however the id is wrong.
@@ -276,9 +264,12 @@ pub(crate) async fn owned(
         .ok_or_else(not_found)
 }
 
-async fn upload_file(batches: &Batches, request: Request) -> Result<StoredFile, ApiError> {
+async fn upload_file(
+    batches: &Batches,
+    principal: &Principal,
+    request: Request,
+) -> Result<StoredFile, ApiError> {
     let (parts, body) = request.into_parts();
-    let principal = batches.caller(&parts.headers).await?;
     let boundary = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -340,7 +331,7 @@ async fn upload_file(batches: &Batches, request: Request) -> Result<StoredFile, 
             created_at: now_millis(),
         });
     match stored {
-        Ok(file) => match batches.keep(&principal, &file).await {
+        Ok(file) => match batches.keep(principal, &file).await {
             Ok(()) => Ok(file),
             Err(error) => {
                 let _ = batches.contents.remove(id).await;
@@ -385,39 +376,23 @@ impl Batches {
 
 async fn list_files(
     batches: &Batches,
-    query: &HashMap<String, String>,
-    headers: &HeaderMap,
+    principal: &Principal,
+    query: &ListQuery,
 ) -> Result<FileList, ApiError> {
-    let principal = batches.caller(headers).await?;
-    let limit = match query.get("limit") {
-        None => MAX_LIST,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIST).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "`limit` is a number from 1 to 10000"))?,
-    };
+    let paging: Paging<FileId> = Paging::read(query, PAGE_SIZE, "a file")?;
     let oldest_first = match query.get("order").map(String::as_str) {
         None | Some("desc") => false,
         Some("asc") => true,
         Some(_) => return Err(ApiError::invalid("order", "`order` is `asc` or `desc`")),
     };
-    let after = match query.get("after") {
-        None => None,
-        Some(text) => Some(
-            text.parse::<FileId>()
-                .map_err(|_| ApiError::invalid("after", "`after` is a file id"))?,
-        ),
-    };
     let selection = FileSelection {
         purpose: query.get("purpose").map(String::as_str),
-        after,
-        limit: limit + 1,
+        after: paging.after,
+        limit: paging.rows(),
         oldest_first,
     };
-    let mut files = batches.store.files(principal.owner, &selection).await?;
-    let has_more = files.len() > limit as usize;
-    files.truncate(limit as usize);
+    let rows = batches.store.files(principal.owner, &selection).await?;
+    let (files, has_more) = paging.cut(rows);
     let data: Vec<FileObject> = files.iter().map(FileObject::of).collect();
     Ok(FileList {
         object: "list",
@@ -431,11 +406,10 @@ async fn list_files(
 
 async fn delete_file(
     batches: &Batches,
+    principal: &Principal,
     id: &str,
-    headers: &HeaderMap,
 ) -> Result<FileDeleted, ApiError> {
-    let principal = batches.caller(headers).await?;
-    let file = owned(batches, &principal, id).await?;
+    let file = owned(batches, principal, id).await?;
     let audit = AuditEvent {
         at: now_millis(),
         actor: principal.actor(),

@@ -1,14 +1,16 @@
 //! Files and batches, OpenAI's and Mistral's: `/v1/files` (upload, list, retrieve, delete,
 //! download; `files`), with the bytes on disk under the data directory (`contents`) and their
-//! metadata in the store; `/v1/batches` (`batches`) and Mistral's `/v1/batch/jobs`
-//! (`mistral`), two shapes of the same batches, run by the [`Runner`] (`runner`) through the
+//! metadata in the store; `/v1/batches` and Mistral's `/v1/batch/jobs`, two views
+//! (`batches::View`; Mistral's in `mistral`) of the same batches served by the same handlers
+//! (`batches`), run by the [`Runner`] (`runner`) through the
 //! gateway as their submitter — the binary joins the two ([`Lines`]) and runs the runner on
 //! the replica that holds the background jobs' lease.
 //!
 //! Every route authenticates its caller through `access` (an API key or an access token; never
 //! a session cookie, which would ride along on another site's form) and narrows what it reads to
 //! the caller's own objects, so another caller's object answers 404. What changes is written with
-//! its audit event in one transaction. The errors are OpenAI's JSON (`error`).
+//! its audit event in one transaction. The errors are OpenAI's JSON (`error`). What a route
+//! reads from a request — its caller, body and page — is read one way for all (`extract`).
 //!
 //! **Invariant:** it never reaches into another surface; a file's bytes are streamed, never held
 //! whole in memory.
@@ -16,6 +18,7 @@
 mod batches;
 mod contents;
 mod error;
+mod extract;
 mod files;
 mod mistral;
 pub mod openapi;
@@ -121,11 +124,16 @@ pub fn router(state: Arc<Batches>) -> Router {
             get(files::retrieve).delete(files::delete),
         )
         .route("/v1/files/{file_id}/content", get(files::content))
-        .route("/v1/batches", get(batches::list).post(batches::create))
-        .route("/v1/batches/{batch_id}", get(batches::retrieve))
-        .route("/v1/batches/{batch_id}/cancel", post(batches::cancel))
-        .route("/v1/batch/jobs", get(mistral::list).post(mistral::create))
-        .route("/v1/batch/jobs/{job_id}", get(mistral::retrieve))
-        .route("/v1/batch/jobs/{job_id}/cancel", post(mistral::cancel))
+        .merge(batch_routes::<BatchObject>("/v1/batches/{batch_id}"))
+        .merge(batch_routes::<JobObject>("/v1/batch/jobs/{job_id}"))
         .with_state(state)
+}
+
+/// One shape's batch routes, `one` naming a batch: the same handlers, through the shape's view.
+fn batch_routes<V: batches::View>(one: &str) -> Router<Arc<Batches>> {
+    let all = one.rsplit_once('/').map_or(one, |(all, _)| all);
+    Router::new()
+        .route(all, get(batches::list::<V>).post(batches::create::<V>))
+        .route(one, get(batches::retrieve::<V>))
+        .route(&format!("{one}/cancel"), post(batches::cancel::<V>))
 }

@@ -1,25 +1,18 @@
 //! Mistral's batch API, `/v1/batch/jobs`: create (input files, model, endpoint, metadata,
-//! timeout), retrieve, list and cancel — the same batches and the same runner as OpenAI's
-//! `/v1/batches`, shown in Mistral's shape (`BatchJobOut`). A job's lines are `{"custom_id",
+//! timeout), retrieve, list and cancel — the same batches, handlers and runner as OpenAI's
+//! `/v1/batches`, through Mistral's view of them ([`View`]: `BatchJobOut`). A job's lines are `{"custom_id",
 //! "body"}`; the job's model is put in each body that names none.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::body::to_bytes;
-use axum::extract::{Path, Query, Request, State};
-use axum::response::Response;
-use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::{BatchStatus, StoredBatch};
 
-use crate::Batches;
-use crate::batches::{Shape, Submission, answer, list_limit, metadata};
+use crate::batches::{Shape, Submission, View, metadata, window_hours};
 use crate::error::ApiError;
+use crate::extract::PageSize;
 
-/// The largest body of a job's creation.
-const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A job's default timeout, in hours (Mistral's).
 const DEFAULT_TIMEOUT_HOURS: u64 = 24;
 
@@ -94,8 +87,37 @@ fn status(status: BatchStatus) -> &'static str {
     }
 }
 
-impl JobObject {
-    pub fn of(batch: &StoredBatch) -> JobObject {
+impl View for JobObject {
+    const SHAPE: Shape = Shape::Mistral;
+    const NOUN: &'static str = "a batch job";
+    const PAGE_SIZE: PageSize = PageSize {
+        param: "page_size",
+        default: 100,
+        max: 100,
+    };
+    type New = NewJob;
+    type Page = JobList;
+
+    fn submission(asked: &NewJob) -> Result<Submission<'_>, ApiError> {
+        let [input] = asked.input_files.as_slice() else {
+            return Err(ApiError::invalid(
+                "input_files",
+                "name exactly one input file per job",
+            ));
+        };
+        let hours = asked.timeout_hours.unwrap_or(DEFAULT_TIMEOUT_HOURS);
+        Ok(Submission {
+            input_file_id: input,
+            endpoint: &asked.endpoint,
+            window_hours: window_hours(&format!("{hours}h"))
+                .map_err(|_| ApiError::invalid("timeout_hours", "`timeout_hours` is 1 to 720"))?,
+            model: asked.model.clone(),
+            metadata: metadata(asked.metadata.as_ref())?,
+            shape: Shape::Mistral,
+        })
+    }
+
+    fn of(batch: &StoredBatch) -> JobObject {
         let ended = batch.status.is_final();
         let p = batch.progress;
         let errors = batch
@@ -145,105 +167,12 @@ impl JobObject {
             .map(|at| at / 1000),
         }
     }
-}
 
-/// Creates a batch job.
-#[utoipa::path(
-    post, path = "/v1/batch/jobs", tag = "batches",
-    request_body = NewJob,
-    responses((status = 200, description = "The job, `QUEUED`", body = JobObject)),
-)]
-pub(crate) async fn create(State(batches): State<Arc<Batches>>, request: Request) -> Response {
-    let created = async {
-        let (parts, body) = request.into_parts();
-        let principal = batches.caller(&parts.headers).await?;
-        let bytes = to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::invalid("body", "the body is not readable or too large"))?;
-        let asked: NewJob = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::invalid("body", format!("the body is not a batch job: {e}")))?;
-        let [input] = asked.input_files.as_slice() else {
-            return Err(ApiError::invalid(
-                "input_files",
-                "name exactly one input file per job",
-            ));
-        };
-        let hours = asked.timeout_hours.unwrap_or(DEFAULT_TIMEOUT_HOURS);
-        let submission = Submission {
-            input_file_id: input,
-            endpoint: &asked.endpoint,
-            window_hours: crate::batches::window_hours(&format!("{hours}h"))
-                .map_err(|_| ApiError::invalid("timeout_hours", "`timeout_hours` is 1 to 720"))?,
-            model: asked.model,
-            metadata: metadata(asked.metadata)?,
-            shape: Shape::Mistral,
-        };
-        batches.submit(&principal, &parts.headers, submission).await
-    };
-    answer(created.await.map(|b| JobObject::of(&b)))
-}
-
-/// One of the caller's jobs.
-#[utoipa::path(
-    get, path = "/v1/batch/jobs/{job_id}", tag = "batches",
-    params(("job_id" = String, Path, description = "The job's id")),
-    responses((status = 200, description = "The job", body = JobObject)),
-)]
-pub(crate) async fn retrieve(
-    State(batches): State<Arc<Batches>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let found = async {
-        let principal = batches.caller(&headers).await?;
-        batches.owned_batch(&principal, &id).await
-    };
-    answer(found.await.map(|b| JobObject::of(&b)))
-}
-
-/// Cancels one of the caller's jobs.
-#[utoipa::path(
-    post, path = "/v1/batch/jobs/{job_id}/cancel", tag = "batches",
-    params(("job_id" = String, Path, description = "The job's id")),
-    responses((status = 200, description = "The job", body = JobObject)),
-)]
-pub(crate) async fn cancel(
-    State(batches): State<Arc<Batches>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let cancelled = async {
-        let principal = batches.caller(&headers).await?;
-        batches.cancel(&principal, &id).await
-    };
-    answer(cancelled.await.map(|b| JobObject::of(&b)))
-}
-
-/// Lists the caller's jobs, newest first.
-#[utoipa::path(
-    get, path = "/v1/batch/jobs", tag = "batches",
-    params(("page_size" = Option<u32>, Query, description = "At most this many, 1 to 100; default 100")),
-    responses((status = 200, description = "The caller's jobs", body = JobList)),
-)]
-pub(crate) async fn list(
-    State(batches): State<Arc<Batches>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    let listed = async {
-        let principal = batches.caller(&headers).await?;
-        let limit = list_limit(query.get("page_size"), 100)?;
-        let shape = Shape::Mistral.as_str();
-        let found = batches
-            .store
-            .batches(principal.owner, shape, None, limit)
-            .await?;
-        let data: Vec<JobObject> = found.iter().map(JobObject::of).collect();
-        Ok(JobList {
+    fn page(data: Vec<JobObject>, _has_more: bool) -> JobList {
+        JobList {
             object: "list",
             total: data.len(),
             data,
-        })
-    };
-    answer(listed.await)
+        }
+    }
 }
