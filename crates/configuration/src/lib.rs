@@ -13,7 +13,7 @@
 //! default and rules of each key are documented once, on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
 //! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`],
-//! [`RetentionConfig`], [`AuthorizationConfig`], [`BatchesConfig`]).
+//! [`RetentionConfig`], [`AuthorizationConfig`], [`BatchesConfig`], [`CacheConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -143,6 +143,10 @@
 //! max_file_bytes = 536870912                     # the largest upload to /v1/files
 //! entity_quota_bytes = 10737418240               # files an entity may keep
 //! concurrency = 4                                # batch lines run at once per replica
+//!
+//! [cache]
+//! models = ["mistral-embed"]                     # answers served again, per entity; off by default
+//! ttl_secs = 300
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -195,6 +199,7 @@ pub use section::admission::AdmissionConfig;
 pub use section::audit::{AuditConfig, AuditKeySource, Witness};
 pub use section::authorization::AuthorizationConfig;
 pub use section::batches::BatchesConfig;
+pub use section::cache::CacheConfig;
 pub use section::endpoints::EndpointConfig;
 pub use section::entities::EntitySeed;
 pub use section::models::{ModelConfig, Price};
@@ -252,6 +257,8 @@ pub struct Config {
     pub authorization: AuthorizationConfig,
     /// `[batches]`: uploaded files, each entity's quota, the batch runner.
     pub batches: BatchesConfig,
+    /// `[cache]`: the response cache — what is cached, for how long, how much; off by default.
+    pub cache: CacheConfig,
     /// `[redis]`: where replicas share rate limits and budgets; `None` (the section absent): this
     /// process counts alone, in memory.
     pub redis: Option<RedisConfig>,

@@ -5,6 +5,7 @@ pub(crate) mod admission;
 pub(crate) mod audit;
 pub(crate) mod authorization;
 pub(crate) mod batches;
+pub(crate) mod cache;
 pub(crate) mod classifications;
 pub(crate) mod endpoints;
 pub(crate) mod entities;

@@ -15,8 +15,8 @@ use crate::section::entities::EntitySeed;
 use crate::section::policy::DataPolicy;
 use crate::section::retention::{Retention, RetentionConfig};
 use crate::section::{
-    admission, audit, authorization, batches, classifications, endpoints, entities, models, oidc,
-    policy, redis, retention, routing, scheduling, scim, seats, server, sessions, simulator,
+    admission, audit, authorization, batches, cache, classifications, endpoints, entities, models,
+    oidc, policy, redis, retention, routing, scheduling, scim, seats, server, sessions, simulator,
     telemetry, use_cases,
 };
 
@@ -44,6 +44,7 @@ struct RawDocument {
     retention: Option<Value>,
     authorization: Option<Value>,
     batches: Option<Value>,
+    cache: Option<Value>,
     redis: Option<Value>,
 }
 
@@ -70,6 +71,7 @@ pub(crate) struct RawConfig {
     pub retention: Section<retention::RawRetention>,
     pub authorization: Section<authorization::RawAuthorization>,
     pub batches: Section<batches::RawBatches>,
+    pub cache: Section<cache::RawCache>,
     pub redis: Section<redis::RawRedis>,
 }
 
@@ -99,6 +101,7 @@ impl RawConfig {
             retention: Section::Absent,
             authorization: Section::Absent,
             batches: Section::Absent,
+            cache: Section::Absent,
             redis: Section::Absent,
         }
     }
@@ -133,6 +136,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         retention: read::section(document.retention, "retention", errors),
         authorization: read::section(document.authorization, "authorization", errors),
         batches: read::section(document.batches, "batches", errors),
+        cache: read::section(document.cache, "cache", errors),
         redis: read::section(document.redis, "redis", errors),
     })
 }
@@ -188,12 +192,14 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     );
     let authorization = authorization::validate(raw.authorization.given_or_default(), errors);
     let batches = batches::validate(raw.batches.given_or_default(), errors);
+    let cache = cache::validate(raw.cache.given_or_default(), &models, &model_names, errors);
     let redis = match raw.redis {
         Section::Given(raw) => Some(redis::validate(raw, env, errors)),
         Section::Absent | Section::Invalid => None,
     };
     Config {
         batches,
+        cache,
         redis,
         retention,
         authorization,

@@ -119,6 +119,9 @@ pub struct UsageRecord {
     /// for an answer (a stream cut before its usage chunk, a backend that reports none), so the
     /// request is charged its prompt's estimate and the completion relayed (characters ÷ 4).
     pub usage_estimated: bool,
+    /// The answer came from the response cache: no backend was asked, no token is charged.
+    #[serde(default)]
+    pub cache_hit: bool,
 }
 
 /// The error codes of requests the data policy refused (blocked terms, suspected prompt
@@ -178,6 +181,9 @@ pub struct UsageTotals {
     pub cost_micros: u64,
     /// Requests that ended in an error (an error code was recorded).
     pub errors: u64,
+    /// Requests answered from the response cache, at no token and no cost.
+    #[serde(default)]
+    pub cache_hits: u64,
 }
 
 impl From<&UsageRecord> for UsageTotals {
@@ -189,6 +195,7 @@ impl From<&UsageRecord> for UsageTotals {
             output_tokens: record.completion_tokens,
             cost_micros: record.cost_micros,
             errors: u64::from(record.error_code.is_some()),
+            cache_hits: u64::from(record.cache_hit),
         }
     }
 }
@@ -201,6 +208,7 @@ impl UsageTotals {
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
         self.cost_micros = self.cost_micros.saturating_add(other.cost_micros);
         self.errors = self.errors.saturating_add(other.errors);
+        self.cache_hits = self.cache_hits.saturating_add(other.cache_hits);
     }
 }
 

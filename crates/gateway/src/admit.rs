@@ -7,7 +7,7 @@
 //!   limit. Before anything else, so that a request refused at any later stage still counts, and a
 //!   flood — of blocked prompts, say — is refused 429 before its body is read, inspected or
 //!   audited.
-//! - **Admit** (stage 9, once the body is known): the token limits and budgets, charged with the
+//! - **Admit** (stage 10, once the body is known): the token limits and budgets, charged with the
 //!   request's estimate and settled with the real usage when the request is metered.
 //!
 //! What admission reports (rate-limit state, a budget warning) goes into the response headers

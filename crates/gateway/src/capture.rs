@@ -98,6 +98,15 @@ pub(crate) fn append_texts(completion: &mut String, json: &[u8]) {
     }
 }
 
+/// The texts of a stream's events (as the caller received them), appended to `completion`.
+pub(crate) fn append_stream_texts(completion: &mut String, events: &[u8]) {
+    for event in wire::sse::events(events) {
+        if let Some(data) = wire::sse::data(event) {
+            append_texts(completion, &data);
+        }
+    }
+}
+
 impl Capture {
     /// The content writer's record of this capture, when the request is metered.
     pub(crate) fn into_record(

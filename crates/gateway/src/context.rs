@@ -28,7 +28,8 @@ use crate::attribute::{Attribution, Caller};
 use crate::capture::{self, Capture};
 use crate::error::GatewayError;
 use crate::headers::{
-    self, CLIENT_REQUEST_ID_HEADER, Protected, REQUEST_ID_HEADER, USE_CASE_VERSION_HEADER,
+    self, CACHE_HEADER, CLIENT_REQUEST_ID_HEADER, Protected, REQUEST_ID_HEADER,
+    USE_CASE_VERSION_HEADER,
 };
 use crate::meter::{End, Facts};
 use crate::price::Estimate;
@@ -108,6 +109,7 @@ impl Exchange {
                 dispatch: None,
                 endpoint: None,
                 attempts: 0,
+                cache_hit: false,
             },
             told: Told::default(),
             report,
@@ -207,7 +209,7 @@ impl Exchange {
         self.facts.count = count;
     }
 
-    /// Stage 9: the admission to settle, the prompt's estimate, and what admission tells the
+    /// Stage 10: the admission to settle, the prompt's estimate, and what admission tells the
     /// caller.
     pub fn admitted(&mut self, admitted: Admitted, estimate: Estimate) {
         self.facts.prompt_estimate = Some(estimate.prompt_tokens);
@@ -216,13 +218,13 @@ impl Exchange {
         self.told.warning = admitted.budget_warning;
     }
 
-    /// Stage 10: the pool sequence the request holds, when it was scheduled.
+    /// Stage 11: the pool sequence the request holds, when it was scheduled.
     pub fn scheduled(&mut self, dispatch: Option<scheduler::Dispatch>) {
         self.told.queue_wait = dispatch.as_ref().map(scheduler::Dispatch::waited);
         self.facts.dispatch = dispatch;
     }
 
-    /// Stage 11: where the request was sent, and what it took.
+    /// Stage 12: where the request was sent, and what it took.
     pub fn routed(&mut self, routed: &mut Routed) {
         if let Some(fallback) = routed.fallback_dispatch.take() {
             // A model of another pool served the request: that pool is settled with the usage,
@@ -243,6 +245,7 @@ impl Exchange {
     pub fn respond(mut self, served: Result<Answer, GatewayError>) -> Response {
         let mut response = match served {
             Ok(Answer::Stream(streaming)) => return self.stream(*streaming),
+            Ok(Answer::Cached(bytes)) => self.replay(bytes),
             Ok(Answer::Whole {
                 status,
                 bytes,
@@ -321,6 +324,32 @@ impl Exchange {
         let settled = futures_util::stream::once(async move { gateway.sinks.settled().await })
             .filter_map(|()| std::future::ready(None::<Result<bytes::Bytes, std::io::Error>>));
         *response.body_mut() = Body::from_stream(stream.chain(settled));
+        response
+    }
+
+    /// An answer the response cache held: metered as a hit, no tokens, and sent as it was first
+    /// received — a JSON body, or a stream's events at once.
+    fn replay(&mut self, bytes: bytes::Bytes) -> Response {
+        self.facts.cache_hit = true;
+        let stream = self.facts.stream;
+        if let Some(capture) = self.facts.capture.as_mut() {
+            match stream {
+                true => capture::append_stream_texts(&mut capture.completion, &bytes),
+                false => capture::append_texts(&mut capture.completion, &bytes),
+            }
+        }
+        let nothing = Some(wire::Usage::default());
+        self.finish(End::answered(nothing, 0, Some(Instant::now())), None);
+        let mut response = json_response(StatusCode::OK, bytes);
+        let headers = response.headers_mut();
+        if stream {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        headers.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
         response
     }
 

@@ -26,6 +26,8 @@ pub(crate) const MAX_QUEUE_HEADER: &str = "x-fabrique-max-queue-ms";
 pub const QUEUE_WAIT_HEADER: &str = "x-fabrique-queue-ms";
 /// The header an admitted request carries when it took a budget past its soft threshold.
 pub(crate) const BUDGET_WARNING_HEADER: &str = "x-fabrique-budget-warning";
+/// The response header of an answer served from the response cache: `hit`.
+pub const CACHE_HEADER: &str = "x-fabrique-cache";
 /// The response header telling what the data policy hid from the model, by kind and count, never
 /// the values: `pseudonymized IBAN=2 EMAIL=1; redacted PHONE_FR=1`.
 pub const PERSONAL_DATA_HEADER: &str = "x-fabrique-personal-data";

@@ -1,7 +1,7 @@
 //! The inference API: `/v1/chat/completions`, `/v1/embeddings`, `/v1/fim/completions`, `/v1/models`,
 //! plus `/healthz`, `/readyz` and `/metrics` (`api`).
 //!
-//! One inference request runs through thirteen stages, one module each, in this order
+//! One inference request runs through fourteen stages, one module each, in this order
 //! ([`pipeline`](crate::infer)):
 //!
 //! | # | stage | module | what it establishes or refuses |
@@ -14,11 +14,12 @@
 //! | 6 | resolve | `resolve`, `invoke` | the model and the fallbacks the caller may use; or the use case invoked (`usecase/<slug>`) and its version's request |
 //! | 7 | classify | `classify` | the level from the caller and their label |
 //! | 8 | inspect | `inspect` | the data policy; the level raised by personal data; clearance |
-//! | 9 | admit | `admit` | token limits and budgets, charged with an estimate |
-//! | 10 | schedule | `schedule` | a sequence of the model's GPU pool, shared fairly |
-//! | 11 | route | `route` | an endpoint that answers, failing over |
-//! | 12 | relay | `relay` | the answer, whole or streamed, through the answer filter |
-//! | 13 | meter | `meter` | the usage record, metrics, settlement; once, however the request ends |
+//! | 9 | cache | `cache` | the answer the entity had for the same request, at no GPU cost; else where this one's is kept |
+//! | 10 | admit | `admit` | token limits and budgets, charged with an estimate |
+//! | 11 | schedule | `schedule` | a sequence of the model's GPU pool, shared fairly |
+//! | 12 | route | `route` | an endpoint that answers, failing over |
+//! | 13 | relay | `relay` | the answer, whole or streamed, through the answer filter |
+//! | 14 | meter | `meter` | the usage record, metrics, settlement; once, however the request ends |
 //!
 //! The request's context (`context`) learns what each stage establishes and is the one exit:
 //! every request is metered, and its refusal audited, exactly once. The request path reads only
@@ -33,6 +34,7 @@ mod answer;
 mod api;
 mod attribute;
 mod authenticate;
+mod cache;
 mod capture;
 mod catalog;
 mod classify;

@@ -1,4 +1,4 @@
-//! Stage 13, meter: what every request leaves behind, however it ends — exactly once, from the
+//! Stage 14, meter: what every request leaves behind, however it ends — exactly once, from the
 //! request context's one exit (`context::Exchange`). In this order:
 //! 1. what the request consumed: the backend's counts when it gave them for an answer that
 //!    completed; for an answer it gave no usage for — a stream the caller or the backend cut, a
@@ -105,6 +105,8 @@ pub(crate) struct Facts {
     /// Once routed: the endpoint that answered, and the endpoints tried.
     pub endpoint: Option<EndpointIdx>,
     pub attempts: u32,
+    /// The answer came from the response cache (stage 9): no backend was asked.
+    pub cache_hit: bool,
 }
 
 /// How a request ended.
@@ -270,6 +272,7 @@ impl Meter<'_> {
             error_code: end.error_code.map(str::to_owned),
             attempts: facts.attempts,
             usage_estimated: charged.estimated,
+            cache_hit: facts.cache_hit,
         }
     }
 

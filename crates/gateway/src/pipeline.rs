@@ -28,6 +28,7 @@ use crate::admit;
 use crate::answer::AnswerFilter;
 use crate::attribute::{self, Caller};
 use crate::authenticate::authenticate;
+use crate::cache::{self, Keeping, Lookup};
 use crate::capture;
 use crate::context::{Exchange, Outcome};
 use crate::error::GatewayError;
@@ -120,7 +121,7 @@ async fn run(
 }
 
 /// The stages, in the order they run. What a stage establishes is told to the exchange, which
-/// meters the request and audits its refusal when it leaves (stage 13, `Exchange::finish`).
+/// meters the request and audits its refusal when it leaves (stage 14, `Exchange::finish`).
 async fn stages(
     g: &Gateway,
     x: &mut Exchange,
@@ -177,15 +178,22 @@ async fn stages(
     // 8. Inspect: the data policy on the content, which may raise the level, refuse the request or
     //    rewrite it; then only endpoints cleared for the level may receive it.
     let (level, filter) = inspect_content(g, x, &caller, &mut resolved, level)?;
-    // 9. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
+    // 9. Cache: the answer this entity was given for the same request, served again at no GPU
+    //    cost, before anything is charged or waited for; else where this one's answer is kept.
+    let keeping = match look_up(g, x, &caller, &resolved, filter.is_some()) {
+        Lookup::Hit(answer) => return Ok(Answer::Cached(answer)),
+        Lookup::Miss(keeping) => Some(keeping),
+        Lookup::Off => None,
+    };
+    // 10. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
     let estimate = admit_tokens(g, x, principal, (scopes, counted), &resolved).await?;
-    // 10. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
+    // 11. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
     let (chain, asked) = (&resolved.chain, resolved.asked);
     let ticket = schedule::ticket(principal, caller.wanted, estimate);
     let waiting = schedule(&g.scheduling, &g.catalog, chain, principal, &ticket);
     let dispatch = waiting.instrument(x.stage("schedule")).await?;
     x.scheduled(dispatch);
-    // 11. Route: an endpoint cleared for the level, failing over, then to the fallbacks.
+    // 12. Route: an endpoint cleared for the level, failing over, then to the fallbacks.
     let outgoing = outgoing(x, &caller, (resolved.body, resolved.object), asked, ticket);
     let (routing, catalog, placement) = (&g.routing, &g.catalog, &g.scheduling);
     let sending = route(
@@ -199,14 +207,18 @@ async fn stages(
     );
     let mut routed = sending.instrument(x.stage("route")).await?;
     x.routed(&mut routed);
-    // 12. Relay: the answer back to the caller, through the policy's answer filter; a use case's
-    //     structured answer checked against its output schema.
+    // 13. Relay: the answer back to the caller, through the policy's answer filter; a use case's
+    //     structured answer checked against its output schema; kept when the request is cached.
     let model = g.catalog.model(routed.model);
     let timeout = g.config.server.request_timeout;
     let relaying = relay(routed, model, asked.stream, filter, timeout);
     let answer = relaying.instrument(x.stage("relay")).await?;
-    Ok(match resolved.invoked {
+    let answer = match resolved.invoked {
         Some(target) => invoke::checked(target, answer),
+        None => answer,
+    };
+    Ok(match keeping {
+        Some(keeping) => keep(keeping, answer),
         None => answer,
     })
 }
@@ -331,7 +343,48 @@ fn inspect_content(
     Ok((level, inspected.answer))
 }
 
-/// Stage 9: the request's estimated tokens charged against every scope's token limits and
+/// Stage 9: the response cache, for the request as the model would receive it.
+fn look_up(
+    g: &Gateway,
+    x: &Exchange,
+    caller: &Caller,
+    resolved: &Resolved<'_>,
+    answer_filtered: bool,
+) -> Lookup {
+    let request = cache::Request {
+        principal: &caller.principal,
+        use_case: caller.attribution.use_case(),
+        model: resolved.chain.model(),
+        operation: x.operation(),
+        object: &resolved.object,
+        answer_filtered,
+    };
+    x.stage("cache")
+        .in_scope(|| g.cache.look_up(&request, x.started()))
+}
+
+/// Stage 13's answer, kept by the cache when it is a complete success: a whole body now, a
+/// stream's events when it ends with `[DONE]`.
+fn keep(keeping: Keeping, answer: Answer) -> Answer {
+    match answer {
+        Answer::Whole {
+            status,
+            ref bytes,
+            refused: None,
+            ..
+        } if status.is_success() => {
+            keeping.keep_whole(bytes);
+            answer
+        }
+        Answer::Stream(mut streaming) => {
+            streaming.recording = Some(keeping.record());
+            Answer::Stream(streaming)
+        }
+        other => other,
+    }
+}
+
+/// Stage 10: the request's estimated tokens charged against every scope's token limits and
 /// budgets, all or none; thresholds crossed are announced.
 async fn admit_tokens(
     g: &Gateway,
@@ -363,7 +416,7 @@ async fn admit_tokens(
     Ok(estimate)
 }
 
-/// Stage 11's request: what every endpoint tried is sent.
+/// Stage 12's request: what every endpoint tried is sent.
 fn outgoing<'a>(
     x: &'a Exchange,
     caller: &Caller,

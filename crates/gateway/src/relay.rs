@@ -1,4 +1,4 @@
-//! Stage 12, relay: return the backend's answer to the caller.
+//! Stage 13, relay: return the backend's answer to the caller.
 //!
 //! Non-streaming answers are read whole (within `[server] request_timeout`), their `usage` read,
 //! and returned; so is a backend's own refusal (a 4xx other than 429), which the caller sees as the
@@ -32,6 +32,7 @@ use upstream::FimAnswer;
 use wire::{ErrorBody, ErrorType, Usage};
 
 use crate::answer::AnswerFilter;
+use crate::cache::Recording;
 use crate::catalog::{ModelRename, ModelRoute};
 use crate::error::GatewayError;
 use crate::relayed;
@@ -54,6 +55,9 @@ pub(crate) enum Answer {
     },
     /// A stream, to relay as it comes ([`RelayStream`]); it is metered when it ends.
     Stream(Box<Streaming>),
+    /// The answer the response cache held for the same request (stage 9): a whole body, or a
+    /// stream's events, replayed whole; no backend was asked.
+    Cached(Bytes),
 }
 
 /// What relaying a stream needs: the backend's body and the endpoint slot held until its end.
@@ -67,6 +71,8 @@ pub(crate) struct Streaming {
     pub fim: Option<FimAnswer>,
     /// A use case's output schema, checked when the stream ends.
     pub check: Option<StreamCheck>,
+    /// The events relayed, for the response cache, when the request is cached (stage 9).
+    pub recording: Option<Recording>,
 }
 
 /// Reads the backend's answer, or prepares its stream; the answer filter rewrites what the caller
@@ -111,6 +117,7 @@ pub(crate) async fn relay(
             answer,
             fim,
             check: None,
+            recording: None,
         })));
     }
     let read = tokio::time::timeout(
@@ -217,6 +224,7 @@ pub(crate) struct RelayStream<F: FnOnce(StreamOutcome) + Send + 'static> {
     check: Option<StreamCheck>,
     /// The error the stream ends with though it completed: its answer broke the output schema.
     violation: Option<&'static str>,
+    recording: Option<Recording>,
     /// The completion relayed so far, when the request's content is kept.
     completion: Option<String>,
     /// The characters of completion text relayed so far.
@@ -240,6 +248,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             answer,
             fim,
             check,
+            recording,
         } = streaming;
         RelayStream {
             upstream,
@@ -251,6 +260,7 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
             fim,
             check,
             violation: None,
+            recording,
             completion: keep_completion.then(String::new),
             relayed_chars: 0,
             usage: None,
@@ -264,6 +274,9 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
     fn end(&mut self, error_code: Option<&'static str>) {
         self.finished = true;
         drop(self.lease.take());
+        if let Some(recording) = self.recording.take().filter(|_| error_code.is_none()) {
+            recording.complete();
+        }
         if let Some(on_end) = self.on_end.take() {
             on_end(StreamOutcome {
                 usage: self.usage,
@@ -303,8 +316,8 @@ impl<F: FnOnce(StreamOutcome) + Send + 'static> RelayStream<F> {
                     let event = filtered.as_deref().unwrap_or(event);
                     if let Some(completion) = self.completion.as_mut() {
                         // What the filter released before `[DONE]`, then the event itself.
-                        note_completion(completion, &out[before..]);
-                        note_completion(completion, event);
+                        crate::capture::append_stream_texts(completion, &out[before..]);
+                        crate::capture::append_stream_texts(completion, event);
                     }
                     if let Some(check) = self.check.as_mut() {
                         check.note(&out[before..]);
@@ -373,13 +386,6 @@ fn filter_event(filter: &mut AnswerFilter, event: &[u8], out: &mut BytesMut) -> 
         .map(|rewritten| wire::sse::event(&rewritten))
 }
 
-/// The texts of one relayed event (as the caller receives it), appended to `completion`.
-fn note_completion(completion: &mut String, event: &[u8]) {
-    if let Some(data) = wire::sse::data_of(event) {
-        crate::capture::append_texts(completion, &data);
-    }
-}
-
 enum EventAction {
     Forward,
     Drop,
@@ -427,6 +433,11 @@ impl<F: FnOnce(StreamOutcome) + Send + Unpin + 'static> Stream for RelayStream<F
                     if let Some(out) = this.complete_events()
                         && !out.is_empty()
                     {
+                        if let Some(recording) = this.recording.as_mut()
+                            && !recording.add(&out)
+                        {
+                            this.recording = None;
+                        }
                         return Poll::Ready(Some(Ok(out)));
                     }
                 }

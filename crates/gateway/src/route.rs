@@ -1,4 +1,4 @@
-//! Stage 11, route: send the request to an endpoint of the model, failing over to another endpoint and
+//! Stage 12, route: send the request to an endpoint of the model, failing over to another endpoint and
 //! then to the model's fallbacks while nothing has reached the caller yet.
 //!
 //! An attempt fails over on a connection error, on no response headers before the per-attempt

@@ -1,4 +1,4 @@
-//! Stage 10, schedule: a request waits here, not in a backend's FIFO, for a sequence of its model's
+//! Stage 11, schedule: a request waits here, not in a backend's FIFO, for a sequence of its model's
 //! GPU pool; entities share each pool token-fairly by weight (the `scheduler` crate).
 //!
 //! - **Pools.** One `scheduler::Pool` per `pool` named by the endpoints; a model is scheduled in

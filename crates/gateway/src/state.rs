@@ -9,6 +9,7 @@ use routing::{CircuitPolicy, EndpointSpec, Endpoints};
 use telemetry::Metrics;
 use upstream::{UpstreamClient, UpstreamError};
 
+use crate::cache::ResponseCache;
 use crate::catalog::Catalog;
 use crate::classify::Classifier;
 use crate::meter::{Meter, Sinks};
@@ -48,6 +49,8 @@ pub struct Gateway {
     pub scheduling: Scheduling,
     /// The endpoints, their health and the client that calls them (route).
     pub(crate) routing: Routing,
+    /// Answers served again to the same entity for the same request (cache).
+    pub(crate) cache: Arc<ResponseCache>,
     /// Where usage, audit events and kept content leave the request path (meter).
     pub(crate) sinks: Sinks,
     pub(crate) metrics: Arc<Metrics>,
@@ -91,8 +94,10 @@ impl Gateway {
             settings: config.routing.clone(),
             metrics: Arc::clone(&metrics),
         };
+        let catalog = Catalog::new(&config)?;
         Ok(Arc::new(Gateway {
-            catalog: Catalog::new(&config)?,
+            cache: Arc::new(ResponseCache::new(&config.cache, &catalog)),
+            catalog,
             scheduling: Scheduling::new(&config, &metrics, health),
             access: ModelAccess::new(&config),
             classifier: Classifier::new(&config),
@@ -114,6 +119,12 @@ impl Gateway {
     /// Where rate limits and budgets are counted.
     pub fn counters(&self) -> &counters::Counters {
         &self.counters
+    }
+
+    /// Where records leave the request path: the surfaces beside it (the libraries' chat
+    /// extension) hand their request-path audit events to the same sink.
+    pub fn sinks(&self) -> &Sinks {
+        &self.sinks
     }
 
     /// What the meter writes to.

@@ -53,6 +53,8 @@ pub struct Figures {
     pub cost: String,
     /// `cost_micros ÷ pool cost`, six decimals, rounded half up.
     pub share_of_pool: String,
+    /// Of the requests, those answered from the response cache (no tokens, no cost).
+    pub cache_hits: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +95,7 @@ impl Chargeback {
             cost_micros: totals.cost_micros,
             cost: currency_units(totals.cost_micros),
             share_of_pool: share(totals.cost_micros, pool.cost_micros),
+            cache_hits: totals.cache_hits,
         };
         let mut by_entity: BTreeMap<(Option<String>, Option<String>), Vec<ChargebackLine>> =
             BTreeMap::new();
@@ -151,7 +154,7 @@ impl Chargeback {
     /// row; the `level` column tells them apart, so summing the `line` rows gives the total.
     pub fn to_csv(&self) -> String {
         let mut csv = String::from(
-            "level,entity,entity_id,team,team_id,model,use_case,requests,input_tokens,output_tokens,cost_micros,cost,share_of_pool\r\n",
+            "level,entity,entity_id,team,team_id,model,use_case,requests,input_tokens,output_tokens,cost_micros,cost,share_of_pool,cache_hits\r\n",
         );
         for entity in &self.entities {
             for line in &entity.lines {
@@ -201,13 +204,14 @@ fn row(csv: &mut String, labels: [&str; 7], figures: &Figures) {
     // Writing to a String cannot fail.
     let _ = write!(
         csv,
-        "{},{},{},{},{},{}\r\n",
+        "{},{},{},{},{},{},{}\r\n",
         figures.requests,
         figures.input_tokens,
         figures.output_tokens,
         figures.cost_micros,
         figures.cost,
-        figures.share_of_pool
+        figures.share_of_pool,
+        figures.cache_hits
     );
 }
 

@@ -122,7 +122,8 @@ const TOTALS: &str = "COUNT(*) AS requests, \
      CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS input_tokens, \
      CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS output_tokens, \
      CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros, \
-     CAST(COALESCE(SUM(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS errors";
+     CAST(COALESCE(SUM(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS errors, \
+     CAST(COALESCE(SUM(cache_hit), 0) AS BIGINT) AS cache_hits";
 
 impl Store {
     /// One user's usage with `from <= started_at < to`, summed (through the `user_id,
@@ -402,6 +403,7 @@ fn totals_row(row: &AnyRow) -> Result<UsageTotals, StoreError> {
         output_tokens: unsigned(row, "output_tokens")?,
         cost_micros: unsigned(row, "cost_micros")?,
         errors: unsigned(row, "errors")?,
+        cache_hits: unsigned(row, "cache_hits")?,
     })
 }
 

@@ -8,7 +8,7 @@ use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, uns
 use crate::multi_row::{MultiRowInsert, add};
 use crate::{Store, StoreError};
 
-const USAGE_COLUMNS: [&str; 25] = [
+const USAGE_COLUMNS: [&str; 26] = [
     "request_id",
     "started_at",
     "entity_id",
@@ -34,6 +34,7 @@ const USAGE_COLUMNS: [&str; 25] = [
     "usage_estimated",
     "client_request_id",
     "use_case_version",
+    "cache_hit",
 ];
 
 pub(crate) static USAGE_INSERT: MultiRowInsert =
@@ -99,6 +100,7 @@ pub(crate) fn bind_usage<'q>(
     add(arguments, i64::from(r.usage_estimated))?;
     add(arguments, r.client_request_id.as_deref())?;
     add(arguments, r.use_case_version.map(i64::from))?;
+    add(arguments, i64::from(r.cache_hit))?;
     Ok(())
 }
 
@@ -106,6 +108,7 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
     let operation = text(row, "operation")?;
     let stream = int(row, "stream")?;
     let usage_estimated = int(row, "usage_estimated")?;
+    let cache_hit = int(row, "cache_hit")?;
     Ok(UsageRecord {
         request_id: text(row, "request_id")?,
         client_request_id: opt_text(row, "client_request_id")?,
@@ -123,6 +126,7 @@ fn usage_row(row: &AnyRow) -> Result<UsageRecord, StoreError> {
         endpoint: opt_text(row, "endpoint")?,
         stream: flag("stream", stream)?,
         usage_estimated: flag("usage_estimated", usage_estimated)?,
+        cache_hit: flag("cache_hit", cache_hit)?,
         prompt_tokens: unsigned(row, "prompt_tokens")?,
         completion_tokens: unsigned(row, "completion_tokens")?,
         cost_micros: unsigned(row, "cost_micros")?,

@@ -349,6 +349,7 @@ mod tests {
             classification: None,
             hosting: None,
             usage_estimated: false,
+            cache_hit: false,
         }
     }
 

@@ -15,6 +15,7 @@ mod audit_log;
 mod authorization;
 mod batches;
 mod browser;
+mod cache;
 mod classification;
 mod cli;
 mod durability;

@@ -257,6 +257,7 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
             classification: None,
             hosting: None,
             usage_estimated: false,
+            cache_hit: false,
         })
         .collect();
     assert_ne!((0..10).map(|_| 0.1_f64).sum::<f64>(), 1.0);
@@ -446,6 +447,7 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
                 output_tokens: line["output_tokens"].as_u64().unwrap(),
                 cost_micros: line["cost_micros"].as_u64().unwrap(),
                 errors: 0,
+                cache_hits: line["cache_hits"].as_u64().unwrap(),
             });
         }
         assert_totals(entity, &UsageTotals { errors: 0, ..lines }, "lines");

@@ -9,6 +9,7 @@ fn totals(requests: u64, cost_micros: u64) -> UsageTotals {
         output_tokens: requests * 3,
         cost_micros,
         errors: 0,
+        cache_hits: requests,
     }
 }
 
@@ -54,11 +55,11 @@ fn entities_sum_their_lines_and_shares_are_of_the_pool() {
     assert_eq!(rows.len(), 1 + 3 + 2 + 1);
     assert_eq!(
         rows[2],
-        "line,acme,ent_acme,\"risk, \"\"quant\"\"\",\"team_risk, \"\"quant\"\"\",mistral-large,,1,10,3,100000,0.100000,0.333333"
+        "line,acme,ent_acme,\"risk, \"\"quant\"\"\",\"team_risk, \"\"quant\"\"\",mistral-large,,1,10,3,100000,0.100000,0.333333,1"
     );
     assert_eq!(
         rows[3],
-        "entity,acme,ent_acme,,,,,2,20,6,200000,0.200000,0.666667"
+        "entity,acme,ent_acme,,,,,2,20,6,200000,0.200000,0.666667,2"
     );
-    assert_eq!(rows[6], "total,,,,,,,3,30,9,300000,0.300000,1.000000");
+    assert_eq!(rows[6], "total,,,,,,,3,30,9,300000,0.300000,1.000000,3");
 }

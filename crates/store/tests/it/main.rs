@@ -784,6 +784,7 @@ fn usage(index: u64, started_at: i64) -> UsageRecord {
         classification: (!index.is_multiple_of(5)).then(|| "confidential".to_owned()),
         hosting: (!index.is_multiple_of(5)).then_some(Hosting::SovereignCloud),
         usage_estimated: index % 6 == 5,
+        cache_hit: index % 7 == 6,
     }
 }
 

@@ -50,6 +50,7 @@ fn record(n: u64, entity: EntityId, user: UserId, team: Option<TeamId>) -> Usage
         classification: None,
         hosting: None,
         usage_estimated: false,
+        cache_hit: false,
     }
 }
 
