@@ -51,7 +51,7 @@ pub enum LibrariesCommand {
     Show { id: String },
     /// Delete a library, its documents and their passages.
     Delete { id: String },
-    /// Add documents (PDF, DOCX, XLSX, HTML, Markdown, TXT, EML), one after the other.
+    /// Add documents (PDF, DOCX, XLSX, PPTX, HTML, Markdown, TXT, EML), one after the other.
     Add {
         id: String,
         files: Vec<PathBuf>,

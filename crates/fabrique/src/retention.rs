@@ -1,7 +1,8 @@
-//! The content purge job: every hour, content older than its entity's `[entities.retention] days`
-//! is deleted (`retention::ContentStore::purge`, which tests and `POST /admin/v1/retention/purge`
-//! call directly with the time they want), on the replica that runs the background jobs
-//! (`cluster::Leading`).
+//! The purge job: every hour, content older than its entity's `[entities.retention] days` is
+//! deleted (`retention::ContentStore::purge`, which tests and `POST /admin/v1/retention/purge`
+//! call directly with the time they want), and so are library documents older than their
+//! library's retention (`knowledge::Libraries::purge_expired`), on the replica that runs the
+//! background jobs (`cluster::Leading`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,11 @@ use crate::cluster::Leading;
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// Starts the job; it runs until aborted. A failed run is logged and retried at the next tick.
-pub fn spawn_purge(content: Arc<ContentStore>, leading: Leading) -> JoinHandle<()> {
+pub fn spawn_purge(
+    content: Arc<ContentStore>,
+    libraries: Arc<knowledge::Libraries>,
+    leading: Leading,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PURGE_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -27,6 +32,10 @@ pub fn spawn_purge(content: Arc<ContentStore>, leading: Leading) -> JoinHandle<(
             }
             if let Err(error) = content.purge(now_millis(), retention::SYSTEM_ACTOR).await {
                 tracing::error!(%error, "content purge failed");
+            }
+            let expired = libraries.purge_expired(now_millis(), retention::SYSTEM_ACTOR);
+            if let Err(error) = expired.await {
+                tracing::error!(%error, "library documents' purge failed");
             }
         }
     })

@@ -1,7 +1,8 @@
 //! Documents' text, read by well-kept readers and kept in its structure: headings, paragraphs
 //! and table rows, each with the page it is on (a PDF's page, a spreadsheet's sheet; 1 for a
 //! format without pages). `lopdf` reads PDF, `docx-rs` DOCX, `calamine` XLSX, `html2text` HTML,
-//! `mail-parser` e-mail (EML); Markdown and plain text are read as they are.
+//! `mail-parser` e-mail (EML), `zip` and `quick-xml` PPTX's slides (`slides`); Markdown and
+//! plain text are read as they are.
 //!
 //! A PDF with pages but no text layer (a scan) is not an error: it comes back flagged
 //! `scanned`, with no blocks, so a library can list it as such. A reader that fails on a damaged
@@ -20,6 +21,8 @@ pub enum Kind {
     Pdf,
     Docx,
     Xlsx,
+    /// A presentation: a slide a page.
+    Pptx,
     Html,
     Markdown,
     /// Plain text: UTF-8 as it is.
@@ -36,6 +39,7 @@ impl Kind {
             "pdf" => Kind::Pdf,
             "docx" => Kind::Docx,
             "xlsx" => Kind::Xlsx,
+            "pptx" => Kind::Pptx,
             "html" | "htm" => Kind::Html,
             "md" | "markdown" => Kind::Markdown,
             "txt" | "text" => Kind::Text,
@@ -50,6 +54,7 @@ impl Kind {
             Kind::Pdf => "pdf",
             Kind::Docx => "docx",
             Kind::Xlsx => "xlsx",
+            Kind::Pptx => "pptx",
             Kind::Html => "html",
             Kind::Markdown => "markdown",
             Kind::Text => "text",
@@ -62,7 +67,9 @@ impl Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unreadable {
     /// Not one of the [`Kind`]s.
-    #[error("this kind of document is not read (PDF, DOCX, XLSX, HTML, Markdown, TXT, EML are)")]
+    #[error(
+        "this kind of document is not read (PDF, DOCX, XLSX, PPTX, HTML, Markdown, TXT, EML are)"
+    )]
     Kind,
     /// Larger than [`MAX_DOCUMENT_BYTES`], or more text than [`MAX_TEXT_CHARS`].
     #[error("the document is larger than 10 MiB or holds more than 2,000,000 characters")]
@@ -127,6 +134,7 @@ pub fn extract(kind: Kind, bytes: &[u8]) -> Result<Extracted, Unreadable> {
         Kind::Pdf => pdf(bytes)?,
         Kind::Docx => docx(bytes)?,
         Kind::Xlsx => xlsx(bytes)?,
+        Kind::Pptx => slides::pptx(bytes)?,
         Kind::Html => html(bytes)?,
         Kind::Markdown | Kind::Text => plain(utf8(bytes)?, 1),
         Kind::Eml => eml(bytes)?,
@@ -370,5 +378,6 @@ fn eml(bytes: &[u8]) -> Result<Extracted, Unreadable> {
     Ok(extracted)
 }
 
+mod slides;
 #[cfg(test)]
 mod tests;

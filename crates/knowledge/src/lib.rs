@@ -1,7 +1,7 @@
 //! Knowledge libraries: the group's documents, read, chunked, embedded and searched, so that an
 //! answer can cite its passages and a person never gets a passage they may not read.
 //!
-//! - [`extract`]: the documents' text in its structure (PDF, DOCX, XLSX, HTML, Markdown, TXT,
+//! - [`extract`]: the documents' text in its structure (PDF, DOCX, XLSX, PPTX, HTML, Markdown, TXT,
 //!   EML), read by well-kept crates; a scanned PDF (no text layer) is flagged, not refused.
 //! - [`chunk`]: chunks that follow headings, paragraphs and tables, each on one page.
 //! - [`index`]: the embedded index under the data directory — `tantivy` (BM25) and exact cosine
@@ -26,6 +26,6 @@ pub use chunk::{Chunk, chunks};
 pub use extract::{Extracted, Kind, Unreadable, extract};
 pub use index::{Hit, Index, IndexError, IndexedChunk, Search, Semantic};
 pub use libraries::{
-    Embedder, Libraries, LibraryError, PersonalData, Reader, Upload, Urgency, credentials,
+    Cited, Embedder, Libraries, LibraryError, PersonalData, Reader, Upload, Urgency, credentials,
     library_tag, valid_tag,
 };

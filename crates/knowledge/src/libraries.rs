@@ -114,6 +114,12 @@ impl Reader {
     }
 }
 
+/// The passages an answer was given from libraries, carried on the response (its extensions)
+/// by the chat extension, so that a caller in the same process (the web chat) can show where
+/// the answer comes from.
+#[derive(Debug, Clone)]
+pub struct Cited(pub Arc<[Hit]>);
+
 /// A document to add.
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -240,10 +246,83 @@ impl Libraries {
 
     /// Reads, chunks, applies the personal-data rule, embeds, indexes and stores a document;
     /// `credentials` are the uploader's, whom the embeddings are charged to.
+    ///
+    /// A document of the same name already in the library is the same document changed: when
+    /// its bytes and readers are the same, it stays as it is (nothing is read or embedded
+    /// again); otherwise the new version is stored, then the old one deleted for real, rows and
+    /// index entries (`library.document.delete`, `replaced_by` the new one), so a search never
+    /// finds both, nor neither.
     pub async fn add_document(
         &self,
         library: &StoredLibrary,
         upload: Upload,
+        credentials: &http::HeaderMap,
+        audit: &AuditEvent,
+    ) -> Result<StoredDocument, LibraryError> {
+        let sha256 = hex::encode(Sha256::digest(&upload.bytes));
+        let mut previous = self.store.library_documents(&library.id).await?;
+        previous.retain(|d| d.name == upload.name);
+        if let Some(same) = previous
+            .iter()
+            .find(|d| d.sha256 == sha256 && d.readers == upload.readers)
+        {
+            return Ok(same.clone());
+        }
+        let document = self
+            .ingest(library, upload, sha256, credentials, audit)
+            .await?;
+        for old in previous {
+            let replaced = AuditEvent {
+                action: domain::AuditAction::LibraryDocumentDelete,
+                target: old.id.clone(),
+                detail: format!(r#"{{"replaced_by":"{}"}}"#, document.id),
+                ..audit.clone()
+            };
+            self.delete_document(library, &old.id, &replaced).await?;
+        }
+        Ok(document)
+    }
+
+    /// Deletes the documents older than their library's retention (`retention_days`) at `now`,
+    /// for real, each with its `library.document.delete` event by `actor`; how many went.
+    pub async fn purge_expired(
+        &self,
+        now: domain::UnixMillis,
+        actor: &str,
+    ) -> Result<usize, LibraryError> {
+        let mut purged = 0;
+        for library in self.all() {
+            let Some(days) = library.retention_days else {
+                continue;
+            };
+            let cutoff = now.saturating_sub(i64::from(days).saturating_mul(86_400_000));
+            for document in self.store.library_documents(&library.id).await? {
+                if document.added_at >= cutoff {
+                    continue;
+                }
+                let audit = AuditEvent {
+                    at: now,
+                    actor: actor.to_owned(),
+                    action: domain::AuditAction::LibraryDocumentDelete,
+                    entity_id: library.entity_id,
+                    target: document.id.clone(),
+                    outcome: domain::Outcome::Success,
+                    detail: format!(r#"{{"reason":"retention","retention_days":{days}}}"#),
+                };
+                if self.delete_document(&library, &document.id, &audit).await? {
+                    purged += 1;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    /// [`Libraries::add_document`]'s reading, embedding, indexing and storing of a new document.
+    async fn ingest(
+        &self,
+        library: &StoredLibrary,
+        upload: Upload,
+        sha256: String,
         credentials: &http::HeaderMap,
         audit: &AuditEvent,
     ) -> Result<StoredDocument, LibraryError> {
@@ -266,7 +345,7 @@ impl Libraries {
             name: upload.name.clone(),
             kind: kind.as_str().to_owned(),
             bytes: upload.bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&upload.bytes)),
+            sha256,
             pages: extracted.pages,
             chunks: u32::try_from(pieces.len()).unwrap_or(u32::MAX),
             scanned: extracted.scanned,

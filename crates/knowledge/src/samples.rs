@@ -1,6 +1,6 @@
 //! Documents made for tests (feature `samples`): a PDF of one line a page (an empty line is a
 //! page without text, as a scan has), a DOCX of a heading, a paragraph and a table row, an XLSX
-//! of one sheet written as its XML parts. Made by the same crates that read them, or by hand
+//! of one sheet and a PPTX of titled slides, both written as their XML parts. Made by the same crates that read them, or by hand
 //! after the format, never committed as binaries.
 
 use std::io::Write;
@@ -122,11 +122,69 @@ pub fn xlsx(sheet: &str, rows: &[&[&str]]) -> Result<Vec<u8>, String> {
             format!("<?xml version=\"1.0\"?><worksheet xmlns=\"{main}\"><sheetData>{data}</sheetData></worksheet>"),
         ),
     ];
+    zipped(
+        parts
+            .iter()
+            .map(|(name, content)| (name.to_string(), content.as_str())),
+    )
+}
+
+/// A PPTX whose slides each have a title and paragraphs, and the last a one-row table of its
+/// `cells`; only the parts a reader of text needs (content types, slides), compressed.
+pub fn pptx(slides: &[(&str, &[&str])], cells: [&str; 2]) -> Result<Vec<u8>, String> {
+    let a = "http://schemas.openxmlformats.org/drawingml/2006/main";
+    let p = "http://schemas.openxmlformats.org/presentationml/2006/main";
+    let paragraph =
+        |text: &str| format!("<a:p><a:r><a:rPr lang=\"fr-FR\"/><a:t>{text}</a:t></a:r></a:p>");
+    let shape = |placeholder: &str, paragraphs: String| {
+        format!(
+            "<p:sp><p:nvSpPr><p:cNvPr id=\"1\" name=\"s\"/><p:cNvSpPr/><p:nvPr>{placeholder}</p:nvPr>\
+             </p:nvSpPr><p:txBody><a:bodyPr/>{paragraphs}</p:txBody></p:sp>"
+        )
+    };
+    let mut parts = vec![(
+        "[Content_Types].xml".to_owned(),
+        "<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+         <Default Extension=\"xml\" ContentType=\"application/xml\"/></Types>"
+            .to_owned(),
+    )];
+    for (number, (title, body)) in (1..).zip(slides) {
+        let mut shapes = shape("<p:ph type=\"title\"/>", paragraph(title));
+        shapes.push_str(&shape(
+            "<p:ph idx=\"1\"/>",
+            body.iter().map(|t| paragraph(t)).collect(),
+        ));
+        if number == slides.len() {
+            let cell = |t: &str| format!("<a:tc><a:txBody>{}</a:txBody></a:tc>", paragraph(t));
+            shapes.push_str(&format!(
+                "<p:graphicFrame><a:graphic><a:graphicData><a:tbl><a:tr>{}{}</a:tr></a:tbl>\
+                 </a:graphicData></a:graphic></p:graphicFrame>",
+                cell(cells[0]),
+                cell(cells[1])
+            ));
+        }
+        parts.push((
+            format!("ppt/slides/slide{number}.xml"),
+            format!(
+                "<?xml version=\"1.0\"?><p:sld xmlns:a=\"{a}\" xmlns:p=\"{p}\"><p:cSld><p:spTree>\
+                 {shapes}</p:spTree></p:cSld></p:sld>"
+            ),
+        ));
+    }
+    zipped(
+        parts
+            .iter()
+            .map(|(name, content)| (name.clone(), content.as_str())),
+    )
+}
+
+/// A zip of `parts` (name, content), compressed as office documents are.
+fn zipped<'a>(parts: impl Iterator<Item = (String, &'a str)>) -> Result<Vec<u8>, String> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let stored =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     for (name, content) in parts {
-        zip.start_file(name, stored).map_err(|e| e.to_string())?;
+        zip.start_file(name, deflated).map_err(|e| e.to_string())?;
         zip.write_all(content.as_bytes())
             .map_err(|e| e.to_string())?;
     }

@@ -80,6 +80,43 @@ fn an_xlsx_gives_its_sheet_as_a_heading_and_its_rows() {
 }
 
 #[test]
+fn a_pptx_gives_each_slide_as_a_page_with_its_title_text_and_table() {
+    let slides: Vec<(String, Vec<String>)> = (1..=11)
+        .map(|n| {
+            (
+                format!("Diapositive {n}"),
+                vec![format!("Point &amp; suite {n}")],
+            )
+        })
+        .collect();
+    let slides: Vec<(&str, Vec<&str>)> = slides
+        .iter()
+        .map(|(title, body)| (title.as_str(), body.iter().map(String::as_str).collect()))
+        .collect();
+    let slides: Vec<(&str, &[&str])> = slides.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+    let bytes = samples::pptx(&slides, ["Loyer", "9 400 EUR"]).unwrap();
+    let read = extract(Kind::Pptx, &bytes).unwrap();
+    assert_eq!(read.pages, 11);
+    let heading = |page, text: &str| Block {
+        page,
+        kind: BlockKind::Heading,
+        text: text.into(),
+    };
+    assert_eq!(read.blocks[0], heading(1, "Diapositive 1"));
+    assert_eq!(read.blocks[1].text, "Point & suite 1");
+    assert_eq!(read.blocks[1].kind, BlockKind::Paragraph);
+    // Slide 10 comes after slide 2: slides are in their number's order, not their name's.
+    assert_eq!(read.blocks[2], heading(2, "Diapositive 2"));
+    let last = read.blocks.last().unwrap();
+    assert_eq!((last.page, last.kind), (11, BlockKind::TableRow));
+    assert_eq!(last.text, "Loyer | 9 400 EUR");
+    assert_eq!(
+        extract(Kind::Pptx, b"PK not a presentation"),
+        Err(Unreadable::Damaged)
+    );
+}
+
+#[test]
 fn html_markdown_and_an_email_keep_their_headings() {
     let html =
         "<html><body><h1>Charte</h1><p>Le t&eacute;l&eacute;travail est permis.</p></body></html>";
@@ -102,6 +139,7 @@ fn a_kind_is_known_by_its_extension() {
     assert_eq!(Kind::of_name("Rapport.PDF"), Some(Kind::Pdf));
     assert_eq!(Kind::of_name("bail.docx"), Some(Kind::Docx));
     assert_eq!(Kind::of_name("tarifs.xlsx"), Some(Kind::Xlsx));
+    assert_eq!(Kind::of_name("revue.pptx"), Some(Kind::Pptx));
     assert_eq!(Kind::of_name("notes.md"), Some(Kind::Markdown));
     assert_eq!(Kind::of_name("notes.txt"), Some(Kind::Text));
     assert_eq!(Kind::of_name("message.eml"), Some(Kind::Eml));
