@@ -141,6 +141,17 @@ try {
   console.log('ok: an assistant answers');
   await accessible(page, 'the chat page with an assistant');
 
+  // Ask this library: one the person may read, the answer's sources shown under it.
+  await page.goto(url);
+  await page.getByLabel('Bibliothèque').selectOption({ label: 'Politiques RH' });
+  const cited = await ask(page, 'mistral-small', 'Combien de jours de congés payés ?');
+  await cited.locator('.actions').waitFor();
+  await cited.locator('.sources summary').click();
+  await cited.locator('.sources li').filter({ hasText: 'conges.md, page 1' }).waitFor();
+  console.log('ok: a library asked, its sources shown under the answer');
+  await accessible(page, 'the chat page with a library asked');
+  await page.screenshot({ path: `${screenshots}/chat-library.png`, fullPage: true });
+
   // Sign-out ends the session: the page, reloaded, asks to sign in.
   await page.getByRole('button', { name: 'Se déconnecter' }).click();
   await page.getByRole('heading', { name: 'Connexion' }).waitFor();

@@ -13,8 +13,14 @@
 //! search) are put before the conversation as a system message numbered `[1]…`, the request's
 //! classification is raised to the highest of the libraries', and the answer carries its
 //! citations — `fabrique.citations` (library, document, name, page, text) in a JSON answer, the
-//! `x-fabrique-citations` header (`document:page`, comma-separated) on a stream. Requests without
-//! the field pass untouched, read once for a byte search.
+//! `x-fabrique-citations` header (`document:page`, comma-separated) on a stream, and
+//! `knowledge::Cited` in the response's extensions for the web chat in process. Each such
+//! request is audited as `library.ask` once answered: the libraries searched, the documents and
+//! pages its passages came from, the request's id and status — never the question or the text.
+//! Requests without the field pass untouched, read once for a byte search.
+//!
+//! **The web chat's "ask this library"** lists the libraries a person may read ([`Shelf`]) and
+//! sends the one chosen through the same extension.
 
 use std::sync::Arc;
 
@@ -95,6 +101,26 @@ impl Embedder for Embeddings {
     }
 }
 
+/// The libraries a person may ask in the web chat (`web::Shelf`): those Cedar lets them read.
+pub struct Shelf {
+    pub libraries: Arc<Libraries>,
+    pub directory: Arc<Directory>,
+}
+
+impl web::Shelf for Shelf {
+    fn readable(&self, principal: &identity::Principal) -> Vec<(String, String)> {
+        let mut readable: Vec<(String, String)> = self
+            .libraries
+            .all()
+            .into_iter()
+            .filter(|library| admin::may_read_library(principal, &self.directory, library))
+            .map(|library| (library.id, library.name))
+            .collect();
+        readable.sort_by(|a, b| a.1.cmp(&b.1));
+        readable
+    }
+}
+
 /// What the extension needs.
 #[derive(Clone)]
 pub struct LibraryChat {
@@ -103,6 +129,8 @@ pub struct LibraryChat {
     pub sign_in: Option<Arc<dyn access::SignIn>>,
     pub ladder: domain::ClassificationLadder,
     pub max_body_bytes: usize,
+    /// Where `library.ask` events leave the request path.
+    pub audit: usage::AuditSink,
 }
 
 /// The layer over the inference router (see the module's docs).
@@ -158,13 +186,53 @@ pub async fn ask_libraries(
     };
     let mut parts = parts;
     match prepare(&chat, &mut parts.headers, &mut body).await {
-        Ok(hits) => {
+        Ok(asked) => {
             let request = Request::from_parts(parts, Body::from(body.to_string()));
             let response = next.run(request).await;
-            cite(response, &hits).await
+            audit_ask(&chat.audit, &asked, &response);
+            cite(response, &asked.hits).await
         }
         Err(refusal) => identified(refusal),
     }
+}
+
+/// What a request asked of libraries: who, which, and the passages found.
+struct Asked {
+    principal: Arc<identity::Principal>,
+    libraries: Vec<String>,
+    hits: Vec<Hit>,
+}
+
+/// The `library.ask` event of an answered request (see the module's docs).
+fn audit_ask(audit: &usage::AuditSink, asked: &Asked, response: &Response) {
+    let mut documents: Vec<Value> = Vec::new();
+    for hit in &asked.hits {
+        let cited = json!({"library": hit.library, "document": hit.document, "page": hit.page});
+        if !documents.contains(&cited) {
+            documents.push(cited);
+        }
+    }
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    let event = domain::AuditEvent {
+        at: domain::now_millis(),
+        actor: asked.principal.actor(),
+        action: domain::AuditAction::LibraryAsk,
+        entity_id: asked.principal.entity_id,
+        target: asked.libraries.join(","),
+        outcome: domain::Outcome::Success,
+        detail: json!({
+            "request_id": request_id,
+            "status": response.status().as_u16(),
+            "libraries": asked.libraries,
+            "documents": documents,
+        })
+        .to_string(),
+    };
+    // A loss is counted and logged by the sink.
+    audit.record(event);
 }
 
 /// Checks the libraries named, searches them, and rewrites the request: the passages before the
@@ -173,7 +241,7 @@ async fn prepare(
     chat: &LibraryChat,
     headers: &mut HeaderMap,
     body: &mut Value,
-) -> Result<Vec<Hit>, Response> {
+) -> Result<Asked, Response> {
     let invalid = |message: String| {
         gateway::json_error(
             StatusCode::BAD_REQUEST,
@@ -244,7 +312,11 @@ async fn prepare(
             )
         })?;
     rewrite(body, &hits);
-    Ok(hits)
+    Ok(Asked {
+        principal,
+        libraries: ids,
+        hits,
+    })
 }
 
 /// The request's classification raised to the highest of the libraries' (never lowered).
@@ -346,6 +418,7 @@ async fn cite(response: Response, hits: &[Hit]) -> Response {
     if let Ok(value) = HeaderValue::from_str(&pages.join(",")) {
         parts.headers.insert("x-fabrique-citations", value);
     }
+    parts.extensions.insert(knowledge::Cited(hits.into()));
     if !is_json || !parts.status.is_success() {
         return Response::from_parts(parts, body);
     }

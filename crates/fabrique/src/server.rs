@@ -80,6 +80,8 @@ pub struct RunningServer {
     content_writer: Option<usage::Writer>,
     /// Kept content: sealed, read back, purged (`retention`).
     pub content: Arc<retention::ContentStore>,
+    /// Knowledge libraries: their documents, whose retention tests run with the time they want.
+    pub libraries: Arc<knowledge::Libraries>,
     /// The administrator key generated at a fresh installation's first start without
     /// `FABRIQUE_ADMIN_KEY`, for `serve` to show once.
     pub generated_admin_key: Option<String>,
@@ -297,10 +299,6 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         Arc::clone(&seats),
         leading.clone(),
     ));
-    background.push(crate::retention::spawn_purge(
-        Arc::clone(&content),
-        leading.clone(),
-    ));
     background.push(crate::key_use::spawn_flush(
         Arc::clone(&directory),
         store.clone(),
@@ -320,12 +318,18 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .await
         .context("loading the knowledge libraries")?,
     );
+    background.push(crate::retention::spawn_purge(
+        Arc::clone(&content),
+        Arc::clone(&libraries),
+        leading.clone(),
+    ));
     let library_chat = crate::libraries::LibraryChat {
         libraries: Arc::clone(&libraries),
         directory: Arc::clone(&directory),
         sign_in: sign_in.clone(),
         ladder: config.classifications.clone(),
         max_body_bytes: config.server.max_body_bytes,
+        audit: gateway.sinks().audit.clone(),
     };
     let inference = || {
         gateway::router(Arc::clone(&gateway)).layer(axum::middleware::from_fn_with_state(
@@ -351,6 +355,10 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         sessions: Some(cookies.clone()),
         usage: Some((store.clone(), gateway.counters().clone())),
         factory: Some(Arc::clone(&live)),
+        libraries: Some(Arc::new(crate::libraries::Shelf {
+            libraries: Arc::clone(&libraries),
+            directory: Arc::clone(&directory),
+        })),
     });
     let batches = batch::Batches::open(batch::Parts {
         store: store.clone(),
@@ -404,7 +412,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         factory: Arc::clone(&live),
         data_policies: Arc::new(configuration::DataPolicies::new(&config)),
         evaluator: Some(Arc::clone(&evaluations) as Arc<dyn admin::Evaluator>),
-        libraries: Some(libraries),
+        libraries: Some(Arc::clone(&libraries)),
     };
     background.push(crate::factory::spawn_watcher(
         admin_state.clone(),
@@ -482,6 +490,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         feedback_writer: Some(feedback_writer),
         content_writer,
         content,
+        libraries,
         generated_admin_key,
         seat_writer: Some(seat_writer),
         evaluations,

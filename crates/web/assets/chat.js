@@ -10,6 +10,8 @@ const transcript = document.getElementById('transcript');
 const questionBox = document.getElementById('question');
 const model = document.getElementById('model');
 const level = document.getElementById('level');
+/** The library asked, when the person may read any ("ask this library"). */
+const library = document.getElementById('library');
 const send = document.getElementById('send');
 const stop = document.getElementById('stop');
 const status = document.getElementById('status');
@@ -187,7 +189,14 @@ async function ask() {
     const response = await fetch('/chat/send', {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken() },
-      body: JSON.stringify({ model: model.value, level: level.value, messages: history, conversation, variables: variables() }),
+      body: JSON.stringify({
+        model: model.value,
+        level: level.value,
+        messages: history,
+        conversation,
+        variables: variables(),
+        library: library && library.value ? library.value : null,
+      }),
       signal: controller.signal,
     });
     if (!response.ok) {
@@ -206,6 +215,11 @@ async function ask() {
       } else if (name === 'conversation') {
         if (!conversation) window.history.replaceState(null, '', `/c/${data.id}`);
         conversation = data.id;
+      } else if (name === 'citations') {
+        const sources = document.createElement('div');
+        sources.className = 'sources';
+        sources.innerHTML = data.html;
+        article.append(sources);
       } else if (name === 'refused') {
         body.innerHTML = data.html;
       } else if (name === 'done') {

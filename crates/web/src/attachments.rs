@@ -1,4 +1,4 @@
-//! Documents attached to a question: PDF, DOCX, XLSX, HTML, e-mail, plain text and Markdown,
+//! Documents attached to a question: PDF, DOCX, XLSX, PPTX, HTML, e-mail, plain text and Markdown,
 //! read on the server by the readers knowledge libraries use (`knowledge::extract`), their text
 //! handed back to the page, which adds it to the question. The text then goes with the question through
 //! the gateway's whole pipeline, so the data policy inspects it like any text the person types.

@@ -9,6 +9,8 @@
 //! - `notice` — `{"text"}` when the data policy pseudonymized or redacted personal data
 //!   before sending: the kinds and counts the gateway told (`x-fabrique-personal-data`), never
 //!   the values;
+//! - `citations` — `{"html"}` when a library was asked: the documents and pages of the passages
+//!   the answer was given, numbered as it cites them;
 //! - `answer` — `{"html", "delta"}`: the whole answer so far rendered and sanitized (`markdown`),
 //!   and the raw text added since the last event, which the page keeps to send the conversation
 //!   back with the next question;
@@ -63,6 +65,9 @@ struct Ask {
     /// The variables of the assistant asked (`usecase/<slug>`), passed to its template.
     #[serde(default)]
     variables: Option<serde_json::Map<String, Value>>,
+    /// The knowledge library asked ("ask this library"): its id.
+    #[serde(default)]
+    library: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -323,7 +328,10 @@ impl Inference {
             "stream_options": {"include_usage": true},
         });
         if let Some(variables) = ask.variables.as_ref().filter(|v| !v.is_empty()) {
-            body["fabrique"] = json!({ "variables": variables });
+            body["fabrique"]["variables"] = json!(variables);
+        }
+        if let Some(library) = ask.library.as_ref().filter(|l| !l.is_empty()) {
+            body["fabrique"]["libraries"] = json!([library]);
         }
         let path = domain::Operation::Chat.public_path();
         let body = Body::from(body.to_string());
@@ -353,11 +361,16 @@ fn relay(answer: Response, lang: Lang, keep: Option<Keep>) -> Response {
     let kept = keep
         .as_ref()
         .map(|keep| Ok(event("conversation", &json!({"id": keep.opened.stored.id}))));
+    let sources = answer
+        .extensions()
+        .get::<knowledge::Cited>()
+        .map(|cited| Ok(event("citations", &json!({"html": citations(cited, lang)}))));
     let events = match answer.status().is_success() {
         true => Relay::events(answer.into_body().into_data_stream(), request_id, keep).boxed(),
         false => futures_util::stream::once(refusal(answer, lang)).boxed(),
     };
-    let events = futures_util::stream::iter(kept.into_iter().chain(notice)).chain(events);
+    let told = kept.into_iter().chain(notice).chain(sources);
+    let events = futures_util::stream::iter(told).chain(events);
     let mut response = Body::from_stream(events).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -365,6 +378,22 @@ fn relay(answer: Response, lang: Lang, keep: Option<Keep>) -> Response {
         HeaderValue::from_static("text/event-stream"),
     );
     response
+}
+
+/// The passages an answer was given from a library, as the page shows them under it: each
+/// document's name and page, numbered as the answer cites them (`[1]`).
+fn citations(cited: &knowledge::Cited, lang: Lang) -> String {
+    let fragment = html! {
+        details.citations {
+            summary { (Text::Sources.in_(lang)) }
+            ol {
+                @for hit in cited.0.iter() {
+                    li { (hit.title) ", " (Text::Page.in_(lang)) " " (hit.page) }
+                }
+            }
+        }
+    };
+    fragment.into_string()
 }
 
 /// The notice of what the gateway hid, in the person's language:

@@ -23,6 +23,10 @@
 //!
 //! **Assistants** (`assistants`): the AI Factory's deployed use cases the person may call are
 //! offered in the model picker and asked as `usecase/<slug>`, with their template's variables.
+//! **Ask this library**: the knowledge libraries the person may read ([`Shelf`], which the
+//! binary answers) are offered beside the model; the one chosen goes in the question's
+//! `fabrique.libraries`, which the inference API checks again, and the documents and pages its
+//! passages came from are shown under the answer (`knowledge::Cited`, on the API's response).
 //! **Attachments** (`attachments`): PDF, DOCX, TXT and Markdown documents are read on the server
 //! and their text added to the question, so the data policy reads it; nothing of a document is
 //! stored. **Usage** (`usage`): the person's month and their own monthly budgets, shown below the
@@ -134,6 +138,14 @@ pub struct Web {
     meter: Option<Meter>,
     /// The AI Factory's deployed use cases, offered as assistants.
     factory: Option<Arc<Live>>,
+    /// The knowledge libraries a person may ask.
+    libraries: Option<Arc<dyn Shelf>>,
+}
+
+impl std::fmt::Debug for dyn Shelf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shelf")
+    }
 }
 
 /// What the web is made of, given by `fabrique serve`.
@@ -155,6 +167,17 @@ pub struct Parts {
     /// The AI Factory's registry in memory: its deployed use cases the person may call are
     /// offered as assistants.
     pub factory: Option<Arc<Live>>,
+    /// The knowledge libraries a person may ask ("ask this library").
+    pub libraries: Option<Arc<dyn Shelf>>,
+}
+
+/// The knowledge libraries a person may read, for the chat's "ask this library": the binary
+/// answers from the libraries it holds and the authorization policy, neither of which the web
+/// holds. Asking one sends its id in the chat completion's `fabrique.libraries`, which the
+/// inference API checks again.
+pub trait Shelf: Send + Sync {
+    /// The libraries `principal` may read, as (id, name), by name.
+    fn readable(&self, principal: &identity::Principal) -> Vec<(String, String)>;
 }
 
 impl browser::Gate for Web {
@@ -191,6 +214,7 @@ impl Web {
             sessions: None,
             usage: None,
             factory: None,
+            libraries: None,
         })
     }
 
@@ -214,6 +238,7 @@ impl Web {
                 .map_or_else(Calendar::utc, |meter| meter.calendar().clone()),
             meter,
             factory: parts.factory,
+            libraries: parts.libraries,
         })
     }
 }
@@ -276,6 +301,10 @@ async fn chat_page(
         None => Vec::new(),
     };
     let levels = web.settings.levels_open_to(person.entity.as_deref());
+    let libraries = match &web.libraries {
+        Some(shelf) => shelf.readable(&person.principal),
+        None => Vec::new(),
+    };
     let keeper = web.keeper.as_ref().filter(|keeper| keeper.keeps(person));
     let (grouped, found) = match (keeper, search) {
         (None, _) => (None, None),
@@ -298,6 +327,7 @@ async fn chat_page(
     let chat = pages::Chat {
         models: &models,
         assistants: &assistants,
+        libraries: &libraries,
         levels,
         kept,
         shown,

@@ -102,6 +102,8 @@ pub struct Chat<'a> {
     pub models: &'a [ModelCard],
     /// The AI Factory's use cases the person may call.
     pub assistants: &'a [Assistant],
+    /// The knowledge libraries the person may ask, (id, name).
+    pub libraries: &'a [(String, String)],
     /// The levels the conversation may be given, lowest first.
     pub levels: &'a [String],
     /// The person's kept conversations, or those a search found; `None` when nothing is kept
@@ -189,6 +191,16 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                 @for assistant in chat.assistants.iter().filter(|a| !a.variables.is_empty()) {
                     (variables(frame.lang, assistant))
                 }
+                @if !chat.libraries.is_empty() {
+                    div.row {
+                        label for="library" { (t(Text::AskLibrary)) }
+                        select #library name="library" aria-describedby="library-hint" {
+                            option value="" { (t(Text::NoLibrary)) }
+                            @for (id, name) in chat.libraries { option value=(id) { (name) } }
+                        }
+                        span #library-hint.muted { (t(Text::AskLibraryHint)) }
+                    }
+                }
                 div.row {
                     label for="level" { (t(Text::Classification)) }
                     select #level name="level" aria-describedby="level-hint" {
@@ -200,7 +212,7 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                 textarea #question name="question" rows="3" {}
                 div.row {
                     label for="attachment" { (t(Text::Attach)) }
-                    input #attachment type="file" accept=".pdf,.docx,.xlsx,.html,.htm,.eml,.txt,.md,.markdown";
+                    input #attachment type="file" accept=".pdf,.docx,.xlsx,.pptx,.html,.htm,.eml,.txt,.md,.markdown";
                     span #attached hidden {
                         "📎 " span #attached-name {} " "
                         button.quiet #detach type="button" { (t(Text::RemoveAttachment)) }

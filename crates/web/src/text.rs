@@ -116,6 +116,14 @@ browser::sentences! {
         MoneyBudget => ("Budget mensuel", "Monthly budget"),
         Models => ("Modèles", "Models"),
         Assistants => ("Assistants", "Assistants"),
+        AskLibrary => ("Bibliothèque", "Library"),
+        NoLibrary => ("Aucune", "None"),
+        AskLibraryHint => (
+            "La réponse s’appuie sur ses documents que vous pouvez lire, et les cite.",
+            "The answer draws on its documents you may read, and cites them."
+        ),
+        Sources => ("Sources", "Sources"),
+        Page => ("page", "page"),
         Variables => (
             "Ce que l’assistant doit savoir",
             "What the assistant needs to know"
@@ -127,8 +135,9 @@ browser::sentences! {
         RemoveAttachment => ("Retirer le document", "Remove the document"),
         Attached => ("Document joint", "Attached document"),
         AttachmentKind => (
-            "Seuls les documents PDF, DOCX, XLSX, HTML, EML, TXT et Markdown peuvent être joints.",
-            "Only PDF, DOCX, XLSX, HTML, EML, TXT and Markdown documents can be attached."
+            "Seuls les documents PDF, DOCX, XLSX, PPTX, HTML, EML, TXT et Markdown peuvent être \
+             joints.",
+            "Only PDF, DOCX, XLSX, PPTX, HTML, EML, TXT and Markdown documents can be attached."
         ),
         AttachmentSize => (
             "Ce document est trop volumineux : 10 Mo au plus.",

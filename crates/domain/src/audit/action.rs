@@ -107,6 +107,9 @@ pub enum AuditAction {
     LibraryDelete,
     LibraryDocumentAdd,
     LibraryDocumentDelete,
+    /// A chat completion answered from libraries: which libraries were searched, and which of
+    /// their documents gave the passages the answer cites.
+    LibraryAsk,
     /// The inference API refused a request with this error code.
     InferenceRefused(Refusal),
 }
@@ -154,7 +157,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 81] = [
+    pub const FIXED: [AuditAction; 82] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -236,6 +239,7 @@ impl AuditAction {
         AuditAction::LibraryDelete,
         AuditAction::LibraryDocumentAdd,
         AuditAction::LibraryDocumentDelete,
+        AuditAction::LibraryAsk,
     ];
 
     /// The refusal of an inference request with the error code `code` (`model_not_allowed`).
@@ -326,7 +330,8 @@ impl AuditAction {
             | A::LibraryRead
             | A::LibraryDelete
             | A::LibraryDocumentAdd
-            | A::LibraryDocumentDelete => AuditFamily::Library,
+            | A::LibraryDocumentDelete
+            | A::LibraryAsk => AuditFamily::Library,
             A::InferenceRefused(_) => AuditFamily::Inference,
         }
     }
@@ -416,6 +421,7 @@ impl AuditAction {
             A::LibraryDelete => "library.delete",
             A::LibraryDocumentAdd => "library.document.add",
             A::LibraryDocumentDelete => "library.document.delete",
+            A::LibraryAsk => "library.ask",
             A::InferenceRefused(_) => "inference",
         }
     }

@@ -3,7 +3,8 @@
 //! one. Sign-in, a streamed answer, a model's script and `javascript:` link shown inert, the
 //! personal-data notice, stop mid-stream (charged here, from the usage records), a document
 //! attached, a search over kept conversations and a reopened answer rated, an assistant (a
-//! deployed use case) asked with its variable, sign-out, accessibility; screenshots under
+//! deployed use case) asked with its variable, a library asked and its sources shown, sign-out,
+//! accessibility; screenshots under
 //! `$CARGO_TARGET_DIR/ci/screenshots`.
 //!
 //! It needs a browser and Node modules, which `cargo test` alone does not have: `.ci/run`
@@ -15,7 +16,7 @@ use std::process::Command;
 
 use crate::harness::*;
 use crate::oidc::{browser_session, start_on};
-use crate::web::{assert_stopped_and_charged, deploy_letters, echoing};
+use crate::web::{assert_stopped_and_charged, deploy_letters, echoing, hr_library};
 
 /// An echoing model for answers the test controls, a slow one to stop; IBANs pseudonymized;
 /// conversations kept, so they can be searched.
@@ -89,6 +90,7 @@ async fn the_chat_works_in_a_real_browser() {
     };
     let (issuer, t) = start_on(vec![echoing(), slow], &config(), "").await;
     deploy_letters(&t).await;
+    hr_library(&t).await;
     let session = browser_session(&issuer, &t, "ada").await;
     run_script(
         "chat.mjs",
@@ -191,6 +193,7 @@ async fn the_console_works_in_a_real_browser() {
             classification: None,
             hosting: None,
             usage_estimated: false,
+            cache_hit: false,
         })
         .collect();
     t.server.store.insert_usage(&records).await.unwrap();

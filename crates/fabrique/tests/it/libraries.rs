@@ -206,6 +206,7 @@ async fn documents_are_searched_and_cited_then_deleted_for_real(database: Databa
         "{answer}"
     );
     assert!(answer["choices"][0]["message"]["content"].is_string());
+    let lease_document = lease["document"].clone();
 
     // Deleted, the document is no longer found.
     let path = format!("/v1/libraries/{id}/documents/{pdf_id}");
@@ -233,6 +234,29 @@ async fn documents_are_searched_and_cited_then_deleted_for_real(database: Databa
     assert_eq!(status, 200);
     let (status, _) = search(&t, &t.key, &id, "loyer", 3).await;
     assert_eq!(status, 404);
+
+    // The question was audited: the library searched, the documents its passages came from.
+    let (_, audit) = t.finish_with_audit().await;
+    let asked = audit
+        .iter()
+        .find(|e| e.action == domain::AuditAction::LibraryAsk)
+        .expect("a library.ask event");
+    let detail: Value = serde_json::from_str(&asked.detail).unwrap();
+    assert_eq!(
+        (asked.target.as_str(), detail["status"].as_u64()),
+        (id.as_str(), Some(200))
+    );
+    let documents = detail["documents"].as_array().unwrap();
+    assert!(
+        documents
+            .iter()
+            .any(|d| d["document"] == lease_document && d["page"] == 1),
+        "{detail}"
+    );
+    assert!(
+        !asked.detail.contains("loyer"),
+        "never the question: {detail}"
+    );
 }
 
 #[tokio::test]
@@ -385,4 +409,70 @@ async fn a_person_who_may_read_one_percent_of_a_library_finds_that_one_percent()
         .get_with_key(&format!("/v1/libraries/{id}/documents"), &rita_key)
         .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_changed_document_replaces_its_passages_and_an_expired_one_is_purged() {
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], CONFIG).await;
+    let id = library(&t, json!({
+        "name": "Notes", "entity": "acme", "readers": ["entity:acme"], "editors": ["entity:acme"],
+        "embedding_model": "mistral-embed", "classification": "internal", "retention_days": 30,
+    }))
+    .await;
+    let note = |code: &str| format!("# Consignes\n\nLe code du coffre est {code}.\n").into_bytes();
+    let (status, first) = upload(&t, &t.key, &id, "consignes.md", "", note("ALPHA")).await;
+    assert_eq!(status, 201, "{first}");
+    // The same bytes again: the same document, nothing read again.
+    let (_, again) = upload(&t, &t.key, &id, "consignes.md", "", note("ALPHA")).await;
+    assert_eq!(again["id"], first["id"]);
+    // Changed: the new version replaces the old one's passages.
+    let (status, second) = upload(&t, &t.key, &id, "consignes.md", "", note("BRAVO")).await;
+    assert_eq!(status, 201, "{second}");
+    assert_ne!(second["id"], first["id"]);
+    let (_, found) = search(&t, &t.key, &id, "code du coffre", 10).await;
+    let texts: Vec<&str> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["text"].as_str().unwrap())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("BRAVO")), "{found}");
+    assert!(!texts.iter().any(|t| t.contains("ALPHA")), "{found}");
+    let (_, listed) = t
+        .get_with_key(&format!("/v1/libraries/{id}/documents"), &t.key)
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+
+    // Thirty days on, nothing is old enough; thirty-one days on, the document goes for real.
+    let libraries = &t.server.libraries;
+    let day = 86_400_000;
+    let now = domain::now_millis();
+    assert_eq!(
+        libraries
+            .purge_expired(now + 29 * day, "system")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        libraries
+            .purge_expired(now + 31 * day, "system")
+            .await
+            .unwrap(),
+        1
+    );
+    let (_, found) = search(&t, &t.key, &id, "code du coffre", 10).await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 0, "{found}");
+    let (_, audit) = t.finish_with_audit().await;
+    let deletions: Vec<&domain::AuditEvent> = audit
+        .iter()
+        .filter(|e| e.action == domain::AuditAction::LibraryDocumentDelete)
+        .collect();
+    assert_eq!(
+        deletions.len(),
+        2,
+        "the replaced version, then the expired one"
+    );
+    assert!(deletions[0].detail.contains("replaced_by"));
+    assert!(deletions[1].detail.contains("retention"));
 }

@@ -886,6 +886,7 @@ async fn a_person_sees_their_usage_this_month_against_their_own_budget() {
         classification: None,
         hosting: None,
         usage_estimated: false,
+        cache_hit: false,
     };
     let now = domain::now_millis();
     let last_month = now - 40 * 24 * 3_600_000;
@@ -1111,7 +1112,7 @@ async fn an_attached_document_is_read_refused_past_the_models_context_and_inspec
         .await;
     assert_eq!(status, 415, "{refused}");
     assert!(
-        refused.contains("PDF, DOCX, XLSX, HTML, EML, TXT et Markdown"),
+        refused.contains("PDF, DOCX, XLSX, PPTX, HTML, EML, TXT et Markdown"),
         "{refused}"
     );
     let (status, refused) = ada
@@ -1157,4 +1158,64 @@ async fn an_attached_document_is_read_refused_past_the_models_context_and_inspec
         .map(|(_, d)| d["delta"].as_str().unwrap())
         .collect();
     assert!(answer.contains("facture 17"), "{answer}");
+}
+
+/// Creates a library of `acme`'s HR policies holding one document, as the group's
+/// administrator; returns its id.
+pub(crate) async fn hr_library(t: &TestServer) -> String {
+    let library = json!({"name": "Politiques RH", "entity": "acme", "readers": ["entity:acme"],
+        "editors": ["entity:acme"], "classification": "internal"});
+    let (status, created) = t.admin_post("/v1/libraries", library).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let response = browser()
+        .post(t.url(&format!("/v1/libraries/{id}/documents?name=conges.md")))
+        .bearer_auth(ADMIN_KEY)
+        .body("# Congés\n\nLes congés payés sont de 25 jours ouvrés par an.\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    id
+}
+
+#[tokio::test]
+async fn a_person_asks_a_library_they_may_read_and_sees_its_sources_under_the_answer() {
+    let globex = "[[entities]]\nslug = \"globex\"\nname = \"Globex\"\n";
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(globex), "").await;
+    let id = hr_library(&t).await;
+    t.create_user_key("globex", "gus").await;
+
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let (_, page) = ada.get(&t, "/").await;
+    assert!(
+        page.contains(&format!(r#"<option value="{id}">Politiques RH</option>"#)),
+        "{page}"
+    );
+    let ask = |who: &Browser| {
+        let ask = json!({"model": "mistral-small", "library": id,
+            "messages": [{"role": "user", "content": "Combien de jours de congés payés ?"}]});
+        browser()
+            .post(t.url("/chat/send"))
+            .header(COOKIE, &who.cookies)
+            .header(web::TOKEN_HEADER, &who.token)
+            .json(&ask)
+            .send()
+    };
+    let events = events_of(&ask(&ada).await.unwrap().text().await.unwrap());
+    answered(&events);
+    let (_, sources) = events.iter().find(|(n, _)| n == "citations").unwrap();
+    let html = sources["html"].as_str().unwrap();
+    assert!(
+        html.contains("Sources") && html.contains("conges.md, page 1"),
+        "{html}"
+    );
+
+    // Another entity's person is offered nothing, and asking anyway is refused as not found.
+    let gus = signed_in_as(&issuer, &t, "gus").await;
+    let (_, page) = gus.get(&t, "/").await;
+    assert!(!page.contains(&id), "{page}");
+    let events = events_of(&ask(&gus).await.unwrap().text().await.unwrap());
+    assert_eq!(events.last().unwrap().0, "refused", "{events:?}");
+    assert!(!events.iter().any(|(n, _)| n == "citations"));
 }

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 81] = [
+const NAMES: [(AuditAction, &str); 82] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -91,6 +91,7 @@ const NAMES: [(AuditAction, &str); 81] = [
         AuditAction::LibraryDocumentDelete,
         "library.document.delete",
     ),
+    (AuditAction::LibraryAsk, "library.ask"),
 ];
 
 #[test]
