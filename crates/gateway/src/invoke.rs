@@ -206,7 +206,8 @@ pub(crate) fn checked(target: &Invocable, mut answer: Answer) -> Answer {
             streaming.check = StreamCheck::new(target);
             return answer;
         }
-        Answer::Whole { .. } => return answer,
+        // A refused answer keeps its error; a cached one was checked when it was first answered.
+        Answer::Whole { .. } | Answer::Cached(_) => return answer,
     };
     let violation = status
         .is_success()
