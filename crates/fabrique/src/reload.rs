@@ -90,6 +90,7 @@ fn changed_sections(in_force: &Config, new: &Config) -> Vec<&'static str> {
         authorization,
         batches,
         redis,
+        cache,
     } = new;
     let a = in_force;
     [
@@ -114,6 +115,7 @@ fn changed_sections(in_force: &Config, new: &Config) -> Vec<&'static str> {
         ("authorization", a.authorization == *authorization),
         ("batches", a.batches == *batches),
         ("redis", a.redis == *redis),
+        ("cache", a.cache == *cache),
     ]
     .into_iter()
     .filter_map(|(name, same)| (!same).then_some(name))

@@ -190,7 +190,7 @@ impl Corpus {
 
     /// Whether the 1 % reader may read fact `fact`'s passage.
     fn readable(&self, fact: usize) -> bool {
-        fact % 100 == 0
+        fact.is_multiple_of(100)
     }
 
     /// A question about `fact`, its attribute named by a synonym drawn afresh.
