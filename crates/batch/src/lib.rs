@@ -124,16 +124,30 @@ pub fn router(state: Arc<Batches>) -> Router {
             get(files::retrieve).delete(files::delete),
         )
         .route("/v1/files/{file_id}/content", get(files::content))
-        .merge(batch_routes::<BatchObject>("/v1/batches/{batch_id}"))
-        .merge(batch_routes::<JobObject>("/v1/batch/jobs/{job_id}"))
+        // Both shapes through the same handlers, each with its view of a batch.
+        .route(
+            "/v1/batches",
+            get(batches::list::<BatchObject>).post(batches::create::<BatchObject>),
+        )
+        .route(
+            "/v1/batches/{batch_id}",
+            get(batches::retrieve::<BatchObject>),
+        )
+        .route(
+            "/v1/batches/{batch_id}/cancel",
+            post(batches::cancel::<BatchObject>),
+        )
+        .route(
+            "/v1/batch/jobs",
+            get(batches::list::<JobObject>).post(batches::create::<JobObject>),
+        )
+        .route(
+            "/v1/batch/jobs/{job_id}",
+            get(batches::retrieve::<JobObject>),
+        )
+        .route(
+            "/v1/batch/jobs/{job_id}/cancel",
+            post(batches::cancel::<JobObject>),
+        )
         .with_state(state)
-}
-
-/// One shape's batch routes, `one` naming a batch: the same handlers, through the shape's view.
-fn batch_routes<V: batches::View>(one: &str) -> Router<Arc<Batches>> {
-    let all = one.rsplit_once('/').map_or(one, |(all, _)| all);
-    Router::new()
-        .route(all, get(batches::list::<V>).post(batches::create::<V>))
-        .route(one, get(batches::retrieve::<V>))
-        .route(&format!("{one}/cancel"), post(batches::cancel::<V>))
 }

@@ -118,6 +118,11 @@ impl ResponseCache {
         }
     }
 
+    /// Whether any model or use case is cached: when none is, stage 9 is skipped.
+    pub fn is_on(&self) -> bool {
+        self.settings.is_some()
+    }
+
     /// Stage 9: the answer held for `request`, or where its answer is to be kept.
     pub fn look_up(self: &Arc<Self>, request: &Request<'_>, now: Instant) -> Lookup {
         let Some(settings) = &self.settings else {

@@ -351,6 +351,9 @@ fn look_up(
     resolved: &Resolved<'_>,
     answer_filtered: bool,
 ) -> Lookup {
+    if !g.cache.is_on() {
+        return Lookup::Off; // no span either: a cache that is off costs a request nothing
+    }
     let request = cache::Request {
         principal: &caller.principal,
         use_case: caller.attribution.use_case(),
