@@ -74,10 +74,33 @@ pub(crate) fn window(offset: Option<u64>, limit: Option<u64>) -> Result<Window, 
             format!("`limit` must be between 1 and {MAX_PAGE}"),
         ));
     }
+    // The databases count rows in signed 64 bits: a larger offset is the caller's error, not theirs.
+    let offset = offset.unwrap_or(0);
+    if i64::try_from(offset).is_err() {
+        return Err(AdminError::bad_field(
+            "offset",
+            format!("`offset` must be at most {}", i64::MAX),
+        ));
+    }
     Ok(Window {
-        offset: offset.unwrap_or(0),
+        offset,
         limit: limit + 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn an_offset_past_what_the_databases_count_is_refused_as_the_callers_error() {
+        let refused = window(Some(1 << 63), None).err().expect("refused");
+        assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(
+            window(Some(i64::MAX as u64), None).unwrap().offset,
+            i64::MAX as u64
+        );
+    }
 }
 
 /// `{"data": [...], "next_offset": <offset of the next page, or null>}`, from the rows `window`
