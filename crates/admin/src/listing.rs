@@ -88,21 +88,6 @@ pub(crate) fn window(offset: Option<u64>, limit: Option<u64>) -> Result<Window, 
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::window;
-
-    #[test]
-    fn an_offset_past_what_the_databases_count_is_refused_as_the_callers_error() {
-        let refused = window(Some(1 << 63), None).err().expect("refused");
-        assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST);
-        assert_eq!(
-            window(Some(i64::MAX as u64), None).unwrap().offset,
-            i64::MAX as u64
-        );
-    }
-}
-
 /// `{"data": [...], "next_offset": <offset of the next page, or null>}`, from the rows `window`
 /// read (one more than the page when another page follows).
 pub(crate) fn page_json(mut data: Vec<Value>, window: Window) -> Value {
@@ -186,4 +171,21 @@ impl ListAction for ReadRateLimits {
 }
 impl ListAction for ReadBudgets {
     const ACTION: AdminAction = AdminAction::ReadBudgets;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn an_offset_past_what_the_databases_count_is_refused_as_the_callers_error() {
+        let Err(refused) = window(Some(1 << 63), None) else {
+            panic!("an offset of 2^63 was accepted");
+        };
+        assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(
+            window(Some(i64::MAX as u64), None).unwrap().offset,
+            i64::MAX as u64
+        );
+    }
 }
