@@ -14,7 +14,8 @@
 //! the gateway's pipeline, and answers chat completions that name libraries, with citations.
 //! `reload` puts a re-read configuration in force on `SIGHUP`, as far as a running server can;
 //! `listener` drains on `SIGTERM` (readiness off, streams finished within a deadline).
-//! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`.
+//! `simulation` hands the running server to the `simulate` crate for `fabrique simulate`;
+//! `planning` reads a scenario for the `capacity` crate and writes its report (`fabrique plan`).
 
 pub mod audit;
 pub mod batches;
@@ -27,6 +28,7 @@ pub mod limits;
 pub mod listener;
 pub mod openapi;
 pub mod output;
+pub mod planning;
 pub mod reload;
 pub mod retention;
 pub mod scheduling;

@@ -1,6 +1,6 @@
 //! `fabrique`: the one binary. `serve` runs the platform, `sim` a simulated GPU backend, `admin` the
 //! administration client, `audit` verifies and exports the audit trail's evidence, `report` prints
-//! the monthly chargeback.
+//! the monthly chargeback, `plan` sizes GPU pools and the tiers around them for a scenario.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,10 @@ enum Command {
     /// Replay a scenario (entities, weights, arrival rates, bursts) through a real gateway against
     /// simulated GPU endpoints; report shares, waits, time to first token and utilization.
     Simulate(SimulateArgs),
+    /// Plan capacity for a scenario (users, uses over a working day, GPU pools): GPUs each pool
+    /// needs for a target p95 time to first token, entities' shares at the peak, gateway replicas,
+    /// PostgreSQL and Redis load and where they saturate.
+    Plan(PlanArgs),
     /// Administer a running server through its admin API.
     Admin(admin_client::AdminCli),
     /// Data-protection policies.
@@ -94,6 +98,15 @@ struct SimulateArgs {
     /// Where to write the SVG chart of shares over time [default: the scenario's path, .svg].
     #[arg(long)]
     svg: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PlanArgs {
+    /// The scenario file (TOML); see bench/plan/.
+    scenario: PathBuf,
+    /// Also write the report here: `report.md` and its SVG charts (the directory is created).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -187,6 +200,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Sim(args) => simulate(args).await,
             Command::Simulate(args) => fabrique::simulation::run(&args.scenario, args.svg).await,
+            Command::Plan(args) => fabrique::planning::run(&args.scenario, args.out.as_deref()),
             Command::Admin(args) => admin_client::run_cli(args)
                 .await
                 .map_err(anyhow::Error::from),

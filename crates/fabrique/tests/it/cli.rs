@@ -51,7 +51,7 @@ endpoints = ["gpu-2"]
 }
 
 /// A failed command: a non-zero exit and one line on standard error, `error: ` and `expected`.
-fn assert_one_line_error(output: &Output, expected: &str) {
+pub(crate) fn assert_one_line_error(output: &Output, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "succeeded: {stderr}");
     assert!(

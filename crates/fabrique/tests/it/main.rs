@@ -35,6 +35,7 @@ mod metrics;
 mod model_access;
 mod oidc;
 mod openapi;
+mod plan;
 mod policy;
 mod process;
 mod replicas;

@@ -24,7 +24,8 @@ enum Layer {
     /// None depends on another.
     Surface,
     /// Tools the binary offers beside the server: the admin API's command-line client, the
-    /// workload simulator. They know the surfaces only over HTTP, and none depends on another.
+    /// workload simulator, the capacity planner. They know the surfaces only over HTTP (the
+    /// planner not at all), and none depends on another.
     Tool,
     /// The `fabrique` binary, which assembles everything.
     Binary,
@@ -79,6 +80,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("console", Layer::Surface),
     ("admin-client", Layer::Tool),
     ("simulate", Layer::Tool),
+    ("capacity", Layer::Tool),
     ("fabrique", Layer::Binary),
 ];
 
