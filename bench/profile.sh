@@ -21,6 +21,8 @@
 #   WORK=/tmp/fabrique-profile (logs, data dir, results/<timestamp>/)
 #   FABRIQUE_BIN=<target dir>/release/fabrique   FABRIQUE_CONFIG=bench/fabrique-bench.toml
 #   FABRIQUE_ADDR=127.0.0.1:9000
+#   GOVERNANCE=on  appends bench/governance.toml (data policy, blocked terms, seat pool) and gives the
+#             bench key a rate limit and its user a budget, as bench/peers.sh does (default off)
 # Needs python3 and curl; installs nginx, valgrind and strace with apt-get if missing (INSTALL=0: never);
 # perf is optional. The binary must exist
 # (`cargo build --release --bin fabrique`). Everything started is stopped by PID on exit.
@@ -34,18 +36,27 @@ WARMUP=${WARMUP:-200}
 PASSES=${PASSES:-switches syscalls callgrind nginx}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 FABRIQUE_BIN=${FABRIQUE_BIN:-$TARGET_DIR/release/fabrique}
+GOVERNANCE=${GOVERNANCE:-off}
 FABRIQUE_CONFIG=${FABRIQUE_CONFIG:-$HERE/fabrique-bench.toml}
 FABRIQUE_ADDR=${FABRIQUE_ADDR:-127.0.0.1:9000}
 FABRIQUE_URL=http://$FABRIQUE_ADDR
 LOGS=$WORK/logs
-RESULTS=$WORK/results/$(date +%Y%m%d-%H%M%S)
+RESULTS=$WORK/results/$(date +%Y%m%d-%H%M%S)-governance-$GOVERNANCE
 DATA=$WORK/fabrique-data
 STOP_GRACE_SECONDS=10
 # shellcheck source=lib/processes.sh
 source "$HERE/lib/processes.sh"
+# shellcheck source=lib/fabrique.sh
+source "$HERE/lib/fabrique.sh"
 
 case $FABRIQUE_ADDR in 127.*:*) ;; *) die "FABRIQUE_ADDR must be a loopback address" ;; esac
 mkdir -p "$LOGS" "$RESULTS" "$WORK/upstream/logs" "$WORK/upstream/tmp"
+case $GOVERNANCE in
+    on) cat "$FABRIQUE_CONFIG" "$HERE/governance.toml" > "$RESULTS/fabrique.toml"
+        FABRIQUE_CONFIG=$RESULTS/fabrique.toml ;;
+    off) ;;
+    *) die "GOVERNANCE must be on or off, not '$GOVERNANCE'" ;;
+esac
 [[ -x $FABRIQUE_BIN ]] || die "no Fabrique binary at $FABRIQUE_BIN (cargo build --release --bin fabrique)"
 need_tools nginx valgrind strace
 for tool in python3 curl callgrind_control callgrind_annotate; do
@@ -80,7 +91,7 @@ thread_switches() {    # one line per thread: tid name voluntary nonvoluntary
     done
 }
 
-start_fabrique() {     # start_fabrique NAME [WRAPPER...] : serve on the shared data dir, PID in FABRIQUE_PID
+serve_fabrique() {     # serve_fabrique NAME [WRAPPER...] : serve on the shared data dir, PID in FABRIQUE_PID
     local name=$1; shift
     FABRIQUE_ADMIN_KEY=$ADMIN_KEY start_bg "$name" "$@" "$FABRIQUE_BIN" serve --config "$FABRIQUE_CONFIG" \
         --listen "$FABRIQUE_ADDR" --data-dir "$DATA"
@@ -89,14 +100,6 @@ start_fabrique() {     # start_fabrique NAME [WRAPPER...] : serve on the shared 
         || { tail -n 20 "$LOGS/$name.log" >&2; die "fabrique ($name) did not become ready"; }
 }
 
-create_key() {         # an entity, a user and an inference key, in BEARER
-    local admin=("$FABRIQUE_BIN" admin --url "$FABRIQUE_URL" --key "$ADMIN_KEY") user_id
-    "${admin[@]}" entities create --slug bench --name Benchmark > /dev/null
-    user_id=$("${admin[@]}" users create --entity bench --user-name bench-user --email bench-user@example.org \
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-    BEARER=$("${admin[@]}" keys create --user-id "$user_id" \
-        | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
-}
 
 count_switches() {     # count_switches PID ADDR TAG : context switches of PID's threads over REQUESTS requests
     local pid=$1 addr=$2 tag=$3 perf_pid=""
@@ -152,13 +155,13 @@ count_syscalls() {     # count_syscalls PID ADDR TAG : system calls of PID's thr
 }
 
 pass_switches() {
-    start_fabrique serve
+    serve_fabrique serve
     count_switches "$FABRIQUE_PID" "$FABRIQUE_ADDR" fabrique
     stop_pid "$FABRIQUE_PID"
 }
 
 pass_syscalls() {
-    start_fabrique serve-strace
+    serve_fabrique serve-strace
     count_syscalls "$FABRIQUE_PID" "$FABRIQUE_ADDR" fabrique
     stop_pid "$FABRIQUE_PID"
 }
@@ -177,7 +180,7 @@ pass_nginx() {         # the same counts for the floor of one hop: the worker of
 
 pass_callgrind() {
     local out=$RESULTS/callgrind.out
-    start_fabrique serve-callgrind valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out"
+    serve_fabrique serve-callgrind valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out"
     drive "$WARMUP"
     callgrind_control -i on "$FABRIQUE_PID" > /dev/null
     drive "$REQUESTS"
@@ -247,8 +250,8 @@ wait_ready http://127.0.0.1:18080/health "$LAST_PID" 20 || die "the upstream did
 
 rm -rf "$DATA"; mkdir -p "$DATA"
 ADMIN_KEY=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-start_fabrique setup
-create_key
+serve_fabrique setup
+bench_user "$ADMIN_KEY"
 stop_pid "$FABRIQUE_PID"
 log "binary $FABRIQUE_BIN, $REQUESTS requests after $WARMUP warm-up, results in $RESULTS"
 for pass in $PASSES; do

@@ -24,7 +24,7 @@ print(found)
 }
 
 start_fabrique() {      # a fresh Fabrique on FABRIQUE_CONFIG; BEARER becomes a bench user's key
-    local admin_key data=$WORK/fabrique-data user_id key_id
+    local admin_key data=$WORK/fabrique-data
     rm -rf "$data"
     mkdir -p "$data"
     admin_key=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
@@ -34,10 +34,14 @@ start_fabrique() {      # a fresh Fabrique on FABRIQUE_CONFIG; BEARER becomes a 
     TARGET_PID=$LAST_PID
     wait_ready "$FABRIQUE_URL/readyz" "$TARGET_PID" 60 \
         || { tail -n 30 "$LOGS/fabrique.log" >&2; die "fabrique did not answer 200 on /readyz within 60 s"; }
-    local admin=("$FABRIQUE_BIN" admin --url "$FABRIQUE_URL" --key "$admin_key")
+    bench_user "$admin_key"
+    log "fabrique ready (pid $TARGET_PID), inference key ${BEARER:0:12}..."
+}
+
+bench_user() {          # bench_user ADMIN_KEY : entity `bench`, a user and an inference key, in BEARER
+    local admin=("$FABRIQUE_BIN" admin --url "$FABRIQUE_URL" --key "$1") user_id key_id created
     "${admin[@]}" entities create --slug bench --name "Benchmark" > "$RESULTS/fabrique-entity.json"
     user_id=$("${admin[@]}" users create --entity bench --user-name bench-user --email bench-user@example.org | json_field id)
-    local created
     created=$("${admin[@]}" keys create --user-id "$user_id")
     BEARER=$(json_field key <<< "$created")
     if [[ ${GOVERNANCE:-off} == on ]]; then
@@ -49,6 +53,4 @@ start_fabrique() {      # a fresh Fabrique on FABRIQUE_CONFIG; BEARER becomes a 
         "${admin[@]}" budgets set --user-id "$user_id" --period month --unit tokens \
             --hard-limit 1000000000000 --soft-threshold-percent 80 > /dev/null
     fi
-    log "fabrique ready (pid $TARGET_PID), inference key ${BEARER:0:12}..."
 }
-
