@@ -18,7 +18,7 @@ use crate::admin_api::uri;
 use crate::pages::{self, Section, cell, number};
 use crate::reach::Reach;
 use crate::text::Text;
-use crate::views::{ask, posted, refused, respond, signed_in};
+use crate::views::{ask, posted, respond, signed_in};
 
 const PAGE: &str = "50";
 const EXPORT: &str = "10000";
@@ -65,18 +65,19 @@ pub(crate) async fn page(
     let mut api = filters.clone();
     api.push(("limit", PAGE));
     api.push(("before", query.before.as_deref().unwrap_or_default()));
-    let answer = console
-        .admin
-        .call(
-            &person.principal,
-            Method::GET,
-            &uri("/admin/v1/audit", &api),
-            None,
-        )
-        .await;
-    if !answer.ok() {
-        return refused(&console, &visitor, &person, Section::Audit, &answer).await;
-    }
+    let path = uri("/admin/v1/audit", &api);
+    let answer = match ask(
+        &console,
+        (&visitor, &person),
+        Section::Audit,
+        Method::GET,
+        &path,
+    )
+    .await
+    {
+        Ok(answer) => answer,
+        Err(refused) => return refused,
+    };
     let t = |text: Text| text.in_(visitor.lang);
     let value = |name: &str| {
         filters
@@ -232,18 +233,19 @@ pub(crate) async fn export(
     };
     let mut api = query.filters();
     api.push(("limit", EXPORT));
-    let answer = console
-        .admin
-        .call(
-            &person.principal,
-            Method::GET,
-            &uri("/admin/v1/audit", &api),
-            None,
-        )
-        .await;
-    if !answer.ok() {
-        return refused(&console, &visitor, &person, Section::Audit, &answer).await;
-    }
+    let path = uri("/admin/v1/audit", &api);
+    let answer = match ask(
+        &console,
+        (&visitor, &person),
+        Section::Audit,
+        Method::GET,
+        &path,
+    )
+    .await
+    {
+        Ok(answer) => answer,
+        Err(refused) => return refused,
+    };
     let mut lines = String::new();
     for event in answer.rows() {
         lines.push_str(&event.to_string());
