@@ -26,9 +26,12 @@ mod runner;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use domain::{UnixMillis, now_millis};
 use http::HeaderMap;
 use identity::{Directory, Principal};
 use store::Store;
@@ -55,6 +58,27 @@ pub struct Batches {
     committed: watch::Sender<u64>,
     /// How many batches ended since the start.
     ended: watch::Sender<u64>,
+    /// What the runner reads completion windows against.
+    clock: Clock,
+}
+
+/// The time the runner reads batches' completion windows against: the system's, unless moved
+/// ahead of it ([`Clock::advance`]) so that a window's end is seen without waiting a day for it.
+#[derive(Debug, Default)]
+pub struct Clock {
+    ahead_millis: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> UnixMillis {
+        now_millis().saturating_add(self.ahead_millis.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock `by` further ahead of the system's.
+    pub fn advance(&self, by: Duration) {
+        let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.ahead_millis.fetch_add(millis, Ordering::Relaxed);
+    }
 }
 
 /// The limits of `[batches]`.
@@ -88,6 +112,7 @@ impl Batches {
             wake: Notify::new(),
             committed: watch::Sender::new(0),
             ended: watch::Sender::new(0),
+            clock: Clock::default(),
         }))
     }
 
@@ -100,6 +125,12 @@ impl Batches {
     /// How many batches ended since the start: a test waits on it for a batch's end.
     pub fn ended(&self) -> watch::Receiver<u64> {
         self.ended.subscribe()
+    }
+
+    /// The clock the runner reads completion windows against: a test moves it ahead to see a
+    /// window end.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     fn note_ended(&self, batch: &store::StoredBatch) {

@@ -13,13 +13,16 @@
 //!   runs from `next_line`: no result is lost or written twice. (A line in flight at the crash
 //!   is sent to the model again.)
 //! - **Streamed.** The input is read line by line on the blocking pool; memory holds a chunk.
-//! - **Ends.** Between chunks the runner looks for a cancellation and the window's end: the
-//!   lines done so far are published either way (`cancelled`, `expired`, whose remaining lines
-//!   are reported in the error file as `batch_expired`).
+//! - **Ends.** Between chunks the runner looks for a cancellation and the window's end (read
+//!   against the batches' [`crate::Clock`]); no further line is sent, the few already sent are
+//!   waited for and kept (they were answered and metered), and the lines done are published
+//!   (`cancelled`; `expired`, OpenAI's status for a window that ended, whose remaining lines are
+//!   not sent but reported in the error file as `batch_expired` and counted as failed).
 //! - **Busy capacity is waited out.** A line refused `429` (the pool full, a rate limit) is
 //!   tried again after a pause, a few times, before it counts as failed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -210,16 +213,24 @@ impl Runner {
             .contents
             .lines(batch.input_file_id, progress.next_line);
         let context = Arc::new(LineContext::of(batch, principal, Arc::clone(&self.lines)));
-        let mut results = futures_util::stream::unfold(lines, |mut lines| async move {
-            lines.recv().await.map(|line| (line, lines))
-        })
-        .map(|line| {
-            let context = Arc::clone(&context);
-            async move { context.run(line).await }
-        })
-        .buffered(self.concurrency)
-        .boxed();
+        // Set once the batch is to stop: no further line is sent, those on their way finish.
+        let stopping = Arc::new(AtomicBool::new(false));
+        let source = (lines, Arc::clone(&stopping));
+        let mut results =
+            futures_util::stream::unfold(source, |(mut lines, stopping)| async move {
+                if stopping.load(Ordering::Relaxed) {
+                    return None;
+                }
+                lines.recv().await.map(|line| (line, (lines, stopping)))
+            })
+            .map(|line| {
+                let context = Arc::clone(&context);
+                async move { context.run(line).await }
+            })
+            .buffered(self.concurrency)
+            .boxed();
         let (mut chunk, mut since) = (Vec::with_capacity(CHUNK_LINES), Instant::now());
+        let mut stop = Stop::Done;
         while let Some(result) = results.next().await {
             chunk.push(result?);
             if chunk.len() < CHUNK_LINES && since.elapsed() < CHUNK_PERIOD {
@@ -227,12 +238,16 @@ impl Runner {
             }
             self.commit(batch, std::mem::take(&mut chunk)).await?;
             since = Instant::now();
-            if let Some(stop) = self.interrupted(batch).await? {
-                return Ok(stop);
+            if stop == Stop::Done
+                && let Some(interrupted) = self.interrupted(batch).await?
+            {
+                // The lines already sent are answered and metered: their results are kept.
+                stop = interrupted;
+                stopping.store(true, Ordering::Relaxed);
             }
         }
         self.commit(batch, chunk).await?;
-        Ok(Stop::Done)
+        Ok(stop)
     }
 
     /// Appends a chunk's results to the spool, then commits the progress.
@@ -273,7 +288,7 @@ impl Runner {
         if status == Some(BatchStatus::Cancelling) {
             return Ok(Some(Stop::Cancelled));
         }
-        Ok((now_millis() >= batch.expires_at).then_some(Stop::Expired))
+        Ok((self.batches.clock.now() >= batch.expires_at).then_some(Stop::Expired))
     }
 
     /// The lines not run when the window ended, reported in the error file as `batch_expired`.

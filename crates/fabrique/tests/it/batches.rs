@@ -1,9 +1,10 @@
 //! `/v1/batches` and `/v1/batch/jobs`: a batch's lines run through the gateway as their
-//! submitter (metered to them, with the use case they named), each exactly once — also across a
-//! restart in the middle —, results in OpenAI's output and error files; another entity's
-//! caller sees nothing of it; a cancelled batch keeps what it had done.
+//! submitter (metered to them, with the use case they named), each exactly once — 10,000 of
+//! them, and across a restart in the middle —, results in OpenAI's output and error files;
+//! another entity's caller sees nothing of it; a cancelled batch keeps what it had done, and so
+//! does one whose completion window ends, its other lines reported `batch_expired`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -265,5 +266,166 @@ async fn a_cancelled_batch_keeps_what_it_did_and_mistral_jobs_share_the_runner()
         jobs["data"].as_array().unwrap().len(),
         1,
         "OpenAI's batches are listed apart"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_of_ten_thousand_lines_answers_and_meters_each_line_once() {
+    let count = 10_000;
+    let t = TestServer::start(vec![instant_sim()], &config()).await;
+    let file = upload(&t, &t.key, &chat_lines(count)).await;
+    let batch = create(&t, &file).await;
+    batches_ended(&t, 1).await;
+    let path = format!("/v1/batches/{}", batch["id"].as_str().unwrap());
+    let (_, ended) = call(&t, Method::GET, &path, &t.key, None).await;
+    assert_eq!(ended["status"], "completed", "{ended}");
+    assert_eq!(
+        ended["request_counts"],
+        json!({"total": count, "completed": count, "failed": 0})
+    );
+    let output = file_lines(&t, ended["output_file_id"].as_str().unwrap()).await;
+    let counts = tally(&output);
+    assert_eq!(counts.len(), count, "every line answered");
+    assert!(counts.values().all(|&n| n == 1), "no line answered twice");
+    let answered: HashSet<String> = output
+        .iter()
+        .map(|line| line["response"]["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(answered.len(), count, "one request a line");
+
+    let store = t.server.store.clone();
+    t.server.shutdown().await;
+    let records = store.list_usage(2 * count as u32).await.expect("usage");
+    let metered: Vec<&String> = records
+        .iter()
+        .filter(|r| r.use_case.as_deref() == Some("claims-triage"))
+        .map(|r| &r.request_id)
+        .collect();
+    assert_eq!(metered.len(), count, "one usage record a line");
+    let metered: HashSet<String> = metered.into_iter().cloned().collect();
+    assert_eq!(
+        metered, answered,
+        "each line metered once, under its own request"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_past_its_window_keeps_what_it_did_and_expires_the_rest() {
+    let count = 1000;
+    let t = TestServer::start(vec![instant_sim()], &config()).await;
+    // The runner's clock a day and an hour ahead: the 24-hour window of the batch submitted now
+    // is over when the runner first looks, after its first chunk of lines.
+    t.server
+        .batches
+        .clock()
+        .advance(Duration::from_secs(25 * 3600));
+    let file = upload(&t, &t.key, &chat_lines(count)).await;
+    let batch = create(&t, &file).await;
+    batches_ended(&t, 1).await;
+    let path = format!("/v1/batches/{}", batch["id"].as_str().unwrap());
+    let (_, ended) = call(&t, Method::GET, &path, &t.key, None).await;
+    assert_eq!(ended["status"], "expired", "{ended}");
+    assert!(ended["expired_at"].is_i64(), "{ended}");
+    let counts = &ended["request_counts"];
+    let (done, failed) = (
+        counts["completed"].as_u64().unwrap(),
+        counts["failed"].as_u64().unwrap(),
+    );
+    assert!(done > 0 && done < count as u64, "{ended}");
+    assert_eq!(
+        (counts["total"].as_u64(), done + failed),
+        (Some(count as u64), count as u64)
+    );
+
+    let output = file_lines(&t, ended["output_file_id"].as_str().unwrap()).await;
+    assert_eq!(output.len() as u64, done, "the lines done are kept");
+    assert!(output.iter().all(|l| l["response"]["status_code"] == 200));
+    let errors = file_lines(&t, ended["error_file_id"].as_str().unwrap()).await;
+    assert_eq!(errors.len() as u64, failed);
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["error"]["code"] == "batch_expired" && e["response"].is_null()),
+        "the others are reported expired, not sent"
+    );
+    let mut every = tally(&output);
+    for (id, n) in tally(&errors) {
+        *every.entry(id).or_default() += n;
+    }
+    assert_eq!(every.len(), count);
+    assert!(
+        every.values().all(|&n| n == 1),
+        "each line in one file, once"
+    );
+
+    let records = t.finish().await;
+    let metered = records
+        .iter()
+        .filter(|r| r.use_case.as_deref() == Some("claims-triage"))
+        .count();
+    assert_eq!(
+        metered as u64, done,
+        "the expired lines never reached a model"
+    );
+}
+
+#[tokio::test]
+async fn a_line_the_data_policy_blocks_is_reported_in_the_error_file() {
+    let echo = sim::SimConfig {
+        echo: true,
+        ..instant_sim()
+    };
+    let policy =
+        "[batches]\nconcurrency = 4\n\n[policy.actions]\nNIR = \"block\"\nEMAIL = \"redact\"\n";
+    let t = TestServer::start(vec![echo], &one_endpoint(policy)).await;
+    let line = |id: &str, text: &str| {
+        json!({
+            "custom_id": id, "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "mistral-small", "messages": [{"role": "user", "content": text}], "max_tokens": 100},
+        })
+        .to_string()
+    };
+    let input = [
+        line("plain", "Classer la réclamation"),
+        line("nir", "Assuré 1 85 05 78 006 084 91, réclamation"),
+        line("email", "Répondre à jeanne@example.fr"),
+    ]
+    .join("\n");
+    let file = upload(&t, &t.key, input.as_bytes()).await;
+    let batch = create(&t, &file).await;
+    batches_ended(&t, 1).await;
+    let path = format!("/v1/batches/{}", batch["id"].as_str().unwrap());
+    let (_, ended) = call(&t, Method::GET, &path, &t.key, None).await;
+    assert_eq!(ended["status"], "completed", "{ended}");
+    assert_eq!(
+        ended["request_counts"],
+        json!({"total": 3, "completed": 2, "failed": 1})
+    );
+    let errors = file_lines(&t, ended["error_file_id"].as_str().unwrap()).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let blocked = &errors[0];
+    assert_eq!(blocked["custom_id"], "nir");
+    assert_eq!(blocked["response"]["status_code"], 400);
+    let error = &blocked["response"]["body"]["error"];
+    assert_eq!(error["code"], "personal_data_blocked", "{blocked}");
+    assert!(
+        !blocked.to_string().contains("1 85 05"),
+        "the value is not repeated"
+    );
+
+    let output = file_lines(&t, ended["output_file_id"].as_str().unwrap()).await;
+    let answered: HashMap<&str, &Value> = output
+        .iter()
+        .map(|l| (l["custom_id"].as_str().unwrap(), &l["response"]["body"]))
+        .collect();
+    let email = answered["email"]["choices"][0]["message"]["content"].to_string();
+    assert!(
+        email.contains("[REDACTED_EMAIL]") && !email.contains("jeanne@"),
+        "{email}"
+    );
+    assert_eq!(
+        t.sims[0].0.stats().chat_requests,
+        2,
+        "a blocked line never reaches a model"
     );
 }
