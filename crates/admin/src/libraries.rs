@@ -11,7 +11,11 @@
 //! Documents are sent as the request body (`POST …/documents?name=report.pdf`, 10 MiB at most)
 //! and read, chunked, embedded (as the caller, at `batch` priority), indexed and stored before
 //! the answer (`knowledge::Libraries::add_document`); a scanned PDF is kept and flagged
-//! `scanned`, with no passage. A search ranks the passages the caller may read, permissions
+//! `scanned`, with no passage. The personal data found in it goes through the data policy of
+//! the uploader's entity and of the library's (`[policy]`, `[entities.policy]`), the stricter
+//! action of each type, as a request would on the API: `block` refuses it (422
+//! `personal_data`, naming the types), `redact` and `pseudonymize` rewrite it before anything is
+//! embedded or stored; the upload's `personal_data` may only tighten that. A search ranks the passages the caller may read, permissions
 //! applied inside the index's search.
 
 use std::sync::Arc;
@@ -74,7 +78,9 @@ pub(crate) struct AddDocument {
     /// Reader tags narrowing who may read this document, comma-separated; absent: the library's
     /// readers.
     readers: Option<String>,
-    /// What personal data found in it does: `flag` (default), `redact` or `refuse`.
+    /// What personal data found in it does: `flag` (default), `redact` or `refuse`; it only
+    /// tightens the data policy of the uploader's entity and of the library's, which apply as on
+    /// the API (a type to `block` refuses the document, `redact` and `pseudonymize` rewrite it).
     #[param(value_type = Option<String>)]
     personal_data: Option<PersonalData>,
 }
@@ -283,11 +289,16 @@ pub(crate) async fn add_document(
     let body =
         body.map_err(|e| AdminError::bad_request(format!("cannot read the document: {e}")))?;
     let library = permitted(&state, &caller, AdminAction::AddLibraryDocument, &id).await?;
+    // The data policy as the API applies it, to the uploader's and to the library's entity.
+    let library_entity = entity_slug(&state, library.entity_id).await?;
+    let policies = &state.data_policies;
+    let uploader = &policies.of(caller.0.entity_slug.as_deref()).actions;
     let upload = Upload {
         name: added.name,
         bytes: body,
         readers,
         personal_data: added.personal_data.unwrap_or_default(),
+        policy: uploader.stricter(&policies.of(library_entity.as_deref()).actions),
     };
     let audit = change_event(
         &caller,

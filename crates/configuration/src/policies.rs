@@ -71,7 +71,7 @@ impl DataPolicy {
         let mut relaxed = Vec::new();
         for kind in PiiType::ALL {
             let (was, is) = (base.actions.get(kind), laid.actions.get(kind));
-            if input_rank(is) < input_rank(was) {
+            if InputAction::strictness(is) < InputAction::strictness(was) {
                 relaxed.push(format!("{kind}: {} → {}", input_name(was), input_name(is)));
             }
             let (was, is) = (base.output.get(kind), laid.output.get(kind));
@@ -105,16 +105,6 @@ impl DataPolicy {
             relaxed.push("trace_content: on".to_owned());
         }
         relaxed
-    }
-}
-
-/// How strict an input action is: what the model may see of the value.
-fn input_rank(action: Option<InputAction>) -> u8 {
-    match action {
-        None => 0,
-        Some(InputAction::Flag) => 1,
-        Some(InputAction::Redact | InputAction::Pseudonymize) => 2,
-        Some(InputAction::Block) => 3,
     }
 }
 

@@ -8,8 +8,9 @@
 //!   over the chunks' embeddings — with the caller's permissions as a filter inside both.
 //! - [`fuse`]: reciprocal rank fusion of the two rankings.
 //! - [`libraries`]: the service the surfaces call — libraries created and deleted, documents
-//!   ingested (read, chunked, the personal-data rule applied, embedded through the gateway at
-//!   `batch` priority, indexed, stored) and deleted for real, searches with the caller's tags.
+//!   ingested (read, chunked, the data policy's personal-data actions applied — the uploader's
+//!   and the library's entity's, tightened by the upload's rule —, embedded through the gateway
+//!   at `batch` priority, indexed, stored) and deleted for real, searches with the caller's tags.
 //!
 //! **Invariants:** permissions narrow the search itself, never its results afterwards; a deleted
 //! document leaves the index files, not just its listings; no reader's failure panics.

@@ -1,5 +1,5 @@
-//! Libraries and their documents: creation, ingestion (read → chunk → personal-data rule →
-//! embed → index → store), search and deletion, over the store and the embedded index.
+//! Libraries and their documents: creation, ingestion (read → chunk → data policy on personal
+//! data → embed → index → store), search and deletion, over the store and the embedded index.
 //!
 //! Who may do what is not decided here: the surfaces ask Cedar (`admin`) before calling, and
 //! hand in the caller's [`Reader`] tags, which the index applies inside the search.
@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use domain::{AuditEvent, now_millis};
 use identity::{Directory, Principal};
-use policy::{Detector, redaction_marker};
+use policy::{ActionTable, Detector, InputAction, PiiType, Pseudonyms, TypeCounts, rewrite};
 use sha2::{Digest, Sha256};
 use store::{Store, StoredChunk, StoredDocument, StoredLibrary};
 
@@ -61,12 +61,27 @@ pub enum PersonalData {
     Refuse,
 }
 
+impl PersonalData {
+    /// The rule as a data policy's actions, one for every type.
+    fn actions(self) -> ActionTable<InputAction> {
+        let action = match self {
+            PersonalData::Flag => InputAction::Flag,
+            PersonalData::Redact => InputAction::Redact,
+            PersonalData::Refuse => InputAction::Block,
+        };
+        PiiType::ALL
+            .into_iter()
+            .map(|kind| (kind, action))
+            .collect()
+    }
+}
+
 /// Why a library operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
     #[error(transparent)]
     Unreadable(#[from] Unreadable),
-    #[error("the document holds personal data ({0}) and this library refuses it")]
+    #[error("the document holds personal data that may not be stored ({0})")]
     PersonalData(String),
     #[error("embedding failed: {0}")]
     Embedding(String),
@@ -127,7 +142,11 @@ pub struct Upload {
     pub bytes: bytes::Bytes,
     /// Who may read it, narrower than the library's readers; `None`: the library's.
     pub readers: Option<Vec<String>>,
+    /// The uploader's rule for personal data, which may only tighten `policy`.
     pub personal_data: PersonalData,
+    /// The data policy's action per personal-data type on input, as the API applies it: the
+    /// surfaces lay the uploader's entity's and the library's entity's, the stricter of each.
+    pub policy: ActionTable<InputAction>,
 }
 
 /// The libraries' service: the store, the index, the embedder, and the libraries held in memory
@@ -249,7 +268,7 @@ impl Libraries {
     ///
     /// A document of the same name already in the library is the same document changed: when
     /// its bytes and readers are the same, it stays as it is (nothing is read or embedded
-    /// again); otherwise the new version is stored, then the old one deleted for real, rows and
+    /// again; the attempt is audited all the same, `unchanged`); otherwise the new version is stored, then the old one deleted for real, rows and
     /// index entries (`library.document.delete`, `replaced_by` the new one), so a search never
     /// finds both, nor neither.
     pub async fn add_document(
@@ -266,6 +285,14 @@ impl Libraries {
             .iter()
             .find(|d| d.sha256 == sha256 && d.readers == upload.readers)
         {
+            let kept = AuditEvent {
+                target: same.id.clone(),
+                detail:
+                    serde_json::json!({"library": library.id, "name": same.name, "unchanged": true})
+                        .to_string(),
+                ..audit.clone()
+            };
+            self.store.append_audit(&kept).await?;
             return Ok(same.clone());
         }
         let document = self
@@ -330,7 +357,7 @@ impl Libraries {
         let bytes = upload.bytes.clone();
         let extracted = blocking(move || extract(kind, &bytes)).await??;
         let mut pieces = chunks(&extracted);
-        let personal_data = apply_personal_data(upload.personal_data, &mut pieces)?;
+        let personal_data = apply_personal_data(upload.personal_data, &upload.policy, &mut pieces)?;
         let texts: Vec<String> = pieces.iter().map(|c| c.text.clone()).collect();
         let vectors = match &library.embedding_model {
             Some(model) if !texts.is_empty() => {
@@ -537,41 +564,53 @@ fn highest_classification(libraries: &[&StoredLibrary]) -> String {
         .unwrap_or_default()
 }
 
-/// Applies `rule` to every chunk; what the document's record says was done.
+/// Applies the document's personal-data actions to every chunk — `rule` laid over `policy`,
+/// the stricter of each type — and says what the document's record keeps of it: `none`,
+/// `flagged`, `pseudonymized` or `redacted` (the strongest rewrite done).
+///
+/// A type to `block` refuses the document, naming the types. `redact` puts a marker in place
+/// of each value (`[REDACTED_EMAIL]`); `pseudonymize` a numbered placeholder (`[EMAIL_1]`), the
+/// same one for the same value throughout the document, so that passages still tell who is
+/// who; the values are never kept, so unlike on the API no answer gets them back.
 fn apply_personal_data(
     rule: PersonalData,
+    policy: &ActionTable<InputAction>,
     pieces: &mut [crate::Chunk],
 ) -> Result<&'static str, LibraryError> {
+    let actions = rule.actions().stricter(policy);
     let detector = Detector::all();
-    let mut found = Vec::new();
+    let (mut found, mut blocked) = (TypeCounts::default(), TypeCounts::default());
+    let mut pseudonyms = Pseudonyms::default();
     for piece in pieces.iter_mut() {
         let spans = detector.scan(&piece.text);
-        if spans.is_empty() {
-            continue;
-        }
         for span in &spans {
-            let name = span.kind.as_str();
-            if !found.contains(&name) {
-                found.push(name);
+            found.add(span.kind);
+            if actions.get(span.kind) == Some(InputAction::Block) {
+                blocked.add(span.kind);
             }
         }
-        if rule == PersonalData::Redact {
-            let mut redacted = String::with_capacity(piece.text.len());
-            let mut at = 0;
-            for span in &spans {
-                redacted.push_str(&piece.text[at..span.start]);
-                redacted.push_str(&redaction_marker(span.kind));
-                at = span.end;
-            }
-            redacted.push_str(&piece.text[at..]);
-            piece.text = redacted;
+        if blocked.is_empty()
+            && let Some(rewritten) = rewrite(&piece.text, &spans, &actions, &mut pseudonyms)
+        {
+            piece.text = rewritten;
         }
     }
-    Ok(match (found.is_empty(), rule) {
-        (true, _) => "none",
-        (false, PersonalData::Refuse) => return Err(LibraryError::PersonalData(found.join(", "))),
-        (false, PersonalData::Flag) => "flagged",
-        (false, PersonalData::Redact) => "redacted",
+    if !blocked.is_empty() {
+        return Err(LibraryError::PersonalData(blocked.names()));
+    }
+    let done = |wanted: InputAction| {
+        found
+            .iter()
+            .any(|(kind, _)| actions.get(kind) == Some(wanted))
+    };
+    Ok(if found.is_empty() {
+        "none"
+    } else if done(InputAction::Redact) {
+        "redacted"
+    } else if done(InputAction::Pseudonymize) {
+        "pseudonymized"
+    } else {
+        "flagged"
     })
 }
 
@@ -581,4 +620,64 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|_| LibraryError::Task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(texts: &[&str]) -> Vec<crate::Chunk> {
+        texts
+            .iter()
+            .zip(0..)
+            .map(|(text, ordinal)| crate::Chunk {
+                ordinal,
+                page: 1,
+                heading: None,
+                text: (*text).to_owned(),
+            })
+            .collect()
+    }
+
+    fn policy(pairs: &[(PiiType, InputAction)]) -> ActionTable<InputAction> {
+        pairs.iter().copied().collect()
+    }
+
+    const IBAN: &str = "FR76 3000 6000 0112 3456 7890 189";
+
+    #[test]
+    fn the_policy_pseudonymizes_a_value_alike_in_every_passage() {
+        let iban = policy(&[(PiiType::Iban, InputAction::Pseudonymize)]);
+        let mut chunks = pieces(&[
+            &format!("Virement sur {IBAN}."),
+            &format!("Le compte {IBAN} reste ouvert ; écrire à jean@example.fr."),
+        ]);
+        let done = apply_personal_data(PersonalData::Flag, &iban, &mut chunks).unwrap();
+        assert_eq!(done, "pseudonymized");
+        assert_eq!(chunks[0].text, "Virement sur [IBAN_1].");
+        assert_eq!(
+            chunks[1].text, "Le compte [IBAN_1] reste ouvert ; écrire à jean@example.fr.",
+            "a type the policy does not name is only flagged"
+        );
+    }
+
+    #[test]
+    fn the_uploaders_rule_only_tightens_the_policy() {
+        let iban = policy(&[(PiiType::Iban, InputAction::Pseudonymize)]);
+        let mut chunks = pieces(&[&format!("{IBAN} et jean@example.fr")]);
+        let done = apply_personal_data(PersonalData::Redact, &iban, &mut chunks).unwrap();
+        assert_eq!(done, "redacted");
+        assert_eq!(chunks[0].text, "[REDACTED_IBAN] et [REDACTED_EMAIL]");
+
+        let mut chunks = pieces(&["écrire à jean@example.fr", &format!("payer {IBAN}")]);
+        let blocked = policy(&[(PiiType::Iban, InputAction::Block)]);
+        let refused = apply_personal_data(PersonalData::Flag, &blocked, &mut chunks);
+        assert!(
+            matches!(&refused, Err(LibraryError::PersonalData(types)) if types == "IBAN"),
+            "{refused:?}"
+        );
+        let mut chunks = pieces(&["rien de personnel"]);
+        let none = apply_personal_data(PersonalData::Refuse, &blocked, &mut chunks);
+        assert_eq!(none.unwrap(), "none");
+    }
 }

@@ -70,6 +70,19 @@ macro_rules! named {
     };
 }
 
+impl InputAction {
+    /// How strict an action is — what a model may see of the value: none (`None`, passed) 0,
+    /// `flag` 1, `redact` and `pseudonymize` 2, `block` 3.
+    pub fn strictness(action: Option<InputAction>) -> u8 {
+        match action {
+            None => 0,
+            Some(InputAction::Flag) => 1,
+            Some(InputAction::Redact | InputAction::Pseudonymize) => 2,
+            Some(InputAction::Block) => 3,
+        }
+    }
+}
+
 named!(
     InputAction,
     "`redact`, `pseudonymize`, `block`, `flag`",
@@ -123,6 +136,21 @@ impl<A: Copy> ActionTable<A> {
         PiiType::ALL
             .into_iter()
             .filter_map(|kind| self.get(kind).map(|action| (kind, action)))
+    }
+}
+
+impl ActionTable<InputAction> {
+    /// Per type, the stricter of this table's action and `other`'s; this table's when they are
+    /// as strict.
+    pub fn stricter(&self, other: &ActionTable<InputAction>) -> ActionTable<InputAction> {
+        let mut laid = self.clone();
+        for (kind, theirs) in other.iter() {
+            let mine = self.get(kind);
+            if InputAction::strictness(Some(theirs)) > InputAction::strictness(mine) {
+                laid.set(kind, theirs);
+            }
+        }
+        laid
     }
 }
 
@@ -202,6 +230,35 @@ mod tests {
             "unknown action `pseudonymize`; expected one of `redact`, `flag`"
         );
         assert!("Block".parse::<ContentAction>().is_err());
+    }
+
+    #[test]
+    fn two_tables_laid_keep_the_stricter_action_of_each_type() {
+        let mine: ActionTable<InputAction> = [
+            (PiiType::Email, InputAction::Redact),
+            (PiiType::Iban, InputAction::Flag),
+            (PiiType::Nir, InputAction::Block),
+        ]
+        .into_iter()
+        .collect();
+        let theirs: ActionTable<InputAction> = [
+            (PiiType::Email, InputAction::Pseudonymize),
+            (PiiType::Iban, InputAction::Block),
+            (PiiType::Nir, InputAction::Flag),
+            (PiiType::Ipv4, InputAction::Flag),
+        ]
+        .into_iter()
+        .collect();
+        let laid: Vec<_> = mine.stricter(&theirs).iter().collect();
+        assert_eq!(
+            laid,
+            [
+                (PiiType::Email, InputAction::Redact),
+                (PiiType::Iban, InputAction::Block),
+                (PiiType::Nir, InputAction::Block),
+                (PiiType::Ipv4, InputAction::Flag),
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Knowledge libraries end to end, on both databases: documents made here (PDF, DOCX, XLSX, a
 //! scan) uploaded, searched, and cited by a chat completion that names the library; a reader of
 //! another entity refused; a confidential library refused on an uncleared endpoint; a person who
-//! may read 1 % of a library finds that 1 %; a deleted document gone from search.
+//! may read 1 % of a library finds that 1 %; a deleted document gone from search; a document
+//! added again unchanged audited, a changed one replacing it; personal data through the
+//! entity's data policy before anything is stored.
 
 use knowledge::samples;
 use serde_json::{Value, json};
@@ -44,7 +46,10 @@ kind = "embeddings"
 endpoints = ["gpu-onprem"]
 "#;
 
-on_both_databases!(documents_are_searched_and_cited_then_deleted_for_real);
+on_both_databases!(
+    documents_are_searched_and_cited_then_deleted_for_real,
+    a_changed_document_replaces_its_passages_and_an_expired_one_is_purged,
+);
 
 /// Creates a library as the group's administrator; returns its id.
 async fn library(t: &TestServer, body: Value) -> String {
@@ -411,9 +416,11 @@ async fn a_person_who_may_read_one_percent_of_a_library_finds_that_one_percent()
     assert_eq!(listed["data"].as_array().unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn a_changed_document_replaces_its_passages_and_an_expired_one_is_purged() {
-    let t = TestServer::start(vec![instant_sim(), instant_sim()], CONFIG).await;
+async fn a_changed_document_replaces_its_passages_and_an_expired_one_is_purged(database: Database) {
+    let Some(t) = TestServer::start_on(database, vec![instant_sim(), instant_sim()], CONFIG).await
+    else {
+        return;
+    };
     let id = library(&t, json!({
         "name": "Notes", "entity": "acme", "readers": ["entity:acme"], "editors": ["entity:acme"],
         "embedding_model": "mistral-embed", "classification": "internal", "retention_days": 30,
@@ -475,4 +482,90 @@ async fn a_changed_document_replaces_its_passages_and_an_expired_one_is_purged()
     );
     assert!(deletions[0].detail.contains("replaced_by"));
     assert!(deletions[1].detail.contains("retention"));
+    let additions: Vec<&domain::AuditEvent> = audit
+        .iter()
+        .filter(|e| e.action == domain::AuditAction::LibraryDocumentAdd)
+        .collect();
+    assert_eq!(
+        additions.len(),
+        3,
+        "the first, the same again, the changed one"
+    );
+    assert_eq!(additions[1].target, first["id"].as_str().unwrap());
+    assert!(
+        additions[1].detail.contains(r#""unchanged":true"#),
+        "{:?}",
+        additions[1]
+    );
+    assert!(!additions[2].detail.contains("unchanged"));
+}
+
+#[tokio::test]
+async fn a_document_goes_through_its_entitys_data_policy_before_it_is_stored() {
+    let config = format!(
+        "{CONFIG}
+[[entities]]
+slug = \"acme\"
+name = \"Acme\"
+
+[entities.policy.actions]
+EMAIL = \"redact\"
+IBAN = \"pseudonymize\"
+NIR = \"block\"
+"
+    );
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config).await;
+    let id = library(&t, json!({
+        "name": "Dossiers", "entity": "acme", "readers": ["entity:acme"], "editors": ["entity:acme"],
+        "embedding_model": "mistral-embed", "classification": "internal",
+    }))
+    .await;
+    let iban = "FR76 3000 6000 0112 3456 7890 189";
+    let note = format!(
+        "# Remboursement\n\nVirer le trop-perçu sur {iban} et prévenir jeanne@example.fr.\n\n\
+         # Relance\n\nSans réponse, relancer le titulaire de {iban}.\n"
+    );
+    let (status, added) = upload(&t, &t.key, &id, "dossier.md", "", note.into_bytes()).await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["personal_data"], "redacted");
+    let (_, found) = search(&t, &t.key, &id, "trop-perçu relance titulaire", 10).await;
+    let texts: Vec<&str> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["text"].as_str().unwrap())
+        .collect();
+    let all = texts.join("\n");
+    assert!(
+        all.contains("Virer le trop-perçu sur [IBAN_1] et prévenir [REDACTED_EMAIL]"),
+        "{all}"
+    );
+    assert!(
+        all.contains("relancer le titulaire de [IBAN_1]"),
+        "the same value, the same placeholder: {all}"
+    );
+    let document = added["id"].as_str().unwrap();
+    let stored = t.server.store.library_chunks(document).await.unwrap();
+    assert!(!stored.is_empty());
+    assert!(
+        stored
+            .iter()
+            .all(|c| !c.text.contains("jeanne@") && !c.text.contains("FR76")),
+        "no value is stored"
+    );
+
+    // A type the entity blocks refuses the document, naming the type, and nothing is kept.
+    let nir = "# Assuré\n\nNuméro de sécurité sociale : 1 85 05 78 006 084 91.\n";
+    let (status, refused) = upload(&t, &t.key, &id, "assure.md", "", nir.into()).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "personal_data");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("NIR") && !message.contains("1 85"),
+        "{message}"
+    );
+    let (_, listed) = t
+        .get_with_key(&format!("/v1/libraries/{id}/documents"), &t.key)
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 }
