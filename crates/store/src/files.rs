@@ -1,7 +1,9 @@
 //! Uploaded files' metadata (migration 0026): who owns each, its name, purpose, size and digest.
 //! The bytes live outside the database (the `batch` crate keeps them); a file is created with its
-//! audit event in one transaction, within its entity's quota, checked in the same statement that
-//! inserts it. Every read is narrowed to the owner: another owner's file reads as absent.
+//! audit event in one transaction, within its entity's quota, counted in that transaction after
+//! the insert, under a lock of the entity's files on PostgreSQL (SQLite has one writer at a time
+//! already), so two uploads at once, even on two replicas, cannot both pass it. Every read is
+//! narrowed to the owner: another owner's file reads as absent.
 
 use domain::{AuditEvent, EntityId, FileId, KeyOwner, UnixMillis};
 use sqlx::AnyConnection;
@@ -9,7 +11,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::insert_targeted;
 use crate::codec::{int, opt_parsed, owner, owner_columns, parsed, text, to_bigint, unsigned};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// One file's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,17 @@ impl Store {
     ) -> Result<FileCreated, StoreError> {
         let mut tx = self.pool.begin().await?;
         let entity = file.entity_id.map(|e| e.to_string()).unwrap_or_default();
+        if self.backend == Backend::Postgres {
+            // Two uploads of one entity (on two replicas, say) would each count its files without
+            // the other's under READ COMMITTED: this lock makes them count one after the other.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1))")
+                .bind(format!("files:{entity}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The insert comes first: on SQLite a transaction whose first statement writes waits for
+        // the lock, where one that reads first fails if another writer committed meanwhile.
+        insert_file(&mut tx, file).await?;
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS used FROM files \
              WHERE COALESCE(entity_id, '') = $1",
@@ -68,11 +81,11 @@ impl Store {
         .bind(entity)
         .fetch_one(&mut *tx)
         .await?;
-        let used: u64 = unsigned(&row, "used")?;
+        let used = unsigned::<u64>(&row, "used")?.saturating_sub(file.bytes);
         if used.saturating_add(file.bytes) > quota {
+            tx.rollback().await?;
             return Ok(FileCreated::OverQuota { used });
         }
-        insert_file(&mut tx, file).await?;
         insert_targeted(&mut tx, audit, file.id.to_string(), file.entity_id).await?;
         tx.commit().await?;
         Ok(FileCreated::Created)

@@ -10,6 +10,7 @@ mod audit_chain;
 mod audit_tampering;
 mod content;
 mod conversations;
+mod files;
 mod harness;
 #[cfg(unix)]
 mod local_files;
