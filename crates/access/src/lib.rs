@@ -12,13 +12,14 @@
 //! # Web sessions, for the surfaces that open or read them
 //!
 //! - [`SessionCookies`] (built once from `[sessions]`): `open(directory, user, roles, method,
-//!   request_headers)` opens a session in the directory and returns its id and the `Set-Cookie`
-//!   header value; `removal(request_headers)` the value that clears it. The `/auth/callback` of
+//!   request_headers)` opens a session in the directory (and its store) and returns its id and
+//!   the `Set-Cookie` header value; `removal(request_headers)` the value that clears it. The `/auth/callback` of
 //!   the identity provider and the one-time sign-in links (`/auth/link/{token}`) open sessions
 //!   this way.
 //! - [`session_principal`]`(directory, headers)`: the signed-in user of a request's cookie, or
-//!   [`Refused::Missing`]; memory only. [`session_secret`] reads the cookie's value (sign-out ends
-//!   it with `Directory::end_session_of_secret`).
+//!   [`Refused::Missing`]; memory only when the directory holds the session, else one read of the
+//!   store (a session opened through another replica). [`session_secret`] reads the cookie's
+//!   value (sign-out ends it with `Directory::end_session_of_secret`).
 //! - A session's principal carries the user's own rights: no key restriction (classification,
 //!   models, priority, expiry) applies to it, as none applies to an access token.
 
@@ -84,7 +85,7 @@ pub async fn authenticate(
         }
         (Some(presented), _) => api_key(directory, presented),
         (None, _) if session_cookie == SessionCookie::Accepted => {
-            session_principal(directory, headers)
+            session_principal(directory, headers).await
         }
         (None, _) => Err(Refused::Missing),
     }

@@ -13,6 +13,7 @@ use cookie::{Cookie, SameSite};
 use domain::{RoleGrant, SessionId, UserId, now_millis};
 use http::{HeaderMap, HeaderValue, header};
 use identity::{Directory, Principal, SessionLimits, SessionRefused, SignInMethod};
+use store::StoreError;
 
 use crate::{Refused, SignInError};
 
@@ -37,15 +38,17 @@ pub fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator
         .filter(|value| !value.is_empty())
 }
 
-/// The principal of the request's session cookie, decided in memory at the current time; a request
-/// without a live session is [`Refused::Missing`].
-pub fn session_principal(
+/// The principal of the request's session cookie at the current time (from memory when the
+/// directory holds the session, else from the store); a request without a live session is
+/// [`Refused::Missing`].
+pub async fn session_principal(
     directory: &Directory,
     headers: &HeaderMap,
 ) -> Result<Arc<Principal>, Refused> {
     let secret = session_secret(headers).ok_or(Refused::Missing)?;
     directory
         .session_principal(secret, now_millis())
+        .await
         .map_err(|refused| match refused {
             SessionRefused::NoSession => Refused::Missing,
             SessionRefused::UserGone(id) => {
@@ -84,20 +87,22 @@ impl SessionCookies {
         self.limits
     }
 
-    /// Opens a session for `user` (with the identity provider's `roles`, if any) and returns its id
-    /// and the `Set-Cookie` value that hands it to the browser answering `request`.
-    pub fn open(
+    /// Opens (and stores) a session for `user` (with the identity provider's `roles`, if any) and
+    /// returns its id and the `Set-Cookie` value that hands it to the browser answering `request`.
+    pub async fn open(
         &self,
         directory: &Directory,
         user: UserId,
         roles: Vec<RoleGrant>,
         method: SignInMethod,
         request: &HeaderMap,
-    ) -> (SessionId, HeaderValue) {
-        let (id, secret) = directory.open_session(user, roles, method, self.limits, now_millis());
+    ) -> Result<(SessionId, HeaderValue), StoreError> {
+        let (id, secret) = directory
+            .open_session(user, roles, method, self.limits, now_millis())
+            .await?;
         let max_age = i64::try_from(self.limits.absolute.as_secs()).unwrap_or(i64::MAX);
         let cookie = self.cookie(secret.expose().to_owned(), request, max_age);
-        (id, cookie)
+        Ok((id, cookie))
     }
 
     /// The `Set-Cookie` value that makes the browser forget its session cookie.
@@ -141,27 +146,38 @@ mod tests {
         SessionCookies::new(&config, https_site)
     }
 
-    #[test]
-    fn the_cookie_is_http_only_lax_and_secure_over_https_or_when_configured() {
+    #[tokio::test]
+    async fn the_cookie_is_http_only_lax_and_secure_over_https_or_when_configured() {
         let directory = Directory::new();
         let plain = HeaderMap::new();
         let mut forwarded = HeaderMap::new();
         forwarded.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         let user = UserId::generate();
-        let text = |c: &SessionCookies, h: &HeaderMap| {
-            let (_, value) = c.open(&directory, user, vec![], SignInMethod::Link, h);
+        let text = async |c: &SessionCookies, h: &HeaderMap| {
+            let (_, value) = c
+                .open(&directory, user, vec![], SignInMethod::Link, h)
+                .await
+                .unwrap();
             value.to_str().unwrap().to_owned()
         };
         let auto = cookies(None, false);
-        let cookie = text(&auto, &plain);
+        let cookie = text(&auto, &plain).await;
         assert!(cookie.starts_with("fabrique_session=fabw_"), "{cookie}");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
         assert!(cookie.contains("Max-Age=28800"), "{cookie}");
         assert!(!cookie.contains("Secure"), "{cookie}");
-        assert!(text(&auto, &forwarded).contains("Secure"));
-        assert!(text(&cookies(None, true), &plain).contains("Secure"));
-        assert!(text(&cookies(Some(true), false), &plain).contains("Secure"));
-        assert!(!text(&cookies(Some(false), true), &forwarded).contains("Secure"));
+        assert!(text(&auto, &forwarded).await.contains("Secure"));
+        assert!(text(&cookies(None, true), &plain).await.contains("Secure"));
+        assert!(
+            text(&cookies(Some(true), false), &plain)
+                .await
+                .contains("Secure")
+        );
+        assert!(
+            !text(&cookies(Some(false), true), &forwarded)
+                .await
+                .contains("Secure")
+        );
         assert!(auto.removal(&plain).to_str().unwrap().contains("Max-Age=0"));
     }
 

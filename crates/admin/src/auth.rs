@@ -22,10 +22,16 @@ pub fn auth_router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Ends the session and clears the cookie. Idempotent.
+/// Ends the session and clears the cookie. Idempotent; a session the store could not end stays
+/// open, and the answer says so (503) rather than clear the cookie.
 async fn logout(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Some(secret) = access::session_secret(&headers) {
-        state.directory.end_session_of_secret(secret);
+    if let Some(secret) = access::session_secret(&headers)
+        && let Err(error) = state
+            .directory
+            .end_session_of_secret(secret, domain::now_millis())
+            .await
+    {
+        return crate::AdminError::Store(error).into_response();
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
@@ -36,7 +42,7 @@ async fn logout(State(state): State<AdminState>, headers: HeaderMap) -> Response
 
 /// Who the session cookie signs in: user, entity and roles.
 async fn me(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    let principal = match access::session_principal(&state.directory, &headers) {
+    let principal = match access::session_principal(&state.directory, &headers).await {
         Ok(principal) => principal,
         Err(access::Refused::SignIn(error)) => {
             let body = ErrorBody::new(error.error_type(), error.code(), error.to_string());

@@ -203,13 +203,20 @@ pub(crate) async fn sign_in(
     audit_sign_in(&state, user.as_deref(), refused).await;
     match (user, refused) {
         (Some(user), None) => {
-            let (_, cookie) = state.cookies.open(
-                &state.directory,
-                user.id,
-                Vec::new(),
-                SignInMethod::Link,
-                &headers,
-            );
+            let opened = state
+                .cookies
+                .open(
+                    &state.directory,
+                    user.id,
+                    Vec::new(),
+                    SignInMethod::Link,
+                    &headers,
+                )
+                .await;
+            let cookie = match opened {
+                Ok((_, cookie)) => cookie,
+                Err(error) => return AdminError::Store(error).into_response(),
+            };
             let mut response = StatusCode::SEE_OTHER.into_response();
             let headers = response.headers_mut();
             headers.insert(header::LOCATION, HeaderValue::from_static(AFTER_SIGN_IN));

@@ -1,7 +1,8 @@
 //! `/admin/v1/sessions`: the web sessions open now, and ending them — one, or all of a user's.
 //!
-//! Sessions live in the directory's memory (`identity::Directory`); listing reads it, ending one
-//! takes effect from the browser's next request. Entity administrators see and end their entity's
+//! Sessions are stored for every replica and held by each replica that served them
+//! (`identity::Directory`); listing reads the store, ending one takes effect from the browser's
+//! next request on this replica, and within a second on the others (the `sessions` change notice). Entity administrators see and end their entity's
 //! users' sessions only; another entity's session answers 404 as a missing one. Every ending is
 //! audited `session.revoke`, with the session ids and the user.
 
@@ -34,7 +35,8 @@ pub(crate) async fn list(
 ) -> Result<Json<Value>, AdminError> {
     let sessions = state
         .directory
-        .sessions(entity.as_ref().map(|e| e.id), now_millis());
+        .sessions(entity.as_ref().map(|e| e.id), now_millis())
+        .await?;
     let offset = usize::try_from(window.offset).unwrap_or(usize::MAX);
     let limit = usize::try_from(window.limit).unwrap_or(usize::MAX);
     let data = sessions
@@ -63,10 +65,10 @@ pub(crate) async fn revoke(
 ) -> Result<Json<Value>, AdminError> {
     let action = AdminAction::RevokeSessions;
     let missing = || AdminError::NotFound(format!("no web session with id `{id}`"));
-    let session = id
-        .parse::<SessionId>()
-        .ok()
-        .and_then(|id| state.directory.session(id));
+    let session = match id.parse::<SessionId>() {
+        Ok(id) => state.directory.session(id, now_millis()).await?,
+        Err(_) => None,
+    };
     let user = session
         .as_ref()
         .and_then(|s| state.directory.user_by_id(s.user_id));
@@ -75,7 +77,10 @@ pub(crate) async fn revoke(
         return Err(missing());
     };
     require_visible(&state, &caller, action, Some(user.entity_id), missing).await?;
-    let ended = state.directory.end_session(session.id);
+    let ended = state
+        .directory
+        .end_session(session.id, now_millis())
+        .await?;
     let mut audit = change_event(
         &caller,
         AuditAction::SessionRevoke,
@@ -84,7 +89,7 @@ pub(crate) async fn revoke(
     );
     audit.target = user.id.to_string();
     state.store.append_audit(&audit).await?;
-    Ok(Json(json!({"id": session.id, "revoked": ended.is_some()})))
+    Ok(Json(json!({"id": session.id, "revoked": ended})))
 }
 
 /// `DELETE /admin/v1/users/{user}/sessions` (id or user name) → how many sessions ended.
@@ -105,12 +110,8 @@ pub(crate) async fn revoke_user(
     let user = permitted_user(&state, &caller, AdminAction::RevokeSessions, &user).await?;
     let ended: Vec<SessionId> = state
         .directory
-        .sessions(Some(user.entity_id), now_millis())
-        .into_iter()
-        .filter(|session| session.user_id == user.id)
-        .map(|session| session.id)
-        .collect();
-    state.directory.end_sessions_of(user.id);
+        .end_sessions_of(user.id, now_millis())
+        .await?;
     let mut audit = change_event(
         &caller,
         AuditAction::SessionRevoke,

@@ -56,6 +56,10 @@ sentences! {
             "Cette demande vient d’un autre site : elle a été refusée.",
             "This request came from another site: it was refused."
         ),
+        SignOutFailed => (
+            "La déconnexion n’a pas pu être enregistrée : réessayez dans un instant.",
+            "Your sign-out could not be recorded: try again in a moment."
+        ),
     }
 }
 

@@ -21,7 +21,9 @@ pub use ids::{
     SessionId, TeamId, UserId,
 };
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
-pub use principal::{Entity, Role, RoleGrant, ServiceAccount, SignInSubject, Status, User};
+pub use principal::{
+    Entity, Role, RoleGrant, ServiceAccount, SignInMethod, SignInSubject, Status, User,
+};
 pub use serving::{EndpointIdx, Hosting, ModelIdx, ModelKind, Priority};
 pub use usage::{
     DATA_POLICY_REFUSALS, Feedback, Operation, Rating, UsageRecord, UsageTotals, is_slug,

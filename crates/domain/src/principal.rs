@@ -29,6 +29,32 @@ impl Status {
     }
 }
 
+/// How a web session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignInMethod {
+    /// Through the identity provider (`/auth/callback`).
+    Provider,
+    /// With a one-time sign-in link an administrator minted.
+    Link,
+}
+
+impl SignInMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInMethod::Provider => "provider",
+            SignInMethod::Link => "link",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SignInMethod> {
+        match s {
+            "provider" => Some(SignInMethod::Provider),
+            "link" => Some(SignInMethod::Link),
+            _ => None,
+        }
+    }
+}
+
 /// A subsidiary or business unit of the group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entity {

@@ -11,10 +11,11 @@
 //! current). Nothing on those paths waits on I/O.
 //!
 //! Web sessions are kept here too (`sessions.rs`): [`Directory::open_session`] at sign-in,
-//! [`Directory::session_principal`] per request (one hash, two lookups), listed and ended by
-//! administrators ([`Directory::sessions`], [`Directory::end_session`],
-//! [`Directory::end_sessions_of`]); a user's rename, suspension or deletion and their entity's
-//! suspension end their sessions as the directory learns of it.
+//! [`Directory::session_principal`] per request (one hash, two lookups when held; else one read
+//! of the store, where every replica's sessions are), listed and ended by administrators
+//! ([`Directory::sessions`], [`Directory::end_session`], [`Directory::end_sessions_of`]); a
+//! user's rename, suspension or deletion and their entity's suspension end their sessions as the
+//! directory learns of it (and in the store, by its triggers).
 //!
 //! # In detail
 //!
@@ -26,7 +27,9 @@
 //! who joined or left, and each team's store version orders concurrent changes); `ScimTokens`: the
 //! same for SCIM bearer tokens. **Invariant:** never touches the database after load (except
 //! `Directory::restore_owner` and `reactivate_entity`, called when a suspended user or entity is
-//! reactivated, and `refresh` (`refresh.rs`), which applies other replicas' changes; `suspend_entity` drops an entity's keys and marks its users in memory); the admin and SCIM APIs
+//! reactivated, `refresh` (`refresh.rs`), which applies other replicas' changes, and web sessions
+//! (`sessions.rs`: opened, ended and listed in the store, and read from it when a cookie's session
+//! is not held here); `suspend_entity` drops an entity's keys and marks its users in memory); the admin and SCIM APIs
 //! keep them current (new keys and tokens inserted, revocations and suspensions removed, group
 //! changes and user deletions applied to the team index, all before the HTTP answer), so revocation
 //! and team changes hold from the next request.
@@ -207,6 +210,8 @@ pub struct Directory {
     /// Counts the changes this process makes, so that a refresh whose read they overlapped
     /// discards what it read rather than undo them (`refresh.rs`).
     changed_here: AtomicU64,
+    /// Where web sessions are kept for every replica; `None`: in this process's memory only.
+    store: Option<Store>,
 }
 
 /// Both maps under one lock so that an insert or a revocation is seen whole.
@@ -265,7 +270,10 @@ impl Directory {
     /// Every live key of the store, except those whose owner or entity is suspended.
     pub async fn load(store: &Store) -> Result<Self, StoreError> {
         let credentials = store.load_credentials().await?;
-        let directory = Directory::new();
+        let directory = Directory {
+            store: Some(store.clone()),
+            ..Directory::default()
+        };
         let mut skipped = 0usize;
         {
             let mut index = directory.index.write();
@@ -339,7 +347,7 @@ impl Directory {
                 .is_some_and(|old| old.user_name != record.user_name);
         self.users.write().insert(record);
         if ends_sessions {
-            self.end_sessions_of(id);
+            self.forget_sessions_of(id);
         }
     }
 
@@ -347,7 +355,7 @@ impl Directory {
     pub fn remove_user(&self, id: UserId) -> bool {
         self.change_here();
         let removed = self.users.write().remove(&id);
-        self.end_sessions_of(id);
+        self.forget_sessions_of(id);
         removed
     }
 
@@ -555,7 +563,7 @@ impl Directory {
     /// fails. Returns how many keys stopped.
     pub fn suspend_entity(&self, entity: EntityId) -> usize {
         self.set_users_entity_status(entity, Status::Suspended);
-        self.end_sessions_of_entity(entity);
+        self.forget_sessions_of_entity(entity);
         let mut index = self.index.write();
         let stopped: Vec<KeyId> = index
             .by_hash

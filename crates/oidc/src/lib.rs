@@ -32,15 +32,15 @@
 //! configured), `exp`/`nbf`
 //! with leeway (jsonwebtoken 10.4, RustCrypto backend), and names the reason of every refusal
 //! (`Rejection`). `Oidc::router` serves `/auth/login` (code flow, `state`, `nonce`, PKCE S256; the flow
-//! sealed with XChaCha20-Poly1305 in the browser's `fabrique_sign_in` cookie for 10 minutes, so no
-//! server state and no lock-out by a flood, and the callback's `state` must match the cookie's:
-//! no login CSRF) and `/auth/callback`; every
+//! stored for every replica under the hash of a secret in the browser's `fabrique_sign_in` cookie
+//! for 10 minutes (`login.rs`), taken once by the callback with that cookie and the flow's own
+//! `state`: no login CSRF, no replay) and `/auth/callback`; every
 //! callback is audited (`auth.sign_in`, success or denial with its reason). **Invariants:** the request
 //! path reads memory only (keys, `identity::Directory`'s user index, sessions) except the one store
 //! write that binds a user to the provider's `(iss, sub)` at first sign-in or provisions a new one
 //! (`jit_provisioning`); users are found by that binding (`user_subjects`), never by name alone;
 //! sessions are the directory's (`identity::Directory::open_session`: the SHA-256 of their secret,
-//! the user's id, the provider's roles for `[sessions] role_ttl_secs`). **Where it sits:** `Oidc` implements `access::SignIn`;
+//! the user's id, the provider's roles for `[sessions] role_ttl_secs`, stored for every replica). **Where it sits:** `Oidc` implements `access::SignIn`;
 //! `access::authenticate` finds the caller for both APIs (`gateway::authenticate`, the admin API's `Caller`): a bearer shaped like a JWT (and not
 //! `fabk_…`) goes to `Oidc::authenticate_token`, any other bearer to the directory's API keys, unchanged;
 //! a request without a bearer to its session cookie (`access::session_principal`) on the inference
@@ -73,8 +73,6 @@ pub use login::{FLOW_COOKIE, PENDING_TTL, pkce_challenge};
 pub use provider::{KEY_REFRESH_INTERVAL, Metadata, Provider, ProviderError};
 pub use verify::Claims;
 
-use crate::login::FlowSealer;
-
 /// Everything sign-in needs; shared as `Arc<Oidc>` by the gateway and the `/auth` routes.
 #[derive(Debug)]
 pub struct Oidc {
@@ -82,7 +80,6 @@ pub struct Oidc {
     provider: Arc<Provider>,
     directory: Arc<Directory>,
     store: Store,
-    flows: FlowSealer,
     cookies: SessionCookies,
 }
 
@@ -101,7 +98,6 @@ impl Oidc {
             provider,
             directory,
             store,
-            flows: FlowSealer::new(),
             cookies,
         }))
     }

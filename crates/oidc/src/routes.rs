@@ -8,13 +8,14 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cookie::{Cookie, SameSite};
-use domain::now_millis;
+use domain::{KeyHash, now_millis};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use identity::SignInMethod;
 use serde::Deserialize;
+use store::SignInFlow;
 use wire::{ErrorBody, ErrorType};
 
-use crate::login::{FLOW_COOKIE, PENDING_TTL, PendingLogin};
+use crate::login::{FLOW_COOKIE, PENDING_TTL, pkce_challenge, random_token};
 use crate::{Oidc, claims, provision, verify};
 use access::SignInError;
 
@@ -29,14 +30,25 @@ pub(crate) fn router(oidc: Arc<Oidc>) -> Router {
 }
 
 /// Redirects to the provider's authorization endpoint with a fresh state, nonce and PKCE
-/// challenge, which the browser keeps, sealed, in the flow cookie. Nothing is kept here.
+/// challenge, stored for every replica under the hash of the flow secret the browser keeps in its
+/// flow cookie.
 async fn login(State(oidc): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
     let metadata = match oidc.provider.require_metadata().await {
         Ok(metadata) => metadata,
         Err(rejection) => return error_response(&SignInError::Token(rejection)),
     };
-    let start = PendingLogin::start(now_millis());
-    let code_challenge = start.code_challenge();
+    let now = now_millis();
+    let start = crate::login::start(now);
+    let flow_secret = random_token();
+    if let Err(error) = oidc
+        .store
+        .start_sign_in_flow(&KeyHash::of(&flow_secret), &start, now)
+        .await
+    {
+        tracing::error!(%error, "could not store a sign-in in progress");
+        return error_response(&SignInError::Store(error));
+    }
+    let code_challenge = pkce_challenge(&start.code_verifier);
     let settings = &oidc.settings;
     let scope = settings.scopes.join(" ");
     let url = url::Url::parse_with_params(
@@ -55,9 +67,8 @@ async fn login(State(oidc): State<Arc<Oidc>>, headers: HeaderMap) -> Response {
     match url {
         Ok(url) => {
             let mut response = redirect(url.as_str());
-            let sealed = oidc.flows.seal(&start);
             let max_age = i64::try_from(PENDING_TTL.as_secs()).unwrap_or(i64::MAX);
-            set_flow_cookie(&oidc, &mut response, &headers, sealed, max_age);
+            set_flow_cookie(&oidc, &mut response, &headers, flow_secret, max_age);
             response
         }
         Err(error) => error_response(&SignInError::ProviderRefused(format!(
@@ -131,10 +142,25 @@ fn set_flow_cookie(
     }
 }
 
-/// The flow the browser's cookie carries, if it is one this process sealed and still live.
-fn pending_flow(oidc: &Oidc, headers: &HeaderMap) -> Option<PendingLogin> {
-    access::cookie_values(headers, FLOW_COOKIE)
-        .find_map(|value| oidc.flows.open(value, now_millis()))
+/// Takes the live flow of the browser's flow cookie whose state is `state`, once.
+async fn take_flow(
+    oidc: &Oidc,
+    headers: &HeaderMap,
+    state: Option<&str>,
+) -> Result<Option<SignInFlow>, SignInError> {
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    for secret in access::cookie_values(headers, FLOW_COOKIE) {
+        let taken = oidc
+            .store
+            .take_sign_in_flow(&KeyHash::of(secret), state, now_millis())
+            .await?;
+        if taken.is_some() {
+            return Ok(taken);
+        }
+    }
+    Ok(None)
 }
 
 /// The `Set-Cookie` of the session opened.
@@ -145,10 +171,9 @@ async fn finish_sign_in(
     user_name: &mut Option<String>,
     user: &mut Option<Arc<identity::UserRecord>>,
 ) -> Result<HeaderValue, SignInError> {
-    // The state must be the one sealed in this browser's own flow cookie: a callback link made
-    // with another browser's flow (login CSRF) or replayed without its cookie is refused.
-    let pending = pending_flow(oidc, headers)
-        .filter(|flow| query.state.as_deref() == Some(flow.state.as_str()));
+    // The state must be the one of this browser's own flow (its cookie's secret): a callback link
+    // made with another browser's flow (login CSRF) or replayed without its cookie is refused.
+    let pending = take_flow(oidc, headers, query.state.as_deref()).await?;
     if let Some(error) = query.error {
         let description = query.error_description.unwrap_or_default();
         return Err(SignInError::ProviderRefused(
@@ -208,13 +233,16 @@ async fn finish_sign_in(
     *user = Some(Arc::clone(&found));
     provision::require_active(&found)?;
     let roles = claims::grants(&identity.roles, found.entity_id);
-    let (_, cookie) = oidc.cookies.open(
-        &oidc.directory,
-        found.id,
-        roles,
-        SignInMethod::Provider,
-        headers,
-    );
+    let (_, cookie) = oidc
+        .cookies
+        .open(
+            &oidc.directory,
+            found.id,
+            roles,
+            SignInMethod::Provider,
+            headers,
+        )
+        .await?;
     Ok(cookie)
 }
 

@@ -30,17 +30,20 @@ pub enum Topic {
     Shares,
     /// The AI Factory's use cases and their versions.
     UseCases,
+    /// Web sessions ended (signed out, revoked, their user or entity changed).
+    Sessions,
 }
 
 impl Topic {
     /// Every topic, for a full reload.
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::Directory,
         Topic::ScimTokens,
         Topic::Limits,
         Topic::Seats,
         Topic::Shares,
         Topic::UseCases,
+        Topic::Sessions,
     ];
 
     /// The name the triggers send.
@@ -52,6 +55,7 @@ impl Topic {
             Topic::Seats => "seats",
             Topic::Shares => "shares",
             Topic::UseCases => "use_cases",
+            Topic::Sessions => "sessions",
         }
     }
 

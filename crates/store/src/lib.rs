@@ -105,6 +105,7 @@ mod subjects;
 mod teams;
 mod usage;
 mod user_search;
+mod web_sessions;
 
 use sqlx::AnyPool;
 
@@ -133,6 +134,7 @@ pub use role_grants::{HeldRole, RoleSelection};
 pub use seats::{HeldSeat, SeatChange, StoredSeats};
 pub use teams::{Team, TeamFields, TeamMembers};
 pub use user_search::{UserSearch, cursor_of, search_fold};
+pub use web_sessions::{KEPT_AFTER_END, SignInFlow, StoredSession};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -353,8 +353,16 @@ async fn sign_out(
     if let Err(forgery) = visitor.check(&web, &headers, posted.csrf.as_deref()) {
         return refuse(&web, &visitor, forgery);
     }
-    if let Some(secret) = access::session_secret(&headers) {
-        web.directory.end_session_of_secret(secret);
+    if let Some(secret) = access::session_secret(&headers)
+        && let Err(error) = web
+            .directory
+            .end_session_of_secret(secret, domain::now_millis())
+            .await
+    {
+        // The session stays open on the server: say so rather than pretend it ended.
+        tracing::error!(%error, "web: could not end a session");
+        let page = pages::refused(&pages::Frame::of(&visitor), browser::Common::SignOutFailed);
+        return visitor.respond(&web, (StatusCode::SERVICE_UNAVAILABLE, page));
     }
     let mut response = Redirect::to("/").into_response();
     if let Some(sessions) = &web.sessions {

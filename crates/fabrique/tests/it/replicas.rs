@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use ::oidc::testing::{API_AUDIENCE, TestIssuer};
+
 use crate::harness::{ADMIN_KEY, SchemaGuard, chat_body, postgres_schema};
 use crate::process::Serve;
 
@@ -51,10 +53,16 @@ impl Replicas {
     /// `count` replicas on a fresh schema, started one after the other (the first migrates);
     /// `None` when `FABRIQUE_TEST_POSTGRES_URL` is not set.
     async fn start(count: usize) -> Option<Replicas> {
+        Replicas::start_with(count, CONFIG).await
+    }
+
+    /// [`Replicas::start`] with the configuration `config`.
+    async fn start_with(count: usize, config: &str) -> Option<Replicas> {
         let schema = postgres_schema().await?;
         let dir = tempfile::tempdir().unwrap();
+        let config_text = config;
         let config = dir.path().join("fabrique.toml");
-        std::fs::write(&config, CONFIG).unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let url = schema.url();
         let replicas = (0..count)
             .map(|i| Serve::start_on(&config, &dir.path().join(format!("data-{i}")), Some(&url)))
@@ -403,4 +411,201 @@ async fn replicas_sharing_redis_admit_exactly_a_limit_of_n_between_them() {
     let admitted = statuses.iter().filter(|s| **s == 200).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((admitted, refused), (3, 9), "{statuses:?}");
+}
+
+/// Replicas trusting the tests' identity provider, which creates the users who sign in.
+async fn replicas_with_sign_in(count: usize) -> Option<(TestIssuer, Replicas)> {
+    let issuer = TestIssuer::start("fabrique").await;
+    let config = format!(
+        r#"{CONFIG}
+[oidc]
+issuer = "{issuer}"
+client_id = "fabrique"
+redirect_url = "http://127.0.0.1:9/auth/callback"
+audiences = ["{API_AUDIENCE}"]
+default_entity = "acme"
+jit_provisioning = true
+"#,
+        issuer = issuer.issuer()
+    );
+    let replicas = Replicas::start_with(count, &config).await?;
+    Some((issuer, replicas))
+}
+
+/// A browser that follows no redirect, so each step's answer can be read.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` pairs of a response's `Set-Cookie` headers.
+fn cookies_set(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+impl Replicas {
+    /// Signs `user_name` in as a browser would, starting through replica `start` and coming back
+    /// from the provider to replica `finish`; the session cookie (`name=value`).
+    async fn sign_in(
+        &self,
+        issuer: &TestIssuer,
+        user_name: &str,
+        start: usize,
+        finish: usize,
+    ) -> String {
+        issuer.set_sign_in_claims(
+            json!({"sub": format!("sub-{user_name}"), "preferred_username": user_name}),
+        );
+        let browser = browser();
+        let login = browser
+            .get(format!("{}/auth/login", self.base(start)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status().as_u16(), 303);
+        let flow = cookies_set(&login).join("; ");
+        let authorize = login.headers()[reqwest::header::LOCATION].to_str().unwrap();
+        let approved = browser.get(authorize).send().await.unwrap();
+        assert_eq!(approved.status().as_u16(), 303);
+        let back = reqwest::Url::parse(
+            approved.headers()[reqwest::header::LOCATION]
+                .to_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let callback = browser
+            .get(format!(
+                "{}/auth/callback?{}",
+                self.base(finish),
+                back.query().unwrap()
+            ))
+            .header(reqwest::header::COOKIE, flow)
+            .send()
+            .await
+            .unwrap();
+        let status = callback.status().as_u16();
+        let cookies = cookies_set(&callback);
+        assert_eq!(status, 303, "{:?}", callback.text().await);
+        cookies
+            .into_iter()
+            .find(|c| {
+                c.starts_with(&format!("{}=", ::oidc::COOKIE_NAME))
+                    && c.len() > ::oidc::COOKIE_NAME.len() + 1
+            })
+            .expect("a session cookie")
+    }
+
+    /// `GET /auth/me` through `replica` with the session `cookie`: the status.
+    async fn me(&self, replica: usize, cookie: &str) -> u16 {
+        browser()
+            .get(format!("{}/auth/me", self.base(replica)))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Polls `/auth/me` through `replica` until it answers `status`; how long that took.
+    async fn until_me_answers(
+        &self,
+        replica: usize,
+        cookie: &str,
+        status: u16,
+        what: &str,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let seen = self.me(replica, cookie).await;
+            if seen == status {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{what}: replica {replica} still answers {seen} after {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_replica_completes_on_the_other_and_its_session_works_on_both() {
+    let Some((issuer, replicas)) = replicas_with_sign_in(2).await else {
+        return;
+    };
+    let cookie = replicas.sign_in(&issuer, "ada", 0, 1).await;
+    assert_eq!(replicas.me(1, &cookie).await, 200);
+    // Replica 0 did not open the session: it reads it from the database at once.
+    assert_eq!(replicas.me(0, &cookie).await, 200);
+    let chat = browser()
+        .post(format!("{}/v1/chat/completions", replicas.base(0)))
+        .header(reqwest::header::COOKIE, &cookie)
+        .json(&chat_body("mistral-small"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status().as_u16(), 200);
+    // Every replica lists it, once.
+    for replica in 0..2 {
+        let (status, listed) = replicas
+            .admin(replica, reqwest::Method::GET, "/admin/v1/sessions", None)
+            .await;
+        assert_eq!(status, 200, "{listed}");
+        assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    }
+}
+
+#[tokio::test]
+async fn a_session_revoked_or_signed_out_on_one_replica_is_refused_by_the_other() {
+    let Some((issuer, replicas)) = replicas_with_sign_in(2).await else {
+        return;
+    };
+    let revoked = replicas.sign_in(&issuer, "ada", 0, 0).await;
+    let signed_out = replicas.sign_in(&issuer, "ada", 1, 1).await;
+    // Both replicas hold both sessions in memory.
+    for replica in 0..2 {
+        assert_eq!(replicas.me(replica, &revoked).await, 200);
+        assert_eq!(replicas.me(replica, &signed_out).await, 200);
+    }
+    let (_, listed) = replicas
+        .admin(1, reqwest::Method::GET, "/admin/v1/sessions", None)
+        .await;
+    let first = listed["data"][0]["id"].as_str().unwrap().to_owned();
+    let (status, answer) = replicas
+        .admin(
+            1,
+            reqwest::Method::DELETE,
+            &format!("/admin/v1/sessions/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["revoked"], true, "{answer}");
+    let took = replicas
+        .until_me_answers(0, &revoked, 401, "revoked session")
+        .await;
+    println!("a session revoked through replica 1 was refused by replica 0 after {took:?}");
+    assert_eq!(replicas.me(1, &revoked).await, 401);
+
+    let logout = browser()
+        .post(format!("{}/auth/logout", replicas.base(0)))
+        .header(reqwest::header::COOKIE, &signed_out)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status().as_u16(), 204);
+    let took = replicas
+        .until_me_answers(1, &signed_out, 401, "signed-out session")
+        .await;
+    println!("a session signed out through replica 0 was refused by replica 1 after {took:?}");
 }

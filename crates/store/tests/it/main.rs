@@ -18,6 +18,7 @@ mod login_links;
 mod provisioning;
 mod reporting;
 mod seats;
+mod web_sessions;
 
 use domain::SignInSubject;
 use domain::{
