@@ -169,6 +169,25 @@ try {
   await visit(admin, '/console/audit?action=pool_share', "Journal d'audit", 'audit-pool-share');
   assert.ok((await admin.locator('#audit tbody tr', { hasText: 'pool_share.set' }).count()) >= 1);
   console.log('ok: the weight change is audited, and the chain verifies from the page');
+  // The AI Factory: the use cases, one use case's diff, a version submitted from its page.
+  await visit(admin, '/console/use-cases', "Cas d'usage", 'use-cases');
+  assert.ok((await admin.locator('#use-cases tbody tr', { hasText: 'élevé' }).count()) === 1, 'its risk class');
+  await admin.getByRole('link', { name: 'Lecteur de factures' }).click();
+  await admin.getByRole('heading', { level: 2, name: 'Versions' }).waitFor();
+  await accessible(admin, 'the console\'s use case page');
+  await admin.getByRole('button', { name: 'Comparer' }).click();
+  await admin.locator('#diff pre.diff').waitFor();
+  assert.match(await admin.locator('#diff pre.diff').textContent(), /\+Read the invoice of \{\{client\}\}/);
+  await accessible(admin, 'the console\'s diff of two versions');
+  await admin.screenshot({ path: `${screenshots}/console-use-case-diff.png`, fullPage: true });
+  const v2 = admin.locator('#versions tbody tr', { hasText: 'v2' });
+  await v2.getByLabel('Motif').first().fill('prête pour la revue');
+  await v2.getByRole('button', { name: 'Soumettre v2' }).click();
+  await admin.locator('#transitions tbody tr', { hasText: 'prête pour la revue' }).waitFor();
+  assert.match(await admin.locator('#versions tbody tr', { hasText: 'v2' }).textContent(), /en revue/);
+  await accessible(admin, 'the console\'s use case page after a move');
+  await admin.screenshot({ path: `${screenshots}/console-use-case-submitted.png`, fullPage: true });
+  console.log('ok: a use case\'s versions are compared and one is submitted for review from the console');
   assert.deepEqual(errors, [], 'no script error in the group administrator\'s pages');
 } finally {
   await browser.close();

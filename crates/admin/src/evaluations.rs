@@ -207,6 +207,43 @@ pub(crate) async fn start(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
+/// `GET /admin/v1/use-cases/{slug}/evaluations` → its runs, newest first, with their
+/// summaries and whether each passes the use case's thresholds.
+#[utoipa::path(
+    get, path = "/admin/v1/use-cases/{slug}/evaluations", tag = "use_cases",
+    params(("slug" = String, Path, description = "The use case's slug")),
+    responses(
+        (status = 200, description = "The use case's evaluation runs, newest first.", body = crate::openapi::Listing),
+    ),
+)]
+pub(crate) async fn list(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    let loaded = use_case_for(&state, &caller, AdminAction::ReadUseCases, &slug).await?;
+    let runs = state.store.eval_runs(&slug).await?;
+    let data: Vec<Value> = runs
+        .iter()
+        .map(|run| {
+            let mut body = run_json(run);
+            if let Some(summary) = &run.summary {
+                body["gate"] = gate_json(&loaded, summary);
+            }
+            body
+        })
+        .collect();
+    Ok(Json(json!({"use_case": slug, "data": data})))
+}
+
+/// Whether `summary` passes the use case's thresholds, and why not.
+fn gate_json(loaded: &Loaded, summary: &Summary) -> Value {
+    match report::gate(&loaded.use_case.thresholds, summary) {
+        Ok(()) => json!({"passed": true}),
+        Err(refusal) => json!({"passed": false, "reason": refusal.to_string()}),
+    }
+}
+
 /// `GET /admin/v1/evaluations/{id}` → the run, its progress and, once finished, its report.
 #[utoipa::path(
     get, path = "/admin/v1/evaluations/{id}", tag = "use_cases",
@@ -223,10 +260,7 @@ pub(crate) async fn get(
     let (run, loaded) = run_for(&state, &caller, &id).await?;
     let mut body = run_json(&run);
     if let Some(summary) = &run.summary {
-        body["gate"] = match report::gate(&loaded.use_case.thresholds, summary) {
-            Ok(()) => json!({"passed": true}),
-            Err(refusal) => json!({"passed": false, "reason": refusal.to_string()}),
-        };
+        body["gate"] = gate_json(&loaded, summary);
         body["regressions"] = regressions(&state, &run, &loaded).await?;
     }
     Ok(Json(body))

@@ -319,6 +319,10 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/v1/use-cases/{slug}/stats", get(use_cases::stats))
         .route(
+            "/admin/v1/use-cases/{slug}/transitions",
+            get(use_cases::transitions),
+        )
+        .route(
             "/admin/v1/use-cases/{slug}/rollout/check",
             post(canaries::check),
         )
@@ -328,7 +332,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route(
             "/admin/v1/use-cases/{slug}/evaluations",
-            post(evaluations::start),
+            get(evaluations::list).post(evaluations::start),
         )
         .route(
             "/v1/libraries",

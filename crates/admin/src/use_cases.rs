@@ -5,7 +5,8 @@
 //! Every route asks Cedar about the use case's owning entity (the group, for a use case of the
 //! group itself): factory engineers build, risk officers review (see `policies/default.cedar`).
 //! A use case of another entity answers 404, as a missing one. Every change is audited in the
-//! same transaction; every transition carries its reason in the audit detail. After each change
+//! same transaction; every transition carries its reason in the audit detail, and
+//! `GET …/{slug}/transitions` reads them back from the chain. After each change
 //! the live registry the gateway reads is rebuilt from the store.
 
 use std::collections::BTreeMap;
@@ -753,6 +754,54 @@ fn holds_group_review(caller: &Caller) -> bool {
         .roles
         .iter()
         .any(|g| g.entity_id.is_none() && matches!(g.role, Role::RiskOfficer | Role::GroupAdmin))
+}
+
+/// The audit actions that move a use case's versions or their traffic.
+static MOVES: [AuditAction; 7] = [
+    AuditAction::UseCaseSubmit,
+    AuditAction::UseCaseReturn,
+    AuditAction::UseCaseApprove,
+    AuditAction::UseCaseDeploy,
+    AuditAction::UseCaseRolloutSet,
+    AuditAction::UseCaseRollback,
+    AuditAction::UseCaseRetire,
+];
+
+/// `GET /admin/v1/use-cases/{slug}/transitions` → the moves of its versions (and of its
+/// traffic), newest first, each with its actor, reason and detail, read from the audit chain
+/// that recorded them: the history cannot say other than the evidence.
+#[utoipa::path(
+    get, path = "/admin/v1/use-cases/{slug}/transitions", tag = "use_cases",
+    params(("slug" = String, Path, description = "The use case's slug")),
+    responses(
+        (status = 200, description = "The use case's transitions with their reasons, newest first.", body = crate::openapi::Listing),
+    ),
+)]
+pub(crate) async fn transitions(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    use_case_for(&state, &caller, AdminAction::ReadUseCases, &slug).await?;
+    let actions: Vec<&str> = MOVES.iter().map(AuditAction::as_str).collect();
+    let events = state.store.target_history(&slug, &actions, 1_000).await?;
+    let data: Vec<Value> = events
+        .iter()
+        .map(|event| {
+            let detail: Value = serde_json::from_str(&event.detail).unwrap_or(Value::Null);
+            let transition = event
+                .action
+                .strip_prefix("use_case.")
+                .unwrap_or(&event.action);
+            json!({
+                "seq": event.seq, "at": event.at, "actor": event.actor,
+                "transition": transition, "version": detail["version"],
+                "from": detail["from"], "to": detail["to"], "reason": detail["reason"],
+                "detail": detail,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"use_case": slug, "data": data})))
 }
 
 /// `PUT /admin/v1/use-cases/{slug}/rollout` body.

@@ -17,6 +17,9 @@
 //! once, on the answer to the form, never again —, rotated, revoked); web sessions (ended); role
 //! grants (granted, taken back); SCIM tokens (created — the secret shown once —, revoked); seats
 //! (reservations, reclaim); teams; GPU pools (live figures, weights changed by group administrators);
+//! the AI Factory's use cases (status, risk class, owners, deployed weights; one use case's
+//! versions and their diff, transitions with reasons, evaluation runs, usage and feedback per
+//! version, and the lifecycle moves the person's roles allow);
 //! the audit trail (filtered by entity, actor, action, outcome and time, paged, exported as JSON
 //! Lines, its chain verified). The navigation shows the sections the policy set lets the person
 //! reach, and forms likewise (`reach`, from `GET /admin/v1/permissions`).
@@ -143,6 +146,16 @@ pub fn router(console: Arc<Console>) -> Router {
         .route(
             "/console/pools/{pool}/shares/{entity}",
             post(views::pools::set_share),
+        )
+        .route("/console/use-cases", get(views::use_cases::list))
+        .route("/console/use-cases/{slug}", get(views::use_cases::page))
+        .route(
+            "/console/use-cases/{slug}/versions/{number}",
+            post(views::use_cases::transition),
+        )
+        .route(
+            "/console/use-cases/{slug}/evaluations",
+            post(views::use_cases::evaluate),
         )
         .route("/console/audit", get(views::audit::page))
         .route("/console/audit/verify", post(views::audit::verify))

@@ -22,11 +22,12 @@ pub(crate) enum Section {
     ScimTokens,
     Seats,
     Pools,
+    UseCases,
     Audit,
 }
 
 impl Section {
-    const ALL: [Section; 10] = [
+    const ALL: [Section; 11] = [
         Section::Overview,
         Section::Users,
         Section::Teams,
@@ -36,6 +37,7 @@ impl Section {
         Section::ScimTokens,
         Section::Seats,
         Section::Pools,
+        Section::UseCases,
         Section::Audit,
     ];
 
@@ -51,6 +53,7 @@ impl Section {
             Section::ScimTokens => "scim_token.list",
             Section::Seats => "seat.read",
             Section::Pools => "pool_share.list",
+            Section::UseCases => "use_case.read",
             Section::Audit => "audit.read",
         }
     }
@@ -66,6 +69,7 @@ impl Section {
             Section::ScimTokens => "/console/scim-tokens",
             Section::Seats => "/console/seats",
             Section::Pools => "/console/pools",
+            Section::UseCases => "/console/use-cases",
             Section::Audit => "/console/audit",
         }
     }
@@ -81,6 +85,7 @@ impl Section {
             Section::ScimTokens => Text::ScimTokens,
             Section::Seats => Text::Seats,
             Section::Pools => Text::Pools,
+            Section::UseCases => Text::UseCases,
             Section::Audit => Text::Audit,
         }
     }

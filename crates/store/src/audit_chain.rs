@@ -195,6 +195,37 @@ impl Store {
         rows.iter().map(chained_row).collect()
     }
 
+    /// The newest `limit` successful events of `actions` whose target is `slug` or one of its
+    /// versions (`slug@n`), newest first: a use case's transitions, with their reasons, as the
+    /// chain recorded them. `actions` are audit actions' names (never input: they are quoted
+    /// inline, which lets the `(action, seq)` index serve the query).
+    pub async fn target_history(
+        &self,
+        slug: &str,
+        actions: &[&str],
+        limit: u32,
+    ) -> Result<Vec<ChainedEvent>, StoreError> {
+        let actions = actions
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', "")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let versions = format!("{slug}@");
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events \
+             WHERE action IN ({actions}) AND outcome = 'success' \
+               AND (target = $1 OR substr(target, 1, CAST($2 AS INTEGER)) = $3) \
+             ORDER BY seq DESC LIMIT $4"
+        ))
+        .bind(slug)
+        .bind(versions.chars().count() as i64)
+        .bind(versions.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chained_row).collect()
+    }
+
     /// The newest `limit` events about `entity`, newest first, with their links (which chain to
     /// events of other entities, so an entity's reader can show but not verify them alone).
     pub async fn list_entity_audit_chain(

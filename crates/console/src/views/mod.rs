@@ -10,6 +10,7 @@ pub(crate) mod roles;
 pub(crate) mod scim_tokens;
 pub(crate) mod seats;
 pub(crate) mod teams;
+pub(crate) mod use_cases;
 
 use std::sync::Arc;
 
@@ -132,6 +133,18 @@ pub(crate) async fn submit(
     section: Section,
     call: Call,
 ) -> Response {
+    submit_then(console, headers, token, section, call, section.href()).await
+}
+
+/// [`submit`], then to the page `back` (a page within `section`, such as one use case's).
+pub(crate) async fn submit_then(
+    console: &Console,
+    headers: &HeaderMap,
+    token: Option<&str>,
+    section: Section,
+    call: Call,
+    back: &str,
+) -> Response {
     let (visitor, person) = match posted(console, headers, token).await {
         Ok(signed_in) => signed_in,
         Err(page) => return page,
@@ -143,7 +156,7 @@ pub(crate) async fn submit(
     if !answer.ok() {
         return refused(console, &visitor, &person, section, &answer).await;
     }
-    visitor.respond(console, Redirect::to(section.href()).into_response())
+    visitor.respond(console, Redirect::to(back).into_response())
 }
 
 #[derive(Debug, Deserialize)]

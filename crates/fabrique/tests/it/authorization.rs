@@ -136,6 +136,8 @@ fn table() -> Vec<Row> {
         row("POST", "/admin/v1/use-cases/{slug}/versions/{number}/transitions", "/admin/v1/use-cases/memo/versions/2/transitions", Some(r#"{"transition": "submit", "reason": "ready"}"#), None, [A, F, F, F, F, F, A, F]),
         row("PUT", "/admin/v1/use-cases/{slug}/rollout", "/admin/v1/use-cases/memo/rollout", Some(r#"{"reason": "none deployed", "versions": []}"#), None, [A, F, F, F, F, F, A, F]),
         row("GET", "/admin/v1/use-cases/{slug}/stats", "/admin/v1/use-cases/memo/stats", None, None, [A, F, F, A, A, H, A, F]),
+        row("GET", "/admin/v1/use-cases/{slug}/transitions", "/admin/v1/use-cases/memo/transitions", None, None, [A, F, F, A, A, H, A, F]),
+        row("GET", "/admin/v1/use-cases/{slug}/evaluations", "/admin/v1/use-cases/memo/evaluations", None, None, [A, F, F, A, A, H, A, F]),
         row("POST", "/admin/v1/use-cases/{slug}/rollout/check", "/admin/v1/use-cases/memo/rollout/check", None, None, [A, F, F, F, F, F, A, F]),
         row("GET", "/admin/v1/use-cases/{slug}/suites/{name}", "/admin/v1/use-cases/memo/suites/s", None, None, [A, F, F, A, A, H, A, F]),
         row("PUT", "/admin/v1/use-cases/{slug}/suites/{name}", "/admin/v1/use-cases/memo/suites/s", Some(SUITE), None, [A, F, F, F, F, F, A, F]),

@@ -136,11 +136,32 @@ async fn group_administrator_with_a_pool_share(t: &TestServer) -> String {
     t.url(link["path"].as_str().unwrap())
 }
 
+/// A high-risk use case of `acme`, owned by `eve`, with two draft versions to compare.
+async fn use_case_with_two_versions(t: &TestServer) {
+    let use_case = serde_json::json!({
+        "slug": "invoice-reader", "name": "Lecteur de factures", "purpose": "Lit les factures.",
+        "owner_entity": "acme", "owners": ["eve"], "risk_class": "high",
+    });
+    let (status, body) = t.admin_post("/admin/v1/use-cases", use_case).await;
+    assert_eq!(status, 201, "{body}");
+    for template in [
+        "Extract the invoice for {{client}}.",
+        "Read the invoice of {{client}}.",
+    ] {
+        let version = serde_json::json!({"template": template, "model": "mistral-small"});
+        let (status, body) = t
+            .admin_post("/admin/v1/use-cases/invoice-reader/versions", version)
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
 /// The administrators' console in a real Chromium: `tests/browser/console.mjs` signs in an
 /// entity administrator of `acme` through a one-time link and checks that they see their entity's
 /// users and never `globex`'s, creates a key (its secret shown once) and revokes it, sees the
 /// usage chart drawn, and neither the GPU pools in her navigation nor their page; a group
-/// administrator changes an entity's weight and verifies the audit chain; every page passes
+/// administrator changes an entity's weight and verifies the audit chain, compares two versions
+/// of a use case and submits one for review from its page; every page passes
 /// axe-core; screenshots of each page under
 /// `$CARGO_TARGET_DIR/ci/screenshots/console-*.png`.
 #[tokio::test]
@@ -204,6 +225,7 @@ async fn the_console_works_in_a_real_browser() {
 
     let link = t.url(link["path"].as_str().unwrap());
     let group_admin_link = group_administrator_with_a_pool_share(&t).await;
+    use_case_with_two_versions(&t).await;
     run_script(
         "console.mjs",
         &[

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Database, TestServer, call, instant_sim, on_both_databases};
 
+mod console;
 mod group;
 mod invocation;
 
