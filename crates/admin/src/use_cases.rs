@@ -326,6 +326,7 @@ async fn apply(
     if let Some(owners) = fields.owners {
         for owner in &owners {
             check_text("owners", owner, 200)?;
+            check_owner(state, use_case, owner).await?;
         }
         use_case.owners = owners;
     }
@@ -405,6 +406,37 @@ async fn apply(
         use_case.policy = tightening_policy(state, use_case, policy)?;
     }
     Ok(())
+}
+
+/// An owner is a user of the directory (by id or user name), of the owning entity for an
+/// entity's use case: accountability rests on people the directory knows. A user of another
+/// entity gets the same answer as a missing one, so nothing is learnt of other entities.
+async fn check_owner(
+    state: &AdminState,
+    use_case: &UseCase,
+    owner: &str,
+) -> Result<(), AdminError> {
+    let found = match owner.parse::<domain::UserId>() {
+        Ok(id) => state.store.user(id).await?,
+        Err(_) => state.store.user_by_name(owner).await?,
+    };
+    let Some(entity) = use_case.owner_entity.as_deref() else {
+        return match found {
+            Some(_) => Ok(()),
+            None => Err(AdminError::bad_field(
+                "owners",
+                format!("owner `{owner}` is not a user of the directory"),
+            )),
+        };
+    };
+    let slugs = crate::users::entity_slugs(state).await?;
+    match found.and_then(|user| slugs.get(&user.entity_id).cloned()) {
+        Some(slug) if slug == entity => Ok(()),
+        _ => Err(AdminError::bad_field(
+            "owners",
+            format!("owner `{owner}` is not a user of entity `{entity}`"),
+        )),
+    }
 }
 
 /// A use case's data policy as written, checked: valid keys and actions, and no softer than its

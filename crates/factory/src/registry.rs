@@ -191,7 +191,8 @@ pub struct UseCase {
     pub purpose: String,
     /// The owning entity's slug; `None` for a use case of the group itself.
     pub owner_entity: Option<String>,
-    /// The accountable people (user ids or names, as given).
+    /// The accountable people (user ids or names, as given): users of the owning entity, which
+    /// the admin API checks against the directory.
     pub owners: Vec<String>,
     pub allowed: Allowed,
     /// The highest classification of data the use case handles (a level name), when stated.

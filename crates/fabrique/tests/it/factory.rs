@@ -579,3 +579,61 @@ async fn use_case_from_draft_to_rollback(database: Database) {
 }
 
 on_both_databases!(use_case_from_draft_to_rollback);
+
+/// A use case's owners are users of its owning entity, through the API and the CLI alike: a name
+/// the directory does not know, or a user of another entity, is a 400 naming the owner.
+#[tokio::test]
+async fn owners_are_users_of_the_owning_entity() {
+    let t = TestServer::start(vec![instant_sim()], &config()).await;
+    let p = people(&t).await;
+    t.create_user_key("globex", "gina").await;
+    let definition = |owners: Value| {
+        json!({
+            "slug": SLUG, "name": "Invoice reader", "purpose": "Reads supplier invoices.",
+            "owner_entity": "acme", "owners": owners, "risk_class": "minimal",
+        })
+    };
+    let path = "/admin/v1/use-cases";
+    for (owner, why) in [("nobody", "unknown"), ("gina", "of another entity")] {
+        let body = Some(definition(json!(["eve", owner])));
+        let (status, refused) = call(&t, Method::POST, path, &p.engineer, body).await;
+        assert_eq!(status, 400, "{why}: {refused}");
+        assert_eq!(
+            refused["error"]["message"],
+            format!("owner `{owner}` is not a user of entity `acme`"),
+            "{why}"
+        );
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), definition(json!(["ghost"])).to_string()).unwrap();
+    let (url, key) = (t.url(""), p.engineer.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fabrique"))
+            .args(["usecase", "--url", &url, "--key", &key, "create"])
+            .arg(file.path())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("owner `ghost` is not a user of entity `acme`"),
+        "{stderr}"
+    );
+
+    let body = Some(definition(json!(["eve", "otto"])));
+    let (status, created) = call(&t, Method::POST, path, &p.engineer, body).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, refused) = call(
+        &t,
+        Method::PATCH,
+        &format!("{path}/{SLUG}"),
+        &p.engineer,
+        Some(json!({"owners": ["gina"]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    t.finish().await;
+}
