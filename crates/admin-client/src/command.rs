@@ -286,7 +286,7 @@ pub enum RolesCommand {
 pub struct RoleArgs {
     /// The user's id (`usr_…`) or user name.
     pub user: String,
-    /// `group_admin`, `entity_admin`, `auditor`, `factory_engineer`, `risk_officer` or `user`.
+    /// `group_admin`, `entity_admin`, `auditor`, `factory_engineer`, `risk_officer`, `compliance_officer` or `user`.
     pub role: String,
     /// The entity the role is held over (slug); without it, the whole group.
     #[arg(long)]

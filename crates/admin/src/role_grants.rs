@@ -45,7 +45,7 @@ static APPLYING: Mutex<()> = Mutex::const_new(());
 pub(crate) struct GrantBody {
     /// The user's id (`usr_…`) or user name.
     user: String,
-    /// `group_admin`, `entity_admin`, `auditor`, `factory_engineer`, `risk_officer` or `user`.
+    /// `group_admin`, `entity_admin`, `auditor`, `factory_engineer`, `risk_officer`, `compliance_officer` or `user`.
     role: String,
     /// The slug of the entity the role is held over; absent: the whole group.
     #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
@@ -184,7 +184,7 @@ async fn resolve(
         AdminError::bad_field(
             "role",
             format!(
-                "unknown role `{}`: one of group_admin, entity_admin, auditor, factory_engineer, risk_officer, user",
+                "unknown role `{}`: one of group_admin, entity_admin, auditor, factory_engineer, risk_officer, compliance_officer, user",
                 request.role
             ),
         )

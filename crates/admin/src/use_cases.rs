@@ -778,14 +778,16 @@ pub(crate) async fn transition(
     ))
 }
 
-/// Whether the caller reviews at group level (a group-wide risk officer, or a group
-/// administrator): the second approval a high-risk use case needs.
+/// Whether the caller reviews at group level (a group-wide risk or compliance officer, or a
+/// group administrator): the second approval a high-risk use case needs.
 fn holds_group_review(caller: &Caller) -> bool {
-    caller
-        .0
-        .roles
-        .iter()
-        .any(|g| g.entity_id.is_none() && matches!(g.role, Role::RiskOfficer | Role::GroupAdmin))
+    caller.0.roles.iter().any(|g| {
+        g.entity_id.is_none()
+            && matches!(
+                g.role,
+                Role::RiskOfficer | Role::ComplianceOfficer | Role::GroupAdmin
+            )
+    })
 }
 
 /// The audit actions that move a use case's versions or their traffic.

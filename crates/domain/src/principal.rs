@@ -105,8 +105,11 @@ pub enum Role {
     EntityAdmin,
     Auditor,
     FactoryEngineer,
-    /// Risk and compliance: approves the factory's use cases (of an entity, or of the group).
+    /// Risk: approves the factory's use cases (of an entity, or of the group).
     RiskOfficer,
+    /// Compliance: approves the factory's use cases as a risk officer does, from the compliance
+    /// function (of an entity, or of the group).
+    ComplianceOfficer,
     User,
 }
 
@@ -118,6 +121,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::FactoryEngineer => "factory_engineer",
             Role::RiskOfficer => "risk_officer",
+            Role::ComplianceOfficer => "compliance_officer",
             Role::User => "user",
         }
     }
@@ -129,6 +133,7 @@ impl Role {
             "auditor" => Some(Role::Auditor),
             "factory_engineer" => Some(Role::FactoryEngineer),
             "risk_officer" => Some(Role::RiskOfficer),
+            "compliance_officer" => Some(Role::ComplianceOfficer),
             "user" => Some(Role::User),
             _ => None,
         }

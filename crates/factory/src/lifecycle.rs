@@ -36,7 +36,7 @@ pub enum Transition {
 pub enum TransitionRole {
     /// A factory engineer of the owning entity.
     FactoryEngineer,
-    /// A risk officer (risk, compliance) of the owning entity, or of the group.
+    /// A risk or compliance officer of the owning entity, or of the group.
     RiskOfficer,
     /// Either of them.
     EngineerOrRiskOfficer,

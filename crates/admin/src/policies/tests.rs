@@ -278,6 +278,32 @@ fn the_policies_grant_each_transition_to_the_role_the_factory_names() {
     }
 }
 
+/// A compliance officer has exactly a risk officer's rights, action by action, in their entity and
+/// group-wide: none elsewhere, none over other entities' use cases when held in one entity.
+#[test]
+fn a_compliance_officer_reviews_as_a_risk_officer_does() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let other = EntityId::generate();
+    for scope in [Some(acme), None] {
+        let risk = caller(&[(Role::RiskOfficer, scope)]);
+        let compliance = caller(&[(Role::ComplianceOfficer, scope)]);
+        for action in AdminAction::ALL.into_iter().filter(|a| !a.on_library()) {
+            for target in [Some(acme), Some(other), None] {
+                assert_eq!(
+                    engine.allows(&compliance, action, target, &[]),
+                    engine.allows(&risk, action, target, &[]),
+                    "{action:?} on {target:?}, held over {scope:?}"
+                );
+            }
+        }
+    }
+    let officer = caller(&[(Role::ComplianceOfficer, Some(acme))]);
+    assert!(engine.allows(&officer, AdminAction::ApproveVersion, Some(acme), &[]));
+    assert!(!engine.allows(&officer, AdminAction::ApproveVersion, Some(other), &[]));
+    assert!(!engine.allows(&officer, AdminAction::DeployVersion, Some(acme), &[]));
+}
+
 /// A use case the group owns (no owning entity) is built by the group's factory engineers and
 /// evaluated by them or by the group's risk officers, who must rerun the run they approve on; an
 /// entity's engineer builds none of the group's, and a group engineer approves nothing.
@@ -327,6 +353,7 @@ fn nobody_below_the_group_administrators_grants_a_role_wider_than_their_own() {
             (grant(Role::Auditor, Some(acme)), Some(acme)),
             (grant(Role::FactoryEngineer, Some(acme)), Some(acme)),
             (grant(Role::RiskOfficer, Some(acme)), Some(acme)),
+            (grant(Role::ComplianceOfficer, Some(acme)), Some(acme)),
             (grant(Role::EntityAdmin, Some(other)), Some(other)),
             (grant(Role::EntityAdmin, Some(other)), Some(acme)),
             (grant(Role::GroupAdmin, None), None),

@@ -82,7 +82,8 @@ pub struct OidcConfig {
     /// whose values `role_map` turns into roles.
     pub roles_claim: Option<String>,
     /// Key `role_map`: group name → role (`group_admin`, `entity_admin`, `auditor`,
-    /// `factory_engineer`, `user`), or → `{ role = "auditor", scope = "group" }` for an auditor of
+    /// `factory_engineer`, `risk_officer`, `compliance_officer`, `user`), or →
+    /// `{ role = "auditor", scope = "group" }` for an auditor of
     /// the whole group. `group_admin` is always granted group-wide; the others over the user's
     /// entity unless `scope = "group"`, which only `auditor` may have. These roles are added to
     /// the user's stored grants for as long as the token or the session lasts, and are never

@@ -19,12 +19,13 @@ use crate::text::Text;
 use crate::views::{posted, refused, respond, signed_in};
 
 /// The roles a grant may name, as the admin API spells them.
-const ROLES: [&str; 6] = [
+const ROLES: [&str; 7] = [
     "user",
     "entity_admin",
     "auditor",
     "factory_engineer",
     "risk_officer",
+    "compliance_officer",
     "group_admin",
 ];
 

@@ -2,8 +2,9 @@
 //! officer signed in by a one-time link sees the use cases, one use case's versions and their
 //! diff, its evaluation runs, its usage per version and its transitions with their reasons; she
 //! approves a version from the page (the approval recorded with its run and reason, as through
-//! the API), a form without its token or without a reason is refused with the reason shown; the
-//! engineer gets the moves of his role only; another entity's engineer finds nothing.
+//! the API), a form without its token or without a reason is refused with the reason shown; a
+//! group-wide compliance officer gives the second, group-level approval; the engineer gets the
+//! moves of his role only; another entity's engineer finds nothing.
 
 use reqwest::Method;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -245,6 +246,27 @@ async fn a_risk_officer_reviews_and_approves_a_version_in_the_console() {
     assert!(
         page.contains(reason) && page.contains("a second approval"),
         "{page}"
+    );
+
+    // The group-level approval a high-risk use case needs, from a group-wide compliance officer
+    // granted through the API.
+    person(&t, "acme", "cora", "compliance_officer", None).await;
+    let mut cora = Browser::sign_in(&t, "cora").await;
+    let (status, page) = cora.get(&t, &page_path).await;
+    assert!(
+        status == 200 && page.contains(r#"value="approve""#),
+        "{page}"
+    );
+    let reason = "compliance review at group level";
+    let (status, _, body) = cora
+        .post(&t, &moved, &[approve[0], approve[1], ("reason", reason)])
+        .await;
+    assert_eq!(status, 303, "{body}");
+    let use_case = read(&t, &p.officer).await;
+    assert_eq!(use_case["versions"][0]["state"], "approved", "{use_case}");
+    assert_eq!(
+        use_case["approvals"]["1"][1]["group_level"], true,
+        "{use_case}"
     );
 
     // The engineer's moves are his role's.
