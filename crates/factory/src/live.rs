@@ -45,6 +45,8 @@ pub struct LiveUseCase {
     pub purpose: Arc<str>,
     pub allowed: Allowed,
     pub priority: Option<Priority>,
+    /// The level its requests are classified at, at least (a level name of the ladder).
+    pub classification: Option<Arc<str>>,
     /// Its data policy as written, which the gateway lays over the caller's entity's.
     pub policy: Option<Arc<Value>>,
     /// Owned by the group (no owning entity): the group's own accounts are its owner's callers.
@@ -263,6 +265,7 @@ fn live_use_case(use_case: &UseCase, versions: &[Version]) -> LiveUseCase {
         purpose: use_case.purpose.as_str().into(),
         allowed: use_case.allowed.clone(),
         priority: use_case.priority,
+        classification: use_case.classification.as_deref().map(Arc::from),
         policy: use_case.policy.clone().map(Arc::new),
         group_owned: use_case.owner_entity.is_none(),
         declared: use_case.source == crate::registry::CONFIGURATION_SOURCE,

@@ -2,7 +2,9 @@
 //! - the lowest level of the ladder,
 //! - the caller's entity's default (`[[entities]] classification`),
 //! - the key's default (`classification` given when the key was created),
-//! - the caller's label (`x-fabrique-classification` header), and
+//! - the caller's label (`x-fabrique-classification` header),
+//! - the classification of the AI Factory's use case the request is for (invoked as
+//!   `usecase/<slug>`, or named by `x-fabrique-use-case`), and
 //! - what the input policies detect (`[policy] personal_data_classification` when personal data is
 //!   found in the request's texts; the scan itself is the inspect stage's).
 //!
@@ -72,6 +74,16 @@ impl Classifier {
             level = level.max(label);
         }
         Ok(level)
+    }
+
+    /// `level` raised to the classification of the use case the request is for, when it states
+    /// one: raised, never lowered. A level since removed from the configuration counts as the
+    /// highest, as for a key.
+    pub fn with_use_case(&self, level: Classification, stated: Option<&str>) -> Classification {
+        match stated {
+            Some(name) => level.max(self.ladder.parse(name).unwrap_or(self.ladder.highest())),
+            None => level,
+        }
     }
 
     /// `level` raised to the personal-data level, for a request found to hold personal data.

@@ -171,10 +171,17 @@ async fn stages(
             Resolved::direct(request.asked, chain, bytes.clone(), object)
         }
     };
-    // 7. Classify: the level from who asks and how they label the request.
+    // 7. Classify: the level from who asks, how they label the request, and the use case it is
+    //    for.
     let principal = &caller.principal;
     let labelled = x.stage("classify");
     let level = labelled.in_scope(|| g.classifier.labelled(principal, headers))?;
+    let use_case = caller
+        .attribution
+        .use_case()
+        .and_then(|slug| g.factory.use_case(slug));
+    let stated = use_case.as_ref().and_then(|u| u.classification.as_deref());
+    let level = g.classifier.with_use_case(level, stated);
     // 8. Inspect: the data policy on the content, which may raise the level, refuse the request or
     //    rewrite it; then only endpoints cleared for the level may receive it.
     let (level, filter) = inspect_content(g, x, &caller, &mut resolved, level)?;

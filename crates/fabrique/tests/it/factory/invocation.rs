@@ -1,7 +1,8 @@
 //! Invoking a deployed use case, on SQLite and PostgreSQL: its data policy, set through the admin
 //! API, may only tighten its owning entity's, applies to its callers' requests, and its refusals
 //! are counted per version; a streamed answer of a version with an output schema is checked when
-//! the stream ends, a violation said in a final error event and counted as the version's error.
+//! the stream ends, a violation said in a final error event and counted as the version's error;
+//! a use case's data classification routes its requests to cleared endpoints only.
 
 use std::time::Duration;
 
@@ -267,6 +268,126 @@ async fn a_streamed_structured_answer_is_checked_when_it_ends(database: Database
         .map(|r| r.error_code.as_deref())
         .collect();
     assert_eq!(broken, [None, Some("output_schema_violation")]);
+}
+
+/// `cloud-eu` (sim 1) is cleared up to `internal`, `gpu-onprem` (sim 0) up to `secret`;
+/// `mistral-small` runs in the cloud, `mistral-small-onprem` on premises.
+const CLEARED: &str = r#"
+[routing]
+health_check_interval_ms = 0
+
+[[endpoints]]
+name = "gpu-onprem"
+kind = "vllm"
+url = "{sim0}"
+hosting = "on_premises"
+clearance = "secret"
+
+[[endpoints]]
+name = "cloud-eu"
+kind = "openai"
+url = "{sim1}"
+hosting = "eu_cloud"
+clearance = "internal"
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["cloud-eu"]
+
+[[models]]
+name = "mistral-small-onprem"
+kind = "chat"
+endpoints = ["gpu-onprem"]
+
+[[entities]]
+slug = "acme"
+name = "Acme"
+"#;
+
+/// A use case's data classification is its requests' floor: once it says `confidential`, its
+/// invocations and the requests labelled with it reach only the endpoint cleared for that level,
+/// whatever lower level the caller states; without a cleared endpoint they are refused before
+/// anything leaves.
+#[tokio::test]
+async fn a_use_cases_classification_routes_its_requests_to_cleared_endpoints_only() {
+    let t = TestServer::start(vec![scripted_sim(), scripted_sim()], CLEARED).await;
+    let spec = json!({
+        "template": "Extract the invoice.", "model": "mistral-small",
+        "fallbacks": ["mistral-small-onprem"],
+    });
+    let engineer = deployed(&t, spec).await;
+    let model = format!("usecase/{SLUG}");
+    let served = |t: &TestServer| {
+        (
+            t.sims[0].0.stats().chat_requests,
+            t.sims[1].0.stats().chat_requests,
+        )
+    };
+    let (onprem, cloud) = served(&t);
+    let (status, body) = chat(&t, &model, "invoice 17", false).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        served(&t),
+        (onprem, cloud + 1),
+        "unclassified: the cloud answers"
+    );
+
+    let classify = |level: &str| Some(json!({"classification": level}));
+    let path = format!("/admin/v1/use-cases/{SLUG}");
+    let (status, body) = call(
+        &t,
+        Method::PATCH,
+        &path,
+        &engineer,
+        classify("confidential"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat(&t, &model, "invoice 17", false).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        served(&t),
+        (onprem + 1, cloud + 1),
+        "invoked: on premises only"
+    );
+    let (status, body) = chat(&t, "mistral-small-onprem", "invoice 17", false).await;
+    assert_eq!(status, 200, "{body}");
+    let lowered = t
+        .http
+        .post(t.url("/v1/chat/completions"))
+        .bearer_auth(&t.key)
+        .header("x-fabrique-classification", "public")
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "invoice 17"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lowered.status(), 200);
+    assert_eq!(
+        served(&t),
+        (onprem + 3, cloud + 1),
+        "a lower label lowers nothing"
+    );
+
+    // Labelled with the use case, a model only the cloud serves is refused, nothing sent.
+    let (status, body) = chat(&t, "mistral-small", "invoice 17", false).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("classification_not_permitted"), "{body}");
+    assert_eq!(served(&t), (onprem + 3, cloud + 1));
+
+    let records = t.finish().await;
+    let levels: Vec<_> = records
+        .iter()
+        .filter(|r| r.use_case.as_deref() == Some(SLUG) && r.use_case_version.is_some())
+        // The evaluation's calls are the evaluator account's.
+        .filter(|r| r.service_account_id.is_none())
+        .map(|r| r.classification.as_deref())
+        .collect();
+    assert_eq!(
+        levels,
+        [Some("public"), Some("confidential"), Some("confidential")],
+        "invocations, by the level they were routed at"
+    );
 }
 
 on_both_databases!(
