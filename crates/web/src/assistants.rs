@@ -4,8 +4,9 @@
 //! case and records the version on the usage record; feedback on its answers counts for that
 //! version. The list comes from the registry in memory (`factory::Live`), with the very rule
 //! the gateway applies to the call (the person's entity allowed, the version the rollout gives
-//! them); an assistant whose model the person may not use, or that answers only with checked
-//! structured output (which cannot stream), is not offered.
+//! them); an assistant whose model the person may not use is not offered. One that answers with
+//! checked structured output (an output schema) is offered too: the gateway checks its streamed
+//! answer when it ends, and an answer that breaks the schema is shown refused (`chat`).
 
 use factory::{CallerView, KeyScope, Live};
 use wire::models::ModelCard;
@@ -34,7 +35,6 @@ pub fn open_to(live: &Live, person: &Person, models: &[ModelCard]) -> Vec<Assist
     };
     live.invocable_by(&caller)
         .into_iter()
-        .filter(|invocable| !invocable.version.has_output_schema())
         .filter(|invocable| {
             let model = &invocable.version.spec.model;
             models.iter().any(|card| &card.id == model)

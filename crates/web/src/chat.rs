@@ -15,7 +15,9 @@
 //!   and the raw text added since the last event, which the page keeps to send the conversation
 //!   back with the next question;
 //! - `done` — `{"request_id", "prompt_tokens", "completion_tokens"}` once the answer is complete;
-//! - `refused` — `{"html"}` when the request was refused, saying why in the person's language.
+//! - `refused` — `{"html"}` when the request was refused, saying why in the person's language;
+//!   also, just before `done`, when the gateway's stream ended with an error event (an
+//!   assistant's structured answer that broke its output schema).
 //!
 //! Stopping is closing the connection: the gateway sees its stream cut and charges what was
 //! generated, like any client's.
@@ -366,7 +368,10 @@ fn relay(answer: Response, lang: Lang, keep: Option<Keep>) -> Response {
         .get::<knowledge::Cited>()
         .map(|cited| Ok(event("citations", &json!({"html": citations(cited, lang)}))));
     let events = match answer.status().is_success() {
-        true => Relay::events(answer.into_body().into_data_stream(), request_id, keep).boxed(),
+        true => {
+            let upstream = answer.into_body().into_data_stream();
+            Relay::events(upstream, request_id, keep, lang).boxed()
+        }
         false => futures_util::stream::once(refusal(answer, lang)).boxed(),
     };
     let told = kept.into_iter().chain(notice).chain(sources);
@@ -424,17 +429,23 @@ async fn refusal(answer: Response, lang: Lang) -> Result<Bytes, std::convert::In
         .await
         .unwrap_or_default();
     let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Ok(refused(&error, lang))
+}
+
+/// The `refused` event for the gateway's error `{"error": {"code", "message"}}`.
+fn refused(error: &Value, lang: Lang) -> Bytes {
     let message = error["error"]["message"].as_str().unwrap_or_default();
     let headline = match error["error"]["code"].as_str() {
         Some("classification_not_permitted") => Text::NoClearedModel,
         Some("context_length_exceeded") => Text::TooLongForModel,
+        Some("output_schema_violation") => Text::BrokeSchema,
         _ => Text::Refused,
     };
     let fragment = html! {
         p.error role="alert" { (headline.in_(lang)) }
         p { (message) }
     };
-    Ok(event("refused", &json!({"html": fragment.into_string()})))
+    event("refused", &json!({"html": fragment.into_string()}))
 }
 
 /// Reads the gateway's stream and makes the page's events, one per chunk read.
@@ -447,6 +458,9 @@ struct Relay {
     finished: bool,
     /// Where the answer is kept, until it is.
     keep: Option<Keep>,
+    /// The error event the stream ended with, if any.
+    error: Option<Value>,
+    lang: Lang,
 }
 
 impl Drop for Relay {
@@ -465,6 +479,7 @@ impl Relay {
         upstream: BodyDataStream,
         request_id: Option<String>,
         keep: Option<Keep>,
+        lang: Lang,
     ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
         let relay = Relay {
             upstream,
@@ -474,6 +489,8 @@ impl Relay {
             request_id,
             finished: false,
             keep,
+            error: None,
+            lang,
         };
         futures_util::stream::unfold(relay, |mut relay| async move {
             let event = relay.next_event().await?;
@@ -520,27 +537,36 @@ impl Relay {
             if chunk["usage"].is_object() {
                 self.usage = chunk["usage"].clone();
             }
+            if chunk["error"].is_object() {
+                self.error = Some(chunk);
+            }
         }
         self.buffer.drain(..consumed);
         self.text.push_str(&delta);
         (delta, ended)
     }
 
-    /// The `done` event, once the answer is kept (so the conversation, opened again, has it).
+    /// The `done` event, once the answer is kept (so the conversation, opened again, has it);
+    /// after the `refused` event of the error the stream ended with, if any.
     async fn done(&mut self) -> Bytes {
         self.finished = true;
         if let Some(keep) = self.keep.take() {
             keep.answer(self.text.clone(), self.request_id.clone())
                 .await;
         }
-        event(
+        let refused = self.error.as_ref().map(|error| refused(error, self.lang));
+        let done = event(
             "done",
             &json!({
                 "request_id": self.request_id,
                 "prompt_tokens": self.usage["prompt_tokens"],
                 "completion_tokens": self.usage["completion_tokens"],
             }),
-        )
+        );
+        match refused {
+            Some(refused) => [refused, done].concat().into(),
+            None => done,
+        }
     }
 }
 

@@ -22,7 +22,8 @@
 //! (`assets/chat.js`) and the page says so.
 //!
 //! **Assistants** (`assistants`): the AI Factory's deployed use cases the person may call are
-//! offered in the model picker and asked as `usecase/<slug>`, with their template's variables.
+//! offered in the model picker and asked as `usecase/<slug>`, with their template's variables;
+//! a structured answer that breaks its version's output schema is shown refused (`chat`).
 //! **Ask this library**: the knowledge libraries the person may read ([`Shelf`], which the
 //! binary answers) are offered beside the model; the one chosen goes in the question's
 //! `fabrique.libraries`, which the inference API checks again, and the documents and pages its

@@ -51,6 +51,10 @@ browser::sentences! {
             "This question could not be read: reload the page."
         ),
         Refused => ("La demande a été refusée.", "The request was refused."),
+        BrokeSchema => (
+            "Cette réponse ne respecte pas le format que l’assistant doit suivre : ne vous y fiez pas.",
+            "This answer breaks the format the assistant must keep to: do not rely on it."
+        ),
         Pseudonymized => (
             "pseudonymisé(s) avant l’envoi",
             "pseudonymized before sending"

@@ -921,7 +921,21 @@ async fn a_person_sees_their_usage_this_month_against_their_own_budget() {
 /// Deploys the use case `letters` of acme through the factory's API: drafted, evaluated on a
 /// suite the echoing model passes, approved by acme's risk officer, deployed.
 pub(crate) async fn deploy_letters(t: &TestServer) {
+    let suite = r#"{"id": "a", "variables": {"client": "Ada"}, "messages": [{"role": "user", "content": "Bonjour"}], "expect": [{"grader": "contains", "value": "Bonjour"}]}
+"#;
+    let use_case = json!({
+        "slug": "letters", "name": "Courriers", "purpose": "Rédige les courriers aux clients.",
+    });
+    let version = json!({"template": "Tu écris à {{client}}.", "model": "mistral-small"});
+    deploy_assistant(t, use_case, version, suite).await;
+}
+
+/// Deploys `use_case` (its slug, name and purpose) of acme with `version`, through the factory's
+/// API: drafted, evaluated on `suite`, which it must pass, approved by acme's risk officer,
+/// deployed.
+async fn deploy_assistant(t: &TestServer, use_case: Value, version: Value, suite: &str) {
     use domain::Role;
+    let slug = use_case["slug"].as_str().unwrap().to_owned();
     let (_, engineer) = t
         .create_role_key("acme", "fay", Role::FactoryEngineer, true)
         .await;
@@ -932,11 +946,13 @@ pub(crate) async fn deploy_letters(t: &TestServer) {
         let (key, path) = (key.to_owned(), path.to_owned());
         async move { call(t, method, &path, &key, body).await }
     };
-    let definition = json!({
-        "slug": "letters", "name": "Courriers", "purpose": "Rédige les courriers aux clients.",
+    let mut definition = json!({
         "owner_entity": "acme", "owners": ["fay"], "allowed_entities": ["acme"],
         "risk_class": "minimal"
     });
+    for field in ["slug", "name", "purpose"] {
+        definition[field] = use_case[field].clone();
+    }
     let post = reqwest::Method::POST;
     let (status, body) = admin(
         &engineer,
@@ -946,28 +962,25 @@ pub(crate) async fn deploy_letters(t: &TestServer) {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let version = json!({"template": "Tu écris à {{client}}.", "model": "mistral-small"});
-    let versions = "/admin/v1/use-cases/letters/versions";
-    let (status, body) = admin(&engineer, post.clone(), versions, Some(version)).await;
+    let versions = format!("/admin/v1/use-cases/{slug}/versions");
+    let (status, body) = admin(&engineer, post.clone(), &versions, Some(version)).await;
     assert_eq!(status, 201, "{body}");
-    let suite = r#"{"id": "a", "variables": {"client": "Ada"}, "messages": [{"role": "user", "content": "Bonjour"}], "expect": [{"grader": "contains", "value": "Bonjour"}]}
-"#;
     let response = t
         .http
-        .put(t.url("/admin/v1/use-cases/letters/suites/basic"))
+        .put(t.url(&format!("/admin/v1/use-cases/{slug}/suites/basic")))
         .bearer_auth(&engineer)
-        .body(suite)
+        .body(suite.to_owned())
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 201);
-    let transitions = "/admin/v1/use-cases/letters/versions/1/transitions";
+    let transitions = &format!("/admin/v1/use-cases/{slug}/versions/1/transitions");
     let submit = json!({"transition": "submit", "reason": "prêt"});
     let (status, body) = admin(&engineer, post.clone(), transitions, Some(submit)).await;
     assert_eq!(status, 200, "{body}");
     let run = json!({"version": 1, "suite": "basic"});
-    let evaluations = "/admin/v1/use-cases/letters/evaluations";
-    let (status, run) = admin(&engineer, post.clone(), evaluations, Some(run)).await;
+    let evaluations = format!("/admin/v1/use-cases/{slug}/evaluations");
+    let (status, run) = admin(&engineer, post.clone(), &evaluations, Some(run)).await;
     assert_eq!(status, 202, "{run}");
     let path = format!("/admin/v1/evaluations/{}", run["id"].as_str().unwrap());
     let report = tokio::time::timeout(std::time::Duration::from_secs(30), async {
@@ -1060,6 +1073,83 @@ async fn a_deployed_use_case_is_an_assistant_to_its_entitys_people_and_is_charge
         (0, 1),
         "the feedback counts for the version"
     );
+}
+
+/// An assistant whose version answers with checked structured output is offered like any other;
+/// an answer that keeps to its schema streams to the page, one that breaks it is followed by a
+/// `refused` event saying so, then `done` (its request id, for feedback).
+#[tokio::test]
+async fn an_assistant_with_an_output_schema_is_offered_and_its_answers_checked() {
+    let line = |when: &str, answer: &str| sim::ScriptLine {
+        when: when.into(),
+        answer: answer.into(),
+    };
+    let sim = sim::SimConfig {
+        script: vec![
+            line("facture 17", r#"{"montant": 17.5}"#),
+            line("facture cassée", r#"{"montant": "beaucoup"}"#),
+        ],
+        max_tokens_default: 1_000,
+        ..instant_sim()
+    };
+    let (issuer, t) = start_on(vec![sim], &one_endpoint(""), "").await;
+    let use_case = json!({"slug": "invoices", "name": "Factures", "purpose": "Lit les factures."});
+    let version = json!({
+        "template": "Lis la facture.", "model": "mistral-small",
+        "output_schema": {"type": "object", "required": ["montant"],
+            "properties": {"montant": {"type": "number"}}},
+    });
+    let suite = r#"{"id": "a", "messages": [{"role": "user", "content": "facture 17"}], "expect": [{"grader": "fields", "value": {"montant": 17.5}}]}
+"#;
+    deploy_assistant(&t, use_case, version, suite).await;
+
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let (_, page) = ada.get(&t, "/").await;
+    assert!(
+        page.contains(
+            r#"<option value="usecase/invoices" title="Lit les factures.">Factures</option>"#
+        ),
+        "{page}"
+    );
+    let ask = |text: &str| {
+        let body = json!({"model": "usecase/invoices",
+            "messages": [{"role": "user", "content": text}]});
+        browser()
+            .post(t.url("/chat/send"))
+            .header(COOKIE, &ada.cookies)
+            .header(web::TOKEN_HEADER, &ada.token)
+            .json(&body)
+            .send()
+    };
+    let events = events_of(&ask("facture 17").await.unwrap().text().await.unwrap());
+    answered(&events);
+    let text: String = events
+        .iter()
+        .filter(|(name, _)| name == "answer")
+        .map(|(_, data)| data["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, r#"{"montant": 17.5}"#, "{events:?}");
+    assert!(
+        events.iter().all(|(name, _)| name != "refused"),
+        "{events:?}"
+    );
+
+    let events = events_of(&ask("facture cassée").await.unwrap().text().await.unwrap());
+    answered(&events);
+    let (name, refused) = &events[events.len() - 2];
+    assert_eq!(name, "refused", "{events:?}");
+    let html = refused["html"].as_str().unwrap();
+    assert!(
+        html.contains("ne respecte pas le format") && html.contains("beaucoup"),
+        "{html}"
+    );
+    let records = t.finish().await;
+    let codes: Vec<_> = records
+        .iter()
+        .filter(|r| r.use_case.as_deref() == Some("invoices") && r.user_id.is_some())
+        .map(|r| r.error_code.as_deref())
+        .collect();
+    assert_eq!(codes, [None, Some("output_schema_violation")]);
 }
 
 impl Browser {
