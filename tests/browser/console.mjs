@@ -1,7 +1,8 @@
 // The administrators' console in a real Chromium, driven by playwright-core; run by the `browser`
 // integration test (crates/fabrique/tests/it/browser.rs), which starts the server, makes `eve` an
 // administrator of entity `acme` and `gaston` a group administrator, and mints each a one-time
-// sign-in link (FABRIQUE_LINK, FABRIQUE_GROUP_ADMIN_LINK).
+// sign-in link (FABRIQUE_LINK, FABRIQUE_GROUP_ADMIN_LINK). The group's data policy
+// pseudonymizes IBANs, which the policies page's dry run shows.
 //
 // Environment: FABRIQUE_URL (the server), FABRIQUE_LINK (the sign-in link), FABRIQUE_BROWSER_MODULES
 // (a node_modules holding playwright-core and axe-core), CHROMIUM (the browser's executable),
@@ -112,6 +113,21 @@ try {
   await visit(page, '/console/audit', "Journal d'audit", 'audit');
   assert.ok((await page.locator('#audit tbody tr', { hasText: 'key.revoke' }).count()) >= 1);
   console.log('ok: the audit trail shows the revocation');
+
+  // Policies: her entity's policy in force, tried on sample text with the keyboard.
+  await visit(page, '/console/policies', 'Politiques de données', 'policies');
+  assert.equal(await page.locator('#effective ~ table tr', { hasText: 'IBAN' }).locator('td').first().textContent(), 'pseudonymisé');
+  await page.getByLabel("Texte d'essai").fill('Virez sur FR76 3000 6000 0112 3456 7890 189, merci.');
+  await page.getByLabel("Texte d'essai").press('Tab');
+  await page.keyboard.press('Enter');
+  await page.locator('#result mark.pii.pseudonymize').waitFor();
+  assert.match(await page.locator('pre.sent').textContent(), /^Virez sur \[IBAN_1\], merci\.$/);
+  await accessible(page, 'the console\'s dry run');
+  await page.screenshot({ path: `${screenshots}/console-policies-dry-run.png`, fullPage: true });
+  const otherPolicy = await page.goto(`${url}/console/policies?entity=globex`);
+  assert.equal(otherPolicy.status(), 404, 'another entity\'s policy is unknown to her');
+  errors.length = 0; // the browser logs that 404 as a failed load: expected
+  console.log('ok: the policies page shows her entity\'s policy and runs a dry run');
 
   // A form without its token is refused.
   const forged = await page.request.post(`${url}/console/keys/key_x/revoke`, {

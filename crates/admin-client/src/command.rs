@@ -60,6 +60,12 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: PoolsCommand,
     },
+    /// Data policies: the one in force for an entity's callers or a use case's requests, and
+    /// what it would do to sample text.
+    Policies {
+        #[command(subcommand)]
+        command: PoliciesCommand,
+    },
     /// Legal holds: a user's or an entity's stored content kept for a case, neither erased nor
     /// purged until the hold is lifted.
     Holds {
@@ -262,6 +268,31 @@ pub enum HoldsCommand {
         #[arg(long)]
         entity: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// The data policy in force, where it comes from and what it softens.
+    Show(PolicyTarget),
+    /// What the policy would redact, pseudonymize, block or flag in TEXT, and what the model
+    /// would receive.
+    DryRun {
+        #[command(flatten)]
+        target: PolicyTarget,
+        /// The sample text (at most 64 KiB).
+        text: String,
+    },
+}
+
+/// Whose data policy: an entity's callers, naming a use case or not.
+#[derive(Debug, Args)]
+pub struct PolicyTarget {
+    /// The entity's slug; absent: your entity (the group's accounts for group-wide readers).
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// A use case's slug, which the entity's callers may invoke.
+    #[arg(long)]
+    pub use_case: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

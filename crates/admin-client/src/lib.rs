@@ -19,8 +19,9 @@ mod request;
 
 pub use command::{
     AdminCommand, AuditArgs, BudgetsCommand, EntitiesCommand, HoldsCommand, KeysCommand,
-    LimitsCommand, PoolCommand, PoolSize, PoolsCommand, RoleArgs, RolesCommand, ScimTokensCommand,
-    ScopeArgs, SeatsCommand, SessionsCommand, UsersCommand, WhichBudget,
+    LimitsCommand, PoliciesCommand, PolicyTarget, PoolCommand, PoolSize, PoolsCommand, RoleArgs,
+    RolesCommand, ScimTokensCommand, ScopeArgs, SeatsCommand, SessionsCommand, UsersCommand,
+    WhichBudget,
 };
 pub use factory::{
     EvalCli, EvalCommand, Move, SuiteCommand, UseCaseCli, UseCaseCommand, VersionCommand, eval,

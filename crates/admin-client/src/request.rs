@@ -5,8 +5,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::command::{
-    AdminCommand, AuditArgs, EntitiesCommand, HoldsCommand, KeysCommand, PoolCommand, PoolsCommand,
-    RoleArgs, RolesCommand, ScimTokensCommand, SeatsCommand, SessionsCommand, UsersCommand,
+    AdminCommand, AuditArgs, EntitiesCommand, HoldsCommand, KeysCommand, PoliciesCommand,
+    PolicyTarget, PoolCommand, PoolsCommand, RoleArgs, RolesCommand, ScimTokensCommand,
+    SeatsCommand, SessionsCommand, UsersCommand,
 };
 use crate::limits;
 
@@ -79,6 +80,7 @@ pub(crate) fn request_for(command: &AdminCommand) -> Request {
             Request::to(Method::GET, "/admin/v1/audit").with_query(audit_query(args))
         }
         AdminCommand::Pools { command } => pools(command),
+        AdminCommand::Policies { command } => policies(command),
         AdminCommand::Holds { command } => holds(command),
         AdminCommand::EraseUser { user } => Request::to(
             Method::POST,
@@ -216,6 +218,23 @@ fn roles(command: &RolesCommand) -> Request {
             let mut query = entity_query(entity);
             query.extend(user.iter().map(|user| ("user", user.clone())));
             Request::to(Method::GET, path).with_query(query)
+        }
+    }
+}
+
+fn policies(command: &PoliciesCommand) -> Request {
+    match command {
+        PoliciesCommand::Show(PolicyTarget { entity, use_case }) => {
+            let mut query = entity_query(entity);
+            query.extend(use_case.iter().map(|slug| ("use_case", slug.clone())));
+            Request::to(Method::GET, "/admin/v1/policies/effective").with_query(query)
+        }
+        PoliciesCommand::DryRun { target, text } => {
+            Request::to(Method::POST, "/admin/v1/policies/dry-run").with_body(present([
+                ("text", Some(text.as_str().into())),
+                ("entity", target.entity.as_deref().map(Value::from)),
+                ("use_case", target.use_case.as_deref().map(Value::from)),
+            ]))
         }
     }
 }

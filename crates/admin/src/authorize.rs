@@ -70,11 +70,13 @@ pub enum AdminAction {
     DeleteLibrary,
     AddLibraryDocument,
     DeleteLibraryDocument,
+    ReadPolicy,
+    DryRunPolicy,
 }
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 59] = [
+    pub const ALL: [AdminAction; 61] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -134,6 +136,8 @@ impl AdminAction {
         AdminAction::DeleteLibrary,
         AdminAction::AddLibraryDocument,
         AdminAction::DeleteLibraryDocument,
+        AdminAction::ReadPolicy,
+        AdminAction::DryRunPolicy,
     ];
 
     /// The audit action a request for this is recorded under (when refused, and for most changes);
@@ -199,6 +203,8 @@ impl AdminAction {
             AdminAction::DeleteLibrary => AuditAction::LibraryDelete,
             AdminAction::AddLibraryDocument => AuditAction::LibraryDocumentAdd,
             AdminAction::DeleteLibraryDocument => AuditAction::LibraryDocumentDelete,
+            AdminAction::ReadPolicy => AuditAction::PolicyRead,
+            AdminAction::DryRunPolicy => AuditAction::PolicyDryRun,
         }
     }
 
@@ -264,6 +270,8 @@ impl AdminAction {
             AdminAction::DeleteLibrary => "delete knowledge libraries",
             AdminAction::AddLibraryDocument => "add documents to knowledge libraries",
             AdminAction::DeleteLibraryDocument => "delete documents from knowledge libraries",
+            AdminAction::ReadPolicy => "read data policies",
+            AdminAction::DryRunPolicy => "try data policies on sample text",
         }
     }
 

@@ -88,6 +88,13 @@
 //!   entity, as for usage. `GET /admin/v1/audit/checkpoints`: group-wide readers only.
 //! - **Teams** (`teams.rs`): `GET /admin/v1/teams`, the provisioned teams with their member
 //!   counts, read by those who read the entity's users.
+//! - **Data policies** (`data_policy.rs`): `GET /admin/v1/policies/effective?entity&use_case`,
+//!   the data policy in force for an entity's callers or their requests naming a use case
+//!   (`configuration::DataPolicies::effective`, the gateway's resolution), and
+//!   `POST /admin/v1/policies/dry-run`, that policy tried on sample text (`policy::dry_run`:
+//!   values found with their spans, types and actions, the refusal, the text the model would
+//!   receive). Read by the entity's readers, narrowed like usage; audited `policy.read` and
+//!   `policy.dry_run` (types and counts, never the text).
 //! - **Permissions** (`permissions.rs`): `GET /admin/v1/permissions`, what the caller may do
 //!   as the policy set decides it, for pages that show only what a person may reach.
 //! - **GPU pool shares** (`pool_shares.rs`): `GET /admin/v1/pools` (the scheduled pools), `PUT /admin/v1/pools/{pool}/shares/{entity}` (group
@@ -121,6 +128,7 @@ mod caller;
 mod canaries;
 mod chargeback;
 mod content;
+mod data_policy;
 mod entities;
 mod error;
 mod evaluations;
@@ -264,6 +272,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/seats/report", get(seats::report))
         .route("/admin/v1/seats/reclaim", post(seats::reclaim))
         .route("/admin/v1/permissions", get(permissions::list))
+        .route("/admin/v1/policies/effective", get(data_policy::effective))
+        .route("/admin/v1/policies/dry-run", post(data_policy::dry_run))
         .route("/admin/v1/pools", get(pool_shares::pools))
         .route("/admin/v1/limits", get(limits::list))
         .route(

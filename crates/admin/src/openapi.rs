@@ -50,6 +50,8 @@ use utoipa::OpenApi;
         crate::pool_shares::pools,
         crate::pool_shares::list,
         crate::permissions::list,
+        crate::data_policy::effective,
+        crate::data_policy::dry_run,
         crate::teams::list,
         crate::seats::reclaim,
         crate::audit_log::verify,

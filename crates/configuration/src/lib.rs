@@ -176,7 +176,8 @@
 //! and its `validate`. `read.rs` reads the file in two steps; `validate.rs` runs the sections in
 //! order, each against the names it refers to; `rules.rs` and `names.rs` hold what sections share.
 //! `policies.rs` lays a data policy written elsewhere (the admin API's, for a use case) over the
-//! file's, and says how one policy is softer than another.
+//! file's, says how one policy is softer than another, and which policy applies to a caller of an
+//! entity naming a use case (`DataPolicies::effective`, for the gateway and the admin API alike).
 
 mod error;
 mod names;
@@ -194,7 +195,7 @@ use std::path::Path;
 use domain::ClassificationLadder;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use policies::DataPolicies;
+pub use policies::{DataPolicies, Effective, PolicySource};
 pub use section::admission::AdmissionConfig;
 pub use section::audit::{AuditConfig, AuditKeySource, Witness};
 pub use section::authorization::AuthorizationConfig;

@@ -19,9 +19,10 @@
 //! (reservations, reclaim); teams; GPU pools (live figures, weights changed by group administrators);
 //! the AI Factory's use cases (status, risk class, owners, deployed weights; one use case's
 //! versions and their diff, transitions with reasons, evaluation runs, usage and feedback per
-//! version, and the lifecycle moves the person's roles allow);
-//! the audit trail (filtered by entity, actor, action, outcome and time, paged, exported as JSON
-//! Lines, its chain verified). The navigation shows the sections the policy set lets the person
+//! version, and the lifecycle moves the person's roles allow); data policies (the one in force
+//! for an entity or a use case, tried on sample text in a dry run that marks each value found and
+//! shows what the model would receive); the audit trail (filtered by entity, actor, action,
+//! outcome and time, paged, exported as JSON Lines, its chain verified). The navigation shows the sections the policy set lets the person
 //! reach, and forms likewise (`reach`, from `GET /admin/v1/permissions`).
 //!
 //! **Security.** Every state change is a `POST` form checked by `browser::Visitor::check` (same
@@ -157,6 +158,8 @@ pub fn router(console: Arc<Console>) -> Router {
             "/console/use-cases/{slug}/evaluations",
             post(views::use_cases::evaluate),
         )
+        .route("/console/policies", get(views::policies::page))
+        .route("/console/policies/dry-run", post(views::policies::dry_run))
         .route("/console/audit", get(views::audit::page))
         .route("/console/audit/verify", post(views::audit::verify))
         .route("/console/audit/export", get(views::audit::export))

@@ -23,6 +23,7 @@ pub(crate) enum Section {
     Seats,
     Pools,
     UseCases,
+    Policies,
     Audit,
 }
 
@@ -38,6 +39,7 @@ impl Section {
         Section::Seats,
         Section::Pools,
         Section::UseCases,
+        Section::Policies,
         Section::Audit,
     ];
 
@@ -54,6 +56,7 @@ impl Section {
             Section::Seats => "seat.read",
             Section::Pools => "pool_share.list",
             Section::UseCases => "use_case.read",
+            Section::Policies => "policy.read",
             Section::Audit => "audit.read",
         }
     }
@@ -70,6 +73,7 @@ impl Section {
             Section::Seats => "/console/seats",
             Section::Pools => "/console/pools",
             Section::UseCases => "/console/use-cases",
+            Section::Policies => "/console/policies",
             Section::Audit => "/console/audit",
         }
     }
@@ -86,6 +90,7 @@ impl Section {
             Section::Seats => Text::Seats,
             Section::Pools => Text::Pools,
             Section::UseCases => Text::UseCases,
+            Section::Policies => Text::Policies,
             Section::Audit => Text::Audit,
         }
     }

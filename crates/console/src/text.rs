@@ -197,6 +197,55 @@ browser::sentences! {
         RiskLimited => ("limité", "limited"),
         RiskHigh => ("élevé", "high"),
         RiskProhibited => ("interdit", "prohibited"),
+        Policies => ("Politiques de données", "Data policies"),
+        GroupAccounts => ("Comptes du groupe", "The group's accounts"),
+        YourEntity => ("Votre entité", "Your entity"),
+        UseCaseOptional => ("Cas d'usage (facultatif)", "Use case (optional)"),
+        EffectivePolicy => ("Politique en vigueur", "Policy in force"),
+        PolicySource => ("Origine :", "Comes from:"),
+        SourceGroup => ("la politique du groupe", "the group's policy"),
+        SourceEntity => ("la politique de l'entité", "the entity's policy"),
+        SourceDeclaredUseCase => (
+            "le cas d'usage déclaré dans la configuration",
+            "the use case declared in the configuration"
+        ),
+        SourceRegisteredUseCase => ("le cas d'usage enregistré", "the registered use case"),
+        Relaxed => (
+            "Elle assouplit la politique de l'entité, pour les appelants que le cas d'usage nomme :",
+            "It softens the entity's policy, for the callers the use case names:"
+        ),
+        DataType => ("Type de donnée", "Data type"),
+        OnInput => ("Dans la demande", "In the request"),
+        OnOutput => ("Dans la réponse", "In the answer"),
+        BlockedTerms => ("Termes interdits", "Blocked terms"),
+        NoneSet => ("aucun", "none"),
+        PromptInjection => ("Injection d'instructions", "Prompt injection"),
+        TraceContent => ("Contenu dans les traces", "Content in traces"),
+        Yes => ("oui", "yes"),
+        No => ("non", "no"),
+        ActionRedact => ("masqué", "redacted"),
+        ActionPseudonymize => ("pseudonymisé", "pseudonymized"),
+        ActionBlock => ("bloqué", "blocked"),
+        ActionFlag => ("signalé", "flagged"),
+        ActionPass => ("laissé passer", "passed"),
+        DryRun => ("Essai à blanc", "Dry run"),
+        SampleLabel => ("Texte d'essai", "Sample text"),
+        SampleHint => (
+            "Rien n'est envoyé à un modèle ; l'audit garde les types trouvés, jamais le texte.",
+            "Nothing is sent to a model; the audit keeps the types found, never the text."
+        ),
+        RunDryRun => ("Essayer la politique", "Try the policy"),
+        DryRunResult => ("Résultat de l'essai", "Dry-run result"),
+        WouldBeRefused => ("La demande serait refusée :", "The request would be refused:"),
+        WouldBeFlagged => (
+            "La demande passerait, signalée dans le journal d'audit.",
+            "The request would go through, flagged in the audit trail."
+        ),
+        WouldBeSent => ("La demande passerait.", "The request would go through."),
+        NothingFound => ("Aucune donnée personnelle trouvée.", "No personal data found."),
+        SampleMarked => ("Le texte, données trouvées surlignées", "The text, data found highlighted"),
+        Value => ("Valeur", "Value"),
+        ModelReceives => ("Ce que le modèle recevrait", "What the model would receive"),
         LatencyByModel => ("Latence et erreurs par modèle (30 jours)", "Latency and errors by model (30 days)"),
     }
 }

@@ -2,11 +2,13 @@
 //! declared use case's laid over them ([`Inspector`]); and the auditor of what they flag. The
 //! inspect stage applies them to the request, the answer filter to the answer.
 //!
-//! Which policy applies ([`Inspector::policy_for`]): the policy of the declared use case the
-//! request names (`[[use_cases]]`, laid over the caller's entity's policy at start); else that of
-//! the use case registered through the admin API it names (`factory::Live`), laid over the
-//! caller's entity's policy when it only tightens it ([`Registered`]); else the caller's entity's
-//! (`[entities.policy]`), else the group's (`[policy]`).
+//! Which policy applies is `configuration::DataPolicies::effective`'s resolution, the one the
+//! admin API shows and dry-runs too; [`Inspector::policy_for`] compiles it ahead of the request
+//! path: the policy of the declared use case the request names (`[[use_cases]]`, laid over the
+//! caller's entity's policy at start); else that of the use case registered through the admin
+//! API it names (`factory::Live`), laid over the caller's entity's policy when it only tightens
+//! it, compiled on first use ([`Registered`]); else the caller's entity's (`[entities.policy]`),
+//! else the group's (`[policy]`).
 //!
 //! A use case may only be named by the callers it allows (`allowed_entities`, `allowed_teams`,
 //! `allowed_keys`) and only relax a caller's policy for callers it names: where its laid policy is
@@ -97,10 +99,9 @@ impl Registered {
         {
             return laid.clone();
         }
-        let base = self.bases.of(entity.as_deref());
-        let laid = DataPolicy::laid_over(&*written, base)
-            .ok()
-            .filter(|laid| laid.relaxations(base).is_empty())
+        let laid = self
+            .bases
+            .registered(&written, entity.as_deref())
             .map(|laid| Arc::new(CompiledPolicy::new(&laid)));
         let mut compiled = self.compiled.write();
         let known = compiled
@@ -195,14 +196,14 @@ impl UseCaseRules {
 impl Inspector {
     pub(crate) fn new(config: &Config, live: Arc<factory::Live>) -> Inspector {
         let compile = |policy: &DataPolicy| Arc::new(CompiledPolicy::new(policy));
-        let group = &config.policy.group;
-        let own = |slug: &str| {
-            let entity = config.entities.iter().find(|e| e.slug == slug);
-            entity.and_then(|e| e.policy.as_ref()).unwrap_or(group)
-        };
-        let lay = |laid: &DataPolicy, base: &DataPolicy| Laid {
-            policy: compile(laid),
-            relaxed: laid.relaxations(base),
+        let policies = DataPolicies::new(config);
+        // A declared use case's policy for callers of `entity`, as `DataPolicies` resolves it.
+        let lay = |slug: &str, entity: Option<&str>| {
+            let effective = policies.effective(entity, Some(slug), None);
+            Laid {
+                policy: compile(&effective.policy),
+                relaxed: effective.relaxed,
+            }
         };
         Inspector {
             group: compile(&config.policy.group),
@@ -215,16 +216,14 @@ impl Inspector {
                 .use_cases
                 .iter()
                 .map(|use_case| {
-                    let policy = use_case.policy.as_ref().map(|p| {
-                        let over_entities = p
+                    let slug = use_case.slug.as_str();
+                    let policy = use_case.policy.as_ref().map(|p| LaidPolicy {
+                        over_group: lay(slug, None),
+                        over_entities: p
                             .over_entities
-                            .iter()
-                            .map(|(slug, policy)| (slug.clone(), lay(policy, own(slug))))
-                            .collect();
-                        LaidPolicy {
-                            over_group: lay(&p.over_group, group),
-                            over_entities,
-                        }
+                            .keys()
+                            .map(|entity| (entity.clone(), lay(slug, Some(entity))))
+                            .collect(),
                     });
                     let rules = UseCaseRules {
                         entity: use_case.entity.clone(),
@@ -237,7 +236,7 @@ impl Inspector {
                 .collect(),
             registered: Registered {
                 live,
-                bases: DataPolicies::new(config),
+                bases: policies.clone(),
                 compiled: RwLock::new(HashMap::new()),
             },
             detector: Detector::all(),

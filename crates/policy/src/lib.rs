@@ -7,6 +7,8 @@
 //! pseudonymized values back into answers, streamed or whole (`restore`), output policies across
 //! stream pieces (`output`), blocked terms and the prompt-injection heuristic (`terms`) — while
 //! deciding when to apply them, and to which JSON strings, belongs to the gateway's inspect stage.
+//! A policy can be tried on sample text ([`dry_run`]): what it would find, refuse, flag and send,
+//! in the inspect stage's order, for the admin API's dry run.
 //! Every numeric type is checksum-validated (Luhn, mod 97, NIR key) so that near-misses — a
 //! mistyped IBAN, an invoice number, an amount — are not reported.
 //!
@@ -87,6 +89,7 @@ mod checksum;
 mod company;
 mod context;
 mod digits;
+mod dry_run;
 mod email;
 mod iban;
 mod ip;
@@ -109,6 +112,7 @@ use std::str::FromStr;
 pub use actions::{
     ActionTable, ContentAction, InputAction, OutputAction, TypeCounts, UnknownAction,
 };
+pub use dry_run::{DryRun, Finding, Refusal, Rules, dry_run};
 pub use joined::{WINDOW, pieces, rewrite_joined};
 pub use output::{MAX_HELD_BYTES, OutputGuard, OutputRules};
 pub use pseudonyms::{Pseudonyms, redaction_marker, rewrite};

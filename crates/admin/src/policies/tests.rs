@@ -417,6 +417,8 @@ fn auditors_and_factory_engineers_only_read() {
                 | AdminAction::ListRoleGrants
                 | AdminAction::ReadUseCases
                 | AdminAction::ExportRegister
+                | AdminAction::ReadPolicy
+                | AdminAction::DryRunPolicy
         );
         assert_eq!(
             engine.allows(&group_auditor, action, None, &[]),

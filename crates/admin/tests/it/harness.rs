@@ -28,6 +28,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Server {
+        Server::start_with(configuration::DataPolicies::default()).await
+    }
+
+    /// A server whose data policies are those of configuration text `toml`.
+    pub async fn with_policies(toml: &str) -> Server {
+        let config = configuration::Config::from_toml(toml, "test.toml", &|_| None).unwrap();
+        Server::start_with(configuration::DataPolicies::new(&config)).await
+    }
+
+    async fn start_with(data_policies: configuration::DataPolicies) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let store = Store::open_in_dir(data_dir.path()).await.unwrap();
         let directory = Arc::new(Directory::load(&store).await.unwrap());
@@ -62,7 +72,7 @@ impl Server {
             zone: reports::Zone::utc(),
             scheduler: None,
             factory: Arc::new(factory::Live::new()),
-            data_policies: Arc::default(),
+            data_policies: Arc::new(data_policies),
             evaluator: None,
             libraries: None,
         };

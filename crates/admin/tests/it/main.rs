@@ -9,6 +9,7 @@
 )]
 
 mod console_routes;
+mod data_policy;
 mod harness;
 
 use std::sync::Arc;

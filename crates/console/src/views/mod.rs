@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod overview;
+pub(crate) mod policies;
 pub(crate) mod pools;
 pub(crate) mod roles;
 pub(crate) mod scim_tokens;

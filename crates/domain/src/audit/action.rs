@@ -78,6 +78,10 @@ pub enum AuditAction {
     PolicyFlagged,
     /// A use case's data policy, softer than the caller's own, was applied to a request.
     PolicyRelaxed,
+    /// The data policy in force for an entity's callers (or a use case's requests) was read.
+    PolicyRead,
+    /// A data policy was tried on sample text (the types found, never the text).
+    PolicyDryRun,
     UseCaseCreate,
     UseCaseUpdate,
     UseCaseRead,
@@ -157,7 +161,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 82] = [
+    pub const FIXED: [AuditAction; 84] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -216,6 +220,8 @@ impl AuditAction {
         AuditAction::LegalHoldList,
         AuditAction::PolicyFlagged,
         AuditAction::PolicyRelaxed,
+        AuditAction::PolicyRead,
+        AuditAction::PolicyDryRun,
         AuditAction::UseCaseCreate,
         AuditAction::UseCaseUpdate,
         AuditAction::UseCaseRead,
@@ -310,7 +316,9 @@ impl AuditAction {
             A::ContentRead => AuditFamily::Content,
             A::RetentionPurge => AuditFamily::Retention,
             A::LegalHoldPlace | A::LegalHoldLift | A::LegalHoldList => AuditFamily::LegalHold,
-            A::PolicyFlagged | A::PolicyRelaxed => AuditFamily::Policy,
+            A::PolicyFlagged | A::PolicyRelaxed | A::PolicyRead | A::PolicyDryRun => {
+                AuditFamily::Policy
+            }
             A::UseCaseCreate
             | A::UseCaseUpdate
             | A::UseCaseRead
@@ -398,6 +406,8 @@ impl AuditAction {
             A::LegalHoldList => "legal_hold.list",
             A::PolicyFlagged => "policy.flagged",
             A::PolicyRelaxed => "policy.relaxed",
+            A::PolicyRead => "policy.read",
+            A::PolicyDryRun => "policy.dry_run",
             A::UseCaseCreate => "use_case.create",
             A::UseCaseUpdate => "use_case.update",
             A::UseCaseRead => "use_case.read",

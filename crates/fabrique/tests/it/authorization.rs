@@ -73,6 +73,8 @@ fn table() -> Vec<Row> {
         row("POST", "/admin/v1/users", "/admin/v1/users", Some(r#"{"entity": "acme", "user_name": "new-{n}", "email": "new-{n}@example.test"}"#), None, [A, A, H, F, F, F, F, F]),
         row("GET", "/admin/v1/teams", "/admin/v1/teams?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
         row("GET", "/admin/v1/permissions", "/admin/v1/permissions", None, None, [A, A, A, A, A, A, A, A]),
+        row("GET", "/admin/v1/policies/effective", "/admin/v1/policies/effective?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
+        row("POST", "/admin/v1/policies/dry-run", "/admin/v1/policies/dry-run", Some(r#"{"text": "jean@example.fr", "entity": "acme"}"#), None, [A, A, H, A, A, H, F, F]),
         row("GET", "/admin/v1/keys", "/admin/v1/keys?entity=acme", None, None, [A, A, H, A, A, H, F, F]),
         row("POST", "/admin/v1/keys", "/admin/v1/keys", Some(r#"{"user_id": "{user}"}"#), None, [A, A, H, F, F, F, F, F]),
         row("DELETE", "/admin/v1/keys/{id}", "/admin/v1/keys/{key}", None, None, [A, A, H, F, F, F, F, F]),

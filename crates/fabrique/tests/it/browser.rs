@@ -159,9 +159,10 @@ async fn use_case_with_two_versions(t: &TestServer) {
 /// The administrators' console in a real Chromium: `tests/browser/console.mjs` signs in an
 /// entity administrator of `acme` through a one-time link and checks that they see their entity's
 /// users and never `globex`'s, creates a key (its secret shown once) and revokes it, sees the
-/// usage chart drawn, and neither the GPU pools in her navigation nor their page; a group
-/// administrator changes an entity's weight and verifies the audit chain, compares two versions
-/// of a use case and submits one for review from its page; every page passes
+/// usage chart drawn, her entity's data policy tried on sample text, and neither the GPU pools
+/// in her navigation nor their page; a group administrator changes an entity's weight and
+/// verifies the audit chain, compares two versions of a use case and submits one for review from
+/// its page; every page passes
 /// axe-core; screenshots of each page under
 /// `$CARGO_TARGET_DIR/ci/screenshots/console-*.png`.
 #[tokio::test]
@@ -169,7 +170,8 @@ async fn the_console_works_in_a_real_browser() {
     if !browser_present() {
         return;
     }
-    let t = TestServer::start(vec![instant_sim()], &one_endpoint("")).await;
+    let policy = "[policy.actions]\nIBAN = \"pseudonymize\"\n";
+    let t = TestServer::start(vec![instant_sim()], &one_endpoint(policy)).await;
     let (status, body) = t
         .admin_post(
             "/admin/v1/entities",

@@ -18,6 +18,7 @@ mod browser;
 mod cache;
 mod classification;
 mod cli;
+mod console;
 mod durability;
 mod edge;
 mod engines;

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 82] = [
+const NAMES: [(AuditAction, &str); 84] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -65,6 +65,8 @@ const NAMES: [(AuditAction, &str); 82] = [
     (AuditAction::LegalHoldList, "legal_hold.list"),
     (AuditAction::PolicyFlagged, "policy.flagged"),
     (AuditAction::PolicyRelaxed, "policy.relaxed"),
+    (AuditAction::PolicyRead, "policy.read"),
+    (AuditAction::PolicyDryRun, "policy.dry_run"),
     (AuditAction::UseCaseCreate, "use_case.create"),
     (AuditAction::UseCaseUpdate, "use_case.update"),
     (AuditAction::UseCaseRead, "use_case.read"),

@@ -1,0 +1,138 @@
+//! The console's pages over real HTTP, a browser played by reqwest: signed in through a one-time
+//! link, the page's token taken from its form. The policies page shows an entity administrator
+//! her entity's policy in force, runs a dry run posted with the token (refused without it), and
+//! answers another entity's policy as unknown.
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::json;
+
+use crate::harness::*;
+
+const POLICIES: &str = r#"
+[[entities]]
+slug = "acme"
+name = "Acme"
+
+[entities.policy]
+blocked_terms = ["Projet Orion"]
+
+[entities.policy.actions]
+IBAN = "pseudonymize"
+NIR = "block"
+
+[[entities]]
+slug = "globex"
+name = "Globex"
+"#;
+
+/// A browser that follows no redirect and keeps no cookie of its own.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` pairs a response sets.
+fn cookies_set(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect()
+}
+
+/// The value of the page's first `csrf` field.
+fn token_of(page: &str) -> String {
+    let start = page.find(r#"name="csrf" value=""#).expect("a form with a token") + 19;
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A person signed in through a one-time link: their cookies (session and browser).
+async fn signed_in(t: &TestServer, user: &str) -> String {
+    let (status, link) = t
+        .admin_post(&format!("/admin/v1/users/{user}/login-link"), json!({}))
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let opened = browser()
+        .get(t.url(link["path"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let mut cookies = cookies_set(&opened);
+    let page = browser()
+        .get(t.url("/console"))
+        .header(COOKIE, cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    cookies.extend(cookies_set(&page));
+    cookies.join("; ")
+}
+
+async fn get(t: &TestServer, cookies: &str, path: &str) -> (u16, String) {
+    let response = browser()
+        .get(t.url(path))
+        .header(COOKIE, cookies)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn dry_run(t: &TestServer, cookies: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let response = browser()
+        .post(t.url("/console/policies/dry-run"))
+        .header(COOKIE, cookies)
+        .header("origin", t.url(""))
+        .header("accept-language", "en")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_policies_page_shows_the_policy_in_force_and_runs_a_dry_run() {
+    let t = TestServer::start(vec![instant_sim()], &one_endpoint(POLICIES)).await;
+    t.create_user_with_roles("acme", "eve", &[]).await;
+    let role = json!({"user": "eve", "role": "entity_admin", "entity": "acme"});
+    let (status, body) = t.admin_post("/admin/v1/role-grants", role).await;
+    assert_eq!(status, 201, "{body}");
+    let cookies = signed_in(&t, "eve").await;
+
+    let (status, page) = get(&t, &cookies, "/console/policies").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"href="/console/policies" aria-current="page""#), "{page}");
+    assert!(page.contains("the entity&#39;s policy") || page.contains("the entity's policy"), "{page}");
+    assert!(page.contains("Projet Orion"), "{page}");
+    assert!(!page.contains("<script>") && !page.contains(" style="), "no inline code");
+    let token = token_of(&page);
+
+    let sample = "Payez sur FR76 3000 6000 0112 3456 7890 189";
+    let form = [("csrf", token.as_str()), ("entity", ""), ("use_case", ""), ("text", sample)];
+    let (status, result) = dry_run(&t, &cookies, &form).await;
+    assert_eq!(status, 200, "{result}");
+    assert!(result.contains(r#"<mark class="pii pseudonymize">FR76 3000 6000 0112 3456 7890 189</mark>"#), "{result}");
+    assert!(result.contains("Payez sur [IBAN_1]"), "{result}");
+    assert!(result.contains("The request would go through."), "{result}");
+
+    let blocked = [("csrf", token.as_str()), ("entity", "acme"), ("use_case", ""), ("text", "le Projet Orion")];
+    let (_, result) = dry_run(&t, &cookies, &blocked).await;
+    assert!(result.contains("The request would be refused:"), "{result}");
+    assert!(result.contains("blocked_term"), "{result}");
+
+    // Without the token, nothing runs.
+    let forged = [("csrf", "forged"), ("entity", ""), ("use_case", ""), ("text", sample)];
+    let (status, _) = dry_run(&t, &cookies, &forged).await;
+    assert_eq!(status, 403);
+    // Another entity's policy is unknown to her.
+    let (status, page) = get(&t, &cookies, "/console/policies?entity=globex").await;
+    assert_eq!(status, 404, "{page}");
+    t.finish().await;
+}
