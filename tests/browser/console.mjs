@@ -167,6 +167,9 @@ try {
   const adminSections = await admin.getByRole('navigation').getByRole('link').allTextContents();
   assert.ok(adminSections.includes('Pools GPU'), `his sections: ${adminSections}`);
   await visit(admin, '/console/pools', 'Pools GPU', 'pools');
+  const endpoint = admin.locator('table.endpoints tbody tr').first();
+  await endpoint.getByText('disponible').waitFor();
+  console.log('ok: the pools page shows each endpoint\'s health and requests in flight');
   const acmeRow = admin.locator('tr', { hasText: 'acme' });
   await acmeRow.getByLabel(/^Poids/).fill('7');
   await acmeRow.getByRole('button', { name: /^Enregistrer/ }).click();

@@ -97,7 +97,9 @@
 //!   `policy.dry_run` (types and counts, never the text).
 //! - **Permissions** (`permissions.rs`): `GET /admin/v1/permissions`, what the caller may do
 //!   as the policy set decides it, for pages that show only what a person may reach.
-//! - **GPU pool shares** (`pool_shares.rs`): `GET /admin/v1/pools` (the scheduled pools), `PUT /admin/v1/pools/{pool}/shares/{entity}` (group
+//! - **GPU pool shares** (`pool_shares.rs`): `GET /admin/v1/pools` (every pool, scheduled or not,
+//!   with its endpoints' circuit state, requests in flight, capacity and weight, from a snapshot of
+//!   the gateway's `routing::Endpoints`), `PUT /admin/v1/pools/{pool}/shares/{entity}` (group
 //!   administrators) checks a share against the live `scheduler::Pool`, applies it, then stores it with
 //!   its audit event (`pool_share.set`), undoing it in memory if the store fails;
 //!   `GET /admin/v1/pools/{pool}/shares` shows the pool's live state per entity.
@@ -200,6 +202,9 @@ pub struct AdminState {
     /// The GPU pools' live schedulers, whose entity shares the pool routes set; `None` when
     /// scheduling is off.
     pub scheduler: Option<Arc<scheduler::Scheduler>>,
+    /// The endpoints' live state, owned by the gateway and read here as snapshots (health,
+    /// circuit, requests in flight) for `GET /admin/v1/pools`.
+    pub endpoints: Arc<routing::Endpoints>,
     /// Stored content (retention `full`), read back and purged here; `None` in set-ups without a
     /// content store, where those routes answer 404.
     pub content: Option<Arc<retention::ContentStore>>,

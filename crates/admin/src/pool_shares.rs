@@ -138,12 +138,15 @@ pub(crate) async fn list(
     })))
 }
 
-/// `GET /admin/v1/pools` → `{"data": [{"pool", "capacity", "in_flight", "queued"}…]}`: the GPU
-/// pools the scheduler shares, with their live figures; each pool's entities are its `shares`.
+/// `GET /admin/v1/pools` → `{"data": [{"pool", "scheduled", "capacity", "in_flight", "queued",
+/// "endpoints": [{"name", "state", "outstanding", "capacity", "weight"}…]}…]}`: every GPU pool —
+/// those the scheduler shares (`scheduled`, with its live figures; each pool's entities are its
+/// `shares`) and those only endpoints name (figures `null`) — with its endpoints as the gateway
+/// sees them now: circuit (`closed`, `open`, `half_open`), requests in flight, capacity, weight.
 #[utoipa::path(
     get, path = "/admin/v1/pools", tag = "admin",
     responses(
-        (status = 200, description = "The scheduled GPU pools and their live figures.", body = crate::openapi::Listing),
+        (status = 200, description = "The GPU pools, their live figures and their endpoints' health.", body = crate::openapi::Listing),
     ),
 )]
 pub(crate) async fn pools(
@@ -151,17 +154,44 @@ pub(crate) async fn pools(
     caller: Caller,
 ) -> Result<Json<Value>, AdminError> {
     require(&state, &caller, AdminAction::ListPoolShares, None).await?;
-    let data: Vec<Value> = state
+    let endpoints = state.endpoints.status();
+    let scheduled: Vec<&Pool> = state
         .scheduler
         .iter()
         .flat_map(|scheduler| scheduler.pools())
-        .map(|pool| {
-            let snapshot = pool.snapshot();
+        .collect();
+    let mut names: Vec<&str> = scheduled.iter().map(|pool| pool.name()).collect();
+    for endpoint in &endpoints {
+        if !names.contains(&endpoint.pool.as_str()) {
+            names.push(&endpoint.pool);
+        }
+    }
+    names.sort_unstable();
+    let data: Vec<Value> = names
+        .into_iter()
+        .map(|name| {
+            let pool = scheduled.iter().find(|pool| pool.name() == name);
+            let snapshot = pool.map(|pool| pool.snapshot());
+            let members: Vec<Value> = endpoints
+                .iter()
+                .filter(|endpoint| endpoint.pool == name)
+                .map(|endpoint| {
+                    json!({
+                        "name": endpoint.name,
+                        "state": endpoint.state.as_str(),
+                        "outstanding": endpoint.outstanding,
+                        "capacity": endpoint.capacity,
+                        "weight": endpoint.weight,
+                    })
+                })
+                .collect();
             json!({
-                "pool": pool.name(),
-                "capacity": snapshot.capacity,
-                "in_flight": snapshot.in_flight,
-                "queued": snapshot.queued,
+                "pool": name,
+                "scheduled": snapshot.is_some(),
+                "capacity": snapshot.as_ref().map(|s| s.capacity),
+                "in_flight": snapshot.as_ref().map(|s| s.in_flight),
+                "queued": snapshot.as_ref().map(|s| s.queued),
+                "endpoints": members,
             })
         })
         .collect();

@@ -118,8 +118,8 @@ browser::sentences! {
         Pools => ("Pools GPU", "GPU pools"),
         GpuPool => ("Pool", "Pool"),
         NoPools => (
-            "Aucun pool GPU n'est ordonnancé (ordonnancement désactivé).",
-            "No GPU pool is scheduled (scheduling is off)."
+            "Aucun pool GPU : aucun point d'accès n'est configuré.",
+            "No GPU pool: no endpoint is configured."
         ),
         Capacity => ("Capacité", "Capacity"),
         Running => ("En cours", "Running"),
@@ -128,6 +128,16 @@ browser::sentences! {
         MinShare => ("Part minimale", "Minimum share"),
         InputTokens => ("Jetons servis (entrée)", "Tokens served (input)"),
         OutputTokens => ("Jetons servis (sortie)", "Tokens served (output)"),
+        NotScheduled => (
+            "Ce pool n'est pas ordonnancé : pas de parts par entité.",
+            "This pool is not scheduled: no shares per entity."
+        ),
+        Endpoints => ("Points d'accès", "Endpoints"),
+        Endpoint => ("Point d'accès", "Endpoint"),
+        Health => ("État", "Health"),
+        CircuitClosed => ("disponible", "available"),
+        CircuitHalfOpen => ("en test après panne", "probing after failures"),
+        CircuitOpen => ("hors service (circuit ouvert)", "out of service (circuit open)"),
         ChangeShare => ("Modifier la part", "Change the share"),
         Save => ("Enregistrer", "Save"),
         VerifyChain => ("Vérifier la chaîne", "Verify the chain"),

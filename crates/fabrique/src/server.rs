@@ -406,6 +406,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         counters: gateway.counters().clone(),
         zone,
         scheduler: gateway.scheduling.scheduler().cloned(),
+        endpoints: Arc::clone(gateway.endpoints()),
         content: Some(Arc::clone(&content)),
         sign_in,
         cookies,

@@ -79,6 +79,7 @@ impl Gateway {
                 .iter()
                 .map(|e| EndpointSpec {
                     name: e.name.clone(),
+                    pool: e.pool.clone(),
                     weight: e.weight,
                     capacity: e.capacity,
                 })
@@ -114,6 +115,12 @@ impl Gateway {
             metrics,
             config,
         }))
+    }
+
+    /// The endpoints' live state (health, circuits, requests in flight), shared read-only with
+    /// the surfaces that show it (the admin API's pools): they read snapshots, `Endpoints::status`.
+    pub fn endpoints(&self) -> &Arc<routing::Endpoints> {
+        &self.routing.health
     }
 
     /// Where rate limits and budgets are counted.

@@ -37,6 +37,8 @@ pub use circuit::{Circuit, CircuitState};
 #[derive(Debug, Clone)]
 pub struct EndpointSpec {
     pub name: String,
+    /// The GPU pool it belongs to, for the surfaces that show endpoints by pool.
+    pub pool: String,
     pub weight: u32,
     pub capacity: u32,
 }
@@ -75,11 +77,16 @@ pub struct Lease {
     probe: bool,
 }
 
-/// A snapshot of one endpoint, for metrics and the admin surfaces.
-#[derive(Debug, Clone)]
+/// A snapshot of one endpoint, for metrics and the admin surfaces: read field by field (an
+/// atomic, then the circuit's lock for one read), never holding a lock past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointStatus {
     pub name: String,
+    pub pool: String,
+    /// Requests sent to it and not yet answered (streams until their last chunk).
     pub outstanding: u32,
+    pub capacity: u32,
+    pub weight: u32,
     pub state: CircuitState,
 }
 
@@ -223,13 +230,17 @@ impl Endpoints {
         }
     }
 
+    /// Every endpoint as it is now, in configuration order.
     pub fn status(&self) -> Vec<EndpointStatus> {
         let now = Instant::now();
         self.states
             .iter()
             .map(|s| EndpointStatus {
                 name: s.spec.name.clone(),
+                pool: s.spec.pool.clone(),
                 outstanding: s.outstanding.load(Ordering::Relaxed),
+                capacity: s.spec.capacity,
+                weight: s.spec.weight,
                 state: s.circuit.lock().state(now),
             })
             .collect()

@@ -18,6 +18,7 @@ fn endpoints(weights: &[u32], open_for: Duration) -> Arc<Endpoints> {
         .enumerate()
         .map(|(i, &weight)| EndpointSpec {
             name: format!("e{i}"),
+            pool: "default".to_owned(),
             weight,
             capacity: 8,
         })

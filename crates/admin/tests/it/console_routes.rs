@@ -137,3 +137,28 @@ async fn the_chain_verified_through_the_api_holds_and_says_what_it_checked() {
         "every event was read, numbered from 1"
     );
 }
+
+#[tokio::test]
+async fn the_pools_show_each_endpoints_circuit_and_load_from_the_gateways_state() {
+    let server = Server::start().await;
+    let (status, pools) = server.get(ADMIN_KEY, "/admin/v1/pools").await;
+    assert_eq!(status, StatusCode::OK, "{pools}");
+    // No scheduler in this set-up: the pool is known from its endpoints only.
+    let pool = &pools["data"][0];
+    assert_eq!(pool["pool"], "default", "{pools}");
+    assert_eq!(pool["scheduled"], false);
+    assert_eq!(pool["queued"], serde_json::Value::Null);
+    assert_eq!(
+        pool["endpoints"],
+        json!([{"name": "gpu", "state": "closed", "outstanding": 0, "capacity": 8, "weight": 1}])
+    );
+    // A failing health check is read at the next request, no lock held in between.
+    server
+        .endpoints
+        .observe_health(domain::EndpointIdx::new(0), false);
+    server
+        .endpoints
+        .observe_health(domain::EndpointIdx::new(0), false);
+    let (_, pools) = server.get(ADMIN_KEY, "/admin/v1/pools").await;
+    assert_eq!(pools["data"][0]["endpoints"][0]["state"], "open", "{pools}");
+}

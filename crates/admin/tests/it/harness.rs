@@ -20,6 +20,8 @@ pub struct Server {
     pub base_url: String,
     pub store: Store,
     pub directory: Arc<Directory>,
+    /// The endpoints' live state the pools route reads (one endpoint `gpu` in pool `default`).
+    pub endpoints: Arc<routing::Endpoints>,
     pub bootstrap_key_id: KeyId,
     client: reqwest::Client,
     _data_dir: tempfile::TempDir,
@@ -55,6 +57,18 @@ impl Server {
         let (seats, _writer) = seats::Seats::load(&store, seats::SeatSettings::default())
             .await
             .unwrap();
+        let endpoints = routing::Endpoints::new(
+            vec![routing::EndpointSpec {
+                name: "gpu".to_owned(),
+                pool: "default".to_owned(),
+                weight: 1,
+                capacity: 8,
+            }],
+            routing::CircuitPolicy {
+                failures: 2,
+                open_for: std::time::Duration::from_secs(3600),
+            },
+        );
         let state = AdminState {
             content: None,
             sign_in: None,
@@ -71,6 +85,7 @@ impl Server {
             ))),
             zone: reports::Zone::utc(),
             scheduler: None,
+            endpoints: Arc::clone(&endpoints),
             factory: Arc::new(factory::Live::new()),
             data_policies: Arc::new(data_policies),
             evaluator: None,
@@ -86,6 +101,7 @@ impl Server {
             base_url: format!("http://{address}"),
             store,
             directory,
+            endpoints,
             bootstrap_key_id: key_id,
             client: reqwest::Client::new(),
             _data_dir: data_dir,

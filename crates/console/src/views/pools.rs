@@ -1,6 +1,7 @@
-//! `GET /console/pools`: each GPU pool the scheduler shares — its capacity, the sequences running
-//! and waiting — and each entity's weight, guaranteed minimum share, running and waiting requests
-//! and tokens served, as they are now. Group administrators (those the policy set lets set
+//! `GET /console/pools`: each GPU pool — its endpoints' health (circuit closed, probing or open),
+//! requests in flight, capacity and weight; when the scheduler shares it, its capacity, the
+//! sequences running and waiting — and each entity's weight, guaranteed minimum share, running
+//! and waiting requests and tokens served, as they are now. Group administrators (those the policy set lets set
 //! shares) get a form per entity that changes its weight and minimum share
 //! (`POST /console/pools/{pool}/shares/{entity}`), in force from the scheduler's next decision
 //! and audited by the admin API; nobody else sees the form.
@@ -62,8 +63,12 @@ pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap
     let mut sections = Vec::new();
     for pool in pools.rows() {
         let name = cell(&pool["pool"]);
-        let shares = get(format!("/admin/v1/pools/{}/shares", encode(&name))).await;
-        sections.push(pool_section(visitor.lang, &name, &shares, &slugs, editor));
+        let shares = match pool["scheduled"] == true {
+            true => Some(get(format!("/admin/v1/pools/{}/shares", encode(&name))).await),
+            false => None,
+        };
+        let shares = shares.as_ref().map(|shares| (shares, &slugs, editor));
+        sections.push(pool_section(visitor.lang, pool, shares));
     }
     let main = html! {
         @if sections.is_empty() { p.muted { (Text::NoPools.in_(visitor.lang)) } }
@@ -80,14 +85,67 @@ pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap
     .await
 }
 
-/// One pool: its live figures, then its entities' shares and what they were served.
-fn pool_section(
-    lang: Lang,
-    name: &str,
-    shares: &Answer,
-    slugs: &HashMap<String, String>,
-    editor: Option<&Visitor>,
-) -> Markup {
+/// An entity's share, with the entities' slugs by id and, for those who may, the form that changes it.
+type Shares<'a> = (&'a Answer, &'a HashMap<String, String>, Option<&'a Visitor>);
+
+/// One pool: its endpoints' health and load, then, when the scheduler shares it, its live figures
+/// and its entities' shares and what they were served.
+fn pool_section(lang: Lang, pool: &Value, shares: Option<Shares<'_>>) -> Markup {
+    let t = |text: Text| text.in_(lang);
+    let name = cell(&pool["pool"]);
+    let id = format!("pool-{name}");
+    html! {
+        section.pool aria-labelledby=(id) {
+            h2 #(id) { (t(Text::GpuPool)) " " code { (name) } }
+            (endpoints_table(lang, &name, pool))
+            @match shares {
+                Some(shares) => { (shares_part(lang, &name, shares)) }
+                None => { p.muted { (t(Text::NotScheduled)) } }
+            }
+        }
+    }
+}
+
+/// Each endpoint of the pool: its circuit, requests in flight, capacity and weight.
+fn endpoints_table(lang: Lang, name: &str, pool: &Value) -> Markup {
+    let t = |text: Text| text.in_(lang);
+    let endpoints = pool["endpoints"].as_array().map_or(&[][..], Vec::as_slice);
+    html! {
+        table.endpoints aria-label=(format!("{} — {name}", t(Text::Endpoints))) {
+            thead { tr {
+                th scope="col" { (t(Text::Endpoint)) }
+                th scope="col" { (t(Text::Health)) }
+                th.number scope="col" { (t(Text::Running)) }
+                th.number scope="col" { (t(Text::Capacity)) }
+                th.number scope="col" { (t(Text::Weight)) }
+            } }
+            tbody {
+                @for endpoint in endpoints {
+                    @let state = endpoint["state"].as_str().unwrap_or_default();
+                    tr {
+                        th scope="row" { (cell(&endpoint["name"])) }
+                        td { span class=(format!("circuit {state}")) { (t(circuit_text(state))) } }
+                        td.number { (number(&endpoint["outstanding"])) }
+                        td.number { (number(&endpoint["capacity"])) }
+                        td.number { (number(&endpoint["weight"])) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A circuit's state in the person's words.
+fn circuit_text(state: &str) -> Text {
+    match state {
+        "closed" => Text::CircuitClosed,
+        "half_open" => Text::CircuitHalfOpen,
+        _ => Text::CircuitOpen,
+    }
+}
+
+/// The scheduled pool's live figures and its entities' shares.
+fn shares_part(lang: Lang, name: &str, (shares, slugs, editor): Shares<'_>) -> Markup {
     let t = |text: Text| text.in_(lang);
     if !shares.ok() {
         return pages::problem(lang, shares);
@@ -101,30 +159,26 @@ fn pool_section(
         ("served_input_tokens", Text::InputTokens),
         ("served_output_tokens", Text::OutputTokens),
     ];
-    let id = format!("pool-{name}");
     html! {
-        section.pool aria-labelledby=(id) {
-            h2 #(id) { (t(Text::GpuPool)) " " code { (name) } }
-            ul.figures {
-                li { (t(Text::Capacity)) strong { (number(&body["capacity"])) } }
-                li { (t(Text::Running)) strong { (number(&body["in_flight"])) } }
-                li { (t(Text::Waiting)) strong { (number(&body["queued"])) } }
-            }
-            table {
-                thead { tr {
-                    th scope="col" { (t(Text::Entity)) }
-                    @for (_, text) in columns { th.number scope="col" { (t(text)) } }
-                    @if editor.is_some() { th scope="col" { (t(Text::ChangeShare)) } }
-                } }
-                tbody {
-                    @for row in shares.rows() {
-                        @let id = cell(&row["entity_id"]);
-                        @let entity = slugs.get(&id).cloned().unwrap_or(id);
-                        tr {
-                            th scope="row" { (entity) }
-                            @for (field, _) in columns { td.number { (number(&row[field])) } }
-                            @if let Some(visitor) = editor { td { (share_form(visitor, name, &entity, row)) } }
-                        }
+        ul.figures {
+            li { (t(Text::Capacity)) strong { (number(&body["capacity"])) } }
+            li { (t(Text::Running)) strong { (number(&body["in_flight"])) } }
+            li { (t(Text::Waiting)) strong { (number(&body["queued"])) } }
+        }
+        table {
+            thead { tr {
+                th scope="col" { (t(Text::Entity)) }
+                @for (_, text) in columns { th.number scope="col" { (t(text)) } }
+                @if editor.is_some() { th scope="col" { (t(Text::ChangeShare)) } }
+            } }
+            tbody {
+                @for row in shares.rows() {
+                    @let id = cell(&row["entity_id"]);
+                    @let entity = slugs.get(&id).cloned().unwrap_or(id);
+                    tr {
+                        th scope="row" { (entity) }
+                        @for (field, _) in columns { td.number { (number(&row[field])) } }
+                        @if let Some(visitor) = editor { td { (share_form(visitor, name, &entity, row)) } }
                     }
                 }
             }

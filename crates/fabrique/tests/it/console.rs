@@ -1,7 +1,8 @@
 //! The console's pages over real HTTP, a browser played by reqwest: signed in through a one-time
 //! link, the page's token taken from its form. The policies page shows an entity administrator
 //! her entity's policy in force, runs a dry run posted with the token (refused without it), and
-//! answers another entity's policy as unknown.
+//! answers another entity's policy as unknown. The pools page shows a group administrator each
+//! endpoint's health as the gateway sees it.
 
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::json;
@@ -45,7 +46,10 @@ fn cookies_set(response: &reqwest::Response) -> Vec<String> {
 
 /// The value of the page's first `csrf` field.
 fn token_of(page: &str) -> String {
-    let start = page.find(r#"name="csrf" value=""#).expect("a form with a token") + 19;
+    let start = page
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a token")
+        + 19;
     page[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -108,31 +112,82 @@ async fn the_policies_page_shows_the_policy_in_force_and_runs_a_dry_run() {
 
     let (status, page) = get(&t, &cookies, "/console/policies").await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains(r#"href="/console/policies" aria-current="page""#), "{page}");
-    assert!(page.contains("the entity&#39;s policy") || page.contains("the entity's policy"), "{page}");
+    assert!(
+        page.contains(r#"href="/console/policies" aria-current="page""#),
+        "{page}"
+    );
+    assert!(
+        page.contains("the entity&#39;s policy") || page.contains("the entity's policy"),
+        "{page}"
+    );
     assert!(page.contains("Projet Orion"), "{page}");
-    assert!(!page.contains("<script>") && !page.contains(" style="), "no inline code");
+    assert!(
+        !page.contains("<script>") && !page.contains(" style="),
+        "no inline code"
+    );
     let token = token_of(&page);
 
     let sample = "Payez sur FR76 3000 6000 0112 3456 7890 189";
-    let form = [("csrf", token.as_str()), ("entity", ""), ("use_case", ""), ("text", sample)];
+    let form = [
+        ("csrf", token.as_str()),
+        ("entity", ""),
+        ("use_case", ""),
+        ("text", sample),
+    ];
     let (status, result) = dry_run(&t, &cookies, &form).await;
     assert_eq!(status, 200, "{result}");
-    assert!(result.contains(r#"<mark class="pii pseudonymize">FR76 3000 6000 0112 3456 7890 189</mark>"#), "{result}");
+    assert!(
+        result
+            .contains(r#"<mark class="pii pseudonymize">FR76 3000 6000 0112 3456 7890 189</mark>"#),
+        "{result}"
+    );
     assert!(result.contains("Payez sur [IBAN_1]"), "{result}");
     assert!(result.contains("The request would go through."), "{result}");
 
-    let blocked = [("csrf", token.as_str()), ("entity", "acme"), ("use_case", ""), ("text", "le Projet Orion")];
+    let blocked = [
+        ("csrf", token.as_str()),
+        ("entity", "acme"),
+        ("use_case", ""),
+        ("text", "le Projet Orion"),
+    ];
     let (_, result) = dry_run(&t, &cookies, &blocked).await;
     assert!(result.contains("The request would be refused:"), "{result}");
     assert!(result.contains("blocked_term"), "{result}");
 
     // Without the token, nothing runs.
-    let forged = [("csrf", "forged"), ("entity", ""), ("use_case", ""), ("text", sample)];
+    let forged = [
+        ("csrf", "forged"),
+        ("entity", ""),
+        ("use_case", ""),
+        ("text", sample),
+    ];
     let (status, _) = dry_run(&t, &cookies, &forged).await;
     assert_eq!(status, 403);
     // Another entity's policy is unknown to her.
     let (status, page) = get(&t, &cookies, "/console/policies?entity=globex").await;
     assert_eq!(status, 404, "{page}");
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn the_pools_page_shows_each_endpoints_health_to_a_group_administrator() {
+    let t = TestServer::start(vec![instant_sim()], &one_endpoint(POLICIES)).await;
+    t.create_user_with_roles("acme", "gaston", &[]).await;
+    let role = json!({"user": "gaston", "role": "group_admin"});
+    let (status, body) = t.admin_post("/admin/v1/role-grants", role).await;
+    assert_eq!(status, 201, "{body}");
+    let cookies = signed_in(&t, "gaston").await;
+    let (status, page) = get(&t, &cookies, "/console/pools").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(r#"<table class="endpoints" aria-label="Endpoints — default">"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            r#"<th scope="row">gpu</th><td><span class="circuit closed">available</span></td>"#
+        ),
+        "{page}"
+    );
     t.finish().await;
 }

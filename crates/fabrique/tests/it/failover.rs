@@ -53,6 +53,17 @@ async fn an_endpoint_dying_mid_run_is_failed_over_and_its_circuit_opens() {
     // Two consecutive failures opened gpu-a's circuit; after that it gets no traffic at all.
     assert_eq!(t.circuit("gpu-a").await, "open");
     assert_eq!(t.sims[0].0.stats().errors_injected, 2);
+    // The admin API's pools show the same circuits, read from the gateway's own state.
+    let (status, pools) = t.get_with_key("/admin/v1/pools", ADMIN_KEY).await;
+    assert_eq!(status, 200, "{pools}");
+    let endpoints = &pools["data"][0]["endpoints"];
+    assert_eq!(endpoints[0]["name"], "gpu-a", "{pools}");
+    assert_eq!(endpoints[0]["state"], "open", "{pools}");
+    assert_eq!(endpoints[1]["state"], "closed", "{pools}");
+    assert_eq!(
+        endpoints[1]["outstanding"], 0,
+        "nothing in flight once answered"
+    );
 
     let records = t.finish().await;
     let failed_over: Vec<_> = records.iter().filter(|r| r.attempts == 2).collect();
