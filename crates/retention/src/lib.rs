@@ -78,7 +78,7 @@ impl usage::Record for Captured {
         target: &Arc<ContentStore>,
         batch: &[Self],
         // Content is never journaled: it would put prompts on disk unsealed.
-        _: Option<u64>,
+        _: Option<usage::Through>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         target.write(batch)
     }

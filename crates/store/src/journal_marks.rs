@@ -1,5 +1,6 @@
-//! The marks of the request path's spill journals (`usage::journal`): per record kind, the number
-//! of the last journaled record stored. A batch and its mark commit in one transaction, so after a
+//! The marks of the request path's spill journals (`usage::journal`): per journal (a record kind
+//! in one replica's data directory, named by the caller), the number of the last journaled record
+//! stored. A batch and its mark commit in one transaction, so after a
 //! crash the journal's replay skips exactly what the database already holds.
 
 use domain::{AuditEvent, UsageRecord};

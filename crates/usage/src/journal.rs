@@ -3,7 +3,8 @@
 //! journal before anyone waiting on the sink hears it is, and its segment is deleted once the store
 //! holds every record of it. At start, what the store's mark (`store::Store::journal_mark`) does
 //! not cover is read back, in order, and written again: records are numbered, and a batch commits
-//! with its mark, so nothing is stored twice.
+//! with its mark, so nothing is stored twice. Each journal directory has its own mark, named by
+//! the kind and an id the directory keeps (`journal-id`), since replicas share the database.
 //!
 //! Bounded: past `max_bytes` of segments the journal takes nothing more (the writer counts those
 //! records lost). The journal is written with `write(2)` as records arrive (a `kill -9` does not
@@ -15,9 +16,53 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// The name of a journal's mark in the store, and whether the journal got its id just now.
+pub(crate) struct MarkName {
+    pub mark: String,
+    pub new: bool,
+}
+
+/// The file holding a journal directory's id, made once.
+const ID_FILE: &str = "journal-id";
+
+/// `kind`'s mark name for the journal in `dir`: the kind and the directory's own id, made at its
+/// first use. Replicas sharing a database each journal under their own data directory; with one
+/// mark per kind, a restarted replica read a mark the others had moved past its own records, and
+/// skipped them.
+pub(crate) fn mark_name(dir: &Path, kind: &str) -> io::Result<MarkName> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let path = dir.join(ID_FILE);
+    let (id, new) = match fs::read_to_string(&path) {
+        Ok(id) => (id.trim().to_owned(), false),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let partial = dir.join(format!("{ID_FILE}.partial"));
+            fs::write(&partial, &id)?;
+            File::open(&partial)?.sync_all()?;
+            fs::rename(&partial, &path)?;
+            (id, true)
+        }
+        Err(error) => return Err(error),
+    };
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let shown = path.display();
+        return Err(io::Error::other(format!(
+            "{shown} does not hold a journal id"
+        )));
+    }
+    Ok(MarkName {
+        mark: format!("{kind}@{id}"),
+        new,
+    })
+}
 
 /// Where a kind's journal lives and how large it may grow.
 #[derive(Debug, Clone)]
@@ -69,6 +114,8 @@ pub(crate) struct Opened<R> {
 pub(crate) struct Journal<R> {
     settings: JournalSettings,
     kind: &'static str,
+    /// The name of this journal's mark in the store.
+    mark: Arc<str>,
     /// Oldest first; the last one is `current`'s when a file is open.
     segments: VecDeque<Segment>,
     current: Option<File>,
@@ -83,6 +130,7 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
     pub(crate) fn open(
         settings: JournalSettings,
         kind: &'static str,
+        mark_name: String,
         mark: u64,
     ) -> io::Result<Opened<R>> {
         fs::DirBuilder::new()
@@ -97,6 +145,7 @@ impl<R: Serialize + DeserializeOwned> Journal<R> {
         let mut journal = Journal {
             settings,
             kind,
+            mark: mark_name.into(),
             segments: VecDeque::new(),
             current: None,
             bytes: 0,
@@ -197,6 +246,11 @@ impl<R> Journal<R> {
     }
 
     /// The number of the last record journaled, if any segment remains.
+    /// The name of this journal's mark in the store.
+    pub(crate) fn mark(&self) -> &Arc<str> {
+        &self.mark
+    }
+
     pub(crate) fn last(&self) -> Option<u64> {
         self.segments.back().map(|s| s.last)
     }

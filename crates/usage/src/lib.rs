@@ -103,52 +103,71 @@ pub trait Record: Send + Sync + Sized + 'static {
     const QUEUE_CAPACITY: usize = QUEUE_CAPACITY;
     /// What the writer writes through: the store, or something holding it (and keys, say).
     type Target: Clone + Send + Sync + 'static;
-    /// Writes `batch`; for a journaled kind, `through` is the journal number of its last record,
-    /// stored with it.
+    /// Writes `batch`; for a journaled kind, `through` names its journal's mark and the journal
+    /// number of its last record, stored with it.
     fn write(
         target: &Self::Target,
         batch: &[Self],
-        through: Option<u64>,
+        through: Option<Through>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A kind of record that goes through the spill journal.
 pub trait Journaled: Record + Serialize + DeserializeOwned {
-    /// The journal number of the last record of this kind the store holds.
-    fn mark(target: &Self::Target) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The journal number of the last record the store holds under the mark `name`.
+    fn mark(
+        target: &Self::Target,
+        name: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// The end of a journaled batch: the name of its journal's mark in the store (one per journal,
+/// so replicas sharing a database never move each other's) and the number of its last record.
+#[derive(Clone, Debug)]
+pub struct Through {
+    pub mark: Arc<str>,
+    pub seq: u64,
 }
 
 impl Record for UsageRecord {
     const KIND: &'static str = "usage";
     type Target = Store;
-    async fn write(store: &Store, batch: &[Self], through: Option<u64>) -> Result<(), StoreError> {
+    async fn write(
+        store: &Store,
+        batch: &[Self],
+        through: Option<Through>,
+    ) -> Result<(), StoreError> {
         match through {
-            Some(through) => store.insert_usage_through(batch, Self::KIND, through).await,
+            Some(through) => (store.insert_usage_through(batch, &through.mark, through.seq)).await,
             None => store.insert_usage(batch).await,
         }
     }
 }
 
 impl Journaled for UsageRecord {
-    fn mark(store: &Store) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        store.journal_mark(Self::KIND)
+    fn mark(store: &Store, name: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        store.journal_mark(name)
     }
 }
 
 impl Record for AuditEvent {
     const KIND: &'static str = "audit";
     type Target = Store;
-    async fn write(store: &Store, batch: &[Self], through: Option<u64>) -> Result<(), StoreError> {
+    async fn write(
+        store: &Store,
+        batch: &[Self],
+        through: Option<Through>,
+    ) -> Result<(), StoreError> {
         match through {
-            Some(through) => store.append_audit_through(batch, Self::KIND, through).await,
+            Some(through) => (store.append_audit_through(batch, &through.mark, through.seq)).await,
             None => store.append_audit_batch(batch).await,
         }
     }
 }
 
 impl Journaled for AuditEvent {
-    fn mark(store: &Store) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        store.journal_mark(Self::KIND)
+    fn mark(store: &Store, name: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        store.journal_mark(name)
     }
 }
 
@@ -158,7 +177,7 @@ impl Record for domain::Feedback {
     fn write(
         store: &Store,
         batch: &[Self],
-        _: Option<u64>,
+        _: Option<Through>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         store.insert_feedback(batch)
     }
@@ -284,8 +303,15 @@ pub async fn start_journaled<R: Journaled>(
     journal: JournalSettings,
     on_loss: OnLoss,
 ) -> io::Result<(Sink<R>, Writer)> {
-    let mark = R::mark(&target).await.map_err(io::Error::other)?;
-    let opened = journal::Journal::open(journal, R::KIND, mark)?;
+    let name = journal::mark_name(&journal.dir, R::KIND)?;
+    let mut mark = R::mark(&target, &name.mark)
+        .await
+        .map_err(io::Error::other)?;
+    if name.new {
+        // A journal from before marks were per journal: its records are marked under the kind.
+        mark = R::mark(&target, R::KIND).await.map_err(io::Error::other)?;
+    }
+    let opened = journal::Journal::open(journal, R::KIND, name.mark, mark)?;
     let shared = Shared::new(R::KIND, opened.last, on_loss);
     Ok(spawn(target, Some(opened.journal), shared, opened.replay))
 }
@@ -383,7 +409,12 @@ mod tests {
     fn journal_lines(dir: &std::path::Path) -> usize {
         std::fs::read_dir(dir.join("journal"))
             .unwrap()
-            .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "jsonl")
+            })
+            .map(|path| std::fs::read_to_string(path).unwrap())
             .map(|text| text.lines().count())
             .sum()
     }
@@ -486,6 +517,43 @@ mod tests {
         writer.shutdown().await;
         assert_eq!(store.list_usage(u32::MAX).await.unwrap().len(), 110);
         assert_eq!(journal_lines(dir.path()), 0);
+    }
+
+    #[tokio::test]
+    async fn a_replica_restarted_after_a_crash_writes_its_journal_whatever_the_others_wrote() {
+        // Found by the cluster test: the mark was one per kind for every replica, so a replica
+        // killed with records in its journal came back to a mark the others had moved past its
+        // numbers, and skipped them.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        let mut db = database(dir.path()).await;
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        let start = |replica: &std::path::Path| {
+            start_journaled::<UsageRecord>(store.clone(), settings(replica, 1 << 20), uncounted())
+        };
+        let (sink, writer) = start(&first).await.unwrap();
+        execute(&mut db, TAKE_AWAY).await;
+        for index in 0..5 {
+            sink.record(record(index));
+        }
+        sink.settled().await;
+        refused(&sink, 1).await;
+        writer.task.abort();
+        let _ = writer.task.await;
+        execute(&mut db, GIVE_BACK).await;
+
+        let (sink, writer) = start(&second).await.unwrap();
+        for index in 5..25 {
+            sink.record(record(index));
+        }
+        drop(sink);
+        writer.shutdown().await;
+
+        let (sink, writer) = start(&first).await.unwrap();
+        drop(sink);
+        writer.shutdown().await;
+        assert_eq!(store.list_usage(u32::MAX).await.unwrap().len(), 25);
+        assert_eq!(journal_lines(&first), 0);
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::journal::{Appended, Journal};
-use crate::{FLUSH_INTERVAL, Loss, MAX_BATCH, Record, Shared};
+use crate::{FLUSH_INTERVAL, Loss, MAX_BATCH, Record, Shared, Through};
 
 /// The pause after a first failed write, doubled up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -166,19 +166,23 @@ impl<R: Record> Task<R> {
         let take = self.pending.len().min(MAX_BATCH);
         let (seqs, records) = self.pending.drain(..take).unzip();
         let batch = Batch { records, seqs };
-        let through = batch.seqs.last().copied();
+        let last = batch.seqs.last().copied();
+        let mut through = None;
         if let Some(journal) = self.journal.as_mut() {
             // The whole journal goes to the store: new records start a segment of their own,
             // so the present ones can go once it is written.
-            if journal.last() == through {
+            if journal.last() == last {
                 journal.rotate();
             }
             journal.sync();
+            through = last.map(|seq| Through {
+                mark: Arc::clone(journal.mark()),
+                seq,
+            });
         }
-        let journaled = self.journal.is_some();
         let target = self.target.clone();
         Box::pin(async move {
-            let result = R::write(&target, &batch.records, through.filter(|_| journaled)).await;
+            let result = R::write(&target, &batch.records, through).await;
             (batch, result)
         })
     }
