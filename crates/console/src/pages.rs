@@ -28,7 +28,7 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    const ALL: [Section; 11] = [
+    const ALL: [Section; 12] = [
         Section::Overview,
         Section::Users,
         Section::Teams,
