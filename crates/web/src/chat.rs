@@ -509,6 +509,9 @@ impl Relay {
             self.buffer.extend_from_slice(&chunk);
             let (delta, ended) = self.take_events();
             if ended {
+                // Read the gateway's stream to its end, so it meters a complete answer (and a
+                // structured one's check), not a disconnection.
+                while let Some(Ok(_)) = self.upstream.next().await {}
                 return Some(self.done().await);
             }
             if !delta.is_empty() {
