@@ -80,16 +80,22 @@ impl Replica {
     }
 
     /// GETs `path` with the administrator's key until it answers `status`: the status and body.
+    /// A draining server closes idle keep-alive connections, so a request that meets one being
+    /// closed is sent again.
     async fn until_answers(&self, path: &str, status: u16) -> Value {
         let start = Instant::now();
         loop {
-            let response = self
+            let sent = self
                 .http
                 .get(self.url(path))
                 .bearer_auth(ADMIN_KEY)
                 .send()
-                .await
-                .unwrap();
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(error) if error.is_request() && start.elapsed() < DEADLINE => continue,
+                Err(error) => panic!("{path}: {error}"),
+            };
             if response.status().as_u16() == status {
                 return response.json().await.unwrap_or(Value::Null);
             }
