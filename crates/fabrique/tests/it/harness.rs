@@ -477,22 +477,37 @@ impl SchemaGuard {
 
 impl Drop for SchemaGuard {
     fn drop(&mut self) {
-        let (url, sql) = (
-            self.base_url.clone(),
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
-        );
+        let (url, schema) = (self.base_url.clone(), self.schema.clone());
         let dropped = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime")
-                .block_on(run_sql(&url, &sql));
+                .block_on(drop_schema(&url, &schema))
         })
         .join();
-        if dropped.is_err() {
-            println!("could not drop the test schema {}", self.schema);
+        if !matches!(dropped, Ok(Ok(()))) {
+            println!(
+                "could not drop the test schema {}: {dropped:?}",
+                self.schema
+            );
         }
     }
+}
+
+/// Drops `schema`, giving up after a few seconds: the guard blocks the test's thread while it
+/// waits, and a server task of that thread may hold a transaction in the schema (a retention
+/// purge, say) that it cannot end until the thread is free again. The schema is then left.
+async fn drop_schema(url: &str, schema: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection as _;
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("SET lock_timeout = '5s'")
+        .execute(&mut connection)
+        .await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&mut connection)
+        .await?;
+    connection.close().await
 }
 
 /// For each named `async fn(Database)`, one test per database: `sqlite::name`, `postgres::name`.
