@@ -35,7 +35,7 @@ pub async fn load(store: &Store, config: &Config) -> anyhow::Result<Arc<factory:
             "evaluation runs interrupted by the last stop marked failed"
         );
     }
-    let live = Arc::new(factory::Live::new());
+    let live = Arc::new(factory::Live::new(config.classifications.clone()));
     admin::refresh_registry(store, &live)
         .await
         .context("loading the use-case registry")?;

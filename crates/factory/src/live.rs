@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use domain::Priority;
+use domain::{Classification, ClassificationLadder, Priority};
 use serde_json::Value;
 
 use crate::registry::{Allowed, UseCase, Version, VersionSpec, VersionState};
@@ -20,6 +20,9 @@ use crate::rollout::{self, Arm};
 #[derive(Debug, Default)]
 pub struct Live {
     current: ArcSwap<Snapshot>,
+    /// The deployment's classification ladder, which use cases' levels are read against once, at
+    /// load, so a request compares ranks and parses no name.
+    ladder: ClassificationLadder,
     /// Tickets handed out, in the order loads began.
     reloads: AtomicU64,
     /// The ticket of the installed snapshot (held only to compare and swap, never across I/O).
@@ -45,8 +48,9 @@ pub struct LiveUseCase {
     pub purpose: Arc<str>,
     pub allowed: Allowed,
     pub priority: Option<Priority>,
-    /// The level its requests are classified at, at least (a level name of the ladder).
-    pub classification: Option<Arc<str>>,
+    /// The level its requests are classified at, at least. A name the ladder no longer holds
+    /// reads as its highest level, so a use case never gets less protection than it states.
+    pub level: Option<Classification>,
     /// Its data policy as written, which the gateway lays over the caller's entity's.
     pub policy: Option<Arc<Value>>,
     /// Owned by the group (no owning entity): the group's own accounts are its owner's callers.
@@ -144,8 +148,12 @@ pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
 }
 
 impl Live {
-    pub fn new() -> Live {
-        Live::default()
+    /// An empty registry whose use cases' levels are read against `ladder`.
+    pub fn new(ladder: ClassificationLadder) -> Live {
+        Live {
+            ladder,
+            ..Live::default()
+        }
     }
 
     /// A ticket for a load about to read the store.
@@ -162,7 +170,7 @@ impl Live {
             .map(|(use_case, versions)| {
                 (
                     use_case.slug.clone(),
-                    Arc::new(live_use_case(use_case, versions)),
+                    Arc::new(live_use_case(use_case, versions, &self.ladder)),
                 )
             })
             .collect();
@@ -229,7 +237,11 @@ impl Live {
     }
 }
 
-fn live_use_case(use_case: &UseCase, versions: &[Version]) -> LiveUseCase {
+fn live_use_case(
+    use_case: &UseCase,
+    versions: &[Version],
+    ladder: &ClassificationLadder,
+) -> LiveUseCase {
     let deployed: Vec<&Version> = versions
         .iter()
         .filter(|v| v.state == VersionState::Deployed && !use_case.retired)
@@ -265,7 +277,10 @@ fn live_use_case(use_case: &UseCase, versions: &[Version]) -> LiveUseCase {
         purpose: use_case.purpose.as_str().into(),
         allowed: use_case.allowed.clone(),
         priority: use_case.priority,
-        classification: use_case.classification.as_deref().map(Arc::from),
+        level: use_case
+            .classification
+            .as_deref()
+            .map(|name| ladder.parse(name).unwrap_or(ladder.highest())),
         policy: use_case.policy.clone().map(Arc::new),
         group_owned: use_case.owner_entity.is_none(),
         declared: use_case.source == crate::registry::CONFIGURATION_SOURCE,
@@ -280,7 +295,7 @@ mod tests {
 
     #[test]
     fn a_load_that_began_before_the_installed_one_is_dropped() {
-        let live = Live::new();
+        let live = Live::new(ClassificationLadder::default());
         let watcher = live.begin_reload();
         let after_deploy = live.begin_reload();
         assert!(live.replace(after_deploy, &[]));

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use domain::{TeamId, is_slug};
+use factory::LiveUseCase;
 use http::{HeaderMap, HeaderValue};
 use identity::{Directory, Principal};
 
@@ -33,6 +34,17 @@ pub(crate) struct Caller {
     pub attribution: Attribution,
     /// What the caller asks of the schedule stage.
     pub wanted: Wanted,
+    /// The use case the request names or invokes, as the AI Factory's registry holds it, when it
+    /// is registered: looked up once (`invoke::check_label`, `invoke::attribute`), read by the
+    /// classify and inspect stages.
+    pub registered: Option<Arc<LiveUseCase>>,
+}
+
+impl Caller {
+    /// The use case the request is for: its label, and the registry's entry when it has one.
+    pub fn use_case(&self) -> (Option<&str>, Option<&LiveUseCase>) {
+        (self.attribution.use_case(), self.registered.as_deref())
+    }
 }
 
 /// A request's chargeback attribution.
@@ -102,6 +114,7 @@ pub(crate) fn attribute(
             version: None,
         },
         wanted,
+        registered: None,
     })
 }
 

@@ -77,13 +77,13 @@ impl Classifier {
     }
 
     /// `level` raised to the classification of the use case the request is for, when it states
-    /// one: raised, never lowered. A level since removed from the configuration counts as the
-    /// highest, as for a key.
-    pub fn with_use_case(&self, level: Classification, stated: Option<&str>) -> Classification {
-        match stated {
-            Some(name) => level.max(self.ladder.parse(name).unwrap_or(self.ladder.highest())),
-            None => level,
-        }
+    /// one (read against the ladder when the registry was loaded): raised, never lowered.
+    pub fn with_use_case(
+        &self,
+        level: Classification,
+        stated: Option<Classification>,
+    ) -> Classification {
+        stated.map_or(level, |floor| level.max(floor))
     }
 
     /// `level` raised to the personal-data level, for a request found to hold personal data.

@@ -58,7 +58,7 @@ pub(crate) fn inspect<'a>(
     level: Classification,
     subject: &Subject<'_>,
 ) -> Result<Inspected<'a>, GatewayError> {
-    let policy = &inspector.policy_for(subject.principal, subject.use_case);
+    let policy = &inspector.policy_for(subject.principal, subject.use_case, subject.registered);
     let relaxed = inspector.relaxations(subject.principal, subject.use_case);
     if let (Some(use_case), false) = (subject.use_case, relaxed.is_empty()) {
         PolicyAuditor::new(audit, subject).relaxed(use_case, relaxed);

@@ -16,6 +16,8 @@
 //!   with the tokens it cost; a stream is checked when it ends, and one that breaks it ends with
 //!   an `output_schema_violation` error event before `[DONE]`, metered with that code.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use domain::{ModelIdx, Operation};
 use factory::{CallerView, Invocable, KeyScope, Live};
@@ -82,7 +84,8 @@ pub(crate) fn invoke(
 /// callers the registry admits may name it (403 `use_case_not_permitted`), so nobody charges
 /// usage to another entity's use case. Labels of use cases declared in `[[use_cases]]` are the
 /// inspector's to check (stage 3); labels the registry does not hold stay free chargeback labels.
-pub(crate) fn check_label(live: &Live, caller: &Caller) -> Result<(), GatewayError> {
+/// The registry's entry is kept on the caller for the stages after.
+pub(crate) fn check_label(live: &Live, caller: &mut Caller) -> Result<(), GatewayError> {
     let Some(slug) = caller.attribution.use_case() else {
         return Ok(());
     };
@@ -101,6 +104,7 @@ pub(crate) fn check_label(live: &Live, caller: &Caller) -> Result<(), GatewayErr
         sticky: "",
     };
     if registered.declared || registered.admits(&view) {
+        caller.registered = Some(registered);
         Ok(())
     } else {
         Err(GatewayError::UseCaseNotPermitted {
@@ -186,6 +190,7 @@ pub(crate) fn attribute(
     let target = &invocation.target;
     caller.attribution.use_case = UseCase::named(&target.use_case.slug);
     caller.attribution.version = Some(target.version.number);
+    caller.registered = Some(Arc::clone(&target.use_case));
     let class = target.use_case.priority;
     caller.wanted = schedule::wanted(headers, caller.principal.priority, class)?;
     Ok(())

@@ -152,7 +152,7 @@ async fn stages(
         .in_scope(|| license(&g.seats, &principal, x.started_at()))?;
     // 4. Attribute: the use case and the priority the caller names.
     let mut caller = attribute::attribute(&g.inspector, headers, principal, teams)?;
-    invoke::check_label(&g.factory, &caller)?;
+    invoke::check_label(&g.factory, &mut caller)?;
     x.attributed(&caller);
     // 5. Accept: the body within its size limit, as JSON, and the few fields the gateway reads.
     let bytes = read_body(body, g.config.server.max_body_bytes)
@@ -176,11 +176,7 @@ async fn stages(
     let principal = &caller.principal;
     let labelled = x.stage("classify");
     let level = labelled.in_scope(|| g.classifier.labelled(principal, headers))?;
-    let use_case = caller
-        .attribution
-        .use_case()
-        .and_then(|slug| g.factory.use_case(slug));
-    let stated = use_case.as_ref().and_then(|u| u.classification.as_deref());
+    let stated = caller.registered.as_ref().and_then(|u| u.level);
     let level = g.classifier.with_use_case(level, stated);
     // 8. Inspect: the data policy on the content, which may raise the level, refuse the request or
     //    rewrite it; then only endpoints cleared for the level may receive it.
@@ -333,7 +329,7 @@ fn inspect_content(
 ) -> Result<(Classification, Option<AnswerFilter>), GatewayError> {
     let (principal, object) = (&caller.principal, &resolved.object);
     let model = &g.catalog.model(resolved.chain.model()).name;
-    let subject = Subject::new(principal, caller.attribution.use_case(), x.id(), model);
+    let subject = Subject::new(principal, caller.use_case(), x.id(), model);
     let inspected = x.stage("inspect").in_scope(|| {
         let audit = &g.sinks.audit;
         inspect(&g.inspector, &g.classifier, audit, object, level, &subject)
@@ -457,9 +453,11 @@ fn trace_input(g: &Gateway, span: &Span, caller: &Caller, object: &RawObject<'_>
         return;
     }
     let principal = &caller.principal;
-    let use_case = caller.attribution.use_case();
+    let (use_case, registered) = caller.use_case();
     let entity = principal.entity_slug.as_deref();
-    if g.inspector.policy_for(principal, use_case).trace_content
+    if g.inspector
+        .policy_for(principal, use_case, registered)
+        .trace_content
         && g.retention.of(entity) != configuration::Retention::None
     {
         spans::input_content(span, object);

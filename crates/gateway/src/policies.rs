@@ -6,7 +6,7 @@
 //! admin API shows and dry-runs too; [`Inspector::policy_for`] compiles it ahead of the request
 //! path: the policy of the declared use case the request names (`[[use_cases]]`, laid over the
 //! caller's entity's policy at start); else that of the use case registered through the admin
-//! API it names (`factory::Live`), laid over the caller's entity's policy when it only tightens
+//! API it names (`factory::LiveUseCase`, looked up once by the request), laid over the caller's entity's policy when it only tightens
 //! it, compiled on first use ([`Registered`]); else the caller's entity's (`[entities.policy]`),
 //! else the group's (`[policy]`).
 //!
@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use configuration::{Config, DataPolicies, DataPolicy, UseCaseAllowed};
 use domain::{AuditEvent, Outcome, TeamId, now_millis};
+use factory::LiveUseCase;
 use identity::Principal;
 use parking_lot::RwLock;
 use policy::{ActionTable, BlockedTerms, ContentAction, Detector, InputAction, OutputRules};
@@ -69,10 +70,10 @@ pub(crate) struct Inspector {
 
 /// The policies of use cases registered through the admin API, compiled from the live registry's
 /// (as written) the first time a caller's entity meets them after each reload of the registry:
-/// the request path compiles nothing but then, and holds the lock only to look up or insert.
+/// the request path compiles nothing but then, and holds the lock only to look up or insert. The
+/// request brings the registered use case it looked up once (`Caller::registered`).
 #[derive(Debug)]
 struct Registered {
-    live: Arc<factory::Live>,
     bases: DataPolicies,
     compiled: RwLock<HashMap<Arc<str>, RegisteredPolicy>>,
 }
@@ -88,10 +89,15 @@ struct RegisteredPolicy {
 }
 
 impl Registered {
-    /// The policy of the registered use case `slug` for a caller of `entity`, when it has one
-    /// that tightens the entity's.
-    fn policy(&self, slug: &str, entity: Option<&Arc<str>>) -> Option<Arc<CompiledPolicy>> {
-        let written = self.live.use_case(slug)?.policy.clone()?;
+    /// The policy of the registered use case for a caller of `entity`, when it has one that
+    /// tightens the entity's.
+    fn policy(
+        &self,
+        use_case: &LiveUseCase,
+        entity: Option<&Arc<str>>,
+    ) -> Option<Arc<CompiledPolicy>> {
+        let slug = &*use_case.slug;
+        let written = use_case.policy.clone()?;
         let entity = entity.cloned();
         if let Some(known) = self.compiled.read().get(slug)
             && Arc::ptr_eq(&known.written, &written)
@@ -194,7 +200,7 @@ impl UseCaseRules {
 }
 
 impl Inspector {
-    pub(crate) fn new(config: &Config, live: Arc<factory::Live>) -> Inspector {
+    pub(crate) fn new(config: &Config) -> Inspector {
         let compile = |policy: &DataPolicy| Arc::new(CompiledPolicy::new(policy));
         let policies = DataPolicies::new(config);
         // A declared use case's policy for callers of `entity`, as `DataPolicies` resolves it.
@@ -235,7 +241,6 @@ impl Inspector {
                 })
                 .collect(),
             registered: Registered {
-                live,
                 bases: policies.clone(),
                 compiled: RwLock::new(HashMap::new()),
             },
@@ -254,6 +259,7 @@ impl Inspector {
         &self,
         principal: &Principal,
         use_case: Option<&str>,
+        registered: Option<&LiveUseCase>,
     ) -> Arc<CompiledPolicy> {
         if let Some(slug) = use_case {
             if let Some(declared) = self.by_use_case.get(slug) {
@@ -261,7 +267,7 @@ impl Inspector {
                     return Arc::clone(&laid.policy);
                 }
             } else if let Some(registered) =
-                self.registered.policy(slug, principal.entity_slug.as_ref())
+                registered.and_then(|r| self.registered.policy(r, principal.entity_slug.as_ref()))
             {
                 return registered;
             }
@@ -287,6 +293,8 @@ pub(crate) struct Subject<'a> {
     pub principal: &'a Principal,
     /// The use case the request names, which may have a policy of its own.
     pub use_case: Option<&'a str>,
+    /// That use case as the registry holds it, when it is registered.
+    pub registered: Option<&'a LiveUseCase>,
     pub request_id: &'a str,
     pub model: &'a str,
 }
@@ -294,13 +302,14 @@ pub(crate) struct Subject<'a> {
 impl<'a> Subject<'a> {
     pub fn new(
         principal: &'a Principal,
-        use_case: Option<&'a str>,
+        (use_case, registered): (Option<&'a str>, Option<&'a LiveUseCase>),
         request_id: &'a str,
         model: &'a str,
     ) -> Self {
         Subject {
             principal,
             use_case,
+            registered,
             request_id,
             model,
         }

@@ -102,7 +102,7 @@ impl Gateway {
             scheduling: Scheduling::new(&config, &metrics, health),
             access: ModelAccess::new(&config),
             classifier: Classifier::new(&config),
-            inspector: Inspector::new(&config, Arc::clone(&factory)),
+            inspector: Inspector::new(&config),
             factory,
             retention: retention::RetentionPolicies::new(&config),
             routing,

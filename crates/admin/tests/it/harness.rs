@@ -86,7 +86,7 @@ impl Server {
             zone: reports::Zone::utc(),
             scheduler: None,
             endpoints: Arc::clone(&endpoints),
-            factory: Arc::new(factory::Live::new()),
+            factory: Arc::new(factory::Live::new(domain::ClassificationLadder::default())),
             data_policies: Arc::new(data_policies),
             evaluator: None,
             libraries: None,
