@@ -1,5 +1,5 @@
-//! `/admin/v1/users`: create users in an entity and list them: searched by the start of a name or
-//! an e-mail address whatever its case and accents, a page at a time by cursor
+//! `/admin/v1/users`: create users in an entity and list them: searched by the start of any word
+//! of a name or an e-mail address whatever its case and accents, a page at a time by cursor
 //! (`store::Store::search_users`), so the directory answers as fast at 100,000 users.
 
 use std::collections::HashMap;
@@ -97,8 +97,8 @@ pub(crate) async fn create(
 pub(crate) struct UsersFilter {
     #[param(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     entity: Option<String>,
-    /// The start of a user name, display name or e-mail address, whatever its case and accents
-    /// ("heloise" finds "Héloïse").
+    /// The start of any word of a user name, display name or e-mail address, whatever its case
+    /// and accents ("heloise" and "dupont" find "Héloïse Dupont").
     q: Option<String>,
     /// The page after this cursor (the previous page's `next_cursor`).
     after: Option<String>,

@@ -77,7 +77,7 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         crate::audit_chain::chain_legacy_events(&pool).await?;
-        crate::user_search::fill_search_columns(&pool).await?;
+        crate::user_search::fill_search_words(&pool).await?;
         tracing::debug!(?backend, "store connected and migrated");
         Ok(Store { pool, backend, url })
     }

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use crate::audit::insert_targeted;
 use crate::codec::{int, opt_text, parsed, status, text};
 use crate::narrowing::{Listing, Page, Table, fold, paged_select};
-use crate::user_search::search_fold;
+use crate::user_search::write_search_words;
 use crate::{Store, StoreError};
 
 /// A user with everything SCIM shows of it.
@@ -135,8 +135,7 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE users SET user_name = $1, user_name_folded = $2, email = $3, email_folded = $4, \
              display_name = $5, display_name_folded = $6, external_id = $7, status = $8, \
-             attributes = $9, updated_at = $10, version = version + 1, \
-             user_name_search = $13, display_name_search = $14, email_search = $15 \
+             attributes = $9, updated_at = $10, version = version + 1 \
              WHERE id = $11 AND version = $12 AND deleted_at IS NULL",
         )
         .bind(fields.user_name.as_str())
@@ -151,9 +150,6 @@ impl Store {
         .bind(now)
         .bind(id.to_string())
         .bind(version)
-        .bind(search_fold(&fields.user_name))
-        .bind(fields.display_name.as_deref().map(search_fold))
-        .bind(search_fold(&fields.email))
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -163,6 +159,12 @@ impl Store {
             tx.rollback().await?;
             return Err(self.missing_or_changed("user", &id.to_string()).await?);
         }
+        let attributes = (
+            fields.user_name.as_str(),
+            fields.display_name.as_deref(),
+            fields.email.as_str(),
+        );
+        write_search_words(&mut tx, &id.to_string(), attributes).await?;
         let row = sqlx::query(&format!(
             "SELECT {PROVISIONED_COLUMNS} FROM users WHERE id = $1"
         ))
@@ -208,6 +210,11 @@ impl Store {
         .bind(id.to_string())
         .fetch_all(&mut *tx)
         .await?;
+        // A deleted user is found by no search.
+        sqlx::query("DELETE FROM user_search_words WHERE user_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM team_members WHERE user_id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -283,8 +290,8 @@ pub(crate) async fn insert_user(
     sqlx::query(
         "INSERT INTO users (id, entity_id, user_name, email, display_name, external_id, status, \
          created_at, user_name_folded, email_folded, display_name_folded, attributes, updated_at, \
-         version, deleted_at, user_name_search, display_name_search, email_search) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, NULL, $14, $15, $16)",
+         version, deleted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, NULL)",
     )
     .bind(user.id.to_string())
     .bind(user.entity_id.to_string())
@@ -299,13 +306,15 @@ pub(crate) async fn insert_user(
     .bind(user.display_name.as_deref().map(fold))
     .bind(attributes)
     .bind(user.created_at)
-    .bind(search_fold(&user.user_name))
-    .bind(user.display_name.as_deref().map(search_fold))
-    .bind(search_fold(&user.email))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::from_write(e, || name_taken(&user.user_name)))?;
-    Ok(())
+    let attributes = (
+        user.user_name.as_str(),
+        user.display_name.as_deref(),
+        user.email.as_str(),
+    );
+    write_search_words(conn, &user.id.to_string(), attributes).await
 }
 
 /// The conflict of a user name already held. User names are one namespace for the whole group

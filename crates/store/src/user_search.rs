@@ -1,15 +1,21 @@
-//! The users directory as administrators browse it at 100,000 users: searched by the start of a
-//! user name, display name or e-mail address, whatever the case and accents, and paged by a
-//! cursor, so the thousandth page costs what the first does.
+//! The users directory as administrators browse it at 100,000 users: searched by the start of
+//! any word of a user name, display name or e-mail address ("dupont" finds "Héloïse Dupont",
+//! "example" finds "ada@example.com"), whatever the case and accents, and paged by a cursor, so
+//! the thousandth page costs what the first does.
 //!
-//! Each searched attribute has a copy folded by [`search_fold`] (migration 0027), written with
-//! the user (`provisioning.rs`); a prefix is matched as the range `[prefix, prefix + U+10FFFF)` on
-//! that copy's index, compared byte for byte (SQLite's binary collation, PostgreSQL's `"C"`).
-//! Pages follow the folded user name, unique among live users: a page starts after the last name
-//! of the previous one.
+//! The searched words are rows of `user_search_words` (migration 0033), written with the user in
+//! the same transaction (`provisioning.rs`, [`write_search_words`]): one for every place a word
+//! starts in the attributes folded by [`search_fold`], holding the text from there on, so a
+//! search may run across words ("dupont h", "lovelace@exa"). A prefix is matched as the range
+//! `[prefix, prefix + U+10FFFF)` on the table's primary key, compared byte for byte (SQLite's
+//! binary collation, PostgreSQL's `"C"`). Starts of words only, not any substring: every suffix
+//! would be a row per character. Pages follow the folded user name, unique among live users: a
+//! page starts after the last name of the previous one.
+
+use std::collections::BTreeSet;
 
 use domain::{EntityId, User};
-use sqlx::AnyPool;
+use sqlx::{AnyConnection, AnyPool};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -43,6 +49,55 @@ pub fn search_fold(text: &str) -> String {
         .collect()
 }
 
+/// The longest text a word row holds, in characters: a search longer than that is matched on
+/// its start, so a row stays small whatever a name's length.
+const WORD_CHARS: usize = 64;
+
+/// The rows a user is found by: from every start of a word (a letter or digit after anything
+/// else, or the text's first character) of each attribute, folded, to the attribute's end (at
+/// most [`WORD_CHARS`]).
+pub fn search_words(user_name: &str, display_name: Option<&str>, email: &str) -> BTreeSet<String> {
+    let mut words = BTreeSet::new();
+    for text in [Some(user_name), display_name, Some(email)]
+        .into_iter()
+        .flatten()
+    {
+        let folded = search_fold(text);
+        let mut previous: Option<char> = None;
+        for (at, c) in folded.char_indices() {
+            let starts = match previous {
+                None => true,
+                Some(p) => c.is_alphanumeric() && !p.is_alphanumeric(),
+            };
+            if starts {
+                words.insert(folded[at..].chars().take(WORD_CHARS).collect());
+            }
+            previous = Some(c);
+        }
+    }
+    words
+}
+
+/// Replaces user `user_id`'s search rows with those of these attributes, on the caller's transaction.
+pub(crate) async fn write_search_words(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    (user_name, display_name, email): (&str, Option<&str>, &str),
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM user_search_words WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    for word in search_words(user_name, display_name, email) {
+        sqlx::query("INSERT INTO user_search_words (word, user_id) VALUES ($1, $2)")
+            .bind(word)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The cursor of a page that ends with `user`: the key the next page starts after.
 pub fn cursor_of(user: &User) -> String {
     fold(&user.user_name)
@@ -70,13 +125,12 @@ impl Store {
             .map(|q| q.trim().to_owned())
             .filter(|q| !q.is_empty());
         if let Some(prefix) = prefix {
+            let prefix: String = prefix.chars().take(WORD_CHARS).collect();
             let from = placeholder(prefix.clone(), &mut binds);
             let to = placeholder(format!("{prefix}\u{10FFFF}"), &mut binds);
-            let ranges: Vec<String> = ["user_name_search", "display_name_search", "email_search"]
-                .iter()
-                .map(|column| format!("({column} >= {from} AND {column} < {to})"))
-                .collect();
-            conditions.push(format!("({})", ranges.join(" OR ")));
+            conditions.push(format!(
+                "id IN (SELECT user_id FROM user_search_words WHERE word >= {from} AND word < {to})"
+            ));
         }
         if let Some(after) = &search.after {
             conditions.push(format!(
@@ -100,13 +154,14 @@ impl Store {
     }
 }
 
-/// Fills the search copies of users written before they existed (migration 0027), a thousand at
-/// a time; nothing to do on later starts.
-pub(crate) async fn fill_search_columns(pool: &AnyPool) -> Result<(), StoreError> {
+/// Writes the search rows of users written before they existed (migration 0033), a thousand at
+/// a time; nothing to do on later starts (every live user has a row: their user name's start).
+pub(crate) async fn fill_search_words(pool: &AnyPool) -> Result<(), StoreError> {
     loop {
         let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-            "SELECT id, user_name, display_name, email FROM users \
-             WHERE user_name_search IS NULL LIMIT 1000",
+            "SELECT id, user_name, display_name, email FROM users u WHERE deleted_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM user_search_words w WHERE w.user_id = u.id) \
+             LIMIT 1000",
         )
         .fetch_all(pool)
         .await?;
@@ -115,16 +170,8 @@ pub(crate) async fn fill_search_columns(pool: &AnyPool) -> Result<(), StoreError
         }
         let mut tx = pool.begin().await?;
         for (id, user_name, display_name, email) in rows {
-            sqlx::query(
-                "UPDATE users SET user_name_search = $1, display_name_search = $2, \
-                 email_search = $3 WHERE id = $4",
-            )
-            .bind(search_fold(&user_name))
-            .bind(display_name.as_deref().map(search_fold))
-            .bind(search_fold(&email))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            let attributes = (user_name.as_str(), display_name.as_deref(), email.as_str());
+            write_search_words(&mut tx, &id, attributes).await?;
         }
         tx.commit().await?;
     }
@@ -132,7 +179,7 @@ pub(crate) async fn fill_search_columns(pool: &AnyPool) -> Result<(), StoreError
 
 #[cfg(test)]
 mod tests {
-    use super::search_fold;
+    use super::{search_fold, search_words};
 
     #[test]
     fn case_and_accents_fold_away() {
@@ -140,5 +187,33 @@ mod tests {
         assert_eq!(search_fold("HÉLOÏSE Dupont-Émile"), "heloise dupont-emile");
         assert_eq!(search_fold("ﬁlière Ça"), "filiere ca");
         assert_eq!(search_fold("ada@example.com"), "ada@example.com");
+    }
+
+    #[test]
+    fn every_word_start_is_found_not_the_inside_of_a_word() {
+        let words = search_words(
+            "hdupont",
+            Some("Héloïse Dupont-Émile"),
+            "h.dupont@example.com",
+        );
+        let expected = [
+            "dupont-emile",
+            "dupont@example.com",
+            "emile",
+            "com",
+            "example.com",
+            "h.dupont@example.com",
+            "hdupont",
+            "heloise dupont-emile",
+        ];
+        assert_eq!(words, expected.map(String::from).into_iter().collect());
+    }
+
+    #[test]
+    fn a_long_name_is_kept_to_its_start() {
+        let long = "a".repeat(500);
+        let words = search_words(&long, None, "x@y");
+        assert!(words.iter().all(|w| w.chars().count() <= super::WORD_CHARS));
+        assert!(words.contains(&"a".repeat(super::WORD_CHARS)));
     }
 }

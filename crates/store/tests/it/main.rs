@@ -303,6 +303,10 @@ async fn users_are_searched_without_case_or_accents_and_paged_by_cursor(store: &
     assert_eq!(found(q("émi")).await, ["ÉMILE"]);
     assert_eq!(found(q("zoe@")).await, ["Zoe"]);
     assert_eq!(found(q("x")).await, Vec::<String>::new());
+    // From the start of any word, not from inside one.
+    assert_eq!(found(q("DUPONT")).await, ["hdupont"]);
+    assert_eq!(found(q("upont")).await, Vec::<String>::new());
+    assert_eq!(found(q("example.com")).await.len(), 4);
     let in_acme = store::UserSearch {
         entity: Some(acme.id),
         ..q("héloïse")

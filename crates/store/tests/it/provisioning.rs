@@ -154,6 +154,20 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         .await
         .unwrap_err();
     assert!(matches!(stale, StoreError::VersionMismatch(_)), "{stale:?}");
+    // The directory's search follows the change (the other "ADA" keeps her address), and
+    // forgets the user once deleted.
+    let searched = |q: &str| {
+        let search = store::UserSearch {
+            query: Some(q.into()),
+            limit: 10,
+            ..Default::default()
+        };
+        async move { store.search_users(&search).await.unwrap().len() }
+    };
+    assert_eq!(
+        (searched("new.example").await, searched("ada@example").await),
+        (1, 0)
+    );
 
     let secret = KeySecret::generate();
     let key = ApiKey::issue(
@@ -179,6 +193,7 @@ pub async fn provisioned_users_are_found_by_folded_columns_changed_and_deleted(s
         .await
         .unwrap();
     assert_eq!(revoked, vec![key.id]);
+    assert_eq!(searched("new.example").await, 0);
     assert!(store.provisioned_user(ada.user.id).await.unwrap().is_none());
     assert!(store.user(ada.user.id).await.unwrap().is_none());
     assert!(matches!(
