@@ -18,7 +18,7 @@ use crate::admin_api::uri;
 use crate::pages::{self, Section, cell, number};
 use crate::reach::Reach;
 use crate::text::Text;
-use crate::views::{ask, posted, respond, signed_in};
+use crate::views::{SignedIn, ask, posted, respond};
 
 const PAGE: &str = "50";
 const EXPORT: &str = "10000";
@@ -54,13 +54,9 @@ impl AuditQuery {
 /// `GET /console/audit`.
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn { visitor, person }: SignedIn,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
     let filters = query.filters();
     let mut api = filters.clone();
     api.push(("limit", PAGE));
@@ -224,13 +220,9 @@ pub(crate) async fn verify(
 /// `GET /console/audit/export`: the selection as JSON Lines, one event a line.
 pub(crate) async fn export(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn { visitor, person }: SignedIn,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
     let mut api = query.filters();
     api.push(("limit", EXPORT));
     let path = uri("/admin/v1/audit", &api);

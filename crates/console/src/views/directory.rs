@@ -14,7 +14,7 @@ use crate::Console;
 use crate::admin_api::uri;
 use crate::pages::{self, Section, cell};
 use crate::text::Text;
-use crate::views::{posted, refused, respond, signed_in};
+use crate::views::{SignedIn, posted, refused, respond};
 
 /// Rows per page of the users directory.
 const PAGE: &str = "50";
@@ -28,13 +28,9 @@ pub(crate) struct UsersQuery {
 /// `GET /console/users[?q][&after]`.
 pub(crate) async fn users(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn { visitor, person }: SignedIn,
     Query(query): Query<UsersQuery>,
 ) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
     let q = query.q.unwrap_or_default();
     let after = query.after.unwrap_or_default();
     let path = uri(
@@ -107,11 +103,10 @@ pub(crate) async fn users(
 }
 
 /// `GET /console/sessions`: the live web sessions the person may see, each with its end button.
-pub(crate) async fn sessions(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn sessions(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     let answer = console
         .admin
         .call(&person.principal, Method::GET, "/admin/v1/sessions", None)

@@ -18,14 +18,13 @@ use crate::admin_api::{Answer, uri};
 use crate::pages::{self, Section, cell};
 use crate::text::Text;
 use crate::views::directory::encode;
-use crate::views::{ask, posted, refused, respond, signed_in};
+use crate::views::{SignedIn, ask, posted, refused, respond};
 
 /// `GET /console/keys`.
-pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     listing(&console, &visitor, &person, None).await
 }
 

@@ -1,5 +1,6 @@
-//! The console's pages, one module per section; what they share: finding the person signed in,
-//! checking a form's origin and token, refusing a forged one.
+//! The console's pages, one module per section; what they share: finding the person signed in
+//! (the [`SignedIn`] extractor, which answers the sign-in page itself when nobody is), checking
+//! a form's origin and token, refusing a forged one.
 
 pub(crate) mod audit;
 pub(crate) mod directory;
@@ -16,9 +17,10 @@ pub(crate) mod use_cases;
 use std::sync::Arc;
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use browser::{Lang, Person, Visitor};
+use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -29,11 +31,28 @@ use crate::admin_api::Answer;
 use crate::pages::{self, Section};
 use crate::reach::Reach;
 
+/// The visitor and the person signed in, taken from the request before a page's handler runs;
+/// when nobody is signed in, the handler does not run and the page asking them to sign in first
+/// is the answer.
+pub(crate) struct SignedIn {
+    pub visitor: Visitor,
+    pub person: Person,
+}
+
+impl FromRequestParts<Arc<Console>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Arc<Console>,
+    ) -> Result<SignedIn, Response> {
+        let (visitor, person) = signed_in(console, &parts.headers).await?;
+        Ok(SignedIn { visitor, person })
+    }
+}
+
 /// The visitor and the person signed in, or the page asking them to sign in first.
-pub(crate) async fn signed_in(
-    console: &Console,
-    headers: &HeaderMap,
-) -> Result<(Visitor, Person), Response> {
+async fn signed_in(console: &Console, headers: &HeaderMap) -> Result<(Visitor, Person), Response> {
     let visitor = Visitor::of(console, headers).await;
     match visitor.person.clone() {
         Some(person) => Ok((visitor, person)),

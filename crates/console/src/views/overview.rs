@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use browser::{Lang, Person, Visitor};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use browser::{Lang, Visitor};
+use http::{HeaderValue, Method, StatusCode, header};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,7 +20,7 @@ use crate::chart::{self, MAX_SERIES, Series};
 use crate::pages::{self, Section, number};
 use crate::text::Text;
 use crate::views::directory::encode;
-use crate::views::{respond, signed_in};
+use crate::views::{SignedIn, respond};
 
 const DAY_MILLIS: i64 = 86_400_000;
 
@@ -111,13 +111,9 @@ pub(crate) struct OverviewQuery {
 /// `GET /console`.
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn { visitor, person }: SignedIn,
     Query(query): Query<OverviewQuery>,
 ) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
     let by = By::ALL
         .into_iter()
         .find(|b| Some(b.dimension()) == query.by.as_deref())
@@ -415,13 +411,9 @@ pub(crate) struct MonthQuery {
 /// `GET /console/chargeback.csv?month=YYYY-MM`: the admin API's CSV, as it answered it.
 pub(crate) async fn chargeback_csv(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn { visitor, person }: SignedIn,
     Query(query): Query<MonthQuery>,
 ) -> Response {
-    let (visitor, person): (_, Person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
     let month = query.month.unwrap_or_default();
     let path = uri(
         "/admin/v1/reports/chargeback",

@@ -22,7 +22,7 @@ use crate::Console;
 use crate::admin_api::{Answer, uri};
 use crate::pages::{self, Section, cell};
 use crate::text::Text;
-use crate::views::{posted, refused, respond, signed_in};
+use crate::views::{SignedIn, posted, refused, respond};
 
 /// The personal-data types, in the policy crate's order (the admin API's names).
 const TYPES: [&str; 9] = [
@@ -69,13 +69,9 @@ pub(crate) struct DryRunForm {
 /// `GET /console/policies`.
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn { visitor, person }: SignedIn,
     Query(whose): Query<Whose>,
 ) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
     render(&console, (&visitor, &person), &whose, None).await
 }
 

@@ -24,14 +24,13 @@ use crate::pages::{self, Section, cell, number};
 use crate::reach::Reach;
 use crate::text::Text;
 use crate::views::directory::encode;
-use crate::views::{Call, ask, respond, signed_in, submit};
+use crate::views::{Call, SignedIn, ask, respond, submit};
 
 /// `GET /console/pools`.
-pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     let get = |path: String| {
         let principal = Arc::clone(&person.principal);
         let admin = &console.admin;

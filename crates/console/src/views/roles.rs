@@ -16,7 +16,7 @@ use crate::Console;
 use crate::admin_api::uri;
 use crate::pages::{self, Section, cell};
 use crate::text::Text;
-use crate::views::{posted, refused, respond, signed_in};
+use crate::views::{SignedIn, posted, refused, respond};
 
 /// The roles a grant may name, as the admin API spells them.
 const ROLES: [&str; 7] = [
@@ -30,11 +30,10 @@ const ROLES: [&str; 7] = [
 ];
 
 /// `GET /console/roles`.
-pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     let answer = console
         .admin
         .call(

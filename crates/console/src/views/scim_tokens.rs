@@ -18,14 +18,13 @@ use crate::pages::{self, Section, cell};
 use crate::text::Text;
 use crate::views::directory::encode;
 use crate::views::keys::secret_or_problem;
-use crate::views::{Call, ask, posted, respond, signed_in, submit};
+use crate::views::{Call, SignedIn, ask, posted, respond, submit};
 
 /// `GET /console/scim-tokens`.
-pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     listing(&console, &visitor, &person, None).await
 }
 

@@ -20,14 +20,13 @@ use crate::reach::Reach;
 use crate::text::Text;
 use crate::views::directory::encode;
 use crate::views::overview::seats_table;
-use crate::views::{Call, ask, respond, signed_in, submit};
+use crate::views::{Call, SignedIn, ask, respond, submit};
 
 /// `GET /console/seats`.
-pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     let path = "/admin/v1/seats/report";
     let answer = match ask(
         &console,

@@ -6,20 +6,19 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use maud::html;
 
 use crate::Console;
 use crate::pages::{self, Section, cell, number};
 use crate::text::Text;
-use crate::views::{ask, respond, signed_in};
+use crate::views::{SignedIn, ask, respond};
 
 /// `GET /console/teams`.
-pub(crate) async fn page(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn page(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     let path = "/admin/v1/teams?limit=1000";
     let answer = match ask(
         &console,

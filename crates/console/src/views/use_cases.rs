@@ -24,14 +24,13 @@ use crate::pages::{self, Section, cell, number};
 use crate::reach::Reach;
 use crate::text::Text;
 use crate::views::directory::encode;
-use crate::views::{Call, ask, respond, signed_in, submit_then};
+use crate::views::{Call, SignedIn, ask, respond, submit_then};
 
 /// `GET /console/use-cases`.
-pub(crate) async fn list(State(console): State<Arc<Console>>, headers: HeaderMap) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
+pub(crate) async fn list(
+    State(console): State<Arc<Console>>,
+    SignedIn { visitor, person }: SignedIn,
+) -> Response {
     let path = "/admin/v1/use-cases";
     let section = Section::UseCases;
     let answer = match ask(&console, (&visitor, &person), section, Method::GET, path).await {
@@ -85,14 +84,10 @@ pub(crate) struct Compared {
 /// `GET /console/use-cases/{slug}`.
 pub(crate) async fn page(
     State(console): State<Arc<Console>>,
-    headers: HeaderMap,
+    SignedIn { visitor, person }: SignedIn,
     Path(slug): Path<String>,
     Query(compared): Query<Compared>,
 ) -> Response {
-    let (visitor, person) = match signed_in(&console, &headers).await {
-        Ok(signed_in) => signed_in,
-        Err(page) => return page,
-    };
     let base = format!("/admin/v1/use-cases/{}", encode(&slug));
     let section = Section::UseCases;
     let use_case = match ask(&console, (&visitor, &person), section, Method::GET, &base).await {
