@@ -188,6 +188,8 @@ try {
   await visit(admin, '/console/audit?action=pool_share', "Journal d'audit", 'audit-pool-share');
   assert.ok((await admin.locator('#audit tbody tr', { hasText: 'pool_share.set' }).count()) >= 1);
   console.log('ok: the weight change is audited, and the chain verifies from the page');
+  await visit(admin, '/console/content', 'Contenus conservés', 'content');
+  assert.ok((await admin.getByRole('note').textContent()).includes("journal d'audit"), 'the read is said to be audited');
   // The AI Factory: the use cases, one use case's diff, a version submitted from its page.
   await visit(admin, '/console/use-cases', "Cas d'usage", 'use-cases');
   assert.ok((await admin.locator('#use-cases tbody tr', { hasText: 'élevé' }).count()) === 1, 'its risk class');

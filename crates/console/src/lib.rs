@@ -163,6 +163,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/audit", get(views::audit::page))
         .route("/console/audit/verify", post(views::audit::verify))
         .route("/console/audit/export", get(views::audit::export))
+        .route(
+            "/console/content",
+            get(views::content::page).post(views::content::read),
+        )
+        .route("/console/content/erase", post(views::content::erase))
         .layer(axum::middleware::map_response(browser::secure))
         .with_state(console)
 }

@@ -25,10 +25,11 @@ pub(crate) enum Section {
     UseCases,
     Policies,
     Audit,
+    Content,
 }
 
 impl Section {
-    const ALL: [Section; 12] = [
+    const ALL: [Section; 13] = [
         Section::Overview,
         Section::Users,
         Section::Teams,
@@ -41,6 +42,7 @@ impl Section {
         Section::UseCases,
         Section::Policies,
         Section::Audit,
+        Section::Content,
     ];
 
     /// The admin API action the section's page reads with: the section is in the navigation of
@@ -58,6 +60,7 @@ impl Section {
             Section::UseCases => "use_case.read",
             Section::Policies => "policy.read",
             Section::Audit => "audit.read",
+            Section::Content => "content.read",
         }
     }
 
@@ -75,6 +78,7 @@ impl Section {
             Section::UseCases => "/console/use-cases",
             Section::Policies => "/console/policies",
             Section::Audit => "/console/audit",
+            Section::Content => "/console/content",
         }
     }
 
@@ -92,6 +96,7 @@ impl Section {
             Section::UseCases => Text::UseCases,
             Section::Policies => Text::Policies,
             Section::Audit => Text::Audit,
+            Section::Content => Text::Content,
         }
     }
 }

@@ -257,5 +257,19 @@ browser::sentences! {
         Value => ("Valeur", "Value"),
         ModelReceives => ("Ce que le modèle recevrait", "What the model would receive"),
         LatencyByModel => ("Latence et erreurs par modèle (30 jours)", "Latency and errors by model (30 days)"),
+        Content => ("Contenus conservés", "Stored content"),
+        ContentReadAudited => (
+            "Lire les échanges d'une personne avec les modèles n'est permis que pour une enquête : chaque lecture est inscrite au journal d'audit, à votre nom, avant que rien ne s'affiche.",
+            "Reading a person's exchanges with the models is allowed only for an investigation: every read is written to the audit trail, in your name, before anything is shown."
+        ),
+        ReadContent => ("Lire (lecture journalisée)", "Read (the read is audited)"),
+        EraseContentExplained => (
+            "Effacer détruit la clé des contenus conservés de la personne : ils ne pourront plus jamais être lus. Les relevés d'usage restent.",
+            "Erasing destroys the key of the person's stored content: it can never be read again. Usage records stay."
+        ),
+        EraseContent => ("Effacer ses contenus", "Erase their content"),
+        Question => ("Demande", "Request"),
+        Answer => ("Réponse", "Answer"),
+        Erased => ("Effacé", "Erased"),
     }
 }

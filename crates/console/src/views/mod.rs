@@ -3,6 +3,7 @@
 //! a form's origin and token, refusing a forged one.
 
 pub(crate) mod audit;
+pub(crate) mod content;
 pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod overview;

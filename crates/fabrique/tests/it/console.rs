@@ -2,7 +2,9 @@
 //! link, the page's token taken from its form. The policies page shows an entity administrator
 //! her entity's policy in force, runs a dry run posted with the token (refused without it), and
 //! answers another entity's policy as unknown. The pools page shows a group administrator each
-//! endpoint's health as the gateway sees it.
+//! endpoint's health as the gateway sees it. The stored-content page lets an entity's auditor
+//! read a user's exchanges through a posted form, the read audited in her name, and refuses
+//! anyone else.
 
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::json;
@@ -88,8 +90,12 @@ async fn get(t: &TestServer, cookies: &str, path: &str) -> (u16, String) {
 }
 
 async fn dry_run(t: &TestServer, cookies: &str, form: &[(&str, &str)]) -> (u16, String) {
+    post(t, cookies, "/console/policies/dry-run", form).await
+}
+
+async fn post(t: &TestServer, cookies: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
     let response = browser()
-        .post(t.url("/console/policies/dry-run"))
+        .post(t.url(path))
         .header(COOKIE, cookies)
         .header("origin", t.url(""))
         .header("accept-language", "en")
@@ -189,5 +195,81 @@ async fn the_pools_page_shows_each_endpoints_health_to_a_group_administrator() {
         ),
         "{page}"
     );
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn an_auditor_reads_a_users_content_through_an_audited_form() {
+    const ASKED: &str = "Le code du coffre de la salle Vauban est 4242";
+    let config = one_endpoint(&format!(
+        r#"
+[retention]
+master_key_env = "{MASTER_KEY_ENV}"
+
+[[entities]]
+slug = "acme"
+name = "Acme"
+[entities.retention]
+mode = "full"
+days = 30
+"#
+    ));
+    let sim = sim::SimConfig {
+        echo: true,
+        ..instant_sim()
+    };
+    let t = TestServer::start(vec![sim], &config).await;
+    let chat = json!({"model": "mistral-small", "messages": [{"role": "user", "content": ASKED}]});
+    let (status, _, answer) = t.post("/v1/chat/completions", &chat).await;
+    assert_eq!(status, 200, "{answer}");
+    // A restart writes the queued content, with no waiting on a timer.
+    let t = t.restart().await;
+    let (audrey, _, _) = t.create_user_with_roles("acme", "audrey", &[]).await;
+    let role = json!({"user": "audrey", "role": "auditor", "entity": "acme"});
+    let (status, body) = t.admin_post("/admin/v1/role-grants", role).await;
+    assert_eq!(status, 201, "{body}");
+    t.create_user_with_roles("acme", "bruno", &[]).await;
+    let cookies = signed_in(&t, "audrey").await;
+
+    let (status, page) = get(&t, &cookies, "/console/content").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("every read is written to the audit trail"),
+        "{page}"
+    );
+    assert!(!page.contains(ASKED), "nothing is read by opening the page");
+    let zone = reports::Zone::new("UTC").unwrap();
+    let now = domain::now_millis();
+    let (from, to) = (zone.format(now - 86_400_000), zone.format(now + 86_400_000));
+    let token = token_of(&page);
+    let form = |csrf: &'static str| {
+        [
+            ("user", "ada"),
+            ("from", from.as_str()),
+            ("to", to.as_str()),
+            ("csrf", csrf),
+        ]
+    };
+    let (status, _) = post(&t, &cookies, "/console/content", &form("forged")).await;
+    assert_eq!(status, 403, "a forged read reads nothing");
+    let token: &'static str = token.leak();
+    let (status, read) = post(&t, &cookies, "/console/content", &form(token)).await;
+    assert_eq!(status, 200, "{read}");
+    assert!(read.contains(&format!("user: {ASKED}")), "{read}");
+    let events = t.server.store.list_audit(1000).await.unwrap();
+    let reads: Vec<_> = events
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.action == domain::AuditAction::ContentRead)
+        .collect();
+    assert_eq!(reads.len(), 1, "one read, one event");
+    assert_eq!(reads[0].actor, audrey, "in her name");
+    // Without the auditor's role, the form reads nothing.
+    let cookies = signed_in(&t, "bruno").await;
+    let (_, page) = get(&t, &cookies, "/console/content").await;
+    let token: &'static str = token_of(&page).leak();
+    let (status, refused) = post(&t, &cookies, "/console/content", &form(token)).await;
+    assert_eq!(status, 403, "{refused}");
+    assert!(!refused.contains(ASKED));
     t.finish().await;
 }
