@@ -155,6 +155,53 @@ async fn with_a_provider_the_sign_in_page_offers_it_and_a_session_opens_the_chat
     assert!(!body.contains(r#"href="/auth/login""#), "{body}");
 }
 
+/// Where a page or a script points: `href="/assets/…"`, `src="/assets/…"`, and a module's
+/// `from './….js'`.
+fn assets_named(text: &str) -> Vec<String> {
+    let mut named = Vec::new();
+    for (mark, prefix) in [
+        (r#"href="/assets/"#, "/assets/"),
+        (r#"src="/assets/"#, "/assets/"),
+        ("from './", "/assets/"),
+    ] {
+        for (at, _) in text.match_indices(mark) {
+            let rest = &text[at + mark.len()..];
+            let end = rest.find(['"', '\'', '?']).unwrap_or(rest.len());
+            named.push(format!("{prefix}{}", &rest[..end]));
+        }
+    }
+    named
+}
+
+/// The chat as a person first opens it weighs under 100 KB, the page and everything it loads
+/// (style sheet, scripts and the modules they import): it opens fast on a loaded office network.
+#[tokio::test]
+async fn the_chat_signed_in_weighs_under_100_kb_with_everything_it_loads() {
+    let (issuer, t) = start().await;
+    let session = browser_session(&issuer, &t, "ada").await;
+    let (status, _, body) = page(&t, &session, "fr").await;
+    assert_eq!(status, 200);
+    let mut weight = body.len();
+    let mut to_load = assets_named(&body);
+    let mut loaded = Vec::new();
+    while let Some(asset) = to_load.pop() {
+        if loaded.contains(&asset) {
+            continue;
+        }
+        let response = browser().get(t.url(&asset)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{asset}");
+        let text = response.text().await.unwrap();
+        weight += text.len();
+        to_load.extend(assets_named(&text));
+        loaded.push(asset);
+    }
+    assert!(
+        loaded.iter().any(|a| a.ends_with(".css")) && loaded.iter().any(|a| a.ends_with(".js")),
+        "the page's style and scripts are counted: {loaded:?}"
+    );
+    assert!(weight < 100_000, "{weight} bytes: {loaded:?}");
+}
+
 #[tokio::test]
 async fn a_state_change_needs_the_token_of_this_browser_and_person_from_this_origin() {
     let (issuer, t) = start().await;
