@@ -352,15 +352,7 @@ fn last_question(body: &Value) -> String {
     let Some(last) = messages.iter().rev().find(|m| m["role"] == "user") else {
         return String::new();
     };
-    match &last["content"] {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
+    wire::chat::content_text(&last["content"])
 }
 
 /// The passages as a first system message, and the extension field taken out.

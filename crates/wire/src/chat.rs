@@ -67,15 +67,21 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// The text of the message: the string itself, or the `text` parts joined by newlines.
     pub fn text(&self) -> String {
-        match &self.content {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            _ => String::new(),
-        }
+        self.content.as_ref().map(content_text).unwrap_or_default()
+    }
+}
+
+/// The text of a message's `content` as it comes: the string itself, or the `text` parts joined
+/// by newlines; empty for anything else.
+pub fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
     }
 }
 

@@ -52,16 +52,7 @@ pub(crate) async fn page(
     State(console): State<Arc<Console>>,
     SignedIn { visitor, person }: SignedIn,
 ) -> Response {
-    let main = form(&console, (&visitor, &person), &ReadForm::default()).await;
-    respond(
-        &console,
-        &visitor,
-        &person,
-        Section::Content,
-        StatusCode::OK,
-        main,
-    )
-    .await
+    render(&console, (&visitor, &person), &ReadForm::default(), None).await
 }
 
 /// `POST /console/content`: the read, audited by the admin API, under the form.
@@ -86,19 +77,22 @@ pub(crate) async fn read(
         Ok(answer) => answer,
         Err(refused) => return refused,
     };
+    render(&console, signed_in, &asked, Some(answer.rows())).await
+}
+
+/// The page: the forms and, after a read, what it found.
+async fn render(
+    console: &Console,
+    (visitor, person): (&Visitor, &Person),
+    asked: &ReadForm,
+    read: Option<&[Value]>,
+) -> Response {
     let main = html! {
-        (form(&console, signed_in, &asked).await)
-        (records(&console, visitor.lang, answer.rows()))
+        (form(console, (visitor, person), asked).await)
+        @if let Some(rows) = read { (records(console, visitor.lang, rows)) }
     };
-    respond(
-        &console,
-        &visitor,
-        &person,
-        Section::Content,
-        StatusCode::OK,
-        main,
-    )
-    .await
+    let ok = StatusCode::OK;
+    respond(console, visitor, person, Section::Content, ok, main).await
 }
 
 /// `POST /console/content/erase`.
@@ -190,22 +184,15 @@ fn shown(value: &Value) -> String {
     if let Some(messages) = value.as_array() {
         return messages
             .iter()
-            .map(|m| format!("{}: {}", cell(&m["role"]), text_of(&m["content"])))
+            .map(|m| {
+                format!(
+                    "{}: {}",
+                    cell(&m["role"]),
+                    wire::chat::content_text(&m["content"])
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n");
     }
     serde_json::to_string_pretty(value).unwrap_or_default()
-}
-
-/// A message's content: its text, or its parts' texts.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => other.to_string(),
-    }
 }
