@@ -2,7 +2,8 @@
 //! the rules that decide along the way. Pure: no I/O, no clock (times are passed in), no async.
 //!
 //! - **Registry** ([`registry`]): a use case (slug, purpose, owning entity, owners, the entities
-//!   allowed to call it, classification, EU AI Act risk class, impact assessment, priority class,
+//!   allowed to call it, classification, EU AI Act risk class, impact assessment (and the size
+//!   of the documents attached to it, [`MAX_USE_CASE_DOCUMENT_BYTES`]), priority class,
 //!   evaluation thresholds, canary rule) and its numbered versions (system-prompt template, model
 //!   and fallbacks, parameters, tools, output schema, few-shot messages). A version's content is
 //!   frozen once submitted; its [`registry::VersionSpec::digest`] names that content, so an
@@ -42,7 +43,8 @@ pub mod template;
 pub use lifecycle::{Approval, ApprovalNeed, LifecycleError, Transition, TransitionRole};
 pub use live::{CallerView, Invocable, KeyScope, Live, LiveUseCase, LiveVersion, Refusal};
 pub use registry::{
-    Allowed, ImpactAssessment, RiskClass, Thresholds, UseCase, Version, VersionSpec, VersionState,
+    Allowed, ImpactAssessment, MAX_USE_CASE_DOCUMENT_BYTES, RiskClass, Thresholds, UseCase,
+    Version, VersionSpec, VersionState,
 };
 
 /// The prefix of a model name that invokes a use case: `usecase/<slug>` or `usecase/<slug>@<n>`.

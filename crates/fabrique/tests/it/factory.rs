@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::harness::{Database, TestServer, call, instant_sim, on_both_databases};
 
 mod console;
+mod documents;
 mod group;
 mod invocation;
 
