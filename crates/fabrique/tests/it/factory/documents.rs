@@ -2,7 +2,8 @@
 //! with no role, named among the use case's owners) attach them, a risk officer and an auditor
 //! read them, the bytes come back exactly with their media type and name, a caller of another
 //! entity finds nothing, a document past 20 MiB is refused 413, an owner deletes one, and every
-//! action is in the audit trail, refusals included.
+//! action is in the audit trail, refusals included. The command line attaches, lists, downloads
+//! and detaches through the same routes.
 
 use domain::{Outcome, Role};
 use reqwest::Method;
@@ -250,3 +251,82 @@ async fn documents_are_attached_read_and_deleted_by_those_allowed(database: Data
 }
 
 on_both_databases!(documents_are_attached_read_and_deleted_by_those_allowed);
+
+/// `fabrique usecase attach`, `documents`, `document --out` and `detach` against a server: the
+/// file downloaded is the one attached, byte for byte.
+#[tokio::test]
+async fn the_cli_attaches_lists_downloads_and_detaches_a_document() {
+    let t = TestServer::start(vec![instant_sim()], &config()).await;
+    let p = people(&t).await;
+    let definition = json!({
+        "slug": SLUG, "name": "Invoice reader", "purpose": "Reads supplier invoices.",
+        "owner_entity": "acme", "owners": ["eve"], "risk_class": "high",
+    });
+    let (status, body) = call(
+        &t,
+        Method::POST,
+        "/admin/v1/use-cases",
+        &p.engineer,
+        Some(definition),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("Analyse d'impact.pdf");
+    let assessment: Vec<u8> = (0..=255u8).cycle().take(50_000).collect();
+    std::fs::write(&source, &assessment).unwrap();
+    let (url, key) = (t.url(""), p.engineer.clone());
+    let fabrique = |args: Vec<String>| {
+        let (url, key) = (url.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_fabrique"))
+                .args(["usecase", "--url", &url, "--key", &key])
+                .args(args)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "{stderr}");
+            String::from_utf8(output.stdout).unwrap()
+        })
+    };
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let attached = fabrique(vec!["attach".into(), SLUG.into(), path(&source)])
+        .await
+        .unwrap();
+    let attached: Value = serde_json::from_str(&attached).unwrap();
+    assert_eq!(
+        (&attached["filename"], &attached["media_type"]),
+        (&json!("Analyse d'impact.pdf"), &json!("application/pdf")),
+        "{attached}"
+    );
+    let id = attached["id"].as_str().unwrap().to_owned();
+    let listed = fabrique(vec!["documents".into(), SLUG.into()])
+        .await
+        .unwrap();
+    assert!(listed.contains(&id), "{listed}");
+    let copy = dir.path().join("copy.pdf");
+    let args = vec![
+        "document".into(),
+        SLUG.into(),
+        id.clone(),
+        "--out".into(),
+        path(&copy),
+    ];
+    let wrote = fabrique(args).await.unwrap();
+    assert!(wrote.contains("wrote 50000 bytes"), "{wrote}");
+    assert!(
+        std::fs::read(&copy).unwrap() == assessment,
+        "the same bytes"
+    );
+    fabrique(vec!["detach".into(), SLUG.into(), id])
+        .await
+        .unwrap();
+    let listed: Value = serde_json::from_str(
+        &fabrique(vec!["documents".into(), SLUG.into()])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(listed["data"], json!([]), "{listed}");
+    t.finish().await;
+}
