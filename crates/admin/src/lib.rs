@@ -101,7 +101,8 @@
 //!   `GET/DELETE …/documents/{id}` (download as an attachment; delete). Cedar decides on the use
 //!   case's owning entity with `context.use_case_owner` (the owners it names add, read and
 //!   delete, as its factory engineers do; risk and compliance officers and auditors read);
-//!   audited `use_case.document.add`, `.read` (lists and downloads), `.delete`.
+//!   audited `use_case.document.add`, `.read` (lists and downloads), `.delete`. A high-risk
+//!   version is approved only with the impact assessment `completed` and a document attached.
 //! - **Permissions** (`permissions.rs`): `GET /admin/v1/permissions`, what the caller may do
 //!   as the policy set decides it, for pages that show only what a person may reach.
 //! - **GPU pool shares** (`pool_shares.rs`): `GET /admin/v1/pools` (every pool, scheduled or not,

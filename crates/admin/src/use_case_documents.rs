@@ -10,6 +10,9 @@
 //! owners and factory engineers add and delete, they and risk or compliance officers and
 //! auditors read. A use case of another entity answers 404, as a missing one, and a document id
 //! of another use case as a missing document. Every action is an audit event, reads included.
+//!
+//! A high-risk use case is approved only once its impact assessment is `completed` and at least
+//! one document is attached (`factory::lifecycle::impact_ready`, asked by the approval).
 
 use axum::Json;
 use axum::body::Bytes;

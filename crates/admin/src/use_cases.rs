@@ -740,6 +740,14 @@ pub(crate) async fn transition(
                 )
             })?;
             crate::evaluations::gate(&state, &loaded, &version, run).await?;
+            // A high-risk use case is approved on its completed impact assessment, documented.
+            let documents = state.store.use_case_documents(&slug).await?.len();
+            factory::lifecycle::impact_ready(
+                loaded.use_case.risk,
+                loaded.use_case.impact,
+                documents,
+            )
+            .map_err(|e| AdminError::Conflict(e.to_string()))?;
             let mut by_version = state.store.approvals(&slug).await?;
             let given = by_version.remove(&number).unwrap_or_default();
             let this = Approval {

@@ -11,7 +11,8 @@
 //! - **Lifecycle** ([`lifecycle`]): `draft → in_review → approved → deployed → retired`, and back
 //!   to `draft` from review. Each [`lifecycle::Transition`] names the role that makes it (factory
 //!   engineers propose and deploy, a risk officer of the owning entity approves); a high-risk use
-//!   case needs a second approval, at group level; a prohibited one is never approved. The Cedar
+//!   case needs a second approval, at group level, and its impact assessment completed with at
+//!   least one document attached; a prohibited one is never approved. The Cedar
 //!   policies of the admin API grant exactly these roles (a test there checks it).
 //! - **Invocation** ([`template`], [`compose`]): the template rendered with named variables, then
 //!   the chat request the model receives: the version's system prompt, few-shot messages, the
