@@ -92,8 +92,29 @@ pub enum UseCaseCommand {
         #[command(subcommand)]
         command: SuiteCommand,
     },
-    /// The AI Act register: every use case, its risk class, owners, entities, models, status
-    /// and last evaluation.
+    /// The documents attached to a use case (its impact assessment's): names, sizes, digests,
+    /// who uploaded them and when.
+    Documents { slug: String },
+    /// Attach a document (20 MiB at most) to a use case; its media type is told by its
+    /// extension.
+    Attach { slug: String, file: PathBuf },
+    /// Download one of a use case's documents into a file.
+    Document {
+        slug: String,
+        /// The document's id (`ucd_…`).
+        id: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Delete one of a use case's documents.
+    Detach {
+        slug: String,
+        /// The document's id (`ucd_…`).
+        id: String,
+    },
+    /// The AI Act register: every use case, its risk class, owners, entities, impact
+    /// assessment and documents, models, status and last evaluation.
     Export {
         #[arg(long, value_enum, default_value = "json")]
         format: crate::ReportFormat,
@@ -260,6 +281,25 @@ pub(crate) fn use_case_call(command: &UseCaseCommand) -> Result<Call, CliError> 
         )
         .into(),
         UseCaseCommand::Suite { command } => suite_call(command)?,
+        UseCaseCommand::Documents { slug } => {
+            Request::to(Method::GET, format!("{}/documents", use_case_path(slug))).into()
+        }
+        UseCaseCommand::Attach { slug, file } => {
+            let bytes = std::fs::read(file).map_err(|source| CliError::Read {
+                path: file.display().to_string(),
+                source,
+            })?;
+            let name = file.file_name().map_or_else(
+                || file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            Request::to(Method::POST, format!("{}/documents", use_case_path(slug)))
+                .with_query(vec![("filename", name)])
+                .with_typed_file(bytes, media_type_of(file))
+                .into()
+        }
+        UseCaseCommand::Document { slug, id, .. } => document_request(Method::GET, slug, id).into(),
+        UseCaseCommand::Detach { slug, id } => document_request(Method::DELETE, slug, id).into(),
         UseCaseCommand::Export { format } => {
             let csv = *format == crate::ReportFormat::Csv;
             let name = if csv { "csv" } else { "json" };
@@ -318,6 +358,36 @@ fn suite_call(command: &SuiteCommand) -> Result<Call, CliError> {
     })
 }
 
+fn document_request(method: Method, slug: &str, id: &str) -> Request {
+    Request::to(
+        method,
+        format!("{}/documents/{}", use_case_path(slug), segment(id)),
+    )
+}
+
+/// The media type of a document, told by its extension; `application/octet-stream` for others.
+fn media_type_of(path: &Path) -> &'static str {
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "pdf" => "application/pdf",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        "md" => "text/markdown",
+        "txt" => "text/plain",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}
+
 /// A lifecycle transition of `target`, with the transition's own fields in `extra`.
 fn transition(target: &Move, name: &str, mut extra: Value) -> Request {
     extra["transition"] = json!(name);
@@ -350,6 +420,14 @@ fn read_json(path: &Path) -> Result<Value, CliError> {
 /// Runs one `usecase` command and returns the text to print.
 pub async fn use_case(cli: &UseCaseCli) -> Result<String, CliError> {
     let planned = use_case_call(&cli.command)?;
+    if let UseCaseCommand::Document { out, .. } = &cli.command {
+        let bytes = crate::call_for_bytes(&cli.server, planned.request).await?;
+        std::fs::write(out, &bytes).map_err(|source| CliError::Write {
+            path: out.display().to_string(),
+            source,
+        })?;
+        return Ok(format!("wrote {} bytes to {}", bytes.len(), out.display()));
+    }
     let text = call(&cli.server, planned.request).await?;
     if planned.verbatim {
         return Ok(text);
@@ -509,6 +587,37 @@ mod tests {
             ]}))
         );
         assert!(parse(&["rollout", "memo", "--weight", "1:90", "--reason", "r"]).is_err());
+    }
+
+    #[test]
+    fn documents_are_attached_with_their_name_and_media_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("Analyse d'impact.PDF");
+        std::fs::write(&file, b"%PDF-1.7").unwrap();
+        let path = file.to_str().unwrap();
+        let call = use_case_call(&parse(&["attach", "memo", path]).unwrap().command).unwrap();
+        assert_eq!(
+            (call.request.method, call.request.path.as_str()),
+            (Method::POST, "/admin/v1/use-cases/memo/documents")
+        );
+        assert_eq!(
+            call.request.query,
+            [("filename", "Analyse d'impact.PDF".to_owned())]
+        );
+        assert_eq!(call.request.file.as_deref(), Some(&b"%PDF-1.7"[..]));
+        assert_eq!(call.request.media_type, Some("application/pdf"));
+        let call = use_case_call(&parse(&["detach", "memo", "ucd_1/x"]).unwrap().command).unwrap();
+        assert_eq!(
+            (call.request.method, call.request.path.as_str()),
+            (
+                Method::DELETE,
+                "/admin/v1/use-cases/memo/documents/ucd_1%2Fx"
+            )
+        );
+        assert!(
+            parse(&["document", "memo", "ucd_1"]).is_err(),
+            "--out is required"
+        );
     }
 
     #[test]

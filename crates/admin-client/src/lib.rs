@@ -104,6 +104,12 @@ pub enum CliError {
     /// An evaluation did not finish, or did not pass its use case's thresholds.
     #[error("{0}")]
     Evaluation(String),
+    /// A file the command writes (a downloaded document) could not be written.
+    #[error("writing {path}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     /// The answer could not be written out, e.g. the reader of a pipe went away.
     #[error("writing the answer")]
     Output(#[source] std::io::Error),
@@ -152,6 +158,13 @@ async fn fetch(cli: &AdminCli, request: Request) -> Result<Value, CliError> {
 
 /// One call of the admin API: the body's text on success, the API's error as one line otherwise.
 async fn call(server: &Server, request: Request) -> Result<String, CliError> {
+    let bytes = call_for_bytes(server, request).await?;
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// [`call`] for an answer that is a file: its bytes as they came.
+async fn call_for_bytes(server: &Server, request: Request) -> Result<Vec<u8>, CliError> {
     let key = server.key.as_deref().filter(|k| !k.is_empty());
     let key = key.ok_or(CliError::MissingKey)?;
     let url = format!("{}{}", server.url.trim_end_matches('/'), request.path);
@@ -169,8 +182,9 @@ async fn call(server: &Server, request: Request) -> Result<String, CliError> {
             .body(text);
     }
     if let Some(file) = request.file {
+        let media_type = request.media_type.unwrap_or("application/octet-stream");
         builder = builder
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_TYPE, media_type)
             .body(file);
     }
     let response = builder.send().await.map_err(|source| CliError::Connect {
@@ -178,13 +192,14 @@ async fn call(server: &Server, request: Request) -> Result<String, CliError> {
         source,
     })?;
     let status = response.status();
-    let text = response
-        .text()
+    let bytes = response
+        .bytes()
         .await
         .map_err(|source| CliError::Connect { url, source })?;
     if status.is_success() {
-        return Ok(text);
+        return Ok(bytes.to_vec());
     }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let parsed: Option<Value> = serde_json::from_str(&text).ok();
     match parsed.as_ref().and_then(|v| v.get("error")) {
         Some(error) => Err(CliError::Api {

@@ -23,6 +23,8 @@ pub(crate) struct Request {
     pub(crate) text: Option<String>,
     /// A file sent as it is (a library's document), instead of `body`.
     pub(crate) file: Option<Vec<u8>>,
+    /// The file's media type (`application/octet-stream` when `None`).
+    pub(crate) media_type: Option<&'static str>,
 }
 
 impl Request {
@@ -35,12 +37,22 @@ impl Request {
             body: None,
             text: None,
             file: None,
+            media_type: None,
         }
     }
 
     pub(crate) fn with_file(self, file: Vec<u8>) -> Request {
         Request {
             file: Some(file),
+            ..self
+        }
+    }
+
+    /// A file sent with its media type.
+    pub(crate) fn with_typed_file(self, file: Vec<u8>, media_type: &'static str) -> Request {
+        Request {
+            file: Some(file),
+            media_type: Some(media_type),
             ..self
         }
     }

@@ -72,11 +72,14 @@ pub enum AdminAction {
     DeleteLibraryDocument,
     ReadPolicy,
     DryRunPolicy,
+    AddUseCaseDocument,
+    ReadUseCaseDocuments,
+    DeleteUseCaseDocument,
 }
 
 impl AdminAction {
     /// Every action, for checks that must cover them all.
-    pub const ALL: [AdminAction; 61] = [
+    pub const ALL: [AdminAction; 64] = [
         AdminAction::CreateEntity,
         AdminAction::ListEntities,
         AdminAction::SetEntityStatus,
@@ -138,6 +141,9 @@ impl AdminAction {
         AdminAction::DeleteLibraryDocument,
         AdminAction::ReadPolicy,
         AdminAction::DryRunPolicy,
+        AdminAction::AddUseCaseDocument,
+        AdminAction::ReadUseCaseDocuments,
+        AdminAction::DeleteUseCaseDocument,
     ];
 
     /// The audit action a request for this is recorded under (when refused, and for most changes);
@@ -205,6 +211,9 @@ impl AdminAction {
             AdminAction::DeleteLibraryDocument => AuditAction::LibraryDocumentDelete,
             AdminAction::ReadPolicy => AuditAction::PolicyRead,
             AdminAction::DryRunPolicy => AuditAction::PolicyDryRun,
+            AdminAction::AddUseCaseDocument => AuditAction::UseCaseDocumentAdd,
+            AdminAction::ReadUseCaseDocuments => AuditAction::UseCaseDocumentRead,
+            AdminAction::DeleteUseCaseDocument => AuditAction::UseCaseDocumentDelete,
         }
     }
 
@@ -272,6 +281,9 @@ impl AdminAction {
             AdminAction::DeleteLibraryDocument => "delete documents from knowledge libraries",
             AdminAction::ReadPolicy => "read data policies",
             AdminAction::DryRunPolicy => "try data policies on sample text",
+            AdminAction::AddUseCaseDocument => "attach documents to use cases",
+            AdminAction::ReadUseCaseDocuments => "read use cases' documents",
+            AdminAction::DeleteUseCaseDocument => "delete use cases' documents",
         }
     }
 
@@ -296,6 +308,17 @@ impl AdminAction {
                 | AdminAction::DeleteLibrary
                 | AdminAction::AddLibraryDocument
                 | AdminAction::DeleteLibraryDocument
+        )
+    }
+
+    /// Whether the action is on a use case's documents: the policies then also see whether the
+    /// caller is among the owners the use case names (`context.use_case_owner`).
+    pub fn on_use_case_documents(self) -> bool {
+        matches!(
+            self,
+            AdminAction::AddUseCaseDocument
+                | AdminAction::ReadUseCaseDocuments
+                | AdminAction::DeleteUseCaseDocument
         )
     }
 
@@ -340,8 +363,31 @@ pub fn authorize_carrying(
     target_entity: Option<EntityId>,
     carried: &[RoleGrant],
 ) -> Result<(), AdminError> {
+    decided(action, |engine| {
+        engine.allows(principal, action, target_entity, carried)
+    })
+}
+
+/// [`authorize`] for an action on a use case's documents, by a caller who is (`owner`) or is not
+/// among the owners the use case names.
+pub(crate) fn authorize_on_use_case(
+    principal: &Principal,
+    action: AdminAction,
+    target_entity: Option<EntityId>,
+    owner: bool,
+) -> Result<(), AdminError> {
+    decided(action, |engine| {
+        engine.allows_on_use_case(principal, action, target_entity, owner)
+    })
+}
+
+/// The engine's answer through `ask`, or a denial when no policy set is valid.
+fn decided(
+    action: AdminAction,
+    ask: impl FnOnce(&policies::Engine) -> bool,
+) -> Result<(), AdminError> {
     let allowed = match policies::engine() {
-        Some(engine) => engine.allows(principal, action, target_entity, carried),
+        Some(engine) => ask(&engine),
         None => {
             tracing::error!("no valid authorization policy set: every admin request is denied");
             false
@@ -384,6 +430,17 @@ pub(crate) async fn require_carrying(
     carried: &[RoleGrant],
 ) -> Result<(), AdminError> {
     let decision = authorize_carrying(&caller.0, action, target_entity, carried);
+    audited(state, caller, action, target_entity, decision).await
+}
+
+/// `decision`, audited `denied` when it is a refusal.
+async fn audited(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    target_entity: Option<EntityId>,
+    decision: Result<(), AdminError>,
+) -> Result<(), AdminError> {
     if decision.is_err() {
         let target = target_entity
             .map(|e| e.to_string())
@@ -404,6 +461,22 @@ pub(crate) async fn require_visible(
     missing: impl FnOnce() -> AdminError,
 ) -> Result<(), AdminError> {
     require(state, caller, action, target_entity)
+        .await
+        .map_err(|refusal| hide(caller, action, refusal, missing))
+}
+
+/// [`require_visible`] for an action on a use case's documents, by a caller who is (`owner`) or
+/// is not among the owners the use case names.
+pub(crate) async fn require_visible_on_use_case(
+    state: &AdminState,
+    caller: &Caller,
+    action: AdminAction,
+    target_entity: Option<EntityId>,
+    owner: bool,
+    missing: impl FnOnce() -> AdminError,
+) -> Result<(), AdminError> {
+    let decision = authorize_on_use_case(&caller.0, action, target_entity, owner);
+    audited(state, caller, action, target_entity, decision)
         .await
         .map_err(|refusal| hide(caller, action, refusal, missing))
 }

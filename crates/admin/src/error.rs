@@ -36,6 +36,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A document larger than its route takes (`document_too_large`, 413).
+    #[error("{0}")]
+    TooLarge(String),
     /// The content to erase is under a legal hold (`legal_hold`, 409).
     #[error("{0}")]
     LegalHold(String),
@@ -74,6 +77,7 @@ impl AdminError {
             AdminError::Forbidden { .. } | AdminError::Refused(_) => StatusCode::FORBIDDEN,
             AdminError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AdminError::Conflict(_) | AdminError::LegalHold(_) => StatusCode::CONFLICT,
             AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Library(error) => library_status(error),
@@ -116,6 +120,11 @@ impl AdminError {
             AdminError::Conflict(message) => {
                 ErrorBody::new(ErrorType::InvalidRequest, "conflict", message.clone())
             }
+            AdminError::TooLarge(message) => ErrorBody::new(
+                ErrorType::InvalidRequest,
+                "document_too_large",
+                message.clone(),
+            ),
             AdminError::LegalHold(message) => {
                 ErrorBody::new(ErrorType::InvalidRequest, "legal_hold", message.clone())
             }

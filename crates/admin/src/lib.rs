@@ -95,6 +95,14 @@
 //!   values found with their spans, types and actions, the refusal, the text the model would
 //!   receive). Read by the entity's readers, narrowed like usage; audited `policy.read` and
 //!   `policy.dry_run` (types and counts, never the text).
+//! - **Use-case documents** (`use_case_documents.rs`): `GET/POST
+//!   /admin/v1/use-cases/{slug}/documents` (list; add with the file as the body,
+//!   `?filename=`, its `Content-Type` kept, 20 MiB at most, else 413 `document_too_large`),
+//!   `GET/DELETE …/documents/{id}` (download as an attachment; delete). Cedar decides on the use
+//!   case's owning entity with `context.use_case_owner` (the owners it names add, read and
+//!   delete, as its factory engineers do; risk and compliance officers and auditors read);
+//!   audited `use_case.document.add`, `.read` (lists and downloads), `.delete`. A high-risk
+//!   version is approved only with the impact assessment `completed` and a document attached.
 //! - **Permissions** (`permissions.rs`): `GET /admin/v1/permissions`, what the caller may do
 //!   as the policy set decides it, for pages that show only what a person may reach.
 //! - **GPU pool shares** (`pool_shares.rs`): `GET /admin/v1/pools` (every pool, scheduled or not,
@@ -152,6 +160,7 @@ mod seats;
 mod sessions;
 mod teams;
 mod usage;
+mod use_case_documents;
 mod use_cases;
 mod users;
 
@@ -340,6 +349,18 @@ pub fn router(state: AdminState) -> Router {
         .route(
             "/admin/v1/use-cases/{slug}/rollout/check",
             post(canaries::check),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/documents",
+            get(use_case_documents::list)
+                .post(use_case_documents::add)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    factory::MAX_USE_CASE_DOCUMENT_BYTES,
+                )),
+        )
+        .route(
+            "/admin/v1/use-cases/{slug}/documents/{id}",
+            get(use_case_documents::download).delete(use_case_documents::delete),
         )
         .route(
             "/admin/v1/use-cases/{slug}/suites/{name}",

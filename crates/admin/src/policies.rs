@@ -114,12 +114,44 @@ impl Engine {
         }
     }
 
+    /// Whether `principal`, who is (`owner`) or is not among the owners a use case names, may do
+    /// `action` on that use case's documents, the use case belonging to `target` (`None`: the
+    /// group).
+    pub fn allows_on_use_case(
+        &self,
+        principal: &Principal,
+        action: AdminAction,
+        target: Option<EntityId>,
+        owner: bool,
+    ) -> bool {
+        match self.decide_as(principal, action, target, &[], owner) {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                tracing::error!(%error, action = action.audit_action().as_str(), "authorization failed: denied");
+                false
+            }
+        }
+    }
+
     fn decide(
         &self,
         principal: &Principal,
         action: AdminAction,
         target: Option<EntityId>,
         carried: &[RoleGrant],
+    ) -> Result<bool, String> {
+        self.decide_as(principal, action, target, carried, false)
+    }
+
+    /// The decision on the group or an entity, with the context the action's kind needs: the
+    /// roles a key or grant carries, or whether the caller owns the use case.
+    fn decide_as(
+        &self,
+        principal: &Principal,
+        action: AdminAction,
+        target: Option<EntityId>,
+        carried: &[RoleGrant],
+        use_case_owner: bool,
     ) -> Result<bool, String> {
         let resource = match target {
             Some(entity) => uid("Entity", &entity.to_string())?,
@@ -129,6 +161,10 @@ impl Engine {
             role_change_context(carried)?
         } else if action.hands_out_roles() {
             Context::from_pairs(carried_pairs(carried)?).map_err(|e| e.to_string())?
+        } else if action.on_use_case_documents() {
+            let owner = RestrictedExpression::new_bool(use_case_owner);
+            Context::from_pairs([("use_case_owner".to_owned(), owner)])
+                .map_err(|e| e.to_string())?
         } else {
             Context::empty()
         };

@@ -27,7 +27,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{StoreError, StoredApproval, VersionMove};
 
-use crate::authorize::{authorize, change_event, require, require_visible};
+use crate::authorize::{
+    authorize, change_event, require, require_visible, require_visible_on_use_case,
+};
 use crate::body::{check_slug, check_text, json, query};
 use crate::caller::Caller;
 use crate::{AdminAction, AdminError, AdminState};
@@ -54,8 +56,9 @@ impl Loaded {
     }
 }
 
-/// The use case `slug`, once the caller may do `action` on it; 404 when it is missing or of
-/// another entity.
+/// The use case `slug`, once the caller may do `action` on it (on its documents, the policies
+/// also know whether the caller is among its owners); 404 when it is missing or of another
+/// entity.
 pub(crate) async fn use_case_for(
     state: &AdminState,
     caller: &Caller,
@@ -72,7 +75,10 @@ pub(crate) async fn use_case_for(
         Some(owner) => state.store.entity_by_slug(owner).await?,
         None => None,
     };
-    require_visible(state, caller, action, owner.as_ref().map(|e| e.id), missing).await?;
+    let owns = action.on_use_case_documents()
+        && is_owner(state, caller, &use_case, owner.as_ref()).await?;
+    let target = owner.as_ref().map(|e| e.id);
+    require_visible_on_use_case(state, caller, action, target, owns, missing).await?;
     Ok(Loaded {
         use_case,
         versions,
@@ -439,6 +445,28 @@ async fn check_owner(
     }
 }
 
+/// Whether the caller is among the owners `use_case` names (by user id or user name), and, for
+/// an entity's use case, a user of that entity still.
+async fn is_owner(
+    state: &AdminState,
+    caller: &Caller,
+    use_case: &UseCase,
+    owner: Option<&Entity>,
+) -> Result<bool, AdminError> {
+    let Some(user_id) = caller.0.user_id() else {
+        return Ok(false);
+    };
+    if use_case.owners.is_empty() || owner.is_some_and(|e| caller.0.entity_id != Some(e.id)) {
+        return Ok(false);
+    }
+    let id = user_id.to_string();
+    if use_case.owners.contains(&id) {
+        return Ok(true);
+    }
+    let name = state.store.user(user_id).await?.map(|user| user.user_name);
+    Ok(name.is_some_and(|name| use_case.owners.contains(&name)))
+}
+
 /// A use case's data policy as written, checked: valid keys and actions, and no softer than its
 /// owning entity's policy (the group's, for the group's own use cases) on any point, each
 /// softening named in the 400. An empty object is no policy of its own.
@@ -712,6 +740,14 @@ pub(crate) async fn transition(
                 )
             })?;
             crate::evaluations::gate(&state, &loaded, &version, run).await?;
+            // A high-risk use case is approved on its completed impact assessment, documented.
+            let documents = state.store.use_case_documents(&slug).await?.len();
+            factory::lifecycle::impact_ready(
+                loaded.use_case.risk,
+                loaded.use_case.impact,
+                documents,
+            )
+            .map_err(|e| AdminError::Conflict(e.to_string()))?;
             let mut by_version = state.store.approvals(&slug).await?;
             let given = by_version.remove(&number).unwrap_or_default();
             let this = Approval {
@@ -968,6 +1004,7 @@ pub(crate) async fn export(
 ) -> Result<Response, AdminError> {
     let params = query(params)?;
     let visible = visible(&state, &caller, AdminAction::ExportRegister).await?;
+    let documents = state.store.use_case_document_names().await?;
     let mut rows = Vec::with_capacity(visible.len());
     for (use_case, versions) in &visible {
         let last = state
@@ -982,7 +1019,8 @@ pub(crate) async fn export(
                     run.id, run.version, summary.pass_rate
                 ))
             });
-        rows.push(factory::register::row(use_case, versions, last));
+        let names = documents.get(&use_case.slug).map_or(&[][..], Vec::as_slice);
+        rows.push(factory::register::row(use_case, versions, names, last));
     }
     let mut audit = change_event(
         &caller,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use http::{HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use identity::Principal;
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -64,31 +64,54 @@ impl AdminApi {
         uri: &str,
         body: Option<Value>,
     ) -> Answer {
-        match self.raw(principal, method, uri, body).await {
-            Ok((status, _, bytes)) => Answer {
-                status,
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            },
-            Err(status) => Answer {
-                status,
-                body: Value::Null,
-            },
-        }
+        answer(self.raw(principal, method, uri, body).await)
     }
 
-    /// The same, answered as it came: status, content type and bytes (a CSV file).
+    /// The same, answered as it came: status, headers and bytes (a CSV file, a document).
     pub async fn raw(
         &self,
         principal: &Arc<Principal>,
         method: Method,
         uri: &str,
         body: Option<Value>,
-    ) -> Result<(StatusCode, Option<HeaderValue>, bytes::Bytes), StatusCode> {
+    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), StatusCode> {
+        let sent = body.map(|b| {
+            (
+                HeaderValue::from_static("application/json"),
+                Body::from(b.to_string()),
+            )
+        });
+        self.exchange(principal, method, uri, sent).await
+    }
+
+    /// `POST uri` with a file as the body, of media type `content_type`, as `principal`.
+    pub async fn upload(
+        &self,
+        principal: &Arc<Principal>,
+        uri: &str,
+        content_type: HeaderValue,
+        file: bytes::Bytes,
+    ) -> Answer {
+        let sent = Some((content_type, Body::from(file)));
+        answer(self.exchange(principal, Method::POST, uri, sent).await)
+    }
+
+    /// One request through the router, with a body of its media type when there is one.
+    async fn exchange(
+        &self,
+        principal: &Arc<Principal>,
+        method: Method,
+        uri: &str,
+        body: Option<(HeaderValue, Body)>,
+    ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), StatusCode> {
         let mut request = Request::builder().method(method).uri(uri);
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let body = match body {
+            Some((content_type, body)) => {
+                request = request.header(header::CONTENT_TYPE, content_type);
+                body
+            }
+            None => Body::empty(),
+        };
         let mut request = request
             .body(body)
             .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
@@ -103,10 +126,25 @@ impl AdminApi {
             .await
             .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
         let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        let headers = response.headers().clone();
         let bytes = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
             .await
             .map_err(|_| StatusCode::BAD_GATEWAY)?;
-        Ok((status, content_type, bytes))
+        Ok((status, headers, bytes))
+    }
+}
+
+/// An exchange's outcome as the pages read it: the status and the JSON answer (`Null` when the
+/// answer is not JSON).
+fn answer(outcome: Result<(StatusCode, HeaderMap, bytes::Bytes), StatusCode>) -> Answer {
+    match outcome {
+        Ok((status, _, bytes)) => Answer {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        },
+        Err(status) => Answer {
+            status,
+            body: Value::Null,
+        },
     }
 }

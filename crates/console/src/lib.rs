@@ -19,7 +19,8 @@
 //! (reservations, reclaim); teams; GPU pools (live figures, weights changed by group administrators);
 //! the AI Factory's use cases (status, risk class, owners, deployed weights; one use case's
 //! versions and their diff, transitions with reasons, evaluation runs, usage and feedback per
-//! version, and the lifecycle moves the person's roles allow); data policies (the one in force
+//! version, the lifecycle moves the person's roles allow, and the documents attached to it —
+//! downloaded, attached with a `multipart/form-data` form, deleted); data policies (the one in force
 //! for an entity or a use case, tried on sample text in a dry run that marks each value found and
 //! shows what the model would receive); the audit trail (filtered by entity, actor, action,
 //! outcome and time, paged, exported as JSON Lines, its chain verified). The navigation shows the sections the policy set lets the person
@@ -157,6 +158,18 @@ pub fn router(console: Arc<Console>) -> Router {
         .route(
             "/console/use-cases/{slug}/evaluations",
             post(views::use_cases::evaluate),
+        )
+        .route(
+            "/console/use-cases/{slug}/documents",
+            post(views::use_case_documents::attach),
+        )
+        .route(
+            "/console/use-cases/{slug}/documents/{id}",
+            get(views::use_case_documents::download),
+        )
+        .route(
+            "/console/use-cases/{slug}/documents/{id}/delete",
+            post(views::use_case_documents::detach),
         )
         .route("/console/policies", get(views::policies::page))
         .route("/console/policies/dry-run", post(views::policies::dry_run))

@@ -79,6 +79,7 @@ typed_id!(TeamId, "team_", "team");
 typed_id!(ScimTokenId, "sct_", "SCIM token");
 typed_id!(SessionId, "ses_", "web session");
 typed_id!(LegalHoldId, "hold_", "legal hold");
+typed_id!(UseCaseDocumentId, "ucd_", "use-case document");
 // `file-` and `batch_`: the prefixes OpenAI's ids have, which some clients check.
 typed_id!(FileId, "file-", "file");
 typed_id!(BatchId, "batch_", "batch");

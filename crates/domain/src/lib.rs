@@ -18,7 +18,7 @@ pub use classification::{Classification, ClassificationLadder};
 pub use engine::{Dialect, EndpointKind, FimTemplate, UpstreamPath, UpstreamRoute};
 pub use ids::{
     BatchId, EntityId, FileId, InvalidId, KeyId, LegalHoldId, ScimTokenId, ServiceAccountId,
-    SessionId, TeamId, UserId,
+    SessionId, TeamId, UseCaseDocumentId, UserId,
 };
 pub use key::{ApiKey, KeyHash, KeyOwner, KeySecret, SCIM_TOKEN_PREFIX, ScimToken};
 pub use principal::{

@@ -2,7 +2,8 @@
 //! the rules that decide along the way. Pure: no I/O, no clock (times are passed in), no async.
 //!
 //! - **Registry** ([`registry`]): a use case (slug, purpose, owning entity, owners, the entities
-//!   allowed to call it, classification, EU AI Act risk class, impact assessment, priority class,
+//!   allowed to call it, classification, EU AI Act risk class, impact assessment (and the size
+//!   of the documents attached to it, [`MAX_USE_CASE_DOCUMENT_BYTES`]), priority class,
 //!   evaluation thresholds, canary rule) and its numbered versions (system-prompt template, model
 //!   and fallbacks, parameters, tools, output schema, few-shot messages). A version's content is
 //!   frozen once submitted; its [`registry::VersionSpec::digest`] names that content, so an
@@ -10,7 +11,8 @@
 //! - **Lifecycle** ([`lifecycle`]): `draft → in_review → approved → deployed → retired`, and back
 //!   to `draft` from review. Each [`lifecycle::Transition`] names the role that makes it (factory
 //!   engineers propose and deploy, a risk officer of the owning entity approves); a high-risk use
-//!   case needs a second approval, at group level; a prohibited one is never approved. The Cedar
+//!   case needs a second approval, at group level, and its impact assessment completed with at
+//!   least one document attached; a prohibited one is never approved. The Cedar
 //!   policies of the admin API grant exactly these roles (a test there checks it).
 //! - **Invocation** ([`template`], [`compose`]): the template rendered with named variables, then
 //!   the chat request the model receives: the version's system prompt, few-shot messages, the
@@ -42,7 +44,8 @@ pub mod template;
 pub use lifecycle::{Approval, ApprovalNeed, LifecycleError, Transition, TransitionRole};
 pub use live::{CallerView, Invocable, KeyScope, Live, LiveUseCase, LiveVersion, Refusal};
 pub use registry::{
-    Allowed, ImpactAssessment, RiskClass, Thresholds, UseCase, Version, VersionSpec, VersionState,
+    Allowed, ImpactAssessment, MAX_USE_CASE_DOCUMENT_BYTES, RiskClass, Thresholds, UseCase,
+    Version, VersionSpec, VersionState,
 };
 
 /// The prefix of a model name that invokes a use case: `usecase/<slug>` or `usecase/<slug>@<n>`.

@@ -4,11 +4,12 @@
 //!
 //! Approval is the one move that may take two steps: a high-risk use case needs a second
 //! approver, at group level and a different person ([`approval_need`]). A prohibited use case is
-//! never approved, so never deployed.
+//! never approved, so never deployed. A high-risk use case is approved only once its impact
+//! assessment is `completed` and at least one document is attached to it ([`impact_ready`]).
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{RiskClass, VersionState};
+use crate::registry::{ImpactAssessment, RiskClass, VersionState};
 
 /// A move of a version from one state to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,6 +59,15 @@ pub enum LifecycleError {
     MissingReason,
     #[error("`{0}` has already approved this version; a second approver must be someone else")]
     SameApprover(String),
+    #[error(
+        "a high-risk use case is approved only once its impact assessment is `completed` and at \
+         least one document is attached (it is `{}`, with {documents} document(s))",
+        impact.as_str()
+    )]
+    ImpactNotReady {
+        impact: ImpactAssessment,
+        documents: usize,
+    },
 }
 
 impl Transition {
@@ -183,6 +193,20 @@ pub fn approval_need(risk: RiskClass, given: &[Approval]) -> Result<ApprovalNeed
     })
 }
 
+/// Whether a use case of `risk` may be approved with its impact assessment at `impact` and
+/// `documents` documents attached: a high-risk one needs the assessment `completed` and at least
+/// one document (the assessment itself, as evidence); other classes need neither.
+pub fn impact_ready(
+    risk: RiskClass,
+    impact: ImpactAssessment,
+    documents: usize,
+) -> Result<(), LifecycleError> {
+    if risk == RiskClass::High && (impact != ImpactAssessment::Completed || documents == 0) {
+        return Err(LifecycleError::ImpactNotReady { impact, documents });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +263,28 @@ mod tests {
             Ok(S::InReview)
         );
         assert!(approval_need(Prohibited, &[]).is_err());
+    }
+
+    #[test]
+    fn high_risk_is_approved_with_a_completed_assessment_and_a_document_only() {
+        use ImpactAssessment::*;
+        for impact in ImpactAssessment::ALL {
+            for documents in [0, 1, 3] {
+                let ready = impact == Completed && documents > 0;
+                assert_eq!(
+                    impact_ready(High, impact, documents).is_ok(),
+                    ready,
+                    "{impact:?} with {documents}"
+                );
+                assert_eq!(impact_ready(Limited, impact, documents), Ok(()));
+                assert_eq!(impact_ready(Minimal, impact, documents), Ok(()));
+            }
+        }
+        let refused = impact_ready(High, InProgress, 0).unwrap_err().to_string();
+        assert!(
+            refused.contains("`in_progress`, with 0 document"),
+            "{refused}"
+        );
     }
 
     #[test]

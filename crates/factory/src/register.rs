@@ -1,6 +1,6 @@
 //! The AI Act register: one row per use case — every AI system in use, its risk class, owners,
-//! entities, models, status and last evaluation — as JSON or as CSV whose cells a spreadsheet
-//! never runs as formulas.
+//! entities, impact assessment and the names of the documents attached to it, models, status and
+//! last evaluation — as JSON or as CSV whose cells a spreadsheet never runs as formulas.
 
 use serde::Serialize;
 
@@ -17,6 +17,8 @@ pub struct Row {
     pub entities: String,
     pub risk_class: String,
     pub impact_assessment: String,
+    /// The names of the documents attached to the use case, oldest first, joined by `; `.
+    pub documents: String,
     /// The most advanced state among the versions (`retired` when the use case is).
     pub status: String,
     /// The models of its deployed versions, else of its newest version.
@@ -39,8 +41,13 @@ pub fn status(use_case: &UseCase, versions: &[Version]) -> VersionState {
         .unwrap_or(VersionState::Draft)
 }
 
-/// The register row of a use case.
-pub fn row(use_case: &UseCase, versions: &[Version], last_evaluation: Option<String>) -> Row {
+/// The register row of a use case with the names of its attached `documents`.
+pub fn row(
+    use_case: &UseCase,
+    versions: &[Version],
+    documents: &[String],
+    last_evaluation: Option<String>,
+) -> Row {
     let deployed: Vec<&str> = versions
         .iter()
         .filter(|v| v.state == VersionState::Deployed)
@@ -69,6 +76,7 @@ pub fn row(use_case: &UseCase, versions: &[Version], last_evaluation: Option<Str
         entities: use_case.allowed.describe(),
         risk_class: use_case.risk.as_str().to_owned(),
         impact_assessment: use_case.impact.as_str().to_owned(),
+        documents: documents.join("; "),
         status: status(use_case, versions).as_str().to_owned(),
         models,
         last_evaluation: last_evaluation.unwrap_or_default(),
@@ -76,7 +84,7 @@ pub fn row(use_case: &UseCase, versions: &[Version], last_evaluation: Option<Str
     }
 }
 
-const HEADER: [&str; 12] = [
+const HEADER: [&str; 13] = [
     "slug",
     "name",
     "purpose",
@@ -85,6 +93,7 @@ const HEADER: [&str; 12] = [
     "entities",
     "risk_class",
     "impact_assessment",
+    "documents",
     "status",
     "models",
     "last_evaluation",
@@ -107,6 +116,7 @@ pub fn to_csv(rows: &[Row]) -> String {
                 &r.entities,
                 &r.risk_class,
                 &r.impact_assessment,
+                &r.documents,
                 &r.status,
                 &r.models,
                 &r.last_evaluation,

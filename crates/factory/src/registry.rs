@@ -176,6 +176,9 @@ impl Default for Thresholds {
     }
 }
 
+/// The largest document attached to a use case (its impact assessment's, a model card…): 20 MiB.
+pub const MAX_USE_CASE_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
+
 /// The source of a use case declared in `[[use_cases]]`.
 pub const CONFIGURATION_SOURCE: &str = "configuration";
 /// The source of a use case registered through the admin API.

@@ -55,6 +55,9 @@
 //! **Knowledge libraries** (`libraries.rs`, migration 0029): `libraries`, `library_documents`,
 //! `library_chunks` (the text each index entry was made from); reader and editor tags one a line;
 //! deleting a document or a library deletes its chunks' rows in the same transaction.
+//! **Use-case documents** (`use_case_documents.rs`, migration 0032): the documents attached to a
+//! use case (its impact assessment's), metadata and bytes in one row; listings read the metadata
+//! only, every read names the use case, and adding or deleting commits with its audit event.
 //! **Replicas** (migration 0024, PostgreSQL only): triggers on the tables replicas hold in memory
 //! notify `fabrique_changes` at commit with `<schema> <topic>` (`changes.rs`: [`Topic`],
 //! [`ChangeFeed`]); the background jobs' lease is an advisory lock on a connection of its own
@@ -104,6 +107,7 @@ mod seats;
 mod subjects;
 mod teams;
 mod usage;
+mod use_case_documents;
 mod user_search;
 mod web_sessions;
 
@@ -133,6 +137,7 @@ pub use reporting::{LatencyGroup, Percentiles, UsageDimension, UsageGroup, Usage
 pub use role_grants::{HeldRole, RoleSelection};
 pub use seats::{HeldSeat, SeatChange, StoredSeats};
 pub use teams::{Team, TeamFields, TeamMembers};
+pub use use_case_documents::StoredUseCaseDocument;
 pub use user_search::{UserSearch, cursor_of, search_fold};
 pub use web_sessions::{KEPT_AFTER_END, SignInFlow, StoredSession};
 

@@ -228,6 +228,9 @@ fn builds_use_cases(action: AdminAction) -> bool {
             | AdminAction::SetSuite
             | AdminAction::RunEvaluation
             | AdminAction::SetRollout
+            | AdminAction::AddUseCaseDocument
+            | AdminAction::ReadUseCaseDocuments
+            | AdminAction::DeleteUseCaseDocument
     ) || factory::Transition::ALL.into_iter().any(|t| {
         AdminAction::for_transition(t) == action && t.role() != factory::TransitionRole::RiskOfficer
     })
@@ -417,6 +420,7 @@ fn auditors_and_factory_engineers_only_read() {
                 | AdminAction::ListRoleGrants
                 | AdminAction::ReadUseCases
                 | AdminAction::ExportRegister
+                | AdminAction::ReadUseCaseDocuments
                 | AdminAction::ReadPolicy
                 | AdminAction::DryRunPolicy
         );
@@ -440,6 +444,47 @@ fn auditors_and_factory_engineers_only_read() {
     let user = caller(&[(Role::User, Some(acme))]);
     for action in AdminAction::ALL {
         assert!(!engine.allows(&user, action, Some(acme), &[]), "{action:?}");
+    }
+}
+
+/// A use case's owners attach, read and delete its documents whatever their roles, and nothing
+/// more; those who are not its owners need a role: engineers add and delete, risk and compliance
+/// officers read.
+#[test]
+fn owners_engineers_and_reviewers_reach_a_use_cases_documents() {
+    let engine = engine();
+    let acme = EntityId::generate();
+    let user = caller(&[(Role::User, Some(acme))]);
+    let officer = caller(&[(Role::RiskOfficer, Some(acme))]);
+    let compliance = caller(&[(Role::ComplianceOfficer, None)]);
+    let engineer = caller(&[(Role::FactoryEngineer, Some(acme))]);
+    let documents = [
+        AdminAction::AddUseCaseDocument,
+        AdminAction::ReadUseCaseDocuments,
+        AdminAction::DeleteUseCaseDocument,
+    ];
+    for action in AdminAction::ALL.into_iter().filter(|a| !a.on_library()) {
+        for target in [Some(acme), None] {
+            assert_eq!(
+                engine.allows_on_use_case(&user, action, target, true),
+                documents.contains(&action),
+                "an owner: {action:?} on {target:?}"
+            );
+        }
+    }
+    for action in documents {
+        let read = action == AdminAction::ReadUseCaseDocuments;
+        assert!(!engine.allows_on_use_case(&user, action, Some(acme), false));
+        assert_eq!(
+            engine.allows_on_use_case(&officer, action, Some(acme), false),
+            read
+        );
+        assert_eq!(
+            engine.allows_on_use_case(&compliance, action, Some(acme), false),
+            read
+        );
+        assert!(engine.allows_on_use_case(&engineer, action, Some(acme), false));
+        assert!(!engine.allows_on_use_case(&engineer, action, Some(EntityId::generate()), false));
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod roles;
 pub(crate) mod scim_tokens;
 pub(crate) mod seats;
 pub(crate) mod teams;
+pub(crate) mod use_case_documents;
 pub(crate) mod use_cases;
 
 use std::sync::Arc;

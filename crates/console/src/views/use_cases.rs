@@ -2,7 +2,8 @@
 //! risk class, owners, the versions deployed and their weights. `GET /console/use-cases/{slug}`:
 //! one use case — its versions, the diff between two of them (`?from=&to=`), its transitions with
 //! their reasons (read from the audit chain), its evaluation runs with their scores, and each
-//! version's usage and feedback side by side. The lifecycle moves a version may make and the
+//! version's usage and feedback side by side, and the documents attached to it
+//! (`use_case_documents`). The lifecycle moves a version may make and the
 //! person's roles allow are forms on that page (`POST /console/use-cases/{slug}/versions/{n}`),
 //! and so is starting an evaluation (`POST /console/use-cases/{slug}/evaluations`): each is the
 //! admin API's own route, called as the person, so Cedar decides and the API audits.
@@ -24,7 +25,7 @@ use crate::pages::{self, Section, cell, number};
 use crate::reach::Reach;
 use crate::text::Text;
 use crate::views::directory::encode;
-use crate::views::{Call, SignedIn, ask, respond, submit_then};
+use crate::views::{Call, SignedIn, ask, respond, submit_then, use_case_documents};
 
 /// `GET /console/use-cases`.
 pub(crate) async fn list(
@@ -102,6 +103,7 @@ pub(crate) async fn page(
     let transitions = get(format!("{base}/transitions")).await;
     let runs = get(format!("{base}/evaluations")).await;
     let stats = get(format!("{base}/stats")).await;
+    let documents = get(format!("{base}/documents")).await;
     let diff = match compared {
         Compared {
             from: Some(from),
@@ -123,6 +125,7 @@ pub(crate) async fn page(
         p { (cell(&uc["name"])) " " code { (slug) } }
         p.muted { (cell(&uc["purpose"])) }
         (facts(lang, uc))
+        (use_case_documents::section(&console, &visitor, &reach, &slug, &documents))
         section aria-labelledby="versions-title" {
             h2 #versions-title { (t(Text::Versions)) }
             (versions(&visitor, &reach, &slug, uc, &runs))

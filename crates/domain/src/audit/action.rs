@@ -94,6 +94,11 @@ pub enum AuditAction {
     UseCaseRollback,
     UseCaseRetire,
     UseCaseExport,
+    /// A document attached to a use case (its impact assessment's), read (listed or
+    /// downloaded), or deleted.
+    UseCaseDocumentAdd,
+    UseCaseDocumentRead,
+    UseCaseDocumentDelete,
     EvalSuiteSet,
     EvalRun,
     /// A caller uploaded a file to `/v1/files` (or a batch wrote its output or error file).
@@ -161,7 +166,7 @@ const INFERENCE_PREFIX: &str = "inference.";
 
 impl AuditAction {
     /// Every action with a fixed name; refusals are named after their code.
-    pub const FIXED: [AuditAction; 84] = [
+    pub const FIXED: [AuditAction; 87] = [
         AuditAction::EntityCreate,
         AuditAction::EntityList,
         AuditAction::EntityStatusSet,
@@ -234,6 +239,9 @@ impl AuditAction {
         AuditAction::UseCaseRollback,
         AuditAction::UseCaseRetire,
         AuditAction::UseCaseExport,
+        AuditAction::UseCaseDocumentAdd,
+        AuditAction::UseCaseDocumentRead,
+        AuditAction::UseCaseDocumentDelete,
         AuditAction::EvalSuiteSet,
         AuditAction::EvalRun,
         AuditAction::FileCreate,
@@ -330,7 +338,10 @@ impl AuditAction {
             | A::UseCaseRolloutSet
             | A::UseCaseRollback
             | A::UseCaseRetire
-            | A::UseCaseExport => AuditFamily::UseCase,
+            | A::UseCaseExport
+            | A::UseCaseDocumentAdd
+            | A::UseCaseDocumentRead
+            | A::UseCaseDocumentDelete => AuditFamily::UseCase,
             A::EvalSuiteSet | A::EvalRun => AuditFamily::Eval,
             A::FileCreate | A::FileDelete => AuditFamily::File,
             A::BatchCreate | A::BatchCancel => AuditFamily::Batch,
@@ -420,6 +431,9 @@ impl AuditAction {
             A::UseCaseRollback => "use_case.rollback",
             A::UseCaseRetire => "use_case.retire",
             A::UseCaseExport => "use_case.export",
+            A::UseCaseDocumentAdd => "use_case.document.add",
+            A::UseCaseDocumentRead => "use_case.document.read",
+            A::UseCaseDocumentDelete => "use_case.document.delete",
             A::EvalSuiteSet => "eval.suite.set",
             A::EvalRun => "eval.run",
             A::FileCreate => "file.create",

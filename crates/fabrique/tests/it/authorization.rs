@@ -144,6 +144,10 @@ fn table() -> Vec<Row> {
         row("GET", "/admin/v1/use-cases/{slug}/suites/{name}", "/admin/v1/use-cases/memo/suites/s", None, None, [A, F, F, A, A, H, A, F]),
         row("PUT", "/admin/v1/use-cases/{slug}/suites/{name}", "/admin/v1/use-cases/memo/suites/s", Some(SUITE), None, [A, F, F, F, F, F, A, F]),
         row("POST", "/admin/v1/use-cases/{slug}/evaluations", "/admin/v1/use-cases/memo/evaluations", Some(r#"{"version": 1, "suite": "s"}"#), None, [A, F, F, F, F, F, A, F]),
+        row("GET", "/admin/v1/use-cases/{slug}/documents", "/admin/v1/use-cases/memo/documents", None, None, [A, F, F, A, A, H, A, F]),
+        row("POST", "/admin/v1/use-cases/{slug}/documents", "/admin/v1/use-cases/memo/documents?filename=note-{n}.md", Some("Note {n}"), None, [A, F, F, F, F, F, A, F]),
+        row("GET", "/admin/v1/use-cases/{slug}/documents/{id}", "/admin/v1/use-cases/memo/documents/{doc}", None, None, [A, F, F, A, A, H, A, F]),
+        row("DELETE", "/admin/v1/use-cases/{slug}/documents/{id}", "/admin/v1/use-cases/memo/documents/ucd_gone-{n}", None, None, [H, F, F, F, F, F, H, F]),
         row("GET", "/admin/v1/evaluations/{id}", "/admin/v1/evaluations/{run}", None, None, [A, F, F, A, A, H, A, F]),
         row("GET", "/admin/v1/evaluations/{id}/results", "/admin/v1/evaluations/{run}/results", None, None, [A, F, F, A, A, H, A, F]),
     ]
@@ -235,8 +239,8 @@ async fn server() -> TestServer {
 }
 
 /// The AI Factory's objects the paths name: use case `memo` of `acme`, its draft versions 1 and 2,
-/// its suite `s`, and an evaluation run (returned).
-async fn factory_objects(t: &TestServer) -> String {
+/// its suite `s`, a document, and an evaluation run (returned with the document's id).
+async fn factory_objects(t: &TestServer) -> (String, String) {
     let definition = json!({"slug": "memo", "name": "Memo", "purpose": "Drafts memos.", "owner_entity": "acme", "risk_class": "limited"});
     let (status, body) = t.admin_post("/admin/v1/use-cases", definition).await;
     assert_eq!(status, 201, "{body}");
@@ -256,12 +260,24 @@ async fn factory_objects(t: &TestServer) -> String {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    let (status, document) = call(
+        t,
+        "POST",
+        "/admin/v1/use-cases/memo/documents?filename=dpia.md",
+        ADMIN_KEY,
+        Some("The assessment."),
+    )
+    .await;
+    assert_eq!(status, 201, "{document}");
     let run = json!({"version": 1, "suite": "s"});
     let (status, body) = t
         .admin_post("/admin/v1/use-cases/memo/evaluations", run)
         .await;
     assert_eq!(status, 202, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+    (
+        body["id"].as_str().unwrap().to_owned(),
+        document["id"].as_str().unwrap().to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -289,7 +305,7 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
     let (status, scim) = t.admin_post("/admin/v1/scim-tokens", json!({})).await;
     assert_eq!(status, 201, "{scim}");
     let scim = scim["id"].as_str().unwrap().to_owned();
-    let run = factory_objects(&t).await;
+    let (run, document) = factory_objects(&t).await;
     let library = json!({"name": "Acme", "entity": "acme", "readers": ["entity:acme"]});
     let (status, library) = t.admin_post("/v1/libraries", library).await;
     assert_eq!(status, 201, "{library}");
@@ -298,6 +314,7 @@ async fn each_role_reaches_exactly_the_admin_routes_its_policies_grant() {
         text.replace("{key}", &target_key)
             .replace("{lib}", &library)
             .replace("{run}", &run)
+            .replace("{doc}", &document)
             .replace("{user}", &target_user)
             .replace("{scim}", &scim)
             .replace("{range}", RANGE)

@@ -1,9 +1,9 @@
 //! The AI Factory end to end, on SQLite and PostgreSQL: a use case drafted by a factory engineer,
 //! evaluated through the real gateway against a scripted simulator (a failing and a passing
-//! suite), refused promotion on the failing run, approved twice (high risk: the entity's risk
-//! officer, then the group's), deployed, invoked as `usecase/<slug>`, split 90/10 with a second
-//! version, its canary rolled back on negative feedback, another entity's caller refused, and
-//! every transition in the audit trail.
+//! suite), refused promotion on the failing run and until its impact assessment is completed and
+//! documented, approved twice (high risk: the entity's risk officer, then the group's), deployed,
+//! invoked as `usecase/<slug>`, split 90/10 with a second version, its canary rolled back on
+//! negative feedback, another entity's caller refused, and every transition in the audit trail.
 
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::harness::{Database, TestServer, call, instant_sim, on_both_databases};
 
 mod console;
+mod documents;
 mod group;
 mod invocation;
 
@@ -339,6 +340,36 @@ async fn use_case_from_draft_to_rollback(database: Database) {
     )
     .await;
     assert_eq!(status, 403, "an engineer does not approve");
+    // High risk: approved only on a completed impact assessment with a document attached.
+    let approval = json!({"transition": "approve", "reason": "ok", "eval_run": passing["id"]});
+    let (status, refused) = transition(&t, SLUG, &p.officer, 1, approval.clone()).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("impact assessment is `completed`"),
+        "{refused}"
+    );
+    let path = format!("/admin/v1/use-cases/{SLUG}");
+    let completed = Some(json!({"impact_assessment": "completed"}));
+    let (status, _) = call(&t, Method::PATCH, &path, &p.engineer, completed).await;
+    assert_eq!(status, 200);
+    let (status, refused) = transition(&t, SLUG, &p.officer, 1, approval).await;
+    assert!(
+        status == 409 && refused.to_string().contains("0 document"),
+        "{refused}"
+    );
+    let response = t
+        .http
+        .post(t.url(&format!("{path}/documents?filename=dpia.pdf")))
+        .bearer_auth(&p.engineer)
+        .header("content-type", "application/pdf")
+        .body(b"%PDF-1.7 impact assessment".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
     approve(&t, &p, 1, passing["id"].as_str().unwrap()).await;
 
     // Not deployed yet: callers get 404, as for a model that does not exist.
@@ -518,6 +549,10 @@ async fn use_case_from_draft_to_rollback(database: Database) {
         .unwrap();
     assert!(csv.starts_with("slug,name,purpose"), "{csv}");
     assert!(csv.contains("invoice-reader,Invoice reader"), "{csv}");
+    assert!(
+        csv.contains("impact_assessment,documents,status") && csv.contains(",completed,dpia.pdf,"),
+        "{csv}"
+    );
 
     // Every transition is in the audit trail, with its reason.
     let (records, events) = t.finish_with_audit().await;

@@ -18,6 +18,7 @@ mod login_links;
 mod provisioning;
 mod reporting;
 mod seats;
+mod use_case_documents;
 mod web_sessions;
 
 use domain::SignInSubject;
@@ -56,10 +57,12 @@ both_backends! {
     latency_percentiles_are_exact,
     content_keys_records_purge_and_erasure_round_trip,
     conversations_keep_one_row_a_message_and_go_with_their_owner,
+    use_case_documents_round_trip_narrowed_to_their_use_case,
 }
 
 use content::content_keys_records_purge_and_erasure_round_trip;
 use conversations::conversations_keep_one_row_a_message_and_go_with_their_owner;
+use use_case_documents::use_case_documents_round_trip_narrowed_to_their_use_case;
 
 use seats::{
     an_entitys_suspension_releases_its_seats_and_keeps_them_free,

@@ -3,7 +3,7 @@
 use super::{AuditAction, AuditFamily};
 
 /// Every fixed action with its stored name, written out by hand on purpose: a rename fails here.
-const NAMES: [(AuditAction, &str); 84] = [
+const NAMES: [(AuditAction, &str); 87] = [
     (AuditAction::EntityCreate, "entity.create"),
     (AuditAction::EntityList, "entity.list"),
     (AuditAction::EntityStatusSet, "entity.status.set"),
@@ -79,6 +79,12 @@ const NAMES: [(AuditAction, &str); 84] = [
     (AuditAction::UseCaseRollback, "use_case.rollback"),
     (AuditAction::UseCaseRetire, "use_case.retire"),
     (AuditAction::UseCaseExport, "use_case.export"),
+    (AuditAction::UseCaseDocumentAdd, "use_case.document.add"),
+    (AuditAction::UseCaseDocumentRead, "use_case.document.read"),
+    (
+        AuditAction::UseCaseDocumentDelete,
+        "use_case.document.delete",
+    ),
     (AuditAction::EvalSuiteSet, "eval.suite.set"),
     (AuditAction::EvalRun, "eval.run"),
     (AuditAction::FileCreate, "file.create"),

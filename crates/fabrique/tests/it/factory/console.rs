@@ -1,10 +1,11 @@
 //! The AI Factory in the console, through a real server and a browser played by reqwest: a risk
 //! officer signed in by a one-time link sees the use cases, one use case's versions and their
 //! diff, its evaluation runs, its usage per version and its transitions with their reasons; she
-//! approves a version from the page (the approval recorded with its run and reason, as through
-//! the API), a form without its token or without a reason is refused with the reason shown; a
-//! group-wide compliance officer gives the second, group-level approval; the engineer gets the
-//! moves of his role only; another entity's engineer finds nothing.
+//! approves a version from the page once the engineer attached the impact assessment there (the
+//! approval recorded with its run and reason, as through the API), a form without its token or
+//! without a reason is refused with the reason shown; a group-wide compliance officer gives the
+//! second, group-level approval; the engineer gets the moves of his role only; another entity's
+//! engineer finds nothing.
 
 use reqwest::Method;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -90,21 +91,55 @@ impl Browser {
     ) -> (u16, Option<String>, String) {
         let mut fields = vec![("csrf", self.token.as_str())];
         fields.extend_from_slice(form);
-        let response = client()
+        self.send(t, path, |request| request.form(&fields)).await
+    }
+
+    /// `POST path` with the body `fill` gives it, from the console's origin: status,
+    /// `Location`, page.
+    async fn send(
+        &self,
+        t: &TestServer,
+        path: &str,
+        fill: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> (u16, Option<String>, String) {
+        let request = client()
             .post(t.url(path))
             .header(COOKIE, self.cookies.join("; "))
             .header("accept-language", "en")
-            .header("origin", t.url(""))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
+            .header("origin", t.url(""));
+        let response = fill(request).send().await.unwrap();
         let status = response.status().as_u16();
         let location = response
             .headers()
             .get(LOCATION)
             .map(|v| v.to_str().unwrap().to_owned());
         (status, location, response.text().await.unwrap())
+    }
+
+    /// `POST path` as the attach form sends it (`multipart/form-data`): the page's token and a
+    /// PDF named `filename`.
+    async fn attach(
+        &self,
+        t: &TestServer,
+        path: &str,
+        filename: &str,
+        bytes: &[u8],
+    ) -> (u16, Option<String>, String) {
+        let boundary = "form-boundary-7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"document\"; \
+             filename=\"{filename}\"\r\nContent-Type: application/pdf\r\n\r\n",
+            self.token
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.send(t, path, |request| {
+            request.header("content-type", content_type).body(body)
+        })
+        .await
     }
 }
 
@@ -224,6 +259,47 @@ async fn a_risk_officer_reviews_and_approves_a_version_in_the_console() {
     assert_eq!(status, 400, "{refused}");
     assert!(refused.contains("reason"), "{refused}");
     assert!(read(&t, &p.officer).await["approvals"]["1"].is_null());
+
+    // The impact assessment, documented from the engineer's page and completed: a high-risk
+    // version is approved on nothing less. The officer reads the document, and may not add one.
+    let mut eric = Browser::sign_in(&t, "eric").await;
+    let (_, page) = eric.get(&t, &page_path).await;
+    assert!(page.contains(r#"enctype="multipart/form-data""#), "{page}");
+    let documents = format!("{page_path}/documents");
+    let assessment = b"%PDF-1.7 impact assessment";
+    let (status, location, body) = eric.attach(&t, &documents, "dpia.pdf", assessment).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some(page_path.as_str())),
+        "{body}"
+    );
+    let forged = Browser {
+        cookies: eric.cookies.clone(),
+        token: "forged".into(),
+    };
+    assert_eq!(forged.attach(&t, &documents, "x.pdf", b"x").await.0, 403);
+    let completed = Some(json!({"impact_assessment": "completed"}));
+    let path = format!("/admin/v1/use-cases/{SLUG}");
+    let (status, _) = call(&t, Method::PATCH, &path, &p.engineer, completed).await;
+    assert_eq!(status, 200);
+    let (_, listed) = call(
+        &t,
+        Method::GET,
+        &format!("{path}/documents"),
+        &p.officer,
+        None,
+    )
+    .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    let id = listed["data"][0]["id"].as_str().unwrap();
+    let (_, page) = otto.get(&t, &page_path).await;
+    assert!(
+        page.contains("dpia.pdf") && page.contains(&format!("{documents}/{id}")),
+        "{page}"
+    );
+    assert!(!page.contains("multipart/form-data"), "{page}");
+    let (status, downloaded) = otto.get(&t, &format!("{documents}/{id}")).await;
+    assert_eq!((status, downloaded.as_bytes()), (200, &assessment[..]));
 
     // Approved from the page: the API's record, awaiting the group's second approval.
     let reason = "suite passes, checked in the console";
