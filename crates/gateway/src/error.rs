@@ -145,6 +145,9 @@ impl GatewayError {
             | GatewayError::BlockedTerm { .. }
             | GatewayError::PromptInjectionSuspected { .. }
             | GatewayError::InvalidUseCase { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::SeatRequired(seats::SeatRequired::StoreUnreachable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::ClassificationNotPermitted { .. }
             | GatewayError::SeatRequired(_)
             | GatewayError::UseCaseNotPermitted { .. }

@@ -148,8 +148,9 @@ async fn stages(
     let counted = admit::count(&g.counters, &scopes, x.started_at())?;
     x.counted(counted);
     // 3. License: a user who holds no seat and can get none is refused before the body too.
-    x.stage("license")
-        .in_scope(|| license(&g.seats, &principal, x.started_at()))?;
+    license(&g.seats, &principal, x.started_at())
+        .instrument(x.stage("license"))
+        .await?;
     // 4. Attribute: the use case and the priority the caller names.
     let mut caller = attribute::attribute(&g.inspector, headers, principal, teams)?;
     invoke::check_label(&g.factory, &mut caller)?;

@@ -22,14 +22,19 @@ async fn main() {
         let users: Vec<UserId> = (0..holders).map(|_| UserId::generate()).collect();
         let now = now_millis();
         for &user in &users {
-            seats.check(user, entity, now).unwrap();
+            seats.check(user, entity, now).await.unwrap();
         }
         // The first-use assignments are written (to no user row: nothing is stored) before timing.
         seats.flush().await;
         let started = Instant::now();
         for i in 0..CHECKS {
             let user = users[i % holders];
-            std::hint::black_box(seats.check(user, entity, now + (i as i64 & 1023)).is_ok());
+            std::hint::black_box(
+                seats
+                    .check(user, entity, now + (i as i64 & 1023))
+                    .await
+                    .is_ok(),
+            );
         }
         let ns = started.elapsed().as_nanos() as f64 / CHECKS as f64;
         println!("{holders:>7} holders: {ns:.1} ns per check");

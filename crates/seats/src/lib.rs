@@ -1,25 +1,40 @@
-//! Seat licensing, decided in memory: the group's pool, each entity's reserved seats, who holds a
-//! seat and when they last used it.
+//! Seat licensing: the group's pool, each entity's reserved seats, who holds a seat and when they
+//! last used it — held in memory, granted by the database.
 //!
 //! [`Seats`] is loaded from the store at start. The request path's question — may this user go on?
 //! — is [`Seats::check`]: for a user who holds a seat, one map lookup under a read lock and one
-//! atomic store of the time (their last activity). A user without one gets a seat there and then if
-//! the pool and their entity's allocation allow it: the decision is taken under one mutex in
-//! memory, and the store write (the seat row and its `seat.assign` audit event) goes through the
-//! [`SeatWriter`]'s channel, off the request path. Last activity reaches the store the same way, in
-//! batches. Provisioning (SCIM, admin API) assigns at once and awaits its write, since it is not on
+//! atomic store of the time (their last activity), nothing awaited and no database access. Last
+//! activity reaches the store through the [`SeatWriter`]'s channel, in batches, off the request
+//! path. Provisioning (SCIM, admin API) assigns at once and awaits its write, since it is not on
 //! the request path; suspension and deletion release the seat in the store's own provisioning
 //! transaction and then here. [`Seats::reclaim`] takes back the seats of users idle longer than
 //! the configured period.
 //!
+//! **The invariant: no answer is ever served on a seat the database did not grant.** How a user
+//! without a seat here gets one depends on the store:
+//!
+//! - **PostgreSQL (replicas).** The seat is claimed from the store, and the request waits for its
+//!   decision: one store call (`Store::claim_seat`), on the user's first request on this replica
+//!   only. The store decides under a lock every replica's seat transaction takes, by the pool's
+//!   rule on what the database holds, so replicas racing for the last seats are served one after
+//!   the other and those left over are refused with the pool's reason, as a single process
+//!   would. A user the database already seated (through another replica) is let through. The
+//!   ledger here decides first, counting the claims in flight: what it refuses is refused without
+//!   asking the store (a replica learns of seats freed elsewhere within a second), and what it
+//!   allows the store may still refuse. The user's other requests meanwhile wait for the same
+//!   claim, so a user never claims twice; the claim runs in its own task, so a request given up
+//!   meanwhile leaves it settled all the same. A store that cannot be reached refuses the seat
+//!   (`store_unreachable`): fail closed. Each replica's memory is brought in line with the store by
+//!   [`Seats::refresh`] on every change notice (within a second).
+//! - **SQLite (one process, the default).** This process is the database's only writer: its ledger
+//!   holds exactly what the database holds, so the seat is decided in memory there and then, and
+//!   the store write (the seat row and its `seat.assign` audit event) goes through the writer,
+//!   within [`CHANGE_FLUSH_INTERVAL`]. The store decides the assignment again as it writes it and
+//!   a seat it refuses is forgotten here; with one writer, it refuses none.
+//!
 //! Invariants: no lock is held across an `.await`; lock order is the ledger's mutex, then the
-//! holders' map; the request path never waits on I/O. With several replicas each one decides with
-//! its own memory, brought in line with the store by [`Seats::refresh`] on every change notice
-//! (within a second); the store decides every assignment again when it writes it, under a lock
-//! all replicas share (`Store::record_seat_changes`), so the database never holds more seats than
-//! the pool and the reservations allow. A seat two replicas gave away at once beyond the pool is
-//! refused there and taken back here: its user's requests until then (at most one writer
-//! interval, [`CHANGE_FLUSH_INTERVAL`]) were served, none after.
+//! holders' map, then the claims in flight, then the suspended users; a seated user's request
+//! never waits on I/O.
 //!
 //! # The ledger and the calls
 //!
@@ -35,8 +50,9 @@
 //! likewise, for every seat of the entity), `set_pool`/`set_reservation`
 //! (admin API; applied in memory first so a lowered pool holds at once, reverted if the store
 //! refuses), `report`, and `reclaim(now)` (idle seats back to the pool; the binary's hourly job, tests
-//! with an injected time). `SeatWriter` (`writer.rs`) stores first-use assignments and reclaims every
-//! 200 ms and last activity every 60 s, in batches, on demand (`Seats::flush`) and at shutdown.
+//! with an injected time). `SeatWriter` (`writer.rs`) stores reclaims (and, on SQLite, first-use
+//! assignments) every 200 ms and last activity every 60 s, in batches, on demand (`Seats::flush`)
+//! and at shutdown.
 
 mod writer;
 
@@ -47,8 +63,8 @@ use std::time::Duration;
 
 use domain::{AuditAction, AuditEvent, EntityId, UnixMillis, UserId, now_millis};
 use parking_lot::{Mutex, RwLock};
-use store::{SeatChange, Store, StoreError};
-use tokio::sync::mpsc;
+use store::{Backend, SeatChange, SeatClaim, Store, StoreError};
+use tokio::sync::{mpsc, watch};
 
 pub use domain::seat_ledger::{Allocation, Ledger, LedgerError, Shortage};
 pub use writer::{ACTIVITY_FLUSH_INTERVAL, CHANGE_FLUSH_INTERVAL, SeatWriter};
@@ -83,6 +99,10 @@ pub enum SeatRequired {
     EntityAllocationExhausted { reserved: u64 },
     #[error("seat required (user suspended): this user is suspended and holds no seat")]
     UserSuspended,
+    #[error(
+        "seat required (seat store unreachable): this user's first seat could not be confirmed by the database; retry shortly"
+    )]
+    StoreUnreachable,
 }
 
 impl SeatRequired {
@@ -92,6 +112,7 @@ impl SeatRequired {
             SeatRequired::PoolExhausted { .. } => "pool_exhausted",
             SeatRequired::EntityAllocationExhausted { .. } => "entity_allocation_exhausted",
             SeatRequired::UserSuspended => "user_suspended",
+            SeatRequired::StoreUnreachable => "store_unreachable",
         }
     }
 }
@@ -150,6 +171,18 @@ pub struct Seats {
     writer: mpsc::UnboundedSender<Message>,
     /// Serializes administrators' changes, whose store write comes between checking and keeping.
     admin: tokio::sync::Mutex<()>,
+    /// On a shared store (PostgreSQL, replicas), the store that grants first seats; `None` on
+    /// SQLite, where this process decides alone.
+    granter: Option<Store>,
+    /// First seats the granter is deciding, each counted in the ledger until it answers (unless
+    /// its user meanwhile holds a seat, counted as such). Lock order: after the holders' map.
+    claims: Mutex<HashMap<UserId, Claim>>,
+}
+
+/// A first seat the store is deciding: every request of the user waits for the one answer.
+struct Claim {
+    entity: EntityId,
+    answer: watch::Receiver<Option<Result<(), SeatRequired>>>,
 }
 
 /// A held seat.
@@ -229,6 +262,8 @@ impl Seats {
             default_pool: settings.pool,
             writer: sender,
             admin: tokio::sync::Mutex::new(()),
+            granter: (store.backend() == Backend::Postgres).then(|| store.clone()),
+            claims: Mutex::new(HashMap::new()),
         });
         tracing::info!(
             pool = ?seats.ledger.lock().size(),
@@ -240,21 +275,127 @@ impl Seats {
     }
 
     /// The request path's license check for `user` of `entity` at `now`: holds a seat (their
-    /// activity is noted), or gets one now, or is refused with the reason.
-    pub fn check(
-        &self,
+    /// activity is noted; memory only, nothing awaited), or gets one now, or is refused with the
+    /// reason. A first seat is decided in memory on SQLite, and granted by the store, awaited,
+    /// on PostgreSQL.
+    pub async fn check(
+        self: &Arc<Self>,
         user: UserId,
         entity: EntityId,
         now: UnixMillis,
     ) -> Result<(), SeatRequired> {
-        if let Some(holder) = self.holders.read().get(&user) {
-            holder.touch(now);
+        if self.touch_held(user, now) {
             return Ok(());
         }
-        self.assign_on_first_use(user, entity, now)
+        match &self.granter {
+            None => self.assign_on_first_use(user, entity, now),
+            Some(granter) => self.claim(granter, user, entity, now).await,
+        }
     }
 
-    /// The rare path of [`Seats::check`]: decided under the ledger's lock, written by the writer.
+    /// Whether `user` holds a seat, noting their activity at `now` if so.
+    fn touch_held(&self, user: UserId, now: UnixMillis) -> bool {
+        let holders = self.holders.read();
+        let held = holders.get(&user);
+        if let Some(holder) = held {
+            holder.touch(now);
+        }
+        held.is_some()
+    }
+
+    /// The first use of `user` on a shared store: a seat the ledger here allows is claimed from the
+    /// store, and the answer waits for its decision. Every request of the user meanwhile waits for
+    /// the same claim. A seat the ledger here refuses is refused without asking the store.
+    async fn claim(
+        self: &Arc<Self>,
+        granter: &Store,
+        user: UserId,
+        entity: EntityId,
+        now: UnixMillis,
+    ) -> Result<(), SeatRequired> {
+        if self.suspended.read().contains(&user) {
+            return Err(SeatRequired::UserSuspended);
+        }
+        let mut answer = {
+            let mut ledger = self.ledger.lock();
+            // Another request of the same user may have won the lock first.
+            if self.touch_held(user, now) {
+                return Ok(());
+            }
+            let mut claims = self.claims.lock();
+            match claims.get(&user) {
+                Some(claim) => claim.answer.clone(),
+                None => {
+                    ledger.try_assign(entity)?;
+                    let (decided, answer) = watch::channel(None);
+                    claims.insert(
+                        user,
+                        Claim {
+                            entity,
+                            answer: answer.clone(),
+                        },
+                    );
+                    // Its own task: a request given up while the store decides leaves the
+                    // claim settled all the same.
+                    let seats = Arc::clone(self);
+                    let granter = granter.clone();
+                    tokio::spawn(seats.settle_claim(granter, user, entity, now, decided));
+                    answer
+                }
+            }
+        };
+        let decided = answer.wait_for(Option::is_some).await.map(|answer| *answer);
+        match decided {
+            Ok(Some(answer)) => answer,
+            _ => Err(SeatRequired::StoreUnreachable),
+        }
+    }
+
+    /// Asks the store for `user`'s first seat, keeps what it decided, and tells every request
+    /// waiting for it.
+    async fn settle_claim(
+        self: Arc<Self>,
+        granter: Store,
+        user: UserId,
+        entity: EntityId,
+        now: UnixMillis,
+        decided: watch::Sender<Option<Result<(), SeatRequired>>>,
+    ) {
+        let claimed = granter
+            .claim_seat(&first_use(user, entity, now), self.default_pool)
+            .await;
+        if let Err(error) = &claimed {
+            tracing::error!(%error, "could not claim a first seat from the store");
+        }
+        let answer = {
+            let mut ledger = self.ledger.lock();
+            let mut holders = self.holders.write();
+            self.claims.lock().remove(&user);
+            let suspended = self.suspended.read().contains(&user);
+            match claimed {
+                // A refresh may have brought the seat in meanwhile, counted once as a holder.
+                Ok(SeatClaim::Held) if !suspended => {
+                    holders
+                        .entry(user)
+                        .or_insert_with(|| Holder::new(entity, now, now));
+                    Ok(())
+                }
+                _ if holders.contains_key(&user) => Ok(()),
+                refused => {
+                    ledger.release(entity);
+                    Err(match refused {
+                        Ok(SeatClaim::Refused(shortage)) => shortage.into(),
+                        Ok(SeatClaim::Held | SeatClaim::Ineligible) => SeatRequired::UserSuspended,
+                        Err(_) => SeatRequired::StoreUnreachable,
+                    })
+                }
+            }
+        };
+        decided.send_replace(Some(answer));
+    }
+
+    /// The rare path of [`Seats::check`] on SQLite, where this process is the store's only
+    /// writer: decided under the ledger's lock, written by the writer.
     fn assign_on_first_use(
         &self,
         user: UserId,
@@ -275,17 +416,7 @@ impl Seats {
             .write()
             .insert(user, Holder::new(entity, now, now));
         drop(ledger);
-        let audit = system_event(
-            AuditAction::SeatAssign,
-            serde_json::json!({"cause": "first_use"}),
-        );
-        self.send(SeatChange {
-            user_id: user,
-            entity_id: entity,
-            assigned: true,
-            at: now,
-            audit,
-        });
+        self.send(first_use(user, entity, now));
         Ok(())
     }
 
@@ -302,7 +433,10 @@ impl Seats {
         let now = now_millis();
         {
             let mut ledger = self.ledger.lock();
-            if self.holders.read().contains_key(&user) || ledger.try_assign(entity).is_err() {
+            if self.holders.read().contains_key(&user)
+                || self.claims.lock().contains_key(&user)
+                || ledger.try_assign(entity).is_err()
+            {
                 return Ok(false);
             }
             self.holders
@@ -380,9 +514,9 @@ impl Seats {
         self.holders.read().contains_key(&user)
     }
 
-    /// The store refused the seats these users were given here on first use (other replicas
-    /// took the last ones meanwhile): they no longer hold one, and their next request is refused
-    /// or given a seat again as the pool then allows.
+    /// The store refused the seats these users were given here on first use (SQLite; with this
+    /// process its only writer, never expected): they no longer hold one, and their next request
+    /// is refused or given a seat again as the pool then allows.
     pub(crate) fn refused_by_store(&self, users: &[UserId]) {
         for &user in users {
             self.forget(user);
@@ -531,6 +665,11 @@ impl Seats {
         for holder in holders.values() {
             counted.assign(holder.entity);
         }
+        for (user, claim) in self.claims.lock().iter() {
+            if !holders.contains_key(user) {
+                counted.assign(claim.entity);
+            }
+        }
         for &(entity, reserved) in &stored.reservations {
             counted.reserve(entity, reserved);
         }
@@ -608,6 +747,20 @@ impl Seats {
                 holder.flushed.fetch_max(*at, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// The seat `user` of `entity` is given at their first use at `now`, with its `seat.assign` event.
+fn first_use(user: UserId, entity: EntityId, now: UnixMillis) -> SeatChange {
+    SeatChange {
+        user_id: user,
+        entity_id: entity,
+        assigned: true,
+        at: now,
+        audit: system_event(
+            AuditAction::SeatAssign,
+            serde_json::json!({"cause": "first_use"}),
+        ),
     }
 }
 

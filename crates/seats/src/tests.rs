@@ -88,10 +88,10 @@ async fn first_use_assigns_in_memory_and_the_writer_stores_it_with_its_event() {
         user(&f.store, acme, "bob").await,
     );
     let now = now_millis();
-    assert_eq!(f.seats.check(ada, acme, now), Ok(()));
-    assert_eq!(f.seats.check(ada, acme, now + 1), Ok(()));
+    assert_eq!(f.seats.check(ada, acme, now).await, Ok(()));
+    assert_eq!(f.seats.check(ada, acme, now + 1).await, Ok(()));
     assert_eq!(
-        f.seats.check(bob, acme, now),
+        f.seats.check(bob, acme, now).await,
         Err(SeatRequired::PoolExhausted { size: 1 })
     );
     f.seats.flush().await;
@@ -110,7 +110,10 @@ async fn first_use_assigns_in_memory_and_the_writer_stores_it_with_its_event() {
         .await
         .unwrap();
     assert!(again.holds(ada));
-    assert!(again.check(bob, acme, now).is_ok(), "unlimited by default");
+    assert!(
+        again.check(bob, acme, now).await.is_ok(),
+        "unlimited by default"
+    );
     writer.shutdown().await;
 }
 
@@ -127,9 +130,9 @@ async fn reclaim_takes_back_idle_seats_only_and_they_come_back_on_use() {
         user(&f.store, acme, "bob").await,
     );
     let start = now_millis();
-    f.seats.check(ada, acme, start).unwrap();
-    f.seats.check(bob, acme, start).unwrap();
-    f.seats.check(bob, acme, start + 20 * DAY).unwrap();
+    f.seats.check(ada, acme, start).await.unwrap();
+    f.seats.check(bob, acme, start).await.unwrap();
+    f.seats.check(bob, acme, start + 20 * DAY).await.unwrap();
 
     assert_eq!(f.seats.reclaim(start + 29 * DAY).await, 0);
     let report = f.seats.report(start + 31 * DAY);
@@ -146,7 +149,7 @@ async fn reclaim_takes_back_idle_seats_only_and_they_come_back_on_use() {
             .contains(&format!("seat.reclaim system {ada}"))
     );
     // Ada is back: a seat is free, she gets it again.
-    assert_eq!(f.seats.check(ada, acme, start + 32 * DAY), Ok(()));
+    assert_eq!(f.seats.check(ada, acme, start + 32 * DAY).await, Ok(()));
     f.writer.shutdown().await;
 }
 
@@ -176,13 +179,13 @@ async fn suspension_frees_the_seat_and_names_the_reason() {
     );
     f.seats.suspended(ada);
     assert_eq!(
-        f.seats.check(ada, acme, now_millis()),
+        f.seats.check(ada, acme, now_millis()).await,
         Err(SeatRequired::UserSuspended)
     );
-    assert_eq!(f.seats.check(bob, acme, now_millis()), Ok(()));
+    assert_eq!(f.seats.check(bob, acme, now_millis()).await, Ok(()));
     f.seats.reactivated(ada);
     assert_eq!(
-        f.seats.check(ada, acme, now_millis()),
+        f.seats.check(ada, acme, now_millis()).await,
         Err(SeatRequired::PoolExhausted { size: 1 })
     );
     f.writer.shutdown().await;
@@ -197,7 +200,7 @@ async fn the_pool_cannot_go_below_what_is_assigned_and_every_change_is_audited()
     );
     for name in ["a", "b", "c"] {
         let id = user(&f.store, acme, name).await;
-        f.seats.check(id, acme, now_millis()).unwrap();
+        f.seats.check(id, acme, now_millis()).await.unwrap();
     }
     let refused = f
         .seats

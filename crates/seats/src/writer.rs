@@ -1,5 +1,6 @@
-//! The seat writer: seat changes decided on the request path and by the reclaim job, and users'
-//! last activity, reach the store from here in batches, never from the request path itself.
+//! The seat writer: seat changes decided by the reclaim job (and, on SQLite, first seats decided on
+//! the request path), and users' last activity, reach the store from here in batches, never from
+//! the request path itself.
 //!
 //! Changes are written every [`CHANGE_FLUSH_INTERVAL`], activity every
 //! [`ACTIVITY_FLUSH_INTERVAL`], both on demand ([`crate::Seats::flush`]) and at shutdown. A batch
@@ -96,7 +97,7 @@ async fn write_changes(store: &Store, seats: &Seats, pending: &mut Vec<SeatChang
             if !refused.is_empty() {
                 tracing::warn!(
                     users = refused.len(),
-                    "seats given on first use refused by the store: other replicas took the last ones"
+                    "seats given on first use refused by the store"
                 );
                 seats.refused_by_store(&refused);
             }

@@ -135,7 +135,7 @@ pub use principals::UserIdentity;
 pub use provisioning::{NewUser, ProvisionedUser, UserFields};
 pub use reporting::{LatencyGroup, Percentiles, UsageDimension, UsageGroup, UsageSelection};
 pub use role_grants::{HeldRole, RoleSelection};
-pub use seats::{HeldSeat, SeatChange, StoredSeats};
+pub use seats::{HeldSeat, SeatChange, SeatClaim, StoredSeats};
 pub use teams::{Team, TeamFields, TeamMembers};
 pub use use_case_documents::StoredUseCaseDocument;
 pub use user_search::{UserSearch, cursor_of, search_fold};

@@ -2,7 +2,7 @@
 //! activity. The in-memory `seats::Seats` decides who gets a seat; this module only persists what it
 //! decided, each change with its audit event in the same transaction.
 
-use domain::seat_ledger::Ledger;
+use domain::seat_ledger::{Ledger, Shortage};
 use domain::{AuditAction, AuditEvent, EntityId, UnixMillis, UserId, now_millis};
 use sqlx::AnyConnection;
 
@@ -45,6 +45,17 @@ pub struct SeatChange {
     pub assigned: bool,
     pub at: UnixMillis,
     pub audit: AuditEvent,
+}
+
+/// What [`Store::claim_seat`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatClaim {
+    /// The user holds a seat.
+    Held,
+    /// The pool or the reservations allow no seat for the user's entity.
+    Refused(Shortage),
+    /// The user (or their entity) is suspended or deleted: no seat, whatever the pool.
+    Ineligible,
 }
 
 impl Store {
@@ -196,6 +207,42 @@ impl Store {
         insert_audits(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(refused)
+    }
+
+    /// Gives `change.user_id` a seat at once, decided by the pool's rule on what the database
+    /// holds under the seats' lock (see [`Store::record_seat_changes`]), with its audit event: the
+    /// first use of a user on a replica, whose answer waits for this. [`SeatClaim::Held`] when the
+    /// user holds a seat once it returns (given now, or held already: another replica gave it).
+    pub async fn claim_seat(
+        &self,
+        change: &SeatChange,
+        default_pool: Option<u64>,
+    ) -> Result<SeatClaim, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut ledger = self.locked_ledger(&mut tx, default_pool).await?;
+        let held = sqlx::query("SELECT 1 FROM seats WHERE user_id = $1")
+            .bind(change.user_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let unchanged = if held.is_some() {
+            SeatClaim::Held
+        } else if let Err(shortage) = ledger.try_assign(change.entity_id) {
+            SeatClaim::Refused(shortage)
+        } else if !insert_seat(&mut tx, change).await? {
+            SeatClaim::Ineligible
+        } else {
+            let event = AuditEvent {
+                target: change.user_id.to_string(),
+                entity_id: Some(change.entity_id),
+                ..change.audit.clone()
+            };
+            insert_audit(&mut tx, &event).await?;
+            tx.commit().await?;
+            return Ok(SeatClaim::Held);
+        };
+        // Ended at once, so that the seats' lock is not held until the connection's next use.
+        tx.rollback().await?;
+        Ok(unchanged)
     }
 
     /// Takes the seats' lock for the rest of `tx` (PostgreSQL: a transaction-scoped advisory

@@ -366,6 +366,75 @@ async fn one_replica_runs_the_background_jobs_and_another_takes_over_when_it_die
     );
 }
 
+/// Users racing through both replicas for the seats left in the pool: exactly as many are
+/// answered as there were free seats. Each user sends three requests at once, two of them to one
+/// replica; a user answered once holds their seat for the rest.
+#[tokio::test]
+async fn users_racing_through_both_replicas_for_the_last_seats_are_answered_on_granted_seats_only()
+{
+    const FREE: usize = 4;
+    const USERS: usize = 3 * FREE;
+    let Some(replicas) = Replicas::start(2).await else {
+        return;
+    };
+    let pool = |size: usize| Some(json!({ "size": size }));
+    let put = reqwest::Method::PUT;
+    // No seat is free while the racers are created: they get none at provisioning.
+    let (status, body) = replicas
+        .admin(0, put.clone(), "/admin/v1/seats/pool", pool(0))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut keys = Vec::new();
+    for i in 0..USERS {
+        keys.push(replicas.user_key(0, &format!("racer-{i}")).await.1);
+    }
+    let (status, body) = replicas
+        .admin(0, put, "/admin/v1/seats/pool", pool(FREE))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Replica 1 knows the new pool (its report is its memory) before the race starts.
+    let start = Instant::now();
+    loop {
+        let (_, seen) = replicas
+            .admin(1, reqwest::Method::GET, "/admin/v1/seats/pool", None)
+            .await;
+        if seen["size"] == FREE {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "replica 1 still reports {seen}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let replicas = &replicas;
+    let requests = keys
+        .iter()
+        .enumerate()
+        .flat_map(|(user, key)| (0..3).map(move |i| (user, (user + i) % 2, key)));
+    let statuses = futures_util::future::join_all(
+        requests
+            .map(|(user, replica, key)| async move { (user, replicas.chat(replica, key).await) }),
+    )
+    .await;
+    let answered: std::collections::BTreeSet<usize> = statuses
+        .iter()
+        .filter(|(_, status)| *status == 200)
+        .map(|(user, _)| *user)
+        .collect();
+    assert!(
+        statuses
+            .iter()
+            .all(|(_, status)| [200, 403].contains(status)),
+        "{statuses:?}"
+    );
+    assert_eq!(answered.len(), FREE, "users answered 200: {statuses:?}");
+    // A user answered once holds a seat: both replicas answer them again.
+    for &user in &answered {
+        for replica in 0..2 {
+            assert_eq!(replicas.chat(replica, &keys[user]).await, 200);
+        }
+    }
+}
+
 /// The `[redis]` section for one test: the test Redis, under a prefix no other test uses.
 fn redis_section(replicas: u32) -> String {
     let url = std::env::var("FABRIQUE_TEST_REDIS_URL")

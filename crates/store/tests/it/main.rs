@@ -52,6 +52,7 @@ both_backends! {
     seat_changes_pool_reservations_and_activity_round_trip,
     suspension_and_deletion_release_the_seat_with_the_change,
     an_entitys_suspension_releases_its_seats_and_keeps_them_free,
+    a_claimed_seat_is_given_held_refused_or_withheld_from_the_suspended,
     usage_sums_group_by_dimension_exactly,
     usage_sums_per_time_bucket,
     latency_percentiles_are_exact,
@@ -65,6 +66,7 @@ use conversations::conversations_keep_one_row_a_message_and_go_with_their_owner;
 use use_case_documents::use_case_documents_round_trip_narrowed_to_their_use_case;
 
 use seats::{
+    a_claimed_seat_is_given_held_refused_or_withheld_from_the_suspended,
     an_entitys_suspension_releases_its_seats_and_keeps_them_free,
     seat_changes_pool_reservations_and_activity_round_trip,
     suspension_and_deletion_release_the_seat_with_the_change,

@@ -2,8 +2,9 @@
 //! event and read back at start; a user's suspension and deletion, and an entity's suspension,
 //! release seats in their own transaction.
 
+use domain::seat_ledger::Shortage;
 use domain::{AuditAction, EntityId, Status, UserId};
-use store::{NewUser, SeatChange, Store, UserFields};
+use store::{NewUser, SeatChange, SeatClaim, Store, UserFields};
 
 use crate::audit;
 
@@ -26,6 +27,24 @@ async fn user(store: &Store, entity: EntityId, name: &str) -> UserId {
         .unwrap()
         .user
         .id
+}
+
+/// Suspends `user` (named `name`, as `user` created them) through provisioning; returns the
+/// fields written.
+async fn suspend(store: &Store, user: UserId, name: &str) -> UserFields {
+    let suspended = UserFields {
+        user_name: name.into(),
+        email: format!("{name}@example.com"),
+        display_name: None,
+        external_id: None,
+        status: Status::Suspended,
+        attributes: "{}".into(),
+    };
+    store
+        .replace_provisioned_user(user, 1, &suspended, &audit(AuditAction::UserUpdate))
+        .await
+        .unwrap();
+    suspended
 }
 
 fn change(user: UserId, entity: EntityId, assigned: bool, at: i64) -> SeatChange {
@@ -150,18 +169,7 @@ pub async fn suspension_and_deletion_release_the_seat_with_the_change(store: &St
         .record_seat_changes(&[change(ada, acme, true, 10)], None)
         .await
         .unwrap();
-    let suspended = UserFields {
-        user_name: "ada".into(),
-        email: "ada@example.com".into(),
-        display_name: None,
-        external_id: None,
-        status: Status::Suspended,
-        attributes: "{}".into(),
-    };
-    store
-        .replace_provisioned_user(ada, 1, &suspended, &audit(AuditAction::UserUpdate))
-        .await
-        .unwrap();
+    let suspended = suspend(store, ada, "ada").await;
     let stored = store.load_seats().await.unwrap();
     assert!(stored.held.is_empty());
     assert_eq!(stored.suspended, [ada]);
@@ -266,6 +274,46 @@ pub async fn an_entitys_suspension_releases_its_seats_and_keeps_them_free(store:
         .await
         .unwrap();
     assert_eq!(assign_and_count(store, ada, acme, 20).await, 2);
+}
+
+/// A first seat claimed at once: given while the pool allows it (with its one event), held
+/// already when claimed again, refused with the pool's reason, and never given to a user
+/// suspended.
+pub async fn a_claimed_seat_is_given_held_refused_or_withheld_from_the_suspended(store: &Store) {
+    let acme = store
+        .create_entity("acme", "Acme", &audit(AuditAction::EntityCreate))
+        .await
+        .unwrap()
+        .id;
+    let (ada, bob) = (
+        user(store, acme, "ada").await,
+        user(store, acme, "bob").await,
+    );
+    let claim = |user| async move {
+        store
+            .claim_seat(&change(user, acme, true, 10), Some(1))
+            .await
+            .unwrap()
+    };
+    assert_eq!(claim(ada).await, SeatClaim::Held);
+    assert_eq!(claim(ada).await, SeatClaim::Held);
+    assert_eq!(
+        claim(bob).await,
+        SeatClaim::Refused(Shortage::PoolExhausted { size: 1 })
+    );
+    assert_eq!(
+        seat_events(store).await,
+        [("seat.assign".to_owned(), ada.to_string())]
+    );
+
+    suspend(store, bob, "bob").await;
+    store
+        .set_seat_pool(Some(2), &audit(AuditAction::SeatPoolSet))
+        .await
+        .unwrap();
+    assert_eq!(claim(bob).await, SeatClaim::Ineligible);
+    let held = store.load_seats().await.unwrap().held;
+    assert_eq!(held.iter().map(|h| h.user_id).collect::<Vec<_>>(), [ada]);
 }
 
 /// Two replicas (two stores on one PostgreSQL schema) writing sixteen first-use assignments at
