@@ -150,7 +150,7 @@ fn library_status(error: &LibraryError) -> StatusCode {
         LibraryError::Unreadable(Unreadable::Size) => StatusCode::PAYLOAD_TOO_LARGE,
         LibraryError::Unreadable(Unreadable::Damaged | Unreadable::Empty)
         | LibraryError::PersonalData(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        LibraryError::Embedding(_) => StatusCode::BAD_GATEWAY,
+        LibraryError::Embedding(_) | LibraryError::Reranking(_) => StatusCode::BAD_GATEWAY,
         LibraryError::Index(_) | LibraryError::Store(_) | LibraryError::Task => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -170,6 +170,7 @@ fn library_body(error: &LibraryError) -> ErrorBody {
         }
         LibraryError::PersonalData(_) => (ErrorType::InvalidRequest, "personal_data"),
         LibraryError::Embedding(_) => (ErrorType::Upstream, "embedding_failed"),
+        LibraryError::Reranking(_) => (ErrorType::Upstream, "reranking_failed"),
         // The details go to the log, not to the caller.
         LibraryError::Index(_) | LibraryError::Store(_) | LibraryError::Task => {
             return ErrorBody::new(

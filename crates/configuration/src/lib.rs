@@ -13,7 +13,7 @@
 //! default and rules of each key are documented once, on the field it becomes (see [`ServerConfig`],
 //! [`RoutingConfig`], [`SimulatorConfig`], [`EndpointConfig`], [`ModelConfig`], [`EntitySeed`],
 //! [`AuditConfig`], [`OidcConfig`], [`SeatsConfig`], [`TelemetryConfig`], [`SchedulingConfig`],
-//! [`RetentionConfig`], [`AuthorizationConfig`], [`BatchesConfig`], [`CacheConfig`]).
+//! [`RetentionConfig`], [`AuthorizationConfig`], [`BatchesConfig`], [`CacheConfig`], [`LibrariesConfig`]).
 //!
 //! ```toml
 //! classifications = ["public", "internal", "confidential", "secret"]   # lowest first; the default
@@ -147,6 +147,9 @@
 //! [cache]
 //! models = ["mistral-embed"]                     # answers served again, per entity; off by default
 //! ttl_secs = 300
+//!
+//! [libraries]
+//! reranker = "bge-reranker"                      # a `rerank` model reorders library searches
 //! ```
 //!
 //! ## Built-in endpoints and models
@@ -203,6 +206,7 @@ pub use section::batches::BatchesConfig;
 pub use section::cache::CacheConfig;
 pub use section::endpoints::EndpointConfig;
 pub use section::entities::EntitySeed;
+pub use section::libraries::LibrariesConfig;
 pub use section::models::{ModelConfig, Price};
 pub use section::oidc::{JwtAlgorithm, MappedRole, OidcConfig, RoleScope, UserNameClaim};
 pub use section::policy::{DataPolicy, PolicyConfig};
@@ -260,6 +264,8 @@ pub struct Config {
     pub batches: BatchesConfig,
     /// `[cache]`: the response cache — what is cached, for how long, how much; off by default.
     pub cache: CacheConfig,
+    /// `[libraries]`: the reranker of library searches; none by default.
+    pub libraries: LibrariesConfig,
     /// `[redis]`: where replicas share rate limits and budgets; `None` (the section absent): this
     /// process counts alone, in memory.
     pub redis: Option<RedisConfig>,

@@ -9,6 +9,7 @@ pub(crate) mod cache;
 pub(crate) mod classifications;
 pub(crate) mod endpoints;
 pub(crate) mod entities;
+pub(crate) mod libraries;
 pub(crate) mod models;
 pub(crate) mod oidc;
 pub(crate) mod policy;

@@ -15,9 +15,9 @@ use crate::section::entities::EntitySeed;
 use crate::section::policy::DataPolicy;
 use crate::section::retention::{Retention, RetentionConfig};
 use crate::section::{
-    admission, audit, authorization, batches, cache, classifications, endpoints, entities, models,
-    oidc, policy, redis, retention, routing, scheduling, scim, seats, server, sessions, simulator,
-    telemetry, use_cases,
+    admission, audit, authorization, batches, cache, classifications, endpoints, entities,
+    libraries, models, oidc, policy, redis, retention, routing, scheduling, scim, seats, server,
+    sessions, simulator, telemetry, use_cases,
 };
 
 /// The top level. Sections stay untyped here and are deserialized one by one in [`read`].
@@ -45,6 +45,7 @@ struct RawDocument {
     authorization: Option<Value>,
     batches: Option<Value>,
     cache: Option<Value>,
+    libraries: Option<Value>,
     redis: Option<Value>,
 }
 
@@ -72,6 +73,7 @@ pub(crate) struct RawConfig {
     pub authorization: Section<authorization::RawAuthorization>,
     pub batches: Section<batches::RawBatches>,
     pub cache: Section<cache::RawCache>,
+    pub libraries: Section<libraries::RawLibraries>,
     pub redis: Section<redis::RawRedis>,
 }
 
@@ -102,6 +104,7 @@ impl RawConfig {
             authorization: Section::Absent,
             batches: Section::Absent,
             cache: Section::Absent,
+            libraries: Section::Absent,
             redis: Section::Absent,
         }
     }
@@ -137,6 +140,7 @@ pub(crate) fn read(text: &str, errors: &mut Collector) -> Option<RawConfig> {
         authorization: read::section(document.authorization, "authorization", errors),
         batches: read::section(document.batches, "batches", errors),
         cache: read::section(document.cache, "cache", errors),
+        libraries: read::section(document.libraries, "libraries", errors),
         redis: read::section(document.redis, "redis", errors),
     })
 }
@@ -193,6 +197,8 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     let authorization = authorization::validate(raw.authorization.given_or_default(), errors);
     let batches = batches::validate(raw.batches.given_or_default(), errors);
     let cache = cache::validate(raw.cache.given_or_default(), &models, &model_names, errors);
+    let raw_libraries = raw.libraries.given_or_default();
+    let libraries = libraries::validate(raw_libraries, &models, &model_names, errors);
     let redis = match raw.redis {
         Section::Given(raw) => Some(redis::validate(raw, env, errors)),
         Section::Absent | Section::Invalid => None,
@@ -200,6 +206,7 @@ pub(crate) fn build(raw: RawConfig, env: Env<'_>, errors: &mut Collector) -> Con
     Config {
         batches,
         cache,
+        libraries,
         redis,
         retention,
         authorization,

@@ -12,6 +12,12 @@
 //! Mistral's `/fim/completions`. llama.cpp has `/infill`, Ollama `/api/generate` with a `suffix`,
 //! OpenAI its completions' `suffix`; vLLM, TGI and mistral.rs get a plain completion whose prompt
 //! is built with the model's FIM tokens.
+//!
+//! Reranking is served by few: vLLM answers the caller's own shape (Cohere's and Jina's, at
+//! `/v1/rerank`), TGI's family Hugging Face's (`/rerank` at the server's root, `{query, texts}`
+//! answered with `[{index, score}]`), the simulator both. The others have no rerank route
+//! ([`EndpointKind::route`] is `None`), so a reranker served by them is refused before anything is
+//! sent.
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +62,8 @@ pub enum Dialect {
     LlamaInfill,
     /// FIM as Ollama's generate with a `suffix`: options nested, answered in NDJSON.
     OllamaGenerate,
+    /// Rerank as Hugging Face's: `query` and `texts`, answered with a bare `[{index, score}]`.
+    HuggingFaceRerank,
 }
 
 /// Where and how one operation is sent to one kind of endpoint.
@@ -113,29 +121,41 @@ impl EndpointKind {
         }
     }
 
-    /// Where and in which wire format this kind serves `operation`. Chat and embeddings are
-    /// OpenAI's everywhere; fill-in-the-middle differs (see the module's docs).
-    pub fn route(self, operation: Operation) -> UpstreamRoute {
+    /// Where and in which wire format this kind serves `operation`, or `None` when it has no
+    /// route for it. Chat and embeddings are OpenAI's everywhere; fill-in-the-middle and reranking
+    /// differ (see the module's docs).
+    pub fn route(self, operation: Operation) -> Option<UpstreamRoute> {
         let native = UpstreamRoute {
             path: UpstreamPath::Api(operation.upstream_path()),
             dialect: Dialect::Native,
         };
-        if operation != Operation::Fim {
-            return native;
-        }
-        let (path, dialect) = match self {
-            EndpointKind::Mistral | EndpointKind::Simulator => return native,
-            EndpointKind::Vllm | EndpointKind::Tgi | EndpointKind::MistralRs => {
-                (UpstreamPath::Api("/completions"), Dialect::FimPrompt)
-            }
-            EndpointKind::Openai => (UpstreamPath::Api("/completions"), Dialect::CompletionSuffix),
-            EndpointKind::LlamaCpp => (UpstreamPath::Origin("/infill"), Dialect::LlamaInfill),
-            EndpointKind::Ollama => (
-                UpstreamPath::Origin("/api/generate"),
-                Dialect::OllamaGenerate,
-            ),
+        let (path, dialect) = match operation {
+            Operation::Chat | Operation::Embeddings => return Some(native),
+            Operation::Fim => match self {
+                EndpointKind::Mistral | EndpointKind::Simulator => return Some(native),
+                EndpointKind::Vllm | EndpointKind::Tgi | EndpointKind::MistralRs => {
+                    (UpstreamPath::Api("/completions"), Dialect::FimPrompt)
+                }
+                EndpointKind::Openai => {
+                    (UpstreamPath::Api("/completions"), Dialect::CompletionSuffix)
+                }
+                EndpointKind::LlamaCpp => (UpstreamPath::Origin("/infill"), Dialect::LlamaInfill),
+                EndpointKind::Ollama => (
+                    UpstreamPath::Origin("/api/generate"),
+                    Dialect::OllamaGenerate,
+                ),
+            },
+            Operation::Rerank => match self {
+                EndpointKind::Vllm | EndpointKind::Simulator => return Some(native),
+                EndpointKind::Tgi => (UpstreamPath::Origin("/rerank"), Dialect::HuggingFaceRerank),
+                EndpointKind::Openai
+                | EndpointKind::MistralRs
+                | EndpointKind::LlamaCpp
+                | EndpointKind::Ollama
+                | EndpointKind::Mistral => return None,
+            },
         };
-        UpstreamRoute { path, dialect }
+        Some(UpstreamRoute { path, dialect })
     }
 
     /// The health path used when an endpoint sets none: the servers' own probe, at the server's
@@ -334,7 +354,7 @@ mod tests {
     #[test]
     fn only_the_mistral_api_and_the_simulator_serve_mistral_fim() {
         for kind in EndpointKind::ALL {
-            let route = kind.route(Operation::Fim);
+            let route = kind.route(Operation::Fim).unwrap();
             let native = route.dialect == Dialect::Native;
             assert_eq!(
                 native,
@@ -355,12 +375,32 @@ mod tests {
             for operation in [Operation::Chat, Operation::Embeddings] {
                 assert_eq!(
                     kind.route(operation),
-                    UpstreamRoute {
+                    Some(UpstreamRoute {
                         path: UpstreamPath::Api(operation.upstream_path()),
                         dialect: Dialect::Native,
-                    }
+                    })
                 );
             }
+        }
+    }
+
+    #[test]
+    fn only_vllm_tgi_and_the_simulator_rerank() {
+        let native = Some(UpstreamRoute {
+            path: UpstreamPath::Api("/rerank"),
+            dialect: Dialect::Native,
+        });
+        let hugging_face = Some(UpstreamRoute {
+            path: UpstreamPath::Origin("/rerank"),
+            dialect: Dialect::HuggingFaceRerank,
+        });
+        for kind in EndpointKind::ALL {
+            let expected = match kind {
+                EndpointKind::Vllm | EndpointKind::Simulator => native,
+                EndpointKind::Tgi => hugging_face,
+                _ => None,
+            };
+            assert_eq!(kind.route(Operation::Rerank), expected, "{kind:?}");
         }
     }
 }

@@ -84,6 +84,8 @@ pub enum ModelKind {
     Chat,
     Embeddings,
     Fim,
+    /// A reranker: scores documents against a query (`/v1/rerank`).
+    Rerank,
 }
 
 impl ModelKind {
@@ -92,6 +94,7 @@ impl ModelKind {
             ModelKind::Chat => "chat",
             ModelKind::Embeddings => "embeddings",
             ModelKind::Fim => "fim",
+            ModelKind::Rerank => "rerank",
         }
     }
 
@@ -101,6 +104,7 @@ impl ModelKind {
             ModelKind::Chat => Operation::Chat,
             ModelKind::Embeddings => Operation::Embeddings,
             ModelKind::Fim => Operation::Fim,
+            ModelKind::Rerank => Operation::Rerank,
         }
     }
 }

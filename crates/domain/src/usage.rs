@@ -11,6 +11,8 @@ pub enum Operation {
     Chat,
     Embeddings,
     Fim,
+    /// Documents ordered by their relevance to a query, by a reranker (a cross-encoder).
+    Rerank,
 }
 
 impl Operation {
@@ -19,6 +21,7 @@ impl Operation {
             Operation::Chat => "chat",
             Operation::Embeddings => "embeddings",
             Operation::Fim => "fim",
+            Operation::Rerank => "rerank",
         }
     }
 
@@ -27,6 +30,7 @@ impl Operation {
             "chat" => Some(Operation::Chat),
             "embeddings" => Some(Operation::Embeddings),
             "fim" => Some(Operation::Fim),
+            "rerank" => Some(Operation::Rerank),
             _ => None,
         }
     }
@@ -37,6 +41,7 @@ impl Operation {
             Operation::Chat => ModelKind::Chat,
             Operation::Embeddings => ModelKind::Embeddings,
             Operation::Fim => ModelKind::Fim,
+            Operation::Rerank => ModelKind::Rerank,
         }
     }
 
@@ -46,6 +51,7 @@ impl Operation {
             Operation::Chat => "/v1/chat/completions",
             Operation::Embeddings => "/v1/embeddings",
             Operation::Fim => "/v1/fim/completions",
+            Operation::Rerank => "/v1/rerank",
         }
     }
 
@@ -55,6 +61,7 @@ impl Operation {
             Operation::Chat => "/chat/completions",
             Operation::Embeddings => "/embeddings",
             Operation::Fim => "/fim/completions",
+            Operation::Rerank => "/rerank",
         }
     }
 }
@@ -218,7 +225,12 @@ mod tests {
 
     #[test]
     fn each_operation_is_served_by_one_model_kind_on_its_own_paths() {
-        let all = [Operation::Chat, Operation::Embeddings, Operation::Fim];
+        let all = [
+            Operation::Chat,
+            Operation::Embeddings,
+            Operation::Fim,
+            Operation::Rerank,
+        ];
         for operation in all {
             assert_eq!(operation.model_kind().operation(), operation);
             assert_eq!(operation.model_kind().as_str(), operation.as_str());

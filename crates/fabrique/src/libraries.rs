@@ -4,7 +4,8 @@
 //! **Embeddings** ([`Embeddings`]) go through `gateway::infer` in-process, with the caller's own
 //! credentials (so they are metered and budgeted to the person or key that uploads or asks), at
 //! `batch` priority when ingesting, labelled with the library's classification (so only cleared
-//! endpoints see the text).
+//! endpoints see the text). So does **reranking** ([`Reranking`], `[libraries] reranker`): the
+//! question and the search's candidates, to `/v1/rerank`, as the person who asks.
 //!
 //! **The extension** ([`ask_libraries`], a layer over the inference router): a chat completion
 //! whose body says `"fabrique": {"libraries": ["lib_…"]}` is answered from those libraries. The
@@ -32,7 +33,7 @@ use domain::{Operation, Priority};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt as _;
 use identity::Directory;
-use knowledge::{Embedder, Hit, Libraries, Reader, Urgency};
+use knowledge::{Embedder, Hit, Libraries, Reader, Reranker, Urgency};
 use serde_json::{Value, json};
 use wire::ErrorType;
 
@@ -58,30 +59,15 @@ impl Embedder for Embeddings {
         urgency: Urgency,
         texts: Vec<String>,
     ) -> Result<Vec<Vec<f32>>, String> {
-        let body = json!({"model": model, "input": texts}).to_string();
-        let mut request = http::Request::post(Operation::Embeddings.public_path())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(CLASSIFICATION_HEADER, classification);
-        if urgency == Urgency::Batch {
-            request = request.header("x-fabrique-priority", Priority::Batch.as_str());
-        }
-        for (name, value) in credentials {
-            request = request.header(name, value);
-        }
-        let request = request.body(Body::from(body)).map_err(|e| e.to_string())?;
-        let response = gateway::infer(&self.gateway, Operation::Embeddings, request).await;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if !status.is_success() {
-            let message = value["error"]["message"].as_str().unwrap_or("no message");
-            return Err(format!("{status}: {message}"));
-        }
+        let body = json!({"model": model, "input": texts});
+        let asked = OnBehalf {
+            credentials,
+            classification,
+            urgency,
+        };
+        let value = asked
+            .call(&self.gateway, Operation::Embeddings, body)
+            .await?;
         let data = value["data"]
             .as_array()
             .ok_or("an embeddings answer without `data`")?;
@@ -98,6 +84,95 @@ impl Embedder for Embeddings {
                     .ok_or_else(|| "an embedding that is not a list of numbers".to_owned())
             })
             .collect()
+    }
+}
+
+/// Reranking through the gateway's pipeline (see the module's docs).
+pub struct Reranking {
+    pub gateway: Arc<gateway::Gateway>,
+}
+
+#[async_trait::async_trait]
+impl Reranker for Reranking {
+    async fn rerank(
+        &self,
+        credentials: &HeaderMap,
+        model: &str,
+        classification: &str,
+        query: &str,
+        documents: Vec<String>,
+        top_n: usize,
+    ) -> Result<Vec<(usize, f64)>, String> {
+        let body = json!({
+            "model": model, "query": query, "documents": documents, "top_n": top_n,
+            "return_documents": false,
+        });
+        let asked = OnBehalf {
+            credentials,
+            classification,
+            urgency: Urgency::Caller,
+        };
+        let value = asked.call(&self.gateway, Operation::Rerank, body).await?;
+        let results = value["results"]
+            .as_array()
+            .ok_or("a rerank answer without `results`")?;
+        results
+            .iter()
+            .map(|result| {
+                let index = result["index"]
+                    .as_u64()
+                    .and_then(|i| usize::try_from(i).ok());
+                let score = result["relevance_score"].as_f64();
+                index.zip(score).ok_or_else(|| {
+                    "a rerank result without `index` or `relevance_score`".to_owned()
+                })
+            })
+            .collect()
+    }
+}
+
+/// How a library's request is asked of the gateway: as whom, labelled how, how urgently.
+struct OnBehalf<'a> {
+    credentials: &'a HeaderMap,
+    classification: &'a str,
+    urgency: Urgency,
+}
+
+impl OnBehalf<'_> {
+    /// `body` through the pipeline as `operation`; the answer's JSON, or the refusal's status
+    /// and message.
+    async fn call(
+        &self,
+        gateway: &Arc<gateway::Gateway>,
+        operation: Operation,
+        body: Value,
+    ) -> Result<Value, String> {
+        let mut request = http::Request::post(operation.public_path())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(CLASSIFICATION_HEADER, self.classification);
+        if self.urgency == Urgency::Batch {
+            request = request.header("x-fabrique-priority", Priority::Batch.as_str());
+        }
+        for (name, value) in self.credentials {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Body::from(body.to_string()))
+            .map_err(|e| e.to_string())?;
+        let response = gateway::infer(gateway, operation, request).await;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = value["error"]["message"].as_str().unwrap_or("no message");
+            return Err(format!("{status}: {message}"));
+        }
+        Ok(value)
     }
 }
 

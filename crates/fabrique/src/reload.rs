@@ -91,6 +91,7 @@ fn changed_sections(in_force: &Config, new: &Config) -> Vec<&'static str> {
         batches,
         redis,
         cache,
+        libraries,
     } = new;
     let a = in_force;
     [
@@ -116,6 +117,7 @@ fn changed_sections(in_force: &Config, new: &Config) -> Vec<&'static str> {
         ("batches", a.batches == *batches),
         ("redis", a.redis == *redis),
         ("cache", a.cache == *cache),
+        ("libraries", a.libraries == *libraries),
     ]
     .into_iter()
     .filter_map(|(name, same)| (!same).then_some(name))

@@ -309,15 +309,24 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let embeddings = crate::libraries::Embeddings {
         gateway: Arc::clone(&gateway),
     };
-    let libraries = Arc::new(
-        knowledge::Libraries::load(
-            store.clone(),
-            Arc::new(index),
-            Some(Arc::new(embeddings) as Arc<dyn knowledge::Embedder>),
-        )
-        .await
-        .context("loading the knowledge libraries")?,
-    );
+    let mut libraries = knowledge::Libraries::load(
+        store.clone(),
+        Arc::new(index),
+        Some(Arc::new(embeddings) as Arc<dyn knowledge::Embedder>),
+    )
+    .await
+    .context("loading the knowledge libraries")?;
+    if let Some(model) = &config.libraries.reranker {
+        let reranker = crate::libraries::Reranking {
+            gateway: Arc::clone(&gateway),
+        };
+        libraries = libraries.with_reranking(knowledge::Reranking {
+            reranker: Arc::new(reranker),
+            model: model.clone(),
+            candidates: config.libraries.candidates,
+        });
+    }
+    let libraries = Arc::new(libraries);
     background.push(crate::retention::spawn_purge(
         Arc::clone(&content),
         Arc::clone(&libraries),

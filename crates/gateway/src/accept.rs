@@ -31,7 +31,7 @@ pub(crate) struct Asked {
     /// The caller asked for a final usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
     /// The completion length the caller allows per choice (`max_completion_tokens`, else
-    /// `max_tokens`), if any; `Some(0)` for embeddings, which complete nothing.
+    /// `max_tokens`), if any; `Some(0)` for embeddings and rerank, which complete nothing.
     pub max_tokens: Option<u64>,
     /// The completions decoded (`n`, `best_of`).
     pub choices: u64,
@@ -67,12 +67,13 @@ pub(crate) fn fields<'a>(
         Operation::Chat => Endpoint::Chat,
         Operation::Fim => Endpoint::Fim,
         Operation::Embeddings => Endpoint::Embeddings,
+        Operation::Rerank => Endpoint::Rerank,
     };
     let checked = wire::validate::check(endpoint, object).map_err(GatewayError::InvalidRequest)?;
     // Checked above: present, a string and a plain name.
     let model: Cow<'a, str> = field(object, "model")?.unwrap_or_default();
     let stream = match operation {
-        Operation::Embeddings => false,
+        Operation::Embeddings | Operation::Rerank => false,
         Operation::Chat | Operation::Fim => field::<bool>(object, "stream")?.unwrap_or(false),
     };
     let include_usage =

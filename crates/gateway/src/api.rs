@@ -1,5 +1,5 @@
-//! The inference API's routes: `/v1/chat/completions`, `/v1/embeddings` and `/v1/fim/completions`
-//! (each sends its request through the pipeline, [`crate::infer`]), `/v1/models`, `/v1/feedback`
+//! The inference API's routes: `/v1/chat/completions`, `/v1/embeddings`, `/v1/fim/completions`
+//! and `/v1/rerank` (each sends its request through the pipeline, [`crate::infer`]), `/v1/models`, `/v1/feedback`
 //! (a caller's thumbs on an answer, `feedback`), and the
 //! operational endpoints `/healthz`, `/readyz` and `/metrics`.
 
@@ -24,6 +24,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route(Operation::Chat.public_path(), post(chat))
         .route(Operation::Embeddings.public_path(), post(embeddings))
         .route(Operation::Fim.public_path(), post(fim))
+        .route(Operation::Rerank.public_path(), post(rerank))
         .route("/v1/feedback", post(crate::feedback::submit))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::retrieve))
@@ -76,4 +77,19 @@ async fn embeddings(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
 )]
 async fn fim(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     infer(&gateway, Operation::Fim, request).await
+}
+
+/// Orders documents by their relevance to a query (the shape Cohere and Jina defined, as vLLM
+/// serves it), with a model of kind `rerank`.
+#[utoipa::path(
+    post, path = "/v1/rerank", tag = "inference",
+    request_body = wire::rerank::RerankRequest,
+    responses(
+        (status = 200, description = "The documents' positions and scores, most relevant first", content((wire::rerank::RerankResponse = "application/json"))),
+        (status = 400, description = "The request is invalid, or the model is no reranker or is served by engines that cannot rerank", body = wire::ErrorBody),
+        (status = "5XX", description = "A backend failed; the message names the stage", body = wire::ErrorBody),
+    ),
+)]
+async fn rerank(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    infer(&gateway, Operation::Rerank, request).await
 }

@@ -177,7 +177,7 @@ impl ResponseCache {
 impl Settings {
     fn applies(&self, request: &Request<'_>) -> bool {
         let cached_operation = match request.operation {
-            Operation::Chat | Operation::Embeddings => true,
+            Operation::Chat | Operation::Embeddings | Operation::Rerank => true,
             Operation::Fim => false,
         };
         let named = self.models.get(request.model.get()).copied() == Some(true)

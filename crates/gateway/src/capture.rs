@@ -51,7 +51,8 @@ pub(crate) fn begin(
                 field("suffix")
             )
         }
-        Operation::Embeddings => return None,
+        // Retrieval's plumbing: texts taken from documents already kept elsewhere.
+        Operation::Embeddings | Operation::Rerank => return None,
     };
     Some(Capture {
         input,

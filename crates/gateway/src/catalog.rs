@@ -43,6 +43,9 @@ pub(crate) struct ModelRoute {
     pub context_length: Option<u32>,
     /// How a FIM prompt is written for engines without a FIM route.
     pub fim_template: FimTemplate,
+    /// The kind of a model's endpoint that has no route for the model's operation (a reranker
+    /// served by Ollama), if one has none: the model is refused before anything is sent.
+    pub unserved_by: Option<EndpointKind>,
 }
 
 /// One configured endpoint, ready to be called.
@@ -159,6 +162,11 @@ impl ModelRoute {
             },
             context_length: model.context_length,
             fim_template: model.fim_template.clone(),
+            unserved_by: endpoints
+                .iter()
+                .filter_map(|i| config.endpoints.get(i.get()))
+                .map(|e| e.kind)
+                .find(|kind| kind.route(model.kind.operation()).is_none()),
             simulated: endpoints.iter().all(|i| {
                 config
                     .endpoints

@@ -66,6 +66,14 @@ pub(crate) enum GatewayError {
         kind: &'static str,
         route: &'static str,
     },
+    #[error(
+        "the model `{model}` is served by {kind} endpoints, which cannot serve {route}; ask the administrators to serve it with an engine that can"
+    )]
+    OperationNotServed {
+        model: String,
+        kind: &'static str,
+        route: &'static str,
+    },
     #[error("invalid `x-fabrique-classification` header `{given}`: expected one of {expected}")]
     InvalidClassification { given: String, expected: String },
     #[error(
@@ -140,6 +148,7 @@ impl GatewayError {
             | GatewayError::InvalidRequest(_)
             | GatewayError::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
             GatewayError::WrongModelKind { .. }
+            | GatewayError::OperationNotServed { .. }
             | GatewayError::InvalidClassification { .. }
             | GatewayError::PersonalDataBlocked { .. }
             | GatewayError::BlockedTerm { .. }
@@ -218,6 +227,7 @@ impl GatewayError {
                 "model_not_found"
             }
             GatewayError::WrongModelKind { .. } => "model_kind_mismatch",
+            GatewayError::OperationNotServed { .. } => "operation_not_served",
             GatewayError::InvalidClassification { .. } => "invalid_classification",
             GatewayError::InvalidUseCase { .. } => "invalid_use_case",
             GatewayError::OutputSchemaViolation { .. } => "output_schema_violation",
@@ -256,6 +266,7 @@ impl GatewayError {
             GatewayError::ModelNotFound { .. }
             | GatewayError::ModelDeniedToEntity { .. }
             | GatewayError::WrongModelKind { .. }
+            | GatewayError::OperationNotServed { .. }
             | GatewayError::ModelNotAllowed { .. } => Some("model"),
             GatewayError::PriorityNotAllowed { .. } => Some(PRIORITY_HEADER),
             _ => None,

@@ -1,5 +1,5 @@
-//! The inference API: `/v1/chat/completions`, `/v1/embeddings`, `/v1/fim/completions`, `/v1/models`,
-//! plus `/healthz`, `/readyz` and `/metrics` (`api`).
+//! The inference API: `/v1/chat/completions`, `/v1/embeddings`, `/v1/fim/completions`,
+//! `/v1/rerank`, `/v1/models`, plus `/healthz`, `/readyz` and `/metrics` (`api`).
 //!
 //! One inference request runs through fourteen stages, one module each, in this order
 //! ([`pipeline`](crate::infer)):

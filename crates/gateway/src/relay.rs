@@ -9,7 +9,9 @@
 //! closed with an error event, never silently truncated.
 //!
 //! An engine without a FIM route answers FIM in its own format ([`FimAnswer`]): it is turned into
-//! Mistral's before anything else looks at it.
+//! Mistral's before anything else looks at it. So is an engine's own rerank answer
+//! ([`RerankAnswer`]) into the caller's shape. A usage that gives only `total_tokens` (a
+//! reranker's) is all input.
 //!
 //! When the request's policy needs it, an [`AnswerFilter`] rewrites the answer's texts (output
 //! policies, pseudonyms put back): then every event's data is read. So it is for a use case's
@@ -28,7 +30,7 @@ use hyper::body::Incoming;
 use memchr::memmem;
 use routing::Lease;
 use serde::Deserialize;
-use upstream::FimAnswer;
+use upstream::{FimAnswer, RerankAnswer};
 use wire::{ErrorBody, ErrorType, Usage};
 
 use crate::answer::AnswerFilter;
@@ -90,6 +92,7 @@ pub(crate) async fn relay(
         injected_usage_request,
         attempts,
         dialect,
+        rerank,
         ..
     } = routed;
     let rename = model.rename.clone();
@@ -98,7 +101,7 @@ pub(crate) async fn relay(
     let first_byte = Instant::now();
     if !parts.status.is_success() {
         // The backend refused the request itself (4xx): the caller sees its answer.
-        let (bytes, usage) = read_whole(upstream, None, None).await?;
+        let (bytes, usage) = read_whole(upstream, None, Translation::default()).await?;
         return Ok(Answer::Whole {
             status: parts.status,
             bytes,
@@ -122,7 +125,14 @@ pub(crate) async fn relay(
     }
     let read = tokio::time::timeout(
         timeout,
-        read_whole(upstream, rename.as_deref(), fim.as_ref()),
+        read_whole(
+            upstream,
+            rename.as_deref(),
+            Translation {
+                fim: fim.as_ref(),
+                rerank: rerank.as_ref(),
+            },
+        ),
     );
     let (bytes, usage) = read.await.map_err(|_| GatewayError::UpstreamTimeout {
         model: model.name.clone(),
@@ -158,12 +168,19 @@ struct UsageChunk {
     choices: Option<Vec<serde::de::IgnoredAny>>,
 }
 
+/// What turns an engine's whole answer into the caller's dialect, if it has another.
+#[derive(Default)]
+struct Translation<'a> {
+    fim: Option<&'a FimAnswer>,
+    rerank: Option<&'a RerankAnswer>,
+}
+
 /// Reads a whole non-streaming answer, in the caller's dialect; returns the body to send and the
 /// usage it reports.
 async fn read_whole(
     body: Incoming,
     rename: Option<&ModelRename>,
-    fim: Option<&FimAnswer>,
+    translation: Translation<'_>,
 ) -> Result<(Bytes, Option<Usage>), GatewayError> {
     use http_body_util::BodyExt;
     let bytes = body
@@ -171,21 +188,33 @@ async fn read_whole(
         .await
         .map_err(|e| GatewayError::UpstreamBody(e.to_string()))?
         .to_bytes();
-    let bytes = match fim {
-        Some(fim) => Bytes::from(
-            fim.whole(&bytes)
-                .map_err(|e| GatewayError::UpstreamBody(e.to_string()))?,
-        ),
-        None => bytes,
+    let unreadable = |e: serde_json::Error| GatewayError::UpstreamBody(e.to_string());
+    let bytes = match translation {
+        Translation { fim: Some(fim), .. } => Bytes::from(fim.whole(&bytes).map_err(unreadable)?),
+        Translation {
+            rerank: Some(rerank),
+            ..
+        } => Bytes::from(rerank.whole(&bytes).map_err(unreadable)?),
+        Translation { .. } => bytes,
     };
     let usage = serde_json::from_slice::<UsageOnly>(&bytes)
         .ok()
-        .and_then(|u| u.usage);
+        .and_then(|u| u.usage)
+        .map(all_input_when_only_total);
     let bytes = match rename.and_then(|r| r.apply(&bytes)) {
         Some(renamed) => Bytes::from(renamed),
         None => bytes,
     };
     Ok((bytes, usage))
+}
+
+/// A usage of `total_tokens` only (a reranker's, `{"total_tokens": 12}`) counts them all as input.
+fn all_input_when_only_total(usage: Usage) -> Usage {
+    if usage.prompt_tokens == 0 && usage.completion_tokens == 0 {
+        Usage::new(usage.total_tokens, 0)
+    } else {
+        usage
+    }
 }
 
 /// A whole answer through the request's answer filter, if it has one.

@@ -1,4 +1,5 @@
-//! Stage 6, resolve: the model the caller names exists, serves the route's operation, the
+//! Stage 6, resolve: the model the caller names exists, serves the route's operation (and its
+//! endpoints' engines have a route for it: 400 `operation_not_served` else), the
 //! caller's entity and key may use it, and the request can fit its `context_length` (else 400
 //! `context_length_exceeded`: the floor of the prompt's tokens plus the completion it allows is
 //! more). An entity's `models` list makes every other model absent for its callers (404
@@ -136,10 +137,18 @@ pub(crate) fn resolve(
             route: operation.public_path(),
         });
     }
+    if let Some(kind) = route.unserved_by {
+        return Err(GatewayError::OperationNotServed {
+            model: name.to_owned(),
+            kind: kind.as_str(),
+            route: operation.public_path(),
+        });
+    }
     check_context(route.context_length, &request.asked)?;
     let usable = |&fallback: &ModelIdx| {
-        let name = &catalog.model(fallback).name;
-        access.decide(principal, fallback, name) == Access::Allowed
+        let fallback_route = catalog.model(fallback);
+        fallback_route.unserved_by.is_none()
+            && access.decide(principal, fallback, &fallback_route.name) == Access::Allowed
     };
     Ok(Chain::new(
         model,

@@ -32,7 +32,7 @@ use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use routing::{Endpoints, Lease};
 use telemetry::Metrics;
-use upstream::{UpstreamClient, UpstreamError};
+use upstream::{RerankAnswer, UpstreamClient, UpstreamError};
 use wire::object::RawObject;
 
 use crate::catalog::{Catalog, ModelRoute};
@@ -66,6 +66,8 @@ pub(crate) struct Routed {
     pub fallback_dispatch: Option<scheduler::Dispatch>,
     /// The wire format of the answer (another than the caller's for FIM on most engines).
     pub dialect: Dialect,
+    /// Turns an engine's own rerank answer into the caller's shape, when it has another.
+    pub rerank: Option<RerankAnswer>,
 }
 
 /// A caller's request, parsed, plus what routing needs to rebuild its body for each attempt.
@@ -224,7 +226,7 @@ pub(crate) async fn route(
                 break 'models;
             }
             let timeout = settings.first_byte_timeout.min(deadline - now);
-            let upstream = endpoint.kind.route(outgoing.operation);
+            let upstream = upstream_route(endpoint.kind, outgoing.operation)?;
             match client
                 .post_json(
                     &endpoint.target,
@@ -273,6 +275,11 @@ pub(crate) async fn route(
                         injected_usage_request: injected,
                         fallback_dispatch,
                         dialect: upstream.dialect,
+                        rerank: RerankAnswer::new(
+                            upstream.dialect,
+                            &route.upstream_name,
+                            &outgoing.object,
+                        ),
                     });
                 }
                 Err(error) => {
@@ -316,6 +323,21 @@ pub(crate) async fn route(
     })
 }
 
+/// Where and how `kind` serves `operation`. Resolve refuses the models with an endpoint that has
+/// no route for their operation, and their fallbacks likewise, so none is met here.
+fn upstream_route(
+    kind: EndpointKind,
+    operation: Operation,
+) -> Result<domain::UpstreamRoute, GatewayError> {
+    kind.route(operation).ok_or_else(|| {
+        GatewayError::UpstreamBody(format!(
+            "{} endpoints have no route for {}",
+            kind.as_str(),
+            operation.as_str()
+        ))
+    })
+}
+
 fn is_retryable(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
@@ -330,9 +352,11 @@ fn build_body(
     priority: Option<scheduler::Priority>,
 ) -> Result<(Bytes, bool), GatewayError> {
     let upstream_name = model.upstream_name.as_str();
-    let dialect = kind.route(outgoing.operation).dialect;
+    let dialect = upstream_route(kind, outgoing.operation)?.dialect;
     let inject = outgoing.stream && !outgoing.include_usage && kind.usage_on_request();
-    let salt = kind.accepts_cache_salt().then(|| outgoing.salt.as_str());
+    // A reranker's request has no prompt to cache: vLLM's takes no salt.
+    let salt = (kind.accepts_cache_salt() && outgoing.operation != Operation::Rerank)
+        .then(|| outgoing.salt.as_str());
     if !inject
         && priority.is_none()
         && salt.is_none()
@@ -368,5 +392,6 @@ fn build_body(
     }
     upstream::adapt_request(kind, &mut object);
     upstream::fim_request(dialect, &mut object, &model.fim_template).map_err(internal)?;
+    upstream::rerank_request(dialect, &mut object).map_err(internal)?;
     Ok((Bytes::from(object.to_vec()), inject))
 }

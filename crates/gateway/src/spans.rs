@@ -79,6 +79,8 @@ pub(crate) fn operation_name(operation: Operation) -> &'static str {
         Operation::Chat => "chat",
         Operation::Embeddings => "embeddings",
         Operation::Fim => "text_completion",
+        // No name in the conventions yet: the route's own.
+        Operation::Rerank => "rerank",
     }
 }
 

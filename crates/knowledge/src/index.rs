@@ -95,7 +95,7 @@ pub struct Hit {
     pub title: String,
     pub page: u32,
     pub text: String,
-    /// The fused score (higher is better).
+    /// The fused score (higher is better), or the reranker's when the search was reranked.
     pub score: f64,
 }
 

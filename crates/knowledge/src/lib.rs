@@ -10,7 +10,8 @@
 //! - [`libraries`]: the service the surfaces call — libraries created and deleted, documents
 //!   ingested (read, chunked, the data policy's personal-data actions applied — the uploader's
 //!   and the library's entity's, tightened by the upload's rule —, embedded through the gateway
-//!   at `batch` priority, indexed, stored) and deleted for real, searches with the caller's tags.
+//!   at `batch` priority, indexed, stored) and deleted for real, searches with the caller's tags,
+//!   their best candidates reranked when a reranker is configured.
 //!
 //! **Invariants:** permissions narrow the search itself, never its results afterwards; a deleted
 //! document leaves the index files, not just its listings; no reader's failure panics.
@@ -27,6 +28,6 @@ pub use chunk::{Chunk, chunks};
 pub use extract::{Extracted, Kind, Unreadable, extract};
 pub use index::{Hit, Index, IndexError, IndexedChunk, Search, Semantic};
 pub use libraries::{
-    Cited, Embedder, Libraries, LibraryError, PersonalData, Reader, Upload, Urgency, credentials,
-    library_tag, valid_tag,
+    Cited, Embedder, Libraries, LibraryError, PersonalData, Reader, Reranker, Reranking, Upload,
+    Urgency, credentials, library_tag, valid_tag,
 };

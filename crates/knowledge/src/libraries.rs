@@ -7,6 +7,11 @@
 //! Embeddings are asked of the gateway ([`Embedder`], which the binary implements over the
 //! pipeline): as the caller, at `batch` priority when ingesting, labelled with the library's
 //! classification, so they are metered, scheduled fairly and only reach cleared endpoints.
+//!
+//! With a reranker ([`Reranking`], `[libraries] reranker`), a search takes more candidates from
+//! the index than it was asked for and has the reranker ([`Reranker`], also the gateway's, asked
+//! the same way as the question's embedding) keep the best, in its order and with its scores.
+//! Without one, the index's fused order stands.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -48,6 +53,32 @@ pub trait Embedder: Send + Sync {
     ) -> Result<Vec<Vec<f32>>, String>;
 }
 
+/// Reranking through the gateway's own models.
+#[async_trait::async_trait]
+pub trait Reranker: Send + Sync {
+    /// The positions in `documents` of the `top_n` most relevant to `query` by `model`, most
+    /// relevant first, each with its score; asked with the caller's `credentials`, labelled
+    /// `classification`.
+    async fn rerank(
+        &self,
+        credentials: &http::HeaderMap,
+        model: &str,
+        classification: &str,
+        query: &str,
+        documents: Vec<String>,
+        top_n: usize,
+    ) -> Result<Vec<(usize, f64)>, String>;
+}
+
+/// A reranker and how it is used (`[libraries]`).
+pub struct Reranking {
+    pub reranker: Arc<dyn Reranker>,
+    /// The model of kind `rerank` asked.
+    pub model: String,
+    /// The passages taken from the index for the reranker to score, at least the search's limit.
+    pub candidates: usize,
+}
+
 /// What the personal-data policy does with a document at ingestion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +116,8 @@ pub enum LibraryError {
     PersonalData(String),
     #[error("embedding failed: {0}")]
     Embedding(String),
+    #[error("reranking failed: {0}")]
+    Reranking(String),
     #[error(transparent)]
     Index(#[from] IndexError),
     #[error(transparent)]
@@ -156,6 +189,7 @@ pub struct Libraries {
     store: Store,
     index: Arc<Index>,
     embedder: Option<Arc<dyn Embedder>>,
+    reranking: Option<Reranking>,
     catalog: RwLock<HashMap<String, StoredLibrary>>,
 }
 
@@ -213,8 +247,17 @@ impl Libraries {
             store,
             index,
             embedder,
+            reranking: None,
             catalog: RwLock::new(catalog),
         })
+    }
+
+    /// The service, its searches reranked by `reranking`.
+    pub fn with_reranking(self, reranking: Reranking) -> Self {
+        Libraries {
+            reranking: Some(reranking),
+            ..self
+        }
     }
 
     /// The library `id`, from memory.
@@ -489,7 +532,9 @@ impl Libraries {
 
     /// The `limit` best passages of `libraries` (which the caller may read: the surfaces asked)
     /// for `question`, among the documents `reader` may read; the question is embedded with
-    /// each embedding model the libraries use, as the caller.
+    /// each embedding model the libraries use, as the caller. With a reranker, the index's best
+    /// candidates are reranked as the caller, and the reranker's `limit` best returned, each
+    /// with its score.
     pub async fn search(
         &self,
         libraries: &[StoredLibrary],
@@ -521,8 +566,12 @@ impl Libraries {
             };
             semantic.push((group.iter().map(|l| l.id.clone()).collect(), vector));
         }
-        let (index, question) = (Arc::clone(&self.index), question.to_owned());
-        blocking(move || {
+        let candidates = match &self.reranking {
+            Some(reranking) => reranking.candidates.max(limit),
+            None => limit,
+        };
+        let (index, asked) = (Arc::clone(&self.index), question.to_owned());
+        let found = blocking(move || {
             let semantic: Vec<Semantic<'_>> = semantic
                 .iter()
                 .map(|(libraries, vector)| Semantic { libraries, vector })
@@ -530,14 +579,67 @@ impl Libraries {
             index.search(&Search {
                 libraries: &ids,
                 tags: &tags,
-                text: &question,
+                text: &asked,
                 semantic: &semantic,
-                limit,
+                limit: candidates,
             })
         })
-        .await?
-        .map_err(Into::into)
+        .await??;
+        match &self.reranking {
+            Some(reranking) if !found.is_empty() => {
+                let classification = highest_classification(&libraries.iter().collect::<Vec<_>>());
+                rerank(
+                    reranking,
+                    credentials,
+                    &classification,
+                    question,
+                    found,
+                    limit,
+                )
+                .await
+            }
+            _ => Ok(found),
+        }
     }
+}
+
+/// The reranker's `limit` best of the index's `found`, in its order and with its scores.
+async fn rerank(
+    reranking: &Reranking,
+    credentials: &http::HeaderMap,
+    classification: &str,
+    question: &str,
+    found: Vec<Hit>,
+    limit: usize,
+) -> Result<Vec<Hit>, LibraryError> {
+    let documents = found.iter().map(|hit| hit.text.clone()).collect();
+    let ranked = reranking
+        .reranker
+        .rerank(
+            credentials,
+            &reranking.model,
+            classification,
+            question,
+            documents,
+            limit,
+        )
+        .await
+        .map_err(LibraryError::Reranking)?;
+    let mut found: Vec<Option<Hit>> = found.into_iter().map(Some).collect();
+    let mut reranked = Vec::with_capacity(limit.min(ranked.len()));
+    for (position, score) in ranked.into_iter().take(limit) {
+        let hit = found
+            .get_mut(position)
+            .and_then(Option::take)
+            .ok_or_else(|| {
+                LibraryError::Reranking(format!(
+                    "the reranker named passage {position} of {}, or named it twice",
+                    found.len()
+                ))
+            })?;
+        reranked.push(Hit { score, ..hit });
+    }
+    Ok(reranked)
 }
 
 /// Libraries grouped by their embedding model (those without one are searched by words only).

@@ -69,7 +69,7 @@ pub const ECHO_PIECE_CHARS: usize = 3;
 /// Failure injection. Each rate is a probability in `[0, 1]` drawn independently per request; rates
 /// outside that range are clamped by the comparison (below 0 never, above 1 always).
 ///
-/// Faults apply to the inference routes (chat, FIM, embeddings) only: `/v1/models` always answers,
+/// Faults apply to the inference routes (chat, FIM, embeddings, rerank) only: `/v1/models` always answers,
 /// and `/health` answers 503 exactly when `error_rate >= 1.0`, so a backend "killed" that way also
 /// looks dead to an active health check.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -103,17 +103,10 @@ async fn embeddings(
     }
     let inputs = inputs(&request.input)?;
 
-    // Embedding is one short forward pass: it holds a slot through the prefill, like a sequence.
-    // Its activations take KV-cache room for the inputs' tokens while it runs.
     let input_tokens = inputs
         .iter()
         .fold(0_u64, |sum, input| sum.saturating_add(input.tokens));
-    let slot = sim.slots().acquire(1, input_tokens).await?;
-    let ttft = sim.config().ttft;
-    if !ttft.is_zero() {
-        tokio::time::sleep(ttft).await;
-    }
-    drop(slot);
+    forward_pass(sim, input_tokens).await?;
 
     let mut prompt_tokens = 0_u64;
     let mut data = Vec::with_capacity(inputs.len());
@@ -144,6 +137,19 @@ async fn embeddings(
     let body = serde_json::to_vec(&out).map_err(SimError::Serialize)?;
     sim.counters().complete(prompt_tokens, 0);
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// One short forward pass over `tokens` (embedding, or scoring documents): it holds a slot
+/// through the prefill, like a sequence, and its activations take KV-cache room for the tokens
+/// while it runs.
+pub(crate) async fn forward_pass(sim: &Simulator, tokens: u64) -> Result<(), SimError> {
+    let slot = sim.slots().acquire(1, tokens).await?;
+    let ttft = sim.config().ttft;
+    if !ttft.is_zero() {
+        tokio::time::sleep(ttft).await;
+    }
+    drop(slot);
+    Ok(())
 }
 
 /// The inputs as OpenAI defines them: a string, an array of strings, one token array (an array of

@@ -2,15 +2,16 @@
 //! formats, each engine's own. A route the engine does not have answers 404, as the engine would,
 //! so a gateway that sends an operation to the wrong place fails its tests.
 //!
-//! | flavour | chat | FIM | embeddings | health |
-//! |---|---|---|---|---|
-//! | `all` (default) | yes | all of the below | yes | `/health` |
-//! | `vllm`, `mistralrs` | yes | `/v1/completions` | yes | `/health` |
-//! | `tgi` | yes | `/v1/completions` | no | `/health` |
-//! | `llamacpp` | yes | `/infill` | yes | `/health` |
-//! | `ollama` | yes | `/api/generate` | yes | `/` |
-//! | `openai` | yes | `/v1/completions` | yes | none |
-//! | `mistral` | yes | `/v1/fim/completions` | yes | none |
+//! | flavour | chat | FIM | embeddings | rerank | health |
+//! |---|---|---|---|---|---|
+//! | `all` (default) | yes | all of the below | yes | `/v1/rerank`; `/rerank` Hugging Face's | `/health` |
+//! | `vllm` | yes | `/v1/completions` | yes | `/v1/rerank`, `/rerank`, `/v2/rerank` | `/health` |
+//! | `mistralrs` | yes | `/v1/completions` | yes | no | `/health` |
+//! | `tgi` | yes | `/v1/completions` | no | `/rerank` Hugging Face's | `/health` |
+//! | `llamacpp` | yes | `/infill` | yes | no | `/health` |
+//! | `ollama` | yes | `/api/generate` | yes | no | `/` |
+//! | `openai` | yes | `/v1/completions` | yes | no | none |
+//! | `mistral` | yes | `/v1/fim/completions` | yes | no | none |
 //!
 //! Every flavour lists its models at `/v1/models`. Written from each engine's documented API, not
 //! from the gateway's routing table, so the two check each other.
@@ -18,7 +19,7 @@
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
 
-use crate::{Simulator, chat, embeddings, fim, generate, infill, models, text_completion};
+use crate::{Simulator, chat, embeddings, fim, generate, infill, models, rerank, text_completion};
 
 /// An engine the simulator can play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,6 +103,26 @@ impl Flavour {
         }
     }
 
+    /// Where this engine serves reranking, and the handlers that speak its format (`rerank`).
+    fn rerank_routes(self) -> Vec<(&'static str, MethodRouter<Simulator>)> {
+        let cohere = |path| (path, post(rerank::handle));
+        let hugging_face = ("/rerank", post(rerank::handle_hugging_face));
+        match self {
+            Flavour::All => vec![cohere("/v1/rerank"), hugging_face],
+            Flavour::Vllm => vec![
+                cohere("/v1/rerank"),
+                cohere("/rerank"),
+                cohere("/v2/rerank"),
+            ],
+            Flavour::Tgi => vec![hugging_face],
+            Flavour::MistralRs
+            | Flavour::LlamaCpp
+            | Flavour::Ollama
+            | Flavour::Openai
+            | Flavour::Mistral => Vec::new(),
+        }
+    }
+
     /// The engine's own health probe, at the server's root.
     fn health_path(self) -> Option<&'static str> {
         match self {
@@ -149,7 +170,7 @@ impl Flavour {
             .route("/v1/chat/completions", post(chat::handle))
             .route("/v1/models", get(models::list))
             .route("/v1/models/{*id}", get(models::one));
-        for (path, handler) in self.fim_routes() {
+        for (path, handler) in self.fim_routes().into_iter().chain(self.rerank_routes()) {
             router = router.route(path, handler);
         }
         if self.serves_embeddings() {

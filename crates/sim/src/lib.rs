@@ -7,6 +7,8 @@
 //! - `POST /v1/chat/completions`, plain and streamed (with `stream_options.include_usage`);
 //! - `POST /v1/fim/completions`, Mistral's fill-in-the-middle, shaped like a chat completion;
 //! - `POST /v1/embeddings`, deterministic unit vectors, as float arrays or base64 little-endian f32;
+//! - `POST /v1/rerank`, documents scored by the share of the query's words they hold (and `/rerank`
+//!   in Hugging Face's shape);
 //! - `GET /v1/models` (and `/v1/models/{id}`), `GET /health`.
 //!
 //! As another engine's flavour (`flavour`), it serves that engine's routes instead, and only them:
@@ -24,7 +26,7 @@
 //! error shape.
 //!
 //! Reading order: `config` (what can be tuned), `Simulator` below (the routes), then one module per
-//! route (`chat`, `fim`, `embeddings`, `models`, and the flavours' `text_completion`, `infill`,
+//! route (`chat`, `fim`, `embeddings`, `rerank`, `models`, and the flavours' `text_completion`, `infill`,
 //! `generate`), the shared `completion` engine, and `server`.
 //!
 //! # The GPU model
@@ -59,6 +61,7 @@ mod generate;
 mod infill;
 mod models;
 mod prefix_cache;
+mod rerank;
 mod server;
 mod stats;
 mod text;

@@ -74,6 +74,8 @@ fn kind_of(id: &str) -> &'static str {
     let id = id.to_ascii_lowercase();
     if id.contains("embed") {
         "embeddings"
+    } else if id.contains("rerank") {
+        "rerank"
     } else if id.contains("fim") || id.contains("codestral") {
         "fim"
     } else {

@@ -16,6 +16,8 @@ pub struct SimStats {
     pub fim_requests: u64,
     /// `POST /v1/embeddings` requests received.
     pub embeddings_requests: u64,
+    /// Rerank requests received, in either shape (`/v1/rerank`, `/rerank`).
+    pub rerank_requests: u64,
     /// `GET /v1/models` and `GET /v1/models/{id}` requests received.
     pub models_requests: u64,
     /// `GET /health` requests received.
@@ -46,7 +48,7 @@ pub struct SimStats {
     pub prefix_cache_misses: u64,
     /// Prompt tokens whose prefill the prefix cache saved.
     pub cached_prompt_tokens: u64,
-    /// Prompt tokens of completed requests (chat, FIM and embeddings).
+    /// Prompt tokens of completed requests (chat, FIM, embeddings and rerank).
     pub prompt_tokens: u64,
     /// Completion tokens of completed requests.
     pub completion_tokens: u64,
@@ -62,6 +64,7 @@ impl SimStats {
         self.chat_requests
             + self.fim_requests
             + self.embeddings_requests
+            + self.rerank_requests
             + self.models_requests
             + self.health_requests
     }
@@ -73,6 +76,7 @@ pub(crate) struct Counters {
     pub(crate) chat_requests: AtomicU64,
     pub(crate) fim_requests: AtomicU64,
     pub(crate) embeddings_requests: AtomicU64,
+    pub(crate) rerank_requests: AtomicU64,
     pub(crate) models_requests: AtomicU64,
     pub(crate) health_requests: AtomicU64,
     pub(crate) completed: AtomicU64,
@@ -107,6 +111,7 @@ impl Counters {
             chat_requests: load(&self.chat_requests),
             fim_requests: load(&self.fim_requests),
             embeddings_requests: load(&self.embeddings_requests),
+            rerank_requests: load(&self.rerank_requests),
             models_requests: load(&self.models_requests),
             health_requests: load(&self.health_requests),
             completed: load(&self.completed),

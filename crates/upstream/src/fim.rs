@@ -30,7 +30,8 @@ pub fn fim_request(
     template: &FimTemplate,
 ) -> Result<(), serde_json::Error> {
     match dialect {
-        Dialect::Native => return Ok(()),
+        // The caller's own, or not a FIM dialect.
+        Dialect::Native | Dialect::HuggingFaceRerank => return Ok(()),
         Dialect::FimPrompt => {
             let prefix: String = body.get_as("prompt")?.unwrap_or_default();
             let suffix: String = body.get_as("suffix")?.unwrap_or_default();
@@ -147,7 +148,7 @@ struct Step {
 impl FimAnswer {
     /// The translation of answers in `dialect`, or `None` for Mistral's own.
     pub fn new(dialect: Dialect, model: &str) -> Option<FimAnswer> {
-        if dialect == Dialect::Native {
+        if matches!(dialect, Dialect::Native | Dialect::HuggingFaceRerank) {
             return None;
         }
         Some(FimAnswer {
@@ -242,7 +243,10 @@ impl FimAnswer {
         }
         let ends = match self.dialect {
             // Text completions say `[DONE]` themselves.
-            Dialect::Native | Dialect::FimPrompt | Dialect::CompletionSuffix => step.done,
+            Dialect::Native
+            | Dialect::FimPrompt
+            | Dialect::CompletionSuffix
+            | Dialect::HuggingFaceRerank => step.done,
             Dialect::LlamaInfill | Dialect::OllamaGenerate => step.usage.is_some(),
         };
         if ends {
@@ -287,7 +291,10 @@ impl FimAnswer {
     fn step(&self, data: &[u8]) -> Result<Step, serde_json::Error> {
         let answer: EngineAnswer = serde_json::from_slice(data)?;
         Ok(match self.dialect {
-            Dialect::Native | Dialect::FimPrompt | Dialect::CompletionSuffix => {
+            Dialect::Native
+            | Dialect::FimPrompt
+            | Dialect::CompletionSuffix
+            | Dialect::HuggingFaceRerank => {
                 let choice = answer.choices.and_then(|c| c.into_iter().next());
                 let (text, finish_reason) = match choice {
                     Some(choice) => (

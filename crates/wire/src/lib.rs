@@ -11,6 +11,7 @@ pub mod error;
 pub mod fim;
 pub mod models;
 pub mod object;
+pub mod rerank;
 pub mod sse;
 pub mod strings;
 pub mod validate;

@@ -1,5 +1,5 @@
 //! Requests checked the way the OpenAI and Mistral APIs check them, before anything acts on them:
-//! the known fields of chat, fill-in-the-middle and embeddings requests for type and range, the
+//! the known fields of chat, fill-in-the-middle, embeddings and rerank requests for type and range, the
 //! messages' roles and content shapes, and the model name. A refusal names the field (OpenAI's
 //! `param`: `temperature`, `messages[2].content`). Fields not known here pass unchecked, so
 //! backend-specific options keep working.
@@ -26,6 +26,7 @@ pub enum Endpoint {
     Chat,
     Fim,
     Embeddings,
+    Rerank,
 }
 
 /// Why a request is refused: the field and what is wrong with it.
@@ -83,6 +84,7 @@ pub fn check(endpoint: Endpoint, object: &RawObject<'_>) -> Result<Checked, Inva
         Endpoint::Chat => check_messages(object)?,
         Endpoint::Fim => check_fim(object)?,
         Endpoint::Embeddings => return check_embeddings(object),
+        Endpoint::Rerank => return check_rerank(object),
     };
     check_sampling(endpoint, object)?;
     let max_tokens = match integer(object, "max_completion_tokens", 1, u64::MAX)? {
@@ -339,6 +341,29 @@ fn check_embeddings(object: &RawObject<'_>) -> Result<Checked, Invalid> {
         max_tokens: Some(0),
         choices: 1,
         prompt_floor: inputs.iter().map(RawInput::floor).max().unwrap_or(0),
+    })
+}
+
+/// Rerank: a `query` string and a non-empty array of `documents` strings; `top_n` at least 1.
+/// Each document is scored with the query, so the floor is the query's plus the longest
+/// document's.
+fn check_rerank(object: &RawObject<'_>) -> Result<Checked, Invalid> {
+    let query: Cow<'_, str> = typed(object, "query", "a string")?
+        .ok_or_else(|| Invalid::new("query", "`query` is required"))?;
+    let shape = "`documents` must be a non-empty array of strings";
+    let documents: Vec<Cow<'_, str>> = typed(object, "documents", "a non-empty array of strings")?
+        .ok_or_else(|| Invalid::new("documents", "`documents` is required"))?;
+    if documents.is_empty() {
+        return Err(Invalid::new("documents", shape));
+    }
+    integer(object, "top_n", 1, u64::MAX)?;
+    typed::<bool>(object, "return_documents", "true or false")?;
+    let floor = |text: &str| 1 + text.chars().count() as u64 / CHARS_PER_TOKEN_CEILING;
+    let longest = documents.iter().map(|d| floor(d)).max().unwrap_or(0);
+    Ok(Checked {
+        max_tokens: Some(0),
+        choices: 1,
+        prompt_floor: floor(&query).saturating_add(longest),
     })
 }
 

@@ -11,7 +11,7 @@ use crate::names::{Names, Resolved};
 use crate::rules::{NameRule, at_least_one, name_problem};
 use crate::section::models::ModelConfig;
 
-/// Section `[cache]`: exact-match answers of chat and embedding requests, kept per entity.
+/// Section `[cache]`: exact-match answers of chat, embedding and rerank requests, kept per entity.
 ///
 /// ```toml
 /// [cache]
@@ -28,7 +28,7 @@ use crate::section::models::ModelConfig;
 /// tokens: its usage record says `cache_hit`, with no tokens and no cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheConfig {
-    /// Key `models`: names of `[[models]]` of kind `chat` or `embeddings` whose requests are
+    /// Key `models`: names of `[[models]]` of kind `chat`, `embeddings` or `rerank` whose requests are
     /// cached. Default: none.
     pub models: Vec<String>,
     /// Key `use_cases`: use-case slugs (`x-fabrique-use-case`, or `usecase/<slug>`) whose
@@ -99,7 +99,7 @@ pub(crate) fn validate(
             Resolved::Found(position) => {
                 if models.get(position).map(|m| m.kind) == Some(ModelKind::Fim) {
                     let message = format!(
-                        "model `{model}` completes code (FIM): only chat and embedding answers \
+                        "model `{model}` completes code (FIM): only chat, embedding and rerank answers \
                          are cached"
                     );
                     errors.push(key, message);

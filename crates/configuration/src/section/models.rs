@@ -14,7 +14,8 @@ use crate::section::endpoints::BUILTIN_ENDPOINT;
 pub struct ModelConfig {
     /// Key `name`: required, unique; the public name callers put in `model`. No whitespace.
     pub name: String,
-    /// Key `kind`: required; `chat`, `embeddings` or `fim` (fill-in-the-middle).
+    /// Key `kind`: required; `chat`, `embeddings`, `fim` (fill-in-the-middle) or `rerank` (a
+    /// reranker, served by vLLM, TGI or the simulator endpoints only).
     pub kind: ModelKind,
     /// Key `endpoints`: required, at least one endpoint name, each declared, none twice. Here:
     /// indexes into [`Config::endpoints`](crate::Config::endpoints).

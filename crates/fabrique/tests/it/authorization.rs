@@ -165,7 +165,12 @@ pub(crate) fn router_routes(source: &str) -> Vec<(String, String)> {
             // `.route(Operation::Chat.public_path(), …)`: the operation's path.
             Some(rest) => {
                 let variant = rest.split('.').next().expect("Operation::X.public_path()");
-                let operations = [Operation::Chat, Operation::Embeddings, Operation::Fim];
+                let operations = [
+                    Operation::Chat,
+                    Operation::Embeddings,
+                    Operation::Fim,
+                    Operation::Rerank,
+                ];
                 let operation = operations.iter().find(|o| format!("{o:?}") == variant);
                 operation.expect("an operation").public_path().to_owned()
             }

@@ -186,9 +186,9 @@ async fn a_flavour_serves_only_its_engines_routes() {
         }))
         .await
         .unwrap();
-        let own = kind.route(Operation::Fim).path;
+        let own = kind.route(Operation::Fim).unwrap().path;
         for other in EndpointKind::ALL {
-            let path = other.route(Operation::Fim).path;
+            let path = other.route(Operation::Fim).unwrap().path;
             if path == own {
                 continue;
             }

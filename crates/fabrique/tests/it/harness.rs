@@ -422,6 +422,7 @@ impl TestServer {
         s.chat_requests
             + s.fim_requests
             + s.embeddings_requests
+            + s.rerank_requests
             + s.models_requests
             + s.health_requests
     }

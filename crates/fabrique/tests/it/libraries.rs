@@ -569,3 +569,102 @@ NIR = \"block\"
         .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[tokio::test]
+async fn a_reranker_reorders_the_search_as_the_person_who_asks() {
+    let config = format!(
+        r#"{CONFIG}
+[[models]]
+name = "bge-reranker"
+kind = "rerank"
+endpoints = ["gpu-onprem"]
+
+[libraries]
+reranker = "bge-reranker"
+"#
+    );
+    let t = TestServer::start(vec![instant_sim(), instant_sim()], &config).await;
+    // Searched by words only: the full text's ranking is BM25's, which the rare word repeated
+    // wins; the simulator's reranker scores the share of the question's words each holds.
+    let id = library(
+        &t,
+        json!({
+            "name": "Contrats", "entity": "acme", "readers": ["entity:acme"],
+            "editors": ["entity:acme"], "classification": "internal",
+        }),
+    )
+    .await;
+    let texts = [
+        (
+            "zanzibar.txt",
+            "Zanzibar, zanzibar, zanzibar et encore zanzibar.",
+        ),
+        ("duree.txt", "Le contrat fixe sa durée et son terme."),
+        (
+            "avenant.txt",
+            "Un avenant au contrat peut en changer la durée.",
+        ),
+        (
+            "renouvellement.txt",
+            "Le contrat se renouvelle pour la même durée.",
+        ),
+    ];
+    for (name, text) in texts {
+        let (status, read) = upload(&t, &t.key, &id, name, "", text.into()).await;
+        assert_eq!(status, 201, "{read}");
+    }
+    let question = "zanzibar contrat durée";
+    let (status, reranked) = search(&t, &t.key, &id, question, 3).await;
+    assert_eq!(status, 200, "{reranked}");
+    let scores: Vec<f64> = reranked["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["score"].as_f64().unwrap())
+        .collect();
+    assert_eq!(scores, [2.0 / 3.0; 3], "the reranker's scores: {reranked}");
+    assert!(
+        !documents(&reranked).contains(&"zanzibar.txt".to_owned()),
+        "it holds a third of the question's words: {reranked}"
+    );
+    assert_eq!(t.sims[0].0.stats().rerank_requests, 1);
+
+    // An answer from the library is given from the reranked passages.
+    let (status, answer) = ask(&t, &t.key, "mistral-large", &[&id], question).await;
+    assert_eq!(status, 200, "{answer}");
+    let cited: Vec<&str> = answer["fabrique"]["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cited.last(), Some(&"zanzibar.txt"), "{answer}");
+    assert_eq!(t.sims[0].0.stats().rerank_requests, 2);
+
+    // Without a reranker, the index's order stands: the rare word first.
+    let t = t
+        .restart_with(|config| config.libraries.reranker = None)
+        .await;
+    let (status, fused) = search(&t, &t.key, &id, question, 3).await;
+    assert_eq!(status, 200, "{fused}");
+    assert_eq!(documents(&fused)[0], "zanzibar.txt", "{fused}");
+    assert_eq!(t.sims[0].0.stats().rerank_requests, 2, "no reranking");
+
+    // Each reranking was metered to the person who asked, labelled with the library's level.
+    let records = t.finish().await;
+    let reranks: Vec<_> = records
+        .iter()
+        .filter(|r| r.operation == domain::Operation::Rerank)
+        .collect();
+    assert_eq!(reranks.len(), 2, "{records:?}");
+    for record in reranks {
+        assert_eq!(record.status, 200, "{record:?}");
+        assert_eq!(record.model, "bge-reranker");
+        assert!(
+            record.key_id.is_some() && record.user_id.is_some(),
+            "{record:?}"
+        );
+        assert_eq!(record.classification.as_deref(), Some("internal"));
+        assert!(record.prompt_tokens > 0, "{record:?}");
+    }
+}

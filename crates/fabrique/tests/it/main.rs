@@ -40,6 +40,7 @@ mod plan;
 mod policy;
 mod process;
 mod replicas;
+mod rerank;
 mod retention;
 mod scheduling;
 mod scim;

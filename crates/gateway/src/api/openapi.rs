@@ -10,6 +10,7 @@ use utoipa::OpenApi;
         super::chat,
         super::embeddings,
         super::fim,
+        super::rerank,
         crate::feedback::submit,
         super::models::list,
         super::models::retrieve,

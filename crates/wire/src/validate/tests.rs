@@ -198,6 +198,35 @@ fn embeddings_take_texts_or_token_ids() {
 }
 
 #[test]
+fn rerank_takes_a_query_and_documents_as_strings() {
+    let body =
+        r#"{"model":"r","query":"q","documents":["a","b"],"top_n":1,"return_documents":false}"#;
+    let checked = run(Endpoint::Rerank, body).unwrap();
+    assert_eq!((checked.max_tokens, checked.prompt_floor), (Some(0), 2));
+    let long = format!(
+        r#"{{"model":"r","query":"q","documents":["a","{}"]}}"#,
+        "x".repeat(64)
+    );
+    assert_eq!(run(Endpoint::Rerank, &long).unwrap().prompt_floor, 6);
+    for (fields, param) in [
+        (r#""documents":["a"]"#, "query"),
+        (r#""query":7,"documents":["a"]"#, "query"),
+        (r#""query":"q""#, "documents"),
+        (r#""query":"q","documents":[]"#, "documents"),
+        (r#""query":"q","documents":"a""#, "documents"),
+        (r#""query":"q","documents":[{"text":"a"}]"#, "documents"),
+        (r#""query":"q","documents":["a"],"top_n":0"#, "top_n"),
+        (
+            r#""query":"q","documents":["a"],"return_documents":"yes""#,
+            "return_documents",
+        ),
+    ] {
+        let body = format!(r#"{{"model":"r",{fields}}}"#);
+        assert_eq!(refused(Endpoint::Rerank, &body).0, param, "{body}");
+    }
+}
+
+#[test]
 fn range_refusals_say_the_range_and_the_value_given() {
     let cases = [
         (
