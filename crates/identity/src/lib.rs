@@ -223,9 +223,12 @@ struct Index {
     /// until the flush stores them so that stopping a key never loses when it was last used.
     retired_uses: Vec<(KeyId, UnixMillis)>,
     /// Keys this process stopped (revoked, their owner or entity suspended) that a refresh must
-    /// not index again until the store says they are stopped too: a revocation stops the key in
-    /// memory before its store write commits.
-    stopped_here: HashSet<KeyId>,
+    /// not index again from a read older than the stop. A revocation stops the key in memory
+    /// before its store write commits (`None`): only the store holding it stopped lifts the
+    /// guard. A suspension stops keys after its commit, at a count of this process's changes
+    /// (`Some`): any refresh that began from that count on read the store after the commit, and
+    /// lifts it whatever it read — the entity may have been reactivated elsewhere meanwhile.
+    stopped_here: HashMap<KeyId, Option<u64>>,
 }
 
 /// A key the directory authenticates, and when it was last used.
@@ -262,9 +265,9 @@ impl Directory {
         Directory::default()
     }
 
-    /// Notes a change made by this process (see [`Directory::refresh`]).
-    fn change_here(&self) {
-        self.changed_here.fetch_add(1, Ordering::AcqRel);
+    /// Notes a change made by this process (see [`Directory::refresh`]); the count it makes.
+    fn change_here(&self) -> u64 {
+        self.changed_here.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// Every live key of the store, except those whose owner or entity is suspended.
@@ -517,14 +520,14 @@ impl Directory {
     pub fn revoke(&self, key_id: KeyId) -> bool {
         self.change_here();
         let mut index = self.index.write();
-        index.stopped_here.insert(key_id);
+        index.stopped_here.insert(key_id, None);
         index.remove(key_id)
     }
 
     /// Stops every key of `owner`, from memory alone: a suspension calls it after its commit, where
     /// a read that failed would leave the keys live. Idempotent; returns how many stopped.
     pub fn stop_owner(&self, owner: KeyOwner) -> usize {
-        self.change_here();
+        let committed = self.change_here();
         let mut index = self.index.write();
         let stopped: Vec<KeyId> = index
             .by_hash
@@ -532,7 +535,10 @@ impl Directory {
             .filter(|live| live.principal.owner == owner)
             .filter_map(|live| live.principal.key_id)
             .collect();
-        stopped.into_iter().filter(|key| index.stop(*key)).count()
+        stopped
+            .into_iter()
+            .filter(|key| index.stop(*key, committed))
+            .count()
     }
 
     /// Makes the live keys of a user who was reactivated authenticate again (their owner is read
@@ -564,6 +570,7 @@ impl Directory {
     pub fn suspend_entity(&self, entity: EntityId) -> usize {
         self.set_users_entity_status(entity, Status::Suspended);
         self.forget_sessions_of_entity(entity);
+        let committed = self.change_here();
         let mut index = self.index.write();
         let stopped: Vec<KeyId> = index
             .by_hash
@@ -571,7 +578,10 @@ impl Directory {
             .filter(|live| live.principal.entity_id == Some(entity))
             .filter_map(|live| live.principal.key_id)
             .collect();
-        stopped.into_iter().filter(|key| index.stop(*key)).count()
+        stopped
+            .into_iter()
+            .filter(|key| index.stop(*key, committed))
+            .count()
     }
 
     /// Undoes [`Directory::suspend_entity`] once the store holds the entity as active: its users'
@@ -675,10 +685,10 @@ impl Index {
         }
     }
 
-    /// [`Index::remove`] for a key this process stops: a refresh will not index it again until
-    /// the store holds it stopped.
-    fn stop(&mut self, key_id: KeyId) -> bool {
-        self.stopped_here.insert(key_id);
+    /// [`Index::remove`] for a key this process stopped after the store committed it, at the
+    /// count of changes `committed`: a refresh will not index it again from an older read.
+    fn stop(&mut self, key_id: KeyId, committed: u64) -> bool {
+        self.stopped_here.insert(key_id, Some(committed));
         self.remove(key_id)
     }
 

@@ -50,7 +50,7 @@ impl Directory {
             return Ok(None);
         }
 
-        let mut refreshed = self.refresh_keys(&credentials, &keys_before);
+        let mut refreshed = self.refresh_keys(&credentials, &keys_before, generation);
         let stored_users: HashSet<UserId> = identities.iter().map(|i| i.user.id).collect();
         for identity in &identities {
             let record = UserRecord::from_identity(identity);
@@ -90,7 +90,13 @@ impl Directory {
 
     /// The key index's part of [`Directory::refresh`]. A key keeps the hash it is indexed under:
     /// the bootstrap key is indexed under its secret's hash, which the store never holds.
-    fn refresh_keys(&self, credentials: &[Credential], before: &HashSet<KeyId>) -> Refreshed {
+    /// `generation`: the count of this process's changes when the read began.
+    fn refresh_keys(
+        &self,
+        credentials: &[Credential],
+        before: &HashSet<KeyId>,
+        generation: u64,
+    ) -> Refreshed {
         let usable: HashMap<KeyId, &Credential> = credentials
             .iter()
             .filter(|c| is_usable(c))
@@ -98,8 +104,11 @@ impl Directory {
             .collect();
         let mut refreshed = Refreshed::default();
         let mut index = self.index.write();
-        // Stopped here and stopped in the store: nothing left to guard.
-        index.stopped_here.retain(|key| usable.contains_key(key));
+        // Stopped here and stopped in the store, or stopped after a commit this read came after:
+        // nothing left to guard.
+        index.stopped_here.retain(|key, committed| {
+            usable.contains_key(key) && committed.is_none_or(|at| at > generation)
+        });
         let gone: Vec<KeyId> = before
             .iter()
             .filter(|key| !usable.contains_key(key))
@@ -113,7 +122,7 @@ impl Directory {
         for (key, credential) in usable {
             let principal = Principal::from_credential(credential);
             let held = index.hash_by_key.get(&key).copied();
-            let kept_out = before.contains(&key) || index.stopped_here.contains(&key);
+            let kept_out = before.contains(&key) || index.stopped_here.contains_key(&key);
             match held.and_then(|hash| index.by_hash.get_mut(&hash)) {
                 Some(live) if *live.principal == principal => {}
                 Some(live) => {

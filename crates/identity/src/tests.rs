@@ -487,6 +487,32 @@ async fn a_suspended_entity_stops_its_keys_and_users_and_reactivation_brings_the
 }
 
 #[tokio::test]
+async fn an_entity_suspended_here_and_reactivated_elsewhere_before_a_refresh_comes_back() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    let ada = stored_user(&store, acme.id, "ada").await;
+    let (_, key) = stored_key(&store, KeyOwner::User(ada.id), acme.id).await;
+    let directory = Directory::load(&store).await.unwrap();
+
+    // Suspended through this replica (committed, then stopped here), and reactivated through
+    // another before any refresh here read the suspension.
+    store
+        .set_entity_status(acme.id, Status::Suspended, &audit())
+        .await
+        .unwrap();
+    directory.suspend_entity(acme.id);
+    store
+        .set_entity_status(acme.id, Status::Active, &audit())
+        .await
+        .unwrap();
+    directory.refresh(&store).await.unwrap().unwrap();
+    assert!(
+        directory.authenticate(key.expose()).is_some(),
+        "a stop committed before the refresh read the store is not kept out of it"
+    );
+}
+
+#[tokio::test]
 async fn a_refresh_applies_other_replicas_changes_and_never_revives_a_key_revoked_here() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
