@@ -201,24 +201,9 @@ async fn the_pools_page_shows_each_endpoints_health_to_a_group_administrator() {
 #[tokio::test]
 async fn an_auditor_reads_a_users_content_through_an_audited_form() {
     const ASKED: &str = "Le code du coffre de la salle Vauban est 4242";
-    let config = one_endpoint(&format!(
-        r#"
-[retention]
-master_key_env = "{MASTER_KEY_ENV}"
-
-[[entities]]
-slug = "acme"
-name = "Acme"
-[entities.retention]
-mode = "full"
-days = 30
-"#
-    ));
-    let sim = sim::SimConfig {
-        echo: true,
-        ..instant_sim()
-    };
-    let t = TestServer::start(vec![sim], &config).await;
+    // Acme keeps its content (`full`), as in the retention tests.
+    let config = crate::retention::config();
+    let t = TestServer::start(vec![crate::retention::echo_sim()], &config).await;
     let chat = json!({"model": "mistral-small", "messages": [{"role": "user", "content": ASKED}]});
     let (status, _, answer) = t.post("/v1/chat/completions", &chat).await;
     assert_eq!(status, 200, "{answer}");

@@ -9,19 +9,8 @@ use sim::Flavour;
 
 use crate::harness::*;
 
-fn config(kind: EndpointKind) -> String {
-    format!(
-        r#"
-[routing]
-health_check_interval_ms = 0
-
-[[endpoints]]
-name = "engine"
-kind = "{kind}"
-url = "{{sim0}}"
-hosting = "on_premises"
-clearance = "secret"
-
+/// The models the engine serves.
+const MODELS: &str = r#"
 [[models]]
 name = "mistral-small"
 kind = "chat"
@@ -32,9 +21,10 @@ name = "codestral"
 kind = "fim"
 endpoints = ["engine"]
 upstream_name = "codestral-22b"
-"#,
-        kind = kind.as_str()
-    )
+"#;
+
+fn config(kind: EndpointKind) -> String {
+    one_engine(kind, MODELS)
 }
 
 /// The texts of a Mistral-shaped stream's chunks, and its usage chunk's completion tokens.

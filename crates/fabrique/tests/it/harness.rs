@@ -555,6 +555,25 @@ pub fn chat_body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Bonjour, quel temps fait-il ?"}], "max_tokens": 5})
 }
 
+/// One endpoint of engine `kind`, `engine` on simulator 0 (no health checks), serving `models`
+/// (their `[[models]]` tables, each naming `endpoints = ["engine"]`).
+pub fn one_engine(kind: domain::EndpointKind, models: &str) -> String {
+    format!(
+        r#"
+[routing]
+health_check_interval_ms = 0
+
+[[endpoints]]
+name = "engine"
+kind = "{kind}"
+url = "{{sim0}}"
+hosting = "on_premises"
+clearance = "secret"
+{models}"#,
+        kind = kind.as_str()
+    )
+}
+
 /// One endpoint, `gpu` on simulator 0, serving the chat model `mistral-small`.
 pub fn one_endpoint(extra: &str) -> String {
     format!(

@@ -11,19 +11,8 @@ use sim::Flavour;
 
 use crate::harness::*;
 
-fn config(kind: EndpointKind, extra: &str) -> String {
-    format!(
-        r#"
-[routing]
-health_check_interval_ms = 0
-
-[[endpoints]]
-name = "engine"
-kind = "{kind}"
-url = "{{sim0}}"
-hosting = "on_premises"
-clearance = "secret"
-
+/// The models the engine serves.
+const MODELS: &str = r#"
 [[models]]
 name = "bge-reranker"
 kind = "rerank"
@@ -34,11 +23,10 @@ upstream_name = "BAAI/bge-reranker-v2-m3"
 name = "mistral-small"
 kind = "chat"
 endpoints = ["engine"]
+"#;
 
-{extra}
-"#,
-        kind = kind.as_str()
-    )
+fn config(kind: EndpointKind, extra: &str) -> String {
+    one_engine(kind, &format!("{MODELS}\n{extra}"))
 }
 
 /// A question and three documents holding none, all and half of its words.

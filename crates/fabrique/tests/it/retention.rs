@@ -19,7 +19,7 @@ const DAY_MS: i64 = 86_400_000;
 /// A phrase that must never reach the database in clear.
 const SECRET: &str = "Le code du coffre de la salle Vauban est 4242";
 
-fn config() -> String {
+pub(crate) fn config() -> String {
     one_endpoint(&format!(
         r#"
 [retention]
@@ -41,7 +41,7 @@ mode = "metadata"
     ))
 }
 
-fn echo_sim() -> sim::SimConfig {
+pub(crate) fn echo_sim() -> sim::SimConfig {
     sim::SimConfig {
         echo: true,
         ..instant_sim()
