@@ -196,6 +196,25 @@ pub(crate) fn figures_head(lang: Lang, name: Text, figures: &[Text]) -> Markup {
     }
 }
 
+/// A table that sets two values side by side for each named row: a data type's action on input
+/// and on output, a version's field before and after.
+pub(crate) fn side_by_side(
+    lang: Lang,
+    columns: [Text; 3],
+    rows: impl IntoIterator<Item = (Markup, Markup, Markup)>,
+) -> Markup {
+    html! {
+        table {
+            thead { tr { @for column in columns { th scope="col" { (column.in_(lang)) } } } }
+            tbody {
+                @for (name, left, right) in rows {
+                    tr { th scope="row" { code { (name) } } td { (left) } td { (right) } }
+                }
+            }
+        }
+    }
+}
+
 /// A JSON value as a table cell's text: strings as they are, `null` as nothing.
 pub(crate) fn cell(value: &Value) -> String {
     match value {

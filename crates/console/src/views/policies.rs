@@ -201,22 +201,12 @@ fn effective(lang: Lang, body: &Value) -> Markup {
                 p { (t(Text::Relaxed)) }
                 ul { @for item in relaxed { li { (cell(item)) } } }
             }
-            table {
-                thead { tr {
-                    th scope="col" { (t(Text::DataType)) }
-                    th scope="col" { (t(Text::OnInput)) }
-                    th scope="col" { (t(Text::OnOutput)) }
-                } }
-                tbody {
-                    @for kind in TYPES {
-                        tr {
-                            th scope="row" { code { (kind) } }
-                            td { (action(&policy["actions"][kind])) }
-                            td { (action(&policy["output"][kind])) }
-                        }
-                    }
-                }
-            }
+            (pages::side_by_side(lang, [Text::DataType, Text::OnInput, Text::OnOutput],
+                TYPES.iter().map(|kind| (
+                    html! { (kind) },
+                    html! { (action(&policy["actions"][kind])) },
+                    html! { (action(&policy["output"][kind])) },
+                ))))
             dl.policy {
                 dt { (t(Text::BlockedTerms)) }
                 dd {

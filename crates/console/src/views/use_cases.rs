@@ -337,22 +337,12 @@ fn diff_view(lang: Lang, answer: &Answer) -> Markup {
             @if template.is_empty() && fields.is_empty() { p.muted { (t(Text::NoDifference)) } }
             @if !template.is_empty() { pre.diff { (template) } }
             @if !fields.is_empty() {
-                table {
-                    thead { tr {
-                        th scope="col" { (t(Text::Field)) }
-                        th scope="col" { (t(Text::Before)) }
-                        th scope="col" { (t(Text::After)) }
-                    } }
-                    tbody {
-                        @for change in fields {
-                            tr {
-                                th scope="row" { code { (cell(&change["field"])) } }
-                                td { code { (change["old"].to_string()) } }
-                                td { code { (change["new"].to_string()) } }
-                            }
-                        }
-                    }
-                }
+                (pages::side_by_side(lang, [Text::Field, Text::Before, Text::After],
+                    fields.iter().map(|change| (
+                        html! { (cell(&change["field"])) },
+                        html! { code { (change["old"].to_string()) } },
+                        html! { code { (change["new"].to_string()) } },
+                    ))))
             }
         }
     }
