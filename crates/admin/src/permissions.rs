@@ -7,11 +7,12 @@
 //! action it lists is still authorized and audited when it is asked for.
 
 use axum::Json;
-use domain::EntityId;
+use domain::{EntityId, Role, RoleGrant};
+use identity::Principal;
 use serde_json::{Value, json};
 
 use crate::AdminAction;
-use crate::authorize::authorize;
+use crate::authorize::authorize_carrying;
 use crate::caller::Caller;
 
 /// `GET /admin/v1/permissions` → `{"data": [{"action", "group", "entities": [id…]}…]}`: the
@@ -35,10 +36,10 @@ pub(crate) async fn list(caller: Caller) -> Json<Value> {
         .into_iter()
         .filter(|action| !action.on_library())
         .filter_map(|action| {
-            let group = authorize(principal, action, None).is_ok();
+            let group = may(principal, action, None);
             let within: Vec<String> = entities
                 .iter()
-                .filter(|entity| authorize(principal, action, Some(**entity)).is_ok())
+                .filter(|entity| may(principal, action, Some(**entity)))
                 .map(ToString::to_string)
                 .collect();
             (group || !within.is_empty()).then(|| {
@@ -51,4 +52,20 @@ pub(crate) async fn list(caller: Caller) -> Json<Value> {
         })
         .collect();
     Json(json!({ "data": data }))
+}
+
+/// Whether `principal` may do `action` on `target` at all. The policies decide a role change by
+/// the role it hands out, so one is asked about the least of them, plain `user` there: who may not
+/// hand that out changes no role.
+fn may(principal: &Principal, action: AdminAction, target: Option<EntityId>) -> bool {
+    let least = RoleGrant {
+        role: Role::User,
+        entity_id: target,
+    };
+    let carried = if action.changes_roles() {
+        std::slice::from_ref(&least)
+    } else {
+        &[]
+    };
+    authorize_carrying(principal, action, target, carried).is_ok()
 }

@@ -78,6 +78,12 @@ async fn each_role_may_use_the_consoles_routes_as_the_policies_say() {
             "group_admin" => {
                 assert_eq!(may("pool_share.set"), Some(true));
                 assert_eq!(may("seat.reclaim"), Some(true));
+                assert_eq!(
+                    may("role.grant"),
+                    Some(true),
+                    "decided with a role to hand out"
+                );
+                assert_eq!(may("role.revoke"), Some(true));
             }
             "group_auditor" => {
                 assert_eq!(may("audit.read"), Some(true));
@@ -85,6 +91,7 @@ async fn each_role_may_use_the_consoles_routes_as_the_policies_say() {
             }
             "acme_admin" => {
                 assert_eq!(may("user.list"), Some(false), "in acme only");
+                assert_eq!(may("role.grant"), Some(false), "in acme only");
                 assert_eq!(may("pool_share.list"), None);
                 assert_eq!(may("seat.reclaim"), None);
             }
