@@ -219,7 +219,7 @@ mod tests {
     /// A configuration of top-level keys `top`, one endpoint, and `tables`.
     fn config(top: &str, tables: &str) -> Config {
         let endpoint = "[[endpoints]]\nname = \"gpu\"\nkind = \"vllm\"\n\
-                        url = \"http://127.0.0.1:9/v1\"\nhosting = \"on_premises\"\n";
+                        url = \"http://127.0.0.1:9/v1\"\nhosting = \"on_premises\"\nclearance = \"public\"\n";
         let text = format!("{top}\n{endpoint}\n{tables}");
         Config::from_toml(&text, "test.toml", &|_| None).unwrap()
     }
