@@ -281,7 +281,7 @@ async fn sighup_serves_a_model_added_to_the_file_and_refuses_one_naming_an_unkno
     // An endpoint with a bad URL and a model naming an unknown endpoint: both said, in one line,
     // and nothing of the file applied.
     let broken = "\n[[endpoints]]\nname = \"broken\"\nkind = \"vllm\"\nurl = \"gopher://x\"\n\
-                  hosting = \"on_premises\"\n\n[[models]]\nname = \"ghost\"\nkind = \"chat\"\n\
+                  hosting = \"on_premises\"\nclearance = \"internal\"\n\n[[models]]\nname = \"ghost\"\nkind = \"chat\"\n\
                   endpoints = [\"nowhere\"]\n";
     std::fs::write(&replica.config, format!("{valid}{broken}")).unwrap();
     replica.serve.signal("HUP");

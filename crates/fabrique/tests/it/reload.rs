@@ -172,6 +172,7 @@ async fn a_configuration_the_gateway_cannot_put_in_force_is_refused_and_the_runn
     // not start; the file also adds a model and a data policy, none of which may apply.
     let unreachable = format!(
         "{}\n[[endpoints]]\nname = \"nowhere\"\nkind = \"simulator\"\nhosting = \"on_premises\"\n\
+         clearance = \"secret\"\n\
          \n{}\n[policy.actions]\nEMAIL = \"block\"\n",
         config(&["gpu-a"], &models, ""),
         model("llama", "\"nowhere\"")
