@@ -71,7 +71,8 @@ pub(crate) async fn effective(
     let params = query(params)?;
     let action = AdminAction::ReadPolicy;
     let target = Target::find(&state, &caller, action, params.entity, params.use_case).await?;
-    let effective = target.effective(&state);
+    let policies = state.data_policies.load_full();
+    let effective = target.effective(&policies);
     let mut answer = target.describe(&effective);
     answer.insert("policy".into(), policy_json(&effective.policy));
     target.audit(&state, &caller, action, json!({})).await?;
@@ -100,7 +101,8 @@ pub(crate) async fn dry_run(
     }
     let action = AdminAction::DryRunPolicy;
     let target = Target::find(&state, &caller, action, request.entity, request.use_case).await?;
-    let effective = target.effective(&state);
+    let policies = state.data_policies.load_full();
+    let effective = target.effective(&policies);
     let run = effective.policy.dry_run(&request.text);
     let mut answer = target.describe(&effective);
     answer.extend(run_json(&request.text, &run));
@@ -151,13 +153,13 @@ impl Target {
         Ok(Target { entity, use_case })
     }
 
-    fn effective<'a>(&self, state: &'a AdminState) -> Effective<'a> {
+    fn effective<'a>(&self, policies: &'a configuration::DataPolicies) -> Effective<'a> {
         let (use_case, written) = match &self.use_case {
             Some((slug, written)) => (Some(slug.as_str()), written.as_deref()),
             None => (None, None),
         };
         let entity = self.entity.as_ref().map(|e| e.slug.as_str());
-        state.data_policies.effective(entity, use_case, written)
+        policies.effective(entity, use_case, written)
     }
 
     /// The answer's first fields: whose policy, where it comes from, what it softens.

@@ -219,13 +219,14 @@ fn checked_models(state: &AdminState, models: &[String]) -> Result<Vec<String>, 
         ));
     }
     let mut checked: Vec<String> = Vec::with_capacity(models.len());
+    let model_names = state.model_names.load();
     for model in models {
-        if !state.model_names.iter().any(|m| m == model) {
+        if !model_names.iter().any(|m| m == model) {
             return Err(AdminError::bad_field(
                 "models",
                 format!(
                     "unknown model `{model}`; expected one of {}",
-                    state.model_names.join(", ")
+                    model_names.join(", ")
                 ),
             ));
         }

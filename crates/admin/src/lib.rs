@@ -198,8 +198,9 @@ pub struct AdminState {
     pub scim_tokens: Arc<ScimTokens>,
     /// The configured classification levels, which a key's `classification` must name.
     pub classifications: domain::ClassificationLadder,
-    /// The configured models' public names, which a key's `models` must name.
-    pub model_names: Arc<[String]>,
+    /// The configured models' public names, which a key's `models` must name: those in force,
+    /// which a configuration reload swaps.
+    pub model_names: Arc<arc_swap::ArcSwap<Vec<String>>>,
     /// The live seat state: users created here get a seat, and the pool is set here.
     pub seats: Arc<::seats::Seats>,
     /// The live rate limits and budgets the request path enforces (`counters.admission()`,
@@ -212,8 +213,9 @@ pub struct AdminState {
     /// scheduling is off.
     pub scheduler: Option<Arc<scheduler::Scheduler>>,
     /// The endpoints' live state, owned by the gateway and read here as snapshots (health,
-    /// circuit, requests in flight) for `GET /admin/v1/pools`.
-    pub endpoints: Arc<routing::Endpoints>,
+    /// circuit, requests in flight) for `GET /admin/v1/pools`: the set in force, which a
+    /// configuration reload swaps.
+    pub endpoints: Arc<arc_swap::ArcSwap<routing::Endpoints>>,
     /// Stored content (retention `full`), read back and purged here; `None` in set-ups without a
     /// content store, where those routes answer 404.
     pub content: Option<Arc<retention::ContentStore>>,
@@ -224,8 +226,9 @@ pub struct AdminState {
     pub cookies: access::SessionCookies,
     /// The AI Factory's live registry, which the gateway reads; rebuilt here after each change.
     pub factory: Arc<factory::Live>,
-    /// The group's and the entities' data policies, which a use case's may only tighten.
-    pub data_policies: Arc<configuration::DataPolicies>,
+    /// The group's and the entities' data policies, which a use case's may only tighten: those
+    /// in force, which a configuration reload swaps.
+    pub data_policies: Arc<arc_swap::ArcSwap<configuration::DataPolicies>>,
     /// Runs evaluations through the gateway; `None` where none can run (starting one answers 403).
     pub evaluator: Option<Arc<dyn Evaluator>>,
     /// Knowledge libraries; `None` in set-ups without them, where `/v1/libraries` answers 404.

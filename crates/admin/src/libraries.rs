@@ -153,7 +153,7 @@ pub(crate) async fn create(
         None => ladder.name(ladder.lowest()).to_owned(),
     };
     if let Some(model) = &request.embedding_model
-        && !state.model_names.iter().any(|m| m == model)
+        && !state.model_names.load().iter().any(|m| m == model)
     {
         return Err(AdminError::bad_field(
             "embedding_model",
@@ -291,7 +291,7 @@ pub(crate) async fn add_document(
     let library = permitted(&state, &caller, AdminAction::AddLibraryDocument, &id).await?;
     // The data policy as the API applies it, to the uploader's and to the library's entity.
     let library_entity = entity_slug(&state, library.entity_id).await?;
-    let policies = &state.data_policies;
+    let policies = state.data_policies.load_full();
     let uploader = &policies.of(caller.0.entity_slug.as_deref()).actions;
     let upload = Upload {
         name: added.name,

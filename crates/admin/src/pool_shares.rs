@@ -154,8 +154,8 @@ pub(crate) async fn pools(
     caller: Caller,
 ) -> Result<Json<Value>, AdminError> {
     require(&state, &caller, AdminAction::ListPoolShares, None).await?;
-    let endpoints = state.endpoints.status();
-    let scheduled: Vec<&Pool> = state
+    let endpoints = state.endpoints.load().status();
+    let scheduled: Vec<Pool> = state
         .scheduler
         .iter()
         .flat_map(|scheduler| scheduler.pools())
@@ -203,7 +203,6 @@ fn live_pool(state: &AdminState, name: &str) -> Result<Pool, AdminError> {
         .scheduler
         .as_ref()
         .and_then(|scheduler| scheduler.pool(name))
-        .cloned()
         .ok_or_else(|| {
             AdminError::NotFound(format!(
                 "no GPU pool `{name}` is scheduled (unknown pool, or `[scheduling] enabled = false`)"

@@ -485,7 +485,8 @@ fn tightening_policy(
         return Ok(None);
     }
     let owner = use_case.owner_entity.as_deref();
-    let base = state.data_policies.of(owner);
+    let policies = state.data_policies.load();
+    let base = policies.of(owner);
     let laid = configuration::DataPolicy::laid_over(&policy, base)
         .map_err(|problems| AdminError::bad_field("policy", problems.join("; ")))?;
     let softer = laid.relaxations(base);
@@ -616,8 +617,9 @@ pub(crate) async fn update_version(
 /// A version's content is usable: configured models, a well-formed template, a schema that
 /// compiles, tools and few-shot messages that are objects.
 fn check_spec(state: &AdminState, spec: &VersionSpec) -> Result<(), AdminError> {
+    let model_names = state.model_names.load();
     for model in std::iter::once(&spec.model).chain(&spec.fallbacks) {
-        if !state.model_names.iter().any(|m| m == model) {
+        if !model_names.iter().any(|m| m == model) {
             return Err(AdminError::bad_field(
                 "model",
                 format!("unknown model `{model}`; expected a configured model's public name"),

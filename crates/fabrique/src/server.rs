@@ -91,7 +91,11 @@ pub struct RunningServer {
     checkpoints: Option<CheckpointTask>,
     /// The configuration in force, which [`RunningServer::reload`] changes.
     running: crate::reload::Running,
-    _simulator: Option<sim::RunningSim>,
+    /// What the admin API checks against in the configuration in force, which a reload swaps.
+    admin_checks: crate::reload::AdminChecks,
+    /// The embedded simulator, when an endpoint needed it at start: a reloaded `simulator`
+    /// endpoint without a URL means it too.
+    simulator: Option<sim::RunningSim>,
 }
 
 /// Loads the configuration (or the embedded default) with the command line's overrides applied.
@@ -255,6 +259,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let sign_in = oidc.clone().map(|oidc| oidc as Arc<dyn access::SignIn>);
     let config = Arc::new(config);
     let running: crate::reload::Running = Arc::new(parking_lot::RwLock::new(Arc::clone(&config)));
+    let admin_checks = crate::reload::AdminChecks::new(&config);
     let gateway = gateway::Gateway::new(
         Arc::clone(&config),
         Arc::clone(&directory),
@@ -410,7 +415,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         audit_public_key: Some(audit_public_key),
         scim_tokens: Arc::clone(&scim_tokens),
         classifications: config.classifications.clone(),
-        model_names: config.models.iter().map(|m| m.name.clone()).collect(),
+        model_names: Arc::clone(&admin_checks.model_names),
         seats: Arc::clone(&seats),
         counters: gateway.counters().clone(),
         zone,
@@ -420,7 +425,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         sign_in,
         cookies,
         factory: Arc::clone(&live),
-        data_policies: Arc::new(configuration::DataPolicies::new(&config)),
+        data_policies: Arc::clone(&admin_checks.data_policies),
         evaluator: Some(Arc::clone(&evaluations) as Arc<dyn admin::Evaluator>),
         libraries: Some(Arc::clone(&libraries)),
     };
@@ -506,7 +511,8 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         evaluations,
         checkpoints: Some(checkpoints),
         running,
-        _simulator: simulator,
+        admin_checks,
+        simulator,
     })
 }
 
@@ -570,7 +576,16 @@ impl RunningServer {
     /// Puts a re-read configuration in force as far as a running server can (`SIGHUP`, see
     /// [`crate::reload`]); an error leaves the running configuration as it was.
     pub async fn reload(&self, config: Config) -> anyhow::Result<crate::reload::Reloaded> {
-        crate::reload::apply(&self.running, &self.store, &self.gateway, config).await
+        let embedded = self.simulator.as_ref().map(sim::RunningSim::base_url);
+        let parts = (self.gateway.as_ref(), &self.admin_checks);
+        crate::reload::apply(
+            &self.running,
+            &self.store,
+            parts,
+            embedded.as_deref(),
+            config,
+        )
+        .await
     }
 
     pub fn base_url(&self) -> String {

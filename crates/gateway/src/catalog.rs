@@ -12,6 +12,7 @@ use domain::{
     Classification, EndpointIdx, EndpointKind, FimTemplate, Hosting, ModelIdx, ModelKind,
 };
 use memchr::memmem;
+use telemetry::{Metrics, ModelMetrics};
 use upstream::{EndpointTarget, UpstreamError};
 
 use crate::price::Price;
@@ -23,6 +24,11 @@ pub(crate) struct Catalog {
     endpoints: Vec<EndpointRoute>,
     by_name: HashMap<String, ModelIdx>,
 }
+
+/// The endpoints a configuration names that cannot be called, each with why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct InvalidEndpoints(pub Vec<String>);
 
 /// One configured model, ready for the request path.
 #[derive(Debug)]
@@ -40,6 +46,8 @@ pub(crate) struct ModelRoute {
     pub price: Price,
     /// Every endpoint is the GPU-backend simulator.
     pub simulated: bool,
+    /// The model's metrics, by its name (the same series after a reload).
+    pub metrics: Arc<ModelMetrics>,
     pub context_length: Option<u32>,
     /// How a FIM prompt is written for engines without a FIM route.
     pub fim_template: FimTemplate,
@@ -61,28 +69,27 @@ pub(crate) struct EndpointRoute {
 
 impl Catalog {
     /// Builds the catalog. Every endpoint must have a URL by now (the binary fills in the embedded
-    /// simulator's address before the gateway is built).
-    pub fn new(config: &Config) -> Result<Catalog, UpstreamError> {
+    /// simulator's address before the gateway is built). An error names every endpoint refused.
+    pub fn new(config: &Config, metrics: &Metrics) -> Result<Catalog, InvalidEndpoints> {
+        let mut refused = Vec::new();
         let endpoints = config
             .endpoints
             .iter()
-            .map(|e| {
-                let url = e.url.as_deref().ok_or_else(|| {
-                    UpstreamError::InvalidUrl(format!("endpoint `{}` has no URL", e.name))
-                })?;
-                Ok(EndpointRoute {
-                    name: e.name.clone(),
-                    kind: e.kind,
-                    target: EndpointTarget::new(url, e.credential.as_deref())?,
-                    hosting: e.hosting,
-                    health_path: e.health_path.clone(),
-                })
+            .filter_map(|e| match EndpointRoute::new(e) {
+                Ok(endpoint) => Some(endpoint),
+                Err(error) => {
+                    refused.push(format!("endpoint `{}`: {error}", e.name));
+                    None
+                }
             })
-            .collect::<Result<Vec<_>, UpstreamError>>()?;
+            .collect();
+        if !refused.is_empty() {
+            return Err(InvalidEndpoints(refused));
+        }
         let models: Vec<ModelRoute> = config
             .models
             .iter()
-            .map(|m| ModelRoute::new(config, m))
+            .map(|m| ModelRoute::new(config, m, metrics))
             .collect();
         let by_name = models
             .iter()
@@ -126,8 +133,26 @@ impl Catalog {
     }
 }
 
+impl EndpointRoute {
+    /// The endpoint, or why it cannot be called.
+    fn new(endpoint: &configuration::EndpointConfig) -> Result<EndpointRoute, String> {
+        let url = endpoint.url.as_deref().ok_or_else(|| {
+            "no URL (the embedded simulator serves only endpoints known when it started)".to_owned()
+        })?;
+        let target = EndpointTarget::new(url, endpoint.credential.as_deref())
+            .map_err(|error: UpstreamError| error.to_string())?;
+        Ok(EndpointRoute {
+            name: endpoint.name.clone(),
+            kind: endpoint.kind,
+            target,
+            hosting: endpoint.hosting,
+            health_path: endpoint.health_path.clone(),
+        })
+    }
+}
+
 impl ModelRoute {
-    fn new(config: &Config, model: &configuration::ModelConfig) -> ModelRoute {
+    fn new(config: &Config, model: &configuration::ModelConfig, metrics: &Metrics) -> ModelRoute {
         let endpoints: Vec<EndpointIdx> = model
             .endpoints
             .iter()
@@ -150,6 +175,7 @@ impl ModelRoute {
             })
             .collect();
         ModelRoute {
+            metrics: metrics.model(&model.name, model.kind.operation().as_str()),
             name: model.name.clone(),
             kind: model.kind,
             upstream_name: model.upstream_name.clone(),

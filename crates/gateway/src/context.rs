@@ -26,6 +26,7 @@ use tracing::Span;
 use crate::accept::InferenceRequest;
 use crate::attribute::{Attribution, Caller};
 use crate::capture::{self, Capture};
+use crate::configured::Configured;
 use crate::error::GatewayError;
 use crate::headers::{
     self, CACHE_HEADER, CLIENT_REQUEST_ID_HEADER, Protected, REQUEST_ID_HEADER,
@@ -58,6 +59,8 @@ pub struct Outcome {
 /// One request's context, from its arrival to its one exit.
 pub(crate) struct Exchange {
     gateway: Arc<Gateway>,
+    /// The configuration the request started with, which it keeps to its end (its stream's too).
+    configured: Arc<Configured>,
     facts: Facts,
     /// What admission and scheduling tell the caller in the response headers.
     told: Told,
@@ -78,9 +81,10 @@ struct Told {
 }
 
 impl Exchange {
-    /// Opens the context of a request that just arrived.
+    /// Opens the context of a request that just arrived, under the configuration it loaded.
     pub fn begin(
         gateway: &Arc<Gateway>,
+        configured: Arc<Configured>,
         operation: Operation,
         headers: &HeaderMap,
         report: Option<oneshot::Sender<Outcome>>,
@@ -89,6 +93,7 @@ impl Exchange {
         let client_request_id = headers::client_request_id(headers);
         Exchange {
             gateway: Arc::clone(gateway),
+            configured,
             facts: Facts {
                 span: spans::request(operation, &request_id, client_request_id.as_ref()),
                 request_id,
@@ -185,7 +190,7 @@ impl Exchange {
     /// Stage 6: the model the request is for.
     pub fn resolved(&mut self, chain: &Chain) {
         let model = chain.model();
-        let name = &self.gateway.catalog.model(model).name;
+        let name = &self.configured.catalog.model(model).name;
         spans::name_after_model(&self.facts.span, self.facts.operation, name);
         self.facts.model = Some(model);
     }
@@ -198,7 +203,7 @@ impl Exchange {
         protected: Protected,
     ) {
         self.told.protected = protected;
-        let name = self.gateway.classifier.name(level);
+        let name = self.configured.classifier.name(level);
         self.facts.span.record("fabrique.classification", name);
         self.facts.classification = Some(level);
         self.facts.capture = capture;
@@ -234,7 +239,7 @@ impl Exchange {
             }
         }
         let endpoint = routed.lease.index();
-        spans::routed(&self.facts.span, self.gateway.catalog.endpoint(endpoint));
+        spans::routed(&self.facts.span, self.configured.catalog.endpoint(endpoint));
         self.facts.model = Some(routed.model);
         self.facts.endpoint = Some(endpoint);
         self.facts.attempts = routed.attempts;
@@ -393,7 +398,7 @@ impl Exchange {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
-        let meter = self.gateway.meter();
+        let meter = self.gateway.meter(&self.configured);
         if let Some(error) = refusal.filter(|e| e.is_audited_refusal()) {
             meter.audit_refusal(&self.facts, error);
         }

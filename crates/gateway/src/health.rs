@@ -1,5 +1,7 @@
 //! Active health checks: every endpoint is probed on an interval, so a dead endpoint's circuit opens
-//! before callers meet it and a recovered one is probed back into service.
+//! before callers meet it and a recovered one is probed back into service. Each round probes the
+//! endpoints of the configuration in force then (`[routing]`, which sets the interval, is read
+//! at start).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use crate::state::Gateway;
 
 /// Starts the checks, or returns `None` when they are disabled in the configuration.
 pub fn spawn_health_checks(gateway: Arc<Gateway>) -> Option<JoinHandle<()>> {
-    let interval = gateway.config.routing.health_check_interval?;
+    let interval = gateway.config().routing.health_check_interval?;
     Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -22,8 +24,9 @@ pub fn spawn_health_checks(gateway: Arc<Gateway>) -> Option<JoinHandle<()>> {
 }
 
 async fn check_all(gateway: &Gateway, timeout: Duration) {
-    let routing = &gateway.routing;
-    let checks = gateway.catalog.endpoints().map(|(index, endpoint)| async move {
+    let configured = gateway.configured();
+    let routing = &configured.routing;
+    let checks = configured.catalog.endpoints().map(|(index, endpoint)| async move {
         let uri = match &endpoint.health_path {
             Some(path) => endpoint.target.origin_uri(path),
             None => endpoint.target.api_uri("/models"),

@@ -23,8 +23,16 @@
 //!
 //! The request's context (`context`) learns what each stage establishes and is the one exit:
 //! every request is metered, and its refusal audited, exactly once. The request path reads only
-//! in-memory state (`state`, composing each stage's compiled state); records leave it through
-//! channels to batch writers. Below the stages are leaf modules that import none of them:
+//! in-memory state (`state`); records leave it through channels to batch writers.
+//!
+//! What the configuration file says of the request path — models, endpoints, entities' model
+//! access and classification, data policies, retention, the response cache — is compiled into
+//! one immutable value (`configured`) that a request loads once, as it arrives (one atomic load),
+//! and every stage reads to the request's last byte. [`Gateway::prepare`] compiles a reloaded
+//! file whole, refusing it without a trace when an endpoint cannot be called, and
+//! [`Prepared::put_in_force`] swaps it in for the requests that arrive next; those in flight,
+//! streams included, finish on theirs. Endpoints' circuits and requests in flight, prefix
+//! memory, the GPU pools' lines and shares and the models' metrics carry over by name. Below the stages are leaf modules that import none of them:
 //! `catalog` (models and endpoints), `headers`, `price`, `error`, `structured` (a use case's
 //! output schema checked).
 
@@ -38,6 +46,7 @@ mod cache;
 mod capture;
 mod catalog;
 mod classify;
+mod configured;
 mod context;
 mod error;
 mod feedback;
@@ -69,4 +78,4 @@ pub use health::spawn_health_checks;
 pub use meter::Sinks;
 pub use pipeline::{infer, infer_as, infer_reporting};
 pub use schedule::Scheduling;
-pub use state::Gateway;
+pub use state::{Gateway, InvalidEndpoints, Prepared};

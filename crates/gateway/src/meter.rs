@@ -282,7 +282,7 @@ impl Meter<'_> {
             .principal
             .as_ref()
             .and_then(|p| p.entity_slug.as_ref());
-        let Some(model) = facts.model.and_then(|i| self.metrics.model(i)) else {
+        let Some(model) = facts.model.map(|i| &self.catalog.model(i).metrics) else {
             // Refused by a request-rate limit before the body was read, say.
             let rejection = end.error_code.filter(|code| {
                 [admission::RATE_LIMIT_EXCEEDED, admission::BUDGET_EXCEEDED].contains(code)

@@ -30,6 +30,7 @@ use crate::attribute::{self, Caller};
 use crate::authenticate::authenticate;
 use crate::cache::{self, Keeping, Lookup};
 use crate::capture;
+use crate::configured::Configured;
 use crate::context::{Exchange, Outcome};
 use crate::error::GatewayError;
 use crate::inspect::inspect;
@@ -109,9 +110,12 @@ async fn run(
     report: Option<oneshot::Sender<Outcome>>,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let mut exchange = Exchange::begin(gateway, operation, &parts.headers, report);
+    // The configuration in force now is the request's to its end, whatever a reload does.
+    let configured = gateway.configured();
+    let c = Arc::clone(&configured);
+    let mut exchange = Exchange::begin(gateway, configured, operation, &parts.headers, report);
     let root = exchange.span().clone();
-    let served = stages(gateway, &mut exchange, &parts.headers, body, asker)
+    let served = stages(gateway, &c, &mut exchange, &parts.headers, body, asker)
         .instrument(root)
         .await;
     let response = exchange.respond(served);
@@ -120,10 +124,12 @@ async fn run(
     response
 }
 
-/// The stages, in the order they run. What a stage establishes is told to the exchange, which
-/// meters the request and audits its refusal when it leaves (stage 14, `Exchange::finish`).
+/// The stages, in the order they run, under the request's configuration `c`. What a stage
+/// establishes is told to the exchange, which meters the request and audits its refusal when it
+/// leaves (stage 14, `Exchange::finish`).
 async fn stages(
     g: &Gateway,
+    c: &Configured,
     x: &mut Exchange,
     headers: &HeaderMap,
     body: Body,
@@ -152,11 +158,11 @@ async fn stages(
         .instrument(x.stage("license"))
         .await?;
     // 4. Attribute: the use case and the priority the caller names.
-    let mut caller = attribute::attribute(&g.inspector, headers, principal, teams)?;
+    let mut caller = attribute::attribute(&c.inspector, headers, principal, teams)?;
     invoke::check_label(&g.factory, &mut caller)?;
     x.attributed(&caller);
     // 5. Accept: the body within its size limit, as JSON, and the few fields the gateway reads.
-    let bytes = read_body(body, g.config.server.max_body_bytes)
+    let bytes = read_body(body, c.config.server.max_body_bytes)
         .instrument(x.stage("accept"))
         .await?;
     let object = accept::parse(&bytes)?;
@@ -166,9 +172,9 @@ async fn stages(
     let resolving = x.stage("resolve");
     let invocation = invocation(g, x, &resolving, &caller, &request, &object)?;
     let mut resolved = match &invocation {
-        Some(invocation) => resolve_invocation(g, x, &resolving, &mut caller, headers, invocation)?,
+        Some(invocation) => resolve_invocation(c, x, &resolving, &mut caller, headers, invocation)?,
         None => {
-            let chain = resolve_model(g, x, &resolving, &caller, &request)?;
+            let chain = resolve_model(c, x, &resolving, &caller, &request)?;
             Resolved::direct(request.asked, chain, bytes.clone(), object)
         }
     };
@@ -176,45 +182,37 @@ async fn stages(
     //    for.
     let principal = &caller.principal;
     let labelled = x.stage("classify");
-    let level = labelled.in_scope(|| g.classifier.labelled(principal, headers))?;
+    let level = labelled.in_scope(|| c.classifier.labelled(principal, headers))?;
     let stated = caller.registered.as_ref().and_then(|u| u.level);
-    let level = g.classifier.with_use_case(level, stated);
+    let level = c.classifier.with_use_case(level, stated);
     // 8. Inspect: the data policy on the content, which may raise the level, refuse the request or
     //    rewrite it; then only endpoints cleared for the level may receive it.
-    let (level, filter) = inspect_content(g, x, &caller, &mut resolved, level)?;
+    let (level, filter) = inspect_content(g, c, x, &caller, &mut resolved, level)?;
     // 9. Cache: the answer this entity was given for the same request, served again at no GPU
     //    cost, before anything is charged or waited for; else where this one's answer is kept.
-    let keeping = match look_up(g, x, &caller, &resolved, filter.is_some()) {
+    let keeping = match look_up(c, x, &caller, &resolved, filter.is_some()) {
         Lookup::Hit(answer) => return Ok(Answer::Cached(answer)),
         Lookup::Miss(keeping) => Some(keeping),
         Lookup::Off => None,
     };
     // 10. Admit: token limits and budgets of the key, user, teams and entity, all charged or none.
-    let estimate = admit_tokens(g, x, principal, (scopes, counted), &resolved).await?;
+    let estimate = admit_tokens(g, c, x, principal, (scopes, counted), &resolved).await?;
     // 11. Schedule: wait for a sequence of the model's GPU pool, shared fairly between entities.
     let (chain, asked) = (&resolved.chain, resolved.asked);
     let ticket = schedule::ticket(principal, caller.wanted, estimate);
-    let waiting = schedule(&g.scheduling, &g.catalog, chain, principal, &ticket);
+    let placed = (&c.placement, &c.catalog);
+    let waiting = schedule(&g.scheduling, placed, chain, principal, &ticket);
     let dispatch = waiting.instrument(x.stage("schedule")).await?;
     x.scheduled(dispatch);
     // 12. Route: an endpoint cleared for the level, failing over, then to the fallbacks.
     let outgoing = outgoing(x, &caller, (resolved.body, resolved.object), asked, ticket);
-    let (routing, catalog, placement) = (&g.routing, &g.catalog, &g.scheduling);
-    let sending = route(
-        routing,
-        catalog,
-        placement,
-        chain,
-        level,
-        outgoing,
-        x.started(),
-    );
+    let sending = route(c, &g.scheduling, chain, level, outgoing, x.started());
     let mut routed = sending.instrument(x.stage("route")).await?;
     x.routed(&mut routed);
     // 13. Relay: the answer back to the caller, through the policy's answer filter; a use case's
     //     structured answer checked against its output schema; kept when the request is cached.
-    let model = g.catalog.model(routed.model);
-    let timeout = g.config.server.request_timeout;
+    let model = c.catalog.model(routed.model);
+    let timeout = c.config.server.request_timeout;
     let relaying = relay(routed, model, asked.stream, filter, timeout);
     let answer = relaying.instrument(x.stage("relay")).await?;
     let answer = match resolved.invoked {
@@ -268,13 +266,13 @@ fn invocation(
 /// Stage 6 for a model name: the model exists, serves this operation, the caller may use it,
 /// and the request can fit its context.
 fn resolve_model(
-    g: &Gateway,
+    c: &Configured,
     x: &mut Exchange,
     resolving: &Span,
     caller: &Caller,
     request: &InferenceRequest<'_>,
 ) -> Result<Chain, GatewayError> {
-    let (catalog, access, principal) = (&g.catalog, &g.access, &caller.principal);
+    let (catalog, access, principal) = (&c.catalog, &c.access, &caller.principal);
     let operation = x.operation();
     let chain = resolving.in_scope(|| resolve(catalog, access, operation, request, principal))?;
     x.resolved(&chain);
@@ -284,7 +282,7 @@ fn resolve_model(
 /// Stage 6 for `usecase/<slug>`: the version's request, which the later stages see instead of
 /// the caller's, charged to the use case and scheduled in its priority class.
 fn resolve_invocation<'a>(
-    g: &Gateway,
+    c: &Configured,
     x: &mut Exchange,
     resolving: &Span,
     caller: &mut Caller,
@@ -296,7 +294,7 @@ fn resolve_invocation<'a>(
     let body = &invocation.body;
     let object = accept::parse(body)?;
     let request = accept::fields(x.operation(), &object)?;
-    let (catalog, access, principal) = (&g.catalog, &g.access, &caller.principal);
+    let (catalog, access, principal) = (&c.catalog, &c.access, &caller.principal);
     let chain = resolving.in_scope(|| {
         invoke::chain(
             catalog,
@@ -323,39 +321,40 @@ fn resolve_invocation<'a>(
 /// redacted or pseudonymized; the answer goes through the filter returned.
 fn inspect_content(
     g: &Gateway,
+    c: &Configured,
     x: &mut Exchange,
     caller: &Caller,
     resolved: &mut Resolved<'_>,
     level: Classification,
 ) -> Result<(Classification, Option<AnswerFilter>), GatewayError> {
     let (principal, object) = (&caller.principal, &resolved.object);
-    let model = &g.catalog.model(resolved.chain.model()).name;
+    let model = &c.catalog.model(resolved.chain.model()).name;
     let subject = Subject::new(principal, caller.use_case(), x.id(), model);
     let inspected = x.stage("inspect").in_scope(|| {
         let audit = &g.sinks.audit;
-        inspect(&g.inspector, &g.classifier, audit, object, level, &subject)
+        inspect(&c.inspector, &c.classifier, audit, object, level, &subject)
     })?;
     let content = g.sinks.content.as_ref();
-    let kept = capture::begin(content, &g.retention, principal, x.operation(), object);
+    let kept = capture::begin(content, &c.retention, principal, x.operation(), object);
     let level = inspected.level;
     x.inspected(level, kept, inspected.protected);
-    check_clearance(&g.catalog, &g.classifier, &resolved.chain, level)?;
+    check_clearance(&c.catalog, &c.classifier, &resolved.chain, level)?;
     if let Some((body, object)) = inspected.rewritten {
         (resolved.body, resolved.object) = (body, object);
     }
-    trace_input(g, x.span(), caller, &resolved.object);
+    trace_input(c, x.span(), caller, &resolved.object);
     Ok((level, inspected.answer))
 }
 
 /// Stage 9: the response cache, for the request as the model would receive it.
 fn look_up(
-    g: &Gateway,
+    c: &Configured,
     x: &Exchange,
     caller: &Caller,
     resolved: &Resolved<'_>,
     answer_filtered: bool,
 ) -> Lookup {
-    if !g.cache.is_on() {
+    if !c.cache.is_on() {
         return Lookup::Off; // no span either: a cache that is off costs a request nothing
     }
     let request = cache::Request {
@@ -367,7 +366,7 @@ fn look_up(
         answer_filtered,
     };
     x.stage("cache")
-        .in_scope(|| g.cache.look_up(&request, x.started()))
+        .in_scope(|| c.cache.look_up(&request, x.started()))
 }
 
 /// Stage 13's answer, kept by the cache when it is a complete success: a whole body now, a
@@ -395,14 +394,15 @@ fn keep(keeping: Keeping, answer: Answer) -> Answer {
 /// budgets, all or none; thresholds crossed are announced.
 async fn admit_tokens(
     g: &Gateway,
+    c: &Configured,
     x: &mut Exchange,
     principal: &Principal,
     (scopes, counted): (Vec<Scope>, counters::Counted),
     resolved: &Resolved<'_>,
 ) -> Result<Estimate, GatewayError> {
-    let model = g.catalog.model(resolved.chain.model());
+    let model = c.catalog.model(resolved.chain.model());
     let (asked, body_len) = (resolved.asked, resolved.body.len());
-    let default_completion = g.config.admission.default_completion_tokens;
+    let default_completion = c.config.admission.default_completion_tokens;
     let estimate = Estimate::new(
         body_len,
         asked.max_tokens,
@@ -449,17 +449,17 @@ fn outgoing<'a>(
 
 /// Content reaches a trace only when the caller's policy says so, and only as the model sees it;
 /// never for an entity whose retention is `none`, whatever a use case's policy says.
-fn trace_input(g: &Gateway, span: &Span, caller: &Caller, object: &RawObject<'_>) {
+fn trace_input(c: &Configured, span: &Span, caller: &Caller, object: &RawObject<'_>) {
     if span.is_disabled() {
         return;
     }
     let principal = &caller.principal;
     let (use_case, registered) = caller.use_case();
     let entity = principal.entity_slug.as_deref();
-    if g.inspector
+    if c.inspector
         .policy_for(principal, use_case, registered)
         .trace_content
-        && g.retention.of(entity) != configuration::Retention::None
+        && c.retention.of(entity) != configuration::Retention::None
     {
         spans::input_content(span, object);
     }

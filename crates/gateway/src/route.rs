@@ -37,6 +37,7 @@ use wire::object::RawObject;
 
 use crate::catalog::{Catalog, ModelRoute};
 use crate::classify::Classifier;
+use crate::configured::Configured;
 use crate::error::GatewayError;
 use crate::resolve::Chain;
 use crate::schedule::{FallbackSequence, Scheduling};
@@ -145,30 +146,35 @@ pub(crate) fn check_clearance(
 /// Tries the model's endpoints cleared for `level`, then its fallbacks' cleared endpoints, until one
 /// answers.
 pub(crate) async fn route(
-    routing: &Routing,
-    catalog: &Catalog,
-    placement: &Scheduling,
+    configured: &Configured,
+    scheduling: &Scheduling,
     chain: &Chain,
     level: Classification,
     outgoing: Outgoing<'_>,
     started: Instant,
 ) -> Result<Routed, GatewayError> {
-    let Routing {
-        client,
-        health,
-        settings,
-        metrics,
-    } = routing;
+    let Configured {
+        catalog,
+        placement,
+        routing:
+            Routing {
+                client,
+                health,
+                settings,
+                metrics,
+            },
+        ..
+    } = configured;
     let deadline = started + settings.deadline;
     let mut attempts = 0u32;
     let mut last = LastFailure::None;
     let mut body_cache: Option<(ModelIdx, EndpointKind, Bytes, bool)> = None;
-    let blocks = if placement.prefix_affinity && outgoing.operation == Operation::Chat {
+    let blocks = if scheduling.prefix_affinity && outgoing.operation == Operation::Chat {
         crate::texts::prompt_blocks(&outgoing.object, outgoing.salt.as_str().as_bytes())
     } else {
         Vec::new()
     };
-    let capacity_aware = placement.gates_capacity() || placement.prefix_affinity;
+    let capacity_aware = scheduling.gates_capacity() || scheduling.prefix_affinity;
 
     let mut fallback_dispatch: Option<scheduler::Dispatch>;
     'models: for candidate_model in chain.iter() {
@@ -193,7 +199,7 @@ pub(crate) async fn route(
                         &tried,
                         &placement.prefixes,
                         &blocks,
-                        placement.prefix_max_load_gap,
+                        scheduling.prefix_max_load_gap,
                     )
                     .or_else(|| health.pick(cleared, &tried))
             } else {
@@ -211,7 +217,7 @@ pub(crate) async fn route(
                     (body.clone(), *injected)
                 }
                 _ => {
-                    let priority = (placement.forward_priority
+                    let priority = (scheduling.forward_priority
                         && endpoint.kind.forwards_priority())
                     .then_some(outgoing.priority);
                     let (body, injected) = build_body(&outgoing, route, endpoint.kind, priority)?;
@@ -246,7 +252,7 @@ pub(crate) async fn route(
                         );
                     } else {
                         lease.failed();
-                        placement.refresh_capacity();
+                        scheduling.refresh_capacity();
                         last = LastFailure::Other(format!(
                             "endpoint `{}` answered {status}",
                             endpoint.name
@@ -284,7 +290,7 @@ pub(crate) async fn route(
                 }
                 Err(error) => {
                     lease.failed();
-                    placement.refresh_capacity();
+                    scheduling.refresh_capacity();
                     let reason = match &error {
                         UpstreamError::Timeout(_) => "timeout",
                         UpstreamError::Connect(_) => "connect",

@@ -4,7 +4,10 @@
 //! - **Pools.** One `scheduler::Pool` per `pool` named by the endpoints; a model is scheduled in
 //!   the pool of its first endpoint. A pool's capacity is the sum of its available endpoints'
 //!   capacities (`routing::Endpoints::available_capacity`), refreshed after every health check
-//!   and every failed attempt, so an endpoint whose circuit opens stops counting.
+//!   and every failed attempt, so an endpoint whose circuit opens stops counting. A reloaded
+//!   configuration keeps each pool it still names (its line, shares and counters), sizes it by
+//!   its new endpoints, makes the pools it names for the first time and forgets the others,
+//!   whose queued requests are still served there ([`Scheduling::place`], `resize`).
 //! - **The ticket.** The caller's entity (principals of no entity are scheduled as one "group"
 //!   entity); the priority from `x-fabrique-priority` (default `standard`, read with the other
 //!   headers by the attribute stage); the request's estimate, as admission's (`price::Estimate`: body bytes ÷
@@ -33,7 +36,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use configuration::Config;
+use arc_swap::ArcSwap;
+use configuration::{Config, SchedulingConfig};
 use domain::{EndpointIdx, EntityId, ModelIdx};
 use http::HeaderMap;
 use identity::Principal;
@@ -53,26 +57,42 @@ use crate::resolve::Chain;
 /// The entity that requests of principals belonging to no entity are scheduled as.
 const GROUP_ENTITY: EntityId = EntityId(uuid::Uuid::nil());
 
-/// The schedule stage's state and the placement settings routing reads.
+/// The schedule stage's state and the placement settings routing reads: one for the server's
+/// life, its pools kept across configuration reloads.
 #[derive(Debug)]
 pub struct Scheduling {
     /// `None` when scheduling is off.
     scheduler: Option<Arc<Scheduler>>,
-    /// Each model's pool, in configuration order; `None` when scheduling is off.
-    model_pools: Vec<Option<Pool>>,
-    /// Each pool with its endpoints, to size it.
-    pool_endpoints: Vec<(Pool, Vec<EndpointIdx>)>,
-    /// The endpoints' health, which sizes the pools.
-    health: Arc<Endpoints>,
+    /// Each pool with its endpoints, of the endpoint set in force, to size it; swapped by a
+    /// reload, so a request that started before it sizes the pools of the new set too.
+    sizing: ArcSwap<Sizing>,
     /// Entity slugs for the metrics' `entity` label, learned from the requests' principals.
     entity_names: RwLock<HashMap<EntityId, Arc<str>>>,
-    /// What routing remembers of the prompts it placed; holds nothing when prefix affinity is off.
-    pub(crate) prefixes: PrefixIndex,
+    /// What a new pool is made with (`[scheduling]`, read at start).
+    settings: SchedulingConfig,
+    metrics: Arc<Metrics>,
     /// Chat prompts are cut into blocks and placed where their prefix probably is.
     pub(crate) prefix_affinity: bool,
     pub(crate) prefix_max_load_gap: f64,
     /// Send the priority class to `vllm` endpoints.
     pub(crate) forward_priority: bool,
+}
+
+/// The pools of one endpoint set, each with its endpoints.
+#[derive(Debug)]
+pub(crate) struct Sizing {
+    endpoints: Arc<Endpoints>,
+    pools: Vec<(Pool, Vec<EndpointIdx>)>,
+}
+
+/// Where one configuration's models are scheduled and placed: part of the request path's
+/// configuration (`configured`), so a request keeps the one it started with.
+#[derive(Debug)]
+pub(crate) struct Placement {
+    /// Each model's pool, in configuration order; `None` when scheduling is off.
+    model_pools: Vec<Option<Pool>>,
+    /// What routing remembers of the prompts it placed; holds nothing when prefix affinity is off.
+    pub(crate) prefixes: PrefixIndex,
 }
 
 /// What the caller asked of the schedule stage, read from the headers.
@@ -83,9 +103,34 @@ pub(crate) struct Wanted {
 }
 
 impl Scheduling {
-    /// Builds a pool per pool name, sized by all its endpoints until the first refresh.
-    pub(crate) fn new(config: &Config, metrics: &Arc<Metrics>, health: Arc<Endpoints>) -> Self {
+    /// The schedule stage of `config`, with no pool yet: [`Scheduling::place`] makes them.
+    pub(crate) fn new(config: &Config, metrics: &Arc<Metrics>, endpoints: Arc<Endpoints>) -> Self {
         let settings = &config.scheduling;
+        Scheduling {
+            scheduler: settings.enabled.then(|| Arc::new(Scheduler::default())),
+            sizing: ArcSwap::from_pointee(Sizing {
+                endpoints,
+                pools: Vec::new(),
+            }),
+            entity_names: RwLock::new(HashMap::new()),
+            settings: settings.clone(),
+            metrics: Arc::clone(metrics),
+            prefix_affinity: settings.prefix_affinity_blocks > 0,
+            prefix_max_load_gap: settings.prefix_max_load_gap,
+            forward_priority: settings.forward_priority,
+        }
+    }
+
+    /// Where `config`'s models go on `endpoints`: a pool per pool name, the one of that name kept
+    /// when it exists (its line, shares and counters whole), a new one sized by all its endpoints
+    /// until the first refresh. Nothing changes until the sizing returned is put in force with
+    /// [`Scheduling::resize`].
+    pub(crate) fn place(
+        &self,
+        config: &Config,
+        endpoints: &Arc<Endpoints>,
+        prefixes: PrefixIndex,
+    ) -> (Placement, Sizing) {
         let mut by_pool: BTreeMap<&str, Vec<EndpointIdx>> = BTreeMap::new();
         for (index, endpoint) in config.endpoints.iter().enumerate() {
             by_pool
@@ -93,62 +138,76 @@ impl Scheduling {
                 .or_default()
                 .push(EndpointIdx::new(index));
         }
-        let prefixes = PrefixIndex::new(config.endpoints.len(), settings.prefix_affinity_blocks);
-        let mut scheduling = Scheduling {
-            scheduler: None,
-            model_pools: vec![None; config.models.len()],
-            pool_endpoints: Vec::new(),
-            health,
-            entity_names: RwLock::new(HashMap::new()),
-            prefixes,
-            prefix_affinity: settings.prefix_affinity_blocks > 0,
-            prefix_max_load_gap: settings.prefix_max_load_gap,
-            forward_priority: settings.forward_priority,
+        let pools: Vec<(Pool, Vec<EndpointIdx>)> = match &self.scheduler {
+            None => Vec::new(),
+            Some(scheduler) => by_pool
+                .into_iter()
+                .filter_map(|(name, members)| {
+                    let capacity = members
+                        .iter()
+                        .map(|i| config.endpoints[i.get()].capacity)
+                        .fold(0_u32, u32::saturating_add);
+                    if let Some(kept) = scheduler.pool(name) {
+                        return Some((kept, members));
+                    }
+                    let observer = wait_observer(name, &self.metrics);
+                    match Pool::new(name, self.pool_settings(capacity), Some(observer)) {
+                        Ok(pool) => Some((pool, members)),
+                        Err(error) => {
+                            // Unreachable: the configuration's validation checks the same rules.
+                            tracing::error!(%error, pool = name, "scheduling settings refused; the pool's requests are not scheduled");
+                            None
+                        }
+                    }
+                })
+                .collect(),
         };
-        if !settings.enabled {
-            return scheduling;
-        }
-        let pools = by_pool.iter().map(|(&name, endpoints)| {
-            let capacity = endpoints
-                .iter()
-                .map(|i| config.endpoints[i.get()].capacity)
-                .fold(0_u32, u32::saturating_add);
-            let pool_settings = PoolSettings {
-                max_queued: settings.max_queued,
-                input_weight: settings.input_token_weight,
-                output_weight: settings.output_token_weight,
-                max_wait: MaxWait {
-                    interactive: settings.max_wait_interactive,
-                    standard: settings.max_wait_standard,
-                    batch: settings.max_wait_batch,
-                },
-                ..PoolSettings::new(capacity)
-            };
-            (name.to_owned(), pool_settings)
-        });
-        let observer = wait_observer(by_pool.keys().copied(), metrics);
-        let scheduler = match Scheduler::new(pools, Some(observer)) {
-            Ok(scheduler) => scheduler,
-            Err(error) => {
-                // Unreachable: the configuration's validation checks the same rules.
-                tracing::error!(%error, "scheduling settings refused; requests are not scheduled");
-                return scheduling;
-            }
-        };
-        scheduling.pool_endpoints = by_pool
-            .into_iter()
-            .filter_map(|(name, endpoints)| Some((scheduler.pool(name)?.clone(), endpoints)))
-            .collect();
-        scheduling.model_pools = config
+        let model_pools = config
             .models
             .iter()
             .map(|model| {
-                let first = model.endpoints.first()?;
-                scheduler.pool(&config.endpoints.get(*first)?.pool).cloned()
+                let pool = &config.endpoints.get(*model.endpoints.first()?)?.pool;
+                let (found, _) = pools.iter().find(|(p, _)| p.name() == pool.as_str())?;
+                Some(found.clone())
             })
             .collect();
-        scheduling.scheduler = Some(Arc::new(scheduler));
-        scheduling
+        let placement = Placement {
+            model_pools,
+            prefixes,
+        };
+        let endpoints = Arc::clone(endpoints);
+        (placement, Sizing { endpoints, pools })
+    }
+
+    /// Puts `sizing` in force: its pools are the scheduler's, a pool no longer named is forgotten
+    /// (the requests it holds or queues are served and released there all the same), and every
+    /// pool is sized by its endpoints available now, so a changed capacity applies at once.
+    pub(crate) fn resize(&self, sizing: Sizing) {
+        if let Some(scheduler) = &self.scheduler {
+            scheduler.replace(sizing.pools.iter().map(|(pool, _)| pool.clone()));
+        }
+        self.sizing.store(Arc::new(sizing));
+        self.refresh_capacity();
+    }
+
+    fn pool_settings(&self, capacity: u32) -> PoolSettings {
+        let settings = &self.settings;
+        PoolSettings {
+            max_queued: settings.max_queued,
+            input_weight: settings.input_token_weight,
+            output_weight: settings.output_token_weight,
+            max_wait: MaxWait {
+                interactive: settings.max_wait_interactive,
+                standard: settings.max_wait_standard,
+                batch: settings.max_wait_batch,
+            },
+            ..PoolSettings::new(capacity)
+        }
+    }
+
+    /// How many prompt blocks prefix affinity remembers per endpoint.
+    pub(crate) fn prefix_blocks(&self) -> usize {
+        self.settings.prefix_affinity_blocks
     }
 
     /// The pools, to set entity shares at start and from the admin API; `None` when scheduling
@@ -162,17 +221,19 @@ impl Scheduling {
         self.scheduler.is_some()
     }
 
-    /// Sizes every pool by its endpoints available now.
+    /// Sizes every pool of the endpoint set in force by its endpoints available now.
     pub(crate) fn refresh_capacity(&self) {
-        for (pool, endpoints) in &self.pool_endpoints {
-            pool.set_capacity(self.health.available_capacity(endpoints));
+        let sizing = self.sizing.load();
+        for (pool, endpoints) in &sizing.pools {
+            pool.set_capacity(sizing.endpoints.available_capacity(endpoints));
         }
     }
 
     /// Copies every pool's state into the metrics (at scrape time).
     pub(crate) fn record_metrics(&self, metrics: &Metrics) {
         let names = self.entity_names.read();
-        for (pool, _) in &self.pool_endpoints {
+        let sizing = self.sizing.load();
+        for (pool, _) in &sizing.pools {
             let snapshot = pool.snapshot();
             let labels: Vec<String> = snapshot
                 .entities
@@ -282,13 +343,13 @@ pub(crate) fn ticket(principal: &Principal, wanted: Wanted, estimate: Estimate) 
 /// Waits for a sequence of the pool of the chain's model. `None` when scheduling is off.
 pub(crate) async fn schedule(
     scheduling: &Scheduling,
-    catalog: &Catalog,
+    (placement, catalog): (&Placement, &Catalog),
     chain: &Chain,
     principal: &Principal,
     ticket: &Ticket,
 ) -> Result<Option<Dispatch>, GatewayError> {
     let model = chain.model();
-    let Some(pool) = scheduling.pool_of(model) else {
+    let Some(pool) = placement.pool_of(model) else {
         return Ok(None);
     };
     scheduling.remember(ticket.entity, principal.entity_slug.as_deref());
@@ -300,7 +361,7 @@ pub(crate) async fn schedule(
         .is_err_and(|shed| *shed == Shed::NoCapacity)
     {
         for &fallback in chain.fallbacks() {
-            let Some(other) = scheduling.pool_of(fallback) else {
+            let Some(other) = placement.pool_of(fallback) else {
                 continue;
             };
             if other.name() != pool.name() {
@@ -324,11 +385,13 @@ pub(crate) async fn schedule(
     })
 }
 
-impl Scheduling {
+impl Placement {
     fn pool_of(&self, model: ModelIdx) -> Option<&Pool> {
         self.model_pools.get(model.get()).and_then(Option::as_ref)
     }
+}
 
+impl Scheduling {
     /// Waits in `pool`'s line, its capacity refreshed from endpoint health once if it has none.
     async fn admit(&self, pool: &Pool, ticket: &Ticket) -> Result<Dispatch, Shed> {
         match pool.admit(ticket.clone()).await {
@@ -352,7 +415,7 @@ pub(crate) enum FallbackSequence {
     Busy,
 }
 
-impl Scheduling {
+impl Placement {
     /// A sequence of `candidate`'s pool for a request holding one of `held_pool` with `ticket`.
     /// A model served by another pool is only tried where that pool has room at once, so a failing
     /// model's requests never push past the other pool's own line nor beyond its capacity, and
@@ -376,30 +439,21 @@ impl Scheduling {
     }
 }
 
-/// The observer that puts each dispatched request's wait into its pool's and priority's histogram.
-fn wait_observer<'a>(pools: impl Iterator<Item = &'a str>, metrics: &Metrics) -> WaitObserver {
-    let histograms: HashMap<String, [WaitHistogram; 3]> = pools
-        .map(|pool| {
-            let of = |p: Priority| metrics.scheduling.wait_histogram(pool, p.as_str());
-            (
-                pool.to_owned(),
-                [
-                    of(Priority::Interactive),
-                    of(Priority::Standard),
-                    of(Priority::Batch),
-                ],
-            )
-        })
-        .collect();
+/// The observer that puts each request dispatched by `pool` into its priority's wait histogram.
+fn wait_observer(pool: &str, metrics: &Metrics) -> WaitObserver {
+    let of = |p: Priority| metrics.scheduling.wait_histogram(pool, p.as_str());
+    let by_priority: [WaitHistogram; 3] = [
+        of(Priority::Interactive),
+        of(Priority::Standard),
+        of(Priority::Batch),
+    ];
     Arc::new(move |observation: &scheduler::WaitObservation<'_>| {
-        if let Some(by_priority) = histograms.get(observation.pool) {
-            let index = match observation.priority {
-                Priority::Interactive => 0,
-                Priority::Standard => 1,
-                Priority::Batch => 2,
-            };
-            by_priority[index].observe(observation.waited.as_secs_f64());
-        }
+        let index = match observation.priority {
+            Priority::Interactive => 0,
+            Priority::Standard => 1,
+            Priority::Batch => 2,
+        };
+        by_priority[index].observe(observation.waited.as_secs_f64());
     })
 }
 

@@ -1,29 +1,33 @@
-//! The gateway's state, built once from the configuration: each stage's compiled state, composed.
-//! Everything the request path reads is here, in memory; each stage is handed only its part.
+//! The gateway's state: the request path's configuration in force (`configured`, swapped whole
+//! by a reload), and the parts that live as long as the server — the key directory, seats, the
+//! AI Factory's registry, limits and their counters, the GPU pools' schedulers, the sinks,
+//! the metrics. Everything the request path reads is here, in memory; each stage is handed only
+//! its part.
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use configuration::Config;
 use identity::Directory;
-use routing::{CircuitPolicy, EndpointSpec, Endpoints};
+use parking_lot::{Mutex, MutexGuard};
 use telemetry::Metrics;
-use upstream::{UpstreamClient, UpstreamError};
+use upstream::UpstreamClient;
 
-use crate::cache::ResponseCache;
-use crate::catalog::Catalog;
-use crate::classify::Classifier;
+pub use crate::catalog::InvalidEndpoints;
+use crate::configured::{Compiled, Configured};
 use crate::meter::{Meter, Sinks};
-use crate::policies::Inspector;
-use crate::resolve::ModelAccess;
-use crate::route::Routing;
 use crate::schedule::Scheduling;
 
 /// Everything the inference routes share.
 #[derive(Debug)]
 pub struct Gateway {
-    pub config: Arc<Config>,
-    /// The models and endpoints (resolve, route, meter).
-    pub(crate) catalog: Catalog,
+    /// The request path's configuration in force: each request loads it once, as it arrives.
+    configured: ArcSwap<Configured>,
+    /// The endpoint set in force, for the surfaces beside the request path that show it (the
+    /// admin API's pools); swapped with `configured`.
+    endpoints: Arc<ArcSwap<routing::Endpoints>>,
+    /// One reload at a time.
+    reloading: Mutex<()>,
     /// Who is the caller (authenticate) and in which teams (attribute).
     pub(crate) directory: Arc<Directory>,
     /// Sign-in with the identity provider, when `[oidc]` is configured: access tokens and session
@@ -31,26 +35,17 @@ pub struct Gateway {
     pub(crate) sign_in: Option<Arc<dyn access::SignIn>>,
     /// Who holds a seat (license), shared with the admin API and SCIM that change it.
     pub(crate) seats: Arc<seats::Seats>,
-    /// Which models each entity may use (resolve).
-    pub(crate) access: ModelAccess,
-    pub(crate) classifier: Classifier,
-    /// The data policies (inspect) and the declared use cases (attribute).
-    pub(crate) inspector: Inspector,
     /// The AI Factory's live registry: who may name or invoke each use case (stages 3 and 5),
     /// its priority class, its deployed versions. Swapped whole by the admin API.
     pub factory: Arc<factory::Live>,
-    /// Each entity's retention mode: what is kept of its requests.
-    pub(crate) retention: retention::RetentionPolicies,
     /// Rate limits and budgets, shared with the admin API that sets them.
     pub admission: Arc<admission::Admission>,
     /// Where they are counted (count, admit, meter): here, or once for all replicas in Redis.
     pub(crate) counters: counters::Counters,
     /// The GPU pools' schedulers (schedule) and the placement settings routing reads.
     pub scheduling: Scheduling,
-    /// The endpoints, their health and the client that calls them (route).
-    pub(crate) routing: Routing,
-    /// Answers served again to the same entity for the same request (cache).
-    pub(crate) cache: Arc<ResponseCache>,
+    /// The client that calls every endpoint, whatever the configuration.
+    client: UpstreamClient,
     /// Where usage, audit events and kept content leave the request path (meter).
     pub(crate) sinks: Sinks,
     pub(crate) metrics: Arc<Metrics>,
@@ -72,40 +67,26 @@ impl Gateway {
         metrics: Arc<Metrics>,
         counters: counters::Counters,
         factory: Arc<factory::Live>,
-    ) -> Result<Arc<Self>, UpstreamError> {
-        let health = Endpoints::new(
-            config
-                .endpoints
-                .iter()
-                .map(|e| EndpointSpec {
-                    name: e.name.clone(),
-                    pool: e.pool.clone(),
-                    weight: e.weight,
-                    capacity: e.capacity,
-                })
-                .collect(),
-            CircuitPolicy {
+    ) -> Result<Arc<Self>, InvalidEndpoints> {
+        let client = UpstreamClient::new(config.routing.connect_timeout);
+        let no_endpoints = routing::Endpoints::new(
+            Vec::new(),
+            routing::CircuitPolicy {
                 failures: config.routing.circuit_failures,
                 open_for: config.routing.circuit_open,
             },
         );
-        let routing = Routing {
-            client: UpstreamClient::new(config.routing.connect_timeout),
-            health: Arc::clone(&health),
-            settings: config.routing.clone(),
-            metrics: Arc::clone(&metrics),
-        };
-        let catalog = Catalog::new(&config)?;
+        let scheduling = Scheduling::new(&config, &metrics, no_endpoints);
+        let Compiled { configured, sizing } =
+            Configured::compile(config, None, &scheduling, &metrics, &client)?;
+        scheduling.resize(sizing);
         Ok(Arc::new(Gateway {
-            cache: Arc::new(ResponseCache::new(&config.cache, &catalog)),
-            catalog,
-            scheduling: Scheduling::new(&config, &metrics, health),
-            access: ModelAccess::new(&config),
-            classifier: Classifier::new(&config),
-            inspector: Inspector::new(&config),
+            endpoints: Arc::new(ArcSwap::new(Arc::clone(&configured.routing.health))),
+            configured: ArcSwap::from_pointee(configured),
+            reloading: Mutex::new(()),
+            scheduling,
+            client,
             factory,
-            retention: retention::RetentionPolicies::new(&config),
-            routing,
             admission: Arc::clone(counters.admission()),
             counters,
             sinks,
@@ -113,14 +94,46 @@ impl Gateway {
             sign_in,
             seats,
             metrics,
-            config,
         }))
     }
 
+    /// Compiles `config` for the requests that will arrive once it is put in force
+    /// ([`Prepared::put_in_force`]): endpoints, models, model access, classification, data
+    /// policies, retention and the response cache, whole. An endpoint that cannot be called
+    /// refuses it all, and nothing changes; dropping what this returns changes nothing either.
+    /// One reload at a time: another waits until this one is put in force or dropped.
+    pub fn prepare(&self, config: Arc<Config>) -> Result<Prepared<'_>, InvalidEndpoints> {
+        let one_at_a_time = self.reloading.lock();
+        let previous = self.configured.load_full();
+        let compiled = Configured::compile(
+            config,
+            Some(&previous),
+            &self.scheduling,
+            &self.metrics,
+            &self.client,
+        )?;
+        Ok(Prepared {
+            gateway: self,
+            compiled,
+            _one_at_a_time: one_at_a_time,
+        })
+    }
+
+    /// The request path's configuration in force (one atomic load).
+    pub(crate) fn configured(&self) -> Arc<Configured> {
+        self.configured.load_full()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.configured.load().config)
+    }
+
     /// The endpoints' live state (health, circuits, requests in flight), shared read-only with
-    /// the surfaces that show it (the admin API's pools): they read snapshots, `Endpoints::status`.
-    pub fn endpoints(&self) -> &Arc<routing::Endpoints> {
-        &self.routing.health
+    /// the surfaces that show it (the admin API's pools): the set in force, which a reload swaps;
+    /// they read snapshots, `Endpoints::status`.
+    pub fn endpoints(&self) -> &Arc<ArcSwap<routing::Endpoints>> {
+        &self.endpoints
     }
 
     /// Where rate limits and budgets are counted.
@@ -134,14 +147,41 @@ impl Gateway {
         &self.sinks
     }
 
-    /// What the meter writes to.
-    pub(crate) fn meter(&self) -> Meter<'_> {
+    /// What the meter writes to, for a request of `configured`.
+    pub(crate) fn meter<'a>(&'a self, configured: &'a Configured) -> Meter<'a> {
         Meter {
             sinks: &self.sinks,
             metrics: &self.metrics,
             counters: &self.counters,
-            catalog: &self.catalog,
-            classifier: &self.classifier,
+            catalog: &configured.catalog,
+            classifier: &configured.classifier,
         }
+    }
+}
+
+/// A compiled configuration, not yet in force.
+pub struct Prepared<'a> {
+    gateway: &'a Gateway,
+    compiled: Compiled,
+    _one_at_a_time: MutexGuard<'a, ()>,
+}
+
+impl std::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+impl Prepared<'_> {
+    /// Puts the configuration in force for the requests that arrive from now on. Requests in
+    /// flight finish on the configuration they started with (see `configured`).
+    pub fn put_in_force(self) {
+        let Compiled { configured, sizing } = self.compiled;
+        let gateway = self.gateway;
+        gateway
+            .endpoints
+            .store(Arc::clone(&configured.routing.health));
+        gateway.configured.store(Arc::new(configured));
+        gateway.scheduling.resize(sizing);
     }
 }

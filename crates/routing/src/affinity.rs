@@ -10,6 +10,8 @@
 //!
 //! **Invariant:** no I/O, no clock; memory is at most `blocks_per_endpoint` blocks per endpoint.
 
+use std::sync::Arc;
+
 use domain::EndpointIdx;
 use parking_lot::Mutex;
 use prefix::{BlockHash, BlockLru};
@@ -17,7 +19,8 @@ use prefix::{BlockHash, BlockLru};
 /// What routing remembers of the prompts sent to each endpoint, indexed like `Endpoints`.
 #[derive(Debug)]
 pub struct PrefixIndex {
-    endpoints: Vec<Mutex<BlockLru>>,
+    /// Shared with the index of the next configuration, for the endpoints it keeps.
+    endpoints: Vec<Arc<Mutex<BlockLru>>>,
 }
 
 /// One endpoint the affinity choice may pick, with its load.
@@ -41,7 +44,25 @@ impl PrefixIndex {
     pub fn new(endpoints: usize, blocks_per_endpoint: usize) -> Self {
         PrefixIndex {
             endpoints: (0..endpoints)
-                .map(|_| Mutex::new(BlockLru::new(blocks_per_endpoint)))
+                .map(|_| Arc::new(Mutex::new(BlockLru::new(blocks_per_endpoint))))
+                .collect(),
+        }
+    }
+
+    /// The index of a reloaded endpoint set: `previous[i]` is the position endpoint `i` had in
+    /// this index, when it was there already, and keeps what it remembered; the others start
+    /// empty.
+    pub fn reloaded(&self, previous: &[Option<EndpointIdx>], blocks_per_endpoint: usize) -> Self {
+        PrefixIndex {
+            endpoints: previous
+                .iter()
+                .map(|kept| {
+                    kept.and_then(|old| self.endpoints.get(old.get()))
+                        .map_or_else(
+                            || Arc::new(Mutex::new(BlockLru::new(blocks_per_endpoint))),
+                            Arc::clone,
+                        )
+                })
                 .collect(),
         }
     }

@@ -1,7 +1,11 @@
 //! Endpoint selection and health: which endpoint gets the next attempt.
 //!
 //! Every endpoint has an in-memory state: outstanding requests and a circuit breaker fed by passive
-//! observations (each attempt's outcome) and active health checks. Selection picks, among the
+//! observations (each attempt's outcome) and active health checks. A configuration reload builds
+//! a new set with [`Endpoints::reloaded`]: an endpoint that keeps its name keeps that state (its
+//! circuit, and the requests in flight on it, counted by the leases of either set), a new one
+//! starts closed and idle, and a removed one lives on in the old set, for the requests that still
+//! hold it, until they finish. Selection picks, among the
 //! candidates the caller passes (a model's endpoints, already filtered for clearance), a healthy one
 //! with the fewest outstanding requests per unit of weight. `affinity` adds a preference for the
 //! endpoint that probably holds a prompt's prefix in its cache (`PrefixIndex`,
@@ -64,14 +68,22 @@ pub struct Endpoints {
 #[derive(Debug)]
 struct EndpointState {
     spec: EndpointSpec,
+    live: Arc<Live>,
+}
+
+/// What requests change of an endpoint: carried from one set to the next by the endpoint's name.
+#[derive(Debug, Default)]
+struct Live {
     outstanding: AtomicU32,
     circuit: Mutex<Circuit>,
 }
 
-/// A reservation of one request slot on an endpoint; releases it when dropped.
+/// A reservation of one request slot on an endpoint; releases it when dropped, in whatever set
+/// is in force by then.
 #[derive(Debug)]
 pub struct Lease {
-    endpoints: Arc<Endpoints>,
+    live: Arc<Live>,
+    policy: CircuitPolicy,
     index: EndpointIdx,
     /// Set when this lease is the half-open probe of a circuit, so its outcome decides the circuit.
     probe: bool,
@@ -96,8 +108,7 @@ impl Endpoints {
             .into_iter()
             .map(|spec| EndpointState {
                 spec,
-                outstanding: AtomicU32::new(0),
-                circuit: Mutex::new(Circuit::default()),
+                live: Arc::default(),
             })
             .collect();
         Arc::new(Endpoints {
@@ -107,17 +118,42 @@ impl Endpoints {
         })
     }
 
+    /// The set `specs` describes, for a reloaded configuration: an endpoint named as one of this
+    /// set keeps its circuit and its requests in flight, with its new weight, capacity and pool.
+    pub fn reloaded(&self, specs: Vec<EndpointSpec>) -> Arc<Self> {
+        let states = specs
+            .into_iter()
+            .map(|spec| {
+                let live = self
+                    .states
+                    .iter()
+                    .find(|old| old.spec.name == spec.name)
+                    .map_or_else(Arc::default, |old| Arc::clone(&old.live));
+                EndpointState { spec, live }
+            })
+            .collect();
+        Arc::new(Endpoints {
+            states,
+            policy: self.policy,
+            cursor: AtomicUsize::new(0),
+        })
+    }
+
+    /// The position of the endpoint named `name` in this set.
+    pub fn position(&self, name: &str) -> Option<EndpointIdx> {
+        self.states
+            .iter()
+            .position(|state| state.spec.name == name)
+            .map(EndpointIdx::new)
+    }
+
     /// Picks the least-loaded available endpoint among `candidates`, skipping those in `tried`.
     ///
     /// Load is outstanding requests divided by weight; among equally loaded endpoints the scan's
     /// starting point rotates, so an idle pool spreads requests instead of piling them on the first
     /// endpoint. An open circuit is skipped until its open
     /// period ends; then exactly one request is let through as a probe.
-    pub fn pick(
-        self: &Arc<Self>,
-        candidates: &[EndpointIdx],
-        tried: &[EndpointIdx],
-    ) -> Option<Lease> {
+    pub fn pick(&self, candidates: &[EndpointIdx], tried: &[EndpointIdx]) -> Option<Lease> {
         let now = Instant::now();
         let mut best: Option<(EndpointIdx, u64)> = None;
         for &index in self.rotated(candidates) {
@@ -127,11 +163,11 @@ impl Endpoints {
             let Some(state) = self.state(index) else {
                 continue;
             };
-            if !state.circuit.lock().admits(now) {
+            if !state.live.circuit.lock().admits(now) {
                 continue;
             }
             // Compare outstanding/weight without division: scaled by a common factor.
-            let load = u64::from(state.outstanding.load(Ordering::Relaxed)) * 1_000_000
+            let load = u64::from(state.live.outstanding.load(Ordering::Relaxed)) * 1_000_000
                 / u64::from(state.spec.weight.max(1));
             if best.is_none_or(|(_, b)| load < b) {
                 best = Some((index, load));
@@ -147,7 +183,7 @@ impl Endpoints {
     /// endpoints at capacity; `None` when none remains, in which case `pick` may still find one
     /// above capacity. Record the prompt with `PrefixIndex::record` once the attempt is sent.
     pub fn pick_with_prefix(
-        self: &Arc<Self>,
+        &self,
         candidates: &[EndpointIdx],
         tried: &[EndpointIdx],
         prefixes: &PrefixIndex,
@@ -161,9 +197,9 @@ impl Endpoints {
             .filter(|index| !tried.contains(index))
             .filter_map(|&index| {
                 let state = self.state(index)?;
-                state.circuit.lock().admits(now).then(|| Candidate {
+                state.live.circuit.lock().admits(now).then(|| Candidate {
                     index,
-                    outstanding: state.outstanding.load(Ordering::Relaxed),
+                    outstanding: state.live.outstanding.load(Ordering::Relaxed),
                     capacity: state.spec.capacity,
                 })
             })
@@ -184,19 +220,20 @@ impl Endpoints {
     }
 
     /// Takes a request slot on `index`, as the circuit's probe when it is half-open.
-    fn lease(self: &Arc<Self>, index: EndpointIdx, now: Instant) -> Option<Lease> {
+    fn lease(&self, index: EndpointIdx, now: Instant) -> Option<Lease> {
         let state = self.state(index)?;
         let probe = {
-            let mut circuit = state.circuit.lock();
+            let mut circuit = state.live.circuit.lock();
             if !circuit.admits(now) {
                 // Another request took the probe slot between the scan and now.
                 return None;
             }
             circuit.begin(now)
         };
-        state.outstanding.fetch_add(1, Ordering::Relaxed);
+        state.live.outstanding.fetch_add(1, Ordering::Relaxed);
         Some(Lease {
-            endpoints: Arc::clone(self),
+            live: Arc::clone(&state.live),
+            policy: self.policy,
             index,
             probe,
         })
@@ -210,7 +247,7 @@ impl Endpoints {
         indexes
             .iter()
             .filter_map(|&index| self.state(index))
-            .map(|state| match state.circuit.lock().state(now) {
+            .map(|state| match state.live.circuit.lock().state(now) {
                 CircuitState::Closed => state.spec.capacity,
                 CircuitState::HalfOpen => state.spec.capacity.min(1),
                 CircuitState::Open => 0,
@@ -221,7 +258,7 @@ impl Endpoints {
     /// Records an observation from outside a request (active health checks).
     pub fn observe_health(&self, index: EndpointIdx, healthy: bool) {
         if let Some(state) = self.state(index) {
-            let mut circuit = state.circuit.lock();
+            let mut circuit = state.live.circuit.lock();
             if healthy {
                 circuit.health_check_passed();
             } else {
@@ -238,10 +275,10 @@ impl Endpoints {
             .map(|s| EndpointStatus {
                 name: s.spec.name.clone(),
                 pool: s.spec.pool.clone(),
-                outstanding: s.outstanding.load(Ordering::Relaxed),
+                outstanding: s.live.outstanding.load(Ordering::Relaxed),
                 capacity: s.spec.capacity,
                 weight: s.spec.weight,
-                state: s.circuit.lock().state(now),
+                state: s.live.circuit.lock().state(now),
             })
             .collect()
     }
@@ -272,27 +309,24 @@ impl Lease {
 
     /// The attempt succeeded (the backend answered in time with a non-retryable status).
     pub fn succeeded(&self) {
-        let state = &self.endpoints.states[self.index.get()];
-        state.circuit.lock().record_success();
+        self.live.circuit.lock().record_success();
     }
 
     /// The attempt failed in a way that says the endpoint is unwell (connect error, timeout, 5xx).
     pub fn failed(&self) {
-        let state = &self.endpoints.states[self.index.get()];
-        state
+        self.live
             .circuit
             .lock()
-            .record_failure(Instant::now(), self.endpoints.policy, self.probe);
+            .record_failure(Instant::now(), self.policy, self.probe);
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let state = &self.endpoints.states[self.index.get()];
-        state.outstanding.fetch_sub(1, Ordering::Relaxed);
+        self.live.outstanding.fetch_sub(1, Ordering::Relaxed);
         if self.probe {
             // A probe that ended without a verdict (caller went away) frees the probe slot.
-            state.circuit.lock().probe_abandoned();
+            self.live.circuit.lock().probe_abandoned();
         }
     }
 }

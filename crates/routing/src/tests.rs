@@ -245,3 +245,41 @@ fn pick_with_prefix_leases_the_home_endpoint_and_skips_tried_ones() {
     drop((lease, retry));
     assert!(eps.status().iter().all(|s| s.outstanding == 0));
 }
+
+#[test]
+fn a_reloaded_set_keeps_each_kept_endpoints_circuit_and_requests_in_flight_by_name() {
+    let eps = endpoints(&[1, 1], Duration::from_secs(3600));
+    for _ in 0..2 {
+        eps.pick(&ids(&[0]), &[]).unwrap().failed();
+    }
+    let in_flight = eps.pick(&ids(&[1]), &[]).unwrap();
+    let spec = |name: &str, capacity| EndpointSpec {
+        name: name.to_owned(),
+        pool: "default".to_owned(),
+        weight: 1,
+        capacity,
+    };
+    // `e1` moves to the front with a new capacity, `e0` goes, `e2` comes.
+    let reloaded = eps.reloaded(vec![spec("e1", 16), spec("e2", 8)]);
+    let status = reloaded.status();
+    assert_eq!((status[0].outstanding, status[0].capacity), (1, 16));
+    assert_eq!(status[1].state, CircuitState::Closed);
+    assert_eq!(reloaded.position("e2"), Some(e(1)));
+    assert_eq!(reloaded.position("e0"), None);
+    // The lease of the old set is released in the new one too.
+    drop(in_flight);
+    assert_eq!(reloaded.status()[0].outstanding, 0);
+    // The removed endpoint's open circuit stays in the old set, for whoever still holds it.
+    assert_eq!(eps.status()[0].state, CircuitState::Open);
+    assert!(reloaded.pick(&ids(&[0, 1]), &[]).is_some());
+}
+
+#[test]
+fn a_reloaded_prefix_index_keeps_what_kept_endpoints_remembered() {
+    let blocks = conversation("tides", 2);
+    let index = PrefixIndex::new(2, 1024);
+    index.record(e(1), &blocks);
+    let reloaded = index.reloaded(&[Some(e(1)), None], 1024);
+    assert_eq!(reloaded.len(e(0)), blocks.len());
+    assert_eq!(reloaded.len(e(1)), 0);
+}

@@ -305,7 +305,12 @@ async fn sample(
         let stats: Vec<sim::SimStats> = sims.iter().map(sim::Simulator::stats).collect();
         let pools = scheduler
             .as_ref()
-            .map(|s| s.pools().map(scheduler::Pool::snapshot).collect::<Vec<_>>())
+            .map(|s| {
+                s.pools()
+                    .iter()
+                    .map(scheduler::Pool::snapshot)
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         let gateway_queued: usize = pools.iter().map(|p| p.queued).sum();
         let counters = pools

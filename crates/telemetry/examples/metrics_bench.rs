@@ -12,10 +12,12 @@ use telemetry::Metrics;
 const ROUNDS: u32 = 2_000_000;
 
 fn count(metrics: &Metrics, entities: &[Arc<str>], rounds: u32) {
+    // Resolved once, as the gateway does when it compiles the configuration.
+    let models: Vec<_> = (0..4)
+        .map(|i| metrics.model(&format!("model-{i}"), "chat"))
+        .collect();
     for i in 0..rounds {
-        let Some(model) = metrics.model(domain::ModelIdx::new((i % 4) as usize)) else {
-            return;
-        };
+        let model = &models[(i % 4) as usize];
         let handles = model.entity(entities.get((i % 40) as usize));
         handles.request(200);
         handles.input_tokens.inc_by(120);

@@ -159,7 +159,8 @@ struct Families {
 pub struct Metrics {
     registry: Registry,
     families: Families,
-    models: Vec<ModelMetrics>,
+    /// Each model's handles by name, so a reloaded configuration's models find theirs.
+    models: parking_lot::Mutex<std::collections::HashMap<String, std::sync::Arc<ModelMetrics>>>,
     endpoint_up: Family<EndpointLabels, Gauge>,
     endpoint_circuit: Family<CircuitLabels, Gauge>,
     backend_errors: Family<BackendErrorLabels, Counter>,
@@ -284,8 +285,12 @@ impl Metrics {
 
         let models = models
             .iter()
-            .map(|(name, route)| ModelMetrics::new(name.clone(), route, families.clone()))
+            .map(|(name, route)| {
+                let handles = ModelMetrics::new(name.clone(), route, families.clone());
+                (name.clone(), std::sync::Arc::new(handles))
+            })
             .collect();
+        let models = parking_lot::Mutex::new(models);
         let scheduling = SchedulingMetrics::register(&mut registry);
         let evidence = EvidenceMetrics::register(&mut registry);
         let metrics = Metrics {
@@ -311,9 +316,18 @@ impl Metrics {
         metrics
     }
 
-    /// Handles of the model at `index` in the configuration.
-    pub fn model(&self, index: domain::ModelIdx) -> Option<&ModelMetrics> {
-        self.models.get(index.get())
+    /// Handles of the model `name`, which serves `route`: looked up when the configuration is
+    /// compiled (at start and at each reload), never on the request path.
+    pub fn model(&self, name: &str, route: &'static str) -> std::sync::Arc<ModelMetrics> {
+        let mut models = self.models.lock();
+        let handles = models.entry(name.to_owned()).or_insert_with(|| {
+            std::sync::Arc::new(ModelMetrics::new(
+                name.to_owned(),
+                route,
+                self.families.clone(),
+            ))
+        });
+        std::sync::Arc::clone(handles)
     }
 
     /// Counts a finished request whose model did not resolve (the slow path: it allocates), and

@@ -7,7 +7,7 @@ use super::*;
 #[test]
 fn renders_entity_and_model_series_and_endpoint_health() {
     let metrics = Metrics::new(&[("mistral-small".into(), "chat")], &["gpu-1".into()]);
-    let model = metrics.model(domain::ModelIdx::new(0)).unwrap();
+    let model = metrics.model("mistral-small", "chat");
     let acme: Arc<str> = Arc::from("acme");
     let handles = model.entity(Some(&acme));
     assert!(

@@ -78,16 +78,18 @@ impl Server {
             audit_public_key: Some(audit_signer().public_key()),
             scim_tokens: Arc::new(identity::ScimTokens::new()),
             classifications: domain::ClassificationLadder::default(),
-            model_names: ["mistral-small".to_owned()].into(),
+            model_names: Arc::new(arc_swap::ArcSwap::from_pointee(vec![
+                "mistral-small".to_owned(),
+            ])),
             seats,
             counters: counters::Counters::local(Arc::new(admission::Admission::new(
                 admission::Calendar::utc(),
             ))),
             zone: reports::Zone::utc(),
             scheduler: None,
-            endpoints: Arc::clone(&endpoints),
+            endpoints: Arc::new(arc_swap::ArcSwap::new(Arc::clone(&endpoints))),
             factory: Arc::new(factory::Live::new(domain::ClassificationLadder::default())),
-            data_policies: Arc::new(data_policies),
+            data_policies: Arc::new(arc_swap::ArcSwap::from_pointee(data_policies)),
             evaluator: None,
             libraries: None,
         };

@@ -151,6 +151,24 @@ impl TestServer {
         }
     }
 
+    /// Reads `config_toml` as [`TestServer::start`] does and puts it in force as `SIGHUP` does,
+    /// the server running: the sections that changed but need a restart, or why it was refused.
+    pub async fn reload(&self, config_toml: &str) -> Result<Vec<&'static str>, String> {
+        let mut text = config_toml.to_owned();
+        for (i, (_, running)) in self.sims.iter().enumerate() {
+            text = text.replace(&format!("{{sim{i}}}"), &running.base_url());
+        }
+        let mut config =
+            Config::from_toml(&text, "test.toml", &test_env).map_err(|e| e.to_string())?;
+        config.server.listen = self.config.server.listen;
+        config.server.data_dir = self.config.server.data_dir.clone();
+        config.server.database_url = self.config.server.database_url.clone();
+        match self.server.reload(config).await {
+            Ok(reloaded) => Ok(reloaded.needs_restart),
+            Err(error) => Err(format!("{error:#}")),
+        }
+    }
+
     /// Where the server keeps its local state (the SQLite database, unless on PostgreSQL).
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.server.data_dir

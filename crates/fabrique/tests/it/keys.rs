@@ -150,8 +150,8 @@ async fn a_suspended_entitys_keys_stop_at_once_and_work_again_once_it_is_reactiv
 async fn keys_survive_a_restart_and_the_bootstrap_key_is_not_duplicated() {
     let t = TestServer::start(vec![instant_sim(), instant_sim()], &config()).await;
     let key = t.key.clone();
-    let data_dir = t.server.gateway.config.server.data_dir.clone();
-    let mut config = (*t.server.gateway.config).clone();
+    let data_dir = t.server.gateway.config().server.data_dir.clone();
+    let mut config = (*t.server.gateway.config()).clone();
     let sims = t.sims;
     t.server.shutdown().await;
 

@@ -1,7 +1,8 @@
 //! A replica's life under an orchestrator, with the real binary and real signals on PostgreSQL:
 //! `SIGTERM` drains (readiness off at once, new requests refused with `503`, streams in flight
 //! finished, or cut at the deadline, usage stored before exit); `SIGHUP` reloads the
-//! configuration without dropping a stream, and refuses an invalid file keeping the running one.
+//! configuration (authorization policies, models) without dropping a stream, and refuses an
+//! invalid file keeping the running one.
 //! Every wait ends on something observed (an answer, a log line, the process's exit).
 
 use std::path::Path;
@@ -103,6 +104,33 @@ impl Replica {
                 start.elapsed() < DEADLINE,
                 "{path} still answers {}",
                 response.status()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a one-token chat completion of `model` until it answers `status`: its body. A
+    /// reload takes effect some time after its signal; each try is one observation of it.
+    async fn until_chat(&self, key: &str, model: &str, status: u16) -> Value {
+        let start = Instant::now();
+        loop {
+            let response = self
+                .http
+                .post(self.url("/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&json!({"model": model, "max_tokens": 1,
+                    "messages": [{"role": "user", "content": "Bonjour"}]}))
+                .send()
+                .await
+                .unwrap();
+            let answered = response.status().as_u16();
+            let body = response.json().await.unwrap_or(Value::Null);
+            if answered == status {
+                return body;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{model} still answers {answered}: {body}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -226,6 +254,47 @@ async fn sighup_puts_new_authorization_policies_in_force_without_dropping_a_stre
     let line = replica.serve.until_log("configuration reload refused");
     assert!(line.contains("policies"), "{line}");
     replica.until_answers("/admin/v1/entities", 403).await;
+
+    let rest = rest_of(stream).await;
+    assert!(
+        rest.contains("data: [DONE]"),
+        "the stream was dropped: {rest}"
+    );
+    replica.serve.terminate();
+}
+
+#[tokio::test]
+async fn sighup_serves_a_model_added_to_the_file_and_refuses_one_naming_an_unknown_endpoint() {
+    let Some(mut replica) = Replica::start(|_| String::new()).await else {
+        return;
+    };
+    let key = user_key(&replica.http, &replica.serve.base, "acme", "ada").await;
+    let stream = replica.stream(&key, "models-reloaded-stream", 20).await;
+    replica.until_chat(&key, "llama", 404).await;
+
+    let valid = std::fs::read_to_string(&replica.config).unwrap();
+    let llama = "\n[[models]]\nname = \"llama\"\nkind = \"chat\"\nendpoints = [\"gpu\"]\n";
+    std::fs::write(&replica.config, format!("{valid}{llama}")).unwrap();
+    replica.serve.signal("HUP");
+    replica.until_chat(&key, "llama", 200).await;
+
+    // An endpoint with a bad URL and a model naming an unknown endpoint: both said, in one line,
+    // and nothing of the file applied.
+    let broken = "\n[[endpoints]]\nname = \"broken\"\nkind = \"vllm\"\nurl = \"gopher://x\"\n\
+                  hosting = \"on_premises\"\nclearance = \"internal\"\n\n[[models]]\nname = \"ghost\"\nkind = \"chat\"\n\
+                  endpoints = [\"nowhere\"]\n";
+    std::fs::write(&replica.config, format!("{valid}{broken}")).unwrap();
+    replica.serve.signal("HUP");
+    let line = replica.serve.until_log("configuration reload refused");
+    assert!(line.contains("nowhere"), "{line}");
+    assert!(line.contains("gopher"), "{line}");
+    replica.until_chat(&key, "llama", 200).await;
+
+    // Removed from the file, the model is unknown again, as any other.
+    std::fs::write(&replica.config, &valid).unwrap();
+    replica.serve.signal("HUP");
+    let body = replica.until_chat(&key, "llama", 404).await;
+    assert_eq!(body["error"]["code"], "model_not_found", "{body}");
 
     let rest = rest_of(stream).await;
     assert!(

@@ -39,6 +39,7 @@ mod openapi;
 mod plan;
 mod policy;
 mod process;
+mod reload;
 mod replicas;
 mod rerank;
 mod retention;

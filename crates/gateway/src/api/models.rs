@@ -12,6 +12,7 @@ use wire::models::{ModelCard, ModelList};
 
 use crate::authenticate::authenticate;
 use crate::catalog::ModelRoute;
+use crate::configured::Configured;
 use crate::error::GatewayError;
 use crate::resolve::Access;
 use crate::state::Gateway;
@@ -30,8 +31,9 @@ pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap
             Ok(p) => p,
             Err(e) => return e.into_response(),
         };
-    let cards = visible(&gateway, &principal)
-        .map(|model| card(&gateway, model))
+    let configured = gateway.configured();
+    let cards = visible(&configured, &principal)
+        .map(|model| card(&configured, model))
         .collect();
     Json(ModelList::new(cards)).into_response()
 }
@@ -55,26 +57,27 @@ pub(super) async fn retrieve(
             Ok(p) => p,
             Err(e) => return e.into_response(),
         };
-    match visible(&gateway, &principal).find(|m| m.name == id) {
-        Some(model) => Json(card(&gateway, model)).into_response(),
+    let configured = gateway.configured();
+    match visible(&configured, &principal).find(|m| m.name == id) {
+        Some(model) => Json(card(&configured, model)).into_response(),
         None => GatewayError::ModelNotFound { model: id }.into_response(),
     }
 }
 
 fn visible<'a>(
-    gateway: &'a Gateway,
+    configured: &'a Configured,
     principal: &'a Principal,
 ) -> impl Iterator<Item = &'a ModelRoute> {
-    gateway
+    configured
         .catalog
         .models()
-        .filter(|(i, m)| gateway.access.decide(principal, *i, &m.name) == Access::Allowed)
+        .filter(|(i, m)| configured.access.decide(principal, *i, &m.name) == Access::Allowed)
         .map(|(_, m)| m)
 }
 
 /// The model's card: OpenAI's and Mistral's fields, and where it runs and the highest
 /// classification it accepts (the chat's model picker shows both).
-fn card(gateway: &Gateway, model: &ModelRoute) -> ModelCard {
+fn card(configured: &Configured, model: &ModelRoute) -> ModelCard {
     let owner = if model.simulated {
         "fabrique-simulator"
     } else {
@@ -90,7 +93,7 @@ fn card(gateway: &Gateway, model: &ModelRoute) -> ModelCard {
     card.max_context_length = model.context_length;
     let mut hosting: Vec<String> = Vec::new();
     for endpoint in model.cleared_for(domain::Classification(0)) {
-        let name = gateway.catalog.endpoint(*endpoint).hosting.as_str();
+        let name = configured.catalog.endpoint(*endpoint).hosting.as_str();
         if !hosting.iter().any(|h| h == name) {
             hosting.push(name.to_owned());
         }
@@ -98,6 +101,6 @@ fn card(gateway: &Gateway, model: &ModelRoute) -> ModelCard {
     card.hosting = Some(hosting);
     card.clearance = model
         .highest_clearance()
-        .map(|level| gateway.classifier.name(level).to_owned());
+        .map(|level| configured.classifier.name(level).to_owned());
     card
 }

@@ -33,6 +33,7 @@ pub(super) async fn readyz(State(gateway): State<Arc<Gateway>>, headers: HeaderM
         return axum::Json(serde_json::json!({"status": "ready"})).into_response();
     }
     let endpoints: Vec<_> = gateway
+        .configured()
         .routing
         .health
         .status()
@@ -63,7 +64,7 @@ pub(super) async fn metrics(State(gateway): State<Arc<Gateway>>, headers: Header
         return refused;
     }
     // Circuit states change on the request path; reading them at scrape time costs it nothing.
-    for endpoint in gateway.routing.health.status() {
+    for endpoint in gateway.configured().routing.health.status() {
         gateway
             .metrics
             .set_circuit(&endpoint.name, endpoint.state.as_str());
@@ -105,7 +106,8 @@ pub(super) struct EndpointReadiness {
 /// Whether the caller may see the operational detail: anyone when no token is configured, else
 /// only a caller that sends it.
 fn is_operator(gateway: &Gateway, headers: &HeaderMap) -> bool {
-    let Some(token) = &gateway.config.server.metrics_token else {
+    let config = gateway.config();
+    let Some(token) = &config.server.metrics_token else {
         return true;
     };
     let given = headers

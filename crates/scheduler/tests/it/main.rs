@@ -247,6 +247,34 @@ async fn the_scheduler_finds_pools_by_name_and_reports_waits() {
     assert!(Scheduler::new(duplicate, None).is_err());
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_replaced_set_keeps_a_pools_line_and_a_forgotten_pool_still_serves_its_waiters() {
+    let pools = [("gpu-a".to_owned(), PoolSettings::new(1))];
+    let scheduler = Scheduler::new(pools, None).unwrap();
+    let entity = EntityId::generate();
+    let held = hold(&scheduler.pool("gpu-a").unwrap(), entity, 1).await;
+    let pool = scheduler.pool("gpu-a").unwrap();
+    let mut waiting = Box::pin(pool.admit(ticket(entity, Priority::Standard)));
+    assert!(poll_once(&mut waiting).await.is_pending());
+
+    // Kept, the pool is the same, its line whole.
+    let kept = scheduler.pool("gpu-a").unwrap();
+    scheduler.replace([
+        kept,
+        Pool::new("gpu-b", PoolSettings::new(8), None).unwrap(),
+    ]);
+    assert_eq!(scheduler.pool("gpu-a").unwrap().snapshot().queued, 1);
+    assert_eq!(scheduler.pools().len(), 2);
+
+    // Dropped, it still serves the request waiting in it.
+    let gpu_b = scheduler.pool("gpu-b").unwrap();
+    scheduler.replace([gpu_b]);
+    assert!(scheduler.pool("gpu-a").is_none());
+    drop(held);
+    let served = waiting.await.unwrap();
+    assert_eq!(served.pool(), "gpu-a");
+}
+
 #[test]
 fn admission_futures_and_dispatches_can_cross_threads() {
     // The gateway's handlers run on a multi-threaded runtime and streams carry the dispatch.

@@ -1,0 +1,193 @@
+//! A configuration reloaded under a running server (what `SIGHUP` calls, `RunningServer::reload`):
+//! models, endpoints, data policies and entities' model access put in force for the next
+//! request, while a stream begun before finishes on the configuration it started with; a
+//! configuration the gateway cannot put in force is refused whole, the running one kept.
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, instant_sim, sse_text};
+
+/// The endpoints `endpoints` names (`gpu-a` on simulator 0, `gpu-b` on simulator 1), then
+/// `models`, then the entity `acme` with `acme_extra` under it.
+fn config(endpoints: &[&str], models: &str, acme_extra: &str) -> String {
+    let endpoints: String = endpoints
+        .iter()
+        .map(|name| {
+            let sim = if *name == "gpu-a" { "{sim0}" } else { "{sim1}" };
+            format!(
+                "[[endpoints]]\nname = \"{name}\"\nkind = \"vllm\"\nurl = \"{sim}\"\n\
+                 hosting = \"on_premises\"\nclearance = \"secret\"\n\n"
+            )
+        })
+        .collect();
+    format!(
+        "[routing]\nhealth_check_interval_ms = 0\n\n{endpoints}{models}\n\
+         [[entities]]\nslug = \"acme\"\nname = \"Acme\"\n{acme_extra}\n"
+    )
+}
+
+/// A chat model `name` served by `endpoints`.
+fn model(name: &str, endpoints: &str) -> String {
+    format!("[[models]]\nname = \"{name}\"\nkind = \"chat\"\nendpoints = [{endpoints}]\n")
+}
+
+#[tokio::test]
+async fn a_model_added_to_the_file_is_served_and_a_removed_one_is_not_found() {
+    let start = config(&["gpu-a"], &model("mistral-small", "\"gpu-a\""), "");
+    let t = TestServer::start(vec![instant_sim()], &start).await;
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+    let (status, body) = t.chat("llama").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("model_not_found"))
+    );
+
+    let reloaded = config(&["gpu-a"], &model("llama", "\"gpu-a\""), "");
+    assert_eq!(t.reload(&reloaded).await, Ok(Vec::new()));
+    assert_eq!(t.chat("llama").await.0, 200);
+    let (status, body) = t.chat("mistral-small").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("model_not_found")),
+        "{body}"
+    );
+    assert_eq!(t.model_ids(&t.key).await, ["llama"]);
+    // The admin API checks a key's models against those in force too.
+    let key = |model: &str| json!({"entity": "acme", "service_account": "app", "name": model, "models": [model]});
+    let (status, created) = t.admin_post("/admin/v1/keys", key("llama")).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, refused) = t.admin_post("/admin/v1/keys", key("mistral-small")).await;
+    assert_eq!(status, 400, "{refused}");
+    // The usage of each is recorded under the model that served it.
+    let records = t.finish().await;
+    let served: Vec<_> = records
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.model.as_str())
+        .collect();
+    assert_eq!(served, ["mistral-small", "llama"]);
+}
+
+#[tokio::test]
+async fn an_endpoint_removed_takes_no_new_request_while_its_stream_finishes_and_one_added_serves() {
+    // Twenty tokens at ten a second: the stream is still running when the reload comes.
+    let slow = sim::SimConfig {
+        tokens_per_second: 10.0,
+        ..instant_sim()
+    };
+    let start = config(&["gpu-a"], &model("mistral-small", "\"gpu-a\""), "");
+    let t = TestServer::start(vec![slow, instant_sim()], &start).await;
+    let mut stream = t
+        .http
+        .post(t.url("/v1/chat/completions"))
+        .bearer_auth(&t.key)
+        .json(
+            &json!({"model": "mistral-small", "stream": true, "max_tokens": 20,
+            "messages": [{"role": "user", "content": "Bonjour"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut received = String::from_utf8(stream.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+
+    // `gpu-a` goes, `gpu-b` comes and serves the model.
+    let moved = config(&["gpu-b"], &model("mistral-small", "\"gpu-b\""), "");
+    assert_eq!(t.reload(&moved).await, Ok(Vec::new()));
+    let before = t.requests_seen(0);
+    for _ in 0..3 {
+        assert_eq!(t.chat("mistral-small").await.0, 200);
+    }
+    assert_eq!(
+        t.requests_seen(0),
+        before,
+        "the removed endpoint took a request"
+    );
+    assert_eq!(t.requests_seen(1), 3);
+
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        received.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        received.contains("data: [DONE]"),
+        "the stream was cut: {received}"
+    );
+    assert!(!sse_text(&received).is_empty());
+    let ready: Value = t.get_json("/readyz", &t.key).await;
+    let names: Vec<_> = ready["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].clone(), e["outstanding"].clone()))
+        .collect();
+    assert_eq!(names, [(json!("gpu-b"), json!(0))]);
+}
+
+#[tokio::test]
+async fn a_data_policy_changed_in_the_file_applies_to_the_next_request() {
+    let models = model("mistral-small", "\"gpu-a\"");
+    let t = TestServer::start(vec![instant_sim()], &config(&["gpu-a"], &models, "")).await;
+    let with_email = json!({"model": "mistral-small", "max_tokens": 5,
+        "messages": [{"role": "user", "content": "Write to ada@example.com please"}]});
+    let (status, _, _) = t.post("/v1/chat/completions", &with_email).await;
+    assert_eq!(status, 200);
+
+    let blocked = format!(
+        "{}\n[policy.actions]\nEMAIL = \"block\"\n",
+        config(&["gpu-a"], &models, "")
+    );
+    assert_eq!(t.reload(&blocked).await, Ok(Vec::new()));
+    let (status, _, body) = t.post("/v1/chat/completions", &with_email).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("personal_data_blocked"), "{body}");
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+}
+
+#[tokio::test]
+async fn an_entitys_models_changed_in_the_file_apply_to_its_next_request() {
+    let models = format!(
+        "{}{}",
+        model("mistral-small", "\"gpu-a\""),
+        model("llama", "\"gpu-a\"")
+    );
+    let t = TestServer::start(vec![instant_sim()], &config(&["gpu-a"], &models, "")).await;
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+
+    let narrowed = config(&["gpu-a"], &models, "models = [\"llama\"]");
+    assert_eq!(t.reload(&narrowed).await, Ok(Vec::new()));
+    let (status, body) = t.chat("mistral-small").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("model_not_found"))
+    );
+    assert_eq!(t.model_ids(&t.key).await, ["llama"]);
+}
+
+#[tokio::test]
+async fn a_configuration_the_gateway_cannot_put_in_force_is_refused_and_the_running_one_kept() {
+    let models = model("mistral-small", "\"gpu-a\"");
+    let t = TestServer::start(vec![instant_sim()], &config(&["gpu-a"], &models, "")).await;
+
+    // A `simulator` endpoint without a URL means the embedded simulator, which this server did
+    // not start; the file also adds a model and a data policy, none of which may apply.
+    let unreachable = format!(
+        "{}\n[[endpoints]]\nname = \"nowhere\"\nkind = \"simulator\"\nhosting = \"on_premises\"\n\
+         clearance = \"secret\"\n\
+         \n{}\n[policy.actions]\nEMAIL = \"block\"\n",
+        config(&["gpu-a"], &models, ""),
+        model("llama", "\"nowhere\"")
+    );
+    let refused = t.reload(&unreachable).await.unwrap_err();
+    assert!(refused.contains("nowhere"), "{refused}");
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+    assert_eq!(t.chat("llama").await.0, 404);
+    let with_email = json!({"model": "mistral-small", "max_tokens": 5,
+        "messages": [{"role": "user", "content": "Write to ada@example.com please"}]});
+    assert_eq!(t.post("/v1/chat/completions", &with_email).await.0, 200);
+
+    // A file that does not validate never reaches the server.
+    let unknown = config(&["gpu-a"], &model("llama", "\"gpu-z\""), "");
+    let refused = t.reload(&unknown).await.unwrap_err();
+    assert!(refused.contains("gpu-z"), "{refused}");
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+}
