@@ -140,8 +140,11 @@ async fn main() {
         "usage_daily",
         "latency_daily",
     ] {
+        // A partitioned table's size is its partitions'.
         let row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n, pg_total_relation_size('{table}') AS bytes FROM {table}"
+            "SELECT COUNT(*) AS n, CAST(pg_total_relation_size('{table}') + COALESCE((SELECT \
+             SUM(pg_total_relation_size(inhrelid)) FROM pg_inherits \
+             WHERE inhparent = CAST('{table}' AS regclass)), 0) AS BIGINT) AS bytes FROM {table}"
         ))
         .fetch_one(&pool)
         .await
