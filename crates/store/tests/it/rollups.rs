@@ -5,6 +5,12 @@
 use domain::{EntityId, KeyId, Operation, TeamId, UsageRecord, UsageTotals, UserId};
 use store::{Store, StoreError, UsageDimension, UsageGroup, UsageSelection};
 
+use crate::harness::{TestDb, both_backends_raw};
+
+both_backends_raw! {
+    a_day_rolled_up_is_read_from_its_daily_rows,
+}
+
 /// 2026-11-01T00:00:00Z.
 const T0: i64 = 1_793_491_200_000;
 const HOUR: i64 = 3_600_000;
@@ -337,4 +343,26 @@ pub async fn a_month_of_raw_records_goes_whole_and_the_sums_stay(store: &Store) 
         whole_hours(all_reports(store, f.acme).await),
         whole_hours(raw)
     );
+}
+
+/// With the day's hourly rows gone, a report of the day still has its sums: it reads the daily
+/// roll-up (and, cut inside the day, it would need the hours).
+async fn a_day_rolled_up_is_read_from_its_daily_rows(db: &TestDb) {
+    let store = &db.store;
+    let f = fixture(store).await;
+    store.roll_up_usage(T0 + 40 * HOUR).await.unwrap();
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    db.execute(&format!(
+        "DELETE FROM usage_hourly WHERE hour < {}",
+        T0 + 24 * HOUR
+    ))
+    .await;
+    let day = UsageSelection {
+        from: T0,
+        to: T0 + 24 * HOUR,
+        entity: None,
+    };
+    let in_day = f.records.iter().filter(|r| r.started_at < day.to);
+    let read = store.usage_groups(&day, &[], None, 1).await.unwrap();
+    assert_eq!(read[0].totals, sum(in_day));
 }
