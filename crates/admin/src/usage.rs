@@ -182,8 +182,9 @@ pub(crate) async fn active_users(
     Ok(Json(Value::Object(answer)))
 }
 
-/// `GET /admin/v1/usage/latency?from&to[&group_by=model|endpoint][&entity][&limit]` → exact
-/// p50/p90/p99 of the duration and time to first token of successful requests.
+/// `GET /admin/v1/usage/latency?from&to[&group_by=model|endpoint][&entity][&limit]` →
+/// p50/p90/p99 of the duration and time to first token of successful requests: exact over raw
+/// records, at most 10 % above over rolled-up hours.
 #[utoipa::path(
     get, path = "/admin/v1/usage/latency", tag = "admin",
     params(LatencyQuery),

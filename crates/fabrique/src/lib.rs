@@ -5,7 +5,7 @@
 //!
 //! The binary: command line (clap) and `server::start`, which assembles store, directory, simulator,
 //! gateway and admin into one listener (`scheduling::apply_shares` sets the pools' entity shares), and starts the audit checkpoint task (`audit::checkpoints`),
-//! which signs a last checkpoint at shutdown, the hourly seat reclaim job (`seats`) and the hourly content purge (`retention`), and the content
+//! which signs a last checkpoint at shutdown, the hourly seat reclaim job (`seats`), the hourly content purge (`retention`), the usage roll-ups and raw usage deletion (`rollups`), and the content
 //! writer when some entity keeps content. `audit::cli` is `fabrique audit verify|export`;
 //! `audit::signing_key` finds the signing key. `key_use` stores keys' last use every 5 s and at shutdown. Integration tests (`tests/it`) start exactly this.
 //! `cluster` follows the store's change notices on PostgreSQL, so every replica reloads what
@@ -31,6 +31,7 @@ pub mod output;
 pub mod planning;
 pub mod reload;
 pub mod retention;
+pub mod rollups;
 pub mod scheduling;
 pub mod seats;
 pub mod server;

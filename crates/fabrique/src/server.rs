@@ -332,6 +332,12 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         });
     }
     let libraries = Arc::new(libraries);
+    background.push(crate::rollups::spawn_rollups(
+        store.clone(),
+        zone.clone(),
+        config.retention.raw_usage_days,
+        leading.clone(),
+    ));
     background.push(crate::retention::spawn_purge(
         Arc::clone(&content),
         Arc::clone(&libraries),

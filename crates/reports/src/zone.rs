@@ -183,6 +183,33 @@ impl Zone {
         Ok(boundaries)
     }
 
+    /// The days of this zone that lie wholly inside `[from, to)`, at most `limit` of them, as
+    /// `[start, end)`: what the usage roll-up job sums into daily roll-ups.
+    pub fn whole_days(
+        &self,
+        from: UnixMillis,
+        to: UnixMillis,
+        limit: usize,
+    ) -> Vec<(UnixMillis, UnixMillis)> {
+        let mut days = Vec::new();
+        let Some(mut start) = self.start_of(Interval::Day, from) else {
+            return days;
+        };
+        while days.len() < limit {
+            let Some(end) = self.next(Interval::Day, start) else {
+                break;
+            };
+            if end > to {
+                break;
+            }
+            if start >= from {
+                days.push((start, end));
+            }
+            start = end;
+        }
+        days
+    }
+
     /// The start of the interval containing `at`.
     fn start_of(&self, interval: Interval, at: UnixMillis) -> Option<UnixMillis> {
         let zoned = Timestamp::from_millisecond(at)

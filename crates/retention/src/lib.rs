@@ -29,6 +29,10 @@
 //! any key. Service accounts' content is kept under their own content key; erasure is per
 //! user. **Invariant:** nothing of this runs on the request path; the master key never reaches the
 //! store.
+//!
+//! Usage records are not content: `[retention] raw_usage_days` deletes raw usage records once
+//! their hours are rolled up, which the binary's roll-up job does (`fabrique::rollups`,
+//! `store::Store::delete_raw_usage`); the roll-ups and the audit chain stay.
 
 mod custody;
 

@@ -31,6 +31,7 @@ impl Store {
         USAGE_INSERT
             .execute(&mut tx, self.backend(), records, crate::usage::bind_usage)
             .await?;
+        crate::rollups::reopen_hours(&mut tx, records).await?;
         advance(&mut tx, kind, through).await?;
         tx.commit().await?;
         Ok(())

@@ -64,7 +64,7 @@
 //! (`lease.rs`: [`Lease`]).
 //! **Usage queries** (`reporting.rs`): `usage_groups` (sums per any of entity, team, user, key,
 //! model, use case, endpoint, error code, and per time bucket), `active_users`, `latency_percentiles`;
-//! every one reads a `started_at` range (index `usage_records_started_at`, or `(entity_id,
+//! every one reads a `started_at` range (and the roll-ups, below) (index `usage_records_started_at`, or `(entity_id,
 //! started_at)` when narrowed to an entity) and returns aggregates, at most `limit` rows. Buckets come
 //! as boundaries computed in the group's time zone (`reports::Zone`); SQL finds a record's bucket with
 //! a balanced tree of `CASE WHEN started_at < b …` (log2(buckets) comparisons, no time-zone support
@@ -74,6 +74,23 @@
 //! scan and one aggregation per latency, and nothing the size of the range crosses the connection.
 //! Sums are integer (`CAST(SUM(…) AS BIGINT)`, PostgreSQL summing BIGINT as NUMERIC), so money is
 //! exact.
+//! **Roll-ups** (`rollups.rs`, migration 0034): `usage_hourly` (per closed UTC hour and entity, team,
+//! model, use case, endpoint, error code: requests, tokens, cost, errors, cache hits) and
+//! `latency_hourly` (per hour, entity, model, endpoint: histograms of successful requests' duration
+//! and time to first token in buckets at most 10 % wide), summed per day of the group's zone into
+//! `usage_daily`/`latency_daily` (days listed in `usage_days`). Users and keys are left out: an hour
+//! holds as many rows as combinations of those dimensions seen, whatever the number of people.
+//! An hour is rolled up by replacing its rows in one transaction (`roll_up_hour`, idempotent); the
+//! `rolled_up` mark says all hours before it are; a batch stored late for a rolled-up hour moves the
+//! mark back in its own transaction, so the next run counts it once. `usage_groups` and
+//! `latency_percentiles` read days, then hours, for the rolled-up part of a range that no bucket
+//! boundary cuts, and raw records for the rest: the same sums (percentiles over rolled-up hours are
+//! their bucket's upper bound: never below, at most 10 % above). Groupings by user or key, active
+//! users and keys', users' and teams' budgets read raw records; entity budgets read roll-ups.
+//! `delete_raw_usage` deletes raw records only of rolled-up hours; on PostgreSQL `usage_records` is
+//! partitioned by UTC month (the table from before the migration is the default partition), the
+//! job creates the coming months' partitions (`prepare_usage_partitions`) and a month past the
+//! retention is dropped whole.
 
 mod audit;
 mod audit_chain;
@@ -102,6 +119,7 @@ mod principals;
 mod provisioning;
 mod reporting;
 mod role_grants;
+mod rollups;
 mod scim_tokens;
 mod seats;
 mod subjects;
@@ -135,6 +153,7 @@ pub use principals::UserIdentity;
 pub use provisioning::{NewUser, ProvisionedUser, UserFields};
 pub use reporting::{LatencyGroup, Percentiles, UsageDimension, UsageGroup, UsageSelection};
 pub use role_grants::{HeldRole, RoleSelection};
+pub use rollups::{RollupMarks, RollupRun, latency_bounds};
 pub use seats::{HeldSeat, SeatChange, SeatClaim, StoredSeats};
 pub use teams::{Team, TeamFields, TeamMembers};
 pub use use_case_documents::StoredUseCaseDocument;

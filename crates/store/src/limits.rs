@@ -209,7 +209,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Tokens and cost recorded for a scope since `since`, from usage records.
+    /// Tokens and cost recorded for a scope since `since`, from usage records; an entity's from
+    /// the hourly roll-ups too (`usage_groups`). Keys', users' and teams' read raw records, which
+    /// `[retention] raw_usage_days` keeps for longer than a budget period.
     ///
     /// A team's spending is what its current members consumed plus what was charged to the team
     /// by people who have left it: admission charges every team of a user, while a record names
@@ -220,6 +222,26 @@ impl Store {
         scope_id: &str,
         since: UnixMillis,
     ) -> Result<Spent, StoreError> {
+        if scope_kind == "entity"
+            && let Ok(entity) = scope_id.parse()
+        {
+            // An entity's records are many: summed from roll-ups for the hours they cover.
+            let selection = crate::UsageSelection {
+                from: since,
+                to: UnixMillis::MAX,
+                entity: Some(entity),
+            };
+            let totals = self
+                .usage_groups(&selection, &[], None, 1)
+                .await?
+                .first()
+                .map(|g| g.totals)
+                .unwrap_or_default();
+            return Ok(Spent {
+                tokens: totals.input_tokens.saturating_add(totals.output_tokens),
+                cost_micros: totals.cost_micros,
+            });
+        }
         // The condition is one of four constants, never caller text.
         let condition = match scope_kind {
             "key" => "key_id = $1",

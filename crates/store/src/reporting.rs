@@ -1,7 +1,9 @@
 //! Usage queries for reports: sums of usage records over a time range, grouped by any of the
-//! record's dimensions and optionally by time bucket; distinct active users; exact latency
-//! percentiles. Every query reads the range through the `started_at` (or `entity_id, started_at`)
-//! index and returns aggregates only, never records.
+//! record's dimensions and optionally by time bucket; distinct active users; latency percentiles.
+//! Every query reads the range through the `started_at` (or `entity_id, started_at`) index and
+//! returns aggregates only, never records. Sums and percentiles read the rolled-up part of the
+//! range from the daily and hourly roll-ups (`rollups.rs`) and the rest from raw records, as one
+//! `UNION ALL` of the parts that SQL aggregates.
 //!
 //! Time buckets are given as boundaries computed by the caller in the group's time zone
 //! (`reports::Zone::buckets`); SQL finds a record's bucket with a balanced tree of `CASE WHEN
@@ -15,6 +17,7 @@ use domain::{EntityId, UnixMillis, UsageTotals, UserId};
 use sqlx::any::AnyRow;
 
 use crate::codec::{opt_text, unsigned};
+use crate::rollups::{HOUR, hour_of};
 use crate::{Store, StoreError};
 
 /// A column usage can be grouped by.
@@ -117,13 +120,134 @@ enum Latency {
     Ttft,
 }
 
-/// The sums of a usage query, read by [`totals_row`].
-const TOTALS: &str = "COUNT(*) AS requests, \
-     CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS input_tokens, \
-     CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS output_tokens, \
+/// The sums of a usage query over a source with the columns of [`RAW_MEASURES`], read by
+/// [`totals_row`].
+const TOTALS: &str = "CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS requests, \
+     CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, \
+     CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
      CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS cost_micros, \
-     CAST(COALESCE(SUM(CASE WHEN error_code IS NULL THEN 0 ELSE 1 END), 0) AS BIGINT) AS errors, \
-     CAST(COALESCE(SUM(cache_hit), 0) AS BIGINT) AS cache_hits";
+     CAST(COALESCE(SUM(errors), 0) AS BIGINT) AS errors, \
+     CAST(COALESCE(SUM(cache_hits), 0) AS BIGINT) AS cache_hits";
+
+/// A raw record's measures, named as the roll-ups' columns.
+const RAW_MEASURES: &str = "1 AS requests, prompt_tokens AS input_tokens, \
+     completion_tokens AS output_tokens, cost_micros, \
+     CASE WHEN error_code IS NULL THEN 0 ELSE 1 END AS errors, cache_hit AS cache_hits";
+
+const ROLLED_MEASURES: &str =
+    "requests, input_tokens, output_tokens, cost_micros, errors, cache_hits";
+
+/// What a selection reads from roll-ups: `segments`, ascending disjoint `[from, to)` ranges of
+/// whole rolled-up hours, of which the `days` are read from daily roll-ups and the rest from
+/// hourly ones. The rest of the selection is read from raw records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Rolled {
+    segments: Vec<(UnixMillis, UnixMillis)>,
+    days: Vec<(UnixMillis, UnixMillis)>,
+}
+
+impl Rolled {
+    /// The `started_at` ranges read from raw records: what lies between the segments, from the
+    /// selection's start (`$1`) to its end (`$2`).
+    fn raw_ranges(&self) -> Vec<String> {
+        let mut ranges = Vec::with_capacity(self.segments.len() + 1);
+        let mut start = "$1".to_owned();
+        for (from, to) in &self.segments {
+            if start != from.to_string() {
+                ranges.push(format!("started_at >= {start} AND started_at < {from}"));
+            }
+            start = to.to_string();
+        }
+        ranges.push(format!("started_at >= {start} AND started_at < $2"));
+        ranges
+    }
+
+    /// The segments less the days.
+    fn hours(&self) -> Vec<(UnixMillis, UnixMillis)> {
+        let mut hours = Vec::new();
+        for &(from, to) in &self.segments {
+            let mut start = from;
+            for &(day, day_end) in self.days.iter().filter(|(d, e)| *d >= from && *e <= to) {
+                if start < day {
+                    hours.push((start, day));
+                }
+                start = day_end;
+            }
+            if start < to {
+                hours.push((start, to));
+            }
+        }
+        hours
+    }
+
+    /// The roll-up parts of a query: `select(table, column, condition)` for the hourly and the
+    /// daily table, each when it has something to read.
+    fn parts(&self, select: impl Fn(&str, &str, &str) -> String) -> Vec<String> {
+        let mut parts = Vec::new();
+        for (table, column, ranges) in [
+            ("hourly", "hour", self.hours()),
+            ("daily", "day", merged(&self.days)),
+        ] {
+            if !ranges.is_empty() {
+                let condition: Vec<String> = ranges
+                    .iter()
+                    .map(|(from, to)| format!("({column} >= {from} AND {column} < {to})"))
+                    .collect();
+                let condition = format!("({})", condition.join(" OR "));
+                parts.push(select(table, column, &condition));
+            }
+        }
+        parts
+    }
+}
+
+/// Adjacent ranges joined.
+fn merged(ranges: &[(UnixMillis, UnixMillis)]) -> Vec<(UnixMillis, UnixMillis)> {
+    let mut joined: Vec<(UnixMillis, UnixMillis)> = Vec::with_capacity(ranges.len());
+    for &(from, to) in ranges {
+        match joined.last_mut() {
+            Some(last) if last.1 == from => last.1 = to,
+            _ => joined.push((from, to)),
+        }
+    }
+    joined
+}
+
+/// `entity_id = $3 AND ` when the selection names an entity.
+fn entity_condition(selection: &UsageSelection) -> &'static str {
+    match selection.entity {
+        Some(_) => "entity_id = $3 AND ",
+        None => "",
+    }
+}
+
+/// The rows a sum reads: `columns`, `started_at` (an hour's start for roll-ups) and the
+/// measures, from raw records and, for `rolled` hours, from `usage_hourly`.
+fn usage_source(columns: &[&str], selection: &UsageSelection, rolled: &Rolled) -> String {
+    let mut listed = String::new();
+    for column in columns {
+        listed.push_str(column);
+        listed.push_str(", ");
+    }
+    let entity = entity_condition(selection);
+    let mut parts: Vec<String> = rolled
+        .raw_ranges()
+        .into_iter()
+        .map(|range| {
+            format!(
+                "SELECT {listed}started_at, {RAW_MEASURES} FROM usage_records \
+                 WHERE {entity}{range}"
+            )
+        })
+        .collect();
+    parts.extend(rolled.parts(|table, column, condition| {
+        format!(
+            "SELECT {listed}{column} AS started_at, {ROLLED_MEASURES} FROM usage_{table} \
+             WHERE {entity}{condition}"
+        )
+    }));
+    format!("({}) AS u", parts.join(" UNION ALL "))
+}
 
 impl Store {
     /// One user's usage with `from <= started_at < to`, summed (through the `user_id,
@@ -135,8 +259,8 @@ impl Store {
         to: UnixMillis,
     ) -> Result<UsageTotals, StoreError> {
         let sql = format!(
-            "SELECT {TOTALS} FROM usage_records \
-             WHERE user_id = $1 AND started_at >= $2 AND started_at < $3"
+            "SELECT {TOTALS} FROM (SELECT {RAW_MEASURES} FROM usage_records \
+             WHERE user_id = $1 AND started_at >= $2 AND started_at < $3) AS u"
         );
         let row = sqlx::query(&sql)
             .bind(user.to_string())
@@ -150,6 +274,10 @@ impl Store {
     /// Sums usage per group of `group_by` and, when `boundaries` are given (`b0 = from < … < bn =
     /// to`), per bucket `[b_i, b_{i+1})`. At most `limit` groups, in bucket order, the costliest
     /// first within a bucket; groups with no record are absent.
+    ///
+    /// Hours rolled up and wholly inside the selection are read from `usage_hourly` unless the
+    /// grouping is by user or key or a bucket boundary falls inside one; the rest from raw
+    /// records. The sums are the same either way.
     pub async fn usage_groups(
         &self,
         selection: &UsageSelection,
@@ -157,6 +285,14 @@ impl Store {
         boundaries: Option<&[UnixMillis]>,
         limit: u32,
     ) -> Result<Vec<UsageGroup>, StoreError> {
+        let rolled = match group_by
+            .iter()
+            .any(|d| matches!(d, UsageDimension::User | UsageDimension::Key))
+        {
+            true => Rolled::default(),
+            false => self.rolled_hours(selection, boundaries).await?,
+        };
+        let source_columns: Vec<&str> = group_by.iter().map(|d| d.column()).collect();
         let mut columns: Vec<String> = group_by
             .iter()
             .enumerate()
@@ -172,8 +308,8 @@ impl Store {
             sql.push_str(", ");
         }
         sql.push_str(TOTALS);
-        sql.push_str(" FROM usage_records WHERE ");
-        sql.push_str(&where_clause(selection));
+        sql.push_str(" FROM ");
+        sql.push_str(&usage_source(&source_columns, selection, &rolled));
         if grouped > 0 {
             let ordinals = (1..=grouped)
                 .map(|i| i.to_string())
@@ -248,8 +384,10 @@ impl Store {
             .collect()
     }
 
-    /// Exact p50/p90/p99 of the duration and time to first token of successful requests, per
-    /// value of `group_by` (typically model or endpoint).
+    /// p50/p90/p99 of the duration and time to first token of successful requests, per value of
+    /// `group_by` (typically model or endpoint): exact over raw records; over rolled-up hours the
+    /// value is its histogram bucket's upper bound, never below the exact value and at most 10 %
+    /// (or 1 ms) above it.
     ///
     /// Exact because latencies are whole milliseconds: SQL builds each group's histogram of
     /// distinct values (`GROUP BY group, value`), runs cumulative counts over it (window
@@ -263,10 +401,19 @@ impl Store {
         group_by: UsageDimension,
         limit: u32,
     ) -> Result<Vec<LatencyGroup>, StoreError> {
+        // The latency roll-ups keep entity, model and endpoint.
+        let rolled = match group_by {
+            UsageDimension::Entity | UsageDimension::Model | UsageDimension::Endpoint => {
+                self.rolled_hours(selection, None).await?
+            }
+            _ => Rolled::default(),
+        };
         let durations = self
-            .percentiles(selection, group_by, Latency::Duration)
+            .percentiles(selection, group_by, Latency::Duration, &rolled)
             .await?;
-        let ttfts = self.percentiles(selection, group_by, Latency::Ttft).await?;
+        let ttfts = self
+            .percentiles(selection, group_by, Latency::Ttft, &rolled)
+            .await?;
         let mut groups: Vec<LatencyGroup> = durations
             .into_iter()
             .map(|(key, duration)| LatencyGroup {
@@ -290,17 +437,13 @@ impl Store {
         selection: &UsageSelection,
         group_by: UsageDimension,
         latency: Latency,
+        rolled: &Rolled,
     ) -> Result<Vec<(Option<String>, Percentiles)>, StoreError> {
-        let value = match latency {
-            Latency::Duration => "duration_ms",
-            Latency::Ttft => "ttft_ms",
-        };
         let rank = |p: u32| format!("(total * {p} + 99) / 100");
         let falls = |p: u32| format!("(cumulative - n < {r} AND cumulative >= {r})", r = rank(p));
         let sql = format!(
             "WITH histogram AS ( \
-                SELECT {group} AS g, {value} AS v, COUNT(*) AS n FROM usage_records \
-                WHERE {selection} AND error_code IS NULL AND {value} IS NOT NULL GROUP BY 1, 2 \
+                SELECT g, v, CAST(SUM(n) AS BIGINT) AS n FROM ({parts}) AS parts GROUP BY g, v \
              ), cumulated AS ( \
                 SELECT g, v, n, \
                   CAST(SUM(n) OVER (PARTITION BY g ORDER BY v ROWS UNBOUNDED PRECEDING) AS BIGINT) AS cumulative, \
@@ -309,8 +452,7 @@ impl Store {
              ) \
              SELECT g, v, cumulative, total FROM cumulated WHERE {p50} OR {p90} OR {p99} \
              ORDER BY g, v",
-            group = group_by.column(),
-            selection = where_clause(selection),
+            parts = histogram_parts(selection, group_by, latency, rolled),
             p50 = falls(50),
             p90 = falls(90),
             p99 = falls(99),
@@ -334,6 +476,89 @@ impl Store {
             .map(|(key, total, points)| (key, percentiles_of(total, &points)))
             .collect())
     }
+
+    /// The rolled-up hours wholly inside `selection`, less those a bucket boundary cuts (read
+    /// from raw records, so that each record falls in its bucket), and among them the days
+    /// rolled up that no boundary cuts.
+    async fn rolled_hours(
+        &self,
+        selection: &UsageSelection,
+        boundaries: Option<&[UnixMillis]>,
+    ) -> Result<Rolled, StoreError> {
+        let Some(through) = self.rollup_marks().await?.rolled_up else {
+            return Ok(Rolled::default());
+        };
+        let from = match hour_of(selection.from) {
+            start if start == selection.from => start,
+            start => start.saturating_add(HOUR),
+        };
+        let to = hour_of(selection.to).min(through);
+        let cuts = boundaries.unwrap_or_default();
+        let mut segments = vec![(from, to)];
+        for cut in cuts.iter().filter(|cut| hour_of(**cut) != **cut) {
+            let hour = hour_of(*cut);
+            segments = segments
+                .into_iter()
+                .flat_map(|(from, to)| match hour >= from && hour < to {
+                    true => vec![(from, hour), (hour + HOUR, to)],
+                    false => vec![(from, to)],
+                })
+                .collect();
+        }
+        segments.retain(|(from, to)| from < to);
+        if segments.is_empty() {
+            return Ok(Rolled::default());
+        }
+        let days: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT day, day_end FROM usage_days WHERE day >= $1 AND day < $2")
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut days: Vec<(i64, i64)> = days
+            .into_iter()
+            .filter(|&(day, end)| {
+                segments.iter().any(|&(from, to)| day >= from && end <= to)
+                    && !cuts.iter().any(|cut| *cut > day && *cut < end)
+            })
+            .collect();
+        days.sort_unstable();
+        Ok(Rolled { segments, days })
+    }
+}
+
+/// The histogram's rows `(g, v, n)` per part: raw records' exact values, and rolled-up hours'
+/// bucket upper bounds.
+fn histogram_parts(
+    selection: &UsageSelection,
+    group_by: UsageDimension,
+    latency: Latency,
+    rolled: &Rolled,
+) -> String {
+    let (value, name) = match latency {
+        Latency::Duration => ("duration_ms", "duration"),
+        Latency::Ttft => ("ttft_ms", "ttft"),
+    };
+    let group = group_by.column();
+    let entity = entity_condition(selection);
+    let mut parts: Vec<String> = rolled
+        .raw_ranges()
+        .into_iter()
+        .map(|range| {
+            format!(
+                "SELECT {group} AS g, {value} AS v, COUNT(*) AS n FROM usage_records \
+                 WHERE {entity}{range} AND error_code IS NULL AND {value} IS NOT NULL \
+                 GROUP BY 1, 2"
+            )
+        })
+        .collect();
+    parts.extend(rolled.parts(|table, _, condition| {
+        format!(
+            "SELECT {group} AS g, upper_ms AS v, SUM(requests) AS n FROM latency_{table} \
+             WHERE {entity}{condition} AND latency = '{name}' GROUP BY 1, 2"
+        )
+    }));
+    parts.join(" UNION ALL ")
 }
 
 /// Nearest-rank percentiles from `(value, cumulative count)` rows in value order.
@@ -379,20 +604,37 @@ fn bucket_expression(boundaries: &[UnixMillis]) -> String {
         n => &boundaries[1..n - 1],
     };
     let mut sql = String::new();
-    bucket_tree(&mut sql, inner, 0);
+    comparison_tree(&mut sql, "started_at", inner, 0, &|i| {
+        i64::try_from(i).unwrap_or(i64::MAX)
+    });
     sql
 }
 
-fn bucket_tree(sql: &mut String, boundaries: &[UnixMillis], base: usize) {
-    if boundaries.is_empty() {
-        let _ = write!(sql, "{base}");
+/// A balanced tree of `CASE WHEN column < t THEN … ELSE … END` over ascending `thresholds`,
+/// giving `leaf(i)` where `i` (counted from `base`) is the number of thresholds at or below the
+/// column's value.
+pub(crate) fn comparison_tree(
+    sql: &mut String,
+    column: &str,
+    thresholds: &[i64],
+    base: usize,
+    leaf: &dyn Fn(usize) -> i64,
+) {
+    if thresholds.is_empty() {
+        let _ = write!(sql, "{}", leaf(base));
         return;
     }
-    let middle = boundaries.len() / 2;
-    let _ = write!(sql, "CASE WHEN started_at < {} THEN ", boundaries[middle]);
-    bucket_tree(sql, &boundaries[..middle], base);
+    let middle = thresholds.len() / 2;
+    let _ = write!(sql, "CASE WHEN {column} < {} THEN ", thresholds[middle]);
+    comparison_tree(sql, column, &thresholds[..middle], base, leaf);
     sql.push_str(" ELSE ");
-    bucket_tree(sql, &boundaries[middle + 1..], base + middle + 1);
+    comparison_tree(
+        sql,
+        column,
+        &thresholds[middle + 1..],
+        base + middle + 1,
+        leaf,
+    );
     sql.push_str(" END");
 }
 

@@ -50,6 +50,7 @@ impl Store {
         USAGE_INSERT
             .execute(&mut tx, self.backend(), records, bind_usage)
             .await?;
+        crate::rollups::reopen_hours(&mut tx, records).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::rules::credential;
 /// mode = "metadata"                      # the default of entities without [entities.retention]
 /// master_key_env = "FABRIQUE_MASTER_KEY" # required as soon as one entity keeps content
 /// content_key_dir = "/var/lib/fabrique-keys" # content keys kept outside the database
+/// raw_usage_days = 90                    # usage records deleted after 90 days, roll-ups kept
 ///
 /// [[entities]]
 /// slug = "markets"
@@ -41,6 +42,13 @@ pub struct RetentionConfig {
     /// every database backup at once. Keys already in the database move there at start. Absent:
     /// content keys are kept in the database.
     pub content_key_dir: Option<PathBuf>,
+    /// Key `raw_usage_days`: how long raw usage records are kept, 32 to 36,500 days. Older ones
+    /// are deleted by the hourly job once their hour is rolled up (`store::Store::roll_up_usage`);
+    /// the hourly roll-ups, which reports, chargeback and entity budgets read, and the audit chain
+    /// are kept. At least 32 days, because a monthly budget of a key, user or team, a person's
+    /// month in the chat, active users, and reports grouped by user or key read raw records.
+    /// Absent: raw records are kept.
+    pub raw_usage_days: Option<u32>,
 }
 
 /// The master key and the variable it came from.
@@ -91,6 +99,10 @@ impl Retention {
 /// Longest retention allowed, in days (a hundred years: a number, not a policy).
 const MAX_DAYS: u64 = 36_500;
 
+/// Shortest `raw_usage_days`: a month and a day, so that a monthly budget read from raw records
+/// always finds its whole period.
+const MIN_RAW_USAGE_DAYS: u64 = 32;
+
 /// `[retention]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +111,7 @@ pub(crate) struct RawRetention {
     pub days: Option<u64>,
     pub master_key_env: Option<String>,
     pub content_key_dir: Option<String>,
+    pub raw_usage_days: Option<u64>,
 }
 
 /// `[entities.retention]` as written: the master key is the group's only.
@@ -203,10 +216,22 @@ pub(crate) fn validate(
         }
         PathBuf::from(path)
     });
+    let raw_usage_days = raw.raw_usage_days.and_then(|days| {
+        if (MIN_RAW_USAGE_DAYS..=MAX_DAYS).contains(&days) {
+            u32::try_from(days).ok()
+        } else {
+            errors.push(
+                "retention.raw_usage_days",
+                format!("must be between {MIN_RAW_USAGE_DAYS} and {MAX_DAYS}, found {days}"),
+            );
+            None
+        }
+    });
     let config = RetentionConfig {
         default,
         master_key,
         content_key_dir,
+        raw_usage_days,
     };
     (config, raw.master_key_env.is_some())
 }

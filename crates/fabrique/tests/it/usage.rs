@@ -524,6 +524,31 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
         "{stderr}"
     );
 
+    // Seventy days on, the roll-up job has rolled the month up and deleted its raw records (kept
+    // 32 days): the chargeback and the usage sums are the same to the micro-unit.
+    let later = now_millis() + 70 * 86_400_000;
+    fabrique::rollups::run(&t.server.store, &zone, Some(32), later).await;
+    assert!(t.server.store.list_usage(10).await.unwrap().is_empty());
+    let (status, csv_after) = get(
+        &t,
+        "/admin/v1/reports/chargeback",
+        &[("month", month.as_str()), ("format", "csv")],
+        ADMIN_KEY,
+    )
+    .await;
+    assert_eq!((status, csv_after), (200, csv));
+    let after = get_json(&t, "/admin/v1/reports/chargeback", &month_query, ADMIN_KEY).await;
+    assert_eq!(after["entities"], report["entities"]);
+    assert_eq!(after["total"], report["total"]);
+    let by_entity_after = get_json(
+        &t,
+        "/admin/v1/usage",
+        &with(&[("group_by", "entity")]),
+        ADMIN_KEY,
+    )
+    .await;
+    assert_eq!(by_entity_after["data"], by_entity["data"]);
+
     // Reads are audited, with the entity they covered.
     let (_, events) = t.finish_with_audit().await;
     assert!(

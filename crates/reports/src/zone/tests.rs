@@ -132,3 +132,34 @@ fn too_many_buckets_and_empty_ranges_are_refused() {
         Err(ReportError::EmptyRange)
     );
 }
+
+#[test]
+fn whole_days_lie_inside_the_range_and_follow_daylight_saving_time() {
+    let paris = paris();
+    let days = paris.whole_days(
+        at("2026-03-27T12:00:00Z"),
+        at("2026-03-31T00:00:00+02:00"),
+        10,
+    );
+    let expected = [
+        ("2026-03-28T00:00:00+01:00", "2026-03-29T00:00:00+01:00"),
+        ("2026-03-29T00:00:00+01:00", "2026-03-30T00:00:00+02:00"),
+        ("2026-03-30T00:00:00+02:00", "2026-03-31T00:00:00+02:00"),
+    ];
+    let expected: Vec<_> = expected.iter().map(|(a, b)| (at(a), at(b))).collect();
+    assert_eq!(days, expected);
+    assert_eq!(
+        days[1].1 - days[1].0,
+        23 * 3_600_000,
+        "the spring day is 23 hours"
+    );
+    assert_eq!(
+        paris.whole_days(expected[0].0, expected[2].1, 2),
+        expected[..2]
+    );
+    assert!(
+        paris
+            .whole_days(expected[0].0, expected[0].1 - 1, 10)
+            .is_empty()
+    );
+}

@@ -17,6 +17,7 @@ mod local_files;
 mod login_links;
 mod provisioning;
 mod reporting;
+mod rollups;
 mod seats;
 mod use_case_documents;
 mod web_sessions;
@@ -56,6 +57,10 @@ both_backends! {
     usage_sums_group_by_dimension_exactly,
     usage_sums_per_time_bucket,
     latency_percentiles_are_exact,
+    rolled_up_hours_give_the_same_sums_once_however_often_rolled,
+    raw_records_deleted_after_roll_up_leave_the_sums,
+    a_record_stored_late_reopens_its_hour_and_counts_once,
+    a_month_of_raw_records_goes_whole_and_the_sums_stay,
     content_keys_records_purge_and_erasure_round_trip,
     conversations_keep_one_row_a_message_and_go_with_their_owner,
     use_case_documents_round_trip_narrowed_to_their_use_case,
@@ -70,6 +75,13 @@ use seats::{
     an_entitys_suspension_releases_its_seats_and_keeps_them_free,
     seat_changes_pool_reservations_and_activity_round_trip,
     suspension_and_deletion_release_the_seat_with_the_change,
+};
+
+use rollups::{
+    a_month_of_raw_records_goes_whole_and_the_sums_stay,
+    a_record_stored_late_reopens_its_hour_and_counts_once,
+    raw_records_deleted_after_roll_up_leave_the_sums,
+    rolled_up_hours_give_the_same_sums_once_however_often_rolled,
 };
 
 use reporting::{

@@ -1,0 +1,368 @@
+//! Hourly roll-ups: reports read them for closed hours and raw records for the rest, with the
+//! same sums; rolling up again never counts twice; raw records deleted after roll-up leave every
+//! report's and every entity budget's totals as they were; a record stored late is counted once.
+
+use domain::{EntityId, KeyId, Operation, TeamId, UsageRecord, UsageTotals, UserId};
+use store::{Store, StoreError, UsageDimension, UsageGroup, UsageSelection};
+
+use crate::harness::{TestDb, both_backends_raw};
+
+both_backends_raw! {
+    a_day_rolled_up_is_read_from_its_daily_rows,
+}
+
+/// 2026-11-01T00:00:00Z.
+const T0: i64 = 1_793_491_200_000;
+const HOUR: i64 = 3_600_000;
+const MINUTE: i64 = 60_000;
+
+struct Fixture {
+    acme: EntityId,
+    records: Vec<UsageRecord>,
+}
+
+/// Record `n`: hour `n % 48` after `T0`, at a minute within it, in one of two entities, one team,
+/// two models, two endpoints, one use case, one error code in ten.
+fn record(n: u64, entity: EntityId, user: UserId, team: Option<TeamId>) -> UsageRecord {
+    let n_ = n as i64;
+    UsageRecord {
+        request_id: format!("req-{n}"),
+        client_request_id: None,
+        started_at: T0 + (n_ % 48) * HOUR + (n_ * 7 % 60) * MINUTE,
+        entity_id: Some(entity),
+        user_id: Some(user),
+        service_account_id: None,
+        key_id: Some(KeyId::generate()),
+        team_id: team,
+        use_case: n.is_multiple_of(3).then(|| "credit-scoring".to_owned()),
+        use_case_version: None,
+        operation: Operation::Chat,
+        model: ["mistral-small", "mistral-large"][n as usize % 2].to_owned(),
+        endpoint: Some(["gpu-a", "gpu-b"][n as usize % 5 / 3].to_owned()),
+        stream: false,
+        prompt_tokens: 10 + n,
+        completion_tokens: 5 + n % 7,
+        cost_micros: 100_000 + n,
+        ttft_ms: (!n.is_multiple_of(4)).then_some(n as u32 % 90 + 1),
+        duration_ms: (n as u32 * 37) % 5_000 + 1,
+        status: if n % 10 == 9 { 502 } else { 200 },
+        error_code: (n % 10 == 9).then(|| "upstream_error".to_owned()),
+        attempts: 1,
+        classification: None,
+        hosting: None,
+        usage_estimated: false,
+        cache_hit: n.is_multiple_of(11),
+    }
+}
+
+async fn fixture(store: &Store) -> Fixture {
+    let (acme, beta) = (EntityId::generate(), EntityId::generate());
+    let (ada, bob) = (UserId::generate(), UserId::generate());
+    let risk = TeamId::generate();
+    let records: Vec<UsageRecord> = (0..600)
+        .map(|n| match n % 4 {
+            0 | 1 => record(n, acme, ada, Some(risk)),
+            2 => record(n, acme, ada, None),
+            _ => record(n, beta, bob, None),
+        })
+        .collect();
+    store.insert_usage(&records).await.unwrap();
+    Fixture { acme, records }
+}
+
+fn sum<'a>(records: impl Iterator<Item = &'a UsageRecord>) -> UsageTotals {
+    let mut totals = UsageTotals::default();
+    for r in records {
+        totals.add(&UsageTotals::from(r));
+    }
+    totals
+}
+
+/// The selections the reports below cover: the two days, hour-aligned; a range cut inside hours
+/// at both ends (read partly from raw records whatever is rolled up); one entity's.
+fn selections(acme: EntityId) -> [UsageSelection; 3] {
+    [
+        UsageSelection {
+            from: T0,
+            to: T0 + 48 * HOUR,
+            entity: None,
+        },
+        UsageSelection {
+            from: T0 + 20 * HOUR + 10 * MINUTE,
+            to: T0 + 39 * HOUR + 50 * MINUTE,
+            entity: None,
+        },
+        UsageSelection {
+            from: T0,
+            to: T0 + 48 * HOUR,
+            entity: Some(acme),
+        },
+    ]
+}
+
+/// What the admin API asks: the whole sums, the chargeback's grouping, per error code, a chart
+/// per day and per hour of each model, and one cut at half past an hour (read from raw records).
+async fn reports(store: &Store, selection: &UsageSelection) -> Vec<Vec<UsageGroup>> {
+    use UsageDimension::{Endpoint, Entity, ErrorCode, Model, Team, UseCase};
+    let days = [selection.from, T0 + 24 * HOUR, selection.to];
+    let hours: Vec<i64> = std::iter::once(selection.from)
+        .chain((1..48).map(|h| T0 + h * HOUR))
+        .filter(|b| *b > selection.from && *b < selection.to)
+        .chain([selection.to])
+        .collect();
+    let half_past = [selection.from, T0 + 30 * HOUR + 30 * MINUTE, selection.to];
+    // Midnight an hour off the days rolled up (as Paris's is off UTC's).
+    let other_midnight = [selection.from, T0 + 23 * HOUR, selection.to];
+    let mut answers = Vec::new();
+    for (group_by, boundaries) in [
+        (&[][..], None),
+        (&[Entity, Team, Model, UseCase][..], None),
+        (&[ErrorCode, Endpoint][..], None),
+        (&[Model][..], Some(&days[..])),
+        (&[Model][..], Some(&hours[..])),
+        (&[Entity][..], Some(&half_past[..])),
+        (&[Model][..], Some(&other_midnight[..])),
+    ] {
+        answers.push(
+            store
+                .usage_groups(selection, group_by, boundaries, 1_000)
+                .await
+                .unwrap(),
+        );
+    }
+    answers
+}
+
+async fn all_reports(store: &Store, acme: EntityId) -> Vec<Vec<Vec<UsageGroup>>> {
+    let mut all = Vec::new();
+    for selection in selections(acme) {
+        all.push(reports(store, &selection).await);
+    }
+    all
+}
+
+pub async fn rolled_up_hours_give_the_same_sums_once_however_often_rolled(store: &Store) {
+    let f = fixture(store).await;
+    let raw = all_reports(store, f.acme).await;
+    let exact = store
+        .latency_percentiles(&selections(f.acme)[0], UsageDimension::Model, 10)
+        .await
+        .unwrap();
+
+    let run = store.roll_up_usage(T0 + 40 * HOUR + MINUTE).await.unwrap();
+    assert_eq!(run.through, Some(T0 + 40 * HOUR), "closed hours only");
+    assert_eq!(run.hours, 40);
+    let hour = UsageSelection {
+        from: T0 + 5 * HOUR,
+        to: T0 + 6 * HOUR,
+        entity: None,
+    };
+    let in_hour = f
+        .records
+        .iter()
+        .filter(|r| r.started_at >= hour.from && r.started_at < hour.to);
+    let rolled = store.usage_groups(&hour, &[], None, 1).await.unwrap();
+    assert_eq!(
+        rolled[0].totals,
+        sum(in_hour),
+        "an hour's roll-up is its sums"
+    );
+    assert_eq!(all_reports(store, f.acme).await, raw);
+
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    store
+        .roll_up_day(T0 + 24 * HOUR, T0 + 36 * HOUR)
+        .await
+        .unwrap();
+    let early = store.roll_up_day(T0 + 36 * HOUR, T0 + 48 * HOUR).await;
+    assert!(
+        matches!(early, Err(StoreError::OutOfRange(_))),
+        "a day is summed once all its hours are rolled up: {early:?}"
+    );
+    assert_eq!(
+        store.next_day_to_roll_up().await.unwrap(),
+        Some(T0 + 36 * HOUR)
+    );
+    assert_eq!(all_reports(store, f.acme).await, raw);
+
+    store.roll_up_hour(T0 + 5 * HOUR).await.unwrap();
+    store.roll_up_hour(T0 + 45 * HOUR).await.unwrap();
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    // The zone changed: a day overlapping two summed before replaces them.
+    store
+        .roll_up_day(T0 + 23 * HOUR, T0 + 36 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.rollup_marks().await.unwrap().rolled_up,
+        Some(T0 + 40 * HOUR),
+        "an hour rolled up out of turn does not count the hours before it as done"
+    );
+    let again = store.roll_up_usage(T0 + 40 * HOUR + MINUTE).await.unwrap();
+    assert_eq!(again.hours, 0);
+    assert_eq!(all_reports(store, f.acme).await, raw, "never counted twice");
+
+    let approximate = store
+        .latency_percentiles(&selections(f.acme)[0], UsageDimension::Model, 10)
+        .await
+        .unwrap();
+    assert_eq!(approximate.len(), exact.len());
+    for (rolled, exact) in approximate.iter().zip(&exact) {
+        assert_eq!(rolled.key, exact.key);
+        let pairs = [
+            (rolled.duration, exact.duration),
+            (rolled.ttft.unwrap(), exact.ttft.unwrap()),
+        ];
+        for (r, e) in pairs {
+            assert_eq!(r.count, e.count);
+            for (r, e) in [(r.p50, e.p50), (r.p90, e.p90), (r.p99, e.p99)] {
+                assert!(r >= e && r <= (e + 1).max(e * 11 / 10), "{r} for {e}");
+            }
+        }
+    }
+}
+
+pub async fn raw_records_deleted_after_roll_up_leave_the_sums(store: &Store) {
+    let f = fixture(store).await;
+    let raw = all_reports(store, f.acme).await;
+    let acme = f.acme.to_string();
+    let spent = [
+        store.spent_since("entity", &acme, T0).await.unwrap(),
+        store
+            .spent_since("entity", &acme, T0 + 25 * HOUR + 30 * MINUTE)
+            .await
+            .unwrap(),
+    ];
+
+    let deleted = store.delete_raw_usage(T0 + 48 * HOUR).await.unwrap();
+    assert_eq!(
+        deleted.hours, 0,
+        "nothing is rolled up yet: nothing deleted"
+    );
+    store.roll_up_usage(T0 + 40 * HOUR).await.unwrap();
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    let deleted = store.delete_raw_usage(T0 + 20 * HOUR).await.unwrap();
+    assert_eq!((deleted.hours, deleted.through), (20, Some(T0 + 20 * HOUR)));
+    let left = store.list_usage(10_000).await.unwrap();
+    let kept = f
+        .records
+        .iter()
+        .filter(|r| r.started_at >= T0 + 20 * HOUR)
+        .count();
+    assert_eq!(left.len(), kept);
+
+    assert_eq!(all_reports(store, f.acme).await, raw);
+    assert_eq!(
+        [
+            store.spent_since("entity", &acme, T0).await.unwrap(),
+            store
+                .spent_since("entity", &acme, T0 + 25 * HOUR + 30 * MINUTE)
+                .await
+                .unwrap(),
+        ],
+        spent
+    );
+    let refused = store.roll_up_hour(T0 + 3 * HOUR).await.unwrap_err();
+    assert!(matches!(refused, StoreError::OutOfRange(_)), "{refused:?}");
+
+    // Deleting never goes past what is rolled up.
+    let deleted = store.delete_raw_usage(T0 + 48 * HOUR).await.unwrap();
+    assert_eq!(deleted.through, Some(T0 + 40 * HOUR));
+    assert_eq!(all_reports(store, f.acme).await[0][..3], raw[0][..3]);
+}
+
+pub async fn a_record_stored_late_reopens_its_hour_and_counts_once(store: &Store) {
+    let f = fixture(store).await;
+    store.roll_up_usage(T0 + 40 * HOUR).await.unwrap();
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    let late = UsageRecord {
+        request_id: "late".to_owned(),
+        started_at: T0 + 5 * HOUR + MINUTE,
+        ..f.records[0].clone()
+    };
+    store
+        .insert_usage(std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.rollup_marks().await.unwrap().rolled_up,
+        Some(T0 + 5 * HOUR),
+        "the late record's hour is to be rolled up again"
+    );
+    assert_eq!(
+        store.next_day_to_roll_up().await.unwrap(),
+        Some(T0),
+        "and its day summed again"
+    );
+    let whole = &selections(f.acme)[0];
+    let expected = sum(f.records.iter().chain([&late]));
+    let totals = || async { store.usage_groups(whole, &[], None, 1).await.unwrap()[0].totals };
+    assert_eq!(totals().await, expected);
+    let run = store.roll_up_usage(T0 + 40 * HOUR).await.unwrap();
+    assert_eq!(run.through, Some(T0 + 40 * HOUR));
+    assert_eq!(totals().await, expected, "counted once");
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    assert_eq!(totals().await, expected, "counted once, also by day");
+}
+
+pub async fn a_month_of_raw_records_goes_whole_and_the_sums_stay(store: &Store) {
+    const DECEMBER: i64 = 1_796_083_200_000;
+    let f = fixture(store).await;
+    // On PostgreSQL: November's partition takes the records stored in the default partition.
+    let created = store.prepare_usage_partitions(T0).await.unwrap();
+    let expected = match store.backend() {
+        store::Backend::Postgres => 3,
+        store::Backend::Sqlite => 0,
+    };
+    assert_eq!(created, expected);
+    assert_eq!(store.prepare_usage_partitions(T0).await.unwrap(), 0);
+    let raw = all_reports(store, f.acme).await;
+
+    store.roll_up_usage(DECEMBER).await.unwrap();
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    let kept = store.delete_raw_usage(DECEMBER - HOUR).await.unwrap();
+    assert_eq!(
+        store.list_usage(10_000).await.unwrap().len(),
+        match store.backend() {
+            store::Backend::Postgres => f.records.len(),
+            store::Backend::Sqlite => 0,
+        },
+        "PostgreSQL keeps a month until it is past ({kept:?})"
+    );
+    store.delete_raw_usage(DECEMBER).await.unwrap();
+    assert!(store.list_usage(10).await.unwrap().is_empty());
+    // Every report whose bounds are whole hours (a cut inside an hour needs its raw records).
+    let whole_hours = |all: Vec<Vec<Vec<UsageGroup>>>| {
+        [0, 2].map(|selection| {
+            let mut reports = all[selection].clone();
+            reports.remove(5);
+            reports
+        })
+    };
+    assert_eq!(
+        whole_hours(all_reports(store, f.acme).await),
+        whole_hours(raw)
+    );
+}
+
+/// With the day's hourly rows gone, a report of the day still has its sums: it reads the daily
+/// roll-up (and, cut inside the day, it would need the hours).
+async fn a_day_rolled_up_is_read_from_its_daily_rows(db: &TestDb) {
+    let store = &db.store;
+    let f = fixture(store).await;
+    store.roll_up_usage(T0 + 40 * HOUR).await.unwrap();
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    db.execute(&format!(
+        "DELETE FROM usage_hourly WHERE hour < {}",
+        T0 + 24 * HOUR
+    ))
+    .await;
+    let day = UsageSelection {
+        from: T0,
+        to: T0 + 24 * HOUR,
+        entity: None,
+    };
+    let in_day = f.records.iter().filter(|r| r.started_at < day.to);
+    let read = store.usage_groups(&day, &[], None, 1).await.unwrap();
+    assert_eq!(read[0].totals, sum(in_day));
+}
