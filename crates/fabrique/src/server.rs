@@ -374,11 +374,16 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         directory: Arc::clone(&directory),
         sign_in: sign_in.clone(),
         settings: batch::Settings {
-            files_dir: config
-                .batches
-                .files_dir
-                .clone()
-                .unwrap_or_else(|| config.server.data_dir.join("files")),
+            contents: match config.batches.file_contents {
+                configuration::FileContents::Disk => batch::ContentsAt::Disk(
+                    config
+                        .batches
+                        .files_dir
+                        .clone()
+                        .unwrap_or_else(|| config.server.data_dir.join("files")),
+                ),
+                configuration::FileContents::Database => batch::ContentsAt::Database,
+            },
             max_file_bytes: config.batches.max_file_bytes,
             entity_quota_bytes: config.batches.entity_quota_bytes,
         },

@@ -50,6 +50,9 @@
 //! a key custody outside the database (`retention::KeyCustody`) take the keys over.
 //! **Files** (`files.rs`, migration 0026): uploaded files' metadata, owned by a user or service
 //! account in an entity; `create_file` checks the entity's quota in the transaction that inserts.
+//! Their contents, with `[batches] file_contents = "database"` (`file_chunks.rs`, migration
+//! 0035): rows of at most 1 MiB keyed by file and first byte, appended and read one at a time;
+//! `delete_file` deletes them with the metadata; `purge_orphan_file_chunks` those no file came for.
 //! **Batches** (`batches.rs`, migration 0028): each batch with its submitter, status, counts and
 //! the runner's committed progress (first line not done, spool lengths), so a restart resumes.
 //! **Knowledge libraries** (`libraries.rs`, migration 0029): `libraries`, `library_documents`,
@@ -85,6 +88,7 @@ mod content;
 mod conversations;
 mod error;
 mod factory;
+mod file_chunks;
 mod files;
 mod journal_marks;
 mod keys;
