@@ -56,7 +56,9 @@
 //! **Batches** (`batches.rs`, migration 0028): each batch with its submitter, status, counts and
 //! the runner's committed progress (first line not done, spool lengths), so a restart resumes.
 //! **Knowledge libraries** (`libraries.rs`, migration 0029): `libraries`, `library_documents`,
-//! `library_chunks` (the text each index entry was made from); reader and editor tags one a line;
+//! `library_chunks` (the text and, migration 0035, the embedding each index entry was made from, so
+//! every replica builds its index from the store; `libraries` change notices); reader and editor
+//! tags one a line;
 //! deleting a document or a library deletes its chunks' rows in the same transaction.
 //! **Use-case documents** (`use_case_documents.rs`, migration 0032): the documents attached to a
 //! use case (its impact assessment's), metadata and bytes in one row; listings read the metadata

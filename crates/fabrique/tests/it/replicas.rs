@@ -860,3 +860,121 @@ async fn a_file_uploaded_through_one_replica_is_read_and_run_as_a_batch_through_
         .await;
     assert_eq!(status, 404);
 }
+
+/// [`CONFIG`] with an embedding model, for knowledge libraries.
+fn with_embeddings() -> String {
+    CONFIG.replace(
+        "[[entities]]",
+        "[[models]]\nname = \"mistral-embed\"\nkind = \"embeddings\"\nendpoints = [\"gpu\"]\n\n[[entities]]",
+    )
+}
+
+impl Replicas {
+    /// The documents a search of `library` for `query` finds through `replica`, as `key`; `None`
+    /// while the replica does not know the library.
+    async fn library_finds(
+        &self,
+        replica: usize,
+        key: &str,
+        library: &str,
+        query: &str,
+    ) -> Option<Vec<String>> {
+        let path = format!("/v1/libraries/{library}/search");
+        let body = json!({"query": query, "limit": 5});
+        let (status, found) = self
+            .call_as(replica, key, reqwest::Method::POST, &path, Some(body))
+            .await;
+        if status == 404 {
+            return None;
+        }
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&found));
+        let found: Value = serde_json::from_slice(&found).unwrap();
+        let names = found["data"].as_array().unwrap().iter();
+        Some(
+            names
+                .map(|hit| hit["name"].as_str().unwrap().to_owned())
+                .collect(),
+        )
+    }
+
+    /// Polls searches through `replica` until `expected` says yes of what they find; returns
+    /// how long that took, or fails the test at the deadline.
+    async fn until_library_finds(
+        &self,
+        replica: usize,
+        key: &str,
+        library: &str,
+        query: &str,
+        expected: impl Fn(&[String]) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let found = self.library_finds(replica, key, library, query).await;
+            if found.as_deref().is_some_and(&expected) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "replica {replica} still finds {found:?} after {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_document_added_or_deleted_through_one_replica_is_found_or_gone_through_the_other() {
+    let Some(replicas) = Replicas::start_with(2, &with_embeddings()).await else {
+        return;
+    };
+    let (_, key) = replicas.user_key(0, "ada").await;
+    replicas
+        .until_chat_answers(1, &key, 200, "a key created on replica 0")
+        .await;
+    let library = json!({
+        "name": "Politiques RH", "entity": "acme", "readers": ["entity:acme"],
+        "editors": ["entity:acme"], "embedding_model": "mistral-embed", "classification": "internal",
+    });
+    let (status, created) = replicas
+        .admin(0, reqwest::Method::POST, "/v1/libraries", Some(library))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let text = "# Télétravail\n\nDeux jours de télétravail par semaine sont possibles.\n";
+    let response = replicas
+        .http
+        .post(format!(
+            "{}/v1/libraries/{id}/documents?name=charte.md",
+            replicas.base(0)
+        ))
+        .bearer_auth(&key)
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let document: Value = response.json().await.unwrap();
+    let charte = |found: &[String]| found.iter().any(|name| name == "charte.md");
+    assert_eq!(
+        replicas.library_finds(0, &key, &id, "télétravail").await,
+        Some(vec!["charte.md".to_owned()])
+    );
+
+    let added = replicas
+        .until_library_finds(1, &key, &id, "télétravail", charte)
+        .await;
+    println!("a document added through replica 0 was found through replica 1 after {added:?}");
+
+    let path = format!(
+        "/v1/libraries/{id}/documents/{}",
+        document["id"].as_str().unwrap()
+    );
+    let (status, _) = replicas
+        .call_as(0, &key, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(status, 200);
+    let deleted = replicas
+        .until_library_finds(1, &key, &id, "télétravail", |found| !charte(found))
+        .await;
+    println!("a document deleted through replica 0 was gone through replica 1 after {deleted:?}");
+}

@@ -12,3 +12,13 @@ CREATE TABLE file_chunks (
     written_at BIGINT NOT NULL,
     PRIMARY KEY (file_id, first_byte)
 );
+
+-- Knowledge libraries shared by replicas: each chunk keeps its embedding beside its text (f32
+-- little-endian; NULL when none was made), so that every replica builds its own index from the
+-- store without embedding anything again; a change to a library or to its documents notifies
+-- the topic `libraries`, and each replica brings its index in line.
+ALTER TABLE library_chunks ADD COLUMN vector BYTEA;
+CREATE TRIGGER libraries_changed AFTER INSERT OR DELETE OR UPDATE
+    ON libraries FOR EACH STATEMENT EXECUTE FUNCTION fabrique_change_notice('libraries');
+CREATE TRIGGER library_documents_changed AFTER INSERT OR DELETE OR UPDATE
+    ON library_documents FOR EACH STATEMENT EXECUTE FUNCTION fabrique_change_notice('libraries');

@@ -12,3 +12,8 @@ CREATE TABLE file_chunks (
     written_at BIGINT NOT NULL,
     PRIMARY KEY (file_id, first_byte)
 );
+
+-- Knowledge libraries shared by replicas: each chunk keeps its embedding beside its text (f32
+-- little-endian; NULL when none was made), so that an index lost is built again from the store
+-- without embedding anything again. (PostgreSQL's migration also adds the change notices.)
+ALTER TABLE library_chunks ADD COLUMN vector BLOB;
