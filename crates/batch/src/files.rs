@@ -3,8 +3,8 @@
 //!
 //! A file belongs to the user or service account that uploaded it, in their entity: every read
 //! is narrowed to that owner in the store's query, so another caller's file — and so any file of
-//! another entity — answers 404 as if it did not exist. An upload streams to disk as it arrives
-//! (`contents`), refused past `[batches] max_file_bytes` or past the entity's quota; it is
+//! another entity — answers 404 as if it did not exist. An upload streams to where the contents
+//! are kept as it arrives (`contents`), refused past `[batches] max_file_bytes` or past the entity's quota; it is
 //! stored with its audit event (`file.create`), as a deletion is (`file.delete`).
 
 use std::sync::Arc;
@@ -437,9 +437,9 @@ async fn delete_file(
     })
 }
 
-/// The file's bytes as the answer's body, streamed from disk.
+/// The file's bytes as the answer's body, streamed from where they are kept.
 fn download(batches: &Batches, file: &StoredFile) -> Response {
-    let chunks = batches.contents.read(file.id);
+    let chunks = batches.contents.read(file.id, file.bytes);
     let stream = futures_util::stream::unfold(chunks, |mut chunks| async move {
         chunks.recv().await.map(|chunk| (chunk, chunks))
     });
@@ -455,7 +455,7 @@ fn download(batches: &Batches, file: &StoredFile) -> Response {
     response
 }
 
-/// The file field's bytes, streamed to disk; nothing is left there when they fail.
+/// The file field's bytes, streamed to where they are kept; nothing is left there when they fail.
 async fn receive(
     field: &mut multer::Field<'static>,
     mut writer: crate::contents::Writer,

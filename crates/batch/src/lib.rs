@@ -1,6 +1,8 @@
 //! Files and batches, OpenAI's and Mistral's: `/v1/files` (upload, list, retrieve, delete,
-//! download; `files`), with the bytes on disk under the data directory (`contents`) and their
-//! metadata in the store; `/v1/batches` and Mistral's `/v1/batch/jobs`, two views
+//! download; `files`), with the bytes on disk under the data directory or in the store's
+//! `file_chunks`, as `[batches] file_contents` says (`contents`: one interface, so uploads,
+//! downloads, batches' inputs and their result spools work alike on both; in the database every
+//! replica reads every file), and their metadata in the store; `/v1/batches` and Mistral's `/v1/batch/jobs`, two views
 //! (`batches::View`; Mistral's in `mistral`) of the same batches served by the same handlers
 //! (`batches`), run by the [`Runner`] (`runner`) through the
 //! gateway as their submitter — the binary joins the two ([`Lines`]) and runs the runner on
@@ -24,7 +26,6 @@ mod mistral;
 pub mod openapi;
 mod runner;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -38,7 +39,7 @@ use store::Store;
 use tokio::sync::{Notify, watch};
 
 pub use batches::{BatchObject, Shape, operation_of};
-pub use contents::{Contents, WriteError, Written};
+pub use contents::{Contents, ContentsAt, WriteError, Written};
 pub use error::ApiError;
 pub use files::{FileObject, Purpose};
 pub use mistral::JobObject;
@@ -85,7 +86,7 @@ impl Clock {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Where the files' bytes are kept.
-    pub files_dir: PathBuf,
+    pub contents: ContentsAt,
     pub max_file_bytes: u64,
     pub entity_quota_bytes: u64,
 }
@@ -100,9 +101,9 @@ pub struct Parts {
 }
 
 impl Batches {
-    /// The routes' state; the files directory is created (0700) when missing.
+    /// The routes' state; a files directory is created (0700) when missing.
     pub fn open(parts: Parts) -> std::io::Result<Arc<Batches>> {
-        let contents = Contents::open(&parts.settings.files_dir)?;
+        let contents = Contents::open(&parts.settings.contents, &parts.store)?;
         Ok(Arc::new(Batches {
             store: parts.store,
             directory: parts.directory,

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use domain::{AuditAction, AuditEvent, KeyOwner, Operation, Outcome, now_millis};
+use domain::{AuditAction, AuditEvent, FileId, KeyOwner, Operation, Outcome, now_millis};
 use futures_util::StreamExt as _;
 use identity::Principal;
 use serde_json::{Value, json};
@@ -34,6 +34,7 @@ use store::{BatchStatus, Ending, StoredBatch, StoredFile};
 
 use crate::Batches;
 use crate::batches::{Shape, operation_of};
+use crate::contents::Spool;
 use crate::files::Purpose;
 
 /// Lines committed per chunk at most.
@@ -43,6 +44,8 @@ const CHUNK_PERIOD: Duration = Duration::from_secs(2);
 /// Tries of a line refused for want of capacity, and the first pause (doubled each time).
 const BUSY_TRIES: u32 = 6;
 const BUSY_PAUSE: Duration = Duration::from_millis(500);
+/// Why a batch whose input file is gone fails.
+const INPUT_MISSING: &str = "the input file was deleted before the batch ended";
 /// The largest input a batch may have, in requests (Mistral's limit).
 pub const MAX_LINES: u64 = 1_000_000;
 
@@ -129,42 +132,50 @@ impl Runner {
     }
 
     async fn run_batch(&self, mut batch: StoredBatch) -> Ran<()> {
-        if batch.status == BatchStatus::Validating {
-            match self.validate(&batch).await? {
-                Ok(total) => {
-                    let at = now_millis();
-                    self.batches.store.start_batch(batch.id, total, at).await?;
-                    batch.status = BatchStatus::InProgress;
-                    batch.progress.total = total;
-                }
-                Err(why) => return self.fail(&batch, why).await,
-            }
-        }
         let stop = match batch.status {
-            BatchStatus::InProgress => match self.principal(&batch) {
-                Ok(principal) => self.run_lines(&mut batch, principal).await?,
-                Err(why) => return self.fail(&batch, why).await,
-            },
+            BatchStatus::Validating | BatchStatus::InProgress => {
+                match self.run_input(&mut batch).await? {
+                    Ok(stop) => stop,
+                    Err(why) => return self.fail(&batch, why).await,
+                }
+            }
             BatchStatus::Cancelling => Stop::Cancelled,
             _ => Stop::Done,
         };
-        if stop == Stop::Expired {
-            self.expire_rest(&mut batch).await?;
-        }
         self.finish(&batch, stop).await
     }
 
-    /// Counts the input's requests: `Err` with why the batch cannot run.
-    async fn validate(&self, batch: &StoredBatch) -> Ran<Result<u64, (&'static str, String)>> {
-        let owner = batch.owner;
-        let input = self.batches.store.file(batch.input_file_id, owner).await?;
-        if input.is_none() {
-            return Ok(Err((
-                "input_file_missing",
-                "the input file was deleted before the batch ran".to_owned(),
-            )));
+    /// Counts the input's requests when not done yet, then runs its lines: why the batch
+    /// stopped, or why it cannot run.
+    async fn run_input(&self, batch: &mut StoredBatch) -> Ran<Result<Stop, Why>> {
+        let input = self.batches.store.file(batch.input_file_id, batch.owner);
+        let Some(input) = input.await? else {
+            return Ok(Err(("input_file_missing", INPUT_MISSING.to_owned())));
+        };
+        if batch.status == BatchStatus::Validating {
+            let total = match self.validate(&input).await? {
+                Ok(total) => total,
+                Err(why) => return Ok(Err(why)),
+            };
+            let at = now_millis();
+            self.batches.store.start_batch(batch.id, total, at).await?;
+            batch.status = BatchStatus::InProgress;
+            batch.progress.total = total;
         }
-        let mut lines = self.batches.contents.lines(batch.input_file_id, 0);
+        let principal = match self.principal(batch) {
+            Ok(principal) => principal,
+            Err(why) => return Ok(Err(why)),
+        };
+        let stop = self.run_lines(batch, &input, principal).await?;
+        if stop == Stop::Expired {
+            self.expire_rest(batch, &input).await?;
+        }
+        Ok(Ok(stop))
+    }
+
+    /// Counts the input's requests: `Err` with why the batch cannot run.
+    async fn validate(&self, input: &StoredFile) -> Ran<Result<u64, Why>> {
+        let mut lines = self.batches.contents.lines(input.id, input.bytes, 0);
         let mut total = 0u64;
         while let Some(line) = lines.recv().await {
             line?;
@@ -181,7 +192,7 @@ impl Runner {
     }
 
     /// The submitter as the lines run: their key, if still live, or the signed-in user.
-    fn principal(&self, batch: &StoredBatch) -> Result<Arc<Principal>, (&'static str, String)> {
+    fn principal(&self, batch: &StoredBatch) -> Result<Arc<Principal>, Why> {
         let directory = &self.batches.directory;
         let revoked = || {
             (
@@ -202,16 +213,15 @@ impl Runner {
         }
     }
 
-    async fn run_lines(&self, batch: &mut StoredBatch, principal: Arc<Principal>) -> Ran<Stop> {
-        let spool = self.batches.contents.spool(batch.id);
-        let progress = batch.progress;
-        spool
-            .resume(progress.output_bytes, progress.error_bytes)
-            .await?;
-        let lines = self
-            .batches
-            .contents
-            .lines(batch.input_file_id, progress.next_line);
+    async fn run_lines(
+        &self,
+        batch: &mut StoredBatch,
+        input: &StoredFile,
+        principal: Arc<Principal>,
+    ) -> Ran<Stop> {
+        self.spool(batch)?.resume(&batch.progress).await?;
+        let contents = &self.batches.contents;
+        let lines = contents.lines(input.id, input.bytes, batch.progress.next_line);
         let context = Arc::new(LineContext::of(batch, principal, Arc::clone(&self.lines)));
         // Set once the batch is to stop: no further line is sent, those on their way finish.
         let stopping = Arc::new(AtomicBool::new(false));
@@ -255,6 +265,8 @@ impl Runner {
         let Some(last) = chunk.last().map(|r| r.number) else {
             return Ok(());
         };
+        let spool = self.spool(batch)?;
+        let committed = batch.progress;
         let (mut output, mut errors) = (Vec::new(), Vec::new());
         let progress = &mut batch.progress;
         for result in chunk {
@@ -269,11 +281,7 @@ impl Runner {
         progress.output_bytes += output.len() as u64;
         progress.error_bytes += errors.len() as u64;
         progress.next_line = last + 1;
-        self.batches
-            .contents
-            .spool(batch.id)
-            .append(output, errors)
-            .await?;
+        spool.append(&committed, output, errors).await?;
         let store = &self.batches.store;
         store.commit_batch_progress(batch.id, progress).await?;
         self.batches
@@ -292,11 +300,9 @@ impl Runner {
     }
 
     /// The lines not run when the window ended, reported in the error file as `batch_expired`.
-    async fn expire_rest(&self, batch: &mut StoredBatch) -> Ran<()> {
-        let mut lines = self
-            .batches
-            .contents
-            .lines(batch.input_file_id, batch.progress.next_line);
+    async fn expire_rest(&self, batch: &mut StoredBatch, input: &StoredFile) -> Ran<()> {
+        let contents = &self.batches.contents;
+        let mut lines = contents.lines(input.id, input.bytes, batch.progress.next_line);
         let mut chunk = Vec::with_capacity(CHUNK_LINES);
         while let Some(line) = lines.recv().await {
             let (number, text) = line?;
@@ -319,13 +325,9 @@ impl Runner {
 
     /// Publishes the results and ends the batch.
     async fn finish(&self, batch: &StoredBatch, stop: Stop) -> Ran<()> {
-        let (Some(output_id), Some(error_id)) = (batch.output_file_id, batch.error_file_id) else {
-            return Err(RunError::Broken("the batch has no result file ids"));
-        };
-        let spool = self.batches.contents.spool(batch.id);
-        let p = batch.progress;
-        spool.resume(p.output_bytes, p.error_bytes).await?;
-        let (output, errors) = spool.publish(output_id, error_id).await?;
+        let (spool, output_id, error_id) = self.result_files(batch)?;
+        spool.resume(&batch.progress).await?;
+        let (output, errors) = spool.publish(&batch.progress).await?;
         let at = now_millis();
         let stored = |id, written: crate::Written, name: &str| StoredFile {
             id,
@@ -367,8 +369,22 @@ impl Runner {
         Ok(())
     }
 
+    /// The batch's spool.
+    fn spool(&self, batch: &StoredBatch) -> Ran<Spool> {
+        self.result_files(batch).map(|(spool, _, _)| spool)
+    }
+
+    /// The batch's spool, and the ids its output and error files are published under.
+    fn result_files(&self, batch: &StoredBatch) -> Ran<(Spool, FileId, FileId)> {
+        let (Some(output), Some(errors)) = (batch.output_file_id, batch.error_file_id) else {
+            return Err(RunError::Broken("the batch has no result file ids"));
+        };
+        let spool = self.batches.contents.spool(batch.id, output, errors);
+        Ok((spool, output, errors))
+    }
+
     /// Ends the batch `failed`, with OpenAI's `errors` object saying why.
-    async fn fail(&self, batch: &StoredBatch, (code, message): (&'static str, String)) -> Ran<()> {
+    async fn fail(&self, batch: &StoredBatch, (code, message): Why) -> Ran<()> {
         let errors = json!({"object": "list", "data": [{"code": code, "message": message, "param": null, "line": null}]});
         let ending = Ending {
             status: BatchStatus::Failed,
@@ -536,3 +552,6 @@ pub enum RunError {
 }
 
 type Ran<T> = Result<T, RunError>;
+
+/// Why a batch cannot run: OpenAI's error code and a message, in its `errors`.
+type Why = (&'static str, String);

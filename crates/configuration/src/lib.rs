@@ -141,6 +141,7 @@
 //! policies = "/etc/fabrique/policies.cedar"      # absent: the default policy set
 //!
 //! [batches]
+//! file_contents = "database"                     # files' bytes in the store: every replica reads them
 //! max_file_bytes = 536870912                     # the largest upload to /v1/files
 //! entity_quota_bytes = 10737418240               # files an entity may keep
 //! concurrency = 4                                # batch lines run at once per replica
@@ -203,7 +204,7 @@ pub use policies::{DataPolicies, Effective, PolicySource};
 pub use section::admission::AdmissionConfig;
 pub use section::audit::{AuditConfig, AuditKeySource, Witness};
 pub use section::authorization::AuthorizationConfig;
-pub use section::batches::BatchesConfig;
+pub use section::batches::{BatchesConfig, FileContents};
 pub use section::cache::CacheConfig;
 pub use section::endpoints::EndpointConfig;
 pub use section::entities::EntitySeed;

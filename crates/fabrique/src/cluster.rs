@@ -1,11 +1,13 @@
 //! Replicas that agree: each replica holds in memory what a request needs (keys, users, limits,
-//! budgets, seats, pool shares, the use-case registry, the web sessions it served), and a change
-//! committed through one replica reaches the others within a second.
+//! budgets, seats, pool shares, the use-case registry, the web sessions it served, the knowledge
+//! libraries and its own index of their documents), and a change committed through one replica
+//! reaches the others within a second.
 //!
 //! On PostgreSQL the store's triggers send a change notice per topic at commit
 //! (`store::ChangeFeed`). Two tasks follow them: the receiver marks the topic due and wakes the
 //! reloader, which reloads every due topic from the store (`Directory::refresh`,
-//! `limits::refresh_admission`, `Seats::refresh`, `Directory::refresh_sessions`, …). Notices that come while it reloads are
+//! `limits::refresh_admission`, `Seats::refresh`, `Directory::refresh_sessions`,
+//! `knowledge::Libraries::sync`, …). Notices that come while it reloads are
 //! gathered into its next round, so a burst of changes costs one reload per topic, not one per
 //! change. A lost connection, or a failed reload, makes every topic (or that one) due again, and
 //! every [`FULL_REFRESH_INTERVAL`] all topics are reloaded anyway, as a safety net.
@@ -50,6 +52,7 @@ pub struct Replica {
     pub scim_tokens: Arc<ScimTokens>,
     pub seats: Arc<seats::Seats>,
     pub gateway: Arc<gateway::Gateway>,
+    pub libraries: Arc<knowledge::Libraries>,
     pub resets: Resets,
 }
 
@@ -157,6 +160,12 @@ impl Replica {
                 let forgotten = self.directory.refresh_sessions(store).await?;
                 if forgotten > 0 {
                     tracing::debug!(forgotten, "web sessions ended elsewhere forgotten");
+                }
+            }
+            Topic::Libraries => {
+                let synced = self.libraries.sync().await?;
+                if !synced.is_empty() {
+                    tracing::info!(?synced, "knowledge index brought in line with the store");
                 }
             }
         }

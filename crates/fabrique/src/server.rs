@@ -282,33 +282,6 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     let (leading, lease_task) = crate::cluster::lead(store.clone(), leader_gauge)
         .await
         .context("taking the background jobs' lease")?;
-    let mut background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
-        .into_iter()
-        .collect();
-    background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
-    background.extend(
-        crate::cluster::follow(crate::cluster::Replica {
-            store: store.clone(),
-            config: Arc::clone(&running),
-            directory: Arc::clone(&directory),
-            scim_tokens: Arc::clone(&scim_tokens),
-            seats: Arc::clone(&seats),
-            gateway: Arc::clone(&gateway),
-            resets,
-        })
-        .await
-        .context("following the other replicas' changes")?,
-    );
-    background.extend(lease_task);
-    background.push(crate::seats::spawn_reclaim(
-        Arc::clone(&seats),
-        leading.clone(),
-    ));
-    background.push(crate::key_use::spawn_flush(
-        Arc::clone(&directory),
-        store.clone(),
-    ));
-
     let index = knowledge::Index::open(&config.server.data_dir.join("libraries"))
         .context("opening the knowledge libraries' index")?;
     let embeddings = crate::libraries::Embeddings {
@@ -332,12 +305,40 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         });
     }
     let libraries = Arc::new(libraries);
+    let mut background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
+        .into_iter()
+        .collect();
+    background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
+    background.extend(
+        crate::cluster::follow(crate::cluster::Replica {
+            store: store.clone(),
+            config: Arc::clone(&running),
+            directory: Arc::clone(&directory),
+            scim_tokens: Arc::clone(&scim_tokens),
+            seats: Arc::clone(&seats),
+            gateway: Arc::clone(&gateway),
+            libraries: Arc::clone(&libraries),
+            resets,
+        })
+        .await
+        .context("following the other replicas' changes")?,
+    );
+    background.extend(lease_task);
+    background.push(crate::seats::spawn_reclaim(
+        Arc::clone(&seats),
+        leading.clone(),
+    ));
+    background.push(crate::key_use::spawn_flush(
+        Arc::clone(&directory),
+        store.clone(),
+    ));
     background.push(crate::rollups::spawn_rollups(
         store.clone(),
         zone.clone(),
         config.retention.raw_usage_days,
         leading.clone(),
     ));
+
     background.push(crate::retention::spawn_purge(
         Arc::clone(&content),
         Arc::clone(&libraries),
@@ -385,11 +386,16 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         directory: Arc::clone(&directory),
         sign_in: sign_in.clone(),
         settings: batch::Settings {
-            files_dir: config
-                .batches
-                .files_dir
-                .clone()
-                .unwrap_or_else(|| config.server.data_dir.join("files")),
+            contents: match config.batches.file_contents {
+                configuration::FileContents::Disk => batch::ContentsAt::Disk(
+                    config
+                        .batches
+                        .files_dir
+                        .clone()
+                        .unwrap_or_else(|| config.server.data_dir.join("files")),
+                ),
+                configuration::FileContents::Database => batch::ContentsAt::Database,
+            },
             max_file_bytes: config.batches.max_file_bytes,
             entity_quota_bytes: config.batches.entity_quota_bytes,
         },

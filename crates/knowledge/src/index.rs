@@ -11,12 +11,16 @@
 //! read, however little of a library that is, and nothing is dropped after ranking.
 //!
 //! The embeddings are stored with the chunks in the index (a stored bytes field) and loaded into
-//! memory on opening. Deleting a document deletes its chunks, commits, and merges the segments,
-//! so its text no longer lies in the index files; the vectors leave memory at once.
+//! memory on opening. Deleting documents deletes their chunks, commits, and merges the segments,
+//! so their text no longer lies in the index files; the vectors leave memory at once.
+//!
+//! The index knows which documents it holds ([`Index::documents`]), and adding a document it
+//! holds already replaces it, so that a replica can bring it in line with the store
+//! (`crate::libraries`) without ever holding a document twice.
 //!
 //! Writes take one writer lock; searches read a snapshot and never wait on a write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -129,6 +133,8 @@ pub struct Index {
     fields: Fields,
     /// Embeddings by library.
     vectors: RwLock<HashMap<String, Vec<VectorRow>>>,
+    /// The library of each document indexed.
+    documents: RwLock<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Index {
@@ -183,30 +189,61 @@ impl Index {
             writer: Mutex::new(writer),
             fields,
             vectors: RwLock::new(HashMap::new()),
+            documents: RwLock::new(HashMap::new()),
         };
-        index.load_vectors()?;
+        index.load()?;
         Ok(index)
     }
 
-    fn load_vectors(&self) -> Result<(), IndexError> {
+    /// Loads the embeddings and the documents held.
+    fn load(&self) -> Result<(), IndexError> {
         let searcher = self.reader.searcher();
         let addresses = searcher.search(&AllQuery, &DocSetCollector)?;
         let mut vectors = self.vectors.write().map_err(|_| IndexError::Poisoned)?;
+        let mut documents = self.documents.write().map_err(|_| IndexError::Poisoned)?;
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
             let chunk = self.chunk_of(&doc);
             if let Some(row) = vector_row(&chunk) {
-                vectors.entry(chunk.library).or_default().push(row);
+                vectors.entry(chunk.library.clone()).or_default().push(row);
             }
+            documents.insert(chunk.document, chunk.library);
         }
         Ok(())
     }
 
-    /// Adds chunks (a document's, all of them), committed when this returns.
+    /// The documents indexed, each with its library.
+    pub fn documents(&self) -> Result<HashMap<String, String>, IndexError> {
+        Ok(self
+            .documents
+            .read()
+            .map_err(|_| IndexError::Poisoned)?
+            .clone())
+    }
+
+    /// Adds the chunks of documents (all of each), committed when this returns; a document
+    /// indexed already is replaced, never held twice.
     pub fn add(&self, chunks: &[IndexedChunk]) -> Result<(), IndexError> {
         let f = self.fields;
+        let added: HashMap<&str, &str> = chunks
+            .iter()
+            .map(|c| (c.document.as_str(), c.library.as_str()))
+            .collect();
+        let replaced: Vec<(String, String)> = {
+            let held = self.documents.read().map_err(|_| IndexError::Poisoned)?;
+            (added.keys())
+                .filter_map(|document| {
+                    let library = held.get(*document)?;
+                    Some((library.clone(), (*document).to_owned()))
+                })
+                .collect()
+        };
         {
             let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+            // A delete applies to what was added before it only: the chunks below stay.
+            for (_, document) in &replaced {
+                writer.delete_term(Term::from_field_text(f.document, document));
+            }
             for chunk in chunks {
                 let mut doc = TantivyDocument::default();
                 doc.add_text(f.id, &chunk.id);
@@ -224,10 +261,16 @@ impl Index {
         }
         self.commit()?;
         let mut vectors = self.vectors.write().map_err(|_| IndexError::Poisoned)?;
+        forget_vectors(&mut vectors, &replaced);
         for chunk in chunks {
             if let Some(row) = vector_row(chunk) {
                 vectors.entry(chunk.library.clone()).or_default().push(row);
             }
+        }
+        drop(vectors);
+        let mut documents = self.documents.write().map_err(|_| IndexError::Poisoned)?;
+        for (document, library) in added {
+            documents.insert(document.to_owned(), library.to_owned());
         }
         Ok(())
     }
@@ -243,29 +286,66 @@ impl Index {
 
     /// Deletes a document's chunks from the index files and from memory.
     pub fn delete_document(&self, library: &str, document: &str) -> Result<(), IndexError> {
-        self.delete(Term::from_field_text(self.fields.document, document))?;
+        self.delete_documents(&[(library.to_owned(), document.to_owned())])
+    }
+
+    /// Deletes documents' chunks, each named with its library, from the index files (one merge
+    /// for all) and from memory.
+    pub fn delete_documents(&self, documents: &[(String, String)]) -> Result<(), IndexError> {
+        let field = self.fields.document;
+        self.delete(
+            documents
+                .iter()
+                .map(|(_, d)| Term::from_field_text(field, d)),
+        )?;
         let mut vectors = self.vectors.write().map_err(|_| IndexError::Poisoned)?;
-        if let Some(rows) = vectors.get_mut(library) {
-            rows.retain(|row| &*row.document != document);
+        forget_vectors(&mut vectors, documents);
+        drop(vectors);
+        let mut held = self.documents.write().map_err(|_| IndexError::Poisoned)?;
+        for (_, document) in documents {
+            held.remove(document);
         }
         Ok(())
     }
 
     /// Deletes a library's chunks from the index files and from memory.
     pub fn delete_library(&self, library: &str) -> Result<(), IndexError> {
-        self.delete(Term::from_field_text(self.fields.library, library))?;
+        self.delete([Term::from_field_text(self.fields.library, library)])?;
         self.vectors
             .write()
             .map_err(|_| IndexError::Poisoned)?
             .remove(library);
+        self.documents
+            .write()
+            .map_err(|_| IndexError::Poisoned)?
+            .retain(|_, held| held != library);
         Ok(())
     }
 
-    /// Deletes what `term` names, then merges every segment so that the deleted text is gone
+    /// The embeddings of a document's chunks, by ordinal (what is in the index files).
+    pub fn document_vectors(&self, document: &str) -> Result<Vec<(u32, Vec<f32>)>, IndexError> {
+        let term = Term::from_field_text(self.fields.document, document);
+        let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+        let searcher = self.reader.searcher();
+        let mut vectors = Vec::new();
+        for address in searcher.search(&query, &DocSetCollector)? {
+            let chunk = self.chunk_of(&searcher.doc(address)?);
+            let ordinal = chunk.id.rsplit_once(':').and_then(|(_, o)| o.parse().ok());
+            if let Some(ordinal) = ordinal.filter(|_| !chunk.vector.is_empty()) {
+                vectors.push((ordinal, chunk.vector));
+            }
+        }
+        vectors.sort_by_key(|(ordinal, _)| *ordinal);
+        Ok(vectors)
+    }
+
+    /// Deletes what `terms` name, then merges every segment so that the deleted text is gone
     /// from the files, not just hidden.
-    fn delete(&self, term: Term) -> Result<(), IndexError> {
+    fn delete(&self, terms: impl IntoIterator<Item = Term>) -> Result<(), IndexError> {
         let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
-        writer.delete_term(term);
+        for term in terms {
+            writer.delete_term(term);
+        }
         writer.commit()?;
         let segments = self.tantivy.searchable_segment_ids()?;
         if !segments.is_empty() {
@@ -408,6 +488,20 @@ impl Index {
                 .collect(),
             text: text(f.text),
             vector: vector_of(vector),
+        }
+    }
+}
+
+/// Drops the embeddings of `documents`, each named with its library: one pass over each
+/// library's rows, however many of its documents go.
+fn forget_vectors(vectors: &mut HashMap<String, Vec<VectorRow>>, documents: &[(String, String)]) {
+    let mut by_library: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for (library, document) in documents {
+        by_library.entry(library).or_default().insert(document);
+    }
+    for (library, going) in by_library {
+        if let Some(rows) = vectors.get_mut(library) {
+            rows.retain(|row| !going.contains(&*row.document));
         }
     }
 }

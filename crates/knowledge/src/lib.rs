@@ -5,7 +5,11 @@
 //!   EML), read by well-kept crates; a scanned PDF (no text layer) is flagged, not refused.
 //! - [`chunk`]: chunks that follow headings, paragraphs and tables, each on one page.
 //! - [`index`]: the embedded index under the data directory — `tantivy` (BM25) and exact cosine
-//!   over the chunks' embeddings — with the caller's permissions as a filter inside both.
+//!   over the chunks' embeddings — with the caller's permissions as a filter inside both. Each
+//!   replica has its own, built from the store, which keeps every chunk's text and embedding
+//!   ([`Libraries::sync`]: at load, and on every `libraries` change notice), so documents
+//!   ingested or deleted through one replica are found, or gone, through all, and an index
+//!   directory lost is rebuilt at the next start without embedding anything again.
 //! - [`fuse`]: reciprocal rank fusion of the two rankings.
 //! - [`libraries`]: the service the surfaces call — libraries created and deleted, documents
 //!   ingested (read, chunked, the data policy's personal-data actions applied — the uploader's
@@ -28,6 +32,6 @@ pub use chunk::{Chunk, chunks};
 pub use extract::{Extracted, Kind, Unreadable, extract};
 pub use index::{Hit, Index, IndexError, IndexedChunk, Search, Semantic};
 pub use libraries::{
-    Cited, Embedder, Libraries, LibraryError, PersonalData, Reader, Reranker, Reranking, Upload,
-    Urgency, credentials, library_tag, valid_tag,
+    Cited, Embedder, Libraries, LibraryError, PersonalData, Reader, Reranker, Reranking, Synced,
+    Upload, Urgency, credentials, library_tag, valid_tag,
 };

@@ -8,6 +8,17 @@
 //! pipeline): as the caller, at `batch` priority when ingesting, labelled with the library's
 //! classification, so they are metered, scheduled fairly and only reach cleared endpoints.
 //!
+//! **Every replica its own index, built from the store.** The store keeps each chunk's text and
+//! embedding, so an index is built from it without embedding anything again: [`Libraries::load`]
+//! and [`Libraries::sync`] (which a replica runs on each `libraries` change notice, and every
+//! full refresh) reload the libraries held in memory, index the stored documents the index lacks
+//! and delete from it those the store no longer holds (deleted through another replica, or by
+//! its retention). An index directory lost is rebuilt at the next start. Ingestion, deletion and
+//! a sync take one lock for their index-and-store part (never for reading, extracting or
+//! embedding, never for a search), so a sync never sees a document in the index that the store
+//! is about to hold, and deletes nothing being added. Chunks stored before embeddings were kept
+//! have theirs written from the index at load, where this replica's index holds them.
+//!
 //! With a reranker ([`Reranking`], `[libraries] reranker`), a search takes more candidates from
 //! the index than it was asked for and has the reranker ([`Reranker`], also the gateway's, asked
 //! the same way as the question's embedding) keep the best, in its order and with its scores.
@@ -28,6 +39,8 @@ use crate::index::{Hit, Index, IndexError, IndexedChunk, Search, Semantic};
 
 /// Texts embedded per call.
 const EMBED_BATCH: usize = 32;
+/// Chunks indexed per commit when documents are indexed from the store.
+const SYNC_BATCH: usize = 2_000;
 
 /// Whose credentials an embedding is asked with, and how urgently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,14 +196,31 @@ pub struct Upload {
 }
 
 /// The libraries' service: the store, the index, the embedder, and the libraries held in memory
-/// (loaded at start, changed here with the store) so that a chat request naming libraries reads
-/// no database.
+/// (loaded at start, changed here with the store, reloaded by [`Libraries::sync`]) so that a
+/// chat request naming libraries reads no database.
 pub struct Libraries {
     store: Store,
     index: Arc<Index>,
     embedder: Option<Arc<dyn Embedder>>,
     reranking: Option<Reranking>,
     catalog: RwLock<HashMap<String, StoredLibrary>>,
+    /// Held while the index and the store are changed together (see the module's docs).
+    writing: tokio::sync::Mutex<()>,
+}
+
+/// What [`Libraries::sync`] did to the index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Documents indexed from the store.
+    pub indexed: usize,
+    /// Documents the store no longer holds, deleted from the index.
+    pub deleted: usize,
+}
+
+impl Synced {
+    pub fn is_empty(&self) -> bool {
+        *self == Synced::default()
+    }
 }
 
 impl std::fmt::Debug for Libraries {
@@ -231,25 +261,101 @@ pub fn valid_tag(tag: &str) -> bool {
 }
 
 impl Libraries {
-    /// The service, with the stored libraries loaded.
+    /// The service, with the stored libraries loaded and the index brought in line with the
+    /// store ([`Libraries::sync`]), after writing to the store the embeddings of chunks stored
+    /// without them that this index holds.
     pub async fn load(
         store: Store,
         index: Arc<Index>,
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Result<Self, LibraryError> {
-        let catalog = store
+        let libraries = Libraries {
+            store,
+            index,
+            embedder,
+            reranking: None,
+            catalog: RwLock::new(HashMap::new()),
+            writing: tokio::sync::Mutex::new(()),
+        };
+        libraries.keep_vectors().await?;
+        let synced = libraries.sync().await?;
+        if !synced.is_empty() {
+            tracing::info!(?synced, "knowledge index brought in line with the store");
+        }
+        Ok(libraries)
+    }
+
+    /// Writes to the store the embeddings, from this index, of chunks stored without them.
+    async fn keep_vectors(&self) -> Result<(), LibraryError> {
+        for document in self.store.documents_without_vectors().await? {
+            let (index, id) = (Arc::clone(&self.index), document.clone());
+            let vectors = blocking(move || index.document_vectors(&id)).await??;
+            if !vectors.is_empty() {
+                self.store.fill_chunk_vectors(&document, &vectors).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reloads the libraries held in memory and brings the index in line with the store: the
+    /// stored documents it lacks are indexed from their stored chunks and embeddings (nothing
+    /// is embedded again), and those the store no longer holds are deleted from it.
+    pub async fn sync(&self) -> Result<Synced, LibraryError> {
+        let _writing = self.writing.lock().await;
+        let libraries: HashMap<String, StoredLibrary> = self
+            .store
             .libraries()
             .await?
             .into_iter()
             .map(|l| (l.id.clone(), l))
             .collect();
-        Ok(Libraries {
-            store,
-            index,
-            embedder,
-            reranking: None,
-            catalog: RwLock::new(catalog),
-        })
+        let documents = self.store.all_library_documents().await?;
+        if let Ok(mut catalog) = self.catalog.write() {
+            catalog.clone_from(&libraries);
+        }
+        let mut indexed = self.index.documents()?;
+        let stored: std::collections::HashSet<&str> =
+            documents.iter().map(|d| d.id.as_str()).collect();
+        let gone: Vec<(String, String)> = indexed
+            .iter()
+            .filter(|(document, _)| !stored.contains(document.as_str()))
+            .map(|(document, library)| (library.clone(), document.clone()))
+            .collect();
+        let mut synced = Synced {
+            deleted: gone.len(),
+            ..Synced::default()
+        };
+        if !gone.is_empty() {
+            let index = Arc::clone(&self.index);
+            blocking(move || index.delete_documents(&gone)).await??;
+        }
+        let mut batch = Vec::new();
+        for document in documents {
+            let Some(library) = libraries.get(&document.library_id) else {
+                continue;
+            };
+            // A scan has no passage: nothing to index, ever.
+            if document.chunks == 0 || indexed.remove(&document.id).is_some() {
+                continue;
+            }
+            let stored = self.store.library_chunks(&document.id).await?;
+            batch.extend(indexed_chunks(library, &document, stored));
+            synced.indexed += 1;
+            if batch.len() >= SYNC_BATCH {
+                self.index_batch(std::mem::take(&mut batch)).await?;
+            }
+        }
+        self.index_batch(batch).await?;
+        Ok(synced)
+    }
+
+    async fn index_batch(&self, chunks: Vec<IndexedChunk>) -> Result<(), LibraryError> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let index = Arc::clone(&self.index);
+        blocking(move || index.add(&chunks)).await??;
+        Ok(())
     }
 
     /// The service, its searches reranked by `reranking`.
@@ -286,6 +392,7 @@ impl Libraries {
         library: &StoredLibrary,
         audit: &AuditEvent,
     ) -> Result<(), LibraryError> {
+        let _writing = self.writing.lock().await;
         self.store.create_library(library, audit).await?;
         if let Ok(mut catalog) = self.catalog.write() {
             catalog.insert(library.id.clone(), library.clone());
@@ -295,6 +402,7 @@ impl Libraries {
 
     /// Deletes a library: its rows, then its index entries (files merged).
     pub async fn delete(&self, library: &str, audit: &AuditEvent) -> Result<bool, LibraryError> {
+        let _writing = self.writing.lock().await;
         if !self.store.delete_library(library, audit).await? {
             return Ok(false);
         }
@@ -424,38 +532,24 @@ impl Libraries {
             added_by: audit.actor.clone(),
             added_at: now_millis(),
         };
-        let readers = match &upload.readers {
-            Some(readers) => readers.clone(),
-            None => vec![library_tag(&library.id)],
-        };
-        let indexed: Vec<IndexedChunk> = pieces
-            .iter()
-            .zip(vectors)
-            .map(|(chunk, vector)| IndexedChunk {
-                id: format!("{}:{}", document.id, chunk.ordinal),
-                library: library.id.clone(),
-                document: document.id.clone(),
-                title: document.name.clone(),
-                page: chunk.page,
-                readers: readers.clone(),
-                text: chunk.text.clone(),
-                vector,
-            })
-            .collect();
-        let index = Arc::clone(&self.index);
-        blocking(move || index.add(&indexed)).await??;
         let stored: Vec<StoredChunk> = pieces
             .into_iter()
-            .map(|c| StoredChunk {
+            .zip(vectors)
+            .map(|(c, vector)| StoredChunk {
                 ordinal: c.ordinal,
                 page: c.page,
                 text: c.text,
+                vector,
             })
             .collect();
+        let indexed = indexed_chunks(library, &document, stored.clone());
         let audit = AuditEvent {
             target: document.id.clone(),
             ..audit.clone()
         };
+        let _writing = self.writing.lock().await;
+        let index = Arc::clone(&self.index);
+        blocking(move || index.add(&indexed)).await??;
         let written = self
             .store
             .add_library_document(&document, &stored, library.entity_id, &audit)
@@ -515,6 +609,7 @@ impl Libraries {
         document: &str,
         audit: &AuditEvent,
     ) -> Result<bool, LibraryError> {
+        let _writing = self.writing.lock().await;
         let deleted = self
             .store
             .delete_library_document(&library.id, document, library.entity_id, audit)
@@ -640,6 +735,32 @@ async fn rerank(
         reranked.push(Hit { score, ..hit });
     }
     Ok(reranked)
+}
+
+/// A stored document's chunks as the index holds them: readable by the document's own readers,
+/// else by the library's.
+fn indexed_chunks(
+    library: &StoredLibrary,
+    document: &StoredDocument,
+    chunks: Vec<StoredChunk>,
+) -> Vec<IndexedChunk> {
+    let readers = match &document.readers {
+        Some(readers) => readers.clone(),
+        None => vec![library_tag(&library.id)],
+    };
+    chunks
+        .into_iter()
+        .map(|chunk| IndexedChunk {
+            id: format!("{}:{}", document.id, chunk.ordinal),
+            library: library.id.clone(),
+            document: document.id.clone(),
+            title: document.name.clone(),
+            page: chunk.page,
+            readers: readers.clone(),
+            text: chunk.text,
+            vector: chunk.vector,
+        })
+        .collect()
 }
 
 /// Libraries grouped by their embedding model (those without one are searched by words only).

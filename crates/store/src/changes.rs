@@ -32,11 +32,13 @@ pub enum Topic {
     UseCases,
     /// Web sessions ended (signed out, revoked, their user or entity changed).
     Sessions,
+    /// Knowledge libraries and their documents (each replica's index follows them).
+    Libraries,
 }
 
 impl Topic {
     /// Every topic, for a full reload.
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 8] = [
         Topic::Directory,
         Topic::ScimTokens,
         Topic::Limits,
@@ -44,6 +46,7 @@ impl Topic {
         Topic::Shares,
         Topic::UseCases,
         Topic::Sessions,
+        Topic::Libraries,
     ];
 
     /// The name the triggers send.
@@ -56,6 +59,7 @@ impl Topic {
             Topic::Shares => "shares",
             Topic::UseCases => "use_cases",
             Topic::Sessions => "sessions",
+            Topic::Libraries => "libraries",
         }
     }
 

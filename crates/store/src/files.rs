@@ -1,5 +1,6 @@
 //! Uploaded files' metadata (migration 0026): who owns each, its name, purpose, size and digest.
-//! The bytes live outside the database (the `batch` crate keeps them); a file is created with its
+//! The bytes are the `batch` crate's to keep: on disk, or in `file_chunks` (`file_chunks.rs`),
+//! whose rows of a file are deleted in the transaction that deletes the file. A file is created with its
 //! audit event in one transaction, within its entity's quota, counted in that transaction after
 //! the insert, under a lock of the entity's files on PostgreSQL (SQLite has one writer at a time
 //! already), so two uploads at once, even on two replicas, cannot both pass it. Every read is
@@ -135,8 +136,8 @@ impl Store {
         rows.iter().map(file_row).collect()
     }
 
-    /// Deletes the file `id` of `owner`, with its audit event; `None` when they own no such
-    /// file. The caller removes the bytes after.
+    /// Deletes the file `id` of `owner`, with its audit event and its contents' rows in the
+    /// database; `None` when they own no such file. The caller removes bytes kept on disk after.
     pub async fn delete_file(
         &self,
         id: FileId,
@@ -157,6 +158,11 @@ impl Store {
         let Some(file) = row.as_ref().map(file_row).transpose()? else {
             return Ok(None);
         };
+        // Its contents, when kept in the database, go with it.
+        sqlx::query("DELETE FROM file_chunks WHERE file_id = $1")
+            .bind(file.id.to_string())
+            .execute(&mut *tx)
+            .await?;
         insert_targeted(&mut tx, audit, file.id.to_string(), file.entity_id).await?;
         tx.commit().await?;
         Ok(Some(file))

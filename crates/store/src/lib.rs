@@ -50,10 +50,15 @@
 //! a key custody outside the database (`retention::KeyCustody`) take the keys over.
 //! **Files** (`files.rs`, migration 0026): uploaded files' metadata, owned by a user or service
 //! account in an entity; `create_file` checks the entity's quota in the transaction that inserts.
+//! Their contents, with `[batches] file_contents = "database"` (`file_chunks.rs`, migration
+//! 0035): rows of at most 1 MiB keyed by file and first byte, appended and read one at a time;
+//! `delete_file` deletes them with the metadata; `purge_orphan_file_chunks` those no file came for.
 //! **Batches** (`batches.rs`, migration 0028): each batch with its submitter, status, counts and
 //! the runner's committed progress (first line not done, spool lengths), so a restart resumes.
 //! **Knowledge libraries** (`libraries.rs`, migration 0029): `libraries`, `library_documents`,
-//! `library_chunks` (the text each index entry was made from); reader and editor tags one a line;
+//! `library_chunks` (the text and, migration 0035, the embedding each index entry was made from, so
+//! every replica builds its index from the store; `libraries` change notices); reader and editor
+//! tags one a line;
 //! deleting a document or a library deletes its chunks' rows in the same transaction.
 //! **Use-case documents** (`use_case_documents.rs`, migration 0032): the documents attached to a
 //! use case (its impact assessment's), metadata and bytes in one row; listings read the metadata
@@ -102,6 +107,7 @@ mod content;
 mod conversations;
 mod error;
 mod factory;
+mod file_chunks;
 mod files;
 mod journal_marks;
 mod keys;

@@ -1,9 +1,13 @@
-//! Knowledge libraries (migration 0029): libraries, their documents and the documents' chunks.
-//! Each change is written with its audit event in one transaction; deleting a document or a
-//! library deletes its chunks' rows in the same transaction (the index under the data directory
-//! is the `knowledge` crate's to clear).
+//! Knowledge libraries (migration 0029): libraries, their documents and the documents' chunks,
+//! each chunk with its embedding (migration 0035: `vector`, f32 little-endian; NULL when none was
+//! made), so that every replica builds its own index from the store without embedding anything
+//! again. Each change is written with its audit event in one transaction; deleting a document or
+//! a library deletes its chunks' rows in the same transaction (the index under the data directory
+//! is the `knowledge` crate's to clear). On PostgreSQL a change to `libraries` or
+//! `library_documents` sends the change notice `libraries`.
 
 use domain::{AuditEvent, EntityId, UnixMillis};
+use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::audit::insert_targeted;
@@ -47,12 +51,15 @@ pub struct StoredDocument {
     pub added_at: UnixMillis,
 }
 
-/// A chunk's row: its place, page and text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A chunk's row: its place, page, text and embedding.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredChunk {
     pub ordinal: u32,
     pub page: u32,
     pub text: String,
+    /// Its embedding; empty when none was made (a library without an embedding model, or a
+    /// chunk stored before embeddings were kept).
+    pub vector: Vec<f32>,
 }
 
 const LIBRARY_COLUMNS: &str = "id, entity_id, name, description, classification, retention_days, \
@@ -182,13 +189,14 @@ impl Store {
         .await?;
         for chunk in chunks {
             sqlx::query(
-                "INSERT INTO library_chunks (document_id, ordinal, page, text) \
-                 VALUES ($1, $2, $3, $4)",
+                "INSERT INTO library_chunks (document_id, ordinal, page, text, vector) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(document.id.as_str())
             .bind(i64::from(chunk.ordinal))
             .bind(i64::from(chunk.page))
             .bind(chunk.text.as_str())
+            .bind((!chunk.vector.is_empty()).then(|| vector_bytes(&chunk.vector)))
             .execute(&mut *tx)
             .await?;
         }
@@ -212,10 +220,10 @@ impl Store {
         rows.iter().map(document_row).collect()
     }
 
-    /// The chunks of document `document`, in order.
+    /// The chunks of document `document`, in order, with their embeddings.
     pub async fn library_chunks(&self, document: &str) -> Result<Vec<StoredChunk>, StoreError> {
         let rows = sqlx::query(
-            "SELECT ordinal, page, text FROM library_chunks WHERE document_id = $1 \
+            "SELECT ordinal, page, text, vector FROM library_chunks WHERE document_id = $1 \
              ORDER BY ordinal",
         )
         .bind(document)
@@ -223,13 +231,63 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let vector: Option<Vec<u8>> = row.try_get("vector")?;
                 Ok(StoredChunk {
                     ordinal: unsigned(row, "ordinal")?,
                     page: unsigned(row, "page")?,
                     text: text(row, "text")?,
+                    vector: vector.as_deref().map(vector_of).unwrap_or_default(),
                 })
             })
             .collect()
+    }
+
+    /// Every document of every library, oldest first: what a replica's index is brought in
+    /// line with.
+    pub async fn all_library_documents(&self) -> Result<Vec<StoredDocument>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM library_documents ORDER BY added_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_row).collect()
+    }
+
+    /// The documents of libraries with an embedding model whose chunks are stored without
+    /// embeddings (stored before embeddings were kept), so a replica whose index has them can
+    /// write them.
+    pub async fn documents_without_vectors(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT c.document_id FROM library_chunks c \
+             JOIN library_documents d ON d.id = c.document_id \
+             JOIN libraries l ON l.id = d.library_id \
+             WHERE c.vector IS NULL AND l.embedding_model IS NOT NULL ORDER BY c.document_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| text(row, "document_id")).collect()
+    }
+
+    /// Writes the embeddings of document `document`'s chunks, by ordinal, where none is stored.
+    pub async fn fill_chunk_vectors(
+        &self,
+        document: &str,
+        vectors: &[(u32, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (ordinal, vector) in vectors.iter().filter(|(_, v)| !v.is_empty()) {
+            sqlx::query(
+                "UPDATE library_chunks SET vector = $1 \
+                 WHERE document_id = $2 AND ordinal = $3 AND vector IS NULL",
+            )
+            .bind(vector_bytes(vector))
+            .bind(document)
+            .bind(i64::from(*ordinal))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Deletes document `id` of library `library` and its chunks, with its audit event; `false`
@@ -265,6 +323,18 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// An embedding as stored: each number's four bytes, little-endian.
+fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector_of(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 fn library_row(row: &AnyRow) -> Result<StoredLibrary, StoreError> {

@@ -12,6 +12,7 @@ use crate::rules::at_least_one;
 ///
 /// ```toml
 /// [batches]
+/// file_contents = "disk"                 # or "database": every replica reads every file
 /// files_dir = "/var/lib/fabrique/files"  # default: `files` under the data directory
 /// max_file_bytes = 536870912             # 512 MiB, the largest file one upload may send
 /// entity_quota_bytes = 10737418240       # 10 GiB of files per entity
@@ -19,8 +20,11 @@ use crate::rules::at_least_one;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchesConfig {
-    /// Key `files_dir`: where the contents of uploaded files (and batches' output files) are kept,
-    /// one file per id; created (0700) at start. Absent: `files` under `[server] data_dir`.
+    /// Key `file_contents`: where the contents of uploaded files (and batches' output files) are
+    /// kept, `disk` (the default) or `database`. See [`FileContents`].
+    pub file_contents: FileContents,
+    /// Key `files_dir`, with `file_contents = "disk"` only: where the contents are kept, one file
+    /// per id; created (0700) at start. Absent: `files` under `[server] data_dir`.
     pub files_dir: Option<PathBuf>,
     /// Key `max_file_bytes`: the largest file an upload may send, at least 1. Default 512 MiB
     /// (a batch's input of a million lines).
@@ -35,9 +39,32 @@ pub struct BatchesConfig {
     pub concurrency: usize,
 }
 
+/// Where files' contents are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileContents {
+    /// One file per id in the files directory, on this machine: a single process, or replicas
+    /// sharing that directory.
+    #[default]
+    Disk,
+    /// In the store, in chunks of at most 1 MiB, written and read as they stream: every replica
+    /// on one PostgreSQL reads every file, whichever replica it was uploaded through.
+    Database,
+}
+
+impl FileContents {
+    /// The value's name, as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileContents::Disk => "disk",
+            FileContents::Database => "database",
+        }
+    }
+}
+
 impl Default for BatchesConfig {
     fn default() -> Self {
         BatchesConfig {
+            file_contents: FileContents::Disk,
             files_dir: None,
             max_file_bytes: MAX_FILE_BYTES,
             entity_quota_bytes: ENTITY_QUOTA_BYTES,
@@ -50,6 +77,7 @@ impl Default for BatchesConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBatches {
+    pub file_contents: Option<String>,
     pub files_dir: Option<PathBuf>,
     pub max_file_bytes: Option<u64>,
     pub entity_quota_bytes: Option<u64>,
@@ -82,7 +110,25 @@ pub(crate) fn validate(raw: RawBatches, errors: &mut Collector) -> BatchesConfig
         "batches.concurrency",
         errors,
     );
+    let file_contents = match raw.file_contents.as_deref() {
+        None | Some("disk") => FileContents::Disk,
+        Some("database") => FileContents::Database,
+        Some(other) => {
+            errors.push(
+                "batches.file_contents",
+                format!("unknown place `{other}`; expected `disk` or `database`"),
+            );
+            FileContents::Disk
+        }
+    };
+    if file_contents == FileContents::Database && raw.files_dir.is_some() {
+        errors.push(
+            "batches.files_dir",
+            "only allowed with `file_contents = \"disk\"` (the contents are in the database)",
+        );
+    }
     BatchesConfig {
+        file_contents,
         files_dir: raw.files_dir,
         max_file_bytes,
         entity_quota_bytes,

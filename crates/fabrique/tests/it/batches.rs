@@ -2,7 +2,8 @@
 //! submitter (metered to them, with the use case they named), each exactly once — 10,000 of
 //! them, and across a restart in the middle —, results in OpenAI's output and error files;
 //! another entity's caller sees nothing of it; a cancelled batch keeps what it had done, and so
-//! does one whose completion window ends, its other lines reported `batch_expired`.
+//! does one whose completion window ends, its other lines reported `batch_expired`. The same
+//! with the files' contents in the database (`[batches] file_contents = "database"`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -14,10 +15,16 @@ use crate::harness::*;
 
 on_both_databases! {
     a_batch_runs_each_line_once_as_its_submitter,
+    a_batch_of_files_in_the_database_runs_each_line_once_as_its_submitter,
 }
 
 fn config() -> String {
     one_endpoint("[batches]\nconcurrency = 4\n")
+}
+
+/// [`config`] with the files' contents in the database.
+fn in_database() -> String {
+    one_endpoint("[batches]\nconcurrency = 4\nfile_contents = \"database\"\n")
 }
 
 /// `count` chat lines `line-0`…, as JSONL.
@@ -115,7 +122,15 @@ fn tally(lines: &[Value]) -> HashMap<String, usize> {
 }
 
 async fn a_batch_runs_each_line_once_as_its_submitter(database: Database) {
-    let Some(t) = TestServer::start_on(database, vec![instant_sim()], &config()).await else {
+    runs_each_line_once_as_its_submitter(database, &config()).await;
+}
+
+async fn a_batch_of_files_in_the_database_runs_each_line_once_as_its_submitter(database: Database) {
+    runs_each_line_once_as_its_submitter(database, &in_database()).await;
+}
+
+async fn runs_each_line_once_as_its_submitter(database: Database, config: &str) {
+    let Some(t) = TestServer::start_on(database, vec![instant_sim()], config).await else {
         return;
     };
     let mut input = chat_lines(250);
@@ -189,12 +204,21 @@ async fn a_batch_runs_each_line_once_as_its_submitter(database: Database) {
 
 #[tokio::test]
 async fn a_restart_mid_batch_resumes_without_redoing_or_losing_a_line() {
+    restart_mid_batch_resumes(&config()).await;
+}
+
+#[tokio::test]
+async fn a_restart_mid_batch_of_files_in_the_database_resumes_without_redoing_or_losing_a_line() {
+    restart_mid_batch_resumes(&in_database()).await;
+}
+
+async fn restart_mid_batch_resumes(config: &str) {
     // Answers that take a little while, so the batch is still running when the server stops.
     let slow = sim::SimConfig {
         ttft: Duration::from_millis(2),
         ..instant_sim()
     };
-    let t = TestServer::start(vec![slow], &config()).await;
+    let t = TestServer::start(vec![slow], config).await;
     let count = 3000;
     let file = upload(&t, &t.key, &chat_lines(count)).await;
     let batch = create(&t, &file).await;
@@ -311,8 +335,17 @@ async fn a_batch_of_ten_thousand_lines_answers_and_meters_each_line_once() {
 
 #[tokio::test]
 async fn a_batch_past_its_window_keeps_what_it_did_and_expires_the_rest() {
+    past_its_window_keeps_what_it_did(&config()).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_files_in_the_database_past_its_window_keeps_what_it_did() {
+    past_its_window_keeps_what_it_did(&in_database()).await;
+}
+
+async fn past_its_window_keeps_what_it_did(config: &str) {
     let count = 1000;
-    let t = TestServer::start(vec![instant_sim()], &config()).await;
+    let t = TestServer::start(vec![instant_sim()], config).await;
     // The runner's clock a day and an hour ahead: the 24-hour window of the batch submitted now
     // is over when the runner first looks, after its first chunk of lines.
     t.server

@@ -1,6 +1,7 @@
 //! `/v1/files`: uploads in OpenAI's multipart form, kept across a restart, readable and deletable
 //! by their owner only (another entity's caller gets 404), within the size limit and the
-//! entity's quota, audited.
+//! entity's quota, audited; with `[batches] file_contents = "database"`, kept in the store in
+//! rows, streamed back whole and deleted with the file.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -10,6 +11,7 @@ use crate::harness::*;
 on_both_databases! {
     a_file_is_uploaded_listed_read_and_deleted_by_its_owner_only,
     uploads_stay_within_the_size_limit_and_the_entitys_quota,
+    a_file_kept_in_the_database_is_streamed_back_whole_and_deleted_with_it,
 }
 
 fn config() -> String {
@@ -206,4 +208,81 @@ async fn uploads_stay_within_the_size_limit_and_the_entitys_quota(database: Data
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
     assert_eq!(stored_names(&t).len(), 2, "no partial file is left behind");
+}
+
+/// The rows of file `id`'s contents in the store: how many, and their bytes end to end.
+async fn stored_rows(t: &TestServer, id: &str) -> (usize, Vec<u8>) {
+    let id: domain::FileId = id.parse().unwrap();
+    let (mut rows, mut bytes) = (0, Vec::new());
+    while let Some((_, row)) = t
+        .server
+        .store
+        .next_file_chunk(id, bytes.len() as u64)
+        .await
+        .unwrap()
+    {
+        rows += 1;
+        bytes.extend(row);
+    }
+    (rows, bytes)
+}
+
+async fn a_file_kept_in_the_database_is_streamed_back_whole_and_deleted_with_it(
+    database: Database,
+) {
+    let mib = 1024 * 1024;
+    let config = one_endpoint(&format!(
+        "[batches]\nfile_contents = \"database\"\nmax_file_bytes = {}\n",
+        3 * mib
+    ));
+    let Some(t) = TestServer::start_on(database, vec![instant_sim()], &config).await else {
+        return;
+    };
+    // Two and a half MiB, no two rows alike: three rows, read back in their order.
+    let lines: Vec<u8> = (0..5 * mib / 2)
+        .map(|i| {
+            if i % 100 == 99 {
+                b'\n'
+            } else {
+                b'a' + (i / 100 % 26) as u8
+            }
+        })
+        .collect();
+    let (status, file) = upload(&t, &t.key, "claims.jsonl", "batch", &lines).await;
+    assert_eq!(status, 200, "{file}");
+    let id = file["id"].as_str().unwrap().to_owned();
+    assert_eq!(file["bytes"], lines.len());
+    assert_eq!(stored_rows(&t, &id).await, (3, lines.clone()));
+    assert!(
+        !t.data_dir().join("files").exists(),
+        "nothing is written to disk"
+    );
+
+    // Too large, or given up: nothing is left behind, not even rows no file came for.
+    let (status, refused) =
+        upload(&t, &t.key, "big.jsonl", "batch", &vec![b'x'; 3 * mib + 1]).await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (413, &Value::from("file_too_large"))
+    );
+    let (status, _) = upload(&t, &t.key, "bad.jsonl", "batch_output", b"x").await;
+    assert_eq!(status, 400);
+    let far_ahead = domain::now_millis() + 3_600_000;
+    let orphans = t.server.store.purge_orphan_file_chunks(far_ahead).await;
+    assert_eq!(orphans.unwrap(), 0, "an upload refused leaves no row");
+
+    let t = t.restart().await;
+    assert_eq!(content(&t, &t.key, &id).await, (200, lines.clone()));
+    let (_, stranger) = t.create_user_key("globex", "grace").await;
+    assert_eq!(content(&t, &stranger, &id).await.0, 404);
+
+    let path = format!("/v1/files/{id}");
+    let (status, deleted) = call(&t, Method::DELETE, &path, &t.key, None).await;
+    assert_eq!((status, &deleted["deleted"]), (200, &Value::Bool(true)));
+    assert_eq!(content(&t, &t.key, &id).await.0, 404);
+    assert_eq!(
+        stored_rows(&t, &id).await,
+        (0, Vec::new()),
+        "its rows went with it"
+    );
 }

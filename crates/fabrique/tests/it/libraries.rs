@@ -1,7 +1,8 @@
 //! Knowledge libraries end to end, on both databases: documents made here (PDF, DOCX, XLSX, a
 //! scan) uploaded, searched, and cited by a chat completion that names the library; a reader of
 //! another entity refused; a confidential library refused on an uncleared endpoint; a person who
-//! may read 1 % of a library finds that 1 %; a deleted document gone from search; a document
+//! may read 1 % of a library finds that 1 %; an index directory lost rebuilt from the store at
+//! start without embedding again; a deleted document gone from search; a document
 //! added again unchanged audited, a changed one replacing it; personal data through the
 //! entity's data policy before anything is stored.
 
@@ -188,6 +189,18 @@ async fn documents_are_searched_and_cited_then_deleted_for_real(database: Databa
         .get_with_key(&format!("/v1/libraries/{id}/documents"), &t.key)
         .await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 4);
+
+    // The index lost is built again from the store at the next start, vectors included:
+    // nothing is embedded again but the question.
+    let embedded = t.sims[0].0.stats().embeddings_requests;
+    let t = t
+        .restart_with(|config| {
+            std::fs::remove_dir_all(config.server.data_dir.join("libraries")).unwrap();
+        })
+        .await;
+    let (_, found) = search(&t, &t.key, &id, "loyer mensuel", 3).await;
+    assert_eq!(found["data"][0]["name"], "bail.docx", "{found}");
+    assert_eq!(t.sims[0].0.stats().embeddings_requests, embedded + 1);
 
     // A chat completion naming the library answers with its citations.
     let (status, answer) = ask(

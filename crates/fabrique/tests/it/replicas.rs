@@ -678,3 +678,303 @@ async fn a_session_revoked_or_signed_out_on_one_replica_is_refused_by_the_other(
         .await;
     println!("a session signed out through replica 0 was refused by replica 1 after {took:?}");
 }
+
+/// [`CONFIG`] with files' contents in the database, which every replica reads.
+fn files_in_database() -> String {
+    format!("{CONFIG}\n[batches]\nfile_contents = \"database\"\n")
+}
+
+impl Replicas {
+    /// The replica that runs the background jobs (batches among them), and another.
+    async fn leader_and_other(&self) -> (usize, usize) {
+        let start = Instant::now();
+        loop {
+            for replica in 0..self.replicas.len() {
+                if self.leads(replica).await {
+                    return (replica, (replica + 1) % self.replicas.len());
+                }
+            }
+            assert!(start.elapsed() < DEADLINE, "no replica leads");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A call with `key` through `replica`: the status and the body's bytes.
+    async fn call_as(
+        &self,
+        replica: usize,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, bytes::Bytes) {
+        let url = format!("{}{path}", self.base(replica));
+        let mut request = self.http.request(method, url).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.bytes().await.unwrap())
+    }
+
+    /// Uploads `content` with purpose `batch` through `replica`: the file's id.
+    async fn upload(&self, replica: usize, key: &str, content: &[u8]) -> String {
+        let boundary = "replica-test-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let response = self
+            .http
+            .post(format!("{}/v1/files", self.base(replica)))
+            .bearer_auth(key)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let file: Value = response.json().await.unwrap();
+        file["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_file_uploaded_through_one_replica_is_read_and_run_as_a_batch_through_the_other() {
+    let Some(replicas) = Replicas::start_with(2, &files_in_database()).await else {
+        return;
+    };
+    let (leader, other) = replicas.leader_and_other().await;
+    let (_, key) = replicas.user_key(other, "ada").await;
+    replicas
+        .until_chat_answers(leader, &key, 200, "a key created on the other replica")
+        .await;
+    let count = 40;
+    let mut input = String::new();
+    for i in 0..count {
+        let line = json!({
+            "custom_id": format!("line-{i}"), "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "mistral-small", "messages": [{"role": "user", "content": format!("Claim {i}")}], "max_tokens": 3},
+        });
+        input.push_str(&format!("{line}\n"));
+    }
+
+    // Uploaded through the replica that does not run batches, read back through the one that does.
+    let file = replicas.upload(other, &key, input.as_bytes()).await;
+    let content = format!("/v1/files/{file}/content");
+    let (status, read) = replicas
+        .call_as(leader, &key, reqwest::Method::GET, &content, None)
+        .await;
+    assert_eq!((status, &read[..]), (200, input.as_bytes()));
+
+    // Submitted through the other replica, run by the leader, which reads the input from the
+    // store; its output, written there, is read through the other replica.
+    let submit = json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h"});
+    let (status, created) = replicas
+        .call_as(
+            other,
+            &key,
+            reqwest::Method::POST,
+            "/v1/batches",
+            Some(submit),
+        )
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&created));
+    let created: Value = serde_json::from_slice(&created).unwrap();
+    let path = format!("/v1/batches/{}", created["id"].as_str().unwrap());
+    let start = Instant::now();
+    let ended = loop {
+        let (status, batch) = replicas
+            .call_as(other, &key, reqwest::Method::GET, &path, None)
+            .await;
+        assert_eq!(status, 200);
+        let batch: Value = serde_json::from_slice(&batch).unwrap();
+        if batch["status"] == "completed" {
+            break batch;
+        }
+        // The leader finds a batch submitted elsewhere on its next look, every few seconds.
+        assert!(
+            start.elapsed() < Duration::from_secs(120) && batch["status"] != "failed",
+            "{batch}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "a batch submitted through one replica ended after {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        ended["request_counts"],
+        json!({"total": count, "completed": count, "failed": 0})
+    );
+    let output = format!(
+        "/v1/files/{}/content",
+        ended["output_file_id"].as_str().unwrap()
+    );
+    let (status, through_other) = replicas
+        .call_as(other, &key, reqwest::Method::GET, &output, None)
+        .await;
+    assert_eq!(status, 200);
+    let (_, through_leader) = replicas
+        .call_as(leader, &key, reqwest::Method::GET, &output, None)
+        .await;
+    assert_eq!(through_other, through_leader);
+    let mut answered: Vec<String> = String::from_utf8(through_other.to_vec())
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let line: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(line["response"]["status_code"], 200, "{line}");
+            line["custom_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let lines = answered.len();
+    answered.sort();
+    answered.dedup();
+    assert_eq!(
+        (lines, answered.len()),
+        (count, count),
+        "each line answered once"
+    );
+
+    // Deleted through one replica, gone through the other.
+    let (status, _) = replicas
+        .call_as(
+            leader,
+            &key,
+            reqwest::Method::DELETE,
+            &format!("/v1/files/{file}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = replicas
+        .call_as(other, &key, reqwest::Method::GET, &content, None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// [`CONFIG`] with an embedding model, for knowledge libraries.
+fn with_embeddings() -> String {
+    CONFIG.replace(
+        "[[entities]]",
+        "[[models]]\nname = \"mistral-embed\"\nkind = \"embeddings\"\nendpoints = [\"gpu\"]\n\n[[entities]]",
+    )
+}
+
+impl Replicas {
+    /// The documents a search of `library` for `query` finds through `replica`, as `key`; `None`
+    /// while the replica does not know the library.
+    async fn library_finds(
+        &self,
+        replica: usize,
+        key: &str,
+        library: &str,
+        query: &str,
+    ) -> Option<Vec<String>> {
+        let path = format!("/v1/libraries/{library}/search");
+        let body = json!({"query": query, "limit": 5});
+        let (status, found) = self
+            .call_as(replica, key, reqwest::Method::POST, &path, Some(body))
+            .await;
+        if status == 404 {
+            return None;
+        }
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&found));
+        let found: Value = serde_json::from_slice(&found).unwrap();
+        let names = found["data"].as_array().unwrap().iter();
+        Some(
+            names
+                .map(|hit| hit["name"].as_str().unwrap().to_owned())
+                .collect(),
+        )
+    }
+
+    /// Polls searches through `replica` until `expected` says yes of what they find; returns
+    /// how long that took, or fails the test at the deadline.
+    async fn until_library_finds(
+        &self,
+        replica: usize,
+        key: &str,
+        library: &str,
+        query: &str,
+        expected: impl Fn(&[String]) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let found = self.library_finds(replica, key, library, query).await;
+            if found.as_deref().is_some_and(&expected) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "replica {replica} still finds {found:?} after {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_document_added_or_deleted_through_one_replica_is_found_or_gone_through_the_other() {
+    let Some(replicas) = Replicas::start_with(2, &with_embeddings()).await else {
+        return;
+    };
+    let (_, key) = replicas.user_key(0, "ada").await;
+    replicas
+        .until_chat_answers(1, &key, 200, "a key created on replica 0")
+        .await;
+    let library = json!({
+        "name": "Politiques RH", "entity": "acme", "readers": ["entity:acme"],
+        "editors": ["entity:acme"], "embedding_model": "mistral-embed", "classification": "internal",
+    });
+    let (status, created) = replicas
+        .admin(0, reqwest::Method::POST, "/v1/libraries", Some(library))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let text = "# Télétravail\n\nDeux jours de télétravail par semaine sont possibles.\n";
+    let response = replicas
+        .http
+        .post(format!(
+            "{}/v1/libraries/{id}/documents?name=charte.md",
+            replicas.base(0)
+        ))
+        .bearer_auth(&key)
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let document: Value = response.json().await.unwrap();
+    let charte = |found: &[String]| found.iter().any(|name| name == "charte.md");
+    assert_eq!(
+        replicas.library_finds(0, &key, &id, "télétravail").await,
+        Some(vec!["charte.md".to_owned()])
+    );
+
+    let added = replicas
+        .until_library_finds(1, &key, &id, "télétravail", charte)
+        .await;
+    println!("a document added through replica 0 was found through replica 1 after {added:?}");
+
+    let path = format!(
+        "/v1/libraries/{id}/documents/{}",
+        document["id"].as_str().unwrap()
+    );
+    let (status, _) = replicas
+        .call_as(0, &key, reqwest::Method::DELETE, &path, None)
+        .await;
+    assert_eq!(status, 200);
+    let deleted = replicas
+        .until_library_finds(1, &key, &id, "télétravail", |found| !charte(found))
+        .await;
+    println!("a document deleted through replica 0 was gone through replica 1 after {deleted:?}");
+}

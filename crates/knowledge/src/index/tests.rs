@@ -185,3 +185,43 @@ fn a_deleted_document_leaves_the_files_and_the_rest_survives_reopening() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_document_added_again_replaces_itself_and_the_index_knows_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (libraries, tags) = (strings(&["lib"]), strings(&["library:lib"]));
+    {
+        let index = Index::open(dir.path()).unwrap();
+        let first = chunk("lib", "a", &["library:lib"], "ancien tarif", vec![1.0, 0.0]);
+        index.add(&[first]).unwrap();
+        let again = chunk(
+            "lib",
+            "a",
+            &["library:lib"],
+            "nouveau tarif",
+            vec![1.0, 0.0],
+        );
+        let other = chunk("other", "b", &["library:other"], "autre", vec![]);
+        index.add(&[again, other]).unwrap();
+        let found = index
+            .search(&search(&libraries, &tags, "tarif", Some(&[1.0, 0.0])))
+            .unwrap();
+        assert_eq!(found.len(), 1, "never held twice: {found:?}");
+        assert_eq!(found[0].text, "nouveau tarif");
+    }
+    let index = Index::open(dir.path()).unwrap();
+    let held = index.documents().unwrap();
+    assert_eq!(held.len(), 2);
+    assert_eq!((held["a"].as_str(), held["b"].as_str()), ("lib", "other"));
+    assert_eq!(
+        index.document_vectors("a").unwrap(),
+        vec![(0, vec![1.0, 0.0])]
+    );
+    assert_eq!(index.document_vectors("b").unwrap(), vec![]);
+    index
+        .delete_documents(&[("lib".into(), "a".into()), ("other".into(), "b".into())])
+        .unwrap();
+    assert!(index.documents().unwrap().is_empty());
+    let found = index.search(&search(&libraries, &tags, "x", Some(&[1.0, 0.0])));
+    assert!(found.unwrap().is_empty(), "its vectors left memory");
+}
