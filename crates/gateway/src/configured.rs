@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use configuration::Config;
+use configuration::{Config, RoutingConfig};
 use domain::EndpointIdx;
 use routing::{CircuitPolicy, EndpointSpec, Endpoints, PrefixIndex};
 use telemetry::Metrics;
@@ -30,7 +30,6 @@ use crate::catalog::{Catalog, InvalidEndpoints};
 use crate::classify::Classifier;
 use crate::policies::Inspector;
 use crate::resolve::ModelAccess;
-use crate::route::Routing;
 use crate::schedule::{Placement, Scheduling, Sizing};
 
 /// One configuration of the request path, compiled. Never changed once built: a reload builds
@@ -54,6 +53,15 @@ pub(crate) struct Configured {
     pub routing: Routing,
     /// Each model's pool and what routing remembers of the prompts it placed (schedule, route).
     pub placement: Placement,
+}
+
+/// What the route stage calls endpoints with: the HTTP client, their health, the attempt limits.
+#[derive(Debug)]
+pub(crate) struct Routing {
+    pub client: UpstreamClient,
+    pub health: Arc<Endpoints>,
+    pub settings: RoutingConfig,
+    pub metrics: Arc<Metrics>,
 }
 
 /// What a compiled configuration changes outside itself when it is put in force.

@@ -22,34 +22,22 @@
 //! endpoints cleared for the request's classification are tried; when none of the chain's is,
 //! [`check_clearance`] refuses the request at the inspect stage, before anything is sent anywhere.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use configuration::RoutingConfig;
 use domain::{Classification, Dialect, EndpointIdx, EndpointKind, EntityId, ModelIdx, Operation};
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
-use routing::{Endpoints, Lease};
-use telemetry::Metrics;
-use upstream::{RerankAnswer, UpstreamClient, UpstreamError};
+use routing::Lease;
+use upstream::{RerankAnswer, UpstreamError};
 use wire::object::RawObject;
 
 use crate::catalog::{Catalog, ModelRoute};
 use crate::classify::Classifier;
-use crate::configured::Configured;
+use crate::configured::{Configured, Routing};
 use crate::error::GatewayError;
 use crate::resolve::Chain;
 use crate::schedule::{FallbackSequence, Scheduling};
-
-/// What the route stage calls endpoints with: the HTTP client, their health, the attempt limits.
-#[derive(Debug)]
-pub(crate) struct Routing {
-    pub client: UpstreamClient,
-    pub health: Arc<Endpoints>,
-    pub settings: RoutingConfig,
-    pub metrics: Arc<Metrics>,
-}
 
 /// A backend response with headers received, and what led to it.
 #[derive(Debug)]
