@@ -292,7 +292,7 @@ PY
 }
 
 quiet() {              # waits (at most a minute) until the server spends under 2 ticks in 2 s: the
-    local before after i   # background work a burst of sends leaves (usage flushed) is not a send's
+    local before after i   # background work a burst of sends leaves is not a send's
     for (( i = 0; i < 30; i++ )); do
         before=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
         sleep 2
