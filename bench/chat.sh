@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# bench/chat.sh: does a long conversation cost the web chat anything extra, and what does the chat's
+# route add to the first token when many people stream at once?
+#
+# One `fabrique serve` on its embedded defaults (SQLite, the built-in simulator), the group's
+# retention `full` (conversations kept, sealed under the person's content key), a bench model on
+# the built-in simulator endpoint whose context window holds a 2,000-message prompt, and the
+# simulator answering with no time to first token (in section `long`, the whole answer at once)
+# so the GPU is not what is measured. The bootstrap administrator signs in through the one-time
+# link the server prints; every request is the page's own: its session cookie and its CSRF token
+# (`x-csrf-token`).
+#
+# Section `long`: a conversation of MESSAGES messages is built through the real chat route
+# (`POST /chat/send`, MESSAGES/2 questions, each sending the whole conversation back as the page
+# does), and one of 2 messages beside it. Then:
+#   - opening each (`GET /c/{id}`, the page rendered whole on the server), REQUESTS times on one
+#     keep-alive connection: p50 / p99 / max of the time to the last byte;
+#   - the server's CPU time (utime + stime of /proc/PID/stat, 10 ms ticks) per send, averaged
+#     over SENDS sends, once the server is quiet (under 2 ticks in 2 s): in the short
+#     conversation, in the long one (its whole history is the prompt), and in a new conversation
+#     given the same long history as its prompt, which tells the prompt's cost from the
+#     conversation's.
+# Section `crowd`: N streaming sends to `/chat/send` at once (connections opened first, requests
+#   written together), each a new question in a new kept conversation: the time from writing the
+#   request to the first `answer` fragment. Then, while those N streams go on (their answers last
+#   ANSWER_SECONDS), PROBES sends one at a time to each of `/chat/send` and, with the same
+#   session, `/v1/chat/completions` (time to the first token). Last, N requests at once straight
+#   to `/v1/chat/completions`. p50 / p99 / max of each, and what the web route adds.
+#
+# Usage, from anywhere:  bash bench/chat.sh
+# Knobs (environment): SECTIONS="long crowd"  MESSAGES=2000  REQUESTS=20  SENDS=10  N=1000
+#   (documented setting for the issue's figure: N=10000, which needs `ulimit -n` of at least
+#   3 N + 1,000 for the server: per stream, the client's connection, the gateway's to the
+#   embedded simulator and the simulator's end of it)  PROBES=200  RETENTION=full|metadata
+#   (`metadata` keeps nothing of the chat: section `crowd` without the keeping's writes)
+#   ANSWER_SECONDS=30  PROFILE=release|debug  BUILD=auto|1|0
+#   WORK=/tmp/fabrique-chat-bench  PORT=18791
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$HERE/.." && pwd)
+SECTIONS=${SECTIONS:-long crowd}
+MESSAGES=${MESSAGES:-2000}
+REQUESTS=${REQUESTS:-20}
+SENDS=${SENDS:-10}
+N=${N:-1000}
+PROBES=${PROBES:-200}
+ANSWER_SECONDS=${ANSWER_SECONDS:-30}
+RETENTION=${RETENTION:-full}
+PROFILE=${PROFILE:-release}
+BUILD=${BUILD:-auto}
+WORK=${WORK:-/tmp/fabrique-chat-bench}
+PORT=${PORT:-18791}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
+FABRIQUE_BIN=$TARGET_DIR/$PROFILE/fabrique
+URL=http://127.0.0.1:$PORT
+LOGS=$WORK/logs
+MODEL=bench-chat
+# The simulator's answers are 32 tokens unless asked otherwise.
+ANSWER_TOKENS=32
+# shellcheck source=lib/processes.sh
+source "$HERE/lib/processes.sh"
+
+build() {
+    if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
+        local flag=()
+        [[ $PROFILE == release ]] && flag=(--release)
+        log "cargo build ${flag[*]} --bin fabrique"
+        (cd "$REPO_ROOT" && cargo build "${flag[@]}" --bin fabrique)
+    fi
+    [[ -x $FABRIQUE_BIN ]] || die "missing $FABRIQUE_BIN"
+}
+
+configure() {          # configure SECONDS : retention full, the bench model, answers lasting SECONDS
+    cat > "$WORK/fabrique.toml" <<EOF
+[simulator]
+ttft_ms = 0
+tokens_per_second = $(awk -v t=$ANSWER_TOKENS -v s="$1" 'BEGIN { printf "%.3f", t / s }')
+capacity = 1000000
+
+[retention]
+master_key_env = "FABRIQUE_BENCH_MASTER_KEY"
+mode = "$RETENTION"
+$([[ $RETENTION == full ]] && echo "days = 30")
+
+[[models]]
+name = "$MODEL"
+kind = "chat"
+endpoints = ["simulator"]
+context_length = 4000000
+EOF
+}
+
+serve() {              # a fresh server, PID in SERVER_PID, the administrator signed in (cookies)
+    rm -rf "$WORK/data"
+    FABRIQUE_BENCH_MASTER_KEY=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
+    FABRIQUE_ADMIN_KEY=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
+        start_bg fabrique "$FABRIQUE_BIN" serve --config "$WORK/fabrique.toml" \
+        --listen "127.0.0.1:$PORT" --data-dir "$WORK/data"
+    SERVER_PID=$LAST_PID
+    wait_ready "$URL/readyz" "$SERVER_PID" 120 \
+        || { tail -n 30 "$LOGS/fabrique.log" >&2; die "fabrique did not answer 200 on /readyz within 120 s"; }
+    local link
+    link=$(grep -o 'http://[^ ]*/auth/link/fabl_[A-Za-z0-9_-]*' "$LOGS/fabrique.log" | tail -n 1)
+    [[ -n $link ]] || die "no sign-in link in $LOGS/fabrique.log"
+    rm -f "$WORK/cookies"
+    curl -s -o /dev/null -c "$WORK/cookies" "$link"
+    # The page gives the browser its CSRF cookie and token.
+    curl -s -b "$WORK/cookies" -c "$WORK/cookies" "$URL/" > "$WORK/page.html"
+    TOKEN=$(grep -o 'name="csrf-token" content="[^"]*"' "$WORK/page.html" | sed 's/.*content="//; s/"$//')
+    [[ -n $TOKEN ]] || die "signing in through the link gave no chat page"
+    COOKIE=$(sed 's/^#HttpOnly_//' "$WORK/cookies" \
+        | awk '!/^#/ && NF >= 7 { printf "%s%s=%s", sep, $6, $7; sep = "; " }')
+    log "fabrique ready (pid $SERVER_PID), admin signed in"
+}
+
+client() {             # client COMMAND ARGS... : the Python client below
+    CHAT_URL=$URL CHAT_COOKIE=$COOKIE CHAT_TOKEN=$TOKEN CHAT_MODEL=$MODEL SERVER_PID=$SERVER_PID \
+        python3 - "$@" <<'PY'
+import asyncio, collections, json, os, sys, time, urllib.parse
+import http.client
+
+URL = urllib.parse.urlsplit(os.environ["CHAT_URL"])
+COOKIE, TOKEN, MODEL = os.environ["CHAT_COOKIE"], os.environ["CHAT_TOKEN"], os.environ["CHAT_MODEL"]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds():
+    with open("/proc/%s/stat" % os.environ["SERVER_PID"]) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def send(conn, conversation, messages):
+    """One `POST /chat/send`, read to its end: (conversation id, answer text)."""
+    body = json.dumps({"model": MODEL, "conversation": conversation, "messages": messages})
+    conn.request("POST", "/chat/send", body, {"cookie": COOKIE, "x-csrf-token": TOKEN,
+                                              "content-type": "application/json"})
+    response = conn.getresponse()
+    text = response.read().decode()
+    if response.status != 200:
+        sys.exit("chat/send answered %d: %s" % (response.status, text[:300]))
+    answer, kept = "", conversation
+    for event in text.split("\n\n"):
+        lines = event.split("\n")
+        if len(lines) < 2:
+            continue
+        name, data = lines[0][len("event: "):], json.loads(lines[1][len("data: "):])
+        if name == "conversation":
+            kept = data["id"]
+        elif name == "answer":
+            answer += data["delta"]
+        elif name == "refused":
+            sys.exit("refused: " + data["html"])
+    return kept, answer
+
+
+def build(count):
+    """A conversation of `count` messages, through the chat route: prints its id."""
+    conn = http.client.HTTPConnection(URL.hostname, URL.port)
+    conversation, messages = None, []
+    while len(messages) < int(count):
+        messages.append({"role": "user", "content": "question %d: what changed?" % len(messages)})
+        conversation, answer = send(conn, conversation, messages)
+        messages.append({"role": "assistant", "content": answer})
+    with open(os.environ.get("HISTORY", "/dev/null"), "w") as f:
+        json.dump(messages, f)
+    print(conversation)
+
+
+def cpu(conversation, history, sends):
+    """Server CPU milliseconds per send: continuing `conversation` (or new ones when "-") whose
+    history is the file `history`."""
+    with open(history) as f:
+        messages = json.load(f)
+    conn = http.client.HTTPConnection(URL.hostname, URL.port)
+    kept = None if conversation == "-" else conversation
+    send(conn, kept, messages + [{"role": "user", "content": "warm up"}])
+    total = 0.0
+    for i in range(int(sends)):
+        asked = messages + [{"role": "user", "content": "one more question %d" % i}]
+        time.sleep(0.3)  # let the previous send's kept answer and metering settle
+        before = cpu_seconds()
+        kept_now, answer = send(conn, kept, asked)
+        time.sleep(0.3)
+        total += cpu_seconds() - before
+        if kept is not None:
+            messages = asked + [{"role": "assistant", "content": answer}]
+    print("%.1f" % (total * 1000 / int(sends)))
+
+
+ROUTES = {
+    "web": ("/chat/send", b"event: answer", {}),
+    "api": ("/v1/chat/completions", b'"delta":{"content":"',
+            {"stream": True, "stream_options": {"include_usage": True}}),
+}
+
+
+def request(route):
+    path, marker, extra = ROUTES[route]
+    body = dict({"model": MODEL, "messages": [{"role": "user", "content": "how are you?"}]}, **extra)
+    body = json.dumps(body).encode()
+    head = ("POST %s HTTP/1.1\r\nhost: %s\r\ncookie: %s\r\nx-csrf-token: %s\r\n"
+            "content-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            % (path, URL.netloc, COOKIE, TOKEN, len(body))).encode()
+    return head + body, marker
+
+
+async def stream(route, firsts, failed, start=None, ready=None, to_end=True):
+    """One streaming request: appends to `firsts` the seconds from writing it to its first token
+    (its first `answer` fragment on the chat), or to `failed` what came instead; reads it to its
+    end when `to_end`, else closes it there (stopped)."""
+    data, marker = request(route)
+    reader, writer = await asyncio.open_connection(URL.hostname, URL.port)
+    if ready is not None:
+        ready.append(1)
+        await start.wait()
+    sent = time.perf_counter()
+    writer.write(data)
+    await writer.drain()
+    seen = b""
+    while marker not in seen:
+        chunk = await reader.read(65536)
+        if not chunk or (b"\r\n\r\n" in seen and b" 200 OK" not in seen[:20]):
+            failed.append(seen.split(b"\r\n")[0] + b" " + seen.split(b"\r\n\r\n", 1)[-1][-200:])
+            writer.close()
+            return
+        seen += chunk
+    firsts.append(time.perf_counter() - sent)
+    while to_end and await reader.read(65536):
+        pass
+    writer.close()
+
+
+async def burst(route, n, probes=0):
+    """N streaming requests on `route` written at once: their first-token seconds, and what came
+    instead of those that failed; and, once all stream, `probes` requests on each route in turn,
+    one at a time, while they go on."""
+    start, ready, firsts, failed = asyncio.Event(), [], [], []
+    tasks = [asyncio.create_task(stream(route, firsts, failed, start, ready)) for _ in range(n)]
+    while len(ready) < n:
+        await asyncio.sleep(0.05)
+    start.set()
+    while len(firsts) + len(failed) < n:
+        await asyncio.sleep(0.01)
+    probed = {"web": [], "api": []}
+    for _ in range(probes):
+        for name in ("web", "api"):
+            await stream(name, probed[name], failed, to_end=False)
+    open_at_end = sum(1 for t in tasks if not t.done())
+    await asyncio.gather(*tasks)
+    return firsts, failed, probed, open_at_end
+
+
+def percentile(xs, p):
+    xs = sorted(xs) or [float("nan")]
+    return xs[min(len(xs) - 1, max(0, int(len(xs) * p + 0.999) - 1))]
+
+
+def rows(named):
+    print("| requests | p50 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|")
+    for name, xs in named:
+        print("| %s | %.1f | %.1f | %.1f |" % (name, percentile(xs, .5) * 1000,
+                                                percentile(xs, .99) * 1000, percentile(xs, 1) * 1000))
+
+
+def crowds(n, probes):
+    n, probes = int(n), int(probes)
+    web, web_failed, probed, still_open = asyncio.run(burst("web", n, probes))
+    time.sleep(float(os.environ.get("SETTLE", "5")))
+    api, api_failed, _, _ = asyncio.run(burst("api", n))
+    print("%d chat streams answered their first token, %d still open when the probes ended"
+          % (len(web), still_open))
+    for name, failed in (("chat", web_failed), ("API", api_failed)):
+        for answer, count in collections.Counter(failed).most_common(3):
+            print("%d %s requests failed: %s" % (count, name, answer.decode(errors="replace")))
+    print()
+    rows([("%d written at once to `/v1/chat/completions`, first token" % n, api),
+          ("%d written at once to `/chat/send`, first `answer` fragment" % n, web)])
+    print("| what the web adds, burst | %.1f | %.1f | %.1f |" % tuple(
+        (percentile(web, p) - percentile(api, p)) * 1000 for p in (.5, .99, 1)))
+    print()
+    rows([("one at a time beside %d open chat streams: `/v1/chat/completions`" % n, probed["api"]),
+          ("one at a time beside %d open chat streams: `/chat/send`" % n, probed["web"])])
+    print("| what the web adds, one at a time | %.1f | %.1f | %.1f |" % tuple(
+        (percentile(probed["web"], p) - percentile(probed["api"], p)) * 1000 for p in (.5, .99, 1)))
+
+
+{"build": build, "cpu": cpu, "crowd": crowds}[sys.argv[1]](*sys.argv[2:])
+PY
+}
+
+quiet() {              # waits (at most a minute) until the server spends under 2 ticks in 2 s: the
+    local before after i   # background work a burst of sends leaves is not a send's
+    for (( i = 0; i < 30; i++ )); do
+        before=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
+        sleep 2
+        after=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
+        (( after - before < 2 )) && return 0
+    done
+    log "the server was still busy after a minute: the CPU figures below include its own work"
+}
+
+cpu_per_send() {       # cpu_per_send CONVERSATION|- HISTORY : server CPU ms per send, the server quiet first
+    quiet
+    client cpu "$@" "$SENDS"
+}
+
+open_times() {         # open_times ID : "p50 p99 max" ms of REQUESTS fetches of /c/ID in a row
+    local args=() i
+    for (( i = 0; i < REQUESTS + 2; i++ )); do
+        args+=(--next -s -o /dev/null -b "$WORK/cookies" -w '%{http_code} %{time_total}\n' "$URL/c/$1")
+    done
+    curl "${args[@]:1}" | tail -n "$REQUESTS" > "$LOGS/open.txt"
+    awk '$1 != 200 { bad++ } END { exit bad > 0 }' "$LOGS/open.txt" || die "/c/$1 did not answer 200"
+    cut -d' ' -f2 "$LOGS/open.txt" | sort -g | awk '
+        { t[NR] = $1 * 1000 }
+        END { p99 = int(NR * 0.99 + 0.999); if (p99 > NR) p99 = NR
+              printf "%.1f | %.1f | %.1f", t[int((NR + 1) / 2)], t[p99], t[NR] }'
+}
+
+long() {
+    local started=$SECONDS long short bytes
+    log "building a conversation of $MESSAGES messages through POST /chat/send"
+    long=$(HISTORY=$WORK/long.json client build "$MESSAGES")
+    log "built in $(( SECONDS - started )) s: $long"
+    short=$(HISTORY=$WORK/short.json client build 2)
+    bytes=$(curl -s -b "$WORK/cookies" "$URL/c/$long" | wc -c)
+    echo "| conversation | open p50 ms | p99 ms | max ms | page bytes | server CPU ms per send |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| 2 messages | $(open_times "$short") | $(curl -s -b "$WORK/cookies" "$URL/c/$short" | wc -c) | $(cpu_per_send "$short" "$WORK/short.json") |"
+    echo "| $MESSAGES messages | $(open_times "$long") | $bytes | $(cpu_per_send "$long" "$WORK/long.json") |"
+    echo "| new conversation, the $MESSAGES messages as its prompt | | | | | $(cpu_per_send - "$WORK/long.json") |"
+}
+
+crowd() {
+    local need=$(( 3 * N + 1000 ))
+    if (( $(ulimit -n) < need )); then
+        ulimit -n "$need" 2>/dev/null || die "N=$N needs ulimit -n >= $need (now $(ulimit -n))"
+    fi
+    log "$N streaming sends at once, through /chat/send then straight to /v1/chat/completions"
+    client crowd "$N" "$PROBES"
+}
+
+# ------------------------------------------------------------------------------ main
+mkdir -p "$LOGS"
+need_tools curl python3
+build
+log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $PROFILE build"
+for section in $SECTIONS; do
+    case $section in
+        long) configure 0.001; serve; long ;;
+        crowd) configure "$ANSWER_SECONDS"; serve; crowd ;;
+        *) die "unknown section $section (long, crowd)" ;;
+    esac
+    stop_pid "$SERVER_PID"
+done
