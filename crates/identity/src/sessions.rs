@@ -31,7 +31,7 @@ use domain::key::{KeySecret, SESSION_PREFIX};
 use domain::{EntityId, KeyHash, RoleGrant, SessionId, UnixMillis, UserId};
 use store::{StoreError, StoredSession};
 
-use crate::{Directory, Principal};
+use crate::{Directory, Principal, UserRecord};
 
 /// How far back, before the last refresh began, a refresh looks for ended sessions: more than
 /// the clocks of replicas and database may differ by, or a write may take to commit.
@@ -265,13 +265,39 @@ impl Directory {
             Some(found) => found,
             None => self.stored_session(hash, now).await?,
         };
-        let record = self
-            .user_by_id(user)
-            .ok_or(SessionRefused::UserGone(user))?;
+        let record = match self.user_by_id(user) {
+            Some(record) => record,
+            None => self
+                .stored_user(user)
+                .await
+                .ok_or(SessionRefused::UserGone(user))?,
+        };
         if !record.is_active() {
             return Err(SessionRefused::UserSuspended(Arc::clone(&record.user_name)));
         }
         Ok(Arc::new(Principal::of_user(&record, &roles)))
+    }
+
+    /// A session's user this directory does not hold: one signed in for the first time through
+    /// another replica, whose change notice has not reached this one yet. Read from the store and
+    /// held from now on; `None` when the store has no such user (deleted) or cannot say.
+    async fn stored_user(&self, id: UserId) -> Option<Arc<UserRecord>> {
+        let store = self.store.as_ref()?;
+        let read = async {
+            let Some(user) = store.user(id).await? else {
+                return Ok(None);
+            };
+            store.user_identity_by_name(&user.user_name).await
+        };
+        let identity = match read.await {
+            Ok(identity) => identity.filter(|identity| identity.user.id == id)?,
+            Err(error) => {
+                tracing::warn!(%error, "could not read a web session's user from the store");
+                return None;
+            }
+        };
+        self.upsert_user(UserRecord::from_identity(&identity));
+        self.user_by_id(id)
     }
 
     /// A session this directory does not hold live, read from the store and, if live there,

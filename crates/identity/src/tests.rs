@@ -560,3 +560,28 @@ async fn a_refresh_applies_other_replicas_changes_and_never_revives_a_key_revoke
     assert!(directory.authenticate(new.expose()).is_none());
     assert!(!directory.user("ada").unwrap().is_active());
 }
+
+#[tokio::test]
+async fn a_session_opened_through_another_replica_for_a_user_created_there_signs_in_here() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let acme = store.create_entity("acme", "Acme", &audit()).await.unwrap();
+    // This replica loaded before the user existed and has not heard of them since.
+    let here = Directory::load(&store).await.unwrap();
+    let ada = stored_user(&store, acme.id, "ada").await;
+    let there = Directory::load(&store).await.unwrap();
+    let limits = SessionLimits {
+        idle: std::time::Duration::from_secs(600),
+        absolute: std::time::Duration::from_secs(3600),
+        role_ttl: std::time::Duration::from_secs(300),
+    };
+    let now = now_millis();
+    let (_, secret) = there
+        .open_session(ada.id, Vec::new(), SignInMethod::Provider, limits, now)
+        .await
+        .unwrap();
+
+    let principal = here.session_principal(secret.expose(), now).await.unwrap();
+    assert_eq!(principal.owner, KeyOwner::User(ada.id));
+    assert_eq!(principal.entity_id, Some(acme.id));
+    assert!(here.user_by_id(ada.id).is_some(), "held from now on");
+}
