@@ -253,12 +253,17 @@ impl Store {
         tx: &mut AnyConnection,
         default_pool: Option<u64>,
     ) -> Result<Ledger, StoreError> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
-                .bind(SEATS_LOCK_CLASS)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // The lock first. On SQLite that is the database's write lock, taken by a write: a
+        // transaction that read first would fail at its first write if another writer had
+        // committed meanwhile, where one that writes first waits for the lock.
+        let lock = match self.backend {
+            Backend::Postgres => {
+                sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+                    .bind(SEATS_LOCK_CLASS)
+            }
+            Backend::Sqlite => sqlx::query("UPDATE seat_pool SET id = id WHERE id = 1"),
+        };
+        lock.execute(&mut *tx).await?;
         let size = sqlx::query("SELECT size FROM seat_pool WHERE id = 1")
             .fetch_optional(&mut *tx)
             .await?

@@ -385,3 +385,43 @@ async fn replicas_assigning_at_once_never_overcommit_the_pool_or_the_reservation
     other.close().await;
     db.finish().await;
 }
+
+/// On SQLite a transaction that reads, then writes, fails at once when another writer committed
+/// in between; the seats' transaction reads the pool first, so it must take the write lock
+/// before it reads. Seats assigned while other writers commit are all written.
+#[tokio::test]
+async fn seats_are_written_while_other_writers_commit_on_sqlite() {
+    let db = crate::harness::TestDb::sqlite().await;
+    let store = &db.store;
+    let acme = store
+        .create_entity("acme", "acme", &audit(AuditAction::EntityCreate))
+        .await
+        .unwrap()
+        .id;
+    let mut users = Vec::new();
+    for i in 0..40 {
+        users.push(user(store, acme, &format!("u{i}")).await);
+    }
+    let mut tasks = Vec::new();
+    for (i, user) in users.into_iter().enumerate() {
+        let seats = store.clone();
+        tasks.push(tokio::spawn(async move {
+            seats
+                .record_seat_changes(&[change(user, acme, true, 10)], None)
+                .await
+                .map(|_| ())
+        }));
+        let other = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let slug = format!("e{i}");
+            other
+                .create_entity(&slug, &slug, &audit(AuditAction::EntityCreate))
+                .await
+                .map(|_| ())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.load_seats().await.unwrap().held.len(), 40);
+}
