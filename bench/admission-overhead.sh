@@ -53,14 +53,6 @@ print(json.loads(text[text.index("{"):])[sys.argv[1]])' "$1"
 }
 
 
-build_fabrique() {
-    if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
-        log "cargo build --release --bin fabrique"
-        (cd "$REPO_ROOT" && cargo build --release --bin fabrique)
-    fi
-    [[ -x $FABRIQUE_BIN ]] || die "no Fabrique binary at $FABRIQUE_BIN"
-}
-
 start_fabrique() {     # start_fabrique NAME DATA_DIR
     FABRIQUE_ADMIN_KEY=$ADMIN_KEY start_bg "$1" "$FABRIQUE_BIN" serve --config "$HERE/fabrique-bench.toml" \
         --listen "$FABRIQUE_ADDR" --data-dir "$2"

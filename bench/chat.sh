@@ -61,16 +61,6 @@ ANSWER_TOKENS=32
 # shellcheck source=lib/processes.sh
 source "$HERE/lib/processes.sh"
 
-build() {
-    if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
-        local flag=()
-        [[ $PROFILE == release ]] && flag=(--release)
-        log "cargo build ${flag[*]} --bin fabrique"
-        (cd "$REPO_ROOT" && cargo build "${flag[@]}" --bin fabrique)
-    fi
-    [[ -x $FABRIQUE_BIN ]] || die "missing $FABRIQUE_BIN"
-}
-
 configure() {          # configure SECONDS : retention full, the bench model, answers lasting SECONDS
     cat > "$WORK/fabrique.toml" <<EOF
 [simulator]
@@ -346,7 +336,7 @@ crowd() {
 # ------------------------------------------------------------------------------ main
 mkdir -p "$LOGS"
 need_tools curl python3
-build
+build_fabrique
 log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $PROFILE build"
 for section in $SECTIONS; do
     case $section in

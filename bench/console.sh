@@ -48,16 +48,6 @@ source "$HERE/lib/processes.sh"
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$DATABASE_URL" "$@"; }
 
-build() {
-    if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
-        local flag=()
-        [[ $PROFILE == release ]] && flag=(--release)
-        log "cargo build ${flag[*]} --bin fabrique"
-        (cd "$REPO_ROOT" && cargo build "${flag[@]}" --bin fabrique)
-    fi
-    [[ -x $FABRIQUE_BIN ]] || die "missing $FABRIQUE_BIN"
-}
-
 serve() {              # serve NAME : a server on the database, PID in SERVER_PID, ready
     RUST_LOG=info,sqlx::query=debug \
         FABRIQUE_ADMIN_KEY=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))') \
@@ -127,7 +117,7 @@ measure() {            # measure PATH : one line of the table
 # ------------------------------------------------------------------------------ main
 mkdir -p "$LOGS"
 need_tools psql curl
-build
+build_fabrique
 if [[ $FRESH == 1 ]] || ! filled; then fill; else log "database $DATABASE already filled"; fi
 
 started=$SECONDS

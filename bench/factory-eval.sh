@@ -40,11 +40,7 @@ json_field() { python3 -c 'import json, sys; t = sys.stdin.read(); print(json.lo
 [[ $FABRIQUE_ADDR == 127.0.0.1:* ]] || die "FABRIQUE_ADDR must be on loopback"
 rm -rf "$WORK"
 mkdir -p "$LOGS" "$WORK/data"
-if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
-    flag=(); [[ $PROFILE == release ]] && flag=(--release)
-    (cd "$REPO_ROOT" && cargo build "${flag[@]}" --bin fabrique)
-fi
-[[ -x $FABRIQUE_BIN ]] || die "no Fabrique binary at $FABRIQUE_BIN"
+build_fabrique
 
 ADMIN_KEY=fabk_$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export FABRIQUE_URL FABRIQUE_ADMIN_KEY=$ADMIN_KEY

@@ -1,5 +1,6 @@
 # bench/lib/processes.sh: the process handling (and the tools) the bench scripts share. Sourced, not run.
-# Needs LOGS (where each process logs). Every process started with start_bg is stopped on exit,
+# Needs LOGS (where each process logs); build_fabrique needs REPO_ROOT, FABRIQUE_BIN, BUILD and
+# PROFILE (release unless set). Every process started with start_bg is stopped on exit,
 # newest first: SIGTERM (Fabrique then flushes its usage), SIGKILL after STOP_GRACE_SECONDS (10).
 
 STARTED_PIDS=()
@@ -55,4 +56,14 @@ need_tools() {         # need_tools CMD... : apt-get installs those missing (pac
     log "installing ${missing[*]} (apt-get)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } \
         > "$LOGS/apt.log" 2>&1 || die "apt-get install failed, see $LOGS/apt.log"
+}
+
+build_fabrique() {     # builds FABRIQUE_BIN (PROFILE's) when BUILD=1, or when missing and BUILD=auto
+    local flag=()
+    [[ ${PROFILE:-release} == release ]] && flag=(--release)
+    if [[ $BUILD == 1 || ( $BUILD == auto && ! -x $FABRIQUE_BIN ) ]]; then
+        log "cargo build ${flag[*]} --bin fabrique"
+        (cd "$REPO_ROOT" && cargo build "${flag[@]}" --bin fabrique)
+    fi
+    [[ -x $FABRIQUE_BIN ]] || die "no Fabrique binary at $FABRIQUE_BIN"
 }
