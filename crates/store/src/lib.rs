@@ -149,7 +149,7 @@ pub use files::{FileCreated, FileSelection, StoredFile};
 pub use keys::{Credential, KeyListing, Rotation};
 pub use lease::{LEASE_CLASS, Lease};
 pub use legal_holds::LegalHold;
-pub use libraries::{StoredChunk, StoredDocument, StoredLibrary};
+pub use libraries::{StoredChunk, StoredDocument, StoredLibrary, vector_bytes, vector_of};
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use login_links::LoginLinkUse;
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, Window, fold};

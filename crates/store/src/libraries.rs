@@ -325,12 +325,14 @@ impl Store {
     }
 }
 
-/// An embedding as stored: each number's four bytes, little-endian.
-fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+/// An embedding as stored: each number's four bytes, little-endian (here and in the knowledge
+/// index's files alike).
+pub fn vector_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn vector_of(bytes: &[u8]) -> Vec<f32> {
+/// The embedding [`vector_bytes`] stored; a trailing part of a number is ignored.
+pub fn vector_of(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
