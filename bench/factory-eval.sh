@@ -34,6 +34,8 @@ FABRIQUE_BIN=$TARGET_DIR/$PROFILE/fabrique
 LOGS=$WORK/logs
 # shellcheck source=lib/processes.sh
 source "$HERE/lib/processes.sh"
+# shellcheck source=lib/interactive.sh
+source "$HERE/lib/interactive.sh"
 
 json_field() { python3 -c 'import json, sys; t = sys.stdin.read(); print(json.loads(t[t.index("{"):])[sys.argv[1]])' "$1"; }
 
@@ -75,48 +77,6 @@ PY
 "$FABRIQUE_BIN" usecase version create ledger-notes "$WORK/version.json" > /dev/null
 "$FABRIQUE_BIN" usecase suite put ledger-notes bench "$WORK/suite.jsonl" > /dev/null
 
-# USERS closed-loop streams for DURATION seconds; prints one time to first token (ms) a line.
-interactive() {
-    python3 - "$FABRIQUE_ADDR" "$BEARER" "$USERS" "$DURATION" <<'PY'
-import http.client, json, sys, threading, time
-addr, key, users, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-host, port = addr.split(":")
-body = json.dumps({"model": "mistral-small", "stream": True, "max_tokens": 16,
-                   "messages": [{"role": "user", "content": "Bonjour, une question rapide."}]})
-headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-times, failures, lock = [], [0], threading.Lock()
-def user():
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-    end = time.monotonic() + duration
-    while time.monotonic() < end:
-        started = time.monotonic()
-        conn.request("POST", "/v1/chat/completions", body, headers)
-        response, first = conn.getresponse(), None
-        for line in response:
-            if first is None and line.startswith(b"data: {") and b'"content":"' in line:
-                first = time.monotonic()
-        with lock:
-            if response.status == 200 and first is not None:
-                times.append((first - started) * 1000)
-            else:
-                failures[0] += 1
-threads = [threading.Thread(target=user) for _ in range(users)]
-for t in threads: t.start()
-for t in threads: t.join()
-for t in times: print(f"{t:.2f}")
-print(f"failures {failures[0]}", file=sys.stderr)
-PY
-}
-
-percentiles() {        # percentiles FILE: "count p50 p99" of the numbers in FILE
-    python3 - "$1" <<'PY'
-import sys
-v = sorted(float(l) for l in open(sys.argv[1]) if l.strip())
-pick = lambda q: v[min(len(v) - 1, int(q * len(v)))]
-print(len(v), f"{pick(0.50):.1f}", f"{pick(0.99):.1f}")
-PY
-}
-
 api() {                # api METHOD PATH [BODY]: the admin API with the administrator's key
     curl -fsS -X "$1" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
         ${3:+--data "$3"} "$FABRIQUE_URL$2"
@@ -124,7 +84,7 @@ api() {                # api METHOD PATH [BODY]: the admin API with the administ
 run_state() { api GET "/admin/v1/evaluations/$1" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], r["done"])'; }
 
 log "phase quiet: $USERS interactive streams for ${DURATION}s"
-interactive > "$WORK/quiet.txt" 2> "$LOGS/quiet.log"
+interactive "$USERS" "$DURATION" > "$WORK/quiet.txt" 2> "$LOGS/quiet.log"
 
 log "phase evaluating: an evaluation of $CASES cases, started through the admin API"
 eval_started=$(date +%s.%N)
@@ -135,7 +95,7 @@ for _ in $(seq 1 600); do
     (( done_before > 0 )) || [[ $state_now != running ]] && break
     sleep 0.1
 done
-interactive > "$WORK/evaluating.txt" 2> "$LOGS/evaluating.log"
+interactive "$USERS" "$DURATION" > "$WORK/evaluating.txt" 2> "$LOGS/evaluating.log"
 read -r state_after done_after < <(run_state "$run_id")
 while read -r state_end done_end < <(run_state "$run_id") && [[ $state_end == running ]]; do sleep 0.5; done
 eval_secs=$(python3 -c "import time; print(f'{time.time() - $eval_started:.1f}')")

@@ -201,6 +201,7 @@ impl Scheduling {
                 standard: settings.max_wait_standard,
                 batch: settings.max_wait_batch,
             },
+            batch_headroom: settings.batch_headroom,
             ..PoolSettings::new(capacity)
         }
     }

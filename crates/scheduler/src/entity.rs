@@ -60,6 +60,14 @@ impl<W> EntityState<W> {
         self.queues.iter().map(Line::len).sum()
     }
 
+    /// The priority this entity's next dispatch would serve (within an entity, strictly the most
+    /// urgent first).
+    pub(crate) fn most_urgent(&self) -> Option<Priority> {
+        Priority::ALL
+            .into_iter()
+            .find(|priority| !self.queues[priority.index()].is_empty())
+    }
+
     pub(crate) fn lowest_waiting_priority(&self) -> Option<Priority> {
         Priority::ALL
             .into_iter()

@@ -19,6 +19,7 @@ use domain::EntityId;
 use tokio::time::Instant;
 
 use crate::entity::{EntityState, Waiting};
+use crate::headroom::UrgentLoad;
 use crate::settings::{InvalidSettings, PoolSettings, Share};
 use crate::snapshot::{EntitySnapshot, PoolSnapshot};
 use crate::{Priority, Shed, Ticket};
@@ -28,6 +29,8 @@ use crate::{Priority, Shed, Ticket};
 pub struct FairQueue<W> {
     settings: PoolSettings,
     in_flight: u32,
+    /// The interactive and standard part of `in_flight`, and its recent peak.
+    urgent: UrgentLoad,
     queued: usize,
     entities: Vec<EntityState<W>>,
     index: HashMap<EntityId, usize, foldhash::fast::RandomState>,
@@ -99,6 +102,7 @@ impl<W> FairQueue<W> {
             mean_service: settings.initial_service_time,
             settings,
             in_flight: 0,
+            urgent: UrgentLoad::default(),
             queued: 0,
             entities: Vec::new(),
             index: HashMap::default(),
@@ -139,7 +143,8 @@ impl<W> FairQueue<W> {
 
     /// The fast path: a sequence is free and nobody waits, so the request goes at once.
     pub fn try_dispatch_now(&mut self, ticket: &Ticket, now: Instant) -> Option<Grant> {
-        if self.queued > 0 || self.in_flight >= self.settings.capacity {
+        self.urgent.roll(now);
+        if self.queued > 0 || !self.has_room(ticket.priority) {
             return None;
         }
         let slot = self.entity_slot(ticket.entity);
@@ -220,6 +225,7 @@ impl<W> FairQueue<W> {
         if self.in_flight >= self.settings.capacity {
             return None;
         }
+        self.urgent.roll(now);
         let slot = self.pick()?;
         let state = &mut self.entities[slot];
         let (priority, waiting) = Priority::ALL
@@ -257,7 +263,7 @@ impl<W> FairQueue<W> {
     /// A dispatched request is over: its sequence is free again, and its charge is corrected with
     /// the real counts when they are known (`None` keeps the estimate, e.g. a caller gone mid-way).
     pub fn finish(&mut self, grant: Grant, served: Option<Served>, now: Instant) {
-        self.in_flight = self.in_flight.saturating_sub(1);
+        self.release(&grant);
         self.observe_service(now.saturating_duration_since(grant.dispatched_at));
         let (input_weight, output_weight) =
             (self.settings.input_weight, self.settings.output_weight);
@@ -289,7 +295,7 @@ impl<W> FairQueue<W> {
     /// A grant that was never used (its waiter was gone before it could be told): the sequence is
     /// freed and the charge taken back entirely.
     pub fn undo(&mut self, grant: Grant) {
-        self.in_flight = self.in_flight.saturating_sub(1);
+        self.release(&grant);
         let charge = self.charge_of(&grant);
         if let Some(state) = self.entities.get_mut(grant.entity) {
             state.in_flight = state.in_flight.saturating_sub(1);
@@ -338,13 +344,17 @@ impl<W> FairQueue<W> {
     }
 
     /// The backlogged entity to serve next: first one below its guaranteed minimum, else the one
-    /// with the smallest counter; ties go to the entity seen first.
+    /// with the smallest counter; ties go to the entity seen first. An entity whose most urgent
+    /// request is over its priority's limit (a batch, in the batch headroom) waits its turn.
     fn pick(&self) -> Option<usize> {
         let capacity = self.settings.capacity;
         let mut fair: Option<(usize, f64)> = None;
         let mut guaranteed: Option<(usize, f64)> = None;
         for (slot, state) in self.entities.iter().enumerate() {
-            if state.queued() == 0 {
+            let Some(priority) = state.most_urgent() else {
+                continue;
+            };
+            if !self.has_room(priority) {
                 continue;
             }
             if fair.is_none_or(|(_, counter)| state.counter < counter) {
@@ -359,6 +369,27 @@ impl<W> FairQueue<W> {
         guaranteed.or(fair).map(|(slot, _)| slot)
     }
 
+    /// Whether a request of `priority` may be dispatched now (see `headroom`).
+    fn has_room(&self, priority: Priority) -> bool {
+        let capacity = self.settings.capacity;
+        match priority {
+            Priority::Interactive | Priority::Standard => self.in_flight < capacity,
+            Priority::Batch => {
+                let batch_held = self.in_flight.saturating_sub(self.urgent.in_flight);
+                self.in_flight < capacity
+                    && (batch_held == 0
+                        || batch_held + self.urgent.recent_peak() < self.settings.batch_limit())
+            }
+        }
+    }
+
+    fn release(&mut self, grant: &Grant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if grant.priority != Priority::Batch {
+            self.urgent.finished();
+        }
+    }
+
     fn charge(
         &mut self,
         slot: usize,
@@ -369,6 +400,9 @@ impl<W> FairQueue<W> {
         now: Instant,
     ) -> Grant {
         self.in_flight += 1;
+        if priority != Priority::Batch {
+            self.urgent.dispatched(now);
+        }
         let (input_weight, output_weight) =
             (self.settings.input_weight, self.settings.output_weight);
         let state = &mut self.entities[slot];

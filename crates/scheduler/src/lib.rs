@@ -13,7 +13,9 @@
 //!   counter among the backlogged entities (or, when none is, to the highest counter an entity had
 //!   when it last left the backlog), so idleness earns no credit to spend later in a burst;
 //! - work-conserving: a sequence is never free while a request waits, so a lone entity gets the
-//!   whole pool.
+//!   whole pool — except for `batch` requests (`headroom`): they fill what interactive and
+//!   standard work left idle at its recent peak, less `PoolSettings::batch_headroom`, so a
+//!   person's question finds a free sequence instead of waiting for a batch line to end.
 //!
 //! **Fairness bound.** Let `U` be the largest charge of one request, `(input × input_weight +
 //! output × output_weight) ÷ weight` of its entity. At every instant, the counters of any two
@@ -40,7 +42,7 @@
 //! capacity`, rounded up to whole seconds, between 1 and 300, where the mean service time (dispatch
 //! to release) is smoothed over recent requests (each new observation weighs 1/8).
 //!
-//! Reading order: `ticket` (what a request asks), `settings`, `fair` (the synchronous core, with no
+//! Reading order: `ticket` (what a request asks), `settings`, `headroom`, `fair` (the synchronous core, with no
 //! lock or clock of its own), `pool` (the async face: `Pool::admit`, `Dispatch`), `scheduler` (pools by
 //! name), `snapshot` (what metrics read).
 //!
@@ -65,6 +67,7 @@
 
 mod entity;
 mod fair;
+mod headroom;
 mod pool;
 mod scheduler;
 mod settings;

@@ -23,6 +23,11 @@ pub struct PoolSettings {
     /// The service time (dispatch to release) assumed by `Retry-After` estimates until the pool has
     /// observed one.
     pub initial_service_time: Duration,
+    /// The fraction of the capacity, in `[0, 0.5]`, that `batch` requests leave free for
+    /// interactive and standard ones (the rule is in the `headroom` module). Default 0 (the
+    /// gateway sets its own). Without it a batch fills every sequence
+    /// and a person's question waits for a batch line to end.
+    pub batch_headroom: f64,
 }
 
 /// The longest wait per priority.
@@ -58,6 +63,8 @@ pub enum InvalidSettings {
     TokenWeight { which: &'static str, value: f64 },
     #[error("max_queued must be at least 1")]
     ZeroQueue,
+    #[error("batch_headroom must be a number between 0 and 0.5, not {0}")]
+    BatchHeadroom(f64),
     #[error("two pools are named `{0}`")]
     DuplicatePool(String),
 }
@@ -72,7 +79,21 @@ impl PoolSettings {
             output_weight: 2.0,
             max_wait: MaxWait::default(),
             initial_service_time: Duration::from_secs(5),
+            batch_headroom: 0.0,
         }
+    }
+
+    /// The sequences batches and the recent interactive and standard peak may hold together: the
+    /// capacity less `batch_headroom` of it, rounded, at least one sequence when the headroom is
+    /// above 0; yet at least one, so a small pool still runs batches.
+    pub fn batch_limit(&self) -> u32 {
+        let mut headroom = (self.batch_headroom * f64::from(self.capacity)).round() as u32;
+        if self.batch_headroom > 0.0 {
+            headroom = headroom.max(1);
+        }
+        self.capacity
+            .saturating_sub(headroom)
+            .max(self.capacity.min(1))
     }
 
     pub(crate) fn validate(&self) -> Result<(), InvalidSettings> {
@@ -83,6 +104,9 @@ impl PoolSettings {
         }
         if self.max_queued == 0 {
             return Err(InvalidSettings::ZeroQueue);
+        }
+        if !(0.0..=0.5).contains(&self.batch_headroom) {
+            return Err(InvalidSettings::BatchHeadroom(self.batch_headroom));
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use crate::rules::at_least_one;
 /// files_dir = "/var/lib/fabrique/files"  # default: `files` under the data directory
 /// max_file_bytes = 536870912             # 512 MiB, the largest file one upload may send
 /// entity_quota_bytes = 10737418240       # 10 GiB of files per entity
-/// concurrency = 4                        # lines of batches run at once on this replica
+/// concurrency = 64                       # lines of batches run at once on this replica
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchesConfig {
@@ -35,7 +35,10 @@ pub struct BatchesConfig {
     /// which belong to no entity, share one quota of this size.
     pub entity_quota_bytes: u64,
     /// Key `concurrency`: the lines of batches this replica sends through the gateway at once,
-    /// at least 1. Default 4; the fair scheduler places them at `batch` priority in any case.
+    /// at least 1. Default 64. The fair scheduler holds them at `batch` priority, so they fill
+    /// what the GPU pool's other work leaves idle (less `[scheduling] batch_headroom`) without
+    /// delaying it: set it to at least the sequences of the pools batches use, or a batch leaves
+    /// capacity idle (at 4, a batch used 4 of a 32-sequence pool's).
     pub concurrency: usize,
 }
 
@@ -89,7 +92,7 @@ const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// `[batches] entity_quota_bytes`: twenty full-size batch inputs.
 const ENTITY_QUOTA_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 /// `[batches] concurrency`.
-const CONCURRENCY: usize = 4;
+const CONCURRENCY: usize = 64;
 
 pub(crate) fn validate(raw: RawBatches, errors: &mut Collector) -> BatchesConfig {
     let max_file_bytes = at_least_one(

@@ -25,6 +25,7 @@ use crate::section::endpoints::EndpointConfig;
 /// forward_priority = false
 /// prefix_affinity_blocks = 4096
 /// prefix_max_load_gap = 0.25
+/// batch_headroom = 0.03
 ///
 /// [[scheduling.shares]]
 /// pool = "default"
@@ -68,6 +69,14 @@ pub struct SchedulingConfig {
     /// prefix may be than the least loaded one and still be chosen; a number in `[0, 1]`.
     /// Default 0.25.
     pub prefix_max_load_gap: f64,
+    /// Key `batch_headroom`: `batch` requests (batches' lines, evaluations) fill what a pool's
+    /// interactive and standard requests leave idle at their recent peak (the most they held at
+    /// once in the last 10 to 20 s), less this fraction of the pool's sequences, in `[0, 0.5]`,
+    /// for that work to grow into: a person's question finds a free sequence instead of waiting
+    /// for a batch line to end. Rounded to whole sequences, at least one when above 0; a batch
+    /// always holds one sequence when one is free. Default 0.03: one sequence in pools of 8 to
+    /// 49, so a batch alone uses at least 95 % of a pool of 25 sequences or more.
+    pub batch_headroom: f64,
     /// Array `[[scheduling.shares]]`: entity weights and guaranteed minimums per pool. Entities not
     /// listed have weight 1 and no minimum. The admin API (`PUT
     /// /admin/v1/pools/{pool}/shares/{entity}`) changes them at run time; what it stored takes
@@ -104,6 +113,7 @@ pub(crate) struct RawScheduling {
     pub forward_priority: Option<bool>,
     pub prefix_affinity_blocks: Option<u64>,
     pub prefix_max_load_gap: Option<f64>,
+    pub batch_headroom: Option<f64>,
     pub shares: Option<Vec<RawShare>>,
 }
 
@@ -122,6 +132,7 @@ const MAX_WAIT_STANDARD_MS: u64 = 30_000;
 const MAX_WAIT_BATCH_MS: u64 = 300_000;
 const PREFIX_AFFINITY_BLOCKS: u64 = 4_096;
 const PREFIX_MAX_LOAD_GAP: f64 = 0.25;
+const BATCH_HEADROOM: f64 = 0.03;
 
 /// Checks the section against the endpoints' pools.
 pub(crate) fn validate(
@@ -151,14 +162,19 @@ pub(crate) fn validate(
     let millis = |value: Option<u64>, default: u64, name: &str, errors: &mut Collector| {
         Duration::from_millis(at_least_one(value, default, name, errors))
     };
+    let fraction =
+        |value: Option<f64>, default: f64, most: f64, name: &str, errors: &mut Collector| {
+            let value = value.unwrap_or(default);
+            if !(0.0..=most).contains(&value) {
+                errors.push(
+                    key(name),
+                    format!("must be a number between 0 and {most}, not {value}"),
+                );
+                return default;
+            }
+            value
+        };
     let max_queued = at_least_one(raw.max_queued, MAX_QUEUED, "max_queued", errors);
-    let prefix_max_load_gap = raw.prefix_max_load_gap.unwrap_or(PREFIX_MAX_LOAD_GAP);
-    if !(0.0..=1.0).contains(&prefix_max_load_gap) {
-        errors.push(
-            key("prefix_max_load_gap"),
-            format!("must be a number between 0 and 1, not {prefix_max_load_gap}"),
-        );
-    }
     SchedulingConfig {
         enabled: raw.enabled.unwrap_or(true),
         max_queued: usize::try_from(max_queued).unwrap_or(usize::MAX),
@@ -192,7 +208,20 @@ pub(crate) fn validate(
             raw.prefix_affinity_blocks.unwrap_or(PREFIX_AFFINITY_BLOCKS),
         )
         .unwrap_or(usize::MAX),
-        prefix_max_load_gap,
+        prefix_max_load_gap: fraction(
+            raw.prefix_max_load_gap,
+            PREFIX_MAX_LOAD_GAP,
+            1.0,
+            "prefix_max_load_gap",
+            errors,
+        ),
+        batch_headroom: fraction(
+            raw.batch_headroom,
+            BATCH_HEADROOM,
+            0.5,
+            "batch_headroom",
+            errors,
+        ),
         shares: shares(raw.shares.unwrap_or_default(), endpoints, errors),
     }
 }
@@ -279,6 +308,7 @@ impl Default for SchedulingConfig {
             forward_priority: false,
             prefix_affinity_blocks: PREFIX_AFFINITY_BLOCKS as usize,
             prefix_max_load_gap: PREFIX_MAX_LOAD_GAP,
+            batch_headroom: BATCH_HEADROOM,
             shares: Vec::new(),
         }
     }

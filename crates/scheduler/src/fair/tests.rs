@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::MaxWait;
+use crate::headroom::PEAK_WINDOW;
 
 /// A pool driven by hand: requests finish in dispatch order, one per `step`.
 struct Bench {
@@ -31,8 +32,12 @@ fn ticket(entity: EntityId, priority: Priority, input: u64, output: u64) -> Tick
 
 impl Bench {
     fn new(capacity: u32, entities: usize) -> Self {
+        Bench::with(PoolSettings::new(capacity), entities)
+    }
+
+    fn with(settings: PoolSettings, entities: usize) -> Self {
         Bench {
-            queue: FairQueue::new(PoolSettings::new(capacity)).unwrap(),
+            queue: FairQueue::new(settings).unwrap(),
             entities: (0..entities).map(|_| EntityId::generate()).collect(),
             running: VecDeque::new(),
             charged: vec![0.0; entities],
@@ -84,6 +89,17 @@ impl Bench {
             self.queue.finish(grant, None, self.now);
         }
         self.dispatch()
+    }
+
+    /// The oldest running request of `who` finishes with its estimate; nothing is dispatched.
+    fn finish_first_of(&mut self, who: usize) {
+        let position = self.running.iter().position(|(w, _)| *w == who).unwrap();
+        let (_, grant) = self.running.remove(position).unwrap();
+        self.queue.finish(grant, None, self.now);
+    }
+
+    fn held_by(&self, who: usize) -> usize {
+        self.running.iter().filter(|(w, _)| *w == who).count()
     }
 
     fn backlogged(&self, who: usize) -> bool {
@@ -243,6 +259,84 @@ fn within_an_entity_interactive_goes_before_standard_before_batch() {
             Priority::Batch
         ]
     );
+}
+
+#[test]
+fn batches_leave_the_recent_urgent_peak_and_the_headroom_free() {
+    // 8 sequences, 10 % headroom: 0.8 sequences, rounded, one left free.
+    let settings = PoolSettings {
+        batch_headroom: 0.1,
+        ..PoolSettings::new(8)
+    };
+    let mut bench = Bench::with(settings, 2);
+    for _ in 0..20 {
+        bench.submit(0, Priority::Batch, 1, 1);
+    }
+    assert_eq!(bench.queue.in_flight(), 7);
+    // A question takes the free sequence at once, though its counter is higher than the batch's
+    // entity's.
+    bench.submit(1, Priority::Interactive, 5_000, 5_000);
+    assert_eq!(bench.dispatch(), [1]);
+    assert_eq!(bench.queue.in_flight(), 8);
+    // A batch line ends: the batch leaves room for the question and the headroom.
+    assert_eq!(bench.step(), Vec::<usize>::new());
+    bench.finish_first_of(1);
+    assert_eq!(bench.dispatch(), Vec::<usize>::new());
+    assert_eq!(bench.held_by(0), 6);
+    // Two windows without a question: the batch takes the pool back, less the headroom.
+    bench.now += 2 * PEAK_WINDOW;
+    assert_eq!(bench.dispatch(), [0]);
+    assert_eq!(bench.held_by(0), 7);
+}
+
+#[test]
+fn a_batch_progresses_beside_a_pool_busy_with_questions() {
+    let settings = PoolSettings {
+        batch_headroom: 0.1,
+        ..PoolSettings::new(4)
+    };
+    let mut bench = Bench::with(settings, 2);
+    for _ in 0..4 {
+        bench.submit(1, Priority::Interactive, 1, 1);
+    }
+    bench.submit(0, Priority::Batch, 1, 1);
+    bench.submit(0, Priority::Batch, 1, 1);
+    bench.finish_first_of(1);
+    bench.submit(1, Priority::Interactive, 1, 1);
+    // Whichever goes first by counters, the batch gets one sequence (it held none), never a
+    // second while questions fill the pool.
+    bench.dispatch();
+    bench.finish_first_of(1);
+    bench.dispatch();
+    assert_eq!(bench.held_by(0), 1);
+    assert_eq!(bench.held_by(1), 3);
+}
+
+#[test]
+fn a_lone_batch_fills_a_one_sequence_pool_whatever_the_headroom() {
+    let settings = PoolSettings {
+        batch_headroom: 0.5,
+        ..PoolSettings::new(1)
+    };
+    assert_eq!(settings.batch_limit(), 1);
+    let mut bench = Bench::with(settings, 1);
+    bench.submit(0, Priority::Batch, 1, 1);
+    assert_eq!(bench.queue.in_flight(), 1);
+    assert_eq!(PoolSettings::new(0).batch_limit(), 0);
+}
+
+#[test]
+fn a_headroom_outside_zero_to_one_half_is_refused() {
+    for headroom in [-0.1, 0.6, f64::NAN] {
+        let settings = PoolSettings {
+            batch_headroom: headroom,
+            ..PoolSettings::new(8)
+        };
+        assert!(matches!(
+            FairQueue::<usize>::new(settings),
+            Err(InvalidSettings::BatchHeadroom(_))
+        ));
+    }
 }
 
 #[test]
