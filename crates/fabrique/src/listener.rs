@@ -216,8 +216,7 @@ struct Connection {
 impl Connection {
     async fn serve(mut self, tcp: TcpStream) {
         let mut opened = Opened::new(tcp);
-        let http2 = self.protocols.http2.take();
-        let http2 = match http2 {
+        let http2 = match self.protocols.http2.take() {
             None => None,
             Some(http2) => {
                 let preface =
@@ -323,8 +322,8 @@ impl Opened {
     }
 
     /// Whether the connection opens with HTTP/2's preface. Reads until its bytes differ from it,
-    /// which an HTTP/1.1 request's do by its second byte at the latest, or make it whole; a
-    /// connection that ends first is left to HTTP/1.1 to close.
+    /// which an HTTP/1.1 request's do within its method, or make it whole; a connection that
+    /// ends first is left to HTTP/1.1 to close.
     async fn preface(&mut self) -> io::Result<bool> {
         while self.read < HTTP2_PREFACE.len()
             && self.first[..self.read] == HTTP2_PREFACE[..self.read]
