@@ -20,21 +20,27 @@
 #     conversation, in the long one (its whole history is the prompt), and in a new conversation
 #     given the same long history as its prompt, which tells the prompt's cost from the
 #     conversation's.
-# Section `crowd`: N streaming sends to `/chat/send` at once (connections opened first, requests
-#   written together), each a new question in a new kept conversation: the time from writing the
-#   request to the first `answer` fragment. Then, while those N streams go on (their answers last
-#   ANSWER_SECONDS), PROBES sends one at a time to each of `/chat/send` and, with the same
-#   session, `/v1/chat/completions` (time to the first token). Last, N requests at once straight
-#   to `/v1/chat/completions`. p50 / p99 / max of each, and what the web route adds.
+# Section `crowd`: the simulator runs as its own process (`fabrique sim`, on PORT + 1), as a GPU
+#   backend does. N streaming sends to `/chat/send` at once, each a new question in a new kept
+#   conversation: the time from writing the request to the first `answer` fragment. With
+#   PROTOCOL=h2c (the default) the clients speak HTTP/2 with prior knowledge over CONNECTIONS
+#   connections, as a proxy in front of the replicas does, so the server holds about one file
+#   descriptor per stream (its connection to the simulator); with PROTOCOL=http1, one connection
+#   per stream (opened first, requests written together), two descriptors per stream. Then,
+#   while those N streams go on (their answers last ANSWER_SECONDS), PROBES sends one at a time
+#   to each of `/chat/send` and, with the same session, `/v1/chat/completions` (time to the first
+#   token), the first token stopping each. Last, N requests at once straight to
+#   `/v1/chat/completions`. p50 / p99 / max of each, what the web route adds, and the server's
+#   open file descriptors while the N chat streams are open.
 #
 # Usage, from anywhere:  bash bench/chat.sh
 # Knobs (environment): SECTIONS="long crowd"  MESSAGES=2000  REQUESTS=20  SENDS=10  N=1000
 #   (documented setting for the issue's figure: N=10000, which needs `ulimit -n` of at least
-#   3 N + 1,000 for the server: per stream, the client's connection, the gateway's to the
-#   embedded simulator and the simulator's end of it)  PROBES=200  RETENTION=full|metadata
-#   (`metadata` keeps nothing of the chat: section `crowd` without the keeping's writes)
-#   ANSWER_SECONDS=30  PROFILE=release|debug  BUILD=auto|1|0
-#   WORK=/tmp/fabrique-chat-bench  PORT=18791
+#   N + 1,000 for the server with h2c, 2 N + 1,000 with http1)  PROBES=200
+#   PROTOCOL=h2c|http1  CONNECTIONS=10 (h2c)  CONNECT_TIMEOUT_MS=2000 (`[routing]`, the
+#   gateway's connections to the simulator)  RETENTION=full|metadata (`metadata` keeps nothing
+#   of the chat: section `crowd` without the keeping's writes)  ANSWER_SECONDS=30
+#   PROFILE=release|debug  BUILD=auto|1|0  INSTALL=1|0  WORK=/tmp/fabrique-chat-bench  PORT=18791
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,6 +57,9 @@ PROFILE=${PROFILE:-release}
 BUILD=${BUILD:-auto}
 WORK=${WORK:-/tmp/fabrique-chat-bench}
 PORT=${PORT:-18791}
+PROTOCOL=${PROTOCOL:-h2c}
+CONNECTIONS=${CONNECTIONS:-10}
+CONNECT_TIMEOUT_MS=${CONNECT_TIMEOUT_MS:-2000}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 FABRIQUE_BIN=$TARGET_DIR/$PROFILE/fabrique
 URL=http://127.0.0.1:$PORT
@@ -65,8 +74,9 @@ configure() {          # configure SECONDS : retention full, the bench model, an
     cat > "$WORK/fabrique.toml" <<EOF
 [simulator]
 ttft_ms = 0
-tokens_per_second = $(awk -v t=$ANSWER_TOKENS -v s="$1" 'BEGIN { printf "%.3f", t / s }')
+tokens_per_second = $(speed "$1")
 capacity = 1000000
+$(crowd_server)
 
 [retention]
 master_key_env = "FABRIQUE_BENCH_MASTER_KEY"
@@ -76,8 +86,32 @@ $([[ $RETENTION == full ]] && echo "days = 30")
 [[models]]
 name = "$MODEL"
 kind = "chat"
-endpoints = ["simulator"]
+endpoints = ["$([[ -n ${SIM_URL:-} ]] && echo gpu || echo simulator)"]
 context_length = 4000000
+EOF
+}
+
+speed() {              # speed SECONDS : the tokens a second that make an answer last SECONDS
+    awk -v t=$ANSWER_TOKENS -v s="$1" 'BEGIN { printf "%.3f", t / s }'
+}
+
+crowd_server() {       # with SIM_URL (section `crowd`): the simulator process, streams per connection
+    [[ -n ${SIM_URL:-} ]] || return 0
+    cat <<EOF
+
+[server]
+http2_max_concurrent_streams = $(( N / CONNECTIONS + 1 > 1000 ? N / CONNECTIONS + 1 : 1000 ))
+
+[routing]
+connect_timeout_ms = $CONNECT_TIMEOUT_MS
+
+[[endpoints]]
+name = "gpu"
+kind = "vllm"
+url = "$SIM_URL"
+hosting = "on_premises"
+clearance = "secret"
+capacity = 1000000
 EOF
 }
 
@@ -233,13 +267,14 @@ async def burst(route, n, probes=0):
     start.set()
     while len(firsts) + len(failed) < n:
         await asyncio.sleep(0.01)
+    descriptors = len(os.listdir("/proc/%s/fd" % os.environ["SERVER_PID"]))
     probed = {"web": [], "api": []}
     for _ in range(probes):
         for name in ("web", "api"):
             await stream(name, probed[name], failed, to_end=False)
     open_at_end = sum(1 for t in tasks if not t.done())
     await asyncio.gather(*tasks)
-    return firsts, failed, probed, open_at_end
+    return firsts, failed, probed, open_at_end, descriptors
 
 
 def percentile(xs, p):
@@ -257,11 +292,13 @@ def rows(named):
 
 def crowds(n, probes):
     n, probes = int(n), int(probes)
-    web, web_failed, probed, still_open = asyncio.run(burst("web", n, probes))
+    crowd = {"h2c": burst_h2, "http1": burst}[os.environ.get("PROTOCOL", "h2c")]
+    web, web_failed, probed, still_open, descriptors = asyncio.run(crowd("web", n, probes))
     time.sleep(float(os.environ.get("SETTLE", "5")))
-    api, api_failed, _, _ = asyncio.run(burst("api", n))
-    print("%d chat streams answered their first token, %d still open when the probes ended"
-          % (len(web), still_open))
+    api, api_failed, _, _, _ = asyncio.run(crowd("api", n))
+    print("%d chat streams answered their first token, %d still open when the probes ended; "
+          "the server held %d file descriptors with them open"
+          % (len(web), still_open, descriptors))
     for name, failed in (("chat", web_failed), ("API", api_failed)):
         for answer, count in collections.Counter(failed).most_common(3):
             print("%d %s requests failed: %s" % (count, name, answer.decode(errors="replace")))
@@ -275,6 +312,126 @@ def crowds(n, probes):
           ("one at a time beside %d open chat streams: `/chat/send`" % n, probed["web"])])
     print("| what the web adds, one at a time | %.1f | %.1f | %.1f |" % tuple(
         (percentile(probed["web"], p) - percentile(probed["api"], p)) * 1000 for p in (.5, .99, 1)))
+
+
+class H2:
+    """One HTTP/2 connection with prior knowledge (h2c), as a proxy in front would hold it, carrying
+    many streams; `python3 -m pip install h2`."""
+
+    @classmethod
+    async def open(cls):
+        import h2.config, h2.connection, h2.settings
+        self = cls()
+        self.reader, self.writer = await asyncio.open_connection(URL.hostname, URL.port)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.local_settings = h2.settings.Settings(client=True, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20,
+            h2.settings.SettingCodes.ENABLE_PUSH: 0})
+        self.conn.initiate_connection()
+        self.conn.increment_flow_control_window((1 << 30) - 65535)
+        self.writer.write(self.conn.data_to_send())
+        self.streams, self.settled = {}, asyncio.Event()
+        self.task = asyncio.create_task(self.read())
+        await self.settled.wait()  # the server's settings: how many streams it takes
+        return self
+
+    def start(self, route, firsts, failed, to_end=True):
+        """Writes one streaming request: its `Stream`, whose `first` resolves at its first token."""
+        path, marker, extra = ROUTES[route]
+        body = dict({"model": MODEL, "messages": [{"role": "user", "content": "how are you?"}]},
+                    **extra)
+        body = json.dumps(body).encode()
+        sid = self.conn.get_next_available_stream_id()
+        stream = Stream(marker, firsts, failed, to_end)
+        self.streams[sid] = stream
+        stream.sent = time.perf_counter()
+        self.conn.send_headers(sid, [
+            (":method", "POST"), (":path", path), (":scheme", "http"), (":authority", URL.netloc),
+            ("cookie", COOKIE), ("x-csrf-token", TOKEN), ("content-type", "application/json"),
+            ("content-length", str(len(body)))])
+        self.conn.send_data(sid, body, end_stream=True)
+        self.writer.write(self.conn.data_to_send())
+        return sid, stream
+
+    def stop(self, sid):
+        """Resets the stream, as a page that stops an answer or a client that goes away."""
+        self.conn.reset_stream(sid)
+        self.writer.write(self.conn.data_to_send())
+        self.streams.pop(sid).end()
+
+    async def read(self):
+        import h2.events as ev
+        open_ = True
+        while open_:
+            data = await self.reader.read(1 << 16)
+            open_ = bool(data)
+            for event in self.conn.receive_data(data) if data else ():
+                stream = self.streams.get(getattr(event, "stream_id", None))
+                if isinstance(event, ev.RemoteSettingsChanged):
+                    self.settled.set()
+                elif isinstance(event, ev.ResponseReceived) and stream:
+                    stream.status = dict(event.headers).get(b":status", b"?")
+                elif isinstance(event, ev.DataReceived):
+                    self.conn.acknowledge_received_data(event.flow_controlled_length,
+                                                        event.stream_id)
+                    if stream:
+                        stream.data(event.data)
+                elif isinstance(event, (ev.StreamEnded, ev.StreamReset)) and stream:
+                    self.streams.pop(event.stream_id).end()
+                elif isinstance(event, ev.ConnectionTerminated):
+                    open_ = False
+            self.writer.write(self.conn.data_to_send())
+        for stream in self.streams.values():
+            stream.end()
+
+
+class Stream:
+    """One stream's answer as it arrives: its first token's time, or what came instead."""
+
+    def __init__(self, marker, firsts, failed, to_end):
+        self.marker, self.firsts, self.failed, self.to_end = marker, firsts, failed, to_end
+        self.sent, self.status, self.seen = None, None, b""
+        self.first = asyncio.get_running_loop().create_future()
+        self.done = asyncio.get_running_loop().create_future()
+
+    def data(self, chunk):
+        if self.first.done():
+            return
+        self.seen += chunk
+        if self.status == b"200" and self.marker in self.seen:
+            self.firsts.append(time.perf_counter() - self.sent)
+            self.first.set_result(True)
+
+    def end(self):
+        if not self.first.done():
+            self.failed.append(b"HTTP/2 " + (self.status or b"reset") + b" " + self.seen[-200:])
+            self.first.set_result(False)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def burst_h2(route, n, probes=0):
+    """`burst` over CONNECTIONS HTTP/2 connections, the streams spread evenly; the probes on a
+    connection of their own."""
+    connections = [await H2.open() for _ in range(int(os.environ.get("CONNECTIONS", "10")))]
+    firsts, failed, streams = [], [], []
+    for i in range(n):
+        streams.append(connections[i % len(connections)].start(route, firsts, failed)[1])
+        await asyncio.sleep(0)  # let the readers take what has come back meanwhile
+    await asyncio.gather(*(s.first for s in streams))
+    descriptors = len(os.listdir("/proc/%s/fd" % os.environ["SERVER_PID"]))
+    probed, prober = {"web": [], "api": []}, await H2.open()
+    for _ in range(probes):
+        for name in ("web", "api"):
+            sid, stream = prober.start(name, probed[name], failed)
+            if await stream.first:
+                prober.stop(sid)
+            await stream.done
+    open_at_end = sum(1 for s in streams if not s.done.done())
+    await asyncio.gather(*(s.done for s in streams))
+    for connection in connections + [prober]:
+        connection.writer.close()
+    return firsts, failed, probed, open_at_end, descriptors
 
 
 {"build": build, "cpu": cpu, "crowd": crowds}[sys.argv[1]](*sys.argv[2:])
@@ -324,13 +481,30 @@ long() {
     echo "| new conversation, the $MESSAGES messages as its prompt | | | | | $(cpu_per_send - "$WORK/long.json") |"
 }
 
-crowd() {
-    local need=$(( 3 * N + 1000 ))
+crowd() {              # the simulator its own process, then the server, then the clients
+    local per_stream=1 sim_port=$(( PORT + 1 ))
+    [[ $PROTOCOL == http1 ]] && per_stream=2
+    local need=$(( per_stream * N + 1000 ))
     if (( $(ulimit -n) < need )); then
         ulimit -n "$need" 2>/dev/null || die "N=$N needs ulimit -n >= $need (now $(ulimit -n))"
     fi
-    log "$N streaming sends at once, through /chat/send then straight to /v1/chat/completions"
-    client crowd "$N" "$PROBES"
+    if [[ $PROTOCOL == h2c ]] && ! python3 -c 'import h2' 2>/dev/null; then
+        [[ ${INSTALL:-1} == 1 ]] || die "PROTOCOL=h2c needs the Python package h2 (INSTALL=0)"
+        log "installing the Python package h2 (pip)"
+        python3 -m pip install -q h2 > "$LOGS/pip.log" 2>&1 \
+            || die "pip install h2 failed, see $LOGS/pip.log"
+    fi
+    start_bg sim "$FABRIQUE_BIN" sim --listen "127.0.0.1:$sim_port" --ttft-ms 0 \
+        --tokens-per-second "$(speed "$ANSWER_SECONDS")" --capacity 1000000 \
+        --max-tokens-default "$ANSWER_TOKENS" --models "$MODEL"
+    SIM_PID=$LAST_PID
+    SIM_URL=http://127.0.0.1:$sim_port/v1
+    configure "$ANSWER_SECONDS"
+    serve
+    log "$N streaming sends at once over $PROTOCOL, through /chat/send then straight to /v1/chat/completions"
+    PROTOCOL=$PROTOCOL CONNECTIONS=$CONNECTIONS client crowd "$N" "$PROBES"
+    stop_pid "$SIM_PID"
+    SIM_URL=
 }
 
 # ------------------------------------------------------------------------------ main
@@ -341,7 +515,7 @@ log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $PROFILE bu
 for section in $SECTIONS; do
     case $section in
         long) configure 0.001; serve; long ;;
-        crowd) configure "$ANSWER_SECONDS"; serve; crowd ;;
+        crowd) crowd ;;
         *) die "unknown section $section (long, crowd)" ;;
     esac
     stop_pid "$SERVER_PID"

@@ -28,6 +28,8 @@
 //! header_read_timeout_secs = 15
 //! body_read_timeout_secs = 60
 //! drain_timeout_secs = 30        # SIGTERM: /readyz 503, requests in flight finish within this
+//! http2 = true                   # HTTP/2 with prior knowledge (h2c) beside HTTP/1.1, same port
+//! http2_max_concurrent_streams = 1000
 //! # metrics_token_env = "FABRIQUE_METRICS_TOKEN"   # then /metrics needs `Authorization: Bearer …`
 //!
 //! [routing]

@@ -1,31 +1,48 @@
-//! The listener: accepts connections and serves HTTP/1.1 on them within the edge's limits, so no
-//! client can hold the server by being slow.
+//! The listener: accepts connections and serves HTTP/1.1 and, when `server.http2` is on, HTTP/2
+//! with prior knowledge (h2c) on them within the edge's limits, so no client can hold the server
+//! by being slow.
 //!
-//! - **Connections**: at most `server.max_connections` at once. Past it the listener stops
-//!   accepting and new connections wait in the kernel's backlog until one ends.
+//! - **Protocols**: a connection that opens with HTTP/2's preface (RFC 9113 §3.4) is served as
+//!   HTTP/2, any other as HTTP/1.1; the first bytes read to tell are replayed to the protocol's
+//!   parser. Every request, of either, goes through the same [`Edge`] to the same router, so
+//!   authentication, metering and audit do not know which it came by. HTTP/2 is for the proxies
+//!   in front (Envoy, Istio sidecars): many streams on a few connections, so a replica holds about
+//!   one file descriptor per open stream instead of two.
+//! - **Connections**: at most `server.max_connections` at once, of either protocol. Past it the
+//!   listener stops accepting and new connections wait in the kernel's backlog until one ends. An
+//!   HTTP/2 connection carries at most `server.http2_max_concurrent_streams` requests at once.
 //! - **Request heads**: hyper's header timer (`server.header_read_timeout_secs`) runs from the
 //!   moment a connection opens or finishes a response until a whole request head has arrived, so it
-//!   cuts off both trickled heads (slowloris) and idle keep-alive connections.
+//!   cuts off both trickled heads (slowloris) and idle keep-alive connections. On HTTP/2 the same
+//!   time bounds the connection's preface; an idle HTTP/2 connection is a proxy's pool and stays
+//!   open, pinged every `header_read_timeout_secs`, closed when its peer stops answering.
 //! - **Request bodies**: each must arrive whole within `server.body_read_timeout_secs` of its head.
-//!   A late body fails the handler's read, and the answer becomes `408 request_timeout`.
-//! - **Lingering close**: a handler that answers without reading the whole body (a 413) makes hyper
-//!   end the connection. Closing a socket with unread input sends a reset, which destroys the
-//!   answer on its way to the client; so the listener first half-closes, then reads and discards
-//!   what the client still sends, within [`LINGER_BYTES`] and [`LINGER_TIME`], before closing.
+//!   A late body fails the handler's read, and the answer becomes `408 request_timeout`. On
+//!   HTTP/2 each stream has its own deadline and its own `408`; the other streams go on.
+//! - **Lingering close** (HTTP/1.1 only): a handler that answers without reading the whole body (a
+//!   413) makes hyper end the connection. Closing a socket with unread input sends a reset, which
+//!   destroys the answer on its way to the client; so the listener first half-closes, then reads
+//!   and discards what the client still sends, within [`LINGER_BYTES`] and [`LINGER_TIME`], before
+//!   closing. HTTP/2 needs none: hyper sends the answer, then resets that stream alone
+//!   (`RST_STREAM`), and the connection and its other streams go on.
 //!
 //! - **Draining**: when the server stops (`SIGTERM`), readiness goes false at once: every request
 //!   but `/healthz`, `/readyz` included, is answered `503 draining` with `Connection: close`, on
-//!   connections open before and accepted after alike. Idle connections are closed; requests in
-//!   flight, streams included, run to their end within `server.drain_timeout_secs`, after which
-//!   those still running are cut (their context meters them as cut). The listener returns once
-//!   every connection has ended, and the server then flushes usage and audit.
+//!   connections open before and accepted after alike. Idle connections are closed (HTTP/2 ones
+//!   sent `GOAWAY`, so the proxy opens its next streams elsewhere); requests in flight, streams
+//!   included, run to their end within `server.drain_timeout_secs`, after which those still
+//!   running are cut (their context meters them as cut). The listener returns once every
+//!   connection has ended, and the server then flushes usage and audit.
 //!
-//! The connection's own state lives in one [`Exchange`] per connection, shared with its requests'
-//! bodies; the common request (a body that arrived with its head) sets no timer and allocates
-//! nothing beyond what hyper and axum already do.
+//! What a request did with its body lives in an [`Exchange`]: one per HTTP/1.1 connection (one
+//! request at a time, and the lingering close needs the last one's), shared with its requests'
+//! bodies, so the common request (a body that arrived with its head) sets no timer and allocates
+//! nothing beyond what hyper and axum already do; one per HTTP/2 stream that has a body, since
+//! streams run at once.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,9 +57,9 @@ use configuration::ServerConfig;
 use http::{HeaderValue, Request, StatusCode, header};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
@@ -52,6 +69,8 @@ use tower::Service as _;
 pub const LINGER_BYTES: usize = 64 * 1024 * 1024;
 /// The longest a lingering close waits for the client to finish sending.
 pub const LINGER_TIME: Duration = Duration::from_secs(10);
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `app` on `listener` until `stop` resolves, then drains (see the module's docs) and returns
 /// once every connection has ended, or has been cut at the drain's deadline.
@@ -62,9 +81,7 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    let protocols = Protocols::new(limits);
     let (closing, closed) = watch::channel(());
     let draining = Arc::new(AtomicBool::new(false));
     let mut connections = tokio::task::JoinSet::new();
@@ -72,7 +89,7 @@ pub async fn serve(
         // Nagle off: streamed tokens leave as soon as they are written.
         let _ = tcp.set_nodelay(true);
         let connection = Connection {
-            http: http.clone(),
+            protocols: protocols.clone(),
             app: app.clone(),
             body_read_timeout: limits.body_read_timeout,
             slot,
@@ -152,9 +169,40 @@ async fn pause_after(error: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// How connections are served: HTTP/1.1 always, HTTP/2 unless `server.http2` is off.
+#[derive(Clone)]
+struct Protocols {
+    http1: http1::Builder,
+    http2: Option<http2::Builder<TokioExecutor>>,
+    /// How long a connection has to show which protocol it speaks.
+    preface_timeout: Duration,
+}
+
+impl Protocols {
+    fn new(limits: &ServerConfig) -> Protocols {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let http2 = limits.http2.then(|| {
+            let mut http2 = http2::Builder::new(TokioExecutor::new());
+            http2
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(limits.http2_max_concurrent_streams)
+                .keep_alive_interval(limits.header_read_timeout);
+            http2
+        });
+        Protocols {
+            http1,
+            http2,
+            preface_timeout: limits.header_read_timeout,
+        }
+    }
+}
+
 /// One accepted connection and what it needs to serve its requests.
 struct Connection {
-    http: http1::Builder,
+    protocols: Protocols,
     app: Router,
     body_read_timeout: Duration,
     /// Held until the connection has ended, lingering included.
@@ -167,32 +215,172 @@ struct Connection {
 
 impl Connection {
     async fn serve(mut self, tcp: TcpStream) {
-        let exchange = Arc::new(Exchange::default());
-        let service = Edge {
-            app: self.app,
-            exchange: Arc::clone(&exchange),
-            body_read_timeout: self.body_read_timeout,
-            draining: self.draining,
-        };
-        let mut conn = self.http.serve_connection(TokioIo::new(tcp), service);
-        let mut shutting_down = false;
-        let ended = loop {
-            tokio::select! {
-                ended = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break ended,
-                _ = self.closing.changed(), if !shutting_down => {
-                    // Ends the connection after the request in flight, or at once when idle.
-                    shutting_down = true;
-                    Pin::new(&mut conn).graceful_shutdown();
+        let mut opened = Opened::new(tcp);
+        let http2 = match self.protocols.http2.take() {
+            None => None,
+            Some(http2) => {
+                let preface =
+                    tokio::time::timeout(self.protocols.preface_timeout, opened.preface());
+                match preface.await {
+                    Ok(Ok(true)) => Some(http2),
+                    Ok(Ok(false)) => None,
+                    // Silent or broken before it asked anything: nothing to answer.
+                    Ok(Err(_)) | Err(_) => return,
                 }
             }
         };
-        let tcp = conn.into_parts().io.into_inner();
+        match http2 {
+            Some(http2) => self.serve_http2(&http2, opened).await,
+            None => self.serve_http1(opened).await,
+        }
+        drop(self.slot);
+    }
+
+    async fn serve_http1(&mut self, opened: Opened) {
+        let exchange = Arc::new(Exchange::default());
+        let service = self.edge(Exchanges::Connection(Arc::clone(&exchange)));
+        let mut conn = self
+            .protocols
+            .http1
+            .serve_connection(TokioIo::new(opened), service);
+        let ended = until_ended(
+            &mut conn,
+            &mut self.closing,
+            |conn, cx| conn.poll_without_shutdown(cx),
+            // Ends the connection after the request in flight, or at once when idle.
+            |conn| Pin::new(conn).graceful_shutdown(),
+        )
+        .await;
+        let tcp = conn.into_parts().io.into_inner().tcp;
         match ended {
             Ok(()) if exchange.left_body_unread() => linger(tcp).await,
             // A header timeout, a parse error or a clean end: nothing to wait for.
             Ok(()) | Err(_) => {}
         }
-        drop(self.slot);
+    }
+
+    async fn serve_http2(&mut self, http2: &http2::Builder<TokioExecutor>, opened: Opened) {
+        let service = self.edge(Exchanges::PerStream);
+        let mut conn = Box::pin(http2.serve_connection(TokioIo::new(opened), service));
+        // An error is a peer that broke the protocol or went away: its streams ended with it.
+        let _ = until_ended(
+            &mut conn,
+            &mut self.closing,
+            |conn, cx| conn.as_mut().poll(cx),
+            // `GOAWAY`: no new streams, those in flight run to their end.
+            |conn| conn.as_mut().graceful_shutdown(),
+        )
+        .await;
+    }
+
+    fn edge(&self, exchanges: Exchanges) -> Edge {
+        Edge {
+            app: self.app.clone(),
+            exchanges,
+            body_read_timeout: self.body_read_timeout,
+            draining: Arc::clone(&self.draining),
+        }
+    }
+}
+
+/// Drives `conn` to its end, asking it to shut down gracefully once the server closes.
+async fn until_ended<C>(
+    conn: &mut C,
+    closing: &mut watch::Receiver<()>,
+    poll: fn(&mut C, &mut Context<'_>) -> Poll<hyper::Result<()>>,
+    shut_down: fn(&mut C),
+) -> hyper::Result<()> {
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            ended = std::future::poll_fn(|cx| poll(conn, cx)) => return ended,
+            _ = closing.changed(), if !shutting_down => {
+                shutting_down = true;
+                shut_down(conn);
+            }
+        }
+    }
+}
+
+/// An accepted connection, with the first bytes read to tell its protocol, which it gives its
+/// reader again before the rest.
+struct Opened {
+    tcp: TcpStream,
+    first: [u8; HTTP2_PREFACE.len()],
+    read: usize,
+    replayed: usize,
+}
+
+impl Opened {
+    fn new(tcp: TcpStream) -> Opened {
+        Opened {
+            tcp,
+            first: [0; HTTP2_PREFACE.len()],
+            read: 0,
+            replayed: 0,
+        }
+    }
+
+    /// Whether the connection opens with HTTP/2's preface. Reads until its bytes differ from it,
+    /// which an HTTP/1.1 request's do within its method, or make it whole; a connection that
+    /// ends first is left to HTTP/1.1 to close.
+    async fn preface(&mut self) -> io::Result<bool> {
+        while self.read < HTTP2_PREFACE.len()
+            && self.first[..self.read] == HTTP2_PREFACE[..self.read]
+        {
+            match self.tcp.read(&mut self.first[self.read..]).await? {
+                0 => return Ok(false),
+                read => self.read += read,
+            }
+        }
+        Ok(self.first == *HTTP2_PREFACE)
+    }
+}
+
+impl AsyncRead for Opened {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.replayed < this.read {
+            let replay = (this.read - this.replayed).min(buf.remaining());
+            buf.put_slice(&this.first[this.replayed..this.replayed + replay]);
+            this.replayed += replay;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Opened {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
     }
 }
 
@@ -230,10 +418,34 @@ impl Exchange {
     }
 }
 
+/// Where a connection's requests keep their [`Exchange`].
+enum Exchanges {
+    /// HTTP/1.1: one request at a time, so one for the connection, which reads the last
+    /// request's after the connection ends to decide on a lingering close.
+    Connection(Arc<Exchange>),
+    /// HTTP/2: streams run at once, so one of its own for each request with a body; nothing reads
+    /// `body_unread`, since an unread body needs no lingering close there.
+    PerStream,
+}
+
+impl Exchanges {
+    /// The exchange a request's body and answer share, when it has a body.
+    fn for_request(&self, has_body: bool) -> Option<Arc<Exchange>> {
+        match self {
+            Exchanges::Connection(exchange) => {
+                exchange.body_unread.store(has_body, Ordering::Relaxed);
+                exchange.body_late.store(false, Ordering::Relaxed);
+                has_body.then(|| Arc::clone(exchange))
+            }
+            Exchanges::PerStream => has_body.then(Arc::default),
+        }
+    }
+}
+
 /// The per-connection service: gives each request body its deadline, then calls the router.
 struct Edge {
     app: Router,
-    exchange: Arc<Exchange>,
+    exchanges: Exchanges,
     body_read_timeout: Duration,
     draining: Arc<AtomicBool>,
 }
@@ -244,9 +456,7 @@ impl hyper::service::Service<Request<Incoming>> for Edge {
     type Future = Answer;
 
     fn call(&self, request: Request<Incoming>) -> Answer {
-        let has_body = !request.body().is_end_stream();
-        self.exchange.body_unread.store(has_body, Ordering::Relaxed);
-        self.exchange.body_late.store(false, Ordering::Relaxed);
+        let exchange = self.exchanges.for_request(!request.body().is_end_stream());
         if self.draining.load(Ordering::Relaxed) && request.uri().path() != "/healthz" {
             return Answer {
                 routed: None,
@@ -254,16 +464,15 @@ impl hyper::service::Service<Request<Incoming>> for Edge {
             };
         }
         let mut late = None;
-        let request = match has_body {
-            false => request.map(Body::new),
-            true => {
+        let request = match exchange {
+            None => request.map(Body::new),
+            Some(exchange) => {
                 late = Some(Late {
-                    exchange: Arc::clone(&self.exchange),
+                    exchange: Arc::clone(&exchange),
                     scim: request.uri().path().starts_with("/scim/"),
                     timeout: self.body_read_timeout,
                 });
                 let deadline = Instant::now() + self.body_read_timeout;
-                let exchange = Arc::clone(&self.exchange);
                 request.map(|body| {
                     Body::new(DeadlineBody {
                         body,
@@ -313,7 +522,8 @@ impl Future for Answer {
 }
 
 /// What a draining server answers every request but `/healthz`, `/readyz` included, so that load
-/// balancers and clients take the request elsewhere; the connection closes after it.
+/// balancers and clients take the request elsewhere; an HTTP/1.1 connection closes after it (hyper
+/// drops `Connection` on HTTP/2, whose `GOAWAY` says the same).
 fn draining() -> Response {
     let mut response = gateway::json_error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -328,7 +538,8 @@ fn draining() -> Response {
 }
 
 impl Late {
-    /// `408` in the API's own error format; the connection closes after it.
+    /// `408` in the API's own error format; an HTTP/1.1 connection closes after it, an HTTP/2 one
+    /// resets the stream alone.
     fn answer(&self) -> Response {
         let detail = format!(
             "the request body did not arrive within {} s (`server.body_read_timeout_secs`)",

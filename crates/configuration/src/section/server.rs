@@ -76,6 +76,21 @@ pub struct ServerConfig {
     /// metered as cut). Keep it below the orchestrator's grace period (Kubernetes'
     /// `terminationGracePeriodSeconds`, 30 by default) with room for the final flush.
     pub drain_timeout: Duration,
+    /// Key `http2`: also serve HTTP/2 with prior knowledge (h2c, cleartext) on the same port,
+    /// told from HTTP/1.1 by the connection's first bytes. Default `true`. A load balancer or a
+    /// sidecar that speaks HTTP/2 to its backends (Envoy, Istio) then carries many requests,
+    /// streams included, on a few connections: a replica holds about one file descriptor per open
+    /// stream (its backend's connection) instead of two. The limits apply alike: one connection
+    /// slot per connection (`max_connections`), each request's body within
+    /// `body_read_timeout_secs`, draining on `SIGTERM`. The connection's preface must arrive within
+    /// `header_read_timeout_secs`; an idle HTTP/2 connection stays open (it is a proxy's pool),
+    /// pinged every `header_read_timeout_secs` and closed when its peer stops answering.
+    pub http2: bool,
+    /// Key `http2_max_concurrent_streams`: the most requests one HTTP/2 connection carries at once,
+    /// 1 to 100,000. Default 1000. A client past it waits for one of its streams to end (it is told
+    /// the limit in the connection's settings); requests on a replica are bounded by
+    /// `max_connections` times this.
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -101,6 +116,11 @@ impl fmt::Debug for ServerConfig {
             .field("admin_key_ttl", &self.admin_key_ttl)
             .field("allow_weak_admin_key", &self.allow_weak_admin_key)
             .field("drain_timeout", &self.drain_timeout)
+            .field("http2", &self.http2)
+            .field(
+                "http2_max_concurrent_streams",
+                &self.http2_max_concurrent_streams,
+            )
             .finish()
     }
 }
@@ -134,6 +154,8 @@ pub(crate) struct RawServer {
     pub admin_key_ttl_hours: Option<u64>,
     pub allow_weak_admin_key: Option<bool>,
     pub drain_timeout_secs: Option<u64>,
+    pub http2: Option<bool>,
+    pub http2_max_concurrent_streams: Option<u64>,
 }
 
 pub(crate) const LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -149,6 +171,9 @@ pub(crate) const JOURNAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub(crate) const SECONDS_PER_DAY: u64 = 86_400;
 pub(crate) const ADMIN_KEY_TTL_HOURS: u64 = 24;
 pub(crate) const DRAIN_TIMEOUT_SECS: u64 = 30;
+pub(crate) const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 1_000;
+/// `http2_max_concurrent_streams` ceiling: past it one connection is most of a replica.
+pub(crate) const HTTP2_MAX_CONCURRENT_STREAMS_CEILING: u32 = 100_000;
 /// `admin_key_ttl_hours` ceiling: a year.
 pub(crate) const ADMIN_KEY_TTL_CEILING_HOURS: u64 = 8_760;
 
@@ -253,6 +278,29 @@ pub(crate) fn validate(raw: RawServer, env: Env<'_>, errors: &mut Collector) -> 
         admin_key_ttl: admin_key_ttl(raw.admin_key_ttl_hours, errors),
         allow_weak_admin_key: raw.allow_weak_admin_key.unwrap_or(false),
         drain_timeout: drain_timeout(raw.drain_timeout_secs, errors),
+        http2: raw.http2.unwrap_or(true),
+        http2_max_concurrent_streams: http2_max_concurrent_streams(
+            raw.http2_max_concurrent_streams,
+            errors,
+        ),
+    }
+}
+
+fn http2_max_concurrent_streams(streams: Option<u64>, errors: &mut Collector) -> u32 {
+    let Some(streams) = streams else {
+        return HTTP2_MAX_CONCURRENT_STREAMS;
+    };
+    match u32::try_from(streams) {
+        Ok(streams @ 1..=HTTP2_MAX_CONCURRENT_STREAMS_CEILING) => streams,
+        _ => {
+            errors.push(
+                "server.http2_max_concurrent_streams",
+                format!(
+                    "must be from 1 to {HTTP2_MAX_CONCURRENT_STREAMS_CEILING}, found {streams}"
+                ),
+            );
+            HTTP2_MAX_CONCURRENT_STREAMS
+        }
     }
 }
 

@@ -27,6 +27,7 @@ mod factory;
 mod failover;
 mod files;
 mod harness;
+mod http2;
 mod inference;
 mod keys;
 mod libraries;
