@@ -28,7 +28,6 @@
 //! - **Shedding.** `Shed::Timeout` and `Shed::QueueFull` become 429 `capacity_exhausted` with
 //!   `Retry-After`; a pool with no available endpoint becomes 503 `no_endpoint_available` (after
 //!   one capacity refresh, so an endpoint whose circuit just turned half-open gets its probe).
-//!
 //! - **Replicas.** With `[redis]`, a pool is sized by this replica's allotments of its
 //!   endpoints, and entities' counters include what the other replicas served them (`sharing`).
 //!
@@ -234,7 +233,7 @@ impl Scheduling {
         }
     }
 
-    /// The endpoint set and pools in force, for the replicas' allotments (`allot`).
+    /// The endpoint set and pools in force, for the replicas' allotments (`sharing`).
     pub(crate) fn sizing(&self) -> Arc<Sizing> {
         self.sizing.load_full()
     }
