@@ -46,6 +46,15 @@
 //! Every request tries Redis again, so recovery needs nothing: the first round trip that succeeds
 //! sets the gauge back to 1 and logs it.
 //!
+//! ## The GPU endpoints, shared
+//!
+//! Two background exchanges, once a renewal period each, keep the replicas' schedulers from
+//! each believing they own every endpoint: [`Allotments`] lease each replica its part of each
+//! endpoint's capacity, so that in sum they never send an endpoint more than its capacity
+//! (`allotment.rs` states the bound, during rebalancing, a replica's death and an outage), and
+//! [`Exchange`] carries what each replica served each entity, so token-fair shares hold across
+//! replicas (`service.rs`, with the bound). Neither is on the request path.
+//!
 //! ## What administrators see and reset
 //!
 //! A budget's status (`Counters::budgets`, behind `GET /admin/v1/budgets…`) reads the group's
@@ -54,7 +63,9 @@
 //! shows nor changes one replica's table alone. Either answers an error while Redis cannot be
 //! reached (the admin API's `503`), rather than a figure that is not the group's.
 
+mod allotment;
 mod script;
+mod service;
 mod shared;
 mod status;
 mod writer;
@@ -64,6 +75,8 @@ use std::sync::Arc;
 use admission::{Admission, BudgetStatus, Consumption, Refusal, Refused, Request, Scope};
 use domain::UnixMillis;
 
+pub use allotment::{Allotments, Allotted, Claim, LEASE, RENEWAL_PERIOD};
+pub use service::{Exchange, Service};
 pub use shared::Shared;
 pub use status::Unreachable;
 
@@ -124,6 +137,11 @@ impl Counters {
             admission,
             shared: Some(shared),
         }
+    }
+
+    /// The connection to the other replicas through Redis, when there is one.
+    pub fn redis(&self) -> Option<&Arc<Shared>> {
+        self.shared.as_ref()
     }
 
     /// The table that holds the limits and budgets (and, alone, counts them).

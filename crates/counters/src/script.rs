@@ -61,6 +61,21 @@ impl Keys {
         }
     }
 
+    /// The live replicas, scored by when their lease runs out (`allotment.rs`).
+    pub fn live_replicas(&self) -> String {
+        format!("{}:replicas", self.tag)
+    }
+
+    /// The replicas' holdings and demands at one endpoint (`allotment.rs`).
+    pub fn allotments(&self, endpoint: &str) -> String {
+        format!("{}:allotments:{endpoint}", self.tag)
+    }
+
+    /// What each replica served each entity of a pool (`service.rs`).
+    pub fn service(&self, pool: &str) -> String {
+        format!("{}:service:{pool}", self.tag)
+    }
+
     pub fn rate(&self, scope: &Scope) -> String {
         format!("{}:rate:{}:{}", self.tag, scope.kind(), scope.id())
     }

@@ -98,6 +98,15 @@ impl Shared {
         self.timeout
     }
 
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// How many replicas `[redis] replicas` says share the counters.
+    pub(crate) fn replicas(&self) -> u32 {
+        self.replicas
+    }
+
     /// Refuses the request if Redis refused one of its scopes for its request rate until after
     /// `now`: no round trip.
     pub(crate) fn refused_until(&self, scopes: &[Scope], now: UnixMillis) -> Result<(), Refused> {

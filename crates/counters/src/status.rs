@@ -18,6 +18,12 @@ use admission::{BudgetStatus, Scope};
 #[error("the shared counters (Redis) cannot be reached: {0}")]
 pub struct Unreachable(String);
 
+impl Unreachable {
+    pub(crate) fn because(error: impl std::fmt::Display) -> Unreachable {
+        Unreachable(error.to_string())
+    }
+}
+
 impl Shared {
     /// Replaces each status's spending and reservations by the group's, where Redis has a
     /// counter for its period; a budget nobody spent on yet this period keeps this replica's
@@ -84,7 +90,28 @@ impl Shared {
         pipe: &redis::Pipeline,
     ) -> Result<T, Unreachable> {
         let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.timeout(), pipe.query_async(&mut connection)).await {
+        let answered =
+            tokio::time::timeout(self.timeout(), pipe.query_async(&mut connection)).await;
+        self.answered(answered)
+    }
+
+    /// One script's round trip within the configured timeout.
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, Unreachable> {
+        let mut connection = self.connection.clone();
+        let answered =
+            tokio::time::timeout(self.timeout(), call.invoke_async(&mut connection)).await;
+        self.answered(answered)
+    }
+
+    /// A round trip's outcome, noted as Redis reached or not.
+    fn answered<T>(
+        &self,
+        answered: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, Unreachable> {
+        match answered {
             Ok(Ok(answer)) => {
                 self.reached();
                 Ok(answer)

@@ -309,6 +309,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         .into_iter()
         .collect();
     background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
+    background.extend(gateway::spawn_sharing(Arc::clone(&gateway)));
     background.extend(
         crate::cluster::follow(crate::cluster::Replica {
             store: store.clone(),

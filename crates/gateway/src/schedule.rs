@@ -28,6 +28,8 @@
 //! - **Shedding.** `Shed::Timeout` and `Shed::QueueFull` become 429 `capacity_exhausted` with
 //!   `Retry-After`; a pool with no available endpoint becomes 503 `no_endpoint_available` (after
 //!   one capacity refresh, so an endpoint whose circuit just turned half-open gets its probe).
+//! - **Replicas.** With `[redis]`, a pool is sized by this replica's allotments of its
+//!   endpoints, and entities' counters include what the other replicas served them (`sharing`).
 //!
 //! With `[scheduling] enabled = false`, no request waits here: backends queue them first come,
 //! first served.
@@ -222,12 +224,19 @@ impl Scheduling {
         self.scheduler.is_some()
     }
 
-    /// Sizes every pool of the endpoint set in force by its endpoints available now.
+    /// Sizes every pool of the endpoint set in force by its endpoints available now (and of
+    /// those, by this replica's allotments when replicas share them).
     pub(crate) fn refresh_capacity(&self) {
         let sizing = self.sizing.load();
         for (pool, endpoints) in &sizing.pools {
-            pool.set_capacity(sizing.endpoints.available_capacity(endpoints));
+            let capacity = sizing.endpoints.available_capacity(endpoints);
+            pool.set_usable_capacity(capacity.usable, capacity.available);
         }
+    }
+
+    /// The endpoint set and pools in force, for the replicas' allotments (`sharing`).
+    pub(crate) fn sizing(&self) -> Arc<Sizing> {
+        self.sizing.load_full()
     }
 
     /// Copies every pool's state into the metrics (at scrape time).
@@ -384,6 +393,27 @@ pub(crate) async fn schedule(
             shed,
         },
     })
+}
+
+impl Sizing {
+    pub(crate) fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    pub(crate) fn pools(&self) -> impl Iterator<Item = &Pool> {
+        self.pools.iter().map(|(pool, _)| pool)
+    }
+
+    /// Each scheduled endpoint with the demand of its pool here: its requests in flight and
+    /// waiting.
+    pub(crate) fn demands(&self) -> impl Iterator<Item = (EndpointIdx, u32)> + '_ {
+        self.pools.iter().flat_map(|(pool, endpoints)| {
+            let snapshot = pool.snapshot();
+            let waiting = u32::try_from(snapshot.queued).unwrap_or(u32::MAX);
+            let demand = snapshot.in_flight.saturating_add(waiting);
+            endpoints.iter().map(move |&index| (index, demand))
+        })
+    }
 }
 
 impl Placement {

@@ -12,6 +12,15 @@
 //! `Endpoints::pick_with_prefix`). Nothing here does I/O or holds a lock for longer than a few
 //! field updates (a prefix lookup walks a prompt's blocks under one endpoint's lock).
 //!
+//! # Replicas sharing endpoints
+//!
+//! With Redis, replicas share each endpoint's capacity (crate `counters`, `allotment`): after
+//! `start_allotting`, this process may use only its allotment of an endpoint (`allot`), no
+//! endpoint is chosen at it (by `pick` as by `pick_with_prefix`; a lease is taken by compare and
+//! increment, so requests racing for the last sequence never overshoot), and
+//! `available_capacity` gives both what the endpoints serve and what of it is usable here.
+//! `holding` tells the renewal what this process may be using until it applies a new allotment.
+//!
 //! # Prefix affinity
 //!
 //! **Prefix affinity** (`affinity.rs`): `PrefixIndex` remembers, per endpoint, the prompt blocks of the
@@ -28,7 +37,7 @@ mod affinity;
 mod circuit;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use domain::EndpointIdx;
@@ -63,6 +72,9 @@ pub struct Endpoints {
     policy: CircuitPolicy,
     /// Where the next scan starts, so equally loaded endpoints take turns.
     cursor: AtomicUsize,
+    /// Whether replicas share the endpoints, each using only its allotment (`allot`): then an
+    /// endpoint new to a reloaded set starts with none until the next allotment.
+    allotting: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -72,10 +84,27 @@ struct EndpointState {
 }
 
 /// What requests change of an endpoint: carried from one set to the next by the endpoint's name.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Live {
     outstanding: AtomicU32,
     circuit: Mutex<Circuit>,
+    /// The sequences of the endpoint this process may use: `u32::MAX` (all) alone, its allotment
+    /// when replicas share the endpoint.
+    allotted: AtomicU32,
+    /// The allotment before it, still held in Redis until the next renewal: a request the pool
+    /// granted just before a lowered allotment arrived may still be sent within it.
+    previous: AtomicU32,
+}
+
+impl Live {
+    fn allotted(allotted: u32) -> Arc<Live> {
+        Arc::new(Live {
+            outstanding: AtomicU32::new(0),
+            circuit: Mutex::default(),
+            allotted: AtomicU32::new(allotted),
+            previous: AtomicU32::new(allotted),
+        })
+    }
 }
 
 /// A reservation of one request slot on an endpoint; releases it when dropped, in whatever set
@@ -87,6 +116,20 @@ pub struct Lease {
     index: EndpointIdx,
     /// Set when this lease is the half-open probe of a circuit, so its outcome decides the circuit.
     probe: bool,
+}
+
+/// Sequences of some endpoints: those they serve now, and those this process may use of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capacity {
+    pub available: u32,
+    pub usable: u32,
+}
+
+/// One endpoint's capacity, and the most of it this process may be using.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holding {
+    pub capacity: u32,
+    pub held: u32,
 }
 
 /// A snapshot of one endpoint, for metrics and the admin surfaces: read field by field (an
@@ -108,19 +151,22 @@ impl Endpoints {
             .into_iter()
             .map(|spec| EndpointState {
                 spec,
-                live: Arc::default(),
+                live: Live::allotted(u32::MAX),
             })
             .collect();
         Arc::new(Endpoints {
             states,
             policy,
             cursor: AtomicUsize::new(0),
+            allotting: AtomicBool::new(false),
         })
     }
 
     /// The set `specs` describes, for a reloaded configuration: an endpoint named as one of this
     /// set keeps its circuit and its requests in flight, with its new weight, capacity and pool.
     pub fn reloaded(&self, specs: Vec<EndpointSpec>) -> Arc<Self> {
+        let allotting = self.allotting.load(Ordering::Acquire);
+        let fresh = if allotting { 0 } else { u32::MAX };
         let states = specs
             .into_iter()
             .map(|spec| {
@@ -128,7 +174,7 @@ impl Endpoints {
                     .states
                     .iter()
                     .find(|old| old.spec.name == spec.name)
-                    .map_or_else(Arc::default, |old| Arc::clone(&old.live));
+                    .map_or_else(|| Live::allotted(fresh), |old| Arc::clone(&old.live));
                 EndpointState { spec, live }
             })
             .collect();
@@ -136,6 +182,7 @@ impl Endpoints {
             states,
             policy: self.policy,
             cursor: AtomicUsize::new(0),
+            allotting: AtomicBool::new(allotting),
         })
     }
 
@@ -152,9 +199,12 @@ impl Endpoints {
     /// Load is outstanding requests divided by weight; among equally loaded endpoints the scan's
     /// starting point rotates, so an idle pool spreads requests instead of piling them on the first
     /// endpoint. An open circuit is skipped until its open
-    /// period ends; then exactly one request is let through as a probe.
+    /// period ends; then exactly one request is let through as a probe. While replicas share the
+    /// endpoints (`start_allotting`), an endpoint at this process's allotment is skipped too: the
+    /// others use the rest of it.
     pub fn pick(&self, candidates: &[EndpointIdx], tried: &[EndpointIdx]) -> Option<Lease> {
         let now = Instant::now();
+        let allotting = self.allotting.load(Ordering::Acquire);
         let mut best: Option<(EndpointIdx, u64)> = None;
         for &index in self.rotated(candidates) {
             if tried.contains(&index) {
@@ -163,12 +213,15 @@ impl Endpoints {
             let Some(state) = self.state(index) else {
                 continue;
             };
+            let outstanding = state.live.outstanding.load(Ordering::Relaxed);
+            if allotting && outstanding >= state.ceiling() {
+                continue;
+            }
             if !state.live.circuit.lock().admits(now) {
                 continue;
             }
             // Compare outstanding/weight without division: scaled by a common factor.
-            let load = u64::from(state.live.outstanding.load(Ordering::Relaxed)) * 1_000_000
-                / u64::from(state.spec.weight.max(1));
+            let load = u64::from(outstanding) * 1_000_000 / u64::from(state.spec.weight.max(1));
             if best.is_none_or(|(_, b)| load < b) {
                 best = Some((index, load));
             }
@@ -200,7 +253,7 @@ impl Endpoints {
                 state.live.circuit.lock().admits(now).then(|| Candidate {
                     index,
                     outstanding: state.live.outstanding.load(Ordering::Relaxed),
-                    capacity: state.spec.capacity,
+                    capacity: state.usable(),
                 })
             })
             .collect();
@@ -220,17 +273,28 @@ impl Endpoints {
     }
 
     /// Takes a request slot on `index`, as the circuit's probe when it is half-open.
+    /// While allotting, never beyond the allotment, even when requests race for its last sequence.
     fn lease(&self, index: EndpointIdx, now: Instant) -> Option<Lease> {
         let state = self.state(index)?;
+        let bound = match self.allotting.load(Ordering::Acquire) {
+            true => state.ceiling(),
+            false => u32::MAX,
+        };
+        let outstanding = &state.live.outstanding;
+        outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < bound).then_some(n + 1)
+            })
+            .ok()?;
         let probe = {
             let mut circuit = state.live.circuit.lock();
             if !circuit.admits(now) {
                 // Another request took the probe slot between the scan and now.
+                outstanding.fetch_sub(1, Ordering::AcqRel);
                 return None;
             }
             circuit.begin(now)
         };
-        state.live.outstanding.fetch_add(1, Ordering::Relaxed);
         Some(Lease {
             live: Arc::clone(&state.live),
             policy: self.policy,
@@ -240,19 +304,60 @@ impl Endpoints {
     }
 
     /// Sequences the endpoints among `indexes` can take now: an endpoint's whole capacity while its
-    /// circuit is closed, one (the probe) while half-open, none while open. The schedule stage
-    /// sizes a pool with it.
-    pub fn available_capacity(&self, indexes: &[EndpointIdx]) -> u32 {
+    /// circuit is closed, one (the probe) while half-open, none while open; and of those, the ones
+    /// this process may use (its allotments, when replicas share the endpoints). The schedule
+    /// stage sizes a pool with it.
+    pub fn available_capacity(&self, indexes: &[EndpointIdx]) -> Capacity {
         let now = Instant::now();
         indexes
             .iter()
             .filter_map(|&index| self.state(index))
-            .map(|state| match state.live.circuit.lock().state(now) {
-                CircuitState::Closed => state.spec.capacity,
-                CircuitState::HalfOpen => state.spec.capacity.min(1),
-                CircuitState::Open => 0,
+            .map(|state| {
+                let available = match state.live.circuit.lock().state(now) {
+                    CircuitState::Closed => state.spec.capacity,
+                    CircuitState::HalfOpen => state.spec.capacity.min(1),
+                    CircuitState::Open => 0,
+                };
+                Capacity {
+                    available,
+                    usable: available.min(state.live.allotted.load(Ordering::Acquire)),
+                }
             })
-            .fold(0_u32, u32::saturating_add)
+            .fold(Capacity::default(), |sum, one| Capacity {
+                available: sum.available.saturating_add(one.available),
+                usable: sum.usable.saturating_add(one.usable),
+            })
+    }
+
+    /// From now on replicas share the endpoints: each endpoint's allotment is none until `allot`
+    /// sets it (requests wait meanwhile), and so is that of an endpoint a reload adds.
+    pub fn start_allotting(&self) {
+        self.allotting.store(true, Ordering::Release);
+        for state in &self.states {
+            state.live.allotted.store(0, Ordering::Release);
+            state.live.previous.store(0, Ordering::Release);
+        }
+    }
+
+    /// Sets the sequences of `index` this process may use. Requests beyond a lowered allotment
+    /// finish normally; none is sent there until the endpoint is below it.
+    pub fn allot(&self, index: EndpointIdx, sequences: u32) {
+        if let Some(state) = self.state(index) {
+            let before = state.live.allotted.swap(sequences, Ordering::AcqRel);
+            state.live.previous.store(before, Ordering::Release);
+        }
+    }
+
+    /// What this process asks of `index`'s capacity: the endpoint's capacity, and the sequences
+    /// it may have there until it learns of a new allotment — its last two allotments, or more
+    /// while requests from before a lowered one are still outstanding.
+    pub fn holding(&self, index: EndpointIdx) -> Option<Holding> {
+        let state = self.state(index)?;
+        let outstanding = state.live.outstanding.load(Ordering::Acquire);
+        Some(Holding {
+            capacity: state.spec.capacity,
+            held: outstanding.max(state.ceiling()),
+        })
     }
 
     /// Records an observation from outside a request (active health checks).
@@ -299,6 +404,23 @@ impl Endpoints {
 
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
+    }
+}
+
+impl EndpointState {
+    /// The capacity this process may use: what new requests are sized and routed by.
+    fn usable(&self) -> u32 {
+        self.spec
+            .capacity
+            .min(self.live.allotted.load(Ordering::Acquire))
+    }
+
+    /// The most this process ever sends the endpoint: its allotment, or the one before while the
+    /// requests the pool granted under that one are routed.
+    fn ceiling(&self) -> u32 {
+        let allotted = self.live.allotted.load(Ordering::Acquire);
+        let previous = self.live.previous.load(Ordering::Acquire);
+        self.spec.capacity.min(allotted.max(previous))
     }
 }
 

@@ -283,3 +283,89 @@ fn a_reloaded_prefix_index_keeps_what_kept_endpoints_remembered() {
     assert_eq!(reloaded.len(e(0)), blocks.len());
     assert_eq!(reloaded.len(e(1)), 0);
 }
+
+#[test]
+fn an_allotment_bounds_what_this_process_sends_and_what_it_holds() {
+    let eps = endpoints(&[1, 1], Duration::from_secs(10));
+    let all = ids(&[0, 1]);
+    let capacity = |eps: &Endpoints| eps.available_capacity(&all);
+    // Alone, every sequence is usable.
+    assert_eq!(
+        capacity(&eps),
+        Capacity {
+            available: 16,
+            usable: 16
+        }
+    );
+    eps.start_allotting();
+    assert_eq!(
+        capacity(&eps),
+        Capacity {
+            available: 16,
+            usable: 0
+        }
+    );
+    assert!(
+        eps.pick(&all, &[]).is_none(),
+        "nothing is sent before an allotment"
+    );
+    eps.allot(e(0), 2);
+    eps.allot(e(1), 1);
+    assert_eq!(
+        capacity(&eps),
+        Capacity {
+            available: 16,
+            usable: 3
+        }
+    );
+    let leases: Vec<_> = (0..3).map(|_| eps.pick(&all, &[]).unwrap()).collect();
+    assert!(eps.pick(&all, &[]).is_none(), "never beyond the allotments");
+    assert_eq!(
+        eps.holding(e(0)),
+        Some(Holding {
+            capacity: 8,
+            held: 2
+        })
+    );
+    // A lowered allotment: new requests are sized by it, the one before still holds for those
+    // granted under it, and the requests already sent count as held until they finish.
+    eps.allot(e(0), 1);
+    assert_eq!(
+        capacity(&eps),
+        Capacity {
+            available: 16,
+            usable: 2
+        }
+    );
+    drop(leases);
+    assert_eq!(
+        eps.holding(e(0)),
+        Some(Holding {
+            capacity: 8,
+            held: 2
+        })
+    );
+    eps.allot(e(0), 1);
+    assert_eq!(
+        eps.holding(e(0)),
+        Some(Holding {
+            capacity: 8,
+            held: 1
+        })
+    );
+    // An endpoint a reload adds starts with no allotment.
+    let spec = |name: &str| EndpointSpec {
+        name: name.to_owned(),
+        pool: "default".to_owned(),
+        weight: 1,
+        capacity: 4,
+    };
+    let reloaded = eps.reloaded(vec![spec("e1"), spec("new")]);
+    assert_eq!(
+        reloaded.available_capacity(&ids(&[0, 1])),
+        Capacity {
+            available: 8,
+            usable: 1
+        }
+    );
+}

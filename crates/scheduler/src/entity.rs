@@ -14,8 +14,12 @@ use crate::snapshot::{EntitySnapshot, WaitStats};
 pub(crate) struct EntityState<W> {
     pub(crate) entity: EntityId,
     pub(crate) share: Share,
-    /// Weighted tokens served, divided by the weight, plus idle lifts.
+    /// Weighted tokens served, divided by the weight, plus idle lifts (and, when replicas share
+    /// the pool, what the others served, `FairQueue::absorb`).
     pub(crate) counter: f64,
+    /// Weighted tokens this process served (charges at dispatch, corrected at settlement), not
+    /// divided by the weight: what it tells the other replicas.
+    pub(crate) cost: f64,
     /// One line per priority, indexed by `Priority::index`.
     pub(crate) queues: [Line<W>; 3],
     pub(crate) in_flight: u32,
@@ -44,6 +48,7 @@ impl<W> EntityState<W> {
             entity,
             share: Share::default(),
             counter: 0.0,
+            cost: 0.0,
             queues: Default::default(),
             in_flight: 0,
             dispatched: 0,

@@ -27,7 +27,12 @@ use crate::{Priority, Shed, Ticket};
 /// The core of one pool. See the module's documentation.
 #[derive(Debug)]
 pub struct FairQueue<W> {
+    /// `settings.capacity` is what this process may use of the pool now: all of it alone, its
+    /// allotment when replicas share the endpoints (`set_usable_capacity`).
     settings: PoolSettings,
+    /// The sequences the pool's available endpoints serve, whoever uses them: a request is refused
+    /// at once only when this is zero, and waits while only the usable part is.
+    available: u32,
     in_flight: u32,
     /// The interactive and standard part of `in_flight`, and its recent peak.
     urgent: UrgentLoad,
@@ -100,6 +105,7 @@ impl<W> FairQueue<W> {
         settings.validate()?;
         Ok(FairQueue {
             mean_service: settings.initial_service_time,
+            available: settings.capacity,
             settings,
             in_flight: 0,
             urgent: UrgentLoad::default(),
@@ -119,7 +125,15 @@ impl<W> FairQueue<W> {
     /// normally; nothing new is dispatched until the pool is below it. Call `next_dispatch` after a
     /// raise.
     pub fn set_capacity(&mut self, capacity: u32) {
-        self.settings.capacity = capacity;
+        self.set_usable_capacity(capacity, capacity);
+    }
+
+    /// Like `set_capacity`, for a pool whose endpoints other replicas use too: `usable` of the
+    /// `available` sequences are this process's now. With none usable but some available, a
+    /// request waits (another replica holds them for now) instead of being refused.
+    pub fn set_usable_capacity(&mut self, usable: u32, available: u32) {
+        self.settings.capacity = usable.min(available);
+        self.available = available;
     }
 
     /// Sets an entity's share; its counter is unchanged, so the new weight applies from the next
@@ -174,7 +188,7 @@ impl<W> FairQueue<W> {
         waiter: W,
         now: Instant,
     ) -> Result<Queued<W>, (W, Shed)> {
-        if self.settings.capacity == 0 {
+        if self.available == 0 {
             return Err((waiter, Shed::NoCapacity));
         }
         let slot = self.entity_slot(ticket.entity);
@@ -288,6 +302,7 @@ impl<W> FairQueue<W> {
             served.output_tokens,
         );
         state.counter += (real - estimated) / f64::from(grant.weight.max(1));
+        state.cost += real - estimated;
         state.served_input_tokens += served.input_tokens;
         state.served_output_tokens += served.output_tokens;
     }
@@ -300,6 +315,7 @@ impl<W> FairQueue<W> {
         if let Some(state) = self.entities.get_mut(grant.entity) {
             state.in_flight = state.in_flight.saturating_sub(1);
             state.counter -= charge;
+            state.cost -= charge * f64::from(grant.weight.max(1));
             state.dispatched = state.dispatched.saturating_sub(1);
         }
     }
@@ -324,6 +340,26 @@ impl<W> FairQueue<W> {
 
     pub fn queued(&self) -> usize {
         self.queued
+    }
+
+    /// Each entity's weighted tokens served by this process, for the other replicas (`absorb`).
+    pub fn service(&self) -> Vec<(EntityId, f64)> {
+        self.entities
+            .iter()
+            .map(|state| (state.entity, state.cost))
+            .collect()
+    }
+
+    /// Charges `entity` with `cost` weighted tokens the other replicas served it, so an entity
+    /// sending through several replicas is charged for all of its service. Its counter moves as
+    /// a dispatch here would move it.
+    pub fn absorb(&mut self, entity: EntityId, cost: f64) {
+        if !cost.is_finite() {
+            return;
+        }
+        let slot = self.entity_slot(entity);
+        let state = &mut self.entities[slot];
+        state.counter += cost / f64::from(state.share.weight.max(1));
     }
 
     /// Everything the counters and gauges need, copied out.
@@ -407,8 +443,9 @@ impl<W> FairQueue<W> {
             (self.settings.input_weight, self.settings.output_weight);
         let state = &mut self.entities[slot];
         let weight = state.share.weight.max(1);
-        state.counter +=
-            cost(input_weight, output_weight, input_estimate, output_estimate) / f64::from(weight);
+        let charge = cost(input_weight, output_weight, input_estimate, output_estimate);
+        state.counter += charge / f64::from(weight);
+        state.cost += charge;
         state.in_flight += 1;
         state.dispatched += 1;
         state

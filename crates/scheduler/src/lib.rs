@@ -29,6 +29,14 @@
 //! errors of the requests still unsettled at the interval's two ends. Guaranteed minimum shares
 //! (`Share::min_share`) take precedence over counters and so may exceed the bound, by design.
 //!
+//! **Replicas.** Several gateway replicas each run their own pools; with Redis they share them
+//! (crate `counters`, `allotment` and `service`): `Pool::set_usable_capacity` sizes a pool by this
+//! replica's allotment of its endpoints (a request waits while the allotment is zero and the
+//! endpoints are up, rather than being refused), and `Pool::service` / `Pool::absorb` carry each
+//! entity's weighted tokens between replicas, so an entity's counter counts what every replica
+//! served it. The bound across replicas is `U` plus what the others served one entity during the
+//! exchange's lag (`counters`' `service` states it); alone, nothing changes.
+//!
 //! **Priorities.** Within one entity, strictly Interactive, then Standard, then Batch: an entity's
 //! batch work never delays its own interactive work. Between entities, only counters decide: an
 //! entity cannot gain on others by labelling its work interactive.

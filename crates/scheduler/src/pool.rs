@@ -128,14 +128,33 @@ impl Pool {
     /// Sets the capacity (the sum of the pool's available endpoints' capacities) and serves the line
     /// if it grew.
     pub fn set_capacity(&self, capacity: u32) {
+        self.set_usable_capacity(capacity, capacity);
+    }
+
+    /// Sets the capacity when replicas share the pool's endpoints: `usable` of the `available`
+    /// sequences are this replica's allotment (`FairQueue::set_usable_capacity`).
+    pub fn set_usable_capacity(&self, usable: u32, available: u32) {
         let mut queue = self.shared.queue.lock();
-        queue.set_capacity(capacity);
+        queue.set_usable_capacity(usable, available);
         self.shared.fill(&mut queue, Instant::now());
     }
 
     /// Sets an entity's weight and guaranteed minimum in this pool.
     pub fn set_share(&self, entity: EntityId, share: Share) -> Result<(), InvalidSettings> {
         self.shared.queue.lock().set_share(entity, share)
+    }
+
+    /// Each entity's weighted tokens served here (`FairQueue::service`).
+    pub fn service(&self) -> Vec<(EntityId, f64)> {
+        self.shared.queue.lock().service()
+    }
+
+    /// Charges entities with what other replicas served them (`FairQueue::absorb`).
+    pub fn absorb(&self, served_elsewhere: &[(EntityId, f64)]) {
+        let mut queue = self.shared.queue.lock();
+        for &(entity, cost) in served_elsewhere {
+            queue.absorb(entity, cost);
+        }
     }
 
     pub fn snapshot(&self) -> PoolSnapshot {

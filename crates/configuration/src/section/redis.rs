@@ -29,7 +29,8 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// Key `replicas`: how many replicas share the limits, at least 1. While Redis cannot be
     /// reached, each replica admits this share of every rate limit alone (a limit of 100 a minute
-    /// and 4 replicas: 25 a minute each, rounded up). Default 1.
+    /// and 4 replicas: 25 a minute each, rounded up), and, once its lease on the GPU endpoints'
+    /// capacity has run out, uses this share of each endpoint (rounded down). Default 1.
     pub replicas: u32,
     /// Key `timeout_ms`: how long a request waits for Redis before it is treated as unreachable,
     /// from 10 to 10000. Default 250.

@@ -17,6 +17,7 @@ use counters::{Counted, Counters, Denied, Shared};
 use domain::{EntityId, KeyId, UnixMillis};
 use telemetry::Metrics;
 
+mod allotments;
 mod outage;
 
 /// The instant every admission is given: the start of the test run (budgets' counters expire

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use ::oidc::testing::{API_AUDIENCE, TestIssuer};
 
-use crate::harness::{ADMIN_KEY, SchemaGuard, chat_body, postgres_schema};
+use crate::harness::{ADMIN_KEY, SchemaGuard, chat_body, instant_sim, postgres_schema};
 use crate::process::Serve;
 
 /// One simulated endpoint and model, one entity: what every replica test starts from.
@@ -480,6 +480,71 @@ async fn replicas_sharing_redis_admit_exactly_a_limit_of_n_between_them() {
     let admitted = statuses.iter().filter(|s| **s == 200).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((admitted, refused), (3, 9), "{statuses:?}");
+}
+
+/// One GPU endpoint of capacity 2 that two replicas sharing Redis both call: a simulator with room
+/// for many more sequences, so anything they sent beyond the capacity would run at once and show
+/// in its count of sequences decoding together.
+#[tokio::test]
+async fn replicas_sharing_redis_never_send_an_endpoint_more_than_its_capacity() {
+    let Some(schema) = postgres_schema().await else {
+        return;
+    };
+    let simulator = sim::Simulator::new(sim::SimConfig {
+        ttft: Duration::from_millis(50),
+        ..instant_sim()
+    });
+    let engine = sim::spawn(simulator.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fabrique.toml");
+    let text = format!(
+        r#"
+[simulator]
+embedded = false
+
+[routing]
+health_check_interval_ms = 0
+
+[[endpoints]]
+name = "gpu"
+kind = "openai"
+url = "{url}"
+hosting = "on_premises"
+clearance = "internal"
+capacity = 2
+
+[[models]]
+name = "mistral-small"
+kind = "chat"
+endpoints = ["gpu"]
+
+[[entities]]
+slug = "acme"
+name = "Acme"
+{redis}"#,
+        url = engine.base_url(),
+        redis = redis_section(2)
+    );
+    std::fs::write(&config, text).unwrap();
+    let (url, data) = (schema.url(), dir.path().to_owned());
+    let start = |i: usize| Serve::start_on(&config, &data.join(format!("data-{i}")), Some(&url));
+    // The key exists before the second replica starts, so both know it.
+    let mut replicas = Replicas {
+        replicas: vec![start(0)],
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _schema: schema,
+    };
+    let (_, key) = replicas.user_key(0, "ada").await;
+    replicas.replicas.push(start(1));
+
+    // Sixteen requests at once, spread over both replicas: each replica alone would send two.
+    let statuses =
+        futures_util::future::join_all((0..16).map(|i| replicas.chat(i % 2, &key))).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let stats = simulator.stats();
+    assert_eq!(stats.completed, 16, "{stats:?}");
+    assert!(stats.max_concurrent <= 2, "{stats:?}");
 }
 
 /// Replicas trusting the tests' identity provider, which creates the users who sign in.

@@ -533,3 +533,56 @@ fn retry_after_is_the_line_drained_at_the_observed_service_rate() {
     // 6 waiting × 10 s ÷ 2 sequences = 30 s.
     assert_eq!(bench.queue.retry_after(), Duration::from_secs(30));
 }
+
+/// Two replicas of one pool that tell each other what they served every `period` rounds: the
+/// entity that sends through both is charged for both.
+fn share_across_two_replicas(period: usize) -> (f64, f64) {
+    let mut replicas = [Bench::new(2, 2), Bench::new(2, 2)];
+    replicas[1].entities = replicas[0].entities.clone();
+    // What each replica last heard the other had served, per entity.
+    let mut heard = [vec![0.0; 2], vec![0.0; 2]];
+    let mut sizes = Sizes(11);
+    for round in 0..600 {
+        // Entity 1 sends ten times as much, through both replicas; entity 0 through the first.
+        for (index, replica) in replicas.iter_mut().enumerate() {
+            for _ in 0..10 {
+                let (input, output) = sizes.next();
+                replica.submit(1, Priority::Standard, input, output);
+            }
+            // Two a round, more than its replica serves: it stays backlogged there.
+            for _ in 0..2 * usize::from(index == 0) {
+                let (input, output) = sizes.next();
+                replica.submit(0, Priority::Standard, input, output);
+            }
+            replica.step();
+        }
+        if round % period == 0 {
+            for (to, from) in [(0, 1), (1, 0)] {
+                let served = replicas[from].queue.service();
+                for (who, entity) in replicas[to].entities.clone().into_iter().enumerate() {
+                    let total = served
+                        .iter()
+                        .find(|(e, _)| *e == entity)
+                        .map_or(0.0, |s| s.1);
+                    replicas[to].queue.absorb(entity, total - heard[to][who]);
+                    heard[to][who] = total;
+                }
+            }
+        }
+    }
+    let overall = |who: usize| replicas.iter().map(|r| r.charged[who]).sum::<f64>();
+    (overall(0), overall(1))
+}
+
+#[test]
+fn replicas_that_exchange_service_share_the_pool_fairly_overall() {
+    // Told nothing, each replica is fair alone: the first splits its half, the second gives all
+    // of its half to entity 1, which gets three quarters of the pool.
+    let (light, heavy) = share_across_two_replicas(usize::MAX);
+    let alone = heavy / light;
+    assert!((2.7..3.3).contains(&alone), "{alone}");
+    // Told every few rounds, the first serves entity 0 until it catches up: half each.
+    let (light, heavy) = share_across_two_replicas(5);
+    let ratio = heavy / light;
+    assert!((0.9..1.1).contains(&ratio), "{ratio}");
+}

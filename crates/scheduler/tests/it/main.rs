@@ -175,6 +175,28 @@ async fn zero_capacity_refuses_and_a_raise_serves_the_line() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_pool_whose_sequences_other_replicas_hold_waits_instead_of_refusing() {
+    let pool = pool(4);
+    let entity = EntityId::generate();
+    // Every sequence of the endpoints is allotted to other replicas for now.
+    pool.set_usable_capacity(0, 4);
+    let mut waiting = Box::pin(pool.admit(ticket(entity, Priority::Standard)));
+    assert!(poll_once(&mut waiting).await.is_pending());
+    assert_eq!(pool.snapshot().queued, 1);
+    // This replica's allotment grows: the waiter goes, and no more than the allotment does.
+    pool.set_usable_capacity(1, 4);
+    let first = waiting.await.unwrap();
+    let mut second = Box::pin(pool.admit(ticket(entity, Priority::Standard)));
+    assert!(poll_once(&mut second).await.is_pending());
+    assert_eq!(pool.snapshot().in_flight, 1);
+    // The endpoints go away altogether: a new request is refused at once.
+    pool.set_usable_capacity(0, 0);
+    let refused = pool.admit(ticket(entity, Priority::Standard)).await;
+    assert_eq!(refused.unwrap_err(), Shed::NoCapacity);
+    drop((first, second));
+}
+
+#[tokio::test(start_paused = true)]
 async fn concurrent_entities_share_a_saturated_pool_by_weight() {
     let pool = pool(4);
     let (heavy, light) = (EntityId::generate(), EntityId::generate());
