@@ -79,7 +79,12 @@ impl Store {
         crate::audit_chain::chain_legacy_events(&pool).await?;
         crate::user_search::fill_search_words(&pool).await?;
         tracing::debug!(?backend, "store connected and migrated");
-        Ok(Store { pool, backend, url })
+        Ok(Store {
+            pool,
+            backend,
+            url,
+            rolled_days: Default::default(),
+        })
     }
 
     /// The embedded default: SQLite at `data_dir/fabrique.db`, created when missing.
@@ -135,6 +140,7 @@ impl Store {
             pool,
             backend,
             url: None,
+            rolled_days: Default::default(),
         })
     }
 
