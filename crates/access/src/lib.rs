@@ -9,6 +9,10 @@
 //! the sign-in crate, so no surface depends on another. [`SignInError`] and [`Rejection`] say why
 //! a signed-in caller is refused, each reason with its code and status.
 //!
+//! A surface that calls another's router in process for a caller it authenticated marks the
+//! request with [`Vouched`]; a page that makes several reads that way gathers their audit events in
+//! a [`PageReads`] and appends them in one transaction.
+//!
 //! # Web sessions, for the surfaces that open or read them
 //!
 //! - [`SessionCookies`] (built once from `[sessions]`): `open(directory, user, roles, method,
@@ -24,6 +28,7 @@
 //!   models, priority, expiry) applies to it, as none applies to an access token.
 
 mod error;
+mod page_reads;
 mod session;
 
 use std::sync::Arc;
@@ -33,6 +38,7 @@ use http::header::AUTHORIZATION;
 use identity::{Directory, KeyRefused, Principal};
 
 pub use error::{Rejection, SignInError};
+pub use page_reads::PageReads;
 pub use session::{COOKIE_NAME, SessionCookies, cookie_values, session_principal, session_secret};
 
 /// Sign-in's side of authentication: what the identity provider's access tokens stand for.

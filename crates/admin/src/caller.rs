@@ -2,24 +2,46 @@
 //! or, when sign-in is configured, the identity provider's access token with the roles its claims
 //! map to. The session cookie is not accepted here: admin routes change state, and a cookie rides
 //! along on requests another site makes the browser send. The console, which checks its own
-//! CSRF tokens, calls in process for the person signed in to it (`access::Vouched`).
+//! CSRF tokens, calls in process for the person signed in to it (`access::Vouched`); when its page
+//! gathers its reads' audit events to append them together (`access::PageReads`), the caller
+//! carries them, and [`Caller::record_read`] leaves each read's event there.
 
 use std::sync::Arc;
 
+use access::PageReads;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use domain::AuditEvent;
 use identity::Principal;
 
 use crate::{AdminError, AdminState};
 
-/// The authenticated caller of an admin route. Extracted before the body is read, so an
-/// unauthenticated request is refused without parsing anything it sent.
-pub(crate) struct Caller(pub Arc<Principal>);
+/// The authenticated caller of an admin route, and the console page whose reads it makes, if
+/// any. Extracted before the body is read, so an unauthenticated request is refused without
+/// parsing anything it sent.
+pub(crate) struct Caller(pub Arc<Principal>, Option<Arc<PageReads>>);
 
 impl Caller {
     /// The audit actor: the caller's key id, or the signed-in user's id.
     pub(crate) fn actor(&self) -> String {
         self.0.actor()
+    }
+
+    /// Audits a successful read: `event` is appended now, or, for a read of a console page that
+    /// gathers its reads, left with the page's others, which the page appends together before
+    /// it shows what they read.
+    pub(crate) async fn record_read(
+        &self,
+        state: &AdminState,
+        event: AuditEvent,
+    ) -> Result<(), AdminError> {
+        match &self.1 {
+            Some(page) => page.gather(&state.store, event),
+            None => {
+                state.store.append_audit(&event).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -32,7 +54,8 @@ impl FromRequestParts<AdminState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         // The console's requests, sent in process for a person it signed in and checked.
         if let Some(access::Vouched(principal)) = parts.extensions.get::<access::Vouched>() {
-            return Ok(Caller(Arc::clone(principal)));
+            let page = parts.extensions.get::<Arc<PageReads>>().cloned();
+            return Ok(Caller(Arc::clone(principal), page));
         }
         access::authenticate(
             &state.directory,
@@ -41,7 +64,7 @@ impl FromRequestParts<AdminState> for Caller {
             access::SessionCookie::Refused,
         )
         .await
-        .map(Caller)
+        .map(|principal| Caller(principal, None))
         .map_err(|refused| match refused {
             access::Refused::Missing => AdminError::MissingKey,
             access::Refused::Key(identity::KeyRefused::Unknown) => AdminError::UnknownKey,

@@ -16,7 +16,7 @@ use store::{UsageDimension, UsageSelection};
 
 use crate::body::query;
 use crate::caller::Caller;
-use crate::usage::{Names, audit_read, report_entity};
+use crate::usage::{Names, audit_read, report_entity, summed};
 use crate::{AdminAction, AdminError, AdminState};
 
 /// Lines of one report at most: entities × teams × models × use cases of a month.
@@ -92,22 +92,26 @@ pub(crate) async fn report(
             "this month has more than {MAX_LINES} chargeback lines: ask for one entity at a time"
         )));
     }
-    // Shares are of the whole group's month, also in a report narrowed to one entity.
-    let pool = state
-        .store
-        .usage_groups(
-            &UsageSelection {
-                entity: None,
-                ..selection
-            },
-            &[],
-            None,
-            1,
-        )
-        .await?
-        .first()
-        .map(|g| g.totals)
-        .unwrap_or_default();
+    // Shares are of the whole group's month, also in a report narrowed to one entity; the
+    // group's report holds every line of it.
+    let pool = match selection.entity {
+        None => summed(&groups),
+        Some(_) => state
+            .store
+            .usage_groups(
+                &UsageSelection {
+                    entity: None,
+                    ..selection
+                },
+                &[],
+                None,
+                1,
+            )
+            .await?
+            .first()
+            .map(|g| g.totals)
+            .unwrap_or_default(),
+    };
     let teams: Vec<String> = groups.iter().filter_map(|g| g.keys[1].clone()).collect();
     let names = Names::for_ids(&state, true, &teams).await?;
     let lines = groups

@@ -105,13 +105,16 @@ pub(crate) async fn totals(
         .await?;
     let truncated = groups.len() > limit as usize;
     groups.truncate(limit as usize);
-    let whole = state
-        .store
-        .usage_groups(&selection, &[], None, 1)
-        .await?
-        .first()
-        .map(|g| g.totals)
-        .unwrap_or_default();
+    let whole = match truncated {
+        false => summed(&groups),
+        true => state
+            .store
+            .usage_groups(&selection, &[], None, 1)
+            .await?
+            .first()
+            .map(|g| g.totals)
+            .unwrap_or_default(),
+    };
     let names = Names::load(&state, &group_by, &groups).await?;
     let data: Vec<Value> = groups
         .iter()
@@ -430,6 +433,15 @@ fn header(
     header
 }
 
+/// The sums of `groups`: the whole selection's when none was left out.
+pub(crate) fn summed(groups: &[UsageGroup]) -> UsageTotals {
+    let mut sum = UsageTotals::default();
+    for group in groups {
+        sum.add(&group.totals);
+    }
+    sum
+}
+
 pub(crate) fn totals_json(totals: &UsageTotals) -> Map<String, Value> {
     let mut map = Map::new();
     map.insert("requests".into(), json!(totals.requests));
@@ -462,8 +474,7 @@ pub(crate) async fn audit_read(
         .as_ref()
         .map(|e| e.id.to_string())
         .unwrap_or_else(|| "group".to_owned());
-    state.store.append_audit(&event).await?;
-    Ok(())
+    caller.record_read(state, event).await
 }
 
 /// Entity slugs and team names, to show groups by name as well as by id.

@@ -1,8 +1,10 @@
 //! The admin API, called in process as the person signed in to the console: one request through
-//! the admin router, which authorizes, narrows and audits it as it does any caller's.
+//! the admin router, which authorizes, narrows and audits it as it does any caller's. A page's
+//! reads may gather their audit events to append them together (`access::PageReads`).
 
 use std::sync::Arc;
 
+use access::PageReads;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
@@ -67,6 +69,20 @@ impl AdminApi {
         answer(self.raw(principal, method, uri, body).await)
     }
 
+    /// `GET uri` as `principal`, one of a page's reads: its audit event is gathered in `page`,
+    /// which the page records with the others before it shows what they read.
+    pub async fn read(
+        &self,
+        principal: &Arc<Principal>,
+        page: &Arc<PageReads>,
+        uri: &str,
+    ) -> Answer {
+        answer(
+            self.exchange(principal, Method::GET, uri, None, Some(page))
+                .await,
+        )
+    }
+
     /// The same, answered as it came: status, headers and bytes (a CSV file, a document).
     pub async fn raw(
         &self,
@@ -81,7 +97,7 @@ impl AdminApi {
                 Body::from(b.to_string()),
             )
         });
-        self.exchange(principal, method, uri, sent).await
+        self.exchange(principal, method, uri, sent, None).await
     }
 
     /// `POST uri` with a file as the body, of media type `content_type`, as `principal`.
@@ -93,16 +109,21 @@ impl AdminApi {
         file: bytes::Bytes,
     ) -> Answer {
         let sent = Some((content_type, Body::from(file)));
-        answer(self.exchange(principal, Method::POST, uri, sent).await)
+        answer(
+            self.exchange(principal, Method::POST, uri, sent, None)
+                .await,
+        )
     }
 
-    /// One request through the router, with a body of its media type when there is one.
+    /// One request through the router, with a body of its media type when there is one, and the
+    /// page that gathers its reads' audit events when one does.
     async fn exchange(
         &self,
         principal: &Arc<Principal>,
         method: Method,
         uri: &str,
         body: Option<(HeaderValue, Body)>,
+        page: Option<&Arc<PageReads>>,
     ) -> Result<(StatusCode, HeaderMap, bytes::Bytes), StatusCode> {
         let mut request = Request::builder().method(method).uri(uri);
         let body = match body {
@@ -115,9 +136,11 @@ impl AdminApi {
         let mut request = request
             .body(body)
             .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-        request
-            .extensions_mut()
-            .insert(access::Vouched(Arc::clone(principal)));
+        let extensions = request.extensions_mut();
+        extensions.insert(access::Vouched(Arc::clone(principal)));
+        if let Some(page) = page {
+            extensions.insert(Arc::clone(page));
+        }
         // The router's service never fails: errors are answers.
         let response = self
             .0

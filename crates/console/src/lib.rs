@@ -9,7 +9,10 @@
 //! API authenticates nothing more, but authorizes, narrows to the caller's entity and audits each
 //! call exactly as it does for a key: an entity administrator's users page lists their entity's
 //! users, another entity's answers 404, an auditor's attempt at a change is refused (403) and
-//! audited. A page the caller may not read says so rather than showing nothing.
+//! audited. A page the caller may not read says so rather than showing nothing. A page that reads
+//! several times (the overview) has the admin API gather its reads' audit events and appends them
+//! in one transaction before it shows them (`access::PageReads`): each read audited as the API
+//! audits it, one write for the page.
 //!
 //! **Pages** (`views/`): the overview — seats per entity, usage over time by entity, team, model
 //! or use case drawn as an SVG chart on the server (`chart`, with `plotters`), the month's

@@ -89,7 +89,8 @@
 //! `rolled_up` mark says all hours before it are; a batch stored late for a rolled-up hour moves the
 //! mark back in its own transaction, so the next run counts it once. `usage_groups` and
 //! `latency_percentiles` read days, then hours, for the rolled-up part of a range that no bucket
-//! boundary cuts, and raw records for the rest: the same sums (percentiles over rolled-up hours are
+//! boundary cuts, and raw records for the rest, in one statement that reads the mark and checks
+//! the days itself (the list of days is held in memory, read again each minute): the same sums (percentiles over rolled-up hours are
 //! their bucket's upper bound: never below, at most 10 % above). Groupings by user or key, active
 //! users and keys', users' and teams' budgets read raw records; entity budgets read roll-ups.
 //! `delete_raw_usage` deletes raw records only of rolled-up hours; on PostgreSQL `usage_records` is
@@ -191,6 +192,8 @@ pub struct Store {
     backend: Backend,
     /// A PostgreSQL store's URL, for the connection that listens to change notices.
     url: Option<std::sync::Arc<str>>,
+    /// The days rolled up, as last read, shared by the store's clones (`reporting`).
+    rolled_days: std::sync::Arc<reporting::RolledDays>,
 }
 
 impl std::fmt::Debug for Store {

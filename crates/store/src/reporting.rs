@@ -3,7 +3,11 @@
 //! Every query reads the range through the `started_at` (or `entity_id, started_at`) index and
 //! returns aggregates only, never records. Sums and percentiles read the rolled-up part of the
 //! range from the daily and hourly roll-ups (`rollups.rs`) and the rest from raw records, as one
-//! `UNION ALL` of the parts that SQL aggregates.
+//! `UNION ALL` of the parts that SQL aggregates: one statement, which reads the `rolled_up` mark
+//! and the days in force itself, so it sees them in the snapshot of the rows it sums (no hour
+//! counted twice or missed, whatever roll-up, late batch or raw deletion commits meanwhile, here
+//! or on another replica). The list of rolled-up days is held in memory (`RolledDays`) to write
+//! the statement; the statement checks each day it names.
 //!
 //! Time buckets are given as boundaries computed by the caller in the group's time zone
 //! (`reports::Zone::buckets`); SQL finds a record's bucket with a balanced tree of `CASE WHEN
@@ -12,13 +16,15 @@
 //! module, never caller text.
 
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use domain::{EntityId, UnixMillis, UsageTotals, UserId};
 use sqlx::any::AnyRow;
 
-use crate::codec::{opt_text, unsigned};
+use crate::codec::{opt_text, text, unsigned};
 use crate::rollups::{HOUR, hour_of};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// A column usage can be grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,10 +120,30 @@ pub struct Percentiles {
 }
 
 /// Which latency a percentile query reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Latency {
     Duration,
     Ttft,
+}
+
+impl Latency {
+    const ALL: [Latency; 2] = [Latency::Duration, Latency::Ttft];
+
+    /// Its name in the latency roll-ups' `latency` column.
+    fn name(self) -> &'static str {
+        match self {
+            Latency::Duration => "duration",
+            Latency::Ttft => "ttft",
+        }
+    }
+
+    /// Its column in raw records.
+    fn column(self) -> &'static str {
+        match self {
+            Latency::Duration => "duration_ms",
+            Latency::Ttft => "ttft_ms",
+        }
+    }
 }
 
 /// The sums of a usage query over a source with the columns of [`RAW_MEASURES`], read by
@@ -137,9 +163,49 @@ const RAW_MEASURES: &str = "1 AS requests, prompt_tokens AS input_tokens, \
 const ROLLED_MEASURES: &str =
     "requests, input_tokens, output_tokens, cost_micros, errors, cache_hits";
 
-/// What a selection reads from roll-ups: `segments`, ascending disjoint `[from, to)` ranges of
-/// whole rolled-up hours, of which the `days` are read from daily roll-ups and the rest from
-/// hourly ones. The rest of the selection is read from raw records.
+/// The `rolled_up` mark as SQL, read by the statement that reads the roll-ups: the mark of the
+/// very rows that statement reads (a statement sees one snapshot), whatever a roll-up job on
+/// another replica or a late batch did since the report was planned; `NULL` before any roll-up.
+const ROLLED_UP: &str = "(SELECT through FROM usage_rollup_marks WHERE name = 'rolled_up')";
+
+/// How long the list of rolled-up days is reused before it is read again.
+const DAYS_REUSED_FOR: Duration = Duration::from_secs(60);
+
+/// The days rolled up (`usage_days`, ascending), as last read, shared by a store's clones: what
+/// lets a report read a day's one row per combination instead of its hours' rows. Only a hint:
+/// a statement reads the days it lists from daily rows only if `usage_days` still holds them all
+/// and the mark is past their ends, else their hours, so a stale list costs speed, never a sum.
+/// A day rolled up by this store is listed at once ([`RolledDays::forget`]); one rolled up by
+/// another replica within [`DAYS_REUSED_FOR`], its hours read meanwhile.
+#[derive(Debug, Default)]
+pub(crate) struct RolledDays(Mutex<Option<(Instant, Days)>>);
+
+/// Days `[day, day_end)`, ascending.
+type Days = Arc<Vec<(UnixMillis, UnixMillis)>>;
+
+impl RolledDays {
+    fn fresh(&self) -> Option<Days> {
+        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        held.as_ref()
+            .filter(|(read_at, _)| read_at.elapsed() < DAYS_REUSED_FOR)
+            .map(|(_, days)| Arc::clone(days))
+    }
+
+    fn keep(&self, days: Days) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), days));
+    }
+
+    /// The list is read again by the next report.
+    pub(crate) fn forget(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// What a selection may read from roll-ups: `segments`, ascending disjoint `[from, to)` ranges of
+/// whole hours, whose hours before the mark are read from roll-ups (the `days` listed from daily
+/// rows when all are still in force, the other hours from hourly ones) and the rest, like all
+/// outside the segments, from raw records. Each hour is read from exactly one source, decided in
+/// the statement's own snapshot of the mark and the days.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Rolled {
     segments: Vec<(UnixMillis, UnixMillis)>,
@@ -148,69 +214,92 @@ struct Rolled {
 
 impl Rolled {
     /// The `started_at` ranges read from raw records: what lies between the segments, from the
-    /// selection's start (`$1`) to its end (`$2`).
-    fn raw_ranges(&self) -> Vec<String> {
+    /// selection's start (`$1`) to its end (`$2`), and each segment's hours from the mark on.
+    fn raw_ranges(&self, backend: Backend) -> Vec<String> {
         let mut ranges = Vec::with_capacity(self.segments.len() + 1);
         let mut start = "$1".to_owned();
-        for (from, to) in &self.segments {
+        for &(from, to) in &self.segments {
             if start != from.to_string() {
                 ranges.push(format!("started_at >= {start} AND started_at < {from}"));
             }
-            start = to.to_string();
+            start = clamped(backend, &format!("COALESCE({ROLLED_UP}, {from})"), from, to);
         }
         ranges.push(format!("started_at >= {start} AND started_at < $2"));
         ranges
     }
 
-    /// The segments less the days.
-    fn hours(&self) -> Vec<(UnixMillis, UnixMillis)> {
+    /// The roll-up parts of a query: `select(table, column, condition)` for the hourly table and
+    /// the daily one, each when it may have something to read. Hours before the mark are read
+    /// from roll-ups: when every day listed is still in force, those days from daily rows and the
+    /// other hours from hourly ones; else (a day reopened or replaced since the list was read)
+    /// every hour from hourly rows.
+    fn parts(&self, select: impl Fn(&str, &str, &str) -> String) -> Vec<String> {
+        if self.segments.is_empty() {
+            return Vec::new();
+        }
+        let in_force = days_in_force(&self.days);
         let mut hours = Vec::new();
         for &(from, to) in &self.segments {
             let mut start = from;
-            for &(day, day_end) in self.days.iter().filter(|(d, e)| *d >= from && *e <= to) {
+            let days = self.days.iter().filter(|(d, e)| *d >= from && *e <= to);
+            let has_days = days.clone().next().is_some();
+            for &(day, day_end) in days {
                 if start < day {
-                    hours.push((start, day));
+                    hours.push(format!("(hour >= {start} AND hour < {day})"));
                 }
                 start = day_end;
             }
             if start < to {
-                hours.push((start, to));
+                hours.push(format!("(hour >= {start} AND hour < {to})"));
+            }
+            if has_days {
+                // The whole segment when its days are not read from daily rows; else nothing.
+                hours.push(format!(
+                    "(hour >= {from} AND hour < CASE WHEN {in_force} THEN {from} ELSE {to} END)"
+                ));
             }
         }
-        hours
-    }
-
-    /// The roll-up parts of a query: `select(table, column, condition)` for the hourly and the
-    /// daily table, each when it has something to read.
-    fn parts(&self, select: impl Fn(&str, &str, &str) -> String) -> Vec<String> {
-        let mut parts = Vec::new();
-        for (table, column, ranges) in [
-            ("hourly", "hour", self.hours()),
-            ("daily", "day", merged(&self.days)),
-        ] {
-            if !ranges.is_empty() {
-                let condition: Vec<String> = ranges
-                    .iter()
-                    .map(|(from, to)| format!("({column} >= {from} AND {column} < {to})"))
-                    .collect();
-                let condition = format!("({})", condition.join(" OR "));
-                parts.push(select(table, column, &condition));
-            }
+        let mut parts = vec![select(
+            "hourly",
+            "hour",
+            &format!("hour < {ROLLED_UP} AND ({})", hours.join(" OR ")),
+        )];
+        if !self.days.is_empty() {
+            let listed: Vec<String> = self.days.iter().map(|(day, _)| day.to_string()).collect();
+            parts.push(select(
+                "daily",
+                "day",
+                &format!("{in_force} AND day IN ({})", listed.join(", ")),
+            ));
         }
         parts
     }
 }
 
-/// Adjacent ranges joined.
-fn merged(ranges: &[(UnixMillis, UnixMillis)]) -> Vec<(UnixMillis, UnixMillis)> {
-    let mut joined: Vec<(UnixMillis, UnixMillis)> = Vec::with_capacity(ranges.len());
-    for &(from, to) in ranges {
-        match joined.last_mut() {
-            Some(last) if last.1 == from => last.1 = to,
-            _ => joined.push((from, to)),
-        }
+/// Whether every day of `days` is read from its daily rows: `usage_days` still holds each as
+/// listed (a late record's reopening drops a day, a change of time zone replaces it) and the mark
+/// is past its end. One condition, evaluated once per statement.
+fn days_in_force(days: &[(UnixMillis, UnixMillis)]) -> String {
+    let listed: Vec<String> = days
+        .iter()
+        .map(|(day, day_end)| format!("(day = {day} AND day_end = {day_end})"))
+        .collect();
+    format!(
+        "(SELECT COUNT(*) FROM usage_days WHERE day_end <= {ROLLED_UP} AND ({})) = {}",
+        match listed.is_empty() {
+            true => "1 = 0".to_owned(),
+            false => listed.join(" OR "),
+        },
+        days.len()
+    )
+}
+
+/// `value` within `[from, to]`, in SQL.
+fn clamped(backend: Backend, value: &str, from: UnixMillis, to: UnixMillis) -> String {
+    match backend {
+        Backend::Postgres => format!("GREATEST({from}, LEAST({to}, {value}))"),
+        Backend::Sqlite => format!("MAX({from}, MIN({to}, {value}))"),
     }
-    joined
 }
 
 /// `entity_id = $3 AND ` when the selection names an entity.
@@ -223,7 +312,12 @@ fn entity_condition(selection: &UsageSelection) -> &'static str {
 
 /// The rows a sum reads: `columns`, `started_at` (an hour's start for roll-ups) and the
 /// measures, from raw records and, for `rolled` hours, from `usage_hourly`.
-fn usage_source(columns: &[&str], selection: &UsageSelection, rolled: &Rolled) -> String {
+fn usage_source(
+    columns: &[&str],
+    selection: &UsageSelection,
+    rolled: &Rolled,
+    backend: Backend,
+) -> String {
     let mut listed = String::new();
     for column in columns {
         listed.push_str(column);
@@ -231,7 +325,7 @@ fn usage_source(columns: &[&str], selection: &UsageSelection, rolled: &Rolled) -
     }
     let entity = entity_condition(selection);
     let mut parts: Vec<String> = rolled
-        .raw_ranges()
+        .raw_ranges(backend)
         .into_iter()
         .map(|range| {
             format!(
@@ -309,7 +403,12 @@ impl Store {
         }
         sql.push_str(TOTALS);
         sql.push_str(" FROM ");
-        sql.push_str(&usage_source(&source_columns, selection, &rolled));
+        sql.push_str(&usage_source(
+            &source_columns,
+            selection,
+            &rolled,
+            self.backend(),
+        ));
         if grouped > 0 {
             let ordinals = (1..=grouped)
                 .map(|i| i.to_string())
@@ -392,7 +491,8 @@ impl Store {
     /// Exact because latencies are whole milliseconds: SQL builds each group's histogram of
     /// distinct values (`GROUP BY group, value`), runs cumulative counts over it (window
     /// functions, in both dialects), and returns only the rows where a percentile's rank falls —
-    /// three per group. The database reads the range once per latency and keeps at most one row
+    /// three per group and latency, both latencies in one statement. The database reads the range
+    /// once per latency and keeps at most one row
     /// per distinct millisecond value per group, whatever the number of requests; nothing the
     /// size of the range crosses the connection.
     pub async fn latency_percentiles(
@@ -408,12 +508,12 @@ impl Store {
             }
             _ => Rolled::default(),
         };
-        let durations = self
-            .percentiles(selection, group_by, Latency::Duration, &rolled)
-            .await?;
-        let ttfts = self
-            .percentiles(selection, group_by, Latency::Ttft, &rolled)
-            .await?;
+        let mut percentiles = self.percentiles(selection, group_by, &rolled).await?;
+        let ttfts =
+            percentiles.split_off(percentiles.partition_point(|(l, _, _)| *l == Latency::Duration));
+        let durations = percentiles.into_iter().map(|(_, key, p)| (key, p));
+        let ttfts: Vec<(Option<String>, Percentiles)> =
+            ttfts.into_iter().map(|(_, key, p)| (key, p)).collect();
         let mut groups: Vec<LatencyGroup> = durations
             .into_iter()
             .map(|(key, duration)| LatencyGroup {
@@ -432,27 +532,29 @@ impl Store {
         Ok(groups)
     }
 
+    /// Each latency's percentiles per group: the durations' groups, then the times to first
+    /// token's, each in key order.
     async fn percentiles(
         &self,
         selection: &UsageSelection,
         group_by: UsageDimension,
-        latency: Latency,
         rolled: &Rolled,
-    ) -> Result<Vec<(Option<String>, Percentiles)>, StoreError> {
+    ) -> Result<Vec<(Latency, Option<String>, Percentiles)>, StoreError> {
         let rank = |p: u32| format!("(total * {p} + 99) / 100");
         let falls = |p: u32| format!("(cumulative - n < {r} AND cumulative >= {r})", r = rank(p));
         let sql = format!(
             "WITH histogram AS ( \
-                SELECT g, v, CAST(SUM(n) AS BIGINT) AS n FROM ({parts}) AS parts GROUP BY g, v \
+                SELECT l, g, v, CAST(SUM(n) AS BIGINT) AS n FROM ({parts}) AS parts \
+                GROUP BY l, g, v \
              ), cumulated AS ( \
-                SELECT g, v, n, \
-                  CAST(SUM(n) OVER (PARTITION BY g ORDER BY v ROWS UNBOUNDED PRECEDING) AS BIGINT) AS cumulative, \
-                  CAST(SUM(n) OVER (PARTITION BY g) AS BIGINT) AS total \
+                SELECT l, g, v, n, \
+                  CAST(SUM(n) OVER (PARTITION BY l, g ORDER BY v ROWS UNBOUNDED PRECEDING) AS BIGINT) AS cumulative, \
+                  CAST(SUM(n) OVER (PARTITION BY l, g) AS BIGINT) AS total \
                 FROM histogram \
              ) \
-             SELECT g, v, cumulative, total FROM cumulated WHERE {p50} OR {p90} OR {p99} \
-             ORDER BY g, v",
-            parts = histogram_parts(selection, group_by, latency, rolled),
+             SELECT l, g, v, cumulative, total FROM cumulated WHERE {p50} OR {p90} OR {p99} \
+             ORDER BY l, g, v",
+            parts = histogram_parts(selection, group_by, rolled, self.backend()),
             p50 = falls(50),
             p90 = falls(90),
             p99 = falls(99),
@@ -460,39 +562,42 @@ impl Store {
         let rows = bind_selection(sqlx::query(&sql), selection)
             .fetch_all(&self.pool)
             .await?;
-        // Per group: its key, its request count, and (value, cumulative count) points.
-        type Histogram = (Option<String>, u64, Vec<(u64, u64)>);
+        // Per latency and group: its key, its request count, and (value, cumulative count) points.
+        type Histogram = (Latency, Option<String>, u64, Vec<(u64, u64)>);
         let mut groups: Vec<Histogram> = Vec::new();
         for row in &rows {
+            let name = text(row, "l")?;
+            let latency = Latency::ALL
+                .into_iter()
+                .find(|l| l.name() == name)
+                .ok_or_else(|| StoreError::Corrupt(format!("latency = `{name}`")))?;
             let key = opt_text(row, "g")?;
             let point = (unsigned(row, "v")?, unsigned(row, "cumulative")?);
             match groups.last_mut() {
-                Some((last, _, points)) if *last == key => points.push(point),
-                _ => groups.push((key, unsigned(row, "total")?, vec![point])),
+                Some((l, last, _, points)) if *l == latency && *last == key => points.push(point),
+                _ => groups.push((latency, key, unsigned(row, "total")?, vec![point])),
             }
         }
+        // `ORDER BY l` puts `duration` before `ttft`.
         Ok(groups
             .into_iter()
-            .map(|(key, total, points)| (key, percentiles_of(total, &points)))
+            .map(|(latency, key, total, points)| (latency, key, percentiles_of(total, &points)))
             .collect())
     }
 
-    /// The rolled-up hours wholly inside `selection`, less those a bucket boundary cuts (read
-    /// from raw records, so that each record falls in its bucket), and among them the days
-    /// rolled up that no boundary cuts.
+    /// The whole hours inside `selection`, less those a bucket boundary cuts (read from raw
+    /// records, so that each record falls in its bucket), and among them the days listed as
+    /// rolled up that no boundary cuts; no statement but, once a minute, the list of days.
     async fn rolled_hours(
         &self,
         selection: &UsageSelection,
         boundaries: Option<&[UnixMillis]>,
     ) -> Result<Rolled, StoreError> {
-        let Some(through) = self.rollup_marks().await?.rolled_up else {
-            return Ok(Rolled::default());
-        };
         let from = match hour_of(selection.from) {
             start if start == selection.from => start,
             start => start.saturating_add(HOUR),
         };
-        let to = hour_of(selection.to).min(through);
+        let to = hour_of(selection.to);
         let cuts = boundaries.unwrap_or_default();
         let mut segments = vec![(from, to)];
         for cut in cuts.iter().filter(|cut| hour_of(**cut) != **cut) {
@@ -509,53 +614,60 @@ impl Store {
         if segments.is_empty() {
             return Ok(Rolled::default());
         }
-        let days: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT day, day_end FROM usage_days WHERE day >= $1 AND day < $2")
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut days: Vec<(i64, i64)> = days
-            .into_iter()
+        let days = self
+            .days_rolled_up()
+            .await?
+            .iter()
+            .copied()
             .filter(|&(day, end)| {
                 segments.iter().any(|&(from, to)| day >= from && end <= to)
                     && !cuts.iter().any(|cut| *cut > day && *cut < end)
             })
             .collect();
-        days.sort_unstable();
         Ok(Rolled { segments, days })
+    }
+
+    /// The days rolled up, ascending: the list read at most [`DAYS_REUSED_FOR`] ago.
+    async fn days_rolled_up(&self) -> Result<Days, StoreError> {
+        if let Some(days) = self.rolled_days.fresh() {
+            return Ok(days);
+        }
+        let days: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT day, day_end FROM usage_days ORDER BY day")
+                .fetch_all(&self.pool)
+                .await?;
+        let days = Arc::new(days);
+        self.rolled_days.keep(Arc::clone(&days));
+        Ok(days)
     }
 }
 
-/// The histogram's rows `(g, v, n)` per part: raw records' exact values, and rolled-up hours'
-/// bucket upper bounds.
+/// The histogram's rows `(l, g, v, n)` per part and latency: raw records' exact values, and
+/// rolled-up hours' bucket upper bounds.
 fn histogram_parts(
     selection: &UsageSelection,
     group_by: UsageDimension,
-    latency: Latency,
     rolled: &Rolled,
+    backend: Backend,
 ) -> String {
-    let (value, name) = match latency {
-        Latency::Duration => ("duration_ms", "duration"),
-        Latency::Ttft => ("ttft_ms", "ttft"),
-    };
     let group = group_by.column();
     let entity = entity_condition(selection);
-    let mut parts: Vec<String> = rolled
-        .raw_ranges()
-        .into_iter()
-        .map(|range| {
-            format!(
-                "SELECT {group} AS g, {value} AS v, COUNT(*) AS n FROM usage_records \
+    let mut parts = Vec::new();
+    for range in rolled.raw_ranges(backend) {
+        for latency in Latency::ALL {
+            let (name, value) = (latency.name(), latency.column());
+            parts.push(format!(
+                "SELECT '{name}' AS l, {group} AS g, {value} AS v, COUNT(*) AS n \
+                 FROM usage_records \
                  WHERE {entity}{range} AND error_code IS NULL AND {value} IS NOT NULL \
-                 GROUP BY 1, 2"
-            )
-        })
-        .collect();
+                 GROUP BY 1, 2, 3"
+            ));
+        }
+    }
     parts.extend(rolled.parts(|table, _, condition| {
         format!(
-            "SELECT {group} AS g, upper_ms AS v, SUM(requests) AS n FROM latency_{table} \
-             WHERE {entity}{condition} AND latency = '{name}' GROUP BY 1, 2"
+            "SELECT latency AS l, {group} AS g, upper_ms AS v, SUM(requests) AS n \
+             FROM latency_{table} WHERE {entity}{condition} GROUP BY 1, 2, 3"
         )
     }));
     parts.join(" UNION ALL ")

@@ -260,6 +260,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.rolled_days.forget();
         Ok(())
     }
 

@@ -1,11 +1,13 @@
 //! `GET /console`: seats per entity, usage over the last 30 days by entity, team, model or use
 //! case as a chart drawn on the server, and this month's chargeback with its CSV
 //! (`GET /console/chargeback.csv`). Each part is one admin API call; a part the person's roles
-//! do not reach says so and the others still show.
+//! do not reach says so and the others still show. The calls' audit events are appended together,
+//! in one transaction, before the page is shown (`access::PageReads`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use access::PageReads;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use browser::{Lang, Visitor};
@@ -129,10 +131,12 @@ pub(crate) async fn page(
         .month_of(now)
         .map(|m| m.to_string())
         .unwrap_or_default();
+    // The page's reads are audited together, once all are made.
+    let reads = Arc::new(PageReads::default());
     let get = |path: String| {
-        let principal = Arc::clone(&person.principal);
+        let (principal, reads) = (&person.principal, &reads);
         let admin = &console.admin;
-        async move { admin.call(&principal, Method::GET, &path, None).await }
+        async move { admin.read(principal, reads, &path).await }
     };
     let seats = get(uri("/admin/v1/seats/report", &[])).await;
     let from = console.zone.format(now - 30 * DAY_MILLIS);
@@ -153,6 +157,15 @@ pub(crate) async fn page(
     let latency = get(uri("/admin/v1/usage/latency", &range)).await;
     let by_model = [range.as_slice(), &[("group_by", "model")]].concat();
     let errors = get(uri("/admin/v1/usage", &by_model)).await;
+    if let Err(error) = reads.record().await {
+        tracing::error!(%error, "console: the overview's reads could not be audited");
+        let failed = Answer {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: Value::Null,
+        };
+        return crate::views::refused(&console, &visitor, &person, Section::Overview, &failed)
+            .await;
+    }
     let main = html! {
         section aria-labelledby="seats-title" {
             h2 #seats-title { (Text::Seats.in_(lang)) }

@@ -1,14 +1,17 @@
 //! Hourly roll-ups: reports read them for closed hours and raw records for the rest, with the
 //! same sums; rolling up again never counts twice; raw records deleted after roll-up leave every
-//! report's and every entity budget's totals as they were; a record stored late is counted once.
+//! report's and every entity budget's totals as they were; a record stored late is counted once;
+//! a replica whose list of rolled-up days is stale (another replica rolled up, reopened or deleted
+//! since) still counts every hour once.
 
 use domain::{EntityId, KeyId, Operation, TeamId, UsageRecord, UsageTotals, UserId};
-use store::{Store, StoreError, UsageDimension, UsageGroup, UsageSelection};
+use store::{LatencyGroup, Store, StoreError, UsageDimension, UsageGroup, UsageSelection};
 
 use crate::harness::{TestDb, both_backends_raw};
 
 both_backends_raw! {
     a_day_rolled_up_is_read_from_its_daily_rows,
+    a_replica_counts_each_hour_once_whatever_another_rolled_up_since,
 }
 
 /// 2026-11-01T00:00:00Z.
@@ -365,4 +368,70 @@ async fn a_day_rolled_up_is_read_from_its_daily_rows(db: &TestDb) {
     let in_day = f.records.iter().filter(|r| r.started_at < day.to);
     let read = store.usage_groups(&day, &[], None, 1).await.unwrap();
     assert_eq!(read[0].totals, sum(in_day));
+}
+
+/// Two replicas on one database: `here` reads the list of rolled-up days once and keeps it,
+/// while `there` stores a late record (which reopens its hour and drops its day), rolls up again,
+/// sums the day again under another time zone, then deletes raw records. After each step,
+/// `here`'s reports hold the late record once and are exactly those of a replica just started.
+async fn a_replica_counts_each_hour_once_whatever_another_rolled_up_since(db: &TestDb) {
+    let here = &db.store;
+    let there = Store::connect(&db.url).await.unwrap();
+    let f = fixture(here).await;
+    here.roll_up_usage(T0 + 40 * HOUR).await.unwrap();
+    here.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    assert_eq!(
+        all_reports(here, f.acme).await,
+        all_reports(&there, f.acme).await
+    );
+    let late = UsageRecord {
+        request_id: "late".to_owned(),
+        started_at: T0 + 5 * HOUR + MINUTE,
+        ..f.records[0].clone()
+    };
+    let expected = sum(f.records.iter().chain([&late]));
+    let agree = |step: &'static str| {
+        let (url, acme) = (db.url.clone(), f.acme);
+        async move {
+            let whole = &selections(acme)[0];
+            let totals = here.usage_groups(whole, &[], None, 1).await.unwrap();
+            assert_eq!(
+                totals[0].totals, expected,
+                "{step}: the late record counted once"
+            );
+            let started = Store::connect(&url).await.unwrap();
+            let truth = (
+                all_reports(&started, acme).await,
+                latency_by_model(&started, whole).await,
+            );
+            started.close().await;
+            let seen = (
+                all_reports(here, acme).await,
+                latency_by_model(here, whole).await,
+            );
+            assert_eq!(seen, truth, "{step}");
+        }
+    };
+
+    there
+        .insert_usage(std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    agree("the late record stored").await;
+    there.roll_up_usage(T0 + 40 * HOUR).await.unwrap();
+    agree("its hour rolled up again").await;
+    there.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    agree("its day summed again").await;
+    there.roll_up_day(T0 + HOUR, T0 + 25 * HOUR).await.unwrap();
+    agree("the day summed in another zone").await;
+    there.delete_raw_usage(T0 + 30 * HOUR).await.unwrap();
+    agree("raw records deleted").await;
+    there.close().await;
+}
+
+async fn latency_by_model(store: &Store, selection: &UsageSelection) -> Vec<LatencyGroup> {
+    store
+        .latency_percentiles(selection, UsageDimension::Model, 10)
+        .await
+        .unwrap()
 }

@@ -1,0 +1,90 @@
+//! The reads of one page, audited together ([`PageReads`]).
+
+use std::sync::{Mutex, PoisonError};
+
+use domain::AuditEvent;
+use store::{Store, StoreError};
+
+/// The reads a page makes through another surface's router, audited together: the console's
+/// overview asks the admin API for seats, usage, latency and the month's chargeback, and each
+/// successful read's audit event is left here ([`PageReads::gather`]) instead of appended on its
+/// own, then the page appends them all in one transaction ([`PageReads::record`]) before it shows
+/// anything they read. Each read keeps its own event (its action, entity and range), so the trail
+/// and its filters read as for a caller of the API; only the write is shared. A request extension
+/// (`Arc<PageReads>`), heeded beside [`crate::Vouched`], which no HTTP client can set.
+#[derive(Debug, Default)]
+pub struct PageReads(Mutex<Gathered>);
+
+#[derive(Debug, Default)]
+struct Gathered {
+    events: Vec<AuditEvent>,
+    /// The store of the surface that gathered them, where they are appended.
+    store: Option<Store>,
+}
+
+impl PageReads {
+    /// Keeps `event`, a read's audit event, to be appended to `store` with the page's others.
+    pub fn gather(&self, store: &Store, event: AuditEvent) {
+        let mut gathered = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        gathered.store.get_or_insert_with(|| store.clone());
+        gathered.events.push(event);
+    }
+
+    /// Appends the events gathered, in the order of the reads, in one transaction (nothing when
+    /// there are none). A page whose reads could not be recorded must not show them.
+    pub async fn record(&self) -> Result<(), StoreError> {
+        let (store, events) = {
+            let mut gathered = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            (gathered.store.clone(), std::mem::take(&mut gathered.events))
+        };
+        match store {
+            Some(store) if !events.is_empty() => store.append_audit_batch(&events).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{AuditAction, Outcome};
+
+    use super::*;
+
+    fn read(action: AuditAction) -> AuditEvent {
+        AuditEvent {
+            at: domain::now_millis(),
+            actor: "ada".to_owned(),
+            action,
+            entity_id: None,
+            target: "group".to_owned(),
+            outcome: Outcome::Success,
+            detail: "{}".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_are_appended_together_when_recorded_and_not_before() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let reads = PageReads::default();
+        reads.gather(&store, read(AuditAction::UsageRead));
+        reads.gather(&store, read(AuditAction::ChargebackRead));
+        assert!(
+            store.list_audit(10).await.unwrap().is_empty(),
+            "gathered only"
+        );
+        reads.record().await.unwrap();
+        let events = store.list_audit(10).await.unwrap();
+        let actions: Vec<_> = events
+            .iter()
+            .rev()
+            .map(|(_, e)| e.action.as_str())
+            .collect();
+        assert_eq!(actions, ["usage.read", "chargeback.read"]);
+        reads.record().await.unwrap();
+        assert_eq!(
+            store.list_audit(10).await.unwrap().len(),
+            2,
+            "appended once"
+        );
+    }
+}
