@@ -11,15 +11,25 @@
 # (`x-csrf-token`).
 #
 # Section `long`: a conversation of MESSAGES messages is built through the real chat route
-# (`POST /chat/send`, MESSAGES/2 questions, each sending the whole conversation back as the page
-# does), and one of 2 messages beside it. Then:
+# (`POST /chat/send`, MESSAGES/2 questions, each sent as the page does: continuing the kept
+# conversation, the question alone and its position; the server reads the history), and one of 2
+# messages beside it. Then:
 #   - opening each (`GET /c/{id}`, the page rendered whole on the server), REQUESTS times on one
 #     keep-alive connection: p50 / p99 / max of the time to the last byte;
 #   - the server's CPU time (utime + stime of /proc/PID/stat, 10 ms ticks) per send, averaged
 #     over SENDS sends, once the server is quiet (under 2 ticks in 2 s): in the short
-#     conversation, in the long one (its whole history is the prompt), and in a new conversation
-#     given the same long history as its prompt, which tells the prompt's cost from the
-#     conversation's.
+#     conversation and in the long one (its whole history is the prompt), and the same two
+#     prompts sent straight to `/v1/chat/completions` (the gateway's own cost of the prompt), which
+#     tells what the chat adds from what the prompt costs.
+# Section `answer`: one long answer streamed. A separate `fabrique sim --echo` (its CPU is not the
+#   server's) answers with the question: ANSWER_KB kilobytes of Markdown (paragraphs, lists, code
+#   blocks), three characters a token at ECHO_TOKENS_PER_SECOND, each token one event. The
+#   server's CPU per answer (averaged over SENDS, each in a new kept conversation) and the bytes
+#   of events the page receives.
+# Section `paint`: QUESTIONS questions asked in the chat page itself, in Debian's Chromium driven
+#   by playwright-core (bench/chat-paint.mjs; the modules tests/browser/package.json pins, installed
+#   under $WORK/browser): from the first `answer` fragment handed to the page's script to the answer
+#   changed in the page, and to the next frame (painted). Not in the default SECTIONS.
 # Section `crowd`: the simulator runs as its own process (`fabrique sim`, on PORT + 1), as a GPU
 #   backend does. N streaming sends to `/chat/send` at once, each a new question in a new kept
 #   conversation: the time from writing the request to the first `answer` fragment. With
@@ -34,7 +44,8 @@
 #   open file descriptors while the N chat streams are open.
 #
 # Usage, from anywhere:  bash bench/chat.sh
-# Knobs (environment): SECTIONS="long crowd"  MESSAGES=2000  REQUESTS=20  SENDS=10  N=1000
+# Knobs (environment): SECTIONS="long crowd answer"  MESSAGES=2000  REQUESTS=20  SENDS=10
+#   ANSWER_KB=24  ECHO_TOKENS_PER_SECOND=2000  QUESTIONS=50  N=1000
 #   (documented setting for the issue's figure: N=10000, which needs `ulimit -n` of at least
 #   N + 1,000 for the server with h2c, 2 N + 1,000 with http1)  PROBES=200
 #   PROTOCOL=h2c|http1  CONNECTIONS=10 (h2c)  CONNECT_TIMEOUT_MS=2000 (`[routing]`, the
@@ -45,13 +56,16 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$HERE/.." && pwd)
-SECTIONS=${SECTIONS:-long crowd}
+SECTIONS=${SECTIONS:-long crowd answer}
 MESSAGES=${MESSAGES:-2000}
 REQUESTS=${REQUESTS:-20}
 SENDS=${SENDS:-10}
 N=${N:-1000}
 PROBES=${PROBES:-200}
 ANSWER_SECONDS=${ANSWER_SECONDS:-30}
+ANSWER_KB=${ANSWER_KB:-24}
+ECHO_TOKENS_PER_SECOND=${ECHO_TOKENS_PER_SECOND:-2000}
+QUESTIONS=${QUESTIONS:-50}
 RETENTION=${RETENTION:-full}
 PROFILE=${PROFILE:-release}
 BUILD=${BUILD:-auto}
@@ -86,8 +100,18 @@ $([[ $RETENTION == full ]] && echo "days = 30")
 [[models]]
 name = "$MODEL"
 kind = "chat"
-endpoints = ["$([[ -n ${SIM_URL:-} ]] && echo gpu || echo simulator)"]
+endpoints = ["$(if [[ -n ${SIM_URL:-} ]]; then echo gpu; elif [[ -n ${ECHO_PORT:-} ]]; then echo echo; else echo simulator; fi)"]
 context_length = 4000000
+EOF
+    # Section `answer`: the model is the echoing simulator, its own process.
+    [[ -z ${ECHO_PORT:-} ]] || cat >> "$WORK/fabrique.toml" <<EOF
+
+[[endpoints]]
+name = "echo"
+kind = "openai"
+url = "http://127.0.0.1:$ECHO_PORT/v1"
+hosting = "on_premises"
+clearance = "secret"
 EOF
 }
 
@@ -155,9 +179,12 @@ def cpu_seconds():
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def send(conn, conversation, messages):
-    """One `POST /chat/send`, read to its end: (conversation id, answer text)."""
-    body = json.dumps({"model": MODEL, "conversation": conversation, "messages": messages})
+def send(conn, conversation, messages, position=None):
+    """One `POST /chat/send`, read to its end: (conversation id, answer text, bytes read)."""
+    body = {"model": MODEL, "conversation": conversation, "messages": messages}
+    if position is not None:
+        body["position"] = position
+    body = json.dumps(body)
     conn.request("POST", "/chat/send", body, {"cookie": COOKIE, "x-csrf-token": TOKEN,
                                               "content-type": "application/json"})
     response = conn.getresponse()
@@ -176,41 +203,92 @@ def send(conn, conversation, messages):
             answer += data["delta"]
         elif name == "refused":
             sys.exit("refused: " + data["html"])
-    return kept, answer
+    return kept, answer, len(text)
 
 
 def build(count):
-    """A conversation of `count` messages, through the chat route: prints its id."""
+    """A conversation of `count` messages, through the chat route as the page sends: prints its
+    id."""
     conn = http.client.HTTPConnection(URL.hostname, URL.port)
     conversation, messages = None, []
     while len(messages) < int(count):
-        messages.append({"role": "user", "content": "question %d: what changed?" % len(messages)})
-        conversation, answer = send(conn, conversation, messages)
-        messages.append({"role": "assistant", "content": answer})
+        question = {"role": "user", "content": "question %d: what changed?" % len(messages)}
+        if conversation is None:
+            conversation, answer, _ = send(conn, None, messages + [question])
+        else:
+            conversation, answer, _ = send(conn, conversation, [question], len(messages))
+        messages += [question, {"role": "assistant", "content": answer}]
     with open(os.environ.get("HISTORY", "/dev/null"), "w") as f:
         json.dump(messages, f)
     print(conversation)
 
 
+def api(conn, messages):
+    """One streaming `POST /v1/chat/completions` of `messages`, with the page's session, read to
+    its end."""
+    body = json.dumps({"model": MODEL, "messages": messages, "stream": True,
+                       "stream_options": {"include_usage": True}})
+    conn.request("POST", "/v1/chat/completions", body, {"cookie": COOKIE,
+                                                        "content-type": "application/json"})
+    response = conn.getresponse()
+    text = response.read()
+    if response.status != 200:
+        sys.exit("/v1/chat/completions answered %d: %s" % (response.status, text[:300]))
+
+
+def measured(sends, one):
+    """Server CPU milliseconds per call of `one(i)`, averaged over `sends`, after one warm-up."""
+    one(-1)
+    total = 0.0
+    for i in range(int(sends)):
+        time.sleep(0.3)  # let the previous send's kept answer and metering settle
+        before = cpu_seconds()
+        one(i)
+        time.sleep(0.3)
+        total += cpu_seconds() - before
+    return total * 1000 / int(sends)
+
+
 def cpu(conversation, history, sends):
-    """Server CPU milliseconds per send: continuing `conversation` (or new ones when "-") whose
-    history is the file `history`."""
+    """Server CPU milliseconds per send: continuing the kept `conversation` as the page does (the
+    question alone), or, when "-", the prompt it would be (the file `history` and the question)
+    straight to `/v1/chat/completions`."""
     with open(history) as f:
         messages = json.load(f)
     conn = http.client.HTTPConnection(URL.hostname, URL.port)
-    kept = None if conversation == "-" else conversation
-    send(conn, kept, messages + [{"role": "user", "content": "warm up"}])
-    total = 0.0
-    for i in range(int(sends)):
-        asked = messages + [{"role": "user", "content": "one more question %d" % i}]
-        time.sleep(0.3)  # let the previous send's kept answer and metering settle
-        before = cpu_seconds()
-        kept_now, answer = send(conn, kept, asked)
-        time.sleep(0.3)
-        total += cpu_seconds() - before
-        if kept is not None:
-            messages = asked + [{"role": "assistant", "content": answer}]
-    print("%.1f" % (total * 1000 / int(sends)))
+
+    def one(i):
+        question = {"role": "user", "content": "one more question %d" % i}
+        if conversation == "-":
+            api(conn, messages + [question])
+        else:
+            send(conn, conversation, [question])
+
+    print("%.1f" % measured(sends, one))
+
+
+def answer(kb, sends):
+    """A long Markdown answer streamed by the echoing simulator: its bytes, the bytes of events
+    the page receives and the server's CPU milliseconds per answer."""
+    blocks, i = [], 0
+    while sum(len(b) + 2 for b in blocks) < int(kb) * 1024:
+        words = " ".join("word%d" % w for w in range(40))
+        blocks.append(["Paragraph %d: %s, **bold** and `code`." % (i, words),
+                       "- item %d\n- another *item*\n- a [link](https://example.com/%d)" % (i, i),
+                       "```python\ndef f%d(x):\n    return x * %d\n```" % (i, i)][i % 3])
+        i += 1
+    question = [{"role": "user", "content": "\n\n".join(blocks)}]
+    conn = http.client.HTTPConnection(URL.hostname, URL.port)
+    read = []
+
+    def one(i):
+        _, text, size = send(conn, None, question)
+        if not text.endswith(question[0]["content"][-100:]):
+            sys.exit("the echoed answer came back cut: %r" % text[-200:])
+        read.append(size)
+
+    per_answer = measured(sends, one)
+    print("%d | %d | %.1f" % (len(question[0]["content"]), read[-1], per_answer))
 
 
 ROUTES = {
@@ -434,7 +512,7 @@ async def burst_h2(route, n, probes=0):
     return firsts, failed, probed, open_at_end, descriptors
 
 
-{"build": build, "cpu": cpu, "crowd": crowds}[sys.argv[1]](*sys.argv[2:])
+{"build": build, "cpu": cpu, "crowd": crowds, "answer": answer}[sys.argv[1]](*sys.argv[2:])
 PY
 }
 
@@ -474,11 +552,39 @@ long() {
     log "built in $(( SECONDS - started )) s: $long"
     short=$(HISTORY=$WORK/short.json client build 2)
     bytes=$(curl -s -b "$WORK/cookies" "$URL/c/$long" | wc -c)
-    echo "| conversation | open p50 ms | p99 ms | max ms | page bytes | server CPU ms per send |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    echo "| 2 messages | $(open_times "$short") | $(curl -s -b "$WORK/cookies" "$URL/c/$short" | wc -c) | $(cpu_per_send "$short" "$WORK/short.json") |"
-    echo "| $MESSAGES messages | $(open_times "$long") | $bytes | $(cpu_per_send "$long" "$WORK/long.json") |"
-    echo "| new conversation, the $MESSAGES messages as its prompt | | | | | $(cpu_per_send - "$WORK/long.json") |"
+    echo "| conversation | open p50 ms | p99 ms | max ms | page bytes | server CPU ms per send | the same prompt to the API |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| 2 messages | $(open_times "$short") | $(curl -s -b "$WORK/cookies" "$URL/c/$short" | wc -c) | $(cpu_per_send "$short" "$WORK/short.json") | $(cpu_per_send - "$WORK/short.json") |"
+    echo "| $MESSAGES messages | $(open_times "$long") | $bytes | $(cpu_per_send "$long" "$WORK/long.json") | $(cpu_per_send - "$WORK/long.json") |"
+}
+
+answer() {
+    local echo_pid
+    start_bg echo-sim "$FABRIQUE_BIN" sim --echo --listen "127.0.0.1:$ECHO_PORT" --ttft-ms 0 \
+        --tokens-per-second "$ECHO_TOKENS_PER_SECOND" --capacity 1000 --max-tokens-default 10000000
+    echo_pid=$LAST_PID
+    wait_ready "http://127.0.0.1:$ECHO_PORT/v1/models" "$echo_pid" 60 || die "fabrique sim did not start"
+    quiet
+    echo "| answer bytes | event bytes to the page | server CPU ms per answer |"
+    echo "|---:|---:|---:|"
+    echo "| $(client answer "$ANSWER_KB" "$SENDS") |"
+    stop_pid "$echo_pid"
+}
+
+paint() {
+    local chromium
+    chromium=$(command -v chromium || command -v chromium-browser) || die "section paint needs Debian's chromium"
+    need_tools node npm
+    mkdir -p "$WORK/browser"
+    if ! cmp -s "$REPO_ROOT/tests/browser/package.json" "$WORK/browser/package.json"; then
+        cp "$REPO_ROOT/tests/browser/package.json" "$WORK/browser/package.json"
+        (cd "$WORK/browser" && npm install --no-audit --no-fund --loglevel=error) > "$LOGS/npm.log" 2>&1 \
+            || die "npm could not install playwright-core, see $LOGS/npm.log"
+    fi
+    echo "| $QUESTIONS questions in Chromium | p50 ms | p99 ms | max ms |"
+    echo "|---|---:|---:|---:|"
+    CHAT_URL=$URL CHAT_COOKIE=$COOKIE BROWSER_MODULES=$WORK/browser/node_modules CHROMIUM=$chromium \
+        QUESTIONS=$QUESTIONS node "$HERE/chat-paint.mjs"
 }
 
 crowd() {              # the simulator its own process, then the server, then the clients
@@ -516,7 +622,9 @@ for section in $SECTIONS; do
     case $section in
         long) configure 0.001; serve; long ;;
         crowd) crowd ;;
-        *) die "unknown section $section (long, crowd)" ;;
+        answer) ECHO_PORT=$(( PORT + 2 )); configure 0.001; serve; answer ;;
+        paint) configure 1; serve; paint ;;
+        *) die "unknown section $section (long, crowd, answer, paint)" ;;
     esac
     stop_pid "$SERVER_PID"
 done

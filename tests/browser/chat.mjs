@@ -131,6 +131,12 @@ try {
   await reopened.getByText('Merci pour votre avis.').waitFor();
   console.log('ok: a conversation found by search, reopened, its answer rated');
 
+  // Continued: the page sends the question alone, the server the conversation it keeps.
+  const next = await ask(page, 'mistral-small', 'Et la facture Vauban ?');
+  await next.locator('.actions').waitFor();
+  assert.match(await next.locator('.body').textContent(), /Et la facture Vauban \?/);
+  console.log('ok: a reopened conversation continued');
+
   // An assistant: a deployed use case of the person's entity, asked with its variable.
   await page.goto(url);
   await page.selectOption('#model', 'usecase/letters');

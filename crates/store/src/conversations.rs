@@ -44,10 +44,14 @@ const CONVERSATION_COLUMNS: &str =
 const MESSAGE_COLUMNS: &str = "id, conversation_id, position, role, created_at, request_id, sealed";
 
 impl Store {
+    /// Creates the conversation with its first messages, in one transaction: a new question costs
+    /// the chat one write before its answer, not two.
     pub async fn create_conversation(
         &self,
         conversation: &StoredConversation,
+        first: &[StoredMessage],
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO conversations ({CONVERSATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         ))
@@ -58,8 +62,10 @@ impl Store {
         .bind(conversation.updated_at)
         .bind(i64::from(conversation.pinned))
         .bind(conversation.sealed_title.clone())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        insert_messages(&mut tx, &conversation.id, first).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -149,21 +155,7 @@ impl Store {
         .bind(first.position)
         .execute(&mut *tx)
         .await?;
-        for message in messages {
-            sqlx::query(&format!(
-                "INSERT INTO conversation_messages ({MESSAGE_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            ))
-            .bind(message.id.as_str())
-            .bind(conversation_id)
-            .bind(message.position)
-            .bind(message.role.as_str())
-            .bind(message.created_at)
-            .bind(message.request_id.as_deref())
-            .bind(message.sealed.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_messages(&mut tx, conversation_id, messages).await?;
         sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
             .bind(at)
             .bind(conversation_id)
@@ -229,6 +221,29 @@ impl Store {
         .await?;
         rows.iter().map(message_row).collect()
     }
+}
+
+async fn insert_messages(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conversation_id: &str,
+    messages: &[StoredMessage],
+) -> Result<(), StoreError> {
+    for message in messages {
+        sqlx::query(&format!(
+            "INSERT INTO conversation_messages ({MESSAGE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(message.id.as_str())
+        .bind(conversation_id)
+        .bind(message.position)
+        .bind(message.role.as_str())
+        .bind(message.created_at)
+        .bind(message.request_id.as_deref())
+        .bind(message.sealed.clone())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 fn conversation_row(row: &AnyRow) -> Result<StoredConversation, StoreError> {

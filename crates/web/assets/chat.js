@@ -1,7 +1,9 @@
-// The chat page: sends the conversation with each question, shows the answer as the server
-// renders it (sanitized HTML over server-sent events), stops, regenerates, edits, copies.
-// When the person's conversations are kept, the page continues the one it shows; otherwise the
-// conversation lives in this page only and nothing of it is kept on the server.
+// The chat page: sends each question, shows the answer as the server renders it (sanitized HTML
+// over server-sent events, each closed block once, the open one replaced), stops, regenerates,
+// edits, copies. When the person's conversations are kept, the page continues the one it shows
+// and sends only the question: the server reads the rest from its store. Otherwise the
+// conversation lives in this page only, nothing of it is kept on the server, and the page sends
+// all of it with each question.
 
 import { csrfToken } from './app.js';
 
@@ -17,10 +19,13 @@ const stop = document.getElementById('stop');
 const status = document.getElementById('status');
 const texts = document.getElementById('texts').dataset;
 
-/** The conversation so far, as the API takes it: the kept one's messages, when one is shown. */
+/**
+ * The conversation so far, as the API takes it. A reopened conversation's answers are kept on the
+ * server and only shown here (`content: null`); its questions are their text.
+ */
 const history = [...transcript.querySelectorAll('.turn')].map((turn) => ({
   role: turn.dataset.role,
-  content: turn.dataset.raw,
+  content: turn.dataset.role === 'user' ? turn.querySelector('.body').textContent : null,
 }));
 /** The kept conversation this page continues, if any. */
 let conversation = form.dataset.conversation || null;
@@ -75,13 +80,15 @@ function busy(on) {
 }
 
 /**
- * The answer's actions: copy it; regenerate it and edit the question while it is the last
- * (`last`: the length of the conversation that ends with it); thumbs up or down.
+ * The answer's actions: copy it (its Markdown when it was written in this page, else its text as
+ * shown); regenerate it and edit the question while it is the last (`last`: the length of the
+ * conversation that ends with it); thumbs up or down.
  */
 function actions(article, text, last = history.length) {
   const bar = document.createElement('div');
   bar.className = 'actions';
-  bar.append(button(texts.copy, () => navigator.clipboard.writeText(text)));
+  const shown = () => article.querySelector('.body').innerText;
+  bar.append(button(texts.copy, () => navigator.clipboard.writeText(text ?? shown())));
   const isLast = () => history.length === last && !controller;
   bar.append(button(texts.regenerate, () => {
     if (!isLast()) return;
@@ -177,11 +184,16 @@ function variables() {
   return Object.fromEntries([...fields.querySelectorAll('[data-variable]')].map((input) => [input.dataset.variable, input.value]));
 }
 
-/** Sends the conversation; the last turn is the person's question. */
+/**
+ * Sends the person's question, the last turn: alone with its place in a kept conversation, else
+ * with the whole conversation.
+ */
 async function ask() {
   const article = bubble('assistant');
   const body = article.querySelector('.body');
   let text = '';
+  /** The nodes of the answer's block still open, replaced by each fragment. */
+  let open = [];
   controller = new AbortController();
   busy(true);
   status.textContent = texts.thinking;
@@ -192,8 +204,9 @@ async function ask() {
       body: JSON.stringify({
         model: model.value,
         level: level.value,
-        messages: history,
+        messages: conversation ? history.slice(-1) : history,
         conversation,
+        position: conversation ? history.length - 1 : null,
         variables: variables(),
         library: library && library.value ? library.value : null,
       }),
@@ -205,7 +218,11 @@ async function ask() {
     }
     await readEvents(response, (name, data) => {
       if (name === 'answer') {
-        body.innerHTML = data.html;
+        for (const node of open) node.remove();
+        body.insertAdjacentHTML('beforeend', data.settled);
+        const settled = body.childNodes.length;
+        body.insertAdjacentHTML('beforeend', data.open);
+        open = [...body.childNodes].slice(settled);
         text += data.delta;
       } else if (name === 'notice') {
         const notice = document.createElement('p');
@@ -250,7 +267,7 @@ async function ask() {
 [...transcript.querySelectorAll('.turn')].forEach((turn, position) => {
   if (turn.dataset.role !== 'assistant') return;
   copyButtons(turn.querySelector('.body'));
-  actions(turn, turn.dataset.raw, position + 1);
+  actions(turn, null, position + 1);
 });
 
 const attachment = document.getElementById('attachment');

@@ -5,19 +5,29 @@
 //! answer comes back to the browser as server-sent events:
 //!
 //! - `conversation` — `{"id"}` first, when the person's conversations are kept: the one the
-//!   question and its answer were kept in;
+//!   question and its answer are kept in (told at once: the question is written while the
+//!   gateway answers, the answer after it, before `done`);
 //! - `notice` — `{"text"}` when the data policy pseudonymized or redacted personal data
 //!   before sending: the kinds and counts the gateway told (`x-fabrique-personal-data`), never
 //!   the values;
 //! - `citations` — `{"html"}` when a library was asked: the documents and pages of the passages
 //!   the answer was given, numbered as it cites them;
-//! - `answer` — `{"html", "delta"}`: the whole answer so far rendered and sanitized (`markdown`),
-//!   and the raw text added since the last event, which the page keeps to send the conversation
-//!   back with the next question;
+//! - `answer` — `{"settled", "open", "delta"}`, rendered and sanitized (`markdown::Streamed`):
+//!   the HTML of the blocks this chunk closed, which the page appends to the answer's and which
+//!   are never sent again, the HTML of the block still open, which replaces the previous one (so
+//!   a long answer costs its length, not its square), and the raw text added, which the page keeps
+//!   to copy the answer and, when nothing is kept, to send the conversation back with the next
+//!   question;
 //! - `done` — `{"request_id", "prompt_tokens", "completion_tokens"}` once the answer is complete;
 //! - `refused` — `{"html"}` when the request was refused, saying why in the person's language;
 //!   also, just before `done`, when the gateway's stream ended with an error event (an
 //!   assistant's structured answer that broke its output schema).
+//!
+//! The page sends the question alone when it continues a kept conversation: its history is read
+//! from the store, through the one ownership check, up to the question's position (an answer
+//! regenerated or a question edited replaces the end), so a long conversation's page need not
+//! hold its text twice. When nothing is kept, the page sends the conversation it holds. Either
+//! way the gateway is given the whole conversation, and its data policy reads all of it.
 //!
 //! Stopping is closing the connection: the gateway sees its stream cut and charges what was
 //! generated, like any client's.
@@ -40,7 +50,7 @@ use crate::conversations::{Action, Keeper, Message, Opened};
 use crate::csrf::TOKEN_HEADER;
 use crate::lang::Lang;
 use crate::text::Text;
-use crate::visitor::Visitor;
+use crate::visitor::{Person, Visitor};
 use crate::{Web, markdown};
 
 /// The gateway's header telling what the data policy hid from the model
@@ -52,7 +62,9 @@ const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
 /// The largest conversation accepted from the page; the gateway applies its own limit after.
 pub(crate) const MAX_ASK_BYTES: usize = 4 * 1024 * 1024;
 
-/// What the page sends: the model and the conversation, the new question last.
+/// What the page sends: the model and the question. Continuing a kept conversation, only the
+/// question: its history is read from the store. Otherwise the whole conversation the page holds,
+/// the question last.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Ask {
@@ -64,6 +76,10 @@ struct Ask {
     /// The kept conversation this question continues, when the person's conversations are kept.
     #[serde(default)]
     conversation: Option<String>,
+    /// How many of the kept conversation's messages come before the question: fewer than it
+    /// holds when an answer is regenerated or a question edited; all of them when absent.
+    #[serde(default)]
+    position: Option<usize>,
     /// The variables of the assistant asked (`usecase/<slug>`), passed to its template.
     #[serde(default)]
     variables: Option<serde_json::Map<String, Value>>,
@@ -99,68 +115,151 @@ pub(crate) async fn send(State(web): State<Arc<Web>>, headers: HeaderMap, body: 
         Some(ask) => ask,
         None => return plain(StatusCode::BAD_REQUEST, Text::BadQuestion.in_(visitor.lang)),
     };
-    let keep = match keep_question(&web, &visitor, &ask).await {
-        Ok(keep) => keep,
-        Err(missing) => return missing,
+    let (ask, keep) = match keep_question(&web, &visitor, ask).await {
+        Ok(asked) => asked,
+        Err(refused) => return refused,
     };
     let answer = web.inference.ask(&headers, &ask).await;
     visitor.respond(&web, relay(answer, visitor.lang, keep))
 }
 
-/// Keeps the question in its conversation (a new one when it has none) when the person's
-/// conversations are kept; a conversation that is not theirs is not found.
-async fn keep_question(web: &Web, visitor: &Visitor, ask: &Ask) -> Result<Option<Keep>, Response> {
-    let (Some(keeper), Some(person)) = (&web.keeper, &visitor.person) else {
-        return Ok(None);
+/// The question with its whole conversation as the prompt, and where it is kept when the
+/// person's conversations are kept. The question is written while the gateway answers, off the
+/// path to the first token; the answer after it.
+async fn keep_question(
+    web: &Web,
+    visitor: &Visitor,
+    ask: Ask,
+) -> Result<(Ask, Option<Keep>), Response> {
+    let kept = match (&web.keeper, &visitor.person) {
+        (Some(keeper), Some(person)) if keeper.keeps(person) => Some((keeper, person)),
+        _ => None,
     };
-    let Some(question) = ask.messages.last().filter(|_| keeper.keeps(person)) else {
-        return Ok(None);
-    };
-    let opened = match &ask.conversation {
-        Some(id) => keeper.owned(person, id, Action::Continue).await,
-        None => keeper.start(person, &question.content).await,
-    };
-    let Some(opened) = opened else {
-        return match ask.conversation {
-            Some(_) => Err(plain(
-                StatusCode::NOT_FOUND,
-                browser::Common::NotFound.in_(visitor.lang),
-            )),
-            None => Ok(None),
-        };
-    };
-    let position = ask.messages.len() - 1;
-    let asked = Message {
-        role: "user".to_owned(),
-        text: question.content.clone(),
-        request_id: None,
-    };
-    keeper.write(&opened, position, &[asked]).await;
-    Ok(Some(Keep {
-        keeper: keeper.clone(),
-        opened,
-        position: position + 1,
-    }))
+    match (kept, ask.conversation.clone()) {
+        (None, None) => Ok((ask, None)),
+        (Some((keeper, person)), None) => Ok(start(keeper, person, ask).await),
+        (Some((keeper, person)), Some(id)) => resume(keeper, person, &id, ask, visitor.lang).await,
+        (None, Some(_)) => Err(not_found(visitor.lang)),
+    }
 }
 
-/// Where an answer is kept: its conversation and position.
+/// The question continuing the kept conversation `id`, found through the one ownership check
+/// (another person's is not found): its history, up to the question's position, read from the
+/// store.
+async fn resume(
+    keeper: &Keeper,
+    person: &Person,
+    id: &str,
+    mut ask: Ask,
+    lang: Lang,
+) -> Result<(Ask, Option<Keep>), Response> {
+    let Some(opened) = keeper.owned(person, id, Action::Continue).await else {
+        return Err(not_found(lang));
+    };
+    let (Some(question), true) = (ask.messages.pop(), ask.messages.is_empty()) else {
+        return Err(plain(StatusCode::BAD_REQUEST, Text::BadQuestion.in_(lang)));
+    };
+    let before = ask.position.unwrap_or(usize::MAX);
+    let Some((history, position)) = keeper.history(&opened, before).await else {
+        let unreadable = Text::ConversationUnreadable.in_(lang);
+        return Err(plain(StatusCode::SERVICE_UNAVAILABLE, unreadable));
+    };
+    let asked = [message(&question)];
+    ask.messages = history.into_iter().filter_map(turn).collect();
+    ask.messages.push(question);
+    let (writer, id) = (keeper.clone(), opened.stored.id.clone());
+    let question = tokio::spawn(async move {
+        let written = writer.write(&opened, position, &asked).await;
+        written.then_some(opened)
+    });
+    Ok((ask, Some(Keep::after(keeper, id, question, position + 1))))
+}
+
+/// A new conversation kept with the conversation the page sent (its first question, or what the
+/// page held when it could not be kept before).
+async fn start(keeper: &Keeper, person: &Person, ask: Ask) -> (Ask, Option<Keep>) {
+    let Some(question) = ask.messages.last() else {
+        return (ask, None);
+    };
+    let Some(opened) = keeper.new_conversation(person, &question.content).await else {
+        return (ask, None);
+    };
+    let first: Vec<Message> = ask.messages.iter().map(message).collect();
+    let position = first.len();
+    let (writer, id) = (keeper.clone(), opened.stored.id.clone());
+    let question =
+        tokio::spawn(async move { writer.create(&opened, &first).await.then_some(opened) });
+    (ask, Some(Keep::after(keeper, id, question, position)))
+}
+
+/// A turn of the page's as a message to keep.
+fn message(turn: &Turn) -> Message {
+    let role = match turn.role {
+        Speaker::User => "user",
+        Speaker::Assistant => "assistant",
+    };
+    Message {
+        role: role.to_owned(),
+        text: turn.content.clone(),
+        request_id: None,
+    }
+}
+
+/// A kept message as a turn of the prompt.
+fn turn(message: Message) -> Option<Turn> {
+    let role = match message.role.as_str() {
+        "user" => Speaker::User,
+        "assistant" => Speaker::Assistant,
+        _ => return None,
+    };
+    Some(Turn {
+        role,
+        content: message.text,
+    })
+}
+
+/// Where an answer is kept: its conversation and position, once its question is.
 struct Keep {
     keeper: Keeper,
-    opened: Opened,
+    /// The conversation's id, told to the page before the question's write is done.
+    id: String,
+    /// The question's write: the conversation when it was kept.
+    question: tokio::task::JoinHandle<Option<Opened>>,
     position: usize,
 }
 
 impl Keep {
+    fn after(
+        keeper: &Keeper,
+        id: String,
+        question: tokio::task::JoinHandle<Option<Opened>>,
+        position: usize,
+    ) -> Keep {
+        Keep {
+            keeper: keeper.clone(),
+            id,
+            question,
+            position,
+        }
+    }
+
+    /// Keeps the answer after its question; not when the question could not be kept (the
+    /// conversation would have a hole).
     async fn answer(self, text: String, request_id: Option<String>) {
+        let Ok(Some(opened)) = self.question.await else {
+            return;
+        };
         let answer = Message {
             role: "assistant".to_owned(),
             text,
             request_id,
         };
-        self.keeper
-            .write(&self.opened, self.position, &[answer])
-            .await;
+        self.keeper.write(&opened, self.position, &[answer]).await;
     }
+}
+
+fn not_found(lang: Lang) -> Response {
+    plain(StatusCode::NOT_FOUND, browser::Common::NotFound.in_(lang))
 }
 
 /// A verdict on an answer, as the page sends it.
@@ -205,10 +304,7 @@ pub(crate) async fn feedback(
             None => false,
         };
         if !answered {
-            return plain(
-                StatusCode::NOT_FOUND,
-                browser::Common::NotFound.in_(visitor.lang),
-            );
+            return not_found(visitor.lang);
         }
     }
     let given = json!({
@@ -362,7 +458,7 @@ fn relay(answer: Response, lang: Lang, keep: Option<Keep>) -> Response {
         .map(|told| Ok(event("notice", &json!({"text": notice(told, lang)}))));
     let kept = keep
         .as_ref()
-        .map(|keep| Ok(event("conversation", &json!({"id": keep.opened.stored.id}))));
+        .map(|keep| Ok(event("conversation", &json!({"id": keep.id}))));
     let sources = answer
         .extensions()
         .get::<knowledge::Cited>()
@@ -452,7 +548,7 @@ fn refused(error: &Value, lang: Lang) -> Bytes {
 struct Relay {
     upstream: BodyDataStream,
     buffer: Vec<u8>,
-    text: String,
+    answer: markdown::Streamed,
     usage: Value,
     request_id: Option<String>,
     finished: bool,
@@ -466,9 +562,9 @@ struct Relay {
 impl Drop for Relay {
     /// A stopped answer is kept as far as it went.
     fn drop(&mut self) {
-        if let Some(keep) = self.keep.take().filter(|_| !self.text.is_empty()) {
-            let (text, request_id) = (std::mem::take(&mut self.text), self.request_id.take());
-            tokio::spawn(keep.answer(text, request_id));
+        if let Some(keep) = self.keep.take().filter(|_| !self.answer.text().is_empty()) {
+            let text = std::mem::take(&mut self.answer).into_text();
+            tokio::spawn(keep.answer(text, self.request_id.take()));
         }
     }
 }
@@ -484,7 +580,7 @@ impl Relay {
         let relay = Relay {
             upstream,
             buffer: Vec::new(),
-            text: String::new(),
+            answer: markdown::Streamed::default(),
             usage: Value::Null,
             request_id,
             finished: false,
@@ -515,8 +611,9 @@ impl Relay {
                 return Some(self.done().await);
             }
             if !delta.is_empty() {
-                let html = markdown::render(&self.text);
-                return Some(event("answer", &json!({"html": html, "delta": delta})));
+                let grown = self.answer.push(&delta);
+                let answer = json!({"settled": grown.settled, "open": grown.open, "delta": delta});
+                return Some(event("answer", &answer));
             }
         }
     }
@@ -545,7 +642,6 @@ impl Relay {
             }
         }
         self.buffer.drain(..consumed);
-        self.text.push_str(&delta);
         (delta, ended)
     }
 
@@ -554,8 +650,8 @@ impl Relay {
     async fn done(&mut self) -> Bytes {
         self.finished = true;
         if let Some(keep) = self.keep.take() {
-            keep.answer(self.text.clone(), self.request_id.clone())
-                .await;
+            let text = self.answer.text().to_owned();
+            keep.answer(text, self.request_id.clone()).await;
         }
         let refused = self.error.as_ref().map(|error| refused(error, self.lang));
         let done = event(

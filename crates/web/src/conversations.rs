@@ -180,8 +180,8 @@ impl Keeper {
         found
     }
 
-    /// A new conversation titled by its first question.
-    pub async fn start(&self, person: &Person, question: &str) -> Option<Opened> {
+    /// A new conversation titled by its first question, not yet kept ([`Keeper::create`]).
+    pub async fn new_conversation(&self, person: &Person, question: &str) -> Option<Opened> {
         let key = self
             .content
             .sealing_key(owner(person), person.user.entity_id)
@@ -199,18 +199,39 @@ impl Keeper {
             sealed_title: Vec::new(),
         };
         stored.sealed_title = seal(&key, &stored, "title", &title);
-        self.store.create_conversation(&stored).await.ok()?;
         Some(Opened { stored, title, key })
+    }
+
+    /// Keeps a new conversation with its first messages, in one write: whether it was kept.
+    pub async fn create(&self, opened: &Opened, first: &[Message]) -> bool {
+        let rows = rows(opened, 0, first, opened.stored.created_at);
+        let created = self.store.create_conversation(&opened.stored, &rows).await;
+        if let Err(error) = &created {
+            tracing::error!(%error, "web: a conversation could not be kept");
+        }
+        created.is_ok()
     }
 
     /// The conversation's messages in clear, in order; a message that does not open is left out.
     pub async fn messages(&self, opened: &Opened) -> Vec<Message> {
-        let rows = self
-            .store
-            .messages_of(&opened.stored.id)
-            .await
-            .unwrap_or_default();
-        rows.iter()
+        let history = self.history(opened, usize::MAX).await;
+        history.map(|(messages, _)| messages).unwrap_or_default()
+    }
+
+    /// The conversation's messages before `position`, in clear and in order (a message that does
+    /// not open is left out), and where the next one goes: right after those kept; `None` when
+    /// the store could not be read.
+    pub async fn history(&self, opened: &Opened, position: usize) -> Option<(Vec<Message>, usize)> {
+        let rows = self.store.messages_of(&opened.stored.id).await;
+        let rows = rows
+            .inspect_err(|error| tracing::error!(%error, "web: a conversation could not be read"))
+            .ok()?;
+        let before =
+            |row: &&StoredMessage| usize::try_from(row.position).is_ok_and(|p| p < position);
+        let rows: Vec<&StoredMessage> = rows.iter().take_while(before).collect();
+        let next = rows.len();
+        let messages = rows
+            .into_iter()
             .filter_map(|row| {
                 Some(Message {
                     role: row.role.clone(),
@@ -218,37 +239,23 @@ impl Keeper {
                     request_id: row.request_id.clone(),
                 })
             })
-            .collect()
+            .collect();
+        Some((messages, next))
     }
 
     /// Writes `messages` from `position` on, replacing what was there (a regenerated answer, an
-    /// edited question).
-    pub async fn write(&self, opened: &Opened, position: usize, messages: &[Message]) {
+    /// edited question): whether they were kept.
+    pub async fn write(&self, opened: &Opened, position: usize, messages: &[Message]) -> bool {
         let at = now_millis();
-        let rows: Vec<StoredMessage> = messages
-            .iter()
-            .enumerate()
-            .map(|(i, message)| {
-                let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-                let sealed = seal(&opened.key, &opened.stored, &id, &message.text);
-                StoredMessage {
-                    position: i64::try_from(position + i).unwrap_or(i64::MAX),
-                    id,
-                    conversation_id: opened.stored.id.clone(),
-                    role: message.role.clone(),
-                    created_at: at,
-                    request_id: message.request_id.clone(),
-                    sealed,
-                }
-            })
-            .collect();
-        if let Err(error) = self
+        let rows = rows(opened, position, messages, at);
+        let written = self
             .store
             .append_messages(&opened.stored.id, &rows, at)
-            .await
-        {
+            .await;
+        if let Err(error) = &written {
             tracing::error!(%error, "web: a conversation's messages could not be kept");
         }
+        written.is_ok()
     }
 
     /// Whether the conversation holds the answer of the inference request `request_id`.
@@ -300,6 +307,29 @@ fn admit(
         title,
         key: key.clone(),
     })
+}
+
+/// `messages` sealed as the conversation's rows from `position` on.
+fn rows(
+    opened: &Opened,
+    position: usize,
+    messages: &[Message],
+    at: UnixMillis,
+) -> Vec<StoredMessage> {
+    let row = |(i, message): (usize, &Message)| {
+        let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+        let sealed = seal(&opened.key, &opened.stored, &id, &message.text);
+        StoredMessage {
+            position: i64::try_from(position + i).unwrap_or(i64::MAX),
+            id,
+            conversation_id: opened.stored.id.clone(),
+            role: message.role.clone(),
+            created_at: at,
+            request_id: message.request_id.clone(),
+            sealed,
+        }
+    };
+    messages.iter().enumerate().map(row).collect()
 }
 
 fn owner(person: &Person) -> KeyOwner {

@@ -9,12 +9,13 @@
 //! shows the sign-in page: the provider's button when `[oidc]` is configured, else how to get a
 //! one-time link.
 //!
-//! **The chat** (`chat`): `POST /chat/send` takes the conversation and sends it as a chat
-//! completion through the inference API's own routes, in process, with the browser's session:
-//! the gateway authenticates the person and runs its whole pipeline, so every request still
-//! leaves through its one exit, metered and audited. The streamed answer comes back as events of
-//! HTML rendered and sanitized on the server (`markdown`), with the personal-data notice the
-//! gateway tells. When the person's entity keeps content (`full`), conversations are kept one row
+//! **The chat** (`chat`): `POST /chat/send` takes the question (with the conversation the page
+//! holds when nothing is kept; continuing a kept one, the server reads it from the store) and
+//! sends the whole conversation as a chat completion through the inference API's own routes, in
+//! process, with the browser's session: the gateway authenticates the person and runs its whole
+//! pipeline, so every request still leaves through its one exit, metered and audited. The
+//! streamed answer comes back as events of HTML rendered and sanitized on the server
+//! (`markdown`), each block once, with the personal-data notice the gateway tells. When the person's entity keeps content (`full`), conversations are kept one row
 //! a message, sealed under the person's content key (`conversations`), and opened, renamed,
 //! pinned, exported, searched (`search`) and deleted through `history`, listed by when they were
 //! last active (`periods`), every access — answers rated included — through the one ownership

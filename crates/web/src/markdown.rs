@@ -4,10 +4,20 @@
 //! run), then `ammonia` keeps only its allow-list of tags, attributes and URL schemes from what
 //! `pulldown-cmark` produced (a `javascript:` link loses its target). Links open without a referrer
 //! and are marked `nofollow`.
+//!
+//! A streamed answer is rendered as it grows ([`Streamed`]): each top-level block once, when the
+//! next one has begun on a complete line (CommonMark never reopens a closed block), and only the
+//! block still open again with each chunk, so rendering costs the answer's length, not its square.
+//! One thing a later block can change in an earlier one is a reference link (`[x]` before its
+//! `[x]: url`): while streaming it stays text; the answer reopened shows the link.
 
 use std::sync::LazyLock;
 
 use pulldown_cmark::{Event, Options, Parser};
+
+const OPTIONS: Options = Options::ENABLE_TABLES
+    .union(Options::ENABLE_STRIKETHROUGH)
+    .union(Options::ENABLE_TASKLISTS);
 
 /// The sanitizer, configured once.
 static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
@@ -18,9 +28,7 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 
 /// The HTML of `markdown`, safe to put in a page.
 pub fn render(markdown: &str) -> String {
-    let options =
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
-    let events = Parser::new_ext(markdown, options).map(|event| match event {
+    let events = Parser::new_ext(markdown, OPTIONS).map(|event| match event {
         Event::Html(html) | Event::InlineHtml(html) => Event::Text(html),
         other => other,
     });
@@ -29,9 +37,79 @@ pub fn render(markdown: &str) -> String {
     CLEANER.clean(&html).to_string()
 }
 
+/// An answer's Markdown as it streams in.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    text: String,
+    /// Where the block still open begins: the text before it is rendered for good.
+    settled: usize,
+}
+
+/// What a chunk changes on the page.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Grown {
+    /// The HTML of the blocks this chunk closed, to append after those already shown.
+    pub settled: String,
+    /// The HTML of the block still open, to replace the previous one.
+    pub open: String,
+}
+
+impl Streamed {
+    /// Adds `delta` to the answer: the blocks it closed and the block still open, rendered.
+    pub fn push(&mut self, delta: &str) -> Grown {
+        self.text.push_str(delta);
+        let open = &self.text[self.settled..];
+        let closed = last_block_start(open);
+        let settled = render(&open[..closed]);
+        self.settled += closed;
+        Grown {
+            settled,
+            open: render(&self.text[self.settled..]),
+        }
+    }
+
+    /// The answer so far, as the model wrote it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+}
+
+/// Where the last top-level block of `markdown`'s complete lines begins (the start of its line),
+/// 0 when there is only one: everything before it is closed. The unfinished last line is left
+/// out, as a line's first characters can read as another block than the whole line (`#` is a
+/// heading, `##hashtag` is not).
+fn last_block_start(markdown: &str) -> usize {
+    let lines = markdown.rfind('\n').map_or(0, |end| end + 1);
+    let complete = &markdown[..lines];
+    let mut depth = 0_usize;
+    let mut last = 0;
+    for (event, range) in Parser::new_ext(complete, OPTIONS).into_offset_iter() {
+        let starts = match event {
+            Event::Start(_) => {
+                depth += 1;
+                depth == 1
+            }
+            Event::End(_) => {
+                depth -= 1;
+                false
+            }
+            Event::Rule => depth == 0,
+            _ => false,
+        };
+        if starts {
+            last = complete[..range.start].rfind('\n').map_or(0, |end| end + 1);
+        }
+    }
+    last
+}
+
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{Streamed, render};
 
     #[test]
     fn markdown_becomes_html() {
@@ -60,5 +138,67 @@ mod tests {
             html.contains(r#"rel="noopener noreferrer nofollow""#),
             "{html}"
         );
+    }
+
+    /// An answer with a block of each kind, and ones later lines change (setext headings, loose
+    /// lists, tables, `#` that is not a heading).
+    const ANSWER: &str = "# Titre\n\nUn paragraphe\nsur deux lignes.\n\n- un\n- deux\n\n- trois\n\n\
+        Sous-titre\n---\n\n```rust\nfn main() {}\n\n// fin\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n\
+        > cité\nsuite\n\n***\n\n1. premier\n2. second\n\n    indenté\n\nfin\n##hashtag\n\n\
+        <script>alert(1)</script>\n\n[clic](javascript:alert(2)) et `code`";
+
+    /// The page's HTML after each chunk: the settled blocks appended, the open one replacing.
+    fn streamed(chunks: impl Iterator<Item = String>) -> String {
+        let mut answer = Streamed::default();
+        let (mut shown, mut open) = (String::new(), String::new());
+        for chunk in chunks {
+            let grown = answer.push(&chunk);
+            shown.push_str(&grown.settled);
+            open = grown.open;
+        }
+        shown + &open
+    }
+
+    #[test]
+    fn an_answer_streamed_in_any_chunks_renders_as_the_whole() {
+        let whole = render(ANSWER);
+        let chars: Vec<char> = ANSWER.chars().collect();
+        for size in [1, 2, 3, 5, 7, 16, 64] {
+            let chunks = chars.chunks(size).map(|c| c.iter().collect::<String>());
+            assert_eq!(streamed(chunks), whole, "in chunks of {size} characters");
+        }
+        for split in 0..chars.len() {
+            let (head, tail) = chars.split_at(split);
+            let chunks = [head, tail]
+                .into_iter()
+                .map(|c| c.iter().collect::<String>());
+            assert_eq!(streamed(chunks), whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_block_is_rendered_once_it_is_closed_and_never_again() {
+        let mut answer = Streamed::default();
+        let first = answer.push("Premier paragraphe.\n\nSec");
+        assert_eq!(
+            first.settled, "",
+            "the next block's line is not complete yet"
+        );
+        assert_eq!(first.open, "<p>Premier paragraphe.</p>\n<p>Sec</p>\n");
+        let second = answer.push("ond.\n");
+        assert_eq!(second.settled, "<p>Premier paragraphe.</p>\n");
+        assert_eq!(second.open, "<p>Second.</p>\n");
+        let third = answer.push("Suite.");
+        assert_eq!(third.settled, "", "the first paragraph is not sent again");
+        assert_eq!(third.open, "<p>Second.\nSuite.</p>\n");
+        assert_eq!(answer.text(), "Premier paragraphe.\n\nSecond.\nSuite.");
+    }
+
+    #[test]
+    fn a_streamed_script_stays_inert() {
+        let chunks = ["<scr", "ipt>alert(1)</sc", "ript>\n\n[a](java", "script:x)"];
+        let html = streamed(chunks.into_iter().map(str::to_owned));
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
     }
 }

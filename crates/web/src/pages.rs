@@ -152,7 +152,7 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
             section #transcript aria-label=(t(Text::Conversation)) aria-live="polite" {
                 @for message in chat.shown.map_or(&[][..], |(_, messages)| messages) {
                     article class=(format!("turn {}", message.role)) data-role=(message.role)
-                        data-raw=(message.text) data-request-id=[message.request_id.as_deref()] {
+                        data-request-id=[message.request_id.as_deref()] {
                         @if message.role == "user" {
                             div.body { (message.text) }
                         } @else {

@@ -50,6 +50,10 @@ browser::sentences! {
             "Cette question n’a pas pu être lue : rechargez la page.",
             "This question could not be read: reload the page."
         ),
+        ConversationUnreadable => (
+            "Cette conversation n’a pas pu être lue : réessayez dans un instant.",
+            "This conversation could not be read: try again in a moment."
+        ),
         Refused => ("La demande a été refusée.", "The request was refused."),
         BrokeSchema => (
             "Cette réponse ne respecte pas le format que l’assistant doit suivre : ne vous y fiez pas.",

@@ -293,6 +293,13 @@ fn events_of(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The answer as the page shows it once streamed: the blocks closed, in turn, then the last open.
+fn shown(answers: &[&Value]) -> String {
+    let settled = answers.iter().map(|a| a["settled"].as_str().unwrap());
+    let open = answers.last().map_or("", |a| a["open"].as_str().unwrap());
+    settled.chain([open]).collect()
+}
+
 /// A model that answers with the question, so a test controls the answer.
 pub(crate) fn echoing() -> sim::SimConfig {
     sim::SimConfig {
@@ -329,7 +336,7 @@ async fn a_question_is_answered_through_the_gateway_as_sanitized_html() {
         .filter(|(n, _)| n == "answer")
         .map(|(_, d)| d)
         .collect();
-    let html = answers.last().unwrap()["html"].as_str().unwrap();
+    let html = shown(&answers);
     assert!(
         html.contains("<strong>gras</strong>"),
         "Markdown rendered: {html}"
@@ -339,9 +346,9 @@ async fn a_question_is_answered_through_the_gateway_as_sanitized_html() {
         "the script shown as text: {html}"
     );
     assert!(!html.contains("javascript:"), "the link disarmed: {html}");
-    for answer in &answers {
+    for fragment in answers.iter().flat_map(|a| [&a["settled"], &a["open"]]) {
         // A link still being written is text; once complete, it has no `javascript:` target.
-        let html = answer["html"].as_str().unwrap();
+        let html = fragment.as_str().unwrap();
         assert!(
             !html.contains("<script") && !html.contains("href=\"javascript"),
             "{html}"
@@ -655,21 +662,52 @@ async fn a_kept_conversation_is_sealed_one_row_a_message_reopened_renamed_pinned
         .filter(|(n, _)| n == "answer")
         .map(|(_, d)| d["delta"].as_str().unwrap())
         .collect();
-    let history = json!([
-        {"role": "user", "content": secret},
-        {"role": "assistant", "content": answer},
-        {"role": "user", "content": "Merci"},
-    ]);
-    let events = ada.say(&t, Some(&id), history).await;
+    assert!(!answer.is_empty(), "{events:?}");
+    // Continuing, the page sends the question alone: the gateway is asked the whole
+    // conversation, read from the store.
+    let merci = json!([{"role": "user", "content": "Merci"}]);
+    let alone = ada.say(&t, None, merci.clone()).await;
+    let events = ada.say(&t, Some(&id), merci).await;
     assert_eq!(
         events[0].1["id"],
         id.as_str(),
         "the same conversation goes on"
     );
+    let prompt = |events: &[(String, Value)]| events.last().unwrap().1["prompt_tokens"].as_u64();
+    assert!(
+        prompt(&events) > prompt(&alone),
+        "the history is in the prompt: {events:?} against {alone:?}"
+    );
+    let two = json!([{"role": "user", "content": "Un"}, {"role": "user", "content": "Deux"}]);
+    let ask = json!({"model": "mistral-small", "conversation": id, "messages": two});
+    let response = browser()
+        .post(t.url("/chat/send"))
+        .header(COOKIE, &ada.cookies)
+        .header(web::TOKEN_HEADER, &ada.token)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400, "a question alone");
+    // The last question edited: it replaces the one at its position, and its answer.
+    let edited = json!([{"role": "user", "content": "Merci beaucoup"}]);
+    let ask = json!({"model": "mistral-small", "conversation": id, "position": 2,
+        "messages": edited});
+    let response = browser()
+        .post(t.url("/chat/send"))
+        .header(COOKIE, &ada.cookies)
+        .header(web::TOKEN_HEADER, &ada.token)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    answered(&events_of(&response.text().await.unwrap()));
 
     let store = &t.server.store;
     let rows = store.messages_of(&id).await.unwrap();
     assert_eq!(rows.len(), 4, "one row a message: {rows:?}");
+    let positions: Vec<i64> = rows.iter().map(|row| row.position).collect();
+    assert_eq!(positions, [0, 1, 2, 3]);
     let clear = secret.as_bytes();
     for row in &rows {
         assert!(
@@ -687,7 +725,18 @@ async fn a_kept_conversation_is_sealed_one_row_a_message_reopened_renamed_pinned
 
     let (status, page) = ada.get(&t, &format!("/c/{id}")).await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains(secret) && page.contains("Merci"), "{page}");
+    assert!(
+        page.contains(secret) && page.contains("Merci beaucoup"),
+        "{page}"
+    );
+    let replaced = r#"<div class="body">Merci</div>"#;
+    assert!(
+        !page.contains(replaced),
+        "the question edited is replaced: {page}"
+    );
+    // The title four times (head, list, heading, rename field), then each message once: the page
+    // holds no second copy of the text to send back.
+    assert_eq!(page.matches(secret).count(), 6, "{page}");
     assert!(
         page.contains(&format!(r#"href="/c/{id}""#)),
         "listed: {page}"
@@ -843,12 +892,8 @@ async fn a_person_searches_their_conversations_grouped_by_date_and_rates_a_reope
         .say(&t, None, json!([{"role": "user", "content": first}]))
         .await;
     let vauban = events[0].1["id"].as_str().unwrap().to_owned();
-    let history = json!([
-        {"role": "user", "content": first},
-        {"role": "assistant", "content": first},
-        {"role": "user", "content": "Et la clé de la tour Colbert ?"},
-    ]);
-    let request_id = answered(&ada.say(&t, Some(&vauban), history).await);
+    let next = json!([{"role": "user", "content": "Et la clé de la tour Colbert ?"}]);
+    let request_id = answered(&ada.say(&t, Some(&vauban), next).await);
     let events = ada
         .say(
             &t,

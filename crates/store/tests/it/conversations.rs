@@ -42,10 +42,18 @@ pub async fn conversations_keep_one_row_a_message_and_go_with_their_owner(store:
     };
     for (id, owner, at) in [("c1", ada, 1), ("c2", ada, 2), ("c3", bob, 3)] {
         store
-            .create_conversation(&conversation(id, owner, at))
+            .create_conversation(&conversation(id, owner, at), &[])
             .await
             .unwrap();
     }
+    let with_question = [message("c4", 0, b"q0")];
+    let c4 = conversation("c4", bob, 4);
+    store
+        .create_conversation(&c4, &with_question)
+        .await
+        .unwrap();
+    let rows = store.messages_of("c4").await.unwrap();
+    assert_eq!(rows.len(), 1, "created with its first question: {rows:?}");
     let mine: Vec<String> = store
         .conversations_of(ada, 10)
         .await
