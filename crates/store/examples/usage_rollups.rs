@@ -46,8 +46,10 @@ async fn main() {
             "usage_records",
             "usage_hourly",
             "latency_hourly",
+            "latency_model_hourly",
             "usage_daily",
             "latency_daily",
+            "latency_model_daily",
             "usage_days",
             "usage_rollup_marks",
         ] {
@@ -123,8 +125,10 @@ async fn main() {
         for table in [
             "usage_hourly",
             "latency_hourly",
+            "latency_model_hourly",
             "usage_daily",
             "latency_daily",
+            "latency_model_daily",
         ] {
             sqlx::query(&format!("ANALYZE {table}"))
                 .execute(&pool)
@@ -137,8 +141,10 @@ async fn main() {
         "usage_records",
         "usage_hourly",
         "latency_hourly",
+        "latency_model_hourly",
         "usage_daily",
         "latency_daily",
+        "latency_model_daily",
     ] {
         // A partitioned table's size is its partitions'.
         let row = sqlx::query(&format!(

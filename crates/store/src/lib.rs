@@ -83,8 +83,10 @@
 //! model, use case, endpoint, error code: requests, tokens, cost, errors, cache hits) and
 //! `latency_hourly` (per hour, entity, model, endpoint: histograms of successful requests' duration
 //! and time to first token in buckets at most 10 % wide), summed per day of the group's zone into
-//! `usage_daily`/`latency_daily` (days listed in `usage_days`). Users and keys are left out: an hour
-//! holds as many rows as combinations of those dimensions seen, whatever the number of people.
+//! `usage_daily`/`latency_daily` (days listed in `usage_days`); `latency_model_hourly`/`_daily`
+//! hold the histograms without entity and endpoint, for group-wide percentiles per model (migration
+//! 0036). Users and keys are left out: an hour holds as many rows as combinations of those
+//! dimensions seen, whatever the number of people.
 //! An hour is rolled up by replacing its rows in one transaction (`roll_up_hour`, idempotent); the
 //! `rolled_up` mark says all hours before it are; a batch stored late for a rolled-up hour moves the
 //! mark back in its own transaction, so the next run counts it once. `usage_groups` and

@@ -643,7 +643,7 @@ impl Store {
 }
 
 /// The histogram's rows `(l, g, v, n)` per part and latency: raw records' exact values, and
-/// rolled-up hours' bucket upper bounds.
+/// rolled-up hours' bucket upper bounds (group-wide per model, from `latency_model_*`).
 fn histogram_parts(
     selection: &UsageSelection,
     group_by: UsageDimension,
@@ -664,10 +664,15 @@ fn histogram_parts(
             ));
         }
     }
+    // Group-wide per model, hours and days are read from their rows per model only.
+    let per_model = match group_by == UsageDimension::Model && selection.entity.is_none() {
+        true => "model_",
+        false => "",
+    };
     parts.extend(rolled.parts(|table, _, condition| {
         format!(
             "SELECT latency AS l, {group} AS g, upper_ms AS v, SUM(requests) AS n \
-             FROM latency_{table} WHERE {entity}{condition} GROUP BY 1, 2, 3"
+             FROM latency_{per_model}{table} WHERE {entity}{condition} GROUP BY 1, 2, 3"
         )
     }));
     parts.join(" UNION ALL ")

@@ -15,6 +15,9 @@
 //!
 //! Days: `usage_daily` and `latency_daily` sum the hourly rows of a day of the group's time zone,
 //! whose bounds the caller computes ([`Store::roll_up_day`]); `usage_days` lists the days done.
+//! `latency_model_hourly` and `latency_model_daily` sum an hour's or a day's histograms over
+//! entities and endpoints too, in the transaction that writes them (what group-wide percentiles
+//! per model read: a fraction of the rows).
 //! A late record's reopening drops the days from its hour on from that list, and reports read
 //! their hours from the hourly rows until the day is rolled up again.
 
@@ -28,6 +31,14 @@ use crate::{Backend, Store, StoreError};
 
 pub(crate) const HOUR: UnixMillis = 3_600_000;
 const DAY: UnixMillis = 86_400_000;
+
+/// The tables holding a day's roll-up, replaced together.
+const DAY_TABLES: [&str; 4] = [
+    "usage_daily",
+    "latency_daily",
+    "latency_model_daily",
+    "usage_days",
+];
 
 /// Longest latency the histogram tells apart (a day); anything longer counts as a day.
 const LATENCY_CAP_MS: i64 = 86_400_000;
@@ -74,6 +85,16 @@ fn latency_bucket(column: &str) -> String {
     let mut sql = String::new();
     comparison_tree(&mut sql, column, &thresholds, 0, &|i| bounds[i]);
     sql
+}
+
+/// SQL summing the latency histograms of the hour or day (`unit`: `hourly` or `daily`, `key` its
+/// column) starting at `start` over entities and endpoints, into `latency_model_{unit}`.
+fn per_model(unit: &str, key: &str, start: UnixMillis) -> String {
+    format!(
+        "INSERT INTO latency_model_{unit} ({key}, model, latency, upper_ms, requests) \
+         SELECT {key}, model, latency, upper_ms, CAST(SUM(requests) AS BIGINT) \
+         FROM latency_{unit} WHERE {key} = {start} GROUP BY {key}, model, latency, upper_ms"
+    )
 }
 
 impl Store {
@@ -154,7 +175,7 @@ impl Store {
             )));
         }
         let (from, to) = (hour, hour + HOUR);
-        for table in ["usage_hourly", "latency_hourly"] {
+        for table in ["usage_hourly", "latency_hourly", "latency_model_hourly"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE hour = {from}"))
                 .execute(&mut *tx)
                 .await?;
@@ -184,6 +205,9 @@ impl Store {
             );
             sqlx::query(&histogram).execute(&mut *tx).await?;
         }
+        sqlx::query(&per_model("hourly", "hour", from))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -229,7 +253,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         for old in overlapping.into_iter().chain([day]) {
-            for table in ["usage_daily", "latency_daily", "usage_days"] {
+            for table in DAY_TABLES {
                 sqlx::query(&format!("DELETE FROM {table} WHERE day = {old}"))
                     .execute(&mut *tx)
                     .await?;
@@ -254,6 +278,9 @@ impl Store {
              FROM latency_hourly WHERE {range} GROUP BY {latency}"
         );
         sqlx::query(&histogram).execute(&mut *tx).await?;
+        sqlx::query(&per_model("daily", "day", day))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO usage_days (day, day_end) VALUES ($1, $2)")
             .bind(day)
             .bind(day_end)

@@ -61,6 +61,7 @@ both_backends! {
     raw_records_deleted_after_roll_up_leave_the_sums,
     a_record_stored_late_reopens_its_hour_and_counts_once,
     a_month_of_raw_records_goes_whole_and_the_sums_stay,
+    group_wide_percentiles_per_model_are_their_records_buckets,
     content_keys_records_purge_and_erasure_round_trip,
     conversations_keep_one_row_a_message_and_go_with_their_owner,
     use_case_documents_round_trip_narrowed_to_their_use_case,
@@ -80,6 +81,7 @@ use seats::{
 use rollups::{
     a_month_of_raw_records_goes_whole_and_the_sums_stay,
     a_record_stored_late_reopens_its_hour_and_counts_once,
+    group_wide_percentiles_per_model_are_their_records_buckets,
     raw_records_deleted_after_roll_up_leave_the_sums,
     rolled_up_hours_give_the_same_sums_once_however_often_rolled,
 };

@@ -2,10 +2,14 @@
 //! same sums; rolling up again never counts twice; raw records deleted after roll-up leave every
 //! report's and every entity budget's totals as they were; a record stored late is counted once;
 //! a replica whose list of rolled-up days is stale (another replica rolled up, reopened or deleted
-//! since) still counts every hour once.
+//! since) still counts every hour once; group-wide percentiles per model, read from the hours' and
+//! days' rows per model, are their records' buckets' percentiles, as the rows per entity gave them.
 
 use domain::{EntityId, KeyId, Operation, TeamId, UsageRecord, UsageTotals, UserId};
-use store::{LatencyGroup, Store, StoreError, UsageDimension, UsageGroup, UsageSelection};
+use store::{
+    LatencyGroup, Percentiles, Store, StoreError, UsageDimension, UsageGroup, UsageSelection,
+    latency_bounds,
+};
 
 use crate::harness::{TestDb, both_backends_raw};
 
@@ -427,6 +431,59 @@ async fn a_replica_counts_each_hour_once_whatever_another_rolled_up_since(db: &T
     there.delete_raw_usage(T0 + 30 * HOUR).await.unwrap();
     agree("raw records deleted").await;
     there.close().await;
+}
+
+pub async fn group_wide_percentiles_per_model_are_their_records_buckets(store: &Store) {
+    let f = fixture(store).await;
+    let whole = &selections(f.acme)[0];
+    store.roll_up_usage(T0 + 48 * HOUR).await.unwrap();
+    let from_hours = latency_by_model(store, whole).await;
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    store
+        .roll_up_day(T0 + 24 * HOUR, T0 + 48 * HOUR)
+        .await
+        .unwrap();
+    let from_days = latency_by_model(store, whole).await;
+
+    // Every hour is rolled up: each successful record counts as its bucket's upper bound.
+    let bounds = latency_bounds();
+    let percentiles = |values: Vec<u32>| {
+        let mut values: Vec<u64> = values
+            .into_iter()
+            .map(|v| bounds[bounds.partition_point(|b| *b < i64::from(v))] as u64)
+            .collect();
+        values.sort_unstable();
+        let at = |p: usize| values[(values.len() * p).div_ceil(100).max(1) - 1];
+        Percentiles {
+            count: values.len() as u64,
+            p50: at(50),
+            p90: at(90),
+            p99: at(99),
+        }
+    };
+    let mut expected: Vec<LatencyGroup> = ["mistral-large", "mistral-small"]
+        .into_iter()
+        .map(|model| {
+            let ok = || {
+                f.records
+                    .iter()
+                    .filter(move |r| r.model == model && r.error_code.is_none())
+            };
+            LatencyGroup {
+                key: Some(model.to_owned()),
+                duration: percentiles(ok().map(|r| r.duration_ms).collect()),
+                ttft: Some(percentiles(ok().filter_map(|r| r.ttft_ms).collect())),
+            }
+        })
+        .collect();
+    expected.sort_by(|a, b| {
+        b.duration
+            .count
+            .cmp(&a.duration.count)
+            .then(a.key.cmp(&b.key))
+    });
+    assert_eq!(from_hours, expected, "read from hours");
+    assert_eq!(from_days, expected, "read from days");
 }
 
 async fn latency_by_model(store: &Store, selection: &UsageSelection) -> Vec<LatencyGroup> {
