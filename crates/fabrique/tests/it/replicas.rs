@@ -45,7 +45,10 @@ const DEADLINE: Duration = Duration::from_secs(20);
 struct Replicas {
     replicas: Vec<Serve>,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    /// The configuration file and database every replica starts on.
+    config: std::path::PathBuf,
+    database: String,
+    dir: tempfile::TempDir,
     _schema: SchemaGuard,
 }
 
@@ -63,16 +66,28 @@ impl Replicas {
         let config_text = config;
         let config = dir.path().join("fabrique.toml");
         std::fs::write(&config, config_text).unwrap();
-        let url = schema.url();
-        let replicas = (0..count)
-            .map(|i| Serve::start_on(&config, &dir.path().join(format!("data-{i}")), Some(&url)))
-            .collect();
-        Some(Replicas {
-            replicas,
+        let mut replicas = Replicas {
+            replicas: Vec::new(),
             http: reqwest::Client::new(),
-            _dir: dir,
+            config,
+            database: schema.url(),
+            dir,
             _schema: schema,
-        })
+        };
+        for _ in 0..count {
+            replicas.start_another();
+        }
+        Some(replicas)
+    }
+
+    /// One more replica, on the same configuration and database, with a data directory of its own.
+    fn start_another(&mut self) {
+        let data = self
+            .dir
+            .path()
+            .join(format!("data-{}", self.replicas.len()));
+        let replica = Serve::start_on(&self.config, &data, Some(&self.database));
+        self.replicas.push(replica);
     }
 
     fn base(&self, replica: usize) -> &str {
@@ -445,21 +460,11 @@ fn redis_section(replicas: u32) -> String {
 
 #[tokio::test]
 async fn replicas_sharing_redis_admit_exactly_a_limit_of_n_between_them() {
-    let Some(schema) = postgres_schema().await else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fabrique.toml");
-    std::fs::write(&config, format!("{CONFIG}{}", redis_section(2))).unwrap();
-    let (url, data) = (schema.url(), dir.path().to_owned());
-    let start = |i: usize| Serve::start_on(&config, &data.join(format!("data-{i}")), Some(&url));
     // The key and its limit exist before the second replica starts, so both know the limit
     // without a probe that would spend it.
-    let mut replicas = Replicas {
-        replicas: vec![start(0)],
-        http: reqwest::Client::new(),
-        _dir: dir,
-        _schema: schema,
+    let config = format!("{CONFIG}{}", redis_section(2));
+    let Some(mut replicas) = Replicas::start_with(1, &config).await else {
+        return;
     };
     let (key_id, key) = replicas.user_key(0, "ada").await;
     let (status, body) = replicas
@@ -471,7 +476,7 @@ async fn replicas_sharing_redis_admit_exactly_a_limit_of_n_between_them() {
         )
         .await;
     assert!((200..300).contains(&status), "{status} {body}");
-    replicas.replicas.push(start(1));
+    replicas.start_another();
 
     // Twelve requests at once, spread over both replicas: a minute's three pass, whichever
     // replica they reach.
@@ -487,17 +492,12 @@ async fn replicas_sharing_redis_admit_exactly_a_limit_of_n_between_them() {
 /// in its count of sequences decoding together.
 #[tokio::test]
 async fn replicas_sharing_redis_never_send_an_endpoint_more_than_its_capacity() {
-    let Some(schema) = postgres_schema().await else {
-        return;
-    };
     let simulator = sim::Simulator::new(sim::SimConfig {
         ttft: Duration::from_millis(50),
         ..instant_sim()
     });
     let engine = sim::spawn(simulator.clone()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fabrique.toml");
-    let text = format!(
+    let config = format!(
         r#"
 [simulator]
 embedded = false
@@ -525,18 +525,12 @@ name = "Acme"
         url = engine.base_url(),
         redis = redis_section(2)
     );
-    std::fs::write(&config, text).unwrap();
-    let (url, data) = (schema.url(), dir.path().to_owned());
-    let start = |i: usize| Serve::start_on(&config, &data.join(format!("data-{i}")), Some(&url));
     // The key exists before the second replica starts, so both know it.
-    let mut replicas = Replicas {
-        replicas: vec![start(0)],
-        http: reqwest::Client::new(),
-        _dir: dir,
-        _schema: schema,
+    let Some(mut replicas) = Replicas::start_with(1, &config).await else {
+        return;
     };
     let (_, key) = replicas.user_key(0, "ada").await;
-    replicas.replicas.push(start(1));
+    replicas.start_another();
 
     // Sixteen requests at once, spread over both replicas: each replica alone would send two.
     let statuses =

@@ -264,11 +264,16 @@ impl Browser {
     async fn ask(&self, t: &TestServer, question: &str) -> reqwest::Response {
         let ask =
             json!({"model": "mistral-small", "messages": [{"role": "user", "content": question}]});
+        self.send(t, &ask).await
+    }
+
+    /// `POST /chat/send` with `body`, as the page sends it.
+    async fn send(&self, t: &TestServer, body: &Value) -> reqwest::Response {
         browser()
             .post(t.url("/chat/send"))
             .header(COOKIE, &self.cookies)
             .header(web::TOKEN_HEADER, &self.token)
-            .json(&ask)
+            .json(body)
             .send()
             .await
             .unwrap()
@@ -489,16 +494,10 @@ endpoints = ["cloud"]
         assert!(page.contains(&option), "{level} is offered: {page}");
     }
     let ask = |level: &'static str| {
-        let question = json!({"model": "mistral-small", "level": level,
-            "messages": [{"role": "user", "content": "Bonjour"}]});
-        browser()
-            .post(t.url("/chat/send"))
-            .header(COOKIE, &ada.cookies)
-            .header(web::TOKEN_HEADER, &ada.token)
-            .json(&question)
-            .send()
+        json!({"model": "mistral-small", "level": level,
+            "messages": [{"role": "user", "content": "Bonjour"}]})
     };
-    let events = events_of(&ask("secret").await.unwrap().text().await.unwrap());
+    let events = events_of(&ada.send(&t, &ask("secret")).await.text().await.unwrap());
     let (name, refused) = &events[0];
     assert_eq!(name, "refused", "{events:?}");
     let html = refused["html"].as_str().unwrap();
@@ -509,7 +508,7 @@ endpoints = ["cloud"]
         "nothing left for the cloud"
     );
 
-    let events = events_of(&ask("internal").await.unwrap().text().await.unwrap());
+    let events = events_of(&ada.send(&t, &ask("internal")).await.text().await.unwrap());
     assert_eq!(events.last().unwrap().0, "done", "{events:?}");
 }
 
@@ -539,14 +538,7 @@ impl Browser {
     ) -> Vec<(String, Value)> {
         let ask =
             json!({"model": "mistral-small", "conversation": conversation, "messages": messages});
-        let response = browser()
-            .post(t.url("/chat/send"))
-            .header(COOKIE, &self.cookies)
-            .header(web::TOKEN_HEADER, &self.token)
-            .json(&ask)
-            .send()
-            .await
-            .unwrap();
+        let response = self.send(t, &ask).await;
         assert_eq!(response.status().as_u16(), 200);
         events_of(&response.text().await.unwrap())
     }
@@ -603,13 +595,7 @@ impl Browser {
         let continued = {
             let ask = json!({"model": "mistral-small", "conversation": id,
                 "messages": [{"role": "user", "content": "Et ensuite ?"}]});
-            let response = browser()
-                .post(t.url("/chat/send"))
-                .header(COOKIE, &self.cookies)
-                .header(web::TOKEN_HEADER, &self.token)
-                .json(&ask)
-                .send();
-            response.await.unwrap().status().as_u16()
+            self.send(t, &ask).await.status().as_u16()
         };
         vec![
             feedback,
@@ -680,27 +666,13 @@ async fn a_kept_conversation_is_sealed_one_row_a_message_reopened_renamed_pinned
     );
     let two = json!([{"role": "user", "content": "Un"}, {"role": "user", "content": "Deux"}]);
     let ask = json!({"model": "mistral-small", "conversation": id, "messages": two});
-    let response = browser()
-        .post(t.url("/chat/send"))
-        .header(COOKIE, &ada.cookies)
-        .header(web::TOKEN_HEADER, &ada.token)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
+    let response = ada.send(&t, &ask).await;
     assert_eq!(response.status().as_u16(), 400, "a question alone");
     // The last question edited: it replaces the one at its position, and its answer.
     let edited = json!([{"role": "user", "content": "Merci beaucoup"}]);
     let ask = json!({"model": "mistral-small", "conversation": id, "position": 2,
         "messages": edited});
-    let response = browser()
-        .post(t.url("/chat/send"))
-        .header(COOKIE, &ada.cookies)
-        .header(web::TOKEN_HEADER, &ada.token)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
+    let response = ada.send(&t, &ask).await;
     answered(&events_of(&response.text().await.unwrap()));
 
     let store = &t.server.store;
@@ -1128,14 +1100,7 @@ async fn a_deployed_use_case_is_an_assistant_to_its_entitys_people_and_is_charge
 
     let ask = json!({"model": "usecase/letters", "variables": {"client": "Ada"},
         "messages": [{"role": "user", "content": "Bonjour"}]});
-    let response = browser()
-        .post(t.url("/chat/send"))
-        .header(COOKIE, &ada.cookies)
-        .header(web::TOKEN_HEADER, &ada.token)
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
+    let response = ada.send(&t, &ask).await;
     let events = events_of(&response.text().await.unwrap());
     let request_id = answered(&events);
     let verdict = json!({"request_id": request_id, "rating": "down", "comment": "Trop court"});
@@ -1203,17 +1168,8 @@ async fn an_assistant_with_an_output_schema_is_offered_and_its_answers_checked()
         ),
         "{page}"
     );
-    let ask = |text: &str| {
-        let body = json!({"model": "usecase/invoices",
-            "messages": [{"role": "user", "content": text}]});
-        browser()
-            .post(t.url("/chat/send"))
-            .header(COOKIE, &ada.cookies)
-            .header(web::TOKEN_HEADER, &ada.token)
-            .json(&body)
-            .send()
-    };
-    let events = events_of(&ask("facture 17").await.unwrap().text().await.unwrap());
+    let ask = |text: &str| json!({"model": "usecase/invoices", "messages": [{"role": "user", "content": text}]});
+    let events = events_of(&ada.send(&t, &ask("facture 17")).await.text().await.unwrap());
     answered(&events);
     let text: String = events
         .iter()
@@ -1226,7 +1182,13 @@ async fn an_assistant_with_an_output_schema_is_offered_and_its_answers_checked()
         "{events:?}"
     );
 
-    let events = events_of(&ask("facture cassée").await.unwrap().text().await.unwrap());
+    let events = events_of(
+        &ada.send(&t, &ask("facture cassée"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
     answered(&events);
     let (name, refused) = &events[events.len() - 2];
     assert_eq!(name, "refused", "{events:?}");
@@ -1374,17 +1336,9 @@ async fn a_person_asks_a_library_they_may_read_and_sees_its_sources_under_the_an
         page.contains(&format!(r#"<option value="{id}">Politiques RH</option>"#)),
         "{page}"
     );
-    let ask = |who: &Browser| {
-        let ask = json!({"model": "mistral-small", "library": id,
-            "messages": [{"role": "user", "content": "Combien de jours de congés payés ?"}]});
-        browser()
-            .post(t.url("/chat/send"))
-            .header(COOKIE, &who.cookies)
-            .header(web::TOKEN_HEADER, &who.token)
-            .json(&ask)
-            .send()
-    };
-    let events = events_of(&ask(&ada).await.unwrap().text().await.unwrap());
+    let ask = json!({"model": "mistral-small", "library": id,
+        "messages": [{"role": "user", "content": "Combien de jours de congés payés ?"}]});
+    let events = events_of(&ada.send(&t, &ask).await.text().await.unwrap());
     answered(&events);
     let (_, sources) = events.iter().find(|(n, _)| n == "citations").unwrap();
     let html = sources["html"].as_str().unwrap();
@@ -1397,7 +1351,7 @@ async fn a_person_asks_a_library_they_may_read_and_sees_its_sources_under_the_an
     let gus = signed_in_as(&issuer, &t, "gus").await;
     let (_, page) = gus.get(&t, "/").await;
     assert!(!page.contains(&id), "{page}");
-    let events = events_of(&ask(&gus).await.unwrap().text().await.unwrap());
+    let events = events_of(&gus.send(&t, &ask).await.text().await.unwrap());
     assert_eq!(events.last().unwrap().0, "refused", "{events:?}");
     assert!(!events.iter().any(|(n, _)| n == "citations"));
 }
