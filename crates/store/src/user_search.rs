@@ -19,8 +19,9 @@ use sqlx::{AnyConnection, AnyPool};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+use crate::multi_row::{MultiRowInsert, add};
 use crate::provisioning::user_row;
-use crate::{Store, StoreError, fold};
+use crate::{Backend, Store, StoreError, fold};
 
 /// What a search of the directory asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,14 +89,25 @@ pub(crate) async fn write_search_words(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
-    for word in search_words(user_name, display_name, email) {
-        sqlx::query("INSERT INTO user_search_words (word, user_id) VALUES ($1, $2)")
-            .bind(word)
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    let rows: Vec<(String, &str)> = search_words(user_name, display_name, email)
+        .into_iter()
+        .map(|word| (word, user_id))
+        .collect();
+    insert_words(conn, &rows).await
+}
+
+static WORDS_INSERT: MultiRowInsert =
+    MultiRowInsert::new("user_search_words", &["word", "user_id"]);
+
+/// Inserts `(word, user id)` rows, many a statement.
+async fn insert_words(conn: &mut AnyConnection, rows: &[(String, &str)]) -> Result<(), StoreError> {
+    let backend = Backend::of(conn);
+    WORDS_INSERT
+        .execute(conn, backend, rows, |arguments, (word, user_id)| {
+            add(arguments, word.as_str())?;
+            add(arguments, *user_id)
+        })
+        .await
 }
 
 /// The cursor of a page that ends with `user`: the key the next page starts after.
@@ -154,25 +166,40 @@ impl Store {
     }
 }
 
-/// Writes the search rows of users written before they existed (migration 0033), a thousand at
-/// a time; nothing to do on later starts (every live user has a row: their user name's start).
+/// Users whose search rows the start fills in one transaction.
+const FILL_BATCH: i64 = 1_000;
+
+/// Writes the search rows of users written before they existed (migration 0033), a thousand
+/// users at a time in a few multi-row statements, walking the users by id so that each batch
+/// starts where the last ended; nothing to do on later starts (every live user has a row: their
+/// user name's start).
 pub(crate) async fn fill_search_words(pool: &AnyPool) -> Result<(), StoreError> {
+    let mut after = String::new();
     loop {
-        let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-            "SELECT id, user_name, display_name, email FROM users u WHERE deleted_at IS NULL \
+        let users: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT id, user_name, display_name, email FROM users u WHERE id > $1 \
+             AND deleted_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM user_search_words w WHERE w.user_id = u.id) \
-             LIMIT 1000",
+             ORDER BY id LIMIT $2",
         )
+        .bind(after.as_str())
+        .bind(FILL_BATCH)
         .fetch_all(pool)
         .await?;
-        if rows.is_empty() {
+        let Some((last, ..)) = users.last() else {
             return Ok(());
-        }
+        };
+        after = last.clone();
+        let rows: Vec<(String, &str)> = users
+            .iter()
+            .flat_map(|(id, user_name, display_name, email)| {
+                search_words(user_name, display_name.as_deref(), email)
+                    .into_iter()
+                    .map(move |word| (word, id.as_str()))
+            })
+            .collect();
         let mut tx = pool.begin().await?;
-        for (id, user_name, display_name, email) in rows {
-            let attributes = (user_name.as_str(), display_name.as_deref(), email.as_str());
-            write_search_words(&mut tx, &id, attributes).await?;
-        }
+        insert_words(&mut tx, &rows).await?;
         tx.commit().await?;
     }
 }

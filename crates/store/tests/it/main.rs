@@ -20,6 +20,7 @@ mod reporting;
 mod rollups;
 mod seats;
 mod use_case_documents;
+mod user_search;
 mod web_sessions;
 
 use domain::SignInSubject;
