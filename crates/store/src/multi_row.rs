@@ -1,5 +1,6 @@
-//! Multi-row INSERTs for batches (usage records, audit events): a batch is cut into statements of a
-//! power-of-two number of rows, so that only a handful of distinct statements ever exist; each is
+//! Multi-row INSERTs for batches (usage records, audit events): a batch is cut into statements of
+//! any number of rows up to [`EXACT_ROWS`] (a page's few audit events: one statement) or of a
+//! power-of-two number above, so that only a handful of distinct statements ever exist; each is
 //! built once per backend and prepared once per connection, where a statement sized to each batch
 //! was parsed again for every batch.
 
@@ -16,6 +17,9 @@ const MAX_PARAMETERS: usize = 8_192;
 
 /// Rows per statement at most, whatever the width.
 const MAX_ROWS: usize = 256;
+
+/// Batches of up to this many rows (a power of two) are inserted by one statement of their size.
+const EXACT_ROWS: usize = 8;
 
 /// The INSERT statements of one table and column list, at every power-of-two size.
 pub(crate) struct MultiRowInsert {
@@ -46,9 +50,7 @@ impl MultiRowInsert {
     ) -> Result<(), StoreError> {
         let mut rest = rows;
         while !rest.is_empty() {
-            let size = rest.len().min(self.max_rows());
-            // The largest power of two not above `size`.
-            let count = 1 << (usize::BITS - 1 - size.leading_zeros());
+            let count = statement_rows(rest.len().min(self.max_rows()));
             let (chunk, tail) = rest.split_at(count);
             let mut arguments = AnyArguments::default();
             for row in chunk {
@@ -68,21 +70,27 @@ impl MultiRowInsert {
         1 << (usize::BITS - 1 - fit.leading_zeros())
     }
 
-    /// The statement for `rows` rows (a power of two), built on first use. SQLite gets anonymous
-    /// `?` placeholders: with numbered ones the driver looks each parameter up by name, a linear
-    /// scan per parameter, which made a large batch quadratic.
+    /// The statement for `rows` rows (a [`statement_rows`] size), built on first use. SQLite gets
+    /// anonymous `?` placeholders: with numbered ones the driver looks each parameter up by
+    /// name, a linear scan per parameter, which made a large batch quadratic.
     fn sql(&self, backend: Backend, rows: usize) -> &str {
         let statements = match backend {
             Backend::Sqlite => &self.sqlite,
             Backend::Postgres => &self.postgres,
         };
         let statements = statements.get_or_init(|| {
-            let sizes = self.max_rows().trailing_zeros() + 1;
-            (0..sizes)
-                .map(|power| self.build(backend, 1 << power))
+            (1..=self.max_rows())
+                .filter(|&size| statement_rows(size) == size)
+                .map(|size| self.build(backend, size))
                 .collect()
         });
-        &statements[rows.trailing_zeros() as usize]
+        let index = match rows <= EXACT_ROWS {
+            true => rows - 1,
+            false => {
+                EXACT_ROWS - 1 + (rows.trailing_zeros() - EXACT_ROWS.trailing_zeros()) as usize
+            }
+        };
+        &statements[index]
     }
 
     fn build(&self, backend: Backend, rows: usize) -> String {
@@ -106,6 +114,15 @@ impl MultiRowInsert {
             sql.push(')');
         }
         sql
+    }
+}
+
+/// The rows of the statement that starts a batch of `size` rows: all of them up to
+/// [`EXACT_ROWS`], else the largest power of two not above `size`.
+fn statement_rows(size: usize) -> usize {
+    match size <= EXACT_ROWS {
+        true => size,
+        false => 1 << (usize::BITS - 1 - size.leading_zeros()),
     }
 }
 
@@ -149,5 +166,19 @@ mod tests {
             wide.sql(Backend::Sqlite, 1)
                 .ends_with(&format!("({})", ["?"; 22].join(", ")))
         );
+    }
+
+    #[test]
+    fn a_few_rows_are_one_statement_and_more_come_in_powers_of_two() {
+        let sizes: Vec<usize> = [1, 3, 7, 8, 9, 15, 16, 300]
+            .into_iter()
+            .map(statement_rows)
+            .collect();
+        assert_eq!(sizes, [1, 3, 7, 8, 8, 8, 16, 256]);
+        let narrow = MultiRowInsert::new("t", &["a", "b"]);
+        for rows in [1, 3, 8, 16, 32, 256] {
+            let sql = narrow.sql(Backend::Postgres, rows);
+            assert_eq!(sql.matches('(').count(), rows + 1, "{rows} rows: {sql}");
+        }
     }
 }
