@@ -2,7 +2,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use domain::AuditEvent;
+use domain::{AuditEvent, Entity};
 use store::{Store, StoreError};
 
 /// The reads a page makes through another surface's router, audited together: the console's
@@ -11,7 +11,9 @@ use store::{Store, StoreError};
 /// own, then the page appends them all in one transaction ([`PageReads::record`]) before it shows
 /// anything they read. Each read keeps its own event (its action, entity and range), so the trail
 /// and its filters read as for a caller of the API; only the write is shared. A request extension
-/// (`Arc<PageReads>`), heeded beside [`crate::Vouched`], which no HTTP client can set.
+/// (`Arc<PageReads>`), heeded beside [`crate::Vouched`], which no HTTP client can set. The page's
+/// reads also share one read of the entities ([`PageReads::entities`]), which several of them
+/// list to name their groups or to choose what the caller sees.
 #[derive(Debug, Default)]
 pub struct PageReads(Mutex<Gathered>);
 
@@ -20,21 +22,39 @@ struct Gathered {
     events: Vec<AuditEvent>,
     /// The store of the surface that gathered them, where they are appended.
     store: Option<Store>,
+    /// The entities as the page's first read that asked found them.
+    entities: Option<Vec<Entity>>,
 }
 
 impl PageReads {
     /// Keeps `event`, a read's audit event, to be appended to `store` with the page's others.
     pub fn gather(&self, store: &Store, event: AuditEvent) {
-        let mut gathered = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut gathered = self.lock();
         gathered.store.get_or_insert_with(|| store.clone());
         gathered.events.push(event);
+    }
+
+    /// The entities of `store`, read by the page's first read that asks and shared by the
+    /// others, so the page shows one state of them.
+    pub async fn entities(&self, store: &Store) -> Result<Vec<Entity>, StoreError> {
+        if let Some(entities) = &self.lock().entities {
+            return Ok(entities.clone());
+        }
+        // Not locked across the read: a page's reads run one after another.
+        let entities = store.list_entities().await?;
+        self.lock().entities = Some(entities.clone());
+        Ok(entities)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Gathered> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Appends the events gathered, in the order of the reads, in one transaction (nothing when
     /// there are none). A page whose reads could not be recorded must not show them.
     pub async fn record(&self) -> Result<(), StoreError> {
         let (store, events) = {
-            let mut gathered = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut gathered = self.lock();
             (gathered.store.clone(), std::mem::take(&mut gathered.events))
         };
         match store {
@@ -85,6 +105,32 @@ mod tests {
             store.list_audit(10).await.unwrap().len(),
             2,
             "appended once"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_pages_reads_share_one_read_of_the_entities() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let create = |slug: &'static str| {
+            let store = store.clone();
+            async move {
+                let event = read(AuditAction::EntityCreate);
+                store.create_entity(slug, slug, &event).await.unwrap()
+            }
+        };
+        create("acme").await;
+        let reads = PageReads::default();
+        let first = reads.entities(&store).await.unwrap();
+        create("globex").await;
+        let second = reads.entities(&store).await.unwrap();
+        let slugs =
+            |entities: &[Entity]| entities.iter().map(|e| e.slug.clone()).collect::<Vec<_>>();
+        assert_eq!(slugs(&first), ["acme"]);
+        assert_eq!(slugs(&second), ["acme"], "read once for the page");
+        let next_page = PageReads::default();
+        assert_eq!(
+            slugs(&next_page.entities(&store).await.unwrap()),
+            ["acme", "globex"]
         );
     }
 }

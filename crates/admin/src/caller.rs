@@ -4,14 +4,15 @@
 //! along on requests another site makes the browser send. The console, which checks its own
 //! CSRF tokens, calls in process for the person signed in to it (`access::Vouched`); when its page
 //! gathers its reads' audit events to append them together (`access::PageReads`), the caller
-//! carries them, and [`Caller::record_read`] leaves each read's event there.
+//! carries them, and [`Caller::record_read`] leaves each read's event there (and the page's reads
+//! share one read of the entities, [`Caller::entities`]).
 
 use std::sync::Arc;
 
 use access::PageReads;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use domain::AuditEvent;
+use domain::{AuditEvent, Entity};
 use identity::Principal;
 
 use crate::{AdminError, AdminState};
@@ -42,6 +43,17 @@ impl Caller {
             }
         }
         Ok(())
+    }
+}
+
+impl Caller {
+    /// The entities, for naming groups or choosing what the caller sees: read once for all the
+    /// reads of a console page, else read now.
+    pub(crate) async fn entities(&self, state: &AdminState) -> Result<Vec<Entity>, AdminError> {
+        Ok(match &self.1 {
+            Some(page) => page.entities(&state.store).await?,
+            None => state.store.list_entities().await?,
+        })
     }
 }
 

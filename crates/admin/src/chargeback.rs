@@ -113,7 +113,7 @@ pub(crate) async fn report(
             .unwrap_or_default(),
     };
     let teams: Vec<String> = groups.iter().filter_map(|g| g.keys[1].clone()).collect();
-    let names = Names::for_ids(&state, true, &teams).await?;
+    let names = Names::for_ids(&state, caller.entities(&state).await?, &teams).await?;
     let lines = groups
         .into_iter()
         .map(|group| {

@@ -153,9 +153,8 @@ pub(crate) async fn report(
     let entities: Vec<Entity> = match &filter.entity {
         Some(slug) => vec![entity_for(&state, &caller, AdminAction::ReadSeats, slug).await?],
         None => {
-            let visible: Vec<Entity> = state
-                .store
-                .list_entities()
+            let visible: Vec<Entity> = caller
+                .entities(&state)
                 .await?
                 .into_iter()
                 .filter(|e| {

@@ -33,7 +33,7 @@ pub(crate) async fn list(
     let teams = state.store.list_teams(&listing).await?.items;
     let ids: Vec<_> = teams.iter().map(|team| team.id).collect();
     let members = state.store.team_members(&ids).await?;
-    let names = Names::for_ids(&state, true, &[]).await?;
+    let names = Names::for_ids(&state, state.store.list_entities().await?, &[]).await?;
     let data = teams
         .iter()
         .map(|team| {

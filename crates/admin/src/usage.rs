@@ -115,7 +115,7 @@ pub(crate) async fn totals(
             .map(|g| g.totals)
             .unwrap_or_default(),
     };
-    let names = Names::load(&state, &group_by, &groups).await?;
+    let names = Names::load(&state, &caller, &group_by, &groups).await?;
     let data: Vec<Value> = groups
         .iter()
         .map(|group| {
@@ -187,7 +187,7 @@ pub(crate) async fn active_users(
 
 /// `GET /admin/v1/usage/latency?from&to[&group_by=model|endpoint][&entity][&limit]` →
 /// p50/p90/p99 of the duration and time to first token of successful requests: exact over raw
-/// records, at most 10 % above over rolled-up hours.
+/// records, at most 10 % above over rolled-up hours; and the group's failed requests.
 #[utoipa::path(
     get, path = "/admin/v1/usage/latency", tag = "admin",
     params(LatencyQuery),
@@ -228,6 +228,7 @@ pub(crate) async fn latency(
                 "duration_ms": percentiles(&g.duration),
                 "ttft_ms": g.ttft.as_ref().map(percentiles),
                 "requests_with_ttft": g.ttft.map_or(0, |p| p.count),
+                "errors": g.errors,
             })
         })
         .collect();
@@ -486,6 +487,7 @@ pub(crate) struct Names {
 impl Names {
     async fn load(
         state: &AdminState,
+        caller: &Caller,
         group_by: &[UsageDimension],
         groups: &[UsageGroup],
     ) -> Result<Names, AdminError> {
@@ -494,30 +496,23 @@ impl Names {
             at.map(|i| groups.iter().filter_map(|g| g.keys[i].clone()).collect())
                 .unwrap_or_default()
         };
-        Names::for_ids(
-            state,
-            position(UsageDimension::Entity).is_some(),
-            &ids(position(UsageDimension::Team)),
-        )
-        .await
+        let entities = match position(UsageDimension::Entity) {
+            Some(_) => caller.entities(state).await?,
+            None => Vec::new(),
+        };
+        Names::for_ids(state, entities, &ids(position(UsageDimension::Team))).await
     }
 
-    /// Entity slugs (when `entities`) and the names of `teams` (ids in text form).
+    /// The slugs of `entities` and the names of `teams` (ids in text form).
     pub(crate) async fn for_ids(
         state: &AdminState,
-        entities: bool,
+        entities: Vec<Entity>,
         teams: &[String],
     ) -> Result<Names, AdminError> {
-        let entities = match entities {
-            true => state
-                .store
-                .list_entities()
-                .await?
-                .into_iter()
-                .map(|e| (e.id.to_string(), e.slug))
-                .collect(),
-            false => HashMap::new(),
-        };
+        let entities = entities
+            .into_iter()
+            .map(|e| (e.id.to_string(), e.slug))
+            .collect();
         let team_ids: Vec<TeamId> = teams.iter().filter_map(|t| t.parse().ok()).collect();
         let teams = state
             .store

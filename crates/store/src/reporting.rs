@@ -108,6 +108,8 @@ pub struct LatencyGroup {
     pub duration: Percentiles,
     /// Time to first token, over the successful requests that have one.
     pub ttft: Option<Percentiles>,
+    /// The failed requests of the group (of any status), as usage sums count them.
+    pub errors: u64,
 }
 
 /// p50, p90, p99 (nearest rank) in milliseconds, over `count` requests.
@@ -508,7 +510,7 @@ impl Store {
             }
             _ => Rolled::default(),
         };
-        let mut percentiles = self.percentiles(selection, group_by, &rolled).await?;
+        let (mut percentiles, errors) = self.percentiles(selection, group_by, &rolled).await?;
         let ttfts =
             percentiles.split_off(percentiles.partition_point(|(l, _, _)| *l == Latency::Duration));
         let durations = percentiles.into_iter().map(|(_, key, p)| (key, p));
@@ -518,6 +520,7 @@ impl Store {
             .into_iter()
             .map(|(key, duration)| LatencyGroup {
                 ttft: ttfts.iter().find(|(k, _)| *k == key).map(|(_, p)| *p),
+                errors: errors.get(&key).copied().unwrap_or(0),
                 key,
                 duration,
             })
@@ -533,13 +536,13 @@ impl Store {
     }
 
     /// Each latency's percentiles per group: the durations' groups, then the times to first
-    /// token's, each in key order.
+    /// token's, each in key order; and, from the same statement, each group's failed requests.
     async fn percentiles(
         &self,
         selection: &UsageSelection,
         group_by: UsageDimension,
         rolled: &Rolled,
-    ) -> Result<Vec<(Latency, Option<String>, Percentiles)>, StoreError> {
+    ) -> Result<(Vec<(Latency, Option<String>, Percentiles)>, ErrorCounts), StoreError> {
         let rank = |p: u32| format!("(total * {p} + 99) / 100");
         let falls = |p: u32| format!("(cumulative - n < {r} AND cumulative >= {r})", r = rank(p));
         let sql = format!(
@@ -565,8 +568,14 @@ impl Store {
         // Per latency and group: its key, its request count, and (value, cumulative count) points.
         type Histogram = (Latency, Option<String>, u64, Vec<(u64, u64)>);
         let mut groups: Vec<Histogram> = Vec::new();
+        let mut errors = ErrorCounts::new();
         for row in &rows {
             let name = text(row, "l")?;
+            if name == ERRORS {
+                // One value per group: its count is the cumulative (and total) count.
+                errors.insert(opt_text(row, "g")?, unsigned(row, "total")?);
+                continue;
+            }
             let latency = Latency::ALL
                 .into_iter()
                 .find(|l| l.name() == name)
@@ -579,10 +588,11 @@ impl Store {
             }
         }
         // `ORDER BY l` puts `duration` before `ttft`.
-        Ok(groups
+        let percentiles = groups
             .into_iter()
             .map(|(latency, key, total, points)| (latency, key, percentiles_of(total, &points)))
-            .collect())
+            .collect();
+        Ok((percentiles, errors))
     }
 
     /// The whole hours inside `selection`, less those a bucket boundary cuts (read from raw
@@ -642,8 +652,16 @@ impl Store {
     }
 }
 
+/// Failed requests per group.
+type ErrorCounts = std::collections::HashMap<Option<String>, u64>;
+
+/// The histogram's `l` of the failed requests' count: one value (0) per group, so its count
+/// passes the percentiles' filter as is (and a group with none is absent).
+const ERRORS: &str = "errors";
+
 /// The histogram's rows `(l, g, v, n)` per part and latency: raw records' exact values, and
-/// rolled-up hours' bucket upper bounds (group-wide per model, from `latency_model_*`).
+/// rolled-up hours' bucket upper bounds (group-wide per model, from `latency_model_*`); and the
+/// failed requests' count as [`ERRORS`], from raw records and the usage roll-ups.
 fn histogram_parts(
     selection: &UsageSelection,
     group_by: UsageDimension,
@@ -654,6 +672,10 @@ fn histogram_parts(
     let entity = entity_condition(selection);
     let mut parts = Vec::new();
     for range in rolled.raw_ranges(backend) {
+        parts.push(format!(
+            "SELECT '{ERRORS}' AS l, {group} AS g, 0 AS v, COUNT(*) AS n FROM usage_records \
+             WHERE {entity}{range} AND error_code IS NOT NULL GROUP BY 1, 2, 3"
+        ));
         for latency in Latency::ALL {
             let (name, value) = (latency.name(), latency.column());
             parts.push(format!(
@@ -673,6 +695,12 @@ fn histogram_parts(
         format!(
             "SELECT latency AS l, {group} AS g, upper_ms AS v, SUM(requests) AS n \
              FROM latency_{per_model}{table} WHERE {entity}{condition} GROUP BY 1, 2, 3"
+        )
+    }));
+    parts.extend(rolled.parts(|table, _, condition| {
+        format!(
+            "SELECT '{ERRORS}' AS l, {group} AS g, 0 AS v, SUM(errors) AS n \
+             FROM usage_{table} WHERE {entity}{condition} GROUP BY 1, 2, 3"
         )
     }));
     parts.join(" UNION ALL ")

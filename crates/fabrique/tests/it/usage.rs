@@ -390,6 +390,21 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
     assert_eq!(small["model"], "mistral-small");
     let successful = records.iter().filter(|r| r.error_code.is_none()).count();
     assert_eq!(small["requests"], successful, "{latency}");
+    // Its errors are those usage sums count for the model.
+    let by_model = get_json(
+        &t,
+        "/admin/v1/usage",
+        &with(&[("group_by", "model")]),
+        ADMIN_KEY,
+    )
+    .await;
+    let summed = by_model["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "mistral-small")
+        .unwrap();
+    assert_eq!(small["errors"], summed["errors"], "{latency} {by_model}");
     let p = &small["duration_ms"];
     assert!(p["p50"].as_u64() <= p["p90"].as_u64() && p["p90"].as_u64() <= p["p99"].as_u64());
 

@@ -249,6 +249,11 @@ pub async fn latency_percentiles_are_exact(store: &Store) {
             (rank(50), rank(90), rank(99)),
             "{model}"
         );
+        let failed = f
+            .records
+            .iter()
+            .filter(|r| r.started_at >= T0 && r.model == model && r.error_code.is_some());
+        assert_eq!(group.errors, failed.count() as u64, "{model}");
         let ttft = group.ttft.unwrap();
         assert_eq!(ttft.count, durations.len() as u64);
         assert!(ttft.p50 <= ttft.p90 && ttft.p90 <= ttft.p99 && ttft.p99 <= 10);

@@ -469,10 +469,15 @@ pub async fn group_wide_percentiles_per_model_are_their_records_buckets(store: &
                     .iter()
                     .filter(move |r| r.model == model && r.error_code.is_none())
             };
+            let in_range = |r: &&UsageRecord| r.started_at >= whole.from && r.started_at < whole.to;
+            let failed = f.records.iter().filter(in_range);
             LatencyGroup {
                 key: Some(model.to_owned()),
                 duration: percentiles(ok().map(|r| r.duration_ms).collect()),
                 ttft: Some(percentiles(ok().filter_map(|r| r.ttft_ms).collect())),
+                errors: failed
+                    .filter(|r| r.model == model && r.error_code.is_some())
+                    .count() as u64,
             }
         })
         .collect();
@@ -484,6 +489,15 @@ pub async fn group_wide_percentiles_per_model_are_their_records_buckets(store: &
     });
     assert_eq!(from_hours, expected, "read from hours");
     assert_eq!(from_days, expected, "read from days");
+    // The errors the latency read counts are those usage sums count, model by model.
+    let by_model = store
+        .usage_groups(whole, &[UsageDimension::Model], None, 10)
+        .await
+        .unwrap();
+    for group in &from_days {
+        let summed = by_model.iter().find(|g| g.keys[0] == group.key).unwrap();
+        assert_eq!(group.errors, summed.totals.errors, "{:?}", group.key);
+    }
 }
 
 async fn latency_by_model(store: &Store, selection: &UsageSelection) -> Vec<LatencyGroup> {
