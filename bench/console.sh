@@ -7,8 +7,11 @@
 # migrated by a first `fabrique serve`, then filled by SQL: ENTITIES entities, USERS users spread
 # over them (names drawn from lists of first and last names, so a search finds a few hundred), a
 # seat each, and RECORDS usage records over the last 30 days (chat requests of three models, 1 %
-# failing). A second server starts on it (its time to ready is shown: it writes the search rows
-# of the users SQL added, and recomputes budgets from usage), the roll-up job catches up with the
+# failing). The users are added as a database upgraded across migration 0033 holds those written
+# before it: rows of `users` without their search rows (`user_search_words`). A second server
+# starts on it (its time to ready is shown: it writes the search rows of the users SQL added, and
+# recomputes budgets from usage; with UPGRADE=1, the search rows are emptied first, so that a
+# database kept from an earlier run starts as the upgrade did), the roll-up job catches up with the
 # month (waited for: reports read its hourly and daily sums), the bootstrap administrator signs in
 # through the one-time link it prints, and every console page is fetched REQUESTS times in a row
 # (after WARMUP fetches) on one keep-alive connection: p50, p99 and max of the time to the last
@@ -19,8 +22,9 @@
 # Usage, from anywhere:  bash bench/console.sh
 # Knobs (environment): USERS=100000 RECORDS=10000000 ENTITIES=19 REQUESTS=100 WARMUP=5
 #   DATABASE=fabrique_console_bench  POSTGRES=postgres://postgres@127.0.0.1:5432 (its `test`
-#   database is used to make DATABASE)  FRESH=0|1  PROFILE=release|debug  BUILD=auto|1|0
-#   WORK=/tmp/fabrique-console-bench  PORT=18790
+#   database is used to make DATABASE)  FRESH=0|1  UPGRADE=0|1  PROFILE=release|debug  BUILD=auto|1|0
+#   WORK=/tmp/fabrique-console-bench  PORT=18790  FABRIQUE_BIN=(the target directory's binary)
+#   READY_WAIT=600 (seconds a start may take)  PAGES="/console …" (the pages fetched; all by default)
 # Filling 10 million records takes a few minutes; the database is kept for the next run.
 set -euo pipefail
 
@@ -34,12 +38,14 @@ WARMUP=${WARMUP:-5}
 DATABASE=${DATABASE:-fabrique_console_bench}
 POSTGRES=${POSTGRES:-postgres://postgres@127.0.0.1:5432}
 FRESH=${FRESH:-0}
+UPGRADE=${UPGRADE:-0}
 PROFILE=${PROFILE:-release}
 BUILD=${BUILD:-auto}
 WORK=${WORK:-/tmp/fabrique-console-bench}
 PORT=${PORT:-18790}
+READY_WAIT=${READY_WAIT:-600}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
-FABRIQUE_BIN=$TARGET_DIR/$PROFILE/fabrique
+FABRIQUE_BIN=${FABRIQUE_BIN:-$TARGET_DIR/$PROFILE/fabrique}
 DATABASE_URL=$POSTGRES/$DATABASE
 URL=http://127.0.0.1:$PORT
 LOGS=$WORK/logs
@@ -54,8 +60,8 @@ serve() {              # serve NAME : a server on the database, PID in SERVER_PI
         start_bg "$1" "$FABRIQUE_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
         --database-url "$DATABASE_URL"
     SERVER_PID=$LAST_PID
-    wait_ready "$URL/readyz" "$SERVER_PID" 600 \
-        || { tail -n 30 "$LOGS/$1.log" >&2; die "fabrique did not answer 200 on /readyz within 600 s"; }
+    wait_ready "$URL/readyz" "$SERVER_PID" "$READY_WAIT" \
+        || { tail -n 30 "$LOGS/$1.log" >&2; die "fabrique did not answer 200 on /readyz within $READY_WAIT s"; }
 }
 
 # The roll-up job runs at start on the replica that holds the background jobs' lease; until it
@@ -119,6 +125,10 @@ mkdir -p "$LOGS"
 need_tools psql curl
 build_fabrique
 if [[ $FRESH == 1 ]] || ! filled; then fill; else log "database $DATABASE already filled"; fi
+if [[ $UPGRADE == 1 ]]; then
+    log "search rows emptied, as migration 0033 leaves them"
+    sql -c "TRUNCATE user_search_words"
+fi
 
 started=$SECONDS
 serve fabrique
@@ -133,8 +143,11 @@ next=$(curl -s -b "$WORK/cookies" "$URL/console/users" | grep -o 'href="/console
 
 echo "| page | p50 ms | p99 ms | max ms | SQL statements per page |"
 echo "|---|---:|---:|---:|---:|"
-for path in /console /console/users "/console/users?q=martin" ${next:+"$next"} /console/teams \
-    /console/keys /console/sessions /console/roles /console/seats /console/pools /console/use-cases \
-    /console/policies /console/audit /console/content /console/scim-tokens /; do
+if [[ -n ${PAGES:-} ]]; then read -ra pages <<< "$PAGES"; else
+    pages=(/console /console/users "/console/users?q=martin" ${next:+"$next"} /console/teams
+        /console/keys /console/sessions /console/roles /console/seats /console/pools /console/use-cases
+        /console/policies /console/audit /console/content /console/scim-tokens /)
+fi
+for path in "${pages[@]}"; do
     measure "$path"
 done
