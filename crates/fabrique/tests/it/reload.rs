@@ -6,17 +6,24 @@
 use serde_json::{Value, json};
 
 use crate::harness::{TestServer, instant_sim, sse_text};
+use crate::scheduling::{send, slow_sim, streamed, until_queued};
 
 /// The endpoints `endpoints` names (`gpu-a` on simulator 0, `gpu-b` on simulator 1), then
 /// `models`, then the entity `acme` with `acme_extra` under it.
 fn config(endpoints: &[&str], models: &str, acme_extra: &str) -> String {
+    let sized: Vec<_> = endpoints.iter().map(|name| (*name, 32)).collect();
+    sized_config(&sized, models, acme_extra)
+}
+
+/// [`config`], each endpoint with its capacity.
+fn sized_config(endpoints: &[(&str, u32)], models: &str, acme_extra: &str) -> String {
     let endpoints: String = endpoints
         .iter()
-        .map(|name| {
+        .map(|(name, capacity)| {
             let sim = if *name == "gpu-a" { "{sim0}" } else { "{sim1}" };
             format!(
                 "[[endpoints]]\nname = \"{name}\"\nkind = \"vllm\"\nurl = \"{sim}\"\n\
-                 hosting = \"on_premises\"\nclearance = \"secret\"\n\n"
+                 hosting = \"on_premises\"\nclearance = \"secret\"\ncapacity = {capacity}\n\n"
             )
         })
         .collect();
@@ -189,5 +196,71 @@ async fn a_configuration_the_gateway_cannot_put_in_force_is_refused_and_the_runn
     let unknown = config(&["gpu-a"], &model("llama", "\"gpu-z\""), "");
     let refused = t.reload(&unknown).await.unwrap_err();
     assert!(refused.contains("gpu-z"), "{refused}");
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_request_queued_before_a_reload_is_sent_to_an_endpoint_still_configured() {
+    // One pool of two endpoints of one sequence each, both held by slow streams.
+    let both = model("mistral-small", "\"gpu-a\", \"gpu-b\"");
+    let start = sized_config(&[("gpu-a", 1), ("gpu-b", 1)], &both, "");
+    let t = TestServer::start(vec![slow_sim(), slow_sim()], &start).await;
+    let first = send(&t, &t.key, &streamed(1_000), &[]).await;
+    let on_a = t.requests_seen(0) == 1;
+    let second = send(&t, &t.key, &streamed(1_000), &[]).await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    assert_eq!((t.requests_seen(0), t.requests_seen(1)), (1, 1));
+    let (holding_a, holding_b) = if on_a { (first, second) } else { (second, first) };
+    let queued = {
+        let request = t.http.post(t.url("/v1/chat/completions"));
+        let request = request.bearer_auth(&t.key).json(&streamed(1_000));
+        tokio::spawn(request.send())
+    };
+    until_queued(&t, 1).await;
+
+    // `gpu-a` goes and `gpu-b` takes two sequences: the pool's capacity is the same, so the
+    // queued request waits on until `gpu-a`'s stream ends and leaves `gpu-a` idle.
+    let only_b = model("mistral-small", "\"gpu-b\"");
+    let reloaded = sized_config(&[("gpu-b", 2)], &only_b, "");
+    assert_eq!(t.reload(&reloaded).await, Ok(Vec::new()));
+    drop(holding_a);
+    let queued = queued.await.unwrap().unwrap();
+    assert_eq!(queued.status(), 200);
+    assert_eq!(
+        (t.requests_seen(0), t.requests_seen(1)),
+        (1, 2),
+        "the queued request went to the removed endpoint"
+    );
+    drop((queued, holding_b));
+}
+
+#[tokio::test]
+async fn a_request_queued_before_a_reload_removing_its_pools_endpoints_is_refused_clearly() {
+    let start = sized_config(&[("gpu-a", 1)], &model("mistral-small", "\"gpu-a\""), "");
+    let t = TestServer::start(vec![slow_sim(), instant_sim()], &start).await;
+    let holding = send(&t, &t.key, &streamed(1_000), &[]).await;
+    assert_eq!(holding.status(), 200);
+    let queued = {
+        let request = t.http.post(t.url("/v1/chat/completions"));
+        let request = request.bearer_auth(&t.key).json(&streamed(1_000));
+        tokio::spawn(request.send())
+    };
+    until_queued(&t, 1).await;
+
+    // The model moves to `gpu-b`, in a pool of its own: the queued request's pool has no
+    // endpoint left when `gpu-a`'s stream ends.
+    let moved = model("mistral-small", "\"gpu-b\"");
+    let reloaded = sized_config(&[("gpu-b", 1)], &moved, "").replace(
+        "capacity = 1\n",
+        "capacity = 1\npool = \"elsewhere\"\n",
+    );
+    assert_eq!(t.reload(&reloaded).await, Ok(Vec::new()));
+    drop(holding);
+    let queued = queued.await.unwrap().unwrap();
+    // Checked before the body is read: a stream sent to the removed endpoint would run on.
+    assert_eq!(queued.status(), 503, "the removed endpoint took the request");
+    let body: Value = queued.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_endpoint_available", "{body}");
+    assert_eq!(t.requests_seen(0), 1, "the removed endpoint took the request");
     assert_eq!(t.chat("mistral-small").await.0, 200);
 }
