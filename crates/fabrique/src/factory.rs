@@ -1,5 +1,5 @@
-//! The AI Factory at start and in the background: `[[use_cases]]` of the configuration are
-//! registered in the store's registry (created when missing, the entities that may invoke them and
+//! The AI Factory at start, on reload and in the background: `[[use_cases]]` of the
+//! configuration are registered in the store's registry (created when missing, the entities that may invoke them and
 //! their priority kept in step with the file, each change audited as `system`), the live registry
 //! the gateway reads is loaded, and a watcher reloads it and checks canaries every
 //! [`WATCH_INTERVAL`].
@@ -23,11 +23,7 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Registers the configuration's use cases and loads the live registry.
 pub async fn load(store: &Store, config: &Config) -> anyhow::Result<Arc<factory::Live>> {
-    for declared in &config.use_cases {
-        import(store, declared)
-            .await
-            .with_context(|| format!("registering use case `{}`", declared.slug))?;
-    }
+    import_all(store, config).await?;
     let failed = store.fail_interrupted_eval_runs(now_millis()).await?;
     if failed > 0 {
         tracing::warn!(
@@ -40,6 +36,24 @@ pub async fn load(store: &Store, config: &Config) -> anyhow::Result<Arc<factory:
         .await
         .context("loading the use-case registry")?;
     Ok(live)
+}
+
+/// Registers a reloaded configuration's use cases, as at start, and reloads the live registry,
+/// so the next request sees them.
+pub async fn register(store: &Store, config: &Config, live: &factory::Live) -> anyhow::Result<()> {
+    import_all(store, config).await?;
+    admin::refresh_registry(store, live)
+        .await
+        .context("reloading the use-case registry")
+}
+
+async fn import_all(store: &Store, config: &Config) -> anyhow::Result<()> {
+    for declared in &config.use_cases {
+        import(store, declared)
+            .await
+            .with_context(|| format!("registering use case `{}`", declared.slug))?;
+    }
+    Ok(())
 }
 
 /// What the file says of a declared use case, as a registry entry.

@@ -10,26 +10,45 @@
 //! Put in force at once:
 //! - the request path's sections: `[[endpoints]]`, `[[models]]`, the data
 //!   policies (`[policy]`), the entities' models, classification and data policy
-//!   (`[[entities]]`), and `[cache]`. The gateway compiles them into a new configuration that
-//!   the requests arriving from then on read from start to end, while requests and streams in
-//!   flight finish on the one they started with (`gateway::Gateway::prepare`). An endpoint that
-//!   keeps its name keeps its circuit and its requests in flight, a new one starts fresh, a
-//!   removed one takes no new request while the streams on it finish; a GPU pool that is still
-//!   named keeps its scheduler and the requests waiting in it, with its new capacity.
+//!   (`[[entities]]`), `[cache]`, `[routing]` (attempts, deadlines, the connect timeout — a new
+//!   connection pool when it changes —, the circuits' policy and the health checks' interval),
+//!   `[admission] default_completion_tokens`, the scheduling settings (`[scheduling]`: the
+//!   queue bound, token weights, maximum waits, batch headroom, prefix affinity and priority
+//!   forwarding) and the declared use cases (`[[use_cases]]`, their rules and policies, and
+//!   their entries in the registry, registered and kept in step as at start). The gateway
+//!   compiles them into a new configuration that the requests arriving from then on read from
+//!   start to end, while requests and streams in flight finish on the one they started with
+//!   (`gateway::Gateway::prepare`). An endpoint that keeps its name keeps its circuit and its
+//!   requests in flight, a new one starts fresh, a removed one takes no new request while the
+//!   streams on it finish — not even a request that began before the reload and waited in its
+//!   pool's line meanwhile: that one goes to an endpoint still configured, or is answered 503
+//!   `no_endpoint_available` when none is left. A GPU pool that is still named keeps its
+//!   scheduler and the requests waiting in it, with its new capacity and settings: a request
+//!   waiting keeps its deadline, one dispatched is settled with the token weights it was
+//!   charged with.
 //! - the admin API's authorization policies (`[authorization]`, swapped whole, so a request is
 //!   decided by the old set or the new one) and the GPU pools' configured entity shares
 //!   (`[[scheduling.shares]]`, applied before the stored ones, which still take precedence, as at
 //!   start; a pool new in the file gets its shares too).
 //!
 //! Everything else needs a restart: the listener, the store, Redis, sign-in, the other settings
-//! read once at start — and an entity new in the file (it is created in the store at start) or
-//! an entity's retention (it decides whether the content writer runs). A changed
-//! `classifications` ladder also holds back the request path's sections, whose levels are read
-//! against it. A reload that finds such a change keeps the running values, says which sections
-//! in a log line ([`changed_sections`]), and a rolling restart of the replicas (each draining its
-//! streams, see `listener`) puts them in force without dropping one. The admin API checks keys'
-//! and use cases' models and data policies against those in force ([`AdminChecks`]); the web
-//! chat and the admin API read the classification ladder as it was at start.
+//! read once at start — and, for reasons of their own:
+//! - an entity new in the file (it is created in the store at start) or an entity's retention
+//!   (it decides whether the content writer runs); a use case naming an entity the server does
+//!   not have yet holds `[[use_cases]]` back with it;
+//! - `[admission] time_zone`: it cuts the budgets' days and months, which every replica and
+//!   the counters in Redis must cut alike, and the usage roll-ups' hours;
+//! - `[scheduling] enabled`: whether requests wait in the gateway at all, which the replicas'
+//!   sharing of endpoints' capacity is started with; turned off under a running server, the
+//!   requests holding sequences would outlive the pools that count them.
+//!
+//! A changed `classifications` ladder also holds back the sections read against it (the request
+//! path's, and the use cases' levels and policies). A reload that finds such a change keeps the
+//! running values, says which sections in a log line ([`changed_sections`]), and a rolling
+//! restart of the replicas (each draining its streams, see `listener`) puts them in force
+//! without dropping one. The admin API checks keys' and use cases' models and data policies
+//! against those in force ([`AdminChecks`]); the web chat and the admin API read the
+//! classification ladder as it was at start.
 //!
 //! The configuration in force ([`Running`]) is shared with `cluster`, so another replica's share
 //! change re-applies this file's shares, not those of the file read at start.
@@ -37,7 +56,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use configuration::{Config, DataPolicies, EntitySeed};
+use configuration::{Config, DataPolicies, EntitySeed, SchedulingConfig, UseCaseConfig};
 use domain::EndpointKind;
 use parking_lot::RwLock;
 use store::Store;
@@ -101,6 +120,9 @@ pub async fn apply(
     admin.put_in_force(&in_force);
     *running.write() = Arc::clone(&in_force);
     crate::scheduling::apply_shares(store, &in_force, &gateway.scheduling).await?;
+    if in_force.use_cases != old.use_cases {
+        crate::factory::register(store, &in_force, &gateway.factory).await?;
+    }
     Ok(Reloaded {
         needs_restart: changed_sections(&in_force, &new),
     })
@@ -122,20 +144,40 @@ fn point_at_embedded_simulator(embedded: Option<&str>, new: &mut Config) {
 }
 
 /// The configuration to put in force: `old`, with what a running server can change taken from
-/// `new` — the authorization policies, the pools' shares, and the request path's sections when
-/// the classification ladder they are read against is the same.
+/// `new` — the authorization policies, `[routing]`, what admission reserves, the scheduling
+/// settings but whether it is on, and the request path's sections and use cases when the
+/// classification ladder they are read against is the same.
 fn in_force(old: &Config, new: &Config) -> Config {
     let mut in_force = old.clone();
     in_force.authorization = new.authorization.clone();
-    in_force.scheduling.shares = new.scheduling.shares.clone();
+    in_force.routing = new.routing.clone();
+    in_force.admission.default_completion_tokens = new.admission.default_completion_tokens;
+    in_force.scheduling = SchedulingConfig {
+        enabled: old.scheduling.enabled,
+        ..new.scheduling.clone()
+    };
     if old.classifications == new.classifications {
         in_force.endpoints = new.endpoints.clone();
         in_force.models = new.models.clone();
         in_force.policy = new.policy.clone();
         in_force.cache = new.cache.clone();
         in_force.entities = live_entities(&old.entities, &new.entities);
+        if new
+            .use_cases
+            .iter()
+            .all(|u| names_live_entities(u, &in_force.entities))
+        {
+            in_force.use_cases = new.use_cases.clone();
+        }
     }
     in_force
+}
+
+/// Whether every entity `use_case` names is one the server has.
+fn names_live_entities(use_case: &UseCaseConfig, live: &[EntitySeed]) -> bool {
+    let allowed = use_case.allowed.iter().flat_map(|a| &a.entities);
+    let mut named = use_case.entity.iter().chain(allowed);
+    named.all(|slug| live.iter().any(|seed| seed.slug == *slug))
 }
 
 /// The entities `new` declares that the store has had since start, with what the request path
@@ -257,6 +299,41 @@ mod tests {
         let in_force = in_force(&old, &new);
         assert_eq!(in_force.entities, old.entities);
         assert_eq!(changed_sections(&in_force, &new), ["entities"]);
+    }
+
+    #[test]
+    fn routing_admission_scheduling_and_use_cases_are_put_in_force_but_for_what_waits() {
+        let old = config("", &format!("{MODEL}\n{ACME}"));
+        let changed = "[routing]\nmax_attempts = 2\n\n[admission]\ndefault_completion_tokens = 9\n\
+                       time_zone = \"Europe/Paris\"\n\n[scheduling]\nenabled = false\n\
+                       batch_headroom = 0.3\n\n[[use_cases]]\nslug = \"kyc\"\nentity = \"acme\"\n";
+        let new = config("", &format!("{MODEL}\n{ACME}\n{changed}"));
+        let in_force = in_force(&old, &new);
+        assert_eq!(in_force.routing, new.routing);
+        assert_eq!(in_force.admission.default_completion_tokens, 9);
+        assert_eq!(in_force.admission.time_zone, old.admission.time_zone);
+        assert_eq!(in_force.scheduling.batch_headroom, 0.3);
+        assert!(in_force.scheduling.enabled);
+        assert_eq!(in_force.use_cases, new.use_cases);
+        assert_eq!(
+            changed_sections(&in_force, &new),
+            ["admission", "scheduling"]
+        );
+    }
+
+    #[test]
+    fn a_use_case_of_an_entity_new_in_the_file_waits_for_it() {
+        let old = config("", &format!("{MODEL}\n{ACME}"));
+        let new = config(
+            "",
+            &format!(
+                "{MODEL}\n{ACME}\n[[entities]]\nslug = \"globex\"\nname = \"Globex\"\n\
+                 \n[[use_cases]]\nslug = \"kyc\"\nallowed_entities = [\"acme\", \"globex\"]\n"
+            ),
+        );
+        let in_force = in_force(&old, &new);
+        assert!(in_force.use_cases.is_empty());
+        assert_eq!(changed_sections(&in_force, &new), ["entities", "use_cases"]);
     }
 
     #[test]

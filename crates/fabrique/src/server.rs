@@ -305,9 +305,8 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         });
     }
     let libraries = Arc::new(libraries);
-    let mut background: Vec<JoinHandle<()>> = gateway::spawn_health_checks(Arc::clone(&gateway))
-        .into_iter()
-        .collect();
+    let mut background: Vec<JoinHandle<()>> =
+        vec![gateway::spawn_health_checks(Arc::clone(&gateway))];
     background.extend(oidc.as_ref().map(|oidc| oidc.spawn_discovery()));
     background.extend(gateway::spawn_sharing(Arc::clone(&gateway)));
     background.extend(

@@ -1,7 +1,8 @@
 //! The request path's configuration, compiled: the models and endpoints (`catalog`), which
 //! entities may use which models (`resolve`), the classification ladder (`classify`), the data
-//! policies (`policies`), retention, the response cache, the endpoints' live set and where
-//! models are scheduled and placed — one immutable value, [`Configured`].
+//! policies and declared use cases (`policies`), retention, the response cache, the endpoints'
+//! live set, the client and `[routing]` settings that call them, and where models are scheduled
+//! and placed — one immutable value, [`Configured`].
 //!
 //! The gateway holds the one in force behind an `ArcSwap`; a request loads it once when it
 //! arrives (one atomic load) and every stage reads that one until the request's last byte, so a
@@ -9,11 +10,17 @@
 //! compiles the next one whole before putting it in force, so a configuration that fails to
 //! compile changes nothing; requests already in flight, streams included, finish on theirs.
 //!
-//! What carries over from one configuration to the next, by name: an endpoint's circuit and its
-//! requests in flight (`routing::Endpoints::reloaded`), what prefix affinity remembers of it, a
-//! pool's scheduler with its line and shares (`schedule::Scheduling::place`), a model's metric
-//! series. A removed endpoint takes no new request; the requests holding it finish on it. The
-//! response cache starts empty: a model of the same name may now be served otherwise.
+//! What carries over from one configuration to the next, by name: an endpoint's circuit (under
+//! the new circuit policy) and its requests in flight (`routing::Endpoints::reloaded`), what
+//! prefix affinity remembers of it, a pool's scheduler with its line and shares, under the new
+//! `[scheduling]` settings (`schedule::Scheduling::place`), a model's metric series, the HTTP
+//! client while the connect timeout is the same. A removed endpoint takes no new request; the
+//! requests holding it finish on it. Once the new configuration is in force, the endpoints it
+//! removed are retired in the old ones too (`routing::Endpoints::retire_absent`): a request that
+//! waited in a pool's line across the reload routes on its own configuration, but never to an
+//! endpoint no longer configured — when none of its endpoints is left, it is answered 503
+//! `no_endpoint_available`. The response cache starts empty: a model of the same name may now be
+//! served otherwise.
 //!
 //! [`Gateway::prepare`]: crate::Gateway::prepare
 
@@ -73,18 +80,30 @@ pub(crate) struct Compiled {
 
 impl Configured {
     /// Compiles `config`. `previous`, the configuration in force when there is one, hands over
-    /// its endpoints' live state and prefix memory by name. Only the catalog can refuse, and it
-    /// is built first: a refused configuration leaves no trace (no pool made).
+    /// its endpoints' live state and prefix memory by name, and its client while the connect
+    /// timeout is the same. Only the catalog can refuse, and it is built first: a refused
+    /// configuration leaves no trace (no pool made).
     pub fn compile(
         config: Arc<Config>,
         previous: Option<&Configured>,
         scheduling: &Scheduling,
         metrics: &Arc<Metrics>,
-        client: &UpstreamClient,
     ) -> Result<Compiled, InvalidEndpoints> {
         let catalog = Catalog::new(&config, metrics)?;
         let specs = endpoint_specs(&config);
-        let blocks = scheduling.prefix_blocks();
+        let blocks = config.scheduling.prefix_affinity_blocks;
+        let policy = CircuitPolicy {
+            failures: config.routing.circuit_failures,
+            open_for: config.routing.circuit_open,
+        };
+        let connect_timeout = config.routing.connect_timeout;
+        let client = match previous {
+            Some(previous) if previous.routing.settings.connect_timeout == connect_timeout => {
+                previous.routing.client.clone()
+            }
+            // Connections already open keep serving the requests of the configuration before.
+            _ => UpstreamClient::new(connect_timeout),
+        };
         let (endpoints, prefixes) = match previous {
             Some(previous) => {
                 let before = &previous.routing.health;
@@ -93,14 +112,10 @@ impl Configured {
                     .map(|spec| before.position(&spec.name))
                     .collect();
                 let prefixes = previous.placement.prefixes.reloaded(&kept, blocks);
-                (before.reloaded(specs), prefixes)
+                (before.reloaded(specs, policy), prefixes)
             }
             None => {
                 let count = specs.len();
-                let policy = CircuitPolicy {
-                    failures: config.routing.circuit_failures,
-                    open_for: config.routing.circuit_open,
-                };
                 (
                     Endpoints::new(specs, policy),
                     PrefixIndex::new(count, blocks),
@@ -109,7 +124,7 @@ impl Configured {
         };
         let (placement, sizing) = scheduling.place(&config, &endpoints, prefixes);
         let routing = Routing {
-            client: client.clone(),
+            client,
             health: endpoints,
             settings: config.routing.clone(),
             metrics: Arc::clone(metrics),

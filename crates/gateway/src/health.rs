@@ -1,26 +1,39 @@
 //! Active health checks: every endpoint is probed on an interval, so a dead endpoint's circuit opens
 //! before callers meet it and a recovered one is probed back into service. Each round probes the
-//! endpoints of the configuration in force then (`[routing]`, which sets the interval, is read
-//! at start).
+//! endpoints of the configuration in force then, at the interval it sets (`[routing]
+//! health_check_interval_ms`): a reload that changes the interval, or turns the checks on or off,
+//! applies from the next round.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::state::Gateway;
 
-/// Starts the checks, or returns `None` when they are disabled in the configuration.
-pub fn spawn_health_checks(gateway: Arc<Gateway>) -> Option<JoinHandle<()>> {
-    let interval = gateway.config().routing.health_check_interval?;
-    Some(tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Starts the checks: the first round at once, when they are on.
+pub fn spawn_health_checks(gateway: Arc<Gateway>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut due = Instant::now();
         loop {
-            ticker.tick().await;
-            check_all(&gateway, interval.min(Duration::from_secs(5))).await;
+            let reloaded = gateway.reloaded.notified();
+            tokio::pin!(reloaded);
+            // Registered before the configuration is read, so no reload goes unnoticed.
+            reloaded.as_mut().enable();
+            let Some(interval) = gateway.config().routing.health_check_interval else {
+                reloaded.await;
+                continue;
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => {
+                    check_all(&gateway, interval.min(Duration::from_secs(5))).await;
+                    due = Instant::now() + interval;
+                }
+                () = reloaded => due = due.min(Instant::now() + interval),
+            }
         }
-    }))
+    })
 }
 
 async fn check_all(gateway: &Gateway, timeout: Duration) {

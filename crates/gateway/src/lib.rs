@@ -26,13 +26,15 @@
 //! in-memory state (`state`); records leave it through channels to batch writers.
 //!
 //! What the configuration file says of the request path — models, endpoints, entities' model
-//! access and classification, data policies, retention, the response cache — is compiled into
+//! access and classification, data policies and use cases, retention, the response cache,
+//! `[routing]` and the scheduling settings — is compiled into
 //! one immutable value (`configured`) that a request loads once, as it arrives (one atomic load),
 //! and every stage reads to the request's last byte. [`Gateway::prepare`] compiles a reloaded
 //! file whole, refusing it without a trace when an endpoint cannot be called, and
 //! [`Prepared::put_in_force`] swaps it in for the requests that arrive next; those in flight,
-//! streams included, finish on theirs. Endpoints' circuits and requests in flight, prefix
-//! memory, the GPU pools' lines and shares and the models' metrics carry over by name. Below the stages are leaf modules that import none of them:
+//! streams included, finish on theirs; an endpoint the new file removed is retired for them too.
+//! Endpoints' circuits and requests in flight, prefix memory, the GPU pools' lines and shares and
+//! the models' metrics carry over by name. Below the stages are leaf modules that import none of them:
 //! `catalog` (models and endpoints), `headers`, `price`, `error`, `structured` (a use case's
 //! output schema checked).
 

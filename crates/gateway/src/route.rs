@@ -157,12 +157,12 @@ pub(crate) async fn route(
     let mut attempts = 0u32;
     let mut last = LastFailure::None;
     let mut body_cache: Option<(ModelIdx, EndpointKind, Bytes, bool)> = None;
-    let blocks = if scheduling.prefix_affinity && outgoing.operation == Operation::Chat {
+    let blocks = if placement.prefix_affinity && outgoing.operation == Operation::Chat {
         crate::texts::prompt_blocks(&outgoing.object, outgoing.salt.as_str().as_bytes())
     } else {
         Vec::new()
     };
-    let capacity_aware = scheduling.gates_capacity() || scheduling.prefix_affinity;
+    let capacity_aware = scheduling.gates_capacity() || placement.prefix_affinity;
 
     let mut fallback_dispatch: Option<scheduler::Dispatch>;
     'models: for candidate_model in chain.iter() {
@@ -187,7 +187,7 @@ pub(crate) async fn route(
                         &tried,
                         &placement.prefixes,
                         &blocks,
-                        scheduling.prefix_max_load_gap,
+                        placement.prefix_max_load_gap,
                     )
                     .or_else(|| health.pick(cleared, &tried))
             } else {
@@ -205,7 +205,7 @@ pub(crate) async fn route(
                     (body.clone(), *injected)
                 }
                 _ => {
-                    let priority = (scheduling.forward_priority
+                    let priority = (placement.forward_priority
                         && endpoint.kind.forwards_priority())
                     .then_some(outgoing.priority);
                     let (body, injected) = build_body(&outgoing, route, endpoint.kind, priority)?;

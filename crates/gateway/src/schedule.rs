@@ -6,8 +6,9 @@
 //!   capacities (`routing::Endpoints::available_capacity`), refreshed after every health check
 //!   and every failed attempt, so an endpoint whose circuit opens stops counting. A reloaded
 //!   configuration keeps each pool it still names (its line, shares and counters), sizes it by
-//!   its new endpoints, makes the pools it names for the first time and forgets the others,
-//!   whose queued requests are still served there ([`Scheduling::place`], `resize`).
+//!   its new endpoints and schedules it by its new `[scheduling]` settings, makes the pools it
+//!   names for the first time and forgets the others, whose queued requests are still served
+//!   there ([`Scheduling::place`], `resize`); whether scheduling is on at all is read at start.
 //! - **The ticket.** The caller's entity (principals of no entity are scheduled as one "group"
 //!   entity); the priority from `x-fabrique-priority` (default `standard`, read with the other
 //!   headers by the attribute stage); the request's estimate, as admission's (`price::Estimate`: body bytes ÷
@@ -70,21 +71,16 @@ pub struct Scheduling {
     sizing: ArcSwap<Sizing>,
     /// Entity slugs for the metrics' `entity` label, learned from the requests' principals.
     entity_names: RwLock<HashMap<EntityId, Arc<str>>>,
-    /// What a new pool is made with (`[scheduling]`, read at start).
-    settings: SchedulingConfig,
     metrics: Arc<Metrics>,
-    /// Chat prompts are cut into blocks and placed where their prefix probably is.
-    pub(crate) prefix_affinity: bool,
-    pub(crate) prefix_max_load_gap: f64,
-    /// Send the priority class to `vllm` endpoints.
-    pub(crate) forward_priority: bool,
 }
 
-/// The pools of one endpoint set, each with its endpoints.
+/// The pools of one endpoint set, each with its endpoints, and the `[scheduling]` settings
+/// they are scheduled by.
 #[derive(Debug)]
 pub(crate) struct Sizing {
     endpoints: Arc<Endpoints>,
     pools: Vec<(Pool, Vec<EndpointIdx>)>,
+    settings: SchedulingConfig,
 }
 
 /// Where one configuration's models are scheduled and placed: part of the request path's
@@ -95,6 +91,11 @@ pub(crate) struct Placement {
     model_pools: Vec<Option<Pool>>,
     /// What routing remembers of the prompts it placed; holds nothing when prefix affinity is off.
     pub(crate) prefixes: PrefixIndex,
+    /// Chat prompts are cut into blocks and placed where their prefix probably is.
+    pub(crate) prefix_affinity: bool,
+    pub(crate) prefix_max_load_gap: f64,
+    /// Send the priority class to `vllm` endpoints.
+    pub(crate) forward_priority: bool,
 }
 
 /// What the caller asked of the schedule stage, read from the headers.
@@ -113,20 +114,17 @@ impl Scheduling {
             sizing: ArcSwap::from_pointee(Sizing {
                 endpoints,
                 pools: Vec::new(),
+                settings: settings.clone(),
             }),
             entity_names: RwLock::new(HashMap::new()),
-            settings: settings.clone(),
             metrics: Arc::clone(metrics),
-            prefix_affinity: settings.prefix_affinity_blocks > 0,
-            prefix_max_load_gap: settings.prefix_max_load_gap,
-            forward_priority: settings.forward_priority,
         }
     }
 
     /// Where `config`'s models go on `endpoints`: a pool per pool name, the one of that name kept
     /// when it exists (its line, shares and counters whole), a new one sized by all its endpoints
-    /// until the first refresh. Nothing changes until the sizing returned is put in force with
-    /// [`Scheduling::resize`].
+    /// until the first refresh; every one scheduled by `config`'s `[scheduling]`. Nothing changes
+    /// until the sizing returned is put in force with [`Scheduling::resize`].
     pub(crate) fn place(
         &self,
         config: &Config,
@@ -153,7 +151,8 @@ impl Scheduling {
                         return Some((kept, members));
                     }
                     let observer = wait_observer(name, &self.metrics);
-                    match Pool::new(name, self.pool_settings(capacity), Some(observer)) {
+                    let settings = pool_settings(&config.scheduling, capacity);
+                    match Pool::new(name, settings, Some(observer)) {
                         Ok(pool) => Some((pool, members)),
                         Err(error) => {
                             // Unreachable: the configuration's validation checks the same rules.
@@ -173,44 +172,40 @@ impl Scheduling {
                 Some(found.clone())
             })
             .collect();
+        let settings = config.scheduling.clone();
         let placement = Placement {
             model_pools,
             prefixes,
+            prefix_affinity: settings.prefix_affinity_blocks > 0,
+            prefix_max_load_gap: settings.prefix_max_load_gap,
+            forward_priority: settings.forward_priority,
         };
         let endpoints = Arc::clone(endpoints);
-        (placement, Sizing { endpoints, pools })
+        let sizing = Sizing {
+            endpoints,
+            pools,
+            settings,
+        };
+        (placement, sizing)
     }
 
-    /// Puts `sizing` in force: its pools are the scheduler's, a pool no longer named is forgotten
+    /// Puts `sizing` in force: its pools are the scheduler's, each scheduled by its settings from
+    /// the next request on (`scheduler::Pool::reconfigure`), a pool no longer named is forgotten
     /// (the requests it holds or queues are served and released there all the same), and every
     /// pool is sized by its endpoints available now, so a changed capacity applies at once.
     pub(crate) fn resize(&self, sizing: Sizing) {
         if let Some(scheduler) = &self.scheduler {
             scheduler.replace(sizing.pools.iter().map(|(pool, _)| pool.clone()));
         }
+        for (pool, _) in &sizing.pools {
+            // The pool's own capacity stands: `refresh_capacity` sets it below.
+            if let Err(error) = pool.reconfigure(pool_settings(&sizing.settings, 0)) {
+                // Unreachable: the configuration's validation checks the same rules.
+                tracing::error!(%error, pool = pool.name(), "scheduling settings refused; the pool keeps its own");
+            }
+        }
         self.sizing.store(Arc::new(sizing));
         self.refresh_capacity();
-    }
-
-    fn pool_settings(&self, capacity: u32) -> PoolSettings {
-        let settings = &self.settings;
-        PoolSettings {
-            max_queued: settings.max_queued,
-            input_weight: settings.input_token_weight,
-            output_weight: settings.output_token_weight,
-            max_wait: MaxWait {
-                interactive: settings.max_wait_interactive,
-                standard: settings.max_wait_standard,
-                batch: settings.max_wait_batch,
-            },
-            batch_headroom: settings.batch_headroom,
-            ..PoolSettings::new(capacity)
-        }
-    }
-
-    /// How many prompt blocks prefix affinity remembers per endpoint.
-    pub(crate) fn prefix_blocks(&self) -> usize {
-        self.settings.prefix_affinity_blocks
     }
 
     /// The pools, to set entity shares at start and from the admin API; `None` when scheduling
@@ -284,6 +279,22 @@ impl Scheduling {
         }
         let name: Arc<str> = Arc::from(slug.unwrap_or("group"));
         self.entity_names.write().insert(entity, name);
+    }
+}
+
+/// What a pool of `capacity` sequences is scheduled by under `settings`.
+fn pool_settings(settings: &SchedulingConfig, capacity: u32) -> PoolSettings {
+    PoolSettings {
+        max_queued: settings.max_queued,
+        input_weight: settings.input_token_weight,
+        output_weight: settings.output_token_weight,
+        max_wait: MaxWait {
+            interactive: settings.max_wait_interactive,
+            standard: settings.max_wait_standard,
+            batch: settings.max_wait_batch,
+        },
+        batch_headroom: settings.batch_headroom,
+        ..PoolSettings::new(capacity)
     }
 }
 

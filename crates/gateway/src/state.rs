@@ -11,7 +11,6 @@ use configuration::Config;
 use identity::Directory;
 use parking_lot::{Mutex, MutexGuard};
 use telemetry::Metrics;
-use upstream::UpstreamClient;
 
 pub use crate::catalog::InvalidEndpoints;
 use crate::configured::{Compiled, Configured};
@@ -28,6 +27,8 @@ pub struct Gateway {
     endpoints: Arc<ArcSwap<routing::Endpoints>>,
     /// One reload at a time.
     reloading: Mutex<()>,
+    /// Told when a reload is put in force, for the background tasks that follow `[routing]`.
+    pub(crate) reloaded: tokio::sync::Notify,
     /// Who is the caller (authenticate) and in which teams (attribute).
     pub(crate) directory: Arc<Directory>,
     /// Sign-in with the identity provider, when `[oidc]` is configured: access tokens and session
@@ -42,10 +43,8 @@ pub struct Gateway {
     pub admission: Arc<admission::Admission>,
     /// Where they are counted (count, admit, meter): here, or once for all replicas in Redis.
     pub(crate) counters: counters::Counters,
-    /// The GPU pools' schedulers (schedule) and the placement settings routing reads.
+    /// The GPU pools' schedulers (schedule).
     pub scheduling: Scheduling,
-    /// The client that calls every endpoint, whatever the configuration.
-    client: UpstreamClient,
     /// Where usage, audit events and kept content leave the request path (meter).
     pub(crate) sinks: Sinks,
     pub(crate) metrics: Arc<Metrics>,
@@ -68,7 +67,6 @@ impl Gateway {
         counters: counters::Counters,
         factory: Arc<factory::Live>,
     ) -> Result<Arc<Self>, InvalidEndpoints> {
-        let client = UpstreamClient::new(config.routing.connect_timeout);
         let no_endpoints = routing::Endpoints::new(
             Vec::new(),
             routing::CircuitPolicy {
@@ -78,14 +76,14 @@ impl Gateway {
         );
         let scheduling = Scheduling::new(&config, &metrics, no_endpoints);
         let Compiled { configured, sizing } =
-            Configured::compile(config, None, &scheduling, &metrics, &client)?;
+            Configured::compile(config, None, &scheduling, &metrics)?;
         scheduling.resize(sizing);
         Ok(Arc::new(Gateway {
             endpoints: Arc::new(ArcSwap::new(Arc::clone(&configured.routing.health))),
             configured: ArcSwap::from_pointee(configured),
             reloading: Mutex::new(()),
+            reloaded: tokio::sync::Notify::new(),
             scheduling,
-            client,
             factory,
             admission: Arc::clone(counters.admission()),
             counters,
@@ -99,19 +97,15 @@ impl Gateway {
 
     /// Compiles `config` for the requests that will arrive once it is put in force
     /// ([`Prepared::put_in_force`]): endpoints, models, model access, classification, data
-    /// policies, retention and the response cache, whole. An endpoint that cannot be called
+    /// policies and use cases, retention, the response cache, `[routing]` and the scheduling
+    /// settings, whole. An endpoint that cannot be called
     /// refuses it all, and nothing changes; dropping what this returns changes nothing either.
     /// One reload at a time: another waits until this one is put in force or dropped.
     pub fn prepare(&self, config: Arc<Config>) -> Result<Prepared<'_>, InvalidEndpoints> {
         let one_at_a_time = self.reloading.lock();
         let previous = self.configured.load_full();
-        let compiled = Configured::compile(
-            config,
-            Some(&previous),
-            &self.scheduling,
-            &self.metrics,
-            &self.client,
-        )?;
+        let compiled =
+            Configured::compile(config, Some(&previous), &self.scheduling, &self.metrics)?;
         Ok(Prepared {
             gateway: self,
             compiled,
@@ -174,14 +168,20 @@ impl std::fmt::Debug for Prepared<'_> {
 
 impl Prepared<'_> {
     /// Puts the configuration in force for the requests that arrive from now on. Requests in
-    /// flight finish on the configuration they started with (see `configured`).
+    /// flight finish on the configuration they started with (see `configured`), but none is
+    /// sent to an endpoint this one removed.
     pub fn put_in_force(self) {
         let Compiled { configured, sizing } = self.compiled;
         let gateway = self.gateway;
         gateway
             .endpoints
             .store(Arc::clone(&configured.routing.health));
-        gateway.configured.store(Arc::new(configured));
+        let next = Arc::clone(&configured.routing.health);
+        let previous = gateway.configured.swap(Arc::new(configured));
+        // A request that waited for a sequence under the previous configuration routes on it,
+        // but never to an endpoint this one removed.
+        previous.routing.health.retire_absent(&next);
         gateway.scheduling.resize(sizing);
+        gateway.reloaded.notify_waiters();
     }
 }

@@ -5,7 +5,10 @@
 //! a new set with [`Endpoints::reloaded`]: an endpoint that keeps its name keeps that state (its
 //! circuit, and the requests in flight on it, counted by the leases of either set), a new one
 //! starts closed and idle, and a removed one lives on in the old set, for the requests that still
-//! hold it, until they finish. Selection picks, among the
+//! hold it, until they finish. Once the new set is in force, [`Endpoints::retire_absent`] marks
+//! the removed ones retired, in every set that holds them: no request is sent there any more,
+//! not even one that began under the old set and waited for a sequence while it was replaced.
+//! Selection picks, among the
 //! candidates the caller passes (a model's endpoints, already filtered for clearance), a healthy one
 //! with the fewest outstanding requests per unit of weight. `affinity` adds a preference for the
 //! endpoint that probably holds a prompt's prefix in its cache (`PrefixIndex`,
@@ -94,6 +97,8 @@ struct Live {
     /// The allotment before it, still held in Redis until the next renewal: a request the pool
     /// granted just before a lowered allotment arrived may still be sent within it.
     previous: AtomicU32,
+    /// Removed from the configuration in force: no new request, whichever set picks.
+    retired: AtomicBool,
 }
 
 impl Live {
@@ -103,6 +108,7 @@ impl Live {
             circuit: Mutex::default(),
             allotted: AtomicU32::new(allotted),
             previous: AtomicU32::new(allotted),
+            retired: AtomicBool::new(false),
         })
     }
 }
@@ -163,8 +169,9 @@ impl Endpoints {
     }
 
     /// The set `specs` describes, for a reloaded configuration: an endpoint named as one of this
-    /// set keeps its circuit and its requests in flight, with its new weight, capacity and pool.
-    pub fn reloaded(&self, specs: Vec<EndpointSpec>) -> Arc<Self> {
+    /// set keeps its circuit and its requests in flight, with its new weight, capacity and pool;
+    /// every circuit follows `policy` from then on.
+    pub fn reloaded(&self, specs: Vec<EndpointSpec>, policy: CircuitPolicy) -> Arc<Self> {
         let allotting = self.allotting.load(Ordering::Acquire);
         let fresh = if allotting { 0 } else { u32::MAX };
         let states = specs
@@ -180,10 +187,24 @@ impl Endpoints {
             .collect();
         Arc::new(Endpoints {
             states,
-            policy: self.policy,
+            policy,
             cursor: AtomicUsize::new(0),
             allotting: AtomicBool::new(allotting),
         })
+    }
+
+    /// Marks retired the endpoints of this set that `next`, the set now in force, no longer
+    /// has: the requests holding them finish there, and none is sent there again.
+    pub fn retire_absent(&self, next: &Endpoints) {
+        let absent = self.states.iter().filter(|old| {
+            !next
+                .states
+                .iter()
+                .any(|new| Arc::ptr_eq(&new.live, &old.live))
+        });
+        for state in absent {
+            state.live.retired.store(true, Ordering::Release);
+        }
     }
 
     /// The position of the endpoint named `name` in this set.
@@ -210,7 +231,7 @@ impl Endpoints {
             if tried.contains(&index) {
                 continue;
             }
-            let Some(state) = self.state(index) else {
+            let Some(state) = self.state(index).filter(|s| !s.retired()) else {
                 continue;
             };
             let outstanding = state.live.outstanding.load(Ordering::Relaxed);
@@ -249,7 +270,7 @@ impl Endpoints {
             .rotated(candidates)
             .filter(|index| !tried.contains(index))
             .filter_map(|&index| {
-                let state = self.state(index)?;
+                let state = self.state(index).filter(|s| !s.retired())?;
                 state.live.circuit.lock().admits(now).then(|| Candidate {
                     index,
                     outstanding: state.live.outstanding.load(Ordering::Relaxed),
@@ -408,6 +429,10 @@ impl Endpoints {
 }
 
 impl EndpointState {
+    fn retired(&self) -> bool {
+        self.live.retired.load(Ordering::Acquire)
+    }
+
     /// The capacity this process may use: what new requests are sized and routed by.
     fn usable(&self) -> u32 {
         self.spec

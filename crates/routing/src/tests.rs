@@ -260,7 +260,7 @@ fn a_reloaded_set_keeps_each_kept_endpoints_circuit_and_requests_in_flight_by_na
         capacity,
     };
     // `e1` moves to the front with a new capacity, `e0` goes, `e2` comes.
-    let reloaded = eps.reloaded(vec![spec("e1", 16), spec("e2", 8)]);
+    let reloaded = eps.reloaded(vec![spec("e1", 16), spec("e2", 8)], eps.policy);
     let status = reloaded.status();
     assert_eq!((status[0].outstanding, status[0].capacity), (1, 16));
     assert_eq!(status[1].state, CircuitState::Closed);
@@ -272,6 +272,56 @@ fn a_reloaded_set_keeps_each_kept_endpoints_circuit_and_requests_in_flight_by_na
     // The removed endpoint's open circuit stays in the old set, for whoever still holds it.
     assert_eq!(eps.status()[0].state, CircuitState::Open);
     assert!(reloaded.pick(&ids(&[0, 1]), &[]).is_some());
+}
+
+#[test]
+fn an_endpoint_removed_by_a_reload_takes_no_request_from_any_set_once_retired() {
+    let eps = endpoints(&[1, 1], Duration::from_secs(3600));
+    let in_flight = eps.pick(&ids(&[0]), &[]).unwrap();
+    let spec = EndpointSpec {
+        name: "e1".to_owned(),
+        pool: "default".to_owned(),
+        weight: 1,
+        capacity: 8,
+    };
+    let reloaded = eps.reloaded(vec![spec], eps.policy);
+    // Until the new set is in force, the old one still sends to `e0`.
+    assert!(eps.pick(&ids(&[0]), &[]).is_some());
+    eps.retire_absent(&reloaded);
+    let blocks = conversation("tides", 1);
+    let prefixes = PrefixIndex::new(2, 1024);
+    let with_prefix = |tried: &[EndpointIdx]| {
+        eps.pick_with_prefix(&ids(&[0, 1]), tried, &prefixes, &blocks, 0.25)
+            .map(|lease| lease.index())
+    };
+    // `e0` is least loaded in the old set, and never picked again; `e1` still is, in either.
+    for _ in 0..4 {
+        assert_eq!(eps.pick(&ids(&[0, 1]), &[]).map(|l| l.index()), Some(e(1)));
+        assert_eq!(with_prefix(&[]), Some(e(1)));
+    }
+    assert_eq!(with_prefix(&[e(1)]), None);
+    assert!(reloaded.pick(&ids(&[0]), &[]).is_some());
+    // The request in flight on `e0` finishes there.
+    drop(in_flight);
+    assert_eq!(eps.status()[0].outstanding, 0);
+}
+
+#[test]
+fn a_reloaded_set_follows_its_new_circuit_policy() {
+    let eps = endpoints(&[1], Duration::from_secs(3600));
+    let spec = EndpointSpec {
+        name: "e0".to_owned(),
+        pool: "default".to_owned(),
+        weight: 1,
+        capacity: 8,
+    };
+    let policy = CircuitPolicy {
+        failures: 1,
+        open_for: Duration::from_secs(3600),
+    };
+    let reloaded = eps.reloaded(vec![spec], policy);
+    reloaded.pick(&ids(&[0]), &[]).unwrap().failed();
+    assert_eq!(reloaded.status()[0].state, CircuitState::Open);
 }
 
 #[test]
@@ -360,7 +410,7 @@ fn an_allotment_bounds_what_this_process_sends_and_what_it_holds() {
         weight: 1,
         capacity: 4,
     };
-    let reloaded = eps.reloaded(vec![spec("e1"), spec("new")]);
+    let reloaded = eps.reloaded(vec![spec("e1"), spec("new")], eps.policy);
     assert_eq!(
         reloaded.available_capacity(&ids(&[0, 1])),
         Capacity {

@@ -57,6 +57,9 @@ pub struct Grant {
     output_estimate: u64,
     /// The entity's weight when charged, so the correction is divided by the same weight.
     weight: u32,
+    /// The input and output token weights it was charged with, so a reconfigured pool settles
+    /// it as it charged it.
+    token_weights: (f64, f64),
     enqueued_at: Instant,
     dispatched_at: Instant,
 }
@@ -126,6 +129,19 @@ impl<W> FairQueue<W> {
     /// raise.
     pub fn set_capacity(&mut self, capacity: u32) {
         self.set_usable_capacity(capacity, capacity);
+    }
+
+    /// Puts `settings` in force but for the capacity, which follows the endpoints: the next
+    /// request is queued, charged and dispatched by them. Requests waiting keep their deadline
+    /// (a lowered `max_queued` turns newcomers away, or evicts, until the line is below it);
+    /// requests dispatched are settled with the token weights they were charged with.
+    pub fn reconfigure(&mut self, settings: PoolSettings) -> Result<(), InvalidSettings> {
+        settings.validate()?;
+        self.settings = PoolSettings {
+            capacity: self.settings.capacity,
+            ..settings
+        };
+        Ok(())
     }
 
     /// Like `set_capacity`, for a pool whose endpoints other replicas use too: `usable` of the
@@ -279,8 +295,7 @@ impl<W> FairQueue<W> {
     pub fn finish(&mut self, grant: Grant, served: Option<Served>, now: Instant) {
         self.release(&grant);
         self.observe_service(now.saturating_duration_since(grant.dispatched_at));
-        let (input_weight, output_weight) =
-            (self.settings.input_weight, self.settings.output_weight);
+        let (input_weight, output_weight) = grant.token_weights;
         let Some(state) = self.entities.get_mut(grant.entity) else {
             return;
         };
@@ -311,7 +326,7 @@ impl<W> FairQueue<W> {
     /// freed and the charge taken back entirely.
     pub fn undo(&mut self, grant: Grant) {
         self.release(&grant);
-        let charge = self.charge_of(&grant);
+        let charge = Self::charge_of(&grant);
         if let Some(state) = self.entities.get_mut(grant.entity) {
             state.in_flight = state.in_flight.saturating_sub(1);
             state.counter -= charge;
@@ -457,15 +472,17 @@ impl<W> FairQueue<W> {
             input_estimate,
             output_estimate,
             weight,
+            token_weights: (input_weight, output_weight),
             enqueued_at,
             dispatched_at: now,
         }
     }
 
-    fn charge_of(&self, grant: &Grant) -> f64 {
+    fn charge_of(grant: &Grant) -> f64 {
+        let (input_weight, output_weight) = grant.token_weights;
         cost(
-            self.settings.input_weight,
-            self.settings.output_weight,
+            input_weight,
+            output_weight,
             grant.input_estimate,
             grant.output_estimate,
         ) / f64::from(grant.weight.max(1))

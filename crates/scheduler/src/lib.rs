@@ -50,6 +50,10 @@
 //! capacity`, rounded up to whole seconds, between 1 and 300, where the mean service time (dispatch
 //! to release) is smoothed over recent requests (each new observation weighs 1/8).
 //!
+//! **Reconfiguring.** `Pool::reconfigure` puts new settings in force under a running pool (a
+//! configuration reload), its capacity, line, shares and counters kept: a request waiting keeps
+//! its deadline, one dispatched is settled with the token weights it was charged with.
+//!
 //! Reading order: `ticket` (what a request asks), `settings`, `headroom`, `fair` (the synchronous core, with no
 //! lock or clock of its own), `pool` (the async face: `Pool::admit`, `Dispatch`), `scheduler` (pools by
 //! name), `snapshot` (what metrics read).

@@ -139,6 +139,15 @@ impl Pool {
         self.shared.fill(&mut queue, Instant::now());
     }
 
+    /// Puts `settings` in force but for the capacity (`FairQueue::reconfigure`), and serves the
+    /// line, which a lower batch headroom may let move.
+    pub fn reconfigure(&self, settings: PoolSettings) -> Result<(), InvalidSettings> {
+        let mut queue = self.shared.queue.lock();
+        queue.reconfigure(settings)?;
+        self.shared.fill(&mut queue, Instant::now());
+        Ok(())
+    }
+
     /// Sets an entity's weight and guaranteed minimum in this pool.
     pub fn set_share(&self, entity: EntityId, share: Share) -> Result<(), InvalidSettings> {
         self.shared.queue.lock().set_share(entity, share)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::harness::*;
 
 /// A simulator whose streams stay open until the caller drops them.
-fn slow_sim() -> sim::SimConfig {
+pub(crate) fn slow_sim() -> sim::SimConfig {
     sim::SimConfig {
         ttft: Duration::ZERO,
         tokens_per_second: 1.0,
@@ -40,7 +40,7 @@ fn pool_config(endpoints: usize, capacity: u32, scheduling: &str) -> String {
     text
 }
 
-fn streamed(max_tokens: u64) -> Value {
+pub(crate) fn streamed(max_tokens: u64) -> Value {
     let mut body = chat_body("mistral-small");
     body["stream"] = json!(true);
     body["max_tokens"] = json!(max_tokens);
@@ -49,7 +49,7 @@ fn streamed(max_tokens: u64) -> Value {
 
 /// Sends a chat request with extra headers; resolves when the response headers arrive, so a
 /// streamed answer still holds its sequence while the returned response lives.
-async fn send(
+pub(crate) async fn send(
     t: &TestServer,
     key: &str,
     body: &Value,
@@ -81,7 +81,7 @@ async fn pool_state(t: &TestServer) -> Value {
 
 /// Waits until `queued` requests are in the pool's line (each look is one admin request; the
 /// condition is the scheduler's state, not elapsed time).
-async fn until_queued(t: &TestServer, queued: u64) {
+pub(crate) async fn until_queued(t: &TestServer, queued: u64) {
     for _ in 0..10_000 {
         if pool_state(t).await["queued"] == queued {
             return;

@@ -434,6 +434,42 @@ fn settling_replaces_the_estimate_with_the_real_counts() {
 }
 
 #[test]
+fn a_reconfigured_pool_keeps_its_capacity_and_settles_a_request_as_it_charged_it() {
+    let mut bench = Bench::new(2, 1);
+    let ticket = ticket(bench.entities[0], Priority::Standard, 100, 1000);
+    let charged_before = bench.queue.try_dispatch_now(&ticket, bench.now).unwrap();
+    let heavier = PoolSettings {
+        output_weight: 4.0,
+        batch_headroom: 0.5,
+        max_queued: 1,
+        ..PoolSettings::new(0)
+    };
+    bench.queue.reconfigure(heavier).unwrap();
+    assert_eq!(bench.queue.capacity(), 2);
+    assert_eq!(bench.queue.settings().batch_limit(), 1);
+    let charged_after = bench.queue.try_dispatch_now(&ticket, bench.now).unwrap();
+    assert_eq!(bench.counter(0), 2100.0 + 4100.0);
+    // The first settles with the weights it was charged with: 100 + 20 × 2 instead of 2100.
+    let served = Served {
+        input_tokens: 100,
+        output_tokens: 20,
+    };
+    bench.queue.finish(charged_before, Some(served), bench.now);
+    assert_eq!(bench.counter(0), 140.0 + 4100.0);
+    bench.queue.finish(charged_after, None, bench.now);
+    // A setting the pool cannot take leaves it as it was.
+    let refused = PoolSettings {
+        max_queued: 0,
+        ..PoolSettings::new(0)
+    };
+    assert_eq!(
+        bench.queue.reconfigure(refused),
+        Err(InvalidSettings::ZeroQueue)
+    );
+    assert_eq!(bench.queue.settings().max_queued, 1);
+}
+
+#[test]
 fn a_full_line_pushes_out_the_longest_entitys_newest_request() {
     let mut settings = PoolSettings::new(1);
     settings.max_queued = 4;
