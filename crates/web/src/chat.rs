@@ -18,6 +18,10 @@
 //!   a long answer costs its length, not its square), and the raw text added, which the page keeps
 //!   to copy the answer and, when nothing is kept, to send the conversation back with the next
 //!   question;
+//! - `rendered` — `{"html"}` at the answer's end when it defines link references, which the
+//!   blocks rendered apart could not see: the whole answer rendered and sanitized again, to
+//!   replace what the page shows (`markdown::Streamed::finish`), so the page ends showing what
+//!   the conversation reopened shows;
 //! - `done` — `{"request_id", "prompt_tokens", "completion_tokens"}` once the answer is complete;
 //! - `refused` — `{"html"}` when the request was refused, saying why in the person's language;
 //!   also, just before `done`, when the gateway's stream ended with an error event (an
@@ -646,13 +650,16 @@ impl Relay {
     }
 
     /// The `done` event, once the answer is kept (so the conversation, opened again, has it);
-    /// after the `refused` event of the error the stream ended with, if any.
+    /// after the `rendered` event of an answer rendered whole again, and the `refused` event of
+    /// the error the stream ended with, if any.
     async fn done(&mut self) -> Bytes {
         self.finished = true;
         if let Some(keep) = self.keep.take() {
             let text = self.answer.text().to_owned();
             keep.answer(text, self.request_id.clone()).await;
         }
+        let rendered = self.answer.finish();
+        let rendered = rendered.map(|html| event("rendered", &json!({"html": html})));
         let refused = self.error.as_ref().map(|error| refused(error, self.lang));
         let done = event(
             "done",
@@ -662,10 +669,8 @@ impl Relay {
                 "completion_tokens": self.usage["completion_tokens"],
             }),
         );
-        match refused {
-            Some(refused) => [refused, done].concat().into(),
-            None => done,
-        }
+        let told: Vec<Bytes> = rendered.into_iter().chain(refused).chain([done]).collect();
+        told.concat().into()
     }
 }
 

@@ -808,6 +808,35 @@ async fn a_persons_conversations_are_erased_with_them() {
 }
 
 #[tokio::test]
+async fn reference_links_streamed_are_rendered_at_the_answers_end() {
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(""), "").await;
+    let (ada, _) = Browser::sign_in(&issuer, &t).await;
+    let answer = "Voir [la source][src].\n\nSuite.\n\n[src]: https://example.com/source\n";
+    let events = events_of(&ada.ask(&t, answer).await.text().await.unwrap());
+    let streamed: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "answer")
+        .map(|(_, d)| d)
+        .collect();
+    assert!(
+        !shown(&streamed).contains("<a "),
+        "a block closed before the definition did not see it: {streamed:?}"
+    );
+    let rendered = events.iter().find(|(n, _)| n == "rendered");
+    let html = rendered
+        .map(|(_, d)| d["html"].as_str().unwrap())
+        .unwrap_or_default();
+    let link = r#"<a href="https://example.com/source" rel="noopener noreferrer nofollow">"#;
+    assert!(html.contains(link), "{events:?}");
+    assert_eq!(events.last().unwrap().0, "done");
+    let plain = events_of(&ada.ask(&t, "Sans lien.").await.text().await.unwrap());
+    assert!(
+        plain.iter().all(|(n, _)| n != "rendered"),
+        "an answer without definitions is not sent again: {plain:?}"
+    );
+}
+
+#[tokio::test]
 async fn signing_out_ends_the_session_on_the_server_and_needs_the_token() {
     let (issuer, t) = start().await;
     let ada = signed_in_as(&issuer, &t, "ada").await;
