@@ -45,6 +45,9 @@
 #
 # Usage, from anywhere:  bash bench/chat.sh
 # Knobs (environment): SECTIONS="long crowd answer"  MESSAGES=2000  REQUESTS=20  SENDS=10
+#   CONTEXT=4000000 (the bench model's context length in tokens: the default holds the whole
+#   2,000-message conversation; a smaller one, e.g. 32768, has the chat send its newest messages
+#   that fit)
 #   ANSWER_KB=24  ECHO_TOKENS_PER_SECOND=2000  QUESTIONS=50  N=1000
 #   (documented setting for the issue's figure: N=10000, which needs `ulimit -n` of at least
 #   N + 1,000 for the server with h2c, 2 N + 1,000 with http1)  PROBES=200
@@ -58,6 +61,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$HERE/.." && pwd)
 SECTIONS=${SECTIONS:-long crowd answer}
 MESSAGES=${MESSAGES:-2000}
+CONTEXT=${CONTEXT:-4000000}
 REQUESTS=${REQUESTS:-20}
 SENDS=${SENDS:-10}
 N=${N:-1000}
@@ -101,7 +105,7 @@ $([[ $RETENTION == full ]] && echo "days = 30")
 name = "$MODEL"
 kind = "chat"
 endpoints = ["$(if [[ -n ${SIM_URL:-} ]]; then echo gpu; elif [[ -n ${ECHO_PORT:-} ]]; then echo echo; else echo simulator; fi)"]
-context_length = 4000000
+context_length = $CONTEXT
 EOF
     # Section `answer`: the model is the echoing simulator, its own process.
     [[ -z ${ECHO_PORT:-} ]] || cat >> "$WORK/fabrique.toml" <<EOF

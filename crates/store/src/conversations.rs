@@ -180,6 +180,27 @@ impl Store {
         rows.iter().map(message_row).collect()
     }
 
+    /// At most `limit` of the conversation's messages before `position`, the newest first: a
+    /// page of a history read from its end, so a prompt cut to a model's context costs the
+    /// messages it holds, not the whole conversation.
+    pub async fn messages_before(
+        &self,
+        conversation_id: &str,
+        position: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM conversation_messages \
+             WHERE conversation_id = $1 AND position < $2 ORDER BY position DESC LIMIT $3"
+        ))
+        .bind(conversation_id)
+        .bind(position)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_row).collect()
+    }
+
     /// Whether the conversation holds the answer of the inference request `request_id`.
     pub async fn conversation_answered(
         &self,

@@ -224,6 +224,9 @@ async function ask() {
         body.insertAdjacentHTML('beforeend', data.open);
         open = [...body.childNodes].slice(settled);
         text += data.delta;
+      } else if (name === 'rendered') {
+        body.innerHTML = data.html;
+        open = [];
       } else if (name === 'notice') {
         const notice = document.createElement('p');
         notice.className = 'notice';

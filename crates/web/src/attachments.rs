@@ -23,13 +23,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::Web;
+use crate::prompt::estimated_tokens;
 use crate::text::Text;
 use crate::visitor::Visitor;
 
 pub use knowledge::extract::{Kind, MAX_DOCUMENT_BYTES, Unreadable};
-
-/// Characters a token holds, on average, for the context estimate.
-const CHARS_PER_TOKEN: usize = 4;
 
 /// The person's sentence for why a document could not be read.
 fn unreadable_text(unreadable: Unreadable) -> Text {
@@ -53,12 +51,6 @@ fn unreadable_status(unreadable: Unreadable) -> StatusCode {
 /// with too): a scan, which has no text, is refused as empty.
 pub fn extract(kind: Kind, bytes: &[u8]) -> Result<String, Unreadable> {
     knowledge::extract::text(kind, bytes)
-}
-
-/// The tokens a text is estimated to take.
-pub fn estimated_tokens(text: &str) -> u64 {
-    let tokens = text.chars().count().div_ceil(CHARS_PER_TOKEN);
-    u64::try_from(tokens).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,21 +93,13 @@ pub(crate) async fn attach(
     };
     let tokens = estimated_tokens(&text);
     let context = match &attached.model {
-        Some(model) => web
-            .inference
-            .chat_models(&headers)
-            .await
-            .into_iter()
-            .find(|card| &card.id == model)
-            .and_then(|card| card.max_context_length),
+        Some(model) => web.inference.context_of(&headers, model).await,
         None => None,
     };
-    if let Some(context) = context.filter(|&c| tokens > u64::from(c)) {
-        let message = Text::AttachmentTooLong
-            .in_(lang)
-            .replace("{tokens}", &crate::usage::whole(lang, tokens))
-            .replace("{context}", &crate::usage::whole(lang, u64::from(context)));
-        return visitor.respond(&web, (StatusCode::PAYLOAD_TOO_LARGE, message));
+    if let Some(context) = context.map(u64::from).filter(|&c| tokens > c) {
+        let too_long = crate::prompt::TooLong { tokens, context };
+        let refused = too_long.refusal(Text::AttachmentTooLong, lang);
+        return visitor.respond(&web, refused);
     }
     let answer = json!({"name": attached.name, "text": text, "tokens": tokens});
     visitor.respond(&web, axum::Json(answer))

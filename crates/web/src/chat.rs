@@ -18,16 +18,22 @@
 //!   a long answer costs its length, not its square), and the raw text added, which the page keeps
 //!   to copy the answer and, when nothing is kept, to send the conversation back with the next
 //!   question;
+//! - `rendered` — `{"html"}` at the answer's end when it defines link references, which the
+//!   blocks rendered apart could not see: the whole answer rendered and sanitized again, to
+//!   replace what the page shows (`markdown::Streamed::finish`), so the page ends showing what
+//!   the conversation reopened shows;
 //! - `done` — `{"request_id", "prompt_tokens", "completion_tokens"}` once the answer is complete;
 //! - `refused` — `{"html"}` when the request was refused, saying why in the person's language;
 //!   also, just before `done`, when the gateway's stream ended with an error event (an
 //!   assistant's structured answer that broke its output schema).
 //!
 //! The page sends the question alone when it continues a kept conversation: its history is read
-//! from the store, through the one ownership check, up to the question's position (an answer
+//! from the store, through the one ownership check, before the question's position (an answer
 //! regenerated or a question edited replaces the end), so a long conversation's page need not
 //! hold its text twice. When nothing is kept, the page sends the conversation it holds. Either
-//! way the gateway is given the whole conversation, and its data policy reads all of it.
+//! way the gateway is given the question and as much of the conversation before it as the
+//! model's context takes (`prompt`: the newest messages; a question alone longer than the
+//! context is refused, 413, with both sizes), and its data policy reads all of what is sent.
 //!
 //! Stopping is closing the connection: the gateway sees its stream cut and charges what was
 //! generated, like any client's.
@@ -49,6 +55,7 @@ use wire::models::{ModelCard, ModelList};
 use crate::conversations::{Action, Keeper, Message, Opened};
 use crate::csrf::TOKEN_HEADER;
 use crate::lang::Lang;
+use crate::prompt::{self, MAX_ASK_BYTES, Window};
 use crate::text::Text;
 use crate::visitor::{Person, Visitor};
 use crate::{Web, markdown};
@@ -58,9 +65,6 @@ use crate::{Web, markdown};
 const PERSONAL_DATA_HEADER: &str = "x-fabrique-personal-data";
 /// The request header labelling a request's classification (the gateway's, named here likewise).
 const CLASSIFICATION_HEADER: &str = "x-fabrique-classification";
-
-/// The largest conversation accepted from the page; the gateway applies its own limit after.
-pub(crate) const MAX_ASK_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the page sends: the model and the question. Continuing a kept conversation, only the
 /// question: its history is read from the store. Otherwise the whole conversation the page holds,
@@ -115,7 +119,16 @@ pub(crate) async fn send(State(web): State<Arc<Web>>, headers: HeaderMap, body: 
         Some(ask) => ask,
         None => return plain(StatusCode::BAD_REQUEST, Text::BadQuestion.in_(visitor.lang)),
     };
-    let (ask, keep) = match keep_question(&web, &visitor, ask).await {
+    let context = web.inference.context_of(&headers, &ask.model).await;
+    let question = ask.messages.last().map_or("", |turn| turn.content.as_str());
+    let window = match Window::before(question, context) {
+        Ok(window) => window,
+        Err(too_long) => {
+            let refused = too_long.refusal(Text::QuestionTooLong, visitor.lang);
+            return visitor.respond(&web, refused);
+        }
+    };
+    let (ask, keep) = match keep_question(&web, &visitor, ask, window).await {
         Ok(asked) => asked,
         Err(refused) => return refused,
     };
@@ -123,34 +136,57 @@ pub(crate) async fn send(State(web): State<Arc<Web>>, headers: HeaderMap, body: 
     visitor.respond(&web, relay(answer, visitor.lang, keep))
 }
 
-/// The question with its whole conversation as the prompt, and where it is kept when the
-/// person's conversations are kept. The question is written while the gateway answers, off the
-/// path to the first token; the answer after it.
+/// The question with as much of its conversation as fits `window` as the prompt (`prompt`),
+/// and where it is kept when the person's conversations are kept. The question is written while
+/// the gateway answers, off the path to the first token; the answer after it.
 async fn keep_question(
     web: &Web,
     visitor: &Visitor,
-    ask: Ask,
+    mut ask: Ask,
+    window: Window,
 ) -> Result<(Ask, Option<Keep>), Response> {
     let kept = match (&web.keeper, &visitor.person) {
         (Some(keeper), Some(person)) if keeper.keeps(person) => Some((keeper, person)),
         _ => None,
     };
     match (kept, ask.conversation.clone()) {
-        (None, None) => Ok((ask, None)),
-        (Some((keeper, person)), None) => Ok(start(keeper, person, ask).await),
-        (Some((keeper, person)), Some(id)) => resume(keeper, person, &id, ask, visitor.lang).await,
+        (None, None) => {
+            cut(&mut ask.messages, window);
+            Ok((ask, None))
+        }
+        (Some((keeper, person)), None) => Ok(start(keeper, person, ask, window).await),
+        (Some((keeper, person)), Some(id)) => {
+            resume(keeper, person, &id, ask, window, visitor.lang).await
+        }
         (None, Some(_)) => Err(not_found(visitor.lang)),
     }
 }
 
+/// The conversation the page sent, cut to the question and the newest messages before it that
+/// fit `window`, from a question on.
+fn cut(messages: &mut Vec<Turn>, mut window: Window) {
+    let Some(question) = messages.pop() else {
+        return;
+    };
+    let fit = messages
+        .iter()
+        .rev()
+        .take_while(|turn| window.takes(&turn.content))
+        .count();
+    messages.drain(..messages.len() - fit);
+    prompt::from_a_question(messages, |turn| matches!(turn.role, Speaker::User));
+    messages.push(question);
+}
+
 /// The question continuing the kept conversation `id`, found through the one ownership check
-/// (another person's is not found): its history, up to the question's position, read from the
-/// store.
+/// (another person's is not found): its history before the question's position, as much as fits
+/// `window`, read from the store.
 async fn resume(
     keeper: &Keeper,
     person: &Person,
     id: &str,
     mut ask: Ask,
+    window: Window,
     lang: Lang,
 ) -> Result<(Ask, Option<Keep>), Response> {
     let Some(opened) = keeper.owned(person, id, Action::Continue).await else {
@@ -160,7 +196,7 @@ async fn resume(
         return Err(plain(StatusCode::BAD_REQUEST, Text::BadQuestion.in_(lang)));
     };
     let before = ask.position.unwrap_or(usize::MAX);
-    let Some((history, position)) = keeper.history(&opened, before).await else {
+    let Some((history, position)) = keeper.history(&opened, before, window).await else {
         let unreadable = Text::ConversationUnreadable.in_(lang);
         return Err(plain(StatusCode::SERVICE_UNAVAILABLE, unreadable));
     };
@@ -176,15 +212,22 @@ async fn resume(
 }
 
 /// A new conversation kept with the conversation the page sent (its first question, or what the
-/// page held when it could not be kept before).
-async fn start(keeper: &Keeper, person: &Person, ask: Ask) -> (Ask, Option<Keep>) {
+/// page held when it could not be kept before), all of it; the prompt cut to `window`.
+async fn start(
+    keeper: &Keeper,
+    person: &Person,
+    mut ask: Ask,
+    window: Window,
+) -> (Ask, Option<Keep>) {
     let Some(question) = ask.messages.last() else {
         return (ask, None);
     };
     let Some(opened) = keeper.new_conversation(person, &question.content).await else {
+        cut(&mut ask.messages, window);
         return (ask, None);
     };
     let first: Vec<Message> = ask.messages.iter().map(message).collect();
+    cut(&mut ask.messages, window);
     let position = first.len();
     let (writer, id) = (keeper.clone(), opened.stored.id.clone());
     let question =
@@ -418,6 +461,14 @@ impl Inference {
             .collect()
     }
 
+    /// The context length of `model` as `GET /v1/models` tells it for the person; `None` when the
+    /// model has none configured or is not listed.
+    pub(crate) async fn context_of(&self, browser: &HeaderMap, model: &str) -> Option<u32> {
+        let models = self.chat_models(browser).await;
+        let card = models.into_iter().find(|card| card.id == model)?;
+        card.max_context_length
+    }
+
     async fn ask(&self, browser: &HeaderMap, ask: &Ask) -> Response {
         let mut body = json!({
             "model": ask.model,
@@ -646,13 +697,16 @@ impl Relay {
     }
 
     /// The `done` event, once the answer is kept (so the conversation, opened again, has it);
-    /// after the `refused` event of the error the stream ended with, if any.
+    /// after the `rendered` event of an answer rendered whole again, and the `refused` event of
+    /// the error the stream ended with, if any.
     async fn done(&mut self) -> Bytes {
         self.finished = true;
         if let Some(keep) = self.keep.take() {
             let text = self.answer.text().to_owned();
             keep.answer(text, self.request_id.clone()).await;
         }
+        let rendered = self.answer.finish();
+        let rendered = rendered.map(|html| event("rendered", &json!({"html": html})));
         let refused = self.error.as_ref().map(|error| refused(error, self.lang));
         let done = event(
             "done",
@@ -662,10 +716,8 @@ impl Relay {
                 "completion_tokens": self.usage["completion_tokens"],
             }),
         );
-        match refused {
-            Some(refused) => [refused, done].concat().into(),
-            None => done,
-        }
+        let told: Vec<Bytes> = rendered.into_iter().chain(refused).chain([done]).collect();
+        told.concat().into()
     }
 }
 

@@ -15,6 +15,7 @@ use retention::ContentStore;
 use store::{Store, StoredConversation, StoredMessage};
 use vault::{ContentKey, RecordBinding};
 
+use crate::prompt::{self, Window};
 use crate::search::Needle;
 use crate::visitor::Person;
 
@@ -22,6 +23,10 @@ use crate::visitor::Person;
 const LISTED: u32 = 200;
 /// How many messages a search opens at most, the most recent conversations' first.
 const SEARCHED: u32 = 10_000;
+/// The first page of a history read for a question, from its end: most questions need no more.
+const FIRST_PAGE: u32 = 32;
+/// The largest page of a history, so one query never holds a huge conversation at once.
+const LARGEST_PAGE: u32 = 1_024;
 
 /// What a person may do to a conversation; each goes through the one ownership check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,33 +219,62 @@ impl Keeper {
 
     /// The conversation's messages in clear, in order; a message that does not open is left out.
     pub async fn messages(&self, opened: &Opened) -> Vec<Message> {
-        let history = self.history(opened, usize::MAX).await;
-        history.map(|(messages, _)| messages).unwrap_or_default()
-    }
-
-    /// The conversation's messages before `position`, in clear and in order (a message that does
-    /// not open is left out), and where the next one goes: right after those kept; `None` when
-    /// the store could not be read.
-    pub async fn history(&self, opened: &Opened, position: usize) -> Option<(Vec<Message>, usize)> {
         let rows = self.store.messages_of(&opened.stored.id).await;
         let rows = rows
-            .inspect_err(|error| tracing::error!(%error, "web: a conversation could not be read"))
-            .ok()?;
-        let before =
-            |row: &&StoredMessage| usize::try_from(row.position).is_ok_and(|p| p < position);
-        let rows: Vec<&StoredMessage> = rows.iter().take_while(before).collect();
-        let next = rows.len();
-        let messages = rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(Message {
-                    role: row.role.clone(),
-                    text: open(&opened.key, &opened.stored, &row.id, &row.sealed)?,
-                    request_id: row.request_id.clone(),
-                })
-            })
-            .collect();
-        Some((messages, next))
+            .inspect_err(|error| tracing::error!(%error, "web: a conversation could not be read"));
+        let rows = rows.unwrap_or_default();
+        rows.iter().filter_map(|row| opened.open(row)).collect()
+    }
+
+    /// The conversation's newest messages before `position` that fit `window`, in clear and in
+    /// order, from a question on (`prompt`; a message that does not open is left out), and where
+    /// the next one goes: right after those kept; `None` when the store could not be read.
+    ///
+    /// The conversation is read from its end in pages, each twice the last, and reading stops
+    /// once the window is full: a question costs what the model can read, not the whole
+    /// conversation, in a few queries.
+    pub async fn history(
+        &self,
+        opened: &Opened,
+        position: usize,
+        mut window: Window,
+    ) -> Option<(Vec<Message>, usize)> {
+        let mut before = i64::try_from(position).unwrap_or(i64::MAX);
+        let (mut newest_first, mut next) = (Vec::new(), None);
+        let mut page = FIRST_PAGE;
+        loop {
+            let rows = self
+                .store
+                .messages_before(&opened.stored.id, before, page)
+                .await;
+            let rows = rows
+                .inspect_err(
+                    |error| tracing::error!(%error, "web: a conversation could not be read"),
+                )
+                .ok()?;
+            let last_page = rows.len() < usize::try_from(page).unwrap_or(usize::MAX);
+            next = next.or_else(|| Some(rows.first().map_or(0, |row| row.position + 1)));
+            for row in &rows {
+                before = row.position;
+                let Some(message) = opened.open(row) else {
+                    continue;
+                };
+                if !window.takes(&message.text) {
+                    break;
+                }
+                newest_first.push(message);
+            }
+            if last_page || window.is_full() {
+                break;
+            }
+            page = page.saturating_mul(2).min(LARGEST_PAGE);
+        }
+        newest_first.reverse();
+        prompt::from_a_question(&mut newest_first, |message| message.role == "user");
+        let next = next
+            .and_then(|next| usize::try_from(next).ok())
+            .unwrap_or(0);
+        Some((newest_first, next))
     }
 
     /// Writes `messages` from `position` on, replacing what was there (a regenerated answer, an
@@ -285,6 +319,17 @@ impl Keeper {
             .delete_conversation(&opened.stored.id)
             .await
             .is_ok()
+    }
+}
+
+impl Opened {
+    /// A message of this conversation, opened; `None` when it does not open.
+    fn open(&self, row: &StoredMessage) -> Option<Message> {
+        Some(Message {
+            role: row.role.clone(),
+            text: open(&self.key, &self.stored, &row.id, &row.sealed)?,
+            request_id: row.request_id.clone(),
+        })
     }
 }
 

@@ -11,9 +11,19 @@
 //!
 //! **The chat** (`chat`): `POST /chat/send` takes the question (with the conversation the page
 //! holds when nothing is kept; continuing a kept one, the server reads it from the store) and
-//! sends the whole conversation as a chat completion through the inference API's own routes, in
-//! process, with the browser's session: the gateway authenticates the person and runs its whole
-//! pipeline, so every request still leaves through its one exit, metered and audited. The
+//! sends it, with the newest messages before it that fit the model's context (`prompt`), as a
+//! chat completion through the inference API's own routes, in process, with the browser's
+//! session: the gateway authenticates the person and runs its whole pipeline, so every request
+//! still leaves through its one exit, metered and audited.
+//!
+//! **A long conversation** costs a question what the model can read, not the conversation's
+//! length: its history is read from the store from its end, in pages, and opened only until the
+//! model's context is filled (`conversations::Keeper::history`). Not a cache of opened
+//! conversations in memory: the window is needed anyway (a model cannot be sent more than its
+//! context), and once it bounds the reading, a cache would save only the opening of what the
+//! model reads while keeping people's conversations in clear in memory beyond their requests
+//! — which every replica would have to forget on another replica's change, on a delete and on a
+//! person's erasure, where a read of the store is right by construction. The
 //! streamed answer comes back as events of HTML rendered and sanitized on the server
 //! (`markdown`), each block once, with the personal-data notice the gateway tells. When the person's entity keeps content (`full`), conversations are kept one row
 //! a message, sealed under the person's content key (`conversations`), and opened, renamed,
@@ -60,6 +70,7 @@ mod history;
 mod markdown;
 mod pages;
 mod periods;
+mod prompt;
 mod search;
 mod text;
 mod usage;
@@ -257,7 +268,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/search", get(history::search))
         .route(
             "/chat/send",
-            post(chat::send).layer(DefaultBodyLimit::max(chat::MAX_ASK_BYTES)),
+            post(chat::send).layer(DefaultBodyLimit::max(prompt::MAX_ASK_BYTES)),
         )
         .route(
             "/chat/attach",

@@ -8,8 +8,12 @@
 //! A streamed answer is rendered as it grows ([`Streamed`]): each top-level block once, when the
 //! next one has begun on a complete line (CommonMark never reopens a closed block), and only the
 //! block still open again with each chunk, so rendering costs the answer's length, not its square.
-//! One thing a later block can change in an earlier one is a reference link (`[x]` before its
-//! `[x]: url`): while streaming it stays text; the answer reopened shows the link.
+//! The one thing a block rendered apart cannot see is a link reference definition in another
+//! block (`[x][ref]` and its `[ref]: url`, before or after it): while streaming such a link stays
+//! text. So at the stream's end ([`Streamed::finish`]) an answer that defines link references is
+//! rendered whole once more, sanitized the same way, and replaces what the page shows: the page
+//! ends showing what the answer reopened shows. Footnotes are not enabled, so `[^1]` stays text
+//! either way.
 
 use std::sync::LazyLock;
 
@@ -66,6 +70,19 @@ impl Streamed {
             settled,
             open: render(&self.text[self.settled..]),
         }
+    }
+
+    /// At the answer's end: the whole answer's HTML when the blocks sent differ from it (the
+    /// answer defines link references, which blocks rendered apart did not see), to replace them;
+    /// `None` when the page already shows the whole answer.
+    pub fn finish(&self) -> Option<String> {
+        // A definition holds `]:`; most answers have none and cost no second parse.
+        if !self.text.contains("]:") {
+            return None;
+        }
+        let parser = Parser::new_ext(&self.text, OPTIONS);
+        let defines = parser.reference_definitions().iter().next().is_some();
+        defines.then(|| render(&self.text))
     }
 
     /// The answer so far, as the model wrote it.
@@ -147,7 +164,18 @@ mod tests {
         > cité\nsuite\n\n***\n\n1. premier\n2. second\n\n    indenté\n\nfin\n##hashtag\n\n\
         <script>alert(1)</script>\n\n[clic](javascript:alert(2)) et `code`";
 
-    /// The page's HTML after each chunk: the settled blocks appended, the open one replacing.
+    /// Reference links used before and after their definitions (one unsafe), and a footnote.
+    const REFERENCES: &str = "\n\nVoir [la source][src] et [ailleurs][mal], puis [src].\n\n\
+        [src]: https://example.com/source \"Source\"\n[mal]: javascript:alert(3)\n\n\
+        Encore [src] après sa définition, et une note[^1].\n\n[^1]: pas une note de bas de page";
+
+    /// The answer as is, and with reference links.
+    fn answers() -> [String; 2] {
+        [ANSWER.to_owned(), format!("{ANSWER}{REFERENCES}")]
+    }
+
+    /// The page's HTML after each chunk: the settled blocks appended, the open one replacing; at
+    /// the end, the whole answer when it is sent again.
     fn streamed(chunks: impl Iterator<Item = String>) -> String {
         let mut answer = Streamed::default();
         let (mut shown, mut open) = (String::new(), String::new());
@@ -156,23 +184,51 @@ mod tests {
             shown.push_str(&grown.settled);
             open = grown.open;
         }
-        shown + &open
+        answer.finish().unwrap_or(shown + &open)
+    }
+
+    #[test]
+    fn reference_links_render_at_the_end_sanitized_and_only_when_defined() {
+        let whole = render(&answers()[1]);
+        assert!(
+            whole.contains(r#"<a href="https://example.com/source" title="Source""#),
+            "{whole}"
+        );
+        assert_eq!(
+            whole.matches("https://example.com/source").count(),
+            3,
+            "{whole}"
+        );
+        assert!(!whole.contains("javascript:"), "{whole}");
+        assert!(whole.contains("[^1]"), "footnotes are not enabled: {whole}");
+        let mut answer = Streamed::default();
+        answer.push("Un [lien][x] puis\n\nla suite: [x]\n");
+        assert_eq!(answer.finish(), None, "nothing defined: nothing sent again");
+        answer.push("\n[x]: https://example.com\n");
+        let finished = answer.finish().unwrap();
+        assert_eq!(finished, render(answer.text()));
+        assert!(
+            finished.contains(r#"<a href="https://example.com""#),
+            "{finished}"
+        );
     }
 
     #[test]
     fn an_answer_streamed_in_any_chunks_renders_as_the_whole() {
-        let whole = render(ANSWER);
-        let chars: Vec<char> = ANSWER.chars().collect();
-        for size in [1, 2, 3, 5, 7, 16, 64] {
-            let chunks = chars.chunks(size).map(|c| c.iter().collect::<String>());
-            assert_eq!(streamed(chunks), whole, "in chunks of {size} characters");
-        }
-        for split in 0..chars.len() {
-            let (head, tail) = chars.split_at(split);
-            let chunks = [head, tail]
-                .into_iter()
-                .map(|c| c.iter().collect::<String>());
-            assert_eq!(streamed(chunks), whole, "split at {split}");
+        for answer in answers() {
+            let whole = render(&answer);
+            let chars: Vec<char> = answer.chars().collect();
+            for size in [1, 2, 3, 5, 7, 16, 64] {
+                let chunks = chars.chunks(size).map(|c| c.iter().collect::<String>());
+                assert_eq!(streamed(chunks), whole, "in chunks of {size} characters");
+            }
+            for split in 0..chars.len() {
+                let (head, tail) = chars.split_at(split);
+                let chunks = [head, tail]
+                    .into_iter()
+                    .map(|c| c.iter().collect::<String>());
+                assert_eq!(streamed(chunks), whole, "split at {split}");
+            }
         }
     }
 

@@ -167,6 +167,12 @@ browser::sentences! {
             "This document (about {tokens} tokens) is more than the chosen model can read \
              ({context} tokens): attach an extract or choose a larger model."
         ),
+        QuestionTooLong => (
+            "Cette question (environ {tokens} jetons) dépasse ce que le modèle choisi peut lire \
+             ({context} jetons) : raccourcissez-la ou choisissez un modèle plus large.",
+            "This question (about {tokens} tokens) is more than the chosen model can read \
+             ({context} tokens): shorten it or choose a larger model."
+        ),
         TooLongForModel => (
             "La conversation dépasse ce que le modèle choisi peut lire : raccourcissez-la ou \
              choisissez un modèle plus large.",

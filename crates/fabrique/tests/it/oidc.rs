@@ -33,6 +33,18 @@ pub(crate) async fn start_on(
     config: &str,
     oidc: &str,
 ) -> (TestIssuer, TestServer) {
+    let started = start_on_database(Database::Sqlite, backends, config, oidc).await;
+    started.expect("SQLite is always there")
+}
+
+/// [`start_on`], on `database`; `None`, after saying so, for PostgreSQL when
+/// `FABRIQUE_TEST_POSTGRES_URL` is not set.
+pub(crate) async fn start_on_database(
+    database: Database,
+    backends: Vec<sim::SimConfig>,
+    config: &str,
+    oidc: &str,
+) -> Option<(TestIssuer, TestServer)> {
     let issuer = TestIssuer::start(CLIENT_ID).await;
     let config = format!(
         r#"
@@ -54,8 +66,8 @@ jwks_min_refetch_secs = 0
 "#,
         issuer = issuer.issuer()
     );
-    let server = TestServer::start(backends, &config).await;
-    (issuer, server)
+    let server = TestServer::start_on(database, backends, &config).await?;
+    Some((issuer, server))
 }
 
 /// Signs `user_name` in through the code flow, as a browser would; returns the session cookie as

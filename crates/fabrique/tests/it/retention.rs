@@ -69,7 +69,7 @@ async fn call(t: &TestServer, method: Method, key: &str, path: &str) -> (u16, Va
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn range() -> String {
+pub(crate) fn range() -> String {
     let zone = reports::Zone::new("UTC").unwrap();
     let now = now_millis();
     format!(

@@ -7,7 +7,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::oidc::{browser_session, start, start_on};
+use crate::oidc::{browser_session, start, start_on, start_on_database};
 
 /// A browser that keeps to what it is told: no redirects followed, no cookie jar.
 fn browser() -> reqwest::Client {
@@ -514,6 +514,11 @@ endpoints = ["cloud"]
 
 /// Conversations kept: the group's retention is `full`; Globex exists for a stranger.
 fn keeping() -> String {
+    keeping_with("")
+}
+
+/// [`keeping`], with `extra` configuration.
+fn keeping_with(extra: &str) -> String {
     one_endpoint(&format!(
         r#"
 [retention]
@@ -524,6 +529,8 @@ days = 30
 [[entities]]
 slug = "globex"
 name = "Globex"
+
+{extra}
 "#
     ))
 }
@@ -805,6 +812,145 @@ async fn a_persons_conversations_are_erased_with_them() {
     assert!(t.server.store.conversation(&id).await.unwrap().is_none());
     assert!(t.server.store.messages_of(&id).await.unwrap().is_empty());
     assert_eq!(ada.get(&t, &format!("/c/{id}")).await.0, 404);
+}
+
+/// The tokens the chat estimates a message takes in a prompt: four characters a token, four more
+/// for its framing (`web`'s `prompt`).
+fn estimated(message: &Value) -> usize {
+    message["content"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .count()
+        .div_ceil(4)
+        + 4
+}
+
+/// A conversation kept on `database` and longer than its model's context: each question is sent
+/// with the newest messages before it that fit three quarters of the context, from a question on,
+/// as the model receives them (read back from the kept prompts); a question alone longer than the
+/// whole context is refused with both sizes, and nothing of it kept.
+async fn a_conversation_longer_than_the_models_context_sends_its_newest_messages_that_fit(
+    database: Database,
+) {
+    let small = "[[models]]\nname = \"small\"\nkind = \"chat\"\nendpoints = [\"gpu\"]\n\
+                 context_length = 200\n";
+    let config = keeping_with(small);
+    let Some((issuer, t)) = start_on_database(database, vec![echoing()], &config, "").await else {
+        return;
+    };
+    let ada = signed_in_as(&issuer, &t, "ada").await;
+    let (mut id, mut conversation) = (None::<String>, Vec::new());
+    for i in 0..8 {
+        let question =
+            json!({"role": "user", "content": format!("Question {i} : {}", "mot ".repeat(12))});
+        let ask = json!({"model": "small", "conversation": id, "messages": [question]});
+        let events = events_of(&ada.send(&t, &ask).await.text().await.unwrap());
+        assert!(
+            events.iter().all(|(name, _)| name != "refused"),
+            "{events:?}"
+        );
+        id = Some(events[0].1["id"].as_str().unwrap().to_owned());
+        answered(&events);
+        let answer: String = events
+            .iter()
+            .filter(|(n, _)| n == "answer")
+            .map(|(_, d)| d["delta"].as_str().unwrap())
+            .collect();
+        conversation.extend([question, json!({"role": "assistant", "content": answer})]);
+    }
+    let id = id.unwrap();
+
+    let too_long = json!([{"role": "user", "content": "Une clause de plus. ".repeat(50)}]);
+    let ask = json!({"model": "small", "conversation": id, "messages": too_long});
+    let response = ada.send(&t, &ask).await;
+    assert_eq!(response.status().as_u16(), 413);
+    let refused = response.text().await.unwrap();
+    assert!(
+        refused.contains("environ 254 jetons") && refused.contains("(200 jetons)"),
+        "both sizes said: {refused}"
+    );
+    let kept = t.server.store.messages_of(&id).await.unwrap();
+    assert_eq!(
+        kept.len(),
+        conversation.len(),
+        "the whole conversation is kept, not the refused question"
+    );
+
+    // The prompts as the model received them, kept by the gateway (written at the restart).
+    let t = t.restart().await;
+    let range = crate::retention::range();
+    let path = format!("/admin/v1/content?user=ada&{range}");
+    let (status, read) = call(&t, reqwest::Method::GET, &path, ADMIN_KEY, None).await;
+    assert_eq!(status, 200, "{read}");
+    let prompts = read["data"].as_array().unwrap();
+    assert_eq!(prompts.len(), 8, "{read}");
+    let last = prompts
+        .iter()
+        .map(|record| record["input"].as_array().unwrap())
+        .find(|input| input.last() == conversation.get(14))
+        .expect("the last question's prompt");
+    let history = &last[..last.len() - 1];
+    let before = &conversation[..14];
+    let cut = before.len() - history.len();
+    assert!(
+        cut > 0 && !history.is_empty(),
+        "a part of the history: {last:?}"
+    );
+    assert_eq!(history, &before[cut..], "its newest messages, in order");
+    assert_eq!(history[0]["role"], "user", "from a question on");
+    let sent: usize = last.iter().map(estimated).sum();
+    assert!(sent <= 150, "within three quarters of the context: {sent}");
+    let older = match before[cut - 1]["role"].as_str() {
+        Some("assistant") => estimated(&before[cut - 1]) + estimated(&before[cut - 2]),
+        _ => estimated(&before[cut - 1]),
+    };
+    assert!(sent + older > 150, "as many as fit: {sent} + {older}");
+}
+
+#[tokio::test]
+async fn a_conversation_longer_than_the_context_is_cut_to_it_on_sqlite() {
+    a_conversation_longer_than_the_models_context_sends_its_newest_messages_that_fit(
+        Database::Sqlite,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_conversation_longer_than_the_context_is_cut_to_it_on_postgres() {
+    a_conversation_longer_than_the_models_context_sends_its_newest_messages_that_fit(
+        Database::Postgres,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reference_links_streamed_are_rendered_at_the_answers_end() {
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(""), "").await;
+    let (ada, _) = Browser::sign_in(&issuer, &t).await;
+    let answer = "Voir [la source][src].\n\nSuite.\n\n[src]: https://example.com/source\n";
+    let events = events_of(&ada.ask(&t, answer).await.text().await.unwrap());
+    let streamed: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "answer")
+        .map(|(_, d)| d)
+        .collect();
+    assert!(
+        !shown(&streamed).contains("<a "),
+        "a block closed before the definition did not see it: {streamed:?}"
+    );
+    let rendered = events.iter().find(|(n, _)| n == "rendered");
+    let html = rendered
+        .map(|(_, d)| d["html"].as_str().unwrap())
+        .unwrap_or_default();
+    let link = r#"<a href="https://example.com/source" rel="noopener noreferrer nofollow">"#;
+    assert!(html.contains(link), "{events:?}");
+    assert_eq!(events.last().unwrap().0, "done");
+    let plain = events_of(&ada.ask(&t, "Sans lien.").await.text().await.unwrap());
+    assert!(
+        plain.iter().all(|(n, _)| n != "rendered"),
+        "an answer without definitions is not sent again: {plain:?}"
+    );
 }
 
 #[tokio::test]

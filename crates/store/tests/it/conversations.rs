@@ -1,6 +1,7 @@
 //! The chat's conversations on both backends: one row a message, listed by owner, the end of a
-//! conversation rewritten from a position, an owner's messages read for a search, renamed,
-//! pinned, deleted with their messages, and erased with their owner's content key.
+//! conversation rewritten from a position, read from its end in pages, an owner's messages read
+//! for a search, renamed, pinned, deleted with their messages, and erased with their owner's
+//! content key.
 
 use domain::{AuditAction, KeyOwner, UserId};
 use store::{Store, StoredConversation, StoredMessage};
@@ -73,6 +74,13 @@ pub async fn conversations_keep_one_row_a_message_and_go_with_their_owner(store:
     let texts: Vec<&[u8]> = rows.iter().map(|m| m.sealed.as_slice()).collect();
     assert_eq!(texts, [&b"q1"[..], b"a1", b"q2", b"a2, again"]);
     assert_eq!(rows[1].request_id.as_deref(), Some("req-1"));
+    let positions = |rows: Vec<StoredMessage>| rows.iter().map(|m| m.position).collect::<Vec<_>>();
+    let newest = store.messages_before("c1", i64::MAX, 10).await.unwrap();
+    assert_eq!(positions(newest), [3, 2, 1, 0], "read from the end");
+    let page = store.messages_before("c1", 3, 2).await.unwrap();
+    assert_eq!(positions(page), [2, 1], "a page before a position");
+    assert!(store.messages_before("c1", 0, 10).await.unwrap().is_empty());
+    assert!(store.messages_before("c2", 9, 10).await.unwrap().is_empty());
     assert_eq!(rows[0].request_id, None);
     assert!(store.conversation_answered("c1", "req-1").await.unwrap());
     assert!(!store.conversation_answered("c2", "req-1").await.unwrap());
