@@ -43,6 +43,17 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached at all (no connection within the pool's wait, or
+    /// one lost): worth a retry shortly, unlike a statement the database refused.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+            )
+        )
+    }
+
     /// Turns a unique-constraint violation into [`StoreError::Conflict`] with `message`, and a
     /// foreign-key violation into [`StoreError::NotFound`]; other errors pass through.
     pub(crate) fn from_write(err: sqlx::Error, conflict: impl FnOnce() -> String) -> Self {
