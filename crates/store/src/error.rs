@@ -27,6 +27,12 @@ pub enum StoreError {
     /// A value to store does not fit the column (a counter above `i64::MAX`).
     #[error("value out of range: {0}")]
     OutOfRange(String),
+    /// A report cuts a day whose usage is kept by day only (its hourly roll-ups and raw records
+    /// deleted): its range and buckets must cut no day before `before`.
+    #[error(
+        "the usage before {before} (ms since 1970) is kept by day only; give a range and buckets that cut no day before it"
+    )]
+    KeptByDay { before: i64 },
     /// The content keys kept outside the database (`retention::KeyCustody`) could not be read or
     /// written.
     #[error("content key custody: {0}")]
