@@ -86,7 +86,8 @@ pub(crate) async fn report(
     let groups = state
         .store
         .usage_groups(&selection, &dimensions, None, MAX_LINES + 1)
-        .await?;
+        .await
+        .map_err(|e| crate::usage::report_error(&state, e))?;
     if groups.len() > MAX_LINES as usize {
         return Err(AdminError::bad_request(format!(
             "this month has more than {MAX_LINES} chargeback lines: ask for one entity at a time"
@@ -107,7 +108,8 @@ pub(crate) async fn report(
                 None,
                 1,
             )
-            .await?
+            .await
+            .map_err(|e| crate::usage::report_error(&state, e))?
             .first()
             .map(|g| g.totals)
             .unwrap_or_default(),

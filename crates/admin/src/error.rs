@@ -79,6 +79,7 @@ impl AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AdminError::Conflict(_) | AdminError::LegalHold(_) => StatusCode::CONFLICT,
+            AdminError::Store(error) if error.is_unreachable() => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Library(error) => library_status(error),
             AdminError::Counters(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -128,6 +129,11 @@ impl AdminError {
             AdminError::LegalHold(message) => {
                 ErrorBody::new(ErrorType::InvalidRequest, "legal_hold", message.clone())
             }
+            AdminError::Store(error) if error.is_unreachable() => ErrorBody::new(
+                ErrorType::Server,
+                "store_unavailable",
+                "the database cannot be reached; retry shortly",
+            ),
             // The details go to the log, not to the caller.
             AdminError::Store(_) => ErrorBody::new(
                 ErrorType::Server,

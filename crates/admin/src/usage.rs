@@ -102,7 +102,8 @@ pub(crate) async fn totals(
     let mut groups = state
         .store
         .usage_groups(&selection, &group_by, boundaries.as_deref(), limit + 1)
-        .await?;
+        .await
+        .map_err(|e| report_error(&state, e))?;
     let truncated = groups.len() > limit as usize;
     groups.truncate(limit as usize);
     let whole = match truncated {
@@ -110,7 +111,8 @@ pub(crate) async fn totals(
         true => state
             .store
             .usage_groups(&selection, &[], None, 1)
-            .await?
+            .await
+            .map_err(|e| report_error(&state, e))?
             .first()
             .map(|g| g.totals)
             .unwrap_or_default(),
@@ -217,7 +219,8 @@ pub(crate) async fn latency(
     let groups = state
         .store
         .latency_percentiles(&selection, group_by, limit)
-        .await?;
+        .await
+        .map_err(|e| report_error(&state, e))?;
     let percentiles = |p: &store::Percentiles| json!({"p50": p.p50, "p90": p.p90, "p99": p.p99});
     let data: Vec<Value> = groups
         .iter()
@@ -314,6 +317,19 @@ fn own_entities(caller: &Caller, action: AdminAction) -> Vec<EntityId> {
     entities.sort_unstable();
     entities.dedup();
     entities
+}
+
+/// A store error of a usage report: a range that cuts a day kept by day only is the caller's to
+/// change, said in the group's time zone.
+pub(crate) fn report_error(state: &AdminState, error: store::StoreError) -> AdminError {
+    match error {
+        store::StoreError::KeptByDay { before } => AdminError::bad_request(format!(
+            "the usage before {} is kept by day only (its hourly roll-ups and raw records are \
+             deleted, [retention]): give `from`, `to` and `interval` that cut no day before it",
+            state.zone.format(before)
+        )),
+        other => other.into(),
+    }
 }
 
 /// Reads `from`/`to` in the group's time zone and bounds the range.

@@ -138,6 +138,7 @@
 //! master_key_env = "FABRIQUE_MASTER_KEY"
 //! content_key_dir = "/var/lib/fabrique-keys"    # content keys outside the database
 //! raw_usage_days = 90                            # raw usage records kept; roll-ups stay
+//! hourly_rollup_days = 400                       # hourly roll-ups kept; daily ones stay
 //!
 //! [authorization]
 //! policies = "/etc/fabrique/policies.cedar"      # absent: the default policy set

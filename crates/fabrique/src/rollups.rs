@@ -4,14 +4,17 @@
 //! days of the group's time zone whose hours are all rolled up are summed into daily roll-ups
 //! (`store::Store::roll_up_day`, what month-long reports read), then,
 //! with `[retention] raw_usage_days`, raw records older than that are deleted, only from hours
-//! already rolled up (`store::Store::delete_raw_usage`). A record stored after its hour was rolled
-//! up moves the roll-up mark back in its own transaction, so the next run counts it.
+//! already rolled up (`store::Store::delete_raw_usage`), and with `[retention]
+//! hourly_rollup_days`, hourly roll-ups of days summed into daily ones and older than that
+//! (`store::Store::delete_hourly_rollups`). A record stored after its hour was rolled up moves the
+//! roll-up mark back in its own transaction, so the next run counts it.
 
 use std::time::Duration;
 
+use configuration::RetentionConfig;
 use domain::{UnixMillis, now_millis};
 use reports::Zone;
-use store::{Store, StoreError};
+use store::{RollupRun, Store, StoreError};
 use tokio::task::JoinHandle;
 
 use crate::cluster::Leading;
@@ -28,28 +31,39 @@ const DAY_MS: UnixMillis = 86_400_000;
 /// Days summed in one run at most (a first run over years of records takes a few runs).
 const DAYS_PER_RUN: usize = 400;
 
+/// How long usage is kept in detail (`[retention]`): raw records and hourly roll-ups.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Kept {
+    pub raw_usage_days: Option<u32>,
+    pub hourly_rollup_days: Option<u32>,
+}
+
+impl From<&RetentionConfig> for Kept {
+    fn from(retention: &RetentionConfig) -> Self {
+        Kept {
+            raw_usage_days: retention.raw_usage_days,
+            hourly_rollup_days: retention.hourly_rollup_days,
+        }
+    }
+}
+
 /// Starts the job; it runs until aborted. A failed run is logged and retried at the next tick.
-pub fn spawn_rollups(
-    store: Store,
-    zone: Zone,
-    raw_usage_days: Option<u32>,
-    leading: Leading,
-) -> JoinHandle<()> {
+pub fn spawn_rollups(store: Store, zone: Zone, kept: Kept, leading: Leading) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(ROLLUP_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             if leading.now() {
-                run(&store, &zone, raw_usage_days, now_millis()).await;
+                run(&store, &zone, kept, now_millis()).await;
             }
         }
     })
 }
 
 /// One run at `now`: create the coming months' partitions (PostgreSQL), roll up hours, then
-/// days, then delete what is past `raw_usage_days`.
-pub async fn run(store: &Store, zone: &Zone, raw_usage_days: Option<u32>, now: UnixMillis) {
+/// days, then delete what is past `kept`'s periods.
+pub async fn run(store: &Store, zone: &Zone, kept: Kept, now: UnixMillis) {
     match store.prepare_usage_partitions(now).await {
         Ok(0) => {}
         Ok(created) => tracing::info!(created, "usage records' month partitions created"),
@@ -70,19 +84,24 @@ pub async fn run(store: &Store, zone: &Zone, raw_usage_days: Option<u32>, now: U
         Ok(days) => tracing::info!(days, "daily usage rolled up"),
         Err(error) => tracing::error!(%error, "daily usage roll-up failed"),
     }
-    let Some(days) = raw_usage_days else {
-        return;
-    };
-    match store.delete_raw_usage(now - i64::from(days) * DAY_MS).await {
+    let before = |days: u32| now - i64::from(days) * DAY_MS;
+    if let Some(days) = kept.raw_usage_days {
+        let deleted = store.delete_raw_usage(before(days)).await;
+        report_deletion(deleted, "raw usage records");
+    }
+    if let Some(days) = kept.hourly_rollup_days {
+        let deleted = store.delete_hourly_rollups(before(days)).await;
+        report_deletion(deleted, "hourly usage roll-ups");
+    }
+}
+
+fn report_deletion(deleted: Result<RollupRun, StoreError>, what: &'static str) {
+    match deleted {
         Ok(run) if run.hours > 0 => {
-            tracing::info!(
-                hours = run.hours,
-                through = run.through,
-                "raw usage records deleted"
-            );
+            tracing::info!(hours = run.hours, through = run.through, "{what} deleted");
         }
         Ok(_) => {}
-        Err(error) => tracing::error!(%error, "raw usage records' deletion failed"),
+        Err(error) => tracing::error!(%error, "{what}' deletion failed"),
     }
 }
 

@@ -335,7 +335,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
     background.push(crate::rollups::spawn_rollups(
         store.clone(),
         zone.clone(),
-        config.retention.raw_usage_days,
+        (&config.retention).into(),
         leading.clone(),
     ));
 

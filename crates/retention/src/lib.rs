@@ -32,7 +32,12 @@
 //!
 //! Usage records are not content: `[retention] raw_usage_days` deletes raw usage records once
 //! their hours are rolled up, which the binary's roll-up job does (`fabrique::rollups`,
-//! `store::Store::delete_raw_usage`); the roll-ups and the audit chain stay.
+//! `store::Store::delete_raw_usage`); the roll-ups and the audit chain stay. Likewise
+//! `[retention] hourly_rollup_days` (at least 32 days: the console's 30-day charts start inside a
+//! day and read its hours) deletes the hourly roll-ups of days already summed into the daily ones
+//! (`store::Store::delete_hourly_rollups`); the daily roll-ups and the audit chain stay, reports
+//! give the same sums, and one that cuts such a day reads its hours from raw records, or is
+//! refused (400) once those are gone too.
 
 mod custody;
 

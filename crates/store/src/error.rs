@@ -27,6 +27,12 @@ pub enum StoreError {
     /// A value to store does not fit the column (a counter above `i64::MAX`).
     #[error("value out of range: {0}")]
     OutOfRange(String),
+    /// A report cuts a day whose usage is kept by day only (its hourly roll-ups and raw records
+    /// deleted): its range and buckets must cut no day before `before`.
+    #[error(
+        "the usage before {before} (ms since 1970) is kept by day only; give a range and buckets that cut no day before it"
+    )]
+    KeptByDay { before: i64 },
     /// The content keys kept outside the database (`retention::KeyCustody`) could not be read or
     /// written.
     #[error("content key custody: {0}")]
@@ -43,6 +49,17 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached at all (no connection within the pool's wait, or
+    /// one lost): worth a retry shortly, unlike a statement the database refused.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+            )
+        )
+    }
+
     /// Turns a unique-constraint violation into [`StoreError::Conflict`] with `message`, and a
     /// foreign-key violation into [`StoreError::NotFound`]; other errors pass through.
     pub(crate) fn from_write(err: sqlx::Error, conflict: impl FnOnce() -> String) -> Self {

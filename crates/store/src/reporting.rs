@@ -170,31 +170,49 @@ const ROLLED_MEASURES: &str =
 /// another replica or a late batch did since the report was planned; `NULL` before any roll-up.
 const ROLLED_UP: &str = "(SELECT through FROM usage_rollup_marks WHERE name = 'rolled_up')";
 
+/// How far before the newest day rolled up a day may have lost its hourly rows: 31 days, one less
+/// than `[retention] hourly_rollup_days` allows.
+const FROZEN_AFTER: UnixMillis = 31 * 86_400_000;
+
 /// How long the list of rolled-up days is reused before it is read again.
 const DAYS_REUSED_FOR: Duration = Duration::from_secs(60);
 
-/// The days rolled up (`usage_days`, ascending), as last read, shared by a store's clones: what
-/// lets a report read a day's one row per combination instead of its hours' rows. Only a hint:
-/// a statement reads the days it lists from daily rows only if `usage_days` still holds them all
-/// and the mark is past their ends, else their hours, so a stale list costs speed, never a sum.
-/// A day rolled up by this store is listed at once ([`RolledDays::forget`]); one rolled up by
-/// another replica within [`DAYS_REUSED_FOR`], its hours read meanwhile.
+/// The days rolled up (`usage_days`, ascending) and the deletion marks, as last read, shared by
+/// a store's clones: what lets a report read a day's one row per combination instead of its
+/// hours' rows. Only a hint: a statement reads the days it lists from daily rows only if
+/// `usage_days` still holds them all and the mark is past their ends, else their hours, so a stale
+/// list costs speed, never a sum. A day rolled up by this store is listed at once
+/// ([`RolledDays::forget`]); one rolled up by another replica within [`DAYS_REUSED_FOR`], its hours
+/// read meanwhile. Days whose hours are deleted (`hourly_deleted`) are read from daily rows
+/// unconditionally (none of them is reopened or summed again); one whose deletion another replica
+/// made within that time is still read as the others, which is the same unless a late record
+/// reopened a recent day of the same report meanwhile.
 #[derive(Debug, Default)]
-pub(crate) struct RolledDays(Mutex<Option<(Instant, Days)>>);
+pub(crate) struct RolledDays(Mutex<Option<(Instant, Arc<Listed>)>>);
 
 /// Days `[day, day_end)`, ascending.
-type Days = Arc<Vec<(UnixMillis, UnixMillis)>>;
+type Days = Vec<(UnixMillis, UnixMillis)>;
+
+/// What [`RolledDays`] holds.
+#[derive(Debug, Default)]
+struct Listed {
+    days: Days,
+    /// Every hour before it is deleted from the hourly roll-ups, in days read from daily rows.
+    hourly_deleted: Option<UnixMillis>,
+    /// Every hour before it has no raw records left.
+    raw_deleted: Option<UnixMillis>,
+}
 
 impl RolledDays {
-    fn fresh(&self) -> Option<Days> {
+    fn fresh(&self) -> Option<Arc<Listed>> {
         let held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         held.as_ref()
             .filter(|(read_at, _)| read_at.elapsed() < DAYS_REUSED_FOR)
-            .map(|(_, days)| Arc::clone(days))
+            .map(|(_, listed)| Arc::clone(listed))
     }
 
-    fn keep(&self, days: Days) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), days));
+    fn keep(&self, listed: Arc<Listed>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), listed));
     }
 
     /// The list is read again by the next report.
@@ -212,6 +230,8 @@ impl RolledDays {
 struct Rolled {
     segments: Vec<(UnixMillis, UnixMillis)>,
     days: Vec<(UnixMillis, UnixMillis)>,
+    /// Days whose hours are deleted: read from their daily rows whatever the others' state.
+    frozen: Vec<(UnixMillis, UnixMillis)>,
 }
 
 impl Rolled {
@@ -240,12 +260,13 @@ impl Rolled {
             return Vec::new();
         }
         let in_force = days_in_force(&self.days);
+        let mut read_by_day: Vec<(UnixMillis, UnixMillis)> =
+            self.days.iter().chain(&self.frozen).copied().collect();
+        read_by_day.sort_unstable();
         let mut hours = Vec::new();
         for &(from, to) in &self.segments {
             let mut start = from;
-            let days = self.days.iter().filter(|(d, e)| *d >= from && *e <= to);
-            let has_days = days.clone().next().is_some();
-            for &(day, day_end) in days {
+            for &(day, day_end) in read_by_day.iter().filter(|(d, e)| *d >= from && *e <= to) {
                 if start < day {
                     hours.push(format!("(hour >= {start} AND hour < {day})"));
                 }
@@ -254,25 +275,35 @@ impl Rolled {
             if start < to {
                 hours.push(format!("(hour >= {start} AND hour < {to})"));
             }
-            if has_days {
+            if self.days.iter().any(|(d, e)| *d >= from && *e <= to) {
                 // The whole segment when its days are not read from daily rows; else nothing.
+                // (Frozen days have no hourly rows left: read again, they add nothing.)
                 hours.push(format!(
                     "(hour >= {from} AND hour < CASE WHEN {in_force} THEN {from} ELSE {to} END)"
                 ));
             }
         }
-        let mut parts = vec![select(
-            "hourly",
-            "hour",
-            &format!("hour < {ROLLED_UP} AND ({})", hours.join(" OR ")),
-        )];
-        if !self.days.is_empty() {
-            let listed: Vec<String> = self.days.iter().map(|(day, _)| day.to_string()).collect();
+        let mut parts = Vec::new();
+        if !hours.is_empty() {
             parts.push(select(
-                "daily",
-                "day",
-                &format!("{in_force} AND day IN ({})", listed.join(", ")),
+                "hourly",
+                "hour",
+                &format!("hour < {ROLLED_UP} AND ({})", hours.join(" OR ")),
             ));
+        }
+        let listed = |days: &[(UnixMillis, UnixMillis)]| -> String {
+            let days: Vec<String> = days.iter().map(|(day, _)| day.to_string()).collect();
+            days.join(", ")
+        };
+        let mut daily = Vec::new();
+        if !self.days.is_empty() {
+            daily.push(format!("({in_force} AND day IN ({}))", listed(&self.days)));
+        }
+        if !self.frozen.is_empty() {
+            daily.push(format!("day IN ({})", listed(&self.frozen)));
+        }
+        if !daily.is_empty() {
+            parts.push(select("daily", "day", &format!("({})", daily.join(" OR "))));
         }
         parts
     }
@@ -597,7 +628,9 @@ impl Store {
 
     /// The whole hours inside `selection`, less those a bucket boundary cuts (read from raw
     /// records, so that each record falls in its bucket), and among them the days listed as
-    /// rolled up that no boundary cuts; no statement but, once a minute, the list of days.
+    /// rolled up that no boundary cuts; no statement but, once a minute, the list of days. A day
+    /// whose hours are deleted that the selection or a boundary cuts is read from raw records;
+    /// refused ([`StoreError::KeptByDay`]) when they are deleted too.
     async fn rolled_hours(
         &self,
         selection: &UsageSelection,
@@ -624,31 +657,87 @@ impl Store {
         if segments.is_empty() {
             return Ok(Rolled::default());
         }
-        let days = self
-            .days_rolled_up()
-            .await?
-            .iter()
-            .copied()
-            .filter(|&(day, end)| {
-                segments.iter().any(|&(from, to)| day >= from && end <= to)
-                    && !cuts.iter().any(|cut| *cut > day && *cut < end)
-            })
-            .collect();
-        Ok(Rolled { segments, days })
+        let mut listed = self.days_rolled_up().await?;
+        let whole = |segments: &[(UnixMillis, UnixMillis)], day: UnixMillis, end: UnixMillis| {
+            segments.iter().any(|&(from, to)| day >= from && end <= to)
+                && !cuts.iter().any(|cut| *cut > day && *cut < end)
+        };
+        let touched = |day: UnixMillis, end: UnixMillis| {
+            segments.iter().any(|&(from, to)| from < end && to > day)
+        };
+        // A cut day old enough for its hours to be deleted ([retention] keeps them 32 days at
+        // least): the marks as they are now, not as listed up to a minute ago.
+        let newest = listed.days.last().map_or(UnixMillis::MIN, |(_, end)| *end);
+        if listed.days.iter().any(|&(day, end)| {
+            end <= newest.saturating_sub(FROZEN_AFTER)
+                && touched(day, end)
+                && !whole(&segments, day, end)
+        }) {
+            listed = self.days_rolled_up_now().await?;
+        }
+        let frozen_until = listed.hourly_deleted.unwrap_or(UnixMillis::MIN);
+        // A day whose hours are deleted and that the selection or a boundary cuts: its hours in
+        // the selection are read from raw records, if they are still there.
+        for &(day, end) in listed.days.iter().filter(|(_, end)| *end <= frozen_until) {
+            if whole(&segments, day, end) {
+                continue;
+            }
+            let cut_from = segments
+                .iter()
+                .filter(|&&(from, to)| from < end && to > day)
+                .map(|&(from, _)| from.max(day))
+                .min();
+            let Some(cut_from) = cut_from else { continue };
+            if listed.raw_deleted.is_some_and(|deleted| cut_from < deleted) {
+                return Err(StoreError::KeptByDay {
+                    before: frozen_until,
+                });
+            }
+            segments = segments
+                .into_iter()
+                .flat_map(|(from, to)| [(from, to.min(day)), (from.max(end), to)])
+                .filter(|(from, to)| from < to)
+                .collect();
+        }
+        let (mut days, mut frozen) = (Vec::new(), Vec::new());
+        for &(day, end) in &listed.days {
+            if whole(&segments, day, end) {
+                match end <= frozen_until {
+                    true => frozen.push((day, end)),
+                    false => days.push((day, end)),
+                }
+            }
+        }
+        Ok(Rolled {
+            segments,
+            days,
+            frozen,
+        })
     }
 
-    /// The days rolled up, ascending: the list read at most [`DAYS_REUSED_FOR`] ago.
-    async fn days_rolled_up(&self) -> Result<Days, StoreError> {
-        if let Some(days) = self.rolled_days.fresh() {
-            return Ok(days);
+    /// The days rolled up, ascending, and the deletion marks: as read at most
+    /// [`DAYS_REUSED_FOR`] ago.
+    async fn days_rolled_up(&self) -> Result<Arc<Listed>, StoreError> {
+        match self.rolled_days.fresh() {
+            Some(listed) => Ok(listed),
+            None => self.days_rolled_up_now().await,
         }
+    }
+
+    /// The days rolled up and the deletion marks, read now.
+    async fn days_rolled_up_now(&self) -> Result<Arc<Listed>, StoreError> {
         let days: Vec<(i64, i64)> =
             sqlx::query_as("SELECT day, day_end FROM usage_days ORDER BY day")
                 .fetch_all(&self.pool)
                 .await?;
-        let days = Arc::new(days);
-        self.rolled_days.keep(Arc::clone(&days));
-        Ok(days)
+        let marks = self.rollup_marks().await?;
+        let listed = Arc::new(Listed {
+            days,
+            hourly_deleted: marks.hourly_deleted,
+            raw_deleted: marks.raw_deleted,
+        });
+        self.rolled_days.keep(Arc::clone(&listed));
+        Ok(listed)
     }
 }
 

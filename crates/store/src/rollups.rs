@@ -20,6 +20,12 @@
 //! per model read: a fraction of the rows).
 //! A late record's reopening drops the days from its hour on from that list, and reports read
 //! their hours from the hourly rows until the day is rolled up again.
+//!
+//! Hourly rows of listed days may go ([`Store::delete_hourly_rollups`], `[retention]
+//! hourly_rollup_days`), a day per transaction, advancing the `hourly_deleted` mark to the day's
+//! end: such a day is never reopened, rolled up or summed again (a record stored late for it
+//! stays out of the roll-ups, as one before `raw_deleted` does), and reports read it from its
+//! daily rows whatever else is reopened, or from raw records when they cut it.
 
 use std::fmt::Write as _;
 
@@ -40,6 +46,9 @@ const DAY_TABLES: [&str; 4] = [
     "usage_days",
 ];
 
+/// The tables holding an hour's roll-up.
+const HOUR_TABLES: [&str; 3] = ["usage_hourly", "latency_hourly", "latency_model_hourly"];
+
 /// Longest latency the histogram tells apart (a day); anything longer counts as a day.
 const LATENCY_CAP_MS: i64 = 86_400_000;
 
@@ -57,6 +66,8 @@ pub struct RollupRun {
 pub struct RollupMarks {
     pub rolled_up: Option<UnixMillis>,
     pub raw_deleted: Option<UnixMillis>,
+    /// The end of the last day whose hourly roll-ups are deleted.
+    pub hourly_deleted: Option<UnixMillis>,
 }
 
 /// The start of the hour holding `at`.
@@ -98,7 +109,7 @@ fn per_model(unit: &str, key: &str, start: UnixMillis) -> String {
 }
 
 impl Store {
-    /// The `rolled_up` and `raw_deleted` marks.
+    /// The `rolled_up`, `raw_deleted` and `hourly_deleted` marks.
     pub async fn rollup_marks(&self) -> Result<RollupMarks, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT name, through FROM usage_rollup_marks")
@@ -108,6 +119,7 @@ impl Store {
         Ok(RollupMarks {
             rolled_up: mark("rolled_up"),
             raw_deleted: mark("raw_deleted"),
+            hourly_deleted: mark("hourly_deleted"),
         })
     }
 
@@ -165,17 +177,20 @@ impl Store {
         // The mark first: on PostgreSQL its row lock makes a late batch's reopening of this hour
         // wait for the commit, then move the mark back.
         advance(&mut tx, "rolled_up", hour + HOUR, Some(hour)).await?;
-        let deleted: Option<i64> =
-            sqlx::query_scalar("SELECT through FROM usage_rollup_marks WHERE name = 'raw_deleted'")
-                .fetch_optional(&mut *tx)
-                .await?;
+        let deleted: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(through) FROM usage_rollup_marks \
+             WHERE name IN ('raw_deleted', 'hourly_deleted')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if deleted.is_some_and(|d| hour < d) {
             return Err(StoreError::OutOfRange(format!(
-                "the raw records of the hour at {hour} are deleted: its roll-up stays as it is"
+                "the raw records or the hourly roll-up of the hour at {hour} are deleted: \
+                 its roll-up stays as it is"
             )));
         }
         let (from, to) = (hour, hour + HOUR);
-        for table in ["usage_hourly", "latency_hourly", "latency_model_hourly"] {
+        for table in HOUR_TABLES {
             sqlx::query(&format!("DELETE FROM {table} WHERE hour = {from}"))
                 .execute(&mut *tx)
                 .await?;
@@ -234,10 +249,16 @@ impl Store {
         day: UnixMillis,
         day_end: UnixMillis,
     ) -> Result<(), StoreError> {
-        let through = self.rollup_marks().await?.rolled_up;
+        let marks = self.rollup_marks().await?;
+        let through = marks.rolled_up;
         if hour_of(day) != day || hour_of(day_end) != day_end || day >= day_end {
             return Err(StoreError::OutOfRange(format!(
                 "[{day}, {day_end}) is not a range of whole hours"
+            )));
+        }
+        if marks.hourly_deleted.is_some_and(|deleted| day < deleted) {
+            return Err(StoreError::OutOfRange(format!(
+                "the hourly roll-ups before {day_end} are deleted: the day's sums stay as they are"
             )));
         }
         if through.is_none_or(|t| t < day_end) {
@@ -332,6 +353,53 @@ impl Store {
             run.through = run.through.max(Some(hour + HOUR));
             next = hour + HOUR;
         }
+        self.rolled_days.forget();
+        Ok(run)
+    }
+
+    /// Deletes the hourly roll-ups of every day summed into the daily roll-ups (listed in
+    /// `usage_days`) that ended at or before `before`, a day per transaction with the
+    /// `hourly_deleted` mark; the daily rows stay, and so do hours in no summed day. Such a day is
+    /// never reopened or summed again: a record stored late for it stays out of the roll-ups.
+    pub async fn delete_hourly_rollups(&self, before: UnixMillis) -> Result<RollupRun, StoreError> {
+        let marks = self.rollup_marks().await?;
+        let mut run = RollupRun {
+            hours: 0,
+            through: marks.hourly_deleted,
+        };
+        let days: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT day, day_end FROM usage_days WHERE day >= $1 AND day_end <= $2 ORDER BY day",
+        )
+        .bind(marks.hourly_deleted.unwrap_or(UnixMillis::MIN))
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        for (day, day_end) in days {
+            let mut tx = self.pool.begin().await?;
+            advance(&mut tx, "hourly_deleted", day_end, None).await?;
+            // Still listed (a late record did not reopen it meanwhile), and held so until commit.
+            let listed = sqlx::query(
+                "UPDATE usage_days SET day_end = day_end WHERE day = $1 AND day_end = $2",
+            )
+            .bind(day)
+            .bind(day_end)
+            .execute(&mut *tx)
+            .await?;
+            if listed.rows_affected() != 1 {
+                break;
+            }
+            for table in HOUR_TABLES {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE hour >= {day} AND hour < {day_end}"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            run.hours += u64::try_from((day_end - day) / HOUR).unwrap_or(0);
+            run.through = Some(day_end);
+        }
+        self.rolled_days.forget();
         Ok(run)
     }
 
@@ -427,10 +495,16 @@ impl Store {
     }
 }
 
+/// The end of what is never rolled up again, as SQL: hours whose raw records or hourly roll-ups
+/// are deleted (`hourly_deleted` is a day's end, so days lie wholly before or after it); `NULL`
+/// before either.
+const FROZEN: &str = "(SELECT MAX(through) FROM usage_rollup_marks \
+     WHERE name IN ('raw_deleted', 'hourly_deleted'))";
+
 /// Called in the transaction that stores `records`: when one belongs to an hour already rolled
 /// up (a batch stored late: a spill journal replayed, a writer held up), moves the `rolled_up`
-/// mark back to that hour so that the next run rolls it up again, unless its raw records are
-/// deleted already.
+/// mark back to that hour so that the next run rolls it up again, unless its raw records or its
+/// hourly roll-up are deleted already (the record then stays out of the roll-ups).
 pub(crate) async fn reopen_hours(
     conn: &mut AnyConnection,
     records: &[UsageRecord],
@@ -438,18 +512,20 @@ pub(crate) async fn reopen_hours(
     let Some(earliest) = records.iter().map(|r| r.started_at).min() else {
         return Ok(());
     };
-    sqlx::query(
+    sqlx::query(&format!(
         "UPDATE usage_rollup_marks SET through = $1 WHERE name = 'rolled_up' AND through > $1 \
-         AND $1 >= COALESCE((SELECT through FROM usage_rollup_marks WHERE name = 'raw_deleted'), $1)",
-    )
+         AND $1 >= COALESCE({FROZEN}, $1)"
+    ))
     .bind(hour_of(earliest))
     .execute(&mut *conn)
     .await?;
     // The days holding that hour or later are summed again once their hours are.
-    sqlx::query("DELETE FROM usage_days WHERE day_end > $1")
-        .bind(hour_of(earliest))
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "DELETE FROM usage_days WHERE day_end > $1 AND $1 >= COALESCE({FROZEN}, $1)"
+    ))
+    .bind(hour_of(earliest))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -28,6 +28,17 @@ const SHUTDOWN_TRIES: u32 = 5;
 struct Batch<R> {
     records: Vec<R>,
     seqs: Vec<u64>,
+    /// The number of its last record as taken, kept when a try finds records stored already.
+    last: Option<u64>,
+}
+
+impl<R> Batch<R> {
+    /// Leaves out the records numbered up to `stored`, which the store holds.
+    fn stored_through(&mut self, stored: u64) {
+        let held = self.seqs.partition_point(|seq| *seq <= stored);
+        self.seqs.drain(..held);
+        self.records.drain(..held);
+    }
 }
 
 type Write<R> = Pin<Box<dyn Future<Output = (Batch<R>, Result<(), StoreError>)> + Send>>;
@@ -75,8 +86,8 @@ impl<R: Record> Task<R> {
                             pause = FIRST_PAUSE;
                             failures = 0;
                             self.shared.failed(0);
-                            if let (Some(journal), Some(last)) = (self.journal.as_mut(), batch.seqs.last()) {
-                                journal.retire(*last);
+                            if let (Some(journal), Some(last)) = (self.journal.as_mut(), batch.last) {
+                                journal.retire(last);
                             }
                             due = (!self.pending.is_empty()).then(Instant::now);
                         }
@@ -103,7 +114,7 @@ impl<R: Record> Task<R> {
                 () = sleep_until(due), if writing.is_none() && due.is_some() => {
                     due = None;
                     if !self.pending.is_empty() {
-                        writing = Some(self.write());
+                        writing = Some(self.write(failures > 0));
                     }
                 }
             }
@@ -161,12 +172,17 @@ impl<R: Record> Task<R> {
         );
     }
 
-    /// Starts writing the oldest pending records, up to a batch.
-    fn write(&mut self) -> Write<R> {
+    /// Starts writing the oldest pending records, up to a batch. After a failed try (`again`), a
+    /// journaled kind first reads its mark: a try whose answer was lost may have been stored.
+    fn write(&mut self, again: bool) -> Write<R> {
         let take = self.pending.len().min(MAX_BATCH);
-        let (seqs, records) = self.pending.drain(..take).unzip();
-        let batch = Batch { records, seqs };
-        let last = batch.seqs.last().copied();
+        let (seqs, records): (Vec<u64>, Vec<R>) = self.pending.drain(..take).unzip();
+        let last = seqs.last().copied();
+        let mut batch = Batch {
+            records,
+            seqs,
+            last,
+        };
         let mut through = None;
         if let Some(journal) = self.journal.as_mut() {
             // The whole journal goes to the store: new records start a segment of their own,
@@ -182,7 +198,16 @@ impl<R: Record> Task<R> {
         }
         let target = self.target.clone();
         Box::pin(async move {
-            let result = R::write(&target, &batch.records, through).await;
+            if let (true, Some(through)) = (again, &through) {
+                match R::mark(&target, &through.mark).await {
+                    Ok(stored) => batch.stored_through(stored),
+                    Err(error) => return (batch, Err(error)),
+                }
+            }
+            let result = match batch.records.is_empty() {
+                true => Ok(()),
+                false => R::write(&target, &batch.records, through).await,
+            };
             (batch, result)
         })
     }

@@ -16,6 +16,7 @@ use crate::rules::credential;
 /// master_key_env = "FABRIQUE_MASTER_KEY" # required as soon as one entity keeps content
 /// content_key_dir = "/var/lib/fabrique-keys" # content keys kept outside the database
 /// raw_usage_days = 90                    # usage records deleted after 90 days, roll-ups kept
+/// hourly_rollup_days = 400               # hourly roll-ups deleted after 400 days, daily ones kept
 ///
 /// [[entities]]
 /// slug = "markets"
@@ -49,6 +50,16 @@ pub struct RetentionConfig {
     /// month in the chat, active users, and reports grouped by user or key read raw records.
     /// Absent: raw records are kept.
     pub raw_usage_days: Option<u32>,
+    /// Key `hourly_rollup_days`: how long the hourly roll-ups (`usage_hourly`, `latency_hourly`,
+    /// `latency_model_hourly`) are kept, 32 to 36,500 days. Older hours are deleted by the same job
+    /// once their day of `[admission] time_zone` is summed into the daily roll-ups, which stay with
+    /// the audit chain; hours in no summed day (before the first, or all of them in a zone whose
+    /// days are not whole UTC hours) are kept. At least 32 days, because the console's 30-day charts
+    /// and percentiles start inside a day and read that day's hours. A report whose range or
+    /// buckets cut a day older than that reads the day's hours from raw records, and is refused
+    /// (`out of range`) when those are deleted too: give such ranges on day boundaries, by day or
+    /// by month. Absent: hourly roll-ups are kept.
+    pub hourly_rollup_days: Option<u32>,
 }
 
 /// The master key and the variable it came from.
@@ -103,6 +114,9 @@ const MAX_DAYS: u64 = 36_500;
 /// always finds its whole period.
 const MIN_RAW_USAGE_DAYS: u64 = 32;
 
+/// Shortest `hourly_rollup_days`: the console's 30 days, starting inside a day, and a day more.
+const MIN_HOURLY_ROLLUP_DAYS: u64 = 32;
+
 /// `[retention]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +126,7 @@ pub(crate) struct RawRetention {
     pub master_key_env: Option<String>,
     pub content_key_dir: Option<String>,
     pub raw_usage_days: Option<u64>,
+    pub hourly_rollup_days: Option<u64>,
 }
 
 /// `[entities.retention]` as written: the master key is the group's only.
@@ -216,22 +231,37 @@ pub(crate) fn validate(
         }
         PathBuf::from(path)
     });
-    let raw_usage_days = raw.raw_usage_days.and_then(|days| {
-        if (MIN_RAW_USAGE_DAYS..=MAX_DAYS).contains(&days) {
-            u32::try_from(days).ok()
-        } else {
-            errors.push(
-                "retention.raw_usage_days",
-                format!("must be between {MIN_RAW_USAGE_DAYS} and {MAX_DAYS}, found {days}"),
-            );
-            None
-        }
-    });
+    let raw_usage_days = days_within(
+        raw.raw_usage_days,
+        MIN_RAW_USAGE_DAYS,
+        "retention.raw_usage_days",
+        errors,
+    );
+    let hourly_rollup_days = days_within(
+        raw.hourly_rollup_days,
+        MIN_HOURLY_ROLLUP_DAYS,
+        "retention.hourly_rollup_days",
+        errors,
+    );
     let config = RetentionConfig {
         default,
         master_key,
         content_key_dir,
         raw_usage_days,
+        hourly_rollup_days,
     };
     (config, raw.master_key_env.is_some())
+}
+
+/// A number of days at `key`, between `min` and [`MAX_DAYS`].
+fn days_within(days: Option<u64>, min: u64, key: &str, errors: &mut Collector) -> Option<u32> {
+    let days = days?;
+    if (min..=MAX_DAYS).contains(&days) {
+        return u32::try_from(days).ok();
+    }
+    errors.push(
+        key,
+        format!("must be between {min} and {MAX_DAYS}, found {days}"),
+    );
+    None
 }

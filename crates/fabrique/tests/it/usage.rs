@@ -539,10 +539,15 @@ async fn usage_is_attributed_queried_and_charged_back_exactly() {
         "{stderr}"
     );
 
-    // Seventy days on, the roll-up job has rolled the month up and deleted its raw records (kept
-    // 32 days): the chargeback and the usage sums are the same to the micro-unit.
+    // Seventy days on, the roll-up job has rolled the month up and deleted its raw records and
+    // its days' hourly roll-ups (both kept 32 days): the chargeback and the usage sums are the
+    // same to the micro-unit.
     let later = now_millis() + 70 * 86_400_000;
-    fabrique::rollups::run(&t.server.store, &zone, Some(32), later).await;
+    let kept = fabrique::rollups::Kept {
+        raw_usage_days: Some(32),
+        hourly_rollup_days: Some(32),
+    };
+    fabrique::rollups::run(&t.server.store, &zone, kept, later).await;
     assert!(t.server.store.list_usage(10).await.unwrap().is_empty());
     let (status, csv_after) = get(
         &t,

@@ -3,7 +3,9 @@
 //! report's and every entity budget's totals as they were; a record stored late is counted once;
 //! a replica whose list of rolled-up days is stale (another replica rolled up, reopened or deleted
 //! since) still counts every hour once; group-wide percentiles per model, read from the hours' and
-//! days' rows per model, are their records' buckets' percentiles, as the rows per entity gave them.
+//! days' rows per model, are their records' buckets' percentiles, as the rows per entity gave them;
+//! hourly roll-ups deleted once their day is summed leave every report's sums as they were, and a
+//! report that cuts such a day is refused once its raw records are gone too.
 
 use domain::{EntityId, KeyId, Operation, TeamId, UsageRecord, UsageTotals, UserId};
 use store::{
@@ -16,6 +18,7 @@ use crate::harness::{TestDb, both_backends_raw};
 both_backends_raw! {
     a_day_rolled_up_is_read_from_its_daily_rows,
     a_replica_counts_each_hour_once_whatever_another_rolled_up_since,
+    hourly_rollups_deleted_after_their_day_leave_every_report_as_it_was,
 }
 
 /// 2026-11-01T00:00:00Z.
@@ -110,6 +113,18 @@ fn selections(acme: EntityId) -> [UsageSelection; 3] {
 /// What the admin API asks: the whole sums, the chargeback's grouping, per error code, a chart
 /// per day and per hour of each model, and one cut at half past an hour (read from raw records).
 async fn reports(store: &Store, selection: &UsageSelection) -> Vec<Vec<UsageGroup>> {
+    let mut answers = Vec::new();
+    for answer in reports_or_refusals(store, selection).await {
+        answers.push(answer.unwrap());
+    }
+    answers
+}
+
+/// [`reports`], each answer or refusal.
+async fn reports_or_refusals(
+    store: &Store,
+    selection: &UsageSelection,
+) -> Vec<Result<Vec<UsageGroup>, StoreError>> {
     use UsageDimension::{Endpoint, Entity, ErrorCode, Model, Team, UseCase};
     let days = [selection.from, T0 + 24 * HOUR, selection.to];
     let hours: Vec<i64> = std::iter::once(selection.from)
@@ -133,8 +148,7 @@ async fn reports(store: &Store, selection: &UsageSelection) -> Vec<Vec<UsageGrou
         answers.push(
             store
                 .usage_groups(selection, group_by, boundaries, 1_000)
-                .await
-                .unwrap(),
+                .await,
         );
     }
     answers
@@ -498,6 +512,122 @@ pub async fn group_wide_percentiles_per_model_are_their_records_buckets(store: &
         let summed = by_model.iter().find(|g| g.keys[0] == group.key).unwrap();
         assert_eq!(group.errors, summed.totals.errors, "{:?}", group.key);
     }
+}
+
+/// Two days rolled up and summed; the first day's hourly rows deleted, then raw records of both:
+/// reports across the boundary between the days (whole, cut inside the first day at 20:10, one
+/// entity's, by day, by hour, at other midnights) give the same sums after each step as before,
+/// until one cuts the first day with nothing left to read its hours from: then it is refused.
+/// The first day is never reopened or summed again.
+async fn hourly_rollups_deleted_after_their_day_leave_every_report_as_it_was(db: &TestDb) {
+    let store = &db.store;
+    let f = fixture(store).await;
+    store.roll_up_usage(T0 + 48 * HOUR).await.unwrap();
+    let nothing = store.delete_hourly_rollups(T0 + 48 * HOUR).await.unwrap();
+    assert_eq!(nothing.hours, 0, "no day is summed yet: nothing deleted");
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    store
+        .roll_up_day(T0 + 24 * HOUR, T0 + 48 * HOUR)
+        .await
+        .unwrap();
+    let before = all_reports(store, f.acme).await;
+    let whole = &selections(f.acme)[0];
+    let latency = latency_by_model(store, whole).await;
+
+    // Only days that ended before the cut-off go.
+    let run = store.delete_hourly_rollups(T0 + 47 * HOUR).await.unwrap();
+    assert_eq!((run.hours, run.through), (24, Some(T0 + 24 * HOUR)));
+    assert_eq!(
+        store.rollup_marks().await.unwrap().hourly_deleted,
+        Some(T0 + 24 * HOUR)
+    );
+    let again = store.delete_hourly_rollups(T0 + 47 * HOUR).await.unwrap();
+    assert_eq!((again.hours, again.through), (0, Some(T0 + 24 * HOUR)));
+    let after = all_reports(store, f.acme).await;
+    for (selection, reports) in after.iter().enumerate() {
+        for (index, report) in reports.iter().enumerate() {
+            let totals = |groups: &[UsageGroup]| sum_groups(groups);
+            assert_eq!(
+                totals(report),
+                totals(&before[selection][index]),
+                "selection {selection}, report {index}"
+            );
+            assert_eq!(
+                report, &before[selection][index],
+                "selection {selection}, report {index}"
+            );
+        }
+    }
+    assert_eq!(latency_by_model(store, whole).await, latency);
+
+    // Its hours are never rolled up again, nor its day summed again, not even for a late record.
+    let refused = store.roll_up_hour(T0 + 3 * HOUR).await.unwrap_err();
+    assert!(matches!(refused, StoreError::OutOfRange(_)), "{refused:?}");
+    let refused = store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap_err();
+    assert!(matches!(refused, StoreError::OutOfRange(_)), "{refused:?}");
+    let late = UsageRecord {
+        request_id: "late".to_owned(),
+        started_at: T0 + 5 * HOUR + MINUTE,
+        ..f.records[0].clone()
+    };
+    store
+        .insert_usage(std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    let marks = store.rollup_marks().await.unwrap();
+    assert_eq!(marks.rolled_up, Some(T0 + 48 * HOUR));
+    assert_eq!(
+        store.next_day_to_roll_up().await.unwrap(),
+        Some(T0 + 48 * HOUR)
+    );
+    let whole_totals = store.usage_groups(whole, &[], None, 1).await.unwrap();
+    assert_eq!(
+        whole_totals[0].totals,
+        sum(f.records.iter()),
+        "the late record stays out"
+    );
+    db.execute("DELETE FROM usage_records WHERE request_id = 'late'")
+        .await;
+
+    // The first day's raw records gone too: a report that cuts it is refused, with the day's end;
+    // every other one is as it was.
+    store.delete_raw_usage(T0 + 24 * HOUR).await.unwrap();
+    let cut = &selections(f.acme)[1];
+    let refused = store.usage_groups(cut, &[], None, 1).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::KeptByDay { before } if before == T0 + 24 * HOUR),
+        "{refused:?}"
+    );
+    let refused = store
+        .latency_percentiles(cut, UsageDimension::Model, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::KeptByDay { .. }),
+        "{refused:?}"
+    );
+    for selection in [0, 2] {
+        let read = reports_or_refusals(store, &selections(f.acme)[selection]).await;
+        for (index, report) in read.into_iter().enumerate() {
+            match index {
+                // By hour and at other midnights, the first day is cut.
+                4 | 6 => assert!(
+                    matches!(report, Err(StoreError::KeptByDay { .. })),
+                    "report {index}: {report:?}"
+                ),
+                _ => assert_eq!(report.unwrap(), before[selection][index], "report {index}"),
+            }
+        }
+    }
+    assert_eq!(latency_by_model(store, whole).await, latency);
+}
+
+fn sum_groups(groups: &[UsageGroup]) -> UsageTotals {
+    let mut totals = UsageTotals::default();
+    for group in groups {
+        totals.add(&group.totals);
+    }
+    totals
 }
 
 async fn latency_by_model(store: &Store, selection: &UsageSelection) -> Vec<LatencyGroup> {
