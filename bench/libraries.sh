@@ -11,8 +11,14 @@
 # excluded) and hybrid search latency p50/p99. The embeddings are a stand-in that knows the
 # corpus's synonyms (see the example's docs): the figures measure the index and the fusion.
 #
-# Usage, from anywhere:  bash bench/libraries.sh
+# With SYNC=1 it builds and runs the `sync_bench` example instead: what a replica's index sync
+# costs with DOCUMENTS documents of CHUNKS chunks stored, reading the change log after its cursor
+# against comparing every stored document (see the example's docs).
+#
+# Usage, from anywhere:  bash bench/libraries.sh      SYNC=1 bash bench/libraries.sh
 # Knobs (environment):
+#   SYNC=1   DOCUMENTS=20000   CHUNKS=50   ROUNDS=20   the sync bench (DATABASE_URL: an empty
+#                     store to fill instead of a temporary SQLite file)
 #   FACTS=20000   passages       QUESTIONS=1000   questions asked
 #   PROFILE=release   the cargo profile (`dev` for a debug build: quality figures are the same,
 #                     timings are not)
@@ -27,17 +33,24 @@ QUESTIONS=${QUESTIONS:-1000}
 PROFILE=${PROFILE:-release}
 CPU=${CPU-0}
 
+EXAMPLE=retrieval_bench
+ARGS=("$FACTS" "$QUESTIONS")
+if [[ "${SYNC:-}" == 1 ]]; then
+  EXAMPLE=sync_bench
+  ARGS=("${DOCUMENTS:-20000}" "${CHUNKS:-50}" "${ROUNDS:-20}")
+fi
+
 cd "$REPO_ROOT"
-cargo build --profile "$PROFILE" -p knowledge --example retrieval_bench
+cargo build --profile "$PROFILE" -p knowledge --example "$EXAMPLE"
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 case $PROFILE in
   dev) OUT=debug ;;
   *) OUT=$PROFILE ;;
 esac
-BIN="$TARGET_DIR/$OUT/examples/retrieval_bench"
+BIN="$TARGET_DIR/$OUT/examples/$EXAMPLE"
 
 PIN=()
 if [[ -n "$CPU" ]] && command -v taskset >/dev/null; then
   PIN=(taskset -c "$CPU")
 fi
-"${PIN[@]}" "$BIN" "$FACTS" "$QUESTIONS"
+"${PIN[@]}" "$BIN" "${ARGS[@]}"

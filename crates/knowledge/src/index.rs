@@ -222,6 +222,15 @@ impl Index {
             .clone())
     }
 
+    /// Whether the document `document` is indexed.
+    pub fn holds(&self, document: &str) -> Result<bool, IndexError> {
+        Ok(self
+            .documents
+            .read()
+            .map_err(|_| IndexError::Poisoned)?
+            .contains_key(document))
+    }
+
     /// Adds the chunks of documents (all of each), committed when this returns; a document
     /// indexed already is replaced, never held twice.
     pub fn add(&self, chunks: &[IndexedChunk]) -> Result<(), IndexError> {

@@ -13,7 +13,9 @@
 //! and [`Libraries::sync`] (which a replica runs on each `libraries` change notice, and every
 //! full refresh) reload the libraries held in memory, index the stored documents the index lacks
 //! and delete from it those the store no longer holds (deleted through another replica, or by
-//! its retention). An index directory lost is rebuilt at the next start. Ingestion, deletion and
+//! its retention). The load compares every stored document; a later sync reads only the store's
+//! change log after its cursor (documents added and deleted since), so a notice costs what
+//! changed, not the size of the libraries. An index directory lost is rebuilt at the next start. Ingestion, deletion and
 //! a sync take one lock for their index-and-store part (never for reading, extracting or
 //! embedding, never for a search), so a sync never sees a document in the index that the store
 //! is about to hold, and deletes nothing being added. Chunks stored before embeddings were kept
@@ -41,6 +43,10 @@ use crate::index::{Hit, Index, IndexError, IndexedChunk, Search, Semantic};
 const EMBED_BATCH: usize = 32;
 /// Chunks indexed per commit when documents are indexed from the store.
 const SYNC_BATCH: usize = 2_000;
+
+/// How long the store's change log is kept: far beyond a replica's refresh (30 s), so only a
+/// replica out of touch that long compares its index in full again.
+pub const CHANGES_KEPT_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 /// Whose credentials an embedding is asked with, and how urgently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,8 +210,10 @@ pub struct Libraries {
     embedder: Option<Arc<dyn Embedder>>,
     reranking: Option<Reranking>,
     catalog: RwLock<HashMap<String, StoredLibrary>>,
-    /// Held while the index and the store are changed together (see the module's docs).
-    writing: tokio::sync::Mutex<()>,
+    /// Held while the index and the store are changed together (see the module's docs), with
+    /// the store's change log's number this index was last brought in line with (`None`: never
+    /// compared in full yet).
+    writing: tokio::sync::Mutex<Option<i64>>,
 }
 
 /// What [`Libraries::sync`] did to the index.
@@ -275,7 +283,7 @@ impl Libraries {
             embedder,
             reranking: None,
             catalog: RwLock::new(HashMap::new()),
-            writing: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(None),
         };
         libraries.keep_vectors().await?;
         let synced = libraries.sync().await?;
@@ -300,8 +308,26 @@ impl Libraries {
     /// Reloads the libraries held in memory and brings the index in line with the store: the
     /// stored documents it lacks are indexed from their stored chunks and embeddings (nothing
     /// is embedded again), and those the store no longer holds are deleted from it.
+    ///
+    /// The first sync (at load) compares every stored document with the index; later ones read
+    /// only the store's change log after the cursor the last one left, unless it was pruned
+    /// past it (a replica long out of touch), when they compare in full again.
     pub async fn sync(&self) -> Result<Synced, LibraryError> {
-        let _writing = self.writing.lock().await;
+        let cursor = self.writing.lock().await;
+        self.sync_from(cursor).await
+    }
+
+    /// [`Libraries::sync`] comparing every stored document with the index, as at load.
+    pub async fn sync_in_full(&self) -> Result<Synced, LibraryError> {
+        let mut cursor = self.writing.lock().await;
+        *cursor = None;
+        self.sync_from(cursor).await
+    }
+
+    async fn sync_from(
+        &self,
+        mut cursor: tokio::sync::MutexGuard<'_, Option<i64>>,
+    ) -> Result<Synced, LibraryError> {
         let libraries: HashMap<String, StoredLibrary> = self
             .store
             .libraries()
@@ -309,11 +335,35 @@ impl Libraries {
             .into_iter()
             .map(|l| (l.id.clone(), l))
             .collect();
-        let documents = self.store.all_library_documents().await?;
         if let Ok(mut catalog) = self.catalog.write() {
             catalog.clone_from(&libraries);
         }
-        let mut indexed = self.index.documents()?;
+        let changes = match *cursor {
+            Some(after) => self.store.library_changes_since(after).await?,
+            None => None,
+        };
+        let (synced, through) = match changes {
+            Some(changes) => (
+                self.apply_changes(&libraries, changes.added, changes.deleted)
+                    .await?,
+                changes.through,
+            ),
+            None => self.compare_in_full(&libraries).await?,
+        };
+        *cursor = Some(through);
+        Ok(synced)
+    }
+
+    /// Every stored document compared with the index; the change log's cursor read first, so
+    /// that what changes meanwhile is read again next time (indexing and deleting are
+    /// idempotent).
+    async fn compare_in_full(
+        &self,
+        libraries: &HashMap<String, StoredLibrary>,
+    ) -> Result<(Synced, i64), LibraryError> {
+        let through = self.store.library_change_cursor().await?;
+        let documents = self.store.all_library_documents().await?;
+        let indexed = self.index.documents()?;
         let stored: std::collections::HashSet<&str> =
             documents.iter().map(|d| d.id.as_str()).collect();
         let gone: Vec<(String, String)> = indexed
@@ -321,6 +371,43 @@ impl Libraries {
             .filter(|(document, _)| !stored.contains(document.as_str()))
             .map(|(document, library)| (library.clone(), document.clone()))
             .collect();
+        let lacking = documents
+            .into_iter()
+            .filter(|d| !indexed.contains_key(&d.id))
+            .collect();
+        Ok((self.apply(libraries, lacking, gone).await?, through))
+    }
+
+    /// The documents added and deleted after the cursor, applied where the index differs.
+    async fn apply_changes(
+        &self,
+        libraries: &HashMap<String, StoredLibrary>,
+        added: Vec<StoredDocument>,
+        deleted: Vec<(String, String)>,
+    ) -> Result<Synced, LibraryError> {
+        let mut lacking = Vec::new();
+        for document in added {
+            if !self.index.holds(&document.id)? {
+                lacking.push(document);
+            }
+        }
+        let mut gone = Vec::new();
+        for (library, document) in deleted {
+            if self.index.holds(&document)? {
+                gone.push((library, document));
+            }
+        }
+        self.apply(libraries, lacking, gone).await
+    }
+
+    /// Deletes `gone` (`(library, document)`) from the index and indexes `lacking` from their
+    /// stored chunks.
+    async fn apply(
+        &self,
+        libraries: &HashMap<String, StoredLibrary>,
+        lacking: Vec<StoredDocument>,
+        gone: Vec<(String, String)>,
+    ) -> Result<Synced, LibraryError> {
         let mut synced = Synced {
             deleted: gone.len(),
             ..Synced::default()
@@ -330,12 +417,12 @@ impl Libraries {
             blocking(move || index.delete_documents(&gone)).await??;
         }
         let mut batch = Vec::new();
-        for document in documents {
+        for document in lacking {
             let Some(library) = libraries.get(&document.library_id) else {
                 continue;
             };
             // A scan has no passage: nothing to index, ever.
-            if document.chunks == 0 || indexed.remove(&document.id).is_some() {
+            if document.chunks == 0 {
                 continue;
             }
             let stored = self.store.library_chunks(&document.id).await?;
@@ -462,7 +549,8 @@ impl Libraries {
     }
 
     /// Deletes the documents older than their library's retention (`retention_days`) at `now`,
-    /// for real, each with its `library.document.delete` event by `actor`; how many went.
+    /// for real, each with its `library.document.delete` event by `actor`, and the store's
+    /// change log older than [`CHANGES_KEPT_MILLIS`]; how many documents went.
     pub async fn purge_expired(
         &self,
         now: domain::UnixMillis,
@@ -492,6 +580,8 @@ impl Libraries {
                 }
             }
         }
+        let kept_from = now.saturating_sub(CHANGES_KEPT_MILLIS);
+        self.store.prune_library_changes(kept_from).await?;
         Ok(purged)
     }
 

@@ -118,6 +118,15 @@ async fn found(libraries: &Libraries, library: &StoredLibrary, question: &str) -
     names
 }
 
+/// The names of every document `libraries` finds in `library` (each matches any question by its
+/// vectors), at most five, sorted.
+async fn held(libraries: &Libraries, library: &StoredLibrary) -> Vec<String> {
+    let mut names = found(libraries, library, "zzz").await;
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// A store of its own: a SQLite file in `dir`, or a fresh PostgreSQL schema.
 async fn store(dir: &Path, postgres: bool) -> Option<Store> {
     if !postgres {
@@ -248,5 +257,98 @@ async fn replicas_build_their_indexes_from_the_store(postgres: bool) {
     );
     assert!(c.library(&notes.id).is_none());
     assert_eq!(found(&c, &notes, "comité").await, Vec::<String>::new());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_sync_reads_what_changed_since_the_last() {
+    a_sync_reads_what_changed_since_the_last(false).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_sync_reads_what_changed_since_the_last() {
+    a_sync_reads_what_changed_since_the_last(true).await;
+}
+
+/// Re-ingested through one replica: the other finds the new version only; several changes
+/// between two syncs (notices missed, the refresh catches up) come in one; a change log pruned
+/// past a replica's cursor makes it compare in full, and it still ends in line.
+async fn a_sync_reads_what_changed_since_the_last(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(store) = store(dir.path(), postgres).await else {
+        return;
+    };
+    let embed = Arc::new(Counting::default());
+    let a = replica(&store, &dir.path().join("index-a"), &embed).await;
+    let b = replica(&store, &dir.path().join("index-b"), &embed).await;
+    let rh = library("Politiques RH");
+    a.create(&rh, &audit(AuditAction::LibraryCreate))
+        .await
+        .unwrap();
+    let (added, credentials) = (
+        audit(AuditAction::LibraryDocumentAdd),
+        http::HeaderMap::new(),
+    );
+    let add = |name: &'static str, text: &'static str| {
+        a.add_document(&rh, upload(name, text), &credentials, &added)
+    };
+    add("charte.md", "Les congés payés sont de vingt-cinq jours.")
+        .await
+        .unwrap();
+    add("note.txt", "La cantine ferme le vendredi.")
+        .await
+        .unwrap();
+    let (indexed, deleted) = (2, 0);
+    assert_eq!(b.sync().await.unwrap(), Synced { indexed, deleted });
+    assert_eq!(held(&b, &rh).await, ["charte.md", "note.txt"]);
+
+    // Re-ingested: the new version stored, the old one deleted; and a document added then
+    // deleted before the sync is neither indexed nor counted.
+    add("charte.md", "Les congés payés sont de trente jours.")
+        .await
+        .unwrap();
+    let brief = add("brève.txt", "Une brève vite retirée.").await.unwrap();
+    let gone = audit(AuditAction::LibraryDocumentDelete);
+    assert!(a.delete_document(&rh, &brief.id, &gone).await.unwrap());
+    let (indexed, deleted) = (1, 1);
+    assert_eq!(b.sync().await.unwrap(), Synced { indexed, deleted });
+    assert_eq!(b.sync().await.unwrap(), Synced::default());
+    let hits = b
+        .search(
+            std::slice::from_ref(&rh),
+            &Reader {
+                tags: vec!["user:someone".into()],
+            },
+            &credentials,
+            "congés",
+            5,
+        )
+        .await
+        .unwrap();
+    let charte: Vec<&str> = (hits.iter())
+        .filter(|hit| hit.title == "charte.md")
+        .map(|hit| hit.text.as_str())
+        .collect();
+    assert_eq!(charte, ["Les congés payés sont de trente jours."]);
+    assert_eq!(held(&b, &rh).await, ["charte.md", "note.txt"]);
+
+    // The log pruned past b's cursor (b out of touch for long): b compares in full.
+    add("menu.txt", "Le menu du jour est affiché à midi.")
+        .await
+        .unwrap();
+    let note = a.store().library_documents(&rh.id).await.unwrap();
+    let note = note.iter().find(|d| d.name == "note.txt").unwrap();
+    assert!(a.delete_document(&rh, &note.id, &gone).await.unwrap());
+    assert!(store.prune_library_changes(now_millis() + 1).await.unwrap() > 0);
+    assert!(store.library_changes_since(0).await.unwrap().is_none());
+    let (indexed, deleted) = (1, 1);
+    assert_eq!(b.sync().await.unwrap(), Synced { indexed, deleted });
+    assert_eq!(held(&b, &rh).await, ["charte.md", "menu.txt"]);
+    // And reads the log again from there.
+    add("plan.txt", "Le plan du site est à l'accueil.")
+        .await
+        .unwrap();
+    let (indexed, deleted) = (1, 0);
+    assert_eq!(b.sync().await.unwrap(), Synced { indexed, deleted });
     store.close().await;
 }

@@ -59,7 +59,10 @@
 //! `library_chunks` (the text and, migration 0035, the embedding each index entry was made from, so
 //! every replica builds its index from the store; `libraries` change notices); reader and editor
 //! tags one a line;
-//! deleting a document or a library deletes its chunks' rows in the same transaction.
+//! deleting a document or a library deletes its chunks' rows in the same transaction. Migration
+//! 0037 (`library_changes.rs`): `library_changes`, one row per document added or deleted, numbered
+//! in commit order (an advisory lock on PostgreSQL), so a replica's sync reads what changed after
+//! its cursor; pruned after a day, `library_changes_pruned` noting how far.
 //! **Use-case documents** (`use_case_documents.rs`, migration 0032): the documents attached to a
 //! use case (its impact assessment's), metadata and bytes in one row; listings read the metadata
 //! only, every read names the use case, and adding or deleting commits with its audit event.
@@ -118,6 +121,7 @@ mod last_seen;
 mod lease;
 mod legal_holds;
 mod libraries;
+mod library_changes;
 mod limits;
 mod login_links;
 mod multi_row;
@@ -153,6 +157,7 @@ pub use keys::{Credential, KeyListing, Rotation};
 pub use lease::{LEASE_CLASS, Lease};
 pub use legal_holds::LegalHold;
 pub use libraries::{StoredChunk, StoredDocument, StoredLibrary, vector_bytes, vector_of};
+pub use library_changes::LibraryChanges;
 pub use limits::{Spent, StoredBudget, StoredLimit};
 pub use login_links::LoginLinkUse;
 pub use narrowing::{Column, Listing, Narrowing, Ordering, Page, TextMatch, Window, fold};

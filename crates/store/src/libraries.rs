@@ -4,7 +4,8 @@
 //! again. Each change is written with its audit event in one transaction; deleting a document or
 //! a library deletes its chunks' rows in the same transaction (the index under the data directory
 //! is the `knowledge` crate's to clear). On PostgreSQL a change to `libraries` or
-//! `library_documents` sends the change notice `libraries`.
+//! `library_documents` sends the change notice `libraries`. Each document added or deleted is
+//! logged in the same transaction (`library_changes.rs`), for replicas' syncs.
 
 use domain::{AuditEvent, EntityId, UnixMillis};
 use sqlx::Row as _;
@@ -12,6 +13,7 @@ use sqlx::any::AnyRow;
 
 use crate::audit::insert_targeted;
 use crate::codec::{int, opt_int, opt_parsed, opt_text, text, to_bigint, unsigned};
+use crate::library_changes::{Change, log_document, log_library_deleted, take_numbering};
 use crate::{Store, StoreError};
 
 /// A library as stored.
@@ -64,7 +66,7 @@ pub struct StoredChunk {
 
 const LIBRARY_COLUMNS: &str = "id, entity_id, name, description, classification, retention_days, \
                                readers, editors, embedding_model, created_by, created_at";
-const DOCUMENT_COLUMNS: &str = "id, library_id, name, kind, bytes, sha256, pages, chunks, scanned, \
+pub(crate) const DOCUMENT_COLUMNS: &str = "id, library_id, name, kind, bytes, sha256, pages, chunks, scanned, \
                                 personal_data, readers, added_by, added_at";
 
 /// Tags one a line (they hold no line break: `knowledge` checks them).
@@ -135,6 +137,10 @@ impl Store {
     /// when there was no such library.
     pub async fn delete_library(&self, id: &str, audit: &AuditEvent) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        take_numbering(&mut tx, self.backend).await?;
+        // The log's rows are the first write (on SQLite a transaction that writes first waits
+        // for the lock); the deletion rolls them back with it when there is no such library.
+        log_library_deleted(&mut tx, id).await?;
         sqlx::query(
             "DELETE FROM library_chunks WHERE document_id IN \
              (SELECT id FROM library_documents WHERE library_id = $1)",
@@ -168,6 +174,7 @@ impl Store {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        take_numbering(&mut tx, self.backend).await?;
         sqlx::query(&format!(
             "INSERT INTO library_documents ({DOCUMENT_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -200,6 +207,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let logged = (document.library_id.as_str(), document.id.as_str());
+        log_document(&mut tx, Change::Added, logged).await?;
         insert_targeted(&mut tx, audit, document.id.clone(), entity).await?;
         tx.commit().await?;
         Ok(())
@@ -300,6 +309,7 @@ impl Store {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        take_numbering(&mut tx, self.backend).await?;
         // The chunks first: they refer to the document.
         sqlx::query(
             "DELETE FROM library_chunks WHERE document_id IN \
@@ -319,6 +329,7 @@ impl Store {
         if deleted.is_none() {
             return Ok(false);
         }
+        log_document(&mut tx, Change::Deleted, (library, id)).await?;
         insert_targeted(&mut tx, audit, id.to_owned(), entity).await?;
         tx.commit().await?;
         Ok(true)
@@ -356,7 +367,7 @@ fn library_row(row: &AnyRow) -> Result<StoredLibrary, StoreError> {
     })
 }
 
-fn document_row(row: &AnyRow) -> Result<StoredDocument, StoreError> {
+pub(crate) fn document_row(row: &AnyRow) -> Result<StoredDocument, StoreError> {
     Ok(StoredDocument {
         id: text(row, "id")?,
         library_id: text(row, "library_id")?,
