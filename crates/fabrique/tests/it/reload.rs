@@ -200,6 +200,21 @@ async fn a_configuration_the_gateway_cannot_put_in_force_is_refused_and_the_runn
     assert_eq!(t.chat("mistral-small").await.0, 200);
 }
 
+/// A streamed request with `headers`, sent once the pool's line is empty and back once it
+/// waits there.
+async fn queue(
+    t: &TestServer,
+    headers: &[(&str, &str)],
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let mut request = t.http.post(t.url("/v1/chat/completions"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let sent = tokio::spawn(request.bearer_auth(&t.key).json(&streamed(1_000)).send());
+    until_queued(t, 1).await;
+    sent
+}
+
 #[tokio::test]
 async fn a_request_queued_before_a_reload_is_sent_to_an_endpoint_still_configured() {
     // One pool of two endpoints of one sequence each, both held by slow streams.
@@ -219,12 +234,7 @@ async fn a_request_queued_before_a_reload_is_sent_to_an_endpoint_still_configure
     } else {
         (second, first)
     };
-    let queued = {
-        let request = t.http.post(t.url("/v1/chat/completions"));
-        let request = request.bearer_auth(&t.key).json(&streamed(1_000));
-        tokio::spawn(request.send())
-    };
-    until_queued(&t, 1).await;
+    let queued = queue(&t, &[]).await;
 
     // `gpu-a` goes and `gpu-b` takes two sequences: the pool's capacity is the same, so the
     // queued request waits on until `gpu-a`'s stream ends and leaves `gpu-a` idle.
@@ -248,12 +258,7 @@ async fn a_request_queued_before_a_reload_removing_its_pools_endpoints_is_refuse
     let t = TestServer::start(vec![slow_sim(), instant_sim()], &start).await;
     let holding = send(&t, &t.key, &streamed(1_000), &[]).await;
     assert_eq!(holding.status(), 200);
-    let queued = {
-        let request = t.http.post(t.url("/v1/chat/completions"));
-        let request = request.bearer_auth(&t.key).json(&streamed(1_000));
-        tokio::spawn(request.send())
-    };
-    until_queued(&t, 1).await;
+    let queued = queue(&t, &[]).await;
 
     // The model moves to `gpu-b`, in a pool of its own: the queued request's pool has no
     // endpoint left when `gpu-a`'s stream ends.
@@ -370,12 +375,7 @@ async fn a_batch_headroom_changed_in_the_file_applies_to_the_requests_waiting() 
     // Half of two sequences left free for questions: a second batch request waits.
     let holding = send(&t, &t.key, &streamed(1_000), &batch).await;
     assert_eq!(holding.status(), 200);
-    let waiting = {
-        let request = t.http.post(t.url("/v1/chat/completions"));
-        let request = request.bearer_auth(&t.key).header(batch[0].0, batch[0].1);
-        tokio::spawn(request.json(&streamed(1_000)).send())
-    };
-    until_queued(&t, 1).await;
+    let waiting = queue(&t, &batch).await;
 
     let invalid = with_headroom("0.9");
     let refused = t.reload(&invalid).await.unwrap_err();
