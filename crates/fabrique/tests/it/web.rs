@@ -631,6 +631,14 @@ async fn signed_in_as(issuer: &::oidc::testing::TestIssuer, t: &TestServer, user
     }
 }
 
+/// The answer's text, as the model wrote it: the `answer` events' deltas.
+fn answer_text(events: &[(String, Value)]) -> String {
+    let answers = events.iter().filter(|(name, _)| name == "answer");
+    answers
+        .map(|(_, data)| data["delta"].as_str().unwrap())
+        .collect()
+}
+
 /// The `request_id` of the answer that ends `events`.
 fn answered(events: &[(String, Value)]) -> String {
     let (last, done) = events.last().unwrap();
@@ -650,11 +658,7 @@ async fn a_kept_conversation_is_sealed_one_row_a_message_reopened_renamed_pinned
     let (name, kept) = &events[0];
     assert_eq!(name, "conversation", "{events:?}");
     let id = kept["id"].as_str().unwrap().to_owned();
-    let answer: String = events
-        .iter()
-        .filter(|(n, _)| n == "answer")
-        .map(|(_, d)| d["delta"].as_str().unwrap())
-        .collect();
+    let answer = answer_text(&events);
     assert!(!answer.is_empty(), "{events:?}");
     // Continuing, the page sends the question alone: the gateway is asked the whole
     // conversation, read from the store.
@@ -852,11 +856,7 @@ async fn a_conversation_longer_than_the_models_context_sends_its_newest_messages
         );
         id = Some(events[0].1["id"].as_str().unwrap().to_owned());
         answered(&events);
-        let answer: String = events
-            .iter()
-            .filter(|(n, _)| n == "answer")
-            .map(|(_, d)| d["delta"].as_str().unwrap())
-            .collect();
+        let answer = answer_text(&events);
         conversation.extend([question, json!({"role": "assistant", "content": answer})]);
     }
     let id = id.unwrap();
@@ -1317,11 +1317,7 @@ async fn an_assistant_with_an_output_schema_is_offered_and_its_answers_checked()
     let ask = |text: &str| json!({"model": "usecase/invoices", "messages": [{"role": "user", "content": text}]});
     let events = events_of(&ada.send(&t, &ask("facture 17")).await.text().await.unwrap());
     answered(&events);
-    let text: String = events
-        .iter()
-        .filter(|(name, _)| name == "answer")
-        .map(|(_, data)| data["delta"].as_str().unwrap())
-        .collect();
+    let text = answer_text(&events);
     assert_eq!(text, r#"{"montant": 17.5}"#, "{events:?}");
     assert!(
         events.iter().all(|(name, _)| name != "refused"),
@@ -1442,11 +1438,7 @@ async fn an_attached_document_is_read_refused_past_the_models_context_and_inspec
         events[0].1["text"], "1 IBAN pseudonymisé(s) avant l’envoi",
         "the policy read the document's text: {events:?}"
     );
-    let answer: String = events
-        .iter()
-        .filter(|(n, _)| n == "answer")
-        .map(|(_, d)| d["delta"].as_str().unwrap())
-        .collect();
+    let answer = answer_text(&events);
     assert!(answer.contains("facture 17"), "{answer}");
 }
 
