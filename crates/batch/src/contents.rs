@@ -16,6 +16,7 @@
 
 mod database;
 mod disk;
+mod moving;
 
 use std::io;
 use std::path::PathBuf;
@@ -24,6 +25,8 @@ use bytes::Bytes;
 use domain::{BatchId, FileId};
 use sha2::{Digest as _, Sha256};
 use store::{Progress, Store};
+
+pub use moving::Moved;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -177,7 +180,7 @@ impl Contents {
     }
 
     /// The size and digest of the file `id`, read whole.
-    async fn measure(&self, id: FileId, bytes: u64) -> io::Result<Written> {
+    pub async fn measure(&self, id: FileId, bytes: u64) -> io::Result<Written> {
         let mut chunks = self.read(id, bytes);
         let mut measure = Measure::default();
         while let Some(chunk) = chunks.recv().await {

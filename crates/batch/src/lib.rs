@@ -2,7 +2,8 @@
 //! download; `files`), with the bytes on disk under the data directory or in the store's
 //! `file_chunks`, as `[batches] file_contents` says (`contents`: one interface, so uploads,
 //! downloads, batches' inputs and their result spools work alike on both; in the database every
-//! replica reads every file), and their metadata in the store; `/v1/batches` and Mistral's `/v1/batch/jobs`, two views
+//! replica reads every file; a change of the setting moves every file at start: `contents::moving`),
+//! and their metadata in the store; `/v1/batches` and Mistral's `/v1/batch/jobs`, two views
 //! (`batches::View`; Mistral's in `mistral`) of the same batches served by the same handlers
 //! (`batches`), run by the [`Runner`] (`runner`) through the
 //! gateway as their submitter — the binary joins the two ([`Lines`]) and runs the runner on
@@ -39,7 +40,7 @@ use store::Store;
 use tokio::sync::{Notify, watch};
 
 pub use batches::{BatchObject, Shape, operation_of};
-pub use contents::{Contents, ContentsAt, WriteError, Written};
+pub use contents::{Contents, ContentsAt, Moved, WriteError, Written};
 pub use error::ApiError;
 pub use files::{FileObject, Purpose};
 pub use mistral::JobObject;
@@ -115,6 +116,17 @@ impl Batches {
             ended: watch::Sender::new(0),
             clock: Clock::default(),
         }))
+    }
+
+    /// Moves into the place its settings name every file whose contents are kept at `from`,
+    /// the other place (`contents::moving`); a files directory that does not exist holds none.
+    pub async fn move_contents_from(&self, from: &ContentsAt) -> std::io::Result<Moved> {
+        let absent = matches!(from, ContentsAt::Disk(dir) if !dir.exists());
+        if absent || *from == self.settings.contents {
+            return Ok(Moved::default());
+        }
+        let from = Contents::open(from, &self.store)?;
+        self.contents.move_from(&from, &self.store).await
     }
 
     /// The input lines the runner last committed for a batch (its `next_line`): a test waits on

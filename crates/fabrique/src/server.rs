@@ -381,26 +381,42 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
             directory: Arc::clone(&directory),
         })),
     });
+    let files_dir =
+        (config.batches.files_dir.clone()).unwrap_or_else(|| config.server.data_dir.join("files"));
+    let (contents, other) = match config.batches.file_contents {
+        configuration::FileContents::Disk => (
+            batch::ContentsAt::Disk(files_dir),
+            batch::ContentsAt::Database,
+        ),
+        configuration::FileContents::Database => (
+            batch::ContentsAt::Database,
+            batch::ContentsAt::Disk(files_dir),
+        ),
+    };
     let batches = batch::Batches::open(batch::Parts {
         store: store.clone(),
         directory: Arc::clone(&directory),
         sign_in: sign_in.clone(),
         settings: batch::Settings {
-            contents: match config.batches.file_contents {
-                configuration::FileContents::Disk => batch::ContentsAt::Disk(
-                    config
-                        .batches
-                        .files_dir
-                        .clone()
-                        .unwrap_or_else(|| config.server.data_dir.join("files")),
-                ),
-                configuration::FileContents::Database => batch::ContentsAt::Database,
-            },
+            contents,
             max_file_bytes: config.batches.max_file_bytes,
             entity_quota_bytes: config.batches.entity_quota_bytes,
         },
     })
     .context("opening the files directory")?;
+    let moved = batches.move_contents_from(&other).await;
+    match moved.context("moving files' contents to `[batches] file_contents`")? {
+        batch::Moved {
+            files: 0,
+            mismatched: 0,
+            ..
+        } => {}
+        moved => tracing::info!(
+            ?moved,
+            place = config.batches.file_contents.as_str(),
+            "files' contents moved to `[batches] file_contents`"
+        ),
+    }
     let lines = Arc::new(crate::batches::GatewayLines(Arc::clone(&gateway)));
     let runner = batch::Runner::new(Arc::clone(&batches), lines, config.batches.concurrency);
     background.push(crate::batches::spawn_runner(runner, leading.clone()));

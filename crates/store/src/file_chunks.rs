@@ -7,7 +7,7 @@
 use domain::{FileId, UnixMillis, now_millis};
 
 use crate::batches::BatchStatus;
-use crate::codec::{to_bigint, unsigned};
+use crate::codec::{parsed, to_bigint, unsigned};
 use crate::{Store, StoreError};
 
 impl Store {
@@ -73,6 +73,18 @@ impl Store {
         .await?;
         tx.commit().await?;
         unsigned(&row, "held")
+    }
+
+    /// The files (with metadata) that have rows here, by id: those to move out when the contents
+    /// are kept on disk.
+    pub async fn files_with_chunks(&self) -> Result<Vec<FileId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT file_id FROM file_chunks WHERE file_id IN (SELECT id FROM files) \
+             ORDER BY file_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| parsed(row, "file_id")).collect()
     }
 
     /// Deletes every row of file `file` (an upload given up, a batch's spool dropped).

@@ -110,6 +110,16 @@ impl Store {
         row.as_ref().map(file_row).transpose()
     }
 
+    /// The file `id`, whoever owns it: for moving files' contents between their places, never
+    /// for a caller's read.
+    pub async fn stored_file(&self, id: FileId) -> Result<Option<StoredFile>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM files WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(file_row).transpose()
+    }
+
     /// `owner`'s files, as `selection` says.
     pub async fn files(
         &self,

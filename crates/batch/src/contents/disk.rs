@@ -72,6 +72,8 @@ impl Disk {
         tokio::task::spawn_blocking(move || {
             let mut file = match File::open(&path) {
                 Ok(file) => file,
+                // An empty file's bytes are kept nowhere in the database: none here is whole.
+                Err(error) if error.kind() == io::ErrorKind::NotFound && bytes == 0 => return,
                 Err(error) => {
                     let _ = sender.blocking_send(Err(error));
                     return;
@@ -105,6 +107,35 @@ impl Disk {
         blocking(move || match fs::remove_file(&path) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
+        })
+        .await
+    }
+
+    /// Removes the file `id` and what a write of it cut short left; either already gone is no
+    /// error.
+    pub(super) async fn clear(&self, id: FileId) -> io::Result<()> {
+        let partial = self.dir.join(format!("{id}.partial"));
+        self.remove(id).await?;
+        blocking(move || match fs::remove_file(&partial) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        })
+        .await
+    }
+
+    /// The files whose bytes are here (named by their id), by id.
+    pub(super) async fn files(&self) -> io::Result<Vec<FileId>> {
+        let dir = self.dir.clone();
+        blocking(move || {
+            let mut ids = Vec::new();
+            for entry in fs::read_dir(&dir)? {
+                let name = entry?.file_name();
+                if let Some(id) = name.to_str().and_then(|n| n.parse::<FileId>().ok()) {
+                    ids.push(id);
+                }
+            }
+            ids.sort_by_key(ToString::to_string);
+            Ok(ids)
         })
         .await
     }

@@ -23,8 +23,10 @@ pub struct BatchesConfig {
     /// Key `file_contents`: where the contents of uploaded files (and batches' output files) are
     /// kept, `disk` (the default) or `database`. See [`FileContents`].
     pub file_contents: FileContents,
-    /// Key `files_dir`, with `file_contents = "disk"` only: where the contents are kept, one file
-    /// per id; created (0700) at start. Absent: `files` under `[server] data_dir`.
+    /// Key `files_dir`: with `file_contents = "disk"`, where the contents are kept, one file per
+    /// id; created (0700) at start. With `"database"`, where files kept on disk before are moved
+    /// from at start. Absent: `files` under `[server] data_dir`. Changing `file_contents` moves
+    /// every file's contents to the new place at the next start (checked by size and SHA-256).
     pub files_dir: Option<PathBuf>,
     /// Key `max_file_bytes`: the largest file an upload may send, at least 1. Default 512 MiB
     /// (a batch's input of a million lines).
@@ -124,12 +126,6 @@ pub(crate) fn validate(raw: RawBatches, errors: &mut Collector) -> BatchesConfig
             FileContents::Disk
         }
     };
-    if file_contents == FileContents::Database && raw.files_dir.is_some() {
-        errors.push(
-            "batches.files_dir",
-            "only allowed with `file_contents = \"disk\"` (the contents are in the database)",
-        );
-    }
     BatchesConfig {
         file_contents,
         files_dir: raw.files_dir,
