@@ -97,6 +97,20 @@ impl Load {
 
     fn enter(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Release);
+        // Wakes the clients holding back until the phase changes.
+        self.answers.send_modify(|_| {});
+    }
+
+    /// Holds a client back once the cut has its answers: the journals are bounded (64 MiB, about
+    /// 100,000 records each), and the cut lasts as long as the refusals' pool waits.
+    async fn enough_during_the_cut(&self) {
+        let mut answers = self.answers.subscribe();
+        answers
+            .wait_for(|answers| {
+                self.phase() != Phase::Cut || answers[Phase::Cut as usize] < ANSWERS_DURING
+            })
+            .await
+            .unwrap();
     }
 
     /// Waits until `count` requests were answered in `phase`.
@@ -271,6 +285,7 @@ async fn drive(
         if load.stop.load(Ordering::Acquire) {
             break;
         }
+        load.enough_during_the_cut().await;
         let id = format!("outage-{client}-{n}");
         let refused = n % 4 == 3;
         let mut request = http
