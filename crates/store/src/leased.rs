@@ -9,7 +9,21 @@ use std::ops::{Deref, DerefMut};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 
-use crate::StoreError;
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Runs `work` on a connection of its own, closed rather than returned to the pool if the
+    /// caller drops it before `work` ends.
+    pub(crate) async fn leased<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = Leased::acquire(&self.pool).await?;
+        let result = work(&mut conn).await;
+        conn.end();
+        result
+    }
+}
 
 pub(crate) struct Leased {
     conn: PoolConnection<Any>,
