@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::watch;
 
-use crate::harness::{ADMIN_KEY, chat_body, postgres_schema};
+use crate::harness::{ADMIN_KEY, SchemaGuard, chat_body, postgres_schema};
 use crate::process::{Serve, user_key};
 use crate::relay::Relay;
 
@@ -123,23 +123,60 @@ impl Load {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_unreachable_under_load_loses_no_record_and_stores_none_twice() {
-    let Some(schema) = postgres_schema().await else {
-        return;
-    };
+/// A server on PostgreSQL through a relay, and what the tests use with it.
+struct Setup {
+    /// Kept for the test's length: dropped, its schema goes.
+    _schema: SchemaGuard,
+    /// PostgreSQL's URL, not through the relay.
+    direct: String,
+    relay: Relay,
+    /// The server's data directory (its journal), inside `_dir`.
+    data: PathBuf,
+    _dir: tempfile::TempDir,
+    server: Serve,
+    http: reqwest::Client,
+}
+
+/// Starts [`Setup`]; `None` when the tests do not run on PostgreSQL.
+async fn serve_through_a_relay() -> Option<Setup> {
+    let schema = postgres_schema().await?;
     let direct = schema.url();
-    let mut relay = Relay::start(postgres_addr(&direct).await).await;
+    let relay = Relay::start(postgres_addr(&direct).await).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fabrique.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let data = dir.path().join("data");
-    let mut server = Serve::start_on(&config, &data, Some(&relay.url(&direct)));
+    let server = Serve::start_on(&config, &data, Some(&relay.url(&direct)));
     let http = reqwest::Client::builder()
         // A bound on a hang, not a timing assertion: every answer here takes milliseconds.
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
+    Some(Setup {
+        _schema: schema,
+        direct,
+        relay,
+        data,
+        _dir: dir,
+        server,
+        http,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_under_load_loses_no_record_and_stores_none_twice() {
+    let Some(Setup {
+        _schema,
+        direct,
+        mut relay,
+        data,
+        _dir,
+        mut server,
+        http,
+    }) = serve_through_a_relay().await
+    else {
+        return;
+    };
     let key = user_key(&http, &server.base, "acme", "ada").await;
     // Bea has a key and a seat but has never sent a request.
     let newcomer = user_key(&http, &server.base, "acme", "bea").await;
@@ -241,19 +278,18 @@ async fn postgres_unreachable_under_load_loses_no_record_and_stores_none_twice()
 /// usage record and audit event reaches PostgreSQL, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_silent_then_back_loses_no_record_and_stores_none_twice() {
-    let Some(schema) = postgres_schema().await else {
+    let Some(Setup {
+        _schema,
+        direct,
+        mut relay,
+        _dir,
+        mut server,
+        http,
+        ..
+    }) = serve_through_a_relay().await
+    else {
         return;
     };
-    let direct = schema.url();
-    let mut relay = Relay::start(postgres_addr(&direct).await).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("fabrique.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let mut server = Serve::start_on(&config, &dir.path().join("data"), Some(&relay.url(&direct)));
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
     let key = user_key(&http, &server.base, "acme", "ada").await;
     let body = chat_body("mistral-small");
     let mut answered = Vec::new();
