@@ -4,8 +4,8 @@
 
 use domain::{AuditAction, AuditEvent, EntityId, Outcome};
 use evidence::{ChainHash, EventContent, chain_hash};
-use sqlx::AnyConnection;
 use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{AnyConnection, Connection};
 
 use crate::codec::{int, opt_parsed, opt_text, text};
 use crate::multi_row::{MultiRowInsert, add};
@@ -22,12 +22,16 @@ impl Store {
     }
 
     /// Appends events in order, in one transaction: all or none. The request path's access
-    /// decisions arrive this way, in batches.
+    /// decisions arrive this way, in batches; a caller's timeout closes its connection
+    /// (`Store::leased`).
     pub async fn append_audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_audits(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(())
+        self.leased(async |conn| {
+            let mut tx = conn.begin().await?;
+            insert_audits(&mut tx, events).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The newest `limit` events, newest first, with their sequence numbers.

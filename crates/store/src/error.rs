@@ -14,6 +14,10 @@ pub enum StoreError {
     VersionMismatch(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// The database did not answer within its caller's bound (a connection open, nothing
+    /// answering: a firewall dropping packets, say).
+    #[error("the database did not answer within {0:?}")]
+    Unanswered(std::time::Duration),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error(
@@ -49,14 +53,14 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
-    /// Whether the database could not be reached at all (no connection within the pool's wait, or
-    /// one lost): worth a retry shortly, unlike a statement the database refused.
+    /// Whether the database could not be reached at all (no connection within the pool's wait, one
+    /// lost, or no answer): worth a retry shortly, unlike a statement the database refused.
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
-            )
+            ) | StoreError::Unanswered(_)
         )
     }
 

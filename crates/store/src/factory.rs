@@ -13,6 +13,7 @@ use domain::{AuditEvent, EntityId, Feedback, UnixMillis};
 use factory::canary::VersionStats;
 use factory::report::{CaseResult, Summary};
 use factory::{Approval, UseCase, Version, VersionSpec, VersionState};
+use sqlx::Connection;
 use sqlx::any::AnyRow;
 
 use crate::audit::insert_audit;
@@ -581,26 +582,30 @@ impl Store {
             .collect()
     }
 
-    /// Stores feedback; a caller's second verdict on the same answer replaces the first.
+    /// Stores feedback; a caller's second verdict on the same answer replaces the first. A
+    /// caller's timeout closes its connection (`Store::leased`).
     pub async fn insert_feedback(&self, batch: &[Feedback]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for f in batch {
-            sqlx::query(
-                "INSERT INTO feedback (request_id, actor, entity_id, rating, comment, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id, actor) DO UPDATE SET \
-                 rating = excluded.rating, comment = excluded.comment, at = excluded.at",
-            )
-            .bind(f.request_id.as_str())
-            .bind(f.actor.as_str())
-            .bind(f.entity_id.map(|id| id.to_string()))
-            .bind(f.rating.as_str())
-            .bind(f.comment.as_deref())
-            .bind(f.at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.leased(async |conn| {
+            let mut tx = conn.begin().await?;
+            for f in batch {
+                sqlx::query(
+                    "INSERT INTO feedback (request_id, actor, entity_id, rating, comment, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id, actor) DO UPDATE \
+                     SET rating = excluded.rating, comment = excluded.comment, at = excluded.at",
+                )
+                .bind(f.request_id.as_str())
+                .bind(f.actor.as_str())
+                .bind(f.entity_id.map(|id| id.to_string()))
+                .bind(f.rating.as_str())
+                .bind(f.comment.as_deref())
+                .bind(f.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// What each version of a use case did since `since`: requests, errors (5xx, and answers

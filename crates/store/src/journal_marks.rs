@@ -4,7 +4,7 @@
 //! crash the journal's replay skips exactly what the database already holds.
 
 use domain::{AuditEvent, UsageRecord};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Connection};
 
 use crate::audit::insert_audits;
 use crate::usage::USAGE_INSERT;
@@ -13,43 +13,52 @@ use crate::{Store, StoreError};
 impl Store {
     /// The number of the last journaled record of `kind` stored; 0 when none was.
     pub async fn journal_mark(&self, kind: &str) -> Result<u64, StoreError> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM journal_marks WHERE kind = $1")
-            .bind(kind)
-            .fetch_optional(&self.pool)
+        let seq: Option<i64> = self
+            .leased(async |conn| {
+                let query = sqlx::query_scalar("SELECT seq FROM journal_marks WHERE kind = $1");
+                Ok(query.bind(kind).fetch_optional(conn).await?)
+            })
             .await?;
         Ok(seq.map_or(0, |seq| u64::try_from(seq).unwrap_or(0)))
     }
 
     /// Inserts `records`, journaled as `kind` up to number `through`, with the mark: all or none.
+    /// Its caller may drop it mid-way (a timeout): its connection is then closed (`Store::leased`).
     pub async fn insert_usage_through(
         &self,
         records: &[UsageRecord],
         kind: &str,
         through: u64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        USAGE_INSERT
-            .execute(&mut tx, self.backend(), records, crate::usage::bind_usage)
-            .await?;
-        crate::rollups::reopen_hours(&mut tx, records).await?;
-        advance(&mut tx, kind, through).await?;
-        tx.commit().await?;
-        Ok(())
+        self.leased(async |conn| {
+            let mut tx = conn.begin().await?;
+            USAGE_INSERT
+                .execute(&mut tx, self.backend(), records, crate::usage::bind_usage)
+                .await?;
+            crate::rollups::reopen_hours(&mut tx, records).await?;
+            advance(&mut tx, kind, through).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Appends `events` to the chain, journaled as `kind` up to number `through`, with the mark:
-    /// all or none.
+    /// all or none. Its caller may drop it mid-way (a timeout): its connection is then closed (`Store::leased`).
     pub async fn append_audit_through(
         &self,
         events: &[AuditEvent],
         kind: &str,
         through: u64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_audits(&mut tx, events).await?;
-        advance(&mut tx, kind, through).await?;
-        tx.commit().await?;
-        Ok(())
+        self.leased(async |conn| {
+            let mut tx = conn.begin().await?;
+            insert_audits(&mut tx, events).await?;
+            advance(&mut tx, kind, through).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -119,6 +119,7 @@ mod journal_marks;
 mod keys;
 mod last_seen;
 mod lease;
+mod leased;
 mod legal_holds;
 mod libraries;
 mod library_changes;

@@ -2,6 +2,7 @@
 //! INSERTs per batch.
 
 use domain::{Hosting, Operation, UsageRecord};
+use sqlx::Connection;
 use sqlx::any::{AnyArguments, AnyRow};
 
 use crate::codec::{int, opt_parsed, opt_text, opt_unsigned, text, to_bigint, unsigned};
@@ -41,18 +42,22 @@ pub(crate) static USAGE_INSERT: MultiRowInsert =
     MultiRowInsert::new("usage_records", &USAGE_COLUMNS);
 
 impl Store {
-    /// Inserts `records` atomically: all or none, in a few multi-row statements.
+    /// Inserts `records` atomically: all or none, in a few multi-row statements. Its caller may
+    /// drop it mid-way (a timeout): its connection is then closed (`Store::leased`).
     pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
-        USAGE_INSERT
-            .execute(&mut tx, self.backend(), records, bind_usage)
-            .await?;
-        crate::rollups::reopen_hours(&mut tx, records).await?;
-        tx.commit().await?;
-        Ok(())
+        self.leased(async |conn| {
+            let mut tx = conn.begin().await?;
+            USAGE_INSERT
+                .execute(&mut tx, self.backend(), records, bind_usage)
+                .await?;
+            crate::rollups::reopen_hours(&mut tx, records).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The newest `limit` records, newest first.

@@ -12,7 +12,9 @@
 //! was answered survives a `kill -9` (the journal is written with `write(2)`; the kernel keeps it)
 //! and a database outage of any length within the journal's bound: a batch the store refuses is
 //! kept and tried again, with a growing pause (50 ms doubling to 5 s) and an error log each time,
-//! until it is written. At start the records the store's mark does not cover are read back and
+//! until it is written; a try the store leaves unanswered for [`STORE_WRITE_TIMEOUT`] (5 s: a
+//! database gone silent, its connections open and unanswered) fails like one refused, its
+//! connection closed rather than reused (`store::Store::insert_usage_through`). At start the records the store's mark does not cover are read back and
 //! written; a batch commits with its mark (`store::Store::journal_mark`), so nothing is stored
 //! twice: a batch tried again is first cut to what the mark does not cover, as a try whose
 //! answer was lost (the connection cut after the commit) may have stored it. The journal is `fsync`ed, off the runtime, before each batch goes to the store: a power
@@ -59,6 +61,12 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 pub use journal::JournalSettings;
+
+/// Longest wait for the store's answer to one try at a batch (its mark read, its transaction):
+/// past it the try has failed, and its connection is closed, not reused. A database that stops
+/// answering without closing its connections (a firewall dropping packets) would otherwise hold
+/// the writer for good, past its return, until the journal filled.
+pub const STORE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest time a record waits in memory before its batch is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::journal::{Appended, Journal};
-use crate::{FLUSH_INTERVAL, Loss, MAX_BATCH, Record, Shared, Through};
+use crate::{FLUSH_INTERVAL, Loss, MAX_BATCH, Record, STORE_WRITE_TIMEOUT, Shared, Through};
 
 /// The pause after a first failed write, doubled up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -198,16 +198,20 @@ impl<R: Record> Task<R> {
         }
         let target = self.target.clone();
         Box::pin(async move {
-            if let (true, Some(through)) = (again, &through) {
-                match R::mark(&target, &through.mark).await {
-                    Ok(stored) => batch.stored_through(stored),
-                    Err(error) => return (batch, Err(error)),
+            let attempt = async {
+                if let (true, Some(through)) = (again, &through) {
+                    batch.stored_through(R::mark(&target, &through.mark).await?);
                 }
-            }
-            let result = match batch.records.is_empty() {
-                true => Ok(()),
-                false => R::write(&target, &batch.records, through).await,
+                match batch.records.is_empty() {
+                    true => Ok(()),
+                    false => R::write(&target, &batch.records, through).await,
+                }
             };
+            // Dropped unanswered, the try leaves the batch whole; the mark read before the next
+            // one tells whether it was stored.
+            let result = tokio::time::timeout(STORE_WRITE_TIMEOUT, attempt)
+                .await
+                .unwrap_or(Err(StoreError::Unanswered(STORE_WRITE_TIMEOUT)));
             (batch, result)
         })
     }

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::watch;
 
-use crate::harness::{ADMIN_KEY, chat_body, postgres_schema};
+use crate::harness::{ADMIN_KEY, SchemaGuard, chat_body, postgres_schema};
 use crate::process::{Serve, user_key};
 use crate::relay::Relay;
 
@@ -123,23 +123,60 @@ impl Load {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_unreachable_under_load_loses_no_record_and_stores_none_twice() {
-    let Some(schema) = postgres_schema().await else {
-        return;
-    };
+/// A server on PostgreSQL through a relay, and what the tests use with it.
+struct Setup {
+    /// Kept for the test's length: dropped, its schema goes.
+    _schema: SchemaGuard,
+    /// PostgreSQL's URL, not through the relay.
+    direct: String,
+    relay: Relay,
+    /// The server's data directory (its journal), inside `_dir`.
+    data: PathBuf,
+    _dir: tempfile::TempDir,
+    server: Serve,
+    http: reqwest::Client,
+}
+
+/// Starts [`Setup`]; `None` when the tests do not run on PostgreSQL.
+async fn serve_through_a_relay() -> Option<Setup> {
+    let schema = postgres_schema().await?;
     let direct = schema.url();
-    let mut relay = Relay::start(postgres_addr(&direct).await).await;
+    let relay = Relay::start(postgres_addr(&direct).await).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fabrique.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let data = dir.path().join("data");
-    let mut server = Serve::start_on(&config, &data, Some(&relay.url(&direct)));
+    let server = Serve::start_on(&config, &data, Some(&relay.url(&direct)));
     let http = reqwest::Client::builder()
         // A bound on a hang, not a timing assertion: every answer here takes milliseconds.
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
+    Some(Setup {
+        _schema: schema,
+        direct,
+        relay,
+        data,
+        _dir: dir,
+        server,
+        http,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_under_load_loses_no_record_and_stores_none_twice() {
+    let Some(Setup {
+        _schema,
+        direct,
+        mut relay,
+        data,
+        _dir,
+        mut server,
+        http,
+    }) = serve_through_a_relay().await
+    else {
+        return;
+    };
     let key = user_key(&http, &server.base, "acme", "ada").await;
     // Bea has a key and a seat but has never sent a request.
     let newcomer = user_key(&http, &server.base, "acme", "bea").await;
@@ -235,6 +272,74 @@ async fn postgres_unreachable_under_load_loses_no_record_and_stores_none_twice()
     drop(relay);
 }
 
+/// Found by `bench/outage.py`: PostgreSQL silent rather than refusing (a firewall dropping
+/// packets, connections left open and unanswered) hung the writers on a query that never ended,
+/// past PostgreSQL's return. Silent under a few requests, then back: every answered request's
+/// usage record and audit event reaches PostgreSQL, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_silent_then_back_loses_no_record_and_stores_none_twice() {
+    let Some(Setup {
+        _schema,
+        direct,
+        mut relay,
+        _dir,
+        mut server,
+        http,
+        ..
+    }) = serve_through_a_relay().await
+    else {
+        return;
+    };
+    let key = user_key(&http, &server.base, "acme", "ada").await;
+    let body = chat_body("mistral-small");
+    let mut answered = Vec::new();
+    let mut send = async |phase: Phase, count: u64| {
+        for n in 0..count {
+            let (id, refused) = (format!("outage-silent-{phase:?}-{n}"), n % 4 == 3);
+            ask(&http, &server.base, &key, &body, &id, refused)
+                .await
+                .unwrap();
+            answered.push(Answered { id, refused, phase });
+        }
+    };
+    // Silent once the usage writer is in a transaction: its batch never reaches PostgreSQL, and
+    // nothing answers it.
+    relay.silence_at(b"INSERT INTO usage_records (");
+    send(Phase::Before, 8).await;
+    relay.swallowed().await;
+    send(Phase::Cut, 8).await;
+    relay.restore().await;
+    send(Phase::Restored, 8).await;
+
+    let mut db = PgConnection::connect(&direct).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let (usage, audit) = (stored_usage(&mut db).await, stored_audit(&mut db).await);
+        if answered.iter().all(|a| is_stored(a, &usage, &audit)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < DRAIN_DEADLINE,
+            "records still missing {DRAIN_DEADLINE:?} after PostgreSQL came back: {:?}",
+            missing(&answered, &usage, &audit)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.terminate();
+    for (kind, stored) in [
+        ("usage records", stored_usage(&mut db).await),
+        ("audit events", stored_audit(&mut db).await),
+    ] {
+        assert!(
+            twice(&stored).is_empty(),
+            "{kind} stored twice: {:?}",
+            twice(&stored)
+        );
+    }
+    db.close().await.unwrap();
+    drop(relay);
+}
+
 /// During the cut: a user seated when she was provisioned, sending her first request, is answered
 /// from memory; a new user, or a new entity, needs the database: refused with a 503 that says so.
 async fn what_needs_the_database_fails_clearly(http: &reqwest::Client, base: &str, newcomer: &str) {
@@ -288,23 +393,9 @@ async fn drive(
         load.enough_during_the_cut().await;
         let id = format!("outage-{client}-{n}");
         let refused = n % 4 == 3;
-        let mut request = http
-            .post(format!("{base}/v1/chat/completions"))
-            .bearer_auth(&key)
-            .header("x-request-id", &id)
-            .json(&body);
-        if refused {
-            request = request.header("x-fabrique-classification", "secret");
-        }
         let phase = load.phase();
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        match (refused, status) {
-            (false, 200) => assert!(text.contains("chat.completion"), "{text}"),
-            (true, 403) => assert!(text.contains("classification_not_permitted"), "{text}"),
-            _ => panic!("{id} answered {status} in {phase:?}: {text}"),
-        }
+        let asked = ask(&http, &base, &key, &body, &id, refused).await;
+        assert!(asked.is_ok(), "in {phase:?}: {asked:?}");
         // Counted in the phase it was sent and answered in; one sent before the cut and answered
         // after counts in neither's wait but is checked like every other.
         let now = load.phase();
@@ -319,6 +410,34 @@ async fn drive(
         }
     }
     answered
+}
+
+/// Sends one chat request with its own id, labelled `secret` (refused and audited) when
+/// `refused`; what was answered when it is not the expected answer.
+async fn ask(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &Value,
+    id: &str,
+    refused: bool,
+) -> Result<(), String> {
+    let mut request = http
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(key)
+        .header("x-request-id", id)
+        .json(body);
+    if refused {
+        request = request.header("x-fabrique-classification", "secret");
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    match (refused, status) {
+        (false, 200) if text.contains("chat.completion") => Ok(()),
+        (true, 403) if text.contains("classification_not_permitted") => Ok(()),
+        _ => Err(format!("{id} answered {status}: {text}")),
+    }
 }
 
 /// Where the test's PostgreSQL listens, from its URL.

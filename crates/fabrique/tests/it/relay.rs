@@ -4,7 +4,9 @@
 //! resets every open one (`SO_LINGER` 0, so the peer reads a reset, not an orderly end);
 //! restored, it listens again on the same address and relays new connections. It can also lose
 //! one answer ([`Relay::lose_answer`]): what a cut at the worst moment does, the request done by
-//! the service and its answer never delivered.
+//! the service and its answer never delivered. Silenced ([`Relay::silence_at`]), it is a firewall
+//! dropping packets: it accepts connections and holds them, forwards nothing either way, and keeps
+//! every open connection open and silent, also once restored (only new ones are relayed again).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,8 @@ struct Status {
     open: usize,
     /// Answers dropped by a trap set with [`Relay::lose_answer`].
     lost: u64,
+    /// Client sends swallowed by silenced connections.
+    swallowed: u64,
 }
 
 /// What the next answer to lose follows: a connection that sent `first`, then `then`.
@@ -33,16 +37,21 @@ type Trap = Arc<Mutex<Option<(&'static [u8], &'static [u8])>>>;
 struct Shared {
     upstream: SocketAddr,
     cut: watch::Receiver<bool>,
+    silent: Arc<watch::Sender<bool>>,
     status: watch::Sender<Status>,
     trap: Trap,
+    /// What a client sends that silences the relay, before it reaches the service.
+    silence_at: Arc<Mutex<Option<&'static [u8]>>>,
 }
 
 /// A relay to `upstream`, listening on [`Relay::addr`] until dropped.
 pub struct Relay {
     pub addr: SocketAddr,
     cut: watch::Sender<bool>,
+    silent: Arc<watch::Sender<bool>>,
     status: watch::Receiver<Status>,
     trap: Trap,
+    silence_at: Arc<Mutex<Option<&'static [u8]>>>,
     task: JoinHandle<()>,
 }
 
@@ -52,6 +61,8 @@ impl Relay {
         let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0)));
         let addr = listener.local_addr().unwrap();
         let (cut, cut_rx) = watch::channel(false);
+        let silent = Arc::new(watch::Sender::new(false));
+        let silence_at = Arc::default();
         let (status_tx, status) = watch::channel(Status {
             listening: true,
             ..Status::default()
@@ -60,15 +71,19 @@ impl Relay {
         let shared = Shared {
             upstream,
             cut: cut_rx,
+            silent: Arc::clone(&silent),
             status: status_tx,
             trap: Arc::clone(&trap),
+            silence_at: Arc::clone(&silence_at),
         };
         let task = tokio::spawn(serve(listener, shared));
         Relay {
             addr,
             cut,
+            silent,
             status,
             trap,
+            silence_at,
             task,
         }
     }
@@ -91,8 +106,23 @@ impl Relay {
             .unwrap();
     }
 
-    /// Restores: returns once the relay listens again.
+    /// Silences the relay when a client next sends `pattern` (a statement in a transaction, say),
+    /// which never reaches the service: from then on nothing reaches either end of any connection,
+    /// open or new, and none is closed. [`Relay::swallowed`] waits for it.
+    pub fn silence_at(&self, pattern: &'static [u8]) {
+        *self.silence_at.lock() = Some(pattern);
+    }
+
+    /// Waits until the relay is silent and a client sent something into the silence.
+    pub async fn swallowed(&self) {
+        let mut status = self.status.clone();
+        status.wait_for(|s| s.swallowed > 0).await.unwrap();
+    }
+
+    /// Restores: returns once the relay listens again and relays new connections. Connections
+    /// silenced stay silent.
     pub async fn restore(&mut self) {
+        self.silent.send_replace(false);
         self.cut.send_replace(false);
         let mut status = self.status.clone();
         status.wait_for(|s| s.listening).await.unwrap();
@@ -160,8 +190,11 @@ async fn serve(mut listener: TcpListener, shared: Shared) {
 }
 
 /// Relays one connection both ways until either end closes it or the relay is cut, which resets
-/// both ends.
+/// both ends; silenced, holds it open until the cut.
 async fn pipe(client: TcpStream, shared: &Shared) {
+    if *shared.silent.borrow() {
+        return hold(client, None, shared).await;
+    }
     let Ok(server) = TcpStream::connect(shared.upstream).await else {
         let _ = client.set_zero_linger();
         return;
@@ -175,6 +208,10 @@ async fn pipe(client: TcpStream, shared: &Shared) {
         while let Ok(read @ 1..) = client_in.read(&mut buffer).await {
             let bytes = &buffer[..read];
             progress = trapped(&shared.trap, progress, bytes, &deaf);
+            if silences(shared, bytes) {
+                // Held back; the silence takes the connection over.
+                std::future::pending::<()>().await;
+            }
             if server_out.write_all(bytes).await.is_err() {
                 return;
             }
@@ -194,14 +231,60 @@ async fn pipe(client: TcpStream, shared: &Shared) {
         }
     };
     let mut cut = shared.cut.clone();
-    tokio::select! {
-        () = up => {}
-        () = down => {}
+    let mut silent = shared.silent.subscribe();
+    let silenced = tokio::select! {
+        () = up => false,
+        () = down => false,
         _ = cut.wait_for(|cut| *cut) => {
             let _ = client_in.as_ref().set_zero_linger();
             let _ = server_in.as_ref().set_zero_linger();
+            false
+        }
+        _ = silent.wait_for(|silent| *silent) => true,
+    };
+    if silenced {
+        let client = client_in.reunite(client_out).unwrap();
+        let server = server_in.reunite(server_out).unwrap();
+        hold(client, Some(server), shared).await;
+    }
+}
+
+/// A silenced connection: what the client sends is read and dropped, nothing is answered, both
+/// ends stay open until the cut resets them.
+async fn hold(mut client: TcpStream, server: Option<TcpStream>, shared: &Shared) {
+    let swallow = async {
+        let mut buffer = vec![0; 64 * 1024];
+        while let Ok(1..) = client.read(&mut buffer).await {
+            shared.status.send_modify(|s| s.swallowed += 1);
+        }
+        // The client closed its end; this one stays open, as a lost peer's would.
+        std::future::pending::<()>().await;
+    };
+    let mut cut = shared.cut.clone();
+    tokio::select! {
+        () = swallow => {}
+        _ = cut.wait_for(|cut| *cut) => {
+            let _ = client.set_zero_linger();
+            if let Some(server) = &server {
+                let _ = server.set_zero_linger();
+            }
         }
     }
+}
+
+/// Whether `bytes` hold what silences the relay: then it is silent, and they are swallowed.
+fn silences(shared: &Shared, bytes: &[u8]) -> bool {
+    let mut silence_at = shared.silence_at.lock();
+    let Some(pattern) = *silence_at else {
+        return false;
+    };
+    if !bytes.windows(pattern.len()).any(|w| w == pattern) {
+        return false;
+    }
+    *silence_at = None;
+    shared.status.send_modify(|s| s.swallowed += 1);
+    shared.silent.send_replace(true);
+    true
 }
 
 /// How far this connection is through the trap (0: nothing seen, 1: `first` seen); sets `deaf`
