@@ -6,33 +6,12 @@
 
 #![expect(clippy::unwrap_used, reason = "test bodies fail by panicking")]
 
-use std::path::Path;
-
 use batch::{Contents, ContentsAt, Moved, Written};
 use bytes::Bytes;
 use domain::{AuditAction, AuditEvent, FileId, KeyOwner, Outcome, UserId, now_millis};
 use sha2::{Digest as _, Sha256};
-use sqlx::Connection as _;
+use store::testing::store_of_its_own;
 use store::{Store, StoredFile};
-
-/// A store of its own: a SQLite file in `dir`, or a fresh PostgreSQL schema.
-async fn store(dir: &Path, postgres: bool) -> Option<Store> {
-    if !postgres {
-        return Some(Store::open_in_dir(dir).await.unwrap());
-    }
-    let Ok(base) = std::env::var("FABRIQUE_TEST_POSTGRES_URL") else {
-        println!("skipping on PostgreSQL: FABRIQUE_TEST_POSTGRES_URL is not set");
-        return None;
-    };
-    let schema = format!("m_{}", domain::KeyId::generate().0.simple());
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    let create = format!("CREATE SCHEMA {schema}");
-    sqlx::query(&create).execute(&mut admin).await.unwrap();
-    admin.close().await.unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options[search_path]={schema}");
-    Some(Store::connect(&url).await.unwrap())
-}
 
 /// Writes `bytes` as a new file at `contents`, with its metadata stored as `sha256` says (its
 /// own digest when `None`).
@@ -90,7 +69,7 @@ async fn on_postgres_files_move_both_ways_whole() {
 
 async fn files_move_both_ways_whole(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(store) = store(dir.path(), postgres).await else {
+    let Some(store) = store_of_its_own(dir.path(), postgres, "m").await.unwrap() else {
         return;
     };
     let disk = Contents::open(&ContentsAt::Disk(dir.path().join("files")), &store).unwrap();

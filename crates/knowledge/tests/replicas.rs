@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use domain::{AuditAction, AuditEvent, Outcome, now_millis};
 use knowledge::{Embedder, Index, Libraries, PersonalData, Reader, Synced, Upload, Urgency};
-use sqlx::Connection as _;
+use store::testing::store_of_its_own;
 use store::{Store, StoredLibrary};
 
 /// Embeds each text as four numbers drawn from its bytes, counting the texts asked.
@@ -127,25 +127,6 @@ async fn held(libraries: &Libraries, library: &StoredLibrary) -> Vec<String> {
     names
 }
 
-/// A store of its own: a SQLite file in `dir`, or a fresh PostgreSQL schema.
-async fn store(dir: &Path, postgres: bool) -> Option<Store> {
-    if !postgres {
-        return Some(Store::open_in_dir(dir).await.unwrap());
-    }
-    let Ok(base) = std::env::var("FABRIQUE_TEST_POSTGRES_URL") else {
-        println!("skipping on PostgreSQL: FABRIQUE_TEST_POSTGRES_URL is not set");
-        return None;
-    };
-    let schema = format!("k_{}", domain::KeyId::generate().0.simple());
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    let create = format!("CREATE SCHEMA {schema}");
-    sqlx::query(&create).execute(&mut admin).await.unwrap();
-    admin.close().await.unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options[search_path]={schema}");
-    Some(Store::connect(&url).await.unwrap())
-}
-
 #[tokio::test]
 async fn on_sqlite_replicas_build_their_indexes_from_the_store() {
     replicas_build_their_indexes_from_the_store(false).await;
@@ -158,7 +139,7 @@ async fn on_postgres_replicas_build_their_indexes_from_the_store() {
 
 async fn replicas_build_their_indexes_from_the_store(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(store) = store(dir.path(), postgres).await else {
+    let Some(store) = store_of_its_own(dir.path(), postgres, "k").await.unwrap() else {
         return;
     };
     let (embed_a, embed_b) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
@@ -275,7 +256,7 @@ async fn on_postgres_a_sync_reads_what_changed_since_the_last() {
 /// past a replica's cursor makes it compare in full, and it still ends in line.
 async fn a_sync_reads_what_changed_since_the_last(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(store) = store(dir.path(), postgres).await else {
+    let Some(store) = store_of_its_own(dir.path(), postgres, "k").await.unwrap() else {
         return;
     };
     let embed = Arc::new(Counting::default());

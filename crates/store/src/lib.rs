@@ -138,6 +138,8 @@ mod scim_tokens;
 mod seats;
 mod subjects;
 mod teams;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod usage;
 mod use_case_documents;
 mod user_search;
