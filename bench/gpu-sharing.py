@@ -26,7 +26,6 @@ Everything it starts is stopped on exit.
 
 import http.client
 import http.server
-import json
 import os
 import secrets
 import shutil
@@ -36,6 +35,9 @@ import sys
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from http_json import request  # noqa: E402
 
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", "target")
 BIN = os.environ.get("FABRIQUE_BIN", os.path.join(TARGET_DIR, "release", "fabrique"))
@@ -100,23 +102,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def request(port, method, path, body=None, key=None, timeout=120):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"content-type": "application/json"}
-    if key:
-        headers["authorization"] = f"Bearer {key}"
-    try:
-        connection.request(method, path, json.dumps(body) if body is not None else None, headers)
-        response = connection.getresponse()
-        text = response.read()
-        try:
-            return response.status, json.loads(text) if text else None
-        except ValueError:
-            return response.status, None
-    finally:
-        connection.close()
 
 
 def psql(database, sql):

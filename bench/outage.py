@@ -21,7 +21,6 @@ end), CONNS (16), WARMUP (10 s), OUTAGE (60 s), AFTER (10 s). Logs and the data 
 """
 
 import http.client
-import json
 import os
 import secrets
 import socket
@@ -31,6 +30,9 @@ import sys
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from http_json import request  # noqa: E402
 
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", "target")
 BIN = os.environ.get("FABRIQUE_BIN", os.path.join(TARGET_DIR, "release", "fabrique"))
@@ -147,25 +149,6 @@ class Relay:
     def restore(self):
         self.listener = self._listen(self.port)
         threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-
-def request(port, method, path, body=None, key=None, headers=None, connection=None):
-    own = connection is None
-    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    sent = {"content-type": "application/json", **(headers or {})}
-    if key:
-        sent["authorization"] = f"Bearer {key}"
-    try:
-        connection.request(method, path, json.dumps(body) if body is not None else None, sent)
-        response = connection.getresponse()
-        text = response.read()
-        try:
-            return response.status, json.loads(text) if text else None
-        except ValueError:
-            return response.status, None
-    finally:
-        if own:
-            connection.close()
 
 
 def user_key(port, name):
