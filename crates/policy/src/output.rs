@@ -221,6 +221,9 @@ fn release_point(text: &str, from: usize) -> usize {
 /// The start of the trailing run that may still grow into a value.
 fn hold_back_start(bytes: &[u8], from: usize) -> usize {
     let mut start = bytes.len();
+    // Where the last word starts when it is letters that may begin a group of an IBAN
+    // (`FR76 e` of `FR76 e000 …`): the groups before it are held with it only if one has a digit.
+    let mut letters_from = None;
     // The last word, unless the text ends with whitespace: it may be a value in the making, from
     // after the last character no value holds (`"FR76`, `IBAN:FR76`).
     if let Some(&last) = bytes[from..].last()
@@ -242,7 +245,10 @@ fn hold_back_start(bytes: &[u8], from: usize) -> usize {
                 .take_while(|b| b".,;:!?".contains(b))
                 .count();
         let (groups_from, whole) = number_like_tail(&tail[..trimmed]);
-        if groups_from.is_none() || !whole || start > word_start {
+        let group_start = start == word_start && trimmed == tail.len() && is_group_start(tail);
+        if groups_from.is_none() && group_start {
+            letters_from = Some(start);
+        } else if groups_from.is_none() || !whole || start > word_start {
             return start;
         }
     }
@@ -257,7 +263,26 @@ fn hold_back_start(bytes: &[u8], from: usize) -> usize {
             break;
         }
     }
-    start
+    match letters_from {
+        Some(letters_from) if !has_digit(&bytes[start..letters_from]) => letters_from,
+        _ => start,
+    }
+}
+
+/// Letters that may begin a group of an IBAN written in groups of four (`e` of `e000`, `NWB` of
+/// `NWBK`); two or four are a country or bank code already (`number_like_tail`).
+fn is_group_start(word: &[u8]) -> bool {
+    (1..4).contains(&word.len()) && word.iter().all(u8::is_ascii_alphabetic)
+}
+
+/// Whether `text` holds a digit of any script.
+fn has_digit(text: &[u8]) -> bool {
+    String::from_utf8_lossy(text)
+        .chars()
+        .any(|c| match fold(c) {
+            Fold::Ascii(b) => b.is_ascii_digit(),
+            Fold::Keep | Fold::Drop => c.is_ascii_digit(),
+        })
 }
 
 fn word_start(bytes: &[u8], end: usize) -> usize {
@@ -287,10 +312,7 @@ fn number_like_tail(word: &[u8]) -> (Option<usize>, bool) {
         .find(|&(_, c)| !in_group(c))
         .map_or(0, |(i, c)| i + c.len_utf8());
     let tail = &word[from..];
-    let has_digit = tail.chars().any(|c| match fold(c) {
-        Fold::Ascii(b) => b.is_ascii_digit(),
-        Fold::Keep | Fold::Drop => c.is_ascii_digit(),
-    });
+    let has_digit = has_digit(tail.as_bytes());
     let short_code = matches!(tail.len(), 2 | 4) && tail.bytes().all(|b| b.is_ascii_alphabetic());
     // Invisible characters and Unicode spaces alone (`6 ` + `\u{200b}`) may be inside a number
     // whose next group has not arrived yet.
@@ -446,6 +468,29 @@ mod tests {
         ] {
             assert_eq!(streamed(&rules, pieces), whole, "{pieces:?}");
         }
+    }
+
+    #[test]
+    fn a_group_of_letters_in_the_making_holds_the_groups_before_it() {
+        // Found by the `policy_stream` fuzz target: cut after `fr76 e`, the lone letter was held
+        // but `iban fr76 ` released, and with it the IBAN whose next group is `e000`.
+        let rules = every_type_redacted();
+        let text = "iban fr76 e000 6000 0112 3446 7890 189 merci";
+        let whole = rules.apply(text, &mut TypeCounts::default()).into_owned();
+        assert_eq!(whole, "iban [REDACTED_IBAN] merci");
+        for cut in (1..text.len()).filter(|&cut| text.is_char_boundary(cut)) {
+            assert_eq!(
+                streamed(&rules, [&text[..cut], &text[cut..]]),
+                whole,
+                "cut at {cut}"
+            );
+        }
+        // Prose is still held back by its last word only when no digit comes before it.
+        let mut guard = OutputGuard::default();
+        assert_eq!(
+            guard.push(&rules, "voir le dossier de Ada a"),
+            "voir le dossier de Ada "
+        );
     }
 
     fn every_type_redacted() -> OutputRules {
