@@ -79,6 +79,30 @@ try {
   await answer.getByRole('button', { name: 'Envoyer l’avis' }).click();
   await answer.getByText('Merci pour votre avis.').waitFor();
   console.log('ok: feedback given');
+
+  // Footnotes link to their notes; two answers on one page never share an id; a note's label
+  // and text stay inert.
+  const noted = 'Une note[^1] et une autre[^x"onclick="window.pwned=3].\n\n[^1]: La source.\n\n'
+    + '[^x"onclick="window.pwned=3]: [clic](javascript:window.pwned=4)';
+  const notes = [];
+  for (let i = 0; i < 2; i += 1) {
+    const footnoted = await ask(page, 'mistral-small', noted);
+    await footnoted.locator('.actions').waitFor();
+    const reference = footnoted.locator('sup.footnote-reference a').first();
+    const href = await reference.getAttribute('href');
+    const note = footnoted.locator('.footnote-definition').first();
+    assert.equal(`#${await note.getAttribute('id')}`, href, 'the reference links to its note');
+    assert.match(await note.textContent(), /La source\./);
+    await reference.click();
+    assert.equal(await page.evaluate(() => window.location.hash), href);
+    await footnoted.locator('.footnote-definition').getByText('clic').click();
+    notes.push(href);
+  }
+  assert.notEqual(notes[0], notes[1], 'each answer names its own notes');
+  assert.equal(await page.locator(`[id="${notes[1].slice(1)}"]`).count(), 1);
+  assert.equal(await page.locator('[onclick], a[href^="javascript"]').count(), 0);
+  assert.equal(await page.evaluate(() => window.pwned), undefined, 'nothing ran');
+  console.log('ok: footnotes link to their own answer\'s notes, inert');
   await page.screenshot({ path: `${screenshots}/chat-answer.png`, fullPage: true });
 
   // Personal data hidden from the model is noticed by kind and count.

@@ -50,6 +50,36 @@ function button(label, action) {
   return b;
 }
 
+/**
+ * An answer's body as it streams: each closed block appended once, the block still open replaced
+ * only when its HTML changed. Only the nodes of the new fragment are touched and nothing is read
+ * back from the page, so a fragment costs its own size and forces no layout.
+ */
+function streamedBody(body) {
+  /** The open block's nodes, and their HTML as last shown. */
+  let open = [];
+  let openHtml = '';
+  return {
+    grow(settled, html) {
+      if (!settled && html === openHtml) return;
+      for (const node of open) node.remove();
+      if (settled) body.insertAdjacentHTML('beforeend', settled);
+      const before = body.lastChild;
+      body.insertAdjacentHTML('beforeend', html);
+      open = [];
+      let node = before ? before.nextSibling : body.firstChild;
+      for (; node; node = node.nextSibling) open.push(node);
+      openHtml = html;
+    },
+    /** The whole answer, or a refusal, in place of what is shown. */
+    replace(html) {
+      body.innerHTML = html;
+      open = [];
+      openHtml = '';
+    },
+  };
+}
+
 /** Reads the server's events from a streamed response, calling `on(name, data)` for each. */
 async function readEvents(response, on) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -191,9 +221,8 @@ function variables() {
 async function ask() {
   const article = bubble('assistant');
   const body = article.querySelector('.body');
+  const shown = streamedBody(body);
   let text = '';
-  /** The nodes of the answer's block still open, replaced by each fragment. */
-  let open = [];
   controller = new AbortController();
   busy(true);
   status.textContent = texts.thinking;
@@ -218,15 +247,10 @@ async function ask() {
     }
     await readEvents(response, (name, data) => {
       if (name === 'answer') {
-        for (const node of open) node.remove();
-        body.insertAdjacentHTML('beforeend', data.settled);
-        const settled = body.childNodes.length;
-        body.insertAdjacentHTML('beforeend', data.open);
-        open = [...body.childNodes].slice(settled);
+        shown.grow(data.settled, data.open);
         text += data.delta;
       } else if (name === 'rendered') {
-        body.innerHTML = data.html;
-        open = [];
+        shown.replace(data.html);
       } else if (name === 'notice') {
         const notice = document.createElement('p');
         notice.className = 'notice';
@@ -241,7 +265,7 @@ async function ask() {
         sources.innerHTML = data.html;
         article.append(sources);
       } else if (name === 'refused') {
-        body.innerHTML = data.html;
+        shown.replace(data.html);
       } else if (name === 'done') {
         article.dataset.requestId = data.request_id || '';
         status.textContent = texts.done;

@@ -18,10 +18,10 @@
 //!   a long answer costs its length, not its square), and the raw text added, which the page keeps
 //!   to copy the answer and, when nothing is kept, to send the conversation back with the next
 //!   question;
-//! - `rendered` — `{"html"}` at the answer's end when it defines link references, which the
-//!   blocks rendered apart could not see: the whole answer rendered and sanitized again, to
-//!   replace what the page shows (`markdown::Streamed::finish`), so the page ends showing what
-//!   the conversation reopened shows;
+//! - `rendered` — `{"html"}` at the answer's end when it defines link references or footnotes,
+//!   which the blocks rendered apart could not see: the whole answer rendered and sanitized
+//!   again, to replace what the page shows (`markdown::Streamed::finish`), so the page ends
+//!   showing what the conversation reopened shows;
 //! - `done` — `{"request_id", "prompt_tokens", "completion_tokens"}` once the answer is complete;
 //! - `refused` — `{"html"}` when the request was refused, saying why in the person's language;
 //!   also, just before `done`, when the gateway's stream ended with an error event (an
@@ -128,12 +128,25 @@ pub(crate) async fn send(State(web): State<Arc<Web>>, headers: HeaderMap, body: 
             return visitor.respond(&web, refused);
         }
     };
+    let place = ask.answer_place();
     let (ask, keep) = match keep_question(&web, &visitor, ask, window).await {
         Ok(asked) => asked,
         Err(refused) => return refused,
     };
     let answer = web.inference.ask(&headers, &ask).await;
-    visitor.respond(&web, relay(answer, visitor.lang, keep))
+    visitor.respond(&web, relay(answer, visitor.lang, keep, place))
+}
+
+impl Ask {
+    /// The answer's place in the conversation the page shows, which names its footnotes: right
+    /// after the question, at `position` when a kept conversation is continued, else the last of
+    /// the messages sent.
+    fn answer_place(&self) -> usize {
+        match (&self.conversation, self.position) {
+            (Some(_), Some(position)) => position + 1,
+            _ => self.messages.len(),
+        }
+    }
 }
 
 /// The question with as much of its conversation as fits `window` as the prompt (`prompt`),
@@ -496,7 +509,7 @@ impl Inference {
 }
 
 /// The gateway's answer as the page's events.
-fn relay(answer: Response, lang: Lang, keep: Option<Keep>) -> Response {
+fn relay(answer: Response, lang: Lang, keep: Option<Keep>, place: usize) -> Response {
     let request_id = answer
         .headers()
         .get("x-request-id")
@@ -517,7 +530,7 @@ fn relay(answer: Response, lang: Lang, keep: Option<Keep>) -> Response {
     let events = match answer.status().is_success() {
         true => {
             let upstream = answer.into_body().into_data_stream();
-            Relay::events(upstream, request_id, keep, lang).boxed()
+            Relay::events(upstream, request_id, keep, lang, place).boxed()
         }
         false => futures_util::stream::once(refusal(answer, lang)).boxed(),
     };
@@ -614,24 +627,26 @@ impl Drop for Relay {
     /// A stopped answer is kept as far as it went.
     fn drop(&mut self) {
         if let Some(keep) = self.keep.take().filter(|_| !self.answer.text().is_empty()) {
-            let text = std::mem::take(&mut self.answer).into_text();
+            let text = self.answer.take_text();
             tokio::spawn(keep.answer(text, self.request_id.take()));
         }
     }
 }
 
 impl Relay {
-    /// The page's events made from the gateway's stream `upstream`.
+    /// The page's events made from the gateway's stream `upstream`, the answer at `place` in its
+    /// conversation.
     fn events(
         upstream: BodyDataStream,
         request_id: Option<String>,
         keep: Option<Keep>,
         lang: Lang,
+        place: usize,
     ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
         let relay = Relay {
             upstream,
             buffer: Vec::new(),
-            answer: markdown::Streamed::default(),
+            answer: markdown::Streamed::new(place),
             usage: Value::Null,
             request_id,
             finished: false,

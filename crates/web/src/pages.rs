@@ -150,13 +150,13 @@ pub fn chat(frame: &Frame<'_>, chat: &Chat<'_>) -> Markup {
                 h1.visually-hidden { (t(Text::Product)) }
             }
             section #transcript aria-label=(t(Text::Conversation)) aria-live="polite" {
-                @for message in chat.shown.map_or(&[][..], |(_, messages)| messages) {
+                @for (place, message) in chat.shown.map_or(&[][..], |(_, m)| m).iter().enumerate() {
                     article class=(format!("turn {}", message.role)) data-role=(message.role)
                         data-request-id=[message.request_id.as_deref()] {
                         @if message.role == "user" {
                             div.body { (message.text) }
                         } @else {
-                            div.body { (PreEscaped(markdown::render(&message.text))) }
+                            div.body { (PreEscaped(markdown::render(&message.text, place))) }
                         }
                     }
                 }

@@ -954,6 +954,28 @@ async fn reference_links_streamed_are_rendered_at_the_answers_end() {
 }
 
 #[tokio::test]
+async fn footnotes_streamed_are_rendered_at_the_answers_end_named_by_its_place() {
+    let (issuer, t) = start_on(vec![echoing()], &one_endpoint(""), "").await;
+    let (ada, _) = Browser::sign_in(&issuer, &t).await;
+    let noted = "Une note[^1].\n\nSuite.\n\n[^1]: La source.\n";
+    let rendered = |body: &str| {
+        let events = events_of(body);
+        let rendered = events.iter().find(|(n, _)| n == "rendered");
+        rendered.map(|(_, d)| d["html"].as_str().unwrap().to_owned())
+    };
+    let first = rendered(&ada.ask(&t, noted).await.text().await.unwrap()).unwrap();
+    assert!(first.contains(r##"<a href="#fn-1-1""##), "{first}");
+    assert!(first.contains(r#"id="fn-1-1""#), "{first}");
+    // The next answer on the page, third in the conversation, names its notes apart.
+    let turn = |role: &str| json!({"role": role, "content": noted});
+    let messages = [turn("user"), turn("assistant"), turn("user")];
+    let again = json!({"model": "mistral-small", "messages": messages});
+    let third = rendered(&ada.send(&t, &again).await.text().await.unwrap()).unwrap();
+    assert!(third.contains(r##"<a href="#fn-3-1""##), "{third}");
+    assert!(!third.contains("fn-1-"), "{third}");
+}
+
+#[tokio::test]
 async fn signing_out_ends_the_session_on_the_server_and_needs_the_token() {
     let (issuer, t) = start().await;
     let ada = signed_in_as(&issuer, &t, "ada").await;
