@@ -35,6 +35,9 @@
 //! their rates (the lease is measured by Redis on one side, by the replica's monotonic clock on
 //! the other).
 //!
+//! [`Allotments::renew_lease`] keeps the lease and says which applies after each renewal: the
+//! allotments Redis answered, the last ones while the lease runs, or the fallback shares.
+//!
 //! The request path does no round trip for any of it: renewals are a background task's (the
 //! gateway's), and the request path reads the allotments from memory.
 
@@ -58,6 +61,29 @@ pub struct Allotments {
     script: Script,
     replica: String,
     lease: Duration,
+    /// Until when the last renewal that answered lets this replica use its allotments.
+    held: Lease,
+}
+
+/// What a replica knows of its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    /// Never renewed, or run out: the fallback shares are in force.
+    None,
+    /// Renewed, valid until then.
+    Until(Instant),
+}
+
+/// What a replica applies after [`Allotments::renew_lease`], for each claimed endpoint in the
+/// claims' order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Renewal {
+    /// Redis answered: these allotments.
+    Allotted(Vec<u32>),
+    /// Redis did not answer and the lease still runs: the last allotments hold.
+    Held,
+    /// Redis did not answer and the lease ran out (or never began): the fallback shares.
+    FellBack(Vec<u32>),
 }
 
 /// What a replica asks of one endpoint at a renewal.
@@ -101,6 +127,7 @@ impl Allotments {
             script: Script::new(include_str!("allot.lua")),
             replica: replica.into(),
             lease,
+            held: Lease::None,
         }
     }
 
@@ -136,6 +163,46 @@ impl Allotments {
             sequences,
             until: sent + self.lease,
         })
+    }
+
+    /// Renews the lease ([`Allotments::renew`]) and says what to apply. When Redis does not
+    /// answer, `now` says whether the lease still runs: this replica's monotonic clock, read once
+    /// the round trip has failed (`Instant::now`; a test moves it on to run a lease out).
+    pub async fn renew_lease(
+        &mut self,
+        claims: &[Claim<'_>],
+        now: impl FnOnce() -> Instant,
+    ) -> Renewal {
+        let error = match self.renew(claims).await {
+            Ok(allotted) => {
+                if self.held == Lease::None {
+                    tracing::info!(
+                        replica = self.replica.as_str(),
+                        "the GPU endpoints' capacity is shared with the other replicas through Redis"
+                    );
+                }
+                self.held = Lease::Until(allotted.until);
+                return Renewal::Allotted(allotted.sequences);
+            }
+            Err(error) => error,
+        };
+        let now = now();
+        match self.held {
+            Lease::Until(until) if now < until => {
+                tracing::warn!(%error, "the allotments of the GPU endpoints' capacity could not be renewed; the last ones hold until the lease runs out");
+                Renewal::Held
+            }
+            Lease::Until(_) => {
+                tracing::error!(%error, "the lease on the GPU endpoints' capacity ran out: each endpoint's `[redis] replicas` share applies");
+                self.held = Lease::None;
+                self.fall_back(claims)
+            }
+            Lease::None => self.fall_back(claims),
+        }
+    }
+
+    fn fall_back(&self, claims: &[Claim<'_>]) -> Renewal {
+        Renewal::FellBack(claims.iter().map(|c| self.fallback(c.capacity)).collect())
     }
 
     /// What this replica uses of an endpoint of `capacity` while it holds no lease: its share by

@@ -75,7 +75,7 @@ use std::sync::Arc;
 use admission::{Admission, BudgetStatus, Consumption, Refusal, Refused, Request, Scope};
 use domain::UnixMillis;
 
-pub use allotment::{Allotments, Allotted, Claim, LEASE, RENEWAL_PERIOD};
+pub use allotment::{Allotments, Allotted, Claim, LEASE, RENEWAL_PERIOD, Renewal};
 pub use service::{Exchange, Service};
 pub use shared::Shared;
 pub use status::Unreachable;

@@ -11,14 +11,16 @@
 //! compile changes nothing; requests already in flight, streams included, finish on theirs.
 //!
 //! What carries over from one configuration to the next, by name: an endpoint's circuit (under
-//! the new circuit policy) and its requests in flight (`routing::Endpoints::reloaded`), what
-//! prefix affinity remembers of it, a pool's scheduler with its line and shares, under the new
-//! `[scheduling]` settings (`schedule::Scheduling::place`), a model's metric series, the HTTP
-//! client while the connect timeout is the same. A removed endpoint takes no new request; the
-//! requests holding it finish on it. Once the new configuration is in force, the endpoints it
-//! removed are retired in the old ones too (`routing::Endpoints::retire_absent`): a request that
-//! waited in a pool's line across the reload routes on its own configuration, but never to an
-//! endpoint no longer configured — when none of its endpoints is left, it is answered 503
+//! the new circuit policy), its requests in flight (`routing::Endpoints::reloaded`) and what
+//! prefix affinity remembers of it, while its engine and URL stay the same; a pool's scheduler
+//! with its line and shares, under the new `[scheduling]` settings (`schedule::Scheduling::place`);
+//! a model's metric series; the HTTP client while the connect timeout is the same. An endpoint
+//! whose engine or URL changes is another server: a new endpoint under the old name, the old one
+//! removed. A removed endpoint takes no new request; the requests holding it finish on it. Once
+//! the new configuration is in force, the endpoints it removed or moved are retired in the old
+//! ones too (`routing::Endpoints::retire_absent`): a request that waited in a pool's line across
+//! the reload routes on its own configuration, but never to an endpoint no longer configured, nor
+//! to an endpoint's old URL — when none of its endpoints is left, it is answered 503
 //! `no_endpoint_available`. The response cache starts empty: a model of the same name may now be
 //! served otherwise.
 //!
@@ -28,7 +30,7 @@ use std::sync::Arc;
 
 use configuration::{Config, RoutingConfig};
 use domain::EndpointIdx;
-use routing::{CircuitPolicy, EndpointSpec, Endpoints, PrefixIndex};
+use routing::{CircuitPolicy, EndpointSpec, Endpoints, PrefixIndex, Server};
 use telemetry::Metrics;
 use upstream::UpstreamClient;
 
@@ -107,10 +109,8 @@ impl Configured {
         let (endpoints, prefixes) = match previous {
             Some(previous) => {
                 let before = &previous.routing.health;
-                let kept: Vec<Option<EndpointIdx>> = specs
-                    .iter()
-                    .map(|spec| before.position(&spec.name))
-                    .collect();
+                let kept: Vec<Option<EndpointIdx>> =
+                    specs.iter().map(|spec| before.continued(spec)).collect();
                 let prefixes = previous.placement.prefixes.reloaded(&kept, blocks);
                 (before.reloaded(specs, policy), prefixes)
             }
@@ -151,6 +151,11 @@ fn endpoint_specs(config: &Config) -> Vec<EndpointSpec> {
         .iter()
         .map(|e| EndpointSpec {
             name: e.name.clone(),
+            server: Server {
+                kind: e.kind,
+                // Filled in for the embedded simulator before the gateway is built.
+                url: e.url.clone().unwrap_or_default(),
+            },
             pool: e.pool.clone(),
             weight: e.weight,
             capacity: e.capacity,

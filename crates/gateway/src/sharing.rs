@@ -10,13 +10,14 @@
 //!
 //! The request path makes no round trip for either: it reads the allotments
 //! (`routing::Endpoints::allot`, the pools' usable capacity) and the counters from memory. Until
-//! the first renewal answers, a request waits in its pool's line; while renewals fail, the last
-//! allotments hold until the lease runs out, then each endpoint's `[redis] replicas` share, and
+//! the first renewal, a request waits in its pool's line; while renewals fail, the last
+//! allotments hold until the lease runs out, and each endpoint's `[redis] replicas` share from
+//! then on (or at once, when the first renewal fails: `counters::Allotments::renew_lease`), and
 //! the counters count this replica's service alone. Alone (no `[redis]`), nothing of this runs.
 
 use std::sync::Arc;
 
-use counters::{Allotments, Claim, Exchange, RENEWAL_PERIOD, Service};
+use counters::{Allotments, Claim, Exchange, RENEWAL_PERIOD, Renewal, Service};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -32,36 +33,26 @@ pub fn spawn_sharing(gateway: Arc<Gateway>) -> Option<JoinHandle<()>> {
         return None;
     }
     let replica = uuid::Uuid::new_v4().to_string();
-    let allotments = Allotments::new(Arc::clone(shared), replica.clone(), counters::LEASE);
+    let mut allotments = Allotments::new(Arc::clone(shared), replica.clone(), counters::LEASE);
     let exchange = Exchange::new(Arc::clone(shared), replica);
     gateway.scheduling.sizing().endpoints().start_allotting();
     gateway.scheduling.refresh_capacity();
     Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(RENEWAL_PERIOD);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut lease = Lease::None;
         loop {
             ticker.tick().await;
             let sizing = gateway.scheduling.sizing();
-            renew(&sizing, &allotments, &mut lease).await;
+            renew(&sizing, &mut allotments).await;
             gateway.scheduling.refresh_capacity();
             exchange_service(&sizing, &exchange).await;
         }
     }))
 }
 
-/// What this replica knows of its lease.
-#[derive(Debug, Clone, Copy)]
-enum Lease {
-    /// Never renewed, or run out: the fallback shares are in force.
-    None,
-    /// Renewed, valid until then.
-    Until(Instant),
-}
-
-/// Claims every scheduled endpoint of `sizing` and applies the answer, or, once the lease ran
-/// out, the fallback.
-async fn renew(sizing: &Sizing, allotments: &Allotments, lease: &mut Lease) {
+/// Claims every scheduled endpoint of `sizing` and applies what the renewal says: the new
+/// allotments, the last ones, or the fallback shares.
+async fn renew(sizing: &Sizing, allotments: &mut Allotments) {
     let endpoints = sizing.endpoints();
     let claimed: Vec<_> = sizing
         .demands()
@@ -76,33 +67,12 @@ async fn renew(sizing: &Sizing, allotments: &Allotments, lease: &mut Lease) {
             demand,
         })
         .collect();
-    match allotments.renew(&claims).await {
-        Ok(allotted) => {
-            if matches!(lease, Lease::None) {
-                tracing::info!(
-                    replica = allotments.replica(),
-                    "the GPU endpoints' capacity is shared with the other replicas through Redis"
-                );
-            }
-            *lease = Lease::Until(allotted.until);
-            for (&(index, ..), sequences) in claimed.iter().zip(allotted.sequences) {
-                endpoints.allot(index, sequences);
-            }
-        }
-        Err(error) => match *lease {
-            Lease::Until(until) if Instant::now() < until => {
-                tracing::warn!(%error, "the allotments of the GPU endpoints' capacity could not be renewed; the last ones hold until the lease runs out");
-            }
-            Lease::Until(_) | Lease::None => {
-                if matches!(lease, Lease::Until(_)) {
-                    tracing::error!(%error, "the lease on the GPU endpoints' capacity ran out: each endpoint's `[redis] replicas` share applies");
-                }
-                *lease = Lease::None;
-                for &(index, holding, _) in &claimed {
-                    endpoints.allot(index, allotments.fallback(holding.capacity));
-                }
-            }
-        },
+    let sequences = match allotments.renew_lease(&claims, Instant::now).await {
+        Renewal::Allotted(sequences) | Renewal::FellBack(sequences) => sequences,
+        Renewal::Held => return,
+    };
+    for (&(index, ..), sequences) in claimed.iter().zip(sequences) {
+        endpoints.allot(index, sequences);
     }
 }
 

@@ -2,12 +2,15 @@
 //!
 //! Every endpoint has an in-memory state: outstanding requests and a circuit breaker fed by passive
 //! observations (each attempt's outcome) and active health checks. A configuration reload builds
-//! a new set with [`Endpoints::reloaded`]: an endpoint that keeps its name keeps that state (its
-//! circuit, and the requests in flight on it, counted by the leases of either set), a new one
-//! starts closed and idle, and a removed one lives on in the old set, for the requests that still
+//! a new set with [`Endpoints::reloaded`]: an endpoint that keeps its name and its server (engine
+//! and URL, [`Server`]) keeps that state (its circuit, and the requests in flight on it, counted
+//! by the leases of either set); a new one starts closed and idle, and so does one whose name
+//! now points at another server — that is another endpoint, whose circuit and load say nothing
+//! of the old one's. A removed or moved one lives on in the old set, for the requests that still
 //! hold it, until they finish. Once the new set is in force, [`Endpoints::retire_absent`] marks
-//! the removed ones retired, in every set that holds them: no request is sent there any more,
-//! not even one that began under the old set and waited for a sequence while it was replaced.
+//! the removed and moved ones retired, in every set that holds them: no request is sent there
+//! any more, not even one that began under the old set and waited for a sequence while it was
+//! replaced.
 //! Selection picks, among the
 //! candidates the caller passes (a model's endpoints, already filtered for clearance), a healthy one
 //! with the fewest outstanding requests per unit of weight. `affinity` adds a preference for the
@@ -43,7 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use domain::EndpointIdx;
+use domain::{EndpointIdx, EndpointKind};
 use parking_lot::Mutex;
 
 pub use affinity::{Candidate, DEFAULT_MAX_LOAD_GAP, PrefixIndex};
@@ -53,10 +56,20 @@ pub use circuit::{Circuit, CircuitState};
 #[derive(Debug, Clone)]
 pub struct EndpointSpec {
     pub name: String,
+    /// What answers there: a reload that changes it makes the name another endpoint's.
+    pub server: Server,
     /// The GPU pool it belongs to, for the surfaces that show endpoints by pool.
     pub pool: String,
     pub weight: u32,
     pub capacity: u32,
+}
+
+/// The server behind an endpoint: its engine and its URL. The live state of an endpoint (its
+/// circuit, its requests in flight, what prefix affinity remembers) is that server's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub kind: EndpointKind,
+    pub url: String,
 }
 
 /// When to open and when to probe a circuit.
@@ -86,7 +99,8 @@ struct EndpointState {
     live: Arc<Live>,
 }
 
-/// What requests change of an endpoint: carried from one set to the next by the endpoint's name.
+/// What requests change of an endpoint: carried from one set to the next while the endpoint
+/// keeps its name and its server.
 #[derive(Debug)]
 struct Live {
     outstanding: AtomicU32,
@@ -168,9 +182,9 @@ impl Endpoints {
         })
     }
 
-    /// The set `specs` describes, for a reloaded configuration: an endpoint named as one of this
-    /// set keeps its circuit and its requests in flight, with its new weight, capacity and pool;
-    /// every circuit follows `policy` from then on.
+    /// The set `specs` describes, for a reloaded configuration: an endpoint of this set that
+    /// `continued` finds keeps its circuit and its requests in flight, with its new weight,
+    /// capacity and pool; every circuit follows `policy` from then on.
     pub fn reloaded(&self, specs: Vec<EndpointSpec>, policy: CircuitPolicy) -> Arc<Self> {
         let allotting = self.allotting.load(Ordering::Acquire);
         let fresh = if allotting { 0 } else { u32::MAX };
@@ -178,9 +192,8 @@ impl Endpoints {
             .into_iter()
             .map(|spec| {
                 let live = self
-                    .states
-                    .iter()
-                    .find(|old| old.spec.name == spec.name)
+                    .continued(&spec)
+                    .and_then(|index| self.state(index))
                     .map_or_else(|| Live::allotted(fresh), |old| Arc::clone(&old.live));
                 EndpointState { spec, live }
             })
@@ -194,7 +207,8 @@ impl Endpoints {
     }
 
     /// Marks retired the endpoints of this set that `next`, the set now in force, no longer
-    /// has: the requests holding them finish there, and none is sent there again.
+    /// has — removed, or moved to another server: the requests holding them finish there, and
+    /// none is sent there again.
     pub fn retire_absent(&self, next: &Endpoints) {
         let absent = self.states.iter().filter(|old| {
             !next
@@ -207,11 +221,12 @@ impl Endpoints {
         }
     }
 
-    /// The position of the endpoint named `name` in this set.
-    pub fn position(&self, name: &str) -> Option<EndpointIdx> {
+    /// The position in this set of the endpoint `spec` continues: of the same name on the same
+    /// server. Its live state and what prefix affinity remembers of it carry over a reload.
+    pub fn continued(&self, spec: &EndpointSpec) -> Option<EndpointIdx> {
         self.states
             .iter()
-            .position(|state| state.spec.name == name)
+            .position(|state| state.spec.name == spec.name && state.spec.server == spec.server)
             .map(EndpointIdx::new)
     }
 

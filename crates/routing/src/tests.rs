@@ -12,15 +12,27 @@ fn ids(indexes: &[usize]) -> Vec<EndpointIdx> {
     indexes.iter().copied().map(e).collect()
 }
 
+/// An endpoint `name` of weight 1 in the default pool, on a vLLM server of its own.
+fn spec(name: &str, capacity: u32) -> EndpointSpec {
+    EndpointSpec {
+        name: name.to_owned(),
+        server: Server {
+            kind: EndpointKind::Vllm,
+            url: format!("http://{name}.test/v1"),
+        },
+        pool: "default".to_owned(),
+        weight: 1,
+        capacity,
+    }
+}
+
 fn endpoints(weights: &[u32], open_for: Duration) -> Arc<Endpoints> {
     let specs = weights
         .iter()
         .enumerate()
         .map(|(i, &weight)| EndpointSpec {
-            name: format!("e{i}"),
-            pool: "default".to_owned(),
             weight,
-            capacity: 8,
+            ..spec(&format!("e{i}"), 8)
         })
         .collect();
     Endpoints::new(
@@ -253,19 +265,13 @@ fn a_reloaded_set_keeps_each_kept_endpoints_circuit_and_requests_in_flight_by_na
         eps.pick(&ids(&[0]), &[]).unwrap().failed();
     }
     let in_flight = eps.pick(&ids(&[1]), &[]).unwrap();
-    let spec = |name: &str, capacity| EndpointSpec {
-        name: name.to_owned(),
-        pool: "default".to_owned(),
-        weight: 1,
-        capacity,
-    };
     // `e1` moves to the front with a new capacity, `e0` goes, `e2` comes.
     let reloaded = eps.reloaded(vec![spec("e1", 16), spec("e2", 8)], eps.policy);
     let status = reloaded.status();
     assert_eq!((status[0].outstanding, status[0].capacity), (1, 16));
     assert_eq!(status[1].state, CircuitState::Closed);
-    assert_eq!(reloaded.position("e2"), Some(e(1)));
-    assert_eq!(reloaded.position("e0"), None);
+    assert_eq!(reloaded.continued(&spec("e2", 8)), Some(e(1)));
+    assert_eq!(reloaded.continued(&spec("e0", 8)), None);
     // The lease of the old set is released in the new one too.
     drop(in_flight);
     assert_eq!(reloaded.status()[0].outstanding, 0);
@@ -278,13 +284,7 @@ fn a_reloaded_set_keeps_each_kept_endpoints_circuit_and_requests_in_flight_by_na
 fn an_endpoint_removed_by_a_reload_takes_no_request_from_any_set_once_retired() {
     let eps = endpoints(&[1, 1], Duration::from_secs(3600));
     let in_flight = eps.pick(&ids(&[0]), &[]).unwrap();
-    let spec = EndpointSpec {
-        name: "e1".to_owned(),
-        pool: "default".to_owned(),
-        weight: 1,
-        capacity: 8,
-    };
-    let reloaded = eps.reloaded(vec![spec], eps.policy);
+    let reloaded = eps.reloaded(vec![spec("e1", 8)], eps.policy);
     // Until the new set is in force, the old one still sends to `e0`.
     assert!(eps.pick(&ids(&[0]), &[]).is_some());
     eps.retire_absent(&reloaded);
@@ -307,19 +307,49 @@ fn an_endpoint_removed_by_a_reload_takes_no_request_from_any_set_once_retired() 
 }
 
 #[test]
+fn an_endpoint_moved_to_another_server_is_a_new_one_and_the_old_one_retired() {
+    let eps = endpoints(&[1, 1], Duration::from_secs(3600));
+    for _ in 0..2 {
+        eps.pick(&ids(&[0]), &[]).unwrap().failed();
+    }
+    let in_flight = eps.pick(&ids(&[1]), &[]).unwrap();
+    let moved = EndpointSpec {
+        server: Server {
+            kind: EndpointKind::Vllm,
+            url: "http://elsewhere.test/v1".to_owned(),
+        },
+        ..spec("e0", 8)
+    };
+    let other_engine = EndpointSpec {
+        server: Server {
+            kind: EndpointKind::Tgi,
+            ..spec("e1", 8).server
+        },
+        ..spec("e1", 8)
+    };
+    assert_eq!(eps.continued(&moved), None);
+    assert_eq!(eps.continued(&other_engine), None);
+    let reloaded = eps.reloaded(vec![moved, other_engine], eps.policy);
+    // Neither the old server's open circuit nor its request in flight follows the name.
+    let status = reloaded.status();
+    assert_eq!(status[0].state, CircuitState::Closed);
+    assert_eq!(status[1].outstanding, 0);
+    eps.retire_absent(&reloaded);
+    assert!(eps.pick(&ids(&[0, 1]), &[]).is_none());
+    assert!(reloaded.pick(&ids(&[1]), &[]).is_some());
+    // The request in flight on the old server is released there, not on the new one.
+    drop(in_flight);
+    assert_eq!(eps.status()[1].outstanding, 0);
+}
+
+#[test]
 fn a_reloaded_set_follows_its_new_circuit_policy() {
     let eps = endpoints(&[1], Duration::from_secs(3600));
-    let spec = EndpointSpec {
-        name: "e0".to_owned(),
-        pool: "default".to_owned(),
-        weight: 1,
-        capacity: 8,
-    };
     let policy = CircuitPolicy {
         failures: 1,
         open_for: Duration::from_secs(3600),
     };
-    let reloaded = eps.reloaded(vec![spec], policy);
+    let reloaded = eps.reloaded(vec![spec("e0", 8)], policy);
     reloaded.pick(&ids(&[0]), &[]).unwrap().failed();
     assert_eq!(reloaded.status()[0].state, CircuitState::Open);
 }
@@ -404,13 +434,7 @@ fn an_allotment_bounds_what_this_process_sends_and_what_it_holds() {
         })
     );
     // An endpoint a reload adds starts with no allotment.
-    let spec = |name: &str| EndpointSpec {
-        name: name.to_owned(),
-        pool: "default".to_owned(),
-        weight: 1,
-        capacity: 4,
-    };
-    let reloaded = eps.reloaded(vec![spec("e1"), spec("new")], eps.policy);
+    let reloaded = eps.reloaded(vec![spec("e1", 4), spec("new", 4)], eps.policy);
     assert_eq!(
         reloaded.available_capacity(&ids(&[0, 1])),
         Capacity {

@@ -92,7 +92,9 @@
 //! dimensions seen, whatever the number of people.
 //! An hour is rolled up by replacing its rows in one transaction (`roll_up_hour`, idempotent); the
 //! `rolled_up` mark says all hours before it are; a batch stored late for a rolled-up hour moves the
-//! mark back in its own transaction, so the next run counts it once. `usage_groups` and
+//! mark back in its own transaction, so the next run counts it once — or, for an hour never rolled
+//! up again (raw records or hourly rows deleted), adds its records to the hourly or daily rows
+//! that stand for it, in the same transaction. `usage_groups` and
 //! `latency_percentiles` read days, then hours, for the rolled-up part of a range that no bucket
 //! boundary cuts, and raw records for the rest, in one statement that reads the mark and checks
 //! the days itself (the list of days is held in memory, read again each minute): the same sums (percentiles over rolled-up hours are

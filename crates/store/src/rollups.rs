@@ -11,7 +11,10 @@
 //! stored late for an hour already rolled up moves the mark back in the batch's own transaction
 //! ([`reopen_hours`]), and the next run rolls that hour up again. Raw records are deleted only
 //! before the `rolled_up` mark, hour by hour, advancing the `raw_deleted` mark with each hour; an
-//! hour before `raw_deleted` is never rolled up again (its raw records are gone).
+//! hour before `raw_deleted` is never rolled up again (its raw records are gone): a record stored
+//! late for it is added, in its batch's transaction, to the roll-ups that stand for the hour —
+//! its hourly rows while they are kept, its day's daily rows once the day is summed — as rows of
+//! its own beside those already there (readers sum rows; nothing rebuilds these again).
 //!
 //! Days: `usage_daily` and `latency_daily` sum the hourly rows of a day of the group's time zone,
 //! whose bounds the caller computes ([`Store::roll_up_day`]); `usage_days` lists the days done.
@@ -23,15 +26,17 @@
 //!
 //! Hourly rows of listed days may go ([`Store::delete_hourly_rollups`], `[retention]
 //! hourly_rollup_days`), a day per transaction, advancing the `hourly_deleted` mark to the day's
-//! end: such a day is never reopened, rolled up or summed again (a record stored late for it
-//! stays out of the roll-ups, as one before `raw_deleted` does), and reports read it from its
-//! daily rows whatever else is reopened, or from raw records when they cut it.
+//! end: such a day is never reopened, rolled up or summed again (a record stored late for it is
+//! added to its daily rows, as one before `raw_deleted` is to the roll-ups that stand), and
+//! reports read it from its daily rows whatever else is reopened, or from raw records when they
+//! cut it: either way the late record counts once.
 
 use std::fmt::Write as _;
 
 use domain::{UnixMillis, UsageRecord};
 use sqlx::AnyConnection;
 
+use crate::codec::to_bigint;
 use crate::reporting::comparison_tree;
 use crate::{Backend, Store, StoreError};
 
@@ -504,7 +509,7 @@ const FROZEN: &str = "(SELECT MAX(through) FROM usage_rollup_marks \
 /// Called in the transaction that stores `records`: when one belongs to an hour already rolled
 /// up (a batch stored late: a spill journal replayed, a writer held up), moves the `rolled_up`
 /// mark back to that hour so that the next run rolls it up again, unless its raw records or its
-/// hourly roll-up are deleted already (the record then stays out of the roll-ups).
+/// hourly roll-up are deleted already (the record is then added to the roll-ups that stand).
 pub(crate) async fn reopen_hours(
     conn: &mut AnyConnection,
     records: &[UsageRecord],
@@ -524,9 +529,132 @@ pub(crate) async fn reopen_hours(
         "DELETE FROM usage_days WHERE day_end > $1 AND $1 >= COALESCE({FROZEN}, $1)"
     ))
     .bind(hour_of(earliest))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    add_to_standing_rollups(conn, records).await
+}
+
+/// Adds each record of an hour never rolled up again to the roll-ups that stand for it instead:
+/// the hour's rows while they are kept, and its day's once the day is summed (listed in
+/// `usage_days`, which such a day always stays once its hourly rows are deleted). Reports read a
+/// summed day from its daily rows and other hours from their hourly rows, never both, so the
+/// record counts once, as it does in a report that reads it from raw records.
+async fn add_to_standing_rollups(
+    conn: &mut AnyConnection,
+    records: &[UsageRecord],
+) -> Result<(), StoreError> {
+    let marks: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT name, through FROM usage_rollup_marks \
+         WHERE name IN ('raw_deleted', 'hourly_deleted')",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mark = |name: &str| marks.iter().find(|(n, _)| n == name).map(|(_, t)| *t);
+    let hourly_deleted = mark("hourly_deleted");
+    let Some(frozen) = mark("raw_deleted").max(hourly_deleted) else {
+        return Ok(());
+    };
+    let bounds = latency_bounds();
+    for record in records.iter().filter(|r| hour_of(r.started_at) < frozen) {
+        let hour = hour_of(record.started_at);
+        if hourly_deleted.is_none_or(|deleted| hour >= deleted) {
+            Standing::Hour(hour).add(conn, record, &bounds).await?;
+        }
+        Standing::Day(record.started_at)
+            .add(conn, record, &bounds)
+            .await?;
+    }
     Ok(())
+}
+
+/// A roll-up a record stored late is added to.
+#[derive(Debug, Clone, Copy)]
+enum Standing {
+    /// The hour starting then.
+    Hour(UnixMillis),
+    /// The summed day holding that instant, if any.
+    Day(UnixMillis),
+}
+
+impl Standing {
+    /// The tables' suffix and key column, the key's value as SQL, and where it is read from.
+    fn target(self) -> (&'static str, &'static str, String, String) {
+        match self {
+            Standing::Hour(hour) => ("hourly", "hour", hour.to_string(), String::new()),
+            Standing::Day(at) => (
+                "daily",
+                "day",
+                "day".to_owned(),
+                format!(" FROM usage_days WHERE day <= {at} AND day_end > {at}"),
+            ),
+        }
+    }
+
+    /// Adds `record`'s sums, and for a successful one its latencies' buckets (`bounds`).
+    async fn add(
+        self,
+        conn: &mut AnyConnection,
+        record: &UsageRecord,
+        bounds: &[i64],
+    ) -> Result<(), StoreError> {
+        let (unit, key, value, from) = self.target();
+        let dimensions = "entity_id, team_id, model, use_case, endpoint, error_code";
+        let sums = format!(
+            "INSERT INTO usage_{unit} ({key}, {dimensions}, requests, input_tokens, \
+             output_tokens, cost_micros, errors, cache_hits) \
+             SELECT {value}, CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), \
+             CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS TEXT), 1, CAST($7 AS BIGINT), \
+             CAST($8 AS BIGINT), CAST($9 AS BIGINT), {errors}, {cache_hit}{from}",
+            errors = i64::from(record.error_code.is_some()),
+            cache_hit = i64::from(record.cache_hit),
+        );
+        sqlx::query(&sums)
+            .bind(record.entity_id.map(|id| id.to_string()))
+            .bind(record.team_id.map(|id| id.to_string()))
+            .bind(record.model.as_str())
+            .bind(record.use_case.as_deref())
+            .bind(record.endpoint.as_deref())
+            .bind(record.error_code.as_deref())
+            .bind(to_bigint("prompt_tokens", record.prompt_tokens)?)
+            .bind(to_bigint("completion_tokens", record.completion_tokens)?)
+            .bind(to_bigint("cost_micros", record.cost_micros)?)
+            .execute(&mut *conn)
+            .await?;
+        if record.error_code.is_some() {
+            return Ok(());
+        }
+        let latencies = [
+            ("duration", Some(record.duration_ms)),
+            ("ttft", record.ttft_ms),
+        ];
+        for (latency, ms) in latencies {
+            let Some(ms) = ms else { continue };
+            // The bucket `latency_bucket` gives in SQL: the first bound at or above, capped.
+            let upper = bounds[bounds
+                .partition_point(|b| *b < i64::from(ms))
+                .min(bounds.len() - 1)];
+            let histogram = format!(
+                "INSERT INTO latency_{unit} ({key}, entity_id, model, endpoint, latency, \
+                 upper_ms, requests) SELECT {value}, CAST($1 AS TEXT), CAST($2 AS TEXT), \
+                 CAST($3 AS TEXT), '{latency}', {upper}, 1{from}"
+            );
+            sqlx::query(&histogram)
+                .bind(record.entity_id.map(|id| id.to_string()))
+                .bind(record.model.as_str())
+                .bind(record.endpoint.as_deref())
+                .execute(&mut *conn)
+                .await?;
+            let per_model = format!(
+                "INSERT INTO latency_model_{unit} ({key}, model, latency, upper_ms, requests) \
+                 SELECT {value}, CAST($1 AS TEXT), '{latency}', {upper}, 1{from}"
+            );
+            sqlx::query(&per_model)
+                .bind(record.model.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Months counted from year 0: `year * 12 + month - 1`, UTC.

@@ -60,6 +60,10 @@ impl Server {
         let endpoints = routing::Endpoints::new(
             vec![routing::EndpointSpec {
                 name: "gpu".to_owned(),
+                server: routing::Server {
+                    kind: domain::EndpointKind::Vllm,
+                    url: "http://127.0.0.1:9/v1".to_owned(),
+                },
                 pool: "default".to_owned(),
                 weight: 1,
                 capacity: 8,

@@ -3,8 +3,12 @@
 //! more while requests from before a lowered one are outstanding). After every renewal, what
 //! they may all be using at the endpoint is at most its capacity.
 
-use counters::{Allotments, Claim};
+use std::time::Instant as StdInstant;
 
+use counters::{Allotments, Claim, LEASE, Renewal};
+use tokio::time::Instant;
+
+use super::outage::{Proxy, redis_address};
 use super::*;
 
 const CAPACITY: u32 = 8;
@@ -23,7 +27,7 @@ impl Member {
         let metrics = Arc::new(Metrics::new(&[], &[]));
         let shared = Shared::start(redis, Calendar::utc(), metrics).unwrap();
         Member {
-            allotments: Allotments::new(shared, name, counters::LEASE),
+            allotments: Allotments::new(shared, name, LEASE),
             allotted: 0,
             outstanding: 0,
             demand: 0,
@@ -36,14 +40,24 @@ impl Member {
     }
 
     async fn renew(&mut self) {
+        let renewal = self.renew_at(Instant::now).await;
+        assert!(matches!(renewal, Renewal::Allotted(_)), "{renewal:?}");
+    }
+
+    /// Renews as the gateway does, its clock reading `now` if Redis does not answer, and
+    /// applies the allotment or the fallback.
+    async fn renew_at(&mut self, now: impl FnOnce() -> Instant) -> Renewal {
         let claim = Claim {
             endpoint: "gpu-0",
             capacity: CAPACITY,
             held: self.held(),
             demand: self.demand,
         };
-        let allotted = self.allotments.renew(&[claim]).await.unwrap();
-        self.allotted = allotted.sequences[0];
+        let renewal = self.allotments.renew_lease(&[claim], now).await;
+        if let Renewal::Allotted(sequences) | Renewal::FellBack(sequences) = &renewal {
+            self.allotted = sequences[0];
+        }
+        renewal
     }
 
     /// A renewal period of short requests: those outstanding finish, and as many are sent as the
@@ -137,24 +151,101 @@ async fn a_dead_replicas_part_is_freed_when_its_lease_runs_out() {
     rounds(&mut members, 3).await;
     let before: Vec<u32> = members.iter().map(|m| m.allotted).collect();
     assert_eq!(before, [3, 3, 2]);
-    // The third replica dies: nothing renews its lease. Its lease running out is made to happen
-    // now, as Redis's clock would make it happen a lease later.
+    // The third replica dies: nothing renews its lease.
     let dead = members.pop().unwrap();
+    run_out_in_redis(&redis, &dead).await;
+    // Its part is free for the survivors at their next renewals.
+    rounds(&mut members, 1).await;
+    let after: Vec<u32> = members.iter().map(|m| m.allotted).collect();
+    assert_eq!(after, [4, 4], "the survivors split the whole capacity");
+    assert_eq!(members.iter().map(|m| m.outstanding).sum::<u32>(), CAPACITY);
+}
+
+/// Makes `member`'s lease run out in Redis now, as Redis's clock would a lease after its last
+/// renewal: the next renewal of any other replica forgets it and its holdings.
+async fn run_out_in_redis(redis: &RedisConfig, member: &Member) {
     let client = redis::Client::open(redis.url.as_str()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let live = format!("{{{}}}:replicas", redis.key_prefix);
     let () = redis::cmd("ZADD")
         .arg(&live)
         .arg(0)
-        .arg(dead.allotments.replica())
+        .arg(member.allotments.replica())
         .query_async(&mut connection)
         .await
         .unwrap();
-    // Its part is free for the survivors at their next renewals.
-    rounds(&mut members, 1).await;
-    let after: Vec<u32> = members.iter().map(|m| m.allotted).collect();
-    assert_eq!(after, [4, 4], "the survivors split the whole capacity");
-    assert_eq!(members.iter().map(|m| m.outstanding).sum::<u32>(), CAPACITY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_from_redis_holds_its_allotment_for_its_lease_then_falls_back_and_rejoins() {
+    // `[redis] replicas = 4`: the fallback is a quarter of the endpoint, 2 sequences.
+    let redis = config(redis_url(), &fresh_prefix("allot-outage"), 4);
+    let proxy = Proxy::start(redis_address()).await;
+    let through_proxy = RedisConfig {
+        url: proxy.url.clone(),
+        ..redis.clone()
+    };
+    let mut members = [
+        Member::new(&through_proxy, "cut-off"),
+        Member::new(&redis, "other"),
+    ];
+    members[0].demand = 100;
+    rounds(&mut members, 3).await;
+    let allotted = |members: &[Member]| (members[0].allotted, members[1].allotted);
+    assert_eq!(allotted(&members), (6, 2));
+
+    proxy.cut();
+    let [cut_off, other] = &mut members;
+    // Within its lease, its last allotment holds.
+    assert_eq!(cut_off.renew_at(Instant::now).await, Renewal::Held);
+    assert_eq!(cut_off.allotted, 6);
+    // Once its own clock says the lease ran out, it falls back to its share, and stays there.
+    let a_lease_later = || Instant::now() + LEASE;
+    assert_eq!(
+        cut_off.renew_at(a_lease_later).await,
+        Renewal::FellBack(vec![2])
+    );
+    assert_eq!(
+        cut_off.renew_at(Instant::now).await,
+        Renewal::FellBack(vec![2])
+    );
+    // Its requests from before finish; it sends within its share.
+    cut_off.outstanding = 0;
+    cut_off.send();
+    assert_eq!(cut_off.outstanding, 2);
+    // Redis forgets it a lease later by its own clock: the other, busy, reclaims its part — the
+    // sum then exceeds the capacity by the fallback, as `allotment.rs` states.
+    run_out_in_redis(&redis, cut_off).await;
+    other.demand = 100;
+    other.cycle().await;
+    assert_eq!(allotted(&members), (2, CAPACITY));
+
+    // Redis answers again: the connection is made again at a renewal, the first ones may still
+    // find it broken.
+    proxy.restore();
+    let start = StdInstant::now();
+    let [cut_off, other] = &mut members;
+    let renewed = loop {
+        match cut_off.renew_at(Instant::now).await {
+            Renewal::Allotted(sequences) => break sequences,
+            Renewal::FellBack(_) | Renewal::Held => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "the replica never renewed its lease again"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // Nothing is free while the other holds it all, and its fallback stays held in Redis until
+    // it has used it: the other comes down to its target, then they share by demand again.
+    assert_eq!(renewed, [0]);
+    cut_off.outstanding = 0;
+    other.cycle().await;
+    assert_eq!(allotted(&members), (0, 4));
+    assert_within_capacity(&members, 0);
+    rounds(&mut members, 3).await;
+    assert_eq!(allotted(&members), (4, 4));
 }
 
 #[tokio::test]

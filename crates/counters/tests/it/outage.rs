@@ -14,15 +14,15 @@ use tokio::task::JoinHandle;
 use super::*;
 
 /// A TCP proxy to Redis that can be cut (every connection closed, new ones refused) and restored.
-struct Proxy {
-    url: String,
+pub(super) struct Proxy {
+    pub(super) url: String,
     open: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accepting: JoinHandle<()>,
 }
 
 impl Proxy {
-    async fn start(target: String) -> Proxy {
+    pub(super) async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicBool::new(true));
@@ -52,14 +52,14 @@ impl Proxy {
         }
     }
 
-    fn cut(&self) {
+    pub(super) fn cut(&self) {
         self.open.store(false, Ordering::Release);
         for connection in self.connections.lock().drain(..) {
             connection.abort();
         }
     }
 
-    fn restore(&self) {
+    pub(super) fn restore(&self) {
         self.open.store(true, Ordering::Release);
     }
 }
@@ -72,7 +72,7 @@ impl Drop for Proxy {
 }
 
 /// `host:port` of the test Redis.
-fn redis_address() -> String {
+pub(super) fn redis_address() -> String {
     let url = redis_url();
     let rest = url.split("://").nth(1).unwrap_or("127.0.0.1:6379");
     rest.split('/').next().unwrap_or(rest).to_owned()

@@ -284,6 +284,30 @@ async fn a_request_queued_before_a_reload_removing_its_pools_endpoints_is_refuse
     assert_eq!(t.chat("mistral-small").await.0, 200);
 }
 
+#[tokio::test]
+async fn a_request_queued_before_a_reload_moving_its_endpoint_never_reaches_the_old_url() {
+    let start = sized_config(&[("gpu-a", 1)], &model("mistral-small", "\"gpu-a\""), "");
+    let t = TestServer::start(vec![slow_sim(), instant_sim()], &start).await;
+    let holding = send(&t, &t.key, &streamed(1_000), &[]).await;
+    assert_eq!(holding.status(), 200);
+    let queued = queue(&t, &[]).await;
+
+    // `gpu-a` keeps its name and moves to simulator 1: another server, with nothing in flight.
+    let moved = start.replace("{sim0}", "{sim1}");
+    assert_eq!(t.reload(&moved).await, Ok(Vec::new()));
+    let ready: Value = t.get_json("/readyz", &t.key).await;
+    assert_eq!(ready["endpoints"][0]["outstanding"], 0, "{ready}");
+    drop(holding);
+    let queued = queued.await.unwrap().unwrap();
+    // Checked before the body is read: a stream sent to the old URL would run on.
+    assert_eq!(queued.status(), 503, "the request went to the old URL");
+    let body: Value = queued.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_endpoint_available", "{body}");
+    assert_eq!(t.requests_seen(0), 1, "the old URL took the request");
+    assert_eq!(t.chat("mistral-small").await.0, 200);
+    assert_eq!((t.requests_seen(0), t.requests_seen(1)), (1, 1));
+}
+
 /// A simulator that answers every request 500 or 503.
 fn failing_sim() -> sim::SimConfig {
     sim::SimConfig {

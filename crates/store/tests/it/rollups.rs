@@ -19,6 +19,7 @@ both_backends_raw! {
     a_day_rolled_up_is_read_from_its_daily_rows,
     a_replica_counts_each_hour_once_whatever_another_rolled_up_since,
     hourly_rollups_deleted_after_their_day_leave_every_report_as_it_was,
+    a_record_stored_late_for_a_day_kept_by_day_counts_in_every_report,
 }
 
 /// 2026-11-01T00:00:00Z.
@@ -560,34 +561,11 @@ async fn hourly_rollups_deleted_after_their_day_leave_every_report_as_it_was(db:
     }
     assert_eq!(latency_by_model(store, whole).await, latency);
 
-    // Its hours are never rolled up again, nor its day summed again, not even for a late record.
+    // Its hours are never rolled up again, nor its day summed again.
     let refused = store.roll_up_hour(T0 + 3 * HOUR).await.unwrap_err();
     assert!(matches!(refused, StoreError::OutOfRange(_)), "{refused:?}");
     let refused = store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap_err();
     assert!(matches!(refused, StoreError::OutOfRange(_)), "{refused:?}");
-    let late = UsageRecord {
-        request_id: "late".to_owned(),
-        started_at: T0 + 5 * HOUR + MINUTE,
-        ..f.records[0].clone()
-    };
-    store
-        .insert_usage(std::slice::from_ref(&late))
-        .await
-        .unwrap();
-    let marks = store.rollup_marks().await.unwrap();
-    assert_eq!(marks.rolled_up, Some(T0 + 48 * HOUR));
-    assert_eq!(
-        store.next_day_to_roll_up().await.unwrap(),
-        Some(T0 + 48 * HOUR)
-    );
-    let whole_totals = store.usage_groups(whole, &[], None, 1).await.unwrap();
-    assert_eq!(
-        whole_totals[0].totals,
-        sum(f.records.iter()),
-        "the late record stays out"
-    );
-    db.execute("DELETE FROM usage_records WHERE request_id = 'late'")
-        .await;
 
     // The first day's raw records gone too: a report that cuts it is refused, with the day's end;
     // every other one is as it was.
@@ -620,6 +598,112 @@ async fn hourly_rollups_deleted_after_their_day_leave_every_report_as_it_was(db:
         }
     }
     assert_eq!(latency_by_model(store, whole).await, latency);
+}
+
+/// The first day summed and its hourly rows deleted, then a record of that day stored late (a
+/// journal replayed after a long outage): the day is not summed again, its hours not rolled up
+/// again, yet every report counts the record once — those that read the day from its daily rows
+/// as those that cut it and read its hours from raw records — and still do once the day's raw
+/// records are deleted. The latency histograms count it too.
+async fn a_record_stored_late_for_a_day_kept_by_day_counts_in_every_report(db: &TestDb) {
+    let store = &db.store;
+    let f = fixture(store).await;
+    store.roll_up_usage(T0 + 48 * HOUR).await.unwrap();
+    store.roll_up_day(T0, T0 + 24 * HOUR).await.unwrap();
+    store
+        .roll_up_day(T0 + 24 * HOUR, T0 + 48 * HOUR)
+        .await
+        .unwrap();
+    store.delete_hourly_rollups(T0 + 24 * HOUR).await.unwrap();
+    let whole = &selections(f.acme)[0];
+    let latency = latency_by_model(store, whole).await;
+
+    // In time, without error, with a time to first token.
+    let late = UsageRecord {
+        request_id: "late".to_owned(),
+        started_at: T0 + 5 * HOUR + MINUTE,
+        ttft_ms: Some(42),
+        ..f.records[0].clone()
+    };
+    assert!(late.error_code.is_none());
+    store
+        .insert_usage(std::slice::from_ref(&late))
+        .await
+        .unwrap();
+    let marks = store.rollup_marks().await.unwrap();
+    assert_eq!(marks.rolled_up, Some(T0 + 48 * HOUR));
+    assert_eq!(
+        store.next_day_to_roll_up().await.unwrap(),
+        Some(T0 + 48 * HOUR)
+    );
+    let mut all: Vec<UsageRecord> = f.records.iter().cloned().chain([late.clone()]).collect();
+    let expect_every_report_to_count_it = async |all: &[UsageRecord], deleted: &str| {
+        for selection in selections(f.acme) {
+            let within = |r: &&UsageRecord| {
+                r.started_at >= selection.from
+                    && r.started_at < selection.to
+                    && selection.entity.is_none_or(|e| r.entity_id == Some(e))
+            };
+            let expected = sum(all.iter().filter(within));
+            let read = reports_or_refusals(store, &selection).await;
+            for (index, report) in read.into_iter().enumerate() {
+                match report {
+                    Ok(groups) => assert_eq!(
+                        sum_groups(&groups),
+                        expected,
+                        "{deleted}: {selection:?}, report {index}"
+                    ),
+                    // Only a report cutting the first day once its raw records are gone.
+                    Err(error) => assert!(
+                        deleted.starts_with("raw records")
+                            && matches!(error, StoreError::KeptByDay { .. }),
+                        "{deleted}: {selection:?}, report {index}: {error:?}"
+                    ),
+                }
+            }
+        }
+        let first_day = UsageSelection {
+            from: T0,
+            to: T0 + 24 * HOUR,
+            entity: None,
+        };
+        let by_day = store.usage_groups(&first_day, &[], None, 1).await.unwrap();
+        let in_first_day = all.iter().filter(|r| r.started_at < T0 + 24 * HOUR);
+        assert_eq!(by_day[0].totals, sum(in_first_day), "{deleted}: the day");
+        let counted = latency_by_model(store, whole).await;
+        assert_eq!(counted.len(), latency.len());
+        let late = &all[f.records.len()..];
+        for now in &counted {
+            let before = latency.iter().find(|b| b.key == now.key).unwrap();
+            let added = late.iter().filter(|r| Some(&r.model) == now.key.as_ref());
+            let added = added.count() as u64;
+            assert_eq!(
+                now.duration.count,
+                before.duration.count + added,
+                "{deleted}"
+            );
+            let ttft = |group: &LatencyGroup| group.ttft.as_ref().map_or(0, |t| t.count);
+            assert_eq!(ttft(now), ttft(before) + added, "{deleted}");
+        }
+    };
+    expect_every_report_to_count_it(&all, "hourly rows").await;
+    store.delete_raw_usage(T0 + 24 * HOUR).await.unwrap();
+    expect_every_report_to_count_it(&all, "raw records").await;
+
+    // Raw records deleted beyond the first day: a record stored late for the second day, whose
+    // hours are kept but never rolled up again, is added to its hour's rows and its day's.
+    store.delete_raw_usage(T0 + 30 * HOUR).await.unwrap();
+    let later = UsageRecord {
+        request_id: "later".to_owned(),
+        started_at: T0 + 26 * HOUR + MINUTE,
+        ..late.clone()
+    };
+    store
+        .insert_usage(std::slice::from_ref(&later))
+        .await
+        .unwrap();
+    all.push(later);
+    expect_every_report_to_count_it(&all, "raw records beyond").await;
 }
 
 fn sum_groups(groups: &[UsageGroup]) -> UsageTotals {
