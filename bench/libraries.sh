@@ -7,9 +7,10 @@
 # attribute so that about half the questions share no attribute word with their answer. It
 # prints recall@10 and nDCG@10 of hybrid search (BM25 and vectors, fused by reciprocal rank)
 # against BM25 alone, filtered recall for a reader of 1 % of the library against the same
-# questions unfiltered, ingestion into the index (passages a second, one thread, embeddings
-# excluded) and hybrid search latency p50/p99. The embeddings are a stand-in that knows the
-# corpus's synonyms (see the example's docs): the figures measure the index and the fusion.
+# questions unfiltered, ingestion into the index (passages a second, one writer thread,
+# embeddings excluded) and search latency p50/p99, hybrid and BM25 alone. The embeddings are a
+# stand-in that knows the corpus's synonyms and weighs words by inverse document frequency (see
+# the example's docs): the figures measure the index and the fusion.
 #
 # With SYNC=1 it builds and runs the `sync_bench` example instead: what a replica's index sync
 # costs with DOCUMENTS documents of CHUNKS chunks stored, reading the change log after its cursor
@@ -20,6 +21,7 @@
 #   SYNC=1   DOCUMENTS=20000   CHUNKS=50   ROUNDS=20   the sync bench (DATABASE_URL: an empty
 #                     store to fill instead of a temporary SQLite file)
 #   FACTS=20000   passages       QUESTIONS=1000   questions asked
+#   DIMENSIONS=384   the stand-in embedding's size
 #   PROFILE=release   the cargo profile (`dev` for a debug build: quality figures are the same,
 #                     timings are not)
 #   CPU=0         core to pin to with taskset when available (empty: no pinning)
@@ -34,7 +36,7 @@ PROFILE=${PROFILE:-release}
 CPU=${CPU-0}
 
 EXAMPLE=retrieval_bench
-ARGS=("$FACTS" "$QUESTIONS")
+ARGS=("$FACTS" "$QUESTIONS" "${DIMENSIONS:-384}")
 if [[ "${SYNC:-}" == 1 ]]; then
   EXAMPLE=sync_bench
   ARGS=("${DOCUMENTS:-20000}" "${CHUNKS:-50}" "${ROUNDS:-20}")
