@@ -225,3 +225,56 @@ fn a_document_added_again_replaces_itself_and_the_index_knows_what_it_holds() {
     let found = index.search(&search(&libraries, &tags, "x", Some(&[1.0, 0.0])));
     assert!(found.unwrap().is_empty(), "its vectors left memory");
 }
+
+#[test]
+fn the_vector_ranking_keeps_the_nearest_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    // Ten dimensions, so the eight-lane sum has a remainder; angles spread so every score differs.
+    let vector = |n: u16| {
+        let angle = f32::from(n) / 300.0;
+        let mut v = vec![0.25; 10];
+        v[0] = angle.cos();
+        v[9] = angle.sin();
+        v
+    };
+    let chunks: Vec<IndexedChunk> = (0..300)
+        .map(|n| chunk("lib", &format!("d{n}"), &["team:a"], "note", vector(n)))
+        .collect();
+    index.add(&chunks).unwrap();
+    let libraries = strings(&["lib"]);
+    let query = vector(150);
+    let semantic = Semantic {
+        libraries: &libraries,
+        vector: &query,
+    };
+    let found = index.nearest(&semantic, &strings(&["team:a"]), 7).unwrap();
+    // Nearest first: 150, then its neighbours on either side, nearer before farther.
+    let documents: Vec<&str> = found
+        .iter()
+        .map(|id| id.split(':').next().unwrap())
+        .collect();
+    assert_eq!(documents[0], "d150");
+    let mut rest: Vec<&str> = documents[1..].to_vec();
+    rest.sort_unstable();
+    assert_eq!(rest, ["d147", "d148", "d149", "d151", "d152", "d153"]);
+    assert_eq!(
+        index
+            .nearest(&semantic, &strings(&["team:a"]), 0)
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        index
+            .nearest(&semantic, &strings(&["team:a"]), 500)
+            .unwrap()
+            .len(),
+        300
+    );
+
+    let a: Vec<f32> = (0..13)
+        .map(|n| f32::from(u8::try_from(n).unwrap()))
+        .collect();
+    assert_eq!(dot(&a, &a), a.iter().map(|x| x * x).sum::<f32>());
+}
