@@ -1,8 +1,10 @@
 //! Keys' and web sessions' last use: the directory notes it in memory on the request path (one
 //! atomic per key, at minute precision; one per session); this task stores what changed every
 //! [`FLUSH_INTERVAL`], and the server stores the rest at shutdown. A crash loses at most one
-//! interval of it. A session's stored last use is what its idle timeout counts from on a replica
-//! that has not served it since.
+//! interval of it. Each write is bounded by the store (`store::STORE_WRITE_TIMEOUT`): a silent
+//! database fails it, to be tried again next time, and holds neither this task nor the shutdown.
+//! A session's stored last use is what its idle timeout counts from on a replica that has not
+//! served it since.
 
 use std::sync::Arc;
 use std::time::Duration;

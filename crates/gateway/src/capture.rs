@@ -119,6 +119,7 @@ impl Capture {
         model: &str,
     ) -> Option<retention::Captured> {
         Some(retention::Captured {
+            id: retention::record_id(),
             request_id: request_id.to_owned(),
             at,
             entity_id: principal.entity_id?,

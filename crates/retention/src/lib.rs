@@ -17,7 +17,9 @@
 //! # In detail
 //!
 //! Content kept for `full` entities. `Captured` (what the gateway hands over) is a `usage::Record`
-//! whose target is `ContentStore`: per batch, each owner's content key is read (or created) and
+//! whose target is `ContentStore`; its record's id is given at capture ([`record_id`]), so a batch
+//! the writer tries again after its commit's answer was lost is stored once (the store keeps the
+//! first record of an id): per batch, each owner's content key is read (or created) and
 //! unwrapped once, then dropped — never cached across batches, so an erasure is never undone by a
 //! cache; entities' data keys are unwrapped once per process. `read` opens an owner's records (a
 //! record that does not open is reported unreadable, not an error); `purge(now, actor)` deletes what
@@ -64,6 +66,9 @@ pub const SYSTEM_ACTOR: &str = "system";
 /// One request's content as the gateway captured it.
 #[derive(Debug, Clone)]
 pub struct Captured {
+    /// Its record's id ([`record_id`]), given at capture: a batch the writer tries again (its
+    /// commit's answer lost) carries the same ids, and the store keeps the first of each.
+    pub id: String,
     pub request_id: String,
     pub at: UnixMillis,
     pub entity_id: EntityId,
@@ -78,6 +83,11 @@ pub struct Captured {
 
 /// The request path's handle: never waits.
 pub type ContentSink = usage::Sink<Captured>;
+
+/// A new content record's id, `cnt_` and a UUIDv7: unique, and bound into the record's sealing.
+pub fn record_id() -> String {
+    format!("cnt_{}", uuid::Uuid::now_v7().simple())
+}
 
 impl usage::Record for Captured {
     const KIND: &'static str = "content";
@@ -410,7 +420,7 @@ fn owner_label(owner: KeyOwner) -> String {
 }
 
 fn seal(key: &ContentKey, captured: &Captured) -> ContentRecord {
-    let id = format!("cnt_{}", uuid::Uuid::now_v7().simple());
+    let id = captured.id.clone();
     let entity = captured.entity_id.to_string();
     let owner = owner_label(captured.owner);
     let binding = RecordBinding {

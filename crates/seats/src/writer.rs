@@ -5,7 +5,9 @@
 //! Changes are written every [`CHANGE_FLUSH_INTERVAL`], activity every
 //! [`ACTIVITY_FLUSH_INTERVAL`], both on demand ([`crate::Seats::flush`]) and at shutdown. A batch
 //! the store refuses is kept and tried again at the next tick: a batch is one transaction, so a
-//! failed one wrote nothing and nothing is written twice.
+//! failed one wrote nothing and nothing is written twice. A write of last activity the database
+//! leaves unanswered fails after `store::STORE_WRITE_TIMEOUT` (the store bounds it), so a silent
+//! database never holds this task.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 //! seal and open.
 
 use domain::{AuditEvent, EntityId, KeyOwner, Operation, UnixMillis};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Connection, Row};
 
 use crate::audit::insert_audit;
 use crate::codec::{OWNER_USER, int, owner, owner_columns, parsed, text};
@@ -43,11 +43,15 @@ const RECORD_COLUMNS: &str =
     "id, request_id, created_at, entity_id, owner_kind, owner_id, operation, model, sealed";
 
 impl Store {
-    /// The entity's wrapped data key, if it has one.
+    /// The entity's wrapped data key, if it has one. Read by the content writer: its connection is
+    /// leased (`Store::leased`), like those of the writes below.
     pub async fn entity_data_key(&self, entity: EntityId) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT wrapped FROM entity_data_keys WHERE entity_id = $1")
-            .bind(entity.to_string())
-            .fetch_optional(&self.pool)
+        let row = self
+            .leased(async |conn| {
+                let query =
+                    sqlx::query("SELECT wrapped FROM entity_data_keys WHERE entity_id = $1");
+                Ok(query.bind(entity.to_string()).fetch_optional(conn).await?)
+            })
             .await?;
         row.map(|row| blob(&row, "wrapped")).transpose()
     }
@@ -60,14 +64,18 @@ impl Store {
         wrapped: &[u8],
         at: UnixMillis,
     ) -> Result<Vec<u8>, StoreError> {
-        sqlx::query(
-            "INSERT INTO entity_data_keys (entity_id, wrapped, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (entity_id) DO NOTHING",
-        )
-        .bind(entity.to_string())
-        .bind(wrapped.to_vec())
-        .bind(at)
-        .execute(&self.pool)
+        self.leased(async |conn| {
+            sqlx::query(
+                "INSERT INTO entity_data_keys (entity_id, wrapped, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (entity_id) DO NOTHING",
+            )
+            .bind(entity.to_string())
+            .bind(wrapped.to_vec())
+            .bind(at)
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
         .await?;
         self.entity_data_key(entity).await?.ok_or_else(|| {
             StoreError::Corrupt("an entity data key vanished after its insert".into())
@@ -80,13 +88,19 @@ impl Store {
         key_owner: KeyOwner,
     ) -> Result<Option<(EntityId, Vec<u8>)>, StoreError> {
         let (kind, id) = owner_columns(key_owner);
-        let row = sqlx::query(
-            "SELECT entity_id, wrapped FROM content_keys WHERE owner_kind = $1 AND owner_id = $2",
-        )
-        .bind(kind)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = self
+            .leased(async |conn| {
+                let query = sqlx::query(
+                    "SELECT entity_id, wrapped FROM content_keys \
+                     WHERE owner_kind = $1 AND owner_id = $2",
+                );
+                Ok(query
+                    .bind(kind)
+                    .bind(id.as_str())
+                    .fetch_optional(conn)
+                    .await?)
+            })
+            .await?;
         row.map(|row| Ok((parsed(&row, "entity_id")?, blob(&row, "wrapped")?)))
             .transpose()
     }
@@ -101,16 +115,20 @@ impl Store {
         at: UnixMillis,
     ) -> Result<(EntityId, Vec<u8>), StoreError> {
         let (kind, id) = owner_columns(key_owner);
-        sqlx::query(
-            "INSERT INTO content_keys (owner_kind, owner_id, entity_id, wrapped, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_kind, owner_id) DO NOTHING",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(entity.to_string())
-        .bind(wrapped.to_vec())
-        .bind(at)
-        .execute(&self.pool)
+        self.leased(async |conn| {
+            sqlx::query(
+                "INSERT INTO content_keys (owner_kind, owner_id, entity_id, wrapped, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner_kind, owner_id) DO NOTHING",
+            )
+            .bind(kind)
+            .bind(id.as_str())
+            .bind(entity.to_string())
+            .bind(wrapped.to_vec())
+            .bind(at)
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
         .await?;
         self.content_key(key_owner)
             .await?
@@ -159,58 +177,37 @@ impl Store {
         key_owner: KeyOwner,
     ) -> Result<Option<UnixMillis>, StoreError> {
         let (kind, id) = owner_columns(key_owner);
-        Ok(sqlx::query_scalar(
-            "SELECT erased_at FROM content_erasures WHERE owner_kind = $1 AND owner_id = $2",
-        )
-        .bind(kind)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        self.leased(async |conn| {
+            let query = sqlx::query_scalar(
+                "SELECT erased_at FROM content_erasures WHERE owner_kind = $1 AND owner_id = $2",
+            );
+            Ok(query
+                .bind(kind)
+                .bind(id.as_str())
+                .fetch_optional(conn)
+                .await?)
+        })
+        .await
     }
 
     /// Inserts sealed records atomically: all or none, but for records captured at or before
-    /// their owner's erasure, which are left out.
+    /// their owner's erasure, which are left out, and records stored already (by id), which are
+    /// left as they are: a batch tried again after its commit's answer was lost stores nothing
+    /// twice. Its caller may drop it mid-way (a timeout): its connection is then closed
+    /// (`Store::leased`).
     pub async fn insert_content(&self, records: &[ContentRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // On PostgreSQL a statement reads what was committed when it began: an erasure committing
-        // after an insert's statement but before its commit would miss the new row. Inserts and
-        // erasures of one owner therefore take the owner's lock (shared here, exclusive there),
-        // so one waits for the other. SQLite runs one writer at a time already.
-        if self.backend == Backend::Postgres {
-            let mut owners: Vec<KeyOwner> = records.iter().map(|record| record.owner).collect();
-            owners.sort_unstable_by_key(|owner| owner_lock(*owner));
-            owners.dedup();
-            for owner in owners {
-                sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
-                    .bind(owner_lock(owner))
-                    .execute(&mut *tx)
-                    .await?;
+        self.leased(async |conn| {
+            let mut tx = conn.begin().await?;
+            if self.backend == Backend::Postgres {
+                lock_owners_shared(&mut tx, records).await?;
             }
-        }
-        for record in records {
-            let (kind, id) = owner_columns(record.owner);
-            // A record captured at or before its owner's erasure is not written, whenever it
-            // arrives: the tombstone is read in the insert's own statement.
-            sqlx::query(&format!(
-                "INSERT INTO content_records ({RECORD_COLUMNS}) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE NOT EXISTS ( \
-                 SELECT 1 FROM content_erasures \
-                 WHERE owner_kind = $5 AND owner_id = $6 AND erased_at >= $3)"
-            ))
-            .bind(record.id.as_str())
-            .bind(record.request_id.as_str())
-            .bind(record.created_at)
-            .bind(record.entity_id.to_string())
-            .bind(kind)
-            .bind(id)
-            .bind(record.operation.as_str())
-            .bind(record.model.as_str())
-            .bind(record.sealed.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            for record in records {
+                insert_record(&mut tx, record).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The owner's records created in `[from, to)`, oldest first, at most `limit`.
@@ -366,6 +363,52 @@ impl Store {
         tx.commit().await?;
         Ok(erased)
     }
+}
+
+/// On PostgreSQL a statement reads what was committed when it began: an erasure committing after
+/// an insert's statement but before its commit would miss the new row. Inserts and erasures of one
+/// owner therefore take the owner's lock (shared here, exclusive there), so one waits for the
+/// other. SQLite runs one writer at a time already.
+async fn lock_owners_shared(
+    conn: &mut AnyConnection,
+    records: &[ContentRecord],
+) -> Result<(), StoreError> {
+    let mut owners: Vec<KeyOwner> = records.iter().map(|record| record.owner).collect();
+    owners.sort_unstable_by_key(|owner| owner_lock(*owner));
+    owners.dedup();
+    for owner in owners {
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(owner_lock(owner))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts `record` unless its id is stored already, or it was captured at or before its owner's
+/// erasure: the tombstone is read in the insert's own statement, so such a record is not written
+/// whenever it arrives.
+async fn insert_record(conn: &mut AnyConnection, record: &ContentRecord) -> Result<(), StoreError> {
+    let (kind, id) = owner_columns(record.owner);
+    sqlx::query(&format!(
+        "INSERT INTO content_records ({RECORD_COLUMNS}) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE NOT EXISTS ( \
+         SELECT 1 FROM content_erasures \
+         WHERE owner_kind = $5 AND owner_id = $6 AND erased_at >= $3) \
+         ON CONFLICT (id) DO NOTHING"
+    ))
+    .bind(record.id.as_str())
+    .bind(record.request_id.as_str())
+    .bind(record.created_at)
+    .bind(record.entity_id.to_string())
+    .bind(kind)
+    .bind(id)
+    .bind(record.operation.as_str())
+    .bind(record.model.as_str())
+    .bind(record.sealed.clone())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The PostgreSQL advisory lock of an owner's content: the last 64 bits of their id (a UUIDv7's

@@ -582,8 +582,10 @@ impl Store {
             .collect()
     }
 
-    /// Stores feedback; a caller's second verdict on the same answer replaces the first. A
-    /// caller's timeout closes its connection (`Store::leased`).
+    /// Stores feedback; a caller's later verdict on the same answer replaces an earlier one, never
+    /// the reverse: a batch tried again (its commit's answer lost) stores nothing twice and undoes
+    /// no verdict given since (on another replica, say). A caller's timeout closes its connection
+    /// (`Store::leased`).
     pub async fn insert_feedback(&self, batch: &[Feedback]) -> Result<(), StoreError> {
         self.leased(async |conn| {
             let mut tx = conn.begin().await?;
@@ -591,7 +593,8 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO feedback (request_id, actor, entity_id, rating, comment, at) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id, actor) DO UPDATE \
-                     SET rating = excluded.rating, comment = excluded.comment, at = excluded.at",
+                     SET rating = excluded.rating, comment = excluded.comment, at = excluded.at \
+                     WHERE feedback.at <= excluded.at",
                 )
                 .bind(f.request_id.as_str())
                 .bind(f.actor.as_str())

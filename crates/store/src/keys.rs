@@ -135,14 +135,7 @@ impl Store {
     /// Stores when keys were last used, in one transaction; a stored time is never moved back.
     pub async fn record_key_use(&self, uses: &[(KeyId, UnixMillis)]) -> Result<(), StoreError> {
         let rows: Vec<(String, i64)> = uses.iter().map(|(k, at)| (k.to_string(), *at)).collect();
-        crate::last_seen::record(
-            &self.pool,
-            self.backend(),
-            "api_keys",
-            "last_used_at",
-            &rows,
-        )
-        .await
+        crate::last_seen::record(self, "api_keys", "last_used_at", &rows).await
     }
 
     /// One key with its label and successor, revoked or not.

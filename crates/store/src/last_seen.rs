@@ -1,14 +1,20 @@
 //! "Last seen" times (a key's last use, a user's last activity) written in batches: one UPDATE
 //! per chunk of rows joined to a VALUES list, instead of one statement per row, so storing a
 //! minute of activity of 100,000 users costs a few hundred statements, not 100,000.
+//!
+//! Their writers (the seat writer, the binary's key-use and session flushes) keep what was not
+//! written for their next flush, and bound nothing themselves: each write is bounded here, through
+//! `Store::leased_in_time` like every background writer's. A database gone silent fails it with
+//! `StoreError::Unanswered` after `STORE_WRITE_TIMEOUT` and costs no pool connection; written
+//! again, an instant never moves a stored one back, so a write whose answer was lost does no harm.
 
 use std::fmt::Write;
 
-use sqlx::AnyPool;
 use sqlx::any::AnyArguments;
+use sqlx::{AnyConnection, Connection};
 
 use crate::multi_row::add;
-use crate::{Backend, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Rows per statement: 2 parameters each, far under both databases' limits.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -17,8 +23,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// stored instant backwards, in one transaction. `table` and `column` are the store's own names,
 /// never input.
 pub(crate) async fn record(
-    pool: &AnyPool,
-    backend: Backend,
+    store: &Store,
     table: &'static str,
     column: &'static str,
     rows: &[(String, i64)],
@@ -26,7 +31,23 @@ pub(crate) async fn record(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
+    store
+        .leased_in_time(async |conn| {
+            let mut tx = conn.begin().await?;
+            update(&mut tx, store.backend(), table, column, rows).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+}
+
+async fn update(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &'static str,
+    column: &'static str,
+    rows: &[(String, i64)],
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         // VALUES columns are `column1`, `column2` in SQLite and PostgreSQL alike; the cast gives
         // PostgreSQL the instant's type.
@@ -54,9 +75,8 @@ pub(crate) async fn record(
         );
         sqlx::query_with(&sql, arguments)
             .persistent(false)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await?;
     Ok(())
 }

@@ -46,7 +46,9 @@
 //! sparing what an active legal hold covers: `legal_holds.rs`, migration 0025) and `erase_content`
 //! (key and records deleted with the `user.erase` event) never see a key or a text in clear. On
 //! PostgreSQL an owner's inserts and erasure take the owner's advisory lock (shared, exclusive), so
-//! an erasure never misses a record being inserted. `content_keys()` and `delete_content_key` let
+//! an erasure never misses a record being inserted. A record whose id is stored already is left
+//! as it is (`ON CONFLICT (id) DO NOTHING`): a batch tried again after its commit's answer was
+//! lost stores each record once. `content_keys()` and `delete_content_key` let
 //! a key custody outside the database (`retention::KeyCustody`) take the keys over.
 //! **Files** (`files.rs`, migration 0026): uploaded files' metadata, owned by a user or service
 //! account in an entity; `create_file` checks the entity's quota in the transaction that inserts.
@@ -66,6 +68,10 @@
 //! **Use-case documents** (`use_case_documents.rs`, migration 0032): the documents attached to a
 //! use case (its impact assessment's), metadata and bytes in one row; listings read the metadata
 //! only, every read names the use case, and adding or deleting commits with its audit event.
+//! **Background writes** (`leased.rs`): every background writer's transaction (usage, audit,
+//! feedback, kept content, last seen) runs on a connection closed, not returned to the pool, when
+//! its caller's bound ([`STORE_WRITE_TIMEOUT`], [`answered_in_time`]) drops it unanswered; the
+//! last-seen writes (`last_seen.rs`) are bounded by the store itself.
 //! **Replicas** (migration 0024, PostgreSQL only): triggers on the tables replicas hold in memory
 //! notify `fabrique_changes` at commit with `<schema> <topic>` (`changes.rs`: [`Topic`],
 //! [`ChangeFeed`]); the background jobs' lease is an advisory lock on a connection of its own
@@ -160,6 +166,7 @@ pub use factory::{EvalRun, EvalStatus, StoredApproval, VersionMove};
 pub use files::{FileCreated, FileSelection, StoredFile};
 pub use keys::{Credential, KeyListing, Rotation};
 pub use lease::{LEASE_CLASS, Lease};
+pub use leased::{STORE_WRITE_TIMEOUT, answered_in_time};
 pub use legal_holds::LegalHold;
 pub use libraries::{StoredChunk, StoredDocument, StoredLibrary, vector_bytes, vector_of};
 pub use library_changes::LibraryChanges;

@@ -299,7 +299,7 @@ impl Store {
             .iter()
             .map(|(user, at)| (user.to_string(), *at))
             .collect();
-        crate::last_seen::record(&self.pool, self.backend(), "users", "last_active_at", &rows).await
+        crate::last_seen::record(self, "users", "last_active_at", &rows).await
     }
 }
 

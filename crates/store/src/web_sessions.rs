@@ -221,14 +221,7 @@ impl Store {
         uses: &[(SessionId, UnixMillis)],
     ) -> Result<(), StoreError> {
         let rows: Vec<(String, i64)> = uses.iter().map(|(s, at)| (s.to_string(), *at)).collect();
-        crate::last_seen::record(
-            &self.pool,
-            self.backend(),
-            "web_sessions",
-            "last_seen_at",
-            &rows,
-        )
-        .await
+        crate::last_seen::record(self, "web_sessions", "last_seen_at", &rows).await
     }
 
     /// Stores a sign-in flow under the hash of the browser's flow secret, and deletes the

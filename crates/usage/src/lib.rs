@@ -20,6 +20,12 @@
 //! answer was lost (the connection cut after the commit) may have stored it. The journal is `fsync`ed, off the runtime, before each batch goes to the store: a power
 //! loss can lose the records of the last flush interval (200 ms).
 //!
+//! Feedback and kept content have no journal; their batches are tried again as well, and a try
+//! whose answer was lost stores nothing twice: a content record's id is given at capture and the
+//! store keeps the first record of an id (`store::Store::insert_content`), and a verdict
+//! replaces only an earlier one of the same caller on the same answer
+//! (`store::Store::insert_feedback`). Their tries are bounded by [`STORE_WRITE_TIMEOUT`] too.
+//!
 //! Nothing is lost silently. A record is lost only when the hand-over queue is full
 //! ([`Loss::QueueFull`]), when the journal has reached its bound (`[server] journal_max_bytes`,
 //! [`Loss::JournalFull`]), or, for the kinds without a journal, when the store is still down at
@@ -38,7 +44,8 @@
 //! backlog left by a full batch is written without waiting. `store::insert_usage` writes a batch
 //! with power-of-two INSERTs of at most 256 rows (`store::multi_row`), prepared once per
 //! connection; `store::last_seen` writes keys' last use and users' last activity as one UPDATE per
-//! 500 rows joined to a VALUES list. `fabrique/tests/it/durability.rs` kills the real binary with
+//! 500 rows joined to a VALUES list, bounded by the store itself with the same
+//! [`STORE_WRITE_TIMEOUT`] (its callers, the seat writer and the binary's flushes, bound nothing). `fabrique/tests/it/durability.rs` kills the real binary with
 //! `kill -9` under load and finds every answered request's record after the restart;
 //! `fabrique/tests/it/outage.rs` cuts a real server's PostgreSQL under load (a relay, not the
 //! service) and finds each answered request's record and audit event there exactly once after.
@@ -65,8 +72,9 @@ pub use journal::JournalSettings;
 /// Longest wait for the store's answer to one try at a batch (its mark read, its transaction):
 /// past it the try has failed, and its connection is closed, not reused. A database that stops
 /// answering without closing its connections (a firewall dropping packets) would otherwise hold
-/// the writer for good, past its return, until the journal filled.
-pub const STORE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// the writer for good, past its return, until the journal filled. The store's own bound on its
+/// background writes, the same for every writer.
+pub use store::STORE_WRITE_TIMEOUT;
 
 /// Longest time a record waits in memory before its batch is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::journal::{Appended, Journal};
-use crate::{FLUSH_INTERVAL, Loss, MAX_BATCH, Record, STORE_WRITE_TIMEOUT, Shared, Through};
+use crate::{FLUSH_INTERVAL, Loss, MAX_BATCH, Record, Shared, Through};
 
 /// The pause after a first failed write, doubled up to [`LONGEST_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -209,9 +209,7 @@ impl<R: Record> Task<R> {
             };
             // Dropped unanswered, the try leaves the batch whole; the mark read before the next
             // one tells whether it was stored.
-            let result = tokio::time::timeout(STORE_WRITE_TIMEOUT, attempt)
-                .await
-                .unwrap_or(Err(StoreError::Unanswered(STORE_WRITE_TIMEOUT)));
+            let result = store::answered_in_time(attempt).await;
             (batch, result)
         })
     }

@@ -18,7 +18,7 @@ pub const METRICS_TOKEN: &str = "test-metrics-token";
 
 /// The environment test configurations see: the content master key (32 bytes of 0x42) and the
 /// metrics token.
-fn test_env(name: &str) -> Option<String> {
+pub(crate) fn test_env(name: &str) -> Option<String> {
     match name {
         MASTER_KEY_ENV => Some("QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=".to_owned()),
         METRICS_TOKEN_ENV => Some(METRICS_TOKEN.to_owned()),

@@ -55,3 +55,4 @@ mod traces;
 mod usage;
 mod validation;
 mod web;
+mod writers;

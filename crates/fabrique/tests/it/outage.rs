@@ -11,7 +11,6 @@
 //! with a deadline.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -141,7 +140,7 @@ struct Setup {
 async fn serve_through_a_relay() -> Option<Setup> {
     let schema = postgres_schema().await?;
     let direct = schema.url();
-    let relay = Relay::start(postgres_addr(&direct).await).await;
+    let relay = Relay::start_to(&direct).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("fabrique.toml");
     std::fs::write(&config, CONFIG).unwrap();
@@ -438,18 +437,6 @@ async fn ask(
         (true, 403) if text.contains("classification_not_permitted") => Ok(()),
         _ => Err(format!("{id} answered {status}: {text}")),
     }
-}
-
-/// Where the test's PostgreSQL listens, from its URL.
-async fn postgres_addr(url: &str) -> SocketAddr {
-    let parsed = reqwest::Url::parse(url).unwrap();
-    let host = parsed.host_str().unwrap().to_owned();
-    let port = parsed.port().unwrap_or(5432);
-    tokio::net::lookup_host((host, port))
-        .await
-        .unwrap()
-        .find(SocketAddr::is_ipv4)
-        .expect("an IPv4 address")
 }
 
 /// How many times each request id of the load has a usage record.

@@ -88,6 +88,19 @@ impl Relay {
         }
     }
 
+    /// Starts relaying a free loopback port to the host and port of `url` (a database URL).
+    pub async fn start_to(url: &str) -> Relay {
+        let parsed = reqwest::Url::parse(url).unwrap();
+        let host = parsed.host_str().unwrap().to_owned();
+        let port = parsed.port().unwrap_or(5432);
+        let upstream = tokio::net::lookup_host((host, port))
+            .await
+            .unwrap()
+            .find(SocketAddr::is_ipv4)
+            .expect("an IPv4 address");
+        Relay::start(upstream).await
+    }
+
     /// `url` (a database URL, say) with its host and port replaced by the relay's.
     pub fn url(&self, url: &str) -> String {
         let mut url = reqwest::Url::parse(url).unwrap();

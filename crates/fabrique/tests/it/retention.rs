@@ -367,6 +367,7 @@ async fn the_purge_deletes_content_past_its_entity_retention(database: Database)
     let ada = t.server.store.user_by_name("ada").await.unwrap().unwrap();
     let globex = t.entity("globex").await;
     let captured = |at: i64, entity_id: EntityId, text: &str| retention::Captured {
+        id: retention::record_id(),
         request_id: format!("req-{at}"),
         at,
         entity_id,
@@ -654,6 +655,7 @@ async fn a_legal_hold_keeps_content_from_erasure_and_purge_until_it_is_lifted() 
     // The purge keeps what the hold covers, and counts it; bob's content goes.
     let now = now_millis();
     let old = |owner: &domain::User, text: &str| retention::Captured {
+        id: retention::record_id(),
         request_id: format!("req-{text}"),
         at: now - 40 * DAY_MS,
         entity_id: owner.entity_id,
