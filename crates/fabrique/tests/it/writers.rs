@@ -105,11 +105,8 @@ async fn a_silenced_last_seen_write_gives_up_keeps_no_connection_and_lands_once_
     s.relay.restore().await;
     // The seat writer keeps what was not written for its next tick. (A connection the pool held
     // idle through the silence stays silent: the first try may cost it.)
-    let mut tries = 1;
-    while let Err(error) = s.store.record_activity(&[(s.user, 2_000)]).await {
-        assert!(error.is_unreachable() && tries < 5, "{error}");
-        tries += 1;
-    }
+    let activity = [(s.user, 2_000)];
+    tried_again(5, || s.store.record_activity(&activity)).await;
     let stored: Option<i64> = sqlx::query_scalar("SELECT last_active_at FROM users WHERE id = $1")
         .bind(s.user.to_string())
         .fetch_one(&mut s.direct)
@@ -140,13 +137,24 @@ async fn a_silenced_content_write_gives_up_keeps_no_connection_and_lands_once_tr
     s.relay.restore().await;
     // The writer keeps the batch and tries it again. (Each connection the pool held idle through
     // the silence stays silent: a try may cost it.)
-    let mut tries = 1;
-    while let Err(error) = try_as_the_writer_does(content.write(&batch)).await {
-        assert!(error.is_unreachable() && tries < 20, "{error}");
-        tries += 1;
-    }
+    tried_again(20, || try_as_the_writer_does(content.write(&batch))).await;
     assert_eq!(stored_content(&mut s.direct, "silenced").await, 1);
     the_pool_closes(&s.store).await;
+}
+
+/// `attempt` made again, as a writer does at its next tick, until it succeeds: at most `tries`
+/// times, each failure the store's being unreachable.
+async fn tried_again<T, F: Future<Output = Result<T, StoreError>>>(
+    tries: usize,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    for _ in 1..tries {
+        match attempt().await {
+            Ok(done) => return done,
+            Err(error) => assert!(error.is_unreachable(), "{error}"),
+        }
+    }
+    attempt().await.unwrap()
 }
 
 /// One try of the content writer (`usage`'s batch writer): bounded, failing as unanswered.
