@@ -11,7 +11,7 @@
 //!
 //! A surface that calls another's router in process for a caller it authenticated marks the
 //! request with [`Vouched`]; a page that makes several reads that way gathers their audit events in
-//! a [`PageReads`] and appends them in one transaction.
+//! a [`PageReads`] and hands them to the audit channel together.
 //!
 //! # Web sessions, for the surfaces that open or read them
 //!

@@ -8,30 +8,27 @@ use store::{Store, StoreError};
 /// The reads a page makes through another surface's router, audited together: the console's
 /// overview asks the admin API for seats, usage, latency and the month's chargeback, and each
 /// successful read's audit event is left here ([`PageReads::gather`]) instead of appended on its
-/// own, then the page appends them all in one transaction ([`PageReads::record`]) before it shows
-/// anything they read. Each read keeps its own event (its action, entity and range), so the trail
-/// and its filters read as for a caller of the API; only the write is shared. A request extension
-/// (`Arc<PageReads>`), heeded beside [`crate::Vouched`], which no HTTP client can set. The page's
-/// reads also share one read of the entities ([`PageReads::entities`]), which several of them
-/// list to name their groups or to choose what the caller sees.
+/// own, then the page takes them all ([`PageReads::take`]) and hands them to the audit channel
+/// together before it shows anything they read. Each read keeps its own event (its action, entity
+/// and range), so the trail and its filters read as for a caller of the API; only the write is
+/// shared. A request extension (`Arc<PageReads>`), heeded beside [`crate::Vouched`], which no HTTP
+/// client can set. The page's reads also share one read of the entities
+/// ([`PageReads::entities`]), which several of them list to name their groups or to choose what
+/// the caller sees.
 #[derive(Debug, Default)]
 pub struct PageReads(Mutex<Gathered>);
 
 #[derive(Debug, Default)]
 struct Gathered {
     events: Vec<AuditEvent>,
-    /// The store of the surface that gathered them, where they are appended.
-    store: Option<Store>,
     /// The entities as the page's first read that asked found them.
     entities: Option<Vec<Entity>>,
 }
 
 impl PageReads {
-    /// Keeps `event`, a read's audit event, to be appended to `store` with the page's others.
-    pub fn gather(&self, store: &Store, event: AuditEvent) {
-        let mut gathered = self.lock();
-        gathered.store.get_or_insert_with(|| store.clone());
-        gathered.events.push(event);
+    /// Keeps `event`, a read's audit event, to be appended with the page's others.
+    pub fn gather(&self, event: AuditEvent) {
+        self.lock().events.push(event);
     }
 
     /// The entities of `store`, read by the page's first read that asks and shared by the
@@ -50,17 +47,10 @@ impl PageReads {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends the events gathered, in the order of the reads, in one transaction (nothing when
-    /// there are none). A page whose reads could not be recorded must not show them.
-    pub async fn record(&self) -> Result<(), StoreError> {
-        let (store, events) = {
-            let mut gathered = self.lock();
-            (gathered.store.clone(), std::mem::take(&mut gathered.events))
-        };
-        match store {
-            Some(store) if !events.is_empty() => store.append_audit_batch(&events).await,
-            _ => Ok(()),
-        }
+    /// The events gathered, in the order of the reads, taken: the page hands them to the audit
+    /// channel together. A page whose reads could not be recorded must not show them.
+    pub fn take(&self) -> Vec<AuditEvent> {
+        std::mem::take(&mut self.lock().events)
     }
 }
 
@@ -82,30 +72,17 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn reads_are_appended_together_when_recorded_and_not_before() {
-        let store = Store::connect("sqlite::memory:").await.unwrap();
+    #[test]
+    fn the_reads_are_taken_in_their_order_and_once() {
         let reads = PageReads::default();
-        reads.gather(&store, read(AuditAction::UsageRead));
-        reads.gather(&store, read(AuditAction::ChargebackRead));
-        assert!(
-            store.list_audit(10).await.unwrap().is_empty(),
-            "gathered only"
-        );
-        reads.record().await.unwrap();
-        let events = store.list_audit(10).await.unwrap();
-        let actions: Vec<_> = events
-            .iter()
-            .rev()
-            .map(|(_, e)| e.action.as_str())
-            .collect();
-        assert_eq!(actions, ["usage.read", "chargeback.read"]);
-        reads.record().await.unwrap();
+        reads.gather(read(AuditAction::UsageRead));
+        reads.gather(read(AuditAction::ChargebackRead));
+        let actions: Vec<_> = reads.take().into_iter().map(|e| e.action).collect();
         assert_eq!(
-            store.list_audit(10).await.unwrap().len(),
-            2,
-            "appended once"
+            actions,
+            [AuditAction::UsageRead, AuditAction::ChargebackRead]
         );
+        assert!(reads.take().is_empty(), "taken once");
     }
 
     #[tokio::test]

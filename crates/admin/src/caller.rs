@@ -3,7 +3,7 @@
 //! map to. The session cookie is not accepted here: admin routes change state, and a cookie rides
 //! along on requests another site makes the browser send. The console, which checks its own
 //! CSRF tokens, calls in process for the person signed in to it (`access::Vouched`); when its page
-//! gathers its reads' audit events to append them together (`access::PageReads`), the caller
+//! gathers its reads' audit events to record them together (`access::PageReads`), the caller
 //! carries them, and [`Caller::record_read`] leaves each read's event there (and the page's reads
 //! share one read of the entities, [`Caller::entities`]).
 
@@ -29,7 +29,7 @@ impl Caller {
     }
 
     /// Audits a successful read: `event` is appended now, or, for a read of a console page that
-    /// gathers its reads, left with the page's others, which the page appends together before
+    /// gathers its reads, left with the page's others, which the page records together before
     /// it shows what they read.
     pub(crate) async fn record_read(
         &self,
@@ -37,7 +37,7 @@ impl Caller {
         event: AuditEvent,
     ) -> Result<(), AdminError> {
         match &self.1 {
-            Some(page) => page.gather(&state.store, event),
+            Some(page) => page.gather(event),
             None => {
                 state.store.append_audit(&event).await?;
             }

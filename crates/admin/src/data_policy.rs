@@ -191,8 +191,7 @@ impl Target {
         detail["use_case"] = json!(self.use_case.as_ref().map(|(slug, _)| slug));
         let mut event = change_event(caller, action.audit_action(), entity.map(|e| e.id), detail);
         event.target = entity.map_or_else(|| "group".to_owned(), |e| e.id.to_string());
-        state.store.append_audit(&event).await?;
-        Ok(())
+        caller.record_read(state, event).await
     }
 }
 

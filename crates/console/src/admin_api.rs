@@ -1,6 +1,7 @@
 //! The admin API, called in process as the person signed in to the console: one request through
 //! the admin router, which authorizes, narrows and audits it as it does any caller's. A page's
-//! reads may gather their audit events to append them together (`access::PageReads`).
+//! reads may gather their audit events (`access::PageReads`), which the page then hands to the
+//! audit channel together ([`AdminApi::record`]).
 
 use std::sync::Arc;
 
@@ -11,12 +12,21 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use identity::Principal;
 use serde_json::Value;
 use tower::ServiceExt as _;
+use usage::AuditSink;
 
 /// The largest answer read back: a page of 1,000 rows, or an export.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
-/// The admin API's router.
-pub(crate) struct AdminApi(pub Router);
+/// The admin API's router, and the audit channel where a page's reads are recorded.
+pub(crate) struct AdminApi {
+    pub router: Router,
+    pub audit: AuditSink,
+}
+
+/// A page's reads could not be recorded (the audit channel's queue was full): it must not show
+/// them.
+#[derive(Debug)]
+pub(crate) struct Unrecorded;
 
 /// What the admin API answered.
 #[derive(Debug)]
@@ -83,6 +93,23 @@ impl AdminApi {
         )
     }
 
+    /// Records a page's reads, gathered in `page`: their events are handed to the audit channel
+    /// together, as the gateway hands over its access decisions, and the page waits until the
+    /// channel has journaled them (its writer appends them to the chain with the other events of
+    /// its next batch, in one transaction, off the page's path). So a page view costs the database
+    /// no statement for its audit, and what the page shows was recorded first.
+    pub async fn record(&self, page: &PageReads) -> Result<(), Unrecorded> {
+        let events = page.take();
+        if events.is_empty() {
+            return Ok(());
+        }
+        if !self.audit.record_all(events) {
+            return Err(Unrecorded);
+        }
+        self.audit.settled().await;
+        Ok(())
+    }
+
     /// The same, answered as it came: status, headers and bytes (a CSV file, a document).
     pub async fn raw(
         &self,
@@ -143,7 +170,7 @@ impl AdminApi {
         }
         // The router's service never fails: errors are answers.
         let response = self
-            .0
+            .router
             .clone()
             .oneshot(request)
             .await

@@ -9,10 +9,11 @@
 //! API authenticates nothing more, but authorizes, narrows to the caller's entity and audits each
 //! call exactly as it does for a key: an entity administrator's users page lists their entity's
 //! users, another entity's answers 404, an auditor's attempt at a change is refused (403) and
-//! audited. A page the caller may not read says so rather than showing nothing. A page that reads
-//! several times (the overview) has the admin API gather its reads' audit events and appends them
-//! in one transaction before it shows them (`access::PageReads`): each read audited as the API
-//! audits it, one write for the page.
+//! audited. A page the caller may not read says so rather than showing nothing. A page whose reads
+//! are audited (the overview, the policies) has the admin API gather their events
+//! (`access::PageReads`) and hands them together to the audit channel the gateway's access
+//! decisions go through (`usage::AuditSink`, journaled), before it shows what they read: each read
+//! audited as the API audits it, and no statement on the page's path for the audit.
 //!
 //! **Pages** (`views/`): the overview — seats per entity, usage over time by entity, team, model
 //! or use case drawn as an SVG chart on the server (`chart`, with `plotters`), the month's
@@ -79,6 +80,8 @@ pub struct Parts {
     pub admin: Router,
     /// The group's time zone: the month of the chargeback, the days of the charts.
     pub zone: reports::Zone,
+    /// The journaled audit channel, where the pages' reads are recorded.
+    pub audit: usage::AuditSink,
 }
 
 impl Console {
@@ -88,7 +91,10 @@ impl Console {
             sign_in: parts.sign_in,
             csrf: Csrf::default(),
             cookie_secure: parts.cookie_secure,
-            admin: AdminApi(parts.admin),
+            admin: AdminApi {
+                router: parts.admin,
+                audit: parts.audit,
+            },
             zone: parts.zone,
         })
     }

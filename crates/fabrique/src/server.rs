@@ -468,6 +468,7 @@ pub async fn start(mut config: Config, admin_key: Option<String>) -> anyhow::Res
         cookie_secure: config.sessions.cookie_secure.unwrap_or(https_site),
         admin: admin::router(admin_state.clone()),
         zone: admin_state.zone.clone(),
+        audit: gateway.sinks().audit.clone(),
     });
     let app = app
         .merge(console::router(console))

@@ -294,9 +294,35 @@ impl<R: Record> Sink<R> {
             return true;
         }
         drop(next);
-        self.shared.lost(Loss::QueueFull, 1);
-        tracing::error!(kind = self.shared.kind, "record lost: writer queue full");
+        self.lost_queue_full(1);
         false
+    }
+
+    /// Queues `records` together, numbered one after another, all or none: returns false, every
+    /// one lost (counted and logged), when the queue has no room for them all or the writer is
+    /// gone. A console page's reads are handed over so, and so stay together in the trail.
+    pub fn record_all(&self, records: Vec<R>) -> bool {
+        let mut next = self.shared.next.lock();
+        let Ok(permits) = self.tx.try_reserve_many(records.len()) else {
+            drop(next);
+            self.lost_queue_full(records.len());
+            return false;
+        };
+        for (permit, record) in permits.zip(records) {
+            *next += 1;
+            permit.send((*next, record));
+        }
+        self.shared.handed.store(*next, Ordering::Release);
+        true
+    }
+
+    fn lost_queue_full(&self, records: usize) {
+        self.shared.lost(Loss::QueueFull, records);
+        tracing::error!(
+            kind = self.shared.kind,
+            records,
+            "records lost: writer queue full"
+        );
     }
 
     /// Resolves once the writer has taken every record handed over before the call: journaled
@@ -607,6 +633,62 @@ mod tests {
         drop(sink);
         writer.shutdown().await;
         assert_eq!(store.list_usage(u32::MAX).await.unwrap().len(), kept);
+    }
+
+    fn read_event(action: domain::AuditAction) -> AuditEvent {
+        AuditEvent {
+            at: now_millis(),
+            actor: "ada".into(),
+            action,
+            entity_id: None,
+            target: "group".into(),
+            outcome: domain::Outcome::Success,
+            detail: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_handed_over_together_are_journaled_and_stored_together_or_all_lost() {
+        use domain::AuditAction::{ChargebackRead, UsageRead};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).await.unwrap();
+        let lost = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&lost);
+        let on_loss: OnLoss = Arc::new(move |loss, records| {
+            assert_eq!(loss, Loss::QueueFull);
+            counted.fetch_add(records, Ordering::Relaxed);
+        });
+        let (sink, writer) =
+            start_journaled::<AuditEvent>(store.clone(), settings(dir.path(), 1 << 20), on_loss)
+                .await
+                .unwrap();
+        assert!(sink.record(read_event(ChargebackRead)));
+        let page = vec![read_event(UsageRead), read_event(ChargebackRead)];
+        assert!(sink.record_all(page));
+        sink.settled().await;
+        assert_eq!(journal_lines(dir.path()), 3, "journaled once settled");
+        // More than the queue can ever hold: none is queued, each is counted lost.
+        let too_many = vec![read_event(UsageRead); QUEUE_CAPACITY + 1];
+        assert!(!sink.record_all(too_many));
+        assert_eq!(lost.load(Ordering::Relaxed), QUEUE_CAPACITY as u64 + 1);
+        assert!(sink.record(read_event(UsageRead)));
+        drop(sink);
+        writer.shutdown().await;
+        let stored = store.list_audit(10).await.unwrap();
+        let actions: Vec<_> = stored
+            .into_iter()
+            .rev()
+            .map(|(seq, e)| (seq, e.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                (1, ChargebackRead),
+                (2, UsageRead),
+                (3, ChargebackRead),
+                (4, UsageRead)
+            ]
+        );
     }
 
     #[tokio::test]

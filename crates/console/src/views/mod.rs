@@ -110,6 +110,21 @@ pub(crate) async fn refused(
     respond(console, visitor, person, section, answer.status, main).await
 }
 
+/// `section`'s page saying that its reads could not be recorded, so it shows none of them.
+pub(crate) async fn unrecorded(
+    console: &Console,
+    visitor: &Visitor,
+    person: &Person,
+    section: Section,
+) -> Response {
+    tracing::error!(?section, "console: a page's reads could not be audited");
+    let failed = Answer {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: Value::Null,
+    };
+    refused(console, visitor, person, section, &failed).await
+}
+
 /// `method path` of the admin API as `person`: the answer, or `section`'s page saying why it
 /// was refused.
 pub(crate) async fn ask(

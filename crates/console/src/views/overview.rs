@@ -1,8 +1,8 @@
 //! `GET /console`: seats per entity, usage over the last 30 days by entity, team, model or use
 //! case as a chart drawn on the server, and this month's chargeback with its CSV
 //! (`GET /console/chargeback.csv`). Each part is one admin API call; a part the person's roles
-//! do not reach says so and the others still show. The calls' audit events are appended together,
-//! in one transaction, before the page is shown (`access::PageReads`).
+//! do not reach says so and the others still show. The calls' audit events are handed to the
+//! audit channel together before the page is shown (`AdminApi::record`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -155,14 +155,8 @@ pub(crate) async fn page(
     let chargeback = get(uri("/admin/v1/reports/chargeback", &[("month", &month)])).await;
     let range = [("from", from.as_str()), ("to", to.as_str())];
     let latency = get(uri("/admin/v1/usage/latency", &range)).await;
-    if let Err(error) = reads.record().await {
-        tracing::error!(%error, "console: the overview's reads could not be audited");
-        let failed = Answer {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            body: Value::Null,
-        };
-        return crate::views::refused(&console, &visitor, &person, Section::Overview, &failed)
-            .await;
+    if console.admin.record(&reads).await.is_err() {
+        return crate::views::unrecorded(&console, &visitor, &person, Section::Overview).await;
     }
     let main = html! {
         section aria-labelledby="seats-title" {

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use access::PageReads;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -22,7 +23,7 @@ use crate::Console;
 use crate::admin_api::{Answer, uri};
 use crate::pages::{self, Section, cell};
 use crate::text::Text;
-use crate::views::{SignedIn, posted, refused, respond};
+use crate::views::{SignedIn, posted, refused, respond, unrecorded};
 
 /// The personal-data types, in the policy crate's order (the admin API's names).
 const TYPES: [&str; 9] = [
@@ -120,12 +121,13 @@ async fn render(
     run: Option<(&str, Answer)>,
 ) -> Response {
     let path = uri("/admin/v1/policies/effective", &whose.query());
-    let policy = console
-        .admin
-        .call(&person.principal, Method::GET, &path, None)
-        .await;
+    let reads = Arc::new(PageReads::default());
+    let policy = console.admin.read(&person.principal, &reads, &path).await;
     if !policy.ok() {
         return refused(console, visitor, person, Section::Policies, &policy).await;
+    }
+    if console.admin.record(&reads).await.is_err() {
+        return unrecorded(console, visitor, person, Section::Policies).await;
     }
     let entities = console
         .admin
