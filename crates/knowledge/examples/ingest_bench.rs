@@ -70,6 +70,7 @@ struct Spent {
     chunking: Duration,
     indexing: Duration,
     chunks: usize,
+    pages_read: usize,
 }
 
 fn main() -> Result<(), Failure> {
@@ -100,6 +101,10 @@ fn main() -> Result<(), Failure> {
         let index = Index::open(dir.path())?;
         let started = Instant::now();
         let spent = ingest(&index, kind, &files, dimensions)?;
+        // A PDF's reader counts the pages it read: they must be the pages written.
+        if kind == Kind::Pdf && spent.pages_read != pages {
+            return Err(format!("{} PDF pages read of {pages} written", spent.pages_read).into());
+        }
         let elapsed = started.elapsed().as_secs_f64();
         let share = |d: Duration| format!("{:.0} %", 100.0 * d.as_secs_f64() / elapsed);
         println!(
@@ -129,6 +134,7 @@ fn ingest(
     for (number, bytes) in files.iter().enumerate() {
         let started = Instant::now();
         let extracted = extract(kind, bytes)?;
+        spent.pages_read += extracted.pages as usize;
         let read = Instant::now();
         let pieces = chunks(&extracted);
         let chunked = Instant::now();
