@@ -16,10 +16,16 @@
 # costs with DOCUMENTS documents of CHUNKS chunks stored, reading the change log after its cursor
 # against comparing every stored document (see the example's docs).
 #
+# With INGEST=1 it builds and runs the `ingest_bench` example instead: what ingestion costs per
+# page of generated PDF and DOCX documents (the crate's readers, chunking and the index, one
+# commit a document, embeddings excluded), pages a second on the pinned core, per format.
+#
 # Usage, from anywhere:  bash bench/libraries.sh      SYNC=1 bash bench/libraries.sh
+#                        INGEST=1 bash bench/libraries.sh
 # Knobs (environment):
 #   SYNC=1   DOCUMENTS=20000   CHUNKS=50   ROUNDS=20   the sync bench (DATABASE_URL: an empty
 #                     store to fill instead of a temporary SQLite file)
+#   INGEST=1   PAGES=300   PAGES_PER_DOCUMENT=10   the ingestion bench (pages a format)
 #   FACTS=20000   passages       QUESTIONS=1000   questions asked
 #   DIMENSIONS=384   the stand-in embedding's size
 #   PROFILE=release   the cargo profile (`dev` for a debug build: quality figures are the same,
@@ -40,6 +46,9 @@ ARGS=("$FACTS" "$QUESTIONS" "${DIMENSIONS:-384}")
 if [[ "${SYNC:-}" == 1 ]]; then
   EXAMPLE=sync_bench
   ARGS=("${DOCUMENTS:-20000}" "${CHUNKS:-50}" "${ROUNDS:-20}")
+elif [[ "${INGEST:-}" == 1 ]]; then
+  EXAMPLE=ingest_bench
+  ARGS=("${PAGES:-300}" "${PAGES_PER_DOCUMENT:-10}" "${DIMENSIONS:-384}")
 fi
 
 cd "$REPO_ROOT"
