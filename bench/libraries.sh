@@ -52,7 +52,7 @@ elif [[ "${INGEST:-}" == 1 ]]; then
 fi
 
 cd "$REPO_ROOT"
-cargo build --profile "$PROFILE" -p knowledge --example "$EXAMPLE"
+cargo build --profile "$PROFILE" -p knowledge --features samples --example "$EXAMPLE"
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 case $PROFILE in
   dev) OUT=debug ;;

@@ -19,9 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use knowledge::{Index, IndexedChunk, Kind, chunks, extract};
-use lopdf::content::{Content, Operation};
-use lopdf::{Document, Object, Stream, dictionary};
+use knowledge::{Index, IndexedChunk, Kind, chunks, extract, samples};
 
 const WORDS: [&str; 24] = [
     "le",
@@ -199,54 +197,18 @@ fn write(kind: Kind, pages: &[Page]) -> Result<Vec<u8>, Failure> {
     }
 }
 
-/// A PDF, a page of the file each: every line its own `T*`/`Tj`, a table row as `| a | b |`.
+/// A PDF, a page of the file each: every line its own, a table row as `| a | b |`.
 fn pdf(pages: &[Page]) -> Result<Vec<u8>, Failure> {
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
-    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
-    let mut kids = Vec::new();
-    for page in pages {
-        let mut lines = vec![format!("# {}", page.heading)];
-        lines.extend(page.paragraphs.iter().flatten().cloned());
-        lines.extend(page.rows.iter().map(|r| format!("| {} |", r.join(" | "))));
-        let mut operations = vec![
-            Operation::new("BT", vec![]),
-            Operation::new("Tf", vec!["F1".into(), 10.into()]),
-            Operation::new("TL", vec![14.into()]),
-            Operation::new("Td", vec![50.into(), 800.into()]),
-        ];
-        for line in &lines {
-            operations.push(Operation::new("T*", vec![]));
-            operations.push(Operation::new(
-                "Tj",
-                vec![Object::string_literal(line.as_str())],
-            ));
-        }
-        operations.push(Operation::new("ET", vec![]));
-        let encoded = Content { operations }.encode()?;
-        let content_id = doc.add_object(Stream::new(dictionary! {}, encoded));
-        let page_id = doc.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-        });
-        kids.push(page_id.into());
-    }
-    let count = i64::try_from(kids.len())?;
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => kids, "Count" => count,
-            "Resources" => resources_id,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        }),
-    );
-    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog_id);
-    let mut bytes = Vec::new();
-    doc.save_to(&mut bytes)?;
-    Ok(bytes)
+    let pages: Vec<Vec<String>> = pages
+        .iter()
+        .map(|page| {
+            let mut lines = vec![format!("# {}", page.heading)];
+            lines.extend(page.paragraphs.iter().flatten().cloned());
+            lines.extend(page.rows.iter().map(|r| format!("| {} |", r.join(" | "))));
+            lines
+        })
+        .collect();
+    Ok(samples::pdf_of_pages(&pages)?)
 }
 
 /// A DOCX: each page a `Heading1`, its paragraphs and a table, ended by a page break.

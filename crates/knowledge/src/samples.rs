@@ -10,6 +10,12 @@ use lopdf::{Document, Object, Stream, dictionary};
 
 /// A PDF whose pages show `lines` (one a page) in Courier; an empty line is a page with no text.
 pub fn pdf(lines: &[&str]) -> Result<Vec<u8>, String> {
+    let pages: Vec<Vec<&str>> = lines.iter().map(|line| vec![*line]).collect();
+    pdf_of_pages(&pages)
+}
+
+/// A PDF of one page per entry of `pages`, each showing its lines one under the other.
+pub fn pdf_of_pages<S: AsRef<str>>(pages: &[Vec<S>]) -> Result<Vec<u8>, String> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let font_id = doc.add_object(dictionary! {
@@ -17,17 +23,20 @@ pub fn pdf(lines: &[&str]) -> Result<Vec<u8>, String> {
     });
     let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
     let mut kids = Vec::new();
-    for line in lines {
-        let content = Content {
-            operations: vec![
-                Operation::new("BT", vec![]),
-                Operation::new("Tf", vec!["F1".into(), 12.into()]),
-                Operation::new("Td", vec![72.into(), 700.into()]),
-                Operation::new("Tj", vec![Object::string_literal(*line)]),
-                Operation::new("ET", vec![]),
-            ],
-        };
-        let encoded = content.encode().map_err(|e| e.to_string())?;
+    for lines in pages {
+        let mut operations = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 10.into()]),
+            Operation::new("TL", vec![14.into()]),
+            Operation::new("Td", vec![50.into(), 800.into()]),
+        ];
+        for line in lines {
+            operations.push(Operation::new("T*", vec![]));
+            let text = Object::string_literal(line.as_ref());
+            operations.push(Operation::new("Tj", vec![text]));
+        }
+        operations.push(Operation::new("ET", vec![]));
+        let encoded = Content { operations }.encode().map_err(|e| e.to_string())?;
         let content_id = doc.add_object(Stream::new(dictionary! {}, encoded));
         let page_id = doc.add_object(dictionary! {
             "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
