@@ -401,30 +401,26 @@ impl Store {
         case_count: usize,
         audit: &AuditEvent,
     ) -> Result<u32, StoreError> {
+        // One statement numbers and writes the revision: on SQLite a transaction that read first
+        // fails at its first write when another writer (the audit channel's, say) committed in
+        // between (SQLITE_BUSY_SNAPSHOT), where one that writes first waits for the lock.
         let mut tx = self.pool.begin().await?;
-        let last: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(MAX(revision), 0) AS BIGINT) FROM eval_suites \
-             WHERE use_case = $1 AND name = $2",
-        )
-        .bind(use_case)
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
-        let revision =
-            u32::try_from(last + 1).map_err(|_| StoreError::OutOfRange("revision".into()))?;
-        sqlx::query(
+        let revision: i64 = sqlx::query_scalar(
             "INSERT INTO eval_suites (use_case, name, revision, cases, case_count, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), COALESCE(MAX(revision), 0) + 1, \
+             CAST($3 AS TEXT), CAST($4 AS BIGINT), CAST($5 AS BIGINT) \
+             FROM eval_suites WHERE use_case = $1 AND name = $2 RETURNING revision",
         )
         .bind(use_case)
         .bind(name)
-        .bind(i64::from(revision))
         .bind(cases)
         .bind(to_bigint("case_count", case_count)?)
         .bind(audit.at)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::from_write(e, || format!("suite `{name}` was just changed")))?;
+        let revision =
+            u32::try_from(revision).map_err(|_| StoreError::OutOfRange("revision".into()))?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(revision)
